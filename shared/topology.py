@@ -1,0 +1,37 @@
+"""The fixed shape of the system: bounded contexts, their topics and default HTTP ports.
+
+One place for names every service and the dev runner must agree on.
+"""
+
+from __future__ import annotations
+
+CONTEXTS: tuple[str, ...] = ("reception", "complaint", "followup", "feedback", "hq")
+
+DEFAULT_PORTS: dict[str, int] = {
+    "reception": 8001,
+    "complaint": 8002,
+    "followup": 8003,
+    "feedback": 8004,
+    "hq": 8005,
+}
+
+#: Partitions per events topic. Keyed by branch_id, so a branch's events stay ordered.
+DEFAULT_PARTITIONS = 6
+
+
+def events_topic(context: str) -> str:
+    """The topic a context publishes its events to, e.g. ``complaint.events.v1``."""
+    return f"{context}.events.v1"
+
+
+def dlq_topic(topic: str) -> str:
+    """The dead-letter topic for messages of ``topic`` that cannot be processed."""
+    return f"{topic}.dlq"
+
+
+def all_topics() -> list[str]:
+    """Every events topic and its dead-letter topic, for topic creation."""
+    topics: list[str] = []
+    for context in CONTEXTS:
+        topics += [events_topic(context), dlq_topic(events_topic(context))]
+    return topics
