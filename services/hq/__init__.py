@@ -1,0 +1,1 @@
+"""Headquarters context: read models across every branch (总行)."""

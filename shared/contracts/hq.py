@@ -1,0 +1,1 @@
+"""Events of the headquarters context (``hq.events.v1``): none yet."""

@@ -1,0 +1,312 @@
+"""Idempotent projections fed from Kafka: read-model change and progress in one transaction.
+
+A projection is a name, the topics it reads and ``apply(conn, events)``. The runner subscribes to
+the topics through FastStream as a batch consumer with an explicit (manual) ack policy and:
+
+1. decodes every record; an invalid envelope, an unknown or forged ``type``, bad data or an
+   oversized message is dead-lettered to ``<topic>.dlq`` with the reason in its headers;
+2. applies the valid events in ONE transaction together with the per-stream progress record
+   (``projection_positions``): an event applies only if it is the next version of its stream, so
+   a redelivered or republished event changes nothing;
+3. if that transaction fails for a reason other than the database being unreachable, retries the
+   events one by one; an event that fails ``max_attempts`` times is dead-lettered and marked
+   consumed, and the rest go on;
+4. only then acknowledges (commits the Kafka offsets of) the batch.
+
+The handler never raises: FastStream's ``ack()`` commits every offset consumed so far, so a failed
+batch left behind would be skipped by the next commit (faststream #2618). Infrastructure failures
+(database down, broker unreachable for the DLQ) are retried until they pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import ValidationError
+
+from shared.clock import Clock, SystemClock
+from shared.envelope import Envelope
+from shared.metrics import DEAD_LETTERS, PROJECTION_EVENTS, PROJECTION_LAG
+from shared.registry import REGISTRY, EventData, EventRegistry, UnknownEventType
+from shared.topology import dlq_topic
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+
+
+class Projection(Protocol):
+    name: str
+    topics: Sequence[str]
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        """Change the read model for ``events`` (already de-duplicated, in order) inside ``conn``'s
+        transaction."""
+        ...
+
+
+Handler = Callable[[asyncpg.Connection, Envelope, Any], Awaitable[None]]
+
+
+@dataclass
+class EventHandlers:
+    """A projection made of one async handler per event type; other types are ignored."""
+
+    name: str
+    topics: Sequence[str]
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    registry: EventRegistry = REGISTRY
+
+    def on(self, event_type: type[EventData]) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.handlers[event_type.event_type] = fn
+            return fn
+
+        return register
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        for env in events:
+            handler = self.handlers.get(env.type)
+            if handler is not None:
+                await handler(conn, env, self.registry.decode(env))
+
+
+@dataclass
+class _Item:
+    record: ConsumerRecord  # type: ignore[type-arg]
+    envelope: Envelope | None = None
+    error: str | None = None  # set: dead-letter it (and, if the envelope parsed, mark it consumed)
+
+
+async def _raw(message: Any) -> None:
+    """FastStream decoder that decodes nothing: the runner parses records itself."""
+    return None
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        projection: Projection,
+        *,
+        service: str,
+        pool: asyncpg.Pool,
+        broker: KafkaBroker,
+        registry: EventRegistry = REGISTRY,
+        clock: Clock | None = None,
+        max_attempts: int = 3,
+        max_message_bytes: int = 64 * 1024,
+    ) -> None:
+        self.projection = projection
+        self.service = service
+        self.pool = pool
+        self.broker = broker
+        self.registry = registry
+        self.clock = clock or SystemClock()
+        self.max_attempts = max_attempts
+        self.max_message_bytes = max_message_bytes
+        self.group_id = f"{service}.{projection.name}"
+
+    def subscribe(self, *, fetch_max_wait_ms: int = 10, max_records: int = 500) -> None:
+        """Register the batch subscriber on the broker (before the broker starts)."""
+        self.broker.subscriber(
+            *self.projection.topics,
+            batch=True,
+            group_id=self.group_id,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+            batch_timeout_ms=fetch_max_wait_ms,
+            max_records=max_records,
+            decoder=_raw,
+        )(self._on_batch)
+
+    async def _on_batch(self, body: Any, msg: KafkaMessage) -> None:
+        records: Sequence[ConsumerRecord] = msg.raw_message  # type: ignore[type-arg,assignment]
+        await self.process(records)
+        await msg.ack()
+
+    async def process(self, records: Sequence[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+        """Apply a batch of records: decode, apply idempotently, dead-letter what cannot apply."""
+        items = [self._decode(r) for r in records]
+        await self._until_done(lambda: self._apply_batch(items))
+        for item in items:
+            if item.error is not None:
+                await self._until_done(lambda item=item: self._dead_letter(item))  # type: ignore[misc]
+
+    def _decode(self, record: ConsumerRecord) -> _Item:  # type: ignore[type-arg]
+        item = _Item(record)
+        raw = record.value or b""
+        if len(raw) > self.max_message_bytes:
+            item.error = f"message of {len(raw)} bytes exceeds the limit of {self.max_message_bytes}"
+            return item
+        try:
+            envelope = Envelope.model_validate_json(raw)
+        except ValidationError as exc:
+            item.error = f"invalid envelope: {_summary(exc)}"
+            return item
+        item.envelope = envelope
+        try:
+            item.envelope = self.registry.upcast(envelope)
+        except UnknownEventType as exc:
+            item.error = str(exc)
+        except ValidationError as exc:
+            item.error = f"invalid {envelope.type} data: {_summary(exc)}"
+        return item
+
+    async def _apply_batch(self, items: list[_Item]) -> None:
+        try:
+            await self._transaction(items)
+        except TRANSIENT_DB_ERRORS:
+            raise
+        except Exception as exc:
+            if sum(1 for i in items if i.error is None) <= 1:
+                await self._apply_alone(items, exc)
+                return
+            log.warning("projection %s: batch failed (%r); applying one by one", self.group_id, exc)
+            for item in items:
+                await self._apply_alone([item], exc)
+
+    async def _apply_alone(self, items: list[_Item], first_error: Exception | None) -> None:
+        error = first_error
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self._transaction(items)
+                return
+            except TRANSIENT_DB_ERRORS:
+                raise
+            except Exception as exc:
+                error = exc
+                await asyncio.sleep(0.05 * attempt)
+        for item in items:
+            if item.error is None:
+                item.error = f"projection {self.projection.name} failed {self.max_attempts} times: {error!r}"
+        await self._transaction(items)  # marks them consumed, applies nothing
+
+    async def _transaction(self, items: list[_Item]) -> None:
+        """One transaction: lock the streams' progress rows, apply the next versions, record them."""
+        parsed = [i for i in items if i.envelope is not None]
+        if not parsed:
+            return
+        name = self.projection.name
+        streams = sorted({i.envelope.stream_id for i in parsed if i.envelope})
+        fresh: list[Envelope] = []
+        counts = {"applied": 0, "duplicate": 0, "out_of_order": 0}
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO projection_positions (projection, stream_id, version)
+                   SELECT $1, s, 0 FROM unnest($2::text[]) AS s ON CONFLICT DO NOTHING""",
+                name,
+                streams,
+            )
+            rows = await conn.fetch(
+                """SELECT stream_id, version FROM projection_positions
+                   WHERE projection = $1 AND stream_id = ANY($2::text[])
+                   ORDER BY stream_id FOR UPDATE""",
+                name,
+                streams,
+            )
+            last = {r["stream_id"]: r["version"] for r in rows}
+            before = dict(last)
+            for item in parsed:
+                env = item.envelope
+                assert env is not None
+                current = last[env.stream_id]
+                if env.stream_version == current + 1:
+                    last[env.stream_id] = env.stream_version
+                    if item.error is None:
+                        fresh.append(env)
+                        counts["applied"] += 1
+                elif env.stream_version <= current:
+                    counts["duplicate"] += 1
+                    item.error = None  # a duplicate of something already handled: not dead
+                else:
+                    # an earlier version is missing here; the relay republishes in store order,
+                    # so it (and this one after it) will come again
+                    counts["out_of_order"] += 1
+                    item.error = None
+                    log.warning(
+                        "projection %s: %s v%d arrived before v%d; waiting for its redelivery",
+                        name,
+                        env.stream_id,
+                        env.stream_version,
+                        current + 1,
+                    )
+            if fresh:
+                await self.projection.apply(conn, fresh)
+            changed = [(s, v) for s, v in last.items() if v != before[s]]
+            if changed:
+                await conn.execute(
+                    """UPDATE projection_positions p SET version = c.version
+                       FROM unnest($2::text[], $3::int[]) AS c(stream_id, version)
+                       WHERE p.projection = $1 AND p.stream_id = c.stream_id""",
+                    name,
+                    [s for s, _ in changed],
+                    [v for _, v in changed],
+                )
+        for outcome, n in counts.items():
+            if n:
+                PROJECTION_EVENTS.labels(self.service, name, outcome).inc(n)
+        if fresh:
+            lag = (self.clock.now() - fresh[-1].recorded_at).total_seconds()
+            PROJECTION_LAG.labels(self.service, name).set(max(lag, 0.0))
+
+    async def _dead_letter(self, item: _Item) -> None:
+        record = item.record
+        reason = (item.error or "unknown")[:1000]
+        topic = dlq_topic(record.topic)
+        await self.broker.publish(
+            record.value or b"",
+            topic=topic,
+            key=record.key,
+            headers={
+                "x-dlq-reason": reason,
+                "x-original-topic": record.topic,
+                "x-original-partition": str(record.partition),
+                "x-original-offset": str(record.offset),
+                "x-consumer": self.group_id,
+            },
+        )
+        DEAD_LETTERS.labels(self.service, topic).inc()
+        PROJECTION_EVENTS.labels(self.service, self.projection.name, "dead_lettered").inc()
+        log.error(
+            "projection %s: dead-lettered %s[%d]@%d: %s",
+            self.group_id,
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+        )
+
+    async def _until_done(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run ``step`` until it passes; only infrastructure failures get here."""
+        backoff = 0.05
+        while True:
+            try:
+                await step()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("projection %s: %r; retrying in %.2fs", self.group_id, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
+def _summary(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())[:500]

@@ -1,0 +1,90 @@
+"""Event types: ``type`` + ``schema_version`` → pydantic model, plus upcasters for old versions.
+
+Contract modules (``shared.contracts.*``) register their events on import with ``@event``.
+Old versions are upcast on read, never rewritten in the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.envelope import Envelope
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class EventData(BaseModel):
+    """Base of every event payload. Unknown fields are refused: they would be forged or a bug."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int]
+
+
+class UnknownEventType(ValueError):
+    pass
+
+
+class EventRegistry:
+    def __init__(self) -> None:
+        self._models: dict[str, type[EventData]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+
+    def register(self, model: type[EventData]) -> None:
+        known = self._models.get(model.event_type)
+        if known is not None and known is not model:
+            raise ValueError(f"event type {model.event_type!r} registered twice")
+        self._models[model.event_type] = model
+
+    def add_upcaster(self, event_type: str, from_version: int, fn: Upcaster) -> None:
+        """``fn`` turns the data of ``from_version`` into ``from_version + 1``."""
+        self._upcasters[(event_type, from_version)] = fn
+
+    def model_for(self, event_type: str) -> type[EventData]:
+        try:
+            return self._models[event_type]
+        except KeyError:
+            raise UnknownEventType(f"unknown event type {event_type!r}") from None
+
+    def upcast(self, envelope: Envelope) -> Envelope:
+        """Bring an envelope's data to the current schema version and validate it."""
+        model = self.model_for(envelope.type)
+        version, data = envelope.schema_version, envelope.data
+        if version > model.schema_version:
+            raise UnknownEventType(
+                f"{envelope.type} v{version} is newer than this service knows (v{model.schema_version})"
+            )
+        while version < model.schema_version:
+            step = self._upcasters.get((envelope.type, version))
+            if step is None:
+                raise UnknownEventType(f"no upcaster for {envelope.type} v{version}")
+            data, version = step(data), version + 1
+        validated = model.model_validate(data).model_dump(mode="json")
+        if version == envelope.schema_version and validated == data:
+            return envelope
+        return envelope.model_copy(update={"schema_version": version, "data": validated})
+
+    def decode(self, envelope: Envelope) -> EventData:
+        """The typed payload of an (already upcast) envelope."""
+        return self.model_for(envelope.type).model_validate(envelope.data)
+
+
+REGISTRY = EventRegistry()
+
+E = TypeVar("E", bound=type[EventData])
+
+
+def event(event_type: str, version: int = 1) -> Callable[[E], E]:
+    """Class decorator: name an event payload model and register it in ``REGISTRY``."""
+
+    def wrap(model: E) -> E:
+        model.event_type = event_type
+        model.schema_version = version
+        REGISTRY.register(model)
+        return model
+
+    return wrap

@@ -1,0 +1,148 @@
+"""The outbox relay: publishes a service's stored events to its Kafka topic, in store order.
+
+The events table is the outbox: each event row is written by the command's own transaction, so
+an event exists if and only if its command committed. The relay reads rows after its checkpoint
+(late commits are never passed over, see :mod:`shared.eventstore`), publishes them keyed by
+``branch_id`` with acks=all, and moves the checkpoint only after Kafka acknowledged the whole
+batch. A crash or a broker outage therefore republishes at most the unacknowledged tail:
+duplicates on the wire are possible, losses are not; consumers drop duplicates by stream version.
+
+Exactly one relay per topic publishes at a time: it holds a PostgreSQL advisory lock on its own
+connection (released by the server if the process dies). It wakes on NOTIFY, with a slow safety
+timer for a lost notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
+
+from shared.eventstore import EventStore, StoredEvent
+from shared.metrics import OUTBOX_BACKLOG, RELAY_ERRORS, RELAY_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, Sequence[StoredEvent]], Awaitable[None]]
+"""Publishes a batch to a topic and returns once the broker acknowledged every message."""
+
+SAFETY_WAKE_SECONDS = 1.0
+HELD_BACK_RETRY_SECONDS = 0.002
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: EventStore,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        publish: Publish,
+        *,
+        topic: str,
+        service: str,
+        batch_size: int = 1000,
+    ) -> None:
+        self._store = store
+        self._connect = connect
+        self._publish = publish
+        self.topic = topic
+        self.service = service
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._draining = False
+        self._stopped = asyncio.Event()
+        self.position = 0
+        self.is_leader = False
+        self._lock_key = zlib.crc32(f"relay:{topic}".encode())
+
+    async def run(self) -> None:
+        """Relay until :meth:`stop`; reconnects and retries on any database or broker failure."""
+        backoff = 0.1
+        while not self._stopped.is_set():
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await self._connect()
+                if not await self._lead(conn):
+                    return
+                await conn.add_listener(self._store.notifier.channel, self._on_notify)
+                self.position = await self._load_checkpoint(conn)
+                await self._relay(conn)
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                RELAY_ERRORS.labels(self.service).inc()
+                log.warning("relay %s: database unavailable (%s); retrying", self.topic, exc)
+            except Exception as exc:  # broker errors of every kind: keep the events, try again
+                RELAY_ERRORS.labels(self.service).inc()
+                log.warning("relay %s: publish failed (%r); retrying from %d", self.topic, exc, self.position)
+            finally:
+                self.is_leader = False
+                if conn is not None:
+                    await conn.close()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _lead(self, conn: asyncpg.Connection) -> bool:
+        """Wait for the advisory lock that makes this replica the topic's only publisher."""
+        while not self._stopped.is_set() and not self._draining:
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+                self.is_leader = True
+                log.info("relay %s: publishing as leader", self.topic)
+                return True
+            try:
+                await asyncio.wait_for(self._stopped.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+        return False
+
+    async def _relay(self, conn: asyncpg.Connection) -> None:
+        while not self._stopped.is_set():
+            self._wake.clear()
+            batch = await self._store.read_all_after(self.position, self._batch_size)
+            if batch:
+                await self._publish(self.topic, batch)
+                self.position = batch[-1].position
+                await conn.execute(
+                    """INSERT INTO relay_checkpoint (topic, position) VALUES ($1, $2)
+                       ON CONFLICT (topic) DO UPDATE SET position = $2, updated_at = now()""",
+                    self.topic,
+                    self.position,
+                )
+                RELAY_PUBLISHED.labels(self.service).inc(len(batch))
+                continue
+            if await self._store.held_back_after(self.position):
+                await asyncio.sleep(HELD_BACK_RETRY_SECONDS)
+                continue
+            head = await self._store.head_position()
+            OUTBOX_BACKLOG.labels(self.service).set(max(head - self.position, 0))
+            if self._draining:
+                return
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=SAFETY_WAKE_SECONDS)
+            except TimeoutError:
+                pass
+
+    async def _load_checkpoint(self, conn: asyncpg.Connection) -> int:
+        value = await conn.fetchval("SELECT position FROM relay_checkpoint WHERE topic = $1", self.topic)
+        return int(value or 0)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def stop(self, task: asyncio.Task[None], timeout: float = 10.0) -> None:
+        """Publish what is stored so far (if leader), then stop; give up after ``timeout``."""
+        self._draining = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=timeout)
+        except TimeoutError:
+            log.warning(
+                "relay %s: not drained within %.0fs; the rest goes out on restart", self.topic, timeout
+            )
+        self._stopped.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,297 @@
+"""Assemble and run a service: PostgreSQL pool + migrations + event store, a FastStream Kafka
+broker (relay producer and projection subscribers), a FastAPI app with /health, /ready, /metrics
+and /docs, background tasks, and a graceful shutdown on SIGTERM.
+
+Shutdown order matters: stop consuming (in-flight batches finish; their transaction and ack are
+atomic with respect to the read model), then let the relay publish everything already stored,
+then stop background tasks, the broker and the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from faststream.kafka import KafkaBroker
+
+from shared.clock import Clock, SystemClock
+from shared.eventstore import EventStore, StoredEvent
+from shared.http import install_error_handlers, metrics_response
+from shared.migrations import apply_migrations
+from shared.projection import Projection, ProjectionRunner
+from shared.registry import REGISTRY, EventRegistry
+from shared.relay import OutboxRelay
+from shared.settings import ServiceSettings, SettingsError, load_settings
+from shared.topology import DEFAULT_PORTS, events_topic
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """A dependency is unreachable or misconfigured; the message says which and where."""
+
+
+@dataclass
+class ServiceContext:
+    """Everything a running service's routes and tasks need; ``request.app.state.ctx``."""
+
+    name: str
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    store: EventStore
+    broker: KafkaBroker
+    clock: Clock
+    registry: EventRegistry
+    relay: OutboxRelay | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+BackgroundTask = Callable[[ServiceContext], Awaitable[None]]
+Hook = Callable[[ServiceContext], Awaitable[None]]
+
+
+@dataclass
+class Service:
+    """What a service is made of. ``python -m services.<name>`` calls :func:`main` with one."""
+
+    name: str
+    routers: Sequence[APIRouter] = ()
+    projections: Callable[[ServiceContext], Sequence[Projection]] | None = None
+    migrations: Path | None = None
+    publishes: bool = True
+    background: Sequence[BackgroundTask] = ()
+    on_startup: Sequence[Hook] = ()
+    description: str = ""
+
+    @property
+    def schema(self) -> str:
+        return self.name
+
+    @property
+    def topic(self) -> str:
+        return events_topic(self.name)
+
+
+def describe_dsn(dsn: str) -> str:
+    """The DSN without credentials, for error messages and logs."""
+    head, _, tail = dsn.partition("://")
+    return f"{head}://{tail.rpartition('@')[2]}" if tail else dsn
+
+
+async def _connect_pool(service: Service, settings: ServiceSettings) -> asyncpg.Pool:
+    try:
+        pool = await asyncpg.create_pool(
+            settings.database_url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            server_settings={"search_path": service.schema, "application_name": service.name},
+            timeout=10,
+        )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise StartupError(
+            f"cannot reach PostgreSQL at DATABASE_URL={describe_dsn(settings.database_url)}: {exc}"
+        ) from None
+    assert pool is not None
+    return pool
+
+
+def _kafka_broker(settings: ServiceSettings) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=False,  # the embedded broker has no InitProducerId
+        linger_ms=settings.kafka_linger_ms,
+        request_timeout_ms=15_000,
+        graceful_timeout=15.0,
+        log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
+    )
+
+
+def kafka_publisher(broker: KafkaBroker) -> Callable[[str, Sequence[StoredEvent]], Awaitable[None]]:
+    """Publish stored events keyed by branch and wait until Kafka acknowledged all of them."""
+
+    async def publish(topic: str, events: Sequence[StoredEvent]) -> None:
+        pending = [
+            await broker.publish(
+                event.json.encode(),
+                topic=topic,
+                key=event.branch_id.encode(),
+                headers={"event-type": event.type, "content-type": "application/json"},
+                no_confirm=True,
+            )
+            for event in events
+        ]
+        await asyncio.gather(*pending)
+
+    return publish
+
+
+def create_app(
+    service: Service,
+    settings: ServiceSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    registry: EventRegistry = REGISTRY,
+) -> FastAPI:
+    settings = settings or load_settings(default_port=DEFAULT_PORTS.get(service.name))
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            pool = await _connect_pool(service, settings)
+        except StartupError as exc:
+            log.error("%s cannot start: %s", service.name, exc)
+            raise
+        tasks: list[asyncio.Task[None]] = []
+        broker = _kafka_broker(settings)
+        relay_task: asyncio.Task[None] | None = None
+        try:
+            async with pool.acquire() as conn:
+                await apply_migrations(conn, service.schema, service.migrations)
+            store = EventStore(
+                pool,
+                channel=f"bc_events_{service.schema}",
+                registry=registry,
+                max_event_bytes=settings.max_event_bytes,
+            )
+            ctx = ServiceContext(service.name, settings, pool, store, broker, clock, registry)
+            app.state.ctx = ctx
+            for projection in service.projections(ctx) if service.projections else ():
+                ProjectionRunner(
+                    projection,
+                    service=service.name,
+                    pool=pool,
+                    broker=broker,
+                    registry=registry,
+                    clock=clock,
+                    max_attempts=settings.projection_max_attempts,
+                    max_message_bytes=settings.max_event_bytes + 4096,
+                ).subscribe(
+                    fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+                    max_records=settings.kafka_max_batch,
+                )
+            try:
+                await broker.start()
+            except Exception as exc:
+                message = f"cannot reach Kafka at KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}: {exc!r}"
+                log.error("%s cannot start: %s", service.name, message)
+                raise StartupError(message) from None
+            for hook in service.on_startup:
+                await hook(ctx)
+            if service.publishes:
+                dsn = settings.database_url
+
+                async def connect() -> asyncpg.Connection:
+                    return await asyncpg.connect(
+                        dsn, server_settings={"search_path": service.schema}, timeout=10
+                    )
+
+                ctx.relay = OutboxRelay(
+                    store,
+                    connect,
+                    kafka_publisher(broker),
+                    topic=service.topic,
+                    service=service.name,
+                    batch_size=settings.relay_batch_size,
+                )
+                relay_task = asyncio.create_task(ctx.relay.run(), name=f"{service.name}-relay")
+            tasks = [asyncio.create_task(task(ctx)) for task in service.background]
+            log.info("%s ready on port %d", service.name, settings.http_port)
+            yield
+        finally:
+            log.info("%s stopping", service.name)
+            for sub in list(broker.subscribers):
+                with suppress(Exception):
+                    await sub.stop()
+            relay = getattr(getattr(app.state, "ctx", None), "relay", None)
+            if relay is not None and relay_task is not None:
+                await relay.stop(relay_task)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with suppress(Exception):
+                await broker.stop()
+            ctx_store = getattr(getattr(app.state, "ctx", None), "store", None)
+            if ctx_store is not None:
+                await ctx_store.notifier.close()
+            await pool.close()
+            log.info("%s stopped", service.name)
+
+    app = FastAPI(title=f"BranchCare {service.name}", description=service.description, lifespan=lifespan)
+    install_error_handlers(app)
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": service.name}
+
+    @app.get("/ready", tags=["operations"])
+    async def ready(request: Request) -> Response:
+        ctx: ServiceContext = request.app.state.ctx
+        checks: dict[str, str] = {}
+        try:
+            async with ctx.pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {exc!r}"
+        try:
+            checks["kafka"] = "ok" if await ctx.broker.ping(timeout=2) else "unavailable"
+        except Exception as exc:
+            checks["kafka"] = f"unavailable: {exc!r}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def metrics() -> Response:
+        return metrics_response()
+
+    for router in service.routers:
+        app.include_router(router)
+    return app
+
+
+def context(request: Request) -> ServiceContext:
+    """FastAPI dependency: the running service's context."""
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+def main(service: Service) -> None:
+    """Run a service under uvicorn; exits 1 with a one-line reason when it cannot start."""
+    try:
+        settings = load_settings(default_port=DEFAULT_PORTS.get(service.name))
+    except SettingsError as exc:
+        print(f"{service.name}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format=f"%(asctime)s {service.name} %(levelname)s %(name)s: %(message)s",
+    )
+    app = create_app(service, settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except StartupError as exc:
+        print(f"{service.name}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    if not server.started:
+        raise SystemExit(1)
