@@ -1,0 +1,137 @@
+"""Business calendars: when a branch is open, and time arithmetic that counts only open time.
+
+Pure: no I/O, no clock. Policies that count calendar time use :data:`ALWAYS_OPEN`; pauses (waiting
+on the customer, external appraisal) are passed in as extra closed intervals, so one algorithm
+covers nights, weekends, holidays and pauses alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+Interval = tuple[datetime, datetime]
+#: minutes since local midnight, [start, end), end may be 1440
+DayHours = tuple[tuple[int, int], ...]
+
+_MAX_DAYS = 3 * 366  # no SLA runs for years; a bound keeps a misconfigured calendar from spinning
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    name: str = "always_open"
+    timezone: str = "UTC"
+    #: weekday (Monday = 0) → open intervals in local minutes
+    hours: Mapping[int, DayHours] = field(default_factory=lambda: {d: ((0, 1440),) for d in range(7)})
+    holidays: frozenset[date] = frozenset()
+    #: weekend days worked instead of a holiday (调休): they use ``workday`` hours
+    extra_working_days: frozenset[date] = frozenset()
+    workday: DayHours = ((0, 1440),)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def day_hours(self, day: date) -> DayHours:
+        if day in self.holidays:
+            return ()
+        if day in self.extra_working_days:
+            return self.workday
+        return tuple(self.hours.get(day.weekday(), ()))
+
+    def open_intervals(self, start: datetime) -> Iterator[Interval]:
+        """Open intervals from ``start`` onwards, in UTC, in order."""
+        tz = self.tz
+        local_start = start.astimezone(tz)
+        day = local_start.date()
+        for _ in range(_MAX_DAYS):
+            for begin, end in self.day_hours(day):
+                lo = _at(day, begin, tz)
+                hi = _at(day, end, tz)
+                if hi <= start:
+                    continue
+                yield max(lo, start), hi
+            day += timedelta(days=1)
+
+    def is_open(self, at: datetime) -> bool:
+        local = at.astimezone(self.tz)
+        minute = local.hour * 60 + local.minute
+        return any(b <= minute < e for b, e in self.day_hours(local.date()))
+
+    def add_open_time(
+        self, start: datetime, duration: timedelta, closed: Sequence[Interval] = ()
+    ) -> datetime:
+        """The moment when ``duration`` of open time has passed since ``start``."""
+        _aware(start)
+        remaining = duration
+        if remaining <= timedelta(0):
+            return start
+        for lo, hi in self.open_intervals(start):
+            for piece_lo, piece_hi in _subtract((lo, hi), closed):
+                length = piece_hi - piece_lo
+                if length >= remaining:
+                    return piece_lo + remaining
+                remaining -= length
+        raise ValueError(f"calendar {self.name!r} has no open time for {duration} after {start}")
+
+    def open_time_between(self, a: datetime, b: datetime, closed: Sequence[Interval] = ()) -> timedelta:
+        """Open time in ``[a, b)`` (negative if ``b`` is before ``a``)."""
+        _aware(a)
+        if b < a:
+            return -self.open_time_between(b, a, closed)
+        total = timedelta(0)
+        for lo, hi in self.open_intervals(a):
+            if lo >= b:
+                break
+            for piece_lo, piece_hi in _subtract((lo, min(hi, b)), closed):
+                total += piece_hi - piece_lo
+        return total
+
+
+ALWAYS_OPEN = BusinessCalendar()
+
+
+def _at(day: date, minute: int, tz: ZoneInfo) -> datetime:
+    if minute >= 1440:
+        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return datetime.combine(day, time(minute // 60, minute % 60), tzinfo=tz).astimezone(UTC)
+
+
+def _subtract(interval: Interval, closed: Sequence[Interval]) -> list[Interval]:
+    pieces = [interval]
+    for c_lo, c_hi in closed:
+        next_pieces: list[Interval] = []
+        for lo, hi in pieces:
+            if c_hi <= lo or c_lo >= hi:
+                next_pieces.append((lo, hi))
+                continue
+            if c_lo > lo:
+                next_pieces.append((lo, c_lo))
+            if c_hi < hi:
+                next_pieces.append((c_hi, hi))
+        pieces = next_pieces
+    return pieces
+
+
+def _aware(moment: datetime) -> None:
+    if moment.tzinfo is None:
+        raise ValueError("SLA arithmetic needs timezone-aware datetimes")
+
+
+def parse_hours(spec: Sequence[str]) -> DayHours:
+    """``["09:00-12:00", "13:00-17:00"]`` → local-minute intervals; ``"24:00"`` is midnight."""
+    out: list[tuple[int, int]] = []
+    for item in spec:
+        begin, _, end = item.partition("-")
+        lo, hi = _minutes(begin), _minutes(end)
+        if not 0 <= lo < hi <= 1440:
+            raise ValueError(f"bad opening hours {item!r}")
+        out.append((lo, hi))
+    return tuple(sorted(out))
+
+
+def _minutes(text: str) -> int:
+    hours, _, minutes = text.strip().partition(":")
+    return int(hours) * 60 + int(minutes or 0)

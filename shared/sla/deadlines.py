@@ -1,0 +1,376 @@
+"""Deadlines in the service's ``deadlines`` table, changed inside the caller's transaction.
+
+A deadline's due time is never stored as truth on its own: it is recomputed from its start, its
+policy (duration, counting), the branch calendar and its pauses, so a pause moves it by exactly
+the paused (open) time and a replay of history gives the same answer as live.
+
+States: ``running`` → ``met`` | ``cancelled``; ``running`` ⇄ ``paused``; a running deadline whose
+time is up becomes ``breached`` (still open: it can be met late, or paused and resumed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from shared.clock import Clock
+from shared.sla.calendar import ALWAYS_OPEN, Interval
+from shared.sla.policy import PolicyBook, SlaPolicy
+
+OPEN_STATES = ("running", "paused", "breached")
+
+
+@dataclass(frozen=True)
+class Deadline:
+    deadline_id: UUID
+    subject_type: str
+    subject_id: str
+    stream_id: str
+    branch_id: str
+    sla: str
+    policy: str
+    rule: str
+    counting: str
+    duration: timedelta
+    milestones: tuple[float, ...]
+    started_at: datetime
+    pauses: tuple[tuple[datetime, datetime | None], ...]
+    state: str
+    due_at: datetime | None
+    fired: tuple[str, ...]
+    next_fire_at: datetime | None
+    next_fire_kind: str | None
+    ended_at: datetime | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def at_risk(self) -> bool:
+        return self.is_open and self.state != "breached" and any(f.startswith("at_risk") for f in self.fired)
+
+    def status(self) -> str:
+        """``on_track``, ``at_risk``, ``breached``, ``paused``, ``met`` or ``cancelled``."""
+        if self.state == "running":
+            return "at_risk" if self.at_risk else "on_track"
+        return self.state
+
+    def remaining(self, now: datetime) -> timedelta | None:
+        return None if self.due_at is None else self.due_at - now
+
+    def event_fields(self) -> dict[str, Any]:
+        """The fields SlaAtRisk / SlaBreached carry about this deadline."""
+        return {
+            "deadline_id": self.deadline_id,
+            "sla": self.sla,
+            "policy": self.policy,
+            "subject_type": self.subject_type,
+            "subject_id": self.subject_id,
+            "started_at": self.started_at,
+            "due_at": self.due_at,
+            "rule": self.rule[:300],
+        }
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        remaining = self.remaining(now)
+        return {
+            "deadline_id": str(self.deadline_id),
+            "sla": self.sla,
+            "policy": self.policy,
+            "rule": self.rule,
+            "status": self.status(),
+            "started_at": self.started_at.isoformat(),
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "remaining_seconds": None if remaining is None else round(remaining.total_seconds()),
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+        }
+
+
+def closed_intervals(pauses: Sequence[tuple[datetime, datetime | None]]) -> list[Interval]:
+    return [(lo, hi) for lo, hi in pauses if hi is not None]
+
+
+def schedule(deadline: Deadline, book: PolicyBook) -> Deadline:
+    """Recompute ``due_at`` and the next milestone from the deadline's own history. Pure."""
+    if deadline.state not in ("running", "breached"):
+        return replace(deadline, next_fire_at=None, next_fire_kind=None)
+    calendar = book.calendar(deadline.branch_id) if deadline.counting == "business" else ALWAYS_OPEN
+    closed = closed_intervals(deadline.pauses)
+    due = calendar.add_open_time(deadline.started_at, deadline.duration, closed)
+    next_at: datetime | None = None
+    kind: str | None = None
+    for fraction in deadline.milestones:
+        name = f"at_risk:{fraction:g}"
+        if name not in deadline.fired and "breached" not in deadline.fired:
+            next_at = calendar.add_open_time(deadline.started_at, deadline.duration * fraction, closed)
+            kind = name
+            break
+    if next_at is None and "breached" not in deadline.fired:
+        next_at, kind = due, "breached"
+    return replace(deadline, due_at=due, next_fire_at=next_at, next_fire_kind=kind)
+
+
+class Deadlines:
+    """Start, meet, pause, resume and cancel deadlines; every call joins the caller's transaction."""
+
+    def __init__(self, service: str, clock: Clock, book: PolicyBook) -> None:
+        self.service = service
+        self.clock = clock
+        self.book = book
+
+    async def start(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        sla: str,
+        subject_type: str,
+        subject_id: str,
+        stream_id: str,
+        branch_id: str,
+        started_at: datetime,
+        duration: timedelta | None = None,
+        policy: SlaPolicy | None = None,
+        restart: bool = False,
+    ) -> Deadline:
+        """Start the subject's deadline for ``sla``; an open one is kept unless ``restart``."""
+        existing = await self.get(conn, subject_id, sla)
+        if existing is not None and existing.is_open and not restart:
+            return existing
+        chosen = policy or self.book.policy(sla, branch_id)
+        deadline = schedule(
+            Deadline(
+                deadline_id=uuid4(),
+                subject_type=subject_type,
+                subject_id=subject_id,
+                stream_id=stream_id,
+                branch_id=branch_id,
+                sla=sla,
+                policy=chosen.policy,
+                rule=chosen.rule,
+                counting=chosen.counting,
+                duration=duration or chosen.duration,
+                milestones=chosen.milestones(),
+                started_at=started_at,
+                pauses=(),
+                state="running",
+                due_at=None,
+                fired=(),
+                next_fire_at=None,
+                next_fire_kind=None,
+                ended_at=None,
+            ),
+            self.book,
+        )
+        await self._save(conn, deadline, insert=True)
+        return deadline
+
+    async def get(self, conn: asyncpg.Connection, subject_id: str, sla: str) -> Deadline | None:
+        row = await conn.fetchrow(
+            "SELECT * FROM deadlines WHERE subject_id = $1 AND sla = $2", subject_id, sla
+        )
+        return None if row is None else from_row(row)
+
+    async def list_for(self, conn: asyncpg.Connection, subject_id: str) -> list[Deadline]:
+        rows = await conn.fetch(
+            "SELECT * FROM deadlines WHERE subject_id = $1 ORDER BY due_at NULLS LAST, sla", subject_id
+        )
+        return [from_row(r) for r in rows]
+
+    async def meet(
+        self, conn: asyncpg.Connection, subject_id: str, sla: str, at: datetime
+    ) -> Deadline | None:
+        return await self._end(conn, subject_id, sla, at, "met")
+
+    async def cancel(
+        self, conn: asyncpg.Connection, subject_id: str, sla: str, at: datetime
+    ) -> Deadline | None:
+        return await self._end(conn, subject_id, sla, at, "cancelled")
+
+    async def cancel_all(self, conn: asyncpg.Connection, subject_id: str, at: datetime) -> list[Deadline]:
+        ended = []
+        for deadline in await self.list_for(conn, subject_id):
+            if deadline.is_open:
+                result = await self._end(conn, subject_id, deadline.sla, at, "cancelled")
+                if result is not None:
+                    ended.append(result)
+        return ended
+
+    async def change_duration(
+        self,
+        conn: asyncpg.Connection,
+        subject_id: str,
+        sla: str,
+        duration: timedelta,
+        rule: str | None = None,
+    ) -> Deadline | None:
+        """Extend (or shorten) an open deadline, e.g. a regulatory extension.
+
+        Milestones already passed under the new duration stay fired; the others re-arm, so the
+        warnings before the new limit fire again at their new times.
+        """
+        deadline = await self.get(conn, subject_id, sla)
+        if deadline is None or not deadline.is_open:
+            return None
+        now = self.clock.now()
+        changed = replace(deadline, duration=duration, rule=rule or deadline.rule)
+        calendar = self.book.calendar(changed.branch_id) if changed.counting == "business" else ALWAYS_OPEN
+        closed = closed_intervals(changed.pauses)
+        kept = tuple(
+            name
+            for name, fraction in ((f"at_risk:{m:g}", m) for m in changed.milestones)
+            if name in deadline.fired
+            and calendar.add_open_time(changed.started_at, duration * fraction, closed) <= now
+        )
+        due = calendar.add_open_time(changed.started_at, duration, closed)
+        breached = "breached" in deadline.fired and due <= now
+        state = deadline.state if deadline.state == "paused" else ("breached" if breached else "running")
+        updated = schedule(
+            replace(changed, state=state, fired=(*kept, "breached") if breached else kept), self.book
+        )
+        await self._save(conn, updated)
+        return updated
+
+    async def pause(self, conn: asyncpg.Connection, subject_id: str, at: datetime) -> list[Deadline]:
+        """Stop every running deadline of the subject (waiting on the customer, appraisal)."""
+        changed = []
+        for deadline in await self.list_for(conn, subject_id):
+            if deadline.state in ("running", "breached"):
+                paused = replace(
+                    deadline,
+                    state="paused",
+                    pauses=(*deadline.pauses, (at, None)),
+                    next_fire_at=None,
+                    next_fire_kind=None,
+                )
+                await self._save(conn, paused)
+                changed.append(paused)
+        return changed
+
+    async def resume(self, conn: asyncpg.Connection, subject_id: str, at: datetime) -> list[Deadline]:
+        """Restart paused deadlines; each due time moves by exactly the paused open time."""
+        changed = []
+        for deadline in await self.list_for(conn, subject_id):
+            if deadline.state != "paused":
+                continue
+            pauses = list(deadline.pauses)
+            lo, _ = pauses[-1]
+            pauses[-1] = (lo, max(at, lo))
+            resumed = schedule(
+                replace(
+                    deadline,
+                    state="breached" if "breached" in deadline.fired else "running",
+                    pauses=tuple(pauses),
+                ),
+                self.book,
+            )
+            await self._save(conn, resumed)
+            changed.append(resumed)
+        return changed
+
+    async def _end(
+        self, conn: asyncpg.Connection, subject_id: str, sla: str, at: datetime, state: str
+    ) -> Deadline | None:
+        deadline = await self.get(conn, subject_id, sla)
+        if deadline is None or not deadline.is_open:
+            return None
+        pauses = deadline.pauses
+        if deadline.state == "paused":
+            pauses = (*pauses[:-1], (pauses[-1][0], at))
+        ended = replace(
+            deadline, state=state, ended_at=at, pauses=pauses, next_fire_at=None, next_fire_kind=None
+        )
+        await self._save(conn, ended)
+        return ended
+
+    async def _save(self, conn: asyncpg.Connection, d: Deadline, insert: bool = False) -> None:
+        values = (
+            d.deadline_id,
+            d.subject_type,
+            d.subject_id,
+            d.stream_id,
+            d.branch_id,
+            d.sla,
+            d.policy,
+            d.rule,
+            d.counting,
+            d.duration.total_seconds(),
+            list(d.milestones),
+            d.started_at,
+            json.dumps([[lo.isoformat(), hi.isoformat() if hi else None] for lo, hi in d.pauses]),
+            d.state,
+            d.due_at,
+            list(d.fired),
+            d.next_fire_at,
+            d.next_fire_kind,
+            d.ended_at,
+        )
+        if insert:
+            await conn.execute(
+                """INSERT INTO deadlines (deadline_id, subject_type, subject_id, stream_id, branch_id, sla,
+                       policy, rule, counting, duration_seconds, milestones, started_at, pauses, state,
+                       due_at, fired, next_fire_at, next_fire_kind, ended_at)
+                   VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13::jsonb,$14,$15,$16,$17,$18,$19)
+                   ON CONFLICT (subject_id, sla) DO UPDATE SET
+                       deadline_id = EXCLUDED.deadline_id, subject_type = EXCLUDED.subject_type,
+                       stream_id = EXCLUDED.stream_id, branch_id = EXCLUDED.branch_id,
+                       policy = EXCLUDED.policy, rule = EXCLUDED.rule, counting = EXCLUDED.counting,
+                       duration_seconds = EXCLUDED.duration_seconds, milestones = EXCLUDED.milestones,
+                       started_at = EXCLUDED.started_at, pauses = EXCLUDED.pauses, state = EXCLUDED.state,
+                       due_at = EXCLUDED.due_at, fired = EXCLUDED.fired, next_fire_at = EXCLUDED.next_fire_at,
+                       next_fire_kind = EXCLUDED.next_fire_kind, ended_at = EXCLUDED.ended_at,
+                       updated_at = now()""",
+                *values,
+            )
+        else:
+            await conn.execute(
+                """UPDATE deadlines SET rule = $2, duration_seconds = $3, milestones = $4, pauses = $5::jsonb,
+                       state = $6, due_at = $7, fired = $8, next_fire_at = $9, next_fire_kind = $10,
+                       ended_at = $11, updated_at = now()
+                   WHERE deadline_id = $1""",
+                d.deadline_id,
+                d.rule,
+                d.duration.total_seconds(),
+                list(d.milestones),
+                values[12],
+                d.state,
+                d.due_at,
+                list(d.fired),
+                d.next_fire_at,
+                d.next_fire_kind,
+                d.ended_at,
+            )
+
+
+def from_row(row: asyncpg.Record) -> Deadline:
+    pauses = tuple(
+        (datetime.fromisoformat(lo), datetime.fromisoformat(hi) if hi else None)
+        for lo, hi in json.loads(row["pauses"])
+    )
+    return Deadline(
+        deadline_id=row["deadline_id"],
+        subject_type=row["subject_type"],
+        subject_id=row["subject_id"],
+        stream_id=row["stream_id"],
+        branch_id=row["branch_id"],
+        sla=row["sla"],
+        policy=row["policy"],
+        rule=row["rule"],
+        counting=row["counting"],
+        duration=timedelta(seconds=row["duration_seconds"]),
+        milestones=tuple(row["milestones"]),
+        started_at=row["started_at"],
+        pauses=pauses,
+        state=row["state"],
+        due_at=row["due_at"],
+        fired=tuple(row["fired"]),
+        next_fire_at=row["next_fire_at"],
+        next_fire_kind=row["next_fire_kind"],
+        ended_at=row["ended_at"],
+    )
