@@ -1,0 +1,182 @@
+"""FastAPI side of authentication: ``current_principal``, ``requires(action)``, ``install_auth``.
+
+A route declares its action exactly once::
+
+    Staff = Annotated[Principal, Depends(requires("complaint.escalate"))]
+
+    @router.post("/complaints/{complaint_id}/escalate")
+    async def escalate(complaint_id: UUID, staff: Staff, ...):
+        loaded = await app.get(complaint_id)
+        staff.check_branch(loaded.branch_id)     # branch known only after loading
+        ...
+
+When the path has ``{branch_id}``, ``requires`` checks that branch itself. Otherwise the route
+must call ``check_branch`` before it answers: :class:`BranchCheckMiddleware` turns a successful
+answer of a branch-scoped route that never checked its branch into a 500 (fail closed), so a
+forgotten check shows up in the first test instead of leaking another branch's data.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.auth.config import AuthConfig
+from shared.auth.errors import Unauthorized
+from shared.auth.permissions import Scope as ActionScope
+from shared.auth.permissions import action_spec, authorize_role
+from shared.auth.principal import BranchCheck, Principal
+from shared.auth.tokens import InvalidToken, decode_token
+from shared.envelope import Metadata
+
+log = logging.getLogger("shared.auth")
+
+#: the path parameter ``requires`` checks by itself
+BRANCH_PARAM = "branch_id"
+#: attribute on a ``requires(action)`` dependency naming its action (read by route enumeration)
+ACTION_ATTR = "__branchcare_action__"
+_CHECK_KEY = "branchcare_branch_check"
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="StaffToken",
+    description="Staff JWT. For local development: `BRANCHCARE_DEV_MODE=1 python -m shared.devtokens`.",
+)
+
+
+def install_auth(app: FastAPI, config: AuthConfig | None = None) -> AuthConfig:
+    """Enable bearer auth on ``app``: key from the environment unless given (raises
+    :class:`~shared.auth.config.AuthConfigError` — refuse to start — when it is missing), the
+    branch-check guard, and ``x-action`` on every operation of the OpenAPI document."""
+    config = config or AuthConfig.from_env()
+    app.state.auth_config = config
+    app.add_middleware(BranchCheckMiddleware)
+    _add_actions_to_openapi(app)
+    return config
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The verified staff member behind the request's bearer token, or 401."""
+    config: AuthConfig | None = getattr(request.app.state, "auth_config", None)
+    if config is None:  # fail closed: a route reached without install_auth() never passes
+        log.error("auth is not installed on this app: call shared.auth.install_auth(app)")
+        raise HTTPException(500, "authentication is not configured")
+    if credentials is None:
+        raise Unauthorized("missing_token", "missing bearer token (Authorization: Bearer <token>)")
+    try:
+        principal = decode_token(
+            credentials.credentials, config.secret, leeway=config.leeway, max_lifetime=config.max_lifetime
+        )
+    except InvalidToken as exc:
+        raise Unauthorized(exc.reason, str(exc)) from None
+    request.state.principal = principal
+    return principal
+
+
+@functools.cache
+def requires(action: str) -> Callable[..., Awaitable[Principal]]:
+    """Dependency factory: 401 without a valid token, 403 unless a role may do ``action`` (and,
+    when the path has ``{branch_id}``, in that branch). Returns the principal bound to ``action``.
+
+    An unknown action fails here, at import time of the route module.
+    """
+    spec = action_spec(action)
+    branch_scoped = spec.scope is ActionScope.BRANCH
+
+    async def dependency(
+        request: Request, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> Principal:
+        authorize_role(principal, action)
+        check = BranchCheck(action=action, required=branch_scoped)
+        request.scope.setdefault("state", {})[_CHECK_KEY] = check
+        bound = principal.bound_to(action, check)
+        branch_id = request.path_params.get(BRANCH_PARAM)
+        if branch_scoped and branch_id is not None:
+            bound.check_branch(branch_id)
+        return bound
+
+    dependency.__name__ = dependency.__qualname__ = "requires_" + action.replace(".", "_")
+    setattr(dependency, ACTION_ATTR, action)
+    return dependency
+
+
+async def principal_metadata(
+    principal: Annotated[Principal, Depends(current_principal)],
+    x_correlation_id: Annotated[str | None, Header()] = None,
+) -> Metadata:
+    """Drop-in body for ``shared.http.command_metadata``: the actor is the token's staff id."""
+    if x_correlation_id is None:
+        return Metadata(actor=principal.staff_id)
+    try:
+        return Metadata(actor=principal.staff_id, correlation_id=x_correlation_id)  # type: ignore[arg-type]
+    except ValueError:
+        raise HTTPException(400, "X-Correlation-Id must be a UUID") from None
+
+
+class BranchCheckMiddleware:
+    """Replace a < 400 answer by a 500 when a branch-scoped route never checked its branch."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        blocked = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal blocked
+            if blocked:
+                return
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                check: BranchCheck | None = state.get(_CHECK_KEY)
+                if check is not None and check.pending:
+                    blocked = True
+                    log.error(
+                        "%s %s (action %s) answered without checking the branch: call "
+                        "principal.check_branch(branch_id) before acting or answering",
+                        scope.get("method"),
+                        scope.get("path"),
+                        check.action,
+                    )
+                    body = json.dumps({"detail": "internal error: branch authorization missing"}).encode()
+                    headers = [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ]
+                    await send({"type": "http.response.start", "status": 500, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+            await send(message)
+
+        await self.app(scope, receive, guarded_send)
+
+
+def _add_actions_to_openapi(app: FastAPI) -> None:
+    from shared.auth.routes import route_actions
+
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        for route in route_actions(app):
+            operation = schema.get("paths", {}).get(route.path, {}).get(route.method.lower())
+            if operation is not None and route.action is not None:
+                operation["x-action"] = route.action
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

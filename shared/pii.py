@@ -1,0 +1,243 @@
+"""Customer PII rules: a pseudonymous ``customer_ref``, masked display values, scrubbed logs.
+
+Events, Kafka messages, logs, metric labels and HQ read models never hold a raw name, phone number
+or ID-card number. They hold ``customer_ref`` (a keyed HMAC of the identity: stable per customer,
+useless without the key, so HQ can spot "same customer in two branches" without knowing who) and
+masked values such as ``138****5678``. The raw values live only in the reception vault.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shared.crypto import KeyConfigError, decode_key, is_dev_mode
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CUSTOMER_REF_PATTERN",
+    "PII_KEY_ENV",
+    "PiiLogFilter",
+    "customer_ref",
+    "install_log_scrubbing",
+    "mask_id_number",
+    "mask_name",
+    "mask_phone",
+    "normalise_identity",
+    "pii_key_from_env",
+    "scrub_text",
+]
+
+PII_KEY_ENV = "BRANCHCARE_PII_KEY"
+CUSTOMER_REF_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
+REF_LENGTH = 32
+MIN_KEY_BYTES = 32
+_REF_DOMAIN = b"branchcare.customer_ref.v1\x00"
+#: public on purpose: usable only with BRANCHCARE_DEV_MODE=1
+_DEV_PII_KEY = b"DEV-ONLY-branchcare-pii-hmac-key"
+_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+def pii_key_from_env(environ: Mapping[str, str] | None = None) -> bytes:
+    """``BRANCHCARE_PII_KEY``: base64 of ≥ 32 random bytes; the dev key only with DEV_MODE=1.
+
+    Every service that derives ``customer_ref`` must use the same key, or the same customer gets
+    different references in different services.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get(PII_KEY_ENV, "").strip()
+    if not raw:
+        if not is_dev_mode(env):
+            raise KeyConfigError(
+                f"{PII_KEY_ENV} is not set: give it ≥ 32 random bytes in base64, "
+                "or set BRANCHCARE_DEV_MODE=1 to use the public development key"
+            )
+        log.warning("BRANCHCARE_DEV_MODE=1: using the PUBLIC development PII key. Never in production.")
+        return _DEV_PII_KEY
+    key = decode_key(raw, name=PII_KEY_ENV, min_bytes=MIN_KEY_BYTES)
+    if key == _DEV_PII_KEY and not is_dev_mode(env):
+        raise KeyConfigError(f"{PII_KEY_ENV} is the public development key; use a random one")
+    return key
+
+
+# ----------------------------------------------------------------------------------- customer_ref
+
+
+def normalise_identity(identity: str) -> str:
+    """One spelling per identity: NFKC (full-width digits → ASCII), no spaces/hyphens, upper case
+    (ID cards ending in ``x``/``X`` are the same card)."""
+    value = _SEPARATORS.sub("", unicodedata.normalize("NFKC", identity)).upper()
+    if not value:
+        raise ValueError("identity is empty")
+    return value
+
+
+def customer_ref(identity: str, key: bytes) -> str:
+    """Keyed HMAC-SHA256 of the normalised identity, url-safe base64, 32 chars (192 bits)."""
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"the PII key must be at least {MIN_KEY_BYTES} bytes")
+    digest = hmac.new(key, _REF_DOMAIN + normalise_identity(identity).encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:REF_LENGTH]
+
+
+# ---------------------------------------------------------------------------------------- masking
+
+
+def _digits(value: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKC", value) if ch.isdecimal())
+
+
+def mask_phone(phone: str) -> str:
+    """``13812345678`` → ``138****5678``; at most 3 leading and 4 trailing digits ever remain."""
+    digits = _digits(phone)
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if len(digits) >= 11:
+        return f"{digits[:3]}****{digits[-4:]}"
+    if len(digits) >= 7:
+        return f"****{digits[-4:]}"
+    return "****"
+
+
+def mask_name(name: str) -> str:
+    """``张三丰`` → ``张**``; ``John Smith`` → ``J*** S****``: only the first character of a word."""
+    words = unicodedata.normalize("NFKC", name).split()
+    if not words:
+        return "*"
+    masked = []
+    for word in words:
+        if len(word) == 1:
+            masked.append("*")
+        else:
+            masked.append(word[0] + "*" * min(len(word) - 1, 8))
+    return " ".join(masked)
+
+
+def mask_id_number(id_number: str) -> str:
+    """``110101199003077777`` → ``110***********7777``: region prefix and last 4 only."""
+    value = _SEPARATORS.sub("", unicodedata.normalize("NFKC", id_number)).upper()
+    if len(value) >= 10:
+        return value[:3] + "*" * (len(value) - 7) + value[-4:]
+    if len(value) >= 6:
+        return "*" * (len(value) - 4) + value[-4:]
+    return "*" * max(len(value), 4)
+
+
+# ------------------------------------------------------------------------------------- free text
+
+_PII_IN_TEXT = re.compile(
+    r"""
+      (?<![0-9A-Za-z])(?P<id>\d{17}[\dXx])(?![0-9A-Za-z])             # 18-char ID card
+    | (?<!\d)(?P<phone>(?:\+?86[\ \-]?)?1[3-9]\d(?:[\ \-]?\d{4}){2})(?!\d)  # mobile, maybe spaced
+    | (?P<run>\d{7,})                                                   # any long digit run
+    """,
+    re.VERBOSE,
+)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    if match.group("id"):
+        return mask_id_number(match.group("id"))
+    if match.group("phone"):
+        return mask_phone(match.group("phone"))
+    run = match.group("run")
+    return "*" * (len(run) - 4) + run[-4:]
+
+
+def scrub_text(text: str) -> str:
+    """Mask phone numbers, ID numbers and any run of ≥ 7 digits (cards, accounts) in free text.
+
+    Names cannot be found reliably in free text: staff notes must not contain them (policy), and
+    the vault is the only place a name is stored.
+    """
+    return _PII_IN_TEXT.sub(_mask_match, text)
+
+
+# ---------------------------------------------------------------------------------------- logging
+
+
+class PiiLogFilter(logging.Filter):
+    """Scrubs a record's rendered message, traceback and stack before any handler formats it.
+
+    Attach to handlers (a logger's own filters do not see records propagated from child loggers),
+    or use :func:`install_log_scrubbing`, which covers every record of the process.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub_record(record)
+        return True
+
+
+def _scrub_arg(value: object) -> object:
+    return scrub_text(value) if isinstance(value, str) else value
+
+
+def _scrub_message(record: logging.LogRecord) -> None:
+    """Leave a clean record untouched; otherwise keep the args' shape when that suffices (some
+    formatters unpack ``record.args``), else replace the message by its scrubbed rendering."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string: keep what is there, but scrubbed
+        record.msg, record.args = scrub_text(f"{record.msg} {record.args!r}"), None
+        return
+    scrubbed = scrub_text(message)
+    if scrubbed == message:
+        return
+    if isinstance(record.msg, str) and isinstance(record.args, tuple | Mapping):
+        args: Any = (
+            tuple(_scrub_arg(a) for a in record.args)
+            if isinstance(record.args, tuple)
+            else {k: _scrub_arg(v) for k, v in record.args.items()}
+        )
+        try:
+            candidate = scrub_text(record.msg) % args
+        except Exception:
+            candidate = None
+        if candidate is not None and scrub_text(candidate) == candidate:
+            record.msg, record.args = scrub_text(record.msg), args
+            return
+    record.msg, record.args = scrubbed, None
+
+
+def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Scrub a record in place (message, traceback, stack); idempotent."""
+    if getattr(record, "_pii_scrubbed", False):
+        return record
+    _scrub_message(record)
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = scrub_text(record.exc_text)
+    if record.stack_info:
+        record.stack_info = scrub_text(record.stack_info)
+    record._pii_scrubbed = True
+    return record
+
+
+_installed_factory: Callable[..., logging.LogRecord] | None = None
+
+
+def install_log_scrubbing() -> None:
+    """Scrub every log record of the process at creation (uvicorn's and libraries' included).
+
+    Idempotent. Formatting moves to record creation, which only happens for enabled levels.
+    """
+    global _installed_factory
+    current = logging.getLogRecordFactory()
+    if _installed_factory is not None and current is _installed_factory:
+        return
+    previous = current
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return scrub_record(previous(*args, **kwargs))
+
+    _installed_factory = factory
+    logging.setLogRecordFactory(factory)
