@@ -47,6 +47,7 @@ DEAD_LETTERS = Counter(
 SLA_BREACHES = Counter(
     "branchcare_sla_breaches_total", "Service-level deadlines breached", ["service", "sla"]
 )
+SLA_MET = Counter("branchcare_sla_met_total", "Service-level deadlines met on time", ["service", "sla"])
 SLA_AT_RISK = Gauge(
     "branchcare_sla_at_risk", "Deadlines currently at risk (most of their time used)", ["service", "sla"]
 )

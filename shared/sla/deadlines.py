@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from shared.clock import Clock
+from shared.metrics import SLA_BREACHES, SLA_MET
 from shared.sla.calendar import ALWAYS_OPEN, Interval
 from shared.sla.policy import PolicyBook, SlaPolicy
 
@@ -183,6 +184,13 @@ class Deadlines:
         )
         return [from_row(r) for r in rows]
 
+    def touch_metrics(self) -> None:
+        """Create this service's SLA series at 0, so the first breach is visible to ``rate()``."""
+        for sla in self.book.policies:
+            if sla.startswith(f"{self.service}."):
+                SLA_BREACHES.labels(self.service, sla)
+                SLA_MET.labels(self.service, sla)
+
     async def meet(
         self, conn: asyncpg.Connection, subject_id: str, sla: str, at: datetime
     ) -> Deadline | None:
@@ -287,6 +295,8 @@ class Deadlines:
             deadline, state=state, ended_at=at, pauses=pauses, next_fire_at=None, next_fire_kind=None
         )
         await self._save(conn, ended)
+        if state == "met" and "breached" not in deadline.fired:
+            SLA_MET.labels(self.service, deadline.sla).inc()
         return ended
 
     async def _save(self, conn: asyncpg.Connection, d: Deadline, insert: bool = False) -> None:

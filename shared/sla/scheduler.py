@@ -48,6 +48,7 @@ class DeadlineScheduler:
         self.on_fire = on_fire
         self.period = period
         self.batch = batch
+        deadlines.touch_metrics()
 
     async def tick(self) -> int:
         """Fire every milestone that is due now; returns how many fired."""
