@@ -1,13 +1,18 @@
 """Events of the reception context (``reception.events.v1``).
 
-The events other contexts react to are defined here; the reception service adds its internal
-visit and call lifecycle events to this module too.
+The events other contexts react to (``VisitArrived``, ``ComplaintRaisedDuringVisit``,
+``VisitServed``, ``VisitLeft``) are the agreed contract: their fields are never renamed or removed,
+only optional ones added. The rest are the reception service's own visit and phone-call lifecycle
+events, published on the same topic for HQ and anyone else who cares.
+
+No raw PII anywhere: a customer is a pseudonymous ``customer_ref`` plus masked display values.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import Field
@@ -32,6 +37,57 @@ class ServiceType(StrEnum):
     other = "other"
 
 
+class Priority(StrEnum):
+    """Who is served first within a service line."""
+
+    elderly = "elderly"
+    disabled = "disabled"
+    vip = "vip"
+
+
+class Accessibility(StrEnum):
+    hearing = "hearing"
+    vision = "vision"
+    mobility = "mobility"
+    language = "language"
+
+
+class LeftReason(StrEnum):
+    served = "served"
+    #: left while queued or after being called, before being served
+    abandoned = "abandoned"
+    #: called three times, never came to the counter
+    no_show = "no_show"
+    #: left before taking a ticket (e.g. only asked the way, or changed their mind)
+    before_queue = "before_queue"
+    #: stepped out to fetch missing documents and did not come back
+    did_not_return = "did_not_return"
+
+
+class CallOutcome(StrEnum):
+    resolved = "resolved"
+    routed = "routed"
+    #: the caller hung up before anyone answered
+    missed = "missed"
+    #: answered, but ended without a resolution or a routing (dropped line)
+    unresolved = "unresolved"
+
+
+#: a service line (queue) name from the catalogue, e.g. ``deposits``
+LineName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+#: a queue ticket: the line's prefix letter(s) and a number, e.g. ``A012``
+Ticket = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9]{3,5}$")]
+#: a counter (window) of the branch, e.g. ``3`` or ``vip-1``
+CounterId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")]
+#: a material code from the catalogue, e.g. ``id_card``
+MaterialCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+#: a masked display value: must contain at least one ``*`` so a raw name or number cannot pass
+MaskedDisplay = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[^\x00-\x1f]*\*[^\x00-\x1f]*$")]
+
+
+# ------------------------------------------------------------------------ the agreed contract
+
+
 @event("VisitArrived")
 class VisitArrived(EventData):
     visit_id: UUID
@@ -39,6 +95,8 @@ class VisitArrived(EventData):
     arrival: str = Field(pattern=r"^(walk_in|appointment)$")
     returning: bool = False
     at: datetime
+    #: e.g. ``王*`` — never the raw name
+    display_name: MaskedDisplay | None = None
 
 
 @event("ComplaintRaisedDuringVisit")
@@ -49,6 +107,8 @@ class ComplaintRaisedDuringVisit(EventData):
     customer_ref: CustomerRef
     description: str = Field(min_length=1, max_length=4000)
     at: datetime
+    #: the need confirmed at reception was "complaint" (else raised later during the visit)
+    from_need: bool = False
 
 
 @event("VisitServed")
@@ -65,9 +125,192 @@ class VisitServed(EventData):
     customer_ref: CustomerRef | None = None
     waited_seconds: float = Field(ge=0)
     at: datetime
+    line: LineName | None = None
+    #: from being called to being served
+    service_seconds: float | None = Field(default=None, ge=0)
 
 
 @event("VisitLeft")
 class VisitLeft(EventData):
     visit_id: UUID
+    at: datetime
+    reason: LeftReason | None = None
+
+
+# ------------------------------------------------------------------ the visit's own lifecycle
+
+
+@event("VisitRoutedToRelationshipManager")
+class VisitRoutedToRelationshipManager(EventData):
+    """A returning customer with an assigned relationship manager is served by them."""
+
+    visit_id: UUID
+    relationship_manager: StaffId
+    at: datetime
+
+
+@event("VisitPrioritised")
+class VisitPrioritised(EventData):
+    """Served first within the line; the accessibility needs tell staff how to help."""
+
+    visit_id: UUID
+    priority: Priority | None = None
+    accessibility: list[Accessibility] = Field(default_factory=list, max_length=4)
+    at: datetime
+
+
+@event("VisitGreeted")
+class VisitGreeted(EventData):
+    visit_id: UUID
+    at: datetime
+    #: the customer identified themselves while being greeted
+    customer_ref: CustomerRef | None = None
+
+
+@event("NeedConfirmed")
+class NeedConfirmed(EventData):
+    visit_id: UUID
+    service_type: ServiceType
+    #: the service line (queue) the need is served on
+    line: LineName
+    notes: Note = ""
+    at: datetime
+
+
+@event("VisitGuided")
+class VisitGuided(EventData):
+    """The customer was told which materials the business needs (from the catalogue)."""
+
+    visit_id: UUID
+    service_type: ServiceType
+    required_materials: list[MaterialCode] = Field(default_factory=list, max_length=30)
+    notes: Note = ""
+    at: datetime
+
+
+@event("DocumentsChecked")
+class DocumentsChecked(EventData):
+    visit_id: UUID
+    complete: bool
+    missing: list[MaterialCode] = Field(default_factory=list, max_length=30)
+    #: 1 for the first check of the visit, 2 after the customer fetched what was missing, ...
+    attempt: int = Field(ge=1)
+    at: datetime
+
+
+@event("VisitSteppedOut")
+class VisitSteppedOut(EventData):
+    """The customer went to fetch missing documents; the visit stays open."""
+
+    visit_id: UUID
+    missing: list[MaterialCode] = Field(default_factory=list, max_length=30)
+    at: datetime
+
+
+@event("VisitReturned")
+class VisitReturned(EventData):
+    visit_id: UUID
+    at: datetime
+
+
+@event("VisitQueued")
+class VisitQueued(EventData):
+    visit_id: UUID
+    line: LineName
+    ticket: Ticket
+    service_type: ServiceType
+    #: the branch's local date the ticket number belongs to (numbers restart every day)
+    day: date
+    priority: Priority | None = None
+    at: datetime
+
+
+@event("VisitCalled")
+class VisitCalled(EventData):
+    visit_id: UUID
+    ticket: Ticket
+    line: LineName
+    counter_id: CounterId
+    staff_id: StaffId
+    #: 1, 2 or 3: a customer called three times without coming is a no-show
+    call_number: int = Field(ge=1, le=3)
+    #: from queued to this call
+    waited_seconds: float = Field(ge=0)
+    at: datetime
+
+
+@event("VisitNoShow")
+class VisitNoShow(EventData):
+    visit_id: UUID
+    ticket: Ticket
+    line: LineName
+    calls: int = Field(ge=1)
+    at: datetime
+
+
+@event("VisitAbandoned")
+class VisitAbandoned(EventData):
+    """The customer left while queued (or after being called, before being served)."""
+
+    visit_id: UUID
+    ticket: Ticket
+    line: LineName
+    waited_seconds: float = Field(ge=0)
+    at: datetime
+
+
+# -------------------------------------------------------------------------------- phone calls
+
+
+@event("CallReceived")
+class CallReceived(EventData):
+    call_id: UUID
+    customer_ref: CustomerRef | None = None
+    #: e.g. ``138****5678`` — never the raw number
+    masked_number: MaskedDisplay | None = None
+    at: datetime
+
+
+@event("CallAnswered")
+class CallAnswered(EventData):
+    call_id: UUID
+    staff_id: StaffId
+    rings: int = Field(ge=0, le=100)
+    seconds_to_answer: float = Field(ge=0)
+    #: the ring limit in force (default 3)
+    max_rings: int = Field(ge=1, le=20)
+    within_target: bool
+    at: datetime
+
+
+@event("CallPurposeRecorded")
+class CallPurposeRecorded(EventData):
+    call_id: UUID
+    purpose: ServiceType
+    notes: Note = ""
+    at: datetime
+
+
+@event("CallRouted")
+class CallRouted(EventData):
+    call_id: UUID
+    #: a staff id, desk or department, e.g. ``loans-desk``
+    routed_to: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    notes: Note = ""
+    at: datetime
+
+
+@event("CallResolved")
+class CallResolved(EventData):
+    call_id: UUID
+    notes: Note = ""
+    at: datetime
+
+
+@event("CallEnded")
+class CallEnded(EventData):
+    call_id: UUID
+    outcome: CallOutcome
+    #: from received to ended
+    duration_seconds: float = Field(ge=0)
     at: datetime

@@ -1,0 +1,1 @@
+"""Reception context: visits, queue tickets, counters and phone calls (客户接待)."""

@@ -1,0 +1,4 @@
+from services.reception.service import SERVICE
+from shared.runner import main
+
+main(SERVICE)

@@ -1,0 +1,620 @@
+"""Reception HTTP routes: visits, queue, counters, phone calls, the lobby board and statistics.
+
+Commands answer 200 with the visit's (or call's) state and an ``ETag`` carrying its version;
+``If-Match`` makes a command conditional. 404 unknown id, 409 not allowed now (the reason says
+why), 422 bad input (unknown fields are refused, texts are bounded). The actor always comes from
+:func:`shared.http.command_metadata`, never from the body.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.reception import domain as v
+from services.reception import phone as p
+from services.reception.app import CallStep, Reception, VisitStep
+from services.reception.projections import local_day
+from services.reception.queries import day_stats, lobby
+from shared.commands import CommandResult
+from shared.contracts.common import CustomerRef, Note, StaffId
+from shared.contracts.reception import (
+    Accessibility,
+    CallOutcome,
+    CounterId,
+    LineName,
+    MaskedDisplay,
+    MaterialCode,
+    Priority,
+    ServiceType,
+)
+from shared.envelope import Metadata
+from shared.http import command_metadata, expected_version
+from shared.runner import ServiceContext, context
+
+router = APIRouter(tags=["reception"])
+
+BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+Description = Annotated[str, Field(min_length=1, max_length=4000)]
+Outcome = Annotated[str, Field(min_length=1, max_length=2000)]
+RoutedTo = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
+def reception(ctx: Annotated[ServiceContext, Depends(context)]) -> Reception:
+    app: Reception = ctx.extras["reception"]
+    return app
+
+
+App = Annotated[Reception, Depends(reception)]
+Meta = Annotated[Metadata, Depends(command_metadata)]
+IfMatch = Annotated[str | None, Header(description='Version you read, e.g. "3": 409 if it moved on')]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------------- bodies
+
+
+class ArriveBody(_Body):
+    arrival: Literal["walk_in", "appointment"] = "walk_in"
+    returning: bool = False
+    customer_ref: CustomerRef | None = None
+    display_name: MaskedDisplay | None = None
+    relationship_manager: StaffId | None = None
+    priority: Priority | None = None
+    accessibility: list[Accessibility] = Field(default_factory=list, max_length=4)
+    #: ticket-machine / appointment fast path: confirm this need and issue a ticket at once
+    service_type: ServiceType | None = None
+    notes: Note = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ArriveBody:
+        if self.relationship_manager and not self.returning:
+            raise ValueError("only a returning customer can have a relationship manager")
+        if self.notes and self.service_type is None:
+            raise ValueError("notes describe the need: give service_type too")
+        return self
+
+
+class GreetBody(_Body):
+    customer_ref: CustomerRef | None = None
+    priority: Priority | None = None
+    accessibility: list[Accessibility] = Field(default_factory=list, max_length=4)
+
+
+class ConfirmNeedBody(_Body):
+    service_type: ServiceType
+    notes: Note = ""
+
+    @model_validator(mode="after")
+    def _complaint_described(self) -> ConfirmNeedBody:
+        if self.service_type is ServiceType.complaint and not self.notes.strip():
+            raise ValueError("a complaint needs a description in notes")
+        return self
+
+
+class GuideBody(_Body):
+    notes: Note = ""
+
+
+class CheckDocumentsBody(_Body):
+    #: the required materials the customer does not have; empty = complete
+    missing: list[MaterialCode] = Field(default_factory=list, max_length=30)
+
+
+class LeaveBody(_Body):
+    #: the customer steps out to fetch missing documents and will come back (same visit)
+    to_fetch_documents: bool = False
+
+
+class CallBody(_Body):
+    counter_id: CounterId
+    #: the member of staff at the counter; defaults to the acting staff member
+    staff_id: StaffId | None = None
+
+
+class ServeBody(_Body):
+    outcome: Outcome
+    next_steps: Note = ""
+    promised_by: datetime | None = None
+
+    @model_validator(mode="after")
+    def _aware(self) -> ServeBody:
+        if self.promised_by is not None and self.promised_by.tzinfo is None:
+            raise ValueError("promised_by needs a timezone, e.g. 2026-03-02T10:00:00+08:00")
+        return self
+
+
+class ComplaintBody(_Body):
+    description: Description
+    customer_ref: CustomerRef | None = None
+
+
+class ReceiveCallBody(_Body):
+    customer_ref: CustomerRef | None = None
+    masked_number: MaskedDisplay | None = None
+
+
+class AnswerBody(_Body):
+    rings: int = Field(ge=0, le=100)
+    seconds_to_answer: float | None = Field(default=None, ge=0, le=3600)
+    staff_id: StaffId | None = None
+
+
+class PurposeBody(_Body):
+    purpose: ServiceType
+    notes: Note = ""
+
+
+class RouteBody(_Body):
+    routed_to: RoutedTo
+    notes: Note = ""
+
+
+class ResolveBody(_Body):
+    notes: Note = ""
+
+
+class EndCallBody(_Body):
+    purpose: ServiceType | None = None
+    outcome: CallOutcome | None = None
+    routed_to: RoutedTo | None = None
+    notes: Note = ""
+
+    @model_validator(mode="after")
+    def _routed_has_target(self) -> EndCallBody:
+        if self.outcome is CallOutcome.routed and not self.routed_to:
+            raise ValueError("a routed call needs routed_to")
+        if self.routed_to and self.outcome is not CallOutcome.routed:
+            raise ValueError("routed_to is only for outcome 'routed'")
+        return self
+
+
+# ------------------------------------------------------------------------------- responses
+
+
+class VisitCreated(BaseModel):
+    visit_id: UUID
+    ticket: str | None
+    status: str
+    line: str | None
+    version: int
+
+
+class VisitView(BaseModel):
+    visit_id: UUID
+    branch_id: str
+    status: str
+    version: int
+    arrival: str | None
+    returning: bool
+    customer_ref: str | None
+    display_name: str | None
+    relationship_manager: str | None
+    priority: str | None
+    accessibility: list[str]
+    service_type: str | None
+    line: str | None
+    required_materials: list[str]
+    missing: list[str]
+    document_checks: int
+    ticket: str | None
+    queued_at: datetime | None
+    calls: int
+    counter_id: str | None
+    staff_id: str | None
+    waited_seconds: float | None
+    served_at: datetime | None
+    left_reason: str | None
+    wait_sla: str | None
+    complaints: int
+
+
+class CallCreated(BaseModel):
+    call_id: UUID
+    status: str
+    version: int
+
+
+class CallView(BaseModel):
+    call_id: UUID
+    branch_id: str
+    status: str
+    version: int
+    received_at: datetime | None
+    answered_at: datetime | None
+    rings: int | None
+    seconds_to_answer: float | None
+    within_target: bool | None
+    purpose: str | None
+    routed_to: str | None
+    outcome: str | None
+    answer_sla: str | None
+
+
+def _visit_view(visit_id: UUID, branch_id: str, state: v.Visit, version: int) -> VisitView:
+    return VisitView(
+        visit_id=visit_id,
+        branch_id=branch_id,
+        status=state.status.value,
+        version=version,
+        arrival=state.arrival,
+        returning=state.returning,
+        customer_ref=state.customer_ref,
+        display_name=state.display_name,
+        relationship_manager=state.relationship_manager,
+        priority=state.priority,
+        accessibility=[a.value for a in state.accessibility],
+        service_type=state.service_type,
+        line=state.line,
+        required_materials=list(state.required_materials),
+        missing=list(state.missing),
+        document_checks=state.document_checks,
+        ticket=state.ticket,
+        queued_at=state.queued_at,
+        calls=state.calls,
+        counter_id=state.counter_id,
+        staff_id=state.staff_id,
+        waited_seconds=state.waited_seconds,
+        served_at=state.served_at,
+        left_reason=state.left_reason,
+        wait_sla=state.sla_status,
+        complaints=state.complaints,
+    )
+
+
+def _visit_result(visit_id: UUID, result: CommandResult[v.Visit], response: Response) -> VisitView:
+    response.headers["ETag"] = f'"{result.version}"'
+    branch = result.events[0].branch_id if result.events else ""
+    return _visit_view(visit_id, branch, result.state, result.version)
+
+
+def _call_view(call_id: UUID, branch_id: str, state: p.PhoneCall, version: int) -> CallView:
+    return CallView(
+        call_id=call_id,
+        branch_id=branch_id,
+        status=state.status.value,
+        version=version,
+        received_at=state.received_at,
+        answered_at=state.answered_at,
+        rings=state.rings,
+        seconds_to_answer=state.seconds_to_answer,
+        within_target=state.within_target,
+        purpose=state.purpose,
+        routed_to=state.routed_to,
+        outcome=state.outcome,
+        answer_sla=state.sla_status,
+    )
+
+
+def _call_result(call_id: UUID, result: CommandResult[p.PhoneCall], response: Response) -> CallView:
+    response.headers["ETag"] = f'"{result.version}"'
+    branch = result.events[0].branch_id if result.events else ""
+    return _call_view(call_id, branch, result.state, result.version)
+
+
+# ---------------------------------------------------------------------------------- visits
+
+
+@router.post("/branches/{branch_id}/visits", status_code=201, response_model=VisitCreated)
+async def arrive(
+    branch_id: BranchId, body: ArriveBody, app: App, meta: Meta, response: Response
+) -> VisitCreated:
+    """A customer walks in (or arrives for an appointment). With ``service_type`` the need is
+    confirmed and a ticket issued at once; otherwise ``ticket`` is null until ``queue``."""
+    result = await app.arrive(
+        branch_id,
+        meta=meta,
+        arrival=body.arrival,
+        returning=body.returning,
+        customer_ref=body.customer_ref,
+        display_name=body.display_name,
+        relationship_manager=body.relationship_manager,
+        priority=body.priority,
+        accessibility=body.accessibility,
+        service_type=body.service_type,
+        notes=body.notes,
+    )
+    state = result.state
+    assert state.visit_id is not None
+    response.headers["ETag"] = f'"{result.version}"'
+    response.headers["Location"] = f"/visits/{state.visit_id}"
+    return VisitCreated(
+        visit_id=state.visit_id,
+        ticket=state.ticket,
+        status=state.status,
+        line=state.line,
+        version=result.version,
+    )
+
+
+@router.get("/visits/{visit_id}", response_model=VisitView)
+async def get_visit(visit_id: UUID, app: App, response: Response) -> VisitView:
+    loaded = await app.load_visit(visit_id)
+    response.headers["ETag"] = f'"{loaded.version}"'
+    return _visit_view(visit_id, loaded.history[0].branch_id, loaded.state, loaded.version)
+
+
+async def _run(
+    app: Reception,
+    visit_id: UUID,
+    command: VisitStep,
+    meta: Metadata,
+    if_match: str | None,
+    response: Response,
+) -> VisitView:
+    result = await app.visit(visit_id, command, meta=meta, expected_version=expected_version(if_match))
+    return _visit_result(visit_id, result, response)
+
+
+@router.post("/visits/{visit_id}/greet", response_model=VisitView)
+async def greet(
+    visit_id: UUID,
+    app: App,
+    meta: Meta,
+    response: Response,
+    body: GreetBody | None = None,
+    if_match: IfMatch = None,
+) -> VisitView:
+    body = body or GreetBody()
+    command = v.Greet(app.now(), body.customer_ref, body.priority, tuple(body.accessibility))
+    return await _run(app, visit_id, command, meta, if_match, response)
+
+
+@router.post("/visits/{visit_id}/confirm-need", response_model=VisitView)
+async def confirm_need(
+    visit_id: UUID, body: ConfirmNeedBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> VisitView:
+    return await _run(
+        app, visit_id, app.confirm_need(body.service_type, body.notes), meta, if_match, response
+    )
+
+
+@router.post("/visits/{visit_id}/guide", response_model=VisitView)
+async def guide(
+    visit_id: UUID,
+    app: App,
+    meta: Meta,
+    response: Response,
+    body: GuideBody | None = None,
+    if_match: IfMatch = None,
+) -> VisitView:
+    """Tell the customer the materials their business needs (from the catalogue)."""
+    body = body or GuideBody()
+    return await _run(app, visit_id, app.guide(body.notes), meta, if_match, response)
+
+
+@router.post("/visits/{visit_id}/check-documents", response_model=VisitView)
+async def check_documents(
+    visit_id: UUID,
+    body: CheckDocumentsBody,
+    app: App,
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
+) -> VisitView:
+    command = v.CheckDocuments(tuple(body.missing), app.now())
+    return await _run(app, visit_id, command, meta, if_match, response)
+
+
+@router.post("/visits/{visit_id}/return", response_model=VisitView)
+async def return_(
+    visit_id: UUID, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> VisitView:
+    """The customer came back with the missing documents (same visit)."""
+    return await _run(app, visit_id, v.Return(app.now()), meta, if_match, response)
+
+
+@router.post("/visits/{visit_id}/queue", response_model=VisitView)
+async def queue(
+    visit_id: UUID, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> VisitView:
+    """Issue a ticket on the need's service line."""
+    return await _run(app, visit_id, app.queue(), meta, if_match, response)
+
+
+@router.post("/visits/{visit_id}/call", response_model=VisitView)
+async def call(
+    visit_id: UUID, body: CallBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> VisitView:
+    """Call the ticket to a counter (again, up to three times)."""
+    command = app.call(body.counter_id, body.staff_id or meta.actor)
+    return await _run(app, visit_id, command, meta, if_match, response)
+
+
+@router.post("/branches/{branch_id}/lines/{line}/call-next", response_model=VisitView)
+async def call_next(
+    branch_id: BranchId,
+    line: Annotated[LineName, Path()],
+    body: CallBody,
+    app: App,
+    meta: Meta,
+    response: Response,
+) -> VisitView:
+    """Call the next waiting customer of a line: priority customers first, then ticket order."""
+    result = await app.call_next(branch_id, line, body.counter_id, body.staff_id or meta.actor, meta=meta)
+    assert result.state.visit_id is not None
+    return _visit_result(result.state.visit_id, result, response)
+
+
+@router.post("/visits/{visit_id}/serve", response_model=VisitView)
+async def serve(
+    visit_id: UUID, body: ServeBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> VisitView:
+    command = app.serve(body.outcome, body.next_steps, body.promised_by)
+    return await _run(app, visit_id, command, meta, if_match, response)
+
+
+@router.post("/visits/{visit_id}/leave", response_model=VisitView)
+async def leave(
+    visit_id: UUID,
+    app: App,
+    meta: Meta,
+    response: Response,
+    body: LeaveBody | None = None,
+    if_match: IfMatch = None,
+) -> VisitView:
+    """The customer leaves: after service, before a ticket, or (holding a ticket) abandoning the
+    queue; with ``to_fetch_documents`` they step out and the visit stays open."""
+    body = body or LeaveBody()
+    return await _run(app, visit_id, v.Leave(app.now(), body.to_fetch_documents), meta, if_match, response)
+
+
+@router.post("/visits/{visit_id}/abandon", response_model=VisitView)
+async def abandon(
+    visit_id: UUID, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> VisitView:
+    return await _run(app, visit_id, v.Abandon(app.now()), meta, if_match, response)
+
+
+@router.post("/visits/{visit_id}/no-show", response_model=VisitView)
+async def no_show(
+    visit_id: UUID, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> VisitView:
+    """Called three times and never came to the counter."""
+    return await _run(app, visit_id, v.MarkNoShow(app.now()), meta, if_match, response)
+
+
+@router.post("/visits/{visit_id}/raise-complaint", response_model=VisitView)
+async def raise_complaint(
+    visit_id: UUID, body: ComplaintBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> VisitView:
+    """A complaint during the visit: the complaint service opens a case linked to it."""
+    command = v.RaiseComplaint(body.description, app.now(), body.customer_ref)
+    return await _run(app, visit_id, command, meta, if_match, response)
+
+
+# ----------------------------------------------------------------------------------- calls
+
+
+@router.post("/branches/{branch_id}/calls", status_code=201, response_model=CallCreated)
+async def receive_call(
+    branch_id: BranchId, app: App, meta: Meta, response: Response, body: ReceiveCallBody | None = None
+) -> CallCreated:
+    """The phone rings (the answer SLA starts)."""
+    body = body or ReceiveCallBody()
+    result = await app.receive_call(
+        branch_id, meta=meta, customer_ref=body.customer_ref, masked_number=body.masked_number
+    )
+    assert result.state.call_id is not None
+    response.headers["ETag"] = f'"{result.version}"'
+    response.headers["Location"] = f"/calls/{result.state.call_id}"
+    return CallCreated(call_id=result.state.call_id, status=result.state.status, version=result.version)
+
+
+@router.get("/calls/{call_id}", response_model=CallView)
+async def get_call(call_id: UUID, app: App, response: Response) -> CallView:
+    loaded = await app.load_call(call_id)
+    response.headers["ETag"] = f'"{loaded.version}"'
+    return _call_view(call_id, loaded.history[0].branch_id, loaded.state, loaded.version)
+
+
+async def _run_call(
+    app: Reception, call_id: UUID, command: CallStep, meta: Metadata, if_match: str | None, response: Response
+) -> CallView:
+    result = await app.call_command(call_id, command, meta=meta, expected_version=expected_version(if_match))
+    return _call_result(call_id, result, response)
+
+
+@router.post("/calls/{call_id}/answer", response_model=CallView)
+async def answer_call(
+    call_id: UUID, body: AnswerBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> CallView:
+    command = app.answer(body.staff_id or meta.actor, body.rings, body.seconds_to_answer)
+    return await _run_call(app, call_id, command, meta, if_match, response)
+
+
+@router.post("/calls/{call_id}/purpose", response_model=CallView)
+async def call_purpose(
+    call_id: UUID, body: PurposeBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> CallView:
+    command = p.RecordPurpose(body.purpose, app.now(), body.notes)
+    return await _run_call(app, call_id, command, meta, if_match, response)
+
+
+@router.post("/calls/{call_id}/route", response_model=CallView)
+async def route_call(
+    call_id: UUID, body: RouteBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> CallView:
+    command = p.RouteCall(body.routed_to, app.now(), body.notes)
+    return await _run_call(app, call_id, command, meta, if_match, response)
+
+
+@router.post("/calls/{call_id}/resolve", response_model=CallView)
+async def resolve_call(
+    call_id: UUID,
+    app: App,
+    meta: Meta,
+    response: Response,
+    body: ResolveBody | None = None,
+    if_match: IfMatch = None,
+) -> CallView:
+    body = body or ResolveBody()
+    return await _run_call(app, call_id, p.ResolveCall(app.now(), body.notes), meta, if_match, response)
+
+
+@router.post("/calls/{call_id}/end", response_model=CallView)
+async def end_call(
+    call_id: UUID,
+    app: App,
+    meta: Meta,
+    response: Response,
+    body: EndCallBody | None = None,
+    if_match: IfMatch = None,
+) -> CallView:
+    """End the call; an unanswered call ends as missed. Purpose and outcome may be given here."""
+    body = body or EndCallBody()
+    command = p.EndCall(app.now(), body.purpose, body.outcome, body.routed_to, body.notes)
+    return await _run_call(app, call_id, command, meta, if_match, response)
+
+
+# --------------------------------------------------------------------------------- queries
+
+
+@router.get("/branches/{branch_id}/lobby")
+async def lobby_board(branch_id: BranchId, app: App) -> dict[str, Any]:
+    """The live board: who waits on which line (ticket, waited so far, SLA), counters busy or
+    free, and the estimated wait per line from recent service times."""
+    async with app.pool.acquire() as conn:
+        return await lobby(conn, branch_id, app.now(), app.catalogue, app.book)
+
+
+@router.get("/branches/{branch_id}/visits/stats")
+async def visit_stats(
+    branch_id: BranchId,
+    app: App,
+    day: Annotated[date | None, Query(alias="date", description="Branch-local date; default today")] = None,
+) -> dict[str, Any]:
+    """A day's visits by service type, average and p90 wait, abandonment, first-visit completion
+    (documents complete at the first check) and phone answering."""
+    chosen = day or local_day(app.book, branch_id, app.now())
+    async with app.pool.acquire() as conn:
+        return await day_stats(conn, branch_id, chosen, app.book)
+
+
+@router.get("/catalogue")
+async def catalogue(app: App) -> dict[str, Any]:
+    """Service lines, the materials each service type requires and the phone ring limit."""
+    cat = app.catalogue
+    return {
+        "lines": [
+            {
+                "line": line.name,
+                "prefix": line.prefix,
+                "label": line.label,
+                "service_types": [t.value for t in line.service_types],
+                "relationship_manager": line.relationship_manager,
+                "default_service_seconds": line.default_service_time.total_seconds(),
+            }
+            for line in cat.lines.values()
+        ],
+        "materials": dict(cat.materials),
+        "requirements": {t.value: list(m) for t, m in cat.requirements.items()},
+        "phone": {"max_rings": cat.max_rings},
+    }

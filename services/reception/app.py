@@ -1,0 +1,435 @@
+"""Reception command handling: visits and phone calls, their read models and SLA deadlines.
+
+Every command runs in one transaction (see :mod:`transaction`): catalogue look-ups and ticket
+numbers are resolved here and handed to the pure deciders inside the commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from services.reception import domain as v
+from services.reception import phone as p
+from services.reception.catalogue import Catalogue
+from services.reception.metrics import (
+    CALLS_ANSWERED,
+    CALLS_MISSED,
+    CALLS_WITHIN_TARGET_RATIO,
+    QUEUE_LENGTH,
+    VISITS_ENDED,
+    WAIT_SECONDS,
+)
+from services.reception.projections import CallRows, VisitRows, local_day
+from services.reception.slas import PHONE, ReceptionSlas
+from services.reception.tickets import next_number
+from services.reception.transaction import MakeCommand, TransactionalCommands
+from shared.commands import CommandHandler, CommandResult, Loaded
+from shared.contracts.reception import (
+    Accessibility,
+    CallAnswered,
+    CallEnded,
+    CallOutcome,
+    LeftReason,
+    Priority,
+    ServiceType,
+    VisitCalled,
+    VisitLeft,
+)
+from shared.contracts.sla import SlaAtRisk, SlaBreached
+from shared.decider import DomainError, NotFound
+from shared.envelope import Envelope, Metadata
+from shared.metrics import SLA_BREACHES
+from shared.runner import ServiceContext
+from shared.sla.deadlines import Deadline, Deadlines
+from shared.sla.policy import PolicyBook
+from shared.sla.scheduler import DeadlineScheduler, Kind
+
+log = logging.getLogger(__name__)
+
+SERVICE = "reception"
+#: the actor of SLA events appended by the scheduler
+SLA_ACTOR = "sla-scheduler"
+#: a ticket for a command the decider refuses before using it (no line known yet)
+_NO_TICKET = "X000"
+
+VisitStep = v.Command | MakeCommand[v.Visit, v.Command]
+CallStep = p.CallCommand | MakeCommand[p.PhoneCall, p.CallCommand]
+
+
+class VisitTaken(Exception):
+    """call-next picked a visit another counter called meanwhile: take the next one."""
+
+
+class Reception:
+    """The reception application: built once per running service (``ctx.extras['reception']``)."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        catalogue: Catalogue | None = None,
+        book: PolicyBook | None = None,
+    ) -> None:
+        self.pool = ctx.pool
+        self.store = ctx.store
+        self.clock = ctx.clock
+        self.catalogue = catalogue or Catalogue.load()
+        self.book = book or PolicyBook.load()
+        self.deadlines = Deadlines(SERVICE, ctx.clock, self.book)
+        self.slas = ReceptionSlas(self.deadlines, self.catalogue)
+        self.visit_rows = VisitRows(self.book)
+        self.call_rows = CallRows()
+        self.visits = TransactionalCommands(
+            CommandHandler(
+                service=SERVICE,
+                store=ctx.store,
+                decider=v.visit_decider,
+                clock=ctx.clock,
+                after_append=self._after_visit,
+            )
+        )
+        self.calls = TransactionalCommands(
+            CommandHandler(
+                service=SERVICE,
+                store=ctx.store,
+                decider=p.call_decider,
+                clock=ctx.clock,
+                after_append=self._after_call,
+            )
+        )
+        self.scheduler = DeadlineScheduler(self.deadlines, ctx.pool, self._on_fire)
+        self._touch_metrics()
+
+    # ------------------------------------------------------------------------------- visits
+
+    async def arrive(
+        self,
+        branch_id: str,
+        *,
+        meta: Metadata,
+        arrival: str = "walk_in",
+        returning: bool = False,
+        customer_ref: str | None = None,
+        display_name: str | None = None,
+        relationship_manager: str | None = None,
+        priority: Priority | None = None,
+        accessibility: Sequence[Accessibility] = (),
+        service_type: ServiceType | None = None,
+        notes: str = "",
+    ) -> CommandResult[v.Visit]:
+        """Register an arrival; with ``service_type`` the customer is queued at once (ticket
+        machine or appointment: the need is known, no documents to check at the desk)."""
+        visit_id = uuid4()
+        now = self.clock.now()
+
+        async def make(conn: asyncpg.Connection, _: Loaded[v.Visit]) -> v.Arrive:
+            express = None
+            if service_type is not None:
+                line = self.catalogue.line_for(service_type, relationship_manager=bool(relationship_manager))
+                day = local_day(self.book, branch_id, now)
+                number = await next_number(conn, branch_id, line.name, day)
+                express = v.Express(service_type, line.name, line.ticket(number), day, notes)
+            return v.Arrive(
+                visit_id=visit_id,
+                arrival=arrival,
+                at=now,
+                returning=returning,
+                customer_ref=customer_ref,
+                display_name=display_name,
+                relationship_manager=relationship_manager,
+                priority=priority,
+                accessibility=tuple(accessibility),
+                express=express,
+            )
+
+        result = await self.visits.execute(
+            v.stream_id(visit_id), make, meta=meta, branch_id=branch_id, must_exist=False
+        )
+        self._observe(result.events)
+        return result
+
+    async def visit(
+        self,
+        visit_id: UUID,
+        command: VisitStep,
+        *,
+        meta: Metadata,
+        expected_version: int | None = None,
+    ) -> CommandResult[v.Visit]:
+        """Run a visit command (or a ``make(conn, loaded)`` builder) in one transaction."""
+        result = await self.visits.execute(
+            v.stream_id(visit_id),
+            command,
+            meta=meta,
+            expected_version=expected_version,
+            lock_subject=str(visit_id),
+        )
+        self._observe(result.events)
+        return result
+
+    def confirm_need(self, service_type: ServiceType, notes: str) -> VisitStep:
+        async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.ConfirmNeed:
+            routed = loaded.state.relationship_manager is not None
+            line = self.catalogue.line_for(service_type, relationship_manager=routed)
+            return v.ConfirmNeed(service_type, line.name, self.clock.now(), notes)
+
+        return make
+
+    def guide(self, notes: str) -> VisitStep:
+        async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.Guide:
+            service_type = loaded.state.service_type
+            required = self.catalogue.required(service_type) if service_type else ()
+            return v.Guide(required, self.clock.now(), notes)
+
+        return make
+
+    def queue(self) -> VisitStep:
+        async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.Queue:
+            now = self.clock.now()
+            branch_id = loaded.history[0].branch_id
+            day = local_day(self.book, branch_id, now)
+            line = loaded.state.line
+            ready = loaded.state.status in (v.Status.documents_complete, v.Status.guided)
+            if line is None or not ready:
+                return v.Queue(_NO_TICKET, day, now)  # refused by the decider, nothing allocated
+            spec = self.catalogue.lines.get(line)
+            if spec is None:
+                raise DomainError(f"line {line} is no longer in the catalogue: confirm the need again")
+            number = await next_number(conn, branch_id, line, day)
+            return v.Queue(spec.ticket(number), day, now)
+
+        return make
+
+    def call(self, counter_id: str, staff_id: str, *, only_if_queued: bool = False) -> VisitStep:
+        async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.Call:
+            if only_if_queued and loaded.state.status is not v.Status.queued:
+                raise VisitTaken()
+            branch_id = loaded.history[0].branch_id
+            busy = await conn.fetchrow(
+                "SELECT visit_id, ticket FROM counters WHERE branch_id = $1 AND counter_id = $2 FOR UPDATE",
+                branch_id,
+                counter_id,
+            )
+            if (
+                busy is not None
+                and busy["visit_id"] is not None
+                and busy["visit_id"] != loaded.state.visit_id
+            ):
+                raise DomainError(
+                    f"counter {counter_id} is busy with ticket {busy['ticket']}: "
+                    "serve that customer (or record that they left) first"
+                )
+            return v.Call(counter_id, staff_id, self.clock.now())
+
+        return make
+
+    async def call_next(
+        self, branch_id: str, line: str, counter_id: str, staff_id: str, *, meta: Metadata
+    ) -> CommandResult[v.Visit]:
+        """Call the next customer of a line to a counter: priority first, then by ticket order."""
+        if line not in self.catalogue.lines:
+            raise NotFound(f"line {line} does not exist (lines: {', '.join(self.catalogue.lines)})")
+        for _ in range(10):
+            async with self.pool.acquire() as conn:
+                candidates = await conn.fetch(
+                    """SELECT visit_id FROM visits
+                       WHERE branch_id = $1 AND line = $2 AND status = 'queued'
+                       ORDER BY (priority IS NOT NULL) DESC, queued_at, ticket LIMIT 5""",
+                    branch_id,
+                    line,
+                )
+            if not candidates:
+                raise NotFound(f"nobody is waiting on line {line}")
+            for row in candidates:
+                try:
+                    return await self.visit(
+                        row["visit_id"], self.call(counter_id, staff_id, only_if_queued=True), meta=meta
+                    )
+                except VisitTaken:
+                    continue
+        raise DomainError(f"line {line} is too busy to pick the next customer; try again")
+
+    def serve(self, outcome: str, next_steps: str, promised_by: datetime | None) -> VisitStep:
+        async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.Serve:
+            return v.Serve(outcome, self.clock.now(), next_steps, promised_by)
+
+        return make
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    async def load_visit(self, visit_id: UUID) -> Loaded[v.Visit]:
+        loaded = await self.visits.handler.load(v.stream_id(visit_id))
+        if loaded.version == 0:
+            raise NotFound(f"visit {visit_id} does not exist")
+        return loaded
+
+    async def _after_visit(
+        self, conn: asyncpg.Connection, state: v.Visit, envelopes: Sequence[Envelope]
+    ) -> None:
+        await self.visit_rows.write(conn, state, envelopes)
+        await self.slas.on_visit(conn, state, envelopes)
+
+    # -------------------------------------------------------------------------------- calls
+
+    async def receive_call(
+        self,
+        branch_id: str,
+        *,
+        meta: Metadata,
+        customer_ref: str | None = None,
+        masked_number: str | None = None,
+    ) -> CommandResult[p.PhoneCall]:
+        call_id = uuid4()
+        command = p.ReceiveCall(call_id, self.clock.now(), customer_ref, masked_number)
+        return await self.calls.execute(
+            p.stream_id(call_id), command, meta=meta, branch_id=branch_id, must_exist=False
+        )
+
+    async def call_command(
+        self,
+        call_id: UUID,
+        command: CallStep,
+        *,
+        meta: Metadata,
+        expected_version: int | None = None,
+    ) -> CommandResult[p.PhoneCall]:
+        result = await self.calls.execute(
+            p.stream_id(call_id),
+            command,
+            meta=meta,
+            expected_version=expected_version,
+            lock_subject=str(call_id),
+        )
+        self._observe(result.events)
+        return result
+
+    def answer(self, staff_id: str, rings: int, seconds_to_answer: float | None) -> CallStep:
+        async def make(conn: asyncpg.Connection, loaded: Loaded[p.PhoneCall]) -> p.AnswerCall:
+            now = self.clock.now()
+            deadline = await self.deadlines.get(conn, str(loaded.state.call_id), PHONE)
+            breach = None
+            if deadline is not None and deadline.is_open and "breached" not in deadline.fired:
+                breach = SlaBreached(**deadline.event_fields(), at=now)
+            return p.AnswerCall(staff_id, rings, self.catalogue.max_rings, now, seconds_to_answer, breach)
+
+        return make
+
+    async def load_call(self, call_id: UUID) -> Loaded[p.PhoneCall]:
+        loaded = await self.calls.handler.load(p.stream_id(call_id))
+        if loaded.version == 0:
+            raise NotFound(f"call {call_id} does not exist")
+        return loaded
+
+    async def _after_call(
+        self, conn: asyncpg.Connection, state: p.PhoneCall, envelopes: Sequence[Envelope]
+    ) -> None:
+        await self.call_rows.write(conn, state, envelopes)
+        await self.slas.on_call(conn, state, envelopes)
+
+    # ---------------------------------------------------------------------------------- SLA
+
+    async def _on_fire(self, conn: asyncpg.Connection, deadline: Deadline, kind: Kind, at: datetime) -> None:
+        """The scheduler's callback: the SLA event goes onto the visit's or call's stream, in the
+        scheduler's transaction, and the lobby row follows at once."""
+        fields = deadline.event_fields()
+        event: SlaAtRisk | SlaBreached
+        if kind == "at_risk":
+            event = SlaAtRisk(**fields, at=at, used_fraction=_fraction(deadline))
+        else:
+            event = SlaBreached(**fields, at=at)
+        meta = Metadata(actor=SLA_ACTOR)
+        if deadline.subject_type == "visit":
+            await self.visits.run_in(conn, deadline.stream_id, v.RecordSla(event), meta=meta)
+        elif deadline.subject_type == "call":
+            await self.calls.run_in(conn, deadline.stream_id, p.RecordCallSla(event), meta=meta)
+        else:
+            log.warning("reception: deadline of unknown subject type %s ignored", deadline.subject_type)
+
+    async def tick(self) -> int:
+        """Fire due SLA milestones now (tests call this instead of sleeping)."""
+        fired = await self.scheduler.tick()
+        if fired:
+            self.store.notifier.poke()  # wake the relay: the events committed with the tick
+        return fired
+
+    async def run_scheduler(self, period: float = 1.0) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reception: SLA tick failed; retrying")
+            await asyncio.sleep(period)
+
+    # ------------------------------------------------------------------------------ metrics
+
+    def _touch_metrics(self) -> None:
+        """Create every label set at 0, so the first increment is visible to ``rate()``."""
+        self.deadlines.touch_metrics()
+        for line in self.catalogue.lines:
+            WAIT_SECONDS.labels(line)
+            QUEUE_LENGTH.labels(line)
+        for reason in LeftReason:
+            VISITS_ENDED.labels(reason.value)
+        for within in ("true", "false"):
+            CALLS_ANSWERED.labels(within)
+
+    def _observe(self, envelopes: Sequence[Envelope]) -> None:
+        """Metrics of committed events (called after the transaction)."""
+        for env in envelopes:
+            data = env.data
+            if env.type == VisitCalled.event_type and data["call_number"] == 1:
+                WAIT_SECONDS.labels(data["line"]).observe(float(data["waited_seconds"]))
+            elif env.type == VisitLeft.event_type:
+                VISITS_ENDED.labels(data.get("reason") or "unknown").inc()
+            elif env.type == CallAnswered.event_type:
+                CALLS_ANSWERED.labels("true" if data["within_target"] else "false").inc()
+            elif env.type == CallEnded.event_type and data["outcome"] == CallOutcome.missed:
+                CALLS_MISSED.inc()
+            elif env.type == SlaBreached.event_type:  # a call answered after too many rings
+                SLA_BREACHES.labels(SERVICE, data["sla"]).inc()
+
+    async def refresh_gauges(self) -> None:
+        """Queue length per line and the answered-within-target ratio, from the read models."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT line, count(*) AS n FROM visits WHERE status = 'queued' GROUP BY line"
+            )
+            since = self.clock.now().timestamp() - 24 * 3600
+            ratio = await conn.fetchrow(
+                """SELECT count(*) FILTER (WHERE within_target) AS ok, count(*) AS answered FROM calls
+                   WHERE answered_at >= to_timestamp($1)""",
+                since,
+            )
+        counts = {r["line"]: r["n"] for r in rows}
+        for line in self.catalogue.lines:
+            QUEUE_LENGTH.labels(line).set(counts.get(line, 0))
+        assert ratio is not None
+        answered = ratio["answered"]
+        CALLS_WITHIN_TARGET_RATIO.set(ratio["ok"] / answered if answered else float("nan"))
+
+    async def run_gauges(self, period: float = 5.0) -> None:
+        while True:
+            try:
+                await self.refresh_gauges()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reception: refreshing gauges failed; retrying")
+            await asyncio.sleep(period)
+
+
+def _fraction(deadline: Deadline) -> float:
+    """The share of time used at the milestone that just fired (``at_risk:0.5`` → 0.5)."""
+    for name in reversed(deadline.fired):
+        if name.startswith("at_risk:"):
+            return min(max(float(name.split(":", 1)[1]), 0.0), 1.0)
+    return 0.0

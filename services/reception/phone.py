@@ -1,0 +1,293 @@
+"""The phone-call decider: received → answered → purpose → routed or resolved → ended. Pure.
+
+The answer SLA has two faces: the clock (``reception.phone_answer``, about 15 s, fired by the
+shared scheduler while the phone still rings) and the ring count reported at answer time (at most
+``max_rings``, default 3). A call answered after too many rings before the clock fired gets its
+``SlaBreached`` from here, built by the application from the call's deadline; either way a call
+breaches at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from shared.contracts.reception import (
+    CallAnswered,
+    CallEnded,
+    CallOutcome,
+    CallPurposeRecorded,
+    CallReceived,
+    CallResolved,
+    CallRouted,
+    ServiceType,
+)
+from shared.contracts.sla import SlaAtRisk, SlaBreached
+from shared.decider import Decider, DomainError
+from shared.registry import EventData
+
+
+class CallStatus(StrEnum):
+    none = "none"
+    ringing = "ringing"
+    answered = "answered"
+    routed = "routed"
+    resolved = "resolved"
+    ended = "ended"
+
+
+@dataclass(frozen=True)
+class PhoneCall:
+    status: CallStatus = CallStatus.none
+    call_id: UUID | None = None
+    customer_ref: str | None = None
+    masked_number: str | None = None
+    received_at: datetime | None = None
+    answered_at: datetime | None = None
+    staff_id: str | None = None
+    rings: int | None = None
+    seconds_to_answer: float | None = None
+    within_target: bool | None = None
+    purpose: ServiceType | None = None
+    routed_to: str | None = None
+    outcome: CallOutcome | None = None
+    ended_at: datetime | None = None
+    sla_status: str | None = None
+
+
+@dataclass(frozen=True)
+class ReceiveCall:
+    call_id: UUID
+    at: datetime
+    customer_ref: str | None = None
+    masked_number: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerCall:
+    staff_id: str
+    rings: int
+    max_rings: int
+    at: datetime
+    seconds_to_answer: float | None = None
+    #: the breach to record if the rings exceed ``max_rings`` and the clock has not fired yet
+    ring_breach: SlaBreached | None = None
+
+
+@dataclass(frozen=True)
+class RecordPurpose:
+    purpose: ServiceType
+    at: datetime
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class RouteCall:
+    routed_to: str
+    at: datetime
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class ResolveCall:
+    at: datetime
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class EndCall:
+    """Ends the call; may record the purpose and the outcome in the same step."""
+
+    at: datetime
+    purpose: ServiceType | None = None
+    outcome: CallOutcome | None = None
+    routed_to: str | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class RecordCallSla:
+    event: SlaAtRisk | SlaBreached
+
+
+CallCommand = ReceiveCall | AnswerCall | RecordPurpose | RouteCall | ResolveCall | EndCall | RecordCallSla
+
+
+def decide(state: PhoneCall, command: CallCommand) -> Sequence[EventData]:
+    if state.status is CallStatus.none and not isinstance(command, ReceiveCall):
+        raise DomainError("the call was not received")
+    if state.status is CallStatus.ended and not isinstance(command, RecordCallSla):
+        raise DomainError(f"the call has ended ({state.outcome})")
+    match command:
+        case ReceiveCall():
+            if state.status is not CallStatus.none:
+                raise DomainError("the call was already received")
+            return [
+                CallReceived(
+                    call_id=command.call_id,
+                    customer_ref=command.customer_ref,
+                    masked_number=command.masked_number,
+                    at=command.at,
+                )
+            ]
+        case AnswerCall():
+            return _answer(state, command)
+        case RecordPurpose():
+            _require(state, CallStatus.answered, "record the purpose")
+            return [_purpose(state, command.purpose, command.notes, command.at)]
+        case RouteCall():
+            _require(state, CallStatus.answered, "route the call")
+            _require_purpose(state)
+            return [
+                CallRouted(
+                    call_id=_id(state), routed_to=command.routed_to, notes=command.notes, at=command.at
+                )
+            ]
+        case ResolveCall():
+            _require(state, CallStatus.answered, "resolve the call")
+            _require_purpose(state)
+            return [CallResolved(call_id=_id(state), notes=command.notes, at=command.at)]
+        case EndCall():
+            return _end(state, command)
+        case RecordCallSla():
+            return [command.event] if state.status is CallStatus.ringing else []
+    raise DomainError(f"unknown command {type(command).__name__}")
+
+
+def _answer(state: PhoneCall, command: AnswerCall) -> list[EventData]:
+    if state.status is not CallStatus.ringing:
+        raise DomainError(f"the call was already answered (call is {state.status})")
+    assert state.received_at is not None
+    if command.at < state.received_at:
+        raise DomainError("a call cannot be answered before it was received")
+    seconds = command.seconds_to_answer
+    if seconds is None:
+        seconds = (command.at - state.received_at).total_seconds()
+    too_many_rings = command.rings > command.max_rings
+    breached_by_clock = state.sla_status == "breached"
+    events: list[EventData] = [
+        CallAnswered(
+            call_id=_id(state),
+            staff_id=command.staff_id,
+            rings=command.rings,
+            seconds_to_answer=seconds,
+            max_rings=command.max_rings,
+            within_target=not too_many_rings and not breached_by_clock,
+            at=command.at,
+        )
+    ]
+    if too_many_rings and not breached_by_clock and command.ring_breach is not None:
+        events.append(command.ring_breach)
+    return events
+
+
+def _end(state: PhoneCall, command: EndCall) -> list[EventData]:
+    assert state.received_at is not None
+    duration = max((command.at - state.received_at).total_seconds(), 0.0)
+    if state.status is CallStatus.ringing:
+        if command.outcome not in (None, CallOutcome.missed) or command.purpose is not None:
+            raise DomainError("an unanswered call can only end as missed")
+        return [
+            CallEnded(
+                call_id=_id(state), outcome=CallOutcome.missed, duration_seconds=duration, at=command.at
+            )
+        ]
+    if command.outcome is CallOutcome.missed:
+        raise DomainError("an answered call is not missed")
+    events: list[EventData] = []
+    current = state
+    if command.purpose is not None and command.purpose is not state.purpose:
+        if state.status is not CallStatus.answered:
+            raise DomainError(f"the purpose cannot change once the call is {state.status}")
+        purpose = _purpose(state, command.purpose, "" if command.outcome else command.notes, command.at)
+        events.append(purpose)
+        current = evolve(current, purpose)
+    outcome = command.outcome
+    if outcome is not None and current.status is not CallStatus.answered:
+        if outcome.value != current.status.value:
+            raise DomainError(f"the call was already {current.status}")
+        outcome = None
+    if outcome is CallOutcome.routed:
+        if not command.routed_to:
+            raise DomainError("say where the call was routed (routed_to)")
+        _require_purpose(current)
+        events.append(
+            CallRouted(call_id=_id(state), routed_to=command.routed_to, notes=command.notes, at=command.at)
+        )
+    elif outcome is CallOutcome.resolved:
+        _require_purpose(current)
+        events.append(CallResolved(call_id=_id(state), notes=command.notes, at=command.at))
+    final = {
+        CallStatus.routed: CallOutcome.routed,
+        CallStatus.resolved: CallOutcome.resolved,
+    }.get(current.status, outcome or CallOutcome.unresolved)
+    events.append(CallEnded(call_id=_id(state), outcome=final, duration_seconds=duration, at=command.at))
+    return events
+
+
+def _purpose(state: PhoneCall, purpose: ServiceType, notes: str, at: datetime) -> CallPurposeRecorded:
+    return CallPurposeRecorded(call_id=_id(state), purpose=purpose, notes=notes, at=at)
+
+
+def _require(state: PhoneCall, status: CallStatus, action: str) -> None:
+    if state.status is CallStatus.ringing:
+        raise DomainError(f"answer the call before you {action}")
+    if state.status is not status:
+        raise DomainError(f"cannot {action}: the call is already {state.status}")
+
+
+def _require_purpose(state: PhoneCall) -> None:
+    if state.purpose is None:
+        raise DomainError("record the purpose of the call first")
+
+
+def evolve(state: PhoneCall, event: EventData) -> PhoneCall:
+    match event:
+        case CallReceived():
+            return replace(
+                state,
+                status=CallStatus.ringing,
+                call_id=event.call_id,
+                customer_ref=event.customer_ref,
+                masked_number=event.masked_number,
+                received_at=event.at,
+                sla_status="on_track",
+            )
+        case CallAnswered():
+            return replace(
+                state,
+                status=CallStatus.answered,
+                answered_at=event.at,
+                staff_id=event.staff_id,
+                rings=event.rings,
+                seconds_to_answer=event.seconds_to_answer,
+                within_target=event.within_target,
+            )
+        case CallPurposeRecorded():
+            return replace(state, purpose=event.purpose)
+        case CallRouted():
+            return replace(state, status=CallStatus.routed, routed_to=event.routed_to)
+        case CallResolved():
+            return replace(state, status=CallStatus.resolved)
+        case CallEnded():
+            return replace(state, status=CallStatus.ended, outcome=event.outcome, ended_at=event.at)
+        case SlaAtRisk():
+            return replace(state, sla_status="breached" if state.sla_status == "breached" else "at_risk")
+        case SlaBreached():
+            return replace(state, sla_status="breached")
+    return state
+
+
+def _id(state: PhoneCall) -> UUID:
+    assert state.call_id is not None
+    return state.call_id
+
+
+call_decider: Decider[CallCommand, PhoneCall] = Decider(PhoneCall(), decide, evolve)
+
+
+def stream_id(call_id: UUID) -> str:
+    return f"call-{call_id}"

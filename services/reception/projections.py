@@ -1,0 +1,198 @@
+"""Read models of the reception service, written inside the command's transaction.
+
+Not Kafka projections: the lobby board must show a command's effect the moment it returns, so
+``after_append`` (and the SLA scheduler's callback) upsert these rows in the same transaction as
+the events. A visit's or call's row is a snapshot of its folded state, so writing it is
+idempotent; the counters table follows the visit events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.reception.domain import Visit
+from services.reception.phone import PhoneCall
+from shared.contracts.reception import (
+    VisitAbandoned,
+    VisitCalled,
+    VisitLeft,
+    VisitNoShow,
+    VisitServed,
+)
+from shared.envelope import Envelope
+from shared.sla.policy import PolicyBook
+
+_FREED_BY = {VisitServed.event_type, VisitNoShow.event_type, VisitAbandoned.event_type, VisitLeft.event_type}
+
+
+def local_day(book: PolicyBook, branch_id: str, at: datetime) -> date:
+    """The branch's calendar date at ``at`` (ticket numbers and statistics are per local day)."""
+    return at.astimezone(book.calendar(branch_id).tz).date()
+
+
+class VisitRows:
+    """The ``visits`` and ``counters`` tables."""
+
+    def __init__(self, book: PolicyBook) -> None:
+        self.book = book
+
+    async def write(self, conn: asyncpg.Connection, state: Visit, envelopes: Sequence[Envelope]) -> None:
+        if not envelopes:
+            return
+        branch_id = envelopes[0].branch_id
+        version = envelopes[-1].stream_version
+        await self._upsert(conn, branch_id, state, version)
+        for env in envelopes:
+            if env.type == VisitCalled.event_type:
+                await self._counter_busy(conn, branch_id, state.visit_id, env.data)
+            elif env.type in _FREED_BY:
+                await self._counter_free(conn, branch_id, state.visit_id, env.occurred_at)
+
+    async def _upsert(self, conn: asyncpg.Connection, branch_id: str, v: Visit, version: int) -> None:
+        assert v.arrived_at is not None
+        await conn.execute(
+            """INSERT INTO visits (visit_id, branch_id, day, status, arrival, returning_customer,
+                   customer_ref, display_name, relationship_manager, priority, accessibility, service_type,
+                   line, ticket,
+                   arrived_at, queued_at, first_called_at, last_called_at, calls, counter_id, staff_id,
+                   served_at, left_at, left_reason, waited_seconds, service_seconds, document_checks,
+                   first_check_complete, missing, sla_status, complaints, version)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,
+                       $23,$24,$25,$26,$27,$28,$29,$30,$31,$32)
+               ON CONFLICT (visit_id) DO UPDATE SET
+                   status = EXCLUDED.status, customer_ref = EXCLUDED.customer_ref,
+                   relationship_manager = EXCLUDED.relationship_manager, priority = EXCLUDED.priority,
+                   accessibility = EXCLUDED.accessibility, service_type = EXCLUDED.service_type,
+                   line = EXCLUDED.line, ticket = EXCLUDED.ticket, queued_at = EXCLUDED.queued_at,
+                   first_called_at = EXCLUDED.first_called_at, last_called_at = EXCLUDED.last_called_at,
+                   calls = EXCLUDED.calls, counter_id = EXCLUDED.counter_id, staff_id = EXCLUDED.staff_id,
+                   served_at = EXCLUDED.served_at, left_at = EXCLUDED.left_at,
+                   left_reason = EXCLUDED.left_reason, waited_seconds = EXCLUDED.waited_seconds,
+                   service_seconds = EXCLUDED.service_seconds, document_checks = EXCLUDED.document_checks,
+                   first_check_complete = EXCLUDED.first_check_complete, missing = EXCLUDED.missing,
+                   sla_status = EXCLUDED.sla_status, complaints = EXCLUDED.complaints,
+                   version = EXCLUDED.version
+               WHERE visits.version < EXCLUDED.version""",
+            v.visit_id,
+            branch_id,
+            local_day(self.book, branch_id, v.arrived_at),
+            v.status.value,
+            v.arrival,
+            v.returning,
+            v.customer_ref,
+            v.display_name,
+            v.relationship_manager,
+            v.priority.value if v.priority else None,
+            [a.value for a in v.accessibility],
+            v.service_type.value if v.service_type else None,
+            v.line,
+            v.ticket,
+            v.arrived_at,
+            v.queued_at,
+            v.first_called_at,
+            v.last_called_at,
+            v.calls,
+            v.counter_id,
+            v.staff_id,
+            v.served_at,
+            v.left_at,
+            v.left_reason.value if v.left_reason else None,
+            v.waited_seconds,
+            _service_seconds(v),
+            v.document_checks,
+            v.first_check_complete,
+            list(v.missing),
+            v.sla_status,
+            v.complaints,
+            version,
+        )
+
+    async def _counter_busy(
+        self, conn: asyncpg.Connection, branch_id: str, visit_id: UUID | None, data: dict[str, object]
+    ) -> None:
+        # a customer re-called from another counter frees the first one
+        await conn.execute(
+            """UPDATE counters SET visit_id = NULL, ticket = NULL, line = NULL, busy_since = NULL
+               WHERE branch_id = $1 AND visit_id = $2 AND counter_id <> $3""",
+            branch_id,
+            visit_id,
+            data["counter_id"],
+        )
+        await conn.execute(
+            """INSERT INTO counters (branch_id, counter_id, staff_id, visit_id, ticket, line, busy_since,
+                   last_line, last_active_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $6, $7::timestamptz)
+               ON CONFLICT (branch_id, counter_id) DO UPDATE SET
+                   staff_id = EXCLUDED.staff_id, visit_id = EXCLUDED.visit_id, ticket = EXCLUDED.ticket,
+                   line = EXCLUDED.line, last_line = EXCLUDED.last_line,
+                   busy_since = CASE WHEN counters.visit_id = EXCLUDED.visit_id
+                                     THEN counters.busy_since ELSE EXCLUDED.busy_since END,
+                   last_active_at = EXCLUDED.last_active_at""",
+            branch_id,
+            data["counter_id"],
+            data["staff_id"],
+            visit_id,
+            data["ticket"],
+            data["line"],
+            datetime.fromisoformat(str(data["at"])),
+        )
+
+    async def _counter_free(
+        self, conn: asyncpg.Connection, branch_id: str, visit_id: UUID | None, at: datetime
+    ) -> None:
+        await conn.execute(
+            """UPDATE counters SET visit_id = NULL, ticket = NULL, line = NULL, busy_since = NULL,
+                   last_active_at = greatest(last_active_at, $3)
+               WHERE branch_id = $1 AND visit_id = $2""",
+            branch_id,
+            visit_id,
+            at,
+        )
+
+
+def _service_seconds(v: Visit) -> float | None:
+    if v.served_at is None or v.last_called_at is None:
+        return None
+    return max((v.served_at - v.last_called_at).total_seconds(), 0.0)
+
+
+class CallRows:
+    """The ``calls`` table."""
+
+    async def write(self, conn: asyncpg.Connection, state: PhoneCall, envelopes: Sequence[Envelope]) -> None:
+        if not envelopes:
+            return
+        c = state
+        await conn.execute(
+            """INSERT INTO calls (call_id, branch_id, status, received_at, answered_at, staff_id, rings,
+                   seconds_to_answer, within_target, purpose, routed_to, outcome, ended_at, sla_status,
+                   version)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+               ON CONFLICT (call_id) DO UPDATE SET
+                   status = EXCLUDED.status, answered_at = EXCLUDED.answered_at,
+                   staff_id = EXCLUDED.staff_id, rings = EXCLUDED.rings,
+                   seconds_to_answer = EXCLUDED.seconds_to_answer,
+                   within_target = EXCLUDED.within_target, purpose = EXCLUDED.purpose,
+                   routed_to = EXCLUDED.routed_to, outcome = EXCLUDED.outcome, ended_at = EXCLUDED.ended_at,
+                   sla_status = EXCLUDED.sla_status, version = EXCLUDED.version
+               WHERE calls.version < EXCLUDED.version""",
+            c.call_id,
+            envelopes[0].branch_id,
+            c.status.value,
+            c.received_at,
+            c.answered_at,
+            c.staff_id,
+            c.rings,
+            c.seconds_to_answer,
+            c.within_target,
+            c.purpose.value if c.purpose else None,
+            c.routed_to,
+            c.outcome.value if c.outcome else None,
+            c.ended_at,
+            c.sla_status,
+            envelopes[-1].stream_version,
+        )

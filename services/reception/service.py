@@ -1,0 +1,40 @@
+"""The reception service, assembled.
+
+Background: the SLA scheduler (``RECEPTION_SCHEDULER_PERIOD_SECONDS``, default 1 s) and the gauge
+refresher (``RECEPTION_GAUGE_PERIOD_SECONDS``, default 5 s). Tests set long periods and tick by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from services.reception.api import router
+from services.reception.app import Reception
+from shared.runner import Service, ServiceContext
+
+
+def _period(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+async def _start(ctx: ServiceContext) -> None:
+    ctx.extras["reception"] = Reception(ctx)
+
+
+async def _scheduler(ctx: ServiceContext) -> None:
+    await ctx.extras["reception"].run_scheduler(_period("RECEPTION_SCHEDULER_PERIOD_SECONDS", 1.0))
+
+
+async def _gauges(ctx: ServiceContext) -> None:
+    await ctx.extras["reception"].run_gauges(_period("RECEPTION_GAUGE_PERIOD_SECONDS", 5.0))
+
+
+SERVICE = Service(
+    name="reception",
+    routers=[router],
+    migrations=Path(__file__).parent / "migrations",
+    on_startup=[_start],
+    background=[_scheduler, _gauges],
+    description="Visits, queue tickets, counters and phone calls, with the lobby wait SLA and a live board.",
+)

@@ -1,0 +1,58 @@
+"""End to end through Kafka: a complaint at reception opens a case, linked to the visit, in the
+complaint service (its subscriber consumes ComplaintRaisedDuringVisit from reception.events.v1)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from services.complaint.app import case_id_for
+from services.complaint.service import SERVICE as COMPLAINT
+from shared.clock import FixedClock
+from shared.runner import create_app
+from tests.integration.reception.reception_harness import REF, T0, ServiceFactory, settings_for
+from tests.support.services import serve_app, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_complaint_at_reception_opens_a_linked_case(
+    reception_service: ServiceFactory, database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPLAINT_SCHEDULER_PERIOD_SECONDS", "3600")
+    b = f"b-{uuid.uuid4().hex[:8]}"
+    complaint_app = create_app(
+        COMPLAINT, settings_for(database_url, kafka.bootstrap_servers), clock=FixedClock(T0)
+    )
+    async with (
+        reception_service() as svc,
+        serve_app(complaint_app) as complaint_url,
+        httpx.AsyncClient(base_url=complaint_url, timeout=10) as complaints,
+    ):
+        visit = (await svc.arrive(b))["visit_id"]
+        await svc.ok(visit, "greet")
+        await svc.ok(
+            visit, "confirm-need", {"service_type": "complaint", "notes": "annual fee charged twice"}
+        )
+        await svc.ok(visit, "guide")
+        await svc.ok(visit, "queue")
+        await svc.ok(visit, "raise-complaint", {"description": "the ticket machine is broken"})
+
+        loaded = await svc.app.load_visit(UUID(visit))
+        raised = [e for e in loaded.history if e.type == "ComplaintRaisedDuringVisit"]
+        assert len(raised) == 2
+
+        async def case(event_id: UUID) -> dict[str, Any] | None:
+            response = await complaints.get(f"/complaints/{case_id_for(event_id)}")
+            return response.json() if response.status_code == 200 else None  # type: ignore[no-any-return]
+
+        first = await wait_until(lambda: case(raised[0].event_id), timeout=30, message="no case for the need")
+        assert first["visit_id"] == visit and first["channel"] == "in_branch"
+        assert first["customer_ref"] == REF and first["branch_id"] == b
+        assert first["description"] == "annual fee charged twice"
+        second = await wait_until(lambda: case(raised[1].event_id), timeout=30, message="no case for the 2nd")
+        assert second["visit_id"] == visit and second["description"] == "the ticket machine is broken"

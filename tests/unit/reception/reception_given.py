@@ -1,0 +1,128 @@
+"""Given/when/then helpers for the visit decider: canonical histories for every status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
+
+from services.reception import domain as v
+from shared.contracts.reception import (
+    DocumentsChecked,
+    LeftReason,
+    NeedConfirmed,
+    ServiceType,
+    VisitArrived,
+    VisitCalled,
+    VisitGreeted,
+    VisitGuided,
+    VisitLeft,
+    VisitQueued,
+    VisitServed,
+    VisitSteppedOut,
+)
+from shared.registry import EventData
+
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+DAY = date(2026, 3, 2)
+VISIT = UUID("00000000-0000-0000-0000-00000000a001")
+REF = "cust_ref_0001"
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def arrived(**kw: object) -> VisitArrived:
+    data: dict[str, object] = {"visit_id": VISIT, "arrival": "walk_in", "customer_ref": REF, "at": at(0)}
+    return VisitArrived(**(data | kw))  # type: ignore[arg-type]
+
+
+BASE: list[EventData] = [arrived()]
+GREETED = [*BASE, VisitGreeted(visit_id=VISIT, at=at(1))]
+NEED = [
+    *GREETED,
+    NeedConfirmed(visit_id=VISIT, service_type=ServiceType.transfer, line="deposits", notes="", at=at(2)),
+]
+GUIDED = [
+    *NEED,
+    VisitGuided(
+        visit_id=VISIT,
+        service_type=ServiceType.transfer,
+        required_materials=["bank_card", "id_card"],
+        at=at(3),
+    ),
+]
+INCOMPLETE = [
+    *GUIDED,
+    DocumentsChecked(visit_id=VISIT, complete=False, missing=["id_card"], attempt=1, at=at(4)),
+]
+AWAY = [*INCOMPLETE, VisitSteppedOut(visit_id=VISIT, missing=["id_card"], at=at(5))]
+COMPLETE = [*GUIDED, DocumentsChecked(visit_id=VISIT, complete=True, missing=[], attempt=1, at=at(4))]
+QUEUED = [
+    *COMPLETE,
+    VisitQueued(
+        visit_id=VISIT, line="deposits", ticket="A001", service_type=ServiceType.transfer, day=DAY, at=at(5)
+    ),
+]
+
+
+def called(n: int, start: float = 10) -> list[EventData]:
+    return [
+        VisitCalled(
+            visit_id=VISIT,
+            ticket="A001",
+            line="deposits",
+            counter_id="3",
+            staff_id="s-1",
+            call_number=i,
+            waited_seconds=(start + i - 1 - 5) * 60,
+            at=at(start + i - 1),
+        )
+        for i in range(1, n + 1)
+    ]
+
+
+CALLED = [*QUEUED, *called(1)]
+CALLED3 = [*QUEUED, *called(3)]
+SERVED = [
+    *CALLED,
+    VisitServed(
+        visit_id=VISIT,
+        service_type=ServiceType.transfer,
+        counter_id="3",
+        staff_id="s-1",
+        outcome="done",
+        waited_seconds=300,
+        at=at(15),
+    ),
+]
+LEFT = [*SERVED, VisitLeft(visit_id=VISIT, reason=LeftReason.served, at=at(16))]
+
+HISTORIES: dict[str, list[EventData]] = {
+    "none": [],
+    "arrived": BASE,
+    "greeted": GREETED,
+    "need_confirmed": NEED,
+    "guided": GUIDED,
+    "documents_incomplete": INCOMPLETE,
+    "away": AWAY,
+    "documents_complete": COMPLETE,
+    "queued": QUEUED,
+    "called": CALLED,
+    "called3": CALLED3,
+    "served": SERVED,
+    "left": LEFT,
+}
+
+
+def given(events: Sequence[EventData]) -> v.Visit:
+    return v.visit_decider.fold(events)
+
+
+def when(events: Sequence[EventData], command: v.Command) -> list[EventData]:
+    return list(v.decide(given(events), command))
+
+
+def types(events: Sequence[EventData]) -> list[str]:
+    return [e.event_type for e in events]

@@ -1,0 +1,97 @@
+"""Every visit command against every status: allowed ones emit events, the rest are refused
+with a reason (DomainError → HTTP 409)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from services.reception import domain as v
+from shared.contracts.reception import ServiceType
+from shared.contracts.sla import SlaAtRisk
+from shared.decider import DomainError
+from tests.unit.reception.reception_given import DAY, HISTORIES, VISIT, at, when
+
+SLA = SlaAtRisk(
+    deadline_id=VISIT,
+    sla="reception.wait",
+    policy="default",
+    subject_type="visit",
+    subject_id=str(VISIT),
+    started_at=at(5),
+    due_at=at(35),
+    at=at(20),
+    used_fraction=0.5,
+)
+
+COMMANDS: dict[str, Callable[[], v.Command]] = {
+    "arrive": lambda: v.Arrive(VISIT, "walk_in", at(30)),
+    "greet": lambda: v.Greet(at(30)),
+    "confirm_need": lambda: v.ConfirmNeed(ServiceType.withdrawal, "deposits", at(30)),
+    "guide": lambda: v.Guide(("bank_card",), at(30)),
+    "check_documents": lambda: v.CheckDocuments((), at(30)),
+    "leave": lambda: v.Leave(at(30)),
+    "step_out": lambda: v.Leave(at(30), to_fetch_documents=True),
+    "return": lambda: v.Return(at(30)),
+    "queue": lambda: v.Queue("A002", DAY, at(30)),
+    "call": lambda: v.Call("4", "s-2", at(30)),
+    "serve": lambda: v.Serve("done", at(30)),
+    "abandon": lambda: v.Abandon(at(30)),
+    "no_show": lambda: v.MarkNoShow(at(30)),
+    "raise_complaint": lambda: v.RaiseComplaint("rude staff", at(30)),
+}
+
+OPEN = {
+    "arrived", "greeted", "need_confirmed", "guided", "documents_incomplete", "away",
+    "documents_complete", "queued", "called", "called3", "served",
+}  # fmt: skip
+
+ALLOWED: dict[str, set[str]] = {
+    "arrive": {"none"},
+    "greet": {"arrived"},
+    "confirm_need": {"greeted", "need_confirmed", "guided", "documents_incomplete", "documents_complete"},
+    "guide": {"need_confirmed"},
+    "check_documents": {"guided", "documents_incomplete"},
+    "leave": OPEN,
+    "step_out": {"documents_incomplete"},
+    "return": {"away"},
+    "queue": {"documents_complete"},
+    "call": {"queued", "called"},
+    "serve": {"called", "called3"},
+    "abandon": {"queued", "called", "called3"},
+    "no_show": {"called3"},
+    "raise_complaint": OPEN,
+}
+
+CASES = [(status, name) for status in HISTORIES for name in COMMANDS]
+
+
+@pytest.mark.parametrize(("status", "name"), CASES, ids=[f"{s}-{n}" for s, n in CASES])
+def test_transition_matrix(status: str, name: str) -> None:
+    history = HISTORIES[status]
+    command = COMMANDS[name]()
+    if status in ALLOWED[name]:
+        events = when(history, command)
+        assert events, f"{name} from {status} emitted nothing"
+        v.visit_decider.fold(events, v.visit_decider.fold(history))  # folds cleanly
+    else:
+        with pytest.raises(DomainError) as refused:
+            when(history, command)
+        assert str(refused.value), "a refusal must say why"
+
+
+@pytest.mark.parametrize("status", list(HISTORIES))
+def test_sla_milestone_recorded_only_while_queued(status: str) -> None:
+    command = v.RecordSla(SLA)
+    if status == "none":
+        with pytest.raises(DomainError):
+            when(HISTORIES[status], command)
+        return
+    events = when(HISTORIES[status], command)
+    assert events == ([SLA] if status == "queued" else [])
+
+
+def test_the_matrix_covers_every_status_and_command() -> None:
+    assert {s.value for s in v.Status} <= set(HISTORIES)
+    assert set(ALLOWED) == set(COMMANDS)
