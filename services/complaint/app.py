@@ -1,23 +1,110 @@
-"""Complaint command handling: one CommandHandler over the complaint decider."""
+"""Complaint command handling: the decider behind a CommandHandler, with deadlines and the board
+written in the same transaction as the events (``after_append``).
+
+Commands arrive three ways, all through the same decider:
+
+- HTTP (``execute``): one transaction of its own, optimistic concurrency, ``If-Match``;
+- the deadline scheduler (``on_fire``): inside the scheduler's transaction, which also marks the
+  milestone fired, so an SLA event is recorded exactly once;
+- other contexts' events (``react``): inside the projection's transaction, which also records the
+  consumed position, so a redelivered event changes nothing. The new case's id is derived from the
+  causing event (uuid5) and the decider refuses a second receipt, so the reaction is idempotent by
+  construction as well.
+"""
 
 from __future__ import annotations
 
-from uuid import UUID, uuid4
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
-from services.complaint.domain import Complaint, ReceiveComplaint, complaint_decider, stream_id
+import asyncpg
+
+from services.complaint import projections
+from services.complaint.clocks import ComplaintClocks
+from services.complaint.config import ComplaintSettings
+from services.complaint.domain import (
+    Command,
+    Complaint,
+    HandleFailedVerification,
+    ReceiveComplaint,
+    RecordCustomerLeft,
+    RecordSlaAtRisk,
+    RecordSlaBreached,
+    SlaFacts,
+    Status,
+    make_decider,
+    stream_id,
+)
+from services.complaint.metrics import COMPLAINTS_BY_STATUS, COMPLAINTS_ON_HOLD
 from shared.commands import CommandHandler, CommandResult, Loaded
 from shared.contracts.complaint import Channel
-from shared.decider import NotFound
-from shared.envelope import Metadata
+from shared.contracts.feedback import NegativeFeedbackReceived
+from shared.contracts.followup import VerificationFailed
+from shared.contracts.reception import ComplaintRaisedDuringVisit, VisitLeft
+from shared.decider import DomainError, NotFound
+from shared.envelope import Envelope, Metadata
+from shared.eventstore import ConcurrencyError
 from shared.runner import ServiceContext
+from shared.sla.deadlines import Deadline, Deadlines
+from shared.sla.policy import PolicyBook
+from shared.sla.scheduler import DeadlineScheduler, Kind
+
+log = logging.getLogger(__name__)
+
+#: namespace of case ids derived from the event that caused the case
+CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://branchcare/complaint/case-from-event")
+SLA_ACTOR = "system.sla"
+IN_TRANSACTION_RETRIES = 3
+DEPARTURES_KEPT = timedelta(days=7)
+
+
+def case_id_for(event_id: UUID) -> UUID:
+    """The complaint opened because of another context's event: one event, one case, ever."""
+    return uuid5(CASE_NAMESPACE, str(event_id))
+
+
+def reaction_meta(env: Envelope) -> Metadata:
+    return Metadata(actor=env.actor, correlation_id=env.correlation_id, causation_id=env.event_id)
 
 
 class ComplaintApp:
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        settings: ComplaintSettings | None = None,
+        book: PolicyBook | None = None,
+    ) -> None:
+        self.ctx = ctx
         self.clock = ctx.clock
-        self.handler: CommandHandler[ReceiveComplaint, Complaint] = CommandHandler(
-            service="complaint", store=ctx.store, decider=complaint_decider, clock=ctx.clock
+        self.store = ctx.store
+        self.pool = ctx.pool
+        self.settings = settings or ComplaintSettings()
+        self.book = book or PolicyBook.load()
+        self.rules = self.settings.rules(self.book)
+        self.decider = make_decider(self.rules)
+        self.deadlines = Deadlines("complaint", ctx.clock, self.book)
+        self.clocks = ComplaintClocks(self.deadlines, ctx.registry)
+        self.handler: CommandHandler[Command, Complaint] = CommandHandler(
+            service="complaint",
+            store=ctx.store,
+            decider=self.decider,
+            clock=ctx.clock,
+            after_append=self._after_append,
         )
+        self.scheduler = DeadlineScheduler(
+            self.deadlines, ctx.pool, self.on_fire, period=self.settings.scheduler_period_seconds
+        )
+
+    async def _after_append(
+        self, conn: asyncpg.Connection, state: Complaint, envelopes: Sequence[Envelope]
+    ) -> None:
+        await self.clocks.apply(conn, state, envelopes)
+        await projections.write_board(conn, state, envelopes)
+
+    # ------------------------------------------------------------------------------- commands
 
     async def receive(
         self,
@@ -30,6 +117,10 @@ class ComplaintApp:
         meta: Metadata,
     ) -> CommandResult[Complaint]:
         complaint_id = uuid4()
+        left_at = None
+        if visit_id is not None and channel is Channel.in_branch:
+            async with self.pool.acquire() as conn:
+                left_at = await projections.departure(conn, visit_id)
         command = ReceiveComplaint(
             complaint_id=complaint_id,
             channel=channel,
@@ -37,13 +128,213 @@ class ComplaintApp:
             description=description,
             received_at=self.clock.now(),
             visit_id=visit_id,
+            customer_left_at=left_at,
         )
         return await self.handler.execute(
             stream_id(complaint_id), command, branch_id=branch_id, meta=meta, must_exist=False
         )
+
+    async def execute(
+        self,
+        complaint_id: UUID,
+        command: Command,
+        *,
+        meta: Metadata,
+        expected_version: int | None = None,
+    ) -> CommandResult[Complaint]:
+        return await self.handler.execute(
+            stream_id(complaint_id), command, branch_id=None, meta=meta, expected_version=expected_version
+        )
+
+    async def execute_in(
+        self,
+        conn: asyncpg.Connection,
+        stream: str,
+        command: Command,
+        *,
+        meta: Metadata,
+        branch_id: str | None = None,
+        must_exist: bool = True,
+    ) -> CommandResult[Complaint]:
+        """Run a command inside the caller's transaction (a savepoint, retried on a conflict).
+
+        The caller commits; the relay is poked just after that (a lost poke only costs its 1 s
+        safety timer), so the new events go out promptly.
+        """
+        self._wake_relay_soon()
+        for attempt in range(IN_TRANSACTION_RETRIES + 1):
+            try:
+                async with conn.transaction():
+                    loaded = await self.handler.load(stream, conn)
+                    if must_exist and loaded.version == 0:
+                        raise NotFound(f"{stream} does not exist")
+                    events = self.decider.decide(loaded.state, command)
+                    branch = branch_id or loaded.history[0].branch_id
+                    envelopes = self.handler.envelopes(stream, loaded.version, branch, events, meta)
+                    state = self.decider.fold(events, loaded.state)
+                    await self.store.append(stream, loaded.version, envelopes, conn)
+                    await self._after_append(conn, state, envelopes)
+                    return CommandResult(state, loaded.version + len(envelopes), envelopes)
+            except ConcurrencyError:
+                if attempt == IN_TRANSACTION_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _wake_relay_soon(self) -> None:
+        loop = asyncio.get_running_loop()
+        for delay in (0.05, 0.25):
+            loop.call_later(delay, self.store.notifier.poke)
+
+    # -------------------------------------------------------------------------------- queries
 
     async def get(self, complaint_id: UUID) -> Loaded[Complaint]:
         loaded = await self.handler.load(stream_id(complaint_id))
         if loaded.version == 0:
             raise NotFound(f"complaint {complaint_id} does not exist")
         return loaded
+
+    async def deadlines_of(self, complaint_id: UUID) -> list[Deadline]:
+        async with self.pool.acquire() as conn:
+            return await self.deadlines.list_for(conn, str(complaint_id))
+
+    # ----------------------------------------------------------------------------- SLA clock
+
+    async def on_fire(self, conn: asyncpg.Connection, deadline: Deadline, kind: Kind, at: datetime) -> None:
+        """The scheduler reached a milestone: record it on the case (and escalate on a breach)."""
+        if deadline.subject_type != "complaint":
+            return
+        facts = SlaFacts(
+            deadline.deadline_id,
+            deadline.sla,
+            deadline.policy,
+            deadline.started_at,
+            deadline.due_at or at,
+            deadline.rule,
+        )
+        command: Command
+        if kind == "breached":
+            command = RecordSlaBreached(at, facts)
+        else:
+            fraction = float(deadline.fired[-1].partition(":")[2] or 0.8)
+            command = RecordSlaAtRisk(at, facts, min(max(fraction, 0.0), 1.0))
+        try:
+            await self.execute_in(conn, deadline.stream_id, command, meta=Metadata(actor=SLA_ACTOR))
+        except DomainError as exc:  # e.g. the case closed meanwhile: nothing to record
+            log.info("complaint %s: %s %s not recorded: %s", deadline.subject_id, deadline.sla, kind, exc)
+
+    # ---------------------------------------------------------------- other contexts' events
+
+    async def react(self, conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        """Choreography: open, update or reopen a case because of another context's event."""
+        try:
+            match data:
+                case ComplaintRaisedDuringVisit():
+                    await self._open_case(
+                        conn,
+                        env,
+                        Channel.in_branch,
+                        data.customer_ref,
+                        data.description,
+                        data.at,
+                        data.visit_id,
+                    )
+                case NegativeFeedbackReceived() if data.describes_complaint:
+                    kind, _, ref = data.subject.partition(":")
+                    visit_id = _uuid(ref) if kind == "visit" else None
+                    text = data.comment.strip() or f"negative survey answer (score {data.score})"
+                    await self._open_case(
+                        conn, env, Channel.survey, data.customer_ref, text, data.at, visit_id
+                    )
+                case VisitLeft():
+                    await self._customer_left(conn, env, data)
+                case VerificationFailed():
+                    failed = HandleFailedVerification(
+                        data.at, data.finding or "verification failed", env.event_id
+                    )
+                    await self.execute_in(conn, stream_id(data.complaint_id), failed, meta=reaction_meta(env))
+        except DomainError as exc:  # already done, or nothing to do: the reaction is a no-op
+            log.info("complaint reaction to %s %s: %s", env.type, env.event_id, exc)
+
+    async def _customer_left(self, conn: asyncpg.Connection, env: Envelope, data: VisitLeft) -> None:
+        """Remember the departure (a case may be recorded later) and start a linked case's clock."""
+        await projections.record_departure(conn, data.visit_id, env.branch_id, data.at)
+        case_id = await projections.open_case_for_visit(conn, data.visit_id)
+        if case_id is not None:
+            left = RecordCustomerLeft(data.at, data.visit_id)
+            await self.execute_in(conn, stream_id(case_id), left, meta=reaction_meta(env))
+
+    async def _open_case(
+        self,
+        conn: asyncpg.Connection,
+        env: Envelope,
+        channel: Channel,
+        customer_ref: str,
+        description: str,
+        at: datetime,
+        visit_id: UUID | None,
+    ) -> None:
+        complaint_id = case_id_for(env.event_id)
+        left_at = await projections.departure(conn, visit_id) if visit_id is not None else None
+        command = ReceiveComplaint(
+            complaint_id=complaint_id,
+            channel=channel,
+            customer_ref=customer_ref,
+            description=description[:4000],
+            received_at=at,
+            visit_id=visit_id,
+            source_event_id=env.event_id,
+            customer_left_at=left_at,
+        )
+        await self.execute_in(
+            conn,
+            stream_id(complaint_id),
+            command,
+            meta=reaction_meta(env),
+            branch_id=env.branch_id,
+            must_exist=False,
+        )
+
+    # ------------------------------------------------------------------------- maintenance
+
+    async def refresh_gauges(self) -> None:
+        async with self.pool.acquire() as conn:
+            counts, on_hold = await projections.status_counts(conn)
+            await projections.prune_departures(conn, self.clock.now() - DEPARTURES_KEPT)
+        for status in Status:
+            if status is not Status.none:
+                COMPLAINTS_BY_STATUS.labels(status.value).set(counts.get(status.value, 0))
+        COMPLAINTS_ON_HOLD.set(on_hold)
+
+    async def maintain(self) -> None:
+        """Background task: keep the status gauges fresh (every replica reads the same board)."""
+        while True:
+            try:
+                await self.refresh_gauges()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("complaint: refreshing the status gauges failed")
+            await asyncio.sleep(self.settings.gauge_period_seconds)
+
+
+def _uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
+
+
+def app_for(ctx: ServiceContext) -> ComplaintApp:
+    """The service's one ComplaintApp, created on first use."""
+    app: ComplaintApp | None = ctx.extras.get("complaint")
+    if app is None:
+        app = ctx.extras["complaint"] = ComplaintApp(ctx)
+    return app
+
+
+async def run_scheduler(ctx: ServiceContext) -> None:
+    await app_for(ctx).scheduler.run()
+
+
+async def run_maintenance(ctx: ServiceContext) -> None:
+    await app_for(ctx).maintain()

@@ -1,17 +1,21 @@
 """Events of the complaint context (``complaint.events.v1``).
 
 The events other contexts react to are defined here; the complaint service adds its internal
-lifecycle events to this module too (one module per context's topic).
+lifecycle events to this module too (one module per context's topic). The topic also carries the
+shared ``SlaAtRisk`` / ``SlaBreached`` events: importing this module registers them, so every
+consumer of the topic can decode all of it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts import sla as _sla_events  # noqa: F401  (registers SlaAtRisk / SlaBreached)
 from shared.contracts.common import CustomerRef, Note
 from shared.registry import EventData, event
 
@@ -61,6 +65,18 @@ class Level(StrEnum):
     hq_department = "hq_department"
 
 
+class Outcome(StrEnum):
+    """What the bank decided, told to the customer in the answer."""
+
+    upheld = "upheld"
+    partially_upheld = "partially_upheld"
+    not_upheld = "not_upheld"
+
+
+#: a short label (source of a complaint, currency, cause code)
+Label = Field(min_length=1, max_length=64)
+
+
 @event("ComplaintReceived")
 class ComplaintReceived(EventData):
     complaint_id: UUID
@@ -78,6 +94,8 @@ class ComplaintAcknowledged(EventData):
     complaint_id: UUID
     at: datetime
     apology: Note = ""
+    #: the cycle the acknowledgement belongs to (2+ after a reopen)
+    cycle: int = Field(default=1, ge=1)
 
 
 @event("ComplaintClassified")
@@ -100,6 +118,48 @@ class ComplaintEscalated(EventData):
     at: datetime
 
 
+@event("InvestigationStarted")
+class InvestigationStarted(EventData):
+    complaint_id: UUID
+    at: datetime
+    note: Note = ""
+
+
+class ProposedSolution(BaseModel):
+    """One alternative offered to the customer; the customer accepts or rejects each."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    solution_id: UUID
+    description: str = Field(min_length=1, max_length=2000)
+    #: optional compensation amount (e.g. a fee refund), at most two decimals
+    compensation: Decimal | None = Field(default=None, ge=0, le=1_000_000, decimal_places=2)
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+
+
+@event("SolutionsProposed")
+class SolutionsProposed(EventData):
+    complaint_id: UUID
+    solutions: list[ProposedSolution] = Field(min_length=1, max_length=5)
+    at: datetime
+
+
+@event("SolutionAccepted")
+class SolutionAccepted(EventData):
+    complaint_id: UUID
+    solution_id: UUID
+    at: datetime
+    note: Note = ""
+
+
+@event("SolutionRejected")
+class SolutionRejected(EventData):
+    complaint_id: UUID
+    solution_id: UUID
+    at: datetime
+    reason: Note
+
+
 @event("SolutionImplemented")
 class SolutionImplemented(EventData):
     """The correction is done: the case counts as resolved (follow-up verifies it in 3 days)."""
@@ -107,6 +167,28 @@ class SolutionImplemented(EventData):
     complaint_id: UUID
     solution_id: UUID
     at: datetime
+    note: Note = ""
+
+
+@event("ComplaintAnswered")
+class ComplaintAnswered(EventData):
+    """The customer was given the bank's decision (the regulatory "decision")."""
+
+    complaint_id: UUID
+    outcome: Outcome
+    answer: Note
+    at: datetime
+
+
+@event("ComplaintCorrectionFailed")
+class ComplaintCorrectionFailed(EventData):
+    """Verification found an implemented correction did not happen, while the case is still open:
+    the implemented solutions count as accepted again and must be implemented anew."""
+
+    complaint_id: UUID
+    finding: Note
+    at: datetime
+    source_event_id: UUID | None = None
 
 
 @event("ComplaintClosed")
@@ -116,6 +198,9 @@ class ComplaintClosed(EventData):
     result: Note
     #: the customer was satisfied with the outcome at close, if known
     customer_satisfied: bool | None = None
+    #: 溯源整改: why it happened and what changes so it does not happen again
+    root_cause: Note | None = None
+    remediation: Note | None = None
 
 
 @event("ComplaintReopened")
@@ -126,3 +211,68 @@ class ComplaintReopened(EventData):
     cycle: int = Field(ge=2)
     #: e.g. the follow-up verification that failed
     source_event_id: UUID | None = None
+
+
+class HoldKind(StrEnum):
+    """Why the case waits; either way its SLA clocks are paused."""
+
+    waiting_on_customer = "waiting_on_customer"
+    #: time spent on external appraisal or testing does not count (cn-2020)
+    external_appraisal = "external_appraisal"
+
+
+@event("ComplaintPutOnHold")
+class ComplaintPutOnHold(EventData):
+    """The case waits (on the customer, or an external appraisal): its SLA clocks are paused."""
+
+    complaint_id: UUID
+    reason: Note = Field(min_length=1)
+    kind: HoldKind = HoldKind.waiting_on_customer
+    at: datetime
+
+
+@event("ComplaintResumed")
+class ComplaintResumed(EventData):
+    complaint_id: UUID
+    at: datetime
+    note: Note = ""
+
+
+@event("ComplaintMergedIntoIncident")
+class ComplaintMergedIntoIncident(EventData):
+    """Many complaints, one cause (e.g. a system outage): handled together as an incident."""
+
+    complaint_id: UUID
+    incident_id: UUID
+    cause: Note = Field(min_length=1)
+    at: datetime
+
+
+@event("CustomerLeftBranch")
+class CustomerLeftBranch(EventData):
+    """The complainant left the branch: the resolve deadline of an in-branch case starts now."""
+
+    complaint_id: UUID
+    visit_id: UUID | None = None
+    at: datetime
+
+
+@event("ProgressUpdateGiven")
+class ProgressUpdateGiven(EventData):
+    """The complainant was told where the case stands (due every 24 h while open)."""
+
+    complaint_id: UUID
+    note: Note = Field(min_length=1)
+    at: datetime
+
+
+@event("RegulatoryDeadlineExtended")
+class RegulatoryDeadlineExtended(EventData):
+    """A complex case: the regulatory limit moves (15 → 30 days by default), with a reason."""
+
+    complaint_id: UUID
+    reason: Note = Field(min_length=1)
+    #: the new limit in days from the start of the cycle
+    limit_days: int = Field(ge=1, le=365)
+    extension: int = Field(default=1, ge=1)
+    at: datetime

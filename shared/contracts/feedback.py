@@ -2,17 +2,67 @@
 
 The events other contexts react to are defined here; the feedback service adds its internal
 survey lifecycle events to this module too.
+
+Comments in events are masked (every run of 4+ digits, e.g. a phone or card number, becomes
+``*``); the phone number a survey goes to is never in an event: the sender looks it up from
+``customer_ref`` at send time.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
 from pydantic import Field
 
 from shared.contracts.common import CustomerRef, Note, StaffId
 from shared.registry import EventData, event
+
+
+class SurveyChannel(StrEnum):
+    sms = "sms"
+    phone = "phone"
+
+
+class ReasonCategory(StrEnum):
+    """Why the customer scored as they did (optional, several allowed)."""
+
+    waiting_time = "waiting_time"
+    service_attitude = "service_attitude"
+    professionalism = "professionalism"
+    process_complexity = "process_complexity"
+    fees = "fees"
+    information = "information"
+    system_failure = "system_failure"
+    environment = "environment"
+    outcome = "outcome"
+    other = "other"
+
+
+@event("SurveyRequested")
+class SurveyRequested(EventData):
+    """One survey per visit or complaint case (its id is derived from ``subject``)."""
+
+    survey_id: UUID
+    subject: str = Field(min_length=1, max_length=128)  # ``visit:<id>`` or ``complaint:<id>``
+    customer_ref: CustomerRef
+    channel: SurveyChannel
+    requested_at: datetime
+    #: the end of the answer window (``feedback.survey_window``, 72 h by default)
+    expires_at: datetime
+    staff_id: StaffId | None = None
+    service_type: str | None = Field(default=None, max_length=64)
+    source_event_id: UUID | None = None
+
+
+@event("SurveySent")
+class SurveySent(EventData):
+    survey_id: UUID
+    channel: SurveyChannel
+    #: the gateway's reference of the message (no phone number)
+    message_id: str = Field(min_length=1, max_length=128)
+    at: datetime
 
 
 @event("SurveyAnswered")
@@ -23,6 +73,19 @@ class SurveyAnswered(EventData):
     reasons: list[str] = Field(default_factory=list, max_length=10)
     staff_id: StaffId | None = None
     service_type: str | None = None
+    at: datetime
+    #: the customer's comment with digit runs masked
+    comment: str = Field(default="", max_length=500)
+    #: score ≤ 2 or a comment naming a problem (a NegativeFeedbackReceived follows)
+    negative: bool = False
+
+
+@event("SurveyExpired")
+class SurveyExpired(EventData):
+    """The answer window closed without an answer."""
+
+    survey_id: UUID
+    subject: str
     at: datetime
 
 
@@ -38,3 +101,5 @@ class NegativeFeedbackReceived(EventData):
     comment: Note = ""
     describes_complaint: bool = False
     at: datetime
+    #: the problem words the comment matched (from the documented keyword rules)
+    matched: list[str] = Field(default_factory=list, max_length=20)

@@ -10,7 +10,9 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from shared.contracts.common import Note, StaffId
+from pydantic import Field
+
+from shared.contracts.common import CustomerRef, Note, StaffId
 from shared.registry import EventData, event
 
 
@@ -33,6 +35,32 @@ class FollowUpScheduled(EventData):
     #: what caused it: e.g. ``complaint:<id>``, ``visit:<id>``, ``survey:<id>``
     subject: str
     cause_event_id: UUID | None = None
+    #: whom to contact (pseudonymous; the phone number is looked up at call time, never here)
+    customer_ref: CustomerRef | None = None
+    #: when the task was created (``due_at`` minus this is the time the SLA clock allows)
+    scheduled_at: datetime | None = None
+    #: the previous task of a chain (progress updates: each one schedules its successor)
+    previous_task_id: UUID | None = None
+
+
+@event("FollowUpContacted")
+class FollowUpContacted(EventData):
+    """One attempt to reach the customer, reached or not, with what was said or tried."""
+
+    task_id: UUID
+    reached: bool
+    note: Note = ""
+    attempt: int = Field(ge=1)
+    at: datetime
+
+
+@event("FollowUpReassigned")
+class FollowUpReassigned(EventData):
+    task_id: UUID
+    from_owner: StaffId | None = None
+    to_owner: StaffId
+    reason: Note = ""
+    at: datetime
 
 
 @event("FollowUpCompleted")
@@ -41,6 +69,18 @@ class FollowUpCompleted(EventData):
     kind: TaskKind
     at: datetime
     note: Note = ""
+    #: verification tasks only: whether the correction really happened
+    verified: bool | None = None
+
+
+@event("FollowUpCancelled")
+class FollowUpCancelled(EventData):
+    task_id: UUID
+    kind: TaskKind
+    reason: Note
+    #: cancelled by a rule (e.g. the complaint closed), not by a member of staff
+    automatic: bool = False
+    at: datetime
 
 
 @event("VerificationFailed")

@@ -1,0 +1,214 @@
+"""Complaint commands: what staff, the SLA clock and other contexts ask of a case.
+
+Plain frozen dataclasses; each carries its time (``at``) so the decider stays pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from shared.contracts.complaint import (
+    Category,
+    Channel,
+    HoldKind,
+    Level,
+    Nature,
+    Outcome,
+    ProposedSolution,
+    Urgency,
+)
+
+
+@dataclass(frozen=True)
+class ReceiveComplaint:
+    complaint_id: UUID
+    channel: Channel
+    customer_ref: str
+    description: str
+    received_at: datetime
+    visit_id: UUID | None = None
+    source_event_id: UUID | None = None
+    #: the linked visit had already ended when the case was opened
+    customer_left_at: datetime | None = None
+
+    @property
+    def at(self) -> datetime:
+        return self.received_at
+
+
+@dataclass(frozen=True)
+class Acknowledge:
+    at: datetime
+    apology: str = ""
+
+
+@dataclass(frozen=True)
+class Classify:
+    at: datetime
+    category: Category
+    nature: Nature
+    source: str
+    urgency: Urgency
+
+
+@dataclass(frozen=True)
+class StartInvestigation:
+    at: datetime
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ProposeSolutions:
+    at: datetime
+    solutions: tuple[ProposedSolution, ...]
+
+
+@dataclass(frozen=True)
+class AcceptSolution:
+    at: datetime
+    solution_id: UUID
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RejectSolution:
+    at: datetime
+    solution_id: UUID
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImplementSolution:
+    at: datetime
+    solution_id: UUID
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    at: datetime
+    answer: str
+    outcome: Outcome = Outcome.upheld
+
+
+@dataclass(frozen=True)
+class Close:
+    at: datetime
+    result: str
+    customer_satisfied: bool | None = None
+    root_cause: str | None = None
+    remediation: str | None = None
+
+
+@dataclass(frozen=True)
+class Reopen:
+    at: datetime
+    reason: str
+    source_event_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class Hold:
+    at: datetime
+    reason: str
+    kind: HoldKind = HoldKind.waiting_on_customer
+
+
+@dataclass(frozen=True)
+class Resume:
+    at: datetime
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Escalate:
+    at: datetime
+    reason: str
+    to_level: Level | None = None
+    automatic: bool = False
+
+
+@dataclass(frozen=True)
+class MergeIntoIncident:
+    at: datetime
+    incident_id: UUID
+    cause: str
+
+
+@dataclass(frozen=True)
+class RecordCustomerLeft:
+    at: datetime
+    visit_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class GiveProgressUpdate:
+    at: datetime
+    note: str
+
+
+@dataclass(frozen=True)
+class ExtendRegulatoryDeadline:
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class HandleFailedVerification:
+    """Follow-up's 跟踪核查 failed: reopen a closed case, or undo the implementation of an open one."""
+
+    at: datetime
+    finding: str
+    source_event_id: UUID
+
+
+@dataclass(frozen=True)
+class SlaFacts:
+    """What the deadline scheduler knows about the deadline that fired."""
+
+    deadline_id: UUID
+    sla: str
+    policy: str
+    started_at: datetime
+    due_at: datetime
+    rule: str = ""
+
+
+@dataclass(frozen=True)
+class RecordSlaAtRisk:
+    at: datetime
+    deadline: SlaFacts
+    used_fraction: float
+
+
+@dataclass(frozen=True)
+class RecordSlaBreached:
+    at: datetime
+    deadline: SlaFacts
+
+
+Command = (
+    ReceiveComplaint
+    | Acknowledge
+    | Classify
+    | StartInvestigation
+    | ProposeSolutions
+    | AcceptSolution
+    | RejectSolution
+    | ImplementSolution
+    | Answer
+    | Close
+    | Reopen
+    | Hold
+    | Resume
+    | Escalate
+    | MergeIntoIncident
+    | RecordCustomerLeft
+    | GiveProgressUpdate
+    | ExtendRegulatoryDeadline
+    | HandleFailedVerification
+    | RecordSlaAtRisk
+    | RecordSlaBreached
+)

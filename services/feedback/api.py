@@ -1,0 +1,193 @@
+"""Feedback HTTP routes: the answer webhook, a survey, branch satisfaction, channel preference."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.feedback.components import Components, components
+from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed
+from services.feedback.satisfaction import branch_satisfaction
+from shared.contracts.feedback import ReasonCategory, SurveyChannel
+from shared.envelope import Metadata
+from shared.http import command_metadata
+from shared.runner import ServiceContext, context
+
+router = APIRouter(tags=["feedback"])
+
+BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+CustomerRefPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{8,64}$")]
+Meta = Annotated[Metadata, Depends(command_metadata)]
+MAX_PERIOD_DAYS = 366
+
+
+def _components(ctx: Annotated[ServiceContext, Depends(context)]) -> Components:
+    return components(ctx)
+
+
+Parts = Annotated[Components, Depends(_components)]
+
+
+class ResponseBody(BaseModel):
+    """What the SMS / phone gateway posts when the customer answers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=COMMENT_MAX)
+    reasons: list[ReasonCategory] = Field(default_factory=list, max_length=10)
+
+
+class SurveyView(BaseModel):
+    survey_id: UUID
+    branch_id: str
+    subject: str
+    status: str
+    channel: SurveyChannel | None
+    customer_ref: str | None
+    staff_id: str | None
+    service_type: str | None
+    requested_at: datetime | None
+    expires_at: datetime | None
+    sent_at: datetime | None
+    answered_at: datetime | None
+    score: int | None
+    #: masked: digit runs are replaced by '*'
+    comment: str
+    reasons: list[str]
+    negative: bool
+    describes_complaint: bool
+    expired_at: datetime | None
+    version: int
+    deadlines: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ChannelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: SurveyChannel
+
+
+class ChannelView(BaseModel):
+    customer_ref: str
+    channel: SurveyChannel | None
+    updated_at: datetime | None = None
+
+
+def _view(s: Survey, branch_id: str, version: int, deadlines: list[dict[str, Any]]) -> SurveyView:
+    assert s.survey_id is not None
+    return SurveyView(
+        survey_id=s.survey_id,
+        branch_id=branch_id,
+        subject=s.subject,
+        status=s.status.value,
+        channel=s.channel,
+        customer_ref=s.customer_ref,
+        staff_id=s.staff_id,
+        service_type=s.service_type,
+        requested_at=s.requested_at,
+        expires_at=s.expires_at,
+        sent_at=s.sent_at,
+        answered_at=s.answered_at,
+        score=s.score,
+        comment=s.comment,
+        reasons=list(s.reasons),
+        negative=s.negative,
+        describes_complaint=s.describes_complaint,
+        expired_at=s.expired_at,
+        version=version,
+        deadlines=deadlines,
+    )
+
+
+@router.post("/surveys/{survey_id}/responses", status_code=201, response_model=SurveyView)
+async def answer_survey(survey_id: UUID, body: ResponseBody, parts: Parts, meta: Meta) -> SurveyView:
+    """The gateway's webhook. 404 unknown survey, 409 already answered, 410 window closed (72 h).
+
+    A score ≤ 2, or a comment naming a problem, also publishes ``NegativeFeedbackReceived``."""
+    app = parts.app
+    command = AnswerSurvey(
+        score=body.score,
+        at=app.clock.now(),
+        comment=body.comment,
+        reasons=tuple(r.value for r in body.reasons),
+    )
+    try:
+        result = await app.execute(survey_id, command, meta)
+    except WindowClosed as exc:
+        raise HTTPException(410, str(exc)) from None
+    return _view(result.state, result.events[0].branch_id, result.version, [])
+
+
+@router.get("/surveys/{survey_id}", response_model=SurveyView)
+async def get_survey(survey_id: UUID, parts: Parts, response: Response) -> SurveyView:
+    app = parts.app
+    loaded = await app.load(survey_id)
+    now = app.clock.now()
+    async with app.store.pool.acquire() as conn:
+        deadlines = [d.to_json(now) for d in await app.deadlines.list_for(conn, str(survey_id))]
+    response.headers["ETag"] = f'"{loaded.version}"'
+    return _view(loaded.state, loaded.history[0].branch_id, loaded.version, deadlines)
+
+
+@router.get("/branches/{branch_id}/satisfaction")
+async def satisfaction(
+    branch_id: BranchId,
+    parts: Parts,
+    from_: Annotated[
+        date | None, Query(alias="from", description="first day (branch-local), inclusive")
+    ] = None,
+    to: Annotated[date | None, Query(description="last day (branch-local), inclusive; default today")] = None,
+) -> dict[str, Any]:
+    """Satisfaction rate (share of 4–5), CSAT average and response rate for the period, overall and
+    by service type, staff member, day and subject type, with the gap to the target (95 %)."""
+    app = parts.app
+    book = app.deadlines.book
+    today = app.clock.now().astimezone(book.calendar(branch_id).tz).date()
+    last = to or today
+    first = from_ or last - timedelta(days=29)
+    if first > last:
+        raise HTTPException(422, "'from' must not be after 'to'")
+    if (last - first).days >= MAX_PERIOD_DAYS:
+        raise HTTPException(422, f"the period is limited to {MAX_PERIOD_DAYS} days")
+    target = app.config.satisfaction_target
+    async with app.store.pool.acquire() as conn:
+        figures = await branch_satisfaction(conn, branch_id, first, last, target)
+    return {"branch_id": branch_id, "from": first, "to": last, "target": target, **figures}
+
+
+@router.put("/customers/{customer_ref}/survey-channel", response_model=ChannelView)
+async def set_channel(
+    customer_ref: CustomerRefPath, body: ChannelBody, parts: Parts, meta: Meta
+) -> ChannelView:
+    """The customer's preferred survey channel (asked at the counter); overrides configuration."""
+    now = parts.app.clock.now()
+    async with parts.app.store.pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO customer_preferences (customer_ref, channel, updated_at, updated_by)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (customer_ref) DO UPDATE
+               SET channel = EXCLUDED.channel, updated_at = EXCLUDED.updated_at,
+                   updated_by = EXCLUDED.updated_by""",
+            customer_ref,
+            body.channel.value,
+            now,
+            meta.actor,
+        )
+    return ChannelView(customer_ref=customer_ref, channel=body.channel, updated_at=now)
+
+
+@router.get("/customers/{customer_ref}/survey-channel", response_model=ChannelView)
+async def get_channel(customer_ref: CustomerRefPath, parts: Parts) -> ChannelView:
+    async with parts.app.store.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT channel, updated_at FROM customer_preferences WHERE customer_ref = $1", customer_ref
+        )
+    if row is None:
+        return ChannelView(customer_ref=customer_ref, channel=None)
+    return ChannelView(
+        customer_ref=customer_ref, channel=SurveyChannel(row["channel"]), updated_at=row["updated_at"]
+    )

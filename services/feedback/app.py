@@ -1,0 +1,226 @@
+"""Survey command handling: the decider over the event store, the read model, dispatch and window.
+
+Requests come from rules reacting to other contexts' events (:meth:`FeedbackApp.request_in`,
+inside the projection's transaction); answers from the gateway webhook (:meth:`execute`); sends
+from the dispatcher and expiry from the SLA clock (``execute_in`` in their transactions). One
+``after_append`` keeps ``survey_facts``, the dispatch queue and the window deadline in step with
+the stream, in the same transaction as the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.feedback import metrics
+from services.feedback.config import FeedbackConfig
+from services.feedback.domain import (
+    Command,
+    ExpireSurvey,
+    RequestSurvey,
+    Survey,
+    stream_id,
+    survey_decider,
+    survey_id_for,
+)
+from shared.clock import Clock
+from shared.commands import CommandHandler, CommandResult, Loaded
+from shared.contracts.feedback import (
+    NegativeFeedbackReceived,
+    SurveyAnswered,
+    SurveyChannel,
+    SurveyExpired,
+    SurveyRequested,
+    SurveySent,
+)
+from shared.decider import NotFound
+from shared.envelope import Envelope, Metadata
+from shared.eventstore import ConcurrencyError, EventStore
+from shared.sla.deadlines import Deadline, Deadlines
+from shared.sla.scheduler import Kind
+
+SERVICE = "feedback"
+WINDOW_SLA = "feedback.survey_window"
+
+
+class FeedbackApp:
+    def __init__(self, store: EventStore, clock: Clock, deadlines: Deadlines, config: FeedbackConfig) -> None:
+        self.store = store
+        self.clock = clock
+        self.deadlines = deadlines
+        self.config = config
+        self.handler: CommandHandler[Command, Survey] = CommandHandler(
+            service=SERVICE,
+            store=store,
+            decider=survey_decider,
+            clock=clock,
+            after_append=self._after_append,
+        )
+
+    # ------------------------------------------------------------------------------- commands
+
+    async def execute(self, survey_id: UUID, command: Command, meta: Metadata) -> CommandResult[Survey]:
+        return await self.handler.execute(stream_id(survey_id), command, branch_id=None, meta=meta)
+
+    async def execute_in(
+        self,
+        conn: asyncpg.Connection,
+        survey_id: UUID,
+        command: Command,
+        *,
+        meta: Metadata,
+        branch_id: str | None = None,
+        retries: int = 3,
+    ) -> list[Envelope]:
+        """Decide and append inside the caller's transaction (a savepoint per attempt)."""
+        sid = stream_id(survey_id)
+        for attempt in range(retries + 1):
+            try:
+                async with conn.transaction():
+                    loaded = await self.handler.load(sid, conn)
+                    decided = self.handler.decider.decide(loaded.state, command)
+                    if not decided:
+                        return []
+                    branch = branch_id or (loaded.history[0].branch_id if loaded.history else None)
+                    if branch is None:
+                        raise ValueError("a new survey needs a branch_id")
+                    envelopes = self.handler.envelopes(sid, loaded.version, branch, decided, meta)
+                    state = self.handler.decider.fold(decided, loaded.state)
+                    await self.store.append(sid, loaded.version, envelopes, conn)
+                    await self._after_append(conn, state, envelopes)
+                    return envelopes
+            except ConcurrencyError:
+                if attempt == retries:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def load(self, survey_id: UUID, conn: asyncpg.Connection | None = None) -> Loaded[Survey]:
+        loaded = await self.handler.load(stream_id(survey_id), conn)
+        if loaded.version == 0:
+            raise NotFound(f"survey {survey_id} does not exist")
+        return loaded
+
+    async def request_in(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        cause: Envelope,
+        subject: str,
+        customer_ref: str,
+        staff_id: str | None,
+        service_type: str | None,
+        meta: Metadata,
+    ) -> list[Envelope]:
+        """Request the subject's survey (nothing if it exists): channel, window, then decide."""
+        branch_id = cause.branch_id
+        preference = await conn.fetchval(
+            "SELECT channel FROM customer_preferences WHERE customer_ref = $1", customer_ref
+        )
+        channel = self.config.channel_for(branch_id, SurveyChannel(preference) if preference else None)
+        now = self.clock.now()
+        survey_id = survey_id_for(subject)
+        command = RequestSurvey(
+            survey_id=survey_id,
+            subject=subject,
+            customer_ref=customer_ref,
+            channel=channel,
+            requested_at=now,
+            expires_at=self.window_end(branch_id, now),
+            staff_id=staff_id,
+            service_type=service_type,
+            source_event_id=cause.event_id,
+        )
+        return await self.execute_in(conn, survey_id, command, meta=meta, branch_id=branch_id)
+
+    def window_end(self, branch_id: str, start: datetime) -> datetime:
+        """When a survey requested at ``start`` expires (policy ``feedback.survey_window``)."""
+        book = self.deadlines.book
+        policy = book.policy(WINDOW_SLA, branch_id)
+        return book.calendar_for(policy, branch_id).add_open_time(start, policy.duration)
+
+    # ---------------------------------------------------------------------- the SLA clock fires
+
+    async def on_fire(self, conn: asyncpg.Connection, deadline: Deadline, kind: Kind, at: datetime) -> None:
+        """The window's end expires the survey; "at risk" of expiring needs nobody's action."""
+        if kind != "breached":
+            return
+        meta = Metadata(actor="system:sla-clock")
+        await self.execute_in(conn, UUID(deadline.subject_id), ExpireSurvey(at=at), meta=meta)
+
+    # ----------------------------------------- read model, dispatch, deadline: same transaction
+
+    async def _after_append(
+        self, conn: asyncpg.Connection, state: Survey, envelopes: Sequence[Envelope]
+    ) -> None:
+        if not envelopes or state.survey_id is None:
+            return
+        branch_id = envelopes[0].branch_id
+        await self._upsert_facts(conn, state, branch_id, envelopes[-1].stream_version)
+        subject_id = str(state.survey_id)
+        subject_type = state.subject_type
+        for env in envelopes:
+            if env.type == SurveyRequested.event_type:
+                assert state.requested_at is not None and state.channel is not None
+                await self.deadlines.start(
+                    conn,
+                    sla=WINDOW_SLA,
+                    subject_type="survey",
+                    subject_id=subject_id,
+                    stream_id=env.stream_id,
+                    branch_id=branch_id,
+                    started_at=state.requested_at,
+                )
+                await conn.execute(
+                    """INSERT INTO survey_dispatch (survey_id, branch_id, next_attempt_at)
+                       VALUES ($1, $2, $3) ON CONFLICT (survey_id) DO NOTHING""",
+                    state.survey_id,
+                    branch_id,
+                    state.requested_at,
+                )
+                metrics.SURVEYS_REQUESTED.labels(subject_type, state.channel.value).inc()
+            elif env.type == SurveySent.event_type:
+                assert state.channel is not None
+                metrics.SURVEYS_SENT.labels(state.channel.value).inc()
+            elif env.type == SurveyAnswered.event_type:
+                assert state.answered_at is not None
+                await self.deadlines.meet(conn, subject_id, WINDOW_SLA, state.answered_at)
+                metrics.SURVEYS_ANSWERED.labels(subject_type).inc()
+            elif env.type == NegativeFeedbackReceived.event_type:
+                metrics.NEGATIVE_FEEDBACK.labels(str(state.describes_complaint).lower()).inc()
+            elif env.type == SurveyExpired.event_type:
+                metrics.SURVEYS_EXPIRED.labels(subject_type).inc()
+
+    async def _upsert_facts(self, conn: asyncpg.Connection, s: Survey, branch_id: str, version: int) -> None:
+        assert s.requested_at is not None and s.channel is not None and s.expires_at is not None
+        local_day = s.requested_at.astimezone(self.deadlines.book.calendar(branch_id).tz).date()
+        await conn.execute(
+            """INSERT INTO survey_facts (survey_id, branch_id, subject, subject_type, service_type,
+                   staff_id, customer_ref, channel, status, requested_at, local_day, expires_at,
+                   sent_at, answered_at, score, negative, expired_at, version)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
+               ON CONFLICT (survey_id) DO UPDATE SET status = EXCLUDED.status,
+                   sent_at = EXCLUDED.sent_at, answered_at = EXCLUDED.answered_at,
+                   score = EXCLUDED.score, negative = EXCLUDED.negative,
+                   expired_at = EXCLUDED.expired_at, version = EXCLUDED.version""",
+            s.survey_id,
+            branch_id,
+            s.subject,
+            s.subject_type,
+            s.service_type,
+            s.staff_id,
+            s.customer_ref,
+            s.channel.value,
+            s.status.value,
+            s.requested_at,
+            local_day,
+            s.expires_at,
+            s.sent_at,
+            s.answered_at,
+            s.score,
+            s.negative,
+            s.expired_at,
+            version,
+        )

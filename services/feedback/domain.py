@@ -1,0 +1,261 @@
+"""The satisfaction survey decider (满意度调查): pure, no I/O; time arrives inside commands.
+
+requested → (sent) → answered | expired. One survey per visit or complaint case: its id is derived
+from the subject (:func:`survey_id_for`), so requesting it again decides nothing. An answer is
+accepted once, within the window (``expires_at``, 72 h by default); the comment is masked here,
+before it can reach an event, and assessed on the raw text (:mod:`services.feedback.comments`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID, uuid5
+
+from services.feedback.comments import assess, mask_digits
+from shared.contracts.feedback import (
+    NegativeFeedbackReceived,
+    SurveyAnswered,
+    SurveyChannel,
+    SurveyExpired,
+    SurveyRequested,
+    SurveySent,
+)
+from shared.decider import Decider, DomainError, NotFound
+from shared.registry import EventData
+
+#: namespace of survey ids (never change it: ids must stay stable on replay)
+NAMESPACE = UUID("0c6f5d0e-8a7b-4f0e-b1c2-3d4e5f607182")
+COMMENT_MAX = 500
+
+
+class AlreadyAnswered(DomainError):
+    """A second answer for the same survey (HTTP 409)."""
+
+
+class WindowClosed(DomainError):
+    """The answer window is over (HTTP 410)."""
+
+
+class SurveyStatus(StrEnum):
+    none = "none"
+    requested = "requested"
+    sent = "sent"
+    answered = "answered"
+    expired = "expired"
+
+
+PENDING = frozenset({SurveyStatus.requested, SurveyStatus.sent})
+
+
+@dataclass(frozen=True)
+class Survey:
+    status: SurveyStatus = SurveyStatus.none
+    survey_id: UUID | None = None
+    subject: str = ""
+    customer_ref: str | None = None
+    channel: SurveyChannel | None = None
+    requested_at: datetime | None = None
+    expires_at: datetime | None = None
+    staff_id: str | None = None
+    service_type: str | None = None
+    source_event_id: UUID | None = None
+    sent_at: datetime | None = None
+    message_id: str | None = None
+    answered_at: datetime | None = None
+    score: int | None = None
+    comment: str = ""
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+    negative: bool = False
+    describes_complaint: bool = False
+    expired_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.status in PENDING
+
+    @property
+    def subject_type(self) -> str:
+        return self.subject.partition(":")[0]
+
+
+# ------------------------------------------------------------------------------------ commands
+
+
+@dataclass(frozen=True)
+class RequestSurvey:
+    survey_id: UUID
+    subject: str
+    customer_ref: str
+    channel: SurveyChannel
+    requested_at: datetime
+    expires_at: datetime
+    staff_id: str | None = None
+    service_type: str | None = None
+    source_event_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class RecordSent:
+    message_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AnswerSurvey:
+    score: int
+    at: datetime
+    #: the raw comment: masked before it goes into any event
+    comment: str = ""
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExpireSurvey:
+    at: datetime
+
+
+Command = RequestSurvey | RecordSent | AnswerSurvey | ExpireSurvey
+
+
+# ------------------------------------------------------------------------------------- decide
+
+
+def decide(state: Survey, command: Command) -> Sequence[EventData]:
+    match command:
+        case RequestSurvey():
+            return _request(state, command)
+        case RecordSent():
+            if state.status is not SurveyStatus.requested or state.channel is None:
+                return []  # sent already (a resend after a crash), or answered / expired meanwhile
+            assert state.survey_id is not None
+            return [
+                SurveySent(
+                    survey_id=state.survey_id,
+                    channel=state.channel,
+                    message_id=command.message_id,
+                    at=command.at,
+                )
+            ]
+        case ExpireSurvey():
+            if not state.pending:
+                return []
+            assert state.survey_id is not None
+            return [SurveyExpired(survey_id=state.survey_id, subject=state.subject, at=command.at)]
+        case AnswerSurvey():
+            return _answer(state, command)
+    raise DomainError(f"unknown command {type(command).__name__}")
+
+
+def _request(state: Survey, command: RequestSurvey) -> Sequence[EventData]:
+    if state.status is not SurveyStatus.none:
+        return []  # one survey per visit or case, never two
+    if command.expires_at <= command.requested_at:
+        raise DomainError("a survey's window must end after it is requested")
+    return [
+        SurveyRequested(
+            survey_id=command.survey_id,
+            subject=command.subject,
+            customer_ref=command.customer_ref,
+            channel=command.channel,
+            requested_at=command.requested_at,
+            expires_at=command.expires_at,
+            staff_id=command.staff_id,
+            service_type=command.service_type,
+            source_event_id=command.source_event_id,
+        )
+    ]
+
+
+def _answer(state: Survey, command: AnswerSurvey) -> Sequence[EventData]:
+    if state.status is SurveyStatus.none:
+        raise NotFound("no such survey")
+    if state.status is SurveyStatus.answered:
+        raise AlreadyAnswered("this survey has already been answered")
+    assert state.expires_at is not None and state.survey_id is not None and state.customer_ref is not None
+    if state.status is SurveyStatus.expired or command.at >= state.expires_at:
+        raise WindowClosed(f"the survey's answer window closed at {state.expires_at.isoformat()}")
+    if not 1 <= command.score <= 5:
+        raise DomainError("the score must be 1 to 5")
+    if len(command.comment) > COMMENT_MAX:
+        raise DomainError(f"the comment is limited to {COMMENT_MAX} characters")
+    verdict = assess(command.score, command.comment)
+    comment = mask_digits(command.comment.strip())
+    answered = SurveyAnswered(
+        survey_id=state.survey_id,
+        subject=state.subject,
+        score=command.score,
+        reasons=list(dict.fromkeys(command.reasons)),
+        staff_id=state.staff_id,
+        service_type=state.service_type,
+        at=command.at,
+        comment=comment,
+        negative=verdict.negative,
+    )
+    if not verdict.negative:
+        return [answered]
+    return [
+        answered,
+        NegativeFeedbackReceived(
+            survey_id=state.survey_id,
+            subject=state.subject,
+            customer_ref=state.customer_ref,
+            score=command.score,
+            comment=comment,
+            describes_complaint=verdict.describes_complaint,
+            at=command.at,
+            matched=list(verdict.matched),
+        ),
+    ]
+
+
+# ------------------------------------------------------------------------------------- evolve
+
+
+def evolve(state: Survey, event: EventData) -> Survey:
+    match event:
+        case SurveyRequested():
+            return replace(
+                state,
+                status=SurveyStatus.requested,
+                survey_id=event.survey_id,
+                subject=event.subject,
+                customer_ref=event.customer_ref,
+                channel=event.channel,
+                requested_at=event.requested_at,
+                expires_at=event.expires_at,
+                staff_id=event.staff_id,
+                service_type=event.service_type,
+                source_event_id=event.source_event_id,
+            )
+        case SurveySent():
+            return replace(state, status=SurveyStatus.sent, sent_at=event.at, message_id=event.message_id)
+        case SurveyAnswered():
+            return replace(
+                state,
+                status=SurveyStatus.answered,
+                answered_at=event.at,
+                score=event.score,
+                comment=event.comment,
+                reasons=tuple(event.reasons),
+                negative=event.negative,
+            )
+        case NegativeFeedbackReceived():
+            return replace(state, negative=True, describes_complaint=event.describes_complaint)
+        case SurveyExpired():
+            return replace(state, status=SurveyStatus.expired, expired_at=event.at)
+    return state
+
+
+survey_decider: Decider[Command, Survey] = Decider(Survey(), decide, evolve)
+
+
+def stream_id(survey_id: UUID) -> str:
+    return f"survey-{survey_id}"
+
+
+def survey_id_for(subject: str) -> UUID:
+    """One survey per subject (``visit:<id>`` / ``complaint:<id>``), whoever asks how often."""
+    return uuid5(NAMESPACE, subject)

@@ -1,0 +1,109 @@
+"""Choreography: a survey after every served visit and every closed complaint.
+
+Handlers run inside the projection runner's transaction and append the survey's events there
+(:meth:`FeedbackApp.request_in`): the request and the consumer's progress commit together. The
+survey id is derived from the subject, so a redelivered event — or a complaint closed a second
+time after a reopen — requests nothing new: one survey per visit or case, never two.
+
+Decisions where the issue is silent (see README): a visit without a ``customer_ref`` cannot be
+surveyed (counted in ``branchcare_feedback_surveys_skipped_total{reason="anonymous"}``); a visit
+whose need was ``complaint`` is not surveyed as a visit — the case's own survey asks when it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import asyncpg
+
+from services.feedback import metrics
+from services.feedback.app import FeedbackApp
+from shared.contracts.complaint import ComplaintClosed, ComplaintReceived
+from shared.contracts.reception import ServiceType, VisitServed
+from shared.envelope import Envelope, Metadata
+from shared.projection import EventHandlers
+from shared.topology import events_topic
+
+ACTOR = "system:survey-rules"
+_STAFF = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def _meta(env: Envelope) -> Metadata:
+    return Metadata(actor=ACTOR, correlation_id=env.correlation_id, causation_id=env.event_id)
+
+
+def _staff(actor: str) -> str | None:
+    """The member of staff who acted, or None for a system actor."""
+    if (
+        actor.lower() in ("anonymous", "system")
+        or actor.lower().startswith("system")
+        or not _STAFF.match(actor)
+    ):
+        return None
+    return actor
+
+
+def _wake_relay(app: FeedbackApp) -> None:
+    """The runner commits after the handler returns: poke the relay just after that."""
+    loop = asyncio.get_running_loop()
+    for delay in (0.05, 0.25):  # a lost wake-up only costs the relay's 1 s safety timer
+        loop.call_later(delay, app.store.notifier.poke)
+
+
+def survey_rules(app: FeedbackApp) -> EventHandlers:
+    """A survey for every served visit (reception) and every closed complaint (complaint):
+    one consumer group over both topics."""
+    proj = EventHandlers("survey_rules", [events_topic("reception"), events_topic("complaint")])
+
+    @proj.on(VisitServed)
+    async def served(conn: asyncpg.Connection, env: Envelope, data: VisitServed) -> None:
+        if data.customer_ref is None:
+            metrics.SURVEYS_SKIPPED.labels("anonymous").inc()
+            return
+        if data.service_type is ServiceType.complaint:
+            metrics.SURVEYS_SKIPPED.labels("complaint_visit").inc()
+            return
+        appended = await app.request_in(
+            conn,
+            cause=env,
+            subject=f"visit:{data.visit_id}",
+            customer_ref=data.customer_ref,
+            staff_id=data.staff_id,
+            service_type=data.service_type.value,
+            meta=_meta(env),
+        )
+        if appended:
+            _wake_relay(app)
+
+    @proj.on(ComplaintReceived)
+    async def received(conn: asyncpg.Connection, env: Envelope, data: ComplaintReceived) -> None:
+        await conn.execute(
+            """INSERT INTO complaint_customers (complaint_id, branch_id, customer_ref) VALUES ($1, $2, $3)
+               ON CONFLICT (complaint_id) DO NOTHING""",
+            data.complaint_id,
+            env.branch_id,
+            data.customer_ref,
+        )
+
+    @proj.on(ComplaintClosed)
+    async def closed(conn: asyncpg.Connection, env: Envelope, data: ComplaintClosed) -> None:
+        customer_ref = await conn.fetchval(
+            "SELECT customer_ref FROM complaint_customers WHERE complaint_id = $1", data.complaint_id
+        )
+        if customer_ref is None:  # the case was received before this service kept track
+            metrics.SURVEYS_SKIPPED.labels("unknown_complainant").inc()
+            return
+        appended = await app.request_in(
+            conn,
+            cause=env,
+            subject=f"complaint:{data.complaint_id}",
+            customer_ref=customer_ref,
+            staff_id=_staff(env.actor),
+            service_type=ServiceType.complaint.value,
+            meta=_meta(env),
+        )
+        if appended:
+            _wake_relay(app)
+
+    return proj

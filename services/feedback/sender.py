@@ -1,0 +1,88 @@
+"""How a survey reaches the customer: the pluggable gateway adapter and its local implementation.
+
+:class:`SmsSender` is the port; an SMS/voice gateway adapter implements it. The message names the
+customer only by ``customer_ref``: a real adapter resolves it to a phone number at send time
+through a :class:`ContactResolver` (reception's PII vault, see the security issue) and keeps the
+number in memory for that one call — never in an event, a log line or this service's tables.
+
+:class:`LocalOutboxSender` sends nothing: it writes the message to the ``sms_outbox`` table, one
+row per survey (a resend returns the first row's message id, as a gateway's idempotency key
+would). Phone surveys go through the same port: for a voice gateway the text is the IVR script.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+import asyncpg
+
+from shared.contracts.feedback import SurveyChannel
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    survey_id: UUID
+    branch_id: str
+    channel: SurveyChannel
+    customer_ref: str
+    text: str
+
+
+class SmsSender(Protocol):
+    async def send(self, message: OutboundMessage) -> str:
+        """Hand the message to the gateway; returns its message id. Raises on failure (retried).
+
+        Must be idempotent per ``survey_id``: a crash after sending and before recording it
+        makes the dispatcher send again."""
+        ...
+
+
+class ContactResolver(Protocol):
+    async def phone_for(self, customer_ref: str, *, purpose: str) -> str | None:
+        """The customer's phone number, read from the vault (audited with ``purpose``), or None
+        when the customer was erased or has no number."""
+        ...
+
+
+class LocalOutboxSender:
+    """The local "gateway": an ``sms_outbox`` row per survey, no real message."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def send(self, message: OutboundMessage) -> str:
+        async with self.pool.acquire() as conn:
+            message_id = await conn.fetchval(
+                """INSERT INTO sms_outbox (survey_id, branch_id, channel, customer_ref, body)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (survey_id) DO UPDATE SET attempts = sms_outbox.attempts + 1
+                   RETURNING message_id""",
+                message.survey_id,
+                message.branch_id,
+                message.channel.value,
+                message.customer_ref,
+                message.text,
+            )
+        return f"local-{message_id}"
+
+
+def survey_text(
+    subject_type: str, channel: SurveyChannel, survey_id: UUID, signature: str, window_hours: int
+) -> str:
+    """The invitation (Chinese first, English after). No names, no numbers of the customer."""
+    what_zh = "对我行投诉处理" if subject_type == "complaint" else "对本次网点服务"
+    what_en = (
+        "how we handled your complaint" if subject_type == "complaint" else "today's service at our branch"
+    )
+    ref = str(survey_id)[:8]
+    if channel is SurveyChannel.phone:
+        return (
+            f"{signature}您好，这里是满意度回访。请您{what_zh}打分，1分最低，5分最高，也可以说说意见。"
+            f" / Hello, please rate {what_en} from 1 (poor) to 5 (excellent). Ref {ref}."
+        )
+    return (
+        f"{signature}感谢您的信任。请回复1-5为{what_zh}评分（5=非常满意），可附意见，{window_hours}小时内有效。"
+        f" / Please reply 1-5 to rate {what_en} (5 = very satisfied) within {window_hours} h. Ref {ref}."
+    )

@@ -1,0 +1,81 @@
+"""The feedback service, assembled: routes, survey rules, dispatcher, window clock, gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from services.feedback import metrics
+from services.feedback.api import router
+from services.feedback.components import Components, SenderFactory, components
+from services.feedback.config import FeedbackConfig
+from services.feedback.projections import survey_rules
+from services.feedback.satisfaction import service_satisfaction
+from shared.projection import Projection
+from shared.runner import Service, ServiceContext
+from shared.sla.policy import PolicyBook
+
+log = logging.getLogger(__name__)
+
+GAUGE_PERIOD_SECONDS = 15.0
+
+
+async def refresh_gauges(ctx: ServiceContext) -> None:
+    """Satisfaction and CSAT over the gauge window, all branches together, per service type."""
+    window = timedelta(days=components(ctx).app.config.gauge_window_days)
+    async with ctx.pool.acquire() as conn:
+        figures = await service_satisfaction(conn, ctx.clock.now() - window)
+    for service_type, f in figures.items():
+        if f.satisfaction_rate is not None:
+            metrics.SATISFACTION.labels(service_type).set(f.satisfaction_rate)
+        if f.csat is not None:
+            metrics.CSAT.labels(service_type).set(f.csat)
+
+
+async def _gauges(ctx: ServiceContext) -> None:
+    while True:
+        try:
+            await refresh_gauges(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("feedback: refreshing the satisfaction gauges failed")
+        await asyncio.sleep(GAUGE_PERIOD_SECONDS)
+
+
+async def _precreate_metrics(ctx: ServiceContext) -> None:
+    metrics.precreate()
+
+
+def build_service(
+    *,
+    book: PolicyBook | None = None,
+    config: FeedbackConfig | None = None,
+    sender: SenderFactory | None = None,
+) -> Service:
+    def parts(ctx: ServiceContext) -> Components:
+        return components(ctx, book=book, config=config, sender=sender)
+
+    def projections(ctx: ServiceContext) -> list[Projection]:
+        return [survey_rules(parts(ctx).app)]
+
+    async def scheduler(ctx: ServiceContext) -> None:
+        await parts(ctx).scheduler.run()
+
+    async def dispatcher(ctx: ServiceContext) -> None:
+        await parts(ctx).dispatcher.run()
+
+    return Service(
+        name="feedback",
+        routers=[router],
+        projections=projections,
+        migrations=Path(__file__).parent / "migrations",
+        background=[scheduler, dispatcher, _gauges],
+        on_startup=[_precreate_metrics],
+        description="Satisfaction surveys after every visit and closed complaint (客户反馈).",
+    )
+
+
+SERVICE = build_service()

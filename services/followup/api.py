@@ -1,0 +1,265 @@
+"""Follow-up HTTP routes: the branch's due / overdue list, one task, and the staff commands."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.followup.app import FollowUpApp
+from services.followup.components import Components, components
+from services.followup.domain import CancelTask, Command, CompleteTask, ReassignTask, RecordContact, Task
+from shared.commands import CommandResult
+from shared.contracts.common import StaffId
+from shared.contracts.followup import TaskKind
+from shared.envelope import Metadata
+from shared.http import command_metadata, expected_version
+from shared.runner import ServiceContext, context
+
+router = APIRouter(tags=["follow-ups"])
+
+BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+Meta = Annotated[Metadata, Depends(command_metadata)]
+IfMatch = Annotated[
+    str | None, Header(description="The task version you read (ETag), to refuse lost updates")
+]
+_NOTE = Field(default="", max_length=2000)
+
+
+def _components(ctx: Annotated[ServiceContext, Depends(context)]) -> Components:
+    return components(ctx)
+
+
+Parts = Annotated[Components, Depends(_components)]
+
+
+class ListStatus(StrEnum):
+    open = "open"
+    due = "due"
+    overdue = "overdue"
+    completed = "completed"
+    cancelled = "cancelled"
+
+
+class TaskView(BaseModel):
+    task_id: UUID
+    branch_id: str
+    kind: TaskKind
+    status: str
+    owner: str | None
+    due_at: datetime
+    overdue: bool
+    reason: str
+    subject: str
+    customer_ref: str | None
+    cause_event_id: UUID | None
+    previous_task_id: UUID | None
+    scheduled_at: datetime | None
+    attempts: int
+    reached: bool
+    last_note: str
+    closed_at: datetime | None
+    close_note: str | None
+    verified: bool | None
+    breached_at: datetime | None
+    version: int
+
+
+class HistoryEntry(BaseModel):
+    type: str
+    stream_version: int
+    occurred_at: datetime
+    actor: str
+    data: dict[str, Any]
+
+
+class TaskDetail(TaskView):
+    deadlines: list[dict[str, Any]]
+    history: list[HistoryEntry]
+
+
+class TaskList(BaseModel):
+    branch_id: str
+    status: ListStatus
+    as_of: datetime
+    count: int
+    tasks: list[TaskView]
+
+
+class ContactBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reached: bool
+    note: str = _NOTE
+
+
+class CompleteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = _NOTE
+    #: verification tasks only: did the correction really happen?
+    verified: bool | None = None
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReassignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    owner: StaffId
+    reason: str = _NOTE
+
+
+def _view(task: Task, branch_id: str, version: int, now: datetime) -> dict[str, Any]:
+    assert task.task_id is not None and task.kind is not None and task.due_at is not None
+    return {
+        "task_id": task.task_id,
+        "branch_id": branch_id,
+        "kind": task.kind,
+        "status": task.status.value,
+        "owner": task.owner,
+        "due_at": task.due_at,
+        "overdue": task.is_open and task.due_at <= now,
+        "reason": task.reason,
+        "subject": task.subject,
+        "customer_ref": task.customer_ref,
+        "cause_event_id": task.cause_event_id,
+        "previous_task_id": task.previous_task_id,
+        "scheduled_at": task.scheduled_at,
+        "attempts": task.attempts,
+        "reached": task.reached,
+        "last_note": task.last_note,
+        "closed_at": task.closed_at,
+        "close_note": task.close_note or None,
+        "verified": task.verified,
+        "breached_at": task.breached_at,
+        "version": version,
+    }
+
+
+@router.get("/branches/{branch_id}/follow-ups", response_model=TaskList)
+async def list_follow_ups(
+    branch_id: BranchId,
+    ctx: Annotated[ServiceContext, Depends(context)],
+    status: ListStatus = ListStatus.open,
+    kind: TaskKind | None = None,
+    owner: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = None,
+    within_hours: Annotated[int, Query(ge=1, le=24 * 31, description="horizon of status=due")] = 24,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> TaskList:
+    """Open tasks by due time: ``due`` = due within the horizon and not yet overdue; ``overdue`` =
+    past due and still open; ``open`` = all open ones; or the closed ones by status."""
+    now = ctx.clock.now()
+    where = ["branch_id = $1"]
+    args: list[Any] = [branch_id]
+    if status in (ListStatus.open, ListStatus.due, ListStatus.overdue):
+        where.append("status IN ('scheduled', 'contacted')")
+    else:
+        args.append(status.value)
+        where.append(f"status = ${len(args)}")
+    if status is ListStatus.due:
+        args += [now, now + timedelta(hours=within_hours)]
+        where.append(f"due_at > ${len(args) - 1} AND due_at <= ${len(args)}")
+    elif status is ListStatus.overdue:
+        args.append(now)
+        where.append(f"due_at <= ${len(args)}")
+    if kind is not None:
+        args.append(kind.value)
+        where.append(f"kind = ${len(args)}")
+    if owner is not None:
+        args.append(owner)
+        where.append(f"owner = ${len(args)}")
+    args.append(limit)
+    order = "closed_at DESC" if status in (ListStatus.completed, ListStatus.cancelled) else "due_at"
+    query = f"SELECT * FROM tasks WHERE {' AND '.join(where)} ORDER BY {order}, task_id LIMIT ${len(args)}"
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch(query, *args)
+    tasks = [
+        TaskView(
+            **{k: row[k] for k in TaskView.model_fields if k in row.keys()},
+            overdue=row["status"] in ("scheduled", "contacted") and row["due_at"] <= now,
+        )
+        for row in rows
+    ]
+    return TaskList(branch_id=branch_id, status=status, as_of=now, count=len(tasks), tasks=tasks)
+
+
+@router.get("/follow-ups/{task_id}", response_model=TaskDetail)
+async def get_follow_up(task_id: UUID, parts: Parts, response: Response) -> TaskDetail:
+    app = parts.app
+    loaded = await app.load(task_id)
+    now = app.clock.now()
+    async with app.store.pool.acquire() as conn:
+        deadlines = await app.deadlines.list_for(conn, str(task_id))
+    response.headers["ETag"] = f'"{loaded.version}"'
+    return TaskDetail(
+        **_view(loaded.state, loaded.history[0].branch_id, loaded.version, now),
+        deadlines=[d.to_json(now) for d in deadlines],
+        history=[
+            HistoryEntry(
+                type=e.type,
+                stream_version=e.stream_version,
+                occurred_at=e.occurred_at,
+                actor=e.actor,
+                data=e.data,
+            )
+            for e in loaded.history
+        ],
+    )
+
+
+async def _run(
+    app: FollowUpApp,
+    task_id: UUID,
+    command: Command,
+    meta: Metadata,
+    if_match: str | None,
+    response: Response,
+) -> TaskView:
+    result: CommandResult[Task] = await app.execute(task_id, command, meta, expected_version(if_match))
+    response.headers["ETag"] = f'"{result.version}"'
+    branch = result.events[0].branch_id if result.events else (await app.load(task_id)).history[0].branch_id
+    return TaskView(**_view(result.state, branch, result.version, app.clock.now()))
+
+
+@router.post("/follow-ups/{task_id}/contact", response_model=TaskView)
+async def contact(
+    task_id: UUID, body: ContactBody, parts: Parts, meta: Meta, response: Response, if_match: IfMatch = None
+) -> TaskView:
+    """Record one attempt to reach the customer (reached or not) and what was said."""
+    command = RecordContact(reached=body.reached, note=body.note, at=parts.app.clock.now())
+    return await _run(parts.app, task_id, command, meta, if_match, response)
+
+
+@router.post("/follow-ups/{task_id}/complete", response_model=TaskView)
+async def complete(
+    task_id: UUID, body: CompleteBody, parts: Parts, meta: Meta, response: Response, if_match: IfMatch = None
+) -> TaskView:
+    """Done. Customer-facing tasks need a reached contact first; a verification needs ``verified``
+    (false publishes ``VerificationFailed``: the complaint service reopens the case)."""
+    command = CompleteTask(at=parts.app.clock.now(), note=body.note, verified=body.verified)
+    return await _run(parts.app, task_id, command, meta, if_match, response)
+
+
+@router.post("/follow-ups/{task_id}/cancel", response_model=TaskView)
+async def cancel(
+    task_id: UUID, body: CancelBody, parts: Parts, meta: Meta, response: Response, if_match: IfMatch = None
+) -> TaskView:
+    command = CancelTask(reason=body.reason, at=parts.app.clock.now())
+    return await _run(parts.app, task_id, command, meta, if_match, response)
+
+
+@router.post("/follow-ups/{task_id}/reassign", response_model=TaskView)
+async def reassign(
+    task_id: UUID, body: ReassignBody, parts: Parts, meta: Meta, response: Response, if_match: IfMatch = None
+) -> TaskView:
+    command = ReassignTask(to_owner=body.owner, reason=body.reason, at=parts.app.clock.now())
+    return await _run(parts.app, task_id, command, meta, if_match, response)

@@ -1,0 +1,207 @@
+"""Follow-up command handling: the task decider over the event store, its read model and deadlines.
+
+Commands come from two places: staff over HTTP (:meth:`FollowUpApp.execute`, its own transaction)
+and rules reacting to other contexts' events or to the SLA clock (:meth:`FollowUpApp.execute_in`,
+inside the projection's or the scheduler's transaction, so the reaction commits exactly once
+together with the consumer's progress). Either way the same ``after_append`` keeps the ``tasks``
+table and the task's deadline in step with the stream, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+
+from services.followup import metrics
+from services.followup.domain import Command, RecordSla, Task, followup_decider, stream_id
+from services.followup.rules import VERIFICATION_SLA
+from shared.clock import Clock
+from shared.commands import CommandHandler, CommandResult, Loaded
+from shared.contracts.followup import (
+    FollowUpCancelled,
+    FollowUpCompleted,
+    FollowUpScheduled,
+    TaskKind,
+)
+from shared.contracts.sla import SlaAtRisk, SlaBreached
+from shared.decider import NotFound
+from shared.envelope import Envelope, Metadata
+from shared.eventstore import ConcurrencyError, EventStore
+from shared.sla.deadlines import Deadline, Deadlines
+from shared.sla.scheduler import Kind
+
+SERVICE = "followup"
+DUE_SLA = "followup.due"
+MIN_DEADLINE = timedelta(seconds=1)
+
+
+def sla_for(kind: TaskKind) -> str:
+    """Verification has its own policy (3 days, 跟踪核查); every other kind is ``followup.due``."""
+    return VERIFICATION_SLA if kind is TaskKind.verification else DUE_SLA
+
+
+class FollowUpApp:
+    def __init__(self, store: EventStore, clock: Clock, deadlines: Deadlines) -> None:
+        self.store = store
+        self.clock = clock
+        self.deadlines = deadlines
+        self.handler: CommandHandler[Command, Task] = CommandHandler(
+            service=SERVICE,
+            store=store,
+            decider=followup_decider,
+            clock=clock,
+            after_append=self._after_append,
+        )
+
+    # ------------------------------------------------------------------------------- commands
+
+    async def execute(
+        self, task_id: UUID, command: Command, meta: Metadata, expected_version: int | None = None
+    ) -> CommandResult[Task]:
+        """A staff command on an existing task, in its own transaction."""
+        return await self.handler.execute(
+            stream_id(task_id), command, branch_id=None, meta=meta, expected_version=expected_version
+        )
+
+    async def execute_in(
+        self,
+        conn: asyncpg.Connection,
+        task_id: UUID,
+        command: Command,
+        *,
+        meta: Metadata,
+        branch_id: str | None = None,
+        retries: int = 3,
+    ) -> list[Envelope]:
+        """Decide and append inside the caller's transaction (a savepoint per attempt).
+
+        A concurrent staff command on the same task makes the append conflict: the savepoint
+        rolls back and the command is decided again on the fresh state.
+        """
+        sid = stream_id(task_id)
+        for attempt in range(retries + 1):
+            try:
+                async with conn.transaction():
+                    loaded = await self.handler.load(sid, conn)
+                    decided = self.handler.decider.decide(loaded.state, command)
+                    if not decided:
+                        return []
+                    branch = branch_id or (loaded.history[0].branch_id if loaded.history else None)
+                    if branch is None:
+                        raise ValueError("a new follow-up task needs a branch_id")
+                    envelopes = self.handler.envelopes(sid, loaded.version, branch, decided, meta)
+                    state = self.handler.decider.fold(decided, loaded.state)
+                    await self.store.append(sid, loaded.version, envelopes, conn)
+                    await self._after_append(conn, state, envelopes)
+                    return envelopes
+            except ConcurrencyError:
+                if attempt == retries:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def load(self, task_id: UUID, conn: asyncpg.Connection | None = None) -> Loaded[Task]:
+        loaded = await self.handler.load(stream_id(task_id), conn)
+        if loaded.version == 0:
+            raise NotFound(f"follow-up task {task_id} does not exist")
+        return loaded
+
+    # ---------------------------------------------------------------------- the SLA clock fires
+
+    async def on_fire(self, conn: asyncpg.Connection, deadline: Deadline, kind: Kind, at: datetime) -> None:
+        """Append SlaAtRisk / SlaBreached to the task's stream (the scheduler's transaction)."""
+        fields = deadline.event_fields()
+        event: SlaAtRisk | SlaBreached
+        if kind == "breached":
+            event = SlaBreached(**fields, at=at)
+        else:
+            total = (deadline.due_at - deadline.started_at) if deadline.due_at else deadline.duration
+            used = (at - deadline.started_at) / total if total > timedelta(0) else 1.0
+            event = SlaAtRisk(**fields, at=at, used_fraction=min(max(used, 0.0), 1.0))
+        meta = Metadata(actor="system:sla-clock")
+        await self.execute_in(conn, UUID(deadline.subject_id), RecordSla(event), meta=meta)
+
+    # ------------------------------------------------- read model + deadline, same transaction
+
+    async def _after_append(
+        self, conn: asyncpg.Connection, state: Task, envelopes: Sequence[Envelope]
+    ) -> None:
+        if not envelopes or state.task_id is None or state.kind is None:
+            return
+        branch_id = envelopes[0].branch_id
+        version = envelopes[-1].stream_version
+        await _upsert_task(conn, state, branch_id, version)
+        sla = sla_for(state.kind)
+        subject = str(state.task_id)
+        for env in envelopes:
+            if env.type == FollowUpScheduled.event_type:
+                assert state.scheduled_at is not None and state.due_at is not None
+                policy = replace(self.deadlines.book.policy(sla, branch_id), counting="calendar")
+                await self.deadlines.start(
+                    conn,
+                    sla=sla,
+                    subject_type="follow_up",
+                    subject_id=subject,
+                    stream_id=env.stream_id,
+                    branch_id=branch_id,
+                    started_at=state.scheduled_at,
+                    duration=max(state.due_at - state.scheduled_at, MIN_DEADLINE),
+                    policy=policy,
+                )
+                metrics.TASKS_SCHEDULED.labels(state.kind.value).inc()
+            elif env.type == FollowUpCompleted.event_type:
+                assert state.closed_at is not None
+                await self.deadlines.meet(conn, subject, sla, state.closed_at)
+                outcome = "verification_failed" if state.verified is False else "completed"
+                metrics.TASKS_CLOSED.labels(state.kind.value, outcome).inc()
+                if state.scheduled_at is not None:
+                    seconds = (state.closed_at - state.scheduled_at).total_seconds()
+                    metrics.COMPLETION_SECONDS.labels(state.kind.value).observe(max(seconds, 0.0))
+            elif env.type == FollowUpCancelled.event_type:
+                assert state.closed_at is not None
+                await self.deadlines.cancel(conn, subject, sla, state.closed_at)
+                metrics.TASKS_CLOSED.labels(state.kind.value, "cancelled").inc()
+            elif env.type == SlaBreached.event_type:
+                metrics.TASK_BREACHES.labels(state.kind.value).inc()
+
+
+async def _upsert_task(conn: asyncpg.Connection, t: Task, branch_id: str, version: int) -> None:
+    assert t.kind is not None and t.due_at is not None
+    await conn.execute(
+        """INSERT INTO tasks (task_id, branch_id, kind, status, owner, due_at, reason, subject,
+                              complaint_id, customer_ref, cause_event_id, previous_task_id,
+                              scheduled_at, attempts, reached, last_note, closed_at, close_note,
+                              verified, at_risk_at, breached_at, version)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)
+           ON CONFLICT (task_id) DO UPDATE SET
+               status = EXCLUDED.status, owner = EXCLUDED.owner, attempts = EXCLUDED.attempts,
+               reached = EXCLUDED.reached, last_note = EXCLUDED.last_note,
+               closed_at = EXCLUDED.closed_at, close_note = EXCLUDED.close_note,
+               verified = EXCLUDED.verified, at_risk_at = EXCLUDED.at_risk_at,
+               breached_at = EXCLUDED.breached_at, version = EXCLUDED.version, updated_at = now()""",
+        t.task_id,
+        branch_id,
+        t.kind.value,
+        t.status.value,
+        t.owner,
+        t.due_at,
+        t.reason,
+        t.subject,
+        t.complaint_id,
+        t.customer_ref,
+        t.cause_event_id,
+        t.previous_task_id,
+        t.scheduled_at or t.due_at,
+        t.attempts,
+        t.reached,
+        t.last_note,
+        t.closed_at,
+        t.close_note or None,
+        t.verified,
+        t.at_risk_at,
+        t.breached_at,
+        version,
+    )

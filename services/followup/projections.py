@@ -1,0 +1,228 @@
+"""Choreography: the follow-up rules as projections over other contexts' topics (and our own).
+
+Each handler runs inside the projection runner's transaction and appends its task events in that
+same transaction (:meth:`FollowUpApp.execute_in`): the reaction and the consumer's progress commit
+together, and task ids derived from the causing event make a second delivery a no-op anyway.
+
+Progress updates form a chain per open complaint: the first is scheduled at receipt (and at each
+reopen); each task schedules exactly one successor (``successor_id``) when it is completed or
+cancelled by staff, or when it falls due (its SLA breach), whichever comes first. Closing the
+complaint cancels every open one. The ``complaints`` row is locked first by both the chain and the
+close, so a successor can never be created after the close has cancelled the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.followup.app import FollowUpApp
+from services.followup.domain import CancelTask, CompleteTask, ScheduleTask
+from services.followup.rules import TaskRules
+from shared.clock import Clock
+from shared.contracts.complaint import (
+    ComplaintClosed,
+    ComplaintReceived,
+    ComplaintReopened,
+    ProgressUpdateGiven,
+    RegulatoryDeadlineExtended,
+    SolutionImplemented,
+)
+from shared.contracts.feedback import NegativeFeedbackReceived
+from shared.contracts.followup import FollowUpCancelled, FollowUpCompleted, TaskKind
+from shared.contracts.reception import VisitServed
+from shared.contracts.sla import SlaBreached
+from shared.envelope import Envelope, Metadata
+from shared.eventstore import EventStore
+from shared.projection import EventHandlers
+from shared.topology import events_topic
+
+ACTOR = "system:followup-rules"
+#: closing a complaint ends these: the complainant has had the decision
+ENDED_BY_CLOSE = (TaskKind.progress_update.value, TaskKind.inform_complainant.value)
+
+
+def _meta(env: Envelope) -> Metadata:
+    return Metadata(actor=ACTOR, correlation_id=env.correlation_id, causation_id=env.event_id)
+
+
+class _Reactions:
+    """Shared plumbing of the rule projections: schedule, look up, wake the relay."""
+
+    def __init__(self, app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clock) -> None:
+        self.app = app
+        self.rules = rules
+        self.store = store
+        self.clock = clock
+
+    async def schedule(self, conn: asyncpg.Connection, env: Envelope, command: ScheduleTask | None) -> None:
+        if command is None:
+            return
+        appended = await self.app.execute_in(
+            conn, command.task_id, command, meta=_meta(env), branch_id=env.branch_id
+        )
+        if appended:
+            self.wake_relay()
+
+    def wake_relay(self) -> None:
+        """The runner commits after the handler returns: poke the relay just after that."""
+        loop = asyncio.get_running_loop()
+        for delay in (0.05, 0.25):  # a lost wake-up only costs the relay's 1 s safety timer
+            loop.call_later(delay, self.store.notifier.poke)
+
+    async def customer_of(self, conn: asyncpg.Connection, complaint_id: UUID) -> str | None:
+        value = await conn.fetchval(
+            "SELECT customer_ref FROM complaints WHERE complaint_id = $1", complaint_id
+        )
+        return str(value) if value is not None else None
+
+    async def lock_complaint(self, conn: asyncpg.Connection, complaint_id: UUID) -> str | None:
+        """Lock the complaint's row; its status (``open``/``closed``) or None if unknown."""
+        value = await conn.fetchval(
+            "SELECT status FROM complaints WHERE complaint_id = $1 FOR UPDATE", complaint_id
+        )
+        return str(value) if value is not None else None
+
+    async def set_complaint(
+        self,
+        conn: asyncpg.Connection,
+        env: Envelope,
+        complaint_id: UUID,
+        status: str,
+        customer_ref: str | None = None,
+    ) -> None:
+        await conn.execute(
+            """INSERT INTO complaints (complaint_id, branch_id, customer_ref, status, updated_at)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (complaint_id) DO UPDATE SET status = EXCLUDED.status,
+                   customer_ref = coalesce(EXCLUDED.customer_ref, complaints.customer_ref),
+                   updated_at = EXCLUDED.updated_at""",
+            complaint_id,
+            env.branch_id,
+            customer_ref,
+            status,
+            env.occurred_at,
+        )
+
+    async def open_tasks(
+        self, conn: asyncpg.Connection, complaint_id: UUID, kinds: Sequence[str]
+    ) -> list[UUID]:
+        rows = await conn.fetch(
+            """SELECT task_id FROM tasks WHERE complaint_id = $1 AND kind = ANY($2::text[])
+               AND status IN ('scheduled', 'contacted') ORDER BY due_at""",
+            complaint_id,
+            list(kinds),
+        )
+        return [r["task_id"] for r in rows]
+
+
+def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clock) -> EventHandlers:
+    """Every rule that reacts to another context: one consumer group over their three topics.
+
+    Complaints: progress updates while open, verification after a correction, remediation at
+    close, informing of an extension. Reception: a callback when a visit's next steps promise
+    something by a time. Feedback: service recovery within 24 h of negative feedback.
+    """
+    r = _Reactions(app, rules, store, clock)
+    topics = [events_topic("complaint"), events_topic("reception"), events_topic("feedback")]
+    proj = EventHandlers("task_rules", topics)
+
+    @proj.on(ComplaintReceived)
+    async def received(conn: asyncpg.Connection, env: Envelope, data: ComplaintReceived) -> None:
+        await r.set_complaint(conn, env, data.complaint_id, "open", data.customer_ref)
+        await r.schedule(conn, env, rules.on_complaint_received(env, data, clock.now()))
+
+    @proj.on(ComplaintReopened)
+    async def reopened(conn: asyncpg.Connection, env: Envelope, data: ComplaintReopened) -> None:
+        await r.lock_complaint(conn, data.complaint_id)
+        await r.set_complaint(conn, env, data.complaint_id, "open")
+        customer = await r.customer_of(conn, data.complaint_id)
+        await r.schedule(conn, env, rules.on_complaint_reopened(env, data, clock.now(), customer))
+
+    @proj.on(SolutionImplemented)
+    async def implemented(conn: asyncpg.Connection, env: Envelope, data: SolutionImplemented) -> None:
+        customer = await r.customer_of(conn, data.complaint_id)
+        await r.schedule(conn, env, rules.on_solution_implemented(env, data, clock.now(), customer))
+
+    @proj.on(ComplaintClosed)
+    async def closed(conn: asyncpg.Connection, env: Envelope, data: ComplaintClosed) -> None:
+        await r.lock_complaint(conn, data.complaint_id)
+        await r.set_complaint(conn, env, data.complaint_id, "closed")
+        cancel = CancelTask(reason="the complaint was closed", at=data.at, automatic=True)
+        for task_id in await r.open_tasks(conn, data.complaint_id, ENDED_BY_CLOSE):
+            if await app.execute_in(conn, task_id, cancel, meta=_meta(env)):
+                r.wake_relay()
+        await r.schedule(conn, env, rules.on_complaint_closed(env, data, clock.now()))
+
+    @proj.on(ProgressUpdateGiven)
+    async def update_given(conn: asyncpg.Connection, env: Envelope, data: ProgressUpdateGiven) -> None:
+        """The complaint service recorded an update: the open progress tasks are done.
+
+        An update it recorded *because of* one of our events (its causation is in our store) is
+        not news: reacting would complete the successor just scheduled, and so on forever."""
+        if env.causation_id is not None and await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)", env.causation_id
+        ):
+            return
+        note = f"Progress update recorded on the case: {data.note}"[:2000]
+        done = CompleteTask(at=data.at, note=note, automatic=True)
+        for task_id in await r.open_tasks(conn, data.complaint_id, [TaskKind.progress_update.value]):
+            if await app.execute_in(conn, task_id, done, meta=_meta(env)):
+                r.wake_relay()
+
+    @proj.on(RegulatoryDeadlineExtended)
+    async def extended(conn: asyncpg.Connection, env: Envelope, data: RegulatoryDeadlineExtended) -> None:
+        customer = await r.customer_of(conn, data.complaint_id)
+        await r.schedule(conn, env, rules.on_deadline_extended(env, data, clock.now(), customer))
+
+    @proj.on(VisitServed)
+    async def served(conn: asyncpg.Connection, env: Envelope, data: VisitServed) -> None:
+        await r.schedule(conn, env, rules.on_visit_served(env, data, clock.now()))
+
+    @proj.on(NegativeFeedbackReceived)
+    async def negative(conn: asyncpg.Connection, env: Envelope, data: NegativeFeedbackReceived) -> None:
+        await r.schedule(conn, env, rules.on_negative_feedback(env, data, clock.now()))
+
+    return proj
+
+
+def progress_chain(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clock) -> EventHandlers:
+    """Our own topic: a progress update done, dropped by staff or fallen due schedules the next."""
+    r = _Reactions(app, rules, store, clock)
+    proj = EventHandlers("progress_chain", [events_topic("followup")])
+
+    async def next_after(
+        conn: asyncpg.Connection, env: Envelope, task_id: UUID, since: datetime | None
+    ) -> None:
+        loaded = await app.load(task_id, conn)
+        task = loaded.state
+        complaint_id = task.complaint_id
+        if task.kind is not TaskKind.progress_update or complaint_id is None:
+            return
+        if await r.lock_complaint(conn, complaint_id) != "open":
+            return
+        start = since or task.due_at
+        assert start is not None
+        branch = loaded.history[0].branch_id
+        await r.schedule(conn, env, rules.next_progress_update(branch, task, start, clock.now()))
+
+    @proj.on(FollowUpCompleted)
+    async def completed(conn: asyncpg.Connection, env: Envelope, data: FollowUpCompleted) -> None:
+        if data.kind is TaskKind.progress_update:
+            await next_after(conn, env, data.task_id, data.at)
+
+    @proj.on(FollowUpCancelled)
+    async def cancelled(conn: asyncpg.Connection, env: Envelope, data: FollowUpCancelled) -> None:
+        if data.kind is TaskKind.progress_update and not data.automatic:
+            await next_after(conn, env, data.task_id, data.at)
+
+    @proj.on(SlaBreached)
+    async def fell_due(conn: asyncpg.Connection, env: Envelope, data: SlaBreached) -> None:
+        if data.subject_type == "follow_up":
+            await next_after(conn, env, UUID(data.subject_id), data.due_at)
+
+    return proj

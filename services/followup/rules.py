@@ -1,0 +1,203 @@
+"""Which follow-up tasks other contexts' events create, and when they are due. Pure: no I/O.
+
+Every rule turns one causing event into at most one :class:`ScheduleTask` whose id is derived
+from that event (``task_id_for(event_id, kind)``), so a redelivered event schedules nothing new.
+Due times come from the SLA policy book where a policy exists (``complaint.progress_update``,
+``followup.verification``: calendar or business time, per branch) and from :class:`RuleConfig`
+otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.followup.domain import ScheduleTask, Task, successor_id, task_id_for
+from shared.contracts.complaint import (
+    ComplaintClosed,
+    ComplaintReceived,
+    ComplaintReopened,
+    RegulatoryDeadlineExtended,
+    SolutionImplemented,
+)
+from shared.contracts.feedback import NegativeFeedbackReceived
+from shared.contracts.followup import TaskKind
+from shared.contracts.reception import VisitServed
+from shared.envelope import Envelope
+from shared.sla.policy import PolicyBook
+
+_STAFF = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_NOT_STAFF = frozenset({"anonymous", "system", "unknown"})
+
+PROGRESS_SLA = "complaint.progress_update"
+VERIFICATION_SLA = "followup.verification"
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """Durations no SLA policy defines (environment: ``FOLLOWUP_*``, see ``service.py``)."""
+
+    recovery_within: timedelta = timedelta(hours=24)
+    inform_within: timedelta = timedelta(hours=24)
+    remediation_within: timedelta = timedelta(days=30)
+
+
+def staff_owner(actor: str) -> str | None:
+    """The member of staff who acted, or None for a system actor (``system:...``, ``anonymous``)."""
+    if actor.lower() in _NOT_STAFF or actor.lower().startswith("system") or not _STAFF.match(actor):
+        return None
+    return actor
+
+
+def _clip(text: str, limit: int = 2000) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class TaskRules:
+    def __init__(self, book: PolicyBook, config: RuleConfig | None = None) -> None:
+        self.book = book
+        self.config = config or RuleConfig()
+
+    # ------------------------------------------------------------------------ due-time arithmetic
+
+    def _after_policy(self, sla: str, branch_id: str, start: datetime) -> datetime:
+        policy = self.book.policy(sla, branch_id)
+        return self.book.calendar_for(policy, branch_id).add_open_time(start, policy.duration)
+
+    def progress_due(self, branch_id: str, start: datetime) -> datetime:
+        return self._after_policy(PROGRESS_SLA, branch_id, start)
+
+    def verification_due(self, branch_id: str, start: datetime) -> datetime:
+        return self._after_policy(VERIFICATION_SLA, branch_id, start)
+
+    # ------------------------------------------------------------------------------------ rules
+
+    def on_complaint_received(self, env: Envelope, data: ComplaintReceived, at: datetime) -> ScheduleTask:
+        return ScheduleTask(
+            task_id=task_id_for(env.event_id, TaskKind.progress_update),
+            kind=TaskKind.progress_update,
+            due_at=self.progress_due(env.branch_id, data.received_at),
+            reason="Tell the complainant where the case stands (every 24 h while it is open).",
+            subject=f"complaint:{data.complaint_id}",
+            at=at,
+            owner=staff_owner(env.actor),
+            cause_event_id=env.event_id,
+            customer_ref=data.customer_ref,
+        )
+
+    def on_complaint_reopened(
+        self, env: Envelope, data: ComplaintReopened, at: datetime, customer_ref: str | None
+    ) -> ScheduleTask:
+        return ScheduleTask(
+            task_id=task_id_for(env.event_id, TaskKind.progress_update),
+            kind=TaskKind.progress_update,
+            due_at=self.progress_due(env.branch_id, data.at),
+            reason=_clip(f"The case was reopened (cycle {data.cycle}): keep the complainant informed."),
+            subject=f"complaint:{data.complaint_id}",
+            at=at,
+            owner=staff_owner(env.actor),
+            cause_event_id=env.event_id,
+            customer_ref=customer_ref,
+        )
+
+    def on_solution_implemented(
+        self, env: Envelope, data: SolutionImplemented, at: datetime, customer_ref: str | None
+    ) -> ScheduleTask:
+        return ScheduleTask(
+            task_id=task_id_for(env.event_id, TaskKind.verification),
+            kind=TaskKind.verification,
+            due_at=self.verification_due(env.branch_id, data.at),
+            reason=f"跟踪核查: verify that solution {data.solution_id} really took effect.",
+            subject=f"complaint:{data.complaint_id}",
+            at=at,
+            owner=staff_owner(env.actor),
+            cause_event_id=env.event_id,
+            customer_ref=customer_ref,
+        )
+
+    def on_complaint_closed(self, env: Envelope, data: ComplaintClosed, at: datetime) -> ScheduleTask | None:
+        """溯源整改: a remediation action recorded at close becomes a task for the closer."""
+        if not (data.remediation or "").strip():
+            return None
+        return ScheduleTask(
+            task_id=task_id_for(env.event_id, TaskKind.remediation),
+            kind=TaskKind.remediation,
+            due_at=data.at + self.config.remediation_within,
+            reason=_clip(f"Remediation (溯源整改): {data.remediation}"),
+            subject=f"complaint:{data.complaint_id}",
+            at=at,
+            owner=staff_owner(env.actor),
+            cause_event_id=env.event_id,
+        )
+
+    def on_deadline_extended(
+        self, env: Envelope, data: RegulatoryDeadlineExtended, at: datetime, customer_ref: str | None
+    ) -> ScheduleTask:
+        return ScheduleTask(
+            task_id=task_id_for(env.event_id, TaskKind.inform_complainant),
+            kind=TaskKind.inform_complainant,
+            due_at=data.at + self.config.inform_within,
+            reason=_clip(
+                f"Tell the complainant the decision deadline was extended to {data.limit_days} days "
+                f"and why: {data.reason}"
+            ),
+            subject=f"complaint:{data.complaint_id}",
+            at=at,
+            owner=staff_owner(env.actor),
+            cause_event_id=env.event_id,
+            customer_ref=customer_ref,
+        )
+
+    def on_visit_served(self, env: Envelope, data: VisitServed, at: datetime) -> ScheduleTask | None:
+        if data.promised_by is None:
+            return None
+        promise = data.next_steps.strip() or "the promised next step"
+        return ScheduleTask(
+            task_id=task_id_for(env.event_id, TaskKind.callback),
+            kind=TaskKind.callback,
+            due_at=data.promised_by,
+            reason=_clip(f"Call back: check that the promise was kept — {promise}"),
+            subject=f"visit:{data.visit_id}",
+            at=at,
+            owner=data.staff_id,
+            cause_event_id=env.event_id,
+            customer_ref=data.customer_ref,
+        )
+
+    def on_negative_feedback(
+        self, env: Envelope, data: NegativeFeedbackReceived, at: datetime
+    ) -> ScheduleTask:
+        complaint = (
+            " The comment describes a complaint: a case is opened too." if data.describes_complaint else ""
+        )
+        comment = f' Comment: "{data.comment}"' if data.comment else ""
+        return ScheduleTask(
+            task_id=task_id_for(env.event_id, TaskKind.service_recovery),
+            kind=TaskKind.service_recovery,
+            due_at=data.at + self.config.recovery_within,
+            reason=_clip(f"Service recovery: {data.subject} scored {data.score}/5.{comment}{complaint}"),
+            subject=f"survey:{data.survey_id}",
+            at=at,
+            owner=None,  # not the member of staff who was rated: the lobby manager assigns it
+            cause_event_id=env.event_id,
+            customer_ref=data.customer_ref,
+        )
+
+    def next_progress_update(
+        self, branch_id: str, previous: Task, since: datetime, at: datetime
+    ) -> ScheduleTask:
+        """The successor of a progress update, due one interval after it was done or fell due."""
+        assert previous.task_id is not None
+        return ScheduleTask(
+            task_id=successor_id(previous.task_id),
+            kind=TaskKind.progress_update,
+            due_at=self.progress_due(branch_id, since),
+            reason="Tell the complainant where the case stands (every 24 h while it is open).",
+            subject=previous.subject,
+            at=at,
+            owner=previous.owner,
+            cause_event_id=previous.cause_event_id,
+            customer_ref=previous.customer_ref,
+            previous_task_id=previous.task_id,
+        )

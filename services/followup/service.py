@@ -1,0 +1,80 @@
+"""The follow-up service, assembled: routes, rule projections, the SLA scheduler, gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from services.followup import metrics
+from services.followup.api import router
+from services.followup.components import components
+from services.followup.projections import progress_chain, task_rules
+from services.followup.rules import RuleConfig
+from shared.contracts.followup import TaskKind
+from shared.projection import Projection
+from shared.runner import Service, ServiceContext
+from shared.sla.policy import PolicyBook
+
+log = logging.getLogger(__name__)
+
+GAUGE_PERIOD_SECONDS = 5.0
+DUE_HORIZON = timedelta(hours=24)
+
+
+async def refresh_gauges(ctx: ServiceContext) -> None:
+    """Set the due / overdue gauges from the tasks table (every replica reports the same)."""
+    now = ctx.clock.now()
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT kind, count(*) FILTER (WHERE due_at <= $1) AS overdue,
+                      count(*) FILTER (WHERE due_at > $1 AND due_at <= $2) AS due
+               FROM tasks WHERE status IN ('scheduled', 'contacted') GROUP BY kind""",
+            now,
+            now + DUE_HORIZON,
+        )
+    counts = {r["kind"]: (r["due"], r["overdue"]) for r in rows}
+    for kind in TaskKind:
+        due, overdue = counts.get(kind.value, (0, 0))
+        metrics.TASKS_DUE.labels(kind.value).set(due)
+        metrics.TASKS_OVERDUE.labels(kind.value).set(overdue)
+
+
+async def _gauges(ctx: ServiceContext) -> None:
+    while True:
+        try:
+            await refresh_gauges(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("followup: refreshing the task gauges failed")
+        await asyncio.sleep(GAUGE_PERIOD_SECONDS)
+
+
+async def _precreate_metrics(ctx: ServiceContext) -> None:
+    metrics.precreate()
+    await refresh_gauges(ctx)
+
+
+def build_service(*, book: PolicyBook | None = None, config: RuleConfig | None = None) -> Service:
+    def projections(ctx: ServiceContext) -> list[Projection]:
+        parts = components(ctx, book=book, config=config)
+        args = (parts.app, parts.rules, ctx.store, ctx.clock)
+        return [task_rules(*args), progress_chain(*args)]
+
+    async def scheduler(ctx: ServiceContext) -> None:
+        await components(ctx, book=book, config=config).scheduler.run()
+
+    return Service(
+        name="followup",
+        routers=[router],
+        projections=projections,
+        migrations=Path(__file__).parent / "migrations",
+        background=[scheduler, _gauges],
+        on_startup=[_precreate_metrics],
+        description="Follow-up tasks that keep every promise to a customer (跟踪服务).",
+    )
+
+
+SERVICE = build_service()

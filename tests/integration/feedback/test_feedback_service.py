@@ -1,0 +1,336 @@
+"""The feedback service for real: in-process uvicorn on a FixedClock, real PostgreSQL, real broker.
+
+Visits and complaints are published as envelopes to reception.events.v1 / complaint.events.v1;
+the answers come in over HTTP as the gateway would post them; what happens is seen through the
+API, the tables and feedback.events.v1 (and, for recovery, the follow-up service running too).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from services.feedback.config import FeedbackConfig
+from services.feedback.domain import survey_id_for
+from services.feedback.sender import LocalOutboxSender, OutboundMessage
+from shared.contracts.complaint import Channel, ComplaintClosed, ComplaintReceived, ComplaintReopened
+from shared.contracts.feedback import SurveyChannel
+from shared.contracts.reception import ServiceType, VisitServed
+from shared.runner import ServiceContext
+from tests.integration.feedback.feedback_support import branch, feedback_service
+from tests.integration.followup.followup_support import T0, Stream, followup_service, publish, published
+from tests.support.services import wait_until
+
+pytestmark = pytest.mark.integration
+
+COMPLAINTS = "complaint.events.v1"
+RECEPTION = "reception.events.v1"
+FEEDBACK = "feedback.events.v1"
+
+
+def served(visit_id: UUID, **kw: Any) -> VisitServed:
+    fields: dict[str, Any] = {
+        "visit_id": visit_id,
+        "service_type": ServiceType.deposit_time,
+        "counter_id": "2",
+        "staff_id": "teller-1",
+        "outcome": "time deposit opened",
+        "customer_ref": "cust_ref_0101",
+        "waited_seconds": 240,
+        "at": T0,
+    }
+    return VisitServed(**(fields | kw))
+
+
+async def serve(bootstrap: str, b: str, **kw: Any) -> tuple[str, str]:
+    """Publish a served visit; its stream id and survey subject."""
+    visit_id = uuid4()
+    stream = Stream(f"visit-{visit_id}", b)
+    await publish(bootstrap, RECEPTION, stream.next(served(visit_id, **kw)))
+    return stream.stream_id, f"visit:{visit_id}"
+
+
+async def test_a_closed_complaint_leads_to_exactly_one_survey_sent_through_the_outbox(
+    database_url: str, kafka: Any
+) -> None:
+    bootstrap = kafka.bootstrap_servers
+    b = branch()
+    complaint_id = uuid4()
+    case = Stream(f"complaint-{complaint_id}", b)
+    first = [
+        case.next(
+            ComplaintReceived(
+                complaint_id=complaint_id,
+                channel=Channel.phone_hotline,
+                customer_ref="cust_ref_0200",
+                description="fee charged twice",
+                received_at=T0,
+            )
+        ),
+        case.next(ComplaintClosed(complaint_id=complaint_id, at=T0 + timedelta(hours=5), result="refunded")),
+    ]
+    subject = f"complaint:{complaint_id}"
+    async with feedback_service(database_url, bootstrap) as svc:
+        await publish(bootstrap, COMPLAINTS, *first)
+        survey = await svc.wait_survey(subject, "sent")
+        assert survey["survey_id"] == str(survey_id_for(subject)) and survey["branch_id"] == b
+        assert survey["channel"] == "sms" and survey["customer_ref"] == "cust_ref_0200"
+        assert survey["service_type"] == "complaint" and survey["staff_id"] == "lm-007"
+        assert survey["expires_at"] == (T0 + timedelta(hours=72)).isoformat().replace("+00:00", "Z")
+        assert [d["sla"] for d in survey["deadlines"]] == ["feedback.survey_window"]
+        [outbox] = await svc.db("SELECT * FROM sms_outbox WHERE survey_id = $1", UUID(survey["survey_id"]))
+        assert outbox["customer_ref"] == "cust_ref_0200" and outbox["channel"] == "sms"
+        assert "投诉" in outbox["body"] and "72" in outbox["body"]
+
+        # redelivered, reopened and closed again: still one survey, one message
+        await publish(bootstrap, COMPLAINTS, *first)
+        again = [
+            case.next(
+                ComplaintReopened(complaint_id=complaint_id, at=T0 + timedelta(days=2), reason="x", cycle=2)
+            ),
+            case.next(ComplaintClosed(complaint_id=complaint_id, at=T0 + timedelta(days=3), result="done")),
+        ]
+        await publish(bootstrap, COMPLAINTS, *again)
+        await svc.consumed(case.stream_id, 4)
+        await svc.dispatch()
+        requested = await svc.db(
+            "SELECT count(*) AS n FROM events WHERE type = 'SurveyRequested' AND branch_id = $1", b
+        )
+        assert requested[0]["n"] == 1
+        assert len(await svc.db("SELECT 1 FROM sms_outbox WHERE branch_id = $1", b)) == 1
+        events = await published(bootstrap, FEEDBACK, lambda e: e.branch_id == b, count=2)
+        assert [e.type for e in events] == ["SurveyRequested", "SurveySent"]
+
+
+async def test_a_negative_answer_leads_to_one_recovery_task_and_an_event_describing_the_complaint(
+    database_url: str, kafka: Any
+) -> None:
+    bootstrap = kafka.bootstrap_servers
+    b = branch()
+    async with (
+        feedback_service(database_url, bootstrap) as feedback,
+        followup_service(database_url, bootstrap) as followup,
+    ):
+        _, subject = await serve(bootstrap, b)
+        survey = await feedback.wait_survey(subject)
+        comment = "柜员态度差，我要投诉！请打我电话 138 1234 5678"
+        answer = await feedback.answer(
+            survey["survey_id"], {"score": 2, "comment": comment, "reasons": ["service_attitude"]}
+        )
+        assert answer.status_code == 201, answer.text
+        body = answer.json()
+        assert body["status"] == "answered" and body["negative"] and body["describes_complaint"]
+        assert body["comment"] == "柜员态度差，我要投诉！请打我电话 *** **** ****"
+
+        second = await feedback.answer(survey["survey_id"], {"score": 5})
+        assert second.status_code == 409
+
+        [negative] = await published(
+            bootstrap, FEEDBACK, lambda e: e.type == "NegativeFeedbackReceived" and e.branch_id == b
+        )
+        assert negative.data["describes_complaint"] is True and negative.data["score"] == 2
+        assert negative.data["customer_ref"] == "cust_ref_0101" and negative.data["subject"] == subject
+        assert "5678" not in negative.model_dump_json() and "投诉" in negative.data["matched"]
+
+        [task] = await followup.wait_tasks(b, 1)
+        assert task["kind"] == "service_recovery" and task["subject"] == f"survey:{survey['survey_id']}"
+        assert task["due_at"] == (T0 + timedelta(hours=24)).isoformat().replace("+00:00", "Z")
+
+        # the same NegativeFeedbackReceived delivered again: still one task
+        await publish(bootstrap, FEEDBACK, negative, negative)
+        await wait_until(lambda: _consumed(followup.ctx, negative.stream_id, negative.stream_version), 15)
+        assert len(await followup.tasks(b, "open")) == 1
+
+
+async def _consumed(ctx: ServiceContext, stream_id: str, version: int) -> bool:
+    async with ctx.pool.acquire() as conn:
+        value = await conn.fetchval(
+            "SELECT version FROM projection_positions WHERE stream_id = $1", stream_id
+        )
+    return value is not None and value >= version
+
+
+async def test_the_answer_window_closes_at_72h_and_the_survey_expires(database_url: str, kafka: Any) -> None:
+    bootstrap = kafka.bootstrap_servers
+    b = branch()
+    async with feedback_service(database_url, bootstrap) as svc:
+        _, early_subject = await serve(bootstrap, b, staff_id="teller-1")
+        _, late_subject = await serve(bootstrap, b, staff_id="teller-2")
+        early = await svc.wait_survey(early_subject, "sent")
+        late = await svc.wait_survey(late_subject, "sent")
+
+        svc.clock.advance(timedelta(hours=71, minutes=59))
+        ok = await svc.answer(early["survey_id"], {"score": 5, "comment": "快，专业"})
+        assert ok.status_code == 201 and not ok.json()["negative"]
+
+        svc.clock.advance(timedelta(minutes=1))  # exactly 72 h: closed, even before expiry fires
+        closed = await svc.answer(late["survey_id"], {"score": 4})
+        assert closed.status_code == 410 and "closed" in closed.json()["detail"]
+        assert (await svc.answer(early["survey_id"], {"score": 1})).status_code == 409
+
+        await svc.tick()
+        expired = await svc.survey(late["survey_id"])
+        assert expired["status"] == "expired"
+        assert expired["expired_at"] == (T0 + timedelta(hours=72)).isoformat().replace("+00:00", "Z")
+        assert (await svc.survey(early["survey_id"]))["status"] == "answered"
+        [event] = await published(
+            bootstrap, FEEDBACK, lambda e: e.type == "SurveyExpired" and e.branch_id == b
+        )
+        assert event.data["subject"] == late_subject
+        assert (await svc.answer(late["survey_id"], {"score": 4})).status_code == 410
+
+        metrics = (await svc.http.get("/metrics")).text
+        for name in ("surveys_sent_total", "surveys_answered_total", "surveys_expired_total"):
+            assert f"branchcare_feedback_{name}" in metrics
+        assert b not in metrics
+
+
+async def test_channel_by_preference_and_configuration_one_survey_per_visit(
+    database_url: str, kafka: Any
+) -> None:
+    bootstrap = kafka.bootstrap_servers
+    b, phone_branch = branch(), branch()
+    config = FeedbackConfig(dispatch_period=0.05, branch_channels={phone_branch: SurveyChannel.phone})
+    async with feedback_service(database_url, bootstrap, config=config) as svc:
+        put = await svc.http.put("/customers/cust_ref_0300/survey-channel", json={"channel": "phone"})
+        assert put.status_code == 200
+        assert (await svc.http.get("/customers/cust_ref_0300/survey-channel")).json()["channel"] == "phone"
+        assert (await svc.http.put("/customers/x/survey-channel", json={"channel": "sms"})).status_code == 422
+
+        _, by_preference = await serve(bootstrap, b, customer_ref="cust_ref_0300")
+        _, by_default = await serve(bootstrap, b, customer_ref="cust_ref_0301")
+        _, by_branch = await serve(bootstrap, phone_branch, customer_ref="cust_ref_0302")
+        anonymous_stream, _ = await serve(bootstrap, b, customer_ref=None)
+        complaint_stream, _ = await serve(bootstrap, b, service_type=ServiceType.complaint)
+        assert (await svc.wait_survey(by_preference, "sent"))["channel"] == "phone"
+        assert (await svc.wait_survey(by_default, "sent"))["channel"] == "sms"
+        assert (await svc.wait_survey(by_branch, "sent"))["channel"] == "phone"
+        await svc.consumed(anonymous_stream, 1)
+        await svc.consumed(complaint_stream, 1)
+        assert len(await svc.db("SELECT 1 FROM survey_facts WHERE branch_id = $1", b)) == 2
+
+        # a consumer that lost its progress replays the visit: the survey id is the visit's, no second one
+        visit_id = uuid4()
+        stream = Stream(f"visit-{visit_id}", b)
+        env = stream.next(served(visit_id))
+        await publish(bootstrap, RECEPTION, env)
+        await svc.wait_survey(f"visit:{visit_id}", "sent")
+        await svc.db("DELETE FROM projection_positions WHERE stream_id = $1", stream.stream_id)
+        await publish(bootstrap, RECEPTION, env, env)
+        await svc.consumed(stream.stream_id, 1)
+        assert len(await svc.db("SELECT 1 FROM survey_facts WHERE branch_id = $1", b)) == 3
+        assert len(await svc.db("SELECT 1 FROM sms_outbox WHERE branch_id = $1", b)) == 3
+
+
+async def test_satisfaction_by_branch_service_staff_and_day_with_the_gap_to_target(
+    database_url: str, kafka: Any
+) -> None:
+    bootstrap = kafka.bootstrap_servers
+    b = branch()
+    visits = [
+        ("teller-1", ServiceType.deposit_time, 5),
+        ("teller-1", ServiceType.deposit_time, 4),
+        ("teller-2", ServiceType.transfer, 2),
+        ("teller-2", ServiceType.transfer, 5),
+        ("teller-2", ServiceType.transfer, None),  # not answered (yet)
+    ]
+    async with feedback_service(database_url, bootstrap) as svc:
+        subjects = [(await serve(bootstrap, b, staff_id=s, service_type=t))[1] for s, t, _ in visits]
+        for subject, (_, _, score) in zip(subjects, visits, strict=True):
+            survey = await svc.wait_survey(subject)
+            if score is not None:
+                assert (await svc.answer(survey["survey_id"], {"score": score})).status_code == 201
+        day = T0.date().isoformat()  # 10:00 in Shanghai: the same local day
+        response = await svc.http.get(f"/branches/{b}/satisfaction", params={"from": day, "to": day})
+        assert response.status_code == 200, response.text
+        report = response.json()
+        overall = report["overall"]
+        assert report["target"] == 0.95
+        assert overall["requested"] == 5 and overall["answered"] == 4 and overall["pending"] == 1
+        assert overall["satisfaction_rate"] == 0.75 and overall["csat_average"] == 4.0
+        assert overall["response_rate"] == 0.8 and overall["negative"] == 1
+        assert overall["gap_to_target"] == 0.2 and overall["meets_target"] is False
+        staff = {row["key"]: row for row in report["by_staff_id"]}
+        assert staff["teller-1"]["satisfaction_rate"] == 1.0 and staff["teller-1"]["meets_target"] is True
+        assert staff["teller-2"]["satisfaction_rate"] == 0.5 and staff["teller-2"]["response_rate"] == 0.6667
+        services = {row["key"]: row for row in report["by_service_type"]}
+        assert services["transfer"]["csat_average"] == 3.5
+        assert [row["key"] for row in report["by_day"]] == [day]
+
+        empty = (
+            await svc.http.get(
+                f"/branches/{b}/satisfaction", params={"from": "2025-01-01", "to": "2025-01-31"}
+            )
+        ).json()
+        assert empty["overall"]["requested"] == 0 and empty["overall"]["satisfaction_rate"] is None
+        bad = await svc.http.get(
+            f"/branches/{b}/satisfaction", params={"from": "2026-03-05", "to": "2026-03-01"}
+        )
+        assert bad.status_code == 422
+
+        await svc.refresh_gauges()
+        metrics = (await svc.http.get("/metrics")).text
+        assert 'branchcare_feedback_satisfaction_ratio{service_type="all"}' in metrics
+        assert 'branchcare_feedback_csat_average{service_type="transfer"}' in metrics
+
+
+class FlakySender:
+    """A gateway that refuses the first ``failures`` sends, then writes to the local outbox."""
+
+    def __init__(self, ctx: ServiceContext, failures: int) -> None:
+        self.local = LocalOutboxSender(ctx.pool)
+        self.failures = failures
+        self.calls = 0
+
+    async def send(self, message: OutboundMessage) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError("gateway unavailable")
+        return await self.local.send(message)
+
+
+async def test_a_failing_gateway_is_retried_with_backoff(database_url: str, kafka: Any) -> None:
+    bootstrap = kafka.bootstrap_servers
+    b = branch()
+    senders: list[FlakySender] = []
+
+    def factory(ctx: ServiceContext) -> FlakySender:
+        senders.append(FlakySender(ctx, failures=2))
+        return senders[-1]
+
+    async with feedback_service(database_url, bootstrap, sender=factory) as svc:
+        _, subject = await serve(bootstrap, b)
+        survey = await svc.wait_survey(subject)
+
+        async def failed_once() -> Any:
+            rows = await svc.db(
+                "SELECT * FROM survey_dispatch WHERE survey_id = $1", UUID(survey["survey_id"])
+            )
+            return rows[0] if rows and rows[0]["attempts"] >= 1 else None
+
+        row = await wait_until(failed_once, 10)
+        assert row["attempts"] == 1 and "gateway unavailable" in row["last_error"] and row["sent_at"] is None
+        for _ in range(2):
+            svc.clock.advance(timedelta(minutes=2))
+            await svc.dispatch()
+        sent = await svc.wait_survey(subject, "sent")
+        assert senders[0].calls == 3 and sent["sent_at"] is not None
+
+
+async def test_http_errors(database_url: str, kafka: Any) -> None:
+    async with feedback_service(database_url, kafka.bootstrap_servers) as svc:
+        missing = uuid4()
+        assert (await svc.http.get(f"/surveys/{missing}")).status_code == 404
+        assert (await svc.answer(missing, {"score": 5})).status_code == 404
+        for body in (
+            {"score": 6},
+            {"score": 0},
+            {"score": 5, "comment": "x" * 501},
+            {"score": 5, "reasons": ["bad_weather"]},
+            {"score": 5, "staff": "x"},
+            {},
+        ):
+            assert (await svc.answer(missing, body)).status_code == 422, body

@@ -1,0 +1,234 @@
+"""The survey decider, given / when / then: one survey per subject, the 72 h window, one answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from services.feedback import domain as s
+from services.feedback.config import FeedbackConfig
+from shared.contracts.feedback import (
+    NegativeFeedbackReceived,
+    SurveyAnswered,
+    SurveyChannel,
+    SurveyExpired,
+    SurveyRequested,
+    SurveySent,
+)
+from shared.decider import DomainError, NotFound
+from shared.registry import EventData
+from shared.sla.policy import PolicyBook
+
+T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+VISIT = uuid4()
+SUBJECT = f"visit:{VISIT}"
+SURVEY = s.survey_id_for(SUBJECT)
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def request(**kw: object) -> s.RequestSurvey:
+    fields: dict[str, object] = {
+        "survey_id": SURVEY,
+        "subject": SUBJECT,
+        "customer_ref": "cust_ref_0001",
+        "channel": SurveyChannel.sms,
+        "requested_at": at(0),
+        "expires_at": at(72),
+        "staff_id": "teller-2",
+        "service_type": "transfer",
+    }
+    return s.RequestSurvey(**(fields | kw))  # type: ignore[arg-type]
+
+
+def given(*commands: s.Command) -> s.Survey:
+    state = s.survey_decider.initial_state
+    for command in commands:
+        state = s.survey_decider.fold(s.decide(state, command), state)
+    return state
+
+
+def when(state: s.Survey, command: s.Command) -> Sequence[EventData]:
+    return s.decide(state, command)
+
+
+REQUESTED = (request(),)
+SENT = (*REQUESTED, s.RecordSent("local-1", at(0.01)))
+
+
+# ------------------------------------------------------------------------------- one survey
+
+
+def test_request_records_channel_and_window() -> None:
+    [event] = when(s.Survey(), request())
+    assert isinstance(event, SurveyRequested)
+    assert event.channel is SurveyChannel.sms and event.expires_at == at(72) and event.staff_id == "teller-2"
+
+
+def test_one_survey_per_subject_never_two() -> None:
+    assert s.survey_id_for(SUBJECT) == SURVEY
+    assert s.survey_id_for(f"complaint:{VISIT}") != SURVEY
+    for history in (REQUESTED, SENT, (*SENT, s.AnswerSurvey(5, at(1))), (*SENT, s.ExpireSurvey(at(72)))):
+        assert when(given(*history), request(requested_at=at(10), expires_at=at(82))) == []
+
+
+def test_survey_ids_stay_stable() -> None:
+    subject = "visit:11111111-1111-1111-1111-111111111111"
+    assert str(s.survey_id_for(subject)) == "bb22ff3e-28cd-5fcd-a977-0036deda7a9f"
+
+
+def test_a_window_must_end_after_the_request() -> None:
+    with pytest.raises(DomainError, match="window"):
+        when(s.Survey(), request(expires_at=at(0)))
+
+
+def test_sent_once_then_resends_record_nothing() -> None:
+    [event] = when(given(*REQUESTED), s.RecordSent("local-1", at(0.01)))
+    assert isinstance(event, SurveySent) and event.message_id == "local-1"
+    assert when(given(*SENT), s.RecordSent("local-1", at(0.02))) == []
+    assert when(given(*REQUESTED, s.AnswerSurvey(4, at(0.5))), s.RecordSent("x", at(1))) == []
+
+
+# ------------------------------------------------------------------------------------ window
+
+
+@pytest.mark.parametrize("hours", [0.001, 1, 71.99])
+def test_an_answer_inside_the_window_is_accepted(hours: float) -> None:
+    [event] = when(given(*SENT), s.AnswerSurvey(5, at(hours)))
+    assert isinstance(event, SurveyAnswered) and event.score == 5 and not event.negative
+
+
+def test_an_answer_before_the_message_went_out_is_accepted_too() -> None:
+    """A phone survey can be answered on the call that asks it."""
+    [event] = when(given(*REQUESTED), s.AnswerSurvey(4, at(0.1)))
+    assert isinstance(event, SurveyAnswered)
+
+
+@pytest.mark.parametrize("hours", [72, 72.01, 500])
+def test_an_answer_at_or_after_72h_is_refused_even_before_the_expiry_fired(hours: float) -> None:
+    with pytest.raises(s.WindowClosed, match="closed"):
+        when(given(*SENT), s.AnswerSurvey(5, at(hours)))
+
+
+def test_an_expired_survey_refuses_answers() -> None:
+    expired = given(*SENT, s.ExpireSurvey(at(72)))
+    assert expired.status is s.SurveyStatus.expired
+    with pytest.raises(s.WindowClosed):
+        when(expired, s.AnswerSurvey(5, at(1)))  # even with a clock that lags behind
+
+
+def test_expiry_fires_once_and_not_after_an_answer() -> None:
+    [event] = when(given(*SENT), s.ExpireSurvey(at(72)))
+    assert isinstance(event, SurveyExpired) and event.subject == SUBJECT
+    assert when(given(*SENT, s.ExpireSurvey(at(72))), s.ExpireSurvey(at(73))) == []
+    assert when(given(*SENT, s.AnswerSurvey(3, at(5))), s.ExpireSurvey(at(72))) == []
+
+
+def test_window_comes_from_the_policy_book() -> None:
+    book = PolicyBook.load()
+    policy = book.policy("feedback.survey_window", "b001")
+    assert policy.duration == timedelta(hours=72)
+    assert book.calendar_for(policy, "b001").add_open_time(T0, policy.duration) == at(72)
+
+
+# ------------------------------------------------------------------------------- duplicates
+
+
+def test_a_second_answer_is_refused_as_already_answered() -> None:
+    answered = given(*SENT, s.AnswerSurvey(4, at(1)))
+    with pytest.raises(s.AlreadyAnswered):
+        when(answered, s.AnswerSurvey(5, at(2)))
+    with pytest.raises(s.AlreadyAnswered):  # the same answer again is a duplicate too
+        when(answered, s.AnswerSurvey(4, at(1)))
+
+
+def test_already_answered_wins_over_a_closed_window() -> None:
+    answered = given(*SENT, s.AnswerSurvey(4, at(1)))
+    with pytest.raises(s.AlreadyAnswered):
+        when(answered, s.AnswerSurvey(5, at(100)))
+
+
+def test_an_unknown_survey_is_not_found() -> None:
+    with pytest.raises(NotFound):
+        when(s.Survey(), s.AnswerSurvey(5, at(1)))
+
+
+# ------------------------------------------------------------------------------ negative answers
+
+
+@pytest.mark.parametrize("score", [1, 2])
+def test_a_low_score_is_negative_and_triggers_recovery(score: int) -> None:
+    events = when(given(*SENT), s.AnswerSurvey(score, at(1)))
+    assert [type(e) for e in events] == [SurveyAnswered, NegativeFeedbackReceived]
+    negative = events[1]
+    assert isinstance(negative, NegativeFeedbackReceived)
+    assert negative.customer_ref == "cust_ref_0001" and negative.subject == SUBJECT
+    assert negative.score == score and not negative.describes_complaint
+
+
+@pytest.mark.parametrize("score", [3, 4, 5])
+def test_a_fair_score_without_a_problem_is_not_negative(score: int) -> None:
+    [event] = when(given(*SENT), s.AnswerSurvey(score, at(1), "fast and friendly"))
+    assert isinstance(event, SurveyAnswered) and not event.negative
+
+
+def test_a_good_score_with_a_comment_naming_a_problem_is_negative() -> None:
+    events = when(given(*SENT), s.AnswerSurvey(4, at(1), "fine, but the queue machine was broken"))
+    assert [type(e) for e in events] == [SurveyAnswered, NegativeFeedbackReceived]
+    assert isinstance(events[0], SurveyAnswered) and events[0].negative
+
+
+def test_a_comment_describing_a_complaint_is_flagged() -> None:
+    events = when(given(*SENT), s.AnswerSurvey(1, at(1), "我要投诉，柜员态度差，多扣了手续费"))
+    negative = events[1]
+    assert isinstance(negative, NegativeFeedbackReceived) and negative.describes_complaint
+    assert "投诉" in negative.matched
+
+
+def test_digits_are_masked_in_every_event_and_the_state() -> None:
+    comment = "Rude! Call me on 138 1234 5678, card 6222020200112233445"
+    events = when(given(*SENT), s.AnswerSurvey(1, at(1), comment, ("service_attitude",)))
+    for event in events:
+        text = event.model_dump_json()
+        assert "5678" not in text and "1234" not in text and "6222" not in text
+    answered = events[0]
+    assert isinstance(answered, SurveyAnswered)
+    assert answered.comment == "Rude! Call me on *** **** ****, card *******************"
+    assert answered.reasons == ["service_attitude"]
+
+
+def test_reasons_are_kept_once_each() -> None:
+    [event] = when(given(*SENT), s.AnswerSurvey(5, at(1), "", ("waiting_time", "waiting_time", "fees")))
+    assert isinstance(event, SurveyAnswered) and event.reasons == ["waiting_time", "fees"]
+
+
+def test_score_and_comment_bounds() -> None:
+    with pytest.raises(DomainError):
+        when(given(*SENT), s.AnswerSurvey(6, at(1)))
+    with pytest.raises(DomainError, match="500"):
+        when(given(*SENT), s.AnswerSurvey(5, at(1), "x" * 501))
+
+
+# ------------------------------------------------------------------------------------ channel
+
+
+def test_channel_customer_preference_beats_branch_beats_default() -> None:
+    config = FeedbackConfig(default_channel=SurveyChannel.sms, branch_channels={"b9": SurveyChannel.phone})
+    assert config.channel_for("b1", None) is SurveyChannel.sms
+    assert config.channel_for("b9", None) is SurveyChannel.phone
+    assert config.channel_for("b9", SurveyChannel.sms) is SurveyChannel.sms
+    assert config.channel_for("b1", SurveyChannel.phone) is SurveyChannel.phone
+
+
+def test_config_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEEDBACK_SURVEY_CHANNEL", "phone")
+    monkeypatch.setenv("FEEDBACK_BRANCH_CHANNELS", "b1=sms, b2=phone")
+    monkeypatch.setenv("FEEDBACK_SATISFACTION_TARGET", "0.9")
+    config = FeedbackConfig.from_env()
+    assert config.default_channel is SurveyChannel.phone and config.satisfaction_target == 0.9
+    assert config.branch_channels == {"b1": SurveyChannel.sms, "b2": SurveyChannel.phone}
