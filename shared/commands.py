@@ -44,6 +44,10 @@ class Loaded(Generic[S]):
     history: list[Envelope]
 
 
+MakeCommand = Callable[[asyncpg.Connection, Loaded[S]], Awaitable[C]]
+"""Builds a command from the loaded state inside the transaction (may read and lock rows)."""
+
+
 class CommandHandler(Generic[C, S]):
     def __init__(
         self,
@@ -78,43 +82,104 @@ class CommandHandler(Generic[C, S]):
         expected_version: int | None = None,
         must_exist: bool = True,
     ) -> CommandResult[S]:
+        """Run a command in its own transaction (one statement when there is no ``after_append``)."""
         for attempt in range(self.retries + 1):
             try:
-                return await self._once(stream_id, command, branch_id, meta, expected_version, must_exist)
+                loaded = await self.load(stream_id)
+                decision = self._decide(
+                    stream_id, loaded, command, branch_id, meta, expected_version, must_exist
+                )
+                if self.after_append is None:
+                    return await self._append(None, stream_id, loaded, decision)
+                async with self.store.transaction() as conn:
+                    return await self._append(conn, stream_id, loaded, decision)
             except ConcurrencyError:
-                if expected_version is not None or attempt == self.retries:
-                    COMMAND_CONFLICTS.labels(self.service, "rejected").inc()
-                    raise
-                COMMAND_CONFLICTS.labels(self.service, "retried").inc()
+                self._count_conflict(expected_version, attempt)
         raise AssertionError("unreachable")
 
-    async def _once(
+    async def execute_in(
+        self,
+        conn: asyncpg.Connection,
+        stream_id: str,
+        command: C | MakeCommand[S, C],
+        *,
+        meta: Metadata,
+        branch_id: str | None = None,
+        expected_version: int | None = None,
+        must_exist: bool = True,
+    ) -> CommandResult[S]:
+        """Run a command inside the caller's transaction ``conn`` (a reaction's, the scheduler's).
+
+        Each attempt is a savepoint, so a concurrent change rolls back only this command, which is
+        then decided again on the fresh state. ``command`` may be a coroutine function building the
+        command from the loaded state inside the transaction (to read or lock rows it depends on).
+        The caller commits, then should poke ``store.notifier`` so the relay wakes at once.
+        """
+        for attempt in range(self.retries + 1):
+            try:
+                async with conn.transaction():
+                    loaded = await self.load(stream_id, conn)
+                    if callable(command):
+                        if must_exist and loaded.version == 0:
+                            raise NotFound(f"{stream_id} does not exist")
+                        made = await command(conn, loaded)
+                    else:
+                        made = command
+                    decision = self._decide(
+                        stream_id, loaded, made, branch_id, meta, expected_version, must_exist
+                    )
+                    return await self._append(conn, stream_id, loaded, decision)
+            except ConcurrencyError:
+                self._count_conflict(expected_version, attempt)
+        raise AssertionError("unreachable")
+
+    def _count_conflict(self, expected_version: int | None, attempt: int) -> None:
+        """Re-raise the conflict when the client named its version or retries are used up."""
+        if expected_version is not None or attempt == self.retries:
+            COMMAND_CONFLICTS.labels(self.service, "rejected").inc()
+            raise
+        COMMAND_CONFLICTS.labels(self.service, "retried").inc()
+
+    def _decide(
         self,
         stream_id: str,
+        loaded: Loaded[S],
         command: C,
         branch_id: str | None,
         meta: Metadata,
         expected_version: int | None,
         must_exist: bool,
-    ) -> CommandResult[S]:
-        loaded = await self.load(stream_id)
+    ) -> tuple[S, list[Envelope]]:
         if must_exist and loaded.version == 0:
             raise NotFound(f"{stream_id} does not exist")
         if expected_version is not None and expected_version != loaded.version:
             raise ConcurrencyError(stream_id, expected_version, loaded.version)
         decided = self.decider.decide(loaded.state, command)
+        if not decided:
+            return loaded.state, []
         branch = branch_id or (loaded.history[0].branch_id if loaded.history else None)
         if branch is None:
             raise ValueError("a new stream needs a branch_id")
-        envelopes = self.envelopes(stream_id, loaded.version, branch, decided, meta)
-        state = self.decider.fold(decided, loaded.state)
+        return (
+            self.decider.fold(decided, loaded.state),
+            self.envelopes(stream_id, loaded.version, branch, decided, meta),
+        )
+
+    async def _append(
+        self,
+        conn: asyncpg.Connection | None,
+        stream_id: str,
+        loaded: Loaded[S],
+        decision: tuple[S, list[Envelope]],
+    ) -> CommandResult[S]:
+        state, envelopes = decision
+        if not envelopes:
+            return CommandResult(state, loaded.version, [])
         started = time.perf_counter()
-        if self.after_append is None:
-            await self.store.append(stream_id, loaded.version, envelopes)
-        else:
-            async with self.store.transaction() as conn:
-                await self.store.append(stream_id, loaded.version, envelopes, conn)
-                await self.after_append(conn, state, envelopes)
+        await self.store.append(stream_id, loaded.version, envelopes, conn)
+        if self.after_append is not None:
+            assert conn is not None, "after_append needs a transaction"
+            await self.after_append(conn, state, envelopes)
         APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - started)
         EVENTS_APPENDED.labels(self.service).inc(len(envelopes))
         return CommandResult(state, loaded.version + len(envelopes), envelopes)

@@ -38,7 +38,7 @@ from shared.contracts.feedback import (
 )
 from shared.decider import NotFound
 from shared.envelope import Envelope, Metadata
-from shared.eventstore import ConcurrencyError, EventStore
+from shared.eventstore import EventStore
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
 
@@ -73,29 +73,13 @@ class FeedbackApp:
         *,
         meta: Metadata,
         branch_id: str | None = None,
-        retries: int = 3,
     ) -> list[Envelope]:
-        """Decide and append inside the caller's transaction (a savepoint per attempt)."""
-        sid = stream_id(survey_id)
-        for attempt in range(retries + 1):
-            try:
-                async with conn.transaction():
-                    loaded = await self.handler.load(sid, conn)
-                    decided = self.handler.decider.decide(loaded.state, command)
-                    if not decided:
-                        return []
-                    branch = branch_id or (loaded.history[0].branch_id if loaded.history else None)
-                    if branch is None:
-                        raise ValueError("a new survey needs a branch_id")
-                    envelopes = self.handler.envelopes(sid, loaded.version, branch, decided, meta)
-                    state = self.handler.decider.fold(decided, loaded.state)
-                    await self.store.append(sid, loaded.version, envelopes, conn)
-                    await self._after_append(conn, state, envelopes)
-                    return envelopes
-            except ConcurrencyError:
-                if attempt == retries:
-                    raise
-        raise AssertionError("unreachable")
+        """Decide and append inside the caller's transaction; the events appended (none if the
+        survey already is where the command would take it)."""
+        result = await self.handler.execute_in(
+            conn, stream_id(survey_id), command, meta=meta, branch_id=branch_id, must_exist=False
+        )
+        return result.events
 
     async def load(self, survey_id: UUID, conn: asyncpg.Connection | None = None) -> Loaded[Survey]:
         loaded = await self.handler.load(stream_id(survey_id), conn)

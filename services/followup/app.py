@@ -30,7 +30,7 @@ from shared.contracts.followup import (
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.decider import NotFound
 from shared.envelope import Envelope, Metadata
-from shared.eventstore import ConcurrencyError, EventStore
+from shared.eventstore import EventStore
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
 
@@ -75,33 +75,13 @@ class FollowUpApp:
         *,
         meta: Metadata,
         branch_id: str | None = None,
-        retries: int = 3,
     ) -> list[Envelope]:
-        """Decide and append inside the caller's transaction (a savepoint per attempt).
-
-        A concurrent staff command on the same task makes the append conflict: the savepoint
-        rolls back and the command is decided again on the fresh state.
-        """
-        sid = stream_id(task_id)
-        for attempt in range(retries + 1):
-            try:
-                async with conn.transaction():
-                    loaded = await self.handler.load(sid, conn)
-                    decided = self.handler.decider.decide(loaded.state, command)
-                    if not decided:
-                        return []
-                    branch = branch_id or (loaded.history[0].branch_id if loaded.history else None)
-                    if branch is None:
-                        raise ValueError("a new follow-up task needs a branch_id")
-                    envelopes = self.handler.envelopes(sid, loaded.version, branch, decided, meta)
-                    state = self.handler.decider.fold(decided, loaded.state)
-                    await self.store.append(sid, loaded.version, envelopes, conn)
-                    await self._after_append(conn, state, envelopes)
-                    return envelopes
-            except ConcurrencyError:
-                if attempt == retries:
-                    raise
-        raise AssertionError("unreachable")
+        """Decide and append inside the caller's transaction; the events appended (none if the
+        task already is where the command would take it)."""
+        result = await self.handler.execute_in(
+            conn, stream_id(task_id), command, meta=meta, branch_id=branch_id, must_exist=False
+        )
+        return result.events
 
     async def load(self, task_id: UUID, conn: asyncpg.Connection | None = None) -> Loaded[Task]:
         loaded = await self.handler.load(stream_id(task_id), conn)

@@ -9,23 +9,18 @@ ticket counter, then the stream's events, then read-model rows (visits, counters
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import asyncpg
 
-from shared.commands import CommandHandler, CommandResult, Loaded
-from shared.decider import NotFound
+from shared.commands import CommandHandler, CommandResult, MakeCommand
 from shared.envelope import Metadata
 from shared.eventstore import ConcurrencyError
-from shared.metrics import APPEND_SECONDS, COMMAND_CONFLICTS, EVENTS_APPENDED
+from shared.metrics import COMMAND_CONFLICTS
 
 S = TypeVar("S")
 C = TypeVar("C")
 
-MakeCommand = Callable[[asyncpg.Connection, Loaded[S]], Awaitable[C]]
-"""Builds the command from the loaded state, inside the transaction (may read and lock rows)."""
 
 _RETRY_DB = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
@@ -85,28 +80,14 @@ class TransactionalCommands(Generic[C, S]):
         lock_subject: str | None = None,
     ) -> CommandResult[S]:
         """Run ``command`` inside the caller's transaction ``conn`` (e.g. the SLA scheduler's)."""
-        handler = self.handler
         if lock_subject is not None:
             await conn.execute("SELECT 1 FROM deadlines WHERE subject_id = $1 FOR UPDATE", lock_subject)
-        loaded = await handler.load(stream_id, conn)
-        if must_exist and loaded.version == 0:
-            raise NotFound(f"{stream_id} does not exist")
-        if expected_version is not None and expected_version != loaded.version:
-            raise ConcurrencyError(stream_id, expected_version, loaded.version)
-        if callable(command):
-            command = await command(conn, loaded)
-        decided = handler.decider.decide(loaded.state, command)  # type: ignore[arg-type]
-        if not decided:
-            return CommandResult(loaded.state, loaded.version, [])
-        branch = branch_id or (loaded.history[0].branch_id if loaded.history else None)
-        if branch is None:
-            raise ValueError("a new stream needs a branch_id")
-        envelopes = handler.envelopes(stream_id, loaded.version, branch, decided, meta)
-        state = handler.decider.fold(decided, loaded.state)
-        started = time.perf_counter()
-        await handler.store.append(stream_id, loaded.version, envelopes, conn)
-        if handler.after_append is not None:
-            await handler.after_append(conn, state, envelopes)
-        APPEND_SECONDS.labels(handler.service).observe(time.perf_counter() - started)
-        EVENTS_APPENDED.labels(handler.service).inc(len(envelopes))
-        return CommandResult(state, loaded.version + len(envelopes), envelopes)
+        return await self.handler.execute_in(
+            conn,
+            stream_id,
+            command,
+            meta=meta,
+            branch_id=branch_id,
+            expected_version=expected_version,
+            must_exist=must_exist,
+        )
