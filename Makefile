@@ -1,0 +1,37 @@
+# BranchCare: `make run` starts the whole system locally, `make test` runs every test.
+# Both install what is needed first (a virtualenv in .venv, re-installed when pyproject.toml changes).
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BOOTSTRAP_PYTHON := $(shell command -v python3.11 2>/dev/null || command -v python3)
+PYTEST_ARGS ?=
+
+.PHONY: install run test bench lint
+
+install: $(STAMP)
+
+$(PY):
+	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "make: need python3.11 (or python3 >= 3.11) on PATH" >&2; exit 1; }
+	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --upgrade --quiet pip || echo "make: could not upgrade pip; going on with the one in the venv" >&2
+	$(PY) -m pip install -e '.[dev]'
+	@touch $@
+
+run: install
+	$(PY) -m services
+
+test: install
+	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected — failing" >&2; exit 1; fi; \
+	exit $$rc
+
+bench: install
+	$(PY) -m bench
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy shared services
