@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BOOTSTRAP_PYTHON := $(shell command -v python3.11 2>/dev/null || command -v python3)
 PYTEST_ARGS ?=
 
-.PHONY: install run test bench lint
+.PHONY: install tools run test bench lint
 
 install: $(STAMP)
 
@@ -21,10 +21,15 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[dev]'
 	@touch $@
 
+# System tools the tests use for real: promtool/prometheus (alert rules) and Chromium (browser tests).
+tools:
+	@bash deploy/install-tools.sh
+	@if [ -f tests/e2e/install-browser.sh ]; then bash tests/e2e/install-browser.sh; fi
+
 run: install
 	$(PY) -m services
 
-test: install
+test: install tools
 	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected — failing" >&2; exit 1; fi; \
 	exit $$rc
