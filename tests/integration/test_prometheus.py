@@ -128,12 +128,14 @@ class PrometheusServer:
 
 @pytest.fixture
 async def complaint_service(
-    database_url: str, kafka: Any, fast_policies: Path, tmp_path: Path
+    database_url: str, private_broker: Any, fast_policies: Path, tmp_path: Path
 ) -> AsyncIterator[ServiceProcess]:
+    # A broker of its own: the session broker carries other tests' visits and feedback, which the
+    # complaint service would turn into cases whose deadlines breach too.
     service = ServiceProcess(
         "complaint",
         database_url=database_url,
-        kafka_bootstrap_servers=bootstrap_servers(kafka),
+        kafka_bootstrap_servers=bootstrap_servers(private_broker),
         env={"SLA_POLICIES_FILE": str(fast_policies)},
         log_dir=tmp_path,
     )
