@@ -1,0 +1,308 @@
+"""Complaints: the open list by nearest deadline, registering one, and the case page.
+
+The case page shows the whole history (every event, who, when), each deadline with the rule
+behind it, and a form only for the steps the case takes now (``services.console.steps``) that the
+signed-in role may take. Every step is posted with ``If-Match`` = the version the page showed: a
+colleague's change in between comes back as 409 and the page says so instead of overwriting it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from services.console.errors import FormErrors
+from services.console.i18n import Translator
+from services.console.pages.forms import command, form_dict, optional, parse_bool
+from services.console.session import Session, Staff, T
+from services.console.steps import STEP_ACTIONS, CaseFacts, allowed_steps, answer_outcomes, next_level
+from services.console.web import Panel, fetch, render
+from shared.contracts.complaint import Category, Channel, HoldKind, Nature, Urgency
+
+router = APIRouter()
+
+REGISTER_FIELDS = ("channel", "customer_ref", "description", "visit_id")
+SOLUTION_ROWS = 3
+#: history data shown on the case page (ids and bookkeeping are left out)
+HISTORY_KEYS = (
+    "channel", "description", "apology", "category", "nature", "source", "urgency", "note", "reason",
+    "solutions", "answer", "outcome", "result", "customer_satisfied", "root_cause", "remediation",
+    "from_level", "to_level", "automatic", "cause", "kind", "sla", "limit_days", "finding",
+)  # fmt: skip
+
+
+def _fields_of(step: str) -> tuple[str, ...]:
+    if step == "propose":
+        return tuple(
+            f"solutions.{i}.{k}" for i in range(SOLUTION_ROWS) for k in ("description", "compensation")
+        )
+    return STEP_FIELDS.get(step, ())
+
+
+STEP_FIELDS: dict[str, tuple[str, ...]] = {
+    "acknowledge": ("apology",),
+    "classify": ("category", "nature", "source", "urgency"),
+    "start-investigation": ("note",),
+    "accept": ("solution_id", "note"),
+    "reject": ("solution_id", "reason"),
+    "implement": ("solution_id", "note"),
+    "answer": ("answer", "outcome"),
+    "close": ("result", "customer_satisfied", "root_cause", "remediation"),
+    "reopen": ("reason",),
+    "hold": ("reason", "kind"),
+    "resume": ("note",),
+    "escalate": ("reason", "to_level"),
+    "merge": ("cause", "incident_id"),
+    "customer-left": (),
+    "progress-update": ("note",),
+    "extend": ("reason",),
+}
+
+
+def step_body(step: str, form: dict[str, str]) -> dict[str, Any] | None:
+    """The JSON body of a step from its form (inputs are named after the API's fields)."""
+    if step == "propose":
+        solutions = []
+        for i in range(SOLUTION_ROWS):
+            description = form.get(f"solutions.{i}.description", "")
+            compensation = form.get(f"solutions.{i}.compensation", "")
+            if not description and not compensation:
+                continue
+            item: dict[str, Any] = {"description": description}
+            if compensation:
+                try:
+                    item["compensation"] = str(Decimal(compensation))
+                except InvalidOperation:
+                    item["compensation"] = compensation  # the service names the problem
+            solutions.append(item)
+        return {"solutions": solutions}
+    if step == "customer-left":
+        return None
+    if step == "close":
+        body: dict[str, Any] = {"result": form.get("result", "")}
+        satisfied = parse_bool(form.get("customer_satisfied"))
+        if satisfied is not None:
+            body["customer_satisfied"] = satisfied
+        for name in ("root_cause", "remediation"):
+            if optional(form.get(name)):
+                body[name] = form[name]
+        return body
+    body = {}
+    for name in STEP_FIELDS.get(step, ()):
+        value = form.get(name, "")
+        if name in ("incident_id", "to_level") and not value:
+            continue
+        body[name] = value
+    return body
+
+
+async def _board(request: Request, session: Session, t: Translator, branch_id: str, sla: str | None) -> Panel:
+    return await fetch(
+        request.app.state.backend,
+        session,
+        t,
+        "complaint",
+        f"/branches/{branch_id}/complaints",
+        action="complaint.read",
+        branch_id=branch_id,
+        params={"status": "open", "sla": sla},
+    )
+
+
+async def board_view(
+    request: Request,
+    session: Session,
+    t: Translator,
+    branch_id: str,
+    *,
+    sla: str | None = None,
+    errors: FormErrors | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+    visit_id: str | None = None,
+) -> Response:
+    board = await _board(request, session, t, branch_id, sla)
+    return render(
+        request,
+        "complaints.html",
+        t,
+        session,
+        branch_id=branch_id,
+        active="nav.complaints",
+        status_code=status_code,
+        board=board,
+        sla=sla,
+        can_register=session.can("complaint.create", branch_id),
+        channels=[c.value for c in Channel],
+        errors=errors or FormErrors(),
+        form=form
+        or ({"visit_id": visit_id, "channel": "in_branch"} if visit_id else {"channel": "in_branch"}),
+    )
+
+
+@router.get("/b/{branch_id}/complaints")
+async def complaints_page(
+    request: Request,
+    branch_id: str,
+    session: Staff,
+    t: T,
+    sla: str | None = None,
+    visit_id: str | None = None,
+) -> Response:
+    session.require("complaint.read", branch_id)
+    sla = sla if sla in ("at_risk", "breached") else None
+    return await board_view(request, session, t, branch_id, sla=sla, visit_id=visit_id)
+
+
+@router.post("/b/{branch_id}/complaints")
+async def register(request: Request, branch_id: str, session: Staff, t: T) -> Response:
+    session.require("complaint.create", branch_id)
+    form = form_dict(await request.form())
+    body: dict[str, Any] = {k: form.get(k, "") for k in ("channel", "customer_ref", "description")}
+    if optional(form.get("visit_id")):
+        body["visit_id"] = form["visit_id"]
+    outcome = await command(
+        request, session, t, "complaint", f"/branches/{branch_id}/complaints",
+        action="complaint.create", branch_id=branch_id, body=body, form_fields=REGISTER_FIELDS,
+    )  # fmt: skip
+    if not outcome.ok:
+        code = outcome.errors.status if outcome.errors.status >= 400 else 400
+        return await board_view(
+            request, session, t, branch_id, errors=outcome.errors, form=form, status_code=code
+        )
+    return RedirectResponse(f"/b/{branch_id}/complaints/{outcome.body['complaint_id']}?done=registered", 303)
+
+
+# ------------------------------------------------------------------------------------ the case
+
+
+def history_rows(history: list[dict[str, Any]], t: Translator) -> list[dict[str, Any]]:
+    rows = []
+    for entry in history:
+        data = entry.get("data") or {}
+        details = []
+        for key in HISTORY_KEYS:
+            if key not in data or data[key] in (None, "", []):
+                continue
+            value = data[key]
+            if key == "solutions" and isinstance(value, list):
+                value = "; ".join(
+                    s.get("description", "")
+                    + (f" ({s['compensation']} {s.get('currency', '')})" if s.get("compensation") else "")
+                    for s in value
+                    if isinstance(s, dict)
+                )
+            elif key in ("category", "nature", "urgency", "channel", "outcome"):
+                value = t.label(key, value)
+            elif key in ("from_level", "to_level"):
+                value = t.label("level", value)
+            elif key == "sla":
+                value = t.label("sla_name", value)
+            elif key == "kind":
+                value = t.label("hold_kind", value)
+            details.append((key, value))
+        rows.append({**entry, "details": details})
+    return rows
+
+
+async def case_view(
+    request: Request,
+    session: Session,
+    t: Translator,
+    branch_id: str,
+    complaint_id: UUID,
+    *,
+    errors: FormErrors | None = None,
+    failed_step: str | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+    done: str | None = None,
+) -> Response:
+    panel = await fetch(
+        request.app.state.backend,
+        session,
+        t,
+        "complaint",
+        f"/complaints/{complaint_id}",
+        action="complaint.read",
+    )
+    case = panel.data if panel.ok else None
+    if case is not None and case.get("branch_id") != branch_id:
+        case, panel = None, Panel(problem=t("error.branch_mismatch", branch=branch_id))
+    steps: list[str] = []
+    facts = None
+    if case is not None:
+        facts = CaseFacts.from_view(case)
+        steps = [
+            s for s in allowed_steps(facts, datetime.now(UTC)) if session.can(STEP_ACTIONS[s], branch_id)
+        ]
+    return render(
+        request,
+        "complaint.html",
+        t,
+        session,
+        branch_id=branch_id,
+        active="nav.complaints",
+        status_code=status_code,
+        case=case,
+        facts=facts,
+        problem=panel.problem,
+        steps=steps,
+        history=history_rows(case.get("history") or [], t) if case else [],
+        errors=errors or FormErrors(),
+        failed_step=failed_step,
+        form=form or {},
+        done=done,
+        categories=[c.value for c in Category],
+        natures=[n.value for n in Nature],
+        urgencies=[u.value for u in Urgency],
+        hold_kinds=[k.value for k in HoldKind],
+        outcomes=answer_outcomes(facts) if facts else [],
+        next_level=next_level(case["level"]) if case else None,
+        solution_rows=SOLUTION_ROWS,
+    )
+
+
+@router.get("/b/{branch_id}/complaints/{complaint_id}")
+async def case_page(
+    request: Request, branch_id: str, complaint_id: UUID, session: Staff, t: T, done: str | None = None
+) -> Response:
+    session.require("complaint.read", branch_id)
+    return await case_view(request, session, t, branch_id, complaint_id, done=done)
+
+
+@router.post("/b/{branch_id}/complaints/{complaint_id}/{step}")
+async def case_step(
+    request: Request, branch_id: str, complaint_id: UUID, step: str, session: Staff, t: T
+) -> Response:
+    if step not in STEP_ACTIONS:
+        return await case_view(request, session, t, branch_id, complaint_id, status_code=404)
+    session.require(STEP_ACTIONS[step], branch_id)
+    loaded = await fetch(
+        request.app.state.backend,
+        session,
+        t,
+        "complaint",
+        f"/complaints/{complaint_id}",
+        action="complaint.read",
+    )
+    if loaded.ok and loaded.data.get("branch_id") != branch_id:
+        return await case_view(request, session, t, branch_id, complaint_id, status_code=404)
+    form = form_dict(await request.form())
+    outcome = await command(
+        request, session, t, "complaint", f"/complaints/{complaint_id}/{step}",
+        action=STEP_ACTIONS[step], branch_id=branch_id, body=step_body(step, form),
+        version=form.get("version"), form_fields=_fields_of(step),
+    )  # fmt: skip
+    if not outcome.ok:
+        code = outcome.errors.status if outcome.errors.status >= 400 else 400
+        return await case_view(
+            request, session, t, branch_id, complaint_id,
+            errors=outcome.errors, failed_step=step, form=form, status_code=code,
+        )  # fmt: skip
+    return RedirectResponse(f"/b/{branch_id}/complaints/{complaint_id}?done={step}", status_code=303)

@@ -1,0 +1,418 @@
+"""The reception desk: register an arrival in one form, the queue, and one visit's next steps.
+
+Registering runs the visit's real steps one after the other (arrive → greet → confirm need →
+guide → check documents → queue), each with the version it follows, so the history shows what
+happened at the desk; it stops at the first step the service refuses and shows why. Reception has
+no "visits in the branch" list yet, so the desk remembers the visits it registered (ids only, in
+a cookie) besides the queue from the lobby board.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from services.console.errors import FormErrors
+from services.console.i18n import Translator
+from services.console.pages.forms import Outcome, command, form_dict, local_datetime, optional, parse_bool
+from services.console.pages.lobby import board_panel
+from services.console.session import Session, Staff, T
+from services.console.web import Panel, fetch, render
+
+router = APIRouter()
+
+RECENT_COOKIE = "bc_desk_recent"
+COUNTER_COOKIE = "bc_counter"
+RECENT_MAX = 12
+MAX_CALLS = 3
+
+#: step on the visit page → (the action it performs, the reception route, fixed body fields)
+VISIT_STEPS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "greet": ("reception.visit.greet", "greet", {}),
+    "confirm-need": ("reception.visit.confirm_need", "confirm-need", {}),
+    "guide": ("reception.visit.guide", "guide", {}),
+    "check-documents": ("reception.visit.check_documents", "check-documents", {}),
+    "leave-fetch": ("reception.visit.leave", "leave", {"to_fetch_documents": True}),
+    "return": ("reception.visit.return", "return", {}),
+    "queue": ("reception.visit.queue", "queue", {}),
+    "call": ("reception.visit.call", "call", {}),
+    "serve": ("reception.visit.serve", "serve", {}),
+    "no-show": ("reception.visit.no_show", "no-show", {}),
+    "abandon": ("reception.visit.abandon", "abandon", {}),
+    "leave": ("reception.visit.leave", "leave", {}),
+    "raise-complaint": ("reception.visit.raise_complaint", "raise-complaint", {}),
+}
+BEFORE_QUEUE = frozenset(
+    {"arrived", "greeted", "need_confirmed", "guided", "documents_incomplete", "away", "documents_complete"}
+)
+REGISTER_FIELDS = (
+    "service_type",
+    "accessibility",
+    "priority",
+    "returning",
+    "customer_ref",
+    "display_name",
+    "notes",
+    "have",
+)
+
+
+def visit_steps(visit: dict[str, Any]) -> list[str]:
+    """The steps a visit takes now (mirrors reception's decider; the service has the last word)."""
+    s = visit.get("status")
+    if s in (None, "none", "left"):
+        return []
+    required = bool(visit.get("required_materials"))
+    calls = int(visit.get("calls") or 0)
+    steps: list[str] = []
+    if s == "arrived":
+        steps.append("greet")
+    if s == "greeted":
+        steps.append("confirm-need")
+    if s == "need_confirmed":
+        steps.append("guide")
+    if s in ("guided", "documents_incomplete") and required:
+        steps.append("check-documents")
+    if s == "documents_incomplete":
+        steps.append("leave-fetch")
+    if s == "away":
+        steps.append("return")
+    if s == "documents_complete" or (s == "guided" and not required):
+        steps.append("queue")
+    if s == "called":
+        steps.append("serve")
+    if s in ("queued", "called") and calls < MAX_CALLS:
+        steps.append("call")
+    if s == "called" and calls >= MAX_CALLS:
+        steps.append("no-show")
+    if s in ("queued", "called"):
+        steps.append("abandon")
+    if s in BEFORE_QUEUE or s == "served":
+        steps.append("leave")
+    steps.append("raise-complaint")
+    return steps
+
+
+def _recent(request: Request, branch_id: str) -> list[str]:
+    try:
+        values = json.loads(request.cookies.get(RECENT_COOKIE, "[]"))
+    except ValueError:
+        return []
+    out = []
+    for v in values if isinstance(values, list) else []:
+        if isinstance(v, str) and v.startswith(f"{branch_id}:"):
+            try:
+                out.append(str(UUID(v.split(":", 1)[1])))
+            except ValueError:
+                continue
+    return out
+
+
+def _remember(request: Request, response: Response, branch_id: str, visit_id: str) -> None:
+    try:
+        values = json.loads(request.cookies.get(RECENT_COOKIE, "[]"))
+    except ValueError:
+        values = []
+    entry = f"{branch_id}:{visit_id}"
+    values = [entry] + [v for v in values if isinstance(v, str) and v != entry]
+    response.set_cookie(
+        RECENT_COOKIE,
+        json.dumps(values[:RECENT_MAX], separators=(",", ":")),
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.cookie_secure,
+        max_age=12 * 3600,
+    )
+
+
+async def _catalogue(request: Request, session: Session, t: Translator) -> Panel:
+    return await fetch(
+        request.app.state.backend, session, t, "reception", "/catalogue", action="reception.catalogue.read"
+    )
+
+
+def _service_types(catalogue: dict[str, Any] | None) -> list[str]:
+    if not catalogue:
+        return []
+    seen: list[str] = []
+    for line in catalogue.get("lines", []):
+        for st in line.get("service_types", []):
+            if st not in seen:
+                seen.append(st)
+    for st in catalogue.get("requirements", {}):
+        if st not in seen:
+            seen.append(st)
+    return seen
+
+
+async def _visit(request: Request, session: Session, t: Translator, visit_id: str) -> Panel:
+    return await fetch(
+        request.app.state.backend,
+        session,
+        t,
+        "reception",
+        f"/visits/{visit_id}",
+        action="reception.visit.read",
+    )
+
+
+async def desk_view(
+    request: Request,
+    session: Session,
+    t: Translator,
+    branch_id: str,
+    *,
+    errors: FormErrors | None = None,
+    form: dict[str, Any] | None = None,
+    flash: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    catalogue, board, *visits = await asyncio.gather(
+        _catalogue(request, session, t),
+        board_panel(request, session, t, branch_id),
+        *(_visit(request, session, t, visit_id) for visit_id in _recent(request, branch_id)[:8]),
+    )
+    recent = [p.data for p in visits if p.ok and p.data.get("branch_id") == branch_id]
+    return render(
+        request,
+        "desk.html",
+        t,
+        session,
+        branch_id=branch_id,
+        active="nav.desk",
+        status_code=status_code,
+        catalogue=catalogue,
+        service_types=_service_types(catalogue.data),
+        board=board,
+        recent=recent,
+        errors=errors or FormErrors(),
+        form=form or {},
+        flash=flash,
+        counter=request.cookies.get(COUNTER_COOKIE, ""),
+        accessibility=["hearing", "vision", "mobility", "language"],
+        priorities=["elderly", "disabled", "vip"],
+    )
+
+
+@router.get("/b/{branch_id}/desk")
+async def desk_page(
+    request: Request, branch_id: str, session: Staff, t: T, visit: str | None = None
+) -> Response:
+    session.require("reception.visit.create", branch_id)
+    flash = None
+    if visit:
+        panel = await _visit(request, session, t, visit)
+        if panel.ok and panel.data.get("branch_id") == branch_id:
+            flash = panel.data
+            flash["missing_labels"] = "、".join(t.label("material", m) for m in flash.get("missing") or [])
+    return await desk_view(request, session, t, branch_id, flash=flash)
+
+
+@router.post("/b/{branch_id}/desk/visits")
+async def register(request: Request, branch_id: str, session: Staff, t: T) -> Response:
+    """One submit, the visit's steps in order; stops at the first refusal and shows it."""
+    session.require("reception.visit.create", branch_id)
+    raw = await request.form()
+    form = form_dict(raw)
+    accessibility = [str(v) for v in raw.getlist("accessibility")]
+    have = {str(v) for v in raw.getlist("have")}
+    service_type = form.get("service_type", "")
+    arrive_body: dict[str, Any] = {
+        "arrival": "walk_in",
+        "returning": parse_bool(form.get("returning")) or False,
+        "accessibility": accessibility,
+    }
+    for name in ("customer_ref", "display_name", "priority"):
+        if optional(form.get(name)):
+            arrive_body[name] = form[name]
+    shown = {**form, "accessibility": accessibility, "have": sorted(have)}
+
+    async def fail(outcome: Outcome, visit_id: str | None = None) -> Response:
+        code = outcome.errors.status if outcome.errors.status >= 400 else 400
+        response = await desk_view(
+            request, session, t, branch_id, errors=outcome.errors, form=shown, status_code=code
+        )
+        if visit_id:
+            _remember(request, response, branch_id, visit_id)
+        return response
+
+    created = await command(
+        request, session, t, "reception", f"/branches/{branch_id}/visits",
+        action="reception.visit.create", branch_id=branch_id, body=arrive_body, form_fields=REGISTER_FIELDS,
+    )  # fmt: skip
+    if not created.ok:
+        return await fail(created)
+    visit_id = str(created.body["visit_id"])
+    version = created.body.get("version")
+    steps: list[tuple[str, dict[str, Any] | None]] = [
+        ("greet", None),
+        ("confirm-need", {"service_type": service_type, "notes": form.get("notes", "")}),
+        ("guide", None),
+    ]
+    state: dict[str, Any] = {}
+    for step, body in steps:
+        outcome = await _visit_command(request, session, t, branch_id, visit_id, step, body, version)
+        if not outcome.ok:
+            return await fail(outcome, visit_id)
+        state = outcome.body
+        version = state.get("version")
+    required = list(state.get("required_materials") or [])
+    if required:
+        missing = [m for m in required if m not in have]
+        outcome = await _visit_command(
+            request, session, t, branch_id, visit_id, "check-documents", {"missing": missing}, version
+        )
+        if not outcome.ok:
+            return await fail(outcome, visit_id)
+        state = outcome.body
+        version = state.get("version")
+    if state.get("status") in ("documents_complete", "guided"):
+        outcome = await _visit_command(request, session, t, branch_id, visit_id, "queue", None, version)
+        if not outcome.ok:
+            return await fail(outcome, visit_id)
+    response = RedirectResponse(f"/b/{branch_id}/desk?visit={visit_id}", status_code=303)
+    _remember(request, response, branch_id, visit_id)
+    return response
+
+
+async def _visit_command(
+    request: Request,
+    session: Session,
+    t: Translator,
+    branch_id: str,
+    visit_id: str,
+    step: str,
+    body: dict[str, Any] | None,
+    version: Any,
+    form_fields: tuple[str, ...] = REGISTER_FIELDS,
+) -> Outcome:
+    action, route, fixed = VISIT_STEPS[step]
+    payload = {**fixed, **(body or {})} if (fixed or body) else None
+    return await command(
+        request, session, t, "reception", f"/visits/{visit_id}/{route}",
+        action=action, branch_id=branch_id, body=payload, version=version, form_fields=form_fields,
+    )  # fmt: skip
+
+
+@router.post("/b/{branch_id}/desk/call-next")
+async def call_next(request: Request, branch_id: str, session: Staff, t: T) -> Response:
+    session.require("reception.visit.call", branch_id)
+    form = form_dict(await request.form())
+    line, counter = form.get("line", ""), form.get("counter_id", "")
+    outcome = await command(
+        request, session, t, "reception", f"/branches/{branch_id}/lines/{line}/call-next",
+        action="reception.visit.call", branch_id=branch_id, body={"counter_id": counter},
+        form_fields=("counter_id",),
+    )  # fmt: skip
+    if not outcome.ok:
+        return await desk_view(request, session, t, branch_id, errors=outcome.errors, status_code=400)
+    response = RedirectResponse(f"/b/{branch_id}/visits/{outcome.body['visit_id']}", status_code=303)
+    response.set_cookie(COUNTER_COOKIE, counter, samesite="strict", httponly=True, max_age=12 * 3600)
+    return response
+
+
+# ---------------------------------------------------------------------------------- one visit
+
+
+async def visit_view(
+    request: Request,
+    session: Session,
+    t: Translator,
+    branch_id: str,
+    visit_id: UUID,
+    *,
+    errors: FormErrors | None = None,
+    failed_step: str | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    panel = await _visit(request, session, t, str(visit_id))
+    visit = panel.data if panel.ok else None
+    if visit is not None and visit.get("branch_id") != branch_id:
+        visit, panel = None, Panel(problem=t("error.branch_mismatch", branch=branch_id))
+    catalogue = await _catalogue(request, session, t) if visit else Panel()
+    steps = [s for s in visit_steps(visit) if session.can(VISIT_STEPS[s][0], branch_id)] if visit else []
+    return render(
+        request,
+        "visit.html",
+        t,
+        session,
+        branch_id=branch_id,
+        active="nav.desk",
+        status_code=status_code,
+        visit=visit,
+        problem=panel.problem,
+        steps=steps,
+        service_types=_service_types(catalogue.data),
+        errors=errors or FormErrors(),
+        failed_step=failed_step,
+        form=form or {},
+        counter=request.cookies.get(COUNTER_COOKIE, ""),
+    )
+
+
+@router.get("/b/{branch_id}/visits/{visit_id}")
+async def visit_page(request: Request, branch_id: str, visit_id: UUID, session: Staff, t: T) -> Response:
+    session.require("reception.visit.read", branch_id)
+    return await visit_view(request, session, t, branch_id, visit_id)
+
+
+STEP_FIELDS = {
+    "confirm-need": ("service_type", "notes"),
+    "check-documents": ("missing",),
+    "call": ("counter_id",),
+    "serve": ("outcome", "next_steps", "promised_by"),
+    "raise-complaint": ("description", "customer_ref"),
+}
+
+
+@router.post("/b/{branch_id}/visits/{visit_id}/{step}")
+async def visit_step(
+    request: Request, branch_id: str, visit_id: UUID, step: str, session: Staff, t: T
+) -> Response:
+    if step not in VISIT_STEPS:
+        return await visit_view(request, session, t, branch_id, visit_id, status_code=404)
+    session.require(VISIT_STEPS[step][0], branch_id)
+    loaded = await _visit(request, session, t, str(visit_id))
+    if loaded.ok and loaded.data.get("branch_id") != branch_id:
+        return await visit_view(request, session, t, branch_id, visit_id, status_code=404)
+    raw = await request.form()
+    form = form_dict(raw)
+    body: dict[str, Any] | None = None
+    if step == "confirm-need":
+        body = {"service_type": form.get("service_type", ""), "notes": form.get("notes", "")}
+    elif step == "check-documents":
+        have = {str(v) for v in raw.getlist("have")}
+        required = loaded.data.get("required_materials", []) if loaded.ok else []
+        body = {"missing": [m for m in required if m not in have]}
+    elif step == "call":
+        body = {"counter_id": form.get("counter_id", "")}
+    elif step == "serve":
+        tz = request.app.state.clocks.tz(branch_id)
+        body = {"outcome": form.get("outcome", ""), "next_steps": form.get("next_steps", "")}
+        promised = local_datetime(form.get("promised_by"), tz)
+        if promised:
+            body["promised_by"] = promised
+    elif step == "raise-complaint":
+        body = {"description": form.get("description", "")}
+        if optional(form.get("customer_ref")):
+            body["customer_ref"] = form["customer_ref"]
+    outcome = await _visit_command(
+        request, session, t, branch_id, str(visit_id), step, body, form.get("version"),
+        form_fields=STEP_FIELDS.get(step, ()),
+    )  # fmt: skip
+    if not outcome.ok:
+        code = outcome.errors.status if outcome.errors.status >= 400 else 400
+        return await visit_view(
+            request, session, t, branch_id, visit_id,
+            errors=outcome.errors, failed_step=step, form=form, status_code=code,
+        )  # fmt: skip
+    response = RedirectResponse(f"/b/{branch_id}/visits/{visit_id}", status_code=303)
+    if step == "call":
+        response.set_cookie(COUNTER_COOKIE, form.get("counter_id", ""), samesite="strict", httponly=True)
+    return response

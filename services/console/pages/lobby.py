@@ -1,0 +1,151 @@
+"""The lobby board: who waits on which line, for how long, counters busy or free — live.
+
+The page opens an ``EventSource`` on ``/b/{b}/lobby/stream``; the console polls reception's
+``GET /branches/{b}/lobby`` every ``lobby_poll_seconds`` (0.5 s) with the viewer's own token and
+pushes the re-rendered board whenever it changed, so a new arrival shows within a second without a
+reload. Browsers without EventSource (or behind a proxy that buffers it) poll ``/partial``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from services.console.i18n import Translator
+from services.console.session import Session, Staff, T
+from services.console.web import Panel, fetch, fmt_duration, render, templates
+
+router = APIRouter()
+
+ACTION = "reception.lobby.read"
+HEARTBEAT_SECONDS = 15.0
+#: a stream ends itself after this long; the browser's EventSource reconnects at once
+MAX_STREAM_SECONDS = 600.0
+
+
+def board_view(lobby: dict[str, Any], t: Translator) -> dict[str, Any]:
+    """Reception's board, grouped for display: lines with their waiting customers, counters."""
+    by_line: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for person in lobby.get("waiting", []):
+        by_line[person.get("line") or ""].append(person)
+    lines = []
+    for line in lobby.get("lines", []):
+        name = line.get("line", "")
+        label = t.label("line", name) if t.has("line", name) else line.get("label") or name
+        people = sorted(
+            by_line.get(name, []),
+            key=lambda p: (p.get("status") != "called", -(p.get("waited_seconds") or 0)),
+        )
+        lines.append({**line, "display": label, "people": people})
+    # lines with nobody and nothing to say go last, busy ones first
+    lines.sort(key=lambda ln: (not ln["people"], ln.get("prefix") or ""))
+    waiting = [p for p in lobby.get("waiting", []) if p.get("status") == "queued"]
+    return {
+        "lines": lines,
+        "counters": lobby.get("counters", []),
+        "called": [p for p in lobby.get("waiting", []) if p.get("status") == "called"],
+        "totals": {
+            "waiting": len(waiting),
+            "at_risk": sum(1 for p in waiting if p.get("sla") == "at_risk"),
+            "breached": sum(1 for p in waiting if p.get("sla") == "breached"),
+        },
+        "at": lobby.get("at"),
+    }
+
+
+async def board_panel(request: Request, session: Session, t: Translator, branch_id: str) -> Panel:
+    panel = await fetch(
+        request.app.state.backend,
+        session,
+        t,
+        "reception",
+        f"/branches/{branch_id}/lobby",
+        action=ACTION,
+        branch_id=branch_id,
+    )
+    if panel.ok:
+        panel.data = board_view(panel.data, t)
+    return panel
+
+
+def render_board(request: Request, t: Translator, branch_id: str, panel: Panel) -> str:
+    clocks = request.app.state.clocks
+    template = templates.get_template("_lobby_board.html")
+    return template.render(
+        t=t,
+        board=panel.data,
+        problem=panel.problem,
+        branch_id=branch_id,
+        dur=lambda s: fmt_duration(s, t.lang),
+        local=lambda v, fmt="%H:%M:%S": clocks.local(v, branch_id, fmt),
+    )
+
+
+@router.get("/b/{branch_id}/lobby")
+async def lobby_page(request: Request, branch_id: str, session: Staff, t: T, screen: int = 0) -> Response:
+    session.require(ACTION, branch_id)
+    panel = await board_panel(request, session, t, branch_id)
+    return render(
+        request,
+        "lobby.html",
+        t,
+        session,
+        branch_id=branch_id,
+        active="nav.lobby",
+        board_html=render_board(request, t, branch_id, panel),
+        screen=bool(screen),
+    )
+
+
+@router.get("/b/{branch_id}/lobby/partial")
+async def lobby_partial(request: Request, branch_id: str, session: Staff, t: T) -> HTMLResponse:
+    session.require(ACTION, branch_id)
+    panel = await board_panel(request, session, t, branch_id)
+    return HTMLResponse(render_board(request, t, branch_id, panel))
+
+
+def _stopping(request: Request) -> bool:
+    server = request.app.state.server
+    return bool(request.app.state.stopping or (server is not None and server.should_exit))
+
+
+@router.get("/b/{branch_id}/lobby/stream")
+async def lobby_stream(request: Request, branch_id: str, session: Staff, t: T) -> StreamingResponse:
+    """Server-sent events: ``board`` (the board's HTML, JSON-encoded) whenever it changes,
+    ``expired`` when the viewer's token runs out (the page then asks to sign in again)."""
+    session.require(ACTION, branch_id)
+    poll = request.app.state.settings.lobby_poll_seconds
+
+    async def events() -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        started = last_sent = loop.time()
+        previous: str | None = None
+        yield "retry: 1000\n\n"
+        while not _stopping(request) and loop.time() - started < MAX_STREAM_SECONDS:
+            if session.expired:
+                yield "event: expired\ndata: {}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            html = render_board(request, t, branch_id, await board_panel(request, session, t, branch_id))
+            if html != previous:
+                previous = html
+                last_sent = loop.time()
+                yield f"event: board\ndata: {json.dumps(html)}\n\n"
+            elif loop.time() - last_sent > HEARTBEAT_SECONDS:
+                last_sent = loop.time()
+                yield f": {datetime.now().isoformat()}\n\n"
+            await asyncio.sleep(poll)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
