@@ -20,6 +20,8 @@ from services.reception import phone as p
 from services.reception.app import CallStep, Reception, VisitStep
 from services.reception.projections import local_day
 from services.reception.queries import day_stats, lobby
+from services.reception.vault_api import internal_router as vault_internal_router
+from services.reception.vault_api import router as vault_router
 from shared.commands import CommandResult
 from shared.contracts.common import CustomerRef, Note, StaffId
 from shared.contracts.reception import (
@@ -618,3 +620,9 @@ async def catalogue(app: App) -> dict[str, Any]:
         "requirements": {t.value: list(m) for t, m in cat.requirements.items()},
         "phone": {"max_rings": cat.max_rings},
     }
+
+
+# ------------------------------------------------------------------- customer PII vault (issue 7)
+
+router.include_router(vault_router)
+router.include_router(vault_internal_router)

@@ -1,0 +1,519 @@
+"""The customer PII vault: the one place a customer's name, phone and ID number exist.
+
+- **Pseudonym**: ``customer_ref`` = keyed HMAC of the ID number (or, without one, the phone), so
+  the same person registered twice, in any branch, gets the same reference.
+- **At rest**: each field is AES-256-GCM ciphertext under the customer's own data key, bound to the
+  ``customer_ref`` and the field name; the data key is stored only wrapped by the master key, in
+  its own table. Masked display values (``张**``, ``138****5678``) are kept in clear.
+- **Access**: staff read PII of customers registered in their branch, with a reason; the feedback
+  service resolves a phone number at send time. Every operation writes its ``audit_log`` row in
+  its own transaction, so nothing is read unaudited (a failed or refused read is audited too).
+- **Erasure**: the wrapped data key and the ciphertext are deleted (crypto-shredding); reads then
+  answer "erased", masked values and the event history stay.
+- **Fail closed**: ciphertext or a wrapped key that does not authenticate is refused as an
+  integrity failure; never decrypted garbage.
+
+Nothing here logs or raises with a raw value; :class:`CustomerIdentity` hides its fields in repr.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from shared import audit
+from shared.clock import Clock
+from shared.crypto import (
+    DecryptionError,
+    MasterKeyring,
+    WrappedKey,
+    create_data_key,
+    decrypt_record,
+    encrypt_record,
+    rewrap_data_key,
+    unwrap_data_key,
+)
+from shared.pii import customer_ref, mask_id_number, mask_name, mask_phone, pii_key_from_env
+
+SERVICE = "reception"
+MAX_NAME = 50
+PHONE = re.compile(r"^1\d{10}$")
+ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_SEPARATORS = re.compile(r"[\s\-()]+")
+_NAME_PUNCTUATION = frozenset(" ·・.'-")
+_FIELDS = ("name", "phone", "id_number")
+
+# -------------------------------------------------------------------------------- identity rules
+
+
+def normalise_phone(value: str) -> str:
+    """A mainland mobile number, digits only: ``+86 138-1234-5678`` → ``13812345678``."""
+    digits = _SEPARATORS.sub("", unicodedata.normalize("NFKC", value))
+    for prefix in ("+86", "0086"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
+            digits = digits[len(prefix) :]
+    if not PHONE.match(digits):
+        raise ValueError("phone must be a mainland mobile number: 11 digits starting with 1")
+    return digits
+
+
+def id_check_char(first17: str) -> str:
+    """The check character of an 18-character resident ID number (GB 11643, ISO 7064 MOD 11-2)."""
+    if len(first17) != 17 or not first17.isdigit():
+        raise ValueError("an ID number starts with 17 digits")
+    return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
+
+
+def normalise_id_number(value: str) -> str:
+    """18 characters, 17 digits and a check character (digit or X) that must match."""
+    text = _SEPARATORS.sub("", unicodedata.normalize("NFKC", value)).upper()
+    if not ID_NUMBER.match(text):
+        raise ValueError("id_number must be 18 characters: 17 digits and a check digit or X")
+    if id_check_char(text[:17]) != text[17]:
+        raise ValueError("id_number check character does not match (mistyped?)")
+    return text
+
+
+def normalise_name(value: str) -> str:
+    """1–50 characters of letters (any script), spaces, '·', '.', apostrophe or hyphen."""
+    text = " ".join(unicodedata.normalize("NFKC", value).split())
+    if not 1 <= len(text) <= MAX_NAME:
+        raise ValueError(f"name must be 1-{MAX_NAME} characters")
+    if not any(ch.isalpha() for ch in text):
+        raise ValueError("name must contain letters")
+    for ch in text:
+        if not (ch.isalpha() or ch in _NAME_PUNCTUATION or unicodedata.category(ch).startswith("M")):
+            raise ValueError("name may hold letters, spaces, '·', '.', apostrophes and hyphens only")
+    return text
+
+
+@dataclass(frozen=True)
+class Masked:
+    name: str
+    phone: str | None
+    id_number: str | None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"name": self.name, "phone": self.phone, "id_number": self.id_number}
+
+
+@dataclass(frozen=True)
+class CustomerIdentity:
+    """What a customer presents, normalised and validated. ``repr`` shows nothing of it."""
+
+    name: str = field(repr=False)
+    phone: str | None = field(default=None, repr=False)
+    id_number: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, name: str, phone: str | None = None, id_number: str | None = None) -> CustomerIdentity:
+        return cls(
+            normalise_name(name),
+            normalise_phone(phone) if phone is not None else None,
+            normalise_id_number(id_number) if id_number is not None else None,
+        )
+
+    def __post_init__(self) -> None:
+        if self.phone is None and self.id_number is None:
+            raise ValueError("a customer needs an id_number or a phone")
+
+    @property
+    def kind(self) -> str:
+        return "id_number" if self.id_number is not None else "phone"
+
+    @property
+    def identity(self) -> str:
+        """What ``customer_ref`` is derived from: the ID number, else the phone."""
+        value = self.id_number if self.id_number is not None else self.phone
+        assert value is not None
+        return value
+
+    def masked(self) -> Masked:
+        return Masked(
+            mask_name(self.name),
+            mask_phone(self.phone) if self.phone else None,
+            mask_id_number(self.id_number) if self.id_number else None,
+        )
+
+
+# -------------------------------------------------------------------------------------- outcomes
+
+
+class VaultError(Exception):
+    """A refused vault operation; ``status`` is its HTTP answer, ``code`` a bounded reason."""
+
+    status = 500
+    code = "vault_error"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.extra = extra
+
+
+class CustomerNotFound(VaultError):
+    status, code = 404, "not_found"
+
+
+class NoPhone(VaultError):
+    status, code = 404, "no_phone"
+
+
+class CustomerErased(VaultError):
+    status, code = 410, "erased"
+
+
+class IntegrityFailure(VaultError):
+    """Stored ciphertext or wrapped key does not authenticate: tampered, moved or wrong key."""
+
+    status, code = 409, "integrity"
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Who acts (staff id, or ``svc:<name>``) and in which conversation: goes to the audit row."""
+
+    actor: str
+    correlation_id: UUID | None
+    authenticated: bool = True
+
+
+@dataclass(frozen=True)
+class Registration:
+    customer_ref: str
+    masked: Masked
+    created: bool
+
+
+@dataclass(frozen=True)
+class CustomerPii:
+    customer_ref: str
+    name: str = field(repr=False)
+    phone: str | None = field(repr=False)
+    id_number: str | None = field(repr=False)
+    masked: Masked
+
+
+@dataclass(frozen=True)
+class Erasure:
+    customer_ref: str
+    erased_at: datetime
+    masked: Masked
+    already_erased: bool
+
+
+def _masked(row: asyncpg.Record) -> Masked:
+    return Masked(row["masked_name"], row["masked_phone"], row["masked_id_number"])
+
+
+# ----------------------------------------------------------------------------------------- vault
+
+_LOAD = """
+    SELECT c.masked_name, c.masked_phone, c.masked_id_number, c.erased_at,
+           k.wrapped_key, p.name_ct, p.phone_ct, p.id_number_ct,
+           ($2::text IS NULL OR EXISTS (
+               SELECT 1 FROM vault_customer_branches b
+               WHERE b.customer_ref = c.customer_ref AND b.branch_id = $2)) AS in_branch
+    FROM vault_customers c
+    LEFT JOIN vault_data_keys k ON k.customer_ref = c.customer_ref
+    LEFT JOIN vault_pii p ON p.customer_ref = c.customer_ref
+    WHERE c.customer_ref = $1"""
+
+
+class Vault:
+    """The vault over the reception schema's ``vault_*`` tables (``migrations/0002_vault.sql``)."""
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, *, keyring: MasterKeyring, pii_key: bytes) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.keyring = keyring
+        self._pii_key = pii_key
+
+    @classmethod
+    def from_env(cls, pool: asyncpg.Pool, clock: Clock) -> Vault:
+        """Keys from ``BRANCHCARE_MASTER_KEY`` (+ id, retired keys) and ``BRANCHCARE_PII_KEY``;
+        raises :class:`~shared.crypto.KeyConfigError` naming the missing variable."""
+        return cls(pool, clock, keyring=MasterKeyring.from_env(), pii_key=pii_key_from_env())
+
+    def ref_for(self, identity: CustomerIdentity) -> str:
+        return customer_ref(identity.identity, self._pii_key)
+
+    # ------------------------------------------------------------------------------- register
+
+    async def register(self, branch_id: str, identity: CustomerIdentity, *, by: Attribution) -> Registration:
+        """Store (or update) the customer's PII and link them to ``branch_id``; idempotent per
+        identity. Fields left out keep their stored values; after an erasure it starts afresh."""
+        ref = self.ref_for(identity)
+        now = self.clock.now()
+        masked = identity.masked()
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    """INSERT INTO vault_customers (customer_ref, identity_kind, masked_name, masked_phone,
+                           masked_id_number, registered_at, registered_by, updated_at)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $6)
+                       ON CONFLICT (customer_ref) DO UPDATE SET updated_at = vault_customers.updated_at
+                       RETURNING (xmax = 0) AS inserted""",
+                    ref,
+                    identity.kind,
+                    masked.name,
+                    masked.phone,
+                    masked.id_number,
+                    now,
+                    by.actor,
+                )
+                wrapped = await conn.fetchval(
+                    "SELECT wrapped_key FROM vault_data_keys WHERE customer_ref = $1", ref
+                )
+                fresh = wrapped is None
+                failure: VaultError | None = None
+                stored: asyncpg.Record | None = None
+                if fresh:
+                    data_key, new_wrapped = create_data_key(self.keyring, ref)
+                    await conn.execute(
+                        """INSERT INTO vault_data_keys (customer_ref, master_key_id, wrapped_key, created_at)
+                           VALUES ($1, $2, $3, $4)""",
+                        ref,
+                        new_wrapped.key_id,
+                        new_wrapped.to_bytes(),
+                        now,
+                    )
+                    await conn.execute("DELETE FROM vault_pii WHERE customer_ref = $1", ref)
+                else:
+                    try:
+                        data_key = unwrap_data_key(self.keyring, WrappedKey.from_bytes(wrapped), ref)
+                    except DecryptionError:
+                        failure = IntegrityFailure(
+                            f"the stored data key of {ref} does not authenticate; registration refused"
+                        )
+                if failure is None:
+                    await self._store(conn, ref, data_key, identity, now)
+                    stored = await conn.fetchrow(
+                        """UPDATE vault_customers SET
+                               masked_name = $2,
+                               masked_phone = CASE WHEN $5 THEN $3 ELSE coalesce($3, masked_phone) END,
+                               masked_id_number =
+                                   CASE WHEN $5 THEN $4 ELSE coalesce($4, masked_id_number) END,
+                               updated_at = $6, erased_at = NULL, erased_by = NULL
+                           WHERE customer_ref = $1
+                           RETURNING masked_name, masked_phone, masked_id_number""",
+                        ref,
+                        masked.name,
+                        masked.phone,
+                        masked.id_number,
+                        fresh,
+                        now,
+                    )
+                    await conn.execute(
+                        """INSERT INTO vault_customer_branches (customer_ref, branch_id, registered_at)
+                           VALUES ($1, $2, $3) ON CONFLICT DO NOTHING""",
+                        ref,
+                        branch_id,
+                        now,
+                    )
+                created = bool(row["inserted"]) or fresh
+                status = failure.status if failure else (201 if created else 200)
+                await self._audit(conn, "pii.register", ref, by, branch_id=branch_id, status=status)
+        if failure is not None:
+            raise failure
+        assert stored is not None
+        return Registration(ref, _masked(stored), created)
+
+    async def _store(
+        self, conn: asyncpg.Connection, ref: str, data_key: bytes, identity: CustomerIdentity, now: datetime
+    ) -> None:
+        def seal(value: str | None, name: str) -> bytes | None:
+            if value is None:
+                return None
+            return encrypt_record(data_key, value.encode(), ref, context=name.encode())
+
+        await conn.execute(
+            """INSERT INTO vault_pii (customer_ref, name_ct, phone_ct, id_number_ct, updated_at)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (customer_ref) DO UPDATE SET
+                   name_ct = EXCLUDED.name_ct,
+                   phone_ct = coalesce(EXCLUDED.phone_ct, vault_pii.phone_ct),
+                   id_number_ct = coalesce(EXCLUDED.id_number_ct, vault_pii.id_number_ct),
+                   updated_at = EXCLUDED.updated_at""",
+            ref,
+            seal(identity.name, "name"),
+            seal(identity.phone, "phone"),
+            seal(identity.id_number, "id_number"),
+            now,
+        )
+
+    # ----------------------------------------------------------------------------------- read
+
+    async def read(self, ref: str, *, branch_id: str, by: Attribution, reason: str) -> CustomerPii:
+        """The decrypted PII of a customer registered in ``branch_id``; audited with ``reason``
+        in the same transaction (refusals included)."""
+        values, masked = await self._open(ref, _FIELDS, by, "pii.read", branch_id, reason)
+        return CustomerPii(ref, values["name"] or "", values["phone"], values["id_number"], masked)
+
+    async def resolve_phone(self, ref: str, *, by: Attribution, purpose: str, branch_id: str | None) -> str:
+        """The customer's phone number for a service sending them a message; audited."""
+        values, _ = await self._open(ref, ("phone",), by, "pii.resolve_contact", branch_id, purpose)
+        phone = values["phone"]
+        assert phone is not None
+        return phone
+
+    async def _open(
+        self,
+        ref: str,
+        wanted: tuple[str, ...],
+        by: Attribution,
+        kind: str,
+        branch_id: str | None,
+        reason: str,
+    ) -> tuple[dict[str, str | None], Masked]:
+        restrict = branch_id if kind == "pii.read" else None
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                row = await conn.fetchrow(_LOAD, ref, restrict)
+                failure: VaultError | None = None
+                values: dict[str, str | None] = {}
+                try:
+                    values = self._decrypt(ref, row, wanted, branch_id)
+                except VaultError as exc:
+                    failure = exc
+                status = failure.status if failure else 200
+                await self._audit(conn, kind, ref, by, branch_id=branch_id, status=status, reason=reason)
+        if failure is not None:
+            raise failure
+        assert row is not None
+        return values, _masked(row)
+
+    def _decrypt(
+        self, ref: str, row: asyncpg.Record | None, wanted: tuple[str, ...], branch_id: str | None
+    ) -> dict[str, str | None]:
+        if row is None or not row["in_branch"]:
+            where = f" in branch {branch_id}" if branch_id is not None and row is not None else ""
+            raise CustomerNotFound(f"no customer {ref} is registered{where}")
+        if row["erased_at"] is not None or row["wrapped_key"] is None:
+            erased_at = row["erased_at"]
+            raise CustomerErased(
+                f"the personal data of customer {ref} was erased on request (crypto-shredded); "
+                "only masked values remain",
+                erased_at=erased_at.isoformat() if erased_at else None,
+                masked=_masked(row).to_json(),
+            )
+        if row["name_ct"] is None:
+            raise IntegrityFailure(f"the stored personal data of {ref} is missing; read refused")
+        if "phone" in wanted and len(wanted) == 1 and row["phone_ct"] is None:
+            raise NoPhone(f"customer {ref} has no phone number on record")
+        try:
+            data_key = unwrap_data_key(self.keyring, WrappedKey.from_bytes(row["wrapped_key"]), ref)
+            values: dict[str, str | None] = {}
+            for name in _FIELDS:
+                blob = row[f"{name}_ct"]
+                if name not in wanted or blob is None:
+                    values[name] = None
+                    continue
+                values[name] = decrypt_record(data_key, blob, ref, context=name.encode()).decode()
+        except (DecryptionError, UnicodeDecodeError):
+            raise IntegrityFailure(
+                f"the stored personal data of {ref} failed its integrity check (tampered or wrong key); "
+                "read refused and audited"
+            ) from None
+        return values
+
+    # ---------------------------------------------------------------------------------- erase
+
+    async def erase(self, ref: str, *, by: Attribution, reason: str | None = None) -> Erasure:
+        """Crypto-shred the customer: delete the wrapped data key and the ciphertext. Idempotent.
+
+        Masked values stay; the event history is not touched (it never held raw PII)."""
+        now = self.clock.now()
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    """SELECT masked_name, masked_phone, masked_id_number, erased_at
+                       FROM vault_customers WHERE customer_ref = $1 FOR UPDATE""",
+                    ref,
+                )
+                if row is None:
+                    await self._audit(conn, "pii.erase", ref, by, status=404, reason=reason)
+                else:
+                    await conn.execute("DELETE FROM vault_data_keys WHERE customer_ref = $1", ref)
+                    await conn.execute("DELETE FROM vault_pii WHERE customer_ref = $1", ref)
+                    if row["erased_at"] is None:
+                        await conn.execute(
+                            """UPDATE vault_customers SET erased_at = $2, erased_by = $3
+                               WHERE customer_ref = $1""",
+                            ref,
+                            now,
+                            by.actor,
+                        )
+                    await self._audit(conn, "pii.erase", ref, by, status=200, reason=reason)
+        if row is None:
+            raise CustomerNotFound(f"no customer {ref} is registered")
+        already = row["erased_at"] is not None
+        return Erasure(ref, row["erased_at"] if already else now, _masked(row), already)
+
+    # --------------------------------------------------------------------------- maintenance
+
+    async def rewrap_keys(self, batch: int = 500) -> int:
+        """Master-key rotation: rewrap every data key not under the current master key (the keyring
+        must still hold the retired key). Records are not touched. Returns how many moved."""
+        moved = 0
+        while True:
+            async with self.pool.acquire() as conn:
+                async with conn.transaction():
+                    rows = await conn.fetch(
+                        """SELECT customer_ref, wrapped_key FROM vault_data_keys
+                           WHERE master_key_id <> $1 LIMIT $2 FOR UPDATE SKIP LOCKED""",
+                        self.keyring.current_id,
+                        batch,
+                    )
+                    for row in rows:
+                        ref = row["customer_ref"]
+                        fresh = rewrap_data_key(self.keyring, WrappedKey.from_bytes(row["wrapped_key"]), ref)
+                        await conn.execute(
+                            """UPDATE vault_data_keys
+                               SET master_key_id = $2, wrapped_key = $3, rewrapped_at = $4
+                               WHERE customer_ref = $1""",
+                            ref,
+                            fresh.key_id,
+                            fresh.to_bytes(),
+                            self.clock.now(),
+                        )
+            moved += len(rows)
+            if len(rows) < batch:
+                return moved
+
+    # -------------------------------------------------------------------------------- audit
+
+    async def _audit(
+        self,
+        conn: asyncpg.Connection,
+        kind: str,
+        ref: str,
+        by: Attribution,
+        *,
+        status: int,
+        branch_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        await audit.record(
+            conn,
+            audit.AuditEntry(
+                at=self.clock.now(),
+                service=SERVICE,
+                kind=kind,
+                staff_id=by.actor,
+                authenticated=by.authenticated,
+                action=kind,
+                resource_id=ref,
+                branch_id=branch_id,
+                status=status,
+                correlation_id=by.correlation_id,
+                reason=reason,
+            ),
+        )

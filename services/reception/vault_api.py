@@ -1,0 +1,337 @@
+"""HTTP routes of the customer PII vault (issue 7), owned by reception.
+
+| route | action | |
+|---|---|---|
+| ``POST /branches/{b}/customers`` | ``pii.register`` | 201 new, 200 known: ``{customer_ref, masked}`` |
+| ``GET /branches/{b}/customers/{ref}/pii?reason=`` | ``pii.read`` | decrypted values; audited |
+| ``DELETE /customers/{ref}/pii`` | ``pii.erase`` | crypto-shredding; later reads 410 |
+| ``POST /internal/contacts/resolve`` | service ``pii.resolve_contact`` | ``{phone}`` for svc:feedback |
+
+The registration body is parsed here rather than by FastAPI so that a 422 never echoes the
+submitted values (FastAPI's default error body repeats the input: a raw name or number).
+Answers carrying PII are ``Cache-Control: no-store``. Refusals: 404 unknown (or not registered in
+this branch), 410 erased, 409 integrity failure (stored data does not authenticate).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from services.reception.vault import (
+    MAX_NAME,
+    Attribution,
+    CustomerIdentity,
+    Masked,
+    Vault,
+    VaultError,
+    normalise_id_number,
+    normalise_name,
+    normalise_phone,
+)
+from shared.audit import annotate
+from shared.auth import Principal, principal_metadata, requires
+from shared.contacts import RESOLVE_PATH, ContactPurpose
+from shared.contracts.common import CustomerRef
+from shared.crypto import KeyConfigError
+from shared.envelope import Metadata
+from shared.pii import scrub_text
+from shared.runner import ServiceContext, context
+from shared.service_identity import ServicePrincipal, requires_service
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["customer vault"])
+internal_router = APIRouter(tags=["internal"])
+
+MAX_BODY_BYTES = 4096
+NO_STORE = {"Cache-Control": "no-store"}
+_ID = r"^[A-Za-z0-9_\-]{1,64}$"
+_REF = r"^[A-Za-z0-9_\-]{8,64}$"
+
+BranchId = Annotated[str, Path(pattern=_ID)]
+Ref = Annotated[str, Path(pattern=_REF, description="the customer's pseudonymous customer_ref")]
+Reason = Annotated[
+    str,
+    Query(
+        min_length=3,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="why the raw data is needed (audited); no personal data in it",
+    ),
+]
+Meta = Annotated[Metadata, Depends(principal_metadata)]
+Registrar = Annotated[Principal, Depends(requires("pii.register"))]
+Reader = Annotated[Principal, Depends(requires("pii.read"))]
+Eraser = Annotated[Principal, Depends(requires("pii.erase"))]
+Caller = Annotated[ServicePrincipal, Depends(requires_service("pii.resolve_contact"))]
+
+
+def vault(ctx: Annotated[ServiceContext, Depends(context)]) -> Vault:
+    """The running service's vault (built from the environment on first use; see
+    :func:`start_vault` to refuse to start without keys instead)."""
+    existing: Vault | None = ctx.extras.get("vault")
+    if existing is None:
+        try:
+            existing = ctx.extras["vault"] = Vault.from_env(ctx.pool, ctx.clock)
+        except KeyConfigError as exc:
+            log.error("the customer vault is not configured: %s", exc)
+            raise HTTPException(503, f"the customer vault is not configured: {exc}") from None
+    return existing
+
+
+async def start_vault(ctx: ServiceContext) -> None:
+    """``Service.on_startup`` hook: build the vault now, so missing keys stop the service."""
+    ctx.extras["vault"] = Vault.from_env(ctx.pool, ctx.clock)
+
+
+VaultDep = Annotated[Vault, Depends(vault)]
+
+
+# ---------------------------------------------------------------------------------- bodies
+
+
+class MaskedView(BaseModel):
+    name: str
+    phone: str | None
+    id_number: str | None
+
+    @classmethod
+    def of(cls, masked: Masked) -> MaskedView:
+        return cls(name=masked.name, phone=masked.phone, id_number=masked.id_number)
+
+
+class RegisterCustomerBody(BaseModel):
+    """A customer's identity as presented: a name and an ID number and/or a mobile number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=4 * MAX_NAME, description=f"1-{MAX_NAME} characters")
+    phone: str | None = Field(default=None, max_length=32, description="mainland mobile, ^1\\d{10}$")
+    id_number: str | None = Field(
+        default=None, max_length=32, description="18-character resident ID number (check character verified)"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return normalise_name(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_phone(value)
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_id_number(value)
+
+    @model_validator(mode="after")
+    def _identified(self) -> RegisterCustomerBody:
+        if self.phone is None and self.id_number is None:
+            raise ValueError("give an id_number or a phone (the customer's identity)")
+        return self
+
+    def identity(self) -> CustomerIdentity:
+        return CustomerIdentity(self.name, self.phone, self.id_number)
+
+    def __repr__(self) -> str:  # never print the values
+        return "RegisterCustomerBody(...)"
+
+
+class RegisteredView(BaseModel):
+    customer_ref: str
+    masked: MaskedView
+    created: bool
+
+
+class PiiView(BaseModel):
+    customer_ref: str
+    name: str
+    phone: str | None
+    id_number: str | None
+    masked: MaskedView
+
+
+class ErasedView(BaseModel):
+    customer_ref: str
+    erased_at: str
+    already_erased: bool
+    masked: MaskedView
+
+
+class ResolveContactBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_ref: CustomerRef
+    purpose: ContactPurpose
+    #: the branch the message is about (survey's visit), for the audit row only
+    branch_id: str | None = Field(default=None, pattern=_ID)
+
+
+class ContactView(BaseModel):
+    customer_ref: str
+    phone: str
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def _safe_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors without ``input``/``ctx`` (they repeat the submitted values)."""
+    return [
+        {
+            "type": err["type"],
+            "loc": ["body", *(scrub_text(str(part)) for part in err["loc"])],
+            "msg": err["msg"],
+        }
+        for err in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+async def _parse(request: Request, model: type[Body]) -> Body:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise HTTPException(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        error = {"type": "json_invalid", "loc": ["body"], "msg": "the body must be a JSON object"}
+        raise HTTPException(422, [error])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise HTTPException(422, _safe_errors(exc)) from None
+
+
+def _refusal(exc: VaultError) -> JSONResponse:
+    body = {"detail": str(exc), "code": exc.code, **exc.extra}
+    return JSONResponse(body, status_code=exc.status, headers=NO_STORE)
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+# ---------------------------------------------------------------------------------- routes
+
+
+@router.post(
+    "/branches/{branch_id}/customers",
+    status_code=201,
+    response_model=RegisteredView,
+    openapi_extra=_schema(RegisterCustomerBody),
+    responses={200: {"description": "already registered (same identity): the same customer_ref"}},
+)
+async def register_customer(
+    branch_id: BranchId, staff: Registrar, meta: Meta, request: Request, response: Response, vault: VaultDep
+) -> Any:
+    """Register a customer's PII in the vault: answers the pseudonymous ``customer_ref`` and masked
+    values to use everywhere else (events, visits, complaints). Same person → same reference."""
+    body = await _parse(request, RegisterCustomerBody)
+    by = Attribution(staff.staff_id, meta.correlation_id)
+    try:
+        result = await vault.register(branch_id, body.identity(), by=by)
+    except VaultError as exc:
+        return _refusal(exc)
+    annotate(request, resource_id=result.customer_ref)
+    response.status_code = 201 if result.created else 200
+    response.headers.update(NO_STORE)
+    return RegisteredView(
+        customer_ref=result.customer_ref, masked=MaskedView.of(result.masked), created=result.created
+    )
+
+
+@router.get(
+    "/branches/{branch_id}/customers/{customer_ref}/pii",
+    response_model=PiiView,
+    responses={404: {}, 409: {"description": "stored data fails its integrity check"}, 410: {}},
+)
+async def read_pii(
+    branch_id: BranchId, customer_ref: Ref, staff: Reader, meta: Meta, reason: Reason, vault: VaultDep
+) -> Any:
+    """The customer's raw name, phone and ID number, for a customer registered in this branch.
+    Every read is audited (who, when, branch, correlation id, reason)."""
+    by = Attribution(staff.staff_id, meta.correlation_id)
+    try:
+        pii = await vault.read(customer_ref, branch_id=branch_id, by=by, reason=reason)
+    except VaultError as exc:
+        return _refusal(exc)
+    view = PiiView(
+        customer_ref=pii.customer_ref,
+        name=pii.name,
+        phone=pii.phone,
+        id_number=pii.id_number,
+        masked=MaskedView.of(pii.masked),
+    )
+    return JSONResponse(view.model_dump(), headers=NO_STORE)
+
+
+@router.delete("/customers/{customer_ref}/pii", response_model=ErasedView, responses={404: {}})
+async def erase_pii(
+    customer_ref: Ref,
+    admin: Eraser,
+    meta: Meta,
+    vault: VaultDep,
+    reason: Annotated[str | None, Query(min_length=3, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")] = None,
+) -> Any:
+    """Erasure on request (crypto-shredding): the customer's data key and ciphertext are deleted,
+    reads answer 410 from now on; masked values and the event history stay. Idempotent."""
+    by = Attribution(admin.staff_id, meta.correlation_id)
+    try:
+        erased = await vault.erase(customer_ref, by=by, reason=reason)
+    except VaultError as exc:
+        return _refusal(exc)
+    return ErasedView(
+        customer_ref=erased.customer_ref,
+        erased_at=erased.erased_at.isoformat(),
+        already_erased=erased.already_erased,
+        masked=MaskedView.of(erased.masked),
+    )
+
+
+def _correlation(x_correlation_id: Annotated[str | None, Header()] = None) -> UUID | None:
+    if x_correlation_id is None:
+        return None
+    try:
+        return UUID(x_correlation_id)
+    except ValueError:
+        raise HTTPException(400, "X-Correlation-Id must be a UUID") from None
+
+
+@internal_router.post(RESOLVE_PATH, response_model=ContactView, responses={404: {}, 409: {}, 410: {}})
+async def resolve_contact(
+    caller: Caller,
+    body: ResolveContactBody,
+    correlation_id: Annotated[UUID | None, Depends(_correlation)],
+    vault: VaultDep,
+) -> Any:
+    """Service-to-service (``svc:feedback``): a customer's phone number at send time. Audited with
+    the purpose; 410 once the customer was erased, 404 unknown or without a number."""
+    by = Attribution(caller.staff_id, correlation_id)
+    try:
+        phone = await vault.resolve_phone(
+            body.customer_ref, by=by, purpose=body.purpose, branch_id=body.branch_id
+        )
+    except VaultError as exc:
+        return _refusal(exc)
+    return JSONResponse({"customer_ref": body.customer_ref, "phone": phone}, headers=NO_STORE)

@@ -1,0 +1,201 @@
+"""How one BranchCare service proves who it is to another (service-to-service calls).
+
+A service calls an internal route with ``Authorization: Bearer <service token>``: a short-lived
+JWT (HS256, ≤ 15 min; the client mints a fresh 60 s one per call) whose claims are ``sub =
+"svc:<service>"``, ``aud = "branchcare-internal"``, ``roles = ["service"]``, ``iat``, ``exp``.
+
+Why not a staff token with a ``service`` role in the staff permission table: a service acts for
+no branch and no member of staff, and a staff token must never open an internal route (nor a
+service token a staff route). Three things keep the two apart:
+
+- the signing key is derived (HMAC, own label) from ``BRANCHCARE_SERVICE_JWT_SECRET`` or, when
+  that is unset, from the staff secret ``BRANCHCARE_JWT_SECRET``: a staff token's signature never
+  verifies here, and a service token's never verifies on a staff route;
+- the ``aud`` claim: staff verification refuses any token with an audience;
+- ``sub`` / ``roles`` are outside the staff token's vocabulary (``svc:`` ids, role ``service``).
+
+Which service may do what is :data:`SERVICE_ACTIONS` (one small table, like the staff one).
+Set ``BRANCHCARE_SERVICE_JWT_SECRET`` in production and give it only to the services that call or
+serve internal routes: with the fallback, whoever verifies staff tokens can mint service tokens.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.auth.config import LEEWAY, MIN_SECRET_BYTES, AuthConfig, AuthConfigError
+from shared.auth.dependencies import ACTION_ATTR
+from shared.auth.errors import Forbidden, Unauthorized
+
+__all__ = [
+    "SERVICE_ACTIONS",
+    "SERVICE_AUDIENCE",
+    "SERVICE_SECRET_ENV",
+    "ServicePrincipal",
+    "decode_service_token",
+    "issue_service_token",
+    "requires_service",
+    "service_key",
+    "service_key_from_env",
+]
+
+SERVICE_SECRET_ENV = "BRANCHCARE_SERVICE_JWT_SECRET"
+SERVICE_AUDIENCE = "branchcare-internal"
+SERVICE_ROLE = "service"
+ALGORITHM = "HS256"
+MAX_SERVICE_TOKEN_LIFETIME = timedelta(minutes=15)
+DEFAULT_TTL = timedelta(seconds=60)
+_KEY_LABEL = b"branchcare.service-token.v1"
+_SUBJECT = re.compile(r"^svc:(?P<name>[a-z][a-z0-9_\-]{1,31})$")
+
+#: action -> the services that may perform it. Internal routes only; never a staff action.
+SERVICE_ACTIONS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        # issue 7: "the feedback service's SMS sender resolves customer_ref to a phone number
+        # through the vault at send time only"
+        "pii.resolve_contact": frozenset({"feedback"}),
+    }
+)
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    """A verified calling service. ``staff_id`` (``svc:<name>``) is what audit rows name."""
+
+    service: str
+    action: str | None = None
+
+    @property
+    def staff_id(self) -> str:
+        return f"svc:{self.service}"
+
+
+def service_key(secret: bytes | str) -> bytes:
+    """The service-token signing key derived from a configured secret (own label: a staff token
+    and a service token are never signed with the same key)."""
+    raw = secret.encode() if isinstance(secret, str) else secret
+    if len(raw) < MIN_SECRET_BYTES:
+        raise ValueError(f"the service-token secret must be at least {MIN_SECRET_BYTES} bytes")
+    return hmac.new(raw, _KEY_LABEL, hashlib.sha256).digest()
+
+
+def service_key_from_env(environ: Mapping[str, str] | None = None) -> bytes:
+    """``BRANCHCARE_SERVICE_JWT_SECRET`` if set, else the staff secret (same dev-mode rules)."""
+    env = os.environ if environ is None else environ
+    own = env.get(SERVICE_SECRET_ENV, "")
+    if own:
+        if len(own.encode()) < MIN_SECRET_BYTES:
+            raise AuthConfigError(f"{SERVICE_SECRET_ENV} is shorter than {MIN_SECRET_BYTES} bytes")
+        return service_key(own)
+    return service_key(AuthConfig.from_env(env).secret)
+
+
+def issue_service_token(
+    service: str, key: bytes, *, ttl: timedelta = DEFAULT_TTL, now: datetime | None = None
+) -> str:
+    """A token for ``svc:<service>`` signed with a :func:`service_key`."""
+    if not _SUBJECT.match(f"svc:{service}"):
+        raise ValueError("service names are 2-32 lower-case letters, digits, '_' or '-'")
+    if not timedelta(0) < ttl <= MAX_SERVICE_TOKEN_LIFETIME:
+        raise ValueError(f"ttl must be positive and at most {MAX_SERVICE_TOKEN_LIFETIME}")
+    issued = (now or datetime.now(UTC)).replace(microsecond=0)
+    claims = {
+        "sub": f"svc:{service}",
+        "aud": SERVICE_AUDIENCE,
+        "roles": [SERVICE_ROLE],
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + ttl).timestamp()),
+    }
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def decode_service_token(token: str, key: bytes, *, leeway: timedelta = LEEWAY) -> ServicePrincipal:
+    """Verify a service token; raises :class:`Unauthorized` (401) with a bounded reason."""
+    if len(token) > 4096:
+        raise Unauthorized("malformed", "token too large")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=SERVICE_AUDIENCE,
+            leeway=leeway,
+            options={"require": ["sub", "aud", "roles", "iat", "exp"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("expired", "service token expired") from None
+    except jwt.InvalidAudienceError:
+        raise Unauthorized("bad_claims", "not a service token (audience)") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise Unauthorized("missing_claim", f"service token lacks the {exc.claim} claim") from None
+    except jwt.InvalidSignatureError:
+        raise Unauthorized("bad_signature", "service token signature does not verify") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("malformed", "service token is invalid") from None
+    match = _SUBJECT.match(str(claims.get("sub", "")))
+    if match is None or claims.get("roles") != [SERVICE_ROLE]:
+        raise Unauthorized("bad_claims", "service token claims are invalid")
+    lifetime = claims["exp"] - claims["iat"]
+    if not 0 < lifetime <= MAX_SERVICE_TOKEN_LIFETIME.total_seconds():
+        raise Unauthorized("too_long_lived", "service token lifetime must be positive and at most 15 min")
+    return ServicePrincipal(match.group("name"))
+
+
+_bearer = HTTPBearer(auto_error=False, scheme_name="ServiceToken", description="Service-to-service JWT")
+
+
+def _app_key(request: Request) -> bytes:
+    """The verification key of this app: cached; from the env's service secret, else derived from
+    the staff secret ``install_auth`` configured. Fails closed (500) when neither exists."""
+    state = request.app.state
+    key: bytes | None = getattr(state, "service_token_key", None)
+    if key is not None:
+        return key
+    if os.environ.get(SERVICE_SECRET_ENV):
+        key = service_key_from_env()
+    else:
+        config: AuthConfig | None = getattr(state, "auth_config", None)
+        if config is None:
+            raise HTTPException(500, "service authentication is not configured")
+        key = service_key(config.secret)
+    state.service_token_key = key
+    return key
+
+
+@functools.cache
+def requires_service(action: str) -> Callable[..., Awaitable[ServicePrincipal]]:
+    """Dependency: 401 without a valid service token, 403 unless the service may do ``action``."""
+    if action not in SERVICE_ACTIONS:
+        raise KeyError(f"unknown service action {action!r}: add it to shared.service_identity")
+    allowed = SERVICE_ACTIONS[action]
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ServicePrincipal:
+        if credentials is None:
+            raise Unauthorized("missing_token", "missing service token (Authorization: Bearer <token>)")
+        principal = decode_service_token(credentials.credentials, _app_key(request))
+        request.state.service_principal = principal
+        request.state.service_action = action
+        if principal.service not in allowed:
+            detail = f"service {principal.service} may not {action}"
+            raise Forbidden("role", detail, staff_id=principal.staff_id, action=action)
+        return ServicePrincipal(principal.service, action)
+
+    dependency.__name__ = dependency.__qualname__ = "requires_service_" + action.replace(".", "_")
+    setattr(dependency, ACTION_ATTR, action)
+    return dependency

@@ -1,0 +1,237 @@
+"""The reception service with bearer auth and the audit trail installed (as the lead will wire it),
+served in-process with uvicorn over TCP, plus fake customers generated per run (never fixtures)."""
+
+from __future__ import annotations
+
+import base64
+import random
+import secrets
+import string
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.reception.app import Reception
+from services.reception.service import SERVICE
+from services.reception.vault import id_check_char
+from shared.audit import install_audit
+from shared.auth import AuthConfig, install_auth, issue_token
+from shared.clock import FixedClock
+from shared.runner import ServiceContext, create_app
+from shared.settings import ServiceSettings
+from tests.support.services import serve_app
+
+#: a Monday, 09:00 in Shanghai
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+SECRET = secrets.token_urlsafe(48)
+OWN, OTHER = "b001", "b002"
+
+
+def vault_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real (random) keys for this run; long scheduler periods (tests tick by hand)."""
+    monkeypatch.setenv("BRANCHCARE_MASTER_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
+    monkeypatch.setenv("BRANCHCARE_MASTER_KEY_ID", "mk-test")
+    monkeypatch.setenv("BRANCHCARE_PII_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
+    monkeypatch.delenv("BRANCHCARE_SERVICE_JWT_SECRET", raising=False)
+    monkeypatch.delenv("BRANCHCARE_DEV_MODE", raising=False)
+    monkeypatch.setenv("RECEPTION_SCHEDULER_PERIOD_SECONDS", "3600")
+    monkeypatch.setenv("RECEPTION_GAUGE_PERIOD_SECONDS", "3600")
+
+
+def token(staff_id: str, role: str, branches: Iterable[str]) -> str:
+    return issue_token(staff_id, [role], branches, timedelta(hours=1), SECRET)
+
+
+def bearer(staff_id: str, role: str, branches: Iterable[str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(staff_id, role, branches)}"}
+
+
+COUNTER = bearer("cs-b001", "counter_staff", [OWN])
+LOBBY = bearer("lm-b001", "lobby_manager", [OWN])
+HEAD = bearer("bh-b001", "branch_head", [OWN])
+COUNTER_OTHER = bearer("cs-b002", "counter_staff", [OTHER])
+HQ = bearer("hq-1", "hq_analyst", ["*"])
+ADMIN = bearer("admin-1", "admin", ["*"])
+
+
+# ------------------------------------------------------------------------------- fake customers
+
+_SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
+_GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂嘉睿泽宇欣怡梓萱浩然"
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str = field(repr=False)
+    phone: str = field(repr=False)
+    id_number: str = field(repr=False)
+
+    def body(self) -> dict[str, str]:
+        return {"name": self.name, "phone": self.phone, "id_number": self.id_number}
+
+    def needles(self) -> list[str]:
+        """Every spelling of this person's raw data a leak could take (UTF-8 and JSON-escaped)."""
+        escaped = "".join(f"\\u{ord(ch):04x}" if ord(ch) > 127 else ch for ch in self.name)
+        return sorted(
+            {
+                self.name,
+                escaped,
+                escaped.upper().replace("\\U", "\\u"),
+                self.phone,
+                self.id_number,
+                self.id_number.lower(),
+            }
+        )
+
+
+def fake_people(count: int, seed: int | None = None) -> list[Person]:
+    """Random, valid-looking Chinese customers (one with a Latin name), fresh every run."""
+    rng = random.Random(seed if seed is not None else secrets.randbits(64))
+    people: list[Person] = []
+    while len(people) < count:
+        if len(people) == 1:
+            name = "".join(
+                rng.choice(string.ascii_uppercase)
+                + "".join(rng.choice(string.ascii_lowercase) for _ in range(6))
+                + " "
+                for _ in range(2)
+            ).strip()
+        else:
+            name = rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(2))
+        phone = "1" + rng.choice("3456789") + "".join(rng.choice(string.digits) for _ in range(9))
+        born = datetime(1950, 1, 1) + timedelta(days=rng.randrange(18_000))
+        first17 = f"110105{born:%Y%m%d}{rng.randrange(1000):03d}"
+        person = Person(name, phone, first17 + id_check_char(first17))
+        if all(p.name != person.name for p in people):
+            people.append(person)
+    return people
+
+
+# ---------------------------------------------------------------------------------- the service
+
+
+@dataclass
+class VaultService:
+    url: str
+    app: FastAPI
+    clock: FixedClock
+    http: httpx.AsyncClient
+
+    @property
+    def ctx(self) -> ServiceContext:
+        ctx: ServiceContext = self.app.state.ctx
+        return ctx
+
+    @property
+    def reception(self) -> Reception:
+        reception: Reception = self.ctx.extras["reception"]
+        return reception
+
+    async def register(
+        self, person: Person, branch: str = OWN, headers: dict[str, str] | None = None, **extra: Any
+    ) -> httpx.Response:
+        headers = COUNTER if headers is None else headers
+        body = {**person.body(), **extra}
+        return await self.http.post(f"/branches/{branch}/customers", json=body, headers=headers)
+
+    async def ref_of(self, person: Person, branch: str = OWN) -> str:
+        response = await self.register(person, branch, headers=COUNTER if branch == OWN else COUNTER_OTHER)
+        assert response.status_code in (200, 201), response.text
+        ref: str = response.json()["customer_ref"]
+        return ref
+
+    async def read(
+        self, ref: str, branch: str = OWN, headers: dict[str, str] | None = None, **params: str
+    ) -> httpx.Response:
+        query = {"reason": "verify identity at the counter", **params}
+        headers = COUNTER if headers is None else headers
+        return await self.http.get(f"/branches/{branch}/customers/{ref}/pii", params=query, headers=headers)
+
+    async def staff_post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A reception command as today's routes take it (``X-Staff-Id``; not yet behind tokens)."""
+        response = await self.http.post(path, json=body, headers={"X-Staff-Id": "lm-007"})
+        assert response.status_code in (200, 201), f"{path}: {response.status_code} {response.text}"
+        return response.json()  # type: ignore[no-any-return]
+
+    async def visit(
+        self,
+        ref: str,
+        masked_name: str,
+        *,
+        branch: str = OWN,
+        complaint: bool = False,
+        express: bool = False,
+        leave: bool = True,
+    ) -> str:
+        """A customer's visit: arrival (by ``customer_ref`` and masked name only), guidance,
+        ticket, call, service, departure; optionally a complaint while waiting."""
+        arrival: dict[str, Any] = {"customer_ref": ref, "display_name": masked_name}
+        if express:
+            arrival["service_type"] = "deposit_demand"
+        visit = (await self.staff_post(f"/branches/{branch}/visits", arrival))["visit_id"]
+        if not express:
+            await self.staff_post(f"/visits/{visit}/greet")
+            await self.staff_post(
+                f"/visits/{visit}/confirm-need", {"service_type": "deposit_demand", "notes": "open account"}
+            )
+            await self.staff_post(f"/visits/{visit}/guide")
+            await self.staff_post(f"/visits/{visit}/check-documents", {"missing": []})
+            await self.staff_post(f"/visits/{visit}/queue")
+        if complaint:
+            await self.staff_post(
+                f"/visits/{visit}/raise-complaint", {"description": "waited too long, nobody explained why"}
+            )
+        if leave:
+            await self.staff_post(f"/visits/{visit}/call", {"counter_id": "3"})
+            await self.staff_post(f"/visits/{visit}/serve", {"outcome": "account opened"})
+            await self.staff_post(f"/visits/{visit}/leave")
+        return str(visit)
+
+    async def audit(self, **params: Any) -> list[dict[str, Any]]:
+        response = await self.http.get("/audit", params=params, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        entries: list[dict[str, Any]] = response.json()["entries"]
+        return entries
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        async with self.ctx.pool.acquire() as conn:
+            return list(await conn.fetch(sql, *args))
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        async with self.ctx.pool.acquire() as conn:
+            result: str = await conn.execute(sql, *args)
+            return result
+
+
+def settings_for(database_url: str, bootstrap: str) -> ServiceSettings:
+    return ServiceSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
+        http_host="127.0.0.1",
+        kafka_session_timeout_ms=2000,
+        kafka_heartbeat_interval_ms=500,
+    )
+
+
+def build_app(database_url: str, bootstrap: str, clock: FixedClock) -> FastAPI:
+    """What ``shared.runner.create_app`` will do once the lead wires security in."""
+    app = create_app(SERVICE, settings_for(database_url, bootstrap), clock=clock)
+    install_auth(app, AuthConfig(SECRET.encode()))
+    install_audit(app)  # after install_auth: the audit is the outermost middleware
+    return app
+
+
+@asynccontextmanager
+async def vault_service(
+    database_url: str, bootstrap: str, clock: FixedClock | None = None
+) -> AsyncIterator[VaultService]:
+    clock = clock or FixedClock(T0)
+    app = build_app(database_url, bootstrap, clock)
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+        yield VaultService(url, app, clock, http)
