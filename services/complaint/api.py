@@ -19,16 +19,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.complaint import domain as d
 from services.complaint import projections
 from services.complaint.app import ComplaintApp, app_for
+from services.complaint.explain import explain
+from services.complaint.state import REGULATORY_SLA
 from shared.commands import CommandResult
-from shared.contracts.common import CustomerRef
+from shared.contracts.common import CustomerRef, StaffId
 from shared.contracts.complaint import (
     Category,
     Channel,
+    Code,
     HoldKind,
+    InterimKind,
     Level,
+    MatterKey,
     Nature,
     Outcome,
     ProposedSolution,
+    RemediationAction,
+    ResponseKind,
+    ReviewOutcome,
     Urgency,
 )
 from shared.envelope import Envelope, Metadata
@@ -60,6 +68,18 @@ class ReceiveComplaintBody(BaseModel):
     customer_ref: CustomerRef
     description: str = Field(min_length=1, max_length=4000)
     visit_id: UUID | None = None
+    #: business type code (the profile's code table), if known
+    business_type: Code | None = None
+    #: what the complaint is about (e.g. ``card:****1234``): a repeat of an open case is merged into it
+    matter_key: MatterKey | None = None
+    #: the content category, if known at receipt (also recognises a repeat)
+    category: Category | None = None
+    #: members of staff the complaint is about (they may not handle it)
+    about_staff: list[StaffId] = Field(default_factory=list, max_length=10)
+    collective: bool = False
+    representatives: list[CustomerRef] = Field(default_factory=list, max_length=20)
+    #: a repeat that brings new facts or reasons restarts the decision clock (cn-2020)
+    new_facts: bool = False
 
 
 class AcknowledgeBody(Body):
@@ -71,6 +91,8 @@ class ClassifyBody(Body):
     nature: Nature
     source: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     urgency: Urgency = Urgency.normal
+    business_type: Code | None = None
+    cause_code: Code | None = None
 
 
 class NoteBody(Body):
@@ -103,6 +125,19 @@ class RejectBody(Body):
 class AnswerBody(Body):
     answer: Text
     outcome: Outcome = Outcome.upheld
+    #: uk-fca: ``summary_resolution`` within 3 business days of receipt, else ``final``
+    response_kind: ResponseKind | None = None
+    #: the response tells the complainant of their right to go to the ombudsman (uk-fca)
+    refers_to_ombudsman: bool | None = None
+
+
+class RemediationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action_id: UUID | None = None
+    description: str = Field(min_length=1, max_length=2000)
+    owner: StaffId
+    due_at: datetime
 
 
 class CloseBody(Body):
@@ -110,6 +145,11 @@ class CloseBody(Body):
     customer_satisfied: bool | None = None
     root_cause: Text | None = None
     remediation: Text | None = None
+    #: the bank was at fault: closing needs a root cause and remediation actions
+    bank_at_fault: bool | None = None
+    cause_code: Code | None = None
+    #: 溯源整改 actions, each with an owner and a due time (follow-up tasks)
+    remediation_actions: list[RemediationBody] = Field(default_factory=list, max_length=10)
 
 
 class ReasonBody(Body):
@@ -137,6 +177,33 @@ class ProgressBody(Body):
     note: Text
 
 
+class AssignBody(Body):
+    handler: StaffId
+
+
+class StaffBody(Body):
+    staff_ids: list[StaffId] = Field(min_length=1, max_length=10)
+
+
+class MaterialBody(Body):
+    summary: Text
+
+
+class DecisionNoteBody(Body):
+    note: OptionalText = ""
+
+
+class InterimBody(Body):
+    kind: InterimKind
+    note: Text
+    refers_to_ombudsman: bool = False
+
+
+class ReviewDecisionBody(Body):
+    outcome: ReviewOutcome
+    decision: Text
+
+
 # -------------------------------------------------------------------------------- responses
 
 
@@ -157,6 +224,8 @@ class ClassificationView(BaseModel):
     nature: Nature
     source: str
     urgency: Urgency
+    business_type: str | None = None
+    cause_code: str | None = None
 
 
 class SolutionView(BaseModel):
@@ -181,6 +250,17 @@ class ComplaintCreated(BaseModel):
     status: str
     version: int
     deadlines: list[DeadlineView]
+    #: the same complainant's open case about the same matter took this repeat (no new case)
+    merged: bool = False
+    regulatory_profile: str | None = None
+
+
+class PendingExtensionView(BaseModel):
+    request_id: UUID
+    requested_by: str
+    reason: str
+    limit_days: int
+    at: datetime
 
 
 class ComplaintView(BaseModel):
@@ -209,6 +289,15 @@ class ComplaintView(BaseModel):
     version: int
     deadlines: list[DeadlineView]
     history: list[HistoryEntry] | None = None
+    regulatory_profile: str | None = None
+    handler: str | None = None
+    about_staff: list[str] = []
+    collective: bool = False
+    representatives: list[str] = []
+    repeats: int = 0
+    pending_extension: PendingExtensionView | None = None
+    decision_at: datetime | None = None
+    review_outcome: ReviewOutcome | None = None
 
 
 class BoardItem(BaseModel):
@@ -283,7 +372,12 @@ def view(
         visit_id=state.visit_id,
         incident_id=state.incident_id,
         classification=ClassificationView(
-            category=c.category, nature=c.nature, source=c.source, urgency=c.urgency
+            category=c.category,
+            nature=c.nature,
+            source=c.source,
+            urgency=c.urgency,
+            business_type=c.business_type,
+            cause_code=c.cause_code,
         )
         if c
         else None,
@@ -305,8 +399,25 @@ def view(
         answered_at=state.answered_at,
         outcome=state.outcome,
         closed_at=state.closed_at,
-        regulatory_limit_days=state.regulatory_limit_days or rules.regulatory_limit_days,
+        regulatory_limit_days=_limit(state, rules),
         version=version,
+        regulatory_profile=state.profile,
+        handler=state.handler,
+        about_staff=sorted(state.about_staff),
+        collective=state.collective,
+        representatives=list(state.representatives),
+        repeats=state.repeats,
+        pending_extension=None
+        if state.pending_extension is None
+        else PendingExtensionView(
+            request_id=state.pending_extension.request_id,
+            requested_by=state.pending_extension.requested_by,
+            reason=state.pending_extension.reason,
+            limit_days=state.pending_extension.limit_days,
+            at=state.pending_extension.at,
+        ),
+        decision_at=state.decision_at,
+        review_outcome=state.review_outcome,
         deadlines=deadline_views(deadlines, now),
         history=None
         if history is None
@@ -321,6 +432,13 @@ def view(
             for e in history
         ],
     )
+
+
+def _limit(state: d.Complaint, rules: d.ComplaintRules) -> int:
+    clock = state.clocks.get(REGULATORY_SLA)
+    if clock is not None:
+        return clock.limit
+    return state.regulatory_limit_days or rules.regulatory_limit_days
 
 
 async def run(
@@ -351,17 +469,29 @@ async def run(
 async def receive_complaint(
     branch_id: BranchId, body: ReceiveComplaintBody, app: App, meta: Meta, response: Response
 ) -> ComplaintCreated:
-    """Record a complaint: who (customer reference), channel, what happened, optional visit."""
-    result = await app.receive(
+    """Record a complaint: who (customer reference), channel, what happened, optional visit.
+
+    Under a profile that merges repeats (cn-2020), the same complainant raising the same matter
+    while a case about it is open is recorded on that case: 200 with ``merged: true``."""
+    result, merged = await app.receive(
         branch_id,
         channel=body.channel,
         customer_ref=body.customer_ref,
         description=body.description,
         visit_id=body.visit_id,
         meta=meta,
+        business_type=body.business_type,
+        matter_key=body.matter_key,
+        category=body.category,
+        about_staff=tuple(body.about_staff),
+        collective=body.collective,
+        representatives=tuple(body.representatives),
+        new_facts=body.new_facts,
     )
     assert result.state.complaint_id is not None
     complaint_id = result.state.complaint_id
+    if merged:
+        response.status_code = 200
     response.headers["ETag"] = f'"{result.version}"'
     response.headers["Location"] = f"/complaints/{complaint_id}"
     deadlines = await app.deadlines_of(complaint_id)
@@ -370,6 +500,8 @@ async def receive_complaint(
         status=result.state.status.value,
         version=result.version,
         deadlines=deadline_views(deadlines, app.clock.now()),
+        merged=merged,
+        regulatory_profile=result.state.profile,
     )
 
 
@@ -458,8 +590,17 @@ async def acknowledge(
 async def classify(
     complaint_id: UUID, body: ClassifyBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
 ) -> ComplaintView:
-    """Content category, nature, source and urgency; major or urgent escalates at once."""
-    command = d.Classify(app.clock.now(), body.category, body.nature, body.source, body.urgency)
+    """Content category, nature, source and urgency (+ business type and cause code from the
+    profile's code tables); major or urgent escalates at once."""
+    command = d.Classify(
+        app.clock.now(),
+        body.category,
+        body.nature,
+        body.source,
+        body.urgency,
+        body.business_type,
+        body.cause_code,
+    )
     return await run(app, complaint_id, command, body, meta, if_match, response)
 
 
@@ -537,7 +678,9 @@ async def answer(
     complaint_id: UUID, body: AnswerBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
 ) -> ComplaintView:
     """The customer is told the bank's decision (``not_upheld`` needs no solution)."""
-    command = d.Answer(app.clock.now(), body.answer, body.outcome)
+    command = d.Answer(
+        app.clock.now(), body.answer, body.outcome, body.response_kind, body.refers_to_ombudsman
+    )
     return await run(app, complaint_id, command, body, meta, if_match, response)
 
 
@@ -545,9 +688,23 @@ async def answer(
 async def close(
     complaint_id: UUID, body: CloseBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
 ) -> ComplaintView:
-    """Close with a record of process and result (a major case also needs root cause + remediation)."""
+    """Close with a record of process and result; a major case, or one where the bank was at
+    fault, also needs its root cause and remediation actions with owners and due times (溯源整改)."""
+    actions = tuple(
+        RemediationAction(
+            action_id=a.action_id or uuid4(), description=a.description, owner=a.owner, due_at=a.due_at
+        )
+        for a in body.remediation_actions
+    )
     command = d.Close(
-        app.clock.now(), body.result, body.customer_satisfied, body.root_cause, body.remediation
+        app.clock.now(),
+        body.result,
+        body.customer_satisfied,
+        body.root_cause,
+        body.remediation,
+        body.bank_at_fault,
+        body.cause_code,
+        actions,
     )
     return await run(app, complaint_id, command, body, meta, if_match, response)
 
@@ -631,3 +788,109 @@ async def extend(
     """Extend the regulatory limit once (15 → 30 days) for a complex case, with a reason."""
     command = d.ExtendRegulatoryDeadline(app.clock.now(), body.reason)
     return await run(app, complaint_id, command, body, meta, if_match, response)
+
+
+# regulatory profiles (issue 8) ----------------------------------------------------------------
+
+
+@router.post("/complaints/{complaint_id}/assign", response_model=ComplaintView)
+async def assign(
+    complaint_id: UUID, body: AssignBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> ComplaintView:
+    """Assign the handler; never the member of staff the complaint is about (recusal, 409)."""
+    command = d.AssignHandler(app.clock.now(), body.handler)
+    return await run(app, complaint_id, command, body, meta, if_match, response)
+
+
+@router.post("/complaints/{complaint_id}/identify-staff", response_model=ComplaintView)
+async def identify_staff(
+    complaint_id: UUID, body: StaffBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> ComplaintView:
+    """Record the members of staff the complaint is about (they may not handle it)."""
+    command = d.IdentifyStaff(app.clock.now(), tuple(body.staff_ids))
+    return await run(app, complaint_id, command, body, meta, if_match, response)
+
+
+@router.post("/complaints/{complaint_id}/new-material", response_model=ComplaintView)
+async def new_material(
+    complaint_id: UUID, body: MaterialBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> ComplaintView:
+    """New facts or reasons from the complainant (cn-2020: the decision clock restarts today)."""
+    command = d.RecordNewMaterial(app.clock.now(), body.summary)
+    return await run(app, complaint_id, command, body, meta, if_match, response)
+
+
+@router.post("/complaints/{complaint_id}/request-extension", response_model=ComplaintView)
+async def request_extension(
+    complaint_id: UUID, body: ReasonBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> ComplaintView:
+    """Ask higher-level management for a further extension (cn-2020: to 60 days in total)."""
+    command = d.RequestExtension(app.clock.now(), body.reason, meta.actor, uuid4())
+    return await run(app, complaint_id, command, body, meta, if_match, response)
+
+
+@router.post("/complaints/{complaint_id}/approve-extension", response_model=ComplaintView)
+async def approve_extension(
+    complaint_id: UUID,
+    app: App,
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
+    body: DecisionNoteBody | None = None,
+) -> ComplaintView:
+    """Approve the pending request; the requester cannot approve their own (409)."""
+    body = body or DecisionNoteBody()
+    command = d.DecideExtension(app.clock.now(), True, meta.actor, body.note)
+    return await run(app, complaint_id, command, body, meta, if_match, response)
+
+
+@router.post("/complaints/{complaint_id}/deny-extension", response_model=ComplaintView)
+async def deny_extension(
+    complaint_id: UUID, body: ReasonBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> ComplaintView:
+    """Deny the pending request, with a reason: the earlier limit stands."""
+    command = d.DecideExtension(app.clock.now(), False, meta.actor, body.reason)
+    return await run(app, complaint_id, command, body, meta, if_match, response)
+
+
+@router.post("/complaints/{complaint_id}/interim-response", response_model=ComplaintView)
+async def interim_response(
+    complaint_id: UUID, body: InterimBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> ComplaintView:
+    """uk-fca holding response (payment services: moves the final response to business day 35);
+    us-cfpb "in progress" response within 15 days."""
+    command = d.SendInterimResponse(app.clock.now(), body.kind, body.note, body.refers_to_ombudsman)
+    return await run(app, complaint_id, command, body, meta, if_match, response)
+
+
+@router.post("/complaints/{complaint_id}/request-review", response_model=ComplaintView)
+async def request_review(
+    complaint_id: UUID, body: ReasonBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+) -> ComplaintView:
+    """The complainant asks the higher level to review the decision (cn-2020: within 30 days)."""
+    command = d.RequestReview(app.clock.now(), body.reason)
+    return await run(app, complaint_id, command, body, meta, if_match, response)
+
+
+@router.post("/complaints/{complaint_id}/decide-review", response_model=ComplaintView)
+async def decide_review(
+    complaint_id: UUID,
+    body: ReviewDecisionBody,
+    app: App,
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ComplaintView:
+    """The higher level's review decision, told to the complainant."""
+    command = d.DecideReview(app.clock.now(), body.outcome, body.decision)
+    return await run(app, complaint_id, command, body, meta, if_match, response)
+
+
+@router.get("/complaints/{complaint_id}/deadlines/explain")
+async def explain_deadlines(complaint_id: UUID, app: App) -> dict[str, Any]:
+    """Which rule set each deadline and why: profile, rule text and citation, start and basis,
+    limit and how it counts, the calendar, pauses and extensions — replayed from the case's
+    history and set beside the live deadline (``agrees``)."""
+    loaded = await app.get(complaint_id)
+    deadlines = await app.deadlines_of(complaint_id)
+    return explain(str(complaint_id), loaded.state, deadlines, app.regulation, app.clock.now())

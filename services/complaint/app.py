@@ -31,6 +31,7 @@ from services.complaint.domain import (
     HandleFailedVerification,
     ReceiveComplaint,
     RecordCustomerLeft,
+    RecordRepeat,
     RecordSlaAtRisk,
     RecordSlaBreached,
     SlaFacts,
@@ -39,14 +40,17 @@ from services.complaint.domain import (
     stream_id,
 )
 from services.complaint.metrics import COMPLAINTS_BY_STATUS, COMPLAINTS_ON_HOLD
+from services.complaint.regclocks import ClockMath
+from services.complaint.regulation import branch_calendar_name
 from shared.commands import CommandHandler, CommandResult, Loaded
-from shared.contracts.complaint import Channel
+from shared.contracts.complaint import Category, Channel
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import VerificationFailed
 from shared.contracts.reception import ComplaintRaisedDuringVisit, VisitLeft
 from shared.decider import DomainError, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import ConcurrencyError
+from shared.metrics import SLA_BREACHES, SLA_MET
 from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
@@ -84,9 +88,15 @@ class ComplaintApp:
         self.settings = settings or ComplaintSettings()
         self.book = book or PolicyBook.load()
         self.rules = self.settings.rules(self.book)
-        self.decider = make_decider(self.rules)
+        self.regulation = self.settings.regulation(self.book)
+        self.math = ClockMath(self.regulation)
+        self.decider = make_decider(self.rules, self.regulation)
         self.deadlines = Deadlines("complaint", ctx.clock, self.book)
-        self.clocks = ComplaintClocks(self.deadlines, ctx.registry)
+        self.clocks = ComplaintClocks(self.deadlines, ctx.registry, self.math)
+        for profile in self.regulation.profiles.values():  # the profiles' own SLAs start at 0 too
+            for clock in profile.clocks.values():
+                SLA_BREACHES.labels("complaint", clock.sla)
+                SLA_MET.labels("complaint", clock.sla)
         self.handler: CommandHandler[Command, Complaint] = CommandHandler(
             service="complaint",
             store=ctx.store,
@@ -115,24 +125,54 @@ class ComplaintApp:
         description: str,
         visit_id: UUID | None,
         meta: Metadata,
-    ) -> CommandResult[Complaint]:
-        complaint_id = uuid4()
-        left_at = None
-        if visit_id is not None and channel is Channel.in_branch:
-            async with self.pool.acquire() as conn:
+        business_type: str | None = None,
+        matter_key: str | None = None,
+        category: Category | None = None,
+        about_staff: tuple[str, ...] = (),
+        collective: bool = False,
+        representatives: tuple[str, ...] = (),
+        new_facts: bool = False,
+    ) -> tuple[CommandResult[Complaint], bool]:
+        """Record a complaint under the branch's regulatory profile; ``(result, merged)``.
+
+        Under a profile that merges repeats (cn-2020), the same complainant raising the same matter
+        (``matter_key``, or the content category) while a case about it is open is recorded on
+        that case (``merged``): no new case, no new clock. An advisory lock per complainant makes
+        two simultaneous receipts of one repeat see each other."""
+        profile = self.regulation.profile_for_branch(branch_id)
+        key = matter_key or (f"category:{category.value}" if category is not None else None)
+        now = self.clock.now()
+        async with self.store.transaction() as conn:
+            if profile.merge_repeats and key is not None:
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"complaint:{customer_ref}")
+                open_case = await projections.open_case_for_matter(conn, customer_ref, key, profile.name)
+                if open_case is not None:
+                    repeat = RecordRepeat(now, channel, customer_ref, description, key, branch_id, new_facts)
+                    return await self.execute_in(conn, stream_id(open_case), repeat, meta=meta), True
+            left_at = None
+            if visit_id is not None and channel is Channel.in_branch:
                 left_at = await projections.departure(conn, visit_id)
-        command = ReceiveComplaint(
-            complaint_id=complaint_id,
-            channel=channel,
-            customer_ref=customer_ref,
-            description=description,
-            received_at=self.clock.now(),
-            visit_id=visit_id,
-            customer_left_at=left_at,
-        )
-        return await self.handler.execute(
-            stream_id(complaint_id), command, branch_id=branch_id, meta=meta, must_exist=False
-        )
+            complaint_id = uuid4()
+            command = ReceiveComplaint(
+                complaint_id=complaint_id,
+                channel=channel,
+                customer_ref=customer_ref,
+                description=description,
+                received_at=now,
+                visit_id=visit_id,
+                customer_left_at=left_at,
+                profile=profile.name,
+                calendar=branch_calendar_name(self.book, branch_id),
+                business_type=business_type,
+                matter_key=key,
+                about_staff=about_staff,
+                collective=collective,
+                representatives=representatives,
+            )
+            result = await self.execute_in(
+                conn, stream_id(complaint_id), command, meta=meta, branch_id=branch_id, must_exist=False
+            )
+            return result, False
 
     async def execute(
         self,
@@ -284,6 +324,8 @@ class ComplaintApp:
             visit_id=visit_id,
             source_event_id=env.event_id,
             customer_left_at=left_at,
+            profile=self.regulation.profile_for_branch(env.branch_id).name,
+            calendar=branch_calendar_name(self.book, env.branch_id),
         )
         await self.execute_in(
             conn,

@@ -13,10 +13,14 @@ from shared.contracts.complaint import (
     Category,
     Channel,
     HoldKind,
+    InterimKind,
     Level,
     Nature,
     Outcome,
     ProposedSolution,
+    RemediationAction,
+    ResponseKind,
+    ReviewOutcome,
     Urgency,
 )
 
@@ -32,6 +36,14 @@ class ReceiveComplaint:
     source_event_id: UUID | None = None
     #: the linked visit had already ended when the case was opened
     customer_left_at: datetime | None = None
+    #: the regulatory profile of the branch, and the calendar its business days count in
+    profile: str | None = None
+    calendar: str | None = None
+    business_type: str | None = None
+    matter_key: str | None = None
+    about_staff: tuple[str, ...] = ()
+    collective: bool = False
+    representatives: tuple[str, ...] = ()
 
     @property
     def at(self) -> datetime:
@@ -51,6 +63,8 @@ class Classify:
     nature: Nature
     source: str
     urgency: Urgency
+    business_type: str | None = None
+    cause_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,8 @@ class Answer:
     at: datetime
     answer: str
     outcome: Outcome = Outcome.upheld
+    response_kind: ResponseKind | None = None
+    refers_to_ombudsman: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,9 @@ class Close:
     customer_satisfied: bool | None = None
     root_cause: str | None = None
     remediation: str | None = None
+    bank_at_fault: bool | None = None
+    cause_code: str | None = None
+    remediation_actions: tuple[RemediationAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,6 +208,79 @@ class RecordSlaBreached:
     deadline: SlaFacts
 
 
+# ------------------------------------------------------------------ regulatory profiles (issue 8)
+
+
+@dataclass(frozen=True)
+class RecordRepeat:
+    """The same complainant raised the same matter again while the case is open: merge it."""
+
+    at: datetime
+    channel: Channel
+    customer_ref: str
+    description: str
+    matter_key: str | None = None
+    received_in_branch: str | None = None
+    new_facts: bool = False
+    source_event_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class RecordNewMaterial:
+    at: datetime
+    summary: str
+
+
+@dataclass(frozen=True)
+class IdentifyStaff:
+    at: datetime
+    staff_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AssignHandler:
+    at: datetime
+    handler: str
+
+
+@dataclass(frozen=True)
+class RequestExtension:
+    at: datetime
+    reason: str
+    #: the acting member of staff (from the request's identity)
+    by: str
+    request_id: UUID
+
+
+@dataclass(frozen=True)
+class DecideExtension:
+    at: datetime
+    approve: bool
+    by: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SendInterimResponse:
+    at: datetime
+    kind: InterimKind
+    note: str
+    refers_to_ombudsman: bool = False
+
+
+@dataclass(frozen=True)
+class RequestReview:
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class DecideReview:
+    at: datetime
+    outcome: ReviewOutcome
+    decision: str
+
+
 Command = (
     ReceiveComplaint
     | Acknowledge
@@ -211,4 +303,13 @@ Command = (
     | HandleFailedVerification
     | RecordSlaAtRisk
     | RecordSlaBreached
+    | RecordRepeat
+    | RecordNewMaterial
+    | IdentifyStaff
+    | AssignHandler
+    | RequestExtension
+    | DecideExtension
+    | SendInterimResponse
+    | RequestReview
+    | DecideReview
 )

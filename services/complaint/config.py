@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.complaint.domain import REGULATORY_SLA, ComplaintRules
+from services.complaint.regulation import DEFAULT_PROFILE, Regulation
 from shared.sla.policy import PolicyBook
 
 
@@ -29,6 +31,12 @@ class ComplaintSettings(BaseSettings):
     #: name of the reactions projection; its consumer group is ``complaint.<name>`` (a new name
     #: reads the other contexts' topics from the beginning, e.g. after a rebuild)
     reactions_name: str = "reactions"
+    #: the regulatory profile of every branch not named below (``profiles/<name>.toml``)
+    regulatory_profile: str = DEFAULT_PROFILE
+    #: branch id (or prefix ending in ``*``) → profile, as JSON: ``{"uk-*": "uk-fca", "b042": "us-cfpb"}``
+    branch_profiles: dict[str, str] = {}
+    #: a bank's own profile files (default: the service's ``profiles/`` folder)
+    profiles_dir: Path | None = None
 
     def rules(self, book: PolicyBook) -> ComplaintRules:
         base = book.policy(REGULATORY_SLA).duration
@@ -40,4 +48,12 @@ class ComplaintSettings(BaseSettings):
             require_root_cause_for_major=self.require_root_cause_for_major,
             regulatory_limit_days=max(1, round(base / timedelta(days=1))),
             regulatory_extended_days=self.regulatory_extended_days,
+        )
+
+    def regulation(self, book: PolicyBook) -> Regulation:
+        return Regulation.load(
+            book,
+            directory=self.profiles_dir,
+            default_profile=self.regulatory_profile,
+            branch_profiles=self.branch_profiles,
         )

@@ -7,6 +7,10 @@ line: put on hold while waiting on the customer (its SLA clocks pause), escalate
 time (never down), merged into an incident (many complaints, one cause). A command that is not
 allowed now raises :class:`DomainError` with a reason a lobby manager understands; nothing is
 recorded. Deadlines are not decided here: the application starts and stops them from the events.
+
+A case received under a regulatory profile (``regulation``, see :mod:`regulation`) also follows
+that profile's rules (:mod:`regulated`): its regulatory clocks travel on the events that start and
+meet them, so the case's state — and every deadline — can be recomputed from its history.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -23,30 +25,54 @@ from services.complaint.commands import (
     AcceptSolution,
     Acknowledge,
     Answer,
+    AssignHandler,
     Classify,
     Close,
     Command,
+    DecideExtension,
+    DecideReview,
     Escalate,
     ExtendRegulatoryDeadline,
     GiveProgressUpdate,
     HandleFailedVerification,
     Hold,
+    IdentifyStaff,
     ImplementSolution,
     MergeIntoIncident,
     ProposeSolutions,
     ReceiveComplaint,
     RecordCustomerLeft,
+    RecordNewMaterial,
+    RecordRepeat,
     RecordSlaAtRisk,
     RecordSlaBreached,
     RejectSolution,
     Reopen,
+    RequestExtension,
+    RequestReview,
     Resume,
+    SendInterimResponse,
     SlaFacts,
     StartInvestigation,
 )
+from services.complaint.regulated import RegulatoryRules
+from services.complaint.regulation import Regulation
+from services.complaint.state import (
+    LEVELS,
+    OPEN_STATUSES,
+    REGULATORY_SLA,
+    RESOLVE_SLA,
+    Classification,
+    Complaint,
+    PendingExtension,
+    Solution,
+    SolutionStatus,
+    Status,
+)
 from shared.contracts.complaint import (
-    Category,
     Channel,
+    ClockBasis,
+    ClockStart,
     ComplaintAcknowledged,
     ComplaintAnswered,
     ComplaintClassified,
@@ -58,13 +84,25 @@ from shared.contracts.complaint import (
     ComplaintReceived,
     ComplaintReopened,
     ComplaintResumed,
+    ComplaintStaffIdentified,
     CustomerLeftBranch,
+    ExtensionApproved,
+    ExtensionDenied,
+    ExtensionRequested,
+    HandlerAssigned,
+    HoldKind,
+    InterimResponseSent,
     InvestigationStarted,
     Level,
     Nature,
+    NewMaterialReceived,
     Outcome,
     ProgressUpdateGiven,
     RegulatoryDeadlineExtended,
+    RemediationAction,
+    RepeatComplaintMerged,
+    ReviewDecided,
+    ReviewRequested,
     SolutionAccepted,
     SolutionImplemented,
     SolutionRejected,
@@ -95,104 +133,6 @@ class ComplaintRules:
 
 DEFAULT_RULES = ComplaintRules()
 
-LEVELS: tuple[Level, ...] = (Level.lobby_manager, Level.branch_head, Level.hq_department)
-
-RESOLVE_SLA = "complaint.resolve"
-REGULATORY_SLA = "complaint.regulatory"
-
-# ------------------------------------------------------------------------------------------ state
-
-
-class Status(StrEnum):
-    none = "none"
-    received = "received"
-    acknowledged = "acknowledged"
-    classified = "classified"
-    investigating = "investigating"
-    solutions_proposed = "solutions_proposed"
-    solutions_rejected = "solutions_rejected"
-    solution_accepted = "solution_accepted"
-    implemented = "implemented"
-    answered = "answered"
-    closed = "closed"
-    reopened = "reopened"
-
-
-OPEN_STATUSES = frozenset(Status) - {Status.none, Status.closed}
-
-
-class SolutionStatus(StrEnum):
-    proposed = "proposed"
-    accepted = "accepted"
-    rejected = "rejected"
-    implemented = "implemented"
-
-
-@dataclass(frozen=True)
-class Solution:
-    solution_id: UUID
-    description: str
-    compensation: Decimal | None
-    currency: str
-    status: SolutionStatus
-    cycle: int
-
-
-@dataclass(frozen=True)
-class Classification:
-    category: Category
-    nature: Nature
-    source: str
-    urgency: Urgency
-
-
-@dataclass(frozen=True)
-class Complaint:
-    status: Status = Status.none
-    complaint_id: UUID | None = None
-    channel: Channel | None = None
-    customer_ref: str | None = None
-    description: str | None = None
-    visit_id: UUID | None = None
-    received_at: datetime | None = None
-    source_event_id: UUID | None = None
-    cycle: int = 1
-    cycle_started_at: datetime | None = None
-    acknowledged_at: datetime | None = None
-    classification: Classification | None = None
-    level: Level = Level.lobby_manager
-    solutions: tuple[Solution, ...] = ()
-    on_hold: bool = False
-    hold_reason: str | None = None
-    held_since: datetime | None = None
-    customer_left_at: datetime | None = None
-    resolved_at: datetime | None = None
-    answered_at: datetime | None = None
-    outcome: Outcome | None = None
-    closed_at: datetime | None = None
-    incident_id: UUID | None = None
-    regulatory_extensions: int = 0
-    #: the regulatory limit after an extension in this cycle (None: the rules' base limit)
-    regulatory_limit_days: int | None = None
-    classification_escalated: bool = False
-    #: SLA milestones recorded in the current cycle: (deadline_id, sla, "at_risk:0.8" | "breached")
-    sla_fired: frozenset[tuple[UUID, str, str]] = frozenset()
-    breached_slas: frozenset[str] = frozenset()
-    #: ids of other contexts' events already acted on (reopen, failed correction)
-    handled_sources: frozenset[UUID] = frozenset()
-    escalations: int = 0
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
-    def solution(self, solution_id: UUID) -> Solution | None:
-        return next((s for s in self.solutions if s.solution_id == solution_id), None)
-
-    def current_solutions(self, *statuses: SolutionStatus) -> list[Solution]:
-        return [s for s in self.solutions if s.cycle == self.cycle and (not statuses or s.status in statuses)]
-
-
 #: commands a case on hold still takes (everything else waits for resume)
 _ALLOWED_ON_HOLD = (
     Hold,
@@ -206,6 +146,27 @@ _ALLOWED_ON_HOLD = (
     HandleFailedVerification,
     RecordSlaAtRisk,
     RecordSlaBreached,
+    RecordRepeat,
+    RecordNewMaterial,
+    IdentifyStaff,
+    AssignHandler,
+    RequestExtension,
+    DecideExtension,
+)
+#: commands a case under review takes (the rest waits for the review decision)
+_ALLOWED_UNDER_REVIEW = (
+    Hold,
+    Resume,
+    Escalate,
+    MergeIntoIncident,
+    GiveProgressUpdate,
+    RecordCustomerLeft,
+    RecordSlaAtRisk,
+    RecordSlaBreached,
+    RecordRepeat,
+    IdentifyStaff,
+    AssignHandler,
+    DecideReview,
 )
 
 # ----------------------------------------------------------------------------------------- decide
@@ -225,16 +186,28 @@ def _require_open(state: Complaint, what: str) -> UUID:
     return state.complaint_id
 
 
+def _require_exists(state: Complaint, what: str) -> None:
+    if state.status is Status.none:
+        raise DomainError(f"cannot {what}: this complaint does not exist")
+
+
 def _require_status(state: Complaint, what: str, allowed: set[Status], hint: str) -> None:
     if state.status not in allowed:
         raise DomainError(f"cannot {what} while the case is {state.status.value.replace('_', ' ')}: {hint}")
 
 
 class ComplaintDecider:
-    """``decide`` under a set of :class:`ComplaintRules`."""
+    """``decide`` under a set of :class:`ComplaintRules` and, for cases received under one, the
+    case's regulatory profile (``regulation``; without it only the lifecycle rules apply)."""
 
-    def __init__(self, rules: ComplaintRules = DEFAULT_RULES) -> None:
+    def __init__(self, rules: ComplaintRules = DEFAULT_RULES, regulation: Regulation | None = None) -> None:
         self.rules = rules
+        self.regulation = regulation
+        self.reg = RegulatoryRules(regulation) if regulation is not None else None
+
+    def _reg(self, state: Complaint) -> RegulatoryRules | None:
+        """The profile's rules, for a case received under a profile."""
+        return self.reg if state.profile is not None else None
 
     def decide(self, state: Complaint, command: Command) -> Sequence[EventData]:
         if isinstance(command, ReceiveComplaint):
@@ -243,19 +216,41 @@ class ComplaintDecider:
             return self._reopen(state, command)
         if isinstance(command, HandleFailedVerification):
             return self._failed_verification(state, command)
+        reg = self._reg(state)
+        if isinstance(command, RequestReview):
+            if reg is None:
+                raise DomainError("cannot request a review: this case follows no regulatory profile")
+            _require_exists(state, "request a review")
+            if state.on_hold:
+                raise DomainError(f"cannot request a review: the case is on hold ({state.hold_reason})")
+            assert state.complaint_id is not None
+            return reg.request_review(state, state.complaint_id, command)
         cid = _require_open(state, _verb(command))
         if state.on_hold and not isinstance(command, _ALLOWED_ON_HOLD):
             raise DomainError(
                 f"cannot {_verb(command)}: the case is on hold ({state.hold_reason}); resume it first"
             )
+        if state.status is Status.under_review and not isinstance(command, _ALLOWED_UNDER_REVIEW):
+            raise DomainError(
+                f"cannot {_verb(command)}: the higher level is reviewing the decision; record the review "
+                "decision first"
+            )
+        regulatory = self._regulatory(state, reg, cid, command)
+        if regulatory is not None:
+            return regulatory
         match command:
             case Acknowledge():
                 _require_status(
                     state, "acknowledge", {Status.received, Status.reopened}, "it was already acknowledged"
                 )
+                timeline = reg.acknowledgement(state, command) if reg else {}
                 return [
                     ComplaintAcknowledged(
-                        complaint_id=cid, at=command.at, apology=command.apology, cycle=state.cycle
+                        complaint_id=cid,
+                        at=command.at,
+                        apology=command.apology,
+                        cycle=state.cycle,
+                        **timeline,
                     )
                 ]
             case Classify():
@@ -304,6 +299,8 @@ class ComplaintDecider:
                 )
                 if state.on_hold:
                     raise DomainError("cannot put the case on hold: it is already on hold")
+                if reg is not None:
+                    return [reg.hold(state, cid, command)]
                 return [
                     ComplaintPutOnHold(
                         complaint_id=cid, reason=command.reason, kind=command.kind, at=command.at
@@ -312,6 +309,8 @@ class ComplaintDecider:
             case Resume():
                 if not state.on_hold:
                     raise DomainError("cannot resume: the case is not on hold")
+                if reg is not None:
+                    return [reg.resume(state, cid, command)]
                 return [ComplaintResumed(complaint_id=cid, at=command.at, note=command.note)]
             case Escalate():
                 return self._escalate(state, cid, command)
@@ -344,40 +343,135 @@ class ComplaintDecider:
                 )
                 return [ProgressUpdateGiven(complaint_id=cid, note=command.note, at=command.at)]
             case ExtendRegulatoryDeadline():
+                if reg is not None:
+                    return reg.extend(state, cid, command)
                 return self._extend(state, cid, command)
             case RecordSlaAtRisk():
                 facts = command.deadline
                 if (facts.deadline_id, facts.sla, milestone(command.used_fraction)) in state.sla_fired:
                     raise DomainError(f"{facts.sla} was already recorded as at risk")
                 return [
-                    SlaAtRisk(at=command.at, used_fraction=command.used_fraction, **_sla_fields(cid, facts))
+                    SlaAtRisk(at=command.at, used_fraction=command.used_fraction, **_sla_fields(cid, facts)),
+                    *(reg.milestone(state, cid, command) if reg else []),
                 ]
             case RecordSlaBreached():
                 return self._breached(state, cid, command)
         raise DomainError(f"unknown command {type(command).__name__}")
+
+    def _regulatory(
+        self, state: Complaint, reg: RegulatoryRules | None, cid: UUID, command: Command
+    ) -> list[EventData] | None:
+        """The commands of issue 8 (None: not one of them)."""
+        match command:
+            case AssignHandler():
+                return self._assign(state, cid, command)
+            case IdentifyStaff():
+                return self._identify(state, cid, command)
+            case RecordRepeat():
+                if reg is not None:
+                    return reg.repeat(state, cid, command)
+                return [
+                    RepeatComplaintMerged(
+                        complaint_id=cid,
+                        at=command.at,
+                        channel=command.channel,
+                        customer_ref=command.customer_ref,
+                        matter_key=command.matter_key,
+                        description=command.description[:4000],
+                        received_in_branch=command.received_in_branch,
+                        new_facts=command.new_facts,
+                        source_event_id=command.source_event_id,
+                    )
+                ]
+            case RecordNewMaterial():
+                if reg is not None:
+                    return reg.new_material(state, cid, command)
+                return [
+                    NewMaterialReceived(
+                        complaint_id=cid, at=command.at, summary=command.summary, restarts_clock=False
+                    )
+                ]
+        if not isinstance(command, RequestExtension | DecideExtension | SendInterimResponse | DecideReview):
+            return None
+        if reg is None:
+            raise DomainError(f"cannot {_verb(command)}: this case follows no regulatory profile")
+        match command:
+            case RequestExtension():
+                return reg.request_extension(state, cid, command)
+            case DecideExtension():
+                return reg.decide_extension(state, cid, command)
+            case SendInterimResponse():
+                return reg.interim(state, cid, command)
+            case DecideReview():
+                return reg.decide_review(state, cid, command)
+        return None
 
     # --- one method per command that needs more than a guard ------------------------------------
 
     def _receive(self, state: Complaint, command: ReceiveComplaint) -> list[EventData]:
         if state.status is not Status.none:
             raise DomainError(f"complaint {command.complaint_id} was already received")
-        events: list[EventData] = [
-            ComplaintReceived(
-                complaint_id=command.complaint_id,
-                channel=command.channel,
-                customer_ref=command.customer_ref,
-                description=command.description,
-                visit_id=command.visit_id,
-                received_at=command.received_at,
-                source_event_id=command.source_event_id,
-            )
-        ]
+        profile = None
+        if self.regulation is not None and command.profile is not None:
+            profile = self.regulation.profile(command.profile)
+            assert self.reg is not None
+            self.reg.check_receipt(profile, len(command.representatives), command.business_type)
+        received = ComplaintReceived(
+            complaint_id=command.complaint_id,
+            channel=command.channel,
+            customer_ref=command.customer_ref,
+            description=command.description,
+            visit_id=command.visit_id,
+            received_at=command.received_at,
+            source_event_id=command.source_event_id,
+            regulatory_profile=profile.name if profile else None,
+            business_type=command.business_type,
+            matter_key=command.matter_key,
+            about_staff=list(dict.fromkeys(command.about_staff)),
+            collective=command.collective or bool(command.representatives),
+            representatives=list(dict.fromkeys(command.representatives)),
+            regulatory_clocks=[
+                self.reg.start_clock(profile, spec, ClockBasis.receipt, command.received_at, command.calendar)
+                for spec in profile.clocks_for(ClockBasis.receipt, command.business_type)
+            ]
+            if profile is not None and self.reg is not None
+            else [],
+        )
+        events: list[EventData] = [received]
         if command.customer_left_at is not None and command.channel is Channel.in_branch:
             left = max(command.customer_left_at, command.received_at)
             events.append(
                 CustomerLeftBranch(complaint_id=command.complaint_id, visit_id=command.visit_id, at=left)
             )
         return events
+
+    def _assign(self, state: Complaint, cid: UUID, command: AssignHandler) -> list[EventData]:
+        recusal = (
+            self.regulation is None or state.profile is None or self.regulation.profile(state.profile).recusal
+        )
+        if recusal and command.handler in state.about_staff:
+            raise DomainError(
+                f"cannot assign {command.handler}: the complaint is about this member of staff, who must not "
+                "handle it (recusal); assign someone else"
+            )
+        if command.handler == state.handler:
+            raise DomainError(f"{command.handler} already handles this case")
+        return [
+            HandlerAssigned(complaint_id=cid, handler=command.handler, previous=state.handler, at=command.at)
+        ]
+
+    def _identify(self, state: Complaint, cid: UUID, command: IdentifyStaff) -> list[EventData]:
+        new = [s for s in dict.fromkeys(command.staff_ids) if s not in state.about_staff]
+        if not new:
+            raise DomainError(
+                "these members of staff were already recorded as the ones the complaint is about"
+            )
+        if state.handler in new:
+            raise DomainError(
+                f"cannot record that the complaint is about {state.handler}: {state.handler} handles the "
+                "case; assign another handler first (recusal)"
+            )
+        return [ComplaintStaffIdentified(complaint_id=cid, staff_ids=new, at=command.at)]
 
     def _classify(self, state: Complaint, cid: UUID, command: Classify) -> list[EventData]:
         _require_status(
@@ -388,6 +482,8 @@ class ComplaintDecider:
             if state.status is not Status.answered
             else "the customer already has the answer",
         )
+        reg = self._reg(state)
+        switched = reg.classify(state, command) if reg else []
         events: list[EventData] = [
             ComplaintClassified(
                 complaint_id=cid,
@@ -396,7 +492,10 @@ class ComplaintDecider:
                 source=command.source,
                 urgency=command.urgency,
                 at=command.at,
-            )
+                business_type=command.business_type,
+                cause_code=command.cause_code,
+                regulatory_clocks=switched,
+            ),
         ]
         reasons = []
         if self.rules.escalate_on_major and command.nature is Nature.major:
@@ -483,31 +582,50 @@ class ComplaintDecider:
                 if state.status is not Status.answered
                 else "the customer was already answered",
             )
-        return [
-            ComplaintAnswered(complaint_id=cid, outcome=command.outcome, answer=command.answer, at=command.at)
-        ]
+        reg = self._reg(state)
+        outcomes = reg.answer(state, command) if reg else []
+        answered = ComplaintAnswered(
+            complaint_id=cid,
+            outcome=command.outcome,
+            answer=command.answer,
+            at=command.at,
+            response_kind=command.response_kind,
+            refers_to_ombudsman=command.refers_to_ombudsman,
+            regulatory_outcomes=outcomes,
+        )
+        return [answered]
 
     def _close(self, state: Complaint, cid: UUID, command: Close) -> list[EventData]:
         _require_status(state, "close", {Status.answered}, "answer the customer first")
-        major = state.classification is not None and state.classification.nature is Nature.major
-        if (
-            self.rules.require_root_cause_for_major
-            and major
-            and not (command.root_cause and command.remediation)
-        ):
-            raise DomainError(
-                "cannot close a major complaint without its root cause and a remediation action (溯源整改)"
-            )
-        return [
-            ComplaintClosed(
-                complaint_id=cid,
-                at=command.at,
-                result=command.result,
-                customer_satisfied=command.customer_satisfied,
-                root_cause=command.root_cause,
-                remediation=command.remediation,
-            )
-        ]
+        reg = self._reg(state)
+        if reg is not None:
+            reg.close(state, command)
+        else:
+            major = state.classification is not None and state.classification.nature is Nature.major
+            if (
+                self.rules.require_root_cause_for_major
+                and major
+                and not (command.root_cause and (command.remediation or command.remediation_actions))
+            ):
+                raise DomainError(
+                    "cannot close a major complaint without its root cause and a remediation action "
+                    "(溯源整改)"
+                )
+        remediation = command.remediation
+        if not remediation and command.remediation_actions:
+            remediation = _summary(command.remediation_actions)
+        closed = ComplaintClosed(
+            complaint_id=cid,
+            at=command.at,
+            result=command.result,
+            customer_satisfied=command.customer_satisfied,
+            root_cause=command.root_cause,
+            remediation=remediation,
+            bank_at_fault=command.bank_at_fault,
+            cause_code=command.cause_code,
+            remediation_actions=list(command.remediation_actions),
+        )
+        return [closed]
 
     def _reopen(self, state: Complaint, command: Reopen) -> list[EventData]:
         if state.status is Status.none:
@@ -523,6 +641,7 @@ class ComplaintDecider:
                 f"cannot reopen: the case was closed on {state.closed_at:%Y-%m-%d}, more than {days} days "
                 "ago; record a new complaint instead"
             )
+        reg = self._reg(state)
         return [
             ComplaintReopened(
                 complaint_id=state.complaint_id,
@@ -530,6 +649,7 @@ class ComplaintDecider:
                 reason=command.reason,
                 cycle=state.cycle + 1,
                 source_event_id=command.source_event_id,
+                regulatory_clocks=reg.starts(state, ClockBasis.reopen, command.at) if reg else [],
             )
         ]
 
@@ -627,6 +747,15 @@ class ComplaintDecider:
         return events
 
 
+def _summary(actions: Sequence[RemediationAction]) -> str:
+    """A one-line summary of remediation actions for the free-text ``remediation`` field."""
+    parts = [
+        f"{i}) {a.description} (owner {a.owner}, due {a.due_at:%Y-%m-%d})" for i, a in enumerate(actions, 1)
+    ]
+    text = "; ".join(parts)
+    return text if len(text) <= 2000 else text[:1999] + "…"
+
+
 def _propose_hint(status: Status) -> str:
     if status in {Status.received, Status.reopened, Status.acknowledged, Status.classified}:
         return "start the investigation first"
@@ -667,6 +796,15 @@ _VERBS: dict[type, str] = {
     ExtendRegulatoryDeadline: "extend the regulatory deadline",
     RecordSlaAtRisk: "record an SLA at risk",
     RecordSlaBreached: "record an SLA breach",
+    RecordRepeat: "merge a repeated complaint",
+    RecordNewMaterial: "record new material",
+    IdentifyStaff: "record the staff the complaint is about",
+    AssignHandler: "assign a handler",
+    RequestExtension: "request a further extension",
+    DecideExtension: "decide on an extension",
+    SendInterimResponse: "send an interim response",
+    RequestReview: "request a review",
+    DecideReview: "decide the review",
 }
 
 
@@ -691,18 +829,37 @@ def evolve(state: Complaint, event: EventData) -> Complaint:
                 received_at=event.received_at,
                 cycle_started_at=event.received_at,
                 source_event_id=event.source_event_id,
+                profile=event.regulatory_profile,
+                business_type=event.business_type,
+                matter_key=event.matter_key,
+                about_staff=frozenset(event.about_staff),
+                collective=event.collective,
+                representatives=tuple(event.representatives),
+                calendar=next((c.calendar for c in event.regulatory_clocks), None),
+                clocks=state.clocks.start_all(event.regulatory_clocks, None, event.received_at),
             )
         case ComplaintAcknowledged():
             return replace(state, status=Status.acknowledged, acknowledged_at=event.at)
         case ComplaintClassified():
             status = Status.classified if state.status is Status.acknowledged else state.status
             escalating = event.nature is Nature.major or event.urgency is Urgency.urgent
-            return replace(
+            state = replace(
                 state,
                 status=status,
-                classification=Classification(event.category, event.nature, event.source, event.urgency),
+                classification=Classification(
+                    event.category,
+                    event.nature,
+                    event.source,
+                    event.urgency,
+                    event.business_type
+                    or (state.classification.business_type if state.classification else None),
+                    event.cause_code or (state.classification.cause_code if state.classification else None),
+                ),
                 classification_escalated=state.classification_escalated or escalating,
+                cause_code=event.cause_code or state.cause_code,
+                business_type=event.business_type or state.business_type,
             )
+            return _start_clocks(state, event.regulatory_clocks, event.at)
         case InvestigationStarted():
             return replace(state, status=Status.investigating)
         case SolutionsProposed():
@@ -753,6 +910,8 @@ def evolve(state: Complaint, event: EventData) -> Complaint:
                 state,
                 status=Status.answered,
                 answered_at=event.at,
+                decision_at=event.at,
+                clocks=state.clocks.meet_by("answer", event.at),
                 outcome=event.outcome,
                 resolved_at=state.resolved_at or event.at,
             )
@@ -764,6 +923,12 @@ def evolve(state: Complaint, event: EventData) -> Complaint:
                 on_hold=False,
                 hold_reason=None,
                 held_since=None,
+                hold_kind=None,
+                clocks=state.clocks.cancel_open(event.at, "close"),
+                pending_extension=None,
+                cause_code=event.cause_code or state.cause_code,
+                root_cause_recorded=state.root_cause_recorded
+                or bool(event.root_cause and (event.remediation or event.remediation_actions)),
             )
         case ComplaintReopened():
             return replace(
@@ -782,11 +947,27 @@ def evolve(state: Complaint, event: EventData) -> Complaint:
                 sla_fired=frozenset(),
                 breached_slas=frozenset(),
                 handled_sources=_add(state.handled_sources, event.source_event_id),
+                pending_extension=None,
+                clocks=state.clocks.start_all(event.regulatory_clocks, _hold(state), event.at),
             )
         case ComplaintPutOnHold():
-            return replace(state, on_hold=True, hold_reason=event.reason, held_since=event.at)
+            return replace(
+                state,
+                on_hold=True,
+                hold_reason=event.reason,
+                held_since=event.at,
+                hold_kind=event.kind,
+                clocks=state.clocks.hold(event),
+            )
         case ComplaintResumed():
-            return replace(state, on_hold=False, hold_reason=None, held_since=None)
+            return replace(
+                state,
+                on_hold=False,
+                hold_reason=None,
+                held_since=None,
+                hold_kind=None,
+                clocks=state.clocks.resume(event.at),
+            )
         case ComplaintEscalated():
             return replace(state, level=event.to_level, escalations=state.escalations + 1)
         case ComplaintMergedIntoIncident():
@@ -795,11 +976,68 @@ def evolve(state: Complaint, event: EventData) -> Complaint:
             return replace(state, customer_left_at=event.at)
         case RegulatoryDeadlineExtended():
             # the warnings before the new limit fire again at their new times
+            if event.sla != REGULATORY_SLA:
+                return replace(
+                    state,
+                    clocks=state.clocks.extend(event),
+                    sla_fired=frozenset(f for f in state.sla_fired if f[1] != event.sla),
+                )
             return replace(
                 state,
                 regulatory_extensions=event.extension,
                 regulatory_limit_days=event.limit_days,
                 sla_fired=frozenset(f for f in state.sla_fired if f[1] != REGULATORY_SLA),
+                clocks=state.clocks.extend(event),
+                pending_extension=None,
+            )
+        case RepeatComplaintMerged():
+            state = replace(state, repeats=state.repeats + 1)
+            return _start_clocks(state, event.regulatory_clocks, event.at)
+        case NewMaterialReceived():
+            state = replace(state, new_material=state.new_material + 1)
+            return _start_clocks(state, event.regulatory_clocks, event.at)
+        case ComplaintStaffIdentified():
+            return replace(state, about_staff=state.about_staff | set(event.staff_ids))
+        case HandlerAssigned():
+            return replace(state, handler=event.handler)
+        case ExtensionRequested():
+            pending = PendingExtension(
+                event.request_id, event.sla, event.requested_by, event.reason, event.limit_days, event.at
+            )
+            return replace(state, pending_extension=pending)
+        case ExtensionApproved() | ExtensionDenied():
+            return replace(state, pending_extension=None)
+        case InterimResponseSent():
+            return replace(
+                state,
+                interim_responses=(*state.interim_responses, (event.kind, event.at)),
+                clocks=state.clocks.meet_by(event.kind.value, event.at),
+            )
+        case ReviewRequested():
+            return replace(
+                state,
+                status=Status.under_review,
+                cycle=event.cycle,
+                cycle_started_at=event.at,
+                acknowledged_at=None,
+                resolved_at=None,
+                answered_at=None,
+                outcome=None,
+                closed_at=None,
+                reviewed_decision_at=event.decision_at,
+                review_outcome=None,
+                sla_fired=frozenset(),
+                breached_slas=frozenset(),
+                clocks=state.clocks.start_all(event.regulatory_clocks, _hold(state), event.at),
+            )
+        case ReviewDecided():
+            return replace(
+                state,
+                status=Status.answered,
+                answered_at=event.at,
+                resolved_at=event.at,
+                review_outcome=event.outcome,
+                clocks=state.clocks.meet_by("review_decision", event.at),
             )
         case SlaAtRisk():
             fired = (event.deadline_id, event.sla, milestone(event.used_fraction))
@@ -810,6 +1048,28 @@ def evolve(state: Complaint, event: EventData) -> Complaint:
                 sla_fired=state.sla_fired | {(event.deadline_id, event.sla, "breached")},
                 breached_slas=state.breached_slas | {event.sla},
             )
+    return state
+
+
+def _hold(state: Complaint) -> tuple[HoldKind, str] | None:
+    if state.on_hold and state.hold_kind is not None:
+        return state.hold_kind, state.hold_reason or ""
+    return None
+
+
+def _start_clocks(state: Complaint, starts: Sequence[ClockStart], at: datetime) -> Complaint:
+    """(Re)start regulatory clocks; a restarted decision clock starts over without extensions."""
+    if not starts:
+        return state
+    slas = {s.sla for s in starts}
+    state = replace(
+        state,
+        clocks=state.clocks.start_all(starts, _hold(state), at),
+        calendar=state.calendar or starts[0].calendar,
+        breached_slas=state.breached_slas - slas,
+    )
+    if REGULATORY_SLA in slas:
+        state = replace(state, regulatory_extensions=0, regulatory_limit_days=None, pending_extension=None)
     return state
 
 
@@ -829,8 +1089,11 @@ def _add(ids: frozenset[UUID], new: UUID | None) -> frozenset[UUID]:
     return ids if new is None else ids | {new}
 
 
-def make_decider(rules: ComplaintRules = DEFAULT_RULES) -> Decider[Command, Complaint]:
-    return Decider(Complaint(), ComplaintDecider(rules).decide, evolve)
+def make_decider(
+    rules: ComplaintRules = DEFAULT_RULES, regulation: Regulation | None = None
+) -> Decider[Command, Complaint]:
+    """The decider; with ``regulation``, cases received with a profile follow its rules."""
+    return Decider(Complaint(), ComplaintDecider(rules, regulation).decide, evolve)
 
 
 complaint_decider: Decider[Command, Complaint] = make_decider()
@@ -849,6 +1112,7 @@ __all__ = [
     "AcceptSolution",
     "Acknowledge",
     "Answer",
+    "AssignHandler",
     "Classification",
     "Classify",
     "Close",
@@ -856,21 +1120,31 @@ __all__ = [
     "Complaint",
     "ComplaintDecider",
     "ComplaintRules",
+    "DecideExtension",
+    "DecideReview",
     "Escalate",
     "ExtendRegulatoryDeadline",
     "GiveProgressUpdate",
     "HandleFailedVerification",
     "Hold",
+    "IdentifyStaff",
     "ImplementSolution",
     "MergeIntoIncident",
+    "PendingExtension",
     "ProposeSolutions",
     "ReceiveComplaint",
     "RecordCustomerLeft",
+    "RecordNewMaterial",
+    "RecordRepeat",
     "RecordSlaAtRisk",
     "RecordSlaBreached",
+    "Regulation",
     "RejectSolution",
     "Reopen",
+    "RequestExtension",
+    "RequestReview",
     "Resume",
+    "SendInterimResponse",
     "SlaFacts",
     "Solution",
     "SolutionStatus",

@@ -24,15 +24,18 @@ from shared.envelope import Envelope
 _UPSERT = """
 INSERT INTO complaint_board (complaint_id, branch_id, status, is_open, on_hold, level, channel, category,
     nature, urgency, visit_id, incident_id, cycle, received_at, cycle_started_at, acknowledged_at,
-    resolved_at, closed_at, updated_at, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+    resolved_at, closed_at, updated_at, version, customer_ref, matter_keys, regulatory_profile)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+    $23)
 ON CONFLICT (complaint_id) DO UPDATE SET
     status = EXCLUDED.status, is_open = EXCLUDED.is_open, on_hold = EXCLUDED.on_hold,
     level = EXCLUDED.level, category = EXCLUDED.category, nature = EXCLUDED.nature,
     urgency = EXCLUDED.urgency, incident_id = EXCLUDED.incident_id, cycle = EXCLUDED.cycle,
     cycle_started_at = EXCLUDED.cycle_started_at, acknowledged_at = EXCLUDED.acknowledged_at,
     resolved_at = EXCLUDED.resolved_at, closed_at = EXCLUDED.closed_at,
-    updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
+    updated_at = EXCLUDED.updated_at, version = EXCLUDED.version,
+    customer_ref = EXCLUDED.customer_ref, matter_keys = EXCLUDED.matter_keys,
+    regulatory_profile = EXCLUDED.regulatory_profile
 """
 
 
@@ -69,6 +72,9 @@ async def write_board(conn: asyncpg.Connection, state: Complaint, envelopes: Seq
         state.closed_at,
         last.recorded_at,
         last.stream_version,
+        state.customer_ref,
+        state.matter_keys,
+        state.profile,
     )
     _observe(old, state, envelopes)
 
@@ -158,6 +164,20 @@ async def open_case_for_visit(conn: asyncpg.Connection, visit_id: UUID) -> UUID 
         """SELECT complaint_id FROM complaint_board WHERE visit_id = $1 AND is_open
            ORDER BY received_at LIMIT 1""",
         visit_id,
+    )
+
+
+async def open_case_for_matter(
+    conn: asyncpg.Connection, customer_ref: str, matter_key: str, profile: str
+) -> UUID | None:
+    """The complainant's open case about this matter (same profile), if any: a repeat joins it."""
+    return await conn.fetchval(
+        """SELECT complaint_id FROM complaint_board
+           WHERE customer_ref = $1 AND is_open AND $2 = ANY(matter_keys) AND regulatory_profile = $3
+           ORDER BY received_at LIMIT 1""",
+        customer_ref,
+        matter_key,
+        profile,
     )
 
 

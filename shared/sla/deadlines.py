@@ -11,7 +11,7 @@ time is up becomes ``breached`` (still open: it can be met late, or paused and r
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,12 +99,17 @@ def closed_intervals(pauses: Sequence[tuple[datetime, datetime | None]]) -> list
 
 
 def schedule(deadline: Deadline, book: PolicyBook) -> Deadline:
-    """Recompute ``due_at`` and the next milestone from the deadline's own history. Pure."""
-    if deadline.state not in ("running", "breached"):
+    """Recompute ``due_at`` and the next milestone from the deadline's own history. Pure.
+
+    A paused deadline keeps no milestone, but its due time follows a changed duration (an
+    extension granted while the case waits), the open pause not counted yet."""
+    if deadline.state not in ("running", "breached", "paused"):
         return replace(deadline, next_fire_at=None, next_fire_kind=None)
     calendar = book.calendar(deadline.branch_id) if deadline.counting == "business" else ALWAYS_OPEN
     closed = closed_intervals(deadline.pauses)
     due = calendar.add_open_time(deadline.started_at, deadline.duration, closed)
+    if deadline.state == "paused":
+        return replace(deadline, due_at=due, next_fire_at=None, next_fire_kind=None)
     next_at: datetime | None = None
     kind: str | None = None
     for fraction in deadline.milestones:
@@ -245,11 +250,16 @@ class Deadlines:
         await self._save(conn, updated)
         return updated
 
-    async def pause(self, conn: asyncpg.Connection, subject_id: str, at: datetime) -> list[Deadline]:
-        """Stop every running deadline of the subject (waiting on the customer, appraisal)."""
+    async def pause(
+        self, conn: asyncpg.Connection, subject_id: str, at: datetime, *, keep_running: Collection[str] = ()
+    ) -> list[Deadline]:
+        """Stop every running deadline of the subject (waiting on the customer, appraisal).
+
+        ``keep_running`` names SLAs that must not stop, e.g. a regulatory limit without a
+        stop-the-clock rule (FCA DISP, CFPB) while the case waits on the customer."""
         changed = []
         for deadline in await self.list_for(conn, subject_id):
-            if deadline.state in ("running", "breached"):
+            if deadline.state in ("running", "breached") and deadline.sla not in keep_running:
                 paused = replace(
                     deadline,
                     state="paused",
