@@ -61,6 +61,7 @@ def discover_services() -> list[str]:
         path.parent.name
         for path in root.glob("*/__main__.py")
         if (path.parent / "__init__.py").exists() and path.parent.name.isidentifier()
+        and not (path.parent / "NOT_A_SERVICE").exists()  # a tool, e.g. the simulator
     }
     known = [name for name in CONTEXTS if name in found]
     return known + sorted(found - set(known))

@@ -1,42 +1,333 @@
-"""HQ read models fed by every branch's events."""
+"""HQ's read model, fed by every branch's events from one consumer group over four topics.
+
+``BranchKpis.apply`` gets a de-duplicated, in-order batch from the projection runner (inside its
+transaction) and: loads the facts the batch needs (two queries), folds the batch in Python
+(:mod:`services.hq.fold`), writes one statement per table (:mod:`services.hq.tables`), then looks
+for cross-branch patterns in what changed (:mod:`services.hq.patterns`) and publishes each new
+alert once, through HQ's own event store and outbox, in the same transaction.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from functools import partial
+from uuid import uuid4
 
 import asyncpg
 
-from shared.contracts.complaint import ComplaintReceived
+from services.hq import metrics
+from services.hq.config import HqConfig
+from services.hq.fold import FoldSettings, complaint_ids, fold_batch, subjects_needing_breaches
+from services.hq.patterns import (
+    RepeatRow,
+    SpikeRow,
+    Trigger,
+    alert_id,
+    alert_stream,
+    candidate_windows,
+    repeat_episodes,
+    spike_rows,
+)
+from services.hq.regions import Regions
+from services.hq.tables import load_facts, load_open_breaches, write_changes
+from shared.clock import Clock
+from shared.contracts import complaint as _complaint  # noqa: F401  (registers the topic's events)
+from shared.contracts import feedback as _feedback  # noqa: F401
+from shared.contracts import followup as _followup  # noqa: F401
+from shared.contracts import reception as _reception  # noqa: F401
+from shared.contracts.hq import CrisisSuspected, RepeatComplainantDetected
 from shared.envelope import Envelope
+from shared.eventstore import EventStore
+from shared.registry import EventData
 from shared.topology import events_topic
 
+log = logging.getLogger(__name__)
 
-class BranchComplaintCounts:
-    """Complaints received per branch. Batch-applied: one upsert per batch, not per event."""
+PROJECTION = "branch_kpis"
+TOPICS: tuple[str, ...] = tuple(events_topic(c) for c in ("reception", "complaint", "followup", "feedback"))
+ACTOR = "system:hq-patterns"
+#: the pseudo-branch HQ's own events are keyed by
+HQ_BRANCH = "hq"
 
-    name = "branch_complaints"
-    topics: Sequence[str] = (events_topic("complaint"),)
+_TRIGGERS_SQL = """
+SELECT c.category, c.start, count(DISTINCT s.branch_id)::int AS branches,
+       sum(s.complaints)::int AS complaints,
+       (array_agg(DISTINCT s.branch_id ORDER BY s.branch_id))[1:50] AS branch_ids
+FROM unnest($1::text[], $2::timestamptz[]) AS c(category, start)
+JOIN crisis_slots s ON s.category = c.category AND s.slot >= c.start AND s.slot < c.start + $3::interval
+WHERE NOT EXISTS (SELECT 1 FROM crisis_windows w WHERE w.category = c.category AND w.start = c.start)
+GROUP BY c.category, c.start
+HAVING count(DISTINCT s.branch_id) >= $4
+"""
+
+_SPIKE_UPSERT = """
+INSERT INTO spike_alerts (alert_key, category, window_start, window_end)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+ON CONFLICT (alert_key) DO UPDATE SET
+    window_start = LEAST(spike_alerts.window_start, EXCLUDED.window_start),
+    window_end = GREATEST(spike_alerts.window_end, EXCLUDED.window_end)
+"""
+
+_WIDEN_PUBLISHED = """
+UPDATE alert_events e
+SET window_start = LEAST(e.window_start, x.ws), window_end = GREATEST(e.window_end, x.we)
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS x(k, ws, we) WHERE e.alert_key = x.k
+"""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An alert that may be published: its key, what it is about, its span, and the event."""
+
+    kind: str
+    alert_key: str
+    subject: str
+    start: datetime
+    end: datetime
+    event: Callable[[], EventData]
+
+
+class BranchKpis:
+    """The read model behind every HQ endpoint (one projection, one consumer group)."""
+
+    name = PROJECTION
+    topics: Sequence[str] = TOPICS
+
+    def __init__(
+        self,
+        *,
+        config: HqConfig,
+        tz_of: Callable[[str], tzinfo],
+        regions: Regions,
+        store: EventStore | None,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.tz_of = tz_of
+        self.regions = regions
+        self.store = store
+        self.clock = clock
+        self.settings = FoldSettings(
+            slot=timedelta(minutes=config.crisis_slot_minutes),
+            crisis_categories=frozenset(config.crisis_categories),
+        )
+        self.window = timedelta(minutes=config.crisis_slot_minutes * config.slots_per_window())
+        #: recorded_at of the events applied since the consumer last looked (freshness metric)
+        self.applied_recorded_at: list[datetime] = []
+        #: alerts published since the consumer last looked (it wakes the relay)
+        self.published = 0
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        counts: Counter[str] = Counter()
-        latest: dict[str, datetime] = {}
-        for env in events:
-            if env.type == ComplaintReceived.event_type:
-                counts[env.branch_id] += 1
-                latest[env.branch_id] = max(env.recorded_at, latest.get(env.branch_id, env.recorded_at))
-        if not counts:
+        facts = await load_facts(conn, complaint_ids(events))
+        breaches = await load_open_breaches(conn, subjects_needing_breaches(events))
+        changes = fold_batch(
+            events, facts=facts, open_breaches=breaches, tz_of=self.tz_of, settings=self.settings
+        )
+        await write_changes(conn, changes)
+        if changes.slots:
+            await self._spikes(conn, {(cat, slot) for cat, slot, _ in changes.slots})
+        if changes.customer_refs:
+            await self._repeats(conn, changes.customer_refs)
+        self.applied_recorded_at.extend(env.recorded_at for env in events)
+        by_region: Counter[str] = Counter()
+        for branch, n in Counter(env.branch_id for env in events).items():
+            by_region[self.regions.region_of(branch)] += n
+        for region, n in by_region.items():
+            metrics.REGION_EVENTS.labels(region).inc(n)
+
+    # ----------------------------------------------------------------------- patterns
+
+    async def _spikes(self, conn: asyncpg.Connection, affected: set[tuple[str, datetime]]) -> None:
+        windows = candidate_windows(affected, self.settings.slot, self.config.slots_per_window())
+        found = await conn.fetch(
+            _TRIGGERS_SQL,
+            [w[0] for w in windows],
+            [w[1] for w in windows],
+            self.window,
+            self.config.crisis_min_branches,
+        )
+        if not found:
             return
-        branches = sorted(counts)
+        triggers = [
+            Trigger(
+                r["category"],
+                r["start"],
+                r["start"] + self.window,
+                r["branches"],
+                r["complaints"],
+                tuple(r["branch_ids"]),
+            )
+            for r in found
+        ]
         await conn.execute(
-            """INSERT INTO branch_complaints (branch_id, complaints_received, last_event_at)
-               SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[])
-               ON CONFLICT (branch_id) DO UPDATE
-               SET complaints_received = branch_complaints.complaints_received
-                                         + EXCLUDED.complaints_received,
-                   last_event_at = greatest(branch_complaints.last_event_at, EXCLUDED.last_event_at)""",
-            branches,
-            [counts[b] for b in branches],
-            [latest[b] for b in branches],
+            """INSERT INTO crisis_windows (category, start)
+               SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT DO NOTHING""",
+            [t.category for t in triggers],
+            [t.start for t in triggers],
+        )
+        rows = spike_rows(triggers, self.window)
+        keys = sorted(rows)
+        spans = (
+            [rows[k].category for k in keys],
+            [rows[k].window_start for k in keys],
+            [rows[k].window_end for k in keys],
+        )
+        await conn.execute(_SPIKE_UPSERT, keys, *spans)
+        await conn.execute(_WIDEN_PUBLISHED, keys, spans[1], spans[2])
+        now = self.clock.now()
+        await self._publish(
+            conn,
+            [
+                Candidate(
+                    "spike",
+                    row.alert_key,
+                    row.category,
+                    row.window_start,
+                    row.window_end,
+                    partial(self._crisis, row, now),
+                )
+                for row in sorted(rows.values(), key=lambda r: (r.category, r.window_start))
+            ],
+            now,
+        )
+
+    async def _repeats(self, conn: asyncpg.Connection, refs: set[str]) -> None:
+        wanted = sorted(refs)
+        found = await conn.fetch(
+            """SELECT customer_ref, branch_id, received_at FROM complaints
+               WHERE customer_ref = ANY($1::text[]) AND received_at IS NOT NULL""",
+            wanted,
+        )
+        rows = repeat_episodes(
+            ((r["customer_ref"], r["branch_id"], r["received_at"]) for r in found),
+            timedelta(days=self.config.repeat_window_days),
+            self.config.repeat_min_branches,
+        )
+        await conn.execute("DELETE FROM repeat_alerts WHERE customer_ref = ANY($1::text[])", wanted)
+        if not rows:
+            return
+        await conn.executemany(
+            """INSERT INTO repeat_alerts (alert_key, customer_ref, first_at, last_at, branches, complaints,
+                                          branch_ids) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            [
+                (x.alert_key, x.customer_ref, x.first_at, x.last_at, x.branches, x.complaints, x.branch_ids)
+                for x in rows
+            ],
+        )
+        await conn.execute(
+            _WIDEN_PUBLISHED,
+            [x.alert_key for x in rows],
+            [x.first_at for x in rows],
+            [x.last_at for x in rows],
+        )
+        now = self.clock.now()
+        await self._publish(
+            conn,
+            [
+                Candidate(
+                    "repeat_complainant",
+                    x.alert_key,
+                    x.customer_ref,
+                    x.first_at,
+                    x.last_at,
+                    partial(self._repeat, x, now),
+                )
+                for x in rows
+            ],
+            now,
+        )
+
+    async def _publish(self, conn: asyncpg.Connection, candidates: list[Candidate], now: datetime) -> None:
+        """Publish each alert once, ever (rebuilds included): not if its key was published, nor if a
+        published alert of the same kind and subject overlaps it (the same spike in the next
+        bucket), nor if it ended longer ago than the publishing horizon."""
+        if self.store is None:
+            return
+        horizon = now - timedelta(hours=self.config.publish_max_age_hours)
+        for c in candidates:
+            if c.end < horizon:
+                continue
+            known = await conn.fetchval(
+                """SELECT 1 FROM alert_events WHERE alert_key = $1 OR (kind = $2 AND subject = $3
+                   AND window_start <= $5 AND window_end >= $4) LIMIT 1""",
+                c.alert_key,
+                c.kind,
+                c.subject,
+                c.start,
+                c.end,
+            )
+            if known:
+                continue
+            inserted = await conn.fetchval(
+                """INSERT INTO alert_events (alert_key, alert_id, stream_id, kind, subject, window_start,
+                                             window_end, raised_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING alert_key""",
+                c.alert_key,
+                alert_id(c.alert_key),
+                alert_stream(c.alert_key),
+                c.kind,
+                c.subject,
+                c.start,
+                c.end,
+                now,
+            )
+            if inserted is None:  # another replica published it meanwhile
+                continue
+            data = c.event()
+            env = Envelope(
+                event_id=uuid4(),
+                type=data.event_type,
+                schema_version=data.schema_version,
+                stream_id=alert_stream(c.alert_key),
+                stream_version=1,
+                branch_id=HQ_BRANCH,
+                occurred_at=now,
+                recorded_at=now,
+                correlation_id=uuid4(),
+                actor=ACTOR,
+                data=data.model_dump(mode="json"),
+            )
+            await self.store.append(env.stream_id, 0, [env], conn)
+            self.published += 1
+            category = c.subject if c.kind == "spike" else "none"
+            metrics.ALERTS_RAISED.labels(c.kind, category).inc()
+            log.warning("HQ alert %s published (%s)", c.alert_key, data.event_type)
+
+    def _crisis(self, row: SpikeRow, now: datetime) -> CrisisSuspected:
+        t = row.first
+        minutes = int(self.window.total_seconds() // 60)
+        return CrisisSuspected(
+            alert_id=alert_id(row.alert_key),
+            alert_key=row.alert_key,
+            category=row.category,
+            window_start=t.start,
+            window_end=t.end,
+            branches=t.branches,
+            complaints=t.complaints,
+            branch_ids=list(t.branch_ids),
+            threshold_branches=self.config.crisis_min_branches,
+            window_minutes=minutes,
+            rule=f"{row.category} complaints from {self.config.crisis_min_branches}+ branches "
+            f"within {minutes} minutes (by receipt time)",
+            detected_at=now,
+        )
+
+    def _repeat(self, row: RepeatRow, now: datetime) -> RepeatComplainantDetected:
+        return RepeatComplainantDetected(
+            alert_id=alert_id(row.alert_key),
+            alert_key=row.alert_key,
+            customer_ref=row.customer_ref,
+            branches=row.branches,
+            complaints=row.complaints,
+            branch_ids=row.branch_ids,
+            first_received_at=row.first_at,
+            last_received_at=row.last_at,
+            window_days=self.config.repeat_window_days,
+            rule=f"the same customer complained in {self.config.repeat_min_branches}+ branches, each "
+            f"complaint within {self.config.repeat_window_days} days of the previous one",
+            detected_at=now,
         )
