@@ -486,6 +486,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "task_kind.progress_update":      ("进度告知", "Progress update"),
     "task_kind.verification":         ("跟踪核查", "Verification"),
     "task_kind.callback":             ("回访", "Callback"),
+    "task_kind.regulatory_milestone": ("监管时限预警", "Regulatory milestone"),
     "task_kind.service_recovery":     ("服务补救", "Service recovery"),
     "task_kind.remediation":          ("整改", "Remediation"),
     "task_kind.inform_complainant":   ("告知投诉人", "Inform the complainant"),

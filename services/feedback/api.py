@@ -1,8 +1,10 @@
-"""Feedback HTTP routes: the answer webhook, a survey, branch satisfaction, channel preference."""
+"""Feedback HTTP routes: the answer webhook, a survey, the branch's recent surveys, branch
+satisfaction, channel preference."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -64,6 +66,45 @@ class SurveyView(BaseModel):
     expired_at: datetime | None
     version: int
     deadlines: list[dict[str, Any]] = Field(default_factory=list)
+    #: handing it to the gateway: attempts, sent / given up, the last error or why it was skipped
+    delivery: dict[str, Any] | None = None
+
+
+class ListStatus(StrEnum):
+    requested = "requested"
+    sent = "sent"
+    answered = "answered"
+    expired = "expired"
+
+
+class SurveySummary(BaseModel):
+    """One survey of the branch's recent list (no customer reference: not needed to read comments)."""
+
+    survey_id: UUID
+    subject: str
+    subject_type: str
+    status: str
+    channel: SurveyChannel
+    service_type: str | None
+    staff_id: str | None
+    requested_at: datetime
+    sent_at: datetime | None
+    answered_at: datetime | None
+    expired_at: datetime | None
+    score: int | None
+    #: masked: digit runs are replaced by '*'
+    comment: str
+    reasons: list[str]
+    negative: bool
+    describes_complaint: bool
+    #: when it last happened: answered, else requested (the list's order, newest first)
+    at: datetime
+
+
+class SurveyList(BaseModel):
+    branch_id: str
+    count: int
+    surveys: list[SurveySummary]
 
 
 class ChannelBody(BaseModel):
@@ -130,8 +171,47 @@ async def get_survey(survey_id: UUID, parts: Parts, response: Response) -> Surve
     now = app.clock.now()
     async with app.store.pool.acquire() as conn:
         deadlines = [d.to_json(now) for d in await app.deadlines.list_for(conn, str(survey_id))]
+        delivery = await conn.fetchrow(
+            """SELECT attempts, next_attempt_at, sent_at, given_up_at, skip_reason, last_error
+               FROM survey_dispatch WHERE survey_id = $1""",
+            survey_id,
+        )
     response.headers["ETag"] = f'"{loaded.version}"'
-    return _view(loaded.state, loaded.history[0].branch_id, loaded.version, deadlines)
+    view = _view(loaded.state, loaded.history[0].branch_id, loaded.version, deadlines)
+    view.delivery = dict(delivery) if delivery is not None else None
+    return view
+
+
+@router.get("/branches/{branch_id}/surveys", response_model=SurveyList)
+async def recent_surveys(
+    branch_id: BranchId,
+    parts: Parts,
+    answered: Annotated[
+        bool | None, Query(description="true: answered only (the comments); false: not answered")
+    ] = None,
+    status: ListStatus | None = None,
+    with_comment: Annotated[bool, Query(description="only answers with a comment")] = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> SurveyList:
+    """The branch's recent surveys, newest first (answered ones by answer time, the others by
+    request time): score, masked comment, reasons, service type, staff member."""
+    where = ["branch_id = $1"]
+    args: list[Any] = [branch_id]
+    if answered is not None:
+        where.append("status = 'answered'" if answered else "status <> 'answered'")
+    if status is not None:
+        args.append(status.value)
+        where.append(f"status = ${len(args)}")
+    if with_comment:
+        where.append("comment <> ''")
+    args.append(limit)
+    query = f"""SELECT *, coalesce(answered_at, requested_at) AS at FROM survey_facts
+                WHERE {" AND ".join(where)}
+                ORDER BY coalesce(answered_at, requested_at) DESC, survey_id LIMIT ${len(args)}"""
+    async with parts.app.store.pool.acquire() as conn:
+        rows = await conn.fetch(query, *args)
+    surveys = [SurveySummary(**{k: row[k] for k in SurveySummary.model_fields}) for row in rows]
+    return SurveyList(branch_id=branch_id, count=len(surveys), surveys=surveys)
 
 
 @router.get("/branches/{branch_id}/satisfaction")

@@ -183,12 +183,15 @@ class FeedbackApp:
         await conn.execute(
             """INSERT INTO survey_facts (survey_id, branch_id, subject, subject_type, service_type,
                    staff_id, customer_ref, channel, status, requested_at, local_day, expires_at,
-                   sent_at, answered_at, score, negative, expired_at, version)
-               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
+                   sent_at, answered_at, score, negative, expired_at, version, comment, reasons,
+                   describes_complaint)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)
                ON CONFLICT (survey_id) DO UPDATE SET status = EXCLUDED.status,
                    sent_at = EXCLUDED.sent_at, answered_at = EXCLUDED.answered_at,
                    score = EXCLUDED.score, negative = EXCLUDED.negative,
-                   expired_at = EXCLUDED.expired_at, version = EXCLUDED.version""",
+                   expired_at = EXCLUDED.expired_at, version = EXCLUDED.version,
+                   comment = EXCLUDED.comment, reasons = EXCLUDED.reasons,
+                   describes_complaint = EXCLUDED.describes_complaint""",
             s.survey_id,
             branch_id,
             s.subject,
@@ -207,4 +210,7 @@ class FeedbackApp:
             s.negative,
             s.expired_at,
             version,
+            s.comment,  # masked by the decider before it reached the event
+            list(s.reasons),
+            s.describes_complaint,
         )

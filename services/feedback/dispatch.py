@@ -5,13 +5,19 @@ survey is forgotten. A round takes due rows with ``FOR UPDATE SKIP LOCKED`` (two
 send the same one), sends, and records ``SurveySent`` with the row in one transaction. A crash
 between the gateway call and that commit sends again: senders are idempotent per survey id.
 A failed send is retried with backoff; a survey already answered or expired is not sent.
+
+With a :class:`ContactResolver` (the reception vault, when ``RECEPTION_URL`` is configured) the
+customer's number is resolved just before the send and handed to the sender for that call only.
+No number (erased, unknown, none recorded) → not sent, not retried, the skip recorded with its
+reason; the vault unreachable or refusing → a failed attempt, retried like a gateway failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -20,19 +26,31 @@ from services.feedback import metrics
 from services.feedback.app import FeedbackApp
 from services.feedback.comments import mask_digits
 from services.feedback.domain import RecordSent
-from services.feedback.sender import OutboundMessage, SmsSender, survey_text
+from services.feedback.sender import PURPOSES, ContactResolver, OutboundMessage, SmsSender, survey_text
+from shared.contracts.feedback import SurveyChannel
 from shared.envelope import Metadata
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:survey-dispatcher"
+NO_CONTACT = "no_contact"
 
 
 class SurveyDispatcher:
-    def __init__(self, app: FeedbackApp, pool: asyncpg.Pool, sender: SmsSender, *, batch: int = 50) -> None:
+    def __init__(
+        self,
+        app: FeedbackApp,
+        pool: asyncpg.Pool,
+        sender: SmsSender,
+        *,
+        contacts: ContactResolver | None = None,
+        batch: int = 50,
+    ) -> None:
         self.app = app
         self.pool = pool
         self.sender = sender
+        #: None: no vault configured (feedback alone) — the sender gets no number
+        self.contacts = contacts
         self.batch = batch
 
     async def tick(self) -> int:
@@ -74,6 +92,7 @@ class SurveyDispatcher:
         assert survey.survey_id is not None and survey.channel is not None and survey.customer_ref is not None
         assert survey.expires_at is not None and survey.requested_at is not None
         branch_id = loaded.history[0].branch_id
+        correlation_id = loaded.history[0].correlation_id
         window_hours = round((survey.expires_at - survey.requested_at).total_seconds() / 3600)
         message = OutboundMessage(
             survey_id=survey.survey_id,
@@ -84,25 +103,25 @@ class SurveyDispatcher:
                 survey.subject_type, survey.channel, survey.survey_id, self.app.config.signature, window_hours
             ),
         )
+        phone: str | None = None
         try:
-            message_id = await self.sender.send(message)
-        except Exception as exc:
-            metrics.SEND_FAILURES.labels(survey.channel.value).inc()
-            attempts += 1
-            give_up = attempts >= self.app.config.max_send_attempts
-            error = mask_digits(repr(exc))[:500]  # a gateway may quote the phone number it refused
-            log.warning("survey %s: send attempt %d failed: %s", survey_id, attempts, error)
-            await conn.execute(
-                """UPDATE survey_dispatch SET attempts = $2, last_error = $3,
-                       next_attempt_at = $4, given_up_at = $5 WHERE survey_id = $1""",
-                survey_id,
-                attempts,
-                error,
-                now + min(timedelta(seconds=5 * 2**attempts), timedelta(hours=1)),
-                now if give_up else None,
-            )
+            if self.contacts is not None:
+                purpose = PURPOSES[survey.channel]
+                phone = await self.contacts.phone_for(
+                    survey.customer_ref, purpose=purpose, branch_id=branch_id, correlation_id=correlation_id
+                )
+        except Exception as exc:  # the vault is unreachable or refused us: try again later
+            await self._failed(conn, survey_id, survey.channel, attempts, now, exc)
             return 0
-        meta = Metadata(actor=ACTOR, correlation_id=loaded.history[0].correlation_id)
+        if self.contacts is not None and phone is None:
+            await self._skip(conn, survey_id, attempts, now)
+            return 0
+        try:
+            message_id = await self.sender.send(replace(message, phone=phone))
+        except Exception as exc:
+            await self._failed(conn, survey_id, survey.channel, attempts, now, exc)
+            return 0
+        meta = Metadata(actor=ACTOR, correlation_id=correlation_id)
         await self.app.execute_in(
             conn, survey.survey_id, RecordSent(message_id=message_id[:128], at=now), meta=meta
         )
@@ -115,12 +134,57 @@ class SurveyDispatcher:
         )
         return 1
 
+    async def _skip(self, conn: asyncpg.Connection, survey_id: UUID, attempts: int, now: datetime) -> None:
+        """Nobody to send to: erased (crypto-shredded), unknown to the vault, or no number.
+        Retrying would not change that; the survey still expires at the end of its window."""
+        metrics.SURVEYS_SKIPPED.labels(NO_CONTACT).inc()
+        log.info("survey %s: not sent, the vault has no phone number for the customer", survey_id)
+        await conn.execute(
+            """UPDATE survey_dispatch SET attempts = $2, given_up_at = $3, skip_reason = $4,
+                   last_error = $5 WHERE survey_id = $1""",
+            survey_id,
+            attempts + 1,
+            now,
+            NO_CONTACT,
+            "not sent: no phone number (the customer was erased, is unknown to the vault or has none)",
+        )
+
+    async def _failed(
+        self,
+        conn: asyncpg.Connection,
+        survey_id: UUID,
+        channel: SurveyChannel,
+        attempts: int,
+        now: datetime,
+        exc: Exception,
+    ) -> None:
+        """The vault or the gateway failed: retry with backoff, give up after the configured tries."""
+        metrics.SEND_FAILURES.labels(channel.value).inc()
+        attempts += 1
+        give_up = attempts >= self.app.config.max_send_attempts
+        error = mask_digits(repr(exc))[:500]  # a gateway may quote the phone number it refused
+        log.warning("survey %s: send attempt %d failed: %s", survey_id, attempts, error)
+        await conn.execute(
+            """UPDATE survey_dispatch SET attempts = $2, last_error = $3,
+                   next_attempt_at = $4, given_up_at = $5 WHERE survey_id = $1""",
+            survey_id,
+            attempts,
+            error,
+            now + min(timedelta(seconds=5 * 2**attempts), timedelta(hours=1)),
+            now if give_up else None,
+        )
+
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("feedback: survey dispatch round failed")
-            await asyncio.sleep(self.app.config.dispatch_period)
+        try:
+            while True:
+                try:
+                    await self.tick()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("feedback: survey dispatch round failed")
+                await asyncio.sleep(self.app.config.dispatch_period)
+        finally:
+            close = getattr(self.contacts, "aclose", None)
+            if close is not None:
+                await close()

@@ -13,7 +13,7 @@ SURVEYS_REQUESTED = Counter(
 )
 SURVEYS_SKIPPED = Counter(
     "branchcare_feedback_surveys_skipped_total",
-    "Served visits or closed complaints that got no survey, by reason",
+    "Served visits or closed complaints that got no survey (or whose survey could not be sent), by reason",
     ["reason"],
 )
 SURVEYS_SENT = Counter("branchcare_feedback_surveys_sent_total", "Surveys handed to the gateway", ["channel"])
@@ -53,7 +53,7 @@ def precreate() -> None:
     for channel in SurveyChannel:
         SURVEYS_SENT.labels(channel.value)
         SEND_FAILURES.labels(channel.value)
-    for reason in ("anonymous", "complaint_visit", "unknown_complainant"):
+    for reason in ("anonymous", "complaint_visit", "unknown_complainant", "no_contact"):
         SURVEYS_SKIPPED.labels(reason)
     for flag in ("true", "false"):
         NEGATIVE_FEEDBACK.labels(flag)

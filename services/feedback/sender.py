@@ -1,24 +1,30 @@
 """How a survey reaches the customer: the pluggable gateway adapter and its local implementation.
 
-:class:`SmsSender` is the port; an SMS/voice gateway adapter implements it. The message names the
-customer only by ``customer_ref``: a real adapter resolves it to a phone number at send time
-through a :class:`ContactResolver` (reception's PII vault, see the security issue) and keeps the
-number in memory for that one call — never in an event, a log line or this service's tables.
+:class:`SmsSender` is the port; an SMS/voice gateway adapter implements it. Events and tables name
+the customer only by ``customer_ref``. The dispatcher resolves it to a phone number at send time
+through a :class:`ContactResolver` (reception's PII vault: ``shared.contacts.VaultContacts``) and
+hands it to the sender in :attr:`OutboundMessage.phone`, in memory for that one call — never in an
+event, a log line or this service's tables (the field is left out of ``repr``).
 
 :class:`LocalOutboxSender` sends nothing: it writes the message to the ``sms_outbox`` table, one
 row per survey (a resend returns the first row's message id, as a gateway's idempotency key
-would). Phone surveys go through the same port: for a voice gateway the text is the IVR script.
+would), with the number masked (``138****5678``) — never in clear. Phone surveys go through the
+same port: for a voice gateway the text is the IVR script.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
 
 import asyncpg
 
 from shared.contracts.feedback import SurveyChannel
+from shared.pii import mask_phone
+
+#: why the vault is asked for a number (its audit records it), per survey channel
+PURPOSES: dict[SurveyChannel, str] = {SurveyChannel.sms: "survey_sms", SurveyChannel.phone: "survey_call"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,8 @@ class OutboundMessage:
     channel: SurveyChannel
     customer_ref: str
     text: str
+    #: the number resolved from the vault for this send only; None when no vault is configured
+    phone: str | None = field(default=None, repr=False)
 
 
 class SmsSender(Protocol):
@@ -35,35 +43,46 @@ class SmsSender(Protocol):
         """Hand the message to the gateway; returns its message id. Raises on failure (retried).
 
         Must be idempotent per ``survey_id``: a crash after sending and before recording it
-        makes the dispatcher send again."""
+        makes the dispatcher send again. Must not log or store ``message.phone`` in clear."""
         ...
 
 
 class ContactResolver(Protocol):
-    async def phone_for(self, customer_ref: str, *, purpose: str) -> str | None:
-        """The customer's phone number, read from the vault (audited with ``purpose``), or None
-        when the customer was erased or has no number."""
+    async def phone_for(
+        self,
+        customer_ref: str,
+        *,
+        purpose: str,
+        branch_id: str | None = None,
+        correlation_id: UUID | None = None,
+    ) -> str | None:
+        """The customer's phone number, read from the vault (audited with ``purpose``, branch and
+        correlation id), or None when the customer was erased, is unknown or has no number.
+        Raises (``shared.contacts.ContactResolutionError``) when the vault cannot answer: retry."""
         ...
 
 
 class LocalOutboxSender:
-    """The local "gateway": an ``sms_outbox`` row per survey, no real message."""
+    """The local "gateway": an ``sms_outbox`` row per survey, no real message, masked number."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
     async def send(self, message: OutboundMessage) -> str:
+        masked = mask_phone(message.phone) if message.phone else None
         async with self.pool.acquire() as conn:
             message_id = await conn.fetchval(
-                """INSERT INTO sms_outbox (survey_id, branch_id, channel, customer_ref, body)
-                   VALUES ($1, $2, $3, $4, $5)
-                   ON CONFLICT (survey_id) DO UPDATE SET attempts = sms_outbox.attempts + 1
+                """INSERT INTO sms_outbox (survey_id, branch_id, channel, customer_ref, body, masked_phone)
+                   VALUES ($1, $2, $3, $4, $5, $6)
+                   ON CONFLICT (survey_id) DO UPDATE SET attempts = sms_outbox.attempts + 1,
+                       masked_phone = coalesce(EXCLUDED.masked_phone, sms_outbox.masked_phone)
                    RETURNING message_id""",
                 message.survey_id,
                 message.branch_id,
                 message.channel.value,
                 message.customer_ref,
                 message.text,
+                masked,
             )
         return f"local-{message_id}"
 

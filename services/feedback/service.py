@@ -9,7 +9,7 @@ from pathlib import Path
 
 from services.feedback import metrics
 from services.feedback.api import router
-from services.feedback.components import Components, SenderFactory, components
+from services.feedback.components import Components, ContactsFactory, SenderFactory, components
 from services.feedback.config import FeedbackConfig
 from services.feedback.projections import survey_rules
 from services.feedback.satisfaction import service_satisfaction
@@ -54,9 +54,13 @@ def build_service(
     book: PolicyBook | None = None,
     config: FeedbackConfig | None = None,
     sender: SenderFactory | None = None,
+    contacts: ContactsFactory | None = None,
 ) -> Service:
+    """``contacts``: how the dispatcher resolves a customer's number (default: the reception vault
+    when ``RECEPTION_URL`` is set, else none — see ``components.contacts_from_env``)."""
+
     def parts(ctx: ServiceContext) -> Components:
-        return components(ctx, book=book, config=config, sender=sender)
+        return components(ctx, book=book, config=config, sender=sender, contacts=contacts)
 
     def projections(ctx: ServiceContext) -> list[Projection]:
         return [survey_rules(parts(ctx).app)]

@@ -66,6 +66,8 @@ class TaskView(BaseModel):
     close_note: str | None
     verified: bool | None
     breached_at: datetime | None
+    #: regulatory milestone tasks: the regulatory deadline (SLA) they warn about
+    regulatory_sla: str | None = None
     version: int
 
 
@@ -141,6 +143,7 @@ def _view(task: Task, branch_id: str, version: int, now: datetime) -> dict[str, 
         "close_note": task.close_note or None,
         "verified": task.verified,
         "breached_at": task.breached_at,
+        "regulatory_sla": task.regulatory_sla,
         "version": version,
     }
 

@@ -154,8 +154,8 @@ async def _upsert_task(conn: asyncpg.Connection, t: Task, branch_id: str, versio
         """INSERT INTO tasks (task_id, branch_id, kind, status, owner, due_at, reason, subject,
                               complaint_id, customer_ref, cause_event_id, previous_task_id,
                               scheduled_at, attempts, reached, last_note, closed_at, close_note,
-                              verified, at_risk_at, breached_at, version)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)
+                              verified, at_risk_at, breached_at, version, regulatory_sla)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
            ON CONFLICT (task_id) DO UPDATE SET
                status = EXCLUDED.status, owner = EXCLUDED.owner, attempts = EXCLUDED.attempts,
                reached = EXCLUDED.reached, last_note = EXCLUDED.last_note,
@@ -184,4 +184,5 @@ async def _upsert_task(conn: asyncpg.Connection, t: Task, branch_id: str, versio
         t.at_risk_at,
         t.breached_at,
         version,
+        t.regulatory_sla,
     )

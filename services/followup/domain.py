@@ -70,6 +70,7 @@ class Task:
     customer_ref: str | None = None
     scheduled_at: datetime | None = None
     previous_task_id: UUID | None = None
+    regulatory_sla: str | None = None
     attempts: int = 0
     reached: bool = False
     last_note: str = ""
@@ -110,6 +111,8 @@ class ScheduleTask:
     cause_event_id: UUID | None = None
     customer_ref: str | None = None
     previous_task_id: UUID | None = None
+    #: regulatory milestone tasks: the deadline they warn about (a decision meeting it ends them)
+    regulatory_sla: str | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,7 @@ def _schedule(state: Task, command: ScheduleTask) -> Sequence[EventData]:
             customer_ref=command.customer_ref,
             scheduled_at=command.at,
             previous_task_id=command.previous_task_id,
+            regulatory_sla=command.regulatory_sla,
         )
     ]
 
@@ -296,6 +300,7 @@ def evolve(state: Task, event: EventData) -> Task:
                 customer_ref=event.customer_ref,
                 scheduled_at=event.scheduled_at,
                 previous_task_id=event.previous_task_id,
+                regulatory_sla=event.regulatory_sla,
             )
         case FollowUpContacted():
             return replace(
@@ -334,9 +339,12 @@ def stream_id(task_id: UUID) -> str:
     return f"followup-{task_id}"
 
 
-def task_id_for(cause_event_id: UUID, kind: TaskKind) -> UUID:
-    """One task per causing event and kind: the same event delivered twice makes the same id."""
-    return uuid5(NAMESPACE, f"{cause_event_id}:{kind.value}")
+def task_id_for(cause_event_id: UUID, kind: TaskKind, key: UUID | None = None) -> UUID:
+    """One task per causing event and kind (and ``key``, when one event makes several tasks of a
+    kind, e.g. one per remediation action): the same event delivered twice makes the same id."""
+    if key is None:
+        return uuid5(NAMESPACE, f"{cause_event_id}:{kind.value}")
+    return uuid5(NAMESPACE, f"{cause_event_id}:{kind.value}:{key}")
 
 
 def successor_id(task_id: UUID) -> UUID:

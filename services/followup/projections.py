@@ -25,11 +25,24 @@ from services.followup.domain import CancelTask, CompleteTask, ScheduleTask
 from services.followup.rules import TaskRules
 from shared.clock import Clock
 from shared.contracts.complaint import (
+    ClockOutcome,
+    ClockStart,
+    ComplaintAnswered,
+    ComplaintClassified,
     ComplaintClosed,
+    ComplaintPutOnHold,
     ComplaintReceived,
     ComplaintReopened,
+    ComplaintResumed,
+    HoldKind,
+    InterimResponseSent,
+    NewMaterialReceived,
     ProgressUpdateGiven,
     RegulatoryDeadlineExtended,
+    RegulatoryMilestoneReached,
+    RepeatComplaintMerged,
+    ReviewDecided,
+    ReviewRequested,
     SolutionImplemented,
 )
 from shared.contracts.feedback import NegativeFeedbackReceived
@@ -43,7 +56,17 @@ from shared.topology import events_topic
 
 ACTOR = "system:followup-rules"
 #: closing a complaint ends these: the complainant has had the decision
-ENDED_BY_CLOSE = (TaskKind.progress_update.value, TaskKind.inform_complainant.value)
+ENDED_BY_CLOSE = (
+    TaskKind.progress_update.value,
+    TaskKind.inform_complainant.value,
+    TaskKind.regulatory_milestone.value,
+)
+MILESTONE = (TaskKind.regulatory_milestone.value,)
+_MET_BY = {
+    ComplaintAnswered.event_type: "the complainant was given the decision",
+    InterimResponseSent.event_type: "the interim response was sent",
+    ReviewDecided.event_type: "the review was decided",
+}
 
 
 def _meta(env: Envelope) -> Metadata:
@@ -109,23 +132,67 @@ class _Reactions:
         )
 
     async def open_tasks(
-        self, conn: asyncpg.Connection, complaint_id: UUID, kinds: Sequence[str]
+        self,
+        conn: asyncpg.Connection,
+        complaint_id: UUID,
+        kinds: Sequence[str],
+        slas: Sequence[str] | None = None,
     ) -> list[UUID]:
+        """Open tasks of the complaint of these kinds (and, if given, about these regulatory SLAs)."""
         rows = await conn.fetch(
             """SELECT task_id FROM tasks WHERE complaint_id = $1 AND kind = ANY($2::text[])
-               AND status IN ('scheduled', 'contacted') ORDER BY due_at""",
+               AND status IN ('scheduled', 'contacted')
+               AND ($3::text[] IS NULL OR regulatory_sla = ANY($3::text[])) ORDER BY due_at""",
             complaint_id,
             list(kinds),
+            None if slas is None else list(slas),
         )
         return [r["task_id"] for r in rows]
+
+    async def end_milestones(
+        self,
+        conn: asyncpg.Connection,
+        env: Envelope,
+        complaint_id: UUID,
+        slas: Sequence[str],
+        command: CompleteTask | CancelTask,
+    ) -> None:
+        """End the open regulatory milestone tasks of these deadlines (a rule: automatic)."""
+        if not slas:
+            return
+        for task_id in await self.open_tasks(conn, complaint_id, MILESTONE, slas):
+            if await self.app.execute_in(conn, task_id, command, meta=_meta(env)):
+                self.wake_relay()
+
+    async def set_hold(self, conn: asyncpg.Connection, complaint_id: UUID, kind: HoldKind | None) -> None:
+        await conn.execute(
+            "UPDATE complaints SET hold_kind = $2 WHERE complaint_id = $1",
+            complaint_id,
+            None if kind is None else kind.value,
+        )
+
+    async def hold_of(self, conn: asyncpg.Connection, complaint_id: UUID) -> HoldKind | None:
+        value = await conn.fetchval("SELECT hold_kind FROM complaints WHERE complaint_id = $1", complaint_id)
+        return HoldKind(value) if value else None
+
+
+def _met(outcomes: Sequence[ClockOutcome]) -> list[str]:
+    return sorted({o.sla for o in outcomes})
+
+
+def _restarted(clocks: Sequence[ClockStart]) -> list[str]:
+    return sorted({c.sla for c in clocks})
 
 
 def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clock) -> EventHandlers:
     """Every rule that reacts to another context: one consumer group over their three topics.
 
     Complaints: progress updates while open, verification after a correction, remediation at
-    close, informing of an extension. Reception: a callback when a visit's next steps promise
-    something by a time. Feedback: service recovery within 24 h of negative feedback.
+    close (one per action), informing the complainant of an extension, a hold and a resume,
+    regulatory milestones for the branch head (ended when the decision meets that deadline, when
+    it is extended or restarts, or when the case closes). Reception: a callback when a visit's
+    next steps promise something by a time. Feedback: service recovery within 24 h of negative
+    feedback.
     """
     r = _Reactions(app, rules, store, clock)
     topics = [events_topic("complaint"), events_topic("reception"), events_topic("feedback")]
@@ -142,6 +209,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
         await r.set_complaint(conn, env, data.complaint_id, "open")
         customer = await r.customer_of(conn, data.complaint_id)
         await r.schedule(conn, env, rules.on_complaint_reopened(env, data, clock.now(), customer))
+        await restarted(conn, env, data.complaint_id, data.regulatory_clocks, data.at)
 
     @proj.on(SolutionImplemented)
     async def implemented(conn: asyncpg.Connection, env: Envelope, data: SolutionImplemented) -> None:
@@ -156,7 +224,8 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
         for task_id in await r.open_tasks(conn, data.complaint_id, ENDED_BY_CLOSE):
             if await app.execute_in(conn, task_id, cancel, meta=_meta(env)):
                 r.wake_relay()
-        await r.schedule(conn, env, rules.on_complaint_closed(env, data, clock.now()))
+        for command in rules.on_complaint_closed(env, data, clock.now()):
+            await r.schedule(conn, env, command)
 
     @proj.on(ProgressUpdateGiven)
     async def update_given(conn: asyncpg.Connection, env: Envelope, data: ProgressUpdateGiven) -> None:
@@ -178,6 +247,78 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
     async def extended(conn: asyncpg.Connection, env: Envelope, data: RegulatoryDeadlineExtended) -> None:
         customer = await r.customer_of(conn, data.complaint_id)
         await r.schedule(conn, env, rules.on_deadline_extended(env, data, clock.now(), customer))
+        done = CompleteTask(
+            at=data.at,
+            note=f"The deadline was extended to {data.limit_days} {data.unit.value.replace('_', ' ')}.",
+            automatic=True,
+        )
+        await r.end_milestones(conn, env, data.complaint_id, [data.sla], done)
+
+    # ------------------------------------------------------------ regulatory profiles (issue 8)
+
+    @proj.on(ComplaintPutOnHold)
+    async def on_hold(conn: asyncpg.Connection, env: Envelope, data: ComplaintPutOnHold) -> None:
+        await r.set_hold(conn, data.complaint_id, data.kind)
+        customer = await r.customer_of(conn, data.complaint_id)
+        await r.schedule(conn, env, rules.on_put_on_hold(env, data, clock.now(), customer))
+
+    @proj.on(ComplaintResumed)
+    async def resumed(conn: asyncpg.Connection, env: Envelope, data: ComplaintResumed) -> None:
+        hold = await r.hold_of(conn, data.complaint_id)
+        await r.set_hold(conn, data.complaint_id, None)
+        customer = await r.customer_of(conn, data.complaint_id)
+        await r.schedule(conn, env, rules.on_resumed(env, data, clock.now(), customer, hold))
+
+    @proj.on(RegulatoryMilestoneReached)
+    async def milestone(conn: asyncpg.Connection, env: Envelope, data: RegulatoryMilestoneReached) -> None:
+        await r.schedule(conn, env, rules.on_regulatory_milestone(env, data, clock.now()))
+
+    async def met(
+        conn: asyncpg.Connection,
+        env: Envelope,
+        complaint_id: UUID,
+        outcomes: list[ClockOutcome],
+        at: datetime,
+    ) -> None:
+        """A decision (answer, interim reply, review decision) met these deadlines: done."""
+        done = CompleteTask(at=at, note=f"Deadline met: {_MET_BY.get(env.type, env.type)}.", automatic=True)
+        await r.end_milestones(conn, env, complaint_id, _met(outcomes), done)
+
+    async def restarted(
+        conn: asyncpg.Connection, env: Envelope, complaint_id: UUID, clocks: list[ClockStart], at: datetime
+    ) -> None:
+        """These deadlines started again (new facts, reopen, reclassification): the old warnings
+        are moot; the complaint service warns again before the new limit."""
+        cancel = CancelTask(reason=f"The deadline restarted ({env.type}).", at=at, automatic=True)
+        await r.end_milestones(conn, env, complaint_id, _restarted(clocks), cancel)
+
+    @proj.on(ComplaintAnswered)
+    async def answered(conn: asyncpg.Connection, env: Envelope, data: ComplaintAnswered) -> None:
+        await met(conn, env, data.complaint_id, data.regulatory_outcomes, data.at)
+
+    @proj.on(InterimResponseSent)
+    async def interim(conn: asyncpg.Connection, env: Envelope, data: InterimResponseSent) -> None:
+        await met(conn, env, data.complaint_id, data.regulatory_outcomes, data.at)
+
+    @proj.on(ReviewDecided)
+    async def review_decided(conn: asyncpg.Connection, env: Envelope, data: ReviewDecided) -> None:
+        await met(conn, env, data.complaint_id, data.regulatory_outcomes, data.at)
+
+    @proj.on(ReviewRequested)
+    async def review_requested(conn: asyncpg.Connection, env: Envelope, data: ReviewRequested) -> None:
+        await restarted(conn, env, data.complaint_id, data.regulatory_clocks, data.at)
+
+    @proj.on(NewMaterialReceived)
+    async def new_material(conn: asyncpg.Connection, env: Envelope, data: NewMaterialReceived) -> None:
+        await restarted(conn, env, data.complaint_id, data.regulatory_clocks, data.at)
+
+    @proj.on(RepeatComplaintMerged)
+    async def repeat(conn: asyncpg.Connection, env: Envelope, data: RepeatComplaintMerged) -> None:
+        await restarted(conn, env, data.complaint_id, data.regulatory_clocks, data.at)
+
+    @proj.on(ComplaintClassified)
+    async def classified(conn: asyncpg.Connection, env: Envelope, data: ComplaintClassified) -> None:
+        await restarted(conn, env, data.complaint_id, data.regulatory_clocks, data.at)
 
     @proj.on(VisitServed)
     async def served(conn: asyncpg.Connection, env: Envelope, data: VisitServed) -> None:

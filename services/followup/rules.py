@@ -16,9 +16,15 @@ from datetime import datetime, timedelta
 from services.followup.domain import ScheduleTask, Task, successor_id, task_id_for
 from shared.contracts.complaint import (
     ComplaintClosed,
+    ComplaintPutOnHold,
     ComplaintReceived,
     ComplaintReopened,
+    ComplaintResumed,
+    HoldKind,
+    LimitUnit,
     RegulatoryDeadlineExtended,
+    RegulatoryMilestoneReached,
+    RemediationAction,
     SolutionImplemented,
 )
 from shared.contracts.feedback import NegativeFeedbackReceived
@@ -32,6 +38,14 @@ _NOT_STAFF = frozenset({"anonymous", "system", "unknown"})
 
 PROGRESS_SLA = "complaint.progress_update"
 VERIFICATION_SLA = "followup.verification"
+REGULATORY_SLA = "complaint.regulatory"
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_UNITS = {LimitUnit.days: "days", LimitUnit.business_days: "business days"}
+_HOLDS = {
+    HoldKind.external_appraisal: "an external appraisal or test",
+    HoldKind.waiting_on_customer: "the complainant (documents or an answer)",
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,10 @@ def _clip(text: str, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _deadline_name(sla: str) -> str:
+    return "decision deadline" if sla == REGULATORY_SLA else f"{sla} deadline"
+
+
 class TaskRules:
     def __init__(self, book: PolicyBook, config: RuleConfig | None = None) -> None:
         self.book = book
@@ -70,6 +88,15 @@ class TaskRules:
 
     def verification_due(self, branch_id: str, start: datetime) -> datetime:
         return self._after_policy(VERIFICATION_SLA, branch_id, start)
+
+    def local_time(self, branch_id: str, at: datetime) -> str:
+        """A moment as the branch reads it, e.g. ``17 Mar 2026 10:00 (Asia/Shanghai)``.
+
+        Not ``2026-03-17``: task reasons go through the decider's number masking, which takes a
+        run of 7+ digits (separated by dashes or spaces) for a phone or card number."""
+        tz = self.book.calendar(branch_id).tz
+        local = at.astimezone(tz)
+        return f"{local.day} {_MONTHS[local.month - 1]} {local.year} {local:%H:%M} ({tz.key})"
 
     # ------------------------------------------------------------------------------------ rules
 
@@ -116,37 +143,144 @@ class TaskRules:
             customer_ref=customer_ref,
         )
 
-    def on_complaint_closed(self, env: Envelope, data: ComplaintClosed, at: datetime) -> ScheduleTask | None:
-        """溯源整改: a remediation action recorded at close becomes a task for the closer."""
+    def on_complaint_closed(self, env: Envelope, data: ComplaintClosed, at: datetime) -> list[ScheduleTask]:
+        """溯源整改: one task per remediation action, for its owner, due when the action is due.
+
+        An older close without the list (remediation as text only) makes one task for the closer,
+        due ``remediation_within`` after the close."""
+        if data.remediation_actions:
+            return [self._remediation_action(env, data, action, at) for action in data.remediation_actions]
         if not (data.remediation or "").strip():
-            return None
+            return []
+        return [
+            ScheduleTask(
+                task_id=task_id_for(env.event_id, TaskKind.remediation),
+                kind=TaskKind.remediation,
+                due_at=data.at + self.config.remediation_within,
+                reason=_clip(f"Remediation (溯源整改): {data.remediation}"),
+                subject=f"complaint:{data.complaint_id}",
+                at=at,
+                owner=staff_owner(env.actor),
+                cause_event_id=env.event_id,
+            )
+        ]
+
+    def _remediation_action(
+        self, env: Envelope, data: ComplaintClosed, action: RemediationAction, at: datetime
+    ) -> ScheduleTask:
+        cause = f" Root cause: {data.root_cause}" if (data.root_cause or "").strip() else ""
         return ScheduleTask(
-            task_id=task_id_for(env.event_id, TaskKind.remediation),
+            task_id=task_id_for(env.event_id, TaskKind.remediation, action.action_id),
             kind=TaskKind.remediation,
-            due_at=data.at + self.config.remediation_within,
-            reason=_clip(f"Remediation (溯源整改): {data.remediation}"),
+            due_at=action.due_at,
+            reason=_clip(f"Remediation (溯源整改): {action.description}{cause}"),
             subject=f"complaint:{data.complaint_id}",
             at=at,
-            owner=staff_owner(env.actor),
+            owner=action.owner,
             cause_event_id=env.event_id,
         )
 
     def on_deadline_extended(
         self, env: Envelope, data: RegulatoryDeadlineExtended, at: datetime, customer_ref: str | None
     ) -> ScheduleTask:
+        """Tell the complainant: a 30-day extension, a 60-day one once approved, or (uk-fca payment
+        services) the move to business day 35 after a holding reply. Owned by who asked for it."""
+        due = f", now due by {self.local_time(env.branch_id, data.due_at)}," if data.due_at else ""
         return ScheduleTask(
             task_id=task_id_for(env.event_id, TaskKind.inform_complainant),
             kind=TaskKind.inform_complainant,
             due_at=data.at + self.config.inform_within,
             reason=_clip(
-                f"Tell the complainant the decision deadline was extended to {data.limit_days} days "
-                f"and why: {data.reason}"
+                f"Tell the complainant the {_deadline_name(data.sla)} was extended to {data.limit_days} "
+                f"{_UNITS[data.unit]}{due} and why: {data.reason}"
+            ),
+            subject=f"complaint:{data.complaint_id}",
+            at=at,
+            owner=data.requested_by or staff_owner(env.actor),
+            cause_event_id=env.event_id,
+            customer_ref=customer_ref,
+        )
+
+    def on_put_on_hold(
+        self, env: Envelope, data: ComplaintPutOnHold, at: datetime, customer_ref: str | None
+    ) -> ScheduleTask | None:
+        """The case waits (cn-2020: an external appraisal) and the complainant must be told."""
+        if not data.inform_complainant:
+            return None
+        paused = (
+            " That time does not count toward the regulatory deadline."
+            if data.regulatory_clocks_paused
+            else ""
+        )
+        return ScheduleTask(
+            task_id=task_id_for(env.event_id, TaskKind.inform_complainant),
+            kind=TaskKind.inform_complainant,
+            due_at=data.at + self.config.inform_within,
+            reason=_clip(
+                f"Tell the complainant the case now waits for {_HOLDS[data.kind]}: "
+                f"{data.reason.rstrip(' .。')}.{paused}"
             ),
             subject=f"complaint:{data.complaint_id}",
             at=at,
             owner=staff_owner(env.actor),
             cause_event_id=env.event_id,
             customer_ref=customer_ref,
+        )
+
+    def on_resumed(
+        self,
+        env: Envelope,
+        data: ComplaintResumed,
+        at: datetime,
+        customer_ref: str | None,
+        hold_kind: HoldKind | None = None,
+    ) -> ScheduleTask | None:
+        """The wait is over (e.g. the appraisal result arrived): tell the complainant, with the
+        decision deadline after the pause."""
+        if not data.inform_complainant:
+            return None
+        what = (
+            "the external appraisal result arrived and the case is moving again"
+            if hold_kind is HoldKind.external_appraisal
+            else "the case is moving again"
+        )
+        note = f" ({data.note})" if data.note.strip() else ""
+        due = (
+            f"; the decision is now due by {self.local_time(env.branch_id, data.regulatory_due_at)}"
+            if data.regulatory_due_at
+            else ""
+        )
+        return ScheduleTask(
+            task_id=task_id_for(env.event_id, TaskKind.inform_complainant),
+            kind=TaskKind.inform_complainant,
+            due_at=data.at + self.config.inform_within,
+            reason=_clip(f"Tell the complainant {what}{note}{due}."),
+            subject=f"complaint:{data.complaint_id}",
+            at=at,
+            owner=staff_owner(env.actor),
+            cause_event_id=env.event_id,
+            customer_ref=customer_ref,
+        )
+
+    def on_regulatory_milestone(
+        self, env: Envelope, data: RegulatoryMilestoneReached, at: datetime
+    ) -> ScheduleTask:
+        """A warning before a regulatory limit: the action, for the role it names (no owner: the
+        role is in the reason), due when the limit runs out."""
+        role = data.assignee_role.value.replace("_", " ")
+        return ScheduleTask(
+            task_id=task_id_for(env.event_id, TaskKind.regulatory_milestone),
+            kind=TaskKind.regulatory_milestone,
+            due_at=data.due_at,
+            reason=_clip(
+                f"{data.action} — for the {role}: day {data.day:g} of {data.limit} {_UNITS[data.unit]} "
+                f"({data.profile}, {data.sla}); the limit ends {self.local_time(env.branch_id, data.due_at)}."
+            ),
+            subject=f"complaint:{data.complaint_id}",
+            at=at,
+            owner=None,
+            cause_event_id=env.event_id,
+            regulatory_sla=data.sla,
         )
 
     def on_visit_served(self, env: Envelope, data: VisitServed, at: datetime) -> ScheduleTask | None:

@@ -23,6 +23,8 @@ class TaskKind(StrEnum):
     service_recovery = "service_recovery"
     remediation = "remediation"
     inform_complainant = "inform_complainant"
+    #: a warning before a regulatory limit (e.g. day 10 of 15): the branch head decides or extends
+    regulatory_milestone = "regulatory_milestone"
 
 
 @event("FollowUpScheduled")
@@ -41,6 +43,8 @@ class FollowUpScheduled(EventData):
     scheduled_at: datetime | None = None
     #: the previous task of a chain (progress updates: each one schedules its successor)
     previous_task_id: UUID | None = None
+    #: regulatory milestone tasks: the regulatory deadline (SLA name) they warn about
+    regulatory_sla: str | None = Field(default=None, pattern=r"^[a-z0-9_.\-]{1,64}$")
 
 
 @event("FollowUpContacted")

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 import httpx
 
-from services.feedback.components import Components, SenderFactory, components
+from services.feedback.components import Components, ContactsFactory, SenderFactory, components
 from services.feedback.config import FeedbackConfig
 from services.feedback.domain import survey_id_for
 from services.feedback.service import build_service, refresh_gauges
@@ -90,9 +90,13 @@ async def feedback_service(
     clock: FixedClock | None = None,
     config: FeedbackConfig | None = None,
     sender: SenderFactory | None = None,
+    contacts: ContactsFactory | None = None,
 ) -> AsyncIterator[Running]:
+    """``contacts`` None: from the environment (the reception vault when ``RECEPTION_URL`` is set)."""
     clock = clock or FixedClock(T0)
-    service = build_service(config=config or FeedbackConfig(dispatch_period=0.05), sender=sender)
+    service = build_service(
+        config=config or FeedbackConfig(dispatch_period=0.05), sender=sender, contacts=contacts
+    )
     app = create_app(service, settings_for(database_url, bootstrap), clock=clock)
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
         yield Running(url, clock, app.state.ctx, http, bootstrap)

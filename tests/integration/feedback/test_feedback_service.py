@@ -8,11 +8,13 @@ API, the tables and feedback.events.v1 (and, for recovery, the follow-up service
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
+import services.feedback as feedback_migrations
 from services.feedback.config import FeedbackConfig
 from services.feedback.domain import survey_id_for
 from services.feedback.sender import LocalOutboxSender, OutboundMessage
@@ -334,3 +336,91 @@ async def test_http_errors(database_url: str, kafka: Any) -> None:
             {},
         ):
             assert (await svc.answer(missing, body)).status_code == 422, body
+
+
+async def test_the_branch_lists_its_recent_surveys_with_masked_comments(
+    database_url: str, kafka: Any
+) -> None:
+    bootstrap = kafka.bootstrap_servers
+    b, other = branch(), branch()
+    async with feedback_service(database_url, bootstrap) as svc:
+        first = await svc.wait_survey((await serve(bootstrap, b, staff_id="teller-1"))[1], "sent")
+        second = await svc.wait_survey(
+            (await serve(bootstrap, b, staff_id="teller-2", service_type=ServiceType.transfer))[1], "sent"
+        )
+        silent = await svc.wait_survey((await serve(bootstrap, b, staff_id="teller-3"))[1], "sent")
+        unanswered = await svc.wait_survey((await serve(bootstrap, b))[1], "sent")
+        await svc.wait_survey((await serve(bootstrap, other))[1], "sent")
+
+        svc.clock.advance(timedelta(hours=1))
+        assert (
+            await svc.answer(first["survey_id"], {"score": 5, "comment": "很专业 thanks"})
+        ).status_code == 201
+        svc.clock.advance(timedelta(hours=1))
+        comment = {
+            "score": 1,
+            "comment": "rude, I want a refund, call me on 13812345678",
+            "reasons": ["service_attitude"],
+        }
+        assert (await svc.answer(second["survey_id"], comment)).status_code == 201
+        svc.clock.advance(timedelta(hours=1))
+        assert (await svc.answer(silent["survey_id"], {"score": 4})).status_code == 201
+
+        answered = await svc.http.get(f"/branches/{b}/surveys", params={"answered": "true"})
+        assert answered.status_code == 200, answered.text
+        body = answered.json()
+        assert body["branch_id"] == b and body["count"] == 3
+        rows = body["surveys"]
+        assert [r["survey_id"] for r in rows] == [
+            silent["survey_id"],
+            second["survey_id"],
+            first["survey_id"],
+        ]
+        newest_comment = rows[1]
+        assert newest_comment["score"] == 1 and newest_comment["negative"] is True
+        assert newest_comment["comment"] == "rude, I want a refund, call me on ***********"
+        assert newest_comment["describes_complaint"] is True
+        assert (
+            newest_comment["reasons"] == ["service_attitude"] and newest_comment["service_type"] == "transfer"
+        )
+        assert newest_comment["staff_id"] == "teller-2" and newest_comment["channel"] == "sms"
+        assert (
+            newest_comment["at"]
+            == newest_comment["answered_at"]
+            == (T0 + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+        )
+        assert "customer_ref" not in newest_comment and "13812345678" not in answered.text
+
+        with_comment = (
+            await svc.http.get(
+                f"/branches/{b}/surveys", params={"answered": "true", "with_comment": "true", "limit": 1}
+            )
+        ).json()
+        assert [r["survey_id"] for r in with_comment["surveys"]] == [second["survey_id"]]
+        pending = (await svc.http.get(f"/branches/{b}/surveys", params={"answered": "false"})).json()
+        assert [r["survey_id"] for r in pending["surveys"]] == [unanswered["survey_id"]]
+        assert pending["surveys"][0]["score"] is None and pending["surveys"][0]["status"] == "sent"
+        by_status = (
+            await svc.http.get(f"/branches/{b}/surveys", params={"status": "answered", "limit": 2})
+        ).json()
+        assert by_status["count"] == 2
+        assert len((await svc.http.get(f"/branches/{b}/surveys")).json()["surveys"]) == 4
+        assert (await svc.http.get(f"/branches/{other}/surveys")).json()["count"] == 1
+        for params in ({"limit": 0}, {"limit": 201}, {"status": "lost"}, {"answered": "maybe"}):
+            assert (await svc.http.get(f"/branches/{b}/surveys", params=params)).status_code == 422, params
+
+        # surveys answered before the comment columns existed get them from their events
+        before = await svc.db(
+            "SELECT survey_id, comment, reasons, describes_complaint FROM survey_facts ORDER BY 1"
+        )
+        await svc.db("UPDATE survey_facts SET comment = '', reasons = '{}', describes_complaint = false")
+        migration = (
+            Path(feedback_migrations.__file__).parent / "migrations" / "0002_contacts_and_comments.sql"
+        )
+        async with svc.ctx.pool.acquire() as conn:
+            await conn.execute(migration.read_text())
+        after = await svc.db(
+            "SELECT survey_id, comment, reasons, describes_complaint FROM survey_facts ORDER BY 1"
+        )
+        assert [dict(r) for r in after] == [dict(r) for r in before]
+        assert any(r["comment"] for r in after) and any(r["describes_complaint"] for r in after)

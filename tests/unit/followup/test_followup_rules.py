@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 import pytest
 
@@ -13,13 +13,20 @@ from services.followup.rules import RuleConfig, TaskRules, staff_owner
 from shared.contracts.complaint import (
     Channel,
     ComplaintClosed,
+    ComplaintPutOnHold,
     ComplaintReceived,
     ComplaintReopened,
+    ComplaintResumed,
+    HoldKind,
+    Level,
+    LimitUnit,
     RegulatoryDeadlineExtended,
+    RegulatoryMilestoneReached,
+    RemediationAction,
     SolutionImplemented,
 )
 from shared.contracts.feedback import NegativeFeedbackReceived
-from shared.contracts.followup import TaskKind
+from shared.contracts.followup import FollowUpScheduled, TaskKind
 from shared.contracts.reception import ServiceType, VisitServed
 from shared.envelope import Envelope
 from shared.registry import EventData
@@ -177,11 +184,46 @@ def test_remediation_at_close_becomes_a_task_for_the_closer() -> None:
         root_cause="fee table",
         remediation="fix the fee table",
     )
-    command = RULES.on_complaint_closed(envelope(data, actor="head-1"), data, NOW)
-    assert command is not None and command.kind is TaskKind.remediation
+    [command] = RULES.on_complaint_closed(envelope(data, actor="head-1"), data, NOW)
+    assert command.kind is TaskKind.remediation
     assert command.owner == "head-1" and command.due_at == T0 + timedelta(days=30)
     plain = ComplaintClosed(complaint_id=COMPLAINT, at=T0, result="explained")
-    assert RULES.on_complaint_closed(envelope(plain), plain, NOW) is None
+    assert RULES.on_complaint_closed(envelope(plain), plain, NOW) == []
+
+
+def test_each_remediation_action_becomes_a_task_for_its_owner_due_when_it_is_due() -> None:
+    actions = [
+        RemediationAction(
+            action_id=uuid4(), description="fix the fee table", owner="ops-1", due_at=T0 + timedelta(days=7)
+        ),
+        RemediationAction(
+            action_id=uuid4(),
+            description="retrain the counter",
+            owner="head-2",
+            due_at=T0 + timedelta(days=21),
+        ),
+    ]
+    data = ComplaintClosed(
+        complaint_id=COMPLAINT,
+        at=T0,
+        result="refunded",
+        root_cause="the fee table was wrong",
+        remediation="fix the fee table; retrain the counter",  # the summary: no extra text task
+        bank_at_fault=True,
+        remediation_actions=actions,
+    )
+    env = envelope(data, actor="head-1")
+    commands = RULES.on_complaint_closed(env, data, NOW)
+    assert [c.kind for c in commands] == [TaskKind.remediation, TaskKind.remediation]
+    assert [c.owner for c in commands] == ["ops-1", "head-2"]
+    assert [c.due_at for c in commands] == [T0 + timedelta(days=7), T0 + timedelta(days=21)]
+    assert [c.task_id for c in commands] == [
+        d.task_id_for(env.event_id, TaskKind.remediation, a.action_id) for a in actions
+    ]
+    assert len({c.task_id for c in commands} | {d.task_id_for(env.event_id, TaskKind.remediation)}) == 3
+    assert "fix the fee table" in commands[0].reason and "the fee table was wrong" in commands[0].reason
+    assert all(c.subject == f"complaint:{COMPLAINT}" and c.cause_event_id == env.event_id for c in commands)
+    assert [c.task_id for c in RULES.on_complaint_closed(env, data, NOW)] == [c.task_id for c in commands]
 
 
 def test_an_extension_makes_a_task_to_inform_the_complainant() -> None:
@@ -190,7 +232,103 @@ def test_an_extension_makes_a_task_to_inform_the_complainant() -> None:
     )
     command = RULES.on_deadline_extended(envelope(data), data, NOW, "cust_ref_0001")
     assert command.kind is TaskKind.inform_complainant and command.due_at == T0 + timedelta(hours=24)
-    assert "30 days" in command.reason
+    assert "30 days" in command.reason and command.owner == "lm-7"
+
+
+def test_an_approved_60_day_extension_names_the_new_deadline_and_goes_to_the_requester() -> None:
+    data = RegulatoryDeadlineExtended(
+        complaint_id=COMPLAINT,
+        reason="very complex (approved by head-9)",
+        limit_days=60,
+        extension=2,
+        at=T0,
+        requested_by="lm-3",
+        approved_by="head-9",
+        due_at=datetime(2026, 5, 1, 2, 0, tzinfo=UTC),
+    )
+    command = RULES.on_deadline_extended(envelope(data, actor="head-9"), data, NOW, "cust_ref_0001")
+    assert command.owner == "lm-3"  # the handler who asked: they talk to the complainant
+    assert "extended to 60 days, now due by 1 May 2026 10:00 (Asia/Shanghai)" in command.reason
+    [event] = d.decide(d.Task(), command)  # the decider's number masking leaves the date readable
+    assert isinstance(event, FollowUpScheduled) and event.reason == command.reason
+
+
+def test_a_uk_holding_reply_extension_counts_business_days() -> None:
+    data = RegulatoryDeadlineExtended(
+        complaint_id=COMPLAINT,
+        reason="holding reply: waiting for the card scheme",
+        limit_days=35,
+        at=T0,
+        unit=LimitUnit.business_days,
+        due_at=datetime(2026, 4, 20, 9, 0, tzinfo=UTC),
+    )
+    command = RULES.on_deadline_extended(envelope(data), data, NOW, "cust_ref_0001")
+    assert "35 business days" in command.reason and "20 Apr 2026 17:00" in command.reason
+    assert "35 days" not in command.reason
+
+
+def test_regulatory_milestone_is_a_task_for_the_branch_head_due_at_the_limit() -> None:
+    due = T0 + timedelta(days=15)
+    data = RegulatoryMilestoneReached(
+        complaint_id=COMPLAINT,
+        deadline_id=uuid4(),
+        sla="complaint.regulatory",
+        profile="cn-2020",
+        limit=15,
+        unit=LimitUnit.days,
+        day=10.0,
+        due_at=due,
+        action="decide, or extend to 30 days now",
+        at=T0 + timedelta(days=10),
+    )
+    env = envelope(data, actor="system:sla-clock")
+    command = RULES.on_regulatory_milestone(env, data, NOW)
+    assert command.kind is TaskKind.regulatory_milestone
+    assert command.task_id == d.task_id_for(env.event_id, TaskKind.regulatory_milestone)
+    assert command.due_at == due and command.owner is None and command.customer_ref is None
+    assert command.reason.startswith("decide, or extend to 30 days now")
+    assert "branch head" in command.reason and "day 10 of 15 days" in command.reason
+    assert command.regulatory_sla == "complaint.regulatory"
+    assert command.subject == f"complaint:{COMPLAINT}"
+    hq = data.model_copy(update={"assignee_role": Level.hq_department})
+    assert "hq department" in RULES.on_regulatory_milestone(env, hq, NOW).reason
+
+
+def test_an_appraisal_hold_and_its_result_make_inform_tasks_when_the_profile_says_so() -> None:
+    hold = ComplaintPutOnHold(
+        complaint_id=COMPLAINT,
+        reason="card sent to the network for testing.",
+        kind=HoldKind.external_appraisal,
+        at=T0,
+        inform_complainant=True,
+        regulatory_clocks_paused=["complaint.regulatory"],
+    )
+    env = envelope(hold)
+    command = RULES.on_put_on_hold(env, hold, NOW, "cust_ref_0001")
+    assert command is not None and command.kind is TaskKind.inform_complainant
+    assert command.task_id == d.task_id_for(env.event_id, TaskKind.inform_complainant)
+    assert command.due_at == T0 + timedelta(hours=24) and command.customer_ref == "cust_ref_0001"
+    assert "external appraisal" in command.reason and "testing." in command.reason
+    assert "does not count" in command.reason and ".." not in command.reason
+    quiet = hold.model_copy(update={"inform_complainant": False})
+    assert RULES.on_put_on_hold(env, quiet, NOW, "cust_ref_0001") is None
+
+    resumed = ComplaintResumed(
+        complaint_id=COMPLAINT,
+        at=T0 + timedelta(days=4),
+        note="the network's report arrived",
+        inform_complainant=True,
+        regulatory_due_at=datetime(2026, 3, 21, 2, 0, tzinfo=UTC),
+    )
+    after = RULES.on_resumed(envelope(resumed), resumed, NOW, "cust_ref_0001", HoldKind.external_appraisal)
+    assert after is not None and after.kind is TaskKind.inform_complainant
+    assert after.due_at == T0 + timedelta(days=5)
+    assert "appraisal result arrived" in after.reason
+    assert "now due by 21 Mar 2026 10:00 (Asia/Shanghai)" in after.reason
+    generic = RULES.on_resumed(envelope(resumed), resumed, NOW, "cust_ref_0001", None)
+    assert generic is not None and "moving again" in generic.reason
+    silent = resumed.model_copy(update={"inform_complainant": False})
+    assert RULES.on_resumed(envelope(silent), silent, NOW, "cust_ref_0001") is None
 
 
 def test_next_progress_update_is_the_one_successor_due_one_interval_later() -> None:
@@ -217,3 +355,7 @@ def test_ids_stay_stable() -> None:
     """Derived ids must never change between releases: a replay would schedule duplicates."""
     cause = UUID("11111111-1111-1111-1111-111111111111")
     assert str(d.task_id_for(cause, TaskKind.verification)) == "e228119b-5559-5786-a4de-a7f5a195bc30"
+    action = UUID("22222222-2222-2222-2222-222222222222")
+    assert d.task_id_for(cause, TaskKind.remediation, action) == uuid5(
+        d.NAMESPACE, f"{cause}:remediation:{action}"
+    )

@@ -239,3 +239,17 @@ def test_numbers_typed_into_notes_are_masked_but_amounts_stay() -> None:
     assert event.note == "called ***-****-****, refunded 1000 yuan"
     [scheduled] = when(d.Task(), schedule(reason="card 6222020200112233445"))
     assert isinstance(scheduled, FollowUpScheduled) and "6222" not in scheduled.reason
+
+
+def test_a_milestone_task_names_its_regulatory_deadline_and_a_rule_completes_it_without_a_contact() -> None:
+    command = schedule(
+        TaskKind.regulatory_milestone, owner=None, customer_ref=None, regulatory_sla="complaint.regulatory"
+    )
+    [scheduled] = when(given(), command)
+    assert isinstance(scheduled, FollowUpScheduled) and scheduled.regulatory_sla == "complaint.regulatory"
+    state = given(command)
+    assert state.regulatory_sla == "complaint.regulatory" and state.owner is None
+    [done] = when(state, d.CompleteTask(at=at(5), note="Deadline met", automatic=True))
+    assert isinstance(done, FollowUpCompleted) and done.kind is TaskKind.regulatory_milestone
+    # staff may complete it too (the branch head decided): it is not a customer-facing task
+    assert isinstance(when(state, d.CompleteTask(at=at(5), note="decided"))[0], FollowUpCompleted)
