@@ -4,11 +4,20 @@
 inserts the events only if the stream is still at ``expected_version``; a concurrent writer that
 got there first makes it fail with :class:`ConcurrencyError` (unique ``(stream_id, version)``).
 
-Reading "all events after position P" is safe against late commits: a ``bigserial`` taken by a
-slow transaction can become visible after larger ones. Each row stores its writing transaction id
-and readers only take rows of transactions older than every transaction still in flight
-(``pg_snapshot_xmin``), so nothing can later appear below what they have read. Appends stay
-concurrent (no table lock), so group commit lifts throughput above one fsync per append.
+Reading "all events after P" is safe against late commits: a ``bigserial`` taken by a slow
+transaction can become visible after larger ones. Each row stores its writing transaction id and
+the global log is ordered by ``(tx_id, position)``, not by ``position`` alone: readers only take
+rows of transactions older than every transaction still in flight (``pg_snapshot_xmin``), and
+anything that commits later has a transaction id at least that large, so it sorts after whatever
+has been read. (A checkpoint on ``position`` alone is not enough: a transaction with an older id
+can take a larger position than a younger one still in flight, e.g. with two appends in one
+transaction, and a position checkpoint would then pass over the younger one's event.) Appends
+stay concurrent (no table lock), so group commit lifts throughput above one fsync per append.
+
+Per-stream order holds in the log too: an append refuses (``ConcurrencyError``) to extend a
+stream whose last event was written by a transaction younger than its own, which can only
+happen to a transaction that wrote something else before reading the stream; its retry runs in a
+fresh transaction.
 """
 
 from __future__ import annotations
@@ -16,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import asyncpg
 
@@ -45,17 +55,37 @@ class EventTooLarge(ValueError):
     pass
 
 
+class LogPosition(NamedTuple):
+    """A place in the global log, which is ordered by (writing transaction id, position)."""
+
+    tx_id: int
+    position: int
+
+
+#: before the first event
+LOG_START = LogPosition(0, 0)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     position: int
     branch_id: str
     type: str
     json: str  # the whole envelope, as it goes on the wire
+    tx_id: int = 0
+
+    @property
+    def log_position(self) -> LogPosition:
+        return LogPosition(self.tx_id, self.position)
 
 
 _APPEND = """
-WITH cur AS (
-    SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1
+WITH last AS (
+    SELECT stream_version, tx_id FROM events WHERE stream_id = $1
+    ORDER BY stream_version DESC LIMIT 1
+), cur AS (
+    SELECT coalesce((SELECT stream_version FROM last), 0) AS v,
+           coalesce((SELECT tx_id FROM last) <= pg_current_xact_id(), true) AS in_log_order
 ), ins AS (
     INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, branch_id,
                         occurred_at, recorded_at, correlation_id, causation_id, actor, data)
@@ -66,10 +96,11 @@ WITH cur AS (
          AS e(event_id, stream_version, type, schema_version, branch_id, occurred_at, recorded_at,
               correlation_id, causation_id, actor, data),
          cur
-    WHERE cur.v = $2
+    WHERE cur.v = $2 AND cur.in_log_order
     RETURNING position
 )
-SELECT (SELECT v FROM cur) AS current, (SELECT count(*) FROM ins) AS inserted
+SELECT (SELECT v FROM cur) AS current, (SELECT in_log_order FROM cur) AS in_log_order,
+       (SELECT count(*) FROM ins) AS inserted
 """
 
 _ENVELOPE_JSON = """json_build_object(
@@ -79,16 +110,15 @@ _ENVELOPE_JSON = """json_build_object(
     'causation_id', causation_id, 'actor', actor, 'data', data)::text"""
 
 _READ_ALL = f"""
-SELECT position, branch_id, type, {_ENVELOPE_JSON} AS json
+SELECT tx_id, position, branch_id, type, {_ENVELOPE_JSON} AS json
 FROM events
-WHERE position > $1 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY position
-LIMIT $2
+WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY tx_id, position
+LIMIT $3
 """
 
-_HELD_BACK = """
-SELECT EXISTS (SELECT 1 FROM events
-               WHERE position > $1 AND tx_id >= pg_snapshot_xmin(pg_current_snapshot()))
+_ANY_AFTER = """
+SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::xid8, $2::bigint))
 """
 
 
@@ -98,6 +128,10 @@ class CommitNotifier:
     A NOTIFY inside every append would serialise all commits on PostgreSQL's notify-queue lock;
     instead a NOTIFY is sent after the commit, from its own tiny transaction with
     ``synchronous_commit`` off, and pokes that arrive meanwhile are folded into the next one.
+
+    When the leading relay runs in this very process it attaches itself (:meth:`attach_local`)
+    and is poked directly: no NOTIFY transaction per burst of appends, which under load is a
+    second stream of commits competing with the appends. Other replicas still NOTIFY it.
     """
 
     def __init__(self, pool: asyncpg.Pool, channel: str) -> None:
@@ -105,8 +139,20 @@ class CommitNotifier:
         self.channel = channel
         self._pending = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._local: Callable[[], None] | None = None
+
+    def attach_local(self, wake: Callable[[], None]) -> None:
+        """Poke ``wake`` directly instead of sending NOTIFY (the leading relay of this process)."""
+        self._local = wake
+
+    def detach_local(self, wake: Callable[[], None]) -> None:
+        if self._local == wake:
+            self._local = None
 
     def poke(self) -> None:
+        if self._local is not None:
+            self._local()
+            return
         self._pending.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -175,6 +221,8 @@ class EventStore:
             raise ConcurrencyError(stream_id, expected_version) from None
         assert row is not None
         if row["inserted"] != len(events):
+            if not row["in_log_order"] and row["current"] == expected_version:
+                log.info("stream %s was last written by a younger transaction; retry afresh", stream_id)
             raise ConcurrencyError(stream_id, expected_version, row["current"])
         if conn is None:
             self.notifier.poke()
@@ -220,16 +268,32 @@ class EventStore:
             rows = await conn.fetch(query, stream_id)
         return [self.registry.upcast(Envelope.model_validate_json(r["json"])) for r in rows]
 
-    async def read_all_after(self, position: int, limit: int = 1000) -> list[StoredEvent]:
-        """Events after global ``position`` in store order; never passes over a late commit."""
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(_READ_ALL, position, limit)
-        return [StoredEvent(r["position"], r["branch_id"], r["type"], r["json"]) for r in rows]
+    async def read_all_after(
+        self, after: LogPosition = LOG_START, limit: int = 1000, conn: asyncpg.Connection | None = None
+    ) -> list[StoredEvent]:
+        """Committed events after ``after`` in log order; never passes over a late commit.
 
-    async def held_back_after(self, position: int) -> bool:
-        """Whether committed events after ``position`` wait for an older transaction to finish."""
-        async with self.pool.acquire() as conn:
-            return bool(await conn.fetchval(_HELD_BACK, position))
+        Continue from the last event's :attr:`StoredEvent.log_position`.
+        """
+        if conn is None:
+            async with self.pool.acquire() as own:
+                rows = await own.fetch(_READ_ALL, after.tx_id, after.position, limit)
+        else:
+            rows = await conn.fetch(_READ_ALL, after.tx_id, after.position, limit)
+        return [StoredEvent(r["position"], r["branch_id"], r["type"], r["json"], r["tx_id"]) for r in rows]
+
+    async def has_events_after(self, after: LogPosition, conn: asyncpg.Connection | None = None) -> bool:
+        """Whether any committed event follows ``after``: readable now, or held back by an older
+        transaction still in flight.
+
+        A reader that got nothing from :meth:`read_all_after` asks this before it goes to sleep.
+        It must not ask "is something held back?" instead: the horizon may move between the two
+        statements, and an event that stopped being held back meanwhile would be left unread.
+        """
+        if conn is None:
+            async with self.pool.acquire() as own:
+                return bool(await own.fetchval(_ANY_AFTER, after.tx_id, after.position))
+        return bool(await conn.fetchval(_ANY_AFTER, after.tx_id, after.position))
 
     async def head_position(self) -> int:
         async with self.pool.acquire() as conn:

@@ -7,7 +7,9 @@ the topics through FastStream as a batch consumer with an explicit (manual) ack 
    oversized message is dead-lettered to ``<topic>.dlq`` with the reason in its headers;
 2. applies the valid events in ONE transaction together with the per-stream progress record
    (``projection_positions``): an event applies only if it is the next version of its stream, so
-   a redelivered or republished event changes nothing;
+   a redelivered or republished event changes nothing; an event that is dead-lettered instead is
+   published to the DLQ *before* that transaction commits its progress record, so a crash in
+   between can duplicate a dead letter but never turn it into a silently skipped "duplicate";
 3. if that transaction fails for a reason other than the database being unreachable, retries the
    events one by one; an event that fails ``max_attempts`` times is dead-lettered and marked
    consumed, and the rest go on;
@@ -51,6 +53,14 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class DeadLetterUnavailable(Exception):
+    """The dead-letter topic could not be written: retry the whole batch later."""
+
+
+#: failures of the infrastructure, not of an event: retried until they pass, never dead-lettered
+_RETRY_LATER: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, DeadLetterUnavailable)
+
+
 class Projection(Protocol):
     name: str
     topics: Sequence[str]
@@ -92,6 +102,7 @@ class _Item:
     record: ConsumerRecord  # type: ignore[type-arg]
     envelope: Envelope | None = None
     error: str | None = None  # set: dead-letter it (and, if the envelope parsed, mark it consumed)
+    dead_lettered: bool = False
 
 
 async def _raw(message: Any) -> None:
@@ -122,7 +133,14 @@ class ProjectionRunner:
         self.max_message_bytes = max_message_bytes
         self.group_id = f"{service}.{projection.name}"
 
-    def subscribe(self, *, fetch_max_wait_ms: int = 10, max_records: int = 500) -> None:
+    def subscribe(
+        self,
+        *,
+        fetch_max_wait_ms: int = 10,
+        max_records: int = 500,
+        session_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 3_000,
+    ) -> None:
         """Register the batch subscriber on the broker (before the broker starts)."""
         self.broker.subscriber(
             *self.projection.topics,
@@ -133,6 +151,8 @@ class ProjectionRunner:
             fetch_max_wait_ms=fetch_max_wait_ms,
             batch_timeout_ms=fetch_max_wait_ms,
             max_records=max_records,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
             decoder=_raw,
         )(self._on_batch)
 
@@ -146,7 +166,7 @@ class ProjectionRunner:
         items = [self._decode(r) for r in records]
         await self._until_done(lambda: self._apply_batch(items))
         for item in items:
-            if item.error is not None:
+            if item.error is not None and not item.dead_lettered:  # safety net; normally done
                 await self._until_done(lambda item=item: self._dead_letter(item))  # type: ignore[misc]
 
     def _decode(self, record: ConsumerRecord) -> _Item:  # type: ignore[type-arg]
@@ -172,7 +192,7 @@ class ProjectionRunner:
     async def _apply_batch(self, items: list[_Item]) -> None:
         try:
             await self._transaction(items)
-        except TRANSIENT_DB_ERRORS:
+        except _RETRY_LATER:
             raise
         except Exception as exc:
             if sum(1 for i in items if i.error is None) <= 1:
@@ -188,7 +208,7 @@ class ProjectionRunner:
             try:
                 await self._transaction(items)
                 return
-            except TRANSIENT_DB_ERRORS:
+            except _RETRY_LATER:
                 raise
             except Exception as exc:
                 error = exc
@@ -202,6 +222,7 @@ class ProjectionRunner:
         """One transaction: lock the streams' progress rows, apply the next versions, record them."""
         parsed = [i for i in items if i.envelope is not None]
         if not parsed:
+            await self._dead_letter_pending(items)
             return
         name = self.projection.name
         streams = sorted({i.envelope.stream_id for i in parsed if i.envelope})
@@ -249,6 +270,7 @@ class ProjectionRunner:
                     )
             if fresh:
                 await self.projection.apply(conn, fresh)
+            await self._dead_letter_pending(items)  # before the progress record commits
             changed = [(s, v) for s, v in last.items() if v != before[s]]
             if changed:
                 await conn.execute(
@@ -266,7 +288,18 @@ class ProjectionRunner:
             lag = (self.clock.now() - fresh[-1].recorded_at).total_seconds()
             PROJECTION_LAG.labels(self.service, name).set(max(lag, 0.0))
 
+    async def _dead_letter_pending(self, items: list[_Item]) -> None:
+        """Dead-letter, in their order, the items that still have an error."""
+        for item in items:
+            if item.error is not None and not item.dead_lettered:
+                try:
+                    await self._dead_letter(item)
+                except Exception as exc:
+                    raise DeadLetterUnavailable(repr(exc)) from exc
+                item.dead_lettered = True
+
     async def _dead_letter(self, item: _Item) -> None:
+        """Publish the record as it came to ``<topic>.dlq`` and wait for the broker's ack."""
         record = item.record
         reason = (item.error or "unknown")[:1000]
         topic = dlq_topic(record.topic)

@@ -22,6 +22,9 @@ class ServiceSettings(BaseSettings):
     #: consumer fetch wait; aiokafka's 500 ms default alone would blow the latency budget
     kafka_fetch_max_wait_ms: int = 10
     kafka_max_batch: int = 500
+    #: consumer-group liveness; Tansu also holds every group join for half of it, so tests lower it
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000
     kafka_linger_ms: int = 2
     #: a projection retries a failing event this many times before dead-lettering it
     projection_max_attempts: int = 3

@@ -1,5 +1,5 @@
--- The event store. Each row is also its own outbox entry: the relay publishes rows in
--- position order and records how far it got in relay_checkpoint (see shared/relay.py).
+-- The event store. Each row is also its own outbox entry: the relay publishes rows in log
+-- order (0003) and records how far it got in relay_checkpoint (see shared/relay.py).
 CREATE TABLE IF NOT EXISTS events (
     position        bigserial   PRIMARY KEY,
     event_id        uuid        NOT NULL UNIQUE,

@@ -1,0 +1,230 @@
+"""End to end: HTTP POST to the complaint service → store → relay → Kafka → HQ's read model.
+
+complaint and hq run as real processes. Complaints are POSTed at a steady offered rate with
+open-loop scheduling (request i is due at ``start + i / rate`` whether or not earlier ones have
+been answered), so a slow system cannot slow the load down and hide its own latency.
+
+How "HQ shows it" is observed: every request goes to one of ``branches`` branches, round-robin,
+and a watcher polls HQ's own table ``hq.branch_complaints`` every ~2 ms over one connection and
+timestamps each rise of a branch's count. The k-th complaint sent to a branch counts as visible
+when that branch's count first reaches k. Latency = visible time - the request's scheduled send
+time (which includes any time the request waited for a free connection). The attribution within
+one branch can swap two complaints committed in the other order; both are ~2 ms apart at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.http_client import HTTPError, LoadClient
+from bench.infra import Infra
+from bench.stats import Report, percentile, progress
+from tests.support.auth import lobby_manager
+from tests.support.services import ServiceProcess, running_services
+
+SECTION = "3. end to end (HTTP POST → HQ read model)"
+POLL_SECONDS = 0.002
+MAX_BACKLOG_SECONDS = 2.0
+
+
+@dataclass
+class Sent:
+    branch: str
+    due: float
+    answered: float = 0.0
+    status: int = 0
+
+
+@dataclass
+class Watcher:
+    """Timestamps every rise of a watched branch's complaint count in HQ's table."""
+
+    database_url: str
+    branches: list[str]
+    seen: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    polls: int = 0
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            query = await conn.prepare(
+                "SELECT branch_id, complaints_received FROM hq.branch_complaints"
+                " WHERE branch_id = ANY($1::text[])"
+            )
+            while not self._stop.is_set():
+                rows = await query.fetch(self.branches)
+                now = time.monotonic()
+                self.polls += 1
+                for row in rows:
+                    times = self.seen[row["branch_id"]]
+                    times.extend([now] * (row["complaints_received"] - len(times)))
+                await asyncio.sleep(POLL_SECONDS)
+        finally:
+            await conn.close()
+
+    def visible(self) -> int:
+        return sum(len(v) for v in self.seen.values())
+
+    async def wait_for(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` complaints are visible, at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.visible() < count:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+async def run(
+    report: Report,
+    infra: Infra,
+    *,
+    label: str,
+    module: str,
+    rate: float,
+    seconds: float,
+    warmup: float,
+    branches: int,
+    connections: int,
+    client: str = "raw",
+) -> None:
+    """One end-to-end measurement with ``module`` as the complaint service, in a database of its own."""
+    section = f"{SECTION}, {label}"
+    database_url = await infra.new_database()
+    env = {
+        "LOG_LEVEL": "WARNING",
+        "KAFKA_SESSION_TIMEOUT_MS": "10000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "3000",
+        "BRANCHCARE_DEV_MODE": "1",  # development keys (tokens below are signed to match)
+    }
+    kafka = infra.bootstrap_servers
+    complaint = ServiceProcess(
+        "complaint", database_url=database_url, kafka_bootstrap_servers=kafka, env=env, module=module
+    )
+    hq = ServiceProcess("hq", database_url=database_url, kafka_bootstrap_servers=kafka, env=env)
+    progress(f"starting {module} and hq")
+    async with running_services(complaint, hq, timeout=60):
+        async with load_client(client, complaint.url, connections) as http:
+            run_id = uuid.uuid4().hex[:6]
+            progress(f"warming up for {warmup:.0f} s at {rate:.0f}/s, until HQ shows the warm-up complaints")
+            warm = Watcher(database_url, [f"warm-{run_id}-{b}" for b in range(branches)])
+            warming = asyncio.create_task(warm.run())
+            warm_sent = await offer(http, warm.branches, rate, warmup)
+            # HQ consumes in a background task: its group join may still be under way
+            await warm.wait_for(sum(1 for s in warm_sent if s.status == 201), timeout=60)
+            warm.stop()
+            await warming
+
+            names = [f"e2e-{run_id}-{b}" for b in range(branches)]
+            watcher = Watcher(database_url, names)
+            watching = asyncio.create_task(watcher.run())
+            progress(f"offering {rate:.0f} complaints/s for {seconds:.0f} s over {connections} connections")
+            sent = await offer(http, names, rate, seconds)
+            accepted = [s for s in sent if s.status == 201]
+            await watcher.wait_for(len(accepted), timeout=30)
+            watcher.stop()
+            await watching
+
+    latencies = e2e_latencies(sent, watcher)
+    answered = [s.answered - s.due for s in accepted]
+    span = max(s.answered for s in sent) - min(s.due for s in sent)
+    offered = len(sent) / seconds
+    note = f"{len(sent):,} requests, open loop"
+    if len(sent) < int(rate * seconds):
+        note += f"; SATURATED: stopped offering with {MAX_BACKLOG_SECONDS:.0f} s of requests outstanding"
+    report.add(section, "offered rate", offered, "cmd/s", note)
+    report.add(section, "answered 201", len(accepted) / span, "cmd/s", f"{len(sent) - len(accepted)} not 201")
+    report.add(section, "HTTP response p50", percentile(answered, 50) * 1000, "ms")
+    report.add(section, "HTTP response p99", percentile(answered, 99) * 1000, "ms")
+    report.add(section, "HTTP → HQ p50", percentile(latencies, 50) * 1000, "ms")
+    report.add(section, "HTTP → HQ p99", percentile(latencies, 99) * 1000, "ms")
+    report.add(section, "HTTP → HQ max", max(latencies, default=float("nan")) * 1000, "ms")
+    missing = len(accepted) - len(latencies)
+    report.add(section, "not visible at HQ after 30 s", missing, "cmd", f"watcher polls: {watcher.polls:,}")
+
+
+async def offer(http: Any, branches: list[str], rate: float, seconds: float) -> list[Sent]:
+    """POST ``rate`` complaints per second for ``seconds``, each at its due time; wait for answers.
+
+    If the service falls more than ``MAX_BACKLOG_SECONDS`` behind, stop offering: it is saturated
+    and piling up more would only measure the queue.
+    """
+    total = int(rate * seconds)
+    sent: list[Sent] = []
+    tasks: list[asyncio.Task[None]] = []
+    outstanding = 0
+
+    async def one(item: Sent, i: int) -> None:
+        nonlocal outstanding
+        try:
+            await post(http, item, i)
+        finally:
+            outstanding -= 1
+
+    start = time.monotonic() + 0.05
+    for i in range(total):
+        item = Sent(branches[i % len(branches)], start + i / rate)
+        delay = item.due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if outstanding > rate * MAX_BACKLOG_SECONDS:
+            progress(f"saturated: {outstanding} requests outstanding after {i} sent; stopped offering")
+            break
+        sent.append(item)
+        outstanding += 1
+        tasks.append(asyncio.create_task(one(item, i)))
+    await asyncio.gather(*tasks)
+    return sent
+
+
+@functools.cache
+def staff_of(branch: str) -> dict[str, str]:
+    """A lobby manager of ``branch`` (one token per branch, minted once)."""
+    return lobby_manager(branch)
+
+
+async def post(http: Any, item: Sent, i: int) -> None:
+    body = {"channel": "in_branch", "customer_ref": f"bench_{i:08d}", "description": "queue too long"}
+    try:
+        response = await http.post(
+            f"/branches/{item.branch}/complaints", json=body, headers=staff_of(item.branch)
+        )
+        item.status = response.status_code
+    except (httpx.HTTPError, HTTPError):
+        item.status = -1
+    item.answered = time.monotonic()
+
+
+def load_client(kind: str, base_url: str, connections: int) -> Any:
+    """The load generator's HTTP client: the lean one (default) or httpx, for comparison."""
+    if kind == "httpx":
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        return httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits)
+    return LoadClient(base_url, connections)
+
+
+def e2e_latencies(sent: list[Sent], watcher: Watcher) -> list[float]:
+    """Match the k-th accepted complaint of each branch with the k-th rise of its count."""
+    per_branch: dict[str, list[Sent]] = defaultdict(list)
+    for item in sent:
+        if item.status == 201:
+            per_branch[item.branch].append(item)
+    latencies: list[float] = []
+    for branch, items in per_branch.items():
+        visible = watcher.seen.get(branch, [])
+        for item, at in zip(sorted(items, key=lambda s: s.due), visible, strict=False):
+            latencies.append(at - item.due)
+    return latencies
