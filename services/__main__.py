@@ -3,7 +3,13 @@
 Starts the infrastructure (embedded PostgreSQL and a Tansu broker, unless ``DATABASE_URL`` /
 ``KAFKA_BOOTSTRAP_SERVERS`` are set), creates the topics, starts every service package that has
 a ``__main__.py`` as ``python -m services.<name>``, waits for their ``/health``, prints their
-URLs and stays up until Ctrl-C or SIGTERM, then stops everything in reverse order.
+URLs and ready-made staff tokens (``shared.devtokens``, development mode only), and stays up until
+Ctrl-C or SIGTERM, then stops everything in reverse order.
+
+The children run with ``BRANCHCARE_DEV_MODE=1`` unless the environment says otherwise: without
+``BRANCHCARE_JWT_SECRET`` / ``BRANCHCARE_PII_KEY`` / ``BRANCHCARE_MASTER_KEY`` they use the public
+development keys (never in production), and the printed tokens are signed with the same secret.
+The feedback service gets ``RECEPTION_URL`` so its SMS sender resolves phone numbers in the vault.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ import signal
 import sys
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import services
+from shared.auth.config import DEV_JWT_SECRET, JWT_SECRET_ENV
 from shared.devstack import (
     EmbeddedPostgres,
     TansuBroker,
@@ -31,16 +39,20 @@ from shared.devstack import (
     start_embedded_postgres,
     wait_http_ok,
 )
+from shared.devtokens import DEMO_BRANCH, dev_secret, dev_tokens, render_shell
 from shared.topology import CONTEXTS, DEFAULT_PORTS, all_topics
 
 REPO_ROOT = Path(services.__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".devstack"
 #: same name as shared.crypto.DEV_MODE_ENV; the runner does not import the services' code
 DEV_MODE_ENV = "BRANCHCARE_DEV_MODE"
+#: same name as shared.contacts.RECEPTION_URL_ENV (read by feedback's contact resolver)
+RECEPTION_URL_ENV = "RECEPTION_URL"
 DATABASE_NAME = "branchcare"
 DEFAULT_KAFKA_PORT = 9092
 EXTRA_PORTS_FROM = 8080
 STOP_GRACE_SECONDS = 15.0
+TOKEN_TTL = timedelta(hours=12)
 TAIL_LINES = 30
 
 _COLOURS = ("36", "33", "35", "32", "34", "31")
@@ -60,7 +72,8 @@ def discover_services() -> list[str]:
     found = {
         path.parent.name
         for path in root.glob("*/__main__.py")
-        if (path.parent / "__init__.py").exists() and path.parent.name.isidentifier()
+        if (path.parent / "__init__.py").exists()
+        and path.parent.name.isidentifier()
         and not (path.parent / "NOT_A_SERVICE").exists()  # a tool, e.g. the simulator
     }
     known = [name for name in CONTEXTS if name in found]
@@ -229,7 +242,27 @@ class Infra:
         return [("Kafka", kafka), ("PostgreSQL", db)]
 
 
-def print_table(running: list[Service], infra: Infra) -> None:
+def token_lines(env: dict[str, str], running: list[Service]) -> list[str]:
+    """The ready-made staff tokens (``shared.devtokens``, signed with the secret the children
+    verify) and a curl to try one; nothing outside development mode."""
+    if env.get(DEV_MODE_ENV) != "1":
+        return [f"  {DEV_MODE_ENV} is not 1: no development tokens (sign your own with {JWT_SECRET_ENV})."]
+    secret = dev_secret(env)
+    now = datetime.now(UTC).replace(microsecond=0)
+    tokens = dev_tokens(secret, ttl=TOKEN_TTL, now=now)
+    shell = render_shell(tokens, expires=now + TOKEN_TTL, using_dev_secret=secret == DEV_JWT_SECRET)
+    lines = ["  Staff tokens (paste the export lines into your shell; a token into the console's sign-in):"]
+    lines += [f"    {line}" for line in shell.splitlines()]
+    urls = {s.name: s.base_url for s in running}
+    if "complaint" in urls:
+        lines.append(
+            f'  Try it now: curl -s -H "Authorization: Bearer $BC_TOKEN_LOBBY_B001" '
+            f"{urls['complaint']}/branches/{DEMO_BRANCH}/complaints"
+        )
+    return lines
+
+
+def print_table(running: list[Service], infra: Infra, env: dict[str, str] | None = None) -> None:
     rows = [("service", "API", "docs", "metrics")] + [
         (s.name, s.base_url + "/", s.base_url + "/docs", s.base_url + "/metrics") for s in running
     ]
@@ -241,10 +274,12 @@ def print_table(running: list[Service], infra: Infra) -> None:
     print()
     for label, value in [*infra.describe(), ("logs", f"{infra.log_dir}/<service>.log")]:
         print(f"  {label:<11}{value}")
-    if os.environ.get(DEV_MODE_ENV, "1") == "1":
-        print(f"\n  {DEV_MODE_ENV}=1: services use PUBLIC development keys (never in production).")
-        if (REPO_ROOT / "shared" / "devtokens.py").exists():
-            print(f'  Staff tokens: eval "$({DEV_MODE_ENV}=1 {sys.executable} -m shared.devtokens)"')
+    env = env if env is not None else child_env(infra, running)
+    if env.get(DEV_MODE_ENV) == "1":
+        print(f"\n  {DEV_MODE_ENV}=1: services without a key of their own use the PUBLIC development keys.")
+    print()
+    for line in token_lines(env, running):
+        print(line)
     print("\n  Ctrl-C stops everything.\n", flush=True)
 
 
@@ -292,9 +327,28 @@ async def watch(running: list[Service]) -> int:
     return 1
 
 
+def child_env(infra: Infra, planned: list[Service]) -> dict[str, str]:
+    """What every service process gets: development mode (unless the environment says
+    otherwise), the infrastructure's addresses, every service's port (a console finds the others)
+    and reception's URL (feedback's SMS sender resolves phone numbers in reception's vault)."""
+    ports = {s.name: s.port for s in planned}
+    env = {
+        DEV_MODE_ENV: "1",  # public development keys, unless the environment says otherwise
+        **os.environ,
+        "DATABASE_URL": infra.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+        "PYTHONUNBUFFERED": "1",
+        **{port_env_var(name): str(port) for name, port in ports.items()},
+    }
+    if "reception" in ports and not os.environ.get(RECEPTION_URL_ENV):
+        env[RECEPTION_URL_ENV] = f"http://127.0.0.1:{ports['reception']}"
+    return env
+
+
 async def start_and_check(
     chosen: list[str], infra: Infra, running: list[Service], startup_timeout: float
-) -> None:
+) -> dict[str, str]:
+    """Start the chosen services and wait for their health; returns the environment they got."""
     width = max(len(name) for name in chosen)
     planned: list[Service] = []
     for i, name in enumerate(chosen):
@@ -315,15 +369,7 @@ async def start_and_check(
             + ", ".join(f"{s.name} {s.port} (set {port_env_var(s.name)})" for s in busy)
             + " — is another dev runner still up?"
         )
-    env = {
-        DEV_MODE_ENV: "1",  # public development keys, unless the environment says otherwise
-        **os.environ,
-        "DATABASE_URL": infra.database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
-        "PYTHONUNBUFFERED": "1",
-        # every service's port, so services that call others (e.g. a console) can find them
-        **{port_env_var(s.name): str(s.port) for s in planned},
-    }
+    env = child_env(infra, planned)
     for s in planned:
         say(f"starting {s.name} on port {s.port} ...")
         await s.start(env)
@@ -348,6 +394,7 @@ async def start_and_check(
         error = None if task.cancelled() else task.exception()
         if error is not None:
             raise error
+    return env
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -383,11 +430,12 @@ async def run(args: argparse.Namespace) -> int:
     code = 0
     try:
         await infra.start(embedded_allowed=not args.no_embedded)
+        env: dict[str, str] | None = None
         if not chosen:
             say("no services found (packages under services/ with a __main__.py)")
         else:
-            await start_and_check(chosen, infra, running, args.startup_timeout)
-        print_table(running, infra)
+            env = await start_and_check(chosen, infra, running, args.startup_timeout)
+        print_table(running, infra, env)
         if running:
             code = await watch(running)
         else:

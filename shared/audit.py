@@ -3,7 +3,7 @@
 Two writers, one append-only ``audit_log`` table per service schema (``shared/sql/0004_audit.sql``):
 
 - :class:`AuditMiddleware` records every non-GET request (a command, whatever its outcome): who
-  (the verified principal; the ``X-Staff-Id`` header only while auth is not installed), when
+  (the verified principal; nobody when authentication failed), when
   (the service clock), method, route *template*, resource id, branch, status and correlation id.
   It writes before the response leaves, so a client that got its answer finds the row.
 - :func:`record` is called explicitly inside the transaction of a PII operation (the vault's
@@ -239,19 +239,16 @@ def _declared_action(route: object) -> str | None:
     return None
 
 
-def _actor(scope: Scope, state: Mapping[str, Any]) -> tuple[str | None, bool]:
-    """(staff id, authenticated). Verified principals first; the bare header only while auth is
-    not installed on the app (with auth installed it is an unverified claim)."""
+def _actor(state: Mapping[str, Any]) -> tuple[str | None, bool]:
+    """(staff id, authenticated): the verified principal (staff or service), else nobody. A
+    header naming someone is never an actor (the request failed authentication, or it never
+    reached a route)."""
     for key in ("principal", "service_principal"):
         principal = state.get(key)
         staff_id = getattr(principal, "staff_id", None)
         if isinstance(staff_id, str):
             return staff_id, True
-    app = scope.get("app")
-    if getattr(getattr(app, "state", None), "auth_config", None) is not None:
-        return None, False
-    header = _header(scope, b"x-staff-id")
-    return (header, False) if header and _STAFF_ID.match(header) else (None, False)
+    return None, False
 
 
 def describe(
@@ -274,7 +271,7 @@ def describe(
     if resource is None:
         others = [str(v) for k, v in params.items() if k != _BRANCH_PARAM]
         resource = others[-1] if others else None
-    staff_id, authenticated = _actor(scope, state)
+    staff_id, authenticated = _actor(state)
     resource = _clean_resource(resource)
     return AuditEntry(
         at=at,

@@ -47,6 +47,18 @@ class Loaded(Generic[S]):
 MakeCommand = Callable[[asyncpg.Connection, Loaded[S]], Awaitable[C]]
 """Builds a command from the loaded state inside the transaction (may read and lock rows)."""
 
+CheckBranch = Callable[[str], None]
+"""Raises (403) unless the caller may act in the given branch: ``Principal.check_branch``."""
+
+
+async def stream_branch(store: EventStore, stream_id: str) -> str | None:
+    """The branch of ``stream_id`` (every event of a stream names the same branch), or None."""
+    async with store.pool.acquire() as conn:
+        branch: str | None = await conn.fetchval(
+            "SELECT branch_id FROM events WHERE stream_id = $1 AND stream_version = 1", stream_id
+        )
+    return branch
+
 
 class CommandHandler(Generic[C, S]):
     def __init__(
@@ -66,6 +78,11 @@ class CommandHandler(Generic[C, S]):
         self.after_append = after_append
         self.retries = retries
 
+    async def branch_of(self, stream_id: str) -> str | None:
+        """The branch a stream belongs to (its first event's), None when it does not exist: what
+        a route checks before it runs (``shared.auth.requires_on``)."""
+        return await stream_branch(self.store, stream_id)
+
     async def load(self, stream_id: str, conn: asyncpg.Connection | None = None) -> Loaded[S]:
         history = await self.store.read_stream(stream_id, conn)
         registry = self.store.registry
@@ -81,11 +98,18 @@ class CommandHandler(Generic[C, S]):
         meta: Metadata,
         expected_version: int | None = None,
         must_exist: bool = True,
+        check_branch: CheckBranch | None = None,
     ) -> CommandResult[S]:
-        """Run a command in its own transaction (one statement when there is no ``after_append``)."""
+        """Run a command in its own transaction (one statement when there is no ``after_append``).
+
+        ``check_branch`` (the caller's ``Principal.check_branch``) is called with the stream's
+        branch after loading and before anything is decided or appended: a command on another
+        branch's resource fails (403) without a side effect.
+        """
         for attempt in range(self.retries + 1):
             try:
                 loaded = await self.load(stream_id)
+                self._check(stream_id, loaded, branch_id, must_exist, check_branch)
                 decision = self._decide(
                     stream_id, loaded, command, branch_id, meta, expected_version, must_exist
                 )
@@ -107,6 +131,7 @@ class CommandHandler(Generic[C, S]):
         branch_id: str | None = None,
         expected_version: int | None = None,
         must_exist: bool = True,
+        check_branch: CheckBranch | None = None,
     ) -> CommandResult[S]:
         """Run a command inside the caller's transaction ``conn`` (a reaction's, the scheduler's).
 
@@ -114,14 +139,15 @@ class CommandHandler(Generic[C, S]):
         then decided again on the fresh state. ``command`` may be a coroutine function building the
         command from the loaded state inside the transaction (to read or lock rows it depends on).
         The caller commits, then should poke ``store.notifier`` so the relay wakes at once.
+        ``check_branch`` runs after loading, before the command is built or decided (see
+        :meth:`execute`).
         """
         for attempt in range(self.retries + 1):
             try:
                 async with conn.transaction():
                     loaded = await self.load(stream_id, conn)
+                    self._check(stream_id, loaded, branch_id, must_exist, check_branch)
                     if callable(command):
-                        if must_exist and loaded.version == 0:
-                            raise NotFound(f"{stream_id} does not exist")
                         made = await command(conn, loaded)
                     else:
                         made = command
@@ -132,6 +158,25 @@ class CommandHandler(Generic[C, S]):
             except ConcurrencyError:
                 self._count_conflict(expected_version, attempt)
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def _check(
+        stream_id: str,
+        loaded: Loaded[S],
+        branch_id: str | None,
+        must_exist: bool,
+        check_branch: CheckBranch | None,
+    ) -> None:
+        """404 for a stream that must exist and does not; then the caller's branch check on the
+        stream's branch (the branch of its first event; a new stream's is ``branch_id``)."""
+        if must_exist and loaded.version == 0:
+            raise NotFound(f"{stream_id} does not exist")
+        if check_branch is None:
+            return
+        branch = loaded.history[0].branch_id if loaded.history else branch_id
+        if branch is None:
+            raise ValueError(f"{stream_id}: no branch to check (a new stream needs a branch_id)")
+        check_branch(branch)
 
     def _count_conflict(self, expected_version: int | None, attempt: int) -> None:
         """Re-raise the conflict when the client named its version or retries are used up."""

@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated
+from typing import Any
 
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.auth import principal_metadata
 from shared.decider import DomainError, NotFound
-from shared.envelope import Metadata
 from shared.eventstore import ConcurrencyError, EventTooLarge
+from shared.pii import scrub_text
 
-_STAFF_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """A 422's errors without the submitted values: FastAPI's default body repeats the input (a
+    customer's number typed into the wrong field would be echoed and logged by proxies; a NaN or
+    Infinity in it cannot even be rendered, a 500). Field names are scrubbed too: they may come
+    from the body."""
+    return [
+        {
+            "type": str(error.get("type", "")),
+            "loc": [
+                part if isinstance(part, int) else scrub_text(str(part))[:64] for part in error.get("loc", ())
+            ],
+            "msg": scrub_text(str(error.get("msg", ""))),
+        }
+        for error in exc.errors()
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_errors(exc)}, status_code=422)
+
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
@@ -39,25 +59,12 @@ def metrics_response() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def command_metadata(
-    x_staff_id: Annotated[str | None, Header(description="Acting staff member")] = None,
-    x_correlation_id: Annotated[str | None, Header()] = None,
-) -> Metadata:
-    """Who acts and in which conversation.
+command_metadata = principal_metadata
+"""FastAPI dependency: who acts (the verified bearer token's ``sub``) and in which conversation
+(``X-Correlation-Id``, a UUID; one is assigned by the audit middleware when absent).
 
-    The actor is taken from the request's identity, never from its body. Until the security issue
-    lands this is the ``X-Staff-Id`` header; that issue replaces this one function with bearer-
-    token verification, and every route follows.
-    """
-    actor = x_staff_id or "anonymous"
-    if not _STAFF_ID.match(actor):
-        raise HTTPException(400, "X-Staff-Id must be 1-64 letters, digits, '.', '_' or '-'")
-    if x_correlation_id is None:
-        return Metadata(actor=actor)
-    try:
-        return Metadata(actor=actor, correlation_id=x_correlation_id)  # type: ignore[arg-type]
-    except ValueError:
-        raise HTTPException(400, "X-Correlation-Id must be a UUID") from None
+The actor always comes from the request's verified identity, never from its body or another
+header. The route still declares its action with ``shared.auth.requires``."""
 
 
 def expected_version(if_match: str | None) -> int | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +24,14 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 
+from shared.audit import install_audit
+from shared.auth import install_auth
 from shared.clock import Clock, SystemClock
+from shared.crypto import KeyConfigError
 from shared.eventstore import EventStore, StoredEvent
 from shared.http import install_error_handlers, metrics_response
 from shared.migrations import apply_migrations
+from shared.pii import install_log_scrubbing
 from shared.projection import Projection, ProjectionRunner
 from shared.registry import REGISTRY, EventRegistry
 from shared.relay import OutboxRelay
@@ -56,7 +60,7 @@ class ServiceContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-BackgroundTask = Callable[[ServiceContext], Awaitable[None]]
+BackgroundTask = Callable[[ServiceContext], Coroutine[Any, Any, None]]
 Hook = Callable[[ServiceContext], Awaitable[None]]
 
 
@@ -72,6 +76,9 @@ class Service:
     background: Sequence[BackgroundTask] = ()
     on_startup: Sequence[Hook] = ()
     description: str = ""
+    #: configuration checks run by ``create_app`` before anything starts (e.g. the keys a service
+    #: needs): a :class:`~shared.crypto.KeyConfigError` stops ``main`` with one line, exit 1
+    checks: Sequence[Callable[[], object]] = ()
 
     @property
     def schema(self) -> str:
@@ -145,6 +152,8 @@ def create_app(
 ) -> FastAPI:
     settings = settings or load_settings(default_port=DEFAULT_PORTS.get(service.name))
     clock = clock or SystemClock()
+    for check in service.checks:
+        check()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -180,15 +189,22 @@ def create_app(
                 ).subscribe(
                     fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
                     max_records=settings.kafka_max_batch,
+                    session_timeout_ms=settings.kafka_session_timeout_ms,
+                    heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
                 )
             try:
                 await broker.start()
             except Exception as exc:
-                message = f"cannot reach Kafka at KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}: {exc!r}"
+                servers = settings.kafka_bootstrap_servers
+                message = f"cannot reach Kafka at KAFKA_BOOTSTRAP_SERVERS={servers}: {exc!r}"
                 log.error("%s cannot start: %s", service.name, message)
                 raise StartupError(message) from None
             for hook in service.on_startup:
-                await hook(ctx)
+                try:
+                    await hook(ctx)
+                except KeyConfigError as exc:  # e.g. the vault's master key: refuse to start
+                    log.error("%s cannot start: %s", service.name, exc)
+                    raise StartupError(str(exc)) from None
             if service.publishes:
                 dsn = settings.database_url
 
@@ -258,11 +274,16 @@ def create_app(
 
     for router in service.routers:
         app.include_router(router)
+    # every route needs a bearer token (AuthConfigError: no usable key, refuse to start); the
+    # audit middleware is added last, so it is the outermost and records the final status
+    install_auth(app)
+    install_audit(app)
     return app
 
 
-def context(request: Request) -> ServiceContext:
-    """FastAPI dependency: the running service's context."""
+async def context(request: Request) -> ServiceContext:
+    """FastAPI dependency: the running service's context (async: FastAPI would run a plain ``def``
+    dependency in its thread pool, a thread hop on every request)."""
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
@@ -278,7 +299,12 @@ def main(service: Service) -> None:
         level=settings.log_level.upper(),
         format=f"%(asctime)s {service.name} %(levelname)s %(name)s: %(message)s",
     )
-    app = create_app(service, settings)
+    install_log_scrubbing()  # phone and ID numbers never reach a log line, whoever logs them
+    try:
+        app = create_app(service, settings)
+    except KeyConfigError as exc:  # AuthConfigError included: no JWT secret, a dev key in prod...
+        print(f"{service.name}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     config = uvicorn.Config(
         app,
         host=settings.http_host,

@@ -7,11 +7,18 @@
   every topic of ``shared.topology.all_topics()`` created. Use ``.bootstrap_servers``.
 - ``private_broker`` (function): a Tansu broker of the test's own, same topics, for tests that
   pause, kill or restart it.
+
+Keys: at session start (``pytest_configure``) random test values of ``BRANCHCARE_JWT_SECRET``,
+``BRANCHCARE_PII_KEY`` and ``BRANCHCARE_MASTER_KEY`` go into ``os.environ``, so in-process apps and
+service subprocesses share them (never real keys; ``BRANCHCARE_DEV_MODE`` is cleared so the
+services run as in production). ``tests/support/auth.py`` signs staff tokens with that secret.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -33,6 +40,21 @@ from shared.devstack import (
 from shared.topology import all_topics
 
 LOCAL_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+#: generated for this run only; every service (in-process or subprocess) of the run uses them
+TEST_KEYS = {
+    "BRANCHCARE_JWT_SECRET": secrets.token_urlsafe(48),
+    "BRANCHCARE_PII_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+    "BRANCHCARE_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+    "BRANCHCARE_MASTER_KEY_ID": "mk-test",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Test keys into the environment before anything builds an app or starts a service."""
+    os.environ.update(TEST_KEYS)
+    for name in ("BRANCHCARE_DEV_MODE", "BRANCHCARE_SERVICE_JWT_SECRET", "BRANCHCARE_MASTER_KEYS_RETIRED"):
+        os.environ.pop(name, None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,7 +3,13 @@
 Every command answers 200 with the case's new state (and its version as ``ETag``), 409 with the
 reason when it is not allowed now (or when ``If-Match`` / ``expected_version`` is stale), 404 for
 an unknown case and 422 for bad input: unknown fields, over-long texts and bad values are refused.
-The actor is the request's identity (``shared.http.command_metadata``), never a body field.
+The actor is the request's identity (``shared.http.command_metadata``: the bearer token's staff
+id), never a body field.
+
+Every route declares its action (``shared.auth.requires``; the table is in ``shared/SECURITY.md``).
+Commands on a case pass ``staff.check_branch`` to the command handler: the case's branch is checked
+after loading and before anything is decided (403, nothing recorded). Reads by id check it before
+answering; an incident shows only the cases of the branches the reader may see.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from services.complaint import projections
 from services.complaint.app import ComplaintApp, app_for
 from services.complaint.explain import explain
 from services.complaint.state import REGULATORY_SLA
+from shared.auth import Principal, is_allowed, requires, requires_on
 from shared.commands import CommandResult
 from shared.contracts.common import CustomerRef, StaffId
 from shared.contracts.complaint import (
@@ -343,6 +350,12 @@ Meta = Annotated[Metadata, Depends(command_metadata)]
 IfMatch = Annotated[str | None, Header(description='The version you read, e.g. "3"')]
 
 
+async def complaint_branch(complaint_id: UUID, app: App) -> str | None:
+    """The case's branch, checked before a route on it runs (``requires_on``): staff of another
+    branch get 403 whatever body they send."""
+    return await app.handler.branch_of(d.stream_id(complaint_id))
+
+
 def deadline_views(deadlines: list[Deadline], now: datetime) -> list[DeadlineView]:
     return [DeadlineView.model_validate(d.to_json(now)) for d in deadlines]
 
@@ -446,6 +459,7 @@ async def run(
     complaint_id: UUID,
     command: d.Command,
     body: Body | None,
+    staff: Principal,
     meta: Metadata,
     if_match: str | None,
     response: Response,
@@ -454,7 +468,7 @@ async def run(
     if version is None and body is not None:
         version = body.expected_version
     result: CommandResult[d.Complaint] = await app.execute(
-        complaint_id, command, meta=meta, expected_version=version
+        complaint_id, command, meta=meta, expected_version=version, check_branch=staff.check_branch
     )
     response.headers["ETag"] = f'"{result.version}"'
     deadlines = await app.deadlines_of(complaint_id)
@@ -467,7 +481,12 @@ async def run(
 
 @router.post("/branches/{branch_id}/complaints", status_code=201, response_model=ComplaintCreated)
 async def receive_complaint(
-    branch_id: BranchId, body: ReceiveComplaintBody, app: App, meta: Meta, response: Response
+    branch_id: BranchId,
+    body: ReceiveComplaintBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires("complaint.create"))],
+    meta: Meta,
+    response: Response,
 ) -> ComplaintCreated:
     """Record a complaint: who (customer reference), channel, what happened, optional visit.
 
@@ -487,6 +506,7 @@ async def receive_complaint(
         collective=body.collective,
         representatives=tuple(body.representatives),
         new_facts=body.new_facts,
+        check_branch=staff.check_branch,
     )
     assert result.state.complaint_id is not None
     complaint_id = result.state.complaint_id
@@ -506,9 +526,15 @@ async def receive_complaint(
 
 
 @router.get("/complaints/{complaint_id}", response_model=ComplaintView)
-async def get_complaint(complaint_id: UUID, app: App, response: Response) -> ComplaintView:
+async def get_complaint(
+    complaint_id: UUID,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.read", complaint_branch))],
+    response: Response,
+) -> ComplaintView:
     """The case: its state, its history of events, its deadlines with the time remaining."""
     loaded = await app.get(complaint_id)
+    staff.check_branch(loaded.history[0].branch_id)
     response.headers["ETag"] = f'"{loaded.version}"'
     deadlines = await app.deadlines_of(complaint_id)
     return view(
@@ -527,6 +553,7 @@ async def get_complaint(complaint_id: UUID, app: App, response: Response) -> Com
 async def branch_board(
     branch_id: BranchId,
     app: App,
+    staff: Annotated[Principal, Depends(requires("complaint.read"))],
     status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = "open",
     sla: Annotated[Literal["on_track", "at_risk", "breached", "paused", "none"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -544,13 +571,19 @@ async def branch_board(
 
 
 @router.get("/incidents/{incident_id}", response_model=Incident)
-async def get_incident(incident_id: UUID, app: App) -> Incident:
-    """The complaints merged into one incident (many complaints, one cause)."""
+async def get_incident(
+    incident_id: UUID, app: App, staff: Annotated[Principal, Depends(requires("complaint.incident.read"))]
+) -> Incident:
+    """The complaints merged into one incident (many complaints, one cause): only those of the
+    branches the reader may see (an incident may span branches); 403 when that leaves none."""
     now = app.clock.now()
     async with app.pool.acquire() as conn:
-        rows = await projections.incident_cases(conn, incident_id)
-    if not rows:
+        found = await projections.incident_cases(conn, incident_id)
+    if not found:
         raise HTTPException(404, f"incident {incident_id} has no complaints")
+    rows = [r for r in found if is_allowed(staff, "complaint.incident.read", r["branch_id"])]
+    for branch in sorted({r["branch_id"] for r in rows} or {found[0]["branch_id"]}):
+        staff.check_branch(branch)  # 403 when none is visible; marks the branch check done
     return Incident(
         incident_id=incident_id,
         complaints=[
@@ -574,6 +607,7 @@ def board_item(row: dict[str, Any], now: datetime) -> BoardItem:
 async def acknowledge(
     complaint_id: UUID,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.acknowledge", complaint_branch))],
     meta: Meta,
     response: Response,
     if_match: IfMatch = None,
@@ -582,13 +616,19 @@ async def acknowledge(
     """Acknowledge with an apology (the first response, due 30 min after receipt)."""
     body = body or AcknowledgeBody()
     return await run(
-        app, complaint_id, d.Acknowledge(app.clock.now(), body.apology), body, meta, if_match, response
+        app, complaint_id, d.Acknowledge(app.clock.now(), body.apology), body, staff, meta, if_match, response
     )
 
 
 @router.post("/complaints/{complaint_id}/classify", response_model=ComplaintView)
 async def classify(
-    complaint_id: UUID, body: ClassifyBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: ClassifyBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.classify", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """Content category, nature, source and urgency (+ business type and cause code from the
     profile's code tables); major or urgent escalates at once."""
@@ -601,13 +641,14 @@ async def classify(
         body.business_type,
         body.cause_code,
     )
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/start-investigation", response_model=ComplaintView)
 async def start_investigation(
     complaint_id: UUID,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.investigate", complaint_branch))],
     meta: Meta,
     response: Response,
     if_match: IfMatch = None,
@@ -615,12 +656,18 @@ async def start_investigation(
 ) -> ComplaintView:
     body = body or NoteBody()
     command = d.StartInvestigation(app.clock.now(), body.note)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/propose", response_model=ComplaintView)
 async def propose(
-    complaint_id: UUID, body: ProposeBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: ProposeBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.propose", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """Propose one or more alternative solutions (optional compensation); the customer decides on each."""
     solutions = tuple(
@@ -633,7 +680,14 @@ async def propose(
         for s in body.solutions
     )
     return await run(
-        app, complaint_id, d.ProposeSolutions(app.clock.now(), solutions), body, meta, if_match, response
+        app,
+        complaint_id,
+        d.ProposeSolutions(app.clock.now(), solutions),
+        body,
+        staff,
+        meta,
+        if_match,
+        response,
     )
 
 
@@ -642,21 +696,28 @@ async def accept(
     complaint_id: UUID,
     body: SolutionDecisionBody,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.accept", complaint_branch))],
     meta: Meta,
     response: Response,
     if_match: IfMatch = None,
 ) -> ComplaintView:
     command = d.AcceptSolution(app.clock.now(), body.solution_id, body.note)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/reject", response_model=ComplaintView)
 async def reject(
-    complaint_id: UUID, body: RejectBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: RejectBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.reject", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """The customer rejects a solution; when none is left, a new proposal is needed."""
     command = d.RejectSolution(app.clock.now(), body.solution_id, body.reason)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/implement", response_model=ComplaintView)
@@ -664,29 +725,42 @@ async def implement(
     complaint_id: UUID,
     body: SolutionDecisionBody,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.implement", complaint_branch))],
     meta: Meta,
     response: Response,
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """The accepted solution is carried out: the case counts as resolved."""
     command = d.ImplementSolution(app.clock.now(), body.solution_id, body.note)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/answer", response_model=ComplaintView)
 async def answer(
-    complaint_id: UUID, body: AnswerBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: AnswerBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.answer", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """The customer is told the bank's decision (``not_upheld`` needs no solution)."""
     command = d.Answer(
         app.clock.now(), body.answer, body.outcome, body.response_kind, body.refers_to_ombudsman
     )
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/close", response_model=ComplaintView)
 async def close(
-    complaint_id: UUID, body: CloseBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: CloseBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.close", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """Close with a record of process and result; a major case, or one where the bank was at
     fault, also needs its root cause and remediation actions with owners and due times (溯源整改)."""
@@ -706,88 +780,130 @@ async def close(
         body.cause_code,
         actions,
     )
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/reopen", response_model=ComplaintView)
 async def reopen(
-    complaint_id: UUID, body: ReasonBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: ReasonBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.reopen", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """Reopen within 30 days of the close: a new cycle of the same case, with fresh deadlines."""
     return await run(
-        app, complaint_id, d.Reopen(app.clock.now(), body.reason), body, meta, if_match, response
+        app, complaint_id, d.Reopen(app.clock.now(), body.reason), body, staff, meta, if_match, response
     )
 
 
 @router.post("/complaints/{complaint_id}/hold", response_model=ComplaintView)
 async def hold(
-    complaint_id: UUID, body: HoldBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: HoldBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.hold", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """Wait on the customer (or an external appraisal): the case's SLA clocks pause."""
     command = d.Hold(app.clock.now(), body.reason, body.kind)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/resume", response_model=ComplaintView)
 async def resume(
     complaint_id: UUID,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.resume", complaint_branch))],
     meta: Meta,
     response: Response,
     if_match: IfMatch = None,
     body: NoteBody | None = None,
 ) -> ComplaintView:
     body = body or NoteBody()
-    return await run(app, complaint_id, d.Resume(app.clock.now(), body.note), body, meta, if_match, response)
+    return await run(
+        app, complaint_id, d.Resume(app.clock.now(), body.note), body, staff, meta, if_match, response
+    )
 
 
 @router.post("/complaints/{complaint_id}/escalate", response_model=ComplaintView)
 async def escalate(
-    complaint_id: UUID, body: EscalateBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: EscalateBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.escalate", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """Hand the case up one level (lobby manager → branch head → HQ department); never down."""
     command = d.Escalate(app.clock.now(), body.reason, body.to_level)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/merge", response_model=ComplaintView)
 async def merge(
-    complaint_id: UUID, body: MergeBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: MergeBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.merge", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """Merge into an incident: many complaints, one cause (e.g. a system outage)."""
     command = d.MergeIntoIncident(app.clock.now(), body.incident_id or uuid4(), body.cause)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/customer-left", response_model=ComplaintView)
 async def customer_left(
     complaint_id: UUID,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.customer_left", complaint_branch))],
     meta: Meta,
     response: Response,
     if_match: IfMatch = None,
     body: Body | None = None,
 ) -> ComplaintView:
     """The in-branch complainant left: the 24 h resolve deadline starts now."""
-    return await run(app, complaint_id, d.RecordCustomerLeft(app.clock.now()), body, meta, if_match, response)
+    return await run(
+        app, complaint_id, d.RecordCustomerLeft(app.clock.now()), body, staff, meta, if_match, response
+    )
 
 
 @router.post("/complaints/{complaint_id}/progress-update", response_model=ComplaintView)
 async def progress_update(
-    complaint_id: UUID, body: ProgressBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: ProgressBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.progress_update", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """The complainant was told where the case stands (due every 24 h while open)."""
     command = d.GiveProgressUpdate(app.clock.now(), body.note)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/extend", response_model=ComplaintView)
 async def extend(
-    complaint_id: UUID, body: ReasonBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: ReasonBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.extension.request", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """Extend the regulatory limit once (15 → 30 days) for a complex case, with a reason."""
     command = d.ExtendRegulatoryDeadline(app.clock.now(), body.reason)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 # regulatory profiles (issue 8) ----------------------------------------------------------------
@@ -795,44 +911,69 @@ async def extend(
 
 @router.post("/complaints/{complaint_id}/assign", response_model=ComplaintView)
 async def assign(
-    complaint_id: UUID, body: AssignBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: AssignBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.assign", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """Assign the handler; never the member of staff the complaint is about (recusal, 409)."""
     command = d.AssignHandler(app.clock.now(), body.handler)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/identify-staff", response_model=ComplaintView)
 async def identify_staff(
-    complaint_id: UUID, body: StaffBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: StaffBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.identify_staff", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """Record the members of staff the complaint is about (they may not handle it)."""
     command = d.IdentifyStaff(app.clock.now(), tuple(body.staff_ids))
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/new-material", response_model=ComplaintView)
 async def new_material(
-    complaint_id: UUID, body: MaterialBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: MaterialBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.add_material", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """New facts or reasons from the complainant (cn-2020: the decision clock restarts today)."""
     command = d.RecordNewMaterial(app.clock.now(), body.summary)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/request-extension", response_model=ComplaintView)
 async def request_extension(
-    complaint_id: UUID, body: ReasonBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: ReasonBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.extension.request", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """Ask higher-level management for a further extension (cn-2020: to 60 days in total)."""
     command = d.RequestExtension(app.clock.now(), body.reason, meta.actor, uuid4())
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/approve-extension", response_model=ComplaintView)
 async def approve_extension(
     complaint_id: UUID,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.extension.approve", complaint_branch))],
     meta: Meta,
     response: Response,
     if_match: IfMatch = None,
@@ -841,35 +982,53 @@ async def approve_extension(
     """Approve the pending request; the requester cannot approve their own (409)."""
     body = body or DecisionNoteBody()
     command = d.DecideExtension(app.clock.now(), True, meta.actor, body.note)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/deny-extension", response_model=ComplaintView)
 async def deny_extension(
-    complaint_id: UUID, body: ReasonBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: ReasonBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.extension.approve", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """Deny the pending request, with a reason: the earlier limit stands."""
     command = d.DecideExtension(app.clock.now(), False, meta.actor, body.reason)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/interim-response", response_model=ComplaintView)
 async def interim_response(
-    complaint_id: UUID, body: InterimBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: InterimBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.interim_response", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """uk-fca holding response (payment services: moves the final response to business day 35);
     us-cfpb "in progress" response within 15 days."""
     command = d.SendInterimResponse(app.clock.now(), body.kind, body.note, body.refers_to_ombudsman)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/request-review", response_model=ComplaintView)
 async def request_review(
-    complaint_id: UUID, body: ReasonBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    complaint_id: UUID,
+    body: ReasonBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.review.request", complaint_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ComplaintView:
     """The complainant asks the higher level to review the decision (cn-2020: within 30 days)."""
     command = d.RequestReview(app.clock.now(), body.reason)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.post("/complaints/{complaint_id}/decide-review", response_model=ComplaintView)
@@ -877,20 +1036,26 @@ async def decide_review(
     complaint_id: UUID,
     body: ReviewDecisionBody,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.review.decide", complaint_branch))],
     meta: Meta,
     response: Response,
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """The higher level's review decision, told to the complainant."""
     command = d.DecideReview(app.clock.now(), body.outcome, body.decision)
-    return await run(app, complaint_id, command, body, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
 
 
 @router.get("/complaints/{complaint_id}/deadlines/explain")
-async def explain_deadlines(complaint_id: UUID, app: App) -> dict[str, Any]:
+async def explain_deadlines(
+    complaint_id: UUID,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.read", complaint_branch))],
+) -> dict[str, Any]:
     """Which rule set each deadline and why: profile, rule text and citation, start and basis,
     limit and how it counts, the calendar, pauses and extensions — replayed from the case's
     history and set beside the live deadline (``agrees``)."""
     loaded = await app.get(complaint_id)
+    staff.check_branch(loaded.history[0].branch_id)
     deadlines = await app.deadlines_of(complaint_id)
     return explain(str(complaint_id), loaded.state, deadlines, app.regulation, app.clock.now())

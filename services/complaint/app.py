@@ -42,7 +42,7 @@ from services.complaint.domain import (
 from services.complaint.metrics import COMPLAINTS_BY_STATUS, COMPLAINTS_ON_HOLD
 from services.complaint.regclocks import ClockMath
 from services.complaint.regulation import branch_calendar_name
-from shared.commands import CommandHandler, CommandResult, Loaded
+from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded
 from shared.contracts.complaint import Category, Channel
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import VerificationFailed
@@ -132,23 +132,33 @@ class ComplaintApp:
         collective: bool = False,
         representatives: tuple[str, ...] = (),
         new_facts: bool = False,
+        check_branch: CheckBranch | None = None,
     ) -> tuple[CommandResult[Complaint], bool]:
         """Record a complaint under the branch's regulatory profile; ``(result, merged)``.
 
         Under a profile that merges repeats (cn-2020), the same complainant raising the same matter
-        (``matter_key``, or the content category) while a case about it is open is recorded on
-        that case (``merged``): no new case, no new clock. An advisory lock per complainant makes
-        two simultaneous receipts of one repeat see each other."""
+        (``matter_key``, or the content category) while a case about it is open in the same branch
+        is recorded on that case (``merged``): no new case, no new clock. An advisory lock per
+        complainant makes two simultaneous receipts of one repeat see each other.
+
+        Only cases of the receiving branch are candidates: staff of one branch never write to (or
+        learn the id and deadlines of) another branch's case; a repeat raised in another branch
+        opens a case there (HQ's repeat-complainant detection sees both)."""
         profile = self.regulation.profile_for_branch(branch_id)
         key = matter_key or (f"category:{category.value}" if category is not None else None)
         now = self.clock.now()
         async with self.store.transaction() as conn:
             if profile.merge_repeats and key is not None:
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"complaint:{customer_ref}")
-                open_case = await projections.open_case_for_matter(conn, customer_ref, key, profile.name)
+                open_case = await projections.open_case_for_matter(
+                    conn, customer_ref, key, profile.name, branch_id
+                )
                 if open_case is not None:
                     repeat = RecordRepeat(now, channel, customer_ref, description, key, branch_id, new_facts)
-                    return await self.execute_in(conn, stream_id(open_case), repeat, meta=meta), True
+                    merged = await self.execute_in(
+                        conn, stream_id(open_case), repeat, meta=meta, check_branch=check_branch
+                    )
+                    return merged, True
             left_at = None
             if visit_id is not None and channel is Channel.in_branch:
                 left_at = await projections.departure(conn, visit_id)
@@ -170,7 +180,13 @@ class ComplaintApp:
                 representatives=representatives,
             )
             result = await self.execute_in(
-                conn, stream_id(complaint_id), command, meta=meta, branch_id=branch_id, must_exist=False
+                conn,
+                stream_id(complaint_id),
+                command,
+                meta=meta,
+                branch_id=branch_id,
+                must_exist=False,
+                check_branch=check_branch,
             )
             return result, False
 
@@ -181,9 +197,16 @@ class ComplaintApp:
         *,
         meta: Metadata,
         expected_version: int | None = None,
+        check_branch: CheckBranch | None = None,
     ) -> CommandResult[Complaint]:
+        """A staff command on a case; ``check_branch`` sees the case's branch before deciding."""
         return await self.handler.execute(
-            stream_id(complaint_id), command, branch_id=None, meta=meta, expected_version=expected_version
+            stream_id(complaint_id),
+            command,
+            branch_id=None,
+            meta=meta,
+            expected_version=expected_version,
+            check_branch=check_branch,
         )
 
     async def execute_in(
@@ -195,11 +218,13 @@ class ComplaintApp:
         meta: Metadata,
         branch_id: str | None = None,
         must_exist: bool = True,
+        check_branch: CheckBranch | None = None,
     ) -> CommandResult[Complaint]:
         """Run a command inside the caller's transaction (a savepoint, retried on a conflict).
 
         The caller commits; the relay is poked just after that (a lost poke only costs its 1 s
-        safety timer), so the new events go out promptly.
+        safety timer), so the new events go out promptly. ``check_branch`` (a staff member's)
+        sees the stream's branch before anything is decided.
         """
         self._wake_relay_soon()
         for attempt in range(IN_TRANSACTION_RETRIES + 1):
@@ -208,8 +233,12 @@ class ComplaintApp:
                     loaded = await self.handler.load(stream, conn)
                     if must_exist and loaded.version == 0:
                         raise NotFound(f"{stream} does not exist")
+                    branch = loaded.history[0].branch_id if loaded.history else branch_id
+                    if branch is None:
+                        raise ValueError(f"{stream}: a new case needs a branch_id")
+                    if check_branch is not None:
+                        check_branch(branch)
                     events = self.decider.decide(loaded.state, command)
-                    branch = branch_id or loaded.history[0].branch_id
                     envelopes = self.handler.envelopes(stream, loaded.version, branch, events, meta)
                     state = self.decider.fold(events, loaded.state)
                     await self.store.append(stream, loaded.version, envelopes, conn)

@@ -168,16 +168,19 @@ async def open_case_for_visit(conn: asyncpg.Connection, visit_id: UUID) -> UUID 
 
 
 async def open_case_for_matter(
-    conn: asyncpg.Connection, customer_ref: str, matter_key: str, profile: str
+    conn: asyncpg.Connection, customer_ref: str, matter_key: str, profile: str, branch_id: str
 ) -> UUID | None:
-    """The complainant's open case about this matter (same profile), if any: a repeat joins it."""
+    """The complainant's open case about this matter in this branch (same profile), if any: a
+    repeat joins it."""
     return await conn.fetchval(
         """SELECT complaint_id FROM complaint_board
            WHERE customer_ref = $1 AND is_open AND $2 = ANY(matter_keys) AND regulatory_profile = $3
+             AND branch_id = $4
            ORDER BY received_at LIMIT 1""",
         customer_ref,
         matter_key,
         profile,
+        branch_id,
     )
 
 

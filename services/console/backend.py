@@ -2,9 +2,8 @@
 
 Every call names the action of ``shared/auth/permissions.py`` it performs; the console checks it
 with ``is_allowed`` BEFORE calling (a refused call never leaves the console) and the service checks
-it again. The request carries ``Authorization: Bearer <the signed-in token>`` and, until the
-services verify tokens, ``X-Staff-Id: <the token's verified sub>`` (never anything the browser
-sent).
+it again. The request carries ``Authorization: Bearer <the signed-in token>``: the services take
+the actor from that token (its ``sub``), never from anything the browser sent.
 
 Answers come back as :class:`ApiResult`; a service that is down raises :class:`Unavailable`, a
 route the service does not have yet (FastAPI's bare 404 "Not Found" / 405) is flagged
@@ -131,11 +130,7 @@ class Backend:
         except Denied:
             BACKEND_CALLS.labels(service, "refused").inc()
             raise
-        headers = {
-            "Authorization": f"Bearer {session.token}",
-            "X-Staff-Id": session.staff_id,
-            "Accept": accept,
-        }
+        headers = {"Authorization": f"Bearer {session.token}", "Accept": accept}
         if if_match not in (None, ""):
             headers["If-Match"] = f'"{str(if_match).strip(chr(34))}"'
         base = self.urls[service]

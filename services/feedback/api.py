@@ -1,5 +1,10 @@
 """Feedback HTTP routes: the answer webhook, a survey, the branch's recent surveys, branch
-satisfaction, channel preference."""
+satisfaction, channel preference.
+
+Every route declares its action (``shared.auth.requires``, table in ``shared/SECURITY.md``); an
+answer passes ``staff.check_branch`` to the command handler (the survey's branch is checked after
+loading, before anything is decided); a read by id checks before answering.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.components import Components, components
-from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed
+from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed, stream_id
 from services.feedback.satisfaction import branch_satisfaction
+from shared.auth import Principal, requires, requires_on
 from shared.contracts.feedback import ReasonCategory, SurveyChannel
 from shared.envelope import Metadata
 from shared.http import command_metadata
@@ -32,6 +38,11 @@ def _components(ctx: Annotated[ServiceContext, Depends(context)]) -> Components:
 
 
 Parts = Annotated[Components, Depends(_components)]
+
+
+async def survey_branch(survey_id: UUID, parts: Parts) -> str | None:
+    """The survey's branch, checked before a route on it runs (``requires_on``)."""
+    return await parts.app.handler.branch_of(stream_id(survey_id))
 
 
 class ResponseBody(BaseModel):
@@ -146,7 +157,13 @@ def _view(s: Survey, branch_id: str, version: int, deadlines: list[dict[str, Any
 
 
 @router.post("/surveys/{survey_id}/responses", status_code=201, response_model=SurveyView)
-async def answer_survey(survey_id: UUID, body: ResponseBody, parts: Parts, meta: Meta) -> SurveyView:
+async def answer_survey(
+    survey_id: UUID,
+    body: ResponseBody,
+    parts: Parts,
+    staff: Annotated[Principal, Depends(requires_on("feedback.response.submit", survey_branch))],
+    meta: Meta,
+) -> SurveyView:
     """The gateway's webhook. 404 unknown survey, 409 already answered, 410 window closed (72 h).
 
     A score ≤ 2, or a comment naming a problem, also publishes ``NegativeFeedbackReceived``."""
@@ -158,16 +175,22 @@ async def answer_survey(survey_id: UUID, body: ResponseBody, parts: Parts, meta:
         reasons=tuple(r.value for r in body.reasons),
     )
     try:
-        result = await app.execute(survey_id, command, meta)
+        result = await app.execute(survey_id, command, meta, check_branch=staff.check_branch)
     except WindowClosed as exc:
         raise HTTPException(410, str(exc)) from None
     return _view(result.state, result.events[0].branch_id, result.version, [])
 
 
 @router.get("/surveys/{survey_id}", response_model=SurveyView)
-async def get_survey(survey_id: UUID, parts: Parts, response: Response) -> SurveyView:
+async def get_survey(
+    survey_id: UUID,
+    parts: Parts,
+    staff: Annotated[Principal, Depends(requires_on("feedback.read", survey_branch))],
+    response: Response,
+) -> SurveyView:
     app = parts.app
     loaded = await app.load(survey_id)
+    staff.check_branch(loaded.history[0].branch_id)
     now = app.clock.now()
     async with app.store.pool.acquire() as conn:
         deadlines = [d.to_json(now) for d in await app.deadlines.list_for(conn, str(survey_id))]
@@ -186,6 +209,7 @@ async def get_survey(survey_id: UUID, parts: Parts, response: Response) -> Surve
 async def recent_surveys(
     branch_id: BranchId,
     parts: Parts,
+    staff: Annotated[Principal, Depends(requires("feedback.read"))],
     answered: Annotated[
         bool | None, Query(description="true: answered only (the comments); false: not answered")
     ] = None,
@@ -218,6 +242,7 @@ async def recent_surveys(
 async def satisfaction(
     branch_id: BranchId,
     parts: Parts,
+    staff: Annotated[Principal, Depends(requires("feedback.read"))],
     from_: Annotated[
         date | None, Query(alias="from", description="first day (branch-local), inclusive")
     ] = None,
@@ -242,7 +267,11 @@ async def satisfaction(
 
 @router.put("/customers/{customer_ref}/survey-channel", response_model=ChannelView)
 async def set_channel(
-    customer_ref: CustomerRefPath, body: ChannelBody, parts: Parts, meta: Meta
+    customer_ref: CustomerRefPath,
+    body: ChannelBody,
+    parts: Parts,
+    staff: Annotated[Principal, Depends(requires("feedback.preference.write"))],
+    meta: Meta,
 ) -> ChannelView:
     """The customer's preferred survey channel (asked at the counter); overrides configuration."""
     now = parts.app.clock.now()
@@ -261,7 +290,11 @@ async def set_channel(
 
 
 @router.get("/customers/{customer_ref}/survey-channel", response_model=ChannelView)
-async def get_channel(customer_ref: CustomerRefPath, parts: Parts) -> ChannelView:
+async def get_channel(
+    customer_ref: CustomerRefPath,
+    parts: Parts,
+    staff: Annotated[Principal, Depends(requires("feedback.preference.read"))],
+) -> ChannelView:
     async with parts.app.store.pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT channel, updated_at FROM customer_preferences WHERE customer_ref = $1", customer_ref

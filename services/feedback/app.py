@@ -27,7 +27,7 @@ from services.feedback.domain import (
     survey_id_for,
 )
 from shared.clock import Clock
-from shared.commands import CommandHandler, CommandResult, Loaded
+from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded
 from shared.contracts.feedback import (
     NegativeFeedbackReceived,
     SurveyAnswered,
@@ -62,8 +62,13 @@ class FeedbackApp:
 
     # ------------------------------------------------------------------------------- commands
 
-    async def execute(self, survey_id: UUID, command: Command, meta: Metadata) -> CommandResult[Survey]:
-        return await self.handler.execute(stream_id(survey_id), command, branch_id=None, meta=meta)
+    async def execute(
+        self, survey_id: UUID, command: Command, meta: Metadata, *, check_branch: CheckBranch | None = None
+    ) -> CommandResult[Survey]:
+        """A command on an existing survey (an answer); ``check_branch`` sees its branch first."""
+        return await self.handler.execute(
+            stream_id(survey_id), command, branch_id=None, meta=meta, check_branch=check_branch
+        )
 
     async def execute_in(
         self,

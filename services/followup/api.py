@@ -1,4 +1,9 @@
-"""Follow-up HTTP routes: the branch's due / overdue list, one task, and the staff commands."""
+"""Follow-up HTTP routes: the branch's due / overdue list, one task, and the staff commands.
+
+Every route declares its action (``shared.auth.requires``, table in ``shared/SECURITY.md``); a
+command on a task passes ``staff.check_branch`` to the command handler (the task's branch is
+checked after loading, before anything is decided); a read by id checks before answering.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.followup.app import FollowUpApp
 from services.followup.components import Components, components
-from services.followup.domain import CancelTask, Command, CompleteTask, ReassignTask, RecordContact, Task
+from services.followup.domain import (
+    CancelTask,
+    Command,
+    CompleteTask,
+    ReassignTask,
+    RecordContact,
+    Task,
+    stream_id,
+)
+from shared.auth import Principal, requires, requires_on
 from shared.commands import CommandResult
 from shared.contracts.common import StaffId
 from shared.contracts.followup import TaskKind
@@ -35,6 +49,11 @@ def _components(ctx: Annotated[ServiceContext, Depends(context)]) -> Components:
 
 
 Parts = Annotated[Components, Depends(_components)]
+
+
+async def task_branch(task_id: UUID, parts: Parts) -> str | None:
+    """The task's branch, checked before a route on it runs (``requires_on``)."""
+    return await parts.app.handler.branch_of(stream_id(task_id))
 
 
 class ListStatus(StrEnum):
@@ -152,6 +171,7 @@ def _view(task: Task, branch_id: str, version: int, now: datetime) -> dict[str, 
 async def list_follow_ups(
     branch_id: BranchId,
     ctx: Annotated[ServiceContext, Depends(context)],
+    staff: Annotated[Principal, Depends(requires("followup.read"))],
     status: ListStatus = ListStatus.open,
     kind: TaskKind | None = None,
     owner: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = None,
@@ -196,9 +216,15 @@ async def list_follow_ups(
 
 
 @router.get("/follow-ups/{task_id}", response_model=TaskDetail)
-async def get_follow_up(task_id: UUID, parts: Parts, response: Response) -> TaskDetail:
+async def get_follow_up(
+    task_id: UUID,
+    parts: Parts,
+    staff: Annotated[Principal, Depends(requires_on("followup.read", task_branch))],
+    response: Response,
+) -> TaskDetail:
     app = parts.app
     loaded = await app.load(task_id)
+    staff.check_branch(loaded.history[0].branch_id)
     now = app.clock.now()
     async with app.store.pool.acquire() as conn:
         deadlines = await app.deadlines.list_for(conn, str(task_id))
@@ -223,11 +249,14 @@ async def _run(
     app: FollowUpApp,
     task_id: UUID,
     command: Command,
+    staff: Principal,
     meta: Metadata,
     if_match: str | None,
     response: Response,
 ) -> TaskView:
-    result: CommandResult[Task] = await app.execute(task_id, command, meta, expected_version(if_match))
+    result: CommandResult[Task] = await app.execute(
+        task_id, command, meta, expected_version(if_match), check_branch=staff.check_branch
+    )
     response.headers["ETag"] = f'"{result.version}"'
     branch = result.events[0].branch_id if result.events else (await app.load(task_id)).history[0].branch_id
     return TaskView(**_view(result.state, branch, result.version, app.clock.now()))
@@ -235,34 +264,58 @@ async def _run(
 
 @router.post("/follow-ups/{task_id}/contact", response_model=TaskView)
 async def contact(
-    task_id: UUID, body: ContactBody, parts: Parts, meta: Meta, response: Response, if_match: IfMatch = None
+    task_id: UUID,
+    body: ContactBody,
+    parts: Parts,
+    staff: Annotated[Principal, Depends(requires_on("followup.contact", task_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> TaskView:
     """Record one attempt to reach the customer (reached or not) and what was said."""
     command = RecordContact(reached=body.reached, note=body.note, at=parts.app.clock.now())
-    return await _run(parts.app, task_id, command, meta, if_match, response)
+    return await _run(parts.app, task_id, command, staff, meta, if_match, response)
 
 
 @router.post("/follow-ups/{task_id}/complete", response_model=TaskView)
 async def complete(
-    task_id: UUID, body: CompleteBody, parts: Parts, meta: Meta, response: Response, if_match: IfMatch = None
+    task_id: UUID,
+    body: CompleteBody,
+    parts: Parts,
+    staff: Annotated[Principal, Depends(requires_on("followup.complete", task_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> TaskView:
     """Done. Customer-facing tasks need a reached contact first; a verification needs ``verified``
     (false publishes ``VerificationFailed``: the complaint service reopens the case)."""
     command = CompleteTask(at=parts.app.clock.now(), note=body.note, verified=body.verified)
-    return await _run(parts.app, task_id, command, meta, if_match, response)
+    return await _run(parts.app, task_id, command, staff, meta, if_match, response)
 
 
 @router.post("/follow-ups/{task_id}/cancel", response_model=TaskView)
 async def cancel(
-    task_id: UUID, body: CancelBody, parts: Parts, meta: Meta, response: Response, if_match: IfMatch = None
+    task_id: UUID,
+    body: CancelBody,
+    parts: Parts,
+    staff: Annotated[Principal, Depends(requires_on("followup.cancel", task_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> TaskView:
     command = CancelTask(reason=body.reason, at=parts.app.clock.now())
-    return await _run(parts.app, task_id, command, meta, if_match, response)
+    return await _run(parts.app, task_id, command, staff, meta, if_match, response)
 
 
 @router.post("/follow-ups/{task_id}/reassign", response_model=TaskView)
 async def reassign(
-    task_id: UUID, body: ReassignBody, parts: Parts, meta: Meta, response: Response, if_match: IfMatch = None
+    task_id: UUID,
+    body: ReassignBody,
+    parts: Parts,
+    staff: Annotated[Principal, Depends(requires_on("followup.reassign", task_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> TaskView:
     command = ReassignTask(to_owner=body.owner, reason=body.reason, at=parts.app.clock.now())
-    return await _run(parts.app, task_id, command, meta, if_match, response)
+    return await _run(parts.app, task_id, command, staff, meta, if_match, response)

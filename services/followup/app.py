@@ -20,7 +20,7 @@ from services.followup import metrics
 from services.followup.domain import Command, RecordSla, Task, followup_decider, stream_id
 from services.followup.rules import VERIFICATION_SLA
 from shared.clock import Clock
-from shared.commands import CommandHandler, CommandResult, Loaded
+from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded
 from shared.contracts.followup import (
     FollowUpCancelled,
     FollowUpCompleted,
@@ -60,11 +60,23 @@ class FollowUpApp:
     # ------------------------------------------------------------------------------- commands
 
     async def execute(
-        self, task_id: UUID, command: Command, meta: Metadata, expected_version: int | None = None
+        self,
+        task_id: UUID,
+        command: Command,
+        meta: Metadata,
+        expected_version: int | None = None,
+        *,
+        check_branch: CheckBranch | None = None,
     ) -> CommandResult[Task]:
-        """A staff command on an existing task, in its own transaction."""
+        """A staff command on an existing task, in its own transaction; ``check_branch`` sees
+        the task's branch before anything is decided."""
         return await self.handler.execute(
-            stream_id(task_id), command, branch_id=None, meta=meta, expected_version=expected_version
+            stream_id(task_id),
+            command,
+            branch_id=None,
+            meta=meta,
+            expected_version=expected_version,
+            check_branch=check_branch,
         )
 
     async def execute_in(

@@ -3,6 +3,10 @@ and the rebuild.
 
 Periods are inclusive branch-local days (``date_from``/``date_to``, or ``from``/``to`` on the
 report); the default is today in HQ's time zone. Read models only: HQ never sees raw PII.
+
+Access (``shared/SECURITY.md``): the reports are ``hq.read`` (HQ analysts, HQ-wide token); the
+read model's status is ``hq.status.read`` (analysts and admins, who start rebuilds); a rebuild is
+``hq.admin.rebuild`` (admin).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from pydantic import BaseModel
 
 from services.hq import queries, report
 from services.hq.components import HqComponents, components
+from services.hq.config import report_data
 from services.hq.kpis import KPIS, compute
 from services.hq.rebuild import request_rebuild, status
+from shared.auth import Principal, requires
 from shared.envelope import Metadata
 from shared.http import command_metadata
 
@@ -28,6 +34,7 @@ RegionName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 Parts = Annotated[HqComponents, Depends(components)]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 MAX_PERIOD_DAYS = 366
+HqReader = Annotated[Principal, Depends(requires("hq.read"))]
 
 
 class BranchSummary(BaseModel):
@@ -65,7 +72,7 @@ DateTo = Annotated[date | None, Query(description="last day, inclusive (default:
 
 @router.get("/hq/branches/{branch_id}", response_model=BranchSummary)
 async def branch_summary(
-    branch_id: BranchId, parts: Parts, date_from: DateFrom = None, date_to: DateTo = None
+    branch_id: BranchId, parts: Parts, staff: HqReader, date_from: DateFrom = None, date_to: DateTo = None
 ) -> BranchSummary:
     """One branch: KPIs for the period, SLA compliance per policy, complaints by category and
     nature, what is breaching now, and the alerts it is part of."""
@@ -84,6 +91,7 @@ async def branch_summary(
 @router.get("/hq/branches")
 async def rank_branches(
     parts: Parts,
+    staff: HqReader,
     sort: Annotated[str, Query(description="a KPI name (GET /hq/kpis)")] = "complaints_received",
     order: Annotated[Literal["asc", "desc"] | None, Query(description="default: worst first")] = None,
     date_from: DateFrom = None,
@@ -138,7 +146,9 @@ async def rank_branches(
 
 
 @router.get("/hq/regions")
-async def regions(parts: Parts, date_from: DateFrom = None, date_to: DateTo = None) -> dict[str, Any]:
+async def regions(
+    parts: Parts, staff: HqReader, date_from: DateFrom = None, date_to: DateTo = None
+) -> dict[str, Any]:
     """Every region with known branches: branch count and headline KPIs for the period."""
     first, last = _period(parts, date_from, date_to)
     out = []
@@ -161,6 +171,7 @@ async def regions(parts: Parts, date_from: DateFrom = None, date_to: DateTo = No
 async def region_summary(
     region: RegionName,
     parts: Parts,
+    staff: HqReader,
     date_from: DateFrom = None,
     date_to: DateTo = None,
     top: Annotated[int, Query(ge=0, le=100, description="best and worst branches to list")] = 5,
@@ -210,6 +221,7 @@ async def region_summary(
 @router.get("/hq/reports/complaints", response_model=None)
 async def complaint_report(
     parts: Parts,
+    staff: HqReader,
     from_: Annotated[
         date | None, Query(alias="from", description="first receipt day (default: 30 days ago)")
     ] = None,
@@ -223,43 +235,58 @@ async def complaint_report(
             + ", ".join(report.AVAILABLE_DIMENSIONS)
         ),
     ] = None,
+    as_of: Annotated[
+        datetime | None, Query(description="count remediation actions at this moment (default: now)")
+    ] = None,
+    section: Annotated[
+        str | None, Query(description="one section only: " + ", ".join(report.SECTIONS))
+    ] = None,
 ) -> Any:
-    """The regulatory complaint statistics for complaints received in the period: counts by
-    category × nature × channel (or ``by``), the handling-time distribution and the shares decided
-    within 15 / 30 / 60 days, extensions and reviews (definitions in the response)."""
+    """The regulatory complaint statistics for complaints received in the period: classification
+    by channel, business type and cause code, counts by category × nature × channel (or ``by``),
+    rates per 1,000 branches and per 10 million customers, the handling-time distribution and the
+    shares decided within 15 / 30 / 60 days, extensions, reviews and remediation actions open /
+    overdue at ``as_of`` (definitions in the response). CSV: every section in one file, or one
+    ``section`` as a plain table."""
     try:
         dimensions = report.parse_dimensions(by)
+        only = report.parse_section(section)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     last = to or parts.today()
     first = from_ or last - timedelta(days=29)
     first, last = _period(parts, first, last)
+    customers, codes = report_data(parts.config)
     async with parts.pool.acquire() as conn:
         members = None if region is None else await parts.directory.in_region(conn, region)
-        rows = await report.query_rows(conn, first, last, members, dimensions)
-        branches = len(members) if members is not None else await parts.directory.count(conn)
-        generation = (await status(conn))["generation"]
-    built = report.build(
-        rows,
-        first=first,
-        last=last,
-        branches=branches,
-        dimensions=dimensions,
-        region=region,
-        read_model_generation=generation,
-    )
-    if format == "csv":
-        return PlainTextResponse(
-            report.to_csv(built),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="complaints_{first}_{last}.csv"'},
+        covered = members if members is not None else await parts.directory.all_branches(conn)
+        built = await report.generate(
+            conn,
+            first=first,
+            last=last,
+            branches=members,
+            covered_branches=covered,
+            as_of=as_of or parts.clock.now(),
+            customers=customers,
+            codes=codes,
+            dimensions=dimensions,
+            region=region,
+            read_model_generation=(await status(conn))["generation"],
         )
-    return built
+    if format == "csv":
+        name = f"complaints_{first}_{last}{'' if only is None else '_' + only}.csv"
+        return PlainTextResponse(
+            report.to_csv(built, only),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return report.select(built, only)
 
 
 @router.get("/hq/alerts")
 async def alerts(
     parts: Parts,
+    staff: HqReader,
     kind: Annotated[Literal["spike", "repeat_complainant"] | None, Query()] = None,
     since: Annotated[datetime | None, Query(description="alerts whose window ended after this")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -272,7 +299,7 @@ async def alerts(
 
 
 @router.get("/hq/kpis")
-async def kpi_definitions(parts: Parts) -> dict[str, Any]:
+async def kpi_definitions(parts: Parts, staff: HqReader) -> dict[str, Any]:
     """The KPIs branches can be ranked by, with their definitions."""
     return {
         "satisfaction_target": parts.config.satisfaction_target,
@@ -284,7 +311,9 @@ async def kpi_definitions(parts: Parts) -> dict[str, Any]:
 
 
 @router.get("/hq/status")
-async def hq_status(parts: Parts) -> dict[str, Any]:
+async def hq_status(
+    parts: Parts, staff: Annotated[Principal, Depends(requires("hq.status.read"))]
+) -> dict[str, Any]:
     """The read model's generation, whether it is (re)building, and how fresh it is."""
     async with parts.pool.acquire() as conn:
         state = await status(conn)
@@ -300,7 +329,12 @@ async def hq_status(parts: Parts) -> dict[str, Any]:
 
 
 @router.post("/hq/admin/rebuild", status_code=202)
-async def rebuild(parts: Parts, meta: Meta, response: Response) -> dict[str, Any]:
+async def rebuild(
+    parts: Parts,
+    staff: Annotated[Principal, Depends(requires("hq.admin.rebuild"))],
+    meta: Meta,
+    response: Response,
+) -> dict[str, Any]:
     """Empty the read model and rebuild it from the topics, from the beginning (a new consumer
     group generation). Poll GET /hq/status until ``rebuilding`` is false."""
     async with parts.pool.acquire() as conn:

@@ -7,7 +7,9 @@ keep up with thousands of branches: a batch of 2,000 events is a dozen SQL state
 
 Definitions (see README): a day is the branch's local date of the event (its SLA calendar's time
 zone); a complaint's "received" counts fall on the day it was received, everything else on the
-day it happened.
+day it happened. The regulatory report's facts come from the complaint service's regulatory events
+(the first decision's ``regulatory_outcomes``, extension requests, reviews) and from remediation
+actions joined with follow-up's tasks by the task id follow-up derives.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
+from uuid import UUID, uuid5
 
 from services.hq.kpis import WAIT_COLUMNS, bucket_index
 from shared.envelope import Envelope
@@ -32,6 +35,13 @@ SLA_WAIT = "reception.wait"
 SLA_PHONE = "reception.phone_answer"
 SLA_FOLLOWUP = "followup.due"
 SLA_VERIFICATION = "followup.verification"
+SLA_REVIEW = "complaint.review"
+DAY_SECONDS = 86_400.0
+
+#: the follow-up service's task-id namespace (services/followup/domain.py ``task_id_for``): HQ derives
+#: the id of the task a remediation action becomes the way follow-up does, to join the two topics
+FOLLOWUP_TASK_NAMESPACE = UUID("5b0f3c52-3a41-4e4e-9a5c-7f0d8e1f2a60")
+REMEDIATION = "remediation"
 
 #: events that end their subject: every breach still open for it is no longer "open"
 TERMINAL = frozenset(
@@ -103,9 +113,60 @@ class ComplaintFacts:
     review_outcome: str | None = None
     last_event_at: datetime | None = None
     events: int = 0
+    # the first decision against the regulatory clock (``regulatory_outcomes`` of ComplaintAnswered)
+    #: days used, paused time excluded: the clock's ``counted_days`` when it counts calendar days,
+    #: else (business-day clocks, cases without a regulatory clock) the handling time in days
+    decision_days: float | None = None
+    #: the regulatory clock's unit, limit and verdict at the first decision (None: no clock met)
+    decision_unit: str | None = None
+    decision_limit: int | None = None
+    decided_within_limit: bool | None = None
+    reviews_decided: int = 0
+    reviews_upheld: int = 0
+    reviews_changed: int = 0
+    reviews_within_limit: int = 0
 
 
 FACT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ComplaintFacts))
+
+
+@dataclass
+class RemediationTask:
+    """One 溯源整改 action as the follow-up task it becomes (table ``remediation_actions``).
+
+    Two topics fill it: the complaint's ``ComplaintClosed`` (action, owner, due) and follow-up's
+    task events (scheduled, completed, cancelled). They may arrive in any order (a rebuild reads
+    the topics side by side), so each column has one source and a merge keeps the first value
+    known: the row is the same whichever side came first."""
+
+    task_id: str
+    complaint_id: str | None = None
+    branch_id: str | None = None
+    action_id: str | None = None
+    owner: str | None = None
+    due_at: datetime | None = None
+    #: when the action was decided (the close)
+    created_at: datetime | None = None
+    scheduled_at: datetime | None = None
+    followup_due_at: datetime | None = None
+    completed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+    def merge(self, other: RemediationTask) -> None:
+        for f in fields(self):
+            if getattr(self, f.name) is None:
+                setattr(self, f.name, getattr(other, f.name))
+
+
+REMEDIATION_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RemediationTask))
+
+
+def remediation_task_id(close_event_id: UUID | str, action_id: UUID | str | None = None) -> str:
+    """The follow-up task of a remediation action: ``task_id_for(close event, remediation, action)``
+    (one task per action; an old close with remediation as text only makes one, without a key)."""
+    if action_id is None:
+        return str(uuid5(FOLLOWUP_TASK_NAMESPACE, f"{close_event_id}:{REMEDIATION}"))
+    return str(uuid5(FOLLOWUP_TASK_NAMESPACE, f"{close_event_id}:{REMEDIATION}:{action_id}"))
 
 
 @dataclass
@@ -134,6 +195,8 @@ class BatchChanges:
     slots: Counter[tuple[str, datetime, str]] = field(default_factory=Counter)
     #: customer_refs whose complaints changed (repeat-complainant check)
     customer_refs: set[str] = field(default_factory=set)
+    #: remediation actions / their follow-up tasks: task_id → what the batch learned of it
+    remediation: dict[str, RemediationTask] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -404,6 +467,7 @@ class _Folder:
                     max((at - f.hold_since).total_seconds(), 0.0) if f.hold_since else 0.0
                 )
                 f.handling_seconds = max((at - f.received_at).total_seconds() - held, 0.0)
+            _first_decision(f, env.data.get("regulatory_outcomes") or ())
 
     def progress(self, env: Envelope, day: date) -> None:
         f = self.facts_for(env)
@@ -412,6 +476,7 @@ class _Folder:
     def closed(self, env: Envelope, day: date) -> None:
         f = self.facts_for(env)
         at = _ts(env.data["at"])
+        self._remediation_actions(env, f, at)
         f.closed, f.closed_at = True, at
         f.root_cause = f.root_cause or bool(env.data.get("root_cause"))
         f.cause_code = env.data.get("cause_code") or f.cause_code
@@ -438,7 +503,17 @@ class _Folder:
         f.reviews += 1
 
     def review_decided(self, env: Envelope, day: date) -> None:
-        self.facts_for(env).review_outcome = str(env.data.get("outcome") or "") or None
+        f = self.facts_for(env)
+        outcome = str(env.data.get("outcome") or "") or None
+        f.review_outcome = outcome
+        f.reviews_decided += 1
+        if outcome == "original_upheld":
+            f.reviews_upheld += 1
+        elif outcome == "decision_changed":
+            f.reviews_changed += 1
+        met = [o for o in env.data.get("regulatory_outcomes") or () if o.get("by") == "review_decision"]
+        if met and all(o.get("within_limit") for o in met):
+            f.reviews_within_limit += 1
 
     def extension(self, env: Envelope, day: date) -> None:
         f = self.facts_for(env)
@@ -477,6 +552,8 @@ class _Folder:
 
     def extended(self, env: Envelope, day: date) -> None:
         f = self.facts_for(env)
+        if str(env.data.get("sla") or SLA_REGULATORY) != SLA_REGULATORY:
+            return
         f.extensions += 1
         f.limit_days = int(env.data["limit_days"])
 
@@ -485,6 +562,39 @@ class _Folder:
 
     def touched(self, env: Envelope, day: date) -> None:
         self.facts_for(env)
+
+    def _remediation_actions(self, env: Envelope, f: ComplaintFacts, at: datetime) -> None:
+        """溯源整改 at close: each action becomes a follow-up task whose id HQ derives as follow-up
+        does (an old close with remediation as text only becomes one task, due as follow-up says)."""
+        actions = env.data.get("remediation_actions") or ()
+        for a in actions:
+            self.remediation(
+                RemediationTask(
+                    task_id=remediation_task_id(env.event_id, a["action_id"]),
+                    complaint_id=f.complaint_id,
+                    branch_id=env.branch_id,
+                    action_id=str(a["action_id"]),
+                    owner=a.get("owner"),
+                    due_at=_ts(a["due_at"]),
+                    created_at=at,
+                )
+            )
+        if not actions and str(env.data.get("remediation") or "").strip():
+            self.remediation(
+                RemediationTask(
+                    task_id=remediation_task_id(env.event_id),
+                    complaint_id=f.complaint_id,
+                    branch_id=env.branch_id,
+                    created_at=at,
+                )
+            )
+
+    def remediation(self, task: RemediationTask) -> None:
+        known = self.c.remediation.get(task.task_id)
+        if known is None:
+            self.c.remediation[task.task_id] = task
+        else:
+            known.merge(task)
 
     # --- SLA events (every topic) --------------------------------------------------------
 
@@ -496,10 +606,35 @@ class _Folder:
 
     # --- follow-up -----------------------------------------------------------------------
 
+    def followup_scheduled(self, env: Envelope, day: date) -> None:
+        self.count(env.branch_id, day, "followups_scheduled")
+        d = env.data
+        if d.get("kind") != REMEDIATION:
+            return
+        scheduled = d.get("scheduled_at")
+        self.remediation(
+            RemediationTask(
+                task_id=str(d["task_id"]),
+                complaint_id=_complaint_of(str(d.get("subject") or "")),
+                branch_id=env.branch_id,
+                scheduled_at=env.occurred_at if scheduled is None else _ts(scheduled),
+                followup_due_at=_ts(d["due_at"]),
+            )
+        )
+
     def followup_completed(self, env: Envelope, day: date) -> None:
         self.count(env.branch_id, day, "followups_completed")
         sla = SLA_VERIFICATION if env.data.get("kind") == "verification" else SLA_FOLLOWUP
         self.complete(env, day, str(env.data["task_id"]), sla)
+        if env.data.get("kind") == REMEDIATION:
+            task_id = str(env.data["task_id"])
+            self.remediation(RemediationTask(task_id=task_id, completed_at=_ts(env.data["at"])))
+
+    def followup_cancelled(self, env: Envelope, day: date) -> None:
+        self.count(env.branch_id, day, "followups_cancelled")
+        if env.data.get("kind") == REMEDIATION:
+            task_id = str(env.data["task_id"])
+            self.remediation(RemediationTask(task_id=task_id, cancelled_at=_ts(env.data["at"])))
 
     # --- feedback ------------------------------------------------------------------------
 
@@ -511,6 +646,30 @@ class _Folder:
             self.count(env.branch_id, day, "surveys_satisfied")
         if env.data.get("negative"):
             self.count(env.branch_id, day, "surveys_negative")
+
+
+def _first_decision(f: ComplaintFacts, outcomes: Iterable[dict[str, Any]]) -> None:
+    """What the first decision used of the regulatory clock (``counted_days``, paused time excluded)."""
+    regulatory = next((o for o in outcomes if o.get("sla") == SLA_REGULATORY), None)
+    if regulatory is not None:
+        f.decision_unit = str(regulatory["unit"])
+        f.decision_limit = int(regulatory["limit"])
+        f.decided_within_limit = bool(regulatory["within_limit"])
+        if f.decision_unit == "days":
+            f.decision_days = float(regulatory["counted_days"])
+            return
+    if f.handling_seconds is not None:
+        f.decision_days = f.handling_seconds / DAY_SECONDS
+
+
+def _complaint_of(subject: str) -> str | None:
+    """``complaint:<uuid>`` → the complaint id (a follow-up task's subject)."""
+    if not subject.startswith("complaint:"):
+        return None
+    try:
+        return str(UUID(subject.removeprefix("complaint:")))
+    except ValueError:
+        return None
 
 
 def _counter(name: str) -> Callable[[_Folder, Envelope, date], None]:
@@ -561,9 +720,9 @@ _HANDLERS: dict[str, Callable[[_Folder, Envelope, date], None]] = {
     "SlaBreached": _Folder.sla_breached,
     "SlaAtRisk": _Folder.sla_at_risk,
     # follow-up
-    "FollowUpScheduled": _counter("followups_scheduled"),
+    "FollowUpScheduled": _Folder.followup_scheduled,
     "FollowUpCompleted": _Folder.followup_completed,
-    "FollowUpCancelled": _counter("followups_cancelled"),
+    "FollowUpCancelled": _Folder.followup_cancelled,
     "VerificationFailed": _counter("verifications_failed"),
     # feedback
     "SurveyRequested": _counter("surveys_requested"),

@@ -192,6 +192,10 @@ class BranchDirectory:
         await self.refresh(conn)
         return len(self._all)
 
+    async def all_branches(self, conn: asyncpg.Connection) -> list[str]:
+        await self.refresh(conn)
+        return list(self._all)
+
 
 _SPIKE_COUNTS = """
 SELECT e.i, count(DISTINCT s.branch_id)::int AS branches, coalesce(sum(s.complaints), 0)::int AS complaints,

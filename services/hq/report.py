@@ -1,30 +1,43 @@
 """The regulatory complaint statistics report for a period (投诉统计): JSON and CSV.
 
 Population: complaints *received* in the period (branch-local receipt day), optionally one region.
-Rows: one per dimension combination (category × nature × channel). Measures are additive counts
-(and one sum), so the totals row is the sum of the rows and every share is computed from sums.
+Every figure is about that cohort, as HQ knows it now; remediation actions are counted at the
+report's ``as_of`` moment (default now). Measures are additive counts and sums over the
+``complaints`` facts, so every breakdown's totals row is the sum of its rows and every share is
+computed from sums.
 
-Built to grow (issue 8): a dimension is a column of the ``complaints`` facts table, a measure an
-SQL aggregate over it; adding cause codes, business type, extensions approved or reviews is adding
-a fact column and an entry to :data:`DIMENSIONS` / :data:`MEASURES`.
+"Decided within 15 / 30 / 60 days" uses the complaint service's own figure: the ``counted_days`` of
+the regulatory clock (``complaint.regulatory``) that the first decision met, paused time (external
+appraisal, waiting on the customer) excluded. A case without such a calendar-day clock (business-day
+clocks, cases from before regulatory profiles) falls back to receipt → first decision minus the
+time on hold. An undecided complaint is not within.
 
-Handling time = receipt → first decision (the answer given to the customer), minus the time the
-case was on hold before it (waiting on the customer, external appraisal). "Within 15 days" means a
-handling time ≤ 15 × 24 h; undecided complaints count as not within.
+Sections (JSON keys, and CSV sections): ``summary``, ``rows`` (category × nature × channel, or
+``by=``), ``by_channel``, ``by_business_type``, ``by_cause_code``, ``handling_time``,
+``remediation``, ``overdue_actions``. The breakdowns come from one SQL scan (``GROUPING SETS``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
 
+from services.hq.config import CODE_TABLES, CodeTables, CustomerCounts
+
 DAY = 86_400
+#: "decided within N days"
+WITHIN_DAYS: tuple[int, ...] = (15, 30, 60)
+PER_BRANCHES = 1_000
+PER_CUSTOMERS = 10_000_000
+#: overdue remediation actions listed one by one (the counts cover all of them)
+OVERDUE_LIST_LIMIT = 200
+UNSPECIFIED = "unspecified"
 
 
 @dataclass(frozen=True)
@@ -46,8 +59,22 @@ AVAILABLE_DIMENSIONS: tuple[str, ...] = (
 )
 #: the regulator's default breakdown
 DIMENSIONS: tuple[str, ...] = ("category", "nature", "channel")
+#: the classification sections: section → its dimensions (codes are looked up in the case's profile)
+CLASSIFICATIONS: dict[str, tuple[str, ...]] = {
+    "by_channel": ("channel",),
+    "by_business_type": ("regulatory_profile", "business_type"),
+    "by_cause_code": ("regulatory_profile", "cause_code"),
+}
+SECTIONS: tuple[str, ...] = (
+    "summary",
+    "rows",
+    *CLASSIFICATIONS,
+    "handling_time",
+    "remediation",
+    "overdue_actions",
+)
 
-#: handling-time distribution: (column, upper bound in days); decided complaints only
+#: handling-time distribution: (column, upper bound in days) over the decision days; decided only
 HANDLING_BUCKETS: tuple[tuple[str, float | None], ...] = (
     ("handled_le_1d", 1),
     ("handled_le_3d", 3),
@@ -62,12 +89,16 @@ HANDLING_BUCKETS: tuple[tuple[str, float | None], ...] = (
 def _bucket_sql(index: int) -> str:
     upper = HANDLING_BUCKETS[index][1]
     lower = HANDLING_BUCKETS[index - 1][1] if index > 0 else None
-    conditions = ["handling_seconds IS NOT NULL"]
+    conditions = ["decision_days IS NOT NULL"]
     if lower is not None:
-        conditions.append(f"handling_seconds > {lower * DAY}")
+        conditions.append(f"decision_days > {lower}")
     if upper is not None:
-        conditions.append(f"handling_seconds <= {upper * DAY}")
+        conditions.append(f"decision_days <= {upper}")
     return f"count(*) FILTER (WHERE {' AND '.join(conditions)})"
+
+
+def _sum(column: str) -> str:
+    return f"coalesce(sum({column}), 0)::int8"
 
 
 MEASURES: tuple[Measure, ...] = (
@@ -75,60 +106,140 @@ MEASURES: tuple[Measure, ...] = (
     Measure("decided", "count(*) FILTER (WHERE first_decided_at IS NOT NULL)", "given a decision (answered)"),
     Measure("pending", "count(*) FILTER (WHERE first_decided_at IS NULL)", "no decision yet"),
     Measure("closed", "count(*) FILTER (WHERE closed)", "closed now"),
-    Measure(
-        "decided_within_15d", f"count(*) FILTER (WHERE handling_seconds <= {15 * DAY})", "decided ≤ 15 days"
+    *(
+        Measure(
+            f"decided_within_{n}d",
+            f"count(*) FILTER (WHERE decision_days <= {n})",
+            f"first decision within {n} days (regulatory counted days, paused time excluded)",
+        )
+        for n in WITHIN_DAYS
     ),
     Measure(
-        "decided_within_30d", f"count(*) FILTER (WHERE handling_seconds <= {30 * DAY})", "decided ≤ 30 days"
+        "decided_within_limit",
+        "count(*) FILTER (WHERE decided_within_limit)",
+        "first decision within the regulatory limit in force then (15, or 30 / 60 after extensions)",
     ),
     Measure(
-        "decided_within_60d", f"count(*) FILTER (WHERE handling_seconds <= {60 * DAY})", "decided ≤ 60 days"
-    ),
-    Measure("extended", "count(*) FILTER (WHERE extensions > 0)", "regulatory deadline extended"),
-    Measure(
-        "extension_requested",
-        "count(*) FILTER (WHERE extensions_requested > 0)",
-        "a further extension requested (needs approval)",
+        "decided_after_limit",
+        "count(*) FILTER (WHERE NOT decided_within_limit)",
+        "first decision after the regulatory limit",
     ),
     Measure(
-        "extension_approved",
-        "count(*) FILTER (WHERE extensions_approved > 0)",
-        "a further extension approved",
+        "extended", "count(*) FILTER (WHERE extensions > 0)", "complaints whose regulatory deadline moved"
     ),
-    Measure("reviewed", "count(*) FILTER (WHERE reviews > 0)", "a review by the higher level requested"),
+    Measure(
+        "extensions_requested",
+        _sum("extensions_requested"),
+        "further extensions requested for approval (ExtensionRequested)",
+    ),
+    Measure("extensions_approved", _sum("extensions_approved"), "requests approved by another person"),
+    Measure("extensions_denied", _sum("extensions_denied"), "requests denied (the earlier limit stands)"),
+    Measure("reviewed", "count(*) FILTER (WHERE reviews > 0)", "complaints whose decision a review examined"),
+    Measure("reviews_requested", _sum("reviews"), "reviews by the higher level requested (ReviewRequested)"),
+    Measure("reviews_decided", _sum("reviews_decided"), "reviews decided (ReviewDecided)"),
+    Measure("review_original_upheld", _sum("reviews_upheld"), "reviews that upheld the original decision"),
+    Measure("review_decision_changed", _sum("reviews_changed"), "reviews that changed the decision"),
+    Measure(
+        "reviews_decided_within_limit",
+        _sum("reviews_within_limit"),
+        "reviews decided within the review's own limit",
+    ),
     Measure("bank_at_fault", "count(*) FILTER (WHERE bank_at_fault)", "closed with the bank at fault"),
     Measure("escalated", "count(*) FILTER (WHERE escalations > 0)", "escalated at least once"),
     Measure("reopened", "count(*) FILTER (WHERE reopened > 0)", "reopened at least once"),
     Measure("fcr", "count(*) FILTER (WHERE fcr)", "resolved at first contact"),
     Measure("with_root_cause", "count(*) FILTER (WHERE root_cause)", "closed with a root cause (溯源整改)"),
-    Measure("handling_seconds_sum", "coalesce(sum(handling_seconds), 0)::float8", "sum of handling times"),
+    Measure(
+        "handling_days_sum",
+        "coalesce(sum(decision_days) FILTER (WHERE first_decided_at IS NOT NULL), 0)::float8",
+        "sum of the decision days of decided complaints",
+    ),
     *(
         Measure(name, _bucket_sql(i), f"handling time bucket {name}")
         for i, (name, _) in enumerate(HANDLING_BUCKETS)
     ),
 )
 
-#: shares in the totals and per row: (name, numerator, denominator)
+#: shares (name, numerator, denominator): None when the denominator is 0
 SHARES: tuple[tuple[str, str, str], ...] = (
-    ("share_decided_within_15d", "decided_within_15d", "received"),
-    ("share_decided_within_30d", "decided_within_30d", "received"),
-    ("share_decided_within_60d", "decided_within_60d", "received"),
+    *((f"share_decided_within_{n}d", f"decided_within_{n}d", "received") for n in WITHIN_DAYS),
+    *((f"share_of_decided_within_{n}d", f"decided_within_{n}d", "decided") for n in WITHIN_DAYS),
+    ("share_decided_within_limit", "decided_within_limit", "decided"),
     ("share_decided", "decided", "received"),
     ("share_fcr", "fcr", "closed"),
 )
+#: figures derived from measures by subtraction
+DIFFERENCES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("extensions_pending", "extensions_requested", ("extensions_approved", "extensions_denied")),
+    ("reviews_pending", "reviews_requested", ("reviews_decided",)),
+)
+
+MEASURE_COLUMNS: tuple[str, ...] = (
+    *(m.name for m in MEASURES),
+    *(d[0] for d in DIFFERENCES),
+    *(s[0] for s in SHARES),
+    "avg_handling_days",
+)
+CSV_COLUMNS: tuple[str, ...] = (*DIMENSIONS, *MEASURE_COLUMNS)
+
+#: remediation actions at ``as_of`` (the counts of the ``remediation`` section)
+REMEDIATION_STATUSES: dict[str, str] = {
+    "actions": "remediation actions decided by as_of (ComplaintClosed.remediation_actions)",
+    "completed": "their follow-up task completed by as_of",
+    "completed_on_time": "completed by the action's due time",
+    "completed_late": "completed after the action's due time",
+    "cancelled": "task cancelled by as_of (not completed)",
+    "open": "neither completed nor cancelled at as_of",
+    "overdue": "open, and the due time had passed at as_of",
+    "open_not_yet_due": "open, not yet due at as_of",
+}
+
+DEFINITIONS: dict[str, str] = {
+    "population": "complaints received in the period (branch-local receipt day), as known now",
+    "decision_days": "days of the regulatory clock used by the first decision, paused time excluded "
+    "(ClockOutcome.counted_days of complaint.regulatory); without a calendar-day clock: receipt → first "
+    "decision minus time on hold",
+    "as_of": "the moment remediation actions are counted at (default: now)",
+    "branches": "branches HQ has events of (or the region's): the denominator of "
+    "complaints_per_1000_branches",
+    "customers": "customers of those branches (HQ customers file), the denominator of "
+    "complaints_per_10m_customers",
+    "code_status": "known: in the code table of the case's profile; unknown: not in it; "
+    "unspecified: no code given",
+    **{m.name: m.description for m in MEASURES},
+    "extensions_pending": "extensions_requested − extensions_approved − extensions_denied",
+    "reviews_pending": "reviews_requested − reviews_decided",
+    **{name: f"{num} / {den}" for name, num, den in SHARES},
+    "avg_handling_days": "handling_days_sum / decided",
+    "complaints_per_1000_branches": "received × 1,000 / branches",
+    "complaints_per_10m_customers": "received × 10,000,000 / customers",
+    **{
+        f"{dim}_{status}": f"complaints whose {dim.replace('_', ' ')} is {status} (see code_status)"
+        for dim in CODE_TABLES
+        for status in ("unknown", "unspecified")
+    },
+    **{f"remediation_{k}": v for k, v in REMEDIATION_STATUSES.items()},
+}
 
 
-def _derive(row: dict[str, Any]) -> dict[str, Any]:
+# ------------------------------------------------------------------------------------- arithmetic
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return None if not den else num / den
+
+
+def _derive(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
+    for name, total, minus in DIFFERENCES:
+        out[name] = row[total] - sum(row[m] for m in minus)
     for name, num, den in SHARES:
-        out[name] = None if not row[den] else row[num] / row[den]
-    out["avg_handling_days"] = (
-        None if not row["decided"] else row["handling_seconds_sum"] / row["decided"] / DAY
-    )
+        out[name] = _ratio(row[num], row[den])
+    out["avg_handling_days"] = _ratio(row["handling_days_sum"], row["decided"])
     return out
 
 
-def totals(rows: Sequence[dict[str, Any]], dimensions: Sequence[str] = DIMENSIONS) -> dict[str, Any]:
+def totals(rows: Sequence[Mapping[str, Any]], dimensions: Sequence[str] = DIMENSIONS) -> dict[str, Any]:
     """The sum of the rows' measures, with the shares recomputed from the sums."""
     total: dict[str, Any] = {d: "ALL" for d in dimensions}
     for m in MEASURES:
@@ -136,61 +247,285 @@ def totals(rows: Sequence[dict[str, Any]], dimensions: Sequence[str] = DIMENSION
     return _derive(total)
 
 
+def rate(received: int, denominator: int, per: int) -> float | None:
+    """``received`` per ``per`` units of ``denominator`` (None without a denominator)."""
+    return None if not denominator else received * per / denominator
+
+
+def _classified(
+    section: str, rows: Sequence[Mapping[str, Any]], codes: CodeTables | None
+) -> list[dict[str, Any]]:
+    """A classification section's rows: codes with their label and status in the case's profile."""
+    out = []
+    for r in rows:
+        row = _derive(r)
+        code_dim = next((d for d in CLASSIFICATIONS[section] if d in CODE_TABLES), None)
+        if code_dim is not None:
+            status, label = (
+                codes.lookup(r.get("regulatory_profile"), code_dim, r.get(code_dim))
+                if codes is not None
+                else ("unspecified" if r.get(code_dim) is None else "unknown", None)
+            )
+            row["label"], row["code_status"] = label, status
+        elif section == "by_channel" and row.get("channel") is None:
+            row["channel"] = UNSPECIFIED
+        out.append(row)
+    return out
+
+
+def _code_counts(section_rows: Sequence[Mapping[str, Any]], status: str) -> int:
+    return sum(int(r["received"]) for r in section_rows if r.get("code_status") == status)
+
+
+def handling_time(total: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The distribution as rows: bucket, its bounds in days, complaints, share of the decided."""
+    out = []
+    lower: float | None = 0
+    for name, upper in HANDLING_BUCKETS:
+        out.append(
+            {
+                "bucket": name,
+                "from_days": lower,
+                "to_days": upper,
+                "complaints": total[name],
+                "share_of_decided": _ratio(total[name], total["decided"]),
+            }
+        )
+        lower = upper
+    pending = {"bucket": "pending", "from_days": None, "to_days": None, "complaints": total["pending"]}
+    out.append({**pending, "share_of_decided": None})
+    return out
+
+
 def build(
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     *,
     first: date,
     last: date,
     branches: int,
     dimensions: Sequence[str] = DIMENSIONS,
+    customers: int = 0,
+    classifications: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    codes: CodeTables | None = None,
+    remediation: Mapping[str, int] | None = None,
+    overdue_actions: Sequence[Mapping[str, Any]] = (),
+    as_of: datetime | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    derived = [_derive(r) for r in rows]
+    """The report from the queried rows (pure)."""
     total = totals(rows, dimensions)
-    per_1000 = None if not branches else total["received"] * 1000 / branches
+    sections = {
+        name: _classified(name, (classifications or {}).get(name, ()), codes) for name in CLASSIFICATIONS
+    }
+    for name, section_rows in sections.items():
+        total_row = totals(section_rows, CLASSIFICATIONS[name])
+        if any(d in CODE_TABLES for d in CLASSIFICATIONS[name]):
+            total_row.update(label=None, code_status=None)
+        section_rows.append(total_row)
+    remediation_counts = {k: int((remediation or {}).get(k, 0)) for k in REMEDIATION_STATUSES}
+    per_branches = rate(total["received"], branches, PER_BRANCHES)
+    per_customers = rate(total["received"], customers, PER_CUSTOMERS)
+    extensions = {
+        "complaints_extended": total["extended"],
+        "requested": total["extensions_requested"],
+        "approved": total["extensions_approved"],
+        "denied": total["extensions_denied"],
+        "pending": total["extensions_pending"],
+    }
+    reviews = {
+        "complaints_reviewed": total["reviewed"],
+        "requested": total["reviews_requested"],
+        "decided": total["reviews_decided"],
+        "pending": total["reviews_pending"],
+        "original_upheld": total["review_original_upheld"],
+        "decision_changed": total["review_decision_changed"],
+        "decided_within_limit": total["reviews_decided_within_limit"],
+    }
+    summary: dict[str, Any] = {
+        "received": total["received"],
+        "decided": total["decided"],
+        "pending": total["pending"],
+        "closed": total["closed"],
+        "share_decided": total["share_decided"],
+        **{
+            key: total[key]
+            for n in WITHIN_DAYS
+            for key in (f"decided_within_{n}d", f"share_decided_within_{n}d", f"share_of_decided_within_{n}d")
+        },
+        "decided_within_limit": total["decided_within_limit"],
+        "decided_after_limit": total["decided_after_limit"],
+        "share_decided_within_limit": total["share_decided_within_limit"],
+        "avg_handling_days": total["avg_handling_days"],
+        "branches": branches,
+        "complaints_per_1000_branches": per_branches,
+        "customers": customers,
+        "complaints_per_10m_customers": per_customers,
+        **{
+            key: total[key]
+            for key in (
+                "extended",
+                "extensions_requested",
+                "extensions_approved",
+                "extensions_denied",
+                "extensions_pending",
+                "reviewed",
+                "reviews_requested",
+                "reviews_decided",
+                "reviews_pending",
+                "review_original_upheld",
+                "review_decision_changed",
+                "reviews_decided_within_limit",
+            )
+        },
+        **{
+            f"{dim}_{status}": _code_counts(sections[f"by_{dim}"][:-1], status)
+            for dim in CODE_TABLES
+            for status in ("unknown", "unspecified")
+        },
+        **{f"remediation_{k}": v for k, v in remediation_counts.items()},
+        "bank_at_fault": total["bank_at_fault"],
+        "with_root_cause": total["with_root_cause"],
+        "escalated": total["escalated"],
+        "reopened": total["reopened"],
+        "fcr": total["fcr"],
+        "share_fcr": total["share_fcr"],
+    }
     return {
         "from": first,
         "to": last,
+        "as_of": as_of,
         "dimensions": list(dimensions),
         **extra,
-        "definitions": {
-            "population": "complaints received in the period (branch-local receipt day)",
-            "handling_time": "receipt → first decision, minus time on hold before it",
-            **{m.name: m.description for m in MEASURES},
-        },
+        "definitions": DEFINITIONS,
         "branches": branches,
-        "complaints_per_1000_branches": per_1000,
+        "customers": customers,
+        "complaints_per_1000_branches": per_branches,
+        "complaints_per_10m_customers": per_customers,
+        "summary": summary,
         "totals": total,
+        "rows": [_derive({**r, **{d: _dim(r.get(d)) for d in dimensions}}) for r in rows],
+        **sections,
+        "handling_time": handling_time(total),
         "handling_time_distribution": {name: total[name] for name, _ in HANDLING_BUCKETS}
         | {"pending": total["pending"]},
-        "rows": derived,
+        "extensions": extensions,
+        "reviews": reviews,
+        "remediation": remediation_counts,
+        "overdue_actions": [dict(a) for a in overdue_actions],
     }
 
 
-MEASURE_COLUMNS: tuple[str, ...] = (
-    *(m.name for m in MEASURES),
-    *(s[0] for s in SHARES),
-    "avg_handling_days",
+#: what every JSON answer carries, whichever section was asked for
+HEADER: tuple[str, ...] = (
+    "from",
+    "to",
+    "as_of",
+    "dimensions",
+    "region",
+    "read_model_generation",
+    "branches",
+    "customers",
+    "complaints_per_1000_branches",
+    "complaints_per_10m_customers",
 )
-CSV_COLUMNS: tuple[str, ...] = (*DIMENSIONS, *MEASURE_COLUMNS)
 
 
-def to_csv(report: dict[str, Any]) -> str:
-    """The rows and a final ``ALL`` totals row; shares as fractions with 4 decimals."""
-    columns = (*report.get("dimensions", DIMENSIONS), *MEASURE_COLUMNS)
+def select(report: Mapping[str, Any], section: str | None) -> dict[str, Any]:
+    """The whole report, or its header and one section (``rows`` keeps its totals)."""
+    if section is None:
+        return dict(report)
+    out = {k: report[k] for k in HEADER if k in report}
+    out[section] = report[section]
+    if section == "rows":
+        out["totals"] = report["totals"]
+    return out
+
+
+# -------------------------------------------------------------------------------------------- CSV
+
+
+def _table(report: Mapping[str, Any], section: str) -> tuple[Sequence[str], list[Sequence[Any]]]:
+    if section == "summary":
+        summary = report["summary"]
+        defs = report.get("definitions", {})
+        return ("metric", "value", "definition"), [(k, v, defs.get(k, "")) for k, v in summary.items()]
+    if section == "rows":
+        dims = report.get("dimensions", DIMENSIONS)
+        columns = (*dims, *MEASURE_COLUMNS)
+        body = [*report["rows"], report["totals"]]
+        return columns, [[_dim(r.get(c)) if c in dims else r.get(c) for c in columns] for r in body]
+    if section in CLASSIFICATIONS:
+        dims = CLASSIFICATIONS[section]
+        labels = ("label", "code_status") if any(d in CODE_TABLES for d in dims) else ()
+        columns = (*dims, *labels, *MEASURE_COLUMNS)
+        return columns, [[r.get(c) for c in columns] for r in report[section]]
+    if section == "handling_time":
+        columns = ("bucket", "from_days", "to_days", "complaints", "share_of_decided")
+        return columns, [[r[c] for c in columns] for r in report["handling_time"]]
+    if section == "remediation":
+        defs = REMEDIATION_STATUSES
+        return ("status", "actions", "definition"), [
+            (k, v, defs[k]) for k, v in report["remediation"].items()
+        ]
+    if section == "overdue_actions":
+        columns = ("task_id", "complaint_id", "branch_id", "action_id", "owner", "due_at", "days_overdue")
+        return columns, [[a.get(c) for c in columns] for a in report["overdue_actions"]]
+    raise ValueError(f"unknown section {section!r}")
+
+
+def _dim(value: Any) -> Any:
+    return UNSPECIFIED if value is None else value
+
+
+def to_csv(report: Mapping[str, Any], section: str | None = None) -> str:
+    """One section as a plain table, or (no section) every section in one file: a ``# section: name``
+    line, the section's header and rows, a blank line. Shares are fractions with 4 decimals."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in [*report["rows"], report["totals"]]:
-        writer.writerow([_cell(row.get(c)) for c in columns])
+    if section is not None:
+        columns, body = _table(report, section)
+        writer.writerow(columns)
+        writer.writerows([_cell(v) for v in r] for r in body)
+        return out.getvalue()
+    region = report.get("region") or "all regions"
+    title = f"# BranchCare complaint report: received {report['from']} to {report['to']}; {region}"
+    writer.writerow([f"{title}; remediation as of {_cell(report.get('as_of'))}"])
+    for name in SECTIONS:
+        columns, body = _table(report, name)
+        writer.writerow([])
+        writer.writerow([f"# section: {name}"])
+        writer.writerow(columns)
+        writer.writerows([_cell(v) for v in r] for r in body)
     return out.getvalue()
+
+
+def parse_csv_sections(text: str) -> dict[str, list[dict[str, str]]]:
+    """The sections of a whole-report CSV back as tables (for clients and tests)."""
+    sections: dict[str, list[dict[str, str]]] = {}
+    name: str | None = None
+    header: list[str] | None = None
+    for row in csv.reader(io.StringIO(text)):
+        if not row or not any(row):
+            name, header = None, None
+        elif row[0].startswith("# section: "):
+            name, header = row[0].removeprefix("# section: "), None
+            sections[name] = []
+        elif name is not None and header is None:
+            header = row
+        elif name is not None and header is not None:
+            sections[name].append(dict(zip(header, row, strict=True)))
+    return sections
 
 
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.4f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return str(value)
 
 
@@ -205,23 +540,138 @@ def parse_dimensions(text: str | None) -> tuple[str, ...]:
     return wanted
 
 
-async def query_rows(
+def parse_section(text: str | None) -> str | None:
+    if text is None or text in SECTIONS:
+        return text
+    raise ValueError(f"section: one of {', '.join(SECTIONS)}")
+
+
+# -------------------------------------------------------------------------------------- queries
+
+
+def _where(branches: Sequence[str] | None, param: int) -> str:
+    return "c.received_day BETWEEN $1 AND $2" + (
+        "" if branches is None else f" AND c.branch_id = ANY(${param}::text[])"
+    )
+
+
+def grouping_mask(columns: Sequence[str], dimensions: Sequence[str]) -> int:
+    """PostgreSQL's ``GROUPING(columns…)`` of a grouping set: a 1 bit per column not grouped by."""
+    n = len(columns)
+    return sum(1 << (n - 1 - i) for i, c in enumerate(columns) if c not in dimensions)
+
+
+async def query_sets(
     conn: asyncpg.Connection,
     first: date,
     last: date,
     branches: Sequence[str] | None,
-    dimensions: Sequence[str] = DIMENSIONS,
-) -> list[dict[str, Any]]:
-    dims = ", ".join(f"coalesce({d}, 'unknown') AS {d}" for d in dimensions)
+    sets: Sequence[Sequence[str]],
+) -> list[list[dict[str, Any]]]:
+    """Every measure per group of each dimension set, from one scan of the period's complaints."""
+    columns = list(dict.fromkeys(c for s in sets for c in s))
+    distinct = list(dict.fromkeys(tuple(s) for s in sets))
     measures = ", ".join(f"{m.sql} AS {m.name}" for m in MEASURES)
-    where = "received_day BETWEEN $1 AND $2" + (
-        "" if branches is None else " AND branch_id = ANY($3::text[])"
-    )
+    grouping = ", ".join("(" + ", ".join(s) + ")" for s in distinct)
     args: list[Any] = [first, last] + ([list(branches)] if branches is not None else [])
-    positions = ", ".join(str(i + 1) for i in range(len(dimensions)))
-    rows = await conn.fetch(
-        f"""SELECT {dims}, {measures} FROM complaints WHERE {where}
-            GROUP BY {positions} ORDER BY {positions}""",
+    found = await conn.fetch(
+        f"""SELECT {", ".join(columns)}, GROUPING({", ".join(columns)}) AS grouping_mask, {measures}
+            FROM complaints c WHERE {_where(branches, 3)}
+            GROUP BY GROUPING SETS ({grouping})""",
         *args,
     )
-    return [dict(r) for r in rows]
+    by_mask: dict[int, list[dict[str, Any]]] = {}
+    for r in found:
+        by_mask.setdefault(r["grouping_mask"], []).append(dict(r))
+    out = []
+    for dims in sets:
+        rows = [
+            {**{d: r[d] for d in dims}, **{m.name: r[m.name] for m in MEASURES}}
+            for r in by_mask.get(grouping_mask(columns, dims), [])
+        ]
+        rows.sort(key=lambda r: tuple((r[d] is None, str(r[d] or "")) for d in dims))
+        out.append(rows)
+    return out
+
+
+_ACTIONS = """
+WITH a AS (
+    SELECT r.task_id, r.complaint_id, r.branch_id, r.action_id, r.owner, r.completed_at, r.cancelled_at,
+           coalesce(r.created_at, r.scheduled_at) AS created, coalesce(r.due_at, r.followup_due_at) AS due
+    FROM remediation_actions r JOIN complaints c ON c.complaint_id = r.complaint_id
+    WHERE {where}
+), s AS (
+    SELECT *, coalesce(completed_at <= $3, false) AS done,
+           coalesce(cancelled_at <= $3, false) AND NOT coalesce(completed_at <= $3, false) AS dropped
+    FROM a WHERE created <= $3
+), t AS (
+    SELECT *, NOT done AND NOT dropped AS open, coalesce(done AND completed_at > due, false) AS late FROM s
+)
+"""
+
+_ACTION_COUNTS = """
+SELECT count(*) AS actions, count(*) FILTER (WHERE done) AS completed,
+       count(*) FILTER (WHERE done AND NOT late) AS completed_on_time,
+       count(*) FILTER (WHERE late) AS completed_late, count(*) FILTER (WHERE dropped) AS cancelled,
+       count(*) FILTER (WHERE open) AS open, count(*) FILTER (WHERE open AND due < $3) AS overdue,
+       count(*) FILTER (WHERE open AND NOT coalesce(due < $3, false)) AS open_not_yet_due
+FROM t
+"""
+
+_OVERDUE = """
+SELECT task_id, complaint_id, branch_id, action_id, owner, due AS due_at,
+       extract(epoch FROM $3 - due)::float8 / 86400 AS days_overdue
+FROM t WHERE open AND due < $3 ORDER BY due, task_id LIMIT {limit}
+"""
+
+
+async def query_remediation(
+    conn: asyncpg.Connection, first: date, last: date, branches: Sequence[str] | None, as_of: datetime
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """The population's remediation actions by status at ``as_of``, and the overdue ones."""
+    args: list[Any] = [first, last, as_of] + ([list(branches)] if branches is not None else [])
+    head = _ACTIONS.format(where=_where(branches, 4))
+    counts = await conn.fetchrow(head + _ACTION_COUNTS, *args)
+    overdue = await conn.fetch(head + _OVERDUE.format(limit=OVERDUE_LIST_LIMIT), *args)
+    return (
+        {k: int(v or 0) for k, v in dict(counts or {}).items()},
+        [
+            {k: (str(v) if k.endswith("_id") and v is not None else v) for k, v in dict(r).items()}
+            for r in overdue
+        ],
+    )
+
+
+async def generate(
+    conn: asyncpg.Connection,
+    *,
+    first: date,
+    last: date,
+    branches: Sequence[str] | None,
+    covered_branches: Sequence[str],
+    as_of: datetime,
+    customers: CustomerCounts,
+    codes: CodeTables,
+    dimensions: Sequence[str] = DIMENSIONS,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The report for complaints received ``first``…``last`` in ``branches`` (None: all);
+    ``covered_branches`` are the rates' denominator (every known branch, or the region's)."""
+    as_of = as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=UTC)
+    names = list(CLASSIFICATIONS)
+    found = await query_sets(conn, first, last, branches, [dimensions, *CLASSIFICATIONS.values()])
+    remediation, overdue = await query_remediation(conn, first, last, branches, as_of)
+    return build(
+        found[0],
+        first=first,
+        last=last,
+        branches=len(covered_branches),
+        customers=customers.total(covered_branches),
+        dimensions=dimensions,
+        classifications=dict(zip(names, found[1:], strict=True)),
+        codes=codes,
+        remediation=remediation,
+        overdue_actions=overdue,
+        as_of=as_of,
+        **extra,
+    )

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from services.hq.fold import FACT_COLUMNS, BatchChanges, ComplaintFacts
+from services.hq.fold import FACT_COLUMNS, REMEDIATION_COLUMNS, BatchChanges, ComplaintFacts
 from services.hq.kpis import COUNTERS, FLOAT_COUNTERS
 
 #: the read-model tables a rebuild truncates (alert_events and read_model_state are not among them)
@@ -28,6 +28,7 @@ READ_MODEL_TABLES: tuple[str, ...] = (
     "crisis_windows",
     "spike_alerts",
     "repeat_alerts",
+    "remediation_actions",
 )
 
 _UUID_FACTS = frozenset({"complaint_id", "incident_id", "visit_id"})
@@ -53,6 +54,13 @@ _FACT_TYPES: dict[str, str] = {
     "reviews": "int",
     "handling_seconds": "float8",
     "held_seconds": "float8",
+    "decision_days": "float8",
+    "decision_limit": "int",
+    "decided_within_limit": "boolean",
+    "reviews_decided": "int",
+    "reviews_upheld": "int",
+    "reviews_changed": "int",
+    "reviews_within_limit": "int",
 }
 for _name in FACT_COLUMNS:
     if _name.endswith("_at") or _name == "hold_since":
@@ -93,6 +101,25 @@ INSERT INTO complaints ({", ".join(FACT_COLUMNS)})
 SELECT * FROM unnest({", ".join(f"${i + 1}::{_FACT_TYPES[c]}[]" for i, c in enumerate(FACT_COLUMNS))})
 ON CONFLICT (complaint_id) DO UPDATE SET
 {", ".join(f"{c} = EXCLUDED.{c}" for c in FACT_COLUMNS if c != "complaint_id")}
+"""
+
+
+def _remediation_type(column: str) -> str:
+    if column in ("task_id", "complaint_id", "action_id"):
+        return "uuid"
+    return "timestamptz" if column.endswith("_at") else "text"
+
+
+_REMEDIATION_ARRAYS = ", ".join(
+    f"${i + 1}::{_remediation_type(c)}[]" for i, c in enumerate(REMEDIATION_COLUMNS)
+)
+# each column has one source (the close, or one follow-up event): keep the first value known, so the
+# row is the same whichever topic's event came first
+_REMEDIATION_SQL = f"""
+INSERT INTO remediation_actions AS r ({", ".join(REMEDIATION_COLUMNS)})
+SELECT * FROM unnest({_REMEDIATION_ARRAYS})
+ON CONFLICT (task_id) DO UPDATE SET
+{", ".join(f"{c} = coalesce(r.{c}, EXCLUDED.{c})" for c in REMEDIATION_COLUMNS if c != "task_id")}
 """
 
 _BRANCHES_SQL = """
@@ -182,6 +209,11 @@ async def write_changes(conn: asyncpg.Connection, c: BatchChanges) -> None:
             )
     if c.complaints:
         await _write_facts(conn, list(c.complaints.values()))
+    if c.remediation:
+        tasks = [c.remediation[k] for k in sorted(c.remediation)]
+        await conn.execute(
+            _REMEDIATION_SQL, *([getattr(t, name) for t in tasks] for name in REMEDIATION_COLUMNS)
+        )
     if c.breaches_deleted:
         gone = sorted(c.breaches_deleted)
         await conn.execute(

@@ -3,7 +3,12 @@
 Commands answer 200 with the visit's (or call's) state and an ``ETag`` carrying its version;
 ``If-Match`` makes a command conditional. 404 unknown id, 409 not allowed now (the reason says
 why), 422 bad input (unknown fields are refused, texts are bounded). The actor always comes from
-:func:`shared.http.command_metadata`, never from the body.
+:func:`shared.http.command_metadata` (the bearer token's staff id), never from the body.
+
+Every route declares its action (``shared.auth.requires``, table in ``shared/SECURITY.md``):
+routes with ``{branch_id}`` in the path are checked there; commands on a visit or call by id pass
+``staff.check_branch`` to the command handler, which checks the stream's branch after loading and
+before anything is decided (403, nothing changed); reads by id check before answering.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from services.reception.projections import local_day
 from services.reception.queries import day_stats, lobby
 from services.reception.vault_api import internal_router as vault_internal_router
 from services.reception.vault_api import router as vault_router
+from shared.auth import Principal, requires, requires_on
 from shared.commands import CommandResult
 from shared.contracts.common import CustomerRef, Note, StaffId
 from shared.contracts.reception import (
@@ -54,6 +60,16 @@ def reception(ctx: Annotated[ServiceContext, Depends(context)]) -> Reception:
 App = Annotated[Reception, Depends(reception)]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 IfMatch = Annotated[str | None, Header(description='Version you read, e.g. "3": 409 if it moved on')]
+
+
+async def visit_branch(visit_id: UUID, app: App) -> str | None:
+    """The visit's branch, checked before a route on it runs (``requires_on``)."""
+    return await app.visits.handler.branch_of(v.stream_id(visit_id))
+
+
+async def call_branch(call_id: UUID, app: App) -> str | None:
+    """The call's branch, checked before a route on it runs (``requires_on``)."""
+    return await app.calls.handler.branch_of(p.stream_id(call_id))
 
 
 class _Body(BaseModel):
@@ -306,7 +322,12 @@ def _call_result(call_id: UUID, result: CommandResult[p.PhoneCall], response: Re
 
 @router.post("/branches/{branch_id}/visits", status_code=201, response_model=VisitCreated)
 async def arrive(
-    branch_id: BranchId, body: ArriveBody, app: App, meta: Meta, response: Response
+    branch_id: BranchId,
+    body: ArriveBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires("reception.visit.create"))],
+    meta: Meta,
+    response: Response,
 ) -> VisitCreated:
     """A customer walks in (or arrives for an appointment). With ``service_type`` the need is
     confirmed and a ticket issued at once; otherwise ``ticket`` is null until ``queue``."""
@@ -337,8 +358,14 @@ async def arrive(
 
 
 @router.get("/visits/{visit_id}", response_model=VisitView)
-async def get_visit(visit_id: UUID, app: App, response: Response) -> VisitView:
+async def get_visit(
+    visit_id: UUID,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.read", visit_branch))],
+    response: Response,
+) -> VisitView:
     loaded = await app.load_visit(visit_id)
+    staff.check_branch(loaded.history[0].branch_id)
     response.headers["ETag"] = f'"{loaded.version}"'
     return _visit_view(visit_id, loaded.history[0].branch_id, loaded.state, loaded.version)
 
@@ -347,11 +374,18 @@ async def _run(
     app: Reception,
     visit_id: UUID,
     command: VisitStep,
+    staff: Principal,
     meta: Metadata,
     if_match: str | None,
     response: Response,
 ) -> VisitView:
-    result = await app.visit(visit_id, command, meta=meta, expected_version=expected_version(if_match))
+    result = await app.visit(
+        visit_id,
+        command,
+        meta=meta,
+        expected_version=expected_version(if_match),
+        check_branch=staff.check_branch,
+    )
     return _visit_result(visit_id, result, response)
 
 
@@ -359,6 +393,7 @@ async def _run(
 async def greet(
     visit_id: UUID,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.greet", visit_branch))],
     meta: Meta,
     response: Response,
     body: GreetBody | None = None,
@@ -366,15 +401,21 @@ async def greet(
 ) -> VisitView:
     body = body or GreetBody()
     command = v.Greet(app.now(), body.customer_ref, body.priority, tuple(body.accessibility))
-    return await _run(app, visit_id, command, meta, if_match, response)
+    return await _run(app, visit_id, command, staff, meta, if_match, response)
 
 
 @router.post("/visits/{visit_id}/confirm-need", response_model=VisitView)
 async def confirm_need(
-    visit_id: UUID, body: ConfirmNeedBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    visit_id: UUID,
+    body: ConfirmNeedBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.confirm_need", visit_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> VisitView:
     return await _run(
-        app, visit_id, app.confirm_need(body.service_type, body.notes), meta, if_match, response
+        app, visit_id, app.confirm_need(body.service_type, body.notes), staff, meta, if_match, response
     )
 
 
@@ -382,6 +423,7 @@ async def confirm_need(
 async def guide(
     visit_id: UUID,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.guide", visit_branch))],
     meta: Meta,
     response: Response,
     body: GuideBody | None = None,
@@ -389,7 +431,7 @@ async def guide(
 ) -> VisitView:
     """Tell the customer the materials their business needs (from the catalogue)."""
     body = body or GuideBody()
-    return await _run(app, visit_id, app.guide(body.notes), meta, if_match, response)
+    return await _run(app, visit_id, app.guide(body.notes), staff, meta, if_match, response)
 
 
 @router.post("/visits/{visit_id}/check-documents", response_model=VisitView)
@@ -397,37 +439,54 @@ async def check_documents(
     visit_id: UUID,
     body: CheckDocumentsBody,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.check_documents", visit_branch))],
     meta: Meta,
     response: Response,
     if_match: IfMatch = None,
 ) -> VisitView:
     command = v.CheckDocuments(tuple(body.missing), app.now())
-    return await _run(app, visit_id, command, meta, if_match, response)
+    return await _run(app, visit_id, command, staff, meta, if_match, response)
 
 
 @router.post("/visits/{visit_id}/return", response_model=VisitView)
 async def return_(
-    visit_id: UUID, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    visit_id: UUID,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.return", visit_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> VisitView:
     """The customer came back with the missing documents (same visit)."""
-    return await _run(app, visit_id, v.Return(app.now()), meta, if_match, response)
+    return await _run(app, visit_id, v.Return(app.now()), staff, meta, if_match, response)
 
 
 @router.post("/visits/{visit_id}/queue", response_model=VisitView)
 async def queue(
-    visit_id: UUID, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    visit_id: UUID,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.queue", visit_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> VisitView:
     """Issue a ticket on the need's service line."""
-    return await _run(app, visit_id, app.queue(), meta, if_match, response)
+    return await _run(app, visit_id, app.queue(), staff, meta, if_match, response)
 
 
 @router.post("/visits/{visit_id}/call", response_model=VisitView)
 async def call(
-    visit_id: UUID, body: CallBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    visit_id: UUID,
+    body: CallBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.call", visit_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> VisitView:
     """Call the ticket to a counter (again, up to three times)."""
     command = app.call(body.counter_id, body.staff_id or meta.actor)
-    return await _run(app, visit_id, command, meta, if_match, response)
+    return await _run(app, visit_id, command, staff, meta, if_match, response)
 
 
 @router.post("/branches/{branch_id}/lines/{line}/call-next", response_model=VisitView)
@@ -436,27 +495,42 @@ async def call_next(
     line: Annotated[LineName, Path()],
     body: CallBody,
     app: App,
+    staff: Annotated[Principal, Depends(requires("reception.visit.call"))],
     meta: Meta,
     response: Response,
 ) -> VisitView:
     """Call the next waiting customer of a line: priority customers first, then ticket order."""
-    result = await app.call_next(branch_id, line, body.counter_id, body.staff_id or meta.actor, meta=meta)
+    result = await app.call_next(
+        branch_id,
+        line,
+        body.counter_id,
+        body.staff_id or meta.actor,
+        meta=meta,
+        check_branch=staff.check_branch,
+    )
     assert result.state.visit_id is not None
     return _visit_result(result.state.visit_id, result, response)
 
 
 @router.post("/visits/{visit_id}/serve", response_model=VisitView)
 async def serve(
-    visit_id: UUID, body: ServeBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    visit_id: UUID,
+    body: ServeBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.serve", visit_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> VisitView:
     command = app.serve(body.outcome, body.next_steps, body.promised_by)
-    return await _run(app, visit_id, command, meta, if_match, response)
+    return await _run(app, visit_id, command, staff, meta, if_match, response)
 
 
 @router.post("/visits/{visit_id}/leave", response_model=VisitView)
 async def leave(
     visit_id: UUID,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.leave", visit_branch))],
     meta: Meta,
     response: Response,
     body: LeaveBody | None = None,
@@ -465,31 +539,49 @@ async def leave(
     """The customer leaves: after service, before a ticket, or (holding a ticket) abandoning the
     queue; with ``to_fetch_documents`` they step out and the visit stays open."""
     body = body or LeaveBody()
-    return await _run(app, visit_id, v.Leave(app.now(), body.to_fetch_documents), meta, if_match, response)
+    return await _run(
+        app, visit_id, v.Leave(app.now(), body.to_fetch_documents), staff, meta, if_match, response
+    )
 
 
 @router.post("/visits/{visit_id}/abandon", response_model=VisitView)
 async def abandon(
-    visit_id: UUID, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    visit_id: UUID,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.abandon", visit_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> VisitView:
-    return await _run(app, visit_id, v.Abandon(app.now()), meta, if_match, response)
+    return await _run(app, visit_id, v.Abandon(app.now()), staff, meta, if_match, response)
 
 
 @router.post("/visits/{visit_id}/no-show", response_model=VisitView)
 async def no_show(
-    visit_id: UUID, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    visit_id: UUID,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.no_show", visit_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> VisitView:
     """Called three times and never came to the counter."""
-    return await _run(app, visit_id, v.MarkNoShow(app.now()), meta, if_match, response)
+    return await _run(app, visit_id, v.MarkNoShow(app.now()), staff, meta, if_match, response)
 
 
 @router.post("/visits/{visit_id}/raise-complaint", response_model=VisitView)
 async def raise_complaint(
-    visit_id: UUID, body: ComplaintBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    visit_id: UUID,
+    body: ComplaintBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.visit.raise_complaint", visit_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> VisitView:
     """A complaint during the visit: the complaint service opens a case linked to it."""
     command = v.RaiseComplaint(body.description, app.now(), body.customer_ref)
-    return await _run(app, visit_id, command, meta, if_match, response)
+    return await _run(app, visit_id, command, staff, meta, if_match, response)
 
 
 # ----------------------------------------------------------------------------------- calls
@@ -497,7 +589,12 @@ async def raise_complaint(
 
 @router.post("/branches/{branch_id}/calls", status_code=201, response_model=CallCreated)
 async def receive_call(
-    branch_id: BranchId, app: App, meta: Meta, response: Response, body: ReceiveCallBody | None = None
+    branch_id: BranchId,
+    app: App,
+    staff: Annotated[Principal, Depends(requires("reception.call.create"))],
+    meta: Meta,
+    response: Response,
+    body: ReceiveCallBody | None = None,
 ) -> CallCreated:
     """The phone rings (the answer SLA starts)."""
     body = body or ReceiveCallBody()
@@ -511,60 +608,100 @@ async def receive_call(
 
 
 @router.get("/calls/{call_id}", response_model=CallView)
-async def get_call(call_id: UUID, app: App, response: Response) -> CallView:
+async def get_call(
+    call_id: UUID,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.call.read", call_branch))],
+    response: Response,
+) -> CallView:
     loaded = await app.load_call(call_id)
+    staff.check_branch(loaded.history[0].branch_id)
     response.headers["ETag"] = f'"{loaded.version}"'
     return _call_view(call_id, loaded.history[0].branch_id, loaded.state, loaded.version)
 
 
 async def _run_call(
-    app: Reception, call_id: UUID, command: CallStep, meta: Metadata, if_match: str | None, response: Response
+    app: Reception,
+    call_id: UUID,
+    command: CallStep,
+    staff: Principal,
+    meta: Metadata,
+    if_match: str | None,
+    response: Response,
 ) -> CallView:
-    result = await app.call_command(call_id, command, meta=meta, expected_version=expected_version(if_match))
+    result = await app.call_command(
+        call_id,
+        command,
+        meta=meta,
+        expected_version=expected_version(if_match),
+        check_branch=staff.check_branch,
+    )
     return _call_result(call_id, result, response)
 
 
 @router.post("/calls/{call_id}/answer", response_model=CallView)
 async def answer_call(
-    call_id: UUID, body: AnswerBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    call_id: UUID,
+    body: AnswerBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.call.answer", call_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> CallView:
     command = app.answer(body.staff_id or meta.actor, body.rings, body.seconds_to_answer)
-    return await _run_call(app, call_id, command, meta, if_match, response)
+    return await _run_call(app, call_id, command, staff, meta, if_match, response)
 
 
 @router.post("/calls/{call_id}/purpose", response_model=CallView)
 async def call_purpose(
-    call_id: UUID, body: PurposeBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    call_id: UUID,
+    body: PurposeBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.call.handle", call_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> CallView:
     command = p.RecordPurpose(body.purpose, app.now(), body.notes)
-    return await _run_call(app, call_id, command, meta, if_match, response)
+    return await _run_call(app, call_id, command, staff, meta, if_match, response)
 
 
 @router.post("/calls/{call_id}/route", response_model=CallView)
 async def route_call(
-    call_id: UUID, body: RouteBody, app: App, meta: Meta, response: Response, if_match: IfMatch = None
+    call_id: UUID,
+    body: RouteBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.call.handle", call_branch))],
+    meta: Meta,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> CallView:
     command = p.RouteCall(body.routed_to, app.now(), body.notes)
-    return await _run_call(app, call_id, command, meta, if_match, response)
+    return await _run_call(app, call_id, command, staff, meta, if_match, response)
 
 
 @router.post("/calls/{call_id}/resolve", response_model=CallView)
 async def resolve_call(
     call_id: UUID,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.call.handle", call_branch))],
     meta: Meta,
     response: Response,
     body: ResolveBody | None = None,
     if_match: IfMatch = None,
 ) -> CallView:
     body = body or ResolveBody()
-    return await _run_call(app, call_id, p.ResolveCall(app.now(), body.notes), meta, if_match, response)
+    return await _run_call(
+        app, call_id, p.ResolveCall(app.now(), body.notes), staff, meta, if_match, response
+    )
 
 
 @router.post("/calls/{call_id}/end", response_model=CallView)
 async def end_call(
     call_id: UUID,
     app: App,
+    staff: Annotated[Principal, Depends(requires_on("reception.call.end", call_branch))],
     meta: Meta,
     response: Response,
     body: EndCallBody | None = None,
@@ -573,14 +710,16 @@ async def end_call(
     """End the call; an unanswered call ends as missed. Purpose and outcome may be given here."""
     body = body or EndCallBody()
     command = p.EndCall(app.now(), body.purpose, body.outcome, body.routed_to, body.notes)
-    return await _run_call(app, call_id, command, meta, if_match, response)
+    return await _run_call(app, call_id, command, staff, meta, if_match, response)
 
 
 # --------------------------------------------------------------------------------- queries
 
 
 @router.get("/branches/{branch_id}/lobby")
-async def lobby_board(branch_id: BranchId, app: App) -> dict[str, Any]:
+async def lobby_board(
+    branch_id: BranchId, app: App, staff: Annotated[Principal, Depends(requires("reception.lobby.read"))]
+) -> dict[str, Any]:
     """The live board: who waits on which line (ticket, waited so far, SLA), counters busy or
     free, and the estimated wait per line from recent service times."""
     async with app.pool.acquire() as conn:
@@ -591,6 +730,7 @@ async def lobby_board(branch_id: BranchId, app: App) -> dict[str, Any]:
 async def visit_stats(
     branch_id: BranchId,
     app: App,
+    staff: Annotated[Principal, Depends(requires("reception.stats.read"))],
     day: Annotated[date | None, Query(alias="date", description="Branch-local date; default today")] = None,
 ) -> dict[str, Any]:
     """A day's visits by service type, average and p90 wait, abandonment, first-visit completion
@@ -601,7 +741,9 @@ async def visit_stats(
 
 
 @router.get("/catalogue")
-async def catalogue(app: App) -> dict[str, Any]:
+async def catalogue(
+    app: App, staff: Annotated[Principal, Depends(requires("reception.catalogue.read"))]
+) -> dict[str, Any]:
     """Service lines, the materials each service type requires and the phone ring limit."""
     cat = app.catalogue
     return {

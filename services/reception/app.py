@@ -29,7 +29,7 @@ from services.reception.projections import CallRows, VisitRows, local_day
 from services.reception.slas import PHONE, ReceptionSlas
 from services.reception.tickets import next_number
 from services.reception.transaction import MakeCommand, TransactionalCommands
-from shared.commands import CommandHandler, CommandResult, Loaded
+from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded
 from shared.contracts.reception import (
     Accessibility,
     CallAnswered,
@@ -161,14 +161,17 @@ class Reception:
         *,
         meta: Metadata,
         expected_version: int | None = None,
+        check_branch: CheckBranch | None = None,
     ) -> CommandResult[v.Visit]:
-        """Run a visit command (or a ``make(conn, loaded)`` builder) in one transaction."""
+        """Run a visit command (or a ``make(conn, loaded)`` builder) in one transaction;
+        ``check_branch`` sees the visit's branch before anything else happens."""
         result = await self.visits.execute(
             v.stream_id(visit_id),
             command,
             meta=meta,
             expected_version=expected_version,
             lock_subject=str(visit_id),
+            check_branch=check_branch,
         )
         self._observe(result.events)
         return result
@@ -230,7 +233,14 @@ class Reception:
         return make
 
     async def call_next(
-        self, branch_id: str, line: str, counter_id: str, staff_id: str, *, meta: Metadata
+        self,
+        branch_id: str,
+        line: str,
+        counter_id: str,
+        staff_id: str,
+        *,
+        meta: Metadata,
+        check_branch: CheckBranch | None = None,
     ) -> CommandResult[v.Visit]:
         """Call the next customer of a line to a counter: priority first, then by ticket order."""
         if line not in self.catalogue.lines:
@@ -249,7 +259,10 @@ class Reception:
             for row in candidates:
                 try:
                     return await self.visit(
-                        row["visit_id"], self.call(counter_id, staff_id, only_if_queued=True), meta=meta
+                        row["visit_id"],
+                        self.call(counter_id, staff_id, only_if_queued=True),
+                        meta=meta,
+                        check_branch=check_branch,
                     )
                 except VisitTaken:
                     continue
@@ -299,6 +312,7 @@ class Reception:
         *,
         meta: Metadata,
         expected_version: int | None = None,
+        check_branch: CheckBranch | None = None,
     ) -> CommandResult[p.PhoneCall]:
         result = await self.calls.execute(
             p.stream_id(call_id),
@@ -306,6 +320,7 @@ class Reception:
             meta=meta,
             expected_version=expected_version,
             lock_subject=str(call_id),
+            check_branch=check_branch,
         )
         self._observe(result.events)
         return result

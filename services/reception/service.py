@@ -11,6 +11,7 @@ from pathlib import Path
 
 from services.reception.api import router
 from services.reception.app import Reception
+from services.reception.vault_api import check_vault_keys, start_vault
 from shared.runner import Service, ServiceContext
 
 
@@ -34,7 +35,8 @@ SERVICE = Service(
     name="reception",
     routers=[router],
     migrations=Path(__file__).parent / "migrations",
-    on_startup=[_start],
+    checks=[check_vault_keys],  # no master or PII key: the service does not start
+    on_startup=[_start, start_vault],
     background=[_scheduler, _gauges],
     description="Visits, queue tickets, counters and phone calls, with the lobby wait SLA and a live board.",
 )

@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 
 import asyncpg
 
-from shared.commands import CommandHandler, CommandResult, MakeCommand
+from shared.commands import CheckBranch, CommandHandler, CommandResult, MakeCommand
 from shared.envelope import Metadata
 from shared.eventstore import ConcurrencyError
 from shared.metrics import COMMAND_CONFLICTS
@@ -40,9 +40,12 @@ class TransactionalCommands(Generic[C, S]):
         expected_version: int | None = None,
         must_exist: bool = True,
         lock_subject: str | None = None,
+        check_branch: CheckBranch | None = None,
     ) -> CommandResult[S]:
         """Run ``command`` in a fresh transaction; a concurrent change is retried on fresh state
-        (unless the client named the version it expects: then it is a 409)."""
+        (unless the client named the version it expects: then it is a 409). ``check_branch``
+        (the caller's ``Principal.check_branch``) sees the stream's branch before anything is
+        built, decided or appended."""
         for attempt in range(self.retries + 1):
             try:
                 async with self.handler.store.transaction() as conn:
@@ -55,6 +58,7 @@ class TransactionalCommands(Generic[C, S]):
                         expected_version=expected_version,
                         must_exist=must_exist,
                         lock_subject=lock_subject,
+                        check_branch=check_branch,
                     )
             except ConcurrencyError:
                 if expected_version is not None or attempt == self.retries:
@@ -78,6 +82,7 @@ class TransactionalCommands(Generic[C, S]):
         expected_version: int | None = None,
         must_exist: bool = True,
         lock_subject: str | None = None,
+        check_branch: CheckBranch | None = None,
     ) -> CommandResult[S]:
         """Run ``command`` inside the caller's transaction ``conn`` (e.g. the SLA scheduler's)."""
         if lock_subject is not None:
@@ -90,4 +95,5 @@ class TransactionalCommands(Generic[C, S]):
             branch_id=branch_id,
             expected_version=expected_version,
             must_exist=must_exist,
+            check_branch=check_branch,
         )

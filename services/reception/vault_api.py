@@ -39,9 +39,9 @@ from shared.audit import annotate
 from shared.auth import Principal, principal_metadata, requires
 from shared.contacts import RESOLVE_PATH, ContactPurpose
 from shared.contracts.common import CustomerRef
-from shared.crypto import KeyConfigError
+from shared.crypto import KeyConfigError, MasterKeyring
 from shared.envelope import Metadata
-from shared.pii import scrub_text
+from shared.pii import pii_key_from_env, scrub_text
 from shared.runner import ServiceContext, context
 from shared.service_identity import ServicePrincipal, requires_service
 
@@ -89,6 +89,13 @@ def vault(ctx: Annotated[ServiceContext, Depends(context)]) -> Vault:
 async def start_vault(ctx: ServiceContext) -> None:
     """``Service.on_startup`` hook: build the vault now, so missing keys stop the service."""
     ctx.extras["vault"] = Vault.from_env(ctx.pool, ctx.clock)
+
+
+def check_vault_keys() -> None:
+    """``Service.checks``: the master key and the PII key are configured (else
+    :class:`~shared.crypto.KeyConfigError` naming the variable, before anything starts)."""
+    MasterKeyring.from_env()
+    pii_key_from_env()
 
 
 VaultDep = Annotated[Vault, Depends(vault)]

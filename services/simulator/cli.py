@@ -6,8 +6,10 @@ Examples::
     python -m services.simulator --branches 50 --regions 5 --minutes 120 --speed 120
     python -m services.simulator --base-urls reception=http://10.0.0.5:8001,hq=http://10.0.0.9:8005
 
-Headers: ``X-Staff-Id`` (a lobby manager or teller of the branch), and ``Authorization: Bearer
-$BC_TOKEN`` when ``BC_TOKEN`` is set (it must cover the simulated branches).
+Identity: each simulated member of staff (a branch's lobby manager ``lm-<branch>``, its tellers,
+the survey gateway, an HQ analyst) sends a bearer token of their own for their own branch, signed
+with ``BRANCHCARE_JWT_SECRET`` (else the public development secret: services started by
+``make run`` accept it); or ``BC_TOKEN`` / ``BC_HQ_TOKEN`` for every request (``tokens.py``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ towards the live progress line.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from services.simulator.tokens import Tokens
 from shared.topology import DEFAULT_PORTS
 
 SERVICES = ("reception", "complaint", "followup", "feedback", "hq")
@@ -68,10 +68,12 @@ class Api:
         timeout: float = 15.0,
         concurrency: int = 32,
         token: str | None = None,
+        tokens: Tokens | None = None,
     ) -> None:
         self.base_urls = dict(base_urls)
         self.stats = stats
-        self.token = token if token is not None else os.environ.get("BC_TOKEN") or None
+        #: a fixed token for everything (``token``), else per staff member (see tokens.py)
+        self.tokens = Tokens(fixed=token) if token is not None else tokens or Tokens.from_env()
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self.http = httpx.AsyncClient(timeout=timeout, limits=limits)
         self.available: dict[str, bool] = {}
@@ -115,11 +117,9 @@ class Api:
             return await self.probe(service)
         return False
 
-    def headers(self, staff: str) -> dict[str, str]:
-        headers = {"X-Staff-Id": staff}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        return headers
+    def headers(self, staff: str, branch: str | None) -> dict[str, str]:
+        """``staff``'s bearer token for ``branch`` (None: HQ); the service takes the actor from it."""
+        return self.tokens.headers(staff, branch)
 
     async def call(
         self,
@@ -128,21 +128,26 @@ class Api:
         template: str,
         *,
         staff: str,
+        branch: str | None = None,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         expected: tuple[int, ...] = (),
         **path: Any,
     ) -> httpx.Response | None:
-        """One request; None when the service or route is missing or the connection failed.
-        Statuses in ``expected`` (e.g. 404 while a survey is not created yet) are not errors."""
+        """One request as ``staff`` of ``branch`` (default: the ``b`` path value; None on HQ's
+        routes); None when the service or route is missing or the connection failed. Statuses
+        in ``expected`` (e.g. 404 while a survey is not created yet) are not errors."""
         route = f"{service} {method} {template}"
         if route in self.missing_routes or not await self.up(service):
             return None
         url = self.base_urls[service] + template.format(**path)
+        branch = branch if branch is not None else path.get("b")
+        if branch is None and service != "hq":
+            raise ValueError(f"{route}: a branch request needs the branch its staff member works in")
         async with self._gate:
             try:
                 response = await self.http.request(
-                    method, url, json=json, params=params, headers=self.headers(staff)
+                    method, url, json=json, params=params, headers=self.headers(staff, branch)
                 )
             except httpx.HTTPError as exc:
                 self.stats.requests[service] += 1
@@ -164,7 +169,8 @@ class Api:
                 self.warn(
                     f"auth:{service}",
                     f"{service} refused the simulator ({response.status_code}): "
-                    "set BC_TOKEN to a token that covers the simulated branches",
+                    "its key is not the one the simulator signs with: set BRANCHCARE_JWT_SECRET to "
+                    "the services' secret, or BC_TOKEN to a token naming the simulated branches",
                 )
         return response
 

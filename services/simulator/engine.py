@@ -223,6 +223,7 @@ class Simulation:
                 "reception",
                 "POST",
                 "/visits/{v}/call",
+                branch=branch.branch_id,
                 staff=branch.teller(counter),
                 json={"counter_id": counter},
                 v=visit_id,
@@ -239,14 +240,27 @@ class Simulation:
             return
         branch.queued.discard(visit_id)
         branch.queue = deque(item for item in branch.queue if item[0] != visit_id)
-        r = await self.api.call("reception", "POST", "/visits/{v}/leave", staff=branch.manager, v=visit_id)
+        r = await self.api.call(
+            "reception",
+            "POST",
+            "/visits/{v}/leave",
+            branch=branch.branch_id,
+            staff=branch.manager,
+            v=visit_id,
+        )
         if r is not None and r.status_code == 200:
             self.stats.done["abandoned"] += 1
 
     async def serve(self, branch: Branch, visit_id: str, counter: str, state: dict[str, Any]) -> None:
         body = {"outcome": "done", "next_steps": ""}
         r = await self.api.call(
-            "reception", "POST", "/visits/{v}/serve", staff=branch.teller(counter), json=body, v=visit_id
+            "reception",
+            "POST",
+            "/visits/{v}/serve",
+            branch=branch.branch_id,
+            staff=branch.teller(counter),
+            json=body,
+            v=visit_id,
         )
         branch.free_counters.append(counter)
         await self.dispatch(branch)
@@ -262,7 +276,14 @@ class Simulation:
             self.schedule(self.rng.uniform(5, 90), "survey", lambda: self.answer_survey(branch, visit_id, 0))
 
     async def leave(self, branch: Branch, visit_id: str) -> None:
-        await self.api.call("reception", "POST", "/visits/{v}/leave", staff=branch.manager, v=visit_id)
+        await self.api.call(
+            "reception",
+            "POST",
+            "/visits/{v}/leave",
+            branch=branch.branch_id,
+            staff=branch.manager,
+            v=visit_id,
+        )
 
     async def answer_survey(self, branch: Branch, visit_id: str, attempt: int) -> None:
         survey = survey_id_for(f"visit:{visit_id}")
@@ -275,6 +296,7 @@ class Simulation:
             "feedback",
             "POST",
             "/surveys/{s}/responses",
+            branch=branch.branch_id,
             staff="sms-gateway",
             json=body,
             expected=(404,),
@@ -301,7 +323,13 @@ class Simulation:
         call_id = r.json()["call_id"]
         rings = self.rng.choices((1, 2, 3, 4, 6), weights=(40, 30, 18, 8, 4))[0]
         await self.api.call(
-            "reception", "POST", "/calls/{c}/answer", staff=branch.manager, json={"rings": rings}, c=call_id
+            "reception",
+            "POST",
+            "/calls/{c}/answer",
+            branch=branch.branch_id,
+            staff=branch.manager,
+            json={"rings": rings},
+            c=call_id,
         )
         self.stats.done["calls"] += 1
         purpose = model.service_type(self.rng).value
@@ -312,6 +340,7 @@ class Simulation:
             "reception",
             "POST",
             "/calls/{c}/end",
+            branch=branch.branch_id,
             staff=branch.manager,
             json={"purpose": purpose, "outcome": "resolved"},
             c=call_id,
@@ -389,6 +418,7 @@ class Simulation:
                     "followup",
                     "POST",
                     "/follow-ups/{t}/complete",
+                    branch=branch.branch_id,
                     staff=branch.manager,
                     json=body,
                     t=task["task_id"],
@@ -449,7 +479,13 @@ class Case:
 
     async def post(self, step: str, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
         r = await self.sim.api.call(
-            "complaint", "POST", "/complaints/{c}/" + step, staff=self.branch.manager, json=body, c=self.id
+            "complaint",
+            "POST",
+            "/complaints/{c}/" + step,
+            branch=self.branch.branch_id,
+            staff=self.branch.manager,
+            json=body,
+            c=self.id,
         )
         if r is None or r.status_code != 200:
             return None

@@ -10,6 +10,7 @@ from shared.auth.dependencies import (
     install_auth,
     principal_metadata,
     requires,
+    requires_on,
 )
 from shared.auth.errors import Forbidden, Unauthorized
 from shared.auth.permissions import (
@@ -65,6 +66,7 @@ __all__ = [
     "issue_token",
     "principal_metadata",
     "requires",
+    "requires_on",
     "route_actions",
     "unguarded_routes",
     "why_denied",

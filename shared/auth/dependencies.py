@@ -19,6 +19,7 @@ forgotten check shows up in the first test instead of leaking another branch's d
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -107,6 +108,38 @@ def requires(action: str) -> Callable[..., Awaitable[Principal]]:
 
     dependency.__name__ = dependency.__qualname__ = "requires_" + action.replace(".", "_")
     setattr(dependency, ACTION_ATTR, action)
+    return dependency
+
+
+BranchOf = Callable[..., Awaitable[str | None]]
+"""A FastAPI dependency answering the branch of the resource a route acts on (from its path id),
+or None when there is no such resource (the route then answers its 404)."""
+
+
+@functools.cache
+def requires_on(action: str, branch_of: BranchOf) -> Callable[..., Awaitable[Principal]]:
+    """``requires(action)`` for a route on one resource by id (``/visits/{visit_id}/greet``): the
+    resource's branch, looked up by ``branch_of``, is checked before the route runs — before its
+    body is even validated — so staff of another branch get the same 403 whatever they send.
+
+    The route (or the command handler) still checks the branch of what it actually loads."""
+    guard = requires(action)
+
+    async def dependency(staff: Principal, branch: str | None) -> Principal:
+        if branch is not None:
+            staff.check_branch(branch)
+        return staff
+
+    # a real signature: string annotations naming closure variables would not resolve
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("staff", keyword, annotation=Annotated[Principal, Depends(guard)]),
+            inspect.Parameter("branch", keyword, annotation=Annotated[str | None, Depends(branch_of)]),
+        ],
+        return_annotation=Principal,
+    )
+    dependency.__name__ = dependency.__qualname__ = f"{guard.__name__}_on_{branch_of.__name__}"
     return dependency
 
 

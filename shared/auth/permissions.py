@@ -72,6 +72,7 @@ _FLOOR_AND_HQ = _FLOOR | {Role.HQ_ANALYST}
 _MANAGERS_AND_HQ = _MANAGERS | {Role.HQ_ANALYST}
 _HQ = frozenset({Role.HQ_ANALYST})
 _ADMIN = frozenset({Role.ADMIN})
+_HQ_WIDE = frozenset(HQ_ROLES)
 _EVERYONE = frozenset(Role)
 
 # fmt: off
@@ -105,7 +106,7 @@ _TABLE: tuple[tuple[str, Kind, Scope, frozenset[str], str], ...] = (
     ("pii.erase",                       _C, _G, _ADMIN,           "DELETE /customers/{ref}/pii"),
     # ---- complaint (issues 3 and 8) -------------------------------------------------------------
     ("complaint.create",                _C, _B, _FLOOR,           "POST /branches/{b}/complaints"),
-    ("complaint.read",                  _R, _B, _FLOOR_AND_HQ,    "GET /complaints/{id} + branch board"),
+    ("complaint.read",                  _R, _B, _FLOOR_AND_HQ,    "GET /complaints/{id} (+ explain), board"),
     ("complaint.acknowledge",           _C, _B, _MANAGERS,        "POST /complaints/{id}/acknowledge"),
     ("complaint.classify",              _C, _B, _MANAGERS,        "POST /complaints/{id}/classify"),
     ("complaint.investigate",           _C, _B, _MANAGERS,        "POST .../start-investigation"),
@@ -122,13 +123,15 @@ _TABLE: tuple[tuple[str, Kind, Scope, frozenset[str], str], ...] = (
     ("complaint.resume",                _C, _B, _MANAGERS,        "POST /complaints/{id}/resume"),
     ("complaint.escalate",              _C, _B, _MANAGERS,        "POST /complaints/{id}/escalate"),
     ("complaint.merge",                 _C, _B, _MANAGERS,        "POST /complaints/{id}/merge"),
-    ("complaint.assign",                _C, _B, _MANAGERS,        "assign a handler (recusal rule, issue 8)"),
-    ("complaint.add_material",          _C, _B, _MANAGERS,        "new facts restart the clock (issue 8)"),
-    ("complaint.extension.request",     _C, _B, _MANAGERS,        "POST /complaints/{id}/extend"),
-    ("complaint.incident.read",         _R, _B, _FLOOR_AND_HQ,    "GET /incidents/{id}"),
-    ("complaint.extension.approve",     _C, _B, _HEAD,            "approve or deny an extension"),
-    ("complaint.review.request",        _C, _B, _MANAGERS,        "complainant asks for a review (issue 8)"),
-    ("complaint.review.decide",         _C, _B, _HEAD,            "decide a review (issue 8)"),
+    ("complaint.assign",                _C, _B, _MANAGERS,        "POST .../assign (recusal rule)"),
+    ("complaint.identify_staff",        _C, _B, _MANAGERS,        "POST .../identify-staff"),
+    ("complaint.add_material",          _C, _B, _MANAGERS,        "POST .../new-material (clock restarts)"),
+    ("complaint.extension.request",     _C, _B, _MANAGERS,        "POST .../extend, .../request-extension"),
+    ("complaint.interim_response",      _C, _B, _MANAGERS,        "POST .../interim-response"),
+    ("complaint.incident.read",         _R, _B, _FLOOR_AND_HQ,    "GET /incidents/{id} (visible branches)"),
+    ("complaint.extension.approve",     _C, _B, _HEAD,            "POST .../approve- or deny-extension"),
+    ("complaint.review.request",        _C, _B, _MANAGERS,        "POST .../request-review"),
+    ("complaint.review.decide",         _C, _B, _HEAD,            "POST .../decide-review"),
     # ---- follow-up (issue 5) --------------------------------------------------------------------
     ("followup.read",                   _R, _B, _FLOOR_AND_HQ,    "GET /follow-ups/{id} + branch list"),
     ("followup.contact",                _C, _B, _FLOOR,           "POST /follow-ups/{id}/contact"),
@@ -136,12 +139,14 @@ _TABLE: tuple[tuple[str, Kind, Scope, frozenset[str], str], ...] = (
     ("followup.cancel",                 _C, _B, _MANAGERS,        "POST /follow-ups/{id}/cancel"),
     ("followup.reassign",               _C, _B, _MANAGERS,        "POST /follow-ups/{id}/reassign"),
     # ---- feedback (issue 5) ---------------------------------------------------------------------
-    ("feedback.read",                   _R, _B, _MANAGERS_AND_HQ, "GET /surveys/{id} + satisfaction"),
+    ("feedback.read",                   _R, _B, _MANAGERS_AND_HQ, "GET /surveys/{id}, surveys, satisfaction"),
     ("feedback.response.submit",        _C, _B, _FLOOR,           "POST /surveys/{id}/responses (by phone)"),
     ("feedback.preference.read",        _R, _U, _FLOOR,           "GET /customers/{ref}/survey-channel"),
     ("feedback.preference.write",       _C, _U, _FLOOR,           "PUT /customers/{ref}/survey-channel"),
     # ---- HQ (issues 6 and 8) --------------------------------------------------------------------
     ("hq.read",                         _R, _G, _HQ,              "GET /hq/* (branches, regions, reports)"),
+    ("hq.status.read",                  _R, _G, _HQ_WIDE,         "GET /hq/status (read model generation)"),
+    ("hq.admin.rebuild",                _C, _G, _ADMIN,           "POST /hq/admin/rebuild"),
     # ---- audit (issue 7) ------------------------------------------------------------------------
     ("audit.read",                      _R, _G, _ADMIN,           "GET /audit (commands and PII reads)"),
 )

@@ -143,11 +143,12 @@ class Stack:
                 pytest.skip(f"the {name} service is not available: {self.problems[name]}")
 
     def api(self, service: str, token: str, staff_id: str) -> httpx.AsyncClient:
-        """A client of a service's API acting as ``staff_id`` (for setting the scene only)."""
+        """A client of a service's API acting with ``token`` (whose subject is ``staff_id``; for
+        setting the scene only)."""
         return httpx.AsyncClient(
             base_url=self.urls[service],
             timeout=10,
-            headers={"Authorization": f"Bearer {token}", "X-Staff-Id": staff_id},
+            headers={"Authorization": f"Bearer {token}"},
         )
 
 

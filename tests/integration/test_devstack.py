@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -174,6 +175,20 @@ async def test_dev_runner_starts_a_service_and_stops_cleanly_on_sigterm(
         await asyncio.wait_for(read_until("Ctrl-C stops everything"), timeout=90)
         await wait_http_ok(f"http://127.0.0.1:{port}/health", timeout=5)
         assert any(f"http://127.0.0.1:{port}/docs" in line for line in output)
+        # the printed dev tokens open the service they were printed for; no token: 401
+        tokens = dict(
+            line.strip().removeprefix("export ").replace("'", "").split("=", 1)
+            for line in output
+            if line.strip().startswith("export BC_TOKEN_")
+        )
+        assert {"BC_TOKEN_LOBBY_B001", "BC_TOKEN_HQ", "BC_TOKEN_ADMIN"} <= set(tokens)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            analyst = {"Authorization": f"Bearer {tokens['BC_TOKEN_HQ']}"}
+            assert (await http.get("/hq/status", headers=analyst)).status_code == 200
+            lobby = {"Authorization": f"Bearer {tokens['BC_TOKEN_LOBBY_B001']}"}
+            assert (await http.get("/hq/status", headers=lobby)).status_code == 403
+            assert (await http.get("/hq/status")).status_code == 401
+        assert any("curl" in line and "Authorization: Bearer" in line for line in output)
         assert (tmp_path / "logs" / "hq.log").exists()
         runner.send_signal(signal.SIGTERM)
         rest, _ = await asyncio.wait_for(runner.communicate(), timeout=30)

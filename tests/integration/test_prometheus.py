@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared.devstack import die_with_parent, free_port, wait_http_ok
 from shared.sla.policy import PolicyBook
+from tests.support.auth import bearer
 from tests.support.services import REPO_ROOT, ServiceProcess, wait_until
 
 pytestmark = pytest.mark.integration
@@ -193,7 +194,7 @@ async def test_sla_breach_series_appears_in_prometheus_after_a_breach(
                 "customer_ref": "cust_ref_0001",
                 "description": "Waited 40 minutes and the counter closed",
             },
-            headers={"X-Staff-Id": "lobby-1"},
+            headers=bearer("lobby-1", ["b001"]),
         )
         assert received.status_code == 201, received.text
 

@@ -15,6 +15,7 @@ from services.simulator.cli import run, summary
 from services.simulator.client import default_base_urls
 from services.simulator.engine import SimConfig
 from shared.devstack import TansuBroker, free_port
+from tests.support.auth import hq_analyst
 from tests.support.services import ServiceProcess, running_services, wait_until
 
 pytestmark = pytest.mark.integration
@@ -44,6 +45,7 @@ async def test_a_short_simulation_drives_the_services_and_hq_sees_the_outage(
         assert report["services"]["followup"] == "not reachable"
         assert any("followup is not reachable" in w for w in report["warnings"])
         assert not [s for s in report["statuses"] if s.startswith("5")], report
+        assert not {"401", "403"} & set(report["statuses"]), report  # its own tokens, own branches
         done = report["done"]
         assert done["visits"] >= 20 and done["served"] >= 5 and done["complaints"] >= 6, report
         assert 45 <= report["simulated_minutes"] <= 47
@@ -51,7 +53,7 @@ async def test_a_short_simulation_drives_the_services_and_hq_sees_the_outage(
         requests = sum(report["requests"].values())
         assert sum(report["errors"].values()) <= 0.05 * requests, report
 
-        async with httpx.AsyncClient(base_url=procs["hq"].url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=procs["hq"].url, timeout=10, headers=hq_analyst()) as http:
 
             async def crisis() -> bool:
                 alerts = (await http.get("/hq/alerts", params={"kind": "spike"})).json()["alerts"]

@@ -18,11 +18,14 @@ from shared.clock import FixedClock
 from shared.envelope import Envelope, to_json
 from shared.registry import EventData
 from shared.runner import ServiceContext
+from tests.support.auth import StaffAuth
 from tests.support.kafka import envelopes, read_topic
 
 #: a Thursday, 09:00 in Shanghai
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 COMPLAINT_TOPIC = "complaint.events.v1"
+#: who the harness's client acts as (the branch roles, in every branch it worked in)
+STAFF = "lm-007"
 
 
 @dataclass
@@ -32,13 +35,14 @@ class Running:
     ctx: ServiceContext
     http: httpx.AsyncClient
     bootstrap: str
+    auth: StaffAuth
 
     @property
     def app(self) -> ComplaintApp:
         return app_for(self.ctx)
 
     async def post(self, path: str, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
-        return await self.http.post(path, json=body, headers={"X-Staff-Id": "lm-007", **headers})
+        return await self.http.post(path, json=body, headers=headers)
 
     async def get(self, path: str, **params: Any) -> httpx.Response:
         return await self.http.get(path, params=params)

@@ -15,7 +15,8 @@ from services.complaint.service import SERVICE
 from shared.clock import FixedClock
 from shared.runner import create_app
 from shared.settings import ServiceSettings
-from tests.integration.complaint.complaint_harness import T0, Running, ServiceFactory
+from tests.integration.complaint.complaint_harness import STAFF, T0, Running, ServiceFactory
+from tests.support.auth import StaffAuth
 from tests.support.services import serve_app
 
 
@@ -24,6 +25,7 @@ def complaint_service(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyP
     """Start the service (again, on the same database): ``async with complaint_service() as svc``."""
     monkeypatch.setenv("COMPLAINT_SCHEDULER_PERIOD_SECONDS", "3600")  # tests tick by hand
     bootstrap: str = kafka.bootstrap_servers
+    auth = StaffAuth(STAFF)  # one identity for the whole test, across restarts of the service
 
     @asynccontextmanager
     async def run(clock: FixedClock | None = None) -> AsyncIterator[Running]:
@@ -38,7 +40,7 @@ def complaint_service(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyP
         )
         clock = clock or FixedClock(T0)
         app = create_app(SERVICE, settings, clock=clock)
-        async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
-            yield Running(url, clock, app.state.ctx, http, bootstrap)
+        async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10, auth=auth) as http:
+            yield Running(url, clock, app.state.ctx, http, bootstrap, auth)
 
     return run

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.integration.complaint.complaint_harness import T0, ServiceFactory
+from tests.support.auth import bearer, hq_analyst
 
 pytestmark = pytest.mark.integration
 
@@ -217,17 +218,52 @@ async def test_merging_cases_into_an_incident(complaint_service: ServiceFactory)
         assert again.status_code == 409
 
 
-async def test_the_actor_comes_from_the_request_identity(complaint_service: ServiceFactory) -> None:
+async def test_an_incident_across_branches_shows_each_reader_only_their_branches(
+    complaint_service: ServiceFactory,
+) -> None:
     async with complaint_service() as svc:
-        cid = (await svc.new_complaint(branch()))["complaint_id"]
+        a, b, c = branch(), branch(), branch()
+        one = (await svc.new_complaint(a))["complaint_id"]
+        two = (await svc.new_complaint(b))["complaint_id"]
+        incident = (await svc.ok(one, "merge", {"cause": "core banking outage"}))["incident_id"]
+        await svc.ok(two, "merge", {"cause": "core banking outage", "incident_id": incident})
+
+        async def seen(headers: dict[str, str]) -> set[str] | int:
+            response = await svc.http.get(f"/incidents/{incident}", headers=headers)
+            if response.status_code != 200:
+                return response.status_code
+            return {c["complaint_id"] for c in response.json()["complaints"]}
+
+        assert await seen(bearer("lm-a", [a], ["lobby_manager"])) == {one}
+        assert await seen(bearer("lm-b", [b], ["counter_staff"])) == {two}
+        assert await seen(hq_analyst()) == {one, two}
+        staff_of_c = bearer("lm-c", [c], ["lobby_manager"])
+        assert await seen(staff_of_c) == 403
+        refused = await svc.http.post(f"/complaints/{one}/escalate", json={}, headers=staff_of_c)
+        assert refused.status_code == 403 and set(refused.json()) == {"detail"}  # not a 422 about the body
+        assert await svc.stream_types(one) == ["ComplaintReceived", "ComplaintMergedIntoIncident"]
+
+
+async def test_the_actor_comes_from_the_request_identity(complaint_service: ServiceFactory) -> None:
+    """The actor of every event is the bearer token's subject: a staff header or a body field
+    naming someone else changes nothing, and without a token nothing happens."""
+    async with complaint_service() as svc:
+        b = branch()
+        cid = (await svc.new_complaint(b))["complaint_id"]
+        head = {**bearer("bh-001", [b], ["branch_head"]), "X-Staff-Id": "mallory"}
         response = await svc.http.post(
-            f"/complaints/{cid}/acknowledge", json={"apology": "sorry"}, headers={"X-Staff-Id": "bh-001"}
+            f"/complaints/{cid}/acknowledge", json={"apology": "sorry"}, headers=head
         )
         assert response.status_code == 200
         history = (await svc.get(f"/complaints/{cid}")).json()["history"]
-        assert history[-1]["actor"] == "bh-001"
-        bad = await svc.http.post(f"/complaints/{cid}/resume", headers={"X-Staff-Id": "not valid!"})
-        assert bad.status_code == 400
+        assert [h["actor"] for h in history] == ["lm-007", "bh-001"]
+        smuggled = await svc.post(f"/complaints/{cid}/resume", {"actor": "mallory"})
+        assert smuggled.status_code == 422  # unknown fields are refused
+        anonymous = await svc.http.post(
+            f"/complaints/{cid}/resume", headers={"X-Staff-Id": "bh-001"}, auth=None
+        )
+        assert anonymous.status_code == 401
+        assert len((await svc.get(f"/complaints/{cid}")).json()["history"]) == 2
         assert isinstance(svc.http, httpx.AsyncClient)
 
 

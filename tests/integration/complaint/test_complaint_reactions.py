@@ -39,6 +39,7 @@ async def test_a_complaint_raised_during_a_visit_opens_one_linked_case(
 ) -> None:
     async with complaint_service() as svc:
         branch, visit = f"b-{uuid4().hex[:8]}", uuid4()
+        svc.auth.allow(branch)  # its cases come from events
         stream = f"visit-{visit}"
         arrived = envelope_of(
             VisitArrived(visit_id=visit, customer_ref="cust_ref_0099", arrival="walk_in", at=T0),
@@ -84,6 +85,7 @@ async def test_negative_feedback_describing_a_complaint_opens_one_survey_case(
 ) -> None:
     async with complaint_service() as svc:
         branch, survey, visit = f"b-{uuid4().hex[:8]}", uuid4(), uuid4()
+        svc.auth.allow(branch)  # its cases come from events
 
         def answer(describes: bool, comment: str) -> Any:
             data = NegativeFeedbackReceived(

@@ -12,6 +12,7 @@ import pytest
 
 from shared.clock import FixedClock
 from tests.integration.complaint.complaint_harness import Running, ServiceFactory
+from tests.support.auth import bearer
 from tests.unit.complaint.regulation_given import (
     BRANCH_PROFILES,
     CN_BRANCH,
@@ -27,7 +28,8 @@ from tests.unit.complaint.regulation_given import (
 
 pytestmark = pytest.mark.integration
 
-HEAD = {"X-Staff-Id": "head-001"}
+#: a branch head of the test's branches (not the harness's ``lm-007``: requester ≠ approver)
+HEAD = bearer("head-001", [CN_BRANCH, UK_BRANCH, US_BRANCH, "cn-bj-002"], ["branch_head"])
 CLASSIFY = {"category": "fees_and_information_transparency", "nature": "general", "source": "web"}
 
 
@@ -173,17 +175,20 @@ async def test_cn2020_repeats_merge_and_new_facts_restart(regulated: ServiceFact
         cid = first["complaint_id"]
         await investigating(svc, cid)
         svc.clock.advance(timedelta(days=4))
-        again = await svc.post(
-            "/branches/cn-bj-002/complaints",
-            {
-                "channel": "phone_hotline",
-                "customer_ref": "cust_ref_0042",
-                "description": "again!",
-                "matter_key": "card:1234",
-            },
-        )
+        repeat = {
+            "channel": "phone_hotline",
+            "customer_ref": "cust_ref_0042",
+            "description": "again!",
+            "matter_key": "card:1234",
+        }
+        again = await svc.post(f"/branches/{CN_BRANCH}/complaints", repeat)
         assert again.status_code == 200 and again.json()["merged"] and again.json()["complaint_id"] == cid
         assert due(again.json()) == start + timedelta(days=15)  # no new clock
+        # in another branch the repeat is a case of that branch: staff there never write to (or
+        # see the deadlines of) this branch's case; HQ's repeat-complainant alert links the two
+        elsewhere = await svc.post("/branches/cn-bj-002/complaints", repeat)
+        assert elsewhere.status_code == 201 and not elsewhere.json()["merged"]
+        assert elsewhere.json()["complaint_id"] != cid
         other = await svc.new_complaint(CN_BRANCH, matter_key="loan:77")  # another matter: a case of its own
         assert other["complaint_id"] != cid and not other["merged"]
         svc.clock.advance(timedelta(days=2))
@@ -202,7 +207,7 @@ async def test_cn2020_repeats_merge_and_new_facts_restart(regulated: ServiceFact
         case = (await svc.get(f"/complaints/{cid}")).json()
         assert case["repeats"] == 2
         merged = [h["data"] for h in case["history"] if h["type"] == "RepeatComplaintMerged"]
-        assert merged[0]["received_in_branch"] == "cn-bj-002" and merged[1]["new_facts"]
+        assert merged[0]["received_in_branch"] == CN_BRANCH and merged[1]["new_facts"]
         why = await explained(svc, cid)
         assert [c["basis"] for c in why["regulatory_deadlines"]] == ["receipt", "new_facts"]
         board = (await svc.get(f"/branches/{CN_BRANCH}/complaints")).json()

@@ -16,7 +16,8 @@ from services.feedback.domain import survey_id_for
 from services.feedback.service import build_service, refresh_gauges
 from shared.clock import FixedClock
 from shared.runner import ServiceContext, create_app
-from tests.integration.followup.followup_support import T0, settings_for
+from tests.integration.followup.followup_support import STAFF, T0, settings_for
+from tests.support.auth import StaffAuth
 from tests.support.services import serve_app, wait_until
 
 
@@ -31,6 +32,8 @@ class Running:
     ctx: ServiceContext
     http: httpx.AsyncClient
     bootstrap: str
+    #: the client's identity; surveys come from events: ``auth.allow(branch)`` before reading one
+    auth: StaffAuth
 
     @property
     def parts(self) -> Components:
@@ -98,5 +101,6 @@ async def feedback_service(
         config=config or FeedbackConfig(dispatch_period=0.05), sender=sender, contacts=contacts
     )
     app = create_app(service, settings_for(database_url, bootstrap), clock=clock)
-    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
-        yield Running(url, clock, app.state.ctx, http, bootstrap)
+    auth = StaffAuth(STAFF)
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10, auth=auth) as http:
+        yield Running(url, clock, app.state.ctx, http, bootstrap, auth)

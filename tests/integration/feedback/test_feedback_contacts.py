@@ -17,13 +17,13 @@ from uuid import UUID, uuid4
 import pytest
 
 from services.feedback.domain import survey_id_for
-from shared.auth import issue_token
 from shared.contacts import ContactResolutionError
 from shared.pii import mask_name, mask_phone
 from shared.runner import ServiceContext
 from tests.integration.feedback.feedback_support import Running, branch, feedback_service
 from tests.integration.feedback.test_feedback_service import serve
-from tests.integration.security.vault_harness import ADMIN, SECRET, fake_people, vault_env, vault_service
+from tests.integration.security.vault_harness import ADMIN, fake_people, vault_env, vault_service
+from tests.support.auth import bearer
 from tests.support.kafka import read_topic
 from tests.support.services import wait_until
 
@@ -77,6 +77,7 @@ async def test_no_number_is_a_recorded_skip_and_an_unreachable_vault_is_retried(
         return fake
 
     async with feedback_service(database_url, bootstrap, contacts=contacts) as svc:
+        svc.auth.allow(b)  # the surveys come from events
         _, erased_subject = await serve(bootstrap, b, customer_ref="cust_ref_erased")
         _, subject = await serve(bootstrap, b, customer_ref="cust_ref_0700")
         erased = await svc.wait_survey(erased_subject)
@@ -127,6 +128,7 @@ async def test_without_a_vault_configured_surveys_go_out_without_a_number(
     bootstrap = kafka.bootstrap_servers
     b = branch()
     async with feedback_service(database_url, bootstrap) as svc:
+        svc.auth.allow(b)
         assert svc.parts.dispatcher.contacts is None
         _, subject = await serve(bootstrap, b)
         survey = await svc.wait_survey(subject, "sent")
@@ -140,11 +142,8 @@ async def test_reception_vault_and_feedback_together_the_number_is_resolved_at_s
     bootstrap = kafka.bootstrap_servers
     caplog.set_level(logging.DEBUG)
     vault_env(monkeypatch)
-    monkeypatch.setenv("BRANCHCARE_JWT_SECRET", SECRET)
     b = f"fbv-{uuid4().hex[:8]}"
-    counter = {
-        "Authorization": f"Bearer {issue_token('cs-1', ['counter_staff'], [b], timedelta(hours=1), SECRET)}"
-    }
+    counter = bearer("cs-1", [b], ["counter_staff"])
     person, erased_person = fake_people(2)
     async with vault_service(database_url, bootstrap) as reception:
         monkeypatch.setenv("RECEPTION_URL", reception.url)
@@ -161,6 +160,7 @@ async def test_reception_vault_and_feedback_together_the_number_is_resolved_at_s
 
         async with feedback_service(database_url, bootstrap) as feedback:
             assert feedback.parts.dispatcher.contacts is not None  # wired from RECEPTION_URL
+            feedback.auth.allow(b)  # its surveys come from reception's events
             visit = await reception.visit(ref, mask_name(person.name), branch=b)
             erased_visit = await reception.visit(erased_ref, mask_name(erased_person.name), branch=b)
             survey = await feedback.wait_survey(f"visit:{visit}", "sent", timeout=30)

@@ -14,6 +14,7 @@ from services.feedback.domain import survey_id_for
 from shared.contracts.reception import ServiceType, VisitServed
 from tests.integration.feedback.feedback_support import branch
 from tests.integration.followup.followup_support import Stream, publish, published
+from tests.support.auth import bearer
 from tests.support.services import ServiceProcess, wait_until
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ async def test_feedback_process_end_to_end(database_url: str, kafka: Any) -> Non
     async with ServiceProcess(
         "feedback", database_url=database_url, kafka_bootstrap_servers=bootstrap, env=env
     ) as proc:
-        async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=proc.url, timeout=10, headers=bearer("cs-1", [b])) as http:
             assert (await http.get("/ready")).status_code == 200
             await publish(bootstrap, "reception.events.v1", Stream(f"visit-{visit_id}", b).next(served))
             survey_id = survey_id_for(f"visit:{visit_id}")

@@ -76,6 +76,7 @@ async def test_a_closed_complaint_leads_to_exactly_one_survey_sent_through_the_o
     ]
     subject = f"complaint:{complaint_id}"
     async with feedback_service(database_url, bootstrap) as svc:
+        svc.auth.allow(b)  # the surveys come from events
         await publish(bootstrap, COMPLAINTS, *first)
         survey = await svc.wait_survey(subject, "sent")
         assert survey["survey_id"] == str(survey_id_for(subject)) and survey["branch_id"] == b
@@ -116,6 +117,8 @@ async def test_a_negative_answer_leads_to_one_recovery_task_and_an_event_describ
         feedback_service(database_url, bootstrap) as feedback,
         followup_service(database_url, bootstrap) as followup,
     ):
+        feedback.auth.allow(b)  # surveys and tasks come from events
+        followup.auth.allow(b)
         _, subject = await serve(bootstrap, b)
         survey = await feedback.wait_survey(subject)
         comment = "柜员态度差，我要投诉！请打我电话 138 1234 5678"
@@ -159,6 +162,7 @@ async def test_the_answer_window_closes_at_72h_and_the_survey_expires(database_u
     bootstrap = kafka.bootstrap_servers
     b = branch()
     async with feedback_service(database_url, bootstrap) as svc:
+        svc.auth.allow(b)
         _, early_subject = await serve(bootstrap, b, staff_id="teller-1")
         _, late_subject = await serve(bootstrap, b, staff_id="teller-2")
         early = await svc.wait_survey(early_subject, "sent")
@@ -197,6 +201,7 @@ async def test_channel_by_preference_and_configuration_one_survey_per_visit(
     b, phone_branch = branch(), branch()
     config = FeedbackConfig(dispatch_period=0.05, branch_channels={phone_branch: SurveyChannel.phone})
     async with feedback_service(database_url, bootstrap, config=config) as svc:
+        svc.auth.allow(b, phone_branch)
         put = await svc.http.put("/customers/cust_ref_0300/survey-channel", json={"channel": "phone"})
         assert put.status_code == 200
         assert (await svc.http.get("/customers/cust_ref_0300/survey-channel")).json()["channel"] == "phone"
@@ -240,6 +245,7 @@ async def test_satisfaction_by_branch_service_staff_and_day_with_the_gap_to_targ
         ("teller-2", ServiceType.transfer, None),  # not answered (yet)
     ]
     async with feedback_service(database_url, bootstrap) as svc:
+        svc.auth.allow(b)
         subjects = [(await serve(bootstrap, b, staff_id=s, service_type=t))[1] for s, t, _ in visits]
         for subject, (_, _, score) in zip(subjects, visits, strict=True):
             survey = await svc.wait_survey(subject)
@@ -304,6 +310,7 @@ async def test_a_failing_gateway_is_retried_with_backoff(database_url: str, kafk
         return senders[-1]
 
     async with feedback_service(database_url, bootstrap, sender=factory) as svc:
+        svc.auth.allow(b)
         _, subject = await serve(bootstrap, b)
         survey = await svc.wait_survey(subject)
 
@@ -344,6 +351,7 @@ async def test_the_branch_lists_its_recent_surveys_with_masked_comments(
     bootstrap = kafka.bootstrap_servers
     b, other = branch(), branch()
     async with feedback_service(database_url, bootstrap) as svc:
+        svc.auth.allow(b, other)
         first = await svc.wait_survey((await serve(bootstrap, b, staff_id="teller-1"))[1], "sent")
         second = await svc.wait_survey(
             (await serve(bootstrap, b, staff_id="teller-2", service_type=ServiceType.transfer))[1], "sent"

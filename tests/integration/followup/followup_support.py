@@ -24,11 +24,14 @@ from shared.envelope import Envelope, to_json
 from shared.registry import EventData
 from shared.runner import ServiceContext, create_app
 from shared.settings import ServiceSettings
+from tests.support.auth import StaffAuth
 from tests.support.kafka import envelopes, read_topic
 from tests.support.services import serve_app, wait_until
 
 #: Monday 2 March 2026, 10:00 in Shanghai
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+#: who the test client acts as (the branch roles, in every branch it worked in)
+STAFF = "lm-007"
 
 
 def settings_for(database_url: str, bootstrap: str) -> ServiceSettings:
@@ -102,6 +105,7 @@ class Running:
     ctx: ServiceContext
     http: httpx.AsyncClient
     bootstrap: str
+    auth: StaffAuth
 
     @property
     def parts(self) -> Components:
@@ -114,7 +118,7 @@ class Running:
         await refresh_gauges(self.ctx)
 
     async def post(self, path: str, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
-        return await self.http.post(path, json=body, headers={"X-Staff-Id": "lm-007", **headers})
+        return await self.http.post(path, json=body, headers=headers)
 
     async def tasks(self, branch_id: str, status: str = "open", **params: Any) -> list[dict[str, Any]]:
         response = await self.http.get(
@@ -145,5 +149,6 @@ async def followup_service(
 ) -> AsyncIterator[Running]:
     clock = clock or FixedClock(T0)
     app = create_app(build_service(), settings_for(database_url, bootstrap), clock=clock)
-    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
-        yield Running(url, clock, app.state.ctx, http, bootstrap)
+    auth = StaffAuth(STAFF)
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10, auth=auth) as http:
+        yield Running(url, clock, app.state.ctx, http, bootstrap, auth)

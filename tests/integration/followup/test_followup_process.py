@@ -12,6 +12,7 @@ import pytest
 
 from shared.contracts.reception import ServiceType, VisitServed
 from tests.integration.followup.followup_support import Stream, branch, publish, published
+from tests.support.auth import bearer
 from tests.support.services import ServiceProcess, wait_until
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ async def test_followup_process_end_to_end(database_url: str, kafka: Any) -> Non
     async with ServiceProcess(
         "followup", database_url=database_url, kafka_bootstrap_servers=bootstrap, env=FAST_JOIN
     ) as proc:
-        async with httpx.AsyncClient(base_url=proc.url, timeout=10, headers={"X-Staff-Id": "rm-3"}) as http:
+        async with httpx.AsyncClient(base_url=proc.url, timeout=10, headers=bearer("rm-3", [b])) as http:
             assert (await http.get("/ready")).status_code == 200
             await publish(bootstrap, "reception.events.v1", Stream(f"visit-{visit_id}", b).next(served))
 

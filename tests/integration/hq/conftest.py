@@ -15,6 +15,7 @@ import pytest_asyncio
 
 from services.simulator.envelopes import EnvelopeFactory, Made, producer, publish
 from shared.devstack import TansuBroker
+from tests.support.auth import hq_analyst
 from tests.support.services import ServiceProcess, wait_until
 
 HQ_ENV = {
@@ -26,6 +27,8 @@ HQ_ENV = {
 
 @dataclass
 class Hq:
+    """HQ's process; ``http`` reads as an HQ analyst (HQ-wide token)."""
+
     process: ServiceProcess
     http: httpx.AsyncClient
     broker: TansuBroker
@@ -80,7 +83,7 @@ async def hq(database_url: str, private_broker: TansuBroker, tmp_path: Path) -> 
         env=HQ_ENV,
         log_dir=tmp_path,
     )
-    async with process, httpx.AsyncClient(timeout=10) as http:
+    async with process, httpx.AsyncClient(timeout=10, headers=hq_analyst()) as http:
         yield Hq(process, http, private_broker, database_url, EnvelopeFactory())
 
 

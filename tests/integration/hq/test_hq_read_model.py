@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from services.hq.report import parse_csv_sections
 from services.simulator.envelopes import Made
 from shared.contracts.complaint import Category, Channel, Nature
 from tests.integration.hq.conftest import Hq, now
@@ -106,13 +107,19 @@ async def test_branch_events_become_kpis_ranking_regions_report_and_alerts(hq: H
         "/hq/reports/complaints", by="cause_code,business_type", region="east", **report_period
     )
     assert by_code["dimensions"] == ["cause_code", "business_type"] and by_code["totals"]["received"] == 5
-    assert [r["cause_code"] for r in by_code["rows"]] == ["unknown"]  # the factory sets no cause codes
+    assert [r["cause_code"] for r in by_code["rows"]] == ["unspecified"]  # the factory sets no cause codes
     bad = await hq.http.get(f"{hq.url}/hq/reports/complaints", params={"by": "colour"})
     assert bad.status_code == 422
-    text = await hq.get("/hq/reports/complaints", format="csv", region="east", **report_period)
+    text = await hq.get(
+        "/hq/reports/complaints", format="csv", region="east", section="rows", **report_period
+    )
     table = list(csv.DictReader(io.StringIO(text)))
     assert table[-1]["category"] == "ALL" and table[-1]["received"] == "5"
     assert sum(int(r["received"]) for r in table[:-1]) == 5
+    whole = parse_csv_sections(
+        await hq.get("/hq/reports/complaints", format="csv", region="east", **report_period)
+    )
+    assert whole["rows"] == table and {r["metric"]: r["value"] for r in whole["summary"]}["received"] == "5"
 
     alerts = (await hq.get("/hq/alerts", kind="repeat_complainant"))["alerts"]
     mine = [x for x in alerts if x["customer_ref"] == "cust_rep00001"]

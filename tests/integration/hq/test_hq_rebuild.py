@@ -17,6 +17,7 @@ from services.hq.tables import READ_MODEL_TABLES
 from services.simulator.envelopes import Made, branch_traffic, interleave
 from shared.contracts.complaint import Category
 from tests.integration.hq.conftest import Hq, now
+from tests.support.auth import admin
 from tests.support.services import REPO_ROOT, wait_until
 
 pytestmark = pytest.mark.integration
@@ -72,7 +73,9 @@ async def test_a_rebuild_from_the_topics_equals_the_live_read_model(hq: Hq) -> N
     live = await dump(hq)
     assert live["spike_alerts"] and live["repeat_alerts"] and live["alert_events"] and live["complaints"]
 
-    response = await hq.http.post(f"{hq.url}/hq/admin/rebuild", headers={"X-Staff-Id": "hq-admin"})
+    analyst = await hq.http.post(f"{hq.url}/hq/admin/rebuild")  # HQ analysts read, never command
+    assert analyst.status_code == 403
+    response = await hq.http.post(f"{hq.url}/hq/admin/rebuild", headers=admin("hq-admin"))
     assert response.status_code == 202 and response.json()["generation"] == 2
     await wait_until(lambda: rebuilt(hq, 2), timeout=30, message="the rebuild never caught up")
     after = await dump(hq)

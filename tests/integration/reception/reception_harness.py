@@ -16,6 +16,7 @@ from shared.clock import FixedClock
 from shared.envelope import Envelope
 from shared.runner import ServiceContext, create_app
 from shared.settings import ServiceSettings
+from tests.support.auth import StaffAuth
 from tests.support.kafka import envelopes, read_topic
 from tests.support.services import serve_app
 
@@ -33,6 +34,8 @@ class Running:
     ctx: ServiceContext
     http: httpx.AsyncClient
     bootstrap: str
+    #: the client's identity: ``STAFF`` with the branch roles, in every branch it worked in
+    auth: StaffAuth
 
     @property
     def app(self) -> Reception:
@@ -40,7 +43,7 @@ class Running:
         return reception
 
     async def post(self, path: str, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
-        return await self.http.post(path, json=body, headers={"X-Staff-Id": STAFF, **headers})
+        return await self.http.post(path, json=body, headers=headers)
 
     async def get(self, path: str, **params: Any) -> httpx.Response:
         return await self.http.get(path, params=params)
@@ -111,11 +114,13 @@ ServiceFactory = Callable[..., AbstractAsyncContextManager[Running]]
 
 
 def service_factory(database_url: str, bootstrap: str) -> ServiceFactory:
+    auth = StaffAuth(STAFF)  # one identity for the whole test, across restarts of the service
+
     @asynccontextmanager
     async def run(clock: FixedClock | None = None) -> AsyncIterator[Running]:
         clock = clock or FixedClock(T0)
         app = create_app(SERVICE, settings_for(database_url, bootstrap), clock=clock)
-        async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
-            yield Running(url, clock, app.state.ctx, http, bootstrap)
+        async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10, auth=auth) as http:
+            yield Running(url, clock, app.state.ctx, http, bootstrap, auth)
 
     return run

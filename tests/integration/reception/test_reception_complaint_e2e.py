@@ -15,6 +15,7 @@ from services.complaint.service import SERVICE as COMPLAINT
 from shared.clock import FixedClock
 from shared.runner import create_app
 from tests.integration.reception.reception_harness import REF, T0, ServiceFactory, settings_for
+from tests.support.auth import bearer
 from tests.support.services import serve_app, wait_until
 
 pytestmark = pytest.mark.integration
@@ -31,7 +32,7 @@ async def test_a_complaint_at_reception_opens_a_linked_case(
     async with (
         reception_service() as svc,
         serve_app(complaint_app) as complaint_url,
-        httpx.AsyncClient(base_url=complaint_url, timeout=10) as complaints,
+        httpx.AsyncClient(base_url=complaint_url, timeout=10, headers=bearer("lm-007", [b])) as complaints,
     ):
         visit = (await svc.arrive(b))["visit_id"]
         await svc.ok(visit, "greet")

@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Response
+from pydantic import BaseModel
 
 from shared.auth import (
     AuthConfig,
@@ -27,6 +28,7 @@ from shared.auth import (
     issue_token,
     principal_metadata,
     requires,
+    requires_on,
     route_actions,
     unguarded_routes,
 )
@@ -39,6 +41,15 @@ OWN, OTHER = "b001", "b002"
 COMPLAINTS = {"c-own": OWN, "c-other": OTHER}
 ESCALATED: list[tuple[str, str]] = []
 _UUID = "6f1c1f3e-2b7a-4c39-9a53-0d2b1f0c8e11"
+
+
+async def complaint_branch(complaint_id: str) -> str | None:
+    """The branch of a complaint by id, for ``requires_on`` (None: unknown, the route's 404)."""
+    return COMPLAINTS.get(complaint_id)
+
+
+class Classification(BaseModel):
+    category: str
 
 
 def build_app() -> FastAPI:
@@ -75,6 +86,16 @@ def build_app() -> FastAPI:
         staff.check_branch(load(complaint_id))  # before the side effect
         ESCALATED.append((complaint_id, staff.staff_id))
         return {"escalated": complaint_id}
+
+    @router.post("/complaints/{complaint_id}/classify")
+    async def classify(
+        complaint_id: str,
+        body: Classification,
+        staff: Annotated[Principal, Depends(requires_on("complaint.classify", complaint_branch))],
+    ) -> dict[str, str]:
+        if complaint_id not in COMPLAINTS:
+            raise HTTPException(404, "no such complaint")
+        return {"classified": complaint_id, "by": staff.staff_id}
 
     @router.get("/complaints/{complaint_id}")
     async def show(
@@ -315,6 +336,7 @@ def test_every_route_of_the_app_is_enumerated_with_its_action() -> None:
         ("GET", "/branches/{branch_id}/complaints"): "complaint.read",
         ("POST", "/branches/{branch_id}/complaints"): "complaint.create",
         ("POST", "/complaints/{complaint_id}/escalate"): "complaint.escalate",
+        ("POST", "/complaints/{complaint_id}/classify"): "complaint.classify",
         ("GET", "/complaints/{complaint_id}"): "complaint.read",
         ("GET", "/leaky/{complaint_id}"): "complaint.read",
         ("GET", "/hq/branches/{branch_id}"): "hq.read",
@@ -322,3 +344,20 @@ def test_every_route_of_the_app_is_enumerated_with_its_action() -> None:
         ("GET", "/catalogue"): "reception.catalogue.read",
         ("GET", "/branches/{branch_id}/lobby"): "reception.lobby.read",
     }
+
+
+async def test_requires_on_checks_the_resource_branch_before_the_body(client: httpx.AsyncClient) -> None:
+    """Staff of another branch get 403 whatever they send (no 422 telling them about the body);
+    staff of the branch get the usual validation; an unknown id is the route's 404."""
+    lobby = bearer(token("lobby_manager"))
+    for body in ({}, {"category": "fees"}, {"category": 7, "extra": True}):
+        assert (
+            await client.post("/complaints/c-other/classify", json=body, headers=lobby)
+        ).status_code == 403
+    assert (await client.post("/complaints/c-own/classify", json={}, headers=lobby)).status_code == 422
+    done = await client.post("/complaints/c-own/classify", json={"category": "fees"}, headers=lobby)
+    assert done.status_code == 200 and done.json()["by"] == "lobby_manager-7"
+    missing = await client.post("/complaints/nope/classify", json={"category": "fees"}, headers=lobby)
+    assert missing.status_code == 404
+    counter = bearer(token("counter_staff"))  # the role comes first, whatever the branch
+    assert (await client.post("/complaints/c-own/classify", json={}, headers=counter)).status_code == 403

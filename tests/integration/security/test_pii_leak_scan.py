@@ -31,13 +31,13 @@ from tests.integration.security.vault_harness import (
     LOBBY,
     OTHER,
     OWN,
-    SECRET,
     Person,
     VaultService,
     fake_people,
     vault_env,
     vault_service,
 )
+from tests.support.auth import secret as jwt_secret
 from tests.support.kafka import read_topic
 
 RECEPTION_TOPIC = "reception.events.v1"
@@ -164,7 +164,7 @@ async def simulate_a_day(svc: VaultService, people: list[Person]) -> dict[str, s
     assert (await svc.read(refs["0"], headers=COUNTER)).status_code == 200
     update = await svc.read(refs["3"], headers=LOBBY, reason="customer updates the phone number")
     assert update.status_code == 200
-    async with VaultContacts(svc.url, service_key(SECRET)) as contacts:
+    async with VaultContacts(svc.url, service_key(jwt_secret())) as contacts:
         assert await contacts.phone_for(refs["4"], purpose="survey_sms", branch_id=OWN) == people[4].phone
     erased = await svc.http.delete(f"/customers/{refs['5']}/pii", headers=ADMIN)
     assert erased.status_code == 200

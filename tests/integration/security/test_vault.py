@@ -22,7 +22,6 @@ from services.reception.projections import VisitRows
 from services.reception.service import SERVICE
 from services.reception.vault import Vault
 from services.reception.vault_api import start_vault
-from shared.audit import install_audit
 from shared.auth import issue_token
 from shared.clock import FixedClock
 from shared.contacts import ContactResolutionError, VaultContacts
@@ -40,15 +39,16 @@ from tests.integration.security.vault_harness import (
     LOBBY,
     OTHER,
     OWN,
-    SECRET,
     T0,
     VaultService,
     bearer,
+    build_app,
     fake_people,
     settings_for,
     vault_env,
     vault_service,
 )
+from tests.support.auth import secret as jwt_secret
 from tests.support.kafka import envelopes, read_topic
 from tests.support.services import serve_app
 
@@ -62,8 +62,10 @@ async def svc(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch) ->
         yield running
 
 
-def contacts(svc: VaultService, service: str = "feedback", secret: str = SECRET) -> VaultContacts:
-    return VaultContacts(svc.url, service_key(secret), service=service)
+def contacts(svc: VaultService, service: str = "feedback", secret: str | None = None) -> VaultContacts:
+    """A client of the internal route; by default with the service key the app derives from the
+    run's ``BRANCHCARE_JWT_SECRET`` (no separate service secret is set)."""
+    return VaultContacts(svc.url, service_key(secret or jwt_secret()), service=service)
 
 
 # ---------------------------------------------------------------------------------- register
@@ -300,31 +302,35 @@ async def test_commands_are_audited_by_the_middleware(svc: VaultService) -> None
     assert not any(n in text for n in person.needles())
 
 
-async def test_without_auth_the_staff_header_attributes_and_events_share_the_correlation(
+async def test_commands_are_attributed_to_the_token_and_events_share_the_correlation(
     database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Today's services (no bearer auth yet): the audit takes X-Staff-Id, marked unauthenticated,
-    and the correlation id it assigns is the one the command's events carry."""
+    """The audit row and the events of a command name the token's staff id (a header naming
+    someone else changes nothing), and carry the correlation id the audit assigned."""
     vault_env(monkeypatch)
     app = create_app(SERVICE, settings_for(database_url, kafka.bootstrap_servers), clock=FixedClock(T0))
-    install_audit(app)
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as http:
-        arrived = await http.post(f"/branches/{OWN}/visits", json={}, headers={"X-Staff-Id": "lm-007"})
+        headers = {**LOBBY, "X-Staff-Id": "mallory"}
+        arrived = await http.post(f"/branches/{OWN}/visits", json={}, headers=headers)
         assert arrived.status_code == 201
         visit = arrived.json()["visit_id"]
-        greeted = await http.post(f"/visits/{visit}/greet", headers={"X-Staff-Id": "lm-007"})
+        greeted = await http.post(f"/visits/{visit}/greet", headers=headers)
         assert greeted.status_code == 200
+        anonymous = await http.post(f"/visits/{visit}/greet", headers={"X-Staff-Id": "lm-b001"})
+        assert anonymous.status_code == 401
         async with app.state.ctx.pool.acquire() as conn:
             rows = await conn.fetch("SELECT * FROM audit_log ORDER BY audit_id")
-            events = await conn.fetch("SELECT correlation_id FROM events ORDER BY position")
+            events = await conn.fetch("SELECT correlation_id, actor FROM events ORDER BY position")
     assert [(r["route"], r["staff_id"], r["authenticated"], r["status"]) for r in rows] == [
-        ("/branches/{branch_id}/visits", "lm-007", False, 201),
-        ("/visits/{visit_id}/greet", "lm-007", False, 200),
+        ("/branches/{branch_id}/visits", "lm-b001", True, 201),
+        ("/visits/{visit_id}/greet", "lm-b001", True, 200),
+        ("/visits/{visit_id}/greet", None, False, 401),
     ]
-    assert rows[0]["branch_id"] == OWN and rows[1]["resource_id"] == visit
+    assert rows[0]["branch_id"] == OWN and rows[1]["resource_id"] == visit and rows[1]["branch_id"] == OWN
     assert str(rows[0]["correlation_id"]) == arrived.headers["x-correlation-id"]
     assert events[0]["correlation_id"] == rows[0]["correlation_id"]
     assert events[-1]["correlation_id"] == rows[1]["correlation_id"]
+    assert {e["actor"] for e in events} == {"lm-b001"}
 
 
 # ----------------------------------------------------------------------------------- erasure
@@ -497,10 +503,10 @@ async def test_the_feedback_service_resolves_a_phone_number_audited(svc: VaultSe
     body = {"customer_ref": ref, "purpose": "survey_sms"}
     assert (await svc.http.post(url, json=body, headers=ADMIN)).status_code == 401
     assert (await svc.http.post(url, json=body)).status_code == 401
-    service_token = issue_service_token("feedback", service_key(SECRET))
+    service_token = issue_service_token("feedback", service_key(jwt_secret()))
     as_service = {"Authorization": f"Bearer {service_token}"}
     assert (await svc.read(ref, headers=as_service)).status_code == 401  # not a staff token
-    staff_signed = issue_token("feedback", ["counter_staff"], [OWN], timedelta(minutes=5), SECRET)
+    staff_signed = issue_token("feedback", ["counter_staff"], [OWN], timedelta(minutes=5), jwt_secret())
     as_staff = {"Authorization": f"Bearer {staff_signed}"}
     assert (await svc.http.post(url, json=body, headers=as_staff)).status_code == 401
     bad = await svc.http.post(url, json={**body, "purpose": "marketing"}, headers=as_service)
@@ -535,22 +541,22 @@ async def test_master_key_rotation_rewraps_data_keys(svc: VaultService) -> None:
     assert (await svc.read(refs[0])).status_code == 409
 
 
-async def test_without_keys_the_vault_refuses_and_start_vault_stops_the_service(
+async def test_without_keys_the_service_does_not_start_and_the_vault_refuses(
     database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     vault_env(monkeypatch)
+    key = os.environ["BRANCHCARE_MASTER_KEY"]
     monkeypatch.delenv("BRANCHCARE_MASTER_KEY")
+    with pytest.raises(KeyConfigError, match="BRANCHCARE_MASTER_KEY"):  # no key, no service
+        build_app(database_url, kafka.bootstrap_servers, FixedClock(T0))
+    monkeypatch.setenv("BRANCHCARE_MASTER_KEY", key)
     (person,) = fake_people(1)
     async with vault_service(database_url, kafka.bootstrap_servers) as svc:
+        monkeypatch.delenv("BRANCHCARE_MASTER_KEY")  # the key goes away while it runs
+        svc.ctx.extras.pop("vault")  # a vault built on first use refuses: 503, no anonymous PII
         refused = await svc.register(person)
         assert refused.status_code == 503 and "BRANCHCARE_MASTER_KEY" in refused.text
         assert not any(n in refused.text for n in person.needles())
         with pytest.raises(KeyConfigError, match="BRANCHCARE_MASTER_KEY"):
             await start_vault(svc.ctx)
-    # and an app without install_auth fails closed on the vault routes (no anonymous PII)
-    app = create_app(SERVICE, settings_for(database_url, kafka.bootstrap_servers), clock=FixedClock(T0))
-    async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as http:
-        anonymous = await http.post(f"/branches/{OWN}/customers", json=person.body())
-        assert anonymous.status_code == 500
-        async with app.state.ctx.pool.acquire() as conn:
-            assert await conn.fetch("SELECT * FROM vault_customers") == []
+        assert await svc.fetch("SELECT * FROM vault_customers") == []

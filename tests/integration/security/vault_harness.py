@@ -1,5 +1,5 @@
-"""The reception service with bearer auth and the audit trail installed (as the lead will wire it),
-served in-process with uvicorn over TCP, plus fake customers generated per run (never fixtures)."""
+"""The reception service (bearer auth and the audit trail come with ``create_app``), served
+in-process with uvicorn over TCP, plus fake customers generated per run (never fixtures)."""
 
 from __future__ import annotations
 
@@ -20,16 +20,14 @@ from fastapi import FastAPI
 from services.reception.app import Reception
 from services.reception.service import SERVICE
 from services.reception.vault import id_check_char
-from shared.audit import install_audit
-from shared.auth import AuthConfig, install_auth, issue_token
 from shared.clock import FixedClock
 from shared.runner import ServiceContext, create_app
 from shared.settings import ServiceSettings
+from tests.support.auth import staff_token
 from tests.support.services import serve_app
 
 #: a Monday, 09:00 in Shanghai
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-SECRET = secrets.token_urlsafe(48)
 OWN, OTHER = "b001", "b002"
 
 
@@ -45,7 +43,8 @@ def vault_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def token(staff_id: str, role: str, branches: Iterable[str]) -> str:
-    return issue_token(staff_id, [role], branches, timedelta(hours=1), SECRET)
+    """Signed with the run's ``BRANCHCARE_JWT_SECRET`` (tests/conftest.py), as the service verifies."""
+    return staff_token(staff_id, [role], branches)
 
 
 def bearer(staff_id: str, role: str, branches: Iterable[str]) -> dict[str, str]:
@@ -153,9 +152,12 @@ class VaultService:
         headers = COUNTER if headers is None else headers
         return await self.http.get(f"/branches/{branch}/customers/{ref}/pii", params=query, headers=headers)
 
-    async def staff_post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A reception command as today's routes take it (``X-Staff-Id``; not yet behind tokens)."""
-        response = await self.http.post(path, json=body, headers={"X-Staff-Id": "lm-007"})
+    async def staff_post(
+        self, path: str, body: dict[str, Any] | None = None, *, branch: str = OWN
+    ) -> dict[str, Any]:
+        """A reception command by ``lm-007``, the branch's lobby manager."""
+        headers = bearer("lm-007", "lobby_manager", [branch])
+        response = await self.http.post(path, json=body, headers=headers)
         assert response.status_code in (200, 201), f"{path}: {response.status_code} {response.text}"
         return response.json()  # type: ignore[no-any-return]
 
@@ -171,26 +173,30 @@ class VaultService:
     ) -> str:
         """A customer's visit: arrival (by ``customer_ref`` and masked name only), guidance,
         ticket, call, service, departure; optionally a complaint while waiting."""
+
+        async def post(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+            return await self.staff_post(path, body, branch=branch)
+
         arrival: dict[str, Any] = {"customer_ref": ref, "display_name": masked_name}
         if express:
             arrival["service_type"] = "deposit_demand"
-        visit = (await self.staff_post(f"/branches/{branch}/visits", arrival))["visit_id"]
+        visit = (await post(f"/branches/{branch}/visits", arrival))["visit_id"]
         if not express:
-            await self.staff_post(f"/visits/{visit}/greet")
-            await self.staff_post(
+            await post(f"/visits/{visit}/greet")
+            await post(
                 f"/visits/{visit}/confirm-need", {"service_type": "deposit_demand", "notes": "open account"}
             )
-            await self.staff_post(f"/visits/{visit}/guide")
-            await self.staff_post(f"/visits/{visit}/check-documents", {"missing": []})
-            await self.staff_post(f"/visits/{visit}/queue")
+            await post(f"/visits/{visit}/guide")
+            await post(f"/visits/{visit}/check-documents", {"missing": []})
+            await post(f"/visits/{visit}/queue")
         if complaint:
-            await self.staff_post(
+            await post(
                 f"/visits/{visit}/raise-complaint", {"description": "waited too long, nobody explained why"}
             )
         if leave:
-            await self.staff_post(f"/visits/{visit}/call", {"counter_id": "3"})
-            await self.staff_post(f"/visits/{visit}/serve", {"outcome": "account opened"})
-            await self.staff_post(f"/visits/{visit}/leave")
+            await post(f"/visits/{visit}/call", {"counter_id": "3"})
+            await post(f"/visits/{visit}/serve", {"outcome": "account opened"})
+            await post(f"/visits/{visit}/leave")
         return str(visit)
 
     async def audit(self, **params: Any) -> list[dict[str, Any]]:
@@ -220,11 +226,8 @@ def settings_for(database_url: str, bootstrap: str) -> ServiceSettings:
 
 
 def build_app(database_url: str, bootstrap: str, clock: FixedClock) -> FastAPI:
-    """What ``shared.runner.create_app`` will do once the lead wires security in."""
-    app = create_app(SERVICE, settings_for(database_url, bootstrap), clock=clock)
-    install_auth(app, AuthConfig(SECRET.encode()))
-    install_audit(app)  # after install_auth: the audit is the outermost middleware
-    return app
+    """The service as it runs (``create_app`` installs bearer auth and the audit trail)."""
+    return create_app(SERVICE, settings_for(database_url, bootstrap), clock=clock)
 
 
 @asynccontextmanager

@@ -44,12 +44,12 @@ class Model:
         self.facts.update(changes.complaints)
         self.open -= changes.breaches_deleted
         self.open |= set(changes.breaches_added)
-        for key, delta in changes.day.items():
-            self.day.setdefault(key, Counter()).update(delta)
-        for key, delta in changes.day_sla.items():
-            self.sla.setdefault(key, Counter()).update(delta)
-        for key, delta in changes.day_category.items():
-            self.category[key] += delta["received"]
+        for day_key, day_delta in changes.day.items():
+            self.day.setdefault(day_key, Counter()).update(day_delta)
+        for sla_key, sla_delta in changes.day_sla.items():
+            self.sla.setdefault(sla_key, Counter()).update(sla_delta)
+        for cat_key, cat_delta in changes.day_category.items():
+            self.category[cat_key] += cat_delta["received"]
         return changes
 
     def total(self, name: str) -> float:

@@ -1,5 +1,5 @@
-"""Every route of every service declares its action (or is public). Expected to fail until the
-lead switches the services to ``requires()`` in one step: then drop the xfail marker."""
+"""Every route of every service declares exactly one action (or is public), and the audit trail
+and ``GET /audit`` come with every service (``shared.runner.create_app`` installs both)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ def load(name: str) -> Service:
     return service
 
 
-@pytest.mark.xfail(reason="services are switched to requires() by the lead in one step", strict=False)
 @pytest.mark.parametrize("name", SERVICE_DIRS)
 def test_every_route_declares_an_action(name: str) -> None:
     settings = ServiceSettings(
@@ -36,3 +35,12 @@ def test_every_route_declares_an_action(name: str) -> None:
     holes = [f"{r.method} {r.path}" for r in unguarded_routes(app)]
     assert not holes, f"{name}: routes without an action: {holes}"
     assert all(r.action or r.public for r in route_actions(app) if r.method != "HEAD")
+
+
+@pytest.mark.parametrize("name", SERVICE_DIRS)
+def test_every_service_serves_its_audit_trail_to_admins(name: str) -> None:
+    settings = ServiceSettings(
+        database_url="postgresql://x@127.0.0.1:1/x", kafka_bootstrap_servers="127.0.0.1:1"
+    )
+    actions = {(r.method, r.path): r.action for r in route_actions(create_app(load(name), settings))}
+    assert actions[("GET", "/audit")] == "audit.read"

@@ -1,0 +1,70 @@
+"""Who the simulator acts as: a bearer token for each simulated member of staff.
+
+- ``BC_TOKEN`` set: every branch request carries it (it must name the simulated branches; the
+  dev runner's printed ``BC_TOKEN_*`` cover ``b001``/``b002`` only), and HQ's reads carry
+  ``BC_HQ_TOKEN`` (else ``BC_TOKEN``).
+- Otherwise the simulator signs its own short-lived tokens, one per simulated member of staff and
+  for that member's branch only (``lm-<branch>``, ``teller-<branch>-<counter>``, the survey
+  gateway), and an HQ analyst's for HQ — with ``BRANCHCARE_JWT_SECRET`` when set, else the public
+  development secret, which only services in development mode accept (``make run``).
+
+A token never names more than the branch the simulated person works in, so the services' branch
+checks are exercised exactly as for real staff.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+
+from shared.auth import issue_token
+from shared.auth.config import DEV_JWT_SECRET, JWT_SECRET_ENV
+
+TOKEN_ENV = "BC_TOKEN"
+HQ_TOKEN_ENV = "BC_HQ_TOKEN"
+#: what simulated branch staff may do: the floor's commands and reads, in their own branch
+BRANCH_STAFF_ROLES = ("counter_staff", "lobby_manager")
+HQ_STAFF_ROLES = ("hq_analyst",)
+TTL = timedelta(hours=1)
+RENEW_AFTER_SECONDS = 45 * 60
+
+
+class Tokens:
+    def __init__(
+        self, secret: str | None = None, *, fixed: str | None = None, fixed_hq: str | None = None
+    ) -> None:
+        self.secret = secret
+        self.fixed = fixed
+        self.fixed_hq = fixed_hq or fixed
+        self._signed: dict[tuple[str, str | None], tuple[float, str]] = {}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Tokens:
+        env = os.environ if environ is None else environ
+        fixed = env.get(TOKEN_ENV) or None
+        if fixed:
+            return cls(fixed=fixed, fixed_hq=env.get(HQ_TOKEN_ENV) or None)
+        return cls(env.get(JWT_SECRET_ENV) or DEV_JWT_SECRET)
+
+    def token(self, staff: str, branch: str | None) -> str | None:
+        """The token of ``staff`` working in ``branch`` (None: an HQ member of staff)."""
+        if self.fixed is not None:
+            return self.fixed if branch is not None else self.fixed_hq
+        if self.secret is None:
+            return None
+        key = (staff, branch)
+        now = time.monotonic()
+        cached = self._signed.get(key)
+        if cached is None or now - cached[0] > RENEW_AFTER_SECONDS:
+            if branch is None:
+                value = issue_token(staff, HQ_STAFF_ROLES, ["*"], TTL, self.secret)
+            else:
+                value = issue_token(staff, BRANCH_STAFF_ROLES, [branch], TTL, self.secret)
+            cached = self._signed[key] = (now, value)
+        return cached[1]
+
+    def headers(self, staff: str, branch: str | None) -> dict[str, str]:
+        value = self.token(staff, branch)
+        return {"Authorization": f"Bearer {value}"} if value else {}
