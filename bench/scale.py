@@ -49,6 +49,7 @@ from services.simulator.envelopes import (
     publish,
 )
 from shared.envelope import Envelope
+from tests.support.auth import admin, hq_analyst
 from tests.support.services import ServiceProcess, running_services
 
 SECTION = "5. scale: HQ over many branches"
@@ -57,13 +58,14 @@ RATIOS = "7. scale: ratios and targets"
 TOPICS = sorted(set(TOPIC_OF.values()))
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HQ_ENV = {
+    "BRANCHCARE_DEV_MODE": "1",  # development keys; the bench's tokens are signed to match
     "LOG_LEVEL": "WARNING",
     "KAFKA_SESSION_TIMEOUT_MS": "6000",
     "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
     "HQ_METRICS_REFRESH_SECONDS": "5",
     "HQ_GENERATION_POLL_SECONDS": "0.5",
 }
-SERVICE_ENV = {**HQ_ENV, "BRANCHCARE_DEV_MODE": "1"}
+SERVICE_ENV = HQ_ENV
 QUERY_SORTS = (
     "visits",
     "p90_wait_seconds",
@@ -260,7 +262,7 @@ async def queries(report: Report, hq_url: str, plan: ScalePlan, branches_total: 
     latencies: list[float] = []
     region_latencies: list[float] = []
     detail: list[float] = []
-    async with httpx.AsyncClient(base_url=hq_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=hq_url, timeout=30, headers=hq_analyst("bench")) as http:
         first = await http.get("/hq/branches", params={"sort": "visits", "limit": 1, **period})
         ranked = first.json()["total"]
         sample = (await http.get("/hq/branches", params={"sort": "visits", "limit": 100, **period})).json()
@@ -372,10 +374,10 @@ def _scrape(text: str, name: str) -> float:
 
 async def rebuild(report: Report, conn: asyncpg.Connection, hq_url: str) -> float:
     events = await hq_count(conn)
-    async with httpx.AsyncClient(base_url=hq_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=hq_url, timeout=30, headers=admin("bench")) as http:
         before = (await http.get("/metrics")).text
         requested = time.monotonic()
-        r = await http.post("/hq/admin/rebuild", headers={"X-Staff-Id": "bench"})
+        r = await http.post("/hq/admin/rebuild")
         generation = r.json()["generation"]
         progress(f"rebuilding HQ's read model ({events:,} events) as generation {generation}")
         state: dict = {}
