@@ -22,15 +22,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from shared.auth import issue_token
-from shared.devstack import drop_database, ensure_database
-from shared.topology import CONTEXTS
+from shared.devstack import TansuBroker, create_topics, drop_database, ensure_database
+from shared.topology import CONTEXTS, all_topics
 from tests.support.services import REPO_ROOT, ServiceProcess
 
 try:
@@ -156,7 +155,19 @@ def new_branch(prefix: str = "e2e") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-@pytest_asyncio.fixture(loop_scope="session", scope="session")
+@pytest_asyncio.fixture(loop_scope="session", scope="package")
+async def e2e_broker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TansuBroker]:
+    """A broker of the browser tests' own: the stack's consumer groups (``feedback.…``,
+    ``complaint.…``) must not share partitions with other tests' services of the same name."""
+    broker = TansuBroker.start(log_dir=tmp_path_factory.mktemp("e2e-tansu"))
+    try:
+        await create_topics(broker.bootstrap_servers, all_topics())
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="package")
 async def e2e_database(pg_server_url: str) -> AsyncIterator[str]:
     name = f"bc_e2e_{uuid.uuid4().hex[:12]}"
     url = await ensure_database(pg_server_url, name)
@@ -166,10 +177,13 @@ async def e2e_database(pg_server_url: str) -> AsyncIterator[str]:
         await drop_database(pg_server_url, name)
 
 
-@pytest_asyncio.fixture(loop_scope="session", scope="session")
+@pytest_asyncio.fixture(loop_scope="session", scope="package")
 async def stack(
-    e2e_database: str, kafka: Any, tmp_path_factory: pytest.TempPathFactory, chromium: Path
+    e2e_database: str, e2e_broker: TansuBroker, tmp_path_factory: pytest.TempPathFactory, chromium: Path
 ) -> AsyncIterator[Stack]:
+    """Every service and the console as real processes, for the browser tests of this folder only
+    (package scope: they stop before the rest of the suite runs)."""
+    kafka = e2e_broker
     logs = tmp_path_factory.mktemp("e2e-logs")
     env = {
         "BRANCHCARE_JWT_SECRET": JWT_SECRET,
