@@ -122,6 +122,7 @@ class ProjectionRunner:
         clock: Clock | None = None,
         max_attempts: int = 3,
         max_message_bytes: int = 64 * 1024,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self.projection = projection
         self.service = service
@@ -131,6 +132,9 @@ class ProjectionRunner:
         self.clock = clock or SystemClock()
         self.max_attempts = max_attempts
         self.max_message_bytes = max_message_bytes
+        #: called after a transaction that applied events commits (the runner wakes the outbox
+        #: relay with it, so events a reaction appended go out at once)
+        self.on_commit = on_commit
         self.group_id = f"{service}.{projection.name}"
 
     def subscribe(
@@ -281,6 +285,8 @@ class ProjectionRunner:
                     [s for s, _ in changed],
                     [v for _, v in changed],
                 )
+        if fresh and self.on_commit is not None:
+            self.on_commit()
         for outcome, n in counts.items():
             if n:
                 PROJECTION_EVENTS.labels(self.service, name, outcome).inc(n)

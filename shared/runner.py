@@ -186,6 +186,7 @@ def create_app(
                     clock=clock,
                     max_attempts=settings.projection_max_attempts,
                     max_message_bytes=settings.max_event_bytes + 4096,
+                    on_commit=store.notifier.poke,
                 ).subscribe(
                     fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
                     max_records=settings.kafka_max_batch,

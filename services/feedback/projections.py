@@ -12,7 +12,6 @@ whose need was ``complaint`` is not surveyed as a visit — the case's own surve
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import asyncpg
@@ -44,13 +43,6 @@ def _staff(actor: str) -> str | None:
     return actor
 
 
-def _wake_relay(app: FeedbackApp) -> None:
-    """The runner commits after the handler returns: poke the relay just after that."""
-    loop = asyncio.get_running_loop()
-    for delay in (0.05, 0.25):  # a lost wake-up only costs the relay's 1 s safety timer
-        loop.call_later(delay, app.store.notifier.poke)
-
-
 def survey_rules(app: FeedbackApp) -> EventHandlers:
     """A survey for every served visit (reception) and every closed complaint (complaint):
     one consumer group over both topics."""
@@ -64,7 +56,7 @@ def survey_rules(app: FeedbackApp) -> EventHandlers:
         if data.service_type is ServiceType.complaint:
             metrics.SURVEYS_SKIPPED.labels("complaint_visit").inc()
             return
-        appended = await app.request_in(
+        await app.request_in(
             conn,
             cause=env,
             subject=f"visit:{data.visit_id}",
@@ -73,8 +65,6 @@ def survey_rules(app: FeedbackApp) -> EventHandlers:
             service_type=data.service_type.value,
             meta=_meta(env),
         )
-        if appended:
-            _wake_relay(app)
 
     @proj.on(ComplaintReceived)
     async def received(conn: asyncpg.Connection, env: Envelope, data: ComplaintReceived) -> None:
@@ -94,7 +84,7 @@ def survey_rules(app: FeedbackApp) -> EventHandlers:
         if customer_ref is None:  # the case was received before this service kept track
             metrics.SURVEYS_SKIPPED.labels("unknown_complainant").inc()
             return
-        appended = await app.request_in(
+        await app.request_in(
             conn,
             cause=env,
             subject=f"complaint:{data.complaint_id}",
@@ -103,7 +93,5 @@ def survey_rules(app: FeedbackApp) -> EventHandlers:
             service_type=ServiceType.complaint.value,
             meta=_meta(env),
         )
-        if appended:
-            _wake_relay(app)
 
     return proj

@@ -13,7 +13,6 @@ close, so a successor can never be created after the close has cancelled the oth
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
@@ -85,17 +84,7 @@ class _Reactions:
     async def schedule(self, conn: asyncpg.Connection, env: Envelope, command: ScheduleTask | None) -> None:
         if command is None:
             return
-        appended = await self.app.execute_in(
-            conn, command.task_id, command, meta=_meta(env), branch_id=env.branch_id
-        )
-        if appended:
-            self.wake_relay()
-
-    def wake_relay(self) -> None:
-        """The runner commits after the handler returns: poke the relay just after that."""
-        loop = asyncio.get_running_loop()
-        for delay in (0.05, 0.25):  # a lost wake-up only costs the relay's 1 s safety timer
-            loop.call_later(delay, self.store.notifier.poke)
+        await self.app.execute_in(conn, command.task_id, command, meta=_meta(env), branch_id=env.branch_id)
 
     async def customer_of(self, conn: asyncpg.Connection, complaint_id: UUID) -> str | None:
         value = await conn.fetchval(
@@ -161,8 +150,7 @@ class _Reactions:
         if not slas:
             return
         for task_id in await self.open_tasks(conn, complaint_id, MILESTONE, slas):
-            if await self.app.execute_in(conn, task_id, command, meta=_meta(env)):
-                self.wake_relay()
+            await self.app.execute_in(conn, task_id, command, meta=_meta(env))
 
     async def set_hold(self, conn: asyncpg.Connection, complaint_id: UUID, kind: HoldKind | None) -> None:
         await conn.execute(
@@ -222,8 +210,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
         await r.set_complaint(conn, env, data.complaint_id, "closed")
         cancel = CancelTask(reason="the complaint was closed", at=data.at, automatic=True)
         for task_id in await r.open_tasks(conn, data.complaint_id, ENDED_BY_CLOSE):
-            if await app.execute_in(conn, task_id, cancel, meta=_meta(env)):
-                r.wake_relay()
+            await app.execute_in(conn, task_id, cancel, meta=_meta(env))
         for command in rules.on_complaint_closed(env, data, clock.now()):
             await r.schedule(conn, env, command)
 
@@ -240,8 +227,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
         note = f"Progress update recorded on the case: {data.note}"[:2000]
         done = CompleteTask(at=data.at, note=note, automatic=True)
         for task_id in await r.open_tasks(conn, data.complaint_id, [TaskKind.progress_update.value]):
-            if await app.execute_in(conn, task_id, done, meta=_meta(env)):
-                r.wake_relay()
+            await app.execute_in(conn, task_id, done, meta=_meta(env))
 
     @proj.on(RegulatoryDeadlineExtended)
     async def extended(conn: asyncpg.Connection, env: Envelope, data: RegulatoryDeadlineExtended) -> None:
