@@ -49,7 +49,6 @@ from shared.contracts.followup import VerificationFailed
 from shared.contracts.reception import ComplaintRaisedDuringVisit, VisitLeft
 from shared.decider import DomainError, NotFound
 from shared.envelope import Envelope, Metadata
-from shared.eventstore import ConcurrencyError
 from shared.metrics import SLA_BREACHES, SLA_MET
 from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadline, Deadlines
@@ -61,7 +60,6 @@ log = logging.getLogger(__name__)
 #: namespace of case ids derived from the event that caused the case
 CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://branchcare/complaint/case-from-event")
 SLA_ACTOR = "system.sla"
-IN_TRANSACTION_RETRIES = 3
 DEPARTURES_KEPT = timedelta(days=7)
 
 
@@ -227,27 +225,15 @@ class ComplaintApp:
         sees the stream's branch before anything is decided.
         """
         self._wake_relay_soon()
-        for attempt in range(IN_TRANSACTION_RETRIES + 1):
-            try:
-                async with conn.transaction():
-                    loaded = await self.handler.load(stream, conn)
-                    if must_exist and loaded.version == 0:
-                        raise NotFound(f"{stream} does not exist")
-                    branch = loaded.history[0].branch_id if loaded.history else branch_id
-                    if branch is None:
-                        raise ValueError(f"{stream}: a new case needs a branch_id")
-                    if check_branch is not None:
-                        check_branch(branch)
-                    events = self.decider.decide(loaded.state, command)
-                    envelopes = self.handler.envelopes(stream, loaded.version, branch, events, meta)
-                    state = self.decider.fold(events, loaded.state)
-                    await self.store.append(stream, loaded.version, envelopes, conn)
-                    await self._after_append(conn, state, envelopes)
-                    return CommandResult(state, loaded.version + len(envelopes), envelopes)
-            except ConcurrencyError:
-                if attempt == IN_TRANSACTION_RETRIES:
-                    raise
-        raise AssertionError("unreachable")
+        return await self.handler.execute_in(
+            conn,
+            stream,
+            command,
+            meta=meta,
+            branch_id=branch_id,
+            must_exist=must_exist,
+            check_branch=check_branch,
+        )
 
     def _wake_relay_soon(self) -> None:
         loop = asyncio.get_running_loop()
