@@ -283,7 +283,11 @@ class EventStore:
         up = self.registry.current_json  # old versions leave the store upcast (issue 15)
         return [
             StoredEvent(
-                r["position"], r["branch_id"], r["type"], up(r["type"], r["schema_version"], r["json"]), r["tx_id"]
+                r["position"],
+                r["branch_id"],
+                r["type"],
+                up(r["type"], r["schema_version"], r["json"]),
+                r["tx_id"],
             )
             for r in rows
         ]

@@ -30,7 +30,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -62,6 +62,7 @@ __all__ = [
     "TextReader",
     "TextView",
     "check_text_keys",
+    "refs_in",
     "texts_for",
     "texts_router",
 ]
@@ -250,9 +251,9 @@ class PrivateTexts:
                         keys[owner] = unwrap_data_key(self.keyring, wrapped, _subject(owner))
                     key = keys[owner]
                     if key is not None:
-                        text = decrypt_record(
-                            key, row["ciphertext"], _subject(owner), context=self._record_context(row["text_id"])
-                        ).decode()
+                        context = self._record_context(row["text_id"])
+                        sealed = row["ciphertext"]
+                        text = decrypt_record(key, sealed, _subject(owner), context=context).decode()
                 except DecryptionError:
                     # written under a key erased meanwhile (the new key cannot open it), or tampered:
                     # unreadable either way, never garbage
@@ -297,7 +298,8 @@ class PrivateTexts:
             self.keyring.current_id,
         )
         for row in rows:
-            fresh = rewrap_data_key(self.keyring, WrappedKey.from_bytes(row["wrapped_key"]), _subject(row["owner"]))
+            wrapped = WrappedKey.from_bytes(row["wrapped_key"])
+            fresh = rewrap_data_key(self.keyring, wrapped, _subject(row["owner"]))
             await conn.execute(
                 "UPDATE text_keys SET wrapped_key = $2, master_key_id = $3 WHERE owner = $1",
                 row["owner"],
@@ -336,22 +338,65 @@ class TextReader:
     def view(self, ref: TextRef | None) -> TextView | None:
         if ref is None:
             return None
-        base = {"context": ref.context, "text_id": ref.text_id, "length": ref.length}
+        stored = self.found.get(ref.text_id) if ref.text_id is not None else None
+        status: TextStatus
         if ref.withheld or ref.text_id is None:
-            return TextView(**base, status="withheld")
-        if ref.context != self.context:
-            return TextView(**base, status="elsewhere")
-        if not self.may_read:
-            return TextView(**base, status="hidden")
-        stored = self.found.get(ref.text_id)
-        if stored is None:
-            return TextView(**base, status="unknown")
-        if stored.erased:
-            return TextView(**base, status="erased")
-        return TextView(**base, status="shown", text=stored.text)
+            status = "withheld"
+        elif ref.context != self.context:
+            status = "elsewhere"
+        elif not self.may_read:
+            status = "hidden"
+        elif stored is None:
+            status = "unknown"
+        else:
+            status = "erased" if stored.erased else "shown"
+        return TextView(
+            context=ref.context,
+            text_id=ref.text_id,
+            length=ref.length,
+            status=status,
+            text=stored.text if status == "shown" and stored is not None else None,
+        )
 
     def views(self, refs: Iterable[TextRef]) -> list[TextView]:
         return [v for v in (self.view(r) for r in refs) if v is not None]
+
+    def render(self, data: Any) -> Any:
+        """``data`` (an event's JSON data) with every text reference in it shown as a
+        :class:`TextView` (as JSON): what a history entry shows."""
+        if isinstance(data, dict):
+            ref = _as_ref(data)
+            if ref is not None:
+                view = self.view(ref)
+                return view.model_dump(mode="json") if view is not None else None
+            return {k: self.render(v) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.render(v) for v in data]
+        return data
+
+
+_REF_KEYS = frozenset(TextRef.model_fields)
+
+
+def _as_ref(node: dict[str, Any]) -> TextRef | None:
+    if node.keys() != _REF_KEYS:
+        return None
+    try:
+        return TextRef.model_validate(node)
+    except ValueError:
+        return None
+
+
+def refs_in(data: Any) -> list[TextRef]:
+    """Every text reference inside ``data`` (an event's JSON data, nested lists and objects)."""
+    if isinstance(data, dict):
+        ref = _as_ref(data)
+        if ref is not None:
+            return [ref]
+        return [r for v in data.values() for r in refs_in(v)]
+    if isinstance(data, list):
+        return [r for v in data for r in refs_in(v)]
+    return []
 
 
 def may_read_texts(staff: Principal, branch_id: str) -> bool:

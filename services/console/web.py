@@ -19,6 +19,7 @@ from jinja2 import Undefined
 from services.console.backend import ApiResult, Backend, Unavailable
 from services.console.i18n import LANGS, Translator
 from services.console.session import Denied, Session
+from services.console.texts import show_text
 from shared.sla.policy import PolicyBook
 
 HERE = Path(__file__).resolve().parent
@@ -240,6 +241,7 @@ def render(
         "dur": lambda s: fmt_duration(s, t.lang),
         "pct": fmt_percent,
         "num": fmt_number,
+        "text": lambda value: show_text(value, t),
         "branch_choices": session.branches if session else [],
         "roles_label": ", ".join(t.label("role", r) for r in sorted(session.principal.roles))
         if session

@@ -28,7 +28,7 @@ from services.reception.queries import day_stats, lobby
 from services.reception.vault_api import internal_router as vault_internal_router
 from services.reception.vault_api import router as vault_router
 from shared.auth import Principal, requires, requires_on
-from shared.commands import CommandResult
+from shared.commands import CommandResult, PendingTexts
 from shared.contracts.common import CustomerRef, Note, StaffId
 from shared.contracts.reception import (
     Accessibility,
@@ -40,15 +40,17 @@ from shared.contracts.reception import (
     Priority,
     ServiceType,
 )
+from shared.contracts.text import FreeText, TextRules
 from shared.envelope import Metadata
 from shared.http import command_metadata, expected_version
 from shared.runner import ServiceContext, context
+from shared.texts import TextView, may_read_texts, texts_router
 
 router = APIRouter(tags=["reception"])
 
 BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
-Description = Annotated[str, Field(min_length=1, max_length=4000)]
-Outcome = Annotated[str, Field(min_length=1, max_length=2000)]
+Description = FreeText
+Outcome = Annotated[str, TextRules(2000, min_length=1)]
 RoutedTo = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
@@ -232,6 +234,8 @@ class VisitView(BaseModel):
     left_reason: str | None
     wait_sla: str | None
     complaints: int
+    #: the notes of the confirmed need (reception's text; shown to staff of the branch)
+    need_notes: TextView | None = None
 
 
 class CallCreated(BaseModel):
@@ -256,7 +260,9 @@ class CallView(BaseModel):
     answer_sla: str | None
 
 
-def _visit_view(visit_id: UUID, branch_id: str, state: v.Visit, version: int) -> VisitView:
+def _visit_view(
+    visit_id: UUID, branch_id: str, state: v.Visit, version: int, need_notes: TextView | None = None
+) -> VisitView:
     return VisitView(
         visit_id=visit_id,
         branch_id=branch_id,
@@ -284,6 +290,7 @@ def _visit_view(visit_id: UUID, branch_id: str, state: v.Visit, version: int) ->
         left_reason=state.left_reason,
         wait_sla=state.sla_status,
         complaints=state.complaints,
+        need_notes=need_notes,
     )
 
 
@@ -331,6 +338,7 @@ async def arrive(
 ) -> VisitCreated:
     """A customer walks in (or arrives for an appointment). With ``service_type`` the need is
     confirmed and a ticket issued at once; otherwise ``ticket`` is null until ``queue``."""
+    texts = app.texts.batch()
     result = await app.arrive(
         branch_id,
         meta=meta,
@@ -342,7 +350,8 @@ async def arrive(
         priority=body.priority,
         accessibility=body.accessibility,
         service_type=body.service_type,
-        notes=body.notes,
+        notes=texts.add(body.notes),
+        texts=texts,
     )
     state = result.state
     assert state.visit_id is not None
@@ -365,9 +374,13 @@ async def get_visit(
     response: Response,
 ) -> VisitView:
     loaded = await app.load_visit(visit_id)
-    staff.check_branch(loaded.history[0].branch_id)
+    branch = loaded.history[0].branch_id
+    staff.check_branch(branch)
     response.headers["ETag"] = f'"{loaded.version}"'
-    return _visit_view(visit_id, loaded.history[0].branch_id, loaded.state, loaded.version)
+    async with app.pool.acquire() as conn:
+        may_read = may_read_texts(staff, branch)
+        texts = await app.texts.reader(conn, [loaded.state.need_notes], may_read=may_read)
+    return _visit_view(visit_id, branch, loaded.state, loaded.version, texts.view(loaded.state.need_notes))
 
 
 async def _run(
@@ -378,6 +391,7 @@ async def _run(
     meta: Metadata,
     if_match: str | None,
     response: Response,
+    texts: PendingTexts | None = None,
 ) -> VisitView:
     result = await app.visit(
         visit_id,
@@ -385,6 +399,7 @@ async def _run(
         meta=meta,
         expected_version=expected_version(if_match),
         check_branch=staff.check_branch,
+        texts=texts,
     )
     return _visit_result(visit_id, result, response)
 
@@ -414,9 +429,9 @@ async def confirm_need(
     response: Response,
     if_match: IfMatch = None,
 ) -> VisitView:
-    return await _run(
-        app, visit_id, app.confirm_need(body.service_type, body.notes), staff, meta, if_match, response
-    )
+    texts = app.texts.batch()
+    command = app.confirm_need(body.service_type, texts.add(body.notes))
+    return await _run(app, visit_id, command, staff, meta, if_match, response, texts)
 
 
 @router.post("/visits/{visit_id}/guide", response_model=VisitView)
@@ -431,7 +446,8 @@ async def guide(
 ) -> VisitView:
     """Tell the customer the materials their business needs (from the catalogue)."""
     body = body or GuideBody()
-    return await _run(app, visit_id, app.guide(body.notes), staff, meta, if_match, response)
+    texts = app.texts.batch()
+    return await _run(app, visit_id, app.guide(texts.add(body.notes)), staff, meta, if_match, response, texts)
 
 
 @router.post("/visits/{visit_id}/check-documents", response_model=VisitView)
@@ -522,8 +538,9 @@ async def serve(
     response: Response,
     if_match: IfMatch = None,
 ) -> VisitView:
-    command = app.serve(body.outcome, body.next_steps, body.promised_by)
-    return await _run(app, visit_id, command, staff, meta, if_match, response)
+    texts = app.texts.batch()
+    command = app.serve(texts.add(body.outcome), texts.add(body.next_steps), body.promised_by)
+    return await _run(app, visit_id, command, staff, meta, if_match, response, texts)
 
 
 @router.post("/visits/{visit_id}/leave", response_model=VisitView)
@@ -580,8 +597,9 @@ async def raise_complaint(
     if_match: IfMatch = None,
 ) -> VisitView:
     """A complaint during the visit: the complaint service opens a case linked to it."""
-    command = v.RaiseComplaint(body.description, app.now(), body.customer_ref)
-    return await _run(app, visit_id, command, staff, meta, if_match, response)
+    texts = app.texts.batch()
+    command = v.RaiseComplaint(texts.require(body.description), app.now(), body.customer_ref)
+    return await _run(app, visit_id, command, staff, meta, if_match, response, texts)
 
 
 # ----------------------------------------------------------------------------------- calls
@@ -628,6 +646,7 @@ async def _run_call(
     meta: Metadata,
     if_match: str | None,
     response: Response,
+    texts: PendingTexts | None = None,
 ) -> CallView:
     result = await app.call_command(
         call_id,
@@ -635,6 +654,7 @@ async def _run_call(
         meta=meta,
         expected_version=expected_version(if_match),
         check_branch=staff.check_branch,
+        texts=texts,
     )
     return _call_result(call_id, result, response)
 
@@ -663,8 +683,9 @@ async def call_purpose(
     response: Response,
     if_match: IfMatch = None,
 ) -> CallView:
-    command = p.RecordPurpose(body.purpose, app.now(), body.notes)
-    return await _run_call(app, call_id, command, staff, meta, if_match, response)
+    texts = app.texts.batch()
+    command = p.RecordPurpose(body.purpose, app.now(), texts.add(body.notes))
+    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts)
 
 
 @router.post("/calls/{call_id}/route", response_model=CallView)
@@ -677,8 +698,9 @@ async def route_call(
     response: Response,
     if_match: IfMatch = None,
 ) -> CallView:
-    command = p.RouteCall(body.routed_to, app.now(), body.notes)
-    return await _run_call(app, call_id, command, staff, meta, if_match, response)
+    texts = app.texts.batch()
+    command = p.RouteCall(body.routed_to, app.now(), texts.add(body.notes))
+    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts)
 
 
 @router.post("/calls/{call_id}/resolve", response_model=CallView)
@@ -692,9 +714,9 @@ async def resolve_call(
     if_match: IfMatch = None,
 ) -> CallView:
     body = body or ResolveBody()
-    return await _run_call(
-        app, call_id, p.ResolveCall(app.now(), body.notes), staff, meta, if_match, response
-    )
+    texts = app.texts.batch()
+    command = p.ResolveCall(app.now(), texts.add(body.notes))
+    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts)
 
 
 @router.post("/calls/{call_id}/end", response_model=CallView)
@@ -709,8 +731,9 @@ async def end_call(
 ) -> CallView:
     """End the call; an unanswered call ends as missed. Purpose and outcome may be given here."""
     body = body or EndCallBody()
-    command = p.EndCall(app.now(), body.purpose, body.outcome, body.routed_to, body.notes)
-    return await _run_call(app, call_id, command, staff, meta, if_match, response)
+    texts = app.texts.batch()
+    command = p.EndCall(app.now(), body.purpose, body.outcome, body.routed_to, texts.add(body.notes))
+    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts)
 
 
 # --------------------------------------------------------------------------------- queries
@@ -768,3 +791,4 @@ async def catalogue(
 
 router.include_router(vault_router)
 router.include_router(vault_internal_router)
+router.include_router(texts_router())

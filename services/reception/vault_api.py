@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
+import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -79,7 +81,7 @@ def vault(ctx: Annotated[ServiceContext, Depends(context)]) -> Vault:
     existing: Vault | None = ctx.extras.get("vault")
     if existing is None:
         try:
-            existing = ctx.extras["vault"] = Vault.from_env(ctx.pool, ctx.clock)
+            existing = ctx.extras["vault"] = build_vault(ctx)
         except KeyConfigError as exc:
             log.error("the customer vault is not configured: %s", exc)
             raise HTTPException(503, f"the customer vault is not configured: {exc}") from None
@@ -88,7 +90,22 @@ def vault(ctx: Annotated[ServiceContext, Depends(context)]) -> Vault:
 
 async def start_vault(ctx: ServiceContext) -> None:
     """``Service.on_startup`` hook: build the vault now, so missing keys stop the service."""
-    ctx.extras["vault"] = Vault.from_env(ctx.pool, ctx.clock)
+    ctx.extras["vault"] = build_vault(ctx)
+
+
+def build_vault(ctx: ServiceContext) -> Vault:
+    """The vault from the environment, wired to reception's erasure (its texts, ``CustomerErased``)."""
+    built = Vault.from_env(ctx.pool, ctx.clock)
+
+    async def erased(conn: asyncpg.Connection, ref: str, at: datetime, by: Attribution) -> None:
+        reception = ctx.extras.get("reception")
+        if reception is None:  # a vault served without the reception application (tests)
+            return
+        meta = Metadata(actor=by.actor, correlation_id=by.correlation_id or uuid4())
+        await reception.record_erasure(conn, ref, at, meta)
+
+    built.on_erase = erased
+    return built
 
 
 def check_vault_keys() -> None:

@@ -6,16 +6,16 @@ from typing import Annotated
 
 from pydantic import Field
 
-from shared.contracts.text import free_text
+from shared.contracts.text import TextRules
 
 #: pseudonymous customer reference (keyed HMAC of the identity), never raw PII
 CustomerRef = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")]
 #: staff member id as carried in tokens and events
 StaffId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 #: an optional note in a request body (free text: validated, never put into an event as words)
-Note = free_text(2000)
+Note = Annotated[str, TextRules(2000)]
 #: text the system writes from codes, figures and times (a task's reason, a rule's note): never
 #: staff's words, so it may travel in events
-SystemText = free_text(2000, min_length=1)
+SystemText = Annotated[str, TextRules(2000, min_length=1)]
 #: a masked display value, e.g. ``138****5678``
 Masked = Annotated[str, Field(max_length=64)]

@@ -80,6 +80,7 @@ class EscalationCause(StrEnum):
     major = "major"
     urgent = "urgent"
     resolve_breached = "resolve_breached"
+    review_requested = "review_requested"
 
 
 class Outcome(StrEnum):

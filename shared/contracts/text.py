@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 __all__ = [
     "MAX_TEXT",
@@ -30,6 +33,7 @@ __all__ = [
     "ShortText",
     "TextContext",
     "TextRef",
+    "TextRules",
     "clean_text",
     "free_text",
     "withheld_ref",
@@ -69,31 +73,53 @@ def clean_text(
     return text
 
 
+@dataclass(frozen=True)
+class TextRules:
+    """Pydantic metadata making a ``str`` field a free text: ``Annotated[str, TextRules(2000)]``."""
+
+    max_length: int = MAX_TEXT
+    min_length: int = 0
+    single_line: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_length <= self.max_length <= MAX_TEXT:
+            raise ValueError("text bounds must satisfy 0 <= min_length <= max_length <= MAX_TEXT")
+
+    def check(self, value: str) -> str:
+        return clean_text(
+            value, max_length=self.max_length, min_length=self.min_length, single_line=self.single_line
+        )
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["maxLength"] = self.max_length
+        if self.min_length:
+            json_schema["minLength"] = self.min_length
+        json_schema.setdefault(
+            "description",
+            "Free text: NFC, trimmed; control characters other than newline and tab are refused"
+            + ("; one line" if self.single_line else ""),
+        )
+        return json_schema
+
+
 def free_text(max_length: int = MAX_TEXT, *, min_length: int = 0, single_line: bool = False) -> Any:
-    """A free-text field type with its own bounds (``Annotated[str, ...]`` for pydantic)."""
-    if not 0 <= min_length <= max_length <= MAX_TEXT:
-        raise ValueError("free_text bounds must satisfy 0 <= min_length <= max_length <= MAX_TEXT")
-
-    def check(value: str) -> str:
-        return clean_text(value, max_length=max_length, min_length=min_length, single_line=single_line)
-
-    schema: dict[str, Any] = {
-        "type": "string",
-        "maxLength": max_length,
-        "description": "Free text: NFC, trimmed; control characters other than newline and tab "
-        "are refused" + ("; one line" if single_line else ""),
-    }
-    if min_length:
-        schema["minLength"] = min_length
-    return Annotated[str, AfterValidator(check), WithJsonSchema(schema)]
+    """A free-text field type with its own bounds, built at run time (for static types write
+    ``Annotated[str, TextRules(...)]``)."""
+    return Annotated[str, TextRules(max_length, min_length, single_line)]
 
 
 #: a required free text (a complaint's description, a reason): 1–4000 characters after trimming
-FreeText = free_text(MAX_TEXT, min_length=1)
+FreeText = Annotated[str, TextRules(MAX_TEXT, min_length=1)]
 #: an optional free text (a note): empty means none
-OptionalText = free_text(MAX_TEXT)
+OptionalText = Annotated[str, TextRules(MAX_TEXT)]
 #: one line, 1–200 characters (a label, a reason given in a query string)
-ShortText = free_text(200, min_length=1, single_line=True)
+ShortText = Annotated[str, TextRules(200, min_length=1, single_line=True)]
 
 
 class TextRef(BaseModel):
