@@ -579,7 +579,7 @@ class _Folder:
                     created_at=at,
                 )
             )
-        if not actions and str(env.data.get("remediation") or "").strip():
+        if not actions and env.data.get("remediation"):  # a reference (HQ never reads the words)
             self.remediation(
                 RemediationTask(
                     task_id=remediation_task_id(env.event_id),

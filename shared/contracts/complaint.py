@@ -254,9 +254,10 @@ class ComplaintAcknowledged(EventData):
     apology: TextRef | None = None
     #: the cycle the acknowledgement belongs to (2+ after a reopen)
     cycle: int = Field(default=1, ge=1)
-    #: the expected timeline told to the complainant (uk-fca: a prompt acknowledgement states it)
+    #: the expected timeline told to the complainant (uk-fca: a prompt acknowledgement states it),
+    #: written from the profile's template (system text, no staff words)
     expected_response_by: datetime | None = None
-    timeline: TextRef | None = None
+    timeline: str = Field(default="", max_length=2000)
 
 
 @event("ComplaintClassified")
