@@ -25,6 +25,7 @@ from shared.runner import ServiceContext
 from tests.integration.feedback.feedback_support import branch, feedback_service
 from tests.integration.followup.followup_support import T0, Stream, followup_service, publish, published
 from tests.support.services import wait_until
+from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
 
@@ -68,11 +69,13 @@ async def test_a_closed_complaint_leads_to_exactly_one_survey_sent_through_the_o
                 complaint_id=complaint_id,
                 channel=Channel.phone_hotline,
                 customer_ref="cust_ref_0200",
-                description="fee charged twice",
+                description=ref("fee charged twice"),
                 received_at=T0,
             )
         ),
-        case.next(ComplaintClosed(complaint_id=complaint_id, at=T0 + timedelta(hours=5), result="refunded")),
+        case.next(
+            ComplaintClosed(complaint_id=complaint_id, at=T0 + timedelta(hours=5), result=ref("refunded"))
+        ),
     ]
     subject = f"complaint:{complaint_id}"
     async with feedback_service(database_url, bootstrap) as svc:
@@ -92,9 +95,13 @@ async def test_a_closed_complaint_leads_to_exactly_one_survey_sent_through_the_o
         await publish(bootstrap, COMPLAINTS, *first)
         again = [
             case.next(
-                ComplaintReopened(complaint_id=complaint_id, at=T0 + timedelta(days=2), reason="x", cycle=2)
+                ComplaintReopened(
+                    complaint_id=complaint_id, at=T0 + timedelta(days=2), reason=ref("x"), cycle=2
+                )
             ),
-            case.next(ComplaintClosed(complaint_id=complaint_id, at=T0 + timedelta(days=3), result="done")),
+            case.next(
+                ComplaintClosed(complaint_id=complaint_id, at=T0 + timedelta(days=3), result=ref("done"))
+            ),
         ]
         await publish(bootstrap, COMPLAINTS, *again)
         await svc.consumed(case.stream_id, 4)

@@ -30,6 +30,7 @@ from tests.integration.followup.followup_support import (
     published,
 )
 from tests.support.services import wait_until
+from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ def received(complaint_id: UUID) -> ComplaintReceived:
         complaint_id=complaint_id,
         channel=Channel.in_branch,
         customer_ref="cust_ref_0042",
-        description="card swallowed by the ATM",
+        description=ref("card swallowed by the ATM"),
         received_at=T0,
     )
 
@@ -106,7 +107,9 @@ async def test_progress_updates_every_24h_while_open_and_all_cancelled_at_close(
 
         # the complaint closes: every open progress update is cancelled, and no new one appears
         await publish(
-            bootstrap, COMPLAINTS, case.next(ComplaintClosed(complaint_id=complaint_id, at=T0, result="ok"))
+            bootstrap,
+            COMPLAINTS,
+            case.next(ComplaintClosed(complaint_id=complaint_id, at=T0, result=ref("ok"))),
         )
         cancelled = await wait_until(lambda: svc.tasks(b, "cancelled"), 15)
         assert [t["task_id"] for t in cancelled] == [upcoming["task_id"]]
@@ -170,7 +173,7 @@ async def test_callback_after_a_promise_and_recovery_after_negative_feedback(
         subject=f"visit:{visit_id}",
         customer_ref="cust_ref_0007",
         score=1,
-        comment="rude, call me on ***********",
+        comment=ref("rude, call me on ***********"),
         describes_complaint=False,
         at=T0 + timedelta(hours=3),
     )
@@ -276,7 +279,7 @@ async def test_a_progress_update_recorded_on_the_case_completes_the_task_and_the
         await publish(bootstrap, COMPLAINTS, case.next(received(complaint_id)))
         [first] = await svc.wait_tasks(b, 1)
         update = ProgressUpdateGiven(
-            complaint_id=complaint_id, note="waiting for HQ", at=T0 + timedelta(hours=5)
+            complaint_id=complaint_id, note=ref("waiting for HQ"), at=T0 + timedelta(hours=5)
         )
         await publish(bootstrap, COMPLAINTS, case.next(update))
         [done] = await svc.wait_tasks(b, 1, "completed")
@@ -289,7 +292,7 @@ async def test_a_progress_update_recorded_on_the_case_completes_the_task_and_the
             "SELECT event_id FROM events WHERE type = 'FollowUpCompleted' AND branch_id = $1", b
         )
         echo = case.next(
-            ProgressUpdateGiven(complaint_id=complaint_id, note="told", at=T0 + timedelta(hours=6))
+            ProgressUpdateGiven(complaint_id=complaint_id, note=ref("told"), at=T0 + timedelta(hours=6))
         )
         echo = echo.model_copy(update={"causation_id": ours["event_id"]})
         await publish(bootstrap, COMPLAINTS, echo)

@@ -158,7 +158,9 @@ def test_scrub_text_masks_numbers_inside_sentences() -> None:
     text = "客户张三 电话13812345678，身份证110101199003077777，卡号6222021234567890123，金额 500 元"
     scrubbed = scrub_text(text)
     # the one policy: every digit but the last four becomes '*'
-    assert scrubbed == "客户张三 电话*******5678，身份证**************7777，卡号***************0123，金额 500 元"
+    assert (
+        scrubbed == "客户张三 电话*******5678，身份证**************7777，卡号***************0123，金额 500 元"
+    )
     assert "500" in scrubbed  # short numbers (amounts, counters, times) stay
 
 
