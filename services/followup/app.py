@@ -180,7 +180,7 @@ async def _upsert_task(conn: asyncpg.Connection, t: Task, branch_id: str, versio
                status = EXCLUDED.status, owner = EXCLUDED.owner, attempts = EXCLUDED.attempts,
                reached = EXCLUDED.reached, last_note_ref = EXCLUDED.last_note_ref,
                closed_at = EXCLUDED.closed_at, close_note_ref = EXCLUDED.close_note_ref,
-               close_rule = EXCLUDED.close_rule,
+               close_rule = EXCLUDED.close_rule, about = EXCLUDED.about,
                verified = EXCLUDED.verified, at_risk_at = EXCLUDED.at_risk_at,
                breached_at = EXCLUDED.breached_at, version = EXCLUDED.version, updated_at = now()""",
         t.task_id,

@@ -329,6 +329,7 @@ def evolve(state: Task, event: EventData) -> Task:
                 closed_at=event.at,
                 close_note=event.note,
                 close_rule=event.rule,
+                about=state.about + tuple(event.about),
                 verified=event.verified,
             )
         case FollowUpCancelled():

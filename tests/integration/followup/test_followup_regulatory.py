@@ -152,7 +152,7 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
         assert warning["owner"] is None and warning["due_at"] == iso(due15)
         assert warning["reason"].startswith("decide, or extend to 30 days now")
         assert "branch head" in warning["reason"] and warning["regulatory_sla"] == SLA
-        assert "extended to 60 days" in warning["close_note"]
+        assert "extended to 60 days" in warning["close_rule"] and warning["close_note"] is None
 
         informs = await svc.tasks(b, "open", kind="inform_complainant")
         assert len(informs) == 3
@@ -219,7 +219,9 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
             ("ops-1", iso(actions[0].due_at)),
             ("bh-1", iso(actions[1].due_at)),
         ]
-        assert "correct the fee table" in remediation[0]["reason"]
+        # the action's words stay with the complaint service: the task refers to them
+        assert remediation[0]["about"][0]["text_id"] == str(actions[0].description.text_id)
+        assert remediation[0]["about"][0]["status"] == "elsewhere"
         assert [t["kind"] for t in await svc.tasks(b, "open")] == ["remediation", "remediation"]
         total = await scheduled_count(svc, b)
         assert total == 8  # progress, 2 warnings, 3 informs, 2 remediation actions (no text task)

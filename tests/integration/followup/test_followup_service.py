@@ -56,8 +56,8 @@ def served(visit_id: UUID, **kw: Any) -> VisitServed:
         "service_type": ServiceType.transfer,
         "counter_id": "3",
         "staff_id": "teller-2",
-        "outcome": "cross-bank transfer submitted",
-        "next_steps": "funds arrive within 2 business days",
+        "outcome": ref("cross-bank transfer submitted", "reception"),
+        "next_steps": ref("funds arrive within 2 business days", "reception"),
         "promised_by": T0 + timedelta(days=2),
         "customer_ref": "cust_ref_0007",
         "waited_seconds": 300,
@@ -115,7 +115,7 @@ async def test_progress_updates_every_24h_while_open_and_all_cancelled_at_close(
         assert [t["task_id"] for t in cancelled] == [upcoming["task_id"]]
         assert await svc.tasks(b, "open") == []
         detail = (await svc.http.get(f"/follow-ups/{upcoming['task_id']}")).json()
-        assert detail["close_note"] == "the complaint was closed"
+        assert detail["close_rule"] == "The complaint was closed." and detail["close_note"] is None
         assert detail["history"][-1]["type"] == "FollowUpCancelled"
         assert detail["history"][-1]["data"]["automatic"] is True
 
@@ -158,7 +158,11 @@ async def test_solution_implemented_leads_to_verification_and_a_failure_publishe
             bootstrap, FOLLOWUP, lambda e: e.type == "VerificationFailed" and e.branch_id == b
         )
         assert event.data["complaint_id"] == str(complaint_id)
-        assert event.data["finding"] == "the fee was never refunded"
+        # the finding is follow-up's text: the event carries its reference, follow-up the words
+        finding = event.data["finding"]
+        assert finding["context"] == "followup" and "refunded" not in str(event.data)
+        kept = await svc.http.get(f"/texts/{finding['text_id']}")
+        assert kept.json()["text"] == "the fee was never refunded"
         assert event.stream_id == f"followup-{task['task_id']}" and event.actor == "lm-007"
 
 
@@ -283,7 +287,8 @@ async def test_a_progress_update_recorded_on_the_case_completes_the_task_and_the
         )
         await publish(bootstrap, COMPLAINTS, case.next(update))
         [done] = await svc.wait_tasks(b, 1, "completed")
-        assert done["task_id"] == first["task_id"] and "waiting for HQ" in done["close_note"]
+        assert done["task_id"] == first["task_id"] and done["close_rule"].startswith("Progress update")
+        assert [a["text_id"] for a in done["about"]] == [str(update.note.text_id)]
         [second] = await svc.wait_tasks(b, 1)
         assert second["due_at"] == (T0 + timedelta(hours=29)).isoformat().replace("+00:00", "Z")
 
