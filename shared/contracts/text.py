@@ -57,8 +57,10 @@ def clean_text(
 
     NFC, ``\\r\\n`` and ``\\r`` as ``\\n`` (browsers post text areas with CRLF), trimmed; then
     control characters, length and (for single-line texts) line breaks are checked."""
-    text = _LINE_BREAKS.sub("\n", unicodedata.normalize("NFC", value)).strip()
+    text = _LINE_BREAKS.sub("\n", unicodedata.normalize("NFC", value))
+    # checked before trimming: str.strip() would silently drop some controls (\x1c-\x1f, \x85)
     bad = _FORBIDDEN.search(text)
+    text = text.strip()
     if bad is not None:
         raise ValueError(
             f"control or invalid character U+{ord(bad.group()):04X} at position {bad.start()} is "
