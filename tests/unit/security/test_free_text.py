@@ -329,3 +329,36 @@ def test_the_relay_gets_old_rows_upcast_and_current_ones_untouched() -> None:
     current = REGISTRY.upcast(old).model_dump_json()
     assert REGISTRY.current_json("ProgressUpdateGiven", 2, current) is current
     assert REGISTRY.current_json("NoSuchEvent", 1, "not even json") == "not even json"
+
+
+# ------------------------------------------------------------------------- showing texts
+
+
+def test_a_view_shows_the_words_only_to_their_owner_s_readers() -> None:
+    from shared.texts import StoredText, TextReader, refs_in
+
+    own = TextRef(context="complaint", text_id=uuid4(), length=5)
+    erased = TextRef(context="complaint", text_id=uuid4(), length=5)
+    foreign = TextRef(context="reception", text_id=uuid4(), length=5)
+    old = TextRef(context="complaint", length=9, withheld=True)
+    found = {
+        own.text_id: StoredText(own.text_id, "b1", "branch:b1", 5, "words"),  # type: ignore[arg-type]
+        erased.text_id: StoredText(erased.text_id, "b1", "customer:x", 5, None),  # type: ignore[arg-type]
+    }
+    reader = TextReader("complaint", found, may_read=True)
+    views = {name: reader.view(ref) for name, ref in (("own", own), ("erased", erased), ("foreign", foreign))}
+    assert {k: (v.status, v.text) for k, v in views.items() if v} == {
+        "own": ("shown", "words"),
+        "erased": ("erased", None),
+        "foreign": ("elsewhere", None),
+    }
+    assert reader.view(old) is not None and reader.view(old).status == "withheld"  # type: ignore[union-attr]
+    assert reader.view(TextRef(context="complaint", text_id=uuid4(), length=1)).status == "unknown"  # type: ignore[union-attr]
+    hidden = TextReader("complaint", found, may_read=False).view(own)
+    assert hidden is not None and hidden.status == "hidden" and hidden.text is None
+    data = {"note": own.model_dump(mode="json"), "items": [{"description": foreign.model_dump(mode="json")}]}
+    assert refs_in(data) == [own, foreign]
+    rendered = reader.render(data)
+    assert (
+        rendered["note"]["text"] == "words" and rendered["items"][0]["description"]["status"] == "elsewhere"
+    )
