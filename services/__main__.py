@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import signal
 import sys
 from collections import deque
@@ -40,7 +39,7 @@ from shared.devstack import (
     wait_http_ok,
 )
 from shared.devtokens import DEMO_BRANCH, dev_secret, dev_tokens, render_shell
-from shared.topology import CONTEXTS, DEFAULT_PORTS, all_topics
+from shared.topology import CONTEXTS, DEFAULT_PORTS, all_topics, port_env_var
 
 REPO_ROOT = Path(services.__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".devstack"
@@ -78,10 +77,6 @@ def discover_services() -> list[str]:
     }
     known = [name for name in CONTEXTS if name in found]
     return known + sorted(found - set(known))
-
-
-def port_env_var(name: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_PORT"
 
 
 def service_port(name: str, taken: set[int]) -> int:
