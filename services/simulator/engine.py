@@ -30,20 +30,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from services.simulator import model
 from services.simulator.cases import Cases
 from services.simulator.client import Api
 from services.simulator.surveys import Surveys
 from services.simulator.tasks import Tasks
-from services.simulator.visits import Floor, Teller
+from services.simulator.visits import Floor, Teller, Waiting
 from shared.contracts.complaint import Category, Channel
 
 log = logging.getLogger(__name__)
 
 Action = Callable[[], Awaitable[None]]
-#: how far (simulated seconds) the clock may run ahead of the oldest step not yet started: "speed"
-#: is a maximum, the simulation slows down rather than bursting when the machine cannot keep up
+#: how far (simulated seconds) the clock may run ahead of the oldest step not yet started, and of
+#: the start of the oldest step still running (its requests in flight): "speed" is a maximum, the
+#: simulation slows down when the services or the machine cannot keep up, rather than bursting or
+#: letting a slow request stand for simulated minutes (a customer served half an hour late)
 MAX_LAG_SECONDS = 60.0
 
 
@@ -70,8 +73,8 @@ class Branch:
 
     branch_id: str
     tellers: list[Teller] = field(default_factory=list)
-    #: visits believed to be queued (visit id → line), for customers giving up
-    waiting: dict[str, str] = field(default_factory=dict)
+    #: customers believed to hold a ticket (the ticket display), for tellers and for giving up
+    waiting: dict[str, Waiting] = field(default_factory=dict)
     #: call-next requests in flight (a customer about to give up listens to the call first)
     calling: int = 0
     #: complaint cases and follow-up tasks someone here is working on
@@ -98,10 +101,13 @@ class Simulation:
         start = config.start or _default_start()
         self.sim_start = model.next_opening(start)
         self._offset = 0.0  # simulated seconds skipped over closed hours
+        #: the simulated second the clock is held at (while reading the branches' state)
+        self._frozen: float | None = None
         self._real_start = time.monotonic()
         self._heap: list[tuple[float, int, str, Action]] = []
         self._seq = itertools.count()
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: steps running, and the simulated second each one started
+        self._tasks: dict[asyncio.Task[None], float] = {}
         self._stop = asyncio.Event()
         ids = model.branch_ids(config.branches, config.regions)
         counters = config.tuning.counters
@@ -118,6 +124,8 @@ class Simulation:
 
     def sim_seconds(self) -> float:
         """Simulated seconds since the start."""
+        if self._frozen is not None:
+            return self._frozen
         return (time.monotonic() - self._real_start) * self.config.speed + self._offset
 
     def sim_now(self) -> datetime:
@@ -157,6 +165,9 @@ class Simulation:
             now = self.sim_seconds()
             if end is not None and now >= end:
                 break
+            if self._tasks and now > min(self._tasks.values()) + MAX_LAG_SECONDS:
+                await self._wait_for_slow_step()
+                continue
             if not self._heap:
                 await asyncio.sleep(0.05)
                 continue
@@ -173,40 +184,50 @@ class Simulation:
             if due < now - MAX_LAG_SECONDS:  # the simulator fell behind: the clock waits for it
                 self._offset -= now - due - MAX_LAG_SECONDS
             if len(self._tasks) >= self.max_in_flight:  # the services fell behind: so does the clock
-                paused = time.monotonic()
-                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-                self._offset -= (time.monotonic() - paused) * self.config.speed
+                waiting = asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+                await self._hold_clock(now, waiting)
                 continue
             _, _, name, action = heapq.heappop(self._heap)
             task = asyncio.create_task(self._guarded(name, action))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks[task] = now
+            task.add_done_callback(lambda done: self._tasks.pop(done, None))
         self.simulated_seconds = self.sim_seconds()
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=10)
+            await asyncio.wait(list(self._tasks), timeout=10)
         for task in list(self._tasks):
             task.cancel()
 
     async def resume(self) -> None:
         """Read every branch's current state from the services and continue from there: waiting
         customers, busy counters, open cases, open follow-ups, pending surveys. The simulated
-        clock does not run meanwhile."""
-        paused = time.monotonic()
+        clock stands still meanwhile."""
 
         async def one(branch: Branch) -> None:
-            await self._guarded("resume-floor", partial(self.floor.resume, branch))
-            await self._guarded("resume-cases", partial(self.cases.resume, branch))
-            await self._guarded("resume-tasks", partial(self.tasks.resume, branch))
-            await self._guarded("resume-surveys", partial(self.surveys.resume, branch))
+            async with gate:
+                await self._guarded("resume-floor", partial(self.floor.resume, branch))
+                await self._guarded("resume-cases", partial(self.cases.resume, branch))
+                await self._guarded("resume-tasks", partial(self.tasks.resume, branch))
+                await self._guarded("resume-surveys", partial(self.surveys.resume, branch))
 
         gate = asyncio.Semaphore(8)
+        await self._hold_clock(self.sim_seconds(), asyncio.gather(*(one(b) for b in self.branches.values())))
 
-        async def gated(branch: Branch) -> None:
-            async with gate:
-                await one(branch)
+    async def _hold_clock(self, at: float, until: Awaitable[Any]) -> None:
+        """The simulated clock stands at ``at`` until ``until`` is done, then runs on from there
+        (steps scheduled meanwhile count from ``at``)."""
+        self._frozen = at
+        try:
+            await until
+        finally:
+            self._offset = at - (time.monotonic() - self._real_start) * self.config.speed
+            self._frozen = None
 
-        await asyncio.gather(*(gated(b) for b in self.branches.values()))
-        self._offset -= (time.monotonic() - paused) * self.config.speed
+    async def _wait_for_slow_step(self) -> None:
+        """A step has run longer than the clock may run ahead of it: hold the clock there until a
+        step finishes (or a moment passed)."""
+        held = min(self._tasks.values()) + MAX_LAG_SECONDS
+        waiting = asyncio.wait(list(self._tasks), timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
+        await self._hold_clock(held, waiting)
 
     def _skip_closed_hours(self, due: float, now: float) -> None:
         """Outside opening hours with nothing in flight, jump to the next thing to do."""

@@ -1,14 +1,15 @@
 """The branch floor: customers take a ticket, tellers call them with call-next, serve them, and
 customers leave (or give up waiting).
 
-Tellers work as staff at the counters do: a free teller looks at the lobby board (who waits on
-which line, and whether their own counter still has a customer) and presses call-next for the line
-whose first customer has waited longest. The service picks the customer (priority first, then
-ticket order). Two tellers pressing call-next for the last customer of a line is a race the
-service settles: the loser gets 404 "nobody is waiting" (or 409 when the line was too busy) and
-takes the next line; a customer who walked out as they were called cannot be served (409). Those
-are conflicts, not errors. A teller whose counter still shows a customer (a restart, or someone
-else's call) serves that customer first.
+Tellers work as staff at the counters do. A free teller presses call-next for a line with people
+waiting — the line whose first customer has waited longest, as the ticket display shows it — and
+the service picks the customer (priority first, then ticket order). Two tellers pressing call-next
+for the last customer of a line is a race the service settles: the loser gets 404 "nobody is
+waiting" (or 409 when the line was too busy) and takes the next line; a customer who walked out as
+they were called cannot be served (409). Those are conflicts, not errors. A teller with nobody to
+call looks at the lobby board every few minutes (customers queued by someone else, a customer
+someone called to their counter). On start the board says who is waiting and which counters
+still have a customer: those tellers serve that customer first.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
 
 #: an idle teller looks at the lobby board again this often (customers queued by someone else)
 POLL_MINUTES = 5.0
-#: how long a customer a teller finds at the counter on start-up still needs (minutes)
+#: how long a customer found at a counter (on start-up) still needs there (minutes)
 RESUMED_SERVICE = (0.5, 3.0)
+#: how long a customer found waiting (on start-up) still waits at most (minutes)
+RESUMED_PATIENCE = (5.0, 40.0)
 
 
 @dataclass
@@ -42,12 +45,21 @@ class Teller:
         return f"teller-{self.branch_id}-{self.counter}"
 
 
-def line_order(lines: list[dict[str, Any]]) -> list[str]:
-    """The lines with people waiting, as a teller reads the board: the one whose first customer
-    has waited longest first (the service picks who, within the line: priority, then ticket)."""
-    waiting = [line for line in lines if line.get("waiting", 0) > 0]
-    waiting.sort(key=lambda line: line.get("longest_wait_seconds", 0), reverse=True)
-    return [str(line["line"]) for line in waiting]
+@dataclass(frozen=True)
+class Waiting:
+    """A customer holding a ticket, as the ticket display shows them."""
+
+    line: str
+    #: simulated seconds when they took the ticket (or were first seen waiting)
+    since: float
+
+
+def line_order(waiting: dict[str, Waiting]) -> list[str]:
+    """The lines with people waiting, the one whose first customer has waited longest first."""
+    first: dict[str, float] = {}
+    for person in waiting.values():
+        first[person.line] = min(first.get(person.line, person.since), person.since)
+    return sorted(first, key=lambda line: first[line])
 
 
 class Floor:
@@ -60,20 +72,45 @@ class Floor:
     # ------------------------------------------------------------------------- start-up
 
     async def resume(self, branch: Branch) -> None:
-        """Continue from the branch's current state: customers already waiting get their patience
-        (they may still give up); each teller first looks at the board (its counter may be busy)."""
+        """Continue from the branch's current state (the lobby board): customers already waiting
+        keep waiting (they may still give up), a teller whose counter still has a customer serves
+        them first, the others start calling."""
         board = await self._board(branch, branch.manager)
         if board is not None:
-            for person in board.get("waiting", []):
-                if person.get("status") == "queued":
-                    visit_id = str(person["visit_id"])
-                    branch.waiting[visit_id] = person.get("line") or ""
-                    self._patience(branch, visit_id, self.sim.rng.uniform(5, 40))
-                    self.sim.stats.done["resumed visits"] += 1
+            found = self._see(branch, board)
+            self.sim.stats.done["resumed visits"] += found
         for teller in branch.tellers:
-            self.sim.schedule(
-                self.sim.rng.uniform(0, 1), "teller", partial(self.next_customer, branch, teller)
-            )
+            if board is not None and self._take_over_counter(branch, teller, board):
+                self.sim.stats.done["resumed at counter"] += 1
+                continue
+            delay = self.sim.rng.uniform(0, 1)
+            self.sim.schedule(delay, "teller", partial(self.next_customer, branch, teller))
+
+    def _see(self, branch: Branch, board: dict[str, Any]) -> int:
+        """Customers on the board the simulator did not know of (queued before it started, or by
+        someone else): they wait, with their patience. Returns how many."""
+        new = 0
+        for person in board.get("waiting", []):
+            visit_id = str(person.get("visit_id"))
+            if person.get("status") != "queued" or visit_id in branch.waiting or not person.get("line"):
+                continue
+            branch.waiting[visit_id] = Waiting(str(person["line"]), self.sim.sim_seconds())
+            self._patience(branch, visit_id, self.sim.rng.uniform(*RESUMED_PATIENCE))
+            new += 1
+        return new
+
+    def _take_over_counter(self, branch: Branch, teller: Teller, board: dict[str, Any]) -> bool:
+        """The board shows a customer at this teller's counter: serve them first."""
+        for counter in board.get("counters", []):
+            busy = counter.get("status") == "busy" and counter.get("visit_id")
+            if counter.get("counter_id") == teller.counter and busy:
+                visit_id = str(counter["visit_id"])
+                branch.waiting.pop(visit_id, None)
+                teller.serving = visit_id
+                teller.idle = False
+                self._serve_later(branch, teller, visit_id, self.sim.rng.uniform(*RESUMED_SERVICE))
+                return True
+        return False
 
     # ------------------------------------------------------------------------- arrivals
 
@@ -97,9 +134,10 @@ class Floor:
         self.sim.stats.done["visits"] += 1
         created = r.json()
         visit_id = str(created["visit_id"])
-        branch.waiting[visit_id] = created.get("line") or ""
-        self._patience(branch, visit_id, self.sim.rng.uniform(25, 70))
-        self.wake(branch)
+        if created.get("status") == "queued" and created.get("line"):
+            branch.waiting[visit_id] = Waiting(str(created["line"]), self.sim.sim_seconds())
+            self._patience(branch, visit_id, self.sim.rng.uniform(25, 70))
+            self.wake(branch)
 
     def _patience(self, branch: Branch, visit_id: str, minutes: float) -> None:
         self.sim.schedule(minutes, "give-up", lambda: self.give_up(branch, visit_id))
@@ -140,39 +178,22 @@ class Floor:
     # ---------------------------------------------------------------------------- tellers
 
     async def next_customer(self, branch: Branch, teller: Teller) -> None:
-        """A free teller looks at the board and calls the next customer (or waits)."""
+        """A free teller calls the next customer (or, with nobody to call, waits)."""
         if teller.serving is not None:
             return
         teller.idle = False
-        for _ in range(2):  # a second look when the counter turned out busy
+        outcome = await self._call_next(branch, teller, line_order(branch.waiting))
+        if outcome == "counter busy":  # someone called a customer to this counter: look
             board = await self._board(branch, teller.staff)
-            if board is None:
-                break
-            mine = next(
-                (
-                    c
-                    for c in board.get("counters", [])
-                    if c.get("counter_id") == teller.counter
-                    and c.get("status") == "busy"
-                    and c.get("visit_id")
-                ),
-                None,
-            )
-            if mine is not None:  # a customer is at this counter already: serve them first
-                visit_id = str(mine["visit_id"])
-                branch.waiting.pop(visit_id, None)
-                teller.serving = visit_id
-                self.sim.stats.done["resumed at counter"] += 1
-                self._serve_later(branch, teller, visit_id, self.sim.rng.uniform(*RESUMED_SERVICE))
+            if board is not None and self._take_over_counter(branch, teller, board):
                 return
-            outcome = await self._call_next(branch, teller, line_order(board.get("lines", [])))
-            if outcome != "counter busy":
-                return
-        self._go_idle(branch, teller)
+            outcome = "idle"
+        if outcome == "idle":
+            self._go_idle(branch, teller)
 
     async def _call_next(self, branch: Branch, teller: Teller, lines: list[str]) -> str:
-        """call-next on each line in turn until a customer comes: "called", "counter busy" (look
-        at the board again) or "idle"."""
+        """call-next on each line in turn until a customer comes: "called", "counter busy", or
+        "idle" (nobody to call, or the service did not answer)."""
         for line in lines:
             branch.calling += 1
             try:
@@ -189,7 +210,7 @@ class Floor:
             finally:
                 branch.calling -= 1
             if r is None:
-                break
+                return "idle"
             if r.status_code == 200:
                 state = r.json()
                 visit_id = str(state["visit_id"])
@@ -201,11 +222,12 @@ class Floor:
                 return "called"
             if r.status_code == 404:  # another counter took the last customer of this line
                 self.api.conflict("line emptied meanwhile")
+                for visit_id in [v for v, w in branch.waiting.items() if w.line == line]:
+                    del branch.waiting[visit_id]  # the display was out of date: nobody is there
                 continue
             if r.status_code == 409:  # our counter is busy (someone called to it) or the line was too busy
                 self.api.conflict("call-next refused in a race")
                 return "counter busy"
-        self._go_idle(branch, teller)
         return "idle"
 
     def _go_idle(self, branch: Branch, teller: Teller) -> None:
@@ -215,8 +237,19 @@ class Floor:
         self.sim.schedule_open(POLL_MINUTES, "teller-poll", lambda: self._poll(branch, teller, token))
 
     async def _poll(self, branch: Branch, teller: Teller, token: int) -> None:
-        if teller.idle and teller.serving is None and teller.idle_since == token:
+        """An idle teller looks at the board: someone waiting the simulator did not queue, or a
+        customer called to this counter by someone else."""
+        if not (teller.idle and teller.serving is None and teller.idle_since == token):
+            return
+        board = await self._board(branch, teller.staff)
+        if board is not None:
+            self._see(branch, board)
+            if self._take_over_counter(branch, teller, board):
+                return
+        if branch.waiting:
             await self.next_customer(branch, teller)
+        else:
+            self._go_idle(branch, teller)
 
     def _serve_later(self, branch: Branch, teller: Teller, visit_id: str, minutes: float) -> None:
         self.sim.schedule(minutes, "serve", lambda: self.serve(branch, teller, visit_id))

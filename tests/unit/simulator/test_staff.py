@@ -16,7 +16,7 @@ from services.complaint import domain as d
 from services.complaint.api import view
 from services.followup import domain as f
 from services.simulator import cases, tasks
-from services.simulator.visits import line_order
+from services.simulator.visits import Waiting, line_order
 from shared.contracts.complaint import (
     Category,
     HoldKind,
@@ -232,11 +232,11 @@ def test_every_follow_up_ends_with_steps_the_decider_accepts(
 
 
 def test_a_teller_calls_the_line_whose_first_customer_waited_longest() -> None:
-    board = [
-        {"line": "deposits", "waiting": 4, "longest_wait_seconds": 60},
-        {"line": "loans", "waiting": 1, "longest_wait_seconds": 300},
-        {"line": "wealth", "waiting": 0, "longest_wait_seconds": 0},
-        {"line": "general", "waiting": 2, "longest_wait_seconds": 120},
-    ]
-    assert line_order(board) == ["loans", "general", "deposits"]
-    assert line_order([]) == []
+    display = {
+        "v1": Waiting("deposits", 300.0),
+        "v2": Waiting("loans", 60.0),
+        "v3": Waiting("deposits", 30.0),
+        "v4": Waiting("general", 120.0),
+    }
+    assert line_order(display) == ["deposits", "loans", "general"]
+    assert line_order({}) == []
