@@ -8,6 +8,7 @@ fresh state a few times, because the decision is re-made on what is really there
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,8 +21,11 @@ from shared.clock import Clock
 from shared.decider import Decider, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import ConcurrencyError, EventStore
+from shared.logs import bind
 from shared.metrics import APPEND_SECONDS, COMMAND_CONFLICTS, EVENTS_APPENDED
 from shared.registry import EventData
+
+log = logging.getLogger(__name__)
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -106,20 +110,21 @@ class CommandHandler(Generic[C, S]):
         branch after loading and before anything is decided or appended: a command on another
         branch's resource fails (403) without a side effect.
         """
-        for attempt in range(self.retries + 1):
-            try:
-                loaded = await self.load(stream_id)
-                self._check(stream_id, loaded, branch_id, must_exist, check_branch)
-                decision = self._decide(
-                    stream_id, loaded, command, branch_id, meta, expected_version, must_exist
-                )
-                if self.after_append is None:
-                    return await self._append(None, stream_id, loaded, decision)
-                async with self.store.transaction() as conn:
-                    return await self._append(conn, stream_id, loaded, decision)
-            except ConcurrencyError:
-                self._count_conflict(expected_version, attempt)
-        raise AssertionError("unreachable")
+        with bind(stream_id=stream_id, correlation_id=meta.correlation_id):  # on log lines
+            for attempt in range(self.retries + 1):
+                try:
+                    loaded = await self.load(stream_id)
+                    self._check(stream_id, loaded, branch_id, must_exist, check_branch)
+                    decision = self._decide(
+                        stream_id, loaded, command, branch_id, meta, expected_version, must_exist
+                    )
+                    if self.after_append is None:
+                        return await self._append(None, stream_id, loaded, decision)
+                    async with self.store.transaction() as conn:
+                        return await self._append(conn, stream_id, loaded, decision)
+                except ConcurrencyError:
+                    self._count_conflict(expected_version, attempt)
+            raise AssertionError("unreachable")
 
     async def execute_in(
         self,
@@ -142,22 +147,23 @@ class CommandHandler(Generic[C, S]):
         ``check_branch`` runs after loading, before the command is built or decided (see
         :meth:`execute`).
         """
-        for attempt in range(self.retries + 1):
-            try:
-                async with conn.transaction():
-                    loaded = await self.load(stream_id, conn)
-                    self._check(stream_id, loaded, branch_id, must_exist, check_branch)
-                    if callable(command):
-                        made = await command(conn, loaded)
-                    else:
-                        made = command
-                    decision = self._decide(
-                        stream_id, loaded, made, branch_id, meta, expected_version, must_exist
-                    )
-                    return await self._append(conn, stream_id, loaded, decision)
-            except ConcurrencyError:
-                self._count_conflict(expected_version, attempt)
-        raise AssertionError("unreachable")
+        with bind(stream_id=stream_id, correlation_id=meta.correlation_id):  # on log lines
+            for attempt in range(self.retries + 1):
+                try:
+                    async with conn.transaction():
+                        loaded = await self.load(stream_id, conn)
+                        self._check(stream_id, loaded, branch_id, must_exist, check_branch)
+                        if callable(command):
+                            made = await command(conn, loaded)
+                        else:
+                            made = command
+                        decision = self._decide(
+                            stream_id, loaded, made, branch_id, meta, expected_version, must_exist
+                        )
+                        return await self._append(conn, stream_id, loaded, decision)
+                except ConcurrencyError:
+                    self._count_conflict(expected_version, attempt)
+            raise AssertionError("unreachable")
 
     @staticmethod
     def _check(
@@ -227,6 +233,9 @@ class CommandHandler(Generic[C, S]):
             await self.after_append(conn, state, envelopes)
         APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - started)
         EVENTS_APPENDED.labels(self.service).inc(len(envelopes))
+        if log.isEnabledFor(logging.DEBUG):
+            types = ", ".join(e.type for e in envelopes)
+            log.debug("appended %s at version %d", types, loaded.version + len(envelopes))
         return CommandResult(state, loaded.version + len(envelopes), envelopes)
 
     def envelopes(

@@ -30,8 +30,8 @@ from shared.clock import Clock, SystemClock
 from shared.crypto import KeyConfigError
 from shared.eventstore import EventStore, StoredEvent
 from shared.http import install_error_handlers, metrics_response
+from shared.logs import LogContextMiddleware, configure_logging
 from shared.migrations import apply_migrations
-from shared.pii import install_log_scrubbing
 from shared.projection import Projection, ProjectionRunner
 from shared.registry import REGISTRY, EventRegistry
 from shared.relay import OutboxRelay
@@ -278,6 +278,7 @@ def create_app(
     # every route needs a bearer token (AuthConfigError: no usable key, refuse to start); the
     # audit middleware is added last, so it is the outermost and records the final status
     install_auth(app)
+    app.add_middleware(LogContextMiddleware)  # inside the audit middleware: sees its correlation id
     install_audit(app)
     return app
 
@@ -296,11 +297,7 @@ def main(service: Service) -> None:
     except SettingsError as exc:
         print(f"{service.name}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s {service.name} %(levelname)s %(name)s: %(message)s",
-    )
-    install_log_scrubbing()  # phone and ID numbers never reach a log line, whoever logs them
+    configure_logging(service.name, settings.log_level)  # JSON or text lines, PII scrubbed
     try:
         app = create_app(service, settings)
     except KeyConfigError as exc:  # AuthConfigError included: no JWT secret, a dev key in prod...
@@ -311,6 +308,7 @@ def main(service: Service) -> None:
         host=settings.http_host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's lines go through the root handler (shared.logs)
         access_log=False,
         timeout_graceful_shutdown=20,
     )
