@@ -312,6 +312,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "hq.no_alerts":             ("当前没有预警。", "No alerts."),
     "hq.report":                ("监管投诉统计报表", "Regulatory complaint report"),
     "hq.download_csv":          ("下载 CSV", "Download CSV"),
+    "hq.download_xlsx":         ("下载 Excel", "Download Excel"),
     "hq.compliance":            ("达标率", "Compliance"),
     "hq.policy":                ("时限", "Policy"),
     "hq.met":                   ("达标", "Met"),
