@@ -24,6 +24,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 
+from shared import catalogue
 from shared.audit import install_audit
 from shared.auth import install_auth
 from shared.clock import Clock, SystemClock
@@ -275,6 +276,7 @@ def create_app(
 
     for router in service.routers:
         app.include_router(router)
+    app.include_router(catalogue.router(service.name))  # GET /asyncapi.json
     # every route needs a bearer token (AuthConfigError: no usable key, refuse to start); the
     # audit middleware is added last, so it is the outermost and records the final status
     install_auth(app)
