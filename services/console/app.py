@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from services.console.backend import Backend
 from services.console.i18n import Translator
-from services.console.pages import auth, complaints, desk, followups, hq, lobby, satisfaction
+from services.console.pages import auth, catalogue, complaints, desk, followups, hq, lobby, satisfaction
 from services.console.session import LANG_COOKIE, Denied, NeedsSignIn, language
 from services.console.settings import ConsoleSettings
 from services.console.web import HERE, Clocks, render
@@ -67,7 +67,7 @@ def create_app(
     app.state.clocks = Clocks(book)
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (auth, lobby, desk, complaints, followups, satisfaction, hq):
+    for module in (auth, lobby, desk, complaints, followups, satisfaction, hq, catalogue):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)
