@@ -16,8 +16,8 @@ Every line of a service process goes through one root handler:
   with a function that returns the current span's trace id (hex), and every line gains it.
 - PII scrubbing (``shared.pii.install_log_scrubbing``) rewrites records at creation, before any
   formatter sees them; it stays installed in both formats.
-- Library chatter (aiokafka's group coordination and partition assignment, httpx's per-request
-  lines) is held at WARNING (``LOG_LIBRARY_LEVEL`` to change it).
+- Library chatter (aiokafka's and FastStream's group coordination and partition assignment,
+  httpx's per-request lines) is held at WARNING (``LOG_LIBRARY_LEVEL`` to change it).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ correlation_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("correl
 stream_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("stream_id", default="")
 
 #: loggers that talk too much at INFO for an operator (group joins, assignments, heartbeats)
-CHATTY_LIBRARIES = ("aiokafka", "httpx", "httpcore")
+CHATTY_LIBRARIES = ("aiokafka", "faststream", "httpx", "httpcore")
 
 _CORRELATION_HEADER = b"x-correlation-id"
 _trace_id_source: Callable[[], str] = lambda: ""  # noqa: E731 - replaced by the tracing setup
@@ -170,6 +170,12 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # FastStream gives its own logger a coloured stdout handler that does not propagate: its lines
+    # must go through ours (the broker's logger is passed in by shared.runner)
+    faststream = logging.getLogger("faststream")
+    for old in list(faststream.handlers):
+        faststream.removeHandler(old)
+    faststream.propagate = True
     quiet = (library_level or os.environ.get("LOG_LIBRARY_LEVEL") or "WARNING").upper()
     for name in CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(quiet)

@@ -122,6 +122,7 @@ def _kafka_broker(settings: ServiceSettings) -> KafkaBroker:
         request_timeout_ms=15_000,
         graceful_timeout=15.0,
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
+        logger=logging.getLogger("faststream.kafka"),  # through the root handler (shared.logs)
     )
 
 
