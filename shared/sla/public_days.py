@@ -19,6 +19,7 @@ File shape (one line per day, sorted, so an import reads as a reviewable diff)::
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ class PublicDays:
     """One calendar's public holidays and adjusted working days, with where they came from."""
 
     name: str
-    holidays: Mapping[date, str] = field(default_factory=dict)
+    holidays: Mapping[date, str] = field(default_factory=dict)  # read-only: cached per file
     #: weekend days that are working days (调休); empty outside China
     working_days: Mapping[date, str] = field(default_factory=dict)
     #: ``[source]`` of the file: library, version, region, first_year, last_year, imported_on
@@ -66,7 +67,15 @@ def load(name: str, base: Path | None = None) -> PublicDays:
 
 
 def read(name: str, path: Path) -> PublicDays:
-    with path.open("rb") as handle:
+    """The file's days; parsed once per process while the file is unchanged (every service and
+    many tests load the policy book; tomllib takes tens of milliseconds for these files)."""
+    stat = path.stat()
+    return _read(name, str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _read(name: str, path: str, mtime_ns: int, size: int) -> PublicDays:
+    with open(path, "rb") as handle:
         return parse(name, tomllib.load(handle))
 
 
