@@ -93,7 +93,7 @@ def publishers(model: type[EventData]) -> tuple[str, ...]:
 
 def catalogued_models(registry: EventRegistry = REGISTRY) -> dict[str, type[EventData]]:
     """Event type → model, for every event some context publishes."""
-    return {t: m for t, m in sorted(registry._models.items()) if publishers(m)}
+    return {t: m for t, m in sorted(registry.models().items()) if publishers(m)}
 
 
 def _summary(model: type[Any]) -> str:
@@ -423,9 +423,7 @@ def incompatibilities(
             )
             continue
         if new_version > old_version:
-            missing = [
-                v for v in range(old_version, new_version) if (event_type, v) not in registry._upcasters
-            ]
+            missing = [v for v in range(old_version, new_version) if not registry.has_upcaster(event_type, v)]
             if missing:
                 problems.append(
                     Problem(
