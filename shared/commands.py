@@ -8,11 +8,12 @@ fresh state a few times, because the decision is re-made on what is really there
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 from uuid import uuid4
 
 import asyncpg
@@ -64,6 +65,22 @@ async def stream_branch(store: EventStore, stream_id: str) -> str | None:
     return branch
 
 
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def _logged(method: F) -> F:
+    """Log lines written while a command runs carry its stream id and correlation id."""
+
+    @functools.wraps(method)
+    async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        stream_id = kwargs.get("stream_id") or next((a for a in args if isinstance(a, str)), None)
+        meta = kwargs.get("meta")
+        with bind(stream_id=stream_id, correlation_id=getattr(meta, "correlation_id", None)):
+            return await method(self, *args, **kwargs)
+
+    return cast(F, run)
+
+
 class CommandHandler(Generic[C, S]):
     def __init__(
         self,
@@ -93,6 +110,7 @@ class CommandHandler(Generic[C, S]):
         state = self.decider.fold(registry.decode(e) for e in history)
         return Loaded(state, len(history), history)
 
+    @_logged
     async def execute(
         self,
         stream_id: str,
@@ -110,22 +128,22 @@ class CommandHandler(Generic[C, S]):
         branch after loading and before anything is decided or appended: a command on another
         branch's resource fails (403) without a side effect.
         """
-        with bind(stream_id=stream_id, correlation_id=meta.correlation_id):  # on log lines
-            for attempt in range(self.retries + 1):
-                try:
-                    loaded = await self.load(stream_id)
-                    self._check(stream_id, loaded, branch_id, must_exist, check_branch)
-                    decision = self._decide(
-                        stream_id, loaded, command, branch_id, meta, expected_version, must_exist
-                    )
-                    if self.after_append is None:
-                        return await self._append(None, stream_id, loaded, decision)
-                    async with self.store.transaction() as conn:
-                        return await self._append(conn, stream_id, loaded, decision)
-                except ConcurrencyError:
-                    self._count_conflict(expected_version, attempt)
-            raise AssertionError("unreachable")
+        for attempt in range(self.retries + 1):
+            try:
+                loaded = await self.load(stream_id)
+                self._check(stream_id, loaded, branch_id, must_exist, check_branch)
+                decision = self._decide(
+                    stream_id, loaded, command, branch_id, meta, expected_version, must_exist
+                )
+                if self.after_append is None:
+                    return await self._append(None, stream_id, loaded, decision)
+                async with self.store.transaction() as conn:
+                    return await self._append(conn, stream_id, loaded, decision)
+            except ConcurrencyError:
+                self._count_conflict(expected_version, attempt)
+        raise AssertionError("unreachable")
 
+    @_logged
     async def execute_in(
         self,
         conn: asyncpg.Connection,
@@ -147,23 +165,22 @@ class CommandHandler(Generic[C, S]):
         ``check_branch`` runs after loading, before the command is built or decided (see
         :meth:`execute`).
         """
-        with bind(stream_id=stream_id, correlation_id=meta.correlation_id):  # on log lines
-            for attempt in range(self.retries + 1):
-                try:
-                    async with conn.transaction():
-                        loaded = await self.load(stream_id, conn)
-                        self._check(stream_id, loaded, branch_id, must_exist, check_branch)
-                        if callable(command):
-                            made = await command(conn, loaded)
-                        else:
-                            made = command
-                        decision = self._decide(
-                            stream_id, loaded, made, branch_id, meta, expected_version, must_exist
-                        )
-                        return await self._append(conn, stream_id, loaded, decision)
-                except ConcurrencyError:
-                    self._count_conflict(expected_version, attempt)
-            raise AssertionError("unreachable")
+        for attempt in range(self.retries + 1):
+            try:
+                async with conn.transaction():
+                    loaded = await self.load(stream_id, conn)
+                    self._check(stream_id, loaded, branch_id, must_exist, check_branch)
+                    if callable(command):
+                        made = await command(conn, loaded)
+                    else:
+                        made = command
+                    decision = self._decide(
+                        stream_id, loaded, made, branch_id, meta, expected_version, must_exist
+                    )
+                    return await self._append(conn, stream_id, loaded, decision)
+            except ConcurrencyError:
+                self._count_conflict(expected_version, attempt)
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _check(
