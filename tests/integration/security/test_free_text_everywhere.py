@@ -16,7 +16,7 @@ real PostgreSQL and a real broker (a private one, so the topic scan reads this t
    searched. Prints the issue's figures. Then the customer is erased: every service's texts
    about them become unreadable.
 
-``TEXT_EXAMPLES`` (default 4) bounds the hypothesis examples per route.
+``TEXT_EXAMPLES`` (default 3) bounds the hypothesis examples per route.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
 ]
 
-EXAMPLES = int(os.environ.get("TEXT_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("TEXT_EXAMPLES", "3"))
 CONTROLS = [chr(n) for n in (0, 1, 7, 8, 0x0B, 0x0C, 0x1B, 0x1F, 0x7F, 0x85, 0x9B)] + ["\ud800"]
 _DIGITS = string.digits
 
