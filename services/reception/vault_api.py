@@ -41,6 +41,7 @@ from shared.audit import annotate
 from shared.auth import Principal, principal_metadata, requires
 from shared.contacts import RESOLVE_PATH, ContactPurpose
 from shared.contracts.common import CustomerRef
+from shared.contracts.text import TextRules
 from shared.crypto import KeyConfigError, MasterKeyring
 from shared.envelope import Metadata
 from shared.pii import pii_key_from_env, scrub_text
@@ -59,12 +60,13 @@ _REF = r"^[A-Za-z0-9_\-]{8,64}$"
 
 BranchId = Annotated[str, Path(pattern=_ID)]
 Ref = Annotated[str, Path(pattern=_REF, description="the customer's pseudonymous customer_ref")]
+#: free text (one line, no control characters: 422 naming it), numbers masked in the audit row
 Reason = Annotated[
     str,
+    TextRules(200, min_length=3, single_line=True),
     Query(
         min_length=3,
         max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
         description="why the raw data is needed (audited); no personal data in it",
     ),
 ]
@@ -316,7 +318,7 @@ async def erase_pii(
     admin: Eraser,
     meta: Meta,
     vault: VaultDep,
-    reason: Annotated[str | None, Query(min_length=3, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")] = None,
+    reason: Annotated[Reason | None, Query(min_length=3, max_length=200)] = None,
 ) -> Any:
     """Erasure on request (crypto-shredding): the customer's data key and ciphertext are deleted,
     reads answer 410 from now on; masked values and the event history stay. Idempotent."""

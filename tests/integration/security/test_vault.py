@@ -213,7 +213,9 @@ async def test_reading_needs_a_reason_a_floor_role_and_the_customers_branch(svc:
     assert (await svc.http.get(url, headers=COUNTER)).status_code == 422  # no reason
     assert (await svc.http.get(url, params={"reason": "ab"}, headers=COUNTER)).status_code == 422
     assert (await svc.http.get(url, params={"reason": "x" * 201}, headers=COUNTER)).status_code == 422
-    assert (await svc.http.get(url, params={"reason": "why\x00"}, headers=COUNTER)).status_code == 422
+    for control in ("why\x00", "why\x1b[2J", "why\x85 not"):  # C0 and C1: a free text (issue 15)
+        refused = await svc.http.get(url, params={"reason": control}, headers=COUNTER)
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "reason"]
     assert (await svc.read(ref, headers=COUNTER_OTHER)).status_code == 403
     assert (await svc.read(ref, headers=HQ)).status_code == 403
     assert (await svc.read(ref, headers=ADMIN)).status_code == 403
