@@ -222,3 +222,14 @@ def test_a_review_is_a_new_cycle_and_extensions_and_codes_are_kept() -> None:
     facts = m.facts[str(cid)]
     assert m.total("fcr_closes") == 0 and facts.reviews == 1 and facts.cycle == 2 and not facts.closed
     assert (facts.extensions_requested, facts.extensions_approved, facts.limit_days) == (1, 1, 60)
+
+
+def test_an_erasure_is_about_no_branch() -> None:
+    """``CustomerErased`` travels on the reception topic under a branch id of its own: HQ counts
+    no branch for it (it is not one)."""
+    from shared.contracts.reception import ERASURE_BRANCH, CustomerErased
+
+    erased = CustomerErased(customer_ref="cust_ref_0001", at=T0)
+    made = EnvelopeFactory().make("reception", "customer-cust_ref_0001", ERASURE_BRANCH, erased, T0)
+    changes = Model().apply([made])
+    assert changes.branches == {} and not changes.day
