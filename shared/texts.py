@@ -181,7 +181,15 @@ class PrivateTexts:
         return TextBatch(self)
 
     async def _data_key(self, conn: asyncpg.Connection, owner: str) -> bytes:
+        """The owner's data key: read without a lock when it exists (commands about one branch's
+        anonymous visitors must not queue on one row), created once otherwise. A text sealed with a
+        key an erasure deletes meanwhile is simply unreadable, as the erasure wants."""
         subject = _subject(owner)
+        existing: bytes | None = await conn.fetchval(
+            "SELECT wrapped_key FROM text_keys WHERE owner = $1 AND wrapped_key IS NOT NULL", owner
+        )
+        if existing is not None:
+            return unwrap_data_key(self.keyring, WrappedKey.from_bytes(existing), subject)
         key, wrapped = create_data_key(self.keyring, subject)
         stored: bytes | None = await conn.fetchval(
             _GET_OR_CREATE_KEY, owner, wrapped.to_bytes(), wrapped.key_id
