@@ -14,13 +14,15 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.feedback.components import Components, components
 from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed, stream_id
 from services.feedback.satisfaction import branch_satisfaction
 from shared.auth import Principal, requires, requires_on
 from shared.contracts.feedback import ReasonCategory, SurveyChannel
+from shared.contracts.refs import PATTERN as REF_PATTERN
+from shared.contracts.refs import check_customer_ref
 from shared.envelope import Metadata
 from shared.http import command_metadata
 from shared.runner import ServiceContext, context
@@ -28,7 +30,11 @@ from shared.runner import ServiceContext, context
 router = APIRouter(tags=["feedback"])
 
 BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
-CustomerRefPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{8,64}$")]
+CustomerRefPath = Annotated[
+    str,
+    Path(pattern=REF_PATTERN, description="the customer's pseudonymous customer_ref (never a raw number)"),
+    AfterValidator(check_customer_ref),
+]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 MAX_PERIOD_DAYS = 366
 

@@ -22,7 +22,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from services.reception.vault import (
     MAX_NAME,
@@ -39,6 +47,8 @@ from shared.audit import annotate
 from shared.auth import Principal, principal_metadata, requires
 from shared.contacts import RESOLVE_PATH, ContactPurpose
 from shared.contracts.common import CustomerRef
+from shared.contracts.refs import PATTERN as REF_PATTERN
+from shared.contracts.refs import check_customer_ref
 from shared.crypto import KeyConfigError, MasterKeyring
 from shared.envelope import Metadata
 from shared.pii import pii_key_from_env, scrub_text
@@ -53,10 +63,13 @@ internal_router = APIRouter(tags=["internal"])
 MAX_BODY_BYTES = 4096
 NO_STORE = {"Cache-Control": "no-store"}
 _ID = r"^[A-Za-z0-9_\-]{1,64}$"
-_REF = r"^[A-Za-z0-9_\-]{8,64}$"
 
 BranchId = Annotated[str, Path(pattern=_ID)]
-Ref = Annotated[str, Path(pattern=_REF, description="the customer's pseudonymous customer_ref")]
+Ref = Annotated[
+    str,
+    Path(pattern=REF_PATTERN, description="the customer's pseudonymous customer_ref"),
+    AfterValidator(check_customer_ref),
+]
 Reason = Annotated[
     str,
     Query(

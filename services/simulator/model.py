@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta
 
 from shared.contracts.complaint import Category, Channel, Nature
 from shared.contracts.reception import ServiceType
+from shared.contracts.refs import synthetic_ref
 
 OPEN = time(9, 0)
 CLOSE = time(17, 0)
@@ -150,7 +151,7 @@ def score(rng: random.Random) -> int:
 
 def customer_ref(rng: random.Random, population: int = 2_000_000) -> str:
     """A pseudonymous customer reference (the simulator never invents names or numbers)."""
-    return f"simcust_{rng.randrange(population):08d}"
+    return synthetic_ref(f"simcust-{rng.randrange(population)}")
 
 
 def branch_ids(branches: int, regions: int) -> list[str]:

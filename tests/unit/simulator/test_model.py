@@ -16,6 +16,7 @@ from services.simulator.cli import config_from, parse
 from services.simulator.client import Stats, parse_base_urls
 from services.simulator.engine import survey_id_for
 from services.simulator.progress import line
+from shared.contracts.refs import is_pseudonym
 
 SH = ZoneInfo("Asia/Shanghai")
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
@@ -58,7 +59,7 @@ def test_branch_ids_map_to_hq_regions_and_an_outage_is_big_enough_for_a_crisis()
     rng = random.Random(1)
     assert len(model.outage_branches(rng, ids)) == 6
     assert len(model.outage_branches(rng, model.branch_ids(200, 5))) == 20
-    assert model.customer_ref(rng).startswith("simcust_")
+    assert is_pseudonym(model.customer_ref(rng))
 
 
 def test_survey_ids_are_the_feedback_services() -> None:
