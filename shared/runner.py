@@ -35,6 +35,7 @@ from shared.pii import install_log_scrubbing
 from shared.projection import Projection, ProjectionRunner
 from shared.registry import REGISTRY, EventRegistry
 from shared.relay import OutboxRelay
+from shared.request_guard import install_request_guard
 from shared.settings import ServiceSettings, SettingsError, load_settings
 from shared.topology import DEFAULT_PORTS, events_topic
 
@@ -275,8 +276,10 @@ def create_app(
 
     for router in service.routers:
         app.include_router(router)
-    # every route needs a bearer token (AuthConfigError: no usable key, refuse to start); the
-    # audit middleware is added last, so it is the outermost and records the final status
+    # bodies are bounded and JSON (413/415) before anything parses them; every route needs a
+    # bearer token (AuthConfigError: no usable key, refuse to start); the audit middleware is
+    # added last, so it is the outermost and records the final status
+    install_request_guard(app, max_body_bytes=settings.max_request_bytes)
     install_auth(app)
     install_audit(app)
     return app

@@ -30,6 +30,8 @@ class ServiceSettings(BaseSettings):
     projection_max_attempts: int = 3
     #: Kafka messages above this size are dead-lettered; appends above it are refused
     max_event_bytes: int = 64 * 1024
+    #: HTTP request bodies above this size are refused with 413 before parsing (shared.request_guard)
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     relay_batch_size: int = 1000
     log_level: str = "INFO"
 
