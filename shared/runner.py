@@ -24,7 +24,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 
-from shared.audit import install_audit
+from shared.audit import install_audit, write_in_transaction
 from shared.auth import install_auth
 from shared.clock import Clock, SystemClock
 from shared.crypto import KeyConfigError
@@ -174,6 +174,7 @@ def create_app(
                 channel=f"bc_events_{service.schema}",
                 registry=registry,
                 max_event_bytes=settings.max_event_bytes,
+                before_commit=write_in_transaction,  # a command's audit row commits with it
             )
             ctx = ServiceContext(service.name, settings, pool, store, broker, clock, registry)
             app.state.ctx = ctx

@@ -517,3 +517,6 @@ class Vault:
                 reason=reason,
             ),
         )
+        # the request's command row (register, erase, resolve) commits with the operation
+        audit.note(resource_id=ref, status=status)
+        await audit.write_in_transaction(conn)
