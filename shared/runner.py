@@ -30,6 +30,7 @@ from shared.clock import Clock, SystemClock
 from shared.crypto import KeyConfigError
 from shared.eventstore import EventStore, StoredEvent
 from shared.http import install_error_handlers, metrics_response
+from shared.idempotency import install_idempotency
 from shared.migrations import apply_migrations
 from shared.pii import install_log_scrubbing
 from shared.projection import Projection, ProjectionRunner
@@ -277,6 +278,7 @@ def create_app(
 
     for router in service.routers:
         app.include_router(router)
+    install_idempotency(app)  # creates take an Idempotency-Key (documented once in OpenAPI)
     # bodies are bounded and JSON (413/415) before anything parses them; every route needs a
     # bearer token (AuthConfigError: no usable key, refuse to start); the audit middleware is
     # added last, so it is the outermost and records the final status
