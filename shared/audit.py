@@ -446,9 +446,11 @@ class AuditWriter:
         if len(self.queue) >= self.max_queued:
             AUDIT_WRITES.labels(self.service, "dropped").inc()
             log.error(
-                "audit row for %s %s dropped: %d rows already wait for PostgreSQL",
+                "audit row for %s %s %s (correlation %s) dropped: %d rows already wait for PostgreSQL",
                 entry.method,
+                entry.route,
                 entry.status,
+                entry.correlation_id,
                 len(self.queue),
             )
             return
