@@ -215,6 +215,19 @@ async def test_complaint_creates_and_merges(
         assert in_a.status_code == in_b.status_code == 201
         assert in_a.json()["complaint_id"] != in_b.json()["complaint_id"]
 
+        # two replicas on the same database: the same key sent to both at once is one case
+        async with running("complaint", database_url, kafka.bootstrap_servers) as replica:
+            before = await c.count(received, a)
+            key = str(uuid4())
+            headers = {**c.staff[a], HEADER: key}
+            path = f"/branches/{a}/complaints"
+            answers = await asyncio.gather(
+                *(http.post(path, json=body, headers=headers) for http in (svc.http, replica.http) * 3)
+            )
+            assert {r.status_code for r in answers} == {201}
+            assert len({r.json()["complaint_id"] for r in answers}) == 1
+            assert await c.count(received, a) == before + 1
+
 
 async def test_survey_answers(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     quiet_background(monkeypatch)
