@@ -328,12 +328,15 @@ async def watch(running: list[Service]) -> int:
 
 
 def child_env(infra: Infra, planned: list[Service]) -> dict[str, str]:
-    """What every service process gets: development mode (unless the environment says
-    otherwise), the infrastructure's addresses, every service's port (a console finds the others)
+    """What every service process gets: development mode and text logs (unless the environment
+    says otherwise), the infrastructure's addresses, every service's port (a console finds the others)
     and reception's URL (feedback's SMS sender resolves phone numbers in reception's vault)."""
     ports = {s.name: s.port for s in planned}
     env = {
         DEV_MODE_ENV: "1",  # public development keys, unless the environment says otherwise
+        # readable lines: the runner prefixes every line with the service's name for a person to
+        # read (a prefixed JSON line is no JSON line anyway); LOG_FORMAT=json in the environment wins
+        "LOG_FORMAT": "text",
         **os.environ,
         "DATABASE_URL": infra.database_url,
         "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,

@@ -8,10 +8,12 @@ fresh state a few times, because the decision is re-made on what is really there
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 from uuid import uuid4
 
 import asyncpg
@@ -20,8 +22,11 @@ from shared.clock import Clock
 from shared.decider import Decider, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import ConcurrencyError, EventStore
+from shared.logs import bind
 from shared.metrics import APPEND_SECONDS, COMMAND_CONFLICTS, EVENTS_APPENDED
 from shared.registry import EventData
+
+log = logging.getLogger(__name__)
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -60,6 +65,22 @@ async def stream_branch(store: EventStore, stream_id: str) -> str | None:
     return branch
 
 
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def _logged(method: F) -> F:
+    """Log lines written while a command runs carry its stream id and correlation id."""
+
+    @functools.wraps(method)
+    async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        stream_id = kwargs.get("stream_id") or next((a for a in args if isinstance(a, str)), None)
+        meta = kwargs.get("meta")
+        with bind(stream_id=stream_id, correlation_id=getattr(meta, "correlation_id", None)):
+            return await method(self, *args, **kwargs)
+
+    return cast(F, run)
+
+
 class CommandHandler(Generic[C, S]):
     def __init__(
         self,
@@ -89,6 +110,7 @@ class CommandHandler(Generic[C, S]):
         state = self.decider.fold(registry.decode(e) for e in history)
         return Loaded(state, len(history), history)
 
+    @_logged
     async def execute(
         self,
         stream_id: str,
@@ -121,6 +143,7 @@ class CommandHandler(Generic[C, S]):
                 self._count_conflict(expected_version, attempt)
         raise AssertionError("unreachable")
 
+    @_logged
     async def execute_in(
         self,
         conn: asyncpg.Connection,
@@ -227,6 +250,9 @@ class CommandHandler(Generic[C, S]):
             await self.after_append(conn, state, envelopes)
         APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - started)
         EVENTS_APPENDED.labels(self.service).inc(len(envelopes))
+        if log.isEnabledFor(logging.DEBUG):
+            types = ", ".join(e.type for e in envelopes)
+            log.debug("appended %s at version %d", types, loaded.version + len(envelopes))
         return CommandResult(state, loaded.version + len(envelopes), envelopes)
 
     def envelopes(

@@ -44,6 +44,13 @@ class EventRegistry:
         """``fn`` turns the data of ``from_version`` into ``from_version + 1``."""
         self._upcasters[(event_type, from_version)] = fn
 
+    def models(self) -> dict[str, type[EventData]]:
+        """Every registered event type and its current model (the event catalogue reads it)."""
+        return dict(self._models)
+
+    def has_upcaster(self, event_type: str, from_version: int) -> bool:
+        return (event_type, from_version) in self._upcasters
+
     def model_for(self, event_type: str) -> type[EventData]:
         try:
             return self._models[event_type]

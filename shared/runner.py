@@ -24,6 +24,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 
+from shared import catalogue
 from shared.audit import install_audit, write_in_transaction
 from shared.auth import install_auth
 from shared.clock import Clock, SystemClock
@@ -31,8 +32,8 @@ from shared.crypto import KeyConfigError
 from shared.eventstore import EventStore, StoredEvent
 from shared.http import install_error_handlers, metrics_response
 from shared.idempotency import install_idempotency
+from shared.logs import LogContextMiddleware, configure_logging
 from shared.migrations import apply_migrations
-from shared.pii import install_log_scrubbing
 from shared.projection import Projection, ProjectionRunner
 from shared.registry import REGISTRY, EventRegistry
 from shared.relay import OutboxRelay
@@ -123,6 +124,7 @@ def _kafka_broker(settings: ServiceSettings) -> KafkaBroker:
         request_timeout_ms=15_000,
         graceful_timeout=15.0,
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
+        logger=logging.getLogger("faststream.kafka"),  # through the root handler (shared.logs)
     )
 
 
@@ -278,12 +280,14 @@ def create_app(
 
     for router in service.routers:
         app.include_router(router)
+    app.include_router(catalogue.router(service.name))  # GET /asyncapi.json
     install_idempotency(app)  # creates take an Idempotency-Key (documented once in OpenAPI)
     # bodies are bounded and JSON (413/415) before anything parses them; every route needs a
     # bearer token (AuthConfigError: no usable key, refuse to start); the audit middleware is
     # added last, so it is the outermost and records the final status
     install_request_guard(app, max_body_bytes=settings.max_request_bytes)
     install_auth(app)
+    app.add_middleware(LogContextMiddleware)  # inside the audit middleware: sees its correlation id
     install_audit(app)
     return app
 
@@ -302,11 +306,7 @@ def main(service: Service) -> None:
     except SettingsError as exc:
         print(f"{service.name}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s {service.name} %(levelname)s %(name)s: %(message)s",
-    )
-    install_log_scrubbing()  # phone and ID numbers never reach a log line, whoever logs them
+    configure_logging(service.name, settings.log_level)  # JSON or text lines, PII scrubbed
     try:
         app = create_app(service, settings)
     except KeyConfigError as exc:  # AuthConfigError included: no JWT secret, a dev key in prod...
@@ -317,6 +317,7 @@ def main(service: Service) -> None:
         host=settings.http_host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's lines go through the root handler (shared.logs)
         access_log=False,
         timeout_graceful_shutdown=20,
     )

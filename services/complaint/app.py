@@ -179,7 +179,7 @@ class ComplaintApp:
                 visit_id=visit_id,
                 customer_left_at=left_at,
                 profile=profile.name,
-                calendar=branch_calendar_name(self.book, branch_id),
+                calendar=branch_calendar_name(self.book, branch_id, profile),
                 business_type=business_type,
                 matter_key=key,
                 about_staff=about_staff,
@@ -350,7 +350,9 @@ class ComplaintApp:
             source_event_id=env.event_id,
             customer_left_at=left_at,
             profile=self.regulation.profile_for_branch(env.branch_id).name,
-            calendar=branch_calendar_name(self.book, env.branch_id),
+            calendar=branch_calendar_name(
+                self.book, env.branch_id, self.regulation.profile_for_branch(env.branch_id)
+            ),
         )
         await self.execute_in(
             conn,

@@ -98,6 +98,8 @@ class Profile:
     #: weekdays that are business days (the branch calendar adds holidays and 调休 working days)
     business_weekdays: frozenset[int] = frozenset(range(5))
     acknowledgement: str = ""
+    #: the calendar business days count in for a branch whose policy file names none of its own
+    calendar: str | None = None
     recusal: bool = True
     #: None: no limit beyond the contract's
     max_representatives: int | None = None
@@ -190,9 +192,14 @@ class Regulation:
         )
 
 
-def branch_calendar_name(book: PolicyBook, branch_id: str) -> str:
-    """The calendar a branch counts business days in (``always_open`` if none is configured)."""
-    name = book.branch_calendars.get(branch_id, book.default_calendar)
+def branch_calendar_name(book: PolicyBook, branch_id: str, profile: Profile | None = None) -> str:
+    """The calendar a branch counts business days in: the branch's own (policy file), else its
+    profile's (``gb-eng`` for uk-fca), else the default; ``always_open`` if none is configured.
+    The name is recorded on the case, so a later change of configuration never moves its clocks."""
+    name = book.branch_calendars.get(branch_id)
+    if name is None and profile is not None and profile.calendar in book.calendars:
+        name = profile.calendar
+    name = name or book.default_calendar
     return name if name in book.calendars else ALWAYS_OPEN.name
 
 
@@ -213,7 +220,11 @@ def load_profiles(directory: Path) -> dict[str, Profile]:
 def parse_profile(doc: Mapping[str, Any], source: str = "<profile>") -> Profile:
     head = doc.get("profile", {})
     rules = doc.get("rules", {})
-    _known(head, {"name", "version", "title", "business_weekdays", "acknowledgement"}, f"{source} [profile]")
+    _known(
+        head,
+        {"name", "version", "title", "business_weekdays", "acknowledgement", "calendar"},
+        f"{source} [profile]",
+    )
     _known(
         rules,
         {
@@ -250,6 +261,7 @@ def parse_profile(doc: Mapping[str, Any], source: str = "<profile>") -> Profile:
         clocks=clocks,
         business_weekdays=weekdays,
         acknowledgement=str(head.get("acknowledgement", "")),
+        calendar=str(head["calendar"]) if "calendar" in head else None,
         recusal=bool(rules.get("recusal", True)),
         max_representatives=rules.get("max_representatives"),
         merge_repeats=bool(rules.get("merge_repeats", False)),

@@ -16,12 +16,13 @@ from fastapi.staticfiles import StaticFiles
 
 from services.console.backend import Backend
 from services.console.i18n import Translator
-from services.console.pages import auth, complaints, desk, followups, hq, lobby, satisfaction
+from services.console.pages import auth, catalogue, complaints, desk, followups, hq, lobby, satisfaction
 from services.console.session import LANG_COOKIE, Denied, NeedsSignIn, language
 from services.console.settings import ConsoleSettings
 from services.console.web import HERE, Clocks, render
 from shared.auth import AuthConfig, AuthConfigError
 from shared.http import metrics_response
+from shared.logs import configure_logging
 from shared.request_guard import FORM_TYPES, install_request_guard
 from shared.sla.policy import PolicyBook
 
@@ -67,7 +68,7 @@ def create_app(
     app.state.clocks = Clocks(book)
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (auth, lobby, desk, complaints, followups, satisfaction, hq):
+    for module in (auth, lobby, desk, complaints, followups, satisfaction, hq, catalogue):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)
@@ -135,10 +136,7 @@ def main() -> None:
     except (ValueError, AuthConfigError) as exc:
         print(f"console: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s console %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per backend call is noise
+    configure_logging("console", settings.log_level)  # JSON or text lines; httpx held at WARNING
     app = create_app(settings, config)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -146,6 +144,7 @@ def main() -> None:
             host=settings.http_host,
             port=settings.http_port,
             log_level=settings.log_level.lower(),
+            log_config=None,  # uvicorn's lines go through the root handler (shared.logs)
             access_log=False,
             # open live-board streams end themselves when the server stops (see pages.lobby)
             timeout_graceful_shutdown=5,

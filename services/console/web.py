@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
@@ -17,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Undefined
 
+from services.console import formats
 from services.console.backend import ApiResult, Backend, Unavailable
 from services.console.i18n import LANGS, Translator
 from services.console.session import Denied, Session
@@ -57,35 +57,16 @@ def _missing(value: Any) -> bool:
 
 
 def fmt_duration(seconds: float | int | None, lang: str) -> str:
-    """A span for people: ``4:05`` under an hour, ``2h 05m`` / ``2小时05分``, ``3d 4h`` / ``3天4小时``."""
-    if seconds is None or _missing(seconds):
-        return "—"
-    s = abs(round(float(seconds)))
-    if s < 3600:
-        return f"{s // 60}:{s % 60:02d}"
-    if s < 86400:
-        h, m = divmod(s // 60, 60)
-        return f"{h}小时{m:02d}分" if lang == "zh" else f"{h}h {m:02d}m"
-    d, h = divmod(s // 3600, 24)
-    return f"{d}天{h}小时" if lang == "zh" else f"{d}d {h}h"
+    """A span for people: ``4:05`` under an hour, ``2h 05m`` / ``2小时05分钟``, ``3d 4h`` (Babel)."""
+    return formats.duration(seconds, lang)
 
 
-def fmt_percent(value: float | None, digits: int = 1) -> str:
-    if value is None or _missing(value) or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{float(value) * 100:.{digits}f}%"
+def fmt_percent(value: float | None, digits: int = 1, lang: str = "zh") -> str:
+    return formats.percent(value, lang, digits)
 
 
-def fmt_number(value: Any) -> str:
-    if _missing(value):
-        return "—"
-    if isinstance(value, bool):
-        return "✓" if value else "✗"
-    if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+def fmt_number(value: Any, lang: str = "zh") -> str:
+    return formats.number(value, lang)
 
 
 @dataclass
@@ -102,9 +83,8 @@ class Clocks:
         except Exception:  # an unknown branch falls back to the default calendar
             return self.book.calendar(None).tz
 
-    def local(self, value: Any, branch_id: str | None, fmt: str = "%m-%d %H:%M") -> str:
-        moment = parse_time(value)
-        return "—" if moment is None else moment.astimezone(self.tz(branch_id)).strftime(fmt)
+    def local(self, value: Any, branch_id: str | None, fmt: str = "%m-%d %H:%M", lang: str = "zh") -> str:
+        return formats.moment(parse_time(value), self.tz(branch_id), lang, fmt)
 
     def today(self, branch_id: str | None) -> date:
         return datetime.now(self.tz(branch_id)).date()
@@ -239,10 +219,11 @@ def render(
         "nav": nav_items(session, branch_id, t) if session else [],
         "active": active,
         "switch_href": switch_href,
-        "local": lambda v, fmt="%m-%d %H:%M": clocks.local(v, branch_id, fmt),
+        "local": lambda v, fmt="%m-%d %H:%M": clocks.local(v, branch_id, fmt, t.lang),
         "dur": lambda s: fmt_duration(s, t.lang),
-        "pct": fmt_percent,
-        "num": fmt_number,
+        "pct": lambda v, digits=1: fmt_percent(v, digits, t.lang),
+        "num": lambda v: fmt_number(v, t.lang),
+        "day": lambda d: formats.day(d, t.lang),
         "branch_choices": session.branches if session else [],
         "roles_label": ", ".join(t.label("role", r) for r in sorted(session.principal.roles))
         if session

@@ -15,14 +15,23 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel
 
-from services.hq import queries, report
+from services.hq import queries, report, workbook
 from services.hq.components import HqComponents, components
 from services.hq.config import report_data
 from services.hq.kpis import KPIS, compute
 from services.hq.rebuild import request_rebuild, status
+from services.hq.schemas import (
+    AlertList,
+    BranchRanking,
+    BranchSummary,
+    ComplaintReport,
+    KpiDefinitions,
+    ReadModelStatus,
+    RebuildState,
+    RegionList,
+    RegionSummary,
+)
 from shared.auth import Principal, requires
 from shared.envelope import Metadata
 from shared.http import command_metadata
@@ -35,24 +44,6 @@ Parts = Annotated[HqComponents, Depends(components)]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 MAX_PERIOD_DAYS = 366
 HqReader = Annotated[Principal, Depends(requires("hq.read"))]
-
-
-class BranchSummary(BaseModel):
-    branch_id: str
-    region: str
-    #: every complaint ever received from the branch (the walking skeleton's figure)
-    complaints_received: int
-    last_event_at: datetime | None
-    first_event_at: datetime | None = None
-    date_from: date
-    date_to: date
-    kpis: dict[str, Any]
-    counters: dict[str, float]
-    wait_histogram: list[dict[str, Any]]
-    sla: list[dict[str, Any]]
-    by_category: list[dict[str, Any]]
-    now: dict[str, Any]
-    alerts: list[dict[str, Any]]
 
 
 def _period(parts: HqComponents, first: date | None, last: date | None) -> tuple[date, date]:
@@ -70,7 +61,7 @@ DateFrom = Annotated[date | None, Query(description="first day, inclusive (defau
 DateTo = Annotated[date | None, Query(description="last day, inclusive (default: today)")]
 
 
-@router.get("/hq/branches/{branch_id}", response_model=BranchSummary)
+@router.get("/hq/branches/{branch_id}", response_model=BranchSummary, operation_id="hq_branch_summary")
 async def branch_summary(
     branch_id: BranchId, parts: Parts, staff: HqReader, date_from: DateFrom = None, date_to: DateTo = None
 ) -> BranchSummary:
@@ -88,7 +79,7 @@ async def branch_summary(
     )
 
 
-@router.get("/hq/branches")
+@router.get("/hq/branches", response_model=BranchRanking, operation_id="hq_rank_branches")
 async def rank_branches(
     parts: Parts,
     staff: HqReader,
@@ -145,7 +136,7 @@ async def rank_branches(
     }
 
 
-@router.get("/hq/regions")
+@router.get("/hq/regions", response_model=RegionList, operation_id="hq_regions")
 async def regions(
     parts: Parts, staff: HqReader, date_from: DateFrom = None, date_to: DateTo = None
 ) -> dict[str, Any]:
@@ -167,7 +158,7 @@ async def regions(
     return {"date_from": first, "date_to": last, "regions": out}
 
 
-@router.get("/hq/regions/{region}")
+@router.get("/hq/regions/{region}", response_model=RegionSummary, operation_id="hq_region_summary")
 async def region_summary(
     region: RegionName,
     parts: Parts,
@@ -218,7 +209,21 @@ async def region_summary(
     }
 
 
-@router.get("/hq/reports/complaints", response_model=None)
+@router.get(
+    "/hq/reports/complaints",
+    response_model=ComplaintReport,
+    response_model_exclude_unset=True,  # with ``section``: the header and that section only
+    operation_id="hq_complaint_report",
+    responses={
+        200: {
+            "description": "JSON; or with ``format=csv`` / ``format=xlsx`` the same report as a file",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                workbook.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+)
 async def complaint_report(
     parts: Parts,
     staff: HqReader,
@@ -226,7 +231,10 @@ async def complaint_report(
         date | None, Query(alias="from", description="first receipt day (default: 30 days ago)")
     ] = None,
     to: Annotated[date | None, Query(description="last receipt day, inclusive (default: today)")] = None,
-    format: Annotated[Literal["json", "csv"], Query()] = "json",
+    format: Annotated[
+        Literal["json", "csv", "xlsx"],
+        Query(description="json; csv (UTF-8 with BOM, for Excel); xlsx (one sheet per section)"),
+    ] = "json",
     region: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] = None,
     by: Annotated[
         str | None,
@@ -247,7 +255,7 @@ async def complaint_report(
     rates per 1,000 branches and per 10 million customers, the handling-time distribution and the
     shares decided within 15 / 30 / 60 days, extensions, reviews and remediation actions open /
     overdue at ``as_of`` (definitions in the response). CSV: every section in one file, or one
-    ``section`` as a plain table."""
+    ``section`` as a plain table; XLSX: one sheet per section (or the one ``section``)."""
     try:
         dimensions = report.parse_dimensions(by)
         only = report.parse_section(section)
@@ -273,17 +281,23 @@ async def complaint_report(
             region=region,
             read_model_generation=(await status(conn))["generation"],
         )
+    name = f"complaints_{first}_{last}{'' if only is None else '_' + only}"
     if format == "csv":
-        name = f"complaints_{first}_{last}{'' if only is None else '_' + only}.csv"
-        return PlainTextResponse(
-            report.to_csv(built, only),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        return Response(
+            workbook.to_csv_bytes(built, only),
+            media_type=workbook.CSV_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if format == "xlsx":
+        return Response(
+            workbook.to_xlsx(built, None if only is None else [only]),
+            media_type=workbook.XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
         )
     return report.select(built, only)
 
 
-@router.get("/hq/alerts")
+@router.get("/hq/alerts", response_model=AlertList, operation_id="hq_alerts")
 async def alerts(
     parts: Parts,
     staff: HqReader,
@@ -298,7 +312,7 @@ async def alerts(
     return {"alerts": items}
 
 
-@router.get("/hq/kpis")
+@router.get("/hq/kpis", response_model=KpiDefinitions, operation_id="hq_kpi_definitions")
 async def kpi_definitions(parts: Parts, staff: HqReader) -> dict[str, Any]:
     """The KPIs branches can be ranked by, with their definitions."""
     return {
@@ -310,7 +324,7 @@ async def kpi_definitions(parts: Parts, staff: HqReader) -> dict[str, Any]:
     }
 
 
-@router.get("/hq/status")
+@router.get("/hq/status", response_model=ReadModelStatus, operation_id="hq_status")
 async def hq_status(
     parts: Parts, staff: Annotated[Principal, Depends(requires("hq.status.read"))]
 ) -> dict[str, Any]:
@@ -328,7 +342,7 @@ async def hq_status(
     }
 
 
-@router.post("/hq/admin/rebuild", status_code=202)
+@router.post("/hq/admin/rebuild", status_code=202, response_model=RebuildState, operation_id="hq_rebuild")
 async def rebuild(
     parts: Parts,
     staff: Annotated[Principal, Depends(requires("hq.admin.rebuild"))],

@@ -1,4 +1,4 @@
-"""The regulatory complaint statistics report for a period (投诉统计): JSON and CSV.
+"""The regulatory complaint statistics report for a period (投诉统计): JSON and CSV (XLSX: workbook.py).
 
 Population: complaints *received* in the period (branch-local receipt day), optionally one region.
 Every figure is about that cohort, as HQ knows it now; remediation actions are counted at the
@@ -473,6 +473,10 @@ def _table(report: Mapping[str, Any], section: str) -> tuple[Sequence[str], list
     raise ValueError(f"unknown section {section!r}")
 
 
+#: a section as (columns, rows): the CSV section, the XLSX sheet
+section_table = _table
+
+
 def _dim(value: Any) -> Any:
     return UNSPECIFIED if value is None else value
 
@@ -504,7 +508,7 @@ def parse_csv_sections(text: str) -> dict[str, list[dict[str, str]]]:
     sections: dict[str, list[dict[str, str]]] = {}
     name: str | None = None
     header: list[str] | None = None
-    for row in csv.reader(io.StringIO(text)):
+    for row in csv.reader(io.StringIO(text.removeprefix("\ufeff"))):
         if not row or not any(row):
             name, header = None, None
         elif row[0].startswith("# section: "):

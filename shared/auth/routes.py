@@ -20,7 +20,16 @@ from shared.auth.permissions import ActionSpec, action_spec
 
 #: reachable without a token (issue 7), plus FastAPI's own documentation pages
 PUBLIC_PATHS: frozenset[str] = frozenset(
-    {"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {
+        "/health",
+        "/ready",
+        "/metrics",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+        "/asyncapi.json",
+    }
 )
 
 

@@ -93,7 +93,7 @@ CustomerRef = Annotated[
         description=(
             "Pseudonymous customer reference issued by the vault (POST /branches/{branch_id}/customers): "
             "32 url-safe base64 characters. Anything shaped like a phone, ID-card, bank-card or "
-            "account number is refused (422)."
+            "account number is refused (422 in a command; an event carrying one is dead-lettered)."
         ),
         examples=["Hk3v0Qm7_Zb1xYt9LsWc2Rn8PdFa4Ue6"],
     ),

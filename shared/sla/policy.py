@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from shared.sla import public_days
 from shared.sla.calendar import ALWAYS_OPEN, BusinessCalendar, parse_hours
 
 DEFAULT_FILE = Path(__file__).with_name("policies.toml")
@@ -68,16 +69,17 @@ class PolicyBook:
     def load(cls, path: Path | str | None = None) -> PolicyBook:
         chosen = Path(path or os.environ.get("SLA_POLICIES_FILE") or DEFAULT_FILE)
         with chosen.open("rb") as handle:
-            return cls.from_dict(tomllib.load(handle))
+            return cls.from_dict(tomllib.load(handle), base=chosen.parent)
 
     @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> PolicyBook:
+    def from_dict(cls, doc: Mapping[str, Any], base: Path | None = None) -> PolicyBook:
+        """``base``: the policy file's folder, where its own ``public_holidays/`` may live."""
         set_name = doc.get("policy_set", {}).get("name", "default")
         policies = {
             name: _policy(name, spec, SlaPolicy(name, timedelta(0), policy=set_name))
             for name, spec in doc.get("sla", {}).items()
         }
-        calendars = {name: _calendar(name, spec) for name, spec in doc.get("calendars", {}).items()}
+        calendars = {name: _calendar(name, spec, base) for name, spec in doc.get("calendars", {}).items()}
         branch_calendars: dict[str, str] = {}
         branch_policies: dict[str, dict[str, SlaPolicy]] = {}
         for branch, spec in doc.get("branches", {}).items():
@@ -133,13 +135,28 @@ def _policy(name: str, spec: Mapping[str, Any], base: SlaPolicy) -> SlaPolicy:
     return policy
 
 
-def _calendar(name: str, spec: Mapping[str, Any]) -> BusinessCalendar:
+_CALENDAR_KEYS = {*_WEEKDAYS, "timezone", "holidays", "extra_working_days", "workday", "public_holidays"}
+
+
+def _calendar(name: str, spec: Mapping[str, Any], base: Path | None = None) -> BusinessCalendar:
+    """Opening hours per weekday, plus the generated public holidays and 调休 working days of
+    ``public_holidays`` (see :mod:`shared.sla.public_days`) and the bank's own ``holidays`` /
+    ``extra_working_days`` lists on top."""
+    unknown = set(spec) - _CALENDAR_KEYS
+    if unknown:
+        raise ValueError(f"calendar {name}: unknown settings {sorted(unknown)}")
     hours = {i: parse_hours(spec.get(day, [])) for i, day in enumerate(_WEEKDAYS)}
+    holidays = {date.fromisoformat(d) for d in spec.get("holidays", [])}
+    working = {date.fromisoformat(d) for d in spec.get("extra_working_days", [])}
+    if "public_holidays" in spec:
+        public = public_days.load(str(spec["public_holidays"]), base)
+        holidays |= set(public.holidays)
+        working |= set(public.working_days)
     return BusinessCalendar(
         name=name,
         timezone=spec.get("timezone", "UTC"),
         hours=hours,
-        holidays=frozenset(date.fromisoformat(d) for d in spec.get("holidays", [])),
-        extra_working_days=frozenset(date.fromisoformat(d) for d in spec.get("extra_working_days", [])),
+        holidays=frozenset(holidays),
+        extra_working_days=frozenset(working - holidays),
         workday=parse_hours(spec.get("workday", spec.get("mon", []))),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -21,6 +21,8 @@ from services.console.charts import stacked_columns
 from services.console.i18n import Translator
 from services.console.session import Session, Staff, T
 from services.console.web import Panel, fetch, problem_of, render, unavailable_text
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 router = APIRouter()
 
@@ -200,15 +202,17 @@ async def dashboard(request: Request, session: Staff, t: T) -> Response:
     )
 
 
-@router.get("/hq/reports/complaints.csv")
-async def report_csv(request: Request, session: Staff, t: T) -> Response:
-    """The regulatory report as HQ's CSV, downloaded through the console (same token, same rule)."""
+@router.get("/hq/reports/complaints.{fmt}")
+async def report_file(request: Request, session: Staff, t: T, fmt: Literal["csv", "xlsx"]) -> Response:
+    """The regulatory report as HQ's CSV (UTF-8 with a BOM) or Excel workbook (a sheet per section),
+    downloaded through the console (same token, same rule)."""
     session.require(ACTION)
     q = request.query_params
-    params = {"from": q.get("from"), "to": q.get("to"), "region": q.get("region"), "format": "csv"}
+    params = {"from": q.get("from"), "to": q.get("to"), "region": q.get("region"), "format": fmt}
+    accept = "text/csv" if fmt == "csv" else XLSX_MEDIA_TYPE
     try:
         result = await request.app.state.backend.get(
-            session, "hq", "/hq/reports/complaints", action=ACTION, params=params, accept="text/csv"
+            session, "hq", "/hq/reports/complaints", action=ACTION, params=params, accept=accept
         )
     except Unavailable as exc:
         return Response(unavailable_text(exc, t), status_code=503, media_type="text/plain; charset=utf-8")
@@ -216,7 +220,7 @@ async def report_csv(request: Request, session: Staff, t: T) -> Response:
         return Response(
             problem_of(result, t), status_code=result.status, media_type="text/plain; charset=utf-8"
         )
-    disposition = result.headers.get("content-disposition") or 'attachment; filename="complaints.csv"'
+    disposition = result.headers.get("content-disposition") or f'attachment; filename="complaints.{fmt}"'
     return Response(
         result.content,
         media_type=result.headers.get("content-type", "text/csv; charset=utf-8"),

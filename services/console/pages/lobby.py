@@ -12,11 +12,11 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.console.i18n import Translator
 from services.console.session import Session, Staff, T
@@ -84,7 +84,7 @@ def render_board(request: Request, t: Translator, branch_id: str, panel: Panel) 
         problem=panel.problem,
         branch_id=branch_id,
         dur=lambda s: fmt_duration(s, t.lang),
-        local=lambda v, fmt="%H:%M:%S": clocks.local(v, branch_id, fmt),
+        local=lambda v, fmt="%H:%M:%S": clocks.local(v, branch_id, fmt, t.lang),
     )
 
 
@@ -117,35 +117,32 @@ def _stopping(request: Request) -> bool:
 
 
 @router.get("/b/{branch_id}/lobby/stream")
-async def lobby_stream(request: Request, branch_id: str, session: Staff, t: T) -> StreamingResponse:
-    """Server-sent events: ``board`` (the board's HTML, JSON-encoded) whenever it changes,
-    ``expired`` when the viewer's token runs out (the page then asks to sign in again)."""
+async def lobby_stream(request: Request, branch_id: str, session: Staff, t: T) -> EventSourceResponse:
+    """Server-sent events (sse-starlette): ``board`` (the board's HTML, JSON-encoded) whenever it
+    changes, ``expired`` when the viewer's token runs out (the page then asks to sign in again); a
+    comment line every ``HEARTBEAT_SECONDS`` keeps proxies from closing a quiet stream."""
     session.require(ACTION, branch_id)
     poll = request.app.state.settings.lobby_poll_seconds
 
-    async def events() -> AsyncIterator[str]:
+    async def events() -> AsyncIterator[ServerSentEvent]:
         loop = asyncio.get_running_loop()
-        started = last_sent = loop.time()
+        started = loop.time()
         previous: str | None = None
-        yield "retry: 1000\n\n"
+        yield ServerSentEvent(comment="board", retry=1000)
         while not _stopping(request) and loop.time() - started < MAX_STREAM_SECONDS:
             if session.expired:
-                yield "event: expired\ndata: {}\n\n"
+                yield ServerSentEvent(data="{}", event="expired")
                 return
             if await request.is_disconnected():
                 return
             html = render_board(request, t, branch_id, await board_panel(request, session, t, branch_id))
             if html != previous:
                 previous = html
-                last_sent = loop.time()
-                yield f"event: board\ndata: {json.dumps(html)}\n\n"
-            elif loop.time() - last_sent > HEARTBEAT_SECONDS:
-                last_sent = loop.time()
-                yield f": {datetime.now().isoformat()}\n\n"
+                yield ServerSentEvent(data=json.dumps(html), event="board")
             await asyncio.sleep(poll)
 
-    return StreamingResponse(
+    return EventSourceResponse(
         events(),
-        media_type="text/event-stream",
+        ping=HEARTBEAT_SECONDS,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -50,7 +50,13 @@ class Hq:
     async def get(self, path: str, **params: Any) -> Any:
         response = await self.http.get(f"{self.url}{path}", params=params)
         assert response.status_code == 200, response.text
-        return response.json() if "json" in response.headers.get("content-type", "") else response.text
+        kind = response.headers.get("content-type", "")
+        if "json" in kind:
+            return response.json()
+        if kind.startswith("text/csv"):  # UTF-8 with a BOM, for Excel
+            assert response.content.startswith(b"\xef\xbb\xbf"), response.content[:20]
+            return response.content.decode("utf-8-sig")
+        return response.content if "spreadsheetml" in kind else response.text
 
     async def db(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.database_url, server_settings={"search_path": "hq"})

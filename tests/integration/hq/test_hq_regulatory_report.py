@@ -5,6 +5,7 @@ every number of the report is checked — then again after a rebuild from the to
 
 from __future__ import annotations
 
+import io
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+from openpyxl import load_workbook
 
 from services.complaint.service import SERVICE as COMPLAINT
 from services.followup.domain import CompleteTask, Task, decide, evolve
@@ -335,6 +337,10 @@ async def test_the_report_answers_the_regulator_from_real_events_and_survives_a_
     assert summary["remediation_overdue"] == "1" and summary["extensions_denied"] == "1"
     assert sections["overdue_actions"][0]["task_id"] == late["task_id"]
     assert sections["rows"][-1]["received"] == "3"
+    book = load_workbook(io.BytesIO(await report(hq, format="xlsx", as_of=as_of.isoformat())))
+    assert book.sheetnames == list(SECTIONS) and book["rows"].freeze_panes == "A2"
+    by_metric = {r[0].value: r[1].value for r in book["summary"].iter_rows(min_row=2)}
+    assert by_metric["decided_within_60d"] == 2 and by_metric["remediation_overdue"] == 1
     plain = await report(hq, format="csv", section="by_cause_code")
     assert plain.splitlines()[0].startswith("regulatory_profile,cause_code,label,code_status,received,")
     bad = await hq.http.get(f"{hq.url}/hq/reports/complaints", params={"section": "everything"})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from shared.logs import JSON_FIELDS
 from tests.support.auth import bearer
 from tests.support.services import ServiceProcess
 
@@ -17,13 +19,22 @@ pytestmark = pytest.mark.integration
 async def test_the_service_runs_as_a_process(database_url: str, kafka: Any) -> None:
     b = f"b-{uuid.uuid4().hex[:8]}"
     staff = bearer("lm-1", [b])
+    correlation = str(uuid.uuid4())
     async with (
         ServiceProcess(
-            "reception", database_url=database_url, kafka_bootstrap_servers=kafka.bootstrap_servers
+            "reception",
+            database_url=database_url,
+            kafka_bootstrap_servers=kafka.bootstrap_servers,
+            # its output is a file, not a terminal: JSON lines by default; DEBUG shows the append
+            env={"LOG_LEVEL": "DEBUG"},
         ) as proc,
         httpx.AsyncClient(base_url=proc.url, timeout=10) as http,
     ):
-        created = await http.post(f"/branches/{b}/visits", json={"service_type": "enquiry"}, headers=staff)
+        created = await http.post(
+            f"/branches/{b}/visits",
+            json={"service_type": "enquiry"},
+            headers={**staff, "X-Correlation-Id": correlation},
+        )
         assert created.status_code == 201 and created.json()["ticket"] == "E001"
         board = (await http.get(f"/branches/{b}/lobby", headers=staff)).json()
         assert [w["ticket"] for w in board["waiting"]] == ["E001"]
@@ -33,3 +44,19 @@ async def test_the_service_runs_as_a_process(database_url: str, kafka: Any) -> N
     # a graceful stop: uvicorn re-raises SIGTERM after shutting down, hence -15 rather than 0
     assert proc.returncode in (0, -15)
     assert "reception stopped" in proc.log_text()
+    check_json_log_lines(proc.log_text(), correlation, created.json()["visit_id"])
+
+
+def check_json_log_lines(text: str, correlation: str, visit_id: str) -> None:
+    """Every line is a JSON object with the fields; the request's lines carry its ids."""
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert len(lines) > 5
+    for line in lines:
+        assert set(JSON_FIELDS) <= set(line), line
+        assert line["service"] == "reception" and line["level"] in ("DEBUG", "INFO", "WARNING", "ERROR")
+    appended = [line for line in lines if line["message"].startswith("appended VisitArrived")]
+    assert appended, "no append line at DEBUG"
+    assert appended[0]["correlation_id"] == correlation
+    assert appended[0]["stream_id"].endswith(visit_id)
+    assert appended[0]["trace_id"] == ""  # until tracing lands (shared.logs.set_trace_id_source)
+    assert not any(line["logger"].startswith("aiokafka") and line["level"] == "INFO" for line in lines)

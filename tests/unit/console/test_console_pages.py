@@ -234,3 +234,17 @@ async def test_the_language_switch_remembers_and_returns(console: tuple[httpx.As
         "Content-Security-Policy" in login.headers
         and "script-src 'self'" in login.headers["content-security-policy"]
     )
+
+
+async def test_the_event_catalogue_is_linked_from_every_page_and_readable_without_signing_in(
+    console: tuple[httpx.AsyncClient, Services],
+) -> None:
+    client, _ = console
+    login = await client.get("/login")
+    assert 'href="/help/events"' in login.text  # the footer, on every page
+    page = await client.get("/help/events", params={"lang": "en"})
+    assert page.status_code == 200 and "Event catalogue" in page.text
+    assert 'data-event="ComplaintReceived"' in page.text
+    assert "http://complaint.test/asyncapi.json" in page.text
+    spec = (await client.get("/asyncapi.json")).json()
+    assert spec["asyncapi"] == "3.0.0" and "complaint.events.v1" in spec["channels"]
