@@ -272,7 +272,7 @@ class EventStore:
                 rows = await own.fetch(query, stream_id)
         else:
             rows = await conn.fetch(query, stream_id)
-        return [self.registry.upcast(Envelope.model_validate_json(r["json"])) for r in rows]
+        return [self.registry.upcast(Envelope.model_validate_json(r["json"]), stored=True) for r in rows]
 
     async def read_all_after(
         self, after: LogPosition = LOG_START, limit: int = 1000, conn: asyncpg.Connection | None = None

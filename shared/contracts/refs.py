@@ -19,22 +19,33 @@ The rule, decided so that an issued reference is never refused:
 
 Commands (HTTP bodies, path parameters) and events use the same type, so a forged event carrying
 a raw number fails validation and is dead-lettered with the reason.
+
+Events a service stored before this rule existed may hold a raw number. Read back from the
+service's own store (``EventRegistry.upcast(..., stored=True)``, which ``EventStore.read_stream``
+does) such a value is replaced by :func:`legacy_pseudonym` — the reference the vault issues for
+that mobile or ID number — so the stream still loads and new events carry the pseudonym, never
+the number again. The stored row itself is not rewritten (the store is append-only); a topic that
+still holds the old message dead-letters it at every consumer, loudly.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, ValidationInfo
+
+from shared.registry import STORED_EVENT
 
 __all__ = [
     "ISSUED_LENGTH",
     "CustomerRef",
     "check_customer_ref",
     "is_pseudonym",
+    "legacy_pseudonym",
     "pseudonym_problem",
     "synthetic_ref",
 ]
@@ -85,6 +96,31 @@ def check_customer_ref(value: str) -> str:
     return value
 
 
+@functools.cache
+def _pii_key() -> bytes:
+    from shared.pii import pii_key_from_env
+
+    return pii_key_from_env()
+
+
+def legacy_pseudonym(raw: str) -> str:
+    """The reference for a raw number found in a stored event: ``shared.pii.customer_ref`` of it,
+    which is what the vault issues when that number is the customer's identity."""
+    from shared.pii import customer_ref
+
+    return customer_ref(raw, _pii_key())
+
+
+def _validate(value: str, info: ValidationInfo) -> str:
+    """Refuse a number; in an event read back from the service's own store, replace it."""
+    problem = pseudonym_problem(value)
+    if problem is None:
+        return value
+    if problem == REASON_SHAPED_LIKE_NUMBER and (info.context or {}).get(STORED_EVENT):
+        return legacy_pseudonym(value)
+    raise ValueError(f"customer_ref {problem}")
+
+
 #: pseudonymous customer reference (keyed HMAC of the identity, issued by the vault), never raw PII
 CustomerRef = Annotated[
     str,
@@ -97,5 +133,5 @@ CustomerRef = Annotated[
         ),
         examples=["Hk3v0Qm7_Zb1xYt9LsWc2Rn8PdFa4Ue6"],
     ),
-    AfterValidator(check_customer_ref),
+    AfterValidator(_validate),
 ]

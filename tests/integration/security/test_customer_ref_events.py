@@ -12,7 +12,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 import shared.contracts.reception  # noqa: F401  (registers the reception events)
+from shared.contracts.refs import legacy_pseudonym
 from shared.envelope import Envelope, to_json
+from shared.eventstore import EventStore
+from shared.pii import customer_ref, pii_key_from_env
 from shared.projection import ProjectionRunner
 from shared.registry import REGISTRY
 from shared.runner import _kafka_broker
@@ -71,3 +74,23 @@ async def test_a_raw_number_in_an_event_is_dead_lettered(database_url: str, kafk
     reason = dict(record.headers)["x-dlq-reason"].decode()
     assert reason.startswith("invalid VisitArrived data: customer_ref") and "shaped like a phone" in reason
     assert raw not in reason
+
+
+async def test_a_legacy_event_with_a_raw_number_still_loads_with_the_pseudonym(database_url: str) -> None:
+    """Events stored before the rule may hold a raw number: read back from the own store the value
+    is replaced by the reference the vault issues for that number; the row is not rewritten."""
+    raw = phone()
+    stream = f"visit-{uuid4()}"
+    data = {"visit_id": str(uuid4()), "arrival": "walk_in", "at": "2026-03-02T02:00:00Z", "customer_ref": raw}
+    async with migrated_store(database_url, "legacy") as test_store:
+        store = EventStore(test_store.pool, channel="bc_events_legacy", registry=REGISTRY)
+        await store.append(stream, 0, [make_envelope(stream, 1, type="VisitArrived", data=data)])
+        (loaded,) = await store.read_stream(stream)
+        async with store.pool.acquire() as conn:
+            kept = await conn.fetchval(
+                "SELECT data->>'customer_ref' FROM events WHERE stream_id = $1", stream
+            )
+        await store.notifier.close()
+    assert loaded.data["customer_ref"] == legacy_pseudonym(raw) == customer_ref(raw, pii_key_from_env())
+    assert REGISTRY.decode(loaded).customer_ref == legacy_pseudonym(raw)  # type: ignore[attr-defined]
+    assert kept == raw, "append-only: the stored row is left as it was"
