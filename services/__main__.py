@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import signal
 import sys
 from collections import deque
@@ -26,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
+
+import httpx
 
 import services
 from shared.auth.config import DEV_JWT_SECRET, JWT_SECRET_ENV
@@ -40,7 +41,7 @@ from shared.devstack import (
     wait_http_ok,
 )
 from shared.devtokens import DEMO_BRANCH, dev_secret, dev_tokens, render_shell
-from shared.topology import CONTEXTS, DEFAULT_PORTS, all_topics
+from shared.topology import CONTEXTS, DEFAULT_PORTS, all_topics, port_env_var
 
 REPO_ROOT = Path(services.__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".devstack"
@@ -54,6 +55,8 @@ EXTRA_PORTS_FROM = 8080
 STOP_GRACE_SECONDS = 15.0
 TOKEN_TTL = timedelta(hours=12)
 TAIL_LINES = 30
+#: what the banner offers to open, first answering wins: an API's docs, else the service's page
+PAGES = ("/docs", "/")
 
 _COLOURS = ("36", "33", "35", "32", "34", "31")
 
@@ -78,10 +81,6 @@ def discover_services() -> list[str]:
     }
     known = [name for name in CONTEXTS if name in found]
     return known + sorted(found - set(known))
-
-
-def port_env_var(name: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_PORT"
 
 
 def service_port(name: str, taken: set[int]) -> int:
@@ -244,16 +243,19 @@ class Infra:
 
 def token_lines(env: dict[str, str], running: list[Service]) -> list[str]:
     """The ready-made staff tokens (``shared.devtokens``, signed with the secret the children
-    verify) and a curl to try one; nothing outside development mode."""
+    verify) and a curl to try one, against the running services' ports; nothing outside
+    development mode."""
     if env.get(DEV_MODE_ENV) != "1":
         return [f"  {DEV_MODE_ENV} is not 1: no development tokens (sign your own with {JWT_SECRET_ENV})."]
     secret = dev_secret(env)
     now = datetime.now(UTC).replace(microsecond=0)
     tokens = dev_tokens(secret, ttl=TOKEN_TTL, now=now)
-    shell = render_shell(tokens, expires=now + TOKEN_TTL, using_dev_secret=secret == DEV_JWT_SECRET)
+    urls = {s.name: s.base_url for s in running}
+    shell = render_shell(
+        tokens, expires=now + TOKEN_TTL, using_dev_secret=secret == DEV_JWT_SECRET, base_urls=urls
+    )
     lines = ["  Staff tokens (paste the export lines into your shell; a token into the console's sign-in):"]
     lines += [f"    {line}" for line in shell.splitlines()]
-    urls = {s.name: s.base_url for s in running}
     if "complaint" in urls:
         lines.append(
             f'  Try it now: curl -s -H "Authorization: Bearer $BC_TOKEN_LOBBY_B001" '
@@ -262,10 +264,67 @@ def token_lines(env: dict[str, str], running: list[Service]) -> list[str]:
     return lines
 
 
-def print_table(running: list[Service], infra: Infra, env: dict[str, str] | None = None) -> None:
-    rows = [("service", "API", "docs", "metrics")] + [
-        (s.name, s.base_url + "/", s.base_url + "/docs", s.base_url + "/metrics") for s in running
-    ]
+def simulator_line(running: list[Service]) -> str | None:
+    """How to drive the running services with simulated branches: the simulator reads the same
+    ``<NAME>_PORT`` variables, so moved ports are passed on."""
+    ports = {s.name: s.port for s in running if s.name in DEFAULT_PORTS}
+    if "reception" not in ports:
+        return None
+    moved = [f"{port_env_var(name)}={port}" for name, port in ports.items() if port != DEFAULT_PORTS[name]]
+    python = Path(sys.executable)
+    shown = python.relative_to(REPO_ROOT) if python.is_relative_to(REPO_ROOT) else python
+    return " ".join([*moved, f"{shown} -m services.simulator --demo"])
+
+
+@dataclass(frozen=True)
+class Links:
+    """The URLs the banner prints for one service, each one seen answering (None: it did not)."""
+
+    #: what to open in a browser: an API's ``/docs``, else the service's own page (the console)
+    page: str | None
+    health: str | None
+    metrics: str | None
+
+
+async def probe_links(running: list[Service]) -> dict[str, Links]:
+    """Ask each service which of its usual URLs answer, so the banner prints only those."""
+
+    async def first(http: httpx.AsyncClient, base: str, paths: tuple[str, ...]) -> str | None:
+        for path in paths:
+            try:
+                response = await http.get(base + path)
+            except httpx.HTTPError:
+                continue
+            if response.status_code < 400:  # a redirect (a page's sign-in) answers too
+                return base + path
+        return None
+
+    async def links(http: httpx.AsyncClient, s: Service) -> Links:
+        page, health, metrics = await asyncio.gather(
+            first(http, s.base_url, PAGES),
+            first(http, s.base_url, ("/health",)),
+            first(http, s.base_url, ("/metrics",)),
+        )
+        return Links(page, health, metrics)
+
+    async with httpx.AsyncClient(timeout=5.0, follow_redirects=False) as http:
+        found = await asyncio.gather(*(links(http, s) for s in running))
+    return {s.name: link for s, link in zip(running, found, strict=True)}
+
+
+def print_table(
+    running: list[Service],
+    infra: Infra,
+    env: dict[str, str] | None = None,
+    links: dict[str, Links] | None = None,
+) -> None:
+    """The start-up banner: every URL in it is built from the ports in use and was seen answering
+    (``links``, from :func:`probe_links`)."""
+    links = links or {}
+    rows = [("service", "open", "health", "metrics")]
+    for s in running:
+        link = links.get(s.name, Links(None, None, None))
+        rows.append((s.name, link.page or "—", link.health or "—", link.metrics or "—"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     print(flush=True)
     say("BranchCare is up")
@@ -280,6 +339,9 @@ def print_table(running: list[Service], infra: Infra, env: dict[str, str] | None
     print()
     for line in token_lines(env, running):
         print(line)
+    simulate = simulator_line(running)
+    if simulate:
+        print(f"\n  Simulated branches (in another terminal): {simulate}")
     print("\n  Ctrl-C stops everything.\n", flush=True)
 
 
@@ -438,7 +500,7 @@ async def run(args: argparse.Namespace) -> int:
             say("no services found (packages under services/ with a __main__.py)")
         else:
             env = await start_and_check(chosen, infra, running, args.startup_timeout)
-        print_table(running, infra, env)
+        print_table(running, infra, env, await probe_links(running))
         if running:
             code = await watch(running)
         else:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from shared.auth.config import DEV_JWT_SECRET, JWT_SECRET_ENV, MAX_LIFETIME
 from shared.auth.tokens import issue_token
 from shared.crypto import DEV_MODE_ENV, is_dev_mode
-from shared.topology import DEFAULT_PORTS
+from shared.topology import DEFAULT_PORTS, port_env_var
 
 DEMO_BRANCH = "b001"
 OTHER_BRANCH = "b002"
@@ -69,9 +69,27 @@ def dev_tokens(secret: str, *, ttl: timedelta = DEFAULT_TTL, now: datetime | Non
     }
 
 
-def render_shell(tokens: Mapping[str, str], *, expires: datetime, using_dev_secret: bool) -> str:
-    complaint = DEFAULT_PORTS["complaint"]
-    hq = DEFAULT_PORTS["hq"]
+def base_urls_from_env(environ: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> dict[str, str]:
+    """Each context's URL on ``host``: its ``<NAME>_PORT`` (as the dev runner moves it), else the
+    default port."""
+    env = os.environ if environ is None else environ
+    urls = {}
+    for name, port in DEFAULT_PORTS.items():
+        raw = env.get(port_env_var(name), "").strip()
+        urls[name] = f"http://{host}:{int(raw) if raw.isdigit() else port}"
+    return urls
+
+
+def render_shell(
+    tokens: Mapping[str, str],
+    *,
+    expires: datetime,
+    using_dev_secret: bool,
+    base_urls: Mapping[str, str] | None = None,
+) -> str:
+    """The export lines and a few curls to try them, against ``base_urls`` (service → URL; default:
+    :func:`base_urls_from_env`). A service without a URL gets no curl."""
+    urls = base_urls_from_env() if base_urls is None else base_urls
     secret_note = "the public development secret" if using_dev_secret else f"${JWT_SECRET_ENV}"
     lines = [
         f"# BranchCare dev tokens, valid until {expires.isoformat()} — signed with {secret_note}.",
@@ -79,15 +97,23 @@ def render_shell(tokens: Mapping[str, str], *, expires: datetime, using_dev_secr
     ]
     for ident in IDENTITIES:
         lines += [f"# {ident.what}  (staff id {ident.staff_id})", f"export {ident.var}='{tokens[ident.var]}'"]
-    lines += [
-        "# Try them (b001's lobby manager: 200; b002's lobby manager on b001: 403; no token: 401):",
-        f'#   curl -s -H "Authorization: Bearer $BC_TOKEN_LOBBY_B001" '
-        f"http://127.0.0.1:{complaint}/branches/{DEMO_BRANCH}/complaints",
-        f'#   curl -s -H "Authorization: Bearer $BC_TOKEN_LOBBY_B002" '
-        f"http://127.0.0.1:{complaint}/branches/{DEMO_BRANCH}/complaints",
-        f'#   curl -s -H "Authorization: Bearer $BC_TOKEN_HQ" http://127.0.0.1:{hq}/hq/branches/{DEMO_BRANCH}',
-        "# In /docs, press Authorize and paste a token (without 'Bearer ').",
-    ]
+    tries = []
+    if "complaint" in urls:
+        board = f"{urls['complaint']}/branches/{DEMO_BRANCH}/complaints"
+        tries += [
+            f'#   curl -s -H "Authorization: Bearer $BC_TOKEN_LOBBY_B001" {board}',
+            f'#   curl -s -H "Authorization: Bearer $BC_TOKEN_LOBBY_B002" {board}',
+        ]
+    if "hq" in urls:
+        tries.append(
+            f'#   curl -s -H "Authorization: Bearer $BC_TOKEN_HQ" {urls["hq"]}/hq/branches/{DEMO_BRANCH}'
+        )
+    if tries:
+        lines.append(
+            "# Try them (b001's lobby manager: 200; b002's lobby manager on b001: 403; no token: 401):"
+        )
+        lines += tries
+    lines.append("# In /docs, press Authorize and paste a token (without 'Bearer ').")
     return "\n".join(lines)
 
 

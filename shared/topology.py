@@ -5,6 +5,8 @@ One place for names every service and the dev runner must agree on.
 
 from __future__ import annotations
 
+import re
+
 CONTEXTS: tuple[str, ...] = ("reception", "complaint", "followup", "feedback", "hq")
 
 DEFAULT_PORTS: dict[str, int] = {
@@ -14,6 +16,13 @@ DEFAULT_PORTS: dict[str, int] = {
     "feedback": 8004,
     "hq": 8005,
 }
+
+
+def port_env_var(name: str) -> str:
+    """The environment variable that moves a service's HTTP port: ``reception`` → ``RECEPTION_PORT``
+    (the dev runner and the simulator read the same names)."""
+    return re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_PORT"
+
 
 #: Partitions per events topic. Keyed by branch_id, so a branch's events stay ordered.
 DEFAULT_PARTITIONS = 6

@@ -89,7 +89,7 @@ async def rank_branches(
     date_to: DateTo = None,
     region: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """Branches with activity in the period, ranked by any KPI; undefined values (no data) last."""
     if sort not in KPIS:

@@ -56,7 +56,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--base-urls",
         help="name=url pairs, comma-separated (reception, complaint, followup, "
-        "feedback, hq); the rest default to --host and the usual ports",
+        "feedback, hq); the rest default to --host and the port in <NAME>_PORT (as for the dev "
+        "runner), else the usual one",
     )
     parser.add_argument("--host", default="127.0.0.1", help="host of the services not named in --base-urls")
     parser.add_argument(
@@ -162,6 +163,8 @@ def summary(result: Result) -> dict[str, Any]:
         "services": {k: ("up" if v else "not reachable") for k, v in result.available.items()},
         "requests": dict(s.requests),
         "errors": dict(s.errors),
+        "conflicts": dict(s.conflicts),
+        "failures": [{"count": f.count, "first": f.message} for f in s.failures.values()],
         "statuses": {str(k): v for k, v in sorted(s.statuses.items())},
         "done": dict(s.done),
         "warnings": s.warnings,
@@ -192,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
-        for key in ("simulated_minutes", "services", "requests", "errors", "done"):
+        for key in ("simulated_minutes", "services", "requests", "errors", "conflicts", "done"):
             print(f"{key}: {report[key]}")
+        for failure in report["failures"]:
+            print(f"error ×{failure['count']}: {failure['first']}")
         for warning in report["warnings"]:
             print(f"warning: {warning}")
         if report["hq"]:

@@ -8,14 +8,17 @@ and 4 with a few 1–2; an outage makes several branches complain about ``system
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from shared.contracts.complaint import Category, Channel, Nature
 from shared.contracts.reception import ServiceType
-from shared.contracts.refs import synthetic_ref
+from shared.pii import REF_LENGTH
 
 OPEN = time(9, 0)
 CLOSE = time(17, 0)
@@ -51,6 +54,10 @@ CATEGORY_MIX: dict[Category, float] = {
 
 #: survey score → share: most customers are satisfied (the target is 95 % scoring 4–5)
 SCORE_MIX: dict[int, float] = {5: 0.72, 4: 0.21, 3: 0.04, 2: 0.02, 1: 0.01}
+
+#: a customer ref never holds a run of 4 digits, nor more than 8 digits in all
+_DIGIT_RUN = re.compile(r"\d{4}")
+MAX_REF_DIGITS = 8
 
 
 @dataclass(frozen=True)
@@ -150,8 +157,18 @@ def score(rng: random.Random) -> int:
 
 
 def customer_ref(rng: random.Random, population: int = 2_000_000) -> str:
-    """A pseudonymous customer reference (the simulator never invents names or numbers)."""
-    return synthetic_ref(f"simcust-{rng.randrange(population)}")
+    """A pseudonymous customer reference shaped like ``shared.pii.customer_ref`` output: 32
+    url-safe base64 characters of a hash, never a name or a number. The simulator's population is
+    ``population`` customers, so some come back; no ref holds a run of digits that could pass for a
+    phone, card or ID number (issue 15's check), so a redrawn hash replaces such a one."""
+    customer = rng.randrange(population)
+    salt = 0
+    while True:
+        digest = hashlib.sha256(f"branchcare-simulator:{customer}:{salt}".encode()).digest()
+        ref = base64.urlsafe_b64encode(digest).decode()[:REF_LENGTH]
+        if not _DIGIT_RUN.search(ref) and sum(ch.isdigit() for ch in ref) <= MAX_REF_DIGITS:
+            return ref
+        salt += 1
 
 
 def branch_ids(branches: int, regions: int) -> list[str]:

@@ -1,4 +1,5 @@
-"""The live line: simulated time, requests/s, errors, what each service got."""
+"""The live line: simulated time, requests/s, errors and conflicts, what each service got; each
+warning and each distinct error (with the service's response) printed once above it."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ def line(stats: Stats, sim_now: datetime, rate: float, hq: str = "") -> str:
         f"closed {done['closed']} surveys {done['surveys']}"
     )
     errors = sum(stats.errors.values())
+    conflicts = sum(stats.conflicts.values())
     parts = [
         f"sim {sim_now:%a %H:%M}",
         f"{rate:6.1f} req/s",
-        f"errors {errors}",
+        f"errors {errors} conflicts {conflicts}",
         per_service or "no requests",
         story,
     ]
@@ -43,7 +45,7 @@ async def show(
     """Redraw one line every ``every`` s on a terminal; print a line every 10 s otherwise."""
     tty = out.isatty()
     last_total, last_time, last_print = stats.total, time.monotonic(), 0.0
-    warned = 0
+    warned = failed = 0
     while True:
         await asyncio.sleep(every)
         now = time.monotonic()
@@ -52,6 +54,10 @@ async def show(
         while warned < len(stats.warnings):
             out.write(("\r\033[K" if tty else "") + f"warning: {stats.warnings[warned]}\n")
             warned += 1
+        failures = list(stats.failures.values())
+        while failed < len(failures):
+            out.write(("\r\033[K" if tty else "") + f"error: {failures[failed].message}\n")
+            failed += 1
         text = line(stats, sim_now(), rate, hq_note())
         if tty:
             out.write("\r\033[K" + text[:200])

@@ -58,3 +58,16 @@ def test_json_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
     assert main(["--json", "--ttl-hours", "1"]) == 0
     tokens = json.loads(capsys.readouterr().out)
     assert set(tokens) == {i.var for i in IDENTITIES}
+
+
+def test_the_curl_lines_use_the_ports_in_use(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Moved ports (``<NAME>_PORT``, as for the dev runner) move the printed URLs too."""
+    monkeypatch.setenv("BRANCHCARE_DEV_MODE", "1")
+    monkeypatch.setenv("COMPLAINT_PORT", "18002")
+    monkeypatch.setenv("HQ_PORT", "18005")
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:18002/branches/b001/complaints" in out and "http://127.0.0.1:18005/hq/" in out
+    assert ":8002" not in out and ":8005" not in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -14,9 +15,8 @@ from services.hq.regions import Regions
 from services.simulator import model
 from services.simulator.cli import config_from, parse
 from services.simulator.client import Stats, parse_base_urls
-from services.simulator.engine import survey_id_for
 from services.simulator.progress import line
-from shared.contracts.refs import is_pseudonym
+from shared.pii import customer_ref
 
 SH = ZoneInfo("Asia/Shanghai")
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
@@ -59,13 +59,19 @@ def test_branch_ids_map_to_hq_regions_and_an_outage_is_big_enough_for_a_crisis()
     rng = random.Random(1)
     assert len(model.outage_branches(rng, ids)) == 6
     assert len(model.outage_branches(rng, model.branch_ids(200, 5))) == 20
-    assert is_pseudonym(model.customer_ref(rng))
 
 
-def test_survey_ids_are_the_feedback_services() -> None:
-    from services.feedback.domain import survey_id_for as feedback_survey_id
-
-    assert survey_id_for("visit:123") == feedback_survey_id("visit:123")
+def test_customer_refs_are_pseudonyms_shaped_like_the_vaults_never_numbers() -> None:
+    """32 url-safe base64 characters, like ``shared.pii.customer_ref``; no digit run that could
+    pass for a phone, card or ID number; the same seed gives the same customers."""
+    refs = [model.customer_ref(random.Random(seed)) for seed in range(2_000)]
+    assert refs == [model.customer_ref(random.Random(seed)) for seed in range(2_000)]
+    for ref in refs:
+        assert re.fullmatch(r"[A-Za-z0-9_\-]{32}", ref), ref
+        assert not re.search(r"\d{4}", ref) and sum(c.isdigit() for c in ref) <= 8, ref
+    assert len(set(refs)) > 1_990
+    vault_shaped = customer_ref("a customer", b"k" * 32)
+    assert len(vault_shaped) == len(refs[0])
 
 
 def test_command_line_defaults_demo_and_base_urls() -> None:
@@ -74,17 +80,29 @@ def test_command_line_defaults_demo_and_base_urls() -> None:
     demo = config_from(parse(["--demo", "--no-outage"]))
     assert demo.minutes is None and demo.outage_after is None and demo.start is not None
     assert demo.start.hour == 10
-    urls = parse_base_urls("hq=http://h:9/,complaint=http://c:1", host="10.0.0.1")
+    urls = parse_base_urls("hq=http://h:9/,complaint=http://c:1", host="10.0.0.1", environ={})
     assert urls["hq"] == "http://h:9" and urls["reception"] == "http://10.0.0.1:8001"
     with pytest.raises(ValueError):
         parse_base_urls("console=http://x")
 
 
+def test_base_urls_follow_the_ports_the_dev_runner_was_moved_to() -> None:
+    moved = {"RECEPTION_PORT": "18001", "HQ_PORT": "18005", "FEEDBACK_PORT": "not a port"}
+    urls = parse_base_urls("complaint=http://c:1", environ=moved)
+    assert urls["reception"] == "http://127.0.0.1:18001" and urls["hq"] == "http://127.0.0.1:18005"
+    assert urls["feedback"] == "http://127.0.0.1:8004" and urls["complaint"] == "http://c:1"
+
+
 def test_the_live_line_is_compact() -> None:
     stats = Stats()
     stats.requests.update({"reception": 120, "complaint": 14})
-    stats.errors["complaint"] += 1
+    stats.fail("complaint", "complaint POST /x 500", "complaint POST /x → 500 boom")
+    stats.fail("complaint", "complaint POST /x 500", "complaint POST /x → 500 boom again")
+    stats.conflicts["line emptied meanwhile"] += 3
     stats.done.update({"visits": 30, "complaints": 4})
     text = line(stats, MONDAY_9, 12.34, "HQ 6 branches, 1 crises")
-    assert text.startswith("sim Mon 09:00 |   12.3 req/s | errors 1 | rece 120 comp 14 | visits 30")
+    head = "sim Mon 09:00 |   12.3 req/s | errors 2 conflicts 3 | rece 120 comp 14 | visits 30"
+    assert text.startswith(head)
+    [failure] = stats.failures.values()  # reported once, with the first response
+    assert failure.count == 2 and failure.message == "complaint POST /x → 500 boom"
     assert text.endswith("HQ 6 branches, 1 crises") and len(text) < 200
