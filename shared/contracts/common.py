@@ -6,8 +6,10 @@ from typing import Annotated
 
 from pydantic import Field
 
-#: pseudonymous customer reference (keyed HMAC of the identity), never raw PII
-CustomerRef = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")]
+from shared.contracts.refs import CustomerRef
+
+__all__ = ["CustomerRef", "Masked", "Note", "StaffId"]
+
 #: staff member id as carried in tokens and events
 StaffId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 #: a short free text written by staff (no PII by policy; bounded)
