@@ -21,7 +21,7 @@ CREATE TABLE raw_events (
     at timestamptz NOT NULL, data jsonb NOT NULL)
 """
 _INSERT = "INSERT INTO raw_events (event_id, stream_id, at, data) VALUES ($1, $2, $3, $4::jsonb)"
-_DATA = json.dumps({"channel": "in_branch", "customer_ref": "cust_00000001", "description": "x" * 80})
+_DATA = json.dumps({"channel": "in_branch", "customer_ref": "cust_000001", "description": "x" * 80})
 
 
 async def run(

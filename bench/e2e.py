@@ -28,6 +28,7 @@ import httpx
 from bench.http_client import HTTPError, LoadClient
 from bench.infra import Infra
 from bench.stats import Report, percentile, progress
+from shared.contracts.refs import synthetic_ref
 from tests.support.auth import lobby_manager
 from tests.support.services import ServiceProcess, running_services
 
@@ -197,7 +198,11 @@ def staff_of(branch: str) -> dict[str, str]:
 
 
 async def post(http: Any, item: Sent, i: int) -> None:
-    body = {"channel": "in_branch", "customer_ref": f"bench_{i:08d}", "description": "queue too long"}
+    body = {
+        "channel": "in_branch",
+        "customer_ref": synthetic_ref(f"bench-{i}"),
+        "description": "queue too long",
+    }
     try:
         response = await http.post(
             f"/branches/{item.branch}/complaints", json=body, headers=staff_of(item.branch)

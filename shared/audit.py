@@ -1,16 +1,32 @@
 """The audit trail: every command and every PII read is attributable and queryable by ``admin``.
 
-Two writers, one append-only ``audit_log`` table per service schema (``shared/sql/0004_audit.sql``):
+One append-only ``audit_log`` table per service schema (``shared/sql/0004_audit.sql``), one
+``command`` row per non-GET request, plus the vault's PII rows:
 
-- :class:`AuditMiddleware` records every non-GET request (a command, whatever its outcome): who
-  (the verified principal; nobody when authentication failed), when
-  (the service clock), method, route *template*, resource id, branch, status and correlation id.
-  It writes before the response leaves, so a client that got its answer finds the row.
+- **In the command's own transaction.** :class:`AuditMiddleware` opens a *pending* row for every
+  non-GET request (a context variable); the event store writes it just before the command's
+  transaction commits (``EventStore(before_commit=write_in_transaction)``, wired by the runner),
+  and the vault does the same in its transactions. So a committed command always has its row and
+  a row in the table never describes a command that rolled back. Code that learns the answer
+  inside the transaction tells the row with :func:`note` (``shared.idempotency.Create.record``
+  does for every create: the created or merged-into id and 201/200).
+- **Late, for requests that commit nothing** (refused 4xx, failed 5xx, a 503 while PostgreSQL
+  restarts): the middleware writes the row before the response starts when the database answers
+  within :data:`WRITE_TIMEOUT_SECONDS`; otherwise the row goes to a bounded in-memory queue
+  (:data:`MAX_QUEUED`) that a background task writes, in order, as soon as PostgreSQL answers again
+  — the response never waits longer than that timeout, and once the queue holds rows new ones
+  join it without trying. Rows beyond the bound are dropped and counted
+  (``branchcare_audit_writes_total{outcome="dropped"}``); the queue is drained at shutdown.
+  A row is written at least once: a write that timed out on a database that did commit it can
+  appear twice (same correlation id), never zero times. The queue lives in the process: a crash
+  while the database is unreachable loses what it held (the log says how many were queued).
 - :func:`record` is called explicitly inside the transaction of a PII operation (the vault's
   reads, registrations, erasures, contact resolutions), so an unaudited read cannot happen.
 
+Each row: who (the verified principal; nobody when authentication failed), when (the service
+clock at the request), method, route *template*, resource id, branch, status and correlation id.
 Never stored: request bodies, query strings, raw paths (an unmatched path could hold anything).
-Free text (a read's reason) is scrubbed of phone/ID numbers and bounded.
+Free text (a read's reason) is scrubbed of phone/ID numbers and bounded, like everywhere else.
 
 ``install_audit(app)`` adds the middleware and ``GET /audit`` (action ``audit.read``). Call it
 after ``install_auth(app)`` so the audit sees the final status (outermost middleware).
@@ -18,10 +34,14 @@ after ``install_auth(app)`` so the audit sees the final status (outermost middle
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import re
+import time
 import uuid
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -29,25 +49,30 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Principal, requires
 from shared.auth.dependencies import _CHECK_KEY as BRANCH_CHECK_KEY
 from shared.auth.dependencies import ACTION_ATTR
+from shared.contracts.refs import is_pseudonym
 from shared.pii import scrub_text
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "AUDIT_QUEUED",
     "AUDIT_WRITES",
     "AuditEntry",
     "AuditMiddleware",
+    "AuditWriter",
     "annotate",
     "install_audit",
+    "note",
     "query",
     "record",
     "route_template",
+    "write_in_transaction",
 ]
 
 CORRELATION_HEADER = b"x-correlation-id"
@@ -61,10 +86,23 @@ _KIND = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 _BRANCH_PARAM = "branch_id"
 _ANNOTATION_KEY = "branchcare_audit"
 
+#: how long a request waits for its late row to be written before the row is queued instead
+WRITE_TIMEOUT_SECONDS = 1.0
+#: rows held in memory while PostgreSQL does not answer; more are dropped (and counted)
+MAX_QUEUED = 10_000
+FLUSH_BATCH = 500
+FLUSH_BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
 AUDIT_WRITES = Counter(
     "branchcare_audit_writes_total",
-    "Audit rows written by the middleware, by outcome (written, failed)",
+    "Command audit rows by outcome: in_transaction (with the command), written (before the "
+    "response), queued (database unreachable), late (written from the queue), dropped (queue full)",
     ["service", "outcome"],
+)
+AUDIT_QUEUED = Gauge(
+    "branchcare_audit_queued_rows",
+    "Audit rows held in memory until PostgreSQL answers again",
+    ["service"],
 )
 
 
@@ -113,20 +151,22 @@ def _clean_resource(value: str | None) -> str | None:
 
 
 def _unless_number(value: str) -> str | None:
-    return value if scrub_text(value) == value else None
+    """Kept when it is a pseudonymous reference (a real ``customer_ref`` may hold a run of digits
+    by chance) or holds nothing that looks like a number."""
+    return value if is_pseudonym(value) or scrub_text(value) == value else None
 
 
-async def record(conn: asyncpg.Connection, entry: AuditEntry) -> int:
-    """Insert ``entry`` in the caller's transaction (so the audited act and its row commit
-    together); returns its id."""
+_INSERT = """INSERT INTO audit_log (at, service, kind, staff_id, authenticated, action, method, route,
+               resource_id, branch_id, status, correlation_id, reason)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"""
+
+
+def _row(entry: AuditEntry) -> tuple[Any, ...]:
+    """The stored values: masked, bounded, ids only when they look like ids."""
     if not _KIND.match(entry.kind):
         raise ValueError("audit kind must be a lower-case dotted name")
     staff_id = entry.staff_id if entry.staff_id and _STAFF_ID.match(entry.staff_id) else None
-    audit_id: int = await conn.fetchval(
-        """INSERT INTO audit_log (at, service, kind, staff_id, authenticated, action, method, route,
-               resource_id, branch_id, status, correlation_id, reason)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-           RETURNING audit_id""",
+    return (
         entry.at,
         entry.service,
         entry.kind,
@@ -141,7 +181,18 @@ async def record(conn: asyncpg.Connection, entry: AuditEntry) -> int:
         entry.correlation_id,
         _clean_reason(entry.reason),
     )
+
+
+async def record(conn: asyncpg.Connection, entry: AuditEntry) -> int:
+    """Insert ``entry`` in the caller's transaction (so the audited act and its row commit
+    together); returns its id."""
+    audit_id: int = await conn.fetchval(_INSERT + " RETURNING audit_id", *_row(entry))
     return audit_id
+
+
+async def record_many(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) -> None:
+    """Insert ``entries`` in one round trip (the late writer's batches)."""
+    await conn.executemany(_INSERT, [_row(e) for e in entries])
 
 
 async def query(
@@ -183,11 +234,80 @@ async def query(
 def annotate(request: Request, *, branch_id: str | None = None, resource_id: str | None = None) -> None:
     """Tell the middleware what a route learnt while running (a created resource's id, the branch
     of a loaded resource) when neither is in the path."""
-    note: dict[str, str] = request.scope.setdefault("state", {}).setdefault(_ANNOTATION_KEY, {})
+    _annotate(request.scope, branch_id=branch_id, resource_id=resource_id)
+
+
+def _annotate(
+    scope: Scope, *, branch_id: str | None = None, resource_id: str | None = None, status: int | None = None
+) -> None:
+    notes: dict[str, Any] = scope.setdefault("state", {}).setdefault(_ANNOTATION_KEY, {})
     if branch_id is not None:
-        note["branch_id"] = branch_id
+        notes["branch_id"] = branch_id
     if resource_id is not None:
-        note["resource_id"] = resource_id
+        notes["resource_id"] = resource_id
+    if status is not None:
+        notes["status"] = status
+
+
+# ------------------------------------------------------------------- the row in the transaction
+
+
+@dataclass
+class _Pending:
+    """The command row of the request being served, until a transaction writes it."""
+
+    scope: Scope
+    correlation_id: UUID | None
+    service: str
+    ctx: Any
+    task: asyncio.Task[Any] | None
+    #: the status written with the command's transaction (None: not written)
+    written: int | None = None
+
+
+_PENDING: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar(
+    "branchcare_audit_pending", default=None
+)
+
+
+def _current() -> _Pending | None:
+    """The request's pending row, only in the request's own task (a task it started inherits
+    the context but is not the request)."""
+    pending = _PENDING.get()
+    if pending is None or pending.task is not asyncio.current_task():
+        return None
+    return pending
+
+
+def note(*, resource_id: str | None = None, status: int | None = None, branch_id: str | None = None) -> None:
+    """Tell the current request's audit row, from code without the request (inside the command's
+    transaction), what the command produced: the resource it created or merged into and the
+    status the route will answer. A no-op outside a request."""
+    pending = _current()
+    if pending is not None:
+        _annotate(pending.scope, branch_id=branch_id, resource_id=resource_id, status=status)
+
+
+def _declared_status(scope: Scope) -> int:
+    notes: Mapping[str, Any] = (scope.get("state") or {}).get(_ANNOTATION_KEY) or {}
+    noted = notes.get("status")
+    if isinstance(noted, int):
+        return noted
+    declared = getattr(scope.get("route"), "status_code", None)
+    return declared if isinstance(declared, int) else 200
+
+
+async def write_in_transaction(conn: asyncpg.Connection) -> None:
+    """Write the current request's command row in ``conn``'s transaction, just before it commits
+    (``EventStore(before_commit=...)``; the vault calls it in its own transactions). Once per
+    request; a no-op outside one (reactions, the scheduler, the relay)."""
+    pending = _current()
+    if pending is None or pending.written is not None:
+        return
+    status = _declared_status(pending.scope)
+    entry = describe(pending.scope, status, pending.correlation_id, pending.service, pending.ctx.clock.now())
+    await record(conn, entry)
+    pending.written = status
 
 
 def route_template(path: str, path_params: Mapping[str, Any]) -> str:
@@ -260,14 +380,14 @@ def describe(
     params: dict[str, Any] = dict(scope.get("path_params") or {})
     matched = scope.get("route") is not None
     route = route_template(scope.get("path", ""), params) if matched else None
-    note: Mapping[str, str] = state.get(_ANNOTATION_KEY) or {}
+    notes: Mapping[str, Any] = state.get(_ANNOTATION_KEY) or {}
     check = state.get(BRANCH_CHECK_KEY)
     branch = (
-        note.get("branch_id")
+        notes.get("branch_id")
         or (str(params[_BRANCH_PARAM]) if _BRANCH_PARAM in params else None)
         or getattr(check, "checked_branch", None)
     )
-    resource = note.get("resource_id")
+    resource = notes.get("resource_id")
     if resource is None:
         others = [str(v) for k, v in params.items() if k != _BRANCH_PARAM]
         resource = others[-1] if others else None
@@ -289,32 +409,163 @@ def describe(
     )
 
 
-class AuditMiddleware:
-    """Records every non-GET request in ``audit_log`` before its response starts.
+class AuditWriter:
+    """Writes the rows no transaction wrote: now if PostgreSQL answers within
+    :data:`WRITE_TIMEOUT_SECONDS`, else later, from a bounded in-memory queue, in order."""
 
-    Needs the runner's ``app.state.ctx`` (pool, clock, service name). A failed audit write is
-    logged and counted (``branchcare_audit_writes_total{outcome="failed"}``) but does not turn a
-    committed command into an error: the command's events carry actor and correlation id too.
+    def __init__(
+        self,
+        service: str,
+        *,
+        max_queued: int = MAX_QUEUED,
+        timeout: float = WRITE_TIMEOUT_SECONDS,
+        backoff: Sequence[float] = FLUSH_BACKOFF_SECONDS,
+    ) -> None:
+        self.service = service
+        self.max_queued = max_queued
+        self.timeout = timeout
+        self.backoff = tuple(backoff)
+        self.queue: deque[AuditEntry] = deque()
+        self.pool: asyncpg.Pool | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._queued_since: float | None = None
+
+    async def submit(self, pool: asyncpg.Pool, entry: AuditEntry) -> None:
+        self.pool = pool
+        if not self.queue:
+            try:
+                await self._write(pool, [entry])
+            except Exception as exc:  # unreachable, restarting, timed out: keep it for later
+                self._enqueue(entry, exc)
+                return
+            AUDIT_WRITES.labels(self.service, "written").inc()
+            return
+        self._enqueue(entry, None)
+
+    def _enqueue(self, entry: AuditEntry, error: BaseException | None) -> None:
+        if len(self.queue) >= self.max_queued:
+            AUDIT_WRITES.labels(self.service, "dropped").inc()
+            log.error(
+                "audit row for %s %s %s (correlation %s) dropped: %d rows already wait for PostgreSQL",
+                entry.method,
+                entry.route,
+                entry.status,
+                entry.correlation_id,
+                len(self.queue),
+            )
+            return
+        if not self.queue:
+            self._queued_since = time.monotonic()
+            log.warning(
+                "audit rows are held in memory until PostgreSQL answers (%s; at most %d)",
+                type(error).__name__ if error else "queue not empty",
+                self.max_queued,
+            )
+        self.queue.append(entry)
+        AUDIT_WRITES.labels(self.service, "queued").inc()
+        AUDIT_QUEUED.labels(self.service).set(len(self.queue))
+        if self._flusher is None or self._flusher.done():
+            # a task of its own context: not the request's (its pending row is not ours)
+            self._flusher = asyncio.get_running_loop().create_task(
+                self._flush_loop(), name=f"{self.service}-audit-flush", context=contextvars.Context()
+            )
+
+    async def _write(self, pool: asyncpg.Pool, entries: Sequence[AuditEntry]) -> None:
+        """One round trip (a batch in one transaction), bounded by the timeout as a whole."""
+        async with asyncio.timeout(self.timeout * max(1, len(entries) // 50)):
+            async with pool.acquire() as conn:
+                if len(entries) == 1:
+                    await conn.execute(_INSERT, *_row(entries[0]))
+                else:
+                    async with conn.transaction():
+                        await record_many(conn, entries)
+
+    async def flush(self) -> int:
+        """Write the queued rows, oldest first, in batches; returns how many were written.
+        Raises (and keeps the rest) when PostgreSQL still does not answer."""
+        written = 0
+        while self.queue and self.pool is not None:
+            batch = [self.queue[i] for i in range(min(FLUSH_BATCH, len(self.queue)))]
+            await self._write(self.pool, batch)
+            for _ in batch:
+                self.queue.popleft()
+            written += len(batch)
+            AUDIT_WRITES.labels(self.service, "late").inc(len(batch))
+            AUDIT_QUEUED.labels(self.service).set(len(self.queue))
+        if written and not self.queue and self._queued_since is not None:
+            log.warning(
+                "%d audit rows written late, %.1f s after PostgreSQL stopped answering",
+                written,
+                time.monotonic() - self._queued_since,
+            )
+            self._queued_since = None
+        return written
+
+    async def _flush_loop(self) -> None:
+        attempt = 0
+        while self.queue:
+            await asyncio.sleep(self.backoff[min(attempt, len(self.backoff) - 1)])
+            try:
+                await self.flush()
+                attempt = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                log.info("audit: %d rows still wait for PostgreSQL (%s)", len(self.queue), type(exc).__name__)
+
+    async def drain(self, timeout: float) -> None:
+        """At shutdown: a last attempt to write what is queued, bounded by ``timeout``."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        if not self.queue:
+            return
+        try:
+            await asyncio.wait_for(self.flush(), timeout)
+        except Exception as exc:
+            log.error("audit: %d rows lost at shutdown, PostgreSQL did not answer (%r)", len(self.queue), exc)
+
+
+class AuditMiddleware:
+    """Opens the pending command row of every non-GET request, and writes it itself (late if need
+    be) when no transaction of the request wrote it, or when the request answered something else
+    than what its transaction recorded.
+
+    Needs the runner's ``app.state.ctx`` (pool, clock, service name).
     """
 
     def __init__(self, app: ASGIApp, service: str | None = None) -> None:
         self.app = app
         self.service = service
+        self.writer: AuditWriter | None = None
+
+    def _writer(self, service: str) -> AuditWriter:
+        if self.writer is None:
+            self.writer = AuditWriter(service)
+        return self.writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._draining(receive), send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         correlation_id = _ensure_correlation(scope)
         audited = scope.get("method") not in SAFE_METHODS
         done = False
+        ctx = getattr(getattr(scope.get("app"), "state", None), "ctx", None)
+        service = self.service or getattr(ctx, "name", None) or "unknown"
+        pending = _Pending(scope, correlation_id, service, ctx, asyncio.current_task())
+        token = _PENDING.set(pending if audited and ctx is not None else None)
 
         async def audited_send(message: Message) -> None:
             nonlocal done
             if message["type"] == "http.response.start" and not done:
                 done = True
                 if audited:
-                    await self._write(scope, message["status"], correlation_id)
+                    await self._finish(pending, message["status"])
                 if correlation_id is not None:
                     headers = [h for h in message.get("headers", ()) if h[0].lower() != CORRELATION_HEADER]
                     headers.append((CORRELATION_HEADER, str(correlation_id).encode()))
@@ -326,23 +577,44 @@ class AuditMiddleware:
         except Exception:
             if audited and not done:
                 done = True
-                await self._write(scope, 500, correlation_id)
+                await self._finish(pending, 500)
             raise
+        finally:
+            _PENDING.reset(token)
 
-    async def _write(self, scope: Scope, status: int, correlation_id: UUID | None) -> None:
-        ctx = getattr(getattr(scope.get("app"), "state", None), "ctx", None)
-        service = self.service or getattr(ctx, "name", None) or "unknown"
+    async def _finish(self, pending: _Pending, status: int) -> None:
+        if pending.written is not None:
+            AUDIT_WRITES.labels(pending.service, "in_transaction").inc()
+            if pending.written == status:
+                return
+            log.warning(
+                "%s %s committed as %s but answered %s: a second audit row says so",
+                pending.scope.get("method"),
+                route_template(pending.scope.get("path", ""), pending.scope.get("path_params") or {}),
+                pending.written,
+                status,
+            )
+        ctx = pending.ctx
         try:
             if ctx is None:
                 raise RuntimeError("no service context on the app (not started by shared.runner?)")
-            entry = describe(scope, status, correlation_id, service, ctx.clock.now())
-            async with ctx.pool.acquire() as conn:
-                await record(conn, entry)
+            entry = describe(pending.scope, status, pending.correlation_id, pending.service, ctx.clock.now())
         except Exception as exc:  # never fail the response for it, but make it visible
-            AUDIT_WRITES.labels(service, "failed").inc()
-            log.error("audit row for %s %s not written: %s", scope.get("method"), status, type(exc).__name__)
+            AUDIT_WRITES.labels(pending.service, "dropped").inc()
+            log.error("audit row for %s %s not written: %s", pending.scope.get("method"), status, exc)
             return
-        AUDIT_WRITES.labels(service, "written").inc()
+        await self._writer(pending.service).submit(ctx.pool, entry)
+
+    def _draining(self, receive: Receive) -> Receive:
+        """The app's lifespan, with a last write of the queued rows before it shuts down."""
+
+        async def wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown" and self.writer is not None:
+                await self.writer.drain(timeout=5.0)
+            return message
+
+        return wrapped
 
 
 # ------------------------------------------------------------------------------------ GET /audit

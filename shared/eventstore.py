@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -183,17 +183,23 @@ class EventStore:
         channel: str,
         registry: EventRegistry = REGISTRY,
         max_event_bytes: int = 64 * 1024,
+        before_commit: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
     ) -> None:
         self.pool = pool
         self.registry = registry
         self.max_event_bytes = max_event_bytes
         self.notifier = CommitNotifier(pool, channel)
+        #: last writes of every :meth:`transaction` that succeeded, just before it commits (the
+        #: request's audit row: ``shared.audit.write_in_transaction``)
+        self.before_commit = before_commit
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """One transaction for an append plus other writes (deadlines, counters) of a command."""
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
+            if self.before_commit is not None:
+                await self.before_commit(conn)
         self.notifier.poke()
 
     async def append(
@@ -266,7 +272,7 @@ class EventStore:
                 rows = await own.fetch(query, stream_id)
         else:
             rows = await conn.fetch(query, stream_id)
-        return [self.registry.upcast(Envelope.model_validate_json(r["json"])) for r in rows]
+        return [self.registry.upcast(Envelope.model_validate_json(r["json"]), stored=True) for r in rows]
 
     async def read_all_after(
         self, after: LogPosition = LOG_START, limit: int = 1000, conn: asyncpg.Connection | None = None

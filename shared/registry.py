@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict
 from shared.envelope import Envelope
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+#: validation context flag: the data is an event this service stored earlier, read back (not
+#: input); a contract type may repair what older code let through (``shared.contracts.refs``)
+STORED_EVENT = "stored_event"
 
 
 class EventData(BaseModel):
@@ -57,8 +60,9 @@ class EventRegistry:
         except KeyError:
             raise UnknownEventType(f"unknown event type {event_type!r}") from None
 
-    def upcast(self, envelope: Envelope) -> Envelope:
-        """Bring an envelope's data to the current schema version and validate it."""
+    def upcast(self, envelope: Envelope, *, stored: bool = False) -> Envelope:
+        """Bring an envelope's data to the current schema version and validate it (``stored``: read
+        back from this service's own store, see :data:`STORED_EVENT`)."""
         model = self.model_for(envelope.type)
         version, data = envelope.schema_version, envelope.data
         if version > model.schema_version:
@@ -70,7 +74,8 @@ class EventRegistry:
             if step is None:
                 raise UnknownEventType(f"no upcaster for {envelope.type} v{version}")
             data, version = step(data), version + 1
-        validated = model.model_validate(data).model_dump(mode="json")
+        context = {STORED_EVENT: True} if stored else None
+        validated = model.model_validate(data, context=context).model_dump(mode="json")
         if version == envelope.schema_version and validated == data:
             return envelope
         return envelope.model_copy(update={"schema_version": version, "data": validated})
@@ -86,9 +91,18 @@ class EventRegistry:
         if model is None or schema_version >= model.schema_version:
             return raw
         try:
-            return self.upcast(Envelope.model_validate_json(raw)).model_dump_json()
+            envelope = Envelope.model_validate_json(raw)
         except ValueError:
             return raw
+        try:
+            return self.upcast(envelope, stored=True).model_dump_json()
+        except ValueError:
+            # not valid even upcast (consumers will dead-letter it): its old texts still go, the
+            # upcasters' steps run without the final validation
+            data, version = envelope.data, envelope.schema_version
+            while (step := self._upcasters.get((event_type, version))) is not None:
+                data, version = step(data), version + 1
+            return envelope.model_copy(update={"schema_version": version, "data": data}).model_dump_json()
 
     def decode(self, envelope: Envelope) -> EventData:
         """The typed payload of an (already upcast) envelope."""

@@ -25,17 +25,19 @@ from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 
 from shared import catalogue
-from shared.audit import install_audit
+from shared.audit import install_audit, write_in_transaction
 from shared.auth import install_auth
 from shared.clock import Clock, SystemClock
 from shared.crypto import KeyConfigError
 from shared.eventstore import EventStore, StoredEvent
 from shared.http import install_error_handlers, metrics_response
+from shared.idempotency import install_idempotency
 from shared.logs import LogContextMiddleware, configure_logging
 from shared.migrations import apply_migrations
 from shared.projection import Projection, ProjectionRunner
 from shared.registry import REGISTRY, EventRegistry
 from shared.relay import OutboxRelay
+from shared.request_guard import install_request_guard
 from shared.settings import ServiceSettings, SettingsError, load_settings
 from shared.topology import DEFAULT_PORTS, events_topic
 
@@ -175,6 +177,7 @@ def create_app(
                 channel=f"bc_events_{service.schema}",
                 registry=registry,
                 max_event_bytes=settings.max_event_bytes,
+                before_commit=write_in_transaction,  # a command's audit row commits with it
             )
             ctx = ServiceContext(service.name, settings, pool, store, broker, clock, registry)
             app.state.ctx = ctx
@@ -278,8 +281,11 @@ def create_app(
     for router in service.routers:
         app.include_router(router)
     app.include_router(catalogue.router(service.name))  # GET /asyncapi.json
-    # every route needs a bearer token (AuthConfigError: no usable key, refuse to start); the
-    # audit middleware is added last, so it is the outermost and records the final status
+    install_idempotency(app)  # creates take an Idempotency-Key (documented once in OpenAPI)
+    # bodies are bounded and JSON (413/415) before anything parses them; every route needs a
+    # bearer token (AuthConfigError: no usable key, refuse to start); the audit middleware is
+    # added last, so it is the outermost and records the final status
+    install_request_guard(app, max_body_bytes=settings.max_request_bytes)
     install_auth(app)
     app.add_middleware(LogContextMiddleware)  # inside the audit middleware: sees its correlation id
     install_audit(app)

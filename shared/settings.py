@@ -30,7 +30,11 @@ class ServiceSettings(BaseSettings):
     projection_max_attempts: int = 3
     #: Kafka messages above this size are dead-lettered; appends above it are refused
     max_event_bytes: int = 64 * 1024
+    #: HTTP request bodies above this size are refused with 413 before parsing (shared.request_guard)
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     relay_batch_size: int = 1000
+    #: how long an Idempotency-Key is remembered (shared.idempotency); at least 24 h
+    idempotency_retention_hours: float = Field(default=72.0, ge=24.0)
     log_level: str = "INFO"
 
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.complaint import domain as d
@@ -27,8 +27,9 @@ from services.complaint import projections
 from services.complaint.app import ComplaintApp, app_for
 from services.complaint.explain import explain
 from services.complaint.state import REGULATORY_SLA
+from shared.audit import annotate
 from shared.auth import Principal, is_allowed, requires, requires_on
-from shared.commands import CommandResult
+from shared.commands import CommandResult, Loaded
 from shared.contracts.common import CustomerRef, StaffId
 from shared.contracts.complaint import (
     Category,
@@ -49,6 +50,7 @@ from shared.contracts.complaint import (
 from shared.contracts.text import FreeText, TextRef, TextRules
 from shared.envelope import Envelope, Metadata
 from shared.http import command_metadata, expected_version
+from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.runner import ServiceContext, context
 from shared.sla.deadlines import Deadline
 from shared.texts import TextBatch, TextReader, TextView, may_read_texts, refs_in
@@ -526,51 +528,80 @@ async def run(
 # --------------------------------------------------------------------------------- routes
 
 
-@router.post("/branches/{branch_id}/complaints", status_code=201, response_model=ComplaintCreated)
+@router.post(
+    "/branches/{branch_id}/complaints",
+    status_code=201,
+    response_model=ComplaintCreated,
+    responses={200: {"description": "merged into the open case (cn-2020), or a replay of a merge"}},
+)
 async def receive_complaint(
     branch_id: BranchId,
     body: ReceiveComplaintBody,
     app: App,
     staff: Annotated[Principal, Depends(requires("complaint.create"))],
     meta: Meta,
+    request: Request,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> ComplaintCreated:
     """Record a complaint: who (customer reference), channel, what happened, optional visit.
 
     Under a profile that merges repeats (cn-2020), the same complainant raising the same matter
-    while a case about it is open is recorded on that case: 200 with ``merged: true``."""
+    while a case about it is open is recorded on that case: 200 with ``merged: true``. With an
+    ``Idempotency-Key`` a retry answers the case the first request opened (or merged into)."""
+    create = Create.of(request, idempotency_key, scope=branch_id, body=body)
     texts = app.texts.batch()
-    result, merged = await app.receive(
-        branch_id,
-        channel=body.channel,
-        customer_ref=body.customer_ref,
-        description=texts.require(body.description),
-        texts=texts,
-        visit_id=body.visit_id,
-        meta=meta,
-        business_type=body.business_type,
-        matter_key=body.matter_key,
-        category=body.category,
-        about_staff=tuple(body.about_staff),
-        collective=body.collective,
-        representatives=tuple(body.representatives),
-        new_facts=body.new_facts,
-        check_branch=staff.check_branch,
-    )
+    try:
+        result, merged = await app.receive(
+            branch_id,
+            channel=body.channel,
+            customer_ref=body.customer_ref,
+            description=texts.require(body.description),
+            texts=texts,
+            visit_id=body.visit_id,
+            meta=meta,
+            business_type=body.business_type,
+            matter_key=body.matter_key,
+            category=body.category,
+            about_staff=tuple(body.about_staff),
+            collective=body.collective,
+            representatives=tuple(body.representatives),
+            new_facts=body.new_facts,
+            check_branch=staff.check_branch,
+            create=create,
+        )
+    except AlreadyCreated as done:
+        replay(response, done)
+        complaint_id = UUID(done.resource_id)
+        loaded = await app.get(complaint_id)
+        return await _created(app, request, response, complaint_id, loaded, merged=done.status == 200)
     assert result.state.complaint_id is not None
-    complaint_id = result.state.complaint_id
     if merged:
         response.status_code = 200
-    response.headers["ETag"] = f'"{result.version}"'
+    loaded = Loaded(result.state, result.version, [])
+    return await _created(app, request, response, result.state.complaint_id, loaded, merged=merged)
+
+
+async def _created(
+    app: ComplaintApp,
+    request: Request,
+    response: Response,
+    complaint_id: UUID,
+    loaded: Loaded[d.Complaint],
+    *,
+    merged: bool,
+) -> ComplaintCreated:
+    annotate(request, resource_id=str(complaint_id))
+    response.headers["ETag"] = f'"{loaded.version}"'
     response.headers["Location"] = f"/complaints/{complaint_id}"
     deadlines = await app.deadlines_of(complaint_id)
     return ComplaintCreated(
         complaint_id=complaint_id,
-        status=result.state.status.value,
-        version=result.version,
+        status=loaded.state.status.value,
+        version=loaded.version,
         deadlines=deadline_views(deadlines, app.clock.now()),
         merged=merged,
-        regulatory_profile=result.state.profile,
+        regulatory_profile=loaded.state.profile,
     )
 
 

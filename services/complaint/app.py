@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 import asyncpg
 
@@ -50,6 +50,7 @@ from shared.contracts.reception import ComplaintRaisedDuringVisit, CustomerErase
 from shared.contracts.text import TextRef
 from shared.decider import DomainError, NotFound
 from shared.envelope import Envelope, Metadata
+from shared.idempotency import Create
 from shared.metrics import SLA_BREACHES, SLA_MET
 from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadline, Deadlines
@@ -134,6 +135,7 @@ class ComplaintApp:
         representatives: tuple[str, ...] = (),
         new_facts: bool = False,
         check_branch: CheckBranch | None = None,
+        create: Create | None = None,
         texts: PendingTexts | None = None,
     ) -> tuple[CommandResult[Complaint], bool]:
         """Record a complaint under the branch's regulatory profile; ``(result, merged)``.
@@ -145,11 +147,17 @@ class ComplaintApp:
 
         Only cases of the receiving branch are candidates: staff of one branch never write to (or
         learn the id and deadlines of) another branch's case; a repeat raised in another branch
-        opens a case there (HQ's repeat-complainant detection sees both)."""
+        opens a case there (HQ's repeat-complainant detection sees both).
+
+        With an idempotency key (``create``) the key is claimed first in the transaction: a retry
+        raises :class:`~shared.idempotency.AlreadyCreated` naming the case the first request
+        opened or merged into; a new case's id is derived from the key."""
+        create = create or Create.none()
         profile = self.regulation.profile_for_branch(branch_id)
         key = matter_key or (f"category:{category.value}" if category is not None else None)
         now = self.clock.now()
         async with self.store.transaction() as conn:
+            await create.claim(conn)
             if profile.merge_repeats and key is not None:
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"complaint:{customer_ref}")
                 open_case = await projections.open_case_for_matter(
@@ -160,11 +168,12 @@ class ComplaintApp:
                     merged = await self.execute_in(
                         conn, stream_id(open_case), repeat, meta=meta, check_branch=check_branch, texts=texts
                     )
+                    await create.record(conn, str(open_case), 200)
                     return merged, True
             left_at = None
             if visit_id is not None and channel is Channel.in_branch:
                 left_at = await projections.departure(conn, visit_id)
-            complaint_id = uuid4()
+            complaint_id = create.new_id()
             command = ReceiveComplaint(
                 complaint_id=complaint_id,
                 channel=channel,
@@ -191,6 +200,7 @@ class ComplaintApp:
                 check_branch=check_branch,
                 texts=texts,
             )
+            await create.record(conn, str(complaint_id), 201)
             return result, False
 
     async def execute(

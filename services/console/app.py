@@ -23,6 +23,7 @@ from services.console.web import HERE, Clocks, render
 from shared.auth import AuthConfig, AuthConfigError
 from shared.http import metrics_response
 from shared.logs import configure_logging
+from shared.request_guard import FORM_TYPES, install_request_guard
 from shared.sla.policy import PolicyBook
 
 log = logging.getLogger("services.console")
@@ -100,6 +101,9 @@ def create_app(
             status_code=403,
             message=exc.message(t),
         )
+
+    # the console's pages post forms; anything else, or a body over the limit, never reaches them
+    install_request_guard(app, max_body_bytes=settings.max_request_bytes, accept=FORM_TYPES)
 
     @app.middleware("http")
     async def frame(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -123,8 +123,10 @@ class Backend:
         params: Mapping[str, Any] | None = None,
         if_match: str | int | None = None,
         accept: str = "application/json",
+        idempotency_key: str | None = None,
     ) -> ApiResult:
-        """Call ``service`` as the signed-in staff member; :class:`Denied` if they may not."""
+        """Call ``service`` as the signed-in staff member; :class:`Denied` if they may not. A create
+        carries the ``Idempotency-Key`` of the form it came from (a double click is one create)."""
         try:
             session.require(action, branch_id)
         except Denied:
@@ -133,6 +135,8 @@ class Backend:
         headers = {"Authorization": f"Bearer {session.token}", "Accept": accept}
         if if_match not in (None, ""):
             headers["If-Match"] = f'"{str(if_match).strip(chr(34))}"'
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         base = self.urls[service]
         clean_params = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         try:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shared.request_guard import DEFAULT_MAX_BODY_BYTES
 from shared.topology import CONTEXTS, DEFAULT_PORTS
 
 #: the console's own default port (kept here, not in shared.topology: it is not a bounded context)
@@ -60,6 +61,8 @@ class ConsoleSettings:
     #: mark the session cookie Secure (set when the console is served over HTTPS)
     cookie_secure: bool = False
     log_level: str = "INFO"
+    #: form bodies above this size are refused with 413 before parsing (``MAX_REQUEST_BYTES``)
+    max_request_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsoleSettings:
@@ -77,4 +80,5 @@ class ConsoleSettings:
             request_timeout_seconds=_float(env, "CONSOLE_REQUEST_TIMEOUT_SECONDS", 5.0),
             cookie_secure=env.get("CONSOLE_COOKIE_SECURE", "") == "1",
             log_level=env.get("LOG_LEVEL", "INFO"),
+            max_request_bytes=int(_float(env, "MAX_REQUEST_BYTES", DEFAULT_MAX_BODY_BYTES)),
         )

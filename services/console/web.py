@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -24,6 +25,8 @@ from shared.sla.policy import PolicyBook
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+#: one idempotency key per rendered form (``{{ m.once() }}``): submitting it twice is one create
+templates.env.globals["new_key"] = lambda: str(uuid4())
 
 SERVICE_LABELS = {
     "reception": ("接待", "reception"),

@@ -13,8 +13,8 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.feedback.comments import assess
 from services.feedback.components import Components, components
@@ -22,16 +22,23 @@ from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowCl
 from services.feedback.satisfaction import branch_satisfaction
 from shared.auth import Principal, requires, requires_on
 from shared.contracts.feedback import ReasonCategory, SurveyChannel
+from shared.contracts.refs import PATTERN as REF_PATTERN
+from shared.contracts.refs import check_customer_ref
 from shared.contracts.text import TextRef, TextRules
 from shared.envelope import Metadata
 from shared.http import command_metadata
+from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.runner import ServiceContext, context
 from shared.texts import TextReader, TextView, may_read_texts
 
 router = APIRouter(tags=["feedback"])
 
 BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
-CustomerRefPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{8,64}$")]
+CustomerRefPath = Annotated[
+    str,
+    Path(pattern=REF_PATTERN, description="the customer's pseudonymous customer_ref (never a raw number)"),
+    AfterValidator(check_customer_ref),
+]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 MAX_PERIOD_DAYS = 366
 
@@ -168,10 +175,14 @@ async def answer_survey(
     parts: Parts,
     staff: Annotated[Principal, Depends(requires_on("feedback.response.submit", survey_branch))],
     meta: Meta,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> SurveyView:
     """The gateway's webhook. 404 unknown survey, 409 already answered, 410 window closed (72 h).
 
-    A score ≤ 2, or a comment naming a problem, also publishes ``NegativeFeedbackReceived``."""
+    A score ≤ 2, or a comment naming a problem, also publishes ``NegativeFeedbackReceived``. With
+    an ``Idempotency-Key`` a retry of the same answer gets the first result (201), not a 409."""
     app = parts.app
     texts = app.texts.batch()
     command = AnswerSurvey(
@@ -182,10 +193,22 @@ async def answer_survey(
         # what the words say is read here, by the documented keyword rules; the decider sees this
         assessment=assess(body.score, body.comment),
     )
+    create = Create.on_resource(request, idempotency_key, body=body)
     try:
-        result = await app.execute(survey_id, command, meta, check_branch=staff.check_branch, texts=texts)
+        result = await app.execute(
+            survey_id, command, meta, check_branch=staff.check_branch, create=create, texts=texts
+        )
     except WindowClosed as exc:
         raise HTTPException(410, str(exc)) from None
+    except AlreadyCreated as done:
+        replay(response, done)
+        loaded = await app.load(survey_id)
+        branch = loaded.history[0].branch_id
+        async with app.store.pool.acquire() as conn:
+            reader = await app.texts.reader(
+                conn, [loaded.state.comment], may_read=may_read_texts(staff, branch)
+            )
+        return _view(loaded.state, branch, loaded.version, [], reader)
     branch = result.events[0].branch_id
     async with app.store.pool.acquire() as conn:
         reader = await app.texts.reader(conn, [result.state.comment], may_read=may_read_texts(staff, branch))

@@ -39,6 +39,7 @@ from shared.contracts.feedback import (
 from shared.decider import NotFound
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
+from shared.idempotency import Create, claim_first
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
 from shared.texts import PrivateTexts
@@ -79,13 +80,35 @@ class FeedbackApp:
         meta: Metadata,
         *,
         check_branch: CheckBranch | None = None,
+        create: Create | None = None,
         texts: PendingTexts | None = None,
     ) -> CommandResult[Survey]:
         """A command on an existing survey (an answer); ``check_branch`` sees its branch first;
-        ``texts`` (the comment) are stored with the events, under the survey's customer."""
-        return await self.handler.execute(
-            stream_id(survey_id), command, branch_id=None, meta=meta, check_branch=check_branch, texts=texts
-        )
+        ``texts`` (the comment) are stored with the events, under the survey's customer.
+
+        With an idempotency key (``create``: the answer is a create) the key is claimed in the
+        command's transaction and recorded with it; a retry raises
+        :class:`~shared.idempotency.AlreadyCreated`."""
+        if create is None or not create.keyed:
+            return await self.handler.execute(
+                stream_id(survey_id),
+                command,
+                branch_id=None,
+                meta=meta,
+                check_branch=check_branch,
+                texts=texts,
+            )
+        async with self.store.transaction() as conn:
+            result = await self.handler.execute_in(
+                conn,
+                stream_id(survey_id),
+                claim_first(create, command),
+                meta=meta,
+                check_branch=check_branch,
+                texts=texts,
+            )
+            await create.record(conn, str(survey_id), 201)
+            return result
 
     async def execute_in(
         self,

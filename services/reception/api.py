@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.reception import domain as v
@@ -27,6 +27,7 @@ from services.reception.projections import local_day
 from services.reception.queries import day_stats, lobby
 from services.reception.vault_api import internal_router as vault_internal_router
 from services.reception.vault_api import router as vault_router
+from shared.audit import annotate
 from shared.auth import Principal, requires, requires_on
 from shared.commands import CommandResult, PendingTexts
 from shared.contracts.common import CustomerRef, Note, StaffId
@@ -43,6 +44,7 @@ from shared.contracts.reception import (
 from shared.contracts.text import FreeText, TextRules
 from shared.envelope import Metadata
 from shared.http import command_metadata, expected_version
+from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, claim_first, replay
 from shared.runner import ServiceContext, context
 from shared.texts import TextView, may_read_texts, texts_router
 
@@ -334,35 +336,42 @@ async def arrive(
     app: App,
     staff: Annotated[Principal, Depends(requires("reception.visit.create"))],
     meta: Meta,
+    request: Request,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> VisitCreated:
     """A customer walks in (or arrives for an appointment). With ``service_type`` the need is
-    confirmed and a ticket issued at once; otherwise ``ticket`` is null until ``queue``."""
+    confirmed and a ticket issued at once; otherwise ``ticket`` is null until ``queue``. With an
+    ``Idempotency-Key`` a retry answers the first visit (and its ticket) instead of a second."""
+    create = Create.of(request, idempotency_key, scope=branch_id, body=body)
     texts = app.texts.batch()
-    result = await app.arrive(
-        branch_id,
-        meta=meta,
-        arrival=body.arrival,
-        returning=body.returning,
-        customer_ref=body.customer_ref,
-        display_name=body.display_name,
-        relationship_manager=body.relationship_manager,
-        priority=body.priority,
-        accessibility=body.accessibility,
-        service_type=body.service_type,
-        notes=texts.add(body.notes),
-        texts=texts,
-    )
-    state = result.state
+    try:
+        result = await app.arrive(
+            branch_id,
+            meta=meta,
+            arrival=body.arrival,
+            returning=body.returning,
+            customer_ref=body.customer_ref,
+            display_name=body.display_name,
+            relationship_manager=body.relationship_manager,
+            priority=body.priority,
+            accessibility=body.accessibility,
+            service_type=body.service_type,
+            notes=texts.add(body.notes),
+            texts=texts,
+            create=create,
+        )
+        state, version = result.state, result.version
+    except AlreadyCreated as done:
+        replay(response, done)
+        loaded = await app.load_visit(UUID(done.resource_id))
+        state, version = loaded.state, loaded.version
     assert state.visit_id is not None
-    response.headers["ETag"] = f'"{result.version}"'
+    annotate(request, resource_id=str(state.visit_id))
+    response.headers["ETag"] = f'"{version}"'
     response.headers["Location"] = f"/visits/{state.visit_id}"
     return VisitCreated(
-        visit_id=state.visit_id,
-        ticket=state.ticket,
-        status=state.status,
-        line=state.line,
-        version=result.version,
+        visit_id=state.visit_id, ticket=state.ticket, status=state.status, line=state.line, version=version
     )
 
 
@@ -391,16 +400,28 @@ async def _run(
     meta: Metadata,
     if_match: str | None,
     response: Response,
+    create: Create | None = None,
     texts: PendingTexts | None = None,
 ) -> VisitView:
-    result = await app.visit(
-        visit_id,
-        command,
-        meta=meta,
-        expected_version=expected_version(if_match),
-        check_branch=staff.check_branch,
-        texts=texts,
-    )
+    """Run a visit step; with a keyed ``create`` (a step that creates: a ticket, a complaint) the
+    key is claimed in the step's transaction and a retry answers the visit as it is now; ``texts``
+    (the refs the step carries) are stored with its events."""
+    if create is not None and create.keyed:
+        command = claim_first(create, command, resource_id=str(visit_id), status=200)
+    try:
+        result = await app.visit(
+            visit_id,
+            command,
+            meta=meta,
+            expected_version=expected_version(if_match),
+            check_branch=staff.check_branch,
+            texts=texts,
+        )
+    except AlreadyCreated as done:
+        replay(response, done)
+        loaded = await app.load_visit(visit_id)
+        response.headers["ETag"] = f'"{loaded.version}"'
+        return _visit_view(visit_id, loaded.history[0].branch_id, loaded.state, loaded.version)
     return _visit_result(visit_id, result, response)
 
 
@@ -431,7 +452,7 @@ async def confirm_need(
 ) -> VisitView:
     texts = app.texts.batch()
     command = app.confirm_need(body.service_type, texts.add(body.notes))
-    return await _run(app, visit_id, command, staff, meta, if_match, response, texts)
+    return await _run(app, visit_id, command, staff, meta, if_match, response, texts=texts)
 
 
 @router.post("/visits/{visit_id}/guide", response_model=VisitView)
@@ -447,7 +468,9 @@ async def guide(
     """Tell the customer the materials their business needs (from the catalogue)."""
     body = body or GuideBody()
     texts = app.texts.batch()
-    return await _run(app, visit_id, app.guide(texts.add(body.notes)), staff, meta, if_match, response, texts)
+    return await _run(
+        app, visit_id, app.guide(texts.add(body.notes)), staff, meta, if_match, response, texts=texts
+    )
 
 
 @router.post("/visits/{visit_id}/check-documents", response_model=VisitView)
@@ -483,11 +506,15 @@ async def queue(
     app: App,
     staff: Annotated[Principal, Depends(requires_on("reception.visit.queue", visit_branch))],
     meta: Meta,
+    request: Request,
     response: Response,
     if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> VisitView:
-    """Issue a ticket on the need's service line."""
-    return await _run(app, visit_id, app.queue(), staff, meta, if_match, response)
+    """Issue a ticket on the need's service line (with an ``Idempotency-Key``, a retry answers
+    the visit with the ticket the first request issued)."""
+    create = Create.on_resource(request, idempotency_key, body=None)
+    return await _run(app, visit_id, app.queue(), staff, meta, if_match, response, create)
 
 
 @router.post("/visits/{visit_id}/call", response_model=VisitView)
@@ -540,7 +567,7 @@ async def serve(
 ) -> VisitView:
     texts = app.texts.batch()
     command = app.serve(texts.add(body.outcome), texts.add(body.next_steps), body.promised_by)
-    return await _run(app, visit_id, command, staff, meta, if_match, response, texts)
+    return await _run(app, visit_id, command, staff, meta, if_match, response, texts=texts)
 
 
 @router.post("/visits/{visit_id}/leave", response_model=VisitView)
@@ -593,13 +620,17 @@ async def raise_complaint(
     app: App,
     staff: Annotated[Principal, Depends(requires_on("reception.visit.raise_complaint", visit_branch))],
     meta: Meta,
+    request: Request,
     response: Response,
     if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> VisitView:
-    """A complaint during the visit: the complaint service opens a case linked to it."""
+    """A complaint during the visit: the complaint service opens a case linked to it. With an
+    ``Idempotency-Key`` a retry raises no second complaint."""
     texts = app.texts.batch()
     command = v.RaiseComplaint(texts.require(body.description), app.now(), body.customer_ref)
-    return await _run(app, visit_id, command, staff, meta, if_match, response, texts)
+    create = Create.on_resource(request, idempotency_key, body=body)
+    return await _run(app, visit_id, command, staff, meta, if_match, response, create, texts)
 
 
 # ----------------------------------------------------------------------------------- calls
@@ -611,18 +642,33 @@ async def receive_call(
     app: App,
     staff: Annotated[Principal, Depends(requires("reception.call.create"))],
     meta: Meta,
+    request: Request,
     response: Response,
     body: ReceiveCallBody | None = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> CallCreated:
-    """The phone rings (the answer SLA starts)."""
+    """The phone rings (the answer SLA starts). With an ``Idempotency-Key`` a retry answers the
+    first call."""
     body = body or ReceiveCallBody()
-    result = await app.receive_call(
-        branch_id, meta=meta, customer_ref=body.customer_ref, masked_number=body.masked_number
-    )
-    assert result.state.call_id is not None
-    response.headers["ETag"] = f'"{result.version}"'
-    response.headers["Location"] = f"/calls/{result.state.call_id}"
-    return CallCreated(call_id=result.state.call_id, status=result.state.status, version=result.version)
+    create = Create.of(request, idempotency_key, scope=branch_id, body=body)
+    try:
+        result = await app.receive_call(
+            branch_id,
+            meta=meta,
+            customer_ref=body.customer_ref,
+            masked_number=body.masked_number,
+            create=create,
+        )
+        state, version = result.state, result.version
+    except AlreadyCreated as done:
+        replay(response, done)
+        loaded = await app.load_call(UUID(done.resource_id))
+        state, version = loaded.state, loaded.version
+    assert state.call_id is not None
+    annotate(request, resource_id=str(state.call_id))
+    response.headers["ETag"] = f'"{version}"'
+    response.headers["Location"] = f"/calls/{state.call_id}"
+    return CallCreated(call_id=state.call_id, status=state.status, version=version)
 
 
 @router.get("/calls/{call_id}", response_model=CallView)
@@ -685,7 +731,7 @@ async def call_purpose(
 ) -> CallView:
     texts = app.texts.batch()
     command = p.RecordPurpose(body.purpose, app.now(), texts.add(body.notes))
-    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts)
+    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
 
 
 @router.post("/calls/{call_id}/route", response_model=CallView)
@@ -700,7 +746,7 @@ async def route_call(
 ) -> CallView:
     texts = app.texts.batch()
     command = p.RouteCall(body.routed_to, app.now(), texts.add(body.notes))
-    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts)
+    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
 
 
 @router.post("/calls/{call_id}/resolve", response_model=CallView)
@@ -716,7 +762,7 @@ async def resolve_call(
     body = body or ResolveBody()
     texts = app.texts.batch()
     command = p.ResolveCall(app.now(), texts.add(body.notes))
-    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts)
+    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
 
 
 @router.post("/calls/{call_id}/end", response_model=CallView)
@@ -733,7 +779,7 @@ async def end_call(
     body = body or EndCallBody()
     texts = app.texts.batch()
     command = p.EndCall(app.now(), body.purpose, body.outcome, body.routed_to, texts.add(body.notes))
-    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts)
+    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
 
 
 # --------------------------------------------------------------------------------- queries

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 
@@ -48,6 +48,7 @@ from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef
 from shared.decider import DomainError, NotFound
 from shared.envelope import Envelope, Metadata
+from shared.idempotency import Create, claim_first
 from shared.metrics import SLA_BREACHES
 from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadline, Deadlines
@@ -129,13 +130,19 @@ class Reception:
         service_type: ServiceType | None = None,
         notes: TextRef | None = None,
         texts: PendingTexts | None = None,
+        create: Create | None = None,
     ) -> CommandResult[v.Visit]:
         """Register an arrival; with ``service_type`` the customer is queued at once (ticket
-        machine or appointment: the need is known, no documents to check at the desk)."""
-        visit_id = uuid4()
+        machine or appointment: the need is known, no documents to check at the desk).
+
+        With an idempotency key (``create``) the visit id derives from it and the key is claimed
+        first in the transaction: a retry raises :class:`~shared.idempotency.AlreadyCreated`."""
+        create = create or Create.none()
+        visit_id = create.new_id()
         now = self.clock.now()
 
         async def make(conn: asyncpg.Connection, _: Loaded[v.Visit]) -> v.Arrive:
+            await create.claim(conn, resource_id=str(visit_id), status=201)
             express = None
             if service_type is not None:
                 line = self.catalogue.line_for(service_type, relationship_manager=bool(relationship_manager))
@@ -310,11 +317,15 @@ class Reception:
         meta: Metadata,
         customer_ref: str | None = None,
         masked_number: str | None = None,
+        create: Create | None = None,
     ) -> CommandResult[p.PhoneCall]:
-        call_id = uuid4()
+        """The phone rings; with an idempotency key as :meth:`arrive`."""
+        create = create or Create.none()
+        call_id = create.new_id()
         command = p.ReceiveCall(call_id, self.clock.now(), customer_ref, masked_number)
+        made = claim_first(create, command, resource_id=str(call_id), status=201)
         return await self.calls.execute(
-            p.stream_id(call_id), command, meta=meta, branch_id=branch_id, must_exist=False
+            p.stream_id(call_id), made, meta=meta, branch_id=branch_id, must_exist=False
         )
 
     async def call_command(

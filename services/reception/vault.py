@@ -40,6 +40,7 @@ from shared.crypto import (
     rewrap_data_key,
     unwrap_data_key,
 )
+from shared.idempotency import Create
 from shared.pii import customer_ref, mask_id_number, mask_name, mask_phone, pii_key_from_env
 
 SERVICE = "reception"
@@ -254,14 +255,21 @@ class Vault:
 
     # ------------------------------------------------------------------------------- register
 
-    async def register(self, branch_id: str, identity: CustomerIdentity, *, by: Attribution) -> Registration:
+    async def register(
+        self, branch_id: str, identity: CustomerIdentity, *, by: Attribution, create: Create | None = None
+    ) -> Registration:
         """Store (or update) the customer's PII and link them to ``branch_id``; idempotent per
-        identity. Fields left out keep their stored values; after an erasure it starts afresh."""
+        identity. Fields left out keep their stored values; after an erasure it starts afresh.
+
+        With an idempotency key (``create``) a retry raises
+        :class:`~shared.idempotency.AlreadyCreated` naming the first registration's reference."""
+        create = create or Create.none()
         ref = self.ref_for(identity)
         now = self.clock.now()
         masked = identity.masked()
         async with self.pool.acquire() as conn:
             async with conn.transaction():
+                await create.claim(conn)
                 row = await conn.fetchrow(
                     """INSERT INTO vault_customers (customer_ref, identity_kind, masked_name, masked_phone,
                            masked_id_number, registered_at, registered_by, updated_at)
@@ -328,10 +336,24 @@ class Vault:
                 created = bool(row["inserted"]) or fresh
                 status = failure.status if failure else (201 if created else 200)
                 await self._audit(conn, "pii.register", ref, by, branch_id=branch_id, status=status)
+                if failure is None:
+                    await create.record(conn, ref, status)
         if failure is not None:
             raise failure
         assert stored is not None
         return Registration(ref, _masked(stored), created)
+
+    async def masked(self, ref: str) -> Masked:
+        """A registered customer's masked values (no decryption, no audit row: nothing raw)."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT masked_name, masked_phone, masked_id_number
+                   FROM vault_customers WHERE customer_ref = $1""",
+                ref,
+            )
+        if row is None:
+            raise CustomerNotFound(f"customer {ref} is not registered")
+        return _masked(row)
 
     async def _store(
         self, conn: asyncpg.Connection, ref: str, data_key: bytes, identity: CustomerIdentity, now: datetime
@@ -526,3 +548,6 @@ class Vault:
                 reason=reason,
             ),
         )
+        # the request's command row (register, erase, resolve) commits with the operation
+        audit.note(resource_id=ref, status=status)
+        await audit.write_in_transaction(conn)

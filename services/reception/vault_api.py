@@ -24,13 +24,22 @@ from uuid import UUID, uuid4
 import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from services.reception.vault import (
     MAX_NAME,
     Attribution,
     CustomerIdentity,
     Masked,
+    Registration,
     Vault,
     VaultError,
     normalise_id_number,
@@ -41,9 +50,12 @@ from shared.audit import annotate
 from shared.auth import Principal, principal_metadata, requires
 from shared.contacts import RESOLVE_PATH, ContactPurpose
 from shared.contracts.common import CustomerRef
+from shared.contracts.refs import PATTERN as REF_PATTERN
+from shared.contracts.refs import check_customer_ref
 from shared.contracts.text import TextRules
 from shared.crypto import KeyConfigError, MasterKeyring
 from shared.envelope import Metadata
+from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.pii import pii_key_from_env, scrub_text
 from shared.runner import ServiceContext, context
 from shared.service_identity import ServicePrincipal, requires_service
@@ -56,10 +68,13 @@ internal_router = APIRouter(tags=["internal"])
 MAX_BODY_BYTES = 4096
 NO_STORE = {"Cache-Control": "no-store"}
 _ID = r"^[A-Za-z0-9_\-]{1,64}$"
-_REF = r"^[A-Za-z0-9_\-]{8,64}$"
 
 BranchId = Annotated[str, Path(pattern=_ID)]
-Ref = Annotated[str, Path(pattern=_REF, description="the customer's pseudonymous customer_ref")]
+Ref = Annotated[
+    str,
+    Path(pattern=REF_PATTERN, description="the customer's pseudonymous customer_ref"),
+    AfterValidator(check_customer_ref),
+]
 #: free text (one line, no control characters: 422 naming it), numbers masked in the audit row
 Reason = Annotated[
     str,
@@ -269,18 +284,34 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     responses={200: {"description": "already registered (same identity): the same customer_ref"}},
 )
 async def register_customer(
-    branch_id: BranchId, staff: Registrar, meta: Meta, request: Request, response: Response, vault: VaultDep
+    branch_id: BranchId,
+    staff: Registrar,
+    meta: Meta,
+    request: Request,
+    response: Response,
+    vault: VaultDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Register a customer's PII in the vault: answers the pseudonymous ``customer_ref`` and masked
-    values to use everywhere else (events, visits, complaints). Same person → same reference."""
+    values to use everywhere else (events, visits, complaints). Same person → same reference.
+    With an ``Idempotency-Key`` a retry answers the first registration (another body → 422)."""
     body = await _parse(request, RegisterCustomerBody)
     by = Attribution(staff.staff_id, meta.correlation_id)
+    create = Create.of(request, idempotency_key, scope=branch_id, body=body)
     try:
-        result = await vault.register(branch_id, body.identity(), by=by)
+        result = await vault.register(branch_id, body.identity(), by=by, create=create)
+    except AlreadyCreated as done:
+        replay(response, done)
+        try:
+            masked = await vault.masked(done.resource_id)
+        except VaultError as exc:
+            return _refusal(exc)
+        result = Registration(done.resource_id, masked, done.status == 201)
     except VaultError as exc:
         return _refusal(exc)
+    else:
+        response.status_code = 201 if result.created else 200
     annotate(request, resource_id=result.customer_ref)
-    response.status_code = 201 if result.created else 200
     response.headers.update(NO_STORE)
     return RegisteredView(
         customer_ref=result.customer_ref, masked=MaskedView.of(result.masked), created=result.created

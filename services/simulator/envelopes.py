@@ -20,6 +20,7 @@ from shared.contracts import complaint as c
 from shared.contracts import feedback as fb
 from shared.contracts import followup as fu
 from shared.contracts import reception as r
+from shared.contracts.refs import synthetic_ref
 from shared.contracts.sla import SlaBreached
 from shared.contracts.text import TextContext, TextRef
 from shared.envelope import Envelope
@@ -426,7 +427,7 @@ def branch_traffic(
     for i in range(visits):
         at = start + timedelta(minutes=i * 3 + rng.random())
         waited = rng.choice((40, 90, 200, 400, 700, 1000, 2000)) * rng.uniform(0.8, 1.2)
-        ref = f"cust_{rng.randrange(10**9):09d}"
+        ref = synthetic_ref(f"cust-{rng.randrange(10**9)}")
         out += factory.visit(
             branch_id, at, waited=waited, customer_ref=ref, breach=waited > 1800, served=rng.random() > 0.05
         )

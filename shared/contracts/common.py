@@ -6,10 +6,11 @@ from typing import Annotated
 
 from pydantic import Field
 
+from shared.contracts.refs import CustomerRef
 from shared.contracts.text import TextRules
 
-#: pseudonymous customer reference (keyed HMAC of the identity), never raw PII
-CustomerRef = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")]
+__all__ = ["CustomerRef", "Masked", "Note", "StaffId", "SystemText"]
+
 #: staff member id as carried in tokens and events
 StaffId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 #: an optional note in a request body (free text: validated, never put into an event as words)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import BrowserFactory, Stack, new_branch, shot, sign_in
+from tests.support.pii import phone
 
 
 async def step(
@@ -37,12 +38,14 @@ async def test_a_complaint_goes_from_receipt_to_close_through_the_buttons(
     await page.goto(f"{stack.console}/b/{branch}/complaints")
 
     # bad input is shown next to the field it concerns
-    await page.fill("#f-customer_ref", "no")
     await page.fill("#f-description", "waited 40 minutes and nobody explained why")
-    await page.click("#complaint-register button[type=submit]")
-    await expect(page.locator("#err-customer_ref")).to_be_visible()
+    await page.click("#complaint-register button[type=submit]")  # no customer picked
+    await expect(page.locator("#err-customer_name")).to_be_visible()
 
-    await page.fill("#f-customer_ref", "cust_e2e_0007")
+    # the customer is looked up in the vault: only the reference and the masked name go further
+    await page.fill("#f-customer_name", "王小明")
+    await page.fill("#f-customer_phone", phone())
+    await page.fill("#f-description", "waited 40 minutes and nobody explained why")
     await page.click("#complaint-register button[type=submit]")
     await expect(page.locator("#case-status")).to_have_attribute("data-status", "received")
     case_url = page.url.split("?")[0]

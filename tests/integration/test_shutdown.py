@@ -19,6 +19,7 @@ import httpx
 import pytest
 from aiokafka import ConsumerRecord
 
+from shared.contracts.refs import synthetic_ref
 from tests.support.auth import hq_analyst, lobby_manager
 from tests.support.kafka import envelopes, read_topic
 from tests.support.services import ServiceProcess, running_services, wait_until
@@ -51,7 +52,7 @@ async def test_sigterm_under_load_loses_nothing_and_counts_everything_once(
             i += 1
             body = {
                 "channel": "phone_hotline",
-                "customer_ref": f"cust_{n:03d}_{i:06d}",
+                "customer_ref": synthetic_ref(f"shutdown-{n}-{i}"),
                 "description": "on hold",
             }
             try:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.contracts.refs import synthetic_ref
 from tests.support.auth import hq_analyst, lobby_manager
 from tests.support.services import ServiceProcess, running_services, wait_until
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.integration
 def complaint_body(n: int = 0) -> dict[str, str]:
     return {
         "channel": "in_branch",
-        "customer_ref": f"cust_{n:08d}",
+        "customer_ref": synthetic_ref(f"skeleton-{n}"),
         "description": "waited 40 min at the counter",
     }
 

@@ -16,9 +16,10 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.console.customers import pick_customer
 from services.console.errors import FormErrors
 from services.console.i18n import Translator
-from services.console.pages.forms import command, form_dict, optional, parse_bool
+from services.console.pages.forms import command, form_dict, form_key, optional, parse_bool
 from services.console.session import Session, Staff, T
 from services.console.steps import STEP_ACTIONS, CaseFacts, allowed_steps, answer_outcomes, next_level
 from services.console.texts import resolve_elsewhere, show_text
@@ -27,7 +28,7 @@ from shared.contracts.complaint import Category, Channel, HoldKind, Nature, Urge
 
 router = APIRouter()
 
-REGISTER_FIELDS = ("channel", "customer_ref", "description", "visit_id")
+REGISTER_FIELDS = ("channel", "customer_name", "description", "visit_id")
 SOLUTION_ROWS = 3
 #: history data shown on the case page (ids and bookkeeping are left out)
 HISTORY_KEYS = (
@@ -162,21 +163,63 @@ async def complaints_page(
 
 @router.post("/b/{branch_id}/complaints")
 async def register(request: Request, branch_id: str, session: Staff, t: T) -> Response:
+    """Register a complaint: the customer is picked through the vault (or is the linked visit's);
+    the form's idempotency key makes a second submit of the same form answer the first case."""
     session.require("complaint.create", branch_id)
     form = form_dict(await request.form())
-    body: dict[str, Any] = {k: form.get(k, "") for k in ("channel", "customer_ref", "description")}
+    visit_ref = await _visit_customer(request, session, t, branch_id, form.get("visit_id"))
+    customer = await pick_customer(
+        request,
+        session,
+        t,
+        branch_id,
+        form,
+        required=visit_ref is None,
+        idempotency_key=form_key(form, "customer"),
+    )
+    if not customer.ok:
+        return await board_view(
+            request, session, t, branch_id, errors=customer.errors, form=customer.shown(form), status_code=422
+        )
+    body: dict[str, Any] = {k: form.get(k, "") for k in ("channel", "description")}
+    body["customer_ref"] = customer.ref or visit_ref
     if optional(form.get("visit_id")):
         body["visit_id"] = form["visit_id"]
     outcome = await command(
         request, session, t, "complaint", f"/branches/{branch_id}/complaints",
         action="complaint.create", branch_id=branch_id, body=body, form_fields=REGISTER_FIELDS,
+        idempotency_key=form_key(form),
     )  # fmt: skip
     if not outcome.ok:
         code = outcome.errors.status if outcome.errors.status >= 400 else 400
         return await board_view(
-            request, session, t, branch_id, errors=outcome.errors, form=form, status_code=code
+            request, session, t, branch_id, errors=outcome.errors, form=customer.shown(form), status_code=code
         )
     return RedirectResponse(f"/b/{branch_id}/complaints/{outcome.body['complaint_id']}?done=registered", 303)
+
+
+async def _visit_customer(
+    request: Request, session: Session, t: Translator, branch_id: str, visit_id: str | None
+) -> str | None:
+    """The customer of the linked visit of this branch, if it has one (no need to type them again)."""
+    if not optional(visit_id) or not session.can("reception.visit.read", branch_id):
+        return None
+    try:
+        UUID(str(visit_id))
+    except ValueError:
+        return None  # the complaint service says what is wrong with it
+    panel = await fetch(
+        request.app.state.backend,
+        session,
+        t,
+        "reception",
+        f"/visits/{visit_id}",
+        action="reception.visit.read",
+    )
+    if not panel.ok or panel.data.get("branch_id") != branch_id:
+        return None
+    ref = panel.data.get("customer_ref")
+    return str(ref) if ref else None
 
 
 # ------------------------------------------------------------------------------------ the case

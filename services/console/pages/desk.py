@@ -17,9 +17,18 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.console.customers import TYPED, pick_customer
 from services.console.errors import FormErrors
 from services.console.i18n import Translator
-from services.console.pages.forms import Outcome, command, form_dict, local_datetime, optional, parse_bool
+from services.console.pages.forms import (
+    Outcome,
+    command,
+    form_dict,
+    form_key,
+    local_datetime,
+    optional,
+    parse_bool,
+)
 from services.console.pages.lobby import board_panel
 from services.console.session import Session, Staff, T
 from services.console.web import Panel, fetch, render
@@ -55,11 +64,12 @@ REGISTER_FIELDS = (
     "accessibility",
     "priority",
     "returning",
-    "customer_ref",
-    "display_name",
+    "customer_name",
     "notes",
     "have",
 )
+#: steps of the visit page that create something: they carry the form's idempotency key
+KEYED_STEPS = frozenset({"queue", "raise-complaint"})
 
 
 def visit_steps(visit: dict[str, Any]) -> list[str]:
@@ -215,7 +225,11 @@ async def desk_page(
 
 @router.post("/b/{branch_id}/desk/visits")
 async def register(request: Request, branch_id: str, session: Staff, t: T) -> Response:
-    """One submit, the visit's steps in order; stops at the first refusal and shows it."""
+    """One submit, the visit's steps in order; stops at the first refusal and shows it.
+
+    The customer (optional) is looked up in the vault first; the arrival and its ticket carry the
+    form's idempotency key, so a second submit of the same form (double click, retry) answers the
+    visit the first one registered instead of a second visit and ticket."""
     session.require("reception.visit.create", branch_id)
     raw = await request.form()
     form = form_dict(raw)
@@ -227,10 +241,12 @@ async def register(request: Request, branch_id: str, session: Staff, t: T) -> Re
         "returning": parse_bool(form.get("returning")) or False,
         "accessibility": accessibility,
     }
-    for name in ("customer_ref", "display_name", "priority"):
-        if optional(form.get(name)):
-            arrive_body[name] = form[name]
-    shown = {**form, "accessibility": accessibility, "have": sorted(have)}
+    if optional(form.get("priority")):
+        arrive_body["priority"] = form["priority"]
+    customer = await pick_customer(
+        request, session, t, branch_id, form, required=False, idempotency_key=form_key(form, "customer")
+    )
+    shown = {**customer.shown(form), "accessibility": accessibility, "have": sorted(have)}
 
     async def fail(outcome: Outcome, visit_id: str | None = None) -> Response:
         code = outcome.errors.status if outcome.errors.status >= 400 else 400
@@ -241,13 +257,24 @@ async def register(request: Request, branch_id: str, session: Staff, t: T) -> Re
             _remember(request, response, branch_id, visit_id)
         return response
 
+    if not customer.ok:
+        return await fail(Outcome(errors=customer.errors))
+    if customer.ref:
+        arrive_body["customer_ref"] = customer.ref
+        if customer.display:
+            arrive_body["display_name"] = customer.display
     created = await command(
         request, session, t, "reception", f"/branches/{branch_id}/visits",
         action="reception.visit.create", branch_id=branch_id, body=arrive_body, form_fields=REGISTER_FIELDS,
+        idempotency_key=form_key(form),
     )  # fmt: skip
     if not created.ok:
         return await fail(created)
     visit_id = str(created.body["visit_id"])
+    if created.replayed:  # the same form again: the first submit registers (or registered) it
+        response = RedirectResponse(f"/b/{branch_id}/desk?visit={visit_id}", status_code=303)
+        _remember(request, response, branch_id, visit_id)
+        return response
     version = created.body.get("version")
     steps: list[tuple[str, dict[str, Any] | None]] = [
         ("greet", None),
@@ -272,7 +299,9 @@ async def register(request: Request, branch_id: str, session: Staff, t: T) -> Re
         state = outcome.body
         version = state.get("version")
     if state.get("status") in ("documents_complete", "guided"):
-        outcome = await _visit_command(request, session, t, branch_id, visit_id, "queue", None, version)
+        outcome = await _visit_command(
+            request, session, t, branch_id, visit_id, "queue", None, version, key=form_key(form, "queue")
+        )
         if not outcome.ok:
             return await fail(outcome, visit_id)
     response = RedirectResponse(f"/b/{branch_id}/desk?visit={visit_id}", status_code=303)
@@ -290,12 +319,14 @@ async def _visit_command(
     body: dict[str, Any] | None,
     version: Any,
     form_fields: tuple[str, ...] = REGISTER_FIELDS,
+    key: str | None = None,
 ) -> Outcome:
     action, route, fixed = VISIT_STEPS[step]
     payload = {**fixed, **(body or {})} if (fixed or body) else None
     return await command(
         request, session, t, "reception", f"/visits/{visit_id}/{route}",
         action=action, branch_id=branch_id, body=payload, version=version, form_fields=form_fields,
+        idempotency_key=key,
     )  # fmt: skip
 
 
@@ -367,7 +398,7 @@ STEP_FIELDS = {
     "check-documents": ("missing",),
     "call": ("counter_id",),
     "serve": ("outcome", "next_steps", "promised_by"),
-    "raise-complaint": ("description", "customer_ref"),
+    "raise-complaint": ("description", "customer_name"),
 }
 
 
@@ -400,12 +431,23 @@ async def visit_step(
             body["promised_by"] = promised
     elif step == "raise-complaint":
         body = {"description": form.get("description", "")}
-        if optional(form.get("customer_ref")):
-            body["customer_ref"] = form["customer_ref"]
+        known = loaded.data.get("customer_ref") if loaded.ok else None
+        if not known:  # a complaint needs its customer: picked through the vault
+            key = form_key(form, "customer")
+            customer = await pick_customer(
+                request, session, t, branch_id, form, required=True, idempotency_key=key
+            )
+            if not customer.ok:
+                return await visit_view(
+                    request, session, t, branch_id, visit_id,
+                    errors=customer.errors, failed_step=step, form=customer.shown(form), status_code=422,
+                )  # fmt: skip
+            body["customer_ref"] = customer.ref
     outcome = await _visit_command(
         request, session, t, branch_id, str(visit_id), step, body, form.get("version"),
-        form_fields=STEP_FIELDS.get(step, ()),
+        form_fields=STEP_FIELDS.get(step, ()), key=form_key(form) if step in KEYED_STEPS else None,
     )  # fmt: skip
+    form = {k: v for k, v in form.items() if k not in TYPED}  # never shown again
     if not outcome.ok:
         code = outcome.errors.status if outcome.errors.status >= 400 else 400
         return await visit_view(

@@ -8,6 +8,7 @@ between is a 409 that says so — never a silent overwrite.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,8 @@ from services.console.errors import FormErrors, form_errors
 from services.console.i18n import Translator
 from services.console.session import Denied, Session
 from services.console.web import problem_of, unavailable_text
+
+_FORM_KEY = re.compile(r"^[A-Za-z0-9\-]{8,64}$")
 
 
 @dataclass
@@ -36,6 +39,11 @@ class Outcome:
     @property
     def body(self) -> Any:
         return self.result.body if self.result is not None else None
+
+    @property
+    def replayed(self) -> bool:
+        """The service answered a retry of a create with its first result (same key)."""
+        return self.result is not None and self.result.headers.get("idempotent-replayed") == "true"
 
 
 def backend(request: Request) -> Backend:
@@ -55,11 +63,20 @@ async def command(
     body: Any = None,
     version: str | int | None = None,
     form_fields: Collection[str] = (),
+    idempotency_key: str | None = None,
 ) -> Outcome:
-    """POST a command; errors come back mapped onto ``form_fields`` (or as a banner)."""
+    """POST a command; errors come back mapped onto ``form_fields`` (or as a banner). A create
+    passes the ``idempotency_key`` of its form (:func:`form_key`)."""
     try:
         result = await backend(request).post(
-            session, service, path, action=action, branch_id=branch_id, json=body, if_match=version
+            session,
+            service,
+            path,
+            action=action,
+            branch_id=branch_id,
+            json=body,
+            if_match=version,
+            idempotency_key=idempotency_key,
         )
     except Unavailable as exc:
         return Outcome(errors=FormErrors(banner=unavailable_text(exc, t), status=503))
@@ -70,6 +87,16 @@ async def command(
     if result.route_missing or result.status >= 500:
         return Outcome(result=result, errors=FormErrors(banner=problem_of(result, t), status=result.status))
     return Outcome(result=result, errors=form_errors(result.status, result.body, form_fields, t))
+
+
+def form_key(form: Mapping[str, Any], step: str | None = None) -> str | None:
+    """The idempotency key the form was rendered with (one per rendered form: a double click
+    sends it twice, a new form a new one), or None. ``step`` derives the key of one of several
+    creates the form makes (each route needs its own key)."""
+    key = form.get("idempotency_key")
+    if not isinstance(key, str) or not _FORM_KEY.match(key):
+        return None
+    return f"{key}.{step}" if step else key
 
 
 def form_dict(form: Mapping[str, Any]) -> dict[str, str]:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.complaint.complaint_harness import T0, ServiceFactory
 from tests.support.auth import bearer, hq_analyst
+from tests.support.pii import account, bank_card, id_number, phone
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +133,15 @@ async def test_bad_input_is_422(complaint_service: ServiceFactory) -> None:
         for body in bad_creates:
             response = await svc.post(f"/branches/{b}/complaints", body)
             assert response.status_code == 422, body
+        for raw in (phone(), id_number(), bank_card(), account()):
+            for body in (
+                {"channel": "web", "customer_ref": raw, "description": "x"},
+                {"channel": "web", "customer_ref": "cust_ref_0042", "description": "x"}
+                | {"representatives": [raw]},
+            ):
+                response = await svc.post(f"/branches/{b}/complaints", body)
+                assert response.status_code == 422 and "shaped like a phone" in response.text
+                assert raw not in response.text
         cid = (await svc.new_complaint(b))["complaint_id"]
         for action, body in [
             ("acknowledge", {"apology": "sorry", "staff_id": "someone-else"}),  # unknown field

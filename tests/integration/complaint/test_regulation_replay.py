@@ -26,6 +26,7 @@ from services.complaint import domain as d
 from services.complaint.explain import explain
 from shared.clock import FixedClock
 from shared.contracts.complaint import Category, Channel, HoldKind, Nature, Urgency
+from shared.contracts.refs import synthetic_ref
 from shared.decider import DomainError
 from shared.envelope import Metadata
 from tests.integration.complaint.complaint_harness import Running, ServiceFactory
@@ -74,7 +75,7 @@ async def play(svc: Running, scenario: Scenario) -> UUID:
     result, _ = await svc.app.receive(
         branch,
         channel=Channel.web,
-        customer_ref=f"cust_ref_{start.timestamp():.0f}",
+        customer_ref=synthetic_ref(f"replay-{start.timestamp():.0f}"),
         description=ref("the fee was charged twice"),
         visit_id=None,
         meta=meta,

@@ -25,6 +25,7 @@ from shared.contracts.reception import ServiceType, VisitServed
 from shared.runner import ServiceContext
 from tests.integration.feedback.feedback_support import branch, feedback_service
 from tests.integration.followup.followup_support import T0, Stream, followup_service, publish, published
+from tests.support.pii import phone
 from tests.support.services import wait_until
 from tests.support.texts import ref
 
@@ -214,6 +215,9 @@ async def test_channel_by_preference_and_configuration_one_survey_per_visit(
         assert put.status_code == 200
         assert (await svc.http.get("/customers/cust_ref_0300/survey-channel")).json()["channel"] == "phone"
         assert (await svc.http.put("/customers/x/survey-channel", json={"channel": "sms"})).status_code == 422
+        raw = phone()  # a number where the pseudonym belongs never becomes a preference row's key
+        refused = await svc.http.put(f"/customers/{raw}/survey-channel", json={"channel": "sms"})
+        assert refused.status_code == 422 and "shaped like a phone" in refused.text
 
         _, by_preference = await serve(bootstrap, b, customer_ref="cust_ref_0300")
         _, by_default = await serve(bootstrap, b, customer_ref="cust_ref_0301")

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.integration.reception.reception_harness import REF, STAFF, ServiceFactory
+from tests.support.pii import bank_card, id_number, phone
 
 pytestmark = pytest.mark.integration
 
@@ -133,6 +134,17 @@ async def test_bad_input_is_422_and_changes_nothing(reception_service: ServiceFa
         for path, body in BAD_INPUT:
             response = await svc.post(path.format(b=b, v=visit), body)
             assert response.status_code == 422, (path, body, response.text)
+        # a raw number where a pseudonymous customer_ref belongs: 422 with the reason, not echoed
+        for raw in (phone(), id_number(), bank_card()):
+            for path, body in [
+                ("/branches/{b}/visits", {"customer_ref": raw}),
+                ("/visits/{v}/greet", {"customer_ref": raw}),
+                ("/visits/{v}/raise-complaint", {"description": "x", "customer_ref": raw}),
+                ("/branches/{b}/calls", {"customer_ref": raw}),
+            ]:
+                response = await svc.post(path.format(b=b, v=visit), body)
+                assert response.status_code == 422, (path, response.text)
+                assert "shaped like a phone" in response.text and raw not in response.text
         assert (await svc.get(f"/visits/{visit}")).json()["version"] == 1
         assert (await svc.get(f"/branches/{b}/visits/stats")).json()["visits"] == 1
 

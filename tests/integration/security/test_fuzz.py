@@ -5,9 +5,9 @@ For each operation of ``/openapi.json`` (its ``x-action`` says who may call it),
 draws path values (mostly the seeded resources of branch A, else junk: unicode, ``..``, NUL,
 huge numbers), query values (declared ones and unknown ones, well- or ill-typed), a body (the
 schema's fields with wrong types, missing or unknown ones, any JSON, NaN, invalid bytes, the
-wrong content type) and odd ``If-Match`` / ``X-Correlation-Id`` headers. Each request is sent
-over real HTTP to the real app (real PostgreSQL, real broker); after a 4xx the service's state
-fingerprint (``service_apps.FINGERPRINT_SQL``) must be unchanged.
+wrong content type) and odd ``If-Match`` / ``X-Correlation-Id`` / ``Idempotency-Key`` headers.
+Each request is sent over real HTTP to the real app (real PostgreSQL, real broker); after a 4xx
+the service's state fingerprint (``service_apps.FINGERPRINT_SQL``) must be unchanged.
 
 Hypothesis is synchronous: it runs in a worker thread with a blocking client while the app keeps
 serving in the test's event loop. ``FUZZ_EXAMPLES`` (default 12) bounds the examples per route.
@@ -80,6 +80,14 @@ def resolve(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def parameter(param: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """An operation's parameter, following a ``$ref`` to ``components.parameters``."""
+    if "$ref" in param:
+        found: dict[str, Any] = spec["components"]["parameters"][param["$ref"].rsplit("/", 1)[-1]]
+        return found
+    return param
+
+
 def typed(schema: dict[str, Any], spec: dict[str, Any]) -> st.SearchStrategy[Any]:
     """A plausible value for ``schema`` (mostly in range, sometimes at or past its limits)."""
     schema = resolve(schema, spec)
@@ -126,7 +134,7 @@ def body_strategy(operation: dict[str, Any], spec: dict[str, Any]) -> st.SearchS
 def request_strategy(
     svc: Running, path: str, method: str, operation: dict[str, Any], spec: dict[str, Any]
 ) -> st.SearchStrategy[dict[str, Any]]:
-    params = operation.get("parameters", [])
+    params = [parameter(p, spec) for p in operation.get("parameters", [])]
     path_values = {
         p["name"]: st.one_of(
             st.just(svc.params.get(p["name"], "x")), st.just(svc.params.get(p["name"], "x")), junk_text
@@ -141,6 +149,7 @@ def request_strategy(
     headers = {
         "If-Match": header_text | st.sampled_from(['"1"', 'W/"2"', '"99999999999999999999"', '"-1"']),
         "X-Correlation-Id": header_text | st.uuids().map(str),
+        "Idempotency-Key": header_text | st.uuids().map(str),
     }
     has_body = method in ("post", "put", "patch")
     return st.fixed_dictionaries(

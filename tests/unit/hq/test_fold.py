@@ -62,9 +62,9 @@ class Model:
 
 def test_first_contact_resolution_is_undone_by_a_reopen_in_a_later_batch() -> None:
     f, m = EnvelopeFactory(), Model()
-    plain = f.complaint("b1", T0, customer_ref="cust_00000001")
-    escalated = f.complaint("b1", T0, customer_ref="cust_00000002", escalate=True)
-    reopened = f.complaint("b1", T0, customer_ref="cust_00000003", reopen=True)
+    plain = f.complaint("b1", T0, customer_ref="cust_000001")
+    escalated = f.complaint("b1", T0, customer_ref="cust_000002", escalate=True)
+    reopened = f.complaint("b1", T0, customer_ref="cust_000003", reopen=True)
     m.apply(plain + escalated + reopened[:-1])
     assert (m.total("first_closes"), m.total("fcr_closes")) == (3, 2)
     m.apply(reopened[-1:])  # the reopen arrives in its own batch, the next day
@@ -76,7 +76,7 @@ def test_first_contact_resolution_is_undone_by_a_reopen_in_a_later_batch() -> No
 
 def test_acknowledgement_after_a_breach_is_late_and_closes_the_open_breach() -> None:
     f, m = EnvelopeFactory(), Model()
-    late = f.complaint("b1", T0, customer_ref="cust_00000001", steps="acknowledged", breach_ack=True)
+    late = f.complaint("b1", T0, customer_ref="cust_000001", steps="acknowledged", breach_ack=True)
     m.apply(late[:2])  # received, breached
     cid = str(late[0].envelope.data["complaint_id"])
     assert m.open == {(cid, "complaint.acknowledge")}
@@ -92,7 +92,7 @@ def test_acknowledgement_after_a_breach_is_late_and_closes_the_open_breach() -> 
 
 def test_one_batch_or_many_give_the_same_counters() -> None:
     f = EnvelopeFactory()
-    made = f.complaint("b1", T0, customer_ref="cust_00000001", breach_ack=True, reopen=True)
+    made = f.complaint("b1", T0, customer_ref="cust_000001", breach_ack=True, reopen=True)
     made += f.visit("b1", T0, waited=2400, breach=True) + f.followup("b1", T0, overdue=True)
     whole, pieces = Model(), Model()
     whole.apply(made)
@@ -126,7 +126,7 @@ def test_an_overdue_follow_up_stays_open_until_done() -> None:
 def test_surveys_satisfaction_and_response_counters() -> None:
     f, m = EnvelopeFactory(), Model()
     for score in (5, 4, 3, 1, None):
-        m.apply(f.survey("b1", T0, customer_ref="cust_00000001", score=score))
+        m.apply(f.survey("b1", T0, customer_ref="cust_000001", score=score))
     assert m.total("surveys_requested") == 5 and m.total("surveys_answered") == 4
     assert m.total("surveys_satisfied") == 2 and m.total("surveys_expired") == 1
     assert m.total("score_sum") == 13 and m.total("surveys_negative") == 1
@@ -136,7 +136,7 @@ def test_reclassification_moves_the_received_count_and_days_are_branch_local() -
     f, m = EnvelopeFactory(), Model()
     late_evening = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai, 3 March 00:00 after
     made = f.complaint(
-        "b1", late_evening, customer_ref="cust_00000001", category=Category.waiting_time, steps="classified"
+        "b1", late_evening, customer_ref="cust_000001", category=Category.waiting_time, steps="classified"
     )
     m.apply(made)
     at = late_evening + timedelta(hours=1)
@@ -159,7 +159,7 @@ def test_reclassification_moves_the_received_count_and_days_are_branch_local() -
 
 def test_handling_time_excludes_time_on_hold() -> None:
     f, m = EnvelopeFactory(), Model()
-    made = f.complaint("b1", T0, customer_ref="cust_00000001", steps="classified", hours_to_decide=5)
+    made = f.complaint("b1", T0, customer_ref="cust_000001", steps="classified", hours_to_decide=5)
     cid = made[0].envelope.data["complaint_id"]
     sid = made[0].envelope.stream_id
     hold, resume, answer = T0 + timedelta(hours=1), T0 + timedelta(hours=3), T0 + timedelta(hours=5)
@@ -188,7 +188,7 @@ def test_handling_time_excludes_time_on_hold() -> None:
 
 def test_a_review_is_a_new_cycle_and_extensions_and_codes_are_kept() -> None:
     f, m = EnvelopeFactory(), Model()
-    made = f.complaint("b1", T0, customer_ref="cust_00000001")
+    made = f.complaint("b1", T0, customer_ref="cust_000001")
     cid, sid = made[0].envelope.data["complaint_id"], made[0].envelope.stream_id
     m.apply(made)
     assert m.total("fcr_closes") == 1

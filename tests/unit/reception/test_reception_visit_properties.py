@@ -62,7 +62,7 @@ def progress(state: v.Visit, i: int) -> v.Command:
 @given(st.data())
 def test_visit_invariants_hold_for_any_sequence_of_commands(data: st.DataObject) -> None:
     events: list[EventData] = list(
-        v.decide(v.Visit(), v.Arrive(VISIT, "walk_in", at(0), customer_ref="ref_00001"))
+        v.decide(v.Visit(), v.Arrive(VISIT, "walk_in", at(0), customer_ref="cust_ref_00001"))
     )
     state = v.visit_decider.fold(events)
     steps = data.draw(st.integers(min_value=0, max_value=30), label="steps")
