@@ -2,7 +2,9 @@
 
 The same route (and authorisation), event and topic as ``services.complaint``
 (``POST /branches/{b}/complaints`` → ``ComplaintReceived`` on ``complaint.events.v1``), but
-nothing else: no deadlines, no board, no reactions. Measuring it next to the real service
+nothing else: no deadlines, no board, no reactions. The description is kept as the real service
+keeps it (a private, encrypted text in the command's transaction; the event carries its
+reference), so the mechanism measured includes it. Measuring it next to the real service
 separates the cost of the mechanism (HTTP, store, relay, Kafka, projection) from the cost of the
 complaint domain's own writes.
 """
@@ -16,16 +18,18 @@ from typing import Annotated
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from shared.auth import Principal, requires
 from shared.commands import CommandHandler
 from shared.contracts.complaint import Channel, ComplaintReceived, CustomerRef
+from shared.contracts.text import FreeText, TextRef
 from shared.decider import Decider
 from shared.envelope import Metadata
 from shared.http import command_metadata
 from shared.registry import EventData
 from shared.runner import Service, ServiceContext, context, main
+from shared.texts import texts_for
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class Receive:
     complaint_id: UUID
     channel: Channel
     customer_ref: str
-    description: str
+    description: TextRef
     at: datetime
 
 
@@ -57,7 +61,7 @@ class Body(BaseModel):
 
     channel: Channel
     customer_ref: CustomerRef
-    description: str = Field(min_length=1, max_length=4000)
+    description: FreeText
 
 
 class Created(BaseModel):
@@ -82,9 +86,11 @@ async def receive(
             service="complaint", store=ctx.store, decider=DECIDER, clock=ctx.clock
         )
     complaint_id = uuid4()
-    command = Receive(complaint_id, body.channel, body.customer_ref, body.description, ctx.clock.now())
+    texts = texts_for(ctx).batch()
+    description = texts.require(body.description)
+    command = Receive(complaint_id, body.channel, body.customer_ref, description, ctx.clock.now())
     result = await handler.execute(
-        f"complaint-{complaint_id}", command, branch_id=branch_id, meta=meta, must_exist=False
+        f"complaint-{complaint_id}", command, branch_id=branch_id, meta=meta, must_exist=False, texts=texts
     )
     return Created(complaint_id=complaint_id, version=result.version)
 

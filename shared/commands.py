@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 from uuid import uuid4
 
 import asyncpg
@@ -54,6 +54,15 @@ MakeCommand = Callable[[asyncpg.Connection, Loaded[S]], Awaitable[C]]
 
 CheckBranch = Callable[[str], None]
 """Raises (403) unless the caller may act in the given branch: ``Principal.check_branch``."""
+
+
+class PendingTexts(Protocol):
+    """Free texts a command refers to (``shared.texts.TextBatch``): saved in the command's own
+    transaction, with its events, under the stream's customer (``state.customer_ref``) or branch."""
+
+    def __bool__(self) -> bool: ...
+
+    async def save(self, conn: asyncpg.Connection, *, branch_id: str, customer_ref: str | None) -> None: ...
 
 
 async def stream_branch(store: EventStore, stream_id: str) -> str | None:
@@ -121,8 +130,10 @@ class CommandHandler(Generic[C, S]):
         expected_version: int | None = None,
         must_exist: bool = True,
         check_branch: CheckBranch | None = None,
+        texts: PendingTexts | None = None,
     ) -> CommandResult[S]:
-        """Run a command in its own transaction (one statement when there is no ``after_append``).
+        """Run a command in its own transaction (one statement when there is no ``after_append``
+        and no ``texts``).
 
         ``check_branch`` (the caller's ``Principal.check_branch``) is called with the stream's
         branch after loading and before anything is decided or appended: a command on another
@@ -135,10 +146,10 @@ class CommandHandler(Generic[C, S]):
                 decision = self._decide(
                     stream_id, loaded, command, branch_id, meta, expected_version, must_exist
                 )
-                if self.after_append is None:
+                if self.after_append is None and not texts:
                     return await self._append(None, stream_id, loaded, decision)
                 async with self.store.transaction() as conn:
-                    return await self._append(conn, stream_id, loaded, decision)
+                    return await self._append(conn, stream_id, loaded, decision, texts)
             except ConcurrencyError:
                 self._count_conflict(expected_version, attempt)
         raise AssertionError("unreachable")
@@ -155,6 +166,7 @@ class CommandHandler(Generic[C, S]):
         expected_version: int | None = None,
         must_exist: bool = True,
         check_branch: CheckBranch | None = None,
+        texts: PendingTexts | None = None,
     ) -> CommandResult[S]:
         """Run a command inside the caller's transaction ``conn`` (a reaction's, the scheduler's).
 
@@ -177,7 +189,7 @@ class CommandHandler(Generic[C, S]):
                     decision = self._decide(
                         stream_id, loaded, made, branch_id, meta, expected_version, must_exist
                     )
-                    return await self._append(conn, stream_id, loaded, decision)
+                    return await self._append(conn, stream_id, loaded, decision, texts)
             except ConcurrencyError:
                 self._count_conflict(expected_version, attempt)
         raise AssertionError("unreachable")
@@ -239,11 +251,18 @@ class CommandHandler(Generic[C, S]):
         stream_id: str,
         loaded: Loaded[S],
         decision: tuple[S, list[Envelope]],
+        texts: PendingTexts | None = None,
     ) -> CommandResult[S]:
         state, envelopes = decision
         if not envelopes:
             return CommandResult(state, loaded.version, [])
         started = time.perf_counter()
+        if texts:
+            # the texts the events refer to, under the customer the stream is about (after this
+            # decision: a new case names its customer), else under the branch
+            assert conn is not None, "texts need a transaction"
+            customer_ref = getattr(state, "customer_ref", None)
+            await texts.save(conn, branch_id=envelopes[0].branch_id, customer_ref=customer_ref)
         await self.store.append(stream_id, loaded.version, envelopes, conn)
         if self.after_append is not None:
             assert conn is not None, "after_append needs a transaction"

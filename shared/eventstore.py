@@ -110,7 +110,7 @@ _ENVELOPE_JSON = """json_build_object(
     'causation_id', causation_id, 'actor', actor, 'data', data)::text"""
 
 _READ_ALL = f"""
-SELECT tx_id, position, branch_id, type, {_ENVELOPE_JSON} AS json
+SELECT tx_id, position, branch_id, type, schema_version, {_ENVELOPE_JSON} AS json
 FROM events
 WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY tx_id, position
@@ -286,7 +286,17 @@ class EventStore:
                 rows = await own.fetch(_READ_ALL, after.tx_id, after.position, limit)
         else:
             rows = await conn.fetch(_READ_ALL, after.tx_id, after.position, limit)
-        return [StoredEvent(r["position"], r["branch_id"], r["type"], r["json"], r["tx_id"]) for r in rows]
+        up = self.registry.current_json  # old versions leave the store upcast (issue 15)
+        return [
+            StoredEvent(
+                r["position"],
+                r["branch_id"],
+                r["type"],
+                up(r["type"], r["schema_version"], r["json"]),
+                r["tx_id"],
+            )
+            for r in rows
+        ]
 
     async def has_events_after(self, after: LogPosition, conn: asyncpg.Connection | None = None) -> bool:
         """Whether any committed event follows ``after``: readable now, or held back by an older

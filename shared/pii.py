@@ -30,6 +30,7 @@ __all__ = [
     "install_log_scrubbing",
     "mask_id_number",
     "mask_name",
+    "mask_number",
     "mask_phone",
     "normalise_identity",
     "pii_key_from_env",
@@ -133,32 +134,45 @@ def mask_id_number(id_number: str) -> str:
 
 # ------------------------------------------------------------------------------------- free text
 
-_PII_IN_TEXT = re.compile(
+#: THE masking policy for numbers in free text (every service, the console, logs, the audit trail).
+#: A number is a run of 7 or more digits (any script's digits, e.g. full-width ones), single spaces
+#: or hyphens between them allowed, an ID card's final ``X`` included: a mobile or landline phone,
+#: an 18-character ID card, a 16–19 digit bank card, an account number. Shorter numbers ("waited 40
+#: minutes", "fee of 5000", hotline 95588) stay readable, and so do ISO dates and UUIDs, which are
+#: matched first and kept as they are.
+_NUMBERS_IN_TEXT = re.compile(
     r"""
-      (?<![0-9A-Za-z])(?P<id>\d{17}[\dXx])(?![0-9A-Za-z])             # 18-char ID card
-    | (?<!\d)(?P<phone>(?:\+?86[\ \-]?)?1[3-9]\d(?:[\ \-]?\d{4}){2})(?!\d)  # mobile, maybe spaced
-    | (?P<run>\d{7,})                                                   # any long digit run
+      (?P<uuid>(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})
+    | (?P<date>(?<!\d)(?:19|20)\d\d-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])(?!\d))
+    | (?P<number>\d(?:[\ \-]?\d){6,}(?:[Xx](?![A-Za-z]))?)
     """,
     re.VERBOSE,
 )
+#: how many digits (or the ID card's check character) of a number stay readable
+KEEP_LAST = 4
+
+
+def mask_number(number: str) -> str:
+    """Every digit but the last four becomes ``*``; separators stay (``6222 0212 3456 7890`` →
+    ``**** **** **** 7890``, an ID card ``…7777X`` → ``**************777X``)."""
+    positions = [i for i, ch in enumerate(number) if ch.isdecimal() or ch in "Xx"]
+    hidden = set(positions[:-KEEP_LAST]) if len(positions) > KEEP_LAST else set(positions)
+    return "".join("*" if i in hidden else ch for i, ch in enumerate(number))
 
 
 def _mask_match(match: re.Match[str]) -> str:
-    if match.group("id"):
-        return mask_id_number(match.group("id"))
-    if match.group("phone"):
-        return mask_phone(match.group("phone"))
-    run = match.group("run")
-    return "*" * (len(run) - 4) + run[-4:]
+    number = match.group("number")
+    return match.group(0) if number is None else mask_number(number)
 
 
 def scrub_text(text: str) -> str:
-    """Mask phone numbers, ID numbers and any run of ≥ 7 digits (cards, accounts) in free text.
+    """Mask every phone, ID-card, bank-card and account number in ``text``: the one policy.
 
-    Names cannot be found reliably in free text: staff notes must not contain them (policy), and
-    the vault is the only place a name is stored.
+    Keeps the last four digits (enough for staff to tell two cards apart, as a bank statement
+    does). Idempotent. Names cannot be found reliably in free text, which is why free text never
+    leaves the service that received it (``shared/texts.py``).
     """
-    return _PII_IN_TEXT.sub(_mask_match, text)
+    return _NUMBERS_IN_TEXT.sub(_mask_match, text)
 
 
 # ---------------------------------------------------------------------------------------- logging

@@ -80,6 +80,30 @@ class EventRegistry:
             return envelope
         return envelope.model_copy(update={"schema_version": version, "data": validated})
 
+    def current_json(self, event_type: str, schema_version: int, raw: str) -> str:
+        """The stored envelope JSON as it may leave the store: upcast when its version is older
+        than the current one (v1 events with raw free text become withheld refs), else unchanged.
+
+        The outbox relay publishes what :meth:`EventStore.read_all_after` returns, so a
+        re-publication of old rows (a lost topic, a rebuild) never spreads what upcasting removes.
+        Unknown types and upcast failures are left as they are (consumers dead-letter them)."""
+        model = self._models.get(event_type)
+        if model is None or schema_version >= model.schema_version:
+            return raw
+        try:
+            envelope = Envelope.model_validate_json(raw)
+        except ValueError:
+            return raw
+        try:
+            return self.upcast(envelope, stored=True).model_dump_json()
+        except ValueError:
+            # not valid even upcast (consumers will dead-letter it): its old texts still go, the
+            # upcasters' steps run without the final validation
+            data, version = envelope.data, envelope.schema_version
+            while (step := self._upcasters.get((event_type, version))) is not None:
+                data, version = step(data), version + 1
+            return envelope.model_copy(update={"schema_version": version, "data": data}).model_dump_json()
+
     def decode(self, envelope: Envelope) -> EventData:
         """The typed payload of an (already upcast) envelope."""
         return self.model_for(envelope.type).model_validate(envelope.data)

@@ -47,17 +47,21 @@ from shared.contracts.complaint import (
     ReviewOutcome,
     Urgency,
 )
+from shared.contracts.text import FreeText, TextRef, TextRules
 from shared.envelope import Envelope, Metadata
 from shared.http import command_metadata, expected_version
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.runner import ServiceContext, context
 from shared.sla.deadlines import Deadline
+from shared.texts import TextBatch, TextReader, TextView, may_read_texts, refs_in
 
 router = APIRouter(tags=["complaints"])
 
 BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
-OptionalText = Annotated[str, Field(max_length=2000)]
+#: staff's free text (validated: NFC, trimmed, no control characters; kept by this service, never
+#: put into an event: events carry a TextRef)
+Text = Annotated[str, TextRules(2000, min_length=1)]
+OptionalText = Annotated[str, TextRules(2000)]
 
 
 # ----------------------------------------------------------------------------------- bodies
@@ -75,7 +79,7 @@ class ReceiveComplaintBody(BaseModel):
 
     channel: Channel
     customer_ref: CustomerRef
-    description: str = Field(min_length=1, max_length=4000)
+    description: FreeText
     visit_id: UUID | None = None
     #: business type code (the profile's code table), if known
     business_type: Code | None = None
@@ -112,7 +116,7 @@ class SolutionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     solution_id: UUID | None = None
-    description: str = Field(min_length=1, max_length=2000)
+    description: Text
     compensation: Decimal | None = Field(default=None, ge=0, le=1_000_000, decimal_places=2)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
 
@@ -144,7 +148,7 @@ class RemediationBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action_id: UUID | None = None
-    description: str = Field(min_length=1, max_length=2000)
+    description: Text
     owner: StaffId
     due_at: datetime
 
@@ -239,7 +243,7 @@ class ClassificationView(BaseModel):
 
 class SolutionView(BaseModel):
     solution_id: UUID
-    description: str
+    description: TextView
     compensation: Decimal | None
     currency: str
     status: str
@@ -267,7 +271,7 @@ class ComplaintCreated(BaseModel):
 class PendingExtensionView(BaseModel):
     request_id: UUID
     requested_by: str
-    reason: str
+    reason: TextView
     limit_days: int
     at: datetime
 
@@ -277,12 +281,15 @@ class ComplaintView(BaseModel):
     branch_id: str
     status: str
     on_hold: bool
-    hold_reason: str | None
+    #: free texts: the reference and, for staff of the branch, the words (``shared.texts.TextView``)
+    hold_reason: TextView | None
     level: Level
     cycle: int
     channel: Channel | None
     customer_ref: str | None
-    description: str | None
+    #: this service's text, or (a case raised from a visit or a survey) ``elsewhere``: the console
+    #: shows it from the owning service's ``GET /texts/{text_id}``
+    description: TextView | None
     visit_id: UUID | None
     incident_id: UUID | None
     classification: ClassificationView | None
@@ -370,6 +377,7 @@ def view(
     deadlines: list[Deadline],
     now: datetime,
     rules: d.ComplaintRules,
+    texts: TextReader,
     history: list[Envelope] | None = None,
 ) -> ComplaintView:
     c = state.classification
@@ -378,12 +386,12 @@ def view(
         branch_id=branch_id,
         status=state.status.value,
         on_hold=state.on_hold,
-        hold_reason=state.hold_reason,
+        hold_reason=texts.view(state.hold_reason),
         level=state.level,
         cycle=state.cycle,
         channel=state.channel,
         customer_ref=state.customer_ref,
-        description=state.description,
+        description=texts.view(state.description),
         visit_id=state.visit_id,
         incident_id=state.incident_id,
         classification=ClassificationView(
@@ -399,7 +407,7 @@ def view(
         solutions=[
             SolutionView(
                 solution_id=s.solution_id,
-                description=s.description,
+                description=_required(texts.view(s.description)),
                 compensation=s.compensation,
                 currency=s.currency,
                 status=s.status.value,
@@ -427,7 +435,7 @@ def view(
         else PendingExtensionView(
             request_id=state.pending_extension.request_id,
             requested_by=state.pending_extension.requested_by,
-            reason=state.pending_extension.reason,
+            reason=_required(texts.view(state.pending_extension.reason)),
             limit_days=state.pending_extension.limit_days,
             at=state.pending_extension.at,
         ),
@@ -442,11 +450,39 @@ def view(
                 stream_version=e.stream_version,
                 occurred_at=e.occurred_at,
                 actor=e.actor,
-                data=e.data,
+                data=texts.render(e.data),
             )
             for e in history
         ],
     )
+
+
+def _required(text: TextView | None) -> TextView:
+    assert text is not None
+    return text
+
+
+def case_texts(state: d.Complaint) -> list[TextRef | None]:
+    """Every text a case view shows."""
+    pending = state.pending_extension
+    return [
+        state.description,
+        state.hold_reason,
+        *(s.description for s in state.solutions),
+        pending.reason if pending else None,
+    ]
+
+
+async def reader_for(
+    app: ComplaintApp,
+    state: d.Complaint,
+    staff: Principal,
+    branch_id: str,
+    history: list[Envelope] | None = None,
+) -> TextReader:
+    refs = case_texts(state) + [r for e in history or () for r in refs_in(e.data)]
+    async with app.pool.acquire() as conn:
+        return await app.texts.reader(conn, refs, may_read=may_read_texts(staff, branch_id))
 
 
 def _limit(state: d.Complaint, rules: d.ComplaintRules) -> int:
@@ -465,17 +501,28 @@ async def run(
     meta: Metadata,
     if_match: str | None,
     response: Response,
+    texts: TextBatch | None = None,
 ) -> ComplaintView:
     version = expected_version(if_match)
     if version is None and body is not None:
         version = body.expected_version
     result: CommandResult[d.Complaint] = await app.execute(
-        complaint_id, command, meta=meta, expected_version=version, check_branch=staff.check_branch
+        complaint_id,
+        command,
+        meta=meta,
+        expected_version=version,
+        check_branch=staff.check_branch,
+        texts=texts,
     )
     response.headers["ETag"] = f'"{result.version}"'
     deadlines = await app.deadlines_of(complaint_id)
-    branch = result.events[0].branch_id if result.events else ""
-    return view(complaint_id, result.state, result.version, branch, deadlines, app.clock.now(), app.rules)
+    branch = (
+        result.events[0].branch_id if result.events else (await complaint_branch(complaint_id, app) or "")
+    )
+    reader = await reader_for(app, result.state, staff, branch)
+    return view(
+        complaint_id, result.state, result.version, branch, deadlines, app.clock.now(), app.rules, reader
+    )
 
 
 # --------------------------------------------------------------------------------- routes
@@ -503,12 +550,14 @@ async def receive_complaint(
     while a case about it is open is recorded on that case: 200 with ``merged: true``. With an
     ``Idempotency-Key`` a retry answers the case the first request opened (or merged into)."""
     create = Create.of(request, idempotency_key, scope=branch_id, body=body)
+    texts = app.texts.batch()
     try:
         result, merged = await app.receive(
             branch_id,
             channel=body.channel,
             customer_ref=body.customer_ref,
-            description=body.description,
+            description=texts.require(body.description),
+            texts=texts,
             visit_id=body.visit_id,
             meta=meta,
             business_type=body.business_type,
@@ -565,17 +614,20 @@ async def get_complaint(
 ) -> ComplaintView:
     """The case: its state, its history of events, its deadlines with the time remaining."""
     loaded = await app.get(complaint_id)
-    staff.check_branch(loaded.history[0].branch_id)
+    branch = loaded.history[0].branch_id
+    staff.check_branch(branch)
     response.headers["ETag"] = f'"{loaded.version}"'
     deadlines = await app.deadlines_of(complaint_id)
+    reader = await reader_for(app, loaded.state, staff, branch, loaded.history)
     return view(
         complaint_id,
         loaded.state,
         loaded.version,
-        loaded.history[0].branch_id,
+        branch,
         deadlines,
         app.clock.now(),
         app.rules,
+        reader,
         loaded.history,
     )
 
@@ -646,9 +698,9 @@ async def acknowledge(
 ) -> ComplaintView:
     """Acknowledge with an apology (the first response, due 30 min after receipt)."""
     body = body or AcknowledgeBody()
-    return await run(
-        app, complaint_id, d.Acknowledge(app.clock.now(), body.apology), body, staff, meta, if_match, response
-    )
+    t = app.texts.batch()
+    command = d.Acknowledge(app.clock.now(), t.add(body.apology))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/classify", response_model=ComplaintView)
@@ -686,8 +738,9 @@ async def start_investigation(
     body: NoteBody | None = None,
 ) -> ComplaintView:
     body = body or NoteBody()
-    command = d.StartInvestigation(app.clock.now(), body.note)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.StartInvestigation(app.clock.now(), t.add(body.note))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/propose", response_model=ComplaintView)
@@ -701,25 +754,18 @@ async def propose(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """Propose one or more alternative solutions (optional compensation); the customer decides on each."""
+    t = app.texts.batch()
     solutions = tuple(
         ProposedSolution(
             solution_id=s.solution_id or uuid4(),
-            description=s.description,
+            description=t.require(s.description),
             compensation=s.compensation,
             currency=s.currency,
         )
         for s in body.solutions
     )
-    return await run(
-        app,
-        complaint_id,
-        d.ProposeSolutions(app.clock.now(), solutions),
-        body,
-        staff,
-        meta,
-        if_match,
-        response,
-    )
+    command = d.ProposeSolutions(app.clock.now(), solutions)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/accept", response_model=ComplaintView)
@@ -732,8 +778,9 @@ async def accept(
     response: Response,
     if_match: IfMatch = None,
 ) -> ComplaintView:
-    command = d.AcceptSolution(app.clock.now(), body.solution_id, body.note)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.AcceptSolution(app.clock.now(), body.solution_id, t.add(body.note))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/reject", response_model=ComplaintView)
@@ -747,8 +794,9 @@ async def reject(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """The customer rejects a solution; when none is left, a new proposal is needed."""
-    command = d.RejectSolution(app.clock.now(), body.solution_id, body.reason)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.RejectSolution(app.clock.now(), body.solution_id, t.require(body.reason))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/implement", response_model=ComplaintView)
@@ -762,8 +810,9 @@ async def implement(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """The accepted solution is carried out: the case counts as resolved."""
-    command = d.ImplementSolution(app.clock.now(), body.solution_id, body.note)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.ImplementSolution(app.clock.now(), body.solution_id, t.add(body.note))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/answer", response_model=ComplaintView)
@@ -777,10 +826,11 @@ async def answer(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """The customer is told the bank's decision (``not_upheld`` needs no solution)."""
+    t = app.texts.batch()
     command = d.Answer(
-        app.clock.now(), body.answer, body.outcome, body.response_kind, body.refers_to_ombudsman
+        app.clock.now(), t.require(body.answer), body.outcome, body.response_kind, body.refers_to_ombudsman
     )
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/close", response_model=ComplaintView)
@@ -795,23 +845,27 @@ async def close(
 ) -> ComplaintView:
     """Close with a record of process and result; a major case, or one where the bank was at
     fault, also needs its root cause and remediation actions with owners and due times (溯源整改)."""
+    t = app.texts.batch()
     actions = tuple(
         RemediationAction(
-            action_id=a.action_id or uuid4(), description=a.description, owner=a.owner, due_at=a.due_at
+            action_id=a.action_id or uuid4(),
+            description=t.require(a.description),
+            owner=a.owner,
+            due_at=a.due_at,
         )
         for a in body.remediation_actions
     )
     command = d.Close(
         app.clock.now(),
-        body.result,
+        t.require(body.result),
         body.customer_satisfied,
-        body.root_cause,
-        body.remediation,
+        t.add(body.root_cause),
+        t.add(body.remediation),
         body.bank_at_fault,
         body.cause_code,
         actions,
     )
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/reopen", response_model=ComplaintView)
@@ -825,9 +879,9 @@ async def reopen(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """Reopen within 30 days of the close: a new cycle of the same case, with fresh deadlines."""
-    return await run(
-        app, complaint_id, d.Reopen(app.clock.now(), body.reason), body, staff, meta, if_match, response
-    )
+    t = app.texts.batch()
+    command = d.Reopen(app.clock.now(), t.require(body.reason))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/hold", response_model=ComplaintView)
@@ -841,8 +895,9 @@ async def hold(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """Wait on the customer (or an external appraisal): the case's SLA clocks pause."""
-    command = d.Hold(app.clock.now(), body.reason, body.kind)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.Hold(app.clock.now(), t.require(body.reason), body.kind)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/resume", response_model=ComplaintView)
@@ -856,9 +911,9 @@ async def resume(
     body: NoteBody | None = None,
 ) -> ComplaintView:
     body = body or NoteBody()
-    return await run(
-        app, complaint_id, d.Resume(app.clock.now(), body.note), body, staff, meta, if_match, response
-    )
+    t = app.texts.batch()
+    command = d.Resume(app.clock.now(), t.add(body.note))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/escalate", response_model=ComplaintView)
@@ -872,8 +927,9 @@ async def escalate(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """Hand the case up one level (lobby manager → branch head → HQ department); never down."""
-    command = d.Escalate(app.clock.now(), body.reason, body.to_level)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.Escalate(app.clock.now(), t.require(body.reason), body.to_level)
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/merge", response_model=ComplaintView)
@@ -887,8 +943,9 @@ async def merge(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """Merge into an incident: many complaints, one cause (e.g. a system outage)."""
-    command = d.MergeIntoIncident(app.clock.now(), body.incident_id or uuid4(), body.cause)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.MergeIntoIncident(app.clock.now(), body.incident_id or uuid4(), t.require(body.cause))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/customer-left", response_model=ComplaintView)
@@ -918,8 +975,9 @@ async def progress_update(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """The complainant was told where the case stands (due every 24 h while open)."""
-    command = d.GiveProgressUpdate(app.clock.now(), body.note)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.GiveProgressUpdate(app.clock.now(), t.require(body.note))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/extend", response_model=ComplaintView)
@@ -933,8 +991,9 @@ async def extend(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """Extend the regulatory limit once (15 → 30 days) for a complex case, with a reason."""
-    command = d.ExtendRegulatoryDeadline(app.clock.now(), body.reason)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.ExtendRegulatoryDeadline(app.clock.now(), t.require(body.reason))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 # regulatory profiles (issue 8) ----------------------------------------------------------------
@@ -981,8 +1040,9 @@ async def new_material(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """New facts or reasons from the complainant (cn-2020: the decision clock restarts today)."""
-    command = d.RecordNewMaterial(app.clock.now(), body.summary)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.RecordNewMaterial(app.clock.now(), t.require(body.summary))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/request-extension", response_model=ComplaintView)
@@ -996,8 +1056,9 @@ async def request_extension(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """Ask higher-level management for a further extension (cn-2020: to 60 days in total)."""
-    command = d.RequestExtension(app.clock.now(), body.reason, meta.actor, uuid4())
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.RequestExtension(app.clock.now(), t.require(body.reason), meta.actor, uuid4())
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/approve-extension", response_model=ComplaintView)
@@ -1012,8 +1073,9 @@ async def approve_extension(
 ) -> ComplaintView:
     """Approve the pending request; the requester cannot approve their own (409)."""
     body = body or DecisionNoteBody()
-    command = d.DecideExtension(app.clock.now(), True, meta.actor, body.note)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.DecideExtension(app.clock.now(), True, meta.actor, t.add(body.note))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/deny-extension", response_model=ComplaintView)
@@ -1027,8 +1089,9 @@ async def deny_extension(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """Deny the pending request, with a reason: the earlier limit stands."""
-    command = d.DecideExtension(app.clock.now(), False, meta.actor, body.reason)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.DecideExtension(app.clock.now(), False, meta.actor, t.require(body.reason))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/interim-response", response_model=ComplaintView)
@@ -1043,8 +1106,11 @@ async def interim_response(
 ) -> ComplaintView:
     """uk-fca holding response (payment services: moves the final response to business day 35);
     us-cfpb "in progress" response within 15 days."""
-    command = d.SendInterimResponse(app.clock.now(), body.kind, body.note, body.refers_to_ombudsman)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.SendInterimResponse(
+        app.clock.now(), body.kind, t.require(body.note), body.refers_to_ombudsman
+    )
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/request-review", response_model=ComplaintView)
@@ -1058,8 +1124,9 @@ async def request_review(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """The complainant asks the higher level to review the decision (cn-2020: within 30 days)."""
-    command = d.RequestReview(app.clock.now(), body.reason)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.RequestReview(app.clock.now(), t.require(body.reason))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.post("/complaints/{complaint_id}/decide-review", response_model=ComplaintView)
@@ -1073,8 +1140,9 @@ async def decide_review(
     if_match: IfMatch = None,
 ) -> ComplaintView:
     """The higher level's review decision, told to the complainant."""
-    command = d.DecideReview(app.clock.now(), body.outcome, body.decision)
-    return await run(app, complaint_id, command, body, staff, meta, if_match, response)
+    t = app.texts.batch()
+    command = d.DecideReview(app.clock.now(), body.outcome, t.require(body.decision))
+    return await run(app, complaint_id, command, body, staff, meta, if_match, response, t)
 
 
 @router.get("/complaints/{complaint_id}/deadlines/explain")

@@ -42,11 +42,12 @@ from services.complaint.domain import (
 from services.complaint.metrics import COMPLAINTS_BY_STATUS, COMPLAINTS_ON_HOLD
 from services.complaint.regclocks import ClockMath
 from services.complaint.regulation import branch_calendar_name
-from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded
+from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
 from shared.contracts.complaint import Category, Channel
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import VerificationFailed
-from shared.contracts.reception import ComplaintRaisedDuringVisit, VisitLeft
+from shared.contracts.reception import ComplaintRaisedDuringVisit, CustomerErased, VisitLeft
+from shared.contracts.text import TextRef
 from shared.decider import DomainError, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create
@@ -55,6 +56,7 @@ from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler, Kind
+from shared.texts import PrivateTexts, texts_for
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,7 @@ class ComplaintApp:
         self.clock = ctx.clock
         self.store = ctx.store
         self.pool = ctx.pool
+        self.texts: PrivateTexts = texts_for(ctx)
         self.settings = settings or ComplaintSettings()
         self.book = book or PolicyBook.load()
         self.rules = self.settings.rules(self.book)
@@ -121,7 +124,7 @@ class ComplaintApp:
         *,
         channel: Channel,
         customer_ref: str,
-        description: str,
+        description: TextRef,
         visit_id: UUID | None,
         meta: Metadata,
         business_type: str | None = None,
@@ -133,6 +136,7 @@ class ComplaintApp:
         new_facts: bool = False,
         check_branch: CheckBranch | None = None,
         create: Create | None = None,
+        texts: PendingTexts | None = None,
     ) -> tuple[CommandResult[Complaint], bool]:
         """Record a complaint under the branch's regulatory profile; ``(result, merged)``.
 
@@ -162,7 +166,7 @@ class ComplaintApp:
                 if open_case is not None:
                     repeat = RecordRepeat(now, channel, customer_ref, description, key, branch_id, new_facts)
                     merged = await self.execute_in(
-                        conn, stream_id(open_case), repeat, meta=meta, check_branch=check_branch
+                        conn, stream_id(open_case), repeat, meta=meta, check_branch=check_branch, texts=texts
                     )
                     await create.record(conn, str(open_case), 200)
                     return merged, True
@@ -194,6 +198,7 @@ class ComplaintApp:
                 branch_id=branch_id,
                 must_exist=False,
                 check_branch=check_branch,
+                texts=texts,
             )
             await create.record(conn, str(complaint_id), 201)
             return result, False
@@ -206,8 +211,10 @@ class ComplaintApp:
         meta: Metadata,
         expected_version: int | None = None,
         check_branch: CheckBranch | None = None,
+        texts: PendingTexts | None = None,
     ) -> CommandResult[Complaint]:
-        """A staff command on a case; ``check_branch`` sees the case's branch before deciding."""
+        """A staff command on a case; ``check_branch`` sees the case's branch before deciding;
+        ``texts`` (the refs the command carries) are stored in the command's transaction."""
         return await self.handler.execute(
             stream_id(complaint_id),
             command,
@@ -215,6 +222,7 @@ class ComplaintApp:
             meta=meta,
             expected_version=expected_version,
             check_branch=check_branch,
+            texts=texts,
         )
 
     async def execute_in(
@@ -227,6 +235,7 @@ class ComplaintApp:
         branch_id: str | None = None,
         must_exist: bool = True,
         check_branch: CheckBranch | None = None,
+        texts: PendingTexts | None = None,
     ) -> CommandResult[Complaint]:
         """Run a command inside the caller's transaction (a savepoint, retried on a conflict).
 
@@ -243,6 +252,7 @@ class ComplaintApp:
             branch_id=branch_id,
             must_exist=must_exist,
             check_branch=check_branch,
+            texts=texts,
         )
 
     def _wake_relay_soon(self) -> None:
@@ -306,17 +316,17 @@ class ComplaintApp:
                 case NegativeFeedbackReceived() if data.describes_complaint:
                     kind, _, ref = data.subject.partition(":")
                     visit_id = _uuid(ref) if kind == "visit" else None
-                    text = data.comment.strip() or f"negative survey answer (score {data.score})"
                     await self._open_case(
-                        conn, env, Channel.survey, data.customer_ref, text, data.at, visit_id
+                        conn, env, Channel.survey, data.customer_ref, data.comment, data.at, visit_id
                     )
                 case VisitLeft():
                     await self._customer_left(conn, env, data)
                 case VerificationFailed():
-                    failed = HandleFailedVerification(
-                        data.at, data.finding or "verification failed", env.event_id
-                    )
+                    failed = HandleFailedVerification(data.at, data.finding, env.event_id)
                     await self.execute_in(conn, stream_id(data.complaint_id), failed, meta=reaction_meta(env))
+                case CustomerErased():
+                    shredded = await self.texts.erase_customer(conn, data.customer_ref)
+                    log.info("complaint: a customer was erased; %d texts shredded", shredded)
         except DomainError as exc:  # already done, or nothing to do: the reaction is a no-op
             log.info("complaint reaction to %s %s: %s", env.type, env.event_id, exc)
 
@@ -334,7 +344,7 @@ class ComplaintApp:
         env: Envelope,
         channel: Channel,
         customer_ref: str,
-        description: str,
+        description: TextRef | None,
         at: datetime,
         visit_id: UUID | None,
     ) -> None:
@@ -344,7 +354,7 @@ class ComplaintApp:
             complaint_id=complaint_id,
             channel=channel,
             customer_ref=customer_ref,
-            description=description[:4000],
+            description=description,
             received_at=at,
             visit_id=visit_id,
             source_event_id=env.event_id,

@@ -23,6 +23,7 @@ from shared.contracts.complaint import (
     ReviewOutcome,
     Urgency,
 )
+from shared.contracts.text import TextRef
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class ReceiveComplaint:
     complaint_id: UUID
     channel: Channel
     customer_ref: str
-    description: str
+    description: TextRef | None
     received_at: datetime
     visit_id: UUID | None = None
     source_event_id: UUID | None = None
@@ -53,7 +54,7 @@ class ReceiveComplaint:
 @dataclass(frozen=True)
 class Acknowledge:
     at: datetime
-    apology: str = ""
+    apology: TextRef | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Classify:
 @dataclass(frozen=True)
 class StartInvestigation:
     at: datetime
-    note: str = ""
+    note: TextRef | None = None
 
 
 @dataclass(frozen=True)
@@ -83,27 +84,27 @@ class ProposeSolutions:
 class AcceptSolution:
     at: datetime
     solution_id: UUID
-    note: str = ""
+    note: TextRef | None = None
 
 
 @dataclass(frozen=True)
 class RejectSolution:
     at: datetime
     solution_id: UUID
-    reason: str
+    reason: TextRef
 
 
 @dataclass(frozen=True)
 class ImplementSolution:
     at: datetime
     solution_id: UUID
-    note: str = ""
+    note: TextRef | None = None
 
 
 @dataclass(frozen=True)
 class Answer:
     at: datetime
-    answer: str
+    answer: TextRef
     outcome: Outcome = Outcome.upheld
     response_kind: ResponseKind | None = None
     refers_to_ombudsman: bool | None = None
@@ -112,10 +113,10 @@ class Answer:
 @dataclass(frozen=True)
 class Close:
     at: datetime
-    result: str
+    result: TextRef
     customer_satisfied: bool | None = None
-    root_cause: str | None = None
-    remediation: str | None = None
+    root_cause: TextRef | None = None
+    remediation: TextRef | None = None
     bank_at_fault: bool | None = None
     cause_code: str | None = None
     remediation_actions: tuple[RemediationAction, ...] = ()
@@ -124,27 +125,27 @@ class Close:
 @dataclass(frozen=True)
 class Reopen:
     at: datetime
-    reason: str
+    reason: TextRef
     source_event_id: UUID | None = None
 
 
 @dataclass(frozen=True)
 class Hold:
     at: datetime
-    reason: str
+    reason: TextRef
     kind: HoldKind = HoldKind.waiting_on_customer
 
 
 @dataclass(frozen=True)
 class Resume:
     at: datetime
-    note: str = ""
+    note: TextRef | None = None
 
 
 @dataclass(frozen=True)
 class Escalate:
     at: datetime
-    reason: str
+    reason: TextRef | None
     to_level: Level | None = None
     automatic: bool = False
 
@@ -153,7 +154,7 @@ class Escalate:
 class MergeIntoIncident:
     at: datetime
     incident_id: UUID
-    cause: str
+    cause: TextRef
 
 
 @dataclass(frozen=True)
@@ -165,13 +166,13 @@ class RecordCustomerLeft:
 @dataclass(frozen=True)
 class GiveProgressUpdate:
     at: datetime
-    note: str
+    note: TextRef
 
 
 @dataclass(frozen=True)
 class ExtendRegulatoryDeadline:
     at: datetime
-    reason: str
+    reason: TextRef
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ class HandleFailedVerification:
     """Follow-up's 跟踪核查 failed: reopen a closed case, or undo the implementation of an open one."""
 
     at: datetime
-    finding: str
+    finding: TextRef
     source_event_id: UUID
 
 
@@ -218,7 +219,7 @@ class RecordRepeat:
     at: datetime
     channel: Channel
     customer_ref: str
-    description: str
+    description: TextRef
     matter_key: str | None = None
     received_in_branch: str | None = None
     new_facts: bool = False
@@ -228,7 +229,7 @@ class RecordRepeat:
 @dataclass(frozen=True)
 class RecordNewMaterial:
     at: datetime
-    summary: str
+    summary: TextRef
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ class AssignHandler:
 @dataclass(frozen=True)
 class RequestExtension:
     at: datetime
-    reason: str
+    reason: TextRef
     #: the acting member of staff (from the request's identity)
     by: str
     request_id: UUID
@@ -257,28 +258,28 @@ class DecideExtension:
     at: datetime
     approve: bool
     by: str
-    note: str = ""
+    note: TextRef | None = None
 
 
 @dataclass(frozen=True)
 class SendInterimResponse:
     at: datetime
     kind: InterimKind
-    note: str
+    note: TextRef
     refers_to_ombudsman: bool = False
 
 
 @dataclass(frozen=True)
 class RequestReview:
     at: datetime
-    reason: str
+    reason: TextRef
 
 
 @dataclass(frozen=True)
 class DecideReview:
     at: datetime
     outcome: ReviewOutcome
-    decision: str
+    decision: TextRef
 
 
 Command = (

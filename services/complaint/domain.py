@@ -86,6 +86,7 @@ from shared.contracts.complaint import (
     ComplaintResumed,
     ComplaintStaffIdentified,
     CustomerLeftBranch,
+    EscalationCause,
     ExtensionApproved,
     ExtensionDenied,
     ExtensionRequested,
@@ -99,7 +100,6 @@ from shared.contracts.complaint import (
     Outcome,
     ProgressUpdateGiven,
     RegulatoryDeadlineExtended,
-    RemediationAction,
     RepeatComplaintMerged,
     ReviewDecided,
     ReviewRequested,
@@ -110,6 +110,7 @@ from shared.contracts.complaint import (
     Urgency,
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
+from shared.contracts.text import TextRef
 from shared.decider import Decider, DomainError
 from shared.registry import EventData
 
@@ -222,13 +223,13 @@ class ComplaintDecider:
                 raise DomainError("cannot request a review: this case follows no regulatory profile")
             _require_exists(state, "request a review")
             if state.on_hold:
-                raise DomainError(f"cannot request a review: the case is on hold ({state.hold_reason})")
+                raise DomainError("cannot request a review: the case is on hold; resume it first")
             assert state.complaint_id is not None
             return reg.request_review(state, state.complaint_id, command)
         cid = _require_open(state, _verb(command))
         if state.on_hold and not isinstance(command, _ALLOWED_ON_HOLD):
             raise DomainError(
-                f"cannot {_verb(command)}: the case is on hold ({state.hold_reason}); resume it first"
+                f"cannot {_verb(command)}: the case is on hold ({_hold_kind(state)}); resume it first"
             )
         if state.status is Status.under_review and not isinstance(command, _ALLOWED_UNDER_REVIEW):
             raise DomainError(
@@ -377,7 +378,7 @@ class ComplaintDecider:
                         channel=command.channel,
                         customer_ref=command.customer_ref,
                         matter_key=command.matter_key,
-                        description=command.description[:4000],
+                        description=command.description,
                         received_in_branch=command.received_in_branch,
                         new_facts=command.new_facts,
                         source_event_id=command.source_event_id,
@@ -497,20 +498,20 @@ class ComplaintDecider:
                 regulatory_clocks=switched,
             ),
         ]
-        reasons = []
+        causes = []
         if self.rules.escalate_on_major and command.nature is Nature.major:
-            reasons.append("classified as a major complaint")
+            causes.append(EscalationCause.major)
         if self.rules.escalate_on_urgent and command.urgency is Urgency.urgent:
-            reasons.append("classified as urgent")
+            causes.append(EscalationCause.urgent)
         upper = _next_level(state.level)
-        if reasons and not state.classification_escalated and upper is not None:
+        if causes and not state.classification_escalated and upper is not None:
             events.append(
                 ComplaintEscalated(
                     complaint_id=cid,
                     from_level=state.level,
                     to_level=upper,
-                    reason="; ".join(reasons),
                     automatic=True,
+                    causes=causes,
                     at=command.at,
                 )
             )
@@ -611,16 +612,13 @@ class ComplaintDecider:
                     "cannot close a major complaint without its root cause and a remediation action "
                     "(溯源整改)"
                 )
-        remediation = command.remediation
-        if not remediation and command.remediation_actions:
-            remediation = _summary(command.remediation_actions)
         closed = ComplaintClosed(
             complaint_id=cid,
             at=command.at,
             result=command.result,
             customer_satisfied=command.customer_satisfied,
             root_cause=command.root_cause,
-            remediation=remediation,
+            remediation=command.remediation,
             bank_at_fault=command.bank_at_fault,
             cause_code=command.cause_code,
             remediation_actions=list(command.remediation_actions),
@@ -657,11 +655,7 @@ class ComplaintDecider:
         if state.status is Status.closed:
             return self._reopen(
                 state,
-                Reopen(
-                    at=command.at,
-                    reason=f"verification failed: {command.finding}"[:2000],
-                    source_event_id=command.source_event_id,
-                ),
+                Reopen(at=command.at, reason=command.finding, source_event_id=command.source_event_id),
             )
         cid = _require_open(state, "record a failed verification")
         if command.source_event_id in state.handled_sources:
@@ -739,21 +733,12 @@ class ComplaintDecider:
                     complaint_id=cid,
                     from_level=state.level,
                     to_level=upper,
-                    reason="the resolve deadline was breached",
                     automatic=True,
+                    causes=[EscalationCause.resolve_breached],
                     at=command.at,
                 )
             )
         return events
-
-
-def _summary(actions: Sequence[RemediationAction]) -> str:
-    """A one-line summary of remediation actions for the free-text ``remediation`` field."""
-    parts = [
-        f"{i}) {a.description} (owner {a.owner}, due {a.due_at:%Y-%m-%d})" for i, a in enumerate(actions, 1)
-    ]
-    text = "; ".join(parts)
-    return text if len(text) <= 2000 else text[:1999] + "…"
 
 
 def _propose_hint(status: Status) -> str:
@@ -1051,10 +1036,14 @@ def evolve(state: Complaint, event: EventData) -> Complaint:
     return state
 
 
-def _hold(state: Complaint) -> tuple[HoldKind, str] | None:
+def _hold(state: Complaint) -> tuple[HoldKind, TextRef | None] | None:
     if state.on_hold and state.hold_kind is not None:
-        return state.hold_kind, state.hold_reason or ""
+        return state.hold_kind, state.hold_reason
     return None
+
+
+def _hold_kind(state: Complaint) -> str:
+    return (state.hold_kind or HoldKind.waiting_on_customer).value.replace("_", " ")
 
 
 def _start_clocks(state: Complaint, starts: Sequence[ClockStart], at: datetime) -> Complaint:

@@ -22,6 +22,7 @@ from services.complaint.regclocks import (
 from services.complaint.regulation import Regulation
 from services.complaint.state import Complaint
 from shared.contracts.complaint import LimitUnit
+from shared.contracts.text import TextRef
 from shared.sla.deadlines import Deadline
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -101,17 +102,15 @@ def _clock(
         )
     for ext in clock.extensions:
         who = f" requested by {ext.requested_by}, approved by {ext.approved_by}" if ext.approved_by else ""
-        steps.append(f"{_local(ext.at, tz)}: extended to {ext.limit} {_word(clock.unit)}{who}: {ext.reason}")
+        steps.append(f"{_local(ext.at, tz)}: extended to {ext.limit} {_word(clock.unit)}{who}")
     paused = timedelta(0)
     for p in clock.pauses:
         if p.end is None:
-            steps.append(
-                f"{_local(p.start, tz)}: paused ({p.kind.value}: {p.reason}); still paused, not counted"
-            )
+            steps.append(f"{_local(p.start, tz)}: paused ({p.kind.value}); still paused, not counted")
             continue
         paused += p.end - p.start
         steps.append(
-            f"{_local(p.start, tz)} to {_local(p.end, tz)}: paused ({p.kind.value}: {p.reason}), "
+            f"{_local(p.start, tz)} to {_local(p.end, tz)}: paused ({p.kind.value}), "
             f"{_span(p.end - p.start)} not counted"
         )
     if clock.unit is LimitUnit.days:
@@ -136,14 +135,15 @@ def _clock(
         "met_by": sorted(clock.met_by),
         "paused_by": sorted(k.value for k in clock.pauses_on),
         "pauses": [
-            {"from": p.start, "to": p.end, "kind": p.kind.value, "reason": p.reason} for p in clock.pauses
+            {"from": p.start, "to": p.end, "kind": p.kind.value, "reason": _ref(p.reason)}
+            for p in clock.pauses
         ],
         "paused_seconds": int(paused.total_seconds()),
         "extensions": [
             {
                 "at": e.at,
                 "to": e.limit,
-                "reason": e.reason,
+                "reason": _ref(e.reason),
                 "requested_by": e.requested_by,
                 "approved_by": e.approved_by,
             }
@@ -207,3 +207,8 @@ def _span(delta: timedelta) -> str:
 
 def _word(unit: LimitUnit) -> str:
     return "business days" if unit is LimitUnit.business_days else "days"
+
+
+def _ref(ref: TextRef | None) -> dict[str, Any] | None:
+    """A reason as its reference (the words stay with their owner: ``GET /texts/{id}``)."""
+    return None if ref is None else ref.model_dump(mode="json")

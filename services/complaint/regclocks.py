@@ -32,6 +32,7 @@ from shared.contracts.complaint import (
     LimitUnit,
     RegulatoryDeadlineExtended,
 )
+from shared.contracts.text import TextRef
 from shared.sla.calendar import ALWAYS_OPEN, BusinessCalendar, Interval
 
 DAY = timedelta(days=1)
@@ -43,14 +44,14 @@ class ClockPause:
     start: datetime
     end: datetime | None
     kind: HoldKind
-    reason: str
+    reason: TextRef | None
 
 
 @dataclass(frozen=True)
 class ClockExtension:
     at: datetime
     limit: int
-    reason: str
+    reason: TextRef | None
     requested_by: str | None = None
     approved_by: str | None = None
 
@@ -135,7 +136,7 @@ class Clocks:
     def open(self) -> list[RegClock]:
         return [c for c in self.current if c.is_open]
 
-    def start(self, clock: RegClock, hold: tuple[HoldKind, str] | None, at: datetime) -> Clocks:
+    def start(self, clock: RegClock, hold: tuple[HoldKind, TextRef | None] | None, at: datetime) -> Clocks:
         old = self.get(clock.sla)
         past = self.past
         if old is not None:
@@ -179,7 +180,7 @@ class Clocks:
         return self._map(longer)
 
     def start_all(
-        self, starts: Sequence[ClockStart], hold: tuple[HoldKind, str] | None, at: datetime
+        self, starts: Sequence[ClockStart], hold: tuple[HoldKind, TextRef | None] | None, at: datetime
     ) -> Clocks:
         clocks = self
         for start in starts:

@@ -40,6 +40,7 @@ from shared.contracts.complaint import (
     ComplaintEscalated,
     ComplaintPutOnHold,
     ComplaintResumed,
+    EscalationCause,
     ExtensionApproved,
     ExtensionDenied,
     ExtensionRequested,
@@ -54,6 +55,7 @@ from shared.contracts.complaint import (
     ReviewDecided,
     ReviewRequested,
 )
+from shared.contracts.text import TextRef
 from shared.decider import DomainError
 from shared.registry import EventData
 
@@ -301,7 +303,7 @@ class RegulatoryRules:
                 channel=command.channel,
                 customer_ref=command.customer_ref,
                 matter_key=command.matter_key,
-                description=command.description[:4000],
+                description=command.description,
                 received_in_branch=command.received_in_branch,
                 new_facts=command.new_facts,
                 source_event_id=command.source_event_id,
@@ -365,14 +367,14 @@ class RegulatoryRules:
         cid: UUID,
         clock: RegClock,
         to: int,
-        reason: str,
+        reason: TextRef,
         at: datetime,
         requested_by: str | None = None,
         approved_by: str | None = None,
     ) -> RegulatoryDeadlineExtended:
         return RegulatoryDeadlineExtended(
             complaint_id=cid,
-            reason=reason[:2000],
+            reason=reason,
             limit_days=to,
             extension=len(clock.extensions) + 1,
             at=at,
@@ -433,7 +435,7 @@ class RegulatoryRules:
         if command.by in state.about_staff:
             raise DomainError(f"cannot {verb} the extension: the complaint is about {command.by} (recusal)")
         if not command.approve:
-            if not command.note.strip():
+            if command.note is None:
                 raise DomainError("cannot deny the extension without a reason")
             return [
                 ExtensionDenied(
@@ -448,7 +450,6 @@ class RegulatoryRules:
             ]
         clock = self._open_clock(state, request.sla, "approve the extension")
         self._not_passed(clock, command.at, "approve the extension")
-        reason = f"{request.reason} (approved by {command.by})"
         return [
             ExtensionApproved(
                 complaint_id=cid,
@@ -461,7 +462,7 @@ class RegulatoryRules:
                 at=command.at,
             ),
             self._extended(
-                cid, clock, request.limit_days, reason, command.at, request.requested_by, command.by
+                cid, clock, request.limit_days, request.reason, command.at, request.requested_by, command.by
             ),
         ]
 
@@ -491,9 +492,7 @@ class RegulatoryRules:
             step = spec.step_after(len(clock.extensions)) if spec else None
             if step is not None and step.needs == command.kind.value:
                 self._not_passed(clock, command.at, what)
-                extended = self._extended(
-                    cid, clock, step.to, f"{command.kind.value} reply: {command.note}", command.at
-                )
+                extended = self._extended(cid, clock, step.to, command.note, command.at)
                 final_by = extended.due_at
                 effects.append(extended)
         if not effects and not outcomes:
@@ -550,8 +549,8 @@ class RegulatoryRules:
                     complaint_id=cid,
                     from_level=state.level,
                     to_level=reviewing,
-                    reason="review requested: the higher level reviews the decision",
                     automatic=True,
+                    causes=[EscalationCause.review_requested],
                     at=command.at,
                 )
             )

@@ -20,6 +20,7 @@ from shared.contracts.complaint import (
     ReviewOutcome,
     Urgency,
 )
+from shared.contracts.text import TextRef
 
 LEVELS: tuple[Level, ...] = (Level.lobby_manager, Level.branch_head, Level.hq_department)
 
@@ -57,7 +58,7 @@ class SolutionStatus(StrEnum):
 @dataclass(frozen=True)
 class Solution:
     solution_id: UUID
-    description: str
+    description: TextRef
     compensation: Decimal | None
     currency: str
     status: SolutionStatus
@@ -79,7 +80,7 @@ class PendingExtension:
     request_id: UUID
     sla: str
     requested_by: str
-    reason: str
+    reason: TextRef
     limit_days: int
     at: datetime
 
@@ -90,7 +91,7 @@ class Complaint:
     complaint_id: UUID | None = None
     channel: Channel | None = None
     customer_ref: str | None = None
-    description: str | None = None
+    description: TextRef | None = None
     visit_id: UUID | None = None
     received_at: datetime | None = None
     source_event_id: UUID | None = None
@@ -101,7 +102,7 @@ class Complaint:
     level: Level = Level.lobby_manager
     solutions: tuple[Solution, ...] = ()
     on_hold: bool = False
-    hold_reason: str | None = None
+    hold_reason: TextRef | None = None
     held_since: datetime | None = None
     customer_left_at: datetime | None = None
     resolved_at: datetime | None = None

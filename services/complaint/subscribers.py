@@ -3,7 +3,9 @@
 - reception ``ComplaintRaisedDuringVisit`` → a case linked to the visit (channel ``in_branch``);
 - reception ``VisitLeft`` → the linked open case's resolve clock starts (24 h after leaving);
 - feedback ``NegativeFeedbackReceived`` that describes a complaint → a case (channel ``survey``);
-- follow-up ``VerificationFailed`` → the case is reopened (or, still open, its correction undone).
+- follow-up ``VerificationFailed`` → the case is reopened (or, still open, its correction undone);
+- reception ``CustomerErased`` → the texts the complaint service keeps about the customer are
+  shredded (their data key is deleted).
 
 One projection (one consumer group over the three topics: one group join at start-up) with
 exactly-once effects: the command joins the projection's transaction, and case ids derive from the
@@ -19,7 +21,7 @@ import asyncpg
 from services.complaint.app import ComplaintApp
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import VerificationFailed
-from shared.contracts.reception import ComplaintRaisedDuringVisit, VisitLeft
+from shared.contracts.reception import ComplaintRaisedDuringVisit, CustomerErased, VisitLeft
 from shared.envelope import Envelope
 from shared.projection import EventHandlers, Projection
 from shared.topology import events_topic
@@ -31,6 +33,12 @@ def reactions(app: ComplaintApp) -> Sequence[Projection]:
 
     topics = [events_topic(context) for context in ("reception", "feedback", "followup")]
     reactions = EventHandlers(app.settings.reactions_name, topics)
-    for event_type in (ComplaintRaisedDuringVisit, VisitLeft, NegativeFeedbackReceived, VerificationFailed):
+    for event_type in (
+        ComplaintRaisedDuringVisit,
+        VisitLeft,
+        NegativeFeedbackReceived,
+        VerificationFailed,
+        CustomerErased,
+    ):
         reactions.on(event_type)(react)
     return [reactions]

@@ -20,6 +20,7 @@ from services.console import formats
 from services.console.backend import ApiResult, Backend, Unavailable
 from services.console.i18n import LANGS, Translator
 from services.console.session import Denied, Session
+from services.console.texts import show_text
 from shared.sla.policy import PolicyBook
 
 HERE = Path(__file__).resolve().parent
@@ -224,6 +225,7 @@ def render(
         "pct": lambda v, digits=1: fmt_percent(v, digits, t.lang),
         "num": lambda v: fmt_number(v, t.lang),
         "day": lambda d: formats.day(d, t.lang),
+        "text": lambda value: show_text(value, t),
         "branch_choices": session.branches if session else [],
         "roles_label": ", ".join(t.label("role", r) for r in sorted(session.principal.roles))
         if session

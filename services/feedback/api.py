@@ -16,6 +16,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from services.feedback.comments import assess
 from services.feedback.components import Components, components
 from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed, stream_id
 from services.feedback.satisfaction import branch_satisfaction
@@ -23,10 +24,12 @@ from shared.auth import Principal, requires, requires_on
 from shared.contracts.feedback import ReasonCategory, SurveyChannel
 from shared.contracts.refs import PATTERN as REF_PATTERN
 from shared.contracts.refs import check_customer_ref
+from shared.contracts.text import TextRef, TextRules
 from shared.envelope import Metadata
 from shared.http import command_metadata
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.runner import ServiceContext, context
+from shared.texts import TextReader, TextView, may_read_texts
 
 router = APIRouter(tags=["feedback"])
 
@@ -58,7 +61,7 @@ class ResponseBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     score: int = Field(ge=1, le=5)
-    comment: str = Field(default="", max_length=COMMENT_MAX)
+    comment: Annotated[str, TextRules(COMMENT_MAX)] = ""
     reasons: list[ReasonCategory] = Field(default_factory=list, max_length=10)
 
 
@@ -76,8 +79,8 @@ class SurveyView(BaseModel):
     sent_at: datetime | None
     answered_at: datetime | None
     score: int | None
-    #: masked: digit runs are replaced by '*'
-    comment: str
+    #: the customer's comment (numbers masked): reference, and the words for staff of the branch
+    comment: TextView | None
     reasons: list[str]
     negative: bool
     describes_complaint: bool
@@ -110,8 +113,8 @@ class SurveySummary(BaseModel):
     answered_at: datetime | None
     expired_at: datetime | None
     score: int | None
-    #: masked: digit runs are replaced by '*'
-    comment: str
+    #: the customer's comment (numbers masked): reference, and the words for staff of the branch
+    comment: TextView | None
     reasons: list[str]
     negative: bool
     describes_complaint: bool
@@ -137,7 +140,9 @@ class ChannelView(BaseModel):
     updated_at: datetime | None = None
 
 
-def _view(s: Survey, branch_id: str, version: int, deadlines: list[dict[str, Any]]) -> SurveyView:
+def _view(
+    s: Survey, branch_id: str, version: int, deadlines: list[dict[str, Any]], texts: TextReader
+) -> SurveyView:
     assert s.survey_id is not None
     return SurveyView(
         survey_id=s.survey_id,
@@ -153,7 +158,7 @@ def _view(s: Survey, branch_id: str, version: int, deadlines: list[dict[str, Any
         sent_at=s.sent_at,
         answered_at=s.answered_at,
         score=s.score,
-        comment=s.comment,
+        comment=texts.view(s.comment),
         reasons=list(s.reasons),
         negative=s.negative,
         describes_complaint=s.describes_complaint,
@@ -179,22 +184,35 @@ async def answer_survey(
     A score ≤ 2, or a comment naming a problem, also publishes ``NegativeFeedbackReceived``. With
     an ``Idempotency-Key`` a retry of the same answer gets the first result (201), not a 409."""
     app = parts.app
+    texts = app.texts.batch()
     command = AnswerSurvey(
         score=body.score,
         at=app.clock.now(),
-        comment=body.comment,
+        comment=texts.add(body.comment),
         reasons=tuple(r.value for r in body.reasons),
+        # what the words say is read here, by the documented keyword rules; the decider sees this
+        assessment=assess(body.score, body.comment),
     )
     create = Create.on_resource(request, idempotency_key, body=body)
     try:
-        result = await app.execute(survey_id, command, meta, check_branch=staff.check_branch, create=create)
+        result = await app.execute(
+            survey_id, command, meta, check_branch=staff.check_branch, create=create, texts=texts
+        )
     except WindowClosed as exc:
         raise HTTPException(410, str(exc)) from None
     except AlreadyCreated as done:
         replay(response, done)
         loaded = await app.load(survey_id)
-        return _view(loaded.state, loaded.history[0].branch_id, loaded.version, [])
-    return _view(result.state, result.events[0].branch_id, result.version, [])
+        branch = loaded.history[0].branch_id
+        async with app.store.pool.acquire() as conn:
+            reader = await app.texts.reader(
+                conn, [loaded.state.comment], may_read=may_read_texts(staff, branch)
+            )
+        return _view(loaded.state, branch, loaded.version, [], reader)
+    branch = result.events[0].branch_id
+    async with app.store.pool.acquire() as conn:
+        reader = await app.texts.reader(conn, [result.state.comment], may_read=may_read_texts(staff, branch))
+    return _view(result.state, branch, result.version, [], reader)
 
 
 @router.get("/surveys/{survey_id}", response_model=SurveyView)
@@ -215,8 +233,10 @@ async def get_survey(
                FROM survey_dispatch WHERE survey_id = $1""",
             survey_id,
         )
+        branch = loaded.history[0].branch_id
+        reader = await app.texts.reader(conn, [loaded.state.comment], may_read=may_read_texts(staff, branch))
     response.headers["ETag"] = f'"{loaded.version}"'
-    view = _view(loaded.state, loaded.history[0].branch_id, loaded.version, deadlines)
+    view = _view(loaded.state, branch, loaded.version, deadlines, reader)
     view.delivery = dict(delivery) if delivery is not None else None
     return view
 
@@ -243,14 +263,22 @@ async def recent_surveys(
         args.append(status.value)
         where.append(f"status = ${len(args)}")
     if with_comment:
-        where.append("comment <> ''")
+        where.append("comment_ref IS NOT NULL")
     args.append(limit)
     query = f"""SELECT *, coalesce(answered_at, requested_at) AS at FROM survey_facts
                 WHERE {" AND ".join(where)}
                 ORDER BY coalesce(answered_at, requested_at) DESC, survey_id LIMIT ${len(args)}"""
+    texts = parts.app.texts
     async with parts.app.store.pool.acquire() as conn:
         rows = await conn.fetch(query, *args)
-    surveys = [SurveySummary(**{k: row[k] for k in SurveySummary.model_fields}) for row in rows]
+        refs = [_ref(r["comment_ref"]) for r in rows]
+        reader = await texts.reader(conn, refs, may_read=may_read_texts(staff, branch_id))
+    surveys = [
+        SurveySummary(
+            **{k: row[k] for k in SurveySummary.model_fields if k != "comment"}, comment=reader.view(ref)
+        )
+        for row, ref in zip(rows, refs, strict=True)
+    ]
     return SurveyList(branch_id=branch_id, count=len(surveys), surveys=surveys)
 
 
@@ -320,3 +348,7 @@ async def get_channel(
     return ChannelView(
         customer_ref=customer_ref, channel=SurveyChannel(row["channel"]), updated_at=row["updated_at"]
     )
+
+
+def _ref(value: str | None) -> TextRef | None:
+    return None if value is None else TextRef.model_validate_json(value)

@@ -27,7 +27,7 @@ from services.feedback.domain import (
     survey_id_for,
 )
 from shared.clock import Clock
-from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded
+from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
 from shared.contracts.feedback import (
     NegativeFeedbackReceived,
     SurveyAnswered,
@@ -42,14 +42,24 @@ from shared.eventstore import EventStore
 from shared.idempotency import Create, claim_first
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
+from shared.texts import PrivateTexts
 
 SERVICE = "feedback"
 WINDOW_SLA = "feedback.survey_window"
 
 
 class FeedbackApp:
-    def __init__(self, store: EventStore, clock: Clock, deadlines: Deadlines, config: FeedbackConfig) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        clock: Clock,
+        deadlines: Deadlines,
+        config: FeedbackConfig,
+        texts: PrivateTexts,
+    ) -> None:
         self.store = store
+        #: the customers' comments (private, erasable; events carry references)
+        self.texts = texts
         self.clock = clock
         self.deadlines = deadlines
         self.config = config
@@ -71,19 +81,31 @@ class FeedbackApp:
         *,
         check_branch: CheckBranch | None = None,
         create: Create | None = None,
+        texts: PendingTexts | None = None,
     ) -> CommandResult[Survey]:
-        """A command on an existing survey (an answer); ``check_branch`` sees its branch first.
+        """A command on an existing survey (an answer); ``check_branch`` sees its branch first;
+        ``texts`` (the comment) are stored with the events, under the survey's customer.
 
         With an idempotency key (``create``: the answer is a create) the key is claimed in the
         command's transaction and recorded with it; a retry raises
         :class:`~shared.idempotency.AlreadyCreated`."""
         if create is None or not create.keyed:
             return await self.handler.execute(
-                stream_id(survey_id), command, branch_id=None, meta=meta, check_branch=check_branch
+                stream_id(survey_id),
+                command,
+                branch_id=None,
+                meta=meta,
+                check_branch=check_branch,
+                texts=texts,
             )
         async with self.store.transaction() as conn:
             result = await self.handler.execute_in(
-                conn, stream_id(survey_id), claim_first(create, command), meta=meta, check_branch=check_branch
+                conn,
+                stream_id(survey_id),
+                claim_first(create, command),
+                meta=meta,
+                check_branch=check_branch,
+                texts=texts,
             )
             await create.record(conn, str(survey_id), 201)
             return result
@@ -206,14 +228,14 @@ class FeedbackApp:
         await conn.execute(
             """INSERT INTO survey_facts (survey_id, branch_id, subject, subject_type, service_type,
                    staff_id, customer_ref, channel, status, requested_at, local_day, expires_at,
-                   sent_at, answered_at, score, negative, expired_at, version, comment, reasons,
+                   sent_at, answered_at, score, negative, expired_at, version, comment_ref, reasons,
                    describes_complaint)
-               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19::jsonb,$20,$21)
                ON CONFLICT (survey_id) DO UPDATE SET status = EXCLUDED.status,
                    sent_at = EXCLUDED.sent_at, answered_at = EXCLUDED.answered_at,
                    score = EXCLUDED.score, negative = EXCLUDED.negative,
                    expired_at = EXCLUDED.expired_at, version = EXCLUDED.version,
-                   comment = EXCLUDED.comment, reasons = EXCLUDED.reasons,
+                   comment_ref = EXCLUDED.comment_ref, reasons = EXCLUDED.reasons,
                    describes_complaint = EXCLUDED.describes_complaint""",
             s.survey_id,
             branch_id,
@@ -233,7 +255,7 @@ class FeedbackApp:
             s.negative,
             s.expired_at,
             version,
-            s.comment,  # masked by the decider before it reached the event
+            s.comment.model_dump_json() if s.comment is not None else None,  # the reference only
             list(s.reasons),
             s.describes_complaint,
         )

@@ -1,8 +1,9 @@
 """What a survey comment says, by simple documented keyword rules (Chinese and English). Pure.
 
-* :func:`mask_digits` — every run of 4 or more digits (single spaces, dashes or dots between them
-  allowed, full-width digits included) becomes ``*``: phone, card, account and ID numbers never
-  reach an event or Kafka. Shorter numbers ("waited 40 minutes") stay readable.
+The words are assessed by the application before the decider runs (the decider sees the
+:class:`Assessment` only); the comment itself is kept in feedback's private store with its numbers
+masked by the one policy (``shared.pii.scrub_text``) and never travels.
+
 * :func:`assess` — a comment *names a problem* when it contains a problem phrase; it *describes a
   complaint* when it contains a complaint phrase (asking for redress, threatening to complain or
   report, money lost). Reassuring phrases ("no problem", "没问题", "not bad", "不错") are removed
@@ -19,8 +20,6 @@ import re
 from dataclasses import dataclass
 
 NEGATIVE_SCORE_MAX = 2
-
-_DIGIT_RUN = re.compile(r"\d(?:[ \-.]?\d){3,}")
 
 #: phrases that say "nothing wrong"; removed before the problem phrases are looked for
 REASSURING_EN = (
@@ -211,11 +210,6 @@ class Assessment:
     describes_complaint: bool
     #: the phrases that matched, lower-cased, in the order of the lists
     matched: tuple[str, ...] = ()
-
-
-def mask_digits(text: str) -> str:
-    """Replace every digit of each run of 4+ digits with ``*`` (separators kept)."""
-    return _DIGIT_RUN.sub(lambda m: re.sub(r"\d", "*", m.group(0)), text)
 
 
 def _found(text: str, pattern: re.Pattern[str], chinese: tuple[str, ...]) -> list[str]:

@@ -22,6 +22,7 @@ from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadlines
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler
+from shared.texts import texts_for
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,9 @@ def components(
     parts: Components | None = ctx.extras.get(_KEY)
     if parts is None:
         deadlines = Deadlines(SERVICE, ctx.clock, book or PolicyBook.load())
-        app = FeedbackApp(ctx.store, ctx.clock, deadlines, config or FeedbackConfig.from_env())
+        app = FeedbackApp(
+            ctx.store, ctx.clock, deadlines, config or FeedbackConfig.from_env(), texts_for(ctx)
+        )
         chosen = sender(ctx) if sender is not None else LocalOutboxSender(ctx.pool)
         resolver = (contacts or contacts_from_env)(ctx)
         parts = ctx.extras[_KEY] = Components(

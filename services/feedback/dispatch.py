@@ -24,11 +24,11 @@ import asyncpg
 
 from services.feedback import metrics
 from services.feedback.app import FeedbackApp
-from services.feedback.comments import mask_digits
 from services.feedback.domain import RecordSent
 from services.feedback.sender import PURPOSES, ContactResolver, OutboundMessage, SmsSender, survey_text
 from shared.contracts.feedback import SurveyChannel
 from shared.envelope import Metadata
+from shared.pii import scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class SurveyDispatcher:
         metrics.SEND_FAILURES.labels(channel.value).inc()
         attempts += 1
         give_up = attempts >= self.app.config.max_send_attempts
-        error = mask_digits(repr(exc))[:500]  # a gateway may quote the phone number it refused
+        error = scrub_text(repr(exc))[:500]  # a gateway may quote the phone number it refused
         log.warning("survey %s: send attempt %d failed: %s", survey_id, attempts, error)
         await conn.execute(
             """UPDATE survey_dispatch SET attempts = $2, last_error = $3,

@@ -2,8 +2,10 @@
 
 requested → (sent) → answered | expired. One survey per visit or complaint case: its id is derived
 from the subject (:func:`survey_id_for`), so requesting it again decides nothing. An answer is
-accepted once, within the window (``expires_at``, 72 h by default); the comment is masked here,
-before it can reach an event, and assessed on the raw text (:mod:`services.feedback.comments`).
+accepted once, within the window (``expires_at``, 72 h by default). The comment never reaches the
+decider: the application assesses it (:mod:`services.feedback.comments`, keyword rules), keeps it
+in feedback's private store and hands over its reference and the assessment; the decider decides
+on the score and the assessment only.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID, uuid5
 
-from services.feedback.comments import assess, mask_digits
+from services.feedback.comments import NEGATIVE_SCORE_MAX, Assessment
 from shared.contracts.feedback import (
     NegativeFeedbackReceived,
     SurveyAnswered,
@@ -23,8 +25,12 @@ from shared.contracts.feedback import (
     SurveyRequested,
     SurveySent,
 )
+from shared.contracts.text import TextRef
 from shared.decider import Decider, DomainError, NotFound
 from shared.registry import EventData
+
+#: an answer without a comment: nothing said
+NO_FINDINGS = Assessment(negative=False, names_problem=False, describes_complaint=False)
 
 #: namespace of survey ids (never change it: ids must stay stable on replay)
 NAMESPACE = UUID("0c6f5d0e-8a7b-4f0e-b1c2-3d4e5f607182")
@@ -66,7 +72,7 @@ class Survey:
     message_id: str | None = None
     answered_at: datetime | None = None
     score: int | None = None
-    comment: str = ""
+    comment: TextRef | None = None
     reasons: tuple[str, ...] = field(default_factory=tuple)
     negative: bool = False
     describes_complaint: bool = False
@@ -107,9 +113,11 @@ class RecordSent:
 class AnswerSurvey:
     score: int
     at: datetime
-    #: the raw comment: masked before it goes into any event
-    comment: str = ""
+    #: the comment, kept by feedback (its words never come here)
+    comment: TextRef | None = None
     reasons: tuple[str, ...] = ()
+    #: what the comment says, by the documented keyword rules (``comments.assess`` on the words)
+    assessment: Assessment = NO_FINDINGS
 
 
 @dataclass(frozen=True)
@@ -179,10 +187,11 @@ def _answer(state: Survey, command: AnswerSurvey) -> Sequence[EventData]:
         raise WindowClosed(f"the survey's answer window closed at {state.expires_at.isoformat()}")
     if not 1 <= command.score <= 5:
         raise DomainError("the score must be 1 to 5")
-    if len(command.comment) > COMMENT_MAX:
+    if command.comment is not None and command.comment.length > COMMENT_MAX:
         raise DomainError(f"the comment is limited to {COMMENT_MAX} characters")
-    verdict = assess(command.score, command.comment)
-    comment = mask_digits(command.comment.strip())
+    verdict = command.assessment
+    negative = command.score <= NEGATIVE_SCORE_MAX or verdict.names_problem
+    comment = command.comment
     answered = SurveyAnswered(
         survey_id=state.survey_id,
         subject=state.subject,
@@ -192,9 +201,9 @@ def _answer(state: Survey, command: AnswerSurvey) -> Sequence[EventData]:
         service_type=state.service_type,
         at=command.at,
         comment=comment,
-        negative=verdict.negative,
+        negative=negative,
     )
-    if not verdict.negative:
+    if not negative:
         return [answered]
     return [
         answered,

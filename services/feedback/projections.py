@@ -19,7 +19,7 @@ import asyncpg
 from services.feedback import metrics
 from services.feedback.app import FeedbackApp
 from shared.contracts.complaint import ComplaintClosed, ComplaintReceived
-from shared.contracts.reception import ServiceType, VisitServed
+from shared.contracts.reception import CustomerErased, ServiceType, VisitServed
 from shared.envelope import Envelope, Metadata
 from shared.projection import EventHandlers
 from shared.topology import events_topic
@@ -45,7 +45,7 @@ def _staff(actor: str) -> str | None:
 
 def survey_rules(app: FeedbackApp) -> EventHandlers:
     """A survey for every served visit (reception) and every closed complaint (complaint):
-    one consumer group over both topics."""
+    one consumer group over both topics; an erased customer's comments are shredded."""
     proj = EventHandlers("survey_rules", [events_topic("reception"), events_topic("complaint")])
 
     @proj.on(VisitServed)
@@ -93,5 +93,10 @@ def survey_rules(app: FeedbackApp) -> EventHandlers:
             service_type=ServiceType.complaint.value,
             meta=_meta(env),
         )
+
+    @proj.on(CustomerErased)
+    async def erased(conn: asyncpg.Connection, env: Envelope, data: CustomerErased) -> None:
+        """The vault erased a customer: their comments are shredded (crypto-shredding)."""
+        await app.texts.erase_customer(conn, data.customer_ref)
 
     return proj

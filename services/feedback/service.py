@@ -16,6 +16,7 @@ from services.feedback.satisfaction import service_satisfaction
 from shared.projection import Projection
 from shared.runner import Service, ServiceContext
 from shared.sla.policy import PolicyBook
+from shared.texts import check_text_keys, texts_router
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,13 @@ def build_service(
 
     return Service(
         name="feedback",
-        routers=[router],
+        routers=[router, texts_router()],
         projections=projections,
         migrations=Path(__file__).parent / "migrations",
         background=[scheduler, dispatcher, _gauges],
         on_startup=[_precreate_metrics],
         description="Satisfaction surveys after every visit and closed complaint (客户反馈).",
+        checks=[check_text_keys],
     )
 
 

@@ -7,13 +7,16 @@ checked after loading, before anything is decided); a read by id checks before a
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from services.followup.app import FollowUpApp
 from services.followup.components import Components, components
@@ -28,11 +31,13 @@ from services.followup.domain import (
 )
 from shared.auth import Principal, requires, requires_on
 from shared.commands import CommandResult
-from shared.contracts.common import StaffId
+from shared.contracts.common import Note, StaffId
 from shared.contracts.followup import TaskKind
-from shared.envelope import Metadata
+from shared.contracts.text import TextRef, TextRules
+from shared.envelope import Envelope, Metadata
 from shared.http import command_metadata, expected_version
 from shared.runner import ServiceContext, context
+from shared.texts import TextBatch, TextReader, TextView, may_read_texts, refs_in
 
 router = APIRouter(tags=["follow-ups"])
 
@@ -41,7 +46,6 @@ Meta = Annotated[Metadata, Depends(command_metadata)]
 IfMatch = Annotated[
     str | None, Header(description="The task version you read (ETag), to refuse lost updates")
 ]
-_NOTE = Field(default="", max_length=2000)
 
 
 def _components(ctx: Annotated[ServiceContext, Depends(context)]) -> Components:
@@ -72,7 +76,11 @@ class TaskView(BaseModel):
     owner: str | None
     due_at: datetime
     overdue: bool
+    #: the rule's words (no staff text)
     reason: str
+    #: the texts the task is about, kept by the contexts that received them (``elsewhere``: the
+    #: console shows them from the owner's ``GET /texts/{text_id}``)
+    about: list[TextView] = []
     subject: str
     customer_ref: str | None
     cause_event_id: UUID | None
@@ -80,9 +88,12 @@ class TaskView(BaseModel):
     scheduled_at: datetime | None
     attempts: int
     reached: bool
-    last_note: str
+    #: staff's notes: reference, and the words for staff of the branch
+    last_note: TextView | None
     closed_at: datetime | None
-    close_note: str | None
+    close_note: TextView | None
+    #: why a rule closed the task (system text)
+    close_rule: str | None = None
     verified: bool | None
     breached_at: datetime | None
     #: regulatory milestone tasks: the regulatory deadline (SLA) they warn about
@@ -115,13 +126,13 @@ class ContactBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reached: bool
-    note: str = _NOTE
+    note: Note = ""
 
 
 class CompleteBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str = _NOTE
+    note: Note = ""
     #: verification tasks only: did the correction really happen?
     verified: bool | None = None
 
@@ -129,17 +140,17 @@ class CompleteBody(BaseModel):
 class CancelBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Annotated[str, TextRules(2000, min_length=1)]
 
 
 class ReassignBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     owner: StaffId
-    reason: str = _NOTE
+    reason: Note = ""
 
 
-def _view(task: Task, branch_id: str, version: int, now: datetime) -> dict[str, Any]:
+def _view(task: Task, branch_id: str, version: int, now: datetime, texts: TextReader) -> dict[str, Any]:
     assert task.task_id is not None and task.kind is not None and task.due_at is not None
     return {
         "task_id": task.task_id,
@@ -150,6 +161,7 @@ def _view(task: Task, branch_id: str, version: int, now: datetime) -> dict[str, 
         "due_at": task.due_at,
         "overdue": task.is_open and task.due_at <= now,
         "reason": task.reason,
+        "about": texts.views(task.about),
         "subject": task.subject,
         "customer_ref": task.customer_ref,
         "cause_event_id": task.cause_event_id,
@@ -157,9 +169,10 @@ def _view(task: Task, branch_id: str, version: int, now: datetime) -> dict[str, 
         "scheduled_at": task.scheduled_at,
         "attempts": task.attempts,
         "reached": task.reached,
-        "last_note": task.last_note,
+        "last_note": texts.view(task.last_note),
         "closed_at": task.closed_at,
-        "close_note": task.close_note or None,
+        "close_note": texts.view(task.close_note),
+        "close_rule": task.close_rule,
         "verified": task.verified,
         "breached_at": task.breached_at,
         "regulatory_sla": task.regulatory_sla,
@@ -203,14 +216,25 @@ async def list_follow_ups(
     args.append(limit)
     order = "closed_at DESC" if status in (ListStatus.completed, ListStatus.cancelled) else "due_at"
     query = f"SELECT * FROM tasks WHERE {' AND '.join(where)} ORDER BY {order}, task_id LIMIT ${len(args)}"
+    texts = components(ctx).app.texts
     async with ctx.pool.acquire() as conn:
         rows = await conn.fetch(query, *args)
+        refs = [(_ref(r["last_note_ref"]), _ref(r["close_note_ref"]), _refs(r["about"])) for r in rows]
+        reader = await texts.reader(
+            conn,
+            [x for last, close, _ in refs for x in (last, close)],
+            may_read=may_read_texts(staff, branch_id),
+        )
+    plain = [k for k in TaskView.model_fields if k not in _TEXT_FIELDS]
     tasks = [
         TaskView(
-            **{k: row[k] for k in TaskView.model_fields if k in row.keys()},
+            **{k: row[k] for k in plain if k in row.keys()},
             overdue=row["status"] in ("scheduled", "contacted") and row["due_at"] <= now,
+            last_note=reader.view(last),
+            close_note=reader.view(close),
+            about=reader.views(about),
         )
-        for row in rows
+        for row, (last, close, about) in zip(rows, refs, strict=True)
     ]
     return TaskList(branch_id=branch_id, status=status, as_of=now, count=len(tasks), tasks=tasks)
 
@@ -224,13 +248,15 @@ async def get_follow_up(
 ) -> TaskDetail:
     app = parts.app
     loaded = await app.load(task_id)
-    staff.check_branch(loaded.history[0].branch_id)
+    branch = loaded.history[0].branch_id
+    staff.check_branch(branch)
     now = app.clock.now()
     async with app.store.pool.acquire() as conn:
         deadlines = await app.deadlines.list_for(conn, str(task_id))
+        reader = await _reader(app, conn, loaded.state, staff, branch, loaded.history)
     response.headers["ETag"] = f'"{loaded.version}"'
     return TaskDetail(
-        **_view(loaded.state, loaded.history[0].branch_id, loaded.version, now),
+        **_view(loaded.state, branch, loaded.version, now, reader),
         deadlines=[d.to_json(now) for d in deadlines],
         history=[
             HistoryEntry(
@@ -238,7 +264,7 @@ async def get_follow_up(
                 stream_version=e.stream_version,
                 occurred_at=e.occurred_at,
                 actor=e.actor,
-                data=e.data,
+                data=reader.render(e.data),
             )
             for e in loaded.history
         ],
@@ -253,13 +279,39 @@ async def _run(
     meta: Metadata,
     if_match: str | None,
     response: Response,
+    texts: TextBatch | None = None,
 ) -> TaskView:
     result: CommandResult[Task] = await app.execute(
-        task_id, command, meta, expected_version(if_match), check_branch=staff.check_branch
+        task_id, command, meta, expected_version(if_match), check_branch=staff.check_branch, texts=texts
     )
     response.headers["ETag"] = f'"{result.version}"'
     branch = result.events[0].branch_id if result.events else (await app.load(task_id)).history[0].branch_id
-    return TaskView(**_view(result.state, branch, result.version, app.clock.now()))
+    async with app.store.pool.acquire() as conn:
+        reader = await _reader(app, conn, result.state, staff, branch)
+    return TaskView(**_view(result.state, branch, result.version, app.clock.now(), reader))
+
+
+async def _reader(
+    app: FollowUpApp,
+    conn: asyncpg.Connection,
+    task: Task,
+    staff: Principal,
+    branch: str,
+    history: Sequence[Envelope] = (),
+) -> TextReader:
+    refs = [task.last_note, task.close_note, *task.about, *(r for e in history for r in refs_in(e.data))]
+    return await app.texts.reader(conn, refs, may_read=may_read_texts(staff, branch))
+
+
+_TEXT_FIELDS = frozenset({"last_note", "close_note", "about"})
+
+
+def _ref(value: str | None) -> TextRef | None:
+    return None if value is None else TextRef.model_validate_json(value)
+
+
+def _refs(value: str | None) -> list[TextRef]:
+    return [TextRef.model_validate(r) for r in json.loads(value or "[]")]
 
 
 @router.post("/follow-ups/{task_id}/contact", response_model=TaskView)
@@ -273,8 +325,9 @@ async def contact(
     if_match: IfMatch = None,
 ) -> TaskView:
     """Record one attempt to reach the customer (reached or not) and what was said."""
-    command = RecordContact(reached=body.reached, note=body.note, at=parts.app.clock.now())
-    return await _run(parts.app, task_id, command, staff, meta, if_match, response)
+    texts = parts.app.texts.batch()
+    command = RecordContact(reached=body.reached, note=texts.add(body.note), at=parts.app.clock.now())
+    return await _run(parts.app, task_id, command, staff, meta, if_match, response, texts)
 
 
 @router.post("/follow-ups/{task_id}/complete", response_model=TaskView)
@@ -289,8 +342,9 @@ async def complete(
 ) -> TaskView:
     """Done. Customer-facing tasks need a reached contact first; a verification needs ``verified``
     (false publishes ``VerificationFailed``: the complaint service reopens the case)."""
-    command = CompleteTask(at=parts.app.clock.now(), note=body.note, verified=body.verified)
-    return await _run(parts.app, task_id, command, staff, meta, if_match, response)
+    texts = parts.app.texts.batch()
+    command = CompleteTask(at=parts.app.clock.now(), note=texts.add(body.note), verified=body.verified)
+    return await _run(parts.app, task_id, command, staff, meta, if_match, response, texts)
 
 
 @router.post("/follow-ups/{task_id}/cancel", response_model=TaskView)
@@ -303,8 +357,9 @@ async def cancel(
     response: Response,
     if_match: IfMatch = None,
 ) -> TaskView:
-    command = CancelTask(reason=body.reason, at=parts.app.clock.now())
-    return await _run(parts.app, task_id, command, staff, meta, if_match, response)
+    texts = parts.app.texts.batch()
+    command = CancelTask(reason=texts.require(body.reason), at=parts.app.clock.now())
+    return await _run(parts.app, task_id, command, staff, meta, if_match, response, texts)
 
 
 @router.post("/follow-ups/{task_id}/reassign", response_model=TaskView)
@@ -317,5 +372,6 @@ async def reassign(
     response: Response,
     if_match: IfMatch = None,
 ) -> TaskView:
-    command = ReassignTask(to_owner=body.owner, reason=body.reason, at=parts.app.clock.now())
-    return await _run(parts.app, task_id, command, staff, meta, if_match, response)
+    texts = parts.app.texts.batch()
+    command = ReassignTask(to_owner=body.owner, reason=texts.add(body.reason), at=parts.app.clock.now())
+    return await _run(parts.app, task_id, command, staff, meta, if_match, response, texts)

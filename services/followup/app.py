@@ -9,6 +9,7 @@ table and the task's deadline in step with the stream, in the same transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from services.followup import metrics
 from services.followup.domain import Command, RecordSla, Task, followup_decider, stream_id
 from services.followup.rules import VERIFICATION_SLA
 from shared.clock import Clock
-from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded
+from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
 from shared.contracts.followup import (
     FollowUpCancelled,
     FollowUpCompleted,
@@ -28,11 +29,13 @@ from shared.contracts.followup import (
     TaskKind,
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
+from shared.contracts.text import TextRef
 from shared.decider import NotFound
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
+from shared.texts import PrivateTexts
 
 SERVICE = "followup"
 DUE_SLA = "followup.due"
@@ -45,10 +48,12 @@ def sla_for(kind: TaskKind) -> str:
 
 
 class FollowUpApp:
-    def __init__(self, store: EventStore, clock: Clock, deadlines: Deadlines) -> None:
+    def __init__(self, store: EventStore, clock: Clock, deadlines: Deadlines, texts: PrivateTexts) -> None:
         self.store = store
         self.clock = clock
         self.deadlines = deadlines
+        #: staff's notes and reasons (private, erasable; events carry references)
+        self.texts = texts
         self.handler: CommandHandler[Command, Task] = CommandHandler(
             service=SERVICE,
             store=store,
@@ -67,9 +72,10 @@ class FollowUpApp:
         expected_version: int | None = None,
         *,
         check_branch: CheckBranch | None = None,
+        texts: PendingTexts | None = None,
     ) -> CommandResult[Task]:
         """A staff command on an existing task, in its own transaction; ``check_branch`` sees
-        the task's branch before anything is decided."""
+        the task's branch before anything is decided; ``texts`` are stored with the events."""
         return await self.handler.execute(
             stream_id(task_id),
             command,
@@ -77,6 +83,7 @@ class FollowUpApp:
             meta=meta,
             expected_version=expected_version,
             check_branch=check_branch,
+            texts=texts,
         )
 
     async def execute_in(
@@ -165,13 +172,15 @@ async def _upsert_task(conn: asyncpg.Connection, t: Task, branch_id: str, versio
     await conn.execute(
         """INSERT INTO tasks (task_id, branch_id, kind, status, owner, due_at, reason, subject,
                               complaint_id, customer_ref, cause_event_id, previous_task_id,
-                              scheduled_at, attempts, reached, last_note, closed_at, close_note,
-                              verified, at_risk_at, breached_at, version, regulatory_sla)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
+                              scheduled_at, attempts, reached, last_note_ref, closed_at, close_note_ref,
+                              verified, at_risk_at, breached_at, version, regulatory_sla, close_rule, about)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16::jsonb,$17,$18::jsonb,$19,$20,$21,
+                   $22,$23,$24,$25::jsonb)
            ON CONFLICT (task_id) DO UPDATE SET
                status = EXCLUDED.status, owner = EXCLUDED.owner, attempts = EXCLUDED.attempts,
-               reached = EXCLUDED.reached, last_note = EXCLUDED.last_note,
-               closed_at = EXCLUDED.closed_at, close_note = EXCLUDED.close_note,
+               reached = EXCLUDED.reached, last_note_ref = EXCLUDED.last_note_ref,
+               closed_at = EXCLUDED.closed_at, close_note_ref = EXCLUDED.close_note_ref,
+               close_rule = EXCLUDED.close_rule, about = EXCLUDED.about,
                verified = EXCLUDED.verified, at_risk_at = EXCLUDED.at_risk_at,
                breached_at = EXCLUDED.breached_at, version = EXCLUDED.version, updated_at = now()""",
         t.task_id,
@@ -189,12 +198,18 @@ async def _upsert_task(conn: asyncpg.Connection, t: Task, branch_id: str, versio
         t.scheduled_at or t.due_at,
         t.attempts,
         t.reached,
-        t.last_note,
+        _json(t.last_note),
         t.closed_at,
-        t.close_note or None,
+        _json(t.close_note),
         t.verified,
         t.at_risk_at,
         t.breached_at,
         version,
         t.regulatory_sla,
+        t.close_rule,
+        json.dumps([r.model_dump(mode="json") for r in t.about]),
     )
+
+
+def _json(ref: TextRef | None) -> str | None:
+    return None if ref is None else ref.model_dump_json()

@@ -17,6 +17,7 @@ from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadlines
 from shared.sla.policy import PolicyBook, parse_duration
 from shared.sla.scheduler import DeadlineScheduler
+from shared.texts import texts_for
 
 _KEY = "followup"
 
@@ -52,7 +53,7 @@ def components(
         book = book or PolicyBook.load()
         config = config or rule_config_from_env()
         deadlines = Deadlines(SERVICE, ctx.clock, book)
-        app = FollowUpApp(ctx.store, ctx.clock, deadlines)
+        app = FollowUpApp(ctx.store, ctx.clock, deadlines, texts_for(ctx))
         scheduler = DeadlineScheduler(deadlines, ctx.pool, app.on_fire)
         parts = ctx.extras[_KEY] = Components(app, TaskRules(book, config), scheduler)
     return parts

@@ -8,7 +8,6 @@ two replicas — is a no-op by construction: ``ScheduleTask`` on an existing tas
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -25,6 +24,7 @@ from shared.contracts.followup import (
     VerificationFailed,
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
+from shared.contracts.text import TextRef
 from shared.decider import Decider, DomainError
 from shared.registry import EventData
 
@@ -35,15 +35,6 @@ NAMESPACE = UUID("5b0f3c52-3a41-4e4e-9a5c-7f0d8e1f2a60")
 CUSTOMER_FACING = frozenset(
     {TaskKind.progress_update, TaskKind.callback, TaskKind.service_recovery, TaskKind.inform_complainant}
 )
-
-
-#: 7+ digits (spaces, dashes or dots between them allowed): a phone, card, account or ID number
-_LONG_NUMBER = re.compile(r"\d(?:[ \-.]?\d){6,}")
-
-
-def mask_numbers(text: str) -> str:
-    """Staff notes go on Kafka: a phone or card number typed into one is masked (amounts stay)."""
-    return _LONG_NUMBER.sub(lambda m: re.sub(r"\d", "*", m.group(0)), text)
 
 
 class TaskStatus(StrEnum):
@@ -64,7 +55,10 @@ class Task:
     kind: TaskKind | None = None
     owner: str | None = None
     due_at: datetime | None = None
+    #: the rule's words (system text)
     reason: str = ""
+    #: the texts the task is about (other contexts' refs)
+    about: tuple[TextRef, ...] = ()
     subject: str = ""
     cause_event_id: UUID | None = None
     customer_ref: str | None = None
@@ -73,9 +67,12 @@ class Task:
     regulatory_sla: str | None = None
     attempts: int = 0
     reached: bool = False
-    last_note: str = ""
+    last_note: TextRef | None = None
     closed_at: datetime | None = None
-    close_note: str = ""
+    #: staff's note (completed) or reason (cancelled)
+    close_note: TextRef | None = None
+    #: a rule's words when a rule closed it
+    close_rule: str | None = None
     verified: bool | None = None
     at_risk_at: datetime | None = None
     breached_at: datetime | None = None
@@ -108,6 +105,8 @@ class ScheduleTask:
     subject: str
     at: datetime
     owner: str | None = None
+    #: the texts (of other contexts) the task is about: copied as references, never read
+    about: tuple[TextRef, ...] = ()
     cause_event_id: UUID | None = None
     customer_ref: str | None = None
     previous_task_id: UUID | None = None
@@ -119,32 +118,37 @@ class ScheduleTask:
 class RecordContact:
     reached: bool
     at: datetime
-    note: str = ""
+    note: TextRef | None = None
 
 
 @dataclass(frozen=True)
 class CompleteTask:
     at: datetime
-    note: str = ""
+    note: TextRef | None = None
     #: verification tasks: did the correction really happen? (required for them, refused otherwise)
     verified: bool | None = None
     #: done by a rule (e.g. the complaint service recorded the progress update), not by staff
     automatic: bool = False
+    #: the rule's words (system text) and what it refers to
+    rule: str | None = None
+    about: tuple[TextRef, ...] = ()
 
 
 @dataclass(frozen=True)
 class CancelTask:
-    reason: str
+    reason: TextRef | None
     at: datetime
     #: a rule cancels (the complaint closed): on a task that is already closed it does nothing
     automatic: bool = False
+    #: the rule's words (system text)
+    rule: str | None = None
 
 
 @dataclass(frozen=True)
 class ReassignTask:
     to_owner: str
     at: datetime
-    reason: str = ""
+    reason: TextRef | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,7 @@ def decide(state: Task, command: Command) -> Sequence[EventData]:
                 FollowUpContacted(
                     task_id=state.task_id,
                     reached=command.reached,
-                    note=mask_numbers(command.note),
+                    note=command.note,
                     attempt=state.attempts + 1,
                     at=command.at,
                 )
@@ -186,14 +190,15 @@ def decide(state: Task, command: Command) -> Sequence[EventData]:
         case CompleteTask():
             return _complete(state, command)
         case CancelTask():
-            if not command.reason.strip():
+            if command.reason is None and not command.rule:
                 raise DomainError("cancelling a follow-up needs a reason")
             return [
                 FollowUpCancelled(
                     task_id=state.task_id,
                     kind=state.kind,
-                    reason=mask_numbers(command.reason),
+                    reason=command.reason,
                     automatic=command.automatic,
+                    rule=command.rule,
                     at=command.at,
                 )
             ]
@@ -205,7 +210,7 @@ def decide(state: Task, command: Command) -> Sequence[EventData]:
                     task_id=state.task_id,
                     from_owner=state.owner,
                     to_owner=command.to_owner,
-                    reason=mask_numbers(command.reason),
+                    reason=command.reason,
                     at=command.at,
                 )
             ]
@@ -223,7 +228,8 @@ def _schedule(state: Task, command: ScheduleTask) -> Sequence[EventData]:
             kind=command.kind,
             owner=command.owner,
             due_at=command.due_at,
-            reason=mask_numbers(command.reason),
+            reason=command.reason,
+            about=list(command.about),
             subject=command.subject,
             cause_event_id=command.cause_event_id,
             customer_ref=command.customer_ref,
@@ -246,23 +252,26 @@ def _complete(state: Task, command: CompleteTask) -> Sequence[EventData]:
             "the customer has not been reached yet: record a contact with reached=true first "
             "(if they cannot be reached, record the attempts and cancel with a reason)"
         )
-    note = mask_numbers(command.note)
     completed = FollowUpCompleted(
         task_id=state.task_id,
         kind=state.kind,
         at=command.at,
-        note=note,
+        note=command.note,
+        rule=command.rule,
+        about=list(command.about),
         verified=command.verified,
     )
     if command.verified is not False:
         return [completed]
-    if not command.note.strip():
+    if command.note is None:
         raise DomainError("a failed verification needs a note saying what was found")
     complaint_id = state.complaint_id
     assert complaint_id is not None  # checked when scheduled
     return [
         completed,
-        VerificationFailed(task_id=state.task_id, complaint_id=complaint_id, at=command.at, finding=note),
+        VerificationFailed(
+            task_id=state.task_id, complaint_id=complaint_id, at=command.at, finding=command.note
+        ),
     ]
 
 
@@ -295,6 +304,7 @@ def evolve(state: Task, event: EventData) -> Task:
                 owner=event.owner,
                 due_at=event.due_at,
                 reason=event.reason,
+                about=tuple(event.about),
                 subject=event.subject,
                 cause_event_id=event.cause_event_id,
                 customer_ref=event.customer_ref,
@@ -318,10 +328,18 @@ def evolve(state: Task, event: EventData) -> Task:
                 status=TaskStatus.completed,
                 closed_at=event.at,
                 close_note=event.note,
+                close_rule=event.rule,
+                about=state.about + tuple(event.about),
                 verified=event.verified,
             )
         case FollowUpCancelled():
-            return replace(state, status=TaskStatus.cancelled, closed_at=event.at, close_note=event.reason)
+            return replace(
+                state,
+                status=TaskStatus.cancelled,
+                closed_at=event.at,
+                close_note=event.reason,
+                close_rule=event.rule,
+            )
         case SlaAtRisk():
             return replace(state, at_risk_at=state.at_risk_at or event.at)
         case SlaBreached():

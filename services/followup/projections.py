@@ -46,7 +46,7 @@ from shared.contracts.complaint import (
 )
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import FollowUpCancelled, FollowUpCompleted, TaskKind
-from shared.contracts.reception import VisitServed
+from shared.contracts.reception import CustomerErased, VisitServed
 from shared.contracts.sla import SlaBreached
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
@@ -179,8 +179,8 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
     close (one per action), informing the complainant of an extension, a hold and a resume,
     regulatory milestones for the branch head (ended when the decision meets that deadline, when
     it is extended or restarts, or when the case closes). Reception: a callback when a visit's
-    next steps promise something by a time. Feedback: service recovery within 24 h of negative
-    feedback.
+    next steps promise something by a time; an erased customer's texts are shredded. Feedback: service
+    recovery within 24 h of negative feedback.
     """
     r = _Reactions(app, rules, store, clock)
     topics = [events_topic("complaint"), events_topic("reception"), events_topic("feedback")]
@@ -208,7 +208,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
     async def closed(conn: asyncpg.Connection, env: Envelope, data: ComplaintClosed) -> None:
         await r.lock_complaint(conn, data.complaint_id)
         await r.set_complaint(conn, env, data.complaint_id, "closed")
-        cancel = CancelTask(reason="the complaint was closed", at=data.at, automatic=True)
+        cancel = CancelTask(reason=None, at=data.at, automatic=True, rule="The complaint was closed.")
         for task_id in await r.open_tasks(conn, data.complaint_id, ENDED_BY_CLOSE):
             await app.execute_in(conn, task_id, cancel, meta=_meta(env))
         for command in rules.on_complaint_closed(env, data, clock.now()):
@@ -224,8 +224,9 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
             "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)", env.causation_id
         ):
             return
-        note = f"Progress update recorded on the case: {data.note}"[:2000]
-        done = CompleteTask(at=data.at, note=note, automatic=True)
+        done = CompleteTask(
+            at=data.at, automatic=True, rule="Progress update recorded on the case.", about=(data.note,)
+        )
         for task_id in await r.open_tasks(conn, data.complaint_id, [TaskKind.progress_update.value]):
             await app.execute_in(conn, task_id, done, meta=_meta(env))
 
@@ -235,7 +236,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
         await r.schedule(conn, env, rules.on_deadline_extended(env, data, clock.now(), customer))
         done = CompleteTask(
             at=data.at,
-            note=f"The deadline was extended to {data.limit_days} {data.unit.value.replace('_', ' ')}.",
+            rule=f"The deadline was extended to {data.limit_days} {data.unit.value.replace('_', ' ')}.",
             automatic=True,
         )
         await r.end_milestones(conn, env, data.complaint_id, [data.sla], done)
@@ -267,7 +268,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
         at: datetime,
     ) -> None:
         """A decision (answer, interim reply, review decision) met these deadlines: done."""
-        done = CompleteTask(at=at, note=f"Deadline met: {_MET_BY.get(env.type, env.type)}.", automatic=True)
+        done = CompleteTask(at=at, rule=f"Deadline met: {_MET_BY.get(env.type, env.type)}.", automatic=True)
         await r.end_milestones(conn, env, complaint_id, _met(outcomes), done)
 
     async def restarted(
@@ -275,7 +276,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
     ) -> None:
         """These deadlines started again (new facts, reopen, reclassification): the old warnings
         are moot; the complaint service warns again before the new limit."""
-        cancel = CancelTask(reason=f"The deadline restarted ({env.type}).", at=at, automatic=True)
+        cancel = CancelTask(reason=None, at=at, automatic=True, rule=f"The deadline restarted ({env.type}).")
         await r.end_milestones(conn, env, complaint_id, _restarted(clocks), cancel)
 
     @proj.on(ComplaintAnswered)
@@ -313,6 +314,11 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
     @proj.on(NegativeFeedbackReceived)
     async def negative(conn: asyncpg.Connection, env: Envelope, data: NegativeFeedbackReceived) -> None:
         await r.schedule(conn, env, rules.on_negative_feedback(env, data, clock.now()))
+
+    @proj.on(CustomerErased)
+    async def erased(conn: asyncpg.Connection, env: Envelope, data: CustomerErased) -> None:
+        """The vault erased a customer: the notes follow-up keeps about them are shredded."""
+        await app.texts.erase_customer(conn, data.customer_ref)
 
     return proj
 

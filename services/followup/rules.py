@@ -1,5 +1,9 @@
 """Which follow-up tasks other contexts' events create, and when they are due. Pure: no I/O.
 
+A task's reason is written here from codes, figures and times — never from staff's words: the
+texts a task is about (a remediation action, a hold's reason, a survey comment) travel as the
+owning contexts' references in ``about`` and are shown by the console from their owners.
+
 Every rule turns one causing event into at most one :class:`ScheduleTask` whose id is derived
 from that event (``task_id_for(event_id, kind)``), so a redelivered event schedules nothing new.
 Due times come from the SLA policy book where a policy exists (``complaint.progress_update``,
@@ -30,6 +34,7 @@ from shared.contracts.complaint import (
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import TaskKind
 from shared.contracts.reception import VisitServed
+from shared.contracts.text import TextRef
 from shared.envelope import Envelope
 from shared.sla.policy import PolicyBook
 
@@ -68,6 +73,11 @@ def _clip(text: str, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _refs(*texts: TextRef | None) -> tuple[TextRef, ...]:
+    """The texts a task is about (references only: a rule never reads the words)."""
+    return tuple(t for t in texts if t is not None)
+
+
 def _deadline_name(sla: str) -> str:
     return "decision deadline" if sla == REGULATORY_SLA else f"{sla} deadline"
 
@@ -92,8 +102,7 @@ class TaskRules:
     def local_time(self, branch_id: str, at: datetime) -> str:
         """A moment as the branch reads it, e.g. ``17 Mar 2026 10:00 (Asia/Shanghai)``.
 
-        Not ``2026-03-17``: task reasons go through the decider's number masking, which takes a
-        run of 7+ digits (separated by dashes or spaces) for a phone or card number."""
+        Words, not ``2026-03-17T10:00``, for staff reading a task list."""
         tz = self.book.calendar(branch_id).tz
         local = at.astimezone(tz)
         return f"{local.day} {_MONTHS[local.month - 1]} {local.year} {local:%H:%M} ({tz.key})"
@@ -150,34 +159,35 @@ class TaskRules:
         due ``remediation_within`` after the close."""
         if data.remediation_actions:
             return [self._remediation_action(env, data, action, at) for action in data.remediation_actions]
-        if not (data.remediation or "").strip():
+        if data.remediation is None:
             return []
         return [
             ScheduleTask(
                 task_id=task_id_for(env.event_id, TaskKind.remediation),
                 kind=TaskKind.remediation,
                 due_at=data.at + self.config.remediation_within,
-                reason=_clip(f"Remediation (溯源整改): {data.remediation}"),
+                reason="Remediation (溯源整改): carry out the remediation recorded at the close.",
                 subject=f"complaint:{data.complaint_id}",
                 at=at,
                 owner=staff_owner(env.actor),
                 cause_event_id=env.event_id,
+                about=_refs(data.remediation, data.root_cause),
             )
         ]
 
     def _remediation_action(
         self, env: Envelope, data: ComplaintClosed, action: RemediationAction, at: datetime
     ) -> ScheduleTask:
-        cause = f" Root cause: {data.root_cause}" if (data.root_cause or "").strip() else ""
         return ScheduleTask(
             task_id=task_id_for(env.event_id, TaskKind.remediation, action.action_id),
             kind=TaskKind.remediation,
             due_at=action.due_at,
-            reason=_clip(f"Remediation (溯源整改): {action.description}{cause}"),
+            reason="Remediation (溯源整改): carry out this action of the close.",
             subject=f"complaint:{data.complaint_id}",
             at=at,
             owner=action.owner,
             cause_event_id=env.event_id,
+            about=_refs(action.description, data.root_cause),
         )
 
     def on_deadline_extended(
@@ -192,13 +202,14 @@ class TaskRules:
             due_at=data.at + self.config.inform_within,
             reason=_clip(
                 f"Tell the complainant the {_deadline_name(data.sla)} was extended to {data.limit_days} "
-                f"{_UNITS[data.unit]}{due} and why: {data.reason}"
+                f"{_UNITS[data.unit]}{due} and why."
             ),
             subject=f"complaint:{data.complaint_id}",
             at=at,
             owner=data.requested_by or staff_owner(env.actor),
             cause_event_id=env.event_id,
             customer_ref=customer_ref,
+            about=_refs(data.reason),
         )
 
     def on_put_on_hold(
@@ -217,14 +228,14 @@ class TaskRules:
             kind=TaskKind.inform_complainant,
             due_at=data.at + self.config.inform_within,
             reason=_clip(
-                f"Tell the complainant the case now waits for {_HOLDS[data.kind]}: "
-                f"{data.reason.rstrip(' .。')}.{paused}"
+                f"Tell the complainant the case now waits for {_HOLDS[data.kind]}, and why.{paused}"
             ),
             subject=f"complaint:{data.complaint_id}",
             at=at,
             owner=staff_owner(env.actor),
             cause_event_id=env.event_id,
             customer_ref=customer_ref,
+            about=_refs(data.reason),
         )
 
     def on_resumed(
@@ -244,7 +255,6 @@ class TaskRules:
             if hold_kind is HoldKind.external_appraisal
             else "the case is moving again"
         )
-        note = f" ({data.note})" if data.note.strip() else ""
         due = (
             f"; the decision is now due by {self.local_time(env.branch_id, data.regulatory_due_at)}"
             if data.regulatory_due_at
@@ -254,12 +264,13 @@ class TaskRules:
             task_id=task_id_for(env.event_id, TaskKind.inform_complainant),
             kind=TaskKind.inform_complainant,
             due_at=data.at + self.config.inform_within,
-            reason=_clip(f"Tell the complainant {what}{note}{due}."),
+            reason=_clip(f"Tell the complainant {what}{due}."),
             subject=f"complaint:{data.complaint_id}",
             at=at,
             owner=staff_owner(env.actor),
             cause_event_id=env.event_id,
             customer_ref=customer_ref,
+            about=_refs(data.note),
         )
 
     def on_regulatory_milestone(
@@ -286,17 +297,17 @@ class TaskRules:
     def on_visit_served(self, env: Envelope, data: VisitServed, at: datetime) -> ScheduleTask | None:
         if data.promised_by is None:
             return None
-        promise = data.next_steps.strip() or "the promised next step"
         return ScheduleTask(
             task_id=task_id_for(env.event_id, TaskKind.callback),
             kind=TaskKind.callback,
             due_at=data.promised_by,
-            reason=_clip(f"Call back: check that the promise was kept — {promise}"),
+            reason="Call back: check that the promise made at the counter was kept (the next steps told).",
             subject=f"visit:{data.visit_id}",
             at=at,
             owner=data.staff_id,
             cause_event_id=env.event_id,
             customer_ref=data.customer_ref,
+            about=_refs(data.next_steps, data.outcome),
         )
 
     def on_negative_feedback(
@@ -305,7 +316,7 @@ class TaskRules:
         complaint = (
             " The comment describes a complaint: a case is opened too." if data.describes_complaint else ""
         )
-        comment = f' Comment: "{data.comment}"' if data.comment else ""
+        comment = " See the comment." if data.comment else ""
         return ScheduleTask(
             task_id=task_id_for(env.event_id, TaskKind.service_recovery),
             kind=TaskKind.service_recovery,
@@ -316,6 +327,7 @@ class TaskRules:
             owner=None,  # not the member of staff who was rated: the lobby manager assigns it
             cause_event_id=env.event_id,
             customer_ref=data.customer_ref,
+            about=_refs(data.comment),
         )
 
     def next_progress_update(

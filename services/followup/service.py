@@ -16,6 +16,7 @@ from shared.contracts.followup import TaskKind
 from shared.projection import Projection
 from shared.runner import Service, ServiceContext
 from shared.sla.policy import PolicyBook
+from shared.texts import check_text_keys, texts_router
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,13 @@ def build_service(*, book: PolicyBook | None = None, config: RuleConfig | None =
 
     return Service(
         name="followup",
-        routers=[router],
+        routers=[router, texts_router()],
         projections=projections,
         migrations=Path(__file__).parent / "migrations",
         background=[scheduler, _gauges],
         on_startup=[_precreate_metrics],
         description="Follow-up tasks that keep every promise to a customer (跟踪服务).",
+        checks=[check_text_keys],
     )
 
 

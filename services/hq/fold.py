@@ -22,6 +22,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from services.hq.kpis import WAIT_COLUMNS, bucket_index
+from shared.contracts.reception import ERASURE_BRANCH
 from shared.envelope import Envelope
 
 UNCLASSIFIED = "unclassified"
@@ -332,6 +333,8 @@ class _Folder:
     # ----------------------------------------------------------------------------- fold
 
     def apply(self, env: Envelope) -> None:
+        if env.branch_id == ERASURE_BRANCH:  # an erasure (CustomerErased) is about no branch
+            return
         branch = env.branch_id
         day = self.day_of(branch, env.occurred_at)
         self.count(branch, day, "events")
@@ -579,7 +582,7 @@ class _Folder:
                     created_at=at,
                 )
             )
-        if not actions and str(env.data.get("remediation") or "").strip():
+        if not actions and env.data.get("remediation"):  # a reference (HQ never reads the words)
             self.remediation(
                 RemediationTask(
                     task_id=remediation_task_id(env.event_id),

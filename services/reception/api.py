@@ -29,7 +29,7 @@ from services.reception.vault_api import internal_router as vault_internal_route
 from services.reception.vault_api import router as vault_router
 from shared.audit import annotate
 from shared.auth import Principal, requires, requires_on
-from shared.commands import CommandResult
+from shared.commands import CommandResult, PendingTexts
 from shared.contracts.common import CustomerRef, Note, StaffId
 from shared.contracts.reception import (
     Accessibility,
@@ -41,16 +41,18 @@ from shared.contracts.reception import (
     Priority,
     ServiceType,
 )
+from shared.contracts.text import FreeText, TextRules
 from shared.envelope import Metadata
 from shared.http import command_metadata, expected_version
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, claim_first, replay
 from shared.runner import ServiceContext, context
+from shared.texts import TextView, may_read_texts, texts_router
 
 router = APIRouter(tags=["reception"])
 
 BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
-Description = Annotated[str, Field(min_length=1, max_length=4000)]
-Outcome = Annotated[str, Field(min_length=1, max_length=2000)]
+Description = FreeText
+Outcome = Annotated[str, TextRules(2000, min_length=1)]
 RoutedTo = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
@@ -234,6 +236,8 @@ class VisitView(BaseModel):
     left_reason: str | None
     wait_sla: str | None
     complaints: int
+    #: the notes of the confirmed need (reception's text; shown to staff of the branch)
+    need_notes: TextView | None = None
 
 
 class CallCreated(BaseModel):
@@ -258,7 +262,9 @@ class CallView(BaseModel):
     answer_sla: str | None
 
 
-def _visit_view(visit_id: UUID, branch_id: str, state: v.Visit, version: int) -> VisitView:
+def _visit_view(
+    visit_id: UUID, branch_id: str, state: v.Visit, version: int, need_notes: TextView | None = None
+) -> VisitView:
     return VisitView(
         visit_id=visit_id,
         branch_id=branch_id,
@@ -286,6 +292,7 @@ def _visit_view(visit_id: UUID, branch_id: str, state: v.Visit, version: int) ->
         left_reason=state.left_reason,
         wait_sla=state.sla_status,
         complaints=state.complaints,
+        need_notes=need_notes,
     )
 
 
@@ -337,6 +344,7 @@ async def arrive(
     confirmed and a ticket issued at once; otherwise ``ticket`` is null until ``queue``. With an
     ``Idempotency-Key`` a retry answers the first visit (and its ticket) instead of a second."""
     create = Create.of(request, idempotency_key, scope=branch_id, body=body)
+    texts = app.texts.batch()
     try:
         result = await app.arrive(
             branch_id,
@@ -349,7 +357,8 @@ async def arrive(
             priority=body.priority,
             accessibility=body.accessibility,
             service_type=body.service_type,
-            notes=body.notes,
+            notes=texts.add(body.notes),
+            texts=texts,
             create=create,
         )
         state, version = result.state, result.version
@@ -374,9 +383,13 @@ async def get_visit(
     response: Response,
 ) -> VisitView:
     loaded = await app.load_visit(visit_id)
-    staff.check_branch(loaded.history[0].branch_id)
+    branch = loaded.history[0].branch_id
+    staff.check_branch(branch)
     response.headers["ETag"] = f'"{loaded.version}"'
-    return _visit_view(visit_id, loaded.history[0].branch_id, loaded.state, loaded.version)
+    async with app.pool.acquire() as conn:
+        may_read = may_read_texts(staff, branch)
+        texts = await app.texts.reader(conn, [loaded.state.need_notes], may_read=may_read)
+    return _visit_view(visit_id, branch, loaded.state, loaded.version, texts.view(loaded.state.need_notes))
 
 
 async def _run(
@@ -388,9 +401,11 @@ async def _run(
     if_match: str | None,
     response: Response,
     create: Create | None = None,
+    texts: PendingTexts | None = None,
 ) -> VisitView:
     """Run a visit step; with a keyed ``create`` (a step that creates: a ticket, a complaint) the
-    key is claimed in the step's transaction and a retry answers the visit as it is now."""
+    key is claimed in the step's transaction and a retry answers the visit as it is now; ``texts``
+    (the refs the step carries) are stored with its events."""
     if create is not None and create.keyed:
         command = claim_first(create, command, resource_id=str(visit_id), status=200)
     try:
@@ -400,6 +415,7 @@ async def _run(
             meta=meta,
             expected_version=expected_version(if_match),
             check_branch=staff.check_branch,
+            texts=texts,
         )
     except AlreadyCreated as done:
         replay(response, done)
@@ -434,9 +450,9 @@ async def confirm_need(
     response: Response,
     if_match: IfMatch = None,
 ) -> VisitView:
-    return await _run(
-        app, visit_id, app.confirm_need(body.service_type, body.notes), staff, meta, if_match, response
-    )
+    texts = app.texts.batch()
+    command = app.confirm_need(body.service_type, texts.add(body.notes))
+    return await _run(app, visit_id, command, staff, meta, if_match, response, texts=texts)
 
 
 @router.post("/visits/{visit_id}/guide", response_model=VisitView)
@@ -451,7 +467,10 @@ async def guide(
 ) -> VisitView:
     """Tell the customer the materials their business needs (from the catalogue)."""
     body = body or GuideBody()
-    return await _run(app, visit_id, app.guide(body.notes), staff, meta, if_match, response)
+    texts = app.texts.batch()
+    return await _run(
+        app, visit_id, app.guide(texts.add(body.notes)), staff, meta, if_match, response, texts=texts
+    )
 
 
 @router.post("/visits/{visit_id}/check-documents", response_model=VisitView)
@@ -546,8 +565,9 @@ async def serve(
     response: Response,
     if_match: IfMatch = None,
 ) -> VisitView:
-    command = app.serve(body.outcome, body.next_steps, body.promised_by)
-    return await _run(app, visit_id, command, staff, meta, if_match, response)
+    texts = app.texts.batch()
+    command = app.serve(texts.add(body.outcome), texts.add(body.next_steps), body.promised_by)
+    return await _run(app, visit_id, command, staff, meta, if_match, response, texts=texts)
 
 
 @router.post("/visits/{visit_id}/leave", response_model=VisitView)
@@ -607,9 +627,10 @@ async def raise_complaint(
 ) -> VisitView:
     """A complaint during the visit: the complaint service opens a case linked to it. With an
     ``Idempotency-Key`` a retry raises no second complaint."""
-    command = v.RaiseComplaint(body.description, app.now(), body.customer_ref)
+    texts = app.texts.batch()
+    command = v.RaiseComplaint(texts.require(body.description), app.now(), body.customer_ref)
     create = Create.on_resource(request, idempotency_key, body=body)
-    return await _run(app, visit_id, command, staff, meta, if_match, response, create)
+    return await _run(app, visit_id, command, staff, meta, if_match, response, create, texts)
 
 
 # ----------------------------------------------------------------------------------- calls
@@ -671,6 +692,7 @@ async def _run_call(
     meta: Metadata,
     if_match: str | None,
     response: Response,
+    texts: PendingTexts | None = None,
 ) -> CallView:
     result = await app.call_command(
         call_id,
@@ -678,6 +700,7 @@ async def _run_call(
         meta=meta,
         expected_version=expected_version(if_match),
         check_branch=staff.check_branch,
+        texts=texts,
     )
     return _call_result(call_id, result, response)
 
@@ -706,8 +729,9 @@ async def call_purpose(
     response: Response,
     if_match: IfMatch = None,
 ) -> CallView:
-    command = p.RecordPurpose(body.purpose, app.now(), body.notes)
-    return await _run_call(app, call_id, command, staff, meta, if_match, response)
+    texts = app.texts.batch()
+    command = p.RecordPurpose(body.purpose, app.now(), texts.add(body.notes))
+    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
 
 
 @router.post("/calls/{call_id}/route", response_model=CallView)
@@ -720,8 +744,9 @@ async def route_call(
     response: Response,
     if_match: IfMatch = None,
 ) -> CallView:
-    command = p.RouteCall(body.routed_to, app.now(), body.notes)
-    return await _run_call(app, call_id, command, staff, meta, if_match, response)
+    texts = app.texts.batch()
+    command = p.RouteCall(body.routed_to, app.now(), texts.add(body.notes))
+    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
 
 
 @router.post("/calls/{call_id}/resolve", response_model=CallView)
@@ -735,9 +760,9 @@ async def resolve_call(
     if_match: IfMatch = None,
 ) -> CallView:
     body = body or ResolveBody()
-    return await _run_call(
-        app, call_id, p.ResolveCall(app.now(), body.notes), staff, meta, if_match, response
-    )
+    texts = app.texts.batch()
+    command = p.ResolveCall(app.now(), texts.add(body.notes))
+    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
 
 
 @router.post("/calls/{call_id}/end", response_model=CallView)
@@ -752,8 +777,9 @@ async def end_call(
 ) -> CallView:
     """End the call; an unanswered call ends as missed. Purpose and outcome may be given here."""
     body = body or EndCallBody()
-    command = p.EndCall(app.now(), body.purpose, body.outcome, body.routed_to, body.notes)
-    return await _run_call(app, call_id, command, staff, meta, if_match, response)
+    texts = app.texts.batch()
+    command = p.EndCall(app.now(), body.purpose, body.outcome, body.routed_to, texts.add(body.notes))
+    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
 
 
 # --------------------------------------------------------------------------------- queries
@@ -811,3 +837,4 @@ async def catalogue(
 
 router.include_router(vault_router)
 router.include_router(vault_internal_router)
+router.include_router(texts_router())

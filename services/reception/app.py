@@ -29,19 +29,23 @@ from services.reception.projections import CallRows, VisitRows, local_day
 from services.reception.slas import PHONE, ReceptionSlas
 from services.reception.tickets import next_number
 from services.reception.transaction import MakeCommand, TransactionalCommands
-from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded
+from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
 from shared.contracts.reception import (
+    ERASURE_BRANCH,
     Accessibility,
     CallAnswered,
     CallEnded,
     CallOutcome,
+    CustomerErased,
     LeftReason,
     Priority,
     ServiceType,
     VisitCalled,
     VisitLeft,
+    erasure_stream,
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
+from shared.contracts.text import TextRef
 from shared.decider import DomainError, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create, claim_first
@@ -50,6 +54,7 @@ from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler, Kind
+from shared.texts import PrivateTexts, texts_for
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +85,7 @@ class Reception:
         self.pool = ctx.pool
         self.store = ctx.store
         self.clock = ctx.clock
+        self.texts: PrivateTexts = texts_for(ctx)
         self.catalogue = catalogue or Catalogue.load()
         self.book = book or PolicyBook.load()
         self.deadlines = Deadlines(SERVICE, ctx.clock, self.book)
@@ -122,7 +128,8 @@ class Reception:
         priority: Priority | None = None,
         accessibility: Sequence[Accessibility] = (),
         service_type: ServiceType | None = None,
-        notes: str = "",
+        notes: TextRef | None = None,
+        texts: PendingTexts | None = None,
         create: Create | None = None,
     ) -> CommandResult[v.Visit]:
         """Register an arrival; with ``service_type`` the customer is queued at once (ticket
@@ -156,7 +163,7 @@ class Reception:
             )
 
         result = await self.visits.execute(
-            v.stream_id(visit_id), make, meta=meta, branch_id=branch_id, must_exist=False
+            v.stream_id(visit_id), make, meta=meta, branch_id=branch_id, must_exist=False, texts=texts
         )
         self._observe(result.events)
         return result
@@ -169,9 +176,11 @@ class Reception:
         meta: Metadata,
         expected_version: int | None = None,
         check_branch: CheckBranch | None = None,
+        texts: PendingTexts | None = None,
     ) -> CommandResult[v.Visit]:
         """Run a visit command (or a ``make(conn, loaded)`` builder) in one transaction;
-        ``check_branch`` sees the visit's branch before anything else happens."""
+        ``check_branch`` sees the visit's branch before anything else happens; ``texts`` (the
+        refs the command carries) are stored in the same transaction."""
         result = await self.visits.execute(
             v.stream_id(visit_id),
             command,
@@ -179,11 +188,12 @@ class Reception:
             expected_version=expected_version,
             lock_subject=str(visit_id),
             check_branch=check_branch,
+            texts=texts,
         )
         self._observe(result.events)
         return result
 
-    def confirm_need(self, service_type: ServiceType, notes: str) -> VisitStep:
+    def confirm_need(self, service_type: ServiceType, notes: TextRef | None) -> VisitStep:
         async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.ConfirmNeed:
             routed = loaded.state.relationship_manager is not None
             line = self.catalogue.line_for(service_type, relationship_manager=routed)
@@ -191,7 +201,7 @@ class Reception:
 
         return make
 
-    def guide(self, notes: str) -> VisitStep:
+    def guide(self, notes: TextRef | None) -> VisitStep:
         async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.Guide:
             service_type = loaded.state.service_type
             required = self.catalogue.required(service_type) if service_type else ()
@@ -275,7 +285,9 @@ class Reception:
                     continue
         raise DomainError(f"line {line} is too busy to pick the next customer; try again")
 
-    def serve(self, outcome: str, next_steps: str, promised_by: datetime | None) -> VisitStep:
+    def serve(
+        self, outcome: TextRef | None, next_steps: TextRef | None, promised_by: datetime | None
+    ) -> VisitStep:
         async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.Serve:
             return v.Serve(outcome, self.clock.now(), next_steps, promised_by)
 
@@ -324,6 +336,7 @@ class Reception:
         meta: Metadata,
         expected_version: int | None = None,
         check_branch: CheckBranch | None = None,
+        texts: PendingTexts | None = None,
     ) -> CommandResult[p.PhoneCall]:
         result = await self.calls.execute(
             p.stream_id(call_id),
@@ -332,6 +345,7 @@ class Reception:
             expected_version=expected_version,
             lock_subject=str(call_id),
             check_branch=check_branch,
+            texts=texts,
         )
         self._observe(result.events)
         return result
@@ -358,6 +372,24 @@ class Reception:
     ) -> None:
         await self.call_rows.write(conn, state, envelopes)
         await self.slas.on_call(conn, state, envelopes)
+
+    # ------------------------------------------------------------------------------ erasure
+
+    async def record_erasure(
+        self, conn: asyncpg.Connection, customer_ref: str, at: datetime, meta: Metadata
+    ) -> None:
+        """The vault erased a customer (in ``conn``'s transaction): shred reception's own texts
+        about them and tell every other context (``CustomerErased``), in that same transaction."""
+        await self.texts.erase_customer(conn, customer_ref)
+        stream = erasure_stream(customer_ref)
+        version = int(
+            await conn.fetchval(
+                "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1", stream
+            )
+        )
+        event = CustomerErased(customer_ref=customer_ref, at=at)
+        envelope = self.visits.handler.envelopes(stream, version, ERASURE_BRANCH, [event], meta)
+        await self.store.append(stream, version, envelope, conn)
 
     # ---------------------------------------------------------------------------------- SLA
 

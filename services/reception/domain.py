@@ -41,6 +41,7 @@ from shared.contracts.reception import (
     VisitSteppedOut,
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
+from shared.contracts.text import TextRef
 from shared.decider import Decider, DomainError
 from shared.registry import EventData
 
@@ -102,7 +103,7 @@ class Visit:
     accessibility: tuple[Accessibility, ...] = ()
     service_type: ServiceType | None = None
     line: str | None = None
-    need_notes: str = ""
+    need_notes: TextRef | None = None
     required_materials: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     document_checks: int = 0
@@ -142,7 +143,7 @@ class Express:
     line: str
     ticket: str
     day: date
-    notes: str = ""
+    notes: TextRef | None = None
 
 
 @dataclass(frozen=True)
@@ -172,14 +173,14 @@ class ConfirmNeed:
     service_type: ServiceType
     line: str
     at: datetime
-    notes: str = ""
+    notes: TextRef | None = None
 
 
 @dataclass(frozen=True)
 class Guide:
     required_materials: tuple[str, ...]
     at: datetime
-    notes: str = ""
+    notes: TextRef | None = None
 
 
 @dataclass(frozen=True)
@@ -216,9 +217,9 @@ class Call:
 
 @dataclass(frozen=True)
 class Serve:
-    outcome: str
+    outcome: TextRef | None
     at: datetime
-    next_steps: str = ""
+    next_steps: TextRef | None = None
     promised_by: datetime | None = None
 
 
@@ -234,7 +235,7 @@ class MarkNoShow:
 
 @dataclass(frozen=True)
 class RaiseComplaint:
-    description: str
+    description: TextRef
     at: datetime
     customer_ref: str | None = None
 
@@ -368,12 +369,14 @@ def _confirm_need(state: Visit, command: ConfirmNeed) -> list[EventData]:
     return _need(state, command.service_type, command.line, command.notes, command.at)
 
 
-def _need(state: Visit, service_type: ServiceType, line: str, notes: str, at: datetime) -> list[EventData]:
+def _need(
+    state: Visit, service_type: ServiceType, line: str, notes: TextRef | None, at: datetime
+) -> list[EventData]:
     events: list[EventData] = [
         NeedConfirmed(visit_id=_id(state), service_type=service_type, line=line, notes=notes, at=at)
     ]
     if service_type is ServiceType.complaint:
-        if not notes.strip():
+        if notes is None or not notes.length:
             raise DomainError(
                 "a complaint needs a description: say what the customer complains about in notes"
             )
@@ -549,7 +552,7 @@ def _no_show(state: Visit, command: MarkNoShow) -> list[EventData]:
 
 
 def _complaint(
-    state: Visit, description: str, at: datetime, customer_ref: str | None, *, from_need: bool
+    state: Visit, description: TextRef, at: datetime, customer_ref: str | None, *, from_need: bool
 ) -> ComplaintRaisedDuringVisit:
     if customer_ref and state.customer_ref and customer_ref != state.customer_ref:
         raise DomainError("the customer reference differs from the one recorded for this visit")

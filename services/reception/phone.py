@@ -26,6 +26,7 @@ from shared.contracts.reception import (
     ServiceType,
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
+from shared.contracts.text import TextRef
 from shared.decider import Decider, DomainError
 from shared.registry import EventData
 
@@ -81,20 +82,20 @@ class AnswerCall:
 class RecordPurpose:
     purpose: ServiceType
     at: datetime
-    notes: str = ""
+    notes: TextRef | None = None
 
 
 @dataclass(frozen=True)
 class RouteCall:
     routed_to: str
     at: datetime
-    notes: str = ""
+    notes: TextRef | None = None
 
 
 @dataclass(frozen=True)
 class ResolveCall:
     at: datetime
-    notes: str = ""
+    notes: TextRef | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class EndCall:
     purpose: ServiceType | None = None
     outcome: CallOutcome | None = None
     routed_to: str | None = None
-    notes: str = ""
+    notes: TextRef | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def _end(state: PhoneCall, command: EndCall) -> list[EventData]:
     if command.purpose is not None and command.purpose is not state.purpose:
         if state.status is not CallStatus.answered:
             raise DomainError(f"the purpose cannot change once the call is {state.status}")
-        purpose = _purpose(state, command.purpose, "" if command.outcome else command.notes, command.at)
+        purpose = _purpose(state, command.purpose, None if command.outcome else command.notes, command.at)
         events.append(purpose)
         current = evolve(current, purpose)
     outcome = command.outcome
@@ -228,7 +229,9 @@ def _end(state: PhoneCall, command: EndCall) -> list[EventData]:
     return events
 
 
-def _purpose(state: PhoneCall, purpose: ServiceType, notes: str, at: datetime) -> CallPurposeRecorded:
+def _purpose(
+    state: PhoneCall, purpose: ServiceType, notes: TextRef | None, at: datetime
+) -> CallPurposeRecorded:
     return CallPurposeRecorded(call_id=_id(state), purpose=purpose, notes=notes, at=at)
 
 

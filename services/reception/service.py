@@ -13,6 +13,7 @@ from services.reception.api import router
 from services.reception.app import Reception
 from services.reception.vault_api import check_vault_keys, start_vault
 from shared.runner import Service, ServiceContext
+from shared.texts import check_text_keys
 
 
 def _period(name: str, default: float) -> float:
@@ -35,7 +36,7 @@ SERVICE = Service(
     name="reception",
     routers=[router],
     migrations=Path(__file__).parent / "migrations",
-    checks=[check_vault_keys],  # no master or PII key: the service does not start
+    checks=[check_vault_keys, check_text_keys],  # no master or PII key: the service does not start
     on_startup=[_start, start_vault],
     background=[_scheduler, _gauges],
     description="Visits, queue tickets, counters and phone calls, with the lobby wait SLA and a live board.",

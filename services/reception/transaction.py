@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 
 import asyncpg
 
-from shared.commands import CheckBranch, CommandHandler, CommandResult, MakeCommand
+from shared.commands import CheckBranch, CommandHandler, CommandResult, MakeCommand, PendingTexts
 from shared.envelope import Metadata
 from shared.eventstore import ConcurrencyError
 from shared.metrics import COMMAND_CONFLICTS
@@ -41,6 +41,7 @@ class TransactionalCommands(Generic[C, S]):
         must_exist: bool = True,
         lock_subject: str | None = None,
         check_branch: CheckBranch | None = None,
+        texts: PendingTexts | None = None,
     ) -> CommandResult[S]:
         """Run ``command`` in a fresh transaction; a concurrent change is retried on fresh state
         (unless the client named the version it expects: then it is a 409). ``check_branch``
@@ -59,6 +60,7 @@ class TransactionalCommands(Generic[C, S]):
                         must_exist=must_exist,
                         lock_subject=lock_subject,
                         check_branch=check_branch,
+                        texts=texts,
                     )
             except ConcurrencyError:
                 if expected_version is not None or attempt == self.retries:
@@ -83,6 +85,7 @@ class TransactionalCommands(Generic[C, S]):
         must_exist: bool = True,
         lock_subject: str | None = None,
         check_branch: CheckBranch | None = None,
+        texts: PendingTexts | None = None,
     ) -> CommandResult[S]:
         """Run ``command`` inside the caller's transaction ``conn`` (e.g. the SLA scheduler's)."""
         if lock_subject is not None:
@@ -96,4 +99,5 @@ class TransactionalCommands(Generic[C, S]):
             expected_version=expected_version,
             must_exist=must_exist,
             check_branch=check_branch,
+            texts=texts,
         )

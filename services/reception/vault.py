@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -228,6 +229,9 @@ _LOAD = """
     WHERE c.customer_ref = $1"""
 
 
+ErasureHook = Callable[[asyncpg.Connection, str, datetime, Attribution], Awaitable[None]]
+
+
 class Vault:
     """The vault over the reception schema's ``vault_*`` tables (``migrations/0002_vault.sql``)."""
 
@@ -236,6 +240,9 @@ class Vault:
         self.clock = clock
         self.keyring = keyring
         self._pii_key = pii_key
+        #: called in the erasure's transaction when a customer is erased (not when already erased):
+        #: reception shreds its own texts and appends ``CustomerErased`` for every other context
+        self.on_erase: ErasureHook | None = None
 
     @classmethod
     def from_env(cls, pool: asyncpg.Pool, clock: Clock) -> Vault:
@@ -473,6 +480,8 @@ class Vault:
                             now,
                             by.actor,
                         )
+                        if self.on_erase is not None:
+                            await self.on_erase(conn, ref, now, by)
                     await self._audit(conn, "pii.erase", ref, by, status=200, reason=reason)
         if row is None:
             raise CustomerNotFound(f"no customer {ref} is registered")

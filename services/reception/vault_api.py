@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
+import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import (
@@ -50,6 +52,7 @@ from shared.contacts import RESOLVE_PATH, ContactPurpose
 from shared.contracts.common import CustomerRef
 from shared.contracts.refs import PATTERN as REF_PATTERN
 from shared.contracts.refs import check_customer_ref
+from shared.contracts.text import TextRules
 from shared.crypto import KeyConfigError, MasterKeyring
 from shared.envelope import Metadata
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
@@ -72,12 +75,13 @@ Ref = Annotated[
     Path(pattern=REF_PATTERN, description="the customer's pseudonymous customer_ref"),
     AfterValidator(check_customer_ref),
 ]
+#: free text (one line, no control characters: 422 naming it), numbers masked in the audit row
 Reason = Annotated[
     str,
+    TextRules(200, min_length=3, single_line=True),
     Query(
         min_length=3,
         max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
         description="why the raw data is needed (audited); no personal data in it",
     ),
 ]
@@ -94,7 +98,7 @@ def vault(ctx: Annotated[ServiceContext, Depends(context)]) -> Vault:
     existing: Vault | None = ctx.extras.get("vault")
     if existing is None:
         try:
-            existing = ctx.extras["vault"] = Vault.from_env(ctx.pool, ctx.clock)
+            existing = ctx.extras["vault"] = build_vault(ctx)
         except KeyConfigError as exc:
             log.error("the customer vault is not configured: %s", exc)
             raise HTTPException(503, f"the customer vault is not configured: {exc}") from None
@@ -103,7 +107,22 @@ def vault(ctx: Annotated[ServiceContext, Depends(context)]) -> Vault:
 
 async def start_vault(ctx: ServiceContext) -> None:
     """``Service.on_startup`` hook: build the vault now, so missing keys stop the service."""
-    ctx.extras["vault"] = Vault.from_env(ctx.pool, ctx.clock)
+    ctx.extras["vault"] = build_vault(ctx)
+
+
+def build_vault(ctx: ServiceContext) -> Vault:
+    """The vault from the environment, wired to reception's erasure (its texts, ``CustomerErased``)."""
+    built = Vault.from_env(ctx.pool, ctx.clock)
+
+    async def erased(conn: asyncpg.Connection, ref: str, at: datetime, by: Attribution) -> None:
+        reception = ctx.extras.get("reception")
+        if reception is None:  # a vault served without the reception application (tests)
+            return
+        meta = Metadata(actor=by.actor, correlation_id=by.correlation_id or uuid4())
+        await reception.record_erasure(conn, ref, at, meta)
+
+    built.on_erase = erased
+    return built
 
 
 def check_vault_keys() -> None:
@@ -330,7 +349,7 @@ async def erase_pii(
     admin: Eraser,
     meta: Meta,
     vault: VaultDep,
-    reason: Annotated[str | None, Query(min_length=3, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")] = None,
+    reason: Annotated[Reason | None, Query(min_length=3, max_length=200)] = None,
 ) -> Any:
     """Erasure on request (crypto-shredding): the customer's data key and ciphertext are deleted,
     reads answer 410 from now on; masked values and the event history stay. Idempotent."""

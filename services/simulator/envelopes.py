@@ -22,6 +22,7 @@ from shared.contracts import followup as fu
 from shared.contracts import reception as r
 from shared.contracts.refs import synthetic_ref
 from shared.contracts.sla import SlaBreached
+from shared.contracts.text import TextContext, TextRef
 from shared.envelope import Envelope
 from shared.registry import EventData
 from shared.topology import events_topic
@@ -166,7 +167,7 @@ class EnvelopeFactory:
                     service_type=service_type,
                     counter_id="1",
                     staff_id="teller-1",
-                    outcome="done",
+                    outcome=_text("reception", "done"),
                     customer_ref=customer_ref,
                     waited_seconds=waited,
                     at=done,
@@ -215,7 +216,7 @@ class EnvelopeFactory:
                 complaint_id=cid,
                 channel=channel,
                 customer_ref=customer_ref,
-                description="queue too long",
+                description=_text("complaint", "queue too long"),
                 received_at=at,
             ),
             at,
@@ -237,7 +238,7 @@ class EnvelopeFactory:
                 )
             )
         t = t + timedelta(minutes=10)
-        add(c.ComplaintAcknowledged(complaint_id=cid, at=t, apology="sorry"), t)
+        add(c.ComplaintAcknowledged(complaint_id=cid, at=t, apology=_text("complaint", "sorry")), t)
         if steps == "acknowledged":
             return out
         t = t + timedelta(minutes=5)
@@ -258,7 +259,7 @@ class EnvelopeFactory:
                     complaint_id=cid,
                     from_level=c.Level.lobby_manager,
                     to_level=c.Level.branch_head,
-                    reason="needs the head",
+                    reason=_text("complaint", "needs the head"),
                     at=t,
                 ),
                 t,
@@ -271,7 +272,9 @@ class EnvelopeFactory:
         add(
             c.SolutionsProposed(
                 complaint_id=cid,
-                solutions=[c.ProposedSolution(solution_id=solution, description="refund")],
+                solutions=[
+                    c.ProposedSolution(solution_id=solution, description=_text("complaint", "refund"))
+                ],
                 at=t,
             ),
             t,
@@ -279,18 +282,28 @@ class EnvelopeFactory:
         add(c.SolutionAccepted(complaint_id=cid, solution_id=solution, at=t), t)
         add(c.SolutionImplemented(complaint_id=cid, solution_id=solution, at=decided), decided)
         add(
-            c.ComplaintAnswered(complaint_id=cid, outcome=c.Outcome.upheld, answer="refunded", at=decided),
+            c.ComplaintAnswered(
+                complaint_id=cid, outcome=c.Outcome.upheld, answer=_text("complaint", "refunded"), at=decided
+            ),
             decided,
         )
         if steps == "answered":
             return out
         closed = decided + timedelta(minutes=5)
         add(
-            c.ComplaintClosed(complaint_id=cid, at=closed, result="refunded", customer_satisfied=True), closed
+            c.ComplaintClosed(
+                complaint_id=cid, at=closed, result=_text("complaint", "refunded"), customer_satisfied=True
+            ),
+            closed,
         )
         if reopen:
             again = closed + timedelta(hours=1)
-            add(c.ComplaintReopened(complaint_id=cid, at=again, reason="not refunded", cycle=2), again)
+            add(
+                c.ComplaintReopened(
+                    complaint_id=cid, at=again, reason=_text("complaint", "not refunded"), cycle=2
+                ),
+                again,
+            )
         return out
 
     # ------------------------------------------------------------------------ feedback, follow-up
@@ -469,3 +482,8 @@ def producer(bootstrap_servers: str, linger_ms: int = 5) -> AIOKafkaProducer:
         linger_ms=linger_ms,
         max_batch_size=256 * 1024,
     )
+
+
+def _text(context: TextContext, words: str) -> TextRef:
+    """A synthetic event's free text: a reference, as real events carry (the words are nowhere)."""
+    return TextRef(context=context, text_id=uuid4(), length=len(words))

@@ -147,6 +147,8 @@ _TABLE: tuple[tuple[str, Kind, Scope, frozenset[str], str], ...] = (
     ("hq.read",                         _R, _G, _HQ,              "GET /hq/* (branches, regions, reports)"),
     ("hq.status.read",                  _R, _G, _HQ_WIDE,         "GET /hq/status (read model generation)"),
     ("hq.admin.rebuild",                _C, _G, _ADMIN,           "POST /hq/admin/rebuild"),
+    # ---- private texts (issue 15): every service that keeps staff's free text ---------------------
+    ("text.read",                       _R, _B, _FLOOR,           "GET /texts/{id} (audited)"),
     # ---- audit (issue 7) ------------------------------------------------------------------------
     ("audit.read",                      _R, _G, _ADMIN,           "GET /audit (commands and PII reads)"),
 )

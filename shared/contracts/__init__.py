@@ -2,4 +2,9 @@
 
 A context's decider emits these models; other contexts import them to validate what they
 consume. Importing a contract module registers its event types in ``shared.registry.REGISTRY``.
+
+No event carries staff's free text: text fields are :class:`shared.contracts.text.TextRef`
+references to the text the receiving context keeps (``shared/texts.py``); request bodies take
+free text as :data:`shared.contracts.text.FreeText` and its relatives. ``text.py`` holds both, and
+``withhold_texts`` registers the upcasters that turn text recorded before v2 into withheld refs.
 """

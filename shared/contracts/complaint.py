@@ -4,6 +4,12 @@ The events other contexts react to are defined here; the complaint service adds 
 lifecycle events to this module too (one module per context's topic). The topic also carries the
 shared ``SlaAtRisk`` / ``SlaBreached`` events: importing this module registers them, so every
 consumer of the topic can decode all of it.
+
+Staff's free text (a description, a reason, an answer, a note) never travels: events carry a
+:class:`~shared.contracts.text.TextRef` to the text the complaint service keeps (or, for a case
+opened from a visit, a survey or a failed verification, the ref of the context that received the
+words). Those events are schema v2; v1 events with raw text are upcast to withheld refs on read.
+Decisions never depend on the words: automatic escalations name their causes as codes.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.contracts import sla as _sla_events  # noqa: F401  (registers SlaAtRisk / SlaBreached)
-from shared.contracts.common import CustomerRef, Note, StaffId
+from shared.contracts.common import CustomerRef, StaffId
+from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
 __all__ = ["CustomerRef", "StaffId"]
@@ -65,6 +72,15 @@ class Level(StrEnum):
     lobby_manager = "lobby_manager"
     branch_head = "branch_head"
     hq_department = "hq_department"
+
+
+class EscalationCause(StrEnum):
+    """Why a case escalated by itself (never words: a decider's decision is made on codes)."""
+
+    major = "major"
+    urgent = "urgent"
+    resolve_breached = "resolve_breached"
+    review_requested = "review_requested"
 
 
 class Outcome(StrEnum):
@@ -141,7 +157,7 @@ class RemediationAction(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     action_id: UUID
-    description: str = Field(min_length=1, max_length=2000)
+    description: TextRef
     owner: StaffId
     due_at: datetime
 
@@ -205,12 +221,13 @@ def _clocks() -> Any:
     return Field(default_factory=list, max_length=4)
 
 
-@event("ComplaintReceived")
+@event("ComplaintReceived", version=2)
 class ComplaintReceived(EventData):
     complaint_id: UUID
     channel: Channel
     customer_ref: CustomerRef
-    description: str = Field(min_length=1, max_length=4000)
+    #: the complaint service's own text, or reception's / feedback's ref for a case they raised
+    description: TextRef | None = None
     visit_id: UUID | None = None
     received_at: datetime
     #: the event that caused this case to be opened by another context (visit, survey), if any
@@ -230,16 +247,17 @@ class ComplaintReceived(EventData):
     regulatory_clocks: list[ClockStart] = _clocks()
 
 
-@event("ComplaintAcknowledged")
+@event("ComplaintAcknowledged", version=2)
 class ComplaintAcknowledged(EventData):
     complaint_id: UUID
     at: datetime
-    apology: Note = ""
+    apology: TextRef | None = None
     #: the cycle the acknowledgement belongs to (2+ after a reopen)
     cycle: int = Field(default=1, ge=1)
-    #: the expected timeline told to the complainant (uk-fca: a prompt acknowledgement states it)
+    #: the expected timeline told to the complainant (uk-fca: a prompt acknowledgement states it),
+    #: written from the profile's template (system text, no staff words)
     expected_response_by: datetime | None = None
-    timeline: Note = ""
+    timeline: str = Field(default="", max_length=2000)
 
 
 @event("ComplaintClassified")
@@ -257,21 +275,23 @@ class ComplaintClassified(EventData):
     regulatory_clocks: list[ClockStart] = _clocks()
 
 
-@event("ComplaintEscalated")
+@event("ComplaintEscalated", version=2)
 class ComplaintEscalated(EventData):
     complaint_id: UUID
     from_level: Level
     to_level: Level
-    reason: Note
+    #: staff's reason; None for an automatic escalation, whose causes are codes
+    reason: TextRef | None = None
     automatic: bool = False
+    causes: list[EscalationCause] = Field(default_factory=list, max_length=4)
     at: datetime
 
 
-@event("InvestigationStarted")
+@event("InvestigationStarted", version=2)
 class InvestigationStarted(EventData):
     complaint_id: UUID
     at: datetime
-    note: Note = ""
+    note: TextRef | None = None
 
 
 class ProposedSolution(BaseModel):
@@ -280,52 +300,52 @@ class ProposedSolution(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     solution_id: UUID
-    description: str = Field(min_length=1, max_length=2000)
+    description: TextRef
     #: optional compensation amount (e.g. a fee refund), at most two decimals
     compensation: Decimal | None = Field(default=None, ge=0, le=1_000_000, decimal_places=2)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
 
 
-@event("SolutionsProposed")
+@event("SolutionsProposed", version=2)
 class SolutionsProposed(EventData):
     complaint_id: UUID
     solutions: list[ProposedSolution] = Field(min_length=1, max_length=5)
     at: datetime
 
 
-@event("SolutionAccepted")
+@event("SolutionAccepted", version=2)
 class SolutionAccepted(EventData):
     complaint_id: UUID
     solution_id: UUID
     at: datetime
-    note: Note = ""
+    note: TextRef | None = None
 
 
-@event("SolutionRejected")
+@event("SolutionRejected", version=2)
 class SolutionRejected(EventData):
     complaint_id: UUID
     solution_id: UUID
     at: datetime
-    reason: Note
+    reason: TextRef
 
 
-@event("SolutionImplemented")
+@event("SolutionImplemented", version=2)
 class SolutionImplemented(EventData):
     """The correction is done: the case counts as resolved (follow-up verifies it in 3 days)."""
 
     complaint_id: UUID
     solution_id: UUID
     at: datetime
-    note: Note = ""
+    note: TextRef | None = None
 
 
-@event("ComplaintAnswered")
+@event("ComplaintAnswered", version=2)
 class ComplaintAnswered(EventData):
     """The customer was given the bank's decision (the regulatory "decision")."""
 
     complaint_id: UUID
     outcome: Outcome
-    answer: Note
+    answer: TextRef
     at: datetime
     #: uk-fca: a summary resolution communication or a final response
     response_kind: ResponseKind | None = None
@@ -335,27 +355,27 @@ class ComplaintAnswered(EventData):
     regulatory_outcomes: list[ClockOutcome] = _clocks()
 
 
-@event("ComplaintCorrectionFailed")
+@event("ComplaintCorrectionFailed", version=2)
 class ComplaintCorrectionFailed(EventData):
     """Verification found an implemented correction did not happen, while the case is still open:
     the implemented solutions count as accepted again and must be implemented anew."""
 
     complaint_id: UUID
-    finding: Note
+    finding: TextRef
     at: datetime
     source_event_id: UUID | None = None
 
 
-@event("ComplaintClosed")
+@event("ComplaintClosed", version=2)
 class ComplaintClosed(EventData):
     complaint_id: UUID
     at: datetime
-    result: Note
+    result: TextRef
     #: the customer was satisfied with the outcome at close, if known
     customer_satisfied: bool | None = None
     #: 溯源整改: why it happened and what changes so it does not happen again
-    root_cause: Note | None = None
-    remediation: Note | None = None
+    root_cause: TextRef | None = None
+    remediation: TextRef | None = None
     #: the bank was at fault (closing then needs a root cause and remediation actions)
     bank_at_fault: bool | None = None
     #: cause code (code table of the regulatory profile)
@@ -364,11 +384,11 @@ class ComplaintClosed(EventData):
     remediation_actions: list[RemediationAction] = Field(default_factory=list, max_length=10)
 
 
-@event("ComplaintReopened")
+@event("ComplaintReopened", version=2)
 class ComplaintReopened(EventData):
     complaint_id: UUID
     at: datetime
-    reason: Note
+    reason: TextRef
     cycle: int = Field(ge=2)
     #: e.g. the follow-up verification that failed
     source_event_id: UUID | None = None
@@ -384,12 +404,12 @@ class HoldKind(StrEnum):
     external_appraisal = "external_appraisal"
 
 
-@event("ComplaintPutOnHold")
+@event("ComplaintPutOnHold", version=2)
 class ComplaintPutOnHold(EventData):
     """The case waits (on the customer, or an external appraisal): its SLA clocks are paused."""
 
     complaint_id: UUID
-    reason: Note = Field(min_length=1)
+    reason: TextRef
     kind: HoldKind = HoldKind.waiting_on_customer
     at: datetime
     #: the complainant must be told (cn-2020: the appraisal time does not count)
@@ -398,24 +418,24 @@ class ComplaintPutOnHold(EventData):
     regulatory_clocks_paused: list[SlaName] = Field(default_factory=list, max_length=8)
 
 
-@event("ComplaintResumed")
+@event("ComplaintResumed", version=2)
 class ComplaintResumed(EventData):
     complaint_id: UUID
     at: datetime
-    note: Note = ""
+    note: TextRef | None = None
     #: the complainant must be told (e.g. the appraisal result arrived, the clock runs again)
     inform_complainant: bool = False
     #: the regulatory decision deadline after the pause, if a regulatory clock was paused
     regulatory_due_at: datetime | None = None
 
 
-@event("ComplaintMergedIntoIncident")
+@event("ComplaintMergedIntoIncident", version=2)
 class ComplaintMergedIntoIncident(EventData):
     """Many complaints, one cause (e.g. a system outage): handled together as an incident."""
 
     complaint_id: UUID
     incident_id: UUID
-    cause: Note = Field(min_length=1)
+    cause: TextRef
     at: datetime
 
 
@@ -428,21 +448,21 @@ class CustomerLeftBranch(EventData):
     at: datetime
 
 
-@event("ProgressUpdateGiven")
+@event("ProgressUpdateGiven", version=2)
 class ProgressUpdateGiven(EventData):
     """The complainant was told where the case stands (due every 24 h while open)."""
 
     complaint_id: UUID
-    note: Note = Field(min_length=1)
+    note: TextRef
     at: datetime
 
 
-@event("RegulatoryDeadlineExtended")
+@event("RegulatoryDeadlineExtended", version=2)
 class RegulatoryDeadlineExtended(EventData):
     """A complex case: the regulatory limit moves (15 → 30 days by default), with a reason."""
 
     complaint_id: UUID
-    reason: Note = Field(min_length=1)
+    reason: TextRef
     #: the new limit in days from the start of the cycle
     limit_days: int = Field(ge=1, le=365)
     extension: int = Field(default=1, ge=1)
@@ -479,7 +499,7 @@ class RegulatoryMilestoneReached(EventData):
     at: datetime
 
 
-@event("RepeatComplaintMerged")
+@event("RepeatComplaintMerged", version=2)
 class RepeatComplaintMerged(EventData):
     """The same complainant raised the same matter again while the case is open: recorded on the
     open case, no new case and no new clock (unless it brings new facts)."""
@@ -489,7 +509,7 @@ class RepeatComplaintMerged(EventData):
     channel: Channel
     customer_ref: CustomerRef
     matter_key: MatterKey | None = None
-    description: str = Field(min_length=1, max_length=4000)
+    description: TextRef
     #: the branch where the repeat came in (may differ from the case's)
     received_in_branch: str | None = Field(default=None, max_length=64)
     new_facts: bool = False
@@ -498,13 +518,13 @@ class RepeatComplaintMerged(EventData):
     regulatory_clocks: list[ClockStart] = _clocks()
 
 
-@event("NewMaterialReceived")
+@event("NewMaterialReceived", version=2)
 class NewMaterialReceived(EventData):
     """New facts or reasons from the complainant (cn-2020: the clock restarts from this day)."""
 
     complaint_id: UUID
     at: datetime
-    summary: Note = Field(min_length=1)
+    summary: TextRef
     restarts_clock: bool
     regulatory_clocks: list[ClockStart] = _clocks()
 
@@ -526,7 +546,7 @@ class HandlerAssigned(EventData):
     at: datetime
 
 
-@event("ExtensionRequested")
+@event("ExtensionRequested", version=2)
 class ExtensionRequested(EventData):
     """A further extension (cn-2020: to 60 days) that needs approval by higher-level management."""
 
@@ -534,13 +554,13 @@ class ExtensionRequested(EventData):
     request_id: UUID
     sla: SlaName = "complaint.regulatory"
     requested_by: StaffId
-    reason: Note = Field(min_length=1)
+    reason: TextRef
     limit_days: int = Field(ge=1, le=365)
     extension: int = Field(ge=1)
     at: datetime
 
 
-@event("ExtensionApproved")
+@event("ExtensionApproved", version=2)
 class ExtensionApproved(EventData):
     complaint_id: UUID
     request_id: UUID
@@ -548,11 +568,11 @@ class ExtensionApproved(EventData):
     approved_by: StaffId
     requested_by: StaffId
     limit_days: int = Field(ge=1, le=365)
-    note: Note = ""
+    note: TextRef | None = None
     at: datetime
 
 
-@event("ExtensionDenied")
+@event("ExtensionDenied", version=2)
 class ExtensionDenied(EventData):
     """Without approval the earlier limit stands."""
 
@@ -561,17 +581,17 @@ class ExtensionDenied(EventData):
     sla: SlaName = "complaint.regulatory"
     denied_by: StaffId
     requested_by: StaffId
-    reason: Note = Field(min_length=1)
+    reason: TextRef
     at: datetime
 
 
-@event("InterimResponseSent")
+@event("InterimResponseSent", version=2)
 class InterimResponseSent(EventData):
     """uk-fca holding response / us-cfpb "in progress" response."""
 
     complaint_id: UUID
     kind: InterimKind
-    note: Note = Field(min_length=1)
+    note: TextRef
     refers_to_ombudsman: bool = False
     #: when the final response will come (uk-fca payment services: by business day 35)
     final_response_by: datetime | None = None
@@ -579,13 +599,13 @@ class InterimResponseSent(EventData):
     regulatory_outcomes: list[ClockOutcome] = _clocks()
 
 
-@event("ReviewRequested")
+@event("ReviewRequested", version=2)
 class ReviewRequested(EventData):
     """The complainant asks the higher level to review the decision: a new cycle with its own clock."""
 
     complaint_id: UUID
     at: datetime
-    reason: Note = Field(min_length=1)
+    reason: TextRef
     cycle: int = Field(ge=2)
     #: the decision under review
     decision_at: datetime
@@ -594,11 +614,42 @@ class ReviewRequested(EventData):
     regulatory_clocks: list[ClockStart] = _clocks()
 
 
-@event("ReviewDecided")
+@event("ReviewDecided", version=2)
 class ReviewDecided(EventData):
     complaint_id: UUID
     at: datetime
     outcome: ReviewOutcome
-    decision: Note = Field(min_length=1)
+    decision: TextRef
     cycle: int = Field(ge=2)
     regulatory_outcomes: list[ClockOutcome] = _clocks()
+
+
+# ------------------------------------------------------------- v1 events with raw free text
+
+withhold_texts(ComplaintReceived, "complaint", "description")
+withhold_texts(ComplaintAcknowledged, "complaint", "apology")
+withhold_texts(ComplaintEscalated, "complaint", "reason")
+withhold_texts(InvestigationStarted, "complaint", "note")
+withhold_texts(SolutionsProposed, "complaint", "solutions[].description")
+withhold_texts(SolutionAccepted, "complaint", "note")
+withhold_texts(SolutionRejected, "complaint", "reason")
+withhold_texts(SolutionImplemented, "complaint", "note")
+withhold_texts(ComplaintAnswered, "complaint", "answer")
+withhold_texts(ComplaintCorrectionFailed, "complaint", "finding")
+withhold_texts(
+    ComplaintClosed, "complaint", "result", "root_cause", "remediation", "remediation_actions[].description"
+)
+withhold_texts(ComplaintReopened, "complaint", "reason")
+withhold_texts(ComplaintPutOnHold, "complaint", "reason")
+withhold_texts(ComplaintResumed, "complaint", "note")
+withhold_texts(ComplaintMergedIntoIncident, "complaint", "cause")
+withhold_texts(ProgressUpdateGiven, "complaint", "note")
+withhold_texts(RegulatoryDeadlineExtended, "complaint", "reason")
+withhold_texts(RepeatComplaintMerged, "complaint", "description")
+withhold_texts(NewMaterialReceived, "complaint", "summary")
+withhold_texts(ExtensionRequested, "complaint", "reason")
+withhold_texts(ExtensionApproved, "complaint", "note")
+withhold_texts(ExtensionDenied, "complaint", "reason")
+withhold_texts(InterimResponseSent, "complaint", "note")
+withhold_texts(ReviewRequested, "complaint", "reason")
+withhold_texts(ReviewDecided, "complaint", "decision")

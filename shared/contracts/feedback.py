@@ -3,9 +3,12 @@
 The events other contexts react to are defined here; the feedback service adds its internal
 survey lifecycle events to this module too.
 
-Comments in events are masked (every run of 4+ digits, e.g. a phone or card number, becomes
-``*``); the phone number a survey goes to is never in an event: the sender looks it up from
-``customer_ref`` at send time.
+A customer's comment never travels: feedback keeps it (numbers masked, encrypted under the
+customer's key) and events carry a :class:`~shared.contracts.text.TextRef` (schema v2). What the
+comment says is decided by the application before the decider runs (``negative``,
+``describes_complaint``, the matched keywords of the documented lists), never by the decider. The
+phone number a survey goes to is never in an event: the sender looks it up from ``customer_ref``
+at send time.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from uuid import UUID
 
 from pydantic import Field
 
-from shared.contracts.common import CustomerRef, Note, StaffId
+from shared.contracts.common import CustomerRef, StaffId
+from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
 
@@ -65,7 +69,7 @@ class SurveySent(EventData):
     at: datetime
 
 
-@event("SurveyAnswered")
+@event("SurveyAnswered", version=2)
 class SurveyAnswered(EventData):
     survey_id: UUID
     subject: str  # ``visit:<id>`` or ``complaint:<id>``
@@ -74,8 +78,8 @@ class SurveyAnswered(EventData):
     staff_id: StaffId | None = None
     service_type: str | None = None
     at: datetime
-    #: the customer's comment with digit runs masked
-    comment: str = Field(default="", max_length=500)
+    #: the customer's comment (kept by feedback)
+    comment: TextRef | None = None
     #: score ≤ 2 or a comment naming a problem (a NegativeFeedbackReceived follows)
     negative: bool = False
 
@@ -89,7 +93,7 @@ class SurveyExpired(EventData):
     at: datetime
 
 
-@event("NegativeFeedbackReceived")
+@event("NegativeFeedbackReceived", version=2)
 class NegativeFeedbackReceived(EventData):
     """Score ≤ 2 or a comment naming a problem: follow-up schedules a service-recovery call;
     when ``describes_complaint`` the complaint service opens a case (channel ``survey``)."""
@@ -98,8 +102,14 @@ class NegativeFeedbackReceived(EventData):
     subject: str
     customer_ref: CustomerRef
     score: int = Field(ge=1, le=5)
-    comment: Note = ""
+    comment: TextRef | None = None
     describes_complaint: bool = False
     at: datetime
     #: the problem words the comment matched (from the documented keyword rules)
     matched: list[str] = Field(default_factory=list, max_length=20)
+
+
+# ------------------------------------------------------------- v1 events with raw free text
+
+withhold_texts(SurveyAnswered, "feedback", "comment")
+withhold_texts(NegativeFeedbackReceived, "feedback", "comment")

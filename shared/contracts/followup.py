@@ -2,17 +2,24 @@
 
 The events other contexts react to are defined here; the follow-up service adds its internal
 task lifecycle events to this module too.
+
+Staff's notes and reasons stay in follow-up's private store (events carry a
+:class:`~shared.contracts.text.TextRef`, schema v2). A task's ``reason`` is system text written by
+the rules from codes and times; the texts it is about (a remediation action, a survey comment, a
+visit's next steps) travel as the other contexts' refs in ``about``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from pydantic import Field
 
-from shared.contracts.common import CustomerRef, Note, StaffId
+from shared.contracts.common import CustomerRef, StaffId, SystemText
+from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
 
@@ -27,13 +34,16 @@ class TaskKind(StrEnum):
     regulatory_milestone = "regulatory_milestone"
 
 
-@event("FollowUpScheduled")
+@event("FollowUpScheduled", version=2)
 class FollowUpScheduled(EventData):
     task_id: UUID
     kind: TaskKind
     owner: StaffId | None = None
     due_at: datetime
-    reason: Note
+    #: written by the rule that made the task (no staff words)
+    reason: SystemText
+    #: the texts the task is about, kept by the contexts that received them
+    about: list[TextRef] = Field(default_factory=list, max_length=4)
     #: what caused it: e.g. ``complaint:<id>``, ``visit:<id>``, ``survey:<id>``
     subject: str
     cause_event_id: UUID | None = None
@@ -47,51 +57,82 @@ class FollowUpScheduled(EventData):
     regulatory_sla: str | None = Field(default=None, pattern=r"^[a-z0-9_.\-]{1,64}$")
 
 
-@event("FollowUpContacted")
+@event("FollowUpContacted", version=2)
 class FollowUpContacted(EventData):
     """One attempt to reach the customer, reached or not, with what was said or tried."""
 
     task_id: UUID
     reached: bool
-    note: Note = ""
+    note: TextRef | None = None
     attempt: int = Field(ge=1)
     at: datetime
 
 
-@event("FollowUpReassigned")
+@event("FollowUpReassigned", version=2)
 class FollowUpReassigned(EventData):
     task_id: UUID
     from_owner: StaffId | None = None
     to_owner: StaffId
-    reason: Note = ""
+    reason: TextRef | None = None
     at: datetime
 
 
-@event("FollowUpCompleted")
+@event("FollowUpCompleted", version=2)
 class FollowUpCompleted(EventData):
     task_id: UUID
     kind: TaskKind
     at: datetime
-    note: Note = ""
+    #: staff's note
+    note: TextRef | None = None
+    #: a rule completed it (e.g. the complaint service recorded the update): why, in its words
+    rule: SystemText | None = None
+    about: list[TextRef] = Field(default_factory=list, max_length=4)
     #: verification tasks only: whether the correction really happened
     verified: bool | None = None
 
 
-@event("FollowUpCancelled")
+@event("FollowUpCancelled", version=2)
 class FollowUpCancelled(EventData):
     task_id: UUID
     kind: TaskKind
-    reason: Note
+    #: staff's reason (a cancellation by staff needs one)
+    reason: TextRef | None = None
     #: cancelled by a rule (e.g. the complaint closed), not by a member of staff
     automatic: bool = False
+    #: the rule's reason, in its words
+    rule: SystemText | None = None
     at: datetime
 
 
-@event("VerificationFailed")
+@event("VerificationFailed", version=2)
 class VerificationFailed(EventData):
     """跟踪核查 found the correction did not happen: the complaint service reopens the case."""
 
     task_id: UUID
     complaint_id: UUID
     at: datetime
-    finding: Note
+    #: what verification found: follow-up's text (the complaint keeps this ref)
+    finding: TextRef
+
+
+# ------------------------------------------------------------- v1 events with raw free text
+
+#: what a task made before v2 gives as its reason (the v1 reason could quote staff's words)
+LEGACY_REASON = "follow-up task recorded before v2 (its reason is withheld)"
+
+
+def _legacy_reason(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "reason": LEGACY_REASON}
+
+
+def _legacy_rule(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 automatic completion or cancellation: the rule's words go with the withheld text."""
+    return {**data, "rule": LEGACY_REASON} if data.get("automatic") else data
+
+
+withhold_texts(FollowUpScheduled, "followup", also=_legacy_reason)
+withhold_texts(FollowUpContacted, "followup", "note")
+withhold_texts(FollowUpReassigned, "followup", "reason")
+withhold_texts(FollowUpCompleted, "followup", "note")
+withhold_texts(FollowUpCancelled, "followup", "reason", also=_legacy_rule)
+withhold_texts(VerificationFailed, "followup", "finding")

@@ -5,7 +5,11 @@ The events other contexts react to (``VisitArrived``, ``ComplaintRaisedDuringVis
 only optional ones added. The rest are the reception service's own visit and phone-call lifecycle
 events, published on the same topic for HQ and anyone else who cares.
 
-No raw PII anywhere: a customer is a pseudonymous ``customer_ref`` plus masked display values.
+No raw PII anywhere: a customer is a pseudonymous ``customer_ref`` plus masked display values, and
+staff's free text (notes, a complaint's description, a visit's outcome) stays in reception's private
+store: events carry a :class:`~shared.contracts.text.TextRef` (schema v2; v1 events with raw text
+are upcast to a withheld ref on read). ``CustomerErased`` tells every context to shred the texts it
+keeps about a customer the vault erased.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from uuid import UUID
 
 from pydantic import Field
 
-from shared.contracts.common import CustomerRef, Note, StaffId
+from shared.contracts.common import CustomerRef, StaffId
+from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
 
@@ -99,26 +104,27 @@ class VisitArrived(EventData):
     display_name: MaskedDisplay | None = None
 
 
-@event("ComplaintRaisedDuringVisit")
+@event("ComplaintRaisedDuringVisit", version=2)
 class ComplaintRaisedDuringVisit(EventData):
-    """The complaint service opens a case linked to the visit (channel ``in_branch``)."""
+    """The complaint service opens a case linked to the visit (channel ``in_branch``); the case
+    keeps reception's ref for its description."""
 
     visit_id: UUID
     customer_ref: CustomerRef
-    description: str = Field(min_length=1, max_length=4000)
+    description: TextRef
     at: datetime
     #: the need confirmed at reception was "complaint" (else raised later during the visit)
     from_need: bool = False
 
 
-@event("VisitServed")
+@event("VisitServed", version=2)
 class VisitServed(EventData):
     visit_id: UUID
     service_type: ServiceType
     counter_id: str = Field(min_length=1, max_length=32)
     staff_id: StaffId
-    outcome: Note
-    next_steps: Note = ""
+    outcome: TextRef | None = None
+    next_steps: TextRef | None = None
     #: when the next steps promise something by a time ("funds arrive within 2 business days"):
     #: the follow-up service schedules a callback then
     promised_by: datetime | None = None
@@ -167,24 +173,24 @@ class VisitGreeted(EventData):
     customer_ref: CustomerRef | None = None
 
 
-@event("NeedConfirmed")
+@event("NeedConfirmed", version=2)
 class NeedConfirmed(EventData):
     visit_id: UUID
     service_type: ServiceType
     #: the service line (queue) the need is served on
     line: LineName
-    notes: Note = ""
+    notes: TextRef | None = None
     at: datetime
 
 
-@event("VisitGuided")
+@event("VisitGuided", version=2)
 class VisitGuided(EventData):
     """The customer was told which materials the business needs (from the catalogue)."""
 
     visit_id: UUID
     service_type: ServiceType
     required_materials: list[MaterialCode] = Field(default_factory=list, max_length=30)
-    notes: Note = ""
+    notes: TextRef | None = None
     at: datetime
 
 
@@ -283,27 +289,27 @@ class CallAnswered(EventData):
     at: datetime
 
 
-@event("CallPurposeRecorded")
+@event("CallPurposeRecorded", version=2)
 class CallPurposeRecorded(EventData):
     call_id: UUID
     purpose: ServiceType
-    notes: Note = ""
+    notes: TextRef | None = None
     at: datetime
 
 
-@event("CallRouted")
+@event("CallRouted", version=2)
 class CallRouted(EventData):
     call_id: UUID
     #: a staff id, desk or department, e.g. ``loans-desk``
     routed_to: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    notes: Note = ""
+    notes: TextRef | None = None
     at: datetime
 
 
-@event("CallResolved")
+@event("CallResolved", version=2)
 class CallResolved(EventData):
     call_id: UUID
-    notes: Note = ""
+    notes: TextRef | None = None
     at: datetime
 
 
@@ -314,3 +320,34 @@ class CallEnded(EventData):
     #: from received to ended
     duration_seconds: float = Field(ge=0)
     at: datetime
+
+
+# ------------------------------------------------------------------------------ erasure
+
+
+#: the stream and branch of erasure events: an erasure is about a customer, in every branch
+ERASURE_BRANCH = "all-branches"
+
+
+def erasure_stream(customer_ref: str) -> str:
+    return f"customer-{customer_ref}"
+
+
+@event("CustomerErased")
+class CustomerErased(EventData):
+    """The vault erased a customer (``DELETE /customers/{ref}/pii``): every context deletes the
+    data key of the texts it keeps about them (crypto-shredding). PII-free; idempotent to apply."""
+
+    customer_ref: CustomerRef
+    at: datetime
+
+
+# ------------------------------------------------------------- v1 events with raw free text
+
+withhold_texts(ComplaintRaisedDuringVisit, "reception", "description")
+withhold_texts(VisitServed, "reception", "outcome", "next_steps")
+withhold_texts(NeedConfirmed, "reception", "notes")
+withhold_texts(VisitGuided, "reception", "notes")
+withhold_texts(CallPurposeRecorded, "reception", "notes")
+withhold_texts(CallRouted, "reception", "notes")
+withhold_texts(CallResolved, "reception", "notes")

@@ -22,6 +22,7 @@ from services.console.i18n import Translator
 from services.console.pages.forms import command, form_dict, form_key, optional, parse_bool
 from services.console.session import Session, Staff, T
 from services.console.steps import STEP_ACTIONS, CaseFacts, allowed_steps, answer_outcomes, next_level
+from services.console.texts import resolve_elsewhere, show_text
 from services.console.web import Panel, fetch, render
 from shared.contracts.complaint import Category, Channel, HoldKind, Nature, Urgency
 
@@ -235,11 +236,13 @@ def history_rows(history: list[dict[str, Any]], t: Translator) -> list[dict[str,
             value = data[key]
             if key == "solutions" and isinstance(value, list):
                 value = "; ".join(
-                    s.get("description", "")
+                    show_text(s.get("description"), t)
                     + (f" ({s['compensation']} {s.get('currency', '')})" if s.get("compensation") else "")
                     for s in value
                     if isinstance(s, dict)
                 )
+            elif isinstance(value, dict):
+                value = show_text(value, t)
             elif key in ("category", "nature", "urgency", "channel", "outcome"):
                 value = t.label(key, value)
             elif key in ("from_level", "to_level"):
@@ -277,6 +280,8 @@ async def case_view(
     case = panel.data if panel.ok else None
     if case is not None and case.get("branch_id") != branch_id:
         case, panel = None, Panel(problem=t("error.branch_mismatch", branch=branch_id))
+    if case is not None:  # a case raised from a visit or a survey keeps that context's text
+        await resolve_elsewhere(request.app.state.backend, session, branch_id, case)
     steps: list[str] = []
     facts = None
     if case is not None:

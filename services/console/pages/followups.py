@@ -15,6 +15,7 @@ from services.console.errors import FormErrors
 from services.console.i18n import Translator
 from services.console.pages.forms import command, form_dict, parse_bool
 from services.console.session import Session, Staff, T
+from services.console.texts import resolve_elsewhere
 from services.console.web import fetch, render
 
 router = APIRouter()
@@ -64,6 +65,8 @@ async def page_view(
             params={**common, "status": "due", "within_hours": UPCOMING_HOURS},
         ),
     )  # fmt: skip
+    # the texts a task is about (a remediation action, a survey comment) are kept by their owners
+    await resolve_elsewhere(backend, session, branch_id, *(p.data for p in (overdue, due) if p.ok))
     today_ids = {task["task_id"] for task in (due.data or {}).get("tasks", [])} if due.ok else set()
     if upcoming.ok:
         later = [task for task in upcoming.data.get("tasks", []) if task["task_id"] not in today_ids]

@@ -15,6 +15,7 @@ from shared.contracts.reception import ComplaintRaisedDuringVisit, VisitArrived,
 from shared.registry import REGISTRY
 from tests.integration.complaint.complaint_harness import T0, Running, ServiceFactory, envelope_of, publish
 from tests.support.services import wait_until
+from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,10 @@ async def test_a_complaint_raised_during_a_visit_opens_one_linked_case(
         )
         raised = envelope_of(
             ComplaintRaisedDuringVisit(
-                visit_id=visit, customer_ref="cust_ref_0099", description="rude teller at counter 3", at=T0
+                visit_id=visit,
+                customer_ref="cust_ref_0099",
+                description=ref("rude teller at counter 3"),
+                at=T0,
             ),
             stream_id=stream,
             version=2,
@@ -93,7 +97,7 @@ async def test_negative_feedback_describing_a_complaint_opens_one_survey_case(
                 subject=f"visit:{visit}",
                 customer_ref="cust_ref_0100",
                 score=1,
-                comment=comment,
+                comment=ref(comment, "feedback"),
                 describes_complaint=describes,
                 at=T0,
             )
@@ -103,7 +107,12 @@ async def test_negative_feedback_describing_a_complaint_opens_one_survey_case(
         complaint = answer(True, "charged twice for the transfer")
         await publish(svc.bootstrap, "feedback.events.v1", just_unhappy, complaint, complaint)
         case = await case_when(svc, case_id_for(complaint.event_id))
-        assert case["channel"] == "survey" and case["description"] == "charged twice for the transfer"
+        assert case["channel"] == "survey"
+        # the case keeps feedback's reference: the comment stays with feedback
+        assert case["description"]["context"] == "feedback" and case["description"]["status"] == "elsewhere"
+        assert case["description"]["text_id"] == str(
+            ref("charged twice for the transfer", "feedback").text_id
+        )
         assert case["visit_id"] == str(visit)
         board = (await svc.get(f"/branches/{branch}/complaints")).json()
         assert [c["complaint_id"] for c in board["complaints"]] == [str(case_id_for(complaint.event_id))]
@@ -126,7 +135,9 @@ async def test_a_failed_verification_reopens_the_case_once(complaint_service: Se
         await svc.ok(cid, "close", {"result": "refunded"})
         task = uuid4()
         failed = envelope_of(
-            VerificationFailed(task_id=task, complaint_id=UUID(cid), finding="refund never arrived", at=T0),
+            VerificationFailed(
+                task_id=task, complaint_id=UUID(cid), finding=ref("refund never arrived"), at=T0
+            ),
             stream_id=f"followup-{task}",
             version=1,
             branch_id=branch,
@@ -140,7 +151,7 @@ async def test_a_failed_verification_reopens_the_case_once(complaint_service: Se
         assert {d["sla"]: d["status"] for d in case["deadlines"]}["complaint.acknowledge"] == "on_track"
         await publish(svc.bootstrap, "followup.events.v1", failed)
         sentinel = envelope_of(
-            VerificationFailed(task_id=uuid4(), complaint_id=uuid4(), finding="unknown case", at=T0),
+            VerificationFailed(task_id=uuid4(), complaint_id=uuid4(), finding=ref("unknown case"), at=T0),
             stream_id=f"followup-{uuid4()}",
             version=1,
             branch_id=branch,
@@ -165,7 +176,9 @@ async def test_a_reaction_run_twice_outside_the_runner_creates_nothing_twice(
     async with complaint_service() as svc:
         visit = uuid4()
         env = envelope_of(
-            ComplaintRaisedDuringVisit(visit_id=visit, customer_ref="cust_ref_0101", description="x", at=T0),
+            ComplaintRaisedDuringVisit(
+                visit_id=visit, customer_ref="cust_ref_0101", description=ref("x"), at=T0
+            ),
             stream_id=f"visit-{visit}",
             version=1,
             branch_id="b-direct",

@@ -31,6 +31,7 @@ from shared.decider import DomainError
 from shared.envelope import Metadata
 from tests.integration.complaint.complaint_harness import Running, ServiceFactory
 from tests.integration.complaint.test_regulation_http import configure_regulation
+from tests.support.texts import ref
 from tests.unit.complaint.test_regulation_properties import BUSINESS_TYPES, STARTS, STEPS, Make
 
 pytestmark = pytest.mark.integration
@@ -75,7 +76,7 @@ async def play(svc: Running, scenario: Scenario) -> UUID:
         branch,
         channel=Channel.web,
         customer_ref=synthetic_ref(f"replay-{start.timestamp():.0f}"),
-        description="the fee was charged twice",
+        description=ref("the fee was charged twice"),
         visit_id=None,
         meta=meta,
         business_type=business_type,
@@ -126,7 +127,7 @@ async def pause_moves_by_the_paused_time(svc: Running, cid: UUID, scenario: Scen
         state = (await svc.app.get(cid)).state
     before = {x.sla: x for x in await svc.app.deadlines_of(cid) if x.state in ("running", "breached")}
     try:
-        await svc.app.execute(cid, d.Hold(svc.clock.now(), "waiting", kind), meta=meta)
+        await svc.app.execute(cid, d.Hold(svc.clock.now(), ref("waiting"), kind), meta=meta)
     except DomainError:
         return
     held_at = svc.clock.now()

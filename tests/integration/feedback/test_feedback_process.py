@@ -16,6 +16,7 @@ from tests.integration.feedback.feedback_support import branch
 from tests.integration.followup.followup_support import Stream, publish, published
 from tests.support.auth import bearer
 from tests.support.services import ServiceProcess, wait_until
+from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,7 @@ async def test_feedback_process_end_to_end(database_url: str, kafka: Any) -> Non
         service_type=ServiceType.card_service,
         counter_id="1",
         staff_id="teller-5",
-        outcome="card replaced",
+        outcome=ref("card replaced"),
         customer_ref="cust_ref_0500",
         waited_seconds=60,
         at=datetime.now(UTC),

@@ -7,6 +7,7 @@ API, the tables and feedback.events.v1 (and, for recovery, the follow-up service
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tests.integration.feedback.feedback_support import branch, feedback_service
 from tests.integration.followup.followup_support import T0, Stream, followup_service, publish, published
 from tests.support.pii import phone
 from tests.support.services import wait_until
+from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +42,7 @@ def served(visit_id: UUID, **kw: Any) -> VisitServed:
         "service_type": ServiceType.deposit_time,
         "counter_id": "2",
         "staff_id": "teller-1",
-        "outcome": "time deposit opened",
+        "outcome": ref("time deposit opened", "reception"),
         "customer_ref": "cust_ref_0101",
         "waited_seconds": 240,
         "at": T0,
@@ -69,11 +71,13 @@ async def test_a_closed_complaint_leads_to_exactly_one_survey_sent_through_the_o
                 complaint_id=complaint_id,
                 channel=Channel.phone_hotline,
                 customer_ref="cust_ref_0200",
-                description="fee charged twice",
+                description=ref("fee charged twice"),
                 received_at=T0,
             )
         ),
-        case.next(ComplaintClosed(complaint_id=complaint_id, at=T0 + timedelta(hours=5), result="refunded")),
+        case.next(
+            ComplaintClosed(complaint_id=complaint_id, at=T0 + timedelta(hours=5), result=ref("refunded"))
+        ),
     ]
     subject = f"complaint:{complaint_id}"
     async with feedback_service(database_url, bootstrap) as svc:
@@ -93,9 +97,13 @@ async def test_a_closed_complaint_leads_to_exactly_one_survey_sent_through_the_o
         await publish(bootstrap, COMPLAINTS, *first)
         again = [
             case.next(
-                ComplaintReopened(complaint_id=complaint_id, at=T0 + timedelta(days=2), reason="x", cycle=2)
+                ComplaintReopened(
+                    complaint_id=complaint_id, at=T0 + timedelta(days=2), reason=ref("x"), cycle=2
+                )
             ),
-            case.next(ComplaintClosed(complaint_id=complaint_id, at=T0 + timedelta(days=3), result="done")),
+            case.next(
+                ComplaintClosed(complaint_id=complaint_id, at=T0 + timedelta(days=3), result=ref("done"))
+            ),
         ]
         await publish(bootstrap, COMPLAINTS, *again)
         await svc.consumed(case.stream_id, 4)
@@ -129,7 +137,7 @@ async def test_a_negative_answer_leads_to_one_recovery_task_and_an_event_describ
         assert answer.status_code == 201, answer.text
         body = answer.json()
         assert body["status"] == "answered" and body["negative"] and body["describes_complaint"]
-        assert body["comment"] == "柜员态度差，我要投诉！请打我电话 *** **** ****"
+        assert body["comment"]["text"] == "柜员态度差，我要投诉！请打我电话 *** **** 5678"
 
         second = await feedback.answer(survey["survey_id"], {"score": 5})
         assert second.status_code == 409
@@ -390,7 +398,7 @@ async def test_the_branch_lists_its_recent_surveys_with_masked_comments(
         ]
         newest_comment = rows[1]
         assert newest_comment["score"] == 1 and newest_comment["negative"] is True
-        assert newest_comment["comment"] == "rude, I want a refund, call me on ***********"
+        assert newest_comment["comment"]["text"] == "rude, I want a refund, call me on *******5678"
         assert newest_comment["describes_complaint"] is True
         assert (
             newest_comment["reasons"] == ["service_attitude"] and newest_comment["service_type"] == "transfer"
@@ -421,18 +429,17 @@ async def test_the_branch_lists_its_recent_surveys_with_masked_comments(
         for params in ({"limit": 0}, {"limit": 201}, {"status": "lost"}, {"answered": "maybe"}):
             assert (await svc.http.get(f"/branches/{b}/surveys", params=params)).status_code == 422, params
 
-        # surveys answered before the comment columns existed get them from their events
-        before = await svc.db(
-            "SELECT survey_id, comment, reasons, describes_complaint FROM survey_facts ORDER BY 1"
+        # comments kept in clear before v2 are withheld by the migration (never copied anywhere)
+        await svc.db("ALTER TABLE survey_facts ADD COLUMN comment text NOT NULL DEFAULT ''")
+        await svc.db(
+            "UPDATE survey_facts SET comment = 'call 13812345678', comment_ref = NULL WHERE score = 1"
         )
-        await svc.db("UPDATE survey_facts SET comment = '', reasons = '{}', describes_complaint = false")
-        migration = (
-            Path(feedback_migrations.__file__).parent / "migrations" / "0002_contacts_and_comments.sql"
-        )
+        migration = Path(feedback_migrations.__file__).parent / "migrations" / "0003_private_texts.sql"
         async with svc.ctx.pool.acquire() as conn:
             await conn.execute(migration.read_text())
-        after = await svc.db(
-            "SELECT survey_id, comment, reasons, describes_complaint FROM survey_facts ORDER BY 1"
+        legacy = await svc.db("SELECT comment_ref FROM survey_facts WHERE score = 1")
+        assert legacy and all(json.loads(r["comment_ref"])["withheld"] for r in legacy)
+        columns = await svc.db(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'survey_facts'"
         )
-        assert [dict(r) for r in after] == [dict(r) for r in before]
-        assert any(r["comment"] for r in after) and any(r["describes_complaint"] for r in after)
+        assert "comment" not in {r["column_name"] for r in columns}

@@ -14,6 +14,7 @@ from shared.contracts.reception import ServiceType, VisitServed
 from tests.integration.followup.followup_support import Stream, branch, publish, published
 from tests.support.auth import bearer
 from tests.support.services import ServiceProcess, wait_until
+from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +31,8 @@ async def test_followup_process_end_to_end(database_url: str, kafka: Any) -> Non
         service_type=ServiceType.loan_application,
         counter_id="4",
         staff_id="rm-3",
-        outcome="application filed",
-        next_steps="decision within 3 business days",
+        outcome=ref("application filed"),
+        next_steps=ref("decision within 3 business days"),
         promised_by=now + timedelta(days=3),
         customer_ref="cust_ref_0600",
         waited_seconds=60,

@@ -28,6 +28,7 @@ from shared.contracts.complaint import (
 from shared.envelope import Envelope
 from tests.integration.followup.followup_support import T0, Running, Stream, branch, followup_service, publish
 from tests.support.services import wait_until
+from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
 
@@ -83,13 +84,13 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
     actions = [
         RemediationAction(
             action_id=uuid4(),
-            description="correct the fee table",
+            description=ref("correct the fee table"),
             owner="ops-1",
             due_at=T0 + timedelta(days=40),
         ),
         RemediationAction(
             action_id=uuid4(),
-            description="retrain counter staff",
+            description=ref("retrain counter staff"),
             owner="bh-1",
             due_at=T0 + timedelta(days=50),
         ),
@@ -100,7 +101,7 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
                 complaint_id=complaint_id,
                 channel=Channel.in_branch,
                 customer_ref="cust_ref_0900",
-                description="fee charged twice",
+                description=ref("fee charged twice"),
                 received_at=T0,
                 regulatory_profile="cn-2020",
             )
@@ -112,7 +113,7 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
         case.next(
             ComplaintPutOnHold(
                 complaint_id=complaint_id,
-                reason="card sent to the card network for testing",
+                reason=ref("card sent to the card network for testing"),
                 kind=HoldKind.external_appraisal,
                 at=T0 + timedelta(days=11),
                 inform_complainant=True,
@@ -123,7 +124,7 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
             ComplaintResumed(
                 complaint_id=complaint_id,
                 at=T0 + timedelta(days=15),
-                note="the network's report arrived",
+                note=ref("the network's report arrived"),
                 inform_complainant=True,
                 regulatory_due_at=T0 + timedelta(days=19),
             )
@@ -131,7 +132,7 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
         case.next(
             RegulatoryDeadlineExtended(
                 complaint_id=complaint_id,
-                reason="very complex (approved by bh-1)",
+                reason=ref("very complex (approved by bh-1)"),
                 limit_days=60,
                 extension=2,
                 at=T0 + timedelta(days=16),
@@ -151,7 +152,7 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
         assert warning["owner"] is None and warning["due_at"] == iso(due15)
         assert warning["reason"].startswith("decide, or extend to 30 days now")
         assert "branch head" in warning["reason"] and warning["regulatory_sla"] == SLA
-        assert "extended to 60 days" in warning["close_note"]
+        assert "extended to 60 days" in warning["close_rule"] and warning["close_note"] is None
 
         informs = await svc.tasks(b, "open", kind="inform_complainant")
         assert len(informs) == 3
@@ -191,7 +192,7 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
                 ComplaintAnswered(
                     complaint_id=complaint_id,
                     outcome=Outcome.upheld,
-                    answer="refunded",
+                    answer=ref("refunded"),
                     at=T0 + timedelta(days=45),
                     regulatory_outcomes=[outcome],
                 )
@@ -200,9 +201,9 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
                 ComplaintClosed(
                     complaint_id=complaint_id,
                     at=T0 + timedelta(days=46),
-                    result="refunded",
-                    root_cause="the fee table was wrong",
-                    remediation="correct the fee table; retrain counter staff",
+                    result=ref("refunded"),
+                    root_cause=ref("the fee table was wrong"),
+                    remediation=ref("correct the fee table; retrain counter staff"),
                     bank_at_fault=True,
                     remediation_actions=actions,
                 )
@@ -218,7 +219,9 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
             ("ops-1", iso(actions[0].due_at)),
             ("bh-1", iso(actions[1].due_at)),
         ]
-        assert "correct the fee table" in remediation[0]["reason"]
+        # the action's words stay with the complaint service: the task refers to them
+        assert remediation[0]["about"][0]["text_id"] == str(actions[0].description.text_id)
+        assert remediation[0]["about"][0]["status"] == "elsewhere"
         assert [t["kind"] for t in await svc.tasks(b, "open")] == ["remediation", "remediation"]
         total = await scheduled_count(svc, b)
         assert total == 8  # progress, 2 warnings, 3 informs, 2 remediation actions (no text task)

@@ -30,6 +30,7 @@ from tests.integration.followup.followup_support import (
     published,
 )
 from tests.support.services import wait_until
+from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ def received(complaint_id: UUID) -> ComplaintReceived:
         complaint_id=complaint_id,
         channel=Channel.in_branch,
         customer_ref="cust_ref_0042",
-        description="card swallowed by the ATM",
+        description=ref("card swallowed by the ATM"),
         received_at=T0,
     )
 
@@ -55,8 +56,8 @@ def served(visit_id: UUID, **kw: Any) -> VisitServed:
         "service_type": ServiceType.transfer,
         "counter_id": "3",
         "staff_id": "teller-2",
-        "outcome": "cross-bank transfer submitted",
-        "next_steps": "funds arrive within 2 business days",
+        "outcome": ref("cross-bank transfer submitted", "reception"),
+        "next_steps": ref("funds arrive within 2 business days", "reception"),
         "promised_by": T0 + timedelta(days=2),
         "customer_ref": "cust_ref_0007",
         "waited_seconds": 300,
@@ -106,13 +107,15 @@ async def test_progress_updates_every_24h_while_open_and_all_cancelled_at_close(
 
         # the complaint closes: every open progress update is cancelled, and no new one appears
         await publish(
-            bootstrap, COMPLAINTS, case.next(ComplaintClosed(complaint_id=complaint_id, at=T0, result="ok"))
+            bootstrap,
+            COMPLAINTS,
+            case.next(ComplaintClosed(complaint_id=complaint_id, at=T0, result=ref("ok"))),
         )
         cancelled = await wait_until(lambda: svc.tasks(b, "cancelled"), 15)
         assert [t["task_id"] for t in cancelled] == [upcoming["task_id"]]
         assert await svc.tasks(b, "open") == []
         detail = (await svc.http.get(f"/follow-ups/{upcoming['task_id']}")).json()
-        assert detail["close_note"] == "the complaint was closed"
+        assert detail["close_rule"] == "The complaint was closed." and detail["close_note"] is None
         assert detail["history"][-1]["type"] == "FollowUpCancelled"
         assert detail["history"][-1]["data"]["automatic"] is True
 
@@ -155,7 +158,11 @@ async def test_solution_implemented_leads_to_verification_and_a_failure_publishe
             bootstrap, FOLLOWUP, lambda e: e.type == "VerificationFailed" and e.branch_id == b
         )
         assert event.data["complaint_id"] == str(complaint_id)
-        assert event.data["finding"] == "the fee was never refunded"
+        # the finding is follow-up's text: the event carries its reference, follow-up the words
+        finding = event.data["finding"]
+        assert finding["context"] == "followup" and "refunded" not in str(event.data)
+        kept = await svc.http.get(f"/texts/{finding['text_id']}")
+        assert kept.json()["text"] == "the fee was never refunded"
         assert event.stream_id == f"followup-{task['task_id']}" and event.actor == "lm-007"
 
 
@@ -170,7 +177,7 @@ async def test_callback_after_a_promise_and_recovery_after_negative_feedback(
         subject=f"visit:{visit_id}",
         customer_ref="cust_ref_0007",
         score=1,
-        comment="rude, call me on ***********",
+        comment=ref("rude, call me on ***********"),
         describes_complaint=False,
         at=T0 + timedelta(hours=3),
     )
@@ -276,11 +283,12 @@ async def test_a_progress_update_recorded_on_the_case_completes_the_task_and_the
         await publish(bootstrap, COMPLAINTS, case.next(received(complaint_id)))
         [first] = await svc.wait_tasks(b, 1)
         update = ProgressUpdateGiven(
-            complaint_id=complaint_id, note="waiting for HQ", at=T0 + timedelta(hours=5)
+            complaint_id=complaint_id, note=ref("waiting for HQ"), at=T0 + timedelta(hours=5)
         )
         await publish(bootstrap, COMPLAINTS, case.next(update))
         [done] = await svc.wait_tasks(b, 1, "completed")
-        assert done["task_id"] == first["task_id"] and "waiting for HQ" in done["close_note"]
+        assert done["task_id"] == first["task_id"] and done["close_rule"].startswith("Progress update")
+        assert [a["text_id"] for a in done["about"]] == [str(update.note.text_id)]
         [second] = await svc.wait_tasks(b, 1)
         assert second["due_at"] == (T0 + timedelta(hours=29)).isoformat().replace("+00:00", "Z")
 
@@ -289,7 +297,7 @@ async def test_a_progress_update_recorded_on_the_case_completes_the_task_and_the
             "SELECT event_id FROM events WHERE type = 'FollowUpCompleted' AND branch_id = $1", b
         )
         echo = case.next(
-            ProgressUpdateGiven(complaint_id=complaint_id, note="told", at=T0 + timedelta(hours=6))
+            ProgressUpdateGiven(complaint_id=complaint_id, note=ref("told"), at=T0 + timedelta(hours=6))
         )
         echo = echo.model_copy(update={"causation_id": ours["event_id"]})
         await publish(bootstrap, COMPLAINTS, echo)

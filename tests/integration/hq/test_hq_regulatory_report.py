@@ -37,6 +37,7 @@ from tests.integration.complaint.complaint_harness import Running, envelope_of, 
 from tests.integration.hq.conftest import HQ_ENV, Hq
 from tests.support.auth import BRANCH_ROLES, StaffAuth, admin, bearer, hq_analyst
 from tests.support.services import ServiceProcess, serve_app, wait_until
+from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
 
@@ -210,7 +211,7 @@ async def remediation_tasks(svc: Running, complaint_id: str) -> list[Envelope]:
         if i == 0:
             done_at = data.at + 8 * DAY
             (completed,) = decide(
-                evolve(Task(), scheduled), CompleteTask(at=done_at, note="tariff page fixed")
+                evolve(Task(), scheduled), CompleteTask(at=done_at, note=ref("tariff page fixed", "followup"))
             )
             out.append(envelope_of(completed, stream_id=stream, version=2, branch_id=BRANCH, at=done_at))
     return out

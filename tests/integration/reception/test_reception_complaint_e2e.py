@@ -47,6 +47,11 @@ async def test_a_complaint_at_reception_opens_a_linked_case(
         raised = [e for e in loaded.history if e.type == "ComplaintRaisedDuringVisit"]
         assert len(raised) == 2
 
+        async def reception_text(view: dict[str, Any]) -> str:
+            response = await svc.get(f"/texts/{view['text_id']}")
+            assert response.status_code == 200, response.text
+            return str(response.json()["text"])
+
         async def case(event_id: UUID) -> dict[str, Any] | None:
             response = await complaints.get(f"/complaints/{case_id_for(event_id)}")
             return response.json() if response.status_code == 200 else None  # type: ignore[no-any-return]
@@ -54,6 +59,11 @@ async def test_a_complaint_at_reception_opens_a_linked_case(
         first = await wait_until(lambda: case(raised[0].event_id), timeout=30, message="no case for the need")
         assert first["visit_id"] == visit and first["channel"] == "in_branch"
         assert first["customer_ref"] == REF and first["branch_id"] == b
-        assert first["description"] == "annual fee charged twice"
+        # the case keeps reception's text: the words are read from reception, never copied
+        assert (
+            first["description"]["status"] == "elsewhere" and first["description"]["context"] == "reception"
+        )
+        assert await reception_text(first["description"]) == "annual fee charged twice"
         second = await wait_until(lambda: case(raised[1].event_id), timeout=30, message="no case for the 2nd")
-        assert second["visit_id"] == visit and second["description"] == "the ticket machine is broken"
+        assert second["visit_id"] == visit
+        assert await reception_text(second["description"]) == "the ticket machine is broken"

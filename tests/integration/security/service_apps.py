@@ -156,6 +156,8 @@ async def running(name: str, database_url: str, bootstrap: str) -> AsyncIterator
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=15) as http:
         svc = Running(name, app, url, http, branch, other, {"branch_id": branch})
         await SEEDS[name](svc)
+        if name != "hq":
+            await seed_text(svc)
         yield svc
 
 
@@ -231,6 +233,17 @@ async def seed_feedback(svc: Running) -> None:
     async with svc.ctx.pool.acquire() as conn, conn.transaction():
         await app.execute_in(conn, survey_id, command, meta=Metadata(actor="seed-1"), branch_id=svc.branch)
     svc.params.update(survey_id=str(survey_id), customer_ref="cust_ref_0042")
+
+
+async def seed_text(svc: Running) -> None:
+    """A text the service keeps for the branch (``GET /texts/{text_id}``)."""
+    from shared.texts import texts_for
+
+    batch = texts_for(svc.ctx).batch()
+    ref = batch.require("a note kept for the branch")
+    async with svc.ctx.pool.acquire() as conn, conn.transaction():
+        await batch.save(conn, branch_id=svc.branch, customer_ref=None)
+    svc.params["text_id"] = str(ref.text_id)
 
 
 async def seed_hq(svc: Running) -> None:

@@ -35,8 +35,7 @@ pytestmark = pytest.mark.integration
 
 CREATE = "/branches/{branch_id}/complaints"
 ALL_ROWS = (
-    "SELECT correlation_id::text AS c, status FROM complaint.audit_log"
-    " WHERE correlation_id IS NOT NULL"
+    "SELECT correlation_id::text AS c, status FROM complaint.audit_log WHERE correlation_id IS NOT NULL"
 )
 
 
@@ -88,10 +87,11 @@ async def test_a_command_and_its_audit_row_commit_together(
                              AND NEW.branch_id LIKE '%-a' AND NEW.route LIKE '%complaints'
                              AND NEW.staff_id = 'audit-2')
                        EXECUTE FUNCTION refuse();
-                   -- ... or the command's transaction fails at COMMIT, after its audit row
+                   -- ... or the command's transaction fails at COMMIT, after its audit row (the
+                   -- event carries a reference to the description, issue 15: matched by length)
                    CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON events
                        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-                       WHEN (NEW.data->>'description' = 'fail at commit') EXECUTE FUNCTION refuse();"""
+                       WHEN (NEW.data->'description'->>'length' = '31') EXECUTE FUNCTION refuse();"""
             )
         events = "SELECT count(*) FROM events WHERE type = 'ComplaintReceived' AND branch_id = $1"
         async with svc.ctx.pool.acquire() as conn:
@@ -108,7 +108,9 @@ async def test_a_command_and_its_audit_row_commit_together(
         # no audit row without its command: the commit fails, the row written before it is gone
         correlation = str(uuid4())
         failed = await svc.http.post(
-            path, json=_body("fail at commit"), headers={**staff, "X-Correlation-Id": correlation}
+            path,
+            json=_body("fail at commit: 31 characters ."),
+            headers={**staff, "X-Correlation-Id": correlation},
         )
         assert failed.status_code == 500
         assert [r["status"] for r in await _rows(svc, correlation)] == [500]

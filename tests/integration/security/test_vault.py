@@ -26,7 +26,7 @@ from shared.auth import issue_token
 from shared.clock import FixedClock
 from shared.contacts import ContactResolutionError, VaultContacts
 from shared.crypto import KeyConfigError, MasterKeyring
-from shared.pii import customer_ref, mask_id_number, mask_name, mask_phone, pii_key_from_env
+from shared.pii import customer_ref, mask_id_number, mask_name, mask_phone, pii_key_from_env, scrub_text
 from shared.registry import REGISTRY
 from shared.runner import create_app
 from shared.service_identity import issue_service_token, service_key
@@ -213,7 +213,9 @@ async def test_reading_needs_a_reason_a_floor_role_and_the_customers_branch(svc:
     assert (await svc.http.get(url, headers=COUNTER)).status_code == 422  # no reason
     assert (await svc.http.get(url, params={"reason": "ab"}, headers=COUNTER)).status_code == 422
     assert (await svc.http.get(url, params={"reason": "x" * 201}, headers=COUNTER)).status_code == 422
-    assert (await svc.http.get(url, params={"reason": "why\x00"}, headers=COUNTER)).status_code == 422
+    for control in ("why\x00", "why\x1b[2J", "why\x85 not"):  # C0 and C1: a free text (issue 15)
+        refused = await svc.http.get(url, params={"reason": control}, headers=COUNTER)
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "reason"]
     assert (await svc.read(ref, headers=COUNTER_OTHER)).status_code == 403
     assert (await svc.read(ref, headers=HQ)).status_code == 403
     assert (await svc.read(ref, headers=ADMIN)).status_code == 403
@@ -250,7 +252,7 @@ async def test_every_read_is_audited_with_who_when_branch_correlation_and_reason
     assert mine["branch_id"] == OWN and mine["resource_id"] == ref
     assert mine["correlation_id"] == correlation and mine["at"] == T0.isoformat()
     assert mine["authenticated"] is True and mine["service"] == "reception"
-    assert mine["reason"] == f"customer disputes a transfer, called from {mask_phone(stranger.phone)}"
+    assert mine["reason"] == f"customer disputes a transfer, called from {scrub_text(stranger.phone)}"
 
     assert [e["resource_id"] for e in await svc.audit(staff_id="lm-b001", kind="pii.read")] == [ref]
     assert len(await svc.audit(branch_id=OTHER, kind="pii.read")) == 1
@@ -383,8 +385,13 @@ async def test_erasure_shreds_the_keys_and_the_history_still_replays(svc: VaultS
         ("admin-1", 404, None),
     ]
 
-    # the event history is untouched and rebuilds the same read model
-    assert await svc.fetch("SELECT event_id, type, data::text FROM events ORDER BY position") == events_before
+    # the event history is untouched (one PII-free event tells the other contexts to shred the
+    # customer's texts) and rebuilds the same read model
+    events_after = await svc.fetch("SELECT event_id, type, data::text FROM events ORDER BY position")
+    assert events_after[: len(events_before)] == events_before
+    assert [(e["type"], ref in e["data"]) for e in events_after[len(events_before) :]] == [
+        ("CustomerErased", True)
+    ]
     stream = v.stream_id(uuid.UUID(visit))
     loaded = await svc.reception.visits.handler.load(stream)
     assert loaded.state.customer_ref == ref and loaded.state.display_name == masked["name"]

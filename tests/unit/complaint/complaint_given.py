@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 from services.complaint import domain as d
 from shared.contracts.complaint import Category, Channel, Nature, Outcome, ProposedSolution, Urgency
 from shared.registry import EventData
+from tests.support.texts import ref
 
 T0 = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 CID = UUID("00000000-0000-4000-8000-00000000c0de")
@@ -26,7 +27,7 @@ def receive(channel: Channel = Channel.phone_hotline, **kw: object) -> d.Receive
         "complaint_id": CID,
         "channel": channel,
         "customer_ref": "cust_ref_0001",
-        "description": "waited 40 minutes and nobody explained why",
+        "description": ref("waited 40 minutes and nobody explained why"),
         "received_at": T0,
     }
     args.update(kw)
@@ -43,7 +44,7 @@ def propose(*ids: UUID, t: float = 20, compensation: str | None = None) -> d.Pro
         tuple(
             ProposedSolution(
                 solution_id=i,
-                description=f"solution {i}",
+                description=ref(f"solution {i}"),
                 compensation=Decimal(compensation) if compensation else None,
             )
             for i in ids or (S1,)
@@ -55,16 +56,18 @@ def path_to(status: d.Status, nature: Nature = Nature.general) -> list[d.Command
     """Commands that take a fresh case to ``status`` along the main line."""
     steps: list[tuple[d.Status, d.Command]] = [
         (d.Status.received, receive()),
-        (d.Status.acknowledged, d.Acknowledge(at(2), "we are sorry")),
+        (d.Status.acknowledged, d.Acknowledge(at(2), ref("we are sorry"))),
         (d.Status.classified, classify(nature)),
         (d.Status.investigating, d.StartInvestigation(at(10))),
         (d.Status.solutions_proposed, propose(S1, S2)),
         (d.Status.solution_accepted, d.AcceptSolution(at(30), S1)),
         (d.Status.implemented, d.ImplementSolution(at(40), S1)),
-        (d.Status.answered, d.Answer(at(50), "fee refunded", Outcome.upheld)),
+        (d.Status.answered, d.Answer(at(50), ref("fee refunded"), Outcome.upheld)),
         (
             d.Status.closed,
-            d.Close(at(60), "refunded and apologised", True, root_cause="rc", remediation="fix"),
+            d.Close(
+                at(60), ref("refunded and apologised"), True, root_cause=ref("rc"), remediation=ref("fix")
+            ),
         ),
     ]
     commands: list[d.Command] = []

@@ -20,6 +20,7 @@ from shared.contracts.complaint import Category, Channel, Nature, Urgency
 from shared.decider import DomainError
 from shared.registry import EventData
 from shared.sla.policy import DEFAULT_FILE, PolicyBook
+from tests.support.texts import ref
 
 CN_BRANCH = "cn-sh-001"
 UK_BRANCH = "uk-ldn-001"
@@ -115,7 +116,7 @@ class Case:
             "complaint_id": CID,
             "channel": channel,
             "customer_ref": "cust_ref_0001",
-            "description": "the fee was charged twice",
+            "description": ref("the fee was charged twice"),
             "received_at": at,
             "profile": profile,
             "calendar": calendar,
@@ -153,7 +154,7 @@ class Case:
 
     def walk_to_investigating(self, at: datetime, nature: Nature = Nature.general) -> None:
         self.run(
-            d.Acknowledge(at, "sorry"),
+            d.Acknowledge(at, ref("sorry")),
             d.Classify(at, Category.fees_and_information_transparency, nature, "web", Urgency.normal),
             d.StartInvestigation(at),
         )

@@ -12,6 +12,7 @@ from shared.contracts import complaint as ev
 from shared.contracts.complaint import Channel, HoldKind, Level, Nature, Outcome, Urgency
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.decider import DomainError
+from tests.support.texts import ref
 from tests.unit.complaint.complaint_given import (
     CID,
     S1,
@@ -70,7 +71,7 @@ def test_receive_twice_is_refused() -> None:
 
 def test_commands_on_a_case_that_does_not_exist_are_refused() -> None:
     refused(Case(), d.Acknowledge(at(1)), "does not exist")
-    refused(Case(), d.Reopen(at(1), "again"), "does not exist")
+    refused(Case(), d.Reopen(at(1), ref("again")), "does not exist")
 
 
 def test_an_in_branch_case_whose_visit_already_ended_records_the_departure() -> None:
@@ -94,18 +95,18 @@ def test_an_in_branch_case_whose_visit_already_ended_records_the_departure() -> 
         (d.Status.investigating, d.StartInvestigation(at(11)), "already started"),
         (d.Status.investigating, d.AcceptSolution(at(11), S1), "not proposed"),
         (d.Status.investigating, d.ImplementSolution(at(11), S1), "not proposed"),
-        (d.Status.investigating, d.Answer(at(11), "done"), "implement an accepted solution first"),
-        (d.Status.investigating, d.Close(at(11), "done"), "answer the customer first"),
+        (d.Status.investigating, d.Answer(at(11), ref("done")), "implement an accepted solution first"),
+        (d.Status.investigating, d.Close(at(11), ref("done")), "answer the customer first"),
         (d.Status.solutions_proposed, d.ImplementSolution(at(25), S1), "has not accepted it"),
         (d.Status.solutions_proposed, propose(S1, t=25), "already proposed"),
         (d.Status.solution_accepted, d.AcceptSolution(at(35), S1), "already decided"),
         (d.Status.solution_accepted, propose(uuid4(), t=35), "implement it"),
         (d.Status.implemented, d.ImplementSolution(at(45), S1), "already implemented"),
-        (d.Status.implemented, d.Answer(at(45), "x", Outcome.not_upheld), "not upheld"),
-        (d.Status.answered, d.Answer(at(55), "again"), "already answered"),
+        (d.Status.implemented, d.Answer(at(45), ref("x"), Outcome.not_upheld), "not upheld"),
+        (d.Status.answered, d.Answer(at(55), ref("again")), "already answered"),
         (d.Status.answered, classify(t=55), "already has the answer"),
-        (d.Status.answered, d.ExtendRegulatoryDeadline(at(55), "complex"), "already has the decision"),
-        (d.Status.investigating, d.Reopen(at(11), "again"), "still open"),
+        (d.Status.answered, d.ExtendRegulatoryDeadline(at(55), ref("complex")), "already has the decision"),
+        (d.Status.investigating, d.Reopen(at(11), ref("again")), "still open"),
     ],
 )
 def test_forbidden_transitions_are_refused_with_a_reason(
@@ -122,16 +123,16 @@ def test_forbidden_transitions_are_refused_with_a_reason(
         d.StartInvestigation(at(70)),
         propose(uuid4(), t=70),
         d.AcceptSolution(at(70), S2),
-        d.RejectSolution(at(70), S2, "no"),
+        d.RejectSolution(at(70), S2, ref("no")),
         d.ImplementSolution(at(70), S1),
-        d.Answer(at(70), "x"),
-        d.Close(at(70), "x"),
-        d.Hold(at(70), "waiting"),
+        d.Answer(at(70), ref("x")),
+        d.Close(at(70), ref("x")),
+        d.Hold(at(70), ref("waiting")),
         d.Resume(at(70)),
-        d.Escalate(at(70), "angry"),
-        d.MergeIntoIncident(at(70), uuid4(), "outage"),
-        d.GiveProgressUpdate(at(70), "still on it"),
-        d.ExtendRegulatoryDeadline(at(70), "complex"),
+        d.Escalate(at(70), ref("angry")),
+        d.MergeIntoIncident(at(70), uuid4(), ref("outage")),
+        d.GiveProgressUpdate(at(70), ref("still on it")),
+        d.ExtendRegulatoryDeadline(at(70), ref("complex")),
         d.RecordCustomerLeft(at(70)),
         d.RecordSlaBreached(at(70), d.SlaFacts(uuid4(), d.RESOLVE_SLA, "default", T0, at(60))),
     ],
@@ -145,12 +146,12 @@ def test_a_closed_case_accepts_nothing_but_reopen(command: d.Command) -> None:
 
 def test_rejecting_every_solution_requires_a_new_proposal() -> None:
     case = Case.at_status(d.Status.solutions_proposed)
-    case.run(d.RejectSolution(at(25), S1, "too little"))
+    case.run(d.RejectSolution(at(25), S1, ref("too little")))
     assert case.state.status is d.Status.solutions_proposed  # S2 is still on the table
-    case.run(d.RejectSolution(at(26), S2, "not that either"))
+    case.run(d.RejectSolution(at(26), S2, ref("not that either")))
     assert case.state.status is d.Status.solutions_rejected
     refused(case, d.AcceptSolution(at(27), S1), "already decided")
-    refused(case, d.Answer(at(27), "x"), "implement an accepted solution first")
+    refused(case, d.Answer(at(27), ref("x")), "implement an accepted solution first")
     s3 = uuid4()
     case.run(propose(s3, t=28, compensation="200.00"))
     assert case.state.status is d.Status.solutions_proposed
@@ -162,7 +163,9 @@ def test_the_customer_may_accept_several_alternatives_and_reject_the_rest() -> N
     s3 = uuid4()
     case = Case.at_status(d.Status.investigating)
     case.run(propose(S1, S2, s3))
-    case.run(d.AcceptSolution(at(25), S1), d.RejectSolution(at(26), S2, "no"), d.AcceptSolution(at(27), s3))
+    case.run(
+        d.AcceptSolution(at(25), S1), d.RejectSolution(at(26), S2, ref("no")), d.AcceptSolution(at(27), s3)
+    )
     assert case.state.status is d.Status.solution_accepted
     case.run(d.ImplementSolution(at(28), S1), d.ImplementSolution(at(29), s3))
     assert {s.status for s in case.state.current_solutions()} == {
@@ -173,9 +176,9 @@ def test_the_customer_may_accept_several_alternatives_and_reject_the_rest() -> N
 
 def test_a_complaint_found_not_upheld_is_answered_without_a_solution() -> None:
     case = Case.at_status(d.Status.investigating)
-    case.run(d.Answer(at(30), "the fee is in the signed contract", Outcome.not_upheld))
+    case.run(d.Answer(at(30), ref("the fee is in the signed contract"), Outcome.not_upheld))
     assert case.state.status is d.Status.answered and case.state.outcome is Outcome.not_upheld
-    case.run(d.Close(at(40), "explained"))
+    case.run(d.Close(at(40), ref("explained")))
     assert case.state.status is d.Status.closed
 
 
@@ -184,7 +187,7 @@ def test_compensation_is_optional_and_bounded() -> None:
     (event,) = case.run(propose(S1, compensation="88.50"))
     assert isinstance(event, ev.SolutionsProposed) and str(event.solutions[0].compensation) == "88.50"
     with pytest.raises(ValueError):
-        ev.ProposedSolution(solution_id=uuid4(), description="x", compensation=-1)  # type: ignore[arg-type]
+        ev.ProposedSolution(solution_id=uuid4(), description=ref("x"), compensation=-1)  # type: ignore[arg-type]
 
 
 # -------------------------------------------------------------------------------- escalation
@@ -192,13 +195,13 @@ def test_compensation_is_optional_and_bounded() -> None:
 
 def test_escalation_goes_up_one_level_at_a_time_and_never_down() -> None:
     case = Case.at_status(d.Status.received)
-    refused(case, d.Escalate(at(1), "angry", Level.hq_department), "one level at a time")
-    refused(case, d.Escalate(at(1), "x", Level.lobby_manager), "never de-escalated")
-    case.run(d.Escalate(at(1), "angry customer"))
+    refused(case, d.Escalate(at(1), ref("angry"), Level.hq_department), "one level at a time")
+    refused(case, d.Escalate(at(1), ref("x"), Level.lobby_manager), "never de-escalated")
+    case.run(d.Escalate(at(1), ref("angry customer")))
     assert case.state.level is Level.branch_head
-    refused(case, d.Escalate(at(2), "x", Level.lobby_manager), "never de-escalated")
-    case.run(d.Escalate(at(2), "press involved", Level.hq_department))
-    refused(case, d.Escalate(at(3), "x"), "highest level")
+    refused(case, d.Escalate(at(2), ref("x"), Level.lobby_manager), "never de-escalated")
+    case.run(d.Escalate(at(2), ref("press involved"), Level.hq_department))
+    refused(case, d.Escalate(at(3), ref("x")), "highest level")
 
 
 @pytest.mark.parametrize(
@@ -257,19 +260,19 @@ def test_sla_milestones_are_recorded_once_each() -> None:
 
 def test_hold_blocks_the_work_until_resumed() -> None:
     case = Case.at_status(d.Status.solutions_proposed)
-    case.run(d.Hold(at(25), "customer checks with family", HoldKind.waiting_on_customer))
+    case.run(d.Hold(at(25), ref("customer checks with family"), HoldKind.waiting_on_customer))
     assert case.state.on_hold
-    refused(case, d.Hold(at(26), "again"), "already on hold")
+    refused(case, d.Hold(at(26), ref("again")), "already on hold")
     refused(case, d.AcceptSolution(at(26), S1), "on hold .* resume it first")
-    case.run(d.Escalate(at(26), "customer asked for the branch head"))  # still allowed
-    case.run(d.GiveProgressUpdate(at(27), "we are waiting for your reply"))
-    case.run(d.Resume(at(28), "customer called back"))
+    case.run(d.Escalate(at(26), ref("customer asked for the branch head")))  # still allowed
+    case.run(d.GiveProgressUpdate(at(27), ref("we are waiting for your reply")))
+    case.run(d.Resume(at(28), ref("customer called back")))
     refused(case, d.Resume(at(29)), "not on hold")
     case.run(d.AcceptSolution(at(29), S1))
 
 
 def test_hold_needs_an_acknowledged_case() -> None:
-    refused(Case.at_status(d.Status.received), d.Hold(at(1), "x"), "acknowledge the customer first")
+    refused(Case.at_status(d.Status.received), d.Hold(at(1), ref("x")), "acknowledge the customer first")
 
 
 # -------------------------------------------------------------------------------- reopen
@@ -277,7 +280,7 @@ def test_hold_needs_an_acknowledged_case() -> None:
 
 def test_reopen_within_30_days_starts_a_new_cycle_of_the_same_case() -> None:
     case = Case.at_status(d.Status.closed)
-    (event,) = case.run(d.Reopen(at(60) + timedelta(days=29), "fee charged again"))
+    (event,) = case.run(d.Reopen(at(60) + timedelta(days=29), ref("fee charged again")))
     assert isinstance(event, ev.ComplaintReopened) and event.cycle == 2
     state = case.state
     assert state.status is d.Status.reopened and state.cycle == 2 and state.is_open
@@ -294,7 +297,7 @@ def test_reopen_within_30_days_starts_a_new_cycle_of_the_same_case() -> None:
 def test_reopen_after_30_days_is_refused() -> None:
     refused(
         Case.at_status(d.Status.closed),
-        d.Reopen(at(60) + timedelta(days=30, seconds=1), "too late"),
+        d.Reopen(at(60) + timedelta(days=30, seconds=1), ref("too late")),
         "more than 30 days ago; record a new complaint",
     )
 
@@ -302,19 +305,21 @@ def test_reopen_after_30_days_is_refused() -> None:
 def test_a_failed_verification_reopens_a_closed_case_once() -> None:
     case = Case.at_status(d.Status.closed)
     source = uuid4()
-    (event,) = case.run(d.HandleFailedVerification(at(90), "fee not refunded", source))
+    (event,) = case.run(d.HandleFailedVerification(at(90), ref("fee not refunded"), source))
     assert isinstance(event, ev.ComplaintReopened) and event.source_event_id == source
-    refused(case, d.HandleFailedVerification(at(91), "fee not refunded", source), "already")
+    refused(case, d.HandleFailedVerification(at(91), ref("fee not refunded"), source), "already")
 
 
 def test_a_failed_verification_of_an_open_case_undoes_the_implementation() -> None:
     case = Case.at_status(d.Status.answered)
     source = uuid4()
-    (event,) = case.run(d.HandleFailedVerification(at(90), "not refunded", source))
+    (event,) = case.run(d.HandleFailedVerification(at(90), ref("not refunded"), source))
     assert isinstance(event, ev.ComplaintCorrectionFailed)
     assert case.state.status is d.Status.solution_accepted and case.state.resolved_at is None
-    refused(case, d.HandleFailedVerification(at(91), "not refunded", source), "already recorded")
-    case.run(d.ImplementSolution(at(92), S1), d.Answer(at(93), "refunded now"), d.Close(at(94), "ok"))
+    refused(case, d.HandleFailedVerification(at(91), ref("not refunded"), source), "already recorded")
+    case.run(
+        d.ImplementSolution(at(92), S1), d.Answer(at(93), ref("refunded now")), d.Close(at(94), ref("ok"))
+    )
 
 
 # ------------------------------------------------------------------------ regulatory / misc
@@ -322,32 +327,32 @@ def test_a_failed_verification_of_an_open_case_undoes_the_implementation() -> No
 
 def test_the_regulatory_deadline_extends_once_with_a_reason() -> None:
     case = Case.at_status(d.Status.investigating)
-    (event,) = case.run(d.ExtendRegulatoryDeadline(at(30), "needs the card network's records"))
+    (event,) = case.run(d.ExtendRegulatoryDeadline(at(30), ref("needs the card network's records")))
     assert isinstance(event, ev.RegulatoryDeadlineExtended) and event.limit_days == 30
-    refused(case, d.ExtendRegulatoryDeadline(at(31), "more"), "already extended to 30 days")
+    refused(case, d.ExtendRegulatoryDeadline(at(31), ref("more")), "already extended to 30 days")
 
 
 def test_no_extension_after_the_regulatory_limit_passed() -> None:
     case = Case.at_status(d.Status.investigating)
     facts = d.SlaFacts(uuid4(), d.REGULATORY_SLA, "default", T0, T0 + timedelta(days=15))
     case.run(d.RecordSlaBreached(T0 + timedelta(days=15), facts))
-    refused(case, d.ExtendRegulatoryDeadline(T0 + timedelta(days=16), "late"), "already passed")
+    refused(case, d.ExtendRegulatoryDeadline(T0 + timedelta(days=16), ref("late")), "already passed")
 
 
 def test_a_major_complaint_closes_only_with_root_cause_and_remediation() -> None:
     case = Case()
     case.run(*path_to(d.Status.answered, Nature.major))
-    refused(case, d.Close(at(60), "done"), "root cause")
-    case.run(d.Close(at(60), "done", root_cause="ATM firmware", remediation="patch all ATMs"))
+    refused(case, d.Close(at(60), ref("done")), "root cause")
+    case.run(d.Close(at(60), ref("done"), root_cause=ref("ATM firmware"), remediation=ref("patch all ATMs")))
 
 
 def test_merge_into_an_incident_once() -> None:
     case = Case.at_status(d.Status.investigating)
     incident = uuid4()
-    case.run(d.MergeIntoIncident(at(20), incident, "online banking outage"))
+    case.run(d.MergeIntoIncident(at(20), incident, ref("online banking outage")))
     assert case.state.incident_id == incident
-    refused(case, d.MergeIntoIncident(at(21), incident, "x"), "already part of this incident")
-    refused(case, d.MergeIntoIncident(at(21), uuid4(), "x"), "already part of incident")
+    refused(case, d.MergeIntoIncident(at(21), incident, ref("x")), "already part of this incident")
+    refused(case, d.MergeIntoIncident(at(21), uuid4(), ref("x")), "already part of incident")
 
 
 def test_customer_left_only_for_in_branch_cases_and_once() -> None:
@@ -361,7 +366,7 @@ def test_customer_left_only_for_in_branch_cases_and_once() -> None:
 
 def test_replaying_the_events_gives_the_same_state() -> None:
     case = Case.at_status(d.Status.closed)
-    case.run(d.Reopen(at(100), "again"))
+    case.run(d.Reopen(at(100), ref("again")))
     assert case.decider.fold(case.events) == case.state
 
 

@@ -15,6 +15,7 @@ from shared.contracts.complaint import Category, Channel, HoldKind, Level, Natur
 from shared.contracts.sla import SlaBreached
 from shared.decider import DomainError
 from shared.registry import EventData
+from tests.support.texts import ref
 from tests.unit.complaint.complaint_given import CID, T0, receive
 
 SOLUTION_IDS = [UUID(int=i) for i in range(1, 5)]
@@ -33,7 +34,7 @@ def facts(deadline_id: UUID, sla: str) -> d.SlaFacts:
 
 # each strategy builds a command given its time
 COMMANDS = st.one_of(
-    st.builds(lambda: lambda t: d.Acknowledge(t, "sorry")),
+    st.builds(lambda: lambda t: d.Acknowledge(t, ref("sorry"))),
     st.builds(
         lambda c, n, u: lambda t: d.Classify(t, c, n, "walk_in", u),
         st.sampled_from(list(Category)),
@@ -44,29 +45,31 @@ COMMANDS = st.one_of(
     st.builds(
         lambda ids: (
             lambda t: d.ProposeSolutions(
-                t, tuple(ev.ProposedSolution(solution_id=i, description="s") for i in ids)
+                t, tuple(ev.ProposedSolution(solution_id=i, description=ref("s")) for i in ids)
             )
         ),
         st.lists(solution_ids, min_size=0, max_size=3),
     ),
     st.builds(lambda i: lambda t: d.AcceptSolution(t, i), solution_ids),
-    st.builds(lambda i: lambda t: d.RejectSolution(t, i, "no"), solution_ids),
+    st.builds(lambda i: lambda t: d.RejectSolution(t, i, ref("no")), solution_ids),
     st.builds(lambda i: lambda t: d.ImplementSolution(t, i), solution_ids),
-    st.builds(lambda o: lambda t: d.Answer(t, "answer", o), st.sampled_from(list(Outcome))),
+    st.builds(lambda o: lambda t: d.Answer(t, ref("answer"), o), st.sampled_from(list(Outcome))),
     st.builds(
-        lambda rc: lambda t: d.Close(t, "closed", None, rc, rc),
-        st.one_of(st.none(), st.just("cause")),
+        lambda rc: lambda t: d.Close(t, ref("closed"), None, rc, rc),
+        st.one_of(st.none(), st.just(ref("cause"))),
     ),
-    st.builds(lambda: lambda t: d.Reopen(t, "again")),
-    st.builds(lambda k: lambda t: d.Hold(t, "waiting", k), st.sampled_from(list(HoldKind))),
+    st.builds(lambda: lambda t: d.Reopen(t, ref("again"))),
+    st.builds(lambda k: lambda t: d.Hold(t, ref("waiting"), k), st.sampled_from(list(HoldKind))),
     st.builds(lambda: lambda t: d.Resume(t)),
-    st.builds(lambda lv: lambda t: d.Escalate(t, "why", lv), levels),
-    st.builds(lambda i: lambda t: d.MergeIntoIncident(t, i, "outage"), st.sampled_from(SOLUTION_IDS[:2])),
-    st.builds(lambda: lambda t: d.RecordCustomerLeft(t)),
-    st.builds(lambda: lambda t: d.GiveProgressUpdate(t, "update")),
-    st.builds(lambda: lambda t: d.ExtendRegulatoryDeadline(t, "complex")),
+    st.builds(lambda lv: lambda t: d.Escalate(t, ref("why"), lv), levels),
     st.builds(
-        lambda i: lambda t: d.HandleFailedVerification(t, "not done", i), st.sampled_from(DEADLINE_IDS)
+        lambda i: lambda t: d.MergeIntoIncident(t, i, ref("outage")), st.sampled_from(SOLUTION_IDS[:2])
+    ),
+    st.builds(lambda: lambda t: d.RecordCustomerLeft(t)),
+    st.builds(lambda: lambda t: d.GiveProgressUpdate(t, ref("update"))),
+    st.builds(lambda: lambda t: d.ExtendRegulatoryDeadline(t, ref("complex"))),
+    st.builds(
+        lambda i: lambda t: d.HandleFailedVerification(t, ref("not done"), i), st.sampled_from(DEADLINE_IDS)
     ),
     st.builds(
         lambda i, s, f: lambda t: d.RecordSlaAtRisk(t, facts(i, s), f),
@@ -95,18 +98,18 @@ def advance(state: d.Complaint, t: datetime) -> d.Command:
             return d.StartInvestigation(t)
         case d.Status.investigating | d.Status.solutions_rejected:
             fresh = [i for i in SOLUTION_IDS + EXTRA_IDS if state.solution(i) is None][:2]
-            solutions = tuple(ev.ProposedSolution(solution_id=i, description="s") for i in fresh)
+            solutions = tuple(ev.ProposedSolution(solution_id=i, description=ref("s")) for i in fresh)
             return d.ProposeSolutions(t, solutions)
         case d.Status.solutions_proposed:
             return d.AcceptSolution(t, pending[0].solution_id)
         case d.Status.solution_accepted:
             return d.ImplementSolution(t, accepted[0].solution_id)
         case d.Status.implemented:
-            return d.Answer(t, "done")
+            return d.Answer(t, ref("done"))
         case d.Status.answered:
-            return d.Close(t, "closed", True, "cause", "remedy")
+            return d.Close(t, ref("closed"), True, ref("cause"), ref("remedy"))
         case _:
-            return d.Reopen(t, "again")
+            return d.Reopen(t, ref("again"))
 
 
 EXTRA_IDS = [UUID(int=200 + i) for i in range(40)]

@@ -34,6 +34,7 @@ from shared.contracts.complaint import (
 )
 from shared.decider import DomainError
 from shared.registry import EventData
+from tests.support.texts import ref
 from tests.unit.complaint.regulation_given import (
     CN_BRANCH,
     LONDON,
@@ -50,20 +51,20 @@ Make = Callable[[datetime], d.Command]
 STAFF = ["lm-1", "lm-2", "head-1"]
 BUSINESS_TYPES = [None, "payment_services", "savings", "credit_card", "deposits"]
 
-HOLD = st.builds(lambda k: lambda t: d.Hold(t, "waiting", k), st.sampled_from(list(HoldKind)))
+HOLD = st.builds(lambda k: lambda t: d.Hold(t, ref("waiting"), k), st.sampled_from(list(HoldKind)))
 RESUME: st.SearchStrategy[Make] = st.just(lambda t: d.Resume(t))
-EXTEND: st.SearchStrategy[Make] = st.just(lambda t: d.ExtendRegulatoryDeadline(t, "complex"))
+EXTEND: st.SearchStrategy[Make] = st.just(lambda t: d.ExtendRegulatoryDeadline(t, ref("complex")))
 REQUEST = st.builds(
-    lambda who: lambda t: d.RequestExtension(t, "very complex", who, UUID(int=7)), st.sampled_from(STAFF)
+    lambda who: lambda t: d.RequestExtension(t, ref("very complex"), who, UUID(int=7)), st.sampled_from(STAFF)
 )
 DECIDE = st.builds(
-    lambda ok, who: lambda t: d.DecideExtension(t, ok, who, "because"),
+    lambda ok, who: lambda t: d.DecideExtension(t, ok, who, ref("because")),
     st.sampled_from([True, True, True, False]),
     st.sampled_from(STAFF),
 )
-MATERIAL: st.SearchStrategy[Make] = st.just(lambda t: d.RecordNewMaterial(t, "new statement"))
+MATERIAL: st.SearchStrategy[Make] = st.just(lambda t: d.RecordNewMaterial(t, ref("new statement")))
 REPEAT = st.builds(
-    lambda nf: lambda t: d.RecordRepeat(t, Channel.app, "cust_ref_0001", "again", "m-1", None, nf),
+    lambda nf: lambda t: d.RecordRepeat(t, Channel.app, "cust_ref_0001", ref("again"), "m-1", None, nf),
     st.booleans(),
 )
 CLASSIFY = st.builds(
@@ -71,30 +72,30 @@ CLASSIFY = st.builds(
     st.sampled_from(BUSINESS_TYPES),
 )
 INTERIM = st.builds(
-    lambda k, o: lambda t: d.SendInterimResponse(t, k, "update", o),
+    lambda k, o: lambda t: d.SendInterimResponse(t, k, ref("update"), o),
     st.sampled_from(list(InterimKind)),
     st.sampled_from([True, True, False]),
 )
 ANSWER = st.builds(
-    lambda kind: lambda t: d.Answer(t, "decided", Outcome.not_upheld, kind, True),
+    lambda kind: lambda t: d.Answer(t, ref("decided"), Outcome.not_upheld, kind, True),
     st.sampled_from([None, ResponseKind.final, ResponseKind.summary_resolution]),
 )
 CLOSE: st.SearchStrategy[Make] = st.just(
     lambda t: d.Close(
         t,
-        "done",
-        root_cause="rc",
+        ref("done"),
+        root_cause=ref("rc"),
         remediation_actions=(
             RemediationAction(
-                action_id=UUID(int=9), description="fix", owner="ops", due_at=t + timedelta(days=9)
+                action_id=UUID(int=9), description=ref("fix"), owner="ops", due_at=t + timedelta(days=9)
             ),
         ),
     )
 )
-REOPEN: st.SearchStrategy[Make] = st.just(lambda t: d.Reopen(t, "again"))
-REVIEW: st.SearchStrategy[Make] = st.just(lambda t: d.RequestReview(t, "disagree"))
+REOPEN: st.SearchStrategy[Make] = st.just(lambda t: d.Reopen(t, ref("again")))
+REVIEW: st.SearchStrategy[Make] = st.just(lambda t: d.RequestReview(t, ref("disagree")))
 DECIDE_REVIEW = st.builds(
-    lambda o: lambda t: d.DecideReview(t, o, "reviewed"), st.sampled_from(list(ReviewOutcome))
+    lambda o: lambda t: d.DecideReview(t, o, ref("reviewed")), st.sampled_from(list(ReviewOutcome))
 )
 #: weights: the paths with rules (holds, extensions, approvals, reviews) come up often
 WEIGHTED: list[tuple[int, st.SearchStrategy[Make]]] = [
@@ -189,7 +190,7 @@ def test_a_pause_moves_every_open_deadline_by_exactly_the_paused_time(
     now = max([e.at for e in case.events if hasattr(e, "at")] + [start[1]])  # type: ignore[attr-defined]
     before = {c.sla: (MATH.due(c), c) for c in case.state.clocks.open()}
     try:
-        case.run(d.Hold(now, "waiting", kind))
+        case.run(d.Hold(now, ref("waiting"), kind))
     except DomainError:
         return
     paused = timedelta(minutes=paused_minutes)

@@ -20,6 +20,7 @@ from shared.contracts.complaint import (
     ResponseKind,
     Urgency,
 )
+from tests.support.texts import ref
 from tests.unit.complaint.regulation_given import LONDON, MATH, UK_BRANCH, Case, end_of, local
 
 PSD = "payment_services"
@@ -68,7 +69,7 @@ def test_a_holding_reply_by_day_15_moves_the_final_response_to_day_35(at: dateti
     case = received(at, PSD)
     sent, extended = case.run(
         d.SendInterimResponse(
-            at + timedelta(days=10), InterimKind.holding, "the card scheme investigates", True
+            at + timedelta(days=10), InterimKind.holding, ref("the card scheme investigates"), True
         )
     )
     assert isinstance(sent, ev.InterimResponseSent) and isinstance(extended, ev.RegulatoryDeadlineExtended)
@@ -79,7 +80,7 @@ def test_a_holding_reply_by_day_15_moves_the_final_response_to_day_35(at: dateti
     )
     assert sent.final_response_by == extended.due_at == end_of(LONDON, last) == case.due()
     case.refused(
-        d.SendInterimResponse(at + timedelta(days=11), InterimKind.holding, "again", True),
+        d.SendInterimResponse(at + timedelta(days=11), InterimKind.holding, ref("again"), True),
         "no regulatory deadline of this case waits for one",
     )
 
@@ -88,7 +89,7 @@ def test_a_holding_reply_after_business_day_15_is_too_late() -> None:
     at = local(LONDON, 2026, 3, 6, 15)
     case = received(at, PSD)
     late = end_of(LONDON, date(2026, 3, 27)) + timedelta(minutes=1)
-    case.refused(d.SendInterimResponse(late, InterimKind.holding, "sorry", True), "already passed")
+    case.refused(d.SendInterimResponse(late, InterimKind.holding, ref("sorry"), True), "already passed")
 
 
 # --------------------------------------------------------------------------- 8 weeks, DISP 1.6.2
@@ -104,26 +105,28 @@ def test_eight_weeks_that_a_hold_does_not_stop() -> None:
         LimitUnit.days,
         frozenset(),
     )
-    (held,) = case.run(d.Hold(at + timedelta(days=3), "waiting for the customer's statement"))
+    (held,) = case.run(d.Hold(at + timedelta(days=3), ref("waiting for the customer's statement")))
     assert isinstance(held, ev.ComplaintPutOnHold) and held.regulatory_clocks_paused == []
     case.run(d.Resume(at + timedelta(days=20)))
     assert case.due() == at + timedelta(weeks=8)
-    case.refused(d.ExtendRegulatoryDeadline(at + timedelta(days=21), "complex"), "the most uk-fca allows")
+    case.refused(
+        d.ExtendRegulatoryDeadline(at + timedelta(days=21), ref("complex")), "the most uk-fca allows"
+    )
 
 
 def test_a_holding_response_within_8_weeks_meets_the_rule() -> None:
     at = local(LONDON, 2026, 3, 6, 15)
     case = received(at)
-    case.refused(d.SendInterimResponse(at + timedelta(days=50), InterimKind.holding, "x"), "Ombudsman")
+    case.refused(d.SendInterimResponse(at + timedelta(days=50), InterimKind.holding, ref("x")), "Ombudsman")
     (sent,) = case.run(
         d.SendInterimResponse(
-            at + timedelta(days=50), InterimKind.holding, "we need the merchant's file", True
+            at + timedelta(days=50), InterimKind.holding, ref("we need the merchant's file"), True
         )
     )
     assert isinstance(sent, ev.InterimResponseSent)
     (outcome,) = sent.regulatory_outcomes
     assert (outcome.by, outcome.within_limit) == ("holding", True) and not case.clock().is_open
-    case.refused(d.SendInterimResponse(at + timedelta(days=51), InterimKind.in_progress, "x"), "holding")
+    case.refused(d.SendInterimResponse(at + timedelta(days=51), InterimKind.in_progress, ref("x")), "holding")
 
 
 def test_reclassified_as_payment_services_the_15_business_days_count_from_receipt() -> None:
@@ -164,7 +167,7 @@ def test_a_summary_resolution_only_by_close_of_business_on_the_third_business_da
     answered: datetime, allowed: bool
 ) -> None:
     case = received(WINDOW)
-    command = d.Answer(answered, "refunded", Outcome.not_upheld, ResponseKind.summary_resolution, True)
+    command = d.Answer(answered, ref("refunded"), Outcome.not_upheld, ResponseKind.summary_resolution, True)
     if not allowed:
         case.refused(command, "too late for a summary resolution communication")
         return
@@ -177,8 +180,12 @@ def test_a_summary_resolution_only_by_close_of_business_on_the_third_business_da
 def test_a_final_response_must_point_to_the_ombudsman() -> None:
     at = local(LONDON, 2026, 3, 6, 15)
     case = received(at)
-    case.refused(d.Answer(at + timedelta(days=9), "no", Outcome.not_upheld), "Financial Ombudsman Service")
-    (answer,) = case.run(d.Answer(at + timedelta(days=9), "no", Outcome.not_upheld, ResponseKind.final, True))
+    case.refused(
+        d.Answer(at + timedelta(days=9), ref("no"), Outcome.not_upheld), "Financial Ombudsman Service"
+    )
+    (answer,) = case.run(
+        d.Answer(at + timedelta(days=9), ref("no"), Outcome.not_upheld, ResponseKind.final, True)
+    )
     assert isinstance(answer, ev.ComplaintAnswered) and answer.regulatory_outcomes[0].counted_days == 9
 
 
@@ -194,13 +201,13 @@ def test_uk_has_no_review_and_no_representative_limit() -> None:
     at = local(LONDON, 2026, 3, 6, 15)
     reps = tuple(f"cust_ref_{i:04d}" for i in range(8))
     case = received(at, representatives=reps)
-    case.run(d.Answer(at + timedelta(days=9), "no", Outcome.not_upheld, ResponseKind.final, True))
-    case.refused(d.RequestReview(at + timedelta(days=10), "x"), "no review")
+    case.run(d.Answer(at + timedelta(days=9), ref("no"), Outcome.not_upheld, ResponseKind.final, True))
+    case.refused(d.RequestReview(at + timedelta(days=10), ref("x")), "no review")
 
 
 def test_waiting_on_an_appraisal_does_not_stop_the_fca_clock_either() -> None:
     at = local(LONDON, 2026, 3, 6, 15)
     case = received(at, PSD)
-    case.run(d.Hold(at + timedelta(days=1), "card scheme", HoldKind.external_appraisal))
+    case.run(d.Hold(at + timedelta(days=1), ref("card scheme"), HoldKind.external_appraisal))
     case.run(d.Resume(at + timedelta(days=9)))
     assert case.due() == end_of(LONDON, date(2026, 3, 27))

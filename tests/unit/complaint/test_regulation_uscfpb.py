@@ -9,6 +9,7 @@ import pytest
 from services.complaint import domain as d
 from shared.contracts import complaint as ev
 from shared.contracts.complaint import InterimKind, Outcome
+from tests.support.texts import ref
 from tests.unit.complaint.regulation_given import NEW_YORK, US_BRANCH, Case, local
 
 INITIAL = "complaint.initial_response"
@@ -50,16 +51,16 @@ def test_an_in_progress_response_meets_the_15_days_and_the_final_runs_on() -> No
     case = Case.received(at, US_BRANCH)
     case.walk_to_investigating(at + timedelta(hours=1))
     (sent,) = case.run(
-        d.SendInterimResponse(at + timedelta(days=14), InterimKind.in_progress, "reviewing your file")
+        d.SendInterimResponse(at + timedelta(days=14), InterimKind.in_progress, ref("reviewing your file"))
     )
     assert isinstance(sent, ev.InterimResponseSent)
     assert [(o.sla, o.within_limit) for o in sent.regulatory_outcomes] == [(INITIAL, True)]
     assert not case.clock(INITIAL).is_open and case.clock().is_open
     case.refused(
-        d.SendInterimResponse(at + timedelta(days=15), InterimKind.in_progress, "again"), "waits for one"
+        d.SendInterimResponse(at + timedelta(days=15), InterimKind.in_progress, ref("again")), "waits for one"
     )
-    case.refused(d.SendInterimResponse(at + timedelta(days=15), InterimKind.holding, "x"), "in_progress")
-    (answered,) = case.run(d.Answer(at + timedelta(days=40), "refund issued", Outcome.not_upheld))
+    case.refused(d.SendInterimResponse(at + timedelta(days=15), InterimKind.holding, ref("x")), "in_progress")
+    (answered,) = case.run(d.Answer(at + timedelta(days=40), ref("refund issued"), Outcome.not_upheld))
     assert isinstance(answered, ev.ComplaintAnswered)
     assert [(o.sla, o.counted_days) for o in answered.regulatory_outcomes] == [("complaint.regulatory", 40.0)]
 
@@ -68,7 +69,7 @@ def test_a_substantive_answer_meets_both() -> None:
     at = local(NEW_YORK, 2026, 11, 20)
     case = Case.received(at, US_BRANCH)
     case.walk_to_investigating(at + timedelta(hours=1))
-    (answered,) = case.run(d.Answer(at + timedelta(days=3), "explained", Outcome.not_upheld))
+    (answered,) = case.run(d.Answer(at + timedelta(days=3), ref("explained"), Outcome.not_upheld))
     assert isinstance(answered, ev.ComplaintAnswered)
     assert {o.sla for o in answered.regulatory_outcomes} == {INITIAL, "complaint.regulatory"}
 
@@ -78,8 +79,8 @@ def test_waiting_on_the_consumer_does_not_stop_the_cfpb_clocks() -> None:
     case = Case.received(at, US_BRANCH)
     case.walk_to_investigating(at + timedelta(hours=1))
     case.run(
-        d.Hold(at + timedelta(days=2), "waiting for the consumer's statement"),
+        d.Hold(at + timedelta(days=2), ref("waiting for the consumer's statement")),
         d.Resume(at + timedelta(days=9)),
     )
     assert case.due(INITIAL) == at + timedelta(days=15) and case.due() == at + timedelta(days=60)
-    case.refused(d.ExtendRegulatoryDeadline(at + timedelta(days=10), "x"), "the most us-cfpb allows")
+    case.refused(d.ExtendRegulatoryDeadline(at + timedelta(days=10), ref("x")), "the most us-cfpb allows")

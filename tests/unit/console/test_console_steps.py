@@ -15,6 +15,7 @@ from services.console.steps import STEP_ACTIONS, CaseFacts, allowed_steps, answe
 from shared.auth import ACTIONS
 from shared.contracts.complaint import Category, Channel, Nature, Outcome, ProposedSolution, Urgency
 from shared.decider import DomainError
+from tests.support.texts import ref
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 CID = UUID("00000000-0000-4000-8000-0000000000c1")
@@ -45,25 +46,25 @@ def command_for(step: str, state: d.Complaint, at: datetime) -> d.Command:
     accepted = [s.solution_id for s in state.current_solutions(d.SolutionStatus.accepted)]
     outcomes = answer_outcomes(facts(state)) or ["upheld"]
     builders: dict[str, Callable[[], d.Command]] = {
-        "acknowledge": lambda: d.Acknowledge(at, "sorry"),
+        "acknowledge": lambda: d.Acknowledge(at, ref("sorry")),
         "classify": lambda: d.Classify(at, Category.waiting_time, Nature.general, "lobby", Urgency.normal),
         "start-investigation": lambda: d.StartInvestigation(at),
         "propose": lambda: d.ProposeSolutions(
-            at, (ProposedSolution(solution_id=uuid4(), description="refund"),)
+            at, (ProposedSolution(solution_id=uuid4(), description=ref("refund")),)
         ),
         "accept": lambda: d.AcceptSolution(at, proposed[0] if proposed else uuid4()),
-        "reject": lambda: d.RejectSolution(at, proposed[0] if proposed else uuid4(), "too little"),
+        "reject": lambda: d.RejectSolution(at, proposed[0] if proposed else uuid4(), ref("too little")),
         "implement": lambda: d.ImplementSolution(at, accepted[0] if accepted else uuid4()),
-        "answer": lambda: d.Answer(at, "our answer", Outcome(outcomes[0])),
-        "close": lambda: d.Close(at, "done", root_cause="cause", remediation="fix"),
-        "reopen": lambda: d.Reopen(at, "not fixed"),
-        "hold": lambda: d.Hold(at, "waiting for the statement"),
+        "answer": lambda: d.Answer(at, ref("our answer"), Outcome(outcomes[0])),
+        "close": lambda: d.Close(at, ref("done"), root_cause=ref("cause"), remediation=ref("fix")),
+        "reopen": lambda: d.Reopen(at, ref("not fixed")),
+        "hold": lambda: d.Hold(at, ref("waiting for the statement")),
         "resume": lambda: d.Resume(at),
-        "escalate": lambda: d.Escalate(at, "needs the branch head"),
-        "merge": lambda: d.MergeIntoIncident(at, uuid4(), "ATM outage"),
+        "escalate": lambda: d.Escalate(at, ref("needs the branch head")),
+        "merge": lambda: d.MergeIntoIncident(at, uuid4(), ref("ATM outage")),
         "customer-left": lambda: d.RecordCustomerLeft(at),
-        "progress-update": lambda: d.GiveProgressUpdate(at, "told by phone"),
-        "extend": lambda: d.ExtendRegulatoryDeadline(at, "needs an appraisal"),
+        "progress-update": lambda: d.GiveProgressUpdate(at, ref("told by phone")),
+        "extend": lambda: d.ExtendRegulatoryDeadline(at, ref("needs an appraisal")),
     }
     return builders[step]()
 
@@ -79,7 +80,7 @@ def accepted_by_decider(decider: d.ComplaintDecider, state: d.Complaint, step: s
 def reachable_states(channel: Channel, depth: int = 9) -> list[d.Complaint]:
     """Breadth-first over the steps the decider accepts, from a freshly received case."""
     decider = d.ComplaintDecider()
-    received = d.ReceiveComplaint(CID, channel, "cust_ref_0001", "waited 40 minutes", T0)
+    received = d.ReceiveComplaint(CID, channel, "cust_ref_0001", ref("waited 40 minutes"), T0)
     start = d.make_decider().fold(decider.decide(d.Complaint(), received))
     seen: dict[tuple[object, ...], d.Complaint] = {}
     frontier = [start]

@@ -14,6 +14,7 @@ from services.reception import domain as v
 from shared.auth import ACTIONS
 from shared.contracts.reception import ServiceType
 from shared.decider import DomainError
+from tests.support.texts import rref
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 VID = UUID("00000000-0000-4000-8000-0000000000a1")
@@ -42,12 +43,12 @@ def moves(required: tuple[str, ...], at: datetime) -> dict[str, Callable[[], v.C
         "return": lambda: v.Return(at),
         "queue": lambda: v.Queue("A001", date(2026, 3, 2), at),
         "call": lambda: v.Call("C1", "cs-1", at),
-        "serve": lambda: v.Serve("done", at),
+        "serve": lambda: v.Serve(rref("done"), at),
         "no-show": lambda: v.MarkNoShow(at),
         "abandon": lambda: v.Abandon(at),
         "leave": lambda: v.Leave(at),
         # the page asks for the customer reference when the visit has none
-        "raise-complaint": lambda: v.RaiseComplaint("rude at the counter", at, "cust_ref_0001"),
+        "raise-complaint": lambda: v.RaiseComplaint(rref("rude at the counter"), at, "cust_ref_0001"),
     }
 
 

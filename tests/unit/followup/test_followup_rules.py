@@ -31,6 +31,7 @@ from shared.contracts.reception import ServiceType, VisitServed
 from shared.envelope import Envelope
 from shared.registry import EventData
 from shared.sla.policy import PolicyBook
+from tests.support.texts import ref
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 NOW = T0 + timedelta(minutes=1)
@@ -60,7 +61,7 @@ def received() -> ComplaintReceived:
         complaint_id=COMPLAINT,
         channel=Channel.in_branch,
         customer_ref="cust_ref_0001",
-        description="card swallowed by the ATM",
+        description=ref("card swallowed by the ATM"),
         received_at=T0,
     )
 
@@ -71,8 +72,8 @@ def served(**kw: Any) -> VisitServed:
         "service_type": ServiceType.transfer,
         "counter_id": "3",
         "staff_id": "teller-2",
-        "outcome": "transfer submitted",
-        "next_steps": "funds arrive within 2 business days",
+        "outcome": ref("transfer submitted", "reception"),
+        "next_steps": ref("funds arrive within 2 business days", "reception"),
         "promised_by": T0 + timedelta(days=2),
         "customer_ref": "cust_ref_0002",
         "waited_seconds": 120,
@@ -122,7 +123,7 @@ def test_progress_updates_can_count_business_time_per_branch() -> None:
 
 
 def test_reopened_complaint_restarts_progress_updates() -> None:
-    data = ComplaintReopened(complaint_id=COMPLAINT, at=T0, reason="verification failed", cycle=2)
+    data = ComplaintReopened(complaint_id=COMPLAINT, at=T0, reason=ref("verification failed"), cycle=2)
     command = RULES.on_complaint_reopened(envelope(data), data, NOW, "cust_ref_0001")
     assert command.kind is TaskKind.progress_update and command.due_at == T0 + timedelta(hours=24)
     assert command.customer_ref == "cust_ref_0001" and "cycle 2" in command.reason
@@ -142,12 +143,14 @@ def test_visit_with_a_promise_schedules_a_callback_at_the_promised_time() -> Non
     assert command is not None and command.kind is TaskKind.callback
     assert command.due_at == T0 + timedelta(days=2)
     assert command.owner == "teller-2" and command.customer_ref == "cust_ref_0002"
-    assert "funds arrive within 2 business days" in command.reason
+    # the promise is reception's text: the task refers to it and never quotes it
+    assert "promise" in command.reason and "funds" not in command.reason
+    assert command.about == (data.next_steps, data.outcome)
     assert command.subject == f"visit:{data.visit_id}"
 
 
 def test_visit_without_a_promise_schedules_nothing() -> None:
-    data = served(promised_by=None, next_steps="")
+    data = served(promised_by=None, next_steps=None)
     assert RULES.on_visit_served(envelope(data), data, NOW) is None
 
 
@@ -157,7 +160,7 @@ def test_negative_feedback_schedules_service_recovery_within_24h_unassigned() ->
         subject=f"visit:{uuid4()}",
         customer_ref="cust_ref_0003",
         score=1,
-        comment="rude teller, call me on ***********",
+        comment=ref("rude teller, call me on ***********"),
         describes_complaint=True,
         at=T0,
     )
@@ -180,25 +183,28 @@ def test_remediation_at_close_becomes_a_task_for_the_closer() -> None:
     data = ComplaintClosed(
         complaint_id=COMPLAINT,
         at=T0,
-        result="refunded",
-        root_cause="fee table",
-        remediation="fix the fee table",
+        result=ref("refunded"),
+        root_cause=ref("fee table"),
+        remediation=ref("fix the fee table"),
     )
     [command] = RULES.on_complaint_closed(envelope(data, actor="head-1"), data, NOW)
     assert command.kind is TaskKind.remediation
     assert command.owner == "head-1" and command.due_at == T0 + timedelta(days=30)
-    plain = ComplaintClosed(complaint_id=COMPLAINT, at=T0, result="explained")
+    plain = ComplaintClosed(complaint_id=COMPLAINT, at=T0, result=ref("explained"))
     assert RULES.on_complaint_closed(envelope(plain), plain, NOW) == []
 
 
 def test_each_remediation_action_becomes_a_task_for_its_owner_due_when_it_is_due() -> None:
     actions = [
         RemediationAction(
-            action_id=uuid4(), description="fix the fee table", owner="ops-1", due_at=T0 + timedelta(days=7)
+            action_id=uuid4(),
+            description=ref("fix the fee table"),
+            owner="ops-1",
+            due_at=T0 + timedelta(days=7),
         ),
         RemediationAction(
             action_id=uuid4(),
-            description="retrain the counter",
+            description=ref("retrain the counter"),
             owner="head-2",
             due_at=T0 + timedelta(days=21),
         ),
@@ -206,9 +212,9 @@ def test_each_remediation_action_becomes_a_task_for_its_owner_due_when_it_is_due
     data = ComplaintClosed(
         complaint_id=COMPLAINT,
         at=T0,
-        result="refunded",
-        root_cause="the fee table was wrong",
-        remediation="fix the fee table; retrain the counter",  # the summary: no extra text task
+        result=ref("refunded"),
+        root_cause=ref("the fee table was wrong"),
+        remediation=ref("fix the fee table; retrain the counter"),  # the summary: no extra text task
         bank_at_fault=True,
         remediation_actions=actions,
     )
@@ -221,14 +227,15 @@ def test_each_remediation_action_becomes_a_task_for_its_owner_due_when_it_is_due
         d.task_id_for(env.event_id, TaskKind.remediation, a.action_id) for a in actions
     ]
     assert len({c.task_id for c in commands} | {d.task_id_for(env.event_id, TaskKind.remediation)}) == 3
-    assert "fix the fee table" in commands[0].reason and "the fee table was wrong" in commands[0].reason
+    assert "fix" not in commands[0].reason  # the words stay with the complaint service
+    assert commands[0].about == (actions[0].description, data.root_cause)
     assert all(c.subject == f"complaint:{COMPLAINT}" and c.cause_event_id == env.event_id for c in commands)
     assert [c.task_id for c in RULES.on_complaint_closed(env, data, NOW)] == [c.task_id for c in commands]
 
 
 def test_an_extension_makes_a_task_to_inform_the_complainant() -> None:
     data = RegulatoryDeadlineExtended(
-        complaint_id=COMPLAINT, reason="needs the card network's log", limit_days=30, at=T0
+        complaint_id=COMPLAINT, reason=ref("needs the card network's log"), limit_days=30, at=T0
     )
     command = RULES.on_deadline_extended(envelope(data), data, NOW, "cust_ref_0001")
     assert command.kind is TaskKind.inform_complainant and command.due_at == T0 + timedelta(hours=24)
@@ -238,7 +245,7 @@ def test_an_extension_makes_a_task_to_inform_the_complainant() -> None:
 def test_an_approved_60_day_extension_names_the_new_deadline_and_goes_to_the_requester() -> None:
     data = RegulatoryDeadlineExtended(
         complaint_id=COMPLAINT,
-        reason="very complex (approved by head-9)",
+        reason=ref("very complex (approved by head-9)"),
         limit_days=60,
         extension=2,
         at=T0,
@@ -256,7 +263,7 @@ def test_an_approved_60_day_extension_names_the_new_deadline_and_goes_to_the_req
 def test_a_uk_holding_reply_extension_counts_business_days() -> None:
     data = RegulatoryDeadlineExtended(
         complaint_id=COMPLAINT,
-        reason="holding reply: waiting for the card scheme",
+        reason=ref("holding reply: waiting for the card scheme"),
         limit_days=35,
         at=T0,
         unit=LimitUnit.business_days,
@@ -297,7 +304,7 @@ def test_regulatory_milestone_is_a_task_for_the_branch_head_due_at_the_limit() -
 def test_an_appraisal_hold_and_its_result_make_inform_tasks_when_the_profile_says_so() -> None:
     hold = ComplaintPutOnHold(
         complaint_id=COMPLAINT,
-        reason="card sent to the network for testing.",
+        reason=ref("card sent to the network for testing."),
         kind=HoldKind.external_appraisal,
         at=T0,
         inform_complainant=True,
@@ -308,7 +315,8 @@ def test_an_appraisal_hold_and_its_result_make_inform_tasks_when_the_profile_say
     assert command is not None and command.kind is TaskKind.inform_complainant
     assert command.task_id == d.task_id_for(env.event_id, TaskKind.inform_complainant)
     assert command.due_at == T0 + timedelta(hours=24) and command.customer_ref == "cust_ref_0001"
-    assert "external appraisal" in command.reason and "testing." in command.reason
+    assert "external appraisal" in command.reason and "testing" not in command.reason
+    assert command.about == (hold.reason,)
     assert "does not count" in command.reason and ".." not in command.reason
     quiet = hold.model_copy(update={"inform_complainant": False})
     assert RULES.on_put_on_hold(env, quiet, NOW, "cust_ref_0001") is None
@@ -316,7 +324,7 @@ def test_an_appraisal_hold_and_its_result_make_inform_tasks_when_the_profile_say
     resumed = ComplaintResumed(
         complaint_id=COMPLAINT,
         at=T0 + timedelta(days=4),
-        note="the network's report arrived",
+        note=ref("the network's report arrived"),
         inform_complainant=True,
         regulatory_due_at=datetime(2026, 3, 21, 2, 0, tzinfo=UTC),
     )

@@ -13,6 +13,7 @@ from services.simulator.envelopes import EnvelopeFactory, Made
 from shared.contracts import complaint as c
 from shared.contracts.complaint import Category, Nature
 from shared.envelope import Envelope
+from tests.support.texts import ref
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -164,14 +165,18 @@ def test_handling_time_excludes_time_on_hold() -> None:
     hold, resume, answer = T0 + timedelta(hours=1), T0 + timedelta(hours=3), T0 + timedelta(hours=5)
     made += [
         f.make(
-            "complaint", sid, "b1", c.ComplaintPutOnHold(complaint_id=cid, reason="appraisal", at=hold), hold
+            "complaint",
+            sid,
+            "b1",
+            c.ComplaintPutOnHold(complaint_id=cid, reason=ref("appraisal"), at=hold),
+            hold,
         ),
         f.make("complaint", sid, "b1", c.ComplaintResumed(complaint_id=cid, at=resume), resume),
         f.make(
             "complaint",
             sid,
             "b1",
-            c.ComplaintAnswered(complaint_id=cid, outcome=c.Outcome.not_upheld, answer="no", at=answer),
+            c.ComplaintAnswered(complaint_id=cid, outcome=c.Outcome.not_upheld, answer=ref("no"), at=answer),
             answer,
         ),
     ]
@@ -191,7 +196,7 @@ def test_a_review_is_a_new_cycle_and_extensions_and_codes_are_kept() -> None:
     review = c.ReviewRequested(
         complaint_id=cid,
         at=later,
-        reason="disagrees",
+        reason=ref("disagrees"),
         cycle=2,
         decision_at=T0,
         reviewing_level=c.Level.branch_head,
@@ -200,7 +205,7 @@ def test_a_review_is_a_new_cycle_and_extensions_and_codes_are_kept() -> None:
         complaint_id=cid,
         request_id=uuid4(),
         requested_by="lm-1",
-        reason="complex",
+        reason=ref("complex"),
         limit_days=60,
         extension=2,
         at=later,
@@ -217,3 +222,14 @@ def test_a_review_is_a_new_cycle_and_extensions_and_codes_are_kept() -> None:
     facts = m.facts[str(cid)]
     assert m.total("fcr_closes") == 0 and facts.reviews == 1 and facts.cycle == 2 and not facts.closed
     assert (facts.extensions_requested, facts.extensions_approved, facts.limit_days) == (1, 1, 60)
+
+
+def test_an_erasure_is_about_no_branch() -> None:
+    """``CustomerErased`` travels on the reception topic under a branch id of its own: HQ counts
+    no branch for it (it is not one)."""
+    from shared.contracts.reception import ERASURE_BRANCH, CustomerErased
+
+    erased = CustomerErased(customer_ref="cust_ref_0001", at=T0)
+    made = EnvelopeFactory().make("reception", "customer-cust_ref_0001", ERASURE_BRANCH, erased, T0)
+    changes = Model().apply([made])
+    assert changes.branches == {} and not changes.day

@@ -25,6 +25,7 @@ from shared.contracts.complaint import Channel, ClockOutcome, LimitUnit, Remedia
 from shared.contracts.followup import TaskKind
 from shared.envelope import Envelope
 from shared.registry import EventData
+from tests.support.texts import ref
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 BRANCH = "cn-sh-001"
@@ -88,7 +89,7 @@ def received(cid: UUID, at: datetime = T0) -> Envelope:
             complaint_id=cid,
             channel=Channel.phone_hotline,
             customer_ref="cust_ref_0042",
-            description="card swallowed",
+            description=ref("card swallowed"),
             received_at=at,
             regulatory_profile="cn-2020",
             business_type="credit_card",
@@ -101,7 +102,7 @@ def answered(cid: UUID, at: datetime, *outcomes: ClockOutcome) -> Envelope:
     data = c.ComplaintAnswered(
         complaint_id=cid,
         outcome=c.Outcome.upheld,
-        answer="refunded",
+        answer=ref("refunded"),
         at=at,
         regulatory_outcomes=list(outcomes),
     )
@@ -112,7 +113,7 @@ def test_decided_within_uses_the_regulatory_counted_days_with_paused_time_exclud
     cid = uuid4()
     held = env(
         c.ComplaintPutOnHold(
-            complaint_id=cid, reason="appraisal", kind=c.HoldKind.external_appraisal, at=T0 + DAY
+            complaint_id=cid, reason=ref("appraisal"), kind=c.HoldKind.external_appraisal, at=T0 + DAY
         ),
         T0 + DAY,
     )
@@ -129,7 +130,7 @@ def test_decided_within_uses_the_regulatory_counted_days_with_paused_time_exclud
     assert f.decision_unit == "days" and f.handling_seconds == 37 * 86400
     # a later decision (after a reopen) does not change the first decision's figure
     reopened = env(
-        c.ComplaintReopened(complaint_id=cid, at=T0 + 50 * DAY, reason="again", cycle=2), T0 + 50 * DAY
+        c.ComplaintReopened(complaint_id=cid, at=T0 + 50 * DAY, reason=ref("again"), cycle=2), T0 + 50 * DAY
     )
     again = answered(cid, T0 + 55 * DAY, outcome("complaint.regulatory", 5.0))
     f = fold([reopened, again], {str(cid): f}).complaints[str(cid)]
@@ -159,13 +160,13 @@ def test_extensions_requests_and_reviews_are_counted() -> None:
     at = T0 + 10 * DAY
     events = [
         received(cid),
-        env(c.RegulatoryDeadlineExtended(complaint_id=cid, reason="complex", limit_days=30, at=at), at),
+        env(c.RegulatoryDeadlineExtended(complaint_id=cid, reason=ref("complex"), limit_days=30, at=at), at),
         env(
             c.ExtensionRequested(
                 complaint_id=cid,
                 request_id=request,
                 requested_by="lm-007",
-                reason="3 banks",
+                reason=ref("3 banks"),
                 limit_days=60,
                 extension=2,
                 at=at,
@@ -178,7 +179,7 @@ def test_extensions_requests_and_reviews_are_counted() -> None:
                 request_id=request,
                 denied_by="head-001",
                 requested_by="lm-007",
-                reason="not yet",
+                reason=ref("not yet"),
                 at=at,
             ),
             at,
@@ -188,7 +189,7 @@ def test_extensions_requests_and_reviews_are_counted() -> None:
                 complaint_id=cid,
                 request_id=second,
                 requested_by="lm-007",
-                reason="records",
+                reason=ref("records"),
                 limit_days=60,
                 extension=2,
                 at=at,
@@ -209,7 +210,7 @@ def test_extensions_requests_and_reviews_are_counted() -> None:
         env(
             c.RegulatoryDeadlineExtended(
                 complaint_id=cid,
-                reason="records",
+                reason=ref("records"),
                 limit_days=60,
                 extension=2,
                 at=at,
@@ -222,7 +223,7 @@ def test_extensions_requests_and_reviews_are_counted() -> None:
         env(
             c.RegulatoryDeadlineExtended(
                 complaint_id=cid,
-                reason="holding reply",
+                reason=ref("holding reply"),
                 limit_days=35,
                 at=at,
                 sla="complaint.initial_response",
@@ -234,7 +235,7 @@ def test_extensions_requests_and_reviews_are_counted() -> None:
             c.ReviewRequested(
                 complaint_id=cid,
                 at=T0 + 25 * DAY,
-                reason="disagree",
+                reason=ref("disagree"),
                 cycle=2,
                 decision_at=T0 + 20 * DAY,
                 reviewing_level=c.Level.branch_head,
@@ -246,7 +247,7 @@ def test_extensions_requests_and_reviews_are_counted() -> None:
                 complaint_id=cid,
                 at=T0 + 40 * DAY,
                 outcome=c.ReviewOutcome.decision_changed,
-                decision="refund",
+                decision=ref("refund"),
                 cycle=2,
                 regulatory_outcomes=[outcome("complaint.review", 15.0, limit=30, by="review_decision")],
             ),
@@ -268,15 +269,15 @@ def test_extensions_requests_and_reviews_are_counted() -> None:
 
 def close_with_actions(cid: UUID, at: datetime, *dues: timedelta) -> tuple[Envelope, list[RemediationAction]]:
     actions = [
-        RemediationAction(action_id=uuid4(), description=f"fix {i}", owner=f"owner-{i}", due_at=at + due)
+        RemediationAction(action_id=uuid4(), description=ref(f"fix {i}"), owner=f"owner-{i}", due_at=at + due)
         for i, due in enumerate(dues)
     ]
     data = c.ComplaintClosed(
         complaint_id=cid,
         at=at,
-        result="done",
-        root_cause="fee table wrong",
-        remediation="see actions",
+        result=ref("done"),
+        root_cause=ref("fee table wrong"),
+        remediation=ref("see actions"),
         bank_at_fault=True,
         remediation_actions=actions,
     )
@@ -363,10 +364,13 @@ def test_other_follow_up_tasks_are_no_remediation_and_text_only_remediation_is_o
         reason="update",
         subject=f"complaint:{cid}",
     )
-    cancelled = fu.FollowUpCancelled(task_id=uuid4(), kind=TaskKind.callback, reason="closed", at=T0)
+    cancelled = fu.FollowUpCancelled(task_id=uuid4(), kind=TaskKind.callback, reason=ref("closed"), at=T0)
     assert not fold([env(other, T0), env(cancelled, T0)]).remediation
     legacy = env(
-        c.ComplaintClosed(complaint_id=cid, at=T0, result="ok", root_cause="x", remediation="retrain"), T0
+        c.ComplaintClosed(
+            complaint_id=cid, at=T0, result=ref("ok"), root_cause=ref("x"), remediation=ref("retrain")
+        ),
+        T0,
     )
     (row,) = fold([received(cid), legacy]).remediation.values()
     assert row.task_id == remediation_task_id(legacy.event_id) and row.due_at is None

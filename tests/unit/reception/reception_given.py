@@ -22,6 +22,7 @@ from shared.contracts.reception import (
     VisitSteppedOut,
 )
 from shared.registry import EventData
+from tests.support.texts import rref
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 DAY = date(2026, 3, 2)
@@ -42,7 +43,7 @@ BASE: list[EventData] = [arrived()]
 GREETED = [*BASE, VisitGreeted(visit_id=VISIT, at=at(1))]
 NEED = [
     *GREETED,
-    NeedConfirmed(visit_id=VISIT, service_type=ServiceType.transfer, line="deposits", notes="", at=at(2)),
+    NeedConfirmed(visit_id=VISIT, service_type=ServiceType.transfer, line="deposits", notes=None, at=at(2)),
 ]
 GUIDED = [
     *NEED,
@@ -92,7 +93,7 @@ SERVED = [
         service_type=ServiceType.transfer,
         counter_id="3",
         staff_id="s-1",
-        outcome="done",
+        outcome=rref("done"),
         waited_seconds=300,
         at=at(15),
     ),

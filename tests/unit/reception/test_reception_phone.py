@@ -22,6 +22,7 @@ from shared.contracts.reception import (
 from shared.contracts.sla import SlaBreached
 from shared.decider import DomainError
 from shared.registry import EventData
+from tests.support.texts import rref
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 CALL = UUID("00000000-0000-0000-0000-00000000c001")
@@ -132,7 +133,7 @@ def test_an_unanswered_call_ends_missed() -> None:
 def test_end_can_record_purpose_and_outcome_in_one_step() -> None:
     events = decide(
         ANSWERED,
-        p.EndCall(at(90), ServiceType.loan_application, CallOutcome.routed, "loans-desk", "mortgage"),
+        p.EndCall(at(90), ServiceType.loan_application, CallOutcome.routed, "loans-desk", rref("mortgage")),
     )
     assert [type(e) for e in events] == [CallPurposeRecorded, CallRouted, CallEnded]
     assert events[-1].outcome is CallOutcome.routed  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from shared.contracts.reception import (
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.decider import DomainError
+from tests.support.texts import rref
 from tests.unit.reception.reception_given import (
     AWAY,
     CALLED,
@@ -54,12 +55,12 @@ def test_a_whole_visit_from_door_to_door() -> None:
         [],
         v.Arrive(VISIT, "appointment", at(0), customer_ref=REF, display_name="王*"),
         v.Greet(at(1)),
-        v.ConfirmNeed(ServiceType.deposit_time, "deposits", at(2), "3-year term"),
+        v.ConfirmNeed(ServiceType.deposit_time, "deposits", at(2), rref("3-year term")),
         v.Guide(("bank_card", "id_card"), at(3)),
         v.CheckDocuments((), at(4)),
         v.Queue("A012", DAY, at(5)),
         v.Call("3", "s-1", at(17)),
-        v.Serve("term deposit opened", at(27), "certificate mailed", at(60 * 24 * 3)),
+        v.Serve(rref("term deposit opened"), at(27), rref("certificate mailed"), at(60 * 24 * 3)),
         v.Leave(at(28)),
     )
     assert types(events) == [
@@ -101,22 +102,24 @@ def test_priority_and_accessibility_at_arrival_and_greeting_accumulate() -> None
 
 
 def test_a_complaint_need_raises_a_complaint_for_the_complaint_service() -> None:
-    events = when(GREETED, v.ConfirmNeed(ServiceType.complaint, "general", at(2), "waited an hour last week"))
+    events = when(
+        GREETED, v.ConfirmNeed(ServiceType.complaint, "general", at(2), rref("waited an hour last week"))
+    )
     assert types(events) == ["NeedConfirmed", "ComplaintRaisedDuringVisit"]
     complaint = events[1]
     assert isinstance(complaint, ComplaintRaisedDuringVisit)
     assert complaint.from_need and complaint.customer_ref == REF
-    assert complaint.description == "waited an hour last week" and complaint.visit_id == VISIT
+    assert complaint.description == rref("waited an hour last week") and complaint.visit_id == VISIT
 
 
 def test_a_complaint_need_without_description_is_refused() -> None:
     with pytest.raises(DomainError, match="description"):
-        when(GREETED, v.ConfirmNeed(ServiceType.complaint, "general", at(2), "  "))
+        when(GREETED, v.ConfirmNeed(ServiceType.complaint, "general", at(2), None))
 
 
 def test_a_complaint_can_be_raised_at_any_time_of_an_open_visit() -> None:
     for history in (GREETED, QUEUED, CALLED, SERVED):
-        events = when(history, v.RaiseComplaint("counter closed without notice", at(20)))
+        events = when(history, v.RaiseComplaint(rref("counter closed without notice"), at(20)))
         assert types(events) == ["ComplaintRaisedDuringVisit"]
         assert given([*history, *events]).complaints == 1
 
@@ -124,11 +127,11 @@ def test_a_complaint_can_be_raised_at_any_time_of_an_open_visit() -> None:
 def test_a_complaint_needs_a_customer_reference() -> None:
     anonymous = [arrived(customer_ref=None)]
     with pytest.raises(DomainError, match="customer_ref"):
-        when(anonymous, v.RaiseComplaint("rude", at(1)))
-    events = when(anonymous, v.RaiseComplaint("rude", at(1), customer_ref="walkin_ref_9"))
+        when(anonymous, v.RaiseComplaint(rref("rude"), at(1)))
+    events = when(anonymous, v.RaiseComplaint(rref("rude"), at(1), customer_ref="walkin_ref_9"))
     assert given([*anonymous, *events]).customer_ref == "walkin_ref_9"
     with pytest.raises(DomainError, match="differs"):
-        when([arrived()], v.RaiseComplaint("rude", at(1), customer_ref="somebody_else"))
+        when([arrived()], v.RaiseComplaint(rref("rude"), at(1), customer_ref="somebody_else"))
 
 
 def test_missing_documents_fetched_and_returned_is_the_same_visit() -> None:
@@ -167,7 +170,7 @@ def test_queueing_needs_the_documents_checked_unless_nothing_is_required() -> No
 
 
 def test_guidance_lists_the_required_materials() -> None:
-    events = when(NEED, v.Guide(("bank_card", "id_card"), at(3), "bring the payee's details"))
+    events = when(NEED, v.Guide(("bank_card", "id_card"), at(3), rref("bring the payee's details")))
     assert isinstance(events[0], VisitGuided) and events[0].required_materials == ["bank_card", "id_card"]
 
 
@@ -228,14 +231,14 @@ def test_ticket_machine_arrival_confirms_the_need_and_queues_at_once() -> None:
 
 
 def test_ticket_machine_complaint_arrival_raises_the_complaint() -> None:
-    express = v.Express(ServiceType.complaint, "general", "E001", DAY, "card swallowed by the ATM")
+    express = v.Express(ServiceType.complaint, "general", "E001", DAY, rref("card swallowed by the ATM"))
     events = when([], v.Arrive(VISIT, "walk_in", at(0), customer_ref=REF, express=express))
     assert types(events) == ["VisitArrived", "NeedConfirmed", "ComplaintRaisedDuringVisit", "VisitQueued"]
 
 
 def test_a_promise_must_lie_in_the_future() -> None:
     with pytest.raises(DomainError, match="future"):
-        when(CALLED, v.Serve("done", at(20), "call back", at(19)))
+        when(CALLED, v.Serve(rref("done"), at(20), rref("call back"), at(19)))
 
 
 def test_greeting_cannot_swap_the_customer() -> None:

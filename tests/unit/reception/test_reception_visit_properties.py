@@ -9,6 +9,7 @@ from services.reception import domain as v
 from shared.contracts.reception import ServiceType, VisitLeft, VisitQueued, VisitServed
 from shared.decider import DomainError
 from shared.registry import EventData
+from tests.support.texts import rref
 from tests.unit.reception.reception_given import DAY, VISIT, at
 
 MATERIALS = ("bank_card", "id_card")
@@ -19,7 +20,7 @@ def commands(i: int) -> st.SearchStrategy[v.Command]:
     return st.one_of(
         st.just(v.Greet(t)),
         st.sampled_from([ServiceType.transfer, ServiceType.enquiry, ServiceType.complaint]).map(
-            lambda s: v.ConfirmNeed(s, "general", t, "noted")
+            lambda s: v.ConfirmNeed(s, "general", t, rref("noted"))
         ),
         st.sampled_from([(), MATERIALS]).map(lambda m: v.Guide(m, t)),
         st.sampled_from([(), ("id_card",)]).map(lambda m: v.CheckDocuments(m, t)),
@@ -27,10 +28,10 @@ def commands(i: int) -> st.SearchStrategy[v.Command]:
         st.just(v.Return(t)),
         st.just(v.Queue(f"A{i:03d}", DAY, t)),
         st.sampled_from(["1", "2"]).map(lambda c: v.Call(c, "s-1", t)),
-        st.just(v.Serve("done", t)),
+        st.just(v.Serve(rref("done"), t)),
         st.just(v.Abandon(t)),
         st.just(v.MarkNoShow(t)),
-        st.just(v.RaiseComplaint("unhappy", t)),
+        st.just(v.RaiseComplaint(rref("unhappy"), t)),
     )
 
 
@@ -53,7 +54,7 @@ def progress(state: v.Visit, i: int) -> v.Command:
         case v.Status.queued:
             return v.Call("1", "s-1", t)
         case v.Status.called:
-            return v.Serve("done", t)
+            return v.Serve(rref("done"), t)
     return v.Leave(t)
 
 

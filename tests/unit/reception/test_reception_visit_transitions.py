@@ -11,6 +11,7 @@ from services.reception import domain as v
 from shared.contracts.reception import ServiceType
 from shared.contracts.sla import SlaAtRisk
 from shared.decider import DomainError
+from tests.support.texts import rref
 from tests.unit.reception.reception_given import DAY, HISTORIES, VISIT, at, when
 
 SLA = SlaAtRisk(
@@ -36,10 +37,10 @@ COMMANDS: dict[str, Callable[[], v.Command]] = {
     "return": lambda: v.Return(at(30)),
     "queue": lambda: v.Queue("A002", DAY, at(30)),
     "call": lambda: v.Call("4", "s-2", at(30)),
-    "serve": lambda: v.Serve("done", at(30)),
+    "serve": lambda: v.Serve(rref("done"), at(30)),
     "abandon": lambda: v.Abandon(at(30)),
     "no_show": lambda: v.MarkNoShow(at(30)),
-    "raise_complaint": lambda: v.RaiseComplaint("rude staff", at(30)),
+    "raise_complaint": lambda: v.RaiseComplaint(rref("rude staff"), at(30)),
 }
 
 OPEN = {

@@ -61,7 +61,16 @@ def test_every_action_is_well_named_and_has_a_role() -> None:
         assert spec.roles, f"{name} has no role"
         assert spec.roles <= ROLES
         assert PERMISSIONS[name] == spec.roles
-        assert name.split(".")[0] in {"reception", "complaint", "followup", "feedback", "hq", "audit", "pii"}
+        assert name.split(".")[0] in {
+            "reception",
+            "complaint",
+            "followup",
+            "feedback",
+            "hq",
+            "audit",
+            "pii",
+            "text",
+        }
 
 
 def test_the_actions_named_in_the_brief_exist() -> None:
@@ -77,7 +86,7 @@ def test_hq_analysts_issue_no_commands_and_read_every_branch_read_except_raw_pii
     mine = actions_of(Role.HQ_ANALYST)
     assert all(ACTIONS[a].kind is Kind.READ for a in mine)
     branch_reads = {a for a, s in ACTIONS.items() if s.kind is Kind.READ and s.scope is Scope.BRANCH}
-    assert branch_reads - mine == {"pii.read"}
+    assert branch_reads - mine == {"pii.read", "text.read"}  # raw PII and staff's free text
     assert "hq.read" in mine and "audit.read" not in mine
 
 

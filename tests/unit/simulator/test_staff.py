@@ -27,9 +27,17 @@ from shared.contracts.complaint import (
     Urgency,
 )
 from shared.contracts.followup import TaskKind
+from shared.contracts.text import TextRef
+from shared.texts import TextReader
+from tests.support.texts import ref
 from tests.unit.complaint.regulation_given import CN_BRANCH, UK_BRANCH, US_BRANCH, Case
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def text(words: object) -> TextRef | None:
+    """What a route's ``TextBatch.add`` makes of a body's optional text."""
+    return ref(str(words)) if words else None
 
 
 def command(step: cases.Step, at: datetime) -> d.Command:
@@ -37,7 +45,7 @@ def command(step: cases.Step, at: datetime) -> d.Command:
     body = step.body or {}
     match step.route:
         case "acknowledge":
-            return d.Acknowledge(at, body["apology"])
+            return d.Acknowledge(at, text(body["apology"]))
         case "classify":
             return d.Classify(
                 at,
@@ -48,30 +56,31 @@ def command(step: cases.Step, at: datetime) -> d.Command:
             )
         case "merge":
             return d.MergeIntoIncident(
-                at, UUID(body["incident_id"]) if "incident_id" in body else uuid4(), body["cause"]
+                at, UUID(body["incident_id"]) if "incident_id" in body else uuid4(), ref(body["cause"])
             )
         case "escalate":
-            return d.Escalate(at, body["reason"])
+            return d.Escalate(at, ref(body["reason"]))
         case "start-investigation":
-            return d.StartInvestigation(at, body["note"])
+            return d.StartInvestigation(at, text(body["note"]))
         case "propose":
             solutions = tuple(
-                ProposedSolution(solution_id=uuid4(), description=s["description"]) for s in body["solutions"]
+                ProposedSolution(solution_id=uuid4(), description=ref(s["description"]))
+                for s in body["solutions"]
             )
             return d.ProposeSolutions(at, solutions)
         case "accept":
             return d.AcceptSolution(at, UUID(str(body["solution_id"])))
         case "implement":
-            return d.ImplementSolution(at, UUID(str(body["solution_id"])), body["note"])
+            return d.ImplementSolution(at, UUID(str(body["solution_id"])), text(body["note"]))
         case "answer":
             return d.Answer(
-                at, body["answer"], Outcome(body["outcome"]), None, body.get("refers_to_ombudsman")
+                at, ref(body["answer"]), Outcome(body["outcome"]), None, body.get("refers_to_ombudsman")
             )
         case "close":
             actions = tuple(
                 RemediationAction(
                     action_id=uuid4(),
-                    description=a["description"],
+                    description=ref(a["description"]),
                     owner=a["owner"],
                     due_at=datetime.fromisoformat(a["due_at"]),
                 )
@@ -79,14 +88,14 @@ def command(step: cases.Step, at: datetime) -> d.Command:
             )
             return d.Close(
                 at,
-                body["result"],
+                ref(body["result"]),
                 body.get("customer_satisfied"),
-                body.get("root_cause"),
-                body.get("remediation"),
+                text(body.get("root_cause")),
+                text(body.get("remediation")),
                 remediation_actions=actions,
             )
         case "resume":
-            return d.Resume(at, body["note"])
+            return d.Resume(at, text(body["note"]))
     raise AssertionError(f"the simulator took a step the test does not know: {step}")
 
 
@@ -94,7 +103,8 @@ def shown(case: Case) -> dict[str, object]:
     """The case as ``GET /complaints/{id}`` shows it."""
     state = case.state
     assert state.complaint_id is not None
-    seen = view(state.complaint_id, state, len(case.events), "b", [], NOW, d.DEFAULT_RULES)
+    reader = TextReader("complaint", {}, may_read=False)
+    seen = view(state.complaint_id, state, len(case.events), "b", [], NOW, d.DEFAULT_RULES, reader)
     return seen.model_dump(mode="json")
 
 
@@ -105,7 +115,7 @@ def work(case: Case, plan: cases.Plan, *, hold_at: str | None = None, limit: int
     at = NOW
     for _ in range(limit):
         if hold_at is not None and case.state.status.value == hold_at and not case.state.on_hold:
-            case.run(d.Hold(at, "waiting for the customer's statement", HoldKind.waiting_on_customer))
+            case.run(d.Hold(at, ref("waiting for the customer's statement"), HoldKind.waiting_on_customer))
             hold_at = None
         step = cases.next_step(shown(case), plan, frozenset(done), "r01-b0001")
         if step is None:
@@ -151,13 +161,13 @@ def test_a_case_picked_up_midway_or_reopened_goes_on_from_where_it_is() -> None:
     """A case left by an earlier run, or reopened by a failed verification, is worked from its state."""
     case = Case.received(NOW - timedelta(hours=2))
     case.run(
-        d.Acknowledge(NOW, "sorry"),
+        d.Acknowledge(NOW, ref("sorry")),
         d.Classify(NOW, Category.product_defect, Nature.general, "web", Urgency.normal),
         d.StartInvestigation(NOW),
     )
     plan = cases.Plan(Category.waiting_time, Nature.general)  # its own classification stands
     assert work(case, plan)[0] == "propose"
-    case.run(d.Reopen(NOW + timedelta(hours=3), "the refund never arrived"))
+    case.run(d.Reopen(NOW + timedelta(hours=3), ref("the refund never arrived")))
     taken = work(case, plan)
     assert taken[:2] == ["acknowledge", "start-investigation"] and case.state.status is d.Status.closed
     assert cases.next_step(shown(case), plan, frozenset(), "b") is None
@@ -189,11 +199,11 @@ def task_command(step: tasks.Step, at: datetime) -> f.Command:
     body = step.body
     match step.name:
         case "contact":
-            return f.RecordContact(reached=body["reached"], at=at, note=body["note"])
+            return f.RecordContact(reached=body["reached"], at=at, note=text(body["note"]))
         case "complete":
-            return f.CompleteTask(at=at, note=body["note"], verified=body.get("verified"))
+            return f.CompleteTask(at=at, note=text(body["note"]), verified=body.get("verified"))
         case "cancel":
-            return f.CancelTask(reason=body["reason"], at=at)
+            return f.CancelTask(reason=text(body["reason"]), at=at)
     raise AssertionError(step)
 
 

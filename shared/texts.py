@@ -1,0 +1,498 @@
+"""Private texts: free text stays, encrypted and erasable, in the service that received it.
+
+The decided design (``shared/SECURITY.md``, "Free text"): staff's free text never goes into an
+event, because an event is kept forever and copied to every consumer, and a customer's name typed
+into a note cannot be found and masked reliably. Instead:
+
+1. A request body's text fields are :data:`~shared.contracts.text.FreeText` (validated).
+2. The route collects them in a :class:`TextBatch` (``app.texts.batch()``): each ``add(text)``
+   masks the numbers in it (``shared.pii.scrub_text``, the one policy) and gives back a
+   :class:`~shared.contracts.text.TextRef` — context, a fresh text id, the length. The command
+   carries the refs; the decider copies them into events and never looks at the words.
+3. ``CommandHandler.execute(..., texts=batch)`` saves the batch in the command's own transaction,
+   after the decision and with the append (a refused command stores nothing), each text encrypted
+   under its owner's data key: the customer of the stream (``state.customer_ref``) or, for a text
+   about no known customer, the branch.
+4. Reads: the service's own views render its refs with :class:`TextReader` (the words for staff
+   of the branch holding ``text.read``; ``hidden`` for anyone else, e.g. HQ), and every service
+   with texts serves ``GET /texts/{text_id}`` (:func:`texts_router`, audited as a PII read) so the
+   console can show a text another context owns (a complaint opened from a visit keeps reception's
+   ref for its description).
+5. Erasure: when the reception vault erases a customer it appends ``CustomerErased``; every service
+   with texts deletes that customer's data key and ciphertexts (:meth:`PrivateTexts.erase_customer`,
+   idempotent): crypto-shredding.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
+
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel
+
+from shared.audit import AuditEntry, record
+from shared.auth import Principal, is_allowed, requires_on
+from shared.contracts.text import MAX_TEXT, TEXT_CONTEXTS, TextContext, TextRef, clean_text
+from shared.crypto import (
+    DecryptionError,
+    MasterKeyring,
+    WrappedKey,
+    create_data_key,
+    decrypt_record,
+    encrypt_record,
+    rewrap_data_key,
+    unwrap_data_key,
+)
+from shared.pii import scrub_text
+from shared.runner import ServiceContext, context
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "PrivateTexts",
+    "StoredText",
+    "TextBatch",
+    "TextReader",
+    "TextView",
+    "check_text_keys",
+    "refs_in",
+    "texts_for",
+    "texts_router",
+]
+
+_RECORD_CONTEXT = b"branchcare.private-text.v1\x00"
+
+TextStatus = Literal["shown", "erased", "withheld", "elsewhere", "hidden", "unknown"]
+
+
+def customer_owner(customer_ref: str) -> str:
+    return f"customer:{customer_ref}"
+
+
+def branch_owner(branch_id: str) -> str:
+    return f"branch:{branch_id}"
+
+
+def _subject(owner: str) -> str:
+    """The owner as the crypto module's associated-data subject (a ref-shaped token)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(owner.encode()).digest()).decode().rstrip("=")
+
+
+# ----------------------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class _Pending:
+    ref: TextRef
+    text: str
+
+
+class TextBatch:
+    """The texts of one command, masked and referenced now, stored with the command's events."""
+
+    def __init__(self, store: PrivateTexts) -> None:
+        self.store = store
+        self._items: list[_Pending] = []
+
+    def add(self, text: str | None, *, max_length: int = MAX_TEXT) -> TextRef | None:
+        """A ref for ``text`` (None for no text or an empty one). The text is normalised and
+        checked again (``clean_text``) and its numbers are masked before anything keeps it."""
+        if text is None:
+            return None
+        masked = scrub_text(clean_text(text, max_length=max_length))
+        if not masked:
+            return None
+        ref = TextRef(context=self.store.context, text_id=uuid4(), length=len(masked))
+        self._items.append(_Pending(ref, masked))
+        return ref
+
+    def require(self, text: str) -> TextRef:
+        """A ref for a text that must not be empty (the body's type already refused empty)."""
+        ref = self.add(text)
+        if ref is None:
+            raise ValueError("a required text is empty")
+        return ref
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def save(self, conn: asyncpg.Connection, *, branch_id: str, customer_ref: str | None) -> None:
+        """Store the batch in ``conn``'s transaction (``CommandHandler`` calls this, again on a
+        retried attempt: the rolled-back attempt stored nothing)."""
+        await self.store.save(conn, self._items, branch_id=branch_id, customer_ref=customer_ref)
+
+
+@dataclass(frozen=True)
+class StoredText:
+    text_id: UUID
+    branch_id: str
+    owner: str
+    length: int
+    #: the masked words, or None when the owner was erased
+    text: str | None
+
+    @property
+    def erased(self) -> bool:
+        return self.text is None
+
+
+_GET_OR_CREATE_KEY = """
+WITH created AS (
+    INSERT INTO text_keys (owner, wrapped_key, master_key_id) VALUES ($1, $2, $3)
+    ON CONFLICT (owner) DO UPDATE
+        SET wrapped_key = EXCLUDED.wrapped_key, master_key_id = EXCLUDED.master_key_id,
+            created_at = now(), erased_at = NULL
+        WHERE text_keys.wrapped_key IS NULL
+    RETURNING wrapped_key
+)
+SELECT wrapped_key FROM created
+UNION ALL
+SELECT wrapped_key FROM text_keys WHERE owner = $1 AND wrapped_key IS NOT NULL
+LIMIT 1
+"""
+
+
+class PrivateTexts:
+    """One service's private texts (tables of ``shared/sql/0005_private_texts.sql`` in its schema)."""
+
+    def __init__(self, context: TextContext | str, keyring: MasterKeyring) -> None:
+        if context not in TEXT_CONTEXTS:
+            raise ValueError(f"{context!r} keeps no texts (contexts: {', '.join(TEXT_CONTEXTS)})")
+        self.context: TextContext = context  # type: ignore[assignment]
+        self.keyring = keyring
+
+    @classmethod
+    def from_env(cls, context: str) -> PrivateTexts:
+        """The master key as the vault reads it (``BRANCHCARE_MASTER_KEY`` + id + retired keys);
+        :class:`~shared.crypto.KeyConfigError` naming the variable when it is missing."""
+        return cls(context, MasterKeyring.from_env())
+
+    def batch(self) -> TextBatch:
+        return TextBatch(self)
+
+    async def _data_key(self, conn: asyncpg.Connection, owner: str) -> bytes:
+        """The owner's data key: read without a lock when it exists (commands about one branch's
+        anonymous visitors must not queue on one row), created once otherwise. A text sealed with a
+        key an erasure deletes meanwhile is simply unreadable, as the erasure wants."""
+        subject = _subject(owner)
+        existing: bytes | None = await conn.fetchval(
+            "SELECT wrapped_key FROM text_keys WHERE owner = $1 AND wrapped_key IS NOT NULL", owner
+        )
+        if existing is not None:
+            return unwrap_data_key(self.keyring, WrappedKey.from_bytes(existing), subject)
+        key, wrapped = create_data_key(self.keyring, subject)
+        stored: bytes | None = await conn.fetchval(
+            _GET_OR_CREATE_KEY, owner, wrapped.to_bytes(), wrapped.key_id
+        )
+        if stored is None:  # another transaction created it while this one waited: read it now
+            stored = await conn.fetchval(
+                "SELECT wrapped_key FROM text_keys WHERE owner = $1 AND wrapped_key IS NOT NULL", owner
+            )
+            if stored is None:
+                raise RuntimeError(f"no data key for {self.context} texts of one owner; retry")
+        if stored == wrapped.to_bytes():
+            return key
+        return unwrap_data_key(self.keyring, WrappedKey.from_bytes(stored), subject)
+
+    async def save(
+        self,
+        conn: asyncpg.Connection,
+        items: Iterable[_Pending],
+        *,
+        branch_id: str,
+        customer_ref: str | None,
+    ) -> None:
+        pending = list(items)
+        if not pending:
+            return
+        owner = customer_owner(customer_ref) if customer_ref else branch_owner(branch_id)
+        key = await self._data_key(conn, owner)
+        subject = _subject(owner)
+        rows = []
+        for item in pending:
+            assert item.ref.text_id is not None
+            sealed = encrypt_record(
+                key, item.text.encode(), subject, context=self._record_context(item.ref.text_id)
+            )
+            rows.append((item.ref.text_id, owner, branch_id, sealed, item.ref.length))
+        await conn.executemany(
+            """INSERT INTO private_texts (text_id, owner, branch_id, ciphertext, length)
+               VALUES ($1, $2, $3, $4, $5)""",
+            rows,
+        )
+
+    def _record_context(self, text_id: UUID) -> bytes:
+        return _RECORD_CONTEXT + self.context.encode() + b"\x00" + text_id.bytes
+
+    # ------------------------------------------------------------------------------- reading
+
+    async def resolve(self, conn: asyncpg.Connection, text_ids: Iterable[UUID]) -> dict[UUID, StoredText]:
+        """The stored texts among ``text_ids`` (unknown ids are left out), decrypted."""
+        ids = list(dict.fromkeys(text_ids))
+        if not ids:
+            return {}
+        rows = await conn.fetch(
+            """SELECT t.text_id, t.owner, t.branch_id, t.ciphertext, t.length, k.wrapped_key
+               FROM private_texts t LEFT JOIN text_keys k ON k.owner = t.owner
+               WHERE t.text_id = ANY($1::uuid[])""",
+            ids,
+        )
+        keys: dict[str, bytes | None] = {}
+        found: dict[UUID, StoredText] = {}
+        for row in rows:
+            text: str | None = None
+            if row["ciphertext"] is not None and row["wrapped_key"] is not None:
+                owner = row["owner"]
+                try:
+                    if owner not in keys:
+                        wrapped = WrappedKey.from_bytes(row["wrapped_key"])
+                        keys[owner] = unwrap_data_key(self.keyring, wrapped, _subject(owner))
+                    key = keys[owner]
+                    if key is not None:
+                        context = self._record_context(row["text_id"])
+                        sealed = row["ciphertext"]
+                        text = decrypt_record(key, sealed, _subject(owner), context=context).decode()
+                except DecryptionError:
+                    # written under a key erased meanwhile (the new key cannot open it), or tampered:
+                    # unreadable either way, never garbage
+                    keys.setdefault(row["owner"], None)
+                    log.info("%s text %s does not decrypt: treated as erased", self.context, row["text_id"])
+            found[row["text_id"]] = StoredText(
+                row["text_id"], row["branch_id"], row["owner"], row["length"], text
+            )
+        return found
+
+    async def reader(
+        self, conn: asyncpg.Connection, refs: Iterable[TextRef | None], *, may_read: bool
+    ) -> TextReader:
+        """A :class:`TextReader` for one answer: this context's refs among ``refs`` resolved at
+        once (only when the reader ``may_read``: staff of the branch with ``text.read``)."""
+        own = [r.text_id for r in refs if r is not None and r.context == self.context and r.text_id]
+        found = await self.resolve(conn, own) if may_read else {}
+        return TextReader(self.context, found, may_read)
+
+    # ------------------------------------------------------------------------------- erasure
+
+    async def erase_customer(self, conn: asyncpg.Connection, customer_ref: str) -> int:
+        """Crypto-shred a customer's texts: their wrapped data key and ciphertexts go. Idempotent;
+        returns how many texts became unreadable now."""
+        owner = customer_owner(customer_ref)
+        await conn.execute(
+            """UPDATE text_keys SET wrapped_key = NULL, master_key_id = NULL, erased_at = now()
+               WHERE owner = $1 AND wrapped_key IS NOT NULL""",
+            owner,
+        )
+        status = await conn.execute(
+            "UPDATE private_texts SET ciphertext = NULL WHERE owner = $1 AND ciphertext IS NOT NULL", owner
+        )
+        return int(status.split()[-1])
+
+    async def rewrap_keys(self, conn: asyncpg.Connection) -> int:
+        """Master-key rotation: rewrap every data key under the current master key (the keyring must
+        still hold the retired one). Texts are not touched. Returns how many keys moved."""
+        rows = await conn.fetch(
+            """SELECT owner, wrapped_key FROM text_keys
+               WHERE wrapped_key IS NOT NULL AND master_key_id <> $1 FOR UPDATE""",
+            self.keyring.current_id,
+        )
+        for row in rows:
+            wrapped = WrappedKey.from_bytes(row["wrapped_key"])
+            fresh = rewrap_data_key(self.keyring, wrapped, _subject(row["owner"]))
+            await conn.execute(
+                "UPDATE text_keys SET wrapped_key = $2, master_key_id = $3 WHERE owner = $1",
+                row["owner"],
+                fresh.to_bytes(),
+                fresh.key_id,
+            )
+        return len(rows)
+
+
+# ------------------------------------------------------------------------------------- views
+
+
+class TextView(BaseModel):
+    """A text as an answer shows it: the reference, and the words when this reader may see them.
+
+    ``status``: ``shown`` (``text`` holds the masked words), ``erased`` (the customer was erased),
+    ``withheld`` (recorded before v2: never kept), ``elsewhere`` (owned by the ``context`` named:
+    ask ``GET /texts/{text_id}`` there), ``hidden`` (not for this reader, e.g. an HQ-wide token),
+    ``unknown`` (no such text here)."""
+
+    context: TextContext
+    text_id: UUID | None
+    length: int
+    status: TextStatus
+    text: str | None = None
+
+
+class TextReader:
+    """Renders the refs of one answer (see :meth:`PrivateTexts.reader`)."""
+
+    def __init__(self, context: str, found: Mapping[UUID, StoredText], may_read: bool) -> None:
+        self.context = context
+        self.found = found
+        self.may_read = may_read
+
+    def view(self, ref: TextRef | None) -> TextView | None:
+        if ref is None:
+            return None
+        stored = self.found.get(ref.text_id) if ref.text_id is not None else None
+        status: TextStatus
+        if ref.withheld or ref.text_id is None:
+            status = "withheld"
+        elif ref.context != self.context:
+            status = "elsewhere"
+        elif not self.may_read:
+            status = "hidden"
+        elif stored is None:
+            status = "unknown"
+        else:
+            status = "erased" if stored.erased else "shown"
+        return TextView(
+            context=ref.context,
+            text_id=ref.text_id,
+            length=ref.length,
+            status=status,
+            text=stored.text if status == "shown" and stored is not None else None,
+        )
+
+    def views(self, refs: Iterable[TextRef]) -> list[TextView]:
+        return [v for v in (self.view(r) for r in refs) if v is not None]
+
+    def render(self, data: Any) -> Any:
+        """``data`` (an event's JSON data) with every text reference in it shown as a
+        :class:`TextView` (as JSON): what a history entry shows."""
+        if isinstance(data, dict):
+            ref = _as_ref(data)
+            if ref is not None:
+                view = self.view(ref)
+                return view.model_dump(mode="json") if view is not None else None
+            return {k: self.render(v) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.render(v) for v in data]
+        return data
+
+
+_REF_KEYS = frozenset(TextRef.model_fields)
+
+
+def _as_ref(node: dict[str, Any]) -> TextRef | None:
+    if node.keys() != _REF_KEYS:
+        return None
+    try:
+        return TextRef.model_validate(node)
+    except ValueError:
+        return None
+
+
+def refs_in(data: Any) -> list[TextRef]:
+    """Every text reference inside ``data`` (an event's JSON data, nested lists and objects)."""
+    if isinstance(data, dict):
+        ref = _as_ref(data)
+        if ref is not None:
+            return [ref]
+        return [r for v in data.values() for r in refs_in(v)]
+    if isinstance(data, list):
+        return [r for v in data for r in refs_in(v)]
+    return []
+
+
+def may_read_texts(staff: Principal, branch_id: str) -> bool:
+    """Whether ``staff`` may see the words of texts of ``branch_id`` (``text.read``)."""
+    return is_allowed(staff, "text.read", branch_id)
+
+
+# ------------------------------------------------------------------------------ the service
+
+
+TEXTS_KEY = "private_texts"
+
+
+def texts_for(ctx: ServiceContext) -> PrivateTexts:
+    """The service's :class:`PrivateTexts`, created on first use (master key from the env)."""
+    texts: PrivateTexts | None = ctx.extras.get(TEXTS_KEY)
+    if texts is None:
+        texts = ctx.extras[TEXTS_KEY] = PrivateTexts.from_env(ctx.name)
+    return texts
+
+
+def check_text_keys() -> None:
+    """``Service.checks``: the master key the private texts are wrapped with is configured."""
+    MasterKeyring.from_env()
+
+
+async def _text_branch(text_id: UUID, ctx: Annotated[ServiceContext, Depends(context)]) -> str | None:
+    """The text's branch, checked before the route runs (``requires_on``)."""
+    async with ctx.pool.acquire() as conn:
+        branch: str | None = await conn.fetchval(
+            "SELECT branch_id FROM private_texts WHERE text_id = $1", text_id
+        )
+    return branch
+
+
+Reader = Annotated[Principal, Depends(requires_on("text.read", _text_branch))]
+
+
+def texts_router() -> APIRouter:
+    """``GET /texts/{text_id}``: one text of this service for staff of its branch, audited as a
+    PII read (``kind = text.read``) in the same transaction that reads it."""
+    router = APIRouter(tags=["texts"])
+
+    @router.get("/texts/{text_id}", response_model=TextView)
+    async def read_text(
+        text_id: UUID,
+        request: Request,
+        staff: Reader,
+        ctx: Annotated[ServiceContext, Depends(context)],
+    ) -> TextView:
+        """A free text this service keeps (masked numbers), for staff of the text's branch;
+        ``status: erased`` once the customer it is about was erased. Every read is audited."""
+        texts = texts_for(ctx)
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            found = (await texts.resolve(conn, [text_id])).get(text_id)
+            if found is None:
+                raise HTTPException(404, f"no text {text_id} in {texts.context}")
+            staff.check_branch(found.branch_id)
+            await record(
+                conn,
+                AuditEntry(
+                    at=ctx.clock.now(),
+                    service=ctx.name,
+                    kind="text.read",
+                    staff_id=staff.staff_id,
+                    action="text.read",
+                    method="GET",
+                    route="/texts/{text_id}",
+                    resource_id=str(text_id),
+                    branch_id=found.branch_id,
+                    status=200,
+                    correlation_id=_correlation(request),
+                ),
+            )
+        return TextView(
+            context=texts.context,
+            text_id=text_id,
+            length=found.length,
+            status="erased" if found.erased else "shown",
+            text=found.text,
+        )
+
+    return router
+
+
+def _correlation(request: Request) -> UUID | None:
+    value = request.headers.get("x-correlation-id")
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
