@@ -25,6 +25,7 @@ from services.complaint import domain as d
 from services.complaint import projections
 from services.complaint.app import ComplaintApp, app_for
 from services.complaint.bodies import ReceiveComplaintBody
+from services.complaint.decider.steps import allowed_steps
 from services.complaint.explain import explain
 from services.complaint.views import (
     Board,
@@ -104,6 +105,7 @@ async def run_command(app: ComplaintApp, call: CommandCall) -> Ran:
         app.clock.now(),
         app.rules,
         reader,
+        steps=allowed_steps(app.decider.decide, result.state, app.clock.now()),
     )
     return Ran(view=shown, version=result.version)
 
@@ -212,6 +214,7 @@ async def get_complaint(
         app.rules,
         reader,
         loaded.history,
+        steps=allowed_steps(app.decider.decide, loaded.state, app.clock.now()),
     )
 
 

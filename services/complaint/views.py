@@ -6,6 +6,7 @@ the reason for each step that is not), so a client shows only the buttons that w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -14,6 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from services.complaint import domain as d
+from services.complaint.decider.steps import StepAllowed
 from services.complaint.state import REGULATORY_SLA
 from shared.contracts.complaint import Category, Channel, Level, Nature, Outcome, ReviewOutcome, Urgency
 from shared.contracts.text import TextRef
@@ -78,6 +80,15 @@ class PendingExtensionView(BaseModel):
     at: datetime
 
 
+class StepView(BaseModel):
+    """A step of the case (the command route's last path segment) and whether the decider takes
+    it now; when not, why (the decider's own words)."""
+
+    step: str
+    allowed: bool
+    reason: str | None = None
+
+
 class ComplaintView(BaseModel):
     complaint_id: UUID
     branch_id: str
@@ -116,6 +127,9 @@ class ComplaintView(BaseModel):
     pending_extension: PendingExtensionView | None = None
     decision_at: datetime | None = None
     review_outcome: ReviewOutcome | None = None
+    #: every step of the case and whether it is allowed now, computed by the decider
+    #: (``services.complaint.decider.steps``): advice for the buttons, the command still decides
+    allowed_steps: list[StepView] = []
 
 
 class BoardItem(BaseModel):
@@ -163,6 +177,7 @@ def view(
     rules: d.ComplaintRules,
     texts: TextReader,
     history: list[Envelope] | None = None,
+    steps: Sequence[StepAllowed] = (),
 ) -> ComplaintView:
     c = state.classification
     return ComplaintView(
@@ -226,6 +241,7 @@ def view(
         decision_at=state.decision_at,
         review_outcome=state.review_outcome,
         deadlines=deadline_views(deadlines, now),
+        allowed_steps=[StepView(step=s.step, allowed=s.allowed, reason=s.reason) for s in steps],
         history=None
         if history is None
         else [
