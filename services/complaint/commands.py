@@ -29,9 +29,10 @@ from shared.contracts.text import TextRef
 
 
 class CaseCommand:
-    """What every command says about itself, next to its fields: the words of a refusal
-    (``verb``) and the states it may act in. The decider's one guard
-    (:func:`services.complaint.decider.guards.refuse_unless_allowed`) reads these."""
+    """What every command says about itself, on its class line: the words of a refusal (``verb``)
+    and the states it may act in, e.g. ``class Hold(CaseCommand, verb="put the case on hold",
+    on_hold=True, under_review=True)``. The decider's one guard
+    (:func:`services.complaint.decider.case.refuse_unless_allowed`) reads these."""
 
     #: "cannot {verb}: ..."
     verb: ClassVar[str] = "do this"
@@ -44,9 +45,25 @@ class CaseCommand:
     #: only a case received under a regulatory profile takes it
     needs_profile: ClassVar[bool] = False
 
+    def __init_subclass__(
+        cls,
+        *,
+        verb: str,
+        own_guard: bool = False,
+        on_hold: bool = False,
+        under_review: bool = False,
+        needs_profile: bool = False,
+    ) -> None:
+        super().__init_subclass__()
+        cls.verb = verb
+        cls.own_guard = own_guard
+        cls.while_on_hold = on_hold
+        cls.while_under_review = under_review
+        cls.needs_profile = needs_profile
+
 
 @dataclass(frozen=True)
-class ReceiveComplaint(CaseCommand):
+class ReceiveComplaint(CaseCommand, verb="receive the complaint", own_guard=True):
     complaint_id: UUID
     channel: Channel
     customer_ref: str
@@ -65,23 +82,19 @@ class ReceiveComplaint(CaseCommand):
     collective: bool = False
     representatives: tuple[str, ...] = ()
 
-    verb: ClassVar[str] = "receive the complaint"
-    own_guard: ClassVar[bool] = True
-
     @property
     def at(self) -> datetime:
         return self.received_at
 
 
 @dataclass(frozen=True)
-class Acknowledge(CaseCommand):
+class Acknowledge(CaseCommand, verb="acknowledge"):
     at: datetime
     apology: TextRef | None = None
-    verb: ClassVar[str] = "acknowledge"
 
 
 @dataclass(frozen=True)
-class Classify(CaseCommand):
+class Classify(CaseCommand, verb="classify", on_hold=True):
     at: datetime
     category: Category
     nature: Nature
@@ -89,60 +102,52 @@ class Classify(CaseCommand):
     urgency: Urgency
     business_type: str | None = None
     cause_code: str | None = None
-    verb: ClassVar[str] = "classify"
-    while_on_hold: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class StartInvestigation(CaseCommand):
+class StartInvestigation(CaseCommand, verb="start the investigation"):
     at: datetime
     note: TextRef | None = None
-    verb: ClassVar[str] = "start the investigation"
 
 
 @dataclass(frozen=True)
-class ProposeSolutions(CaseCommand):
+class ProposeSolutions(CaseCommand, verb="propose solutions"):
     at: datetime
     solutions: tuple[ProposedSolution, ...]
-    verb: ClassVar[str] = "propose solutions"
 
 
 @dataclass(frozen=True)
-class AcceptSolution(CaseCommand):
+class AcceptSolution(CaseCommand, verb="accept a solution"):
     at: datetime
     solution_id: UUID
     note: TextRef | None = None
-    verb: ClassVar[str] = "accept a solution"
 
 
 @dataclass(frozen=True)
-class RejectSolution(CaseCommand):
+class RejectSolution(CaseCommand, verb="reject a solution"):
     at: datetime
     solution_id: UUID
     reason: TextRef
-    verb: ClassVar[str] = "reject a solution"
 
 
 @dataclass(frozen=True)
-class ImplementSolution(CaseCommand):
+class ImplementSolution(CaseCommand, verb="implement a solution"):
     at: datetime
     solution_id: UUID
     note: TextRef | None = None
-    verb: ClassVar[str] = "implement a solution"
 
 
 @dataclass(frozen=True)
-class Answer(CaseCommand):
+class Answer(CaseCommand, verb="answer the customer"):
     at: datetime
     answer: TextRef
     outcome: Outcome = Outcome.upheld
     response_kind: ResponseKind | None = None
     refers_to_ombudsman: bool | None = None
-    verb: ClassVar[str] = "answer the customer"
 
 
 @dataclass(frozen=True)
-class Close(CaseCommand):
+class Close(CaseCommand, verb="close"):
     at: datetime
     result: TextRef
     customer_satisfied: bool | None = None
@@ -151,94 +156,70 @@ class Close(CaseCommand):
     bank_at_fault: bool | None = None
     cause_code: str | None = None
     remediation_actions: tuple[RemediationAction, ...] = ()
-    verb: ClassVar[str] = "close"
 
 
 @dataclass(frozen=True)
-class Reopen(CaseCommand):
+class Reopen(CaseCommand, verb="reopen", own_guard=True):
     at: datetime
     reason: TextRef
     source_event_id: UUID | None = None
-    verb: ClassVar[str] = "reopen"
-    own_guard: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class Hold(CaseCommand):
+class Hold(CaseCommand, verb="put the case on hold", on_hold=True, under_review=True):
     at: datetime
     reason: TextRef
     kind: HoldKind = HoldKind.waiting_on_customer
-    verb: ClassVar[str] = "put the case on hold"
-    while_on_hold: ClassVar[bool] = True
-    while_under_review: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class Resume(CaseCommand):
+class Resume(CaseCommand, verb="resume", on_hold=True, under_review=True):
     at: datetime
     note: TextRef | None = None
-    verb: ClassVar[str] = "resume"
-    while_on_hold: ClassVar[bool] = True
-    while_under_review: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class Escalate(CaseCommand):
+class Escalate(CaseCommand, verb="escalate", on_hold=True, under_review=True):
     at: datetime
     reason: TextRef | None
     to_level: Level | None = None
     automatic: bool = False
-    verb: ClassVar[str] = "escalate"
-    while_on_hold: ClassVar[bool] = True
-    while_under_review: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class MergeIntoIncident(CaseCommand):
+class MergeIntoIncident(CaseCommand, verb="merge into an incident", on_hold=True, under_review=True):
     at: datetime
     incident_id: UUID
     cause: TextRef
-    verb: ClassVar[str] = "merge into an incident"
-    while_on_hold: ClassVar[bool] = True
-    while_under_review: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class RecordCustomerLeft(CaseCommand):
+class RecordCustomerLeft(CaseCommand, verb="record the customer leaving", on_hold=True, under_review=True):
     at: datetime
     visit_id: UUID | None = None
-    verb: ClassVar[str] = "record the customer leaving"
-    while_on_hold: ClassVar[bool] = True
-    while_under_review: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class GiveProgressUpdate(CaseCommand):
+class GiveProgressUpdate(CaseCommand, verb="record a progress update", on_hold=True, under_review=True):
     at: datetime
     note: TextRef
-    verb: ClassVar[str] = "record a progress update"
-    while_on_hold: ClassVar[bool] = True
-    while_under_review: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class ExtendRegulatoryDeadline(CaseCommand):
+class ExtendRegulatoryDeadline(CaseCommand, verb="extend the regulatory deadline", on_hold=True):
     at: datetime
     reason: TextRef
-    verb: ClassVar[str] = "extend the regulatory deadline"
-    while_on_hold: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class HandleFailedVerification(CaseCommand):
+class HandleFailedVerification(
+    CaseCommand, verb="record a failed verification", own_guard=True, on_hold=True
+):
     """Follow-up's 跟踪核查 failed: reopen a closed case, or undo the implementation of an open one."""
 
     at: datetime
     finding: TextRef
     source_event_id: UUID
-    verb: ClassVar[str] = "record a failed verification"
-    own_guard: ClassVar[bool] = True
-    while_on_hold: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -254,29 +235,23 @@ class SlaFacts:
 
 
 @dataclass(frozen=True)
-class RecordSlaAtRisk(CaseCommand):
+class RecordSlaAtRisk(CaseCommand, verb="record an SLA at risk", on_hold=True, under_review=True):
     at: datetime
     deadline: SlaFacts
     used_fraction: float
-    verb: ClassVar[str] = "record an SLA at risk"
-    while_on_hold: ClassVar[bool] = True
-    while_under_review: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class RecordSlaBreached(CaseCommand):
+class RecordSlaBreached(CaseCommand, verb="record an SLA breach", on_hold=True, under_review=True):
     at: datetime
     deadline: SlaFacts
-    verb: ClassVar[str] = "record an SLA breach"
-    while_on_hold: ClassVar[bool] = True
-    while_under_review: ClassVar[bool] = True
 
 
 # ------------------------------------------------------------------ regulatory profiles (issue 8)
 
 
 @dataclass(frozen=True)
-class RecordRepeat(CaseCommand):
+class RecordRepeat(CaseCommand, verb="merge a repeated complaint", on_hold=True, under_review=True):
     """The same complainant raised the same matter again while the case is open: merge it."""
 
     at: datetime
@@ -287,86 +262,64 @@ class RecordRepeat(CaseCommand):
     received_in_branch: str | None = None
     new_facts: bool = False
     source_event_id: UUID | None = None
-    verb: ClassVar[str] = "merge a repeated complaint"
-    while_on_hold: ClassVar[bool] = True
-    while_under_review: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class RecordNewMaterial(CaseCommand):
+class RecordNewMaterial(CaseCommand, verb="record new material", on_hold=True):
     at: datetime
     summary: TextRef
-    verb: ClassVar[str] = "record new material"
-    while_on_hold: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class IdentifyStaff(CaseCommand):
+class IdentifyStaff(
+    CaseCommand, verb="record the staff the complaint is about", on_hold=True, under_review=True
+):
     at: datetime
     staff_ids: tuple[str, ...]
-    verb: ClassVar[str] = "record the staff the complaint is about"
-    while_on_hold: ClassVar[bool] = True
-    while_under_review: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class AssignHandler(CaseCommand):
+class AssignHandler(CaseCommand, verb="assign a handler", on_hold=True, under_review=True):
     at: datetime
     handler: str
-    verb: ClassVar[str] = "assign a handler"
-    while_on_hold: ClassVar[bool] = True
-    while_under_review: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class RequestExtension(CaseCommand):
+class RequestExtension(CaseCommand, verb="request a further extension", on_hold=True, needs_profile=True):
     at: datetime
     reason: TextRef
     #: the acting member of staff (from the request's identity)
     by: str
     request_id: UUID
-    verb: ClassVar[str] = "request a further extension"
-    while_on_hold: ClassVar[bool] = True
-    needs_profile: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class DecideExtension(CaseCommand):
+class DecideExtension(CaseCommand, verb="decide on an extension", on_hold=True, needs_profile=True):
     at: datetime
     approve: bool
     by: str
     note: TextRef | None = None
-    verb: ClassVar[str] = "decide on an extension"
-    while_on_hold: ClassVar[bool] = True
-    needs_profile: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class SendInterimResponse(CaseCommand):
+class SendInterimResponse(CaseCommand, verb="send an interim response", needs_profile=True):
     at: datetime
     kind: InterimKind
     note: TextRef
     refers_to_ombudsman: bool = False
-    verb: ClassVar[str] = "send an interim response"
-    needs_profile: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class RequestReview(CaseCommand):
+class RequestReview(CaseCommand, verb="request a review", own_guard=True):
     at: datetime
     reason: TextRef
-    verb: ClassVar[str] = "request a review"
-    own_guard: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class DecideReview(CaseCommand):
+class DecideReview(CaseCommand, verb="decide the review", under_review=True, needs_profile=True):
     at: datetime
     outcome: ReviewOutcome
     decision: TextRef
-    verb: ClassVar[str] = "decide the review"
-    while_under_review: ClassVar[bool] = True
-    needs_profile: ClassVar[bool] = True
 
 
 Command = (
