@@ -9,6 +9,7 @@ and checked once, by :func:`refuse_unless_allowed`, before any handler runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from services.complaint.commands import CaseCommand
@@ -16,7 +17,7 @@ from services.complaint.decider.rules import ComplaintRules
 from services.complaint.regulated import RegulatoryRules
 from services.complaint.regulation import Regulation
 from services.complaint.state import LEVELS, Complaint, Status
-from shared.contracts.complaint import HoldKind, Level
+from shared.contracts.complaint import ComplaintEscalated, EscalationCause, HoldKind, Level
 from shared.decider import DomainError
 
 
@@ -83,6 +84,20 @@ def require_status(state: Complaint, what: str, allowed: set[Status], hint: str)
 def next_level(level: Level) -> Level | None:
     index = LEVELS.index(level)
     return LEVELS[index + 1] if index + 1 < len(LEVELS) else None
+
+
+def automatic_escalation(
+    case: Deciding, to_level: Level, causes: list[EscalationCause], at: datetime
+) -> ComplaintEscalated:
+    """An escalation the rules make (a major or urgent case, a breach, a review): causes as codes."""
+    return ComplaintEscalated(
+        complaint_id=case.cid,
+        from_level=case.state.level,
+        to_level=to_level,
+        automatic=True,
+        causes=causes,
+        at=at,
+    )
 
 
 def hold_kind(state: Complaint) -> str:

@@ -6,10 +6,10 @@ from typing import Any
 from uuid import UUID
 
 from services.complaint.commands import ExtendRegulatoryDeadline, RecordSlaAtRisk, RecordSlaBreached, SlaFacts
-from services.complaint.decider.case import Deciding, next_level
+from services.complaint.decider.case import Deciding, automatic_escalation, next_level
 from services.complaint.decider.regulatory import extend_under_profile
 from services.complaint.state import REGULATORY_SLA, RESOLVE_SLA, Status
-from shared.contracts.complaint import ComplaintEscalated, EscalationCause, RegulatoryDeadlineExtended
+from shared.contracts.complaint import EscalationCause, RegulatoryDeadlineExtended
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.decider import DomainError
 from shared.registry import EventData
@@ -50,16 +50,7 @@ def breached(case: Deciding, command: RecordSlaBreached) -> list[EventData]:
     events: list[EventData] = [SlaBreached(at=command.at, **sla_fields(case.cid, facts))]
     upper = next_level(state.level)
     if facts.sla == RESOLVE_SLA and case.rules.escalate_on_resolve_breach and upper is not None:
-        events.append(
-            ComplaintEscalated(
-                complaint_id=case.cid,
-                from_level=state.level,
-                to_level=upper,
-                automatic=True,
-                causes=[EscalationCause.resolve_breached],
-                at=command.at,
-            )
-        )
+        events.append(automatic_escalation(case, upper, [EscalationCause.resolve_breached], command.at))
     return events
 
 

@@ -228,23 +228,12 @@ def _complaint_closed(state: Complaint, event: ComplaintClosed) -> Complaint:
 @on(ComplaintReopened)
 def _complaint_reopened(state: Complaint, event: ComplaintReopened) -> Complaint:
     return replace(
-        state,
+        _new_cycle(state, event.cycle, event.at, event.regulatory_clocks),
         status=Status.reopened,
-        cycle=event.cycle,
-        cycle_started_at=event.at,
-        acknowledged_at=None,
-        resolved_at=None,
-        answered_at=None,
-        outcome=None,
-        closed_at=None,
-        customer_left_at=state.customer_left_at,
         regulatory_extensions=0,
         regulatory_limit_days=None,
-        sla_fired=frozenset(),
-        breached_slas=frozenset(),
         handled_sources=_add(state.handled_sources, event.source_event_id),
         pending_extension=None,
-        clocks=state.clocks.start_all(event.regulatory_clocks, _hold(state), event.at),
     )
 
 
@@ -353,20 +342,10 @@ def _interim_response_sent(state: Complaint, event: InterimResponseSent) -> Comp
 @on(ReviewRequested)
 def _review_requested(state: Complaint, event: ReviewRequested) -> Complaint:
     return replace(
-        state,
+        _new_cycle(state, event.cycle, event.at, event.regulatory_clocks),
         status=Status.under_review,
-        cycle=event.cycle,
-        cycle_started_at=event.at,
-        acknowledged_at=None,
-        resolved_at=None,
-        answered_at=None,
-        outcome=None,
-        closed_at=None,
         reviewed_decision_at=event.decision_at,
         review_outcome=None,
-        sla_fired=frozenset(),
-        breached_slas=frozenset(),
-        clocks=state.clocks.start_all(event.regulatory_clocks, _hold(state), event.at),
     )
 
 
@@ -398,6 +377,23 @@ def _sla_breached(state: Complaint, event: SlaBreached) -> Complaint:
 
 
 # --------------------------------------------------------------------------------- helpers
+
+
+def _new_cycle(state: Complaint, cycle: int, at: datetime, starts: Sequence[ClockStart]) -> Complaint:
+    """A reopen or a review starts a new cycle: its own acknowledgement, answer and clocks."""
+    return replace(
+        state,
+        cycle=cycle,
+        cycle_started_at=at,
+        acknowledged_at=None,
+        resolved_at=None,
+        answered_at=None,
+        outcome=None,
+        closed_at=None,
+        sla_fired=frozenset(),
+        breached_slas=frozenset(),
+        clocks=state.clocks.start_all(starts, _hold(state), at),
+    )
 
 
 def _hold(state: Complaint) -> tuple[HoldKind, TextRef | None] | None:

@@ -12,7 +12,7 @@ from services.complaint.commands import (
     Resume,
     StartInvestigation,
 )
-from services.complaint.decider.case import Deciding, next_level, require_status
+from services.complaint.decider.case import Deciding, automatic_escalation, next_level, require_status
 from services.complaint.state import LEVELS, OPEN_STATUSES, Status
 from shared.contracts.complaint import (
     ComplaintAcknowledged,
@@ -75,16 +75,7 @@ def classify(case: Deciding, command: Classify) -> list[EventData]:
         causes.append(EscalationCause.urgent)
     upper = next_level(state.level)
     if causes and not state.classification_escalated and upper is not None:
-        events.append(
-            ComplaintEscalated(
-                complaint_id=case.cid,
-                from_level=state.level,
-                to_level=upper,
-                automatic=True,
-                causes=causes,
-                at=command.at,
-            )
-        )
+        events.append(automatic_escalation(case, upper, causes, command.at))
     return events
 
 

@@ -16,13 +16,12 @@ from services.complaint.commands import (
     RequestReview,
     SendInterimResponse,
 )
-from services.complaint.decider.case import Deciding, require_exists
+from services.complaint.decider.case import Deciding, automatic_escalation, require_exists
 from services.complaint.regulated import ANONYMOUS, unit_words
 from services.complaint.state import LEVELS, REGULATORY_SLA, Status
 from shared.contracts.complaint import (
     ClockBasis,
     ClockOutcome,
-    ComplaintEscalated,
     EscalationCause,
     ExtensionApproved,
     ExtensionDenied,
@@ -232,16 +231,7 @@ def request_review(case: Deciding, command: RequestReview) -> list[EventData]:
         )
     ]
     if reviewing != state.level:
-        events.append(
-            ComplaintEscalated(
-                complaint_id=cid,
-                from_level=state.level,
-                to_level=reviewing,
-                automatic=True,
-                causes=[EscalationCause.review_requested],
-                at=command.at,
-            )
-        )
+        events.append(automatic_escalation(case, reviewing, [EscalationCause.review_requested], command.at))
     return events
 
 
