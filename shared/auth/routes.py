@@ -113,6 +113,3 @@ def unguarded_routes(app: object, *, public: frozenset[str] = PUBLIC_PATHS) -> l
     """Routes that are not public and declare no action: each one is a hole (HEAD is ignored)."""
     rows = route_actions(app, public=public)
     return [r for r in rows if r.action is None and not r.public and r.method != "HEAD"]
-
-
-_effective_routes = effective_routes  # the former private name
