@@ -10,6 +10,7 @@ from hypothesis import event as note_coverage
 from hypothesis import strategies as st
 
 from services.complaint import domain as d
+from services.complaint.decider.folding import EVOLVE
 from shared.contracts import complaint as ev
 from shared.contracts.complaint import Category, Channel, HoldKind, Level, Nature, Outcome, Urgency
 from shared.contracts.sla import SlaBreached
@@ -197,3 +198,17 @@ def test_any_sequence_of_commands_keeps_the_invariants(
         note_coverage("was reopened")
     # the state is exactly what replaying the history gives: no hidden inputs
     assert decider.fold(history) == state
+
+
+def test_every_complaint_event_has_an_evolve_function_or_is_known_to_change_nothing() -> None:
+    """Adding an event means adding its evolve function (``decider/evolve_*.py``), or saying here
+    that it changes nothing of the case's state."""
+    from services.complaint.decider.folding import EVOLVE
+    from shared.contracts import complaint as contracts
+    from shared.registry import EventData as Data
+
+    events = {
+        v for v in vars(contracts).values() if isinstance(v, type) and issubclass(v, Data) and v is not Data
+    }
+    changes_nothing = {ev.ProgressUpdateGiven, ev.RegulatoryMilestoneReached}
+    assert events - set(EVOLVE) == changes_nothing
