@@ -12,31 +12,11 @@ from services.complaint.state import (
     SolutionStatus,
     Status,
 )
-from shared.contracts.complaint import (
-    ComplaintAcknowledged,
-    ComplaintAnswered,
-    ComplaintClassified,
-    ComplaintClosed,
-    ComplaintCorrectionFailed,
-    ComplaintEscalated,
-    ComplaintMergedIntoIncident,
-    ComplaintPutOnHold,
-    ComplaintReceived,
-    ComplaintReopened,
-    ComplaintResumed,
-    CustomerLeftBranch,
-    InvestigationStarted,
-    Nature,
-    SolutionAccepted,
-    SolutionImplemented,
-    SolutionRejected,
-    SolutionsProposed,
-    Urgency,
-)
+from shared.contracts import complaint as ev
 
 
-@on(ComplaintReceived)
-def _complaint_received(state: Complaint, event: ComplaintReceived) -> Complaint:
+@on(ev.ComplaintReceived)
+def _complaint_received(state: Complaint, event: ev.ComplaintReceived) -> Complaint:
     return replace(
         state,
         status=Status.received,
@@ -59,15 +39,15 @@ def _complaint_received(state: Complaint, event: ComplaintReceived) -> Complaint
     )
 
 
-@on(ComplaintAcknowledged)
-def _complaint_acknowledged(state: Complaint, event: ComplaintAcknowledged) -> Complaint:
+@on(ev.ComplaintAcknowledged)
+def _complaint_acknowledged(state: Complaint, event: ev.ComplaintAcknowledged) -> Complaint:
     return replace(state, status=Status.acknowledged, acknowledged_at=event.at)
 
 
-@on(ComplaintClassified)
-def _complaint_classified(state: Complaint, event: ComplaintClassified) -> Complaint:
+@on(ev.ComplaintClassified)
+def _complaint_classified(state: Complaint, event: ev.ComplaintClassified) -> Complaint:
     status = Status.classified if state.status is Status.acknowledged else state.status
-    escalating = event.nature is Nature.major or event.urgency is Urgency.urgent
+    escalating = event.nature is ev.Nature.major or event.urgency is ev.Urgency.urgent
     state = replace(
         state,
         status=status,
@@ -86,13 +66,13 @@ def _complaint_classified(state: Complaint, event: ComplaintClassified) -> Compl
     return start_clocks(state, event.regulatory_clocks, event.at)
 
 
-@on(InvestigationStarted)
-def _investigation_started(state: Complaint, event: InvestigationStarted) -> Complaint:
+@on(ev.InvestigationStarted)
+def _investigation_started(state: Complaint, event: ev.InvestigationStarted) -> Complaint:
     return replace(state, status=Status.investigating)
 
 
-@on(SolutionsProposed)
-def _solutions_proposed(state: Complaint, event: SolutionsProposed) -> Complaint:
+@on(ev.SolutionsProposed)
+def _solutions_proposed(state: Complaint, event: ev.SolutionsProposed) -> Complaint:
     added = tuple(
         Solution(
             s.solution_id,
@@ -108,14 +88,14 @@ def _solutions_proposed(state: Complaint, event: SolutionsProposed) -> Complaint
     return replace(state, status=status, solutions=state.solutions + added)
 
 
-@on(SolutionAccepted)
-def _solution_accepted(state: Complaint, event: SolutionAccepted) -> Complaint:
+@on(ev.SolutionAccepted)
+def _solution_accepted(state: Complaint, event: ev.SolutionAccepted) -> Complaint:
     state = set_solution(state, event.solution_id, SolutionStatus.accepted)
     return replace(state, status=Status.solution_accepted)
 
 
-@on(SolutionRejected)
-def _solution_rejected(state: Complaint, event: SolutionRejected) -> Complaint:
+@on(ev.SolutionRejected)
+def _solution_rejected(state: Complaint, event: ev.SolutionRejected) -> Complaint:
     state = set_solution(state, event.solution_id, SolutionStatus.rejected)
     if state.current_solutions(SolutionStatus.accepted):
         return replace(state, status=Status.solution_accepted)
@@ -124,14 +104,14 @@ def _solution_rejected(state: Complaint, event: SolutionRejected) -> Complaint:
     return replace(state, status=Status.solutions_rejected)
 
 
-@on(SolutionImplemented)
-def _solution_implemented(state: Complaint, event: SolutionImplemented) -> Complaint:
+@on(ev.SolutionImplemented)
+def _solution_implemented(state: Complaint, event: ev.SolutionImplemented) -> Complaint:
     state = set_solution(state, event.solution_id, SolutionStatus.implemented)
     return replace(state, status=Status.implemented, resolved_at=state.resolved_at or event.at)
 
 
-@on(ComplaintCorrectionFailed)
-def _complaint_correction_failed(state: Complaint, event: ComplaintCorrectionFailed) -> Complaint:
+@on(ev.ComplaintCorrectionFailed)
+def _complaint_correction_failed(state: Complaint, event: ev.ComplaintCorrectionFailed) -> Complaint:
     reverted = tuple(
         replace(s, status=SolutionStatus.accepted)
         if s.cycle == state.cycle and s.status is SolutionStatus.implemented
@@ -149,8 +129,8 @@ def _complaint_correction_failed(state: Complaint, event: ComplaintCorrectionFai
     )
 
 
-@on(ComplaintAnswered)
-def _complaint_answered(state: Complaint, event: ComplaintAnswered) -> Complaint:
+@on(ev.ComplaintAnswered)
+def _complaint_answered(state: Complaint, event: ev.ComplaintAnswered) -> Complaint:
     return replace(
         state,
         status=Status.answered,
@@ -162,8 +142,8 @@ def _complaint_answered(state: Complaint, event: ComplaintAnswered) -> Complaint
     )
 
 
-@on(ComplaintClosed)
-def _complaint_closed(state: Complaint, event: ComplaintClosed) -> Complaint:
+@on(ev.ComplaintClosed)
+def _complaint_closed(state: Complaint, event: ev.ComplaintClosed) -> Complaint:
     return replace(
         state,
         status=Status.closed,
@@ -180,8 +160,8 @@ def _complaint_closed(state: Complaint, event: ComplaintClosed) -> Complaint:
     )
 
 
-@on(ComplaintReopened)
-def _complaint_reopened(state: Complaint, event: ComplaintReopened) -> Complaint:
+@on(ev.ComplaintReopened)
+def _complaint_reopened(state: Complaint, event: ev.ComplaintReopened) -> Complaint:
     return replace(
         new_cycle(state, event.cycle, event.at, event.regulatory_clocks),
         status=Status.reopened,
@@ -192,8 +172,8 @@ def _complaint_reopened(state: Complaint, event: ComplaintReopened) -> Complaint
     )
 
 
-@on(ComplaintPutOnHold)
-def _complaint_put_onhold_of(state: Complaint, event: ComplaintPutOnHold) -> Complaint:
+@on(ev.ComplaintPutOnHold)
+def _complaint_put_onhold_of(state: Complaint, event: ev.ComplaintPutOnHold) -> Complaint:
     return replace(
         state,
         on_hold=True,
@@ -204,8 +184,8 @@ def _complaint_put_onhold_of(state: Complaint, event: ComplaintPutOnHold) -> Com
     )
 
 
-@on(ComplaintResumed)
-def _complaint_resumed(state: Complaint, event: ComplaintResumed) -> Complaint:
+@on(ev.ComplaintResumed)
+def _complaint_resumed(state: Complaint, event: ev.ComplaintResumed) -> Complaint:
     return replace(
         state,
         on_hold=False,
@@ -216,16 +196,16 @@ def _complaint_resumed(state: Complaint, event: ComplaintResumed) -> Complaint:
     )
 
 
-@on(ComplaintEscalated)
-def _complaint_escalated(state: Complaint, event: ComplaintEscalated) -> Complaint:
+@on(ev.ComplaintEscalated)
+def _complaint_escalated(state: Complaint, event: ev.ComplaintEscalated) -> Complaint:
     return replace(state, level=event.to_level, escalations=state.escalations + 1)
 
 
-@on(ComplaintMergedIntoIncident)
-def _complaint_merged_into_incident(state: Complaint, event: ComplaintMergedIntoIncident) -> Complaint:
+@on(ev.ComplaintMergedIntoIncident)
+def _complaint_merged_into_incident(state: Complaint, event: ev.ComplaintMergedIntoIncident) -> Complaint:
     return replace(state, incident_id=event.incident_id)
 
 
-@on(CustomerLeftBranch)
-def _customer_left_branch(state: Complaint, event: CustomerLeftBranch) -> Complaint:
+@on(ev.CustomerLeftBranch)
+def _customer_left_branch(state: Complaint, event: ev.CustomerLeftBranch) -> Complaint:
     return replace(state, customer_left_at=event.at)

@@ -13,24 +13,12 @@ from services.complaint.state import (
     PendingExtension,
     Status,
 )
-from shared.contracts.complaint import (
-    ComplaintStaffIdentified,
-    ExtensionApproved,
-    ExtensionDenied,
-    ExtensionRequested,
-    HandlerAssigned,
-    InterimResponseSent,
-    NewMaterialReceived,
-    RegulatoryDeadlineExtended,
-    RepeatComplaintMerged,
-    ReviewDecided,
-    ReviewRequested,
-)
+from shared.contracts import complaint as ev
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 
 
-@on(RegulatoryDeadlineExtended)
-def _regulatory_deadline_extended(state: Complaint, event: RegulatoryDeadlineExtended) -> Complaint:
+@on(ev.RegulatoryDeadlineExtended)
+def _regulatory_deadline_extended(state: Complaint, event: ev.RegulatoryDeadlineExtended) -> Complaint:
     # the warnings before the new limit fire again at their new times
     if event.sla != REGULATORY_SLA:
         return replace(
@@ -48,43 +36,43 @@ def _regulatory_deadline_extended(state: Complaint, event: RegulatoryDeadlineExt
     )
 
 
-@on(RepeatComplaintMerged)
-def _repeat_complaint_merged(state: Complaint, event: RepeatComplaintMerged) -> Complaint:
+@on(ev.RepeatComplaintMerged)
+def _repeat_complaint_merged(state: Complaint, event: ev.RepeatComplaintMerged) -> Complaint:
     state = replace(state, repeats=state.repeats + 1)
     return start_clocks(state, event.regulatory_clocks, event.at)
 
 
-@on(NewMaterialReceived)
-def _new_material_received(state: Complaint, event: NewMaterialReceived) -> Complaint:
+@on(ev.NewMaterialReceived)
+def _new_material_received(state: Complaint, event: ev.NewMaterialReceived) -> Complaint:
     state = replace(state, new_material=state.new_material + 1)
     return start_clocks(state, event.regulatory_clocks, event.at)
 
 
-@on(ComplaintStaffIdentified)
-def _complaint_staff_identified(state: Complaint, event: ComplaintStaffIdentified) -> Complaint:
+@on(ev.ComplaintStaffIdentified)
+def _complaint_staff_identified(state: Complaint, event: ev.ComplaintStaffIdentified) -> Complaint:
     return replace(state, about_staff=state.about_staff | set(event.staff_ids))
 
 
-@on(HandlerAssigned)
-def _handler_assigned(state: Complaint, event: HandlerAssigned) -> Complaint:
+@on(ev.HandlerAssigned)
+def _handler_assigned(state: Complaint, event: ev.HandlerAssigned) -> Complaint:
     return replace(state, handler=event.handler)
 
 
-@on(ExtensionRequested)
-def _extension_requested(state: Complaint, event: ExtensionRequested) -> Complaint:
+@on(ev.ExtensionRequested)
+def _extension_requested(state: Complaint, event: ev.ExtensionRequested) -> Complaint:
     pending = PendingExtension(
         event.request_id, event.sla, event.requested_by, event.reason, event.limit_days, event.at
     )
     return replace(state, pending_extension=pending)
 
 
-@on(ExtensionApproved, ExtensionDenied)
-def _extension_decided(state: Complaint, event: ExtensionApproved | ExtensionDenied) -> Complaint:
+@on(ev.ExtensionApproved, ev.ExtensionDenied)
+def _extension_decided(state: Complaint, event: ev.ExtensionApproved | ev.ExtensionDenied) -> Complaint:
     return replace(state, pending_extension=None)
 
 
-@on(InterimResponseSent)
-def _interim_response_sent(state: Complaint, event: InterimResponseSent) -> Complaint:
+@on(ev.InterimResponseSent)
+def _interim_response_sent(state: Complaint, event: ev.InterimResponseSent) -> Complaint:
     return replace(
         state,
         interim_responses=(*state.interim_responses, (event.kind, event.at)),
@@ -92,8 +80,8 @@ def _interim_response_sent(state: Complaint, event: InterimResponseSent) -> Comp
     )
 
 
-@on(ReviewRequested)
-def _review_requested(state: Complaint, event: ReviewRequested) -> Complaint:
+@on(ev.ReviewRequested)
+def _review_requested(state: Complaint, event: ev.ReviewRequested) -> Complaint:
     return replace(
         new_cycle(state, event.cycle, event.at, event.regulatory_clocks),
         status=Status.under_review,
@@ -102,8 +90,8 @@ def _review_requested(state: Complaint, event: ReviewRequested) -> Complaint:
     )
 
 
-@on(ReviewDecided)
-def _review_decided(state: Complaint, event: ReviewDecided) -> Complaint:
+@on(ev.ReviewDecided)
+def _review_decided(state: Complaint, event: ev.ReviewDecided) -> Complaint:
     return replace(
         state,
         status=Status.answered,
