@@ -57,12 +57,14 @@ class CommandBody(BaseModel):
 @dataclass(frozen=True)
 class Given:
     """What a command is built from besides its body: the server's time, the batch its free texts
-    go into (``texts.add`` / ``texts.require`` give the refs events carry) and the acting staff id
-    (from the verified token, never from the body)."""
+    go into (``texts.add`` / ``texts.require`` give the refs events carry), the acting staff id
+    (from the verified token, never from the body) and the service's app object (for a command
+    its app builds, e.g. one that reads a deadline inside the transaction)."""
 
     now: datetime
     texts: TextBatch
     actor: str
+    app: Any = None
 
 
 Build = Callable[[Any, Given], Any]
@@ -88,9 +90,6 @@ class Ran:
     version: int
 
 
-IfMatch = Annotated[str | None, Header(description='The version you read, e.g. "3"')]
-
-
 class CommandRoutes(Generic[AppT]):
     """The command routes of one kind of stream (e.g. a complaint case)."""
 
@@ -105,7 +104,9 @@ class CommandRoutes(Generic[AppT]):
         view: type[BaseModel],
         now: Callable[[AppT], datetime],
         text_batch: Callable[[AppT], TextBatch],
+        if_match: str = 'The version you read, e.g. "3"',
     ) -> None:
+        """``if_match``: the ``If-Match`` header's description in OpenAPI."""
         self.router = router
         self.resource = resource
         self.app = app
@@ -114,13 +115,14 @@ class CommandRoutes(Generic[AppT]):
         self.view = view
         self.now = now
         self.text_batch = text_batch
+        self.if_match = Annotated[str | None, Header(description=if_match)]
         self.declared: list[str] = []
 
     def post(
         self,
         path: str,
         action: str,
-        body: type[CommandBody],
+        body: type[BaseModel],
         build: Build,
         *,
         name: str,
@@ -138,7 +140,7 @@ class CommandRoutes(Generic[AppT]):
         self.declared.append(name)
 
     def _endpoint(
-        self, model: type[CommandBody], build: Build, body_required: bool
+        self, model: type[BaseModel], build: Build, body_required: bool
     ) -> Callable[..., Awaitable[Any]]:
         resource = self.resource
 
@@ -149,10 +151,10 @@ class CommandRoutes(Generic[AppT]):
             response: Response = kw["response"]
             body = kw["body"] if kw["body"] is not None else model()
             version = expected_version(kw["if_match"])
-            if version is None:
-                version = body.expected_version
+            if version is None:  # a body may carry it when the client cannot send If-Match
+                version = getattr(body, "expected_version", None)
             texts = self.text_batch(app)
-            command = build(body, Given(now=self.now(app), texts=texts, actor=meta.actor))
+            command = build(body, Given(now=self.now(app), texts=texts, actor=meta.actor, app=app))
             call = CommandCall(kw[resource], command, version, staff, meta, texts)
             ran = await self.run(app, call)
             response.headers["ETag"] = f'"{ran.version}"'
@@ -160,7 +162,7 @@ class CommandRoutes(Generic[AppT]):
 
         return endpoint
 
-    def _signature(self, action: str, model: type[CommandBody], body_required: bool) -> inspect.Signature:
+    def _signature(self, action: str, model: type[BaseModel], body_required: bool) -> inspect.Signature:
         keyword = inspect.Parameter.KEYWORD_ONLY
         staff = Annotated[Principal, Depends(requires_on(action, self.branch_of))]
         app = Annotated[Any, Depends(self.app)]
@@ -176,7 +178,7 @@ class CommandRoutes(Generic[AppT]):
             inspect.Parameter("staff", keyword, annotation=staff),
             inspect.Parameter("meta", keyword, annotation=meta),
             inspect.Parameter("response", keyword, annotation=Response),
-            inspect.Parameter("if_match", keyword, annotation=IfMatch, default=None),
+            inspect.Parameter("if_match", keyword, annotation=self.if_match, default=None),
             body,
         ]
         return inspect.Signature(params, return_annotation=self.view)

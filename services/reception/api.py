@@ -29,6 +29,7 @@ from services.reception.vault_api import internal_router as vault_internal_route
 from services.reception.vault_api import router as vault_router
 from shared.audit import annotate
 from shared.auth import Principal, requires, requires_on
+from shared.command_routes import CommandCall, CommandRoutes, Given, Ran
 from shared.commands import CommandResult, PendingTexts
 from shared.contracts.common import CustomerRef, Note, StaffId
 from shared.contracts.reception import (
@@ -318,12 +319,6 @@ def _call_view(call_id: UUID, branch_id: str, state: p.PhoneCall, version: int) 
         outcome=state.outcome,
         answer_sla=state.sla_status,
     )
-
-
-def _call_result(call_id: UUID, result: CommandResult[p.PhoneCall], response: Response) -> CallView:
-    response.headers["ETag"] = f'"{result.version}"'
-    branch = result.events[0].branch_id if result.events else ""
-    return _call_view(call_id, branch, result.state, result.version)
 
 
 # ---------------------------------------------------------------------------------- visits
@@ -684,102 +679,81 @@ async def get_call(
     return _call_view(call_id, loaded.history[0].branch_id, loaded.state, loaded.version)
 
 
-async def _run_call(
-    app: Reception,
-    call_id: UUID,
-    command: CallStep,
-    staff: Principal,
-    meta: Metadata,
-    if_match: str | None,
-    response: Response,
-    texts: PendingTexts | None = None,
-) -> CallView:
+async def _run_call(app: Reception, call: CommandCall) -> Ran:
     result = await app.call_command(
-        call_id,
-        command,
-        meta=meta,
-        expected_version=expected_version(if_match),
-        check_branch=staff.check_branch,
-        texts=texts,
+        call.resource_id,
+        call.command,
+        meta=call.meta,
+        expected_version=call.expected_version,
+        check_branch=call.staff.check_branch,
+        texts=call.texts,
     )
-    return _call_result(call_id, result, response)
+    branch = result.events[0].branch_id if result.events else ""
+    return Ran(
+        view=_call_view(call.resource_id, branch, result.state, result.version), version=result.version
+    )
 
 
-@router.post("/calls/{call_id}/answer", response_model=CallView)
-async def answer_call(
-    call_id: UUID,
-    body: AnswerBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.call.answer", call_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> CallView:
-    command = app.answer(body.staff_id or meta.actor, body.rings, body.seconds_to_answer)
-    return await _run_call(app, call_id, command, staff, meta, if_match, response)
+# one declaration per call command (shared.command_routes): path, action, body, the command by keyword
+calls: CommandRoutes[Reception] = CommandRoutes(
+    router,
+    resource="call_id",
+    app=reception,
+    branch_of=call_branch,
+    run=_run_call,
+    view=CallView,
+    now=lambda app: app.now(),
+    text_batch=lambda app: app.texts.batch(),
+    if_match='Version you read, e.g. "3": 409 if it moved on',
+)
 
 
-@router.post("/calls/{call_id}/purpose", response_model=CallView)
-async def call_purpose(
-    call_id: UUID,
-    body: PurposeBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.call.handle", call_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> CallView:
-    texts = app.texts.batch()
-    command = p.RecordPurpose(body.purpose, app.now(), texts.add(body.notes))
-    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
+def _answer(body: AnswerBody, g: Given) -> CallStep:
+    """The app builds it: the ring SLA's breach is read inside the command's transaction."""
+    app: Reception = g.app
+    return app.answer(
+        staff_id=body.staff_id or g.actor, rings=body.rings, seconds_to_answer=body.seconds_to_answer
+    )
 
 
-@router.post("/calls/{call_id}/route", response_model=CallView)
-async def route_call(
-    call_id: UUID,
-    body: RouteBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.call.handle", call_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> CallView:
-    texts = app.texts.batch()
-    command = p.RouteCall(body.routed_to, app.now(), texts.add(body.notes))
-    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
-
-
-@router.post("/calls/{call_id}/resolve", response_model=CallView)
-async def resolve_call(
-    call_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.call.handle", call_branch))],
-    meta: Meta,
-    response: Response,
-    body: ResolveBody | None = None,
-    if_match: IfMatch = None,
-) -> CallView:
-    body = body or ResolveBody()
-    texts = app.texts.batch()
-    command = p.ResolveCall(app.now(), texts.add(body.notes))
-    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
-
-
-@router.post("/calls/{call_id}/end", response_model=CallView)
-async def end_call(
-    call_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.call.end", call_branch))],
-    meta: Meta,
-    response: Response,
-    body: EndCallBody | None = None,
-    if_match: IfMatch = None,
-) -> CallView:
-    """End the call; an unanswered call ends as missed. Purpose and outcome may be given here."""
-    body = body or EndCallBody()
-    texts = app.texts.batch()
-    command = p.EndCall(app.now(), body.purpose, body.outcome, body.routed_to, texts.add(body.notes))
-    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
+calls.post("/calls/{call_id}/answer", "reception.call.answer", AnswerBody, _answer, name="answer_call")
+calls.post(
+    "/calls/{call_id}/purpose",
+    "reception.call.handle",
+    PurposeBody,
+    lambda body, g: p.RecordPurpose(purpose=body.purpose, at=g.now, notes=g.texts.add(body.notes)),
+    name="call_purpose",
+)
+calls.post(
+    "/calls/{call_id}/route",
+    "reception.call.handle",
+    RouteBody,
+    lambda body, g: p.RouteCall(routed_to=body.routed_to, at=g.now, notes=g.texts.add(body.notes)),
+    name="route_call",
+)
+calls.post(
+    "/calls/{call_id}/resolve",
+    "reception.call.handle",
+    ResolveBody,
+    lambda body, g: p.ResolveCall(at=g.now, notes=g.texts.add(body.notes)),
+    name="resolve_call",
+    body_required=False,
+)
+calls.post(
+    "/calls/{call_id}/end",
+    "reception.call.end",
+    EndCallBody,
+    lambda body, g: p.EndCall(
+        at=g.now,
+        purpose=body.purpose,
+        outcome=body.outcome,
+        routed_to=body.routed_to,
+        notes=g.texts.add(body.notes),
+    ),
+    name="end_call",
+    body_required=False,
+    doc="End the call; an unanswered call ends as missed. Purpose and outcome may be given here.",
+)
 
 
 # --------------------------------------------------------------------------------- queries
