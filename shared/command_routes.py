@@ -122,7 +122,7 @@ class CommandRoutes(Generic[AppT]):
         self,
         path: str,
         action: str,
-        body: type[BaseModel],
+        body: type[BaseModel] | None,
         build: Build,
         *,
         name: str,
@@ -131,7 +131,8 @@ class CommandRoutes(Generic[AppT]):
     ) -> None:
         """Declare ``POST path`` performing ``action``: ``build(body, given)`` makes the command.
 
-        ``body_required=False``: the body may be left out (its defaults are used)."""
+        ``body_required=False``: the body may be left out (its defaults are used); ``body=None``:
+        the command takes no body at all (``build`` gets ``None``)."""
         endpoint = self._endpoint(body, build, body_required)
         endpoint.__name__ = name
         endpoint.__doc__ = doc
@@ -140,7 +141,7 @@ class CommandRoutes(Generic[AppT]):
         self.declared.append(name)
 
     def _endpoint(
-        self, model: type[BaseModel], build: Build, body_required: bool
+        self, model: type[BaseModel] | None, build: Build, body_required: bool
     ) -> Callable[..., Awaitable[Any]]:
         resource = self.resource
 
@@ -149,7 +150,9 @@ class CommandRoutes(Generic[AppT]):
             staff: Principal = kw["staff"]
             meta: Metadata = kw["meta"]
             response: Response = kw["response"]
-            body = kw["body"] if kw["body"] is not None else model()
+            body = kw.get("body")
+            if body is None and model is not None:
+                body = model()
             version = expected_version(kw["if_match"])
             if version is None:  # a body may carry it when the client cannot send If-Match
                 version = getattr(body, "expected_version", None)
@@ -162,16 +165,18 @@ class CommandRoutes(Generic[AppT]):
 
         return endpoint
 
-    def _signature(self, action: str, model: type[BaseModel], body_required: bool) -> inspect.Signature:
+    def _signature(
+        self, action: str, model: type[BaseModel] | None, body_required: bool
+    ) -> inspect.Signature:
         keyword = inspect.Parameter.KEYWORD_ONLY
         staff = Annotated[Principal, Depends(requires_on(action, self.branch_of))]
         app = Annotated[Any, Depends(self.app)]
         meta = Annotated[Metadata, Depends(command_metadata)]
-        body: inspect.Parameter
-        if body_required:
-            body = inspect.Parameter("body", keyword, annotation=model)
-        else:
-            body = inspect.Parameter("body", keyword, annotation=model | None, default=None)
+        body: list[inspect.Parameter] = []
+        if model is not None and body_required:
+            body = [inspect.Parameter("body", keyword, annotation=model)]
+        elif model is not None:
+            body = [inspect.Parameter("body", keyword, annotation=model | None, default=None)]
         params = [
             inspect.Parameter(self.resource, keyword, annotation=UUID),
             inspect.Parameter("app", keyword, annotation=app),
@@ -179,6 +184,6 @@ class CommandRoutes(Generic[AppT]):
             inspect.Parameter("meta", keyword, annotation=meta),
             inspect.Parameter("response", keyword, annotation=Response),
             inspect.Parameter("if_match", keyword, annotation=self.if_match, default=None),
-            body,
+            *body,
         ]
         return inspect.Signature(params, return_annotation=self.view)

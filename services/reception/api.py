@@ -420,79 +420,88 @@ async def _run(
     return _visit_result(visit_id, result, response)
 
 
-@router.post("/visits/{visit_id}/greet", response_model=VisitView)
-async def greet(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.greet", visit_branch))],
-    meta: Meta,
-    response: Response,
-    body: GreetBody | None = None,
-    if_match: IfMatch = None,
-) -> VisitView:
-    body = body or GreetBody()
-    command = v.Greet(app.now(), body.customer_ref, body.priority, tuple(body.accessibility))
-    return await _run(app, visit_id, command, staff, meta, if_match, response)
-
-
-@router.post("/visits/{visit_id}/confirm-need", response_model=VisitView)
-async def confirm_need(
-    visit_id: UUID,
-    body: ConfirmNeedBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.confirm_need", visit_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> VisitView:
-    texts = app.texts.batch()
-    command = app.confirm_need(body.service_type, texts.add(body.notes))
-    return await _run(app, visit_id, command, staff, meta, if_match, response, texts=texts)
-
-
-@router.post("/visits/{visit_id}/guide", response_model=VisitView)
-async def guide(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.guide", visit_branch))],
-    meta: Meta,
-    response: Response,
-    body: GuideBody | None = None,
-    if_match: IfMatch = None,
-) -> VisitView:
-    """Tell the customer the materials their business needs (from the catalogue)."""
-    body = body or GuideBody()
-    texts = app.texts.batch()
-    return await _run(
-        app, visit_id, app.guide(texts.add(body.notes)), staff, meta, if_match, response, texts=texts
+async def _run_step(app: Reception, call: CommandCall) -> Ran:
+    """A visit step declared through ``shared.command_routes`` (no idempotency key: a step on an
+    existing visit is guarded by its expected version)."""
+    result = await app.visit(
+        call.resource_id,
+        call.command,
+        meta=call.meta,
+        expected_version=call.expected_version,
+        check_branch=call.staff.check_branch,
+        texts=call.texts,
+    )
+    branch = result.events[0].branch_id if result.events else ""
+    return Ran(
+        view=_visit_view(call.resource_id, branch, result.state, result.version), version=result.version
     )
 
 
-@router.post("/visits/{visit_id}/check-documents", response_model=VisitView)
-async def check_documents(
-    visit_id: UUID,
-    body: CheckDocumentsBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.check_documents", visit_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> VisitView:
-    command = v.CheckDocuments(tuple(body.missing), app.now())
-    return await _run(app, visit_id, command, staff, meta, if_match, response)
+# one declaration per visit step (shared.command_routes): path, action, body, the command by keyword;
+# queue, call and raise-complaint (keyed creates, a counter) are written out below
+steps: CommandRoutes[Reception] = CommandRoutes(
+    router,
+    resource="visit_id",
+    app=reception,
+    branch_of=visit_branch,
+    run=_run_step,
+    view=VisitView,
+    now=lambda app: app.now(),
+    text_batch=lambda app: app.texts.batch(),
+    if_match='Version you read, e.g. "3": 409 if it moved on',
+)
 
 
-@router.post("/visits/{visit_id}/return", response_model=VisitView)
-async def return_(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.return", visit_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> VisitView:
-    """The customer came back with the missing documents (same visit)."""
-    return await _run(app, visit_id, v.Return(app.now()), staff, meta, if_match, response)
+def _app(g: Given) -> Reception:
+    """The reception app: some steps are built by it (they read the catalogue in the transaction)."""
+    app: Reception = g.app
+    return app
+
+
+steps.post(
+    "/visits/{visit_id}/greet",
+    "reception.visit.greet",
+    GreetBody,
+    lambda body, g: v.Greet(
+        at=g.now,
+        customer_ref=body.customer_ref,
+        priority=body.priority,
+        accessibility=tuple(body.accessibility),
+    ),
+    name="greet",
+    body_required=False,
+)
+steps.post(
+    "/visits/{visit_id}/confirm-need",
+    "reception.visit.confirm_need",
+    ConfirmNeedBody,
+    lambda body, g: _app(g).confirm_need(service_type=body.service_type, notes=g.texts.add(body.notes)),
+    name="confirm_need",
+)
+steps.post(
+    "/visits/{visit_id}/guide",
+    "reception.visit.guide",
+    GuideBody,
+    lambda body, g: _app(g).guide(notes=g.texts.add(body.notes)),
+    name="guide",
+    body_required=False,
+    doc="Tell the customer the materials their business needs (from the catalogue).",
+)
+steps.post(
+    "/visits/{visit_id}/check-documents",
+    "reception.visit.check_documents",
+    CheckDocumentsBody,
+    lambda body, g: v.CheckDocuments(missing=tuple(body.missing), at=g.now),
+    name="check_documents",
+)
+steps.post(
+    "/visits/{visit_id}/return",
+    "reception.visit.return",
+    None,
+    lambda body, g: v.Return(at=g.now),
+    name="return_",
+    doc="The customer came back with the missing documents (same visit).",
+)
 
 
 @router.post("/visits/{visit_id}/queue", response_model=VisitView)
@@ -550,62 +559,42 @@ async def call_next(
     return _visit_result(result.state.visit_id, result, response)
 
 
-@router.post("/visits/{visit_id}/serve", response_model=VisitView)
-async def serve(
-    visit_id: UUID,
-    body: ServeBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.serve", visit_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> VisitView:
-    texts = app.texts.batch()
-    command = app.serve(texts.add(body.outcome), texts.add(body.next_steps), body.promised_by)
-    return await _run(app, visit_id, command, staff, meta, if_match, response, texts=texts)
-
-
-@router.post("/visits/{visit_id}/leave", response_model=VisitView)
-async def leave(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.leave", visit_branch))],
-    meta: Meta,
-    response: Response,
-    body: LeaveBody | None = None,
-    if_match: IfMatch = None,
-) -> VisitView:
-    """The customer leaves: after service, before a ticket, or (holding a ticket) abandoning the
-    queue; with ``to_fetch_documents`` they step out and the visit stays open."""
-    body = body or LeaveBody()
-    return await _run(
-        app, visit_id, v.Leave(app.now(), body.to_fetch_documents), staff, meta, if_match, response
-    )
-
-
-@router.post("/visits/{visit_id}/abandon", response_model=VisitView)
-async def abandon(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.abandon", visit_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> VisitView:
-    return await _run(app, visit_id, v.Abandon(app.now()), staff, meta, if_match, response)
-
-
-@router.post("/visits/{visit_id}/no-show", response_model=VisitView)
-async def no_show(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.no_show", visit_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> VisitView:
-    """Called three times and never came to the counter."""
-    return await _run(app, visit_id, v.MarkNoShow(app.now()), staff, meta, if_match, response)
+steps.post(
+    "/visits/{visit_id}/serve",
+    "reception.visit.serve",
+    ServeBody,
+    lambda body, g: _app(g).serve(
+        outcome=g.texts.add(body.outcome),
+        next_steps=g.texts.add(body.next_steps),
+        promised_by=body.promised_by,
+    ),
+    name="serve",
+)
+steps.post(
+    "/visits/{visit_id}/leave",
+    "reception.visit.leave",
+    LeaveBody,
+    lambda body, g: v.Leave(at=g.now, to_fetch_documents=body.to_fetch_documents),
+    name="leave",
+    body_required=False,
+    doc="The customer leaves: after service, before a ticket, or (holding a ticket) abandoning the\n"
+    "queue; with ``to_fetch_documents`` they step out and the visit stays open.",
+)
+steps.post(
+    "/visits/{visit_id}/abandon",
+    "reception.visit.abandon",
+    None,
+    lambda body, g: v.Abandon(at=g.now),
+    name="abandon",
+)
+steps.post(
+    "/visits/{visit_id}/no-show",
+    "reception.visit.no_show",
+    None,
+    lambda body, g: v.MarkNoShow(at=g.now),
+    name="no_show",
+    doc="Called three times and never came to the counter.",
+)
 
 
 @router.post("/visits/{visit_id}/raise-complaint", response_model=VisitView)
