@@ -101,6 +101,13 @@ def build() -> FastAPI:
         body_required=False,
         doc="Hand the case up one level.",
     )
+    commands.post(
+        "/cases/{case_id}/reopen",
+        "complaint.reopen",
+        None,
+        lambda body, g: Escalate(at=g.now, reason=None, by=g.actor),
+        name="reopen",
+    )
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(router)
@@ -161,3 +168,11 @@ def test_openapi_describes_the_route_like_a_hand_written_one() -> None:
     assert op["x-action"] == "complaint.escalate"
     assert not op["requestBody"].get("required", False)
     assert {p["name"] for p in op["parameters"]} == {"case_id", "if-match", "x-correlation-id"}
+
+
+async def test_a_command_without_a_body_takes_none() -> None:
+    case_id = new_case()
+    async with client() as http:
+        answer = await http.post(f"/cases/{case_id}/reopen", headers=bearer("lobby-1", ["b001"]))
+    assert answer.status_code == 200, answer.text
+    assert "requestBody" not in build().openapi()["paths"]["/cases/{case_id}/reopen"]["post"]
