@@ -8,7 +8,8 @@ declares each route with what differs — its path, its action, its body model a
 becomes the command (a function building the command *by keyword*)::
 
     commands = CommandRoutes(router, resource="complaint_id", app=complaint_app,
-                             branch_of=complaint_branch, run=run_command, view=ComplaintView)
+                             branch_of=complaint_branch, run=run_command, view=ComplaintView,
+                             now=lambda app: app.clock.now(), text_batch=lambda app: app.texts.batch())
     commands.post("/complaints/{complaint_id}/hold", "complaint.hold", HoldBody,
                   lambda body, given: Hold(at=given.now, reason=given.texts.require(body.reason),
                                            kind=body.kind),
@@ -16,7 +17,9 @@ becomes the command (a function building the command *by keyword*)::
 
 Errors keep the shared mapping (``shared.http.install_error_handlers``): a refused command is a
 409 with the decider's reason, a stale expected version a 409 with ``current_version``, an
-unknown stream a 404, a bad ``If-Match`` a 400, a bad body a 422.
+unknown stream a 404, a bad ``If-Match`` a 400, a bad body a 422, a foreign branch a 403 before
+anything is read. A stale version stays 409 rather than 412: every client (the console, the
+tests) already treats it as "reload and decide again", like a refused step.
 
 The OpenAPI document is the same as for a hand-written route: ``name`` is the former function's
 name, so FastAPI derives the same summary and ``operationId``; ``doc`` is its description.
@@ -116,7 +119,6 @@ class CommandRoutes(Generic[AppT]):
         self.now = now
         self.text_batch = text_batch
         self.if_match = Annotated[str | None, Header(description=if_match)]
-        self.declared: list[str] = []
 
     def post(
         self,
@@ -133,16 +135,13 @@ class CommandRoutes(Generic[AppT]):
 
         ``body_required=False``: the body may be left out (its defaults are used); ``body=None``:
         the command takes no body at all (``build`` gets ``None``)."""
-        endpoint = self._endpoint(body, build, body_required)
+        endpoint = self._endpoint(body, build)
         endpoint.__name__ = name
         endpoint.__doc__ = doc
         endpoint.__signature__ = self._signature(action, body, body_required)  # type: ignore[attr-defined]
         self.router.add_api_route(path, endpoint, methods=["POST"], response_model=self.view, name=name)
-        self.declared.append(name)
 
-    def _endpoint(
-        self, model: type[BaseModel] | None, build: Build, body_required: bool
-    ) -> Callable[..., Awaitable[Any]]:
+    def _endpoint(self, model: type[BaseModel] | None, build: Build) -> Callable[..., Awaitable[Any]]:
         resource = self.resource
 
         async def endpoint(**kw: Any) -> Any:
