@@ -34,6 +34,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
 
+from shared import redrive
 from shared.clock import Clock, SystemClock
 from shared.envelope import Envelope
 from shared.metrics import DEAD_LETTERS, PROJECTION_EVENTS, PROJECTION_LAG
@@ -255,6 +256,10 @@ class ProjectionRunner:
                 if env.stream_version == current + 1:
                     last[env.stream_id] = env.stream_version
                     if item.error is None:
+                        fresh.append(env)
+                        counts["applied"] += 1
+                elif env.stream_version <= current and await redrive.claim(conn, item.record, self.group_id):
+                    if item.error is None:  # an operator redrove its dead letter: apply it, once, late
                         fresh.append(env)
                         counts["applied"] += 1
                 elif env.stream_version <= current:

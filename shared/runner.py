@@ -33,7 +33,7 @@ from shared.eventstore import EventStore, StoredEvent
 from shared.http import install_error_handlers, metrics_response
 from shared.idempotency import install_idempotency
 from shared.logs import LogContextMiddleware, configure_logging
-from shared.migrations import apply_migrations
+from shared.migrations import MigrationChecksumError, apply_migrations
 from shared.projection import Projection, ProjectionRunner
 from shared.registry import REGISTRY, EventRegistry
 from shared.relay import OutboxRelay
@@ -171,7 +171,11 @@ def create_app(
         relay_task: asyncio.Task[None] | None = None
         try:
             async with pool.acquire() as conn:
-                await apply_migrations(conn, service.schema, service.migrations)
+                try:
+                    await apply_migrations(conn, service.schema, service.migrations)
+                except MigrationChecksumError as exc:  # an applied file was edited: refuse
+                    log.error("%s cannot start: %s", service.name, exc)
+                    raise StartupError(str(exc)) from None
             store = EventStore(
                 pool,
                 channel=f"bc_events_{service.schema}",
