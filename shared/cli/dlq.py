@@ -152,7 +152,8 @@ async def show_command(args: argparse.Namespace) -> int:
         catalogue.load_contracts()
     doc = {
         **_summary(letter, done),
-        "headers": {k: scrub_text(v) for k, v in letter.headers.items()},
+        # the reason may quote an exception's text; the other headers are names and numbers
+        "headers": {k: scrub_text(v) if k == "x-dlq-reason" else v for k, v in letter.headers.items()},
         "key": (letter.key or b"").decode("utf-8", "replace"),
         "envelope": masked_envelope(env) if env is not None else None,
         "bytes": len(letter.value),

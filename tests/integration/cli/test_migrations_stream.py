@@ -51,7 +51,9 @@ async def test_an_edited_applied_migration_refuses_to_start(database_url: str, t
         # rows from before checksums existed get the file's checksum on the next start
         await conn.execute("UPDATE edited.schema_migrations SET checksum = NULL")
         assert await apply_migrations(conn, "edited", own) == []
-        assert await conn.fetchval("SELECT count(*) FROM edited.schema_migrations WHERE checksum IS NULL") == 0
+        assert (
+            await conn.fetchval("SELECT count(*) FROM edited.schema_migrations WHERE checksum IS NULL") == 0
+        )
 
         edited = own / "0001_board.sql"
         edited.write_text(edited.read_text() + "\n-- a quiet fix\n")
