@@ -10,11 +10,12 @@ start of each partition to the end it had when the read began.
 A redrive publishes the record's key and value unchanged to the source topic with the
 ``event-type`` / ``content-type`` headers a relay sets plus ``x-redriven-from`` (the dead
 letter's id) and ``x-redriven-for`` (the consumer group that dead-lettered it, which applies it
-once although its stream moved past it: ``shared/redrive.py``). "Once" is a row in ``dlq_redrives`` of the consuming service's schema, inserted in a
-transaction that commits only after the broker acknowledged the record: a second redrive of the
-same dead letter is refused, and a crash between ack and commit can at worst send it twice, which
-consumers drop by stream version like any duplicate. If the event fails again, it comes back as a
-new dead letter (a new id) to be looked at afresh.
+once although its stream moved past it: ``shared/redrive.py``). "Once" is a row in
+``dlq_redrives`` of the consuming service's schema, inserted in a transaction that commits only
+after the broker acknowledged the record: a second redrive of the same dead letter is refused,
+and a crash between ack and commit can at worst send it twice (the consumer's ``applied_at``
+claim still applies it once; other groups drop it by stream version). If the event fails again,
+it comes back as a new dead letter (a new id) to be looked at afresh.
 """
 
 from __future__ import annotations
