@@ -113,6 +113,20 @@ def setup(service: str, provider: TracerProvider | None = None) -> bool:
     return True
 
 
+def shutdown() -> None:
+    """Flush and switch tracing off again (process exit; tests that turned it on)."""
+    global _provider, _tracer
+    if _provider is not None:
+        _provider.shutdown()
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+        instrumentor = AsyncPGInstrumentor()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+    _provider = _tracer = None
+    set_trace_id_source(lambda: "")
+
+
 def sampler() -> Sampler:
     """The sampling rule of :func:`setup`, for a provider built elsewhere (tests)."""
     return ParentBased(root=_RootsOfWork())
