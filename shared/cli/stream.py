@@ -2,7 +2,8 @@
 
 Looks in every service's schema (or only ``--service``) for the stream, because a stream id
 (``complaint-…``, ``visit-…``) names its aggregate, not always its service. Shows version, type,
-schema version, occurred/recorded times, correlation and causation ids and the actor; ``--data``
+schema version, occurred/recorded times, correlation and causation ids, the actor and the trace id
+of the command that appended it (when tracing was on; see ``shared/tracing.py``); ``--data``
 adds each event's data, masked (``shared.cli._mask``: text references, never words; numbers
 masked). ``--json`` prints the whole envelopes, masked the same way.
 """
@@ -30,6 +31,8 @@ from shared.cli._mask import masked_envelope
 from shared.envelope import Envelope
 from shared.topology import CONTEXTS
 
+COLUMNS = ("v", "type", "occurred_at", "recorded_at", "correlation_id", "causation_id", "actor", "trace_id")
+
 _ENVELOPE = """json_build_object(
     'event_id', event_id, 'type', type, 'schema_version', schema_version,
     'stream_id', stream_id, 'stream_version', stream_version, 'branch_id', branch_id,
@@ -51,19 +54,35 @@ def register(subcommands: Any) -> None:
 
 async def find_stream(
     conn: asyncpg.Connection, stream_id: str, schemas: list[str]
-) -> dict[str, list[Envelope]]:
-    """The stream's events per schema that holds it (normally exactly one)."""
-    found: dict[str, list[Envelope]] = {}
+) -> dict[str, list[tuple[Envelope, str | None]]]:
+    """The stream's events, each with its trace id if traced, per schema that holds it (normally
+    exactly one)."""
+    found: dict[str, list[tuple[Envelope, str | None]]] = {}
     for schema in schemas:
         if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f'"{schema}".events'):
             continue
+        traced = await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1
+               AND table_name = 'events' AND column_name = 'traceparent')""",
+            schema,
+        )
         rows = await conn.fetch(
-            f'SELECT {_ENVELOPE} AS json FROM "{schema}".events WHERE stream_id = $1 ORDER BY stream_version',
+            f"SELECT {_ENVELOPE} AS json, {'traceparent' if traced else 'NULL::text AS traceparent'} "
+            f'FROM "{schema}".events WHERE stream_id = $1 ORDER BY stream_version',
             stream_id,
         )
         if rows:
-            found[schema] = [Envelope.model_validate_json(r["json"]) for r in rows]
+            found[schema] = [
+                (Envelope.model_validate_json(r["json"]), _trace_id(r["traceparent"])) for r in rows
+            ]
     return found
+
+
+def _trace_id(traceparent: str | None) -> str | None:
+    """The trace id of a W3C ``traceparent`` (``00-<trace id>-<span id>-<flags>``): look it up in
+    the trace backend."""
+    parts = (traceparent or "").split("-")
+    return parts[1] if len(parts) == 4 else None
 
 
 async def show_command(args: argparse.Namespace) -> int:
@@ -83,7 +102,10 @@ async def show_command(args: argparse.Namespace) -> int:
         where = args.service or "any service"
         return fail(f"no stream {args.stream_id!r} in {where} (database {describe_dsn(url)})")
     catalogue.load_contracts()  # every event type, so old versions are upcast before showing
-    shown = {schema: [masked_envelope(e) for e in events] for schema, events in found.items()}
+    shown = {
+        schema: [{**masked_envelope(e), "trace_id": trace} for e, trace in events]
+        for schema, events in found.items()
+    }
     if args.json:
         print_json({"stream_id": args.stream_id, "services": shown})
         return 0
@@ -98,14 +120,11 @@ async def show_command(args: argparse.Namespace) -> int:
                 "correlation_id": e["correlation_id"],
                 "causation_id": e["causation_id"],
                 "actor": e["actor"],
+                "trace_id": e["trace_id"],
             }
             for e in events
         ]
-        print(
-            table(
-                rows, ["v", "type", "occurred_at", "recorded_at", "correlation_id", "causation_id", "actor"]
-            )
-        )
+        print(table(rows, COLUMNS))
         if args.data:
             for e in events:
                 print(f"\nv{e['stream_version']} {e['type']}:")

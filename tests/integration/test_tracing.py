@@ -22,6 +22,7 @@ from shared import tracing
 from shared.clock import FixedClock
 from shared.runner import create_app
 from shared.settings import ServiceSettings
+from tests.integration.cli.support import run_json
 from tests.integration.complaint.complaint_harness import T0
 from tests.support.auth import StaffAuth
 from tests.support.kafka import read_topic
@@ -48,7 +49,11 @@ def _trace(span: ReadableSpan) -> str:
 
 
 async def test_a_complaint_is_one_trace_from_http_through_kafka_to_the_followup_reaction(
-    database_url: str, kafka: Any, spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+    database_url: str,
+    kafka: Any,
+    spans: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("COMPLAINT_SCHEDULER_PERIOD_SECONDS", "3600")
     bootstrap = kafka.bootstrap_servers
@@ -111,3 +116,7 @@ async def test_a_complaint_is_one_trace_from_http_through_kafka_to_the_followup_
 
         rows = await wait_until(reaction_traced, timeout=30, message="follow-up's reaction")
         assert all(r["traceparent"] and r["traceparent"].split("-")[1] == trace_id for r in rows), rows
+
+    # the operator finds the trace from the stream
+    code, shown = await run_json(capsys, "stream", "show", stream, "--database-url", database_url)
+    assert code == 0 and {e["trace_id"] for e in shown["services"]["complaint"]} == {trace_id}
