@@ -74,3 +74,15 @@ def test_the_running_dev_stack_is_found_and_a_stale_one_is_not(
     assert os.path.exists(path)
     with pytest.raises(CliError):
         database_url(args)
+
+
+async def test_calendar_import_writes_the_files_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.cli.__main__ import build_parser
+
+    args = build_parser().parse_args(["calendar", "import", "us-federal", "--dir", str(tmp_path)])
+    assert await args.handler(args) == 0
+    written = (tmp_path / "us-federal.toml").read_text()
+    assert "2026-07-03" in written  # Independence Day 2026 falls on a Saturday: observed on Friday
+    assert "us-federal" in capsys.readouterr().out
