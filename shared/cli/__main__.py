@@ -36,7 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         print(f"branchcare {args.group}: choose a sub-command (--help lists them)", file=sys.stderr)
         return 2
-    return asyncio.run(handler(args))
+    try:
+        return asyncio.run(handler(args))
+    except BrokenPipeError:  # `branchcare … | head`: the reader has what it wanted
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":
