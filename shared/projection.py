@@ -170,7 +170,7 @@ class ProjectionRunner:
     async def process(self, records: Sequence[ConsumerRecord]) -> None:  # type: ignore[type-arg]
         """Apply a batch of records: decode, apply idempotently, dead-letter what cannot apply."""
         items = [self._decode(r) for r in records]
-        with tracing.consuming(self.group_id, [(i.record, i.envelope) for i in items]):
+        with tracing.consuming(self.group_id, ((i.record, i.envelope) for i in items)):
             await self._until_done(lambda: self._apply_batch(items))
             for item in items:
                 if item.error is not None and not item.dead_lettered:  # safety net; normally done
