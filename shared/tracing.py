@@ -20,6 +20,11 @@ trace started by an HTTP request or a consumed record and drops root spans of ba
 relay's polling would otherwise be thousands of one-span traces a minute). JSON logs carry the
 current ``trace_id`` (``shared.logs.set_trace_id_source``).
 
+No PII in spans: SQL spans carry the statement text, never its parameters (the asyncpg
+instrumentation's default); HTTP spans carry the route, path ids and status (no route takes PII
+in its URL, and no headers are captured); messaging spans carry topic, offset, consumer group,
+event type and stream id. The bodies of requests and events are never attributes.
+
 Why no Kafka auto-instrumentation: the aiokafka instrumentation injects the *current* context at
 send time, which in the relay is the relay's, not the command's; the spans here follow the
 messaging semantic conventions by hand instead.
