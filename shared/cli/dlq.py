@@ -1,12 +1,15 @@
 """``branchcare dlq list|show|redrive``: the dead letters of every topic, without kcat or SQL.
 
-- ``list`` — dead letters with their id (``TOPIC:PARTITION:OFFSET``), time, source topic,
-  consumer, event type, stream, reason and whether they were redriven; filter with ``--topic``
+- ``list`` — dead letters (the newest 100, ``--limit``) with their id (``TOPIC:PARTITION:OFFSET``),
+  time, source topic, consumer, event type, stream, reason and whether they were redriven; filter
+  with ``--topic``
   (a context such as ``complaint``, a source topic or a DLQ topic), ``--reason`` (substring,
   case-insensitive), ``--since`` / ``--until`` (ISO time or ``2h``, ``3d`` ago).
 - ``show ID`` — one dead letter: its headers and its envelope, data masked (``shared.cli._mask``).
 - ``redrive ID…`` or ``redrive --all`` with the filters of ``list`` — each dead letter back to
   its source topic, once (``shared.cli._deadletters``). ``--dry-run`` lists what would go.
+  ``--all`` skips records that are no envelope at all (they can never apply); naming one by id
+  sends it anyway.
 
 Exit codes: 0 done; 1 a failure (unreachable broker or database, unknown id, a redrive failed);
 ``redrive`` of dead letters that were all redriven before says so and exits 0.
@@ -54,6 +57,9 @@ def register(subcommands: Any) -> None:
     commands = group.add_subparsers(dest="command", metavar="SUBCOMMAND")
 
     listing = commands.add_parser("list", help="dead letters by topic, reason and time")
+    listing.add_argument(
+        "--limit", type=int, default=100, metavar="N", help="only the newest N (default 100; 0: all)"
+    )
     _filters(listing)
     _options(listing)
     listing.set_defaults(handler=list_command)
@@ -126,15 +132,18 @@ async def list_command(args: argparse.Namespace) -> int:
         return fail(str(exc))
     except Exception as exc:  # the broker's errors come in many classes
         return fail(f"cannot read the dead-letter topics: {exc!r}")
-    rows = [_summary(x, done) for x in letters if _matches(x, args)]
+    matching = sorted((x for x in letters if _matches(x, args)), key=lambda x: (x.timestamp, x.id))
+    shown = matching[-args.limit :] if args.limit > 0 else matching
+    rows = [_summary(x, done) for x in shown]
     if args.json:
         print_json(rows)
         return 0
     columns = ["id", "time", "type", "stream", "consumer", "redriven_at", "reason"]
     print(table(rows, columns, empty="no dead letters"))
-    if rows:
-        waiting = sum(1 for r in rows if r["redriven_at"] is None)
-        print(f"\n{len(rows)} dead letter(s), {waiting} not redriven")
+    if matching:
+        waiting = sum(1 for x in matching if x.id not in done)
+        more = f" (the newest {len(rows)} shown; --limit 0 for all)" if len(rows) < len(matching) else ""
+        print(f"\n{len(matching)} dead letter(s), {waiting} not redriven{more}")
     return 0
 
 
@@ -191,8 +200,15 @@ async def redrive_command(args: argparse.Namespace) -> int:
         chosen = [by_id[w] for w in wanted]
     else:
         chosen = [x for x in letters if _matches(x, args)]
-    fresh = [x for x in chosen if x.id not in done]
     results = [{"id": x.id, "outcome": "already redriven", "at": done[x.id]} for x in chosen if x.id in done]
+    if not wanted:  # bytes that are no envelope can never apply: only by id, deliberately
+        results += [
+            {"id": x.id, "outcome": "skipped: not an envelope (name its id to send it anyway)", "at": None}
+            for x in chosen
+            if x.id not in done and x.envelope() is None
+        ]
+        chosen = [x for x in chosen if x.envelope() is not None]
+    fresh = [x for x in chosen if x.id not in done]
     if args.dry_run:
         results += [{"id": x.id, "outcome": f"would go to {x.source_topic}", "at": None} for x in fresh]
         return _report(args, results, failed=False)

@@ -84,14 +84,16 @@ async def test_a_dead_letter_is_listed_shown_and_redriven_once(
             try:
                 for env in events:
                     await producer.send_and_wait(topic, to_json(env), key=b"branch-001")
+                await producer.send_and_wait(topic, b"\x00 no envelope", key=b"branch-001")
             finally:
                 await producer.stop()
-            await read_topic(bootstrap, f"{topic}.dlq", until=lambda rs: len(rs) >= 1)
+            await read_topic(bootstrap, f"{topic}.dlq", until=lambda rs: len(rs) >= 2)
             await wait_until(lambda: _is(store, "s1", 3), timeout=15)  # 1 + 2: v2 was dead-lettered
 
             code, rows = await run_json(capsys, "dlq", "list", "--topic", topic, *where)
-            assert code == 0 and len(rows) == 1
-            letter = rows[0]
+            assert code == 0 and len(rows) == 2
+            letter, poison = rows
+            assert poison["reason"].startswith("invalid envelope") and poison["stream"] is None
             assert letter["id"] == f"{topic}.dlq:{letter['id'].split(':')[1]}:0"
             assert letter["source_topic"] == topic and letter["consumer"] == f"ops.{projection.name}"
             assert letter["type"] == "ThingHappened" and letter["stream"] == "s1"
@@ -99,6 +101,12 @@ async def test_a_dead_letter_is_listed_shown_and_redriven_once(
             assert letter["redriven_at"] is None
             code, none = await run_json(capsys, "dlq", "list", "--topic", topic, "--reason", "nope", *where)
             assert code == 0 and none == []
+            code, one = await run_json(
+                capsys, "dlq", "list", "--topic", topic, "--reason", "CANNOT APPLY", *where
+            )
+            assert code == 0 and [r["id"] for r in one] == [letter["id"]]
+            code, newest = await run_json(capsys, "dlq", "list", "--topic", topic, "--limit", "1", *where)
+            assert [r["id"] for r in newest] == [poison["id"]]
             code, old = await run_json(capsys, "dlq", "list", "--topic", topic, "--until", "1h", *where)
             assert code == 0 and old == [], "nothing was dead-lettered before an hour ago"
 
@@ -115,9 +123,12 @@ async def test_a_dead_letter_is_listed_shown_and_redriven_once(
             await wait_until(lambda: _is(store, "s1", 16), timeout=15)  # applied late, once
 
             code, again = await run_json(capsys, "dlq", "redrive", "--all", "--topic", topic, *where)
-            assert code == 0 and [r["outcome"] for r in again] == ["already redriven"]
+            assert code == 0 and {r["id"]: r["outcome"].split(":")[0] for r in again} == {
+                letter["id"]: "already redriven",
+                poison["id"]: "skipped",  # bytes that can never apply go back only when named
+            }
             code, rows = await run_json(capsys, "dlq", "list", "--topic", topic, *where)
-            assert rows[0]["redriven_at"] is not None
+            assert rows[0]["redriven_at"] is not None and rows[1]["redriven_at"] is None
 
         # a consumer group that never dead-lettered it sees the redrive as a duplicate
         async with store.pool.acquire() as conn:
@@ -125,7 +136,7 @@ async def test_a_dead_letter_is_listed_shown_and_redriven_once(
         fixed = Totals(topic)
         fixed.broken = set()
         async with consuming(fixed, store, bootstrap, "other"):
-            records = await read_topic(bootstrap, topic, until=lambda rs: len(rs) >= 4)
+            records = await read_topic(bootstrap, topic, until=lambda rs: len(rs) >= 5)
             assert sum(1 for r in records if dict(r.headers).get("x-redriven-from")) == 1, "sent once"
             producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
             await producer.start()
