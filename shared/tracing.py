@@ -12,6 +12,7 @@ task, long after the request's context is gone. So the context travels with the 
 4. The projection runner starts a CONSUMER span per record, child of the header's context, that
    lasts while its batch is applied (:func:`consuming`); a handler of an event runs inside its
    record's span (:func:`handling`), so the events a reaction appends store that trace again.
+   Records published more than an hour before they are consumed (a rebuild, a replay) get none.
 
 Zero overhead when off: without ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``OTEL_SDK_DISABLED=true``)
 nothing is installed, no span is created, nothing is stored in ``traceparent``. With it, spans go
@@ -35,6 +36,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -59,6 +61,9 @@ from shared.logs import set_trace_id_source
 log = logging.getLogger(__name__)
 
 TRACEPARENT = "traceparent"
+#: a record published longer ago than this is a replay or a rebuild (HQ reads millions of old
+#: events again): it gets no span, or a rebuild would add a span to every trace of the past
+REPLAY_AFTER_SECONDS = 3600
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 _W3C = TraceContextTextMapPropagator()
 _provider: TracerProvider | None = None
@@ -192,9 +197,10 @@ def consuming(group: str, records: Iterable[tuple[Any, Envelope | None]]) -> Ite
         return
     spans: dict[UUID, Span] = {}
     others: list[Span] = []
+    oldest_ms = time.time() * 1000 - REPLAY_AFTER_SECONDS * 1000
     for record, envelope in records:
         header = _header(record, TRACEPARENT)
-        if header is None:
+        if header is None or (record.timestamp or 0) < oldest_ms:  # a replay joins no old trace
             continue
         span = _tracer.start_span(
             f"process {record.topic}",

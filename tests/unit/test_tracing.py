@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -48,11 +49,18 @@ def test_a_published_event_continues_its_stored_trace_and_consumers_join_it(
     assert trace_id == "ab" * 16 and span_id != "cd" * 8  # a PRODUCER span, child of the stored one
 
     env = make_envelope("s1", 1)
+    header = [("traceparent", headers["traceparent"].encode())]
+    now_ms = int(time.time() * 1000)
     record = SimpleNamespace(
-        topic="complaint.events.v1",
-        partition=0,
-        offset=7,
-        headers=[("traceparent", headers["traceparent"].encode())],
+        topic="complaint.events.v1", partition=0, offset=7, timestamp=now_ms, headers=header
+    )
+    replayed = SimpleNamespace(
+        topic="complaint.events.v1", partition=0, offset=1, timestamp=now_ms - 2 * 3600_000, headers=header
+    )
+    with tracing.consuming("hq.rebuild", [(replayed, make_envelope("s0", 1))]):
+        pass
+    assert {s.kind for s in exporter.get_finished_spans()} == {SpanKind.PRODUCER}, (
+        "a replay joins no old trace"
     )
     with tracing.consuming("followup.task_rules", [(record, env)]), tracing.handling(env):
         inside = tracing.current_traceparent()
