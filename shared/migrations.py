@@ -110,7 +110,7 @@ async def migration_status(
 def _refusal(schema: str, bad: list[MigrationStatus]) -> str:
     parts = [
         f"{m.source}/{m.name} was edited after it was applied "
-        f"(applied sha256 {str(m.checksum)[:12]}, file now {str(m.file_checksum)[:12]})"
+        f"(checksum when applied {str(m.checksum)[:12]}, file now {str(m.file_checksum)[:12]})"
         for m in bad
     ]
     return (
