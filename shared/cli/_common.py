@@ -17,7 +17,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -192,7 +192,3 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
             f"{text!r} is not a time (use 2026-12-07T09:00, 2026-12-07 or 2h / 30m / 3d ago)"
         ) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def flatten(items: Iterable[Iterable[Any]]) -> list[Any]:
-    return [x for group in items for x in group]
