@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +36,8 @@ from shared.redrive import REDRIVEN_FOR, REDRIVEN_FROM
 from shared.topology import all_topics
 
 DLQ_SUFFIX = ".dlq"
+#: reading gives up when the broker sends nothing for this long
+IDLE_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,19 @@ def dlq_topics(selected: Sequence[str] = ()) -> list[str]:
     return list(dict.fromkeys(topics))
 
 
-async def read_dead_letters(bootstrap_servers: str, topics: Sequence[str]) -> list[DeadLetter]:
-    """Every record now on ``topics``, oldest first per partition."""
+async def read_dead_letters(
+    bootstrap_servers: str,
+    topics: Sequence[str],
+    *,
+    strict: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[DeadLetter]:
+    """Every record now on ``topics``, oldest first per partition.
+
+    ``strict``: a topic the broker does not have is an error (the operator named it) rather than
+    nothing to read. ``progress(done, total)`` is called as records arrive. Gives up when the
+    broker sends nothing for :data:`IDLE_SECONDS`.
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         group_id=None,
@@ -119,6 +132,9 @@ async def read_dead_letters(bootstrap_servers: str, topics: Sequence[str]) -> li
     letters: list[DeadLetter] = []
     try:
         await consumer.topics()
+        missing = [t for t in topics if not consumer.partitions_for_topic(t)]
+        if strict and missing:
+            raise LookupError(f"no topic {', '.join(missing)} on {bootstrap_servers}")
         assignment = [
             TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
         ]
@@ -127,18 +143,23 @@ async def read_dead_letters(bootstrap_servers: str, topics: Sequence[str]) -> li
         consumer.assign(assignment)
         await consumer.seek_to_beginning(*assignment)
         ends = await consumer.end_offsets(assignment)
-        positions = {tp: await consumer.position(tp) for tp in assignment}
-        remaining = {tp for tp in assignment if positions[tp] < ends[tp]}
-        deadline = asyncio.get_running_loop().time() + 60
+        starts = {tp: await consumer.position(tp) for tp in assignment}
+        remaining = {tp for tp in assignment if starts[tp] < ends[tp]}
+        total = sum(ends[tp] - starts[tp] for tp in remaining)
+        loop = asyncio.get_running_loop()
+        idle_since = loop.time()
         while remaining:
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"dead letters not all read within 60 s ({len(letters)} so far)")
+            if loop.time() - idle_since > IDLE_SECONDS:
+                raise TimeoutError(f"the broker sent nothing for {IDLE_SECONDS} s ({len(letters)} read)")
             batch = await consumer.getmany(*remaining, timeout_ms=200)
             for tp, records in batch.items():
+                idle_since = loop.time()
                 for r in records:
                     letters.append(_letter(r))
                     if r.offset + 1 >= ends[tp]:
                         remaining.discard(tp)
+            if progress is not None and batch:
+                progress(len(letters), total)
     finally:
         await consumer.stop()
     return letters

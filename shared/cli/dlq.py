@@ -99,8 +99,20 @@ def _matches(letter: DeadLetter, args: argparse.Namespace) -> bool:
     return not (args.until and letter.timestamp >= args.until)
 
 
-async def _load(args: argparse.Namespace, topics: list[str]) -> tuple[list[DeadLetter], dict[str, Any]]:
-    letters = await read_dead_letters(bootstrap_servers(args), topics)
+async def _load(
+    args: argparse.Namespace, topics: list[str], *, strict: bool
+) -> tuple[list[DeadLetter], dict[str, Any]]:
+    progress = Progress("reading dead letters", 0, enabled=None if not args.json else False)
+
+    def advance(done: int, total: int) -> None:
+        progress.total = total
+        progress.advance(done - progress.done)
+
+    try:
+        letters = await read_dead_letters(bootstrap_servers(args), topics, strict=strict, progress=advance)
+    finally:
+        if progress.done:
+            progress.close()
     done: dict[str, Any] = {}
     url = database_url(args)
     conn = await asyncpg.connect(url, timeout=10)
@@ -127,8 +139,8 @@ def _summary(letter: DeadLetter, done: dict[str, Any]) -> dict[str, Any]:
 
 async def list_command(args: argparse.Namespace) -> int:
     try:
-        letters, done = await _load(args, dlq_topics(args.topic))
-    except (CliError, OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        letters, done = await _load(args, dlq_topics(args.topic), strict=bool(args.topic))
+    except (CliError, LookupError, OSError, asyncpg.PostgresError, TimeoutError) as exc:
         return fail(str(exc))
     except Exception as exc:  # the broker's errors come in many classes
         return fail(f"cannot read the dead-letter topics: {exc!r}")
@@ -150,8 +162,8 @@ async def list_command(args: argparse.Namespace) -> int:
 async def show_command(args: argparse.Namespace) -> int:
     try:
         topic, partition, offset = parse_id(args.id)
-        letters, done = await _load(args, [topic])
-    except (ValueError, CliError, OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        letters, done = await _load(args, [topic], strict=True)
+    except (ValueError, CliError, LookupError, OSError, asyncpg.PostgresError, TimeoutError) as exc:
         return fail(str(exc))
     letter = next((x for x in letters if (x.partition, x.offset) == (partition, offset)), None)
     if letter is None:
@@ -188,9 +200,9 @@ async def redrive_command(args: argparse.Namespace) -> int:
     try:
         wanted = [parse_id(i) for i in args.ids]
         topics = sorted({t for t, _, _ in wanted}) if wanted else dlq_topics(args.topic)
-        letters, done = await _load(args, topics)
+        letters, done = await _load(args, topics, strict=bool(wanted or args.topic))
         servers, url = bootstrap_servers(args), database_url(args)
-    except (ValueError, CliError, OSError, asyncpg.PostgresError, TimeoutError) as exc:
+    except (ValueError, CliError, LookupError, OSError, asyncpg.PostgresError, TimeoutError) as exc:
         return fail(str(exc))
     if wanted:
         by_id = {(x.topic, x.partition, x.offset): x for x in letters}

@@ -99,6 +99,8 @@ async def test_a_dead_letter_is_listed_shown_and_redriven_once(
             assert letter["type"] == "ThingHappened" and letter["stream"] == "s1"
             assert "cannot apply n=13" in letter["reason"] and "13812345678" not in letter["reason"]
             assert letter["redriven_at"] is None
+            code, _ = await run_cli(capsys, "dlq", "list", "--topic", "nosuch.events.v1", *where)
+            assert code == 1, "a topic the broker does not have is an error, not an empty list"
             code, none = await run_json(capsys, "dlq", "list", "--topic", topic, "--reason", "nope", *where)
             assert code == 0 and none == []
             code, one = await run_json(
