@@ -16,9 +16,11 @@ task, long after the request's context is gone. So the context travels with the 
 
 Zero overhead when off: without ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``OTEL_SDK_DISABLED=true``)
 nothing is installed, no span is created, nothing is stored in ``traceparent``. With it, spans go
-by OTLP/HTTP (``…:4318``; the standard ``OTEL_*`` variables apply) in batches. Sampling keeps every
-trace started by an HTTP request or a consumed record and drops root spans of background SQL (the
-relay's polling would otherwise be thousands of one-span traces a minute). JSON logs carry the
+by OTLP/HTTP (``…:4318``; the standard ``OTEL_EXPORTER_OTLP_*`` variables apply) in batches.
+Sampling keeps traces started by an HTTP request or a consumed record — all of them, or the share
+``OTEL_TRACES_SAMPLER_ARG`` (e.g. ``0.1``), decided once at the root so a trace is whole or absent
+— and drops root spans of background SQL (the relay's polling would otherwise be thousands of
+one-span traces a minute). JSON logs carry the
 current ``trace_id`` (``shared.logs.set_trace_id_source``).
 
 No PII in spans: SQL spans carry the statement text, never its parameters (the asyncpg
@@ -51,6 +53,7 @@ from opentelemetry.sdk.trace.sampling import (
     ParentBased,
     Sampler,
     SamplingResult,
+    TraceIdRatioBased,
 )
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -65,6 +68,7 @@ TRACEPARENT = "traceparent"
 #: events again): it gets no span, or a rebuild would add a span to every trace of the past
 REPLAY_AFTER_SECONDS = 3600
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+SAMPLE_RATIO_ENV = "OTEL_TRACES_SAMPLER_ARG"
 _W3C = TraceContextTextMapPropagator()
 _provider: TracerProvider | None = None
 _tracer: trace.Tracer | None = None
@@ -75,7 +79,11 @@ _record_spans: contextvars.ContextVar[dict[UUID, Span] | None] = contextvars.Con
 
 
 class _RootsOfWork(Sampler):
-    """Start a trace for an HTTP request or a consumed record, not for background SQL."""
+    """Start a trace for an HTTP request or a consumed record (a ``ratio`` of them), never for
+    background SQL."""
+
+    def __init__(self, ratio: float = 1.0) -> None:
+        self.ratio = TraceIdRatioBased(min(max(ratio, 0.0), 1.0))
 
     def should_sample(
         self,
@@ -87,11 +95,12 @@ class _RootsOfWork(Sampler):
         links: Any = None,
         trace_state: Any = None,
     ) -> SamplingResult:
-        keep = kind in (SpanKind.SERVER, SpanKind.CONSUMER)
-        return SamplingResult(Decision.RECORD_AND_SAMPLE if keep else Decision.DROP, attributes)
+        if kind not in (SpanKind.SERVER, SpanKind.CONSUMER):
+            return SamplingResult(Decision.DROP, attributes)
+        return self.ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
     def get_description(self) -> str:
-        return "RootsOfWork"
+        return f"RootsOfWork({self.ratio.get_description()})"
 
 
 def enabled() -> bool:
@@ -109,7 +118,7 @@ def setup(service: str, provider: TracerProvider | None = None) -> bool:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         resource = Resource.create({"service.name": service, "service.namespace": "branchcare"})
-        provider = TracerProvider(resource=resource, sampler=ParentBased(root=_RootsOfWork()))
+        provider = TracerProvider(resource=resource, sampler=sampler(_ratio_from_env()))
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(provider)
         log.info("tracing: OTLP export to %s", endpoint)
@@ -137,9 +146,20 @@ def shutdown() -> None:
     set_trace_id_source(lambda: "")
 
 
-def sampler() -> Sampler:
-    """The sampling rule of :func:`setup`, for a provider built elsewhere (tests)."""
-    return ParentBased(root=_RootsOfWork())
+def sampler(ratio: float = 1.0) -> Sampler:
+    """The sampling rule of :func:`setup` (a trace is kept or dropped whole, at its root), for a
+    provider built elsewhere (tests)."""
+    return ParentBased(root=_RootsOfWork(ratio))
+
+
+def _ratio_from_env() -> float:
+    """``OTEL_TRACES_SAMPLER_ARG``: the share of traces kept (default 1: all)."""
+    raw = os.environ.get(SAMPLE_RATIO_ENV, "").strip()
+    try:
+        return float(raw) if raw else 1.0
+    except ValueError:
+        log.warning("%s=%r is not a number; keeping every trace", SAMPLE_RATIO_ENV, raw)
+        return 1.0
 
 
 def instrument_app(app: Any) -> None:

@@ -77,3 +77,9 @@ def test_background_sql_starts_no_trace(exporter: InMemorySpanExporter) -> None:
     tracer = TracerProvider(sampler=tracing.sampler()).get_tracer("t")
     assert not tracer.start_span("SELECT", kind=SpanKind.CLIENT).is_recording()
     assert tracer.start_span("POST /x", kind=SpanKind.SERVER).is_recording()
+
+
+def test_a_sampling_ratio_keeps_or_drops_whole_traces_at_the_root() -> None:
+    none = TracerProvider(sampler=tracing.sampler(0.0)).get_tracer("t")
+    root = none.start_span("POST /x", kind=SpanKind.SERVER)
+    assert not root.is_recording() and root.get_span_context().is_valid  # still propagated
