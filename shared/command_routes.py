@@ -23,8 +23,11 @@ tests) already treats it as "reload and decide again", like a refused step.
 
 The OpenAPI document is the same as for a hand-written route: ``name`` is the former function's
 name, so FastAPI derives the same summary and ``operationId``; ``doc`` is its description.
-Idempotency keys stay with creates (``shared.idempotency``): a command on an existing stream is
-guarded by its expected version instead.
+A step that creates something on an existing stream (a queue ticket, a complaint raised during a
+visit) is declared ``keyed=True``: it takes an ``Idempotency-Key`` (``shared.idempotency``), the
+``run`` callback claims it in the command's transaction (``claim_first``) and answers a retry
+with ``Ran(replayed=...)``, which the route turns into the first status and the replay header.
+Other commands on an existing stream are guarded by their expected version instead.
 """
 
 from __future__ import annotations
@@ -36,12 +39,13 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.auth import Principal, requires_on
 from shared.envelope import Metadata
 from shared.http import command_metadata, expected_version
+from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.texts import TextBatch
 
 AppT = TypeVar("AppT")
@@ -83,6 +87,8 @@ class CommandCall:
     staff: Principal
     meta: Metadata
     texts: TextBatch
+    #: a keyed create's key (``keyed=True`` routes; else none)
+    create: Create | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ class Ran:
 
     view: Any
     version: int
+    #: the key's first request already did it: answer as a replay
+    replayed: AlreadyCreated | None = None
 
 
 class CommandRoutes(Generic[AppT]):
@@ -130,15 +138,17 @@ class CommandRoutes(Generic[AppT]):
         name: str,
         doc: str | None = None,
         body_required: bool = True,
+        keyed: bool = False,
     ) -> None:
         """Declare ``POST path`` performing ``action``: ``build(body, given)`` makes the command.
 
         ``body_required=False``: the body may be left out (its defaults are used); ``body=None``:
-        the command takes no body at all (``build`` gets ``None``)."""
+        the command takes no body at all (``build`` gets ``None``); ``keyed``: it takes an
+        ``Idempotency-Key`` (a step that creates something)."""
         endpoint = self._endpoint(body, build)
         endpoint.__name__ = name
         endpoint.__doc__ = doc
-        endpoint.__signature__ = self._signature(action, body, body_required)  # type: ignore[attr-defined]
+        endpoint.__signature__ = self._signature(action, body, body_required, keyed)  # type: ignore[attr-defined]
         self.router.add_api_route(path, endpoint, methods=["POST"], response_model=self.view, name=name)
 
     def _endpoint(self, model: type[BaseModel] | None, build: Build) -> Callable[..., Awaitable[Any]]:
@@ -157,15 +167,20 @@ class CommandRoutes(Generic[AppT]):
                 version = getattr(body, "expected_version", None)
             texts = self.text_batch(app)
             command = build(body, Given(now=self.now(app), texts=texts, actor=meta.actor, app=app))
-            call = CommandCall(kw[resource], command, version, staff, meta, texts)
+            create = None
+            if "idempotency_key" in kw:
+                create = Create.on_resource(kw["request"], kw["idempotency_key"], body=kw.get("body"))
+            call = CommandCall(kw[resource], command, version, staff, meta, texts, create)
             ran = await self.run(app, call)
+            if ran.replayed is not None:
+                replay(response, ran.replayed)
             response.headers["ETag"] = f'"{ran.version}"'
             return ran.view
 
         return endpoint
 
     def _signature(
-        self, action: str, model: type[BaseModel] | None, body_required: bool
+        self, action: str, model: type[BaseModel] | None, body_required: bool, keyed: bool
     ) -> inspect.Signature:
         keyword = inspect.Parameter.KEYWORD_ONLY
         staff = Annotated[Principal, Depends(requires_on(action, self.branch_of))]
@@ -181,8 +196,14 @@ class CommandRoutes(Generic[AppT]):
             inspect.Parameter("app", keyword, annotation=app),
             inspect.Parameter("staff", keyword, annotation=staff),
             inspect.Parameter("meta", keyword, annotation=meta),
+            *([inspect.Parameter("request", keyword, annotation=Request)] if keyed else []),
             inspect.Parameter("response", keyword, annotation=Response),
             inspect.Parameter("if_match", keyword, annotation=self.if_match, default=None),
+            *(
+                [inspect.Parameter("idempotency_key", keyword, annotation=IdempotencyKey, default=None)]
+                if keyed
+                else []
+            ),
             *body,
         ]
         return inspect.Signature(params, return_annotation=self.view)

@@ -421,16 +421,24 @@ async def _run(
 
 
 async def _run_step(app: Reception, call: CommandCall) -> Ran:
-    """A visit step declared through ``shared.command_routes`` (no idempotency key: a step on an
-    existing visit is guarded by its expected version)."""
-    result = await app.visit(
-        call.resource_id,
-        call.command,
-        meta=call.meta,
-        expected_version=call.expected_version,
-        check_branch=call.staff.check_branch,
-        texts=call.texts,
-    )
+    """A visit step declared through ``shared.command_routes``; a keyed step (a ticket, a
+    complaint) claims its key in the step's transaction, and a retry answers the visit as it is."""
+    command = call.command
+    if call.create is not None and call.create.keyed:
+        command = claim_first(call.create, command, resource_id=str(call.resource_id), status=200)
+    try:
+        result = await app.visit(
+            call.resource_id,
+            command,
+            meta=call.meta,
+            expected_version=call.expected_version,
+            check_branch=call.staff.check_branch,
+            texts=call.texts,
+        )
+    except AlreadyCreated as done:
+        loaded = await app.load_visit(call.resource_id)
+        view = _visit_view(call.resource_id, loaded.history[0].branch_id, loaded.state, loaded.version)
+        return Ran(view=view, version=loaded.version, replayed=done)
     branch = result.events[0].branch_id if result.events else ""
     return Ran(
         view=_visit_view(call.resource_id, branch, result.state, result.version), version=result.version
@@ -438,7 +446,7 @@ async def _run_step(app: Reception, call: CommandCall) -> Ran:
 
 
 # one declaration per visit step (shared.command_routes): path, action, body, the command by keyword;
-# queue, call and raise-complaint (keyed creates, a counter) are written out below
+# call (a counter and its staff) is written out below
 steps: CommandRoutes[Reception] = CommandRoutes(
     router,
     resource="visit_id",
@@ -504,21 +512,16 @@ steps.post(
 )
 
 
-@router.post("/visits/{visit_id}/queue", response_model=VisitView)
-async def queue(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.queue", visit_branch))],
-    meta: Meta,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> VisitView:
-    """Issue a ticket on the need's service line (with an ``Idempotency-Key``, a retry answers
-    the visit with the ticket the first request issued)."""
-    create = Create.on_resource(request, idempotency_key, body=None)
-    return await _run(app, visit_id, app.queue(), staff, meta, if_match, response, create)
+steps.post(
+    "/visits/{visit_id}/queue",
+    "reception.visit.queue",
+    None,
+    lambda body, g: _app(g).queue(),
+    name="queue",
+    keyed=True,
+    doc="Issue a ticket on the need's service line (with an ``Idempotency-Key``, a retry answers\n"
+    "the visit with the ticket the first request issued).",
+)
 
 
 @router.post("/visits/{visit_id}/call", response_model=VisitView)
@@ -597,24 +600,18 @@ steps.post(
 )
 
 
-@router.post("/visits/{visit_id}/raise-complaint", response_model=VisitView)
-async def raise_complaint(
-    visit_id: UUID,
-    body: ComplaintBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.raise_complaint", visit_branch))],
-    meta: Meta,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> VisitView:
-    """A complaint during the visit: the complaint service opens a case linked to it. With an
-    ``Idempotency-Key`` a retry raises no second complaint."""
-    texts = app.texts.batch()
-    command = v.RaiseComplaint(texts.require(body.description), app.now(), body.customer_ref)
-    create = Create.on_resource(request, idempotency_key, body=body)
-    return await _run(app, visit_id, command, staff, meta, if_match, response, create, texts)
+steps.post(
+    "/visits/{visit_id}/raise-complaint",
+    "reception.visit.raise_complaint",
+    ComplaintBody,
+    lambda body, g: v.RaiseComplaint(
+        description=g.texts.require(body.description), at=g.now, customer_ref=body.customer_ref
+    ),
+    name="raise_complaint",
+    keyed=True,
+    doc="A complaint during the visit: the complaint service opens a case linked to it. With an\n"
+    "``Idempotency-Key`` a retry raises no second complaint.",
+)
 
 
 # ----------------------------------------------------------------------------------- calls
