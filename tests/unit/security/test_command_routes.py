@@ -108,6 +108,14 @@ def build() -> FastAPI:
         lambda body, g: Escalate(at=g.now, reason=None, by=g.actor),
         name="reopen",
     )
+    commands.post(
+        "/cases/{case_id}/ticket",
+        "reception.visit.queue",
+        None,
+        lambda body, g: "ticket",
+        name="ticket",
+        keyed=True,
+    )
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(router)
@@ -176,3 +184,13 @@ async def test_a_command_without_a_body_takes_none() -> None:
         answer = await http.post(f"/cases/{case_id}/reopen", headers=bearer("lobby-1", ["b001"]))
     assert answer.status_code == 200, answer.text
     assert "requestBody" not in build().openapi()["paths"]["/cases/{case_id}/reopen"]["post"]
+
+
+def test_a_keyed_step_takes_an_idempotency_key() -> None:
+    op = build().openapi()["paths"]["/cases/{case_id}/ticket"]["post"]
+    assert {p["name"] for p in op["parameters"]} == {
+        "case_id",
+        "if-match",
+        "x-correlation-id",
+        "Idempotency-Key",
+    }
