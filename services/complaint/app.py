@@ -42,6 +42,7 @@ from services.complaint.domain import (
 from services.complaint.metrics import COMPLAINTS_BY_STATUS, COMPLAINTS_ON_HOLD
 from services.complaint.regclocks import ClockMath
 from services.complaint.regulation import branch_calendar_name
+from shared.actors import SLA_CLOCK
 from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
 from shared.contracts.complaint import Category, Channel
 from shared.contracts.feedback import NegativeFeedbackReceived
@@ -62,7 +63,7 @@ log = logging.getLogger(__name__)
 
 #: namespace of case ids derived from the event that caused the case
 CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://branchcare/complaint/case-from-event")
-SLA_ACTOR = "system.sla"
+SLA_ACTOR = SLA_CLOCK
 DEPARTURES_KEPT = timedelta(days=7)
 
 

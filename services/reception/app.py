@@ -29,6 +29,7 @@ from services.reception.projections import CallRows, VisitRows, local_day
 from services.reception.slas import PHONE, ReceptionSlas
 from services.reception.tickets import next_number
 from services.reception.transaction import MakeCommand, TransactionalCommands
+from shared.actors import SLA_CLOCK
 from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
 from shared.contracts.reception import (
     ERASURE_BRANCH,
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = "reception"
 #: the actor of SLA events appended by the scheduler
-SLA_ACTOR = "sla-scheduler"
+SLA_ACTOR = SLA_CLOCK
 #: a ticket for a command the decider refuses before using it (no line known yet)
 _NO_TICKET = "X000"
 
