@@ -60,3 +60,51 @@ def load_settings(
     if default_port is not None and "http_port" not in settings.model_fields_set:
         settings = settings.model_copy(update={"http_port": default_port})
     return settings
+
+
+# ------------------------------------------------------------- shared mechanisms' own settings
+#
+# What a shared mechanism reads from the environment whatever the process (a service, the
+# operator CLI, the dev runner): one small class each, read when the mechanism starts, so no other
+# module of ``shared`` or ``services`` reads the environment itself. An empty variable counts as unset.
+# Values stay raw where the mechanism itself explains a bad one (a log line, a CLI message).
+
+
+class LogSettings(BaseSettings):
+    """``LOG_FORMAT`` (``json`` / ``text``) and ``LOG_LIBRARY_LEVEL`` (``shared.logs``)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    log_format: str | None = None
+    log_library_level: str | None = None
+
+
+class TracingSettings(BaseSettings):
+    """The OpenTelemetry variables ``shared.tracing`` honours (the SDK's own names)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    otel_exporter_otlp_endpoint: str = ""
+    otel_sdk_disabled: str = ""
+    #: the share of traces kept; parsed (and a bad value logged) by ``shared.tracing``
+    otel_traces_sampler_arg: str = ""
+
+
+class SlaSettings(BaseSettings):
+    """``SLA_POLICIES_FILE``: a bank's own SLA policy file (``shared.sla.policy``)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    sla_policies_file: str | None = None
+
+
+class ToolSettings(BaseSettings):
+    """Where operator tools (``branchcare``, ``python -m services.hq rebuild``) find the stack when
+    no option names it: ``DATABASE_URL``, ``KAFKA_BOOTSTRAP_SERVERS``, else the dev runner's state
+    directory (``BRANCHCARE_STATE_DIR``). Unlike :class:`ServiceSettings`, nothing is required."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    database_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    branchcare_state_dir: str | None = None

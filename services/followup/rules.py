@@ -52,7 +52,7 @@ _HOLDS = {
 
 @dataclass(frozen=True)
 class RuleConfig:
-    """Durations no SLA policy defines (environment: ``FOLLOWUP_*``, see ``service.py``)."""
+    """Durations no SLA policy defines (environment: ``FOLLOWUP_*``, see ``config.py``)."""
 
     recovery_within: timedelta = timedelta(hours=24)
     inform_within: timedelta = timedelta(hours=24)
