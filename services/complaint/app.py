@@ -53,6 +53,7 @@ from shared.decider import DomainError, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create
 from shared.metrics import SLA_BREACHES, SLA_MET
+from shared.periodic import every
 from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
@@ -387,14 +388,12 @@ class ComplaintApp:
 
     async def maintain(self) -> None:
         """Background task: keep the status gauges fresh (every replica reads the same board)."""
-        while True:
-            try:
-                await self.refresh_gauges()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("complaint: refreshing the status gauges failed")
-            await asyncio.sleep(self.settings.gauge_period_seconds)
+        await every(
+            lambda: self.settings.gauge_period_seconds,
+            self.refresh_gauges,
+            name="complaint: refreshing the status gauges",
+            logger=log,
+        )
 
 
 def _uuid(text: str) -> UUID | None:

@@ -51,6 +51,7 @@ from shared.decider import DomainError, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create, claim_first
 from shared.metrics import SLA_BREACHES
+from shared.periodic import every
 from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
@@ -419,14 +420,7 @@ class Reception:
         return fired
 
     async def run_scheduler(self, period: float = 1.0) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reception: SLA tick failed; retrying")
-            await asyncio.sleep(period)
+        await every(period, self.tick, name="reception: SLA tick", logger=log)
 
     # ------------------------------------------------------------------------------ metrics
 

@@ -82,9 +82,7 @@ def _dev_infra() -> dict[str, Any]:
 
 def database_url(args: argparse.Namespace) -> str:
     url = (
-        getattr(args, "database_url", None)
-        or ToolSettings().database_url
-        or _dev_infra().get("database_url")
+        getattr(args, "database_url", None) or ToolSettings().database_url or _dev_infra().get("database_url")
     )
     if not url:
         raise CliError("no database: pass --database-url, set DATABASE_URL, or start `make run`")
