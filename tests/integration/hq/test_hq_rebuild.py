@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from services.hq.tables import READ_MODEL_TABLES
+from services.hq.projections.tables import READ_MODEL_TABLES
 from services.simulator.envelopes import Made, branch_traffic, interleave
 from shared.contracts.complaint import Category
 from tests.integration.hq.conftest import Hq, now

@@ -1,19 +1,24 @@
-"""Reads and writes of HQ's read-model tables for one batch: one statement per table, arrays in.
+"""Writes of HQ's read-model tables for one batch of the contract: one statement per table.
 
-Every write is an upsert that adds (counters), keeps the extreme (first/last times) or replaces a
-row HQ holds completely in Python (complaint facts), so applying a batch is commutative with
-respect to other batches wherever the fold needs it to be.
+Every write is an upsert that adds (counters), keeps the extreme (first/last times), keeps the
+first known value (remediation columns) or replaces a row the contract sends whole (a complaint's
+facts), so applying a batch is commutative with respect to other batches wherever it needs to be.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
 
-from services.hq.fold import FACT_COLUMNS, REMEDIATION_COLUMNS, BatchChanges, ComplaintFacts
 from services.hq.kpis import COUNTERS, FLOAT_COUNTERS
+from services.hq.projections.changes import HqChanges
+from shared.contracts.hqfeed import ComplaintFactsUpdated, RemediationActionUpdated
+
+#: the columns of ``complaints`` and ``remediation_actions``: the contract's fields
+FACT_COLUMNS: tuple[str, ...] = tuple(ComplaintFactsUpdated.model_fields)
+REMEDIATION_COLUMNS: tuple[str, ...] = tuple(RemediationActionUpdated.model_fields)
 
 #: the read-model tables a rebuild truncates (alert_events and read_model_state are not among them)
 READ_MODEL_TABLES: tuple[str, ...] = (
@@ -31,7 +36,6 @@ READ_MODEL_TABLES: tuple[str, ...] = (
     "remediation_actions",
 )
 
-_UUID_FACTS = frozenset({"complaint_id", "incident_id", "visit_id"})
 _FACT_TYPES: dict[str, str] = {
     "complaint_id": "uuid",
     "incident_id": "uuid",
@@ -146,35 +150,7 @@ DO UPDATE SET complaints = crisis_slots.complaints + EXCLUDED.complaints
 """
 
 
-async def load_facts(conn: asyncpg.Connection, ids: Iterable[str]) -> dict[str, ComplaintFacts]:
-    wanted = list(ids)
-    if not wanted:
-        return {}
-    rows = await conn.fetch(
-        f"SELECT {', '.join(FACT_COLUMNS)} FROM complaints WHERE complaint_id = ANY($1::uuid[])", wanted
-    )
-    out: dict[str, ComplaintFacts] = {}
-    for row in rows:
-        values = dict(row)
-        for name in _UUID_FACTS:
-            if values[name] is not None:
-                values[name] = str(values[name])
-        facts = ComplaintFacts(**values)
-        out[facts.complaint_id] = facts
-    return out
-
-
-async def load_open_breaches(conn: asyncpg.Connection, subjects: Iterable[str]) -> list[tuple[str, str]]:
-    wanted = list(subjects)
-    if not wanted:
-        return []
-    rows = await conn.fetch(
-        "SELECT subject_id, sla FROM open_breaches WHERE subject_id = ANY($1::text[])", wanted
-    )
-    return [(r["subject_id"], r["sla"]) for r in rows]
-
-
-async def write_changes(conn: asyncpg.Connection, c: BatchChanges) -> None:
+async def write_changes(conn: asyncpg.Connection, c: HqChanges) -> None:
     """Write a folded batch: at most one statement per table."""
     if c.branches:
         names = sorted(c.branches)
@@ -208,12 +184,10 @@ async def write_changes(conn: asyncpg.Connection, c: BatchChanges) -> None:
                 [int(c.day_category[k]["closed"]) for k in cat_keys],
             )
     if c.complaints:
-        await _write_facts(conn, list(c.complaints.values()))
+        await _write_facts(conn, [c.complaints[k] for k in sorted(c.complaints)])
     if c.remediation:
         tasks = [c.remediation[k] for k in sorted(c.remediation)]
-        await conn.execute(
-            _REMEDIATION_SQL, *([getattr(t, name) for t in tasks] for name in REMEDIATION_COLUMNS)
-        )
+        await conn.execute(_REMEDIATION_SQL, *([t[name] for t in tasks] for name in REMEDIATION_COLUMNS))
     if c.breaches_deleted:
         gone = sorted(c.breaches_deleted)
         await conn.execute(
@@ -262,7 +236,6 @@ async def _write_day(conn: asyncpg.Connection, day: Mapping[tuple[str, Any], Map
     await conn.execute(_DAY_SQL, *columns)
 
 
-async def _write_facts(conn: asyncpg.Connection, facts: list[ComplaintFacts]) -> None:
-    facts.sort(key=lambda f: f.complaint_id)
-    columns = [[getattr(f, name) for f in facts] for name in FACT_COLUMNS]
+async def _write_facts(conn: asyncpg.Connection, facts: list[dict[str, Any]]) -> None:
+    columns = [[f[name] for f in facts] for name in FACT_COLUMNS]
     await conn.execute(_FACTS_SQL, *columns)
