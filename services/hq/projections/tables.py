@@ -107,6 +107,16 @@ ON CONFLICT (complaint_id) DO UPDATE SET
 {", ".join(f"{c} = EXCLUDED.{c}" for c in FACT_COLUMNS if c != "complaint_id")}
 """
 
+# a reclassification moves a received complaint out of its old category: a row left at 0 / 0 is
+# dropped, so the table does not depend on whether receipt and move came in one batch or two
+_CATEGORY_EMPTIED_SQL = """
+DELETE FROM branch_day_category t
+USING unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::text[])
+      AS k(day, branch_id, category, nature, channel)
+WHERE t.day = k.day AND t.branch_id = k.branch_id AND t.category = k.category AND t.nature = k.nature
+  AND t.channel = k.channel AND t.received = 0 AND t.closed = 0
+"""
+
 
 def _remediation_type(column: str) -> str:
     if column in ("task_id", "complaint_id", "action_id"):
@@ -183,6 +193,10 @@ async def write_changes(conn: asyncpg.Connection, c: HqChanges) -> None:
                 [int(c.day_category[k]["received"]) for k in cat_keys],
                 [int(c.day_category[k]["closed"]) for k in cat_keys],
             )
+            if any(c.day_category[k]["received"] < 0 for k in cat_keys):
+                await conn.execute(
+                    _CATEGORY_EMPTIED_SQL, *([k[i] for k in cat_keys] for i in (1, 0, 2, 3, 4))
+                )
     if c.complaints:
         await _write_facts(conn, [c.complaints[k] for k in sorted(c.complaints)])
     if c.remediation:
