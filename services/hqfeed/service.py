@@ -6,18 +6,18 @@ It has no HTTP API of its own beyond what every service serves (``/health``, ``/
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import tzinfo
 from functools import lru_cache
 from pathlib import Path
 
+from services.hqfeed.config import FeedConfig
+from services.hqfeed.consumer import FeedConsumer
 from services.hqfeed.projection import HqFeed
-from shared.projection import Projection
 from shared.runner import Service, ServiceContext
 from shared.sla.policy import PolicyBook
 
 
-def _projections(ctx: ServiceContext) -> Sequence[Projection]:
+async def _consume(ctx: ServiceContext) -> None:
     book = PolicyBook.load()
 
     @lru_cache(maxsize=100_000)
@@ -26,12 +26,12 @@ def _projections(ctx: ServiceContext) -> Sequence[Projection]:
 
     feed = HqFeed(store=ctx.store, tz_of=tz_of, clock=ctx.clock)
     ctx.extras["hqfeed"] = feed
-    return [feed]
+    await FeedConsumer(ctx, feed, FeedConfig()).run()
 
 
 SERVICE = Service(
     name="hqfeed",
-    projections=_projections,
+    background=[_consume],
     migrations=Path(__file__).parent / "migrations",
     publishes=True,
     description="Branch side: folds the domain topics into headquarters' PII-free contract.",

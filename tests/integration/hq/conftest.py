@@ -26,8 +26,8 @@ HQ_ENV = {
     "LOG_LEVEL": "INFO",
 }
 
-#: the aggregator batches a little (at most 100 ms of fetch wait) so its deltas stay few
-FEED_ENV = {"LOG_LEVEL": "INFO", "KAFKA_FETCH_MAX_WAIT_MS": "100"}
+#: the aggregator collects a batch for 0.2 s (1 s by default), so the tests wait less
+FEED_ENV = {"LOG_LEVEL": "INFO", "HQFEED_WINDOW_SECONDS": "0.2"}
 
 
 @dataclass
