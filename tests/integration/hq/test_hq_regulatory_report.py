@@ -24,7 +24,8 @@ from services.complaint.service import SERVICE as COMPLAINT
 from services.followup.domain import CompleteTask, Task, decide, evolve
 from services.followup.rules import TaskRules
 from services.hq.config import DEFAULT_PROFILES_DIR
-from services.hq.report import SECTIONS, parse_csv_sections
+from services.hq.report import SECTIONS
+from services.hq.report_csv import parse_csv_sections
 from services.simulator.envelopes import EnvelopeFactory
 from shared.clock import FixedClock
 from shared.contracts.complaint import ComplaintClosed
