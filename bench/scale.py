@@ -561,8 +561,14 @@ async def main(args: argparse.Namespace) -> Report:
         hq = ServiceProcess(
             "hq", database_url=infra.database_url, kafka_bootstrap_servers=infra.bootstrap_servers, env=HQ_ENV
         )
-        progress("starting hq")
-        async with running_services(hq, timeout=60):
+        feed = ServiceProcess(
+            "hqfeed",
+            database_url=infra.database_url,
+            kafka_bootstrap_servers=infra.bootstrap_servers,
+            env=HQ_ENV,
+        )
+        progress("starting hqfeed and hq")
+        async with running_services(feed, hq, timeout=60):
             conn = await asyncpg.connect(infra.database_url)
             try:
                 await history(report, infra, conn, plan, run)
