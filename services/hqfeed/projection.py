@@ -97,7 +97,8 @@ class HqFeed:
                     recorded_at=now,
                     correlation_id=correlation,
                     actor=ACTOR,
-                    data=data.model_dump(mode="json"),
+                    # defaults left out: a quiet counter or an empty list costs no bytes
+                    data=data.model_dump(mode="json", exclude_defaults=True),
                 )
                 for i, data in enumerate(out[branch], start=1)
             ]

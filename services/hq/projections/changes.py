@@ -14,7 +14,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
+
+from pydantic import BaseModel
 
 from services.hq.patterns import floor_time
 from shared.contracts.hqfeed import BranchKpisDelta, ComplaintFactsUpdated, RemediationActionUpdated
@@ -51,64 +53,100 @@ class HqChanges:
     source_recorded_at: list[datetime] = field(default_factory=list)
 
 
+def _types(model: type[BaseModel]) -> tuple[frozenset[str], frozenset[str]]:
+    """The fields of ``model`` that hold a time, and those that hold a date."""
+    times, dates = set(), set()
+    for name, f in model.model_fields.items():
+        kinds = {f.annotation, *get_args(f.annotation)}
+        if datetime in kinds:
+            times.add(name)
+        elif date in kinds:
+            dates.add(name)
+    return frozenset(times), frozenset(dates)
+
+
+_FACT_TIMES, _FACT_DATES = _types(ComplaintFactsUpdated)
+_TASK_TIMES, _ = _types(RemediationActionUpdated)
+_FACT_DEFAULTS = {n: f.default for n, f in ComplaintFactsUpdated.model_fields.items() if not f.is_required()}
+_TASK_DEFAULTS = {
+    n: f.default for n, f in RemediationActionUpdated.model_fields.items() if not f.is_required()
+}
+
+
+def _ts(value: Any) -> Any:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _row(
+    data: dict[str, Any], defaults: dict[str, Any], times: frozenset[str], dates: frozenset[str]
+) -> dict[str, Any]:
+    row = {**defaults, **data}
+    for name in times:
+        row[name] = _ts(row[name])
+    for name in dates:
+        if isinstance(row[name], str):
+            row[name] = date.fromisoformat(row[name])
+    return row
+
+
 def fold_contract(
     events: Iterable[Envelope], *, slot: timedelta, crisis_categories: frozenset[str] = frozenset()
 ) -> HqChanges:
+    """The changes of a batch of contract envelopes, in order. Their data was validated against the
+    contract when the projection runner decoded them, so it is read as the JSON it is."""
     c = HqChanges()
     for env in events:
         if env.type == BranchKpisDelta.event_type:
-            _delta(c, BranchKpisDelta.model_validate(env.data), slot, crisis_categories)
+            _delta(c, env.data, slot, crisis_categories)
         elif env.type == ComplaintFactsUpdated.event_type:
-            facts = ComplaintFactsUpdated.model_validate(env.data)
-            row = facts.model_dump()
-            row["complaint_id"] = str(facts.complaint_id)
+            row = _row(env.data, _FACT_DEFAULTS, _FACT_TIMES, _FACT_DATES)
             c.complaints[row["complaint_id"]] = row
-            if facts.customer_ref is not None and facts.received_at is not None:
-                c.customer_refs.add(facts.customer_ref)
+            if row["customer_ref"] is not None and row["received_at"] is not None:
+                c.customer_refs.add(row["customer_ref"])
         elif env.type == RemediationActionUpdated.event_type:
-            task = RemediationActionUpdated.model_validate(env.data).model_dump()
-            known = c.remediation.setdefault(str(task["task_id"]), task)
+            task = _row(env.data, _TASK_DEFAULTS, _TASK_TIMES, frozenset())
+            known = c.remediation.setdefault(task["task_id"], task)
             for name, value in task.items():
                 if known.get(name) is None:
                     known[name] = value
     return c
 
 
-def _delta(c: HqChanges, d: BranchKpisDelta, slot: timedelta, watched: frozenset[str]) -> None:
-    b = d.branch_id
+def _delta(c: HqChanges, d: dict[str, Any], slot: timedelta, watched: frozenset[str]) -> None:
+    b = d["branch_id"]
+    first, last = _ts(d["first_event_at"]), _ts(d["last_event_at"])
     seen = c.branches.get(b)
-    c.branches[b] = (
-        (d.first_event_at, d.last_event_at)
-        if seen is None
-        else (min(seen[0], d.first_event_at), max(seen[1], d.last_event_at))
-    )
-    c.source_recorded_at.append(d.last_event_at)
-    for day in d.days:
-        if day.counters:  # a day with only a category move has no branch_day change
-            counters = c.day[(b, day.day)]
-            for name, value in day.counters.items():
+    c.branches[b] = (first, last) if seen is None else (min(seen[0], first), max(seen[1], last))
+    c.source_recorded_at.append(last)
+    for day in d.get("days", ()):
+        on = date.fromisoformat(day["day"])
+        if day.get("counters"):  # a day with only a category move has no branch_day change
+            counters = c.day[(b, on)]
+            for name, value in day["counters"].items():
                 counters[name] += value
-        for s in day.sla:
-            c.day_sla[(b, day.day, s.sla)].update(
-                {"met": s.met, "breached": s.breached, "late": s.late, "at_risk": s.at_risk}
+        for s in day.get("sla", ()):
+            c.day_sla[(b, on, s["sla"])].update(
+                {k: s.get(k, 0) for k in ("met", "breached", "late", "at_risk")}
             )
-        for k in day.categories:
-            c.day_category[(b, day.day, k.category, k.nature, k.channel)].update(
-                {"received": k.received, "closed": k.closed}
+        for k in day.get("categories", ()):
+            c.day_category[(b, on, k["category"], k["nature"], k["channel"])].update(
+                {"received": k.get("received", 0), "closed": k.get("closed", 0)}
             )
-    if d.complaints_received:
-        c.received[b] += d.complaints_received
-    if d.complaints_received_at is not None:
+    if d.get("complaints_received"):
+        c.received[b] += d["complaints_received"]
+    received_at = _ts(d.get("complaints_received_at"))
+    if received_at is not None:
         latest = c.received_latest.get(b)
-        if latest is None or d.complaints_received_at > latest:
-            c.received_latest[b] = d.complaints_received_at
-    for n in d.crisis_slots:
-        if not watched or n.category in watched:
-            c.slots[(n.category, floor_time(n.slot, slot), b)] += n.complaints
+        if latest is None or received_at > latest:
+            c.received_latest[b] = received_at
+    for n in d.get("crisis_slots", ()):
+        if not watched or n["category"] in watched:
+            c.slots[(n["category"], floor_time(_ts(n["slot"]), slot), b)] += n["complaints"]
     # deletions run before insertions: a breach closed then opened again is the new one
-    for gone in d.breaches_closed:
-        key = (gone.subject_id, gone.sla)
+    for gone in d.get("breaches_closed", ()):
+        key = (gone["subject_id"], gone["sla"])
         c.breaches_added.pop(key, None)
         c.breaches_deleted.add(key)
-    for opened in d.breaches_opened:
-        c.breaches_added[(opened.subject_id, opened.sla)] = (b, opened.subject_type or "", opened.breached_at)
+    for opened in d.get("breaches_opened", ()):
+        key = (opened["subject_id"], opened["sla"])
+        c.breaches_added[key] = (b, opened.get("subject_type") or "", _ts(opened["breached_at"]))

@@ -91,9 +91,7 @@ async def test_hq_from_the_contract_equals_hq_from_the_raw_events(pg_server_url:
             assert env.type in types
             for value in _strings(env.data):
                 assert _SAFE.match(value), f"{env.type} carries {value!r}"
-                assert not re.search(r"\d{8}", value.replace("-", "").replace(":", "")) or _is_id_or_time(
-                    value
-                ), value
+                assert not re.search(r"\d{8}", value) or _is_id_or_time(value), value
             assert "ref" not in json.dumps(env.data).lower().replace("customer_ref", "")
     finally:
         for url in urls.values():
