@@ -25,7 +25,12 @@ from tests.support.services import ServiceProcess, running_services
 
 BRANCHES = 50
 QUERY = "SELECT branch_id, complaints_received FROM branch_complaints WHERE branch_id = ANY($1)"
-ENV = {"LOG_LEVEL": "WARNING", "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "2000"}
+ENV = {
+    "LOG_LEVEL": "WARNING",
+    "BRANCHCARE_DEV_MODE": "1",
+    "KAFKA_SESSION_TIMEOUT_MS": "6000",
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "2000",
+}
 
 
 async def main(rate: float, seconds: float) -> None:
