@@ -89,13 +89,19 @@ async def test_hq_from_the_contract_equals_hq_from_the_raw_events(pg_server_url:
         types = {m.event_type for m in HQ_CONTRACT}
         for env in contract:
             assert env.type in types
-            for value in _strings(env.data):
-                assert _SAFE.match(value), f"{env.type} carries {value!r}"
-                assert not re.search(r"\d{8}", value) or _is_id_or_time(value), value
+            assert unsafe_strings(env.data) == [], env.type
             assert "ref" not in json.dumps(env.data).lower().replace("customer_ref", "")
     finally:
         for url in urls.values():
             await drop_database(pg_server_url, url.rsplit("/", 1)[1])
+
+
+def unsafe_strings(data: Any) -> list[str]:
+    """Strings (keys included) that are not a code, a time, an id or a pseudonym, or that hold 8+
+    digits in a row without being a UUID or a time (a phone, card or account number)."""
+    return [
+        s for s in _strings(data) if not _SAFE.match(s) or (re.search(r"\d{8}", s) and not _is_id_or_time(s))
+    ]
 
 
 def _strings(value: Any) -> list[str]:
