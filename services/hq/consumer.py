@@ -31,7 +31,9 @@ from services.hq.rebuild import (
     mark_started,
     set_target,
 )
+from shared.envelope import Envelope
 from shared.projection import ProjectionRunner
+from shared.registry import REGISTRY, EventRegistry
 from shared.runner import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,28 @@ def _tp_key(tp: TopicPartition) -> str:
     return f"{tp.topic}:{tp.partition}"
 
 
+class ValidatingRegistry(EventRegistry):
+    """The event registry as HQ's runner uses it: an event at its model's current version is
+    validated exactly as the general path does, without the re-serialisation and comparison (and
+    copy) the general path adds; older versions take the general path, which upcasts them.
+
+    Contract events leave their defaults out (smaller records), so the general path would always
+    find its re-serialisation different and copy the envelope: a third of a rebuild's time."""
+
+    def __init__(self, inner: EventRegistry = REGISTRY) -> None:
+        super().__init__()
+        self.inner = inner
+        for model in inner.models().values():
+            self.register(model)
+
+    def upcast(self, envelope: Envelope, *, stored: bool = False) -> Envelope:
+        model = self.model_for(envelope.type)
+        if envelope.schema_version != model.schema_version:
+            return self.inner.upcast(envelope, stored=stored)
+        model.model_validate(envelope.data)
+        return envelope
+
+
 class HqConsumer:
     def __init__(self, ctx: ServiceContext, projection: BranchKpis, config: HqConfig) -> None:
         self.ctx = ctx
@@ -56,7 +80,7 @@ class HqConsumer:
             service=ctx.name,
             pool=ctx.pool,
             broker=ctx.broker,
-            registry=ctx.registry,
+            registry=ValidatingRegistry(ctx.registry),
             clock=ctx.clock,
             max_attempts=settings.projection_max_attempts,
             max_message_bytes=settings.max_event_bytes + 4096,
