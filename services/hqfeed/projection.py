@@ -12,6 +12,7 @@ applies each delta exactly once, in order.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, tzinfo
 from uuid import uuid4
@@ -22,6 +23,7 @@ from services.hqfeed.facts import FoldSettings
 from services.hqfeed.fold import complaint_ids, fold_batch, subjects_needing_breaches
 from services.hqfeed.publish import contract_events
 from services.hqfeed.state import load_facts, load_open_breaches, save_state
+from shared import tracing
 from shared.clock import Clock
 from shared.contracts import complaint as _complaint  # noqa: F401  (registers the topics' events)
 from shared.contracts import feedback as _feedback  # noqa: F401
@@ -77,11 +79,13 @@ class HqFeed:
         heads = {r["stream_id"]: int(r["version"]) for r in rows}
         now = self.clock.now()
         occurred: dict[str, datetime] = {}
+        #: the branch's last domain event of the batch: its records continue that event's trace
+        last: dict[str, Envelope] = {}
         for env in events:
-            if env.branch_id in out and (
-                env.branch_id not in occurred or env.occurred_at > occurred[env.branch_id]
-            ):
-                occurred[env.branch_id] = env.occurred_at
+            if env.branch_id in out:
+                last[env.branch_id] = env
+                if env.branch_id not in occurred or env.occurred_at > occurred[env.branch_id]:
+                    occurred[env.branch_id] = env.occurred_at
         correlation = uuid4()
         for branch, stream in zip(streams, ids, strict=True):
             version = heads.get(stream, 0)
@@ -102,7 +106,8 @@ class HqFeed:
                 )
                 for i, data in enumerate(out[branch], start=1)
             ]
-            heads[stream] = await self.store.append(stream, version, envs, conn)
+            with tracing.handling(last[branch]) if branch in last else contextlib.nullcontext():
+                heads[stream] = await self.store.append(stream, version, envs, conn)
         await conn.execute(
             """INSERT INTO feed_streams (stream_id, version) SELECT * FROM unnest($1::text[], $2::bigint[])
                ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version""",
