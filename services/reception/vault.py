@@ -230,6 +230,8 @@ _LOAD = """
 
 
 ErasureHook = Callable[[asyncpg.Connection, str, datetime, Attribution], Awaitable[None]]
+#: records an erasure durably outside the vault's database before it shreds (``shared.erasure_log``)
+ErasureRecorder = Callable[[str, datetime, Attribution, "str | None"], Awaitable[None]]
 
 
 class Vault:
@@ -243,6 +245,9 @@ class Vault:
         #: called in the erasure's transaction when a customer is erased (not when already erased):
         #: reception shreds its own texts and appends ``CustomerErased`` for every other context
         self.on_erase: ErasureHook | None = None
+        #: called before the shred (own connection, committed at once): the erasure log that a
+        #: restore re-applies, so an erased customer never comes back from an older backup
+        self.record_erasure: ErasureRecorder | None = None
 
     @classmethod
     def from_env(cls, pool: asyncpg.Pool, clock: Clock) -> Vault:
@@ -470,6 +475,8 @@ class Vault:
                 if row is None:
                     await self._audit(conn, "pii.erase", ref, by, status=404, reason=reason)
                 else:
+                    if self.record_erasure is not None:
+                        await self.record_erasure(ref, now, by, reason)
                     await conn.execute("DELETE FROM vault_data_keys WHERE customer_ref = $1", ref)
                     await conn.execute("DELETE FROM vault_pii WHERE customer_ref = $1", ref)
                     if row["erased_at"] is None:
