@@ -16,16 +16,68 @@ import os
 import re
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
 METRICS_DIR_ENV = "BRANCHCARE_METRICS_TEXTFILE_DIR"
 
-_HELP = {
-    "last_success_timestamp_seconds": "Unix time of the last successful run",
-    "last_run_timestamp_seconds": "Unix time of the last run, successful or not",
-    "last_run_success": "1 if the last run succeeded, else 0",
-    "last_duration_seconds": "How long the last run took",
-    "last_size_bytes": "Size of the dumps of the last successful backup",
-    "last_differences": "Tables that differed in the last drill (0 = everything matched)",
-}
+
+def _backup_gauges(registry: CollectorRegistry) -> dict[str, Gauge]:
+    return {
+        "last_success_timestamp_seconds": Gauge(
+            "branchcare_backup_last_success_timestamp_seconds",
+            "Unix time of the last successful backup",
+            registry=registry,
+        ),
+        "last_run_timestamp_seconds": Gauge(
+            "branchcare_backup_last_run_timestamp_seconds",
+            "Unix time of the last backup run",
+            registry=registry,
+        ),
+        "last_run_success": Gauge(
+            "branchcare_backup_last_run_success", "1 if the last backup succeeded, else 0", registry=registry
+        ),
+        "last_duration_seconds": Gauge(
+            "branchcare_backup_last_duration_seconds", "How long the last backup took", registry=registry
+        ),
+        "last_size_bytes": Gauge(
+            "branchcare_backup_last_size_bytes",
+            "Size of the dumps of the last successful backup",
+            registry=registry,
+        ),
+    }
+
+
+def _drill_gauges(registry: CollectorRegistry) -> dict[str, Gauge]:
+    return {
+        "last_success_timestamp_seconds": Gauge(
+            "branchcare_restore_drill_last_success_timestamp_seconds",
+            "Unix time of the last restore drill that passed",
+            registry=registry,
+        ),
+        "last_run_timestamp_seconds": Gauge(
+            "branchcare_restore_drill_last_run_timestamp_seconds",
+            "Unix time of the last restore drill, passed or not",
+            registry=registry,
+        ),
+        "last_run_success": Gauge(
+            "branchcare_restore_drill_last_run_success",
+            "1 if the last drill passed, else 0",
+            registry=registry,
+        ),
+        "last_duration_seconds": Gauge(
+            "branchcare_restore_drill_last_duration_seconds",
+            "How long the last drill took",
+            registry=registry,
+        ),
+        "last_differences": Gauge(
+            "branchcare_restore_drill_last_differences",
+            "Checks that failed in the last drill (0 = everything matched)",
+            registry=registry,
+        ),
+    }
+
+
+_JOBS = {"backup": _backup_gauges, "restore_drill": _drill_gauges}
 
 
 def metrics_dir(explicit: Path | None, backup_dir: Path) -> Path:
@@ -47,28 +99,24 @@ def _previous(path: Path, name: str) -> float | None:
 def write_job_metrics(
     directory: Path, job: str, *, ok: bool, at: float, duration: float, extra: dict[str, float] | None = None
 ) -> Path:
-    """Write ``branchcare_<job>.prom`` with ``branchcare_<job>_*`` gauges; returns its path."""
+    """Write ``branchcare_<job>.prom`` (``job``: ``backup`` or ``restore_drill``); returns its path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"branchcare_{job}.prom"
-    success_name = f"branchcare_{job}_last_success_timestamp_seconds"
-    last_success: float | None = at if ok else _previous(path, success_name)
+    registry = CollectorRegistry()
+    gauges = _JOBS[job](registry)
+    last_success = at if ok else _previous(path, f"branchcare_{job}_last_success_timestamp_seconds")
     values: dict[str, float | None] = {
         "last_success_timestamp_seconds": last_success,
         "last_run_timestamp_seconds": at,
         "last_run_success": 1.0 if ok else 0.0,
         "last_duration_seconds": duration,
+        **(extra or {}),
     }
-    values.update(extra or {})
-    lines: list[str] = []
-    for key, measured in values.items():
-        if measured is None:
-            continue  # never succeeded: absent, which the alert also catches
-        name = f"branchcare_{job}_{key}"
-        lines += [f"# HELP {name} {_HELP.get(key, key)}", f"# TYPE {name} gauge", f"{name} {measured:.17g}"]
-    tmp = path.with_suffix(".prom.tmp")
-    with tmp.open("w") as f:
-        f.write("\n".join(lines) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.rename(path)
+    for key, gauge in gauges.items():
+        measured = values.get(key)
+        if measured is None:  # never succeeded (or not measured): absent, which the alerts catch too
+            registry.unregister(gauge)
+        else:
+            gauge.set(measured)
+    write_to_textfile(str(path), registry)  # a temporary file renamed into place
     return path
