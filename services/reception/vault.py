@@ -258,6 +258,13 @@ class Vault:
     def ref_for(self, identity: CustomerIdentity) -> str:
         return customer_ref(identity.identity, self._pii_key)
 
+    async def survivor(self, conn: asyncpg.Connection, ref: str) -> str:
+        """The ref a lookup means: a merged customer's survivor (``vault_maintenance``), else itself."""
+        merged_into: str | None = await conn.fetchval(
+            "SELECT merged_into FROM vault_customers WHERE customer_ref = $1", ref
+        )
+        return merged_into or ref
+
     # ------------------------------------------------------------------------------- register
 
     async def register(
@@ -275,6 +282,7 @@ class Vault:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 await create.claim(conn)
+                ref = await self.survivor(conn, ref)
                 row = await conn.fetchrow(
                     """INSERT INTO vault_customers (customer_ref, identity_kind, masked_name, masked_phone,
                            masked_id_number, registered_at, registered_by, updated_at)
@@ -410,6 +418,7 @@ class Vault:
         restrict = branch_id if kind == "pii.read" else None
         async with self.pool.acquire() as conn:
             async with conn.transaction():
+                ref = await self.survivor(conn, ref)
                 row = await conn.fetchrow(_LOAD, ref, restrict)
                 failure: VaultError | None = None
                 values: dict[str, str | None] = {}
@@ -467,6 +476,7 @@ class Vault:
         now = self.clock.now()
         async with self.pool.acquire() as conn:
             async with conn.transaction():
+                ref = await self.survivor(conn, ref)
                 row = await conn.fetchrow(
                     """SELECT masked_name, masked_phone, masked_id_number, erased_at
                        FROM vault_customers WHERE customer_ref = $1 FOR UPDATE""",
