@@ -175,3 +175,50 @@ async def test_a_merge_on_matching_fields_is_refused_when_they_differ(svc: Vault
         f"/branches/b001/customers/{a}/merge", json={**body, "basis": "same_name"}, params=why, headers=HEAD
     )
     assert bad.status_code == 422
+
+
+# ----------------------------------------------------------------------------- invalid records
+
+
+async def test_invalid_records_are_reported_then_erased_with_audit(
+    svc: VaultService, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.cli.__main__ import build_parser
+    from tests.integration.security.vault_harness import token
+
+    visited, unused, broken = fake_people(3)
+    visited_ref = await svc.ref_of(visited)
+    await svc.visit(visited_ref, "王**")
+    unused_ref, broken_ref = await svc.ref_of(unused), await svc.ref_of(broken)
+    await svc.execute("DELETE FROM vault_pii WHERE customer_ref = $1", broken_ref)
+    for name in ("DATABASE_URL", "COMPLAINT_DATABASE_URL", "FOLLOWUP_DATABASE_URL", "FEEDBACK_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("HQ_DATABASE_URL", raising=False)
+
+    async def cli(*argv: str) -> int:
+        args = build_parser().parse_args(
+            ["vault", "invalid", "--database", f"reception={database_url}", *argv]
+        )
+        code: int = await args.handler(args)
+        return code
+
+    capsys.readouterr()
+    assert await cli("--retention-days", "30") == 0  # the registrations are from the test clock's March
+    out = capsys.readouterr().out
+    assert f"{unused_ref}  unused" in out and f"{broken_ref}  no_encrypted_fields" in out
+    assert visited_ref not in out and "invalid: 2" not in out
+
+    monkeypatch.setenv("BC_TOKEN_ADMIN", token("admin-1", "admin", ["*"]))
+    assert await cli("--retention-days", "30", "--erase", "--reception-url", svc.url) == 0
+    assert "erased 2 of 2" in capsys.readouterr().out
+    assert (await svc.read(unused_ref)).status_code == 410
+    assert (await svc.read(visited_ref)).status_code == 200
+    rows = await svc.fetch(
+        "SELECT resource_id, reason FROM audit_log WHERE kind = 'pii.erase' ORDER BY audit_id"
+    )
+    assert {r["resource_id"] for r in rows} == {unused_ref, broken_ref}
+    assert all(r["reason"].startswith("invalid record") for r in rows)
+    logged = await svc.fetch("SELECT customer_ref FROM erasure_log.entries")
+    assert {r["customer_ref"] for r in logged} == {unused_ref, broken_ref}
+    assert await cli("--retention-days", "30") == 0
+    assert "or broken: 0" in capsys.readouterr().out
