@@ -205,3 +205,19 @@ async def reapply_texts(conn: asyncpg.Connection, entries: list[Erasure]) -> int
         [e.erased_at for e in entries],
     )
     return len({r["owner"] for r in rows})
+
+
+async def texts_readable_after_erasure(conn: asyncpg.Connection, entries: list[Erasure]) -> list[str]:
+    """Refs whose private texts in ``conn``'s schema are still readable under a key older than the
+    logged erasure. Must be empty after :func:`reapply_texts`."""
+    if not entries or not await conn.fetchval("SELECT to_regclass('text_keys') IS NOT NULL"):
+        return []
+    rows = await conn.fetch(
+        """WITH l AS (SELECT 'customer:' || r AS owner, max(at) AS erased_at
+                      FROM unnest($1::text[], $2::timestamptz[]) AS u(r, at) GROUP BY 1)
+           SELECT substr(k.owner, 10) AS ref FROM text_keys k JOIN l ON l.owner = k.owner
+           WHERE k.wrapped_key IS NOT NULL AND k.created_at <= l.erased_at ORDER BY 1""",
+        [e.customer_ref for e in entries],
+        [e.erased_at for e in entries],
+    )
+    return [r["ref"] for r in rows]

@@ -124,6 +124,14 @@ async def _apply_erasures(url: str, schemas: list[str], entries: list[Erasure], 
                     applied = await erasure_log.reapply_audited(conn, entries, now=now)
                     result.reapplied += len(applied)
                 await erasure_log.reapply_texts(conn, entries)
+            texts = await erasure_log.texts_readable_after_erasure(conn, entries)
+            result.checks.append(
+                Check(
+                    f"erased customers' texts unreadable ({schema})",
+                    not texts,
+                    "none readable" if not texts else f"{len(texts)} customer(s) still readable",
+                )
+            )
             if schema == "reception":
                 readable = await erasure_log.readable_after_erasure(conn, entries)
                 result.checks.append(

@@ -82,6 +82,7 @@ async def test_backup_then_erase_then_drill_keeps_the_customer_erased(
     out = capsys.readouterr().out
     print(out)
     assert "erased customers unreadable" in out and "drill passed" in out
+    assert "erased customers' texts unreadable (reception)" in out
     assert "rebuild reception.visits" in out and "erasures re-applied to the restored vault: 1" in out
     prom = (tmp_path / "branchcare_restore_drill.prom").read_text()
     assert "branchcare_restore_drill_last_success_timestamp_seconds " in prom
