@@ -43,6 +43,15 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.entries (
     reason        text
 );
 CREATE INDEX IF NOT EXISTS entries_ref ON {SCHEMA}.entries (customer_ref);
+-- append-only: a deleted or edited entry would let an older backup bring a customer back
+CREATE OR REPLACE FUNCTION {SCHEMA}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the erasure log is append-only (% refused)', TG_OP;
+END $$;
+CREATE OR REPLACE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON {SCHEMA}.entries
+    FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.refuse_change();
+CREATE OR REPLACE TRIGGER entries_no_truncate BEFORE TRUNCATE ON {SCHEMA}.entries
+    FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.refuse_change();
 """
 
 

@@ -17,12 +17,16 @@ from uuid import uuid4
 
 import asyncpg
 
-from services.reception.vault import Attribution, Vault
+from services.reception.vault import Attribution, Vault, VaultError
 from shared import erasure_log
 from shared.erasure_log import Erasure
 from shared.runner import ServiceContext
 
 log = logging.getLogger(__name__)
+
+
+class ErasureLogUnavailable(VaultError):
+    status, code = 503, "erasure_log_unavailable"
 
 
 class ErasureLogStore:
@@ -45,8 +49,16 @@ class ErasureLogStore:
         return store
 
     async def record(self, ref: str, at: datetime, by: Attribution, reason: str | None) -> None:
-        async with self.pool.acquire() as conn:
-            await erasure_log.append(conn, Erasure(ref, at, by.actor), reason=reason)
+        """Log one erasure, committed at once; unreachable → :class:`ErasureLogUnavailable` (503),
+        and the erasure's own transaction rolls back: nothing is shredded unlogged."""
+        try:
+            async with self.pool.acquire() as conn:
+                await erasure_log.append(conn, Erasure(ref, at, by.actor), reason=reason)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.error("the erasure log could not record an erasure: %s", type(exc).__name__)
+            raise ErasureLogUnavailable(
+                "the erasure log cannot be written now; nothing was erased, try again"
+            ) from None
 
     async def entries(self) -> list[Erasure]:
         async with self.pool.acquire() as conn:

@@ -174,3 +174,20 @@ async def test_a_corrupted_dump_fails_the_drill(
     capsys.readouterr()
     assert await cli("restore-drill", "--database", f"reception={database_url}", "--dir", str(tmp_path)) == 1
     assert "differs from the manifest" in capsys.readouterr().out
+
+
+async def test_the_erasure_log_is_append_only_and_an_unwritable_log_erases_nothing(svc: VaultService) -> None:
+    erased, kept = await populate(svc)
+    assert (await svc.http.delete(f"/customers/{erased}/pii", headers=ADMIN)).status_code == 200
+    for statement in ("DELETE FROM erasure_log.entries", "UPDATE erasure_log.entries SET actor = 'x'",
+                      "TRUNCATE erasure_log.entries"):  # fmt: skip
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await svc.execute(statement)
+    await svc.execute("ALTER TABLE erasure_log.entries RENAME TO entries_away")
+    try:
+        refused = await svc.http.delete(f"/customers/{kept}/pii", headers=ADMIN)
+        assert refused.status_code == 503 and refused.json()["code"] == "erasure_log_unavailable"
+        assert (await svc.read(kept)).status_code == 200  # nothing shredded unlogged
+    finally:
+        await svc.execute("ALTER TABLE erasure_log.entries_away RENAME TO entries")
+    assert (await svc.http.delete(f"/customers/{kept}/pii", headers=ADMIN)).status_code == 200
