@@ -41,6 +41,7 @@ from services.reception.vault import (
 )
 from shared.contracts.customers import MergeBasis
 from shared.crypto import DecryptionError, WrappedKey, create_data_key, decrypt_record, unwrap_data_key
+from shared.pii import mask_known_names
 from shared.registry import EventData
 
 #: appends vault facts to reception's store in the caller's transaction: (conn, customer ref of the
@@ -181,12 +182,14 @@ class VaultMaintenance:
         now = self.vault.clock.now()
         failure: VaultError | None = None
         changed: list[str] = []
+        known: list[str | None] = [new_name]
         async with self.vault.pool.acquire() as conn:
             async with conn.transaction():
                 try:
                     row = await self._load(conn, ref, branch_id)
                     ref = row["customer_ref"]
                     current = self._record(row)
+                    known.append(current.name)
                     if current.erased:
                         raise CustomerErased(f"the personal data of customer {ref} was erased")
                     assert current.name is not None
@@ -209,6 +212,7 @@ class VaultMaintenance:
                 except VaultError as exc:
                     failure = exc
                 status = failure.status if failure else 200
+                reason = mask_known_names(reason, known)  # the trail outlives the record
                 await self.vault._audit(
                     conn, "pii.update_contact", ref, by, branch_id=branch_id, status=status, reason=reason
                 )
@@ -234,6 +238,7 @@ class VaultMaintenance:
         failure: VaultError | None = None
         already = False
         masked = Masked("", None, None)
+        known: list[str | None] = []
         async with self.vault.pool.acquire() as conn:
             async with conn.transaction():
                 try:
@@ -244,6 +249,7 @@ class VaultMaintenance:
                             raise CustomerNotFound(f"no customer {ref} is registered in branch {branch_id}")
                         rows[ref] = row
                     survivor, merged = self._record(rows[survivor_ref]), self._record(rows[merged_ref])
+                    known += [survivor.name, merged.name]
                     refusal = check_merge(survivor, merged, basis)
                     if refusal is not None:
                         raise MergeRefused(refusal)
@@ -257,7 +263,8 @@ class VaultMaintenance:
                 except VaultError as exc:
                     failure = exc
                 status = failure.status if failure else 200
-                note = f"merge {merged_ref} into {survivor_ref} ({basis.value}): {reason}"
+                masked_reason = mask_known_names(reason, known)  # the trail outlives the records
+                note = f"merge {merged_ref} into {survivor_ref} ({basis.value}): {masked_reason}"
                 await self.vault._audit(
                     conn, "pii.merge", survivor_ref, by, branch_id=branch_id, status=status, reason=note
                 )

@@ -60,7 +60,7 @@ async def test_a_contact_update_reencrypts_audits_and_surveys_reach_the_new_numb
     answer = await svc.http.post(
         f"/branches/b001/customers/{ref}/contact",
         json={"phone": new.phone},
-        params={"reason": "customer changed mobile carrier"},
+        params={"reason": f"{person.name} changed mobile carrier"},
         headers=LOBBY,
     )
     assert answer.status_code == 200, answer.text
@@ -85,7 +85,7 @@ async def test_a_contact_update_reencrypts_audits_and_surveys_reach_the_new_numb
         ref,
     )
     assert [(r["staff_id"], r["status"]) for r in rows] == [("lm-b001", 200)]
-    assert rows[0]["reason"] == "customer changed mobile carrier"
+    assert rows[0]["reason"].endswith(" changed mobile carrier") and person.name not in rows[0]["reason"]
 
 
 async def test_a_contact_update_needs_a_manager_a_reason_and_valid_values_and_never_echoes_them(
