@@ -41,7 +41,7 @@ from services.reception.vault import (
 )
 from shared.contracts.customers import MergeBasis
 from shared.crypto import DecryptionError, WrappedKey, create_data_key, decrypt_record, unwrap_data_key
-from shared.pii import mask_known_names
+from shared.pii import customer_ref, mask_known_names
 from shared.registry import EventData
 
 #: appends vault facts to reception's store in the caller's transaction: (conn, customer ref of the
@@ -219,6 +219,44 @@ class VaultMaintenance:
         if failure is not None:
             raise failure
         return ref, changed, masked
+
+    # ---------------------------------------------------------------------------- duplicates
+
+    async def duplicates(
+        self, ref: str, *, branch_id: str, by: Attribution
+    ) -> list[tuple[str, MergeBasis, Masked]]:
+        """Other records of this branch the vault believes are the same person: the ref a
+        registration by this customer's phone alone, or by their ID number, would have — an
+        identity registered under another ref. Keyed HMACs, no scan; audited (it decrypts)."""
+        failure: VaultError | None = None
+        found: list[tuple[str, MergeBasis, Masked]] = []
+        async with self.vault.pool.acquire() as conn:
+            async with conn.transaction():
+                try:
+                    row = await self._load(conn, ref, branch_id)
+                    me = self._record(row)
+                    if me.erased:
+                        raise CustomerErased(f"the personal data of customer {me.ref} was erased")
+                    for value, basis in (
+                        (me.id_number, MergeBasis.same_id_number),
+                        (me.phone, MergeBasis.same_phone),
+                    ):
+                        if value is None:
+                            continue
+                        other = customer_ref(value, self.vault._pii_key)
+                        if other == me.ref or other in {f[0] for f in found}:
+                            continue
+                        hit = await conn.fetchrow(_ROW, other, branch_id)
+                        live = hit is not None and hit["erased_at"] is None and hit["merged_into"] is None
+                        if hit is not None and live and hit["in_branch"]:
+                            found.append((other, basis, _masked(hit)))
+                except VaultError as exc:
+                    failure = exc
+                status = failure.status if failure else 200
+                await self.vault._audit(conn, "pii.duplicates", ref, by, branch_id=branch_id, status=status)
+        if failure is not None:
+            raise failure
+        return found
 
     # --------------------------------------------------------------------------------- merge
 

@@ -3,6 +3,7 @@
 | route | action | |
 |---|---|---|
 | ``POST /branches/{b}/customers/{ref}/contact`` | ``pii.update_contact`` | ``{name?, phone?}`` ``?reason=`` |
+| ``GET /branches/{b}/customers/{ref}/duplicates`` | ``pii.duplicates.read`` | merge candidates |
 | ``POST /branches/{b}/customers/{survivor}/merge`` | ``pii.merge`` | ``{merged_ref, basis}`` ``?reason=`` |
 | ``POST …/customers/{survivor}/merge-reversal`` | ``pii.merge.reverse`` | ``{merged_ref}`` ``?reason=`` |
 
@@ -45,6 +46,7 @@ router = APIRouter(tags=["customer vault"])
 Updater = Annotated[Principal, Depends(requires("pii.update_contact"))]
 Merger = Annotated[Principal, Depends(requires("pii.merge"))]
 Reverser = Annotated[Principal, Depends(requires("pii.merge.reverse"))]
+DuplicateReader = Annotated[Principal, Depends(requires("pii.duplicates.read"))]
 
 
 class ContactBody(BaseModel):
@@ -100,6 +102,17 @@ class MergedView(BaseModel):
     merged_ref: str
     already_merged: bool
     masked: MaskedView
+
+
+class DuplicateView(BaseModel):
+    customer_ref: str
+    basis: str
+    masked: MaskedView
+
+
+class DuplicatesView(BaseModel):
+    customer_ref: str
+    candidates: list[DuplicateView]
 
 
 def publisher(ctx: ServiceContext) -> Publish | None:
@@ -159,6 +172,25 @@ async def update_contact(
         return _refusal(exc)
     view = ContactUpdatedView(customer_ref=ref, changed=changed, masked=MaskedView.of(masked))
     return _no_store(view)
+
+
+@router.get(
+    "/branches/{branch_id}/customers/{customer_ref}/duplicates",
+    response_model=DuplicatesView,
+    responses={404: {}, 410: {}},
+)
+async def duplicates(
+    branch_id: BranchId, customer_ref: Ref, staff: DuplicateReader, meta: Meta, maint: Maintenance
+) -> Any:
+    """Records of this branch the vault believes are the same person (the same ID number or phone
+    registered under another ref): the candidates for a merge, masked. Audited."""
+    by = Attribution(staff.staff_id, meta.correlation_id)
+    try:
+        found = await maint.duplicates(customer_ref, branch_id=branch_id, by=by)
+    except VaultError as exc:
+        return _refusal(exc)
+    candidates = [DuplicateView(customer_ref=r, basis=b.value, masked=MaskedView.of(m)) for r, b, m in found]
+    return _no_store(DuplicatesView(customer_ref=customer_ref, candidates=candidates))
 
 
 @router.post(

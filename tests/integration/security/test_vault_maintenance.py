@@ -222,3 +222,36 @@ async def test_invalid_records_are_reported_then_erased_with_audit(
     assert {r["customer_ref"] for r in logged} == {unused_ref, broken_ref}
     assert await cli("--retention-days", "30") == 0
     assert "or broken: 0" in capsys.readouterr().out
+
+
+async def test_the_vault_names_the_duplicate_an_id_card_registration_left_and_merges_it(
+    svc: VaultService,
+) -> None:
+    [person] = fake_people(1)
+    by_phone = await svc.http.post(
+        "/branches/b001/customers", json={"name": person.name, "phone": person.phone}, headers=COUNTER
+    )
+    phone_ref = by_phone.json()["customer_ref"]
+    id_ref = await svc.ref_of(person)  # name, phone and ID number: a ref of the ID number
+    assert id_ref != phone_ref
+
+    url = f"/branches/b001/customers/{id_ref}/duplicates"
+    assert (await svc.http.get(url, headers=LOBBY)).status_code == 403
+    found = await svc.http.get(url, headers=HEAD)
+    assert found.status_code == 200, found.text
+    assert [(c["customer_ref"], c["basis"]) for c in found.json()["candidates"]] == [
+        (phone_ref, "same_phone")
+    ]
+    assert not leaks(person, found.text)
+    merged = await svc.http.post(
+        f"/branches/b001/customers/{id_ref}/merge",
+        json={"merged_ref": phone_ref, "basis": "same_phone"},
+        params={"reason": "the vault found the same mobile"},
+        headers=HEAD,
+    )
+    assert merged.status_code == 200, merged.text
+    assert (await svc.http.get(url, headers=HEAD)).json()["candidates"] == []
+    audited = await svc.fetch(
+        "SELECT status FROM audit_log WHERE kind = 'pii.duplicates' AND resource_id = $1", id_ref
+    )
+    assert [r["status"] for r in audited] == [200, 200]
