@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,17 @@ async def test_the_erasure_log_is_append_only_and_an_unwritable_log_erases_nothi
     finally:
         await svc.execute("ALTER TABLE erasure_log.entries_away RENAME TO entries")
     assert (await svc.http.delete(f"/customers/{kept}/pii", headers=ADMIN)).status_code == 200
+
+
+async def test_a_new_consent_after_an_erasure_survives_the_start_up_reapply(
+    svc: VaultService, database_url: str, kafka: Any
+) -> None:
+    [person] = fake_people(1)
+    ref = await svc.ref_of(person)
+    assert (await svc.http.delete(f"/customers/{ref}/pii", headers=ADMIN)).status_code == 200
+    assert (await svc.read(ref)).status_code == 410
+    svc.clock.advance(timedelta(minutes=5))
+    assert await svc.ref_of(person) == ref  # registered again: a new consent, a fresh data key
+    async with vault_service(database_url, kafka.bootstrap_servers, svc.clock) as again:  # start-up re-apply
+        assert (await again.read(ref)).status_code == 200
+        assert await again.fetch("SELECT 1 FROM audit_log WHERE kind = 'pii.erase.reapplied'") == []
