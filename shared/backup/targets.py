@@ -4,8 +4,9 @@ Resolution, first that applies:
 
 1. explicit ``--database SERVICE=URL`` options (production: one database per service);
 2. the services' environment: ``<SERVICE>_DATABASE_URL`` per service, else ``DATABASE_URL``;
-3. the ``make run`` stack: the embedded server whose ``postmaster.pid`` is in
-   ``<state dir>/pg`` (``.devstack`` in the repository by default), database ``branchcare``.
+3. the ``make run`` stack (state directory ``--state-dir``, ``BRANCHCARE_STATE_DIR`` or ``.devstack``):
+   the database the dev runner recorded in ``infra.json``, else the embedded server whose
+   ``postmaster.pid`` is in ``<state dir>/pg``, database ``branchcare``.
 
 Services that share a database (``make run``: one database, a schema per service) are dumped
 together in one snapshot.
@@ -13,6 +14,7 @@ together in one snapshot.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ import shared
 from shared.topology import CONTEXTS
 
 REPO_ROOT = Path(shared.__file__).resolve().parent.parent
-DEFAULT_STATE_DIR = REPO_ROOT / ".devstack"
+DEFAULT_STATE_DIR = Path(os.environ.get("BRANCHCARE_STATE_DIR") or REPO_ROOT / ".devstack")
 #: the dev runner's database (services/__main__.py DATABASE_NAME)
 DEV_DATABASE = "branchcare"
 
@@ -72,7 +74,14 @@ def parse_assignments(values: list[str]) -> dict[str, str]:
 
 
 def dev_stack_url(state_dir: Path = DEFAULT_STATE_DIR) -> str | None:
-    """The ``make run`` database if its embedded server is running (port from ``postmaster.pid``)."""
+    """The ``make run`` database: the address the dev runner recorded (``infra.json``) while it
+    runs, else the embedded server still running on the state directory (``postmaster.pid``)."""
+    try:
+        infra = json.loads((state_dir / "infra.json").read_text())
+        os.kill(int(infra["pid"]), 0)
+        return str(infra["database_url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     pid_file = state_dir / "pg" / "postmaster.pid"
     try:
         lines = pid_file.read_text().splitlines()

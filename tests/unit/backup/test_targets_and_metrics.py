@@ -74,3 +74,12 @@ def test_a_failed_run_keeps_the_last_success_time(tmp_path: Path) -> None:
 def test_a_job_that_never_succeeded_writes_no_success_time(tmp_path: Path) -> None:
     path = textfile.write_job_metrics(tmp_path, "restore_drill", ok=False, at=50.0, duration=1.0)
     assert "last_success_timestamp_seconds" not in path.read_text()
+
+
+def test_the_address_the_dev_runner_recorded_wins(tmp_path: Path) -> None:
+    (tmp_path / "infra.json").write_text(
+        f'{{"database_url": "postgresql://postgres@127.0.0.1:6543/branchcare", "pid": {os.getpid()}}}'
+    )
+    assert dev_stack_url(tmp_path) == "postgresql://postgres@127.0.0.1:6543/branchcare"
+    (tmp_path / "infra.json").write_text('{"database_url": "postgresql://x/y", "pid": 999999999}')
+    assert dev_stack_url(tmp_path) is None  # left by a killed runner
