@@ -28,12 +28,12 @@ from shared.envelope import Envelope
 from shared.registry import REGISTRY
 
 #: state no event store can give back (the stores themselves, positions, clocks, the vault, audit,
-#: texts, ticket numbers): checked against the backup, never "rebuilt"
+#: texts, ticket numbers, operators' dead-letter redrives): checked against the backup, never "rebuilt"
 SOURCE_TABLES = frozenset(
     {
         "events", "relay_checkpoint", "projection_positions", "deadlines", "audit_log", "idempotency_keys",
         "private_texts", "text_keys", "schema_migrations", "ticket_counters", "vault_customers",
-        "vault_customer_branches", "vault_data_keys", "vault_pii",
+        "vault_customer_branches", "vault_data_keys", "vault_pii", "dlq_redrives",
     }
 )  # fmt: skip
 

