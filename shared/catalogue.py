@@ -61,7 +61,9 @@ SUBSCRIPTIONS: Mapping[str, tuple[str, ...]] = {
     "complaint": ("reception", "followup", "feedback"),
     "followup": ("reception", "complaint", "followup", "feedback"),
     "feedback": ("reception", "complaint"),
-    "hq": ("reception", "complaint", "followup", "feedback"),
+    "hqfeed": ("reception", "complaint", "followup", "feedback"),
+    # headquarters reads only the branch side's contract (issue 16)
+    "hq": ("hqfeed",),
 }
 EVENT_HEADERS = "EventHeaders"
 DLQ_HEADERS = "DeadLetterHeaders"
