@@ -27,6 +27,7 @@ from services.reception.projections import local_day
 from services.reception.queries import day_stats, lobby
 from services.reception.vault_api import internal_router as vault_internal_router
 from services.reception.vault_api import router as vault_router
+from services.reception.vault_maintenance_api import router as vault_maintenance_router
 from shared.audit import annotate
 from shared.auth import Principal, requires, requires_on
 from shared.command_routes import CommandCall, CommandRoutes, Given, Ran
@@ -797,4 +798,5 @@ async def catalogue(
 
 router.include_router(vault_router)
 router.include_router(vault_internal_router)
+router.include_router(vault_maintenance_router)
 router.include_router(texts_router())
