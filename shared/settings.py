@@ -100,11 +100,33 @@ class SlaSettings(BaseSettings):
 
 class ToolSettings(BaseSettings):
     """Where operator tools (``branchcare``, ``python -m services.hq rebuild``) find the stack when
-    no option names it: ``DATABASE_URL``, ``KAFKA_BOOTSTRAP_SERVERS``, else the dev runner's state
-    directory (``BRANCHCARE_STATE_DIR``). Unlike :class:`ServiceSettings`, nothing is required."""
+    no option names it: ``DATABASE_URL`` (or ``<SERVICE>_DATABASE_URL``), ``KAFKA_BOOTSTRAP_SERVERS``,
+    reception's address, else the dev runner's state directory (``BRANCHCARE_STATE_DIR``); and
+    where backups, their metrics and the erasure log go. Unlike :class:`ServiceSettings`, nothing
+    is required."""
 
     model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
 
     database_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     branchcare_state_dir: str | None = None
+    #: one database per service (production): ``<SERVICE>_DATABASE_URL``, one per context
+    reception_database_url: str | None = None
+    complaint_database_url: str | None = None
+    followup_database_url: str | None = None
+    feedback_database_url: str | None = None
+    hqfeed_database_url: str | None = None
+    hq_database_url: str | None = None
+    reception_url: str | None = None
+    reception_port: str | None = None
+    #: PostgreSQL client programs (pg_dump, pg_restore) of the server's major version
+    pg_bin_dir: str | None = None
+    branchcare_backup_dir: str | None = None
+    branchcare_metrics_textfile_dir: str | None = None
+    #: the erasure log's own database (``shared.erasure_log``); unset: reception's
+    branchcare_erasure_log_url: str | None = None
+
+    def database_url_for(self, service: str) -> str | None:
+        """``<SERVICE>_DATABASE_URL``, else ``DATABASE_URL``."""
+        own: str | None = getattr(self, f"{service}_database_url", None)
+        return own or self.database_url

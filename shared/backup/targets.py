@@ -21,10 +21,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import shared
+from shared.settings import ToolSettings
 from shared.topology import CONTEXTS
 
 REPO_ROOT = Path(shared.__file__).resolve().parent.parent
-DEFAULT_STATE_DIR = Path(os.environ.get("BRANCHCARE_STATE_DIR") or REPO_ROOT / ".devstack")
+DEFAULT_STATE_DIR = Path(ToolSettings().branchcare_state_dir or REPO_ROOT / ".devstack")
 #: the dev runner's database (services/__main__.py DATABASE_NAME)
 DEV_DATABASE = "branchcare"
 
@@ -100,8 +101,9 @@ def dev_stack_url(state_dir: Path = DEFAULT_STATE_DIR) -> str | None:
 def resolve(explicit: dict[str, str], state_dir: Path = DEFAULT_STATE_DIR) -> list[Database]:
     """The databases of every service, grouped by URL (see the module docstring)."""
     urls: dict[str, str] = {}
+    tools = ToolSettings()
     for service in CONTEXTS:
-        url = explicit.get(service) or os.environ.get(env_var(service)) or os.environ.get("DATABASE_URL")
+        url = explicit.get(service) or tools.database_url_for(service)
         if url:
             urls[service] = url
     if not urls:

