@@ -122,10 +122,23 @@ def _prepare_for_system_user(data_dir: Path) -> str | None:
     return user
 
 
-def _running_postmaster_pid(data_dir: Path) -> int | None:
-    pid_file = data_dir / "postmaster.pid"
+@dataclass(frozen=True)
+class Postmaster:
+    """A PostgreSQL server found running on a data directory."""
+
+    pid: int
+    #: None while the server has not written it yet
+    port: int | None
+
+
+def running_postmaster(data_dir: Path) -> Postmaster | None:
+    """The server whose ``postmaster.pid`` is in ``data_dir``, if its process is alive (a file left
+    by a killed server points at nothing). A server run by another user counts as alive: root
+    starts the embedded one as ``embedded_postgres``."""
     try:
-        pid = int(pid_file.read_text().splitlines()[0])
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        pid = int(lines[0])
+        port = int(lines[3]) if len(lines) > 3 and lines[3].strip() else None
     except (OSError, ValueError, IndexError):
         return None
     try:
@@ -134,7 +147,7 @@ def _running_postmaster_pid(data_dir: Path) -> int | None:
         return None
     except PermissionError:
         pass
-    return pid
+    return Postmaster(pid, port)
 
 
 def start_embedded_postgres(
@@ -163,7 +176,7 @@ def start_embedded_postgres(
         )
         if init.returncode != 0:
             raise RuntimeError(f"initdb {data_dir} failed:\n{init.stdout}\n{init.stderr}")
-    if _running_postmaster_pid(data_dir) is not None:
+    if running_postmaster(data_dir) is not None:
         _pg_ctl(data_dir, ["-m", "fast", "-w", "-t", "30", "stop"], run_as, check=False)
 
     port = port if port is not None else free_port()
