@@ -10,8 +10,8 @@ from services.feedback import metrics
 from services.feedback.api import router
 from services.feedback.components import Components, ContactsFactory, SenderFactory, components
 from services.feedback.config import FeedbackConfig
-from services.feedback.projections import survey_rules
 from services.feedback.satisfaction import service_satisfaction
+from services.feedback.subscribers import survey_rules
 from shared.periodic import every
 from shared.projection import Projection
 from shared.runner import Service, ServiceContext
