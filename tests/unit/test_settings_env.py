@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from services.console.settings import ConsoleEnvironment, ConsoleSettings
 from services.feedback.config import FeedbackSettings
 from services.followup.config import FollowupSettings
 from services.reception.config import ReceptionSettings
@@ -24,7 +25,6 @@ STILL_READING = {
     "services/__main__.py",
     "shared/backup/take.py",
     "shared/cli/vault.py",
-    "services/console/settings.py",
     "services/simulator/client.py",
     "services/simulator/tokens.py",
     "shared/auth/config.py",
@@ -57,6 +57,20 @@ def test_every_context_may_have_its_own_database(monkeypatch: pytest.MonkeyPatch
         assert f"{context}_database_url" in ToolSettings.model_fields, context
     assert tools.database_url_for("hq") == "postgresql://hq"
     assert tools.database_url_for("complaint") == "postgresql://shared"
+
+
+def test_the_console_finds_each_api_by_url_or_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPLAINT_URL", "https://complaint.bank.example/")
+    monkeypatch.setenv("RECEPTION_PORT", "18001")
+    monkeypatch.setenv("CONSOLE_PORT", "18080")
+    monkeypatch.setenv("CONSOLE_COOKIE_SECURE", "1")
+    settings = ConsoleSettings.from_env()
+    assert settings.service_urls["complaint"] == "https://complaint.bank.example"
+    assert settings.service_urls["reception"] == "http://127.0.0.1:18001"
+    assert settings.service_urls["hq"] == "http://127.0.0.1:8005"
+    assert (settings.http_port, settings.cookie_secure) == (18080, True)
+    for context in CONTEXTS:
+        assert {f"{context}_url", f"{context}_port"} <= set(ConsoleEnvironment.model_fields), context
 
 
 def test_followup_durations_are_read_like_policies(monkeypatch: pytest.MonkeyPatch) -> None:
