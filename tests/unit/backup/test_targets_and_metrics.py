@@ -14,7 +14,7 @@ from shared.backup.targets import Database, TargetError, dev_stack_url, parse_as
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    for service in ("RECEPTION", "COMPLAINT", "FOLLOWUP", "FEEDBACK", "HQ"):
+    for service in ("RECEPTION", "COMPLAINT", "FOLLOWUP", "FEEDBACK", "HQFEED", "HQ"):
         monkeypatch.delenv(f"{service}_DATABASE_URL", raising=False)
 
 
@@ -30,7 +30,7 @@ def test_the_services_environment_is_used_per_service_then_shared(monkeypatch: p
     monkeypatch.setenv("HQ_DATABASE_URL", "postgresql://u@hq-host/hq")
     dbs = {db.url: db.schemas for db in resolve({}, Path("/nonexistent"))}
     assert dbs == {
-        "postgresql://u@h/shared": ("reception", "complaint", "followup", "feedback"),
+        "postgresql://u@h/shared": ("reception", "complaint", "followup", "feedback", "hqfeed"),
         "postgresql://u@hq-host/hq": ("hq",),
     }
 
@@ -49,7 +49,7 @@ def test_the_make_run_stack_is_found_by_its_postmaster_pid(tmp_path: Path) -> No
     (tmp_path / "pg" / "postmaster.pid").write_text(f"{os.getpid()}\n/data\n1700000000\n54321\n")
     assert dev_stack_url(tmp_path) == "postgresql://postgres@127.0.0.1:54321/branchcare"
     [db] = resolve({}, tmp_path)
-    assert db.schemas == ("reception", "complaint", "followup", "feedback", "hq")
+    assert db.schemas == ("reception", "complaint", "followup", "feedback", "hqfeed", "hq")
     assert db.server_url == "postgresql://postgres@127.0.0.1:54321/postgres"
 
 
