@@ -14,7 +14,7 @@ from shared.backup.targets import Database, TargetError, dev_stack_url, parse_as
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    for service in ("RECEPTION", "COMPLAINT", "FOLLOWUP", "FEEDBACK", "HQ"):
+    for service in ("RECEPTION", "COMPLAINT", "FOLLOWUP", "FEEDBACK", "HQFEED", "HQ"):
         monkeypatch.delenv(f"{service}_DATABASE_URL", raising=False)
 
 
