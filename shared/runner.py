@@ -37,6 +37,7 @@ from shared.migrations import apply_migrations
 from shared.projection import Projection, ProjectionRunner
 from shared.registry import REGISTRY, EventRegistry
 from shared.relay import OutboxRelay
+from shared.relay_check import BrokerCheck
 from shared.request_guard import install_request_guard
 from shared.settings import ServiceSettings, SettingsError, load_settings
 from shared.topology import DEFAULT_PORTS, events_topic
@@ -128,23 +129,39 @@ def _kafka_broker(settings: ServiceSettings) -> KafkaBroker:
     )
 
 
-def kafka_publisher(broker: KafkaBroker) -> Callable[[str, Sequence[StoredEvent]], Awaitable[None]]:
+def kafka_publisher(broker: KafkaBroker) -> Callable[[str, Sequence[StoredEvent]], Awaitable[list[object]]]:
     """Publish stored events keyed by branch and wait until Kafka acknowledged all of them."""
 
-    async def publish(topic: str, events: Sequence[StoredEvent]) -> None:
-        pending = [
-            await broker.publish(
-                event.json.encode(),
-                topic=topic,
-                key=event.branch_id.encode(),
-                headers={"event-type": event.type, "content-type": "application/json"},
-                no_confirm=True,
-            )
-            for event in events
-        ]
-        await asyncio.gather(*pending)
+    async def publish(topic: str, events: Sequence[StoredEvent]) -> list[object]:
+        """Per event: its RecordMetadata or the exception that failed it (the relay keeps the
+        acknowledged prefix)."""
+        pending: list[Any] = []
+        for event in events:
+            try:
+                pending.append(
+                    await broker.publish(
+                        event.json.encode(),
+                        topic=topic,
+                        key=event.branch_id.encode(),
+                        headers={"event-type": event.type, "content-type": "application/json"},
+                        no_confirm=True,
+                    )
+                )
+            except Exception as exc:  # e.g. the topic is missing: this one and all after it fail
+                pending += [exc] * (len(events) - len(pending))
+                break
+        return list(await asyncio.gather(*map(_settled, pending)))
 
     return publish
+
+
+async def _settled(pending: Any) -> object:
+    if isinstance(pending, BaseException):
+        return pending
+    try:
+        return await pending
+    except Exception as exc:
+        return exc
 
 
 def create_app(
@@ -226,6 +243,11 @@ def create_app(
                     topic=service.topic,
                     service=service.name,
                     batch_size=settings.relay_batch_size,
+                    check=BrokerCheck(
+                        settings.kafka_bootstrap_servers,
+                        service.topic,
+                        partitions=settings.kafka_topic_partitions,
+                    ),
                 )
                 relay_task = asyncio.create_task(ctx.relay.run(), name=f"{service.name}-relay")
             tasks = [asyncio.create_task(task(ctx)) for task in service.background]

@@ -20,6 +20,7 @@ from shared import relay as relay_module
 from shared.devstack import TansuBroker, die_with_parent
 from shared.eventstore import LOG_START, EventStore, LogPosition, StoredEvent
 from shared.relay import OutboxRelay
+from shared.relay_check import BrokerCheck
 from shared.runner import _kafka_broker, kafka_publisher
 from shared.settings import ServiceSettings
 from tests.support.events import make_envelopes, migrated_store
@@ -51,7 +52,13 @@ class RunningRelay:
 
 @asynccontextmanager
 async def running_relay(
-    store: EventStore, database_url: str, bootstrap_servers: str, topic: str, *, batch_size: int = 200
+    store: EventStore,
+    database_url: str,
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    batch_size: int = 200,
+    check: bool = True,
 ) -> AsyncIterator[RunningRelay]:
     """An OutboxRelay publishing through a service's own Kafka producer set-up."""
     settings = ServiceSettings(database_url=database_url, kafka_bootstrap_servers=bootstrap_servers)
@@ -60,16 +67,27 @@ async def running_relay(
     to_kafka = kafka_publisher(broker)
     holder: list[RunningRelay] = []
 
-    async def publish(to: str, events: Sequence[StoredEvent]) -> None:
-        await to_kafka(to, events)
-        holder[0].published.extend(e.position for e in events)
+    async def publish(to: str, events: Sequence[StoredEvent]) -> list[object]:
+        results = await to_kafka(to, events)
+        holder[0].published.extend(
+            e.position for e, r in zip(events, results, strict=True) if not isinstance(r, BaseException)
+        )
+        return results
 
     async def connect() -> asyncpg.Connection:
         conn = await asyncpg.connect(database_url, server_settings={"search_path": SCHEMA})
         holder[0].connections.append(conn)
         return conn
 
-    relay = OutboxRelay(store, connect, publish, topic=topic, service="test", batch_size=batch_size)
+    relay = OutboxRelay(
+        store,
+        connect,
+        publish,
+        topic=topic,
+        service="test",
+        batch_size=batch_size,
+        check=BrokerCheck(bootstrap_servers, topic, partitions=3) if check else None,
+    )
     running = RunningRelay(relay, asyncio.create_task(relay.run()))
     holder.append(running)
     try:
