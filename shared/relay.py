@@ -85,6 +85,7 @@ class OutboxRelay:
         self._next_verify = 0.0
         self._next_mark = 0.0
         self._lost: str | None = None  # evidence that the broker lost records: repair at once
+        self._probe: asyncio.Task[tuple[bool, int]] | None = None  # a read-back in flight
 
     @property
     def position(self) -> LogPosition:
@@ -118,6 +119,7 @@ class OutboxRelay:
                 log.warning("relay %s: publish failed (%r); retrying from %s", self.topic, exc, self.position)
             finally:
                 self.is_leader = False
+                self._cancel_probe()
                 self._store.notifier.detach_local(self.poke)
                 if conn is not None:
                     await _close(conn)
@@ -212,32 +214,42 @@ class OutboxRelay:
         self._failures = 0
 
     async def _check_broker(self, conn: asyncpg.Connection) -> None:
-        """Verify the broker (at (re)connect, periodically, on suspicion); take operator requests."""
+        """Verify the broker (at (re)connect, periodically, on evidence of loss) and take operator
+        requests. The read-back runs in a task of its own, so publishing never waits for it."""
         if self._repairer is None:
             return
-        now = time.monotonic()
-        if self._lost is None and now < self._next_verify:
-            return
-        self._next_verify = now + VERIFY_SECONDS
-        reason, self._lost = self._lost, None
-        try:
-            if reason is not None:
-                restart: RelayState | None = await self._repairer.repair(conn, self.state, reason)
+        restart: RelayState | None = None
+        if self._lost is not None:
+            reason, self._lost = self._lost, None
+            restart = await self._repairer.repair(conn, self.state, reason)
+        elif self._probe is not None and self._probe.done():
+            probe, self._probe = self._probe, None
+            try:
+                held, partitions = probe.result()
+            except Exception as exc:  # the broker does not answer: no evidence of a loss, ask later
+                log.warning("relay %s: could not verify the broker (%r)", self.topic, exc)
+                await record_verification(conn, self.topic, f"could not verify: {exc!r}")
+                self._next_verify = min(self._next_verify, time.monotonic() + 2.0)
+                return
+            if held:
+                await record_verification(conn, self.topic, "ok", partitions)
             else:
-                restart = await self._repairer.verify(conn, self.state)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            raise
-        except Exception as exc:  # the broker does not answer: no evidence of a loss, ask later
-            self._lost = reason
-            log.warning("relay %s: could not verify the broker (%r)", self.topic, exc)
-            await record_verification(conn, self.topic, f"could not verify: {exc!r}")
-            self._next_verify = now + min(VERIFY_SECONDS, 2.0)
-            return
-        requested = await self._repairer.take_request(conn, restart or self.state)
-        restart = requested or restart
+                reason = "the broker no longer holds acknowledged records"
+                restart = await self._repairer.repair(conn, self.state, reason)
+        now = time.monotonic()
+        if restart is None and self._probe is None and now >= self._next_verify:
+            self._next_verify = now + VERIFY_SECONDS
+            self._probe = asyncio.create_task(self._repairer.probe(dict(self.state.acked)))
+            restart = await self._repairer.take_request(conn, self.state)
         if restart is not None:
             self.state = restart
             self._next_mark = 0.0
+            self._cancel_probe()  # it checked offsets of the log before the repair
+
+    def _cancel_probe(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
 
     async def _report_backlog(self, conn: asyncpg.Connection) -> None:
         """While the broker is down the gauge must show the events piling up in the outbox."""

@@ -103,16 +103,12 @@ class Repairer:
         self.topic = topic
         self.service = service
 
-    async def verify(self, conn: asyncpg.Connection, state: RelayState) -> RelayState | None:
-        """None if the broker holds everything acknowledged; else the state to publish from.
-
-        Raises when the broker does not answer (no evidence either way).
-        """
+    async def probe(self, acked: AckedTail) -> tuple[bool, int]:
+        """Whether the broker holds ``acked`` (re-creating a missing topic first), and the topic's
+        partition count. Kafka only, so it can run beside the relay's publishing; raises when the
+        broker does not answer (no evidence either way)."""
         partitions = await self.check.ensure()
-        if await self.check.holds(state.acked):
-            await record_verification(conn, self.topic, "ok", partitions)
-            return None
-        return await self.repair(conn, state, "the broker no longer holds acknowledged records")
+        return await self.check.holds(acked), partitions
 
     async def repair(self, conn: asyncpg.Connection, state: RelayState, reason: str) -> RelayState:
         """Rewind to the newest mark the broker still holds (or the store's start)."""

@@ -123,6 +123,9 @@ def _kafka_broker(settings: ServiceSettings) -> KafkaBroker:
         enable_idempotence=False,  # the embedded broker has no InitProducerId
         linger_ms=settings.kafka_linger_ms,
         request_timeout_ms=15_000,
+        # a topic that vanished and was re-created (shared.relay_repair) is seen within seconds:
+        # a consumer assigned nothing while its topic was missing re-joins once it is back
+        metadata_max_age_ms=5_000,
         graceful_timeout=15.0,
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
         logger=logging.getLogger("faststream.kafka"),  # through the root handler (shared.logs)

@@ -138,8 +138,10 @@ class HqConsumer:
             max_partition_fetch_bytes=8 * 1024 * 1024,
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            metadata_max_age_ms=5_000,  # notices a re-created topic within seconds
         )
         await consumer.start()
+        self.runner.gaps.bind(consumer)  # a gap holds its partition back (shared.projection_gaps)
         self.generation = generation
         metrics.GENERATION.set(generation)
         try:
@@ -158,7 +160,7 @@ class HqConsumer:
                     started = time.perf_counter()
                     await self._process(records)
                     try:
-                        await consumer.commit()
+                        await consumer.commit(self.runner.gaps.commit_offsets(records))  # type: ignore[arg-type]
                     except (CommitFailedError, KafkaError) as exc:  # a rebalance: redelivery is harmless
                         log.warning("HQ consumer: commit failed (%r); the batch may be redelivered", exc)
                     self.batches += 1

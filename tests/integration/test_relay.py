@@ -59,6 +59,7 @@ async def running_relay(
     *,
     batch_size: int = 200,
     check: bool = True,
+    schema: str = SCHEMA,
 ) -> AsyncIterator[RunningRelay]:
     """An OutboxRelay publishing through a service's own Kafka producer set-up."""
     settings = ServiceSettings(database_url=database_url, kafka_bootstrap_servers=bootstrap_servers)
@@ -75,7 +76,7 @@ async def running_relay(
         return results
 
     async def connect() -> asyncpg.Connection:
-        conn = await asyncpg.connect(database_url, server_settings={"search_path": SCHEMA})
+        conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
         holder[0].connections.append(conn)
         return conn
 
