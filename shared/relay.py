@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import asyncpg
 
 from shared.eventstore import EventStore, LogPosition, StoredEvent
-from shared.metrics import OUTBOX_BACKLOG, RELAY_ERRORS, RELAY_PUBLISHED
+from shared.metrics import OUTBOX_BACKLOG, RELAY_BROKER_LOSSES, RELAY_ERRORS, RELAY_PUBLISHED
 from shared.relay_check import BrokerCheck, event_id_of
 from shared.relay_repair import RelayState, Repairer, load_state, record_verification, save
 
@@ -81,6 +81,7 @@ class OutboxRelay:
         self.is_leader = False
         self._lock_key = zlib.crc32(f"relay:{topic}".encode())
         self._repairer = Repairer(check, topic=topic, service=service) if check is not None else None
+        RELAY_BROKER_LOSSES.labels(service)  # at 0 from the start, so the first loss is an increase
         self._failures = 0  # consecutive failed rounds: the back-off grows with them
         self._next_verify = 0.0
         self._next_mark = 0.0
