@@ -56,6 +56,10 @@ HELD_BACK_MAX_SECONDS = 0.05
 LINGER_SECONDS = 0.005
 
 
+class BrokerUnavailable(Exception):
+    """The broker did not answer a probe: nothing was sent, the relay backs off."""
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -147,6 +151,8 @@ class OutboxRelay:
             await self._check_broker(conn)
             batch = await self._store.read_all_after(self.position, self._batch_size, conn)
             if batch:
+                if self._failures and self._repairer is not None and not await self._repairer.check.answers():
+                    raise BrokerUnavailable("the broker does not answer yet")  # retried after back-off
                 await self._publish_batch(conn, batch)
                 held_back_delay = HELD_BACK_RETRY_SECONDS
                 if len(batch) < self._batch_size:

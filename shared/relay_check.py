@@ -56,6 +56,17 @@ class BrokerCheck:
         self.partitions = counts[self.topic]
         return self.partitions
 
+    async def answers(self, timeout: float = 3.0) -> bool:
+        """Whether the broker answers a metadata request now. Asked before a batch is sent again
+        after a failure: a frozen broker still accepts bytes into its socket and later stores
+        every produce request queued there, so each blind retry would become a batch of
+        duplicates."""
+        try:
+            await asyncio.wait_for(self._partitions(), timeout)
+        except Exception:
+            return False
+        return True
+
     async def exists(self) -> bool:
         return bool(await self._partitions())
 

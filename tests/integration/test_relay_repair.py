@@ -3,16 +3,22 @@ again from the store, with no operator (real PostgreSQL, real Tansu broker over 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from faststream.kafka import KafkaBroker
 
 from shared import relay as relay_module
 from shared.devstack import TansuBroker
 from shared.eventstore import EventStore
 from shared.kafka_topics import topic_partitions
-from shared.metrics import RELAY_BROKER_LOSSES
+from shared.metrics import RELAY_BROKER_LOSSES, RELAY_ERRORS
+from shared.relay import OutboxRelay
+from shared.relay_check import BrokerCheck
+from shared.runner import kafka_publisher
 from tests.integration.test_relay import all_event_ids, caught_up, running_relay
 from tests.support.events import make_envelopes, migrated_store
 from tests.support.kafka import distinct_event_ids, envelopes, new_topic, read_topic
@@ -136,3 +142,53 @@ async def test_a_produce_to_a_deleted_topic_is_not_taken_as_stored(
         await wait_until(lambda: caught_up(store, topic), timeout=30)
         await everything_on_the_topic(store, bootstrap, topic, streams)
     assert await partitions_of(bootstrap, topic) == 3
+
+
+async def test_an_outage_costs_at_most_one_batch_of_duplicates(
+    store: EventStore, database_url: str, private_broker: TansuBroker
+) -> None:
+    """The broker freezes while batches are in flight; the relay keeps the acknowledged prefix and
+    only sends again once the broker answers, so the frozen broker stores at most one batch twice."""
+    bootstrap = private_broker.bootstrap_servers
+    topic = await new_topic(bootstrap, "dups")
+    batch_size = 100
+    broker = KafkaBroker(
+        bootstrap, acks="all", enable_idempotence=False, linger_ms=2, request_timeout_ms=2_000
+    )
+    await broker.start()
+    to_kafka = kafka_publisher(broker)
+
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(database_url, server_settings={"search_path": "es"})
+
+    relay = OutboxRelay(
+        store, connect, to_kafka, topic=topic, service="dups", batch_size=batch_size,
+        check=BrokerCheck(bootstrap, topic, partitions=3),
+    )  # fmt: skip
+    task = asyncio.create_task(relay.run())
+    streams = Streams(store, 40)
+    errors_before = RELAY_ERRORS.labels("dups")._value.get()
+
+    async def keep_appending(rounds: int) -> None:
+        for _ in range(rounds):
+            await streams.append_round()
+            await asyncio.sleep(0.05)
+
+    try:
+        appending = asyncio.create_task(keep_appending(60))
+        await asyncio.sleep(1.0)
+        private_broker.pause()
+        await asyncio.sleep(6.0)  # three request timeouts: several retries would have been queued
+        private_broker.resume()
+        await appending
+        await wait_until(lambda: caught_up(store, topic), timeout=60, message="relay did not recover")
+    finally:
+        private_broker.resume() if private_broker.running else None
+        await relay.stop(task)
+        await broker.stop()
+    assert RELAY_ERRORS.labels("dups")._value.get() > errors_before, "the outage was felt"
+    expected = await all_event_ids(store)
+    records = await read_topic(bootstrap, topic, until=lambda rs: distinct_event_ids(rs) >= expected)
+    duplicates = len(records) - len(distinct_event_ids(records))
+    print(f"{len(expected)} events, {duplicates} duplicate message(s) after the outage")
+    assert duplicates <= batch_size
