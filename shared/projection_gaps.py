@@ -78,8 +78,10 @@ class GapTracker:
             expected = self._expect.get(tp)
             if expected is None:
                 continue
-            if offset <= expected:
+            if offset <= expected:  # the pass from the gap: whatever stale records held is moot
                 del self._expect[tp]
+                self._holds.pop(tp, None)
+                self._due.pop(tp, None)
             else:
                 self._holds[tp] = min(self._holds.get(tp, expected), expected)
 
