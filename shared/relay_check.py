@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -40,19 +41,32 @@ def event_id_of(value: bytes | str | None) -> str | None:
 class BrokerCheck:
     """Topic creation and read-back checks against the relay's topic."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, *, partitions: int | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        partitions: int | None = None,
+        default_partitions: int | None = None,
+        consumed: Sequence[str] = (),
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
-        #: the count to re-create the topic with: the one it had when first seen, else the
-        #: configured one (``KAFKA_TOPIC_PARTITIONS``), else ``deploy/kafka/topics.md``'s
+        #: the count to re-create the topic with: the one it had when first seen, else
+        #: ``default_partitions`` (``KAFKA_TOPIC_PARTITIONS``), else ``deploy/kafka/topics.md``'s
         self.partitions = partitions
+        self.default_partitions = default_partitions
+        #: the topics the service's consumers read: re-created too when missing, so a consumer
+        #: never waits for a producer that is down (a consumer cannot start on a missing topic)
+        self.consumed = [t for t in dict.fromkeys(consumed) if t != topic]
 
     async def ensure(self) -> int:
-        """Create the topic and its ``.dlq`` if they are missing; returns its partition count."""
-        counts = await ensure_topics(
-            self.bootstrap_servers,
-            [topic_spec(self.topic, self.partitions), topic_spec(dlq_topic(self.topic))],
-        )
+        """Create the topic, the topics the service consumes, and their ``.dlq`` topics, where
+        missing; returns the topic's partition count."""
+        specs = [topic_spec(self.topic, self.partitions or self.default_partitions)]
+        specs += [topic_spec(t, self.default_partitions) for t in self.consumed]
+        specs += [topic_spec(dlq_topic(t)) for t in (self.topic, *self.consumed)]
+        counts = await ensure_topics(self.bootstrap_servers, specs)
         self.partitions = counts[self.topic]
         return self.partitions
 

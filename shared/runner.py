@@ -201,7 +201,9 @@ def create_app(
             )
             ctx = ServiceContext(service.name, settings, pool, store, broker, clock, registry)
             app.state.ctx = ctx
+            consumed: list[str] = []
             for projection in service.projections(ctx) if service.projections else ():
+                consumed += projection.topics
                 ProjectionRunner(
                     projection,
                     service=service.name,
@@ -249,7 +251,8 @@ def create_app(
                     check=BrokerCheck(
                         settings.kafka_bootstrap_servers,
                         service.topic,
-                        partitions=settings.kafka_topic_partitions,
+                        default_partitions=settings.kafka_topic_partitions,
+                        consumed=consumed,
                     ),
                 )
                 relay_task = asyncio.create_task(ctx.relay.run(), name=f"{service.name}-relay")

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, UnknownTopicOrPartitionError
 from pydantic import ValidationError
 
 from services.hq import metrics
@@ -33,9 +33,11 @@ from services.hq.rebuild import (
     set_target,
 )
 from shared.envelope import Envelope
+from shared.kafka_topics import ensure_topics, topic_spec
 from shared.projection import ProjectionRunner, _Item
 from shared.registry import UnknownEventType
 from shared.runner import ServiceContext
+from shared.topology import dlq_topic
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,8 @@ class HqConsumer:
                 raise
             except Exception as exc:
                 log.warning("HQ consumer failed (%r); retrying in %.1f s", exc, backoff)
+                if isinstance(exc, UnknownTopicOrPartitionError):
+                    await self._ensure_topics()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -140,7 +144,11 @@ class HqConsumer:
             heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
             metadata_max_age_ms=5_000,  # notices a re-created topic within seconds
         )
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
         self.runner.gaps.bind(consumer)  # a gap holds its partition back (shared.projection_gaps)
         self.generation = generation
         metrics.GENERATION.set(generation)
@@ -182,6 +190,17 @@ class HqConsumer:
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
+
+    async def _ensure_topics(self) -> None:
+        """A branch topic is missing (a broker restarted empty while its producer is down): create
+        it as deploy/kafka/topics.md says, so HQ goes on consuming the others meanwhile."""
+        topics = list(self.projection.topics)
+        specs = [topic_spec(t, self.ctx.settings.kafka_topic_partitions) for t in topics]
+        specs += [topic_spec(dlq_topic(t)) for t in topics]
+        try:
+            await ensure_topics(self.ctx.settings.kafka_bootstrap_servers, specs)
+        except Exception as exc:
+            log.warning("HQ consumer: could not create its topics (%r)", exc)
 
     async def _process(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
         """Apply a batch with the cyclic garbage collector paused for big ones: a batch keeps tens of
