@@ -35,7 +35,7 @@ import asyncpg
 from shared.eventstore import EventStore, LogPosition, StoredEvent
 from shared.metrics import OUTBOX_BACKLOG, RELAY_BROKER_LOSSES, RELAY_ERRORS, RELAY_PUBLISHED
 from shared.relay_check import BrokerCheck, event_id_of
-from shared.relay_repair import RelayState, Repairer, load_state, record_verification, save
+from shared.relay_repair import RelayState, Repairer, load_state, prune_marks, record_verification, save
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class OutboxRelay:
         self._failures = 0  # consecutive failed rounds: the back-off grows with them
         self._next_verify = 0.0
         self._next_mark = 0.0
+        self._next_prune = 0.0
         self._lost: str | None = None  # evidence that the broker lost records: repair at once
         self._probe: asyncio.Task[tuple[bool, int]] | None = None  # a read-back in flight
 
@@ -202,6 +203,9 @@ class OutboxRelay:
             mark = now >= self._next_mark
             if mark:
                 self._next_mark = now + MARK_SECONDS
+                if now >= self._next_prune:
+                    self._next_prune = now + 3600.0
+                    await prune_marks(conn, self.topic)
             await save(conn, self.topic, self.state, mark=mark)
             RELAY_PUBLISHED.labels(self.service).inc(acked)
             if regressed:

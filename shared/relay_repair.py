@@ -81,6 +81,17 @@ async def save(conn: asyncpg.Connection, topic: str, state: RelayState, *, mark:
         )
 
 
+#: marks older than this are dropped (a loss older than every mark republishes from the start)
+MARK_RETENTION = "7 days"
+
+
+async def prune_marks(conn: asyncpg.Connection, topic: str) -> None:
+    await conn.execute(
+        f"DELETE FROM relay_marks WHERE topic = $1 AND created_at < now() - interval '{MARK_RETENTION}'",
+        topic,
+    )
+
+
 async def record_verification(
     conn: asyncpg.Connection, topic: str, outcome: str, partitions: int | None = None
 ) -> None:
