@@ -1,7 +1,7 @@
-"""Where the operator commands find a service's database.
+"""Where the relay and rebuild commands find a service's database.
 
 ``--database-url`` if given, else ``<SERVICE>_DATABASE_URL`` (one database per service in
-production), else ``DATABASE_URL`` (the development stack's one database, a schema per service).
+production), else ``DATABASE_URL``, else the running ``make run`` (:mod:`shared.cli._common`).
 The connection's ``search_path`` is the service's schema, as the service's own is.
 """
 
@@ -12,6 +12,7 @@ import os
 
 import asyncpg
 
+from shared.cli import _common
 from shared.topology import CONTEXTS
 
 
@@ -35,10 +36,15 @@ def add_service_argument(parser: argparse.ArgumentParser, *, flag: bool = False)
 
 
 def database_url(service: str, explicit: str | None) -> str:
-    url = explicit or os.environ.get(f"{service.upper()}_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if not url:
-        raise NoDatabase(f"{service}: set --database-url, {service.upper()}_DATABASE_URL or DATABASE_URL")
-    return url
+    """``--database-url``, else ``<SERVICE>_DATABASE_URL``, else what every command uses
+    (``DATABASE_URL``, else the running ``make run``: :mod:`shared.cli._common`)."""
+    url = explicit or os.environ.get(f"{service.upper()}_DATABASE_URL")
+    if url:
+        return url
+    try:
+        return _common.database_url(argparse.Namespace(database_url=None))
+    except _common.CliError as exc:
+        raise NoDatabase(f"{service}: set --database-url or {service.upper()}_DATABASE_URL; {exc}") from None
 
 
 async def connect(service: str, explicit: str | None) -> asyncpg.Connection:
