@@ -196,6 +196,11 @@ class OutboxRelay:
                     regressed = True  # the log restarted below what it acknowledged before
                 tail[partition] = (offset, "")
                 last[partition] = i
+            if regressed:
+                # keep the old record (a crash now still finds the loss at the next start) and
+                # repair before anything else; these events go out again from the repair point
+                self._lost = "a produce was acknowledged below an offset acknowledged before"
+                return
             for partition, i in last.items():
                 tail[partition] = (tail[partition][0], event_id_of(batch[i].json) or "")
             self.state = RelayState(batch[acked - 1].log_position, tail)
@@ -208,8 +213,6 @@ class OutboxRelay:
                     await prune_marks(conn, self.topic)
             await save(conn, self.topic, self.state, mark=mark)
             RELAY_PUBLISHED.labels(self.service).inc(acked)
-            if regressed:
-                self._lost = "a produce was acknowledged below an offset acknowledged before"
         if acked < len(batch):
             await self._report_backlog(conn)
             failure = results[acked] if results is not None else None
@@ -231,8 +234,8 @@ class OutboxRelay:
             return
         restart: RelayState | None = None
         if self._lost is not None:
-            reason, self._lost = self._lost, None
-            restart = await self._repairer.repair(conn, self.state, reason)
+            restart = await self._repairer.repair(conn, self.state, self._lost)  # raises: kept for later
+            self._lost = None
         elif self._probe is not None and self._probe.done():
             probe, self._probe = self._probe, None
             try:
