@@ -30,6 +30,7 @@ PRODUCTION_PARTITIONS: dict[str, int] = {
     "complaint": 24,
     "followup": 24,
     "feedback": 24,
+    "hqfeed": 24,
     "hq": 12,
 }
 DLQ_PARTITIONS = 3
@@ -58,7 +59,7 @@ def topic_spec(name: str, partitions: int | None = None) -> TopicSpec:
     default = DLQ_PARTITIONS if is_dlq else 6
     for context in CONTEXTS:
         if base == events_topic(context) and not is_dlq:
-            default = PRODUCTION_PARTITIONS[context]
+            default = PRODUCTION_PARTITIONS.get(context, default)
     return TopicSpec(name, partitions or default, dict(_DLQ_CONFIG if is_dlq else _EVENTS_CONFIG))
 
 

@@ -2,7 +2,7 @@
 
 Which read models exist and how each is rebuilt:
 
-- ``hq branch_kpis`` (HQ's whole read model, fed from the four branch topics): emptied, and a new
+- ``hq branch_kpis`` (HQ's whole read model, fed from ``hqfeed.events.v1``): emptied, and a new
   consumer-group generation reads the topics from the beginning; a running HQ switches within a
   second (``services/hq/rebuild.py``). ``--wait`` follows it until it caught up.
 - complaint, followup, feedback and reception keep their read models (board, tasks, surveys,
@@ -39,7 +39,7 @@ async def _rebuild_hq(conn: asyncpg.Connection, args: argparse.Namespace) -> int
 
     await apply_migrations(conn, "hq", Path(__file__).parents[2] / "services" / "hq" / "migrations")
     generation = await request_rebuild(conn, requested_by="branchcare rebuild", now=datetime.now(UTC))
-    print(f"hq: read model emptied; generation {generation} reads the branch topics from the beginning")
+    print(f"hq: read model emptied; generation {generation} reads its topic from the beginning")
     if not args.wait:
         print("follow it with GET /hq/admin/rebuild, or run this command with --wait")
         return 0

@@ -28,9 +28,13 @@ async def test_hq_gets_every_acknowledged_complaint_after_the_broker_restarted_e
     complaint = ServiceProcess(
         "complaint", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
     )
+    # HQ sees the branches only through the branch side's aggregator (hqfeed.events.v1)
+    feed = ServiceProcess(
+        "hqfeed", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
+    )
     hq = ServiceProcess("hq", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path)
     staff, analyst = lobby_manager(branch), hq_analyst()
-    async with running_services(complaint, hq), httpx.AsyncClient(timeout=10) as http:
+    async with running_services(complaint, feed, hq), httpx.AsyncClient(timeout=10) as http:
 
         async def post(n: int) -> None:
             response = await http.post(

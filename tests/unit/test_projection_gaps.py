@@ -92,6 +92,7 @@ def test_acknowledged_prefix() -> None:
 def test_topic_specs_follow_deploy_kafka() -> None:
     assert topic_spec("reception.events.v1").partitions == 48
     assert topic_spec("hq.events.v1").partitions == 12
+    assert topic_spec("hqfeed.events.v1").partitions == 24
     assert topic_spec("complaint.events.v1.dlq").partitions == 3
     assert topic_spec("complaint.events.v1", 6).partitions == 6
     assert topic_spec("complaint.events.v1").config["retention.ms"] == "-1"
