@@ -26,12 +26,19 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
+from uuid import UUID
 
 import asyncpg
 
+from shared.dbfaults import (
+    DatabaseUnavailable,
+    OutcomeUnknown,
+    is_connection_error,
+    proves_nothing_ran,
+)
 from shared.envelope import Envelope
 from shared.registry import REGISTRY, EventRegistry
 
@@ -117,6 +124,8 @@ ORDER BY tx_id, position
 LIMIT $3
 """
 
+_STORED = "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)"
+
 _ANY_AFTER = """
 SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::xid8, $2::bigint))
 """
@@ -184,6 +193,7 @@ class EventStore:
         registry: EventRegistry = REGISTRY,
         max_event_bytes: int = 64 * 1024,
         before_commit: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+        commit_failed: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
         self.registry = registry
@@ -192,15 +202,68 @@ class EventStore:
         #: last writes of every :meth:`transaction` that succeeded, just before it commits (the
         #: request's audit row: ``shared.audit.write_in_transaction``)
         self.before_commit = before_commit
+        #: called when a COMMIT fails: what ``before_commit`` wrote is not (surely) there
+        #: (``shared.audit.forget_written``: the request's row is then written after the answer)
+        self.commit_failed = commit_failed
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        """One transaction for an append plus other writes (deadlines, counters) of a command."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield conn
-            if self.before_commit is not None:
-                await self.before_commit(conn)
+        """One transaction for an append plus other writes (deadlines, counters) of a command.
+
+        Database faults come out as :class:`~shared.dbfaults.DatabaseUnavailable` (nothing was
+        recorded: before or inside the transaction, which PostgreSQL rolls back) or
+        :class:`~shared.dbfaults.OutcomeUnknown` (the connection broke during COMMIT). A stale
+        pooled connection is replaced once, at BEGIN, before anything was sent.
+        """
+        conn, tx = await self._begin()
+        try:
+            try:
+                yield conn
+                if self.before_commit is not None:
+                    await self.before_commit(conn)
+            except BaseException as exc:
+                with suppress(Exception):
+                    await tx.rollback()
+                if is_connection_error(exc):
+                    raise DatabaseUnavailable(f"transaction aborted: {exc!r}") from exc
+                raise
+            try:
+                await tx.commit()
+            except Exception as exc:
+                if self.commit_failed is not None:
+                    self.commit_failed()  # the audit row went with the transaction, or may have
+                if not is_connection_error(exc):
+                    raise
+                if proves_nothing_ran(exc):
+                    raise DatabaseUnavailable(f"commit refused: {exc!r}") from exc
+                raise OutcomeUnknown(f"connection lost during COMMIT: {exc!r}") from exc
+        finally:
+            await self.pool.release(conn)
         self.notifier.poke()
+
+    async def _begin(self) -> tuple[asyncpg.Connection, Any]:
+        """A pooled connection with a transaction started; a connection that turns out broken at
+        BEGIN (the server restarted since it was pooled) is replaced once."""
+        for attempt in (1, 2):
+            try:
+                conn = await self.pool.acquire()
+            except Exception as exc:
+                if is_connection_error(exc):
+                    raise DatabaseUnavailable(f"no connection: {exc!r}") from exc
+                raise
+            tx = conn.transaction()
+            try:
+                await tx.start()
+                return conn, tx
+            except Exception as exc:
+                await self.pool.release(conn)
+                if not is_connection_error(exc):
+                    raise
+                if attempt == 2:
+                    raise DatabaseUnavailable(f"BEGIN failed: {exc!r}") from exc
+                log.info("pooled connection broken at BEGIN (%s); retrying once", type(exc).__name__)
+                await self.pool.expire_connections()
+        raise AssertionError("unreachable")
 
     async def append(
         self,
@@ -219,8 +282,10 @@ class EventStore:
         args = self._arguments(stream_id, expected_version, events)
         try:
             if conn is None:
-                async with self.pool.acquire() as own:
-                    row = await own.fetchrow(_APPEND, *args)
+                row = await self._append_alone(args, events[0])
+                if row is None:  # the connection broke, but the append did commit
+                    self.notifier.poke()
+                    return expected_version + len(events)
             else:
                 row = await conn.fetchrow(_APPEND, *args)
         except asyncpg.UniqueViolationError:
@@ -233,6 +298,63 @@ class EventStore:
         if conn is None:
             self.notifier.poke()
         return expected_version + len(events)
+
+    async def _append_alone(self, args: list[object], first: Envelope) -> asyncpg.Record | None:
+        """The append as one statement (it commits itself). A broken connection is resolved by
+        looking the first event up: committed → None; not committed → retried once on a fresh
+        connection, then :class:`DatabaseUnavailable`; no answer → :class:`OutcomeUnknown`."""
+        for attempt in (1, 2):
+            try:
+                own = await self.pool.acquire()
+            except Exception as exc:
+                if is_connection_error(exc):
+                    raise DatabaseUnavailable(f"no connection: {exc!r}") from exc
+                raise
+            try:
+                row: asyncpg.Record | None = await own.fetchrow(_APPEND, *args)
+                return row
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                failure: Exception = exc
+            finally:
+                await self.pool.release(own)
+            if not proves_nothing_ran(failure):
+                committed = await self._was_committed(first.event_id)
+                if committed is None:
+                    raise OutcomeUnknown(f"connection lost during the append: {failure!r}") from failure
+                if committed:
+                    log.warning("append of %s committed although its connection broke", first.stream_id)
+                    return None
+            if attempt == 2:
+                raise DatabaseUnavailable(f"append not committed: {failure!r}") from failure
+            await self.pool.expire_connections()
+        raise AssertionError("unreachable")
+
+    async def _was_committed(self, event_id: UUID) -> bool | None:
+        """Whether the event is stored; None when the database does not answer within 2 s."""
+        try:
+            await self.pool.expire_connections()
+            async with asyncio.timeout(2.0), self.pool.acquire() as conn:
+                found = await conn.fetchval(_STORED, event_id)
+                return bool(found)
+        except Exception:
+            return None
+
+    async def _fetch_own(self, query: str, *args: object) -> list[asyncpg.Record]:
+        """A read on a pooled connection; reads change nothing, so a broken one is retried once."""
+        for attempt in (1, 2):
+            try:
+                async with self.pool.acquire() as own:
+                    rows: list[asyncpg.Record] = await own.fetch(query, *args)
+                    return rows
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                if attempt == 2:
+                    raise DatabaseUnavailable(f"read failed: {exc!r}") from exc
+                await self.pool.expire_connections()
+        raise AssertionError("unreachable")
 
     def _arguments(self, stream_id: str, expected_version: int, events: Sequence[Envelope]) -> list[object]:
         columns: list[list[object]] = [[] for _ in range(11)]
@@ -267,11 +389,7 @@ class EventStore:
     async def read_stream(self, stream_id: str, conn: asyncpg.Connection | None = None) -> list[Envelope]:
         """The stream's events in order, upcast to their current schema versions."""
         query = f"SELECT {_ENVELOPE_JSON} AS json FROM events WHERE stream_id = $1 ORDER BY stream_version"
-        if conn is None:
-            async with self.pool.acquire() as own:
-                rows = await own.fetch(query, stream_id)
-        else:
-            rows = await conn.fetch(query, stream_id)
+        rows = await (self._fetch_own(query, stream_id) if conn is None else conn.fetch(query, stream_id))
         return [self.registry.upcast(Envelope.model_validate_json(r["json"]), stored=True) for r in rows]
 
     async def read_all_after(

@@ -28,10 +28,11 @@ from fastapi.responses import Response
 from faststream.kafka import KafkaBroker
 
 from shared import catalogue
-from shared.audit import install_audit, write_in_transaction
+from shared.audit import forget_written, install_audit, write_in_transaction
 from shared.auth import install_auth
 from shared.clock import Clock, SystemClock
 from shared.crypto import KeyConfigError
+from shared.dbfaults import DatabaseFaultMiddleware
 from shared.eventstore import EventStore, StoredEvent
 from shared.http import install_error_handlers, metrics_response
 from shared.idempotency import install_idempotency
@@ -185,6 +186,7 @@ def create_app(
                 registry=registry,
                 max_event_bytes=settings.max_event_bytes,
                 before_commit=write_in_transaction,  # a command's audit row commits with it
+                commit_failed=forget_written,
             )
             ctx = ServiceContext(
                 service.name, settings, pool, store, broker, clock, registry, KafkaLink(broker, service.name)
@@ -284,6 +286,9 @@ def create_app(
     install_request_guard(app, max_body_bytes=settings.max_request_bytes)
     install_auth(app)
     app.add_middleware(LogContextMiddleware)  # inside the audit middleware: sees its correlation id
+    # a database failure is a 503 JSON saying whether anything was recorded; inside the audit
+    # middleware, so the audit row says 503 (written late while PostgreSQL is away)
+    app.add_middleware(DatabaseFaultMiddleware, service=service.name)
     install_audit(app)
     return app
 

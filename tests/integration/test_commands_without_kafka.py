@@ -52,7 +52,9 @@ async def test_a_service_started_with_the_broker_down_takes_commands_and_publish
     bootstrap = f"127.0.0.1:{port}"  # nothing listens there yet
     branch = f"nk-{uuid.uuid4().hex[:6]}"
     staff = lobby_manager(branch, staff_id="agent-nk")
-    svc = ServiceProcess("complaint", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path)
+    svc = ServiceProcess(
+        "complaint", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
+    )
     started = time.monotonic()
     await svc.start(timeout=20)
     broker: TansuBroker | None = None
