@@ -79,7 +79,17 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
 
 
+def is_broken_connection(exc: BaseException) -> bool:
+    """A connection error, or asyncpg's protocol left mid-way by a connection the server just
+    terminated (``InternalClientError``): where a retry is safe (a read, BEGIN), retry."""
+    return is_connection_error(exc) or isinstance(exc, asyncpg.InternalClientError)
+
+
 def proves_nothing_ran(exc: BaseException) -> bool:
+    """The server refused the statement, or the client never sent it (asyncpg checks that the
+    connection is open before it writes: "cannot perform operation: connection is closed")."""
+    if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
+        return True
     return isinstance(exc, _NOT_RUN)
 
 

@@ -36,6 +36,7 @@ import asyncpg
 from shared.dbfaults import (
     DatabaseUnavailable,
     OutcomeUnknown,
+    is_broken_connection,
     is_connection_error,
     proves_nothing_ran,
 )
@@ -257,7 +258,7 @@ class EventStore:
                 return conn, tx
             except Exception as exc:
                 await self.pool.release(conn)
-                if not is_connection_error(exc):
+                if not is_broken_connection(exc):
                     raise
                 if attempt == 2:
                     raise DatabaseUnavailable(f"BEGIN failed: {exc!r}") from exc
@@ -349,7 +350,7 @@ class EventStore:
                     rows: list[asyncpg.Record] = await own.fetch(query, *args)
                     return rows
             except Exception as exc:
-                if not is_connection_error(exc):
+                if not is_broken_connection(exc):
                     raise
                 if attempt == 2:
                     raise DatabaseUnavailable(f"read failed: {exc!r}") from exc
