@@ -90,7 +90,7 @@ def proves_nothing_ran(exc: BaseException) -> bool:
     connection is open before it writes: "cannot perform operation: connection is closed")."""
     if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
         return True
-    return isinstance(exc, _NOT_RUN)
+    return isinstance(exc, (*_NOT_RUN, asyncpg.InternalClientError))
 
 
 def _correlation(scope: Scope) -> str | None:
@@ -106,7 +106,7 @@ def _outcome(exc: BaseException, method: str) -> str | None:
         return "outcome_unknown"
     if isinstance(exc, DatabaseUnavailable):
         return "nothing_recorded"
-    if not is_connection_error(exc):
+    if not is_broken_connection(exc):
         return None
     if method in ("GET", "HEAD", "OPTIONS") or proves_nothing_ran(exc):
         return "nothing_recorded"

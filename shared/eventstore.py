@@ -7,8 +7,10 @@ got there first makes it fail with :class:`ConcurrencyError` (unique ``(stream_i
 Reading "all events after P" is safe against late commits: a ``bigserial`` taken by a slow
 transaction can become visible after larger ones. Each row stores its writing transaction id and
 the global log is ordered by ``(tx_id, position)``, not by ``position`` alone: readers only take
-rows of transactions older than every transaction still in flight (``pg_snapshot_xmin``), and
-anything that commits later has a transaction id at least that large, so it sorts after whatever
+rows of transactions older than every transaction still in flight *that can append here*
+(``shared.horizon``: not the whole server's ``pg_snapshot_xmin``, which one long transaction in
+another database would hold back), and anything that commits later has a transaction id at
+least that large, so it sorts after whatever
 has been read. (A checkpoint on ``position`` alone is not enough: a transaction with an older id
 can take a larger position than a younger one still in flight, e.g. with two appends in one
 transaction, and a position checkpoint would then pass over the younger one's event.) Appends
@@ -41,6 +43,7 @@ from shared.dbfaults import (
     proves_nothing_ran,
 )
 from shared.envelope import Envelope
+from shared.horizon import BLOCKERS, WRITER_LOCK_CLASS, horizon_sql, writer_lock_key
 from shared.registry import REGISTRY, EventRegistry
 
 log = logging.getLogger(__name__)
@@ -92,8 +95,10 @@ WITH last AS (
     SELECT stream_version, tx_id FROM events WHERE stream_id = $1
     ORDER BY stream_version DESC LIMIT 1
 ), cur AS (
+    -- the writers' lock comes first, before this transaction has an id (shared.horizon)
     SELECT coalesce((SELECT stream_version FROM last), 0) AS v,
            coalesce((SELECT tx_id FROM last) <= pg_current_xact_id(), true) AS in_log_order
+    FROM (SELECT pg_advisory_xact_lock_shared($14::int, $15::int)) AS writers_lock
 ), ins AS (
     INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, branch_id,
                         occurred_at, recorded_at, correlation_id, causation_id, actor, data)
@@ -120,10 +125,13 @@ _ENVELOPE_JSON = """json_build_object(
 _READ_ALL = f"""
 SELECT tx_id, position, branch_id, type, schema_version, {_ENVELOPE_JSON} AS json
 FROM events
-WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+WHERE (tx_id, position) > ($1::xid8, $2::bigint)
+  AND tx_id < {horizon_sql("$1::xid8", "$2::bigint", "$4", "$5", "$6")}
 ORDER BY tx_id, position
 LIMIT $3
 """
+
+_WRITERS_LOCK = "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)"
 
 _STORED = "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)"
 
@@ -195,6 +203,7 @@ class EventStore:
         max_event_bytes: int = 64 * 1024,
         before_commit: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
         commit_failed: Callable[[], None] | None = None,
+        writer_name: str | None = None,
     ) -> None:
         self.pool = pool
         self.registry = registry
@@ -206,6 +215,10 @@ class EventStore:
         #: called when a COMMIT fails: what ``before_commit`` wrote is not (surely) there
         #: (``shared.audit.forget_written``: the request's row is then written after the answer)
         self.commit_failed = commit_failed
+        #: ``application_name`` of the sessions that may append (the service's pool); None: any
+        #: session of this database may (``shared.horizon``)
+        self.writer_name = writer_name
+        self.lock_key = writer_lock_key(channel)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -225,7 +238,7 @@ class EventStore:
             except BaseException as exc:
                 with suppress(Exception):
                     await tx.rollback()
-                if is_connection_error(exc):
+                if is_broken_connection(exc):
                     raise DatabaseUnavailable(f"transaction aborted: {exc!r}") from exc
                 raise
             try:
@@ -233,7 +246,7 @@ class EventStore:
             except Exception as exc:
                 if self.commit_failed is not None:
                     self.commit_failed()  # the audit row went with the transaction, or may have
-                if not is_connection_error(exc):
+                if not is_broken_connection(exc):
                     raise
                 if proves_nothing_ran(exc):
                     raise DatabaseUnavailable(f"commit refused: {exc!r}") from exc
@@ -255,6 +268,8 @@ class EventStore:
             tx = conn.transaction()
             try:
                 await tx.start()
+                # a writer before this transaction has an id: the relay waits for it (shared.horizon)
+                await conn.execute(_WRITERS_LOCK, WRITER_LOCK_CLASS, self.lock_key)
                 return conn, tx
             except Exception as exc:
                 await self.pool.release(conn)
@@ -315,7 +330,7 @@ class EventStore:
                 row: asyncpg.Record | None = await own.fetchrow(_APPEND, *args)
                 return row
             except Exception as exc:
-                if not is_connection_error(exc):
+                if not is_broken_connection(exc):
                     raise
                 failure: Exception = exc
             finally:
@@ -385,7 +400,7 @@ class EventStore:
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
-        return [stream_id, expected_version, *columns]
+        return [stream_id, expected_version, *columns, WRITER_LOCK_CLASS, self.lock_key]
 
     async def read_stream(self, stream_id: str, conn: asyncpg.Connection | None = None) -> list[Envelope]:
         """The stream's events in order, upcast to their current schema versions."""
@@ -402,9 +417,9 @@ class EventStore:
         """
         if conn is None:
             async with self.pool.acquire() as own:
-                rows = await own.fetch(_READ_ALL, after.tx_id, after.position, limit)
+                rows = await own.fetch(_READ_ALL, after.tx_id, after.position, limit, *self._horizon_args)
         else:
-            rows = await conn.fetch(_READ_ALL, after.tx_id, after.position, limit)
+            rows = await conn.fetch(_READ_ALL, after.tx_id, after.position, limit, *self._horizon_args)
         up = self.registry.current_json  # old versions leave the store upcast (issue 15)
         return [
             StoredEvent(
@@ -416,6 +431,15 @@ class EventStore:
             )
             for r in rows
         ]
+
+    @property
+    def _horizon_args(self) -> tuple[str | None, int, int]:
+        return (self.writer_name, WRITER_LOCK_CLASS, self.lock_key)
+
+    async def blockers(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        """The in-flight transactions that hold publication back, oldest first: pid, datname,
+        application_name, xact_start, state (for the relay's log line)."""
+        return list(await conn.fetch(BLOCKERS, *self._horizon_args))
 
     async def has_events_after(self, after: LogPosition, conn: asyncpg.Connection | None = None) -> bool:
         """Whether any committed event follows ``after``: readable now, or held back by an older

@@ -187,6 +187,7 @@ def create_app(
                 max_event_bytes=settings.max_event_bytes,
                 before_commit=write_in_transaction,  # a command's audit row commits with it
                 commit_failed=forget_written,
+                writer_name=service.name,  # the pool's application_name (shared.horizon)
             )
             ctx = ServiceContext(
                 service.name, settings, pool, store, broker, clock, registry, KafkaLink(broker, service.name)
