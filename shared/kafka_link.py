@@ -75,6 +75,8 @@ class KafkaLink:
         self.broker_status = "ok"
         self.connected.set()
         log.info("%s: connected to Kafka", self.service)
+        for pub in self.broker.publishers:  # none today (the relay publishes directly); kept whole
+            await pub.start()
         self.broker.running = True
         for sub in self.broker.subscribers:
             name = f"{self.service}-join-{_group(sub)}"
