@@ -88,12 +88,26 @@ async def _catch_up(
     return None
 
 
+async def _progress(name: str, load: Load, every: float = 5.0) -> None:
+    """A line every few seconds while the load runs: sent, acknowledged, failed."""
+    started = time.monotonic()
+    while True:
+        await asyncio.sleep(every)
+        sent = list(load.sent)
+        acked = sum(1 for s in sent if s.acknowledged)
+        failed = sum(1 for s in sent if s.status >= 500 or (s.status == 0 and s.error))
+        pending = sum(1 for s in sent if not s.answered)
+        elapsed = time.monotonic() - started
+        say(f"{name}: +{elapsed:.0f} s: {len(sent)} sent, {acked} acked, {failed} failed, {pending} waiting")
+
+
 async def run_fault(stack: ChaosStack, name: str, timing: Timing, run: str) -> Result:
     branches = [f"cx-{run}-{name[:8]}-{i:02d}" for i in range(BRANCHES)]
     load = Load(stack.url("complaint"), stack.url("reception"), branches)
     observer = TopicObserver(stack.broker.bootstrap_servers, set(branches))
     watching = asyncio.create_task(observer.run())
     loading = asyncio.create_task(load.run())
+    ticking = asyncio.create_task(_progress(name, load))
     say(f"{name}: load on {BRANCHES} branches, fault in {timing.warm:.0f} s")
     await asyncio.sleep(timing.warm)
     window = await FAULTS[name](stack, timing)
@@ -103,6 +117,7 @@ async def run_fault(stack: ChaosStack, name: str, timing: Timing, run: str) -> R
     await asyncio.sleep(timing.after)
     load.stop()
     await loading
+    ticking.cancel()
     acked = sum(1 for s in load.sent if s.acknowledged)
     say(f"{name}: load stopped: {len(load.sent)} sent, {acked} acknowledged; checking")
     snap: Snapshot | None = None
