@@ -55,15 +55,14 @@ async def test_a_service_started_with_the_broker_down_takes_commands_and_publish
     svc = ServiceProcess(
         "complaint", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
     )
+    await svc.start(timeout=30)  # /health answers: HTTP is open although no broker is there
     started = time.monotonic()
-    await svc.start(timeout=20)
     broker: TansuBroker | None = None
     try:
         async with httpx.AsyncClient(timeout=10) as http:
-            complaint_id = await _first_201(
-                http, f"{svc.url}/branches/{branch}/complaints", staff, started + 10
-            )
-            assert time.monotonic() - started < 10
+            url = f"{svc.url}/branches/{branch}/complaints"
+            complaint_id = await _first_201(http, url, staff, started + 5)
+            print(f"first 201 without a broker {time.monotonic() - started:.2f} s after /health")
             ready = await http.get(f"{svc.url}/ready")
             body = ready.json()
             assert ready.status_code == 200, body  # commands are served: the replica is ready
@@ -117,6 +116,7 @@ async def test_a_killed_service_answers_its_first_command_within_5_s_of_its_rest
         try:
             await _first_201(http, url, staff, restarted + 15)
             took = time.monotonic() - restarted
+            print(f"first 201 {took:.2f} s after the restart")
             assert took <= 5.0, f"first 201 after {took:.1f} s"
         finally:
             await svc.terminate()
