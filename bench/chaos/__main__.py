@@ -103,6 +103,9 @@ async def _progress(name: str, load: Load, every: float = 5.0) -> None:
 
 async def run_fault(stack: ChaosStack, name: str, timing: Timing, run: str) -> Result:
     branches = [f"cx-{run}-{name[:8]}-{i:02d}" for i in range(BRANCHES)]
+    problems = await stack.healthy()
+    if problems:
+        say(f"{name}: the stack is not whole before the fault (going on): {'; '.join(problems)[:600]}")
     load = Load(stack.url("complaint"), stack.url("reception"), branches)
     observer = TopicObserver(stack.broker.bootstrap_servers, set(branches))
     watching = asyncio.create_task(observer.run())

@@ -9,10 +9,14 @@ topics after a broker restart: that is the services' job, and the run measures w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 from services.__main__ import EMBEDDED_BROKER_SESSION
 from shared.devstack import (
@@ -56,6 +60,29 @@ class ChaosStack:
             )
         await asyncio.gather(*(svc.start(timeout=90) for svc in stack.services.values()))
         return stack
+
+    async def healthy(self, timeout: float = 60.0) -> list[str]:
+        """Each fault starts from a whole stack: topics there (a broker restarted by the previous
+        fault may have lost them; creating is idempotent) and every service ready and not
+        degraded. Returns what is still not right after ``timeout`` (the run goes on anyway)."""
+        problems: list[str] = []
+        with contextlib.suppress(Exception):
+            await create_topics(self.broker.bootstrap_servers, all_topics())
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=3) as http:
+            while True:
+                problems = []
+                for name, svc in self.services.items():
+                    try:
+                        body = (await http.get(f"{svc.url}/ready")).json()
+                    except (httpx.HTTPError, ValueError) as exc:
+                        problems.append(f"{name}: {type(exc).__name__}")
+                        continue
+                    if not body.get("ready") or body.get("degraded"):
+                        problems.append(f"{name}: {body.get('checks')}")
+                if not problems or time.monotonic() > deadline:
+                    return problems
+                await asyncio.sleep(0.5)
 
     def url(self, service: str) -> str:
         return self.services[service].url
