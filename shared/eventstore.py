@@ -357,8 +357,9 @@ class EventStore:
         except Exception:
             return None
 
-    async def _fetch_own(self, query: str, *args: object) -> list[asyncpg.Record]:
-        """A read on a pooled connection; reads change nothing, so a broken one is retried once."""
+    async def read_rows(self, query: str, *args: object) -> list[asyncpg.Record]:
+        """A read on a pooled connection; reads change nothing, so a broken one is retried once
+        (then :class:`~shared.dbfaults.DatabaseUnavailable`)."""
         for attempt in (1, 2):
             try:
                 async with self.pool.acquire() as own:
@@ -405,7 +406,7 @@ class EventStore:
     async def read_stream(self, stream_id: str, conn: asyncpg.Connection | None = None) -> list[Envelope]:
         """The stream's events in order, upcast to their current schema versions."""
         query = f"SELECT {_ENVELOPE_JSON} AS json FROM events WHERE stream_id = $1 ORDER BY stream_version"
-        rows = await (self._fetch_own(query, stream_id) if conn is None else conn.fetch(query, stream_id))
+        rows = await (self.read_rows(query, stream_id) if conn is None else conn.fetch(query, stream_id))
         return [self.registry.upcast(Envelope.model_validate_json(r["json"]), stored=True) for r in rows]
 
     async def read_all_after(
