@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
 import uuid
@@ -195,6 +196,8 @@ async def main(argv: list[str]) -> int:
     unknown = [f for f in chosen if f not in FAULTS]
     if unknown:
         parser.error(f"unknown fault(s): {', '.join(unknown)}")
+    for noisy in ("aiokafka", "kafka"):  # the observer's reconnects while the broker is away
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     timing = QUICK if args.quick else FULL
     if args.settle is not None:
         timing = Timing(timing.warm, timing.after, args.settle, timing.pause, timing.hold)

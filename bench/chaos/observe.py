@@ -1,8 +1,8 @@
 """What the run checks acknowledged requests against: the topics, the stores, HQ and follow-up.
 
-- :class:`TopicObserver` reads the complaint and reception topics (no consumer group) and notes,
-  per event of the fault's branches, when it was first seen and how often (duplicates). After a
-  broker restart the offsets start again at 0; the observer follows (``earliest`` on reset).
+- :class:`TopicObserver` reads the complaint and reception topics from the beginning (no consumer
+  group) and notes, per event of the fault's branches, when it was first seen and how often
+  (duplicates). After a broker restart it reads the new topics again from their beginning.
 - :func:`snapshot` reads the stores and read models for the fault's branches. Every query opens
   its own connection, so a PostgreSQL restart costs a missed poll, not the run.
 """
@@ -32,7 +32,9 @@ class TopicObserver:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
-        from_end = True
+        """Read both topics from the beginning (events of other faults' branches are skipped), so
+        nothing published while the consumer starts is missed; start over when the broker was
+        restarted (positions beyond the new end offsets) or does not answer."""
         while not self._stop.is_set():
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap_servers,
@@ -51,18 +53,21 @@ class TopicObserver:
                 if not parts:
                     raise RuntimeError("topics not there (yet)")
                 consumer.assign(parts)
-                if from_end:
-                    await consumer.seek_to_end(*parts)
-                    from_end = False
-                else:
-                    await consumer.seek_to_beginning(*parts)
+                await consumer.seek_to_beginning(*parts)
+                checked = time.monotonic()
                 while not self._stop.is_set():
                     batch = await consumer.getmany(timeout_ms=200)
                     now = time.time()
                     for records in batch.values():
                         for record in records:
                             self._note(record.value or b"", now)
-            except Exception:  # the broker is down or was restarted: start over from the beginning
+                    if time.monotonic() - checked > 5:
+                        checked = time.monotonic()
+                        ends = await consumer.end_offsets(parts)
+                        for tp, end in ends.items():
+                            if await consumer.position(tp) > end:
+                                raise RuntimeError("the broker lost its topics: read them again")
+            except Exception:
                 await asyncio.sleep(0.5)
             finally:
                 with contextlib.suppress(Exception):
