@@ -35,6 +35,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared import tracing
 from shared.dbfaults import (
     DatabaseUnavailable,
     OutcomeUnknown,
@@ -84,6 +85,7 @@ class StoredEvent:
     type: str
     json: str  # the whole envelope, as it goes on the wire
     tx_id: int = 0
+    traceparent: str | None = None  # of the command that appended it (shared.tracing)
 
     @property
     def log_position(self) -> LogPosition:
@@ -98,12 +100,12 @@ WITH last AS (
     -- the writers' lock comes first, before this transaction has an id (shared.horizon)
     SELECT coalesce((SELECT stream_version FROM last), 0) AS v,
            coalesce((SELECT tx_id FROM last) <= pg_current_xact_id(), true) AS in_log_order
-    FROM (SELECT pg_advisory_xact_lock_shared($14::int, $15::int)) AS writers_lock
+    FROM (SELECT pg_advisory_xact_lock_shared($15::int, $16::int)) AS writers_lock
 ), ins AS (
     INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, branch_id,
-                        occurred_at, recorded_at, correlation_id, causation_id, actor, data)
+                        occurred_at, recorded_at, correlation_id, causation_id, actor, data, traceparent)
     SELECT e.event_id, $1, e.stream_version, e.type, e.schema_version, e.branch_id, e.occurred_at,
-           e.recorded_at, e.correlation_id, e.causation_id, e.actor, e.data::jsonb
+           e.recorded_at, e.correlation_id, e.causation_id, e.actor, e.data::jsonb, $14::text
     FROM unnest($3::uuid[], $4::int[], $5::text[], $6::int[], $7::text[], $8::timestamptz[],
                 $9::timestamptz[], $10::uuid[], $11::uuid[], $12::text[], $13::text[])
          AS e(event_id, stream_version, type, schema_version, branch_id, occurred_at, recorded_at,
@@ -123,7 +125,7 @@ _ENVELOPE_JSON = """json_build_object(
     'causation_id', causation_id, 'actor', actor, 'data', data)::text"""
 
 _READ_ALL = f"""
-SELECT tx_id, position, branch_id, type, schema_version, {_ENVELOPE_JSON} AS json
+SELECT tx_id, position, branch_id, type, schema_version, traceparent, {_ENVELOPE_JSON} AS json
 FROM events
 WHERE (tx_id, position) > ($1::xid8, $2::bigint)
   AND tx_id < {horizon_sql("$1::xid8", "$2::bigint", "$4", "$5", "$6")}
@@ -401,7 +403,14 @@ class EventStore:
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
-        return [stream_id, expected_version, *columns, WRITER_LOCK_CLASS, self.lock_key]
+        return [
+            stream_id,
+            expected_version,
+            *columns,
+            tracing.current_traceparent(),
+            WRITER_LOCK_CLASS,
+            self.lock_key,
+        ]
 
     async def read_stream(self, stream_id: str, conn: asyncpg.Connection | None = None) -> list[Envelope]:
         """The stream's events in order, upcast to their current schema versions."""
@@ -429,6 +438,7 @@ class EventStore:
                 r["type"],
                 up(r["type"], r["schema_version"], r["json"]),
                 r["tx_id"],
+                r["traceparent"],
             )
             for r in rows
         ]
