@@ -17,6 +17,7 @@ should be short. Measured against the embedded broker (Tansu, memory storage), r
 SIGKILL: dynamic, 10 s session 18.1 s; dynamic, 2 s session 4.1 s; dynamic, 1 s session 1.0 s;
 static (any session) 6-8 s, the same as a first join: Tansu accepts ``group_instance_id`` but
 gains nothing from it, so the dev stack uses short dynamic sessions (``services/__main__.py``).
+``python -m bench.membership`` measures it again (against ``KAFKA_BOOTSTRAP_SERVERS`` if set).
 """
 
 from __future__ import annotations
