@@ -14,9 +14,10 @@ replica, e.g. the pod name of a StatefulSet) every consumer is a *static* member
 restarted replica takes its old place without a rebalance on Apache Kafka. Without it, members
 are dynamic and a restarted one waits for its ghost's session to expire, so the session timeout
 should be short. Measured against the embedded broker (Tansu, memory storage), rejoining after
-SIGKILL: dynamic, 10 s session 18.1 s; dynamic, 2 s session 4.1 s; dynamic, 1 s session 1.0 s;
+SIGKILL: dynamic, 10 s session 18.1 s; 3 s session 7.1 s; 2 s session 4.1 s (about 2.3 sessions);
 static (any session) 6-8 s, the same as a first join: Tansu accepts ``group_instance_id`` but
-gains nothing from it, so the dev stack uses short dynamic sessions (``services/__main__.py``).
+gains nothing from it, so the dev stack uses 2 s dynamic sessions, as the tests do
+(``services/__main__.py``).
 ``python -m bench.membership`` measures it again (against ``KAFKA_BOOTSTRAP_SERVERS`` if set).
 """
 

@@ -2,7 +2,7 @@
 
 An embedded PostgreSQL (so it can be restarted), a Tansu broker (memory storage: restarted, it is
 empty), and the services the checks need (complaint, reception, follow-up, HQ) as real processes,
-with the dev runner's settings (development keys, 3 s consumer sessions). Nothing here re-creates
+with the dev runner's settings (development keys, 2 s consumer sessions). Nothing here re-creates
 topics after a broker restart: that is the services' job, and the run measures whether they do it.
 """
 
