@@ -201,7 +201,7 @@ async def main(argv: list[str]) -> int:
     timing = QUICK if args.quick else FULL
     if args.settle is not None:
         timing = Timing(timing.warm, timing.after, args.settle, timing.pause, timing.hold)
-    say("starting PostgreSQL, the broker and complaint, reception, followup, hq")
+    say("starting PostgreSQL, the broker and complaint, reception, followup, hqfeed, hq")
     stack = await ChaosStack.start()
     say(f"stack up (logs in {stack.work / 'logs'})")
     results: list[Result] = []

@@ -1,7 +1,8 @@
 """The stack a fault-injection run breaks: like ``make run``, but every part is the run's own.
 
 An embedded PostgreSQL (so it can be restarted), a Tansu broker (memory storage: restarted, it is
-empty), and the services the checks need (complaint, reception, follow-up, HQ) as real processes,
+empty), and the services the checks need (complaint, reception, follow-up, and HQ with the hqfeed that folds
+the branch topics into HQ's contract) as real processes,
 with the dev runner's settings (development keys, 2 s consumer sessions). Nothing here re-creates
 topics after a broker restart: that is the services' job, and the run measures whether they do it.
 """
@@ -29,7 +30,7 @@ from shared.devstack import (
 from shared.topology import all_topics
 from tests.support.services import ServiceProcess
 
-SERVICES = ("complaint", "reception", "followup", "hq")
+SERVICES = ("complaint", "reception", "followup", "hqfeed", "hq")
 DATABASE = "branchcare"
 
 
