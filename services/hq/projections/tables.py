@@ -29,6 +29,7 @@ READ_MODEL_TABLES: tuple[str, ...] = (
     "spike_alerts",
     "repeat_alerts",
     "remediation_actions",
+    "customer_aliases",
 )
 
 _SLOTS_SQL = """
