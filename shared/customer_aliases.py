@@ -11,13 +11,21 @@ from the merge on, and two again after a reversal.
 
 Use :func:`same_customer_sql` in a WHERE clause: ``customer_ref IN (<refs equivalent to $n>)``,
 or :func:`customer_groups` to resolve many refs at once (merges of merges included), as HQ's
-repeat-complainant detection does. A consumer that learns of merges through another contract (HQ:
-``CustomerRefsMerged`` of ``hqfeed.events.v1``) calls :func:`add_alias` / :func:`drop_alias`.
+repeat-complainant detection does.
+
+**Order.** Topics are keyed by branch, so a merge recorded at one branch and its reversal at another
+may reach a consumer in either order (two partitions, or one aggregator batch). Applying them as
+they come is then wrong. :func:`record_alias_facts` is order-free: it keeps every merge and reversal
+in ``customer_alias_facts(merged_ref, survivor_ref, at, merged)`` and sets each touched ref's alias
+from its latest fact by the vault's time (a reversal wins a tie), so any arrival order, a
+redelivery or a rebuild ends with the same aliases. HQ uses it (``CustomerRefsMerged`` /
+``CustomerRefsMergeReversed`` of ``hqfeed.events.v1``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -59,6 +67,44 @@ async def customer_groups(conn: asyncpg.Connection, refs: Collection[str]) -> di
     for ref in refs:  # only a cycle, which the vault's rules exclude, leaves a ref without a root
         out.setdefault(ref, ref)
     return out
+
+
+@dataclass(frozen=True)
+class AliasFact:
+    """A merge (``merged=True``) of ``merged_ref`` into ``survivor_ref`` at ``at``, or its reversal."""
+
+    merged: bool
+    merged_ref: str
+    survivor_ref: str
+    at: datetime
+
+
+_FACTS_SQL = """
+INSERT INTO customer_alias_facts (merged_ref, survivor_ref, at, merged)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bool[]) ON CONFLICT DO NOTHING
+"""
+_DERIVE_SQL = """
+INSERT INTO customer_aliases (merged_ref, survivor_ref, since)
+SELECT merged_ref, survivor_ref, at FROM (
+    SELECT DISTINCT ON (merged_ref) merged_ref, survivor_ref, at, merged FROM customer_alias_facts
+    WHERE merged_ref = ANY($1::text[]) ORDER BY merged_ref, at DESC, merged ASC
+) latest WHERE merged
+"""
+
+
+async def record_alias_facts(conn: asyncpg.Connection, facts: Sequence[AliasFact]) -> None:
+    """Keep these merges / reversals and set the aliases of the refs they name from each ref's
+    latest fact: the result does not depend on the order facts arrive in (see the module doc)."""
+    await conn.execute(
+        _FACTS_SQL,
+        [f.merged_ref for f in facts],
+        [f.survivor_ref for f in facts],
+        [f.at for f in facts],
+        [f.merged for f in facts],
+    )
+    refs = sorted({f.merged_ref for f in facts})
+    await conn.execute("DELETE FROM customer_aliases WHERE merged_ref = ANY($1::text[])", refs)
+    await conn.execute(_DERIVE_SQL, refs)
 
 
 async def add_alias(conn: asyncpg.Connection, merged_ref: str, survivor_ref: str, since: datetime) -> None:

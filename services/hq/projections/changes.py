@@ -20,7 +20,6 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from services.hq.patterns import floor_time
-from services.hq.projections.aliases import AliasChange
 from shared.contracts.hqfeed import (
     BranchKpisDelta,
     ComplaintFactsUpdated,
@@ -28,6 +27,7 @@ from shared.contracts.hqfeed import (
     CustomerRefsMergeReversed,
     RemediationActionUpdated,
 )
+from shared.customer_aliases import AliasFact
 from shared.envelope import Envelope
 
 
@@ -58,7 +58,7 @@ class HqChanges:
     #: customers whose complaints changed (repeat-complainant check)
     customer_refs: set[str] = field(default_factory=set)
     #: duplicate merges and their reversals, in order (``customer_aliases``)
-    aliases: list[AliasChange] = field(default_factory=list)
+    aliases: list[AliasFact] = field(default_factory=list)
     #: the latest recorded_at of the domain events behind each delta (freshness)
     source_recorded_at: list[datetime] = field(default_factory=list)
 
@@ -122,7 +122,7 @@ def fold_contract(
         elif env.type in _ALIAS_TYPES:
             d = env.data
             c.aliases.append(
-                AliasChange(
+                AliasFact(
                     env.type == CustomerRefsMerged.event_type,
                     d["merged_customer_ref"],
                     d["survivor_customer_ref"],

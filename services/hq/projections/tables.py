@@ -30,6 +30,7 @@ READ_MODEL_TABLES: tuple[str, ...] = (
     "repeat_alerts",
     "remediation_actions",
     "customer_aliases",
+    "customer_alias_facts",
 )
 
 _SLOTS_SQL = """
