@@ -4,9 +4,9 @@ One projection (``branch_kpis``, one consumer group) writes every HQ table; its 
 each: :mod:`.changes` (the contract batch as changes, pure), :mod:`.tables` (one statement per
 table: KPIs by branch × day, SLA outcomes, categories, complaint facts, remediation actions, open
 breaches), :mod:`.aliases` (the vault's duplicate merges) and :mod:`.alerts` (cross-branch
-patterns, published on ``hq.events.v1``). The queries
-over these tables are :mod:`services.hq.queries` (KPIs, regions, alerts) and
-:mod:`services.hq.report` (the regulatory complaint report).
+patterns, published on ``hq.events.v1``). The queries over these tables are
+:mod:`services.hq.queries` (KPIs, regions, alerts) and :mod:`services.hq.report` (the regulatory
+complaint report).
 
 No module of ``services/hq`` names a branch domain topic: HQ does not depend on any branch
 service's internal events, and no staff text can reach it.
