@@ -30,13 +30,12 @@ from services.reception.vault_api import router as vault_router
 from shared.audit import annotate
 from shared.auth import Principal, requires, requires_on
 from shared.commands import CommandResult, PendingTexts
-from shared.contracts.common import CustomerRef, Note, StaffId
+from shared.contracts.common import CustomerRef, MaskedName, MaskedPhone, Note, StaffId
 from shared.contracts.reception import (
     Accessibility,
     CallOutcome,
     CounterId,
     LineName,
-    MaskedDisplay,
     MaterialCode,
     Priority,
     ServiceType,
@@ -87,7 +86,7 @@ class ArriveBody(_Body):
     arrival: Literal["walk_in", "appointment"] = "walk_in"
     returning: bool = False
     customer_ref: CustomerRef | None = None
-    display_name: MaskedDisplay | None = None
+    display_name: MaskedName | None = None
     relationship_manager: StaffId | None = None
     priority: Priority | None = None
     accessibility: list[Accessibility] = Field(default_factory=list, max_length=4)
@@ -160,7 +159,7 @@ class ComplaintBody(_Body):
 
 class ReceiveCallBody(_Body):
     customer_ref: CustomerRef | None = None
-    masked_number: MaskedDisplay | None = None
+    masked_number: MaskedPhone | None = None
 
 
 class AnswerBody(_Body):

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from shared.contracts.common import CustomerRef, StaffId
+from shared.contracts.common import CustomerRef, MaskedName, MaskedPhone, StaffId
 from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
@@ -86,8 +86,6 @@ Ticket = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9]{3,5}$")]
 CounterId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")]
 #: a material code from the catalogue, e.g. ``id_card``
 MaterialCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
-#: a masked display value: must contain at least one ``*`` so a raw name or number cannot pass
-MaskedDisplay = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[^\x00-\x1f]*\*[^\x00-\x1f]*$")]
 
 
 # ------------------------------------------------------------------------ the agreed contract
@@ -101,7 +99,7 @@ class VisitArrived(EventData):
     returning: bool = False
     at: datetime
     #: e.g. ``王*`` — never the raw name
-    display_name: MaskedDisplay | None = None
+    display_name: MaskedName | None = None
 
 
 @event("ComplaintRaisedDuringVisit", version=2)
@@ -273,7 +271,7 @@ class CallReceived(EventData):
     call_id: UUID
     customer_ref: CustomerRef | None = None
     #: e.g. ``138****5678`` — never the raw number
-    masked_number: MaskedDisplay | None = None
+    masked_number: MaskedPhone | None = None
     at: datetime
 
 
