@@ -35,7 +35,8 @@ def test_masked_phones_keep_at_most_3_and_4_digits(value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["13812345678", "1381****5678", "138****56789", "1381234567*", "138-****-5678", "+86****5678", ""]
+    "value",
+    ["13812345678", "1381****5678", "138****56789", "1381234567*", "138-****-5678", "+86****5678", ""],
 )
 def test_phones_showing_more_are_refused(value: str) -> None:
     with pytest.raises(ValidationError):
