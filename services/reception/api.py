@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.reception import domain as v
@@ -27,6 +28,7 @@ from services.reception.projections import local_day
 from services.reception.queries import day_stats, lobby
 from services.reception.vault_api import internal_router as vault_internal_router
 from services.reception.vault_api import router as vault_router
+from services.reception.visit_list import BadCursor, VisitPage, list_visits
 from shared.audit import annotate
 from shared.auth import Principal, requires, requires_on
 from shared.commands import CommandResult, PendingTexts
@@ -792,6 +794,45 @@ async def lobby_board(
     free, and the estimated wait per line from recent service times."""
     async with app.pool.acquire() as conn:
         return await lobby(conn, branch_id, app.now(), app.catalogue, app.book)
+
+
+VisitStatus = Literal[
+    "arrived", "greeted", "need_confirmed", "guided", "documents_incomplete", "away",
+    "documents_complete", "queued", "called", "served", "left",
+]  # fmt: skip
+
+
+@router.get("/branches/{branch_id}/visits", response_model=VisitPage)
+async def branch_visits(
+    branch_id: BranchId,
+    app: App,
+    staff: Annotated[Principal, Depends(requires("reception.visit.list"))],
+    status: Annotated[list[VisitStatus] | None, Query(description="any of these statuses")] = None,
+    line: Annotated[LineName | None, Query()] = None,
+    counter: Annotated[CounterId | None, Query(description="visits called to this counter")] = None,
+    since: Annotated[datetime | None, Query(description="arrived at or after (timezone-aware)")] = None,
+    day: Annotated[date | None, Query(alias="date", description="branch-local date; default today")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: Annotated[str | None, Query(max_length=200, description="next_cursor of a page")] = None,
+) -> VisitPage:
+    """The branch's visits, newest arrival first: every terminal of the branch sees the same list
+    (the desk at the entrance, the counters, the branch head). The day's visits unless ``since``."""
+    if since is not None and since.tzinfo is None:
+        raise RequestValidationError(
+            [{"loc": ("query", "since"), "msg": "since needs a timezone, e.g. 2026-03-02T09:00:00+08:00",
+              "type": "value_error"}]
+        )  # fmt: skip
+    chosen = None if since is not None else (day or local_day(app.book, branch_id, app.now()))
+    async with app.pool.acquire() as conn:
+        try:
+            return await list_visits(
+                conn, branch_id, day=chosen, since=since, statuses=list(status or []), line=line,
+                counter=counter, limit=limit, after=after,
+            )  # fmt: skip
+        except BadCursor as bad:
+            raise RequestValidationError(
+                [{"loc": ("query", "after"), "msg": str(bad), "type": "value_error"}]
+            ) from None
 
 
 @router.get("/branches/{branch_id}/visits/stats")

@@ -10,6 +10,7 @@ import asyncpg
 
 from services.reception.catalogue import Catalogue
 from services.reception.estimate import estimated_wait, mean_service_time
+from services.reception.visit_list import in_progress
 from shared.sla.policy import PolicyBook
 
 #: service times considered for the estimate: the latest N of the line within the window
@@ -116,6 +117,8 @@ async def lobby(
             for r in counters
         ],
         "lines": lines,
+        #: greeted, guided, documents, being served: counts and who (tickets, no names)
+        "in_progress": await in_progress(conn, branch_id, now),
     }
 
 

@@ -1,0 +1,82 @@
+"""The desk lists the branch's visits of the day from reception (not from a cookie of its own), the
+same for every terminal, and keeps the list live like the lobby board."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.unit.console.test_console_pages import LOBBY, Services, console, signed_in, token  # noqa: F401
+
+CATALOGUE = {"lines": [], "materials": {}, "requirements": {"enquiry": []}, "phone": {"max_rings": 3}}
+
+
+def _visit(n: int, stage: str, status: str, **more: object) -> dict[str, object]:
+    return {
+        "visit_id": f"00000000-0000-4000-8000-00000000000{n}", "status": status, "stage": stage,
+        "arrival": "walk_in", "display_name": "王**", "customer_ref": None, "priority": None,
+        "accessibility": [], "service_type": "enquiry", "line": None, "ticket": None,
+        "arrived_at": f"2026-03-02T01:0{n}:00Z", "queued_at": None, "calls": 0, "counter_id": None,
+        "staff_id": None, "served_at": None, "left_at": None, "left_reason": None, "wait_sla": None,
+        "complaints": 0, "version": 2,
+    } | more  # fmt: skip
+
+
+PAGE = {
+    "branch_id": "b1",
+    "day": "2026-03-02",
+    "items": [
+        _visit(3, "left", "left"),
+        _visit(2, "being_served", "called", ticket="A001", counter_id="3"),
+        _visit(1, "greeted", "greeted"),
+    ],
+    "next_cursor": None,
+}
+
+
+async def test_every_terminal_lists_the_branch_visits_from_reception(
+    console: tuple[httpx.AsyncClient, Services],  # noqa: F811
+) -> None:
+    client, services = console
+    services.on("GET", "http://reception.test/catalogue", lambda r: httpx.Response(200, json=CATALOGUE))
+    services.on("GET", "http://reception.test/branches/b1/lobby", lambda r: httpx.Response(200, json=LOBBY))
+    services.on("GET", "http://reception.test/branches/b1/visits", lambda r: httpx.Response(200, json=PAGE))
+    for staff in ("lm-1", "teller-2"):  # two terminals, no shared cookie
+        client.cookies.clear()
+        signed_in(client, token(staff, ["lobby_manager", "counter_staff"], ["b1"]))
+        page = await client.get("/b/b1/desk")
+        assert page.status_code == 200
+        assert "bc_desk_recent" not in page.headers.get("set-cookie", "")
+        html = page.text
+        rows = [html.index(f'data-visit="{v["visit_id"]}"') for v in PAGE["items"]]  # type: ignore[index]
+        assert rows[1] < rows[2] < rows[0], "open visits first (newest first), the one who left last"
+        assert 'data-stream="/b/b1/desk/visits/stream"' in html
+        assert "柜台办理中" in html and "请到 3 号柜台" in html
+    listed = [c for c in services.calls if c.url.path == "/branches/b1/visits"]
+    assert listed and all(c.headers["authorization"].startswith("Bearer ") for c in listed)
+
+    partial = await client.get("/b/b1/desk/visits/partial")
+    assert partial.status_code == 200 and 'data-stage="being_served"' in partial.text
+
+
+async def test_staff_of_another_branch_get_no_list(
+    console: tuple[httpx.AsyncClient, Services],  # noqa: F811
+) -> None:
+    client, services = console
+    signed_in(client, token("lm-9", ["lobby_manager"], ["b9"]))
+    assert (await client.get("/b/b1/desk/visits/partial")).status_code == 403
+    assert (await client.get("/b/b1/desk/visits/stream")).status_code == 403
+    assert not [c for c in services.calls if c.url.path == "/branches/b1/visits"]
+
+
+async def test_the_lobby_board_shows_the_in_progress_stages(
+    console: tuple[httpx.AsyncClient, Services],  # noqa: F811
+) -> None:
+    client, services = console
+    counts = {"greeted": 2, "guided": 1, "documents": 0, "being_served": 3}
+    lobby = LOBBY | {"in_progress": {"counts": counts, "visits": []}}
+    services.on("GET", "http://reception.test/branches/b1/lobby", lambda r: httpx.Response(200, json=lobby))
+    signed_in(client, token("lm-1", ["lobby_manager"], ["b1"]))
+    html = (await client.get("/b/b1/lobby/partial")).text
+    for stage in counts:
+        assert f'data-stage="{stage}"' in html
+    assert "迎候中 <strong>2</strong>" in html and "柜台办理中 <strong>3</strong>" in html
