@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from services.reception import domain as v
 from services.reception import phone as p
 from services.reception.app import CallStep, Reception, VisitStep
+from services.reception.counter_api import router as counter_router
 from services.reception.projections import local_day
 from services.reception.queries import day_stats, lobby
 from services.reception.vault_api import internal_router as vault_internal_router
@@ -529,7 +530,7 @@ async def call(
     if_match: IfMatch = None,
 ) -> VisitView:
     """Call the ticket to a counter (again, up to three times)."""
-    command = app.call(body.counter_id, body.staff_id or meta.actor)
+    command = app.call(body.counter_id, body.staff_id or meta.actor, meta=meta)
     return await _run(app, visit_id, command, staff, meta, if_match, response)
 
 
@@ -875,6 +876,7 @@ async def catalogue(
 
 # ------------------------------------------------------------------- customer PII vault (issue 7)
 
+router.include_router(counter_router)
 router.include_router(vault_router)
 router.include_router(vault_internal_router)
 router.include_router(texts_router())

@@ -93,6 +93,7 @@ _TABLE: tuple[tuple[str, Kind, Scope, frozenset[str], str], ...] = (
     ("reception.visit.raise_complaint", _C, _B, _FLOOR,           "POST /visits/{id}/raise-complaint"),
     ("reception.visit.read",            _R, _B, _FLOOR_AND_HQ,    "GET /visits/{id}"),
     ("reception.visit.list",            _R, _B, _FLOOR_AND_HQ,    "GET /branches/{b}/visits"),
+    ("reception.counter.manage",        _C, _B, _FLOOR,           "POST /branches/{b}/counters/{c}/{step}"),
     ("reception.call.create",           _C, _B, _FLOOR,           "POST /branches/{b}/calls"),
     ("reception.call.answer",           _C, _B, _FLOOR,           "POST /calls/{id}/answer"),
     ("reception.call.handle",           _C, _B, _FLOOR,           "POST /calls/{id}/purpose|route|resolve"),

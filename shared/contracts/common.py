@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, ValidationInfo
+from pydantic import BeforeValidator, Field, ValidationInfo
 
 from shared.contracts.refs import CustomerRef
 from shared.contracts.text import TextRules
@@ -25,42 +25,48 @@ SystemText = Annotated[str, TextRules(2000, min_length=1)]
 Masked = Annotated[str, Field(max_length=64)]
 
 
-#: at most the first character of a masked name is visible: ``张**``, ``J*** *****``, ``**``
-_MASKED_NAME = re.compile(r"^[^\s*\x00-\x1f]?[* ]*\*[* ]*$")
+#: at most the first character of a masked name is visible: ``张**``, ``J*** *****``, ``* *****``
+MASKED_NAME_PATTERN = r"^(?:[^\s*\x00-\x1f]\*+|\*+)(?: \*+)*$"
 #: at most 3 leading and 4 trailing digits of a masked phone: ``138****5678``, ``****5678``
-_MASKED_PHONE = re.compile(r"^[0-9]{0,3}\*+[0-9]{0,4}$")
+MASKED_PHONE_PATTERN = r"^[0-9]{0,3}\*+[0-9]{0,4}$"
+_NAME = re.compile(MASKED_NAME_PATTERN)
+_PHONE = re.compile(MASKED_PHONE_PATTERN)
 
 
-def _masked_name(value: str, info: ValidationInfo) -> str:
-    if not _MASKED_NAME.match(value) or "  " in value or value != value.strip():
-        if (info.context or {}).get(STORED_EVENT):
-            return mask_name(value)  # stored before shapes were checked: shown masked again
-        raise ValueError(
-            "a masked name shows at most its first character, the rest as '*' (e.g. 张**, J*** *****)"
-        )
+def _stored_name(value: object, info: ValidationInfo) -> object:
+    """A value stored before the shape was checked is shown masked again when read back."""
+    if isinstance(value, str) and (info.context or {}).get(STORED_EVENT) and not _NAME.match(value):
+        return mask_name(value)
     return value
 
 
-def _masked_phone(value: str, info: ValidationInfo) -> str:
-    if not _MASKED_PHONE.match(value):
-        if (info.context or {}).get(STORED_EVENT):
-            return mask_phone(value)
-        raise ValueError(
-            "a masked phone shows at most its first 3 and last 4 digits, the rest as '*' (e.g. 138****5678)"
-        )
+def _stored_phone(value: object, info: ValidationInfo) -> object:
+    if isinstance(value, str) and (info.context or {}).get(STORED_EVENT) and not _PHONE.match(value):
+        return mask_phone(value)
     return value
 
 
-#: a masked name as shown to staff (validated by shape, so a raw name such as ``张三丰*`` is refused;
-#: a value stored before the shape was checked is masked again when read back, see STORED_EVENT)
+#: a masked name as shown to staff, validated by shape: a raw name such as ``张三丰*`` is refused
 MaskedName = Annotated[
     str,
-    Field(min_length=1, max_length=64, description="masked name: at most the first character visible"),
-    AfterValidator(_masked_name),
+    BeforeValidator(_stored_name),
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=MASKED_NAME_PATTERN,
+        json_schema_extra={"pattern": MASKED_NAME_PATTERN},
+        description="masked name: at most the first character visible, the rest '*'",
+    ),
 ]
 #: a masked phone number as shown to staff (``138****5678``; a raw number is refused)
 MaskedPhone = Annotated[
     str,
-    Field(min_length=1, max_length=64, description="masked phone: at most 3 leading + 4 trailing digits"),
-    AfterValidator(_masked_phone),
+    BeforeValidator(_stored_phone),
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=MASKED_PHONE_PATTERN,
+        json_schema_extra={"pattern": MASKED_PHONE_PATTERN},
+        description="masked phone: at most 3 leading + 4 trailing digits visible, the rest '*'",
+    ),
 ]

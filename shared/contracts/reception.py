@@ -320,6 +320,60 @@ class CallEnded(EventData):
     at: datetime
 
 
+# ------------------------------------------------------------------------------ counters
+
+
+class CounterPauseReason(StrEnum):
+    """Why a counter stops calling for a while (a code: the reason travels, staff's words do not)."""
+
+    break_ = "break"
+    lunch = "lunch"
+    meeting = "meeting"
+    training = "training"
+    #: the counter's system or cash equipment is down
+    equipment = "equipment"
+    #: the teller went to help elsewhere in the branch
+    floor_duty = "floor_duty"
+    other = "other"
+
+
+@event("CounterOpened")
+class CounterOpened(EventData):
+    """A counter starts calling customers (the wait estimate counts it from now)."""
+
+    counter_id: CounterId
+    staff_id: StaffId
+    #: the lines it serves; empty = every line
+    lines: list[LineName] = Field(default_factory=list, max_length=16)
+    #: opened by a call from a closed counter (terminals that never open one), not by ``open``
+    implicit: bool = False
+    at: datetime
+
+
+@event("CounterPaused")
+class CounterPaused(EventData):
+    counter_id: CounterId
+    staff_id: StaffId
+    reason: CounterPauseReason
+    at: datetime
+
+
+@event("CounterResumed")
+class CounterResumed(EventData):
+    counter_id: CounterId
+    staff_id: StaffId
+    #: how long it was paused
+    paused_seconds: float = Field(ge=0)
+    at: datetime
+
+
+@event("CounterClosed")
+class CounterClosed(EventData):
+    counter_id: CounterId
+    staff_id: StaffId
+    at: datetime
+
+
 # ------------------------------------------------------------------------------ erasure
 
 

@@ -22,7 +22,8 @@ def test_masked_names_keep_at_most_the_first_character(value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["张三丰*", "张三", "J*** S****", "*三", " 张*", "张* ", "张*  *", "", "张\x00*", "x" * 65]
+    "value",
+    ["张三丰*", "张三", "J*** S****", "*三", " 张*", "张* ", "张*  *", "王 *", "", "张\x00*", "x" * 65],
 )
 def test_names_showing_more_are_refused(value: str) -> None:
     with pytest.raises(ValidationError):

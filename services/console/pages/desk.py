@@ -21,6 +21,8 @@ from sse_starlette import EventSourceResponse
 from services.console.customers import TYPED, pick_customer
 from services.console.errors import FormErrors
 from services.console.i18n import Translator
+from services.console.pages.counter import PAUSE_REASONS
+from services.console.pages.counter import router as counter_router
 from services.console.pages.forms import (
     Outcome,
     command,
@@ -35,6 +37,7 @@ from services.console.session import Session, Staff, T
 from services.console.web import Panel, fetch, render, templates
 
 router = APIRouter()
+router.include_router(counter_router)
 
 COUNTER_COOKIE = "bc_counter"
 #: the day's visits the desk lists (the busiest branch sees a few hundred a day; the newest first)
@@ -199,6 +202,8 @@ async def desk_view(
         counter=request.cookies.get(COUNTER_COOKIE, ""),
         accessibility=["hearing", "vision", "mobility", "language"],
         priorities=["elderly", "disabled", "vip"],
+        pause_reasons=PAUSE_REASONS,
+        may_manage_counter=session.can("reception.counter.manage", branch_id),
     )
 
 

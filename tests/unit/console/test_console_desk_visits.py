@@ -80,3 +80,59 @@ async def test_the_lobby_board_shows_the_in_progress_stages(
     for stage in counts:
         assert f'data-stage="{stage}"' in html
     assert "迎候中 <strong>2</strong>" in html and "柜台办理中 <strong>3</strong>" in html
+
+
+async def test_the_board_shows_each_counter_state_and_no_estimate_without_an_open_counter(
+    console: tuple[httpx.AsyncClient, Services],  # noqa: F811
+) -> None:
+    client, services = console
+    lobby = LOBBY | {
+        "counters": [
+            {"counter_id": "1", "status": "busy", "ticket": "A001", "state": "open"},
+            {"counter_id": "2", "status": "paused", "pause_reason": "lunch", "state": "paused"},
+            {"counter_id": "3", "status": "closed", "state": "closed"},
+            {"counter_id": "4", "status": "free", "state": "open"},
+        ],
+        "lines": [line | {"estimated_wait_seconds": None} for line in LOBBY["lines"]],  # type: ignore[attr-defined]
+    }
+    services.on("GET", "http://reception.test/branches/b1/lobby", lambda r: httpx.Response(200, json=lobby))
+    signed_in(client, token("lm-1", ["lobby_manager"], ["b1"]))
+    html = (await client.get("/b/b1/lobby/partial")).text
+    assert "暂停服务（午餐）" in html and "已关闭" in html and "空闲" in html and "办理中 A001" in html
+    assert "counter-paused" in html and "无柜台开放" in html
+
+
+async def test_a_teller_pauses_their_counter_from_the_desk_and_sees_why_not(
+    console: tuple[httpx.AsyncClient, Services],  # noqa: F811
+) -> None:
+    client, services = console
+    services.on("GET", "http://reception.test/catalogue", lambda r: httpx.Response(200, json=CATALOGUE))
+    services.on("GET", "http://reception.test/branches/b1/lobby", lambda r: httpx.Response(200, json=LOBBY))
+    services.on("GET", "http://reception.test/branches/b1/visits", lambda r: httpx.Response(200, json=PAGE))
+    paused = {"branch_id": "b1", "counter_id": "3", "status": "paused", "staff_id": "teller-2", "lines": [],
+              "pause_reason": "lunch", "since": "2026-03-02T04:00:00Z", "version": 2}  # fmt: skip
+    services.on(
+        "POST",
+        "http://reception.test/branches/b1/counters/3/pause",
+        lambda r: httpx.Response(200, json=paused),
+    )
+    busy = {
+        "detail": "counter 3 is busy with ticket A001: serve that customer (or record that they left) first"
+    }
+    services.on(
+        "POST", "http://reception.test/branches/b1/counters/3/close", lambda r: httpx.Response(409, json=busy)
+    )
+    signed_in(client, token("teller-2", ["counter_staff"], ["b1"]))
+    page = (await client.get("/b/b1/desk")).text
+    assert 'action="/b/b1/desk/counter"' in page and 'value="lunch"' in page
+    done = await client.post(
+        "/b/b1/desk/counter", data={"counter_id": "3", "step": "pause", "reason": "lunch"}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/b/b1/desk"
+    sent = [c for c in services.calls if c.url.path == "/branches/b1/counters/3/pause"]
+    assert sent and sent[0].content == b'{"reason":"lunch"}'
+    refused = await client.post("/b/b1/desk/counter", data={"counter_id": "3", "step": "close"})
+    assert refused.status_code == 409 and "busy with ticket A001" in refused.text
+    assert (
+        await client.post("/b/b1/desk/counter", data={"counter_id": "3", "step": "nap"})
+    ).status_code == 422
