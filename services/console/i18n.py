@@ -630,6 +630,8 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "event.FollowUpContacted":        ("联系客户", "Customer contacted"),
     "event.FollowUpCompleted":        ("完成跟踪任务", "Follow-up completed"),
     "event.FollowUpCancelled":        ("取消跟踪任务", "Follow-up cancelled"),
+    "event.FollowUpPaused":           ("投诉暂停处理，进度提醒暂停计时", "Clock stopped: the complaint is on hold"),
+    "event.FollowUpResumed":          ("投诉恢复处理，进度提醒继续计时", "Clock running again: the complaint resumed"),
     "event.FollowUpReassigned":       ("转交跟踪任务", "Follow-up reassigned"),
     "event.VerificationFailed":       ("核查未通过", "Verification failed"),
     "event.SurveyRequested":          ("发起满意度调查", "Survey requested"),
