@@ -143,6 +143,7 @@ _TABLE: tuple[tuple[str, Kind, Scope, frozenset[str], str], ...] = (
     # ---- feedback (issue 5) ---------------------------------------------------------------------
     ("feedback.read",                   _R, _B, _MANAGERS_AND_HQ, "GET /surveys/{id}, surveys, satisfaction"),
     ("feedback.response.submit",        _C, _B, _FLOOR,           "POST /surveys/{id}/responses (by phone)"),
+    ("feedback.delivery.report",        _C, _B, frozenset(),      "POST /surveys/{id}/delivery (gateway)"),
     ("feedback.preference.read",        _R, _U, _FLOOR,           "GET /customers/{ref}/survey-channel"),
     ("feedback.preference.write",       _C, _U, _FLOOR,           "PUT /customers/{ref}/survey-channel"),
     # ---- HQ (issues 6 and 8) --------------------------------------------------------------------

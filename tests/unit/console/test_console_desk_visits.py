@@ -136,3 +136,26 @@ async def test_a_teller_pauses_their_counter_from_the_desk_and_sees_why_not(
     assert (
         await client.post("/b/b1/desk/counter", data={"counter_id": "3", "step": "nap"})
     ).status_code == 422
+
+
+async def test_the_satisfaction_page_shows_delivery_failures_apart(
+    console: tuple[httpx.AsyncClient, Services],  # noqa: F811
+) -> None:
+    client, services = console
+    overall = {
+        "requested": 10, "reached": 8, "answered": 6, "expired": 1, "pending": 1, "negative": 1,
+        "satisfaction_rate": 0.8333, "csat_average": 4.2, "response_rate": 0.75, "target": 0.95,
+        "gap_to_target": 0.1167, "meets_target": False,
+        "delivery": {"not_sent_yet": 0, "send_failed": 1, "given_up": 1,
+                     "by_reason": {"gateway_error": 1, "no_contact": 1}},
+    }  # fmt: skip
+    body = {"target": 0.95, "overall": overall, "by_day": [], "by_service_type": [], "by_staff_id": []}
+    services.on(
+        "GET", "http://feedback.test/branches/b1/satisfaction", lambda r: httpx.Response(200, json=body)
+    )
+    signed_in(client, token("lm-1", ["lobby_manager"], ["b1"]))
+    html = (await client.get("/b/b1/satisfaction")).text
+    section = html[html.index('id="sat-delivery"') :]
+    assert "未送达的调查（不计入回复率）" in section and "75.0%" in html
+    assert 'data-reason="gateway_error"' in section and "无联系方式: 1" in section
+    assert "<strong>6</strong> / 8" in html, "answered out of those the survey reached"
