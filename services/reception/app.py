@@ -112,7 +112,7 @@ class Reception:
                 after_append=self._after_call,
             )
         )
-        self.counters = Counters(SERVICE, ctx.store, ctx.clock)
+        self.counters = Counters(SERVICE, ctx.store, ctx.clock, self.book)
         self.scheduler = DeadlineScheduler(self.deadlines, ctx.pool, self._on_fire)
         self._touch_metrics()
 

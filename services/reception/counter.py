@@ -12,6 +12,8 @@ Only an open counter calls customers and counts in the wait estimate. Rules a ba
   serve that customer, or record that they left, first. The customer is never dropped silently.
 - Opening an open counter, resuming one that is not paused, closing a closed one: 409 with the
   reason (a double click shows the state, it changes nothing).
+- A counter is open for a business day: one left open overnight is not counted the next day
+  until it opens again — ``open`` is then allowed, and a call opens it implicitly (same lines).
 
 The application layer looks up whether the counter is busy (the ``counters`` read model, locked in
 the command's transaction) and hands the ticket in with the command.
@@ -58,6 +60,8 @@ class OpenCounter:
     staff_id: str
     at: datetime
     lines: tuple[str, ...] = ()
+    #: the start of the branch's business day: a counter left open since before it opens anew
+    day_start: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,18 @@ class BeforeCall:
     counter_id: str
     staff_id: str
     at: datetime
+    day_start: datetime | None = None
+
+
+def left_open(state: Counter, day_start: datetime | None) -> bool:
+    """Open since before today: left open overnight (nobody closed it). Today it counts only once
+    opened again, explicitly or by a call."""
+    return (
+        state.status is CounterStatus.open
+        and day_start is not None
+        and state.since is not None
+        and state.since < day_start
+    )
 
 
 CounterCommand = OpenCounter | PauseCounter | ResumeCounter | CloseCounter | BeforeCall
@@ -101,7 +117,7 @@ def decide(state: Counter, command: CounterCommand) -> Sequence[EventData]:
     name = f"counter {command.counter_id}"
     match command:
         case OpenCounter():
-            if state.status is CounterStatus.open:
+            if state.status is CounterStatus.open and not left_open(state, command.day_start):
                 raise DomainError(f"{name} is already open")
             if state.status is CounterStatus.paused:
                 raise DomainError(f"{name} is paused ({state.pause_reason}): resume it instead")
@@ -142,6 +158,8 @@ def decide(state: Counter, command: CounterCommand) -> Sequence[EventData]:
                 raise DomainError(f"{name} is paused ({state.pause_reason}): resume it before calling")
             if state.status is CounterStatus.closed:
                 return [_opened(command.counter_id, command.staff_id, command.at, (), implicit=True)]
+            if left_open(state, command.day_start):  # a new day: it opens again, for today
+                return [_opened(command.counter_id, command.staff_id, command.at, state.lines, implicit=True)]
             return []
     raise DomainError(f"unknown command {type(command).__name__}")
 

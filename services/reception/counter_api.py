@@ -119,10 +119,11 @@ async def open_counter(
         )
     teller = body.staff_id or meta.actor
     now = app.now()
+    day_start = app.counters.day_start(branch_id, now)
     result = await app.counters.run(
         branch_id,
         counter_id,
-        lambda busy: k.OpenCounter(counter_id, teller, now, tuple(body.lines)),
+        lambda busy: k.OpenCounter(counter_id, teller, now, tuple(body.lines), day_start),
         meta=meta,
     )
     return _result(branch_id, counter_id, result, response)

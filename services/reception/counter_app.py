@@ -14,16 +14,19 @@ from datetime import datetime
 import asyncpg
 
 from services.reception import counter as k
-from services.reception.projections import CounterRows
+from services.reception.projections import CounterRows, local_day
+from services.reception.queries import day_bounds
 from services.reception.transaction import TransactionalCommands
 from shared.clock import Clock
 from shared.commands import CommandHandler, CommandResult, Loaded
 from shared.envelope import Metadata
 from shared.eventstore import EventStore
+from shared.sla.policy import PolicyBook
 
 
 class Counters:
-    def __init__(self, service: str, store: EventStore, clock: Clock) -> None:
+    def __init__(self, service: str, store: EventStore, clock: Clock, book: PolicyBook) -> None:
+        self.book = book
         self.rows = CounterRows()
         self.commands = TransactionalCommands(
             CommandHandler(
@@ -72,11 +75,16 @@ class Counters:
         await self.commands.run_in(
             conn,
             k.stream_id(branch_id, counter_id),
-            k.BeforeCall(counter_id, staff_id, at),
+            k.BeforeCall(counter_id, staff_id, at, self.day_start(branch_id, at)),
             meta=meta,
             branch_id=branch_id,
             must_exist=False,
         )
+
+    def day_start(self, branch_id: str, at: datetime) -> datetime:
+        """The start of the branch's local day at ``at`` (a counter is open for a day)."""
+        start, _ = day_bounds(self.book, branch_id, local_day(self.book, branch_id, at))
+        return start
 
     async def load(self, branch_id: str, counter_id: str) -> Loaded[k.Counter]:
         return await self.commands.handler.load(k.stream_id(branch_id, counter_id))

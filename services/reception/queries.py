@@ -42,7 +42,7 @@ async def lobby(
         """SELECT counter_id, staff_id, visit_id, ticket, line, busy_since, last_line, last_active_at,
                   state, pause_reason, state_since, lines
            FROM counters WHERE branch_id = $1
-             AND (visit_id IS NOT NULL OR state <> 'closed' OR last_active_at >= $2)
+             AND (visit_id IS NOT NULL OR greatest(last_active_at, state_since) >= $2)
            ORDER BY counter_id""",
         branch_id,
         today_start,
@@ -66,7 +66,8 @@ async def lobby(
     open_by_line: dict[str, int] = defaultdict(int)
     busy_by_line: dict[str, int] = defaultdict(int)
     for row in counters:
-        if row["state"] != "open":
+        # open for today: opened (or re-opened by a call) since the day began
+        if row["state"] != "open" or (row["state_since"] or row["last_active_at"]) < today_start:
             continue
         for name in row["lines"] or catalogue.lines:
             open_by_line[name] += 1

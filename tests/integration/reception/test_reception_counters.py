@@ -75,6 +75,15 @@ async def test_a_counter_closed_for_lunch_is_not_counted_as_free(reception_servi
         await svc.app.refresh_gauges()
         assert REGISTRY.get_sample_value("branchcare_reception_open_counters", {"line": "deposits"}) >= 1
 
+        # nobody closed counter 1: the next morning it is not counted until it opens again
+        svc.clock.advance(timedelta(days=1))
+        await svc.arrive(b, service_type="deposit_demand")
+        board = await svc.lobby(b)
+        assert line(board, "deposits")["open_counters"] == 0 and "1" not in counters(board)
+        reopened = await svc.post(f"/branches/{b}/counters/1/open", {"lines": ["deposits"]})
+        assert reopened.status_code == 200, reopened.text
+        assert line(await svc.lobby(b), "deposits")["open_counters"] == 1
+
         published = await svc.published(f"counter:{b}:2", 4)
         assert [e.type for e in published] == [
             "CounterOpened",

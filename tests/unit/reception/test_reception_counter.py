@@ -133,3 +133,19 @@ def test_any_sequence_keeps_the_state_consistent(sequence: list[CounterCommand])
         if isinstance(command, BeforeCall):
             assert state.status is CounterStatus.open
         assert (state.pause_reason is not None) == (state.status is CounterStatus.paused)
+
+
+def test_a_counter_left_open_overnight_opens_anew_the_next_day() -> None:
+    yesterday = given_(OpenCounter(C, "t-1", T0, ("loans",)))
+    tomorrow = T0 + timedelta(days=1)
+    day_start = tomorrow.replace(hour=0)
+    reopened = decide(yesterday, OpenCounter(C, "t-2", tomorrow, (), day_start))
+    assert reopened == [CounterOpened(counter_id=C, staff_id="t-2", at=tomorrow)]
+    by_call = decide(yesterday, BeforeCall(C, "t-2", tomorrow, day_start))
+    assert by_call == [
+        CounterOpened(counter_id=C, staff_id="t-2", lines=["loans"], implicit=True, at=tomorrow)
+    ]
+    today = counter_decider.fold(by_call, yesterday)
+    assert decide(today, BeforeCall(C, "t-2", tomorrow, day_start)) == []
+    with pytest.raises(DomainError, match="already open"):
+        decide(today, OpenCounter(C, "t-2", tomorrow, (), day_start))
