@@ -30,6 +30,7 @@ import httpx
 
 import services
 from shared.auth.config import DEV_JWT_SECRET, JWT_SECRET_ENV
+from shared.cli._common import INFRA_FILE, write_dev_infra
 from shared.devstack import (
     EmbeddedPostgres,
     TansuBroker,
@@ -218,12 +219,15 @@ class Infra:
         except Exception as exc:
             raise StartupError(f"no topics on {self.bootstrap_servers}: {exc}") from exc
         say(f"{len(topics)} topics ready on {self.bootstrap_servers}")
+        # `branchcare` commands find this stack with no arguments (removed again by stop())
+        write_dev_infra(self.state_dir, self.database_url, self.bootstrap_servers)
 
     @property
     def log_dir(self) -> Path:
         return self.state_dir / "logs"
 
     def stop(self) -> None:
+        (self.state_dir / INFRA_FILE).unlink(missing_ok=True)
         if self.broker is not None:
             say("stopping the broker ...")
             self.broker.stop()

@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import asyncpg
 
+from shared import tracing
 from shared.envelope import Envelope
 from shared.registry import REGISTRY, EventRegistry
 
@@ -73,6 +74,7 @@ class StoredEvent:
     type: str
     json: str  # the whole envelope, as it goes on the wire
     tx_id: int = 0
+    traceparent: str | None = None  # of the command that appended it (shared.tracing)
 
     @property
     def log_position(self) -> LogPosition:
@@ -88,9 +90,9 @@ WITH last AS (
            coalesce((SELECT tx_id FROM last) <= pg_current_xact_id(), true) AS in_log_order
 ), ins AS (
     INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, branch_id,
-                        occurred_at, recorded_at, correlation_id, causation_id, actor, data)
+                        occurred_at, recorded_at, correlation_id, causation_id, actor, data, traceparent)
     SELECT e.event_id, $1, e.stream_version, e.type, e.schema_version, e.branch_id, e.occurred_at,
-           e.recorded_at, e.correlation_id, e.causation_id, e.actor, e.data::jsonb
+           e.recorded_at, e.correlation_id, e.causation_id, e.actor, e.data::jsonb, $14::text
     FROM unnest($3::uuid[], $4::int[], $5::text[], $6::int[], $7::text[], $8::timestamptz[],
                 $9::timestamptz[], $10::uuid[], $11::uuid[], $12::text[], $13::text[])
          AS e(event_id, stream_version, type, schema_version, branch_id, occurred_at, recorded_at,
@@ -110,7 +112,7 @@ _ENVELOPE_JSON = """json_build_object(
     'causation_id', causation_id, 'actor', actor, 'data', data)::text"""
 
 _READ_ALL = f"""
-SELECT tx_id, position, branch_id, type, schema_version, {_ENVELOPE_JSON} AS json
+SELECT tx_id, position, branch_id, type, schema_version, traceparent, {_ENVELOPE_JSON} AS json
 FROM events
 WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY tx_id, position
@@ -262,7 +264,7 @@ class EventStore:
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
-        return [stream_id, expected_version, *columns]
+        return [stream_id, expected_version, *columns, tracing.current_traceparent()]
 
     async def read_stream(self, stream_id: str, conn: asyncpg.Connection | None = None) -> list[Envelope]:
         """The stream's events in order, upcast to their current schema versions."""
@@ -294,6 +296,7 @@ class EventStore:
                 r["type"],
                 up(r["type"], r["schema_version"], r["json"]),
                 r["tx_id"],
+                r["traceparent"],
             )
             for r in rows
         ]

@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from shared.crypto import KeyConfigError, decode_key, is_dev_mode
@@ -29,6 +29,7 @@ __all__ = [
     "customer_ref",
     "install_log_scrubbing",
     "mask_id_number",
+    "mask_known_names",
     "mask_name",
     "mask_number",
     "mask_phone",
@@ -121,6 +122,35 @@ def mask_name(name: str) -> str:
         else:
             masked.append(word[0] + "*" * min(len(word) - 1, 8))
     return " ".join(masked)
+
+
+def _name_variants(name: str) -> list[str]:
+    """What staff type of a registered name: the whole name, each word of a spaced name, and the
+    given name of a CJK name (``王小明`` → ``小明``). Single characters are left alone: masking
+    every ``王`` in a text would destroy it and a lone surname does not identify anyone."""
+    full = unicodedata.normalize("NFKC", name).strip()
+    variants = {full, *full.split()}
+    if " " not in full and len(full) >= 3:
+        variants.add(full[1:])
+    return sorted((v for v in variants if len(v) >= 2), key=len, reverse=True)
+
+
+def mask_known_names(text: str, names: Iterable[str | None]) -> str:
+    """``text`` with every typed form of ``names`` (the linked customer's registered names, which
+    the vault knows) masked like :func:`mask_name`, case-insensitively. Free text that leaves the
+    vault (an audit reason) goes through this and :func:`scrub_text`."""
+    out = text
+    for name in names:
+        if not name:
+            continue
+        full = unicodedata.normalize("NFKC", name).strip()
+        for variant in _name_variants(name):
+
+            def masked(match: re.Match[str], whole: bool = variant == full) -> str:
+                return mask_name(match.group(0)) if whole else "*" * len(match.group(0))
+
+            out = re.sub(re.escape(variant), masked, out, flags=re.IGNORECASE)
+    return out
 
 
 def mask_id_number(id_number: str) -> str:

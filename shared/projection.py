@@ -34,6 +34,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
 
+from shared import redrive, tracing
 from shared.clock import Clock, SystemClock
 from shared.envelope import Envelope
 from shared.metrics import DEAD_LETTERS, PROJECTION_EVENTS, PROJECTION_LAG
@@ -94,7 +95,8 @@ class EventHandlers:
         for env in events:
             handler = self.handlers.get(env.type)
             if handler is not None:
-                await handler(conn, env, self.registry.decode(env))
+                with tracing.handling(env):  # what the handler appends continues env's trace
+                    await handler(conn, env, self.registry.decode(env))
 
 
 @dataclass
@@ -168,10 +170,11 @@ class ProjectionRunner:
     async def process(self, records: Sequence[ConsumerRecord]) -> None:  # type: ignore[type-arg]
         """Apply a batch of records: decode, apply idempotently, dead-letter what cannot apply."""
         items = [self._decode(r) for r in records]
-        await self._until_done(lambda: self._apply_batch(items))
-        for item in items:
-            if item.error is not None and not item.dead_lettered:  # safety net; normally done
-                await self._until_done(lambda item=item: self._dead_letter(item))  # type: ignore[misc]
+        with tracing.consuming(self.group_id, ((i.record, i.envelope) for i in items)):
+            await self._until_done(lambda: self._apply_batch(items))
+            for item in items:
+                if item.error is not None and not item.dead_lettered:  # safety net; normally done
+                    await self._until_done(lambda item=item: self._dead_letter(item))  # type: ignore[misc]
 
     def _decode(self, record: ConsumerRecord) -> _Item:  # type: ignore[type-arg]
         item = _Item(record)
@@ -255,6 +258,10 @@ class ProjectionRunner:
                 if env.stream_version == current + 1:
                     last[env.stream_id] = env.stream_version
                     if item.error is None:
+                        fresh.append(env)
+                        counts["applied"] += 1
+                elif env.stream_version <= current and await redrive.claim(conn, item.record, self.group_id):
+                    if item.error is None:  # an operator redrove its dead letter: apply it, once, late
                         fresh.append(env)
                         counts["applied"] += 1
                 elif env.stream_version <= current:

@@ -24,7 +24,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 
-from shared import catalogue
+from shared import catalogue, tracing
 from shared.audit import install_audit, write_in_transaction
 from shared.auth import install_auth
 from shared.clock import Clock, SystemClock
@@ -33,7 +33,7 @@ from shared.eventstore import EventStore, StoredEvent
 from shared.http import install_error_handlers, metrics_response
 from shared.idempotency import install_idempotency
 from shared.logs import LogContextMiddleware, configure_logging
-from shared.migrations import apply_migrations
+from shared.migrations import MigrationChecksumError, apply_migrations
 from shared.projection import Projection, ProjectionRunner
 from shared.registry import REGISTRY, EventRegistry
 from shared.relay import OutboxRelay
@@ -137,7 +137,11 @@ def kafka_publisher(broker: KafkaBroker) -> Callable[[str, Sequence[StoredEvent]
                 event.json.encode(),
                 topic=topic,
                 key=event.branch_id.encode(),
-                headers={"event-type": event.type, "content-type": "application/json"},
+                headers={
+                    "event-type": event.type,
+                    "content-type": "application/json",
+                    **tracing.producer_headers(topic, event.traceparent, event.type),
+                },
                 no_confirm=True,
             )
             for event in events
@@ -171,7 +175,11 @@ def create_app(
         relay_task: asyncio.Task[None] | None = None
         try:
             async with pool.acquire() as conn:
-                await apply_migrations(conn, service.schema, service.migrations)
+                try:
+                    await apply_migrations(conn, service.schema, service.migrations)
+                except MigrationChecksumError as exc:  # an applied file was edited: refuse
+                    log.error("%s cannot start: %s", service.name, exc)
+                    raise StartupError(str(exc)) from None
             store = EventStore(
                 pool,
                 channel=f"bc_events_{service.schema}",
@@ -252,6 +260,7 @@ def create_app(
 
     app = FastAPI(title=f"BranchCare {service.name}", description=service.description, lifespan=lifespan)
     install_error_handlers(app)
+    tracing.instrument_app(app)  # HTTP spans, only when tracing is on (shared/tracing.py)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:
@@ -307,6 +316,7 @@ def main(service: Service) -> None:
         print(f"{service.name}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     configure_logging(service.name, settings.log_level)  # JSON or text lines, PII scrubbed
+    tracing.setup(service.name)  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set, else off
     try:
         app = create_app(service, settings)
     except KeyConfigError as exc:  # AuthConfigError included: no JWT secret, a dev key in prod...

@@ -41,7 +41,14 @@ from shared.crypto import (
     unwrap_data_key,
 )
 from shared.idempotency import Create
-from shared.pii import customer_ref, mask_id_number, mask_name, mask_phone, pii_key_from_env
+from shared.pii import (
+    customer_ref,
+    mask_id_number,
+    mask_known_names,
+    mask_name,
+    mask_phone,
+    pii_key_from_env,
+)
 
 SERVICE = "reception"
 MAX_NAME = 50
@@ -413,6 +420,7 @@ class Vault:
                 except VaultError as exc:
                     failure = exc
                 status = failure.status if failure else 200
+                reason = mask_known_names(reason, [values.get("name") or self._name_of(ref, row)])
                 await self._audit(conn, kind, ref, by, branch_id=branch_id, status=status, reason=reason)
         if failure is not None:
             raise failure
@@ -453,6 +461,17 @@ class Vault:
             ) from None
         return values
 
+    def _name_of(self, ref: str, row: asyncpg.Record | None) -> str | None:
+        """The customer's registered name when it can be read (for masking it in the audit
+        reason, which staff type freely); None when unknown, erased or unreadable."""
+        if row is None or row["wrapped_key"] is None or row["name_ct"] is None:
+            return None
+        try:
+            data_key = unwrap_data_key(self.keyring, WrappedKey.from_bytes(row["wrapped_key"]), ref)
+            return decrypt_record(data_key, row["name_ct"], ref, context=b"name").decode()
+        except (DecryptionError, UnicodeDecodeError):
+            return None
+
     # ---------------------------------------------------------------------------------- erase
 
     async def erase(self, ref: str, *, by: Attribution, reason: str | None = None) -> Erasure:
@@ -467,6 +486,10 @@ class Vault:
                        FROM vault_customers WHERE customer_ref = $1 FOR UPDATE""",
                     ref,
                 )
+                if reason is not None and row is not None:
+                    # the name goes with the erasure; the reason, which outlives it, must not hold it
+                    known = self._name_of(ref, await conn.fetchrow(_LOAD, ref, None))
+                    reason = mask_known_names(reason, [known])
                 if row is None:
                     await self._audit(conn, "pii.erase", ref, by, status=404, reason=reason)
                 else:

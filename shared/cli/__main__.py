@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -36,7 +37,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         print(f"branchcare {args.group}: choose a sub-command (--help lists them)", file=sys.stderr)
         return 2
-    return asyncio.run(handler(args))
+    try:
+        return asyncio.run(handler(args))
+    except BrokenPipeError:  # `branchcare … | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        return 0
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -241,7 +241,8 @@ async def test_every_read_is_audited_with_who_when_branch_correlation_and_reason
     (stranger,) = fake_people(1)
     ref = await svc.ref_of(person)
     correlation = str(uuid.uuid4())
-    reason = f"customer disputes a transfer, called from {stranger.phone}"
+    # staff type the customer's name into the reason: the trail keeps it masked, like a number
+    reason = f"{person.name} disputes a transfer, called from {stranger.phone}"
     headers = {**LOBBY, "X-Correlation-Id": correlation}
     assert (await svc.read(ref, headers=headers, reason=reason)).status_code == 200
     assert (await svc.read(ref, branch=OTHER, headers=COUNTER_OTHER)).status_code == 404
@@ -252,7 +253,8 @@ async def test_every_read_is_audited_with_who_when_branch_correlation_and_reason
     assert mine["branch_id"] == OWN and mine["resource_id"] == ref
     assert mine["correlation_id"] == correlation and mine["at"] == T0.isoformat()
     assert mine["authenticated"] is True and mine["service"] == "reception"
-    assert mine["reason"] == f"customer disputes a transfer, called from {scrub_text(stranger.phone)}"
+    masked_reason = f"{mask_name(person.name)} disputes a transfer, called from {scrub_text(stranger.phone)}"
+    assert mine["reason"] == masked_reason
 
     assert [e["resource_id"] for e in await svc.audit(staff_id="lm-b001", kind="pii.read")] == [ref]
     assert len(await svc.audit(branch_id=OTHER, kind="pii.read")) == 1
@@ -355,7 +357,7 @@ async def test_erasure_shreds_the_keys_and_the_history_still_replays(svc: VaultS
     audit_before = await svc.audit(limit=1000)
 
     erased = await svc.http.delete(
-        f"/customers/{ref}/pii", params={"reason": "customer request"}, headers=ADMIN
+        f"/customers/{ref}/pii", params={"reason": f"request of {person.name}"}, headers=ADMIN
     )
     assert erased.status_code == 200, erased.text
     assert erased.json()["already_erased"] is False and erased.json()["masked"] == masked
@@ -381,7 +383,7 @@ async def test_erasure_shreds_the_keys_and_the_history_still_replays(svc: VaultS
     erasures = [e for e in audit_after if e["kind"] == "pii.erase"]
     assert [(e["staff_id"], e["status"], e["reason"]) for e in erasures] == [
         ("admin-1", 200, None),
-        ("admin-1", 200, "customer request"),
+        ("admin-1", 200, f"request of {mask_name(person.name)}"),  # the trail outlives the name
         ("admin-1", 404, None),
     ]
 

@@ -140,3 +140,13 @@ def test_entries_render_as_json() -> None:
         at=AT, service="reception", kind="pii.read", staff_id="cs-1", correlation_id=cid
     ).to_json()
     assert out["at"] == AT.isoformat() and out["correlation_id"] == str(cid) and out["kind"] == "pii.read"
+
+
+def test_a_registered_name_typed_into_free_text_is_masked_in_every_form() -> None:
+    from shared.pii import mask_known_names
+
+    text = "客户王小明来电，小明说王先生的卡丢了"
+    assert mask_known_names(text, ["王小明"]) == "客户王**来电，**说王先生的卡丢了"
+    latin = mask_known_names("John Smith called; SMITH again", ["John Smith"])
+    assert latin == "J*** S**** called; ***** again"
+    assert mask_known_names("nothing to hide", [None, ""]) == "nothing to hide"
