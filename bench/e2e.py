@@ -116,8 +116,10 @@ async def run(
         "complaint", database_url=database_url, kafka_bootstrap_servers=kafka, env=env, module=module
     )
     hq = ServiceProcess("hq", database_url=database_url, kafka_bootstrap_servers=kafka, env=env)
-    progress(f"starting {module} and hq")
-    async with running_services(complaint, hq, timeout=60):
+    # HQ reads the branch side's aggregated contract: the aggregator runs between them
+    feed = ServiceProcess("hqfeed", database_url=database_url, kafka_bootstrap_servers=kafka, env=env)
+    progress(f"starting {module}, hqfeed and hq")
+    async with running_services(complaint, feed, hq, timeout=60):
         async with load_client(client, complaint.url, connections) as http:
             run_id = uuid.uuid4().hex[:6]
             progress(f"warming up for {warmup:.0f} s at {rate:.0f}/s, until HQ shows the warm-up complaints")

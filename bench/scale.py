@@ -4,8 +4,11 @@ multi-branch simulator, against the raw ceilings measured in the same run.
 Two ways of making load:
 
 - **envelopes straight onto the topics** (aiokafka, well-formed envelopes of the four branch
-  contexts from ``services.simulator.envelopes``): this measures HQ — its consumer, fold and
-  read model — not the services that would produce the events. Used for 5,000 branches' history
+  contexts from ``services.simulator.envelopes``): this measures HQ's side — the branch-side
+  aggregator (``hqfeed``) folding them into HQ's contract, and HQ's consumer and read model over
+  that contract — not the services that would produce the events. HQ's rebuild reads the contract
+  topic, so its rate is in contract records (``python -m bench.hqfeed`` compares it with the raw
+  path). Used for 5,000 branches' history
   (catch-up, query latency, rebuild) and for freshness at a paced ~1,000 events/s.
 - **the simulator over HTTP** (reception, complaint, follow-up, feedback, HQ as processes): the
   whole system; events/s are what the services append and what reaches HQ's read model.
@@ -561,8 +564,14 @@ async def main(args: argparse.Namespace) -> Report:
         hq = ServiceProcess(
             "hq", database_url=infra.database_url, kafka_bootstrap_servers=infra.bootstrap_servers, env=HQ_ENV
         )
-        progress("starting hq")
-        async with running_services(hq, timeout=60):
+        feed = ServiceProcess(
+            "hqfeed",
+            database_url=infra.database_url,
+            kafka_bootstrap_servers=infra.bootstrap_servers,
+            env=HQ_ENV,
+        )
+        progress("starting hqfeed and hq")
+        async with running_services(feed, hq, timeout=60):
             conn = await asyncpg.connect(infra.database_url)
             try:
                 await history(report, infra, conn, plan, run)

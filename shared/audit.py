@@ -53,8 +53,7 @@ from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Principal, requires
-from shared.auth.dependencies import _CHECK_KEY as BRANCH_CHECK_KEY
-from shared.auth.dependencies import ACTION_ATTR
+from shared.auth.dependencies import ACTION_ATTR, BRANCH_CHECK_KEY
 from shared.contracts.refs import is_pseudonym
 from shared.pii import scrub_text
 

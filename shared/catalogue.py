@@ -52,6 +52,8 @@ _REF = "#/components/schemas/{model}"
 SHARED_PUBLISHERS: Mapping[str, tuple[str, ...]] = {
     # the shared SLA clock's events, emitted by the deciders that run SLA deadlines
     "shared.contracts.sla": ("reception", "complaint", "followup"),
+    # the vault's customer facts (contact updates, merges): reception publishes them
+    "shared.contracts.customers": ("reception",),
 }
 #: the topics each context consumes (its projections and reactions); deploy/kafka/topics.md
 SUBSCRIPTIONS: Mapping[str, tuple[str, ...]] = {
@@ -59,7 +61,9 @@ SUBSCRIPTIONS: Mapping[str, tuple[str, ...]] = {
     "complaint": ("reception", "followup", "feedback"),
     "followup": ("reception", "complaint", "followup", "feedback"),
     "feedback": ("reception", "complaint"),
-    "hq": ("reception", "complaint", "followup", "feedback"),
+    "hqfeed": ("reception", "complaint", "followup", "feedback"),
+    # headquarters reads only the branch side's contract (issue 16)
+    "hq": ("hqfeed",),
 }
 EVENT_HEADERS = "EventHeaders"
 DLQ_HEADERS = "DeadLetterHeaders"

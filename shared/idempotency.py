@@ -61,8 +61,8 @@ from fastapi import FastAPI, Header, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from shared import audit
-from shared.auth.dependencies import _CHECK_KEY as BRANCH_CHECK_KEY
-from shared.auth.routes import _effective_routes as effective_routes
+from shared.auth.dependencies import BRANCH_CHECK_KEY
+from shared.auth.routes import effective_routes
 from shared.pii import pii_key_from_env
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-CONTEXTS: tuple[str, ...] = ("reception", "complaint", "followup", "feedback", "hq")
+#: ``hqfeed`` is the branch side's aggregator: it publishes headquarters' contract, the only topic HQ reads
+CONTEXTS: tuple[str, ...] = ("reception", "complaint", "followup", "feedback", "hqfeed", "hq")
 
 DEFAULT_PORTS: dict[str, int] = {
     "reception": 8001,
@@ -15,6 +16,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "followup": 8003,
     "feedback": 8004,
     "hq": 8005,
+    "hqfeed": 8006,
 }
 
 

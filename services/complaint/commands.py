@@ -1,12 +1,14 @@
 """Complaint commands: what staff, the SLA clock and other contexts ask of a case.
 
-Plain frozen dataclasses; each carries its time (``at``) so the decider stays pure.
+Plain frozen dataclasses; each carries its time (``at``) so the decider stays pure, and says
+(class attributes of :class:`CaseCommand`) in which states of the case it may act.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 from uuid import UUID
 
 from shared.contracts.complaint import (
@@ -26,8 +28,42 @@ from shared.contracts.complaint import (
 from shared.contracts.text import TextRef
 
 
+class CaseCommand:
+    """What every command says about itself, on its class line: the words of a refusal (``verb``)
+    and the states it may act in, e.g. ``class Hold(CaseCommand, verb="put the case on hold",
+    on_hold=True, under_review=True)``. The decider's one guard
+    (:func:`services.complaint.decider.case.refuse_unless_allowed`) reads these."""
+
+    #: "cannot {verb}: ..."
+    verb: ClassVar[str] = "do this"
+    #: the command checks the case itself (receipt, reopen, ...): the common guard steps aside
+    own_guard: ClassVar[bool] = False
+    #: taken while the case is on hold (everything else waits for resume)
+    while_on_hold: ClassVar[bool] = False
+    #: taken while a higher level reviews the decision (the rest waits for the review decision)
+    while_under_review: ClassVar[bool] = False
+    #: only a case received under a regulatory profile takes it
+    needs_profile: ClassVar[bool] = False
+
+    def __init_subclass__(
+        cls,
+        *,
+        verb: str,
+        own_guard: bool = False,
+        on_hold: bool = False,
+        under_review: bool = False,
+        needs_profile: bool = False,
+    ) -> None:
+        super().__init_subclass__()
+        cls.verb = verb
+        cls.own_guard = own_guard
+        cls.while_on_hold = on_hold
+        cls.while_under_review = under_review
+        cls.needs_profile = needs_profile
+
+
 @dataclass(frozen=True)
-class ReceiveComplaint:
+class ReceiveComplaint(CaseCommand, verb="receive the complaint", own_guard=True):
     complaint_id: UUID
     channel: Channel
     customer_ref: str
@@ -52,13 +88,13 @@ class ReceiveComplaint:
 
 
 @dataclass(frozen=True)
-class Acknowledge:
+class Acknowledge(CaseCommand, verb="acknowledge"):
     at: datetime
     apology: TextRef | None = None
 
 
 @dataclass(frozen=True)
-class Classify:
+class Classify(CaseCommand, verb="classify", on_hold=True):
     at: datetime
     category: Category
     nature: Nature
@@ -69,40 +105,40 @@ class Classify:
 
 
 @dataclass(frozen=True)
-class StartInvestigation:
+class StartInvestigation(CaseCommand, verb="start the investigation"):
     at: datetime
     note: TextRef | None = None
 
 
 @dataclass(frozen=True)
-class ProposeSolutions:
+class ProposeSolutions(CaseCommand, verb="propose solutions"):
     at: datetime
     solutions: tuple[ProposedSolution, ...]
 
 
 @dataclass(frozen=True)
-class AcceptSolution:
+class AcceptSolution(CaseCommand, verb="accept a solution"):
     at: datetime
     solution_id: UUID
     note: TextRef | None = None
 
 
 @dataclass(frozen=True)
-class RejectSolution:
+class RejectSolution(CaseCommand, verb="reject a solution"):
     at: datetime
     solution_id: UUID
     reason: TextRef
 
 
 @dataclass(frozen=True)
-class ImplementSolution:
+class ImplementSolution(CaseCommand, verb="implement a solution"):
     at: datetime
     solution_id: UUID
     note: TextRef | None = None
 
 
 @dataclass(frozen=True)
-class Answer:
+class Answer(CaseCommand, verb="answer the customer"):
     at: datetime
     answer: TextRef
     outcome: Outcome = Outcome.upheld
@@ -111,7 +147,7 @@ class Answer:
 
 
 @dataclass(frozen=True)
-class Close:
+class Close(CaseCommand, verb="close"):
     at: datetime
     result: TextRef
     customer_satisfied: bool | None = None
@@ -123,27 +159,27 @@ class Close:
 
 
 @dataclass(frozen=True)
-class Reopen:
+class Reopen(CaseCommand, verb="reopen", own_guard=True):
     at: datetime
     reason: TextRef
     source_event_id: UUID | None = None
 
 
 @dataclass(frozen=True)
-class Hold:
+class Hold(CaseCommand, verb="put the case on hold", on_hold=True, under_review=True):
     at: datetime
     reason: TextRef
     kind: HoldKind = HoldKind.waiting_on_customer
 
 
 @dataclass(frozen=True)
-class Resume:
+class Resume(CaseCommand, verb="resume", on_hold=True, under_review=True):
     at: datetime
     note: TextRef | None = None
 
 
 @dataclass(frozen=True)
-class Escalate:
+class Escalate(CaseCommand, verb="escalate", on_hold=True, under_review=True):
     at: datetime
     reason: TextRef | None
     to_level: Level | None = None
@@ -151,32 +187,34 @@ class Escalate:
 
 
 @dataclass(frozen=True)
-class MergeIntoIncident:
+class MergeIntoIncident(CaseCommand, verb="merge into an incident", on_hold=True, under_review=True):
     at: datetime
     incident_id: UUID
     cause: TextRef
 
 
 @dataclass(frozen=True)
-class RecordCustomerLeft:
+class RecordCustomerLeft(CaseCommand, verb="record the customer leaving", on_hold=True, under_review=True):
     at: datetime
     visit_id: UUID | None = None
 
 
 @dataclass(frozen=True)
-class GiveProgressUpdate:
+class GiveProgressUpdate(CaseCommand, verb="record a progress update", on_hold=True, under_review=True):
     at: datetime
     note: TextRef
 
 
 @dataclass(frozen=True)
-class ExtendRegulatoryDeadline:
+class ExtendRegulatoryDeadline(CaseCommand, verb="extend the regulatory deadline", on_hold=True):
     at: datetime
     reason: TextRef
 
 
 @dataclass(frozen=True)
-class HandleFailedVerification:
+class HandleFailedVerification(
+    CaseCommand, verb="record a failed verification", own_guard=True, on_hold=True
+):
     """Follow-up's 跟踪核查 failed: reopen a closed case, or undo the implementation of an open one."""
 
     at: datetime
@@ -197,14 +235,14 @@ class SlaFacts:
 
 
 @dataclass(frozen=True)
-class RecordSlaAtRisk:
+class RecordSlaAtRisk(CaseCommand, verb="record an SLA at risk", on_hold=True, under_review=True):
     at: datetime
     deadline: SlaFacts
     used_fraction: float
 
 
 @dataclass(frozen=True)
-class RecordSlaBreached:
+class RecordSlaBreached(CaseCommand, verb="record an SLA breach", on_hold=True, under_review=True):
     at: datetime
     deadline: SlaFacts
 
@@ -213,7 +251,7 @@ class RecordSlaBreached:
 
 
 @dataclass(frozen=True)
-class RecordRepeat:
+class RecordRepeat(CaseCommand, verb="merge a repeated complaint", on_hold=True, under_review=True):
     """The same complainant raised the same matter again while the case is open: merge it."""
 
     at: datetime
@@ -227,25 +265,27 @@ class RecordRepeat:
 
 
 @dataclass(frozen=True)
-class RecordNewMaterial:
+class RecordNewMaterial(CaseCommand, verb="record new material", on_hold=True):
     at: datetime
     summary: TextRef
 
 
 @dataclass(frozen=True)
-class IdentifyStaff:
+class IdentifyStaff(
+    CaseCommand, verb="record the staff the complaint is about", on_hold=True, under_review=True
+):
     at: datetime
     staff_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class AssignHandler:
+class AssignHandler(CaseCommand, verb="assign a handler", on_hold=True, under_review=True):
     at: datetime
     handler: str
 
 
 @dataclass(frozen=True)
-class RequestExtension:
+class RequestExtension(CaseCommand, verb="request a further extension", on_hold=True, needs_profile=True):
     at: datetime
     reason: TextRef
     #: the acting member of staff (from the request's identity)
@@ -254,7 +294,7 @@ class RequestExtension:
 
 
 @dataclass(frozen=True)
-class DecideExtension:
+class DecideExtension(CaseCommand, verb="decide on an extension", on_hold=True, needs_profile=True):
     at: datetime
     approve: bool
     by: str
@@ -262,7 +302,7 @@ class DecideExtension:
 
 
 @dataclass(frozen=True)
-class SendInterimResponse:
+class SendInterimResponse(CaseCommand, verb="send an interim response", needs_profile=True):
     at: datetime
     kind: InterimKind
     note: TextRef
@@ -270,13 +310,13 @@ class SendInterimResponse:
 
 
 @dataclass(frozen=True)
-class RequestReview:
+class RequestReview(CaseCommand, verb="request a review", own_guard=True):
     at: datetime
     reason: TextRef
 
 
 @dataclass(frozen=True)
-class DecideReview:
+class DecideReview(CaseCommand, verb="decide the review", under_review=True, needs_profile=True):
     at: datetime
     outcome: ReviewOutcome
     decision: TextRef

@@ -19,6 +19,7 @@ from services.complaint.domain import Complaint
 from services.complaint.metrics import ESCALATIONS, TIME_TO_ACKNOWLEDGE, TIME_TO_RESOLVE
 from shared.contracts.complaint import ComplaintClassified, ComplaintEscalated
 from shared.contracts.sla import SlaBreached
+from shared.customer_aliases import same_customer_sql
 from shared.envelope import Envelope
 
 _UPSERT = """
@@ -171,11 +172,11 @@ async def open_case_for_matter(
     conn: asyncpg.Connection, customer_ref: str, matter_key: str, profile: str, branch_id: str
 ) -> UUID | None:
     """The complainant's open case about this matter in this branch (same profile), if any: a
-    repeat joins it."""
+    repeat joins it. A customer the vault merged is one complainant under both refs."""
     return await conn.fetchval(
-        """SELECT complaint_id FROM complaint_board
-           WHERE customer_ref = $1 AND is_open AND $2 = ANY(matter_keys) AND regulatory_profile = $3
-             AND branch_id = $4
+        f"""SELECT complaint_id FROM complaint_board
+           WHERE customer_ref IN {same_customer_sql("$1")} AND is_open AND $2 = ANY(matter_keys)
+             AND regulatory_profile = $3 AND branch_id = $4
            ORDER BY received_at LIMIT 1""",
         customer_ref,
         matter_key,

@@ -18,42 +18,24 @@ from services.complaint.commands import (
     Answer,
     Classify,
     Close,
-    DecideExtension,
-    DecideReview,
-    ExtendRegulatoryDeadline,
     Hold,
     RecordNewMaterial,
     RecordRepeat,
     RecordSlaAtRisk,
-    RequestExtension,
-    RequestReview,
     Resume,
-    SendInterimResponse,
 )
 from services.complaint.regclocks import ClockMath, Clocks, RegClock, started
 from services.complaint.regulation import ClockSpec, Profile, Regulation
-from services.complaint.state import LEVELS, REGULATORY_SLA, Complaint, Status
+from services.complaint.state import REGULATORY_SLA, Complaint, Status
 from shared.contracts.complaint import (
     ClockBasis,
     ClockOutcome,
     ClockStart,
-    ComplaintEscalated,
-    ComplaintPutOnHold,
-    ComplaintResumed,
-    EscalationCause,
-    ExtensionApproved,
-    ExtensionDenied,
-    ExtensionRequested,
-    InterimResponseSent,
     LimitUnit,
     Nature,
-    NewMaterialReceived,
     RegulatoryDeadlineExtended,
     RegulatoryMilestoneReached,
-    RepeatComplaintMerged,
     ResponseKind,
-    ReviewDecided,
-    ReviewRequested,
 )
 from shared.contracts.text import TextRef
 from shared.decider import DomainError
@@ -62,7 +44,7 @@ from shared.registry import EventData
 ANONYMOUS = frozenset({"anonymous", "unknown", ""})
 
 
-def _unit(unit: LimitUnit, n: int | float) -> str:
+def unit_words(unit: LimitUnit, n: int | float) -> str:
     word = "business day" if unit is LimitUnit.business_days else "day"
     return f"{n:g} {word}{'' if n == 1 else 's'}"
 
@@ -135,17 +117,17 @@ class RegulatoryRules:
         """The open clocks that ``by`` (answer, holding, review_decision, ...) meets."""
         return [self.outcome(c, by, at) for c in state.clocks.open() if by in c.met_by]
 
-    def _open_clock(self, state: Complaint, sla: str, what: str) -> RegClock:
+    def open_clock(self, state: Complaint, sla: str, what: str) -> RegClock:
         clock = state.clocks.get(sla)
         if clock is None or not clock.is_open:
             raise DomainError(f"cannot {what}: no regulatory deadline {sla} is running")
         return clock
 
-    def _not_passed(self, clock: RegClock, at: datetime, what: str) -> datetime:
+    def not_passed(self, clock: RegClock, at: datetime, what: str) -> datetime:
         due = self.math.due(clock, until=at)
         if at > due:
             raise DomainError(
-                f"cannot {what}: the {_unit(clock.unit, clock.limit)} limit already passed on "
+                f"cannot {what}: the {unit_words(clock.unit, clock.limit)} limit already passed on "
                 f"{due:%Y-%m-%d %H:%M} UTC"
             )
         return due
@@ -184,7 +166,7 @@ class RegulatoryRules:
         try:
             timeline = profile.acknowledgement.format_map(values)
         except (KeyError, ValueError, IndexError):
-            timeline = f"A decision by {due:%Y-%m-%d} ({_unit(clock.unit, clock.limit)})."
+            timeline = f"A decision by {due:%Y-%m-%d} ({unit_words(clock.unit, clock.limit)})."
         return {"expected_response_by": due, "timeline": timeline[:2000]}
 
     def classify(self, state: Complaint, command: Classify) -> list[ClockStart]:
@@ -207,31 +189,24 @@ class RegulatoryRules:
                 )
         return events
 
-    def hold(self, state: Complaint, cid: UUID, command: Hold) -> ComplaintPutOnHold:
-        profile = self.profile(state)
-        return ComplaintPutOnHold(
-            complaint_id=cid,
-            reason=command.reason,
-            kind=command.kind,
-            at=command.at,
-            inform_complainant=command.kind in profile.inform_on_pause,
-            regulatory_clocks_paused=[c.sla for c in state.clocks.open() if command.kind in c.pauses_on],
-        )
+    def hold(self, state: Complaint, command: Hold) -> dict[str, Any]:
+        """What a hold under the profile adds: tell the complainant? which clocks stop?"""
+        return {
+            "inform_complainant": command.kind in self.profile(state).inform_on_pause,
+            "regulatory_clocks_paused": [c.sla for c in state.clocks.open() if command.kind in c.pauses_on],
+        }
 
-    def resume(self, state: Complaint, cid: UUID, command: Resume) -> ComplaintResumed:
-        profile = self.profile(state)
+    def resume(self, state: Complaint, command: Resume) -> dict[str, Any]:
+        """What a resume under the profile adds: tell the complainant, and the new decision date."""
         clock = state.clocks.get(REGULATORY_SLA)
         due = None
         if clock is not None and clock.paused:
             after = Clocks((clock,)).resume(command.at).current[0]
             due = self.math.due(after)
-        return ComplaintResumed(
-            complaint_id=cid,
-            at=command.at,
-            note=command.note,
-            inform_complainant=state.hold_kind in profile.inform_on_pause,
-            regulatory_due_at=due,
-        )
+        return {
+            "inform_complainant": state.hold_kind in self.profile(state).inform_on_pause,
+            "regulatory_due_at": due,
+        }
 
     def answer(self, state: Complaint, command: Answer) -> list[ClockOutcome]:
         profile = self.profile(state)
@@ -294,75 +269,28 @@ class RegulatoryRules:
 
     # ------------------------------------------------------------------------ repeats and facts
 
-    def repeat(self, state: Complaint, cid: UUID, command: RecordRepeat) -> list[EventData]:
+    def repeat(self, state: Complaint, command: RecordRepeat) -> dict[str, Any]:
+        """A repeat with new facts restarts the decision clock (cn-2020)."""
         restart = command.new_facts and self._restarts(state)
-        return [
-            RepeatComplaintMerged(
-                complaint_id=cid,
-                at=command.at,
-                channel=command.channel,
-                customer_ref=command.customer_ref,
-                matter_key=command.matter_key,
-                description=command.description,
-                received_in_branch=command.received_in_branch,
-                new_facts=command.new_facts,
-                source_event_id=command.source_event_id,
-                regulatory_clocks=self.starts(state, ClockBasis.new_facts, command.at) if restart else [],
-            )
-        ]
+        return {"regulatory_clocks": self.starts(state, ClockBasis.new_facts, command.at) if restart else []}
 
     def _restarts(self, state: Complaint) -> bool:
         profile = self.profile(state)
         return profile.restart_on_new_facts and state.status not in {Status.answered, Status.under_review}
 
-    def new_material(self, state: Complaint, cid: UUID, command: RecordNewMaterial) -> list[EventData]:
+    def new_material(self, state: Complaint, command: RecordNewMaterial) -> dict[str, Any]:
+        """New material before the decision restarts the clock; after it, it goes to a review."""
         if state.status in {Status.answered, Status.under_review}:
             raise DomainError(
                 "cannot record new material: the decision was already given; new facts after the decision "
                 "go to a review by the higher level or a reopen"
             )
         starts = self.starts(state, ClockBasis.new_facts, command.at) if self._restarts(state) else []
-        return [
-            NewMaterialReceived(
-                complaint_id=cid,
-                at=command.at,
-                summary=command.summary,
-                restarts_clock=bool(starts),
-                regulatory_clocks=starts,
-            )
-        ]
+        return {"restarts_clock": bool(starts), "regulatory_clocks": starts}
 
     # ------------------------------------------------------------------------------ extensions
 
-    def extend(self, state: Complaint, cid: UUID, command: ExtendRegulatoryDeadline) -> list[EventData]:
-        what = "extend the regulatory deadline"
-        if state.status is Status.answered:
-            raise DomainError("cannot extend the regulatory deadline: the customer already has the decision")
-        clock = self._open_clock(state, REGULATORY_SLA, what)
-        spec = self.profile(state).clocks.get(clock.clock)
-        step = spec.step_after(len(clock.extensions)) if spec else None
-        if step is None:
-            raise DomainError(
-                "cannot extend the regulatory deadline again: it is already "
-                f"{_unit(clock.unit, clock.limit)}, "
-                f"the most {clock.profile} allows"
-            )
-        if step.needs == "approval":
-            raise DomainError(
-                "cannot extend the regulatory deadline again: it was already extended to "
-                f"{clock.limit} days in this cycle; a further extension to {step.to} days needs approval by "
-                "higher-level management (request-extension)"
-            )
-        if step.needs != "reason":
-            raise DomainError(
-                f"cannot {what}: under {clock.profile} it moves only with a {step.needs} response"
-            )
-        if REGULATORY_SLA in state.breached_slas:
-            raise DomainError(f"cannot {what}: the {clock.limit}-day limit has already passed")
-        self._not_passed(clock, command.at, what)
-        return [self._extended(cid, clock, step.to, command.reason, command.at)]
-
-    def _extended(
+    def extended(
         self,
         cid: UUID,
         clock: RegClock,
@@ -384,191 +312,6 @@ class RegulatoryRules:
             approved_by=approved_by,
             due_at=self.math.due(clock, to),
         )
-
-    def request_extension(self, state: Complaint, cid: UUID, command: RequestExtension) -> list[EventData]:
-        what = "request a further extension"
-        if command.by in ANONYMOUS:
-            raise DomainError(f"cannot {what}: the request needs an identified member of staff")
-        if state.status is Status.answered:
-            raise DomainError(f"cannot {what}: the customer already has the decision")
-        if state.pending_extension is not None:
-            raise DomainError(
-                f"cannot {what}: the request of {state.pending_extension.requested_by} is still waiting "
-                "for a decision"
-            )
-        clock = self._open_clock(state, REGULATORY_SLA, what)
-        spec = self.profile(state).clocks.get(clock.clock)
-        step = spec.step_after(len(clock.extensions)) if spec else None
-        if step is None or step.needs != "approval":
-            hint = (
-                "extend it with a reason (extend)"
-                if step and step.needs == "reason"
-                else "no approval step is left"
-            )
-            raise DomainError(f"cannot {what} now: {hint}")
-        self._not_passed(clock, command.at, what)
-        return [
-            ExtensionRequested(
-                complaint_id=cid,
-                request_id=command.request_id,
-                sla=clock.sla,
-                requested_by=command.by,
-                reason=command.reason,
-                limit_days=step.to,
-                extension=len(clock.extensions) + 1,
-                at=command.at,
-            )
-        ]
-
-    def decide_extension(self, state: Complaint, cid: UUID, command: DecideExtension) -> list[EventData]:
-        verb = "approve" if command.approve else "deny"
-        request = state.pending_extension
-        if request is None:
-            raise DomainError(f"cannot {verb} an extension: no extension request is waiting for a decision")
-        if command.by in ANONYMOUS:
-            raise DomainError(f"cannot {verb} an extension: the decision needs an identified member of staff")
-        if command.by == request.requested_by:
-            raise DomainError(
-                f"cannot {verb} the extension: {command.by} requested it, and the requester cannot decide "
-                "their own request; higher-level management decides"
-            )
-        if command.by in state.about_staff:
-            raise DomainError(f"cannot {verb} the extension: the complaint is about {command.by} (recusal)")
-        if not command.approve:
-            if command.note is None:
-                raise DomainError("cannot deny the extension without a reason")
-            return [
-                ExtensionDenied(
-                    complaint_id=cid,
-                    request_id=request.request_id,
-                    sla=request.sla,
-                    denied_by=command.by,
-                    requested_by=request.requested_by,
-                    reason=command.note,
-                    at=command.at,
-                )
-            ]
-        clock = self._open_clock(state, request.sla, "approve the extension")
-        self._not_passed(clock, command.at, "approve the extension")
-        return [
-            ExtensionApproved(
-                complaint_id=cid,
-                request_id=request.request_id,
-                sla=request.sla,
-                approved_by=command.by,
-                requested_by=request.requested_by,
-                limit_days=request.limit_days,
-                note=command.note,
-                at=command.at,
-            ),
-            self._extended(
-                cid, clock, request.limit_days, request.reason, command.at, request.requested_by, command.by
-            ),
-        ]
-
-    # ------------------------------------------------------------------------ interim responses
-
-    def interim(self, state: Complaint, cid: UUID, command: SendInterimResponse) -> list[EventData]:
-        profile = self.profile(state)
-        what = f"send a {command.kind.value.replace('_', ' ')} response"
-        if command.kind not in profile.interim_responses:
-            allowed = ", ".join(sorted(profile.interim_responses)) or "none"
-            raise DomainError(f"cannot {what}: the {profile.name} profile's interim responses are: {allowed}")
-        if state.status in {Status.answered, Status.under_review}:
-            raise DomainError(f"cannot {what}: the customer already has the decision")
-        if profile.final_response_refers_to_ombudsman and not command.refers_to_ombudsman:
-            raise DomainError(
-                f"cannot {what}: it must tell the complainant of their right to refer the complaint to the "
-                "Financial Ombudsman Service; confirm it with refers_to_ombudsman"
-            )
-        outcomes: list[ClockOutcome] = []
-        effects: list[EventData] = []
-        final_by: datetime | None = None
-        for clock in state.clocks.open():
-            if command.kind.value in clock.met_by:
-                outcomes.append(self.outcome(clock, command.kind.value, command.at))
-                continue
-            spec = profile.clocks.get(clock.clock)
-            step = spec.step_after(len(clock.extensions)) if spec else None
-            if step is not None and step.needs == command.kind.value:
-                self._not_passed(clock, command.at, what)
-                extended = self._extended(cid, clock, step.to, command.note, command.at)
-                final_by = extended.due_at
-                effects.append(extended)
-        if not effects and not outcomes:
-            raise DomainError(f"cannot {what}: no regulatory deadline of this case waits for one")
-        sent = InterimResponseSent(
-            complaint_id=cid,
-            kind=command.kind,
-            note=command.note,
-            refers_to_ombudsman=command.refers_to_ombudsman,
-            final_response_by=final_by,
-            at=command.at,
-            regulatory_outcomes=outcomes,
-        )
-        return [sent, *effects]
-
-    # ---------------------------------------------------------------------------------- review
-
-    def request_review(self, state: Complaint, cid: UUID, command: RequestReview) -> list[EventData]:
-        profile = self.profile(state)
-        what = "request a review"
-        if not profile.has_review:
-            raise DomainError(f"cannot {what}: the {profile.name} profile has no review by a higher level")
-        if state.status not in {Status.answered, Status.closed} or state.decision_at is None:
-            raise DomainError(
-                f"cannot {what}: a review examines a decision, and the complainant has none yet"
-            )
-        if state.reviewed_decision_at == state.decision_at:
-            raise DomainError(
-                f"cannot {what}: this decision was already reviewed; the review decision is final"
-            )
-        window = profile.review_request_window_days
-        if window is not None and command.at - state.decision_at > timedelta(days=window):
-            raise DomainError(
-                f"cannot {what}: the decision was given on {state.decision_at:%Y-%m-%d}, more than "
-                f"{window} days ago"
-            )
-        assert state.complaint_id is not None
-        index = LEVELS.index(state.level)
-        reviewing = LEVELS[min(index + 1, len(LEVELS) - 1)]
-        events: list[EventData] = [
-            ReviewRequested(
-                complaint_id=cid,
-                at=command.at,
-                reason=command.reason,
-                cycle=state.cycle + 1,
-                decision_at=state.decision_at,
-                reviewing_level=reviewing,
-                regulatory_clocks=self.starts(state, ClockBasis.review, command.at),
-            )
-        ]
-        if reviewing != state.level:
-            events.append(
-                ComplaintEscalated(
-                    complaint_id=cid,
-                    from_level=state.level,
-                    to_level=reviewing,
-                    automatic=True,
-                    causes=[EscalationCause.review_requested],
-                    at=command.at,
-                )
-            )
-        return events
-
-    def decide_review(self, state: Complaint, cid: UUID, command: DecideReview) -> list[EventData]:
-        if state.status is not Status.under_review:
-            raise DomainError("cannot decide a review: no review is under way")
-        return [
-            ReviewDecided(
-                complaint_id=cid,
-                at=command.at,
-                outcome=command.outcome,
-                decision=command.decision,
-                cycle=state.cycle,
-                regulatory_outcomes=self.outcomes(state, "review_decision", command.at),
-            )
-        ]
 
     # ------------------------------------------------------------------------------ milestones
 

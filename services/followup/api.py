@@ -15,14 +15,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from services.followup.app import FollowUpApp
 from services.followup.components import Components, components
 from services.followup.domain import (
     CancelTask,
-    Command,
     CompleteTask,
     ReassignTask,
     RecordContact,
@@ -30,22 +29,20 @@ from services.followup.domain import (
     stream_id,
 )
 from shared.auth import Principal, requires, requires_on
+from shared.command_routes import CommandCall, CommandRoutes, Ran
 from shared.commands import CommandResult
 from shared.contracts.common import Note, StaffId
 from shared.contracts.followup import TaskKind
 from shared.contracts.text import TextRef, TextRules
 from shared.envelope import Envelope, Metadata
-from shared.http import command_metadata, expected_version
+from shared.http import command_metadata
 from shared.runner import ServiceContext, context
-from shared.texts import TextBatch, TextReader, TextView, may_read_texts, refs_in
+from shared.texts import TextReader, TextView, may_read_texts, refs_in
 
 router = APIRouter(tags=["follow-ups"])
 
 BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 Meta = Annotated[Metadata, Depends(command_metadata)]
-IfMatch = Annotated[
-    str | None, Header(description="The task version you read (ETag), to refuse lost updates")
-]
 
 
 def _components(ctx: Annotated[ServiceContext, Depends(context)]) -> Components:
@@ -279,24 +276,23 @@ async def get_follow_up(
     )
 
 
-async def _run(
-    app: FollowUpApp,
-    task_id: UUID,
-    command: Command,
-    staff: Principal,
-    meta: Metadata,
-    if_match: str | None,
-    response: Response,
-    texts: TextBatch | None = None,
-) -> TaskView:
+async def _run(parts: Components, call: CommandCall) -> Ran:
+    """A task command declared through ``shared.command_routes``: execute, then the task's view."""
+    app = parts.app
     result: CommandResult[Task] = await app.execute(
-        task_id, command, meta, expected_version(if_match), check_branch=staff.check_branch, texts=texts
+        call.resource_id,
+        call.command,
+        call.meta,
+        call.expected_version,
+        check_branch=call.staff.check_branch,
+        texts=call.texts,
     )
-    response.headers["ETag"] = f'"{result.version}"'
+    task_id = call.resource_id
     branch = result.events[0].branch_id if result.events else (await app.load(task_id)).history[0].branch_id
     async with app.store.pool.acquire() as conn:
-        reader = await _reader(app, conn, result.state, staff, branch)
-    return TaskView(**_view(result.state, branch, result.version, app.clock.now(), reader))
+        reader = await _reader(app, conn, result.state, call.staff, branch)
+    view = TaskView(**_view(result.state, branch, result.version, app.clock.now(), reader))
+    return Ran(view=view, version=result.version)
 
 
 async def _reader(
@@ -322,64 +318,46 @@ def _refs(value: str | None) -> list[TextRef]:
     return [TextRef.model_validate(r) for r in json.loads(value or "[]")]
 
 
-@router.post("/follow-ups/{task_id}/contact", response_model=TaskView)
-async def contact(
-    task_id: UUID,
-    body: ContactBody,
-    parts: Parts,
-    staff: Annotated[Principal, Depends(requires_on("followup.contact", task_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> TaskView:
-    """Record one attempt to reach the customer (reached or not) and what was said."""
-    texts = parts.app.texts.batch()
-    command = RecordContact(reached=body.reached, note=texts.add(body.note), at=parts.app.clock.now())
-    return await _run(parts.app, task_id, command, staff, meta, if_match, response, texts)
-
-
-@router.post("/follow-ups/{task_id}/complete", response_model=TaskView)
-async def complete(
-    task_id: UUID,
-    body: CompleteBody,
-    parts: Parts,
-    staff: Annotated[Principal, Depends(requires_on("followup.complete", task_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> TaskView:
-    """Done. Customer-facing tasks need a reached contact first; a verification needs ``verified``
-    (false publishes ``VerificationFailed``: the complaint service reopens the case)."""
-    texts = parts.app.texts.batch()
-    command = CompleteTask(at=parts.app.clock.now(), note=texts.add(body.note), verified=body.verified)
-    return await _run(parts.app, task_id, command, staff, meta, if_match, response, texts)
-
-
-@router.post("/follow-ups/{task_id}/cancel", response_model=TaskView)
-async def cancel(
-    task_id: UUID,
-    body: CancelBody,
-    parts: Parts,
-    staff: Annotated[Principal, Depends(requires_on("followup.cancel", task_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> TaskView:
-    texts = parts.app.texts.batch()
-    command = CancelTask(reason=texts.require(body.reason), at=parts.app.clock.now())
-    return await _run(parts.app, task_id, command, staff, meta, if_match, response, texts)
-
-
-@router.post("/follow-ups/{task_id}/reassign", response_model=TaskView)
-async def reassign(
-    task_id: UUID,
-    body: ReassignBody,
-    parts: Parts,
-    staff: Annotated[Principal, Depends(requires_on("followup.reassign", task_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> TaskView:
-    texts = parts.app.texts.batch()
-    command = ReassignTask(to_owner=body.owner, reason=texts.add(body.reason), at=parts.app.clock.now())
-    return await _run(parts.app, task_id, command, staff, meta, if_match, response, texts)
+# one declaration per task command (shared.command_routes): path, action, body, the command by keyword
+tasks: CommandRoutes[Components] = CommandRoutes(
+    router,
+    resource="task_id",
+    app=_components,
+    branch_of=task_branch,
+    run=_run,
+    view=TaskView,
+    now=lambda parts: parts.app.clock.now(),
+    text_batch=lambda parts: parts.app.texts.batch(),
+    if_match="The task version you read (ETag), to refuse lost updates",
+)
+tasks.post(
+    "/follow-ups/{task_id}/contact",
+    "followup.contact",
+    ContactBody,
+    lambda body, g: RecordContact(reached=body.reached, note=g.texts.add(body.note), at=g.now),
+    name="contact",
+    doc="Record one attempt to reach the customer (reached or not) and what was said.",
+)
+tasks.post(
+    "/follow-ups/{task_id}/complete",
+    "followup.complete",
+    CompleteBody,
+    lambda body, g: CompleteTask(at=g.now, note=g.texts.add(body.note), verified=body.verified),
+    name="complete",
+    doc="Done. Customer-facing tasks need a reached contact first; a verification needs ``verified``\n"
+    "(false publishes ``VerificationFailed``: the complaint service reopens the case).",
+)
+tasks.post(
+    "/follow-ups/{task_id}/cancel",
+    "followup.cancel",
+    CancelBody,
+    lambda body, g: CancelTask(reason=g.texts.require(body.reason), at=g.now),
+    name="cancel",
+)
+tasks.post(
+    "/follow-ups/{task_id}/reassign",
+    "followup.reassign",
+    ReassignBody,
+    lambda body, g: ReassignTask(to_owner=body.owner, reason=g.texts.add(body.reason), at=g.now),
+    name="reassign",
+)

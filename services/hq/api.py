@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
-from services.hq import queries, report, workbook
+from services.hq import queries, report, report_queries, workbook
 from services.hq.components import HqComponents, components
 from services.hq.config import report_data
 from services.hq.kpis import KPIS, compute
@@ -268,7 +268,7 @@ async def complaint_report(
     async with parts.pool.acquire() as conn:
         members = None if region is None else await parts.directory.in_region(conn, region)
         covered = members if members is not None else await parts.directory.all_branches(conn)
-        built = await report.generate(
+        built = await report_queries.generate(
             conn,
             first=first,
             last=last,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, tzinfo
-from functools import lru_cache
 from typing import Annotated
 
 import asyncpg
@@ -44,11 +43,7 @@ def build(ctx: ServiceContext, config: HqConfig | None = None) -> HqComponents:
     regions = Regions.load(config.regions_file)
     book = PolicyBook.load()
 
-    @lru_cache(maxsize=100_000)
-    def tz_of(branch_id: str) -> tzinfo:
-        return book.calendar(branch_id).tz
-
-    projection = BranchKpis(config=config, tz_of=tz_of, regions=regions, store=ctx.store, clock=ctx.clock)
+    projection = BranchKpis(config=config, regions=regions, store=ctx.store, clock=ctx.clock)
     return HqComponents(ctx.pool, ctx.clock, config, regions, book, BranchDirectory(regions), projection)
 
 

@@ -11,8 +11,7 @@ import asyncpg
 
 from services.hq import metrics
 from services.hq.components import HqComponents
-from services.hq.fold import SLA_FOLLOWUP, SLA_VERIFICATION
-from services.hq.kpis import WAIT_COLUMNS, quantile_from_buckets, ratio
+from services.hq.kpis import SLA_FOLLOWUP, SLA_VERIFICATION, WAIT_COLUMNS, quantile_from_buckets, ratio
 
 log = logging.getLogger(__name__)
 

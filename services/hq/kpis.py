@@ -11,69 +11,19 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-#: upper bounds (seconds) of the lobby-wait histogram buckets; the last bucket is open-ended.
-#: 15 min (target) and 30 min (breach) are bounds, so "share within target" is exact.
-WAIT_BUCKETS: tuple[float, ...] = (30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, math.inf)
-WAIT_COLUMNS: tuple[str, ...] = tuple(f"wait_b{i}" for i in range(len(WAIT_BUCKETS)))
-WAIT_TARGET_SECONDS = 900.0
-
-#: counters of one branch and day (table ``branch_day``); all add up
-COUNTERS: tuple[str, ...] = (
-    "events",
-    # reception
-    "visits",
-    "visits_queued",
-    "visits_served",
-    "visits_abandoned",
-    "visits_no_show",
-    "visits_left",
-    "wait_count",
-    "wait_seconds",
-    *WAIT_COLUMNS,
-    "wait_breaches",
-    "calls",
-    "calls_answered",
-    "calls_in_target",
-    "calls_missed",
-    # complaints
-    "complaints_received",
-    "complaints_acknowledged",
-    "ack_seconds",
-    "complaints_decided",
-    "decide_seconds",
-    "complaints_closed",
-    "first_closes",
-    "fcr_closes",
-    "complaints_reopened",
-    "complaints_escalated",
-    # SLA deadlines (all policies; per policy in ``branch_day_sla``)
-    "sla_met",
-    "sla_breached",
-    "sla_late",
-    # follow-up
-    "followups_scheduled",
-    "followups_completed",
-    "followups_cancelled",
-    "followups_overdue",
-    "verifications_failed",
-    # feedback
-    "surveys_requested",
-    "surveys_answered",
-    "surveys_satisfied",
-    "surveys_negative",
-    "surveys_expired",
-    "score_sum",
+#: the counters, the wait histogram and its buckets are the HQ contract's vocabulary
+from shared.contracts.hqfeed import (  # noqa: F401  (re-exported)
+    COUNTERS,
+    FLOAT_COUNTERS,
+    WAIT_BUCKETS,
+    WAIT_COLUMNS,
+    bucket_index,
 )
-#: counters holding seconds (double precision); the rest are integers
-FLOAT_COUNTERS = frozenset({"wait_seconds", "ack_seconds", "decide_seconds"})
 
-
-def bucket_index(seconds: float) -> int:
-    """The wait bucket a duration falls into (bounds are inclusive upper bounds)."""
-    for i, bound in enumerate(WAIT_BUCKETS):
-        if seconds <= bound:
-            return i
-    return len(WAIT_BUCKETS) - 1
+WAIT_TARGET_SECONDS = 900.0
+#: the follow-up SLAs whose breaches count as "follow-ups overdue"
+SLA_FOLLOWUP = "followup.due"
+SLA_VERIFICATION = "followup.verification"
 
 
 def quantile_from_buckets(

@@ -21,11 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
-from services.hq.fold import floor_time
+
+def floor_time(at: datetime, step: timedelta) -> datetime:
+    """``at`` rounded down to a multiple of ``step`` since the epoch (UTC)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    seconds = int((at - epoch).total_seconds())
+    step_s = int(step.total_seconds())
+    return epoch + timedelta(seconds=seconds - seconds % step_s)
+
 
 #: namespace of alert ids (never change: ids must stay stable across rebuilds)
 ALERT_NAMESPACE = UUID("5b0f7a52-3c1d-4e7b-9a1f-2d6c8e4b7a10")

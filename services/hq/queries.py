@@ -10,8 +10,15 @@ from typing import Any
 
 import asyncpg
 
-from services.hq.fold import SLA_FOLLOWUP, SLA_VERIFICATION
-from services.hq.kpis import COUNTERS, DERIVED_SUMS, KPIS, compute, wait_histogram
+from services.hq.kpis import (
+    COUNTERS,
+    DERIVED_SUMS,
+    KPIS,
+    SLA_FOLLOWUP,
+    SLA_VERIFICATION,
+    compute,
+    wait_histogram,
+)
 from services.hq.patterns import merge_episodes
 from services.hq.regions import Regions
 

@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from services.hq.projections import PROJECTION
-from services.hq.tables import READ_MODEL_TABLES
+from services.hq.projections.tables import READ_MODEL_TABLES
 
 
 def group_id(generation: int) -> str:

@@ -286,7 +286,7 @@ class RebuildState(BaseModel):
                     "records": 1200000,
                     "seconds": 199.0,
                     "records_per_second": 6030.2,
-                    "target": {"reception.events.v1:0": 400000},
+                    "target": {"hqfeed.events.v1:0": 40000},
                 }
             ]
         }

@@ -20,7 +20,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
-from services.hq import report
+from services.hq import report, report_csv
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -39,7 +39,7 @@ _MAX_WIDTH = 60
 
 def to_csv_bytes(built: Mapping[str, Any], section: str | None = None) -> bytes:
     """The report's CSV (every section, or one) as UTF-8 with a BOM."""
-    return (BOM + report.to_csv(built, section)).encode("utf-8")
+    return (BOM + report_csv.to_csv(built, section)).encode("utf-8")
 
 
 def _is_share(column: str) -> bool:
@@ -83,7 +83,7 @@ def to_xlsx(built: Mapping[str, Any], sections: Sequence[str] | None = None) -> 
     book.properties.subject = f"complaints received {built['from']} to {built['to']}; {region}"
     book.properties.creator = "BranchCare HQ"
     for name in sections or report.SECTIONS:
-        columns, body = report.section_table(built, name)
+        columns, body = report_csv.section_table(built, name)
         sheet = book.create_sheet(title=name[:31])
         columns_values = [[row[i] for row in body] for i in range(len(columns))]
         sheet.append([_header_label(c, v) for c, v in zip(columns, columns_values, strict=True)])

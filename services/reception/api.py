@@ -29,9 +29,11 @@ from services.reception.projections import local_day
 from services.reception.queries import day_stats, lobby
 from services.reception.vault_api import internal_router as vault_internal_router
 from services.reception.vault_api import router as vault_router
+from services.reception.vault_maintenance_api import router as vault_maintenance_router
 from services.reception.visit_list import BadCursor, VisitPage, list_visits
 from shared.audit import annotate
 from shared.auth import Principal, requires, requires_on
+from shared.command_routes import CommandCall, CommandRoutes, Given, Ran
 from shared.commands import CommandResult, PendingTexts
 from shared.contracts.common import CustomerRef, MaskedName, MaskedPhone, Note, StaffId
 from shared.contracts.reception import (
@@ -322,12 +324,6 @@ def _call_view(call_id: UUID, branch_id: str, state: p.PhoneCall, version: int) 
     )
 
 
-def _call_result(call_id: UUID, result: CommandResult[p.PhoneCall], response: Response) -> CallView:
-    response.headers["ETag"] = f'"{result.version}"'
-    branch = result.events[0].branch_id if result.events else ""
-    return _call_view(call_id, branch, result.state, result.version)
-
-
 # ---------------------------------------------------------------------------------- visits
 
 
@@ -427,96 +423,108 @@ async def _run(
     return _visit_result(visit_id, result, response)
 
 
-@router.post("/visits/{visit_id}/greet", response_model=VisitView)
-async def greet(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.greet", visit_branch))],
-    meta: Meta,
-    response: Response,
-    body: GreetBody | None = None,
-    if_match: IfMatch = None,
-) -> VisitView:
-    body = body or GreetBody()
-    command = v.Greet(app.now(), body.customer_ref, body.priority, tuple(body.accessibility))
-    return await _run(app, visit_id, command, staff, meta, if_match, response)
-
-
-@router.post("/visits/{visit_id}/confirm-need", response_model=VisitView)
-async def confirm_need(
-    visit_id: UUID,
-    body: ConfirmNeedBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.confirm_need", visit_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> VisitView:
-    texts = app.texts.batch()
-    command = app.confirm_need(body.service_type, texts.add(body.notes))
-    return await _run(app, visit_id, command, staff, meta, if_match, response, texts=texts)
-
-
-@router.post("/visits/{visit_id}/guide", response_model=VisitView)
-async def guide(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.guide", visit_branch))],
-    meta: Meta,
-    response: Response,
-    body: GuideBody | None = None,
-    if_match: IfMatch = None,
-) -> VisitView:
-    """Tell the customer the materials their business needs (from the catalogue)."""
-    body = body or GuideBody()
-    texts = app.texts.batch()
-    return await _run(
-        app, visit_id, app.guide(texts.add(body.notes)), staff, meta, if_match, response, texts=texts
+async def _run_step(app: Reception, call: CommandCall) -> Ran:
+    """A visit step declared through ``shared.command_routes``; a keyed step (a ticket, a
+    complaint) claims its key in the step's transaction, and a retry answers the visit as it is."""
+    command = call.command
+    if call.create is not None and call.create.keyed:
+        command = claim_first(call.create, command, resource_id=str(call.resource_id), status=200)
+    try:
+        result = await app.visit(
+            call.resource_id,
+            command,
+            meta=call.meta,
+            expected_version=call.expected_version,
+            check_branch=call.staff.check_branch,
+            texts=call.texts,
+        )
+    except AlreadyCreated as done:
+        loaded = await app.load_visit(call.resource_id)
+        view = _visit_view(call.resource_id, loaded.history[0].branch_id, loaded.state, loaded.version)
+        return Ran(view=view, version=loaded.version, replayed=done)
+    branch = result.events[0].branch_id if result.events else ""
+    return Ran(
+        view=_visit_view(call.resource_id, branch, result.state, result.version), version=result.version
     )
 
 
-@router.post("/visits/{visit_id}/check-documents", response_model=VisitView)
-async def check_documents(
-    visit_id: UUID,
-    body: CheckDocumentsBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.check_documents", visit_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> VisitView:
-    command = v.CheckDocuments(tuple(body.missing), app.now())
-    return await _run(app, visit_id, command, staff, meta, if_match, response)
+# one declaration per visit step (shared.command_routes): path, action, body, the command by keyword;
+# call (a counter and its staff) is written out below
+steps: CommandRoutes[Reception] = CommandRoutes(
+    router,
+    resource="visit_id",
+    app=reception,
+    branch_of=visit_branch,
+    run=_run_step,
+    view=VisitView,
+    now=lambda app: app.now(),
+    text_batch=lambda app: app.texts.batch(),
+    if_match='Version you read, e.g. "3": 409 if it moved on',
+)
 
 
-@router.post("/visits/{visit_id}/return", response_model=VisitView)
-async def return_(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.return", visit_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> VisitView:
-    """The customer came back with the missing documents (same visit)."""
-    return await _run(app, visit_id, v.Return(app.now()), staff, meta, if_match, response)
+def _app(g: Given) -> Reception:
+    """The reception app: some steps are built by it (they read the catalogue in the transaction)."""
+    app: Reception = g.app
+    return app
 
 
-@router.post("/visits/{visit_id}/queue", response_model=VisitView)
-async def queue(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.queue", visit_branch))],
-    meta: Meta,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> VisitView:
-    """Issue a ticket on the need's service line (with an ``Idempotency-Key``, a retry answers
-    the visit with the ticket the first request issued)."""
-    create = Create.on_resource(request, idempotency_key, body=None)
-    return await _run(app, visit_id, app.queue(), staff, meta, if_match, response, create)
+steps.post(
+    "/visits/{visit_id}/greet",
+    "reception.visit.greet",
+    GreetBody,
+    lambda body, g: v.Greet(
+        at=g.now,
+        customer_ref=body.customer_ref,
+        priority=body.priority,
+        accessibility=tuple(body.accessibility),
+    ),
+    name="greet",
+    body_required=False,
+)
+steps.post(
+    "/visits/{visit_id}/confirm-need",
+    "reception.visit.confirm_need",
+    ConfirmNeedBody,
+    lambda body, g: _app(g).confirm_need(service_type=body.service_type, notes=g.texts.add(body.notes)),
+    name="confirm_need",
+)
+steps.post(
+    "/visits/{visit_id}/guide",
+    "reception.visit.guide",
+    GuideBody,
+    lambda body, g: _app(g).guide(notes=g.texts.add(body.notes)),
+    name="guide",
+    body_required=False,
+    doc="Tell the customer the materials their business needs (from the catalogue).",
+)
+steps.post(
+    "/visits/{visit_id}/check-documents",
+    "reception.visit.check_documents",
+    CheckDocumentsBody,
+    lambda body, g: v.CheckDocuments(missing=tuple(body.missing), at=g.now),
+    name="check_documents",
+)
+steps.post(
+    "/visits/{visit_id}/return",
+    "reception.visit.return",
+    None,
+    lambda body, g: v.Return(at=g.now),
+    name="return_",
+    doc="The customer came back with the missing documents (same visit).",
+)
+
+
+steps.post(
+    "/visits/{visit_id}/queue",
+    "reception.visit.queue",
+    None,
+    lambda body, g: _app(g).queue(),
+    name="queue",
+    keyed=True,
+    doc="Issue a ticket on the need's service line (with an ``Idempotency-Key``, a retry answers\n"
+    "the visit with the ticket the first request issued).",
+)
 
 
 @router.post("/visits/{visit_id}/call", response_model=VisitView)
@@ -557,82 +565,56 @@ async def call_next(
     return _visit_result(result.state.visit_id, result, response)
 
 
-@router.post("/visits/{visit_id}/serve", response_model=VisitView)
-async def serve(
-    visit_id: UUID,
-    body: ServeBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.serve", visit_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> VisitView:
-    texts = app.texts.batch()
-    command = app.serve(texts.add(body.outcome), texts.add(body.next_steps), body.promised_by)
-    return await _run(app, visit_id, command, staff, meta, if_match, response, texts=texts)
+steps.post(
+    "/visits/{visit_id}/serve",
+    "reception.visit.serve",
+    ServeBody,
+    lambda body, g: _app(g).serve(
+        outcome=g.texts.add(body.outcome),
+        next_steps=g.texts.add(body.next_steps),
+        promised_by=body.promised_by,
+    ),
+    name="serve",
+)
+steps.post(
+    "/visits/{visit_id}/leave",
+    "reception.visit.leave",
+    LeaveBody,
+    lambda body, g: v.Leave(at=g.now, to_fetch_documents=body.to_fetch_documents),
+    name="leave",
+    body_required=False,
+    doc="The customer leaves: after service, before a ticket, or (holding a ticket) abandoning the\n"
+    "queue; with ``to_fetch_documents`` they step out and the visit stays open.",
+)
+steps.post(
+    "/visits/{visit_id}/abandon",
+    "reception.visit.abandon",
+    None,
+    lambda body, g: v.Abandon(at=g.now),
+    name="abandon",
+)
+steps.post(
+    "/visits/{visit_id}/no-show",
+    "reception.visit.no_show",
+    None,
+    lambda body, g: v.MarkNoShow(at=g.now),
+    name="no_show",
+    doc="Called three times and never came to the counter.",
+)
 
 
-@router.post("/visits/{visit_id}/leave", response_model=VisitView)
-async def leave(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.leave", visit_branch))],
-    meta: Meta,
-    response: Response,
-    body: LeaveBody | None = None,
-    if_match: IfMatch = None,
-) -> VisitView:
-    """The customer leaves: after service, before a ticket, or (holding a ticket) abandoning the
-    queue; with ``to_fetch_documents`` they step out and the visit stays open."""
-    body = body or LeaveBody()
-    return await _run(
-        app, visit_id, v.Leave(app.now(), body.to_fetch_documents), staff, meta, if_match, response
-    )
-
-
-@router.post("/visits/{visit_id}/abandon", response_model=VisitView)
-async def abandon(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.abandon", visit_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> VisitView:
-    return await _run(app, visit_id, v.Abandon(app.now()), staff, meta, if_match, response)
-
-
-@router.post("/visits/{visit_id}/no-show", response_model=VisitView)
-async def no_show(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.no_show", visit_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> VisitView:
-    """Called three times and never came to the counter."""
-    return await _run(app, visit_id, v.MarkNoShow(app.now()), staff, meta, if_match, response)
-
-
-@router.post("/visits/{visit_id}/raise-complaint", response_model=VisitView)
-async def raise_complaint(
-    visit_id: UUID,
-    body: ComplaintBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.raise_complaint", visit_branch))],
-    meta: Meta,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> VisitView:
-    """A complaint during the visit: the complaint service opens a case linked to it. With an
-    ``Idempotency-Key`` a retry raises no second complaint."""
-    texts = app.texts.batch()
-    command = v.RaiseComplaint(texts.require(body.description), app.now(), body.customer_ref)
-    create = Create.on_resource(request, idempotency_key, body=body)
-    return await _run(app, visit_id, command, staff, meta, if_match, response, create, texts)
+steps.post(
+    "/visits/{visit_id}/raise-complaint",
+    "reception.visit.raise_complaint",
+    ComplaintBody,
+    lambda body, g: v.RaiseComplaint(
+        description=g.texts.require(body.description), at=g.now, customer_ref=body.customer_ref
+    ),
+    name="raise_complaint",
+    keyed=True,
+    doc="A complaint during the visit: the complaint service opens a case linked to it. With an\n"
+    "``Idempotency-Key`` a retry raises no second complaint.",
+)
 
 
 # ----------------------------------------------------------------------------------- calls
@@ -686,102 +668,81 @@ async def get_call(
     return _call_view(call_id, loaded.history[0].branch_id, loaded.state, loaded.version)
 
 
-async def _run_call(
-    app: Reception,
-    call_id: UUID,
-    command: CallStep,
-    staff: Principal,
-    meta: Metadata,
-    if_match: str | None,
-    response: Response,
-    texts: PendingTexts | None = None,
-) -> CallView:
+async def _run_call(app: Reception, call: CommandCall) -> Ran:
     result = await app.call_command(
-        call_id,
-        command,
-        meta=meta,
-        expected_version=expected_version(if_match),
-        check_branch=staff.check_branch,
-        texts=texts,
+        call.resource_id,
+        call.command,
+        meta=call.meta,
+        expected_version=call.expected_version,
+        check_branch=call.staff.check_branch,
+        texts=call.texts,
     )
-    return _call_result(call_id, result, response)
+    branch = result.events[0].branch_id if result.events else ""
+    return Ran(
+        view=_call_view(call.resource_id, branch, result.state, result.version), version=result.version
+    )
 
 
-@router.post("/calls/{call_id}/answer", response_model=CallView)
-async def answer_call(
-    call_id: UUID,
-    body: AnswerBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.call.answer", call_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> CallView:
-    command = app.answer(body.staff_id or meta.actor, body.rings, body.seconds_to_answer)
-    return await _run_call(app, call_id, command, staff, meta, if_match, response)
+# one declaration per call command (shared.command_routes): path, action, body, the command by keyword
+calls: CommandRoutes[Reception] = CommandRoutes(
+    router,
+    resource="call_id",
+    app=reception,
+    branch_of=call_branch,
+    run=_run_call,
+    view=CallView,
+    now=lambda app: app.now(),
+    text_batch=lambda app: app.texts.batch(),
+    if_match='Version you read, e.g. "3": 409 if it moved on',
+)
 
 
-@router.post("/calls/{call_id}/purpose", response_model=CallView)
-async def call_purpose(
-    call_id: UUID,
-    body: PurposeBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.call.handle", call_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> CallView:
-    texts = app.texts.batch()
-    command = p.RecordPurpose(body.purpose, app.now(), texts.add(body.notes))
-    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
+def _answer(body: AnswerBody, g: Given) -> CallStep:
+    """The app builds it: the ring SLA's breach is read inside the command's transaction."""
+    app: Reception = g.app
+    return app.answer(
+        staff_id=body.staff_id or g.actor, rings=body.rings, seconds_to_answer=body.seconds_to_answer
+    )
 
 
-@router.post("/calls/{call_id}/route", response_model=CallView)
-async def route_call(
-    call_id: UUID,
-    body: RouteBody,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.call.handle", call_branch))],
-    meta: Meta,
-    response: Response,
-    if_match: IfMatch = None,
-) -> CallView:
-    texts = app.texts.batch()
-    command = p.RouteCall(body.routed_to, app.now(), texts.add(body.notes))
-    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
-
-
-@router.post("/calls/{call_id}/resolve", response_model=CallView)
-async def resolve_call(
-    call_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.call.handle", call_branch))],
-    meta: Meta,
-    response: Response,
-    body: ResolveBody | None = None,
-    if_match: IfMatch = None,
-) -> CallView:
-    body = body or ResolveBody()
-    texts = app.texts.batch()
-    command = p.ResolveCall(app.now(), texts.add(body.notes))
-    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
-
-
-@router.post("/calls/{call_id}/end", response_model=CallView)
-async def end_call(
-    call_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.call.end", call_branch))],
-    meta: Meta,
-    response: Response,
-    body: EndCallBody | None = None,
-    if_match: IfMatch = None,
-) -> CallView:
-    """End the call; an unanswered call ends as missed. Purpose and outcome may be given here."""
-    body = body or EndCallBody()
-    texts = app.texts.batch()
-    command = p.EndCall(app.now(), body.purpose, body.outcome, body.routed_to, texts.add(body.notes))
-    return await _run_call(app, call_id, command, staff, meta, if_match, response, texts=texts)
+calls.post("/calls/{call_id}/answer", "reception.call.answer", AnswerBody, _answer, name="answer_call")
+calls.post(
+    "/calls/{call_id}/purpose",
+    "reception.call.handle",
+    PurposeBody,
+    lambda body, g: p.RecordPurpose(purpose=body.purpose, at=g.now, notes=g.texts.add(body.notes)),
+    name="call_purpose",
+)
+calls.post(
+    "/calls/{call_id}/route",
+    "reception.call.handle",
+    RouteBody,
+    lambda body, g: p.RouteCall(routed_to=body.routed_to, at=g.now, notes=g.texts.add(body.notes)),
+    name="route_call",
+)
+calls.post(
+    "/calls/{call_id}/resolve",
+    "reception.call.handle",
+    ResolveBody,
+    lambda body, g: p.ResolveCall(at=g.now, notes=g.texts.add(body.notes)),
+    name="resolve_call",
+    body_required=False,
+)
+calls.post(
+    "/calls/{call_id}/end",
+    "reception.call.end",
+    EndCallBody,
+    lambda body, g: p.EndCall(
+        at=g.now,
+        purpose=body.purpose,
+        outcome=body.outcome,
+        routed_to=body.routed_to,
+        notes=g.texts.add(body.notes),
+    ),
+    name="end_call",
+    body_required=False,
+    doc="End the call; an unanswered call ends as missed. Purpose and outcome may be given here.",
+)
 
 
 # --------------------------------------------------------------------------------- queries
@@ -879,4 +840,5 @@ async def catalogue(
 router.include_router(counter_router)
 router.include_router(vault_router)
 router.include_router(vault_internal_router)
+router.include_router(vault_maintenance_router)
 router.include_router(texts_router())

@@ -12,6 +12,7 @@ from pathlib import Path
 from services.reception.api import router
 from services.reception.app import Reception
 from services.reception.vault_api import check_vault_keys, start_vault
+from services.reception.vault_erasures import start_erasure_log
 from shared.runner import Service, ServiceContext
 from shared.texts import check_text_keys
 
@@ -37,7 +38,7 @@ SERVICE = Service(
     routers=[router],
     migrations=Path(__file__).parent / "migrations",
     checks=[check_vault_keys, check_text_keys],  # no master or PII key: the service does not start
-    on_startup=[_start, start_vault],
+    on_startup=[_start, start_vault, start_erasure_log],  # the log is re-applied before serving
     background=[_scheduler, _gauges],
     description="Visits, queue tickets, counters and phone calls, with the lobby wait SLA and a live board.",
 )

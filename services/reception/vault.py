@@ -237,6 +237,8 @@ _LOAD = """
 
 
 ErasureHook = Callable[[asyncpg.Connection, str, datetime, Attribution], Awaitable[None]]
+#: records an erasure durably outside the vault's database before it shreds (``shared.erasure_log``)
+ErasureRecorder = Callable[[str, datetime, Attribution, "str | None"], Awaitable[None]]
 
 
 class Vault:
@@ -250,6 +252,9 @@ class Vault:
         #: called in the erasure's transaction when a customer is erased (not when already erased):
         #: reception shreds its own texts and appends ``CustomerErased`` for every other context
         self.on_erase: ErasureHook | None = None
+        #: called before the shred (own connection, committed at once): the erasure log that a
+        #: restore re-applies, so an erased customer never comes back from an older backup
+        self.record_erasure: ErasureRecorder | None = None
 
     @classmethod
     def from_env(cls, pool: asyncpg.Pool, clock: Clock) -> Vault:
@@ -259,6 +264,13 @@ class Vault:
 
     def ref_for(self, identity: CustomerIdentity) -> str:
         return customer_ref(identity.identity, self._pii_key)
+
+    async def survivor(self, conn: asyncpg.Connection, ref: str) -> str:
+        """The ref a lookup means: a merged customer's survivor (``vault_maintenance``), else itself."""
+        merged_into: str | None = await conn.fetchval(
+            "SELECT merged_into FROM vault_customers WHERE customer_ref = $1", ref
+        )
+        return merged_into or ref
 
     # ------------------------------------------------------------------------------- register
 
@@ -277,6 +289,7 @@ class Vault:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 await create.claim(conn)
+                ref = await self.survivor(conn, ref)
                 row = await conn.fetchrow(
                     """INSERT INTO vault_customers (customer_ref, identity_kind, masked_name, masked_phone,
                            masked_id_number, registered_at, registered_by, updated_at)
@@ -412,6 +425,7 @@ class Vault:
         restrict = branch_id if kind == "pii.read" else None
         async with self.pool.acquire() as conn:
             async with conn.transaction():
+                ref = await self.survivor(conn, ref)
                 row = await conn.fetchrow(_LOAD, ref, restrict)
                 failure: VaultError | None = None
                 values: dict[str, str | None] = {}
@@ -481,6 +495,7 @@ class Vault:
         now = self.clock.now()
         async with self.pool.acquire() as conn:
             async with conn.transaction():
+                ref = await self.survivor(conn, ref)
                 row = await conn.fetchrow(
                     """SELECT masked_name, masked_phone, masked_id_number, erased_at
                        FROM vault_customers WHERE customer_ref = $1 FOR UPDATE""",
@@ -493,6 +508,8 @@ class Vault:
                 if row is None:
                     await self._audit(conn, "pii.erase", ref, by, status=404, reason=reason)
                 else:
+                    if self.record_erasure is not None:
+                        await self.record_erasure(ref, now, by, reason)
                     await conn.execute("DELETE FROM vault_data_keys WHERE customer_ref = $1", ref)
                     await conn.execute("DELETE FROM vault_pii WHERE customer_ref = $1", ref)
                     if row["erased_at"] is None:

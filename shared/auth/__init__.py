@@ -7,12 +7,12 @@ from shared.auth.config import DEV_JWT_SECRET, LEEWAY, MAX_LIFETIME, AuthConfig,
 from shared.auth.dependencies import (
     BranchCheckMiddleware,
     current_principal,
-    install_auth,
     principal_metadata,
     requires,
     requires_on,
 )
 from shared.auth.errors import Forbidden, Unauthorized
+from shared.auth.install import install_auth
 from shared.auth.permissions import (
     ACTIONS,
     BRANCH_ROLES,

@@ -1,4 +1,5 @@
-"""FastAPI side of authentication: ``current_principal``, ``requires(action)``, ``install_auth``.
+"""FastAPI side of authentication: ``current_principal``, ``requires(action)`` (``install_auth`` is in
+:mod:`shared.auth.install`, which also needs the route enumeration of :mod:`shared.auth.routes`).
 
 A route declares its action exactly once::
 
@@ -25,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,24 +44,15 @@ log = logging.getLogger("shared.auth")
 BRANCH_PARAM = "branch_id"
 #: attribute on a ``requires(action)`` dependency naming its action (read by route enumeration)
 ACTION_ATTR = "__branchcare_action__"
-_CHECK_KEY = "branchcare_branch_check"
+#: request-state key of the pending branch check (read by the audit trail and idempotency)
+BRANCH_CHECK_KEY = "branchcare_branch_check"
+_CHECK_KEY = BRANCH_CHECK_KEY  # the former private name, kept for modules not yet moved over
 
 _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="StaffToken",
     description="Staff JWT. For local development: `BRANCHCARE_DEV_MODE=1 python -m shared.devtokens`.",
 )
-
-
-def install_auth(app: FastAPI, config: AuthConfig | None = None) -> AuthConfig:
-    """Enable bearer auth on ``app``: key from the environment unless given (raises
-    :class:`~shared.auth.config.AuthConfigError` — refuse to start — when it is missing), the
-    branch-check guard, and ``x-action`` on every operation of the OpenAPI document."""
-    config = config or AuthConfig.from_env()
-    app.state.auth_config = config
-    app.add_middleware(BranchCheckMiddleware)
-    _add_actions_to_openapi(app)
-    return config
 
 
 async def current_principal(
@@ -99,7 +91,7 @@ def requires(action: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         authorize_role(principal, action)
         check = BranchCheck(action=action, required=branch_scoped)
-        request.scope.setdefault("state", {})[_CHECK_KEY] = check
+        request.scope.setdefault("state", {})[BRANCH_CHECK_KEY] = check
         bound = principal.bound_to(action, check)
         branch_id = request.path_params.get(BRANCH_PARAM)
         if branch_scoped and branch_id is not None:
@@ -174,7 +166,7 @@ class BranchCheckMiddleware:
             if blocked:
                 return
             if message["type"] == "http.response.start" and message["status"] < 400:
-                check: BranchCheck | None = state.get(_CHECK_KEY)
+                check: BranchCheck | None = state.get(BRANCH_CHECK_KEY)
                 if check is not None and check.pending:
                     blocked = True
                     log.error(
@@ -195,21 +187,3 @@ class BranchCheckMiddleware:
             await send(message)
 
         await self.app(scope, receive, guarded_send)
-
-
-def _add_actions_to_openapi(app: FastAPI) -> None:
-    from shared.auth.routes import route_actions
-
-    original = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = original()
-        for route in route_actions(app):
-            operation = schema.get("paths", {}).get(route.path, {}).get(route.method.lower())
-            if operation is not None and route.action is not None:
-                operation["x-action"] = route.action
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

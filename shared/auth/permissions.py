@@ -106,6 +106,10 @@ _TABLE: tuple[tuple[str, Kind, Scope, frozenset[str], str], ...] = (
     ("pii.register",                    _C, _B, _FLOOR,           "POST /branches/{b}/customers"),
     ("pii.read",                        _R, _B, _FLOOR,           "GET /branches/{b}/customers/{ref}/pii"),
     ("pii.erase",                       _C, _G, _ADMIN,           "DELETE /customers/{ref}/pii"),
+    ("pii.update_contact",              _C, _B, _MANAGERS,        "POST .../customers/{ref}/contact"),
+    ("pii.duplicates.read",             _R, _B, _HEAD,            "GET .../customers/{ref}/duplicates"),
+    ("pii.merge",                       _C, _B, _HEAD,            "POST /branches/{b}/customers/{ref}/merge"),
+    ("pii.merge.reverse",               _C, _B, _HEAD,            "POST .../customers/{ref}/merge-reversal"),
     # ---- complaint (issues 3 and 8) -------------------------------------------------------------
     ("complaint.create",                _C, _B, _FLOOR,           "POST /branches/{b}/complaints"),
     ("complaint.read",                  _R, _B, _FLOOR_AND_HQ,    "GET /complaints/{id} (+ explain), board"),

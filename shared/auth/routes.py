@@ -60,7 +60,7 @@ def _walk(dependant: Dependant) -> Iterable[Dependant]:
         yield from _walk(dep)
 
 
-def _effective_routes(app: object) -> Iterator[tuple[BaseRoute, Any]]:
+def effective_routes(app: object) -> Iterator[tuple[BaseRoute, Any]]:
     """(original route, effective route) pairs. FastAPI ≥ 0.130-ish mounts included routers lazily
     (``_IncludedRouter``); its public ``iter_route_contexts`` resolves them, with the prefix and
     the include-level dependencies applied. Older FastAPI copies routes on include."""
@@ -91,7 +91,7 @@ def _route_action(path: str, dependant: Dependant | None) -> tuple[str | None, b
 def route_actions(app: object, *, public: frozenset[str] = PUBLIC_PATHS) -> list[RouteAction]:
     """One row per (method, path) of ``app`` (a FastAPI app or an APIRouter), sorted."""
     rows: list[RouteAction] = []
-    for original, route in _effective_routes(app):
+    for original, route in effective_routes(app):
         path = str(getattr(route, "path_format", None) or getattr(route, "path", ""))
         name = str(getattr(route, "name", None) or "")
         if isinstance(original, APIRoute):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from services.hq.report import parse_csv_sections
+from services.hq.report_csv import parse_csv_sections
 from tests.e2e.conftest import BrowserFactory, Stack, new_branch, shot, sign_in
 from tests.support.services import wait_until
 

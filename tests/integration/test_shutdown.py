@@ -1,6 +1,6 @@
 """SIGTERM during load: in-flight commands finish, the relay flushes, the projection stays whole.
 
-complaint and hq run as real processes. Clients keep posting complaints; both services get
+complaint, hqfeed and hq run as real processes. Clients keep posting complaints; all three get
 SIGTERM mid-load, exit, and are started again. Then every complaint that got a 201 must be in the
 store and on the topic, and HQ must count each exactly once (no loss, no double count, no half
 applied batch).
@@ -40,6 +40,9 @@ async def test_sigterm_under_load_loses_nothing_and_counts_everything_once(
         "complaint", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
     )
     hq = ServiceProcess("hq", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path)
+    feed = ServiceProcess(
+        "hqfeed", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
+    )
     accepted: dict[str, str] = {}  # complaint id -> branch, for every 201
     refused: list[str] = []
     stop = asyncio.Event()
@@ -71,20 +74,21 @@ async def test_sigterm_under_load_loses_nothing_and_counts_everything_once(
                 refused.append(str(response.status_code))
                 await asyncio.sleep(0.01)
 
-    async with running_services(complaint, hq):
+    async with running_services(complaint, feed, hq):
         limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
         async with httpx.AsyncClient(timeout=30, limits=limits) as http:
             load = [asyncio.create_task(client(n, http)) for n in range(CLIENTS)]
             await wait_until(lambda: len(accepted) >= 150, timeout=20, message="the load never got going")
 
             complaint.send_signal(signal.SIGTERM)
+            feed.send_signal(signal.SIGTERM)
             hq.send_signal(signal.SIGTERM)
-            codes = await asyncio.gather(complaint.wait(25), hq.wait(25))
+            codes = await asyncio.gather(complaint.wait(25), feed.wait(25), hq.wait(25))
             stop.set()
             await asyncio.gather(*load)
         # uvicorn re-raises the SIGTERM it caught once its graceful shutdown is complete
         assert set(codes) <= {0, -signal.SIGTERM}, f"exit codes {codes}"
-        for service in (complaint, hq):
+        for service in (complaint, feed, hq):
             assert f"{service.name} stopped" in service.log_text(), (
                 f"{service.name} did not finish its shutdown"
             )
@@ -99,7 +103,7 @@ async def test_sigterm_under_load_loses_nothing_and_counts_everything_once(
             assert len(stored) == len(accepted), "a complaint was recorded but its client was told otherwise"
             assert await relay_flushed(store), "the relay did not publish everything before exiting"
 
-            await asyncio.gather(complaint.start(), hq.start())
+            await asyncio.gather(complaint.start(), feed.start(), hq.start())
 
             expected = {b: list(accepted.values()).count(b) for b in branches}
             await wait_until(

@@ -32,9 +32,13 @@ async def test_a_complaint_posted_over_http_changes_hq_through_the_broker(
     complaint = ServiceProcess(
         "complaint", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
     )
+    # HQ sees the branches only through the branch side's aggregator (hqfeed.events.v1)
+    feed = ServiceProcess(
+        "hqfeed", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
+    )
     hq = ServiceProcess("hq", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path)
     staff, analyst = lobby_manager(branch), hq_analyst()
-    async with running_services(complaint, hq), httpx.AsyncClient(timeout=10) as http:
+    async with running_services(complaint, feed, hq), httpx.AsyncClient(timeout=10) as http:
         summary = await http.get(f"{hq.url}/hq/branches/{branch}", headers=analyst)
         assert summary.status_code == 200 and summary.json()["complaints_received"] == 0
 

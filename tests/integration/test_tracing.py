@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind
 from services.complaint.service import SERVICE as COMPLAINT
 from services.followup.service import build_service as followup_service
 from services.hq.service import SERVICE as HQ
+from services.hqfeed.service import SERVICE as HQFEED
 from shared import tracing
 from shared.clock import FixedClock
 from shared.runner import create_app
@@ -68,8 +69,9 @@ async def test_a_complaint_is_one_trace_from_http_through_kafka_to_the_followup_
     complaint = create_app(COMPLAINT, settings, clock=clock)
     followup = create_app(followup_service(), settings, clock=clock)
     hq = create_app(HQ, settings, clock=clock)
+    feed = create_app(HQFEED, settings, clock=clock)  # HQ reads the branch side's contract
     branch = "trace-b01"
-    async with serve_app(hq), serve_app(followup), serve_app(complaint) as url:
+    async with serve_app(hq), serve_app(feed), serve_app(followup), serve_app(complaint) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10, auth=StaffAuth("lm-007")) as http:
             body = {"channel": "phone_hotline", "customer_ref": "cust_ref_0042", "description": "card kept"}
             response = await http.post(f"/branches/{branch}/complaints", json=body)

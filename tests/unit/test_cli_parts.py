@@ -14,6 +14,7 @@ import pytest
 from shared.cli._common import CliError, database_url, parse_time, table, write_dev_infra
 from shared.cli._deadletters import dlq_topics, parse_id
 from shared.cli._mask import masked
+from shared.topology import CONTEXTS
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -33,7 +34,7 @@ def test_dead_letter_ids_and_topics() -> None:
         parse_id("complaint.events.v1.dlq:x:17")
     assert dlq_topics(["complaint"]) == ["complaint.events.v1.dlq"]
     assert dlq_topics(["complaint.events.v1", "complaint.events.v1.dlq"]) == ["complaint.events.v1.dlq"]
-    assert len(dlq_topics()) == 5 and all(t.endswith(".dlq") for t in dlq_topics())
+    assert len(dlq_topics()) == len(CONTEXTS) and all(t.endswith(".dlq") for t in dlq_topics())
 
 
 def test_texts_show_as_references_and_numbers_are_masked() -> None:

@@ -91,7 +91,8 @@ def service_packages() -> list[str]:
     return sorted(
         path.parent.name
         for path in (ROOT / "services").glob("*/__main__.py")
-        if (path.parent / "__init__.py").exists() and path.parent.name.isidentifier()
+        if (path.parent / "__init__.py").exists()
+        and path.parent.name.isidentifier()
         and not (path.parent / "NOT_A_SERVICE").exists()  # a tool, e.g. the simulator
     )
 

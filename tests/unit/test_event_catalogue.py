@@ -61,7 +61,9 @@ def test_every_registered_event_is_documented_with_its_schema_and_version(curren
         envelope["properties"]
     )
     topics = {name for name in current["channels"] if not name.endswith(".dlq")}
-    assert topics == {f"{c}.events.v1" for c in ("reception", "complaint", "followup", "feedback", "hq")}
+    assert topics == {
+        f"{c}.events.v1" for c in ("reception", "complaint", "followup", "feedback", "hqfeed", "hq")
+    }
     assert "SlaBreached" in current["channels"]["complaint.events.v1"]["messages"]
 
 

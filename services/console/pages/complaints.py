@@ -8,7 +8,6 @@ colleague's change in between comes back as 409 and the page says so instead of 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
@@ -21,7 +20,7 @@ from services.console.errors import FormErrors
 from services.console.i18n import Translator
 from services.console.pages.forms import command, form_dict, form_key, optional, parse_bool
 from services.console.session import Session, Staff, T
-from services.console.steps import STEP_ACTIONS, CaseFacts, allowed_steps, answer_outcomes, next_level
+from services.console.steps import STEP_ACTIONS, allowed_steps, answer_outcomes, next_level
 from services.console.texts import resolve_elsewhere, show_text
 from services.console.web import Panel, fetch, render
 from shared.contracts.complaint import Category, Channel, HoldKind, Nature, Urgency
@@ -283,12 +282,8 @@ async def case_view(
     if case is not None:  # a case raised from a visit or a survey keeps that context's text
         await resolve_elsewhere(request.app.state.backend, session, branch_id, case)
     steps: list[str] = []
-    facts = None
-    if case is not None:
-        facts = CaseFacts.from_view(case)
-        steps = [
-            s for s in allowed_steps(facts, datetime.now(UTC)) if session.can(STEP_ACTIONS[s], branch_id)
-        ]
+    if case is not None:  # the service's decider says which steps the case takes now
+        steps = [s for s in allowed_steps(case) if session.can(STEP_ACTIONS[s], branch_id)]
     return render(
         request,
         "complaint.html",
@@ -298,7 +293,6 @@ async def case_view(
         active="nav.complaints",
         status_code=status_code,
         case=case,
-        facts=facts,
         problem=panel.problem,
         steps=steps,
         history=history_rows(case.get("history") or [], t) if case else [],
@@ -310,7 +304,7 @@ async def case_view(
         natures=[n.value for n in Nature],
         urgencies=[u.value for u in Urgency],
         hold_kinds=[k.value for k in HoldKind],
-        outcomes=answer_outcomes(facts) if facts else [],
+        outcomes=answer_outcomes(case) if case else [],
         next_level=next_level(case["level"]) if case else None,
         solution_rows=SOLUTION_ROWS,
     )

@@ -298,3 +298,15 @@ async def test_an_urgent_or_major_case_is_escalated_at_once(complaint_service: S
         )
         assert 'branchcare_complaint_escalations_total{to_level="hq_department",trigger="manual"}' in metrics
         assert 'branchcare_complaints_by_status{status="classified"} 1.0' in metrics
+
+
+async def test_the_case_lists_the_steps_its_decider_takes_now(complaint_service: ServiceFactory) -> None:
+    async with complaint_service() as svc:
+        cid = (await svc.new_complaint(branch()))["complaint_id"]
+        shown = (await svc.get(f"/complaints/{cid}")).json()["allowed_steps"]
+        steps = {s["step"]: s for s in shown}
+        assert steps["acknowledge"] == {"step": "acknowledge", "allowed": True, "reason": None}
+        assert not steps["close"]["allowed"] and "answer the customer first" in steps["close"]["reason"]
+        after = await svc.ok(cid, "acknowledge", {"apology": "We are sorry."})
+        steps = {s["step"]: s for s in after["allowed_steps"]}
+        assert not steps["acknowledge"]["allowed"] and steps["classify"]["allowed"]

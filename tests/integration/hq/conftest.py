@@ -1,5 +1,7 @@
-"""HQ as a real process against real PostgreSQL and a broker of the test's own (HQ reads every topic
-from the beginning: a private broker keeps other tests' events out of its figures)."""
+"""HQ as a real process against real PostgreSQL and a broker of the test's own, behind the branch
+side's aggregator (``services.hqfeed``, a real process too): tests publish branch domain events, the
+aggregator folds them into HQ's contract, HQ reads only that. Both read their topics from the
+beginning: a private broker keeps other tests' events out of the figures."""
 
 from __future__ import annotations
 
@@ -24,12 +26,16 @@ HQ_ENV = {
     "LOG_LEVEL": "INFO",
 }
 
+#: the aggregator collects a batch for 0.2 s (1 s by default), so the tests wait less
+FEED_ENV = {"LOG_LEVEL": "INFO", "HQFEED_WINDOW_SECONDS": "0.2"}
+
 
 @dataclass
 class Hq:
     """HQ's process; ``http`` reads as an HQ analyst (HQ-wide token)."""
 
     process: ServiceProcess
+    feed: ServiceProcess
     http: httpx.AsyncClient
     broker: TansuBroker
     database_url: str
@@ -82,6 +88,13 @@ class Hq:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def hq(database_url: str, private_broker: TansuBroker, tmp_path: Path) -> AsyncIterator[Hq]:
+    feed = ServiceProcess(
+        "hqfeed",
+        database_url=database_url,
+        kafka_bootstrap_servers=private_broker.bootstrap_servers,
+        env=FEED_ENV,
+        log_dir=tmp_path,
+    )
     process = ServiceProcess(
         "hq",
         database_url=database_url,
@@ -89,8 +102,8 @@ async def hq(database_url: str, private_broker: TansuBroker, tmp_path: Path) -> 
         env=HQ_ENV,
         log_dir=tmp_path,
     )
-    async with process, httpx.AsyncClient(timeout=10, headers=hq_analyst()) as http:
-        yield Hq(process, http, private_broker, database_url, EnvelopeFactory())
+    async with feed, process, httpx.AsyncClient(timeout=10, headers=hq_analyst()) as http:
+        yield Hq(process, feed, http, private_broker, database_url, EnvelopeFactory())
 
 
 def now() -> datetime:

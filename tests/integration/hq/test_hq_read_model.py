@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.hq.report import parse_csv_sections
+from services.hq.report_csv import parse_csv_sections
 from services.simulator.envelopes import Made
 from shared.contracts.complaint import Category, Channel, Nature
 from tests.integration.hq.conftest import Hq, now

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from services.hq.tables import READ_MODEL_TABLES
+from services.hq.projections.tables import READ_MODEL_TABLES
 from services.simulator.envelopes import Made, branch_traffic, interleave
 from shared.contracts.complaint import Category
 from tests.integration.hq.conftest import Hq, now
@@ -82,7 +82,8 @@ async def test_a_rebuild_from_the_topics_equals_the_live_read_model(hq: Hq) -> N
     for table in live:
         assert after[table] == live[table], f"{table} differs after the rebuild"
     state = await hq.get("/hq/status")
-    assert state["consumer_group"] == "hq.branch_kpis.g2" and state["records"] >= len(items)
+    # HQ rebuilds from the aggregated contract: far fewer records than the branch events behind them
+    assert state["consumer_group"] == "hq.branch_kpis.g2" and 0 < state["records"] < len(items)
 
     env = {**os.environ, "DATABASE_URL": hq.database_url}
     proc = await asyncio.create_subprocess_exec(

@@ -24,7 +24,8 @@ from services.complaint.service import SERVICE as COMPLAINT
 from services.followup.domain import CompleteTask, Task, decide, evolve
 from services.followup.rules import TaskRules
 from services.hq.config import DEFAULT_PROFILES_DIR
-from services.hq.report import SECTIONS, parse_csv_sections
+from services.hq.report import SECTIONS
+from services.hq.report_csv import parse_csv_sections
 from services.simulator.envelopes import EnvelopeFactory
 from shared.clock import FixedClock
 from shared.contracts.complaint import ComplaintClosed
@@ -34,7 +35,7 @@ from shared.runner import create_app
 from shared.settings import ServiceSettings
 from shared.sla.policy import PolicyBook
 from tests.integration.complaint.complaint_harness import Running, envelope_of, publish
-from tests.integration.hq.conftest import HQ_ENV, Hq
+from tests.integration.hq.conftest import FEED_ENV, HQ_ENV, Hq
 from tests.support.auth import BRANCH_ROLES, StaffAuth, admin, bearer, hq_analyst
 from tests.support.services import ServiceProcess, serve_app, wait_until
 from tests.support.texts import ref
@@ -76,6 +77,13 @@ async def world(
         env={**HQ_ENV, "HQ_PROFILES_DIR": str(profiles), "HQ_CUSTOMERS_FILE": str(customers)},
         log_dir=tmp_path,
     )
+    feed_process = ServiceProcess(
+        "hqfeed",
+        database_url=database_url,
+        kafka_bootstrap_servers=private_broker.bootstrap_servers,
+        env=FEED_ENV,
+        log_dir=tmp_path,
+    )
     settings = ServiceSettings(
         database_url=database_url,
         kafka_bootstrap_servers=private_broker.bootstrap_servers,
@@ -87,12 +95,13 @@ async def world(
     app = create_app(COMPLAINT, settings, clock=clock)
     auth = StaffAuth("lm-007", branches=[BRANCH, OTHER])
     async with (
+        feed_process,
         hq_process,
         httpx.AsyncClient(timeout=10, headers=hq_analyst()) as hq_http,
         serve_app(app) as url,
         httpx.AsyncClient(base_url=url, timeout=10, auth=auth) as http,
     ):
-        hq = Hq(hq_process, hq_http, private_broker, database_url, EnvelopeFactory())
+        hq = Hq(hq_process, feed_process, hq_http, private_broker, database_url, EnvelopeFactory())
         running = Running(url, clock, app.state.ctx, http, private_broker.bootstrap_servers, auth)
         yield World(hq, running, database_url)
 

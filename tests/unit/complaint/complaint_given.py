@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
 
 from services.complaint import domain as d
 from shared.contracts.complaint import Category, Channel, Nature, Outcome, ProposedSolution, Urgency
-from shared.registry import EventData
+from tests.support.decider import Scenario, given, recorded
 from tests.support.texts import ref
 
 T0 = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
@@ -78,29 +77,20 @@ def path_to(status: d.Status, nature: Nature = Nature.general) -> list[d.Command
     raise ValueError(status)
 
 
-class Case:
-    """A case built by running commands through the decider, keeping every event."""
+DECIDER = d.make_decider()
 
-    def __init__(self, rules: d.ComplaintRules = d.DEFAULT_RULES) -> None:
-        self.decider = d.make_decider(rules)
-        self.state = self.decider.initial_state
-        self.events: list[EventData] = []
 
-    def run(self, *commands: d.Command) -> Sequence[EventData]:
-        produced: list[EventData] = []
-        for command in commands:
-            new = self.decider.decide(self.state, command)
-            self.state = self.decider.fold(new, self.state)
-            self.events.extend(new)
-            produced.extend(new)
-        return produced
+def case_at(
+    status: d.Status, nature: Nature = Nature.general, rules: d.ComplaintRules = d.DEFAULT_RULES
+) -> Scenario[d.Command, d.Complaint]:
+    """A case taken to ``status`` along the main line, ready for the command under test."""
+    decider = d.make_decider(rules)
+    return given(decider, *recorded(decider, *path_to(status, nature)))
 
-    @classmethod
-    def at_status(cls, status: d.Status, nature: Nature = Nature.general) -> Case:
-        case = cls()
-        case.run(*path_to(status, nature))
-        assert case.state.status is status
-        return case
+
+def new_case(rules: d.ComplaintRules = d.DEFAULT_RULES) -> Scenario[d.Command, d.Complaint]:
+    """No complaint yet."""
+    return given(d.make_decider(rules))
 
 
 def new_id() -> UUID:

@@ -7,6 +7,7 @@ written as ``SLA_POLICIES_FILE`` by the integration tests, with branches mapped 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +21,7 @@ from shared.contracts.complaint import Category, Channel, Nature, Urgency
 from shared.decider import DomainError
 from shared.registry import EventData
 from shared.sla.policy import DEFAULT_FILE, PolicyBook
+from tests.support.decider import Scenario, given
 from tests.support.texts import ref
 
 CN_BRANCH = "cn-sh-001"
@@ -97,13 +99,22 @@ def end_of(tz: ZoneInfo, day: date) -> datetime:
 
 
 class Case:
-    """A case under a profile, run through the pure decider, keeping every event."""
+    """A case under a profile, run through the pure decider (``tests.support.decider``), kept as
+    the scenario so far: for the date-heavy regulatory tests that walk one case through many
+    steps, ``run`` records and ``refused`` is ``then_raises`` on the same case."""
 
     def __init__(self, branch: str = CN_BRANCH, rules: d.ComplaintRules = d.DEFAULT_RULES) -> None:
         self.branch = branch
         self.decider = d.make_decider(rules, REGULATION)
-        self.state = self.decider.initial_state
-        self.events: list[EventData] = []
+        self.scenario: Scenario[d.Command, d.Complaint] = given(self.decider)
+
+    @property
+    def state(self) -> d.Complaint:
+        return self.scenario.state
+
+    @property
+    def events(self) -> list[EventData]:
+        return list(self.scenario.history)
 
     @classmethod
     def received(
@@ -126,23 +137,18 @@ class Case:
         return case
 
     def run(self, *commands: d.Command) -> Sequence[EventData]:
-        produced: list[EventData] = []
-        for command in commands:
-            new = self.decider.decide(self.state, command)
-            self.state = self.decider.fold(new, self.state)
-            self.events.extend(new)
-            produced.extend(new)
-        return produced
+        """Record ``commands``; a refusal raises the decider's DomainError."""
+        when = self.scenario.when(*commands)
+        if when.error is not None:
+            raise when.error
+        self.scenario = when.then(*(type(e) for e in when.events))
+        return when.events
 
     def refused(self, command: d.Command, reason: str) -> DomainError:
-        before = self.state
-        try:
-            self.run(command)
-        except DomainError as exc:
-            assert reason in str(exc), f"{reason!r} not in {exc}"
-            assert self.state == before
-            return exc
-        raise AssertionError(f"{command} was not refused")
+        when = self.scenario.when(command)
+        when.then_raises(re.escape(reason))
+        assert when.error is not None
+        return when.error
 
     def clock(self, sla: str = d.REGULATORY_SLA) -> RegClock:
         clock = self.state.clocks.get(sla)

@@ -10,7 +10,8 @@ from typing import Any
 
 from openpyxl import load_workbook
 
-from services.hq.report import SECTIONS, parse_csv_sections, section_table
+from services.hq.report import SECTIONS
+from services.hq.report_csv import parse_csv_sections, section_table
 from services.hq.service import SERVICE
 from services.hq.workbook import BOM, to_csv_bytes, to_xlsx
 from shared.runner import create_app

@@ -17,14 +17,13 @@ from services.hq.report import (
     MEASURES,
     SECTIONS,
     build,
-    grouping_mask,
-    parse_csv_sections,
     parse_dimensions,
     parse_section,
     select,
-    to_csv,
     totals,
 )
+from services.hq.report_csv import parse_csv_sections, to_csv
+from services.hq.report_queries import grouping_mask
 
 DAY = 86400
 FIRST, LAST = date(2026, 3, 1), date(2026, 3, 31)

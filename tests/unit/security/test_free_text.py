@@ -205,6 +205,8 @@ NOT_FREE_TEXT = {
     "POST /branches/{branch_id}/customers body.name",
     "POST /branches/{branch_id}/customers body.phone",
     "POST /branches/{branch_id}/customers body.id_number",
+    "POST /branches/{branch_id}/customers/{customer_ref}/contact body.name",
+    "POST /branches/{branch_id}/customers/{customer_ref}/contact body.phone",
     "POST /complaints/{complaint_id}/propose body.solutions[].compensation",
 }
 

@@ -1,19 +1,16 @@
-"""HQ's read model, fed by every branch's events from one consumer group over four topics.
+"""Cross-branch alerts of HQ's read model: category spikes (crisis suspected) and repeat complainants.
 
-``BranchKpis.apply`` gets a de-duplicated, in-order batch from the projection runner (inside its
-transaction) and: loads the facts the batch needs (two queries), folds the batch in Python
-(:mod:`services.hq.fold`), writes one statement per table (:mod:`services.hq.tables`), then looks
-for cross-branch patterns in what changed (:mod:`services.hq.patterns`) and publishes each new
-alert once, through HQ's own event store and outbox, in the same transaction.
+After a batch is written, :class:`Alerts` looks for patterns in what changed (the crisis slots and
+the customers it touched, :mod:`services.hq.patterns`) and publishes each new alert once, through
+HQ's own event store and outbox (``hq.events.v1``), in the batch's transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from functools import partial
 from uuid import uuid4
 
@@ -21,7 +18,6 @@ import asyncpg
 
 from services.hq import metrics
 from services.hq.config import HqConfig
-from services.hq.fold import FoldSettings, complaint_ids, fold_batch, subjects_needing_breaches
 from services.hq.patterns import (
     RepeatRow,
     SpikeRow,
@@ -32,23 +28,14 @@ from services.hq.patterns import (
     repeat_episodes,
     spike_rows,
 )
-from services.hq.regions import Regions
-from services.hq.tables import load_facts, load_open_breaches, write_changes
 from shared.clock import Clock
-from shared.contracts import complaint as _complaint  # noqa: F401  (registers the topic's events)
-from shared.contracts import feedback as _feedback  # noqa: F401
-from shared.contracts import followup as _followup  # noqa: F401
-from shared.contracts import reception as _reception  # noqa: F401
 from shared.contracts.hq import CrisisSuspected, RepeatComplainantDetected
 from shared.envelope import Envelope
 from shared.eventstore import EventStore
 from shared.registry import EventData
-from shared.topology import events_topic
 
 log = logging.getLogger(__name__)
 
-PROJECTION = "branch_kpis"
-TOPICS: tuple[str, ...] = tuple(events_topic(c) for c in ("reception", "complaint", "followup", "feedback"))
 ACTOR = "system:hq-patterns"
 #: the pseudo-branch HQ's own events are keyed by
 HQ_BRANCH = "hq"
@@ -91,58 +78,22 @@ class Candidate:
     event: Callable[[], EventData]
 
 
-class BranchKpis:
-    """The read model behind every HQ endpoint (one projection, one consumer group)."""
+class Alerts:
+    """Spike and repeat-complainant detection over the read model, publishing each alert once."""
 
-    name = PROJECTION
-    topics: Sequence[str] = TOPICS
-
-    def __init__(
-        self,
-        *,
-        config: HqConfig,
-        tz_of: Callable[[str], tzinfo],
-        regions: Regions,
-        store: EventStore | None,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, *, config: HqConfig, store: EventStore | None, clock: Clock) -> None:
         self.config = config
-        self.tz_of = tz_of
-        self.regions = regions
         self.store = store
         self.clock = clock
-        self.settings = FoldSettings(
-            slot=timedelta(minutes=config.crisis_slot_minutes),
-            crisis_categories=frozenset(config.crisis_categories),
-        )
+        self.slot = timedelta(minutes=config.crisis_slot_minutes)
         self.window = timedelta(minutes=config.crisis_slot_minutes * config.slots_per_window())
-        #: recorded_at of the events applied since the consumer last looked (freshness metric)
-        self.applied_recorded_at: list[datetime] = []
         #: alerts published since the consumer last looked (it wakes the relay)
         self.published = 0
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        facts = await load_facts(conn, complaint_ids(events))
-        breaches = await load_open_breaches(conn, subjects_needing_breaches(events))
-        changes = fold_batch(
-            events, facts=facts, open_breaches=breaches, tz_of=self.tz_of, settings=self.settings
-        )
-        await write_changes(conn, changes)
-        if changes.slots:
-            await self._spikes(conn, {(cat, slot) for cat, slot, _ in changes.slots})
-        if changes.customer_refs:
-            await self._repeats(conn, changes.customer_refs)
-        self.applied_recorded_at.extend(env.recorded_at for env in events)
-        by_region: Counter[str] = Counter()
-        for branch, n in Counter(env.branch_id for env in events).items():
-            by_region[self.regions.region_of(branch)] += n
-        for region, n in by_region.items():
-            metrics.REGION_EVENTS.labels(region).inc(n)
-
     # ----------------------------------------------------------------------- patterns
 
-    async def _spikes(self, conn: asyncpg.Connection, affected: set[tuple[str, datetime]]) -> None:
-        windows = candidate_windows(affected, self.settings.slot, self.config.slots_per_window())
+    async def spikes(self, conn: asyncpg.Connection, affected: set[tuple[str, datetime]]) -> None:
+        windows = candidate_windows(affected, self.slot, self.config.slots_per_window())
         found = await conn.fetch(
             _TRIGGERS_SQL,
             [w[0] for w in windows],
@@ -195,7 +146,7 @@ class BranchKpis:
             now,
         )
 
-    async def _repeats(self, conn: asyncpg.Connection, refs: set[str]) -> None:
+    async def repeats(self, conn: asyncpg.Connection, refs: set[str]) -> None:
         wanted = sorted(refs)
         found = await conn.fetch(
             """SELECT customer_ref, branch_id, received_at FROM complaints

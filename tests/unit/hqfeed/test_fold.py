@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from services.hq.fold import BatchChanges, ComplaintFacts, fold_batch, subjects_needing_breaches
+from services.hqfeed.facts import BatchChanges, ComplaintFacts
+from services.hqfeed.fold import fold_batch, subjects_needing_breaches
 from services.simulator.envelopes import EnvelopeFactory, Made
 from shared.contracts import complaint as c
 from shared.contracts.complaint import Category, Nature

@@ -11,14 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.followup.domain import task_id_for
-from services.hq.fold import (
-    BatchChanges,
-    ComplaintFacts,
-    RemediationTask,
-    fold_batch,
-    remediation_task_id,
-)
-from services.hq.tables import READ_MODEL_TABLES
+from services.hq.projections.tables import READ_MODEL_TABLES
+from services.hqfeed.facts import BatchChanges, ComplaintFacts, RemediationTask, remediation_task_id
+from services.hqfeed.fold import fold_batch
 from shared.contracts import complaint as c
 from shared.contracts import followup as fu
 from shared.contracts.complaint import Channel, ClockOutcome, LimitUnit, RemediationAction

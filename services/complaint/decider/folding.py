@@ -1,0 +1,87 @@
+"""How a complaint case is folded from its events: the table from event type to the small
+function that applies it (filled by :mod:`.evolve_lifecycle` and :mod:`.evolve_regulatory`), and
+the helpers those functions share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from services.complaint.state import (
+    REGULATORY_SLA,
+    Complaint,
+    SolutionStatus,
+)
+from shared.contracts.complaint import (
+    ClockStart,
+    HoldKind,
+)
+from shared.contracts.text import TextRef
+
+Apply = TypeVar("Apply", bound=Callable[..., Complaint])
+#: event type → the function that applies it to a case
+EVOLVE: dict[type, Callable[[Complaint, Any], Complaint]] = {}
+
+
+def on(*event_types: type) -> Callable[[Apply], Apply]:
+    """Register the function that applies these event types to a case."""
+
+    def register(apply: Apply) -> Apply:
+        for event_type in event_types:
+            EVOLVE[event_type] = apply
+        return apply
+
+    return register
+
+
+def new_cycle(state: Complaint, cycle: int, at: datetime, starts: Sequence[ClockStart]) -> Complaint:
+    """A reopen or a review starts a new cycle: its own acknowledgement, answer and clocks."""
+    return replace(
+        state,
+        cycle=cycle,
+        cycle_started_at=at,
+        acknowledged_at=None,
+        resolved_at=None,
+        answered_at=None,
+        outcome=None,
+        closed_at=None,
+        sla_fired=frozenset(),
+        breached_slas=frozenset(),
+        clocks=state.clocks.start_all(starts, hold_of(state), at),
+    )
+
+
+def hold_of(state: Complaint) -> tuple[HoldKind, TextRef | None] | None:
+    if state.on_hold and state.hold_kind is not None:
+        return state.hold_kind, state.hold_reason
+    return None
+
+
+def start_clocks(state: Complaint, starts: Sequence[ClockStart], at: datetime) -> Complaint:
+    """(Re)start regulatory clocks; a restarted decision clock starts over without extensions."""
+    if not starts:
+        return state
+    slas = {s.sla for s in starts}
+    state = replace(
+        state,
+        clocks=state.clocks.start_all(starts, hold_of(state), at),
+        calendar=state.calendar or starts[0].calendar,
+        breached_slas=state.breached_slas - slas,
+    )
+    if REGULATORY_SLA in slas:
+        state = replace(state, regulatory_extensions=0, regulatory_limit_days=None, pending_extension=None)
+    return state
+
+
+def set_solution(state: Complaint, solution_id: UUID, status: SolutionStatus) -> Complaint:
+    solutions = tuple(
+        replace(s, status=status) if s.solution_id == solution_id else s for s in state.solutions
+    )
+    return replace(state, solutions=solutions)
+
+
+def add_source(ids: frozenset[UUID], new: UUID | None) -> frozenset[UUID]:
+    return ids if new is None else ids | {new}

@@ -1,0 +1,276 @@
+"""Complaint HTTP routes: the case, the branch's board, incidents and the receipt of a complaint.
+
+Every command answers 200 with the case's new state (and its version as ``ETag``), 409 with the
+reason when it is not allowed now (or when ``If-Match`` / ``expected_version`` is stale), 404 for
+an unknown case and 422 for bad input: unknown fields, over-long texts and bad values are refused.
+The actor is the request's identity (``shared.http.command_metadata``: the bearer token's staff
+id), never a body field. The lifecycle commands are declared in :mod:`command_routes` (one line
+each, through :class:`shared.command_routes.CommandRoutes`); bodies are in :mod:`bodies`, the
+views in :mod:`views`.
+
+Every route declares its action (``shared.auth.requires``; the table is in ``shared/SECURITY.md``).
+Commands on a case pass ``staff.check_branch`` to the command handler: the case's branch is checked
+after loading and before anything is decided (403, nothing recorded). Reads by id check it before
+answering; an incident shows only the cases of the branches the reader may see.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+
+from services.complaint import domain as d
+from services.complaint import projections
+from services.complaint.app import ComplaintApp, app_for
+from services.complaint.bodies import ReceiveComplaintBody
+from services.complaint.decider.steps import allowed_steps
+from services.complaint.explain import explain
+from services.complaint.views import (
+    Board,
+    ComplaintCreated,
+    ComplaintView,
+    Incident,
+    board_item,
+    case_texts,
+    deadline_views,
+    view,
+)
+from shared.audit import annotate
+from shared.auth import Principal, is_allowed, requires, requires_on
+from shared.command_routes import CommandCall, Ran
+from shared.commands import CommandResult, Loaded
+from shared.envelope import Envelope, Metadata
+from shared.http import command_metadata
+from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
+from shared.runner import ServiceContext, context
+from shared.texts import TextReader, may_read_texts, refs_in
+
+router = APIRouter(tags=["complaints"])
+
+BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+
+
+# ------------------------------------------------------------------------------- plumbing
+
+
+def complaint_app(ctx: Annotated[ServiceContext, Depends(context)]) -> ComplaintApp:
+    return app_for(ctx)
+
+
+App = Annotated[ComplaintApp, Depends(complaint_app)]
+Meta = Annotated[Metadata, Depends(command_metadata)]
+
+
+async def complaint_branch(complaint_id: UUID, app: App) -> str | None:
+    """The case's branch, checked before a route on it runs (``requires_on``): staff of another
+    branch get 403 whatever body they send."""
+    return await app.handler.branch_of(d.stream_id(complaint_id))
+
+
+async def reader_for(
+    app: ComplaintApp,
+    state: d.Complaint,
+    staff: Principal,
+    branch_id: str,
+    history: list[Envelope] | None = None,
+) -> TextReader:
+    refs = case_texts(state) + [r for e in history or () for r in refs_in(e.data)]
+    async with app.pool.acquire() as conn:
+        return await app.texts.reader(conn, refs, may_read=may_read_texts(staff, branch_id))
+
+
+async def run_command(app: ComplaintApp, call: CommandCall) -> Ran:
+    """One lifecycle command on a case (``shared.command_routes``): execute, then the case's view."""
+    result: CommandResult[d.Complaint] = await app.execute(
+        call.resource_id,
+        call.command,
+        meta=call.meta,
+        expected_version=call.expected_version,
+        check_branch=call.staff.check_branch,
+        texts=call.texts,
+    )
+    deadlines = await app.deadlines_of(call.resource_id)
+    branch = (
+        result.events[0].branch_id if result.events else (await complaint_branch(call.resource_id, app) or "")
+    )
+    reader = await reader_for(app, result.state, call.staff, branch)
+    shown = view(
+        call.resource_id,
+        result.state,
+        result.version,
+        branch,
+        deadlines,
+        app.clock.now(),
+        app.rules,
+        reader,
+        steps=allowed_steps(app.decider.decide, result.state, app.clock.now()),
+    )
+    return Ran(view=shown, version=result.version)
+
+
+# --------------------------------------------------------------------------------- routes
+
+
+@router.post(
+    "/branches/{branch_id}/complaints",
+    status_code=201,
+    response_model=ComplaintCreated,
+    responses={200: {"description": "merged into the open case (cn-2020), or a replay of a merge"}},
+)
+async def receive_complaint(
+    branch_id: BranchId,
+    body: ReceiveComplaintBody,
+    app: App,
+    staff: Annotated[Principal, Depends(requires("complaint.create"))],
+    meta: Meta,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ComplaintCreated:
+    """Record a complaint: who (customer reference), channel, what happened, optional visit.
+
+    Under a profile that merges repeats (cn-2020), the same complainant raising the same matter
+    while a case about it is open is recorded on that case: 200 with ``merged: true``. With an
+    ``Idempotency-Key`` a retry answers the case the first request opened (or merged into)."""
+    create = Create.of(request, idempotency_key, scope=branch_id, body=body)
+    texts = app.texts.batch()
+    try:
+        result, merged = await app.receive(
+            branch_id,
+            channel=body.channel,
+            customer_ref=body.customer_ref,
+            description=texts.require(body.description),
+            texts=texts,
+            visit_id=body.visit_id,
+            meta=meta,
+            business_type=body.business_type,
+            matter_key=body.matter_key,
+            category=body.category,
+            about_staff=tuple(body.about_staff),
+            collective=body.collective,
+            representatives=tuple(body.representatives),
+            new_facts=body.new_facts,
+            check_branch=staff.check_branch,
+            create=create,
+        )
+    except AlreadyCreated as done:
+        replay(response, done)
+        complaint_id = UUID(done.resource_id)
+        loaded = await app.get(complaint_id)
+        return await _created(app, request, response, complaint_id, loaded, merged=done.status == 200)
+    assert result.state.complaint_id is not None
+    if merged:
+        response.status_code = 200
+    loaded = Loaded(result.state, result.version, [])
+    return await _created(app, request, response, result.state.complaint_id, loaded, merged=merged)
+
+
+async def _created(
+    app: ComplaintApp,
+    request: Request,
+    response: Response,
+    complaint_id: UUID,
+    loaded: Loaded[d.Complaint],
+    *,
+    merged: bool,
+) -> ComplaintCreated:
+    annotate(request, resource_id=str(complaint_id))
+    response.headers["ETag"] = f'"{loaded.version}"'
+    response.headers["Location"] = f"/complaints/{complaint_id}"
+    deadlines = await app.deadlines_of(complaint_id)
+    return ComplaintCreated(
+        complaint_id=complaint_id,
+        status=loaded.state.status.value,
+        version=loaded.version,
+        deadlines=deadline_views(deadlines, app.clock.now()),
+        merged=merged,
+        regulatory_profile=loaded.state.profile,
+    )
+
+
+@router.get("/complaints/{complaint_id}", response_model=ComplaintView)
+async def get_complaint(
+    complaint_id: UUID,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.read", complaint_branch))],
+    response: Response,
+) -> ComplaintView:
+    """The case: its state, its history of events, its deadlines with the time remaining."""
+    loaded = await app.get(complaint_id)
+    branch = loaded.history[0].branch_id
+    staff.check_branch(branch)
+    response.headers["ETag"] = f'"{loaded.version}"'
+    deadlines = await app.deadlines_of(complaint_id)
+    reader = await reader_for(app, loaded.state, staff, branch, loaded.history)
+    return view(
+        complaint_id,
+        loaded.state,
+        loaded.version,
+        branch,
+        deadlines,
+        app.clock.now(),
+        app.rules,
+        reader,
+        loaded.history,
+        steps=allowed_steps(app.decider.decide, loaded.state, app.clock.now()),
+    )
+
+
+@router.get("/branches/{branch_id}/complaints", response_model=Board)
+async def branch_board(
+    branch_id: BranchId,
+    app: App,
+    staff: Annotated[Principal, Depends(requires("complaint.read"))],
+    status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = "open",
+    sla: Annotated[Literal["on_track", "at_risk", "breached", "paused", "none"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Board:
+    """The lobby's board: the branch's cases, nearest deadline first."""
+    allowed = {"open", "on_hold", "all"} | {s.value for s in d.Status if s is not d.Status.none}
+    if status not in allowed:
+        raise HTTPException(422, f"status must be one of {sorted(allowed)}")
+    now = app.clock.now()
+    async with app.pool.acquire() as conn:
+        rows = await projections.board(
+            conn, branch_id, status=None if status == "all" else status, sla=sla, limit=limit
+        )
+    return Board(branch_id=branch_id, as_of=now, complaints=[board_item(r, now) for r in rows])
+
+
+@router.get("/incidents/{incident_id}", response_model=Incident)
+async def get_incident(
+    incident_id: UUID, app: App, staff: Annotated[Principal, Depends(requires("complaint.incident.read"))]
+) -> Incident:
+    """The complaints merged into one incident (many complaints, one cause): only those of the
+    branches the reader may see (an incident may span branches); 403 when that leaves none."""
+    now = app.clock.now()
+    async with app.pool.acquire() as conn:
+        found = await projections.incident_cases(conn, incident_id)
+    if not found:
+        raise HTTPException(404, f"incident {incident_id} has no complaints")
+    rows = [r for r in found if is_allowed(staff, "complaint.incident.read", r["branch_id"])]
+    for branch in sorted({r["branch_id"] for r in rows} or {found[0]["branch_id"]}):
+        staff.check_branch(branch)  # 403 when none is visible; marks the branch check done
+    return Incident(
+        incident_id=incident_id,
+        complaints=[
+            board_item({**r, "sla_status": "", "next_sla": None, "next_due_at": None}, now) for r in rows
+        ],
+    )
+
+
+@router.get("/complaints/{complaint_id}/deadlines/explain")
+async def explain_deadlines(
+    complaint_id: UUID,
+    app: App,
+    staff: Annotated[Principal, Depends(requires_on("complaint.read", complaint_branch))],
+) -> dict[str, Any]:
+    """Which rule set each deadline and why: profile, rule text and citation, start and basis,
+    limit and how it counts, the calendar, pauses and extensions — replayed from the case's
+    history and set beside the live deadline (``agrees``)."""
+    loaded = await app.get(complaint_id)
+    staff.check_branch(loaded.history[0].branch_id)
+    deadlines = await app.deadlines_of(complaint_id)
+    return explain(str(complaint_id), loaded.state, deadlines, app.regulation, app.clock.now())

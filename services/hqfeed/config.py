@@ -1,0 +1,16 @@
+"""The aggregator's settings (environment ``HQFEED_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FeedConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HQFEED_", extra="ignore")
+
+    #: how long a batch collects domain events before it is folded and published: each branch gets
+    #: at most one KPI delta per window while it is active (HQ's freshness is about one window more)
+    window_seconds: float = Field(default=1.0, ge=0.0, le=30.0)
+    #: the most domain events folded in one batch (a rebuild or a backlog reads full batches)
+    max_batch: int = Field(default=5000, ge=1, le=50_000)

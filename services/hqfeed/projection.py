@@ -1,0 +1,117 @@
+"""The aggregator: a projection of the four domain topics whose output is HQ's contract.
+
+One batch, one transaction (the projection runner's, with its per-stream positions): load the state
+the batch needs, fold it (:mod:`services.hqfeed.fold`), keep the new state, and append the
+contract events of every branch touched to this service's event store — the outbox the relay
+publishes to ``hqfeed.events.v1``. So a redelivered domain event changes nothing and publishes
+nothing, and a contract event exists exactly when the batch it describes was applied.
+
+One stream per branch (``hqfeed:<branch>``): its versions are consecutive, so HQ's projection
+applies each delta exactly once, in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, tzinfo
+from uuid import uuid4
+
+import asyncpg
+
+from services.hqfeed.facts import FoldSettings
+from services.hqfeed.fold import complaint_ids, fold_batch, subjects_needing_breaches
+from services.hqfeed.publish import contract_events
+from services.hqfeed.state import load_facts, load_open_breaches, save_state
+from shared import tracing
+from shared.clock import Clock
+from shared.contracts import complaint as _complaint  # noqa: F401  (registers the topics' events)
+from shared.contracts import feedback as _feedback  # noqa: F401
+from shared.contracts import followup as _followup  # noqa: F401
+from shared.contracts import hqfeed as _hqfeed  # noqa: F401
+from shared.contracts import reception as _reception  # noqa: F401
+from shared.contracts.hqfeed import CRISIS_SLOT_MINUTES
+from shared.envelope import Envelope
+from shared.eventstore import EventStore
+from shared.registry import EventData
+from shared.topology import events_topic
+
+PROJECTION = "hq_contract"
+SOURCES: tuple[str, ...] = ("reception", "complaint", "followup", "feedback")
+ACTOR = "system:hqfeed"
+
+
+def feed_stream(branch_id: str) -> str:
+    return f"hqfeed:{branch_id}"
+
+
+class HqFeed:
+    """Folds the branches' domain events into HQ's contract events (exactly once)."""
+
+    name = PROJECTION
+    topics: Sequence[str] = tuple(events_topic(c) for c in SOURCES)
+
+    def __init__(self, *, store: EventStore, tz_of: Callable[[str], tzinfo], clock: Clock) -> None:
+        self.store = store
+        self.tz_of = tz_of
+        self.clock = clock
+        self.settings = FoldSettings(slot=timedelta(minutes=CRISIS_SLOT_MINUTES))
+        #: contract events appended since the last look (tests, metrics)
+        self.appended = 0
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        facts = await load_facts(conn, complaint_ids(events))
+        breaches = await load_open_breaches(conn, subjects_needing_breaches(events))
+        changes = fold_batch(
+            events, facts=facts, open_breaches=breaches.keys(), tz_of=self.tz_of, settings=self.settings
+        )
+        await save_state(conn, changes)
+        out = contract_events(changes, breaches)
+        if out:
+            await self._append(conn, out, events)
+
+    async def _append(
+        self, conn: asyncpg.Connection, out: dict[str, list[EventData]], events: Sequence[Envelope]
+    ) -> None:
+        streams = sorted(out)
+        ids = [feed_stream(b) for b in streams]
+        rows = await conn.fetch("SELECT stream_id, version FROM feed_streams WHERE stream_id = ANY($1)", ids)
+        heads = {r["stream_id"]: int(r["version"]) for r in rows}
+        now = self.clock.now()
+        occurred: dict[str, datetime] = {}
+        #: the branch's last domain event of the batch: its records continue that event's trace
+        last: dict[str, Envelope] = {}
+        for env in events:
+            if env.branch_id in out:
+                last[env.branch_id] = env
+                if env.branch_id not in occurred or env.occurred_at > occurred[env.branch_id]:
+                    occurred[env.branch_id] = env.occurred_at
+        correlation = uuid4()
+        for branch, stream in zip(streams, ids, strict=True):
+            version = heads.get(stream, 0)
+            envs = [
+                Envelope(
+                    event_id=uuid4(),
+                    type=data.event_type,
+                    schema_version=data.schema_version,
+                    stream_id=stream,
+                    stream_version=version + i,
+                    branch_id=branch,
+                    occurred_at=occurred.get(branch, now),
+                    recorded_at=now,
+                    correlation_id=correlation,
+                    actor=ACTOR,
+                    # defaults left out: a quiet counter or an empty list costs no bytes
+                    data=data.model_dump(mode="json", exclude_defaults=True),
+                )
+                for i, data in enumerate(out[branch], start=1)
+            ]
+            with tracing.handling(last[branch]) if branch in last else contextlib.nullcontext():
+                heads[stream] = await self.store.append(stream, version, envs, conn)
+        await conn.execute(
+            """INSERT INTO feed_streams (stream_id, version) SELECT * FROM unnest($1::text[], $2::bigint[])
+               ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version""",
+            ids,
+            [heads[s] for s in ids],
+        )
+        self.appended += sum(len(v) for v in out.values())

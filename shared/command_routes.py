@@ -1,0 +1,209 @@
+"""Command routes as data: one declaration per HTTP command on an event-sourced stream.
+
+Every command route used to repeat the same fifteen lines: the token and the action's permission,
+the stream's branch checked before anything is decided, ``If-Match`` (or the body's
+``expected_version``) as the expected version, a batch for the command's free texts, the command
+handler, the ``ETag`` and the view of the new state. :class:`CommandRoutes` owns those; a service
+declares each route with what differs — its path, its action, its body model and how the body
+becomes the command (a function building the command *by keyword*)::
+
+    commands = CommandRoutes(router, resource="complaint_id", app=complaint_app,
+                             branch_of=complaint_branch, run=run_command, view=ComplaintView,
+                             now=lambda app: app.clock.now(), text_batch=lambda app: app.texts.batch())
+    commands.post("/complaints/{complaint_id}/hold", "complaint.hold", HoldBody,
+                  lambda body, given: Hold(at=given.now, reason=given.texts.require(body.reason),
+                                           kind=body.kind),
+                  name="hold", doc="Wait on the customer: the case's SLA clocks pause.")
+
+Errors keep the shared mapping (``shared.http.install_error_handlers``): a refused command is a
+409 with the decider's reason, a stale expected version a 409 with ``current_version``, an
+unknown stream a 404, a bad ``If-Match`` a 400, a bad body a 422, a foreign branch a 403 before
+anything is read. A stale version stays 409 rather than 412: every client (the console, the
+tests) already treats it as "reload and decide again", like a refused step.
+
+The OpenAPI document is the same as for a hand-written route: ``name`` is the former function's
+name, so FastAPI derives the same summary and ``operationId``; ``doc`` is its description.
+A step that creates something on an existing stream (a queue ticket, a complaint raised during a
+visit) is declared ``keyed=True``: it takes an ``Idempotency-Key`` (``shared.idempotency``), the
+``run`` callback claims it in the command's transaction (``claim_first``) and answers a retry
+with ``Ran(replayed=...)``, which the route turns into the first status and the replay header.
+Other commands on an existing stream are guarded by their expected version instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.auth import Principal, requires_on
+from shared.envelope import Metadata
+from shared.http import command_metadata, expected_version
+from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
+from shared.texts import TextBatch
+
+AppT = TypeVar("AppT")
+
+
+class CommandBody(BaseModel):
+    """The base of a command's body: unknown fields are refused, and the version the client read
+    may come in the body when it cannot send ``If-Match``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: the version the client read (alternative to ``If-Match``)
+    expected_version: int | None = Field(default=None, ge=0)
+
+
+@dataclass(frozen=True)
+class Given:
+    """What a command is built from besides its body: the server's time, the batch its free texts
+    go into (``texts.add`` / ``texts.require`` give the refs events carry), the acting staff id
+    (from the verified token, never from the body) and the service's app object (for a command
+    its app builds, e.g. one that reads a deadline inside the transaction)."""
+
+    now: datetime
+    texts: TextBatch
+    actor: str
+    app: Any = None
+
+
+Build = Callable[[Any, Given], Any]
+
+
+@dataclass(frozen=True)
+class CommandCall:
+    """One command, ready for the service's handler."""
+
+    resource_id: UUID
+    command: Any
+    expected_version: int | None
+    staff: Principal
+    meta: Metadata
+    texts: TextBatch
+    #: a keyed create's key (``keyed=True`` routes; else none)
+    create: Create | None = None
+
+
+@dataclass(frozen=True)
+class Ran:
+    """The view of the stream after the command, and its version (the ``ETag``)."""
+
+    view: Any
+    version: int
+    #: the key's first request already did it: answer as a replay
+    replayed: AlreadyCreated | None = None
+
+
+class CommandRoutes(Generic[AppT]):
+    """The command routes of one kind of stream (e.g. a complaint case)."""
+
+    def __init__(
+        self,
+        router: APIRouter,
+        *,
+        resource: str,
+        app: Callable[..., AppT],
+        branch_of: Callable[..., Awaitable[str | None]],
+        run: Callable[[AppT, CommandCall], Awaitable[Ran]],
+        view: type[BaseModel],
+        now: Callable[[AppT], datetime],
+        text_batch: Callable[[AppT], TextBatch],
+        if_match: str = 'The version you read, e.g. "3"',
+    ) -> None:
+        """``if_match``: the ``If-Match`` header's description in OpenAPI."""
+        self.router = router
+        self.resource = resource
+        self.app = app
+        self.branch_of = branch_of
+        self.run = run
+        self.view = view
+        self.now = now
+        self.text_batch = text_batch
+        self.if_match = Annotated[str | None, Header(description=if_match)]
+
+    def post(
+        self,
+        path: str,
+        action: str,
+        body: type[BaseModel] | None,
+        build: Build,
+        *,
+        name: str,
+        doc: str | None = None,
+        body_required: bool = True,
+        keyed: bool = False,
+    ) -> None:
+        """Declare ``POST path`` performing ``action``: ``build(body, given)`` makes the command.
+
+        ``body_required=False``: the body may be left out (its defaults are used); ``body=None``:
+        the command takes no body at all (``build`` gets ``None``); ``keyed``: it takes an
+        ``Idempotency-Key`` (a step that creates something)."""
+        endpoint = self._endpoint(body, build)
+        endpoint.__name__ = name
+        endpoint.__doc__ = doc
+        endpoint.__signature__ = self._signature(action, body, body_required, keyed)  # type: ignore[attr-defined]
+        self.router.add_api_route(path, endpoint, methods=["POST"], response_model=self.view, name=name)
+
+    def _endpoint(self, model: type[BaseModel] | None, build: Build) -> Callable[..., Awaitable[Any]]:
+        resource = self.resource
+
+        async def endpoint(**kw: Any) -> Any:
+            app: AppT = kw["app"]
+            staff: Principal = kw["staff"]
+            meta: Metadata = kw["meta"]
+            response: Response = kw["response"]
+            body = kw.get("body")
+            if body is None and model is not None:
+                body = model()
+            version = expected_version(kw["if_match"])
+            if version is None:  # a body may carry it when the client cannot send If-Match
+                version = getattr(body, "expected_version", None)
+            texts = self.text_batch(app)
+            command = build(body, Given(now=self.now(app), texts=texts, actor=meta.actor, app=app))
+            create = None
+            if "idempotency_key" in kw:
+                create = Create.on_resource(kw["request"], kw["idempotency_key"], body=kw.get("body"))
+            call = CommandCall(kw[resource], command, version, staff, meta, texts, create)
+            ran = await self.run(app, call)
+            if ran.replayed is not None:
+                replay(response, ran.replayed)
+            response.headers["ETag"] = f'"{ran.version}"'
+            return ran.view
+
+        return endpoint
+
+    def _signature(
+        self, action: str, model: type[BaseModel] | None, body_required: bool, keyed: bool
+    ) -> inspect.Signature:
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        staff = Annotated[Principal, Depends(requires_on(action, self.branch_of))]
+        app = Annotated[Any, Depends(self.app)]
+        meta = Annotated[Metadata, Depends(command_metadata)]
+        body: list[inspect.Parameter] = []
+        if model is not None and body_required:
+            body = [inspect.Parameter("body", keyword, annotation=model)]
+        elif model is not None:
+            body = [inspect.Parameter("body", keyword, annotation=model | None, default=None)]
+        params = [
+            inspect.Parameter(self.resource, keyword, annotation=UUID),
+            inspect.Parameter("app", keyword, annotation=app),
+            inspect.Parameter("staff", keyword, annotation=staff),
+            inspect.Parameter("meta", keyword, annotation=meta),
+            *([inspect.Parameter("request", keyword, annotation=Request)] if keyed else []),
+            inspect.Parameter("response", keyword, annotation=Response),
+            inspect.Parameter("if_match", keyword, annotation=self.if_match, default=None),
+            *(
+                [inspect.Parameter("idempotency_key", keyword, annotation=IdempotencyKey, default=None)]
+                if keyed
+                else []
+            ),
+            *body,
+        ]
+        return inspect.Signature(params, return_annotation=self.view)

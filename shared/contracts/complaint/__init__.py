@@ -1,0 +1,131 @@
+"""Events of the complaint context (``complaint.events.v1``).
+
+The events other contexts react to are defined here; the complaint service adds its internal
+lifecycle events to this module too (one module per context's topic). The topic also carries the
+shared ``SlaAtRisk`` / ``SlaBreached`` events: importing this module registers them, so every
+consumer of the topic can decode all of it.
+
+Staff's free text (a description, a reason, an answer, a note) never travels: events carry a
+:class:`~shared.contracts.text.TextRef` to the text the complaint service keeps (or, for a case
+opened from a visit, a survey or a failed verification, the ref of the context that received the
+words). Those events are schema v2; v1 events with raw text are upcast to withheld refs on read.
+Decisions never depend on the words: automatic escalations name their causes as codes.
+"""
+
+from __future__ import annotations
+
+from shared.contracts import sla as _sla_events  # noqa: F401  (registers SlaAtRisk / SlaBreached)
+from shared.contracts.common import CustomerRef, StaffId
+from shared.contracts.complaint.lifecycle import (
+    ComplaintAcknowledged,
+    ComplaintAnswered,
+    ComplaintClassified,
+    ComplaintClosed,
+    ComplaintCorrectionFailed,
+    ComplaintEscalated,
+    ComplaintMergedIntoIncident,
+    ComplaintPutOnHold,
+    ComplaintReceived,
+    ComplaintReopened,
+    ComplaintResumed,
+    CustomerLeftBranch,
+    InvestigationStarted,
+    ProgressUpdateGiven,
+    RegulatoryDeadlineExtended,
+    SolutionAccepted,
+    SolutionImplemented,
+    SolutionRejected,
+    SolutionsProposed,
+)
+from shared.contracts.complaint.regulatory import (
+    ComplaintStaffIdentified,
+    ExtensionApproved,
+    ExtensionDenied,
+    ExtensionRequested,
+    HandlerAssigned,
+    InterimResponseSent,
+    NewMaterialReceived,
+    RegulatoryMilestoneReached,
+    RepeatComplaintMerged,
+    ReviewDecided,
+    ReviewRequested,
+)
+from shared.contracts.complaint.vocabulary import (
+    Category,
+    Channel,
+    ClockBasis,
+    ClockOutcome,
+    ClockStart,
+    Code,
+    EscalationCause,
+    HoldKind,
+    InterimKind,
+    Label,
+    Level,
+    LimitUnit,
+    MatterKey,
+    Nature,
+    Outcome,
+    ProposedSolution,
+    RemediationAction,
+    ResponseKind,
+    ReviewOutcome,
+    SlaName,
+    Urgency,
+)
+
+__all__ = [
+    "Category",
+    "Channel",
+    "ClockBasis",
+    "ClockOutcome",
+    "ClockStart",
+    "Code",
+    "ComplaintAcknowledged",
+    "ComplaintAnswered",
+    "ComplaintClassified",
+    "ComplaintClosed",
+    "ComplaintCorrectionFailed",
+    "ComplaintEscalated",
+    "ComplaintMergedIntoIncident",
+    "ComplaintPutOnHold",
+    "ComplaintReceived",
+    "ComplaintReopened",
+    "ComplaintResumed",
+    "ComplaintStaffIdentified",
+    "CustomerLeftBranch",
+    "CustomerRef",
+    "EscalationCause",
+    "ExtensionApproved",
+    "ExtensionDenied",
+    "ExtensionRequested",
+    "HandlerAssigned",
+    "HoldKind",
+    "InterimKind",
+    "InterimResponseSent",
+    "InvestigationStarted",
+    "Label",
+    "Level",
+    "LimitUnit",
+    "MatterKey",
+    "Nature",
+    "NewMaterialReceived",
+    "Outcome",
+    "ProgressUpdateGiven",
+    "ProposedSolution",
+    "RegulatoryDeadlineExtended",
+    "RegulatoryMilestoneReached",
+    "RemediationAction",
+    "RepeatComplaintMerged",
+    "ResponseKind",
+    "ReviewDecided",
+    "ReviewOutcome",
+    "ReviewRequested",
+    "SlaName",
+    "SolutionAccepted",
+    "SolutionImplemented",
+    "SolutionRejected",
+    "SolutionsProposed",
+    "StaffId",
+    "Urgency",
+]

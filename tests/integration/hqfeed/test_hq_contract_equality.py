@@ -1,0 +1,122 @@
+"""HQ's answers from the aggregated contract equal HQ's answers from the raw branch events.
+
+A simulator's day of 24 branches (visits with long waits and breaches, surveys, complaints through
+their lifecycle with escalations, follow-ups with overdue ones, a crisis across branches and a
+repeat complainant) goes both ways over real PostgreSQL: folded from the raw domain events straight
+into HQ's tables (what HQ did before the contract), and through the branch-side aggregator and
+HQ's contract projection in random batch sizes. Every read-model table must be identical (HQ's
+endpoints, reports and alerts are queries over these tables), the contract must be much smaller
+than the raw stream, and nothing in it may be free text.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from services.simulator.envelopes import EnvelopeFactory, Made, branch_traffic, interleave
+from shared.contracts.complaint import Category
+from shared.contracts.hqfeed import HQ_CONTRACT
+from shared.contracts.refs import synthetic_ref
+from shared.devstack import drop_database, ensure_database
+from tests.integration.hqfeed import harness
+
+pytestmark = pytest.mark.integration
+
+#: what a contract string may look like: a code, a date or time, a UUID, a pseudonym
+_SAFE = re.compile(r"^[A-Za-z0-9_.:+\-]{1,128}$")
+
+
+def simulated_day(seed: int = 11, branches: int = 24) -> list[Made]:
+    rng = random.Random(seed)
+    factory = EnvelopeFactory()
+    run = uuid.uuid4().hex[:6]
+    t0 = harness.NOW - timedelta(hours=6)
+    names = [f"r0{i % 3}-{run}-{i}" for i in range(branches)]
+    traffic = [branch_traffic(factory, b, t0, rng=rng, visits=25) for b in names]
+    for i, b in enumerate(names[:6]):  # a crisis (one category in 6 branches within minutes) …
+        traffic.append(
+            factory.complaint(
+                b,
+                t0 + timedelta(minutes=i),
+                customer_ref=synthetic_ref(f"crisis-{run}-{i}"),
+                category=Category.system_failure,
+                steps="classified",
+            )
+        )
+    for i, b in enumerate(names[6:9]):  # … and one customer complaining in three branches
+        traffic.append(
+            factory.complaint(
+                b,
+                t0 + timedelta(hours=1, minutes=i),
+                customer_ref=synthetic_ref(f"repeat-{run}"),
+                steps="closed",
+            )
+        )
+    return list(interleave(traffic))
+
+
+async def test_hq_from_the_contract_equals_hq_from_the_raw_events(pg_server_url: str) -> None:
+    raw = [m.envelope for m in simulated_day()]
+    urls = {}
+    for side in ("raw", "contract"):
+        urls[side] = await ensure_database(pg_server_url, f"bc_test_eq_{side}_{uuid.uuid4().hex[:10]}")
+    try:
+        await harness.from_raw_events(urls["raw"], raw)
+        rng = random.Random(3)
+        contract = await harness.aggregate(urls["contract"], raw, rng, largest=60)
+        await harness.through_contract(urls["contract"], contract, rng, largest=25)
+        expected, actual = await harness.dump(urls["raw"]), await harness.dump(urls["contract"])
+        assert expected["branch_day"] and expected["complaints"] and expected["crisis_slots"]
+        assert expected["branch_day_sla"] and expected["repeat_alerts"] and expected["spike_alerts"]
+        for table in expected:
+            assert actual[table] == expected[table], f"{table}: the contract path differs from the raw fold"
+
+        # HQ's input shrinks: fewer messages and fewer bytes than the branch events behind them
+        raw_bytes = sum(len(e.model_dump_json()) for e in raw)
+        contract_bytes = sum(len(e.model_dump_json()) for e in contract)
+        assert len(contract) < len(raw), (len(contract), len(raw))
+        assert contract_bytes < raw_bytes, (contract_bytes, raw_bytes)
+
+        # a scan of what goes on HQ's topic: contract types only, and no string that is not a code,
+        # a time, an id or a pseudonym (no words, no text references, no numbers of 8+ digits)
+        types = {m.event_type for m in HQ_CONTRACT}
+        for env in contract:
+            assert env.type in types
+            assert unsafe_strings(env.data) == [], env.type
+            assert "ref" not in json.dumps(env.data).lower().replace("customer_ref", "")
+    finally:
+        for url in urls.values():
+            await drop_database(pg_server_url, url.rsplit("/", 1)[1])
+
+
+def unsafe_strings(data: Any) -> list[str]:
+    """Strings (keys included) that are not a code, a time, an id or a pseudonym, or that hold 8+
+    digits in a row without being a UUID or a time (a phone, card or account number)."""
+    return [
+        s for s in _strings(data) if not _SAFE.match(s) or (re.search(r"\d{8}", s) and not _is_id_or_time(s))
+    ]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _is_id_or_time(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+        return True
+    except ValueError:
+        return bool(re.match(r"^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$", value))
