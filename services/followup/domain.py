@@ -327,12 +327,15 @@ def _resume(state: Task, command: ResumeTask) -> Sequence[EventData]:
         return []
     assert state.task_id is not None and state.kind is not None and state.due_at is not None
     held = max(command.at - state.paused_at, timedelta(0))
+    # a hold that began once the time had run out moves nothing: the task was already due (the
+    # SLA clock agrees: a pause counts only while time is left)
+    moved = held if state.paused_at < state.due_at else timedelta(0)
     return [
         FollowUpResumed(
             task_id=state.task_id,
             kind=state.kind,
             paused_seconds=held.total_seconds(),
-            due_at=state.due_at + held,
+            due_at=state.due_at + moved,
             rule=command.rule,
             at=command.at,
         )
