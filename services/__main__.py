@@ -52,6 +52,7 @@ DEV_MODE_ENV = "BRANCHCARE_DEV_MODE"
 RECEPTION_URL_ENV = "RECEPTION_URL"
 DATABASE_NAME = "branchcare"
 DEFAULT_KAFKA_PORT = 9092
+EMBEDDED_BROKER_SESSION = {"KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
 EXTRA_PORTS_FROM = 8080
 STOP_GRACE_SECONDS = 15.0
 TOKEN_TTL = timedelta(hours=12)
@@ -406,6 +407,9 @@ def child_env(infra: Infra, planned: list[Service]) -> dict[str, str]:
         # a topic a service has to re-create (the embedded broker restarted empty) gets the dev
         # stack's partition count, not production's (deploy/kafka/topics.md)
         "KAFKA_TOPIC_PARTITIONS": str(DEFAULT_PARTITIONS),
+        # the embedded broker gains nothing from static membership: a restarted member waits for
+        # its ghost's session, so keep it short (shared/kafka_link.py has the measurements)
+        **(EMBEDDED_BROKER_SESSION if infra.broker is not None else {}),
         **os.environ,
         "DATABASE_URL": infra.database_url,
         "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,

@@ -41,6 +41,12 @@ RELAY_REPUBLISHED = Counter(
 OUTBOX_BACKLOG = Gauge(
     "branchcare_outbox_backlog_events", "Stored events not yet acknowledged by Kafka", ["service"]
 )
+OUTBOX_HELD_BACK = Gauge(
+    "branchcare_outbox_held_back_seconds",
+    "How long the relay has been waiting for an older in-flight transaction that can still append "
+    "to this store (0: not held back); the relay's log names the blocking backend",
+    ["service"],
+)
 PROJECTION_EVENTS = Counter(
     "branchcare_projection_events_total",
     "Events seen by projections, by outcome (applied, duplicate, out_of_order, dead_lettered)",

@@ -153,8 +153,10 @@ class ProjectionRunner:
         max_records: int = 500,
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 3_000,
+        group_instance_id: str | None = None,
     ) -> None:
-        """Register the batch subscriber on the broker (before the broker starts)."""
+        """Register the batch subscriber on the broker (before the broker starts); with a
+        ``group_instance_id`` it is a static member of its group (``shared.kafka_link``)."""
         self.broker.subscriber(
             *self.projection.topics,
             batch=True,
@@ -167,6 +169,7 @@ class ProjectionRunner:
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=heartbeat_interval_ms,
             decoder=_raw,
+            group_instance_id=group_instance_id or None,
         )(self._on_batch)
 
     async def _on_batch(self, body: Any, msg: KafkaMessage) -> None:

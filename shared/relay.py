@@ -33,7 +33,13 @@ from collections.abc import Awaitable, Callable, Sequence
 import asyncpg
 
 from shared.eventstore import EventStore, LogPosition, StoredEvent
-from shared.metrics import OUTBOX_BACKLOG, RELAY_BROKER_LOSSES, RELAY_ERRORS, RELAY_PUBLISHED
+from shared.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_HELD_BACK,
+    RELAY_BROKER_LOSSES,
+    RELAY_ERRORS,
+    RELAY_PUBLISHED,
+)
 from shared.relay_check import BrokerCheck, event_id_of
 from shared.relay_repair import RelayState, Repairer, load_state, prune_marks, record_verification, save
 
@@ -54,6 +60,10 @@ BACKOFF_MAX_SECONDS = 5.0
 HELD_BACK_RETRY_SECONDS = 0.002
 HELD_BACK_MAX_SECONDS = 0.05
 LINGER_SECONDS = 0.005
+#: a hold shorter than this is ordinary (concurrent appends); longer ones are logged, with the blocker
+HELD_BACK_COUNT_AFTER = 0.5
+HELD_BACK_LOG_AFTER = 2.0
+HELD_BACK_LOG_EVERY = 30.0
 
 
 class BrokerUnavailable(Exception):
@@ -83,6 +93,9 @@ class OutboxRelay:
         self._stopped = asyncio.Event()
         self.state = RelayState()
         self.is_leader = False
+        #: since when (monotonic) an older in-flight transaction holds publication back
+        self.held_back_since: float | None = None
+        self._held_back_reported = self._held_back_counted = 0.0
         self._lock_key = zlib.crc32(f"relay:{topic}".encode())
         self._repairer = Repairer(check, topic=topic, service=service) if check is not None else None
         RELAY_BROKER_LOSSES.labels(service)  # at 0 from the start, so the first loss is an increase
@@ -155,6 +168,7 @@ class OutboxRelay:
                 if self._failures and self._repairer is not None and not await self._repairer.check.answers():
                     raise BrokerUnavailable("the broker does not answer yet")  # retried after back-off
                 await self._publish_batch(conn, batch)
+                self._not_held_back()
                 held_back_delay = HELD_BACK_RETRY_SECONDS
                 if len(batch) < self._batch_size:
                     # events are trickling in: let a few more arrive, so that under load there are
@@ -162,13 +176,15 @@ class OutboxRelay:
                     await asyncio.sleep(LINGER_SECONDS)
                 continue
             if await self._store.has_events_after(self.position, conn):
-                # committed but held back by an older transaction still in flight (or readable
-                # since the read above): look again shortly, a NOTIFY may not come for it; back
-                # off a little while a long transaction (anywhere on the server) holds it back
+                # committed but held back by an older transaction still in flight that can append
+                # here (shared.horizon), or readable since the read above: look again shortly, a
+                # NOTIFY may not come for it; back off a little while a long transaction holds it
+                await self._held_back(conn)
                 await asyncio.sleep(held_back_delay)
                 held_back_delay = min(held_back_delay * 1.5, HELD_BACK_MAX_SECONDS)
                 continue
             held_back_delay = HELD_BACK_RETRY_SECONDS
+            self._not_held_back()
             OUTBOX_BACKLOG.labels(self.service).set(0)
             if self._draining:
                 return
@@ -276,6 +292,34 @@ class OutboxRelay:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return
         OUTBOX_BACKLOG.labels(self.service).set(int(waiting))
+
+    async def _held_back(self, conn: asyncpg.Connection) -> None:
+        """While held back: the gauges (seconds, backlog) rise; after a while the log names the
+        blocking backend, again every :data:`HELD_BACK_LOG_EVERY` seconds."""
+        now = time.monotonic()
+        if self.held_back_since is None:
+            self.held_back_since = now
+        held = now - self.held_back_since
+        OUTBOX_HELD_BACK.labels(self.service).set(held)
+        if held >= HELD_BACK_COUNT_AFTER and now - self._held_back_counted >= 1.0:
+            self._held_back_counted = now
+            await self._report_backlog(conn)  # the events waiting meanwhile, once a second
+        if held < HELD_BACK_LOG_AFTER or now - self._held_back_reported < HELD_BACK_LOG_EVERY:
+            return
+        self._held_back_reported = now
+        blockers = ", ".join(
+            f"pid {b['pid']} database {b['datname']} application {b['application_name']!r} "
+            f"transaction started {b['xact_start']} ({b['state']})"
+            for b in await self._store.blockers(conn)
+        )
+        blockers = blockers or "a transaction that has ended since"
+        log.warning("relay %s: held back for %.0f s by %s", self.topic, held, blockers)
+
+    def _not_held_back(self) -> None:
+        if self.held_back_since is not None:
+            self.held_back_since = None
+            self._held_back_reported = self._held_back_counted = 0.0
+            OUTBOX_HELD_BACK.labels(self.service).set(0)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()

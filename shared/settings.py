@@ -25,6 +25,9 @@ class ServiceSettings(BaseSettings):
     #: consumer-group liveness; Tansu also holds every group join for half of it, so tests lower it
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
+    #: a stable name per replica (e.g. the pod name): consumers become static group members, so a
+    #: restarted replica takes its old place without waiting for its ghost (``shared.kafka_link``)
+    kafka_group_instance_id: str | None = None
     kafka_linger_ms: int = 2
     #: a projection retries a failing event this many times before dead-lettering it
     projection_max_attempts: int = 3

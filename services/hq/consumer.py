@@ -32,6 +32,7 @@ from services.hq.rebuild import (
     set_target,
 )
 from shared.envelope import Envelope
+from shared.kafka_link import consumer_settings
 from shared.kafka_topics import ensure_topics, topic_spec
 from shared.projection import ProjectionRunner
 from shared.registry import REGISTRY, EventRegistry
@@ -121,6 +122,8 @@ class HqConsumer:
                 raise
             except Exception as exc:
                 log.warning("HQ consumer failed (%r); retrying in %.1f s", exc, backoff)
+                for name in self.ctx.kafka.consumers:
+                    self.ctx.kafka.consumers[name] = f"retrying: {exc!r}"[:300]
                 if isinstance(exc, UnknownTopicOrPartitionError):
                     await self._ensure_topics()
                 await asyncio.sleep(backoff)
@@ -137,16 +140,25 @@ class HqConsumer:
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             max_poll_records=self.config.max_batch,
             max_partition_fetch_bytes=8 * 1024 * 1024,
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
             metadata_max_age_ms=5_000,  # notices a re-created topic within seconds
+            **consumer_settings(
+                settings.kafka_group_instance_id,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
+                heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            ),
         )
+        status = self.ctx.kafka.consumers  # for /ready
+        status[group_id(generation)] = "joining"
         try:
             await consumer.start()
         except BaseException:
-            await consumer.stop()
+            with contextlib.suppress(Exception):
+                await consumer.stop()
             raise
         self.runner.gaps.bind(consumer)  # a gap holds its partition back (shared.projection_gaps)
+        for name in [g for g in status if g != group_id(generation)]:
+            del status[name]  # an older generation's group
+        status[group_id(generation)] = "ok"
         self.generation = generation
         metrics.GENERATION.set(generation)
         try:
