@@ -43,6 +43,7 @@ from shared.projection import Projection, ProjectionRunner
 from shared.readiness import ready_response
 from shared.registry import REGISTRY, EventRegistry
 from shared.relay import OutboxRelay
+from shared.relay_check import BrokerCheck
 from shared.request_guard import install_request_guard
 from shared.settings import ServiceSettings, SettingsError, load_settings
 from shared.topology import DEFAULT_PORTS, events_topic
@@ -130,33 +131,52 @@ def _kafka_broker(settings: ServiceSettings) -> KafkaBroker:
         enable_idempotence=False,  # the embedded broker has no InitProducerId
         linger_ms=settings.kafka_linger_ms,
         request_timeout_ms=15_000,
+        # a topic that vanished and was re-created (shared.relay_repair) is seen within seconds:
+        # a consumer assigned nothing while its topic was missing re-joins once it is back
+        metadata_max_age_ms=5_000,
         graceful_timeout=15.0,
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
         logger=logging.getLogger("faststream.kafka"),  # through the root handler (shared.logs)
     )
 
 
-def kafka_publisher(broker: KafkaBroker) -> Callable[[str, Sequence[StoredEvent]], Awaitable[None]]:
+def kafka_publisher(broker: KafkaBroker) -> Callable[[str, Sequence[StoredEvent]], Awaitable[list[object]]]:
     """Publish stored events keyed by branch and wait until Kafka acknowledged all of them."""
 
-    async def publish(topic: str, events: Sequence[StoredEvent]) -> None:
-        pending = [
-            await broker.publish(
-                event.json.encode(),
-                topic=topic,
-                key=event.branch_id.encode(),
-                headers={
-                    "event-type": event.type,
-                    "content-type": "application/json",
-                    **tracing.producer_headers(topic, event.traceparent, event.type),
-                },
-                no_confirm=True,
-            )
-            for event in events
-        ]
-        await asyncio.gather(*pending)
+    async def publish(topic: str, events: Sequence[StoredEvent]) -> list[object]:
+        """Per event: its RecordMetadata or the exception that failed it (the relay keeps the
+        acknowledged prefix)."""
+        pending: list[Any] = []
+        for event in events:
+            try:
+                pending.append(
+                    await broker.publish(
+                        event.json.encode(),
+                        topic=topic,
+                        key=event.branch_id.encode(),
+                        headers={
+                            "event-type": event.type,
+                            "content-type": "application/json",
+                            **tracing.producer_headers(topic, event.traceparent, event.type),
+                        },
+                        no_confirm=True,
+                    )
+                )
+            except Exception as exc:  # e.g. the topic is missing: this one and all after it fail
+                pending += [exc] * (len(events) - len(pending))
+                break
+        return list(await asyncio.gather(*map(_settled, pending)))
 
     return publish
+
+
+async def _settled(pending: Any) -> object:
+    if isinstance(pending, BaseException):
+        return pending
+    try:
+        return await pending
+    except Exception as exc:
+        return exc
 
 
 def create_app(
@@ -201,7 +221,9 @@ def create_app(
                 service.name, settings, pool, store, broker, clock, registry, KafkaLink(broker, service.name)
             )
             app.state.ctx = ctx
+            consumed: list[str] = []
             for projection in service.projections(ctx) if service.projections else ():
+                consumed += projection.topics
                 ProjectionRunner(
                     projection,
                     service=service.name,
@@ -240,6 +262,12 @@ def create_app(
                     topic=service.topic,
                     service=service.name,
                     batch_size=settings.relay_batch_size,
+                    check=BrokerCheck(
+                        settings.kafka_bootstrap_servers,
+                        service.topic,
+                        default_partitions=settings.kafka_topic_partitions,
+                        consumed=consumed,
+                    ),
                 )
                 relay_task = asyncio.create_task(ctx.relay.run(), name=f"{service.name}-relay")
             tasks = [asyncio.create_task(task(ctx)) for task in service.background]

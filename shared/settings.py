@@ -36,6 +36,9 @@ class ServiceSettings(BaseSettings):
     #: HTTP request bodies above this size are refused with 413 before parsing (shared.request_guard)
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     relay_batch_size: int = 1000
+    #: partitions of a topic the relay has to create and never saw (one it saw comes back with its
+    #: own count); unset: the production counts of deploy/kafka/topics.md
+    kafka_topic_partitions: int | None = None
     #: how long an Idempotency-Key is remembered (shared.idempotency); at least 24 h
     idempotency_retention_hours: float = Field(default=72.0, ge=24.0)
     log_level: str = "INFO"
