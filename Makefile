@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BOOTSTRAP_PYTHON := $(shell command -v python3.11 2>/dev/null || command -v python3)
 PYTEST_ARGS ?=
 
-.PHONY: install tools run test bench lint
+.PHONY: install tools run test bench chaos lint
 
 install: $(STAMP)
 
@@ -36,6 +36,12 @@ test: install tools
 
 bench: install
 	$(PY) -m bench
+
+# Fault injection under load (bench/chaos): one fault at a time, every acknowledged request checked.
+# CHAOS_ARGS=--quick for a shorter run, CHAOS_ARGS="--faults broker_restart,hq_restart" for some.
+CHAOS_ARGS ?=
+chaos: install
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -42,7 +42,7 @@ from shared.devstack import (
     wait_http_ok,
 )
 from shared.devtokens import DEMO_BRANCH, dev_secret, dev_tokens, render_shell
-from shared.topology import CONTEXTS, DEFAULT_PORTS, all_topics, port_env_var
+from shared.topology import CONTEXTS, DEFAULT_PARTITIONS, DEFAULT_PORTS, all_topics, port_env_var
 
 REPO_ROOT = Path(services.__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".devstack"
@@ -52,6 +52,7 @@ DEV_MODE_ENV = "BRANCHCARE_DEV_MODE"
 RECEPTION_URL_ENV = "RECEPTION_URL"
 DATABASE_NAME = "branchcare"
 DEFAULT_KAFKA_PORT = 9092
+EMBEDDED_BROKER_SESSION = {"KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
 EXTRA_PORTS_FROM = 8080
 STOP_GRACE_SECONDS = 15.0
 TOKEN_TTL = timedelta(hours=12)
@@ -403,6 +404,12 @@ def child_env(infra: Infra, planned: list[Service]) -> dict[str, str]:
         # readable lines: the runner prefixes every line with the service's name for a person to
         # read (a prefixed JSON line is no JSON line anyway); LOG_FORMAT=json in the environment wins
         "LOG_FORMAT": "text",
+        # a topic a service has to re-create (the embedded broker restarted empty) gets the dev
+        # stack's partition count, not production's (deploy/kafka/topics.md)
+        "KAFKA_TOPIC_PARTITIONS": str(DEFAULT_PARTITIONS),
+        # the embedded broker gains nothing from static membership: a restarted member waits for
+        # its ghost's session, so keep it short (shared/kafka_link.py has the measurements)
+        **(EMBEDDED_BROKER_SESSION if infra.broker is not None else {}),
         **os.environ,
         "DATABASE_URL": infra.database_url,
         "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,

@@ -66,6 +66,7 @@ __all__ = [
     "AuditMiddleware",
     "AuditWriter",
     "annotate",
+    "forget_written",
     "install_audit",
     "note",
     "query",
@@ -307,6 +308,14 @@ async def write_in_transaction(conn: asyncpg.Connection) -> None:
     entry = describe(pending.scope, status, pending.correlation_id, pending.service, pending.ctx.clock.now())
     await record(conn, entry)
     pending.written = status
+
+
+def forget_written() -> None:
+    """The transaction that wrote the current request's row did not (surely) commit: the
+    middleware writes the row itself after the answer (``EventStore(commit_failed=...)``)."""
+    pending = _current()
+    if pending is not None:
+        pending.written = None
 
 
 def route_template(path: str, path_params: Mapping[str, Any]) -> str:

@@ -67,11 +67,10 @@ class PendingTexts(Protocol):
 
 async def stream_branch(store: EventStore, stream_id: str) -> str | None:
     """The branch of ``stream_id`` (every event of a stream names the same branch), or None."""
-    async with store.pool.acquire() as conn:
-        branch: str | None = await conn.fetchval(
-            "SELECT branch_id FROM events WHERE stream_id = $1 AND stream_version = 1", stream_id
-        )
-    return branch
+    rows = await store.read_rows(
+        "SELECT branch_id FROM events WHERE stream_id = $1 AND stream_version = 1", stream_id
+    )
+    return str(rows[0]["branch_id"]) if rows else None
 
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])

@@ -7,8 +7,10 @@ got there first makes it fail with :class:`ConcurrencyError` (unique ``(stream_i
 Reading "all events after P" is safe against late commits: a ``bigserial`` taken by a slow
 transaction can become visible after larger ones. Each row stores its writing transaction id and
 the global log is ordered by ``(tx_id, position)``, not by ``position`` alone: readers only take
-rows of transactions older than every transaction still in flight (``pg_snapshot_xmin``), and
-anything that commits later has a transaction id at least that large, so it sorts after whatever
+rows of transactions older than every transaction still in flight *that can append here*
+(``shared.horizon``: not the whole server's ``pg_snapshot_xmin``, which one long transaction in
+another database would hold back), and anything that commits later has a transaction id at
+least that large, so it sorts after whatever
 has been read. (A checkpoint on ``position`` alone is not enough: a transaction with an older id
 can take a larger position than a younger one still in flight, e.g. with two appends in one
 transaction, and a position checkpoint would then pass over the younger one's event.) Appends
@@ -26,14 +28,23 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
+from uuid import UUID
 
 import asyncpg
 
 from shared import tracing
+from shared.dbfaults import (
+    DatabaseUnavailable,
+    OutcomeUnknown,
+    is_broken_connection,
+    is_connection_error,
+    proves_nothing_ran,
+)
 from shared.envelope import Envelope
+from shared.horizon import BLOCKERS, WRITER_LOCK_CLASS, horizon_sql, writer_lock_key
 from shared.registry import REGISTRY, EventRegistry
 
 log = logging.getLogger(__name__)
@@ -86,8 +97,10 @@ WITH last AS (
     SELECT stream_version, tx_id FROM events WHERE stream_id = $1
     ORDER BY stream_version DESC LIMIT 1
 ), cur AS (
+    -- the writers' lock comes first, before this transaction has an id (shared.horizon)
     SELECT coalesce((SELECT stream_version FROM last), 0) AS v,
            coalesce((SELECT tx_id FROM last) <= pg_current_xact_id(), true) AS in_log_order
+    FROM (SELECT pg_advisory_xact_lock_shared($15::int, $16::int)) AS writers_lock
 ), ins AS (
     INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, branch_id,
                         occurred_at, recorded_at, correlation_id, causation_id, actor, data, traceparent)
@@ -114,10 +127,15 @@ _ENVELOPE_JSON = """json_build_object(
 _READ_ALL = f"""
 SELECT tx_id, position, branch_id, type, schema_version, traceparent, {_ENVELOPE_JSON} AS json
 FROM events
-WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+WHERE (tx_id, position) > ($1::xid8, $2::bigint)
+  AND tx_id < {horizon_sql("$1::xid8", "$2::bigint", "$4", "$5", "$6")}
 ORDER BY tx_id, position
 LIMIT $3
 """
+
+_WRITERS_LOCK = "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)"
+
+_STORED = "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)"
 
 _ANY_AFTER = """
 SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::xid8, $2::bigint))
@@ -186,6 +204,8 @@ class EventStore:
         registry: EventRegistry = REGISTRY,
         max_event_bytes: int = 64 * 1024,
         before_commit: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+        commit_failed: Callable[[], None] | None = None,
+        writer_name: str | None = None,
     ) -> None:
         self.pool = pool
         self.registry = registry
@@ -194,15 +214,74 @@ class EventStore:
         #: last writes of every :meth:`transaction` that succeeded, just before it commits (the
         #: request's audit row: ``shared.audit.write_in_transaction``)
         self.before_commit = before_commit
+        #: called when a COMMIT fails: what ``before_commit`` wrote is not (surely) there
+        #: (``shared.audit.forget_written``: the request's row is then written after the answer)
+        self.commit_failed = commit_failed
+        #: ``application_name`` of the sessions that may append (the service's pool); None: any
+        #: session of this database may (``shared.horizon``)
+        self.writer_name = writer_name
+        self.lock_key = writer_lock_key(channel)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        """One transaction for an append plus other writes (deadlines, counters) of a command."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield conn
-            if self.before_commit is not None:
-                await self.before_commit(conn)
+        """One transaction for an append plus other writes (deadlines, counters) of a command.
+
+        Database faults come out as :class:`~shared.dbfaults.DatabaseUnavailable` (nothing was
+        recorded: before or inside the transaction, which PostgreSQL rolls back) or
+        :class:`~shared.dbfaults.OutcomeUnknown` (the connection broke during COMMIT). A stale
+        pooled connection is replaced once, at BEGIN, before anything was sent.
+        """
+        conn, tx = await self._begin()
+        try:
+            try:
+                yield conn
+                if self.before_commit is not None:
+                    await self.before_commit(conn)
+            except BaseException as exc:
+                with suppress(Exception):
+                    await tx.rollback()
+                if is_broken_connection(exc):
+                    raise DatabaseUnavailable(f"transaction aborted: {exc!r}") from exc
+                raise
+            try:
+                await tx.commit()
+            except Exception as exc:
+                if self.commit_failed is not None:
+                    self.commit_failed()  # the audit row went with the transaction, or may have
+                if not is_broken_connection(exc):
+                    raise
+                if proves_nothing_ran(exc):
+                    raise DatabaseUnavailable(f"commit refused: {exc!r}") from exc
+                raise OutcomeUnknown(f"connection lost during COMMIT: {exc!r}") from exc
+        finally:
+            await self.pool.release(conn)
         self.notifier.poke()
+
+    async def _begin(self) -> tuple[asyncpg.Connection, Any]:
+        """A pooled connection with a transaction started; a connection that turns out broken at
+        BEGIN (the server restarted since it was pooled) is replaced once."""
+        for attempt in (1, 2):
+            try:
+                conn = await self.pool.acquire()
+            except Exception as exc:
+                if is_connection_error(exc):
+                    raise DatabaseUnavailable(f"no connection: {exc!r}") from exc
+                raise
+            tx = conn.transaction()
+            try:
+                await tx.start()
+                # a writer before this transaction has an id: the relay waits for it (shared.horizon)
+                await conn.execute(_WRITERS_LOCK, WRITER_LOCK_CLASS, self.lock_key)
+                return conn, tx
+            except Exception as exc:
+                await self.pool.release(conn)
+                if not is_broken_connection(exc):
+                    raise
+                if attempt == 2:
+                    raise DatabaseUnavailable(f"BEGIN failed: {exc!r}") from exc
+                log.info("pooled connection broken at BEGIN (%s); retrying once", type(exc).__name__)
+                await self.pool.expire_connections()
+        raise AssertionError("unreachable")
 
     async def append(
         self,
@@ -221,8 +300,10 @@ class EventStore:
         args = self._arguments(stream_id, expected_version, events)
         try:
             if conn is None:
-                async with self.pool.acquire() as own:
-                    row = await own.fetchrow(_APPEND, *args)
+                row = await self._append_alone(args, events[0])
+                if row is None:  # the connection broke, but the append did commit
+                    self.notifier.poke()
+                    return expected_version + len(events)
             else:
                 row = await conn.fetchrow(_APPEND, *args)
         except asyncpg.UniqueViolationError:
@@ -235,6 +316,64 @@ class EventStore:
         if conn is None:
             self.notifier.poke()
         return expected_version + len(events)
+
+    async def _append_alone(self, args: list[object], first: Envelope) -> asyncpg.Record | None:
+        """The append as one statement (it commits itself). A broken connection is resolved by
+        looking the first event up: committed → None; not committed → retried once on a fresh
+        connection, then :class:`DatabaseUnavailable`; no answer → :class:`OutcomeUnknown`."""
+        for attempt in (1, 2):
+            try:
+                own = await self.pool.acquire()
+            except Exception as exc:
+                if is_connection_error(exc):
+                    raise DatabaseUnavailable(f"no connection: {exc!r}") from exc
+                raise
+            try:
+                row: asyncpg.Record | None = await own.fetchrow(_APPEND, *args)
+                return row
+            except Exception as exc:
+                if not is_broken_connection(exc):
+                    raise
+                failure: Exception = exc
+            finally:
+                await self.pool.release(own)
+            if not proves_nothing_ran(failure):
+                committed = await self._was_committed(first.event_id)
+                if committed is None:
+                    raise OutcomeUnknown(f"connection lost during the append: {failure!r}") from failure
+                if committed:
+                    log.warning("append of %s committed although its connection broke", first.stream_id)
+                    return None
+            if attempt == 2:
+                raise DatabaseUnavailable(f"append not committed: {failure!r}") from failure
+            await self.pool.expire_connections()
+        raise AssertionError("unreachable")
+
+    async def _was_committed(self, event_id: UUID) -> bool | None:
+        """Whether the event is stored; None when the database does not answer within 2 s."""
+        try:
+            await self.pool.expire_connections()
+            async with asyncio.timeout(2.0), self.pool.acquire() as conn:
+                found = await conn.fetchval(_STORED, event_id)
+                return bool(found)
+        except Exception:
+            return None
+
+    async def read_rows(self, query: str, *args: object) -> list[asyncpg.Record]:
+        """A read on a pooled connection; reads change nothing, so a broken one is retried once
+        (then :class:`~shared.dbfaults.DatabaseUnavailable`)."""
+        for attempt in (1, 2):
+            try:
+                async with self.pool.acquire() as own:
+                    rows: list[asyncpg.Record] = await own.fetch(query, *args)
+                    return rows
+            except Exception as exc:
+                if not is_broken_connection(exc):
+                    raise
+                if attempt == 2:
+                    raise DatabaseUnavailable(f"read failed: {exc!r}") from exc
+                await self.pool.expire_connections()
+        raise AssertionError("unreachable")
 
     def _arguments(self, stream_id: str, expected_version: int, events: Sequence[Envelope]) -> list[object]:
         columns: list[list[object]] = [[] for _ in range(11)]
@@ -264,16 +403,19 @@ class EventStore:
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
-        return [stream_id, expected_version, *columns, tracing.current_traceparent()]
+        return [
+            stream_id,
+            expected_version,
+            *columns,
+            tracing.current_traceparent(),
+            WRITER_LOCK_CLASS,
+            self.lock_key,
+        ]
 
     async def read_stream(self, stream_id: str, conn: asyncpg.Connection | None = None) -> list[Envelope]:
         """The stream's events in order, upcast to their current schema versions."""
         query = f"SELECT {_ENVELOPE_JSON} AS json FROM events WHERE stream_id = $1 ORDER BY stream_version"
-        if conn is None:
-            async with self.pool.acquire() as own:
-                rows = await own.fetch(query, stream_id)
-        else:
-            rows = await conn.fetch(query, stream_id)
+        rows = await (self.read_rows(query, stream_id) if conn is None else conn.fetch(query, stream_id))
         return [self.registry.upcast(Envelope.model_validate_json(r["json"]), stored=True) for r in rows]
 
     async def read_all_after(
@@ -285,9 +427,9 @@ class EventStore:
         """
         if conn is None:
             async with self.pool.acquire() as own:
-                rows = await own.fetch(_READ_ALL, after.tx_id, after.position, limit)
+                rows = await own.fetch(_READ_ALL, after.tx_id, after.position, limit, *self._horizon_args)
         else:
-            rows = await conn.fetch(_READ_ALL, after.tx_id, after.position, limit)
+            rows = await conn.fetch(_READ_ALL, after.tx_id, after.position, limit, *self._horizon_args)
         up = self.registry.current_json  # old versions leave the store upcast (issue 15)
         return [
             StoredEvent(
@@ -300,6 +442,15 @@ class EventStore:
             )
             for r in rows
         ]
+
+    @property
+    def _horizon_args(self) -> tuple[str | None, int, int]:
+        return (self.writer_name, WRITER_LOCK_CLASS, self.lock_key)
+
+    async def blockers(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        """The in-flight transactions that hold publication back, oldest first: pid, datname,
+        application_name, xact_start, state (for the relay's log line)."""
+        return list(await conn.fetch(BLOCKERS, *self._horizon_args))
 
     async def has_events_after(self, after: LogPosition, conn: asyncpg.Connection | None = None) -> bool:
         """Whether any committed event follows ``after``: readable now, or held back by an older

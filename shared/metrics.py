@@ -28,8 +28,24 @@ RELAY_PUBLISHED = Counter(
 RELAY_ERRORS = Counter(
     "branchcare_relay_errors_total", "Relay rounds that failed and will be retried", ["service"]
 )
+RELAY_BROKER_LOSSES = Counter(
+    "branchcare_relay_broker_losses_total",
+    "Times the relay found that the broker lost records it had acknowledged (and republished them)",
+    ["service"],
+)
+RELAY_REPUBLISHED = Counter(
+    "branchcare_relay_republished_events_total",
+    "Events the relay published again from the store: after a broker loss or an operator's request",
+    ["service"],
+)
 OUTBOX_BACKLOG = Gauge(
     "branchcare_outbox_backlog_events", "Stored events not yet acknowledged by Kafka", ["service"]
+)
+OUTBOX_HELD_BACK = Gauge(
+    "branchcare_outbox_held_back_seconds",
+    "How long the relay has been waiting for an older in-flight transaction that can still append "
+    "to this store (0: not held back); the relay's log names the blocking backend",
+    ["service"],
 )
 PROJECTION_EVENTS = Counter(
     "branchcare_projection_events_total",
@@ -39,6 +55,12 @@ PROJECTION_EVENTS = Counter(
 PROJECTION_LAG = Gauge(
     "branchcare_projection_lag_seconds",
     "Seconds between an event's recording and its projection, for the latest batch",
+    ["service", "projection"],
+)
+PROJECTION_GAP = Gauge(
+    "branchcare_projection_gap_seconds",
+    "Seconds a projection has been waiting for a missing stream version (0: no gap); its Kafka "
+    "offset is not committed past the gap meanwhile",
     ["service", "projection"],
 )
 DEAD_LETTERS = Counter(

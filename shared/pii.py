@@ -110,14 +110,15 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """``张三丰`` → ``张**``; ``John Smith`` → ``J*** S****``: only the first character of a word."""
+    """``张三丰`` → ``张**``; ``John Smith`` → ``J*** *****``: only the name's first character
+    (the shape :data:`shared.contracts.common.MaskedName` accepts)."""
     words = unicodedata.normalize("NFKC", name).split()
     if not words:
         return "*"
     masked = []
-    for word in words:
-        if len(word) == 1:
-            masked.append("*")
+    for i, word in enumerate(words):
+        if len(word) == 1 or i > 0:
+            masked.append("*" * min(len(word), 9))
         else:
             masked.append(word[0] + "*" * min(len(word) - 1, 8))
     return " ".join(masked)

@@ -13,11 +13,14 @@ the topics through FastStream as a batch consumer with an explicit (manual) ack 
 3. if that transaction fails for a reason other than the database being unreachable, retries the
    events one by one; an event that fails ``max_attempts`` times is dead-lettered and marked
    consumed, and the rest go on;
-4. only then acknowledges (commits the Kafka offsets of) the batch.
+4. only then commits the batch's Kafka offsets — never past a gap: a stream version that
+   arrives before its predecessor holds its partition back (:mod:`shared.projection_gaps`) until
+   the missing event has come by (the relay republishes what a broker lost) and been applied.
 
-The handler never raises: FastStream's ``ack()`` commits every offset consumed so far, so a failed
-batch left behind would be skipped by the next commit (faststream #2618). Infrastructure failures
-(database down, broker unreachable for the DLQ) are retried until they pass.
+The handler never raises and commits explicit per-partition offsets: FastStream's ``ack()``
+commits every offset consumed so far, so a failed batch (or a held gap) left behind would be
+skipped by the next commit (faststream #2618). Infrastructure failures (database down, broker
+unreachable for the DLQ) are retried until they pass.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
@@ -38,6 +42,7 @@ from shared import redrive, tracing
 from shared.clock import Clock, SystemClock
 from shared.envelope import Envelope
 from shared.metrics import DEAD_LETTERS, PROJECTION_EVENTS, PROJECTION_LAG
+from shared.projection_gaps import GapTracker
 from shared.registry import REGISTRY, EventData, EventRegistry, UnknownEventType
 from shared.topology import dlq_topic
 
@@ -105,6 +110,7 @@ class _Item:
     envelope: Envelope | None = None
     error: str | None = None  # set: dead-letter it (and, if the envelope parsed, mark it consumed)
     dead_lettered: bool = False
+    held: bool = False  # behind a gap in its partition: decided on the pass that commits past it
 
 
 async def _raw(message: Any) -> None:
@@ -138,6 +144,7 @@ class ProjectionRunner:
         #: relay with it, so events a reaction appended go out at once)
         self.on_commit = on_commit
         self.group_id = f"{service}.{projection.name}"
+        self.gaps = GapTracker(service, projection.name)
 
     def subscribe(
         self,
@@ -146,8 +153,10 @@ class ProjectionRunner:
         max_records: int = 500,
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 3_000,
+        group_instance_id: str | None = None,
     ) -> None:
-        """Register the batch subscriber on the broker (before the broker starts)."""
+        """Register the batch subscriber on the broker (before the broker starts); with a
+        ``group_instance_id`` it is a static member of its group (``shared.kafka_link``)."""
         self.broker.subscriber(
             *self.projection.topics,
             batch=True,
@@ -160,20 +169,37 @@ class ProjectionRunner:
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=heartbeat_interval_ms,
             decoder=_raw,
+            group_instance_id=group_instance_id or None,
         )(self._on_batch)
 
     async def _on_batch(self, body: Any, msg: KafkaMessage) -> None:
         records: Sequence[ConsumerRecord] = msg.raw_message  # type: ignore[type-arg,assignment]
+        consumer: AIOKafkaConsumer = msg.consumer  # type: ignore[assignment]
+        self.gaps.bind(consumer)
         await self.process(records)
-        await msg.ack()
+        await self.commit(consumer, records)
+
+    async def commit(self, consumer: AIOKafkaConsumer, records: Sequence[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+        """Commit the batch's offsets, each partition's only up to its first unapplied gap."""
+        offsets = self.gaps.commit_offsets(records)
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)  # type: ignore[arg-type]
+        except KafkaError as exc:  # a rebalance: the batch may be delivered again, harmlessly
+            log.warning("projection %s: commit failed (%r); the batch may come again", self.group_id, exc)
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:  # type: ignore[type-arg]
-        """Apply a batch of records: decode, apply idempotently, dead-letter what cannot apply."""
+        """Apply a batch of records: decode, apply idempotently, dead-letter what cannot apply.
+
+        Callers commit with :meth:`commit` (or ``self.gaps.commit_offsets``) afterwards.
+        """
+        self.gaps.begin(records)
         items = [self._decode(r) for r in records]
         with tracing.consuming(self.group_id, ((i.record, i.envelope) for i in items)):
             await self._until_done(lambda: self._apply_batch(items))
             for item in items:
-                if item.error is not None and not item.dead_lettered:  # safety net; normally done
+                if item.error is not None and not item.dead_lettered and not item.held:  # safety net
                     await self._until_done(lambda item=item: self._dead_letter(item))  # type: ignore[misc]
 
     def _decode(self, record: ConsumerRecord) -> _Item:  # type: ignore[type-arg]
@@ -229,6 +255,7 @@ class ProjectionRunner:
         """One transaction: lock the streams' progress rows, apply the next versions, record them."""
         parsed = [i for i in items if i.envelope is not None]
         if not parsed:
+            self._mark_held(items)
             await self._dead_letter_pending(items)
             return
         name = self.projection.name
@@ -254,6 +281,9 @@ class ProjectionRunner:
             for item in parsed:
                 env = item.envelope
                 assert env is not None
+                if item.error is not None and self.gaps.beyond_hold(item.record):
+                    item.held = True  # a dead letter behind a gap waits for the pass past the gap
+                    continue
                 current = last[env.stream_id]
                 if env.stream_version == current + 1:
                     last[env.stream_id] = env.stream_version
@@ -268,19 +298,16 @@ class ProjectionRunner:
                     counts["duplicate"] += 1
                     item.error = None  # a duplicate of something already handled: not dead
                 else:
-                    # an earlier version is missing here; the relay republishes in store order,
-                    # so it (and this one after it) will come again
+                    # an earlier version is missing: never commit past this record until it
+                    # came by (the relay republishes what a broker lost, in store order)
                     counts["out_of_order"] += 1
                     item.error = None
-                    log.warning(
-                        "projection %s: %s v%d arrived before v%d; waiting for its redelivery",
-                        name,
-                        env.stream_id,
-                        env.stream_version,
-                        current + 1,
+                    self.gaps.hold(
+                        item.record, f"{env.stream_id} v{env.stream_version} arrived before v{current + 1}"
                     )
             if fresh:
                 await self.projection.apply(conn, fresh)
+            self._mark_held(items)
             await self._dead_letter_pending(items)  # before the progress record commits
             changed = [(s, v) for s, v in last.items() if v != before[s]]
             if changed:
@@ -301,10 +328,16 @@ class ProjectionRunner:
             lag = (self.clock.now() - fresh[-1].recorded_at).total_seconds()
             PROJECTION_LAG.labels(self.service, name).set(max(lag, 0.0))
 
-    async def _dead_letter_pending(self, items: list[_Item]) -> None:
-        """Dead-letter, in their order, the items that still have an error."""
+    def _mark_held(self, items: list[_Item]) -> None:
+        """Records that are not even envelopes, behind a gap: dead-lettered on a later pass."""
         for item in items:
-            if item.error is not None and not item.dead_lettered:
+            if item.envelope is None and item.error is not None and self.gaps.beyond_hold(item.record):
+                item.held = True
+
+    async def _dead_letter_pending(self, items: list[_Item]) -> None:
+        """Dead-letter, in their order, the items that still have an error (not behind a gap)."""
+        for item in items:
+            if item.error is not None and not item.dead_lettered and not item.held:
                 try:
                     await self._dead_letter(item)
                 except Exception as exc:

@@ -12,29 +12,62 @@ connection (released by the server if the process dies) and reads through that s
 so a relay whose connection (and with it the lock) is gone notices before it publishes again.
 It wakes on NOTIFY (or, for appends made in its own process, on a direct poke), with a slow
 safety timer for a lost notification.
+
+The topic is a repairable copy of the store (:mod:`shared.relay_repair`): the relay records the
+last record the broker acknowledged per partition, and at every (re)connect, every
+``VERIFY_SECONDS`` and whenever a produce is acknowledged at an offset lower than before, it checks
+that the broker still holds them; if not, it re-creates the topic if needed and republishes from
+the store. When a batch fails part-way, the checkpoint moves to the acknowledged prefix (events are
+acknowledged out of order across partitions, so that is the longest run known to be stored) and
+the relay retries after an exponential back-off: an outage costs at most one batch of duplicates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
-from shared.eventstore import LOG_START, EventStore, LogPosition, StoredEvent
-from shared.metrics import OUTBOX_BACKLOG, RELAY_ERRORS, RELAY_PUBLISHED
+from shared.eventstore import EventStore, LogPosition, StoredEvent
+from shared.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_HELD_BACK,
+    RELAY_BROKER_LOSSES,
+    RELAY_ERRORS,
+    RELAY_PUBLISHED,
+)
+from shared.relay_check import BrokerCheck, event_id_of
+from shared.relay_repair import RelayState, Repairer, load_state, prune_marks, record_verification, save
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[str, Sequence[StoredEvent]], Awaitable[None]]
-"""Publishes a batch to a topic and returns once the broker acknowledged every message."""
+Publish = Callable[[str, Sequence[StoredEvent]], Awaitable[Sequence[object] | None]]
+"""Publishes a batch to a topic; returns, per event in order, the broker's acknowledgement (an
+object with ``partition`` and ``offset``) or the exception that failed it. ``None`` means "all
+acknowledged, offsets unknown" (no broker checks are possible then)."""
 
 SAFETY_WAKE_SECONDS = 1.0
+#: how often the leader checks that the broker still holds what it acknowledged
+VERIFY_SECONDS = 10.0
+#: how often a mark (checkpoint + acked offsets) is kept for a repair to start from
+MARK_SECONDS = 5.0
+BACKOFF_FIRST_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 5.0
 HELD_BACK_RETRY_SECONDS = 0.002
 HELD_BACK_MAX_SECONDS = 0.05
 LINGER_SECONDS = 0.005
+#: a hold shorter than this is ordinary (concurrent appends); longer ones are logged, with the blocker
+HELD_BACK_COUNT_AFTER = 0.5
+HELD_BACK_LOG_AFTER = 2.0
+HELD_BACK_LOG_EVERY = 30.0
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not answer a probe: nothing was sent, the relay backs off."""
 
 
 class OutboxRelay:
@@ -47,6 +80,7 @@ class OutboxRelay:
         topic: str,
         service: str,
         batch_size: int = 1000,
+        check: BrokerCheck | None = None,
     ) -> None:
         self._store = store
         self._connect = connect
@@ -57,13 +91,28 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._draining = False
         self._stopped = asyncio.Event()
-        self.position: LogPosition = LOG_START
+        self.state = RelayState()
         self.is_leader = False
+        #: since when (monotonic) an older in-flight transaction holds publication back
+        self.held_back_since: float | None = None
+        self._held_back_reported = self._held_back_counted = 0.0
         self._lock_key = zlib.crc32(f"relay:{topic}".encode())
+        self._repairer = Repairer(check, topic=topic, service=service) if check is not None else None
+        RELAY_BROKER_LOSSES.labels(service)  # at 0 from the start, so the first loss is an increase
+        self._failures = 0  # consecutive failed rounds: the back-off grows with them
+        self._next_verify = 0.0
+        self._next_mark = 0.0
+        self._next_prune = 0.0
+        self._lost: str | None = None  # evidence that the broker lost records: repair at once
+        self._probe: asyncio.Task[tuple[bool, int]] | None = None  # a read-back in flight
+
+    @property
+    def position(self) -> LogPosition:
+        """Everything up to here (in log order) was acknowledged by the broker."""
+        return self.state.position
 
     async def run(self) -> None:
         """Relay until :meth:`stop`; reconnects and retries on any database or broker failure."""
-        backoff = 0.1
         while not self._stopped.is_set():
             conn: asyncpg.Connection | None = None
             try:
@@ -75,7 +124,10 @@ class OutboxRelay:
                     return
                 await conn.add_listener(self._store.notifier.channel, self._on_notify)
                 self._store.notifier.attach_local(self.poke)
-                self.position = await self._load_checkpoint(conn)
+                self.state, partitions = await load_state(conn, self.topic)
+                if self._repairer is not None and self._repairer.check.partitions is None:
+                    self._repairer.check.partitions = partitions
+                self._next_verify = 0.0  # verify the broker at every (re)connect
                 await self._relay(conn)
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -86,11 +138,12 @@ class OutboxRelay:
                 log.warning("relay %s: publish failed (%r); retrying from %s", self.topic, exc, self.position)
             finally:
                 self.is_leader = False
+                self._cancel_probe()
                 self._store.notifier.detach_local(self.poke)
                 if conn is not None:
                     await _close(conn)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            self._failures += 1
+            await asyncio.sleep(min(BACKOFF_FIRST_SECONDS * 2 ** (self._failures - 1), BACKOFF_MAX_SECONDS))
 
     async def _lead(self, conn: asyncpg.Connection) -> bool:
         """Wait for the advisory lock that makes this replica the topic's only publisher."""
@@ -109,22 +162,13 @@ class OutboxRelay:
         held_back_delay = HELD_BACK_RETRY_SECONDS
         while not self._stopped.is_set():
             self._wake.clear()
+            await self._check_broker(conn)
             batch = await self._store.read_all_after(self.position, self._batch_size, conn)
             if batch:
-                try:
-                    await self._publish(self.topic, batch)
-                except Exception:
-                    await self._report_backlog(conn)
-                    raise
-                self.position = batch[-1].log_position
-                await conn.execute(
-                    """INSERT INTO relay_checkpoint (topic, tx_id, position) VALUES ($1, $2, $3)
-                       ON CONFLICT (topic) DO UPDATE SET tx_id = $2, position = $3, updated_at = now()""",
-                    self.topic,
-                    self.position.tx_id,
-                    self.position.position,
-                )
-                RELAY_PUBLISHED.labels(self.service).inc(len(batch))
+                if self._failures and self._repairer is not None and not await self._repairer.check.answers():
+                    raise BrokerUnavailable("the broker does not answer yet")  # retried after back-off
+                await self._publish_batch(conn, batch)
+                self._not_held_back()
                 held_back_delay = HELD_BACK_RETRY_SECONDS
                 if len(batch) < self._batch_size:
                     # events are trickling in: let a few more arrive, so that under load there are
@@ -132,13 +176,15 @@ class OutboxRelay:
                     await asyncio.sleep(LINGER_SECONDS)
                 continue
             if await self._store.has_events_after(self.position, conn):
-                # committed but held back by an older transaction still in flight (or readable
-                # since the read above): look again shortly, a NOTIFY may not come for it; back
-                # off a little while a long transaction (anywhere on the server) holds it back
+                # committed but held back by an older transaction still in flight that can append
+                # here (shared.horizon), or readable since the read above: look again shortly, a
+                # NOTIFY may not come for it; back off a little while a long transaction holds it
+                await self._held_back(conn)
                 await asyncio.sleep(held_back_delay)
                 held_back_delay = min(held_back_delay * 1.5, HELD_BACK_MAX_SECONDS)
                 continue
             held_back_delay = HELD_BACK_RETRY_SECONDS
+            self._not_held_back()
             OUTBOX_BACKLOG.labels(self.service).set(0)
             if self._draining:
                 return
@@ -147,9 +193,93 @@ class OutboxRelay:
             except TimeoutError:
                 pass
 
-    async def _load_checkpoint(self, conn: asyncpg.Connection) -> LogPosition:
-        row = await conn.fetchrow("SELECT tx_id, position FROM relay_checkpoint WHERE topic = $1", self.topic)
-        return LOG_START if row is None else LogPosition(int(row["tx_id"]), int(row["position"]))
+    async def _publish_batch(self, conn: asyncpg.Connection, batch: Sequence[StoredEvent]) -> None:
+        """Publish; keep the acknowledged prefix; raise the first failure (the caller backs off)."""
+        try:
+            results = await self._publish(self.topic, batch)
+        except Exception:
+            await self._report_backlog(conn)
+            raise
+        acked = len(batch) if results is None else _prefix(results)
+        if acked:
+            tail = dict(self.state.acked)
+            last: dict[int, int] = {}  # partition → index of its last acknowledged event
+            regressed = False
+            for i, ack in enumerate((results or ())[:acked]):
+                partition, offset = int(ack.partition), int(ack.offset)  # type: ignore[attr-defined]
+                previous = tail.get(partition)
+                if previous is not None and offset <= previous[0]:
+                    regressed = True  # the log restarted below what it acknowledged before
+                tail[partition] = (offset, "")
+                last[partition] = i
+            if regressed:
+                # keep the old record (a crash now still finds the loss at the next start) and
+                # repair before anything else; these events go out again from the repair point
+                self._lost = "a produce was acknowledged below an offset acknowledged before"
+                return
+            for partition, i in last.items():
+                tail[partition] = (tail[partition][0], event_id_of(batch[i].json) or "")
+            self.state = RelayState(batch[acked - 1].log_position, tail)
+            now = time.monotonic()
+            mark = now >= self._next_mark
+            if mark:
+                self._next_mark = now + MARK_SECONDS
+                if now >= self._next_prune:
+                    self._next_prune = now + 3600.0
+                    await prune_marks(conn, self.topic)
+            await save(conn, self.topic, self.state, mark=mark)
+            RELAY_PUBLISHED.labels(self.service).inc(acked)
+        if acked < len(batch):
+            await self._report_backlog(conn)
+            failure = results[acked] if results is not None else None
+            log.warning(
+                "relay %s: %d of %d events acknowledged before a failure; the rest is retried",
+                self.topic,
+                acked,
+                len(batch),
+            )
+            if isinstance(failure, BaseException) and _is_unknown_topic(failure):
+                self._next_verify = 0.0  # the topic may be gone: check before the retry
+            raise failure if isinstance(failure, BaseException) else RuntimeError("publish failed")
+        self._failures = 0
+
+    async def _check_broker(self, conn: asyncpg.Connection) -> None:
+        """Verify the broker (at (re)connect, periodically, on evidence of loss) and take operator
+        requests. The read-back runs in a task of its own, so publishing never waits for it."""
+        if self._repairer is None:
+            return
+        restart: RelayState | None = None
+        if self._lost is not None:
+            restart = await self._repairer.repair(conn, self.state, self._lost)  # raises: kept for later
+            self._lost = None
+        elif self._probe is not None and self._probe.done():
+            probe, self._probe = self._probe, None
+            try:
+                held, partitions = probe.result()
+            except Exception as exc:  # the broker does not answer: no evidence of a loss, ask later
+                log.warning("relay %s: could not verify the broker (%r)", self.topic, exc)
+                await record_verification(conn, self.topic, f"could not verify: {exc!r}")
+                self._next_verify = min(self._next_verify, time.monotonic() + 2.0)
+                return
+            if held:
+                await record_verification(conn, self.topic, "ok", partitions)
+            else:
+                reason = "the broker no longer holds acknowledged records"
+                restart = await self._repairer.repair(conn, self.state, reason)
+        now = time.monotonic()
+        if restart is None and self._probe is None and now >= self._next_verify:
+            self._next_verify = now + VERIFY_SECONDS
+            self._probe = asyncio.create_task(self._repairer.probe(dict(self.state.acked)))
+            restart = await self._repairer.take_request(conn, self.state)
+        if restart is not None:
+            self.state = restart
+            self._next_mark = 0.0
+            self._cancel_probe()  # it checked offsets of the log before the repair
+
+    def _cancel_probe(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
 
     async def _report_backlog(self, conn: asyncpg.Connection) -> None:
         """While the broker is down the gauge must show the events piling up in the outbox."""
@@ -162,6 +292,34 @@ class OutboxRelay:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return
         OUTBOX_BACKLOG.labels(self.service).set(int(waiting))
+
+    async def _held_back(self, conn: asyncpg.Connection) -> None:
+        """While held back: the gauges (seconds, backlog) rise; after a while the log names the
+        blocking backend, again every :data:`HELD_BACK_LOG_EVERY` seconds."""
+        now = time.monotonic()
+        if self.held_back_since is None:
+            self.held_back_since = now
+        held = now - self.held_back_since
+        OUTBOX_HELD_BACK.labels(self.service).set(held)
+        if held >= HELD_BACK_COUNT_AFTER and now - self._held_back_counted >= 1.0:
+            self._held_back_counted = now
+            await self._report_backlog(conn)  # the events waiting meanwhile, once a second
+        if held < HELD_BACK_LOG_AFTER or now - self._held_back_reported < HELD_BACK_LOG_EVERY:
+            return
+        self._held_back_reported = now
+        blockers = ", ".join(
+            f"pid {b['pid']} database {b['datname']} application {b['application_name']!r} "
+            f"transaction started {b['xact_start']} ({b['state']})"
+            for b in await self._store.blockers(conn)
+        )
+        blockers = blockers or "a transaction that has ended since"
+        log.warning("relay %s: held back for %.0f s by %s", self.topic, held, blockers)
+
+    def _not_held_back(self) -> None:
+        if self.held_back_since is not None:
+            self.held_back_since = None
+            self._held_back_reported = self._held_back_counted = 0.0
+            OUTBOX_HELD_BACK.labels(self.service).set(0)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -182,6 +340,20 @@ class OutboxRelay:
         self._stopped.set()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def _prefix(results: Sequence[object]) -> int:
+    """How many results, from the first, are acknowledgements."""
+    for i, result in enumerate(results):
+        if isinstance(result, BaseException):
+            return i
+    return len(results)
+
+
+def _is_unknown_topic(exc: BaseException) -> bool:
+    from aiokafka.errors import KafkaTimeoutError, UnknownTopicOrPartitionError
+
+    return isinstance(exc, UnknownTopicOrPartitionError | KafkaTimeoutError)
 
 
 async def _close(conn: asyncpg.Connection) -> None:

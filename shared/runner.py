@@ -2,6 +2,9 @@
 broker (relay producer and projection subscribers), a FastAPI app with /health, /ready, /metrics
 and /docs, background tasks, and a graceful shutdown on SIGTERM.
 
+Start-up needs only PostgreSQL: HTTP opens once the pool and migrations are done; Kafka is joined
+in the background (``shared.kafka_link``) and ``/ready`` reports each part (``shared.readiness``).
+
 Shutdown order matters: stop consuming (in-flight batches finish; their transaction and ack are
 atomic with respect to the read model), then let the relay publish everything already stored,
 then stop background tasks, the broker and the pool.
@@ -21,22 +24,26 @@ from typing import Any
 import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from faststream.kafka import KafkaBroker
 
 from shared import catalogue, tracing
-from shared.audit import install_audit, write_in_transaction
+from shared.audit import forget_written, install_audit, write_in_transaction
 from shared.auth import install_auth
 from shared.clock import Clock, SystemClock
 from shared.crypto import KeyConfigError
+from shared.dbfaults import DatabaseFaultMiddleware
 from shared.eventstore import EventStore, StoredEvent
 from shared.http import install_error_handlers, metrics_response
 from shared.idempotency import install_idempotency
+from shared.kafka_link import KafkaLink
 from shared.logs import LogContextMiddleware, configure_logging
 from shared.migrations import MigrationChecksumError, apply_migrations
 from shared.projection import Projection, ProjectionRunner
+from shared.readiness import ready_response
 from shared.registry import REGISTRY, EventRegistry
 from shared.relay import OutboxRelay
+from shared.relay_check import BrokerCheck
 from shared.request_guard import install_request_guard
 from shared.settings import ServiceSettings, SettingsError, load_settings
 from shared.topology import DEFAULT_PORTS, events_topic
@@ -59,6 +66,8 @@ class ServiceContext:
     broker: KafkaBroker
     clock: Clock
     registry: EventRegistry
+    #: the broker's background connection and each consumer's state (``/ready``)
+    kafka: KafkaLink
     relay: OutboxRelay | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -122,33 +131,52 @@ def _kafka_broker(settings: ServiceSettings) -> KafkaBroker:
         enable_idempotence=False,  # the embedded broker has no InitProducerId
         linger_ms=settings.kafka_linger_ms,
         request_timeout_ms=15_000,
+        # a topic that vanished and was re-created (shared.relay_repair) is seen within seconds:
+        # a consumer assigned nothing while its topic was missing re-joins once it is back
+        metadata_max_age_ms=5_000,
         graceful_timeout=15.0,
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
         logger=logging.getLogger("faststream.kafka"),  # through the root handler (shared.logs)
     )
 
 
-def kafka_publisher(broker: KafkaBroker) -> Callable[[str, Sequence[StoredEvent]], Awaitable[None]]:
+def kafka_publisher(broker: KafkaBroker) -> Callable[[str, Sequence[StoredEvent]], Awaitable[list[object]]]:
     """Publish stored events keyed by branch and wait until Kafka acknowledged all of them."""
 
-    async def publish(topic: str, events: Sequence[StoredEvent]) -> None:
-        pending = [
-            await broker.publish(
-                event.json.encode(),
-                topic=topic,
-                key=event.branch_id.encode(),
-                headers={
-                    "event-type": event.type,
-                    "content-type": "application/json",
-                    **tracing.producer_headers(topic, event.traceparent, event.type),
-                },
-                no_confirm=True,
-            )
-            for event in events
-        ]
-        await asyncio.gather(*pending)
+    async def publish(topic: str, events: Sequence[StoredEvent]) -> list[object]:
+        """Per event: its RecordMetadata or the exception that failed it (the relay keeps the
+        acknowledged prefix)."""
+        pending: list[Any] = []
+        for event in events:
+            try:
+                pending.append(
+                    await broker.publish(
+                        event.json.encode(),
+                        topic=topic,
+                        key=event.branch_id.encode(),
+                        headers={
+                            "event-type": event.type,
+                            "content-type": "application/json",
+                            **tracing.producer_headers(topic, event.traceparent, event.type),
+                        },
+                        no_confirm=True,
+                    )
+                )
+            except Exception as exc:  # e.g. the topic is missing: this one and all after it fail
+                pending += [exc] * (len(events) - len(pending))
+                break
+        return list(await asyncio.gather(*map(_settled, pending)))
 
     return publish
+
+
+async def _settled(pending: Any) -> object:
+    if isinstance(pending, BaseException):
+        return pending
+    try:
+        return await pending
+    except Exception as exc:
+        return exc
 
 
 def create_app(
@@ -186,10 +214,16 @@ def create_app(
                 registry=registry,
                 max_event_bytes=settings.max_event_bytes,
                 before_commit=write_in_transaction,  # a command's audit row commits with it
+                commit_failed=forget_written,
+                writer_name=service.name,  # the pool's application_name (shared.horizon)
             )
-            ctx = ServiceContext(service.name, settings, pool, store, broker, clock, registry)
+            ctx = ServiceContext(
+                service.name, settings, pool, store, broker, clock, registry, KafkaLink(broker, service.name)
+            )
             app.state.ctx = ctx
+            consumed: list[str] = []
             for projection in service.projections(ctx) if service.projections else ():
+                consumed += projection.topics
                 ProjectionRunner(
                     projection,
                     service=service.name,
@@ -205,14 +239,8 @@ def create_app(
                     max_records=settings.kafka_max_batch,
                     session_timeout_ms=settings.kafka_session_timeout_ms,
                     heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+                    group_instance_id=settings.kafka_group_instance_id,
                 )
-            try:
-                await broker.start()
-            except Exception as exc:
-                servers = settings.kafka_bootstrap_servers
-                message = f"cannot reach Kafka at KAFKA_BOOTSTRAP_SERVERS={servers}: {exc!r}"
-                log.error("%s cannot start: %s", service.name, message)
-                raise StartupError(message) from None
             for hook in service.on_startup:
                 try:
                     await hook(ctx)
@@ -234,13 +262,24 @@ def create_app(
                     topic=service.topic,
                     service=service.name,
                     batch_size=settings.relay_batch_size,
+                    check=BrokerCheck(
+                        settings.kafka_bootstrap_servers,
+                        service.topic,
+                        default_partitions=settings.kafka_topic_partitions,
+                        consumed=consumed,
+                    ),
                 )
                 relay_task = asyncio.create_task(ctx.relay.run(), name=f"{service.name}-relay")
             tasks = [asyncio.create_task(task(ctx)) for task in service.background]
+            # Kafka last and in the background: commands need only PostgreSQL (shared.kafka_link)
+            ctx.kafka.start()
             log.info("%s ready on port %d", service.name, settings.http_port)
             yield
         finally:
             log.info("%s stopping", service.name)
+            kafka = getattr(getattr(app.state, "ctx", None), "kafka", None)
+            if kafka is not None:
+                await kafka.stop()
             for sub in list(broker.subscribers):
                 with suppress(Exception):
                     await sub.stop()
@@ -268,20 +307,8 @@ def create_app(
 
     @app.get("/ready", tags=["operations"])
     async def ready(request: Request) -> Response:
-        ctx: ServiceContext = request.app.state.ctx
-        checks: dict[str, str] = {}
-        try:
-            async with ctx.pool.acquire(timeout=2) as conn:
-                await conn.fetchval("SELECT 1")
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"unavailable: {exc!r}"
-        try:
-            checks["kafka"] = "ok" if await ctx.broker.ping(timeout=2) else "unavailable"
-        except Exception as exc:
-            checks["kafka"] = f"unavailable: {exc!r}"
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        """Database, broker, relay and each consumer; 503 only when commands cannot be served."""
+        return await ready_response(request.app.state.ctx)
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def metrics() -> Response:
@@ -297,6 +324,9 @@ def create_app(
     install_request_guard(app, max_body_bytes=settings.max_request_bytes)
     install_auth(app)
     app.add_middleware(LogContextMiddleware)  # inside the audit middleware: sees its correlation id
+    # a database failure is a 503 JSON saying whether anything was recorded; inside the audit
+    # middleware, so the audit row says 503 (written late while PostgreSQL is away)
+    app.add_middleware(DatabaseFaultMiddleware, service=service.name)
     install_audit(app)
     return app
 

@@ -25,6 +25,9 @@ class ServiceSettings(BaseSettings):
     #: consumer-group liveness; Tansu also holds every group join for half of it, so tests lower it
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
+    #: a stable name per replica (e.g. the pod name): consumers become static group members, so a
+    #: restarted replica takes its old place without waiting for its ghost (``shared.kafka_link``)
+    kafka_group_instance_id: str | None = None
     kafka_linger_ms: int = 2
     #: a projection retries a failing event this many times before dead-lettering it
     projection_max_attempts: int = 3
@@ -33,6 +36,9 @@ class ServiceSettings(BaseSettings):
     #: HTTP request bodies above this size are refused with 413 before parsing (shared.request_guard)
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     relay_batch_size: int = 1000
+    #: partitions of a topic the relay has to create and never saw (one it saw comes back with its
+    #: own count); unset: the production counts of deploy/kafka/topics.md
+    kafka_topic_partitions: int | None = None
     #: how long an Idempotency-Key is remembered (shared.idempotency); at least 24 h
     idempotency_retention_hours: float = Field(default=72.0, ge=24.0)
     log_level: str = "INFO"

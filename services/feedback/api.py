@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.feedback.comments import assess
@@ -21,11 +21,12 @@ from services.feedback.components import Components, components
 from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed, stream_id
 from services.feedback.satisfaction import branch_satisfaction
 from shared.auth import Principal, requires, requires_on
-from shared.contracts.feedback import ReasonCategory, SurveyChannel
+from shared.contracts.feedback import DeliveryFailure, ReasonCategory, SurveyChannel
 from shared.contracts.refs import PATTERN as REF_PATTERN
 from shared.contracts.refs import check_customer_ref
 from shared.contracts.text import TextRef, TextRules
 from shared.envelope import Metadata
+from shared.gateway_identity import actor_metadata, staff_or_gateway
 from shared.http import command_metadata
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.runner import ServiceContext, context
@@ -89,6 +90,14 @@ class SurveyView(BaseModel):
     deadlines: list[dict[str, Any]] = Field(default_factory=list)
     #: handing it to the gateway: attempts, sent / given up, the last error or why it was skipped
     delivery: dict[str, Any] | None = None
+    #: status ``send_failed``: why the last attempt failed; the next attempt, or when it was
+    #: given up (it never reached the customer: left out of the response rate)
+    delivery_failure: str | None = None
+    attempts: int = 0
+    retry_at: datetime | None = None
+    given_up_at: datetime | None = None
+    #: the gateway reported the message delivered to the handset
+    delivered_at: datetime | None = None
 
 
 class ListStatus(StrEnum):
@@ -96,6 +105,7 @@ class ListStatus(StrEnum):
     sent = "sent"
     answered = "answered"
     expired = "expired"
+    send_failed = "send_failed"
 
 
 class SurveySummary(BaseModel):
@@ -165,6 +175,11 @@ def _view(
         expired_at=s.expired_at,
         version=version,
         deadlines=deadlines,
+        delivery_failure=s.failure.value if s.failure else None,
+        attempts=s.attempts,
+        retry_at=s.retry_at,
+        given_up_at=s.given_up_at,
+        delivered_at=s.delivered_at,
     )
 
 
@@ -173,17 +188,20 @@ async def answer_survey(
     survey_id: UUID,
     body: ResponseBody,
     parts: Parts,
-    staff: Annotated[Principal, Depends(requires_on("feedback.response.submit", survey_branch))],
-    meta: Meta,
+    staff: Annotated[Principal, Depends(staff_or_gateway("feedback.response.submit", survey_branch))],
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
+    x_correlation_id: Annotated[str | None, Header()] = None,
 ) -> SurveyView:
-    """The gateway's webhook. 404 unknown survey, 409 already answered, 410 window closed (72 h).
+    """The gateway's webhook (a gateway token, ``shared.gateway_identity``), or floor staff of the
+    survey's branch taking the answer by phone. 404 unknown survey, 409 already answered, 410
+    window closed (72 h) or the survey was given up undelivered. The actor is who the token names.
 
     A score ≤ 2, or a comment naming a problem, also publishes ``NegativeFeedbackReceived``. With
     an ``Idempotency-Key`` a retry of the same answer gets the first result (201), not a 409."""
     app = parts.app
+    meta = actor_metadata(staff, x_correlation_id)
     texts = app.texts.batch()
     command = AnswerSurvey(
         score=body.score,
@@ -213,6 +231,44 @@ async def answer_survey(
     async with app.store.pool.acquire() as conn:
         reader = await app.texts.reader(conn, [result.state.comment], may_read=may_read_texts(staff, branch))
     return _view(result.state, branch, result.version, [], reader)
+
+
+class DeliveryBody(BaseModel):
+    """The gateway's delivery report of the survey's message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["delivered", "undelivered", "rejected"]
+    #: the gateway's reference of the message (as ``SurveySent.message_id``), for its own records
+    message_id: Annotated[str | None, Field(max_length=128, pattern=r"^[A-Za-z0-9_.:\-]{1,128}$")] = None
+
+
+_REPORTED = {"undelivered": DeliveryFailure.undelivered, "rejected": DeliveryFailure.gateway_rejected}
+
+
+@router.post("/surveys/{survey_id}/delivery", response_model=SurveyView)
+async def report_delivery(
+    survey_id: UUID,
+    body: DeliveryBody,
+    parts: Parts,
+    gateway: Annotated[Principal, Depends(staff_or_gateway("feedback.delivery.report", survey_branch))],
+    response: Response,
+    x_correlation_id: Annotated[str | None, Header()] = None,
+) -> SurveyView:
+    """The SMS / voice gateway reports whether the message reached the handset (gateway token
+    only: no member of staff reports delivery). ``undelivered``: the survey is ``send_failed``
+    and sent again with backoff; ``rejected``: given up. A report on a survey already answered,
+    expired or given up changes nothing (200 with the survey as it is)."""
+    app = parts.app
+    meta = actor_metadata(gateway, x_correlation_id)
+    failure = _REPORTED.get(body.status)
+    result = await app.report_delivery(survey_id, failure, meta, check_branch=gateway.check_branch)
+    loaded = result.state
+    branch = (await app.load(survey_id)).history[0].branch_id
+    response.headers["ETag"] = f'"{result.version}"'
+    async with app.store.pool.acquire() as conn:
+        reader = await app.texts.reader(conn, [loaded.comment], may_read=False)
+    return _view(loaded, branch, result.version, [], reader)
 
 
 @router.get("/surveys/{survey_id}", response_model=SurveyView)

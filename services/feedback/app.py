@@ -10,7 +10,7 @@ the stream, in the same transaction as the events.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -20,6 +20,8 @@ from services.feedback.config import FeedbackConfig
 from services.feedback.domain import (
     Command,
     ExpireSurvey,
+    RecordDelivered,
+    RecordSendFailure,
     RequestSurvey,
     Survey,
     stream_id,
@@ -30,11 +32,14 @@ from shared.actors import SLA_CLOCK
 from shared.clock import Clock
 from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
 from shared.contracts.feedback import (
+    DeliveryFailure,
     NegativeFeedbackReceived,
     SurveyAnswered,
     SurveyChannel,
     SurveyExpired,
+    SurveyGivenUp,
     SurveyRequested,
+    SurveySendFailed,
     SurveySent,
 )
 from shared.decider import NotFound
@@ -111,6 +116,30 @@ class FeedbackApp:
             await create.record(conn, str(survey_id), 201)
             return result
 
+    async def report_delivery(
+        self,
+        survey_id: UUID,
+        failure: DeliveryFailure | None,
+        meta: Metadata,
+        *,
+        check_branch: CheckBranch | None = None,
+    ) -> CommandResult[Survey]:
+        """The gateway's delivery report: delivered (``failure`` None), or not — then the survey
+        is ``send_failed`` and tried again with backoff (given up when the tries or the window
+        are used up; a rejection is not retried)."""
+        now = self.clock.now()
+
+        async def make(conn: asyncpg.Connection, loaded: Loaded[Survey]) -> Command:
+            if failure is None:
+                return RecordDelivered(now)
+            retry = None if failure is DeliveryFailure.gateway_rejected else self.retry_at(loaded.state, now)
+            return RecordSendFailure(failure, now, retry)
+
+        async with self.store.transaction() as conn:
+            return await self.handler.execute_in(
+                conn, stream_id(survey_id), make, meta=meta, check_branch=check_branch
+            )
+
     async def execute_in(
         self,
         conn: asyncpg.Connection,
@@ -164,6 +193,16 @@ class FeedbackApp:
             source_event_id=cause.event_id,
         )
         return await self.execute_in(conn, survey_id, command, meta=meta, branch_id=branch_id)
+
+    def retry_at(self, survey: Survey, now: datetime) -> datetime | None:
+        """When to try reaching the customer again after a failed attempt: exponential backoff
+        (10 s … 1 h); None (give up) once ``max_send_attempts`` are used or the next attempt would
+        fall after the answer window."""
+        attempts = survey.attempts + 1
+        if attempts >= self.config.max_send_attempts:
+            return None
+        at = now + min(timedelta(seconds=5 * 2**attempts), timedelta(hours=1))
+        return None if survey.expires_at is not None and at >= survey.expires_at else at
 
     def window_end(self, branch_id: str, start: datetime) -> datetime:
         """When a survey requested at ``start`` expires (policy ``feedback.survey_window``)."""
@@ -222,6 +261,29 @@ class FeedbackApp:
                 metrics.NEGATIVE_FEEDBACK.labels(str(state.describes_complaint).lower()).inc()
             elif env.type == SurveyExpired.event_type:
                 metrics.SURVEYS_EXPIRED.labels(subject_type).inc()
+            elif env.type == SurveySendFailed.event_type:
+                # the dispatch queue follows: the next attempt at retry_at, or none
+                retry_at = env.data.get("retry_at")
+                await conn.execute(
+                    """UPDATE survey_dispatch SET attempts = $2, sent_at = NULL, message_id = NULL,
+                           next_attempt_at = coalesce($3::timestamptz, next_attempt_at),
+                           given_up_at = CASE WHEN $3::timestamptz IS NULL THEN $4::timestamptz END
+                       WHERE survey_id = $1""",
+                    state.survey_id,
+                    env.data["attempt"],
+                    datetime.fromisoformat(retry_at) if retry_at else None,
+                    datetime.fromisoformat(env.data["at"]),
+                )
+                metrics.SEND_FAILURES.labels(env.data["channel"]).inc()
+            elif env.type == SurveyGivenUp.event_type:
+                assert state.given_up_at is not None
+                await self.deadlines.cancel(conn, subject_id, WINDOW_SLA, state.given_up_at)
+                await conn.execute(
+                    "UPDATE survey_dispatch SET given_up_at = coalesce(given_up_at, $2) WHERE survey_id = $1",
+                    state.survey_id,
+                    state.given_up_at,
+                )
+                metrics.SURVEYS_GIVEN_UP.labels(env.data["reason"]).inc()
 
     async def _upsert_facts(self, conn: asyncpg.Connection, s: Survey, branch_id: str, version: int) -> None:
         assert s.requested_at is not None and s.channel is not None and s.expires_at is not None
@@ -230,14 +292,17 @@ class FeedbackApp:
             """INSERT INTO survey_facts (survey_id, branch_id, subject, subject_type, service_type,
                    staff_id, customer_ref, channel, status, requested_at, local_day, expires_at,
                    sent_at, answered_at, score, negative, expired_at, version, comment_ref, reasons,
-                   describes_complaint)
-               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19::jsonb,$20,$21)
+                   describes_complaint, attempts, delivery_failure, retry_at, given_up_at, delivered_at)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19::jsonb,$20,$21,
+                       $22,$23,$24,$25,$26)
                ON CONFLICT (survey_id) DO UPDATE SET status = EXCLUDED.status,
                    sent_at = EXCLUDED.sent_at, answered_at = EXCLUDED.answered_at,
                    score = EXCLUDED.score, negative = EXCLUDED.negative,
                    expired_at = EXCLUDED.expired_at, version = EXCLUDED.version,
                    comment_ref = EXCLUDED.comment_ref, reasons = EXCLUDED.reasons,
-                   describes_complaint = EXCLUDED.describes_complaint""",
+                   describes_complaint = EXCLUDED.describes_complaint, attempts = EXCLUDED.attempts,
+                   delivery_failure = EXCLUDED.delivery_failure, retry_at = EXCLUDED.retry_at,
+                   given_up_at = EXCLUDED.given_up_at, delivered_at = EXCLUDED.delivered_at""",
             s.survey_id,
             branch_id,
             s.subject,
@@ -259,4 +324,9 @@ class FeedbackApp:
             s.comment.model_dump_json() if s.comment is not None else None,  # the reference only
             list(s.reasons),
             s.describes_complaint,
+            s.attempts,
+            s.failure.value if s.failure else None,
+            s.retry_at,
+            s.given_up_at,
+            s.delivered_at,
         )

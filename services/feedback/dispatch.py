@@ -17,16 +17,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from services.feedback import metrics
 from services.feedback.app import FeedbackApp
-from services.feedback.domain import RecordSent
-from services.feedback.sender import PURPOSES, ContactResolver, OutboundMessage, SmsSender, survey_text
-from shared.contracts.feedback import SurveyChannel
+from services.feedback.domain import RecordSendFailure, RecordSent, Survey, SurveyStatus
+from services.feedback.sender import (
+    PURPOSES,
+    ContactResolver,
+    OutboundMessage,
+    SendRejected,
+    SmsSender,
+    survey_text,
+)
+from shared.contracts.feedback import DeliveryFailure
 from shared.envelope import Metadata
 from shared.pii import scrub_text
 
@@ -81,7 +88,7 @@ class SurveyDispatcher:
         loaded = await self.app.load(survey_id, conn)
         survey = loaded.state
         now = self.app.clock.now()
-        if not survey.pending or survey.message_id is not None:
+        if not survey.pending or survey.status is SurveyStatus.sent:
             await conn.execute(
                 "UPDATE survey_dispatch SET given_up_at = $2, last_error = $3 WHERE survey_id = $1",
                 survey_id,
@@ -111,15 +118,18 @@ class SurveyDispatcher:
                     survey.customer_ref, purpose=purpose, branch_id=branch_id, correlation_id=correlation_id
                 )
         except Exception as exc:  # the vault is unreachable or refused us: try again later
-            await self._failed(conn, survey_id, survey.channel, attempts, now, exc)
+            await self._failed(conn, survey, DeliveryFailure.contact_unavailable, now, exc)
             return 0
         if self.contacts is not None and phone is None:
-            await self._skip(conn, survey_id, attempts, now)
+            await self._skip(conn, survey, now)
             return 0
         try:
             message_id = await self.sender.send(replace(message, phone=phone))
+        except SendRejected as exc:
+            await self._failed(conn, survey, DeliveryFailure.gateway_rejected, now, exc, retry=False)
+            return 0
         except Exception as exc:
-            await self._failed(conn, survey_id, survey.channel, attempts, now, exc)
+            await self._failed(conn, survey, DeliveryFailure.gateway_error, now, exc)
             return 0
         meta = Metadata(actor=ACTOR, correlation_id=correlation_id)
         await self.app.execute_in(
@@ -134,17 +144,16 @@ class SurveyDispatcher:
         )
         return 1
 
-    async def _skip(self, conn: asyncpg.Connection, survey_id: UUID, attempts: int, now: datetime) -> None:
+    async def _skip(self, conn: asyncpg.Connection, survey: Survey, now: datetime) -> None:
         """Nobody to send to: erased (crypto-shredded), unknown to the vault, or no number.
-        Retrying would not change that; the survey still expires at the end of its window."""
+        Retrying would not change that: the survey is given up (``no_contact``), not expired."""
         metrics.SURVEYS_SKIPPED.labels(NO_CONTACT).inc()
-        log.info("survey %s: not sent, the vault has no phone number for the customer", survey_id)
+        assert survey.survey_id is not None
+        log.info("survey %s: not sent, the vault has no phone number for the customer", survey.survey_id)
+        await self._record(conn, survey, RecordSendFailure(DeliveryFailure.no_contact, now, None))
         await conn.execute(
-            """UPDATE survey_dispatch SET attempts = $2, given_up_at = $3, skip_reason = $4,
-                   last_error = $5 WHERE survey_id = $1""",
-            survey_id,
-            attempts + 1,
-            now,
+            "UPDATE survey_dispatch SET skip_reason = $2, last_error = $3 WHERE survey_id = $1",
+            survey.survey_id,
             NO_CONTACT,
             "not sent: no phone number (the customer was erased, is unknown to the vault or has none)",
         )
@@ -152,27 +161,30 @@ class SurveyDispatcher:
     async def _failed(
         self,
         conn: asyncpg.Connection,
-        survey_id: UUID,
-        channel: SurveyChannel,
-        attempts: int,
+        survey: Survey,
+        reason: DeliveryFailure,
         now: datetime,
         exc: Exception,
+        *,
+        retry: bool = True,
     ) -> None:
-        """The vault or the gateway failed: retry with backoff, give up after the configured tries."""
-        metrics.SEND_FAILURES.labels(channel.value).inc()
-        attempts += 1
-        give_up = attempts >= self.app.config.max_send_attempts
+        """The vault or the gateway failed: ``SurveySendFailed`` with the reason and the next
+        attempt (backoff), or given up after the configured tries or at the end of the window."""
+        assert survey.survey_id is not None
         error = scrub_text(repr(exc))[:500]  # a gateway may quote the phone number it refused
-        log.warning("survey %s: send attempt %d failed: %s", survey_id, attempts, error)
-        await conn.execute(
-            """UPDATE survey_dispatch SET attempts = $2, last_error = $3,
-                   next_attempt_at = $4, given_up_at = $5 WHERE survey_id = $1""",
-            survey_id,
-            attempts,
-            error,
-            now + min(timedelta(seconds=5 * 2**attempts), timedelta(hours=1)),
-            now if give_up else None,
+        retry_at = self.app.retry_at(survey, now) if retry else None
+        log.warning(
+            "survey %s: send attempt %d failed (%s): %s", survey.survey_id, survey.attempts + 1, reason, error
         )
+        await self._record(conn, survey, RecordSendFailure(reason, now, retry_at))
+        await conn.execute(
+            "UPDATE survey_dispatch SET last_error = $2 WHERE survey_id = $1", survey.survey_id, error
+        )
+
+    async def _record(self, conn: asyncpg.Connection, survey: Survey, command: RecordSendFailure) -> None:
+        assert survey.survey_id is not None
+        await self.app.execute_in(conn, survey.survey_id, command, meta=Metadata(actor=ACTOR))
+        self.app.store.notifier.poke()
 
     async def run(self) -> None:
         try:

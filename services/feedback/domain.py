@@ -1,6 +1,11 @@
 """The satisfaction survey decider (满意度调查): pure, no I/O; time arrives inside commands.
 
-requested → (sent) → answered | expired. One survey per visit or complaint case: its id is derived
+requested → (sent) → answered | expired, and apart from them ``send_failed``: an attempt to reach
+the customer failed (with the reason), retried with backoff until it is sent, or given up
+(``SurveyGivenUp``: attempts used up, no number, or the window ended while retrying) — a survey
+that never reached the customer is not "asked", so it leaves the response rate.
+
+One survey per visit or complaint case: its id is derived
 from the subject (:func:`survey_id_for`), so requesting it again decides nothing. An answer is
 accepted once, within the window (``expires_at``, 72 h by default). The comment never reaches the
 decider: the application assesses it (:mod:`services.feedback.comments`, keyword rules), keeps it
@@ -18,11 +23,15 @@ from uuid import UUID, uuid5
 
 from services.feedback.comments import NEGATIVE_SCORE_MAX, Assessment
 from shared.contracts.feedback import (
+    DeliveryFailure,
     NegativeFeedbackReceived,
     SurveyAnswered,
     SurveyChannel,
+    SurveyDelivered,
     SurveyExpired,
+    SurveyGivenUp,
     SurveyRequested,
+    SurveySendFailed,
     SurveySent,
 )
 from shared.contracts.text import TextRef
@@ -51,9 +60,11 @@ class SurveyStatus(StrEnum):
     sent = "sent"
     answered = "answered"
     expired = "expired"
+    #: an attempt to reach the customer failed: retrying, or (``given_up_at``) given up for good
+    send_failed = "send_failed"
 
 
-PENDING = frozenset({SurveyStatus.requested, SurveyStatus.sent})
+PENDING = frozenset({SurveyStatus.requested, SurveyStatus.sent, SurveyStatus.send_failed})
 
 
 @dataclass(frozen=True)
@@ -77,10 +88,23 @@ class Survey:
     negative: bool = False
     describes_complaint: bool = False
     expired_at: datetime | None = None
+    #: attempts to reach the customer so far (failed and successful)
+    attempts: int = 0
+    #: the last delivery failure's reason (kept after a later success, for the record)
+    failure: DeliveryFailure | None = None
+    retry_at: datetime | None = None
+    given_up_at: datetime | None = None
+    delivered_at: datetime | None = None
 
     @property
     def pending(self) -> bool:
-        return self.status in PENDING
+        """Still waiting for an answer (a survey given up waits for nothing)."""
+        return self.status in PENDING and self.given_up_at is None
+
+    @property
+    def reached(self) -> bool:
+        """It reached the customer: sent (and not reported undelivered since), or answered."""
+        return self.status in (SurveyStatus.sent, SurveyStatus.answered) or self.sent_at is not None
 
     @property
     def subject_type(self) -> str:
@@ -125,7 +149,22 @@ class ExpireSurvey:
     at: datetime
 
 
-Command = RequestSurvey | RecordSent | AnswerSurvey | ExpireSurvey
+@dataclass(frozen=True)
+class RecordSendFailure:
+    """An attempt failed (the dispatcher's, or the gateway's delivery report). ``retry_at``: the
+    next attempt, None when there is none (then the survey is given up)."""
+
+    reason: DeliveryFailure
+    at: datetime
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordDelivered:
+    at: datetime
+
+
+Command = RequestSurvey | RecordSent | AnswerSurvey | ExpireSurvey | RecordSendFailure | RecordDelivered
 
 
 # ------------------------------------------------------------------------------------- decide
@@ -136,7 +175,7 @@ def decide(state: Survey, command: Command) -> Sequence[EventData]:
         case RequestSurvey():
             return _request(state, command)
         case RecordSent():
-            if state.status is not SurveyStatus.requested or state.channel is None:
+            if not state.pending or state.status is SurveyStatus.sent or state.channel is None:
                 return []  # sent already (a resend after a crash), or answered / expired meanwhile
             assert state.survey_id is not None
             return [
@@ -150,11 +189,47 @@ def decide(state: Survey, command: Command) -> Sequence[EventData]:
         case ExpireSurvey():
             if not state.pending:
                 return []
-            assert state.survey_id is not None
+            assert state.survey_id is not None and state.channel is not None
+            if state.status is SurveyStatus.send_failed:  # still failing: it never reached them
+                reason = state.failure or DeliveryFailure.gateway_error
+                return [_given_up(state, reason, command.at)]
             return [SurveyExpired(survey_id=state.survey_id, subject=state.subject, at=command.at)]
+        case RecordSendFailure():
+            if not state.pending:
+                return []  # answered, expired or given up meanwhile: a late report changes nothing
+            assert state.survey_id is not None and state.channel is not None
+            failed = SurveySendFailed(
+                survey_id=state.survey_id,
+                channel=state.channel,
+                attempt=state.attempts + 1,
+                reason=command.reason,
+                retry_at=command.retry_at,
+                at=command.at,
+            )
+            if command.retry_at is not None:
+                return [failed]
+            return [failed, _given_up(state, command.reason, command.at, attempts=state.attempts + 1)]
+        case RecordDelivered():
+            if state.status is not SurveyStatus.sent or state.delivered_at is not None:
+                return []
+            assert state.survey_id is not None and state.channel is not None
+            return [SurveyDelivered(survey_id=state.survey_id, channel=state.channel, at=command.at)]
         case AnswerSurvey():
             return _answer(state, command)
     raise DomainError(f"unknown command {type(command).__name__}")
+
+
+def _given_up(
+    state: Survey, reason: DeliveryFailure, at: datetime, attempts: int | None = None
+) -> SurveyGivenUp:
+    assert state.survey_id is not None and state.channel is not None
+    return SurveyGivenUp(
+        survey_id=state.survey_id,
+        channel=state.channel,
+        attempts=state.attempts if attempts is None else attempts,
+        reason=reason,
+        at=at,
+    )
 
 
 def _request(state: Survey, command: RequestSurvey) -> Sequence[EventData]:
@@ -182,6 +257,8 @@ def _answer(state: Survey, command: AnswerSurvey) -> Sequence[EventData]:
         raise NotFound("no such survey")
     if state.status is SurveyStatus.answered:
         raise AlreadyAnswered("this survey has already been answered")
+    if state.given_up_at is not None:
+        raise WindowClosed("the survey never reached the customer and was given up")
     assert state.expires_at is not None and state.survey_id is not None and state.customer_ref is not None
     if state.status is SurveyStatus.expired or command.at >= state.expires_at:
         raise WindowClosed(f"the survey's answer window closed at {state.expires_at.isoformat()}")
@@ -240,7 +317,35 @@ def evolve(state: Survey, event: EventData) -> Survey:
                 source_event_id=event.source_event_id,
             )
         case SurveySent():
-            return replace(state, status=SurveyStatus.sent, sent_at=event.at, message_id=event.message_id)
+            return replace(
+                state,
+                status=SurveyStatus.sent,
+                sent_at=event.at,
+                message_id=event.message_id,
+                attempts=state.attempts + 1,
+                retry_at=None,
+            )
+        case SurveySendFailed():
+            # a delivery report after the send: the message did not arrive after all
+            return replace(
+                state,
+                status=SurveyStatus.send_failed,
+                sent_at=None,
+                message_id=None,
+                attempts=event.attempt,
+                failure=event.reason,
+                retry_at=event.retry_at,
+            )
+        case SurveyGivenUp():
+            return replace(
+                state,
+                status=SurveyStatus.send_failed,
+                given_up_at=event.at,
+                failure=event.reason,
+                retry_at=None,
+            )
+        case SurveyDelivered():
+            return replace(state, delivered_at=event.at)
         case SurveyAnswered():
             return replace(
                 state,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from shared.contracts.feedback import SurveyChannel
+from shared.contracts.feedback import DeliveryFailure, SurveyChannel
 from shared.metrics import SLA_BREACHES
 
 SURVEYS_REQUESTED = Counter(
@@ -19,6 +19,11 @@ SURVEYS_SKIPPED = Counter(
 SURVEYS_SENT = Counter("branchcare_feedback_surveys_sent_total", "Surveys handed to the gateway", ["channel"])
 SEND_FAILURES = Counter(
     "branchcare_feedback_send_failures_total", "Gateway sends that failed (retried)", ["channel"]
+)
+SURVEYS_GIVEN_UP = Counter(
+    "branchcare_feedback_surveys_given_up_total",
+    "Surveys that never reached the customer and were given up, by reason (left out of the response rate)",
+    ["reason"],
 )
 SURVEYS_ANSWERED = Counter("branchcare_feedback_surveys_answered_total", "Surveys answered", ["subject_type"])
 SURVEYS_EXPIRED = Counter(
@@ -55,6 +60,8 @@ def precreate() -> None:
         SEND_FAILURES.labels(channel.value)
     for reason in ("anonymous", "complaint_visit", "unknown_complainant", "no_contact"):
         SURVEYS_SKIPPED.labels(reason)
+    for failure in DeliveryFailure:
+        SURVEYS_GIVEN_UP.labels(failure.value)
     for flag in ("true", "false"):
         NEGATIVE_FEEDBACK.labels(flag)
     SLA_BREACHES.labels("feedback", "feedback.survey_window")

@@ -2,8 +2,11 @@
 
 * satisfaction rate = share of answers scoring 4 or 5;
 * CSAT average = mean score of the answers;
-* response rate = answered / requested (surveys still inside their window count as not answered
-  yet; ``pending`` shows how many);
+* response rate = answered / reached: only surveys that reached the customer count (sent, or
+  answered on the phone); one that could not be delivered (``send_failed``, retrying or given up)
+  is a channel failure the customer never saw and is shown apart (``delivery``), never as an
+  unanswered survey. Surveys sent and still inside their window count as not answered yet
+  (``pending`` shows how many);
 * a survey belongs to the branch-local day it was requested on (the day of the service).
 """
 
@@ -16,9 +19,13 @@ from typing import Any
 import asyncpg
 
 _FIGURES = """count(*) AS requested,
+       count(*) FILTER (WHERE sent_at IS NOT NULL OR answered_at IS NOT NULL) AS reached,
        count(*) FILTER (WHERE status = 'answered') AS answered,
        count(*) FILTER (WHERE status = 'expired') AS expired,
-       count(*) FILTER (WHERE status IN ('requested', 'sent')) AS pending,
+       count(*) FILTER (WHERE status = 'sent') AS pending,
+       count(*) FILTER (WHERE status = 'requested') AS not_sent_yet,
+       count(*) FILTER (WHERE status = 'send_failed' AND given_up_at IS NULL) AS send_failed,
+       count(*) FILTER (WHERE status = 'send_failed' AND given_up_at IS NOT NULL) AS given_up,
        count(*) FILTER (WHERE score >= 4) AS satisfied,
        count(*) FILTER (WHERE negative) AS negative,
        avg(score)::float8 AS csat"""
@@ -40,6 +47,10 @@ class Figures:
     satisfied: int
     negative: int
     csat: float | None
+    reached: int = 0
+    not_sent_yet: int = 0
+    send_failed: int = 0
+    given_up: int = 0
 
     @property
     def satisfaction_rate(self) -> float | None:
@@ -47,12 +58,15 @@ class Figures:
 
     @property
     def response_rate(self) -> float | None:
-        return self.answered / self.requested if self.requested else None
+        """Answered / reached the customer (never the surveys the channel failed to deliver)."""
+        return self.answered / self.reached if self.reached else None
 
     def to_json(self, target: float) -> dict[str, Any]:
         rate = self.satisfaction_rate
         return {
             "requested": self.requested,
+            #: reached the customer (sent, or answered on the phone): the response rate's base
+            "reached": self.reached,
             "answered": self.answered,
             "expired": self.expired,
             "pending": self.pending,
@@ -64,6 +78,12 @@ class Figures:
             #: how far below the target (positive) or above it (negative), in share points
             "gap_to_target": None if rate is None else round(target - rate, 4),
             "meets_target": None if rate is None else rate >= target,
+            #: not (yet) delivered: apart from the rates (a channel failure, not the customer's)
+            "delivery": {
+                "not_sent_yet": self.not_sent_yet,
+                "send_failed": self.send_failed,
+                "given_up": self.given_up,
+            },
         }
 
 
@@ -76,6 +96,10 @@ def _figures(row: asyncpg.Record) -> Figures:
         satisfied=row["satisfied"],
         negative=row["negative"],
         csat=row["csat"],
+        reached=row["reached"],
+        not_sent_yet=row["not_sent_yet"],
+        send_failed=row["send_failed"],
+        given_up=row["given_up"],
     )
 
 
@@ -89,6 +113,15 @@ async def branch_satisfaction(
     )
     assert overall is not None
     result: dict[str, Any] = {"overall": _figures(overall).to_json(target)}
+    failures = await conn.fetch(
+        f"""SELECT delivery_failure AS reason, count(*) AS n FROM survey_facts
+            WHERE {where} AND status = 'send_failed' GROUP BY 1 ORDER BY 2 DESC, 1""",
+        branch_id,
+        first,
+        last,
+    )
+    #: surveys not delivered now (retrying or given up), by the last failure's reason
+    result["overall"]["delivery"]["by_reason"] = {r["reason"]: r["n"] for r in failures}
     for name, expression in _DIMENSIONS.items():
         rows = await conn.fetch(
             f"""SELECT {expression} AS key, {_FIGURES} FROM survey_facts WHERE {where}

@@ -38,6 +38,11 @@ class OutboundMessage:
     phone: str | None = field(default=None, repr=False)
 
 
+class SendRejected(Exception):
+    """The gateway refused this message for good (e.g. a number it cannot deliver to): a sender
+    raises it instead of a plain error, and the survey is given up instead of retried."""
+
+
 class SmsSender(Protocol):
     async def send(self, message: OutboundMessage) -> str:
         """Hand the message to the gateway; returns its message id. Raises on failure (retried).

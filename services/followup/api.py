@@ -95,6 +95,8 @@ class TaskView(BaseModel):
     breached_at: datetime | None
     #: regulatory milestone tasks: the regulatory deadline (SLA) they warn about
     regulatory_sla: str | None = None
+    #: since when the clock stands still (the complaint is on hold): never overdue meanwhile
+    paused_at: datetime | None = None
     version: int
 
 
@@ -156,7 +158,8 @@ def _view(task: Task, branch_id: str, version: int, now: datetime, texts: TextRe
         "status": task.status.value,
         "owner": task.owner,
         "due_at": task.due_at,
-        "overdue": task.is_open and task.due_at <= now,
+        "overdue": task.overdue(now),
+        "paused_at": task.paused_at,
         "reason": task.reason,
         "about": texts.views(task.about),
         "subject": task.subject,
@@ -189,7 +192,8 @@ async def list_follow_ups(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> TaskList:
     """Open tasks by due time: ``due`` = due within the horizon and not yet overdue; ``overdue`` =
-    past due and still open; ``open`` = all open ones; or the closed ones by status."""
+    past due and still open; ``open`` = all open ones (paused ones too: ``paused_at``, never due
+    or overdue while their complaint is on hold); or the closed ones by status."""
     now = ctx.clock.now()
     where = ["branch_id = $1"]
     args: list[Any] = [branch_id]
@@ -198,6 +202,8 @@ async def list_follow_ups(
     else:
         args.append(status.value)
         where.append(f"status = ${len(args)}")
+    if status in (ListStatus.due, ListStatus.overdue):
+        where.append("paused_at IS NULL")  # a paused task's due time moves when it resumes
     if status is ListStatus.due:
         args += [now, now + timedelta(hours=within_hours)]
         where.append(f"due_at > ${len(args) - 1} AND due_at <= ${len(args)}")
@@ -226,7 +232,9 @@ async def list_follow_ups(
     tasks = [
         TaskView(
             **{k: row[k] for k in plain if k in row.keys()},
-            overdue=row["status"] in ("scheduled", "contacted") and row["due_at"] <= now,
+            overdue=row["status"] in ("scheduled", "contacted")
+            and row["paused_at"] is None
+            and row["due_at"] <= now,
             last_note=reader.view(last),
             close_note=reader.view(close),
             about=reader.views(about),

@@ -26,6 +26,8 @@ from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, 
 from shared.contracts.followup import (
     FollowUpCancelled,
     FollowUpCompleted,
+    FollowUpPaused,
+    FollowUpResumed,
     FollowUpScheduled,
     TaskKind,
 )
@@ -164,6 +166,10 @@ class FollowUpApp:
                 assert state.closed_at is not None
                 await self.deadlines.cancel(conn, subject, sla, state.closed_at)
                 metrics.TASKS_CLOSED.labels(state.kind.value, "cancelled").inc()
+            elif env.type == FollowUpPaused.event_type:
+                await self.deadlines.pause(conn, subject, datetime.fromisoformat(env.data["at"]))
+            elif env.type == FollowUpResumed.event_type:
+                await self.deadlines.resume(conn, subject, datetime.fromisoformat(env.data["at"]))
             elif env.type == SlaBreached.event_type:
                 metrics.TASK_BREACHES.labels(state.kind.value).inc()
 
@@ -174,16 +180,18 @@ async def _upsert_task(conn: asyncpg.Connection, t: Task, branch_id: str, versio
         """INSERT INTO tasks (task_id, branch_id, kind, status, owner, due_at, reason, subject,
                               complaint_id, customer_ref, cause_event_id, previous_task_id,
                               scheduled_at, attempts, reached, last_note_ref, closed_at, close_note_ref,
-                              verified, at_risk_at, breached_at, version, regulatory_sla, close_rule, about)
+                              verified, at_risk_at, breached_at, version, regulatory_sla, close_rule, about,
+                              paused_at)
            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16::jsonb,$17,$18::jsonb,$19,$20,$21,
-                   $22,$23,$24,$25::jsonb)
+                   $22,$23,$24,$25::jsonb,$26)
            ON CONFLICT (task_id) DO UPDATE SET
                status = EXCLUDED.status, owner = EXCLUDED.owner, attempts = EXCLUDED.attempts,
                reached = EXCLUDED.reached, last_note_ref = EXCLUDED.last_note_ref,
                closed_at = EXCLUDED.closed_at, close_note_ref = EXCLUDED.close_note_ref,
                close_rule = EXCLUDED.close_rule, about = EXCLUDED.about,
                verified = EXCLUDED.verified, at_risk_at = EXCLUDED.at_risk_at,
-               breached_at = EXCLUDED.breached_at, version = EXCLUDED.version, updated_at = now()""",
+               breached_at = EXCLUDED.breached_at, version = EXCLUDED.version, updated_at = now(),
+               due_at = EXCLUDED.due_at, paused_at = EXCLUDED.paused_at""",
         t.task_id,
         branch_id,
         t.kind.value,
@@ -209,6 +217,7 @@ async def _upsert_task(conn: asyncpg.Connection, t: Task, branch_id: str, versio
         t.regulatory_sla,
         t.close_rule,
         json.dumps([r.model_dump(mode="json") for r in t.about]),
+        t.paused_at,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid5
 
@@ -18,7 +18,9 @@ from shared.contracts.followup import (
     FollowUpCancelled,
     FollowUpCompleted,
     FollowUpContacted,
+    FollowUpPaused,
     FollowUpReassigned,
+    FollowUpResumed,
     FollowUpScheduled,
     TaskKind,
     VerificationFailed,
@@ -76,10 +78,18 @@ class Task:
     verified: bool | None = None
     at_risk_at: datetime | None = None
     breached_at: datetime | None = None
+    #: since when the task's clock stands still (its complaint is on hold); None while it runs
+    paused_at: datetime | None = None
+    #: time held so far (the due time has already moved by it)
+    held_seconds: float = 0.0
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN
+
+    def overdue(self, now: datetime) -> bool:
+        """Past due and running: a paused task is never overdue (its time is not the branch's)."""
+        return self.is_open and self.paused_at is None and self.due_at is not None and self.due_at <= now
 
     @property
     def complaint_id(self) -> UUID | None:
@@ -152,13 +162,39 @@ class ReassignTask:
 
 
 @dataclass(frozen=True)
+class PauseTask:
+    """A rule stops the task's clock (its complaint was put on hold); nothing on a closed or an
+    already paused task, so a redelivered hold changes nothing."""
+
+    at: datetime
+    rule: str
+
+
+@dataclass(frozen=True)
+class ResumeTask:
+    """A rule restarts the clock with the time that was left (nothing unless paused)."""
+
+    at: datetime
+    rule: str
+
+
+@dataclass(frozen=True)
 class RecordSla:
     """The SLA clock reached a milestone of the task's deadline (from the deadline scheduler)."""
 
     event: SlaAtRisk | SlaBreached
 
 
-Command = ScheduleTask | RecordContact | CompleteTask | CancelTask | ReassignTask | RecordSla
+Command = (
+    ScheduleTask
+    | RecordContact
+    | CompleteTask
+    | CancelTask
+    | ReassignTask
+    | RecordSla
+    | PauseTask
+    | ResumeTask
+)
 
 
 # ------------------------------------------------------------------------------------- decide
@@ -174,6 +210,10 @@ def decide(state: Task, command: Command) -> Sequence[EventData]:
             return []
         case CompleteTask(automatic=True) if state.status is not TaskStatus.none and not state.is_open:
             return []
+        case PauseTask():
+            return _pause(state, command)
+        case ResumeTask():
+            return _resume(state, command)
     _require_open(state)
     assert state.task_id is not None and state.kind is not None
     match command:
@@ -275,6 +315,33 @@ def _complete(state: Task, command: CompleteTask) -> Sequence[EventData]:
     ]
 
 
+def _pause(state: Task, command: PauseTask) -> Sequence[EventData]:
+    if not state.is_open or state.paused_at is not None:
+        return []
+    assert state.task_id is not None and state.kind is not None
+    return [FollowUpPaused(task_id=state.task_id, kind=state.kind, rule=command.rule, at=command.at)]
+
+
+def _resume(state: Task, command: ResumeTask) -> Sequence[EventData]:
+    if not state.is_open or state.paused_at is None:
+        return []
+    assert state.task_id is not None and state.kind is not None and state.due_at is not None
+    held = max(command.at - state.paused_at, timedelta(0))
+    # a hold that began once the time had run out moves nothing: the task was already due (the
+    # SLA clock agrees: a pause counts only while time is left)
+    moved = held if state.paused_at < state.due_at else timedelta(0)
+    return [
+        FollowUpResumed(
+            task_id=state.task_id,
+            kind=state.kind,
+            paused_seconds=held.total_seconds(),
+            due_at=state.due_at + moved,
+            rule=command.rule,
+            at=command.at,
+        )
+    ]
+
+
 def _require_open(state: Task) -> None:
     if state.status is TaskStatus.none:
         raise DomainError("no such follow-up task")
@@ -339,6 +406,15 @@ def evolve(state: Task, event: EventData) -> Task:
                 closed_at=event.at,
                 close_note=event.reason,
                 close_rule=event.rule,
+            )
+        case FollowUpPaused():
+            return replace(state, paused_at=event.at)
+        case FollowUpResumed():
+            return replace(
+                state,
+                paused_at=None,
+                due_at=event.due_at,
+                held_seconds=state.held_seconds + event.paused_seconds,
             )
         case SlaAtRisk():
             return replace(state, at_risk_at=state.at_risk_at or event.at)

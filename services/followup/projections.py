@@ -20,7 +20,7 @@ from uuid import UUID
 import asyncpg
 
 from services.followup.app import FollowUpApp
-from services.followup.domain import CancelTask, CompleteTask, ScheduleTask
+from services.followup.domain import CancelTask, CompleteTask, PauseTask, ResumeTask, ScheduleTask
 from services.followup.rules import TaskRules
 from shared.clock import Clock
 from shared.contracts.complaint import (
@@ -61,6 +61,11 @@ ENDED_BY_CLOSE = (
     TaskKind.regulatory_milestone.value,
 )
 MILESTONE = (TaskKind.regulatory_milestone.value,)
+#: a hold stops these clocks (the complainant waits on their own answer or an appraisal); the
+#: inform-the-complainant task a hold makes keeps running: they must hear about the hold
+PAUSED_BY_HOLD = (TaskKind.progress_update.value,)
+HELD = "The complaint is on hold: the progress-update clock stops until it resumes."
+RESUMED = "The complaint resumed: the progress-update clock runs again with the time that was left."
 _MET_BY = {
     ComplaintAnswered.event_type: "the complainant was given the decision",
     InterimResponseSent.event_type: "the interim response was sent",
@@ -208,6 +213,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
     async def closed(conn: asyncpg.Connection, env: Envelope, data: ComplaintClosed) -> None:
         await r.lock_complaint(conn, data.complaint_id)
         await r.set_complaint(conn, env, data.complaint_id, "closed")
+        await r.set_hold(conn, data.complaint_id, None)
         cancel = CancelTask(reason=None, at=data.at, automatic=True, rule="The complaint was closed.")
         for task_id in await r.open_tasks(conn, data.complaint_id, ENDED_BY_CLOSE):
             await app.execute_in(conn, task_id, cancel, meta=_meta(env))
@@ -245,14 +251,23 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
 
     @proj.on(ComplaintPutOnHold)
     async def on_hold(conn: asyncpg.Connection, env: Envelope, data: ComplaintPutOnHold) -> None:
+        """The case waits: the progress-update clocks stop (the chain locks the same row first,
+        so a successor scheduled meanwhile sees the hold and starts paused)."""
+        await r.lock_complaint(conn, data.complaint_id)
         await r.set_hold(conn, data.complaint_id, data.kind)
+        for task_id in await r.open_tasks(conn, data.complaint_id, PAUSED_BY_HOLD):
+            await app.execute_in(conn, task_id, PauseTask(at=data.at, rule=HELD), meta=_meta(env))
         customer = await r.customer_of(conn, data.complaint_id)
         await r.schedule(conn, env, rules.on_put_on_hold(env, data, clock.now(), customer))
 
     @proj.on(ComplaintResumed)
     async def resumed(conn: asyncpg.Connection, env: Envelope, data: ComplaintResumed) -> None:
+        """The case moves again: each paused progress update resumes with the time it had left."""
+        await r.lock_complaint(conn, data.complaint_id)
         hold = await r.hold_of(conn, data.complaint_id)
         await r.set_hold(conn, data.complaint_id, None)
+        for task_id in await r.open_tasks(conn, data.complaint_id, PAUSED_BY_HOLD):
+            await app.execute_in(conn, task_id, ResumeTask(at=data.at, rule=RESUMED), meta=_meta(env))
         customer = await r.customer_of(conn, data.complaint_id)
         await r.schedule(conn, env, rules.on_resumed(env, data, clock.now(), customer, hold))
 
@@ -341,7 +356,12 @@ def progress_chain(app: FollowUpApp, rules: TaskRules, store: EventStore, clock:
         start = since or task.due_at
         assert start is not None
         branch = loaded.history[0].branch_id
-        await r.schedule(conn, env, rules.next_progress_update(branch, task, start, clock.now()))
+        following = rules.next_progress_update(branch, task, start, clock.now())
+        await r.schedule(conn, env, following)
+        if await r.hold_of(conn, complaint_id) is not None:  # done while the case waits
+            await app.execute_in(
+                conn, following.task_id, PauseTask(at=following.at, rule=HELD), meta=_meta(env)
+            )
 
     @proj.on(FollowUpCompleted)
     async def completed(conn: asyncpg.Connection, env: Envelope, data: FollowUpCompleted) -> None:

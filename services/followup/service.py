@@ -31,7 +31,7 @@ async def refresh_gauges(ctx: ServiceContext) -> None:
         rows = await conn.fetch(
             """SELECT kind, count(*) FILTER (WHERE due_at <= $1) AS overdue,
                       count(*) FILTER (WHERE due_at > $1 AND due_at <= $2) AS due
-               FROM tasks WHERE status IN ('scheduled', 'contacted') GROUP BY kind""",
+               FROM tasks WHERE status IN ('scheduled', 'contacted') AND paused_at IS NULL GROUP BY kind""",
             now,
             now + DUE_HORIZON,
         )

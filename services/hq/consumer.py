@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, UnknownTopicOrPartitionError
 
 from services.hq import metrics
 from services.hq.config import HqConfig
@@ -32,9 +32,12 @@ from services.hq.rebuild import (
     set_target,
 )
 from shared.envelope import Envelope
+from shared.kafka_link import consumer_settings
+from shared.kafka_topics import ensure_topics, topic_spec
 from shared.projection import ProjectionRunner
 from shared.registry import REGISTRY, EventRegistry
 from shared.runner import ServiceContext
+from shared.topology import dlq_topic
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,10 @@ class HqConsumer:
                 raise
             except Exception as exc:
                 log.warning("HQ consumer failed (%r); retrying in %.1f s", exc, backoff)
+                for name in self.ctx.kafka.consumers:
+                    self.ctx.kafka.consumers[name] = f"retrying: {exc!r}"[:300]
+                if isinstance(exc, UnknownTopicOrPartitionError):
+                    await self._ensure_topics()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -133,10 +140,25 @@ class HqConsumer:
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             max_poll_records=self.config.max_batch,
             max_partition_fetch_bytes=8 * 1024 * 1024,
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            metadata_max_age_ms=5_000,  # notices a re-created topic within seconds
+            **consumer_settings(
+                settings.kafka_group_instance_id,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
+                heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            ),
         )
-        await consumer.start()
+        status = self.ctx.kafka.consumers  # for /ready
+        status[group_id(generation)] = "joining"
+        try:
+            await consumer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise
+        self.runner.gaps.bind(consumer)  # a gap holds its partition back (shared.projection_gaps)
+        for name in [g for g in status if g != group_id(generation)]:
+            del status[name]  # an older generation's group
+        status[group_id(generation)] = "ok"
         self.generation = generation
         metrics.GENERATION.set(generation)
         try:
@@ -155,7 +177,7 @@ class HqConsumer:
                     started = time.perf_counter()
                     await self._process(records)
                     try:
-                        await consumer.commit()
+                        await consumer.commit(self.runner.gaps.commit_offsets(records))  # type: ignore[arg-type]
                     except (CommitFailedError, KafkaError) as exc:  # a rebalance: redelivery is harmless
                         log.warning("HQ consumer: commit failed (%r); the batch may be redelivered", exc)
                     self.batches += 1
@@ -177,6 +199,17 @@ class HqConsumer:
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
+
+    async def _ensure_topics(self) -> None:
+        """A branch topic is missing (a broker restarted empty while its producer is down): create
+        it as deploy/kafka/topics.md says, so HQ goes on consuming the others meanwhile."""
+        topics = list(self.projection.topics)
+        specs = [topic_spec(t, self.ctx.settings.kafka_topic_partitions) for t in topics]
+        specs += [topic_spec(dlq_topic(t)) for t in topics]
+        try:
+            await ensure_topics(self.ctx.settings.kafka_bootstrap_servers, specs)
+        except Exception as exc:
+            log.warning("HQ consumer: could not create its topics (%r)", exc)
 
     async def _process(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
         """Apply a batch with the cyclic garbage collector paused for big ones: a batch keeps tens of

@@ -18,6 +18,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from services.hqfeed.config import FeedConfig
 from services.hqfeed.projection import HqFeed
+from shared.kafka_link import consumer_settings
 from shared.projection import ProjectionRunner
 from shared.runner import ServiceContext
 
@@ -51,6 +52,7 @@ class FeedConsumer:
                 raise
             except Exception as exc:
                 log.warning("hqfeed consumer failed (%r); retrying in %.1f s", exc, backoff)
+                self.ctx.kafka.consumers[self.runner.group_id] = f"retrying: {exc!r}"[:300]  # /ready
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -64,10 +66,20 @@ class FeedConsumer:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             max_poll_records=self.config.max_batch,
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            **consumer_settings(
+                settings.kafka_group_instance_id,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
+                heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            ),
         )
-        await consumer.start()
+        self.ctx.kafka.consumers[self.runner.group_id] = "joining"  # /ready
+        try:
+            await consumer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise
+        self.ctx.kafka.consumers[self.runner.group_id] = "ok"
         try:
             while True:
                 records = await self._window(consumer)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from uuid import UUID, uuid5
 
+from shared.contracts.hqfeed import CustomerRefsMerged, CustomerRefsMergeReversed
+
 UNCLASSIFIED = "unclassified"
 
 #: SLA completion: event type → the SLA it completes (met when it had not breached before)
@@ -185,6 +187,8 @@ class BatchChanges:
     customer_refs: set[str] = field(default_factory=set)
     #: remediation actions / their follow-up tasks: task_id → what the batch learned of it
     remediation: dict[str, RemediationTask] = field(default_factory=dict)
+    #: the vault's duplicate merges and their reversals, in order (HQ's customer aliases)
+    aliases: list[CustomerRefsMerged | CustomerRefsMergeReversed] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

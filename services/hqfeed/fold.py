@@ -33,7 +33,7 @@ from services.hqfeed.facts import (
     RemediationTask,
 )
 from services.hqfeed.folder import TzOf, _ts
-from shared.contracts.hqfeed import WAIT_COLUMNS, bucket_index
+from shared.contracts.hqfeed import WAIT_COLUMNS, CustomerRefsMerged, CustomerRefsMergeReversed, bucket_index
 from shared.contracts.reception import ERASURE_BRANCH
 from shared.envelope import Envelope
 
@@ -115,6 +115,29 @@ class _Folder(ComplaintFolder):
     def visit_left(self, env: Envelope, day: date) -> None:
         self.count(env.branch_id, day, "visits_left")
 
+    def customers_merged(self, env: Envelope, day: date) -> None:
+        """The vault's duplicate merge, for HQ: the two pseudonyms, the branch and the time only."""
+        d = env.data
+        self.c.aliases.append(
+            CustomerRefsMerged(
+                branch_id=env.branch_id,
+                survivor_customer_ref=d["survivor_ref"],
+                merged_customer_ref=d["merged_ref"],
+                at=_ts(d["at"]),
+            )
+        )
+
+    def merge_reversed(self, env: Envelope, day: date) -> None:
+        d = env.data
+        self.c.aliases.append(
+            CustomerRefsMergeReversed(
+                branch_id=env.branch_id,
+                survivor_customer_ref=d["survivor_ref"],
+                merged_customer_ref=d["merged_ref"],
+                at=_ts(d["at"]),
+            )
+        )
+
     # --- SLA events (every topic) --------------------------------------------------------
 
     def sla_breached(self, env: Envelope, day: date) -> None:
@@ -188,6 +211,8 @@ _HANDLERS: dict[str, Callable[[_Folder, Envelope, date], None]] = {
     "CallReceived": _counter("calls"),
     "CallAnswered": _Folder.call_answered,
     "CallEnded": _Folder.call_ended,
+    "CustomersMerged": _Folder.customers_merged,
+    "CustomerMergeReversed": _Folder.merge_reversed,
     # complaint
     "ComplaintReceived": _Folder.received,
     "ComplaintAcknowledged": _Folder.acknowledged,

@@ -26,6 +26,7 @@ from services.hqfeed.state import load_facts, load_open_breaches, save_state
 from shared import tracing
 from shared.clock import Clock
 from shared.contracts import complaint as _complaint  # noqa: F401  (registers the topics' events)
+from shared.contracts import customers as _customers  # noqa: F401
 from shared.contracts import feedback as _feedback  # noqa: F401
 from shared.contracts import followup as _followup  # noqa: F401
 from shared.contracts import hqfeed as _hqfeed  # noqa: F401

@@ -1,7 +1,8 @@
 """A folded batch as HQ's contract events, per branch: pure, no I/O.
 
 Every branch the batch touched gets one :class:`BranchKpisDelta`, after the snapshots of the
-complaints and remediation actions that changed (HQ applies a branch's events in that order).
+complaints and remediation actions that changed and the duplicate merges / reversals of its vault
+(HQ applies a branch's events in that order).
 Values are copied field by field from the fold's state; the one translation is ``source`` (a
 short label in the complaint service): a value that is not a code is published as ``other``, so
 no typed words can ride on it.
@@ -66,6 +67,8 @@ def contract_events(
         t = changes.remediation[task_id]
         if t.branch_id is not None:
             out[t.branch_id].append(remediation_event(t))
+    for alias in changes.aliases:  # in the order the vault recorded them
+        out[alias.branch_id].append(alias)
     sla: dict[tuple[str, date], list[SlaCounts]] = defaultdict(list)
     for k, v in sorted(changes.day_sla.items()):
         if any(v.values()):

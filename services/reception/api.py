@@ -18,27 +18,29 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.reception import domain as v
 from services.reception import phone as p
 from services.reception.app import CallStep, Reception, VisitStep
+from services.reception.counter_api import router as counter_router
 from services.reception.projections import local_day
 from services.reception.queries import day_stats, lobby
 from services.reception.vault_api import internal_router as vault_internal_router
 from services.reception.vault_api import router as vault_router
 from services.reception.vault_maintenance_api import router as vault_maintenance_router
+from services.reception.visit_list import BadCursor, VisitPage, list_visits
 from shared.audit import annotate
 from shared.auth import Principal, requires, requires_on
 from shared.command_routes import CommandCall, CommandRoutes, Given, Ran
 from shared.commands import CommandResult, PendingTexts
-from shared.contracts.common import CustomerRef, Note, StaffId
+from shared.contracts.common import CustomerRef, MaskedName, MaskedPhone, Note, StaffId
 from shared.contracts.reception import (
     Accessibility,
     CallOutcome,
     CounterId,
     LineName,
-    MaskedDisplay,
     MaterialCode,
     Priority,
     ServiceType,
@@ -89,7 +91,7 @@ class ArriveBody(_Body):
     arrival: Literal["walk_in", "appointment"] = "walk_in"
     returning: bool = False
     customer_ref: CustomerRef | None = None
-    display_name: MaskedDisplay | None = None
+    display_name: MaskedName | None = None
     relationship_manager: StaffId | None = None
     priority: Priority | None = None
     accessibility: list[Accessibility] = Field(default_factory=list, max_length=4)
@@ -162,7 +164,7 @@ class ComplaintBody(_Body):
 
 class ReceiveCallBody(_Body):
     customer_ref: CustomerRef | None = None
-    masked_number: MaskedDisplay | None = None
+    masked_number: MaskedPhone | None = None
 
 
 class AnswerBody(_Body):
@@ -536,7 +538,7 @@ async def call(
     if_match: IfMatch = None,
 ) -> VisitView:
     """Call the ticket to a counter (again, up to three times)."""
-    command = app.call(body.counter_id, body.staff_id or meta.actor)
+    command = app.call(body.counter_id, body.staff_id or meta.actor, meta=meta)
     return await _run(app, visit_id, command, staff, meta, if_match, response)
 
 
@@ -756,6 +758,45 @@ async def lobby_board(
         return await lobby(conn, branch_id, app.now(), app.catalogue, app.book)
 
 
+VisitStatus = Literal[
+    "arrived", "greeted", "need_confirmed", "guided", "documents_incomplete", "away",
+    "documents_complete", "queued", "called", "served", "left",
+]  # fmt: skip
+
+
+@router.get("/branches/{branch_id}/visits", response_model=VisitPage)
+async def branch_visits(
+    branch_id: BranchId,
+    app: App,
+    staff: Annotated[Principal, Depends(requires("reception.visit.list"))],
+    status: Annotated[list[VisitStatus] | None, Query(description="any of these statuses")] = None,
+    line: Annotated[LineName | None, Query()] = None,
+    counter: Annotated[CounterId | None, Query(description="visits called to this counter")] = None,
+    since: Annotated[datetime | None, Query(description="arrived at or after (timezone-aware)")] = None,
+    day: Annotated[date | None, Query(alias="date", description="branch-local date; default today")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: Annotated[str | None, Query(max_length=200, description="next_cursor of a page")] = None,
+) -> VisitPage:
+    """The branch's visits, newest arrival first: every terminal of the branch sees the same list
+    (the desk at the entrance, the counters, the branch head). The day's visits unless ``since``."""
+    if since is not None and since.tzinfo is None:
+        raise RequestValidationError(
+            [{"loc": ("query", "since"), "msg": "since needs a timezone, e.g. 2026-03-02T09:00:00+08:00",
+              "type": "value_error"}]
+        )  # fmt: skip
+    chosen = None if since is not None else (day or local_day(app.book, branch_id, app.now()))
+    async with app.pool.acquire() as conn:
+        try:
+            return await list_visits(
+                conn, branch_id, day=chosen, since=since, statuses=list(status or []), line=line,
+                counter=counter, limit=limit, after=after,
+            )  # fmt: skip
+        except BadCursor as bad:
+            raise RequestValidationError(
+                [{"loc": ("query", "after"), "msg": str(bad), "type": "value_error"}]
+            ) from None
+
+
 @router.get("/branches/{branch_id}/visits/stats")
 async def visit_stats(
     branch_id: BranchId,
@@ -796,6 +837,7 @@ async def catalogue(
 
 # ------------------------------------------------------------------- customer PII vault (issue 7)
 
+router.include_router(counter_router)
 router.include_router(vault_router)
 router.include_router(vault_internal_router)
 router.include_router(vault_maintenance_router)

@@ -17,10 +17,12 @@ import asyncpg
 from services.reception import domain as v
 from services.reception import phone as p
 from services.reception.catalogue import Catalogue
+from services.reception.counter_app import Counters
+from services.reception.gauges import refresh_gauges
 from services.reception.metrics import (
     CALLS_ANSWERED,
     CALLS_MISSED,
-    CALLS_WITHIN_TARGET_RATIO,
+    OPEN_COUNTERS,
     QUEUE_LENGTH,
     VISITS_ENDED,
     WAIT_SECONDS,
@@ -112,6 +114,7 @@ class Reception:
                 after_append=self._after_call,
             )
         )
+        self.counters = Counters(SERVICE, ctx.store, ctx.clock, self.book)
         self.scheduler = DeadlineScheduler(self.deadlines, ctx.pool, self._on_fire)
         self._touch_metrics()
 
@@ -228,7 +231,12 @@ class Reception:
 
         return make
 
-    def call(self, counter_id: str, staff_id: str, *, only_if_queued: bool = False) -> VisitStep:
+    def call(
+        self, counter_id: str, staff_id: str, *, meta: Metadata | None = None, only_if_queued: bool = False
+    ) -> VisitStep:
+        """Call the visit to a counter: the counter must be free and not paused; a closed counter
+        is opened by the call (``counter.py``), in the call's own transaction."""
+
         async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.Call:
             if only_if_queued and loaded.state.status is not v.Status.queued:
                 raise VisitTaken()
@@ -247,7 +255,11 @@ class Reception:
                     f"counter {counter_id} is busy with ticket {busy['ticket']}: "
                     "serve that customer (or record that they left) first"
                 )
-            return v.Call(counter_id, staff_id, self.clock.now())
+            now = self.clock.now()
+            if loaded.state.status in v.WAITING and loaded.state.calls < v.MAX_CALLS:
+                actor = meta or Metadata(actor=staff_id)
+                await self.counters.before_call(conn, branch_id, counter_id, staff_id, now, actor)
+            return v.Call(counter_id, staff_id, now)
 
         return make
 
@@ -279,7 +291,7 @@ class Reception:
                 try:
                     return await self.visit(
                         row["visit_id"],
-                        self.call(counter_id, staff_id, only_if_queued=True),
+                        self.call(counter_id, staff_id, meta=meta, only_if_queued=True),
                         meta=meta,
                         check_branch=check_branch,
                     )
@@ -430,6 +442,7 @@ class Reception:
         for line in self.catalogue.lines:
             WAIT_SECONDS.labels(line)
             QUEUE_LENGTH.labels(line)
+            OPEN_COUNTERS.labels(line)
         for reason in LeftReason:
             VISITS_ENDED.labels(reason.value)
         for within in ("true", "false"):
@@ -451,23 +464,8 @@ class Reception:
                 SLA_BREACHES.labels(SERVICE, data["sla"]).inc()
 
     async def refresh_gauges(self) -> None:
-        """Queue length per line and the answered-within-target ratio, from the read models."""
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT line, count(*) AS n FROM visits WHERE status = 'queued' GROUP BY line"
-            )
-            since = self.clock.now().timestamp() - 24 * 3600
-            ratio = await conn.fetchrow(
-                """SELECT count(*) FILTER (WHERE within_target) AS ok, count(*) AS answered FROM calls
-                   WHERE answered_at >= to_timestamp($1)""",
-                since,
-            )
-        counts = {r["line"]: r["n"] for r in rows}
-        for line in self.catalogue.lines:
-            QUEUE_LENGTH.labels(line).set(counts.get(line, 0))
-        assert ratio is not None
-        answered = ratio["answered"]
-        CALLS_WITHIN_TARGET_RATIO.set(ratio["ok"] / answered if answered else float("nan"))
+        """Queue length and open counters per line, the answered-within-target ratio."""
+        await refresh_gauges(self.pool, self.clock.now(), self.catalogue)
 
     async def run_gauges(self, period: float = 5.0) -> None:
         while True:

@@ -37,3 +37,9 @@ CALLS_WITHIN_TARGET_RATIO = Gauge(
     "branchcare_reception_calls_answered_within_target_ratio",
     "Share of the phone calls answered in the last 24 hours that were answered within the ring target",
 )
+OPEN_COUNTERS = Gauge(
+    "branchcare_reception_open_counters",
+    "Counters open (not paused, not closed) that serve the line, active in the last 24 hours "
+    "(all branches of this database)",
+    ["line"],
+)

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.reception.counter import Counter
 from services.reception.domain import Visit
 from services.reception.phone import PhoneCall
 from shared.contracts.reception import (
@@ -158,6 +159,32 @@ def _service_seconds(v: Visit) -> float | None:
     if v.served_at is None or v.last_called_at is None:
         return None
     return max((v.served_at - v.last_called_at).total_seconds(), 0.0)
+
+
+class CounterRows:
+    """The counter's state on its ``counters`` row (busy/free follows the visit events)."""
+
+    async def write(self, conn: asyncpg.Connection, state: Counter, envelopes: Sequence[Envelope]) -> None:
+        if not envelopes:
+            return
+        at = state.since or envelopes[-1].occurred_at
+        await conn.execute(
+            """INSERT INTO counters (branch_id, counter_id, staff_id, state, pause_reason, state_since, lines,
+                   last_active_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $6)
+               ON CONFLICT (branch_id, counter_id) DO UPDATE SET
+                   state = EXCLUDED.state, pause_reason = EXCLUDED.pause_reason,
+                   state_since = EXCLUDED.state_since, lines = EXCLUDED.lines,
+                   staff_id = coalesce(EXCLUDED.staff_id, counters.staff_id),
+                   last_active_at = greatest(counters.last_active_at, EXCLUDED.last_active_at)""",
+            envelopes[0].branch_id,
+            state.counter_id,
+            state.staff_id,
+            state.status.value,
+            state.pause_reason.value if state.pause_reason else None,
+            at,
+            list(state.lines),
+        )
 
 
 class CallRows:

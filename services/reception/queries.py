@@ -10,13 +10,12 @@ import asyncpg
 
 from services.reception.catalogue import Catalogue
 from services.reception.estimate import estimated_wait, mean_service_time
+from services.reception.visit_list import in_progress
 from shared.sla.policy import PolicyBook
 
 #: service times considered for the estimate: the latest N of the line within the window
 RECENT_SERVICES = 20
 RECENT_WINDOW = timedelta(days=7)
-#: a counter that called someone of the line within this window serves the line
-ACTIVE_COUNTER_WINDOW = timedelta(hours=1)
 
 
 def day_bounds(book: PolicyBook, branch_id: str, day: date) -> tuple[datetime, datetime]:
@@ -40,8 +39,10 @@ async def lobby(
     )
     today_start, _ = day_bounds(book, branch_id, now.astimezone(book.calendar(branch_id).tz).date())
     counters = await conn.fetch(
-        """SELECT counter_id, staff_id, visit_id, ticket, line, busy_since, last_line, last_active_at
-           FROM counters WHERE branch_id = $1 AND (visit_id IS NOT NULL OR last_active_at >= $2)
+        """SELECT counter_id, staff_id, visit_id, ticket, line, busy_since, last_line, last_active_at,
+                  state, pause_reason, state_since, lines
+           FROM counters WHERE branch_id = $1
+             AND (visit_id IS NOT NULL OR greatest(last_active_at, state_since) >= $2)
            ORDER BY counter_id""",
         branch_id,
         today_start,
@@ -57,31 +58,33 @@ async def lobby(
         now - RECENT_WINDOW,
         RECENT_SERVICES,
     )
-    serving = await conn.fetch(
-        """SELECT line, count(DISTINCT counter_id) AS n FROM visits
-           WHERE branch_id = $1 AND last_called_at >= $2 GROUP BY line""",
-        branch_id,
-        now - ACTIVE_COUNTER_WINDOW,
-    )
     service_times: dict[str, list[float]] = defaultdict(list)
     for row in recent:
         service_times[row["line"]].append(row["service_seconds"])
-    counters_serving = {r["line"]: r["n"] for r in serving}
+    # only open counters serve a line (paused and closed ones call nobody): those that declared
+    # the line, or declared none (every line); a busy one is busy for every line it serves
+    open_by_line: dict[str, int] = defaultdict(int)
     busy_by_line: dict[str, int] = defaultdict(int)
     for row in counters:
-        if row["visit_id"] is not None and row["line"]:
-            busy_by_line[row["line"]] += 1
+        # open for today: opened (or re-opened by a call) since the day began
+        if row["state"] != "open" or (row["state_since"] or row["last_active_at"]) < today_start:
+            continue
+        for name in row["lines"] or catalogue.lines:
+            open_by_line[name] += 1
+            busy_by_line[name] += row["visit_id"] is not None
 
     people = [_waiting_row(r, now) for r in waiting]
     lines = []
     for name, spec in catalogue.lines.items():
         queued = [p for p in people if p["line"] == name and p["status"] == "queued"]
         mean = mean_service_time(service_times.get(name, []), spec.default_service_time)
-        estimate = estimated_wait(
-            waiting=len(queued),
-            busy=busy_by_line.get(name, 0),
-            counters=counters_serving.get(name, 0),
-            service_time=mean,
+        open_counters = open_by_line.get(name, 0)
+        estimate = (
+            estimated_wait(
+                waiting=len(queued), busy=busy_by_line.get(name, 0), counters=open_counters, service_time=mean
+            )
+            if open_counters
+            else None  # no counter open for the line: no honest estimate
         )
         lines.append(
             {
@@ -93,10 +96,12 @@ async def lobby(
                 "longest_wait_seconds": max((p["waited_seconds"] for p in queued), default=0),
                 "at_risk": sum(1 for p in queued if p["sla"] == "at_risk"),
                 "breached": sum(1 for p in queued if p["sla"] == "breached"),
-                "counters_serving": max(counters_serving.get(name, 0), busy_by_line.get(name, 0)),
+                "open_counters": open_counters,
+                #: the same figure (the name before counters could be opened and closed)
+                "counters_serving": open_counters,
                 "mean_service_seconds": round(mean.total_seconds()),
                 "service_time_samples": len(service_times.get(name, [])),
-                "estimated_wait_seconds": round(estimate.total_seconds()),
+                "estimated_wait_seconds": None if estimate is None else round(estimate.total_seconds()),
             }
         )
     return {
@@ -106,7 +111,12 @@ async def lobby(
         "counters": [
             {
                 "counter_id": r["counter_id"],
-                "status": "busy" if r["visit_id"] is not None else "free",
+                #: busy (a customer at it), free (open, nobody at it), paused, closed
+                "status": "busy" if r["visit_id"] is not None else _free_or(r["state"]),
+                "state": r["state"],
+                "pause_reason": r["pause_reason"],
+                "state_since": r["state_since"],
+                "lines": list(r["lines"]),
                 "staff_id": r["staff_id"],
                 "visit_id": r["visit_id"],
                 "ticket": r["ticket"],
@@ -116,7 +126,13 @@ async def lobby(
             for r in counters
         ],
         "lines": lines,
+        #: greeted, guided, documents, being served: counts and who (tickets, no names)
+        "in_progress": await in_progress(conn, branch_id, now),
     }
+
+
+def _free_or(state: str) -> str:
+    return "free" if state == "open" else state
 
 
 def _waiting_row(r: asyncpg.Record, now: datetime) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from services.simulator import model
+from services.simulator.tokens import GATEWAY
 
 if TYPE_CHECKING:
     from services.simulator.engine import Branch, Simulation
@@ -65,7 +66,7 @@ class Surveys:
             "POST",
             "/surveys/{s}/responses",
             branch=branch.branch_id,
-            staff="sms-gateway",
+            staff=GATEWAY,
             json=body,
             expected=(409, 410),
             s=survey_id,

@@ -4,9 +4,12 @@
   dev runner's printed ``BC_TOKEN_*`` cover ``b001``/``b002`` only), and HQ's reads carry
   ``BC_HQ_TOKEN`` (else ``BC_TOKEN``).
 - Otherwise the simulator signs its own short-lived tokens, one per simulated member of staff and
-  for that member's branch only (``lm-<branch>``, ``teller-<branch>-<counter>``, the survey
-  gateway), and an HQ analyst's for HQ — with ``BRANCHCARE_JWT_SECRET`` when set, else the public
-  development secret, which only services in development mode accept (``make run``).
+  for that member's branch only (``lm-<branch>``, ``teller-<branch>-<counter>``), and an HQ
+  analyst's for HQ — with ``BRANCHCARE_JWT_SECRET`` when set, else the public development secret,
+  which only services in development mode accept (``make run``). The survey gateway
+  (``sms-gateway``) gets a gateway token (``shared.gateway_identity``) for its branch, signed as
+  the services verify it (``BRANCHCARE_GATEWAY_JWT_SECRET``, else the service secret, else the
+  staff secret).
 
 A token never names more than the branch the simulated person works in, so the services' branch
 checks are exercised exactly as for real staff.
@@ -21,6 +24,8 @@ from datetime import timedelta
 
 from shared.auth import issue_token
 from shared.auth.config import DEV_JWT_SECRET, JWT_SECRET_ENV
+from shared.gateway_identity import GATEWAY_SECRET_ENV, gateway_key, issue_gateway_token
+from shared.service_identity import SERVICE_SECRET_ENV
 
 TOKEN_ENV = "BC_TOKEN"
 HQ_TOKEN_ENV = "BC_HQ_TOKEN"
@@ -29,13 +34,21 @@ BRANCH_STAFF_ROLES = ("counter_staff", "lobby_manager")
 HQ_STAFF_ROLES = ("hq_analyst",)
 TTL = timedelta(hours=1)
 RENEW_AFTER_SECONDS = 45 * 60
+#: the simulated SMS gateway: answers surveys with a gateway token, not a staff one
+GATEWAY = "sms-gateway"
 
 
 class Tokens:
     def __init__(
-        self, secret: str | None = None, *, fixed: str | None = None, fixed_hq: str | None = None
+        self,
+        secret: str | None = None,
+        *,
+        fixed: str | None = None,
+        fixed_hq: str | None = None,
+        gateway_secret: str | None = None,
     ) -> None:
         self.secret = secret
+        self.gateway_secret = gateway_secret or secret
         self.fixed = fixed
         self.fixed_hq = fixed_hq or fixed
         self._signed: dict[tuple[str, str | None], tuple[float, str]] = {}
@@ -46,7 +59,9 @@ class Tokens:
         fixed = env.get(TOKEN_ENV) or None
         if fixed:
             return cls(fixed=fixed, fixed_hq=env.get(HQ_TOKEN_ENV) or None)
-        return cls(env.get(JWT_SECRET_ENV) or DEV_JWT_SECRET)
+        secret = env.get(JWT_SECRET_ENV) or DEV_JWT_SECRET
+        gateway = env.get(GATEWAY_SECRET_ENV) or env.get(SERVICE_SECRET_ENV) or secret
+        return cls(secret, gateway_secret=gateway)
 
     def token(self, staff: str, branch: str | None) -> str | None:
         """The token of ``staff`` working in ``branch`` (None: an HQ member of staff)."""
@@ -60,6 +75,8 @@ class Tokens:
         if cached is None or now - cached[0] > RENEW_AFTER_SECONDS:
             if branch is None:
                 value = issue_token(staff, HQ_STAFF_ROLES, ["*"], TTL, self.secret)
+            elif staff == GATEWAY and self.gateway_secret is not None:
+                value = issue_gateway_token(GATEWAY, gateway_key(self.gateway_secret), [branch], ttl=TTL)
             else:
                 value = issue_token(staff, BRANCH_STAFF_ROLES, [branch], TTL, self.secret)
             cached = self._signed[key] = (now, value)

@@ -80,11 +80,28 @@ class Floor:
             found = self._see(branch, board)
             self.sim.stats.done["resumed visits"] += found
         for teller in branch.tellers:
+            await self._open_counter(branch, teller)
             if board is not None and self._take_over_counter(branch, teller, board):
                 self.sim.stats.done["resumed at counter"] += 1
                 continue
             delay = self.sim.rng.uniform(0, 1)
             self.sim.schedule(delay, "teller", partial(self.next_customer, branch, teller))
+
+    async def _open_counter(self, branch: Branch, teller: Teller) -> None:
+        """A teller sits down and opens their counter (a counter left open, e.g. by an earlier
+        run, stays open; one left paused is resumed), so the wait estimate counts it."""
+        path = "/branches/{b}/counters/{c}/{step}"
+        r = await self.api.call(
+            "reception", "POST", path, staff=teller.staff, json={}, expected=(409,),
+            b=branch.branch_id, c=teller.counter, step="open",
+        )  # fmt: skip
+        if r is not None and r.status_code == 409 and "paused" in r.text:
+            await self.api.call(
+                "reception", "POST", path, staff=teller.staff, json={}, expected=(409,),
+                b=branch.branch_id, c=teller.counter, step="resume",
+            )  # fmt: skip
+        if r is not None and r.status_code == 200:
+            self.sim.stats.done["counters opened"] += 1
 
     def _see(self, branch: Branch, board: dict[str, Any]) -> int:
         """Customers on the board the simulator did not know of (queued before it started, or by

@@ -92,6 +92,8 @@ _TABLE: tuple[tuple[str, Kind, Scope, frozenset[str], str], ...] = (
     ("reception.visit.no_show",         _C, _B, _FLOOR,           "POST /visits/{id}/no-show"),
     ("reception.visit.raise_complaint", _C, _B, _FLOOR,           "POST /visits/{id}/raise-complaint"),
     ("reception.visit.read",            _R, _B, _FLOOR_AND_HQ,    "GET /visits/{id}"),
+    ("reception.visit.list",            _R, _B, _FLOOR_AND_HQ,    "GET /branches/{b}/visits"),
+    ("reception.counter.manage",        _C, _B, _FLOOR,           "POST /branches/{b}/counters/{c}/{step}"),
     ("reception.call.create",           _C, _B, _FLOOR,           "POST /branches/{b}/calls"),
     ("reception.call.answer",           _C, _B, _FLOOR,           "POST /calls/{id}/answer"),
     ("reception.call.handle",           _C, _B, _FLOOR,           "POST /calls/{id}/purpose|route|resolve"),
@@ -145,6 +147,7 @@ _TABLE: tuple[tuple[str, Kind, Scope, frozenset[str], str], ...] = (
     # ---- feedback (issue 5) ---------------------------------------------------------------------
     ("feedback.read",                   _R, _B, _MANAGERS_AND_HQ, "GET /surveys/{id}, surveys, satisfaction"),
     ("feedback.response.submit",        _C, _B, _FLOOR,           "POST /surveys/{id}/responses (by phone)"),
+    ("feedback.delivery.report",        _C, _B, frozenset(),      "POST /surveys/{id}/delivery (gateway)"),
     ("feedback.preference.read",        _R, _U, _FLOOR,           "GET /customers/{ref}/survey-channel"),
     ("feedback.preference.write",       _C, _U, _FLOOR,           "PUT /customers/{ref}/survey-channel"),
     # ---- HQ (issues 6 and 8) --------------------------------------------------------------------

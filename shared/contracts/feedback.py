@@ -109,6 +109,59 @@ class NegativeFeedbackReceived(EventData):
     matched: list[str] = Field(default_factory=list, max_length=20)
 
 
+# ------------------------------------------------------------------- delivery (issue 22)
+
+
+class DeliveryFailure(StrEnum):
+    """Why a survey did not reach the customer (a code: no gateway text, no number travels)."""
+
+    #: the gateway failed or could not be reached
+    gateway_error = "gateway_error"
+    #: the gateway refused the message (e.g. a number it cannot deliver to)
+    gateway_rejected = "gateway_rejected"
+    #: the vault could not tell the number (unreachable or refusing)
+    contact_unavailable = "contact_unavailable"
+    #: the customer has no number: erased, unknown to the vault, or none recorded (not retried)
+    no_contact = "no_contact"
+    #: the gateway accepted the message, then reported it undelivered (handset off, no signal …)
+    undelivered = "undelivered"
+
+
+@event("SurveySendFailed")
+class SurveySendFailed(EventData):
+    """An attempt to reach the customer failed. ``retry_at`` is the next attempt (backoff), or
+    None when there will be none: a ``SurveyGivenUp`` follows. Never counted as asked."""
+
+    survey_id: UUID
+    channel: SurveyChannel
+    #: the attempt that failed (1, 2, …)
+    attempt: int = Field(ge=1, le=1000)
+    reason: DeliveryFailure
+    retry_at: datetime | None = None
+    at: datetime
+
+
+@event("SurveyGivenUp")
+class SurveyGivenUp(EventData):
+    """The survey never reached the customer (attempts used up, nothing to send to, or the answer
+    window ended while retrying): it leaves the response rate, it does not expire."""
+
+    survey_id: UUID
+    channel: SurveyChannel
+    attempts: int = Field(ge=0, le=1000)
+    reason: DeliveryFailure
+    at: datetime
+
+
+@event("SurveyDelivered")
+class SurveyDelivered(EventData):
+    """The gateway reported the message delivered to the customer's handset."""
+
+    survey_id: UUID
+    channel: SurveyChannel
+    at: datetime
+
+
 # ------------------------------------------------------------- v1 events with raw free text
 
 withhold_texts(SurveyAnswered, "feedback", "comment")

@@ -115,6 +115,31 @@ class VerificationFailed(EventData):
     finding: TextRef
 
 
+@event("FollowUpPaused")
+class FollowUpPaused(EventData):
+    """The task's clock stopped: the complaint it keeps a promise about is on hold (waiting on the
+    complainant or an external appraisal). A paused task is never overdue."""
+
+    task_id: UUID
+    kind: TaskKind
+    #: the rule's words (system text)
+    rule: SystemText
+    at: datetime
+
+
+@event("FollowUpResumed")
+class FollowUpResumed(EventData):
+    """The clock runs again with the time that was left: the due time moved by the held time."""
+
+    task_id: UUID
+    kind: TaskKind
+    paused_seconds: float = Field(ge=0)
+    #: the new due time (the old one plus ``paused_seconds``)
+    due_at: datetime
+    rule: SystemText
+    at: datetime
+
+
 # ------------------------------------------------------------- v1 events with raw free text
 
 #: what a task made before v2 gives as its reason (the v1 reason could quote staff's words)

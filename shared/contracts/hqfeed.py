@@ -9,7 +9,7 @@ Every field is a code (a pattern or an enum), a count, a duration, a timestamp o
 and no text reference. ``tests/unit/hqfeed/test_contract_no_free_text.py`` walks the JSON Schemas
 and fails on any string without a pattern, an enum or a date/uuid format.
 
-Three event types, all on the branch's stream (``hqfeed:<branch>``, keyed by ``branch_id``):
+Five event types, all on the branch's stream (``hqfeed:<branch>``, keyed by ``branch_id``):
 
 - :class:`BranchKpisDelta`: per branch, for what one aggregator batch folded, additive counter
   deltas per local day (the KPIs, the wait histogram, SLA outcomes per SLA, complaints by
@@ -19,6 +19,9 @@ Three event types, all on the branch's stream (``hqfeed:<branch>``, keyed by ``b
   newest one of a case is all HQ needs of it.
 - :class:`RemediationActionUpdated`: what the batch learned of one remediation action / the
   follow-up task it became; HQ keeps the first value known per column (the same row in any order).
+- :class:`CustomerRefsMerged` / :class:`CustomerRefsMergeReversed`: the vault's duplicate merge
+  (reception's ``CustomersMerged`` / ``CustomerMergeReversed``) as two pseudonyms, the branch and
+  the time; HQ keeps them as aliases resolved when it looks for repeat complainants.
 """
 
 from __future__ import annotations
@@ -261,5 +264,33 @@ class RemediationActionUpdated(EventData):
     cancelled_at: datetime | None = None
 
 
+@event("CustomerRefsMerged")
+class CustomerRefsMerged(EventData):
+    """Two customer refs are one customer from ``at`` on (the vault merged a duplicate record):
+    HQ counts ``merged_customer_ref``'s complaints as ``survivor_customer_ref``'s. Pseudonyms only;
+    the merge's basis and reason stay in the branch's vault and audit trail."""
+
+    branch_id: BranchId
+    survivor_customer_ref: CustomerRef
+    merged_customer_ref: CustomerRef
+    at: datetime
+
+
+@event("CustomerRefsMergeReversed")
+class CustomerRefsMergeReversed(EventData):
+    """A merge undone: ``merged_customer_ref`` is its own customer again from ``at`` on."""
+
+    branch_id: BranchId
+    survivor_customer_ref: CustomerRef
+    merged_customer_ref: CustomerRef
+    at: datetime
+
+
 #: the HQ-facing event types, in the order a batch publishes them
-HQ_CONTRACT: tuple[type[EventData], ...] = (ComplaintFactsUpdated, RemediationActionUpdated, BranchKpisDelta)
+HQ_CONTRACT: tuple[type[EventData], ...] = (
+    ComplaintFactsUpdated,
+    RemediationActionUpdated,
+    CustomerRefsMerged,
+    CustomerRefsMergeReversed,
+    BranchKpisDelta,
+)

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from shared.contracts.common import CustomerRef, StaffId
+from shared.contracts.common import CustomerRef, MaskedName, MaskedPhone, StaffId
 from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
@@ -86,8 +86,6 @@ Ticket = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9]{3,5}$")]
 CounterId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")]
 #: a material code from the catalogue, e.g. ``id_card``
 MaterialCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
-#: a masked display value: must contain at least one ``*`` so a raw name or number cannot pass
-MaskedDisplay = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[^\x00-\x1f]*\*[^\x00-\x1f]*$")]
 
 
 # ------------------------------------------------------------------------ the agreed contract
@@ -101,7 +99,7 @@ class VisitArrived(EventData):
     returning: bool = False
     at: datetime
     #: e.g. ``王*`` — never the raw name
-    display_name: MaskedDisplay | None = None
+    display_name: MaskedName | None = None
 
 
 @event("ComplaintRaisedDuringVisit", version=2)
@@ -273,7 +271,7 @@ class CallReceived(EventData):
     call_id: UUID
     customer_ref: CustomerRef | None = None
     #: e.g. ``138****5678`` — never the raw number
-    masked_number: MaskedDisplay | None = None
+    masked_number: MaskedPhone | None = None
     at: datetime
 
 
@@ -319,6 +317,60 @@ class CallEnded(EventData):
     outcome: CallOutcome
     #: from received to ended
     duration_seconds: float = Field(ge=0)
+    at: datetime
+
+
+# ------------------------------------------------------------------------------ counters
+
+
+class CounterPauseReason(StrEnum):
+    """Why a counter stops calling for a while (a code: the reason travels, staff's words do not)."""
+
+    break_ = "break"
+    lunch = "lunch"
+    meeting = "meeting"
+    training = "training"
+    #: the counter's system or cash equipment is down
+    equipment = "equipment"
+    #: the teller went to help elsewhere in the branch
+    floor_duty = "floor_duty"
+    other = "other"
+
+
+@event("CounterOpened")
+class CounterOpened(EventData):
+    """A counter starts calling customers (the wait estimate counts it from now)."""
+
+    counter_id: CounterId
+    staff_id: StaffId
+    #: the lines it serves; empty = every line
+    lines: list[LineName] = Field(default_factory=list, max_length=16)
+    #: opened by a call from a closed counter (terminals that never open one), not by ``open``
+    implicit: bool = False
+    at: datetime
+
+
+@event("CounterPaused")
+class CounterPaused(EventData):
+    counter_id: CounterId
+    staff_id: StaffId
+    reason: CounterPauseReason
+    at: datetime
+
+
+@event("CounterResumed")
+class CounterResumed(EventData):
+    counter_id: CounterId
+    staff_id: StaffId
+    #: how long it was paused
+    paused_seconds: float = Field(ge=0)
+    at: datetime
+
+
+@event("CounterClosed")
+class CounterClosed(EventData):
+    counter_id: CounterId
+    staff_id: StaffId
     at: datetime
 
 

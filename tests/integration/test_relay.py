@@ -20,6 +20,7 @@ from shared import relay as relay_module
 from shared.devstack import TansuBroker, die_with_parent
 from shared.eventstore import LOG_START, EventStore, LogPosition, StoredEvent
 from shared.relay import OutboxRelay
+from shared.relay_check import BrokerCheck
 from shared.runner import _kafka_broker, kafka_publisher
 from shared.settings import ServiceSettings
 from tests.support.events import make_envelopes, migrated_store
@@ -51,7 +52,14 @@ class RunningRelay:
 
 @asynccontextmanager
 async def running_relay(
-    store: EventStore, database_url: str, bootstrap_servers: str, topic: str, *, batch_size: int = 200
+    store: EventStore,
+    database_url: str,
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    batch_size: int = 200,
+    check: bool = True,
+    schema: str = SCHEMA,
 ) -> AsyncIterator[RunningRelay]:
     """An OutboxRelay publishing through a service's own Kafka producer set-up."""
     settings = ServiceSettings(database_url=database_url, kafka_bootstrap_servers=bootstrap_servers)
@@ -60,16 +68,27 @@ async def running_relay(
     to_kafka = kafka_publisher(broker)
     holder: list[RunningRelay] = []
 
-    async def publish(to: str, events: Sequence[StoredEvent]) -> None:
-        await to_kafka(to, events)
-        holder[0].published.extend(e.position for e in events)
+    async def publish(to: str, events: Sequence[StoredEvent]) -> list[object]:
+        results = await to_kafka(to, events)
+        holder[0].published.extend(
+            e.position for e, r in zip(events, results, strict=True) if not isinstance(r, BaseException)
+        )
+        return results
 
     async def connect() -> asyncpg.Connection:
-        conn = await asyncpg.connect(database_url, server_settings={"search_path": SCHEMA})
+        conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
         holder[0].connections.append(conn)
         return conn
 
-    relay = OutboxRelay(store, connect, publish, topic=topic, service="test", batch_size=batch_size)
+    relay = OutboxRelay(
+        store,
+        connect,
+        publish,
+        topic=topic,
+        service="test",
+        batch_size=batch_size,
+        check=BrokerCheck(bootstrap_servers, topic, partitions=3) if check else None,
+    )
     running = RunningRelay(relay, asyncio.create_task(relay.run()))
     holder.append(running)
     try:
@@ -305,7 +324,8 @@ async def test_relay_wakes_on_notify_not_on_its_timer(
     topic = await new_topic(bootstrap, "relay-wake")
     latencies: dict[str, list[float]] = {"notify": [], "local": []}
     async with (
-        running_relay(store, database_url, bootstrap, topic) as running,
+        # only the wake-up is measured here: no broker read-back beside it
+        running_relay(store, database_url, bootstrap, topic, check=False) as running,
         migrated_store(database_url, SCHEMA) as other_replica,
     ):
         await wait_until(lambda: running.relay.is_leader, timeout=10)

@@ -39,18 +39,19 @@ async def main() -> None:
     publish = kafka_publisher(broker)
     batches = 0
 
-    async def publish_in_halves(to: str, events: Sequence[StoredEvent]) -> None:
+    async def publish_in_halves(to: str, events: Sequence[StoredEvent]) -> list[object]:
         nonlocal batches
         batches += 1
         if pause and len(events) > 1:
             half = len(events) // 2
-            await publish(to, events[:half])
+            results = await publish(to, events[:half])
             print(f"mid-batch {batches}", flush=True)
             await asyncio.sleep(pause)
-            await publish(to, events[half:])
+            results += await publish(to, events[half:])
         else:
-            await publish(to, events)
+            results = await publish(to, events)
         print(f"published {batches} {events[-1].position}", flush=True)
+        return results
 
     async def connect() -> asyncpg.Connection:
         return await asyncpg.connect(dsn, server_settings={"search_path": schema})

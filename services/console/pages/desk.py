@@ -2,24 +2,27 @@
 
 Registering runs the visit's real steps one after the other (arrive → greet → confirm need →
 guide → check documents → queue), each with the version it follows, so the history shows what
-happened at the desk; it stops at the first step the service refuses and shows why. Reception has
-no "visits in the branch" list yet, so the desk remembers the visits it registered (ids only, in
-a cookie) besides the queue from the lobby board.
+happened at the desk; it stops at the first step the service refuses and shows why. The visits of
+the day come from reception's ``GET /branches/{b}/visits`` and stay live like the lobby board
+(``/b/{b}/desk/visits/stream``), so a visit registered at the entrance shows at every counter's
+desk, and a browser restart loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sse_starlette import EventSourceResponse
 
 from services.console.customers import TYPED, pick_customer
 from services.console.errors import FormErrors
 from services.console.i18n import Translator
+from services.console.pages.counter import PAUSE_REASONS
+from services.console.pages.counter import router as counter_router
 from services.console.pages.forms import (
     Outcome,
     command,
@@ -29,15 +32,16 @@ from services.console.pages.forms import (
     optional,
     parse_bool,
 )
-from services.console.pages.lobby import board_panel
+from services.console.pages.lobby import board_panel, live_html
 from services.console.session import Session, Staff, T
-from services.console.web import Panel, fetch, render
+from services.console.web import Panel, fetch, render, templates
 
 router = APIRouter()
+router.include_router(counter_router)
 
-RECENT_COOKIE = "bc_desk_recent"
 COUNTER_COOKIE = "bc_counter"
-RECENT_MAX = 12
+#: the day's visits the desk lists (the busiest branch sees a few hundred a day; the newest first)
+VISITS_SHOWN = 100
 MAX_CALLS = 3
 
 #: step on the visit page → (the action it performs, the reception route, fixed body fields)
@@ -108,35 +112,28 @@ def visit_steps(visit: dict[str, Any]) -> list[str]:
     return steps
 
 
-def _recent(request: Request, branch_id: str) -> list[str]:
-    try:
-        values = json.loads(request.cookies.get(RECENT_COOKIE, "[]"))
-    except ValueError:
-        return []
-    out = []
-    for v in values if isinstance(values, list) else []:
-        if isinstance(v, str) and v.startswith(f"{branch_id}:"):
-            try:
-                out.append(str(UUID(v.split(":", 1)[1])))
-            except ValueError:
-                continue
-    return out
+async def visits_panel(request: Request, session: Session, t: Translator, branch_id: str) -> Panel:
+    """The branch's visits of the day, open ones first (newest arrival first within each)."""
+    panel = await fetch(
+        request.app.state.backend, session, t, "reception", f"/branches/{branch_id}/visits",
+        action="reception.visit.list", branch_id=branch_id, params={"limit": VISITS_SHOWN},
+    )  # fmt: skip
+    if panel.ok:
+        items = panel.data.get("items", [])
+        panel.data = [v for v in items if v.get("stage") != "left"] + [
+            v for v in items if v.get("stage") == "left"
+        ]
+    return panel
 
 
-def _remember(request: Request, response: Response, branch_id: str, visit_id: str) -> None:
-    try:
-        values = json.loads(request.cookies.get(RECENT_COOKIE, "[]"))
-    except ValueError:
-        values = []
-    entry = f"{branch_id}:{visit_id}"
-    values = [entry] + [v for v in values if isinstance(v, str) and v != entry]
-    response.set_cookie(
-        RECENT_COOKIE,
-        json.dumps(values[:RECENT_MAX], separators=(",", ":")),
-        httponly=True,
-        samesite="strict",
-        secure=request.app.state.settings.cookie_secure,
-        max_age=12 * 3600,
+def render_visits(request: Request, t: Translator, branch_id: str, panel: Panel) -> str:
+    clocks = request.app.state.clocks
+    return templates.get_template("_desk_visits.html").render(
+        t=t,
+        visits=panel.data if panel.ok else [],
+        problem=panel.problem,
+        branch_id=branch_id,
+        local=lambda v, fmt="%H:%M:%S": clocks.local(v, branch_id, fmt, t.lang),
     )
 
 
@@ -182,12 +179,11 @@ async def desk_view(
     flash: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
-    catalogue, board, *visits = await asyncio.gather(
+    catalogue, board, visits = await asyncio.gather(
         _catalogue(request, session, t),
         board_panel(request, session, t, branch_id),
-        *(_visit(request, session, t, visit_id) for visit_id in _recent(request, branch_id)[:8]),
+        visits_panel(request, session, t, branch_id),
     )
-    recent = [p.data for p in visits if p.ok and p.data.get("branch_id") == branch_id]
     return render(
         request,
         "desk.html",
@@ -199,13 +195,15 @@ async def desk_view(
         catalogue=catalogue,
         service_types=_service_types(catalogue.data),
         board=board,
-        recent=recent,
+        visits_html=render_visits(request, t, branch_id, visits),
         errors=errors or FormErrors(),
         form=form or {},
         flash=flash,
         counter=request.cookies.get(COUNTER_COOKIE, ""),
         accessibility=["hearing", "vision", "mobility", "language"],
         priorities=["elderly", "disabled", "vip"],
+        pause_reasons=PAUSE_REASONS,
+        may_manage_counter=session.can("reception.counter.manage", branch_id),
     )
 
 
@@ -221,6 +219,24 @@ async def desk_page(
             flash = panel.data
             flash["missing_labels"] = "、".join(t.label("material", m) for m in flash.get("missing") or [])
     return await desk_view(request, session, t, branch_id, flash=flash)
+
+
+@router.get("/b/{branch_id}/desk/visits/partial")
+async def desk_visits_partial(request: Request, branch_id: str, session: Staff, t: T) -> HTMLResponse:
+    session.require("reception.visit.list", branch_id)
+    panel = await visits_panel(request, session, t, branch_id)
+    return HTMLResponse(render_visits(request, t, branch_id, panel))
+
+
+@router.get("/b/{branch_id}/desk/visits/stream")
+async def desk_visits_stream(request: Request, branch_id: str, session: Staff, t: T) -> EventSourceResponse:
+    """The day's visits, live: the same server-sent events as the lobby board (``visits``)."""
+    session.require("reception.visit.list", branch_id)
+
+    async def produce() -> str:
+        return render_visits(request, t, branch_id, await visits_panel(request, session, t, branch_id))
+
+    return live_html(request, session, produce, event="visits")
 
 
 @router.post("/b/{branch_id}/desk/visits")
@@ -250,12 +266,10 @@ async def register(request: Request, branch_id: str, session: Staff, t: T) -> Re
 
     async def fail(outcome: Outcome, visit_id: str | None = None) -> Response:
         code = outcome.errors.status if outcome.errors.status >= 400 else 400
-        response = await desk_view(
+        # a visit registered before the refusal is in the branch's list (every desk sees it)
+        return await desk_view(
             request, session, t, branch_id, errors=outcome.errors, form=shown, status_code=code
         )
-        if visit_id:
-            _remember(request, response, branch_id, visit_id)
-        return response
 
     if not customer.ok:
         return await fail(Outcome(errors=customer.errors))
@@ -272,9 +286,7 @@ async def register(request: Request, branch_id: str, session: Staff, t: T) -> Re
         return await fail(created)
     visit_id = str(created.body["visit_id"])
     if created.replayed:  # the same form again: the first submit registers (or registered) it
-        response = RedirectResponse(f"/b/{branch_id}/desk?visit={visit_id}", status_code=303)
-        _remember(request, response, branch_id, visit_id)
-        return response
+        return RedirectResponse(f"/b/{branch_id}/desk?visit={visit_id}", status_code=303)
     version = created.body.get("version")
     steps: list[tuple[str, dict[str, Any] | None]] = [
         ("greet", None),
@@ -304,9 +316,7 @@ async def register(request: Request, branch_id: str, session: Staff, t: T) -> Re
         )
         if not outcome.ok:
             return await fail(outcome, visit_id)
-    response = RedirectResponse(f"/b/{branch_id}/desk?visit={visit_id}", status_code=303)
-    _remember(request, response, branch_id, visit_id)
-    return response
+    return RedirectResponse(f"/b/{branch_id}/desk?visit={visit_id}", status_code=303)
 
 
 async def _visit_command(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -51,6 +51,8 @@ def board_view(lobby: dict[str, Any], t: Translator) -> dict[str, Any]:
         "lines": lines,
         "counters": lobby.get("counters", []),
         "called": [p for p in lobby.get("waiting", []) if p.get("status") == "called"],
+        #: greeted, guided, documents, being served (counts; the board may be a public screen)
+        "stages": (lobby.get("in_progress") or {}).get("counts") or {},
         "totals": {
             "waiting": len(waiting),
             "at_risk": sum(1 for p in waiting if p.get("sla") == "at_risk"),
@@ -116,29 +118,30 @@ def _stopping(request: Request) -> bool:
     return bool(request.app.state.stopping or (server is not None and server.should_exit))
 
 
-@router.get("/b/{branch_id}/lobby/stream")
-async def lobby_stream(request: Request, branch_id: str, session: Staff, t: T) -> EventSourceResponse:
-    """Server-sent events (sse-starlette): ``board`` (the board's HTML, JSON-encoded) whenever it
-    changes, ``expired`` when the viewer's token runs out (the page then asks to sign in again); a
-    comment line every ``HEARTBEAT_SECONDS`` keeps proxies from closing a quiet stream."""
-    session.require(ACTION, branch_id)
+def live_html(
+    request: Request, session: Session, produce: Callable[[], Awaitable[str]], event: str = "board"
+) -> EventSourceResponse:
+    """Server-sent events (sse-starlette): ``event`` (the fragment's HTML, JSON-encoded) whenever
+    ``produce`` renders something new, ``expired`` when the viewer's token runs out (the page then
+    asks to sign in again); a comment line every ``HEARTBEAT_SECONDS`` keeps proxies from closing a
+    quiet stream. The lobby board and the desk's visit list use it alike."""
     poll = request.app.state.settings.lobby_poll_seconds
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         loop = asyncio.get_running_loop()
         started = loop.time()
         previous: str | None = None
-        yield ServerSentEvent(comment="board", retry=1000)
+        yield ServerSentEvent(comment=event, retry=1000)
         while not _stopping(request) and loop.time() - started < MAX_STREAM_SECONDS:
             if session.expired:
                 yield ServerSentEvent(data="{}", event="expired")
                 return
             if await request.is_disconnected():
                 return
-            html = render_board(request, t, branch_id, await board_panel(request, session, t, branch_id))
+            html = await produce()
             if html != previous:
                 previous = html
-                yield ServerSentEvent(data=json.dumps(html), event="board")
+                yield ServerSentEvent(data=json.dumps(html), event=event)
             await asyncio.sleep(poll)
 
     return EventSourceResponse(
@@ -146,3 +149,14 @@ async def lobby_stream(request: Request, branch_id: str, session: Staff, t: T) -
         ping=HEARTBEAT_SECONDS,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get("/b/{branch_id}/lobby/stream")
+async def lobby_stream(request: Request, branch_id: str, session: Staff, t: T) -> EventSourceResponse:
+    """The board, live (see :func:`live_html`)."""
+    session.require(ACTION, branch_id)
+
+    async def produce() -> str:
+        return render_board(request, t, branch_id, await board_panel(request, session, t, branch_id))
+
+    return live_html(request, session, produce)

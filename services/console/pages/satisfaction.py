@@ -19,8 +19,8 @@ router = APIRouter()
 DEFAULT_DAYS = 30
 COMMENTS = 20
 OVERALL_KEYS = (
-    "requested", "answered", "expired", "pending", "negative", "satisfaction_rate", "csat_average",
-    "response_rate", "target", "gap_to_target", "meets_target",
+    "requested", "reached", "answered", "expired", "pending", "negative", "satisfaction_rate", "csat_average",
+    "response_rate", "target", "gap_to_target", "meets_target", "delivery",
 )  # fmt: skip
 
 

@@ -1,5 +1,6 @@
 // BranchCare staff console: the little the pages need on top of plain HTML forms.
-// - lobby board: live updates over server-sent events (short polling when unavailable)
+// - lobby board and the desk's visit list: live updates over server-sent events (short polling
+//   when unavailable)
 // - countdowns: deadlines tick every second
 // - reception desk: the documents checklist follows the chosen service type
 // No library, nothing fetched from elsewhere. Every form still works without this file.
@@ -44,7 +45,7 @@
     if (!("EventSource" in window)) { poll(); return; }
     const source = new EventSource(board.dataset.stream);
     let failures = 0;
-    source.addEventListener("board", (e) => { failures = 0; setLive(true); swap(JSON.parse(e.data)); });
+    source.addEventListener(board.dataset.liveEvent || "board", (e) => { failures = 0; setLive(true); swap(JSON.parse(e.data)); });
     source.addEventListener("expired", () => { source.close(); location.reload(); });
     source.onerror = () => {
       setLive(false);
@@ -82,6 +83,8 @@
   document.addEventListener("DOMContentLoaded", () => {
     const board = document.getElementById("board");
     if (board && board.dataset.stream) startBoard(board);
+    const visits = document.getElementById("desk-visits");
+    if (visits && visits.dataset.stream) startBoard(visits);
     if (document.querySelector("[data-due]")) { tickCountdowns(); setInterval(tickCountdowns, 1000); }
     const type = document.querySelector("select[data-service-type]");
     if (type) followServiceType(type);

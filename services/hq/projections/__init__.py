@@ -3,9 +3,10 @@
 One projection (``branch_kpis``, one consumer group) writes every HQ table; its parts, one module
 each: :mod:`.changes` (the contract batch as changes, pure), :mod:`.tables` (one statement per
 table: KPIs by branch × day, SLA outcomes, categories, complaint facts, remediation actions, open
-breaches) and :mod:`.alerts` (cross-branch patterns, published on ``hq.events.v1``). The queries
-over these tables are :mod:`services.hq.queries` (KPIs, regions, alerts) and
-:mod:`services.hq.report` (the regulatory complaint report).
+breaches), :mod:`.aliases` (the vault's duplicate merges) and :mod:`.alerts` (cross-branch
+patterns, published on ``hq.events.v1``). The queries over these tables are
+:mod:`services.hq.queries` (KPIs, regions, alerts) and :mod:`services.hq.report` (the regulatory
+complaint report).
 
 No module of ``services/hq`` names a branch domain topic: HQ does not depend on any branch
 service's internal events, and no staff text can reach it.
@@ -22,6 +23,7 @@ import asyncpg
 from services.hq import metrics
 from services.hq.config import HqConfig
 from services.hq.projections.alerts import Alerts
+from services.hq.projections.aliases import apply_aliases
 from services.hq.projections.changes import fold_contract
 from services.hq.projections.tables import write_changes
 from services.hq.regions import Regions
@@ -63,6 +65,8 @@ class BranchKpis:
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         changes = fold_contract(events, slot=self.alerts.slot, crisis_categories=self.crisis_categories)
         await write_changes(conn, changes)
+        if changes.aliases:
+            changes.customer_refs |= await apply_aliases(conn, changes.aliases)
         if changes.slots:
             await self.alerts.spikes(conn, {(cat, slot) for cat, slot, _ in changes.slots})
         if changes.customer_refs:

@@ -30,6 +30,7 @@ from services.hq.patterns import (
 )
 from shared.clock import Clock
 from shared.contracts.hq import CrisisSuspected, RepeatComplainantDetected
+from shared.customer_aliases import customer_groups
 from shared.envelope import Envelope
 from shared.eventstore import EventStore
 from shared.registry import EventData
@@ -147,14 +148,18 @@ class Alerts:
         )
 
     async def repeats(self, conn: asyncpg.Connection, refs: set[str]) -> None:
-        wanted = sorted(refs)
+        """Recompute the repeat-complainant episodes of these customers. A ref the vault merged
+        counts as its survivor (``customer_aliases``, resolved now, rows untouched), so the
+        alerts are kept under the surviving ref; every ref of the customer's is recomputed."""
+        customer_of = await customer_groups(conn, refs)
+        wanted = sorted(customer_of)
         found = await conn.fetch(
             """SELECT customer_ref, branch_id, received_at FROM complaints
                WHERE customer_ref = ANY($1::text[]) AND received_at IS NOT NULL""",
             wanted,
         )
         rows = repeat_episodes(
-            ((r["customer_ref"], r["branch_id"], r["received_at"]) for r in found),
+            ((customer_of[r["customer_ref"]], r["branch_id"], r["received_at"]) for r in found),
             timedelta(days=self.config.repeat_window_days),
             self.config.repeat_min_branches,
         )

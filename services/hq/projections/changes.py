@@ -4,8 +4,9 @@ The branch side already folded its domain events into counter deltas, complaint 
 remediation facts; here a batch of them (in order, de-duplicated by the projection runner) is
 merged so that each read-model table gets one statement: deltas add up, the newest snapshot of a
 complaint wins, a remediation column keeps its first known value, and a breach opened and closed
-within the batch cancels out. Crisis slots arrive per minute of receipt and are summed into HQ's
-own slot length for the categories HQ watches.
+within the batch cancels out; duplicate merges and reversals are kept in order. Crisis slots
+arrive per minute of receipt and are summed into HQ's own slot length for the categories HQ
+watches.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from services.hq.patterns import floor_time
-from shared.contracts.hqfeed import BranchKpisDelta, ComplaintFactsUpdated, RemediationActionUpdated
+from shared.contracts.hqfeed import (
+    BranchKpisDelta,
+    ComplaintFactsUpdated,
+    CustomerRefsMerged,
+    CustomerRefsMergeReversed,
+    RemediationActionUpdated,
+)
+from shared.customer_aliases import AliasFact
 from shared.envelope import Envelope
 
 
@@ -49,6 +57,8 @@ class HqChanges:
     slots: Counter[tuple[str, datetime, str]] = field(default_factory=Counter)
     #: customers whose complaints changed (repeat-complainant check)
     customer_refs: set[str] = field(default_factory=set)
+    #: duplicate merges and their reversals, in order (``customer_aliases``)
+    aliases: list[AliasFact] = field(default_factory=list)
     #: the latest recorded_at of the domain events behind each delta (freshness)
     source_recorded_at: list[datetime] = field(default_factory=list)
 
@@ -109,7 +119,20 @@ def fold_contract(
             for name, value in task.items():
                 if known.get(name) is None:
                     known[name] = value
+        elif env.type in _ALIAS_TYPES:
+            d = env.data
+            c.aliases.append(
+                AliasFact(
+                    env.type == CustomerRefsMerged.event_type,
+                    d["merged_customer_ref"],
+                    d["survivor_customer_ref"],
+                    _ts(d["at"]),
+                )
+            )
     return c
+
+
+_ALIAS_TYPES = frozenset({CustomerRefsMerged.event_type, CustomerRefsMergeReversed.event_type})
 
 
 def _delta(c: HqChanges, d: dict[str, Any], slot: timedelta, watched: frozenset[str]) -> None:

@@ -29,6 +29,8 @@ READ_MODEL_TABLES: tuple[str, ...] = (
     "spike_alerts",
     "repeat_alerts",
     "remediation_actions",
+    "customer_aliases",
+    "customer_alias_facts",
 )
 
 _SLOTS_SQL = """

@@ -92,7 +92,8 @@ async def test_no_number_is_a_recorded_skip_and_an_unreachable_vault_is_retried(
         assert row["skip_reason"] == "no_contact" and row["sent_at"] is None and row["attempts"] == 1
         assert "no phone number" in row["last_error"]
         view = await svc.survey(erased["survey_id"])
-        assert view["status"] == "requested" and view["delivery"]["skip_reason"] == "no_contact"
+        assert view["status"] == "send_failed" and view["delivery"]["skip_reason"] == "no_contact"
+        assert view["given_up_at"] is not None and view["delivery_failure"] == "no_contact"
         assert not await svc.db("SELECT 1 FROM sms_outbox WHERE survey_id = $1", UUID(erased["survey_id"]))
 
         # the vault could not answer: a failed attempt, retried with backoff, then sent
@@ -103,6 +104,9 @@ async def test_no_number_is_a_recorded_skip_and_an_unreachable_vault_is_retried(
         row = await wait_until(failed_once, 10, message="a failed resolution")
         assert row["sent_at"] is None and row["given_up_at"] is None
         assert "reception vault unreachable" in row["last_error"]
+        retrying = await svc.survey(survey["survey_id"])
+        assert retrying["status"] == "send_failed" and retrying["delivery_failure"] == "contact_unavailable"
+        assert retrying["given_up_at"] is None and retrying["retry_at"] is not None
         svc.clock.advance(timedelta(minutes=1))
         await svc.dispatch()  # (or the background round gets there first)
         sent = await svc.wait_survey(subject, "sent")
@@ -179,7 +183,7 @@ async def test_reception_vault_and_feedback_together_the_number_is_resolved_at_s
                 return view if (view["delivery"] or {}).get("given_up_at") else None
 
             view = await wait_until(skipped, 15, message="the erased customer's survey skipped")
-            assert view["status"] == "requested" and view["delivery"]["skip_reason"] == "no_contact"
+            assert view["status"] == "send_failed" and view["delivery"]["skip_reason"] == "no_contact"
 
             # the vault audited each resolution: the feedback service, why, which branch, which visit
             [requested] = await feedback.db(

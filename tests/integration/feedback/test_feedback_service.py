@@ -263,6 +263,7 @@ async def test_satisfaction_by_branch_service_staff_and_day_with_the_gap_to_targ
             survey = await svc.wait_survey(subject)
             if score is not None:
                 assert (await svc.answer(survey["survey_id"], {"score": score})).status_code == 201
+        await svc.dispatch()  # every survey handed to the gateway: they reached the customers
         day = T0.date().isoformat()  # 10:00 in Shanghai: the same local day
         response = await svc.http.get(f"/branches/{b}/satisfaction", params={"from": day, "to": day})
         assert response.status_code == 200, response.text

@@ -33,7 +33,8 @@ async def test_migration_0003_rebuilds_a_populated_read_model(database_url: str,
             "INSERT INTO branches (branch_id, first_event_at, last_event_at) VALUES ('b1', now(), now())"
         )
         await conn.execute("UPDATE read_model_state SET caught_up_at = now()")
-        assert await apply_migrations(conn, "hq", SERVICE.migrations) == ["hq/0003_regulatory_report.sql"]
+        applied = await apply_migrations(conn, "hq", SERVICE.migrations)
+        assert applied == ["hq/0003_regulatory_report.sql", "hq/0004_customer_aliases.sql"]
         state = await conn.fetchrow("SELECT * FROM read_model_state")
         assert state is not None
         assert state["generation"] == 2 and state["caught_up_at"] is None

@@ -26,6 +26,7 @@ import asyncpg
 from services.hq.config import load_config
 from services.hq.patterns import floor_time
 from services.hq.projections import BranchKpis
+from services.hq.projections.aliases import apply_aliases
 from services.hq.projections.changes import HqChanges
 from services.hq.projections.tables import READ_MODEL_TABLES, write_changes
 from services.hq.regions import Regions
@@ -33,6 +34,8 @@ from services.hqfeed.facts import FoldSettings
 from services.hqfeed.fold import fold_batch
 from services.hqfeed.projection import HqFeed
 from shared.clock import FixedClock
+from shared.contracts.hqfeed import CustomerRefsMerged
+from shared.customer_aliases import AliasFact
 from shared.envelope import Envelope
 from shared.eventstore import EventStore
 from shared.migrations import apply_migrations
@@ -124,9 +127,17 @@ async def from_raw_events(url: str, events: Sequence[Envelope]) -> None:
             branches=changes.branches,
             slots=changes.slots,
             customer_refs=changes.customer_refs,
+            aliases=[
+                AliasFact(
+                    isinstance(x, CustomerRefsMerged), x.merged_customer_ref, x.survivor_customer_ref, x.at
+                )
+                for x in changes.aliases
+            ],
         )
         async with pool.acquire() as conn, conn.transaction():
             await write_changes(conn, c)
+            if c.aliases:
+                c.customer_refs |= await apply_aliases(conn, c.aliases)
             if c.slots:
                 await hq.alerts.spikes(
                     conn, {(cat, floor_time(slot, hq.alerts.slot)) for cat, slot, _ in c.slots}

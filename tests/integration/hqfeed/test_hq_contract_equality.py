@@ -1,8 +1,9 @@
 """HQ's answers from the aggregated contract equal HQ's answers from the raw branch events.
 
 A simulator's day of 24 branches (visits with long waits and breaches, surveys, complaints through
-their lifecycle with escalations, follow-ups with overdue ones, a crisis across branches and a
-repeat complainant) goes both ways over real PostgreSQL: folded from the raw domain events straight
+their lifecycle with escalations, follow-ups with overdue ones, a crisis across branches, a
+repeat complainant, one registered twice whose records the vault merged and a merge reversed) goes
+both ways over real PostgreSQL: folded from the raw domain events straight
 into HQ's tables (what HQ did before the contract), and through the branch-side aggregator and
 HQ's contract projection in random batch sizes. Every read-model table must be identical (HQ's
 endpoints, reports and alerts are queries over these tables), the contract must be much smaller
@@ -22,6 +23,7 @@ import pytest
 
 from services.simulator.envelopes import EnvelopeFactory, Made, branch_traffic, interleave
 from shared.contracts.complaint import Category
+from shared.contracts.customers import CustomerMergeReversed, CustomersMerged, MergeBasis, customer_stream
 from shared.contracts.hqfeed import HQ_CONTRACT
 from shared.contracts.refs import synthetic_ref
 from shared.devstack import drop_database, ensure_database
@@ -59,6 +61,23 @@ def simulated_day(seed: int = 11, branches: int = 24) -> list[Made]:
                 steps="closed",
             )
         )
+    # one person under two refs, complaining in two branches: a repeat complainant once merged;
+    # another pair merged and the merge reversed (two customers again, no alert)
+    refs = [synthetic_ref(f"dup-{run}-{i}") for i in range(4)]
+    dup: list[Made] = []
+    for i, ref in enumerate(refs):
+        dup += factory.complaint(
+            names[-4 + i], t0 + timedelta(hours=2, minutes=i), customer_ref=ref, steps="closed"
+        )
+    at = t0 + timedelta(hours=3)
+    for survivor, merged in ((refs[0], refs[1]), (refs[2], refs[3])):
+        merge = CustomersMerged(survivor_ref=survivor, merged_ref=merged, basis=MergeBasis.same_phone, at=at)
+        dup.append(factory.make("reception", customer_stream(survivor), names[-4], merge, at))
+    undo = CustomerMergeReversed(survivor_ref=refs[2], merged_ref=refs[3], at=at + timedelta(minutes=5))
+    dup.append(
+        factory.make("reception", customer_stream(refs[2]), names[-2], undo, at + timedelta(minutes=5))
+    )
+    traffic.append(dup)
     return list(interleave(traffic))
 
 
@@ -75,6 +94,8 @@ async def test_hq_from_the_contract_equals_hq_from_the_raw_events(pg_server_url:
         expected, actual = await harness.dump(urls["raw"]), await harness.dump(urls["contract"])
         assert expected["branch_day"] and expected["complaints"] and expected["crisis_slots"]
         assert expected["branch_day_sla"] and expected["repeat_alerts"] and expected["spike_alerts"]
+        assert len(expected["customer_aliases"]) == 1  # the merge; the reversed one is gone
+        assert len(expected["repeat_alerts"]) == 2  # the customer of three branches, and the merged one
         for table in expected:
             assert actual[table] == expected[table], f"{table}: the contract path differs from the raw fold"
 

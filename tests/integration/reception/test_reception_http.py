@@ -110,11 +110,15 @@ BAD_INPUT: list[tuple[str, dict[str, object]]] = [
     ("/branches/{b}/visits", {"arrival": "walk_in", "vip": True}),  # unknown field
     ("/branches/{b}/visits", {"arrival": "by_helicopter"}),
     ("/branches/{b}/visits", {"display_name": "张三"}),  # not masked: raw PII
+    ("/branches/{b}/visits", {"display_name": "张三丰*"}),  # a star, but the name in clear
+    ("/branches/{b}/visits", {"display_name": "J*** S****"}),  # more than the first character
     ("/branches/{b}/visits", {"customer_ref": "ab"}),
     ("/branches/{b}/visits", {"relationship_manager": "rm-1"}),  # not returning
     ("/branches/{b}/visits", {"service_type": "complaint"} | {"notes": "x" * 2001}),
     ("/branches/{b}/visits", {"accessibility": ["hearing", "telepathy"]}),
     ("/branches/{b}/calls", {"masked_number": "13812345678"}),  # not masked
+    ("/branches/{b}/calls", {"masked_number": "1381234567*"}),  # a star, the number in clear
+    ("/branches/{b}/calls", {"masked_number": "1381****5678"}),  # 4 leading digits
     ("/visits/{v}/confirm-need", {"service_type": "complaint"}),  # no description
     ("/visits/{v}/confirm-need", {"service_type": "mortgage"}),
     ("/visits/{v}/check-documents", {"missing": ["Id Card"]}),

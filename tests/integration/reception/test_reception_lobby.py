@@ -39,9 +39,16 @@ async def test_the_lobby_board_through_a_morning(reception_service: ServiceFacto
         assert [w["waited_seconds"] for w in deposits] == [180, 300, 240]
         assert [w["ticket"] for w in deposits] == ["A003", "A001", "A002"]
         assert line(board, "deposits")["waiting"] == 3 and board["counters"] == []
-        # nobody served yet: the line's default service time (5 min), one counter assumed
+        # no counter open yet: no estimate (a closed counter never counts as free)
+        assert line(board, "deposits")["estimated_wait_seconds"] is None
+        assert line(board, "deposits")["open_counters"] == 0
+        opened = await svc.post(f"/branches/{b}/counters/9/open", {"staff_id": "t-9"})
+        assert opened.status_code == 200, opened.text
+        board = await svc.lobby(b)
+        # nobody served yet: the line's default service time (5 min), the one open counter
         assert line(board, "deposits")["estimated_wait_seconds"] == 3 * 300
         assert line(board, "accounts")["estimated_wait_seconds"] == 600
+        assert (await svc.post(f"/branches/{b}/counters/9/close")).status_code == 200
         assert next(w for w in board["waiting"] if w["visit_id"] == card)["accessibility"] == ["vision"]
 
         called = await svc.post(

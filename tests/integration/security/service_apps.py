@@ -183,6 +183,7 @@ async def seed_reception(svc: Running) -> None:
     registered = await _created(svc, f"/branches/{b}/customers", person.body())
     svc.params["customer_ref"] = registered["customer_ref"]
     svc.params["line"] = next(iter(svc.ctx.extras["reception"].catalogue.lines))
+    svc.params["counter_id"] = "matrix-ctr"  # distinctive: a 403 must not name it
 
 
 async def seed_complaint(svc: Running) -> None:

@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.auth import ACTIONS, HQ_ROLES, Scope
+from shared.gateway_identity import GATEWAY_ACTIONS, gateway_key, issue_gateway_token
 from shared.service_identity import SERVICE_ACTIONS, issue_service_token, service_key
 from tests.integration.security.service_apps import SERVICES, Running, broker_for, quiet_background, running
 from tests.support.auth import BRANCH_ROLES, secret, staff_token
@@ -167,6 +168,8 @@ def token_for(action: str, svc: Running) -> str:
     if action in SERVICE_ACTIONS:
         return issue_service_token(sorted(SERVICE_ACTIONS[action])[0], service_key(secret()))
     spec = ACTIONS[action]
+    if not spec.roles and action in GATEWAY_ACTIONS:  # a delivery report: the gateway's alone
+        return issue_gateway_token("fuzz-gateway", gateway_key(secret()), [svc.branch])
     if spec.scope is Scope.GLOBAL or not spec.roles & set(BRANCH_ROLES):
         role = sorted(spec.roles & HQ_ROLES)[0]
         return staff_token(f"fuzz-{role}", [role], ["*"])

@@ -374,7 +374,12 @@ def test_other_follow_up_tasks_are_no_remediation_and_text_only_remediation_is_o
 def test_the_migration_rebuilds_every_read_model_table() -> None:
     sql = (Path(__file__).parents[3] / "services/hq/migrations/0003_regulatory_report.sql").read_text()
     truncate = sql.split("TRUNCATE", 1)[1].split(";", 1)[0]
-    assert {t.strip() for t in truncate.split(",")} == set(READ_MODEL_TABLES)
+    # every table there was then; the alias tables came with 0004 (nothing to rebuild: no merge had
+    # been published before it)
+    assert {t.strip() for t in truncate.split(",")} == set(READ_MODEL_TABLES) - {
+        "customer_aliases",
+        "customer_alias_facts",
+    }
 
 
 @pytest.mark.parametrize("subject", ["visit:abc", "complaint:not-a-uuid"])

@@ -113,6 +113,8 @@ SYSTEM_TEXT = {
     ("FollowUpScheduled", "subject"),
     ("FollowUpCompleted", "rule"),
     ("FollowUpCancelled", "rule"),
+    ("FollowUpPaused", "rule"),
+    ("FollowUpResumed", "rule"),
     ("ClockStart", "clock"),
     ("ClockStart", "profile"),
     ("ClockStart", "profile_version"),

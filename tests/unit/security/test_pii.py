@@ -116,7 +116,7 @@ def test_mask_phone(raw: str, masked: str) -> None:
         ("张三", "张*"),
         ("张三丰", "张**"),
         ("欧阳娜娜", "欧***"),
-        ("John Smith", "J*** S****"),
+        ("John Smith", "J*** *****"),
         ("李", "*"),
         ("", "*"),
     ],

@@ -1,0 +1,90 @@
+"""Counter command handling: the counter decider's commands in one transaction each, and the step
+a call takes on its counter (inside the call's own transaction).
+
+Lock order as everywhere in reception (``transaction.py``): the counter's ``counters`` row
+(``FOR UPDATE``, it says whether a customer is at it), then the counter's stream, then the row's
+state. A call locks the same row first, so a call and a pause of one counter never interleave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+
+from services.reception import counter as k
+from services.reception.projections import CounterRows, local_day
+from services.reception.queries import day_bounds
+from services.reception.transaction import TransactionalCommands
+from shared.clock import Clock
+from shared.commands import CommandHandler, CommandResult, Loaded
+from shared.envelope import Metadata
+from shared.eventstore import EventStore
+from shared.sla.policy import PolicyBook
+
+
+class Counters:
+    def __init__(self, service: str, store: EventStore, clock: Clock, book: PolicyBook) -> None:
+        self.book = book
+        self.rows = CounterRows()
+        self.commands = TransactionalCommands(
+            CommandHandler(
+                service=service,
+                store=store,
+                decider=k.counter_decider,
+                clock=clock,
+                after_append=self.rows.write,
+            )
+        )
+
+    async def run(
+        self,
+        branch_id: str,
+        counter_id: str,
+        build: Callable[[str | None], k.CounterCommand],
+        *,
+        meta: Metadata,
+    ) -> CommandResult[k.Counter]:
+        """Run a counter command; ``build`` gets the ticket of the customer at the counter now
+        (None when free), read and locked in the command's transaction."""
+
+        async def make(conn: asyncpg.Connection, _: Loaded[k.Counter]) -> k.CounterCommand:
+            busy = await conn.fetchval(
+                """SELECT ticket FROM counters WHERE branch_id = $1 AND counter_id = $2
+                   AND visit_id IS NOT NULL FOR UPDATE""",
+                branch_id,
+                counter_id,
+            )
+            return build(busy)
+
+        return await self.commands.execute(
+            k.stream_id(branch_id, counter_id), make, meta=meta, branch_id=branch_id, must_exist=False
+        )
+
+    async def before_call(
+        self,
+        conn: asyncpg.Connection,
+        branch_id: str,
+        counter_id: str,
+        staff_id: str,
+        at: datetime,
+        meta: Metadata,
+    ) -> None:
+        """In the call's transaction: refuse a paused counter, open a closed one (``counter.py``)."""
+        await self.commands.run_in(
+            conn,
+            k.stream_id(branch_id, counter_id),
+            k.BeforeCall(counter_id, staff_id, at, self.day_start(branch_id, at)),
+            meta=meta,
+            branch_id=branch_id,
+            must_exist=False,
+        )
+
+    def day_start(self, branch_id: str, at: datetime) -> datetime:
+        """The start of the branch's local day at ``at`` (a counter is open for a day)."""
+        start, _ = day_bounds(self.book, branch_id, local_day(self.book, branch_id, at))
+        return start
+
+    async def load(self, branch_id: str, counter_id: str) -> Loaded[k.Counter]:
+        return await self.commands.handler.load(k.stream_id(branch_id, counter_id))

@@ -1,0 +1,251 @@
+"""The identity of an SMS / voice gateway: its own token type, allowed only to answer surveys and
+report delivery, audited as the gateway (``gw:<name>``).
+
+A gateway is outside BranchCare (a carrier's webhook), so it gets neither a staff token nor a
+service token: a long-lived bearer token of its own type, minted by an operator
+(``branchcare gateway token``), whose claims are ``sub = "gw:<name>"``, ``aud =
+"branchcare-gateway"``, ``roles = ["gateway"]``, ``branches`` (the branches whose surveys it
+carries, or ``["*"]``), ``iat``, ``exp`` (at most :data:`MAX_GATEWAY_TOKEN_LIFETIME`) and a
+``jti``. Kept apart from the other two the same way they are kept apart from each other:
+
+- its signing key is derived (HMAC, own label) from ``BRANCHCARE_GATEWAY_JWT_SECRET`` or, when
+  unset, from the service secret (itself falling back to the staff secret): a staff or service
+  token never verifies as a gateway token, nor a gateway token as either;
+- its audience: staff verification refuses any token with an audience, service verification any
+  other audience;
+- ``gw:`` subjects and the ``gateway`` role are outside the staff vocabulary.
+
+Which routes a gateway may call is :data:`GATEWAY_ACTIONS`; such a route takes
+:func:`staff_or_gateway` instead of ``requires_on``: a staff token goes through the staff
+permission table as before (a teller of another branch is still refused), a gateway token through
+this table and its ``branches``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import inspect
+import os
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Header, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials
+
+from shared.auth.config import LEEWAY, MIN_SECRET_BYTES, AuthConfig, AuthConfigError
+from shared.auth.dependencies import _CHECK_KEY, ACTION_ATTR, BranchOf, _bearer, current_principal
+from shared.auth.errors import Forbidden, Unauthorized
+from shared.auth.permissions import authorize_role
+from shared.auth.principal import ALL_BRANCHES, BranchCheck, Principal
+from shared.envelope import Metadata
+from shared.service_identity import SERVICE_SECRET_ENV
+
+GATEWAY_SECRET_ENV = "BRANCHCARE_GATEWAY_JWT_SECRET"
+GATEWAY_AUDIENCE = "branchcare-gateway"
+GATEWAY_ROLE = "gateway"
+ALGORITHM = "HS256"
+MAX_GATEWAY_TOKEN_LIFETIME = timedelta(days=366)
+_KEY_LABEL = b"branchcare.gateway-token.v1"
+_SUBJECT = re.compile(r"^gw:(?P<name>[a-z][a-z0-9_\-]{1,31})$")
+_BRANCH = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+#: the only actions a gateway token may perform (both also open to floor staff, by phone)
+GATEWAY_ACTIONS: frozenset[str] = frozenset({"feedback.response.submit", "feedback.delivery.report"})
+
+
+@dataclass(frozen=True)
+class GatewayPrincipal(Principal):
+    """A verified gateway, shaped like a staff principal so routes use it alike: ``staff_id`` is
+    ``gw:<name>`` (events' actor, audit rows); no roles, so no staff permission ever matches and
+    texts stay hidden (``may_read_texts``); ``check_branch`` checks the token's branches."""
+
+    def check_branch(self, branch_id: str) -> None:
+        if self.action is None:
+            raise RuntimeError("check_branch needs a principal bound to an action")
+        if ALL_BRANCHES not in self.branches and branch_id not in self.branches:
+            detail = f"branch {branch_id} is outside this gateway's branches"
+            raise Forbidden("branch", detail, staff_id=self.staff_id, action=self.action)
+        if self._check is not None:
+            self._check.checked_branch = branch_id
+
+
+def gateway_key(secret: bytes | str) -> bytes:
+    raw = secret.encode() if isinstance(secret, str) else secret
+    if len(raw) < MIN_SECRET_BYTES:
+        raise ValueError(f"the gateway-token secret must be at least {MIN_SECRET_BYTES} bytes")
+    return hmac.new(raw, _KEY_LABEL, hashlib.sha256).digest()
+
+
+def gateway_key_from_env(environ: Mapping[str, str] | None = None) -> bytes:
+    """``BRANCHCARE_GATEWAY_JWT_SECRET``, else the service secret, else the staff secret."""
+    env = os.environ if environ is None else environ
+    for name in (GATEWAY_SECRET_ENV, SERVICE_SECRET_ENV):
+        own = env.get(name, "")
+        if own:
+            if len(own.encode()) < MIN_SECRET_BYTES:
+                raise AuthConfigError(f"{name} is shorter than {MIN_SECRET_BYTES} bytes")
+            return gateway_key(own)
+    return gateway_key(AuthConfig.from_env(env).secret)
+
+
+def issue_gateway_token(
+    name: str,
+    key: bytes,
+    branches: Iterable[str] = (ALL_BRANCHES,),
+    *,
+    ttl: timedelta = timedelta(days=90),
+    now: datetime | None = None,
+) -> str:
+    """A token for gateway ``gw:<name>`` serving ``branches`` (``["*"]``: every branch)."""
+    if not _SUBJECT.match(f"gw:{name}"):
+        raise ValueError("gateway names are 2-32 lower-case letters, digits, '_' or '-'")
+    if not timedelta(0) < ttl <= MAX_GATEWAY_TOKEN_LIFETIME:
+        raise ValueError(f"ttl must be positive and at most {MAX_GATEWAY_TOKEN_LIFETIME.days} days")
+    chosen = sorted(set(branches))
+    if not chosen or (ALL_BRANCHES in chosen and len(chosen) > 1):
+        raise ValueError("branches must be ['*'] or a list of branch ids")
+    if any(b != ALL_BRANCHES and not _BRANCH.match(b) for b in chosen):
+        raise ValueError("a branch id is 1-64 letters, digits, '_' or '-'")
+    issued = (now or datetime.now(UTC)).replace(microsecond=0)
+    claims = {
+        "sub": f"gw:{name}",
+        "aud": GATEWAY_AUDIENCE,
+        "roles": [GATEWAY_ROLE],
+        "branches": chosen,
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + ttl).timestamp()),
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def decode_gateway_token(token: str, key: bytes, *, leeway: timedelta = LEEWAY) -> GatewayPrincipal:
+    """Verify a gateway token; raises :class:`Unauthorized` (401) with a bounded reason."""
+    if len(token) > 4096:
+        raise Unauthorized("malformed", "token too large")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=GATEWAY_AUDIENCE,
+            leeway=leeway,
+            options={"require": ["sub", "aud", "roles", "branches", "iat", "exp"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("expired", "gateway token expired") from None
+    except jwt.InvalidAudienceError:
+        raise Unauthorized("bad_claims", "not a gateway token (audience)") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise Unauthorized("missing_claim", f"gateway token lacks the {exc.claim} claim") from None
+    except jwt.InvalidSignatureError:
+        raise Unauthorized("bad_signature", "gateway token signature does not verify") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("malformed", "gateway token is invalid") from None
+    match = _SUBJECT.match(str(claims.get("sub", "")))
+    branches = claims.get("branches")
+    valid_branches = (
+        isinstance(branches, list)
+        and branches
+        and all(isinstance(b, str) and (b == ALL_BRANCHES or _BRANCH.match(b)) for b in branches)
+        and (ALL_BRANCHES not in branches or len(branches) == 1)
+    )
+    if match is None or claims.get("roles") != [GATEWAY_ROLE] or not valid_branches:
+        raise Unauthorized("bad_claims", "gateway token claims are invalid")
+    assert isinstance(branches, list)
+    lifetime = claims["exp"] - claims["iat"]
+    if not 0 < lifetime <= MAX_GATEWAY_TOKEN_LIFETIME.total_seconds():
+        raise Unauthorized("too_long_lived", "gateway token lifetime is out of bounds")
+    return GatewayPrincipal(
+        staff_id=f"gw:{match.group('name')}", roles=frozenset(), branches=frozenset(branches)
+    )
+
+
+def _is_gateway_token(token: str) -> bool:
+    """Which verifier to use: the unverified audience only chooses; the chosen one verifies."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return claims.get("aud") == GATEWAY_AUDIENCE
+
+
+def _app_key(request: Request) -> bytes:
+    state = request.app.state
+    key: bytes | None = getattr(state, "gateway_token_key", None)
+    if key is not None:
+        return key
+    if os.environ.get(GATEWAY_SECRET_ENV) or os.environ.get(SERVICE_SECRET_ENV):
+        key = gateway_key_from_env()
+    else:
+        config: AuthConfig | None = getattr(state, "auth_config", None)
+        if config is None:
+            raise HTTPException(500, "gateway authentication is not configured")
+        key = gateway_key(config.secret)
+    state.gateway_token_key = key
+    return key
+
+
+@functools.cache
+def staff_or_gateway(action: str, branch_of: BranchOf) -> Callable[..., Awaitable[Principal]]:
+    """``requires_on(action, branch_of)`` that also admits a gateway token for a gateway action.
+
+    Staff: the staff permission table and their branches, as ``requires_on``. Gateway: the action
+    must be in :data:`GATEWAY_ACTIONS` and the resource's branch among the token's branches. Either
+    way the principal is bound to ``action`` with the request's branch check, and the audit row
+    names who acted (``request.state.principal``)."""
+    if action not in GATEWAY_ACTIONS:
+        raise KeyError(f"{action} is not a gateway action (shared.gateway_identity.GATEWAY_ACTIONS)")
+
+    async def dependency(
+        request: Request, credentials: HTTPAuthorizationCredentials | None, branch: str | None
+    ) -> Principal:
+        check = BranchCheck(action=action, required=True)
+        request.scope.setdefault("state", {})[_CHECK_KEY] = check
+        if credentials is not None and _is_gateway_token(credentials.credentials):
+            gateway = decode_gateway_token(credentials.credentials, _app_key(request))
+            request.state.principal = gateway
+            bound: Principal = gateway.bound_to(action, check)
+        else:
+            staff = await current_principal(request, credentials)
+            authorize_role(staff, action)
+            bound = staff.bound_to(action, check)
+        if branch is not None:
+            bound.check_branch(branch)
+        return bound
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("request", keyword, annotation=Request),
+            inspect.Parameter(
+                "credentials",
+                keyword,
+                annotation=Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+            ),
+            inspect.Parameter("branch", keyword, annotation=Annotated[str | None, Depends(branch_of)]),
+        ],
+        return_annotation=Principal,
+    )
+    dependency.__name__ = dependency.__qualname__ = f"staff_or_gateway_{action.replace('.', '_')}"
+    setattr(dependency, ACTION_ATTR, action)
+    return dependency
+
+
+def actor_metadata(
+    principal: Principal, x_correlation_id: Annotated[str | None, Header()] = None
+) -> Metadata:
+    """The command's metadata for a staff member or a gateway (the actor is who the token names)."""
+    if x_correlation_id is None:
+        return Metadata(actor=principal.staff_id)
+    try:
+        return Metadata(actor=principal.staff_id, correlation_id=x_correlation_id)  # type: ignore[arg-type]
+    except ValueError:
+        raise HTTPException(400, "X-Correlation-Id must be a UUID") from None
