@@ -6,7 +6,6 @@ numbers are resolved here and handed to the pure deciders inside the commands.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -468,14 +467,7 @@ class Reception:
         await refresh_gauges(self.pool, self.clock.now(), self.catalogue)
 
     async def run_gauges(self, period: float = 5.0) -> None:
-        while True:
-            try:
-                await self.refresh_gauges()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reception: refreshing gauges failed; retrying")
-            await asyncio.sleep(period)
+        await every(period, self.refresh_gauges, name="reception: refreshing gauges", logger=log)
 
 
 def _fraction(deadline: Deadline) -> float:
