@@ -76,9 +76,10 @@ async def _fold(conn: asyncpg.Connection, streams: dict[str, tuple[Any, Evolve, 
 
 
 async def _rebuild_reception(conn: asyncpg.Connection) -> None:
+    from services.reception import counter as counters
     from services.reception import domain as visits
     from services.reception import phone as calls
-    from services.reception.projections import CallRows, VisitRows
+    from services.reception.projections import CallRows, CounterRows, VisitRows
     from shared.sla.policy import PolicyBook
 
     visit_rows, call_rows = VisitRows(PolicyBook.load()), CallRows()
@@ -87,6 +88,12 @@ async def _rebuild_reception(conn: asyncpg.Connection) -> None:
         {
             "visit-": (visits.visit_decider.initial_state, visits.visit_decider.evolve, visit_rows.write),
             "call-": (calls.call_decider.initial_state, calls.call_decider.evolve, call_rows.write),
+            # a counter's open/pause/close state (issue 22) lives on the same rows as busy/free
+            "counter:": (
+                counters.counter_decider.initial_state,
+                counters.counter_decider.evolve,
+                CounterRows().write,
+            ),
         },
     )
 
