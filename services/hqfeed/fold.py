@@ -250,6 +250,9 @@ _HANDLERS: dict[str, Callable[[_Folder, Envelope, date], None]] = {
     "SurveyRequested": _counter("surveys_requested"),
     "SurveyAnswered": _Folder.survey_answered,
     "SurveyExpired": _counter("surveys_expired"),
+    "SurveySendFailed": _counter("survey_send_failures"),
+    "SurveyGivenUp": _counter("surveys_given_up"),
+    "SurveyDelivered": _counter("surveys_delivered"),
 }
 
 
