@@ -91,8 +91,8 @@ async def read_topics(bootstrap_servers: str, topics: Sequence[str]) -> tuple[li
                         out.append(REGISTRY.upcast(Envelope.model_validate_json(r.value or b"")))
                     except (ValidationError, UnknownEventType):
                         bad += 1
-                    if r.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
+                if await consumer.position(tp) >= ends[tp]:  # also past markers / compacted offsets
+                    remaining.discard(tp)
     finally:
         await consumer.stop()
     out.sort(key=lambda e: (e.recorded_at, e.stream_id, e.stream_version))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shared.cli.__main__ import build_parser
-from tests.integration.security.service_apps import Running, quiet_background, running
+from tests.integration.security.service_apps import Running, _staff, quiet_background, running
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
@@ -44,9 +44,11 @@ async def branch_rows(svc: Running, table: str, branch: str | None = None) -> tu
         return int(row["n"]), str(row["s"])
 
 
-async def event_count(svc: Running) -> int:
+async def event_count(svc: Running, branch: str | None = None) -> int:
+    """Events of ``branch`` (default: all) in the service's store."""
     async with svc.ctx.pool.acquire() as conn:
-        return int(await conn.fetchval(f"SELECT count(*) FROM {svc.name}.events"))
+        sql = f"SELECT count(*) FROM {svc.name}.events WHERE $1::text IS NULL OR branch_id = $1"
+        return int(await conn.fetchval(sql, branch))
 
 
 @pytest.mark.parametrize("name", sorted(STORE_FED))
@@ -89,11 +91,6 @@ async def test_a_kafka_fed_read_model_is_replayed_without_reactions(
         running("complaint", database_url, kafka.bootstrap_servers) as complaint,
     ):
         await wait_until(
-            lambda: branch_rows(feedback, "complaint_customers", complaint.branch),
-            timeout=30,
-            message="feedback never learned of the complaints",
-        )
-        await wait_until(
             lambda: _has(feedback, complaint.branch, 2), timeout=30, message="feedback learned one complaint"
         )
         before = await branch_rows(feedback, "complaint_customers", complaint.branch)
@@ -132,3 +129,40 @@ async def test_list_and_refusals(database_url: str, capsys: pytest.CaptureFixtur
     assert await cli("rebuild", "feedback", "survey_dispatch", "--database-url", database_url) == 2
     assert "SMS" in capsys.readouterr().err
     assert await cli("rebuild", "hq", "no_such_model", "--database-url", database_url) == 2
+
+
+async def test_complaint_departures_are_replayed_from_receptions_topic(
+    database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """complaint's ``visit_departures`` (reception's ``VisitLeft``): rebuilt while complaint runs,
+    no case event appended."""
+    quiet_background(monkeypatch)
+    async with (
+        running("complaint", database_url, kafka.bootstrap_servers) as complaint,
+        running("reception", database_url, kafka.bootstrap_servers) as reception,
+    ):
+        visit = reception.params["visit_id"]
+        left = await reception.http.post(f"/visits/{visit}/leave", json={}, headers=_staff(reception))
+        assert left.status_code == 200, left.text
+
+        async def departed() -> bool:
+            n, _ = await branch_rows(complaint, "visit_departures", reception.branch)
+            return n >= 1
+
+        await wait_until(departed, timeout=30, message="complaint never saw the visit leave")
+        before = await branch_rows(complaint, "visit_departures", reception.branch)
+        events = await event_count(complaint, reception.branch)
+        async with complaint.ctx.pool.acquire() as conn:
+            await conn.execute(
+                "DELETE FROM complaint.visit_departures WHERE branch_id = $1", reception.branch
+            )
+        capsys.readouterr()
+        code = await cli(
+            "rebuild", "complaint", "departures",
+            "--database-url", database_url, "--bootstrap-servers", kafka.bootstrap_servers,
+        )  # fmt: skip
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert await branch_rows(complaint, "visit_departures", reception.branch) == before
+        assert "REPAIRED" in out and "replayed reception.events.v1" in out
+        assert await event_count(complaint, reception.branch) == events  # no case opened or touched
