@@ -77,6 +77,7 @@ async def _rebuild_reception(conn: asyncpg.Connection) -> None:
         {
             "visit-": (visits.visit_decider.initial_state, visits.visit_decider.evolve, visit_rows.write),
             "call-": (calls.call_decider.initial_state, calls.call_decider.evolve, call_rows.write),
+            # a counter's open/pause/close state (issue 22) lives on the same rows as busy/free
             "counter:": (
                 counters.counter_decider.initial_state,
                 counters.counter_decider.evolve,
