@@ -159,7 +159,7 @@ def _complaint_customers() -> dict[str, Write]:
     from shared.contracts.complaint import ComplaintReceived
 
     async def received(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
-        assert isinstance(data, ComplaintReceived)  # as services/feedback/projections.py
+        assert isinstance(data, ComplaintReceived)  # as services/feedback/subscribers.py
         await conn.execute(
             """INSERT INTO complaint_customers (complaint_id, branch_id, customer_ref) VALUES ($1, $2, $3)
                ON CONFLICT (complaint_id) DO NOTHING""",
