@@ -75,7 +75,8 @@ async def test_a_corrupted_store_fed_read_model_is_rebuilt_equal(
         assert {t: await branch_rows(svc, t) for t in tables} == before
         assert "REPAIRED" in out and f"{name} {read_model}: rebuilt from the event store" in out
         assert await event_count(svc) == events  # nothing appended
-        # a second run finds nothing to repair
+        # a second run finds nothing to repair (unless another test left the shared schema's rows
+        # of another branch drifted: the first run repaired those too)
         assert await cli("rebuild", name, read_model, "--database-url", database_url) == 0
         assert "REPAIRED" not in capsys.readouterr().out
 
@@ -166,3 +167,24 @@ async def test_complaint_departures_are_replayed_from_receptions_topic(
         assert await branch_rows(complaint, "visit_departures", reception.branch) == before
         assert "REPAIRED" in out and "replayed reception.events.v1" in out
         assert await event_count(complaint, reception.branch) == events  # no case opened or touched
+
+
+async def test_a_rebuild_waits_for_running_commands_then_gives_up_changing_nothing(
+    database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command's transaction holding the lobby (as a long command would) makes the rebuild wait
+    ``--lock-timeout``, then stop with nothing changed; once it committed, the rebuild runs."""
+    quiet_background(monkeypatch)
+    async with running("reception", database_url, kafka.bootstrap_servers) as svc:
+        before = await branch_rows(svc, "visits")
+        async with svc.ctx.pool.acquire() as held, held.transaction():
+            await held.execute(
+                "UPDATE reception.visits SET version = version WHERE branch_id = $1", svc.branch
+            )
+            capsys.readouterr()
+            argv = ("rebuild", "reception", "lobby", "--database-url", database_url, "--lock-timeout", "0.5")
+            assert await cli(*argv) == 1
+            assert "nothing changed" in capsys.readouterr().err
+        assert await branch_rows(svc, "visits") == before
+        assert await cli(*argv) == 0
+        assert "reception lobby: rebuilt from the event store" in capsys.readouterr().out
