@@ -56,7 +56,8 @@ async def fold(conn: asyncpg.Connection, streams: dict[str, tuple[Any, Evolve, W
     """Fold every stream whose id starts with a key of ``streams`` in log order (the order the
     commands committed), writing each step's state as the command's ``after_append`` did."""
     states: dict[str, Any] = {}
-    for row in await conn.fetch(_EVENTS, [f"{prefix}%" for prefix in streams]):
+    # a cursor (the caller's transaction): a large store is read in batches, not into memory
+    async for row in conn.cursor(_EVENTS, [f"{prefix}%" for prefix in streams], prefetch=1000):
         env = _envelope(row)
         initial, evolve, write = next(v for p, v in streams.items() if env.stream_id.startswith(p))
         state = evolve(states.get(env.stream_id, initial), REGISTRY.decode(env))
