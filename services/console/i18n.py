@@ -420,6 +420,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "kpi.response_rate":        ("调查回复率", "Survey response rate"),
     "kpi.survey_send_failures": ("调查发送失败次数", "Survey send failures"),
     "kpi.surveys_given_up":     ("调查未送达（已放弃）", "Surveys never delivered"),
+    "kpi.surveys_given_up_no_contact": ("无号码未送达", "Never delivered: no number"),
     "kpi.surveys_delivered":    ("调查已送达回执", "Surveys reported delivered"),
     "kpi.events":               ("事件数", "Events"),
     "report.received":          ("受理", "Received"),

@@ -178,6 +178,12 @@ KPIS: dict[str, Kpi] = {
             "s.surveys_given_up",
             False,
         ),
+        Kpi(
+            "surveys_given_up_no_contact",
+            "surveys given up for want of a number (the customer's record has none: the branch can fix it)",
+            "s.surveys_given_up_no_contact",
+            False,
+        ),
         Kpi("surveys_delivered", "surveys the gateway reported delivered", "s.surveys_delivered"),
         Kpi("events", "events received from the branch", "s.events"),
     )
@@ -214,6 +220,7 @@ def compute(sums: Mapping[str, float], satisfaction_target: float) -> dict[str, 
         "response_rate": ratio(g("surveys_answered"), g("surveys_answered") + g("surveys_expired")),
         "survey_send_failures": int(g("survey_send_failures")),
         "surveys_given_up": int(g("surveys_given_up")),
+        "surveys_given_up_no_contact": int(g("surveys_given_up_no_contact")),
         "surveys_delivered": int(g("surveys_delivered")),
         "events": int(g("events")),
     }

@@ -1,8 +1,8 @@
 """Survey delivery failures reach HQ apart from the rates (issue 22): a survey whose send failed
-and was retried, and one given up (twice failed, or still failing when its window ended), show in
-the branch's KPIs as failed attempts and give-ups, and the response rate counts only surveys that
-reached the customer. Branch events go through a real broker, the real aggregator (hqfeed) and a
-real HQ process over real PostgreSQL."""
+and was retried, and surveys given up (twice failed, no number, or still failing when the window
+ended), show in the branch's KPIs as failed attempts and give-ups, and the response rate counts
+only surveys that reached the customer. Branch events go through a real broker, the real
+aggregator (hqfeed) and a real HQ process over real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -36,14 +36,20 @@ class _Survey:
         self.made.append(self.f.make("feedback", self.stream, self.branch, event, at))  # type: ignore[arg-type]
         return self
 
-    def failed(self, attempt: int, minutes: float, retry: bool = True) -> _Survey:
+    def failed(
+        self,
+        attempt: int,
+        minutes: float,
+        retry: bool = True,
+        reason: fb.DeliveryFailure = fb.DeliveryFailure.gateway_error,
+    ) -> _Survey:
         at = self.at + timedelta(minutes=minutes)
         retry_at = at + timedelta(seconds=10 * 2**attempt) if retry else None
         event = fb.SurveySendFailed(
             survey_id=self.id,
             channel=SMS,
             attempt=attempt,
-            reason=fb.DeliveryFailure.gateway_error,
+            reason=reason,
             retry_at=retry_at,
             at=at,
         )
@@ -90,6 +96,9 @@ async def test_failed_and_given_up_surveys_show_apart_and_keep_the_response_rate
     surveys.append(_Survey(f, failing, t0).failed(1, 1).sent(3).answered(5, 20))
     twice = _Survey(f, failing, t0).failed(1, 1).failed(2, 3, retry=False)
     surveys.append(twice.given_up(2, 3, fb.DeliveryFailure.gateway_error))
+    # and one with no number to send to (not retried)
+    no_contact = fb.DeliveryFailure.no_contact
+    surveys.append(_Survey(f, failing, t0).failed(1, 1, False, no_contact).given_up(1, 1, no_contact))
     window = _Survey(f, failing, t0).failed(1, 1)
     end = t0 + timedelta(minutes=60)
     window.made.append(
@@ -108,9 +117,11 @@ async def test_failed_and_given_up_surveys_show_apart_and_keep_the_response_rate
     k = (await hq.get(f"/hq/branches/{failing}", **period))["kpis"]
     assert base["survey_send_failures"] == 0 and base["surveys_given_up"] == 0
     assert base["response_rate"] == pytest.approx(2 / 3)
-    # apart: 4 failed attempts (1 + 2 + 1), 2 surveys given up, 1 delivery report
-    assert k["survey_send_failures"] == 4 and k["surveys_given_up"] == 2 and k["surveys_delivered"] == 1
-    # the rate: 3 answered / (3 answered + 1 expired); the two given up are not in it
+    # apart: 5 failed attempts (1 + 2 + 1 + 1), 3 surveys given up (1 for want of a number),
+    # 1 delivery report
+    assert k["survey_send_failures"] == 5 and k["surveys_given_up"] == 3 and k["surveys_delivered"] == 1
+    assert k["surveys_given_up_no_contact"] == 1
+    # the rate: 3 answered / (3 answered + 1 expired); the three given up are not in it
     assert k["response_rate"] == pytest.approx(3 / 4)
     assert k["response_rate"] >= base["response_rate"]
     # the survey given up at its window's end is no longer "breaching now"
@@ -120,8 +131,8 @@ async def test_failed_and_given_up_surveys_show_apart_and_keep_the_response_rate
     # rankable like every KPI: the branch with give-ups first (worst first by default)
     ranked = await hq.get("/hq/branches", sort="surveys_given_up", region="east", **period)
     assert ranked["order"] == "desc" and ranked["branches"][0]["branch_id"] == failing
-    assert ranked["branches"][0]["value"] == 2
+    assert ranked["branches"][0]["value"] == 3
     region = await hq.get("/hq/regions/east", **period)
-    assert region["kpis"]["surveys_given_up"] >= 2 and region["kpis"]["survey_send_failures"] >= 4
+    assert region["kpis"]["surveys_given_up"] >= 3 and region["kpis"]["survey_send_failures"] >= 5
     definitions = await hq.get("/hq/kpis")
     assert "surveys_given_up" in str(definitions)

@@ -82,20 +82,30 @@ def simulated_day(seed: int = 11, branches: int = 24) -> list[Made]:
     )
     traffic.append(dup)
     for i, b in enumerate(names[:5]):  # survey delivery (issue 22): failed attempts, give-ups, reports
-        traffic.append(_delivery(factory, b, t0 + timedelta(minutes=20 + i), given_up=i % 2 == 0))
+        traffic.append(
+            _delivery(factory, b, t0 + timedelta(minutes=20 + i), given_up=i % 2 == 0, no_contact=i == 0)
+        )
     return list(interleave(traffic))
 
 
-def _delivery(factory: EnvelopeFactory, branch: str, at: datetime, *, given_up: bool) -> list[Made]:
+def _delivery(
+    factory: EnvelopeFactory, branch: str, at: datetime, *, given_up: bool, no_contact: bool = False
+) -> list[Made]:
     """A survey whose first send fails; then given up (its window breached first) or sent,
     delivered and answered."""
     made = factory.survey(branch, at, customer_ref=synthetic_ref(f"dlv-{branch}"), score=4)[:1]
     sid = UUID(str(made[0].envelope.data["survey_id"]))
     stream = f"survey-{sid}"
     factory.versions[stream] = 1  # the factory's answer was dropped: the next event is v2
-    sms, error = fb.SurveyChannel.sms, fb.DeliveryFailure.gateway_error
+    sms = fb.SurveyChannel.sms
+    error = fb.DeliveryFailure.no_contact if no_contact else fb.DeliveryFailure.gateway_error
     failed = fb.SurveySendFailed(
-        survey_id=sid, channel=sms, attempt=1, reason=error, retry_at=at + timedelta(seconds=20), at=at
+        survey_id=sid,
+        channel=sms,
+        attempt=1,
+        reason=error,
+        retry_at=None if no_contact else at + timedelta(seconds=20),  # no number: not retried
+        at=at,
     )
     made.append(factory.make("feedback", stream, branch, failed, at))
     later = at + timedelta(minutes=5)
@@ -131,7 +141,8 @@ async def test_hq_from_the_contract_equals_hq_from_the_raw_events(pg_server_url:
         expected, actual = await harness.dump(urls["raw"]), await harness.dump(urls["contract"])
         assert expected["branch_day"] and expected["complaints"] and expected["crisis_slots"]
         assert expected["branch_day_sla"] and expected["repeat_alerts"] and expected["spike_alerts"]
-        assert await _delivery_totals(urls["raw"]) == (5, 3, 2)  # failed attempts, given up, delivered
+        # failed attempts, given up, of them for want of a number, delivered
+        assert await _delivery_totals(urls["raw"]) == (5, 3, 1, 2)
         assert len(expected["customer_aliases"]) == 1  # the merge; the reversed one is gone
         assert len(expected["repeat_alerts"]) == 2  # the customer of three branches, and the merged one
         for table in expected:
@@ -155,16 +166,17 @@ async def test_hq_from_the_contract_equals_hq_from_the_raw_events(pg_server_url:
             await drop_database(pg_server_url, url.rsplit("/", 1)[1])
 
 
-async def _delivery_totals(url: str) -> tuple[int, int, int]:
+async def _delivery_totals(url: str) -> tuple[int, ...]:
     conn = await asyncpg.connect(url, server_settings={"search_path": "hq"})
     try:
         row = await conn.fetchrow(
-            "SELECT sum(survey_send_failures), sum(surveys_given_up), sum(surveys_delivered) FROM branch_day"
+            "SELECT sum(survey_send_failures), sum(surveys_given_up), sum(surveys_given_up_no_contact),"
+            " sum(surveys_delivered) FROM branch_day"
         )
     finally:
         await conn.close()
     assert row is not None
-    return int(row[0]), int(row[1]), int(row[2])
+    return tuple(int(v) for v in row)
 
 
 def unsafe_strings(data: Any) -> list[str]:

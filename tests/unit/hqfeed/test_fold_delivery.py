@@ -26,13 +26,21 @@ def _requested(f: EnvelopeFactory, branch: str) -> tuple[list[Made], UUID, str]:
     return made, sid, f"survey-{sid}"
 
 
-def _failed(f: EnvelopeFactory, branch: str, sid: UUID, stream: str, attempt: int, retry: bool) -> Made:
+def _failed(
+    f: EnvelopeFactory,
+    branch: str,
+    sid: UUID,
+    stream: str,
+    attempt: int,
+    retry: bool,
+    reason: fb.DeliveryFailure = fb.DeliveryFailure.gateway_error,
+) -> Made:
     at = T0 + timedelta(minutes=attempt)
     event = fb.SurveySendFailed(
         survey_id=sid,
         channel=fb.SurveyChannel.sms,
         attempt=attempt,
-        reason=fb.DeliveryFailure.gateway_error,
+        reason=reason,
         retry_at=at + timedelta(minutes=1) if retry else None,
         at=at,
     )
@@ -61,11 +69,20 @@ def test_failed_attempts_give_ups_and_deliveries_are_counted_apart() -> None:
         fb.SurveyAnswered(survey_id=sid2, subject="visit:x", score=5, at=T0),
     ):
         made2.append(f.make("feedback", stream2, "b1", event, T0 + timedelta(minutes=5)))
+    # survey 3: no number to send to: failed once, given up at once (not retried)
+    made3, sid3, stream3 = _requested(f, "b1")
+    no_contact = fb.DeliveryFailure.no_contact
+    made3.append(_failed(f, "b1", sid3, stream3, 1, False, no_contact))
+    gone = fb.SurveyGivenUp(
+        survey_id=sid3, channel=fb.SurveyChannel.sms, attempts=1, reason=no_contact, at=T0
+    )
+    made3.append(f.make("feedback", stream3, "b1", gone, T0 + timedelta(minutes=1)))
     m.apply(made)
-    m.apply(made2)
-    assert m.total("surveys_requested") == 2
-    assert m.total("survey_send_failures") == 3  # attempts, not surveys
-    assert m.total("surveys_given_up") == 1 and m.total("surveys_delivered") == 1
+    m.apply(made2 + made3)
+    assert m.total("surveys_requested") == 3
+    assert m.total("survey_send_failures") == 4  # attempts, not surveys
+    assert m.total("surveys_given_up") == 2 and m.total("surveys_given_up_no_contact") == 1
+    assert m.total("surveys_delivered") == 1
     # a give-up is not an expiry: the response-rate base (answered + expired) has the answer only
     assert m.total("surveys_expired") == 0 and m.total("surveys_answered") == 1
 
