@@ -161,9 +161,30 @@ KPIS: dict[str, Kpi] = {
         Kpi("avg_score", "average survey score (1–5)", _r("s.score_sum", "s.surveys_answered")),
         Kpi(
             "response_rate",
-            "surveys answered / (answered + expired)",
+            "surveys answered / (answered + expired): only surveys that reached the customer and "
+            "whose window closed; a survey the channel could not deliver is given up, never expires, "
+            "and stays out",
             _r("s.surveys_answered", "s.surveys_answered + s.surveys_expired"),
         ),
+        Kpi(
+            "survey_send_failures",
+            "failed attempts to send a survey (each retried with backoff or followed by a give-up)",
+            "s.survey_send_failures",
+            False,
+        ),
+        Kpi(
+            "surveys_given_up",
+            "surveys that never reached the customer (attempts used up, no number, rejected)",
+            "s.surveys_given_up",
+            False,
+        ),
+        Kpi(
+            "surveys_given_up_no_contact",
+            "surveys given up for want of a number (the customer's record has none: the branch can fix it)",
+            "s.surveys_given_up_no_contact",
+            False,
+        ),
+        Kpi("surveys_delivered", "surveys the gateway reported delivered", "s.surveys_delivered"),
         Kpi("events", "events received from the branch", "s.events"),
     )
 }
@@ -197,6 +218,10 @@ def compute(sums: Mapping[str, float], satisfaction_target: float) -> dict[str, 
         "satisfaction_gap": None if satisfaction is None else satisfaction - satisfaction_target,
         "avg_score": average(g("score_sum"), g("surveys_answered")),
         "response_rate": ratio(g("surveys_answered"), g("surveys_answered") + g("surveys_expired")),
+        "survey_send_failures": int(g("survey_send_failures")),
+        "surveys_given_up": int(g("surveys_given_up")),
+        "surveys_given_up_no_contact": int(g("surveys_given_up_no_contact")),
+        "surveys_delivered": int(g("surveys_delivered")),
         "events": int(g("events")),
     }
 

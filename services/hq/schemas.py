@@ -45,6 +45,11 @@ class Kpis(BaseModel):
     satisfaction_gap: float | None = Field(description="satisfaction_rate − satisfaction_target")
     avg_score: float | None = _kpi("avg_score")
     response_rate: float | None = _kpi("response_rate")
+    #: survey delivery, apart from the rates (issue 22): 0 for days folded before it was counted
+    survey_send_failures: int = _kpi("survey_send_failures")
+    surveys_given_up: int = _kpi("surveys_given_up")
+    surveys_given_up_no_contact: int = _kpi("surveys_given_up_no_contact")
+    surveys_delivered: int = _kpi("surveys_delivered")
     events: int = _kpi("events")
 
 

@@ -2,9 +2,10 @@
 
 The shared :class:`~shared.projection.ProjectionRunner` does the work (decode, dead-letter,
 exactly-once apply with ``projection_positions``, offsets committed only after the batch's
-transaction); this loop only decides what a batch is. A batch waits for ``window_seconds`` after
-its first record (or until ``max_batch`` records), so a busy branch yields one KPI delta per window
-instead of one per event: HQ's input grows with branches × time, not with every branch event.
+transaction, and never past a gap: ``runner.commit``); this loop only decides what a batch is. A
+batch waits for ``window_seconds`` after its first record (or until ``max_batch`` records), so a
+busy branch yields one KPI delta per window instead of one per event: HQ's input grows with
+branches × time, not with every branch event.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import logging
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from aiokafka.errors import CommitFailedError, KafkaError
 
 from services.hqfeed.config import FeedConfig
 from services.hqfeed.projection import HqFeed
@@ -79,6 +79,7 @@ class FeedConsumer:
             with contextlib.suppress(Exception):
                 await consumer.stop()
             raise
+        self.runner.gaps.bind(consumer)  # a gap holds its partition back (shared.projection_gaps)
         self.ctx.kafka.consumers[self.runner.group_id] = "ok"
         try:
             while True:
@@ -86,10 +87,8 @@ class FeedConsumer:
                 if not records:
                     continue
                 await self.runner.process(records)
-                try:
-                    await consumer.commit()
-                except (CommitFailedError, KafkaError) as exc:  # a rebalance: redelivery is harmless
-                    log.warning("hqfeed: commit failed (%r); the batch may be redelivered", exc)
+                # never past a gap: a held version is read again once its predecessor came by
+                await self.runner.commit(consumer, records)
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()

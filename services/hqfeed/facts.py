@@ -35,7 +35,17 @@ REMEDIATION = "remediation"
 
 #: events that end their subject: every breach still open for it is no longer "open"
 TERMINAL = frozenset(
-    {"VisitLeft", "CallEnded", "ComplaintClosed", "FollowUpCompleted", "FollowUpCancelled", "SurveyExpired"}
+    {
+        "VisitLeft",
+        "CallEnded",
+        "ComplaintClosed",
+        "FollowUpCompleted",
+        "FollowUpCancelled",
+        "SurveyExpired",
+        # a survey given up when its window ends while retrying had its window deadline breach
+        # first: the survey ends there (it never expires), so the breach is no longer "now"
+        "SurveyGivenUp",
+    }
 )
 #: events that complete an SLA (met, or late if it breached) or restart a subject's deadlines
 CLOSES_BREACHES = frozenset(

@@ -191,6 +191,11 @@ class _Folder(ComplaintFolder):
         if env.data.get("negative"):
             self.count(env.branch_id, day, "surveys_negative")
 
+    def survey_given_up(self, env: Envelope, day: date) -> None:
+        self.count(env.branch_id, day, "surveys_given_up")
+        if env.data.get("reason") == "no_contact":
+            self.count(env.branch_id, day, "surveys_given_up_no_contact")
+
 
 def _counter(name: str) -> Callable[[_Folder, Envelope, date], None]:
     def handler(folder: _Folder, env: Envelope, day: date) -> None:
@@ -250,6 +255,9 @@ _HANDLERS: dict[str, Callable[[_Folder, Envelope, date], None]] = {
     "SurveyRequested": _counter("surveys_requested"),
     "SurveyAnswered": _Folder.survey_answered,
     "SurveyExpired": _counter("surveys_expired"),
+    "SurveySendFailed": _counter("survey_send_failures"),
+    "SurveyGivenUp": _Folder.survey_given_up,
+    "SurveyDelivered": _counter("surveys_delivered"),
 }
 
 

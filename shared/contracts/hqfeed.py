@@ -88,6 +88,16 @@ COUNTERS: tuple[str, ...] = (
     "surveys_negative",
     "surveys_expired",
     "score_sum",
+    # feedback's delivery (issue 22), apart from the rates: failed attempts (each retried with
+    # backoff or followed by a give-up), surveys given up (never reached the customer; they never
+    # expire, so they are outside the response rate), of which for want of a number (the
+    # customer's record has no mobile number: the branch can fix it, unlike a gateway failure),
+    # delivery reports from the gateway.
+    # Appended: a record without them decodes as 0 (``DayCounts.counters`` holds changed ones only)
+    "survey_send_failures",
+    "surveys_given_up",
+    "surveys_given_up_no_contact",
+    "surveys_delivered",
 )
 #: counters holding seconds (floats); the rest are integers
 FLOAT_COUNTERS = frozenset({"wait_seconds", "ack_seconds", "decide_seconds"})

@@ -16,7 +16,7 @@ from services.console.i18n import Translator
 from services.console.pages.forms import command, form_dict, parse_bool
 from services.console.session import Session, Staff, T
 from services.console.texts import resolve_elsewhere
-from services.console.web import fetch, render
+from services.console.web import Panel, fetch, render
 
 router = APIRouter()
 
@@ -51,7 +51,7 @@ async def page_view(
     common: dict[str, Any] = {"owner": owner, "limit": 200}
     backend = request.app.state.backend
     path = f"/branches/{branch_id}/follow-ups"
-    overdue, due, upcoming = await asyncio.gather(
+    overdue, due, upcoming, held = await asyncio.gather(
         fetch(
             backend, session, t, "followup", path,
             action="followup.read", branch_id=branch_id, params={**common, "status": "overdue"},
@@ -64,13 +64,18 @@ async def page_view(
             backend, session, t, "followup", path, action="followup.read", branch_id=branch_id,
             params={**common, "status": "due", "within_hours": UPCOMING_HOURS},
         ),
+        fetch(
+            backend, session, t, "followup", path,
+            action="followup.read", branch_id=branch_id, params={**common, "status": "open"},
+        ),
     )  # fmt: skip
     # the texts a task is about (a remediation action, a survey comment) are kept by their owners
-    await resolve_elsewhere(backend, session, branch_id, *(p.data for p in (overdue, due) if p.ok))
+    await resolve_elsewhere(backend, session, branch_id, *(p.data for p in (overdue, due, held) if p.ok))
     today_ids = {task["task_id"] for task in (due.data or {}).get("tasks", [])} if due.ok else set()
     if upcoming.ok:
         later = [task for task in upcoming.data.get("tasks", []) if task["task_id"] not in today_ids]
         upcoming.data = {**upcoming.data, "tasks": later, "count": len(later)}
+    paused = _paused_only(held)
     return render(
         request,
         "followups.html",
@@ -83,6 +88,7 @@ async def page_view(
         overdue=overdue,
         due=due,
         upcoming=upcoming,
+        paused=paused,
         errors=errors or FormErrors(),
         failed=failed,
         done=done,
@@ -90,6 +96,16 @@ async def page_view(
         can_complete=session.can("followup.complete", branch_id),
         customer_facing=CUSTOMER_FACING,
     )
+
+
+def _paused_only(panel: Panel) -> Panel:
+    """The open tasks follow-up paused because their complaint is on hold (``paused_at``): they are
+    neither due nor overdue (their due time moves on by the time left when the hold ends), so the
+    due / overdue lists leave them out; staff still see them, marked, in a panel of their own."""
+    if panel.ok:
+        tasks = [task for task in panel.data.get("tasks", []) if task.get("paused_at")]
+        panel.data = {**panel.data, "tasks": tasks, "count": len(tasks)}
+    return panel
 
 
 @router.get("/b/{branch_id}/follow-ups")

@@ -34,7 +34,11 @@ async def test_migration_0003_rebuilds_a_populated_read_model(database_url: str,
         )
         await conn.execute("UPDATE read_model_state SET caught_up_at = now()")
         applied = await apply_migrations(conn, "hq", SERVICE.migrations)
-        assert applied == ["hq/0003_regulatory_report.sql", "hq/0004_customer_aliases.sql"]
+        assert applied == [
+            "hq/0003_regulatory_report.sql",
+            "hq/0004_customer_aliases.sql",
+            "hq/0005_survey_delivery.sql",
+        ]
         state = await conn.fetchrow("SELECT * FROM read_model_state")
         assert state is not None
         assert state["generation"] == 2 and state["caught_up_at"] is None

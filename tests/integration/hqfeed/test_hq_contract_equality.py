@@ -16,12 +16,15 @@ import json
 import random
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
+import asyncpg
 import pytest
 
 from services.simulator.envelopes import EnvelopeFactory, Made, branch_traffic, interleave
+from shared.contracts import feedback as fb
 from shared.contracts.complaint import Category
 from shared.contracts.customers import CustomerMergeReversed, CustomersMerged, MergeBasis, customer_stream
 from shared.contracts.hqfeed import HQ_CONTRACT
@@ -78,7 +81,51 @@ def simulated_day(seed: int = 11, branches: int = 24) -> list[Made]:
         factory.make("reception", customer_stream(refs[2]), names[-2], undo, at + timedelta(minutes=5))
     )
     traffic.append(dup)
+    for i, b in enumerate(names[:5]):  # survey delivery (issue 22): failed attempts, give-ups, reports
+        traffic.append(
+            _delivery(factory, b, t0 + timedelta(minutes=20 + i), given_up=i % 2 == 0, no_contact=i == 0)
+        )
     return list(interleave(traffic))
+
+
+def _delivery(
+    factory: EnvelopeFactory, branch: str, at: datetime, *, given_up: bool, no_contact: bool = False
+) -> list[Made]:
+    """A survey whose first send fails; then given up (its window breached first) or sent,
+    delivered and answered."""
+    made = factory.survey(branch, at, customer_ref=synthetic_ref(f"dlv-{branch}"), score=4)[:1]
+    sid = UUID(str(made[0].envelope.data["survey_id"]))
+    stream = f"survey-{sid}"
+    factory.versions[stream] = 1  # the factory's answer was dropped: the next event is v2
+    sms = fb.SurveyChannel.sms
+    error = fb.DeliveryFailure.no_contact if no_contact else fb.DeliveryFailure.gateway_error
+    failed = fb.SurveySendFailed(
+        survey_id=sid,
+        channel=sms,
+        attempt=1,
+        reason=error,
+        retry_at=None if no_contact else at + timedelta(seconds=20),  # no number: not retried
+        at=at,
+    )
+    made.append(factory.make("feedback", stream, branch, failed, at))
+    later = at + timedelta(minutes=5)
+    if given_up:
+        made.append(
+            factory._breach(
+                "feedback", stream, branch, "feedback.survey_window", "survey", str(sid), at, later
+            )
+        )
+        gone = fb.SurveyGivenUp(survey_id=sid, channel=sms, attempts=1, reason=error, at=later)
+        made.append(factory.make("feedback", stream, branch, gone, later))
+        return made
+    sent = fb.SurveySent(survey_id=sid, channel=sms, message_id="m-1", at=later)
+    made.append(factory.make("feedback", stream, branch, sent, later))
+    for event in (
+        fb.SurveyDelivered(survey_id=sid, channel=sms, at=later),
+        fb.SurveyAnswered(survey_id=sid, subject="visit:x", score=4, at=later),
+    ):
+        made.append(factory.make("feedback", stream, branch, event, later))
+    return made
 
 
 async def test_hq_from_the_contract_equals_hq_from_the_raw_events(pg_server_url: str) -> None:
@@ -94,6 +141,8 @@ async def test_hq_from_the_contract_equals_hq_from_the_raw_events(pg_server_url:
         expected, actual = await harness.dump(urls["raw"]), await harness.dump(urls["contract"])
         assert expected["branch_day"] and expected["complaints"] and expected["crisis_slots"]
         assert expected["branch_day_sla"] and expected["repeat_alerts"] and expected["spike_alerts"]
+        # failed attempts, given up, of them for want of a number, delivered
+        assert await _delivery_totals(urls["raw"]) == (5, 3, 1, 2)
         assert len(expected["customer_aliases"]) == 1  # the merge; the reversed one is gone
         assert len(expected["repeat_alerts"]) == 2  # the customer of three branches, and the merged one
         for table in expected:
@@ -115,6 +164,19 @@ async def test_hq_from_the_contract_equals_hq_from_the_raw_events(pg_server_url:
     finally:
         for url in urls.values():
             await drop_database(pg_server_url, url.rsplit("/", 1)[1])
+
+
+async def _delivery_totals(url: str) -> tuple[int, ...]:
+    conn = await asyncpg.connect(url, server_settings={"search_path": "hq"})
+    try:
+        row = await conn.fetchrow(
+            "SELECT sum(survey_send_failures), sum(surveys_given_up), sum(surveys_given_up_no_contact),"
+            " sum(surveys_delivered) FROM branch_day"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return tuple(int(v) for v in row)
 
 
 def unsafe_strings(data: Any) -> list[str]:

@@ -125,5 +125,7 @@ def test_the_migration_has_a_column_per_counter() -> None:
     sql = (Path(__file__).parents[3] / "services/hq/migrations/0002_read_model.sql").read_text()
     table = sql[sql.index("CREATE TABLE branch_day (") : sql.index("CREATE INDEX branch_day_by_branch")]
     columns = re.findall(r"^\s+([a-z0-9_]+)\s+(?:bigint|double precision)", table, re.M)
+    later = (Path(__file__).parents[3] / "services/hq/migrations/0005_survey_delivery.sql").read_text()
+    columns += re.findall(r"ADD COLUMN ([a-z0-9_]+)\s+(?:bigint|double precision)", later)
     assert columns == list(COUNTERS)
     assert all(c in table for c in WAIT_COLUMNS)
