@@ -22,13 +22,13 @@ never undoes a new consent.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from shared import audit
+from shared.settings import ToolSettings
 
 ERASURE_LOG_URL_ENV = "BRANCHCARE_ERASURE_LOG_URL"
 SCHEMA = "erasure_log"
@@ -64,7 +64,7 @@ class Erasure:
 
 def log_url_from_env() -> str | None:
     """``BRANCHCARE_ERASURE_LOG_URL`` or None (then the log lives in reception's database)."""
-    return os.environ.get(ERASURE_LOG_URL_ENV) or None
+    return ToolSettings().branchcare_erasure_log_url
 
 
 async def ensure_schema(conn: asyncpg.Connection) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.pii import install_log_scrubbing, scrub_text
+from shared.settings import LogSettings
 
 LogFormat = Literal["json", "text"]
 
@@ -161,7 +161,7 @@ def configure_logging(
 
     ``log_format``/``library_level`` default to ``LOG_FORMAT``/``LOG_LIBRARY_LEVEL``."""
     stream = stream or sys.stderr
-    chosen = choose_format(log_format if log_format is not None else os.environ.get("LOG_FORMAT"), stream)
+    chosen = choose_format(log_format if log_format is not None else LogSettings().log_format, stream)
     handler = logging.StreamHandler(stream)
     handler.addFilter(ContextFilter(service))
     handler.setFormatter(json_formatter() if chosen == "json" else text_formatter())
@@ -176,7 +176,7 @@ def configure_logging(
     for old in list(faststream.handlers):
         faststream.removeHandler(old)
     faststream.propagate = True
-    quiet = (library_level or os.environ.get("LOG_LIBRARY_LEVEL") or "WARNING").upper()
+    quiet = (library_level or LogSettings().log_library_level or "WARNING").upper()
     for name in CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(quiet)
     install_log_scrubbing()  # phone and ID numbers never reach a log line, whoever logs them

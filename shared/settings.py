@@ -66,3 +66,73 @@ def load_settings(
     if default_port is not None and "http_port" not in settings.model_fields_set:
         settings = settings.model_copy(update={"http_port": default_port})
     return settings
+
+
+# ------------------------------------------------------------- shared mechanisms' own settings
+#
+# What a shared mechanism reads from the environment whatever the process (a service, the
+# operator CLI, the dev runner): one small class each, read when the mechanism starts, so no other
+# module of ``shared`` or ``services`` reads the environment itself. An empty variable counts as unset.
+# Values stay raw where the mechanism itself explains a bad one (a log line, a CLI message).
+
+
+class LogSettings(BaseSettings):
+    """``LOG_FORMAT`` (``json`` / ``text``) and ``LOG_LIBRARY_LEVEL`` (``shared.logs``)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    log_format: str | None = None
+    log_library_level: str | None = None
+
+
+class TracingSettings(BaseSettings):
+    """The OpenTelemetry variables ``shared.tracing`` honours (the SDK's own names)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    otel_exporter_otlp_endpoint: str = ""
+    otel_sdk_disabled: str = ""
+    #: the share of traces kept; parsed (and a bad value logged) by ``shared.tracing``
+    otel_traces_sampler_arg: str = ""
+
+
+class SlaSettings(BaseSettings):
+    """``SLA_POLICIES_FILE``: a bank's own SLA policy file (``shared.sla.policy``)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    sla_policies_file: str | None = None
+
+
+class ToolSettings(BaseSettings):
+    """Where operator tools (``branchcare``, ``python -m services.hq rebuild``) find the stack when
+    no option names it: ``DATABASE_URL`` (or ``<SERVICE>_DATABASE_URL``), ``KAFKA_BOOTSTRAP_SERVERS``,
+    reception's address, else the dev runner's state directory (``BRANCHCARE_STATE_DIR``); and
+    where backups, their metrics and the erasure log go. Unlike :class:`ServiceSettings`, nothing
+    is required."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    database_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    branchcare_state_dir: str | None = None
+    #: one database per service (production): ``<SERVICE>_DATABASE_URL``, one per context
+    reception_database_url: str | None = None
+    complaint_database_url: str | None = None
+    followup_database_url: str | None = None
+    feedback_database_url: str | None = None
+    hqfeed_database_url: str | None = None
+    hq_database_url: str | None = None
+    reception_url: str | None = None
+    reception_port: str | None = None
+    #: PostgreSQL client programs (pg_dump, pg_restore) of the server's major version
+    pg_bin_dir: str | None = None
+    branchcare_backup_dir: str | None = None
+    branchcare_metrics_textfile_dir: str | None = None
+    #: the erasure log's own database (``shared.erasure_log``); unset: reception's
+    branchcare_erasure_log_url: str | None = None
+
+    def database_url_for(self, service: str) -> str | None:
+        """``<SERVICE>_DATABASE_URL``, else ``DATABASE_URL``."""
+        own: str | None = getattr(self, f"{service}_database_url", None)
+        return own or self.database_url

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -60,6 +59,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from shared.envelope import Envelope
 from shared.logs import set_trace_id_source
+from shared.settings import TracingSettings
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,9 @@ def setup(service: str, provider: TracerProvider | None = None) -> bool:
     """Install tracing for this process if configured (or with ``provider``, e.g. in tests)."""
     global _provider, _tracer
     if provider is None:
-        endpoint = os.environ.get(ENDPOINT_ENV, "").strip()
-        if not endpoint or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        env = TracingSettings()
+        endpoint = env.otel_exporter_otlp_endpoint.strip()
+        if not endpoint or env.otel_sdk_disabled.lower() == "true":
             return False
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -154,7 +155,7 @@ def sampler(ratio: float = 1.0) -> Sampler:
 
 def _ratio_from_env() -> float:
     """``OTEL_TRACES_SAMPLER_ARG``: the share of traces kept (default 1: all)."""
-    raw = os.environ.get(SAMPLE_RATIO_ENV, "").strip()
+    raw = TracingSettings().otel_traces_sampler_arg.strip()
     try:
         return float(raw) if raw else 1.0
     except ValueError:

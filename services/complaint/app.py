@@ -42,6 +42,7 @@ from services.complaint.domain import (
 from services.complaint.metrics import COMPLAINTS_BY_STATUS, COMPLAINTS_ON_HOLD
 from services.complaint.regclocks import ClockMath
 from services.complaint.regulation import branch_calendar_name
+from shared.actors import SLA_CLOCK
 from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
 from shared.contracts.complaint import Category, Channel
 from shared.contracts.feedback import NegativeFeedbackReceived
@@ -52,6 +53,7 @@ from shared.decider import DomainError, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create
 from shared.metrics import SLA_BREACHES, SLA_MET
+from shared.periodic import every
 from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
@@ -62,7 +64,7 @@ log = logging.getLogger(__name__)
 
 #: namespace of case ids derived from the event that caused the case
 CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://branchcare/complaint/case-from-event")
-SLA_ACTOR = "system.sla"
+SLA_ACTOR = SLA_CLOCK
 DEPARTURES_KEPT = timedelta(days=7)
 
 
@@ -386,14 +388,12 @@ class ComplaintApp:
 
     async def maintain(self) -> None:
         """Background task: keep the status gauges fresh (every replica reads the same board)."""
-        while True:
-            try:
-                await self.refresh_gauges()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("complaint: refreshing the status gauges failed")
-            await asyncio.sleep(self.settings.gauge_period_seconds)
+        await every(
+            lambda: self.settings.gauge_period_seconds,
+            self.refresh_gauges,
+            name="complaint: refreshing the status gauges",
+            logger=log,
+        )
 
 
 def _uuid(text: str) -> UUID | None:

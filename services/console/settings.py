@@ -7,10 +7,10 @@ secret with ``BRANCHCARE_DEV_MODE=1``).
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.request_guard import DEFAULT_MAX_BODY_BYTES
 from shared.topology import CONTEXTS, DEFAULT_PORTS
@@ -19,41 +19,52 @@ from shared.topology import CONTEXTS, DEFAULT_PORTS
 CONSOLE_PORT = 8080
 
 
-def _port_var(name: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_PORT"
+def _local(name: str, port: int | None = None) -> str:
+    return f"http://127.0.0.1:{port or DEFAULT_PORTS[name]}"
 
 
-def _url_var(name: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_URL"
+class ConsoleEnvironment(BaseSettings):
+    """The variables the console reads; :meth:`ConsoleSettings.from_env` turns them into settings.
 
+    A service's API is ``<NAME>_URL``, else ``http://127.0.0.1:<NAME>_PORT`` (what the dev runner
+    uses), else the context's default port: one pair of fields per context."""
 
-def service_url(name: str, env: Mapping[str, str]) -> str:
-    """``<NAME>_URL``, else ``http://127.0.0.1:<NAME>_PORT`` (what the dev runner uses), else the
-    context's default port."""
-    url = env.get(_url_var(name))
-    if url:
-        return url.rstrip("/")
-    port = env.get(_port_var(name)) or str(DEFAULT_PORTS[name])
-    return f"http://127.0.0.1:{port}"
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
 
+    http_host: str = "0.0.0.0"
+    http_port: int | None = None
+    console_port: int = CONSOLE_PORT
+    console_lobby_poll_seconds: float = 0.5
+    console_request_timeout_seconds: float = 5.0
+    console_cookie_secure: str = ""
+    log_level: str = "INFO"
+    max_request_bytes: int = DEFAULT_MAX_BODY_BYTES
+    reception_url: str | None = None
+    complaint_url: str | None = None
+    followup_url: str | None = None
+    feedback_url: str | None = None
+    hqfeed_url: str | None = None
+    hq_url: str | None = None
+    reception_port: int | None = None
+    complaint_port: int | None = None
+    followup_port: int | None = None
+    feedback_port: int | None = None
+    hqfeed_port: int | None = None
+    hq_port: int | None = None
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+    def service_urls(self) -> dict[str, str]:
+        urls: dict[str, str] = {}
+        for name in CONTEXTS:
+            url: str | None = getattr(self, f"{name}_url", None)
+            urls[name] = url.rstrip("/") if url else _local(name, getattr(self, f"{name}_port", None))
+        return urls
 
 
 @dataclass(frozen=True)
 class ConsoleSettings:
     http_host: str = "0.0.0.0"
     http_port: int = CONSOLE_PORT
-    service_urls: Mapping[str, str] = field(
-        default_factory=lambda: {name: service_url(name, {}) for name in CONTEXTS}
-    )
+    service_urls: Mapping[str, str] = field(default_factory=lambda: {name: _local(name) for name in CONTEXTS})
     #: how often a lobby board stream asks reception for the board (seconds)
     lobby_poll_seconds: float = 0.5
     #: per request to a service
@@ -65,20 +76,15 @@ class ConsoleSettings:
     max_request_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsoleSettings:
-        env = os.environ if environ is None else environ
-        raw_port = env.get("HTTP_PORT") or env.get("CONSOLE_PORT") or str(CONSOLE_PORT)
-        try:
-            port = int(raw_port)
-        except ValueError:
-            raise ValueError(f"HTTP_PORT={raw_port!r} is not a port number") from None
+    def from_env(cls) -> ConsoleSettings:
+        env = ConsoleEnvironment()
         return cls(
-            http_host=env.get("HTTP_HOST", "0.0.0.0"),
-            http_port=port,
-            service_urls={name: service_url(name, env) for name in CONTEXTS},
-            lobby_poll_seconds=_float(env, "CONSOLE_LOBBY_POLL_SECONDS", 0.5),
-            request_timeout_seconds=_float(env, "CONSOLE_REQUEST_TIMEOUT_SECONDS", 5.0),
-            cookie_secure=env.get("CONSOLE_COOKIE_SECURE", "") == "1",
-            log_level=env.get("LOG_LEVEL", "INFO"),
-            max_request_bytes=int(_float(env, "MAX_REQUEST_BYTES", DEFAULT_MAX_BODY_BYTES)),
+            http_host=env.http_host,
+            http_port=env.http_port or env.console_port,
+            service_urls=env.service_urls(),
+            lobby_poll_seconds=env.console_lobby_poll_seconds,
+            request_timeout_seconds=env.console_request_timeout_seconds,
+            cookie_secure=env.console_cookie_secure == "1",
+            log_level=env.log_level,
+            max_request_bytes=env.max_request_bytes,
         )

@@ -28,6 +28,7 @@ from services.feedback.domain import (
     survey_decider,
     survey_id_for,
 )
+from shared.actors import SLA_CLOCK
 from shared.clock import Clock
 from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
 from shared.contracts.feedback import (
@@ -215,7 +216,7 @@ class FeedbackApp:
         """The window's end expires the survey; "at risk" of expiring needs nobody's action."""
         if kind != "breached":
             return
-        meta = Metadata(actor="system:sla-clock")
+        meta = Metadata(actor=SLA_CLOCK)
         await self.execute_in(conn, UUID(deadline.subject_id), ExpireSurvey(at=at), meta=meta)
 
     # ----------------------------------------- read model, dispatch, deadline: same transaction

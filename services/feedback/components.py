@@ -9,12 +9,11 @@ another :class:`ContactResolver`.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.feedback.app import SERVICE, FeedbackApp
-from services.feedback.config import FeedbackConfig
+from services.feedback.config import FeedbackConfig, FeedbackSettings
 from services.feedback.dispatch import SurveyDispatcher
 from services.feedback.sender import ContactResolver, LocalOutboxSender, SmsSender
 from shared.contacts import RECEPTION_URL_ENV, VaultContacts
@@ -37,7 +36,7 @@ def contacts_from_env(ctx: ServiceContext) -> ContactResolver | None:
     token secret: ``BRANCHCARE_SERVICE_JWT_SECRET``, else ``BRANCHCARE_JWT_SECRET``; a missing
     secret stops the service). Unset: None — surveys go to the sender without a number (the
     local outbox needs none; feedback running alone, e.g. its own tests)."""
-    if not os.environ.get(RECEPTION_URL_ENV, "").strip():
+    if not FeedbackSettings().reception_url.strip():
         log.warning("feedback: %s is not set: surveys are sent without resolving a number", RECEPTION_URL_ENV)
         return None
     return VaultContacts.from_env(service=SERVICE)

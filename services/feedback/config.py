@@ -1,10 +1,13 @@
-"""Feedback settings from the environment (``FEEDBACK_*``); tests pass a :class:`FeedbackConfig`."""
+"""Feedback settings from the environment (``FEEDBACK_*``, read by :class:`FeedbackSettings`);
+tests pass a :class:`FeedbackConfig`."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.feedback import SurveyChannel
 
@@ -32,22 +35,42 @@ class FeedbackConfig:
 
     @classmethod
     def from_env(cls) -> FeedbackConfig:
-        env = os.environ
-        defaults = cls()
+        return FeedbackSettings().config()
+
+
+_DEFAULTS = FeedbackConfig()
+
+
+class FeedbackSettings(BaseSettings):
+    """The environment as read: ``FEEDBACK_*`` (see :class:`FeedbackConfig`) and ``RECEPTION_URL``."""
+
+    model_config = SettingsConfigDict(env_prefix="FEEDBACK_", extra="ignore")
+
+    survey_channel: SurveyChannel = _DEFAULTS.default_channel
+    #: ``b001=phone,b002=sms``
+    branch_channels: str = ""
+    satisfaction_target: float = _DEFAULTS.satisfaction_target
+    sms_signature: str = _DEFAULTS.signature
+    dispatch_period: float = _DEFAULTS.dispatch_period
+    max_send_attempts: int = _DEFAULTS.max_send_attempts
+    gauge_window_days: int = _DEFAULTS.gauge_window_days
+    #: reception's address for resolving a survey's phone number (``shared.contacts``); unset: none
+    reception_url: str = Field(default="", validation_alias=AliasChoices("RECEPTION_URL"))
+
+    def config(self) -> FeedbackConfig:
         branches: dict[str, SurveyChannel] = {}
-        for item in env.get("FEEDBACK_BRANCH_CHANNELS", "").split(","):
+        for item in self.branch_channels.split(","):
             if item.strip():
                 branch, _, channel = item.partition("=")
                 branches[branch.strip()] = SurveyChannel(channel.strip())
-        target = float(env.get("FEEDBACK_SATISFACTION_TARGET", defaults.satisfaction_target))
-        if not 0 < target <= 1:
+        if not 0 < self.satisfaction_target <= 1:
             raise ValueError("FEEDBACK_SATISFACTION_TARGET must be a share in (0, 1]")
-        return cls(
-            default_channel=SurveyChannel(env.get("FEEDBACK_SURVEY_CHANNEL", defaults.default_channel.value)),
+        return FeedbackConfig(
+            default_channel=self.survey_channel,
             branch_channels=branches,
-            satisfaction_target=target,
-            signature=env.get("FEEDBACK_SMS_SIGNATURE", defaults.signature),
-            dispatch_period=float(env.get("FEEDBACK_DISPATCH_PERIOD", defaults.dispatch_period)),
-            max_send_attempts=int(env.get("FEEDBACK_MAX_SEND_ATTEMPTS", defaults.max_send_attempts)),
-            gauge_window_days=int(env.get("FEEDBACK_GAUGE_WINDOW_DAYS", defaults.gauge_window_days)),
+            satisfaction_target=self.satisfaction_target,
+            signature=self.sms_signature,
+            dispatch_period=self.dispatch_period,
+            max_send_attempts=self.max_send_attempts,
+            gauge_window_days=self.gauge_window_days,
         )

@@ -14,7 +14,6 @@ reason; the vault unreachable or refusing → a failed attempt, retried like a g
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import replace
 from datetime import datetime
@@ -35,6 +34,7 @@ from services.feedback.sender import (
 )
 from shared.contracts.feedback import DeliveryFailure
 from shared.envelope import Metadata
+from shared.periodic import every
 from shared.pii import scrub_text
 
 log = logging.getLogger(__name__)
@@ -188,14 +188,12 @@ class SurveyDispatcher:
 
     async def run(self) -> None:
         try:
-            while True:
-                try:
-                    await self.tick()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("feedback: survey dispatch round failed")
-                await asyncio.sleep(self.app.config.dispatch_period)
+            await every(
+                lambda: self.app.config.dispatch_period,
+                self.tick,
+                name="feedback: survey dispatch round",
+                logger=log,
+            )
         finally:
             close = getattr(self.contacts, "aclose", None)
             if close is not None:

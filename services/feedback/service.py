@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -11,8 +10,9 @@ from services.feedback import metrics
 from services.feedback.api import router
 from services.feedback.components import Components, ContactsFactory, SenderFactory, components
 from services.feedback.config import FeedbackConfig
-from services.feedback.projections import survey_rules
 from services.feedback.satisfaction import service_satisfaction
+from services.feedback.subscribers import survey_rules
+from shared.periodic import every
 from shared.projection import Projection
 from shared.runner import Service, ServiceContext
 from shared.sla.policy import PolicyBook
@@ -36,14 +36,12 @@ async def refresh_gauges(ctx: ServiceContext) -> None:
 
 
 async def _gauges(ctx: ServiceContext) -> None:
-    while True:
-        try:
-            await refresh_gauges(ctx)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("feedback: refreshing the satisfaction gauges failed")
-        await asyncio.sleep(GAUGE_PERIOD_SECONDS)
+    await every(
+        GAUGE_PERIOD_SECONDS,
+        lambda: refresh_gauges(ctx),
+        name="feedback: refreshing the satisfaction gauges",
+        logger=log,
+    )
 
 
 async def _precreate_metrics(ctx: ServiceContext) -> None:

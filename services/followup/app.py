@@ -20,6 +20,7 @@ import asyncpg
 from services.followup import metrics
 from services.followup.domain import Command, RecordSla, Task, followup_decider, stream_id
 from services.followup.rules import VERIFICATION_SLA
+from shared.actors import SLA_CLOCK
 from shared.clock import Clock
 from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
 from shared.contracts.followup import (
@@ -122,7 +123,7 @@ class FollowUpApp:
             total = (deadline.due_at - deadline.started_at) if deadline.due_at else deadline.duration
             used = (at - deadline.started_at) / total if total > timedelta(0) else 1.0
             event = SlaAtRisk(**fields, at=at, used_fraction=min(max(used, 0.0), 1.0))
-        meta = Metadata(actor="system:sla-clock")
+        meta = Metadata(actor=SLA_CLOCK)
         await self.execute_in(conn, UUID(deadline.subject_id), RecordSla(event), meta=meta)
 
     # ------------------------------------------------- read model + deadline, same transaction

@@ -7,15 +7,14 @@ routes, background tasks) goes through :func:`components`, which builds the part
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from datetime import timedelta
 
 from services.followup.app import SERVICE, FollowUpApp
+from services.followup.config import FollowupSettings
 from services.followup.rules import RuleConfig, TaskRules
 from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadlines
-from shared.sla.policy import PolicyBook, parse_duration
+from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler
 from shared.texts import texts_for
 
@@ -32,17 +31,7 @@ class Components:
 def rule_config_from_env() -> RuleConfig:
     """``FOLLOWUP_RECOVERY_WITHIN``, ``FOLLOWUP_INFORM_WITHIN``, ``FOLLOWUP_REMEDIATION_WITHIN``
     (durations like ``24h``, ``30d``); unset ones keep the defaults."""
-    defaults = RuleConfig()
-    return RuleConfig(
-        recovery_within=_duration("FOLLOWUP_RECOVERY_WITHIN", defaults.recovery_within),
-        inform_within=_duration("FOLLOWUP_INFORM_WITHIN", defaults.inform_within),
-        remediation_within=_duration("FOLLOWUP_REMEDIATION_WITHIN", defaults.remediation_within),
-    )
-
-
-def _duration(name: str, default: timedelta) -> timedelta:
-    raw = os.environ.get(name)
-    return parse_duration(raw) if raw else default
+    return FollowupSettings().rules()
 
 
 def components(

@@ -13,11 +13,11 @@ otherwise.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.followup.domain import ScheduleTask, Task, successor_id, task_id_for
+from shared.actors import staff_actor
 from shared.contracts.complaint import (
     ComplaintClosed,
     ComplaintPutOnHold,
@@ -38,9 +38,6 @@ from shared.contracts.text import TextRef
 from shared.envelope import Envelope
 from shared.sla.policy import PolicyBook
 
-_STAFF = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_NOT_STAFF = frozenset({"anonymous", "system", "unknown"})
-
 PROGRESS_SLA = "complaint.progress_update"
 VERIFICATION_SLA = "followup.verification"
 REGULATORY_SLA = "complaint.regulatory"
@@ -55,7 +52,7 @@ _HOLDS = {
 
 @dataclass(frozen=True)
 class RuleConfig:
-    """Durations no SLA policy defines (environment: ``FOLLOWUP_*``, see ``service.py``)."""
+    """Durations no SLA policy defines (environment: ``FOLLOWUP_*``, see ``config.py``)."""
 
     recovery_within: timedelta = timedelta(hours=24)
     inform_within: timedelta = timedelta(hours=24)
@@ -63,10 +60,8 @@ class RuleConfig:
 
 
 def staff_owner(actor: str) -> str | None:
-    """The member of staff who acted, or None for a system actor (``system:...``, ``anonymous``)."""
-    if actor.lower() in _NOT_STAFF or actor.lower().startswith("system") or not _STAFF.match(actor):
-        return None
-    return actor
+    """The member of staff who acted, or None for a system actor (``shared.actors``)."""
+    return staff_actor(actor)
 
 
 def _clip(text: str, limit: int = 2000) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ from services.followup.components import components
 from services.followup.projections import progress_chain, task_rules
 from services.followup.rules import RuleConfig
 from shared.contracts.followup import TaskKind
+from shared.periodic import every
 from shared.projection import Projection
 from shared.runner import Service, ServiceContext
 from shared.sla.policy import PolicyBook
@@ -43,14 +43,12 @@ async def refresh_gauges(ctx: ServiceContext) -> None:
 
 
 async def _gauges(ctx: ServiceContext) -> None:
-    while True:
-        try:
-            await refresh_gauges(ctx)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("followup: refreshing the task gauges failed")
-        await asyncio.sleep(GAUGE_PERIOD_SECONDS)
+    await every(
+        GAUGE_PERIOD_SECONDS,
+        lambda: refresh_gauges(ctx),
+        name="followup: refreshing the task gauges",
+        logger=log,
+    )
 
 
 async def _precreate_metrics(ctx: ServiceContext) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ import asyncpg
 
 from services.hq.rebuild import request_rebuild, status
 from shared.migrations import apply_migrations
+from shared.settings import ToolSettings
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -53,7 +53,7 @@ def rebuild_main(argv: list[str]) -> int:
     parser.add_argument("--wait", action="store_true", help="follow the rebuild until it has caught up")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait at most (default 3600)")
     args = parser.parse_args(argv)
-    dsn = os.environ.get("DATABASE_URL")
+    dsn = ToolSettings().database_url
     if not dsn:
         print("rebuild: DATABASE_URL is not set", file=sys.stderr)
         return 2

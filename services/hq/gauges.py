@@ -3,7 +3,6 @@ regions of the configuration, never a branch)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 
@@ -12,6 +11,7 @@ import asyncpg
 from services.hq import metrics
 from services.hq.components import HqComponents
 from services.hq.kpis import SLA_FOLLOWUP, SLA_VERIFICATION, WAIT_COLUMNS, quantile_from_buckets, ratio
+from shared.periodic import every
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,10 @@ async def refresh_once(conn: asyncpg.Connection, parts: HqComponents, known_regi
 async def run(parts: HqComponents) -> None:
     """The background task: refresh the gauges forever."""
     known: set[str] = set(parts.regions.configured_regions())
-    while True:
-        try:
-            async with parts.pool.acquire() as conn:
-                known = await refresh_once(conn, parts, known)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("HQ gauges: %r", exc)
-        await asyncio.sleep(parts.config.metrics_refresh_seconds)
+
+    async def refresh() -> None:
+        nonlocal known
+        async with parts.pool.acquire() as conn:
+            known = await refresh_once(conn, parts, known)
+
+    await every(parts.config.metrics_refresh_seconds, refresh, name="HQ gauges", logger=log)

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.hqfeed.facts import BatchChanges, ComplaintFacts
+from shared.open_breaches import save_open_breaches
 
 _DATES = frozenset({"received_day"})
 _TIMES = frozenset(f.name for f in fields(ComplaintFacts) if f.name.endswith("_at") or f.name == "hold_since")
@@ -75,24 +76,4 @@ async def save_state(conn: asyncpg.Connection, c: BatchChanges) -> None:
             ids,
             [dump_facts(c.complaints[i]) for i in ids],
         )
-    if c.breaches_deleted:
-        gone = sorted(c.breaches_deleted)
-        await conn.execute(
-            """DELETE FROM open_breaches o USING unnest($1::text[], $2::text[]) AS d(subject_id, sla)
-               WHERE o.subject_id = d.subject_id AND o.sla = d.sla""",
-            [k[0] for k in gone],
-            [k[1] for k in gone],
-        )
-    if c.breaches_added:
-        added = sorted(c.breaches_added)
-        info = [c.breaches_added[k] for k in added]
-        await conn.execute(
-            """INSERT INTO open_breaches (subject_id, sla, branch_id, subject_type, breached_at)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-               ON CONFLICT DO NOTHING""",
-            [k[0] for k in added],
-            [k[1] for k in added],
-            [i[0] for i in info],
-            [i[1] for i in info],
-            [i[2] for i in info],
-        )
+    await save_open_breaches(conn, c.breaches_deleted, c.breaches_added)

@@ -6,7 +6,6 @@ numbers are resolved here and handed to the pure deciders inside the commands.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -31,6 +30,7 @@ from services.reception.projections import CallRows, VisitRows, local_day
 from services.reception.slas import PHONE, ReceptionSlas
 from services.reception.tickets import next_number
 from services.reception.transaction import MakeCommand, TransactionalCommands
+from shared.actors import SLA_CLOCK
 from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
 from shared.contracts.reception import (
     ERASURE_BRANCH,
@@ -52,6 +52,7 @@ from shared.decider import DomainError, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create, claim_first
 from shared.metrics import SLA_BREACHES
+from shared.periodic import every
 from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
@@ -62,7 +63,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = "reception"
 #: the actor of SLA events appended by the scheduler
-SLA_ACTOR = "sla-scheduler"
+SLA_ACTOR = SLA_CLOCK
 #: a ticket for a command the decider refuses before using it (no line known yet)
 _NO_TICKET = "X000"
 
@@ -430,14 +431,7 @@ class Reception:
         return fired
 
     async def run_scheduler(self, period: float = 1.0) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reception: SLA tick failed; retrying")
-            await asyncio.sleep(period)
+        await every(period, self.tick, name="reception: SLA tick", logger=log)
 
     # ------------------------------------------------------------------------------ metrics
 
@@ -473,14 +467,7 @@ class Reception:
         await refresh_gauges(self.pool, self.clock.now(), self.catalogue)
 
     async def run_gauges(self, period: float = 5.0) -> None:
-        while True:
-            try:
-                await self.refresh_gauges()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reception: refreshing gauges failed; retrying")
-            await asyncio.sleep(period)
+        await every(period, self.refresh_gauges, name="reception: refreshing gauges", logger=log)
 
 
 def _fraction(deadline: Deadline) -> float:

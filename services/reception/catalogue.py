@@ -6,7 +6,6 @@ validated on load so a misconfigured file fails at start-up instead of at the co
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from services.reception.config import ReceptionSettings
 from shared.contracts.reception import ServiceType
 from shared.sla.policy import SlaPolicy, parse_duration
 
@@ -55,7 +55,7 @@ class Catalogue:
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> Catalogue:
-        chosen = Path(path or os.environ.get("RECEPTION_CATALOGUE_FILE") or DEFAULT_FILE)
+        chosen = Path(path or ReceptionSettings().catalogue_file or DEFAULT_FILE)
         with chosen.open("rb") as handle:
             return cls.from_dict(tomllib.load(handle))
 

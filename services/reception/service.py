@@ -6,19 +6,15 @@ refresher (``RECEPTION_GAUGE_PERIOD_SECONDS``, default 5 s). Tests set long peri
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from services.reception.api import router
 from services.reception.app import Reception
+from services.reception.config import ReceptionSettings
 from services.reception.vault_api import check_vault_keys, start_vault
 from services.reception.vault_erasures import start_erasure_log
 from shared.runner import Service, ServiceContext
 from shared.texts import check_text_keys
-
-
-def _period(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
 
 
 async def _start(ctx: ServiceContext) -> None:
@@ -26,11 +22,11 @@ async def _start(ctx: ServiceContext) -> None:
 
 
 async def _scheduler(ctx: ServiceContext) -> None:
-    await ctx.extras["reception"].run_scheduler(_period("RECEPTION_SCHEDULER_PERIOD_SECONDS", 1.0))
+    await ctx.extras["reception"].run_scheduler(ReceptionSettings().scheduler_period_seconds)
 
 
 async def _gauges(ctx: ServiceContext) -> None:
-    await ctx.extras["reception"].run_gauges(_period("RECEPTION_GAUGE_PERIOD_SECONDS", 5.0))
+    await ctx.extras["reception"].run_gauges(ReceptionSettings().gauge_period_seconds)
 
 
 SERVICE = Service(

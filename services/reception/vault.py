@@ -13,21 +13,32 @@
 - **Fail closed**: ciphertext or a wrapped key that does not authenticate is refused as an
   integrity failure; never decrypted garbage.
 
-Nothing here logs or raises with a raw value; :class:`CustomerIdentity` hides its fields in repr.
+Nothing here logs or raises with a raw value. The identity rules, masked values and outcomes are
+:mod:`services.reception.vault_model`.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-from uuid import UUID
 
 import asyncpg
 
+from services.reception.vault_model import (
+    PII_FIELDS,
+    Attribution,
+    CustomerErased,
+    CustomerIdentity,
+    CustomerNotFound,
+    CustomerPii,
+    Erasure,
+    IntegrityFailure,
+    Masked,
+    NoPhone,
+    Registration,
+    VaultError,
+    masked_of,
+)
 from shared import audit
 from shared.clock import Clock
 from shared.crypto import (
@@ -43,184 +54,11 @@ from shared.crypto import (
 from shared.idempotency import Create
 from shared.pii import (
     customer_ref,
-    mask_id_number,
     mask_known_names,
-    mask_name,
-    mask_phone,
     pii_key_from_env,
 )
 
 SERVICE = "reception"
-MAX_NAME = 50
-PHONE = re.compile(r"^1\d{10}$")
-ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-_SEPARATORS = re.compile(r"[\s\-()]+")
-_NAME_PUNCTUATION = frozenset(" ·・.'-")
-_FIELDS = ("name", "phone", "id_number")
-
-# -------------------------------------------------------------------------------- identity rules
-
-
-def normalise_phone(value: str) -> str:
-    """A mainland mobile number, digits only: ``+86 138-1234-5678`` → ``13812345678``."""
-    digits = _SEPARATORS.sub("", unicodedata.normalize("NFKC", value))
-    for prefix in ("+86", "0086"):
-        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
-            digits = digits[len(prefix) :]
-    if not PHONE.match(digits):
-        raise ValueError("phone must be a mainland mobile number: 11 digits starting with 1")
-    return digits
-
-
-def id_check_char(first17: str) -> str:
-    """The check character of an 18-character resident ID number (GB 11643, ISO 7064 MOD 11-2)."""
-    if len(first17) != 17 or not first17.isdigit():
-        raise ValueError("an ID number starts with 17 digits")
-    return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
-
-
-def normalise_id_number(value: str) -> str:
-    """18 characters, 17 digits and a check character (digit or X) that must match."""
-    text = _SEPARATORS.sub("", unicodedata.normalize("NFKC", value)).upper()
-    if not ID_NUMBER.match(text):
-        raise ValueError("id_number must be 18 characters: 17 digits and a check digit or X")
-    if id_check_char(text[:17]) != text[17]:
-        raise ValueError("id_number check character does not match (mistyped?)")
-    return text
-
-
-def normalise_name(value: str) -> str:
-    """1–50 characters of letters (any script), spaces, '·', '.', apostrophe or hyphen."""
-    text = " ".join(unicodedata.normalize("NFKC", value).split())
-    if not 1 <= len(text) <= MAX_NAME:
-        raise ValueError(f"name must be 1-{MAX_NAME} characters")
-    if not any(ch.isalpha() for ch in text):
-        raise ValueError("name must contain letters")
-    for ch in text:
-        if not (ch.isalpha() or ch in _NAME_PUNCTUATION or unicodedata.category(ch).startswith("M")):
-            raise ValueError("name may hold letters, spaces, '·', '.', apostrophes and hyphens only")
-    return text
-
-
-@dataclass(frozen=True)
-class Masked:
-    name: str
-    phone: str | None
-    id_number: str | None
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"name": self.name, "phone": self.phone, "id_number": self.id_number}
-
-
-@dataclass(frozen=True)
-class CustomerIdentity:
-    """What a customer presents, normalised and validated. ``repr`` shows nothing of it."""
-
-    name: str = field(repr=False)
-    phone: str | None = field(default=None, repr=False)
-    id_number: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def of(cls, name: str, phone: str | None = None, id_number: str | None = None) -> CustomerIdentity:
-        return cls(
-            normalise_name(name),
-            normalise_phone(phone) if phone is not None else None,
-            normalise_id_number(id_number) if id_number is not None else None,
-        )
-
-    def __post_init__(self) -> None:
-        if self.phone is None and self.id_number is None:
-            raise ValueError("a customer needs an id_number or a phone")
-
-    @property
-    def kind(self) -> str:
-        return "id_number" if self.id_number is not None else "phone"
-
-    @property
-    def identity(self) -> str:
-        """What ``customer_ref`` is derived from: the ID number, else the phone."""
-        value = self.id_number if self.id_number is not None else self.phone
-        assert value is not None
-        return value
-
-    def masked(self) -> Masked:
-        return Masked(
-            mask_name(self.name),
-            mask_phone(self.phone) if self.phone else None,
-            mask_id_number(self.id_number) if self.id_number else None,
-        )
-
-
-# -------------------------------------------------------------------------------------- outcomes
-
-
-class VaultError(Exception):
-    """A refused vault operation; ``status`` is its HTTP answer, ``code`` a bounded reason."""
-
-    status = 500
-    code = "vault_error"
-
-    def __init__(self, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.extra = extra
-
-
-class CustomerNotFound(VaultError):
-    status, code = 404, "not_found"
-
-
-class NoPhone(VaultError):
-    status, code = 404, "no_phone"
-
-
-class CustomerErased(VaultError):
-    status, code = 410, "erased"
-
-
-class IntegrityFailure(VaultError):
-    """Stored ciphertext or wrapped key does not authenticate: tampered, moved or wrong key."""
-
-    status, code = 409, "integrity"
-
-
-@dataclass(frozen=True)
-class Attribution:
-    """Who acts (staff id, or ``svc:<name>``) and in which conversation: goes to the audit row."""
-
-    actor: str
-    correlation_id: UUID | None
-    authenticated: bool = True
-
-
-@dataclass(frozen=True)
-class Registration:
-    customer_ref: str
-    masked: Masked
-    created: bool
-
-
-@dataclass(frozen=True)
-class CustomerPii:
-    customer_ref: str
-    name: str = field(repr=False)
-    phone: str | None = field(repr=False)
-    id_number: str | None = field(repr=False)
-    masked: Masked
-
-
-@dataclass(frozen=True)
-class Erasure:
-    customer_ref: str
-    erased_at: datetime
-    masked: Masked
-    already_erased: bool
-
-
-def _masked(row: asyncpg.Record) -> Masked:
-    return Masked(row["masked_name"], row["masked_phone"], row["masked_id_number"])
-
 
 # ----------------------------------------------------------------------------------------- vault
 
@@ -361,7 +199,7 @@ class Vault:
         if failure is not None:
             raise failure
         assert stored is not None
-        return Registration(ref, _masked(stored), created)
+        return Registration(ref, masked_of(stored), created)
 
     async def masked(self, ref: str) -> Masked:
         """A registered customer's masked values (no decryption, no audit row: nothing raw)."""
@@ -373,7 +211,7 @@ class Vault:
             )
         if row is None:
             raise CustomerNotFound(f"customer {ref} is not registered")
-        return _masked(row)
+        return masked_of(row)
 
     async def _store(
         self, conn: asyncpg.Connection, ref: str, data_key: bytes, identity: CustomerIdentity, now: datetime
@@ -403,7 +241,7 @@ class Vault:
     async def read(self, ref: str, *, branch_id: str, by: Attribution, reason: str) -> CustomerPii:
         """The decrypted PII of a customer registered in ``branch_id``; audited with ``reason``
         in the same transaction (refusals included)."""
-        values, masked = await self._open(ref, _FIELDS, by, "pii.read", branch_id, reason)
+        values, masked = await self._open(ref, PII_FIELDS, by, "pii.read", branch_id, reason)
         return CustomerPii(ref, values["name"] or "", values["phone"], values["id_number"], masked)
 
     async def resolve_phone(self, ref: str, *, by: Attribution, purpose: str, branch_id: str | None) -> str:
@@ -439,7 +277,7 @@ class Vault:
         if failure is not None:
             raise failure
         assert row is not None
-        return values, _masked(row)
+        return values, masked_of(row)
 
     def _decrypt(
         self, ref: str, row: asyncpg.Record | None, wanted: tuple[str, ...], branch_id: str | None
@@ -453,7 +291,7 @@ class Vault:
                 f"the personal data of customer {ref} was erased on request (crypto-shredded); "
                 "only masked values remain",
                 erased_at=erased_at.isoformat() if erased_at else None,
-                masked=_masked(row).to_json(),
+                masked=masked_of(row).to_json(),
             )
         if row["name_ct"] is None:
             raise IntegrityFailure(f"the stored personal data of {ref} is missing; read refused")
@@ -462,7 +300,7 @@ class Vault:
         try:
             data_key = unwrap_data_key(self.keyring, WrappedKey.from_bytes(row["wrapped_key"]), ref)
             values: dict[str, str | None] = {}
-            for name in _FIELDS:
+            for name in PII_FIELDS:
                 blob = row[f"{name}_ct"]
                 if name not in wanted or blob is None:
                     values[name] = None
@@ -526,7 +364,7 @@ class Vault:
         if row is None:
             raise CustomerNotFound(f"no customer {ref} is registered")
         already = row["erased_at"] is not None
-        return Erasure(ref, row["erased_at"] if already else now, _masked(row), already)
+        return Erasure(ref, row["erased_at"] if already else now, masked_of(row), already)
 
     # --------------------------------------------------------------------------- maintenance
 

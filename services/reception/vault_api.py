@@ -34,13 +34,13 @@ from pydantic import (
     model_validator,
 )
 
-from services.reception.vault import (
+from services.reception.vault import Vault
+from services.reception.vault_model import (
     MAX_NAME,
     Attribution,
     CustomerIdentity,
     Masked,
     Registration,
-    Vault,
     VaultError,
     normalise_id_number,
     normalise_name,

@@ -17,7 +17,8 @@ from uuid import uuid4
 
 import asyncpg
 
-from services.reception.vault import Attribution, Vault, VaultError
+from services.reception.vault import Vault
+from services.reception.vault_model import Attribution, VaultError
 from shared import erasure_log
 from shared.erasure_log import Erasure
 from shared.runner import ServiceContext

@@ -26,16 +26,16 @@ from datetime import datetime
 
 import asyncpg
 
-from services.reception.vault import (
+from services.reception.vault import Vault
+from services.reception.vault_model import (
     Attribution,
     CustomerErased,
     CustomerIdentity,
     CustomerNotFound,
     IntegrityFailure,
     Masked,
-    Vault,
     VaultError,
-    _masked,
+    masked_of,
     normalise_name,
     normalise_phone,
 )
@@ -249,7 +249,7 @@ class VaultMaintenance:
                         hit = await conn.fetchrow(_ROW, other, branch_id)
                         live = hit is not None and hit["erased_at"] is None and hit["merged_into"] is None
                         if hit is not None and live and hit["in_branch"]:
-                            found.append((other, basis, _masked(hit)))
+                            found.append((other, basis, masked_of(hit)))
                 except VaultError as exc:
                     failure = exc
                 status = failure.status if failure else 200
@@ -292,7 +292,7 @@ class VaultMaintenance:
                     if refusal is not None:
                         raise MergeRefused(refusal)
                     already = merged.merged_into == survivor.ref
-                    masked = _masked(rows[survivor_ref])
+                    masked = masked_of(rows[survivor_ref])
                     if not already:
                         masked = await self._absorb(conn, survivor, merged, by, now)
                         if self.publish is not None:

@@ -20,7 +20,6 @@ import asyncpg
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.reception.vault import Attribution, VaultError, normalise_name, normalise_phone
 from services.reception.vault_api import (
     NO_STORE,
     BranchId,
@@ -34,6 +33,7 @@ from services.reception.vault_api import (
     _schema,
 )
 from services.reception.vault_maintenance import Publish, VaultMaintenance
+from services.reception.vault_model import Attribution, VaultError, normalise_name, normalise_phone
 from shared.auth import Principal, requires
 from shared.contracts.common import CustomerRef
 from shared.contracts.customers import MergeBasis, customer_stream

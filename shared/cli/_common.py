@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from shared.settings import ToolSettings
+
 #: the dev runner's default state directory (``services/__main__.py``: ``.devstack``)
 DEV_STATE_DIR = Path(__file__).resolve().parents[2] / ".devstack"
 #: where the dev runner records the addresses it started (see :func:`write_dev_infra`)
@@ -66,7 +68,7 @@ def write_dev_infra(state_dir: Path, database_url: str, bootstrap_servers: str) 
 
 
 def _dev_infra() -> dict[str, Any]:
-    state_dir = Path(os.environ.get(STATE_DIR_ENV) or DEV_STATE_DIR)
+    state_dir = Path(ToolSettings().branchcare_state_dir or DEV_STATE_DIR)
     try:
         data = json.loads((state_dir / INFRA_FILE).read_text())
     except (OSError, ValueError):
@@ -80,9 +82,7 @@ def _dev_infra() -> dict[str, Any]:
 
 def database_url(args: argparse.Namespace) -> str:
     url = (
-        getattr(args, "database_url", None)
-        or os.environ.get("DATABASE_URL")
-        or _dev_infra().get("database_url")
+        getattr(args, "database_url", None) or ToolSettings().database_url or _dev_infra().get("database_url")
     )
     if not url:
         raise CliError("no database: pass --database-url, set DATABASE_URL, or start `make run`")
@@ -92,7 +92,7 @@ def database_url(args: argparse.Namespace) -> str:
 def bootstrap_servers(args: argparse.Namespace) -> str:
     servers = (
         getattr(args, "bootstrap_servers", None)
-        or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        or ToolSettings().kafka_bootstrap_servers
         or _dev_infra().get("bootstrap_servers")
     )
     if not servers:

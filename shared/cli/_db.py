@@ -8,11 +8,11 @@ The connection's ``search_path`` is the service's schema, as the service's own i
 from __future__ import annotations
 
 import argparse
-import os
 
 import asyncpg
 
 from shared.cli import _common
+from shared.settings import ToolSettings
 from shared.topology import CONTEXTS
 
 
@@ -38,7 +38,7 @@ def add_service_argument(parser: argparse.ArgumentParser, *, flag: bool = False)
 def database_url(service: str, explicit: str | None) -> str:
     """``--database-url``, else ``<SERVICE>_DATABASE_URL``, else what every command uses
     (``DATABASE_URL``, else the running ``make run``: :mod:`shared.cli._common`)."""
-    url = explicit or os.environ.get(f"{service.upper()}_DATABASE_URL")
+    url = explicit or getattr(ToolSettings(), f"{service}_database_url", None)
     if url:
         return url
     try:

@@ -16,7 +16,6 @@ non-zero on any failure or difference.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from shared.backup import textfile
 from shared.backup.drill import DrillResult, run_drill
 from shared.backup.take import BackupError, latest_backup, read_manifest, take_backup
 from shared.backup.targets import DEFAULT_STATE_DIR, Database, TargetError, parse_assignments, resolve
+from shared.settings import ToolSettings
 
 BACKUP_DIR_ENV = "BRANCHCARE_BACKUP_DIR"
 
@@ -73,7 +73,7 @@ def register(subcommands: Any) -> None:
 def _backup_dir(args: argparse.Namespace) -> Path:
     if args.dir is not None:
         return Path(args.dir)
-    env = os.environ.get(BACKUP_DIR_ENV)
+    env = ToolSettings().branchcare_backup_dir
     return Path(env) if env else Path(args.state_dir) / "backups"
 
 

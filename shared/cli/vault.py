@@ -24,7 +24,8 @@ import asyncpg
 import httpx
 
 from shared.backup.targets import DEFAULT_STATE_DIR, TargetError, parse_assignments, resolve
-from shared.topology import DEFAULT_PORTS, port_env_var
+from shared.settings import ToolSettings
+from shared.topology import DEFAULT_PORTS
 
 
 def register(subcommands: Any) -> None:
@@ -43,9 +44,10 @@ def register(subcommands: Any) -> None:
 def _reception_url(explicit: str | None) -> str:
     if explicit:
         return explicit.rstrip("/")
-    if env := os.environ.get("RECEPTION_URL"):
+    tools = ToolSettings()
+    if env := tools.reception_url:
         return env.rstrip("/")
-    port = os.environ.get(port_env_var("reception"), str(DEFAULT_PORTS["reception"]))
+    port = tools.reception_port or str(DEFAULT_PORTS["reception"])
     return f"http://127.0.0.1:{port}"
 
 

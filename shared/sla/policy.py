@@ -6,7 +6,6 @@ and override any field of any SLA; everything else falls back to the defaults.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from shared.settings import SlaSettings
 from shared.sla import public_days
 from shared.sla.calendar import ALWAYS_OPEN, BusinessCalendar, parse_hours
 
@@ -67,7 +67,7 @@ class PolicyBook:
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> PolicyBook:
-        chosen = Path(path or os.environ.get("SLA_POLICIES_FILE") or DEFAULT_FILE)
+        chosen = Path(path or SlaSettings().sla_policies_file or DEFAULT_FILE)
         with chosen.open("rb") as handle:
             return cls.from_dict(tomllib.load(handle), base=chosen.parent)
 

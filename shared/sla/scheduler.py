@@ -9,7 +9,6 @@ injected clock: tests call :meth:`tick` instead of sleeping.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -19,6 +18,7 @@ from typing import Literal
 import asyncpg
 
 from shared.metrics import SLA_AT_RISK, SLA_BREACHES
+from shared.periodic import every
 from shared.sla.deadlines import Deadline, Deadlines, from_row, schedule
 
 log = logging.getLogger(__name__)
@@ -127,11 +127,6 @@ class DeadlineScheduler:
 
     async def run(self) -> None:
         """Tick forever, every ``period`` seconds; errors are logged and the next tick retries."""
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s: deadline scheduler tick failed", self.deadlines.service)
-            await asyncio.sleep(self.period)
+        await every(
+            self.period, self.tick, name=f"{self.deadlines.service}: deadline scheduler tick", logger=log
+        )

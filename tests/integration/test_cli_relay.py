@@ -85,8 +85,8 @@ async def verified(store: EventStore) -> bool:
 
 
 async def test_rebuild_says_what_it_cannot_do(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert await run("rebuild", "complaint", "--database-url", database_url) == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert await run("rebuild", "hqfeed", "--database-url", database_url) == 2
+    assert "rebuild hq" in capsys.readouterr().err
     assert await run("rebuild", "hq", "no_such_model", "--database-url", database_url) == 2
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import secrets
 
-from services.reception.vault import id_check_char
+from services.reception.vault_model import id_check_char
 
 rng = random.Random(secrets.randbits(64))
 

@@ -53,7 +53,7 @@ def test_every_registered_event_is_documented_with_its_schema_and_version(curren
     for event_type, model in models.items():
         message = messages[event_type]
         assert message["x-schema-version"] == model.schema_version
-        data = catalogue._resolve(catalogue._data_schema(current, event_type), current)
+        data = catalogue.resolve_ref(catalogue.data_schema(current, event_type), current)
         assert set(data.get("properties", {})) == set(model.model_fields), event_type
         assert message["bindings"]["kafka"]["key"]["description"].startswith("branch_id")
     envelope = current["components"]["schemas"]["Envelope"]

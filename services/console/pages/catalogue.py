@@ -39,7 +39,7 @@ def rows(document: dict[str, Any]) -> list[dict[str, Any]]:
             message = messages[name]
             fields: list[str] = []
             if name != "DeadLetter":
-                data = catalogue._resolve(catalogue._data_schema(document, name), document)
+                data = catalogue.resolve_ref(catalogue.data_schema(document, name), document)
                 fields = sorted(data.get("properties", {}))
             out.append(
                 {

@@ -13,6 +13,7 @@ import asyncpg
 
 from services.hq.kpis import COUNTERS, FLOAT_COUNTERS
 from services.hq.projections.changes import HqChanges
+from shared.open_breaches import save_open_breaches
 
 
 def _counter_type(name: str) -> str:
@@ -116,27 +117,7 @@ async def write_branch_days(conn: asyncpg.Connection, c: HqChanges) -> None:
 
 async def write_open_breaches(conn: asyncpg.Connection, c: HqChanges) -> None:
     """Deletions first: a breach closed and opened again within the batch is the new one."""
-    if c.breaches_deleted:
-        gone = sorted(c.breaches_deleted)
-        await conn.execute(
-            """DELETE FROM open_breaches o USING unnest($1::text[], $2::text[]) AS d(subject_id, sla)
-               WHERE o.subject_id = d.subject_id AND o.sla = d.sla""",
-            [k[0] for k in gone],
-            [k[1] for k in gone],
-        )
-    if c.breaches_added:
-        added = sorted(c.breaches_added)
-        info = [c.breaches_added[k] for k in added]
-        await conn.execute(
-            """INSERT INTO open_breaches (subject_id, sla, branch_id, subject_type, breached_at)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-               ON CONFLICT DO NOTHING""",
-            [k[0] for k in added],
-            [k[1] for k in added],
-            [i[0] for i in info],
-            [i[1] for i in info],
-            [i[2] for i in info],
-        )
+    await save_open_breaches(conn, c.breaches_deleted, c.breaches_added)
 
 
 async def _write_day(conn: asyncpg.Connection, day: Mapping[tuple[str, Any], Mapping[str, float]]) -> None:

@@ -53,7 +53,7 @@ async def test_a_breach_fires_once_with_two_scheduler_instances_and_escalates(
                 h for h in history if h["type"] == "SlaBreached" and h["data"]["sla"] == "complaint.resolve"
             )
             assert datetime.fromisoformat(breach["data"]["at"]) == T0 + timedelta(hours=24)
-            assert breach["actor"] == "system.sla"
+            assert breach["actor"] == "system:sla-clock"
         metrics = (await svc.http.get("/metrics")).text
         assert 'branchcare_sla_breaches_total{service="complaint",sla="complaint.resolve"}' in metrics
         assert (

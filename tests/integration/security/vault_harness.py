@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from services.reception.app import Reception
 from services.reception.service import SERVICE
-from services.reception.vault import id_check_char
+from services.reception.vault_model import id_check_char
 from shared.clock import FixedClock
 from shared.runner import ServiceContext, create_app
 from shared.settings import ServiceSettings

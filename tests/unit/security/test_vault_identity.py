@@ -10,14 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.reception.vault import (
+from services.reception.vault_api import RegisterCustomerBody, _safe_errors
+from services.reception.vault_model import (
     CustomerIdentity,
     id_check_char,
     normalise_id_number,
     normalise_name,
     normalise_phone,
 )
-from services.reception.vault_api import RegisterCustomerBody, _safe_errors
 from shared.pii import customer_ref
 
 KEY = secrets.token_bytes(32)

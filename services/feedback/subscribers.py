@@ -12,12 +12,11 @@ whose need was ``complaint`` is not surveyed as a visit — the case's own surve
 
 from __future__ import annotations
 
-import re
-
 import asyncpg
 
 from services.feedback import metrics
 from services.feedback.app import FeedbackApp
+from shared.actors import staff_actor
 from shared.contracts.complaint import ComplaintClosed, ComplaintReceived
 from shared.contracts.reception import CustomerErased, ServiceType, VisitServed
 from shared.envelope import Envelope, Metadata
@@ -25,7 +24,6 @@ from shared.projection import EventHandlers
 from shared.topology import events_topic
 
 ACTOR = "system:survey-rules"
-_STAFF = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
 def _meta(env: Envelope) -> Metadata:
@@ -33,14 +31,8 @@ def _meta(env: Envelope) -> Metadata:
 
 
 def _staff(actor: str) -> str | None:
-    """The member of staff who acted, or None for a system actor."""
-    if (
-        actor.lower() in ("anonymous", "system")
-        or actor.lower().startswith("system")
-        or not _STAFF.match(actor)
-    ):
-        return None
-    return actor
+    """The member of staff who acted, or None for a system actor (``shared.actors``)."""
+    return staff_actor(actor)
 
 
 def survey_rules(app: FeedbackApp) -> EventHandlers:

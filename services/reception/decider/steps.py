@@ -1,0 +1,317 @@
+"""One function per visit command: the events it records, or a :class:`DomainError` saying why not."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from uuid import UUID
+
+from services.reception.decider.commands import (
+    Arrive,
+    Call,
+    CheckDocuments,
+    ConfirmNeed,
+    Greet,
+    Guide,
+    Leave,
+    MarkNoShow,
+    Queue,
+    Serve,
+)
+from services.reception.decider.evolve import fold
+from services.reception.decider.state import (
+    BEFORE_QUEUE,
+    MAX_CALLS,
+    NEED_CHANGEABLE,
+    WAITING,
+    Status,
+    Visit,
+    id_of,
+    seconds_between,
+)
+from shared.contracts.reception import (
+    Accessibility,
+    ComplaintRaisedDuringVisit,
+    DocumentsChecked,
+    LeftReason,
+    NeedConfirmed,
+    Priority,
+    ServiceType,
+    VisitAbandoned,
+    VisitArrived,
+    VisitCalled,
+    VisitGreeted,
+    VisitGuided,
+    VisitLeft,
+    VisitNoShow,
+    VisitPrioritised,
+    VisitQueued,
+    VisitRoutedToRelationshipManager,
+    VisitServed,
+    VisitSteppedOut,
+)
+from shared.contracts.text import TextRef
+from shared.decider import DomainError
+from shared.registry import EventData
+
+
+def arrive(state: Visit, command: Arrive) -> list[EventData]:
+    if state.status is not Status.none:
+        raise DomainError("the visit has already started")
+    if command.relationship_manager and not command.returning:
+        raise DomainError("only a returning customer can have a relationship manager")
+    events: list[EventData] = [
+        VisitArrived(
+            visit_id=command.visit_id,
+            customer_ref=command.customer_ref,
+            arrival=command.arrival,
+            returning=command.returning,
+            display_name=command.display_name,
+            at=command.at,
+        )
+    ]
+    if command.relationship_manager:
+        events.append(
+            VisitRoutedToRelationshipManager(
+                visit_id=command.visit_id, relationship_manager=command.relationship_manager, at=command.at
+            )
+        )
+    if command.priority or command.accessibility:
+        events.append(_prioritised(command.visit_id, command.priority, command.accessibility, command.at))
+    if command.express is not None:
+        express = command.express
+        arrived = fold(events, state)
+        events += _need(arrived, express.service_type, express.line, express.notes, command.at)
+        events.append(_queued(fold(events, state), express.ticket, express.day, command.at))
+    return events
+
+
+def greet(state: Visit, command: Greet) -> list[EventData]:
+    if state.status is not Status.arrived:
+        raise DomainError(f"the customer was already greeted (visit is {state.status})")
+    if command.customer_ref and state.customer_ref and command.customer_ref != state.customer_ref:
+        raise DomainError("the customer reference differs from the one recorded at arrival")
+    events: list[EventData] = [
+        VisitGreeted(visit_id=id_of(state), customer_ref=command.customer_ref, at=command.at)
+    ]
+    if command.priority or command.accessibility:
+        events.append(_prioritised(id_of(state), command.priority, command.accessibility, command.at))
+    return events
+
+
+def confirm_need(state: Visit, command: ConfirmNeed) -> list[EventData]:
+    if state.status is Status.arrived:
+        raise DomainError("greet the customer before confirming their need")
+    if state.status is Status.away:
+        raise DomainError("the customer stepped out to fetch documents: record their return first")
+    if state.status not in NEED_CHANGEABLE:
+        raise DomainError(f"the need cannot change once a ticket was issued (visit is {state.status})")
+    if state.service_type is command.service_type:
+        raise DomainError(f"the need is already confirmed as {command.service_type}")
+    return _need(state, command.service_type, command.line, command.notes, command.at)
+
+
+def _need(
+    state: Visit, service_type: ServiceType, line: str, notes: TextRef | None, at: datetime
+) -> list[EventData]:
+    events: list[EventData] = [
+        NeedConfirmed(visit_id=id_of(state), service_type=service_type, line=line, notes=notes, at=at)
+    ]
+    if service_type is ServiceType.complaint:
+        if notes is None or not notes.length:
+            raise DomainError(
+                "a complaint needs a description: say what the customer complains about in notes"
+            )
+        events.append(complaint(state, notes, at, None, from_need=True))
+    return events
+
+
+def guide(state: Visit, command: Guide) -> list[EventData]:
+    if state.status in (Status.arrived, Status.greeted):
+        raise DomainError("confirm the customer's need before guiding them")
+    if state.status is not Status.need_confirmed:
+        raise DomainError(f"the customer was already guided (visit is {state.status})")
+    assert state.service_type is not None
+    return [
+        VisitGuided(
+            visit_id=id_of(state),
+            service_type=state.service_type,
+            required_materials=list(command.required_materials),
+            notes=command.notes,
+            at=command.at,
+        )
+    ]
+
+
+def check_documents(state: Visit, command: CheckDocuments) -> list[EventData]:
+    if state.status in (Status.arrived, Status.greeted, Status.need_confirmed):
+        raise DomainError("guide the customer (tell them the required materials) before checking documents")
+    if state.status is Status.away:
+        raise DomainError("the customer stepped out to fetch documents: record their return first")
+    if state.status is Status.documents_complete:
+        raise DomainError("the documents were already found complete")
+    if state.status not in (Status.guided, Status.documents_incomplete):
+        raise DomainError(f"documents are checked before queueing (visit is {state.status})")
+    unknown = [m for m in command.missing if m not in state.required_materials]
+    if unknown:
+        required = ", ".join(state.required_materials) or "nothing"
+        raise DomainError(
+            f"{', '.join(unknown)} not required for {state.service_type} (required: {required})"
+        )
+    missing = list(dict.fromkeys(command.missing))
+    return [
+        DocumentsChecked(
+            visit_id=id_of(state),
+            complete=not missing,
+            missing=missing,
+            attempt=state.document_checks + 1,
+            at=command.at,
+        )
+    ]
+
+
+def leave(state: Visit, command: Leave) -> list[EventData]:
+    if command.to_fetch_documents:
+        if state.status is not Status.documents_incomplete:
+            raise DomainError(
+                "only a customer whose documents are incomplete steps out to fetch them "
+                f"(visit is {state.status})"
+            )
+        return [VisitSteppedOut(visit_id=id_of(state), missing=list(state.missing), at=command.at)]
+    if state.status in WAITING:
+        return abandon(state, command.at)
+    if state.status is Status.served:
+        reason = LeftReason.served
+    elif state.status is Status.away:
+        reason = LeftReason.did_not_return
+    else:
+        reason = LeftReason.before_queue
+    return [VisitLeft(visit_id=id_of(state), reason=reason, at=command.at)]
+
+
+def queue(state: Visit, command: Queue) -> list[EventData]:
+    if state.status in (Status.arrived, Status.greeted):
+        raise DomainError("confirm the customer's need before issuing a ticket")
+    if state.status is Status.need_confirmed:
+        raise DomainError("guide the customer (tell them the required materials) before issuing a ticket")
+    if state.status is Status.guided and state.required_materials:
+        raise DomainError(f"check the documents first: {', '.join(state.required_materials)} required")
+    if state.status is Status.documents_incomplete:
+        raise DomainError(f"documents are incomplete, missing: {', '.join(state.missing)}")
+    if state.status is Status.away:
+        raise DomainError("the customer stepped out to fetch documents: record their return first")
+    if state.status in WAITING or state.status is Status.served:
+        raise DomainError(f"a ticket was already issued ({state.ticket}; visit is {state.status})")
+    return [_queued(state, command.ticket, command.day, command.at)]
+
+
+def _queued(state: Visit, ticket: str, day: date, at: datetime) -> VisitQueued:
+    assert state.line is not None and state.service_type is not None
+    return VisitQueued(
+        visit_id=id_of(state),
+        line=state.line,
+        ticket=ticket,
+        service_type=state.service_type,
+        day=day,
+        priority=state.priority,
+        at=at,
+    )
+
+
+def call(state: Visit, command: Call) -> list[EventData]:
+    if state.status in BEFORE_QUEUE:
+        raise DomainError(f"the customer has no ticket yet (visit is {state.status})")
+    if state.status is Status.served:
+        raise DomainError("the customer was already served")
+    if state.calls >= MAX_CALLS:
+        raise DomainError(
+            f"ticket {state.ticket} was called {state.calls} times: mark the visit as a no-show"
+        )
+    assert state.queued_at is not None and state.ticket is not None and state.line is not None
+    return [
+        VisitCalled(
+            visit_id=id_of(state),
+            ticket=state.ticket,
+            line=state.line,
+            counter_id=command.counter_id,
+            staff_id=command.staff_id,
+            call_number=state.calls + 1,
+            waited_seconds=seconds_between(state.queued_at, command.at),
+            at=command.at,
+        )
+    ]
+
+
+def serve(state: Visit, command: Serve) -> list[EventData]:
+    if state.status is Status.served:
+        raise DomainError("the customer was already served")
+    if state.status is not Status.called:
+        raise DomainError(f"call the customer to a counter before serving them (visit is {state.status})")
+    if command.promised_by is not None and command.promised_by <= command.at:
+        raise DomainError("promised_by must be a time in the future")
+    assert state.service_type and state.counter_id and state.staff_id and state.last_called_at
+    return [
+        VisitServed(
+            visit_id=id_of(state),
+            service_type=state.service_type,
+            counter_id=state.counter_id,
+            staff_id=state.staff_id,
+            outcome=command.outcome,
+            next_steps=command.next_steps,
+            promised_by=command.promised_by,
+            customer_ref=state.customer_ref,
+            waited_seconds=state.waited_seconds or 0.0,
+            line=state.line,
+            service_seconds=seconds_between(state.last_called_at, command.at),
+            at=command.at,
+        )
+    ]
+
+
+def abandon(state: Visit, at: datetime) -> list[EventData]:
+    assert state.queued_at is not None and state.ticket is not None and state.line is not None
+    waited = seconds_between(state.queued_at, state.first_called_at or at)
+    return [
+        VisitAbandoned(
+            visit_id=id_of(state), ticket=state.ticket, line=state.line, waited_seconds=waited, at=at
+        ),
+        VisitLeft(visit_id=id_of(state), reason=LeftReason.abandoned, at=at),
+    ]
+
+
+def no_show(state: Visit, command: MarkNoShow) -> list[EventData]:
+    if state.status is not Status.called:
+        raise DomainError(f"only a called customer can be a no-show (visit is {state.status})")
+    if state.calls < MAX_CALLS:
+        raise DomainError(f"called {state.calls} time(s) only: a no-show needs {MAX_CALLS} calls")
+    assert state.ticket is not None and state.line is not None
+    return [
+        VisitNoShow(
+            visit_id=id_of(state), ticket=state.ticket, line=state.line, calls=state.calls, at=command.at
+        ),
+        VisitLeft(visit_id=id_of(state), reason=LeftReason.no_show, at=command.at),
+    ]
+
+
+def complaint(
+    state: Visit, description: TextRef, at: datetime, customer_ref: str | None, *, from_need: bool
+) -> ComplaintRaisedDuringVisit:
+    if customer_ref and state.customer_ref and customer_ref != state.customer_ref:
+        raise DomainError("the customer reference differs from the one recorded for this visit")
+    ref = customer_ref or state.customer_ref
+    if ref is None:
+        raise DomainError(
+            "a complaint needs the customer's reference (customer_ref) "
+            "so the complaint service can reach them"
+        )
+    return ComplaintRaisedDuringVisit(
+        visit_id=id_of(state), customer_ref=ref, description=description, at=at, from_need=from_need
+    )
+
+
+def _prioritised(
+    visit_id: UUID, priority: Priority | None, accessibility: Sequence[Accessibility], at: datetime
+) -> VisitPrioritised:
+    return VisitPrioritised(
+        visit_id=visit_id, priority=priority, accessibility=list(dict.fromkeys(accessibility)), at=at
+    )

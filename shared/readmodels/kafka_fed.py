@@ -1,0 +1,181 @@
+"""Read models fed from Kafka, rebuilt by replaying their topics through their pure table writers.
+
+Decision (issues 14/18): the service's consumer group is left alone. A Kafka-fed read model shares
+its consumer group with reactions that append events and trigger side effects (a complaint case
+opened for a visit, a survey requested and then sent by SMS); rewinding the group would run every
+reaction again. Instead the command, in one transaction:
+
+1. locks the read model's tables ``EXCLUSIVE`` (the service's consumer waits; readers do not);
+2. reads the topics from their earliest retained offset to their end *now* (after the lock, so
+   every event the consumer already applied is in the range);
+3. empties the tables and applies only the handlers that write them (``ON CONFLICT`` upserts and
+   deletes, the very functions the consumer calls), in the order the events were recorded;
+4. compares row counts and checksums before and after, and commits.
+
+Events after the end read are applied by the consumer once the lock is released (its writers are
+idempotent, so an event applied by both changes nothing). The consumer's checkpoints are not
+touched, and no reaction runs: nothing is sent, no event is appended. Needs the topics' full
+history: a topic whose retention dropped early records cannot give them back (the relay's
+``branchcare relay republish`` refills a topic from the store first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from shared.backup.tables import quote_ident
+from shared.envelope import Envelope
+from shared.readmodels.live import TableChange, _stat
+from shared.readmodels.store_fed import Rebuilder
+from shared.registry import REGISTRY, UnknownEventType
+
+Write = Callable[[asyncpg.Connection, Envelope, object], Awaitable[None]]
+
+IDLE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Replay:
+    schema: str
+    name: str
+    tables: tuple[str, ...]
+    topics: tuple[str, ...]
+    #: event type → the pure writer the service's consumer calls for it
+    writers: Callable[[], dict[str, Write]]
+
+
+@dataclass
+class ReplayResult:
+    changes: list[TableChange]
+    read: int
+    applied: int
+    undecodable: int
+
+
+async def read_topics(bootstrap_servers: str, topics: Sequence[str]) -> tuple[list[Envelope], int]:
+    """Every envelope now on ``topics`` (earliest to the end offsets read on entry), in recorded
+    order; and how many records could not be decoded (the consumer dead-lettered them)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
+    )
+    await consumer.start()
+    out: list[Envelope] = []
+    bad = 0
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        if not tps:
+            return [], 0
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
+        loop = asyncio.get_running_loop()
+        idle_since = loop.time()
+        while remaining:
+            if loop.time() - idle_since > IDLE_SECONDS:
+                raise TimeoutError(f"the broker sent nothing for {IDLE_SECONDS:.0f} s ({len(out)} read)")
+            batch = await consumer.getmany(*remaining, timeout_ms=200)
+            for tp, records in batch.items():
+                idle_since = loop.time()
+                for r in records:
+                    if r.offset >= ends[tp]:
+                        break
+                    try:
+                        out.append(REGISTRY.upcast(Envelope.model_validate_json(r.value or b"")))
+                    except (ValidationError, UnknownEventType):
+                        bad += 1
+                if await consumer.position(tp) >= ends[tp]:  # also past markers / compacted offsets
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    out.sort(key=lambda e: (e.recorded_at, e.stream_id, e.stream_version))
+    return out, bad
+
+
+async def replay_live(
+    conn: asyncpg.Connection, replay: Replay, bootstrap_servers: str, *, lock_timeout_s: float = 10.0
+) -> ReplayResult:
+    """Lock, read the topics, empty and refill ``replay``'s tables: one transaction."""
+    writers = replay.writers()
+    as_rebuilder = Rebuilder(replay.schema, replay.tables, _never)
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
+        await conn.execute("SET LOCAL TimeZone = 'UTC'")
+        await conn.execute(f"SET LOCAL search_path = {quote_ident(replay.schema)}")
+        await conn.execute(f"LOCK TABLE {', '.join(quote_ident(t) for t in replay.tables)} IN EXCLUSIVE MODE")
+        before = [await _stat(conn, as_rebuilder, t) for t in replay.tables]
+        envelopes, bad = await read_topics(bootstrap_servers, replay.topics)
+        for table in replay.tables:
+            await conn.execute(f"DELETE FROM {quote_ident(table)}")
+        applied = 0
+        for env in envelopes:
+            write = writers.get(env.type)
+            if write is not None:
+                await write(conn, env, REGISTRY.decode(env))
+                applied += 1
+        after = [await _stat(conn, as_rebuilder, t) for t in replay.tables]
+    changes = [TableChange(b, a) for b, a in zip(before, after, strict=True)]
+    return ReplayResult(changes, len(envelopes), applied, bad)
+
+
+async def _never(conn: asyncpg.Connection) -> None:  # pragma: no cover - stats only
+    raise NotImplementedError
+
+
+def _complaint_departures() -> dict[str, Write]:
+    from services.complaint.projections import record_departure
+    from shared.contracts.reception import VisitLeft
+
+    async def left(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, VisitLeft)
+        await record_departure(conn, data.visit_id, env.branch_id, data.at)
+
+    return {VisitLeft.event_type: left}
+
+
+def _aliases() -> dict[str, Write]:
+    from shared import customer_aliases
+    from shared.contracts.customers import CustomerMergeReversed, CustomersMerged
+
+    async def merged(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, CustomersMerged)
+        await customer_aliases.apply_merged(conn, data)
+
+    async def reversed_(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, CustomerMergeReversed)
+        await customer_aliases.apply_reversed(conn, data)
+
+    return {CustomersMerged.event_type: merged, CustomerMergeReversed.event_type: reversed_}
+
+
+def _complaint_customers() -> dict[str, Write]:
+    from shared.contracts.complaint import ComplaintReceived
+
+    async def received(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, ComplaintReceived)  # as services/feedback/subscribers.py
+        await conn.execute(
+            """INSERT INTO complaint_customers (complaint_id, branch_id, customer_ref) VALUES ($1, $2, $3)
+               ON CONFLICT (complaint_id) DO NOTHING""",
+            data.complaint_id,
+            env.branch_id,
+            data.customer_ref,
+        )
+
+    return {ComplaintReceived.event_type: received}
+
+
+def replays() -> list[Replay]:
+    """Every Kafka-fed read model a replay rebuilds (without its consumer's reactions)."""
+    reception, complaint = ("reception.events.v1",), ("complaint.events.v1",)
+    return [
+        Replay("complaint", "departures", ("visit_departures",), reception, _complaint_departures),
+        Replay("complaint", "customer_aliases", ("customer_aliases",), reception, _aliases),
+        Replay("feedback", "complaint_customers", ("complaint_customers",), complaint, _complaint_customers),
+    ]
