@@ -30,10 +30,20 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 
+from shared.kafka_assignment import forget, stale_assignment
+
 log = logging.getLogger(__name__)
 
 FIRST_BACKOFF_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 10.0
+#: how often the subscribers' assignments are checked, and the bounds of the wait between two
+#: restarts of the same consumer (doubling, so a broker that keeps answering stale costs little)
+WATCH_SECONDS = 1.0
+FIRST_RESTART_WAIT_SECONDS = 2.0
+MAX_RESTART_WAIT_SECONDS = 300.0
+
+
+_NOT_RUNNING = ("waiting", "joining", "retrying")
 
 
 def _backoff(previous: float) -> float:
@@ -83,6 +93,7 @@ class KafkaLink:
         for sub in self.broker.subscribers:
             name = f"{self.service}-join-{_group(sub)}"
             self._tasks.append(asyncio.create_task(self._join(sub), name=name))
+        self._tasks.append(asyncio.create_task(self._watch(), name=f"{self.service}-kafka-watch"))
 
     async def _join(self, sub: Any) -> None:
         """Start one subscriber (its group join waits for the assignment), retrying on failure."""
@@ -104,6 +115,51 @@ class KafkaLink:
                     await sub.stop()
                 await asyncio.sleep(backoff)
                 backoff = _backoff(backoff)
+
+    async def _watch(self) -> None:
+        """Replace the consumer of a subscriber the broker gave a stale assignment
+        (``shared.kafka_assignment``): a new member is assigned afresh. Bounded: the wait between
+        two restarts of one consumer doubles up to ``MAX_RESTART_WAIT_SECONDS``."""
+        wait: dict[str, float] = {}
+        not_before: dict[str, float] = {}
+        restarts: dict[str, int] = {}
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            for sub in self.broker.subscribers:
+                group = _group(sub)
+                reason = stale_assignment(group)
+                if reason is None or self.consumers.get(group, "").startswith(_NOT_RUNNING):
+                    continue
+                if loop.time() < not_before.get(group, 0.0):
+                    self.consumers[group] = f"stale assignment, restart pending: {reason}"[:300]
+                    continue
+                if loop.time() - not_before.get(group, -MAX_RESTART_WAIT_SECONDS) > MAX_RESTART_WAIT_SECONDS:
+                    wait[group] = FIRST_RESTART_WAIT_SECONDS / 2  # calm for long: start small again
+                restarts[group] = restarts.get(group, 0) + 1
+                wait[group] = min(
+                    wait.get(group, FIRST_RESTART_WAIT_SECONDS / 2) * 2, MAX_RESTART_WAIT_SECONDS
+                )
+                not_before[group] = loop.time() + wait[group]
+                log.warning(
+                    "%s: consumer group %s: %s; restarting its consumer (restart %d, next >= %.0f s later)",
+                    self.service,
+                    group,
+                    reason,
+                    restarts[group],
+                    wait[group],
+                )
+                self.consumers[group] = f"restarting: {reason}"[:300]
+                forget(group)
+                self._tasks.append(
+                    asyncio.create_task(self._restart(sub), name=f"{self.service}-restart-{group}")
+                )
+
+    async def _restart(self, sub: Any) -> None:
+        """A new consumer for ``sub``: a new group member, which the broker assigns afresh."""
+        with suppress(Exception):
+            await sub.stop()
+        await self._join(sub)
 
     async def stop(self) -> None:
         """Stop trying (before the subscribers and the broker are stopped)."""

@@ -41,6 +41,7 @@ from pydantic import ValidationError
 from shared import redrive, tracing
 from shared.clock import Clock, SystemClock
 from shared.envelope import Envelope
+from shared.kafka_assignment import checked_roundrobin
 from shared.metrics import DEAD_LETTERS, PROJECTION_EVENTS, PROJECTION_LAG
 from shared.projection_gaps import GapTracker
 from shared.registry import REGISTRY, EventData, EventRegistry, UnknownEventType
@@ -170,6 +171,8 @@ class ProjectionRunner:
             heartbeat_interval_ms=heartbeat_interval_ms,
             decoder=_raw,
             group_instance_id=group_instance_id or None,
+            # a stale assignment from the broker gets the consumer replaced (shared.kafka_link)
+            partition_assignment_strategy=(checked_roundrobin(self.group_id),),
         )(self._on_batch)
 
     async def _on_batch(self, body: Any, msg: KafkaMessage) -> None:

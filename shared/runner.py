@@ -134,6 +134,10 @@ def _kafka_broker(settings: ServiceSettings) -> KafkaBroker:
         # a topic that vanished and was re-created (shared.relay_repair) is seen within seconds:
         # a consumer assigned nothing while its topic was missing re-joins once it is back
         metadata_max_age_ms=5_000,
+        # never create a missing topic when a subscriber (re)starts: FastStream would create it
+        # with one partition, and a re-created topic must have deploy/kafka's shape
+        # (shared.kafka_topics; the relay and HQ re-create their topics)
+        allow_auto_create_topics=False,
         graceful_timeout=15.0,
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
         logger=logging.getLogger("faststream.kafka"),  # through the root handler (shared.logs)

@@ -32,6 +32,7 @@ from services.hq.rebuild import (
     set_target,
 )
 from shared.envelope import Envelope
+from shared.kafka_assignment import StaleAssignment, checked_roundrobin, forget, stale_assignment
 from shared.kafka_link import consumer_settings
 from shared.kafka_topics import ensure_topics, topic_spec
 from shared.projection import ProjectionRunner
@@ -141,6 +142,8 @@ class HqConsumer:
             max_poll_records=self.config.max_batch,
             max_partition_fetch_bytes=8 * 1024 * 1024,
             metadata_max_age_ms=5_000,  # notices a re-created topic within seconds
+            # a stale assignment from the broker makes this loop start a new consumer
+            partition_assignment_strategy=(checked_roundrobin(group_id(generation)),),
             **consumer_settings(
                 settings.kafka_group_instance_id,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
@@ -168,6 +171,9 @@ class HqConsumer:
             seen: dict[str, int] = {}
             records_total = 0
             while not stop.is_set():
+                if (stale := stale_assignment(group_id(generation))) is not None:
+                    forget(group_id(generation))  # run() starts a new consumer: a new member
+                    raise StaleAssignment(stale)
                 batches = await consumer.getmany(timeout_ms=100, max_records=self.config.max_batch)
                 records = [r for part in batches.values() for r in part]
                 if records:

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from services.hqfeed.config import FeedConfig
 from services.hqfeed.projection import HqFeed
+from shared.kafka_assignment import StaleAssignment, checked_roundrobin, forget, stale_assignment
 from shared.kafka_link import consumer_settings
 from shared.projection import ProjectionRunner
 from shared.runner import ServiceContext
@@ -66,6 +67,9 @@ class FeedConsumer:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             max_poll_records=self.config.max_batch,
+            metadata_max_age_ms=5_000,  # notices a re-created topic within seconds
+            # a stale assignment from the broker makes run() start a new consumer
+            partition_assignment_strategy=(checked_roundrobin(self.runner.group_id),),
             **consumer_settings(
                 settings.kafka_group_instance_id,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
@@ -79,10 +83,13 @@ class FeedConsumer:
             with contextlib.suppress(Exception):
                 await consumer.stop()
             raise
-        self.runner.gaps.bind(consumer)  # a gap holds its partition back (shared.projection_gaps)
         self.ctx.kafka.consumers[self.runner.group_id] = "ok"
+        self.runner.gaps.bind(consumer)  # a gap holds its partition back (shared.projection_gaps)
         try:
             while True:
+                if (stale := stale_assignment(self.runner.group_id)) is not None:
+                    forget(self.runner.group_id)
+                    raise StaleAssignment(stale)
                 records = await self._window(consumer)
                 if not records:
                     continue

@@ -15,6 +15,7 @@ from shared import projection_gaps
 from shared.devstack import TansuBroker
 from shared.eventstore import EventStore
 from tests.integration.test_projection import Totals, has, model, producer, running, send, wire
+from tests.integration.test_projection_rejoin import linked
 from tests.integration.test_relay import all_event_ids, caught_up, running_relay
 from tests.support.events import make_envelope, make_envelopes, migrated_store
 from tests.support.kafka import new_topic
@@ -121,7 +122,7 @@ async def test_broker_restarted_empty_every_event_reaches_the_read_model_again(
 
     async with (
         running_relay(store, database_url, bootstrap, topic, schema="proj"),
-        running(projection, store, bootstrap),
+        linked(projection, store, bootstrap),  # as a service: a stale assignment restarts the consumer
     ):
         for _ in range(3):
             await append_round()
