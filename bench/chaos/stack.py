@@ -27,7 +27,7 @@ from shared.devstack import (
     ensure_database,
     start_embedded_postgres,
 )
-from shared.topology import all_topics
+from shared.topology import DEFAULT_PARTITIONS, all_topics
 from tests.support.services import ServiceProcess
 
 SERVICES = ("complaint", "reception", "followup", "hqfeed", "hq")
@@ -50,7 +50,13 @@ class ChaosStack:
         broker = TansuBroker.start(log_dir=work / "logs")
         await create_topics(broker.bootstrap_servers, all_topics())
         stack = cls(work, postgres, broker, database_url)
-        env = {"BRANCHCARE_DEV_MODE": "1", "LOG_FORMAT": "text", **EMBEDDED_BROKER_SESSION}
+        env = {
+            "BRANCHCARE_DEV_MODE": "1",
+            "LOG_FORMAT": "text",
+            # topics a service re-creates after the broker lost them get the stack's count, as in make run
+            "KAFKA_TOPIC_PARTITIONS": str(DEFAULT_PARTITIONS),
+            **EMBEDDED_BROKER_SESSION,
+        }
         for name in SERVICES:
             stack.services[name] = ServiceProcess(
                 name,
