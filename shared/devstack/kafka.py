@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import socket
@@ -137,10 +138,30 @@ class TansuBroker:
         """True if the broker answers a Kafka metadata request right now."""
         return kafka_answers(self.host, self.port, timeout)
 
-    def pause(self) -> None:
-        """Freeze the broker (SIGSTOP): connections stay open, requests go unanswered."""
+    def pause(self, timeout: float = 5.0) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open, requests go unanswered. Returns once
+        the kernel shows the process stopped (delivery is asynchronous; on a loaded machine a
+        request sent right after the signal could still be answered)."""
         self._signal(signal.SIGSTOP)
         self._paused = True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._stopped():
+            time.sleep(0.01)
+
+    def _stopped(self) -> bool:
+        """True when every thread of the broker is stopped (state ``T`` in /proc), or no /proc."""
+        pid = self.pid
+        if pid is None:
+            return True
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+            for task in tasks:
+                with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                    if stat.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                        return False
+        except OSError:
+            return True
+        return True
 
     def resume(self) -> None:
         """Unfreeze a paused broker (SIGCONT)."""
