@@ -28,7 +28,8 @@ async def _terminate_pool_backends(database_url: str) -> int:
     try:
         return int(
             await killer.fetchval(
-                """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                # the timeout makes it wait until each backend is gone (termination is a signal)
+                """SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
                    WHERE datname = current_database() AND pid <> pg_backend_pid()"""
             )
         )

@@ -10,7 +10,6 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from services.followup import metrics as followup_metrics
 from shared.contracts.complaint import (
     Channel,
     ComplaintClosed,
@@ -90,11 +89,8 @@ async def test_no_progress_update_falls_due_while_the_case_is_on_hold(database_u
         assert await clock_events(svc, b) == 0
         assert await svc.tasks(b, "overdue") == [] and await svc.tasks(b, "due") == []
         assert [t["task_id"] for t in await svc.tasks(b, "open")] == [first["task_id"]]
-        await svc.refresh_gauges()
-        # read at once: the gauge is process-wide, and another service of this test process may
-        # refresh it from its own database at the next await
-        overdue = followup_metrics.TASKS_OVERDUE.labels("progress_update")._value.get()
-        assert overdue == 0.0
+        # (the overdue gauge has no branch label and this service also folds other tests' cases from
+        # the shared topic: the per-branch lists above are the check, not the process-wide gauge)
 
         resumed_at = T0 + timedelta(days=10, hours=20)
         await publish(
