@@ -45,7 +45,7 @@ from shared.auth.errors import Forbidden, Unauthorized
 from shared.auth.permissions import authorize_role
 from shared.auth.principal import ALL_BRANCHES, BranchCheck, Principal
 from shared.envelope import Metadata
-from shared.service_identity import SERVICE_SECRET_ENV
+from shared.service_identity import SERVICE_SECRET_ENV, verify_claims
 
 GATEWAY_SECRET_ENV = "BRANCHCARE_GATEWAY_JWT_SECRET"
 GATEWAY_AUDIENCE = "branchcare-gateway"
@@ -128,27 +128,14 @@ def issue_gateway_token(
 
 def decode_gateway_token(token: str, key: bytes, *, leeway: timedelta = LEEWAY) -> GatewayPrincipal:
     """Verify a gateway token; raises :class:`Unauthorized` (401) with a bounded reason."""
-    if len(token) > 4096:
-        raise Unauthorized("malformed", "token too large")
-    try:
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=[ALGORITHM],
-            audience=GATEWAY_AUDIENCE,
-            leeway=leeway,
-            options={"require": ["sub", "aud", "roles", "branches", "iat", "exp"]},
-        )
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("expired", "gateway token expired") from None
-    except jwt.InvalidAudienceError:
-        raise Unauthorized("bad_claims", "not a gateway token (audience)") from None
-    except jwt.MissingRequiredClaimError as exc:
-        raise Unauthorized("missing_claim", f"gateway token lacks the {exc.claim} claim") from None
-    except jwt.InvalidSignatureError:
-        raise Unauthorized("bad_signature", "gateway token signature does not verify") from None
-    except jwt.PyJWTError:
-        raise Unauthorized("malformed", "gateway token is invalid") from None
+    claims = verify_claims(
+        token,
+        key,
+        audience=GATEWAY_AUDIENCE,
+        required=["sub", "aud", "roles", "branches", "iat", "exp"],
+        kind="gateway",
+        leeway=leeway,
+    )
     match = _SUBJECT.match(str(claims.get("sub", "")))
     branches = claims.get("branches")
     valid_branches = (
@@ -160,7 +147,7 @@ def decode_gateway_token(token: str, key: bytes, *, leeway: timedelta = LEEWAY) 
     if match is None or claims.get("roles") != [GATEWAY_ROLE] or not valid_branches:
         raise Unauthorized("bad_claims", "gateway token claims are invalid")
     assert isinstance(branches, list)
-    lifetime = claims["exp"] - claims["iat"]
+    lifetime = int(claims["exp"]) - int(claims["iat"])  # type: ignore[call-overload]
     if not 0 < lifetime <= MAX_GATEWAY_TOKEN_LIFETIME.total_seconds():
         raise Unauthorized("too_long_lived", "gateway token lifetime is out of bounds")
     return GatewayPrincipal(

@@ -122,33 +122,49 @@ def issue_service_token(
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
-def decode_service_token(token: str, key: bytes, *, leeway: timedelta = LEEWAY) -> ServicePrincipal:
-    """Verify a service token; raises :class:`Unauthorized` (401) with a bounded reason."""
+def verify_claims(
+    token: str, key: bytes, *, audience: str, required: list[str], kind: str, leeway: timedelta = LEEWAY
+) -> dict[str, object]:
+    """The claims of a JWT of ``audience`` signed with ``key``; :class:`Unauthorized` (401) with a
+    bounded reason naming the ``kind`` of token otherwise. Service and gateway tokens share it."""
     if len(token) > 4096:
         raise Unauthorized("malformed", "token too large")
     try:
-        claims = jwt.decode(
+        claims: dict[str, object] = jwt.decode(
             token,
             key,
             algorithms=[ALGORITHM],
-            audience=SERVICE_AUDIENCE,
+            audience=audience,
             leeway=leeway,
-            options={"require": ["sub", "aud", "roles", "iat", "exp"]},
+            options={"require": required},
         )
     except jwt.ExpiredSignatureError:
-        raise Unauthorized("expired", "service token expired") from None
+        raise Unauthorized("expired", f"{kind} token expired") from None
     except jwt.InvalidAudienceError:
-        raise Unauthorized("bad_claims", "not a service token (audience)") from None
+        raise Unauthorized("bad_claims", f"not a {kind} token (audience)") from None
     except jwt.MissingRequiredClaimError as exc:
-        raise Unauthorized("missing_claim", f"service token lacks the {exc.claim} claim") from None
+        raise Unauthorized("missing_claim", f"{kind} token lacks the {exc.claim} claim") from None
     except jwt.InvalidSignatureError:
-        raise Unauthorized("bad_signature", "service token signature does not verify") from None
+        raise Unauthorized("bad_signature", f"{kind} token signature does not verify") from None
     except jwt.PyJWTError:
-        raise Unauthorized("malformed", "service token is invalid") from None
+        raise Unauthorized("malformed", f"{kind} token is invalid") from None
+    return claims
+
+
+def decode_service_token(token: str, key: bytes, *, leeway: timedelta = LEEWAY) -> ServicePrincipal:
+    """Verify a service token; raises :class:`Unauthorized` (401) with a bounded reason."""
+    claims = verify_claims(
+        token,
+        key,
+        audience=SERVICE_AUDIENCE,
+        required=["sub", "aud", "roles", "iat", "exp"],
+        kind="service",
+        leeway=leeway,
+    )
     match = _SUBJECT.match(str(claims.get("sub", "")))
     if match is None or claims.get("roles") != [SERVICE_ROLE]:
         raise Unauthorized("bad_claims", "service token claims are invalid")
-    lifetime = claims["exp"] - claims["iat"]
+    lifetime = int(claims["exp"]) - int(claims["iat"])  # type: ignore[call-overload]
     if not 0 < lifetime <= MAX_SERVICE_TOKEN_LIFETIME.total_seconds():
         raise Unauthorized("too_long_lived", "service token lifetime must be positive and at most 15 min")
     return ServicePrincipal(match.group("name"))
