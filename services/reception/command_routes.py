@@ -1,0 +1,329 @@
+"""Reception's HTTP commands: one declaration each (``shared.command_routes``).
+
+Each declaration says the path, the action it performs (``shared/SECURITY.md``), its body and how
+the body becomes the command — by keyword. The shared mechanism does the rest: token and
+permission, the visit's (or call's) branch checked before deciding, ``If-Match`` /
+``expected_version``, the texts batch, ``Idempotency-Key`` where a step creates something, the
+404/409 mapping, the ``ETag`` and the view. ``name`` keeps each route's former ``operationId``.
+Some steps are built by the app (``g.app``): they read the catalogue, a counter or a deadline
+inside the command's transaction.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from services.reception import bodies as b
+from services.reception import domain as v
+from services.reception import phone as p
+from services.reception.app import Reception
+from services.reception.deps import call_branch, reception, visit_branch
+from services.reception.views import (
+    CallCreated,
+    CallView,
+    VisitCreated,
+    VisitView,
+    call_result,
+    visit_result,
+    visit_view,
+)
+from shared.command_routes import CommandCall, CommandRoutes, CreateCall, Given, Ran
+from shared.idempotency import AlreadyCreated, claim_first
+
+router = APIRouter()
+IF_MATCH = 'Version you read, e.g. "3": 409 if it moved on'
+
+
+async def _run_step(app: Reception, call: CommandCall) -> Ran:
+    """A visit step; a keyed step (a ticket, a complaint) claims its key in the step's
+    transaction, and a retry answers the visit as it is now."""
+    command = call.command
+    if call.create is not None and call.create.keyed:
+        command = claim_first(call.create, command, resource_id=str(call.resource_id), status=200)
+    try:
+        result = await app.visit(
+            call.resource_id,
+            command,
+            meta=call.meta,
+            expected_version=call.expected_version,
+            check_branch=call.staff.check_branch,
+            texts=call.texts,
+        )
+    except AlreadyCreated as done:
+        loaded = await app.load_visit(call.resource_id)
+        view = visit_view(call.resource_id, loaded.history[0].branch_id, loaded.state, loaded.version)
+        return Ran(view=view, version=loaded.version, replayed=done)
+    return Ran(view=visit_result(call.resource_id, result), version=result.version)
+
+
+async def _run_call(app: Reception, call: CommandCall) -> Ran:
+    result = await app.call_command(
+        call.resource_id,
+        call.command,
+        meta=call.meta,
+        expected_version=call.expected_version,
+        check_branch=call.staff.check_branch,
+        texts=call.texts,
+    )
+    return Ran(view=call_result(call.resource_id, result), version=result.version)
+
+
+async def _arrive(app: Reception, call: CreateCall) -> Ran:
+    try:
+        result = await app.arrive(
+            call.branch_id, call.command, meta=call.meta, texts=call.texts, create=call.create
+        )
+        state, version, replayed = result.state, result.version, None
+    except AlreadyCreated as done:
+        loaded = await app.load_visit(UUID(done.resource_id))
+        state, version, replayed = loaded.state, loaded.version, done
+    assert state.visit_id is not None
+    view = VisitCreated(
+        visit_id=state.visit_id, ticket=state.ticket, status=state.status, line=state.line, version=version
+    )
+    return Ran(view=view, version=version, replayed=replayed, resource_id=state.visit_id)
+
+
+async def _receive_call(app: Reception, call: CreateCall) -> Ran:
+    try:
+        result = await app.receive_call(call.branch_id, call.command, meta=call.meta, create=call.create)
+        state, version, replayed = result.state, result.version, None
+    except AlreadyCreated as done:
+        loaded = await app.load_call(UUID(done.resource_id))
+        state, version, replayed = loaded.state, loaded.version, done
+    assert state.call_id is not None
+    view = CallCreated(call_id=state.call_id, status=state.status, version=version)
+    return Ran(view=view, version=version, replayed=replayed, resource_id=state.call_id)
+
+
+def _app(g: Given) -> Reception:
+    """The reception app: some steps are built by it (they read rows in the transaction)."""
+    app: Reception = g.app
+    return app
+
+
+# ---------------------------------------------------------------------------------- visits
+
+visits: CommandRoutes[Reception] = CommandRoutes(
+    router,
+    resource="visit_id",
+    app=reception,
+    branch_of=visit_branch,
+    run=_run_step,
+    view=VisitView,
+    now=lambda app: app.now(),
+    text_batch=lambda app: app.texts.batch(),
+    if_match=IF_MATCH,
+)
+VISIT = "/visits/{visit_id}"
+
+visits.create(
+    "/branches/{branch_id}/visits",
+    "reception.visit.create",
+    b.ArriveBody,
+    lambda body, g: _app(g).arrival(
+        arrival=body.arrival,
+        returning=body.returning,
+        customer_ref=body.customer_ref,
+        display_name=body.display_name,
+        relationship_manager=body.relationship_manager,
+        priority=body.priority,
+        accessibility=body.accessibility,
+        service_type=body.service_type,
+        notes=g.texts.add(body.notes),
+    ),
+    run=_arrive,
+    view=VisitCreated,
+    location="/visits",
+    name="arrive",
+    doc="A customer walks in (or arrives for an appointment). With ``service_type`` the need is\n"
+    "confirmed and a ticket issued at once; otherwise ``ticket`` is null until ``queue``. With an\n"
+    "``Idempotency-Key`` a retry answers the first visit (and its ticket) instead of a second.",
+)
+visits.post(
+    f"{VISIT}/greet",
+    "reception.visit.greet",
+    b.GreetBody,
+    lambda body, g: v.Greet(
+        at=g.now,
+        customer_ref=body.customer_ref,
+        priority=body.priority,
+        accessibility=tuple(body.accessibility),
+    ),
+    name="greet",
+    body_required=False,
+)
+visits.post(
+    f"{VISIT}/confirm-need",
+    "reception.visit.confirm_need",
+    b.ConfirmNeedBody,
+    lambda body, g: _app(g).confirm_need(service_type=body.service_type, notes=g.texts.add(body.notes)),
+    name="confirm_need",
+)
+visits.post(
+    f"{VISIT}/guide",
+    "reception.visit.guide",
+    b.GuideBody,
+    lambda body, g: _app(g).guide(notes=g.texts.add(body.notes)),
+    name="guide",
+    body_required=False,
+    doc="Tell the customer the materials their business needs (from the catalogue).",
+)
+visits.post(
+    f"{VISIT}/check-documents",
+    "reception.visit.check_documents",
+    b.CheckDocumentsBody,
+    lambda body, g: v.CheckDocuments(missing=tuple(body.missing), at=g.now),
+    name="check_documents",
+)
+visits.post(
+    f"{VISIT}/return",
+    "reception.visit.return",
+    None,
+    lambda body, g: v.Return(at=g.now),
+    name="return_",
+    doc="The customer came back with the missing documents (same visit).",
+)
+visits.post(
+    f"{VISIT}/queue",
+    "reception.visit.queue",
+    None,
+    lambda body, g: _app(g).queue(),
+    name="queue",
+    keyed=True,
+    doc="Issue a ticket on the need's service line (with an ``Idempotency-Key``, a retry answers\n"
+    "the visit with the ticket the first request issued).",
+)
+visits.post(
+    f"{VISIT}/call",
+    "reception.visit.call",
+    b.CallBody,
+    lambda body, g: _app(g).call(counter_id=body.counter_id, staff_id=body.staff_id or g.actor, meta=g.meta),
+    name="call",
+    doc="Call the ticket to a counter (again, up to three times).",
+)
+visits.post(
+    f"{VISIT}/serve",
+    "reception.visit.serve",
+    b.ServeBody,
+    lambda body, g: _app(g).serve(
+        outcome=g.texts.add(body.outcome),
+        next_steps=g.texts.add(body.next_steps),
+        promised_by=body.promised_by,
+    ),
+    name="serve",
+)
+visits.post(
+    f"{VISIT}/leave",
+    "reception.visit.leave",
+    b.LeaveBody,
+    lambda body, g: v.Leave(at=g.now, to_fetch_documents=body.to_fetch_documents),
+    name="leave",
+    body_required=False,
+    doc="The customer leaves: after service, before a ticket, or (holding a ticket) abandoning the\n"
+    "queue; with ``to_fetch_documents`` they step out and the visit stays open.",
+)
+visits.post(
+    f"{VISIT}/abandon", "reception.visit.abandon", None, lambda body, g: v.Abandon(at=g.now), name="abandon"
+)
+visits.post(
+    f"{VISIT}/no-show",
+    "reception.visit.no_show",
+    None,
+    lambda body, g: v.MarkNoShow(at=g.now),
+    name="no_show",
+    doc="Called three times and never came to the counter.",
+)
+visits.post(
+    f"{VISIT}/raise-complaint",
+    "reception.visit.raise_complaint",
+    b.ComplaintBody,
+    lambda body, g: v.RaiseComplaint(
+        description=g.texts.require(body.description), at=g.now, customer_ref=body.customer_ref
+    ),
+    name="raise_complaint",
+    keyed=True,
+    doc="A complaint during the visit: the complaint service opens a case linked to it. With an\n"
+    "``Idempotency-Key`` a retry raises no second complaint.",
+)
+
+# ----------------------------------------------------------------------------------- calls
+
+calls: CommandRoutes[Reception] = CommandRoutes(
+    router,
+    resource="call_id",
+    app=reception,
+    branch_of=call_branch,
+    run=_run_call,
+    view=CallView,
+    now=lambda app: app.now(),
+    text_batch=lambda app: app.texts.batch(),
+    if_match=IF_MATCH,
+)
+CALL = "/calls/{call_id}"
+
+calls.create(
+    "/branches/{branch_id}/calls",
+    "reception.call.create",
+    b.ReceiveCallBody,
+    lambda body, g: (
+        lambda call_id: p.ReceiveCall(
+            call_id=call_id, at=g.now, customer_ref=body.customer_ref, masked_number=body.masked_number
+        )
+    ),
+    run=_receive_call,
+    view=CallCreated,
+    location="/calls",
+    name="receive_call",
+    body_required=False,
+    doc="The phone rings (the answer SLA starts). With an ``Idempotency-Key`` a retry answers the\n"
+    "first call.",
+)
+calls.post(
+    f"{CALL}/answer",
+    "reception.call.answer",
+    b.AnswerBody,
+    lambda body, g: _app(g).answer(
+        staff_id=body.staff_id or g.actor, rings=body.rings, seconds_to_answer=body.seconds_to_answer
+    ),
+    name="answer_call",
+)
+calls.post(
+    f"{CALL}/purpose",
+    "reception.call.handle",
+    b.PurposeBody,
+    lambda body, g: p.RecordPurpose(purpose=body.purpose, at=g.now, notes=g.texts.add(body.notes)),
+    name="call_purpose",
+)
+calls.post(
+    f"{CALL}/route",
+    "reception.call.handle",
+    b.RouteBody,
+    lambda body, g: p.RouteCall(routed_to=body.routed_to, at=g.now, notes=g.texts.add(body.notes)),
+    name="route_call",
+)
+calls.post(
+    f"{CALL}/resolve",
+    "reception.call.handle",
+    b.ResolveBody,
+    lambda body, g: p.ResolveCall(at=g.now, notes=g.texts.add(body.notes)),
+    name="resolve_call",
+    body_required=False,
+)
+calls.post(
+    f"{CALL}/end",
+    "reception.call.end",
+    b.EndCallBody,
+    lambda body, g: p.EndCall(
+        at=g.now,
+        purpose=body.purpose,
+        outcome=body.outcome,
+        routed_to=body.routed_to,
+        notes=g.texts.add(body.notes),
+    ),
+    name="end_call",
+    body_required=False,
+    doc="End the call; an unanswered call ends as missed. Purpose and outcome may be given here.",
+)
