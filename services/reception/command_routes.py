@@ -11,13 +11,12 @@ inside the command's transaction.
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from fastapi import APIRouter
 
 from services.reception import bodies as b
 from services.reception import domain as v
 from services.reception import phone as p
+from services.reception import routes as r
 from services.reception.app import Reception
 from services.reception.deps import call_branch, reception, visit_branch
 from services.reception.views import (
@@ -25,77 +24,11 @@ from services.reception.views import (
     CallView,
     VisitCreated,
     VisitView,
-    call_result,
-    visit_result,
-    visit_view,
 )
-from shared.command_routes import CommandCall, CommandRoutes, CreateCall, Given, Ran
-from shared.idempotency import AlreadyCreated, claim_first
+from shared.command_routes import CommandRoutes, Given
 
 router = APIRouter()
 IF_MATCH = 'Version you read, e.g. "3": 409 if it moved on'
-
-
-async def _run_step(app: Reception, call: CommandCall) -> Ran:
-    """A visit step; a keyed step (a ticket, a complaint) claims its key in the step's
-    transaction, and a retry answers the visit as it is now."""
-    command = call.command
-    if call.create is not None and call.create.keyed:
-        command = claim_first(call.create, command, resource_id=str(call.resource_id), status=200)
-    try:
-        result = await app.visit(
-            call.resource_id,
-            command,
-            meta=call.meta,
-            expected_version=call.expected_version,
-            check_branch=call.staff.check_branch,
-            texts=call.texts,
-        )
-    except AlreadyCreated as done:
-        loaded = await app.load_visit(call.resource_id)
-        view = visit_view(call.resource_id, loaded.history[0].branch_id, loaded.state, loaded.version)
-        return Ran(view=view, version=loaded.version, replayed=done)
-    return Ran(view=visit_result(call.resource_id, result), version=result.version)
-
-
-async def _run_call(app: Reception, call: CommandCall) -> Ran:
-    result = await app.call_command(
-        call.resource_id,
-        call.command,
-        meta=call.meta,
-        expected_version=call.expected_version,
-        check_branch=call.staff.check_branch,
-        texts=call.texts,
-    )
-    return Ran(view=call_result(call.resource_id, result), version=result.version)
-
-
-async def _arrive(app: Reception, call: CreateCall) -> Ran:
-    try:
-        result = await app.arrive(
-            call.branch_id, call.command, meta=call.meta, texts=call.texts, create=call.create
-        )
-        state, version, replayed = result.state, result.version, None
-    except AlreadyCreated as done:
-        loaded = await app.load_visit(UUID(done.resource_id))
-        state, version, replayed = loaded.state, loaded.version, done
-    assert state.visit_id is not None
-    view = VisitCreated(
-        visit_id=state.visit_id, ticket=state.ticket, status=state.status, line=state.line, version=version
-    )
-    return Ran(view=view, version=version, replayed=replayed, resource_id=state.visit_id)
-
-
-async def _receive_call(app: Reception, call: CreateCall) -> Ran:
-    try:
-        result = await app.receive_call(call.branch_id, call.command, meta=call.meta, create=call.create)
-        state, version, replayed = result.state, result.version, None
-    except AlreadyCreated as done:
-        loaded = await app.load_call(UUID(done.resource_id))
-        state, version, replayed = loaded.state, loaded.version, done
-    assert state.call_id is not None
-    view = CallCreated(call_id=state.call_id, status=state.status, version=version)
-    return Ran(view=view, version=version, replayed=replayed, resource_id=state.call_id)
 
 
 def _app(g: Given) -> Reception:
@@ -111,7 +44,7 @@ visits: CommandRoutes[Reception] = CommandRoutes(
     resource="visit_id",
     app=reception,
     branch_of=visit_branch,
-    run=_run_step,
+    run=r.run_step,
     view=VisitView,
     now=lambda app: app.now(),
     text_batch=lambda app: app.texts.batch(),
@@ -134,7 +67,7 @@ visits.create(
         service_type=body.service_type,
         notes=g.texts.add(body.notes),
     ),
-    run=_arrive,
+    run=r.arrive,
     view=VisitCreated,
     location="/visits",
     name="arrive",
@@ -256,7 +189,7 @@ calls: CommandRoutes[Reception] = CommandRoutes(
     resource="call_id",
     app=reception,
     branch_of=call_branch,
-    run=_run_call,
+    run=r.run_call,
     view=CallView,
     now=lambda app: app.now(),
     text_batch=lambda app: app.texts.batch(),
@@ -273,7 +206,7 @@ calls.create(
             call_id=call_id, at=g.now, customer_ref=body.customer_ref, masked_number=body.masked_number
         )
     ),
-    run=_receive_call,
+    run=r.receive_call,
     view=CallCreated,
     location="/calls",
     name="receive_call",

@@ -4,8 +4,8 @@ lobby board, the branch's visit list, statistics and the catalogue.
 Commands answer with the visit's (or call's) state and an ``ETag`` carrying its version. 404
 unknown id, 409 not allowed now (the reason says why), 422 bad input (unknown fields are refused,
 texts are bounded). The actor always comes from :func:`shared.http.command_metadata` (the bearer
-token's staff id), never from the body. The steps on an existing visit or call are declared in
-:mod:`command_routes`; bodies are in :mod:`bodies`, views in :mod:`views`.
+token's staff id), never from the body. The commands are declared in :mod:`command_routes` (run
+by the functions here); bodies are in :mod:`bodies`, views in :mod:`views`.
 
 Every route declares its action (``shared.auth.requires``, table in ``shared/SECURITY.md``):
 routes with ``{branch_id}`` in the path are checked there; reads by id check before answering.
@@ -20,23 +20,97 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 
+from services.reception.app import Reception
 from services.reception.bodies import CallBody
 from services.reception.deps import App, BranchId, Meta, call_branch, visit_branch
 from services.reception.projections import local_day
 from services.reception.queries import day_stats, lobby
 from services.reception.views import (
+    CallCreated,
     CallView,
+    VisitCreated,
     VisitView,
+    call_result,
     call_view,
     visit_result,
     visit_view,
 )
 from services.reception.visit_list import BadCursor, VisitPage, list_visits
 from shared.auth import Principal, requires, requires_on
+from shared.command_routes import CommandCall, CreateCall, Ran
 from shared.contracts.reception import CounterId, LineName
+from shared.idempotency import AlreadyCreated, claim_first
 from shared.texts import may_read_texts
 
 router = APIRouter()
+
+
+# ------------------------------------------------ running a declared command (command_routes)
+
+
+async def run_step(app: Reception, call: CommandCall) -> Ran:
+    """A visit step; a keyed step (a ticket, a complaint) claims its key in the step's
+    transaction, and a retry answers the visit as it is now."""
+    command = call.command
+    if call.create is not None and call.create.keyed:
+        command = claim_first(call.create, command, resource_id=str(call.resource_id), status=200)
+    try:
+        result = await app.visit(
+            call.resource_id,
+            command,
+            meta=call.meta,
+            expected_version=call.expected_version,
+            check_branch=call.staff.check_branch,
+            texts=call.texts,
+        )
+    except AlreadyCreated as done:
+        loaded = await app.load_visit(call.resource_id)
+        view = visit_view(call.resource_id, loaded.history[0].branch_id, loaded.state, loaded.version)
+        return Ran(view=view, version=loaded.version, replayed=done)
+    return Ran(view=visit_result(call.resource_id, result), version=result.version)
+
+
+async def run_call(app: Reception, call: CommandCall) -> Ran:
+    """A call step (``shared.command_routes``)."""
+    result = await app.call_command(
+        call.resource_id,
+        call.command,
+        meta=call.meta,
+        expected_version=call.expected_version,
+        check_branch=call.staff.check_branch,
+        texts=call.texts,
+    )
+    return Ran(view=call_result(call.resource_id, result), version=result.version)
+
+
+async def arrive(app: Reception, call: CreateCall) -> Ran:
+    """A new visit; a retry with the same key answers the first (as it is now)."""
+    try:
+        result = await app.arrive(
+            call.branch_id, call.command, meta=call.meta, texts=call.texts, create=call.create
+        )
+        state, version, replayed = result.state, result.version, None
+    except AlreadyCreated as done:
+        loaded = await app.load_visit(UUID(done.resource_id))
+        state, version, replayed = loaded.state, loaded.version, done
+    assert state.visit_id is not None
+    view = VisitCreated(
+        visit_id=state.visit_id, ticket=state.ticket, status=state.status, line=state.line, version=version
+    )
+    return Ran(view=view, version=version, replayed=replayed, resource_id=state.visit_id)
+
+
+async def receive_call(app: Reception, call: CreateCall) -> Ran:
+    """A new call; a retry with the same key answers the first."""
+    try:
+        result = await app.receive_call(call.branch_id, call.command, meta=call.meta, create=call.create)
+        state, version, replayed = result.state, result.version, None
+    except AlreadyCreated as done:
+        loaded = await app.load_call(UUID(done.resource_id))
+        state, version, replayed = loaded.state, loaded.version, done
+    assert state.call_id is not None
+    view = CallCreated(call_id=state.call_id, status=state.status, version=version)
+    return Ran(view=view, version=version, replayed=replayed, resource_id=state.call_id)
 
 
 # ---------------------------------------------------------------------------------- visits
