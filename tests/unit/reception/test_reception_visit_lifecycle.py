@@ -112,7 +112,9 @@ def test_a_complaint_need_raises_a_complaint_for_the_complaint_service() -> None
 
 
 def test_a_complaint_need_without_description_is_refused() -> None:
-    visit(*GREETED).when(v.ConfirmNeed(ServiceType.complaint, "general", at(2), None)).then_raises("description")
+    visit(*GREETED).when(v.ConfirmNeed(ServiceType.complaint, "general", at(2), None)).then_raises(
+        "description"
+    )
 
 
 def test_a_complaint_can_be_raised_at_any_time_of_an_open_visit() -> None:
@@ -170,7 +172,9 @@ def test_guidance_lists_the_required_materials() -> None:
 def test_a_changed_need_restarts_guidance_but_the_same_need_twice_is_refused() -> None:
     complete = visit(*COMPLETE)
     complete.when(v.ConfirmNeed(ServiceType.transfer, "deposits", at(6))).then_raises("already confirmed")
-    state = complete.when(v.ConfirmNeed(ServiceType.card_service, "accounts", at(6))).then(NeedConfirmed).state
+    state = (
+        complete.when(v.ConfirmNeed(ServiceType.card_service, "accounts", at(6))).then(NeedConfirmed).state
+    )
     assert state.status is v.Status.need_confirmed and state.line == "accounts"
     assert state.required_materials == ()
 
