@@ -34,7 +34,15 @@ from services.reception.projections import CallRows, VisitRows, local_day
 from services.reception.slas import PHONE, ReceptionSlas
 from services.reception.tickets import next_number
 from shared.actors import SLA_CLOCK
-from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, MakeCommand, PendingTexts
+from shared.commands import (
+    AfterAppend,
+    CheckBranch,
+    CommandHandler,
+    CommandResult,
+    Loaded,
+    MakeCommand,
+    PendingTexts,
+)
 from shared.contracts.reception import (
     ERASURE_BRANCH,
     Accessibility,
@@ -51,7 +59,7 @@ from shared.contracts.reception import (
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef
-from shared.decider import DomainError, NotFound
+from shared.decider import Decider, DomainError, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create, claim_first
 from shared.metrics import SLA_BREACHES
@@ -119,27 +127,23 @@ class Reception:
         self.slas = ReceptionSlas(self.deadlines, self.catalogue)
         self.visit_rows = VisitRows(self.book)
         self.call_rows = CallRows()
-        self.visits = CommandHandler(
-            service=SERVICE,
-            store=ctx.store,
-            decider=v.visit_decider,
-            clock=ctx.clock,
-            after_append=self._after_visit,
-            retries=5,
-            lock_first=lock_deadlines,
-        )
-        self.calls = CommandHandler(
-            service=SERVICE,
-            store=ctx.store,
-            decider=p.call_decider,
-            clock=ctx.clock,
-            after_append=self._after_call,
-            retries=5,
-            lock_first=lock_deadlines,
-        )
+        self.visits = self._handler(v.visit_decider, self._after_visit)
+        self.calls = self._handler(p.call_decider, self._after_call)
         self.counters = Counters(SERVICE, ctx.store, ctx.clock, self.book)
         self.scheduler = DeadlineScheduler(self.deadlines, ctx.pool, self._on_fire)
         self._touch_metrics()
+
+    def _handler(self, decider: Decider[C, S], after_append: AfterAppend[S]) -> CommandHandler[C, S]:
+        """Commands on visits or calls: built in their transaction, the deadline rows locked first."""
+        return CommandHandler(
+            service=SERVICE,
+            store=self.store,
+            decider=decider,
+            clock=self.clock,
+            after_append=after_append,
+            retries=5,
+            lock_first=lock_deadlines,
+        )
 
     # ------------------------------------------------------------------------------- visits
 

@@ -11,7 +11,10 @@ inside the command's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter
+from pydantic import BaseModel
 
 from services.reception import bodies as b
 from services.reception import domain as v
@@ -25,10 +28,29 @@ from services.reception.views import (
     VisitCreated,
     VisitView,
 )
-from shared.command_routes import CommandRoutes, Given
+from shared.command_routes import CommandCall, CommandRoutes, Given, Ran
 
 router = APIRouter()
-IF_MATCH = 'Version you read, e.g. "3": 409 if it moved on'
+
+
+def _routes(
+    resource: str,
+    branch_of: Callable[..., Awaitable[str | None]],
+    run: Callable[[Reception, CommandCall], Awaitable[Ran]],
+    view: type[BaseModel],
+) -> CommandRoutes[Reception]:
+    """The command routes of one kind of stream (visits, calls) of the running reception app."""
+    return CommandRoutes(
+        router,
+        resource=resource,
+        app=reception,
+        branch_of=branch_of,
+        run=run,
+        view=view,
+        now=lambda app: app.now(),
+        text_batch=lambda app: app.texts.batch(),
+        if_match='Version you read, e.g. "3": 409 if it moved on',
+    )
 
 
 def _app(g: Given) -> Reception:
@@ -39,17 +61,7 @@ def _app(g: Given) -> Reception:
 
 # ---------------------------------------------------------------------------------- visits
 
-visits: CommandRoutes[Reception] = CommandRoutes(
-    router,
-    resource="visit_id",
-    app=reception,
-    branch_of=visit_branch,
-    run=r.run_step,
-    view=VisitView,
-    now=lambda app: app.now(),
-    text_batch=lambda app: app.texts.batch(),
-    if_match=IF_MATCH,
-)
+visits = _routes("visit_id", visit_branch, r.run_step, VisitView)
 VISIT = "/visits/{visit_id}"
 
 visits.create(
@@ -184,17 +196,7 @@ visits.post(
 
 # ----------------------------------------------------------------------------------- calls
 
-calls: CommandRoutes[Reception] = CommandRoutes(
-    router,
-    resource="call_id",
-    app=reception,
-    branch_of=call_branch,
-    run=r.run_call,
-    view=CallView,
-    now=lambda app: app.now(),
-    text_batch=lambda app: app.texts.batch(),
-    if_match=IF_MATCH,
-)
+calls = _routes("call_id", call_branch, r.run_call, CallView)
 CALL = "/calls/{call_id}"
 
 calls.create(
