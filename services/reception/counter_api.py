@@ -8,7 +8,7 @@ body may name the teller at the counter (``staff_id``), as for ``call``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -152,37 +152,41 @@ async def pause_counter(
     )
 
 
-@router.post("/branches/{branch_id}/counters/{counter_id}/resume", response_model=CounterView)
-async def resume_counter(
-    branch_id: BranchId, counter_id: Counter, app: App, staff: Manage, meta: Meta, response: Response,
-    body: StaffBody | None = None,
-) -> CounterView:  # fmt: skip
-    teller = _teller(body, meta)
-    return await _run(
-        app,
-        branch_id,
-        counter_id,
-        lambda now, busy: k.ResumeCounter(counter_id=counter_id, staff_id=teller, at=now),
-        meta,
-        response,
-    )
+def _by_staff(
+    name: str, doc: str | None, make: Callable[[str, str, datetime, str | None], k.CounterCommand]
+) -> Callable[..., Awaitable[CounterView]]:
+    """A counter step whose body may only name the teller: ``make(counter_id, teller, now, busy)``."""
+
+    async def route(
+        branch_id: BranchId, counter_id: Counter, app: App, staff: Manage, meta: Meta, response: Response,
+        body: StaffBody | None = None,
+    ) -> CounterView:  # fmt: skip
+        teller = _teller(body, meta)
+        return await _run(
+            app, branch_id, counter_id, lambda now, busy: make(counter_id, teller, now, busy), meta, response
+        )
+
+    route.__name__, route.__doc__ = name, doc
+    return route
 
 
-@router.post("/branches/{branch_id}/counters/{counter_id}/close", response_model=CounterView)
-async def close_counter(
-    branch_id: BranchId, counter_id: Counter, app: App, staff: Manage, meta: Meta, response: Response,
-    body: StaffBody | None = None,
-) -> CounterView:  # fmt: skip
-    """Close the counter (end of the day, or a teller leaves it); refused while a customer is at it."""
-    teller = _teller(body, meta)
-    return await _run(
-        app,
-        branch_id,
-        counter_id,
-        lambda now, busy: k.CloseCounter(counter_id=counter_id, staff_id=teller, at=now, busy_with=busy),
-        meta,
-        response,
+COUNTER = "/branches/{branch_id}/counters/{counter_id}"
+router.post(f"{COUNTER}/resume", response_model=CounterView)(
+    _by_staff(
+        "resume_counter",
+        None,
+        lambda counter_id, teller, now, busy: k.ResumeCounter(counter_id=counter_id, staff_id=teller, at=now),
     )
+)
+router.post(f"{COUNTER}/close", response_model=CounterView)(
+    _by_staff(
+        "close_counter",
+        "Close the counter (end of the day, or a teller leaves it); refused while a customer is at it.",
+        lambda counter_id, teller, now, busy: k.CloseCounter(
+            counter_id=counter_id, staff_id=teller, at=now, busy_with=busy
+        ),
+    )
+)
 
 
 @router.get("/branches/{branch_id}/counters/{counter_id}", response_model=CounterView)

@@ -13,8 +13,9 @@ routes with ``{branch_id}`` in the path are checked there; reads by id check bef
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -38,11 +39,13 @@ from services.reception.views import (
 from services.reception.visit_list import BadCursor, VisitPage, list_visits
 from shared.auth import Principal, requires, requires_on
 from shared.command_routes import CommandCall, CreateCall, Ran
+from shared.commands import Loaded
 from shared.contracts.reception import CounterId, LineName
 from shared.idempotency import AlreadyCreated, claim_first
 from shared.texts import may_read_texts
 
 router = APIRouter()
+S = TypeVar("S")
 
 
 # ------------------------------------------------ running a declared command (command_routes)
@@ -113,6 +116,16 @@ async def receive_call(app: Reception, call: CreateCall) -> Ran:
     return Ran(view=view, version=version, replayed=replayed, resource_id=state.call_id)
 
 
+async def _read(load: Awaitable[Loaded[S]], staff: Principal, response: Response) -> tuple[Loaded[S], str]:
+    """A visit or call by id, for a reader of its branch (checked again on what was loaded), with its
+    version as ``ETag``."""
+    loaded = await load
+    branch = loaded.history[0].branch_id
+    staff.check_branch(branch)
+    response.headers["ETag"] = f'"{loaded.version}"'
+    return loaded, branch
+
+
 # ---------------------------------------------------------------------------------- visits
 
 
@@ -123,10 +136,7 @@ async def get_visit(
     staff: Annotated[Principal, Depends(requires_on("reception.visit.read", visit_branch))],
     response: Response,
 ) -> VisitView:
-    loaded = await app.load_visit(visit_id)
-    branch = loaded.history[0].branch_id
-    staff.check_branch(branch)
-    response.headers["ETag"] = f'"{loaded.version}"'
+    loaded, branch = await _read(app.load_visit(visit_id), staff, response)
     async with app.pool.acquire() as conn:
         may_read = may_read_texts(staff, branch)
         texts = await app.texts.reader(conn, [loaded.state.need_notes], may_read=may_read)
@@ -167,10 +177,8 @@ async def get_call(
     staff: Annotated[Principal, Depends(requires_on("reception.call.read", call_branch))],
     response: Response,
 ) -> CallView:
-    loaded = await app.load_call(call_id)
-    staff.check_branch(loaded.history[0].branch_id)
-    response.headers["ETag"] = f'"{loaded.version}"'
-    return call_view(call_id, loaded.history[0].branch_id, loaded.state, loaded.version)
+    loaded, branch = await _read(app.load_call(call_id), staff, response)
+    return call_view(call_id, branch, loaded.state, loaded.version)
 
 
 # --------------------------------------------------------------------------------- queries
