@@ -23,12 +23,8 @@ from services.reception.catalogue import Catalogue
 from services.reception.counter_app import Counters
 from services.reception.gauges import refresh_gauges
 from services.reception.metrics import (
-    CALLS_ANSWERED,
-    CALLS_MISSED,
-    OPEN_COUNTERS,
-    QUEUE_LENGTH,
-    VISITS_ENDED,
-    WAIT_SECONDS,
+    observe,
+    touch_metrics,
 )
 from services.reception.projections import CallRows, VisitRows, local_day
 from services.reception.slas import PHONE, ReceptionSlas
@@ -46,15 +42,9 @@ from shared.commands import (
 from shared.contracts.reception import (
     ERASURE_BRANCH,
     Accessibility,
-    CallAnswered,
-    CallEnded,
-    CallOutcome,
     CustomerErased,
-    LeftReason,
     Priority,
     ServiceType,
-    VisitCalled,
-    VisitLeft,
     erasure_stream,
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
@@ -62,7 +52,6 @@ from shared.contracts.text import TextRef
 from shared.decider import Decider, DomainError, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create, claim_first
-from shared.metrics import SLA_BREACHES
 from shared.periodic import every
 from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadline, Deadlines
@@ -131,7 +120,8 @@ class Reception:
         self.calls = self._handler(p.call_decider, self._after_call)
         self.counters = Counters(SERVICE, ctx.store, ctx.clock, self.book)
         self.scheduler = DeadlineScheduler(self.deadlines, ctx.pool, self._on_fire)
-        self._touch_metrics()
+        self.deadlines.touch_metrics()
+        touch_metrics(self.catalogue.lines)
 
     def _handler(self, decider: Decider[C, S], after_append: AfterAppend[S]) -> CommandHandler[C, S]:
         """Commands on visits or calls: built in their transaction, the deadline rows locked first."""
@@ -435,32 +425,9 @@ class Reception:
 
     # ------------------------------------------------------------------------------ metrics
 
-    def _touch_metrics(self) -> None:
-        """Create every label set at 0, so the first increment is visible to ``rate()``."""
-        self.deadlines.touch_metrics()
-        for line in self.catalogue.lines:
-            WAIT_SECONDS.labels(line)
-            QUEUE_LENGTH.labels(line)
-            OPEN_COUNTERS.labels(line)
-        for reason in LeftReason:
-            VISITS_ENDED.labels(reason.value)
-        for within in ("true", "false"):
-            CALLS_ANSWERED.labels(within)
-
     def _observed(self, result: CommandResult[S]) -> CommandResult[S]:
         """Metrics of a command's committed events (counted after its transaction)."""
-        for env in result.events:
-            data = env.data
-            if env.type == VisitCalled.event_type and data["call_number"] == 1:
-                WAIT_SECONDS.labels(data["line"]).observe(float(data["waited_seconds"]))
-            elif env.type == VisitLeft.event_type:
-                VISITS_ENDED.labels(data.get("reason") or "unknown").inc()
-            elif env.type == CallAnswered.event_type:
-                CALLS_ANSWERED.labels("true" if data["within_target"] else "false").inc()
-            elif env.type == CallEnded.event_type and data["outcome"] == CallOutcome.missed:
-                CALLS_MISSED.inc()
-            elif env.type == SlaBreached.event_type:  # a call answered after too many rings
-                SLA_BREACHES.labels(SERVICE, data["sla"]).inc()
+        observe(result.events)
         return result
 
     async def refresh_gauges(self) -> None:
