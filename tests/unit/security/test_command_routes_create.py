@@ -57,7 +57,10 @@ async def create(store: Store, call: CreateCall) -> Ran:
     store.created.append(call)
     if call.command.title == "again":
         return Ran(
-            view=Created(case_id=FIRST, version=1), version=1, replayed=AlreadyCreated(str(FIRST), 201)
+            view=Created(case_id=FIRST, version=1),
+            version=1,
+            replayed=AlreadyCreated(str(FIRST), 201),
+            resource_id=FIRST,
         )
     new = uuid4()
     return Ran(view=Created(case_id=new, version=1), version=1, resource_id=new)
