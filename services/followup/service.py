@@ -8,9 +8,9 @@ from pathlib import Path
 
 from services.followup import metrics
 from services.followup.api import router
-from services.followup.components import components
+from services.followup.components import components, factory
+from services.followup.config import FollowupSettings
 from services.followup.projections import progress_chain, task_rules
-from services.followup.rules import RuleConfig
 from shared.contracts.followup import TaskKind
 from shared.periodic import every
 from shared.projection import Projection
@@ -56,22 +56,27 @@ async def _precreate_metrics(ctx: ServiceContext) -> None:
     await refresh_gauges(ctx)
 
 
-def build_service(*, book: PolicyBook | None = None, config: RuleConfig | None = None) -> Service:
-    def projections(ctx: ServiceContext) -> list[Projection]:
-        parts = components(ctx, book=book, config=config)
-        args = (parts.app, parts.rules, ctx.store, ctx.clock)
-        return [task_rules(*args), progress_chain(*args)]
+def _projections(ctx: ServiceContext) -> list[Projection]:
+    parts = components(ctx)
+    args = (parts.app, parts.rules, ctx.store, ctx.clock)
+    return [task_rules(*args), progress_chain(*args)]
 
-    async def scheduler(ctx: ServiceContext) -> None:
-        await components(ctx, book=book, config=config).scheduler.run()
 
+async def _scheduler(ctx: ServiceContext) -> None:
+    await components(ctx).scheduler.run()
+
+
+def build_service(settings: FollowupSettings | None = None, *, book: PolicyBook | None = None) -> Service:
+    """The service from its settings (None: the environment, read when it starts) and a policy
+    book (None: ``SLA_POLICIES_FILE`` or the built-in one)."""
     return Service(
         name="followup",
         routers=[router, texts_router()],
-        projections=projections,
+        components=factory(settings, book),
+        projections=_projections,
         migrations=Path(__file__).parent / "migrations",
-        background=[scheduler, _gauges],
-        on_startup=[_precreate_metrics],
+        background=[_scheduler, _gauges],
+        on_start=[_precreate_metrics],
         description="Follow-up tasks that keep every promise to a customer (跟踪服务).",
         checks=[check_text_keys],
     )
