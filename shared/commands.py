@@ -310,8 +310,20 @@ class StreamCommands(Generic[C, S]):
     created); :meth:`load` refuses a stream that does not exist (404).
     """
 
-    def __init__(self, handler: CommandHandler[C, S], stream_id: Callable[[UUID], str], noun: str) -> None:
-        self.handler = handler
+    def __init__(
+        self,
+        *,
+        service: str,
+        store: EventStore,
+        decider: Decider[C, S],
+        clock: Clock,
+        after_append: AfterAppend[S] | None,
+        stream_id: Callable[[UUID], str],
+        noun: str,
+    ) -> None:
+        self.handler = CommandHandler(
+            service=service, store=store, decider=decider, clock=clock, after_append=after_append
+        )
         self._stream_id = stream_id
         self._noun = noun
 

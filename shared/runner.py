@@ -39,6 +39,7 @@ from shared.idempotency import install_idempotency
 from shared.kafka_link import KafkaLink
 from shared.logs import LogContextMiddleware, configure_logging
 from shared.migrations import MigrationChecksumError, apply_migrations
+from shared.periodic import every
 from shared.projection import Projection, ProjectionRunner
 from shared.readiness import ready_response
 from shared.registry import REGISTRY, EventRegistry
@@ -81,6 +82,18 @@ Hook = Callable[[ServiceContext], Awaitable[None]]
 ComponentsFactory = Callable[[ServiceContext], Awaitable[object]]
 
 C = TypeVar("C")
+
+
+def periodic(
+    seconds: float, work: Hook, *, name: str, logger: logging.Logger | None = None
+) -> BackgroundTask:
+    """A background task doing ``work(ctx)`` now and every ``seconds`` (:func:`shared.periodic.every`:
+    a failed round is logged and retried with backoff, never the end of the task)."""
+
+    async def task(ctx: ServiceContext) -> None:
+        await every(seconds, lambda: work(ctx), name=name, logger=logger)
+
+    return task
 
 
 def components_of(ctx: ServiceContext, kind: type[C]) -> C:

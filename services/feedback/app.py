@@ -30,7 +30,7 @@ from services.feedback.domain import (
 )
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
-from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts, StreamCommands
+from shared.commands import CheckBranch, CommandResult, Loaded, PendingTexts, StreamCommands
 from shared.contracts.feedback import (
     DeliveryFailure,
     NegativeFeedbackReceived,
@@ -71,14 +71,15 @@ class FeedbackApp(StreamCommands[Command, Survey]):
         self.clock = clock
         self.deadlines = deadlines
         self.config = config
-        handler: CommandHandler[Command, Survey] = CommandHandler(
+        super().__init__(
             service=SERVICE,
             store=store,
             decider=survey_decider,
             clock=clock,
             after_append=self._after_append,
+            stream_id=stream_id,
+            noun="survey",
         )
-        super().__init__(handler, stream_id, "survey")
 
     # ------------------------------------------------------------------------------- commands
 

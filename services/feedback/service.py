@@ -12,8 +12,7 @@ from services.feedback.components import ContactsFactory, SenderFactory, compone
 from services.feedback.config import FeedbackConfig, FeedbackSettings
 from services.feedback.satisfaction import service_satisfaction
 from services.feedback.subscribers import survey_rules
-from shared.periodic import every
-from shared.runner import Service, ServiceContext
+from shared.runner import Service, ServiceContext, periodic
 from shared.sla.policy import PolicyBook
 from shared.texts import check_text_keys, texts_router
 
@@ -34,15 +33,6 @@ async def refresh_gauges(ctx: ServiceContext) -> None:
             metrics.CSAT.labels(service_type).set(f.csat)
 
 
-async def _gauges(ctx: ServiceContext) -> None:
-    await every(
-        GAUGE_PERIOD_SECONDS,
-        lambda: refresh_gauges(ctx),
-        name="feedback: refreshing the satisfaction gauges",
-        logger=log,
-    )
-
-
 async def _precreate_metrics(ctx: ServiceContext) -> None:
     metrics.precreate()
 
@@ -53,6 +43,11 @@ async def _scheduler(ctx: ServiceContext) -> None:
 
 async def _dispatcher(ctx: ServiceContext) -> None:
     await components(ctx).dispatcher.run()
+
+
+_GAUGES = periodic(
+    GAUGE_PERIOD_SECONDS, refresh_gauges, name="feedback: refreshing the satisfaction gauges", logger=log
+)
 
 
 def build_service(
@@ -72,7 +67,11 @@ def build_service(
         components=factory(settings, book=book, config=config, sender=sender, contacts=contacts),
         projections=lambda ctx: [survey_rules(components(ctx).app)],
         migrations=Path(__file__).parent / "migrations",
-        background=[_scheduler, _dispatcher, _gauges],
+        background=[
+            _scheduler,
+            _dispatcher,
+            _GAUGES,
+        ],
         on_start=[_precreate_metrics],
         description="Satisfaction surveys after every visit and closed complaint (客户反馈).",
         checks=[check_text_keys],

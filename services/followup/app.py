@@ -22,7 +22,7 @@ from services.followup.domain import Command, RecordSla, Task, followup_decider,
 from services.followup.rules import VERIFICATION_SLA
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
-from shared.commands import CommandHandler, StreamCommands
+from shared.commands import StreamCommands
 from shared.contracts.followup import (
     FollowUpCancelled,
     FollowUpCompleted,
@@ -59,14 +59,15 @@ class FollowUpApp(StreamCommands[Command, Task]):
         self.deadlines = deadlines
         #: staff's notes and reasons (private, erasable; events carry references)
         self.texts = texts
-        handler: CommandHandler[Command, Task] = CommandHandler(
+        super().__init__(
             service=SERVICE,
             store=store,
             decider=followup_decider,
             clock=clock,
             after_append=self._after_append,
+            stream_id=stream_id,
+            noun="follow-up task",
         )
-        super().__init__(handler, stream_id, "follow-up task")
 
     # ---------------------------------------------------------------------- the SLA clock fires
 

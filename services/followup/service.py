@@ -12,9 +12,8 @@ from services.followup.components import components, factory
 from services.followup.config import FollowupSettings
 from services.followup.projections import progress_chain, task_rules
 from shared.contracts.followup import TaskKind
-from shared.periodic import every
 from shared.projection import Projection
-from shared.runner import Service, ServiceContext
+from shared.runner import Service, ServiceContext, periodic
 from shared.sla.policy import PolicyBook
 from shared.texts import check_text_keys, texts_router
 
@@ -42,15 +41,6 @@ async def refresh_gauges(ctx: ServiceContext) -> None:
         metrics.TASKS_OVERDUE.labels(kind.value).set(overdue)
 
 
-async def _gauges(ctx: ServiceContext) -> None:
-    await every(
-        GAUGE_PERIOD_SECONDS,
-        lambda: refresh_gauges(ctx),
-        name="followup: refreshing the task gauges",
-        logger=log,
-    )
-
-
 async def _precreate_metrics(ctx: ServiceContext) -> None:
     metrics.precreate()
     await refresh_gauges(ctx)
@@ -66,6 +56,11 @@ async def _scheduler(ctx: ServiceContext) -> None:
     await components(ctx).scheduler.run()
 
 
+_GAUGES = periodic(
+    GAUGE_PERIOD_SECONDS, refresh_gauges, name="followup: refreshing the task gauges", logger=log
+)
+
+
 def build_service(settings: FollowupSettings | None = None, *, book: PolicyBook | None = None) -> Service:
     """The service from its settings (None: the environment, read when it starts) and a policy
     book (None: ``SLA_POLICIES_FILE`` or the built-in one)."""
@@ -75,7 +70,10 @@ def build_service(settings: FollowupSettings | None = None, *, book: PolicyBook 
         components=factory(settings, book),
         projections=_projections,
         migrations=Path(__file__).parent / "migrations",
-        background=[_scheduler, _gauges],
+        background=[
+            _scheduler,
+            _GAUGES,
+        ],
         on_start=[_precreate_metrics],
         description="Follow-up tasks that keep every promise to a customer (跟踪服务).",
         checks=[check_text_keys],
