@@ -10,7 +10,7 @@ from services.followup import metrics
 from services.followup.api import router
 from services.followup.components import components, factory
 from services.followup.config import FollowupSettings
-from services.followup.projections import progress_chain, task_rules
+from services.followup.subscribers import progress_chain, task_rules
 from shared.contracts.followup import TaskKind
 from shared.projection import Projection
 from shared.runner import Service, ServiceContext, periodic
