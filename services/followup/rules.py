@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from uuid import UUID
 
 from services.followup.domain import ScheduleTask, Task, successor_id, task_id_for
 from shared.actors import staff_actor
@@ -192,14 +191,16 @@ class TaskRules:
         """Tell the complainant: a 30-day extension, a 60-day one once approved, or (uk-fca payment
         services) the move to business day 35 after a holding reply. Owned by who asked for it."""
         due = f", now due by {self.local_time(env.branch_id, data.due_at)}," if data.due_at else ""
+        reason = (
+            f"Tell the complainant the {_deadline_name(data.sla)} was extended to {data.limit_days} "
+            f"{_UNITS[data.unit]}{due} and why."
+        )
         return self._inform(
             env,
-            data.complaint_id,
-            data.at,
+            data,
             at,
             customer_ref,
-            f"Tell the complainant the {_deadline_name(data.sla)} was extended to {data.limit_days} "
-            f"{_UNITS[data.unit]}{due} and why.",
+            reason,
             owner=data.requested_by or staff_owner(env.actor),
             about=_refs(data.reason),
         )
@@ -215,15 +216,9 @@ class TaskRules:
             if data.regulatory_clocks_paused
             else ""
         )
+        reason = f"Tell the complainant the case now waits for {_HOLDS[data.kind]}, and why.{paused}"
         return self._inform(
-            env,
-            data.complaint_id,
-            data.at,
-            at,
-            customer_ref,
-            f"Tell the complainant the case now waits for {_HOLDS[data.kind]}, and why.{paused}",
-            owner=staff_owner(env.actor),
-            about=_refs(data.reason),
+            env, data, at, customer_ref, reason, owner=staff_owner(env.actor), about=_refs(data.reason)
         )
 
     def on_resumed(
@@ -248,22 +243,15 @@ class TaskRules:
             if data.regulatory_due_at
             else ""
         )
+        reason = f"Tell the complainant {what}{due}."
         return self._inform(
-            env,
-            data.complaint_id,
-            data.at,
-            at,
-            customer_ref,
-            f"Tell the complainant {what}{due}.",
-            owner=staff_owner(env.actor),
-            about=_refs(data.note),
+            env, data, at, customer_ref, reason, owner=staff_owner(env.actor), about=_refs(data.note)
         )
 
     def _inform(
         self,
         env: Envelope,
-        complaint_id: UUID,
-        since: datetime,
+        data: RegulatoryDeadlineExtended | ComplaintPutOnHold | ComplaintResumed,
         at: datetime,
         customer_ref: str | None,
         reason: str,
@@ -271,13 +259,14 @@ class TaskRules:
         owner: str | None,
         about: tuple[TextRef, ...],
     ) -> ScheduleTask:
-        """Tell the complainant something (an extension, a hold, a resume) within ``inform_within``."""
+        """Tell the complainant what ``data`` changed (an extension, a hold, a resume) within
+        ``inform_within`` of it."""
         return ScheduleTask(
             task_id=task_id_for(env.event_id, TaskKind.inform_complainant),
             kind=TaskKind.inform_complainant,
-            due_at=since + self.config.inform_within,
+            due_at=data.at + self.config.inform_within,
             reason=_clip(reason),
-            subject=f"complaint:{complaint_id}",
+            subject=f"complaint:{data.complaint_id}",
             at=at,
             owner=owner,
             cause_event_id=env.event_id,

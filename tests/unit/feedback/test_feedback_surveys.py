@@ -4,7 +4,6 @@ the 72 h window, one answer."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 from uuid import uuid4
 
 import pytest
@@ -21,16 +20,14 @@ from shared.contracts.feedback import (
     SurveySent,
 )
 from shared.decider import NotFound
-from shared.registry import EventData
 from shared.sla.policy import PolicyBook
-from tests.support.decider import Scenario, When, given
+from tests.support.decider import Scenario, given, only
 from tests.support.texts import ref
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 VISIT = uuid4()
 SUBJECT = f"visit:{VISIT}"
 SURVEY = s.survey_id_for(SUBJECT)
-E = TypeVar("E", bound=EventData)
 
 
 def at(hours: float) -> datetime:
@@ -54,14 +51,6 @@ def request(**kw: object) -> s.RequestSurvey:
 def survey(*commands: s.Command) -> Scenario[s.Command, s.Survey]:
     """A survey that went through ``commands`` (its past: the events they recorded)."""
     return given(s.survey_decider).after(*commands)
-
-
-def only(outcome: When[s.Command, s.Survey], kind: type[E]) -> E:
-    """The one event the command decided, of ``kind`` (for a look at its fields)."""
-    outcome.then(kind)
-    event = outcome.events[0]
-    assert isinstance(event, kind)
-    return event
 
 
 REQUESTED = (request(),)

@@ -4,7 +4,6 @@ refusals, idempotent scheduling."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 from uuid import UUID, uuid4
 
 import pytest
@@ -20,14 +19,12 @@ from shared.contracts.followup import (
     VerificationFailed,
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
-from shared.registry import EventData
-from tests.support.decider import Scenario, When, given
+from tests.support.decider import Scenario, given, only
 from tests.support.texts import fref
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 COMPLAINT = UUID("00000000-0000-0000-0000-0000000000c1")
 CAUSE = UUID("00000000-0000-0000-0000-0000000000e1")
-E = TypeVar("E", bound=EventData)
 
 
 def at(hours: float) -> datetime:
@@ -52,14 +49,6 @@ def schedule(kind: TaskKind = TaskKind.progress_update, **kw: object) -> d.Sched
 def task(*commands: d.Command) -> Scenario[d.Command, d.Task]:
     """A task that went through ``commands`` (its past: the events they recorded)."""
     return given(d.followup_decider).after(*commands)
-
-
-def only(outcome: When[d.Command, d.Task], kind: type[E]) -> E:
-    """The one event the command decided, of ``kind`` (for a look at its fields)."""
-    outcome.then(kind)
-    event = outcome.events[0]
-    assert isinstance(event, kind)
-    return event
 
 
 def sla(kind: str, hours: float) -> SlaAtRisk | SlaBreached:
