@@ -120,7 +120,7 @@ class Service:
 
     Start-up order: migrations, then ``components`` (the service's parts, built once and stored on
     the context: projections, background tasks and routes read them with :func:`components_of`),
-    then ``projections`` and ``on_start``, then the relay and ``background`` tasks.
+    then ``projections`` and ``on_startup``, then the relay and ``background`` tasks.
     """
 
     name: str
@@ -132,7 +132,7 @@ class Service:
     background: Sequence[BackgroundTask] = ()
     #: start-up work on the built parts before anything is served (e.g. reception re-applies its
     #: erasure log to the vault); a :class:`~shared.crypto.KeyConfigError` refuses to start
-    on_start: Sequence[Hook] = ()
+    on_startup: Sequence[Hook] = ()
     description: str = ""
     #: configuration checks run by ``create_app`` before anything starts (e.g. the keys a service
     #: needs): a :class:`~shared.crypto.KeyConfigError` stops ``main`` with one line, exit 1
@@ -301,7 +301,7 @@ def create_app(
                     heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
                     group_instance_id=settings.kafka_group_instance_id,
                 )
-            for hook in service.on_start:
+            for hook in service.on_startup:
                 await _refusing_bad_keys(service.name, hook(ctx))
             if service.publishes:
                 dsn = settings.database_url

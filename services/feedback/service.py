@@ -72,7 +72,7 @@ def build_service(
             _dispatcher,
             _GAUGES,
         ],
-        on_start=[_precreate_metrics],
+        on_startup=[_precreate_metrics],
         description="Satisfaction surveys after every visit and closed complaint (客户反馈).",
         checks=[check_text_keys],
     )

@@ -74,7 +74,7 @@ def build_service(settings: FollowupSettings | None = None, *, book: PolicyBook 
             _scheduler,
             _GAUGES,
         ],
-        on_start=[_precreate_metrics],
+        on_startup=[_precreate_metrics],
         description="Follow-up tasks that keep every promise to a customer (跟踪服务).",
         checks=[check_text_keys],
     )

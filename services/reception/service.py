@@ -35,7 +35,7 @@ def build_service(settings: ReceptionSettings | None = None) -> Service:
         components=factory(settings),
         migrations=Path(__file__).parent / "migrations",
         checks=[check_vault_keys, check_text_keys],  # no master or PII key: the service does not start
-        on_start=[start_vault, start_erasure_log],  # the log is re-applied before serving
+        on_startup=[start_vault, start_erasure_log],  # the log is re-applied before serving
         background=[_scheduler, _gauges],
         description=(
             "Visits, queue tickets, counters and phone calls, with the lobby wait SLA and a live board."
