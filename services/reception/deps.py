@@ -1,7 +1,7 @@
 """How reception's routes reach the running application, and what they check before running.
 
 :func:`reception` is the one place a route gets the :class:`~services.reception.app.Reception`
-application from the running service; every router of the service depends on it.
+application of the running service (``components.py``); every router of the service depends on it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from uuid import UUID
 
 from fastapi import Depends, Path
 
+from services.reception import components
 from services.reception import domain as v
 from services.reception import phone as p
 from services.reception.app import Reception
@@ -20,9 +21,8 @@ from shared.runner import ServiceContext, context
 
 
 def reception(ctx: Annotated[ServiceContext, Depends(context)]) -> Reception:
-    """The reception application of the running service."""
-    app: Reception = ctx.extras["reception"]
-    return app
+    """The reception application of the running service (built once: :mod:`components`)."""
+    return components.reception(ctx)
 
 
 App = Annotated[Reception, Depends(reception)]
