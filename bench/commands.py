@@ -1,0 +1,549 @@
+"""Each service's hottest command next to the bare reference endpoint, measured in the same run.
+
+For every command: throughput closed loop (``connections`` clients, each sending as soon as it is
+answered), p50/p99 at fixed open-loop rates, the ratio to :mod:`bench.reference` (bare FastAPI +
+asyncpg, one INSERT) run the same way, and the PostgreSQL round trips, statements and commits per
+command counted on the wire (:mod:`bench.pgwire`) in a short sequential run of its own (the proxy
+is not in the way of the timed runs: the service is started again without it).
+
+Each service runs alone with the broker (its relay publishes as in production, nothing reacts).
+A lifecycle step works on what the service's create made earlier in the same run (acknowledge
+the complaints just received; call the visits just queued, each to a counter of its own since a
+counter must be free).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import astuple, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from bench.http_client import LoadClient
+from bench.infra import Infra
+from bench.load import Outcome, closed_loop, open_loop
+from bench.pgwire import RoundTripProxy, Tally
+from bench.stats import Report, fmt, progress
+from services.followup.domain import CUSTOMER_FACING
+from services.simulator.envelopes import EnvelopeFactory, Made
+from services.simulator.envelopes import producer as envelope_producer
+from services.simulator.envelopes import publish as publish_envelopes
+from shared.contracts.refs import synthetic_ref
+from shared.devstack import TansuBroker, create_topics
+from shared.topology import all_topics
+from tests.support.auth import BRANCH_ROLES, bearer
+from tests.support.services import ServiceProcess, running_services
+
+SECTION = "3. hottest commands next to the bare reference (same run, each service alone)"
+REFERENCE = "reference: bare FastAPI + asyncpg insert"
+REFERENCE_MODULE = "bench.reference"
+
+
+@dataclass(frozen=True)
+class Plan:
+    requests: int  # closed loop, after ``warmup`` requests
+    connections: int
+    rates: tuple[float, ...]
+    seconds: float  # per open-loop rate
+    warmup: int
+    counted: int  # sequential commands whose round trips are counted
+    branches: int = 200
+
+    def needed(self) -> int:
+        """Requests one command gets in all (what a lifecycle step needs prepared)."""
+        return self.warmup + self.requests + sum(int(r * self.seconds) for r in self.rates) + self.counted + 3
+
+
+FULL = Plan(requests=1000, connections=32, rates=(100, 300), seconds=3, warmup=100, counted=40)
+QUICK = Plan(requests=60, connections=8, rates=(50,), seconds=0.5, warmup=10, counted=5, branches=20)
+
+
+#: method, path, JSON body, and the branch whose staff sends it
+Request = tuple[str, str, dict[str, Any], str]
+
+
+@functools.cache
+def staff_of(branch: str) -> dict[str, str]:
+    """A member of staff with every branch role in ``branch`` (one token per branch, reused)."""
+    return bearer(f"staff-{branch}", [branch], BRANCH_ROLES)
+
+
+@dataclass
+class Command:
+    """One command to offer: ``request(i)`` builds request ``i`` (None: nothing left to act on),
+    ``answered`` sees each success (to keep what a later command acts on)."""
+
+    label: str
+    status: int
+
+    def request(self, i: int) -> Request | None:
+        raise NotImplementedError
+
+    def answered(self, i: int, body: Any) -> None:
+        return None
+
+    def available(self) -> int | None:
+        """How many requests can still be made (None: any number)."""
+        return None
+
+
+@dataclass
+class ComplaintCreate(Command):
+    branches: int = 200
+    received: deque[tuple[str, str]] = field(default_factory=deque)
+
+    def request(self, i: int) -> Request:
+        body = {
+            "channel": "in_branch",
+            "customer_ref": synthetic_ref(f"cmd-{i}"),
+            "description": "queue too long",
+        }
+        branch = f"b{i % self.branches:04d}"
+        return "POST", f"/branches/{branch}/complaints", body, branch
+
+    def answered(self, i: int, body: Any) -> None:
+        self.received.append((f"b{i % self.branches:04d}", str(body["complaint_id"])))
+
+
+@dataclass
+class ComplaintAcknowledge(Command):
+    created: ComplaintCreate
+
+    def request(self, i: int) -> Request | None:
+        if not self.created.received:
+            return None
+        branch, complaint_id = self.created.received.popleft()
+        return (
+            "POST",
+            f"/complaints/{complaint_id}/acknowledge",
+            {"apology": "we are sorry for the wait"},
+            branch,
+        )
+
+    def available(self) -> int:
+        return len(self.created.received)
+
+
+@dataclass
+class VisitArrival(Command):
+    branches: int = 200
+    queued: deque[tuple[str, str]] = field(default_factory=deque)
+
+    def request(self, i: int) -> Request:
+        body = {"service_type": "deposit_demand", "customer_ref": synthetic_ref(f"visit-{i}")}
+        branch = f"b{i % self.branches:04d}"
+        return "POST", f"/branches/{branch}/visits", body, branch
+
+    def answered(self, i: int, body: Any) -> None:
+        if body.get("line"):
+            self.queued.append((f"b{i % self.branches:04d}", str(body["line"])))
+
+
+@dataclass
+class VisitCall(Command):
+    arrivals: VisitArrival
+
+    def request(self, i: int) -> Request | None:
+        if not self.arrivals.queued:
+            return None
+        branch, line = self.arrivals.queued.popleft()
+        # a counter must be free: every call goes to a counter of its own (opened by the call)
+        return "POST", f"/branches/{branch}/lines/{line}/call-next", {"counter_id": f"c{i}"}, branch
+
+    def available(self) -> int:
+        return len(self.arrivals.queued)
+
+
+@dataclass
+class Prepared(Command):
+    """A command on things made before it runs: ``publish`` puts the other contexts' events the
+    service reacts to on the broker (before it starts), ``prepare`` finds what they made."""
+
+    count: int = 0
+    branches: int = 20
+    ready: deque[tuple[str, str, dict[str, Any]]] = field(default_factory=deque)
+
+    def names(self) -> list[str]:
+        return [self.branch(i) for i in range(self.branches)]
+
+    def branch(self, i: int) -> str:
+        raise NotImplementedError
+
+    def available(self) -> int:
+        return len(self.ready)
+
+    async def publish(self, bootstrap: str) -> None:
+        factory = EnvelopeFactory(actor="bench-staff")
+        made = [m for i in range(self.count) for m in self.events(factory, i, datetime.now(UTC))]
+        producer = envelope_producer(bootstrap)
+        await producer.start()
+        try:
+            await publish_envelopes(producer, made)
+        finally:
+            await producer.stop()
+        progress(f"{self.label}: published {len(made):,} events of {self.count:,} cases it acts on")
+
+    def events(self, factory: EnvelopeFactory, i: int, at: datetime) -> list[Made]:
+        raise NotImplementedError
+
+    async def prepare(self, http: LoadClient, connections: int) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class FollowupComplete(Prepared):
+    """Completes the follow-ups scheduled for received complaints, each customer reached first
+    (as staff must)."""
+
+    def branch(self, i: int) -> str:
+        return f"f{i % self.branches:03d}"
+
+    def request(self, i: int) -> Request | None:
+        if not self.ready:
+            return None
+        branch, task_id, body = self.ready.popleft()
+        return "POST", f"/follow-ups/{task_id}/complete", body, branch
+
+    def events(self, factory: EnvelopeFactory, i: int, at: datetime) -> list[Made]:
+        ref = synthetic_ref(f"fu-{i}")
+        return factory.complaint(self.branch(i), at, customer_ref=ref, steps="received")
+
+    async def prepare(self, http: LoadClient, connections: int) -> None:
+        """List the open follow-ups (waiting for the consumer), reach each customer that must be."""
+        tasks = await _listed(http, self.names(), "follow-ups", "tasks", "status=open&limit=500", self.count)
+        todo = [(branch, t) for branch, t in tasks if t.get("status") in ("scheduled", "contacted")]
+        needs_contact = [
+            (branch, t) for branch, t in todo if t.get("kind") in CUSTOMER_FACING and not t.get("reached")
+        ]
+        progress(f"follow-ups: {len(todo):,} open, reaching {len(needs_contact):,} customers first")
+
+        async def contact(i: int) -> int:
+            branch, task = needs_contact[i]
+            body = {"reached": True, "note": "talked to the customer"}
+            path = f"/follow-ups/{task['task_id']}/contact"
+            return (await http.request("POST", path, json=body, headers=staff_of(branch))).status_code
+
+        await closed_loop(contact, requests=len(needs_contact), connections=connections)
+        for branch, task in todo:
+            body: dict[str, Any] = {"note": "done as promised"}
+            if task.get("kind") == "verification":
+                body["verified"] = True
+            self.ready.append((branch, str(task["task_id"]), body))
+
+
+@dataclass
+class SurveyAnswer(Prepared):
+    """Answers the surveys requested after served visits, by phone (floor staff)."""
+
+    def branch(self, i: int) -> str:
+        return f"s{i % self.branches:03d}"
+
+    def request(self, i: int) -> Request | None:
+        if not self.ready:
+            return None
+        branch, survey_id, body = self.ready.popleft()
+        return "POST", f"/surveys/{survey_id}/responses", body, branch
+
+    def events(self, factory: EnvelopeFactory, i: int, at: datetime) -> list[Made]:
+        return factory.visit(self.branch(i), at, waited=60.0, customer_ref=synthetic_ref(f"sv-{i}"))
+
+    async def prepare(self, http: LoadClient, connections: int) -> None:
+        query = "answered=false&limit=200"
+        listed = await _listed(http, self.names(), "surveys", "surveys", query, self.count)
+        self.ready.extend((branch, str(s["survey_id"]), {"score": 5}) for branch, s in listed)
+        progress(f"surveys: {len(self.ready):,} waiting for an answer")
+
+
+async def _listed(
+    http: LoadClient, names: list[str], what: str, key: str, query: str, want: int, patience: float = 90.0
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every branch's ``/branches/{b}/{what}?{query}`` rows, polled until ``want`` are there or
+    the count stopped growing for a few seconds (the service's consumer catching up)."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    seen, since, deadline = -1, time.monotonic(), time.monotonic() + patience
+    while time.monotonic() < deadline:
+        rows = []
+        for branch in names:
+            response = await http.get(f"/branches/{branch}/{what}?{query}", headers=staff_of(branch))
+            if response.status_code == 200:
+                rows += [(branch, row) for row in response.json()[key]]
+        if len(rows) >= want:
+            break
+        if len(rows) != seen:
+            seen, since = len(rows), time.monotonic()
+        elif time.monotonic() - since > (3 if rows else 20):
+            break
+        await asyncio.sleep(1.0)
+    return rows
+
+
+@dataclass
+class Reference(Command):
+    inner: ComplaintCreate
+
+    def request(self, i: int) -> Request:
+        return self.inner.request(i)
+
+
+@dataclass
+class Group:
+    """One service process and its commands, in the order they run; ``publish`` puts what it
+    reacts to on the broker before it starts, ``prepare`` readies what its commands act on."""
+
+    service: str
+    module: str
+    commands: Sequence[Command]
+    publish: Callable[[str], Awaitable[None]] | None = None
+    prepare: Callable[[LoadClient, int], Awaitable[None]] | None = None
+
+
+def groups(plan: Plan) -> list[Group]:
+    complaints = ComplaintCreate("complaint create", 201, plan.branches)
+    visits = VisitArrival("visit arrival (ticket issued)", 201, plan.branches)
+    followups = FollowupComplete("follow-up complete", 200, count=plan.needed())
+    surveys = SurveyAnswer("survey answer", 201, count=plan.needed())
+    return [
+        Group(
+            "complaint",
+            "services.complaint",
+            [complaints, ComplaintAcknowledge("complaint acknowledge", 200, complaints)],
+        ),
+        Group("reception", "services.reception", [visits, VisitCall("visit call-next", 200, visits)]),
+        Group(
+            "followup", "services.followup", [followups], publish=followups.publish, prepare=followups.prepare
+        ),
+        Group("feedback", "services.feedback", [surveys], publish=surveys.publish, prepare=surveys.prepare),
+    ]
+
+
+@dataclass
+class Measured:
+    label: str
+    closed: float = float("nan")
+    at: dict[float, tuple[float, float, bool]] = field(default_factory=dict)
+    tally: Tally | None = None
+    failed: int = 0
+
+
+async def run(report: Report, infra: Infra, plan: Plan, *, only: Sequence[str] = ()) -> list[Measured]:
+    """The reference, then every group (or only those whose service is in ``only``)."""
+    broker = TansuBroker.start()  # a broker of its own: the end-to-end part's HQ never sees this
+    try:
+        await create_topics(broker.bootstrap_servers, all_topics())
+        return await _run(report, infra, plan, broker.bootstrap_servers, only)
+    finally:
+        broker.cleanup()
+
+
+async def _run(report: Report, infra: Infra, plan: Plan, kafka: str, only: Sequence[str]) -> list[Measured]:
+    results: list[Measured] = []
+    database_url = await infra.new_database()
+    env = {"LOG_LEVEL": "WARNING", "BRANCHCARE_DEV_MODE": "1"}
+    reference = ServiceProcess(
+        "reference",
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka,
+        env=env,
+        module="bench.reference",
+    )
+    progress("starting the bare reference endpoint")
+    async with running_services(reference, timeout=60):
+        results.append(
+            await measure(
+                report,
+                reference.url,
+                Reference(REFERENCE, 201, ComplaintCreate("", 201, plan.branches)),
+                plan,
+            )
+        )
+    for group in groups(plan):
+        if only and group.service not in only:
+            continue
+        if group.publish is not None:
+            await group.publish(kafka)
+        async with RoundTripProxy(*_host_port(database_url)) as proxy:
+            proxied = ServiceProcess(
+                group.service,
+                database_url=_via(database_url, proxy.port),
+                kafka_bootstrap_servers=kafka,
+                env=env,
+                module=group.module,
+            )
+            progress(f"{group.service}: counting round trips per command on the wire")
+            async with running_services(proxied, timeout=60):
+                if group.prepare is not None:
+                    async with LoadClient(proxied.url, plan.connections) as http:
+                        await group.prepare(http, plan.connections)
+                tallies = await count_round_trips(proxied.url, proxy, group, plan)
+        service = ServiceProcess(
+            group.service,
+            database_url=database_url,
+            kafka_bootstrap_servers=kafka,
+            env=env,
+            module=group.module,
+        )
+        progress(f"starting {group.service} for the timed runs")
+        async with running_services(service, timeout=60):
+            for command, tally in zip(group.commands, tallies, strict=True):
+                measured = await measure(report, service.url, command, plan)
+                measured.tally = tally
+                results.append(measured)
+                add_tally(report, command.label, tally)
+    add_ratios(report, results)
+    return results
+
+
+async def send_with(http: LoadClient, command: Command, i: int) -> int:
+    made = command.request(i)
+    if made is None:
+        return 0
+    method, path, body, branch = made
+    response = await http.request(method, path, json=body, headers=staff_of(branch))
+    if response.status_code == command.status:
+        command.answered(i, response.json())
+    return response.status_code
+
+
+async def measure(report: Report, url: str, command: Command, plan: Plan) -> Measured:
+    """Warm-up, closed loop, then each open-loop rate; adds the figures to ``report``."""
+    measured = Measured(command.label)
+    next_index = 0
+
+    open_total = sum(int(r * plan.seconds) for r in plan.rates)
+
+    def budget(wanted: int, reserve: int = 0) -> int:
+        """``wanted`` requests, or what is left for them when the command acts on prepared
+        things (the closed loop leaves the open-loop runs their share)."""
+        left = command.available()
+        return wanted if left is None else max(0, min(wanted, left - reserve))
+
+    async with LoadClient(url, plan.connections) as http:
+        send = functools.partial(send_with, http, command)
+        warm = await closed_loop(send, requests=budget(plan.warmup), connections=plan.connections)
+        next_index += len(warm.samples)
+        progress(
+            f"{command.label}: closed loop, {plan.requests} requests over {plan.connections} connections"
+        )
+        closed = await closed_loop(
+            send, requests=budget(plan.requests, open_total), connections=plan.connections, first=next_index
+        )
+        next_index += len(closed.samples)
+        measured.closed = closed.rate(command.status)
+        measured.failed += _failed(closed, command.status)
+        report.add(
+            SECTION,
+            f"{command.label}: closed loop, {plan.connections} connections",
+            measured.closed,
+            "cmd/s",
+            f"{len(closed.samples):,} requests, {_failed(closed, command.status)} not {command.status}",
+        )
+        for rate in plan.rates:
+            seconds = budget(int(rate * plan.seconds)) / rate
+            if seconds <= 0:
+                continue
+            progress(f"{command.label}: open loop at {rate:.0f}/s for {seconds:.1f} s")
+            outcome = await open_loop(send, rate=rate, seconds=seconds, first=next_index)
+            next_index += len(outcome.samples)
+            p50, p99 = outcome.latency_ms(50, command.status), outcome.latency_ms(99, command.status)
+            measured.at[rate] = (p50, p99, outcome.saturated)
+            measured.failed += _failed(outcome, command.status)
+            note = (
+                "SATURATED"
+                if outcome.saturated
+                else f"{_failed(outcome, command.status)} not {command.status}"
+            )
+            report.add(SECTION, f"{command.label}: p50 at {rate:.0f}/s", p50, "ms")
+            report.add(SECTION, f"{command.label}: p99 at {rate:.0f}/s", p99, "ms", note)
+    return measured
+
+
+def _failed(outcome: Outcome, status: int) -> int:
+    return sum(1 for s in outcome.samples if s.status != status)
+
+
+async def count_round_trips(url: str, proxy: RoundTripProxy, group: Group, plan: Plan) -> list[Tally | None]:
+    """Per command: warm up (prepared statements), then ``plan.counted`` commands one at a time;
+    the pool's background traffic over an idle second of the same process is subtracted."""
+    tallies: list[Tally | None] = []
+    async with LoadClient(url, 1) as http:
+        for command in group.commands:
+            for i in range(3):  # the first commands prepare their statements
+                await send_with(http, command, 10**6 + i)
+        before, started = proxy.tally(group.service), time.monotonic()
+        await asyncio.sleep(1.0)
+        idle = proxy.tally(group.service).minus(before)
+        idle_seconds = time.monotonic() - started
+        for command in group.commands:
+            before, started = proxy.tally(group.service), time.monotonic()
+            done = 0
+            for i in range(plan.counted):
+                if await send_with(http, command, 2 * 10**6 + i) == command.status:
+                    done += 1
+            await asyncio.sleep(0.2)  # work after the response (e.g. an audit row) lands too
+            spent = proxy.tally(group.service).minus(before)
+            share = (time.monotonic() - started) / idle_seconds
+            background = Tally(*(round(v * share) for v in astuple(idle)))
+            per = spent.minus(background)
+            tallies.append(Tally(*(round(v / done, 1) for v in astuple(per))) if done else None)
+    return tallies
+
+
+def add_tally(report: Report, label: str, tally: Tally | None) -> None:
+    if tally is None:
+        return
+    note = (
+        f"{tally.statements:g} statements, {tally.commits:g} commits, {tally.resets:g} pool checkouts"
+        " (on the wire)"
+    )
+    report.add(SECTION, f"{label}: PostgreSQL round trips per command", tally.round_trips, "", note)
+
+
+def add_ratios(report: Report, results: list[Measured]) -> None:
+    reference = next((m for m in results if m.label == REFERENCE), None)
+    if reference is None:
+        return
+    for m in results:
+        if m is not reference:
+            report.add(SECTION, f"{m.label}: / reference", m.closed / reference.closed, "×", "closed loop")
+
+
+def summary(results: list[Measured], rates: Sequence[float]) -> str:
+    """The one table to read: per command its rate, ratio, latencies and round trips."""
+    reference = next((m for m in results if m.label == REFERENCE), None)
+    head = ["command", "cmd/s", "/ ref"] + [f"p50|p99 @{r:.0f}/s" for r in rates] + ["round trips"]
+    rows = [head]
+    for m in results:
+        ratio = m.closed / reference.closed if reference else float("nan")
+        cells = [m.label, fmt(m.closed), fmt(ratio)]
+        for r in rates:
+            p50, p99, saturated = m.at.get(r, (float("nan"), float("nan"), False))
+            cells.append(f"{fmt(p50)} | {fmt(p99)} ms" + (" SAT" if saturated else ""))
+        cells.append(fmt(m.tally.round_trips) if m.tally else "-")
+        rows.append(cells)
+    widths = [max(len(row[c]) for row in rows) for c in range(len(head))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if c == 0 else cell.rjust(w)
+            for c, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    return "\n".join(["", "== summary: hottest commands", *lines])
+
+
+def _host_port(database_url: str) -> tuple[str, int]:
+    parts = urlsplit(database_url)
+    return parts.hostname or "127.0.0.1", parts.port or 5432
+
+
+def _via(database_url: str, port: int) -> str:
+    """``database_url`` with its server replaced by the local proxy."""
+    parts = urlsplit(database_url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@127.0.0.1:{port}" if userinfo else f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
