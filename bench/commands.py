@@ -467,13 +467,16 @@ def _failed(outcome: Outcome, status: int) -> int:
 
 
 async def count_round_trips(url: str, proxy: RoundTripProxy, group: Group, plan: Plan) -> list[Tally | None]:
-    """Per command: warm up (prepared statements), then ``plan.counted`` commands one at a time;
-    the pool's background traffic over an idle second of the same process is subtracted."""
+    """Per command: warm up (prepared statements), wait for the pool to go quiet, then
+    ``plan.counted`` commands one at a time; the pool's traffic over an idle second of the same
+    process is subtracted. What the service's own consumers do in reaction within the window
+    (e.g. a projection of its own events) counts: it is work the command causes."""
     tallies: list[Tally | None] = []
     async with LoadClient(url, 1) as http:
         for command in group.commands:
             for i in range(3):  # the first commands prepare their statements
                 await send_with(http, command, 10**6 + i)
+        await quiet(proxy, group.service)
         before, started = proxy.tally(group.service), time.monotonic()
         await asyncio.sleep(1.0)
         idle = proxy.tally(group.service).minus(before)
@@ -491,6 +494,18 @@ async def count_round_trips(url: str, proxy: RoundTripProxy, group: Group, plan:
             per = spent.minus(background)
             tallies.append(Tally(*(round(v / done, 1) for v in astuple(per))) if done else None)
     return tallies
+
+
+async def quiet(proxy: RoundTripProxy, service: str, patience: float = 20.0) -> None:
+    """Wait until the service's pool is (nearly) idle: its consumers caught up with what was
+    published or made before, so their work is not counted as the commands'."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        before = proxy.tally(service)
+        await asyncio.sleep(0.5)
+        if proxy.tally(service).minus(before).round_trips <= 1:
+            return
+    progress(f"{service}: its pool did not go quiet; round trips include background work")
 
 
 def add_tally(report: Report, label: str, tally: Tally | None) -> None:
