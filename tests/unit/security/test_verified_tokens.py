@@ -96,3 +96,23 @@ def test_one_verifier_per_config() -> None:
     staff_verifier(CONFIG).verify(t)
     with pytest.raises(InvalidToken):  # a rotated secret does not inherit the old cache
         staff_verifier(other).verify(t)
+
+
+def test_a_gateway_token_is_verified_once_per_app_and_only_a_gateway_token_is_cached() -> None:
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from shared.gateway_identity import _verified_gateway, gateway_key, issue_gateway_token
+
+    key = gateway_key(SECRET)
+    app = SimpleNamespace(state=SimpleNamespace(gateway_token_key=key))
+    request = cast(Any, SimpleNamespace(app=app))
+    gateway = issue_gateway_token("sms-main", key, ["b001"])
+    first = _verified_gateway(request, gateway)
+    assert first is not None and first.staff_id == "gw:sms-main"
+    assert _verified_gateway(request, gateway) is first  # the second answer is a cache hit
+    assert _verified_gateway(request, token()) is None  # a staff token: not a gateway's
+    assert len(app.state.gateway_tokens) == 1
+    head, body, _ = gateway.split(".")
+    with pytest.raises(Exception, match="signature"):
+        _verified_gateway(request, f"{head}.{body}.{'A' * 43}")
