@@ -37,6 +37,8 @@ _INSERT = """INSERT INTO reference_complaints
 
 
 class Body(BaseModel):
+    """The complaint-create body (the walking skeleton takes the same)."""
+
     model_config = ConfigDict(extra="forbid")
 
     channel: Channel
