@@ -349,7 +349,7 @@ async def _run(report: Report, infra: Infra, plan: Plan, kafka: str, only: Seque
         database_url=database_url,
         kafka_bootstrap_servers=kafka,
         env=env,
-        module="bench.reference",
+        module=REFERENCE_MODULE,
     )
     progress("starting the bare reference endpoint")
     async with running_services(reference, timeout=60):
