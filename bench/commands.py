@@ -47,6 +47,7 @@ REFERENCE_MODULE = "bench.reference"
 @dataclass(frozen=True)
 class Plan:
     requests: int  # closed loop, after ``warmup`` requests
+    closed_seconds: float  # ...or for at most this long
     connections: int
     rates: tuple[float, ...]
     seconds: float  # per open-loop rate
@@ -59,8 +60,12 @@ class Plan:
         return self.warmup + self.requests + sum(int(r * self.seconds) for r in self.rates) + self.counted + 3
 
 
-FULL = Plan(requests=1000, connections=32, rates=(100, 300), seconds=3, warmup=100, counted=40)
-QUICK = Plan(requests=60, connections=8, rates=(50,), seconds=0.5, warmup=10, counted=5, branches=20)
+FULL = Plan(
+    requests=1000, closed_seconds=8, connections=32, rates=(100, 300), seconds=3, warmup=100, counted=40
+)
+QUICK = Plan(
+    requests=60, closed_seconds=3, connections=8, rates=(50,), seconds=0.5, warmup=10, counted=5, branches=20
+)
 
 
 #: method, path, JSON body, and the branch whose staff sends it
@@ -424,13 +429,20 @@ async def measure(report: Report, url: str, command: Command, plan: Plan) -> Mea
 
     async with LoadClient(url, plan.connections) as http:
         send = functools.partial(send_with, http, command)
-        warm = await closed_loop(send, requests=budget(plan.warmup), connections=plan.connections)
+        warm = await closed_loop(
+            send, requests=budget(plan.warmup), connections=plan.connections, seconds=plan.closed_seconds / 2
+        )
         next_index += len(warm.samples)
         progress(
-            f"{command.label}: closed loop, {plan.requests} requests over {plan.connections} connections"
+            f"{command.label}: closed loop, {plan.requests} requests (at most {plan.closed_seconds:.0f} s)"
+            f" over {plan.connections} connections"
         )
         closed = await closed_loop(
-            send, requests=budget(plan.requests, open_total), connections=plan.connections, first=next_index
+            send,
+            requests=budget(plan.requests, open_total),
+            connections=plan.connections,
+            first=next_index,
+            seconds=plan.closed_seconds,
         )
         next_index += len(closed.samples)
         measured.closed = closed.rate(command.status)

@@ -134,6 +134,9 @@ class LoadClient:
         conn = await self._idle.get()
         try:
             return await conn.request(method, path, body, fields)
+        except asyncio.CancelledError:
+            conn.close()  # a request may be half-way: the connection cannot be reused
+            raise
         finally:
             self._idle.put_nowait(conn)
 

@@ -5,6 +5,7 @@ a slow system cannot slow the load down and hide its own latency)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from bench.stats import percentile, progress
 #: an open-loop run stops offering once this many seconds of requests are outstanding: the
 #: system is saturated and piling up more would only measure the queue
 MAX_BACKLOG_SECONDS = 2.0
+#: how long an open-loop run waits for the answers still outstanding after its last request
+DRAIN_SECONDS = 15.0
 
 #: sends request ``i``; answers its HTTP status (-1: no answer)
 Send = Callable[[int], Awaitable[int]]
@@ -54,18 +57,26 @@ async def _one(send: Send, sample: Sample) -> None:
         sample.status = await send(sample.index)
     except Exception:
         sample.status = -1
-    sample.answered = time.monotonic()
+    except asyncio.CancelledError:
+        sample.status = -1
+        raise
+    finally:
+        sample.answered = time.monotonic()
 
 
-async def closed_loop(send: Send, *, requests: int, connections: int, first: int = 0) -> Outcome:
-    """``requests`` requests (indices ``first``…) over ``connections`` workers, back to back."""
+async def closed_loop(
+    send: Send, *, requests: int, connections: int, first: int = 0, seconds: float = math.inf
+) -> Outcome:
+    """``requests`` requests (indices ``first``…) over ``connections`` workers, back to back; no
+    new request after ``seconds`` (a slow system is measured in bounded time)."""
     samples: list[Sample] = []
     next_index = first
     end = first + requests
+    stop = time.monotonic() + seconds
 
     async def worker() -> None:
         nonlocal next_index
-        while next_index < end:
+        while next_index < end and time.monotonic() < stop:
             sample = Sample(next_index, time.monotonic())
             next_index += 1
             samples.append(sample)
@@ -76,8 +87,11 @@ async def closed_loop(send: Send, *, requests: int, connections: int, first: int
     return Outcome(samples, time.monotonic() - started)
 
 
-async def open_loop(send: Send, *, rate: float, seconds: float, first: int = 0) -> Outcome:
-    """``rate`` requests per second for ``seconds``, each sent at its due time; waits for answers."""
+async def open_loop(
+    send: Send, *, rate: float, seconds: float, first: int = 0, drain: float = DRAIN_SECONDS
+) -> Outcome:
+    """``rate`` requests per second for ``seconds``, each sent at its due time; waits for the
+    answers, at most ``drain`` seconds after the last was sent (the rest count as unanswered)."""
     total = int(rate * seconds)
     samples: list[Sample] = []
     tasks: list[asyncio.Task[None]] = []
@@ -104,6 +118,13 @@ async def open_loop(send: Send, *, rate: float, seconds: float, first: int = 0) 
         samples.append(sample)
         outstanding += 1
         tasks.append(asyncio.create_task(one(sample)))
-    await asyncio.gather(*tasks)
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=drain)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            progress(f"{len(pending)} requests unanswered {drain:.0f} s after the last was sent")
+            saturated = True
     span = max((s.answered for s in samples), default=start) - start
     return Outcome(samples, span, saturated)
