@@ -425,7 +425,9 @@ async def measure(report: Report, url: str, command: Command, plan: Plan) -> Mea
         """``wanted`` requests, or what is left for them when the command acts on prepared
         things (the closed loop leaves the open-loop runs their share)."""
         left = command.available()
-        return wanted if left is None else max(0, min(wanted, left - reserve))
+        if left is None:
+            return wanted
+        return max(0, min(wanted, left - min(reserve, left // 2)))
 
     async with LoadClient(url, plan.connections) as http:
         send = functools.partial(send_with, http, command)
