@@ -86,6 +86,15 @@ class Watcher:
             await asyncio.sleep(0.02)
         return True
 
+    async def settle(self, quiet: float, timeout: float) -> None:
+        """Wait until no complaint became visible for ``quiet`` seconds (at most ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        seen, since = self.visible(), time.monotonic()
+        while time.monotonic() - since < quiet and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            if self.visible() != seen:
+                seen, since = self.visible(), time.monotonic()
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -145,6 +154,9 @@ async def run(
                 sent = await offer(http, names, rate, seconds)
                 accepted = [s for s in sent if s.status == 201]
                 await watcher.wait_for(len(accepted), timeout=30)
+                if len(accepted) < len(sent):  # requests given up on may still be committed
+                    progress("letting the service work off what it was still given")
+                    await watcher.settle(quiet=2.0, timeout=30)
                 watcher.stop()
                 await watching
                 record(report, section, f"at {rate:.0f}/s: ", sent, watcher, rate, seconds)
@@ -166,7 +178,8 @@ def record(
         f"{prefix}answered 201",
         len(accepted) / span,
         "cmd/s",
-        f"{len(sent) - len(accepted)} not 201",
+        f"{sum(1 for s in sent if s.status < 0)} unanswered or failed,"
+        f" {sum(1 for s in sent if s.status >= 0 and s.status != 201)} answered but not 201",
     )
     report.add(section, f"{prefix}HTTP response p50", percentile(answered, 50) * 1000, "ms")
     report.add(section, f"{prefix}HTTP response p99", percentile(answered, 99) * 1000, "ms")
