@@ -25,7 +25,6 @@ from bench.hot_commands import (
     ComplaintAcknowledge,
     ComplaintCreate,
     FollowupComplete,
-    Reference,
     SurveyAnswer,
     VisitArrival,
     VisitCall,
@@ -136,7 +135,7 @@ async def _run(report: Report, infra: Infra, plan: Plan, kafka: str, only: Seque
             await measure(
                 report,
                 reference.url,
-                Reference(REFERENCE, 201, ComplaintCreate("", 201, plan.branches)),
+                ComplaintCreate(REFERENCE, 201, plan.branches),
                 plan,
             )
         )

@@ -57,70 +57,72 @@ class Command:
 
 
 @dataclass
-class ComplaintCreate(Command):
-    branches: int = 200
-    received: deque[tuple[str, str]] = field(default_factory=deque)
+class Create(Command):
+    """A create in one branch after another; ``made`` keeps (branch, what a later step needs)."""
 
+    branches: int = 200
+    made: deque[tuple[str, str]] = field(default_factory=deque)
+
+    def branch(self, i: int) -> str:
+        return f"b{i % self.branches:04d}"
+
+
+@dataclass
+class Step(Command):
+    """A lifecycle step on what ``create`` made, one each."""
+
+    create: Create
+
+    def available(self) -> int:
+        return len(self.create.made)
+
+    def request(self, i: int) -> Request | None:
+        if not self.create.made:
+            return None
+        branch, made = self.create.made.popleft()
+        method, path, body = self.on(branch, made, i)
+        return method, path, body, branch
+
+    def on(self, branch: str, made: str, i: int) -> tuple[str, str, dict[str, Any]]:
+        raise NotImplementedError
+
+
+@dataclass
+class ComplaintCreate(Create):
     def request(self, i: int) -> Request:
         body = {
             "channel": "in_branch",
             "customer_ref": synthetic_ref(f"cmd-{i}"),
             "description": "queue too long",
         }
-        branch = f"b{i % self.branches:04d}"
-        return "POST", f"/branches/{branch}/complaints", body, branch
+        return "POST", f"/branches/{self.branch(i)}/complaints", body, self.branch(i)
 
     def answered(self, i: int, body: Any) -> None:
-        self.received.append((f"b{i % self.branches:04d}", str(body["complaint_id"])))
+        self.made.append((self.branch(i), str(body["complaint_id"])))
 
 
 @dataclass
-class ComplaintAcknowledge(Command):
-    created: ComplaintCreate
-
-    def request(self, i: int) -> Request | None:
-        if not self.created.received:
-            return None
-        branch, complaint_id = self.created.received.popleft()
-        return (
-            "POST",
-            f"/complaints/{complaint_id}/acknowledge",
-            {"apology": "we are sorry for the wait"},
-            branch,
-        )
-
-    def available(self) -> int:
-        return len(self.created.received)
+class ComplaintAcknowledge(Step):
+    def on(self, branch: str, made: str, i: int) -> tuple[str, str, dict[str, Any]]:
+        return "POST", f"/complaints/{made}/acknowledge", {"apology": "we are sorry for the wait"}
 
 
 @dataclass
-class VisitArrival(Command):
-    branches: int = 200
-    queued: deque[tuple[str, str]] = field(default_factory=deque)
-
+class VisitArrival(Create):
     def request(self, i: int) -> Request:
         body = {"service_type": "deposit_demand", "customer_ref": synthetic_ref(f"visit-{i}")}
-        branch = f"b{i % self.branches:04d}"
-        return "POST", f"/branches/{branch}/visits", body, branch
+        return "POST", f"/branches/{self.branch(i)}/visits", body, self.branch(i)
 
     def answered(self, i: int, body: Any) -> None:
-        if body.get("line"):
-            self.queued.append((f"b{i % self.branches:04d}", str(body["line"])))
+        if body.get("line"):  # the ticket's line: call-next calls from it
+            self.made.append((self.branch(i), str(body["line"])))
 
 
 @dataclass
-class VisitCall(Command):
-    arrivals: VisitArrival
-
-    def request(self, i: int) -> Request | None:
-        if not self.arrivals.queued:
-            return None
-        branch, line = self.arrivals.queued.popleft()
+class VisitCall(Step):
+    def on(self, branch: str, made: str, i: int) -> tuple[str, str, dict[str, Any]]:
         # a counter must be free: every call goes to a counter of its own (opened by the call)
-        return "POST", f"/branches/{branch}/lines/{line}/call-next", {"counter_id": f"c{i}"}, branch
-
-    def available(self) -> int:
-        return len(self.arrivals.queued)
+        return "POST", f"/branches/{branch}/lines/{made}/call-next", {"counter_id": f"c{i}"}
 
 
 @dataclass
@@ -244,11 +246,3 @@ async def _listed(
             break
         await asyncio.sleep(1.0)
     return rows
-
-
-@dataclass
-class Reference(Command):
-    inner: ComplaintCreate
-
-    def request(self, i: int) -> Request:
-        return self.inner.request(i)
