@@ -226,7 +226,7 @@ class SurveyAnswer(Prepared):
 
 
 async def _listed(
-    http: LoadClient, names: list[str], what: str, key: str, query: str, want: int, patience: float = 150.0
+    http: LoadClient, names: list[str], what: str, key: str, query: str, want: int, patience: float = 180.0
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every branch's ``/branches/{b}/{what}?{query}`` rows, polled until ``want`` are there or
     the count stopped growing for a few seconds (the service's consumer catching up)."""
@@ -242,7 +242,7 @@ async def _listed(
             break
         if len(rows) != seen:
             seen, since = len(rows), time.monotonic()
-        elif time.monotonic() - since > (5 if rows else 90):
+        elif time.monotonic() - since > (15 if rows else 90):  # a busy consumer commits in bursts
             break
         await asyncio.sleep(1.0)
     return rows
