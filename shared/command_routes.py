@@ -79,19 +79,14 @@ class Given:
 Build = Callable[[Any, Given], Any]
 
 
-def acting_staff(body: Any, given: Given) -> str:
-    """For :func:`by_keyword`: the acting staff id (from the token)."""
-    return given.actor
-
-
 def by_keyword(command: type, **fixed: Any) -> Build:
     """Build ``command`` (a dataclass) by keyword from the body's fields of the same names.
 
-    ``at`` is the server's time; a field the body has is taken from it — a free text (a ``TextRef``
-    field of the command) through the command's text batch (``require`` when the body must carry
-    it, else ``add``), a list as a tuple; ``fixed`` gives the rest, a value or a function of
-    ``(body, given)``. A field left to none of these keeps the command's default. The plan is
-    made once, when the route is declared."""
+    ``at`` is the server's time, ``by`` the acting staff id (from the token, never the body); a
+    field the body has is taken from it — a free text (a ``TextRef`` field of the command) through
+    the command's text batch (``require`` when the body must carry it, else ``add``), a list as a
+    tuple; ``fixed`` gives the rest, a value or a function of ``(body, given)``. A field left to
+    none of these keeps the command's default. The plan is made once, when the route is declared."""
     hints = get_type_hints(command)
     plan = [(f.name, fixed[f.name]) for f in dataclasses.fields(command) if f.name in fixed]
     body_fields = [f.name for f in dataclasses.fields(command) if f.name not in fixed]
@@ -102,6 +97,8 @@ def by_keyword(command: type, **fixed: Any) -> Build:
         for name in body_fields:
             if name == "at":
                 kwargs[name] = given.now
+            elif name == "by":
+                kwargs[name] = given.actor
             elif name in fields:
                 kwargs[name] = _from_body(getattr(body, name), hints[name], fields[name].is_required(), given)
         return command(**kwargs)

@@ -21,7 +21,7 @@ from services.complaint import domain as d
 from services.complaint.app import ComplaintApp
 from services.complaint.routes import complaint_app, complaint_branch, router, run_command
 from services.complaint.views import ComplaintView
-from shared.command_routes import Build, CommandRoutes, Given, acting_staff, by_keyword
+from shared.command_routes import CommandRoutes, Given, by_keyword
 from shared.contracts.complaint import ProposedSolution, RemediationAction
 from shared.contracts.text import TextRef
 
@@ -39,14 +39,15 @@ CASE = "/complaints/{complaint_id}"
 Item = TypeVar("Item", bound=BaseModel)
 
 
-def step(path: str, action: str, body: type[b.Body], build: Build | type) -> None:
-    """``POST /complaints/{id}/<path>``: the operationId keeps the former route's name (the path's
-    words), the body may be left out when none of its fields is required, ``DOCS`` describes it."""
+def step(path: str, action: str, body: type[b.Body], command: type, **fixed: Any) -> None:
+    """``POST /complaints/{id}/<path>``: the body becomes ``command`` by keyword (``fixed``: what
+    the body does not say). The operationId keeps the former route's name (the path's words), the
+    body may be left out when none of its fields is required, ``DOCS`` describes it."""
     name = path.replace("-", "_")
     required = any(f.is_required() for f in body.model_fields.values())
-    command = by_keyword(build) if isinstance(build, type) else build
+    build = by_keyword(command, **fixed)
     commands.post(
-        f"{CASE}/{path}", action, body, command, name=name, doc=DOCS.get(name), body_required=required
+        f"{CASE}/{path}", action, body, build, name=name, doc=DOCS.get(name), body_required=required
     )
 
 
@@ -76,11 +77,11 @@ def _new_incident(body: b.MergeBody, g: Given) -> UUID:
     return body.incident_id or uuid4()
 
 
-def _new_request(body: b.ReasonBody, g: Given) -> UUID:
+def _new_id(body: b.ReasonBody, g: Given) -> UUID:
     return uuid4()
 
 
-def _denial(body: b.ReasonBody, g: Given) -> TextRef:
+def _why(body: b.ReasonBody, g: Given) -> TextRef:
     return g.texts.require(body.reason)
 
 
@@ -121,17 +122,17 @@ DOCS = {
 step("acknowledge", "complaint.acknowledge", b.AcknowledgeBody, d.Acknowledge)
 step("classify", "complaint.classify", b.ClassifyBody, d.Classify)
 step("start-investigation", "complaint.investigate", b.NoteBody, d.StartInvestigation)
-step("propose", "complaint.propose", b.ProposeBody, by_keyword(d.ProposeSolutions, solutions=_solutions))
+step("propose", "complaint.propose", b.ProposeBody, d.ProposeSolutions, solutions=_solutions)
 step("accept", "complaint.accept", b.SolutionDecisionBody, d.AcceptSolution)
 step("reject", "complaint.reject", b.RejectBody, d.RejectSolution)
 step("implement", "complaint.implement", b.SolutionDecisionBody, d.ImplementSolution)
 step("answer", "complaint.answer", b.AnswerBody, d.Answer)
-step("close", "complaint.close", b.CloseBody, by_keyword(d.Close, remediation_actions=_actions))
+step("close", "complaint.close", b.CloseBody, d.Close, remediation_actions=_actions)
 step("reopen", "complaint.reopen", b.ReasonBody, d.Reopen)
 step("hold", "complaint.hold", b.HoldBody, d.Hold)
 step("resume", "complaint.resume", b.NoteBody, d.Resume)
 step("escalate", "complaint.escalate", b.EscalateBody, d.Escalate)
-step("merge", "complaint.merge", b.MergeBody, by_keyword(d.MergeIntoIncident, incident_id=_new_incident))
+step("merge", "complaint.merge", b.MergeBody, d.MergeIntoIncident, incident_id=_new_incident)
 step("customer-left", "complaint.customer_left", b.Body, d.RecordCustomerLeft)
 step("progress-update", "complaint.progress_update", b.ProgressBody, d.GiveProgressUpdate)
 step("extend", "complaint.extension.request", b.ReasonBody, d.ExtendRegulatoryDeadline)
@@ -139,12 +140,11 @@ step("extend", "complaint.extension.request", b.ReasonBody, d.ExtendRegulatoryDe
 step("assign", "complaint.assign", b.AssignBody, d.AssignHandler)
 step("identify-staff", "complaint.identify_staff", b.StaffBody, d.IdentifyStaff)
 step("new-material", "complaint.add_material", b.MaterialBody, d.RecordNewMaterial)
-extension = by_keyword(d.RequestExtension, by=acting_staff, request_id=_new_request)
-step("request-extension", "complaint.extension.request", b.ReasonBody, extension)
-approval = by_keyword(d.DecideExtension, approve=True, by=acting_staff)
-step("approve-extension", "complaint.extension.approve", b.DecisionNoteBody, approval)
-denial = by_keyword(d.DecideExtension, approve=False, by=acting_staff, note=_denial)
-step("deny-extension", "complaint.extension.approve", b.ReasonBody, denial)
+step("request-extension", "complaint.extension.request", b.ReasonBody, d.RequestExtension, request_id=_new_id)
+step("approve-extension", "complaint.extension.approve", b.DecisionNoteBody, d.DecideExtension, approve=True)
+step(
+    "deny-extension", "complaint.extension.approve", b.ReasonBody, d.DecideExtension, approve=False, note=_why
+)
 step("interim-response", "complaint.interim_response", b.InterimBody, d.SendInterimResponse)
 step("request-review", "complaint.review.request", b.ReasonBody, d.RequestReview)
 step("decide-review", "complaint.review.decide", b.ReviewDecisionBody, d.DecideReview)

@@ -193,16 +193,7 @@ def view(
         description=texts.view(state.description),
         visit_id=state.visit_id,
         incident_id=state.incident_id,
-        classification=ClassificationView(
-            category=c.category,
-            nature=c.nature,
-            source=c.source,
-            urgency=c.urgency,
-            business_type=c.business_type,
-            cause_code=c.cause_code,
-        )
-        if c
-        else None,
+        classification=ClassificationView.model_validate(c, from_attributes=True) if c else None,
         solutions=[
             SolutionView(
                 solution_id=s.solution_id,

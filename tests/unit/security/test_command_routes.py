@@ -21,7 +21,6 @@ from shared.command_routes import (
     CommandRoutes,
     Given,
     Ran,
-    acting_staff,
     by_keyword,
 )
 from shared.contracts.text import TextRef
@@ -231,11 +230,12 @@ def test_by_keyword_takes_the_fields_of_the_same_names_and_the_texts_through_the
     g = given()
     body = AssignBody(handler="head-1", staff_ids=["t-1", "t-2"], reason="press involved")
     command = by_keyword(Assign)(body, g)
-    assert command == Assign(at=NOW, handler="head-1", staff_ids=("t-1", "t-2"), reason=command.reason)
+    expected = Assign(at=NOW, handler="head-1", staff_ids=("t-1", "t-2"), reason=command.reason, by="lobby-1")
+    assert command == expected
     assert isinstance(command.reason, TextRef) and command.note is None and len(g.texts) == 1
 
 
-def test_by_keyword_takes_fixed_values_and_functions_of_the_request() -> None:
-    build = by_keyword(Assign, by=acting_staff, urgent=True, note=lambda body, g: g.texts.add(body.reason))
+def test_by_keyword_takes_the_actor_from_the_token_and_fixed_values_and_functions() -> None:
+    build = by_keyword(Assign, urgent=True, note=lambda body, g: g.texts.add(body.reason))
     command = build(AssignBody(handler="h", staff_ids=[], reason="r", note="ignored"), given())
     assert command.by == "lobby-1" and command.urgent and command.note is not None
