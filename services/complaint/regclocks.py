@@ -99,24 +99,20 @@ class RegClock:
         return out
 
 
+#: what a clock keeps of the event that started it, under the same names
+_KEPT_AT_START = tuple(
+    "sla clock profile profile_version basis started_at limit unit calendar "
+    "at_risk_fraction rule citation".split()
+)
+
+
 def started(event: ClockStart) -> RegClock:
     return RegClock(
-        sla=event.sla,
-        clock=event.clock,
-        profile=event.profile,
-        profile_version=event.profile_version,
-        basis=event.basis,
-        started_at=event.started_at,
-        limit=event.limit,
+        **{name: getattr(event, name) for name in _KEPT_AT_START},
         base_limit=event.limit,
-        unit=event.unit,
-        calendar=event.calendar,
         met_by=frozenset(event.met_by),
         pauses_on=frozenset(event.pauses_on),
         warnings=tuple(event.warnings),
-        at_risk_fraction=event.at_risk_fraction,
-        rule=event.rule,
-        citation=event.citation,
     )
 
 
