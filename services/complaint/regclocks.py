@@ -48,15 +48,6 @@ class ClockPause:
 
 
 @dataclass(frozen=True)
-class ClockExtension:
-    at: datetime
-    limit: int
-    reason: TextRef | None
-    requested_by: str | None = None
-    approved_by: str | None = None
-
-
-@dataclass(frozen=True)
 class RegClock:
     sla: str
     clock: str
@@ -75,7 +66,8 @@ class RegClock:
     rule: str
     citation: str
     pauses: tuple[ClockPause, ...] = ()
-    extensions: tuple[ClockExtension, ...] = ()
+    #: each extension as recorded (``limit_days``, ``reason``, who requested and approved it)
+    extensions: tuple[RegulatoryDeadlineExtended, ...] = ()
     ended_at: datetime | None = None
     #: met | cancelled | replaced
     outcome: str | None = None
@@ -168,10 +160,7 @@ class Clocks:
         def longer(c: RegClock) -> RegClock:
             if c.sla != event.sla or not c.is_open:
                 return c
-            ext = ClockExtension(
-                event.at, event.limit_days, event.reason, event.requested_by, event.approved_by
-            )
-            return replace(c, limit=event.limit_days, extensions=(*c.extensions, ext))
+            return replace(c, limit=event.limit_days, extensions=(*c.extensions, event))
 
         return self._map(longer)
 

@@ -12,6 +12,7 @@ from services.complaint.regclocks import Clocks
 from shared.contracts.complaint import (
     Category,
     Channel,
+    ExtensionRequested,
     HoldKind,
     InterimKind,
     Level,
@@ -76,16 +77,6 @@ class Classification:
 
 
 @dataclass(frozen=True)
-class PendingExtension:
-    request_id: UUID
-    sla: str
-    requested_by: str
-    reason: TextRef
-    limit_days: int
-    at: datetime
-
-
-@dataclass(frozen=True)
 class Complaint:
     status: Status = Status.none
     complaint_id: UUID | None = None
@@ -134,7 +125,8 @@ class Complaint:
     collective: bool = False
     representatives: tuple[str, ...] = ()
     clocks: Clocks = field(default_factory=Clocks)
-    pending_extension: PendingExtension | None = None
+    #: a further extension waiting for approval: its request
+    pending_extension: ExtensionRequested | None = None
     #: the last decision told to the complainant (the answer), which a review may examine
     decision_at: datetime | None = None
     #: the decision under (or after) review: each decision is reviewed at most once

@@ -63,7 +63,7 @@ def extend_under_profile(case: Deciding, command: ExtendRegulatoryDeadline) -> l
 
 
 def request_extension(case: Deciding, command: RequestExtension) -> list[EventData]:
-    reg, state, cid = case.profile_rules, case.state, case.cid
+    reg, state = case.profile_rules, case.state
     what = "request a further extension"
     if command.by in ANONYMOUS:
         raise DomainError(f"cannot {what}: the request needs an identified member of staff")
@@ -84,18 +84,9 @@ def request_extension(case: Deciding, command: RequestExtension) -> list[EventDa
         )
         raise DomainError(f"cannot {what} now: {hint}")
     reg.not_passed(clock, command.at, what)
-    return [
-        ExtensionRequested(
-            complaint_id=cid,
-            request_id=command.request_id,
-            sla=clock.sla,
-            requested_by=command.by,
-            reason=command.reason,
-            limit_days=step.to,
-            extension=len(clock.extensions) + 1,
-            at=command.at,
-        )
-    ]
+    extension = len(clock.extensions) + 1
+    requested = {"sla": clock.sla, "requested_by": command.by, "limit_days": step.to, "extension": extension}
+    return [case.record(ExtensionRequested, command, **requested)]
 
 
 def decide_extension(case: Deciding, command: DecideExtension) -> list[EventData]:
@@ -222,16 +213,8 @@ def request_review(case: Deciding, command: RequestReview) -> list[EventData]:
 
 
 def decide_review(case: Deciding, command: DecideReview) -> list[EventData]:
-    reg, state, cid = case.profile_rules, case.state, case.cid
+    reg, state = case.profile_rules, case.state
     if state.status is not Status.under_review:
         raise DomainError("cannot decide a review: no review is under way")
-    return [
-        ReviewDecided(
-            complaint_id=cid,
-            at=command.at,
-            outcome=command.outcome,
-            decision=command.decision,
-            cycle=state.cycle,
-            regulatory_outcomes=reg.outcomes(state, "review_decision", command.at),
-        )
-    ]
+    outcomes = reg.outcomes(state, "review_decision", command.at)
+    return [case.record(ReviewDecided, command, cycle=state.cycle, regulatory_outcomes=outcomes)]
