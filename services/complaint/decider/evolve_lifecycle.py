@@ -7,7 +7,6 @@ from dataclasses import replace
 from services.complaint.decider.folding import add_source, new_cycle, on, set_solution, start_clocks
 from services.complaint.regclocks import Clocks
 from services.complaint.state import (
-    Classification,
     Complaint,
     Solution,
     SolutionStatus,
@@ -47,17 +46,15 @@ def _complaint_acknowledged(state: Complaint, event: ev.ComplaintAcknowledged) -
 def _complaint_classified(state: Complaint, event: ev.ComplaintClassified) -> Complaint:
     status = Status.classified if state.status is Status.acknowledged else state.status
     escalating = event.nature is ev.Nature.major or event.urgency is ev.Urgency.urgent
+    earlier = state.classification  # a reclassification without codes keeps the earlier ones
+    codes = {
+        "business_type": event.business_type or (earlier.business_type if earlier else None),
+        "cause_code": event.cause_code or (earlier.cause_code if earlier else None),
+    }
     state = replace(
         state,
         status=status,
-        classification=Classification(
-            event.category,
-            event.nature,
-            event.source,
-            event.urgency,
-            event.business_type or (state.classification.business_type if state.classification else None),
-            event.cause_code or (state.classification.cause_code if state.classification else None),
-        ),
+        classification=event.model_copy(update=codes),
         classification_escalated=state.classification_escalated or escalating,
         cause_code=event.cause_code or state.cause_code,
         business_type=event.business_type or state.business_type,
