@@ -55,7 +55,9 @@ class Deciding:
         """``event`` of this case, recording each of its fields the command has by the same name
         (its time, texts, codes); ``decided``: what the decision adds or sets otherwise."""
         said = {name: getattr(command, name) for name in event.model_fields if hasattr(command, name)}
-        return event(**{**said, "complaint_id": self.cid, **decided})
+        if "complaint_id" not in said:  # only a receipt names its case
+            said["complaint_id"] = self.cid
+        return event(**{**said, **decided})
 
 
 def refuse_unless_allowed(case: Deciding, command: CaseCommand) -> None:

@@ -41,17 +41,10 @@ def receive(case: Deciding, command: ReceiveComplaint) -> list[EventData]:
         profile = case.regulation.profile(command.profile)
         assert reg is not None
         reg.check_receipt(profile, len(command.representatives), command.business_type)
-    received = ComplaintReceived(
-        complaint_id=command.complaint_id,
-        channel=command.channel,
-        customer_ref=command.customer_ref,
-        description=command.description,
-        visit_id=command.visit_id,
-        received_at=command.received_at,
-        source_event_id=command.source_event_id,
+    received = case.record(
+        ComplaintReceived,
+        command,
         regulatory_profile=profile.name if profile else None,
-        business_type=command.business_type,
-        matter_key=command.matter_key,
         about_staff=list(dict.fromkeys(command.about_staff)),
         collective=command.collective or bool(command.representatives),
         representatives=list(dict.fromkeys(command.representatives)),
