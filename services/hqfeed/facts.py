@@ -7,9 +7,8 @@ between batches, published to HQ as :class:`~shared.contracts.hqfeed.ComplaintFa
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from uuid import UUID, uuid5
 
 from pydantic import ConfigDict
@@ -20,6 +19,7 @@ from shared.contracts.hqfeed import (
     CustomerRefsMergeReversed,
     RemediationActionUpdated,
 )
+from shared.kpi_batch import KpiBatch
 
 UNCLASSIFIED = "unclassified"
 
@@ -120,31 +120,10 @@ def remediation_task_id(close_event_id: UUID | str, action_id: UUID | str | None
 
 
 @dataclass
-class BatchChanges:
-    #: (branch, day) → counter deltas (may be negative, e.g. an FCR close undone by a reopen)
-    day: dict[tuple[str, date], dict[str, float]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(float))
-    )
-    #: (branch, day, sla) → met / breached / late / at_risk
-    day_sla: dict[tuple[str, date, str], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    #: (branch, day, category, nature, channel) → received / closed
-    day_category: dict[tuple[str, date, str, str, str], Counter[str]] = field(
-        default_factory=lambda: defaultdict(Counter)
-    )
+class BatchChanges(KpiBatch):
+    """What one batch of domain events changed, published as the contract's events."""
+
     complaints: dict[str, ComplaintFacts] = field(default_factory=dict)
-    #: open breaches to insert: (subject_id, sla) → (branch_id, subject_type, breached_at)
-    breaches_added: dict[tuple[str, str], tuple[str, str, datetime]] = field(default_factory=dict)
-    #: open breaches (present before the batch) to delete
-    breaches_deleted: set[tuple[str, str]] = field(default_factory=set)
-    #: complaints received per branch (table ``branch_complaints``) and the latest recorded_at
-    received: Counter[str] = field(default_factory=Counter)
-    received_latest: dict[str, datetime] = field(default_factory=dict)
-    #: branch → (first occurred_at, last recorded_at) seen in the batch
-    branches: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
-    #: (category, slot start, branch) → classified complaints received in that slot
-    slots: Counter[tuple[str, datetime, str]] = field(default_factory=Counter)
-    #: customer_refs whose complaints changed (repeat-complainant check)
-    customer_refs: set[str] = field(default_factory=set)
     #: remediation actions / their follow-up tasks: task_id → what the batch learned of it
     remediation: dict[str, RemediationTask] = field(default_factory=dict)
     #: the vault's duplicate merges and their reversals, in order (HQ's customer aliases)
