@@ -21,7 +21,7 @@ from shared.contracts.complaint import Category, Channel, Level, Nature, Outcome
 from shared.contracts.text import TextRef
 from shared.envelope import Envelope
 from shared.sla.deadlines import Deadline
-from shared.texts import TextReader, TextView
+from shared.texts import HistoryEntry, TextReader, TextView
 
 
 class DeadlineView(BaseModel):
@@ -52,14 +52,6 @@ class SolutionView(BaseModel):
     currency: str
     status: str
     cycle: int
-
-
-class HistoryEntry(BaseModel):
-    type: str
-    stream_version: int
-    occurred_at: datetime
-    actor: str
-    data: dict[str, Any]
 
 
 class ComplaintCreated(BaseModel):
@@ -233,18 +225,7 @@ def view(
         review_outcome=state.review_outcome,
         deadlines=deadline_views(deadlines, now),
         allowed_steps=[StepView(step=s.step, allowed=s.allowed, reason=s.reason) for s in steps],
-        history=None
-        if history is None
-        else [
-            HistoryEntry(
-                type=e.type,
-                stream_version=e.stream_version,
-                occurred_at=e.occurred_at,
-                actor=e.actor,
-                data=texts.render(e.data),
-            )
-            for e in history
-        ],
+        history=None if history is None else [HistoryEntry.of(e, texts) for e in history],
     )
 
 

@@ -37,7 +37,7 @@ from shared.contracts.text import TextRef, TextRules
 from shared.envelope import Envelope, Metadata
 from shared.http import command_metadata
 from shared.runner import ServiceContext, context
-from shared.texts import TextReader, TextView, may_read_texts, refs_in
+from shared.texts import HistoryEntry, TextReader, TextView, may_read_texts, refs_in
 
 router = APIRouter(tags=["follow-ups"])
 
@@ -98,14 +98,6 @@ class TaskView(BaseModel):
     #: since when the clock stands still (the complaint is on hold): never overdue meanwhile
     paused_at: datetime | None = None
     version: int
-
-
-class HistoryEntry(BaseModel):
-    type: str
-    stream_version: int
-    occurred_at: datetime
-    actor: str
-    data: dict[str, Any]
 
 
 class TaskDetail(TaskView):
@@ -263,16 +255,7 @@ async def get_follow_up(
     return TaskDetail(
         **_view(loaded.state, branch, loaded.version, now, reader),
         deadlines=[d.to_json(now) for d in deadlines],
-        history=[
-            HistoryEntry(
-                type=e.type,
-                stream_version=e.stream_version,
-                occurred_at=e.occurred_at,
-                actor=e.actor,
-                data=reader.render(e.data),
-            )
-            for e in loaded.history
-        ],
+        history=[HistoryEntry.of(e, reader) for e in loaded.history],
     )
 
 
