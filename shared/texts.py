@@ -30,7 +30,6 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
@@ -51,7 +50,6 @@ from shared.crypto import (
     rewrap_data_key,
     unwrap_data_key,
 )
-from shared.envelope import Envelope
 from shared.pii import scrub_text
 from shared.runner import ServiceContext, context
 
@@ -443,26 +441,6 @@ async def _text_branch(text_id: UUID, ctx: Annotated[ServiceContext, Depends(con
 
 
 Reader = Annotated[Principal, Depends(requires_on("text.read", _text_branch))]
-
-
-# one event of a stream as a detail view shows it, its texts rendered for the reader (no docstring:
-# the OpenAPI schema ``HistoryEntry`` stays as it was)
-class HistoryEntry(BaseModel):
-    type: str
-    stream_version: int
-    occurred_at: datetime
-    actor: str
-    data: dict[str, Any]
-
-    @classmethod
-    def of(cls, event: Envelope, reader: TextReader) -> HistoryEntry:
-        return cls(
-            type=event.type,
-            stream_version=event.stream_version,
-            occurred_at=event.occurred_at,
-            actor=event.actor,
-            data=reader.render(event.data),
-        )
 
 
 def texts_router() -> APIRouter:

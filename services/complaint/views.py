@@ -20,8 +20,9 @@ from services.complaint.state import REGULATORY_SLA
 from shared.contracts.complaint import Category, Channel, Level, Nature, Outcome, ReviewOutcome, Urgency
 from shared.contracts.text import TextRef
 from shared.envelope import Envelope
+from shared.history import HistoryEntry
 from shared.sla.deadlines import Deadline
-from shared.texts import HistoryEntry, TextReader, TextView
+from shared.texts import TextReader, TextView
 
 
 class DeadlineView(BaseModel):

@@ -35,9 +35,10 @@ from shared.contracts.common import Note, StaffId
 from shared.contracts.followup import TaskKind
 from shared.contracts.text import TextRef, TextRules
 from shared.envelope import Envelope, Metadata
+from shared.history import HistoryEntry
 from shared.http import command_metadata
 from shared.runner import injected
-from shared.texts import HistoryEntry, TextReader, TextView, may_read_texts, refs_in
+from shared.texts import TextReader, TextView, may_read_texts, refs_in
 
 router = APIRouter(tags=["follow-ups"])
 
