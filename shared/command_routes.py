@@ -28,6 +28,11 @@ visit) is declared ``keyed=True``: it takes an ``Idempotency-Key`` (``shared.ide
 ``run`` callback claims it in the command's transaction (``claim_first``) and answers a retry
 with ``Ran(replayed=...)``, which the route turns into the first status and the replay header.
 Other commands on an existing stream are guarded by their expected version instead.
+
+A command that *starts* a stream in a branch (``POST /branches/{branch_id}/visits``) is declared
+with :meth:`CommandRoutes.create`: the branch's permission (``requires``), an optional
+``Idempotency-Key`` scoped to the branch, 201 with the created view, its ``Location`` and ``ETag``;
+a retry with the same key answers the first create (its status and the replay header).
 """
 
 from __future__ import annotations
@@ -40,10 +45,11 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar, get_args, get_type_hints
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.auth import Principal, requires_on
+from shared.audit import annotate
+from shared.auth import Principal, requires, requires_on
 from shared.contracts.text import TextRef
 from shared.envelope import Metadata
 from shared.http import command_metadata, expected_version
@@ -51,6 +57,9 @@ from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.texts import TextBatch
 
 AppT = TypeVar("AppT")
+
+#: a branch id in a path (``/branches/{branch_id}/…``)
+BranchPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 
 
 class CommandBody(BaseModel):
@@ -74,6 +83,8 @@ class Given:
     texts: TextBatch
     actor: str
     app: Any = None
+    #: the request's metadata (for a command that records on a second stream, e.g. a counter)
+    meta: Metadata | None = None
 
 
 Build = Callable[[Any, Given], Any]
@@ -127,6 +138,19 @@ class CommandCall:
 
 
 @dataclass(frozen=True)
+class CreateCall:
+    """A command starting a stream in a branch (:meth:`CommandRoutes.create`), ready for the
+    service's handler; ``create`` carries the ``Idempotency-Key`` (or none) to claim."""
+
+    branch_id: str
+    command: Any
+    staff: Principal
+    meta: Metadata
+    texts: TextBatch
+    create: Create
+
+
+@dataclass(frozen=True)
 class Ran:
     """The view of the stream after the command, and its version (the ``ETag``)."""
 
@@ -134,6 +158,8 @@ class Ran:
     version: int
     #: the key's first request already did it: answer as a replay
     replayed: AlreadyCreated | None = None
+    #: what a create started (its ``Location`` and the audit row's resource)
+    resource_id: UUID | None = None
 
 
 class CommandRoutes(Generic[AppT]):
@@ -186,6 +212,66 @@ class CommandRoutes(Generic[AppT]):
         endpoint.__signature__ = self._signature(action, body, body_required, keyed)  # type: ignore[attr-defined]
         self.router.add_api_route(path, endpoint, methods=["POST"], response_model=self.view, name=name)
 
+    def create(
+        self,
+        path: str,
+        action: str,
+        body: type[BaseModel],
+        build: Build,
+        *,
+        run: Callable[[AppT, CreateCall], Awaitable[Ran]],
+        view: type[BaseModel],
+        location: str,
+        name: str,
+        doc: str | None = None,
+        body_required: bool = True,
+    ) -> None:
+        """Declare ``POST path`` (with ``{branch_id}``) starting a stream in that branch:
+        ``build(body, given)`` makes the command, ``run`` executes it (claiming ``call.create``)
+        and answers ``Ran`` with ``resource_id``; the route answers 201 with ``view`` and
+        ``Location: {location}/{resource_id}``."""
+
+        async def endpoint(**kw: Any) -> Any:
+            app: AppT = kw["app"]
+            meta: Metadata = kw["meta"]
+            request: Request = kw["request"]
+            response: Response = kw["response"]
+            given = kw.get("body") or body()
+            create = Create.of(request, kw["idempotency_key"], scope=kw["branch_id"], body=given)
+            texts = self.text_batch(app)
+            command = build(given, self._given(app, meta, texts))
+            ran = await run(app, CreateCall(kw["branch_id"], command, kw["staff"], meta, texts, create))
+            if ran.replayed is not None:
+                replay(response, ran.replayed)
+            annotate(request, resource_id=str(ran.resource_id))
+            response.headers["ETag"] = f'"{ran.version}"'
+            response.headers["Location"] = f"{location}/{ran.resource_id}"
+            return ran.view
+
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        staff = Annotated[Principal, Depends(requires(action))]
+        params = [
+            inspect.Parameter("branch_id", keyword, annotation=BranchPath),
+            inspect.Parameter("app", keyword, annotation=Annotated[Any, Depends(self.app)]),
+            inspect.Parameter("staff", keyword, annotation=staff),
+            inspect.Parameter("meta", keyword, annotation=Annotated[Metadata, Depends(command_metadata)]),
+            inspect.Parameter("request", keyword, annotation=Request),
+            inspect.Parameter("response", keyword, annotation=Response),
+            inspect.Parameter("idempotency_key", keyword, annotation=IdempotencyKey, default=None),
+            inspect.Parameter("body", keyword, annotation=body)
+            if body_required
+            else inspect.Parameter("body", keyword, annotation=body | None, default=None),
+        ]
+        endpoint.__name__ = name
+        endpoint.__doc__ = doc
+        endpoint.__signature__ = inspect.Signature(params, return_annotation=view)  # type: ignore[attr-defined]
+        self.router.add_api_route(
+            path, endpoint, methods=["POST"], status_code=201, response_model=view, name=name
+        )
+
+    def _given(self, app: AppT, meta: Metadata, texts: TextBatch) -> Given:
+        return Given(now=self.now(app), texts=texts, actor=meta.actor, app=app, meta=meta)
+
     def _endpoint(self, model: type[BaseModel] | None, build: Build) -> Callable[..., Awaitable[Any]]:
         resource = self.resource
 
@@ -201,7 +287,7 @@ class CommandRoutes(Generic[AppT]):
             if version is None:  # a body may carry it when the client cannot send If-Match
                 version = getattr(body, "expected_version", None)
             texts = self.text_batch(app)
-            command = build(body, Given(now=self.now(app), texts=texts, actor=meta.actor, app=app))
+            command = build(body, self._given(app, meta, texts))
             create = None
             if "idempotency_key" in kw:
                 create = Create.on_resource(kw["request"], kw["idempotency_key"], body=kw.get("body"))

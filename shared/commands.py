@@ -55,6 +55,13 @@ MakeCommand = Callable[[asyncpg.Connection, Loaded[S]], Awaitable[C]]
 CheckBranch = Callable[[str], None]
 """Raises (403) unless the caller may act in the given branch: ``Principal.check_branch``."""
 
+LockFirst = Callable[[asyncpg.Connection, str], Awaitable[None]]
+"""Locks rows a command's stream depends on (given the stream id) before the stream is loaded, so
+every writer takes its locks in one order (e.g. reception's SLA deadlines, then its tickets)."""
+
+#: a transaction the database gave up on (a lock cycle, a serialisation failure): run it again
+_RETRY_DB = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
 
 class PendingTexts(Protocol):
     """Free texts a command refers to (``shared.texts.TextBatch``): saved in the command's own
@@ -99,13 +106,18 @@ class CommandHandler(Generic[C, S]):
         clock: Clock,
         after_append: AfterAppend[S] | None = None,
         retries: int = 3,
+        lock_first: LockFirst | None = None,
     ) -> None:
+        """``lock_first``: rows :meth:`execute` locks before it loads the stream (see
+        :data:`LockFirst`); a command run in a caller's transaction (:meth:`execute_in`) leaves
+        locking to that caller."""
         self.service = service
         self.store = store
         self.decider = decider
         self.clock = clock
         self.after_append = after_append
         self.retries = retries
+        self.lock_first = lock_first
 
     async def branch_of(self, stream_id: str) -> str | None:
         """The branch a stream belongs to (its first event's), None when it does not exist: what
@@ -122,10 +134,10 @@ class CommandHandler(Generic[C, S]):
     async def execute(
         self,
         stream_id: str,
-        command: C,
+        command: C | MakeCommand[S, C],
         *,
-        branch_id: str | None,
         meta: Metadata,
+        branch_id: str | None = None,
         expected_version: int | None = None,
         must_exist: bool = True,
         check_branch: CheckBranch | None = None,
@@ -136,8 +148,21 @@ class CommandHandler(Generic[C, S]):
 
         ``check_branch`` (the caller's ``Principal.check_branch``) is called with the stream's
         branch after loading and before anything is decided or appended: a command on another
-        branch's resource fails (403) without a side effect.
+        branch's resource fails (403) without a side effect. A command built inside the
+        transaction (a ``make(conn, loaded)`` coroutine function), or any command of a handler
+        with ``lock_first``, is decided in the transaction: see :meth:`_execute_locked`.
         """
+        if callable(command) or self.lock_first is not None:
+            return await self._execute_locked(
+                stream_id,
+                command,
+                meta=meta,
+                branch_id=branch_id,
+                expected_version=expected_version,
+                must_exist=must_exist,
+                check_branch=check_branch,
+                texts=texts,
+            )
         for attempt in range(self.retries + 1):
             try:
                 loaded = await self.load(stream_id)
@@ -151,6 +176,35 @@ class CommandHandler(Generic[C, S]):
                     return await self._append(conn, stream_id, loaded, decision, texts)
             except ConcurrencyError:
                 self._count_conflict(expected_version, attempt)
+        raise AssertionError("unreachable")
+
+    async def _execute_locked(
+        self,
+        stream_id: str,
+        command: C | MakeCommand[S, C],
+        *,
+        expected_version: int | None,
+        **kw: Any,
+    ) -> CommandResult[S]:
+        """Everything in ONE fresh transaction: the ``lock_first`` rows, loading, building the
+        command (it may read and lock rows the decision depends on, which then commit or roll back
+        with the events), deciding, appending. A concurrent change is decided again on the fresh
+        state (unless the client named the version it expects: then it is a 409); a deadlock or
+        serialisation failure is run again."""
+        for attempt in range(self.retries + 1):
+            try:
+                async with self.store.transaction() as conn:
+                    if self.lock_first is not None:
+                        await self.lock_first(conn, stream_id)
+                    return await self.execute_in(
+                        conn, stream_id, command, expected_version=expected_version, **kw
+                    )
+            except ConcurrencyError:
+                self._count_conflict(expected_version, attempt)
+            except _RETRY_DB:
+                if attempt == self.retries:
+                    raise
+                COMMAND_CONFLICTS.labels(self.service, "retried").inc()
         raise AssertionError("unreachable")
 
     @_logged

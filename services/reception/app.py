@@ -1,14 +1,18 @@
 """Reception command handling: visits and phone calls, their read models and SLA deadlines.
 
-Every command runs in one transaction (see :mod:`transaction`): catalogue look-ups and ticket
-numbers are resolved here and handed to the pure deciders inside the commands.
+Every command runs in one transaction (``shared.commands.CommandHandler`` with a command built
+inside it): catalogue look-ups and ticket numbers are resolved here and handed to the pure deciders
+inside the commands. Lock order, the same everywhere (so concurrent commands and the SLA scheduler
+never deadlock): the subject's deadline rows, then ticket counter, then the stream's events, then
+read-model rows (visits, counters).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypedDict, TypeVar, Unpack
 from uuid import UUID
 
 import asyncpg
@@ -19,39 +23,35 @@ from services.reception.catalogue import Catalogue
 from services.reception.counter_app import Counters
 from services.reception.gauges import refresh_gauges
 from services.reception.metrics import (
-    CALLS_ANSWERED,
-    CALLS_MISSED,
-    OPEN_COUNTERS,
-    QUEUE_LENGTH,
-    VISITS_ENDED,
-    WAIT_SECONDS,
+    observe,
+    touch_metrics,
 )
 from services.reception.projections import CallRows, VisitRows, local_day
 from services.reception.slas import PHONE, ReceptionSlas
 from services.reception.tickets import next_number
-from services.reception.transaction import MakeCommand, TransactionalCommands
 from shared.actors import SLA_CLOCK
-from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
+from shared.commands import (
+    AfterAppend,
+    CheckBranch,
+    CommandHandler,
+    CommandResult,
+    Loaded,
+    MakeCommand,
+    PendingTexts,
+)
 from shared.contracts.reception import (
     ERASURE_BRANCH,
     Accessibility,
-    CallAnswered,
-    CallEnded,
-    CallOutcome,
     CustomerErased,
-    LeftReason,
     Priority,
     ServiceType,
-    VisitCalled,
-    VisitLeft,
     erasure_stream,
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef
-from shared.decider import DomainError, NotFound
+from shared.decider import Decider, DomainError, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create, claim_first
-from shared.metrics import SLA_BREACHES
 from shared.periodic import every
 from shared.runner import ServiceContext
 from shared.sla.deadlines import Deadline, Deadlines
@@ -69,6 +69,27 @@ _NO_TICKET = "X000"
 
 VisitStep = v.Command | MakeCommand[v.Visit, v.Command]
 CallStep = p.CallCommand | MakeCommand[p.PhoneCall, p.CallCommand]
+Start = Callable[[str, UUID], VisitStep]
+"""A new visit's first command, given its branch and id (:meth:`Reception.arrival`)."""
+S = TypeVar("S")
+C = TypeVar("C")
+
+
+class Options(TypedDict, total=False):
+    """How a command on an existing visit or call runs (``shared.commands.CommandHandler``)."""
+
+    #: the version the client read (``If-Match``): a change since is a 409
+    expected_version: int | None
+    #: the caller's ``Principal.check_branch``, on the stream's branch before anything is decided
+    check_branch: CheckBranch | None
+    #: the free texts the command refers to, stored in its transaction
+    texts: PendingTexts | None
+
+
+async def lock_deadlines(conn: asyncpg.Connection, stream_id: str) -> None:
+    """A visit's or call's SLA deadline rows, locked first (``visit-<id>`` → subject ``<id>``)."""
+    subject = stream_id.split("-", 1)[1]
+    await conn.execute("SELECT 1 FROM deadlines WHERE subject_id = $1 FOR UPDATE", subject)
 
 
 class VisitTaken(Exception):
@@ -95,35 +116,30 @@ class Reception:
         self.slas = ReceptionSlas(self.deadlines, self.catalogue)
         self.visit_rows = VisitRows(self.book)
         self.call_rows = CallRows()
-        self.visits = TransactionalCommands(
-            CommandHandler(
-                service=SERVICE,
-                store=ctx.store,
-                decider=v.visit_decider,
-                clock=ctx.clock,
-                after_append=self._after_visit,
-            )
-        )
-        self.calls = TransactionalCommands(
-            CommandHandler(
-                service=SERVICE,
-                store=ctx.store,
-                decider=p.call_decider,
-                clock=ctx.clock,
-                after_append=self._after_call,
-            )
-        )
+        self.visits = self._handler(v.visit_decider, self._after_visit)
+        self.calls = self._handler(p.call_decider, self._after_call)
         self.counters = Counters(SERVICE, ctx.store, ctx.clock, self.book)
         self.scheduler = DeadlineScheduler(self.deadlines, ctx.pool, self._on_fire)
-        self._touch_metrics()
+        self.deadlines.touch_metrics()
+        touch_metrics(self.catalogue.lines)
+
+    def _handler(self, decider: Decider[C, S], after_append: AfterAppend[S]) -> CommandHandler[C, S]:
+        """Commands on visits or calls: built in their transaction, the deadline rows locked first."""
+        return CommandHandler(
+            service=SERVICE,
+            store=self.store,
+            decider=decider,
+            clock=self.clock,
+            after_append=after_append,
+            retries=5,
+            lock_first=lock_deadlines,
+        )
 
     # ------------------------------------------------------------------------------- visits
 
-    async def arrive(
+    def arrival(
         self,
-        branch_id: str,
         *,
-        meta: Metadata,
         arrival: str = "walk_in",
         returning: bool = False,
         customer_ref: str | None = None,
@@ -133,69 +149,66 @@ class Reception:
         accessibility: Sequence[Accessibility] = (),
         service_type: ServiceType | None = None,
         notes: TextRef | None = None,
+    ) -> Start:
+        """An arrival (for :meth:`arrive`); with ``service_type`` the customer is queued at once
+        (ticket machine or appointment: the need is known, no documents to check at the desk)."""
+        now = self.clock.now()
+
+        def start(branch_id: str, visit_id: UUID) -> VisitStep:
+            async def make(conn: asyncpg.Connection, _: Loaded[v.Visit]) -> v.Arrive:
+                express = None
+                if service_type is not None:
+                    line = self.catalogue.line_for(
+                        service_type, relationship_manager=bool(relationship_manager)
+                    )
+                    day = local_day(self.book, branch_id, now)
+                    number = await next_number(conn, branch_id, line.name, day)
+                    express = v.Express(service_type, line.name, line.ticket(number), day, notes)
+                return v.Arrive(
+                    visit_id=visit_id,
+                    arrival=arrival,
+                    at=now,
+                    returning=returning,
+                    customer_ref=customer_ref,
+                    display_name=display_name,
+                    relationship_manager=relationship_manager,
+                    priority=priority,
+                    accessibility=tuple(accessibility),
+                    express=express,
+                )
+
+            return make
+
+        return start
+
+    async def arrive(
+        self,
+        branch_id: str,
+        start: Start,
+        *,
+        meta: Metadata,
         texts: PendingTexts | None = None,
         create: Create | None = None,
     ) -> CommandResult[v.Visit]:
-        """Register an arrival; with ``service_type`` the customer is queued at once (ticket
-        machine or appointment: the need is known, no documents to check at the desk).
-
-        With an idempotency key (``create``) the visit id derives from it and the key is claimed
-        first in the transaction: a retry raises :class:`~shared.idempotency.AlreadyCreated`."""
+        """Register an arrival (:meth:`arrival`). With an idempotency key (``create``) the visit id
+        derives from it and the key is claimed first in the transaction: a retry raises
+        :class:`~shared.idempotency.AlreadyCreated`."""
         create = create or Create.none()
         visit_id = create.new_id()
-        now = self.clock.now()
-
-        async def make(conn: asyncpg.Connection, _: Loaded[v.Visit]) -> v.Arrive:
-            await create.claim(conn, resource_id=str(visit_id), status=201)
-            express = None
-            if service_type is not None:
-                line = self.catalogue.line_for(service_type, relationship_manager=bool(relationship_manager))
-                day = local_day(self.book, branch_id, now)
-                number = await next_number(conn, branch_id, line.name, day)
-                express = v.Express(service_type, line.name, line.ticket(number), day, notes)
-            return v.Arrive(
-                visit_id=visit_id,
-                arrival=arrival,
-                at=now,
-                returning=returning,
-                customer_ref=customer_ref,
-                display_name=display_name,
-                relationship_manager=relationship_manager,
-                priority=priority,
-                accessibility=tuple(accessibility),
-                express=express,
+        command = claim_first(create, start(branch_id, visit_id), resource_id=str(visit_id), status=201)
+        return self._observed(
+            await self.visits.execute(
+                v.stream_id(visit_id), command, meta=meta, branch_id=branch_id, must_exist=False, texts=texts
             )
-
-        result = await self.visits.execute(
-            v.stream_id(visit_id), make, meta=meta, branch_id=branch_id, must_exist=False, texts=texts
         )
-        self._observe(result.events)
-        return result
 
     async def visit(
-        self,
-        visit_id: UUID,
-        command: VisitStep,
-        *,
-        meta: Metadata,
-        expected_version: int | None = None,
-        check_branch: CheckBranch | None = None,
-        texts: PendingTexts | None = None,
+        self, visit_id: UUID, command: VisitStep, *, meta: Metadata, **options: Unpack[Options]
     ) -> CommandResult[v.Visit]:
         """Run a visit command (or a ``make(conn, loaded)`` builder) in one transaction;
         ``check_branch`` sees the visit's branch before anything else happens; ``texts`` (the
         refs the command carries) are stored in the same transaction."""
-        result = await self.visits.execute(
-            v.stream_id(visit_id),
-            command,
-            meta=meta,
-            expected_version=expected_version,
-            lock_subject=str(visit_id),
-            check_branch=check_branch,
-            texts=texts,
-        )
-        self._observe(result.events)
-        return result
+        return self._observed(await self.visits.execute(v.stream_id(visit_id), command, meta=meta, **options))
 
     def confirm_need(self, service_type: ServiceType, notes: TextRef | None) -> VisitStep:
         async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.ConfirmNeed:
@@ -310,10 +323,7 @@ class Reception:
         return self.clock.now()
 
     async def load_visit(self, visit_id: UUID) -> Loaded[v.Visit]:
-        loaded = await self.visits.handler.load(v.stream_id(visit_id))
-        if loaded.version == 0:
-            raise NotFound(f"visit {visit_id} does not exist")
-        return loaded
+        return await _existing(self.visits, v.stream_id(visit_id), f"visit {visit_id}")
 
     async def _after_visit(
         self, conn: asyncpg.Connection, state: v.Visit, envelopes: Sequence[Envelope]
@@ -326,42 +336,25 @@ class Reception:
     async def receive_call(
         self,
         branch_id: str,
+        start: Callable[[UUID], p.ReceiveCall],
         *,
         meta: Metadata,
-        customer_ref: str | None = None,
-        masked_number: str | None = None,
         create: Create | None = None,
     ) -> CommandResult[p.PhoneCall]:
-        """The phone rings; with an idempotency key as :meth:`arrive`."""
+        """The phone rings (``start`` makes the command for the new call's id); with an
+        idempotency key as :meth:`arrive`."""
         create = create or Create.none()
         call_id = create.new_id()
-        command = p.ReceiveCall(call_id, self.clock.now(), customer_ref, masked_number)
-        made = claim_first(create, command, resource_id=str(call_id), status=201)
+        made = claim_first(create, start(call_id), resource_id=str(call_id), status=201)
         return await self.calls.execute(
             p.stream_id(call_id), made, meta=meta, branch_id=branch_id, must_exist=False
         )
 
     async def call_command(
-        self,
-        call_id: UUID,
-        command: CallStep,
-        *,
-        meta: Metadata,
-        expected_version: int | None = None,
-        check_branch: CheckBranch | None = None,
-        texts: PendingTexts | None = None,
+        self, call_id: UUID, command: CallStep, *, meta: Metadata, **options: Unpack[Options]
     ) -> CommandResult[p.PhoneCall]:
-        result = await self.calls.execute(
-            p.stream_id(call_id),
-            command,
-            meta=meta,
-            expected_version=expected_version,
-            lock_subject=str(call_id),
-            check_branch=check_branch,
-            texts=texts,
-        )
-        self._observe(result.events)
-        return result
+        """Run a call command (or a builder) in one transaction, as :meth:`visit`."""
+        return self._observed(await self.calls.execute(p.stream_id(call_id), command, meta=meta, **options))
 
     def answer(self, staff_id: str, rings: int, seconds_to_answer: float | None) -> CallStep:
         async def make(conn: asyncpg.Connection, loaded: Loaded[p.PhoneCall]) -> p.AnswerCall:
@@ -375,10 +368,7 @@ class Reception:
         return make
 
     async def load_call(self, call_id: UUID) -> Loaded[p.PhoneCall]:
-        loaded = await self.calls.handler.load(p.stream_id(call_id))
-        if loaded.version == 0:
-            raise NotFound(f"call {call_id} does not exist")
-        return loaded
+        return await _existing(self.calls, p.stream_id(call_id), f"call {call_id}")
 
     async def _after_call(
         self, conn: asyncpg.Connection, state: p.PhoneCall, envelopes: Sequence[Envelope]
@@ -401,7 +391,7 @@ class Reception:
             )
         )
         event = CustomerErased(customer_ref=customer_ref, at=at)
-        envelope = self.visits.handler.envelopes(stream, version, ERASURE_BRANCH, [event], meta)
+        envelope = self.visits.envelopes(stream, version, ERASURE_BRANCH, [event], meta)
         await self.store.append(stream, version, envelope, conn)
 
     # ---------------------------------------------------------------------------------- SLA
@@ -417,9 +407,9 @@ class Reception:
             event = SlaBreached(**fields, at=at)
         meta = Metadata(actor=SLA_ACTOR)
         if deadline.subject_type == "visit":
-            await self.visits.run_in(conn, deadline.stream_id, v.RecordSla(event), meta=meta)
+            await self.visits.execute_in(conn, deadline.stream_id, v.RecordSla(event), meta=meta)
         elif deadline.subject_type == "call":
-            await self.calls.run_in(conn, deadline.stream_id, p.RecordCallSla(event), meta=meta)
+            await self.calls.execute_in(conn, deadline.stream_id, p.RecordCallSla(event), meta=meta)
         else:
             log.warning("reception: deadline of unknown subject type %s ignored", deadline.subject_type)
 
@@ -435,32 +425,10 @@ class Reception:
 
     # ------------------------------------------------------------------------------ metrics
 
-    def _touch_metrics(self) -> None:
-        """Create every label set at 0, so the first increment is visible to ``rate()``."""
-        self.deadlines.touch_metrics()
-        for line in self.catalogue.lines:
-            WAIT_SECONDS.labels(line)
-            QUEUE_LENGTH.labels(line)
-            OPEN_COUNTERS.labels(line)
-        for reason in LeftReason:
-            VISITS_ENDED.labels(reason.value)
-        for within in ("true", "false"):
-            CALLS_ANSWERED.labels(within)
-
-    def _observe(self, envelopes: Sequence[Envelope]) -> None:
-        """Metrics of committed events (called after the transaction)."""
-        for env in envelopes:
-            data = env.data
-            if env.type == VisitCalled.event_type and data["call_number"] == 1:
-                WAIT_SECONDS.labels(data["line"]).observe(float(data["waited_seconds"]))
-            elif env.type == VisitLeft.event_type:
-                VISITS_ENDED.labels(data.get("reason") or "unknown").inc()
-            elif env.type == CallAnswered.event_type:
-                CALLS_ANSWERED.labels("true" if data["within_target"] else "false").inc()
-            elif env.type == CallEnded.event_type and data["outcome"] == CallOutcome.missed:
-                CALLS_MISSED.inc()
-            elif env.type == SlaBreached.event_type:  # a call answered after too many rings
-                SLA_BREACHES.labels(SERVICE, data["sla"]).inc()
+    def _observed(self, result: CommandResult[S]) -> CommandResult[S]:
+        """Metrics of a command's committed events (counted after its transaction)."""
+        observe(result.events)
+        return result
 
     async def refresh_gauges(self) -> None:
         """Queue length and open counters per line, the answered-within-target ratio."""
@@ -468,6 +436,14 @@ class Reception:
 
     async def run_gauges(self, period: float = 5.0) -> None:
         await every(period, self.refresh_gauges, name="reception: refreshing gauges", logger=log)
+
+
+async def _existing(handler: CommandHandler[C, S], stream_id: str, what: str) -> Loaded[S]:
+    """The stream's state, or 404 when it was never started."""
+    loaded = await handler.load(stream_id)
+    if loaded.version == 0:
+        raise NotFound(f"{what} does not exist")
+    return loaded
 
 
 def _fraction(deadline: Deadline) -> float:

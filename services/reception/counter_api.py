@@ -8,6 +8,7 @@ body may name the teller at the counter (``staff_id``), as for ``call``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -15,30 +16,17 @@ from fastapi import APIRouter, Depends, Path, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.reception import components
 from services.reception import counter as k
-from services.reception.app import Reception
+from services.reception.deps import App, BranchId, Meta
 from shared.auth import Principal, requires
-from shared.commands import CommandResult
 from shared.contracts.common import StaffId
 from shared.contracts.reception import CounterId, CounterPauseReason, LineName
 from shared.envelope import Metadata
-from shared.http import command_metadata
-from shared.runner import ServiceContext, context
 
 router = APIRouter(tags=["reception: counters"])
 
-BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 Counter = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")]
-Meta = Annotated[Metadata, Depends(command_metadata)]
 Manage = Annotated[Principal, Depends(requires("reception.counter.manage"))]
-
-
-def reception(ctx: Annotated[ServiceContext, Depends(context)]) -> Reception:
-    return components.reception(ctx)
-
-
-App = Annotated[Reception, Depends(reception)]
 
 
 class _Body(BaseModel):
@@ -91,11 +79,25 @@ def _view(branch_id: str, counter_id: str, state: k.Counter, version: int) -> Co
     )
 
 
-def _result(
-    branch_id: str, counter_id: str, result: CommandResult[k.Counter], response: Response
+async def _run(
+    app: App,
+    branch_id: str,
+    counter_id: str,
+    build: Callable[[datetime, str | None], k.CounterCommand],
+    meta: Metadata,
+    response: Response,
 ) -> CounterView:
+    """Run a counter command: ``build(now, busy)`` gets the server's time and the ticket of the
+    customer at the counter (read and locked in the command's transaction)."""
+    now = app.now()
+    result = await app.counters.run(branch_id, counter_id, lambda busy: build(now, busy), meta=meta)
     response.headers["ETag"] = f'"{result.version}"'
     return _view(branch_id, counter_id, result.state, result.version)
+
+
+def _teller(body: OpenBody | PauseBody | StaffBody | None, meta: Metadata) -> str:
+    """The teller at the counter: the body's, else the acting member of staff."""
+    return (body.staff_id if body else None) or meta.actor
 
 
 @router.post("/branches/{branch_id}/counters/{counter_id}/open", response_model=CounterView)
@@ -117,16 +119,18 @@ async def open_counter(
                 }
             ]
         )
-    teller = body.staff_id or meta.actor
-    now = app.now()
-    day_start = app.counters.day_start(branch_id, now)
-    result = await app.counters.run(
+    teller, lines = _teller(body, meta), tuple(body.lines)
+    day_start = app.counters.day_start
+    return await _run(
+        app,
         branch_id,
         counter_id,
-        lambda busy: k.OpenCounter(counter_id, teller, now, tuple(body.lines), day_start),
-        meta=meta,
+        lambda now, busy: k.OpenCounter(
+            counter_id=counter_id, staff_id=teller, at=now, lines=lines, day_start=day_start(branch_id, now)
+        ),
+        meta,
+        response,
     )
-    return _result(branch_id, counter_id, result, response)
 
 
 @router.post("/branches/{branch_id}/counters/{counter_id}/pause", response_model=CounterView)
@@ -135,42 +139,54 @@ async def pause_counter(
     response: Response,
 ) -> CounterView:  # fmt: skip
     """Stop calling for a while, with the reason (lunch, break, equipment …)."""
-    teller = body.staff_id or meta.actor
-    now = app.now()
-    result = await app.counters.run(
+    teller = _teller(body, meta)
+    return await _run(
+        app,
         branch_id,
         counter_id,
-        lambda busy: k.PauseCounter(counter_id, teller, body.reason, now, busy),
-        meta=meta,
+        lambda now, busy: k.PauseCounter(
+            counter_id=counter_id, staff_id=teller, reason=body.reason, at=now, busy_with=busy
+        ),
+        meta,
+        response,
     )
-    return _result(branch_id, counter_id, result, response)
 
 
-@router.post("/branches/{branch_id}/counters/{counter_id}/resume", response_model=CounterView)
-async def resume_counter(
-    branch_id: BranchId, counter_id: Counter, app: App, staff: Manage, meta: Meta, response: Response,
-    body: StaffBody | None = None,
-) -> CounterView:  # fmt: skip
-    teller = (body.staff_id if body else None) or meta.actor
-    now = app.now()
-    result = await app.counters.run(
-        branch_id, counter_id, lambda busy: k.ResumeCounter(counter_id, teller, now), meta=meta
+def _by_staff(
+    name: str, doc: str | None, make: Callable[[str, str, datetime, str | None], k.CounterCommand]
+) -> Callable[..., Awaitable[CounterView]]:
+    """A counter step whose body may only name the teller: ``make(counter_id, teller, now, busy)``."""
+
+    async def route(
+        branch_id: BranchId, counter_id: Counter, app: App, staff: Manage, meta: Meta, response: Response,
+        body: StaffBody | None = None,
+    ) -> CounterView:  # fmt: skip
+        teller = _teller(body, meta)
+        return await _run(
+            app, branch_id, counter_id, lambda now, busy: make(counter_id, teller, now, busy), meta, response
+        )
+
+    route.__name__, route.__doc__ = name, doc
+    return route
+
+
+COUNTER = "/branches/{branch_id}/counters/{counter_id}"
+router.post(f"{COUNTER}/resume", response_model=CounterView)(
+    _by_staff(
+        "resume_counter",
+        None,
+        lambda counter_id, teller, now, busy: k.ResumeCounter(counter_id=counter_id, staff_id=teller, at=now),
     )
-    return _result(branch_id, counter_id, result, response)
-
-
-@router.post("/branches/{branch_id}/counters/{counter_id}/close", response_model=CounterView)
-async def close_counter(
-    branch_id: BranchId, counter_id: Counter, app: App, staff: Manage, meta: Meta, response: Response,
-    body: StaffBody | None = None,
-) -> CounterView:  # fmt: skip
-    """Close the counter (end of the day, or a teller leaves it); refused while a customer is at it."""
-    teller = (body.staff_id if body else None) or meta.actor
-    now = app.now()
-    result = await app.counters.run(
-        branch_id, counter_id, lambda busy: k.CloseCounter(counter_id, teller, now, busy), meta=meta
+)
+router.post(f"{COUNTER}/close", response_model=CounterView)(
+    _by_staff(
+        "close_counter",
+        "Close the counter (end of the day, or a teller leaves it); refused while a customer is at it.",
+        lambda counter_id, teller, now, busy: k.CloseCounter(
+            counter_id=counter_id, staff_id=teller, at=now, busy_with=busy
+        ),
     )
-    return _result(branch_id, counter_id, result, response)
+)
 
 
 @router.get("/branches/{branch_id}/counters/{counter_id}", response_model=CounterView)

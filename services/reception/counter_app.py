@@ -1,7 +1,7 @@
 """Counter command handling: the counter decider's commands in one transaction each, and the step
 a call takes on its counter (inside the call's own transaction).
 
-Lock order as everywhere in reception (``transaction.py``): the counter's ``counters`` row
+Lock order as everywhere in reception (``app.py``): the counter's ``counters`` row
 (``FOR UPDATE``, it says whether a customer is at it), then the counter's stream, then the row's
 state. A call locks the same row first, so a call and a pause of one counter never interleave.
 """
@@ -16,7 +16,6 @@ import asyncpg
 from services.reception import counter as k
 from services.reception.projections import CounterRows, local_day
 from services.reception.queries import day_bounds
-from services.reception.transaction import TransactionalCommands
 from shared.clock import Clock
 from shared.commands import CommandHandler, CommandResult, Loaded
 from shared.envelope import Metadata
@@ -28,14 +27,13 @@ class Counters:
     def __init__(self, service: str, store: EventStore, clock: Clock, book: PolicyBook) -> None:
         self.book = book
         self.rows = CounterRows()
-        self.commands = TransactionalCommands(
-            CommandHandler(
-                service=service,
-                store=store,
-                decider=k.counter_decider,
-                clock=clock,
-                after_append=self.rows.write,
-            )
+        self.commands = CommandHandler(
+            service=service,
+            store=store,
+            decider=k.counter_decider,
+            clock=clock,
+            after_append=self.rows.write,
+            retries=5,
         )
 
     async def run(
@@ -72,7 +70,7 @@ class Counters:
         meta: Metadata,
     ) -> None:
         """In the call's transaction: refuse a paused counter, open a closed one (``counter.py``)."""
-        await self.commands.run_in(
+        await self.commands.execute_in(
             conn,
             k.stream_id(branch_id, counter_id),
             k.BeforeCall(counter_id, staff_id, at, self.day_start(branch_id, at)),
@@ -87,4 +85,4 @@ class Counters:
         return start
 
     async def load(self, branch_id: str, counter_id: str) -> Loaded[k.Counter]:
-        return await self.commands.handler.load(k.stream_id(branch_id, counter_id))
+        return await self.commands.load(k.stream_id(branch_id, counter_id))

@@ -7,7 +7,8 @@ step. Callers write ``from services.reception import domain as v``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from services.reception.decider import steps
 from services.reception.decider.commands import (
@@ -36,12 +37,28 @@ from services.reception.decider.state import (
     WAITING,
     Status,
     Visit,
-    id_of,
     stream_id,
 )
-from shared.contracts.reception import VisitReturned
 from shared.decider import Decider, DomainError
 from shared.registry import EventData
+
+#: each command's step (:mod:`services.reception.decider.steps`): what it records, or why not
+STEPS: dict[type, Callable[[Visit, Any], Sequence[EventData]]] = {
+    Arrive: steps.arrive,
+    Greet: steps.greet,
+    ConfirmNeed: steps.confirm_need,
+    Guide: steps.guide,
+    CheckDocuments: steps.check_documents,
+    Leave: steps.leave,
+    Return: steps.return_,
+    Queue: steps.queue,
+    Call: steps.call,
+    Serve: steps.serve,
+    Abandon: steps.abandon_queue,
+    MarkNoShow: steps.no_show,
+    RaiseComplaint: steps.raise_complaint,
+    RecordSla: steps.record_sla,
+}
 
 
 def decide(state: Visit, command: Command) -> Sequence[EventData]:
@@ -49,46 +66,10 @@ def decide(state: Visit, command: Command) -> Sequence[EventData]:
         raise DomainError("the visit has not started: register the customer's arrival first")
     if state.status is Status.left and not isinstance(command, RecordSla):
         raise DomainError(f"the visit has ended ({state.left_reason or 'left'}): nothing more can happen")
-    match command:
-        case Arrive():
-            return steps.arrive(state, command)
-        case Greet():
-            return steps.greet(state, command)
-        case ConfirmNeed():
-            return steps.confirm_need(state, command)
-        case Guide():
-            return steps.guide(state, command)
-        case CheckDocuments():
-            return steps.check_documents(state, command)
-        case Leave():
-            return steps.leave(state, command)
-        case Return():
-            if state.status is not Status.away:
-                raise DomainError(f"the customer did not step out (visit is {state.status})")
-            return [VisitReturned(visit_id=id_of(state), at=command.at)]
-        case Queue():
-            return steps.queue(state, command)
-        case Call():
-            return steps.call(state, command)
-        case Serve():
-            return steps.serve(state, command)
-        case Abandon():
-            if state.status not in WAITING:
-                raise DomainError(
-                    f"only a customer holding a ticket can abandon the queue (visit is {state.status}); "
-                    "use leave"
-                )
-            return steps.abandon(state, command.at)
-        case MarkNoShow():
-            return steps.no_show(state, command)
-        case RaiseComplaint():
-            return [
-                steps.complaint(state, command.description, command.at, command.customer_ref, from_need=False)
-            ]
-        case RecordSla():
-            # only while the customer still waits; a late milestone after the call is dropped
-            return [command.event] if state.status is Status.queued else []
-    raise DomainError(f"unknown command {type(command).__name__}")
+    step = STEPS.get(type(command))
+    if step is None:
+        raise DomainError(f"unknown command {type(command).__name__}")
+    return step(state, command)
 
 
 visit_decider: Decider[Command, Visit] = Decider(Visit(), decide, evolve)

@@ -7,7 +7,21 @@ Per-branch detail lives in the read models (lobby board, statistics), not in lab
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from shared.contracts.reception import (
+    CallAnswered,
+    CallEnded,
+    CallOutcome,
+    LeftReason,
+    VisitCalled,
+    VisitLeft,
+)
+from shared.contracts.sla import SlaBreached
+from shared.envelope import Envelope
+from shared.metrics import SLA_BREACHES
 
 WAIT_SECONDS = Histogram(
     "branchcare_reception_wait_seconds",
@@ -43,3 +57,31 @@ OPEN_COUNTERS = Gauge(
     "(all branches of this database)",
     ["line"],
 )
+
+
+def touch_metrics(lines: Iterable[str]) -> None:
+    """Create every label set at 0, so the first increment is visible to ``rate()``."""
+    for line in lines:
+        WAIT_SECONDS.labels(line)
+        QUEUE_LENGTH.labels(line)
+        OPEN_COUNTERS.labels(line)
+    for reason in LeftReason:
+        VISITS_ENDED.labels(reason.value)
+    for within in ("true", "false"):
+        CALLS_ANSWERED.labels(within)
+
+
+def observe(envelopes: Sequence[Envelope]) -> None:
+    """Count committed events (called after the command's transaction)."""
+    for env in envelopes:
+        data = env.data
+        if env.type == VisitCalled.event_type and data["call_number"] == 1:
+            WAIT_SECONDS.labels(data["line"]).observe(float(data["waited_seconds"]))
+        elif env.type == VisitLeft.event_type:
+            VISITS_ENDED.labels(data.get("reason") or "unknown").inc()
+        elif env.type == CallAnswered.event_type:
+            CALLS_ANSWERED.labels("true" if data["within_target"] else "false").inc()
+        elif env.type == CallEnded.event_type and data["outcome"] == CallOutcome.missed:
+            CALLS_MISSED.inc()
+        elif env.type == SlaBreached.event_type:  # a call answered after too many rings
+            SLA_BREACHES.labels("reception", data["sla"]).inc()

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from services.reception.decider.state import sla_after
 from shared.contracts.reception import (
     CallAnswered,
     CallEnded,
@@ -277,10 +278,8 @@ def evolve(state: PhoneCall, event: EventData) -> PhoneCall:
             return replace(state, status=CallStatus.resolved)
         case CallEnded():
             return replace(state, status=CallStatus.ended, outcome=event.outcome, ended_at=event.at)
-        case SlaAtRisk():
-            return replace(state, sla_status="breached" if state.sla_status == "breached" else "at_risk")
-        case SlaBreached():
-            return replace(state, sla_status="breached")
+        case SlaAtRisk() | SlaBreached():
+            return replace(state, sla_status=sla_after(state.sla_status, event))
     return state
 
 

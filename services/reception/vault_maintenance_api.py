@@ -133,7 +133,7 @@ def publisher(ctx: ServiceContext) -> Publish | None:
             )
         )
         meta = Metadata(actor=by.actor, correlation_id=by.correlation_id or uuid4())
-        envelopes = reception.visits.handler.envelopes(stream, version, branch_id, list(events), meta)
+        envelopes = reception.visits.envelopes(stream, version, branch_id, list(events), meta)
         await reception.store.append(stream, version, envelopes, conn)
 
     return publish

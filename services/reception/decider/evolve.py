@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from services.reception.decider.state import Status, Visit
+from services.reception.decider.state import Status, Visit, sla_after
 from shared.contracts.reception import (
     ComplaintRaisedDuringVisit,
     DocumentsChecked,
@@ -102,10 +102,8 @@ def evolve(state: Visit, event: EventData) -> Visit:
             return replace(
                 state, complaints=state.complaints + 1, customer_ref=state.customer_ref or event.customer_ref
             )
-        case SlaAtRisk():
-            return replace(state, sla_status="breached" if state.sla_status == "breached" else "at_risk")
-        case SlaBreached():
-            return replace(state, sla_status="breached")
+        case SlaAtRisk() | SlaBreached():
+            return replace(state, sla_status=sla_after(state.sla_status, event))
     # VisitAbandoned and VisitNoShow are always followed by VisitLeft, which ends the visit
     return state
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from shared.contracts.reception import Accessibility, LeftReason, Priority, ServiceType
+from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef
 
 MAX_CALLS = 3
@@ -100,6 +101,11 @@ class Visit:
 def id_of(state: Visit) -> UUID:
     assert state.visit_id is not None
     return state.visit_id
+
+
+def sla_after(current: str | None, milestone: SlaAtRisk | SlaBreached) -> str:
+    """A wait (or answer) SLA's status after a milestone: once breached, it stays breached."""
+    return "breached" if isinstance(milestone, SlaBreached) or current == "breached" else "at_risk"
 
 
 def seconds_between(start: datetime, end: datetime) -> float:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from uuid import UUID
 
 from services.reception.decider.commands import (
+    Abandon,
     Arrive,
     Call,
     CheckDocuments,
@@ -16,6 +17,9 @@ from services.reception.decider.commands import (
     Leave,
     MarkNoShow,
     Queue,
+    RaiseComplaint,
+    RecordSla,
+    Return,
     Serve,
 )
 from services.reception.decider.evolve import fold
@@ -46,6 +50,7 @@ from shared.contracts.reception import (
     VisitNoShow,
     VisitPrioritised,
     VisitQueued,
+    VisitReturned,
     VisitRoutedToRelationshipManager,
     VisitServed,
     VisitSteppedOut,
@@ -266,6 +271,29 @@ def serve(state: Visit, command: Serve) -> list[EventData]:
             at=command.at,
         )
     ]
+
+
+def return_(state: Visit, command: Return) -> list[EventData]:
+    if state.status is not Status.away:
+        raise DomainError(f"the customer did not step out (visit is {state.status})")
+    return [VisitReturned(visit_id=id_of(state), at=command.at)]
+
+
+def abandon_queue(state: Visit, command: Abandon) -> list[EventData]:
+    if state.status not in WAITING:
+        raise DomainError(
+            f"only a customer holding a ticket can abandon the queue (visit is {state.status}); use leave"
+        )
+    return abandon(state, command.at)
+
+
+def raise_complaint(state: Visit, command: RaiseComplaint) -> list[EventData]:
+    return [complaint(state, command.description, command.at, command.customer_ref, from_need=False)]
+
+
+def record_sla(state: Visit, command: RecordSla) -> list[EventData]:
+    # only while the customer still waits; a late milestone after the call is dropped
+    return [command.event] if state.status is Status.queued else []
 
 
 def abandon(state: Visit, at: datetime) -> list[EventData]:

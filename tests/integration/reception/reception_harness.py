@@ -85,7 +85,7 @@ class Running:
         return await self.app.tick()
 
     async def stream_types(self, stream_id: str) -> list[str]:
-        loaded = await self.app.visits.handler.load(stream_id)
+        loaded = await self.app.visits.load(stream_id)
         return [e.type for e in loaded.history]
 
     async def published(self, stream_id: str, count: int, timeout: float = 20) -> list[Envelope]:

@@ -395,7 +395,7 @@ async def test_erasure_shreds_the_keys_and_the_history_still_replays(svc: VaultS
         ("CustomerErased", True)
     ]
     stream = v.stream_id(uuid.UUID(visit))
-    loaded = await svc.reception.visits.handler.load(stream)
+    loaded = await svc.reception.visits.load(stream)
     assert loaded.state.customer_ref == ref and loaded.state.display_name == masked["name"]
     async with svc.ctx.pool.acquire() as conn, conn.transaction():
         await conn.execute("DELETE FROM visits")
@@ -403,7 +403,7 @@ async def test_erasure_shreds_the_keys_and_the_history_still_replays(svc: VaultS
         rows = VisitRows(svc.reception.book)
         streams = await conn.fetch("SELECT DISTINCT stream_id FROM events WHERE stream_id LIKE 'visit-%'")
         for (stream_id,) in streams:
-            replayed = await svc.reception.visits.handler.load(stream_id, conn)
+            replayed = await svc.reception.visits.load(stream_id, conn)
             await rows.write(conn, replayed.state, replayed.history)
     assert await svc.fetch("SELECT * FROM visits ORDER BY visit_id") == visits_before
 

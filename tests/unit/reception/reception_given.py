@@ -1,8 +1,8 @@
-"""Given/when/then helpers for the visit decider: canonical histories for every status."""
+"""Given/when/then for the visit decider (``tests.support.decider``): canonical histories for
+every status."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from shared.contracts.reception import (
     VisitSteppedOut,
 )
 from shared.registry import EventData
+from tests.support.decider import Scenario, given
 from tests.support.texts import rref
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
@@ -117,13 +118,6 @@ HISTORIES: dict[str, list[EventData]] = {
 }
 
 
-def given(events: Sequence[EventData]) -> v.Visit:
-    return v.visit_decider.fold(events)
-
-
-def when(events: Sequence[EventData], command: v.Command) -> list[EventData]:
-    return list(v.decide(given(events), command))
-
-
-def types(events: Sequence[EventData]) -> list[str]:
-    return [e.event_type for e in events]
+def visit(*events: EventData) -> Scenario[v.Command, v.Visit]:
+    """A visit whose past is ``events``: ``visit(*QUEUED).when(command).then(...)``."""
+    return given(v.visit_decider, *events)

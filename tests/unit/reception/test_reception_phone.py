@@ -20,8 +20,8 @@ from shared.contracts.reception import (
     ServiceType,
 )
 from shared.contracts.sla import SlaBreached
-from shared.decider import DomainError
 from shared.registry import EventData
+from tests.support.decider import Scenario, given
 from tests.support.texts import rref
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -82,86 +82,88 @@ ALLOWED = {
 CASES = [(s, c) for s in HISTORIES for c in COMMANDS]
 
 
-def decide(history: list[EventData], command: p.CallCommand) -> list[EventData]:
-    return list(p.decide(p.call_decider.fold(history), command))
+def call(*events: EventData) -> Scenario[p.CallCommand, p.PhoneCall]:
+    """A call whose past is ``events`` (``tests.support.decider``)."""
+    return given(p.call_decider, *events)
 
 
 @pytest.mark.parametrize(("status", "name"), CASES, ids=[f"{s}-{c}" for s, c in CASES])
 def test_call_transition_matrix(status: str, name: str) -> None:
+    step = call(*HISTORIES[status]).when(COMMANDS[name]())
     if status in ALLOWED[name]:
-        assert decide(HISTORIES[status], COMMANDS[name]())
+        assert step.error is None and step.events
     else:
-        with pytest.raises(DomainError) as refused:
-            decide(HISTORIES[status], COMMANDS[name]())
-        assert str(refused.value)
+        step.then_raises(".+")  # a refusal says why
+
+
+def answered(rings: int, *, within_target: bool, at_s: float, max_rings: int = 3) -> CallAnswered:
+    return CallAnswered(
+        call_id=CALL, staff_id="s-1", rings=rings, seconds_to_answer=at_s, max_rings=max_rings,
+        within_target=within_target, at=at(at_s),
+    )  # fmt: skip
 
 
 def test_answered_within_three_rings_meets_the_target() -> None:
-    events = decide(RINGING, p.AnswerCall("s-1", 3, 3, at(14), ring_breach=breach(14)))
-    assert len(events) == 1 and isinstance(events[0], CallAnswered)
-    assert events[0].within_target and events[0].seconds_to_answer == 14
+    call(*RINGING).when(p.AnswerCall("s-1", 3, 3, at(14), ring_breach=breach(14))).then(
+        answered(3, within_target=True, at_s=14)
+    )
 
 
 def test_a_fourth_ring_breaches_once() -> None:
-    events = decide(RINGING, p.AnswerCall("s-1", 4, 3, at(12), ring_breach=breach(12)))
-    assert [type(e) for e in events] == [CallAnswered, SlaBreached]
-    assert not events[0].within_target  # type: ignore[attr-defined]
+    call(*RINGING).when(p.AnswerCall("s-1", 4, 3, at(12), ring_breach=breach(12))).then(
+        answered(4, within_target=False, at_s=12), breach(12)
+    )
 
 
 def test_a_call_the_clock_already_breached_is_not_breached_twice() -> None:
-    history = [*RINGING, breach()]
-    events = decide(history, p.AnswerCall("s-1", 5, 3, at(25), ring_breach=breach(25)))
-    assert [type(e) for e in events] == [CallAnswered]
-    assert not events[0].within_target  # type: ignore[attr-defined]
+    breached = call(*RINGING, breach())
+    breached.when(p.AnswerCall("s-1", 5, 3, at(25), ring_breach=breach(25))).then(
+        answered(5, within_target=False, at_s=25)
+    )
     # even with few rings reported, a call answered after the clock breached missed the target
-    events = decide(history, p.AnswerCall("s-1", 2, 3, at(25)))
-    assert not events[0].within_target  # type: ignore[attr-defined]
+    breached.when(p.AnswerCall("s-1", 2, 3, at(25))).then(answered(2, within_target=False, at_s=25))
 
 
 def test_the_ring_limit_is_configurable() -> None:
-    events = decide(RINGING, p.AnswerCall("s-1", 5, 6, at(20)))
-    assert events[0].within_target  # type: ignore[attr-defined]
+    call(*RINGING).when(p.AnswerCall("s-1", 5, 6, at(20))).then(
+        answered(5, within_target=True, at_s=20, max_rings=6)
+    )
 
 
 def test_an_unanswered_call_ends_missed() -> None:
-    events = decide(RINGING, p.EndCall(at(30)))
-    assert isinstance(events[0], CallEnded) and events[0].outcome is CallOutcome.missed
-    with pytest.raises(DomainError, match="missed"):
-        decide(RINGING, p.EndCall(at(30), outcome=CallOutcome.resolved))
+    call(*RINGING).when(p.EndCall(at(30))).then(
+        CallEnded(call_id=CALL, outcome=CallOutcome.missed, duration_seconds=30, at=at(30))
+    )
+    call(*RINGING).when(p.EndCall(at(30), outcome=CallOutcome.resolved)).then_raises("missed")
 
 
 def test_end_can_record_purpose_and_outcome_in_one_step() -> None:
-    events = decide(
-        ANSWERED,
-        p.EndCall(at(90), ServiceType.loan_application, CallOutcome.routed, "loans-desk", rref("mortgage")),
+    done = call(*ANSWERED).when(
+        p.EndCall(at(90), ServiceType.loan_application, CallOutcome.routed, "loans-desk", rref("mortgage"))
     )
-    assert [type(e) for e in events] == [CallPurposeRecorded, CallRouted, CallEnded]
-    assert events[-1].outcome is CallOutcome.routed  # type: ignore[attr-defined]
-    assert events[-1].duration_seconds == 90  # type: ignore[attr-defined]
+    done.then(
+        CallPurposeRecorded,
+        CallRouted,
+        CallEnded(call_id=CALL, outcome=CallOutcome.routed, duration_seconds=90, at=at(90)),
+    )
 
 
 def test_routing_and_resolving_need_the_purpose_first() -> None:
-    with pytest.raises(DomainError, match="purpose"):
-        decide(ANSWERED, p.RouteCall("loans-desk", at(30)))
-    with pytest.raises(DomainError, match="purpose"):
-        decide(ANSWERED, p.EndCall(at(30), outcome=CallOutcome.resolved))
+    call(*ANSWERED).when(p.RouteCall("loans-desk", at(30))).then_raises("purpose")
+    call(*ANSWERED).when(p.EndCall(at(30), outcome=CallOutcome.resolved)).then_raises("purpose")
 
 
 def test_an_answered_call_without_outcome_ends_unresolved() -> None:
-    events = decide(ANSWERED, p.EndCall(at(30)))
-    assert events[-1].outcome is CallOutcome.unresolved  # type: ignore[attr-defined]
+    assert call(*ANSWERED).when(p.EndCall(at(30))).then(CallEnded).state.outcome is CallOutcome.unresolved
 
 
 def test_ending_keeps_the_outcome_already_recorded() -> None:
-    assert decide(ROUTED, p.EndCall(at(50)))[-1].outcome is CallOutcome.routed  # type: ignore[attr-defined]
-    assert (
-        decide(RESOLVED, p.EndCall(at(50), outcome=CallOutcome.resolved))[-1].outcome is CallOutcome.resolved
-    )  # type: ignore[attr-defined]
-    with pytest.raises(DomainError, match="already routed"):
-        decide(ROUTED, p.EndCall(at(50), outcome=CallOutcome.resolved))
+    assert call(*ROUTED).when(p.EndCall(at(50))).then(CallEnded).state.outcome is CallOutcome.routed
+    resolved = call(*RESOLVED).when(p.EndCall(at(50), outcome=CallOutcome.resolved)).then(CallEnded)
+    assert resolved.state.outcome is CallOutcome.resolved
+    call(*ROUTED).when(p.EndCall(at(50), outcome=CallOutcome.resolved)).then_raises("already routed")
 
 
 def test_ring_sla_milestones_only_while_ringing() -> None:
-    assert decide(RINGING, p.RecordCallSla(breach())) == [breach()]
-    assert decide(ANSWERED, p.RecordCallSla(breach())) == []
-    assert p.call_decider.fold([*RINGING, breach()]).sla_status == "breached"
+    assert call(*RINGING).when(p.RecordCallSla(breach())).then(breach()).state.sla_status == "breached"
+    call(*ANSWERED).when(p.RecordCallSla(breach())).then()

@@ -7,10 +7,8 @@ from hypothesis import strategies as st
 
 from services.reception import domain as v
 from shared.contracts.reception import ServiceType, VisitLeft, VisitQueued, VisitServed
-from shared.decider import DomainError
-from shared.registry import EventData
 from tests.support.texts import rref
-from tests.unit.reception.reception_given import DAY, VISIT, at
+from tests.unit.reception.reception_given import DAY, VISIT, at, visit
 
 MATERIALS = ("bank_card", "id_card")
 
@@ -61,31 +59,29 @@ def progress(state: v.Visit, i: int) -> v.Command:
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_visit_invariants_hold_for_any_sequence_of_commands(data: st.DataObject) -> None:
-    events: list[EventData] = list(
-        v.decide(v.Visit(), v.Arrive(VISIT, "walk_in", at(0), customer_ref="cust_ref_00001"))
-    )
-    state = v.visit_decider.fold(events)
+    scenario = visit().after(v.Arrive(VISIT, "walk_in", at(0), customer_ref="cust_ref_00001"))
     steps = data.draw(st.integers(min_value=0, max_value=30), label="steps")
     for i in range(1, steps + 1):
+        before = scenario.state
         if data.draw(st.integers(min_value=0, max_value=9), label="dice") < 6:
-            command = progress(state, i)
+            command = progress(before, i)
         else:
             command = data.draw(commands(i), label="command")
-        before = state
-        try:
-            new = list(v.decide(state, command))
-        except DomainError as refused:
-            assert str(refused)
+        step = scenario.when(command)
+        if step.error is not None:
+            assert str(step.error)
             continue
-        state = v.visit_decider.fold(new, state)
-        events += new
+        scenario = step.then(*step.events)
+        state = step.state
+        assert scenario.state == state  # replay gives the same state as deciding step by step
         # a ticket, once issued, never changes; calls never exceed three
         if before.ticket is not None:
             assert state.ticket == before.ticket
         assert state.calls <= v.MAX_CALLS
         # nothing happens after the visit ended
         assert before.status is not v.Status.left
-    kinds = [type(e) for e in events]
+    state = scenario.state
+    kinds = [type(e) for e in scenario.history]
     assert kinds.count(VisitLeft) <= 1
     assert kinds.count(VisitServed) <= 1
     assert kinds.count(VisitQueued) <= 1
@@ -94,5 +90,3 @@ def test_visit_invariants_hold_for_any_sequence_of_commands(data: st.DataObject)
     if VisitServed in kinds:
         assert kinds.index(VisitQueued) < kinds.index(VisitServed)
         assert state.left_reason in (None, "served")
-    # replay gives the same state as deciding step by step
-    assert v.visit_decider.fold(events) == state

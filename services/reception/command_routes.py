@@ -1,0 +1,264 @@
+"""Reception's HTTP commands: one declaration each (``shared.command_routes``).
+
+Each declaration says the path, the action it performs (``shared/SECURITY.md``), its body and how
+the body becomes the command — by keyword. The shared mechanism does the rest: token and
+permission, the visit's (or call's) branch checked before deciding, ``If-Match`` /
+``expected_version``, the texts batch, ``Idempotency-Key`` where a step creates something, the
+404/409 mapping, the ``ETag`` and the view. ``name`` keeps each route's former ``operationId``.
+Some steps are built by the app (``g.app``): they read the catalogue, a counter or a deadline
+inside the command's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from services.reception import bodies as b
+from services.reception import domain as v
+from services.reception import phone as p
+from services.reception import routes as r
+from services.reception.app import Reception
+from services.reception.deps import call_branch, reception, visit_branch
+from services.reception.views import (
+    CallCreated,
+    CallView,
+    VisitCreated,
+    VisitView,
+)
+from shared.command_routes import CommandCall, CommandRoutes, Given, Ran
+
+router = APIRouter()
+
+
+def _routes(
+    resource: str,
+    branch_of: Callable[..., Awaitable[str | None]],
+    run: Callable[[Reception, CommandCall], Awaitable[Ran]],
+    view: type[BaseModel],
+) -> CommandRoutes[Reception]:
+    """The command routes of one kind of stream (visits, calls) of the running reception app."""
+    return CommandRoutes(
+        router,
+        resource=resource,
+        app=reception,
+        branch_of=branch_of,
+        run=run,
+        view=view,
+        now=lambda app: app.now(),
+        text_batch=lambda app: app.texts.batch(),
+        if_match='Version you read, e.g. "3": 409 if it moved on',
+    )
+
+
+def _app(g: Given) -> Reception:
+    """The reception app: some steps are built by it (they read rows in the transaction)."""
+    app: Reception = g.app
+    return app
+
+
+# ---------------------------------------------------------------------------------- visits
+
+visits = _routes("visit_id", visit_branch, r.run_step, VisitView)
+VISIT = "/visits/{visit_id}"
+
+visits.create(
+    "/branches/{branch_id}/visits",
+    "reception.visit.create",
+    b.ArriveBody,
+    lambda body, g: _app(g).arrival(
+        arrival=body.arrival,
+        returning=body.returning,
+        customer_ref=body.customer_ref,
+        display_name=body.display_name,
+        relationship_manager=body.relationship_manager,
+        priority=body.priority,
+        accessibility=body.accessibility,
+        service_type=body.service_type,
+        notes=g.texts.add(body.notes),
+    ),
+    run=r.arrive,
+    view=VisitCreated,
+    location="/visits",
+    name="arrive",
+    doc="A customer walks in (or arrives for an appointment). With ``service_type`` the need is\n"
+    "confirmed and a ticket issued at once; otherwise ``ticket`` is null until ``queue``. With an\n"
+    "``Idempotency-Key`` a retry answers the first visit (and its ticket) instead of a second.",
+)
+visits.post(
+    f"{VISIT}/greet",
+    "reception.visit.greet",
+    b.GreetBody,
+    lambda body, g: v.Greet(
+        at=g.now,
+        customer_ref=body.customer_ref,
+        priority=body.priority,
+        accessibility=tuple(body.accessibility),
+    ),
+    name="greet",
+    body_required=False,
+)
+visits.post(
+    f"{VISIT}/confirm-need",
+    "reception.visit.confirm_need",
+    b.ConfirmNeedBody,
+    lambda body, g: _app(g).confirm_need(service_type=body.service_type, notes=g.texts.add(body.notes)),
+    name="confirm_need",
+)
+visits.post(
+    f"{VISIT}/guide",
+    "reception.visit.guide",
+    b.GuideBody,
+    lambda body, g: _app(g).guide(notes=g.texts.add(body.notes)),
+    name="guide",
+    body_required=False,
+    doc="Tell the customer the materials their business needs (from the catalogue).",
+)
+visits.post(
+    f"{VISIT}/check-documents",
+    "reception.visit.check_documents",
+    b.CheckDocumentsBody,
+    lambda body, g: v.CheckDocuments(missing=tuple(body.missing), at=g.now),
+    name="check_documents",
+)
+visits.post(
+    f"{VISIT}/return",
+    "reception.visit.return",
+    None,
+    lambda body, g: v.Return(at=g.now),
+    name="return_",
+    doc="The customer came back with the missing documents (same visit).",
+)
+visits.post(
+    f"{VISIT}/queue",
+    "reception.visit.queue",
+    None,
+    lambda body, g: _app(g).queue(),
+    name="queue",
+    keyed=True,
+    doc="Issue a ticket on the need's service line (with an ``Idempotency-Key``, a retry answers\n"
+    "the visit with the ticket the first request issued).",
+)
+visits.post(
+    f"{VISIT}/call",
+    "reception.visit.call",
+    b.CallBody,
+    lambda body, g: _app(g).call(counter_id=body.counter_id, staff_id=body.staff_id or g.actor, meta=g.meta),
+    name="call",
+    doc="Call the ticket to a counter (again, up to three times).",
+)
+visits.post(
+    f"{VISIT}/serve",
+    "reception.visit.serve",
+    b.ServeBody,
+    lambda body, g: _app(g).serve(
+        outcome=g.texts.add(body.outcome),
+        next_steps=g.texts.add(body.next_steps),
+        promised_by=body.promised_by,
+    ),
+    name="serve",
+)
+visits.post(
+    f"{VISIT}/leave",
+    "reception.visit.leave",
+    b.LeaveBody,
+    lambda body, g: v.Leave(at=g.now, to_fetch_documents=body.to_fetch_documents),
+    name="leave",
+    body_required=False,
+    doc="The customer leaves: after service, before a ticket, or (holding a ticket) abandoning the\n"
+    "queue; with ``to_fetch_documents`` they step out and the visit stays open.",
+)
+visits.post(
+    f"{VISIT}/abandon", "reception.visit.abandon", None, lambda body, g: v.Abandon(at=g.now), name="abandon"
+)
+visits.post(
+    f"{VISIT}/no-show",
+    "reception.visit.no_show",
+    None,
+    lambda body, g: v.MarkNoShow(at=g.now),
+    name="no_show",
+    doc="Called three times and never came to the counter.",
+)
+visits.post(
+    f"{VISIT}/raise-complaint",
+    "reception.visit.raise_complaint",
+    b.ComplaintBody,
+    lambda body, g: v.RaiseComplaint(
+        description=g.texts.require(body.description), at=g.now, customer_ref=body.customer_ref
+    ),
+    name="raise_complaint",
+    keyed=True,
+    doc="A complaint during the visit: the complaint service opens a case linked to it. With an\n"
+    "``Idempotency-Key`` a retry raises no second complaint.",
+)
+
+# ----------------------------------------------------------------------------------- calls
+
+calls = _routes("call_id", call_branch, r.run_call, CallView)
+CALL = "/calls/{call_id}"
+
+calls.create(
+    "/branches/{branch_id}/calls",
+    "reception.call.create",
+    b.ReceiveCallBody,
+    lambda body, g: (
+        lambda call_id: p.ReceiveCall(
+            call_id=call_id, at=g.now, customer_ref=body.customer_ref, masked_number=body.masked_number
+        )
+    ),
+    run=r.receive_call,
+    view=CallCreated,
+    location="/calls",
+    name="receive_call",
+    body_required=False,
+    doc="The phone rings (the answer SLA starts). With an ``Idempotency-Key`` a retry answers the\n"
+    "first call.",
+)
+calls.post(
+    f"{CALL}/answer",
+    "reception.call.answer",
+    b.AnswerBody,
+    lambda body, g: _app(g).answer(
+        staff_id=body.staff_id or g.actor, rings=body.rings, seconds_to_answer=body.seconds_to_answer
+    ),
+    name="answer_call",
+)
+calls.post(
+    f"{CALL}/purpose",
+    "reception.call.handle",
+    b.PurposeBody,
+    lambda body, g: p.RecordPurpose(purpose=body.purpose, at=g.now, notes=g.texts.add(body.notes)),
+    name="call_purpose",
+)
+calls.post(
+    f"{CALL}/route",
+    "reception.call.handle",
+    b.RouteBody,
+    lambda body, g: p.RouteCall(routed_to=body.routed_to, at=g.now, notes=g.texts.add(body.notes)),
+    name="route_call",
+)
+calls.post(
+    f"{CALL}/resolve",
+    "reception.call.handle",
+    b.ResolveBody,
+    lambda body, g: p.ResolveCall(at=g.now, notes=g.texts.add(body.notes)),
+    name="resolve_call",
+    body_required=False,
+)
+calls.post(
+    f"{CALL}/end",
+    "reception.call.end",
+    b.EndCallBody,
+    lambda body, g: p.EndCall(
+        at=g.now,
+        purpose=body.purpose,
+        outcome=body.outcome,
+        routed_to=body.routed_to,
+        notes=g.texts.add(body.notes),
+    ),
+    name="end_call",
+    body_required=False,
+    doc="End the call; an unanswered call ends as missed. Purpose and outcome may be given here.",
+)

@@ -1,0 +1,40 @@
+"""How reception's routes reach the running application, and what they check before running.
+
+:func:`reception` is the one place a route gets the :class:`~services.reception.app.Reception`
+application of the running service (``components.py``); every router of the service depends on it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Path
+
+from services.reception import components
+from services.reception import domain as v
+from services.reception import phone as p
+from services.reception.app import Reception
+from shared.envelope import Metadata
+from shared.http import command_metadata
+from shared.runner import ServiceContext, context
+
+
+def reception(ctx: Annotated[ServiceContext, Depends(context)]) -> Reception:
+    """The reception application of the running service (built once: :mod:`components`)."""
+    return components.reception(ctx)
+
+
+App = Annotated[Reception, Depends(reception)]
+Meta = Annotated[Metadata, Depends(command_metadata)]
+BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+
+
+async def visit_branch(visit_id: UUID, app: App) -> str | None:
+    """The visit's branch, checked before a route on it runs (``requires_on``)."""
+    return await app.visits.branch_of(v.stream_id(visit_id))
+
+
+async def call_branch(call_id: UUID, app: App) -> str | None:
+    """The call's branch, checked before a route on it runs (``requires_on``)."""
+    return await app.calls.branch_of(p.stream_id(call_id))
