@@ -52,6 +52,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import db_batch
 from shared.auth import Principal, requires
 from shared.auth.dependencies import ACTION_ATTR, BRANCH_CHECK_KEY
 from shared.contracts.refs import is_pseudonym
@@ -306,7 +307,7 @@ async def write_in_transaction(conn: asyncpg.Connection) -> None:
         return
     status = _declared_status(pending.scope)
     entry = describe(pending.scope, status, pending.correlation_id, pending.service, pending.ctx.clock.now())
-    await record(conn, entry)
+    await db_batch.write(conn, _INSERT, *_row(entry))  # with the command's last statement
     pending.written = status
 
 
