@@ -42,13 +42,13 @@ async def test_creates_and_lifecycle_steps_stay_within_their_round_trips(
         for n in range(3):  # prepare the statements on the connection the next requests reuse
             created = await svc.new_complaint("b001")
             await svc.ok(created["complaint_id"], "acknowledge", {"apology": "Sorry."})
-            await svc.post("/branches/b001/complaints", BODY, **{"Idempotency-Key": f"warm-{n}"})
+            await svc.post("/branches/b001/complaints", BODY, **{"Idempotency-Key": f"warm-up-key-{n}"})
             second = await svc.new_complaint("b001")
             await svc.ok(second["complaint_id"], "acknowledge")
 
         case, create = await _counted(svc, "/branches/b001/complaints", BODY)
         assert len(case["deadlines"]) == 4  # the answer's deadlines come from the transaction
-        _, keyed = await _counted(svc, "/branches/b001/complaints", BODY, **{"Idempotency-Key": "rt-1"})
+        _, keyed = await _counted(svc, "/branches/b001/complaints", BODY, **{"Idempotency-Key": "round-trips-1"})
         shown, step = await _counted(svc, f"/complaints/{case['complaint_id']}/acknowledge", {})
         assert shown["status"] == "acknowledged"
         other = await svc.new_complaint("b001")
