@@ -223,7 +223,8 @@ class EventStore:
         #: last writes of every :meth:`transaction` that succeeded, just before it commits (the
         #: request's audit row: ``shared.audit.write_in_transaction``)
         self.before_commit = before_commit
-        #: called when a COMMIT fails: what ``before_commit`` wrote is not (surely) there
+        #: called when the COMMIT (or the statement carrying the queued writes) fails: what
+        #: ``before_commit`` wrote is not (surely) there
         #: (``shared.audit.forget_written``: the request's row is then written after the answer)
         self.commit_failed = commit_failed
         #: ``application_name`` of the sessions that may append (the service's pool); None: any
@@ -241,14 +242,18 @@ class EventStore:
         pooled connection is replaced once, at BEGIN, before anything was sent.
         """
         conn, tx = await self._begin()
+        before_commit_ran = False
         try:
             try:
                 with db_batch.opened(conn):
                     yield conn
                     if self.before_commit is not None:
+                        before_commit_ran = True
                         await self.before_commit(conn)
                     await db_batch.flush(conn)  # the queued writes and the append: one statement
             except BaseException as exc:
+                if before_commit_ran and self.commit_failed is not None:
+                    self.commit_failed()  # what it queued went nowhere: the rollback takes it
                 with suppress(Exception):
                     await tx.rollback()
                 if is_broken_connection(exc):
