@@ -156,9 +156,7 @@ class ComplaintClocks:
                 await self._start_regulatory(conn, deadlines, head, subject, clock)
         if state.on_hold:
             # a clock started while the case waits (e.g. the customer left meanwhile) waits too
-            await deadlines.pause(
-                conn, subject, last_at, keep_running=keep_running(state, state.hold_kind)
-            )
+            await deadlines.pause(conn, subject, last_at, keep_running=keep_running(state, state.hold_kind))
         await deadlines.write(conn)
         return deadlines.all()
 

@@ -15,9 +15,12 @@ pytestmark = pytest.mark.asyncio
 
 
 def _retried() -> float:
-    return REGISTRY.get_sample_value(
-        "branchcare_command_conflicts_total", {"service": "complaint", "outcome": "retried"}
-    ) or 0.0
+    return (
+        REGISTRY.get_sample_value(
+            "branchcare_command_conflicts_total", {"service": "complaint", "outcome": "retried"}
+        )
+        or 0.0
+    )
 
 
 async def test_two_acknowledgements_at_once_record_one(complaint_service: ServiceFactory) -> None:

@@ -48,7 +48,9 @@ async def test_creates_and_lifecycle_steps_stay_within_their_round_trips(
 
         case, create = await _counted(svc, "/branches/b001/complaints", BODY)
         assert len(case["deadlines"]) == 4  # the answer's deadlines come from the transaction
-        _, keyed = await _counted(svc, "/branches/b001/complaints", BODY, **{"Idempotency-Key": "round-trips-1"})
+        _, keyed = await _counted(
+            svc, "/branches/b001/complaints", BODY, **{"Idempotency-Key": "round-trips-1"}
+        )
         shown, step = await _counted(svc, f"/complaints/{case['complaint_id']}/acknowledge", {})
         assert shown["status"] == "acknowledged"
         other = await svc.new_complaint("b001")
