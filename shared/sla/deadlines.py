@@ -319,27 +319,17 @@ class Deadlines:
         return DeadlineCache(self, subject_id, rows)
 
     async def _save(self, conn: asyncpg.Connection, d: Deadline, insert: bool = False) -> None:
-        values = _values(d)
         if insert:
             await conn.execute(_UPSERT_MANY, *_upsert_arguments([d]))
-        else:
-            await conn.execute(
-                """UPDATE deadlines SET rule = $2, duration_seconds = $3, milestones = $4, pauses = $5::jsonb,
-                       state = $6, due_at = $7, fired = $8, next_fire_at = $9, next_fire_kind = $10,
-                       ended_at = $11, updated_at = now()
-                   WHERE deadline_id = $1""",
-                d.deadline_id,
-                d.rule,
-                d.duration.total_seconds(),
-                list(d.milestones),
-                values[12],
-                d.state,
-                d.due_at,
-                list(d.fired),
-                d.next_fire_at,
-                d.next_fire_kind,
-                d.ended_at,
-            )
+            return
+        v = _values(d)
+        await conn.execute(
+            """UPDATE deadlines SET rule = $2, duration_seconds = $3, milestones = $4, pauses = $5::jsonb,
+                   state = $6, due_at = $7, fired = $8, next_fire_at = $9, next_fire_kind = $10,
+                   ended_at = $11, updated_at = now()
+               WHERE deadline_id = $1""",
+            *(v[0], v[7], v[9], v[10], v[12], v[13], v[14], v[15], v[16], v[17], v[18]),
+        )
 
 
 def _values(d: Deadline) -> tuple[Any, ...]:
