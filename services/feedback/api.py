@@ -44,7 +44,7 @@ Meta = Annotated[Metadata, Depends(command_metadata)]
 MAX_PERIOD_DAYS = 366
 
 
-async def _components(ctx: Annotated[ServiceContext, Depends(context)]) -> Components:
+def _components(ctx: Annotated[ServiceContext, Depends(context)]) -> Components:
     return components(ctx)
 
 

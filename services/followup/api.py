@@ -45,7 +45,7 @@ BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 
 
-async def _components(ctx: Annotated[ServiceContext, Depends(context)]) -> Components:
+def _components(ctx: Annotated[ServiceContext, Depends(context)]) -> Components:
     return components(ctx)
 
 

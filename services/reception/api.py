@@ -60,7 +60,7 @@ Outcome = Annotated[str, TextRules(2000, min_length=1)]
 RoutedTo = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
-async def reception(ctx: Annotated[ServiceContext, Depends(context)]) -> Reception:
+def reception(ctx: Annotated[ServiceContext, Depends(context)]) -> Reception:
     app: Reception = ctx.extras["reception"]
     return app
 
