@@ -104,10 +104,11 @@ def components_of(ctx: ServiceContext, kind: type[C]) -> C:
     return parts
 
 
-def injected(kind: type[C]) -> Callable[..., C]:
-    """A FastAPI dependency giving a route the service's parts: ``Depends(injected(Components))``."""
+def injected(kind: type[C]) -> Callable[..., Awaitable[C]]:
+    """A FastAPI dependency giving a route the service's parts: ``Depends(injected(Components))``
+    (``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a hop per request)."""
 
-    def dependency(request: Request) -> C:
+    async def dependency(request: Request) -> C:
         return components_of(request.app.state.ctx, kind)
 
     return dependency
