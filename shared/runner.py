@@ -356,13 +356,7 @@ def main(service: Service) -> None:
     except KeyConfigError as exc:  # AuthConfigError included: no JWT secret, a dev key in prod...
         print(f"{service.name}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    server = uvicorn_server(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level=settings.log_level,
-        graceful_shutdown=20,
-    )
+    server = uvicorn_server(app, settings, graceful_shutdown=20)
     try:
         server.run()
     except StartupError as exc:

@@ -138,14 +138,8 @@ def main() -> None:
         raise SystemExit(1) from None
     configure_logging("console", settings.log_level)  # JSON or text lines; httpx held at WARNING
     app = create_app(settings, config)
-    server = uvicorn_server(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level=settings.log_level,
-        # open live-board streams end themselves when the server stops (see pages.lobby)
-        graceful_shutdown=5,
-    )
+    # open live-board streams end themselves when the server stops (see pages.lobby)
+    server = uvicorn_server(app, settings, graceful_shutdown=5)
     app.state.server = server
     for name, url in sorted(settings.service_urls.items()):
         log.info("%s API at %s", name, url)
