@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from faststream.kafka import KafkaBroker
@@ -46,7 +47,6 @@ from shared.relay_check import BrokerCheck
 from shared.request_guard import install_request_guard
 from shared.settings import ServiceSettings, SettingsError, load_settings
 from shared.topology import DEFAULT_PORTS, events_topic
-from shared.uvicorn_server import uvicorn_server
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +356,16 @@ def main(service: Service) -> None:
     except KeyConfigError as exc:  # AuthConfigError included: no JWT secret, a dev key in prod...
         print(f"{service.name}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    server = uvicorn_server(app, settings, graceful_shutdown=20)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's lines go through the root handler (shared.logs)
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+    server = uvicorn.Server(config)
     try:
         server.run()
     except StartupError as exc:

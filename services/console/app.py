@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 import httpx
+import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -24,7 +25,6 @@ from shared.http import metrics_response
 from shared.logs import configure_logging
 from shared.request_guard import FORM_TYPES, install_request_guard
 from shared.sla.policy import PolicyBook
-from shared.uvicorn_server import uvicorn_server
 
 log = logging.getLogger("services.console")
 
@@ -138,8 +138,18 @@ def main() -> None:
         raise SystemExit(1) from None
     configure_logging("console", settings.log_level)  # JSON or text lines; httpx held at WARNING
     app = create_app(settings, config)
-    # open live-board streams end themselves when the server stops (see pages.lobby)
-    server = uvicorn_server(app, settings, graceful_shutdown=5)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # uvicorn's lines go through the root handler (shared.logs)
+            access_log=False,
+            # open live-board streams end themselves when the server stops (see pages.lobby)
+            timeout_graceful_shutdown=5,
+        )
+    )
     app.state.server = server
     for name, url in sorted(settings.service_urls.items()):
         log.info("%s API at %s", name, url)
