@@ -45,6 +45,7 @@ from shared.auth.dependencies import (
     current_principal,
     staff_bearer,
 )
+from shared.auth.dependencies import actor_metadata as actor_metadata
 from shared.auth.derived_keys import app_key, derive_key, key_from_env
 from shared.auth.errors import Forbidden, Unauthorized
 from shared.auth.permissions import authorize_role

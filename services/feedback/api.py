@@ -21,13 +21,12 @@ from services.feedback.components import Components, components
 from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed, stream_id
 from services.feedback.satisfaction import branch_satisfaction
 from shared.auth import Principal, requires, requires_on
-from shared.auth.dependencies import actor_metadata
 from shared.contracts.feedback import DeliveryFailure, ReasonCategory, SurveyChannel
 from shared.contracts.refs import PATTERN as REF_PATTERN
 from shared.contracts.refs import check_customer_ref
 from shared.contracts.text import TextRef, TextRules
 from shared.envelope import Metadata
-from shared.gateway_identity import staff_or_gateway
+from shared.gateway_identity import actor_metadata, staff_or_gateway
 from shared.http import command_metadata
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.runner import ServiceContext, context
