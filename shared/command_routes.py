@@ -170,7 +170,7 @@ class CommandRoutes(Generic[AppT]):
         router: APIRouter,
         *,
         resource: str,
-        app: Callable[..., AppT],
+        app: Callable[..., AppT] | Callable[..., Awaitable[AppT]],
         branch_of: Callable[..., Awaitable[str | None]],
         run: Callable[[AppT, CommandCall], Awaitable[Ran]],
         view: type[BaseModel],

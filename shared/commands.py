@@ -8,6 +8,7 @@ fresh state a few times, because the decision is re-made on what is really there
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import time
@@ -18,6 +19,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from shared import db_batch
 from shared.clock import Clock
 from shared.decider import Decider, NotFound
 from shared.envelope import Envelope, Metadata
@@ -34,12 +36,19 @@ C = TypeVar("C")
 AfterAppend = Callable[[asyncpg.Connection, S, Sequence[Envelope]], Awaitable[None]]
 """Extra writes of the same transaction (deadlines, lookup rows), given the new state."""
 
+AfterChange = Callable[[asyncpg.Connection, S, S, Sequence[Envelope]], Awaitable[Any]]
+"""Like :data:`AfterAppend`, given the state before and after; written with ``shared.db_batch``
+in the append's own statement. What it returns comes back as :attr:`CommandResult.written`
+(e.g. the deadlines it set: the answer needs no second read)."""
+
 
 @dataclass(frozen=True)
 class CommandResult(Generic[S]):
     state: S
     version: int
     events: list[Envelope]
+    #: what the handler's ``after_change`` returned (None without one, or without events)
+    written: Any = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,12 @@ def _logged(method: F) -> F:
     return cast(F, run)
 
 
+#: the stream :meth:`CommandHandler.branch_of` loaded in this task, for the command that follows
+_PRELOADED: contextvars.ContextVar[tuple[Any, str, Loaded[Any]] | None] = contextvars.ContextVar(
+    "branchcare_preloaded_stream", default=None
+)
+
+
 class CommandHandler(Generic[C, S]):
     def __init__(
         self,
@@ -105,24 +120,46 @@ class CommandHandler(Generic[C, S]):
         decider: Decider[C, S],
         clock: Clock,
         after_append: AfterAppend[S] | None = None,
+        after_change: AfterChange[S] | None = None,
         retries: int = 3,
         lock_first: LockFirst | None = None,
     ) -> None:
-        """``lock_first``: rows :meth:`execute` locks before it loads the stream (see
+        """``after_append`` writes right after the append (its own statements); ``after_change``
+        queues its writes (``shared.db_batch``) so that, in a transaction of
+        :meth:`EventStore.transaction`, they and the append go to PostgreSQL as one statement at
+        commit (the append's version check still decides: a conflict rolls all of it back).
+        ``lock_first``: rows :meth:`execute` locks before it loads the stream (see
         :data:`LockFirst`); a command run in a caller's transaction (:meth:`execute_in`) leaves
         locking to that caller."""
+        if after_append is not None and after_change is not None:
+            raise ValueError("give after_append or after_change, not both")
         self.service = service
         self.store = store
         self.decider = decider
         self.clock = clock
         self.after_append = after_append
+        self.after_change = after_change
         self.retries = retries
         self.lock_first = lock_first
 
     async def branch_of(self, stream_id: str) -> str | None:
         """The branch a stream belongs to (its first event's), None when it does not exist: what
-        a route checks before it runs (``shared.auth.requires_on``)."""
-        return await stream_branch(self.store, stream_id)
+        a route checks before it runs (``shared.auth.requires_on``).
+
+        It loads the whole stream and keeps it for the request's command (:meth:`execute` in the
+        same task starts from it): the check and the load are one round trip, not two. The
+        command's append still checks the version, so a stream changed meanwhile is a conflict
+        that is retried on a fresh load, as with any optimistic read."""
+        loaded = await self.load(stream_id)
+        _PRELOADED.set((self, stream_id, loaded))
+        return loaded.history[0].branch_id if loaded.history else None
+
+    def _preloaded(self, stream_id: str) -> Loaded[S] | None:
+        kept = _PRELOADED.get()
+        if kept is None or kept[0] is not self or kept[1] != stream_id:
+            return None
+        _PRELOADED.set(None)
+        return cast(Loaded[S], kept[2])
 
     async def load(self, stream_id: str, conn: asyncpg.Connection | None = None) -> Loaded[S]:
         history = await self.store.read_stream(stream_id, conn)
@@ -165,12 +202,12 @@ class CommandHandler(Generic[C, S]):
             )
         for attempt in range(self.retries + 1):
             try:
-                loaded = await self.load(stream_id)
+                loaded = (attempt == 0 and self._preloaded(stream_id)) or await self.load(stream_id)
                 self._check(stream_id, loaded, branch_id, must_exist, check_branch)
                 decision = self._decide(
                     stream_id, loaded, command, branch_id, meta, expected_version, must_exist
                 )
-                if self.after_append is None and not texts:
+                if self.after_append is None and self.after_change is None and not texts:
                     return await self._append(None, stream_id, loaded, decision)
                 async with self.store.transaction() as conn:
                     return await self._append(conn, stream_id, loaded, decision, texts)
@@ -220,6 +257,7 @@ class CommandHandler(Generic[C, S]):
         must_exist: bool = True,
         check_branch: CheckBranch | None = None,
         texts: PendingTexts | None = None,
+        savepoint: bool = True,
     ) -> CommandResult[S]:
         """Run a command inside the caller's transaction ``conn`` (a reaction's, the scheduler's).
 
@@ -229,9 +267,20 @@ class CommandHandler(Generic[C, S]):
         The caller commits, then should poke ``store.notifier`` so the relay wakes at once.
         ``check_branch`` runs after loading, before the command is built or decided (see
         :meth:`execute`).
+
+        ``savepoint=False`` is for a create on a stream nobody else can know yet (a fresh or
+        key-derived id, the key claimed first): no savepoint, no load (the stream is empty, and if
+        it is not the append's version check refuses it), and a conflict is the caller's error.
         """
+        if not savepoint:
+            loaded = self._empty()
+            self._check(stream_id, loaded, branch_id, must_exist, check_branch)
+            made = await command(conn, loaded) if callable(command) else command
+            decision = self._decide(stream_id, loaded, made, branch_id, meta, expected_version, must_exist)
+            return await self._append(conn, stream_id, loaded, decision, texts)
         for attempt in range(self.retries + 1):
             try:
+                await db_batch.flush(conn)  # writes queued before belong outside the savepoint
                 async with conn.transaction():
                     loaded = await self.load(stream_id, conn)
                     self._check(stream_id, loaded, branch_id, must_exist, check_branch)
@@ -242,10 +291,15 @@ class CommandHandler(Generic[C, S]):
                     decision = self._decide(
                         stream_id, loaded, made, branch_id, meta, expected_version, must_exist
                     )
-                    return await self._append(conn, stream_id, loaded, decision, texts)
+                    result = await self._append(conn, stream_id, loaded, decision, texts)
+                    await db_batch.flush(conn)  # the append's conflict, if any, is this savepoint's
+                    return result
             except ConcurrencyError:
                 self._count_conflict(expected_version, attempt)
         raise AssertionError("unreachable")
+
+    def _empty(self) -> Loaded[S]:
+        return Loaded(self.decider.fold([]), 0, [])
 
     @staticmethod
     def _check(
@@ -316,7 +370,13 @@ class CommandHandler(Generic[C, S]):
             assert conn is not None, "texts need a transaction"
             customer_ref = getattr(state, "customer_ref", None)
             await texts.save(conn, branch_id=envelopes[0].branch_id, customer_ref=customer_ref)
-        await self.store.append(stream_id, loaded.version, envelopes, conn)
+        written = None
+        if self.after_change is not None:
+            assert conn is not None, "after_change needs a transaction"
+            await self.store.append_later(conn, stream_id, loaded.version, envelopes)
+            written = await self.after_change(conn, loaded.state, state, envelopes)
+        else:
+            await self.store.append(stream_id, loaded.version, envelopes, conn)
         if self.after_append is not None:
             assert conn is not None, "after_append needs a transaction"
             await self.after_append(conn, state, envelopes)
@@ -325,7 +385,7 @@ class CommandHandler(Generic[C, S]):
         if log.isEnabledFor(logging.DEBUG):
             types = ", ".join(e.type for e in envelopes)
             log.debug("appended %s at version %d", types, loaded.version + len(envelopes))
-        return CommandResult(state, loaded.version + len(envelopes), envelopes)
+        return CommandResult(state, loaded.version + len(envelopes), envelopes, written)
 
     def envelopes(
         self,

@@ -35,7 +35,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared import tracing
+from shared import db_batch, tracing
 from shared.dbfaults import (
     DatabaseUnavailable,
     OutcomeUnknown,
@@ -142,6 +142,15 @@ SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::xid8, $2::big
 """
 
 
+def _check_appended(row: asyncpg.Record | None, stream_id: str, expected_version: int, count: int) -> None:
+    """The append statement's answer: all ``count`` events inserted, or :class:`ConcurrencyError`."""
+    assert row is not None
+    if row["inserted"] != count:
+        if not row["in_log_order"] and row["current"] == expected_version:
+            log.info("stream %s was last written by a younger transaction; retry afresh", stream_id)
+        raise ConcurrencyError(stream_id, expected_version, row["current"])
+
+
 class CommitNotifier:
     """Wakes listeners (the outbox relay) after events commit, with at most one NOTIFY in flight.
 
@@ -214,7 +223,8 @@ class EventStore:
         #: last writes of every :meth:`transaction` that succeeded, just before it commits (the
         #: request's audit row: ``shared.audit.write_in_transaction``)
         self.before_commit = before_commit
-        #: called when a COMMIT fails: what ``before_commit`` wrote is not (surely) there
+        #: called when the COMMIT (or the statement carrying the queued writes) fails: what
+        #: ``before_commit`` wrote is not (surely) there
         #: (``shared.audit.forget_written``: the request's row is then written after the answer)
         self.commit_failed = commit_failed
         #: ``application_name`` of the sessions that may append (the service's pool); None: any
@@ -232,12 +242,18 @@ class EventStore:
         pooled connection is replaced once, at BEGIN, before anything was sent.
         """
         conn, tx = await self._begin()
+        before_commit_ran = False
         try:
             try:
-                yield conn
-                if self.before_commit is not None:
-                    await self.before_commit(conn)
+                with db_batch.opened(conn):
+                    yield conn
+                    if self.before_commit is not None:
+                        before_commit_ran = True
+                        await self.before_commit(conn)
+                    await db_batch.flush(conn)  # the queued writes and the append: one statement
             except BaseException as exc:
+                if before_commit_ran and self.commit_failed is not None:
+                    self.commit_failed()  # what it queued went nowhere: the rollback takes it
                 with suppress(Exception):
                     await tx.rollback()
                 if is_broken_connection(exc):
@@ -270,8 +286,9 @@ class EventStore:
             tx = conn.transaction()
             try:
                 await tx.start()
-                # a writer before this transaction has an id: the relay waits for it (shared.horizon)
-                await conn.execute(_WRITERS_LOCK, WRITER_LOCK_CLASS, self.lock_key)
+                if not self._counted_by_name(conn):
+                    # a writer before this transaction has an id: the relay waits for it (shared.horizon)
+                    await conn.execute(_WRITERS_LOCK, WRITER_LOCK_CLASS, self.lock_key)
                 return conn, tx
             except Exception as exc:
                 await self.pool.release(conn)
@@ -282,6 +299,40 @@ class EventStore:
                 log.info("pooled connection broken at BEGIN (%s); retrying once", type(exc).__name__)
                 await self.pool.expire_connections()
         raise AssertionError("unreachable")
+
+    def _counted_by_name(self, conn: asyncpg.Connection) -> bool:
+        """Whether the horizon counts this session's transactions without the writers' lock.
+
+        ``shared.horizon`` ignores an in-flight transaction only when its session is of another
+        ``application_name`` than ``writer_name`` and holds no writers' lock. A session of the
+        writer's own pool (the runner names it so), or any session when there is no writer name,
+        is counted whatever it holds: the lock right after BEGIN would be a round trip that
+        changes nothing. Other sessions (a tool's pool) still take it. ``application_name`` is
+        reported by the server at connect and on every change, so this costs no round trip."""
+        if self.writer_name is None:
+            return True
+        return getattr(conn.get_settings(), "application_name", None) == self.writer_name
+
+    async def append_later(
+        self, conn: asyncpg.Connection, stream_id: str, expected_version: int, events: Sequence[Envelope]
+    ) -> int:
+        """:meth:`append`, sent with the writes queued on ``conn`` (``shared.db_batch``) as one
+        statement when the transaction flushes; at once when nothing is queued there. Its
+        :class:`ConcurrencyError` then comes from the flush (the commit of
+        :meth:`transaction`), which rolls everything back."""
+        if not events:
+            return expected_version
+        args = self._arguments(stream_id, expected_version, events)
+
+        def check(row: asyncpg.Record | None) -> None:
+            _check_appended(row, stream_id, expected_version, len(events))
+
+        def refused(exc: asyncpg.UniqueViolationError) -> Exception | None:
+            return ConcurrencyError(stream_id, expected_version) if exc.table_name == "events" else None
+
+        if not await db_batch.end_with(conn, db_batch.Last(_APPEND, tuple(args), check, refused)):
+            return await self.append(stream_id, expected_version, events, conn)
+        return expected_version + len(events)
 
     async def append(
         self,
@@ -308,11 +359,7 @@ class EventStore:
                 row = await conn.fetchrow(_APPEND, *args)
         except asyncpg.UniqueViolationError:
             raise ConcurrencyError(stream_id, expected_version) from None
-        assert row is not None
-        if row["inserted"] != len(events):
-            if not row["in_log_order"] and row["current"] == expected_version:
-                log.info("stream %s was last written by a younger transaction; retry afresh", stream_id)
-            raise ConcurrencyError(stream_id, expected_version, row["current"])
+        _check_appended(row, stream_id, expected_version, len(events))
         if conn is None:
             self.notifier.poke()
         return expected_version + len(events)

@@ -24,8 +24,6 @@ this table and its ``branches``.
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import inspect
 import os
 import re
@@ -36,16 +34,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
-from shared.auth.config import LEEWAY, MIN_SECRET_BYTES, AuthConfig, AuthConfigError
-from shared.auth.dependencies import _CHECK_KEY, ACTION_ATTR, BranchOf, _bearer, current_principal
+from shared.auth.config import LEEWAY
+from shared.auth.dependencies import (
+    ACTION_ATTR,
+    BRANCH_CHECK_KEY,
+    BranchOf,
+    current_principal,
+    staff_bearer,
+)
+from shared.auth.dependencies import actor_metadata as actor_metadata
+from shared.auth.derived_keys import app_key, derive_key, key_from_env
 from shared.auth.errors import Forbidden, Unauthorized
 from shared.auth.permissions import authorize_role
 from shared.auth.principal import ALL_BRANCHES, BranchCheck, Principal
 from shared.auth.verified import TokenCache
-from shared.envelope import Metadata
 from shared.service_identity import SERVICE_SECRET_ENV, verify_claims
 
 GATEWAY_SECRET_ENV = "BRANCHCARE_GATEWAY_JWT_SECRET"
@@ -78,22 +83,13 @@ class GatewayPrincipal(Principal):
 
 
 def gateway_key(secret: bytes | str) -> bytes:
-    raw = secret.encode() if isinstance(secret, str) else secret
-    if len(raw) < MIN_SECRET_BYTES:
-        raise ValueError(f"the gateway-token secret must be at least {MIN_SECRET_BYTES} bytes")
-    return hmac.new(raw, _KEY_LABEL, hashlib.sha256).digest()
+    return derive_key(secret, _KEY_LABEL, "gateway")
 
 
 def gateway_key_from_env(environ: Mapping[str, str] | None = None) -> bytes:
     """``BRANCHCARE_GATEWAY_JWT_SECRET``, else the service secret, else the staff secret."""
     env = os.environ if environ is None else environ
-    for name in (GATEWAY_SECRET_ENV, SERVICE_SECRET_ENV):
-        own = env.get(name, "")
-        if own:
-            if len(own.encode()) < MIN_SECRET_BYTES:
-                raise AuthConfigError(f"{name} is shorter than {MIN_SECRET_BYTES} bytes")
-            return gateway_key(own)
-    return gateway_key(AuthConfig.from_env(env).secret)
+    return key_from_env(env, (GATEWAY_SECRET_ENV, SERVICE_SECRET_ENV), gateway_key)
 
 
 def issue_gateway_token(
@@ -174,19 +170,14 @@ def _is_gateway_token(token: str) -> bool:
 
 
 def _app_key(request: Request) -> bytes:
-    state = request.app.state
-    key: bytes | None = getattr(state, "gateway_token_key", None)
-    if key is not None:
-        return key
-    if os.environ.get(GATEWAY_SECRET_ENV) or os.environ.get(SERVICE_SECRET_ENV):
-        key = gateway_key_from_env()
-    else:
-        config: AuthConfig | None = getattr(state, "auth_config", None)
-        if config is None:
-            raise HTTPException(500, "gateway authentication is not configured")
-        key = gateway_key(config.secret)
-    state.gateway_token_key = key
-    return key
+    return app_key(
+        request,
+        os.environ,
+        names=(GATEWAY_SECRET_ENV, SERVICE_SECRET_ENV),
+        derive=gateway_key,
+        cache_attr="gateway_token_key",
+        kind="gateway",
+    )
 
 
 def _verified_gateway(request: Request, token: str) -> GatewayPrincipal | None:
@@ -218,7 +209,7 @@ def staff_or_gateway(action: str, branch_of: BranchOf) -> Callable[..., Awaitabl
         request: Request, credentials: HTTPAuthorizationCredentials | None, branch: str | None
     ) -> Principal:
         check = BranchCheck(action=action, required=True)
-        request.scope.setdefault("state", {})[_CHECK_KEY] = check
+        request.scope.setdefault("state", {})[BRANCH_CHECK_KEY] = check
         gateway = _verified_gateway(request, credentials.credentials) if credentials is not None else None
         if gateway is not None:
             request.state.principal = gateway
@@ -238,7 +229,7 @@ def staff_or_gateway(action: str, branch_of: BranchOf) -> Callable[..., Awaitabl
             inspect.Parameter(
                 "credentials",
                 keyword,
-                annotation=Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+                annotation=Annotated[HTTPAuthorizationCredentials | None, Depends(staff_bearer)],
             ),
             inspect.Parameter("branch", keyword, annotation=Annotated[str | None, Depends(branch_of)]),
         ],
@@ -247,15 +238,3 @@ def staff_or_gateway(action: str, branch_of: BranchOf) -> Callable[..., Awaitabl
     dependency.__name__ = dependency.__qualname__ = f"staff_or_gateway_{action.replace('.', '_')}"
     setattr(dependency, ACTION_ATTR, action)
     return dependency
-
-
-def actor_metadata(
-    principal: Principal, x_correlation_id: Annotated[str | None, Header()] = None
-) -> Metadata:
-    """The command's metadata for a staff member or a gateway (the actor is who the token names)."""
-    if x_correlation_id is None:
-        return Metadata(actor=principal.staff_id)
-    try:
-        return Metadata(actor=principal.staff_id, correlation_id=x_correlation_id)  # type: ignore[arg-type]
-    except ValueError:
-        raise HTTPException(400, "X-Correlation-Id must be a UUID") from None

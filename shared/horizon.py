@@ -9,7 +9,8 @@ smallest in-flight transaction id that can append to *this* store's ``events`` t
 - a transaction of another database cannot write this table: never counted;
 - every append takes a shared advisory transaction lock (``WRITER_LOCK_CLASS``, the store's
   key) before its transaction id exists: in the append statement itself, and right after BEGIN
-  in :meth:`EventStore.transaction`; a lock holder counts;
+  in :meth:`EventStore.transaction` when the session is not counted by name anyway (below); a
+  lock holder counts;
 - a session of the service that owns the store (its ``application_name``, set by the runner's
   pool) counts too, lock or not: a reaction or a scheduler tick writes other rows first and
   appends later, in a transaction whose id already exists before its append takes the lock;

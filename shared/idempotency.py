@@ -60,7 +60,7 @@ import asyncpg
 from fastapi import FastAPI, Header, HTTPException, Request, Response
 from pydantic import BaseModel
 
-from shared import audit
+from shared import audit, db_batch
 from shared.auth.dependencies import BRANCH_CHECK_KEY
 from shared.auth.routes import effective_routes
 from shared.pii import pii_key_from_env
@@ -257,8 +257,9 @@ class Create:
         :meth:`claim`, so nobody else holds the key); the request's audit row (written with the
         same transaction) names the same resource and status, key or not."""
         audit.note(resource_id=resource_id, status=status)
-        if self.digest is not None:
-            await conn.execute(
+        if self.digest is not None:  # queued with the create's append (shared.db_batch)
+            await db_batch.write(
+                conn,
                 _RECORD,
                 self.digest,
                 self.scope,
@@ -274,8 +275,8 @@ class Create:
         if time.monotonic() - _last_prune < PRUNE_EVERY_SECONDS:
             return
         _last_prune = time.monotonic()
-        deleted = await conn.execute(_PRUNE, self.at - self.retention, PRUNE_BATCH)
-        log.debug("idempotency keys pruned: %s", deleted)
+        # old keys only, never this one: safe to send with the create's other writes
+        await db_batch.write(conn, _PRUNE, self.at - self.retention, PRUNE_BATCH)
 
 
 def claim_first(

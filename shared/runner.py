@@ -27,7 +27,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from faststream.kafka import KafkaBroker
 
-from shared import catalogue, tracing
+from shared import catalogue, db_statements, tracing
 from shared.audit import forget_written, install_audit, write_in_transaction
 from shared.auth import install_auth
 from shared.clock import Clock, SystemClock
@@ -104,10 +104,11 @@ def components_of(ctx: ServiceContext, kind: type[C]) -> C:
     return parts
 
 
-def injected(kind: type[C]) -> Callable[..., C]:
-    """A FastAPI dependency giving a route the service's parts: ``Depends(injected(Components))``."""
+def injected(kind: type[C]) -> Callable[..., Awaitable[C]]:
+    """A FastAPI dependency giving a route the service's parts: ``Depends(injected(Components))``
+    (``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a hop per request)."""
 
-    def dependency(request: Request) -> C:
+    async def dependency(request: Request) -> C:
         return components_of(request.app.state.ctx, kind)
 
     return dependency
@@ -169,6 +170,8 @@ async def _connect_pool(service: Service, settings: ServiceSettings) -> asyncpg.
             max_size=settings.db_pool_max,
             server_settings={"search_path": service.schema, "application_name": service.name},
             timeout=10,
+            init=db_statements.track,
+            reset=keep_session,
         )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
         raise StartupError(
@@ -176,6 +179,19 @@ async def _connect_pool(service: Service, settings: ServiceSettings) -> asyncpg.
         ) from None
     assert pool is not None
     return pool
+
+
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing beyond what asyncpg always does (roll back an open
+    transaction, drop Python-side listeners).
+
+    asyncpg's default sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``
+    on every release: one more round trip per checkout, for session state this service's pooled
+    connections never keep. Commands use ``SET LOCAL`` and transaction-level advisory locks (gone
+    at COMMIT/ROLLBACK); cursors live in transactions; the relay's ``LISTEN``, its leader lock and
+    its session ``SET`` are on its own connection, not the pool's; migrations unlock their session
+    lock in ``finally`` (a connection that fails there is broken and dropped by the pool). Code
+    that changes session state on a pooled connection must undo it (``RESET``) itself."""
 
 
 def _kafka_broker(settings: ServiceSettings) -> KafkaBroker:

@@ -22,8 +22,6 @@ serve internal routes: with the fallback, whoever verifies staff tokens can mint
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,11 +31,12 @@ from types import MappingProxyType
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.auth.config import LEEWAY, MIN_SECRET_BYTES, AuthConfig, AuthConfigError
+from shared.auth.config import LEEWAY
 from shared.auth.dependencies import ACTION_ATTR
+from shared.auth.derived_keys import app_key, derive_key, key_from_env
 from shared.auth.errors import Forbidden, Unauthorized
 
 __all__ = [
@@ -86,21 +85,12 @@ class ServicePrincipal:
 def service_key(secret: bytes | str) -> bytes:
     """The service-token signing key derived from a configured secret (own label: a staff token
     and a service token are never signed with the same key)."""
-    raw = secret.encode() if isinstance(secret, str) else secret
-    if len(raw) < MIN_SECRET_BYTES:
-        raise ValueError(f"the service-token secret must be at least {MIN_SECRET_BYTES} bytes")
-    return hmac.new(raw, _KEY_LABEL, hashlib.sha256).digest()
+    return derive_key(secret, _KEY_LABEL, "service")
 
 
 def service_key_from_env(environ: Mapping[str, str] | None = None) -> bytes:
     """``BRANCHCARE_SERVICE_JWT_SECRET`` if set, else the staff secret (same dev-mode rules)."""
-    env = os.environ if environ is None else environ
-    own = env.get(SERVICE_SECRET_ENV, "")
-    if own:
-        if len(own.encode()) < MIN_SECRET_BYTES:
-            raise AuthConfigError(f"{SERVICE_SECRET_ENV} is shorter than {MIN_SECRET_BYTES} bytes")
-        return service_key(own)
-    return service_key(AuthConfig.from_env(env).secret)
+    return key_from_env(os.environ if environ is None else environ, (SERVICE_SECRET_ENV,), service_key)
 
 
 def issue_service_token(
@@ -174,21 +164,14 @@ _bearer = HTTPBearer(auto_error=False, scheme_name="ServiceToken", description="
 
 
 def _app_key(request: Request) -> bytes:
-    """The verification key of this app: cached; from the env's service secret, else derived from
-    the staff secret ``install_auth`` configured. Fails closed (500) when neither exists."""
-    state = request.app.state
-    key: bytes | None = getattr(state, "service_token_key", None)
-    if key is not None:
-        return key
-    if os.environ.get(SERVICE_SECRET_ENV):
-        key = service_key_from_env()
-    else:
-        config: AuthConfig | None = getattr(state, "auth_config", None)
-        if config is None:
-            raise HTTPException(500, "service authentication is not configured")
-        key = service_key(config.secret)
-    state.service_token_key = key
-    return key
+    return app_key(
+        request,
+        os.environ,
+        names=(SERVICE_SECRET_ENV,),
+        derive=service_key,
+        cache_attr="service_token_key",
+        kind="service",
+    )
 
 
 @functools.cache

@@ -37,6 +37,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
+from shared import db_batch
 from shared.audit import AuditEntry, record
 from shared.auth import Principal, is_allowed, requires_on
 from shared.contracts.text import MAX_TEXT, TEXT_CONTEXTS, TextContext, TextRef, clean_text
@@ -225,10 +226,12 @@ class PrivateTexts:
                 key, item.text.encode(), subject, context=self._record_context(item.ref.text_id)
             )
             rows.append((item.ref.text_id, owner, branch_id, sealed, item.ref.length))
-        await conn.executemany(
+        # one statement, queued with the command's append when a batch is open (shared.db_batch)
+        await db_batch.write(
+            conn,
             """INSERT INTO private_texts (text_id, owner, branch_id, ciphertext, length)
-               VALUES ($1, $2, $3, $4, $5)""",
-            rows,
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::int[])""",
+            *(list(column) for column in zip(*rows, strict=True)),
         )
 
     def _record_context(self, text_id: UUID) -> bytes:

@@ -106,17 +106,20 @@ class ComplaintApp:
             store=ctx.store,
             decider=self.decider,
             clock=ctx.clock,
-            after_append=self._after_append,
+            after_change=self._after_change,
         )
         self.scheduler = DeadlineScheduler(
             self.deadlines, ctx.pool, self.on_fire, period=self.settings.scheduler_period_seconds
         )
 
-    async def _after_append(
-        self, conn: asyncpg.Connection, state: Complaint, envelopes: Sequence[Envelope]
-    ) -> None:
-        await self.clocks.apply(conn, state, envelopes)
-        await projections.write_board(conn, state, envelopes)
+    async def _after_change(
+        self, conn: asyncpg.Connection, before: Complaint, state: Complaint, envelopes: Sequence[Envelope]
+    ) -> list[Deadline]:
+        """Deadlines and the board row, queued with the append (``shared.db_batch``); the case's
+        deadlines after the command come back for the answer (no second read)."""
+        deadlines = await self.clocks.apply(conn, state, envelopes)
+        await projections.write_board(conn, before, state, envelopes)
+        return deadlines
 
     # ------------------------------------------------------------------------------- commands
 
@@ -192,6 +195,7 @@ class ComplaintApp:
                 collective=collective,
                 representatives=representatives,
             )
+            # a new stream (fresh or key-derived id, the key claimed above): no savepoint, no load
             result = await self.execute_in(
                 conn,
                 stream_id(complaint_id),
@@ -201,6 +205,7 @@ class ComplaintApp:
                 must_exist=False,
                 check_branch=check_branch,
                 texts=texts,
+                savepoint=False,
             )
             await create.record(conn, str(complaint_id), 201)
             return result, False
@@ -238,8 +243,10 @@ class ComplaintApp:
         must_exist: bool = True,
         check_branch: CheckBranch | None = None,
         texts: PendingTexts | None = None,
+        savepoint: bool = True,
     ) -> CommandResult[Complaint]:
-        """Run a command inside the caller's transaction (a savepoint, retried on a conflict).
+        """Run a command inside the caller's transaction (a savepoint, retried on a conflict;
+        ``savepoint=False``: a new stream, see ``CommandHandler.execute_in``).
 
         The caller commits; the relay is poked just after that (a lost poke only costs its 1 s
         safety timer), so the new events go out promptly. ``check_branch`` (a staff member's)
@@ -255,6 +262,7 @@ class ComplaintApp:
             must_exist=must_exist,
             check_branch=check_branch,
             texts=texts,
+            savepoint=savepoint,
         )
 
     def _wake_relay_soon(self) -> None:

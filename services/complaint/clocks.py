@@ -53,7 +53,7 @@ from shared.contracts.complaint import (
 )
 from shared.envelope import Envelope
 from shared.registry import EventRegistry
-from shared.sla.deadlines import Deadlines
+from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import SlaPolicy
 
 ACKNOWLEDGE_SLA = "complaint.acknowledge"
@@ -77,14 +77,19 @@ class ComplaintClocks:
         self.registry = registry
         self.math = math
 
-    async def apply(self, conn: asyncpg.Connection, state: Complaint, envelopes: Sequence[Envelope]) -> None:
+    async def apply(
+        self, conn: asyncpg.Connection, state: Complaint, envelopes: Sequence[Envelope]
+    ) -> list[Deadline]:
+        """Change the case's deadlines for ``envelopes``: read once (not for a new case), written in
+        one statement with the command's other writes. Returns all the case's deadlines after."""
         if not envelopes or state.complaint_id is None:
-            return
+            return []
         subject = str(state.complaint_id)
         head = envelopes[0]
+        deadlines = await self.deadlines.cached(None if head.stream_version == 1 else conn, subject)
 
         async def start(sla: str, at: datetime, duration: timedelta | None = None) -> None:
-            await self.deadlines.start(
+            await deadlines.start(
                 conn,
                 sla=sla,
                 subject_type="complaint",
@@ -114,49 +119,49 @@ class ComplaintClocks:
                     if state.is_open and state.resolved_at is None:
                         await start(RESOLVE_SLA, event.at)
                 case ComplaintAcknowledged():
-                    await self.deadlines.meet(conn, subject, ACKNOWLEDGE_SLA, event.at)
+                    await deadlines.meet(conn, subject, ACKNOWLEDGE_SLA, event.at)
                     await start(PROGRESS_SLA, event.at)
                 case SolutionsProposed() | ProgressUpdateGiven():
                     await start(PROGRESS_SLA, event.at)
                 case SolutionImplemented():
-                    await self.deadlines.meet(conn, subject, RESOLVE_SLA, event.at)
+                    await deadlines.meet(conn, subject, RESOLVE_SLA, event.at)
                 case ComplaintAnswered():
-                    await self.deadlines.meet(conn, subject, RESOLVE_SLA, event.at)
-                    await self.deadlines.meet(conn, subject, REGULATORY_SLA, event.at)
-                    await self.deadlines.cancel(conn, subject, PROGRESS_SLA, event.at)
+                    await deadlines.meet(conn, subject, RESOLVE_SLA, event.at)
+                    await deadlines.meet(conn, subject, REGULATORY_SLA, event.at)
+                    await deadlines.cancel(conn, subject, PROGRESS_SLA, event.at)
                     for outcome in event.regulatory_outcomes:
-                        await self.deadlines.meet(conn, subject, outcome.sla, event.at)
+                        await deadlines.meet(conn, subject, outcome.sla, event.at)
                 case InterimResponseSent() | ReviewDecided():
                     for outcome in event.regulatory_outcomes:
-                        await self.deadlines.meet(conn, subject, outcome.sla, event.at)
+                        await deadlines.meet(conn, subject, outcome.sla, event.at)
                 case ComplaintCorrectionFailed():
                     # the correction did not happen: it is due again, and the customer kept informed
                     await start(RESOLVE_SLA, event.at)
                     await start(PROGRESS_SLA, event.at)
                 case ComplaintPutOnHold():
-                    await self.deadlines.pause(
+                    await deadlines.pause(
                         conn, subject, event.at, keep_running=keep_running(state, event.kind)
                     )
                 case ComplaintResumed():
-                    await self.deadlines.resume(conn, subject, event.at)
+                    await deadlines.resume(conn, subject, event.at)
                 case RegulatoryDeadlineExtended():
-                    await self._extend(conn, state, subject, event)
+                    await self._extend(conn, deadlines, state, subject, event)
                 case ComplaintClosed():
-                    await self.deadlines.cancel_all(conn, subject, event.at)
+                    await deadlines.cancel_all(conn, subject, event.at)
                 case ComplaintReopened():
                     for sla in (ACKNOWLEDGE_SLA, RESOLVE_SLA, REGULATORY_SLA, PROGRESS_SLA):
                         if sla != REGULATORY_SLA or state.profile is None:
                             await start(sla, event.at)
             for clock in getattr(event, "regulatory_clocks", None) or ():
-                await self._start_regulatory(conn, head, subject, clock)
+                await self._start_regulatory(conn, deadlines, head, subject, clock)
         if state.on_hold:
             # a clock started while the case waits (e.g. the customer left meanwhile) waits too
-            await self.deadlines.pause(
-                conn, subject, last_at, keep_running=keep_running(state, state.hold_kind)
-            )
+            await deadlines.pause(conn, subject, last_at, keep_running=keep_running(state, state.hold_kind))
+        await deadlines.write(conn)
+        return deadlines.all()
 
     async def _start_regulatory(
-        self, conn: asyncpg.Connection, head: Envelope, subject: str, clock: ClockStart
+        self, conn: asyncpg.Connection, deadlines: Deadlines, head: Envelope, subject: str, clock: ClockStart
     ) -> None:
         """A profile's clock: its own policy (profile, rule, warnings), counted in calendar time."""
         duration = timedelta(days=clock.limit)
@@ -171,7 +176,7 @@ class ComplaintClocks:
             rule=regulatory_rule(clock),
             policy=clock.profile,
         )
-        await self.deadlines.start(
+        await deadlines.start(
             conn,
             sla=clock.sla,
             subject_type="complaint",
@@ -185,12 +190,17 @@ class ComplaintClocks:
         )
 
     async def _extend(
-        self, conn: asyncpg.Connection, state: Complaint, subject: str, event: RegulatoryDeadlineExtended
+        self,
+        conn: asyncpg.Connection,
+        deadlines: Deadlines,
+        state: Complaint,
+        subject: str,
+        event: RegulatoryDeadlineExtended,
     ) -> None:
         clock = state.clocks.get(event.sla)
         if clock is None:  # a case without a profile: the policy book's clock, in days
             rule = f"Extended to {event.limit_days} days: {event.reason}"
-            await self.deadlines.change_duration(
+            await deadlines.change_duration(
                 conn, subject, event.sla, timedelta(days=event.limit_days), rule=rule[:300]
             )
             return
@@ -204,4 +214,4 @@ class ComplaintClocks:
             f"{clock.profile}{cite}: extended to {event.limit_days} {unit} on {event.at:%Y-%m-%d}{who}: "
             f"{event.reason}"
         )
-        await self.deadlines.change_duration(conn, subject, event.sla, duration, rule=rule[:1000])
+        await deadlines.change_duration(conn, subject, event.sla, duration, rule=rule[:1000])

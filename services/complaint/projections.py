@@ -17,6 +17,7 @@ import asyncpg
 
 from services.complaint.domain import Complaint
 from services.complaint.metrics import ESCALATIONS, TIME_TO_ACKNOWLEDGE, TIME_TO_RESOLVE
+from shared import db_batch
 from shared.contracts.complaint import ComplaintClassified, ComplaintEscalated
 from shared.contracts.sla import SlaBreached
 from shared.customer_aliases import same_customer_sql
@@ -40,18 +41,29 @@ ON CONFLICT (complaint_id) DO UPDATE SET
 """
 
 
-async def write_board(conn: asyncpg.Connection, state: Complaint, envelopes: Sequence[Envelope]) -> None:
-    """Upsert the case's board row and observe the metrics this change completes."""
+async def write_board(
+    conn: asyncpg.Connection, before: Complaint, state: Complaint, envelopes: Sequence[Envelope]
+) -> None:
+    """Upsert the case's board row (queued with the append: ``shared.db_batch``) and observe the
+    metrics this change completes.
+
+    No ``SELECT … FOR UPDATE`` of the old row: the row is written only with an append to the
+    case's stream in the same transaction, whose version check serialises writers of one case,
+    and what the metrics compare with is the case's state before the command (``before``), which
+    is what the row held."""
     if not envelopes or state.complaint_id is None:
         return
-    assert state.channel is not None and state.received_at is not None
+    await board_row(conn, state, envelopes)
+    _observe(before, state, envelopes)
+
+
+async def board_row(conn: asyncpg.Connection, state: Complaint, envelopes: Sequence[Envelope]) -> None:
+    """Upsert the case's board row (also what a rebuild writes, step by step, without metrics)."""
+    assert state.channel is not None and state.received_at is not None and state.complaint_id
     last = envelopes[-1]
-    old = await conn.fetchrow(
-        "SELECT cycle, acknowledged_at, resolved_at FROM complaint_board WHERE complaint_id = $1 FOR UPDATE",
-        state.complaint_id,
-    )
     c = state.classification
-    await conn.execute(
+    await db_batch.write(
+        conn,
         _UPSERT,
         state.complaint_id,
         last.branch_id,
@@ -77,16 +89,15 @@ async def write_board(conn: asyncpg.Connection, state: Complaint, envelopes: Seq
         state.matter_keys,
         state.profile,
     )
-    _observe(old, state, envelopes)
 
 
-def _observe(old: asyncpg.Record | None, state: Complaint, envelopes: Sequence[Envelope]) -> None:
-    same_cycle = old is not None and old["cycle"] == state.cycle
+def _observe(before: Complaint, state: Complaint, envelopes: Sequence[Envelope]) -> None:
+    same_cycle = before.received_at is not None and before.cycle == state.cycle
     start = state.cycle_started_at or state.received_at
     assert start is not None
-    if state.acknowledged_at and not (same_cycle and old and old["acknowledged_at"]):
+    if state.acknowledged_at and not (same_cycle and before.acknowledged_at):
         TIME_TO_ACKNOWLEDGE.observe(max((state.acknowledged_at - start).total_seconds(), 0.0))
-    if state.resolved_at and not (same_cycle and old and old["resolved_at"]):
+    if state.resolved_at and not (same_cycle and before.resolved_at):
         TIME_TO_RESOLVE.observe(max((state.resolved_at - start).total_seconds(), 0.0))
     types = {e.type for e in envelopes}
     trigger = (

@@ -45,6 +45,7 @@ from shared.envelope import Envelope, Metadata
 from shared.http import command_metadata
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.runner import ServiceContext, context
+from shared.sla.deadlines import Deadline
 from shared.texts import TextReader, may_read_texts, refs_in
 
 router = APIRouter(tags=["complaints"])
@@ -55,7 +56,8 @@ BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 # ------------------------------------------------------------------------------- plumbing
 
 
-def complaint_app(ctx: Annotated[ServiceContext, Depends(context)]) -> ComplaintApp:
+async def complaint_app(ctx: Annotated[ServiceContext, Depends(context)]) -> ComplaintApp:
+    """``async``: a plain ``def`` dependency would hop to a worker thread on every request."""
     return app_for(ctx)
 
 
@@ -91,7 +93,8 @@ async def run_command(app: ComplaintApp, call: CommandCall) -> Ran:
         check_branch=call.staff.check_branch,
         texts=call.texts,
     )
-    deadlines = await app.deadlines_of(call.resource_id)
+    # the deadlines the command's transaction left (a refused-as-no-op command wrote none: read)
+    deadlines = result.written if result.events else await app.deadlines_of(call.resource_id)
     branch = (
         result.events[0].branch_id if result.events else (await complaint_branch(call.resource_id, app) or "")
     )
@@ -159,27 +162,30 @@ async def receive_complaint(
         replay(response, done)
         complaint_id = UUID(done.resource_id)
         loaded = await app.get(complaint_id)
-        return await _created(app, request, response, complaint_id, loaded, merged=done.status == 200)
+        deadlines = await app.deadlines_of(complaint_id)
+        return _created(app, request, response, complaint_id, loaded, deadlines, merged=done.status == 200)
     assert result.state.complaint_id is not None
     if merged:
         response.status_code = 200
     loaded = Loaded(result.state, result.version, [])
-    return await _created(app, request, response, result.state.complaint_id, loaded, merged=merged)
+    # the deadlines as the transaction left them: no second read
+    deadlines = result.written if result.events else await app.deadlines_of(result.state.complaint_id)
+    return _created(app, request, response, result.state.complaint_id, loaded, deadlines, merged=merged)
 
 
-async def _created(
+def _created(
     app: ComplaintApp,
     request: Request,
     response: Response,
     complaint_id: UUID,
     loaded: Loaded[d.Complaint],
+    deadlines: list[Deadline],
     *,
     merged: bool,
 ) -> ComplaintCreated:
     annotate(request, resource_id=str(complaint_id))
     response.headers["ETag"] = f'"{loaded.version}"'
     response.headers["Location"] = f"/complaints/{complaint_id}"
-    deadlines = await app.deadlines_of(complaint_id)
     return ComplaintCreated(
         complaint_id=complaint_id,
         status=loaded.state.status.value,

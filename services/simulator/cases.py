@@ -196,14 +196,8 @@ class Cases:
         }
         if visit_id:
             body["visit_id"] = visit_id
-        r = await self.api.call(
-            "complaint",
-            "POST",
-            "/branches/{b}/complaints",
-            staff=branch.manager,
-            json=body,
-            create=True,
-            b=branch.branch_id,
+        r = await self.api.create(
+            "complaint", "/branches/{b}/complaints", staff=branch.manager, branch=branch.branch_id, json=body
         )
         if r is None or r.status_code not in (200, 201):
             return

@@ -179,6 +179,13 @@ class Api:
         """``staff``'s bearer token for ``branch`` (None: HQ); the service takes the actor from it."""
         return self.tokens.headers(staff, branch)
 
+    async def create(
+        self, service: str, template: str, *, staff: str, branch: str, json: Any
+    ) -> httpx.Response | None:
+        """``POST`` a new resource under ``/branches/{b}/…`` of ``branch`` as ``staff``, with an
+        ``Idempotency-Key`` (a retried create answers the first result)."""
+        return await self.call(service, "POST", template, staff=staff, json=json, create=True, b=branch)
+
     async def call(
         self,
         service: str,

@@ -261,14 +261,8 @@ class Simulation:
 
     async def phone(self, branch: Branch, at: datetime) -> None:
         self._next_call(branch, at)
-        r = await self.api.call(
-            "reception",
-            "POST",
-            "/branches/{b}/calls",
-            staff=branch.manager,
-            json={},
-            create=True,
-            b=branch.branch_id,
+        r = await self.api.create(
+            "reception", "/branches/{b}/calls", staff=branch.manager, branch=branch.branch_id, json={}
         )
         if r is None or r.status_code != 201:
             return

@@ -9,9 +9,10 @@ HQ's consumer and read model, not the producers.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from uuid import UUID, uuid4
 
 from aiokafka import AIOKafkaProducer
@@ -65,6 +66,10 @@ class EnvelopeFactory:
         )
         return Made(TOPIC_OF[context], env)
 
+    def stream(self, context: str, stream_id: str, branch_id: str) -> Callable[[EventData, datetime], Made]:
+        """:meth:`make` for one stream: ``event(payload, at)``."""
+        return partial(self.make, context, stream_id, branch_id)
+
     # ---------------------------------------------------------------------------- reception
 
     def visit(
@@ -81,18 +86,10 @@ class EnvelopeFactory:
         """A walk-in: arrive, queue, (wait SLA breached), called after ``waited`` s, served, left."""
         vid = uuid4()
         sid = f"visit-{vid}"
+        event = self.stream("reception", sid, branch_id)
         out = [
-            self.make(
-                "reception",
-                sid,
-                branch_id,
-                r.VisitArrived(visit_id=vid, arrival="walk_in", at=at, customer_ref=customer_ref),
-                at,
-            ),
-            self.make(
-                "reception",
-                sid,
-                branch_id,
+            event(r.VisitArrived(visit_id=vid, arrival="walk_in", at=at, customer_ref=customer_ref), at),
+            event(
                 r.VisitQueued(
                     visit_id=vid,
                     line="deposits",
@@ -120,32 +117,18 @@ class EnvelopeFactory:
             )
         if not served:
             out.append(
-                self.make(
-                    "reception",
-                    sid,
-                    branch_id,
+                event(
                     r.VisitAbandoned(
                         visit_id=vid, ticket="A001", line="deposits", waited_seconds=waited, at=called
                     ),
                     called,
                 )
             )
-            out.append(
-                self.make(
-                    "reception",
-                    sid,
-                    branch_id,
-                    r.VisitLeft(visit_id=vid, at=called, reason=r.LeftReason.abandoned),
-                    called,
-                )
-            )
+            out.append(event(r.VisitLeft(visit_id=vid, at=called, reason=r.LeftReason.abandoned), called))
             return out
         done = called + timedelta(minutes=5)
         out += [
-            self.make(
-                "reception",
-                sid,
-                branch_id,
+            event(
                 r.VisitCalled(
                     visit_id=vid,
                     ticket="A001",
@@ -158,10 +141,7 @@ class EnvelopeFactory:
                 ),
                 called,
             ),
-            self.make(
-                "reception",
-                sid,
-                branch_id,
+            event(
                 r.VisitServed(
                     visit_id=vid,
                     service_type=service_type,
@@ -174,13 +154,7 @@ class EnvelopeFactory:
                 ),
                 done,
             ),
-            self.make(
-                "reception",
-                sid,
-                branch_id,
-                r.VisitLeft(visit_id=vid, at=done, reason=r.LeftReason.served),
-                done,
-            ),
+            event(r.VisitLeft(visit_id=vid, at=done, reason=r.LeftReason.served), done),
         ]
         return out
 
@@ -312,12 +286,10 @@ class EnvelopeFactory:
         """A survey after a visit, answered with ``score`` or (None) expired."""
         sid_uuid = uuid4()
         sid = f"survey-{sid_uuid}"
+        event = self.stream("feedback", sid, branch_id)
         subject = f"visit:{uuid4()}"
         out = [
-            self.make(
-                "feedback",
-                sid,
-                branch_id,
+            event(
                 fb.SurveyRequested(
                     survey_id=sid_uuid,
                     subject=subject,
@@ -327,25 +299,14 @@ class EnvelopeFactory:
                     expires_at=at + timedelta(hours=72),
                 ),
                 at,
-            ),
+            )
         ]
         later = at + timedelta(hours=1)
         if score is None:
-            out.append(
-                self.make(
-                    "feedback",
-                    sid,
-                    branch_id,
-                    fb.SurveyExpired(survey_id=sid_uuid, subject=subject, at=later),
-                    later,
-                )
-            )
+            out.append(event(fb.SurveyExpired(survey_id=sid_uuid, subject=subject, at=later), later))
         else:
             out.append(
-                self.make(
-                    "feedback",
-                    sid,
-                    branch_id,
+                event(
                     fb.SurveyAnswered(
                         survey_id=sid_uuid, subject=subject, score=score, at=later, negative=score <= 2
                     ),
@@ -357,12 +318,10 @@ class EnvelopeFactory:
     def followup(self, branch_id: str, at: datetime, *, overdue: bool, complete: bool = True) -> list[Made]:
         tid = uuid4()
         sid = f"followup-{tid}"
+        event = self.stream("followup", sid, branch_id)
         due = at + timedelta(hours=24)
         out = [
-            self.make(
-                "followup",
-                sid,
-                branch_id,
+            event(
                 fu.FollowUpScheduled(
                     task_id=tid,
                     kind=fu.TaskKind.callback,
@@ -372,7 +331,7 @@ class EnvelopeFactory:
                     scheduled_at=at,
                 ),
                 at,
-            ),
+            )
         ]
         if overdue:
             out.append(
@@ -380,15 +339,7 @@ class EnvelopeFactory:
             )
         if complete:
             done = due + timedelta(hours=1) if overdue else at + timedelta(hours=2)
-            out.append(
-                self.make(
-                    "followup",
-                    sid,
-                    branch_id,
-                    fu.FollowUpCompleted(task_id=tid, kind=fu.TaskKind.callback, at=done),
-                    done,
-                )
-            )
+            out.append(event(fu.FollowUpCompleted(task_id=tid, kind=fu.TaskKind.callback, at=done), done))
         return out
 
     def _breach(

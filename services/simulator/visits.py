@@ -137,14 +137,8 @@ class Floor:
         body: dict[str, Any] = {"service_type": kind.value}
         if self.sim.rng.random() < self.sim.config.tuning.identified_share:
             body["customer_ref"] = model.customer_ref(self.sim.rng)
-        r = await self.api.call(
-            "reception",
-            "POST",
-            "/branches/{b}/visits",
-            staff=branch.manager,
-            json=body,
-            create=True,
-            b=branch.branch_id,
+        r = await self.api.create(
+            "reception", "/branches/{b}/visits", staff=branch.manager, branch=branch.branch_id, json=body
         )
         if r is None or r.status_code != 201:
             return
@@ -176,20 +170,7 @@ class Floor:
             self.sim.schedule(0.5, "give-up", lambda: self.give_up(branch, visit_id))
             return
         del branch.waiting[visit_id]
-        r = await self.api.call(
-            "reception",
-            "POST",
-            "/visits/{v}/leave",
-            branch=branch.branch_id,
-            staff=branch.manager,
-            expected=(409,),
-            v=visit_id,
-        )
-        if r is None:
-            return
-        if r.status_code == 409:  # someone else's counter served them, or they had left
-            self.api.conflict("visit ended elsewhere")
-        elif r.status_code == 200:
+        if await self._leaves(branch, visit_id):
             self.sim.stats.done["abandoned"] += 1
 
     # ---------------------------------------------------------------------------- tellers
@@ -315,6 +296,12 @@ class Floor:
         self.sim.schedule(1, "leave", lambda: self.leave(branch, visit_id))
 
     async def leave(self, branch: Branch, visit_id: str) -> None:
+        """Served: the customer leaves the branch."""
+        await self._leaves(branch, visit_id)
+
+    async def _leaves(self, branch: Branch, visit_id: str) -> bool:
+        """The customer leaves the branch; True when this recorded it (409: their visit ended
+        elsewhere — another counter served them, or they had left)."""
         r = await self.api.call(
             "reception",
             "POST",
@@ -326,6 +313,7 @@ class Floor:
         )
         if r is not None and r.status_code == 409:  # someone else recorded it already
             self.api.conflict("visit ended elsewhere")
+        return r is not None and r.status_code == 200
 
     # ------------------------------------------------------------------------------- reads
 

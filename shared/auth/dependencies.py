@@ -47,9 +47,9 @@ BRANCH_PARAM = "branch_id"
 ACTION_ATTR = "__branchcare_action__"
 #: request-state key of the pending branch check (read by the audit trail and idempotency)
 BRANCH_CHECK_KEY = "branchcare_branch_check"
-_CHECK_KEY = BRANCH_CHECK_KEY  # the former private name, kept for modules not yet moved over
 
-_bearer = HTTPBearer(
+#: the staff token scheme (also read by routes that admit another token kind beside it)
+staff_bearer = HTTPBearer(
     auto_error=False,
     scheme_name="StaffToken",
     description="Staff JWT. For local development: `BRANCHCARE_DEV_MODE=1 python -m shared.devtokens`.",
@@ -58,7 +58,7 @@ _bearer = HTTPBearer(
 
 async def current_principal(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(staff_bearer)],
 ) -> Principal:
     """The verified staff member behind the request's bearer token, or 401."""
     config: AuthConfig | None = getattr(request.app.state, "auth_config", None)
@@ -139,6 +139,13 @@ async def principal_metadata(
     x_correlation_id: Annotated[str | None, Header()] = None,
 ) -> Metadata:
     """Drop-in body for ``shared.http.command_metadata``: the actor is the token's staff id."""
+    return actor_metadata(principal, x_correlation_id)
+
+
+def actor_metadata(
+    principal: Principal, x_correlation_id: Annotated[str | None, Header()] = None
+) -> Metadata:
+    """The command's metadata for a staff member or a gateway (the actor is who the token names)."""
     if x_correlation_id is None:
         return Metadata(actor=principal.staff_id)
     try:

@@ -22,9 +22,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from shared.settings import ToolSettings
 
-#: the dev runner's default state directory (``services/__main__.py``: ``.devstack``)
+#: the dev runner's default state directory (``services/devrunner/base.py``: ``.devstack``)
 DEV_STATE_DIR = Path(__file__).resolve().parents[2] / ".devstack"
 #: where the dev runner records the addresses it started (see :func:`write_dev_infra`)
 INFRA_FILE = "infra.json"
@@ -87,6 +89,16 @@ def database_url(args: argparse.Namespace) -> str:
     if not url:
         raise CliError("no database: pass --database-url, set DATABASE_URL, or start `make run`")
     return str(url)
+
+
+async def connect_database(args: argparse.Namespace) -> tuple[asyncpg.Connection, str]:
+    """The command's database (:func:`database_url`), connected, and its URL; a
+    :class:`CliError` says why not."""
+    url = database_url(args)
+    try:
+        return await asyncpg.connect(url, timeout=10), url
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise CliError(f"cannot reach PostgreSQL at {describe_dsn(url)}: {exc}") from exc
 
 
 def bootstrap_servers(args: argparse.Namespace) -> str:

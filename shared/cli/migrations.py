@@ -12,13 +12,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 from shared.cli._common import (
     CliError,
     add_database_option,
     add_output_option,
-    database_url,
+    connect_database,
     describe_dsn,
     fail,
     print_json,
@@ -53,13 +51,9 @@ async def status_command(args: argparse.Namespace) -> int:
     if unknown:
         return fail(f"unknown service(s): {', '.join(unknown)} (known: {', '.join(CONTEXTS)})", 2)
     try:
-        url = database_url(args)
+        conn, url = await connect_database(args)
     except CliError as exc:
         return fail(str(exc))
-    try:
-        conn = await asyncpg.connect(url, timeout=10)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        return fail(f"cannot reach PostgreSQL at {describe_dsn(url)}: {exc}")
     try:
         found = {name: await migration_status(conn, name, service_migrations(name)) for name in names}
     finally:

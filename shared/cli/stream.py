@@ -21,7 +21,7 @@ from shared.cli._common import (
     CliError,
     add_database_option,
     add_output_option,
-    database_url,
+    connect_database,
     describe_dsn,
     fail,
     print_json,
@@ -87,13 +87,9 @@ def _trace_id(traceparent: str | None) -> str | None:
 
 async def show_command(args: argparse.Namespace) -> int:
     try:
-        url = database_url(args)
+        conn, url = await connect_database(args)
     except CliError as exc:
         return fail(str(exc))
-    try:
-        conn = await asyncpg.connect(url, timeout=10)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        return fail(f"cannot reach PostgreSQL at {describe_dsn(url)}: {exc}")
     try:
         found = await find_stream(conn, args.stream_id, [args.service] if args.service else list(CONTEXTS))
     finally:

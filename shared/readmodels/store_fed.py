@@ -90,10 +90,10 @@ async def _rebuild_reception(conn: asyncpg.Connection) -> None:
 
 async def _rebuild_complaint(conn: asyncpg.Connection) -> None:
     from services.complaint.domain import complaint_decider
-    from services.complaint.projections import write_board
+    from services.complaint.projections import board_row
 
     decider = complaint_decider
-    await fold(conn, {"complaint-": (decider.initial_state, decider.evolve, write_board)})
+    await fold(conn, {"complaint-": (decider.initial_state, decider.evolve, board_row)})
 
 
 async def _rebuild_followup(conn: asyncpg.Connection) -> None:

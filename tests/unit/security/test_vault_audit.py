@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from shared.audit import AuditEntry, _clean_reason, _ensure_correlation, describe, route_template
+from shared.audit import AuditEntry, describe, route_template
+from shared.audit.entry import clean_reason
+from shared.audit.request import ensure_correlation
 from shared.auth import Principal
 from shared.auth.principal import BranchCheck
 from shared.service_identity import ServicePrincipal
@@ -117,21 +119,21 @@ def test_the_branch_comes_from_the_path_else_from_the_routes_branch_check() -> N
 
 def test_a_correlation_id_is_assigned_and_passed_on_when_missing() -> None:
     bare: dict[str, Any] = {"headers": [(b"host", b"x")]}
-    assigned = _ensure_correlation(bare)
+    assigned = ensure_correlation(bare)
     assert assigned is not None and (b"x-correlation-id", str(assigned).encode()) in bare["headers"]
     given = uuid.uuid4()
-    assert _ensure_correlation({"headers": [(b"X-Correlation-Id", str(given).encode())]}) == given
-    assert _ensure_correlation({"headers": [(b"x-correlation-id", b"not-a-uuid")]}) is None
+    assert ensure_correlation({"headers": [(b"X-Correlation-Id", str(given).encode())]}) == given
+    assert ensure_correlation({"headers": [(b"x-correlation-id", b"not-a-uuid")]}) is None
 
 
 def test_reasons_are_scrubbed_and_bounded() -> None:
-    assert _clean_reason("call back 13812345678 about ID 11010519491231002X") == (
+    assert clean_reason("call back 13812345678 about ID 11010519491231002X") == (
         "call back *******5678 about ID **************002X"
     )
-    assert _clean_reason("a\x00b\nc") == "a b c"
-    cleaned = _clean_reason("x" * 500)
+    assert clean_reason("a\x00b\nc") == "a b c"
+    cleaned = clean_reason("x" * 500)
     assert cleaned is not None and len(cleaned) == 200
-    assert _clean_reason(None) is None
+    assert clean_reason(None) is None
 
 
 def test_entries_render_as_json() -> None:

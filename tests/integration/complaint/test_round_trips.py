@@ -1,0 +1,64 @@
+"""Round trips per command, counted on the service's pool (``shared.db_statements``): creates and
+lifecycle steps stay within their budget, so a regression in the command path fails here.
+
+Counted: every statement any pooled connection sends while the request runs, up to the moment
+the pool has the connection back (BEGIN, COMMIT, reads, writes, the pool's reset). Statements are
+warmed up first: a statement's first use on a connection costs one more round trip (Parse), once.
+
+Budgets (issue 19: ≤ 5 per create, ≤ 6 per lifecycle step): BEGIN, the customer's text key (the
+description is encrypted under it), one statement with the event, texts, deadlines, board row
+and audit row, COMMIT; an ``Idempotency-Key`` adds its lock and its look-up. A lifecycle step
+adds the stream's load (which is also the branch check), the case's deadlines, and the view's
+texts; a step carrying a free text reads the customer's key too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared import db_statements
+from tests.integration.complaint.complaint_harness import Running, ServiceFactory
+
+pytestmark = pytest.mark.asyncio
+
+BODY = {"channel": "phone_hotline", "customer_ref": "cust_ref_0042", "description": "card swallowed"}
+
+
+async def _counted(svc: Running, path: str, body: dict[str, Any], **headers: str) -> tuple[Any, list[str]]:
+    with db_statements.counting() as tally:
+        response = await svc.post(path, body, **headers)
+        assert response.status_code in (200, 201), response.text
+        await tally.settled()
+    print(f"\n{path} {headers or ''}: {tally.count} round trips", *tally.statements, sep="\n  ")
+    return response.json(), list(tally.statements)
+
+
+async def test_creates_and_lifecycle_steps_stay_within_their_round_trips(
+    complaint_service: ServiceFactory,
+) -> None:
+    async with complaint_service() as svc:
+        for n in range(3):  # prepare the statements on the connection the next requests reuse
+            created = await svc.new_complaint("b001")
+            await svc.ok(created["complaint_id"], "acknowledge", {"apology": "Sorry."})
+            await svc.post("/branches/b001/complaints", BODY, **{"Idempotency-Key": f"warm-up-key-{n}"})
+            second = await svc.new_complaint("b001")
+            await svc.ok(second["complaint_id"], "acknowledge")
+
+        case, create = await _counted(svc, "/branches/b001/complaints", BODY)
+        assert len(case["deadlines"]) == 4  # the answer's deadlines come from the transaction
+        _, keyed = await _counted(
+            svc, "/branches/b001/complaints", BODY, **{"Idempotency-Key": "round-trips-1"}
+        )
+        shown, step = await _counted(svc, f"/complaints/{case['complaint_id']}/acknowledge", {})
+        assert shown["status"] == "acknowledged"
+        other = await svc.new_complaint("b001")
+        _, step_with_text = await _counted(
+            svc, f"/complaints/{other['complaint_id']}/acknowledge", {"apology": "Sorry."}
+        )
+
+    assert len(create) <= 4, create
+    assert len(keyed) <= 6, keyed
+    assert len(step) <= 6, step
+    assert len(step_with_text) <= 7, step_with_text
