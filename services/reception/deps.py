@@ -20,8 +20,9 @@ from shared.http import command_metadata
 from shared.runner import ServiceContext, context
 
 
-def reception(ctx: Annotated[ServiceContext, Depends(context)]) -> Reception:
-    """The reception application of the running service (built once: :mod:`components`)."""
+async def reception(ctx: Annotated[ServiceContext, Depends(context)]) -> Reception:
+    """The reception application of the running service (built once: :mod:`components`; async, so
+    FastAPI does not hop to its thread pool for it)."""
     return components.reception(ctx)
 
 
