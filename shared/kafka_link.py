@@ -17,7 +17,7 @@ should be short. Measured against the embedded broker (Tansu, memory storage), r
 SIGKILL: dynamic, 10 s session 18.1 s; 3 s session 7.1 s; 2 s session 4.1 s (about 2.3 sessions);
 static (any session) 6-8 s, the same as a first join: Tansu accepts ``group_instance_id`` but
 gains nothing from it, so the dev stack uses 2 s dynamic sessions, as the tests do
-(``services/__main__.py``).
+(``services/devrunner/``).
 ``python -m bench.membership`` measures it again (against ``KAFKA_BOOTSTRAP_SERVERS`` if set).
 """
 

@@ -7,7 +7,7 @@ Every line of a service process goes through one root handler:
   when unknown) and ``exc_info`` on errors; ``LOG_FORMAT=text`` — one readable line. Unset: JSON
   when stderr is not a terminal (a container, a log shipper), text on a terminal. The dev runner
   (``make run``) pipes service output to your terminal and asks for text there (see
-  ``services/__main__.py``).
+  ``services/devrunner/``).
 - The context fields come from context variables, so every line written while a request or a
   command runs carries its ids without anyone passing them: :class:`LogContextMiddleware` binds the
   HTTP request's correlation id (the one the audit middleware assigns or the client sent);

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from services.__main__ import EMBEDDED_BROKER_SESSION
+from services.devrunner.environment import EMBEDDED_BROKER_SESSION
 from shared.devstack import (
     EmbeddedPostgres,
     TansuBroker,

@@ -27,7 +27,7 @@ from shared.topology import CONTEXTS
 
 REPO_ROOT = Path(shared.__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = Path(ToolSettings().branchcare_state_dir or REPO_ROOT / ".devstack")
-#: the dev runner's database (services/__main__.py DATABASE_NAME)
+#: the dev runner's database (services/devrunner/infra.py DATABASE_NAME)
 DEV_DATABASE = "branchcare"
 
 
