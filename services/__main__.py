@@ -52,7 +52,12 @@ DEV_MODE_ENV = "BRANCHCARE_DEV_MODE"
 RECEPTION_URL_ENV = "RECEPTION_URL"
 DATABASE_NAME = "branchcare"
 DEFAULT_KAFKA_PORT = 9092
-EMBEDDED_BROKER_SESSION = {"KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
+EMBEDDED_BROKER_SESSION = {
+    "KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    # Tansu holds a fetch for its whole max wait: idle consumers pause until woken (shared.fetch_pacing)
+    "KAFKA_FETCH_ANSWERS_EARLY": "false",
+}
 EXTRA_PORTS_FROM = 8080
 STOP_GRACE_SECONDS = 15.0
 TOKEN_TTL = timedelta(hours=12)
@@ -408,7 +413,8 @@ def child_env(infra: Infra, planned: list[Service]) -> dict[str, str]:
         # stack's partition count, not production's (deploy/kafka/topics.md)
         "KAFKA_TOPIC_PARTITIONS": str(DEFAULT_PARTITIONS),
         # the embedded broker gains nothing from static membership: a restarted member waits for
-        # its ghost's session, so keep it short (shared/kafka_link.py has the measurements)
+        # its ghost's session, so keep it short (shared/kafka_link.py has the measurements); it
+        # holds fetches, so idle consumers pause until a relay wakes them (shared/fetch_pacing.py)
         **(EMBEDDED_BROKER_SESSION if infra.broker is not None else {}),
         **os.environ,
         "DATABASE_URL": infra.database_url,

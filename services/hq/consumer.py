@@ -32,6 +32,7 @@ from services.hq.rebuild import (
     set_target,
 )
 from shared.envelope import Envelope
+from shared.fetch_pacing import FetchPacing
 from shared.kafka_assignment import StaleAssignment, checked_roundrobin, forget, stale_assignment
 from shared.kafka_link import consumer_settings
 from shared.kafka_topics import ensure_topics, topic_spec
@@ -88,7 +89,10 @@ class HqConsumer:
             clock=ctx.clock,
             max_attempts=settings.projection_max_attempts,
             max_message_bytes=settings.max_event_bytes + 4096,
+            wakeups=ctx.wakeups,
         )
+        self.pacing = FetchPacing.of(settings)
+        self.poller = self.runner.poller(self.pacing)  # idle: (almost) no fetches (shared.fetch_pacing)
         self.generation = 0
         self.rebuilding = True
         self.batches = 0
@@ -138,7 +142,7 @@ class HqConsumer:
             group_id=group_id(generation),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            fetch_max_wait_ms=self.pacing.fetch_max_wait_ms,
             max_poll_records=self.config.max_batch,
             max_partition_fetch_bytes=8 * 1024 * 1024,
             metadata_max_age_ms=5_000,  # notices a re-created topic within seconds
@@ -174,8 +178,7 @@ class HqConsumer:
                 if (stale := stale_assignment(group_id(generation))) is not None:
                     forget(group_id(generation))  # run() starts a new consumer: a new member
                     raise StaleAssignment(stale)
-                batches = await consumer.getmany(timeout_ms=100, max_records=self.config.max_batch)
-                records = [r for part in batches.values() for r in part]
+                records = await self.poller.poll(consumer, self.config.max_batch)
                 if records:
                     if target is not None and records_total == 0:
                         async with self.ctx.pool.acquire() as conn:

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from services.hqfeed.config import FeedConfig
 from services.hqfeed.projection import HqFeed
+from shared.fetch_pacing import FetchPacing
 from shared.kafka_assignment import StaleAssignment, checked_roundrobin, forget, stale_assignment
 from shared.kafka_link import consumer_settings
 from shared.projection import ProjectionRunner
@@ -42,7 +43,10 @@ class FeedConsumer:
             max_attempts=settings.projection_max_attempts,
             max_message_bytes=settings.max_event_bytes + 4096,
             on_commit=ctx.store.notifier.poke,  # the contract events are committed: wake the relay
+            wakeups=ctx.wakeups,
         )
+        self.pacing = FetchPacing.of(settings)
+        self.poller = self.runner.poller(self.pacing)  # idle: (almost) no fetches (shared.fetch_pacing)
 
     async def run(self) -> None:
         backoff = 0.2
@@ -65,7 +69,7 @@ class FeedConsumer:
             group_id=self.runner.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            fetch_max_wait_ms=self.pacing.fetch_max_wait_ms,
             max_poll_records=self.config.max_batch,
             metadata_max_age_ms=5_000,  # notices a re-created topic within seconds
             # a stale assignment from the broker makes run() start a new consumer
@@ -103,8 +107,7 @@ class FeedConsumer:
     async def _window(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord]:  # type: ignore[type-arg]
         """Records of one window: from the first record, ``window_seconds`` or ``max_batch``."""
         limit = self.config.max_batch
-        first = await consumer.getmany(timeout_ms=500, max_records=limit)
-        records = [r for part in first.values() for r in part]
+        records = await self.poller.poll(consumer, limit)
         if not records:
             return []
         loop = asyncio.get_running_loop()
