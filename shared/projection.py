@@ -26,6 +26,7 @@ unreachable for the DLQ) are retried until they pass.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,10 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
 )
+
+
+#: batches at least this big are applied with the cyclic GC paused (``ProjectionRunner.process``)
+GC_PAUSE_RECORDS = 500
 
 
 class DeadLetterUnavailable(Exception):
@@ -220,7 +225,22 @@ class ProjectionRunner:
         """Apply a batch of records: decode, apply idempotently, dead-letter what cannot apply.
 
         Callers commit with :meth:`commit` (or ``self.gaps.commit_offsets``) afterwards.
+
+        A batch of at least ``GC_PAUSE_RECORDS`` (a backlog) is applied with the cyclic garbage
+        collector paused: it keeps tens of thousands of fresh objects alive (envelopes, payload
+        dicts), which makes CPython's collector rescan them again and again (over 40 % of HQ's time
+        in a rebuild). Nothing a batch allocates forms cycles that need collecting before it ends.
         """
+        if len(records) < GC_PAUSE_RECORDS or not gc.isenabled():
+            await self._process(records)
+            return
+        gc.disable()
+        try:
+            await self._process(records)
+        finally:
+            gc.enable()
+
+    async def _process(self, records: Sequence[ConsumerRecord]) -> None:  # type: ignore[type-arg]
         self.gaps.begin(records)
         items = [self._decode(r) for r in records]
         with tracing.consuming(self.group_id, ((i.record, i.envelope) for i in items)):

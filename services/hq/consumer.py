@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError, UnknownTopicOrPartitionError
 
 from services.hq import metrics
@@ -42,10 +41,6 @@ from shared.runner import ServiceContext
 from shared.topology import dlq_topic
 
 log = logging.getLogger(__name__)
-
-
-#: batches at least this big are applied with the cyclic GC paused (see ``HqConsumer._process``)
-GC_PAUSE_RECORDS = 500
 
 
 def _tp_key(tp: TopicPartition) -> str:
@@ -184,7 +179,7 @@ class HqConsumer:
                         async with self.ctx.pool.acquire() as conn:
                             await mark_started(conn, generation, self.ctx.clock.now())
                     started = time.perf_counter()
-                    await self._process(records)
+                    await self.runner.process(records)  # big batches: GC paused there
                     try:
                         await consumer.commit(self.runner.gaps.commit_offsets(records))  # type: ignore[arg-type]
                     except (CommitFailedError, KafkaError) as exc:  # a rebalance: redelivery is harmless
@@ -219,20 +214,6 @@ class HqConsumer:
             await ensure_topics(self.ctx.settings.kafka_bootstrap_servers, specs)
         except Exception as exc:
             log.warning("HQ consumer: could not create its topics (%r)", exc)
-
-    async def _process(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
-        """Apply a batch with the cyclic garbage collector paused for big ones: a batch keeps tens of
-        thousands of fresh objects alive (envelopes, payload dicts), which makes CPython's collector
-        rescan them again and again — over 40 % of HQ's time in a rebuild. Nothing a
-        batch allocates forms cycles that need collecting before the batch ends."""
-        if len(records) < GC_PAUSE_RECORDS or not gc.isenabled():
-            await self.runner.process(records)
-            return
-        gc.disable()
-        try:
-            await self.runner.process(records)
-        finally:
-            gc.enable()
 
     def _after_batch(self) -> None:
         now = self.ctx.clock.now()
