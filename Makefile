@@ -37,8 +37,11 @@ test: install tools
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected — failing" >&2; exit 1; fi; \
 	exit $$rc
 
+# Each service's hottest command next to a bare FastAPI + asyncpg reference, HTTP → HQ at 100/300/500/s
+# (bench/__main__.py). BENCH_ARGS="--only commands --services complaint", "--skip e2e", "--quick", "--html bench.html".
+BENCH_ARGS ?=
 bench: install
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 # Fault injection under load (bench/chaos): one fault at a time, every acknowledged request checked.
 # CHAOS_ARGS=--quick for a shorter run, CHAOS_ARGS="--faults broker_restart,hq_restart" for some.

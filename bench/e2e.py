@@ -19,6 +19,7 @@ import functools
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,14 +28,14 @@ import httpx
 
 from bench.http_client import HTTPError, LoadClient
 from bench.infra import Infra
+from bench.load import MAX_BACKLOG_SECONDS, open_loop
 from bench.stats import Report, percentile, progress
 from shared.contracts.refs import synthetic_ref
 from tests.support.auth import lobby_manager
 from tests.support.services import ServiceProcess, running_services
 
-SECTION = "3. end to end (HTTP POST → HQ read model)"
+SECTION = "4. end to end (HTTP POST → HQ read model)"
 POLL_SECONDS = 0.002
-MAX_BACKLOG_SECONDS = 2.0
 
 
 @dataclass
@@ -85,6 +86,15 @@ class Watcher:
             await asyncio.sleep(0.02)
         return True
 
+    async def settle(self, quiet: float, timeout: float) -> None:
+        """Wait until no complaint became visible for ``quiet`` seconds (at most ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        seen, since = self.visible(), time.monotonic()
+        while time.monotonic() - since < quiet and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            if self.visible() != seen:
+                seen, since = self.visible(), time.monotonic()
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -95,14 +105,15 @@ async def run(
     *,
     label: str,
     module: str,
-    rate: float,
+    rates: Sequence[float],
     seconds: float,
     warmup: float,
     branches: int,
     connections: int,
     client: str = "raw",
 ) -> None:
-    """One end-to-end measurement with ``module`` as the complaint service, in a database of its own."""
+    """End-to-end measurements at each of ``rates`` with ``module`` as the complaint service, in a
+    database of its own (the services are started once; each rate gets fresh branches)."""
     section = f"{SECTION}, {label}"
     database_url = await infra.new_database()
     env = {
@@ -122,75 +133,73 @@ async def run(
     async with running_services(complaint, feed, hq, timeout=60):
         async with load_client(client, complaint.url, connections) as http:
             run_id = uuid.uuid4().hex[:6]
-            progress(f"warming up for {warmup:.0f} s at {rate:.0f}/s, until HQ shows the warm-up complaints")
+            first_rate = rates[0]
+            progress(
+                f"warming up for {warmup:.0f} s at {first_rate:.0f}/s, until HQ shows the warm-up complaints"
+            )
             warm = Watcher(database_url, [f"warm-{run_id}-{b}" for b in range(branches)])
             warming = asyncio.create_task(warm.run())
-            warm_sent = await offer(http, warm.branches, rate, warmup)
+            warm_sent = await offer(http, warm.branches, first_rate, warmup)
             # HQ consumes in a background task: its group join may still be under way
             await warm.wait_for(sum(1 for s in warm_sent if s.status == 201), timeout=60)
             warm.stop()
             await warming
+            for rate in rates:
+                names = [f"e2e-{run_id}-{rate:.0f}-{b}" for b in range(branches)]
+                watcher = Watcher(database_url, names)
+                watching = asyncio.create_task(watcher.run())
+                progress(
+                    f"offering {rate:.0f} complaints/s for {seconds:.0f} s over {connections} connections"
+                )
+                sent = await offer(http, names, rate, seconds)
+                accepted = [s for s in sent if s.status == 201]
+                await watcher.wait_for(len(accepted), timeout=30)
+                if len(accepted) < len(sent):  # requests given up on may still be committed
+                    progress("letting the service work off what it was still given")
+                    await watcher.settle(quiet=2.0, timeout=30)
+                watcher.stop()
+                await watching
+                record(report, section, f"at {rate:.0f}/s: ", sent, watcher, rate, seconds)
 
-            names = [f"e2e-{run_id}-{b}" for b in range(branches)]
-            watcher = Watcher(database_url, names)
-            watching = asyncio.create_task(watcher.run())
-            progress(f"offering {rate:.0f} complaints/s for {seconds:.0f} s over {connections} connections")
-            sent = await offer(http, names, rate, seconds)
-            accepted = [s for s in sent if s.status == 201]
-            await watcher.wait_for(len(accepted), timeout=30)
-            watcher.stop()
-            await watching
 
+def record(
+    report: Report, section: str, prefix: str, sent: list[Sent], watcher: Watcher, rate: float, seconds: float
+) -> None:
+    accepted = [s for s in sent if s.status == 201]
     latencies = e2e_latencies(sent, watcher)
     answered = [s.answered - s.due for s in accepted]
     span = max(s.answered for s in sent) - min(s.due for s in sent)
-    offered = len(sent) / seconds
     note = f"{len(sent):,} requests, open loop"
     if len(sent) < int(rate * seconds):
         note += f"; SATURATED: stopped offering with {MAX_BACKLOG_SECONDS:.0f} s of requests outstanding"
-    report.add(section, "offered rate", offered, "cmd/s", note)
-    report.add(section, "answered 201", len(accepted) / span, "cmd/s", f"{len(sent) - len(accepted)} not 201")
-    report.add(section, "HTTP response p50", percentile(answered, 50) * 1000, "ms")
-    report.add(section, "HTTP response p99", percentile(answered, 99) * 1000, "ms")
-    report.add(section, "HTTP → HQ p50", percentile(latencies, 50) * 1000, "ms")
-    report.add(section, "HTTP → HQ p99", percentile(latencies, 99) * 1000, "ms")
-    report.add(section, "HTTP → HQ max", max(latencies, default=float("nan")) * 1000, "ms")
+    report.add(section, f"{prefix}offered rate", len(sent) / seconds, "cmd/s", note)
+    report.add(
+        section,
+        f"{prefix}answered 201",
+        len(accepted) / span,
+        "cmd/s",
+        f"{sum(1 for s in sent if s.status < 0)} unanswered or failed,"
+        f" {sum(1 for s in sent if s.status >= 0 and s.status != 201)} answered but not 201",
+    )
+    report.add(section, f"{prefix}HTTP response p50", percentile(answered, 50) * 1000, "ms")
+    report.add(section, f"{prefix}HTTP response p99", percentile(answered, 99) * 1000, "ms")
+    report.add(section, f"{prefix}HTTP → HQ p50", percentile(latencies, 50) * 1000, "ms")
+    report.add(section, f"{prefix}HTTP → HQ p99", percentile(latencies, 99) * 1000, "ms")
+    report.add(section, f"{prefix}HTTP → HQ max", max(latencies, default=float("nan")) * 1000, "ms")
     missing = len(accepted) - len(latencies)
-    report.add(section, "not visible at HQ after 30 s", missing, "cmd", f"watcher polls: {watcher.polls:,}")
+    report.add(
+        section, f"{prefix}not visible at HQ after 30 s", missing, "cmd", f"watcher polls: {watcher.polls:,}"
+    )
 
 
 async def offer(http: Any, branches: list[str], rate: float, seconds: float) -> list[Sent]:
-    """POST ``rate`` complaints per second for ``seconds``, each at its due time; wait for answers.
+    """POST ``rate`` complaints per second for ``seconds`` (open loop, :func:`bench.load.open_loop`)."""
 
-    If the service falls more than ``MAX_BACKLOG_SECONDS`` behind, stop offering: it is saturated
-    and piling up more would only measure the queue.
-    """
-    total = int(rate * seconds)
-    sent: list[Sent] = []
-    tasks: list[asyncio.Task[None]] = []
-    outstanding = 0
+    async def send(i: int) -> int:
+        return await post(http, branches[i % len(branches)], i)
 
-    async def one(item: Sent, i: int) -> None:
-        nonlocal outstanding
-        try:
-            await post(http, item, i)
-        finally:
-            outstanding -= 1
-
-    start = time.monotonic() + 0.05
-    for i in range(total):
-        item = Sent(branches[i % len(branches)], start + i / rate)
-        delay = item.due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if outstanding > rate * MAX_BACKLOG_SECONDS:
-            progress(f"saturated: {outstanding} requests outstanding after {i} sent; stopped offering")
-            break
-        sent.append(item)
-        outstanding += 1
-        tasks.append(asyncio.create_task(one(item, i)))
-    await asyncio.gather(*tasks)
-    return sent
+    outcome = await open_loop(send, rate=rate, seconds=seconds)
+    return [Sent(branches[s.index % len(branches)], s.due, s.answered, s.status) for s in outcome.samples]
 
 
 @functools.cache
@@ -199,20 +208,17 @@ def staff_of(branch: str) -> dict[str, str]:
     return lobby_manager(branch)
 
 
-async def post(http: Any, item: Sent, i: int) -> None:
+async def post(http: Any, branch: str, i: int) -> int:
     body = {
         "channel": "in_branch",
         "customer_ref": synthetic_ref(f"bench-{i}"),
         "description": "queue too long",
     }
     try:
-        response = await http.post(
-            f"/branches/{item.branch}/complaints", json=body, headers=staff_of(item.branch)
-        )
-        item.status = response.status_code
+        response = await http.post(f"/branches/{branch}/complaints", json=body, headers=staff_of(branch))
     except (httpx.HTTPError, HTTPError):
-        item.status = -1
-    item.answered = time.monotonic()
+        return -1
+    return response.status_code
 
 
 def load_client(kind: str, base_url: str, connections: int) -> Any:

@@ -29,7 +29,6 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
@@ -165,8 +164,8 @@ async def rebuild_from_raw(url: str, records: Sequence[bytes]) -> float:
                 day=c.day,
                 day_sla=c.day_sla,
                 day_category=c.day_category,
-                complaints={k: asdict(f) for k, f in c.complaints.items()},
-                remediation={k: asdict(t) for k, t in c.remediation.items()},
+                complaints={k: f.model_dump() for k, f in c.complaints.items()},
+                remediation={k: t.model_dump() for k, t in c.remediation.items()},
                 breaches_added=c.breaches_added,
                 breaches_deleted=c.breaches_deleted,
                 received=c.received,

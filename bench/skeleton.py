@@ -18,12 +18,12 @@ from typing import Annotated
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, ConfigDict
 
+from bench.reference import Body, Created
 from shared.auth import Principal, requires
 from shared.commands import CommandHandler
-from shared.contracts.complaint import Channel, ComplaintReceived, CustomerRef
-from shared.contracts.text import FreeText, TextRef
+from shared.contracts.complaint import Channel, ComplaintReceived
+from shared.contracts.text import TextRef
 from shared.decider import Decider
 from shared.envelope import Metadata
 from shared.http import command_metadata
@@ -54,19 +54,6 @@ def decide(state: int, command: Receive) -> Sequence[EventData]:
 
 
 DECIDER: Decider[Receive, int] = Decider(0, decide, lambda state, _event: state + 1)
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    channel: Channel
-    customer_ref: CustomerRef
-    description: FreeText
-
-
-class Created(BaseModel):
-    complaint_id: UUID
-    version: int
 
 
 router = APIRouter()

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from html import escape
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -66,3 +67,28 @@ def fmt(value: float) -> str:
     if abs(value) >= 10:
         return f"{value:,.1f}"
     return f"{value:,.2f}"
+
+
+def html_page(report: Report, summary: str = "") -> str:
+    """The figures as a small self-contained page (a bar per figure, scaled within its section)."""
+    rows: list[str] = []
+    section = None
+    for f in report.figures:
+        if f.section != section:
+            section = f.section
+            rows.append(f"<tr><th colspan=4>{escape(section)}</th></tr>")
+            peers = [g.value for g in report.figures if g.section == section and not math.isnan(g.value)]
+            top = max((abs(v) for v in peers), default=1.0) or 1.0
+        width = 0 if math.isnan(f.value) else int(200 * abs(f.value) / top)
+        rows.append(
+            f"<tr><td>{escape(f.name)}</td><td class=n>{escape(fmt(f.value))} {escape(f.unit)}</td>"
+            f"<td><div class=bar style='width:{width}px'></div></td><td>{escape(f.note)}</td></tr>"
+        )
+    style = (
+        "body{font:14px sans-serif;margin:2em}td,th{padding:2px 8px;text-align:left}"
+        "th{background:#eee}.n{text-align:right;white-space:nowrap}.bar{height:10px;background:#4a7}"
+    )
+    return (
+        f"<!doctype html><meta charset=utf-8><title>BranchCare benchmark</title><style>{style}</style>"
+        f"<h1>BranchCare benchmark</h1><pre>{escape(summary.strip())}</pre><table>{''.join(rows)}</table>"
+    )

@@ -32,17 +32,19 @@ Other commands on an existing stream are guarded by their expected version inste
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, get_args, get_type_hints
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.auth import Principal, requires_on
+from shared.contracts.text import TextRef
 from shared.envelope import Metadata
 from shared.http import command_metadata, expected_version
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
@@ -75,6 +77,39 @@ class Given:
 
 
 Build = Callable[[Any, Given], Any]
+
+
+def by_keyword(command: type, **fixed: Any) -> Build:
+    """Build ``command`` (a dataclass) by keyword from the body's fields of the same names.
+
+    ``at`` is the server's time, ``by`` the acting staff id (from the token, never the body); a
+    field the body has is taken from it — a free text (a ``TextRef`` field of the command) through
+    the command's text batch (``require`` when the body must carry it, else ``add``), a list as a
+    tuple; ``fixed`` gives the rest, a value or a function of ``(body, given)``. A field left to
+    none of these keeps the command's default. The plan is made once, when the route is declared."""
+    hints = get_type_hints(command)
+    plan = [(f.name, fixed[f.name]) for f in dataclasses.fields(command) if f.name in fixed]
+    body_fields = [f.name for f in dataclasses.fields(command) if f.name not in fixed]
+
+    def build(body: Any, given: Given) -> Any:
+        kwargs = {name: value(body, given) if callable(value) else value for name, value in plan}
+        fields = type(body).model_fields if body is not None else {}
+        for name in body_fields:
+            if name == "at":
+                kwargs[name] = given.now
+            elif name == "by":
+                kwargs[name] = given.actor
+            elif name in fields:
+                kwargs[name] = _from_body(getattr(body, name), hints[name], fields[name].is_required(), given)
+        return command(**kwargs)
+
+    return build
+
+
+def _from_body(value: Any, hint: Any, required: bool, given: Given) -> Any:
+    if hint is TextRef or TextRef in get_args(hint):
+        return given.texts.require(value) if required else given.texts.add(value)
+    return tuple(value) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from shared.auth.dependencies import _CHECK_KEY, ACTION_ATTR, BranchOf, _bearer,
 from shared.auth.errors import Forbidden, Unauthorized
 from shared.auth.permissions import authorize_role
 from shared.auth.principal import ALL_BRANCHES, BranchCheck, Principal
+from shared.auth.verified import TokenCache
 from shared.envelope import Metadata
 from shared.service_identity import SERVICE_SECRET_ENV, verify_claims
 
@@ -128,6 +129,13 @@ def issue_gateway_token(
 
 def decode_gateway_token(token: str, key: bytes, *, leeway: timedelta = LEEWAY) -> GatewayPrincipal:
     """Verify a gateway token; raises :class:`Unauthorized` (401) with a bounded reason."""
+    return verify_gateway_token(token, key, leeway=leeway)[0]
+
+
+def verify_gateway_token(
+    token: str, key: bytes, *, leeway: timedelta = LEEWAY
+) -> tuple[GatewayPrincipal, float]:
+    """:func:`decode_gateway_token`, also answering the token's ``exp`` (POSIX seconds)."""
     claims = verify_claims(
         token,
         key,
@@ -150,9 +158,10 @@ def decode_gateway_token(token: str, key: bytes, *, leeway: timedelta = LEEWAY) 
     lifetime = int(claims["exp"]) - int(claims["iat"])  # type: ignore[call-overload]
     if not 0 < lifetime <= MAX_GATEWAY_TOKEN_LIFETIME.total_seconds():
         raise Unauthorized("too_long_lived", "gateway token lifetime is out of bounds")
-    return GatewayPrincipal(
+    principal = GatewayPrincipal(
         staff_id=f"gw:{match.group('name')}", roles=frozenset(), branches=frozenset(branches)
     )
+    return principal, float(claims["exp"])  # type: ignore[arg-type]
 
 
 def _is_gateway_token(token: str) -> bool:
@@ -180,6 +189,20 @@ def _app_key(request: Request) -> bytes:
     return key
 
 
+def _verified_gateway(request: Request, token: str) -> GatewayPrincipal | None:
+    """The gateway behind ``token`` (verified, or remembered from an earlier verification until
+    it expires: :mod:`shared.auth.verified`), or None when it is not a gateway token."""
+    state = request.app.state
+    cache: TokenCache[GatewayPrincipal] | None = getattr(state, "gateway_tokens", None)
+    if cache is None:
+        cache = state.gateway_tokens = TokenCache()
+    gateway = cache.get(token)
+    if gateway is None and _is_gateway_token(token):
+        gateway, exp = verify_gateway_token(token, _app_key(request))
+        cache.put(token, gateway, exp + LEEWAY.total_seconds())
+    return gateway
+
+
 @functools.cache
 def staff_or_gateway(action: str, branch_of: BranchOf) -> Callable[..., Awaitable[Principal]]:
     """``requires_on(action, branch_of)`` that also admits a gateway token for a gateway action.
@@ -196,8 +219,8 @@ def staff_or_gateway(action: str, branch_of: BranchOf) -> Callable[..., Awaitabl
     ) -> Principal:
         check = BranchCheck(action=action, required=True)
         request.scope.setdefault("state", {})[_CHECK_KEY] = check
-        if credentials is not None and _is_gateway_token(credentials.credentials):
-            gateway = decode_gateway_token(credentials.credentials, _app_key(request))
+        gateway = _verified_gateway(request, credentials.credentials) if credentials is not None else None
+        if gateway is not None:
             request.state.principal = gateway
             bound: Principal = gateway.bound_to(action, check)
         else:

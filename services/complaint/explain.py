@@ -102,7 +102,7 @@ def _clock(
         )
     for ext in clock.extensions:
         who = f" requested by {ext.requested_by}, approved by {ext.approved_by}" if ext.approved_by else ""
-        steps.append(f"{_local(ext.at, tz)}: extended to {ext.limit} {_word(clock.unit)}{who}")
+        steps.append(f"{_local(ext.at, tz)}: extended to {ext.limit_days} {_word(clock.unit)}{who}")
     paused = timedelta(0)
     for p in clock.pauses:
         if p.end is None:
@@ -142,7 +142,7 @@ def _clock(
         "extensions": [
             {
                 "at": e.at,
-                "to": e.limit,
+                "to": e.limit_days,
                 "reason": _ref(e.reason),
                 "requested_by": e.requested_by,
                 "approved_by": e.approved_by,

@@ -48,15 +48,6 @@ class ClockPause:
 
 
 @dataclass(frozen=True)
-class ClockExtension:
-    at: datetime
-    limit: int
-    reason: TextRef | None
-    requested_by: str | None = None
-    approved_by: str | None = None
-
-
-@dataclass(frozen=True)
 class RegClock:
     sla: str
     clock: str
@@ -75,7 +66,8 @@ class RegClock:
     rule: str
     citation: str
     pauses: tuple[ClockPause, ...] = ()
-    extensions: tuple[ClockExtension, ...] = ()
+    #: each extension as recorded (``limit_days``, ``reason``, who requested and approved it)
+    extensions: tuple[RegulatoryDeadlineExtended, ...] = ()
     ended_at: datetime | None = None
     #: met | cancelled | replaced
     outcome: str | None = None
@@ -99,24 +91,20 @@ class RegClock:
         return out
 
 
+#: what a clock keeps of the event that started it, under the same names
+_KEPT_AT_START = tuple(
+    "sla clock profile profile_version basis started_at limit unit calendar "
+    "at_risk_fraction rule citation".split()
+)
+
+
 def started(event: ClockStart) -> RegClock:
     return RegClock(
-        sla=event.sla,
-        clock=event.clock,
-        profile=event.profile,
-        profile_version=event.profile_version,
-        basis=event.basis,
-        started_at=event.started_at,
-        limit=event.limit,
+        **{name: getattr(event, name) for name in _KEPT_AT_START},
         base_limit=event.limit,
-        unit=event.unit,
-        calendar=event.calendar,
         met_by=frozenset(event.met_by),
         pauses_on=frozenset(event.pauses_on),
         warnings=tuple(event.warnings),
-        at_risk_fraction=event.at_risk_fraction,
-        rule=event.rule,
-        citation=event.citation,
     )
 
 
@@ -172,10 +160,7 @@ class Clocks:
         def longer(c: RegClock) -> RegClock:
             if c.sla != event.sla or not c.is_open:
                 return c
-            ext = ClockExtension(
-                event.at, event.limit_days, event.reason, event.requested_by, event.approved_by
-            )
-            return replace(c, limit=event.limit_days, extensions=(*c.extensions, ext))
+            return replace(c, limit=event.limit_days, extensions=(*c.extensions, event))
 
         return self._map(longer)
 

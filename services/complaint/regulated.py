@@ -25,7 +25,7 @@ from services.complaint.commands import (
     Resume,
 )
 from services.complaint.regclocks import ClockMath, Clocks, RegClock, started
-from services.complaint.regulation import ClockSpec, Profile, Regulation
+from services.complaint.regulation import ClockSpec, ExtensionStep, Profile, Regulation
 from services.complaint.state import REGULATORY_SLA, Complaint, Status
 from shared.contracts.complaint import (
     ClockBasis,
@@ -122,6 +122,11 @@ class RegulatoryRules:
         if clock is None or not clock.is_open:
             raise DomainError(f"cannot {what}: no regulatory deadline {sla} is running")
         return clock
+
+    def next_step(self, state: Complaint, clock: RegClock) -> ExtensionStep | None:
+        """How the clock may move next under the case's profile (None: it may not)."""
+        spec = self.profile(state).clocks.get(clock.clock)
+        return spec.step_after(len(clock.extensions)) if spec else None
 
     def not_passed(self, clock: RegClock, at: datetime, what: str) -> datetime:
         due = self.math.due(clock, until=at)

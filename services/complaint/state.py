@@ -10,15 +10,14 @@ from uuid import UUID
 
 from services.complaint.regclocks import Clocks
 from shared.contracts.complaint import (
-    Category,
     Channel,
+    ComplaintClassified,
+    ExtensionRequested,
     HoldKind,
     InterimKind,
     Level,
-    Nature,
     Outcome,
     ReviewOutcome,
-    Urgency,
 )
 from shared.contracts.text import TextRef
 
@@ -66,26 +65,6 @@ class Solution:
 
 
 @dataclass(frozen=True)
-class Classification:
-    category: Category
-    nature: Nature
-    source: str
-    urgency: Urgency
-    business_type: str | None = None
-    cause_code: str | None = None
-
-
-@dataclass(frozen=True)
-class PendingExtension:
-    request_id: UUID
-    sla: str
-    requested_by: str
-    reason: TextRef
-    limit_days: int
-    at: datetime
-
-
-@dataclass(frozen=True)
 class Complaint:
     status: Status = Status.none
     complaint_id: UUID | None = None
@@ -98,7 +77,8 @@ class Complaint:
     cycle: int = 1
     cycle_started_at: datetime | None = None
     acknowledged_at: datetime | None = None
-    classification: Classification | None = None
+    #: the latest classification as recorded (codes carried over from an earlier one it left out)
+    classification: ComplaintClassified | None = None
     level: Level = Level.lobby_manager
     solutions: tuple[Solution, ...] = ()
     on_hold: bool = False
@@ -134,7 +114,8 @@ class Complaint:
     collective: bool = False
     representatives: tuple[str, ...] = ()
     clocks: Clocks = field(default_factory=Clocks)
-    pending_extension: PendingExtension | None = None
+    #: a further extension waiting for approval: its request
+    pending_extension: ExtensionRequested | None = None
     #: the last decision told to the complainant (the answer), which a review may examine
     decision_at: datetime | None = None
     #: the decision under (or after) review: each decision is reviewed at most once

@@ -20,6 +20,7 @@ from services.complaint.state import REGULATORY_SLA
 from shared.contracts.complaint import Category, Channel, Level, Nature, Outcome, ReviewOutcome, Urgency
 from shared.contracts.text import TextRef
 from shared.envelope import Envelope
+from shared.history import HistoryEntry
 from shared.sla.deadlines import Deadline
 from shared.texts import TextReader, TextView
 
@@ -52,14 +53,6 @@ class SolutionView(BaseModel):
     currency: str
     status: str
     cycle: int
-
-
-class HistoryEntry(BaseModel):
-    type: str
-    stream_version: int
-    occurred_at: datetime
-    actor: str
-    data: dict[str, Any]
 
 
 class ComplaintCreated(BaseModel):
@@ -193,16 +186,7 @@ def view(
         description=texts.view(state.description),
         visit_id=state.visit_id,
         incident_id=state.incident_id,
-        classification=ClassificationView(
-            category=c.category,
-            nature=c.nature,
-            source=c.source,
-            urgency=c.urgency,
-            business_type=c.business_type,
-            cause_code=c.cause_code,
-        )
-        if c
-        else None,
+        classification=ClassificationView.model_validate(c, from_attributes=True) if c else None,
         solutions=[
             SolutionView(
                 solution_id=s.solution_id,
@@ -242,18 +226,7 @@ def view(
         review_outcome=state.review_outcome,
         deadlines=deadline_views(deadlines, now),
         allowed_steps=[StepView(step=s.step, allowed=s.allowed, reason=s.reason) for s in steps],
-        history=None
-        if history is None
-        else [
-            HistoryEntry(
-                type=e.type,
-                stream_version=e.stream_version,
-                occurred_at=e.occurred_at,
-                actor=e.actor,
-                data=texts.render(e.data),
-            )
-            for e in history
-        ],
+        history=None if history is None else [HistoryEntry.of(e, texts) for e in history],
     )
 
 

@@ -35,6 +35,7 @@ from shared.contracts.common import Note, StaffId
 from shared.contracts.followup import TaskKind
 from shared.contracts.text import TextRef, TextRules
 from shared.envelope import Envelope, Metadata
+from shared.history import HistoryEntry
 from shared.http import command_metadata
 from shared.runner import injected
 from shared.texts import TextReader, TextView, may_read_texts, refs_in
@@ -91,14 +92,6 @@ class TaskView(BaseModel):
     #: since when the clock stands still (the complaint is on hold): never overdue meanwhile
     paused_at: datetime | None = None
     version: int
-
-
-class HistoryEntry(BaseModel):
-    type: str
-    stream_version: int
-    occurred_at: datetime
-    actor: str
-    data: dict[str, Any]
 
 
 class TaskDetail(TaskView):
@@ -256,16 +249,7 @@ async def get_follow_up(
     return TaskDetail(
         **_view(loaded.state, branch, loaded.version, now, reader),
         deadlines=[d.to_json(now) for d in deadlines],
-        history=[
-            HistoryEntry(
-                type=e.type,
-                stream_version=e.stream_version,
-                occurred_at=e.occurred_at,
-                actor=e.actor,
-                data=reader.render(e.data),
-            )
-            for e in loaded.history
-        ],
+        history=[HistoryEntry.of(e, reader) for e in loaded.history],
     )
 
 

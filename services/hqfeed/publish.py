@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import asdict
 from datetime import date, datetime
 
 from services.hqfeed.facts import BatchChanges, ComplaintFacts, RemediationTask
@@ -41,13 +40,13 @@ def _code(value: str | None) -> str | None:
 
 
 def facts_event(f: ComplaintFacts) -> ComplaintFactsUpdated:
-    data = asdict(f)
+    data = f.model_dump()
     data["source"] = _code(f.source)
     return ComplaintFactsUpdated.model_validate(data)
 
 
 def remediation_event(t: RemediationTask) -> RemediationActionUpdated:
-    return RemediationActionUpdated.model_validate(asdict(t))
+    return RemediationActionUpdated.model_validate(t.model_dump())
 
 
 def _counter(name: str, value: float) -> float:

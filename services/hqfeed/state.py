@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -17,7 +16,7 @@ from services.hqfeed.facts import BatchChanges, ComplaintFacts
 from shared.open_breaches import save_open_breaches
 
 _DATES = frozenset({"received_day"})
-_TIMES = frozenset(f.name for f in fields(ComplaintFacts) if f.name.endswith("_at") or f.name == "hold_since")
+_TIMES = frozenset(n for n in ComplaintFacts.model_fields if n.endswith("_at") or n == "hold_since")
 
 
 def _json(value: Any) -> Any:
@@ -27,7 +26,7 @@ def _json(value: Any) -> Any:
 
 
 def dump_facts(f: ComplaintFacts) -> str:
-    return json.dumps(asdict(f), default=_json, separators=(",", ":"))
+    return json.dumps(f.model_dump(), default=_json, separators=(",", ":"))
 
 
 def load_facts_json(raw: str) -> ComplaintFacts:
@@ -38,7 +37,7 @@ def load_facts_json(raw: str) -> ComplaintFacts:
     for name in _DATES:
         if data.get(name) is not None:
             data[name] = date.fromisoformat(data[name])
-    return ComplaintFacts(**data)
+    return ComplaintFacts.model_construct(**data)  # as folded: checked when published
 
 
 async def load_facts(conn: asyncpg.Connection, ids: Iterable[str]) -> dict[str, ComplaintFacts]:

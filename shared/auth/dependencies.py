@@ -35,7 +35,8 @@ from shared.auth.errors import Unauthorized
 from shared.auth.permissions import Scope as ActionScope
 from shared.auth.permissions import action_spec, authorize_role
 from shared.auth.principal import BranchCheck, Principal
-from shared.auth.tokens import InvalidToken, decode_token
+from shared.auth.tokens import InvalidToken
+from shared.auth.verified import staff_verifier
 from shared.envelope import Metadata
 
 log = logging.getLogger("shared.auth")
@@ -67,9 +68,7 @@ async def current_principal(
     if credentials is None:
         raise Unauthorized("missing_token", "missing bearer token (Authorization: Bearer <token>)")
     try:
-        principal = decode_token(
-            credentials.credentials, config.secret, leeway=config.leeway, max_lifetime=config.max_lifetime
-        )
+        principal = staff_verifier(config).verify(credentials.credentials)  # cached per token
     except InvalidToken as exc:
         raise Unauthorized(exc.reason, str(exc)) from None
     request.state.principal = principal

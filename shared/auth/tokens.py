@@ -111,6 +111,17 @@ def decode_token(
     ``not_yet_valid``, ``bad_signature``, ``bad_algorithm``, ``missing_claim``, ``bad_claims``,
     ``too_long_lived``.
     """
+    return verify_token(token, secret, leeway=leeway, max_lifetime=max_lifetime)[0]
+
+
+def verify_token(
+    token: str,
+    secret: bytes | str,
+    *,
+    leeway: timedelta = LEEWAY,
+    max_lifetime: timedelta = MAX_LIFETIME,
+) -> tuple[Principal, float]:
+    """:func:`decode_token`, also answering the token's ``exp`` (POSIX seconds), for caches."""
     if len(token) > MAX_TOKEN_CHARS:
         raise InvalidToken("malformed", "token too large")
     try:
@@ -136,9 +147,10 @@ def decode_token(
     lifetime = claims["exp"] - claims["iat"]
     if lifetime <= 0 or lifetime > max_lifetime.total_seconds():
         raise InvalidToken("too_long_lived", f"token lifetime must be positive and at most {max_lifetime}")
-    return Principal(
+    principal = Principal(
         staff_id=claims["sub"],
         roles=frozenset(claims["roles"]),
         branches=frozenset(claims["branches"]),
         region=claims.get("region"),
     )
+    return principal, float(claims["exp"])

@@ -220,6 +220,7 @@ class ComplaintFactsUpdated(EventData):
     decided_at: datetime | None = None
     first_decided_at: datetime | None = None
     outcome: Code | None = None
+    #: receipt → first decision, minus the time on hold before it (the regulatory handling time)
     handling_seconds: float | None = None
     closed_at: datetime | None = None
     first_closed_at: datetime | None = None
@@ -235,6 +236,7 @@ class ComplaintFactsUpdated(EventData):
     incident_id: UUID | None = None
     visit_id: UUID | None = None
     root_cause: bool = False
+    # regulatory profile, code tables, extensions needing approval and reviews (issue 8's reports)
     regulatory_profile: Code | None = None
     business_type: Code | None = None
     cause_code: Code | None = None
@@ -246,7 +248,11 @@ class ComplaintFactsUpdated(EventData):
     review_outcome: Code | None = None
     last_event_at: datetime | None = None
     events: int = 0
+    # the first decision against the regulatory clock (``regulatory_outcomes`` of ComplaintAnswered)
+    #: days used, paused time excluded: the clock's ``counted_days`` when it counts calendar days,
+    #: else (business-day clocks, cases without a regulatory clock) the handling time in days
     decision_days: float | None = None
+    #: the regulatory clock's unit, limit and verdict at the first decision (None: no clock met)
     decision_unit: Code | None = None
     decision_limit: int | None = None
     decided_within_limit: bool | None = None
@@ -267,6 +273,7 @@ class RemediationActionUpdated(EventData):
     #: the staff member who owns the action (a staff id, never a name)
     owner: StaffId | None = None
     due_at: datetime | None = None
+    #: when the action was decided (the close)
     created_at: datetime | None = None
     scheduled_at: datetime | None = None
     followup_due_at: datetime | None = None

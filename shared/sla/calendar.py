@@ -3,6 +3,10 @@
 Pure: no I/O, no clock. Policies that count calendar time use :data:`ALWAYS_OPEN`; pauses (waiting
 on the customer, external appraisal) are passed in as extra closed intervals, so one algorithm
 covers nights, weekends, holidays and pauses alike.
+
+A day's open intervals in UTC are computed once per calendar instance and day (a bounded cache on
+the instance): the time-zone conversions were a fifth of a command's CPU when every deadline
+recomputed them (issue 19). Calendars are immutable, so a cached day never goes stale.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 Interval = tuple[datetime, datetime]
@@ -17,6 +22,8 @@ Interval = tuple[datetime, datetime]
 DayHours = tuple[tuple[int, int], ...]
 
 _MAX_DAYS = 3 * 366  # no SLA runs for years; a bound keeps a misconfigured calendar from spinning
+#: days of open intervals one calendar keeps (a few years); past that the cache starts afresh
+_CACHED_DAYS = 4096
 
 
 @dataclass(frozen=True)
@@ -29,8 +36,12 @@ class BusinessCalendar:
     #: weekend days worked instead of a holiday (调休): they use ``workday`` hours
     extra_working_days: frozenset[date] = frozenset()
     workday: DayHours = ((0, 1440),)
+    #: local day → its open intervals in UTC (not part of the value: equality and repr ignore it)
+    _days: dict[date, tuple[Interval, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
-    @property
+    @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
@@ -43,17 +54,24 @@ class BusinessCalendar:
 
     def open_intervals(self, start: datetime) -> Iterator[Interval]:
         """Open intervals from ``start`` onwards, in UTC, in order."""
-        tz = self.tz
-        local_start = start.astimezone(tz)
-        day = local_start.date()
+        day = start.astimezone(self.tz).date()
         for _ in range(_MAX_DAYS):
-            for begin, end in self.day_hours(day):
-                lo = _at(day, begin, tz)
-                hi = _at(day, end, tz)
+            for lo, hi in self.day_intervals(day):
                 if hi <= start:
                     continue
                 yield max(lo, start), hi
             day += timedelta(days=1)
+
+    def day_intervals(self, day: date) -> tuple[Interval, ...]:
+        """The open intervals of local ``day``, in UTC (cached per day)."""
+        intervals = self._days.get(day)
+        if intervals is None:
+            if len(self._days) >= _CACHED_DAYS:
+                self._days.clear()
+            tz = self.tz
+            intervals = tuple((_at(day, b, tz), _at(day, e, tz)) for b, e in self.day_hours(day))
+            self._days[day] = intervals
+        return intervals
 
     def is_open(self, at: datetime) -> bool:
         local = at.astimezone(self.tz)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 from uuid import UUID
 
 from services.complaint.commands import CaseCommand
@@ -19,6 +20,9 @@ from services.complaint.regulation import Regulation
 from services.complaint.state import LEVELS, Complaint, Status
 from shared.contracts.complaint import ComplaintEscalated, EscalationCause, HoldKind, Level
 from shared.decider import DomainError
+from shared.registry import EventData
+
+E = TypeVar("E", bound=EventData)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,14 @@ class Deciding:
     def cid(self) -> UUID:
         assert self.state.complaint_id is not None
         return self.state.complaint_id
+
+    def record(self, event: type[E], command: object, **decided: Any) -> E:
+        """``event`` of this case, recording each of its fields the command has by the same name
+        (its time, texts, codes); ``decided``: what the decision adds or sets otherwise."""
+        said = {name: getattr(command, name) for name in event.model_fields if hasattr(command, name)}
+        if "complaint_id" not in said:  # only a receipt names its case
+            said["complaint_id"] = self.cid
+        return event(**{**said, **decided})
 
 
 def refuse_unless_allowed(case: Deciding, command: CaseCommand) -> None:

@@ -71,12 +71,6 @@ def extend(case: Deciding, command: ExtendRegulatoryDeadline) -> list[EventData]
             f"cannot extend the regulatory deadline: the {rules.regulatory_limit_days}-day limit "
             "has already passed"
         )
-    return [
-        RegulatoryDeadlineExtended(
-            complaint_id=case.cid,
-            reason=command.reason,
-            limit_days=rules.regulatory_extended_days,
-            extension=state.regulatory_extensions + 1,
-            at=command.at,
-        )
-    ]
+    extension = state.regulatory_extensions + 1
+    limit = rules.regulatory_extended_days
+    return [case.record(RegulatoryDeadlineExtended, command, limit_days=limit, extension=extension)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from services.complaint.decider.folding import add_source, new_cycle, on, set_solution, start_clocks
+from services.complaint.regclocks import Clocks
 from services.complaint.state import (
-    Classification,
     Complaint,
     Solution,
     SolutionStatus,
@@ -14,25 +14,23 @@ from services.complaint.state import (
 )
 from shared.contracts import complaint as ev
 
+#: what the case keeps of its receipt under the receipt's own names
+_KEPT_AT_RECEIPT = tuple(
+    "complaint_id channel customer_ref description visit_id received_at "
+    "source_event_id business_type matter_key collective".split()
+)
+
 
 @on(ev.ComplaintReceived)
 def _complaint_received(state: Complaint, event: ev.ComplaintReceived) -> Complaint:
+    kept = {name: getattr(event, name) for name in _KEPT_AT_RECEIPT}
     return replace(
         state,
         status=Status.received,
-        complaint_id=event.complaint_id,
-        channel=event.channel,
-        customer_ref=event.customer_ref,
-        description=event.description,
-        visit_id=event.visit_id,
-        received_at=event.received_at,
+        **kept,
         cycle_started_at=event.received_at,
-        source_event_id=event.source_event_id,
         profile=event.regulatory_profile,
-        business_type=event.business_type,
-        matter_key=event.matter_key,
         about_staff=frozenset(event.about_staff),
-        collective=event.collective,
         representatives=tuple(event.representatives),
         calendar=next((c.calendar for c in event.regulatory_clocks), None),
         clocks=state.clocks.start_all(event.regulatory_clocks, None, event.received_at),
@@ -48,17 +46,15 @@ def _complaint_acknowledged(state: Complaint, event: ev.ComplaintAcknowledged) -
 def _complaint_classified(state: Complaint, event: ev.ComplaintClassified) -> Complaint:
     status = Status.classified if state.status is Status.acknowledged else state.status
     escalating = event.nature is ev.Nature.major or event.urgency is ev.Urgency.urgent
+    earlier = state.classification  # a reclassification without codes keeps the earlier ones
+    codes = {
+        "business_type": event.business_type or (earlier.business_type if earlier else None),
+        "cause_code": event.cause_code or (earlier.cause_code if earlier else None),
+    }
     state = replace(
         state,
         status=status,
-        classification=Classification(
-            event.category,
-            event.nature,
-            event.source,
-            event.urgency,
-            event.business_type or (state.classification.business_type if state.classification else None),
-            event.cause_code or (state.classification.cause_code if state.classification else None),
-        ),
+        classification=event.model_copy(update=codes),
         classification_escalated=state.classification_escalated or escalating,
         cause_code=event.cause_code or state.cause_code,
         business_type=event.business_type or state.business_type,
@@ -145,14 +141,9 @@ def _complaint_answered(state: Complaint, event: ev.ComplaintAnswered) -> Compla
 @on(ev.ComplaintClosed)
 def _complaint_closed(state: Complaint, event: ev.ComplaintClosed) -> Complaint:
     return replace(
-        state,
+        released(state, state.clocks.cancel_open(event.at, "close")),
         status=Status.closed,
         closed_at=event.at,
-        on_hold=False,
-        hold_reason=None,
-        held_since=None,
-        hold_kind=None,
-        clocks=state.clocks.cancel_open(event.at, "close"),
         pending_extension=None,
         cause_code=event.cause_code or state.cause_code,
         root_cause_recorded=state.root_cause_recorded
@@ -186,14 +177,12 @@ def _complaint_put_onhold_of(state: Complaint, event: ev.ComplaintPutOnHold) -> 
 
 @on(ev.ComplaintResumed)
 def _complaint_resumed(state: Complaint, event: ev.ComplaintResumed) -> Complaint:
-    return replace(
-        state,
-        on_hold=False,
-        hold_reason=None,
-        held_since=None,
-        hold_kind=None,
-        clocks=state.clocks.resume(event.at),
-    )
+    return released(state, state.clocks.resume(event.at))
+
+
+def released(state: Complaint, clocks: Clocks) -> Complaint:
+    """The case off hold (resumed or closed), with its clocks as they run on."""
+    return replace(state, on_hold=False, hold_reason=None, held_since=None, hold_kind=None, clocks=clocks)
 
 
 @on(ev.ComplaintEscalated)

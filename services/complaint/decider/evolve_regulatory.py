@@ -10,7 +10,6 @@ from services.complaint.decider.folding import new_cycle, on, start_clocks
 from services.complaint.state import (
     REGULATORY_SLA,
     Complaint,
-    PendingExtension,
     Status,
 )
 from shared.contracts import complaint as ev
@@ -60,10 +59,7 @@ def _handler_assigned(state: Complaint, event: ev.HandlerAssigned) -> Complaint:
 
 @on(ev.ExtensionRequested)
 def _extension_requested(state: Complaint, event: ev.ExtensionRequested) -> Complaint:
-    pending = PendingExtension(
-        event.request_id, event.sla, event.requested_by, event.reason, event.limit_days, event.at
-    )
-    return replace(state, pending_extension=pending)
+    return replace(state, pending_extension=event)
 
 
 @on(ev.ExtensionApproved, ev.ExtensionDenied)

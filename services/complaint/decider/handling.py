@@ -55,19 +55,8 @@ WORKING = set(OPEN_STATUSES) - NOT_ACKNOWLEDGED - {Status.answered}
 def classify(case: Deciding, command: Classify) -> list[EventData]:
     state, reg, rules = case.state, case.reg, case.rules
     require_status(state, command.verb, WORKING, _working(state.status))
-    events: list[EventData] = [
-        ComplaintClassified(
-            complaint_id=case.cid,
-            category=command.category,
-            nature=command.nature,
-            source=command.source,
-            urgency=command.urgency,
-            at=command.at,
-            business_type=command.business_type,
-            cause_code=command.cause_code,
-            regulatory_clocks=reg.classify(state, command) if reg else [],
-        ),
-    ]
+    clocks = reg.classify(state, command) if reg else []
+    events: list[EventData] = [case.record(ComplaintClassified, command, regulatory_clocks=clocks)]
     causes = []
     if rules.escalate_on_major and command.nature is Nature.major:
         causes.append(EscalationCause.major)
@@ -98,29 +87,14 @@ def hold(case: Deciding, command: Hold) -> list[EventData]:
     )
     if state.on_hold:
         raise DomainError("cannot put the case on hold: it is already on hold")
-    return [
-        ComplaintPutOnHold(
-            complaint_id=case.cid,
-            reason=command.reason,
-            kind=command.kind,
-            at=command.at,
-            **(reg.hold(state, command) if reg else {}),
-        )
-    ]
+    return [case.record(ComplaintPutOnHold, command, **(reg.hold(state, command) if reg else {}))]
 
 
 def resume(case: Deciding, command: Resume) -> list[EventData]:
     state, reg = case.state, case.reg
     if not state.on_hold:
         raise DomainError("cannot resume: the case is not on hold")
-    return [
-        ComplaintResumed(
-            complaint_id=case.cid,
-            at=command.at,
-            note=command.note,
-            **(reg.resume(state, command) if reg else {}),
-        )
-    ]
+    return [case.record(ComplaintResumed, command, **(reg.resume(state, command) if reg else {}))]
 
 
 def escalate(case: Deciding, command: Escalate) -> list[EventData]:
@@ -138,16 +112,7 @@ def escalate(case: Deciding, command: Escalate) -> list[EventData]:
             f"cannot escalate to {command.to_level.value}: escalation goes one level at a time "
             f"(next is {upper.value})"
         )
-    return [
-        ComplaintEscalated(
-            complaint_id=case.cid,
-            from_level=level,
-            to_level=upper,
-            reason=command.reason,
-            automatic=command.automatic,
-            at=command.at,
-        )
-    ]
+    return [case.record(ComplaintEscalated, command, from_level=level, to_level=upper)]
 
 
 def progress_update(case: Deciding, command: GiveProgressUpdate) -> list[EventData]:

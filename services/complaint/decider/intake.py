@@ -41,17 +41,10 @@ def receive(case: Deciding, command: ReceiveComplaint) -> list[EventData]:
         profile = case.regulation.profile(command.profile)
         assert reg is not None
         reg.check_receipt(profile, len(command.representatives), command.business_type)
-    received = ComplaintReceived(
-        complaint_id=command.complaint_id,
-        channel=command.channel,
-        customer_ref=command.customer_ref,
-        description=command.description,
-        visit_id=command.visit_id,
-        received_at=command.received_at,
-        source_event_id=command.source_event_id,
+    received = case.record(
+        ComplaintReceived,
+        command,
         regulatory_profile=profile.name if profile else None,
-        business_type=command.business_type,
-        matter_key=command.matter_key,
         about_staff=list(dict.fromkeys(command.about_staff)),
         collective=command.collective or bool(command.representatives),
         representatives=list(dict.fromkeys(command.representatives)),
@@ -86,16 +79,8 @@ def reopen(case: Deciding, command: Reopen) -> list[EventData]:
             "ago; record a new complaint instead"
         )
     reg = case.reg
-    return [
-        ComplaintReopened(
-            complaint_id=case.cid,
-            at=command.at,
-            reason=command.reason,
-            cycle=state.cycle + 1,
-            source_event_id=command.source_event_id,
-            regulatory_clocks=reg.starts(state, ClockBasis.reopen, command.at) if reg else [],
-        )
-    ]
+    clocks = reg.starts(state, ClockBasis.reopen, command.at) if reg else []
+    return [case.record(ComplaintReopened, command, cycle=state.cycle + 1, regulatory_clocks=clocks)]
 
 
 def failed_verification(case: Deciding, command: HandleFailedVerification) -> list[EventData]:
@@ -110,32 +95,12 @@ def failed_verification(case: Deciding, command: HandleFailedVerification) -> li
         raise DomainError("this failed verification was already recorded")
     if not state.current_solutions(SolutionStatus.implemented):
         raise DomainError("cannot record a failed verification: no solution of this case was implemented")
-    return [
-        ComplaintCorrectionFailed(
-            complaint_id=case.cid,
-            finding=command.finding,
-            at=command.at,
-            source_event_id=command.source_event_id,
-        )
-    ]
+    return [case.record(ComplaintCorrectionFailed, command)]
 
 
 def repeat(case: Deciding, command: RecordRepeat) -> list[EventData]:
     reg = case.reg
-    return [
-        RepeatComplaintMerged(
-            complaint_id=case.cid,
-            at=command.at,
-            channel=command.channel,
-            customer_ref=command.customer_ref,
-            matter_key=command.matter_key,
-            description=command.description,
-            received_in_branch=command.received_in_branch,
-            new_facts=command.new_facts,
-            source_event_id=command.source_event_id,
-            **(reg.repeat(case.state, command) if reg else {}),
-        )
-    ]
+    return [case.record(RepeatComplaintMerged, command, **(reg.repeat(case.state, command) if reg else {}))]
 
 
 def new_material(case: Deciding, command: RecordNewMaterial) -> list[EventData]:

@@ -7,6 +7,7 @@ the profile's clock arithmetic is in :mod:`services.complaint.regulated`.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.complaint.commands import (
     DecideExtension,
@@ -40,8 +41,7 @@ def extend_under_profile(case: Deciding, command: ExtendRegulatoryDeadline) -> l
     if state.status is Status.answered:
         raise DomainError("cannot extend the regulatory deadline: the customer already has the decision")
     clock = reg.open_clock(state, REGULATORY_SLA, what)
-    spec = reg.profile(state).clocks.get(clock.clock)
-    step = spec.step_after(len(clock.extensions)) if spec else None
+    step = reg.next_step(state, clock)
     if step is None:
         raise DomainError(
             "cannot extend the regulatory deadline again: it is already "
@@ -63,7 +63,7 @@ def extend_under_profile(case: Deciding, command: ExtendRegulatoryDeadline) -> l
 
 
 def request_extension(case: Deciding, command: RequestExtension) -> list[EventData]:
-    reg, state, cid = case.profile_rules, case.state, case.cid
+    reg, state = case.profile_rules, case.state
     what = "request a further extension"
     if command.by in ANONYMOUS:
         raise DomainError(f"cannot {what}: the request needs an identified member of staff")
@@ -75,8 +75,7 @@ def request_extension(case: Deciding, command: RequestExtension) -> list[EventDa
             "for a decision"
         )
     clock = reg.open_clock(state, REGULATORY_SLA, what)
-    spec = reg.profile(state).clocks.get(clock.clock)
-    step = spec.step_after(len(clock.extensions)) if spec else None
+    step = reg.next_step(state, clock)
     if step is None or step.needs != "approval":
         hint = (
             "extend it with a reason (extend)"
@@ -85,18 +84,9 @@ def request_extension(case: Deciding, command: RequestExtension) -> list[EventDa
         )
         raise DomainError(f"cannot {what} now: {hint}")
     reg.not_passed(clock, command.at, what)
-    return [
-        ExtensionRequested(
-            complaint_id=cid,
-            request_id=command.request_id,
-            sla=clock.sla,
-            requested_by=command.by,
-            reason=command.reason,
-            limit_days=step.to,
-            extension=len(clock.extensions) + 1,
-            at=command.at,
-        )
-    ]
+    extension = len(clock.extensions) + 1
+    requested = {"sla": clock.sla, "requested_by": command.by, "limit_days": step.to, "extension": extension}
+    return [case.record(ExtensionRequested, command, **requested)]
 
 
 def decide_extension(case: Deciding, command: DecideExtension) -> list[EventData]:
@@ -114,36 +104,24 @@ def decide_extension(case: Deciding, command: DecideExtension) -> list[EventData
         )
     if command.by in state.about_staff:
         raise DomainError(f"cannot {verb} the extension: the complaint is about {command.by} (recusal)")
+    # what the approval or denial says of the request it decides
+    decided: dict[str, Any] = {
+        "complaint_id": cid,
+        "request_id": request.request_id,
+        "sla": request.sla,
+        "requested_by": request.requested_by,
+        "at": command.at,
+    }
     if not command.approve:
         if command.note is None:
             raise DomainError("cannot deny the extension without a reason")
-        return [
-            ExtensionDenied(
-                complaint_id=cid,
-                request_id=request.request_id,
-                sla=request.sla,
-                denied_by=command.by,
-                requested_by=request.requested_by,
-                reason=command.note,
-                at=command.at,
-            )
-        ]
+        return [ExtensionDenied(**decided, denied_by=command.by, reason=command.note)]
     clock = reg.open_clock(state, request.sla, "approve the extension")
     reg.not_passed(clock, command.at, "approve the extension")
+    by, limit = command.by, request.limit_days
     return [
-        ExtensionApproved(
-            complaint_id=cid,
-            request_id=request.request_id,
-            sla=request.sla,
-            approved_by=command.by,
-            requested_by=request.requested_by,
-            limit_days=request.limit_days,
-            note=command.note,
-            at=command.at,
-        ),
-        reg.extended(
-            cid, clock, request.limit_days, request.reason, command.at, request.requested_by, command.by
-        ),
+        ExtensionApproved(**decided, approved_by=by, limit_days=limit, note=command.note),
+        reg.extended(cid, clock, limit, request.reason, command.at, request.requested_by, by),
     ]
 
 
@@ -171,8 +149,7 @@ def interim_response(case: Deciding, command: SendInterimResponse) -> list[Event
         if command.kind.value in clock.met_by:
             outcomes.append(reg.outcome(clock, command.kind.value, command.at))
             continue
-        spec = profile.clocks.get(clock.clock)
-        step = spec.step_after(len(clock.extensions)) if spec else None
+        step = reg.next_step(state, clock)
         if step is not None and step.needs == command.kind.value:
             reg.not_passed(clock, command.at, what)
             extended = reg.extended(cid, clock, step.to, command.note, command.at)
@@ -236,16 +213,8 @@ def request_review(case: Deciding, command: RequestReview) -> list[EventData]:
 
 
 def decide_review(case: Deciding, command: DecideReview) -> list[EventData]:
-    reg, state, cid = case.profile_rules, case.state, case.cid
+    reg, state = case.profile_rules, case.state
     if state.status is not Status.under_review:
         raise DomainError("cannot decide a review: no review is under way")
-    return [
-        ReviewDecided(
-            complaint_id=cid,
-            at=command.at,
-            outcome=command.outcome,
-            decision=command.decision,
-            cycle=state.cycle,
-            regulatory_outcomes=reg.outcomes(state, "review_decision", command.at),
-        )
-    ]
+    outcomes = reg.outcomes(state, "review_decision", command.at)
+    return [case.record(ReviewDecided, command, cycle=state.cycle, regulatory_outcomes=outcomes)]

@@ -117,17 +117,8 @@ def answer(case: Deciding, command: Answer) -> list[EventData]:
             if state.status is not Status.answered
             else "the customer was already answered",
         )
-    return [
-        ComplaintAnswered(
-            complaint_id=case.cid,
-            outcome=command.outcome,
-            answer=command.answer,
-            at=command.at,
-            response_kind=command.response_kind,
-            refers_to_ombudsman=command.refers_to_ombudsman,
-            regulatory_outcomes=reg.answer(state, command) if reg else [],
-        )
-    ]
+    outcomes = reg.answer(state, command) if reg else []
+    return [case.record(ComplaintAnswered, command, regulatory_outcomes=outcomes)]
 
 
 def close(case: Deciding, command: Close) -> list[EventData]:
@@ -142,16 +133,4 @@ def close(case: Deciding, command: Close) -> list[EventData]:
             raise DomainError(
                 "cannot close a major complaint without its root cause and a remediation action (溯源整改)"
             )
-    return [
-        ComplaintClosed(
-            complaint_id=case.cid,
-            at=command.at,
-            result=command.result,
-            customer_satisfied=command.customer_satisfied,
-            root_cause=command.root_cause,
-            remediation=command.remediation,
-            bank_at_fault=command.bank_at_fault,
-            cause_code=command.cause_code,
-            remediation_actions=list(command.remediation_actions),
-        )
-    ]
+    return [case.record(ComplaintClosed, command)]

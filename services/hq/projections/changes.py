@@ -11,7 +11,6 @@ watches.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -29,34 +28,17 @@ from shared.contracts.hqfeed import (
 )
 from shared.customer_aliases import AliasFact
 from shared.envelope import Envelope
+from shared.kpi_batch import KpiBatch
 
 
 @dataclass
-class HqChanges:
-    #: (branch, day) → counter deltas
-    day: dict[tuple[str, date], dict[str, float]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(float))
-    )
-    #: (branch, day, sla) → met / breached / late / at_risk
-    day_sla: dict[tuple[str, date, str], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    #: (branch, day, category, nature, channel) → received / closed
-    day_category: dict[tuple[str, date, str, str, str], Counter[str]] = field(
-        default_factory=lambda: defaultdict(Counter)
-    )
+class HqChanges(KpiBatch):
+    """A batch of contract records merged (slots in HQ's own slot length)."""
+
     #: complaint id → the latest snapshot's column values
     complaints: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: task id → column values, the first known of each
     remediation: dict[str, dict[str, Any]] = field(default_factory=dict)
-    breaches_added: dict[tuple[str, str], tuple[str, str, datetime]] = field(default_factory=dict)
-    breaches_deleted: set[tuple[str, str]] = field(default_factory=set)
-    received: Counter[str] = field(default_factory=Counter)
-    received_latest: dict[str, datetime] = field(default_factory=dict)
-    #: branch → (first occurred_at, last recorded_at) of its domain events
-    branches: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
-    #: (category, HQ slot start, branch) → classified complaints
-    slots: Counter[tuple[str, datetime, str]] = field(default_factory=Counter)
-    #: customers whose complaints changed (repeat-complainant check)
-    customer_refs: set[str] = field(default_factory=set)
     #: duplicate merges and their reversals, in order (``customer_aliases``)
     aliases: list[AliasFact] = field(default_factory=list)
     #: the latest recorded_at of the domain events behind each delta (freshness)

@@ -112,29 +112,27 @@ class SolutionsProposed(EventData):
     at: datetime
 
 
-@event("SolutionAccepted", version=2)
-class SolutionAccepted(EventData):
+class _OnSolution(EventData):
+    # what a step on one proposed solution says first (a base's fields come first)
     complaint_id: UUID
     solution_id: UUID
     at: datetime
+
+
+@event("SolutionAccepted", version=2)
+class SolutionAccepted(_OnSolution):
     note: TextRef | None = None
 
 
 @event("SolutionRejected", version=2)
-class SolutionRejected(EventData):
-    complaint_id: UUID
-    solution_id: UUID
-    at: datetime
+class SolutionRejected(_OnSolution):
     reason: TextRef
 
 
 @event("SolutionImplemented", version=2)
-class SolutionImplemented(EventData):
+class SolutionImplemented(_OnSolution):
     """The correction is done: the case counts as resolved (follow-up verifies it in 3 days)."""
 
-    complaint_id: UUID
-    solution_id: UUID
-    at: datetime
     note: TextRef | None = None
 
 

@@ -91,13 +91,17 @@ class HandlerAssigned(EventData):
     at: datetime
 
 
-@event("ExtensionRequested", version=2)
-class ExtensionRequested(EventData):
-    """A further extension (cn-2020: to 60 days) that needs approval by higher-level management."""
-
+class _OnExtensionRequest(EventData):
+    # the fields a request and its decision share (in this order on each: a base's fields come first)
     complaint_id: UUID
     request_id: UUID
     sla: SlaName = "complaint.regulatory"
+
+
+@event("ExtensionRequested", version=2)
+class ExtensionRequested(_OnExtensionRequest):
+    """A further extension (cn-2020: to 60 days) that needs approval by higher-level management."""
+
     requested_by: StaffId
     reason: TextRef
     limit_days: int = Field(ge=1, le=365)
@@ -106,10 +110,7 @@ class ExtensionRequested(EventData):
 
 
 @event("ExtensionApproved", version=2)
-class ExtensionApproved(EventData):
-    complaint_id: UUID
-    request_id: UUID
-    sla: SlaName = "complaint.regulatory"
+class ExtensionApproved(_OnExtensionRequest):
     approved_by: StaffId
     requested_by: StaffId
     limit_days: int = Field(ge=1, le=365)
@@ -118,12 +119,9 @@ class ExtensionApproved(EventData):
 
 
 @event("ExtensionDenied", version=2)
-class ExtensionDenied(EventData):
+class ExtensionDenied(_OnExtensionRequest):
     """Without approval the earlier limit stands."""
 
-    complaint_id: UUID
-    request_id: UUID
-    sla: SlaName = "complaint.regulatory"
     denied_by: StaffId
     requested_by: StaffId
     reason: TextRef

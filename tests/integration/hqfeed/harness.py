@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
@@ -118,8 +117,8 @@ async def from_raw_events(url: str, events: Sequence[Envelope]) -> None:
             day=changes.day,
             day_sla=changes.day_sla,
             day_category=changes.day_category,
-            complaints={k: asdict(f) for k, f in changes.complaints.items()},
-            remediation={k: asdict(t) for k, t in changes.remediation.items()},
+            complaints={k: f.model_dump() for k, f in changes.complaints.items()},
+            remediation={k: t.model_dump() for k, t in changes.remediation.items()},
             breaches_added=changes.breaches_added,
             breaches_deleted=changes.breaches_deleted,
             received=changes.received,

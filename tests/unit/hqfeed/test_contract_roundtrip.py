@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from uuid import uuid4
@@ -95,6 +94,6 @@ def test_the_contract_carries_everything_hq_folds() -> None:
     assert set(merged.complaints) == set(direct.complaints) and direct.complaints
     for cid, f in direct.complaints.items():
         row = merged.complaints[cid]
-        for name, value in asdict(f).items():
+        for name, value in f.model_dump().items():
             assert str(row[name]) == str(value), (cid, name, row[name], value)
     assert set(merged.remediation) == set(direct.remediation)

@@ -15,7 +15,14 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
 from shared.auth import AuthConfig, install_auth
-from shared.command_routes import CommandBody, CommandCall, CommandRoutes, Given, Ran
+from shared.command_routes import (
+    CommandBody,
+    CommandCall,
+    CommandRoutes,
+    Given,
+    Ran,
+    by_keyword,
+)
 from shared.contracts.text import TextRef
 from shared.decider import DomainError
 from shared.http import install_error_handlers
@@ -194,3 +201,41 @@ def test_a_keyed_step_takes_an_idempotency_key() -> None:
         "x-correlation-id",
         "Idempotency-Key",
     }
+
+
+@dataclass(frozen=True)
+class Assign:
+    at: datetime
+    handler: str
+    staff_ids: tuple[str, ...]
+    reason: TextRef
+    note: TextRef | None = None
+    by: str = ""
+    urgent: bool = False
+
+
+class AssignBody(CommandBody):
+    handler: str
+    staff_ids: list[str]
+    reason: str
+    note: str = ""
+    unrelated: int = 0
+
+
+def given() -> Given:
+    return Given(now=NOW, texts=TextBatch(STORE), actor="lobby-1")  # type: ignore[arg-type]
+
+
+def test_by_keyword_takes_the_fields_of_the_same_names_and_the_texts_through_the_batch() -> None:
+    g = given()
+    body = AssignBody(handler="head-1", staff_ids=["t-1", "t-2"], reason="press involved")
+    command = by_keyword(Assign)(body, g)
+    expected = Assign(at=NOW, handler="head-1", staff_ids=("t-1", "t-2"), reason=command.reason, by="lobby-1")
+    assert command == expected
+    assert isinstance(command.reason, TextRef) and command.note is None and len(g.texts) == 1
+
+
+def test_by_keyword_takes_the_actor_from_the_token_and_fixed_values_and_functions() -> None:
+    build = by_keyword(Assign, urgent=True, note=lambda body, g: g.texts.add(body.reason))
+    command = build(AssignBody(handler="h", staff_ids=[], reason="r", note="ignored"), given())
+    assert command.by == "lobby-1" and command.urgent and command.note is not None
