@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from shared.fetch_pacing import FetchPacing
 from shared.kafka_assignment import checked_roundrobin
 from shared.kafka_link import consumer_settings
 from shared.projection import Projection, ProjectionRunner
@@ -41,6 +42,7 @@ def projection_runner(
         max_attempts=settings.projection_max_attempts,
         max_message_bytes=settings.max_event_bytes + 4096,
         on_commit=on_commit,
+        wakeups=ctx.wakeups,  # idle consumers of a holding broker wake when a relay announces
     )
 
 
@@ -57,7 +59,7 @@ def batch_consumer(
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        fetch_max_wait_ms=FetchPacing.of(settings).fetch_max_wait_ms,  # poll through its Poller
         max_poll_records=max_batch,
         metadata_max_age_ms=5_000,
         partition_assignment_strategy=(checked_roundrobin(group_id),),

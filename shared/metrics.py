@@ -57,6 +57,13 @@ PROJECTION_LAG = Gauge(
     "Seconds between an event's recording and its projection, for the latest batch",
     ["service", "projection"],
 )
+CONSUMER_LAG = Gauge(
+    "branchcare_consumer_lag_records",
+    "Records on the broker a consumer group has not yet taken, per assigned partition (the "
+    "partition's high watermark at the last fetch minus the consumer's position); refreshed about "
+    "once a second while consuming and when the consumer goes idle",
+    ["service", "group", "topic", "partition"],
+)
 PROJECTION_GAP = Gauge(
     "branchcare_projection_gap_seconds",
     "Seconds a projection has been waiting for a missing stream version (0: no gap); its Kafka "

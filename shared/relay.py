@@ -11,7 +11,8 @@ Exactly one relay per topic publishes at a time: it holds a PostgreSQL advisory 
 connection (released by the server if the process dies) and reads through that same connection,
 so a relay whose connection (and with it the lock) is gone notices before it publishes again.
 It wakes on NOTIFY (or, for appends made in its own process, on a direct poke), with a slow
-safety timer for a lost notification.
+safety timer for a lost notification; after each acknowledged batch it announces its topic, which
+wakes idle consumers in every process (:mod:`shared.topic_wakeups`).
 
 The topic is a repairable copy of the store (:mod:`shared.relay_repair`): the relay records the
 last record the broker acknowledged per partition, and at every (re)connect, every
@@ -42,6 +43,7 @@ from shared.metrics import (
 )
 from shared.relay_check import BrokerCheck, event_id_of
 from shared.relay_repair import RelayState, Repairer, load_state, prune_marks, record_verification, save
+from shared.topic_wakeups import announce
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +230,7 @@ class OutboxRelay:
                     self._next_prune = now + 3600.0
                     await prune_marks(conn, self.topic)
             await save(conn, self.topic, self.state, mark=mark)
+            await announce(conn, self.topic)  # idle consumers of a holding broker wake up
             RELAY_PUBLISHED.labels(self.service).inc(acked)
         if acked < len(batch):
             await self._report_backlog(conn)

@@ -34,6 +34,7 @@ from shared.clock import Clock, SystemClock
 from shared.crypto import KeyConfigError
 from shared.dbfaults import DatabaseFaultMiddleware
 from shared.eventstore import EventStore, StoredEvent
+from shared.fetch_pacing import FetchPacing
 from shared.http import install_error_handlers, metrics_response
 from shared.idempotency import install_idempotency
 from shared.kafka_link import KafkaLink
@@ -47,6 +48,7 @@ from shared.relay import OutboxRelay
 from shared.relay_check import BrokerCheck
 from shared.request_guard import install_request_guard
 from shared.settings import ServiceSettings, SettingsError, load_settings
+from shared.topic_wakeups import TopicWakeups
 from shared.topology import DEFAULT_PORTS, events_topic
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,8 @@ class ServiceContext:
     components: object = None
     #: what shared mechanisms build lazily per service (e.g. ``shared.texts``), by their own key
     extras: dict[str, Any] = field(default_factory=dict)
+    #: wakes idle consumers when a relay announces their topic (a broker that holds fetches only)
+    wakeups: TopicWakeups | None = None
 
 
 BackgroundTask = Callable[[ServiceContext], Coroutine[Any, Any, None]]
@@ -295,6 +299,10 @@ def create_app(
                 service.name, settings, pool, store, broker, clock, registry, KafkaLink(broker, service.name)
             )
             app.state.ctx = ctx
+            pacing = FetchPacing.of(settings)
+            if not pacing.broker_answers_early:
+                ctx.wakeups = TopicWakeups(settings.database_url, service.name)
+                ctx.wakeups.start()
             if service.components is not None:
                 ctx.components = await _refusing_bad_keys(service.name, service.components(ctx))
             consumed: list[str] = []
@@ -310,8 +318,9 @@ def create_app(
                     max_attempts=settings.projection_max_attempts,
                     max_message_bytes=settings.max_event_bytes + 4096,
                     on_commit=store.notifier.poke,
+                    wakeups=ctx.wakeups,
                 ).subscribe(
-                    fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+                    pacing=pacing,
                     max_records=settings.kafka_max_batch,
                     session_timeout_ms=settings.kafka_session_timeout_ms,
                     heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
@@ -366,6 +375,9 @@ def create_app(
             ctx_store = getattr(getattr(app.state, "ctx", None), "store", None)
             if ctx_store is not None:
                 await ctx_store.notifier.close()
+            wakeups = getattr(getattr(app.state, "ctx", None), "wakeups", None)
+            if wakeups is not None:
+                await wakeups.close()
             await pool.close()
             log.info("%s stopped", service.name)
 

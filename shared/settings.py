@@ -19,8 +19,12 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8000
     db_pool_min: int = 2
     db_pool_max: int = 20
-    #: consumer fetch wait; aiokafka's 500 ms default alone would blow the latency budget
-    kafka_fetch_max_wait_ms: int = 10
+    #: consumers long-poll: Apache Kafka answers a waiting fetch as soon as a record arrives
+    #: (``shared.fetch_pacing``); against a broker that holds it (below), the idle consumer's wait
+    kafka_fetch_max_wait_ms: int = Field(default=500, ge=1)
+    #: false for a broker that holds every fetch for its whole max wait (Tansu, the embedded broker):
+    #: consumers then fetch briefly while busy and, idle, pause until a relay announces their topic
+    kafka_fetch_answers_early: bool = True
     kafka_max_batch: int = 500
     #: consumer-group liveness; Tansu also holds every group join for half of it, so tests lower it
     kafka_session_timeout_ms: int = 10_000

@@ -8,6 +8,9 @@
 - ``private_broker`` (function): a Tansu broker of the test's own, same topics, for tests that
   pause, kill or restart it.
 
+Consumers wait at most 10 ms for records (``KAFKA_FETCH_MAX_WAIT_MS``): no relay announces what a
+test publishes itself.
+
 Keys: at session start (``pytest_configure``) random test values of ``BRANCHCARE_JWT_SECRET``,
 ``BRANCHCARE_PII_KEY`` and ``BRANCHCARE_MASTER_KEY`` go into ``os.environ``, so in-process apps and
 service subprocesses share them (never real keys; ``BRANCHCARE_DEV_MODE`` is cleared so the
@@ -53,6 +56,10 @@ TEST_KEYS = {
 def pytest_configure(config: pytest.Config) -> None:
     """Test keys into the environment before anything builds an app or starts a service."""
     os.environ.update(TEST_KEYS)
+    # the embedded broker holds every fetch for its whole max wait (shared/fetch_pacing.py), and no
+    # relay announces what a test publishes itself: consumers wait 10 ms at most, as they always
+    # did in tests (service subprocesses also pause when idle: tests/support/services.py)
+    os.environ.setdefault("KAFKA_FETCH_MAX_WAIT_MS", "10")
     for name in ("BRANCHCARE_DEV_MODE", "BRANCHCARE_SERVICE_JWT_SECRET", "BRANCHCARE_MASTER_KEYS_RETIRED"):
         os.environ.pop(name, None)
 

@@ -9,7 +9,12 @@ from services.devrunner.child import Service
 from services.devrunner.infra import Infra
 from shared.topology import DEFAULT_PARTITIONS, port_env_var
 
-EMBEDDED_BROKER_SESSION = {"KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
+EMBEDDED_BROKER_SESSION = {
+    "KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    # Tansu holds a fetch for its whole max wait: idle consumers pause until woken (shared.fetch_pacing)
+    "KAFKA_FETCH_ANSWERS_EARLY": "false",
+}
 
 
 def child_env(infra: Infra, planned: list[Service], environ: Mapping[str, str]) -> dict[str, str]:
@@ -26,7 +31,8 @@ def child_env(infra: Infra, planned: list[Service], environ: Mapping[str, str]) 
         # stack's partition count, not production's (deploy/kafka/topics.md)
         "KAFKA_TOPIC_PARTITIONS": str(DEFAULT_PARTITIONS),
         # the embedded broker gains nothing from static membership: a restarted member waits for
-        # its ghost's session, so keep it short (shared/kafka_link.py has the measurements)
+        # its ghost's session, so keep it short (shared/kafka_link.py has the measurements); it
+        # holds fetches, so idle consumers pause until a relay wakes them (shared/fetch_pacing.py)
         **(EMBEDDED_BROKER_SESSION if infra.broker is not None else {}),
         **environ,
         "DATABASE_URL": infra.database_url,

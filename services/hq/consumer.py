@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError, UnknownTopicOrPartitionError
 
 from services.hq import metrics
@@ -33,6 +32,7 @@ from services.hq.rebuild import (
 )
 from shared.batch_consumer import batch_consumer, projection_runner, start
 from shared.envelope import Envelope
+from shared.fetch_pacing import FetchPacing
 from shared.kafka_assignment import StaleAssignment, forget, stale_assignment
 from shared.kafka_topics import ensure_topics, topic_spec
 from shared.registry import REGISTRY, EventRegistry
@@ -40,10 +40,6 @@ from shared.runner import ServiceContext
 from shared.topology import dlq_topic
 
 log = logging.getLogger(__name__)
-
-
-#: batches at least this big are applied with the cyclic GC paused (see ``HqConsumer._process``)
-GC_PAUSE_RECORDS = 500
 
 
 def _tp_key(tp: TopicPartition) -> str:
@@ -78,6 +74,7 @@ class HqConsumer:
         self.projection = projection
         self.config = config
         self.runner = projection_runner(ctx, projection, registry=ValidatingRegistry(ctx.registry))
+        self.poller = self.runner.poller(FetchPacing.of(ctx.settings))  # idle: (almost) no fetches
         self.generation = 0
         self.rebuilding = True
         self.batches = 0
@@ -145,14 +142,13 @@ class HqConsumer:
                 if (stale := stale_assignment(group_id(generation))) is not None:
                     forget(group_id(generation))  # run() starts a new consumer: a new member
                     raise StaleAssignment(stale)
-                batches = await consumer.getmany(timeout_ms=100, max_records=self.config.max_batch)
-                records = [r for part in batches.values() for r in part]
+                records = await self.poller.poll(consumer, self.config.max_batch)
                 if records:
                     if target is not None and records_total == 0:
                         async with self.ctx.pool.acquire() as conn:
                             await mark_started(conn, generation, self.ctx.clock.now())
                     started = time.perf_counter()
-                    await self._process(records)
+                    await self.runner.process(records)  # big batches: GC paused there
                     try:
                         await consumer.commit(self.runner.gaps.commit_offsets(records))  # type: ignore[arg-type]
                     except (CommitFailedError, KafkaError) as exc:  # a rebalance: redelivery is harmless
@@ -187,20 +183,6 @@ class HqConsumer:
             await ensure_topics(self.ctx.settings.kafka_bootstrap_servers, specs)
         except Exception as exc:
             log.warning("HQ consumer: could not create its topics (%r)", exc)
-
-    async def _process(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
-        """Apply a batch with the cyclic garbage collector paused for big ones: a batch keeps tens of
-        thousands of fresh objects alive (envelopes, payload dicts), which makes CPython's collector
-        rescan them again and again — over 40 % of HQ's time in a rebuild. Nothing a
-        batch allocates forms cycles that need collecting before the batch ends."""
-        if len(records) < GC_PAUSE_RECORDS or not gc.isenabled():
-            await self.runner.process(records)
-            return
-        gc.disable()
-        try:
-            await self.runner.process(records)
-        finally:
-            gc.enable()
 
     def _after_batch(self) -> None:
         now = self.ctx.clock.now()

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from services.hqfeed.config import FeedConfig
 from services.hqfeed.projection import HqFeed
 from shared.batch_consumer import batch_consumer, projection_runner, start
+from shared.fetch_pacing import FetchPacing
 from shared.kafka_assignment import StaleAssignment, forget, stale_assignment
 from shared.runner import ServiceContext
 
@@ -32,6 +33,7 @@ class FeedConsumer:
         self.config = config
         # the contract events are committed: wake the relay
         self.runner = projection_runner(ctx, projection, on_commit=ctx.store.notifier.poke)
+        self.poller = self.runner.poller(FetchPacing.of(ctx.settings))  # idle: (almost) no fetches
 
     async def run(self) -> None:
         backoff = 0.2
@@ -69,8 +71,7 @@ class FeedConsumer:
     async def _window(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord]:  # type: ignore[type-arg]
         """Records of one window: from the first record, ``window_seconds`` or ``max_batch``."""
         limit = self.config.max_batch
-        first = await consumer.getmany(timeout_ms=500, max_records=limit)
-        records = [r for part in first.values() for r in part]
+        records = await self.poller.poll(consumer, limit)
         if not records:
             return []
         loop = asyncio.get_running_loop()

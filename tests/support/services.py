@@ -59,6 +59,8 @@ class ServiceProcess:
             # Tansu holds every consumer-group join for half the session timeout (5 s by default)
             "KAFKA_SESSION_TIMEOUT_MS": "2000",
             "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            # Tansu holds every fetch for its whole max wait (shared/fetch_pacing.py)
+            "KAFKA_FETCH_ANSWERS_EARLY": "false",
             **(env or {}),
         }
         log_dir = log_dir or Path(tempfile.mkdtemp(prefix=f"bc-{name}-"))
