@@ -15,9 +15,8 @@ into a note cannot be found and masked reliably. Instead:
    about no known customer, the branch.
 4. Reads: the service's own views render its refs with :class:`TextReader` (the words for staff
    of the branch holding ``text.read``; ``hidden`` for anyone else, e.g. HQ), and every service
-   with texts serves ``GET /texts/{text_id}`` (:func:`texts_router`, audited as a PII read) so the
-   console can show a text another context owns (a complaint opened from a visit keeps reception's
-   ref for its description).
+   with texts serves ``GET /texts/{text_id}`` (:mod:`shared.texts_route`, audited as a PII read)
+   so the console can show a text another context owns.
 5. Erasure: when the reception vault erases a customer it appends ``CustomerErased``; every service
    with texts deletes that customer's data key and ciphertexts (:meth:`PrivateTexts.erase_customer`,
    idempotent): crypto-shredding.
@@ -30,16 +29,14 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
 from shared import db_batch
-from shared.audit import AuditEntry, record
-from shared.auth import Principal, is_allowed, requires_on
+from shared.auth import Principal, is_allowed
 from shared.contracts.text import MAX_TEXT, TEXT_CONTEXTS, TextContext, TextRef, clean_text
 from shared.crypto import (
     DecryptionError,
@@ -52,7 +49,7 @@ from shared.crypto import (
     unwrap_data_key,
 )
 from shared.pii import scrub_text
-from shared.runner import ServiceContext, context
+from shared.runner import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +62,6 @@ __all__ = [
     "check_text_keys",
     "refs_in",
     "texts_for",
-    "texts_router",
 ]
 
 _RECORD_CONTEXT = b"branchcare.private-text.v1\x00"
@@ -432,70 +428,3 @@ def texts_for(ctx: ServiceContext) -> PrivateTexts:
 def check_text_keys() -> None:
     """``Service.checks``: the master key the private texts are wrapped with is configured."""
     MasterKeyring.from_env()
-
-
-async def _text_branch(text_id: UUID, ctx: Annotated[ServiceContext, Depends(context)]) -> str | None:
-    """The text's branch, checked before the route runs (``requires_on``)."""
-    async with ctx.pool.acquire() as conn:
-        branch: str | None = await conn.fetchval(
-            "SELECT branch_id FROM private_texts WHERE text_id = $1", text_id
-        )
-    return branch
-
-
-Reader = Annotated[Principal, Depends(requires_on("text.read", _text_branch))]
-
-
-def texts_router() -> APIRouter:
-    """``GET /texts/{text_id}``: one text of this service for staff of its branch, audited as a
-    PII read (``kind = text.read``) in the same transaction that reads it."""
-    router = APIRouter(tags=["texts"])
-
-    @router.get("/texts/{text_id}", response_model=TextView)
-    async def read_text(
-        text_id: UUID,
-        request: Request,
-        staff: Reader,
-        ctx: Annotated[ServiceContext, Depends(context)],
-    ) -> TextView:
-        """A free text this service keeps (masked numbers), for staff of the text's branch;
-        ``status: erased`` once the customer it is about was erased. Every read is audited."""
-        texts = texts_for(ctx)
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            found = (await texts.resolve(conn, [text_id])).get(text_id)
-            if found is None:
-                raise HTTPException(404, f"no text {text_id} in {texts.context}")
-            staff.check_branch(found.branch_id)
-            await record(
-                conn,
-                AuditEntry(
-                    at=ctx.clock.now(),
-                    service=ctx.name,
-                    kind="text.read",
-                    staff_id=staff.staff_id,
-                    action="text.read",
-                    method="GET",
-                    route="/texts/{text_id}",
-                    resource_id=str(text_id),
-                    branch_id=found.branch_id,
-                    status=200,
-                    correlation_id=_correlation(request),
-                ),
-            )
-        return TextView(
-            context=texts.context,
-            text_id=text_id,
-            length=found.length,
-            status="erased" if found.erased else "shown",
-            text=found.text,
-        )
-
-    return router
-
-
-def _correlation(request: Request) -> UUID | None:
-    value = request.headers.get("x-correlation-id")
-    try:
-        return UUID(value) if value else None
-    except ValueError:
-        return None

@@ -9,7 +9,8 @@ from services.complaint.app import ComplaintApp, app_for, run_maintenance, run_s
 from services.complaint.config import ComplaintSettings
 from services.complaint.subscribers import reactions
 from shared.runner import ComponentsFactory, Service, ServiceContext
-from shared.texts import check_text_keys, texts_router
+from shared.texts import check_text_keys
+from shared.texts_route import texts_router
 
 
 def _factory(settings: ComplaintSettings | None) -> ComponentsFactory:

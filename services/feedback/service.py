@@ -14,7 +14,8 @@ from services.feedback.satisfaction import service_satisfaction
 from services.feedback.subscribers import survey_rules
 from shared.runner import Service, ServiceContext, periodic
 from shared.sla.policy import PolicyBook
-from shared.texts import check_text_keys, texts_router
+from shared.texts import check_text_keys
+from shared.texts_route import texts_router
 
 log = logging.getLogger(__name__)
 

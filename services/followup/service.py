@@ -15,7 +15,8 @@ from shared.contracts.followup import TaskKind
 from shared.projection import Projection
 from shared.runner import Service, ServiceContext, periodic
 from shared.sla.policy import PolicyBook
-from shared.texts import check_text_keys, texts_router
+from shared.texts import check_text_keys
+from shared.texts_route import texts_router
 
 log = logging.getLogger(__name__)
 

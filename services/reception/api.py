@@ -11,7 +11,7 @@ from services.reception.routes import router as routes_router
 from services.reception.vault_api import internal_router as vault_internal_router
 from services.reception.vault_api import router as vault_router
 from services.reception.vault_maintenance_api import router as vault_maintenance_router
-from shared.texts import texts_router
+from shared.texts_route import texts_router
 
 router = APIRouter(tags=["reception"])
 for part in (
