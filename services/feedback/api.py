@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from services.feedback.comments import assess
 from services.feedback.components import Components, components
 from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed, stream_id
+from services.feedback.preferences import preferred_channel
 from services.feedback.satisfaction import branch_satisfaction
 from shared.auth import Principal, requires, requires_on
 from shared.contracts.feedback import DeliveryFailure, ReasonCategory, SurveyChannel
@@ -396,14 +397,10 @@ async def get_channel(
     staff: Annotated[Principal, Depends(requires("feedback.preference.read"))],
 ) -> ChannelView:
     async with parts.app.store.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT channel, updated_at FROM customer_preferences WHERE customer_ref = $1", customer_ref
-        )
-    if row is None:
+        found = await preferred_channel(conn, customer_ref)  # under any of the customer's refs
+    if found is None:
         return ChannelView(customer_ref=customer_ref, channel=None)
-    return ChannelView(
-        customer_ref=customer_ref, channel=SurveyChannel(row["channel"]), updated_at=row["updated_at"]
-    )
+    return ChannelView(customer_ref=customer_ref, channel=SurveyChannel(found[0]), updated_at=found[1])
 
 
 def _ref(value: str | None) -> TextRef | None:

@@ -9,9 +9,11 @@ from pathlib import Path
 from services.followup import metrics
 from services.followup.api import router
 from services.followup.components import components
+from services.followup.customer_tasks import router as customer_router
 from services.followup.projections import progress_chain, task_rules
 from services.followup.rules import RuleConfig
 from shared.contracts.followup import TaskKind
+from shared.customer_aliases import follow_merges
 from shared.periodic import every
 from shared.projection import Projection
 from shared.runner import Service, ServiceContext
@@ -60,14 +62,15 @@ def build_service(*, book: PolicyBook | None = None, config: RuleConfig | None =
     def projections(ctx: ServiceContext) -> list[Projection]:
         parts = components(ctx, book=book, config=config)
         args = (parts.app, parts.rules, ctx.store, ctx.clock)
-        return [task_rules(*args), progress_chain(*args)]
+        # the merges keep the alias tables the customer queries join through (customer_tasks.py)
+        return [follow_merges(task_rules(*args)), progress_chain(*args)]
 
     async def scheduler(ctx: ServiceContext) -> None:
         await components(ctx, book=book, config=config).scheduler.run()
 
     return Service(
         name="followup",
-        routers=[router, texts_router()],
+        routers=[router, customer_router, texts_router()],
         projections=projections,
         migrations=Path(__file__).parent / "migrations",
         background=[scheduler, _gauges],

@@ -1,15 +1,12 @@
-"""Read models the restore drill rebuilds from a restored event store, to compare with the
-restored read models: the store-fed rebuilders of :mod:`shared.readmodels.store_fed` (the same
-ones ``branchcare rebuild`` runs on a live database).
+"""Store-fed read models the restore drill rebuilds from a restored event store, to compare with
+the restored read models: the rebuilders of :mod:`shared.readmodels.store_fed` (the same ones
+``branchcare rebuild`` runs on a live database).
 
 The drill empties their tables in a second copy of the restored database and calls ``run``
 (search_path = the schema, in one transaction) to fill them from that copy's ``events`` table
 alone. Equal row counts and checksums prove the stored events are enough to recover the read model.
-Not covered here: the Kafka-fed read models (complaint's departures and customer aliases, follow-up's
-and feedback's complaint lists, hqfeed's state, HQ): ``branchcare rebuild`` replays their topics;
-the drill lists them as "not rebuilt" and still checks they restored exactly as backed up. Tables
-that are state rather than read models (``SOURCE_TABLES``) are only checked against the backup.
-"""
+The Kafka-fed read models are rebuilt from their sources' restored stores (:mod:`.replayed`). Tables
+that are state rather than read models (``SOURCE_TABLES``) are only checked against the backup."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -48,6 +49,15 @@ class Replay:
     topics: tuple[str, ...]
     #: event type → the pure writer the service's consumer calls for it
     writers: Callable[[], dict[str, Write]]
+    #: False: ``branchcare rebuild`` refuses it on a live database (``catalogue.py`` says why); the
+    #: restore drill still rebuilds it in its scratch copy, where nothing runs beside it
+    live: bool = True
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The contexts whose event stores hold what the topics carry (``reception.events.v1`` →
+        ``reception``): the restore drill reads those stores instead of the topics."""
+        return tuple(topic.split(".", 1)[0] for topic in self.topics)
 
 
 @dataclass
@@ -95,7 +105,7 @@ async def read_topics(bootstrap_servers: str, topics: Sequence[str]) -> tuple[li
                     remaining.discard(tp)
     finally:
         await consumer.stop()
-    out.sort(key=lambda e: (e.recorded_at, e.stream_id, e.stream_version))
+    out.sort(key=recorded_order)
     return out, bad
 
 
@@ -114,15 +124,28 @@ async def replay_live(
         envelopes, bad = await read_topics(bootstrap_servers, replay.topics)
         for table in replay.tables:
             await conn.execute(f"DELETE FROM {quote_ident(table)}")
-        applied = 0
-        for env in envelopes:
-            write = writers.get(env.type)
-            if write is not None:
-                await write(conn, env, REGISTRY.decode(env))
-                applied += 1
+        applied = await apply_envelopes(conn, writers, envelopes)
         after = [await _stat(conn, as_rebuilder, t) for t in replay.tables]
     changes = [TableChange(b, a) for b, a in zip(before, after, strict=True)]
     return ReplayResult(changes, len(envelopes), applied, bad)
+
+
+def recorded_order(env: Envelope) -> tuple[object, ...]:
+    """The order a replay applies events in, whether read from topics or from restored stores."""
+    return (env.recorded_at, env.stream_id, env.stream_version)
+
+
+async def apply_envelopes(
+    conn: asyncpg.Connection, writers: dict[str, Write], envelopes: list[Envelope]
+) -> int:
+    """Apply ``envelopes`` (already in :func:`recorded_order`) through the writers; how many had one."""
+    applied = 0
+    for env in envelopes:
+        write = writers.get(env.type)
+        if write is not None:
+            await write(conn, env, REGISTRY.decode(env))
+            applied += 1
+    return applied
 
 
 async def _never(conn: asyncpg.Connection) -> None:  # pragma: no cover - stats only
@@ -144,15 +167,55 @@ def _aliases() -> dict[str, Write]:
     from shared import customer_aliases
     from shared.contracts.customers import CustomerMergeReversed, CustomersMerged
 
-    async def merged(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
-        assert isinstance(data, CustomersMerged)
-        await customer_aliases.apply_merged(conn, data)
+    async def fact(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, CustomersMerged | CustomerMergeReversed)
+        await customer_aliases.record_event(conn, data)
 
-    async def reversed_(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
-        assert isinstance(data, CustomerMergeReversed)
-        await customer_aliases.apply_reversed(conn, data)
+    return {CustomersMerged.event_type: fact, CustomerMergeReversed.event_type: fact}
 
-    return {CustomersMerged.event_type: merged, CustomerMergeReversed.event_type: reversed_}
+
+def _followup_complaints() -> dict[str, Write]:
+    """The table writes of follow-up's task rules (``services/followup/projections.py``) without
+    the rules: a complaint's status, complainant and hold."""
+    from services.followup.projections import _Reactions
+    from shared.contracts.complaint import (
+        ComplaintClosed,
+        ComplaintPutOnHold,
+        ComplaintReceived,
+        ComplaintReopened,
+        ComplaintResumed,
+    )
+
+    rows: Any = _Reactions(None, None, None, None)  # type: ignore[arg-type]  # only its table writers
+
+    async def received(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, ComplaintReceived)
+        await rows.set_complaint(conn, env, data.complaint_id, "open", data.customer_ref)
+
+    async def reopened(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, ComplaintReopened)
+        await rows.set_complaint(conn, env, data.complaint_id, "open")
+
+    async def closed(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, ComplaintClosed)
+        await rows.set_complaint(conn, env, data.complaint_id, "closed")
+        await rows.set_hold(conn, data.complaint_id, None)
+
+    async def on_hold(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, ComplaintPutOnHold)
+        await rows.set_hold(conn, data.complaint_id, data.kind)
+
+    async def resumed(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, ComplaintResumed)
+        await rows.set_hold(conn, data.complaint_id, None)
+
+    return {
+        ComplaintReceived.event_type: received,
+        ComplaintReopened.event_type: reopened,
+        ComplaintClosed.event_type: closed,
+        ComplaintPutOnHold.event_type: on_hold,
+        ComplaintResumed.event_type: resumed,
+    }
 
 
 def _complaint_customers() -> dict[str, Write]:
@@ -173,9 +236,14 @@ def _complaint_customers() -> dict[str, Write]:
 
 def replays() -> list[Replay]:
     """Every Kafka-fed read model a replay rebuilds (without its consumer's reactions)."""
+    from shared.customer_aliases import TABLES as ALIASES
+
     reception, complaint = ("reception.events.v1",), ("complaint.events.v1",)
     return [
         Replay("complaint", "departures", ("visit_departures",), reception, _complaint_departures),
-        Replay("complaint", "customer_aliases", ("customer_aliases",), reception, _aliases),
+        Replay("complaint", "customer_aliases", ALIASES, reception, _aliases),
+        Replay("followup", "customer_aliases", ALIASES, reception, _aliases),
+        Replay("followup", "complaints", ("complaints",), complaint, _followup_complaints, live=False),
+        Replay("feedback", "customer_aliases", ALIASES, reception, _aliases),
         Replay("feedback", "complaint_customers", ("complaint_customers",), complaint, _complaint_customers),
     ]
