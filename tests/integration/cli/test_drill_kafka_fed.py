@@ -60,6 +60,10 @@ def envelope(stream_id: str, version: int, data: EventData, at: datetime) -> Env
     )
 
 
+def merge(merged: str, survivor: str, at: datetime) -> CustomersMerged:
+    return CustomersMerged(survivor_ref=survivor, merged_ref=merged, basis=MergeBasis.same_phone, at=at)
+
+
 async def append(database_url: str, schema: str, envs: list[Envelope]) -> None:
     pool = await asyncpg.create_pool(
         database_url, min_size=1, max_size=2, server_settings={"search_path": schema}
@@ -102,10 +106,11 @@ async def test_the_drill_rebuilds_the_kafka_fed_read_models_from_the_restored_st
     try:
         for schema, service in SERVICES.items():
             await apply_migrations(conn, schema, service.migrations)
+        t1 = T0 + timedelta(minutes=1)
         merges = [
-            envelope(customer_stream(B), 1, CustomersMerged(survivor_ref=B, merged_ref=A, basis=MergeBasis.same_phone, at=T0), T0),
-            envelope(customer_stream(C), 1, CustomersMerged(survivor_ref=C, merged_ref=B, basis=MergeBasis.same_id_number, at=T0 + timedelta(minutes=1)), T0 + timedelta(minutes=1)),
-        ]  # fmt: skip
+            envelope(customer_stream(B), 1, merge(A, B, T0), T0),
+            envelope(customer_stream(C), 1, merge(B, C, t1), t1),
+        ]
         late = envelope(
             customer_stream(C),
             2,
