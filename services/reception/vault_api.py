@@ -194,11 +194,14 @@ class RegisteredView(BaseModel):
 
 
 class PiiView(BaseModel):
+    #: the customer's ref: the survivor's when the ref asked for was merged into it
     customer_ref: str
     name: str
     phone: str | None
     id_number: str | None
     masked: MaskedView
+    #: the ref asked for, when a duplicate merge folded it into ``customer_ref`` (else absent)
+    merged_ref: str | None = None
 
 
 class ErasedView(BaseModel):
@@ -327,7 +330,9 @@ async def read_pii(
     branch_id: BranchId, customer_ref: Ref, staff: Reader, meta: Meta, reason: Reason, vault: VaultDep
 ) -> Any:
     """The customer's raw name, phone and ID number, for a customer registered in this branch.
-    Every read is audited (who, when, branch, correlation id, reason)."""
+    Every read is audited (who, when, branch, correlation id, reason). A ref merged into another
+    (duplicate merge) answers the survivor's record: ``customer_ref`` names the survivor and
+    ``merged_ref`` the ref asked for (never the merged record's erased data)."""
     by = Attribution(staff.staff_id, meta.correlation_id)
     try:
         pii = await vault.read(customer_ref, branch_id=branch_id, by=by, reason=reason)
@@ -339,8 +344,10 @@ async def read_pii(
         phone=pii.phone,
         id_number=pii.id_number,
         masked=MaskedView.of(pii.masked),
+        merged_ref=customer_ref if pii.customer_ref != customer_ref else None,
     )
-    return JSONResponse(view.model_dump(), headers=NO_STORE)
+    plain = view.model_dump(exclude={"merged_ref"} if view.merged_ref is None else None)
+    return JSONResponse(plain, headers=NO_STORE)
 
 
 @router.delete("/customers/{customer_ref}/pii", response_model=ErasedView, responses={404: {}})
