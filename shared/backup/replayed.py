@@ -50,14 +50,20 @@ async def rebuild_from_stores(replay: Replay, target_url: str, stores: Mapping[s
     (``stores``: context → the database holding its restored store); how many events were applied."""
     writers = replay.writers()
     envelopes: list[Envelope] = []
+    own: set[str] = set()  # the read model's own store's events (hqfeed's output): no consumer to lag
     for source in dict.fromkeys(replay.sources):
-        envelopes += await stored_events(stores[source], source, sorted(writers))
+        found = await stored_events(stores[source], source, sorted(writers))
+        envelopes += found
+        if source == replay.schema:
+            own |= {e.stream_id for e in found}
     conn = await _connect(target_url, replay.schema)
     try:
         async with conn.transaction():
             await conn.execute("SET LOCAL TimeZone = 'UTC'")
             applied = {r["stream_id"]: r["version"] for r in await conn.fetch(_APPLIED)}
-            consumed = [e for e in envelopes if e.stream_version <= applied.get(e.stream_id, 0)]
+            consumed = [
+                e for e in envelopes if e.stream_id in own or e.stream_version <= applied.get(e.stream_id, 0)
+            ]
             consumed.sort(key=recorded_order)
             await conn.execute("TRUNCATE " + ", ".join(quote_ident(t) for t in replay.tables))
             return await apply_envelopes(conn, writers, consumed)

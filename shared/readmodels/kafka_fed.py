@@ -234,8 +234,72 @@ def _complaint_customers() -> dict[str, Write]:
     return {ComplaintReceived.event_type: received}
 
 
+def _hqfeed_state() -> dict[str, Write]:
+    """The aggregator's state (``services/hqfeed``) folded from the domain events without its output,
+    and each contract stream's version from the aggregator's own store (what it appended)."""
+    from functools import lru_cache
+
+    from services.hqfeed.fold import FOLDED
+    from services.hqfeed.projection import HqFeed
+    from shared.clock import SystemClock
+    from shared.contracts import hqfeed as contract
+    from shared.sla.policy import PolicyBook
+
+    book = PolicyBook.load()
+    tz_of = lru_cache(maxsize=100_000)(lambda branch_id: book.calendar(branch_id).tz)
+    feed = HqFeed(store=None, tz_of=tz_of, clock=SystemClock())  # type: ignore[arg-type]  # never appends
+
+    async def fold(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        await feed.fold_state(conn, [env])
+
+    async def appended(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        await conn.execute(
+            """INSERT INTO feed_streams (stream_id, version) VALUES ($1, $2)
+               ON CONFLICT (stream_id) DO UPDATE
+                   SET version = greatest(feed_streams.version, EXCLUDED.version)""",
+            env.stream_id,
+            env.stream_version,
+        )
+
+    writers: dict[str, Write] = dict.fromkeys(FOLDED, fold)
+    outputs = (
+        contract.BranchKpisDelta, contract.ComplaintFactsUpdated, contract.RemediationActionUpdated,
+        contract.CustomerRefsMerged, contract.CustomerRefsMergeReversed,
+    )  # fmt: skip
+    writers.update(dict.fromkeys((e.event_type for e in outputs), appended))
+    return writers
+
+
+def _hq_tables() -> dict[str, Write]:
+    """HQ's read model from the contract through its own projection, alerts included (derived from
+    the tables); with no store it publishes nothing."""
+    from services.hq.config import HqConfig
+    from services.hq.projections import BranchKpis
+    from services.hq.regions import Regions
+    from shared.clock import SystemClock
+    from shared.contracts import hqfeed as contract
+
+    config = HqConfig()
+    kpis = BranchKpis(
+        config=config, regions=Regions.load(config.regions_file), store=None, clock=SystemClock()
+    )
+
+    async def write(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        await kpis.apply(conn, [env])
+
+    inputs = (
+        contract.BranchKpisDelta, contract.ComplaintFactsUpdated, contract.RemediationActionUpdated,
+        contract.CustomerRefsMerged, contract.CustomerRefsMergeReversed,
+    )  # fmt: skip
+    return dict.fromkeys((e.event_type for e in inputs), write)
+
+
+DOMAIN_TOPICS = tuple(f"{c}.events.v1" for c in ("reception", "complaint", "followup", "feedback"))
+
+
 def replays() -> list[Replay]:
     """Every Kafka-fed read model a replay rebuilds (without its consumer's reactions)."""
+    from services.hq.projections.tables import READ_MODEL_TABLES
     from shared.customer_aliases import TABLES as ALIASES
 
     reception, complaint = ("reception.events.v1",), ("complaint.events.v1",)
@@ -246,4 +310,14 @@ def replays() -> list[Replay]:
         Replay("followup", "complaints", ("complaints",), complaint, _followup_complaints, live=False),
         Replay("feedback", "customer_aliases", ALIASES, reception, _aliases),
         Replay("feedback", "complaint_customers", ("complaint_customers",), complaint, _complaint_customers),
+        # drill-only: live, the aggregator's state goes with its output, and HQ rebuilds by generation
+        Replay(
+            "hqfeed",
+            "state",
+            ("feed_streams", "complaints", "open_breaches"),
+            (*DOMAIN_TOPICS, "hqfeed.events.v1"),
+            _hqfeed_state,
+            live=False,
+        ),
+        Replay("hq", "branch_kpis", READ_MODEL_TABLES, ("hqfeed.events.v1",), _hq_tables, live=False),
     ]

@@ -18,8 +18,15 @@ import pytest
 from services.complaint.service import SERVICE as COMPLAINT
 from services.feedback.service import SERVICE as FEEDBACK
 from services.followup.service import SERVICE as FOLLOWUP
+from services.hq.config import HqConfig
+from services.hq.projections import BranchKpis
+from services.hq.regions import Regions
+from services.hq.service import SERVICE as HQ
+from services.hqfeed.projection import HqFeed
+from services.hqfeed.service import SERVICE as HQFEED
 from services.reception.service import SERVICE as RECEPTION
 from shared.cli.__main__ import build_parser
+from shared.clock import SystemClock
 from shared.contracts.complaint import Channel, ComplaintReceived
 from shared.contracts.customers import CustomersMerged, MergeBasis, customer_stream
 from shared.contracts.refs import synthetic_ref
@@ -30,12 +37,15 @@ from shared.migrations import apply_migrations
 from shared.projection import EventHandlers
 from shared.readmodels.kafka_fed import replays
 from shared.readmodels.live import rebuild_live
-from shared.readmodels.store_fed import rebuilders
+from shared.readmodels.store_fed import ENVELOPE_COLUMNS, envelope_of, rebuilders
 from shared.registry import EventData
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 A, B, C, D = (synthetic_ref(f"drill-{x}") for x in "abcd")
-SERVICES = {"reception": RECEPTION, "complaint": COMPLAINT, "followup": FOLLOWUP, "feedback": FEEDBACK}
+SERVICES = {
+    "reception": RECEPTION, "complaint": COMPLAINT, "followup": FOLLOWUP, "feedback": FEEDBACK,
+    "hqfeed": HQFEED, "hq": HQ,
+}  # fmt: skip
 
 
 async def cli(*argv: str) -> int:
@@ -76,6 +86,49 @@ async def append(database_url: str, schema: str, envs: list[Envelope]) -> None:
         await pool.close()
 
 
+async def record_positions(conn: asyncpg.Connection, envs: list[Envelope]) -> None:
+    for env in envs:
+        await conn.execute(
+            """INSERT INTO projection_positions (projection, stream_id, version) VALUES ('test', $1, $2)
+               ON CONFLICT (projection, stream_id) DO UPDATE SET version = EXCLUDED.version""",
+            env.stream_id,
+            env.stream_version,
+        )
+
+
+async def aggregate(database_url: str, envs: list[Envelope]) -> None:
+    """What hqfeed and HQ did with ``envs``: the aggregator folds them and appends the contract to
+    its own store, HQ applies the contract (their real projections)."""
+    pool = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=2, server_settings={"search_path": "hqfeed"}
+    )
+    try:
+        feed = HqFeed(
+            store=EventStore(pool, channel="bc_events_hqfeed"), tz_of=lambda b: UTC, clock=SystemClock()
+        )
+        async with pool.acquire() as conn, conn.transaction():
+            await feed.apply(conn, envs)
+            await record_positions(conn, envs)
+            contract = [
+                envelope_of(r)
+                for r in await conn.fetch(f"SELECT {ENVELOPE_COLUMNS} FROM events ORDER BY position")
+            ]
+    finally:
+        await pool.close()
+    assert contract, "the aggregator published nothing"
+    config = HqConfig()
+    kpis = BranchKpis(
+        config=config, regions=Regions.load(config.regions_file), store=None, clock=SystemClock()
+    )
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "hq"})
+    try:
+        async with conn.transaction():
+            await kpis.apply(conn, contract)
+            await record_positions(conn, contract)
+    finally:
+        await conn.close()
+
+
 async def consume(conn: asyncpg.Connection, schema: str, envs: list[Envelope]) -> None:
     """What the schema's consumers did with ``envs``: their writers, and their positions."""
     await conn.execute(f"SET search_path TO {schema}")
@@ -88,13 +141,7 @@ async def consume(conn: asyncpg.Connection, schema: str, envs: list[Envelope]) -
                 for env in envs:
                     if env.type in writers:
                         await writers[env.type](conn, env, merges.registry.decode(env))
-        for env in envs:
-            await conn.execute(
-                """INSERT INTO projection_positions (projection, stream_id, version) VALUES ('test', $1, $2)
-                   ON CONFLICT (projection, stream_id) DO UPDATE SET version = EXCLUDED.version""",
-                env.stream_id,
-                env.stream_version,
-            )
+        await record_positions(conn, envs)
 
 
 async def test_the_drill_rebuilds_the_kafka_fed_read_models_from_the_restored_stores(
@@ -132,6 +179,7 @@ async def test_the_drill_rebuilds_the_kafka_fed_read_models_from_the_restored_st
         await rebuild_live(conn, board)  # the board is written with the command
         for schema in ("complaint", "followup", "feedback"):
             await consume(conn, schema, [*merges, received])  # not `late`: the consumers lag
+        await aggregate(database_url, [*merges, received])
         await conn.execute("SET search_path TO complaint")
         group = await conn.fetch(f"SELECT ref FROM {same_customer_sql('$1')} s(ref) ORDER BY ref", A)
         assert sorted(r["ref"] for r in group) == sorted([A, B, C])  # A→B then B→C: one customer
@@ -152,10 +200,16 @@ async def test_the_drill_rebuilds_the_kafka_fed_read_models_from_the_restored_st
             "followup.complaints",
             "feedback.customer_aliases",
             "feedback.complaint_customers",
+            "hqfeed.complaints",
+            "hqfeed.feed_streams",
+            "hq.complaints",
+            "hq.branch_complaints",
+            "hq.customer_aliases",
         ):
             [line] = [x for x in out.splitlines() if f"rebuild {table} " in x]
             assert " ok " in line and " 0 rows" not in line, line
         assert "not in the backup" not in out and "drill passed" in out
+        assert "tables no event store rebuilds" not in out  # every read model was rebuilt
 
         # a Kafka-fed read model that lost a row no longer equals its sources' stores
         await conn.execute("DELETE FROM feedback.customer_aliases WHERE merged_ref = $1", B)
