@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.comments import assess
 from services.feedback.components import Components, components
@@ -23,12 +23,10 @@ from services.feedback.preferences import preferred_channel
 from services.feedback.satisfaction import branch_satisfaction
 from shared.auth import Principal, requires, requires_on
 from shared.contracts.feedback import DeliveryFailure, ReasonCategory, SurveyChannel
-from shared.contracts.refs import PATTERN as REF_PATTERN
-from shared.contracts.refs import check_customer_ref
 from shared.contracts.text import TextRef, TextRules
 from shared.envelope import Metadata
 from shared.gateway_identity import actor_metadata, staff_or_gateway
-from shared.http import command_metadata
+from shared.http import CustomerRefPath, command_metadata
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.runner import ServiceContext, context
 from shared.texts import TextReader, TextView, may_read_texts
@@ -36,11 +34,6 @@ from shared.texts import TextReader, TextView, may_read_texts
 router = APIRouter(tags=["feedback"])
 
 BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
-CustomerRefPath = Annotated[
-    str,
-    Path(pattern=REF_PATTERN, description="the customer's pseudonymous customer_ref (never a raw number)"),
-    AfterValidator(check_customer_ref),
-]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 MAX_PERIOD_DAYS = 366
 

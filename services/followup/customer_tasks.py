@@ -13,23 +13,17 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AfterValidator, BaseModel
+from pydantic import BaseModel
 
 from shared.auth import Principal, requires
 from shared.contracts.followup import TaskKind
-from shared.contracts.refs import PATTERN as REF_PATTERN
-from shared.contracts.refs import check_customer_ref
 from shared.customer_aliases import same_customer_sql
+from shared.http import CustomerRefPath
 from shared.runner import ServiceContext, context
 
 router = APIRouter(tags=["follow-ups"])
 
 BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
-CustomerRefPath = Annotated[
-    str,
-    Path(pattern=REF_PATTERN, description="the customer's pseudonymous customer_ref (never a raw number)"),
-    AfterValidator(check_customer_ref),
-]
 
 _QUERY = f"""
 SELECT task_id, kind, status, due_at, customer_ref, complaint_id, scheduled_at, closed_at

@@ -25,7 +25,6 @@ import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -50,11 +49,10 @@ from shared.audit import annotate
 from shared.auth import Principal, principal_metadata, requires
 from shared.contacts import RESOLVE_PATH, ContactPurpose
 from shared.contracts.common import CustomerRef
-from shared.contracts.refs import PATTERN as REF_PATTERN
-from shared.contracts.refs import check_customer_ref
 from shared.contracts.text import TextRules
 from shared.crypto import KeyConfigError, MasterKeyring
 from shared.envelope import Metadata
+from shared.http import CustomerRefPath
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.pii import pii_key_from_env, scrub_text
 from shared.runner import ServiceContext, context
@@ -70,11 +68,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 _ID = r"^[A-Za-z0-9_\-]{1,64}$"
 
 BranchId = Annotated[str, Path(pattern=_ID)]
-Ref = Annotated[
-    str,
-    Path(pattern=REF_PATTERN, description="the customer's pseudonymous customer_ref"),
-    AfterValidator(check_customer_ref),
-]
+Ref = CustomerRefPath
 #: free text (one line, no control characters: 422 naming it), numbers masked in the audit row
 Reason = Annotated[
     str,
