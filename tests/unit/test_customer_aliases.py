@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.customer_aliases import AliasFact, latest_aliases, root_of, same_customer
@@ -40,6 +40,7 @@ steps = st.lists(
 )
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps, st.randoms(use_true_random=False), st.integers(0, 5))
 def test_any_arrival_order_and_redelivery_give_the_vaults_aliases(
     history: list[tuple[bool, int, int]], rnd: object, redelivered: int
@@ -53,6 +54,7 @@ def test_any_arrival_order_and_redelivery_give_the_vaults_aliases(
     assert latest_aliases(reversed(arrived)) == got
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps)
 def test_every_ref_of_a_customer_resolves_to_the_same_end_of_its_chain(
     history: list[tuple[bool, int, int]],
