@@ -12,7 +12,6 @@ from services.feedback.components import Components, ContactsFactory, SenderFact
 from services.feedback.config import FeedbackConfig
 from services.feedback.satisfaction import service_satisfaction
 from services.feedback.subscribers import survey_rules
-from shared.customer_aliases import follow_merges
 from shared.periodic import every
 from shared.projection import Projection
 from shared.runner import Service, ServiceContext
@@ -63,8 +62,7 @@ def build_service(
         return components(ctx, book=book, config=config, sender=sender, contacts=contacts)
 
     def projections(ctx: ServiceContext) -> list[Projection]:
-        # the merges keep the alias tables a customer's survey channel is found through
-        return [follow_merges(survey_rules(parts(ctx).app))]
+        return [survey_rules(parts(ctx).app)]
 
     async def scheduler(ctx: ServiceContext) -> None:
         await parts(ctx).scheduler.run()

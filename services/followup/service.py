@@ -13,7 +13,6 @@ from services.followup.customer_tasks import router as customer_router
 from services.followup.projections import progress_chain, task_rules
 from services.followup.rules import RuleConfig
 from shared.contracts.followup import TaskKind
-from shared.customer_aliases import follow_merges
 from shared.periodic import every
 from shared.projection import Projection
 from shared.runner import Service, ServiceContext
@@ -62,8 +61,7 @@ def build_service(*, book: PolicyBook | None = None, config: RuleConfig | None =
     def projections(ctx: ServiceContext) -> list[Projection]:
         parts = components(ctx, book=book, config=config)
         args = (parts.app, parts.rules, ctx.store, ctx.clock)
-        # the merges keep the alias tables the customer queries join through (customer_tasks.py)
-        return [follow_merges(task_rules(*args)), progress_chain(*args)]
+        return [task_rules(*args), progress_chain(*args)]
 
     async def scheduler(ctx: ServiceContext) -> None:
         await components(ctx, book=book, config=config).scheduler.run()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -175,9 +174,9 @@ def _aliases() -> dict[str, Write]:
 
 
 def _followup_complaints() -> dict[str, Write]:
-    """The table writes of follow-up's task rules (``services/followup/projections.py``) without
+    """The table writes of follow-up's task rules (``services/followup/complaint_rows.py``) without
     the rules: a complaint's status, complainant and hold."""
-    from services.followup.projections import _Reactions
+    from services.followup import complaint_rows as rows
     from shared.contracts.complaint import (
         ComplaintClosed,
         ComplaintPutOnHold,
@@ -185,8 +184,6 @@ def _followup_complaints() -> dict[str, Write]:
         ComplaintReopened,
         ComplaintResumed,
     )
-
-    rows: Any = _Reactions(None, None, None, None)  # type: ignore[arg-type]  # only its table writers
 
     async def received(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
         assert isinstance(data, ComplaintReceived)
