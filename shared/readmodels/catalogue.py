@@ -24,7 +24,8 @@ _HQFEED = (
     "the aggregator's state and its output (additive KPI deltas HQ has summed) go together: rebuilding "
     "it alone would make HQ count history twice. Procedure (services/hqfeed/README.md): stop hqfeed, "
     "drop schema hqfeed, delete the records of hqfeed.events.v1 (or create it afresh), start hqfeed, "
-    "then `branchcare rebuild hq`"
+    "then `branchcare rebuild hq`. `branchcare restore-drill` rebuilds its state in its scratch copy from "
+    "the restored stores and compares"
 )
 _FOLLOWUP_COMPLAINTS = (
     "the complaints' status and hold are the task rules' working state, written by the same handlers "
@@ -101,7 +102,8 @@ CATALOGUE: tuple[Entry, ...] = (
         "branch_kpis",
         "generation",
         ("*",),
-        "emptied; a new consumer generation reads hqfeed.events.v1 from the beginning (--wait follows it)",
+        "emptied; a new consumer generation reads hqfeed.events.v1 from the beginning (--wait follows it); "
+        "`branchcare restore-drill` rebuilds it from the restored hqfeed store and compares",
     ),
 )
 

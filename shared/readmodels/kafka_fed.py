@@ -17,6 +17,11 @@ idempotent, so an event applied by both changes nothing). The consumer's checkpo
 touched, and no reaction runs: nothing is sent, no event is appended. Needs the topics' full
 history: a topic whose retention dropped early records cannot give them back (the relay's
 ``branchcare relay republish`` refills a topic from the store first).
+
+The restore drill applies the same writers to the events of the restored *stores* the topics copy
+(:mod:`shared.backup.replayed`). Some read models only the drill rebuilds (``live=False``): on a
+running system they are working state (follow-up's complaints), go with their output (hqfeed's
+state) or are rebuilt by a new consumer generation (HQ); in a scratch copy nothing runs beside them.
 """
 
 from __future__ import annotations
