@@ -90,9 +90,12 @@ class EventHandlers:
     handlers: dict[str, Handler] = field(default_factory=dict)
     registry: EventRegistry = REGISTRY
 
-    def on(self, event_type: type[EventData]) -> Callable[[Handler], Handler]:
+    def on(self, *event_types: type[EventData]) -> Callable[[Handler], Handler]:
+        """Register the handler for these event types (one reaction to events that mean the same)."""
+
         def register(fn: Handler) -> Handler:
-            self.handlers[event_type.event_type] = fn
+            for event_type in event_types:
+                self.handlers[event_type.event_type] = fn
             return fn
 
         return register

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import uvicorn
@@ -39,6 +39,7 @@ from shared.idempotency import install_idempotency
 from shared.kafka_link import KafkaLink
 from shared.logs import LogContextMiddleware, configure_logging
 from shared.migrations import MigrationChecksumError, apply_migrations
+from shared.periodic import every
 from shared.projection import Projection, ProjectionRunner
 from shared.readiness import ready_response
 from shared.registry import REGISTRY, EventRegistry
@@ -69,23 +70,68 @@ class ServiceContext:
     #: the broker's background connection and each consumer's state (``/ready``)
     kafka: KafkaLink
     relay: OutboxRelay | None = None
+    #: the service's own parts (``Service.components``), built once before anything consumes:
+    #: read them through :func:`components_of` (typed), never by a name
+    components: object = None
+    #: what shared mechanisms build lazily per service (e.g. ``shared.texts``), by their own key
     extras: dict[str, Any] = field(default_factory=dict)
 
 
 BackgroundTask = Callable[[ServiceContext], Coroutine[Any, Any, None]]
 Hook = Callable[[ServiceContext], Awaitable[None]]
+ComponentsFactory = Callable[[ServiceContext], Awaitable[object]]
+
+C = TypeVar("C")
+
+
+def periodic(
+    seconds: float, work: Hook, *, name: str, logger: logging.Logger | None = None
+) -> BackgroundTask:
+    """A background task doing ``work(ctx)`` now and every ``seconds`` (:func:`shared.periodic.every`:
+    a failed round is logged and retried with backoff, never the end of the task)."""
+
+    async def task(ctx: ServiceContext) -> None:
+        await every(seconds, lambda: work(ctx), name=name, logger=logger)
+
+    return task
+
+
+def components_of(ctx: ServiceContext, kind: type[C]) -> C:
+    """The running service's parts, as the type its ``build_service`` declared."""
+    parts = ctx.components
+    if not isinstance(parts, kind):
+        raise RuntimeError(f"{ctx.name} has no {kind.__name__} (Service.components builds them at start-up)")
+    return parts
+
+
+def injected(kind: type[C]) -> Callable[..., C]:
+    """A FastAPI dependency giving a route the service's parts: ``Depends(injected(Components))``."""
+
+    def dependency(request: Request) -> C:
+        return components_of(request.app.state.ctx, kind)
+
+    return dependency
 
 
 @dataclass
 class Service:
-    """What a service is made of. ``python -m services.<name>`` calls :func:`main` with one."""
+    """What a service is made of: each service's ``build_service(settings)`` (its ``service.py``)
+    returns one, and ``python -m services.<name>`` calls :func:`main` with it.
+
+    Start-up order: migrations, then ``components`` (the service's parts, built once and stored on
+    the context: projections, background tasks and routes read them with :func:`components_of`),
+    then ``projections`` and ``on_startup``, then the relay and ``background`` tasks.
+    """
 
     name: str
     routers: Sequence[APIRouter] = ()
+    components: ComponentsFactory | None = None
     projections: Callable[[ServiceContext], Sequence[Projection]] | None = None
     migrations: Path | None = None
     publishes: bool = True
     background: Sequence[BackgroundTask] = ()
+    #: start-up work on the built parts before anything is served (e.g. reception re-applies its
+    #: erasure log to the vault); a :class:`~shared.crypto.KeyConfigError` refuses to start
     on_startup: Sequence[Hook] = ()
     description: str = ""
     #: configuration checks run by ``create_app`` before anything starts (e.g. the keys a service
@@ -99,6 +145,14 @@ class Service:
     @property
     def topic(self) -> str:
         return events_topic(self.name)
+
+
+async def _refusing_bad_keys(name: str, step: Awaitable[C]) -> C:
+    try:
+        return await step
+    except KeyConfigError as exc:  # e.g. the vault's master key: refuse to start
+        log.error("%s cannot start: %s", name, exc)
+        raise StartupError(str(exc)) from None
 
 
 def describe_dsn(dsn: str) -> str:
@@ -225,6 +279,8 @@ def create_app(
                 service.name, settings, pool, store, broker, clock, registry, KafkaLink(broker, service.name)
             )
             app.state.ctx = ctx
+            if service.components is not None:
+                ctx.components = await _refusing_bad_keys(service.name, service.components(ctx))
             consumed: list[str] = []
             for projection in service.projections(ctx) if service.projections else ():
                 consumed += projection.topics
@@ -246,11 +302,7 @@ def create_app(
                     group_instance_id=settings.kafka_group_instance_id,
                 )
             for hook in service.on_startup:
-                try:
-                    await hook(ctx)
-                except KeyConfigError as exc:  # e.g. the vault's master key: refuse to start
-                    log.error("%s cannot start: %s", service.name, exc)
-                    raise StartupError(str(exc)) from None
+                await _refusing_bad_keys(service.name, hook(ctx))
             if service.publishes:
                 dsn = settings.database_url
 

@@ -54,7 +54,7 @@ from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create
 from shared.metrics import SLA_BREACHES, SLA_MET
 from shared.periodic import every
-from shared.runner import ServiceContext
+from shared.runner import ServiceContext, components_of
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler, Kind
@@ -404,11 +404,8 @@ def _uuid(text: str) -> UUID | None:
 
 
 def app_for(ctx: ServiceContext) -> ComplaintApp:
-    """The service's one ComplaintApp, created on first use."""
-    app: ComplaintApp | None = ctx.extras.get("complaint")
-    if app is None:
-        app = ctx.extras["complaint"] = ComplaintApp(ctx)
-    return app
+    """The service's one ComplaintApp (built at start-up: ``service.py``)."""
+    return components_of(ctx, ComplaintApp)
 
 
 async def run_scheduler(ctx: ServiceContext) -> None:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Requ
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.comments import assess
-from services.feedback.components import Components, components
+from services.feedback.components import Parts
 from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed, stream_id
 from services.feedback.preferences import preferred_channel
 from services.feedback.satisfaction import branch_satisfaction
@@ -28,7 +28,6 @@ from shared.envelope import Metadata
 from shared.gateway_identity import actor_metadata, staff_or_gateway
 from shared.http import CustomerRefPath, command_metadata
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
-from shared.runner import ServiceContext, context
 from shared.texts import TextReader, TextView, may_read_texts
 
 router = APIRouter(tags=["feedback"])
@@ -36,13 +35,6 @@ router = APIRouter(tags=["feedback"])
 BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 MAX_PERIOD_DAYS = 366
-
-
-def _components(ctx: Annotated[ServiceContext, Depends(context)]) -> Components:
-    return components(ctx)
-
-
-Parts = Annotated[Components, Depends(_components)]
 
 
 async def survey_branch(survey_id: UUID, parts: Parts) -> str | None:

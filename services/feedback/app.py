@@ -31,7 +31,7 @@ from services.feedback.domain import (
 from services.feedback.preferences import preferred_channel
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
-from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
+from shared.commands import CheckBranch, CommandResult, Loaded, PendingTexts, StreamCommands
 from shared.contracts.feedback import (
     DeliveryFailure,
     NegativeFeedbackReceived,
@@ -43,7 +43,6 @@ from shared.contracts.feedback import (
     SurveySendFailed,
     SurveySent,
 )
-from shared.decider import NotFound
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
 from shared.idempotency import Create, claim_first
@@ -55,7 +54,10 @@ SERVICE = "feedback"
 WINDOW_SLA = "feedback.survey_window"
 
 
-class FeedbackApp:
+class FeedbackApp(StreamCommands[Command, Survey]):
+    """Survey commands (``execute``, ``execute_in``, ``load``: :class:`~shared.commands.StreamCommands`,
+    an answer may be keyed) with the survey's facts, dispatch and window kept in step."""
+
     def __init__(
         self,
         store: EventStore,
@@ -70,12 +72,14 @@ class FeedbackApp:
         self.clock = clock
         self.deadlines = deadlines
         self.config = config
-        self.handler: CommandHandler[Command, Survey] = CommandHandler(
+        super().__init__(
             service=SERVICE,
             store=store,
             decider=survey_decider,
             clock=clock,
             after_append=self._after_append,
+            stream_id=stream_id,
+            noun="survey",
         )
 
     # ------------------------------------------------------------------------------- commands
@@ -85,10 +89,11 @@ class FeedbackApp:
         survey_id: UUID,
         command: Command,
         meta: Metadata,
+        expected_version: int | None = None,
         *,
         check_branch: CheckBranch | None = None,
-        create: Create | None = None,
         texts: PendingTexts | None = None,
+        create: Create | None = None,
     ) -> CommandResult[Survey]:
         """A command on an existing survey (an answer); ``check_branch`` sees its branch first;
         ``texts`` (the comment) are stored with the events, under the survey's customer.
@@ -97,13 +102,8 @@ class FeedbackApp:
         command's transaction and recorded with it; a retry raises
         :class:`~shared.idempotency.AlreadyCreated`."""
         if create is None or not create.keyed:
-            return await self.handler.execute(
-                stream_id(survey_id),
-                command,
-                branch_id=None,
-                meta=meta,
-                check_branch=check_branch,
-                texts=texts,
+            return await super().execute(
+                survey_id, command, meta, expected_version, check_branch=check_branch, texts=texts
             )
         async with self.store.transaction() as conn:
             result = await self.handler.execute_in(
@@ -111,6 +111,7 @@ class FeedbackApp:
                 stream_id(survey_id),
                 claim_first(create, command),
                 meta=meta,
+                expected_version=expected_version,
                 check_branch=check_branch,
                 texts=texts,
             )
@@ -140,28 +141,6 @@ class FeedbackApp:
             return await self.handler.execute_in(
                 conn, stream_id(survey_id), make, meta=meta, check_branch=check_branch
             )
-
-    async def execute_in(
-        self,
-        conn: asyncpg.Connection,
-        survey_id: UUID,
-        command: Command,
-        *,
-        meta: Metadata,
-        branch_id: str | None = None,
-    ) -> list[Envelope]:
-        """Decide and append inside the caller's transaction; the events appended (none if the
-        survey already is where the command would take it)."""
-        result = await self.handler.execute_in(
-            conn, stream_id(survey_id), command, meta=meta, branch_id=branch_id, must_exist=False
-        )
-        return result.events
-
-    async def load(self, survey_id: UUID, conn: asyncpg.Connection | None = None) -> Loaded[Survey]:
-        loaded = await self.handler.load(stream_id(survey_id), conn)
-        if loaded.version == 0:
-            raise NotFound(f"survey {survey_id} does not exist")
-        return loaded
 
     async def request_in(
         self,

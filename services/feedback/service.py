@@ -8,13 +8,11 @@ from pathlib import Path
 
 from services.feedback import metrics
 from services.feedback.api import router
-from services.feedback.components import Components, ContactsFactory, SenderFactory, components
-from services.feedback.config import FeedbackConfig
+from services.feedback.components import ContactsFactory, SenderFactory, components, factory
+from services.feedback.config import FeedbackConfig, FeedbackSettings
 from services.feedback.satisfaction import service_satisfaction
 from services.feedback.subscribers import survey_rules
-from shared.periodic import every
-from shared.projection import Projection
-from shared.runner import Service, ServiceContext
+from shared.runner import Service, ServiceContext, periodic
 from shared.sla.policy import PolicyBook
 from shared.texts import check_text_keys, texts_router
 
@@ -35,47 +33,45 @@ async def refresh_gauges(ctx: ServiceContext) -> None:
             metrics.CSAT.labels(service_type).set(f.csat)
 
 
-async def _gauges(ctx: ServiceContext) -> None:
-    await every(
-        GAUGE_PERIOD_SECONDS,
-        lambda: refresh_gauges(ctx),
-        name="feedback: refreshing the satisfaction gauges",
-        logger=log,
-    )
-
-
 async def _precreate_metrics(ctx: ServiceContext) -> None:
     metrics.precreate()
 
 
+async def _scheduler(ctx: ServiceContext) -> None:
+    await components(ctx).scheduler.run()
+
+
+async def _dispatcher(ctx: ServiceContext) -> None:
+    await components(ctx).dispatcher.run()
+
+
+_GAUGES = periodic(
+    GAUGE_PERIOD_SECONDS, refresh_gauges, name="feedback: refreshing the satisfaction gauges", logger=log
+)
+
+
 def build_service(
+    settings: FeedbackSettings | None = None,
     *,
     book: PolicyBook | None = None,
     config: FeedbackConfig | None = None,
     sender: SenderFactory | None = None,
     contacts: ContactsFactory | None = None,
 ) -> Service:
-    """``contacts``: how the dispatcher resolves a customer's number (default: the reception vault
-    when ``RECEPTION_URL`` is set, else none — see ``components.contacts_from_env``)."""
-
-    def parts(ctx: ServiceContext) -> Components:
-        return components(ctx, book=book, config=config, sender=sender, contacts=contacts)
-
-    def projections(ctx: ServiceContext) -> list[Projection]:
-        return [survey_rules(parts(ctx).app)]
-
-    async def scheduler(ctx: ServiceContext) -> None:
-        await parts(ctx).scheduler.run()
-
-    async def dispatcher(ctx: ServiceContext) -> None:
-        await parts(ctx).dispatcher.run()
-
+    """The service from its settings (None: the environment, read when it starts). ``contacts``:
+    how the dispatcher resolves a customer's number (default: the reception vault when
+    ``RECEPTION_URL`` is set, else none — see ``components.contacts_from_env``)."""
     return Service(
         name="feedback",
         routers=[router, texts_router()],
-        projections=projections,
+        components=factory(settings, book=book, config=config, sender=sender, contacts=contacts),
+        projections=lambda ctx: [survey_rules(components(ctx).app)],
         migrations=Path(__file__).parent / "migrations",
-        background=[scheduler, dispatcher, _gauges],
+        background=[
+            _scheduler,
+            _dispatcher,
+            _GAUGES,
+        ],
         on_startup=[_precreate_metrics],
         description="Satisfaction surveys after every visit and closed complaint (客户反馈).",
         checks=[check_text_keys],

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from services.followup.app import FollowUpApp
-from services.followup.components import Components, components
+from services.followup.components import Components, Parts
 from services.followup.domain import (
     CancelTask,
     CompleteTask,
@@ -36,20 +36,13 @@ from shared.contracts.followup import TaskKind
 from shared.contracts.text import TextRef, TextRules
 from shared.envelope import Envelope, Metadata
 from shared.http import command_metadata
-from shared.runner import ServiceContext, context
+from shared.runner import injected
 from shared.texts import TextReader, TextView, may_read_texts, refs_in
 
 router = APIRouter(tags=["follow-ups"])
 
 BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 Meta = Annotated[Metadata, Depends(command_metadata)]
-
-
-def _components(ctx: Annotated[ServiceContext, Depends(context)]) -> Components:
-    return components(ctx)
-
-
-Parts = Annotated[Components, Depends(_components)]
 
 
 async def task_branch(task_id: UUID, parts: Parts) -> str | None:
@@ -183,7 +176,7 @@ def _view(task: Task, branch_id: str, version: int, now: datetime, texts: TextRe
 @router.get("/branches/{branch_id}/follow-ups", response_model=TaskList)
 async def list_follow_ups(
     branch_id: BranchId,
-    ctx: Annotated[ServiceContext, Depends(context)],
+    parts: Parts,
     staff: Annotated[Principal, Depends(requires("followup.read"))],
     status: ListStatus = ListStatus.open,
     kind: TaskKind | None = None,
@@ -194,7 +187,8 @@ async def list_follow_ups(
     """Open tasks by due time: ``due`` = due within the horizon and not yet overdue; ``overdue`` =
     past due and still open; ``open`` = all open ones (paused ones too: ``paused_at``, never due
     or overdue while their complaint is on hold); or the closed ones by status."""
-    now = ctx.clock.now()
+    app = parts.app
+    now = app.clock.now()
     where = ["branch_id = $1"]
     args: list[Any] = [branch_id]
     if status in (ListStatus.open, ListStatus.due, ListStatus.overdue):
@@ -219,11 +213,10 @@ async def list_follow_ups(
     args.append(limit)
     order = "closed_at DESC" if status in (ListStatus.completed, ListStatus.cancelled) else "due_at"
     query = f"SELECT * FROM tasks WHERE {' AND '.join(where)} ORDER BY {order}, task_id LIMIT ${len(args)}"
-    texts = components(ctx).app.texts
-    async with ctx.pool.acquire() as conn:
+    async with app.store.pool.acquire() as conn:
         rows = await conn.fetch(query, *args)
         refs = [(_ref(r["last_note_ref"]), _ref(r["close_note_ref"]), _refs(r["about"])) for r in rows]
-        reader = await texts.reader(
+        reader = await app.texts.reader(
             conn,
             [x for last, close, _ in refs for x in (last, close)],
             may_read=may_read_texts(staff, branch_id),
@@ -322,7 +315,7 @@ def _refs(value: str | None) -> list[TextRef]:
 tasks: CommandRoutes[Components] = CommandRoutes(
     router,
     resource="task_id",
-    app=_components,
+    app=injected(Components),
     branch_of=task_branch,
     run=_run,
     view=TaskView,

@@ -22,7 +22,7 @@ from services.followup.domain import Command, RecordSla, Task, followup_decider,
 from services.followup.rules import VERIFICATION_SLA
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
-from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
+from shared.commands import StreamCommands
 from shared.contracts.followup import (
     FollowUpCancelled,
     FollowUpCompleted,
@@ -33,7 +33,6 @@ from shared.contracts.followup import (
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef
-from shared.decider import NotFound
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
 from shared.sla.deadlines import Deadline, Deadlines
@@ -50,66 +49,25 @@ def sla_for(kind: TaskKind) -> str:
     return VERIFICATION_SLA if kind is TaskKind.verification else DUE_SLA
 
 
-class FollowUpApp:
+class FollowUpApp(StreamCommands[Command, Task]):
+    """Task commands (``execute``, ``execute_in``, ``load``: :class:`~shared.commands.StreamCommands`)
+    with the tasks table and each task's deadline kept in step."""
+
     def __init__(self, store: EventStore, clock: Clock, deadlines: Deadlines, texts: PrivateTexts) -> None:
         self.store = store
         self.clock = clock
         self.deadlines = deadlines
         #: staff's notes and reasons (private, erasable; events carry references)
         self.texts = texts
-        self.handler: CommandHandler[Command, Task] = CommandHandler(
+        super().__init__(
             service=SERVICE,
             store=store,
             decider=followup_decider,
             clock=clock,
             after_append=self._after_append,
+            stream_id=stream_id,
+            noun="follow-up task",
         )
-
-    # ------------------------------------------------------------------------------- commands
-
-    async def execute(
-        self,
-        task_id: UUID,
-        command: Command,
-        meta: Metadata,
-        expected_version: int | None = None,
-        *,
-        check_branch: CheckBranch | None = None,
-        texts: PendingTexts | None = None,
-    ) -> CommandResult[Task]:
-        """A staff command on an existing task, in its own transaction; ``check_branch`` sees
-        the task's branch before anything is decided; ``texts`` are stored with the events."""
-        return await self.handler.execute(
-            stream_id(task_id),
-            command,
-            branch_id=None,
-            meta=meta,
-            expected_version=expected_version,
-            check_branch=check_branch,
-            texts=texts,
-        )
-
-    async def execute_in(
-        self,
-        conn: asyncpg.Connection,
-        task_id: UUID,
-        command: Command,
-        *,
-        meta: Metadata,
-        branch_id: str | None = None,
-    ) -> list[Envelope]:
-        """Decide and append inside the caller's transaction; the events appended (none if the
-        task already is where the command would take it)."""
-        result = await self.handler.execute_in(
-            conn, stream_id(task_id), command, meta=meta, branch_id=branch_id, must_exist=False
-        )
-        return result.events
-
-    async def load(self, task_id: UUID, conn: asyncpg.Connection | None = None) -> Loaded[Task]:
-        loaded = await self.handler.load(stream_id(task_id), conn)
-        if loaded.version == 0:
-            raise NotFound(f"follow-up task {task_id} does not exist")
-        return loaded
 
     # ---------------------------------------------------------------------- the SLA clock fires
 

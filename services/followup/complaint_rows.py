@@ -1,5 +1,5 @@
 """Follow-up's ``complaints`` rows: what the task rules know of each complaint (open or closed,
-whom to contact, on hold). Written by the rules (``projections.py``) and, table writes only, by the
+whom to contact, on hold). Written by the rules (``subscribers.py``) and, table writes only, by the
 restore drill's rebuild from the restored complaint store (``shared/readmodels/kafka_fed.py``)."""
 
 from __future__ import annotations

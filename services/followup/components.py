@@ -1,24 +1,21 @@
-"""The follow-up service's parts, built once per running service from its context (bootstrap).
-
-The runner asks for projections before start-up hooks run, so every entry point (projections,
-routes, background tasks) goes through :func:`components`, which builds the parts on first use.
-``build_service(book=..., config=...)`` (service.py) injects a policy book or rule durations.
-"""
+"""The follow-up service's parts, built once at start-up (``Service.components``) and injected:
+routes take :data:`Parts`, projections and background tasks call :func:`components`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
 
 from services.followup.app import SERVICE, FollowUpApp
 from services.followup.config import FollowupSettings
-from services.followup.rules import RuleConfig, TaskRules
-from shared.runner import ServiceContext
+from services.followup.rules import TaskRules
+from shared.runner import ComponentsFactory, ServiceContext, components_of, injected
 from shared.sla.deadlines import Deadlines
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler
 from shared.texts import texts_for
-
-_KEY = "followup"
 
 
 @dataclass(frozen=True)
@@ -28,21 +25,23 @@ class Components:
     scheduler: DeadlineScheduler
 
 
-def rule_config_from_env() -> RuleConfig:
-    """``FOLLOWUP_RECOVERY_WITHIN``, ``FOLLOWUP_INFORM_WITHIN``, ``FOLLOWUP_REMEDIATION_WITHIN``
-    (durations like ``24h``, ``30d``); unset ones keep the defaults."""
-    return FollowupSettings().rules()
+def factory(settings: FollowupSettings | None, book: PolicyBook | None) -> ComponentsFactory:
+    """Build the parts from ``settings`` (None: the environment, read at start-up)."""
 
-
-def components(
-    ctx: ServiceContext, *, book: PolicyBook | None = None, config: RuleConfig | None = None
-) -> Components:
-    parts: Components | None = ctx.extras.get(_KEY)
-    if parts is None:
-        book = book or PolicyBook.load()
-        config = config or rule_config_from_env()
-        deadlines = Deadlines(SERVICE, ctx.clock, book)
+    async def build(ctx: ServiceContext) -> Components:
+        policies = book or PolicyBook.load()
+        rules = TaskRules(policies, (settings or FollowupSettings()).rules())
+        deadlines = Deadlines(SERVICE, ctx.clock, policies)
         app = FollowUpApp(ctx.store, ctx.clock, deadlines, texts_for(ctx))
-        scheduler = DeadlineScheduler(deadlines, ctx.pool, app.on_fire)
-        parts = ctx.extras[_KEY] = Components(app, TaskRules(book, config), scheduler)
-    return parts
+        return Components(app, rules, DeadlineScheduler(deadlines, ctx.pool, app.on_fire))
+
+    return build
+
+
+def components(ctx: ServiceContext) -> Components:
+    """The running service's parts."""
+    return components_of(ctx, Components)
+
+
+#: a route's parameter: the running service's parts
+Parts = Annotated[Components, Depends(injected(Components))]

@@ -191,19 +191,17 @@ class TaskRules:
         """Tell the complainant: a 30-day extension, a 60-day one once approved, or (uk-fca payment
         services) the move to business day 35 after a holding reply. Owned by who asked for it."""
         due = f", now due by {self.local_time(env.branch_id, data.due_at)}," if data.due_at else ""
-        return ScheduleTask(
-            task_id=task_id_for(env.event_id, TaskKind.inform_complainant),
-            kind=TaskKind.inform_complainant,
-            due_at=data.at + self.config.inform_within,
-            reason=_clip(
-                f"Tell the complainant the {_deadline_name(data.sla)} was extended to {data.limit_days} "
-                f"{_UNITS[data.unit]}{due} and why."
-            ),
-            subject=f"complaint:{data.complaint_id}",
-            at=at,
+        reason = (
+            f"Tell the complainant the {_deadline_name(data.sla)} was extended to {data.limit_days} "
+            f"{_UNITS[data.unit]}{due} and why."
+        )
+        return self._inform(
+            env,
+            data,
+            at,
+            customer_ref,
+            reason,
             owner=data.requested_by or staff_owner(env.actor),
-            cause_event_id=env.event_id,
-            customer_ref=customer_ref,
             about=_refs(data.reason),
         )
 
@@ -218,19 +216,9 @@ class TaskRules:
             if data.regulatory_clocks_paused
             else ""
         )
-        return ScheduleTask(
-            task_id=task_id_for(env.event_id, TaskKind.inform_complainant),
-            kind=TaskKind.inform_complainant,
-            due_at=data.at + self.config.inform_within,
-            reason=_clip(
-                f"Tell the complainant the case now waits for {_HOLDS[data.kind]}, and why.{paused}"
-            ),
-            subject=f"complaint:{data.complaint_id}",
-            at=at,
-            owner=staff_owner(env.actor),
-            cause_event_id=env.event_id,
-            customer_ref=customer_ref,
-            about=_refs(data.reason),
+        reason = f"Tell the complainant the case now waits for {_HOLDS[data.kind]}, and why.{paused}"
+        return self._inform(
+            env, data, at, customer_ref, reason, owner=staff_owner(env.actor), about=_refs(data.reason)
         )
 
     def on_resumed(
@@ -255,17 +243,35 @@ class TaskRules:
             if data.regulatory_due_at
             else ""
         )
+        reason = f"Tell the complainant {what}{due}."
+        return self._inform(
+            env, data, at, customer_ref, reason, owner=staff_owner(env.actor), about=_refs(data.note)
+        )
+
+    def _inform(
+        self,
+        env: Envelope,
+        data: RegulatoryDeadlineExtended | ComplaintPutOnHold | ComplaintResumed,
+        at: datetime,
+        customer_ref: str | None,
+        reason: str,
+        *,
+        owner: str | None,
+        about: tuple[TextRef, ...],
+    ) -> ScheduleTask:
+        """Tell the complainant what ``data`` changed (an extension, a hold, a resume) within
+        ``inform_within`` of it."""
         return ScheduleTask(
             task_id=task_id_for(env.event_id, TaskKind.inform_complainant),
             kind=TaskKind.inform_complainant,
             due_at=data.at + self.config.inform_within,
-            reason=_clip(f"Tell the complainant {what}{due}."),
+            reason=_clip(reason),
             subject=f"complaint:{data.complaint_id}",
             at=at,
-            owner=staff_owner(env.actor),
+            owner=owner,
             cause_event_id=env.event_id,
             customer_ref=customer_ref,
-            about=_refs(data.note),
+            about=about,
         )
 
     def on_regulatory_milestone(

@@ -8,14 +8,13 @@ from pathlib import Path
 
 from services.followup import metrics
 from services.followup.api import router
-from services.followup.components import components
+from services.followup.components import components, factory
+from services.followup.config import FollowupSettings
 from services.followup.customer_tasks import router as customer_router
-from services.followup.projections import progress_chain, task_rules
-from services.followup.rules import RuleConfig
+from services.followup.subscribers import progress_chain, task_rules
 from shared.contracts.followup import TaskKind
-from shared.periodic import every
 from shared.projection import Projection
-from shared.runner import Service, ServiceContext
+from shared.runner import Service, ServiceContext, periodic
 from shared.sla.policy import PolicyBook
 from shared.texts import check_text_keys, texts_router
 
@@ -43,35 +42,39 @@ async def refresh_gauges(ctx: ServiceContext) -> None:
         metrics.TASKS_OVERDUE.labels(kind.value).set(overdue)
 
 
-async def _gauges(ctx: ServiceContext) -> None:
-    await every(
-        GAUGE_PERIOD_SECONDS,
-        lambda: refresh_gauges(ctx),
-        name="followup: refreshing the task gauges",
-        logger=log,
-    )
-
-
 async def _precreate_metrics(ctx: ServiceContext) -> None:
     metrics.precreate()
     await refresh_gauges(ctx)
 
 
-def build_service(*, book: PolicyBook | None = None, config: RuleConfig | None = None) -> Service:
-    def projections(ctx: ServiceContext) -> list[Projection]:
-        parts = components(ctx, book=book, config=config)
-        args = (parts.app, parts.rules, ctx.store, ctx.clock)
-        return [task_rules(*args), progress_chain(*args)]
+def _projections(ctx: ServiceContext) -> list[Projection]:
+    parts = components(ctx)
+    args = (parts.app, parts.rules, ctx.store, ctx.clock)
+    return [task_rules(*args), progress_chain(*args)]
 
-    async def scheduler(ctx: ServiceContext) -> None:
-        await components(ctx, book=book, config=config).scheduler.run()
 
+async def _scheduler(ctx: ServiceContext) -> None:
+    await components(ctx).scheduler.run()
+
+
+_GAUGES = periodic(
+    GAUGE_PERIOD_SECONDS, refresh_gauges, name="followup: refreshing the task gauges", logger=log
+)
+
+
+def build_service(settings: FollowupSettings | None = None, *, book: PolicyBook | None = None) -> Service:
+    """The service from its settings (None: the environment, read when it starts) and a policy
+    book (None: ``SLA_POLICIES_FILE`` or the built-in one)."""
     return Service(
         name="followup",
         routers=[router, customer_router, texts_router()],
-        projections=projections,
+        components=factory(settings, book),
+        projections=_projections,
         migrations=Path(__file__).parent / "migrations",
-        background=[scheduler, _gauges],
+        background=[
+            _scheduler,
+            _GAUGES,
+        ],
         on_startup=[_precreate_metrics],
         description="Follow-up tasks that keep every promise to a customer (跟踪服务).",
         checks=[check_text_keys],

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from services.hq import queries, report, report_queries, workbook
-from services.hq.components import HqComponents, components
+from services.hq.components import HqComponents, Parts
 from services.hq.config import report_data
 from services.hq.kpis import KPIS, compute
 from services.hq.rebuild import request_rebuild, status
@@ -40,7 +40,6 @@ router = APIRouter(tags=["hq"])
 
 BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:\-]{1,128}$")]
 RegionName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
-Parts = Annotated[HqComponents, Depends(components)]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 MAX_PERIOD_DAYS = 366
 HqReader = Annotated[Principal, Depends(requires("hq.read"))]

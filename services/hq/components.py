@@ -1,4 +1,5 @@
-"""HQ's parts, built once at start-up and shared by the routes and the background tasks."""
+"""HQ's parts, built once at start-up (``Service.components``) and injected: routes take
+:data:`Parts`, background tasks call :func:`components`."""
 
 from __future__ import annotations
 
@@ -10,14 +11,13 @@ import asyncpg
 from fastapi import Depends
 
 from services.hq.config import HqConfig, load_config
+from services.hq.consumer import HqConsumer
 from services.hq.projections import BranchKpis
 from services.hq.queries import BranchDirectory
 from services.hq.regions import Regions
 from shared.clock import Clock
-from shared.runner import ServiceContext, context
+from shared.runner import ComponentsFactory, ServiceContext, components_of, injected
 from shared.sla.policy import PolicyBook
-
-KEY = "hq"
 
 
 @dataclass
@@ -29,6 +29,8 @@ class HqComponents:
     book: PolicyBook
     directory: BranchDirectory
     projection: BranchKpis
+    #: the read model's generation-switching consumer (a background task runs it)
+    consumer: HqConsumer
 
     def tz_of(self, branch_id: str) -> tzinfo:
         return self.book.calendar(branch_id).tz
@@ -38,15 +40,31 @@ class HqComponents:
         return self.clock.now().astimezone(self.book.calendar(None).tz).date()
 
 
-def build(ctx: ServiceContext, config: HqConfig | None = None) -> HqComponents:
-    config = config or load_config()
-    regions = Regions.load(config.regions_file)
-    book = PolicyBook.load()
+def factory(settings: HqConfig | None) -> ComponentsFactory:
+    """Build the parts from ``settings`` (None: the environment, read and checked at start-up)."""
 
-    projection = BranchKpis(config=config, regions=regions, store=ctx.store, clock=ctx.clock)
-    return HqComponents(ctx.pool, ctx.clock, config, regions, book, BranchDirectory(regions), projection)
+    async def build(ctx: ServiceContext) -> HqComponents:
+        config = settings or load_config()
+        regions = Regions.load(config.regions_file)
+        projection = BranchKpis(config=config, regions=regions, store=ctx.store, clock=ctx.clock)
+        return HqComponents(
+            ctx.pool,
+            ctx.clock,
+            config,
+            regions,
+            PolicyBook.load(),
+            BranchDirectory(regions),
+            projection,
+            HqConsumer(ctx, projection, config),
+        )
+
+    return build
 
 
-def components(ctx: Annotated[ServiceContext, Depends(context)]) -> HqComponents:
-    parts: HqComponents = ctx.extras[KEY]
-    return parts
+def components(ctx: ServiceContext) -> HqComponents:
+    """The running service's parts."""
+    return components_of(ctx, HqComponents)
+
+
+#: a route's parameter: the running service's parts
+Parts = Annotated[HqComponents, Depends(injected(HqComponents))]

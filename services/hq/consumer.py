@@ -31,11 +31,10 @@ from services.hq.rebuild import (
     mark_started,
     set_target,
 )
+from shared.batch_consumer import batch_consumer, projection_runner, start
 from shared.envelope import Envelope
-from shared.kafka_assignment import StaleAssignment, checked_roundrobin, forget, stale_assignment
-from shared.kafka_link import consumer_settings
+from shared.kafka_assignment import StaleAssignment, forget, stale_assignment
 from shared.kafka_topics import ensure_topics, topic_spec
-from shared.projection import ProjectionRunner
 from shared.registry import REGISTRY, EventRegistry
 from shared.runner import ServiceContext
 from shared.topology import dlq_topic
@@ -78,17 +77,7 @@ class HqConsumer:
         self.ctx = ctx
         self.projection = projection
         self.config = config
-        settings = ctx.settings
-        self.runner = ProjectionRunner(
-            projection,
-            service=ctx.name,
-            pool=ctx.pool,
-            broker=ctx.broker,
-            registry=ValidatingRegistry(ctx.registry),
-            clock=ctx.clock,
-            max_attempts=settings.projection_max_attempts,
-            max_message_bytes=settings.max_event_bytes + 4096,
-        )
+        self.runner = projection_runner(ctx, projection, registry=ValidatingRegistry(ctx.registry))
         self.generation = 0
         self.rebuilding = True
         self.batches = 0
@@ -131,37 +120,19 @@ class HqConsumer:
                 backoff = min(backoff * 2, 5.0)
 
     async def _consume(self, generation: int, stop: asyncio.Event) -> None:
-        settings = self.ctx.settings
-        consumer = AIOKafkaConsumer(
-            *self.projection.topics,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=group_id(generation),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-            max_poll_records=self.config.max_batch,
+        group = group_id(generation)
+        consumer = batch_consumer(
+            self.ctx,
+            self.projection.topics,
+            group,
+            max_batch=self.config.max_batch,
             max_partition_fetch_bytes=8 * 1024 * 1024,
-            metadata_max_age_ms=5_000,  # notices a re-created topic within seconds
-            # a stale assignment from the broker makes this loop start a new consumer
-            partition_assignment_strategy=(checked_roundrobin(group_id(generation)),),
-            **consumer_settings(
-                settings.kafka_group_instance_id,
-                session_timeout_ms=settings.kafka_session_timeout_ms,
-                heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-            ),
         )
-        status = self.ctx.kafka.consumers  # for /ready
-        status[group_id(generation)] = "joining"
-        try:
-            await consumer.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-            raise
+        await start(self.ctx, consumer, group)  # a stale assignment makes this loop start a new one
         self.runner.gaps.bind(consumer)  # a gap holds its partition back (shared.projection_gaps)
-        for name in [g for g in status if g != group_id(generation)]:
+        status = self.ctx.kafka.consumers  # for /ready
+        for name in [g for g in status if g != group]:
             del status[name]  # an older generation's group
-        status[group_id(generation)] = "ok"
         self.generation = generation
         metrics.GENERATION.set(generation)
         try:

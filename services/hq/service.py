@@ -7,33 +7,31 @@ from pathlib import Path
 
 from services.hq import gauges
 from services.hq.api import router
-from services.hq.components import KEY, HqComponents, build
-from services.hq.consumer import HqConsumer
+from services.hq.components import components, factory
+from services.hq.config import HqConfig
 from shared.contracts import hq as _hq_events  # noqa: F401  (registers HQ's own events)
 from shared.runner import Service, ServiceContext
 
 
-async def _start(ctx: ServiceContext) -> None:
-    ctx.extras[KEY] = build(ctx)
-
-
 async def _consume(ctx: ServiceContext) -> None:
-    parts: HqComponents = ctx.extras[KEY]
-    consumer = HqConsumer(ctx, parts.projection, parts.config)
-    ctx.extras["hq_consumer"] = consumer
-    await consumer.run()
+    await components(ctx).consumer.run()
 
 
 async def _gauges(ctx: ServiceContext) -> None:
-    await gauges.run(ctx.extras[KEY])
+    await gauges.run(components(ctx))
 
 
-SERVICE = Service(
-    name="hq",
-    routers=[router],
-    migrations=Path(__file__).parent / "migrations",
-    publishes=True,
-    on_startup=[_start],
-    background=[_consume, _gauges],
-    description="Headquarters: every branch's KPIs, reports and cross-branch patterns.",
-)
+def build_service(settings: HqConfig | None = None) -> Service:
+    """The service from its settings (None: the environment, read and checked when it starts)."""
+    return Service(
+        name="hq",
+        routers=[router],
+        components=factory(settings),
+        migrations=Path(__file__).parent / "migrations",
+        publishes=True,
+        background=[_consume, _gauges],
+        description="Headquarters: every branch's KPIs, reports and cross-branch patterns.",
+    )
+
+
+SERVICE = build_service()

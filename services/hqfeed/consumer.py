@@ -18,9 +18,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from services.hqfeed.config import FeedConfig
 from services.hqfeed.projection import HqFeed
-from shared.kafka_assignment import StaleAssignment, checked_roundrobin, forget, stale_assignment
-from shared.kafka_link import consumer_settings
-from shared.projection import ProjectionRunner
+from shared.batch_consumer import batch_consumer, projection_runner, start
+from shared.kafka_assignment import StaleAssignment, forget, stale_assignment
 from shared.runner import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -31,18 +30,8 @@ class FeedConsumer:
         self.ctx = ctx
         self.projection = projection
         self.config = config
-        settings = ctx.settings
-        self.runner = ProjectionRunner(
-            projection,
-            service=ctx.name,
-            pool=ctx.pool,
-            broker=ctx.broker,
-            registry=ctx.registry,
-            clock=ctx.clock,
-            max_attempts=settings.projection_max_attempts,
-            max_message_bytes=settings.max_event_bytes + 4096,
-            on_commit=ctx.store.notifier.poke,  # the contract events are committed: wake the relay
-        )
+        # the contract events are committed: wake the relay
+        self.runner = projection_runner(ctx, projection, on_commit=ctx.store.notifier.poke)
 
     async def run(self) -> None:
         backoff = 0.2
@@ -58,32 +47,9 @@ class FeedConsumer:
                 backoff = min(backoff * 2, 5.0)
 
     async def _consume(self) -> None:
-        settings = self.ctx.settings
-        consumer = AIOKafkaConsumer(
-            *self.projection.topics,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=self.runner.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-            max_poll_records=self.config.max_batch,
-            metadata_max_age_ms=5_000,  # notices a re-created topic within seconds
-            # a stale assignment from the broker makes run() start a new consumer
-            partition_assignment_strategy=(checked_roundrobin(self.runner.group_id),),
-            **consumer_settings(
-                settings.kafka_group_instance_id,
-                session_timeout_ms=settings.kafka_session_timeout_ms,
-                heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-            ),
-        )
-        self.ctx.kafka.consumers[self.runner.group_id] = "joining"  # /ready
-        try:
-            await consumer.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-            raise
-        self.ctx.kafka.consumers[self.runner.group_id] = "ok"
+        group = self.runner.group_id
+        consumer = batch_consumer(self.ctx, self.projection.topics, group, max_batch=self.config.max_batch)
+        await start(self.ctx, consumer, group)  # a stale assignment makes run() start a new one
         self.runner.gaps.bind(consumer)  # a gap holds its partition back (shared.projection_gaps)
         try:
             while True:

@@ -6,33 +6,27 @@ It has no HTTP API of its own beyond what every service serves (``/health``, ``/
 
 from __future__ import annotations
 
-from datetime import tzinfo
-from functools import lru_cache
 from pathlib import Path
 
+from services.hqfeed.components import components, factory
 from services.hqfeed.config import FeedConfig
-from services.hqfeed.consumer import FeedConsumer
-from services.hqfeed.projection import HqFeed
 from shared.runner import Service, ServiceContext
-from shared.sla.policy import PolicyBook
 
 
 async def _consume(ctx: ServiceContext) -> None:
-    book = PolicyBook.load()
-
-    @lru_cache(maxsize=100_000)
-    def tz_of(branch_id: str) -> tzinfo:
-        return book.calendar(branch_id).tz
-
-    feed = HqFeed(store=ctx.store, tz_of=tz_of, clock=ctx.clock)
-    ctx.extras["hqfeed"] = feed
-    await FeedConsumer(ctx, feed, FeedConfig()).run()
+    await components(ctx).consumer.run()
 
 
-SERVICE = Service(
-    name="hqfeed",
-    background=[_consume],
-    migrations=Path(__file__).parent / "migrations",
-    publishes=True,
-    description="Branch side: folds the domain topics into headquarters' PII-free contract.",
-)
+def build_service(settings: FeedConfig | None = None) -> Service:
+    """The service from its settings (None: the environment, read when it starts)."""
+    return Service(
+        name="hqfeed",
+        components=factory(settings),
+        background=[_consume],
+        migrations=Path(__file__).parent / "migrations",
+        publishes=True,
+        description="Branch side: folds the domain topics into headquarters' PII-free contract.",
+    )
+
+
+SERVICE = build_service()

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.reception import components
 from services.reception import domain as v
 from services.reception import phone as p
 from services.reception.app import CallStep, Reception, VisitStep
@@ -61,8 +62,7 @@ RoutedTo = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0
 
 
 def reception(ctx: Annotated[ServiceContext, Depends(context)]) -> Reception:
-    app: Reception = ctx.extras["reception"]
-    return app
+    return components.reception(ctx)
 
 
 App = Annotated[Reception, Depends(reception)]

@@ -76,7 +76,7 @@ class VisitTaken(Exception):
 
 
 class Reception:
-    """The reception application: built once per running service (``ctx.extras['reception']``)."""
+    """The reception application: built once per running service (``components.py``)."""
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.reception import components
 from services.reception import counter as k
 from services.reception.app import Reception
 from shared.auth import Principal, requires
@@ -34,8 +35,7 @@ Manage = Annotated[Principal, Depends(requires("reception.counter.manage"))]
 
 
 def reception(ctx: Annotated[ServiceContext, Depends(context)]) -> Reception:
-    app: Reception = ctx.extras["reception"]
-    return app
+    return components.reception(ctx)
 
 
 App = Annotated[Reception, Depends(reception)]

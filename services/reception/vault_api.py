@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from services.reception.components import reception_if_running
 from services.reception.vault import Vault
 from services.reception.vault_model import (
     MAX_NAME,
@@ -109,7 +110,7 @@ def build_vault(ctx: ServiceContext) -> Vault:
     built = Vault.from_env(ctx.pool, ctx.clock)
 
     async def erased(conn: asyncpg.Connection, ref: str, at: datetime, by: Attribution) -> None:
-        reception = ctx.extras.get("reception")
+        reception = reception_if_running(ctx)
         if reception is None:  # a vault served without the reception application (tests)
             return
         meta = Metadata(actor=by.actor, correlation_id=by.correlation_id or uuid4())

@@ -20,6 +20,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.reception.components import reception_if_running
 from services.reception.vault_api import (
     NO_STORE,
     BranchId,
@@ -118,7 +119,7 @@ class DuplicatesView(BaseModel):
 def publisher(ctx: ServiceContext) -> Publish | None:
     """Vault facts go onto reception's store through the reception application (none in a bare
     vault, e.g. tests of the vault alone)."""
-    reception = ctx.extras.get("reception")
+    reception = reception_if_running(ctx)
     if reception is None:
         return None
 

@@ -24,6 +24,7 @@ from shared.registry import EventData
 
 C = TypeVar("C")
 S = TypeVar("S")
+E = TypeVar("E", bound=EventData)
 
 
 def recorded(decider: Decider[C, S], *commands: C, events: Sequence[EventData] = ()) -> list[EventData]:
@@ -101,6 +102,14 @@ class When(Generic[C, S]):
 def given(decider: Decider[C, S], *events: EventData) -> Scenario[C, S]:
     """A stream whose past is ``events``."""
     return Scenario(decider, tuple(events))
+
+
+def only(outcome: When[Any, Any], kind: type[E]) -> E:
+    """The one event ``outcome`` decided, of ``kind`` (``then(kind)`` checked), for a look at its fields."""
+    outcome.then(kind)
+    event = outcome.events[0]
+    assert isinstance(event, kind)
+    return event
 
 
 def _names(events: Sequence[object]) -> list[str]:

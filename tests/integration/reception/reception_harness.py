@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from services.reception.app import Reception
+from services.reception.components import reception
 from services.reception.service import SERVICE
 from shared.clock import FixedClock
 from shared.envelope import Envelope
@@ -39,8 +40,7 @@ class Running:
 
     @property
     def app(self) -> Reception:
-        reception: Reception = self.ctx.extras["reception"]
-        return reception
+        return reception(self.ctx)
 
     async def post(self, path: str, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
         return await self.http.post(path, json=body, headers=headers)

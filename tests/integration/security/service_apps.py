@@ -182,7 +182,9 @@ async def seed_reception(svc: Running) -> None:
     (person,) = fake_people(1)
     registered = await _created(svc, f"/branches/{b}/customers", person.body())
     svc.params["customer_ref"] = registered["customer_ref"]
-    svc.params["line"] = next(iter(svc.ctx.extras["reception"].catalogue.lines))
+    from services.reception.components import reception
+
+    svc.params["line"] = next(iter(reception(svc.ctx).catalogue.lines))
     svc.params["counter_id"] = "matrix-ctr"  # distinctive: a 403 must not name it
 
 

@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.reception.app import Reception
+from services.reception.components import reception
 from services.reception.service import SERVICE
 from services.reception.vault_model import id_check_char
 from shared.clock import FixedClock
@@ -129,8 +130,7 @@ class VaultService:
 
     @property
     def reception(self) -> Reception:
-        reception: Reception = self.ctx.extras["reception"]
-        return reception
+        return reception(self.ctx)
 
     async def register(
         self, person: Person, branch: str = OWN, headers: dict[str, str] | None = None, **extra: Any

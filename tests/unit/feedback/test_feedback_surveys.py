@@ -1,8 +1,8 @@
-"""The survey decider, given / when / then: one survey per subject, the 72 h window, one answer."""
+"""The survey decider, given / when / then (``tests.support.decider``): one survey per subject,
+the 72 h window, one answer."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -19,9 +19,9 @@ from shared.contracts.feedback import (
     SurveyRequested,
     SurveySent,
 )
-from shared.decider import DomainError, NotFound
-from shared.registry import EventData
+from shared.decider import NotFound
 from shared.sla.policy import PolicyBook
+from tests.support.decider import Scenario, given, only
 from tests.support.texts import ref
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -48,15 +48,9 @@ def request(**kw: object) -> s.RequestSurvey:
     return s.RequestSurvey(**(fields | kw))  # type: ignore[arg-type]
 
 
-def given(*commands: s.Command) -> s.Survey:
-    state = s.survey_decider.initial_state
-    for command in commands:
-        state = s.survey_decider.fold(s.decide(state, command), state)
-    return state
-
-
-def when(state: s.Survey, command: s.Command) -> Sequence[EventData]:
-    return s.decide(state, command)
+def survey(*commands: s.Command) -> Scenario[s.Command, s.Survey]:
+    """A survey that went through ``commands`` (its past: the events they recorded)."""
+    return given(s.survey_decider).after(*commands)
 
 
 REQUESTED = (request(),)
@@ -67,8 +61,7 @@ SENT = (*REQUESTED, s.RecordSent("local-1", at(0.01)))
 
 
 def test_request_records_channel_and_window() -> None:
-    [event] = when(s.Survey(), request())
-    assert isinstance(event, SurveyRequested)
+    event = only(survey().when(request()), SurveyRequested)
     assert event.channel is SurveyChannel.sms and event.expires_at == at(72) and event.staff_id == "teller-2"
 
 
@@ -76,7 +69,7 @@ def test_one_survey_per_subject_never_two() -> None:
     assert s.survey_id_for(SUBJECT) == SURVEY
     assert s.survey_id_for(f"complaint:{VISIT}") != SURVEY
     for history in (REQUESTED, SENT, (*SENT, answer(5, at(1))), (*SENT, s.ExpireSurvey(at(72)))):
-        assert when(given(*history), request(requested_at=at(10), expires_at=at(82))) == []
+        survey(*history).when(request(requested_at=at(10), expires_at=at(82))).then()
 
 
 def test_survey_ids_stay_stable() -> None:
@@ -85,15 +78,15 @@ def test_survey_ids_stay_stable() -> None:
 
 
 def test_a_window_must_end_after_the_request() -> None:
-    with pytest.raises(DomainError, match="window"):
-        when(s.Survey(), request(expires_at=at(0)))
+    survey().when(request(expires_at=at(0))).then_raises("window")
 
 
 def test_sent_once_then_resends_record_nothing() -> None:
-    [event] = when(given(*REQUESTED), s.RecordSent("local-1", at(0.01)))
-    assert isinstance(event, SurveySent) and event.message_id == "local-1"
-    assert when(given(*SENT), s.RecordSent("local-1", at(0.02))) == []
-    assert when(given(*REQUESTED, answer(4, at(0.5))), s.RecordSent("x", at(1))) == []
+    assert (
+        only(survey(*REQUESTED).when(s.RecordSent("local-1", at(0.01))), SurveySent).message_id == "local-1"
+    )
+    survey(*SENT).when(s.RecordSent("local-1", at(0.02))).then()
+    survey(*REQUESTED, answer(4, at(0.5))).when(s.RecordSent("x", at(1))).then()
 
 
 # ------------------------------------------------------------------------------------ window
@@ -101,34 +94,30 @@ def test_sent_once_then_resends_record_nothing() -> None:
 
 @pytest.mark.parametrize("hours", [0.001, 1, 71.99])
 def test_an_answer_inside_the_window_is_accepted(hours: float) -> None:
-    [event] = when(given(*SENT), answer(5, at(hours)))
-    assert isinstance(event, SurveyAnswered) and event.score == 5 and not event.negative
+    event = only(survey(*SENT).when(answer(5, at(hours))), SurveyAnswered)
+    assert event.score == 5 and not event.negative
 
 
 def test_an_answer_before_the_message_went_out_is_accepted_too() -> None:
     """A phone survey can be answered on the call that asks it."""
-    [event] = when(given(*REQUESTED), answer(4, at(0.1)))
-    assert isinstance(event, SurveyAnswered)
+    survey(*REQUESTED).when(answer(4, at(0.1))).then(SurveyAnswered)
 
 
 @pytest.mark.parametrize("hours", [72, 72.01, 500])
 def test_an_answer_at_or_after_72h_is_refused_even_before_the_expiry_fired(hours: float) -> None:
-    with pytest.raises(s.WindowClosed, match="closed"):
-        when(given(*SENT), answer(5, at(hours)))
+    survey(*SENT).when(answer(5, at(hours))).then_raises("closed", s.WindowClosed)
 
 
 def test_an_expired_survey_refuses_answers() -> None:
-    expired = given(*SENT, s.ExpireSurvey(at(72)))
-    assert expired.status is s.SurveyStatus.expired
-    with pytest.raises(s.WindowClosed):
-        when(expired, answer(5, at(1)))  # even with a clock that lags behind
+    expired = survey(*SENT, s.ExpireSurvey(at(72)))
+    assert expired.state.status is s.SurveyStatus.expired
+    expired.when(answer(5, at(1))).then_raises("", s.WindowClosed)  # even with a clock that lags behind
 
 
 def test_expiry_fires_once_and_not_after_an_answer() -> None:
-    [event] = when(given(*SENT), s.ExpireSurvey(at(72)))
-    assert isinstance(event, SurveyExpired) and event.subject == SUBJECT
-    assert when(given(*SENT, s.ExpireSurvey(at(72))), s.ExpireSurvey(at(73))) == []
-    assert when(given(*SENT, answer(3, at(5))), s.ExpireSurvey(at(72))) == []
+    assert only(survey(*SENT).when(s.ExpireSurvey(at(72))), SurveyExpired).subject == SUBJECT
+    survey(*SENT, s.ExpireSurvey(at(72))).when(s.ExpireSurvey(at(73))).then()
+    survey(*SENT, answer(3, at(5))).when(s.ExpireSurvey(at(72))).then()
 
 
 def test_window_comes_from_the_policy_book() -> None:
@@ -142,22 +131,17 @@ def test_window_comes_from_the_policy_book() -> None:
 
 
 def test_a_second_answer_is_refused_as_already_answered() -> None:
-    answered = given(*SENT, answer(4, at(1)))
-    with pytest.raises(s.AlreadyAnswered):
-        when(answered, answer(5, at(2)))
-    with pytest.raises(s.AlreadyAnswered):  # the same answer again is a duplicate too
-        when(answered, answer(4, at(1)))
+    answered = survey(*SENT, answer(4, at(1)))
+    answered.when(answer(5, at(2))).then_raises("", s.AlreadyAnswered)
+    answered.when(answer(4, at(1))).then_raises("", s.AlreadyAnswered)  # the same answer: a duplicate too
 
 
 def test_already_answered_wins_over_a_closed_window() -> None:
-    answered = given(*SENT, answer(4, at(1)))
-    with pytest.raises(s.AlreadyAnswered):
-        when(answered, answer(5, at(100)))
+    survey(*SENT, answer(4, at(1))).when(answer(5, at(100))).then_raises("", s.AlreadyAnswered)
 
 
 def test_an_unknown_survey_is_not_found() -> None:
-    with pytest.raises(NotFound):
-        when(s.Survey(), answer(5, at(1)))
+    survey().when(answer(5, at(1))).then_raises("", NotFound)
 
 
 def answer(score: int, t: datetime, comment: str = "", reasons: tuple[str, ...] = ()) -> s.AnswerSurvey:
@@ -172,9 +156,9 @@ def answer(score: int, t: datetime, comment: str = "", reasons: tuple[str, ...] 
 
 @pytest.mark.parametrize("score", [1, 2])
 def test_a_low_score_is_negative_and_triggers_recovery(score: int) -> None:
-    events = when(given(*SENT), answer(score, at(1)))
-    assert [type(e) for e in events] == [SurveyAnswered, NegativeFeedbackReceived]
-    negative = events[1]
+    outcome = survey(*SENT).when(answer(score, at(1)))
+    outcome.then(SurveyAnswered, NegativeFeedbackReceived)
+    negative = outcome.events[1]
     assert isinstance(negative, NegativeFeedbackReceived)
     assert negative.customer_ref == "cust_ref_0001" and negative.subject == SUBJECT
     assert negative.score == score and not negative.describes_complaint
@@ -182,26 +166,27 @@ def test_a_low_score_is_negative_and_triggers_recovery(score: int) -> None:
 
 @pytest.mark.parametrize("score", [3, 4, 5])
 def test_a_fair_score_without_a_problem_is_not_negative(score: int) -> None:
-    [event] = when(given(*SENT), answer(score, at(1), "fast and friendly"))
-    assert isinstance(event, SurveyAnswered) and not event.negative
+    assert not only(survey(*SENT).when(answer(score, at(1), "fast and friendly")), SurveyAnswered).negative
 
 
 def test_a_good_score_with_a_comment_naming_a_problem_is_negative() -> None:
-    events = when(given(*SENT), answer(4, at(1), "fine, but the queue machine was broken"))
-    assert [type(e) for e in events] == [SurveyAnswered, NegativeFeedbackReceived]
-    assert isinstance(events[0], SurveyAnswered) and events[0].negative
+    outcome = survey(*SENT).when(answer(4, at(1), "fine, but the queue machine was broken"))
+    outcome.then(SurveyAnswered, NegativeFeedbackReceived)
+    assert isinstance(outcome.events[0], SurveyAnswered) and outcome.events[0].negative
 
 
 def test_a_comment_describing_a_complaint_is_flagged() -> None:
-    events = when(given(*SENT), answer(1, at(1), "我要投诉，柜员态度差，多扣了手续费"))
-    negative = events[1]
+    outcome = survey(*SENT).when(answer(1, at(1), "我要投诉，柜员态度差，多扣了手续费"))
+    outcome.then(SurveyAnswered, NegativeFeedbackReceived)
+    negative = outcome.events[1]
     assert isinstance(negative, NegativeFeedbackReceived) and negative.describes_complaint
     assert "投诉" in negative.matched
 
 
 def test_the_comment_travels_as_a_reference_never_as_words() -> None:
     comment = "Rude! Call me on 138 1234 5678, card 6222020200112233445"
-    events = when(given(*SENT), answer(1, at(1), comment, ("service_attitude",)))
+    outcome = survey(*SENT).when(answer(1, at(1), comment, ("service_attitude",)))
+    events = outcome.then(SurveyAnswered, NegativeFeedbackReceived).history[-2:]
     for event in events:
         text = event.model_dump_json()
         assert "Rude" not in text and "5678" not in text and "6222" not in text
@@ -211,15 +196,15 @@ def test_the_comment_travels_as_a_reference_never_as_words() -> None:
 
 
 def test_reasons_are_kept_once_each() -> None:
-    [event] = when(given(*SENT), answer(5, at(1), "", ("waiting_time", "waiting_time", "fees")))
-    assert isinstance(event, SurveyAnswered) and event.reasons == ["waiting_time", "fees"]
+    outcome = survey(*SENT).when(answer(5, at(1), "", ("waiting_time", "waiting_time", "fees")))
+    assert only(outcome, SurveyAnswered).reasons == ["waiting_time", "fees"]
 
 
 def test_score_and_comment_bounds() -> None:
-    with pytest.raises(DomainError):
-        when(given(*SENT), answer(6, at(1)))
-    with pytest.raises(DomainError, match="500"):  # the body refuses it first (TextRules(500))
-        when(given(*SENT), answer(5, at(1), "x" * 501))
+    survey(*SENT).when(answer(6, at(1))).then_raises("")
+    survey(*SENT).when(answer(5, at(1), "x" * 501)).then_raises(
+        "500"
+    )  # the body refuses it first (TextRules(500))
 
 
 # ------------------------------------------------------------------------------------ channel

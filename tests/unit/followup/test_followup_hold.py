@@ -13,16 +13,20 @@ from hypothesis import strategies as st
 
 from services.followup.domain import (
     CancelTask,
+    Command,
     PauseTask,
     ResumeTask,
     ScheduleTask,
     Task,
     decide,
     evolve,
+    followup_decider,
 )
 from shared.contracts.followup import FollowUpPaused, FollowUpResumed, TaskKind
 from shared.sla.deadlines import Deadline, schedule
 from shared.sla.policy import PolicyBook
+from tests.support.decider import Scenario, only
+from tests.support.decider import given as past
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 INTERVAL = timedelta(hours=24)
@@ -35,14 +39,15 @@ def run(state: Task, command: object) -> Task:
     return state
 
 
-def scheduled() -> Task:
-    return run(
-        Task(),
-        ScheduleTask(
-            task_id=uuid4(), kind=TaskKind.progress_update, due_at=T0 + INTERVAL, reason="progress",
-            subject=f"complaint:{uuid4()}", at=T0,
-        ),
-    )  # fmt: skip
+SCHEDULE = ScheduleTask(
+    task_id=uuid4(), kind=TaskKind.progress_update, due_at=T0 + INTERVAL, reason="progress",
+    subject=f"complaint:{uuid4()}", at=T0,
+)  # fmt: skip
+
+
+def scheduled(*commands: Command) -> Scenario[Command, Task]:
+    """A progress update scheduled at T0, then ``commands`` (given / when / then)."""
+    return past(followup_decider).after(SCHEDULE, *commands)
 
 
 def clock(started: datetime) -> Deadline:
@@ -58,26 +63,25 @@ def clock(started: datetime) -> Deadline:
 
 
 def test_a_hold_moves_the_due_time_by_exactly_the_held_time() -> None:
-    task = scheduled()
-    task = run(task, PauseTask(at=T0 + timedelta(hours=20), rule="held"))
-    assert task.paused_at == T0 + timedelta(hours=20)
-    assert not task.overdue(T0 + timedelta(days=10)), "never overdue while held"
-    resumed = decide(task, ResumeTask(at=T0 + timedelta(days=10, hours=20), rule="resumed"))
-    assert isinstance(resumed[0], FollowUpResumed)
-    assert resumed[0].paused_seconds == 10 * 24 * 3600
-    task = evolve(task, resumed[0])
+    held = scheduled(PauseTask(at=T0 + timedelta(hours=20), rule="held"))
+    assert held.state.paused_at == T0 + timedelta(hours=20)
+    assert not held.state.overdue(T0 + timedelta(days=10)), "never overdue while held"
+    outcome = held.when(ResumeTask(at=T0 + timedelta(days=10, hours=20), rule="resumed"))
+    assert only(outcome, FollowUpResumed).paused_seconds == 10 * 24 * 3600
+    task = outcome.state
     assert task.due_at == T0 + timedelta(days=11)  # the 4 hours that were left
     assert not task.overdue(T0 + timedelta(days=10, hours=23)) and task.overdue(T0 + timedelta(days=11))
 
 
 def test_holds_are_idempotent_and_a_closed_task_ignores_them() -> None:
-    task = run(scheduled(), PauseTask(at=T0, rule="held"))
-    assert decide(task, PauseTask(at=T0 + timedelta(hours=1), rule="held")) == []  # redelivered hold
-    assert decide(scheduled(), ResumeTask(at=T0, rule="resumed")) == []  # nothing paused
-    closed = run(task, CancelTask(reason=None, at=T0, automatic=True, rule="closed"))
-    assert decide(closed, PauseTask(at=T0, rule="held")) == []
-    assert decide(closed, ResumeTask(at=T0, rule="resumed")) == []
-    assert not closed.overdue(T0 + timedelta(days=3))
+    scheduled(PauseTask(at=T0, rule="held")).when(PauseTask(at=T0 + timedelta(hours=1), rule="held")).then()
+    scheduled().when(ResumeTask(at=T0, rule="resumed")).then()  # nothing paused
+    closed = scheduled(
+        PauseTask(at=T0, rule="held"), CancelTask(reason=None, at=T0, automatic=True, rule="closed")
+    )
+    closed.when(PauseTask(at=T0, rule="held")).then()
+    closed.when(ResumeTask(at=T0, rule="resumed")).then()
+    assert not closed.state.overdue(T0 + timedelta(days=3))
 
 
 steps = st.lists(
@@ -97,7 +101,7 @@ def test_no_overdue_progress_update_for_time_on_hold(sequence: list[tuple[str, i
     """Whatever the order of holds, resumes, time passing and the close: the task is overdue only
     once more than 24 h of *running* time passed (and then it is), and the SLA clock (pauses
     recorded by the same events) is due at the same moment and never fires during a hold."""
-    task, now = scheduled(), T0
+    task, now = scheduled().state, T0
     deadline = clock(T0)
     held = timedelta(0)  # completed holds
     extended = timedelta(0)  # the holds that began while time was left (they move the due time)

@@ -75,6 +75,11 @@ _MET_BY = {
 }
 
 
+#: decisions that meet regulatory deadlines, and facts that restart them
+DeadlineMeeting = ComplaintAnswered | InterimResponseSent | ReviewDecided
+DeadlineRestarting = ReviewRequested | NewMaterialReceived | RepeatComplaintMerged | ComplaintClassified
+
+
 def _meta(env: Envelope) -> Metadata:
     return Metadata(actor=ACTOR, correlation_id=env.correlation_id, causation_id=env.event_id)
 
@@ -263,16 +268,16 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
     async def milestone(conn: asyncpg.Connection, env: Envelope, data: RegulatoryMilestoneReached) -> None:
         await r.schedule(conn, env, rules.on_regulatory_milestone(env, data, clock.now()))
 
-    async def met(
-        conn: asyncpg.Connection,
-        env: Envelope,
-        complaint_id: UUID,
-        outcomes: list[ClockOutcome],
-        at: datetime,
-    ) -> None:
+    @proj.on(ComplaintAnswered, InterimResponseSent, ReviewDecided)
+    async def met(conn: asyncpg.Connection, env: Envelope, data: DeadlineMeeting) -> None:
         """A decision (answer, interim reply, review decision) met these deadlines: done."""
-        done = CompleteTask(at=at, rule=f"Deadline met: {_MET_BY.get(env.type, env.type)}.", automatic=True)
-        await r.end_milestones(conn, env, complaint_id, _met(outcomes), done)
+        rule = f"Deadline met: {_MET_BY.get(env.type, env.type)}."
+        done = CompleteTask(at=data.at, rule=rule, automatic=True)
+        await r.end_milestones(conn, env, data.complaint_id, _met(data.regulatory_outcomes), done)
+
+    @proj.on(ReviewRequested, NewMaterialReceived, RepeatComplaintMerged, ComplaintClassified)
+    async def restarted_by(conn: asyncpg.Connection, env: Envelope, data: DeadlineRestarting) -> None:
+        await restarted(conn, env, data.complaint_id, data.regulatory_clocks, data.at)
 
     async def restarted(
         conn: asyncpg.Connection, env: Envelope, complaint_id: UUID, clocks: list[ClockStart], at: datetime
@@ -281,34 +286,6 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
         are moot; the complaint service warns again before the new limit."""
         cancel = CancelTask(reason=None, at=at, automatic=True, rule=f"The deadline restarted ({env.type}).")
         await r.end_milestones(conn, env, complaint_id, _restarted(clocks), cancel)
-
-    @proj.on(ComplaintAnswered)
-    async def answered(conn: asyncpg.Connection, env: Envelope, data: ComplaintAnswered) -> None:
-        await met(conn, env, data.complaint_id, data.regulatory_outcomes, data.at)
-
-    @proj.on(InterimResponseSent)
-    async def interim(conn: asyncpg.Connection, env: Envelope, data: InterimResponseSent) -> None:
-        await met(conn, env, data.complaint_id, data.regulatory_outcomes, data.at)
-
-    @proj.on(ReviewDecided)
-    async def review_decided(conn: asyncpg.Connection, env: Envelope, data: ReviewDecided) -> None:
-        await met(conn, env, data.complaint_id, data.regulatory_outcomes, data.at)
-
-    @proj.on(ReviewRequested)
-    async def review_requested(conn: asyncpg.Connection, env: Envelope, data: ReviewRequested) -> None:
-        await restarted(conn, env, data.complaint_id, data.regulatory_clocks, data.at)
-
-    @proj.on(NewMaterialReceived)
-    async def new_material(conn: asyncpg.Connection, env: Envelope, data: NewMaterialReceived) -> None:
-        await restarted(conn, env, data.complaint_id, data.regulatory_clocks, data.at)
-
-    @proj.on(RepeatComplaintMerged)
-    async def repeat(conn: asyncpg.Connection, env: Envelope, data: RepeatComplaintMerged) -> None:
-        await restarted(conn, env, data.complaint_id, data.regulatory_clocks, data.at)
-
-    @proj.on(ComplaintClassified)
-    async def classified(conn: asyncpg.Connection, env: Envelope, data: ComplaintClassified) -> None:
-        await restarted(conn, env, data.complaint_id, data.regulatory_clocks, data.at)
 
     @proj.on(VisitServed)
     async def served(conn: asyncpg.Connection, env: Envelope, data: VisitServed) -> None:
