@@ -87,7 +87,7 @@ Eraser = Annotated[Principal, Depends(requires("pii.erase"))]
 Caller = Annotated[ServicePrincipal, Depends(requires_service("pii.resolve_contact"))]
 
 
-def vault(ctx: Annotated[ServiceContext, Depends(context)]) -> Vault:
+async def vault(ctx: Annotated[ServiceContext, Depends(context)]) -> Vault:
     """The running service's vault (built from the environment on first use; see
     :func:`start_vault` to refuse to start without keys instead)."""
     existing: Vault | None = ctx.extras.get("vault")
@@ -368,7 +368,7 @@ async def erase_pii(
     )
 
 
-def _correlation(x_correlation_id: Annotated[str | None, Header()] = None) -> UUID | None:
+async def _correlation(x_correlation_id: Annotated[str | None, Header()] = None) -> UUID | None:
     if x_correlation_id is None:
         return None
     try:
