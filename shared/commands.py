@@ -179,9 +179,14 @@ class CommandHandler(Generic[C, S]):
         must_exist: bool = True,
         check_branch: CheckBranch | None = None,
         texts: PendingTexts | None = None,
+        fresh: bool = False,
     ) -> CommandResult[S]:
         """Run a command in its own transaction (one statement when there is no ``after_append``
         and no ``texts``).
+
+        ``fresh``: a create on a stream id nobody can know yet (random, or derived from an
+        idempotency key claimed first): nothing to lock (``lock_first``) or load; if the stream
+        exists after all, the append's version check refuses it.
 
         ``check_branch`` (the caller's ``Principal.check_branch``) is called with the stream's
         branch after loading and before anything is decided or appended: a command on another
@@ -199,6 +204,7 @@ class CommandHandler(Generic[C, S]):
                 must_exist=must_exist,
                 check_branch=check_branch,
                 texts=texts,
+                fresh=fresh,
             )
         for attempt in range(self.retries + 1):
             try:
@@ -221,19 +227,25 @@ class CommandHandler(Generic[C, S]):
         command: C | MakeCommand[S, C],
         *,
         expected_version: int | None,
+        fresh: bool,
         **kw: Any,
     ) -> CommandResult[S]:
         """Everything in ONE fresh transaction: the ``lock_first`` rows, loading, building the
         command (it may read and lock rows the decision depends on, which then commit or roll back
         with the events), deciding, appending. A concurrent change is decided again on the fresh
         state (unless the client named the version it expects: then it is a 409); a deadlock or
-        serialisation failure is run again."""
+        serialisation failure is run again. The transaction is the unit that is retried, so the
+        command needs no savepoint of its own (:meth:`execute_here`)."""
         for attempt in range(self.retries + 1):
             try:
                 async with self.store.transaction() as conn:
+                    if fresh:  # a new stream: no rows of it to lock, nothing to load
+                        return await self.execute_in(
+                            conn, stream_id, command, expected_version=expected_version, savepoint=False, **kw
+                        )
                     if self.lock_first is not None:
                         await self.lock_first(conn, stream_id)
-                    return await self.execute_in(
+                    return await self.execute_here(
                         conn, stream_id, command, expected_version=expected_version, **kw
                     )
             except ConcurrencyError:
@@ -297,6 +309,30 @@ class CommandHandler(Generic[C, S]):
             except ConcurrencyError:
                 self._count_conflict(expected_version, attempt)
         raise AssertionError("unreachable")
+
+    @_logged
+    async def execute_here(
+        self,
+        conn: asyncpg.Connection,
+        stream_id: str,
+        command: C | MakeCommand[S, C],
+        *,
+        meta: Metadata,
+        branch_id: str | None = None,
+        expected_version: int | None = None,
+        must_exist: bool = True,
+        check_branch: CheckBranch | None = None,
+        texts: PendingTexts | None = None,
+    ) -> CommandResult[S]:
+        """Load, decide and append in the caller's transaction without a savepoint: for a caller
+        that retries its whole transaction on :class:`ConcurrencyError` (two round trips fewer
+        than :meth:`execute_in`). The append may be queued (``shared.db_batch``): its conflict
+        then comes from the caller's flush or commit."""
+        loaded = await self.load(stream_id, conn)
+        self._check(stream_id, loaded, branch_id, must_exist, check_branch)
+        made = await command(conn, loaded) if callable(command) else command
+        decision = self._decide(stream_id, loaded, made, branch_id, meta, expected_version, must_exist)
+        return await self._append(conn, stream_id, loaded, decision, texts)
 
     def _empty(self) -> Loaded[S]:
         return Loaded(self.decider.fold([]), 0, [])

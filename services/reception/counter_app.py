@@ -69,8 +69,10 @@ class Counters:
         at: datetime,
         meta: Metadata,
     ) -> None:
-        """In the call's transaction: refuse a paused counter, open a closed one (``counter.py``)."""
-        await self.commands.execute_in(
+        """In the call's transaction: refuse a paused counter, open a closed one (``counter.py``).
+        No savepoint: the call's transaction is retried whole on a conflict (and the ``counters``
+        row, locked first by the call, already serialises the counter's writers)."""
+        await self.commands.execute_here(
             conn,
             k.stream_id(branch_id, counter_id),
             k.BeforeCall(counter_id, staff_id, at, self.day_start(branch_id, at)),
