@@ -279,7 +279,8 @@ class Reception:
                 raise VisitTaken()
             branch_id = loaded.history[0].branch_id
             busy = await conn.fetchrow(
-                "SELECT visit_id, ticket FROM counters WHERE branch_id = $1 AND counter_id = $2 FOR UPDATE",
+                """SELECT visit_id, ticket, state, state_since FROM counters
+                   WHERE branch_id = $1 AND counter_id = $2 FOR UPDATE""",
                 branch_id,
                 counter_id,
             )
@@ -293,12 +294,24 @@ class Reception:
                     "serve that customer (or record that they left) first"
                 )
             now = self.clock.now()
-            if loaded.state.status in v.WAITING and loaded.state.calls < v.MAX_CALLS:
+            if (
+                loaded.state.status in v.WAITING
+                and loaded.state.calls < v.MAX_CALLS
+                and not self._open_today(busy, branch_id, now)
+            ):
                 actor = meta or Metadata(actor=staff_id)
                 await self.counters.before_call(conn, branch_id, counter_id, staff_id, now, actor)
             return v.Call(counter_id, staff_id, now)
 
         return make
+
+    def _open_today(self, row: asyncpg.Record | None, branch_id: str, now: datetime) -> bool:
+        """Whether the counter's row (locked, written in every counter command's transaction, so
+        it says what the counter's stream says) shows it open since today: then the call changes
+        nothing on the counter (``counter.py``, ``BeforeCall``) and its stream need not be read."""
+        if row is None or row["state"] != "open" or row["state_since"] is None:
+            return False
+        return bool(row["state_since"] >= self.counters.day_start(branch_id, now))
 
     async def call_next(
         self,

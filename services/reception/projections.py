@@ -183,10 +183,24 @@ class CounterRows:
     """The counter's state on its ``counters`` row (busy/free follows the visit events)."""
 
     async def write(self, conn: asyncpg.Connection, state: Counter, envelopes: Sequence[Envelope]) -> None:
+        """Write the row now (a rebuild folding the store)."""
+        await self._write(conn.execute, state, envelopes)
+
+    async def queue(
+        self, conn: asyncpg.Connection, before: Counter, state: Counter, envelopes: Sequence[Envelope]
+    ) -> None:
+        """Queue the row with the counter's append (``shared.db_batch``, an ``after_change``)."""
+
+        async def queued(sql: str, *args: object) -> None:
+            await db_batch.write(conn, sql, *args)
+
+        await self._write(queued, state, envelopes)
+
+    async def _write(self, run: _Run, state: Counter, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:
             return
         at = state.since or envelopes[-1].occurred_at
-        await conn.execute(
+        await run(
             """INSERT INTO counters (branch_id, counter_id, staff_id, state, pause_reason, state_since, lines,
                    last_active_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $6)
