@@ -235,18 +235,20 @@ class CommandHandler(Generic[C, S]):
         with the events), deciding, appending. A concurrent change is decided again on the fresh
         state (unless the client named the version it expects: then it is a 409); a deadlock or
         serialisation failure is run again. The transaction is the unit that is retried, so the
-        command needs no savepoint of its own (:meth:`execute_here`)."""
+        command needs no savepoint of its own (``execute_in(savepoint=False, load=True)``)."""
         for attempt in range(self.retries + 1):
             try:
                 async with self.store.transaction() as conn:
-                    if fresh:  # a new stream: no rows of it to lock, nothing to load
-                        return await self.execute_in(
-                            conn, stream_id, command, expected_version=expected_version, savepoint=False, **kw
-                        )
-                    if self.lock_first is not None:
+                    if self.lock_first is not None and not fresh:  # a new stream has no rows to lock
                         await self.lock_first(conn, stream_id)
-                    return await self.execute_here(
-                        conn, stream_id, command, expected_version=expected_version, **kw
+                    return await self.execute_in(
+                        conn,
+                        stream_id,
+                        command,
+                        expected_version=expected_version,
+                        savepoint=False,
+                        load=not fresh,
+                        **kw,
                     )
             except ConcurrencyError:
                 self._count_conflict(expected_version, attempt)
@@ -270,6 +272,7 @@ class CommandHandler(Generic[C, S]):
         check_branch: CheckBranch | None = None,
         texts: PendingTexts | None = None,
         savepoint: bool = True,
+        load: bool = False,
     ) -> CommandResult[S]:
         """Run a command inside the caller's transaction ``conn`` (a reaction's, the scheduler's).
 
@@ -283,9 +286,12 @@ class CommandHandler(Generic[C, S]):
         ``savepoint=False`` is for a create on a stream nobody else can know yet (a fresh or
         key-derived id, the key claimed first): no savepoint, no load (the stream is empty, and if
         it is not the append's version check refuses it), and a conflict is the caller's error.
+        With ``load=True`` as well, the stream is loaded but still no savepoint is taken: for a
+        caller that runs its whole transaction again on :class:`ConcurrencyError` (two round trips
+        fewer; a queued append's conflict then comes from the caller's flush or commit).
         """
         if not savepoint:
-            loaded = self._empty()
+            loaded = await self.load(stream_id, conn) if load else self._empty()
             self._check(stream_id, loaded, branch_id, must_exist, check_branch)
             made = await command(conn, loaded) if callable(command) else command
             decision = self._decide(stream_id, loaded, made, branch_id, meta, expected_version, must_exist)
@@ -309,30 +315,6 @@ class CommandHandler(Generic[C, S]):
             except ConcurrencyError:
                 self._count_conflict(expected_version, attempt)
         raise AssertionError("unreachable")
-
-    @_logged
-    async def execute_here(
-        self,
-        conn: asyncpg.Connection,
-        stream_id: str,
-        command: C | MakeCommand[S, C],
-        *,
-        meta: Metadata,
-        branch_id: str | None = None,
-        expected_version: int | None = None,
-        must_exist: bool = True,
-        check_branch: CheckBranch | None = None,
-        texts: PendingTexts | None = None,
-    ) -> CommandResult[S]:
-        """Load, decide and append in the caller's transaction without a savepoint: for a caller
-        that retries its whole transaction on :class:`ConcurrencyError` (two round trips fewer
-        than :meth:`execute_in`). The append may be queued (``shared.db_batch``): its conflict
-        then comes from the caller's flush or commit."""
-        loaded = await self.load(stream_id, conn)
-        self._check(stream_id, loaded, branch_id, must_exist, check_branch)
-        made = await command(conn, loaded) if callable(command) else command
-        decision = self._decide(stream_id, loaded, made, branch_id, meta, expected_version, must_exist)
-        return await self._append(conn, stream_id, loaded, decision, texts)
 
     def _empty(self) -> Loaded[S]:
         return Loaded(self.decider.fold([]), 0, [])

@@ -74,13 +74,15 @@ class Counters:
         row, locked first by the call, already serialises the counter's writers). The counter's
         append and row are queued: they go to PostgreSQL as one statement when the call appends
         (``shared.db_batch.end_with`` sends them first, then queues the call's own writes)."""
-        await self.commands.execute_here(
+        await self.commands.execute_in(
             conn,
             k.stream_id(branch_id, counter_id),
             k.BeforeCall(counter_id, staff_id, at, self.day_start(branch_id, at)),
             meta=meta,
             branch_id=branch_id,
             must_exist=False,
+            savepoint=False,
+            load=True,
         )
 
     def day_start(self, branch_id: str, at: datetime) -> datetime:
