@@ -5,6 +5,13 @@ inside it): catalogue look-ups and ticket numbers are resolved here and handed t
 inside the commands. Lock order, the same everywhere (so concurrent commands and the SLA scheduler
 never deadlock): the subject's deadline rows, then ticket counter, then the stream's events, then
 read-model rows (visits, counters).
+
+Round trips (issue 19): the deadline rows are read by the statement that locks them; a visit's
+event, lobby rows and wait clock are queued (``shared.db_batch``) and go to PostgreSQL as one
+statement at commit, with the audit row; a new visit locks and loads nothing (its id is new: no
+deadline row of it exists for the scheduler to hold). The locks of that last statement are taken
+in the order PostgreSQL runs its parts, after the deadline rows and the counter row: a cycle with
+another writer is still possible there, and is retried as a deadlock (``CommandHandler``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Read models of the reception service, written inside the command's transaction.
 
 Not Kafka projections: the lobby board must show a command's effect the moment it returns, so
-``after_append`` (and the SLA scheduler's callback) upsert these rows in the same transaction as
-the events. A visit's or call's row is a snapshot of its folded state, so writing it is
-idempotent; the counters table follows the visit events.
+the command (and the SLA scheduler's callback) upserts these rows in the same transaction as the
+events; a visit's and a counter's are queued with the append (``shared.db_batch``), one statement
+with it. A visit's or call's row is a snapshot of its folded state, so writing it is idempotent;
+the counters table follows the visit events.
 """
 
 from __future__ import annotations
