@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
-from typing import TypedDict, TypeVar, Unpack
+from typing import TypeVar, Unpack
 from uuid import UUID
 
 import asyncpg
@@ -28,6 +28,7 @@ import asyncpg
 from services.reception import domain as v
 from services.reception import phone as p
 from services.reception.catalogue import Catalogue
+from services.reception.command_types import CallStep, Options, Start, VisitStep
 from services.reception.counter_app import Counters
 from services.reception.gauges import refresh_gauges
 from services.reception.metrics import (
@@ -35,6 +36,7 @@ from services.reception.metrics import (
     touch_metrics,
 )
 from services.reception.projections import CallRows, VisitRows, local_day
+from services.reception.sla_events import fired_event
 from services.reception.slas import PHONE, ReceptionSlas
 from services.reception.tickets import next_number
 from shared.actors import SLA_CLOCK
@@ -45,7 +47,6 @@ from shared.commands import (
     CommandHandler,
     CommandResult,
     Loaded,
-    MakeCommand,
     PendingTexts,
 )
 from shared.contracts.reception import (
@@ -56,7 +57,7 @@ from shared.contracts.reception import (
     ServiceType,
     erasure_stream,
 )
-from shared.contracts.sla import SlaAtRisk, SlaBreached
+from shared.contracts.sla import SlaBreached
 from shared.contracts.text import TextRef
 from shared.decider import Decider, DomainError, NotFound
 from shared.envelope import Envelope, Metadata
@@ -76,23 +77,8 @@ SLA_ACTOR = SLA_CLOCK
 #: a ticket for a command the decider refuses before using it (no line known yet)
 _NO_TICKET = "X000"
 
-VisitStep = v.Command | MakeCommand[v.Visit, v.Command]
-CallStep = p.CallCommand | MakeCommand[p.PhoneCall, p.CallCommand]
-Start = Callable[[str, UUID], VisitStep]
-"""A new visit's first command, given its branch and id (:meth:`Reception.arrival`)."""
 S = TypeVar("S")
 C = TypeVar("C")
-
-
-class Options(TypedDict, total=False):
-    """How a command on an existing visit or call runs (``shared.commands.CommandHandler``)."""
-
-    #: the version the client read (``If-Match``): a change since is a 409
-    expected_version: int | None
-    #: the caller's ``Principal.check_branch``, on the stream's branch before anything is decided
-    check_branch: CheckBranch | None
-    #: the free texts the command refers to, stored in its transaction
-    texts: PendingTexts | None
 
 
 #: the deadline rows :meth:`Reception.lock_deadlines` locked (and read) for the command running in
@@ -462,12 +448,7 @@ class Reception:
     async def _on_fire(self, conn: asyncpg.Connection, deadline: Deadline, kind: Kind, at: datetime) -> None:
         """The scheduler's callback: the SLA event goes onto the visit's or call's stream, in the
         scheduler's transaction, and the lobby row follows at once."""
-        fields = deadline.event_fields()
-        event: SlaAtRisk | SlaBreached
-        if kind == "at_risk":
-            event = SlaAtRisk(**fields, at=at, used_fraction=_fraction(deadline))
-        else:
-            event = SlaBreached(**fields, at=at)
+        event = fired_event(deadline, kind, at)
         meta = Metadata(actor=SLA_ACTOR)
         if deadline.subject_type == "visit":
             await self.visits.execute_in(conn, deadline.stream_id, v.RecordSla(event), meta=meta)
@@ -507,11 +488,3 @@ async def _existing(handler: CommandHandler[C, S], stream_id: str, what: str) ->
     if loaded.version == 0:
         raise NotFound(f"{what} does not exist")
     return loaded
-
-
-def _fraction(deadline: Deadline) -> float:
-    """The share of time used at the milestone that just fired (``at_risk:0.5`` → 0.5)."""
-    for name in reversed(deadline.fired):
-        if name.startswith("at_risk:"):
-            return min(max(float(name.split(":", 1)[1]), 0.0), 1.0)
-    return 0.0
