@@ -8,6 +8,7 @@ fresh state a few times, because the decision is re-made on what is really there
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import logging
@@ -431,12 +432,18 @@ class StreamCommands(Generic[C, S]):
         store: EventStore,
         decider: Decider[C, S],
         clock: Clock,
-        after_append: AfterAppend[S] | None,
+        after_append: AfterAppend[S] | None = None,
+        after_change: AfterChange[S] | None = None,
         stream_id: Callable[[UUID], str],
         noun: str,
     ) -> None:
         self.handler = CommandHandler(
-            service=service, store=store, decider=decider, clock=clock, after_append=after_append
+            service=service,
+            store=store,
+            decider=decider,
+            clock=clock,
+            after_append=after_append,
+            after_change=after_change,
         )
         self._stream_id = stream_id
         self._noun = noun
@@ -473,10 +480,16 @@ class StreamCommands(Generic[C, S]):
         branch_id: str | None = None,
     ) -> list[Envelope]:
         """Decide and append inside the caller's transaction; the events appended (none if the
-        stream already is where the command would take it)."""
-        result = await self.handler.execute_in(
-            conn, self._stream_id(entity_id), command, meta=meta, branch_id=branch_id, must_exist=False
-        )
+        stream already is where the command would take it).
+
+        Without a batch open on ``conn`` (a reaction's or the scheduler's own transaction) one is
+        opened for this command: its ``after_change`` writes and the append go as one statement,
+        sent before this returns (:meth:`CommandHandler.execute_in` flushes in its savepoint)."""
+        opened = db_batch.opened(conn) if db_batch.pending(conn) is None else contextlib.nullcontext()
+        with opened:
+            result = await self.handler.execute_in(
+                conn, self._stream_id(entity_id), command, meta=meta, branch_id=branch_id, must_exist=False
+            )
         return result.events
 
     async def load(self, entity_id: UUID, conn: asyncpg.Connection | None = None) -> Loaded[S]:
