@@ -57,11 +57,10 @@ class Tally:
             self._loggers[key] = log
         return self._loggers[key]
 
-    def without(self, *markers: str) -> list[str]:
-        """The statements less every transaction (``BEGIN`` to ``COMMIT``/``ROLLBACK`` on one
-        connection) or statement outside one that contains one of ``markers``: e.g. a consumer's
-        transactions, by its progress table, or a background task's."""
-        kept: list[str] = []
+    def parts(self) -> list[list[str]]:
+        """The statements in transactions (``BEGIN`` to ``COMMIT``/``ROLLBACK`` on one connection)
+        and statements outside one, each a list of its own."""
+        parts: list[list[str]] = []
         for statements in self.by_connection.values():
             part: list[str] = []
             for statement in statements:
@@ -70,11 +69,16 @@ class Tally:
                     continue
                 if len(part) > 1 and not statement.startswith(("COMMIT", "ROLLBACK")):
                     continue
-                if not any(marker in s for s in part for marker in markers):
-                    kept.extend(part)
+                parts.append(part)
                 part = []
-            kept.extend(part)
-        return kept
+            if part:
+                parts.append(part)
+        return parts
+
+    def without(self, *markers: str) -> list[str]:
+        """The statements less every part (:meth:`parts`) with one containing one of ``markers``:
+        e.g. a consumer's transactions, by its progress table, or a background task's."""
+        return [s for part in self.parts() if not _names(part, markers) for s in part]
 
     async def settled(self, quiet: float = 0.05) -> None:
         """Wait until the loggers' callbacks (scheduled with ``call_soon``) and statements still
@@ -88,6 +92,10 @@ class Tally:
         self.statements.clear()
         for statements in self.by_connection.values():
             statements.clear()
+
+
+def _names(part: list[str], markers: tuple[str, ...]) -> bool:
+    return any(marker in statement for statement in part for marker in markers)
 
 
 async def track(conn: asyncpg.Connection) -> None:
