@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AfterValidator
 
 from shared.auth import principal_metadata
+from shared.contracts.refs import PATTERN as REF_PATTERN
+from shared.contracts.refs import check_customer_ref
 from shared.decider import DomainError, NotFound
 from shared.eventstore import ConcurrencyError, EventTooLarge
 from shared.pii import scrub_text
+
+#: a ``customer_ref`` in a route's path: the issued shape, never a raw number (422 otherwise)
+CustomerRefPath = Annotated[
+    str,
+    Path(pattern=REF_PATTERN, description="the customer's pseudonymous customer_ref (never a raw number)"),
+    AfterValidator(check_customer_ref),
+]
 
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

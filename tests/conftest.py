@@ -15,6 +15,10 @@ Keys: at session start (``pytest_configure``) random test values of ``BRANCHCARE
 ``BRANCHCARE_PII_KEY`` and ``BRANCHCARE_MASTER_KEY`` go into ``os.environ``, so in-process apps and
 service subprocesses share them (never real keys; ``BRANCHCARE_DEV_MODE`` is cleared so the
 services run as in production). ``tests/support/auth.py`` signs staff tokens with that secret.
+
+Hypothesis runs without its timing checks (no per-example deadline, no "too slow" health check):
+on the 2-core machine, next to a second pytest worker and real services, an example's wall time
+says nothing about the code, and a property test should fail on a counterexample only.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
+from hypothesis import HealthCheck, settings
 
 from shared.devstack import (
     TansuBroker,
@@ -41,6 +46,9 @@ from shared.devstack import (
     start_embedded_postgres,
 )
 from shared.topology import all_topics
+
+settings.register_profile("branchcare", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("branchcare")
 
 LOCAL_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 

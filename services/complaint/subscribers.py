@@ -6,8 +6,9 @@
 - follow-up ``VerificationFailed`` → the case is reopened (or, still open, its correction undone);
 - reception ``CustomerErased`` → the texts the complaint service keeps about the customer are
   shredded (their data key is deleted);
-- reception ``CustomersMerged`` / ``CustomerMergeReversed`` → ``customer_aliases``, through which
-  the repeat rule sees one complainant under both refs (``shared/customer_aliases.py``).
+- reception ``CustomersMerged`` / ``CustomerMergeReversed`` → ``customer_alias_facts`` and the
+  ``customer_aliases`` derived from them (order-free, merges of merges followed), through which the
+  repeat rule sees one complainant under every ref (``shared/customer_aliases.py``).
 
 One projection (one consumer group over the three topics: one group join at start-up) with
 exactly-once effects: the command joins the projection's transaction, and case ids derive from the
@@ -22,7 +23,6 @@ import asyncpg
 
 from services.complaint.app import ComplaintApp
 from shared import customer_aliases
-from shared.contracts.customers import CustomerMergeReversed, CustomersMerged
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import VerificationFailed
 from shared.contracts.reception import ComplaintRaisedDuringVisit, CustomerErased, VisitLeft
@@ -46,14 +46,4 @@ def reactions(app: ComplaintApp) -> Sequence[Projection]:
     ):
         reactions.on(event_type)(react)
 
-    @reactions.on(CustomersMerged)
-    async def merged(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
-        assert isinstance(data, CustomersMerged)
-        await customer_aliases.apply_merged(conn, data)
-
-    @reactions.on(CustomerMergeReversed)
-    async def reversed_(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
-        assert isinstance(data, CustomerMergeReversed)
-        await customer_aliases.apply_reversed(conn, data)
-
-    return [reactions]
+    return [customer_aliases.follow_merges(reactions)]

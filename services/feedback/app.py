@@ -31,6 +31,7 @@ from services.feedback.domain import (
     survey_decider,
     survey_id_for,
 )
+from services.feedback.preferences import preferred_channel
 from shared import db_batch
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
@@ -158,10 +159,8 @@ class FeedbackApp(StreamCommands[Command, Survey]):
     ) -> list[Envelope]:
         """Request the subject's survey (nothing if it exists): channel, window, then decide."""
         branch_id = cause.branch_id
-        preference = await conn.fetchval(
-            "SELECT channel FROM customer_preferences WHERE customer_ref = $1", customer_ref
-        )
-        channel = self.config.channel_for(branch_id, SurveyChannel(preference) if preference else None)
+        preference = await preferred_channel(conn, customer_ref)  # under any of the customer's refs
+        channel = self.config.channel_for(branch_id, SurveyChannel(preference[0]) if preference else None)
         now = self.clock.now()
         survey_id = survey_id_for(subject)
         command = RequestSurvey(

@@ -19,6 +19,7 @@ from services.feedback.app import FeedbackApp
 from shared.actors import staff_actor
 from shared.contracts.complaint import ComplaintClosed, ComplaintReceived
 from shared.contracts.reception import CustomerErased, ServiceType, VisitServed
+from shared.customer_aliases import follow_merges
 from shared.envelope import Envelope, Metadata
 from shared.projection import EventHandlers
 from shared.topology import events_topic
@@ -38,7 +39,10 @@ def _staff(actor: str) -> str | None:
 def survey_rules(app: FeedbackApp) -> EventHandlers:
     """A survey for every served visit (reception) and every closed complaint (complaint):
     one consumer group over both topics; an erased customer's comments are shredded."""
-    proj = EventHandlers("survey_rules", [events_topic("reception"), events_topic("complaint")])
+    # reception's merges keep the alias tables the survey-channel preference is found through
+    proj = follow_merges(
+        EventHandlers("survey_rules", [events_topic("reception"), events_topic("complaint")])
+    )
 
     @proj.on(VisitServed)
     async def served(conn: asyncpg.Connection, env: Envelope, data: VisitServed) -> None:

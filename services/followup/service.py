@@ -10,6 +10,7 @@ from services.followup import metrics
 from services.followup.api import router
 from services.followup.components import components, factory
 from services.followup.config import FollowupSettings
+from services.followup.customer_tasks import router as customer_router
 from services.followup.subscribers import progress_chain, task_rules
 from shared.contracts.followup import TaskKind
 from shared.projection import Projection
@@ -67,7 +68,7 @@ def build_service(settings: FollowupSettings | None = None, *, book: PolicyBook 
     book (None: ``SLA_POLICIES_FILE`` or the built-in one)."""
     return Service(
         name="followup",
-        routers=[router, texts_router()],
+        routers=[router, customer_router, texts_router()],
         components=factory(settings, book),
         projections=_projections,
         migrations=Path(__file__).parent / "migrations",

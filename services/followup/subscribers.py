@@ -19,6 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.followup import complaint_rows
 from services.followup.app import FollowUpApp
 from services.followup.domain import CancelTask, CompleteTask, PauseTask, ResumeTask, ScheduleTask
 from services.followup.rules import TaskRules
@@ -48,6 +49,7 @@ from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import FollowUpCancelled, FollowUpCompleted, TaskKind
 from shared.contracts.reception import CustomerErased, VisitServed
 from shared.contracts.sla import SlaBreached
+from shared.customer_aliases import follow_merges
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
 from shared.projection import EventHandlers
@@ -117,18 +119,7 @@ class _Reactions:
         status: str,
         customer_ref: str | None = None,
     ) -> None:
-        await conn.execute(
-            """INSERT INTO complaints (complaint_id, branch_id, customer_ref, status, updated_at)
-               VALUES ($1, $2, $3, $4, $5)
-               ON CONFLICT (complaint_id) DO UPDATE SET status = EXCLUDED.status,
-                   customer_ref = coalesce(EXCLUDED.customer_ref, complaints.customer_ref),
-                   updated_at = EXCLUDED.updated_at""",
-            complaint_id,
-            env.branch_id,
-            customer_ref,
-            status,
-            env.occurred_at,
-        )
+        await complaint_rows.set_complaint(conn, env, complaint_id, status, customer_ref)
 
     async def open_tasks(
         self,
@@ -163,11 +154,7 @@ class _Reactions:
             await self.app.execute_in(conn, task_id, command, meta=_meta(env))
 
     async def set_hold(self, conn: asyncpg.Connection, complaint_id: UUID, kind: HoldKind | None) -> None:
-        await conn.execute(
-            "UPDATE complaints SET hold_kind = $2 WHERE complaint_id = $1",
-            complaint_id,
-            None if kind is None else kind.value,
-        )
+        await complaint_rows.set_hold(conn, complaint_id, kind)
 
     async def hold_of(self, conn: asyncpg.Connection, complaint_id: UUID) -> HoldKind | None:
         value = await conn.fetchval("SELECT hold_kind FROM complaints WHERE complaint_id = $1", complaint_id)
@@ -194,7 +181,8 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
     """
     r = _Reactions(app, rules, store, clock)
     topics = [events_topic("complaint"), events_topic("reception"), events_topic("feedback")]
-    proj = EventHandlers("task_rules", topics)
+    # reception's merges keep the alias tables a customer's history joins refs through (customer_tasks.py)
+    proj = follow_merges(EventHandlers("task_rules", topics))
 
     @proj.on(ComplaintReceived)
     async def received(conn: asyncpg.Connection, env: Envelope, data: ComplaintReceived) -> None:

@@ -260,6 +260,9 @@ _HANDLERS: dict[str, Callable[[_Folder, Envelope, date], None]] = {
     "SurveyDelivered": _counter("surveys_delivered"),
 }
 
+#: the event types the fold reads (the restore drill re-applies these from the restored stores)
+FOLDED: frozenset[str] = frozenset(_HANDLERS)
+
 
 def fold_batch(
     events: Sequence[Envelope],

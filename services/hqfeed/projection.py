@@ -19,7 +19,7 @@ from uuid import uuid4
 
 import asyncpg
 
-from services.hqfeed.facts import FoldSettings
+from services.hqfeed.facts import BatchChanges, FoldSettings
 from services.hqfeed.fold import complaint_ids, fold_batch, subjects_needing_breaches
 from services.hqfeed.publish import contract_events
 from services.hqfeed.state import load_facts, load_open_breaches, save_state
@@ -60,13 +60,21 @@ class HqFeed:
         #: contract events appended since the last look (tests, metrics)
         self.appended = 0
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+    async def fold_state(
+        self, conn: asyncpg.Connection, events: Sequence[Envelope]
+    ) -> tuple[BatchChanges, dict[tuple[str, str], str]]:
+        """Fold ``events`` into the aggregator's state (no output: the restore drill rebuilds the
+        state alone); the changes and the open breaches they were folded against."""
         facts = await load_facts(conn, complaint_ids(events))
         breaches = await load_open_breaches(conn, subjects_needing_breaches(events))
         changes = fold_batch(
             events, facts=facts, open_breaches=breaches.keys(), tz_of=self.tz_of, settings=self.settings
         )
         await save_state(conn, changes)
+        return changes, breaches
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        changes, breaches = await self.fold_state(conn, events)
         out = contract_events(changes, breaches)
         if out:
             await self._append(conn, out, events)

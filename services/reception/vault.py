@@ -79,6 +79,16 @@ ErasureHook = Callable[[asyncpg.Connection, str, datetime, Attribution], Awaitab
 ErasureRecorder = Callable[[str, datetime, Attribution, "str | None"], Awaitable[None]]
 
 
+#: the end of a ref's chain of merges (bounded: a cycle, which the merge rules exclude, cannot loop)
+_SURVIVOR = """
+WITH RECURSIVE up(ref, depth) AS (
+    SELECT $1::text, 0
+    UNION ALL
+    SELECT c.merged_into, up.depth + 1 FROM up JOIN vault_customers c ON c.customer_ref = up.ref
+    WHERE c.merged_into IS NOT NULL AND up.depth < 32
+) SELECT ref FROM up ORDER BY depth DESC LIMIT 1"""
+
+
 class Vault:
     """The vault over the reception schema's ``vault_*`` tables (``migrations/0002_vault.sql``)."""
 
@@ -104,11 +114,19 @@ class Vault:
         return customer_ref(identity.identity, self._pii_key)
 
     async def survivor(self, conn: asyncpg.Connection, ref: str) -> str:
-        """The ref a lookup means: a merged customer's survivor (``vault_maintenance``), else itself."""
-        merged_into: str | None = await conn.fetchval(
-            "SELECT merged_into FROM vault_customers WHERE customer_ref = $1", ref
+        """The ref a lookup means: a merged customer's survivor at the end of the chain of merges
+        (A merged into B, B into C: C; ``vault_maintenance``), else itself."""
+        survivor: str = await conn.fetchval(_SURVIVOR, ref)
+        return survivor
+
+    async def lookup(self, conn: asyncpg.Connection, identity_ref: str) -> str:
+        """The ref a registration by an identity whose HMAC is ``identity_ref`` means: the customer a
+        contact update moved that phone to, a fresh ref for a phone its customer gave up
+        (``vault_lookup_keys``), else the HMAC itself; then its survivor."""
+        mapped: str | None = await conn.fetchval(
+            "SELECT customer_ref FROM vault_lookup_keys WHERE lookup_ref = $1", identity_ref
         )
-        return merged_into or ref
+        return await self.survivor(conn, mapped or identity_ref)
 
     # ------------------------------------------------------------------------------- register
 
@@ -127,7 +145,7 @@ class Vault:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 await create.claim(conn)
-                ref = await self.survivor(conn, ref)
+                ref = await self.lookup(conn, ref)
                 row = await conn.fetchrow(
                     """INSERT INTO vault_customers (customer_ref, identity_kind, masked_name, masked_phone,
                            masked_id_number, registered_at, registered_by, updated_at)
@@ -241,12 +259,12 @@ class Vault:
     async def read(self, ref: str, *, branch_id: str, by: Attribution, reason: str) -> CustomerPii:
         """The decrypted PII of a customer registered in ``branch_id``; audited with ``reason``
         in the same transaction (refusals included)."""
-        values, masked = await self._open(ref, PII_FIELDS, by, "pii.read", branch_id, reason)
-        return CustomerPii(ref, values["name"] or "", values["phone"], values["id_number"], masked)
+        values, masked, survivor = await self._open(ref, PII_FIELDS, by, "pii.read", branch_id, reason)
+        return CustomerPii(survivor, values["name"] or "", values["phone"], values["id_number"], masked)
 
     async def resolve_phone(self, ref: str, *, by: Attribution, purpose: str, branch_id: str | None) -> str:
         """The customer's phone number for a service sending them a message; audited."""
-        values, _ = await self._open(ref, ("phone",), by, "pii.resolve_contact", branch_id, purpose)
+        values, _, _ = await self._open(ref, ("phone",), by, "pii.resolve_contact", branch_id, purpose)
         phone = values["phone"]
         assert phone is not None
         return phone
@@ -259,7 +277,8 @@ class Vault:
         kind: str,
         branch_id: str | None,
         reason: str,
-    ) -> tuple[dict[str, str | None], Masked]:
+    ) -> tuple[dict[str, str | None], Masked, str]:
+        """The wanted fields, masked values and the ref they belong to (a merged ref's survivor)."""
         restrict = branch_id if kind == "pii.read" else None
         async with self.pool.acquire() as conn:
             async with conn.transaction():
@@ -277,7 +296,7 @@ class Vault:
         if failure is not None:
             raise failure
         assert row is not None
-        return values, masked_of(row)
+        return values, masked_of(row), ref
 
     def _decrypt(
         self, ref: str, row: asyncpg.Record | None, wanted: tuple[str, ...], branch_id: str | None

@@ -25,7 +25,6 @@ import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -51,11 +50,10 @@ from shared.audit import annotate
 from shared.auth import Principal, principal_metadata, requires
 from shared.contacts import RESOLVE_PATH, ContactPurpose
 from shared.contracts.common import CustomerRef
-from shared.contracts.refs import PATTERN as REF_PATTERN
-from shared.contracts.refs import check_customer_ref
 from shared.contracts.text import TextRules
 from shared.crypto import KeyConfigError, MasterKeyring
 from shared.envelope import Metadata
+from shared.http import CustomerRefPath
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.pii import pii_key_from_env, scrub_text
 from shared.runner import ServiceContext, context
@@ -71,11 +69,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 _ID = r"^[A-Za-z0-9_\-]{1,64}$"
 
 BranchId = Annotated[str, Path(pattern=_ID)]
-Ref = Annotated[
-    str,
-    Path(pattern=REF_PATTERN, description="the customer's pseudonymous customer_ref"),
-    AfterValidator(check_customer_ref),
-]
+Ref = CustomerRefPath
 #: free text (one line, no control characters: 422 naming it), numbers masked in the audit row
 Reason = Annotated[
     str,
@@ -93,7 +87,7 @@ Eraser = Annotated[Principal, Depends(requires("pii.erase"))]
 Caller = Annotated[ServicePrincipal, Depends(requires_service("pii.resolve_contact"))]
 
 
-def vault(ctx: Annotated[ServiceContext, Depends(context)]) -> Vault:
+async def vault(ctx: Annotated[ServiceContext, Depends(context)]) -> Vault:
     """The running service's vault (built from the environment on first use; see
     :func:`start_vault` to refuse to start without keys instead)."""
     existing: Vault | None = ctx.extras.get("vault")
@@ -195,11 +189,14 @@ class RegisteredView(BaseModel):
 
 
 class PiiView(BaseModel):
+    #: the customer's ref: the survivor's when the ref asked for was merged into it
     customer_ref: str
     name: str
     phone: str | None
     id_number: str | None
     masked: MaskedView
+    #: the ref asked for, when a duplicate merge folded it into ``customer_ref`` (else absent)
+    merged_ref: str | None = None
 
 
 class ErasedView(BaseModel):
@@ -328,7 +325,9 @@ async def read_pii(
     branch_id: BranchId, customer_ref: Ref, staff: Reader, meta: Meta, reason: Reason, vault: VaultDep
 ) -> Any:
     """The customer's raw name, phone and ID number, for a customer registered in this branch.
-    Every read is audited (who, when, branch, correlation id, reason)."""
+    Every read is audited (who, when, branch, correlation id, reason). A ref merged into another
+    (duplicate merge) answers the survivor's record: ``customer_ref`` names the survivor and
+    ``merged_ref`` the ref asked for (never the merged record's erased data)."""
     by = Attribution(staff.staff_id, meta.correlation_id)
     try:
         pii = await vault.read(customer_ref, branch_id=branch_id, by=by, reason=reason)
@@ -340,8 +339,10 @@ async def read_pii(
         phone=pii.phone,
         id_number=pii.id_number,
         masked=MaskedView.of(pii.masked),
+        merged_ref=customer_ref if pii.customer_ref != customer_ref else None,
     )
-    return JSONResponse(view.model_dump(), headers=NO_STORE)
+    plain = view.model_dump(exclude={"merged_ref"} if view.merged_ref is None else None)
+    return JSONResponse(plain, headers=NO_STORE)
 
 
 @router.delete("/customers/{customer_ref}/pii", response_model=ErasedView, responses={404: {}})
@@ -367,7 +368,7 @@ async def erase_pii(
     )
 
 
-def _correlation(x_correlation_id: Annotated[str | None, Header()] = None) -> UUID | None:
+async def _correlation(x_correlation_id: Annotated[str | None, Header()] = None) -> UUID | None:
     if x_correlation_id is None:
         return None
     try:

@@ -20,6 +20,8 @@ Rules that need no database are pure functions (:func:`check_merge`), unit-teste
 
 from __future__ import annotations
 
+import base64
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +43,7 @@ from services.reception.vault_model import (
 )
 from shared.contracts.customers import MergeBasis
 from shared.crypto import DecryptionError, WrappedKey, create_data_key, decrypt_record, unwrap_data_key
-from shared.pii import customer_ref, mask_known_names
+from shared.pii import REF_LENGTH, customer_ref, mask_known_names
 from shared.registry import EventData
 
 #: appends vault facts to reception's store in the caller's transaction: (conn, customer ref of the
@@ -51,6 +53,15 @@ Publish = Callable[[asyncpg.Connection, str, str, Sequence[EventData], Attributi
 
 class MergeRefused(VaultError):
     status, code = 409, "merge_refused"
+
+
+class PhoneInUse(VaultError):
+    status, code = 409, "phone_in_use"
+
+
+def _fresh_ref() -> str:
+    """A ref of the issued shape derived from nothing: the next registrant of a given-up phone."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(24)).decode()[:REF_LENGTH]
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,8 @@ def survivor_fills(survivor: Record, merged: Record) -> dict[str, str]:
 
 
 _ROW = """
-SELECT c.customer_ref, c.masked_name, c.masked_phone, c.masked_id_number, c.erased_at, c.merged_into,
+SELECT c.customer_ref, c.identity_kind, c.masked_name, c.masked_phone, c.masked_id_number, c.erased_at,
+       c.merged_into,
        k.wrapped_key, p.name_ct, p.phone_ct, p.id_number_ct,
        EXISTS (SELECT 1 FROM vault_customer_branches b
                WHERE b.customer_ref = c.customer_ref AND b.branch_id = $2) AS in_branch
@@ -137,9 +149,8 @@ class VaultMaintenance:
         return Record(ref, False, row["merged_into"], values["name"], values["phone"], values["id_number"])
 
     async def _load(self, conn: asyncpg.Connection, ref: str, branch_id: str) -> asyncpg.Record:
-        row = await conn.fetchrow(_ROW, ref, branch_id)
-        if row is not None and row["merged_into"] is not None:  # the merged ref means its survivor
-            row = await conn.fetchrow(_ROW, row["merged_into"], branch_id)
+        # a merged ref means its survivor (at the end of a chain of merges)
+        row = await conn.fetchrow(_ROW, await self.vault.survivor(conn, ref), branch_id)
         if row is None or not row["in_branch"]:
             raise CustomerNotFound(f"no customer {ref} is registered in branch {branch_id}")
         return row
@@ -204,6 +215,9 @@ class VaultMaintenance:
                         )
                         if new is not None and new != old
                     ]
+                    if "phone" in changed and row["identity_kind"] == "phone" and current.phone is not None:
+                        assert new_phone is not None
+                        await self._move_phone_key(conn, ref, current.phone, new_phone, now)
                     if changed:
                         await self._rekey(conn, ref, identity, now)
                         if self.publish is not None:
@@ -219,6 +233,31 @@ class VaultMaintenance:
         if failure is not None:
             raise failure
         return ref, changed, masked
+
+    async def _move_phone_key(
+        self, conn: asyncpg.Connection, ref: str, old_phone: str, new_phone: str, now: datetime
+    ) -> None:
+        """A customer found by their phone (registered without an ID number) is found by the new
+        one from now on, and no longer by the old one: ``vault_lookup_keys`` maps the new phone's
+        HMAC to ``ref`` and the old one's to a fresh ref (a recycled number is someone else).
+        Refused when another live customer is already found by the new phone (merge them instead)."""
+        new_key, old_key = (customer_ref(p, self.vault._pii_key) for p in (new_phone, old_phone))
+        holder = await self.vault.lookup(conn, new_key)
+        if holder != ref and await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM vault_customers c JOIN vault_data_keys k USING (customer_ref)
+                              WHERE c.customer_ref = $1 AND c.erased_at IS NULL)""",
+            holder,
+        ):
+            raise PhoneInUse(
+                f"another customer ({holder}) is registered with this phone: if they are one person, "
+                "merge the two records (GET …/duplicates, POST …/merge)"
+            )
+        await conn.executemany(
+            """INSERT INTO vault_lookup_keys (lookup_ref, customer_ref, since) VALUES ($1, $2, $3)
+               ON CONFLICT (lookup_ref) DO UPDATE SET customer_ref = EXCLUDED.customer_ref,
+                   since = EXCLUDED.since""",
+            [(new_key, ref, now), (old_key, _fresh_ref(), now)],
+        )
 
     # ---------------------------------------------------------------------------- duplicates
 
@@ -243,7 +282,7 @@ class VaultMaintenance:
                     ):
                         if value is None:
                             continue
-                        other = customer_ref(value, self.vault._pii_key)
+                        other = await self.vault.lookup(conn, customer_ref(value, self.vault._pii_key))
                         if other == me.ref or other in {f[0] for f in found}:
                             continue
                         hit = await conn.fetchrow(_ROW, other, branch_id)

@@ -139,7 +139,7 @@ def publisher(ctx: ServiceContext) -> Publish | None:
     return publish
 
 
-def maintenance(ctx: Annotated[ServiceContext, Depends(context)], vault: VaultDep) -> VaultMaintenance:
+async def maintenance(ctx: Annotated[ServiceContext, Depends(context)], vault: VaultDep) -> VaultMaintenance:
     return VaultMaintenance(vault, publisher(ctx))
 
 

@@ -135,7 +135,7 @@ def _print(result: DrillResult) -> None:
     print(f"  erasures re-applied to the restored vault: {result.reapplied}")
     if result.not_rebuilt:
         print(
-            "  read models not rebuilt by the drill (Kafka-fed; restored and checked against the backup): "
+            "  tables no event store rebuilds (restored and checked against the backup only): "
             + ", ".join(result.not_rebuilt)
         )
     print("drill passed" if result.ok else f"drill FAILED: {result.differences} difference(s)")

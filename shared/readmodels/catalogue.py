@@ -24,12 +24,18 @@ _HQFEED = (
     "the aggregator's state and its output (additive KPI deltas HQ has summed) go together: rebuilding "
     "it alone would make HQ count history twice. Procedure (services/hqfeed/README.md): stop hqfeed, "
     "drop schema hqfeed, delete the records of hqfeed.events.v1 (or create it afresh), start hqfeed, "
-    "then `branchcare rebuild hq`"
+    "then `branchcare rebuild hq`. `branchcare restore-drill` rebuilds its state in its scratch copy from "
+    "the restored stores and compares"
 )
 _FOLLOWUP_COMPLAINTS = (
     "the complaints' status and hold are the task rules' working state, written by the same handlers "
     "that schedule and cancel tasks (events, deadlines): a replay would run those rules again. It is "
-    "restored by backup (`branchcare restore-drill` checks it), never rebuilt"
+    "restored by backup, never rebuilt live; `branchcare restore-drill` rebuilds it in its scratch copy "
+    "from the restored complaint store (table writes only, no rule runs) and compares"
+)
+_ALIASES = (
+    "replayed from reception.events.v1 (CustomersMerged / CustomerMergeReversed): the facts, and the "
+    "aliases derived from them (shared/customer_aliases.py)"
 )
 _DISPATCH = (
     "the SMS dispatch queue is state, not a read model: rebuilding it could send a survey SMS twice. "
@@ -62,8 +68,8 @@ CATALOGUE: tuple[Entry, ...] = (
         "complaint",
         "customer_aliases",
         "topics",
-        ("customer_aliases",),
-        "replayed from reception.events.v1 (CustomersMerged / CustomerMergeReversed)",
+        ("customer_aliases", "customer_alias_facts"),
+        _ALIASES,
     ),
     Entry(
         "followup",
@@ -72,6 +78,7 @@ CATALOGUE: tuple[Entry, ...] = (
         ("tasks",),
         "folded from follow-up's event store (followup- streams) under locks",
     ),
+    Entry("followup", "customer_aliases", "topics", ("customer_aliases", "customer_alias_facts"), _ALIASES),
     Entry("followup", "complaints", "refused", ("complaints",), _FOLLOWUP_COMPLAINTS),
     Entry(
         "feedback",
@@ -80,6 +87,7 @@ CATALOGUE: tuple[Entry, ...] = (
         ("survey_facts",),
         "folded from feedback's event store (survey- streams) under locks; no SMS is sent",
     ),
+    Entry("feedback", "customer_aliases", "topics", ("customer_aliases", "customer_alias_facts"), _ALIASES),
     Entry(
         "feedback",
         "complaint_customers",
@@ -94,7 +102,8 @@ CATALOGUE: tuple[Entry, ...] = (
         "branch_kpis",
         "generation",
         ("*",),
-        "emptied; a new consumer generation reads hqfeed.events.v1 from the beginning (--wait follows it)",
+        "emptied; a new consumer generation reads hqfeed.events.v1 from the beginning (--wait follows it); "
+        "`branchcare restore-drill` rebuilds it from the restored hqfeed store and compares",
     ),
 )
 

@@ -17,6 +17,11 @@ idempotent, so an event applied by both changes nothing). The consumer's checkpo
 touched, and no reaction runs: nothing is sent, no event is appended. Needs the topics' full
 history: a topic whose retention dropped early records cannot give them back (the relay's
 ``branchcare relay republish`` refills a topic from the store first).
+
+The restore drill applies the same writers to the events of the restored *stores* the topics copy
+(:mod:`shared.backup.replayed`). Some read models only the drill rebuilds (``live=False``): on a
+running system they are working state (follow-up's complaints), go with their output (hqfeed's
+state) or are rebuilt by a new consumer generation (HQ); in a scratch copy nothing runs beside them.
 """
 
 from __future__ import annotations
@@ -48,6 +53,15 @@ class Replay:
     topics: tuple[str, ...]
     #: event type → the pure writer the service's consumer calls for it
     writers: Callable[[], dict[str, Write]]
+    #: False: ``branchcare rebuild`` refuses it on a live database (``catalogue.py`` says why); the
+    #: restore drill still rebuilds it in its scratch copy, where nothing runs beside it
+    live: bool = True
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The contexts whose event stores hold what the topics carry (``reception.events.v1`` →
+        ``reception``): the restore drill reads those stores instead of the topics."""
+        return tuple(topic.split(".", 1)[0] for topic in self.topics)
 
 
 @dataclass
@@ -95,7 +109,7 @@ async def read_topics(bootstrap_servers: str, topics: Sequence[str]) -> tuple[li
                     remaining.discard(tp)
     finally:
         await consumer.stop()
-    out.sort(key=lambda e: (e.recorded_at, e.stream_id, e.stream_version))
+    out.sort(key=recorded_order)
     return out, bad
 
 
@@ -114,15 +128,28 @@ async def replay_live(
         envelopes, bad = await read_topics(bootstrap_servers, replay.topics)
         for table in replay.tables:
             await conn.execute(f"DELETE FROM {quote_ident(table)}")
-        applied = 0
-        for env in envelopes:
-            write = writers.get(env.type)
-            if write is not None:
-                await write(conn, env, REGISTRY.decode(env))
-                applied += 1
+        applied = await apply_envelopes(conn, writers, envelopes)
         after = [await _stat(conn, as_rebuilder, t) for t in replay.tables]
     changes = [TableChange(b, a) for b, a in zip(before, after, strict=True)]
     return ReplayResult(changes, len(envelopes), applied, bad)
+
+
+def recorded_order(env: Envelope) -> tuple[object, ...]:
+    """The order a replay applies events in, whether read from topics or from restored stores."""
+    return (env.recorded_at, env.stream_id, env.stream_version)
+
+
+async def apply_envelopes(
+    conn: asyncpg.Connection, writers: dict[str, Write], envelopes: list[Envelope]
+) -> int:
+    """Apply ``envelopes`` (already in :func:`recorded_order`) through the writers; how many had one."""
+    applied = 0
+    for env in envelopes:
+        write = writers.get(env.type)
+        if write is not None:
+            await write(conn, env, REGISTRY.decode(env))
+            applied += 1
+    return applied
 
 
 async def _never(conn: asyncpg.Connection) -> None:  # pragma: no cover - stats only
@@ -144,15 +171,53 @@ def _aliases() -> dict[str, Write]:
     from shared import customer_aliases
     from shared.contracts.customers import CustomerMergeReversed, CustomersMerged
 
-    async def merged(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
-        assert isinstance(data, CustomersMerged)
-        await customer_aliases.apply_merged(conn, data)
+    async def fact(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, CustomersMerged | CustomerMergeReversed)
+        await customer_aliases.record_event(conn, data)
 
-    async def reversed_(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
-        assert isinstance(data, CustomerMergeReversed)
-        await customer_aliases.apply_reversed(conn, data)
+    return {CustomersMerged.event_type: fact, CustomerMergeReversed.event_type: fact}
 
-    return {CustomersMerged.event_type: merged, CustomerMergeReversed.event_type: reversed_}
+
+def _followup_complaints() -> dict[str, Write]:
+    """The table writes of follow-up's task rules (``services/followup/complaint_rows.py``) without
+    the rules: a complaint's status, complainant and hold."""
+    from services.followup import complaint_rows as rows
+    from shared.contracts.complaint import (
+        ComplaintClosed,
+        ComplaintPutOnHold,
+        ComplaintReceived,
+        ComplaintReopened,
+        ComplaintResumed,
+    )
+
+    async def received(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, ComplaintReceived)
+        await rows.set_complaint(conn, env, data.complaint_id, "open", data.customer_ref)
+
+    async def reopened(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, ComplaintReopened)
+        await rows.set_complaint(conn, env, data.complaint_id, "open")
+
+    async def closed(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, ComplaintClosed)
+        await rows.set_complaint(conn, env, data.complaint_id, "closed")
+        await rows.set_hold(conn, data.complaint_id, None)
+
+    async def on_hold(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, ComplaintPutOnHold)
+        await rows.set_hold(conn, data.complaint_id, data.kind)
+
+    async def resumed(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        assert isinstance(data, ComplaintResumed)
+        await rows.set_hold(conn, data.complaint_id, None)
+
+    return {
+        ComplaintReceived.event_type: received,
+        ComplaintReopened.event_type: reopened,
+        ComplaintClosed.event_type: closed,
+        ComplaintPutOnHold.event_type: on_hold,
+        ComplaintResumed.event_type: resumed,
+    }
 
 
 def _complaint_customers() -> dict[str, Write]:
@@ -171,11 +236,90 @@ def _complaint_customers() -> dict[str, Write]:
     return {ComplaintReceived.event_type: received}
 
 
+def _hqfeed_state() -> dict[str, Write]:
+    """The aggregator's state (``services/hqfeed``) folded from the domain events without its output,
+    and each contract stream's version from the aggregator's own store (what it appended)."""
+    from functools import lru_cache
+
+    from services.hqfeed.fold import FOLDED
+    from services.hqfeed.projection import HqFeed
+    from shared.clock import SystemClock
+    from shared.contracts import hqfeed as contract
+    from shared.sla.policy import PolicyBook
+
+    book = PolicyBook.load()
+    tz_of = lru_cache(maxsize=100_000)(lambda branch_id: book.calendar(branch_id).tz)
+    feed = HqFeed(store=None, tz_of=tz_of, clock=SystemClock())  # type: ignore[arg-type]  # never appends
+
+    async def fold(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        await feed.fold_state(conn, [env])
+
+    async def appended(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        await conn.execute(
+            """INSERT INTO feed_streams (stream_id, version) VALUES ($1, $2)
+               ON CONFLICT (stream_id) DO UPDATE
+                   SET version = greatest(feed_streams.version, EXCLUDED.version)""",
+            env.stream_id,
+            env.stream_version,
+        )
+
+    writers: dict[str, Write] = dict.fromkeys(FOLDED, fold)
+    outputs = (
+        contract.BranchKpisDelta, contract.ComplaintFactsUpdated, contract.RemediationActionUpdated,
+        contract.CustomerRefsMerged, contract.CustomerRefsMergeReversed,
+    )  # fmt: skip
+    writers.update(dict.fromkeys((e.event_type for e in outputs), appended))
+    return writers
+
+
+def _hq_tables() -> dict[str, Write]:
+    """HQ's read model from the contract through its own projection, alerts included (derived from
+    the tables); with no store it publishes nothing."""
+    from services.hq.config import HqConfig
+    from services.hq.projections import BranchKpis
+    from services.hq.regions import Regions
+    from shared.clock import SystemClock
+    from shared.contracts import hqfeed as contract
+
+    config = HqConfig()
+    kpis = BranchKpis(
+        config=config, regions=Regions.load(config.regions_file), store=None, clock=SystemClock()
+    )
+
+    async def write(conn: asyncpg.Connection, env: Envelope, data: object) -> None:
+        await kpis.apply(conn, [env])
+
+    inputs = (
+        contract.BranchKpisDelta, contract.ComplaintFactsUpdated, contract.RemediationActionUpdated,
+        contract.CustomerRefsMerged, contract.CustomerRefsMergeReversed,
+    )  # fmt: skip
+    return dict.fromkeys((e.event_type for e in inputs), write)
+
+
+DOMAIN_TOPICS = tuple(f"{c}.events.v1" for c in ("reception", "complaint", "followup", "feedback"))
+
+
 def replays() -> list[Replay]:
     """Every Kafka-fed read model a replay rebuilds (without its consumer's reactions)."""
+    from services.hq.projections.tables import READ_MODEL_TABLES
+    from shared.customer_aliases import TABLES as ALIASES
+
     reception, complaint = ("reception.events.v1",), ("complaint.events.v1",)
     return [
         Replay("complaint", "departures", ("visit_departures",), reception, _complaint_departures),
-        Replay("complaint", "customer_aliases", ("customer_aliases",), reception, _aliases),
+        Replay("complaint", "customer_aliases", ALIASES, reception, _aliases),
+        Replay("followup", "customer_aliases", ALIASES, reception, _aliases),
+        Replay("followup", "complaints", ("complaints",), complaint, _followup_complaints, live=False),
+        Replay("feedback", "customer_aliases", ALIASES, reception, _aliases),
         Replay("feedback", "complaint_customers", ("complaint_customers",), complaint, _complaint_customers),
+        # drill-only: live, the aggregator's state goes with its output, and HQ rebuilds by generation
+        Replay(
+            "hqfeed",
+            "state",
+            ("feed_streams", "complaints", "open_breaches"),
+            (*DOMAIN_TOPICS, "hqfeed.events.v1"),
+            _hqfeed_state,
+            live=False,
+        ),
+        Replay("hq", "branch_kpis", READ_MODEL_TABLES, ("hqfeed.events.v1",), _hq_tables, live=False),
     ]

@@ -36,13 +36,16 @@ class Rebuilder:
     name: str = ""
 
 
-_EVENTS = """
-SELECT event_id, type, schema_version, stream_id, stream_version, branch_id, occurred_at,
-       recorded_at, correlation_id, causation_id, actor, data::text AS data
+#: an ``events`` row as an envelope's fields (:func:`envelope_of`)
+ENVELOPE_COLUMNS = """event_id, type, schema_version, stream_id, stream_version, branch_id, occurred_at,
+       recorded_at, correlation_id, causation_id, actor, data::text AS data"""
+_EVENTS = f"""
+SELECT {ENVELOPE_COLUMNS}
 FROM events WHERE stream_id LIKE ANY($1::text[]) ORDER BY tx_id, position"""
 
 
-def _envelope(row: asyncpg.Record) -> Envelope:
+def envelope_of(row: asyncpg.Record) -> Envelope:
+    """A stored event (selected as :data:`ENVELOPE_COLUMNS`), upcast to its current version."""
     fields: dict[str, Any] = dict(row)
     fields["data"] = json.loads(fields["data"])
     return REGISTRY.upcast(Envelope.model_validate(fields), stored=True)
@@ -58,7 +61,7 @@ async def fold(conn: asyncpg.Connection, streams: dict[str, tuple[Any, Evolve, W
     states: dict[str, Any] = {}
     # a cursor (the caller's transaction): a large store is read in batches, not into memory
     async for row in conn.cursor(_EVENTS, [f"{prefix}%" for prefix in streams], prefetch=1000):
-        env = _envelope(row)
+        env = envelope_of(row)
         initial, evolve, write = next(v for p, v in streams.items() if env.stream_id.startswith(p))
         state = evolve(states.get(env.stream_id, initial), REGISTRY.decode(env))
         states[env.stream_id] = state

@@ -214,7 +214,7 @@ async def seed_followup(svc: Running) -> None:
     )
     async with svc.ctx.pool.acquire() as conn, conn.transaction():
         await app.execute_in(conn, task_id, command, meta=Metadata(actor="seed-1"), branch_id=svc.branch)
-    svc.params["task_id"] = str(task_id)
+    svc.params.update(task_id=str(task_id), customer_ref="cust_ref_0042")
 
 
 async def seed_feedback(svc: Running) -> None:

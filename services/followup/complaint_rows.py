@@ -1,0 +1,37 @@
+"""Follow-up's ``complaints`` rows: what the task rules know of each complaint (open or closed,
+whom to contact, on hold). Written by the rules (``subscribers.py``) and, table writes only, by the
+restore drill's rebuild from the restored complaint store (``shared/readmodels/kafka_fed.py``)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+from shared.contracts.complaint import HoldKind
+from shared.envelope import Envelope
+
+
+async def set_complaint(
+    conn: asyncpg.Connection, env: Envelope, complaint_id: UUID, status: str, customer_ref: str | None = None
+) -> None:
+    await conn.execute(
+        """INSERT INTO complaints (complaint_id, branch_id, customer_ref, status, updated_at)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (complaint_id) DO UPDATE SET status = EXCLUDED.status,
+               customer_ref = coalesce(EXCLUDED.customer_ref, complaints.customer_ref),
+               updated_at = EXCLUDED.updated_at""",
+        complaint_id,
+        env.branch_id,
+        customer_ref,
+        status,
+        env.occurred_at,
+    )
+
+
+async def set_hold(conn: asyncpg.Connection, complaint_id: UUID, kind: HoldKind | None) -> None:
+    await conn.execute(
+        "UPDATE complaints SET hold_kind = $2 WHERE complaint_id = $1",
+        complaint_id,
+        None if kind is None else kind.value,
+    )
