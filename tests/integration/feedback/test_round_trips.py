@@ -15,22 +15,15 @@ from typing import Any
 import pytest
 
 from services.feedback.config import FeedbackConfig
-from shared import db_statements
 from tests.integration.feedback.feedback_support import Running, branch, feedback_service
 from tests.integration.feedback.test_feedback_service import serve
-from tests.integration.followup.test_round_trips import ELSEWHERE, INTROSPECTION
+from tests.support.round_trips import own_statements
 
 pytestmark = pytest.mark.integration
 
 
 async def _counted(svc: Running, survey_id: str, body: dict[str, Any]) -> list[str]:
-    with db_statements.counting() as tally:
-        response = await svc.answer(survey_id, body)
-        assert response.status_code == 201, response.text
-        await tally.settled()
-    own = [s for s in tally.without(*ELSEWHERE) if not any(m in s for m in INTROSPECTION)]
-    print(f"\nanswer {body}: {len(own)} round trips", *own, sep="\n  ")
-    return own
+    return await own_statements(lambda: svc.answer(survey_id, body), 201, f"answer {body}")
 
 
 async def test_answering_a_survey_stays_within_its_round_trips(database_url: str, kafka: Any) -> None:

@@ -18,28 +18,13 @@ import pytest
 from shared import db_statements
 from tests.integration.followup.followup_support import Running, Stream, branch, followup_service, publish
 from tests.integration.followup.test_followup_service import COMPLAINTS, received
+from tests.support.round_trips import INTROSPECTION, own_statements
 
 pytestmark = pytest.mark.integration
 
-#: statements of other work than the request: the reactions (by their progress table), the SLA
-#: scheduler's and the gauges' rounds
-ELSEWHERE = ("projection_positions", "next_fire_at <= $1", "count(*) FILTER")
-#: a fresh connection's type introspection (once per connection, like a statement's Parse)
-INTROSPECTION = ("typeinfo_tree", "'jit'")
-
 
 async def _counted(svc: Running, path: str, body: dict[str, Any]) -> list[str]:
-    """The request's statements, without the reactions' transactions (the service consumes its
-    own topic: a completed progress update schedules the next one)."""
-    with db_statements.counting() as before:
-        await before.settled(0.3)  # what the warm-up set off is done
-    with db_statements.counting() as tally:
-        response = await svc.post(path, body)
-        assert response.status_code == 200, response.text
-        await tally.settled(0.3)
-    own = [s for s in tally.without(*ELSEWHERE) if not any(m in s for m in INTROSPECTION)]
-    print(f"\n{path}: {len(own)} round trips (reactions: {tally.count - len(own)})", *own, sep="\n  ")
-    return own
+    return await own_statements(lambda: svc.post(path, body), 200, path)
 
 
 async def test_completing_a_task_stays_within_its_round_trips(database_url: str, kafka: Any) -> None:
@@ -65,7 +50,8 @@ async def test_completing_a_task_stays_within_its_round_trips(database_url: str,
             )
             await svc.wait_tasks(other, 1)
             await tally.settled(0.3)
-        [reaction] = [part for part in tally.parts() if any("INSERT INTO complaints" in s for s in part)]
+        [part] = [part for part in tally.parts() if any("INSERT INTO complaints" in s for s in part)]
+        reaction = [s for s in part if not any(m in s for m in INTROSPECTION)]
         print(f"\ntask-creating reaction: {len(reaction)} round trips", *reaction, sep="\n  ")
 
         plain = await _counted(svc, f"/follow-ups/{ids[4]}/complete", {})
