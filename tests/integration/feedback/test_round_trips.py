@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from services.feedback.config import FeedbackConfig
+from shared import db_statements
 from tests.integration.feedback.feedback_support import Running, branch, feedback_service
 from tests.integration.feedback.test_feedback_service import serve
-from tests.support.round_trips import own_statements
+from tests.support.round_trips import INTROSPECTION, own_statements
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +42,17 @@ async def test_answering_a_survey_stays_within_its_round_trips(database_url: str
         for n, survey_id in enumerate(ids[:4]):  # prepare the statements on the reused connections
             await svc.answer(survey_id, {"score": 5, "comment": "快"} if n % 2 else {"score": 4})
 
+        # survey creation: a served visit's survey, requested in the consumer's transaction
+        with db_statements.counting() as tally:
+            await svc.wait_survey((await serve(bootstrap, b, staff_id="teller-9"))[1])
+            await tally.settled(0.3)
+        [part] = [part for part in tally.parts() if any("INSERT INTO survey_facts" in s for s in part)]
+        request = [s for s in part if not any(m in s for m in INTROSPECTION)]
+        print(f"\nsurvey-creating reaction: {len(request)} round trips", *request, sep="\n  ")
+
         plain = await _counted(svc, ids[4], {"score": 5})
         with_comment = await _counted(svc, ids[5], {"score": 4, "comment": "快，专业"})
 
+    assert len(request) <= 10, request
     assert len(plain) <= 5, plain
     assert len(with_comment) <= 7, with_comment
