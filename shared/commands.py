@@ -180,9 +180,14 @@ class CommandHandler(Generic[C, S]):
         must_exist: bool = True,
         check_branch: CheckBranch | None = None,
         texts: PendingTexts | None = None,
+        fresh: bool = False,
     ) -> CommandResult[S]:
         """Run a command in its own transaction (one statement when there is no ``after_append``
         and no ``texts``).
+
+        ``fresh``: a create on a stream id nobody can know yet (random, or derived from an
+        idempotency key claimed first): nothing to lock (``lock_first``) or load; if the stream
+        exists after all, the append's version check refuses it.
 
         ``check_branch`` (the caller's ``Principal.check_branch``) is called with the stream's
         branch after loading and before anything is decided or appended: a command on another
@@ -200,6 +205,7 @@ class CommandHandler(Generic[C, S]):
                 must_exist=must_exist,
                 check_branch=check_branch,
                 texts=texts,
+                fresh=fresh,
             )
         for attempt in range(self.retries + 1):
             try:
@@ -222,20 +228,28 @@ class CommandHandler(Generic[C, S]):
         command: C | MakeCommand[S, C],
         *,
         expected_version: int | None,
+        fresh: bool,
         **kw: Any,
     ) -> CommandResult[S]:
         """Everything in ONE fresh transaction: the ``lock_first`` rows, loading, building the
         command (it may read and lock rows the decision depends on, which then commit or roll back
         with the events), deciding, appending. A concurrent change is decided again on the fresh
         state (unless the client named the version it expects: then it is a 409); a deadlock or
-        serialisation failure is run again."""
+        serialisation failure is run again. The transaction is the unit that is retried, so the
+        command needs no savepoint of its own (``execute_in(savepoint=False, load=True)``)."""
         for attempt in range(self.retries + 1):
             try:
                 async with self.store.transaction() as conn:
-                    if self.lock_first is not None:
+                    if self.lock_first is not None and not fresh:  # a new stream has no rows to lock
                         await self.lock_first(conn, stream_id)
                     return await self.execute_in(
-                        conn, stream_id, command, expected_version=expected_version, **kw
+                        conn,
+                        stream_id,
+                        command,
+                        expected_version=expected_version,
+                        savepoint=False,
+                        load=not fresh,
+                        **kw,
                     )
             except ConcurrencyError:
                 self._count_conflict(expected_version, attempt)
@@ -259,6 +273,7 @@ class CommandHandler(Generic[C, S]):
         check_branch: CheckBranch | None = None,
         texts: PendingTexts | None = None,
         savepoint: bool = True,
+        load: bool = False,
     ) -> CommandResult[S]:
         """Run a command inside the caller's transaction ``conn`` (a reaction's, the scheduler's).
 
@@ -272,9 +287,12 @@ class CommandHandler(Generic[C, S]):
         ``savepoint=False`` is for a create on a stream nobody else can know yet (a fresh or
         key-derived id, the key claimed first): no savepoint, no load (the stream is empty, and if
         it is not the append's version check refuses it), and a conflict is the caller's error.
+        With ``load=True`` as well, the stream is loaded but still no savepoint is taken: for a
+        caller that runs its whole transaction again on :class:`ConcurrencyError` (two round trips
+        fewer; a queued append's conflict then comes from the caller's flush or commit).
         """
         if not savepoint:
-            loaded = self._empty()
+            loaded = await self.load(stream_id, conn) if load else self._empty()
             self._check(stream_id, loaded, branch_id, must_exist, check_branch)
             made = await command(conn, loaded) if callable(command) else command
             decision = self._decide(stream_id, loaded, made, branch_id, meta, expected_version, must_exist)

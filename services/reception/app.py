@@ -5,12 +5,20 @@ inside it): catalogue look-ups and ticket numbers are resolved here and handed t
 inside the commands. Lock order, the same everywhere (so concurrent commands and the SLA scheduler
 never deadlock): the subject's deadline rows, then ticket counter, then the stream's events, then
 read-model rows (visits, counters).
+
+Round trips (issue 19): the deadline rows are read by the statement that locks them; a visit's
+event, lobby rows and wait clock are queued (``shared.db_batch``) and go to PostgreSQL as one
+statement at commit, with the audit row; a new visit locks and loads nothing (its id is new: no
+deadline row of it exists for the scheduler to hold). The locks of that last statement are taken
+in the order PostgreSQL runs its parts, after the deadline rows and the counter row: a cycle with
+another writer is still possible there, and is retried as a deadlock (``CommandHandler``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TypedDict, TypeVar, Unpack
 from uuid import UUID
@@ -32,6 +40,7 @@ from services.reception.tickets import next_number
 from shared.actors import SLA_CLOCK
 from shared.commands import (
     AfterAppend,
+    AfterChange,
     CheckBranch,
     CommandHandler,
     CommandResult,
@@ -54,7 +63,7 @@ from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create, claim_first
 from shared.periodic import every
 from shared.runner import ServiceContext
-from shared.sla.deadlines import Deadline, Deadlines
+from shared.sla.deadlines import Deadline, DeadlineCache, Deadlines, from_row
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler, Kind
 from shared.texts import PrivateTexts, texts_for
@@ -86,10 +95,9 @@ class Options(TypedDict, total=False):
     texts: PendingTexts | None
 
 
-async def lock_deadlines(conn: asyncpg.Connection, stream_id: str) -> None:
-    """A visit's or call's SLA deadline rows, locked first (``visit-<id>`` → subject ``<id>``)."""
-    subject = stream_id.split("-", 1)[1]
-    await conn.execute("SELECT 1 FROM deadlines WHERE subject_id = $1 FOR UPDATE", subject)
+#: the deadline rows :meth:`Reception.lock_deadlines` locked (and read) for the command running in
+#: this task: its ``after_change`` changes them in memory and writes them with the append
+_LOCKED: ContextVar[DeadlineCache | None] = ContextVar("reception_locked_deadlines", default=None)
 
 
 class VisitTaken(Exception):
@@ -116,14 +124,19 @@ class Reception:
         self.slas = ReceptionSlas(self.deadlines, self.catalogue)
         self.visit_rows = VisitRows(self.book)
         self.call_rows = CallRows()
-        self.visits = self._handler(v.visit_decider, self._after_visit)
-        self.calls = self._handler(p.call_decider, self._after_call)
+        self.visits = self._handler(v.visit_decider, after_change=self._after_visit)
+        self.calls = self._handler(p.call_decider, after_append=self._after_call)
         self.counters = Counters(SERVICE, ctx.store, ctx.clock, self.book)
         self.scheduler = DeadlineScheduler(self.deadlines, ctx.pool, self._on_fire)
         self.deadlines.touch_metrics()
         touch_metrics(self.catalogue.lines)
 
-    def _handler(self, decider: Decider[C, S], after_append: AfterAppend[S]) -> CommandHandler[C, S]:
+    def _handler(
+        self,
+        decider: Decider[C, S],
+        after_append: AfterAppend[S] | None = None,
+        after_change: AfterChange[S] | None = None,
+    ) -> CommandHandler[C, S]:
         """Commands on visits or calls: built in their transaction, the deadline rows locked first."""
         return CommandHandler(
             service=SERVICE,
@@ -131,9 +144,22 @@ class Reception:
             decider=decider,
             clock=self.clock,
             after_append=after_append,
+            after_change=after_change,
             retries=5,
-            lock_first=lock_deadlines,
+            lock_first=self.lock_deadlines,
         )
+
+    async def lock_deadlines(self, conn: asyncpg.Connection, stream_id: str) -> None:
+        """A visit's or call's SLA deadline rows, locked first (``visit-<id>`` → subject ``<id>``).
+
+        Why first: the SLA scheduler locks a deadline row and then appends to the subject's
+        stream; a command that appended first and then touched the row would wait for the
+        scheduler while the scheduler waits for it. The lock reads the rows in the same round
+        trip: the command's deadlines are then changed in memory and written with its append
+        (:meth:`_after_visit`), with no second read."""
+        subject = stream_id.split("-", 1)[1]
+        rows = await conn.fetch("SELECT * FROM deadlines WHERE subject_id = $1 FOR UPDATE", subject)
+        _LOCKED.set(DeadlineCache(self.deadlines, subject, [from_row(r) for r in rows]))
 
     # ------------------------------------------------------------------------------- visits
 
@@ -198,7 +224,13 @@ class Reception:
         command = claim_first(create, start(branch_id, visit_id), resource_id=str(visit_id), status=201)
         return self._observed(
             await self.visits.execute(
-                v.stream_id(visit_id), command, meta=meta, branch_id=branch_id, must_exist=False, texts=texts
+                v.stream_id(visit_id),
+                command,
+                meta=meta,
+                branch_id=branch_id,
+                must_exist=False,
+                texts=texts,
+                fresh=True,  # a new id (random or the key's, claimed first): nothing to lock or load
             )
         )
 
@@ -254,7 +286,8 @@ class Reception:
                 raise VisitTaken()
             branch_id = loaded.history[0].branch_id
             busy = await conn.fetchrow(
-                "SELECT visit_id, ticket FROM counters WHERE branch_id = $1 AND counter_id = $2 FOR UPDATE",
+                """SELECT visit_id, ticket, state, state_since FROM counters
+                   WHERE branch_id = $1 AND counter_id = $2 FOR UPDATE""",
                 branch_id,
                 counter_id,
             )
@@ -268,12 +301,24 @@ class Reception:
                     "serve that customer (or record that they left) first"
                 )
             now = self.clock.now()
-            if loaded.state.status in v.WAITING and loaded.state.calls < v.MAX_CALLS:
+            if (
+                loaded.state.status in v.WAITING
+                and loaded.state.calls < v.MAX_CALLS
+                and not self._open_today(busy, branch_id, now)
+            ):
                 actor = meta or Metadata(actor=staff_id)
                 await self.counters.before_call(conn, branch_id, counter_id, staff_id, now, actor)
             return v.Call(counter_id, staff_id, now)
 
         return make
+
+    def _open_today(self, row: asyncpg.Record | None, branch_id: str, now: datetime) -> bool:
+        """Whether the counter's row (locked, written in every counter command's transaction, so
+        it says what the counter's stream says) shows it open since today: then the call changes
+        nothing on the counter (``counter.py``, ``BeforeCall``) and its stream need not be read."""
+        if row is None or row["state"] != "open" or row["state_since"] is None:
+            return False
+        return bool(row["state_since"] >= self.counters.day_start(branch_id, now))
 
     async def call_next(
         self,
@@ -326,10 +371,28 @@ class Reception:
         return await _existing(self.visits, v.stream_id(visit_id), f"visit {visit_id}")
 
     async def _after_visit(
-        self, conn: asyncpg.Connection, state: v.Visit, envelopes: Sequence[Envelope]
+        self, conn: asyncpg.Connection, before: v.Visit, state: v.Visit, envelopes: Sequence[Envelope]
     ) -> None:
-        await self.visit_rows.write(conn, state, envelopes)
-        await self.slas.on_visit(conn, state, envelopes)
+        """The lobby rows and the wait clock, queued with the append (``shared.db_batch``): one
+        statement with it in a command's transaction, at once in the scheduler's."""
+        await self.visit_rows.queue(conn, state, envelopes)
+        if not self.slas.moves_visit(envelopes):
+            return
+        deadlines = await self._visit_deadlines(conn, state, envelopes)
+        await self.slas.on_visit(conn, state, envelopes, deadlines)
+        await deadlines.write(conn)
+
+    async def _visit_deadlines(
+        self, conn: asyncpg.Connection, state: v.Visit, envelopes: Sequence[Envelope]
+    ) -> DeadlineCache:
+        """The visit's deadlines as :meth:`lock_deadlines` read them in this transaction; none for a
+        new visit; else read now (a command run in another's transaction)."""
+        subject = str(state.visit_id)
+        locked = _LOCKED.get()
+        if locked is not None and locked.subject_id == subject:
+            _LOCKED.set(None)
+            return locked
+        return await self.deadlines.cached(None if envelopes[0].stream_version == 1 else conn, subject)
 
     # -------------------------------------------------------------------------------- calls
 

@@ -32,7 +32,7 @@ class Counters:
             store=store,
             decider=k.counter_decider,
             clock=clock,
-            after_append=self.rows.write,
+            after_change=self.rows.queue,
             retries=5,
         )
 
@@ -69,7 +69,11 @@ class Counters:
         at: datetime,
         meta: Metadata,
     ) -> None:
-        """In the call's transaction: refuse a paused counter, open a closed one (``counter.py``)."""
+        """In the call's transaction: refuse a paused counter, open a closed one (``counter.py``).
+        No savepoint: the call's transaction is retried whole on a conflict (and the ``counters``
+        row, locked first by the call, already serialises the counter's writers). The counter's
+        append and row are queued: they go to PostgreSQL as one statement when the call appends
+        (``shared.db_batch.end_with`` sends them first, then queues the call's own writes)."""
         await self.commands.execute_in(
             conn,
             k.stream_id(branch_id, counter_id),
@@ -77,6 +81,8 @@ class Counters:
             meta=meta,
             branch_id=branch_id,
             must_exist=False,
+            savepoint=False,
+            load=True,
         )
 
     def day_start(self, branch_id: str, at: datetime) -> datetime:

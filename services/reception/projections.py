@@ -1,14 +1,15 @@
 """Read models of the reception service, written inside the command's transaction.
 
 Not Kafka projections: the lobby board must show a command's effect the moment it returns, so
-``after_append`` (and the SLA scheduler's callback) upsert these rows in the same transaction as
-the events. A visit's or call's row is a snapshot of its folded state, so writing it is
-idempotent; the counters table follows the visit events.
+the command (and the SLA scheduler's callback) upserts these rows in the same transaction as the
+events; a visit's and a counter's are queued with the append (``shared.db_batch``), one statement
+with it. A visit's or call's row is a snapshot of its folded state, so writing it is idempotent;
+the counters table follows the visit events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from uuid import UUID
 
@@ -17,6 +18,7 @@ import asyncpg
 from services.reception.counter import Counter
 from services.reception.domain import Visit
 from services.reception.phone import PhoneCall
+from shared import db_batch
 from shared.contracts.reception import (
     VisitAbandoned,
     VisitCalled,
@@ -26,6 +28,9 @@ from shared.contracts.reception import (
 )
 from shared.envelope import Envelope
 from shared.sla.policy import PolicyBook
+
+_Run = Callable[..., Awaitable[object]]
+"""Runs one write: ``conn.execute`` now, or queued with the append (``shared.db_batch``)."""
 
 _FREED_BY = {VisitServed.event_type, VisitNoShow.event_type, VisitAbandoned.event_type, VisitLeft.event_type}
 
@@ -42,20 +47,36 @@ class VisitRows:
         self.book = book
 
     async def write(self, conn: asyncpg.Connection, state: Visit, envelopes: Sequence[Envelope]) -> None:
+        """Write the rows now, one statement each (a rebuild folding the store)."""
+        await self._write(conn.execute, state, envelopes)
+
+    async def queue(self, conn: asyncpg.Connection, state: Visit, envelopes: Sequence[Envelope]) -> None:
+        """Queue the rows with the command's append (``shared.db_batch``): one statement with it.
+        Safe to batch: the visit row, the counter it is called to and the counters it leaves are
+        distinct rows, and no write reads another's result."""
+
+        async def queued(sql: str, *args: object) -> None:
+            await db_batch.write(conn, sql, *args)
+
+        await self._write(queued, state, envelopes)
+
+    async def _write(self, run: _Run, state: Visit, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:
             return
         branch_id = envelopes[0].branch_id
         version = envelopes[-1].stream_version
-        await self._upsert(conn, branch_id, state, version)
-        for env in envelopes:
+        await self._upsert(run, branch_id, state, version)
+        counter_events = [e for e in envelopes if e.type == VisitCalled.event_type or e.type in _FREED_BY]
+        # one counter write per command: two on one row in one batched statement would not both apply
+        for env in counter_events[-1:]:
             if env.type == VisitCalled.event_type:
-                await self._counter_busy(conn, branch_id, state.visit_id, env.data)
-            elif env.type in _FREED_BY:
-                await self._counter_free(conn, branch_id, state.visit_id, env.occurred_at)
+                await self._counter_busy(run, branch_id, state.visit_id, env.data)
+            else:
+                await self._counter_free(run, branch_id, state.visit_id, env.occurred_at)
 
-    async def _upsert(self, conn: asyncpg.Connection, branch_id: str, v: Visit, version: int) -> None:
+    async def _upsert(self, run: _Run, branch_id: str, v: Visit, version: int) -> None:
         assert v.arrived_at is not None
-        await conn.execute(
+        await run(
             """INSERT INTO visits (visit_id, branch_id, day, status, arrival, returning_customer,
                    customer_ref, display_name, relationship_manager, priority, accessibility, service_type,
                    line, ticket,
@@ -113,17 +134,17 @@ class VisitRows:
         )
 
     async def _counter_busy(
-        self, conn: asyncpg.Connection, branch_id: str, visit_id: UUID | None, data: dict[str, object]
+        self, run: _Run, branch_id: str, visit_id: UUID | None, data: dict[str, object]
     ) -> None:
         # a customer re-called from another counter frees the first one
-        await conn.execute(
+        await run(
             """UPDATE counters SET visit_id = NULL, ticket = NULL, line = NULL, busy_since = NULL
                WHERE branch_id = $1 AND visit_id = $2 AND counter_id <> $3""",
             branch_id,
             visit_id,
             data["counter_id"],
         )
-        await conn.execute(
+        await run(
             """INSERT INTO counters (branch_id, counter_id, staff_id, visit_id, ticket, line, busy_since,
                    last_line, last_active_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $6, $7::timestamptz)
@@ -142,10 +163,8 @@ class VisitRows:
             datetime.fromisoformat(str(data["at"])),
         )
 
-    async def _counter_free(
-        self, conn: asyncpg.Connection, branch_id: str, visit_id: UUID | None, at: datetime
-    ) -> None:
-        await conn.execute(
+    async def _counter_free(self, run: _Run, branch_id: str, visit_id: UUID | None, at: datetime) -> None:
+        await run(
             """UPDATE counters SET visit_id = NULL, ticket = NULL, line = NULL, busy_since = NULL,
                    last_active_at = greatest(last_active_at, $3)
                WHERE branch_id = $1 AND visit_id = $2""",
@@ -165,10 +184,24 @@ class CounterRows:
     """The counter's state on its ``counters`` row (busy/free follows the visit events)."""
 
     async def write(self, conn: asyncpg.Connection, state: Counter, envelopes: Sequence[Envelope]) -> None:
+        """Write the row now (a rebuild folding the store)."""
+        await self._write(conn.execute, state, envelopes)
+
+    async def queue(
+        self, conn: asyncpg.Connection, before: Counter, state: Counter, envelopes: Sequence[Envelope]
+    ) -> None:
+        """Queue the row with the counter's append (``shared.db_batch``, an ``after_change``)."""
+
+        async def queued(sql: str, *args: object) -> None:
+            await db_batch.write(conn, sql, *args)
+
+        await self._write(queued, state, envelopes)
+
+    async def _write(self, run: _Run, state: Counter, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:
             return
         at = state.since or envelopes[-1].occurred_at
-        await conn.execute(
+        await run(
             """INSERT INTO counters (branch_id, counter_id, staff_id, state, pause_reason, state_since, lines,
                    last_active_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $6)

@@ -6,7 +6,7 @@
 - ``reception.phone_answer`` starts when a call rings and is met when it is answered (cancelled
   instead when the answer itself breaches it by too many rings, and when a call ends unanswered).
 
-Both run in the command's transaction (``after_append``).
+Both run in the command's transaction (a visit's deadlines queued with its append).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from shared.sla.deadlines import Deadlines
 
 WAIT = "reception.wait"
 PHONE = "reception.phone_answer"
+_VISIT_CLOCK = {VisitQueued.event_type, VisitCalled.event_type, VisitLeft.event_type}
 
 
 class ReceptionSlas:
@@ -41,14 +42,28 @@ class ReceptionSlas:
         self.deadlines = deadlines
         self.catalogue = catalogue
 
-    async def on_visit(self, conn: asyncpg.Connection, state: Visit, envelopes: Sequence[Envelope]) -> None:
+    @staticmethod
+    def moves_visit(envelopes: Sequence[Envelope]) -> bool:
+        """Whether :meth:`on_visit` changes a deadline for these events (else it reads nothing)."""
+        return any(e.type in _VISIT_CLOCK for e in envelopes)
+
+    async def on_visit(
+        self,
+        conn: asyncpg.Connection,
+        state: Visit,
+        envelopes: Sequence[Envelope],
+        deadlines: Deadlines | None = None,
+    ) -> None:
+        """The wait clock follows the visit; ``deadlines`` is the visit's ``DeadlineCache`` when
+        the caller writes them in one statement afterwards (default: read and write at once)."""
         assert state.visit_id is not None
         subject = str(state.visit_id)
+        clock = deadlines or self.deadlines
         for env in envelopes:
             if env.type == VisitQueued.event_type:
                 line = str(env.data["line"])
                 policy = self.catalogue.wait_policy(line, self.deadlines.book.policy(WAIT, env.branch_id))
-                await self.deadlines.start(
+                await clock.start(
                     conn,
                     sla=WAIT,
                     subject_type="visit",
@@ -59,9 +74,9 @@ class ReceptionSlas:
                     policy=policy,
                 )
             elif env.type == VisitCalled.event_type and env.data["call_number"] == 1:
-                await self.deadlines.meet(conn, subject, WAIT, env.occurred_at)
+                await clock.meet(conn, subject, WAIT, env.occurred_at)
             elif env.type == VisitLeft.event_type:
-                await self.deadlines.cancel(conn, subject, WAIT, env.occurred_at)
+                await clock.cancel(conn, subject, WAIT, env.occurred_at)
 
     async def on_call(
         self, conn: asyncpg.Connection, state: PhoneCall, envelopes: Sequence[Envelope]

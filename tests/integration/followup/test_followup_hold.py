@@ -78,10 +78,12 @@ async def test_no_progress_update_falls_due_while_the_case_is_on_hold(database_u
         [first] = await svc.wait_tasks(b, 1)
         assert first["due_at"] == iso(T0 + timedelta(hours=24))
 
-        svc.clock.advance(timedelta(hours=20))
+        # the hold is applied before the service's clock moves on: a scheduler tick between the two
+        # would see 20 of 24 hours gone and record an SLA warning the hold was meant to prevent
         await publish(bootstrap, COMPLAINTS, case.next(hold(complaint_id, T0 + timedelta(hours=20))))
         paused = await until_paused(svc, first["task_id"], True)
         assert paused["paused_at"] == iso(T0 + timedelta(hours=20)) and not paused["overdue"]
+        svc.clock.advance(timedelta(hours=20))
 
         # ten days on hold: nothing fires, nothing is overdue or due, no successor appears
         svc.clock.advance(timedelta(days=10))

