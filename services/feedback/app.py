@@ -35,7 +35,7 @@ from services.feedback.preferences import preferred_channel
 from shared import db_batch
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
-from shared.commands import CheckBranch, CommandResult, Loaded, PendingTexts, StreamCommands
+from shared.commands import CheckBranch, CommandResult, Loaded, PendingTexts
 from shared.contracts.feedback import (
     DeliveryFailure,
     NegativeFeedbackReceived,
@@ -52,6 +52,7 @@ from shared.eventstore import EventStore
 from shared.idempotency import Create, claim_first
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
+from shared.stream_commands import StreamCommands
 from shared.texts import PrivateTexts
 
 SERVICE = "feedback"
@@ -59,8 +60,9 @@ WINDOW_SLA = "feedback.survey_window"
 
 
 class FeedbackApp(StreamCommands[Command, Survey]):
-    """Survey commands (``execute``, ``execute_in``, ``load``: :class:`~shared.commands.StreamCommands`,
-    an answer may be keyed) with the survey's facts, dispatch and window kept in step."""
+    """Survey commands (``execute``, ``execute_in``, ``load``:
+    :class:`~shared.stream_commands.StreamCommands`, an answer may be keyed) with the survey's
+    facts, dispatch and window kept in step."""
 
     def __init__(
         self,

@@ -25,7 +25,6 @@ from services.followup.rules import VERIFICATION_SLA
 from shared import db_batch
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
-from shared.commands import StreamCommands
 from shared.contracts.followup import (
     FollowUpCancelled,
     FollowUpCompleted,
@@ -40,6 +39,7 @@ from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
+from shared.stream_commands import StreamCommands
 from shared.texts import PrivateTexts
 
 SERVICE = "followup"
@@ -53,7 +53,7 @@ def sla_for(kind: TaskKind) -> str:
 
 
 class FollowUpApp(StreamCommands[Command, Task]):
-    """Task commands (``execute``, ``execute_in``, ``load``: :class:`~shared.commands.StreamCommands`)
+    """Task commands (``execute``, ``execute_in``, ``load``: :class:`~shared.stream_commands.StreamCommands`)
     with the tasks table and each task's deadline kept in step."""
 
     def __init__(self, store: EventStore, clock: Clock, deadlines: Deadlines, texts: PrivateTexts) -> None:
