@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import asyncpg
 
@@ -431,74 +431,3 @@ class CommandHandler(Generic[C, S]):
             )
             for offset, event in enumerate(events, start=1)
         ]
-
-
-class StreamCommands(Generic[C, S]):
-    """Commands on one kind of stream named by an id (a task, a survey): the three entry points
-    every service's application offers, over its :class:`CommandHandler`.
-
-    :meth:`execute` is a staff command in its own transaction; :meth:`execute_in` a reaction's or
-    the SLA clock's, inside the caller's transaction (a stream that does not exist yet may be
-    created); :meth:`load` refuses a stream that does not exist (404).
-    """
-
-    def __init__(
-        self,
-        *,
-        service: str,
-        store: EventStore,
-        decider: Decider[C, S],
-        clock: Clock,
-        after_append: AfterAppend[S] | None,
-        stream_id: Callable[[UUID], str],
-        noun: str,
-    ) -> None:
-        self.handler = CommandHandler(
-            service=service, store=store, decider=decider, clock=clock, after_append=after_append
-        )
-        self._stream_id = stream_id
-        self._noun = noun
-
-    async def execute(
-        self,
-        entity_id: UUID,
-        command: C,
-        meta: Metadata,
-        expected_version: int | None = None,
-        *,
-        check_branch: CheckBranch | None = None,
-        texts: PendingTexts | None = None,
-    ) -> CommandResult[S]:
-        """A command on an existing stream, in its own transaction; ``check_branch`` sees the
-        stream's branch before anything is decided; ``texts`` are stored with the events."""
-        return await self.handler.execute(
-            self._stream_id(entity_id),
-            command,
-            branch_id=None,
-            meta=meta,
-            expected_version=expected_version,
-            check_branch=check_branch,
-            texts=texts,
-        )
-
-    async def execute_in(
-        self,
-        conn: asyncpg.Connection,
-        entity_id: UUID,
-        command: C,
-        *,
-        meta: Metadata,
-        branch_id: str | None = None,
-    ) -> list[Envelope]:
-        """Decide and append inside the caller's transaction; the events appended (none if the
-        stream already is where the command would take it)."""
-        result = await self.handler.execute_in(
-            conn, self._stream_id(entity_id), command, meta=meta, branch_id=branch_id, must_exist=False
-        )
-        return result.events
-
-    async def load(self, entity_id: UUID, conn: asyncpg.Connection | None = None) -> Loaded[S]:
-        loaded = await self.handler.load(self._stream_id(entity_id), conn)
-        if loaded.version == 0:
-            raise NotFound(f"{self._noun} {entity_id} does not exist")
-        return loaded

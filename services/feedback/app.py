@@ -3,8 +3,11 @@
 Requests come from rules reacting to other contexts' events (:meth:`FeedbackApp.request_in`,
 inside the projection's transaction); answers from the gateway webhook (:meth:`execute`); sends
 from the dispatcher and expiry from the SLA clock (``execute_in`` in their transactions). One
-``after_append`` keeps ``survey_facts``, the dispatch queue and the window deadline in step with
-the stream, in the same transaction as the events.
+``after_change`` keeps ``survey_facts``, the dispatch queue and the window deadline in step with
+the stream, in the same transaction as the events: the facts row, the window and a new survey's
+dispatch row are queued (``shared.db_batch``) and go with the append as one statement (one write
+per row per command, none read back in it); a failed send's dispatch updates (two may touch the
+row in one command) run at once.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from services.feedback.domain import (
     survey_id_for,
 )
 from services.feedback.preferences import preferred_channel
+from shared import db_batch
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
-from shared.commands import CheckBranch, CommandResult, Loaded, PendingTexts, StreamCommands
+from shared.commands import CheckBranch, CommandResult, Loaded, PendingTexts
 from shared.contracts.feedback import (
     DeliveryFailure,
     NegativeFeedbackReceived,
@@ -48,6 +52,7 @@ from shared.eventstore import EventStore
 from shared.idempotency import Create, claim_first
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
+from shared.stream_commands import StreamCommands
 from shared.texts import PrivateTexts
 
 SERVICE = "feedback"
@@ -55,8 +60,9 @@ WINDOW_SLA = "feedback.survey_window"
 
 
 class FeedbackApp(StreamCommands[Command, Survey]):
-    """Survey commands (``execute``, ``execute_in``, ``load``: :class:`~shared.commands.StreamCommands`,
-    an answer may be keyed) with the survey's facts, dispatch and window kept in step."""
+    """Survey commands (``execute``, ``execute_in``, ``load``:
+    :class:`~shared.stream_commands.StreamCommands`, an answer may be keyed) with the survey's
+    facts, dispatch and window kept in step."""
 
     def __init__(
         self,
@@ -77,7 +83,7 @@ class FeedbackApp(StreamCommands[Command, Survey]):
             store=store,
             decider=survey_decider,
             clock=clock,
-            after_append=self._after_append,
+            after_change=self._after_change,
             stream_id=stream_id,
             noun="survey",
         )
@@ -199,19 +205,32 @@ class FeedbackApp(StreamCommands[Command, Survey]):
 
     # ----------------------------------------- read model, dispatch, deadline: same transaction
 
-    async def _after_append(
-        self, conn: asyncpg.Connection, state: Survey, envelopes: Sequence[Envelope]
+    async def _after_change(
+        self, conn: asyncpg.Connection, before: Survey, state: Survey, envelopes: Sequence[Envelope]
     ) -> None:
         if not envelopes or state.survey_id is None:
             return
         branch_id = envelopes[0].branch_id
         await self._upsert_facts(conn, state, branch_id, envelopes[-1].stream_version)
         subject_id = str(state.survey_id)
+        # the window is read only when an event ends it (a new survey has none yet)
+        read = envelopes[0].stream_version > 1 and any(e.type in _END_WINDOW for e in envelopes)
+        deadlines = await self.deadlines.cached(conn if read else None, subject_id)
+        await self._follow(conn, deadlines, state, envelopes)
+        await deadlines.write(conn)
+
+    async def _follow(
+        self, conn: asyncpg.Connection, deadlines: Deadlines, state: Survey, envelopes: Sequence[Envelope]
+    ) -> None:
+        """The window deadline and the dispatch queue follow the survey's events (and metrics)."""
+        assert state.survey_id is not None
+        branch_id = envelopes[0].branch_id
+        subject_id = str(state.survey_id)
         subject_type = state.subject_type
         for env in envelopes:
             if env.type == SurveyRequested.event_type:
                 assert state.requested_at is not None and state.channel is not None
-                await self.deadlines.start(
+                await deadlines.start(
                     conn,
                     sla=WINDOW_SLA,
                     subject_type="survey",
@@ -220,7 +239,8 @@ class FeedbackApp(StreamCommands[Command, Survey]):
                     branch_id=branch_id,
                     started_at=state.requested_at,
                 )
-                await conn.execute(
+                await db_batch.write(
+                    conn,
                     """INSERT INTO survey_dispatch (survey_id, branch_id, next_attempt_at)
                        VALUES ($1, $2, $3) ON CONFLICT (survey_id) DO NOTHING""",
                     state.survey_id,
@@ -233,7 +253,7 @@ class FeedbackApp(StreamCommands[Command, Survey]):
                 metrics.SURVEYS_SENT.labels(state.channel.value).inc()
             elif env.type == SurveyAnswered.event_type:
                 assert state.answered_at is not None
-                await self.deadlines.meet(conn, subject_id, WINDOW_SLA, state.answered_at)
+                await deadlines.meet(conn, subject_id, WINDOW_SLA, state.answered_at)
                 metrics.SURVEYS_ANSWERED.labels(subject_type).inc()
             elif env.type == NegativeFeedbackReceived.event_type:
                 metrics.NEGATIVE_FEEDBACK.labels(str(state.describes_complaint).lower()).inc()
@@ -255,7 +275,7 @@ class FeedbackApp(StreamCommands[Command, Survey]):
                 metrics.SEND_FAILURES.labels(env.data["channel"]).inc()
             elif env.type == SurveyGivenUp.event_type:
                 assert state.given_up_at is not None
-                await self.deadlines.cancel(conn, subject_id, WINDOW_SLA, state.given_up_at)
+                await deadlines.cancel(conn, subject_id, WINDOW_SLA, state.given_up_at)
                 await conn.execute(
                     "UPDATE survey_dispatch SET given_up_at = coalesce(given_up_at, $2) WHERE survey_id = $1",
                     state.survey_id,
@@ -266,7 +286,8 @@ class FeedbackApp(StreamCommands[Command, Survey]):
     async def _upsert_facts(self, conn: asyncpg.Connection, s: Survey, branch_id: str, version: int) -> None:
         assert s.requested_at is not None and s.channel is not None and s.expires_at is not None
         local_day = s.requested_at.astimezone(self.deadlines.book.calendar(branch_id).tz).date()
-        await conn.execute(
+        await db_batch.write(
+            conn,
             """INSERT INTO survey_facts (survey_id, branch_id, subject, subject_type, service_type,
                    staff_id, customer_ref, channel, status, requested_at, local_day, expires_at,
                    sent_at, answered_at, score, negative, expired_at, version, comment_ref, reasons,
@@ -308,3 +329,7 @@ class FeedbackApp(StreamCommands[Command, Survey]):
             s.given_up_at,
             s.delivered_at,
         )
+
+
+#: the events that end a survey's answer window
+_END_WINDOW = frozenset(e.event_type for e in (SurveyAnswered, SurveyGivenUp))

@@ -3,8 +3,10 @@
 Commands come from two places: staff over HTTP (:meth:`FollowUpApp.execute`, its own transaction)
 and rules reacting to other contexts' events or to the SLA clock (:meth:`FollowUpApp.execute_in`,
 inside the projection's or the scheduler's transaction, so the reaction commits exactly once
-together with the consumer's progress). Either way the same ``after_append`` keeps the ``tasks``
-table and the task's deadline in step with the stream, in the same transaction.
+together with the consumer's progress). Either way the same ``after_change`` keeps the ``tasks``
+table and the task's deadline in step with the stream, in the same transaction: both are queued
+(``shared.db_batch``) and go to PostgreSQL with the append as one statement — one row of each per
+command, and nothing in the command reads them back.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import asyncpg
 from services.followup import metrics
 from services.followup.domain import Command, RecordSla, Task, followup_decider, stream_id
 from services.followup.rules import VERIFICATION_SLA
+from shared import db_batch
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
-from shared.commands import StreamCommands
 from shared.contracts.followup import (
     FollowUpCancelled,
     FollowUpCompleted,
@@ -37,6 +39,7 @@ from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
+from shared.stream_commands import StreamCommands
 from shared.texts import PrivateTexts
 
 SERVICE = "followup"
@@ -50,7 +53,7 @@ def sla_for(kind: TaskKind) -> str:
 
 
 class FollowUpApp(StreamCommands[Command, Task]):
-    """Task commands (``execute``, ``execute_in``, ``load``: :class:`~shared.commands.StreamCommands`)
+    """Task commands (``execute``, ``execute_in``, ``load``: :class:`~shared.stream_commands.StreamCommands`)
     with the tasks table and each task's deadline kept in step."""
 
     def __init__(self, store: EventStore, clock: Clock, deadlines: Deadlines, texts: PrivateTexts) -> None:
@@ -64,7 +67,7 @@ class FollowUpApp(StreamCommands[Command, Task]):
             store=store,
             decider=followup_decider,
             clock=clock,
-            after_append=self._after_append,
+            after_change=self._after_change,
             stream_id=stream_id,
             noun="follow-up task",
         )
@@ -86,9 +89,11 @@ class FollowUpApp(StreamCommands[Command, Task]):
 
     # ------------------------------------------------- read model + deadline, same transaction
 
-    async def _after_append(
-        self, conn: asyncpg.Connection, state: Task, envelopes: Sequence[Envelope]
+    async def _after_change(
+        self, conn: asyncpg.Connection, before: Task, state: Task, envelopes: Sequence[Envelope]
     ) -> None:
+        """The task's row and its deadline, each one queued write; the deadline is read once
+        (not at all for a new task: it has none) and changed in memory (``Deadlines.cached``)."""
         if not envelopes or state.task_id is None or state.kind is None:
             return
         branch_id = envelopes[0].branch_id
@@ -96,11 +101,29 @@ class FollowUpApp(StreamCommands[Command, Task]):
         await _upsert_task(conn, state, branch_id, version)
         sla = sla_for(state.kind)
         subject = str(state.task_id)
+        # read only when an event changes an existing deadline (a new task has none yet)
+        read = envelopes[0].stream_version > 1 and any(e.type in _MOVE_DEADLINE for e in envelopes)
+        deadlines = await self.deadlines.cached(conn if read else None, subject)
+        await self._track(conn, deadlines, state, envelopes, sla, subject)
+        await deadlines.write(conn)
+
+    async def _track(
+        self,
+        conn: asyncpg.Connection,
+        deadlines: Deadlines,
+        state: Task,
+        envelopes: Sequence[Envelope],
+        sla: str,
+        subject: str,
+    ) -> None:
+        """The deadline follows the task's events (and the metrics they complete)."""
+        assert state.kind is not None
+        branch_id = envelopes[0].branch_id
         for env in envelopes:
             if env.type == FollowUpScheduled.event_type:
                 assert state.scheduled_at is not None and state.due_at is not None
                 policy = replace(self.deadlines.book.policy(sla, branch_id), counting="calendar")
-                await self.deadlines.start(
+                await deadlines.start(
                     conn,
                     sla=sla,
                     subject_type="follow_up",
@@ -114,7 +137,7 @@ class FollowUpApp(StreamCommands[Command, Task]):
                 metrics.TASKS_SCHEDULED.labels(state.kind.value).inc()
             elif env.type == FollowUpCompleted.event_type:
                 assert state.closed_at is not None
-                await self.deadlines.meet(conn, subject, sla, state.closed_at)
+                await deadlines.meet(conn, subject, sla, state.closed_at)
                 outcome = "verification_failed" if state.verified is False else "completed"
                 metrics.TASKS_CLOSED.labels(state.kind.value, outcome).inc()
                 if state.scheduled_at is not None:
@@ -122,19 +145,26 @@ class FollowUpApp(StreamCommands[Command, Task]):
                     metrics.COMPLETION_SECONDS.labels(state.kind.value).observe(max(seconds, 0.0))
             elif env.type == FollowUpCancelled.event_type:
                 assert state.closed_at is not None
-                await self.deadlines.cancel(conn, subject, sla, state.closed_at)
+                await deadlines.cancel(conn, subject, sla, state.closed_at)
                 metrics.TASKS_CLOSED.labels(state.kind.value, "cancelled").inc()
             elif env.type == FollowUpPaused.event_type:
-                await self.deadlines.pause(conn, subject, datetime.fromisoformat(env.data["at"]))
+                await deadlines.pause(conn, subject, datetime.fromisoformat(env.data["at"]))
             elif env.type == FollowUpResumed.event_type:
-                await self.deadlines.resume(conn, subject, datetime.fromisoformat(env.data["at"]))
+                await deadlines.resume(conn, subject, datetime.fromisoformat(env.data["at"]))
             elif env.type == SlaBreached.event_type:
                 metrics.TASK_BREACHES.labels(state.kind.value).inc()
 
 
+#: the events that end, pause or resume a task's deadline
+_MOVE_DEADLINE = frozenset(
+    e.event_type for e in (FollowUpCompleted, FollowUpCancelled, FollowUpPaused, FollowUpResumed)
+)
+
+
 async def _upsert_task(conn: asyncpg.Connection, t: Task, branch_id: str, version: int) -> None:
     assert t.kind is not None and t.due_at is not None
-    await conn.execute(
+    await db_batch.write(
+        conn,
         """INSERT INTO tasks (task_id, branch_id, kind, status, owner, due_at, reason, subject,
                               complaint_id, customer_ref, cause_event_id, previous_task_id,
                               scheduled_at, attempts, reached, last_note_ref, closed_at, close_note_ref,

@@ -104,7 +104,7 @@ async def _rebuild_followup(conn: asyncpg.Connection) -> None:
     from services.followup.domain import followup_decider
 
     async def write(conn: asyncpg.Connection, state: Any, envs: list[Envelope]) -> None:
-        if state.task_id is not None and state.kind is not None:  # as FollowUpApp._after_append
+        if state.task_id is not None and state.kind is not None:  # as FollowUpApp._after_change
             await _upsert_task(conn, state, envs[0].branch_id, envs[-1].stream_version)
 
     decider = followup_decider
@@ -120,7 +120,7 @@ async def _rebuild_feedback(conn: asyncpg.Connection) -> None:
     app: Any = SimpleNamespace(deadlines=SimpleNamespace(book=PolicyBook.load()))
 
     async def write(conn: asyncpg.Connection, state: Any, envs: list[Envelope]) -> None:
-        if state.survey_id is not None:  # as FeedbackApp._after_append, without the dispatch queue
+        if state.survey_id is not None:  # as FeedbackApp._after_change, without the dispatch queue
             await FeedbackApp._upsert_facts(app, conn, state, envs[0].branch_id, envs[-1].stream_version)
 
     decider = survey_decider

@@ -1,0 +1,111 @@
+"""Commands on one kind of stream named by an id (a task, a survey), over a :class:`CommandHandler`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Generic, TypeVar
+from uuid import UUID
+
+import asyncpg
+
+from shared import db_batch
+from shared.clock import Clock
+from shared.commands import (
+    AfterAppend,
+    AfterChange,
+    CheckBranch,
+    CommandHandler,
+    CommandResult,
+    Loaded,
+    PendingTexts,
+)
+from shared.decider import Decider, NotFound
+from shared.envelope import Envelope, Metadata
+from shared.eventstore import EventStore
+
+S = TypeVar("S")
+C = TypeVar("C")
+
+
+class StreamCommands(Generic[C, S]):
+    """Commands on one kind of stream named by an id (a task, a survey): the three entry points
+    every service's application offers, over its :class:`CommandHandler`.
+
+    :meth:`execute` is a staff command in its own transaction; :meth:`execute_in` a reaction's or
+    the SLA clock's, inside the caller's transaction (a stream that does not exist yet may be
+    created); :meth:`load` refuses a stream that does not exist (404).
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        store: EventStore,
+        decider: Decider[C, S],
+        clock: Clock,
+        after_append: AfterAppend[S] | None = None,
+        after_change: AfterChange[S] | None = None,
+        stream_id: Callable[[UUID], str],
+        noun: str,
+    ) -> None:
+        self.handler = CommandHandler(
+            service=service,
+            store=store,
+            decider=decider,
+            clock=clock,
+            after_append=after_append,
+            after_change=after_change,
+        )
+        self._stream_id = stream_id
+        self._noun = noun
+
+    async def execute(
+        self,
+        entity_id: UUID,
+        command: C,
+        meta: Metadata,
+        expected_version: int | None = None,
+        *,
+        check_branch: CheckBranch | None = None,
+        texts: PendingTexts | None = None,
+    ) -> CommandResult[S]:
+        """A command on an existing stream, in its own transaction; ``check_branch`` sees the
+        stream's branch before anything is decided; ``texts`` are stored with the events."""
+        return await self.handler.execute(
+            self._stream_id(entity_id),
+            command,
+            branch_id=None,
+            meta=meta,
+            expected_version=expected_version,
+            check_branch=check_branch,
+            texts=texts,
+        )
+
+    async def execute_in(
+        self,
+        conn: asyncpg.Connection,
+        entity_id: UUID,
+        command: C,
+        *,
+        meta: Metadata,
+        branch_id: str | None = None,
+    ) -> list[Envelope]:
+        """Decide and append inside the caller's transaction; the events appended (none if the
+        stream already is where the command would take it).
+
+        Without a batch open on ``conn`` (a reaction's or the scheduler's own transaction) one is
+        opened for this command: its ``after_change`` writes and the append go as one statement,
+        sent before this returns (:meth:`CommandHandler.execute_in` flushes in its savepoint)."""
+        opened = db_batch.opened(conn) if db_batch.pending(conn) is None else contextlib.nullcontext()
+        with opened:
+            result = await self.handler.execute_in(
+                conn, self._stream_id(entity_id), command, meta=meta, branch_id=branch_id, must_exist=False
+            )
+        return result.events
+
+    async def load(self, entity_id: UUID, conn: asyncpg.Connection | None = None) -> Loaded[S]:
+        loaded = await self.handler.load(self._stream_id(entity_id), conn)
+        if loaded.version == 0:
+            raise NotFound(f"{self._noun} {entity_id} does not exist")
+        return loaded

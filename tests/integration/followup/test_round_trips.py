@@ -1,0 +1,62 @@
+"""Round trips of follow-up's hottest staff command, completing a task, counted on the service's
+pool (``shared.db_statements``; see ``tests/integration/complaint/test_round_trips.py``).
+
+Budget: the task's load (also the branch check) on its own checkout, then BEGIN, the task's
+deadline (read once, ended in memory), one statement with the event, the task row, the deadline
+and the audit row, COMMIT; a note adds the staff text key's look-up and the note's read for the
+answer. Before ``after_change``
+(issue 19) the task row, the deadline's read and its update were statements of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from shared import db_statements
+from tests.integration.followup.followup_support import Running, Stream, branch, followup_service, publish
+from tests.integration.followup.test_followup_service import COMPLAINTS, received
+from tests.support.round_trips import INTROSPECTION, own_statements
+
+pytestmark = pytest.mark.integration
+
+
+async def _counted(svc: Running, path: str, body: dict[str, Any]) -> list[str]:
+    return await own_statements(lambda: svc.post(path, body), 200, path)
+
+
+async def test_completing_a_task_stays_within_its_round_trips(database_url: str, kafka: Any) -> None:
+    bootstrap = kafka.bootstrap_servers
+    b = branch()
+    async with followup_service(database_url, bootstrap) as svc:
+        for _ in range(6):  # each new complaint asks for a progress update
+            complaint_id = uuid4()
+            case = Stream(f"complaint-{complaint_id}", b)
+            await publish(bootstrap, COMPLAINTS, case.next(received(complaint_id)))
+        tasks = await svc.wait_tasks(b, 6)
+        ids = [t["task_id"] for t in tasks]
+        for task_id in ids:  # the customer was reached: the tasks may be completed
+            assert (await svc.post(f"/follow-ups/{task_id}/contact", {"reached": True})).is_success
+        for n, task_id in enumerate(ids[:4]):  # prepare the statements on the reused connections
+            await svc.post(f"/follow-ups/{task_id}/complete", {"note": "told the customer"} if n % 2 else {})
+
+        # the task-creating reaction: a new complaint's progress update, in the consumer's transaction
+        complaint_id, other = uuid4(), branch()
+        with db_statements.counting() as tally:
+            await publish(
+                bootstrap, COMPLAINTS, Stream(f"complaint-{complaint_id}", other).next(received(complaint_id))
+            )
+            await svc.wait_tasks(other, 1)
+            await tally.settled(0.3)
+        [part] = [part for part in tally.parts() if any("INSERT INTO complaints" in s for s in part)]
+        reaction = [s for s in part if not any(m in s for m in INTROSPECTION)]
+        print(f"\ntask-creating reaction: {len(reaction)} round trips", *reaction, sep="\n  ")
+
+        plain = await _counted(svc, f"/follow-ups/{ids[4]}/complete", {})
+        with_note = await _counted(svc, f"/follow-ups/{ids[5]}/complete", {"note": "case is with HQ"})
+
+    assert len(reaction) <= 10, reaction
+    assert len(plain) <= 5, plain
+    assert len(with_note) <= 7, with_note
