@@ -32,6 +32,13 @@ from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
 
+class CaseStep(EventData):
+    # what a step on a case says first, when it says when before what (a base's fields come first;
+    # no docstring: a subclass's schema has its own description or none)
+    complaint_id: UUID
+    at: datetime
+
+
 @event("ComplaintReceived", version=2)
 class ComplaintReceived(EventData):
     complaint_id: UUID
@@ -59,9 +66,7 @@ class ComplaintReceived(EventData):
 
 
 @event("ComplaintAcknowledged", version=2)
-class ComplaintAcknowledged(EventData):
-    complaint_id: UUID
-    at: datetime
+class ComplaintAcknowledged(CaseStep):
     apology: TextRef | None = None
     #: the cycle the acknowledgement belongs to (2+ after a reopen)
     cycle: int = Field(default=1, ge=1)
@@ -99,9 +104,7 @@ class ComplaintEscalated(EventData):
 
 
 @event("InvestigationStarted", version=2)
-class InvestigationStarted(EventData):
-    complaint_id: UUID
-    at: datetime
+class InvestigationStarted(CaseStep):
     note: TextRef | None = None
 
 
@@ -164,9 +167,7 @@ class ComplaintCorrectionFailed(EventData):
 
 
 @event("ComplaintClosed", version=2)
-class ComplaintClosed(EventData):
-    complaint_id: UUID
-    at: datetime
+class ComplaintClosed(CaseStep):
     result: TextRef
     #: the customer was satisfied with the outcome at close, if known
     customer_satisfied: bool | None = None
@@ -182,9 +183,7 @@ class ComplaintClosed(EventData):
 
 
 @event("ComplaintReopened", version=2)
-class ComplaintReopened(EventData):
-    complaint_id: UUID
-    at: datetime
+class ComplaintReopened(CaseStep):
     reason: TextRef
     cycle: int = Field(ge=2)
     #: e.g. the follow-up verification that failed
@@ -208,9 +207,7 @@ class ComplaintPutOnHold(EventData):
 
 
 @event("ComplaintResumed", version=2)
-class ComplaintResumed(EventData):
-    complaint_id: UUID
-    at: datetime
+class ComplaintResumed(CaseStep):
     note: TextRef | None = None
     #: the complainant must be told (e.g. the appraisal result arrived, the clock runs again)
     inform_complainant: bool = False

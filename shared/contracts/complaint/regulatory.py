@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import Field
 
 from shared.contracts.common import CustomerRef, StaffId
+from shared.contracts.complaint.lifecycle import CaseStep
 from shared.contracts.complaint.vocabulary import (
     Channel,
     ClockOutcome,
@@ -45,12 +46,10 @@ class RegulatoryMilestoneReached(EventData):
 
 
 @event("RepeatComplaintMerged", version=2)
-class RepeatComplaintMerged(EventData):
+class RepeatComplaintMerged(CaseStep):
     """The same complainant raised the same matter again while the case is open: recorded on the
     open case, no new case and no new clock (unless it brings new facts)."""
 
-    complaint_id: UUID
-    at: datetime
     channel: Channel
     customer_ref: CustomerRef
     matter_key: MatterKey | None = None
@@ -64,11 +63,9 @@ class RepeatComplaintMerged(EventData):
 
 
 @event("NewMaterialReceived", version=2)
-class NewMaterialReceived(EventData):
+class NewMaterialReceived(CaseStep):
     """New facts or reasons from the complainant (cn-2020: the clock restarts from this day)."""
 
-    complaint_id: UUID
-    at: datetime
     summary: TextRef
     restarts_clock: bool
     regulatory_clocks: list[ClockStart] = _clocks()
@@ -143,11 +140,9 @@ class InterimResponseSent(EventData):
 
 
 @event("ReviewRequested", version=2)
-class ReviewRequested(EventData):
+class ReviewRequested(CaseStep):
     """The complainant asks the higher level to review the decision: a new cycle with its own clock."""
 
-    complaint_id: UUID
-    at: datetime
     reason: TextRef
     cycle: int = Field(ge=2)
     #: the decision under review
@@ -158,9 +153,7 @@ class ReviewRequested(EventData):
 
 
 @event("ReviewDecided", version=2)
-class ReviewDecided(EventData):
-    complaint_id: UUID
-    at: datetime
+class ReviewDecided(CaseStep):
     outcome: ReviewOutcome
     decision: TextRef
     cycle: int = Field(ge=2)
