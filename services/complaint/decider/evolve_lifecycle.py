@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.complaint.decider.folding import add_source, new_cycle, on, set_solution, start_clocks
+from services.complaint.decider.folding import add_source, answered, new_cycle, on, set_solution, start_clocks
 from services.complaint.regclocks import Clocks
 from services.complaint.state import (
     Complaint,
@@ -127,14 +127,9 @@ def _complaint_correction_failed(state: Complaint, event: ev.ComplaintCorrection
 
 @on(ev.ComplaintAnswered)
 def _complaint_answered(state: Complaint, event: ev.ComplaintAnswered) -> Complaint:
-    return replace(
-        state,
-        status=Status.answered,
-        answered_at=event.at,
-        decision_at=event.at,
-        clocks=state.clocks.meet_by("answer", event.at),
-        outcome=event.outcome,
-        resolved_at=state.resolved_at or event.at,
+    resolved_at = state.resolved_at or event.at
+    return answered(
+        state, event.at, "answer", decision_at=event.at, outcome=event.outcome, resolved_at=resolved_at
     )
 
 

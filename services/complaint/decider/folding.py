@@ -14,6 +14,7 @@ from services.complaint.state import (
     REGULATORY_SLA,
     Complaint,
     SolutionStatus,
+    Status,
 )
 from shared.contracts.complaint import (
     ClockStart,
@@ -74,6 +75,14 @@ def start_clocks(state: Complaint, starts: Sequence[ClockStart], at: datetime) -
     if REGULATORY_SLA in slas:
         state = replace(state, regulatory_extensions=0, regulatory_limit_days=None, pending_extension=None)
     return state
+
+
+def answered(state: Complaint, at: datetime, met_by: str, **more: Any) -> Complaint:
+    """The customer has the bank's decision (its answer, or a review's) at ``at``: the clocks that
+    decision meets stop; ``more``: what else the decision records."""
+    return replace(
+        state, status=Status.answered, answered_at=at, clocks=state.clocks.meet_by(met_by, at), **more
+    )
 
 
 def set_solution(state: Complaint, solution_id: UUID, status: SolutionStatus) -> Complaint:
