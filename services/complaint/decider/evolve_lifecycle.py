@@ -160,14 +160,7 @@ def _complaint_reopened(state: Complaint, event: ev.ComplaintReopened) -> Compla
 
 @on(ev.ComplaintPutOnHold)
 def _complaint_put_onhold_of(state: Complaint, event: ev.ComplaintPutOnHold) -> Complaint:
-    return replace(
-        state,
-        on_hold=True,
-        hold_reason=event.reason,
-        held_since=event.at,
-        hold_kind=event.kind,
-        clocks=state.clocks.hold(event),
-    )
+    return replace(state, hold=event, clocks=state.clocks.hold(event))
 
 
 @on(ev.ComplaintResumed)
@@ -177,7 +170,7 @@ def _complaint_resumed(state: Complaint, event: ev.ComplaintResumed) -> Complain
 
 def released(state: Complaint, clocks: Clocks) -> Complaint:
     """The case off hold (resumed or closed), with its clocks as they run on."""
-    return replace(state, on_hold=False, hold_reason=None, held_since=None, hold_kind=None, clocks=clocks)
+    return replace(state, hold=None, clocks=clocks)
 
 
 @on(ev.ComplaintEscalated)

@@ -56,9 +56,7 @@ def new_cycle(state: Complaint, cycle: int, at: datetime, starts: Sequence[Clock
 
 
 def hold_of(state: Complaint) -> tuple[HoldKind, TextRef | None] | None:
-    if state.on_hold and state.hold_kind is not None:
-        return state.hold_kind, state.hold_reason
-    return None
+    return (state.hold.kind, state.hold.reason) if state.hold else None
 
 
 def start_clocks(state: Complaint, starts: Sequence[ClockStart], at: datetime) -> Complaint:
