@@ -140,21 +140,19 @@ async def receive_complaint(
     create = Create.of(request, idempotency_key, scope=branch_id, body=body)
     texts = app.texts.batch()
     try:
+        # the body's fields by name; its text through the batch, its lists as tuples
+        said = body.model_dump(exclude={"description", "about_staff", "representatives"})
+        people: dict[str, Any] = {
+            "about_staff": tuple(body.about_staff),
+            "representatives": tuple(body.representatives),
+        }
         result, merged = await app.receive(
             branch_id,
-            channel=body.channel,
-            customer_ref=body.customer_ref,
+            **said,
+            **people,
             description=texts.require(body.description),
             texts=texts,
-            visit_id=body.visit_id,
             meta=meta,
-            business_type=body.business_type,
-            matter_key=body.matter_key,
-            category=body.category,
-            about_staff=tuple(body.about_staff),
-            collective=body.collective,
-            representatives=tuple(body.representatives),
-            new_facts=body.new_facts,
             check_branch=staff.check_branch,
             create=create,
         )

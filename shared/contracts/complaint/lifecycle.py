@@ -32,16 +32,19 @@ from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
 
-class CaseStep(EventData):
-    # what a step on a case says first, when it says when before what (a base's fields come first;
-    # no docstring: a subclass's schema has its own description or none)
+class OnCase(EventData):
+    # what every event of a case says first (a base's fields come first; no docstring: each
+    # event's schema keeps its own description, or none)
     complaint_id: UUID
+
+
+class CaseStep(OnCase):
+    # a step on a case that says when before what
     at: datetime
 
 
 @event("ComplaintReceived", version=2)
-class ComplaintReceived(EventData):
-    complaint_id: UUID
+class ComplaintReceived(OnCase):
     channel: Channel
     customer_ref: CustomerRef
     #: the complaint service's own text, or reception's / feedback's ref for a case they raised
@@ -77,8 +80,7 @@ class ComplaintAcknowledged(CaseStep):
 
 
 @event("ComplaintClassified")
-class ComplaintClassified(EventData):
-    complaint_id: UUID
+class ComplaintClassified(OnCase):
     category: Category
     nature: Nature
     source: str = Field(min_length=1, max_length=64)
@@ -92,8 +94,7 @@ class ComplaintClassified(EventData):
 
 
 @event("ComplaintEscalated", version=2)
-class ComplaintEscalated(EventData):
-    complaint_id: UUID
+class ComplaintEscalated(OnCase):
     from_level: Level
     to_level: Level
     #: staff's reason; None for an automatic escalation, whose causes are codes
@@ -109,15 +110,13 @@ class InvestigationStarted(CaseStep):
 
 
 @event("SolutionsProposed", version=2)
-class SolutionsProposed(EventData):
-    complaint_id: UUID
+class SolutionsProposed(OnCase):
     solutions: list[ProposedSolution] = Field(min_length=1, max_length=5)
     at: datetime
 
 
-class _OnSolution(EventData):
+class _OnSolution(OnCase):
     # what a step on one proposed solution says first (a base's fields come first)
-    complaint_id: UUID
     solution_id: UUID
     at: datetime
 
@@ -140,10 +139,9 @@ class SolutionImplemented(_OnSolution):
 
 
 @event("ComplaintAnswered", version=2)
-class ComplaintAnswered(EventData):
+class ComplaintAnswered(OnCase):
     """The customer was given the bank's decision (the regulatory "decision")."""
 
-    complaint_id: UUID
     outcome: Outcome
     answer: TextRef
     at: datetime
@@ -156,11 +154,10 @@ class ComplaintAnswered(EventData):
 
 
 @event("ComplaintCorrectionFailed", version=2)
-class ComplaintCorrectionFailed(EventData):
+class ComplaintCorrectionFailed(OnCase):
     """Verification found an implemented correction did not happen, while the case is still open:
     the implemented solutions count as accepted again and must be implemented anew."""
 
-    complaint_id: UUID
     finding: TextRef
     at: datetime
     source_event_id: UUID | None = None
@@ -193,10 +190,9 @@ class ComplaintReopened(CaseStep):
 
 
 @event("ComplaintPutOnHold", version=2)
-class ComplaintPutOnHold(EventData):
+class ComplaintPutOnHold(OnCase):
     """The case waits (on the customer, or an external appraisal): its SLA clocks are paused."""
 
-    complaint_id: UUID
     reason: TextRef
     kind: HoldKind = HoldKind.waiting_on_customer
     at: datetime
@@ -216,38 +212,34 @@ class ComplaintResumed(CaseStep):
 
 
 @event("ComplaintMergedIntoIncident", version=2)
-class ComplaintMergedIntoIncident(EventData):
+class ComplaintMergedIntoIncident(OnCase):
     """Many complaints, one cause (e.g. a system outage): handled together as an incident."""
 
-    complaint_id: UUID
     incident_id: UUID
     cause: TextRef
     at: datetime
 
 
 @event("CustomerLeftBranch")
-class CustomerLeftBranch(EventData):
+class CustomerLeftBranch(OnCase):
     """The complainant left the branch: the resolve deadline of an in-branch case starts now."""
 
-    complaint_id: UUID
     visit_id: UUID | None = None
     at: datetime
 
 
 @event("ProgressUpdateGiven", version=2)
-class ProgressUpdateGiven(EventData):
+class ProgressUpdateGiven(OnCase):
     """The complainant was told where the case stands (due every 24 h while open)."""
 
-    complaint_id: UUID
     note: TextRef
     at: datetime
 
 
 @event("RegulatoryDeadlineExtended", version=2)
-class RegulatoryDeadlineExtended(EventData):
+class RegulatoryDeadlineExtended(OnCase):
     """A complex case: the regulatory limit moves (15 → 30 days by default), with a reason."""
 
-    complaint_id: UUID
     reason: TextRef
     #: the new limit in days from the start of the cycle
     limit_days: int = Field(ge=1, le=365)

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import Field
 
 from shared.contracts.common import CustomerRef, StaffId
-from shared.contracts.complaint.lifecycle import CaseStep
+from shared.contracts.complaint.lifecycle import CaseStep, OnCase
 from shared.contracts.complaint.vocabulary import (
     Channel,
     ClockOutcome,
@@ -23,14 +23,13 @@ from shared.contracts.complaint.vocabulary import (
     _clocks,
 )
 from shared.contracts.text import TextRef, withhold_texts
-from shared.registry import EventData, event
+from shared.registry import event
 
 
 @event("RegulatoryMilestoneReached")
-class RegulatoryMilestoneReached(EventData):
+class RegulatoryMilestoneReached(OnCase):
     """A warning before a regulatory limit (e.g. day 10 of 15): a task for the branch head."""
 
-    complaint_id: UUID
     deadline_id: UUID
     sla: SlaName
     profile: str = Field(min_length=1, max_length=32)
@@ -72,25 +71,22 @@ class NewMaterialReceived(CaseStep):
 
 
 @event("ComplaintStaffIdentified")
-class ComplaintStaffIdentified(EventData):
+class ComplaintStaffIdentified(OnCase):
     """Members of staff the complaint is about (they may not handle it)."""
 
-    complaint_id: UUID
     staff_ids: list[StaffId] = Field(min_length=1, max_length=10)
     at: datetime
 
 
 @event("HandlerAssigned")
-class HandlerAssigned(EventData):
-    complaint_id: UUID
+class HandlerAssigned(OnCase):
     handler: StaffId
     previous: StaffId | None = None
     at: datetime
 
 
-class _OnExtensionRequest(EventData):
+class _OnExtensionRequest(OnCase):
     # the fields a request and its decision share (in this order on each: a base's fields come first)
-    complaint_id: UUID
     request_id: UUID
     sla: SlaName = "complaint.regulatory"
 
@@ -126,10 +122,9 @@ class ExtensionDenied(_OnExtensionRequest):
 
 
 @event("InterimResponseSent", version=2)
-class InterimResponseSent(EventData):
+class InterimResponseSent(OnCase):
     """uk-fca holding response / us-cfpb "in progress" response."""
 
-    complaint_id: UUID
     kind: InterimKind
     note: TextRef
     refers_to_ombudsman: bool = False
