@@ -38,21 +38,22 @@ def on(*event_types: type) -> Callable[[Apply], Apply]:
     return register
 
 
+#: what a cycle records of itself, as a new cycle starts: nothing yet
+_CYCLE_FRESH: dict[str, Any] = {
+    "acknowledged_at": None,
+    "resolved_at": None,
+    "answered_at": None,
+    "outcome": None,
+    "closed_at": None,
+    "sla_fired": frozenset(),
+    "breached_slas": frozenset(),
+}
+
+
 def new_cycle(state: Complaint, cycle: int, at: datetime, starts: Sequence[ClockStart]) -> Complaint:
     """A reopen or a review starts a new cycle: its own acknowledgement, answer and clocks."""
-    return replace(
-        state,
-        cycle=cycle,
-        cycle_started_at=at,
-        acknowledged_at=None,
-        resolved_at=None,
-        answered_at=None,
-        outcome=None,
-        closed_at=None,
-        sla_fired=frozenset(),
-        breached_slas=frozenset(),
-        clocks=state.clocks.start_all(starts, hold_of(state), at),
-    )
+    clocks = state.clocks.start_all(starts, hold_of(state), at)
+    return replace(state, **_CYCLE_FRESH, cycle=cycle, cycle_started_at=at, clocks=clocks)
 
 
 def hold_of(state: Complaint) -> tuple[HoldKind, TextRef | None] | None:
