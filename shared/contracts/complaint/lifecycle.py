@@ -31,6 +31,30 @@ from shared.contracts.complaint.vocabulary import (
 from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
+__all__ = [
+    "CaseStep",
+    "ComplaintAcknowledged",
+    "ComplaintAnswered",
+    "ComplaintClassified",
+    "ComplaintClosed",
+    "ComplaintCorrectionFailed",
+    "ComplaintEscalated",
+    "ComplaintMergedIntoIncident",
+    "ComplaintPutOnHold",
+    "ComplaintReceived",
+    "ComplaintReopened",
+    "ComplaintResumed",
+    "CustomerLeftBranch",
+    "InvestigationStarted",
+    "OnCase",
+    "ProgressUpdateGiven",
+    "RegulatoryDeadlineExtended",
+    "SolutionAccepted",
+    "SolutionImplemented",
+    "SolutionRejected",
+    "SolutionsProposed",
+]
+
 
 class OnCase(EventData):
     # what every event of a case says first (a base's fields come first; no docstring: each

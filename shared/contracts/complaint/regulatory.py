@@ -25,6 +25,20 @@ from shared.contracts.complaint.vocabulary import (
 from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import event
 
+__all__ = [
+    "ComplaintStaffIdentified",
+    "ExtensionApproved",
+    "ExtensionDenied",
+    "ExtensionRequested",
+    "HandlerAssigned",
+    "InterimResponseSent",
+    "NewMaterialReceived",
+    "RegulatoryMilestoneReached",
+    "RepeatComplaintMerged",
+    "ReviewDecided",
+    "ReviewRequested",
+]
+
 
 @event("RegulatoryMilestoneReached")
 class RegulatoryMilestoneReached(OnCase):
