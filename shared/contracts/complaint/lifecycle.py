@@ -31,8 +31,8 @@ from shared.contracts.complaint.vocabulary import (
 from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
+#: the events (the bases ``OnCase``, ``CaseStep`` are no events: the package does not export them)
 __all__ = [
-    "CaseStep",
     "ComplaintAcknowledged",
     "ComplaintAnswered",
     "ComplaintClassified",
@@ -46,7 +46,6 @@ __all__ = [
     "ComplaintResumed",
     "CustomerLeftBranch",
     "InvestigationStarted",
-    "OnCase",
     "ProgressUpdateGiven",
     "RegulatoryDeadlineExtended",
     "SolutionAccepted",
