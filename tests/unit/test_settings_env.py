@@ -14,8 +14,8 @@ from services.followup.config import FollowupSettings
 from services.reception.config import ReceptionSettings
 from shared.settings import (
     KeySettings,
-    PortSettings,
     LogSettings,
+    PortSettings,
     SlaSettings,
     ToolSettings,
     TracingSettings,
