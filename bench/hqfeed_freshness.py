@@ -26,6 +26,7 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
+import httpx
 
 from bench.infra import Infra, infrastructure
 from bench.stats import percentile
@@ -127,6 +128,7 @@ async def one_run(infra: Infra, rate: float, seconds: float, linger_ms: float) -
         done.set()
         await asyncio.wait_for(poller, timeout=60)
         used = {p.name: cpu_seconds(p.pid) - cpu[p.name] for p in procs}
+        batches = await hq_batches(procs[1].url)
         await prod.stop()
         events = int(rate * seconds)
         rows = await conn.fetch(
@@ -139,10 +141,32 @@ async def one_run(infra: Infra, rate: float, seconds: float, linger_ms: float) -
         print(line("the case (complaints)", case_samples))
         print(line("the KPI count (branch_complaints)", kpi_samples))
         print("  CPU per event: " + ", ".join(f"{n} {s * 1000 / events:.2f} ms" for n, s in used.items()))
+        print(f"  HQ batches (warm-up included): {batches}")
         print(
             "  HQ input (warm-up included): "
             + ", ".join(f"{r['type']} {r['n']} ({r['bytes'] / r['n']:.0f} B)" for r in rows)
         )
+
+
+async def hq_batches(url: str) -> str:
+    """HQ's batches from its metrics: how many, records and apply + commit time per batch."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"{url}/metrics")).text
+    values: dict[str, float] = {}
+    for row in text.splitlines():
+        name, _, value = row.partition(" ")
+        if name in (
+            "branchcare_hq_batch_seconds_sum",
+            "branchcare_hq_batch_seconds_count",
+            "branchcare_hq_batch_records_sum",
+        ):
+            values[name] = float(value)
+    n = values.get("branchcare_hq_batch_seconds_count", 0.0)
+    if not n:
+        return "none"
+    seconds = values["branchcare_hq_batch_seconds_sum"] / n * 1000
+    records = values.get("branchcare_hq_batch_records_sum", 0.0) / n
+    return f"{n:.0f}, {records:.1f} records and {seconds:.1f} ms (apply + offset commit) each"
 
 
 async def main(rate: float, seconds: float, lingers: list[float]) -> None:
