@@ -18,3 +18,8 @@ class FeedConfig(BaseSettings):
     case_linger_ms: float = Field(default=20.0, ge=0.0, le=30_000.0)
     #: the most domain events folded in one batch (a rebuild or a backlog reads full batches)
     max_batch: int = Field(default=5000, ge=1, le=50_000)
+
+    @property
+    def holds_kpis(self) -> bool:
+        """Case records go out per (short) batch and KPI deltas wait for the window."""
+        return self.case_linger_ms / 1000 < self.window_seconds

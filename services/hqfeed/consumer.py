@@ -58,15 +58,14 @@ class WindowFlush(Hooks):
 
 class FeedConsumer(BatchConsumer):
     def __init__(self, ctx: ServiceContext, projection: HqFeed, config: FeedConfig) -> None:
-        linger = config.case_linger_ms / 1000
-        split = linger < config.window_seconds
-        projection.hold_kpis = split
+        projection.hold_kpis = config.holds_kpis
         super().__init__(
             ctx,
             projection,
             max_batch=config.max_batch,
-            linger_seconds=linger if split else config.window_seconds,
+            linger_seconds=config.case_linger_ms / 1000 if config.holds_kpis else config.window_seconds,
             on_commit=ctx.store.notifier.poke,  # the contract events are committed: wake the relay
-            hooks=WindowFlush(ctx, projection, config.window_seconds) if split else None,
+            # also without holding: deltas held before a restart under other settings go out
+            hooks=WindowFlush(ctx, projection, config.window_seconds),
         )
         self.config = config
