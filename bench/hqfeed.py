@@ -1,14 +1,18 @@
-"""``python -m bench.hqfeed [--branches 20] [--visits 120]``: HQ's input and rebuild, contract vs raw.
+"""``python -m bench.hqfeed [--branches 20] [--visits 120] [--linger-ms 20]``: HQ's input and rebuild,
+contract vs raw.
 
 Figures for issue 16, from the simulator's workload (``branch_traffic``: visits with waits and
 breaches, surveys, complaints through their lifecycle, follow-ups) over real PostgreSQL, no broker:
 
 - **HQ's input per branch-day**: messages and bytes of the raw domain events of a branch-day next
   to the contract records the aggregator publishes for it when it runs live — the events arrive at
-  their times and the aggregator folds 1-second windows (``HQFEED_WINDOW_SECONDS``), so a record
-  covers one branch's events of one window. A branch's records do not depend on how many other
-  branches there are (a window holds far fewer than ``HQFEED_MAX_BATCH`` events), so the 1,000 and
-  5,000-branch lines are the per-branch-day figures times the branches.
+  their times and the aggregator folds them as the live consumer does: batches of ``--linger-ms``
+  (``HQFEED_CASE_LINGER_MS``) publish their case records, KPI deltas are held and merged per
+  1-second window (``HQFEED_WINDOW_SECONDS``), so a KPI record covers one branch's events of one
+  window (``--linger-ms 1000``: one batch per window, everything together). A branch's records do
+  not depend on how many other branches there are (a window holds far fewer than
+  ``HQFEED_MAX_BATCH`` events), so the 1,000 and 5,000-branch lines are the per-branch-day figures
+  times the branches.
 - **HQ's rebuild**: the time to decode and apply the same day into HQ's tables, (a) from the
   contract records (what HQ does now: ``fold_contract`` + one statement per table) and (b) from the
   raw events (what HQ did before: decode, fold with the facts kept in memory — a little kinder to
