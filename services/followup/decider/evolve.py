@@ -1,0 +1,106 @@
+"""How each event changes a task: one small function per event type (:data:`EVOLVE`).
+
+An event no function is registered for changes nothing; replaying a task's events gives its state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+from services.followup.decider.task import PLAN, Task, TaskStatus
+from shared.contracts.followup import (
+    FollowUpCancelled,
+    FollowUpCompleted,
+    FollowUpContacted,
+    FollowUpPaused,
+    FollowUpReassigned,
+    FollowUpResumed,
+    FollowUpScheduled,
+)
+from shared.contracts.sla import SlaAtRisk, SlaBreached
+from shared.contracts.text import TextRef
+from shared.registry import EventData
+
+Apply = TypeVar("Apply", bound=Callable[..., Task])
+#: event type → the function that applies it to a task
+EVOLVE: dict[type, Callable[[Task, Any], Task]] = {}
+
+
+def on(event_type: type) -> Callable[[Apply], Apply]:
+    """Register the function that applies ``event_type`` to a task."""
+
+    def register(apply: Apply) -> Apply:
+        EVOLVE[event_type] = apply
+        return apply
+
+    return register
+
+
+def evolve(state: Task, event: EventData) -> Task:
+    apply = EVOLVE.get(type(event))
+    return state if apply is None else apply(state, event)
+
+
+@on(FollowUpScheduled)
+def _scheduled(state: Task, event: FollowUpScheduled) -> Task:
+    plan = {name: getattr(event, name) for name in PLAN}
+    return replace(
+        state,
+        status=TaskStatus.scheduled,
+        task_id=event.task_id,
+        about=tuple(event.about),
+        scheduled_at=event.scheduled_at,
+        **plan,
+    )
+
+
+@on(FollowUpContacted)
+def _contacted(state: Task, event: FollowUpContacted) -> Task:
+    reached = state.reached or event.reached
+    return replace(
+        state, status=TaskStatus.contacted, attempts=event.attempt, reached=reached, last_note=event.note
+    )
+
+
+@on(FollowUpReassigned)
+def _reassigned(state: Task, event: FollowUpReassigned) -> Task:
+    return replace(state, owner=event.to_owner)
+
+
+@on(FollowUpCompleted)
+def _completed(state: Task, event: FollowUpCompleted) -> Task:
+    closed = _closed(state, TaskStatus.completed, event.at, event.note, event.rule)
+    return replace(closed, about=state.about + tuple(event.about), verified=event.verified)
+
+
+@on(FollowUpCancelled)
+def _cancelled(state: Task, event: FollowUpCancelled) -> Task:
+    return _closed(state, TaskStatus.cancelled, event.at, event.reason, event.rule)
+
+
+def _closed(state: Task, status: TaskStatus, at: datetime, note: TextRef | None, rule: str | None) -> Task:
+    return replace(state, status=status, closed_at=at, close_note=note, close_rule=rule)
+
+
+@on(FollowUpPaused)
+def _paused(state: Task, event: FollowUpPaused) -> Task:
+    return replace(state, paused_at=event.at)
+
+
+@on(FollowUpResumed)
+def _resumed(state: Task, event: FollowUpResumed) -> Task:
+    held = state.held_seconds + event.paused_seconds
+    return replace(state, paused_at=None, due_at=event.due_at, held_seconds=held)
+
+
+@on(SlaAtRisk)
+def _at_risk(state: Task, event: SlaAtRisk) -> Task:
+    return replace(state, at_risk_at=state.at_risk_at or event.at)
+
+
+@on(SlaBreached)
+def _breached(state: Task, event: SlaBreached) -> Task:
+    return replace(state, breached_at=event.at)
