@@ -1,52 +1,7 @@
 """The follow-up task decider's public face: the names other modules import, from
 :mod:`services.followup.decider` (where the state, commands, steps and evolve live)."""
 
-from services.followup.decider import (
-    CUSTOMER_FACING,
-    HANDLERS,
-    NAMESPACE,
-    OPEN,
-    CancelTask,
-    Command,
-    CompleteTask,
-    PauseTask,
-    ReassignTask,
-    RecordContact,
-    RecordSla,
-    ResumeTask,
-    ScheduleTask,
-    Task,
-    TaskStatus,
-    admits,
-    decide,
-    evolve,
-    followup_decider,
-    stream_id,
-    successor_id,
-    task_id_for,
-)
+from services.followup import decider
+from services.followup.decider import *  # noqa: F403
 
-__all__ = [
-    "CUSTOMER_FACING",
-    "HANDLERS",
-    "NAMESPACE",
-    "OPEN",
-    "CancelTask",
-    "Command",
-    "CompleteTask",
-    "PauseTask",
-    "ReassignTask",
-    "RecordContact",
-    "RecordSla",
-    "ResumeTask",
-    "ScheduleTask",
-    "Task",
-    "TaskStatus",
-    "admits",
-    "decide",
-    "evolve",
-    "followup_decider",
-    "stream_id",
-    "successor_id",
-    "task_id_for",
-]
+__all__ = decider.__all__

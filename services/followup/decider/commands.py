@@ -6,7 +6,7 @@ checked once by :func:`services.followup.decider.admits` before its step runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import ClassVar
@@ -40,10 +40,15 @@ class TaskCommand:
         return self.NOT_OPEN
 
 
+@dataclass(frozen=True)
 class ByRule(TaskCommand):
-    """A step staff or a rule takes (``automatic``): a rule's is quiet on a closed task."""
+    """A step staff or a rule takes (``automatic``, in the rule's words): a rule's is quiet on a
+    closed task. Keyword-only, after the step's own fields."""
 
-    automatic: bool
+    #: done by a rule (e.g. the complaint closed, the update was recorded), not by staff
+    automatic: bool = field(default=False, kw_only=True)
+    #: the rule's words (system text)
+    rule: str | None = field(default=None, kw_only=True)
 
     def not_open(self) -> NotOpen:
         return NotOpen.nothing_once_closed if self.automatic else NotOpen.refuse
@@ -82,10 +87,7 @@ class CompleteTask(ByRule):
     note: TextRef | None = None
     #: verification tasks: did the correction really happen? (required for them, refused otherwise)
     verified: bool | None = None
-    #: done by a rule (e.g. the complaint service recorded the progress update), not by staff
-    automatic: bool = False
-    #: the rule's words (system text) and what it refers to
-    rule: str | None = None
+    #: what a rule's completion refers to
     about: tuple[TextRef, ...] = ()
 
 
@@ -93,10 +95,6 @@ class CompleteTask(ByRule):
 class CancelTask(ByRule):
     reason: TextRef | None
     at: datetime
-    #: a rule cancels (the complaint closed): on a task that is already closed it does nothing
-    automatic: bool = False
-    #: the rule's words (system text)
-    rule: str | None = None
 
 
 @dataclass(frozen=True)

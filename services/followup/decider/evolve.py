@@ -11,15 +11,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from services.followup.decider.task import PLAN, Task, TaskStatus
-from shared.contracts.followup import (
-    FollowUpCancelled,
-    FollowUpCompleted,
-    FollowUpContacted,
-    FollowUpPaused,
-    FollowUpReassigned,
-    FollowUpResumed,
-    FollowUpScheduled,
-)
+from shared.contracts import followup as e
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef
 from shared.registry import EventData
@@ -44,8 +36,8 @@ def evolve(state: Task, event: EventData) -> Task:
     return state if apply is None else apply(state, event)
 
 
-@on(FollowUpScheduled)
-def _scheduled(state: Task, event: FollowUpScheduled) -> Task:
+@on(e.FollowUpScheduled)
+def _scheduled(state: Task, event: e.FollowUpScheduled) -> Task:
     plan = {name: getattr(event, name) for name in PLAN}
     return replace(
         state,
@@ -57,27 +49,27 @@ def _scheduled(state: Task, event: FollowUpScheduled) -> Task:
     )
 
 
-@on(FollowUpContacted)
-def _contacted(state: Task, event: FollowUpContacted) -> Task:
+@on(e.FollowUpContacted)
+def _contacted(state: Task, event: e.FollowUpContacted) -> Task:
     reached = state.reached or event.reached
     return replace(
         state, status=TaskStatus.contacted, attempts=event.attempt, reached=reached, last_note=event.note
     )
 
 
-@on(FollowUpReassigned)
-def _reassigned(state: Task, event: FollowUpReassigned) -> Task:
+@on(e.FollowUpReassigned)
+def _reassigned(state: Task, event: e.FollowUpReassigned) -> Task:
     return replace(state, owner=event.to_owner)
 
 
-@on(FollowUpCompleted)
-def _completed(state: Task, event: FollowUpCompleted) -> Task:
+@on(e.FollowUpCompleted)
+def _completed(state: Task, event: e.FollowUpCompleted) -> Task:
     closed = _closed(state, TaskStatus.completed, event.at, event.note, event.rule)
     return replace(closed, about=state.about + tuple(event.about), verified=event.verified)
 
 
-@on(FollowUpCancelled)
-def _cancelled(state: Task, event: FollowUpCancelled) -> Task:
+@on(e.FollowUpCancelled)
+def _cancelled(state: Task, event: e.FollowUpCancelled) -> Task:
     return _closed(state, TaskStatus.cancelled, event.at, event.reason, event.rule)
 
 
@@ -85,13 +77,13 @@ def _closed(state: Task, status: TaskStatus, at: datetime, note: TextRef | None,
     return replace(state, status=status, closed_at=at, close_note=note, close_rule=rule)
 
 
-@on(FollowUpPaused)
-def _paused(state: Task, event: FollowUpPaused) -> Task:
+@on(e.FollowUpPaused)
+def _paused(state: Task, event: e.FollowUpPaused) -> Task:
     return replace(state, paused_at=event.at)
 
 
-@on(FollowUpResumed)
-def _resumed(state: Task, event: FollowUpResumed) -> Task:
+@on(e.FollowUpResumed)
+def _resumed(state: Task, event: e.FollowUpResumed) -> Task:
     held = state.held_seconds + event.paused_seconds
     return replace(state, paused_at=None, due_at=event.due_at, held_seconds=held)
 

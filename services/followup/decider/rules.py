@@ -21,18 +21,7 @@ from uuid import UUID
 from services.followup.decider.commands import ScheduleTask
 from services.followup.decider.task import Task, successor_id, task_id_for
 from shared.actors import staff_actor
-from shared.contracts.complaint import (
-    ComplaintClosed,
-    ComplaintPutOnHold,
-    ComplaintReceived,
-    ComplaintReopened,
-    ComplaintResumed,
-    HoldKind,
-    LimitUnit,
-    RegulatoryDeadlineExtended,
-    RegulatoryMilestoneReached,
-    SolutionImplemented,
-)
+from shared.contracts import complaint as ce
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import TaskKind
 from shared.contracts.reception import VisitServed
@@ -46,10 +35,10 @@ REGULATORY_SLA = "complaint.regulatory"
 PROGRESS_REASON = "Tell the complainant where the case stands (every 24 h while it is open)."
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_UNITS = {LimitUnit.days: "days", LimitUnit.business_days: "business days"}
+_UNITS = {ce.LimitUnit.days: "days", ce.LimitUnit.business_days: "business days"}
 _HOLDS = {
-    HoldKind.external_appraisal: "an external appraisal or test",
-    HoldKind.waiting_on_customer: "the complainant (documents or an answer)",
+    ce.HoldKind.external_appraisal: "an external appraisal or test",
+    ce.HoldKind.waiting_on_customer: "the complainant (documents or an answer)",
 }
 
 
@@ -151,25 +140,29 @@ class TaskRules:
 
     # ------------------------------------------------------------------------------------ rules
 
-    def on_complaint_received(self, env: Envelope, data: ComplaintReceived, at: datetime) -> ScheduleTask:
+    def on_complaint_received(self, env: Envelope, data: ce.ComplaintReceived, at: datetime) -> ScheduleTask:
         due = self.progress_due(env.branch_id, data.received_at)
         return _case_task(env, data, TaskKind.progress_update, at, due, PROGRESS_REASON, data.customer_ref)
 
     def on_complaint_reopened(
-        self, env: Envelope, data: ComplaintReopened, at: datetime, customer_ref: str | None
+        self, env: Envelope, data: ce.ComplaintReopened, at: datetime, customer_ref: str | None
     ) -> ScheduleTask:
         reason = f"The case was reopened (cycle {data.cycle}): keep the complainant informed."
         due = self.progress_due(env.branch_id, data.at)
         return _case_task(env, data, TaskKind.progress_update, at, due, reason, customer_ref)
 
     def on_solution_implemented(
-        self, env: Envelope, data: SolutionImplemented, at: datetime, customer_ref: str | None
+        self, env: Envelope, data: ce.SolutionImplemented, at: datetime, customer_ref: str | None
     ) -> ScheduleTask:
-        reason = f"跟踪核查: verify that solution {data.solution_id} really took effect."
         due = self.verification_due(env.branch_id, data.at)
-        return _case_task(env, data, TaskKind.verification, at, due, reason, customer_ref)
+        return _case_task(
+            env, data, TaskKind.verification, at, due,
+            f"跟踪核查: verify that solution {data.solution_id} really took effect.", customer_ref,
+        )  # fmt: skip
 
-    def on_complaint_closed(self, env: Envelope, data: ComplaintClosed, at: datetime) -> list[ScheduleTask]:
+    def on_complaint_closed(
+        self, env: Envelope, data: ce.ComplaintClosed, at: datetime
+    ) -> list[ScheduleTask]:
         """溯源整改: one task per remediation action, for its owner, due when the action is due.
 
         An older close without the list (remediation as text only) makes one task for the closer,
@@ -201,7 +194,7 @@ class TaskRules:
         ]
 
     def on_deadline_extended(
-        self, env: Envelope, data: RegulatoryDeadlineExtended, at: datetime, customer_ref: str | None
+        self, env: Envelope, data: ce.RegulatoryDeadlineExtended, at: datetime, customer_ref: str | None
     ) -> ScheduleTask:
         """Tell the complainant: a 30-day extension, a 60-day one once approved, or (uk-fca payment
         services) the move to business day 35 after a holding reply. Owned by who asked for it."""
@@ -214,7 +207,7 @@ class TaskRules:
         return self._inform(env, data, at, customer_ref, reason, owner=owner, about=_refs(data.reason))
 
     def on_put_on_hold(
-        self, env: Envelope, data: ComplaintPutOnHold, at: datetime, customer_ref: str | None
+        self, env: Envelope, data: ce.ComplaintPutOnHold, at: datetime, customer_ref: str | None
     ) -> ScheduleTask | None:
         """The case waits (cn-2020: an external appraisal) and the complainant must be told."""
         if not data.inform_complainant:
@@ -230,10 +223,10 @@ class TaskRules:
     def on_resumed(
         self,
         env: Envelope,
-        data: ComplaintResumed,
+        data: ce.ComplaintResumed,
         at: datetime,
         customer_ref: str | None,
-        hold_kind: HoldKind | None = None,
+        hold_kind: ce.HoldKind | None = None,
     ) -> ScheduleTask | None:
         """The wait is over (e.g. the appraisal result arrived): tell the complainant, with the
         decision deadline after the pause."""
@@ -241,7 +234,7 @@ class TaskRules:
             return None
         what = (
             "the external appraisal result arrived and the case is moving again"
-            if hold_kind is HoldKind.external_appraisal
+            if hold_kind is ce.HoldKind.external_appraisal
             else "the case is moving again"
         )
         due = (
@@ -256,7 +249,7 @@ class TaskRules:
     def _inform(
         self,
         env: Envelope,
-        data: RegulatoryDeadlineExtended | ComplaintPutOnHold | ComplaintResumed,
+        data: ce.RegulatoryDeadlineExtended | ce.ComplaintPutOnHold | ce.ComplaintResumed,
         at: datetime,
         customer_ref: str | None,
         reason: str,
@@ -268,7 +261,7 @@ class TaskRules:
         return _case_task(env, data, TaskKind.inform_complainant, at, due, reason, customer_ref, **rest)
 
     def on_regulatory_milestone(
-        self, env: Envelope, data: RegulatoryMilestoneReached, at: datetime
+        self, env: Envelope, data: ce.RegulatoryMilestoneReached, at: datetime
     ) -> ScheduleTask:
         """A warning before a regulatory limit: the action, for the role it names (no owner: the
         role is in the reason), due when the limit runs out."""

@@ -9,28 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from services.followup.decider.commands import (
-    CancelTask,
-    CompleteTask,
-    PauseTask,
-    ReassignTask,
-    RecordContact,
-    RecordSla,
-    ResumeTask,
-    ScheduleTask,
-)
+from services.followup.decider import commands as c
 from services.followup.decider.task import CUSTOMER_FACING, PLAN, Task, complaint_of
-from shared.contracts.followup import (
-    FollowUpCancelled,
-    FollowUpCompleted,
-    FollowUpContacted,
-    FollowUpPaused,
-    FollowUpReassigned,
-    FollowUpResumed,
-    FollowUpScheduled,
-    TaskKind,
-    VerificationFailed,
-)
+from shared.contracts import followup as e
 from shared.contracts.sla import SlaBreached
 from shared.decider import DomainError
 from shared.registry import EventData
@@ -47,21 +28,23 @@ def record(event: type[E], state: Task, command: object, **decided: Any) -> E:
     return event(**{k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
 
 
-def schedule(state: Task, command: ScheduleTask) -> list[EventData]:
-    if command.kind is TaskKind.verification and complaint_of(command.subject) is None:
+def schedule(state: Task, command: c.ScheduleTask) -> list[EventData]:
+    if command.kind is e.TaskKind.verification and complaint_of(command.subject) is None:
         raise DomainError("a verification task must be about a complaint (subject complaint:<id>)")
     plan = {name: getattr(command, name) for name in PLAN}
     return [
-        FollowUpScheduled(task_id=command.task_id, about=list(command.about), scheduled_at=command.at, **plan)
+        e.FollowUpScheduled(
+            task_id=command.task_id, about=list(command.about), scheduled_at=command.at, **plan
+        )
     ]
 
 
-def contact(state: Task, command: RecordContact) -> list[EventData]:
-    return [record(FollowUpContacted, state, command, attempt=state.attempts + 1)]
+def contact(state: Task, command: c.RecordContact) -> list[EventData]:
+    return [record(e.FollowUpContacted, state, command, attempt=state.attempts + 1)]
 
 
-def complete(state: Task, command: CompleteTask) -> list[EventData]:
-    if state.kind is TaskKind.verification:
+def complete(state: Task, command: c.CompleteTask) -> list[EventData]:
+    if state.kind is e.TaskKind.verification:
         if command.verified is None:
             raise DomainError("completing a verification needs its result: verified true or false")
     elif command.verified is not None:
@@ -71,33 +54,35 @@ def complete(state: Task, command: CompleteTask) -> list[EventData]:
             "the customer has not been reached yet: record a contact with reached=true first "
             "(if they cannot be reached, record the attempts and cancel with a reason)"
         )
-    completed = record(FollowUpCompleted, state, command)
+    completed = record(e.FollowUpCompleted, state, command)
     if command.verified is not False:
         return [completed]
     if command.note is None:
         raise DomainError("a failed verification needs a note saying what was found")
     assert state.complaint_id is not None  # checked when scheduled
-    failed = record(VerificationFailed, state, command, complaint_id=state.complaint_id, finding=command.note)
+    failed = record(
+        e.VerificationFailed, state, command, complaint_id=state.complaint_id, finding=command.note
+    )
     return [completed, failed]
 
 
-def cancel(state: Task, command: CancelTask) -> list[EventData]:
+def cancel(state: Task, command: c.CancelTask) -> list[EventData]:
     if command.reason is None and not command.rule:
         raise DomainError("cancelling a follow-up needs a reason")
-    return [record(FollowUpCancelled, state, command)]
+    return [record(e.FollowUpCancelled, state, command)]
 
 
-def reassign(state: Task, command: ReassignTask) -> list[EventData]:
+def reassign(state: Task, command: c.ReassignTask) -> list[EventData]:
     if command.to_owner == state.owner:
         raise DomainError(f"the task is already assigned to {command.to_owner}")
-    return [record(FollowUpReassigned, state, command, from_owner=state.owner)]
+    return [record(e.FollowUpReassigned, state, command, from_owner=state.owner)]
 
 
-def pause(state: Task, command: PauseTask) -> list[EventData]:
-    return [] if state.paused_at is not None else [record(FollowUpPaused, state, command)]
+def pause(state: Task, command: c.PauseTask) -> list[EventData]:
+    return [] if state.paused_at is not None else [record(e.FollowUpPaused, state, command)]
 
 
-def resume(state: Task, command: ResumeTask) -> list[EventData]:
+def resume(state: Task, command: c.ResumeTask) -> list[EventData]:
     if state.paused_at is None:
         return []
     assert state.due_at is not None
@@ -107,12 +92,16 @@ def resume(state: Task, command: ResumeTask) -> list[EventData]:
     moved = held if state.paused_at < state.due_at else timedelta(0)
     return [
         record(
-            FollowUpResumed, state, command, paused_seconds=held.total_seconds(), due_at=state.due_at + moved
+            e.FollowUpResumed,
+            state,
+            command,
+            paused_seconds=held.total_seconds(),
+            due_at=state.due_at + moved,
         )
     ]
 
 
-def sla(state: Task, command: RecordSla) -> list[EventData]:
+def sla(state: Task, command: c.RecordSla) -> list[EventData]:
     """A milestone of the task's deadline; a breach only once."""
     fired = isinstance(command.event, SlaBreached) and state.breached_at is not None
     return [] if fired else [command.event]
