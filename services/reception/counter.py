@@ -27,6 +27,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from shared import by_name
 from shared.contracts.reception import (
     CounterClosed,
     CounterOpened,
@@ -67,8 +68,7 @@ class AtCounter:
 
     def record(self, event: type[E], **decided: Any) -> E:
         """``event`` with each of its fields this command has by the same name, and ``decided``."""
-        said = {name: getattr(self, name) for name in event.model_fields if hasattr(self, name)}
-        return event(**{**said, **decided})
+        return by_name.record(event, self, **decided)
 
 
 @dataclass(frozen=True)
@@ -172,13 +172,7 @@ def _opened(command: OpenCounter | BeforeCall, lines: tuple[str, ...], *, implic
 def evolve(state: Counter, event: EventData) -> Counter:
     match event:
         case CounterOpened():
-            return Counter(
-                status=CounterStatus.open,
-                counter_id=event.counter_id,
-                staff_id=event.staff_id,
-                lines=tuple(event.lines),
-                since=event.at,
-            )
+            return by_name.absorb(Counter(), event, status=CounterStatus.open, since=event.at)
         case CounterPaused() | CounterResumed():
             reason = event.reason if isinstance(event, CounterPaused) else None
             status = CounterStatus.open if reason is None else CounterStatus.paused

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from services.reception.decider.state import sla_after
+from shared import by_name
+from shared.by_name import absorb
 from shared.contracts.reception import (
     CallAnswered,
     CallEnded,
@@ -214,8 +216,7 @@ def _end(state: PhoneCall, command: EndCall) -> list[EventData]:
 def record(event: type[E], state: PhoneCall, command: object, **decided: Any) -> E:
     """``event`` of this call: its id, each field the command has by the same name, and what the
     step decided."""
-    said = {name: getattr(command, name) for name in event.model_fields if hasattr(command, name)}
-    return event(**{"call_id": state.call_id, **said, **decided})
+    return by_name.record(event, command, {"call_id": state.call_id}, **decided)
 
 
 def _require(state: PhoneCall, status: CallStatus, action: str) -> None:
@@ -233,33 +234,19 @@ def _require_purpose(state: PhoneCall) -> None:
 def evolve(state: PhoneCall, event: EventData) -> PhoneCall:
     match event:
         case CallReceived():
-            return replace(
-                state,
-                status=CallStatus.ringing,
-                call_id=event.call_id,
-                customer_ref=event.customer_ref,
-                masked_number=event.masked_number,
-                received_at=event.at,
-                sla_status="on_track",
+            return absorb(
+                state, event, status=CallStatus.ringing, received_at=event.at, sla_status="on_track"
             )
         case CallAnswered():
-            return replace(
-                state,
-                status=CallStatus.answered,
-                answered_at=event.at,
-                staff_id=event.staff_id,
-                rings=event.rings,
-                seconds_to_answer=event.seconds_to_answer,
-                within_target=event.within_target,
-            )
+            return absorb(state, event, status=CallStatus.answered, answered_at=event.at)
         case CallPurposeRecorded():
             return replace(state, purpose=event.purpose)
         case CallRouted():
-            return replace(state, status=CallStatus.routed, routed_to=event.routed_to)
+            return absorb(state, event, status=CallStatus.routed)
         case CallResolved():
             return replace(state, status=CallStatus.resolved)
         case CallEnded():
-            return replace(state, status=CallStatus.ended, outcome=event.outcome, ended_at=event.at)
+            return absorb(state, event, status=CallStatus.ended, ended_at=event.at)
         case SlaAtRisk() | SlaBreached():
             return replace(state, sla_status=sla_after(state.sla_status, event))
     return state

@@ -10,7 +10,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from services.followup.decider.task import PLAN, Task, TaskStatus
+from services.followup.decider.task import Task, TaskStatus
+from shared.by_name import absorb
 from shared.contracts import followup as e
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef
@@ -38,15 +39,8 @@ def evolve(state: Task, event: EventData) -> Task:
 
 @on(e.FollowUpScheduled)
 def _scheduled(state: Task, event: e.FollowUpScheduled) -> Task:
-    plan = {name: getattr(event, name) for name in PLAN}
-    return replace(
-        state,
-        status=TaskStatus.scheduled,
-        task_id=event.task_id,
-        about=tuple(event.about),
-        scheduled_at=event.scheduled_at,
-        **plan,
-    )
+    """The task keeps what its schedule said, by the same names."""
+    return absorb(state, event, status=TaskStatus.scheduled)
 
 
 @on(e.FollowUpContacted)

@@ -1,7 +1,7 @@
 """One function per command: what it decides on a task it applies to (``admits`` said it does).
 
 Each event records the fields of the command of the same name (its time, texts, rule) and the
-task's id and kind (:func:`record`); a step adds only what it decides.
+task's id and kind (:func:`record`, ``shared.by_name``); a step adds only what it decides.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from services.followup.decider import commands as c
-from services.followup.decider.task import CUSTOMER_FACING, PLAN, Task, complaint_of
+from services.followup.decider.task import CUSTOMER_FACING, Task, complaint_of
+from shared import by_name
 from shared.contracts import followup as e
 from shared.contracts.sla import SlaBreached
 from shared.decider import DomainError
@@ -20,23 +21,14 @@ E = TypeVar("E", bound=EventData)
 
 
 def record(event: type[E], state: Task, command: object, **decided: Any) -> E:
-    """``event`` of this task: the task's id and kind, each field the command has by the same name
-    (a list as a list), and what the step decided."""
-    said = {name: getattr(command, name) for name in event.model_fields if hasattr(command, name)}
-    own = {"task_id": state.task_id, "kind": state.kind}
-    fields = {**{k: v for k, v in own.items() if k in event.model_fields}, **said, **decided}
-    return event(**{k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
+    """``event`` of this task: the command's fields by name, the task's id and kind, ``decided``."""
+    return by_name.record(event, command, {"task_id": state.task_id, "kind": state.kind}, **decided)
 
 
 def schedule(state: Task, command: c.ScheduleTask) -> list[EventData]:
     if command.kind is e.TaskKind.verification and complaint_of(command.subject) is None:
         raise DomainError("a verification task must be about a complaint (subject complaint:<id>)")
-    plan = {name: getattr(command, name) for name in PLAN}
-    return [
-        e.FollowUpScheduled(
-            task_id=command.task_id, about=list(command.about), scheduled_at=command.at, **plan
-        )
-    ]
+    return [by_name.record(e.FollowUpScheduled, command, scheduled_at=command.at)]
 
 
 def contact(state: Task, command: c.RecordContact) -> list[EventData]:

@@ -22,20 +22,6 @@ CUSTOMER_FACING = frozenset(
     {TaskKind.progress_update, TaskKind.callback, TaskKind.service_recovery, TaskKind.inform_complainant}
 )
 
-#: what a schedule says about the task, by the same name on ``ScheduleTask``, ``FollowUpScheduled``
-#: and :class:`Task` (the scheduled event carries the command's plan, the state keeps it)
-PLAN = (
-    "kind",
-    "owner",
-    "due_at",
-    "reason",
-    "subject",
-    "cause_event_id",
-    "customer_ref",
-    "previous_task_id",
-    "regulatory_sla",
-)
-
 
 class TaskStatus(StrEnum):
     none = "none"

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from services.reception.decider.state import Status, Visit, sla_after
+from shared.by_name import absorb
 from shared.contracts.reception import (
     ComplaintRaisedDuringVisit,
     DocumentsChecked,
@@ -29,16 +30,7 @@ from shared.registry import EventData
 def evolve(state: Visit, event: EventData) -> Visit:
     match event:
         case VisitArrived():
-            return replace(
-                state,
-                status=Status.arrived,
-                visit_id=event.visit_id,
-                arrival=event.arrival,
-                returning=event.returning,
-                customer_ref=event.customer_ref,
-                display_name=event.display_name,
-                arrived_at=event.at,
-            )
+            return absorb(state, event, status=Status.arrived, arrived_at=event.at)
         case VisitRoutedToRelationshipManager():
             return replace(state, relationship_manager=event.relationship_manager)
         case VisitPrioritised():

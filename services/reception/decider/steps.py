@@ -33,6 +33,7 @@ from services.reception.decider.state import (
     id_of,
     seconds_between,
 )
+from shared.by_name import record
 from shared.contracts.reception import (
     Accessibility,
     ComplaintRaisedDuringVisit,
@@ -65,22 +66,9 @@ def arrive(state: Visit, command: Arrive) -> list[EventData]:
         raise DomainError("the visit has already started")
     if command.relationship_manager and not command.returning:
         raise DomainError("only a returning customer can have a relationship manager")
-    events: list[EventData] = [
-        VisitArrived(
-            visit_id=command.visit_id,
-            customer_ref=command.customer_ref,
-            arrival=command.arrival,
-            returning=command.returning,
-            display_name=command.display_name,
-            at=command.at,
-        )
-    ]
+    events: list[EventData] = [record(VisitArrived, command)]
     if command.relationship_manager:
-        events.append(
-            VisitRoutedToRelationshipManager(
-                visit_id=command.visit_id, relationship_manager=command.relationship_manager, at=command.at
-            )
-        )
+        events.append(record(VisitRoutedToRelationshipManager, command))
     if command.priority or command.accessibility:
         events.append(_prioritised(command.visit_id, command.priority, command.accessibility, command.at))
     if command.express is not None:
@@ -96,9 +84,7 @@ def greet(state: Visit, command: Greet) -> list[EventData]:
         raise DomainError(f"the customer was already greeted (visit is {state.status})")
     if command.customer_ref and state.customer_ref and command.customer_ref != state.customer_ref:
         raise DomainError("the customer reference differs from the one recorded at arrival")
-    events: list[EventData] = [
-        VisitGreeted(visit_id=id_of(state), customer_ref=command.customer_ref, at=command.at)
-    ]
+    events: list[EventData] = [record(VisitGreeted, command, state)]
     if command.priority or command.accessibility:
         events.append(_prioritised(id_of(state), command.priority, command.accessibility, command.at))
     return events
@@ -137,15 +123,7 @@ def guide(state: Visit, command: Guide) -> list[EventData]:
     if state.status is not Status.need_confirmed:
         raise DomainError(f"the customer was already guided (visit is {state.status})")
     assert state.service_type is not None
-    return [
-        VisitGuided(
-            visit_id=id_of(state),
-            service_type=state.service_type,
-            required_materials=list(command.required_materials),
-            notes=command.notes,
-            at=command.at,
-        )
-    ]
+    return [record(VisitGuided, command, state)]
 
 
 def check_documents(state: Visit, command: CheckDocuments) -> list[EventData]:
@@ -165,12 +143,13 @@ def check_documents(state: Visit, command: CheckDocuments) -> list[EventData]:
         )
     missing = list(dict.fromkeys(command.missing))
     return [
-        DocumentsChecked(
-            visit_id=id_of(state),
+        record(
+            DocumentsChecked,
+            command,
+            state,
             complete=not missing,
             missing=missing,
             attempt=state.document_checks + 1,
-            at=command.at,
         )
     ]
 
@@ -182,7 +161,7 @@ def leave(state: Visit, command: Leave) -> list[EventData]:
                 "only a customer whose documents are incomplete steps out to fetch them "
                 f"(visit is {state.status})"
             )
-        return [VisitSteppedOut(visit_id=id_of(state), missing=list(state.missing), at=command.at)]
+        return [record(VisitSteppedOut, command, state)]
     if state.status in WAITING:
         return abandon(state, command.at)
     if state.status is Status.served:
@@ -191,7 +170,7 @@ def leave(state: Visit, command: Leave) -> list[EventData]:
         reason = LeftReason.did_not_return
     else:
         reason = LeftReason.before_queue
-    return [VisitLeft(visit_id=id_of(state), reason=reason, at=command.at)]
+    return [record(VisitLeft, command, state, reason=reason)]
 
 
 def queue(state: Visit, command: Queue) -> list[EventData]:
@@ -212,15 +191,7 @@ def queue(state: Visit, command: Queue) -> list[EventData]:
 
 def _queued(state: Visit, ticket: str, day: date, at: datetime) -> VisitQueued:
     assert state.line is not None and state.service_type is not None
-    return VisitQueued(
-        visit_id=id_of(state),
-        line=state.line,
-        ticket=ticket,
-        service_type=state.service_type,
-        day=day,
-        priority=state.priority,
-        at=at,
-    )
+    return record(VisitQueued, {"ticket": ticket, "day": day, "at": at}, state)
 
 
 def call(state: Visit, command: Call) -> list[EventData]:
@@ -233,18 +204,8 @@ def call(state: Visit, command: Call) -> list[EventData]:
             f"ticket {state.ticket} was called {state.calls} times: mark the visit as a no-show"
         )
     assert state.queued_at is not None and state.ticket is not None and state.line is not None
-    return [
-        VisitCalled(
-            visit_id=id_of(state),
-            ticket=state.ticket,
-            line=state.line,
-            counter_id=command.counter_id,
-            staff_id=command.staff_id,
-            call_number=state.calls + 1,
-            waited_seconds=seconds_between(state.queued_at, command.at),
-            at=command.at,
-        )
-    ]
+    waited = seconds_between(state.queued_at, command.at)
+    return [record(VisitCalled, command, state, call_number=state.calls + 1, waited_seconds=waited)]
 
 
 def serve(state: Visit, command: Serve) -> list[EventData]:
@@ -255,28 +216,17 @@ def serve(state: Visit, command: Serve) -> list[EventData]:
     if command.promised_by is not None and command.promised_by <= command.at:
         raise DomainError("promised_by must be a time in the future")
     assert state.service_type and state.counter_id and state.staff_id and state.last_called_at
-    return [
-        VisitServed(
-            visit_id=id_of(state),
-            service_type=state.service_type,
-            counter_id=state.counter_id,
-            staff_id=state.staff_id,
-            outcome=command.outcome,
-            next_steps=command.next_steps,
-            promised_by=command.promised_by,
-            customer_ref=state.customer_ref,
-            waited_seconds=state.waited_seconds or 0.0,
-            line=state.line,
-            service_seconds=seconds_between(state.last_called_at, command.at),
-            at=command.at,
-        )
-    ]
+    seconds = {
+        "waited_seconds": state.waited_seconds or 0.0,
+        "service_seconds": seconds_between(state.last_called_at, command.at),
+    }
+    return [record(VisitServed, command, state, **seconds)]
 
 
 def return_(state: Visit, command: Return) -> list[EventData]:
     if state.status is not Status.away:
         raise DomainError(f"the customer did not step out (visit is {state.status})")
-    return [VisitReturned(visit_id=id_of(state), at=command.at)]
+    return [record(VisitReturned, command, state)]
 
 
 def abandon_queue(state: Visit, command: Abandon) -> list[EventData]:
@@ -299,11 +249,10 @@ def record_sla(state: Visit, command: RecordSla) -> list[EventData]:
 def abandon(state: Visit, at: datetime) -> list[EventData]:
     assert state.queued_at is not None and state.ticket is not None and state.line is not None
     waited = seconds_between(state.queued_at, state.first_called_at or at)
+    when = {"at": at}
     return [
-        VisitAbandoned(
-            visit_id=id_of(state), ticket=state.ticket, line=state.line, waited_seconds=waited, at=at
-        ),
-        VisitLeft(visit_id=id_of(state), reason=LeftReason.abandoned, at=at),
+        record(VisitAbandoned, when, state, waited_seconds=waited),
+        record(VisitLeft, when, state, reason=LeftReason.abandoned),
     ]
 
 
@@ -313,12 +262,7 @@ def no_show(state: Visit, command: MarkNoShow) -> list[EventData]:
     if state.calls < MAX_CALLS:
         raise DomainError(f"called {state.calls} time(s) only: a no-show needs {MAX_CALLS} calls")
     assert state.ticket is not None and state.line is not None
-    return [
-        VisitNoShow(
-            visit_id=id_of(state), ticket=state.ticket, line=state.line, calls=state.calls, at=command.at
-        ),
-        VisitLeft(visit_id=id_of(state), reason=LeftReason.no_show, at=command.at),
-    ]
+    return [record(VisitNoShow, command, state), record(VisitLeft, command, state, reason=LeftReason.no_show)]
 
 
 def complaint(
