@@ -1,7 +1,8 @@
 """Fields that travel by name: a command's into the event it decides, an event's into the state.
 
 A decider's event mostly says again what its command said (the time, the texts, the codes), and
-the state mostly keeps what its event said; the names are the same on purpose (a command's
+the state mostly keeps what its event said, and a view mostly shows the state's fields; the
+names are the same on purpose (a command's
 ``at`` is its event's ``at``, an event's ``customer_ref`` is the state's). :func:`record` and
 :func:`absorb` copy those fields by name, so a step or an evolve function writes only what it
 decides or what is named differently. Tuples (dataclasses) and lists (pydantic events) are
@@ -14,9 +15,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from shared.registry import EventData
+from pydantic import BaseModel
 
-E = TypeVar("E", bound=EventData)
+E = TypeVar("E", bound=BaseModel)
 S = TypeVar("S")
 
 
@@ -27,8 +28,9 @@ def _of(source: object, name: str) -> tuple[bool, Any]:
 
 
 def record(event: type[E], *sources: object, **decided: Any) -> E:
-    """``event`` with each of its fields taken by the same name from the first of ``sources`` (a
-    command, a mapping of ids) that has it, then ``decided``; a tuple becomes a list."""
+    """``event`` (or any pydantic model: a view of a state) with each of its fields taken by the
+    same name from the first of ``sources`` (a command, a state, a mapping) that has it, then
+    ``decided``; a tuple becomes a list."""
     fields: dict[str, Any] = {}
     for name in event.model_fields:
         for source in sources:

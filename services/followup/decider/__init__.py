@@ -41,6 +41,7 @@ from services.followup.decider.task import (
     successor_id,
     task_id_for,
 )
+from shared.decide_table import decide_by
 from shared.decider import Decider, DomainError
 from shared.registry import EventData
 
@@ -74,11 +75,7 @@ def admits(state: Task, command: Command) -> bool:
     raise DomainError(f"the task is {state.status.value}: nothing more can be done with it")
 
 
-def decide(state: Task, command: Command) -> Sequence[EventData]:
-    handler = HANDLERS.get(type(command))
-    if handler is None:
-        raise DomainError(f"unknown command {type(command).__name__}")
-    return handler(state, command) if admits(state, command) else []
+decide: Callable[[Task, Command], Sequence[EventData]] = decide_by(HANDLERS, admits)
 
 
 followup_decider: Decider[Command, Task] = Decider(Task(), decide, evolve)
