@@ -16,6 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.audit import AuditEntry
 from shared.pii import (
     mask_id_number,
     mask_name,
@@ -163,6 +164,14 @@ class Attribution:
     actor: str
     correlation_id: UUID | None
     authenticated: bool = True
+
+    def entry(self, at: datetime, service: str, kind: str, **what: Any) -> AuditEntry:
+        """The audit row of an act (``kind``) by this actor; ``what``: its resource, branch, status
+        and reason."""
+        who: dict[str, Any] = {"staff_id": self.actor, "authenticated": self.authenticated}
+        return AuditEntry(
+            at=at, service=service, kind=kind, action=kind, correlation_id=self.correlation_id, **who, **what
+        )
 
 
 @dataclass(frozen=True)
