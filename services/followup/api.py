@@ -53,6 +53,10 @@ async def task_branch(task_id: UUID, parts: Parts) -> str | None:
     return await parts.app.handler.branch_of(stream_id(task_id))
 
 
+#: who may read a task: a reader of its branch (checked before it is loaded)
+TaskReader = Annotated[Principal, Depends(requires_on("followup.read", task_branch))]
+
+
 class ListStatus(StrEnum):
     open = "open"
     due = "due"
@@ -216,12 +220,7 @@ async def list_follow_ups(
 
 
 @router.get("/follow-ups/{task_id}", response_model=TaskDetail)
-async def get_follow_up(
-    task_id: UUID,
-    parts: Parts,
-    staff: Annotated[Principal, Depends(requires_on("followup.read", task_branch))],
-    response: Response,
-) -> TaskDetail:
+async def get_follow_up(task_id: UUID, parts: Parts, staff: TaskReader, response: Response) -> TaskDetail:
     app = parts.app
     loaded = await app.load(task_id)
     branch = loaded.history[0].branch_id

@@ -125,14 +125,13 @@ async def _read(load: Awaitable[Loaded[S]], staff: Principal, response: Response
 
 # ---------------------------------------------------------------------------------- visits
 
+#: who may read a visit / a call: a reader of its branch (checked before it is loaded)
+VisitReader = Annotated[Principal, Depends(requires_on("reception.visit.read", visit_branch))]
+CallReader = Annotated[Principal, Depends(requires_on("reception.call.read", call_branch))]
+
 
 @router.get("/visits/{visit_id}", response_model=VisitView)
-async def get_visit(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.read", visit_branch))],
-    response: Response,
-) -> VisitView:
+async def get_visit(visit_id: UUID, app: App, staff: VisitReader, response: Response) -> VisitView:
     loaded, branch = await _read(app.load_visit(visit_id), staff, response)
     async with app.pool.acquire() as conn:
         may_read = may_read_texts(staff, branch)
@@ -168,12 +167,7 @@ async def call_next(
 
 
 @router.get("/calls/{call_id}", response_model=CallView)
-async def get_call(
-    call_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.call.read", call_branch))],
-    response: Response,
-) -> CallView:
+async def get_call(call_id: UUID, app: App, staff: CallReader, response: Response) -> CallView:
     loaded, branch = await _read(app.load_call(call_id), staff, response)
     return call_view(call_id, branch, loaded.state, loaded.version)
 

@@ -317,17 +317,19 @@ class TaskRules:
     def next_progress_update(
         self, branch_id: str, previous: Task, since: datetime, at: datetime
     ) -> ScheduleTask:
-        """The successor of a progress update, due one interval after it was done or fell due."""
+        """The successor of a progress update, due one interval after it was done or fell due: same
+        subject, owner, cause and customer as its predecessor."""
         assert previous.task_id is not None
+        kept = {
+            name: getattr(previous, name) for name in ("subject", "owner", "cause_event_id", "customer_ref")
+        }
+        due = self.progress_due(branch_id, since)
         return ScheduleTask(
-            task_id=successor_id(previous.task_id),
-            kind=TaskKind.progress_update,
-            due_at=self.progress_due(branch_id, since),
-            reason=PROGRESS_REASON,
-            subject=previous.subject,
+            successor_id(previous.task_id),
+            TaskKind.progress_update,
+            due,
+            PROGRESS_REASON,
             at=at,
-            owner=previous.owner,
-            cause_event_id=previous.cause_event_id,
-            customer_ref=previous.customer_ref,
             previous_task_id=previous.task_id,
+            **kept,
         )
