@@ -39,8 +39,8 @@ from services.reception.decider.state import (
     Visit,
     stream_id,
 )
-from shared.decide_table import decide_by
 from shared.decider import Decider, DomainError
+from shared.decider_tables import decide_by
 from shared.registry import EventData
 
 #: each command's step (:mod:`services.reception.decider.steps`): what it records, or why not

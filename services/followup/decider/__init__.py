@@ -41,8 +41,8 @@ from services.followup.decider.task import (
     successor_id,
     task_id_for,
 )
-from shared.decide_table import decide_by
 from shared.decider import Decider, DomainError
+from shared.decider_tables import decide_by
 from shared.registry import EventData
 
 #: command type → the step that decides it

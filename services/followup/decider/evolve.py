@@ -1,40 +1,23 @@
-"""How each event changes a task: one small function per event type (:data:`EVOLVE`).
+"""How each event changes a task: one small function per event type (``evolve.table``).
 
 An event no function is registered for changes nothing; replaying a task's events gives its state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, TypeVar
 
 from services.followup.decider.task import Task, TaskStatus
 from shared.by_name import absorb
 from shared.contracts import followup as e
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef
-from shared.registry import EventData
+from shared.decider_tables import Evolutions
 
-Apply = TypeVar("Apply", bound=Callable[..., Task])
-#: event type → the function that applies it to a task
-EVOLVE: dict[type, Callable[[Task, Any], Task]] = {}
-
-
-def on(event_type: type) -> Callable[[Apply], Apply]:
-    """Register the function that applies ``event_type`` to a task."""
-
-    def register(apply: Apply) -> Apply:
-        EVOLVE[event_type] = apply
-        return apply
-
-    return register
-
-
-def evolve(state: Task, event: EventData) -> Task:
-    apply = EVOLVE.get(type(event))
-    return state if apply is None else apply(state, event)
+#: ``evolve(state, event)``: each event type's function below (``@on``)
+evolve: Evolutions[Task] = Evolutions()
+on = evolve.on
 
 
 @on(e.FollowUpScheduled)

@@ -1,4 +1,4 @@
-"""How each visit event changes the state: one small function per event type (:data:`EVOLVE`).
+"""How each visit event changes the state: one small function per event type (``evolve.table``).
 
 An event no function is registered for changes nothing (``VisitAbandoned`` and ``VisitNoShow``
 are always followed by ``VisitLeft``, which ends the visit).
@@ -6,35 +6,20 @@ are always followed by ``VisitLeft``, which ends the visit).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from services.reception.decider.state import Status, Visit, sla_after
 from shared.by_name import absorb
 from shared.contracts import reception as r
 from shared.contracts.sla import SlaAtRisk, SlaBreached
+from shared.decider_tables import Evolutions
 from shared.registry import EventData
 
-Apply = TypeVar("Apply", bound=Callable[..., Visit])
-#: event type → the function that applies it to a visit
-EVOLVE: dict[type, Callable[[Visit, Any], Visit]] = {}
-
-
-def on(*event_types: type) -> Callable[[Apply], Apply]:
-    """Register the function that applies these event types to a visit."""
-
-    def register(apply: Apply) -> Apply:
-        for event_type in event_types:
-            EVOLVE[event_type] = apply
-        return apply
-
-    return register
-
-
-def evolve(state: Visit, event: EventData) -> Visit:
-    apply = EVOLVE.get(type(event))
-    return state if apply is None else apply(state, event)
+#: ``evolve(state, event)``: each event type's function below (``@on``)
+evolve: Evolutions[Visit] = Evolutions()
+on = evolve.on
 
 
 def fold(events: Sequence[EventData], state: Visit | None = None) -> Visit:
