@@ -154,11 +154,9 @@ class TaskRules:
     def on_solution_implemented(
         self, env: Envelope, data: ce.SolutionImplemented, at: datetime, customer_ref: str | None
     ) -> ScheduleTask:
+        reason = f"跟踪核查: verify that solution {data.solution_id} really took effect."
         due = self.verification_due(env.branch_id, data.at)
-        return _case_task(
-            env, data, TaskKind.verification, at, due,
-            f"跟踪核查: verify that solution {data.solution_id} really took effect.", customer_ref,
-        )  # fmt: skip
+        return _case_task(env, data, TaskKind.verification, at, due, reason, customer_ref)
 
     def on_complaint_closed(
         self, env: Envelope, data: ce.ComplaintClosed, at: datetime
