@@ -29,7 +29,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -39,12 +38,12 @@ from services.reception.vault_model import (
     MAX_NAME,
     Attribution,
     CustomerIdentity,
+    IdNumber,
     Masked,
+    Name,
+    Phone,
     Registration,
     VaultError,
-    normalise_id_number,
-    normalise_name,
-    normalise_phone,
 )
 from shared.audit import annotate
 from shared.auth import Principal, principal_metadata, requires
@@ -148,26 +147,11 @@ class RegisterCustomerBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=4 * MAX_NAME, description=f"1-{MAX_NAME} characters")
-    phone: str | None = Field(default=None, max_length=32, description="mainland mobile, ^1\\d{10}$")
-    id_number: str | None = Field(
+    name: Name = Field(min_length=1, max_length=4 * MAX_NAME, description=f"1-{MAX_NAME} characters")
+    phone: Phone | None = Field(default=None, max_length=32, description="mainland mobile, ^1\\d{10}$")
+    id_number: IdNumber | None = Field(
         default=None, max_length=32, description="18-character resident ID number (check character verified)"
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return normalise_name(value)
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_phone(value)
-
-    @field_validator("id_number")
-    @classmethod
-    def _id_number(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_id_number(value)
 
     @model_validator(mode="after")
     def _identified(self) -> RegisterCustomerBody:

@@ -18,7 +18,7 @@ from uuid import uuid4
 
 import asyncpg
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.reception.components import reception_if_running
 from services.reception.vault_api import (
@@ -34,7 +34,7 @@ from services.reception.vault_api import (
     _schema,
 )
 from services.reception.vault_maintenance import Publish, VaultMaintenance
-from services.reception.vault_model import Attribution, VaultError, normalise_name, normalise_phone
+from services.reception.vault_model import Attribution, Name, Phone, VaultError
 from shared.auth import Principal, requires
 from shared.contracts.common import CustomerRef
 from shared.contracts.customers import MergeBasis, customer_stream
@@ -55,18 +55,8 @@ class ContactBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=32)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_name(value)
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_phone(value)
+    name: Name | None = Field(default=None, max_length=200)
+    phone: Phone | None = Field(default=None, max_length=32)
 
     @model_validator(mode="after")
     def _something(self) -> ContactBody:
