@@ -426,11 +426,13 @@ class Vault:
         by: Attribution,
         *,
         status: int,
-        branch_id: str | None = None,
-        reason: str | None = None,
+        **what: str | None,
     ) -> None:
-        what = {"resource_id": ref, "branch_id": branch_id, "status": status, "reason": reason}
-        await audit.record(conn, by.entry(self.clock.now(), SERVICE, kind, **what))
+        """Audit ``kind`` on the customer ``ref`` by ``by`` in the operation's transaction; ``what``:
+        the branch and the reason, when there are."""
+        await audit.record(
+            conn, by.entry(self.clock.now(), SERVICE, kind, resource_id=ref, status=status, **what)
+        )
         # the request's command row (register, erase, resolve) commits with the operation
         audit.note(resource_id=ref, status=status)
         await audit.write_in_transaction(conn)
