@@ -105,9 +105,8 @@ class ReassignTask(TaskCommand):
 
 
 @dataclass(frozen=True)
-class PauseTask(TaskCommand):
-    """A rule stops the task's clock (its complaint was put on hold); nothing on a closed or an
-    already paused task, so a redelivered hold changes nothing."""
+class ClockRule(TaskCommand):
+    """A rule on the task's clock, in its words; nothing on a task that is not open."""
 
     NOT_OPEN = NotOpen.nothing
 
@@ -115,14 +114,13 @@ class PauseTask(TaskCommand):
     rule: str
 
 
-@dataclass(frozen=True)
-class ResumeTask(TaskCommand):
-    """A rule restarts the clock with the time that was left (nothing unless paused)."""
+class PauseTask(ClockRule):
+    """The clock stops (the task's complaint was put on hold); nothing on an already paused task,
+    so a redelivered hold changes nothing."""
 
-    NOT_OPEN = NotOpen.nothing
 
-    at: datetime
-    rule: str
+class ResumeTask(ClockRule):
+    """The clock runs again with the time that was left (nothing unless paused)."""
 
 
 @dataclass(frozen=True)
