@@ -40,9 +40,11 @@ Manage = Annotated[Principal, Depends(requires("reception.counter.manage"))]
 COUNTER = "/branches/{branch_id}/counters/{counter_id}"
 
 
-class StaffBody(BaseModel):
+class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+
+class StaffBody(_Body):
     #: the teller at the counter; defaults to the acting member of staff
     staff_id: StaffId | None = None
 
@@ -64,8 +66,13 @@ class OpenBody(StaffBody):
             raise RequestValidationError([{"loc": ("body", "lines"), "msg": msg, "type": "value_error"}])
 
 
-class PauseBody(StaffBody):
+class PauseBody(_Body):
     reason: CounterPauseReason
+    staff_id: StaffId | None = None
+
+
+#: a counter step's body: every one may name the teller at the counter (``staff_id``)
+CounterBody = StaffBody | PauseBody
 
 
 class CounterView(BaseModel):
@@ -96,7 +103,7 @@ def _command(
     command: type[k.AtCounter],
     app: Reception,
     place: tuple[str, str],
-    body: StaffBody,
+    body: CounterBody,
     meta: Metadata,
 ) -> Callable[[str | None], k.CounterCommand]:
     """How ``command`` is built, by keyword, once the ticket at the counter (``busy_with``) is known."""
@@ -123,7 +130,7 @@ class CounterRoutes:
         self,
         step: str,
         command: type[k.AtCounter],
-        model: type[StaffBody],
+        model: type[CounterBody],
         *,
         name: str,
         doc: str | None = None,
@@ -135,7 +142,7 @@ class CounterRoutes:
         async def endpoint(
             branch_id: str, counter_id: str, app: Reception, meta: Metadata, response: Response, **kw: Any
         ) -> CounterView:
-            body = kw.get("body") or model()
+            body = kw.get("body") or model.model_validate({})  # a body left out: its defaults
             if isinstance(body, OpenBody):
                 body.check(app)
             build = _command(command, app, (branch_id, counter_id), body, meta)
