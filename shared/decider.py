@@ -7,18 +7,13 @@ what happened. Both are pure: no I/O, no clock (time arrives inside commands).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, dataclass_transform
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, dataclass_transform
 
 from shared.registry import EventData
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
 S = TypeVar("S")
 C = TypeVar("C")
-D = TypeVar("D", bound="DataclassInstance")
-E = TypeVar("E", bound=EventData)
 
 
 class DomainError(Exception):
@@ -51,22 +46,3 @@ class Command:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         dataclass(frozen=True)(cls)
-
-
-def recording(event: type[E], *sources: object, **decided: Any) -> E:
-    """``event`` with each field it has from the first of ``sources`` that has one by that name
-    (the command, then the state: what was asked, then what is known), then ``decided`` (what the
-    decision adds or names otherwise)."""
-    said = {}
-    for name in event.model_fields:
-        source = next((s for s in sources if hasattr(s, name)), None)
-        if source is not None:
-            said[name] = getattr(source, name)
-    return event(**{**said, **decided})
-
-
-def taking(state: D, event: EventData, **changes: Any) -> D:
-    """``state`` with every field ``event`` has by the same name (the facts the event records as
-    the state keeps them), then ``changes`` (what the state names otherwise or derives)."""
-    names = {f.name for f in fields(state)} & set(type(event).model_fields)
-    return replace(state, **{**{n: getattr(event, n) for n in names}, **changes})

@@ -23,6 +23,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from services.feedback.comments import NEGATIVE_SCORE_MAX, Assessment
+from shared.by_name import absorb, record
 from shared.contracts.feedback import (
     DeliveryFailure,
     NegativeFeedbackReceived,
@@ -37,7 +38,7 @@ from shared.contracts.feedback import (
 )
 from shared.contracts.text import TextRef
 from shared.decider import Command as _Command
-from shared.decider import Decider, DomainError, NotFound, recording, taking
+from shared.decider import Decider, DomainError, NotFound
 from shared.registry import EventData
 
 #: an answer without a comment: nothing said
@@ -166,7 +167,7 @@ def decide(state: Survey, command: Command) -> Sequence[EventData]:
         case RecordSent():
             if not state.pending or state.status is SurveyStatus.sent or state.channel is None:
                 return []  # sent already (a resend after a crash), or answered / expired meanwhile
-            return [recording(SurveySent, command, state)]
+            return [record(SurveySent, command, state)]
         case ExpireSurvey():
             if not state.pending:
                 return []
@@ -174,12 +175,12 @@ def decide(state: Survey, command: Command) -> Sequence[EventData]:
             if state.status is SurveyStatus.send_failed:  # still failing: it never reached them
                 reason = state.failure or DeliveryFailure.gateway_error
                 return [_given_up(state, reason, command.at)]
-            return [recording(SurveyExpired, command, state)]
+            return [record(SurveyExpired, command, state)]
         case RecordSendFailure():
             if not state.pending:
                 return []  # answered, expired or given up meanwhile: a late report changes nothing
             assert state.survey_id is not None and state.channel is not None
-            failed = recording(SurveySendFailed, command, state, attempt=state.attempts + 1)
+            failed = record(SurveySendFailed, command, state, attempt=state.attempts + 1)
             if command.retry_at is not None:
                 return [failed]
             return [failed, _given_up(state, command.reason, command.at, attempts=state.attempts + 1)]
@@ -187,7 +188,7 @@ def decide(state: Survey, command: Command) -> Sequence[EventData]:
             if state.status is not SurveyStatus.sent or state.delivered_at is not None:
                 return []
             assert state.survey_id is not None and state.channel is not None
-            return [recording(SurveyDelivered, command, state)]
+            return [record(SurveyDelivered, command, state)]
         case AnswerSurvey():
             return _answer(state, command)
     raise DomainError(f"unknown command {type(command).__name__}")
@@ -196,7 +197,7 @@ def decide(state: Survey, command: Command) -> Sequence[EventData]:
 def _given_up(
     state: Survey, reason: DeliveryFailure, at: datetime, attempts: int | None = None
 ) -> SurveyGivenUp:
-    return recording(
+    return record(
         SurveyGivenUp, state, reason=reason, at=at, attempts=state.attempts if attempts is None else attempts
     )
 
@@ -225,7 +226,7 @@ def _answer(state: Survey, command: AnswerSurvey) -> Sequence[EventData]:
         raise DomainError(f"the comment is limited to {COMMENT_MAX} characters")
     verdict = command.assessment
     negative = command.score <= NEGATIVE_SCORE_MAX or verdict.names_problem
-    answered = recording(
+    answered = record(
         SurveyAnswered, command, state, reasons=list(dict.fromkeys(command.reasons)), negative=negative
     )
     if not negative:
@@ -233,7 +234,7 @@ def _answer(state: Survey, command: AnswerSurvey) -> Sequence[EventData]:
     matched = list(verdict.matched)
     return [
         answered,
-        recording(
+        record(
             NegativeFeedbackReceived,
             command,
             state,
@@ -249,9 +250,9 @@ def _answer(state: Survey, command: AnswerSurvey) -> Sequence[EventData]:
 def evolve(state: Survey, event: EventData) -> Survey:
     match event:
         case SurveyRequested():
-            return taking(state, event, status=SurveyStatus.requested)
+            return absorb(state, event, status=SurveyStatus.requested)
         case SurveySent():
-            return taking(
+            return absorb(
                 state,
                 event,
                 status=SurveyStatus.sent,
@@ -268,10 +269,8 @@ def evolve(state: Survey, event: EventData) -> Survey:
         case SurveyDelivered():
             return replace(state, delivered_at=event.at)
         case SurveyAnswered():
-            # the request's facts it repeats are the same; the reasons are kept as a tuple
-            return taking(
-                state, event, status=SurveyStatus.answered, answered_at=event.at, reasons=tuple(event.reasons)
-            )
+            # the request's facts it repeats are the same
+            return absorb(state, event, status=SurveyStatus.answered, answered_at=event.at)
         case NegativeFeedbackReceived():
             return replace(state, negative=True, describes_complaint=event.describes_complaint)
         case SurveyExpired():
