@@ -382,9 +382,8 @@ class ProjectionRunner:
                     apply = self.projection.apply
                     failures = await batch.isolated(apply, fresh, self.max_attempts, _RETRY_LATER)
                     for index, error in failures.items():
-                        fresh_items[
-                            index
-                        ].error = f"projection {name} failed {self.max_attempts} times: {error!r}"
+                        failed = f"projection {name} failed {self.max_attempts} times: {error!r}"
+                        fresh_items[index].error = failed
                     counts["applied"] -= len(failures)
                 elif fresh:
                     await self.projection.apply(conn, fresh)
