@@ -42,6 +42,7 @@ from pydantic import ValidationError
 from shared import reactions, redrive, tracing
 from shared.clock import Clock, SystemClock
 from shared.envelope import Envelope
+from shared.eventstore import ConcurrencyError
 from shared.fetch_pacing import FetchPacing, Poller
 from shared.kafka_assignment import checked_roundrobin
 from shared.metrics import DEAD_LETTERS, PROJECTION_EVENTS, PROJECTION_LAG
@@ -278,25 +279,34 @@ class ProjectionRunner:
         return item
 
     async def _apply_batch(self, items: list[_Item]) -> None:
-        try:
-            await self._transaction(items)
-        except _RETRY_LATER:
-            raise
-        except Exception as exc:
-            if sum(1 for i in items if i.error is None) <= 1:
-                await self._apply_alone(items, exc)
-                return
-            log.warning("projection %s: batch failed (%r); applying event by event", self.group_id, exc)
+        """The batch in one transaction; a conflict with a concurrent command is decided again on
+        a fresh load (twice); any other failure: event by event in savepoints of one transaction
+        (``ReactionBatch.isolated``), and if even that fails, one transaction per event."""
+        for _ in range(3):
             try:
-                await self._transaction(items, isolate=True)
+                await self._transaction(items)
                 return
             except _RETRY_LATER:
                 raise
-            except Exception as again:
-                log.warning("projection %s: batch failed again (%r); one by one", self.group_id, again)
-                exc = again
-            for item in items:
-                await self._apply_alone([item], exc)
+            except ConcurrencyError as exc:
+                error: Exception = exc
+            except Exception as exc:
+                error = exc
+                break
+        if sum(1 for i in items if i.error is None) <= 1:
+            await self._apply_alone(items, error)
+            return
+        log.warning("projection %s: batch failed (%r); applying event by event", self.group_id, error)
+        try:
+            await self._transaction(items, isolate=True)
+            return
+        except _RETRY_LATER:
+            raise
+        except Exception as again:
+            log.warning("projection %s: batch failed again (%r); one by one", self.group_id, again)
+            error = again
+        for item in items:
+            await self._apply_alone([item], error)
 
     async def _apply_alone(self, items: list[_Item], first_error: Exception | None) -> None:
         error = first_error

@@ -159,7 +159,9 @@ class ReactionBatch:
         """The fallback after a whole batch failed: ``apply`` each event in a savepoint of its
         own, its reactions flushed in it, up to ``attempts`` times (a conflict with a concurrent
         command is decided again on a fresh load). The events that still fail, by index, with
-        their last error: the others applied. ``passthrough`` errors (the database down) abort."""
+        their last error: the others applied. ``passthrough`` errors (the database down) abort, and
+        so does a conflict that outlasts the attempts (a stream last written by a younger
+        transaction needs a fresh one: the runner then goes one transaction per event)."""
         failed: dict[int, Exception] = {}
         for index, env in enumerate(events):
             for _ in range(attempts):
@@ -174,6 +176,8 @@ class ReactionBatch:
                 except Exception as exc:
                     self.discard()
                     failed[index] = exc
+            if isinstance(failed.get(index), ConcurrencyError):
+                raise failed[index]  # a stream written by a younger transaction: a fresh one
             if index in failed:
                 log.warning("%s v%d isolated: %r", env.stream_id, env.stream_version, failed[index])
         return failed

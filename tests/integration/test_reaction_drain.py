@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from services.feedback.config import FeedbackConfig
 from shared import db_statements
-from shared.contracts.complaint import Channel, ComplaintReceived
+from shared.contracts.complaint import Channel, ComplaintClosed, ComplaintReceived
 from shared.contracts.reception import ServiceType, VisitServed
 from shared.envelope import Envelope, to_json
 from tests.integration.feedback.feedback_support import feedback_service
@@ -85,9 +85,15 @@ def _visits(n: int) -> list[Envelope]:
 
 
 async def _drain(
-    label: str, count: Callable[[], Awaitable[int]], expected: int, timeout: float = 300
+    label: str,
+    count: Callable[[], Awaitable[int]],
+    expected: int,
+    timeout: float = 300,
+    events: int | None = None,
 ) -> tuple[float, int]:
-    """Wait for ``expected`` rows; (events/s from the first row to the last, statements counted)."""
+    """Wait for ``expected`` rows (of ``events`` events, default as many); (events/s from the first
+    row to the last, statements counted)."""
+    per_row = (events or expected) / expected
     cpu = time.process_time()
     with db_statements.counting() as tally:
         deadline = time.monotonic() + timeout
@@ -104,14 +110,15 @@ async def _drain(
         await asyncio.sleep(0.3)  # the last transaction's COMMIT is logged
     cpu = time.process_time() - cpu
     assert first is not None
+    n_events = events or expected
     elapsed = max(now - first[0], 1e-3)
-    rate = (expected - first[1]) / elapsed
+    rate = (expected - first[1]) * per_row / elapsed
     consumer = [s for part in tally.parts() if any("projection_positions" in s for s in part) for s in part]
     print(
-        f"\n{label}: {expected} events drained at {rate:,.0f} events/s "
-        f"({expected - first[1]} in {elapsed:.2f} s); {len(consumer)} consumer statements, "
-        f"{len(consumer) / expected:.3f} per event; "
-        f"{cpu / expected * 1e3:.2f} ms of this process's CPU per event"
+        f"\n{label}: {n_events} events drained at {rate:,.0f} events/s "
+        f"({(expected - first[1]) * per_row:.0f} in {elapsed:.2f} s); {len(consumer)} consumer statements, "
+        f"{len(consumer) / n_events:.3f} per event; "
+        f"{cpu / n_events * 1e3:.2f} ms of this process's CPU per event"
     )
     return rate, len(consumer)
 
@@ -143,3 +150,24 @@ async def test_feedback_drains_a_backlog_of_served_visits(database_url: str, pri
         rows = await svc.db("SELECT count(*) AS n, count(DISTINCT subject) AS s FROM survey_facts")
     assert rows[0]["n"] == rows[0]["s"] == EVENTS
     assert statements <= EVENTS * BUDGET_PER_EVENT
+
+
+async def test_feedback_drains_a_backlog_of_complaints_received_and_closed(
+    database_url: str, private_broker: Any
+) -> None:
+    bootstrap = private_broker.bootstrap_servers
+    events = []
+    for env in _complaints(EVENTS // 2):
+        closed = ComplaintClosed(complaint_id=env.data["complaint_id"], at=T0, result=ref("ok"))
+        stream = Stream(env.stream_id, env.branch_id, version=1, correlation_id=env.correlation_id)
+        events += [env, stream.next(closed)]
+    await _publish(bootstrap, "complaint.events.v1", events)
+    quiet = FeedbackConfig(dispatch_period=3600)
+    async with feedback_service(database_url, bootstrap, config=quiet) as svc:
+
+        async def surveys() -> int:
+            return int((await svc.db("SELECT count(*) AS n FROM survey_facts"))[0]["n"])
+
+        label = "feedback survey_rules (ComplaintReceived + ComplaintClosed)"
+        _, statements = await _drain(label, surveys, EVENTS // 2, events=len(events))
+    assert statements <= len(events) * BUDGET_PER_EVENT
