@@ -27,6 +27,7 @@ from shared import db_statements
 from shared.contracts.complaint import Channel, ComplaintClosed, ComplaintReceived
 from shared.contracts.reception import ServiceType, VisitServed
 from shared.envelope import Envelope, to_json
+from shared.metrics import CONSUMER_LAG
 from tests.integration.feedback.feedback_support import feedback_service
 from tests.integration.followup.followup_support import T0, Stream, followup_service
 from tests.support.texts import ref
@@ -84,7 +85,20 @@ def _visits(n: int) -> list[Envelope]:
     return out
 
 
+def _lag(group: str) -> int:
+    """``branchcare_consumer_lag_records`` of ``group``, all partitions (this process's gauge)."""
+    return int(
+        sum(
+            sample.value
+            for metric in CONSUMER_LAG.collect()
+            for sample in metric.samples
+            if sample.labels.get("group") == group
+        )
+    )
+
+
 async def _drain(
+    group: str,
     label: str,
     count: Callable[[], Awaitable[int]],
     expected: int,
@@ -98,7 +112,9 @@ async def _drain(
     with db_statements.counting() as tally:
         deadline = time.monotonic() + timeout
         first: tuple[float, int] | None = None
+        lag = 0
         while True:
+            lag = max(lag, _lag(group))
             n = await count()
             now = time.monotonic()
             if n and first is None:
@@ -118,7 +134,8 @@ async def _drain(
         f"\n{label}: {n_events} events drained at {rate:,.0f} events/s "
         f"({(expected - first[1]) * per_row:.0f} in {elapsed:.2f} s); {len(consumer)} consumer statements, "
         f"{len(consumer) / n_events:.3f} per event; "
-        f"{cpu / n_events * 1e3:.2f} ms of this process's CPU per event"
+        f"{cpu / n_events * 1e3:.2f} ms of this process's CPU per event; "
+        f"branchcare_consumer_lag_records of {group}: up to {lag}, {_lag(group)} at the end"
     )
     return rate, len(consumer)
 
@@ -131,7 +148,9 @@ async def test_followup_drains_a_backlog_of_complaints(database_url: str, privat
         async def tasks() -> int:
             return int((await svc.db("SELECT count(*) AS n FROM tasks"))[0]["n"])
 
-        _, statements = await _drain("follow-up task_rules (ComplaintReceived)", tasks, EVENTS)
+        _, statements = await _drain(
+            "followup.task_rules", "follow-up task_rules (ComplaintReceived)", tasks, EVENTS
+        )
         rows = await svc.db("SELECT count(*) AS n, count(DISTINCT complaint_id) AS c FROM tasks")
     assert rows[0]["n"] == rows[0]["c"] == EVENTS  # one progress update per complaint, none twice
     assert statements <= EVENTS * BUDGET_PER_EVENT
@@ -146,7 +165,9 @@ async def test_feedback_drains_a_backlog_of_served_visits(database_url: str, pri
         async def surveys() -> int:
             return int((await svc.db("SELECT count(*) AS n FROM survey_facts"))[0]["n"])
 
-        _, statements = await _drain("feedback survey_rules (VisitServed)", surveys, EVENTS)
+        _, statements = await _drain(
+            "feedback.survey_rules", "feedback survey_rules (VisitServed)", surveys, EVENTS
+        )
         rows = await svc.db("SELECT count(*) AS n, count(DISTINCT subject) AS s FROM survey_facts")
     assert rows[0]["n"] == rows[0]["s"] == EVENTS
     assert statements <= EVENTS * BUDGET_PER_EVENT
@@ -169,5 +190,5 @@ async def test_feedback_drains_a_backlog_of_complaints_received_and_closed(
             return int((await svc.db("SELECT count(*) AS n FROM survey_facts"))[0]["n"])
 
         label = "feedback survey_rules (ComplaintReceived + ComplaintClosed)"
-        _, statements = await _drain(label, surveys, EVENTS // 2, events=len(events))
+        _, statements = await _drain("feedback.survey_rules", label, surveys, EVENTS // 2, events=len(events))
     assert statements <= len(events) * BUDGET_PER_EVENT
