@@ -103,6 +103,8 @@ class StreamCommands(Generic[C, S]):
         if batch is not None and not callable(command):
             batch.submit(self.handler, self._stream_id(entity_id), command, meta=meta, branch_id=branch_id)
             return []
+        if batch is not None:  # built from the stream in the transaction: what is queued goes first
+            await batch.flush()
         opened = db_batch.opened(conn) if db_batch.pending(conn) is None else contextlib.nullcontext()
         with opened:
             result = await self.handler.execute_in(
