@@ -248,8 +248,12 @@ class ReactionBatch:
         for s in changed.values():
             if s.handler.after_change is None:
                 raise ValueError("a batched reaction's handler keeps its read model with after_change")
+            # the hook's one call here, with the four arguments every app's takes (a further
+            # "what lock_first read" argument, if the hook grows one, stays at its default: a
+            # reaction locks nothing first)
+            after_change: Any = s.handler.after_change
             with db_batch.opened(conn) as queued:
-                await s.handler.after_change(conn, s.before, s.state, s.new)
+                await after_change(conn, s.before, s.state, s.new)
                 if queued.last is not None:
                     raise RuntimeError("after_change may not end a batch with a statement of its own")
                 collected.writes.extend(queued.writes)
