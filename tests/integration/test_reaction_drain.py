@@ -1,13 +1,15 @@
 """How fast follow-up and feedback drain a backlog of reactions, and how many statements each
 event costs (issue 19: "the whole pipeline keeps up").
 
-A backlog of ``DRAIN_EVENTS`` events (default 2,000) is published to a broker of the test's own
-before the service starts; the test times the drain (first applied reaction to the last) and
-counts the statements of the consumer's transactions (``shared.db_statements``: the parts that
-touch ``projection_positions``). The rate is indicative (a shared machine); the statement count is
-exact and is what the assertion guards::
+A backlog of ``DRAIN_EVENTS`` events (default 1,000; 2,000 for the figures in the README) is
+published to a broker of the test's own before the service starts; the test times the drain
+(first applied reaction to the last), the process's CPU per event and the consumer lag it
+reports, and counts the statements of the consumer's transactions (``shared.db_statements``: the
+parts that touch ``projection_positions``). The rate is indicative (a shared machine); the
+statement count per batch is exact (per event it depends on how the records arrive in batches)
+and is what the assertion guards::
 
-    DRAIN_EVENTS=5000 .venv/bin/python -m pytest -s tests/integration/test_reaction_drain.py
+    DRAIN_EVENTS=2000 .venv/bin/python -m pytest -s tests/integration/test_reaction_drain.py
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
 
-EVENTS = int(os.environ.get("DRAIN_EVENTS", "2000"))
+EVENTS = int(os.environ.get("DRAIN_EVENTS", "1000"))
 BRANCHES = 20
 #: statements per reacting event, drained as a backlog (issue 19: 5 per event before batching)
 BUDGET_PER_EVENT = 0.2
