@@ -46,8 +46,8 @@ class BusinessCalendar:
     _days: dict[date, tuple[Interval, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
-    #: local day → its end and where a search from it stops (:meth:`_window`), the same way
-    _ends: dict[date, tuple[datetime, datetime]] = field(
+    #: local day → its start, its end and where a search from it stops (:meth:`_window`)
+    _ends: dict[date, tuple[datetime, datetime, datetime]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
@@ -79,9 +79,9 @@ class BusinessCalendar:
         if self.always_open:
             # the first day as the walk yields it (an answer within it keeps ``start``'s zone),
             # then every later day as one interval
-            first, end = self._window(day)
+            begin, first, end = self._window(day)
             if first > start:
-                yield start, first
+                yield max(begin, start), first
             if end > first:
                 yield first, end
             return
@@ -103,8 +103,8 @@ class BusinessCalendar:
             self._days[day] = intervals
         return intervals
 
-    def _window(self, day: date) -> tuple[datetime, datetime]:
-        """The end of local ``day`` and where a search from it stops (the end of its
+    def _window(self, day: date) -> tuple[datetime, datetime, datetime]:
+        """Start and end of local ``day`` and where a search from it stops (the end of its
         ``_MAX_DAYS``-th day), in UTC; cached."""
         window = self._ends.get(day)
         if window is None:
@@ -112,7 +112,7 @@ class BusinessCalendar:
                 self._ends.clear()
             tz = self.tz
             last = day + timedelta(days=_MAX_DAYS - 1)
-            window = self._ends[day] = (_at(day, 1440, tz), _at(last, 1440, tz))
+            window = self._ends[day] = (_at(day, 0, tz), _at(day, 1440, tz), _at(last, 1440, tz))
         return window
 
     def is_open(self, at: datetime) -> bool:
@@ -129,9 +129,10 @@ class BusinessCalendar:
         if remaining <= timedelta(0):
             return start
         if not closed and self.always_open:  # what the loop below answers, in two comparisons
-            first, end = self._window(start.astimezone(self.tz).date())
-            if start + remaining <= first:
-                return start + remaining
+            begin, first, end = self._window(start.astimezone(self.tz).date())
+            lo = max(begin, start)  # the same object the walk starts from (its zone is the answer's)
+            if lo + remaining <= first:
+                return lo + remaining
             if first + (remaining - (first - start)) <= end:
                 return first + (remaining - (first - start))
         for lo, hi in self.open_intervals(start):

@@ -460,9 +460,14 @@ class DeadlineCache(Deadlines):
 
 
 def from_row(row: asyncpg.Record) -> Deadline:
-    pauses = tuple(
-        (datetime.fromisoformat(lo), datetime.fromisoformat(hi) if hi else None)
-        for lo, hi in json.loads(row["pauses"])
+    raw = row["pauses"]
+    pauses = (
+        ()
+        if raw == "[]"  # most deadlines never paused: no JSON decoder run for nothing
+        else tuple(
+            (datetime.fromisoformat(lo), datetime.fromisoformat(hi) if hi else None)
+            for lo, hi in json.loads(raw)
+        )
     )
     return Deadline(
         deadline_id=row["deadline_id"],
