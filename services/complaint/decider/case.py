@@ -31,9 +31,13 @@ class Deciding:
 
     state: Complaint
     rules: ComplaintRules
-    #: the service's regulation (profiles), whatever the case
-    regulation: Regulation | None = None
+    #: the rules of the service's regulation (its profiles), whatever the case
     service_reg: RegulatoryRules | None = None
+
+    @property
+    def regulation(self) -> Regulation | None:
+        """The service's regulation (profiles), whatever the case."""
+        return self.service_reg.regulation if self.service_reg else None
 
     @property
     def reg(self) -> RegulatoryRules | None:
