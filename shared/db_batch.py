@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from shared.per_connection import PerConnection
+from shared.per_connection import WriteQueues
 
 _PARAM = re.compile(r"\$(\d+)")
 
@@ -86,7 +86,7 @@ def _shift(sql: str, offset: int) -> str:
     return _PARAM.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
 
 
-_OPEN: PerConnection[Batch] = PerConnection("a batch")
+_OPEN: WriteQueues[Batch] = WriteQueues("a batch")
 
 
 def opened(conn: asyncpg.Connection) -> contextlib.AbstractContextManager[Batch]:
@@ -99,13 +99,8 @@ def pending(conn: asyncpg.Connection) -> Batch | None:
     return _OPEN.of(conn)
 
 
-async def write(conn: asyncpg.Connection, sql: str, *args: object) -> None:
-    """Queue a write whose result nobody reads when a batch is open on ``conn``, else run it."""
-    batch = _OPEN.of(conn)
-    if batch is None:
-        await conn.execute(sql, *args)
-    else:
-        batch.add(sql, *args)
+write = _OPEN.write
+"""Queue a write whose result nobody reads when a batch is open on ``conn``, else run it."""
 
 
 async def end_with(conn: asyncpg.Connection, last: Last) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import asyncpg
 
@@ -39,3 +39,22 @@ class PerConnection(Generic[T]):
     def of(self, conn: asyncpg.Connection) -> T | None:
         """What is open on ``conn``, if anything."""
         return self._open.get(id(conn))
+
+
+class QueuesWrites(Protocol):
+    def add(self, sql: str, *args: object) -> None: ...
+
+
+Q = TypeVar("Q", bound=QueuesWrites)
+
+
+class WriteQueues(PerConnection[Q]):
+    """Connections with a queue of writes open on them (writes whose result nobody reads)."""
+
+    async def write(self, conn: asyncpg.Connection, sql: str, *args: object) -> None:
+        """Queue the write when a queue is open on ``conn``, else run it now."""
+        queue = self.of(conn)
+        if queue is None:
+            await conn.execute(sql, *args)
+        else:
+            queue.add(sql, *args)

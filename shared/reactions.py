@@ -41,7 +41,7 @@ from shared.envelope import Envelope, Metadata
 from shared.eventstore import ConcurrencyError, EventStore, event_row
 from shared.horizon import WRITER_LOCK_CLASS
 from shared.metrics import APPEND_SECONDS, EVENTS_APPENDED
-from shared.per_connection import PerConnection
+from shared.per_connection import WriteQueues
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class ReactionBatch:
         traceparent = tracing.current_traceparent()
         self.commands.append(_Command(handler, stream_id, command, meta, branch_id, traceparent))
 
-    def write(self, sql: str, *args: object) -> None:
+    def add(self, sql: str, *args: object) -> None:
         """Queue a read-model write; queued writes are sent in order before the commands'."""
         self.writes.append((sql.strip().rstrip(";"), args))
 
@@ -320,7 +320,7 @@ def _append_arguments(store: EventStore, streams: dict[str, _Stream]) -> list[ob
     return [ids, [streams[s].loaded_version for s in ids], *columns, WRITER_LOCK_CLASS, store.lock_key]
 
 
-_OPEN: PerConnection[ReactionBatch] = PerConnection("a reaction batch")
+_OPEN: WriteQueues[ReactionBatch] = WriteQueues("a reaction batch")
 
 
 def opened(conn: asyncpg.Connection) -> contextlib.AbstractContextManager[ReactionBatch]:
@@ -333,13 +333,8 @@ def pending(conn: asyncpg.Connection) -> ReactionBatch | None:
     return _OPEN.of(conn)
 
 
-async def write(conn: asyncpg.Connection, sql: str, *args: object) -> None:
-    """Queue a read-model write in the reaction batch open on ``conn``, else run it now."""
-    batch = _OPEN.of(conn)
-    if batch is None:
-        await conn.execute(sql, *args)
-    else:
-        batch.write(sql, *args)
+write = _OPEN.write
+"""Queue a read-model write in the reaction batch open on ``conn``, else run it now."""
 
 
 async def flush(conn: asyncpg.Connection) -> None:
