@@ -4,7 +4,8 @@ Every service runs the way ``python -m services.<name>`` runs it: ``build_servic
 ``service.py`` with its own settings class, then ``shared.runner.create_app`` with the shared
 :class:`~shared.settings.ServiceSettings`. The harness serves that app in the test's event loop
 (uvicorn over TCP, on a :class:`~shared.clock.FixedClock` the test moves), or starts the same service
-as a process (:func:`as_process`: the same settings as environment variables, the system clock).
+as a process (:func:`as_process`: the settings a test gives as environment variables, the system
+clock, production's periods: nobody ticks a process).
 Either way the test gets one :class:`Running`: its URL and client (with a member of staff's token),
 its database, its topic, its clock and, in-process, its context and parts.
 
@@ -361,23 +362,15 @@ async def as_process(
     staff: str | StaffAuth | None = STAFF,
     headers: Mapping[str, str] | None = None,
     log_dir: Path | None = None,
-    started: bool = True,
 ) -> AsyncIterator[Running]:
     """``python -m services.<name>``, its own ``settings`` as environment variables (``env``: anything
-    else, e.g. ``SLA_POLICIES_FILE``); terminated after. ``started=False``: not started yet
-    (``svc.process.start()``, e.g. to start several at once: ``running_services``)."""
+    else, e.g. ``SLA_POLICIES_FILE``); terminated after. ``service_process``: one the test starts,
+    signals and stops itself."""
     process = service_process(name, database_url, bootstrap, settings=settings, env=env, log_dir=log_dir)
     auth = StaffAuth(staff) if isinstance(staff, str) else staff
     async with _client(process.url, auth, headers) as http:
-        svc = Running(RECIPES[name], process.url, http, database_url, bootstrap, auth, process=process)
-        if not started:
-            try:
-                yield svc
-            finally:
-                process.kill()
-            return
         async with process:
-            yield svc
+            yield Running(RECIPES[name], process.url, http, database_url, bootstrap, auth, process=process)
 
 
 RunService = Callable[..., AbstractAsyncContextManager[Running]]

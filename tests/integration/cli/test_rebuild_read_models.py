@@ -99,13 +99,15 @@ async def test_a_kafka_fed_read_model_is_replayed_without_reactions(
         seeded("complaint", database_url, kafka.bootstrap_servers) as complaint,
     ):
         await wait_until(
-            lambda: _has(feedback, complaint.branch, 2), timeout=30, message="feedback learned one complaint"
+            lambda: _has(feedback, complaint.params["branch_id"], 2),
+            timeout=30,
+            message="feedback learned one complaint",
         )
-        before = await branch_rows(feedback, "complaint_customers", complaint.branch)
+        before = await branch_rows(feedback, "complaint_customers", complaint.params["branch_id"])
         events = await event_count(feedback)
         async with feedback.ctx.pool.acquire() as conn:
             await conn.execute(
-                "DELETE FROM feedback.complaint_customers WHERE branch_id = $1", complaint.branch
+                "DELETE FROM feedback.complaint_customers WHERE branch_id = $1", complaint.params["branch_id"]
             )
             dispatch = await conn.fetchval("SELECT count(*) FROM feedback.survey_dispatch")
         capsys.readouterr()
@@ -115,7 +117,7 @@ async def test_a_kafka_fed_read_model_is_replayed_without_reactions(
         )  # fmt: skip
         out = capsys.readouterr().out
         assert code == 0, out
-        assert await branch_rows(feedback, "complaint_customers", complaint.branch) == before
+        assert await branch_rows(feedback, "complaint_customers", complaint.params["branch_id"]) == before
         assert "REPAIRED" in out and "replayed complaint.events.v1" in out
         assert await event_count(feedback) == events
         async with feedback.ctx.pool.acquire() as conn:
@@ -154,15 +156,15 @@ async def test_complaint_departures_are_replayed_from_receptions_topic(
         assert left.status_code == 200, left.text
 
         async def departed() -> bool:
-            n, _ = await branch_rows(complaint, "visit_departures", reception.branch)
+            n, _ = await branch_rows(complaint, "visit_departures", reception.params["branch_id"])
             return n >= 1
 
         await wait_until(departed, timeout=30, message="complaint never saw the visit leave")
-        before = await branch_rows(complaint, "visit_departures", reception.branch)
-        events = await event_count(complaint, reception.branch)
+        before = await branch_rows(complaint, "visit_departures", reception.params["branch_id"])
+        events = await event_count(complaint, reception.params["branch_id"])
         async with complaint.ctx.pool.acquire() as conn:
             await conn.execute(
-                "DELETE FROM complaint.visit_departures WHERE branch_id = $1", reception.branch
+                "DELETE FROM complaint.visit_departures WHERE branch_id = $1", reception.params["branch_id"]
             )
         capsys.readouterr()
         code = await cli(
@@ -171,9 +173,11 @@ async def test_complaint_departures_are_replayed_from_receptions_topic(
         )  # fmt: skip
         out = capsys.readouterr().out
         assert code == 0, out
-        assert await branch_rows(complaint, "visit_departures", reception.branch) == before
+        assert await branch_rows(complaint, "visit_departures", reception.params["branch_id"]) == before
         assert "REPAIRED" in out and "replayed reception.events.v1" in out
-        assert await event_count(complaint, reception.branch) == events  # no case opened or touched
+        assert (
+            await event_count(complaint, reception.params["branch_id"]) == events
+        )  # no case opened or touched
 
 
 async def test_a_rebuild_waits_for_running_commands_then_gives_up_changing_nothing(

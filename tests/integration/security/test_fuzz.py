@@ -33,6 +33,7 @@ from shared.service_identity import SERVICE_ACTIONS, issue_service_token, servic
 from tests.integration.security.seeds import (
     SERVICES,
     broker_for,
+    fingerprint,
     quiet_background,
     seeded,
 )
@@ -196,7 +197,7 @@ def fuzz_operation(
     """Runs in a worker thread; counts the answers in ``statuses``."""
     token = token_for(operation["x-action"], svc)
 
-    def fingerprint() -> str:
+    def current_state() -> str:
         return asyncio.run_coroutine_threadsafe(fingerprint(svc), loop).result(timeout=15)
 
     @settings(
@@ -215,13 +216,13 @@ def fuzz_operation(
         content = None
         if case["body"] is not None:
             content, headers["Content-Type"] = case["body"]
-        before = fingerprint()
+        before = current_state()
         response = http.request(method.upper(), path, params=case["query"], headers=headers, content=content)
         statuses[response.status_code] += 1
         where = f"{method.upper()} {template} -> {response.status_code} for {case!r:.300}"
         assert response.status_code < 500, f"{where}: {response.text[:300]}"
         if 400 <= response.status_code < 500:
-            assert fingerprint() == before, f"{where}: a refused request changed the state"
+            assert current_state() == before, f"{where}: a refused request changed the state"
 
     try:
         check()
