@@ -45,6 +45,21 @@ async def dump(hq: Running) -> dict[str, list[tuple[Any, ...]]]:
         await conn.close()
 
 
+async def settled(
+    hq: Running, quiet_seconds: float = 1.5, timeout: float = 20.0
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The read model once two dumps ``quiet_seconds`` apart agree: longer than hqfeed's window,
+    so no KPI delta it still holds for the last events is on its way."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    before = await dump(hq)
+    while True:
+        await asyncio.sleep(quiet_seconds)
+        now = await dump(hq)
+        if now == before or asyncio.get_running_loop().time() > deadline:
+            return now
+        before = now
+
+
 async def rebuilt(hq: Running, generation: int) -> bool:
     state = await read(hq, "/hq/status")
     return bool(state["generation"] == generation and not state["rebuilding"])
