@@ -122,40 +122,42 @@ class CommandHandler(Generic[C, S]):
         self.lock_first = lock_first
         self.text_keys = text_keys
 
-    @property
-    def stream_sql(self) -> str:
+    def stream_sql(self, keys: bool = True) -> str:
         """A one-row query (parameter ``$1``: the stream id) of what :meth:`load` reads: the
-        stream's events as envelope JSON (``history``) and, with ``text_keys``, the wrapped keys
-        (``key_owners``, ``key_values``). A :data:`LockFirst` embeds it to lock and load at once;
-        :meth:`loaded_from` makes the :class:`Loaded` of its row."""
-        return STREAM_WITH_KEYS_SQL if self.text_keys else STREAM_SQL
+        stream's events as envelope JSON (``history``) and, with ``text_keys`` (and ``keys``:
+        the command may carry texts), the wrapped keys (``key_owners``, ``key_values``). A
+        :data:`LockFirst` embeds it to lock and load at once; :meth:`loaded_from` makes the
+        :class:`Loaded` of its row."""
+        return STREAM_WITH_KEYS_SQL if self.text_keys and keys else STREAM_SQL
 
     def loaded_from(self, row: Mapping[str, Any], locked: Any = None) -> Loaded[S]:
-        """The :class:`Loaded` of a :attr:`stream_sql` row (``locked``: what was read with it)."""
+        """The :class:`Loaded` of a :meth:`stream_sql` row (``locked``: what was read with it)."""
         registry = self.store.registry
         history = [
             registry.upcast(Envelope.model_validate_json(j), stored=True) for j in row["history"] or ()
         ]
         keys: dict[str, bytes] = {}
-        if self.text_keys and row["key_owners"]:
-            keys = dict(zip(row["key_owners"], row["key_values"], strict=True))
+        owners = row.get("key_owners")
+        if owners:
+            keys = dict(zip(owners, row["key_values"], strict=True))
         state = self.decider.fold(registry.decode(e) for e in history)
         return Loaded(state, len(history), history, locked, keys)
 
-    async def load(self, stream_id: str, conn: asyncpg.Connection | None = None) -> Loaded[S]:
+    async def load(
+        self, stream_id: str, conn: asyncpg.Connection | None = None, *, keys: bool = True
+    ) -> Loaded[S]:
         """The stream's state (on ``conn``, else on a pooled connection). A route checks the
         stream's branch on it before it runs (``shared.auth.requires_on``) and hands it to the
-        command (``preloaded``): the check and the load are one round trip, not two."""
-        if not self.text_keys:
+        command (``preloaded``): the check and the load are one round trip, not two. ``keys``:
+        read the text keys too (a handler with ``text_keys``; a command without texts needs
+        none)."""
+        if not (self.text_keys and keys):
             history = await self.store.read_stream(stream_id, conn)
             registry = self.store.registry
             state = self.decider.fold(registry.decode(e) for e in history)
             return Loaded(state, len(history), history)
-        rows = await (
-            self.store.read_rows(self.stream_sql, stream_id)
-            if conn is None
-            else conn.fetch(self.stream_sql, stream_id)
-        )
+        sql = self.stream_sql()
+        rows = await (self.store.read_rows(sql, stream_id) if conn is None else conn.fetch(sql, stream_id))
         return self.loaded_from(rows[0])
 
     @_logged
@@ -213,7 +215,7 @@ class CommandHandler(Generic[C, S]):
             )
         for attempt in range(self.retries + 1):
             try:
-                loaded = (preloaded if attempt == 0 else None) or await self.load(stream_id)
+                loaded = (preloaded if attempt == 0 else None) or await self.load(stream_id, keys=bool(texts))
                 self._check(stream_id, loaded, branch_id, must_exist, check_branch)
                 decision = self._decide(
                     stream_id, loaded, command, branch_id, meta, expected_version, must_exist
@@ -249,11 +251,12 @@ class CommandHandler(Generic[C, S]):
                 async with self.store.transaction() as conn:
                     loaded = preloaded if attempt == 0 else None
                     if lock is not None and not fresh:  # a new stream has no rows to lock
-                        locked = await lock(conn, stream_id, self.stream_sql)
+                        keys = bool(kw.get("texts"))
+                        locked = await lock(conn, stream_id, self.stream_sql(keys))
                         if locked.stream is not None:
                             loaded = self.loaded_from(locked.stream, locked.read)
                         else:
-                            loaded = replace(await self.load(stream_id, conn), locked=locked.read)
+                            loaded = replace(await self.load(stream_id, conn, keys=keys), locked=locked.read)
                     return await self.execute_in(
                         conn,
                         stream_id,
@@ -310,7 +313,7 @@ class CommandHandler(Generic[C, S]):
             if not load:
                 loaded = self._empty()
             else:
-                loaded = preloaded if preloaded is not None else await self.load(stream_id, conn)
+                loaded = preloaded or await self.load(stream_id, conn, keys=bool(texts))
             self._check(stream_id, loaded, branch_id, must_exist, check_branch)
             made = await command(conn, loaded) if callable(command) else command
             decision = self._decide(stream_id, loaded, made, branch_id, meta, expected_version, must_exist)
@@ -319,7 +322,7 @@ class CommandHandler(Generic[C, S]):
             try:
                 await db_batch.flush(conn)  # writes queued before belong outside the savepoint
                 async with conn.transaction():
-                    loaded = await self.load(stream_id, conn)
+                    loaded = await self.load(stream_id, conn, keys=bool(texts))
                     self._check(stream_id, loaded, branch_id, must_exist, check_branch)
                     if callable(command):
                         made = await command(conn, loaded)
