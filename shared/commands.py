@@ -107,9 +107,10 @@ class CommandHandler(Generic[C, S]):
         commit (the append's version check still decides: a conflict rolls all of it back).
         ``lock_first``: rows :meth:`execute` locks before it loads the stream (see
         :data:`LockFirst`); a command run in a caller's transaction (:meth:`execute_in`) leaves
-        locking to that caller. ``text_keys``: every load also reads the wrapped data keys of the
-        stream's customers and branch (:attr:`Loaded.text_keys`), for a service whose commands
-        carry free texts (``shared.texts``): saving them then needs no key look-up."""
+        locking to that caller. ``text_keys``: a load for a command carrying texts (and a route's
+        load, which does not know yet) also reads the wrapped data keys of the stream's customers
+        and branch (:attr:`Loaded.text_keys`), for a service whose commands carry free texts
+        (``shared.texts``): saving them then needs no key look-up."""
         if after_append is not None and after_change is not None:
             raise ValueError("give after_append or after_change, not both")
         self.service = service
