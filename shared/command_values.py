@@ -26,11 +26,25 @@ C = TypeVar("C")
 AfterAppend = Callable[[asyncpg.Connection, S, Sequence[Envelope]], Awaitable[None]]
 """Extra writes of the same transaction (deadlines, lookup rows), given the new state."""
 
-AfterChange = Callable[[asyncpg.Connection, S, S, Sequence[Envelope], Any], Awaitable[Any]]
-"""Like :data:`AfterAppend`, given the state before and after and what the handler's
-``lock_first`` read in this transaction (:attr:`Locked.read`; None without one); written with
-``shared.db_batch`` in the append's own statement. What it returns comes back as
-:attr:`CommandResult.written` (e.g. the deadlines it set: the answer needs no second read)."""
+S_contra = TypeVar("S_contra", contravariant=True)
+
+
+class AfterChange(Protocol[S_contra]):
+    """Like :data:`AfterAppend`, given the state before and after and what the handler's
+    ``lock_first`` read in this transaction (``locked``: :attr:`Locked.read`; None without one,
+    and for a caller that locked nothing); written with ``shared.db_batch`` in the append's own
+    statement. What it returns comes back as :attr:`CommandResult.written` (e.g. the deadlines it
+    set: the answer needs no second read)."""
+
+    def __call__(
+        self,
+        conn: asyncpg.Connection,
+        before: S_contra,
+        state: S_contra,
+        envelopes: Sequence[Envelope],
+        locked: Any = None,
+        /,
+    ) -> Awaitable[Any]: ...
 
 
 @dataclass(frozen=True)

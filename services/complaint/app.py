@@ -119,7 +119,7 @@ class ComplaintApp:
         before: Complaint,
         state: Complaint,
         envelopes: Sequence[Envelope],
-        _locked: object,
+        _locked: object = None,
     ) -> list[Deadline]:
         """Deadlines and the board row, queued with the append (``shared.db_batch``); the case's
         deadlines after the command come back for the answer (no second read)."""

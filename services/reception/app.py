@@ -358,7 +358,7 @@ class Reception:
         before: v.Visit,
         state: v.Visit,
         envelopes: Sequence[Envelope],
-        locked: object,
+        locked: object = None,
     ) -> None:
         """The lobby rows and the wait clock, queued with the append (``shared.db_batch``): one
         statement with it in a command's transaction, at once in the scheduler's."""

@@ -42,7 +42,7 @@ class Counters:
         before: k.Counter,
         state: k.Counter,
         envelopes: Sequence[Envelope],
-        _locked: object,
+        _locked: object = None,
     ) -> None:
         await self.rows.queue(conn, before, state, envelopes)
 
