@@ -4,18 +4,28 @@ complaint and hq run as real processes. Complaints are POSTed at a steady offere
 open-loop scheduling (request i is due at ``start + i / rate`` whether or not earlier ones have
 been answered), so a slow system cannot slow the load down and hide its own latency.
 
-How "HQ shows it" is observed: every request goes to one of ``branches`` branches, round-robin,
-and a watcher polls HQ's own table ``hq.branch_complaints`` every ~2 ms over one connection and
-timestamps each rise of a branch's count. The k-th complaint sent to a branch counts as visible
-when that branch's count first reaches k. Latency = visible time - the request's scheduled send
-time (which includes any time the request waited for a free connection). The attribution within
-one branch can swap two complaints committed in the other order; both are ~2 ms apart at most.
+How "HQ shows it" is observed, two ways, by one watcher polling every ~2 ms over one connection:
+
+- **the case** (``HTTP → HQ``, issue 19's figure): the complaint's row in ``hq.complaints``, HQ's
+  per-case facts (``ComplaintFactsUpdated``, which the aggregator publishes within
+  ``HQFEED_CASE_LINGER_MS`` of folding it). Each accepted POST answers the complaint's id; the
+  watcher looks the ids not seen yet up by primary key and timestamps each one's first sighting.
+- **the KPI count** (``HTTP → HQ KPI count``): ``hq.branch_complaints``, HQ's per-branch
+  ``complaints_received``, which comes with the branch's KPI delta: at most one per branch per
+  aggregator window (``HQFEED_WINDOW_SECONDS``, 1 s), by design (HQ's input volume). Every request
+  goes to one of ``branches`` branches, round-robin; the k-th complaint sent to a branch counts as
+  visible when that branch's count first reaches k (the attribution within one branch can swap two
+  complaints committed in the other order; both are ~2 ms apart at most).
+
+Latency = visible time - the request's scheduled send time (which includes any time the request
+waited for a free connection).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import time
 import uuid
 from collections import defaultdict
@@ -44,38 +54,56 @@ class Sent:
     due: float
     answered: float = 0.0
     status: int = 0
+    complaint_id: str | None = None
 
 
 @dataclass
 class Watcher:
-    """Timestamps every rise of a watched branch's complaint count in HQ's table."""
+    """Timestamps every rise of a watched branch's complaint count in HQ's table, and the first
+    sighting of each watched complaint's row in HQ's per-case table."""
 
     database_url: str
     branches: list[str]
     seen: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    #: complaint ids to look for (added as the POSTs answer them) → first seen in ``hq.complaints``
+    cases: dict[str, float | None] = field(default_factory=dict)
     polls: int = 0
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def expect(self, complaint_id: str) -> None:
+        self.cases.setdefault(complaint_id, None)
 
     async def run(self) -> None:
         conn = await asyncpg.connect(self.database_url)
         try:
-            query = await conn.prepare(
+            counts = await conn.prepare(
                 "SELECT branch_id, complaints_received FROM hq.branch_complaints"
                 " WHERE branch_id = ANY($1::text[])"
             )
+            cases = await conn.prepare(
+                "SELECT complaint_id::text AS id FROM hq.complaints WHERE complaint_id = ANY($1::uuid[])"
+            )
             while not self._stop.is_set():
-                rows = await query.fetch(self.branches)
+                rows = await counts.fetch(self.branches)
                 now = time.monotonic()
                 self.polls += 1
                 for row in rows:
                     times = self.seen[row["branch_id"]]
                     times.extend([now] * (row["complaints_received"] - len(times)))
+                waiting = [cid for cid, at in self.cases.items() if at is None]
+                if waiting:
+                    found = await cases.fetch(waiting)
+                    now = time.monotonic()
+                    for row in found:
+                        self.cases[row["id"]] = now
                 await asyncio.sleep(POLL_SECONDS)
         finally:
             await conn.close()
 
     def visible(self) -> int:
-        return sum(len(v) for v in self.seen.values())
+        """Complaints visible both ways (the KPI count is the later one, by design)."""
+        counted = sum(len(v) for v in self.seen.values())
+        return min(counted, sum(1 for at in self.cases.values() if at is not None)) if self.cases else counted
 
     async def wait_for(self, count: int, timeout: float) -> bool:
         """Wait until ``count`` complaints are visible, at most ``timeout`` seconds."""
@@ -139,7 +167,7 @@ async def run(
             )
             warm = Watcher(database_url, [f"warm-{run_id}-{b}" for b in range(branches)])
             warming = asyncio.create_task(warm.run())
-            warm_sent = await offer(http, warm.branches, first_rate, warmup)
+            warm_sent = await offer(http, warm.branches, first_rate, warmup, warm)
             # HQ consumes in a background task: its group join may still be under way
             await warm.wait_for(sum(1 for s in warm_sent if s.status == 201), timeout=60)
             warm.stop()
@@ -151,7 +179,8 @@ async def run(
                 progress(
                     f"offering {rate:.0f} complaints/s for {seconds:.0f} s over {connections} connections"
                 )
-                sent = await offer(http, names, rate, seconds)
+                cpu = {p.name: cpu_seconds(p.pid) for p in (feed, hq)}
+                sent = await offer(http, names, rate, seconds, watcher)
                 accepted = [s for s in sent if s.status == 201]
                 await watcher.wait_for(len(accepted), timeout=30)
                 if len(accepted) < len(sent):  # requests given up on may still be committed
@@ -159,7 +188,53 @@ async def run(
                     await watcher.settle(quiet=2.0, timeout=30)
                 watcher.stop()
                 await watching
-                record(report, section, f"at {rate:.0f}/s: ", sent, watcher, rate, seconds)
+                prefix = f"at {rate:.0f}/s: "
+                record(report, section, prefix, sent, watcher, rate, seconds)
+                for p in (feed, hq):
+                    used = cpu_seconds(p.pid) - cpu[p.name]
+                    report.add(
+                        section,
+                        f"{prefix}{p.name} CPU per accepted complaint",
+                        used * 1000 / max(len(accepted), 1),
+                        "ms",
+                        "utime+stime of the process over the run",
+                    )
+                run_branches = f"e2e-{run_id}-{rate:.0f}-"
+                await hq_input(report, section, prefix, database_url, run_branches, len(accepted))
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """utime + stime of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+async def hq_input(
+    report: Report, section: str, prefix: str, database_url: str, branch_prefix: str, complaints: int
+) -> None:
+    """HQ's input for the run's branches: the aggregator's contract records, by type."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            """SELECT type, count(*) AS n, sum(octet_length(data::text)) AS bytes FROM hqfeed.events
+               WHERE branch_id LIKE $1 GROUP BY type ORDER BY type""",
+            branch_prefix + "%",
+        )
+    finally:
+        await conn.close()
+    for row in rows:
+        report.add(
+            section,
+            f"{prefix}HQ input: {row['type']}",
+            row["n"],
+            "records",
+            f"{row['bytes'] / max(row['n'], 1):.0f} B of data each;"
+            f" {row['n'] / max(complaints, 1):.2f} per complaint",
+        )
 
 
 def record(
@@ -183,23 +258,41 @@ def record(
     )
     report.add(section, f"{prefix}HTTP response p50", percentile(answered, 50) * 1000, "ms")
     report.add(section, f"{prefix}HTTP response p99", percentile(answered, 99) * 1000, "ms")
-    report.add(section, f"{prefix}HTTP → HQ p50", percentile(latencies, 50) * 1000, "ms")
-    report.add(section, f"{prefix}HTTP → HQ p99", percentile(latencies, 99) * 1000, "ms")
-    report.add(section, f"{prefix}HTTP → HQ max", max(latencies, default=float("nan")) * 1000, "ms")
-    missing = len(accepted) - len(latencies)
+    cases = case_latencies(sent, watcher)
+    case = "the case (hq.complaints)"
+    report.add(section, f"{prefix}HTTP → HQ p50", percentile(cases, 50) * 1000, "ms", case)
+    report.add(section, f"{prefix}HTTP → HQ p99", percentile(cases, 99) * 1000, "ms", case)
+    report.add(section, f"{prefix}HTTP → HQ max", max(cases, default=float("nan")) * 1000, "ms")
+    after = case_latencies(sent, watcher, since_answer=True)
+    note = "from the HTTP answer: the branch side after the command, without its queueing"
+    report.add(section, f"{prefix}answer → HQ p50", percentile(after, 50) * 1000, "ms", note)
+    report.add(section, f"{prefix}answer → HQ p99", percentile(after, 99) * 1000, "ms", note)
+    note = "hq.branch_complaints: one KPI delta per branch per hqfeed window"
+    report.add(section, f"{prefix}HTTP → HQ KPI count p50", percentile(latencies, 50) * 1000, "ms", note)
+    report.add(section, f"{prefix}HTTP → HQ KPI count p99", percentile(latencies, 99) * 1000, "ms", note)
+    missing = len(accepted) - min(len(latencies), len(cases))
     report.add(
         section, f"{prefix}not visible at HQ after 30 s", missing, "cmd", f"watcher polls: {watcher.polls:,}"
     )
 
 
-async def offer(http: Any, branches: list[str], rate: float, seconds: float) -> list[Sent]:
-    """POST ``rate`` complaints per second for ``seconds`` (open loop, :func:`bench.load.open_loop`)."""
+async def offer(http: Any, branches: list[str], rate: float, seconds: float, watcher: Watcher) -> list[Sent]:
+    """POST ``rate`` complaints per second for ``seconds`` (open loop, :func:`bench.load.open_loop`);
+    each accepted complaint's id goes to ``watcher``."""
+    ids: dict[int, str] = {}
 
     async def send(i: int) -> int:
-        return await post(http, branches[i % len(branches)], i)
+        status, complaint_id = await post(http, branches[i % len(branches)], i)
+        if complaint_id is not None:
+            ids[i] = complaint_id
+            watcher.expect(complaint_id)
+        return status
 
     outcome = await open_loop(send, rate=rate, seconds=seconds)
-    return [Sent(branches[s.index % len(branches)], s.due, s.answered, s.status) for s in outcome.samples]
+    return [
+        Sent(branches[s.index % len(branches)], s.due, s.answered, s.status, ids.get(s.index))
+        for s in outcome.samples
+    ]
 
 
 @functools.cache
@@ -208,7 +301,8 @@ def staff_of(branch: str) -> dict[str, str]:
     return lobby_manager(branch)
 
 
-async def post(http: Any, branch: str, i: int) -> int:
+async def post(http: Any, branch: str, i: int) -> tuple[int, str | None]:
+    """The answer's status and, if accepted, the complaint's id."""
     body = {
         "channel": "in_branch",
         "customer_ref": synthetic_ref(f"bench-{i}"),
@@ -217,8 +311,10 @@ async def post(http: Any, branch: str, i: int) -> int:
     try:
         response = await http.post(f"/branches/{branch}/complaints", json=body, headers=staff_of(branch))
     except (httpx.HTTPError, HTTPError):
-        return -1
-    return response.status_code
+        return -1, None
+    if response.status_code != 201:
+        return response.status_code, None
+    return 201, str(response.json()["complaint_id"])
 
 
 def load_client(kind: str, base_url: str, connections: int) -> Any:
@@ -241,3 +337,14 @@ def e2e_latencies(sent: list[Sent], watcher: Watcher) -> list[float]:
         for item, at in zip(sorted(items, key=lambda s: s.due), visible, strict=False):
             latencies.append(at - item.due)
     return latencies
+
+
+def case_latencies(sent: list[Sent], watcher: Watcher, *, since_answer: bool = False) -> list[float]:
+    """Each accepted complaint's first sighting in ``hq.complaints`` minus its due time (or the
+    time its answer came)."""
+    out: list[float] = []
+    for item in sent:
+        at = watcher.cases.get(item.complaint_id or "")
+        if item.status == 201 and at is not None:
+            out.append(at - (item.answered if since_answer else item.due))
+    return out

@@ -1,14 +1,18 @@
-"""``python -m bench.hqfeed [--branches 20] [--visits 120]``: HQ's input and rebuild, contract vs raw.
+"""``python -m bench.hqfeed [--branches 20] [--visits 120] [--linger-ms 20]``: HQ's input and rebuild,
+contract vs raw.
 
 Figures for issue 16, from the simulator's workload (``branch_traffic``: visits with waits and
 breaches, surveys, complaints through their lifecycle, follow-ups) over real PostgreSQL, no broker:
 
 - **HQ's input per branch-day**: messages and bytes of the raw domain events of a branch-day next
   to the contract records the aggregator publishes for it when it runs live — the events arrive at
-  their times and the aggregator folds 1-second windows (``HQFEED_WINDOW_SECONDS``), so a record
-  covers one branch's events of one window. A branch's records do not depend on how many other
-  branches there are (a window holds far fewer than ``HQFEED_MAX_BATCH`` events), so the 1,000 and
-  5,000-branch lines are the per-branch-day figures times the branches.
+  their times and the aggregator folds them as the live consumer does: batches of ``--linger-ms``
+  (``HQFEED_CASE_LINGER_MS``) publish their case records, KPI deltas are held and merged per
+  1-second window (``HQFEED_WINDOW_SECONDS``), so a KPI record covers one branch's events of one
+  window (``--linger-ms 1000``: one batch per window, everything together). A branch's records do
+  not depend on how many other branches there are (a window holds far fewer than
+  ``HQFEED_MAX_BATCH`` events), so the 1,000 and 5,000-branch lines are the per-branch-day figures
+  times the branches.
 - **HQ's rebuild**: the time to decode and apply the same day into HQ's tables, (a) from the
   contract records (what HQ does now: ``fold_contract`` + one statement per table) and (b) from the
   raw events (what HQ did before: decode, fold with the facts kept in memory — a little kinder to
@@ -24,10 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -39,6 +45,7 @@ from services.hq.config import load_config
 from services.hq.consumer import ValidatingRegistry
 from services.hq.projections.changes import HqChanges, fold_contract
 from services.hq.projections.tables import READ_MODEL_TABLES, write_changes
+from services.hqfeed.config import FeedConfig
 from services.hqfeed.facts import FoldSettings
 from services.hqfeed.fold import fold_batch
 from services.hqfeed.projection import HqFeed
@@ -81,25 +88,42 @@ def day_of_traffic(branches: int, visits: int, seed: int) -> list[Envelope]:
     return events
 
 
-def windows(events: Sequence[Envelope]) -> list[list[Envelope]]:
-    out: list[list[Envelope]] = []
-    start: datetime | None = None
+def windows(events: Sequence[Envelope], linger: timedelta) -> list[tuple[list[Envelope], bool]]:
+    """The live consumer's batches in event time: (batch, the window closes after it). A batch
+    lingers ``linger`` after its first event; a window closes ``WINDOW`` after its first event."""
+    out: list[tuple[list[Envelope], bool]] = []
+    window: datetime | None = None
+    batch: datetime | None = None
     for env in events:
-        if start is None or env.occurred_at - start >= WINDOW:
-            out.append([])
-            start = env.occurred_at
-        out[-1].append(env)
+        if window is not None and env.occurred_at - window >= WINDOW:
+            out[-1] = (out[-1][0], True)
+            window = batch = None
+        elif batch is not None and env.occurred_at - batch >= linger:
+            batch = None
+        if window is None:
+            window = env.occurred_at
+        if batch is None:
+            out.append(([], False))
+            batch = env.occurred_at
+        out[-1][0].append(env)
+    if out:
+        out[-1] = (out[-1][0], True)
     return out
 
 
-async def aggregate_live(url: str, events: Sequence[Envelope]) -> list[bytes]:
+async def aggregate_live(url: str, events: Sequence[Envelope], linger: timedelta) -> list[bytes]:
+    """The aggregator as the live consumer runs it: case records per batch of ``linger``, KPI
+    deltas held until the window closes (a linger of a whole window: one batch per window)."""
     pool = await _pool(url, "hqfeed")
     try:
         store = EventStore(pool, channel="bc_events_hqfeed")
         feed = HqFeed(store=store, tz_of=tz_of, clock=FixedClock(datetime.now(UTC)))
-        for batch in windows(events):
+        feed.hold_kpis = linger < WINDOW
+        for batch, closes in windows(events, linger):
             async with pool.acquire() as conn, conn.transaction():
                 await feed.apply(conn, batch)
+                if closes and feed.hold_kpis:
+                    await feed.flush(conn)
         async with pool.acquire() as conn:
             total = await conn.fetchval("SELECT count(*) FROM events")
         # what the relay publishes: the stored JSON, in log order (read_all_after waits for every
@@ -180,7 +204,7 @@ async def rebuild_from_raw(url: str, records: Sequence[bytes]) -> float:
         await pool.close()
 
 
-async def main(branches: int, visits: int) -> None:
+async def main(branches: int, visits: int, linger_ms: float) -> None:
     server = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     names = [f"bc_bench_hqfeed_{uuid.uuid4().hex[:8]}_{i}" for i in range(3)]
     urls = [await ensure_database(server, n) for n in names]
@@ -188,10 +212,13 @@ async def main(branches: int, visits: int) -> None:
         events = day_of_traffic(branches, visits, seed=16)
         raw = [e.model_dump_json().encode() for e in events]
         t = time.perf_counter()
-        contract = await aggregate_live(urls[0], events)
+        contract = await aggregate_live(urls[0], events, timedelta(milliseconds=linger_ms))
         aggregate_s = time.perf_counter() - t
         per = 1 / branches
-        print(f"simulator workload: {branches} branches × {visits} visits (a branch-day), 1 s windows")
+        print(
+            f"simulator workload: {branches} branches × {visits} visits (a branch-day), 1 s KPI windows, "
+            f"case records every {min(linger_ms, 1000):g} ms"
+        )
         print(f"{'':34}{'raw domain events':>20}{'HQ contract':>16}{'ratio':>8}")
         rows = [
             ("messages per branch-day", len(raw) * per, len(contract) * per),
@@ -205,6 +232,11 @@ async def main(branches: int, visits: int) -> None:
             ]  # fmt: skip
         for label, a, b in rows:
             print(f"{label:34}{a:>20,.0f}{b:>16,.0f}{b / a:>8.2f}")
+        kinds = Counter(json.loads(r)["type"] for r in contract)
+        print(
+            "HQ contract per branch-day, by type: "
+            + ", ".join(f"{k} {n * per:,.1f}" for k, n in sorted(kinds.items()))
+        )
         print(f"aggregator, live windows: {len(events) / aggregate_s:,.0f} domain events/s")
         # the machine is shared: alternate the two, three times each, and keep each one's best
         contract_times, raw_times = [], []
@@ -227,5 +259,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--branches", type=int, default=20)
     parser.add_argument("--visits", type=int, default=120)
+    parser.add_argument(
+        "--linger-ms",
+        type=float,
+        default=FeedConfig().case_linger_ms,
+        help="HQFEED_CASE_LINGER_MS (1000: one batch per window)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.branches, args.visits))
+    asyncio.run(main(args.branches, args.visits, args.linger_ms))

@@ -12,7 +12,6 @@ Every resolution is audited by reception (service ``svc:<name>``, purpose, branc
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import timedelta
 from types import TracebackType
@@ -22,6 +21,7 @@ from uuid import UUID
 import httpx
 
 from shared.service_identity import issue_service_token, service_key_from_env
+from shared.settings import key_environment
 
 __all__ = [
     "CONTACT_PURPOSES",
@@ -69,7 +69,7 @@ class VaultContacts:
     def from_env(cls, *, service: str = "feedback", environ: Mapping[str, str] | None = None) -> Self:
         """``RECEPTION_URL`` (default ``http://127.0.0.1:8001``) and the service-token key from
         ``BRANCHCARE_SERVICE_JWT_SECRET`` (else ``BRANCHCARE_JWT_SECRET``)."""
-        env = os.environ if environ is None else environ
+        env = key_environment() if environ is None else environ
         url = env.get(RECEPTION_URL_ENV, "http://127.0.0.1:8001")
         return cls(url, service_key_from_env(env), service=service)
 

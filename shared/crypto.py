@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shared.settings import key_environment
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -80,7 +82,7 @@ class UnknownKeyId(DecryptionError):
 
 def is_dev_mode(environ: Mapping[str, str] | None = None) -> bool:
     """``BRANCHCARE_DEV_MODE=1``: built-in development keys are allowed (and logged loudly)."""
-    env = os.environ if environ is None else environ
+    env = key_environment() if environ is None else environ
     return env.get(DEV_MODE_ENV, "") == "1"
 
 
@@ -147,7 +149,7 @@ class MasterKeyring:
         """``BRANCHCARE_MASTER_KEY`` (base64, 32 bytes), ``BRANCHCARE_MASTER_KEY_ID`` (default
         ``mk1``), optional ``BRANCHCARE_MASTER_KEYS_RETIRED``. Missing key: refuse, except the
         built-in development key with ``BRANCHCARE_DEV_MODE=1``."""
-        env = os.environ if environ is None else environ
+        env = key_environment() if environ is None else environ
         raw = env.get(MASTER_KEY_ENV, "").strip()
         if not raw:
             if not is_dev_mode(env):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from shared.auth.config import DEV_JWT_SECRET, JWT_SECRET_ENV, MAX_LIFETIME
 from shared.auth.tokens import issue_token
 from shared.crypto import DEV_MODE_ENV, is_dev_mode
+from shared.settings import key_environment, port_environment
 from shared.topology import DEFAULT_PORTS, port_env_var
 
 DEMO_BRANCH = "b001"
@@ -52,7 +52,7 @@ IDENTITIES: tuple[DevIdentity, ...] = (
 
 
 def dev_secret(environ: Mapping[str, str] | None = None) -> str:
-    env = os.environ if environ is None else environ
+    env = key_environment() if environ is None else environ
     if not is_dev_mode(env):
         raise SystemExit(
             f"devtokens is for local development only: set {DEV_MODE_ENV}=1 "
@@ -72,7 +72,7 @@ def dev_tokens(secret: str, *, ttl: timedelta = DEFAULT_TTL, now: datetime | Non
 def base_urls_from_env(environ: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> dict[str, str]:
     """Each context's URL on ``host``: its ``<NAME>_PORT`` (as the dev runner moves it), else the
     default port."""
-    env = os.environ if environ is None else environ
+    env = port_environment() if environ is None else environ
     urls = {}
     for name, port in DEFAULT_PORTS.items():
         raw = env.get(port_env_var(name), "").strip()

@@ -79,18 +79,26 @@ class Poller:
     def idle(self) -> bool:
         return self._idle
 
-    async def poll(self, consumer: AIOKafkaConsumer, max_records: int) -> list[ConsumerRecord]:  # type: ignore[type-arg]
-        """The next records (possibly none) after waiting at most about ``max_wait_ms``."""
+    async def poll(
+        self,
+        consumer: AIOKafkaConsumer,
+        max_records: int,
+        *,
+        max_wait_ms: int | None = None,
+    ) -> list[ConsumerRecord]:  # type: ignore[type-arg]
+        """The next records (possibly none) after waiting at most about ``max_wait_ms`` (default:
+        the pacing's; a caller with a deadline of its own passes the time left)."""
         if consumer is not self._consumer:
             self._consumer = consumer
             self._idle = False
             self._last_records = time.monotonic()
+        wait = self.pacing.max_wait_ms if max_wait_ms is None else min(max_wait_ms, self.pacing.max_wait_ms)
         if self.pacing.broker_answers_early:
-            records = await self._fetch(consumer, self.pacing.max_wait_ms, max_records)
+            records = await self._fetch(consumer, wait, max_records)
             await self._report_lag(consumer, force=not records)
             return records
         if not self._idle:
-            records = await self._fetch(consumer, BUSY_POLL_MS, max_records)
+            records = await self._fetch(consumer, min(BUSY_POLL_MS, wait), max_records)
             now = time.monotonic()
             if records:
                 self._last_records = now
@@ -100,14 +108,18 @@ class Poller:
                 return []
             self._idle = True
             await self._report_lag(consumer, force=True)
-        return await self._idle_poll(consumer, max_records)
+        return await self._idle_poll(consumer, max_records, wait)
 
-    async def _idle_poll(self, consumer: AIOKafkaConsumer, max_records: int) -> list[ConsumerRecord]:  # type: ignore[type-arg]
+    async def _idle_poll(
+        self, consumer: AIOKafkaConsumer, max_records: int, wait_ms: int
+    ) -> list[ConsumerRecord]:  # type: ignore[type-arg]
         """Paused until woken, or until the max wait passed and the broker's end offsets show
-        records not taken yet (one ListOffsets request, not a chain of fetches); then busy again."""
+        records not taken yet (one ListOffsets request, not a chain of fetches); then busy again.
+        A shorter wait (the caller's deadline) that passes unwoken asks the broker nothing."""
         consumer.pause(*consumer.assignment())  # also partitions assigned since the last pause
-        if not await self._sleep() and not await self._behind(consumer):
-            return []
+        if not await self._sleep(wait_ms / 1000):
+            if wait_ms < self.pacing.max_wait_ms or not await self._behind(consumer):
+                return []
         if self.wake is not None:
             self.wake.clear()  # announcements after this wake the next idle wait at once
         consumer.resume(*consumer.paused())
@@ -133,8 +145,7 @@ class Poller:
         self._set_lag(lags)
         return any(lags.values())
 
-    async def _sleep(self) -> bool:
-        timeout = self.pacing.max_wait_ms / 1000
+    async def _sleep(self, timeout: float) -> bool:
         if self.wake is None:
             await asyncio.sleep(timeout)
             return False

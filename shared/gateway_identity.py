@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -52,6 +51,7 @@ from shared.auth.permissions import authorize_role
 from shared.auth.principal import ALL_BRANCHES, BranchCheck, Principal
 from shared.auth.verified import TokenCache
 from shared.service_identity import SERVICE_SECRET_ENV, verify_claims
+from shared.settings import key_environment
 
 GATEWAY_SECRET_ENV = "BRANCHCARE_GATEWAY_JWT_SECRET"
 GATEWAY_AUDIENCE = "branchcare-gateway"
@@ -88,7 +88,7 @@ def gateway_key(secret: bytes | str) -> bytes:
 
 def gateway_key_from_env(environ: Mapping[str, str] | None = None) -> bytes:
     """``BRANCHCARE_GATEWAY_JWT_SECRET``, else the service secret, else the staff secret."""
-    env = os.environ if environ is None else environ
+    env = key_environment() if environ is None else environ
     return key_from_env(env, (GATEWAY_SECRET_ENV, SERVICE_SECRET_ENV), gateway_key)
 
 
@@ -172,7 +172,7 @@ def _is_gateway_token(token: str) -> bool:
 def _app_key(request: Request) -> bytes:
     return app_key(
         request,
-        os.environ,
+        key_environment,
         names=(GATEWAY_SECRET_ENV, SERVICE_SECRET_ENV),
         derive=gateway_key,
         cache_attr="gateway_token_key",

@@ -12,13 +12,13 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from shared.crypto import KeyConfigError, decode_key, is_dev_mode
+from shared.settings import key_environment
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def pii_key_from_env(environ: Mapping[str, str] | None = None) -> bytes:
     Every service that derives ``customer_ref`` must use the same key, or the same customer gets
     different references in different services.
     """
-    env = os.environ if environ is None else environ
+    env = key_environment() if environ is None else environ
     raw = env.get(PII_KEY_ENV, "").strip()
     if not raw:
         if not is_dev_mode(env):

@@ -22,7 +22,6 @@ serve internal routes: with the fallback, whoever verifies staff tokens can mint
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from shared.auth.config import LEEWAY
 from shared.auth.dependencies import ACTION_ATTR
 from shared.auth.derived_keys import app_key, derive_key, key_from_env
 from shared.auth.errors import Forbidden, Unauthorized
+from shared.settings import key_environment
 
 __all__ = [
     "SERVICE_ACTIONS",
@@ -90,7 +90,7 @@ def service_key(secret: bytes | str) -> bytes:
 
 def service_key_from_env(environ: Mapping[str, str] | None = None) -> bytes:
     """``BRANCHCARE_SERVICE_JWT_SECRET`` if set, else the staff secret (same dev-mode rules)."""
-    return key_from_env(os.environ if environ is None else environ, (SERVICE_SECRET_ENV,), service_key)
+    return key_from_env(key_environment() if environ is None else environ, (SERVICE_SECRET_ENV,), service_key)
 
 
 def issue_service_token(
@@ -166,7 +166,7 @@ _bearer = HTTPBearer(auto_error=False, scheme_name="ServiceToken", description="
 def _app_key(request: Request) -> bytes:
     return app_key(
         request,
-        os.environ,
+        key_environment,
         names=(SERVICE_SECRET_ENV,),
         derive=service_key,
         cache_attr="service_token_key",

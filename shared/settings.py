@@ -6,7 +6,10 @@ with a message that names the missing variable; reachability is checked by the s
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationError
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -140,3 +143,62 @@ class ToolSettings(BaseSettings):
         """``<SERVICE>_DATABASE_URL``, else ``DATABASE_URL``."""
         own: str | None = getattr(self, f"{service}_database_url", None)
         return own or self.database_url
+
+
+class KeySettings(BaseSettings):
+    """The secrets the shared security mechanisms use (``shared.crypto``, ``shared.pii``,
+    ``shared.auth``, ``shared.service_identity``, ``shared.gateway_identity``, ``shared.devtokens``),
+    declared here so the environment is read in one place. Each mechanism validates its own value
+    (length, base64, the development-mode rules) with errors that never echo it."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    branchcare_dev_mode: str | None = None
+    branchcare_pii_key: SecretStr | None = None
+    branchcare_master_key: SecretStr | None = None
+    branchcare_master_key_id: str | None = None
+    branchcare_master_keys_retired: SecretStr | None = None
+    branchcare_jwt_secret: SecretStr | None = None
+    branchcare_service_jwt_secret: SecretStr | None = None
+    branchcare_gateway_jwt_secret: SecretStr | None = None
+    #: where the vault answers other services (``shared.contacts``)
+    reception_url: str | None = None
+
+
+def key_environment() -> Mapping[str, str]:
+    """:class:`KeySettings` as the ``VARIABLE → value`` mapping the mechanisms' ``…_from_env``
+    functions take (tests hand them a plain dict instead)."""
+    values: dict[str, Any] = dict(KeySettings())
+    return {
+        name.upper(): value.get_secret_value() if isinstance(value, SecretStr) else value
+        for name, value in values.items()
+        if value is not None
+    }
+
+
+class PortSettings(BaseSettings):
+    """``<SERVICE>_PORT``: the dev runner moves a service's HTTP port with these; the simulator and
+    the dev tokens' printed curls follow them (``shared.topology.port_env_var`` names them)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    reception_port: str | None = None
+    complaint_port: str | None = None
+    followup_port: str | None = None
+    feedback_port: str | None = None
+    hq_port: str | None = None
+    hqfeed_port: str | None = None
+
+
+def port_environment() -> Mapping[str, str]:
+    """:class:`PortSettings` as ``VARIABLE → value`` (the ones set)."""
+    return {name.upper(): value for name, value in dict(PortSettings()).items() if value is not None}
+
+
+class SimulatorSettings(BaseSettings):
+    """``BC_TOKEN`` / ``BC_HQ_TOKEN``: fixed tokens the simulator sends instead of signing its own."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    bc_token: SecretStr | None = None
+    bc_hq_token: SecretStr | None = None

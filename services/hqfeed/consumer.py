@@ -1,84 +1,71 @@
-"""The aggregator's consumer: batches of the domain topics collected over a time window.
+"""The aggregator's consumer: short batches for the case records, one KPI delta per window.
 
-The shared :class:`~shared.projection.ProjectionRunner` does the work (decode, dead-letter,
-exactly-once apply with ``projection_positions``, offsets committed only after the batch's
-transaction, and never past a gap: ``runner.commit``); this loop only decides what a batch is. A
-batch waits for ``window_seconds`` after its first record (or until ``max_batch`` records), so a
-busy branch yields one KPI delta per window instead of one per event: HQ's input grows with
-branches × time, not with every branch event.
+The shared :class:`~shared.batch_consumer.BatchConsumer` runs the loop and the
+:class:`~shared.projection.ProjectionRunner` does the work (decode, dead-letter, exactly-once apply
+with ``projection_positions``, offsets committed only after the batch's transaction and never past
+a gap). What is the aggregator's own:
+
+- a batch lingers ``HQFEED_CASE_LINGER_MS`` (20 ms) after its first record, or ``max_batch``
+  records, and is folded at once: its complaint snapshots, remediation actions and merges go out
+  in its transaction, so a case reaches HQ within tens of milliseconds;
+- its KPI deltas are held in ``pending_deltas`` (same transaction), and when the window
+  (``HQFEED_WINDOW_SECONDS``, from the first held delta) closes, one transaction publishes each
+  active branch's merge: still at most one KPI delta per branch per window, so HQ's input keeps
+  growing with branches × time, not with every branch event. The poll never waits past that
+  moment, records or not.
+
+A linger at least as long as the window folds one batch per window and publishes everything
+together, as before this split.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+import time
 
 from services.hqfeed.config import FeedConfig
 from services.hqfeed.projection import HqFeed
-from shared.batch_consumer import batch_consumer, projection_runner, start
-from shared.fetch_pacing import FetchPacing
-from shared.kafka_assignment import StaleAssignment, forget, stale_assignment
+from shared.batch_consumer import BatchConsumer, Hooks, Records
 from shared.runner import ServiceContext
 
 log = logging.getLogger(__name__)
 
 
-class FeedConsumer:
-    def __init__(self, ctx: ServiceContext, projection: HqFeed, config: FeedConfig) -> None:
+class WindowFlush(Hooks):
+    """Closes the KPI window: :meth:`on_due` publishes the held deltas."""
+
+    def __init__(self, ctx: ServiceContext, feed: HqFeed, window_seconds: float) -> None:
         self.ctx = ctx
-        self.projection = projection
+        self.feed = feed
+        self.window_seconds = window_seconds
+        #: when the open window closes; at start-up at once (deltas held before a restart)
+        self.closes_at: float | None = time.monotonic()
+
+    def after_batch(self, records: Records, *, polled_at: float, seconds: float, rebuilding: bool) -> None:
+        if self.feed.pending and self.closes_at is None:
+            self.closes_at = polled_at + self.window_seconds  # the window opened with its first record
+
+    def due_at(self) -> float | None:
+        return self.closes_at
+
+    async def on_due(self) -> None:
+        async with self.ctx.pool.acquire() as conn, conn.transaction():
+            published = await self.feed.flush(conn)
+        self.closes_at = None
+        if published:
+            self.ctx.store.notifier.poke()  # the KPI deltas are committed: wake the relay
+
+
+class FeedConsumer(BatchConsumer):
+    def __init__(self, ctx: ServiceContext, projection: HqFeed, config: FeedConfig) -> None:
+        projection.hold_kpis = config.holds_kpis
+        super().__init__(
+            ctx,
+            projection,
+            max_batch=config.max_batch,
+            linger_seconds=config.case_linger_ms / 1000 if config.holds_kpis else config.window_seconds,
+            on_commit=ctx.store.notifier.poke,  # the contract events are committed: wake the relay
+            # also without holding: deltas held before a restart under other settings go out
+            hooks=WindowFlush(ctx, projection, config.window_seconds),
+        )
         self.config = config
-        # the contract events are committed: wake the relay
-        self.runner = projection_runner(ctx, projection, on_commit=ctx.store.notifier.poke)
-        self.poller = self.runner.poller(FetchPacing.of(ctx.settings))  # idle: (almost) no fetches
-
-    async def run(self) -> None:
-        backoff = 0.2
-        while True:
-            try:
-                await self._consume()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("hqfeed consumer failed (%r); retrying in %.1f s", exc, backoff)
-                self.ctx.kafka.consumers[self.runner.group_id] = f"retrying: {exc!r}"[:300]  # /ready
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-
-    async def _consume(self) -> None:
-        group = self.runner.group_id
-        consumer = batch_consumer(self.ctx, self.projection.topics, group, max_batch=self.config.max_batch)
-        await start(self.ctx, consumer, group)  # a stale assignment makes run() start a new one
-        self.runner.gaps.bind(consumer)  # a gap holds its partition back (shared.projection_gaps)
-        try:
-            while True:
-                if (stale := stale_assignment(self.runner.group_id)) is not None:
-                    forget(self.runner.group_id)
-                    raise StaleAssignment(stale)
-                records = await self._window(consumer)
-                if not records:
-                    continue
-                await self.runner.process(records)
-                # never past a gap: a held version is read again once its predecessor came by
-                await self.runner.commit(consumer, records)
-        finally:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-
-    async def _window(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord]:  # type: ignore[type-arg]
-        """Records of one window: from the first record, ``window_seconds`` or ``max_batch``."""
-        limit = self.config.max_batch
-        records = await self.poller.poll(consumer, limit)
-        if not records:
-            return []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.window_seconds
-        while len(records) < limit and (left := deadline - loop.time()) > 0:
-            more = await consumer.getmany(
-                timeout_ms=max(int(left * 1000), 1), max_records=limit - len(records)
-            )
-            records += [r for part in more.values() for r in part]
-        return records

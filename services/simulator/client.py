@@ -23,7 +23,6 @@ instead of making a second visit or case.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from uuid import uuid4
 import httpx
 
 from services.simulator.tokens import Tokens
+from shared.settings import port_environment
 from shared.topology import DEFAULT_PORTS, port_env_var
 
 SERVICES = ("reception", "complaint", "followup", "feedback", "hq")
@@ -51,7 +51,7 @@ BODY_CHARS = 300
 def default_base_urls(host: str = "127.0.0.1", environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Every service on ``host`` at its port: ``<NAME>_PORT`` from the environment (the dev runner's
     variables for moved ports), else the default port."""
-    env = os.environ if environ is None else environ
+    env = port_environment() if environ is None else environ
     urls = {}
     for name in SERVICES:
         raw = env.get(port_env_var(name), "").strip()

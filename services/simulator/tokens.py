@@ -17,7 +17,6 @@ checks are exercised exactly as for real staff.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -26,6 +25,7 @@ from shared.auth import issue_token
 from shared.auth.config import DEV_JWT_SECRET, JWT_SECRET_ENV
 from shared.gateway_identity import GATEWAY_SECRET_ENV, gateway_key, issue_gateway_token
 from shared.service_identity import SERVICE_SECRET_ENV
+from shared.settings import SimulatorSettings, key_environment
 
 TOKEN_ENV = "BC_TOKEN"
 HQ_TOKEN_ENV = "BC_HQ_TOKEN"
@@ -55,7 +55,7 @@ class Tokens:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Tokens:
-        env = os.environ if environ is None else environ
+        env = _simulator_environment() if environ is None else environ
         fixed = env.get(TOKEN_ENV) or None
         if fixed:
             return cls(fixed=fixed, fixed_hq=env.get(HQ_TOKEN_ENV) or None)
@@ -85,3 +85,11 @@ class Tokens:
     def headers(self, staff: str, branch: str | None) -> dict[str, str]:
         value = self.token(staff, branch)
         return {"Authorization": f"Bearer {value}"} if value else {}
+
+
+def _simulator_environment() -> dict[str, str]:
+    """The fixed tokens (:class:`~shared.settings.SimulatorSettings`) and the signing secrets
+    (:func:`~shared.settings.key_environment`), as the variables ``Tokens.from_env`` reads."""
+    fixed = SimulatorSettings()
+    tokens = {TOKEN_ENV: fixed.bc_token, HQ_TOKEN_ENV: fixed.bc_hq_token}
+    return {**key_environment(), **{k: v.get_secret_value() for k, v in tokens.items() if v is not None}}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from shared.crypto import DEV_MODE_ENV, KeyConfigError, is_dev_mode
+from shared.settings import key_environment
 
 log = logging.getLogger("shared.auth")
 
@@ -43,7 +43,7 @@ class AuthConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AuthConfig:
         """``BRANCHCARE_JWT_SECRET`` (≥ 32 bytes). Missing: refuse to start, except with
         ``BRANCHCARE_DEV_MODE=1``, where the public development secret is used and logged."""
-        env = os.environ if environ is None else environ
+        env = key_environment() if environ is None else environ
         dev = is_dev_mode(env)
         raw = env.get(JWT_SECRET_ENV, "")
         if not raw:

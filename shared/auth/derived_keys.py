@@ -39,7 +39,7 @@ def key_from_env(env: Mapping[str, str], names: Sequence[str], derive: DeriveKey
 
 def app_key(
     request: Request,
-    env: Mapping[str, str],
+    environment: Callable[[], Mapping[str, str]],
     *,
     names: Sequence[str],
     derive: DeriveKey,
@@ -53,6 +53,7 @@ def app_key(
     key: bytes | None = getattr(state, cache_attr, None)
     if key is not None:
         return key
+    env = environment()
     if any(env.get(name) for name in names):
         key = key_from_env(env, names, derive)
     else:

@@ -17,13 +17,14 @@ __all__ = ["SOURCE_TABLES", "Rebuilder", "rebuilders"]
 #: state no event store can give back, checked against the backup, never "rebuilt": the stores
 #: themselves, positions, clocks, the vault (lookup keys included), audit, texts, ticket numbers,
 #: operators' dead-letter redrives, the relays' marks, feedback's dispatch queue and the preferences
-#: staff set through its API (no event records them), HQ's published alerts and rebuild generation
+#: staff set through its API (no event records them), HQ's published alerts and rebuild generation,
+#: the HQ feed's KPI deltas waiting for their window (the part of its output not appended yet)
 SOURCE_TABLES = frozenset(
     {
         "events", "relay_checkpoint", "relay_marks", "projection_positions", "deadlines", "audit_log",
         "idempotency_keys", "private_texts", "text_keys", "schema_migrations", "ticket_counters",
         "vault_customers", "vault_customer_branches", "vault_data_keys", "vault_pii", "vault_lookup_keys",
         "dlq_redrives", "survey_dispatch", "sms_outbox", "customer_preferences", "alert_events",
-        "read_model_state",
+        "read_model_state", "pending_deltas",
     }
 )  # fmt: skip

@@ -65,15 +65,31 @@ def batches(events: Sequence[Any], rng: random.Random, largest: int) -> list[lis
     return out
 
 
-async def aggregate(url: str, events: Sequence[Envelope], rng: random.Random, largest: int) -> list[Envelope]:
-    """The aggregator over ``events`` in random batches; returns its contract events in log order."""
+async def aggregate(
+    url: str, events: Sequence[Envelope], rng: random.Random, largest: int, *, window: int = 0
+) -> list[Envelope]:
+    """The aggregator over ``events`` in random batches; returns its contract events in log order.
+
+    ``window`` > 0: as the live consumer runs it, the batches publish their case records and hold
+    their KPI deltas, and a window closes (``flush``) after every 1 to ``window`` batches."""
     pool = await connect(url, "hqfeed")
     try:
         store = EventStore(pool, channel="bc_events_hqfeed")
         feed = HqFeed(store=store, tz_of=tz_of, clock=FixedClock(NOW))
-        for batch in batches(events, rng, largest):
+        feed.hold_kpis = window > 0
+        chunks = batches(events, rng, largest)
+        closes = rng.randint(1, window) if window else 0
+        for batch in chunks:
             async with pool.acquire() as conn, conn.transaction():
                 await feed.apply(conn, batch)
+            closes -= 1
+            if window and closes <= 0:
+                async with pool.acquire() as conn, conn.transaction():
+                    await feed.flush(conn)
+                closes = rng.randint(1, window)
+        if window:
+            async with pool.acquire() as conn, conn.transaction():
+                await feed.flush(conn)
         # in store order (one writer here; the relay's reader also waits for other sessions'
         # transactions, which on a shared test server can be anyone's)
         async with pool.acquire() as conn:
