@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -28,7 +28,8 @@ from services.followup.domain import (
     Task,
 )
 from shared.auth import Principal, requires, requires_on
-from shared.command_routes import CommandCall, CommandRoutes, Ran
+from shared.by_name import record
+from shared.command_routes import CommandCall, CommandRoutes, Ran, by_keyword
 from shared.commands import CommandResult, Loaded
 from shared.contracts.common import Note, StaffId
 from shared.contracts.followup import TaskKind
@@ -40,6 +41,7 @@ from shared.runner import injected
 from shared.texts import TextReader, TextView, may_read_texts, refs_in
 
 router = APIRouter(tags=["follow-ups"])
+V = TypeVar("V", bound="TaskView")
 
 BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 Meta = Annotated[Metadata, Depends(command_metadata)]
@@ -54,6 +56,10 @@ async def task_stream(task_id: UUID, parts: Parts) -> Loaded[Task]:
 async def task_branch(stream: Annotated[Loaded[Task], Depends(task_stream)]) -> str | None:
     """The task's branch, checked before a route on it runs (``requires_on``)."""
     return stream.branch_id
+
+
+#: who may read a task: a reader of its branch (checked before it is loaded)
+TaskReader = Annotated[Principal, Depends(requires_on("followup.read", task_branch))]
 
 
 class ListStatus(StrEnum):
@@ -140,35 +146,18 @@ class ReassignBody(BaseModel):
     reason: Note = ""
 
 
-def _view(task: Task, branch_id: str, version: int, now: datetime, texts: TextReader) -> dict[str, Any]:
-    assert task.task_id is not None and task.kind is not None and task.due_at is not None
-    return {
-        "task_id": task.task_id,
-        "branch_id": branch_id,
-        "kind": task.kind,
+def _view(
+    view: type[V], task: Task, branch_id: str, version: int, now: datetime, texts: TextReader, **more: Any
+) -> V:
+    """The task's fields by name (``shared.by_name``); its texts as the reader may show them."""
+    notes = {"last_note": texts.view(task.last_note), "close_note": texts.view(task.close_note)}
+    shown = {
         "status": task.status.value,
-        "owner": task.owner,
-        "due_at": task.due_at,
         "overdue": task.overdue(now),
-        "paused_at": task.paused_at,
-        "reason": task.reason,
         "about": texts.views(task.about),
-        "subject": task.subject,
-        "customer_ref": task.customer_ref,
-        "cause_event_id": task.cause_event_id,
-        "previous_task_id": task.previous_task_id,
-        "scheduled_at": task.scheduled_at,
-        "attempts": task.attempts,
-        "reached": task.reached,
-        "last_note": texts.view(task.last_note),
-        "closed_at": task.closed_at,
-        "close_note": texts.view(task.close_note),
-        "close_rule": task.close_rule,
-        "verified": task.verified,
-        "breached_at": task.breached_at,
-        "regulatory_sla": task.regulatory_sla,
-        "version": version,
+        **notes,
     }
+    return record(view, shown, task, branch_id=branch_id, version=version, **more)
 
 
 @router.get("/branches/{branch_id}/follow-ups", response_model=TaskList)
@@ -236,12 +225,7 @@ async def list_follow_ups(
 
 
 @router.get("/follow-ups/{task_id}", response_model=TaskDetail)
-async def get_follow_up(
-    task_id: UUID,
-    parts: Parts,
-    staff: Annotated[Principal, Depends(requires_on("followup.read", task_branch))],
-    response: Response,
-) -> TaskDetail:
+async def get_follow_up(task_id: UUID, parts: Parts, staff: TaskReader, response: Response) -> TaskDetail:
     app = parts.app
     loaded = await app.load(task_id)
     branch = loaded.history[0].branch_id
@@ -251,8 +235,13 @@ async def get_follow_up(
         deadlines = await app.deadlines.list_for(conn, str(task_id))
         reader = await _reader(app, conn, loaded.state, staff, branch, loaded.history)
     response.headers["ETag"] = f'"{loaded.version}"'
-    return TaskDetail(
-        **_view(loaded.state, branch, loaded.version, now, reader),
+    return _view(
+        TaskDetail,
+        loaded.state,
+        branch,
+        loaded.version,
+        now,
+        reader,
         deadlines=[d.to_json(now) for d in deadlines],
         history=[HistoryEntry.of(e, reader) for e in loaded.history],
     )
@@ -274,7 +263,7 @@ async def _run(parts: Components, call: CommandCall) -> Ran:
     branch = result.events[0].branch_id if result.events else (await app.load(task_id)).history[0].branch_id
     async with app.store.pool.acquire() as conn:
         reader = await _reader(app, conn, result.state, call.staff, branch)
-    view = TaskView(**_view(result.state, branch, result.version, app.clock.now(), reader))
+    view = _view(TaskView, result.state, branch, result.version, app.clock.now(), reader)
     return Ran(view=view, version=result.version)
 
 
@@ -318,7 +307,7 @@ tasks.post(
     "/follow-ups/{task_id}/contact",
     "followup.contact",
     ContactBody,
-    lambda body, g: RecordContact(reached=body.reached, note=g.texts.add(body.note), at=g.now),
+    by_keyword(RecordContact),
     name="contact",
     doc="Record one attempt to reach the customer (reached or not) and what was said.",
 )
@@ -326,7 +315,7 @@ tasks.post(
     "/follow-ups/{task_id}/complete",
     "followup.complete",
     CompleteBody,
-    lambda body, g: CompleteTask(at=g.now, note=g.texts.add(body.note), verified=body.verified),
+    by_keyword(CompleteTask),
     name="complete",
     doc="Done. Customer-facing tasks need a reached contact first; a verification needs ``verified``\n"
     "(false publishes ``VerificationFailed``: the complaint service reopens the case).",
@@ -335,13 +324,13 @@ tasks.post(
     "/follow-ups/{task_id}/cancel",
     "followup.cancel",
     CancelBody,
-    lambda body, g: CancelTask(reason=g.texts.require(body.reason), at=g.now),
+    by_keyword(CancelTask),
     name="cancel",
 )
 tasks.post(
     "/follow-ups/{task_id}/reassign",
     "followup.reassign",
     ReassignBody,
-    lambda body, g: ReassignTask(to_owner=body.owner, reason=g.texts.add(body.reason), at=g.now),
+    by_keyword(ReassignTask, to_owner=lambda body, g: body.owner),
     name="reassign",
 )

@@ -28,7 +28,7 @@ from services.reception.views import (
     VisitCreated,
     VisitView,
 )
-from shared.command_routes import CommandCall, CommandRoutes, Given, Ran
+from shared.command_routes import CommandCall, CommandRoutes, Given, Ran, by_keyword
 
 router = APIRouter()
 
@@ -91,12 +91,7 @@ visits.post(
     f"{VISIT}/greet",
     "reception.visit.greet",
     b.GreetBody,
-    lambda body, g: v.Greet(
-        at=g.now,
-        customer_ref=body.customer_ref,
-        priority=body.priority,
-        accessibility=tuple(body.accessibility),
-    ),
+    by_keyword(v.Greet),
     name="greet",
     body_required=False,
 )
@@ -120,14 +115,14 @@ visits.post(
     f"{VISIT}/check-documents",
     "reception.visit.check_documents",
     b.CheckDocumentsBody,
-    lambda body, g: v.CheckDocuments(missing=tuple(body.missing), at=g.now),
+    by_keyword(v.CheckDocuments),
     name="check_documents",
 )
 visits.post(
     f"{VISIT}/return",
     "reception.visit.return",
     None,
-    lambda body, g: v.Return(at=g.now),
+    by_keyword(v.Return),
     name="return_",
     doc="The customer came back with the missing documents (same visit).",
 )
@@ -164,20 +159,18 @@ visits.post(
     f"{VISIT}/leave",
     "reception.visit.leave",
     b.LeaveBody,
-    lambda body, g: v.Leave(at=g.now, to_fetch_documents=body.to_fetch_documents),
+    by_keyword(v.Leave),
     name="leave",
     body_required=False,
     doc="The customer leaves: after service, before a ticket, or (holding a ticket) abandoning the\n"
     "queue; with ``to_fetch_documents`` they step out and the visit stays open.",
 )
-visits.post(
-    f"{VISIT}/abandon", "reception.visit.abandon", None, lambda body, g: v.Abandon(at=g.now), name="abandon"
-)
+visits.post(f"{VISIT}/abandon", "reception.visit.abandon", None, by_keyword(v.Abandon), name="abandon")
 visits.post(
     f"{VISIT}/no-show",
     "reception.visit.no_show",
     None,
-    lambda body, g: v.MarkNoShow(at=g.now),
+    by_keyword(v.MarkNoShow),
     name="no_show",
     doc="Called three times and never came to the counter.",
 )
@@ -185,9 +178,7 @@ visits.post(
     f"{VISIT}/raise-complaint",
     "reception.visit.raise_complaint",
     b.ComplaintBody,
-    lambda body, g: v.RaiseComplaint(
-        description=g.texts.require(body.description), at=g.now, customer_ref=body.customer_ref
-    ),
+    by_keyword(v.RaiseComplaint),
     name="raise_complaint",
     keyed=True,
     doc="A complaint during the visit: the complaint service opens a case linked to it. With an\n"
@@ -229,21 +220,21 @@ calls.post(
     f"{CALL}/purpose",
     "reception.call.handle",
     b.PurposeBody,
-    lambda body, g: p.RecordPurpose(purpose=body.purpose, at=g.now, notes=g.texts.add(body.notes)),
+    by_keyword(p.RecordPurpose),
     name="call_purpose",
 )
 calls.post(
     f"{CALL}/route",
     "reception.call.handle",
     b.RouteBody,
-    lambda body, g: p.RouteCall(routed_to=body.routed_to, at=g.now, notes=g.texts.add(body.notes)),
+    by_keyword(p.RouteCall),
     name="route_call",
 )
 calls.post(
     f"{CALL}/resolve",
     "reception.call.handle",
     b.ResolveBody,
-    lambda body, g: p.ResolveCall(at=g.now, notes=g.texts.add(body.notes)),
+    by_keyword(p.ResolveCall),
     name="resolve_call",
     body_required=False,
 )
@@ -251,13 +242,7 @@ calls.post(
     f"{CALL}/end",
     "reception.call.end",
     b.EndCallBody,
-    lambda body, g: p.EndCall(
-        at=g.now,
-        purpose=body.purpose,
-        outcome=body.outcome,
-        routed_to=body.routed_to,
-        notes=g.texts.add(body.notes),
-    ),
+    by_keyword(p.EndCall),
     name="end_call",
     body_required=False,
     doc="End the call; an unanswered call ends as missed. Purpose and outcome may be given here.",

@@ -25,7 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, TypeVar
 
+from shared import by_name
 from shared.contracts.reception import (
     CounterClosed,
     CounterOpened,
@@ -35,6 +37,8 @@ from shared.contracts.reception import (
 )
 from shared.decider import Decider, DomainError
 from shared.registry import EventData
+
+E = TypeVar("E", bound=EventData)
 
 
 class CounterStatus(StrEnum):
@@ -55,9 +59,20 @@ class Counter:
 
 
 @dataclass(frozen=True)
-class OpenCounter:
+class AtCounter:
+    """Who acts at which counter: the first two fields of every counter command, and of every
+    counter event (:meth:`record` copies the command's fields into the event it decides)."""
+
     counter_id: str
     staff_id: str
+
+    def record(self, event: type[E], **decided: Any) -> E:
+        """``event`` with each of its fields this command has by the same name, and ``decided``."""
+        return by_name.record(event, self, **decided)
+
+
+@dataclass(frozen=True)
+class OpenCounter(AtCounter):
     at: datetime
     lines: tuple[str, ...] = ()
     #: the start of the branch's business day: a counter left open since before it opens anew
@@ -65,9 +80,7 @@ class OpenCounter:
 
 
 @dataclass(frozen=True)
-class PauseCounter:
-    counter_id: str
-    staff_id: str
+class PauseCounter(AtCounter):
     reason: CounterPauseReason
     at: datetime
     #: the ticket of the customer at the counter now, if any
@@ -75,26 +88,20 @@ class PauseCounter:
 
 
 @dataclass(frozen=True)
-class ResumeCounter:
-    counter_id: str
-    staff_id: str
+class ResumeCounter(AtCounter):
     at: datetime
 
 
 @dataclass(frozen=True)
-class CloseCounter:
-    counter_id: str
-    staff_id: str
+class CloseCounter(AtCounter):
     at: datetime
     busy_with: str | None = None
 
 
 @dataclass(frozen=True)
-class BeforeCall:
+class BeforeCall(AtCounter):
     """A call is about to be made from this counter (by ``call`` or ``call-next``)."""
 
-    counter_id: str
-    staff_id: str
     at: datetime
     day_start: datetime | None = None
 
@@ -121,45 +128,31 @@ def decide(state: Counter, command: CounterCommand) -> Sequence[EventData]:
                 raise DomainError(f"{name} is already open")
             if state.status is CounterStatus.paused:
                 raise DomainError(f"{name} is paused ({state.pause_reason}): resume it instead")
-            return [_opened(command.counter_id, command.staff_id, command.at, command.lines, implicit=False)]
+            return [_opened(command, command.lines, implicit=False)]
         case PauseCounter():
             if state.status is CounterStatus.paused:
                 raise DomainError(f"{name} is already paused ({state.pause_reason})")
             if state.status is not CounterStatus.open:
                 raise DomainError(f"{name} is not open: nothing to pause")
             _not_busy(name, command.busy_with, "pausing")
-            return [
-                CounterPaused(
-                    counter_id=command.counter_id,
-                    staff_id=command.staff_id,
-                    reason=command.reason,
-                    at=command.at,
-                )
-            ]
+            return [command.record(CounterPaused)]
         case ResumeCounter():
             if state.status is not CounterStatus.paused:
                 raise DomainError(f"{name} is not paused (it is {state.status})")
             paused = (command.at - state.since).total_seconds() if state.since else 0.0
-            return [
-                CounterResumed(
-                    counter_id=command.counter_id,
-                    staff_id=command.staff_id,
-                    paused_seconds=max(paused, 0.0),
-                    at=command.at,
-                )
-            ]
+            return [command.record(CounterResumed, paused_seconds=max(paused, 0.0))]
         case CloseCounter():
             if state.status is CounterStatus.closed:
                 raise DomainError(f"{name} is already closed")
             _not_busy(name, command.busy_with, "closing")
-            return [CounterClosed(counter_id=command.counter_id, staff_id=command.staff_id, at=command.at)]
+            return [command.record(CounterClosed)]
         case BeforeCall():
             if state.status is CounterStatus.paused:
                 raise DomainError(f"{name} is paused ({state.pause_reason}): resume it before calling")
             if state.status is CounterStatus.closed:
-                return [_opened(command.counter_id, command.staff_id, command.at, (), implicit=True)]
+                return [_opened(command, (), implicit=True)]
             if left_open(state, command.day_start):  # a new day: it opens again, for today
-                return [_opened(command.counter_id, command.staff_id, command.at, state.lines, implicit=True)]
+                return [_opened(command, state.lines, implicit=True)]
             return []
     raise DomainError(f"unknown command {type(command).__name__}")
 
@@ -172,36 +165,18 @@ def _not_busy(name: str, ticket: str | None, doing: str) -> None:
         )
 
 
-def _opened(
-    counter_id: str, staff_id: str, at: datetime, lines: tuple[str, ...], *, implicit: bool
-) -> CounterOpened:
-    return CounterOpened(
-        counter_id=counter_id, staff_id=staff_id, lines=list(dict.fromkeys(lines)), implicit=implicit, at=at
-    )
+def _opened(command: OpenCounter | BeforeCall, lines: tuple[str, ...], *, implicit: bool) -> CounterOpened:
+    return command.record(CounterOpened, lines=list(dict.fromkeys(lines)), implicit=implicit)
 
 
 def evolve(state: Counter, event: EventData) -> Counter:
     match event:
         case CounterOpened():
-            return Counter(
-                status=CounterStatus.open,
-                counter_id=event.counter_id,
-                staff_id=event.staff_id,
-                lines=tuple(event.lines),
-                since=event.at,
-            )
-        case CounterPaused():
-            return replace(
-                state,
-                status=CounterStatus.paused,
-                pause_reason=event.reason,
-                staff_id=event.staff_id,
-                since=event.at,
-            )
-        case CounterResumed():
-            return replace(
-                state, status=CounterStatus.open, pause_reason=None, staff_id=event.staff_id, since=event.at
-            )
+            return by_name.absorb(Counter(), event, status=CounterStatus.open, since=event.at)
+        case CounterPaused() | CounterResumed():
+            reason = event.reason if isinstance(event, CounterPaused) else None
+            status = CounterStatus.open if reason is None else CounterStatus.paused
+            return replace(state, status=status, pause_reason=reason, staff_id=event.staff_id, since=event.at)
         case CounterClosed():
             return replace(state, status=CounterStatus.closed, pause_reason=None, since=event.at)
     return state

@@ -40,6 +40,7 @@ from services.reception.decider.state import (
     stream_id,
 )
 from shared.decider import Decider, DomainError
+from shared.decider_tables import decide_by
 from shared.registry import EventData
 
 #: each command's step (:mod:`services.reception.decider.steps`): what it records, or why not
@@ -61,15 +62,16 @@ STEPS: dict[type, Callable[[Visit, Any], Sequence[EventData]]] = {
 }
 
 
-def decide(state: Visit, command: Command) -> Sequence[EventData]:
+def started(state: Visit, command: Command) -> bool:
+    """What every command needs: a started visit (but ``Arrive``), not ended (but an SLA milestone)."""
     if state.status is Status.none and not isinstance(command, Arrive):
         raise DomainError("the visit has not started: register the customer's arrival first")
     if state.status is Status.left and not isinstance(command, RecordSla):
         raise DomainError(f"the visit has ended ({state.left_reason or 'left'}): nothing more can happen")
-    step = STEPS.get(type(command))
-    if step is None:
-        raise DomainError(f"unknown command {type(command).__name__}")
-    return step(state, command)
+    return True
+
+
+decide: Callable[[Visit, Command], Sequence[EventData]] = decide_by(STEPS, started)
 
 
 visit_decider: Decider[Command, Visit] = Decider(Visit(), decide, evolve)

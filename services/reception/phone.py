@@ -13,9 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, TypeVar
 from uuid import UUID
 
 from services.reception.decider.state import sla_after
+from shared import by_name
+from shared.by_name import absorb
 from shared.contracts.reception import (
     CallAnswered,
     CallEnded,
@@ -30,6 +33,8 @@ from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef
 from shared.decider import Decider, DomainError
 from shared.registry import EventData
+
+E = TypeVar("E", bound=EventData)
 
 
 class CallStatus(StrEnum):
@@ -95,6 +100,8 @@ class RouteCall:
 
 @dataclass(frozen=True)
 class ResolveCall:
+    """The customer's matter was settled on the call."""
+
     at: datetime
     notes: TextRef | None = None
 
@@ -127,31 +134,20 @@ def decide(state: PhoneCall, command: CallCommand) -> Sequence[EventData]:
         case ReceiveCall():
             if state.status is not CallStatus.none:
                 raise DomainError("the call was already received")
-            return [
-                CallReceived(
-                    call_id=command.call_id,
-                    customer_ref=command.customer_ref,
-                    masked_number=command.masked_number,
-                    at=command.at,
-                )
-            ]
+            return [record(CallReceived, state, command)]
         case AnswerCall():
             return _answer(state, command)
         case RecordPurpose():
             _require(state, CallStatus.answered, "record the purpose")
-            return [_purpose(state, command.purpose, command.notes, command.at)]
+            return [record(CallPurposeRecorded, state, command)]
         case RouteCall():
             _require(state, CallStatus.answered, "route the call")
             _require_purpose(state)
-            return [
-                CallRouted(
-                    call_id=_id(state), routed_to=command.routed_to, notes=command.notes, at=command.at
-                )
-            ]
+            return [record(CallRouted, state, command)]
         case ResolveCall():
             _require(state, CallStatus.answered, "resolve the call")
             _require_purpose(state)
-            return [CallResolved(call_id=_id(state), notes=command.notes, at=command.at)]
+            return [record(CallResolved, state, command)]
         case EndCall():
             return _end(state, command)
         case RecordCallSla():
@@ -170,17 +166,9 @@ def _answer(state: PhoneCall, command: AnswerCall) -> list[EventData]:
         seconds = (command.at - state.received_at).total_seconds()
     too_many_rings = command.rings > command.max_rings
     breached_by_clock = state.sla_status == "breached"
-    events: list[EventData] = [
-        CallAnswered(
-            call_id=_id(state),
-            staff_id=command.staff_id,
-            rings=command.rings,
-            seconds_to_answer=seconds,
-            max_rings=command.max_rings,
-            within_target=not too_many_rings and not breached_by_clock,
-            at=command.at,
-        )
-    ]
+    within_target = not too_many_rings and not breached_by_clock
+    answered = record(CallAnswered, state, command, seconds_to_answer=seconds, within_target=within_target)
+    events: list[EventData] = [answered]
     if too_many_rings and not breached_by_clock and command.ring_breach is not None:
         events.append(command.ring_breach)
     return events
@@ -192,11 +180,7 @@ def _end(state: PhoneCall, command: EndCall) -> list[EventData]:
     if state.status is CallStatus.ringing:
         if command.outcome not in (None, CallOutcome.missed) or command.purpose is not None:
             raise DomainError("an unanswered call can only end as missed")
-        return [
-            CallEnded(
-                call_id=_id(state), outcome=CallOutcome.missed, duration_seconds=duration, at=command.at
-            )
-        ]
+        return [record(CallEnded, state, command, outcome=CallOutcome.missed, duration_seconds=duration)]
     if command.outcome is CallOutcome.missed:
         raise DomainError("an answered call is not missed")
     events: list[EventData] = []
@@ -204,7 +188,8 @@ def _end(state: PhoneCall, command: EndCall) -> list[EventData]:
     if command.purpose is not None and command.purpose is not state.purpose:
         if state.status is not CallStatus.answered:
             raise DomainError(f"the purpose cannot change once the call is {state.status}")
-        purpose = _purpose(state, command.purpose, None if command.outcome else command.notes, command.at)
+        notes = None if command.outcome else command.notes
+        purpose = record(CallPurposeRecorded, state, command, notes=notes)
         events.append(purpose)
         current = evolve(current, purpose)
     outcome = command.outcome
@@ -216,24 +201,22 @@ def _end(state: PhoneCall, command: EndCall) -> list[EventData]:
         if not command.routed_to:
             raise DomainError("say where the call was routed (routed_to)")
         _require_purpose(current)
-        events.append(
-            CallRouted(call_id=_id(state), routed_to=command.routed_to, notes=command.notes, at=command.at)
-        )
+        events.append(record(CallRouted, state, command))
     elif outcome is CallOutcome.resolved:
         _require_purpose(current)
-        events.append(CallResolved(call_id=_id(state), notes=command.notes, at=command.at))
+        events.append(record(CallResolved, state, command))
     final = {
         CallStatus.routed: CallOutcome.routed,
         CallStatus.resolved: CallOutcome.resolved,
     }.get(current.status, outcome or CallOutcome.unresolved)
-    events.append(CallEnded(call_id=_id(state), outcome=final, duration_seconds=duration, at=command.at))
+    events.append(record(CallEnded, state, command, outcome=final, duration_seconds=duration))
     return events
 
 
-def _purpose(
-    state: PhoneCall, purpose: ServiceType, notes: TextRef | None, at: datetime
-) -> CallPurposeRecorded:
-    return CallPurposeRecorded(call_id=_id(state), purpose=purpose, notes=notes, at=at)
+def record(event: type[E], state: PhoneCall, command: object, **decided: Any) -> E:
+    """``event`` of this call: its id, each field the command has by the same name, and what the
+    step decided."""
+    return by_name.record(event, command, {"call_id": state.call_id}, **decided)
 
 
 def _require(state: PhoneCall, status: CallStatus, action: str) -> None:
@@ -251,33 +234,19 @@ def _require_purpose(state: PhoneCall) -> None:
 def evolve(state: PhoneCall, event: EventData) -> PhoneCall:
     match event:
         case CallReceived():
-            return replace(
-                state,
-                status=CallStatus.ringing,
-                call_id=event.call_id,
-                customer_ref=event.customer_ref,
-                masked_number=event.masked_number,
-                received_at=event.at,
-                sla_status="on_track",
+            return absorb(
+                state, event, status=CallStatus.ringing, received_at=event.at, sla_status="on_track"
             )
         case CallAnswered():
-            return replace(
-                state,
-                status=CallStatus.answered,
-                answered_at=event.at,
-                staff_id=event.staff_id,
-                rings=event.rings,
-                seconds_to_answer=event.seconds_to_answer,
-                within_target=event.within_target,
-            )
+            return absorb(state, event, status=CallStatus.answered, answered_at=event.at)
         case CallPurposeRecorded():
             return replace(state, purpose=event.purpose)
         case CallRouted():
-            return replace(state, status=CallStatus.routed, routed_to=event.routed_to)
+            return absorb(state, event, status=CallStatus.routed)
         case CallResolved():
             return replace(state, status=CallStatus.resolved)
         case CallEnded():
-            return replace(state, status=CallStatus.ended, outcome=event.outcome, ended_at=event.at)
+            return absorb(state, event, status=CallStatus.ended, ended_at=event.at)
         case SlaAtRisk() | SlaBreached():
             return replace(state, sla_status=sla_after(state.sla_status, event))
     return state

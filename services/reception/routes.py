@@ -58,14 +58,7 @@ async def run_step(app: Reception, call: CommandCall) -> Ran:
     if call.create is not None and call.create.keyed:
         command = claim_first(call.create, command, resource_id=str(call.resource_id), status=200)
     try:
-        result = await app.visit(
-            call.resource_id,
-            command,
-            meta=call.meta,
-            expected_version=call.expected_version,
-            check_branch=call.staff.check_branch,
-            texts=call.texts,
-        )
+        result = await app.visit(call.resource_id, command, **_guarded(call))
     except AlreadyCreated as done:
         loaded = await app.load_visit(call.resource_id)
         view = visit_view(call.resource_id, loaded.history[0].branch_id, loaded.state, loaded.version)
@@ -73,16 +66,20 @@ async def run_step(app: Reception, call: CommandCall) -> Ran:
     return Ran(view=visit_result(call.resource_id, result), version=result.version)
 
 
+def _guarded(call: CommandCall) -> dict[str, Any]:
+    """How a step on an existing stream runs: with the request's metadata, the version the client
+    read, the branch check of the acting staff and the command's text batch."""
+    return {
+        "meta": call.meta,
+        "expected_version": call.expected_version,
+        "check_branch": call.staff.check_branch,
+        "texts": call.texts,
+    }
+
+
 async def run_call(app: Reception, call: CommandCall) -> Ran:
     """A call step (``shared.command_routes``)."""
-    result = await app.call_command(
-        call.resource_id,
-        call.command,
-        meta=call.meta,
-        expected_version=call.expected_version,
-        check_branch=call.staff.check_branch,
-        texts=call.texts,
-    )
+    result = await app.call_command(call.resource_id, call.command, **_guarded(call))
     return Ran(view=call_result(call.resource_id, result), version=result.version)
 
 
@@ -128,14 +125,13 @@ async def _read(load: Awaitable[Loaded[S]], staff: Principal, response: Response
 
 # ---------------------------------------------------------------------------------- visits
 
+#: who may read a visit / a call: a reader of its branch (checked before it is loaded)
+VisitReader = Annotated[Principal, Depends(requires_on("reception.visit.read", visit_branch))]
+CallReader = Annotated[Principal, Depends(requires_on("reception.call.read", call_branch))]
+
 
 @router.get("/visits/{visit_id}", response_model=VisitView)
-async def get_visit(
-    visit_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.visit.read", visit_branch))],
-    response: Response,
-) -> VisitView:
+async def get_visit(visit_id: UUID, app: App, staff: VisitReader, response: Response) -> VisitView:
     loaded, branch = await _read(app.load_visit(visit_id), staff, response)
     async with app.pool.acquire() as conn:
         may_read = may_read_texts(staff, branch)
@@ -171,12 +167,7 @@ async def call_next(
 
 
 @router.get("/calls/{call_id}", response_model=CallView)
-async def get_call(
-    call_id: UUID,
-    app: App,
-    staff: Annotated[Principal, Depends(requires_on("reception.call.read", call_branch))],
-    response: Response,
-) -> CallView:
+async def get_call(call_id: UUID, app: App, staff: CallReader, response: Response) -> CallView:
     loaded, branch = await _read(app.load_call(call_id), staff, response)
     return call_view(call_id, branch, loaded.state, loaded.version)
 

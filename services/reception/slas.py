@@ -12,6 +12,7 @@ Both run in the command's transaction (a visit's deadlines queued with its appen
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
@@ -63,15 +64,10 @@ class ReceptionSlas:
             if env.type == VisitQueued.event_type:
                 line = str(env.data["line"])
                 policy = self.catalogue.wait_policy(line, self.deadlines.book.policy(WAIT, env.branch_id))
+                started = env.occurred_at if state.queued_at is None else state.queued_at
+                of = _subject("visit", subject, visit_stream(state.visit_id))
                 await clock.start(
-                    conn,
-                    sla=WAIT,
-                    subject_type="visit",
-                    subject_id=subject,
-                    stream_id=visit_stream(state.visit_id),
-                    branch_id=env.branch_id,
-                    started_at=env.occurred_at if state.queued_at is None else state.queued_at,
-                    policy=policy,
+                    conn, sla=WAIT, branch_id=env.branch_id, started_at=started, policy=policy, **of
                 )
             elif env.type == VisitCalled.event_type and env.data["call_number"] == 1:
                 await clock.meet(conn, subject, WAIT, env.occurred_at)
@@ -85,15 +81,9 @@ class ReceptionSlas:
         subject = str(state.call_id)
         for env in envelopes:
             if env.type == CallReceived.event_type:
-                await self.deadlines.start(
-                    conn,
-                    sla=PHONE,
-                    subject_type="call",
-                    subject_id=subject,
-                    stream_id=call_stream(state.call_id),
-                    branch_id=env.branch_id,
-                    started_at=state.received_at or env.occurred_at,
-                )
+                of = _subject("call", subject, call_stream(state.call_id))
+                started = state.received_at or env.occurred_at
+                await self.deadlines.start(conn, sla=PHONE, branch_id=env.branch_id, started_at=started, **of)
             elif env.type == CallAnswered.event_type:
                 if any(e.type == SlaBreached.event_type for e in envelopes):
                     # breached by the ring count at answer time (the event is in this batch and
@@ -103,3 +93,8 @@ class ReceptionSlas:
                     await self.deadlines.meet(conn, subject, PHONE, env.occurred_at)
             elif env.type == CallEnded.event_type:
                 await self.deadlines.cancel(conn, subject, PHONE, env.occurred_at)
+
+
+def _subject(kind: str, subject_id: str, stream_id: str) -> dict[str, Any]:
+    """What a deadline is about: the kind of subject, its id and the stream it follows."""
+    return {"subject_type": kind, "subject_id": subject_id, "stream_id": stream_id}

@@ -39,18 +39,8 @@ from services.reception.vault_model import (
     VaultError,
     masked_of,
 )
-from shared import audit
+from shared import audit, crypto
 from shared.clock import Clock
-from shared.crypto import (
-    DecryptionError,
-    MasterKeyring,
-    WrappedKey,
-    create_data_key,
-    decrypt_record,
-    encrypt_record,
-    rewrap_data_key,
-    unwrap_data_key,
-)
 from shared.idempotency import Create
 from shared.pii import (
     customer_ref,
@@ -92,7 +82,9 @@ WITH RECURSIVE up(ref, depth) AS (
 class Vault:
     """The vault over the reception schema's ``vault_*`` tables (``migrations/0002_vault.sql``)."""
 
-    def __init__(self, pool: asyncpg.Pool, clock: Clock, *, keyring: MasterKeyring, pii_key: bytes) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, clock: Clock, *, keyring: crypto.MasterKeyring, pii_key: bytes
+    ) -> None:
         self.pool = pool
         self.clock = clock
         self.keyring = keyring
@@ -108,7 +100,7 @@ class Vault:
     def from_env(cls, pool: asyncpg.Pool, clock: Clock) -> Vault:
         """Keys from ``BRANCHCARE_MASTER_KEY`` (+ id, retired keys) and ``BRANCHCARE_PII_KEY``;
         raises :class:`~shared.crypto.KeyConfigError` naming the missing variable."""
-        return cls(pool, clock, keyring=MasterKeyring.from_env(), pii_key=pii_key_from_env())
+        return cls(pool, clock, keyring=crypto.MasterKeyring.from_env(), pii_key=pii_key_from_env())
 
     def ref_for(self, identity: CustomerIdentity) -> str:
         return customer_ref(identity.identity, self._pii_key)
@@ -167,7 +159,7 @@ class Vault:
                 failure: VaultError | None = None
                 stored: asyncpg.Record | None = None
                 if fresh:
-                    data_key, new_wrapped = create_data_key(self.keyring, ref)
+                    data_key, new_wrapped = crypto.create_data_key(self.keyring, ref)
                     await conn.execute(
                         """INSERT INTO vault_data_keys (customer_ref, master_key_id, wrapped_key, created_at)
                            VALUES ($1, $2, $3, $4)""",
@@ -179,8 +171,10 @@ class Vault:
                     await conn.execute("DELETE FROM vault_pii WHERE customer_ref = $1", ref)
                 else:
                     try:
-                        data_key = unwrap_data_key(self.keyring, WrappedKey.from_bytes(wrapped), ref)
-                    except DecryptionError:
+                        data_key = crypto.unwrap_data_key(
+                            self.keyring, crypto.WrappedKey.from_bytes(wrapped), ref
+                        )
+                    except crypto.DecryptionError:
                         failure = IntegrityFailure(
                             f"the stored data key of {ref} does not authenticate; registration refused"
                         )
@@ -237,7 +231,7 @@ class Vault:
         def seal(value: str | None, name: str) -> bytes | None:
             if value is None:
                 return None
-            return encrypt_record(data_key, value.encode(), ref, context=name.encode())
+            return crypto.encrypt_record(data_key, value.encode(), ref, context=name.encode())
 
         await conn.execute(
             """INSERT INTO vault_pii (customer_ref, name_ct, phone_ct, id_number_ct, updated_at)
@@ -317,15 +311,17 @@ class Vault:
         if "phone" in wanted and len(wanted) == 1 and row["phone_ct"] is None:
             raise NoPhone(f"customer {ref} has no phone number on record")
         try:
-            data_key = unwrap_data_key(self.keyring, WrappedKey.from_bytes(row["wrapped_key"]), ref)
+            data_key = crypto.unwrap_data_key(
+                self.keyring, crypto.WrappedKey.from_bytes(row["wrapped_key"]), ref
+            )
             values: dict[str, str | None] = {}
             for name in PII_FIELDS:
                 blob = row[f"{name}_ct"]
                 if name not in wanted or blob is None:
                     values[name] = None
                     continue
-                values[name] = decrypt_record(data_key, blob, ref, context=name.encode()).decode()
-        except (DecryptionError, UnicodeDecodeError):
+                values[name] = crypto.decrypt_record(data_key, blob, ref, context=name.encode()).decode()
+        except (crypto.DecryptionError, UnicodeDecodeError):
             raise IntegrityFailure(
                 f"the stored personal data of {ref} failed its integrity check (tampered or wrong key); "
                 "read refused and audited"
@@ -338,9 +334,11 @@ class Vault:
         if row is None or row["wrapped_key"] is None or row["name_ct"] is None:
             return None
         try:
-            data_key = unwrap_data_key(self.keyring, WrappedKey.from_bytes(row["wrapped_key"]), ref)
-            return decrypt_record(data_key, row["name_ct"], ref, context=b"name").decode()
-        except (DecryptionError, UnicodeDecodeError):
+            data_key = crypto.unwrap_data_key(
+                self.keyring, crypto.WrappedKey.from_bytes(row["wrapped_key"]), ref
+            )
+            return crypto.decrypt_record(data_key, row["name_ct"], ref, context=b"name").decode()
+        except (crypto.DecryptionError, UnicodeDecodeError):
             return None
 
     # ---------------------------------------------------------------------------------- erase
@@ -402,7 +400,9 @@ class Vault:
                     )
                     for row in rows:
                         ref = row["customer_ref"]
-                        fresh = rewrap_data_key(self.keyring, WrappedKey.from_bytes(row["wrapped_key"]), ref)
+                        fresh = crypto.rewrap_data_key(
+                            self.keyring, crypto.WrappedKey.from_bytes(row["wrapped_key"]), ref
+                        )
                         await conn.execute(
                             """UPDATE vault_data_keys
                                SET master_key_id = $2, wrapped_key = $3, rewrapped_at = $4
@@ -426,24 +426,12 @@ class Vault:
         by: Attribution,
         *,
         status: int,
-        branch_id: str | None = None,
-        reason: str | None = None,
+        **what: str | None,
     ) -> None:
+        """Audit ``kind`` on the customer ``ref`` by ``by`` in the operation's transaction; ``what``:
+        the branch and the reason, when there are."""
         await audit.record(
-            conn,
-            audit.AuditEntry(
-                at=self.clock.now(),
-                service=SERVICE,
-                kind=kind,
-                staff_id=by.actor,
-                authenticated=by.authenticated,
-                action=kind,
-                resource_id=ref,
-                branch_id=branch_id,
-                status=status,
-                correlation_id=by.correlation_id,
-                reason=reason,
-            ),
+            conn, by.entry(self.clock.now(), SERVICE, kind, resource_id=ref, status=status, **what)
         )
         # the request's command row (register, erase, resolve) commits with the operation
         audit.note(resource_id=ref, status=status)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -29,7 +29,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -39,12 +38,12 @@ from services.reception.vault_model import (
     MAX_NAME,
     Attribution,
     CustomerIdentity,
+    IdNumber,
     Masked,
+    Name,
+    Phone,
     Registration,
     VaultError,
-    normalise_id_number,
-    normalise_name,
-    normalise_phone,
 )
 from shared.audit import annotate
 from shared.auth import Principal, principal_metadata, requires
@@ -143,43 +142,37 @@ class MaskedView(BaseModel):
         return cls(name=masked.name, phone=masked.phone, id_number=masked.id_number)
 
 
-class RegisterCustomerBody(BaseModel):
-    """A customer's identity as presented: a name and an ID number and/or a mobile number."""
+class PiiBody(BaseModel):
+    """A body carrying a customer's personal data: unknown fields refused, the values never
+    printed, and at least one of :attr:`ONE_OF` given (else 422 saying :attr:`MISSING`)."""
 
     model_config = ConfigDict(extra="forbid")
+    ONE_OF: ClassVar[tuple[str, ...]]
+    MISSING: ClassVar[str]
 
-    name: str = Field(min_length=1, max_length=4 * MAX_NAME, description=f"1-{MAX_NAME} characters")
-    phone: str | None = Field(default=None, max_length=32, description="mainland mobile, ^1\\d{10}$")
-    id_number: str | None = Field(
+    @model_validator(mode="after")
+    def _one_given(self) -> Self:
+        if all(getattr(self, name) is None for name in self.ONE_OF):
+            raise ValueError(self.MISSING)
+        return self
+
+    def __repr__(self) -> str:  # never print the values
+        return f"{type(self).__name__}(...)"
+
+
+class RegisterCustomerBody(PiiBody):
+    """A customer's identity as presented: a name and an ID number and/or a mobile number."""
+
+    ONE_OF, MISSING = ("phone", "id_number"), "give an id_number or a phone (the customer's identity)"
+
+    name: Name = Field(min_length=1, max_length=4 * MAX_NAME, description=f"1-{MAX_NAME} characters")
+    phone: Phone | None = Field(default=None, max_length=32, description="mainland mobile, ^1\\d{10}$")
+    id_number: IdNumber | None = Field(
         default=None, max_length=32, description="18-character resident ID number (check character verified)"
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return normalise_name(value)
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_phone(value)
-
-    @field_validator("id_number")
-    @classmethod
-    def _id_number(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_id_number(value)
-
-    @model_validator(mode="after")
-    def _identified(self) -> RegisterCustomerBody:
-        if self.phone is None and self.id_number is None:
-            raise ValueError("give an id_number or a phone (the customer's identity)")
-        return self
-
     def identity(self) -> CustomerIdentity:
         return CustomerIdentity(self.name, self.phone, self.id_number)
-
-    def __repr__(self) -> str:  # never print the values
-        return "RegisterCustomerBody(...)"
 
 
 class RegisteredView(BaseModel):

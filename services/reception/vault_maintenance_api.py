@@ -18,7 +18,7 @@ from uuid import uuid4
 
 import asyncpg
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.reception.components import reception_if_running
 from services.reception.vault_api import (
@@ -26,6 +26,7 @@ from services.reception.vault_api import (
     BranchId,
     MaskedView,
     Meta,
+    PiiBody,
     Reason,
     Ref,
     VaultDep,
@@ -34,7 +35,7 @@ from services.reception.vault_api import (
     _schema,
 )
 from services.reception.vault_maintenance import Publish, VaultMaintenance
-from services.reception.vault_model import Attribution, VaultError, normalise_name, normalise_phone
+from services.reception.vault_model import Attribution, Name, Phone, VaultError
 from shared.auth import Principal, requires
 from shared.contracts.common import CustomerRef
 from shared.contracts.customers import MergeBasis, customer_stream
@@ -50,32 +51,13 @@ Reverser = Annotated[Principal, Depends(requires("pii.merge.reverse"))]
 DuplicateReader = Annotated[Principal, Depends(requires("pii.duplicates.read"))]
 
 
-class ContactBody(BaseModel):
+class ContactBody(PiiBody):
     """New contact details (at least one); why goes in ``?reason=`` (audited), as for reads."""
 
-    model_config = ConfigDict(extra="forbid")
+    ONE_OF, MISSING = ("name", "phone"), "give a new name and/or phone"
 
-    name: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=32)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_name(value)
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_phone(value)
-
-    @model_validator(mode="after")
-    def _something(self) -> ContactBody:
-        if self.name is None and self.phone is None:
-            raise ValueError("give a new name and/or phone")
-        return self
-
-    def __repr__(self) -> str:
-        return "ContactBody(...)"
+    name: Name | None = Field(default=None, max_length=200)
+    phone: Phone | None = Field(default=None, max_length=32)
 
 
 class MergeBody(BaseModel):

@@ -11,11 +11,13 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
+from pydantic import AfterValidator
 
+from shared.audit import AuditEntry
 from shared.pii import (
     mask_id_number,
     mask_name,
@@ -73,6 +75,13 @@ def normalise_name(value: str) -> str:
         if not (ch.isalpha() or ch in _NAME_PUNCTUATION or unicodedata.category(ch).startswith("M")):
             raise ValueError("name may hold letters, spaces, '·', '.', apostrophes and hyphens only")
     return text
+
+
+#: a name, mobile number or ID number as presented, normalised on the way in (a bad one is a 422
+#: with the rule it breaks); every body that takes one uses these
+Name = Annotated[str, AfterValidator(normalise_name)]
+Phone = Annotated[str, AfterValidator(normalise_phone)]
+IdNumber = Annotated[str, AfterValidator(normalise_id_number)]
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,14 @@ class Attribution:
     actor: str
     correlation_id: UUID | None
     authenticated: bool = True
+
+    def entry(self, at: datetime, service: str, kind: str, **what: Any) -> AuditEntry:
+        """The audit row of an act (``kind``) by this actor; ``what``: its resource, branch, status
+        and reason."""
+        who: dict[str, Any] = {"staff_id": self.actor, "authenticated": self.authenticated}
+        return AuditEntry(
+            at=at, service=service, kind=kind, action=kind, correlation_id=self.correlation_id, **who, **what
+        )
 
 
 @dataclass(frozen=True)

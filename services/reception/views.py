@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from services.reception import domain as v
 from services.reception import phone as p
+from shared.by_name import record
 from shared.commands import CommandResult
 from shared.texts import TextView
 
@@ -77,34 +78,17 @@ class CallView(BaseModel):
 def visit_view(
     visit_id: UUID, branch_id: str, state: v.Visit, version: int, need_notes: TextView | None = None
 ) -> VisitView:
-    return VisitView(
+    """The visit's fields by name (``shared.by_name``), and what the view names otherwise."""
+    shown = {"status": state.status.value, "wait_sla": state.sla_status, "need_notes": need_notes}
+    accessibility = [a.value for a in state.accessibility]
+    return record(
+        VisitView,
+        shown,
+        state,
         visit_id=visit_id,
         branch_id=branch_id,
-        status=state.status.value,
         version=version,
-        arrival=state.arrival,
-        returning=state.returning,
-        customer_ref=state.customer_ref,
-        display_name=state.display_name,
-        relationship_manager=state.relationship_manager,
-        priority=state.priority,
-        accessibility=[a.value for a in state.accessibility],
-        service_type=state.service_type,
-        line=state.line,
-        required_materials=list(state.required_materials),
-        missing=list(state.missing),
-        document_checks=state.document_checks,
-        ticket=state.ticket,
-        queued_at=state.queued_at,
-        calls=state.calls,
-        counter_id=state.counter_id,
-        staff_id=state.staff_id,
-        waited_seconds=state.waited_seconds,
-        served_at=state.served_at,
-        left_reason=state.left_reason,
-        wait_sla=state.sla_status,
-        complaints=state.complaints,
-        need_notes=need_notes,
+        accessibility=accessibility,
     )
 
 
@@ -121,18 +105,6 @@ def call_result(call_id: UUID, result: CommandResult[p.PhoneCall]) -> CallView:
 
 
 def call_view(call_id: UUID, branch_id: str, state: p.PhoneCall, version: int) -> CallView:
-    return CallView(
-        call_id=call_id,
-        branch_id=branch_id,
-        status=state.status.value,
-        version=version,
-        received_at=state.received_at,
-        answered_at=state.answered_at,
-        rings=state.rings,
-        seconds_to_answer=state.seconds_to_answer,
-        within_target=state.within_target,
-        purpose=state.purpose,
-        routed_to=state.routed_to,
-        outcome=state.outcome,
-        answer_sla=state.sla_status,
-    )
+    """The call's fields by name, as :func:`visit_view`."""
+    shown = {"status": state.status.value, "answer_sla": state.sla_status}
+    return record(CallView, shown, state, call_id=call_id, branch_id=branch_id, version=version)

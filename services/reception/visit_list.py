@@ -22,6 +22,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from services.reception.domain import Status
+from shared.by_name import record
 
 #: visit status → stage shown to staff (several statuses read the same at a glance)
 STAGE_OF: dict[str, str] = {
@@ -140,30 +141,9 @@ async def list_visits(
 
 
 def _summary(r: asyncpg.Record) -> VisitSummary:
-    return VisitSummary(
-        visit_id=r["visit_id"],
-        status=r["status"],
-        stage=STAGE_OF.get(r["status"], r["status"]),
-        arrival=r["arrival"],
-        display_name=r["display_name"],
-        customer_ref=r["customer_ref"],
-        priority=r["priority"],
-        accessibility=list(r["accessibility"]),
-        service_type=r["service_type"],
-        line=r["line"],
-        ticket=r["ticket"],
-        arrived_at=r["arrived_at"],
-        queued_at=r["queued_at"],
-        calls=r["calls"],
-        counter_id=r["counter_id"],
-        staff_id=r["staff_id"],
-        served_at=r["served_at"],
-        left_at=r["left_at"],
-        left_reason=r["left_reason"],
-        wait_sla=r["sla_status"],
-        complaints=r["complaints"],
-        version=r["version"],
-    )
+    """The row's columns by name (``shared.by_name``), and what the summary names otherwise."""
+    shown = {"stage": STAGE_OF.get(r["status"], r["status"]), "wait_sla": r["sla_status"]}
+    return record(VisitSummary, shown, dict(r))
 
 
 async def in_progress(conn: asyncpg.Connection, branch_id: str, now: datetime) -> dict[str, Any]:

@@ -22,10 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from services.simulator import model
+from services.simulator.rounds import Listing, Round
 from shared.contracts.complaint import Category, Channel, Nature
 
 if TYPE_CHECKING:
-    from services.simulator.engine import Branch, Simulation
+    from services.simulator.engine import Branch
 
 #: the lobby manager looks at the branch's board this often (simulated minutes)
 BOARD_MINUTES = 15.0
@@ -168,12 +169,18 @@ class Case:
     done: set[str] = field(default_factory=set)
 
 
-class Cases:
-    """Every branch's complaint work: recording complaints and taking cases through."""
+class Cases(Round):
+    """Every branch's complaint work: recording complaints and taking cases through; the board
+    (the branch's open cases) is looked at every 15 minutes, cases left by an earlier run too."""
 
-    def __init__(self, sim: Simulation) -> None:
-        self.sim = sim
-        self.api = sim.api
+    listing = Listing(
+        BOARD_MINUTES,
+        "complaint-board",
+        "complaint",
+        "/branches/{b}/complaints",
+        {"status": "open", "limit": 200},
+        "complaints",
+    )
 
     # --------------------------------------------------------------------------- recording
 
@@ -229,40 +236,21 @@ class Cases:
 
     # ------------------------------------------------------------------------------ board
 
-    async def resume(self, branch: Branch) -> None:
-        """Look at the board now (cases left open by an earlier run), then every 15 minutes."""
-        await self.look_at_board(branch)
-
-    async def look_at_board(self, branch: Branch) -> None:
-        """Take on every open case of the branch that nobody here is working on yet."""
-        self.sim.schedule_open(BOARD_MINUTES, "complaint-board", lambda: self.look_at_board(branch))
-        r = await self.api.call(
-            "complaint",
-            "GET",
-            "/branches/{b}/complaints",
-            staff=branch.manager,
-            params={"status": "open", "limit": 200},
-            b=branch.branch_id,
-        )
-        if r is None or r.status_code != 200:
+    def see(self, branch: Branch, item: dict[str, Any]) -> None:
+        """Take on an open case of the branch that nobody here is working on yet."""
+        complaint_id = str(item["complaint_id"])
+        busy = complaint_id in branch.cases or complaint_id in branch.stuck
+        if busy or item.get("status") == "under_review":
             return
         rng = self.sim.rng
-        for item in r.json().get("complaints", []):
-            complaint_id = str(item["complaint_id"])
-            if (
-                complaint_id in branch.cases
-                or complaint_id in branch.stuck
-                or item.get("status") == "under_review"
-            ):
-                continue
-            plan = Plan(
-                category=_known(Category, item.get("category")) or model.category(rng),
-                nature=_known(Nature, item.get("nature")) or model.nature(rng),
-                escalate=rng.random() < self.sim.config.tuning.escalation_share,
-                not_upheld=rng.random() < 0.12,
-            )
-            self.sim.stats.done["cases taken from the board"] += 1
-            self._take(Case(branch, complaint_id, plan))
+        plan = Plan(
+            category=_known(Category, item.get("category")) or model.category(rng),
+            nature=_known(Nature, item.get("nature")) or model.nature(rng),
+            escalate=rng.random() < self.sim.config.tuning.escalation_share,
+            not_upheld=rng.random() < 0.12,
+        )
+        self.sim.stats.done["cases taken from the board"] += 1
+        self._take(Case(branch, complaint_id, plan))
 
     # ------------------------------------------------------------------------------ steps
 

@@ -13,10 +13,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from services.simulator import model
+from services.simulator.rounds import Listing, Round
 from services.simulator.tokens import GATEWAY
 
 if TYPE_CHECKING:
-    from services.simulator.engine import Branch, Simulation
+    from services.simulator.engine import Branch
 
 #: the gateway's view of pending surveys is refreshed this often (simulated minutes)
 LIST_MINUTES = 20.0
@@ -25,35 +26,25 @@ ANSWER_AFTER = (2.0, 60.0)
 _PENDING = ("requested", "sent")
 
 
-class Surveys:
-    def __init__(self, sim: Simulation) -> None:
-        self.sim = sim
-        self.api = sim.api
+class Surveys(Round):
+    listing = Listing(
+        LIST_MINUTES,
+        "surveys",
+        "feedback",
+        "/branches/{b}/surveys",
+        {"answered": "false", "limit": 200},
+        "surveys",
+    )
 
-    async def resume(self, branch: Branch) -> None:
-        await self.look(branch)
-
-    async def look(self, branch: Branch) -> None:
-        self.sim.schedule_open(LIST_MINUTES, "surveys", lambda: self.look(branch))
-        r = await self.api.call(
-            "feedback",
-            "GET",
-            "/branches/{b}/surveys",
-            staff=branch.manager,
-            params={"answered": "false", "limit": 200},
-            b=branch.branch_id,
-        )
-        if r is None or r.status_code != 200:
+    def see(self, branch: Branch, survey: dict[str, Any]) -> None:
+        """A pending survey seen for the first time: its customer answers (later), or never."""
+        survey_id = str(survey["survey_id"])
+        if survey.get("status") not in _PENDING or survey_id in branch.surveys_seen:
             return
-        share = self.sim.config.tuning.survey_response_share
-        for survey in r.json().get("surveys", []):
-            survey_id = str(survey["survey_id"])
-            if survey.get("status") not in _PENDING or survey_id in branch.surveys_seen:
-                continue
-            branch.surveys_seen.add(survey_id)
-            if self.sim.rng.random() < share:
-                delay = self.sim.rng.uniform(*ANSWER_AFTER)
-                self.sim.schedule(delay, "survey", partial(self.answer, branch, survey_id))
+        branch.surveys_seen.add(survey_id)
+        if self.sim.rng.random() < self.sim.config.tuning.survey_response_share:
+            delay = self.sim.rng.uniform(*ANSWER_AFTER)
+            self.sim.schedule(delay, "survey", partial(self.answer, branch, survey_id))
 
     async def answer(self, branch: Branch, survey_id: str) -> None:
         score = model.score(self.sim.rng)

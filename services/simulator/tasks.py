@@ -19,10 +19,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from services.followup.domain import CUSTOMER_FACING
+from services.simulator.rounds import Listing, Round
 from shared.contracts.followup import TaskKind
 
 if TYPE_CHECKING:
-    from services.simulator.engine import Branch, Simulation
+    from services.simulator.engine import Branch
 
 #: staff go through the branch's open follow-ups this often (simulated minutes)
 LIST_MINUTES = 30.0
@@ -68,34 +69,25 @@ def moved(before: dict[str, Any], after: dict[str, Any]) -> bool:
     return any(before.get(k) != after.get(k) for k in ("status", "attempts", "reached", "kind"))
 
 
-class Tasks:
-    def __init__(self, sim: Simulation) -> None:
-        self.sim = sim
-        self.api = sim.api
+class Tasks(Round):
+    """The open follow-ups, gone through every 30 minutes (tasks left by an earlier run too)."""
 
-    async def resume(self, branch: Branch) -> None:
-        """Go through the open list now (tasks left by an earlier run), then every 30 minutes."""
-        await self.go_through(branch)
+    listing = Listing(
+        LIST_MINUTES,
+        "follow-ups",
+        "followup",
+        "/branches/{b}/follow-ups",
+        {"status": "open", "limit": 100},
+        "tasks",
+    )
 
-    async def go_through(self, branch: Branch) -> None:
-        self.sim.schedule_open(LIST_MINUTES, "follow-ups", lambda: self.go_through(branch))
-        r = await self.api.call(
-            "followup",
-            "GET",
-            "/branches/{b}/follow-ups",
-            staff=branch.manager,
-            params={"status": "open", "limit": 100},
-            b=branch.branch_id,
-        )
-        if r is None or r.status_code != 200:
+    def see(self, branch: Branch, task: dict[str, Any]) -> None:
+        task_id = str(task["task_id"])
+        if task_id in branch.tasks or task_id in branch.stuck:
             return
-        for task in r.json().get("tasks", []):
-            task_id = str(task["task_id"])
-            if task_id in branch.tasks or task_id in branch.stuck:
-                continue
-            if self.sim.rng.random() < TAKE_SHARE:
-                branch.tasks.add(task_id)
-                self.sim.schedule(self.sim.rng.uniform(0, 10), "follow-up", partial(self.step, branch, task))
+        if self.sim.rng.random() < TAKE_SHARE:
+            branch.tasks.add(task_id)
+            self.sim.schedule(self.sim.rng.uniform(0, 10), "follow-up", partial(self.step, branch, task))
 
     async def step(self, branch: Branch, task: dict[str, Any]) -> None:
         task_id = str(task["task_id"])

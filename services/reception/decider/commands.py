@@ -66,15 +66,20 @@ class CheckDocuments:
 
 
 @dataclass(frozen=True)
-class Leave:
+class Moment:
+    """A step that says no more than when it happened (its type says what happened)."""
+
     at: datetime
+
+
+@dataclass(frozen=True)
+class Leave(Moment):
     #: step out to fetch missing documents and come back (same visit)
     to_fetch_documents: bool = False
 
 
-@dataclass(frozen=True)
-class Return:
-    at: datetime
+class Return(Moment):
+    """The customer came back with the missing documents (same visit)."""
 
 
 @dataclass(frozen=True)
@@ -99,14 +104,12 @@ class Serve:
     promised_by: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Abandon:
-    at: datetime
+class Abandon(Moment):
+    """The customer holding a ticket gave up waiting."""
 
 
-@dataclass(frozen=True)
-class MarkNoShow:
-    at: datetime
+class MarkNoShow(Moment):
+    """Called three times, never came to the counter."""
 
 
 @dataclass(frozen=True)

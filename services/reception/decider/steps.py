@@ -6,22 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from uuid import UUID
 
-from services.reception.decider.commands import (
-    Abandon,
-    Arrive,
-    Call,
-    CheckDocuments,
-    ConfirmNeed,
-    Greet,
-    Guide,
-    Leave,
-    MarkNoShow,
-    Queue,
-    RaiseComplaint,
-    RecordSla,
-    Return,
-    Serve,
-)
+from services.reception.decider import commands as c
 from services.reception.decider.evolve import fold
 from services.reception.decider.state import (
     BEFORE_QUEUE,
@@ -33,54 +18,21 @@ from services.reception.decider.state import (
     id_of,
     seconds_between,
 )
-from shared.contracts.reception import (
-    Accessibility,
-    ComplaintRaisedDuringVisit,
-    DocumentsChecked,
-    LeftReason,
-    NeedConfirmed,
-    Priority,
-    ServiceType,
-    VisitAbandoned,
-    VisitArrived,
-    VisitCalled,
-    VisitGreeted,
-    VisitGuided,
-    VisitLeft,
-    VisitNoShow,
-    VisitPrioritised,
-    VisitQueued,
-    VisitReturned,
-    VisitRoutedToRelationshipManager,
-    VisitServed,
-    VisitSteppedOut,
-)
+from shared.by_name import record
+from shared.contracts import reception as r
 from shared.contracts.text import TextRef
 from shared.decider import DomainError
 from shared.registry import EventData
 
 
-def arrive(state: Visit, command: Arrive) -> list[EventData]:
+def arrive(state: Visit, command: c.Arrive) -> list[EventData]:
     if state.status is not Status.none:
         raise DomainError("the visit has already started")
     if command.relationship_manager and not command.returning:
         raise DomainError("only a returning customer can have a relationship manager")
-    events: list[EventData] = [
-        VisitArrived(
-            visit_id=command.visit_id,
-            customer_ref=command.customer_ref,
-            arrival=command.arrival,
-            returning=command.returning,
-            display_name=command.display_name,
-            at=command.at,
-        )
-    ]
+    events: list[EventData] = [record(r.VisitArrived, command)]
     if command.relationship_manager:
-        events.append(
-            VisitRoutedToRelationshipManager(
-                visit_id=command.visit_id, relationship_manager=command.relationship_manager, at=command.at
-            )
-        )
+        events.append(record(r.VisitRoutedToRelationshipManager, command))
     if command.priority or command.accessibility:
         events.append(_prioritised(command.visit_id, command.priority, command.accessibility, command.at))
     if command.express is not None:
@@ -91,20 +43,18 @@ def arrive(state: Visit, command: Arrive) -> list[EventData]:
     return events
 
 
-def greet(state: Visit, command: Greet) -> list[EventData]:
+def greet(state: Visit, command: c.Greet) -> list[EventData]:
     if state.status is not Status.arrived:
         raise DomainError(f"the customer was already greeted (visit is {state.status})")
     if command.customer_ref and state.customer_ref and command.customer_ref != state.customer_ref:
         raise DomainError("the customer reference differs from the one recorded at arrival")
-    events: list[EventData] = [
-        VisitGreeted(visit_id=id_of(state), customer_ref=command.customer_ref, at=command.at)
-    ]
+    events: list[EventData] = [record(r.VisitGreeted, command, state)]
     if command.priority or command.accessibility:
         events.append(_prioritised(id_of(state), command.priority, command.accessibility, command.at))
     return events
 
 
-def confirm_need(state: Visit, command: ConfirmNeed) -> list[EventData]:
+def confirm_need(state: Visit, command: c.ConfirmNeed) -> list[EventData]:
     if state.status is Status.arrived:
         raise DomainError("greet the customer before confirming their need")
     if state.status is Status.away:
@@ -117,12 +67,12 @@ def confirm_need(state: Visit, command: ConfirmNeed) -> list[EventData]:
 
 
 def _need(
-    state: Visit, service_type: ServiceType, line: str, notes: TextRef | None, at: datetime
+    state: Visit, service_type: r.ServiceType, line: str, notes: TextRef | None, at: datetime
 ) -> list[EventData]:
     events: list[EventData] = [
-        NeedConfirmed(visit_id=id_of(state), service_type=service_type, line=line, notes=notes, at=at)
+        r.NeedConfirmed(visit_id=id_of(state), service_type=service_type, line=line, notes=notes, at=at)
     ]
-    if service_type is ServiceType.complaint:
+    if service_type is r.ServiceType.complaint:
         if notes is None or not notes.length:
             raise DomainError(
                 "a complaint needs a description: say what the customer complains about in notes"
@@ -131,24 +81,16 @@ def _need(
     return events
 
 
-def guide(state: Visit, command: Guide) -> list[EventData]:
+def guide(state: Visit, command: c.Guide) -> list[EventData]:
     if state.status in (Status.arrived, Status.greeted):
         raise DomainError("confirm the customer's need before guiding them")
     if state.status is not Status.need_confirmed:
         raise DomainError(f"the customer was already guided (visit is {state.status})")
     assert state.service_type is not None
-    return [
-        VisitGuided(
-            visit_id=id_of(state),
-            service_type=state.service_type,
-            required_materials=list(command.required_materials),
-            notes=command.notes,
-            at=command.at,
-        )
-    ]
+    return [record(r.VisitGuided, command, state)]
 
 
-def check_documents(state: Visit, command: CheckDocuments) -> list[EventData]:
+def check_documents(state: Visit, command: c.CheckDocuments) -> list[EventData]:
     if state.status in (Status.arrived, Status.greeted, Status.need_confirmed):
         raise DomainError("guide the customer (tell them the required materials) before checking documents")
     if state.status is Status.away:
@@ -165,36 +107,37 @@ def check_documents(state: Visit, command: CheckDocuments) -> list[EventData]:
         )
     missing = list(dict.fromkeys(command.missing))
     return [
-        DocumentsChecked(
-            visit_id=id_of(state),
+        record(
+            r.DocumentsChecked,
+            command,
+            state,
             complete=not missing,
             missing=missing,
             attempt=state.document_checks + 1,
-            at=command.at,
         )
     ]
 
 
-def leave(state: Visit, command: Leave) -> list[EventData]:
+def leave(state: Visit, command: c.Leave) -> list[EventData]:
     if command.to_fetch_documents:
         if state.status is not Status.documents_incomplete:
             raise DomainError(
                 "only a customer whose documents are incomplete steps out to fetch them "
                 f"(visit is {state.status})"
             )
-        return [VisitSteppedOut(visit_id=id_of(state), missing=list(state.missing), at=command.at)]
+        return [record(r.VisitSteppedOut, command, state)]
     if state.status in WAITING:
         return abandon(state, command.at)
     if state.status is Status.served:
-        reason = LeftReason.served
+        reason = r.LeftReason.served
     elif state.status is Status.away:
-        reason = LeftReason.did_not_return
+        reason = r.LeftReason.did_not_return
     else:
-        reason = LeftReason.before_queue
-    return [VisitLeft(visit_id=id_of(state), reason=reason, at=command.at)]
+        reason = r.LeftReason.before_queue
+    return [record(r.VisitLeft, command, state, reason=reason)]
 
 
-def queue(state: Visit, command: Queue) -> list[EventData]:
+def queue(state: Visit, command: c.Queue) -> list[EventData]:
     if state.status in (Status.arrived, Status.greeted):
         raise DomainError("confirm the customer's need before issuing a ticket")
     if state.status is Status.need_confirmed:
@@ -210,20 +153,12 @@ def queue(state: Visit, command: Queue) -> list[EventData]:
     return [_queued(state, command.ticket, command.day, command.at)]
 
 
-def _queued(state: Visit, ticket: str, day: date, at: datetime) -> VisitQueued:
+def _queued(state: Visit, ticket: str, day: date, at: datetime) -> r.VisitQueued:
     assert state.line is not None and state.service_type is not None
-    return VisitQueued(
-        visit_id=id_of(state),
-        line=state.line,
-        ticket=ticket,
-        service_type=state.service_type,
-        day=day,
-        priority=state.priority,
-        at=at,
-    )
+    return record(r.VisitQueued, {"ticket": ticket, "day": day, "at": at}, state)
 
 
-def call(state: Visit, command: Call) -> list[EventData]:
+def call(state: Visit, command: c.Call) -> list[EventData]:
     if state.status in BEFORE_QUEUE:
         raise DomainError(f"the customer has no ticket yet (visit is {state.status})")
     if state.status is Status.served:
@@ -233,21 +168,11 @@ def call(state: Visit, command: Call) -> list[EventData]:
             f"ticket {state.ticket} was called {state.calls} times: mark the visit as a no-show"
         )
     assert state.queued_at is not None and state.ticket is not None and state.line is not None
-    return [
-        VisitCalled(
-            visit_id=id_of(state),
-            ticket=state.ticket,
-            line=state.line,
-            counter_id=command.counter_id,
-            staff_id=command.staff_id,
-            call_number=state.calls + 1,
-            waited_seconds=seconds_between(state.queued_at, command.at),
-            at=command.at,
-        )
-    ]
+    waited = seconds_between(state.queued_at, command.at)
+    return [record(r.VisitCalled, command, state, call_number=state.calls + 1, waited_seconds=waited)]
 
 
-def serve(state: Visit, command: Serve) -> list[EventData]:
+def serve(state: Visit, command: c.Serve) -> list[EventData]:
     if state.status is Status.served:
         raise DomainError("the customer was already served")
     if state.status is not Status.called:
@@ -255,31 +180,20 @@ def serve(state: Visit, command: Serve) -> list[EventData]:
     if command.promised_by is not None and command.promised_by <= command.at:
         raise DomainError("promised_by must be a time in the future")
     assert state.service_type and state.counter_id and state.staff_id and state.last_called_at
-    return [
-        VisitServed(
-            visit_id=id_of(state),
-            service_type=state.service_type,
-            counter_id=state.counter_id,
-            staff_id=state.staff_id,
-            outcome=command.outcome,
-            next_steps=command.next_steps,
-            promised_by=command.promised_by,
-            customer_ref=state.customer_ref,
-            waited_seconds=state.waited_seconds or 0.0,
-            line=state.line,
-            service_seconds=seconds_between(state.last_called_at, command.at),
-            at=command.at,
-        )
-    ]
+    seconds = {
+        "waited_seconds": state.waited_seconds or 0.0,
+        "service_seconds": seconds_between(state.last_called_at, command.at),
+    }
+    return [record(r.VisitServed, command, state, **seconds)]
 
 
-def return_(state: Visit, command: Return) -> list[EventData]:
+def return_(state: Visit, command: c.Return) -> list[EventData]:
     if state.status is not Status.away:
         raise DomainError(f"the customer did not step out (visit is {state.status})")
-    return [VisitReturned(visit_id=id_of(state), at=command.at)]
+    return [record(r.VisitReturned, command, state)]
 
 
-def abandon_queue(state: Visit, command: Abandon) -> list[EventData]:
+def abandon_queue(state: Visit, command: c.Abandon) -> list[EventData]:
     if state.status not in WAITING:
         raise DomainError(
             f"only a customer holding a ticket can abandon the queue (visit is {state.status}); use leave"
@@ -287,11 +201,11 @@ def abandon_queue(state: Visit, command: Abandon) -> list[EventData]:
     return abandon(state, command.at)
 
 
-def raise_complaint(state: Visit, command: RaiseComplaint) -> list[EventData]:
+def raise_complaint(state: Visit, command: c.RaiseComplaint) -> list[EventData]:
     return [complaint(state, command.description, command.at, command.customer_ref, from_need=False)]
 
 
-def record_sla(state: Visit, command: RecordSla) -> list[EventData]:
+def record_sla(state: Visit, command: c.RecordSla) -> list[EventData]:
     # only while the customer still waits; a late milestone after the call is dropped
     return [command.event] if state.status is Status.queued else []
 
@@ -299,31 +213,28 @@ def record_sla(state: Visit, command: RecordSla) -> list[EventData]:
 def abandon(state: Visit, at: datetime) -> list[EventData]:
     assert state.queued_at is not None and state.ticket is not None and state.line is not None
     waited = seconds_between(state.queued_at, state.first_called_at or at)
+    when = {"at": at}
     return [
-        VisitAbandoned(
-            visit_id=id_of(state), ticket=state.ticket, line=state.line, waited_seconds=waited, at=at
-        ),
-        VisitLeft(visit_id=id_of(state), reason=LeftReason.abandoned, at=at),
+        record(r.VisitAbandoned, when, state, waited_seconds=waited),
+        record(r.VisitLeft, when, state, reason=r.LeftReason.abandoned),
     ]
 
 
-def no_show(state: Visit, command: MarkNoShow) -> list[EventData]:
+def no_show(state: Visit, command: c.MarkNoShow) -> list[EventData]:
     if state.status is not Status.called:
         raise DomainError(f"only a called customer can be a no-show (visit is {state.status})")
     if state.calls < MAX_CALLS:
         raise DomainError(f"called {state.calls} time(s) only: a no-show needs {MAX_CALLS} calls")
     assert state.ticket is not None and state.line is not None
     return [
-        VisitNoShow(
-            visit_id=id_of(state), ticket=state.ticket, line=state.line, calls=state.calls, at=command.at
-        ),
-        VisitLeft(visit_id=id_of(state), reason=LeftReason.no_show, at=command.at),
+        record(r.VisitNoShow, command, state),
+        record(r.VisitLeft, command, state, reason=r.LeftReason.no_show),
     ]
 
 
 def complaint(
     state: Visit, description: TextRef, at: datetime, customer_ref: str | None, *, from_need: bool
-) -> ComplaintRaisedDuringVisit:
+) -> r.ComplaintRaisedDuringVisit:
     if customer_ref and state.customer_ref and customer_ref != state.customer_ref:
         raise DomainError("the customer reference differs from the one recorded for this visit")
     ref = customer_ref or state.customer_ref
@@ -332,14 +243,14 @@ def complaint(
             "a complaint needs the customer's reference (customer_ref) "
             "so the complaint service can reach them"
         )
-    return ComplaintRaisedDuringVisit(
+    return r.ComplaintRaisedDuringVisit(
         visit_id=id_of(state), customer_ref=ref, description=description, at=at, from_need=from_need
     )
 
 
 def _prioritised(
-    visit_id: UUID, priority: Priority | None, accessibility: Sequence[Accessibility], at: datetime
-) -> VisitPrioritised:
-    return VisitPrioritised(
+    visit_id: UUID, priority: r.Priority | None, accessibility: Sequence[r.Accessibility], at: datetime
+) -> r.VisitPrioritised:
+    return r.VisitPrioritised(
         visit_id=visit_id, priority=priority, accessibility=list(dict.fromkeys(accessibility)), at=at
     )
