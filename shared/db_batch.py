@@ -20,6 +20,7 @@ without an open batch :func:`write` simply executes.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -74,7 +75,10 @@ class Batch:
         return "WITH " + ",\n".join(ctes) + "\n" + tail, values
 
 
+@functools.lru_cache(maxsize=1024)
 def _shift(sql: str, offset: int) -> str:
+    """``sql`` with its parameters renumbered after ``offset`` others: the same few statements at
+    the same few offsets every command, so each is rewritten once."""
     if not offset:
         return sql
     return _PARAM.sub(lambda m: f"${int(m.group(1)) + offset}", sql)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, dataclass_transform
 
 from shared.registry import EventData
 
@@ -35,3 +35,14 @@ class Decider(Generic[C, S]):
         for event in events:
             current = self.evolve(current, event)
         return current
+
+
+@dataclass_transform(frozen_default=True)
+class Command:
+    """Base of a context's commands: each subclass is a frozen dataclass by declaration (no
+    decorator), so a command reads as its fields; a base that declares fields shared by several
+    commands (their time, the text they carry) is one too, and its fields come first."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(frozen=True)(cls)

@@ -24,6 +24,9 @@ CustomerRefPath = Annotated[
     AfterValidator(check_customer_ref),
 ]
 
+#: a ``branch_id`` in a route's path (the ids branches are configured with)
+BranchIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """A 422's errors without the submitted values: FastAPI's default body repeats the input (a

@@ -39,9 +39,10 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
 
-from shared import redrive, tracing
+from shared import reactions, redrive, tracing
 from shared.clock import Clock, SystemClock
 from shared.envelope import Envelope
+from shared.eventstore import ConcurrencyError
 from shared.fetch_pacing import FetchPacing, Poller
 from shared.kafka_assignment import checked_roundrobin
 from shared.metrics import DEAD_LETTERS, PROJECTION_EVENTS, PROJECTION_LAG
@@ -97,6 +98,9 @@ class EventHandlers:
     handlers: dict[str, Handler] = field(default_factory=dict)
     registry: EventRegistry = REGISTRY
 
+    #: called with the whole batch before its handlers (e.g. to read what they need in one go)
+    prepare: Callable[[asyncpg.Connection, Sequence[Envelope]], Awaitable[None]] | None = None
+
     def on(self, *event_types: type[EventData]) -> Callable[[Handler], Handler]:
         """Register the handler for these event types (one reaction to events that mean the same)."""
 
@@ -108,6 +112,8 @@ class EventHandlers:
         return register
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        if self.prepare is not None:
+            await self.prepare(conn, events)
         for env in events:
             handler = self.handlers.get(env.type)
             if handler is not None:
@@ -273,17 +279,34 @@ class ProjectionRunner:
         return item
 
     async def _apply_batch(self, items: list[_Item]) -> None:
+        """The batch in one transaction; a conflict with a concurrent command is decided again on
+        a fresh load (twice); any other failure: event by event in savepoints of one transaction
+        (``ReactionBatch.isolated``), and if even that fails, one transaction per event."""
+        for _ in range(3):
+            try:
+                await self._transaction(items)
+                return
+            except _RETRY_LATER:
+                raise
+            except ConcurrencyError as exc:
+                error: Exception = exc
+            except Exception as exc:
+                error = exc
+                break
+        if sum(1 for i in items if i.error is None) <= 1:
+            await self._apply_alone(items, error)
+            return
+        log.warning("projection %s: batch failed (%r); applying event by event", self.group_id, error)
         try:
-            await self._transaction(items)
+            await self._transaction(items, isolate=True)
+            return
         except _RETRY_LATER:
             raise
-        except Exception as exc:
-            if sum(1 for i in items if i.error is None) <= 1:
-                await self._apply_alone(items, exc)
-                return
-            log.warning("projection %s: batch failed (%r); applying one by one", self.group_id, exc)
-            for item in items:
-                await self._apply_alone([item], exc)
+        except Exception as again:
+            log.warning("projection %s: batch failed again (%r); one by one", self.group_id, again)
+            error = again
+        for item in items:
+            await self._apply_alone([item], error)
 
     async def _apply_alone(self, items: list[_Item], first_error: Exception | None) -> None:
         error = first_error
@@ -301,8 +324,14 @@ class ProjectionRunner:
                 item.error = f"projection {self.projection.name} failed {self.max_attempts} times: {error!r}"
         await self._transaction(items)  # marks them consumed, applies nothing
 
-    async def _transaction(self, items: list[_Item]) -> None:
-        """One transaction: lock the streams' progress rows, apply the next versions, record them."""
+    async def _transaction(self, items: list[_Item], *, isolate: bool = False) -> None:
+        """One transaction: lock the streams' progress rows, apply the next versions, record them.
+
+        The projection applies the batch's events in one call, inside a reaction batch
+        (``shared.reactions``): the commands its reactions run are decided together and written
+        with the progress record in a few statements. ``isolate``: each event in a savepoint of
+        its own instead, tried ``max_attempts`` times; one that still fails is dead-lettered and
+        marked consumed, the others apply (the fallback after the whole batch failed)."""
         parsed = [i for i in items if i.envelope is not None]
         if not parsed:
             self._mark_held(items)
@@ -311,6 +340,7 @@ class ProjectionRunner:
         name = self.projection.name
         streams = sorted({i.envelope.stream_id for i in parsed if i.envelope})
         fresh: list[Envelope] = []
+        fresh_items: list[_Item] = []
         counts = {"applied": 0, "duplicate": 0, "out_of_order": 0}
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
@@ -339,10 +369,12 @@ class ProjectionRunner:
                     last[env.stream_id] = env.stream_version
                     if item.error is None:
                         fresh.append(env)
+                        fresh_items.append(item)
                         counts["applied"] += 1
                 elif env.stream_version <= current and await redrive.claim(conn, item.record, self.group_id):
                     if item.error is None:  # an operator redrove its dead letter: apply it, once, late
                         fresh.append(env)
+                        fresh_items.append(item)
                         counts["applied"] += 1
                 elif env.stream_version <= current:
                     counts["duplicate"] += 1
@@ -355,20 +387,23 @@ class ProjectionRunner:
                     self.gaps.hold(
                         item.record, f"{env.stream_id} v{env.stream_version} arrived before v{current + 1}"
                     )
-            if fresh:
-                await self.projection.apply(conn, fresh)
-            self._mark_held(items)
-            await self._dead_letter_pending(items)  # before the progress record commits
-            changed = [(s, v) for s, v in last.items() if v != before[s]]
-            if changed:
-                await conn.execute(
-                    """UPDATE projection_positions p SET version = c.version
-                       FROM unnest($2::text[], $3::int[]) AS c(stream_id, version)
-                       WHERE p.projection = $1 AND p.stream_id = c.stream_id""",
-                    name,
-                    [s for s, _ in changed],
-                    [v for _, v in changed],
-                )
+            with reactions.opened(conn) as batch:
+                if fresh and isolate:
+                    apply = self.projection.apply
+                    failures = await batch.isolated(apply, fresh, self.max_attempts, _RETRY_LATER)
+                    for index, error in failures.items():
+                        failed = f"projection {name} failed {self.max_attempts} times: {error!r}"
+                        fresh_items[index].error = failed
+                    counts["applied"] -= len(failures)
+                elif fresh:
+                    await self.projection.apply(conn, fresh)
+                self._mark_held(items)
+                changed = [(s, v) for s, v in last.items() if v != before[s]]
+                progress = [(_SET_POSITIONS, (name, [s for s, _ in changed], [v for _, v in changed]))]
+                if any(i.error is not None and not i.dead_lettered and not i.held for i in items):
+                    await batch.flush()  # the reactions' writes, then the dead letters
+                    await self._dead_letter_pending(items)  # before the progress record commits
+                await batch.flush(progress if changed else ())  # with the reactions' append
         if fresh and self.on_commit is not None:
             self.on_commit()
         for outcome, n in counts.items():
@@ -435,6 +470,12 @@ class ProjectionRunner:
                 log.warning("projection %s: %r; retrying in %.2fs", self.group_id, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+
+#: the batch's progress record: each stream's last applied version
+_SET_POSITIONS = """UPDATE projection_positions p SET version = c.version
+    FROM unnest($2::text[], $3::int[]) AS c(stream_id, version)
+    WHERE p.projection = $1 AND p.stream_id = c.stream_id"""
 
 
 def _summary(exc: ValidationError) -> str:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared import db_batch
+from shared import db_batch, reactions
 from shared.clock import Clock
 from shared.commands import (
     AfterAppend,
@@ -102,7 +102,15 @@ class StreamCommands(Generic[C, S]):
 
         Without a batch open on ``conn`` (a reaction's or the scheduler's own transaction) one is
         opened for this command: its ``after_change`` writes and the append go as one statement,
-        sent before this returns (:meth:`CommandHandler.execute_in` flushes in its savepoint)."""
+        sent before this returns (:meth:`CommandHandler.execute_in` flushes in its savepoint).
+        Inside a consumer batch's reactions (``shared.reactions``) the command is only queued, to
+        be decided and appended with the batch's others: nothing is returned then."""
+        batch = reactions.pending(conn)
+        if batch is not None and not callable(command):
+            batch.submit(self.handler, self._stream_id(entity_id), command, meta=meta, branch_id=branch_id)
+            return []
+        if batch is not None:  # built from the stream in the transaction: what is queued goes first
+            await batch.flush()
         opened = db_batch.opened(conn) if db_batch.pending(conn) is None else contextlib.nullcontext()
         with opened:
             result = await self.handler.execute_in(

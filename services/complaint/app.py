@@ -176,7 +176,7 @@ class ComplaintApp:
                 )
                 if open_case is not None:
                     repeat = RecordRepeat(now, channel, customer_ref, description, key, branch_id, new_facts)
-                    merged = await self.execute_in(
+                    merged = await self.handler.execute_in(
                         conn, stream_id(open_case), repeat, meta=meta, check_branch=check_branch, texts=texts
                     )
                     await create.record(conn, str(open_case), 200)
@@ -201,8 +201,10 @@ class ComplaintApp:
                 collective=collective,
                 representatives=representatives,
             )
-            # a new stream (fresh or key-derived id, the key claimed above): no savepoint, no load
-            result = await self.execute_in(
+            # a new stream (fresh or key-derived id, the key claimed above): no savepoint, no load;
+            # the handler's own execute_in: this transaction pokes the relay when it commits, so
+            # no delayed pokes (each would wake the relay for two empty reads: issue 19)
+            result = await self.handler.execute_in(
                 conn,
                 stream_id(complaint_id),
                 command,

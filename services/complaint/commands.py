@@ -1,7 +1,11 @@
 """Complaint commands: what staff, the SLA clock and other contexts ask of a case.
 
-Plain frozen dataclasses; each carries its time (``at``) so the decider stays pure, and says
-(class attributes of :class:`CaseCommand`) in which states of the case it may act.
+Frozen dataclasses by declaration (:class:`shared.decider.Command`); each carries its time
+(``at``) so the decider stays pure, and says (class keywords of :class:`CaseCommand`) in which
+states of the case it may act. Commands of one pattern share a base, as their bodies do
+(``bodies.NoteBody``, ``ReasonBody``, ``SolutionDecisionBody``): a step with an optional note
+(:class:`Noted`), one with a reason (:class:`Reasoned`), a step on one proposed solution
+(:class:`OnSolution`), on one fired deadline (:class:`OnDeadline`); a base's fields come first.
 """
 
 from __future__ import annotations
@@ -26,13 +30,15 @@ from shared.contracts.complaint import (
     Urgency,
 )
 from shared.contracts.text import TextRef
+from shared.decider import Command as _Command
 
 
-class CaseCommand:
+class CaseCommand(_Command):
     """What every command says about itself, on its class line: the words of a refusal (``verb``)
-    and the states it may act in, e.g. ``class Hold(CaseCommand, verb="put the case on hold",
+    and the states it may act in, e.g. ``class Hold(Reasoned, verb="put the case on hold",
     on_hold=True, under_review=True)``. The decider's one guard
-    (:func:`services.complaint.decider.case.refuse_unless_allowed`) reads these."""
+    (:func:`services.complaint.decider.case.refuse_unless_allowed`) reads these; a base of several
+    commands (no ``verb``) says nothing of them."""
 
     #: "cannot {verb}: ..."
     verb: ClassVar[str] = "do this"
@@ -48,21 +54,39 @@ class CaseCommand:
     def __init_subclass__(
         cls,
         *,
-        verb: str,
+        verb: str | None = None,
         own_guard: bool = False,
         on_hold: bool = False,
         under_review: bool = False,
         needs_profile: bool = False,
     ) -> None:
         super().__init_subclass__()
-        cls.verb = verb
-        cls.own_guard = own_guard
-        cls.while_on_hold = on_hold
-        cls.while_under_review = under_review
-        cls.needs_profile = needs_profile
+        if verb is not None:
+            cls.verb = verb
+            cls.own_guard = own_guard
+            cls.while_on_hold = on_hold
+            cls.while_under_review = under_review
+            cls.needs_profile = needs_profile
 
 
-@dataclass(frozen=True)
+class Step(CaseCommand):
+    """A step on an existing case, at a time."""
+
+    at: datetime
+
+
+class Noted(Step):
+    note: TextRef | None = None
+
+
+class Reasoned(Step):
+    reason: TextRef
+
+
+class OnSolution(Step):
+    solution_id: UUID
+
+
 class ReceiveComplaint(CaseCommand, verb="receive the complaint", own_guard=True):
     complaint_id: UUID
     channel: Channel
@@ -87,15 +111,11 @@ class ReceiveComplaint(CaseCommand, verb="receive the complaint", own_guard=True
         return self.received_at
 
 
-@dataclass(frozen=True)
-class Acknowledge(CaseCommand, verb="acknowledge"):
-    at: datetime
+class Acknowledge(Step, verb="acknowledge"):
     apology: TextRef | None = None
 
 
-@dataclass(frozen=True)
-class Classify(CaseCommand, verb="classify", on_hold=True):
-    at: datetime
+class Classify(Step, verb="classify", on_hold=True):
     category: Category
     nature: Nature
     source: str
@@ -104,51 +124,34 @@ class Classify(CaseCommand, verb="classify", on_hold=True):
     cause_code: str | None = None
 
 
-@dataclass(frozen=True)
-class StartInvestigation(CaseCommand, verb="start the investigation"):
-    at: datetime
-    note: TextRef | None = None
+class StartInvestigation(Noted, verb="start the investigation"):
+    pass
 
 
-@dataclass(frozen=True)
-class ProposeSolutions(CaseCommand, verb="propose solutions"):
-    at: datetime
+class ProposeSolutions(Step, verb="propose solutions"):
     solutions: tuple[ProposedSolution, ...]
 
 
-@dataclass(frozen=True)
-class AcceptSolution(CaseCommand, verb="accept a solution"):
-    at: datetime
-    solution_id: UUID
+class AcceptSolution(OnSolution, verb="accept a solution"):
     note: TextRef | None = None
 
 
-@dataclass(frozen=True)
-class RejectSolution(CaseCommand, verb="reject a solution"):
-    at: datetime
-    solution_id: UUID
+class RejectSolution(OnSolution, verb="reject a solution"):
     reason: TextRef
 
 
-@dataclass(frozen=True)
-class ImplementSolution(CaseCommand, verb="implement a solution"):
-    at: datetime
-    solution_id: UUID
+class ImplementSolution(OnSolution, verb="implement a solution"):
     note: TextRef | None = None
 
 
-@dataclass(frozen=True)
-class Answer(CaseCommand, verb="answer the customer"):
-    at: datetime
+class Answer(Step, verb="answer the customer"):
     answer: TextRef
     outcome: Outcome = Outcome.upheld
     response_kind: ResponseKind | None = None
     refers_to_ombudsman: bool | None = None
 
 
-@dataclass(frozen=True)
-class Close(CaseCommand, verb="close"):
-    at: datetime
+class Close(Step, verb="close"):
     result: TextRef
     customer_satisfied: bool | None = None
     root_cause: TextRef | None = None
@@ -158,66 +161,44 @@ class Close(CaseCommand, verb="close"):
     remediation_actions: tuple[RemediationAction, ...] = ()
 
 
-@dataclass(frozen=True)
-class Reopen(CaseCommand, verb="reopen", own_guard=True):
-    at: datetime
-    reason: TextRef
+class Reopen(Reasoned, verb="reopen", own_guard=True):
     source_event_id: UUID | None = None
 
 
-@dataclass(frozen=True)
-class Hold(CaseCommand, verb="put the case on hold", on_hold=True, under_review=True):
-    at: datetime
-    reason: TextRef
+class Hold(Reasoned, verb="put the case on hold", on_hold=True, under_review=True):
     kind: HoldKind = HoldKind.waiting_on_customer
 
 
-@dataclass(frozen=True)
-class Resume(CaseCommand, verb="resume", on_hold=True, under_review=True):
-    at: datetime
-    note: TextRef | None = None
+class Resume(Noted, verb="resume", on_hold=True, under_review=True):
+    pass
 
 
-@dataclass(frozen=True)
-class Escalate(CaseCommand, verb="escalate", on_hold=True, under_review=True):
-    at: datetime
+class Escalate(Step, verb="escalate", on_hold=True, under_review=True):
     reason: TextRef | None
     to_level: Level | None = None
     automatic: bool = False
 
 
-@dataclass(frozen=True)
-class MergeIntoIncident(CaseCommand, verb="merge into an incident", on_hold=True, under_review=True):
-    at: datetime
+class MergeIntoIncident(Step, verb="merge into an incident", on_hold=True, under_review=True):
     incident_id: UUID
     cause: TextRef
 
 
-@dataclass(frozen=True)
-class RecordCustomerLeft(CaseCommand, verb="record the customer leaving", on_hold=True, under_review=True):
-    at: datetime
+class RecordCustomerLeft(Step, verb="record the customer leaving", on_hold=True, under_review=True):
     visit_id: UUID | None = None
 
 
-@dataclass(frozen=True)
-class GiveProgressUpdate(CaseCommand, verb="record a progress update", on_hold=True, under_review=True):
-    at: datetime
+class GiveProgressUpdate(Step, verb="record a progress update", on_hold=True, under_review=True):
     note: TextRef
 
 
-@dataclass(frozen=True)
-class ExtendRegulatoryDeadline(CaseCommand, verb="extend the regulatory deadline", on_hold=True):
-    at: datetime
-    reason: TextRef
+class ExtendRegulatoryDeadline(Reasoned, verb="extend the regulatory deadline", on_hold=True):
+    pass
 
 
-@dataclass(frozen=True)
-class HandleFailedVerification(
-    CaseCommand, verb="record a failed verification", own_guard=True, on_hold=True
-):
+class HandleFailedVerification(Step, verb="record a failed verification", own_guard=True, on_hold=True):
     """Follow-up's 跟踪核查 failed: reopen a closed case, or undo the implementation of an open one."""
 
-    at: datetime
     finding: TextRef
     source_event_id: UUID
 
@@ -234,27 +215,26 @@ class SlaFacts:
     rule: str = ""
 
 
-@dataclass(frozen=True)
-class RecordSlaAtRisk(CaseCommand, verb="record an SLA at risk", on_hold=True, under_review=True):
-    at: datetime
+class OnDeadline(Step):
+    """A deadline of the case fired (the scheduler's facts of it)."""
+
     deadline: SlaFacts
+
+
+class RecordSlaAtRisk(OnDeadline, verb="record an SLA at risk", on_hold=True, under_review=True):
     used_fraction: float
 
 
-@dataclass(frozen=True)
-class RecordSlaBreached(CaseCommand, verb="record an SLA breach", on_hold=True, under_review=True):
-    at: datetime
-    deadline: SlaFacts
+class RecordSlaBreached(OnDeadline, verb="record an SLA breach", on_hold=True, under_review=True):
+    pass
 
 
 # ------------------------------------------------------------------ regulatory profiles (issue 8)
 
 
-@dataclass(frozen=True)
-class RecordRepeat(CaseCommand, verb="merge a repeated complaint", on_hold=True, under_review=True):
+class RecordRepeat(Step, verb="merge a repeated complaint", on_hold=True, under_review=True):
     """The same complainant raised the same matter again while the case is open: merge it."""
 
-    at: datetime
     channel: Channel
     customer_ref: str
     description: TextRef
@@ -264,60 +244,41 @@ class RecordRepeat(CaseCommand, verb="merge a repeated complaint", on_hold=True,
     source_event_id: UUID | None = None
 
 
-@dataclass(frozen=True)
-class RecordNewMaterial(CaseCommand, verb="record new material", on_hold=True):
-    at: datetime
+class RecordNewMaterial(Step, verb="record new material", on_hold=True):
     summary: TextRef
 
 
-@dataclass(frozen=True)
-class IdentifyStaff(
-    CaseCommand, verb="record the staff the complaint is about", on_hold=True, under_review=True
-):
-    at: datetime
+class IdentifyStaff(Step, verb="record the staff the complaint is about", on_hold=True, under_review=True):
     staff_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class AssignHandler(CaseCommand, verb="assign a handler", on_hold=True, under_review=True):
-    at: datetime
+class AssignHandler(Step, verb="assign a handler", on_hold=True, under_review=True):
     handler: str
 
 
-@dataclass(frozen=True)
-class RequestExtension(CaseCommand, verb="request a further extension", on_hold=True, needs_profile=True):
-    at: datetime
-    reason: TextRef
+class RequestExtension(Reasoned, verb="request a further extension", on_hold=True, needs_profile=True):
     #: the acting member of staff (from the request's identity)
     by: str
     request_id: UUID
 
 
-@dataclass(frozen=True)
-class DecideExtension(CaseCommand, verb="decide on an extension", on_hold=True, needs_profile=True):
-    at: datetime
+class DecideExtension(Step, verb="decide on an extension", on_hold=True, needs_profile=True):
     approve: bool
     by: str
     note: TextRef | None = None
 
 
-@dataclass(frozen=True)
-class SendInterimResponse(CaseCommand, verb="send an interim response", needs_profile=True):
-    at: datetime
+class SendInterimResponse(Step, verb="send an interim response", needs_profile=True):
     kind: InterimKind
     note: TextRef
     refers_to_ombudsman: bool = False
 
 
-@dataclass(frozen=True)
-class RequestReview(CaseCommand, verb="request a review", own_guard=True):
-    at: datetime
-    reason: TextRef
+class RequestReview(Reasoned, verb="request a review", own_guard=True):
+    pass
 
 
-@dataclass(frozen=True)
-class DecideReview(CaseCommand, verb="decide the review", under_review=True, needs_profile=True):
-    at: datetime
+class DecideReview(Step, verb="decide the review", under_review=True, needs_profile=True):
     outcome: ReviewOutcome
     decision: TextRef
 

@@ -37,7 +37,6 @@ from shared.contracts.complaint import (
     RegulatoryMilestoneReached,
     ResponseKind,
 )
-from shared.contracts.text import TextRef
 from shared.decider import DomainError
 from shared.registry import EventData
 
@@ -295,27 +294,12 @@ class RegulatoryRules:
 
     # ------------------------------------------------------------------------------ extensions
 
-    def extended(
-        self,
-        cid: UUID,
-        clock: RegClock,
-        to: int,
-        reason: TextRef,
-        at: datetime,
-        requested_by: str | None = None,
-        approved_by: str | None = None,
-    ) -> RegulatoryDeadlineExtended:
+    def extended(self, clock: RegClock, to: int, **said: Any) -> RegulatoryDeadlineExtended:
+        """``clock`` moved to ``to`` (its new limit, in its unit): what the clock says of it, and
+        ``said`` by keyword (the case, the reason, the time, who requested and approved it)."""
+        extension, due_at = len(clock.extensions) + 1, self.math.due(clock, to)
         return RegulatoryDeadlineExtended(
-            complaint_id=cid,
-            reason=reason,
-            limit_days=to,
-            extension=len(clock.extensions) + 1,
-            at=at,
-            sla=clock.sla,
-            unit=clock.unit,
-            requested_by=requested_by,
-            approved_by=approved_by,
-            due_at=self.math.due(clock, to),
+            limit_days=to, extension=extension, sla=clock.sla, unit=clock.unit, due_at=due_at, **said
         )
 
     # ------------------------------------------------------------------------------ milestones

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from services.complaint import domain as d
 from services.complaint import projections
@@ -42,15 +42,13 @@ from shared.auth import Principal, is_allowed, requires, requires_on
 from shared.command_routes import CommandCall, Ran
 from shared.commands import CommandResult, Loaded
 from shared.envelope import Envelope, Metadata
-from shared.http import command_metadata
+from shared.http import BranchIdPath, command_metadata
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.runner import ServiceContext, context
 from shared.sla.deadlines import Deadline
 from shared.texts import TextReader, may_read_texts, refs_in
 
 router = APIRouter(tags=["complaints"])
-
-BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 
 
 # ------------------------------------------------------------------------------- plumbing
@@ -130,7 +128,7 @@ async def run_command(app: ComplaintApp, call: CommandCall) -> Ran:
     responses={200: {"description": "merged into the open case (cn-2020), or a replay of a merge"}},
 )
 async def receive_complaint(
-    branch_id: BranchId,
+    branch_id: BranchIdPath,
     body: ReceiveComplaintBody,
     app: App,
     staff: Annotated[Principal, Depends(requires("complaint.create"))],
@@ -147,21 +145,19 @@ async def receive_complaint(
     create = Create.of(request, idempotency_key, scope=branch_id, body=body)
     texts = app.texts.batch()
     try:
+        # the body's fields by name; its text through the batch, its lists as tuples
+        said = body.model_dump(exclude={"description", "about_staff", "representatives"})
+        people: dict[str, Any] = {
+            "about_staff": tuple(body.about_staff),
+            "representatives": tuple(body.representatives),
+        }
         result, merged = await app.receive(
             branch_id,
-            channel=body.channel,
-            customer_ref=body.customer_ref,
+            **said,
+            **people,
             description=texts.require(body.description),
             texts=texts,
-            visit_id=body.visit_id,
             meta=meta,
-            business_type=body.business_type,
-            matter_key=body.matter_key,
-            category=body.category,
-            about_staff=tuple(body.about_staff),
-            collective=body.collective,
-            representatives=tuple(body.representatives),
-            new_facts=body.new_facts,
             check_branch=staff.check_branch,
             create=create,
         )
@@ -233,7 +229,7 @@ async def get_complaint(
 
 @router.get("/branches/{branch_id}/complaints", response_model=Board)
 async def branch_board(
-    branch_id: BranchId,
+    branch_id: BranchIdPath,
     app: App,
     staff: Annotated[Principal, Depends(requires("complaint.read"))],
     status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = "open",

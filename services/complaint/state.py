@@ -12,6 +12,7 @@ from services.complaint.regclocks import Clocks
 from shared.contracts.complaint import (
     Channel,
     ComplaintClassified,
+    ComplaintPutOnHold,
     ExtensionRequested,
     HoldKind,
     InterimKind,
@@ -81,9 +82,8 @@ class Complaint:
     classification: ComplaintClassified | None = None
     level: Level = Level.lobby_manager
     solutions: tuple[Solution, ...] = ()
-    on_hold: bool = False
-    hold_reason: TextRef | None = None
-    held_since: datetime | None = None
+    #: the hold the case is in, as recorded (its reason, kind and since when); None: not on hold
+    hold: ComplaintPutOnHold | None = None
     customer_left_at: datetime | None = None
     resolved_at: datetime | None = None
     answered_at: datetime | None = None
@@ -105,7 +105,6 @@ class Complaint:
     profile: str | None = None
     #: the branch calendar business days count in (as recorded when its clocks started)
     calendar: str | None = None
-    hold_kind: HoldKind | None = None
     business_type: str | None = None
     cause_code: str | None = None
     matter_key: str | None = None
@@ -129,6 +128,22 @@ class Complaint:
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def on_hold(self) -> bool:
+        return self.hold is not None
+
+    @property
+    def hold_reason(self) -> TextRef | None:
+        return self.hold.reason if self.hold else None
+
+    @property
+    def held_since(self) -> datetime | None:
+        return self.hold.at if self.hold else None
+
+    @property
+    def hold_kind(self) -> HoldKind | None:
+        return self.hold.kind if self.hold else None
 
     def solution(self, solution_id: UUID) -> Solution | None:
         return next((s for s in self.solutions if s.solution_id == solution_id), None)

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.comments import assess
@@ -27,13 +27,12 @@ from shared.contracts.feedback import DeliveryFailure, ReasonCategory, SurveyCha
 from shared.contracts.text import TextRef, TextRules
 from shared.envelope import Metadata
 from shared.gateway_identity import actor_metadata, staff_or_gateway
-from shared.http import CustomerRefPath, command_metadata
+from shared.http import BranchIdPath, CustomerRefPath, command_metadata
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.texts import TextReader, TextView, may_read_texts
 
 router = APIRouter(tags=["feedback"])
 
-BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 MAX_PERIOD_DAYS = 366
 
@@ -299,7 +298,7 @@ async def get_survey(
 
 @router.get("/branches/{branch_id}/surveys", response_model=SurveyList)
 async def recent_surveys(
-    branch_id: BranchId,
+    branch_id: BranchIdPath,
     parts: Parts,
     staff: Annotated[Principal, Depends(requires("feedback.read"))],
     answered: Annotated[
@@ -340,7 +339,7 @@ async def recent_surveys(
 
 @router.get("/branches/{branch_id}/satisfaction")
 async def satisfaction(
-    branch_id: BranchId,
+    branch_id: BranchIdPath,
     parts: Parts,
     staff: Annotated[Principal, Depends(requires("feedback.read"))],
     from_: Annotated[

@@ -12,7 +12,7 @@ row in one command) run at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -165,10 +165,15 @@ class FeedbackApp(StreamCommands[Command, Survey]):
         staff_id: str | None,
         service_type: str | None,
         meta: Metadata,
+        known: Mapping[str, tuple[str, datetime] | None] | None = None,
     ) -> list[Envelope]:
-        """Request the subject's survey (nothing if it exists): channel, window, then decide."""
+        """Request the subject's survey (nothing if it exists): channel, window, then decide.
+        ``known``: the channel preferences a batch of reactions read in one go, by customer ref."""
         branch_id = cause.branch_id
-        preference = await preferred_channel(conn, customer_ref)  # under any of the customer's refs
+        if known is not None and customer_ref in known:
+            preference = known[customer_ref]
+        else:
+            preference = await preferred_channel(conn, customer_ref)  # under any of the customer's refs
         channel = self.config.channel_for(branch_id, SurveyChannel(preference[0]) if preference else None)
         now = self.clock.now()
         survey_id = survey_id_for(subject)

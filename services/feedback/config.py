@@ -4,7 +4,7 @@ tests pass a :class:`FeedbackConfig`."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,12 +65,13 @@ class FeedbackSettings(BaseSettings):
                 branches[branch.strip()] = SurveyChannel(channel.strip())
         if not 0 < self.satisfaction_target <= 1:
             raise ValueError("FEEDBACK_SATISFACTION_TARGET must be a share in (0, 1]")
-        return FeedbackConfig(
-            default_channel=self.survey_channel,
-            branch_channels=branches,
-            satisfaction_target=self.satisfaction_target,
-            signature=self.sms_signature,
-            dispatch_period=self.dispatch_period,
-            max_send_attempts=self.max_send_attempts,
-            gauge_window_days=self.gauge_window_days,
-        )
+        # the settings named as the config's fields, then those parsed or named otherwise
+        alike = {
+            f.name: getattr(self, f.name) for f in fields(FeedbackConfig) if f.name in type(self).model_fields
+        }
+        parsed = {
+            "branch_channels": branches,
+            "default_channel": self.survey_channel,
+            "signature": self.sms_signature,
+        }
+        return FeedbackConfig(**(alike | parsed))

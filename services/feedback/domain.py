@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID, uuid5
 
 from services.feedback.comments import NEGATIVE_SCORE_MAX, Assessment
+from shared.by_name import absorb, record
 from shared.contracts.feedback import (
     DeliveryFailure,
     NegativeFeedbackReceived,
@@ -35,6 +37,7 @@ from shared.contracts.feedback import (
     SurveySent,
 )
 from shared.contracts.text import TextRef
+from shared.decider import Command as _Command
 from shared.decider import Decider, DomainError, NotFound
 from shared.registry import EventData
 
@@ -114,27 +117,17 @@ class Survey:
 # ------------------------------------------------------------------------------------ commands
 
 
-@dataclass(frozen=True)
-class RequestSurvey:
-    survey_id: UUID
-    subject: str
-    customer_ref: str
-    channel: SurveyChannel
-    requested_at: datetime
-    expires_at: datetime
-    staff_id: str | None = None
-    service_type: str | None = None
-    source_event_id: UUID | None = None
+class RequestSurvey(SurveyRequested):
+    """Ask for a subject's survey: the command says what its ``SurveyRequested`` records, field for
+    field and validated alike (a command, not an event: it is not registered)."""
 
 
-@dataclass(frozen=True)
-class RecordSent:
+class RecordSent(_Command):
     message_id: str
     at: datetime
 
 
-@dataclass(frozen=True)
-class AnswerSurvey:
+class AnswerSurvey(_Command):
     score: int
     at: datetime
     #: the comment, kept by feedback (its words never come here)
@@ -144,13 +137,11 @@ class AnswerSurvey:
     assessment: Assessment = NO_FINDINGS
 
 
-@dataclass(frozen=True)
-class ExpireSurvey:
+class ExpireSurvey(_Command):
     at: datetime
 
 
-@dataclass(frozen=True)
-class RecordSendFailure:
+class RecordSendFailure(_Command):
     """An attempt failed (the dispatcher's, or the gateway's delivery report). ``retry_at``: the
     next attempt, None when there is none (then the survey is given up)."""
 
@@ -159,8 +150,7 @@ class RecordSendFailure:
     retry_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class RecordDelivered:
+class RecordDelivered(_Command):
     at: datetime
 
 
@@ -177,15 +167,7 @@ def decide(state: Survey, command: Command) -> Sequence[EventData]:
         case RecordSent():
             if not state.pending or state.status is SurveyStatus.sent or state.channel is None:
                 return []  # sent already (a resend after a crash), or answered / expired meanwhile
-            assert state.survey_id is not None
-            return [
-                SurveySent(
-                    survey_id=state.survey_id,
-                    channel=state.channel,
-                    message_id=command.message_id,
-                    at=command.at,
-                )
-            ]
+            return [record(SurveySent, command, state)]
         case ExpireSurvey():
             if not state.pending:
                 return []
@@ -193,19 +175,12 @@ def decide(state: Survey, command: Command) -> Sequence[EventData]:
             if state.status is SurveyStatus.send_failed:  # still failing: it never reached them
                 reason = state.failure or DeliveryFailure.gateway_error
                 return [_given_up(state, reason, command.at)]
-            return [SurveyExpired(survey_id=state.survey_id, subject=state.subject, at=command.at)]
+            return [record(SurveyExpired, command, state)]
         case RecordSendFailure():
             if not state.pending:
                 return []  # answered, expired or given up meanwhile: a late report changes nothing
             assert state.survey_id is not None and state.channel is not None
-            failed = SurveySendFailed(
-                survey_id=state.survey_id,
-                channel=state.channel,
-                attempt=state.attempts + 1,
-                reason=command.reason,
-                retry_at=command.retry_at,
-                at=command.at,
-            )
+            failed = record(SurveySendFailed, command, state, attempt=state.attempts + 1)
             if command.retry_at is not None:
                 return [failed]
             return [failed, _given_up(state, command.reason, command.at, attempts=state.attempts + 1)]
@@ -213,7 +188,7 @@ def decide(state: Survey, command: Command) -> Sequence[EventData]:
             if state.status is not SurveyStatus.sent or state.delivered_at is not None:
                 return []
             assert state.survey_id is not None and state.channel is not None
-            return [SurveyDelivered(survey_id=state.survey_id, channel=state.channel, at=command.at)]
+            return [record(SurveyDelivered, command, state)]
         case AnswerSurvey():
             return _answer(state, command)
     raise DomainError(f"unknown command {type(command).__name__}")
@@ -222,13 +197,8 @@ def decide(state: Survey, command: Command) -> Sequence[EventData]:
 def _given_up(
     state: Survey, reason: DeliveryFailure, at: datetime, attempts: int | None = None
 ) -> SurveyGivenUp:
-    assert state.survey_id is not None and state.channel is not None
-    return SurveyGivenUp(
-        survey_id=state.survey_id,
-        channel=state.channel,
-        attempts=state.attempts if attempts is None else attempts,
-        reason=reason,
-        at=at,
+    return record(
+        SurveyGivenUp, state, reason=reason, at=at, attempts=state.attempts if attempts is None else attempts
     )
 
 
@@ -237,19 +207,7 @@ def _request(state: Survey, command: RequestSurvey) -> Sequence[EventData]:
         return []  # one survey per visit or case, never two
     if command.expires_at <= command.requested_at:
         raise DomainError("a survey's window must end after it is requested")
-    return [
-        SurveyRequested(
-            survey_id=command.survey_id,
-            subject=command.subject,
-            customer_ref=command.customer_ref,
-            channel=command.channel,
-            requested_at=command.requested_at,
-            expires_at=command.expires_at,
-            staff_id=command.staff_id,
-            service_type=command.service_type,
-            source_event_id=command.source_event_id,
-        )
-    ]
+    return [SurveyRequested(**command.model_dump())]
 
 
 def _answer(state: Survey, command: AnswerSurvey) -> Sequence[EventData]:
@@ -268,31 +226,20 @@ def _answer(state: Survey, command: AnswerSurvey) -> Sequence[EventData]:
         raise DomainError(f"the comment is limited to {COMMENT_MAX} characters")
     verdict = command.assessment
     negative = command.score <= NEGATIVE_SCORE_MAX or verdict.names_problem
-    comment = command.comment
-    answered = SurveyAnswered(
-        survey_id=state.survey_id,
-        subject=state.subject,
-        score=command.score,
-        reasons=list(dict.fromkeys(command.reasons)),
-        staff_id=state.staff_id,
-        service_type=state.service_type,
-        at=command.at,
-        comment=comment,
-        negative=negative,
+    answered = record(
+        SurveyAnswered, command, state, reasons=list(dict.fromkeys(command.reasons)), negative=negative
     )
     if not negative:
         return [answered]
+    matched = list(verdict.matched)
     return [
         answered,
-        NegativeFeedbackReceived(
-            survey_id=state.survey_id,
-            subject=state.subject,
-            customer_ref=state.customer_ref,
-            score=command.score,
-            comment=comment,
+        record(
+            NegativeFeedbackReceived,
+            command,
+            state,
             describes_complaint=verdict.describes_complaint,
-            at=command.at,
-            matched=list(verdict.matched),
+            matched=matched,
         ),
     ]
 
@@ -303,64 +250,37 @@ def _answer(state: Survey, command: AnswerSurvey) -> Sequence[EventData]:
 def evolve(state: Survey, event: EventData) -> Survey:
     match event:
         case SurveyRequested():
-            return replace(
-                state,
-                status=SurveyStatus.requested,
-                survey_id=event.survey_id,
-                subject=event.subject,
-                customer_ref=event.customer_ref,
-                channel=event.channel,
-                requested_at=event.requested_at,
-                expires_at=event.expires_at,
-                staff_id=event.staff_id,
-                service_type=event.service_type,
-                source_event_id=event.source_event_id,
-            )
+            return absorb(state, event, status=SurveyStatus.requested)
         case SurveySent():
-            return replace(
+            return absorb(
                 state,
+                event,
                 status=SurveyStatus.sent,
                 sent_at=event.at,
-                message_id=event.message_id,
                 attempts=state.attempts + 1,
                 retry_at=None,
             )
         case SurveySendFailed():
             # a delivery report after the send: the message did not arrive after all
-            return replace(
-                state,
-                status=SurveyStatus.send_failed,
-                sent_at=None,
-                message_id=None,
-                attempts=event.attempt,
-                failure=event.reason,
-                retry_at=event.retry_at,
-            )
+            unsent = replace(state, sent_at=None, message_id=None, attempts=event.attempt)
+            return _failed(unsent, event.reason, event.retry_at)
         case SurveyGivenUp():
-            return replace(
-                state,
-                status=SurveyStatus.send_failed,
-                given_up_at=event.at,
-                failure=event.reason,
-                retry_at=None,
-            )
+            return _failed(state, event.reason, None, given_up_at=event.at)
         case SurveyDelivered():
             return replace(state, delivered_at=event.at)
         case SurveyAnswered():
-            return replace(
-                state,
-                status=SurveyStatus.answered,
-                answered_at=event.at,
-                score=event.score,
-                comment=event.comment,
-                reasons=tuple(event.reasons),
-                negative=event.negative,
-            )
+            # the request's facts it repeats are the same
+            return absorb(state, event, status=SurveyStatus.answered, answered_at=event.at)
         case NegativeFeedbackReceived():
             return replace(state, negative=True, describes_complaint=event.describes_complaint)
         case SurveyExpired():
             return replace(state, status=SurveyStatus.expired, expired_at=event.at)
     return state
+
+
+def _failed(state: Survey, reason: DeliveryFailure, retry_at: datetime | None, **more: Any) -> Survey:
+    """An attempt failed: the reason is kept (after a later success too), the next attempt is set."""
+    return replace(state, status=SurveyStatus.send_failed, failure=reason, retry_at=retry_at, **more)
 
 
 survey_decider: Decider[Command, Survey] = Decider(Survey(), decide, evolve)

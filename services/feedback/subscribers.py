@@ -1,7 +1,13 @@
 """Choreography: a survey after every served visit and every closed complaint.
 
 Handlers run inside the projection runner's transaction and append the survey's events there
-(:meth:`FeedbackApp.request_in`): the request and the consumer's progress commit together. The
+(:meth:`FeedbackApp.request_in`): the request and the consumer's progress commit together. A
+whole batch's handlers share one reaction batch (``shared.reactions``): the survey requests and
+``complaint_customers`` rows are queued and written together; a read of what the batch may have
+queued flushes first. What the handlers read is read for the whole batch before them
+(``prepare``): the channel preferences of every customer surveyed (not written by any reaction;
+a batch with a merge reads them one by one, as the merge changes whose preference counts) and
+the complainants of the complaints it closes (stored, or received earlier in the batch). The
 survey id is derived from the subject, so a redelivered event — or a complaint closed a second
 time after a reopen — requests nothing new: one survey per visit or case, never two.
 
@@ -12,19 +18,59 @@ whose need was ``complaint`` is not surveyed as a visit — the case's own surve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
 import asyncpg
 
 from services.feedback import metrics
 from services.feedback.app import FeedbackApp
+from shared import reactions
 from shared.actors import staff_actor
 from shared.contracts.complaint import ComplaintClosed, ComplaintReceived
+from shared.contracts.customers import CustomerMergeReversed, CustomersMerged
 from shared.contracts.reception import CustomerErased, ServiceType, VisitServed
-from shared.customer_aliases import follow_merges
+from shared.customer_aliases import follow_merges, same_customer_sql
 from shared.envelope import Envelope, Metadata
 from shared.projection import EventHandlers
 from shared.topology import events_topic
 
 ACTOR = "system:survey-rules"
+_MERGES = frozenset(e.event_type for e in (CustomersMerged, CustomerMergeReversed))
+#: ``preferences.preferred_channel`` for many customers at once
+_PREFERENCES = f"""
+SELECT r.ref, p.channel, p.updated_at FROM unnest($1::text[]) AS r(ref)
+LEFT JOIN LATERAL (
+    SELECT channel, updated_at FROM customer_preferences WHERE customer_ref IN {same_customer_sql("r.ref")}
+    ORDER BY customer_ref = r.ref DESC, updated_at DESC LIMIT 1
+) p ON true"""
+
+
+_COMPLAINANTS = (
+    "SELECT complaint_id, customer_ref FROM complaint_customers WHERE complaint_id = ANY($1::uuid[])"
+)
+
+
+@dataclass
+class _Known:
+    """What a batch's handlers read, read for the whole batch before them (``prepare``)."""
+
+    #: channel preference (None: never chose) by customer ref, of every customer surveyed
+    preferences: dict[str, tuple[str, datetime] | None] = field(default_factory=dict)
+    #: the complaints the batch closes, and their complainants: stored, or received in the batch
+    #: before (the handlers add those as they go, in order)
+    closing: set[UUID] = field(default_factory=set)
+    complainants: dict[UUID, str] = field(default_factory=dict)
+
+
+def _received_and_closed(env: Envelope, closing: set[UUID]) -> bool:
+    return env.type == ComplaintReceived.event_type and UUID(env.data["complaint_id"]) in closing
+
+
+def _surveyed_visit(env: Envelope) -> bool:
+    return env.type == VisitServed.event_type and env.data.get("customer_ref") is not None
 
 
 def _meta(env: Envelope) -> Metadata:
@@ -43,6 +89,29 @@ def survey_rules(app: FeedbackApp) -> EventHandlers:
     proj = follow_merges(
         EventHandlers("survey_rules", [events_topic("reception"), events_topic("complaint")])
     )
+    known = _Known()
+
+    async def prepare(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        """What the batch's handlers will read, in one statement each: the complainants of the
+        complaints it closes and every surveyed customer's channel preference."""
+        known.preferences.clear()
+        known.complainants.clear()
+        known.closing = {UUID(e.data["complaint_id"]) for e in events if e.type == ComplaintClosed.event_type}
+        if known.closing:
+            rows = await conn.fetch(_COMPLAINANTS, list(known.closing))
+            known.complainants.update({r["complaint_id"]: r["customer_ref"] for r in rows})
+        if any(e.type in _MERGES for e in events):
+            return  # a merge in the batch changes whose preference counts: each reads its own
+        refs = {str(e.data["customer_ref"]) for e in events if _surveyed_visit(e)}
+        refs.update(known.complainants.values())
+        refs.update(str(e.data["customer_ref"]) for e in events if _received_and_closed(e, known.closing))
+        if refs:
+            rows = await conn.fetch(_PREFERENCES, sorted(refs))
+            known.preferences.update(
+                {r["ref"]: (r["channel"], r["updated_at"]) if r["channel"] else None for r in rows}
+            )
+
+    proj.prepare = prepare
 
     @proj.on(VisitServed)
     async def served(conn: asyncpg.Connection, env: Envelope, data: VisitServed) -> None:
@@ -60,23 +129,30 @@ def survey_rules(app: FeedbackApp) -> EventHandlers:
             staff_id=data.staff_id,
             service_type=data.service_type.value,
             meta=_meta(env),
+            known=known.preferences,
         )
 
     @proj.on(ComplaintReceived)
     async def received(conn: asyncpg.Connection, env: Envelope, data: ComplaintReceived) -> None:
-        await conn.execute(
+        await reactions.write(
+            conn,
             """INSERT INTO complaint_customers (complaint_id, branch_id, customer_ref) VALUES ($1, $2, $3)
                ON CONFLICT (complaint_id) DO NOTHING""",
             data.complaint_id,
             env.branch_id,
             data.customer_ref,
         )
+        if data.complaint_id in known.closing:  # the row stored first stays (DO NOTHING)
+            known.complainants.setdefault(data.complaint_id, data.customer_ref)
 
     @proj.on(ComplaintClosed)
     async def closed(conn: asyncpg.Connection, env: Envelope, data: ComplaintClosed) -> None:
-        customer_ref = await conn.fetchval(
-            "SELECT customer_ref FROM complaint_customers WHERE complaint_id = $1", data.complaint_id
-        )
+        customer_ref = known.complainants.get(data.complaint_id)
+        if data.complaint_id not in known.closing:  # not prepared: read it
+            await reactions.flush(conn)  # the batch's earlier reactions are written (their complaints)
+            customer_ref = await conn.fetchval(
+                "SELECT customer_ref FROM complaint_customers WHERE complaint_id = $1", data.complaint_id
+            )
         if customer_ref is None:  # the case was received before this service kept track
             metrics.SURVEYS_SKIPPED.labels("unknown_complainant").inc()
             return
@@ -88,11 +164,13 @@ def survey_rules(app: FeedbackApp) -> EventHandlers:
             staff_id=_staff(env.actor),
             service_type=ServiceType.complaint.value,
             meta=_meta(env),
+            known=known.preferences,
         )
 
     @proj.on(CustomerErased)
     async def erased(conn: asyncpg.Connection, env: Envelope, data: CustomerErased) -> None:
         """The vault erased a customer: their comments are shredded (crypto-shredding)."""
+        await reactions.flush(conn)
         await app.texts.erase_customer(conn, data.customer_ref)
 
     return proj

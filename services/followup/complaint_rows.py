@@ -1,6 +1,9 @@
 """Follow-up's ``complaints`` rows: what the task rules know of each complaint (open or closed,
 whom to contact, on hold). Written by the rules (``subscribers.py``) and, table writes only, by the
-restore drill's rebuild from the restored complaint store (``shared/readmodels/kafka_fed.py``)."""
+restore drill's rebuild from the restored complaint store (``shared/readmodels/kafka_fed.py``).
+
+Inside a consumer batch's reactions the writes are queued (``shared.reactions.write``) and sent
+with the batch's others, in order; elsewhere they run at once."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared import reactions
 from shared.contracts.complaint import HoldKind
 from shared.envelope import Envelope
 
@@ -15,7 +19,8 @@ from shared.envelope import Envelope
 async def set_complaint(
     conn: asyncpg.Connection, env: Envelope, complaint_id: UUID, status: str, customer_ref: str | None = None
 ) -> None:
-    await conn.execute(
+    await reactions.write(
+        conn,
         """INSERT INTO complaints (complaint_id, branch_id, customer_ref, status, updated_at)
            VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (complaint_id) DO UPDATE SET status = EXCLUDED.status,
@@ -30,7 +35,8 @@ async def set_complaint(
 
 
 async def set_hold(conn: asyncpg.Connection, complaint_id: UUID, kind: HoldKind | None) -> None:
-    await conn.execute(
+    await reactions.write(
+        conn,
         "UPDATE complaints SET hold_kind = $2 WHERE complaint_id = $1",
         complaint_id,
         None if kind is None else kind.value,

@@ -3,6 +3,9 @@
 Each handler runs inside the projection runner's transaction and appends its task events in that
 same transaction (:meth:`FollowUpApp.execute_in`): the reaction and the consumer's progress commit
 together, and task ids derived from the causing event make a second delivery a no-op anyway.
+The runner runs a whole batch's handlers in one reaction batch (``shared.reactions``): their
+commands and ``complaints`` writes are queued and sent together, so every read here (a complaint's
+row, its open tasks, a task's stream) flushes what the batch queued first (:meth:`_Reactions.read`).
 
 Progress updates form a chain per open complaint: the first is scheduled at receipt (and at each
 reopen); each task schedules exactly one successor (``successor_id``) when it is completed or
@@ -23,6 +26,7 @@ from services.followup import complaint_rows
 from services.followup.app import FollowUpApp
 from services.followup.domain import CancelTask, CompleteTask, PauseTask, ResumeTask, ScheduleTask
 from services.followup.rules import TaskRules
+from shared import reactions
 from shared.clock import Clock
 from shared.contracts.complaint import (
     ClockOutcome,
@@ -98,7 +102,13 @@ class _Reactions:
             return
         await self.app.execute_in(conn, command.task_id, command, meta=_meta(env), branch_id=env.branch_id)
 
+    async def read(self, conn: asyncpg.Connection) -> asyncpg.Connection:
+        """``conn``, once what the batch's earlier reactions queued is written (before any read)."""
+        await reactions.flush(conn)
+        return conn
+
     async def customer_of(self, conn: asyncpg.Connection, complaint_id: UUID) -> str | None:
+        await self.read(conn)
         value = await conn.fetchval(
             "SELECT customer_ref FROM complaints WHERE complaint_id = $1", complaint_id
         )
@@ -106,6 +116,7 @@ class _Reactions:
 
     async def lock_complaint(self, conn: asyncpg.Connection, complaint_id: UUID) -> str | None:
         """Lock the complaint's row; its status (``open``/``closed``) or None if unknown."""
+        await self.read(conn)
         value = await conn.fetchval(
             "SELECT status FROM complaints WHERE complaint_id = $1 FOR UPDATE", complaint_id
         )
@@ -129,6 +140,7 @@ class _Reactions:
         slas: Sequence[str] | None = None,
     ) -> list[UUID]:
         """Open tasks of the complaint of these kinds (and, if given, about these regulatory SLAs)."""
+        await self.read(conn)
         rows = await conn.fetch(
             """SELECT task_id FROM tasks WHERE complaint_id = $1 AND kind = ANY($2::text[])
                AND status IN ('scheduled', 'contacted')
@@ -157,6 +169,7 @@ class _Reactions:
         await complaint_rows.set_hold(conn, complaint_id, kind)
 
     async def hold_of(self, conn: asyncpg.Connection, complaint_id: UUID) -> HoldKind | None:
+        await self.read(conn)
         value = await conn.fetchval("SELECT hold_kind FROM complaints WHERE complaint_id = $1", complaint_id)
         return HoldKind(value) if value else None
 
@@ -219,7 +232,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
 
         An update it recorded *because of* one of our events (its causation is in our store) is
         not news: reacting would complete the successor just scheduled, and so on forever."""
-        if env.causation_id is not None and await conn.fetchval(
+        if env.causation_id is not None and await (await r.read(conn)).fetchval(
             "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)", env.causation_id
         ):
             return
@@ -298,7 +311,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
     @proj.on(CustomerErased)
     async def erased(conn: asyncpg.Connection, env: Envelope, data: CustomerErased) -> None:
         """The vault erased a customer: the notes follow-up keeps about them are shredded."""
-        await app.texts.erase_customer(conn, data.customer_ref)
+        await app.texts.erase_customer(await r.read(conn), data.customer_ref)
 
     return proj
 
@@ -311,7 +324,7 @@ def progress_chain(app: FollowUpApp, rules: TaskRules, store: EventStore, clock:
     async def next_after(
         conn: asyncpg.Connection, env: Envelope, task_id: UUID, since: datetime | None
     ) -> None:
-        loaded = await app.load(task_id, conn)
+        loaded = await app.load(task_id, await r.read(conn))
         task = loaded.state
         complaint_id = task.complaint_id
         if task.kind is not TaskKind.progress_update or complaint_id is None:

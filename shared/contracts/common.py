@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, ValidationInfo
 
@@ -29,44 +30,42 @@ Masked = Annotated[str, Field(max_length=64)]
 MASKED_NAME_PATTERN = r"^(?:[^\s*\x00-\x1f]\*+|\*+)(?: \*+)*$"
 #: at most 3 leading and 4 trailing digits of a masked phone: ``138****5678``, ``****5678``
 MASKED_PHONE_PATTERN = r"^[0-9]{0,3}\*+[0-9]{0,4}$"
-_NAME = re.compile(MASKED_NAME_PATTERN)
-_PHONE = re.compile(MASKED_PHONE_PATTERN)
 
 
-def _stored_name(value: object, info: ValidationInfo) -> object:
-    """A value stored before the shape was checked is shown masked again when read back."""
-    if isinstance(value, str) and (info.context or {}).get(STORED_EVENT) and not _NAME.match(value):
-        return mask_name(value)
-    return value
+def _restored(pattern: str, mask: Callable[[str], str]) -> BeforeValidator:
+    """A masked value stored before its shape was checked is masked again when read back."""
+    shape = re.compile(pattern)
+
+    def restore(value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str) and (info.context or {}).get(STORED_EVENT) and not shape.match(value):
+            return mask(value)
+        return value
+
+    return BeforeValidator(restore)
 
 
-def _stored_phone(value: object, info: ValidationInfo) -> object:
-    if isinstance(value, str) and (info.context or {}).get(STORED_EVENT) and not _PHONE.match(value):
-        return mask_phone(value)
-    return value
+def _shaped(pattern: str, description: str) -> Any:
+    """A masked value's shape, checked on input and stated in the schema."""
+    return Field(
+        min_length=1,
+        max_length=64,
+        pattern=pattern,
+        json_schema_extra={"pattern": pattern},
+        description=description,
+    )
 
 
 #: a masked name as shown to staff, validated by shape: a raw name such as ``张三丰*`` is refused
 MaskedName = Annotated[
     str,
-    BeforeValidator(_stored_name),
-    Field(
-        min_length=1,
-        max_length=64,
-        pattern=MASKED_NAME_PATTERN,
-        json_schema_extra={"pattern": MASKED_NAME_PATTERN},
-        description="masked name: at most the first character visible, the rest '*'",
-    ),
+    _restored(MASKED_NAME_PATTERN, mask_name),
+    _shaped(MASKED_NAME_PATTERN, "masked name: at most the first character visible, the rest '*'"),
 ]
 #: a masked phone number as shown to staff (``138****5678``; a raw number is refused)
 MaskedPhone = Annotated[
     str,
-    BeforeValidator(_stored_phone),
-    Field(
-        min_length=1,
-        max_length=64,
-        pattern=MASKED_PHONE_PATTERN,
-        json_schema_extra={"pattern": MASKED_PHONE_PATTERN},
-        description="masked phone: at most 3 leading + 4 trailing digits visible, the rest '*'",
+    _restored(MASKED_PHONE_PATTERN, mask_phone),
+    _shaped(
+        MASKED_PHONE_PATTERN, "masked phone: at most 3 leading + 4 trailing digits visible, the rest '*'"
     ),
 ]

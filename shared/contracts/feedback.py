@@ -44,11 +44,15 @@ class ReasonCategory(StrEnum):
     other = "other"
 
 
+class OnSurvey(EventData):
+    # what every event of a survey says first (a base's fields come first)
+    survey_id: UUID
+
+
 @event("SurveyRequested")
-class SurveyRequested(EventData):
+class SurveyRequested(OnSurvey):
     """One survey per visit or complaint case (its id is derived from ``subject``)."""
 
-    survey_id: UUID
     subject: str = Field(min_length=1, max_length=128)  # ``visit:<id>`` or ``complaint:<id>``
     customer_ref: CustomerRef
     channel: SurveyChannel
@@ -61,8 +65,7 @@ class SurveyRequested(EventData):
 
 
 @event("SurveySent")
-class SurveySent(EventData):
-    survey_id: UUID
+class SurveySent(OnSurvey):
     channel: SurveyChannel
     #: the gateway's reference of the message (no phone number)
     message_id: str = Field(min_length=1, max_length=128)
@@ -70,8 +73,7 @@ class SurveySent(EventData):
 
 
 @event("SurveyAnswered", version=2)
-class SurveyAnswered(EventData):
-    survey_id: UUID
+class SurveyAnswered(OnSurvey):
     subject: str  # ``visit:<id>`` or ``complaint:<id>``
     score: int = Field(ge=1, le=5)
     reasons: list[str] = Field(default_factory=list, max_length=10)
@@ -85,20 +87,18 @@ class SurveyAnswered(EventData):
 
 
 @event("SurveyExpired")
-class SurveyExpired(EventData):
+class SurveyExpired(OnSurvey):
     """The answer window closed without an answer."""
 
-    survey_id: UUID
     subject: str
     at: datetime
 
 
 @event("NegativeFeedbackReceived", version=2)
-class NegativeFeedbackReceived(EventData):
+class NegativeFeedbackReceived(OnSurvey):
     """Score ≤ 2 or a comment naming a problem: follow-up schedules a service-recovery call;
     when ``describes_complaint`` the complaint service opens a case (channel ``survey``)."""
 
-    survey_id: UUID
     subject: str
     customer_ref: CustomerRef
     score: int = Field(ge=1, le=5)
@@ -128,11 +128,10 @@ class DeliveryFailure(StrEnum):
 
 
 @event("SurveySendFailed")
-class SurveySendFailed(EventData):
+class SurveySendFailed(OnSurvey):
     """An attempt to reach the customer failed. ``retry_at`` is the next attempt (backoff), or
     None when there will be none: a ``SurveyGivenUp`` follows. Never counted as asked."""
 
-    survey_id: UUID
     channel: SurveyChannel
     #: the attempt that failed (1, 2, …)
     attempt: int = Field(ge=1, le=1000)
@@ -142,11 +141,10 @@ class SurveySendFailed(EventData):
 
 
 @event("SurveyGivenUp")
-class SurveyGivenUp(EventData):
+class SurveyGivenUp(OnSurvey):
     """The survey never reached the customer (attempts used up, nothing to send to, or the answer
     window ended while retrying): it leaves the response rate, it does not expire."""
 
-    survey_id: UUID
     channel: SurveyChannel
     attempts: int = Field(ge=0, le=1000)
     reason: DeliveryFailure
@@ -154,10 +152,9 @@ class SurveyGivenUp(EventData):
 
 
 @event("SurveyDelivered")
-class SurveyDelivered(EventData):
+class SurveyDelivered(OnSurvey):
     """The gateway reported the message delivered to the customer's handset."""
 
-    survey_id: UUID
     channel: SurveyChannel
     at: datetime
 

@@ -34,9 +34,13 @@ class TaskKind(StrEnum):
     regulatory_milestone = "regulatory_milestone"
 
 
-@event("FollowUpScheduled", version=2)
-class FollowUpScheduled(EventData):
+class OnTask(EventData):
+    # what every event of a follow-up task says first (a base's fields come first)
     task_id: UUID
+
+
+@event("FollowUpScheduled", version=2)
+class FollowUpScheduled(OnTask):
     kind: TaskKind
     owner: StaffId | None = None
     due_at: datetime
@@ -58,10 +62,9 @@ class FollowUpScheduled(EventData):
 
 
 @event("FollowUpContacted", version=2)
-class FollowUpContacted(EventData):
+class FollowUpContacted(OnTask):
     """One attempt to reach the customer, reached or not, with what was said or tried."""
 
-    task_id: UUID
     reached: bool
     note: TextRef | None = None
     attempt: int = Field(ge=1)
@@ -69,8 +72,7 @@ class FollowUpContacted(EventData):
 
 
 @event("FollowUpReassigned", version=2)
-class FollowUpReassigned(EventData):
-    task_id: UUID
+class FollowUpReassigned(OnTask):
     from_owner: StaffId | None = None
     to_owner: StaffId
     reason: TextRef | None = None
@@ -78,8 +80,7 @@ class FollowUpReassigned(EventData):
 
 
 @event("FollowUpCompleted", version=2)
-class FollowUpCompleted(EventData):
-    task_id: UUID
+class FollowUpCompleted(OnTask):
     kind: TaskKind
     at: datetime
     #: staff's note
@@ -92,8 +93,7 @@ class FollowUpCompleted(EventData):
 
 
 @event("FollowUpCancelled", version=2)
-class FollowUpCancelled(EventData):
-    task_id: UUID
+class FollowUpCancelled(OnTask):
     kind: TaskKind
     #: staff's reason (a cancellation by staff needs one)
     reason: TextRef | None = None
@@ -105,10 +105,9 @@ class FollowUpCancelled(EventData):
 
 
 @event("VerificationFailed", version=2)
-class VerificationFailed(EventData):
+class VerificationFailed(OnTask):
     """跟踪核查 found the correction did not happen: the complaint service reopens the case."""
 
-    task_id: UUID
     complaint_id: UUID
     at: datetime
     #: what verification found: follow-up's text (the complaint keeps this ref)
@@ -116,11 +115,10 @@ class VerificationFailed(EventData):
 
 
 @event("FollowUpPaused")
-class FollowUpPaused(EventData):
+class FollowUpPaused(OnTask):
     """The task's clock stopped: the complaint it keeps a promise about is on hold (waiting on the
     complainant or an external appraisal). A paused task is never overdue."""
 
-    task_id: UUID
     kind: TaskKind
     #: the rule's words (system text)
     rule: SystemText
@@ -128,10 +126,9 @@ class FollowUpPaused(EventData):
 
 
 @event("FollowUpResumed")
-class FollowUpResumed(EventData):
+class FollowUpResumed(OnTask):
     """The clock runs again with the time that was left: the due time moved by the held time."""
 
-    task_id: UUID
     kind: TaskKind
     paused_seconds: float = Field(ge=0)
     #: the new due time (the old one plus ``paused_seconds``)

@@ -91,9 +91,19 @@ MaterialCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
 # ------------------------------------------------------------------------ the agreed contract
 
 
-@event("VisitArrived")
-class VisitArrived(EventData):
+class OnVisit(EventData):
+    # what every event of a visit says first (a base's fields come first; no docstring: each
+    # event's schema keeps its own description)
     visit_id: UUID
+
+
+class OnCall(EventData):
+    # what every event of a phone call says first
+    call_id: UUID
+
+
+@event("VisitArrived")
+class VisitArrived(OnVisit):
     customer_ref: CustomerRef | None = None
     arrival: str = Field(pattern=r"^(walk_in|appointment)$")
     returning: bool = False
@@ -103,11 +113,10 @@ class VisitArrived(EventData):
 
 
 @event("ComplaintRaisedDuringVisit", version=2)
-class ComplaintRaisedDuringVisit(EventData):
+class ComplaintRaisedDuringVisit(OnVisit):
     """The complaint service opens a case linked to the visit (channel ``in_branch``); the case
     keeps reception's ref for its description."""
 
-    visit_id: UUID
     customer_ref: CustomerRef
     description: TextRef
     at: datetime
@@ -116,8 +125,7 @@ class ComplaintRaisedDuringVisit(EventData):
 
 
 @event("VisitServed", version=2)
-class VisitServed(EventData):
-    visit_id: UUID
+class VisitServed(OnVisit):
     service_type: ServiceType
     counter_id: str = Field(min_length=1, max_length=32)
     staff_id: StaffId
@@ -135,8 +143,7 @@ class VisitServed(EventData):
 
 
 @event("VisitLeft")
-class VisitLeft(EventData):
-    visit_id: UUID
+class VisitLeft(OnVisit):
     at: datetime
     reason: LeftReason | None = None
 
@@ -145,35 +152,31 @@ class VisitLeft(EventData):
 
 
 @event("VisitRoutedToRelationshipManager")
-class VisitRoutedToRelationshipManager(EventData):
+class VisitRoutedToRelationshipManager(OnVisit):
     """A returning customer with an assigned relationship manager is served by them."""
 
-    visit_id: UUID
     relationship_manager: StaffId
     at: datetime
 
 
 @event("VisitPrioritised")
-class VisitPrioritised(EventData):
+class VisitPrioritised(OnVisit):
     """Served first within the line; the accessibility needs tell staff how to help."""
 
-    visit_id: UUID
     priority: Priority | None = None
     accessibility: list[Accessibility] = Field(default_factory=list, max_length=4)
     at: datetime
 
 
 @event("VisitGreeted")
-class VisitGreeted(EventData):
-    visit_id: UUID
+class VisitGreeted(OnVisit):
     at: datetime
     #: the customer identified themselves while being greeted
     customer_ref: CustomerRef | None = None
 
 
 @event("NeedConfirmed", version=2)
-class NeedConfirmed(EventData):
-    visit_id: UUID
+class NeedConfirmed(OnVisit):
     service_type: ServiceType
     #: the service line (queue) the need is served on
     line: LineName
@@ -182,10 +185,9 @@ class NeedConfirmed(EventData):
 
 
 @event("VisitGuided", version=2)
-class VisitGuided(EventData):
+class VisitGuided(OnVisit):
     """The customer was told which materials the business needs (from the catalogue)."""
 
-    visit_id: UUID
     service_type: ServiceType
     required_materials: list[MaterialCode] = Field(default_factory=list, max_length=30)
     notes: TextRef | None = None
@@ -193,8 +195,7 @@ class VisitGuided(EventData):
 
 
 @event("DocumentsChecked")
-class DocumentsChecked(EventData):
-    visit_id: UUID
+class DocumentsChecked(OnVisit):
     complete: bool
     missing: list[MaterialCode] = Field(default_factory=list, max_length=30)
     #: 1 for the first check of the visit, 2 after the customer fetched what was missing, ...
@@ -203,23 +204,20 @@ class DocumentsChecked(EventData):
 
 
 @event("VisitSteppedOut")
-class VisitSteppedOut(EventData):
+class VisitSteppedOut(OnVisit):
     """The customer went to fetch missing documents; the visit stays open."""
 
-    visit_id: UUID
     missing: list[MaterialCode] = Field(default_factory=list, max_length=30)
     at: datetime
 
 
 @event("VisitReturned")
-class VisitReturned(EventData):
-    visit_id: UUID
+class VisitReturned(OnVisit):
     at: datetime
 
 
 @event("VisitQueued")
-class VisitQueued(EventData):
-    visit_id: UUID
+class VisitQueued(OnVisit):
     line: LineName
     ticket: Ticket
     service_type: ServiceType
@@ -230,8 +228,7 @@ class VisitQueued(EventData):
 
 
 @event("VisitCalled")
-class VisitCalled(EventData):
-    visit_id: UUID
+class VisitCalled(OnVisit):
     ticket: Ticket
     line: LineName
     counter_id: CounterId
@@ -244,8 +241,7 @@ class VisitCalled(EventData):
 
 
 @event("VisitNoShow")
-class VisitNoShow(EventData):
-    visit_id: UUID
+class VisitNoShow(OnVisit):
     ticket: Ticket
     line: LineName
     calls: int = Field(ge=1)
@@ -253,10 +249,9 @@ class VisitNoShow(EventData):
 
 
 @event("VisitAbandoned")
-class VisitAbandoned(EventData):
+class VisitAbandoned(OnVisit):
     """The customer left while queued (or after being called, before being served)."""
 
-    visit_id: UUID
     ticket: Ticket
     line: LineName
     waited_seconds: float = Field(ge=0)
@@ -267,8 +262,7 @@ class VisitAbandoned(EventData):
 
 
 @event("CallReceived")
-class CallReceived(EventData):
-    call_id: UUID
+class CallReceived(OnCall):
     customer_ref: CustomerRef | None = None
     #: e.g. ``138****5678`` — never the raw number
     masked_number: MaskedPhone | None = None
@@ -276,8 +270,7 @@ class CallReceived(EventData):
 
 
 @event("CallAnswered")
-class CallAnswered(EventData):
-    call_id: UUID
+class CallAnswered(OnCall):
     staff_id: StaffId
     rings: int = Field(ge=0, le=100)
     seconds_to_answer: float = Field(ge=0)
@@ -288,16 +281,14 @@ class CallAnswered(EventData):
 
 
 @event("CallPurposeRecorded", version=2)
-class CallPurposeRecorded(EventData):
-    call_id: UUID
+class CallPurposeRecorded(OnCall):
     purpose: ServiceType
     notes: TextRef | None = None
     at: datetime
 
 
 @event("CallRouted", version=2)
-class CallRouted(EventData):
-    call_id: UUID
+class CallRouted(OnCall):
     #: a staff id, desk or department, e.g. ``loans-desk``
     routed_to: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     notes: TextRef | None = None
@@ -305,15 +296,13 @@ class CallRouted(EventData):
 
 
 @event("CallResolved", version=2)
-class CallResolved(EventData):
-    call_id: UUID
+class CallResolved(OnCall):
     notes: TextRef | None = None
     at: datetime
 
 
 @event("CallEnded")
-class CallEnded(EventData):
-    call_id: UUID
+class CallEnded(OnCall):
     outcome: CallOutcome
     #: from received to ended
     duration_seconds: float = Field(ge=0)

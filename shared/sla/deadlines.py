@@ -10,6 +10,7 @@ time is up becomes ``breached`` (still open: it can be met late, or paused and r
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
@@ -104,24 +105,28 @@ def schedule(deadline: Deadline, book: PolicyBook) -> Deadline:
 
     A paused deadline keeps no milestone, but its due time follows a changed duration (an
     extension granted while the case waits), the open pause not counted yet."""
+    due, next_at, kind = timing(deadline, book)
+    return replace(deadline, due_at=due, next_fire_at=next_at, next_fire_kind=kind)
+
+
+def timing(deadline: Deadline, book: PolicyBook) -> tuple[datetime | None, datetime | None, str | None]:
+    """``(due_at, next_fire_at, next_fire_kind)`` as :func:`schedule` sets them (an ended
+    deadline keeps its ``due_at``)."""
     if deadline.state not in ("running", "breached", "paused"):
-        return replace(deadline, next_fire_at=None, next_fire_kind=None)
+        return deadline.due_at, None, None
     calendar = book.calendar(deadline.branch_id) if deadline.counting == "business" else ALWAYS_OPEN
     closed = closed_intervals(deadline.pauses)
     due = calendar.add_open_time(deadline.started_at, deadline.duration, closed)
     if deadline.state == "paused":
-        return replace(deadline, due_at=due, next_fire_at=None, next_fire_kind=None)
-    next_at: datetime | None = None
-    kind: str | None = None
+        return due, None, None
+    if "breached" in deadline.fired:
+        return due, None, None
     for fraction in deadline.milestones:
         name = f"at_risk:{fraction:g}"
-        if name not in deadline.fired and "breached" not in deadline.fired:
-            next_at = calendar.add_open_time(deadline.started_at, deadline.duration * fraction, closed)
-            kind = name
-            break
-    if next_at is None and "breached" not in deadline.fired:
-        next_at, kind = due, "breached"
-    return replace(deadline, due_at=due, next_fire_at=next_at, next_fire_kind=kind)
+        if name not in deadline.fired:
+            warn_at = calendar.add_open_time(deadline.started_at, deadline.duration * fraction, closed)
+            return due, warn_at, name
+    return due, due, "breached"
 
 
 class Deadlines:
@@ -153,29 +158,36 @@ class Deadlines:
             if existing is not None and existing.is_open:
                 return existing
         chosen = policy or self.book.policy(sla, branch_id)
-        deadline = schedule(
-            Deadline(
-                deadline_id=uuid4(),
-                subject_type=subject_type,
-                subject_id=subject_id,
-                stream_id=stream_id,
-                branch_id=branch_id,
-                sla=sla,
-                policy=chosen.policy,
-                rule=chosen.rule,
-                counting=chosen.counting,
-                duration=duration or chosen.duration,
-                milestones=chosen.milestones(),
-                started_at=started_at,
-                pauses=(),
-                state="running",
-                due_at=None,
-                fired=(),
-                next_fire_at=None,
-                next_fire_kind=None,
-                ended_at=None,
-            ),
-            self.book,
+        duration = duration or chosen.duration
+        milestones = chosen.milestones()
+        # what schedule() computes for a fresh running deadline, without building it twice
+        calendar = self.book.calendar(branch_id) if chosen.counting == "business" else ALWAYS_OPEN
+        due = calendar.add_open_time(started_at, duration)
+        if milestones:
+            next_at = calendar.add_open_time(started_at, duration * milestones[0])
+            kind = f"at_risk:{milestones[0]:g}"
+        else:
+            next_at, kind = due, "breached"
+        deadline = Deadline(
+            deadline_id=uuid4(),
+            subject_type=subject_type,
+            subject_id=subject_id,
+            stream_id=stream_id,
+            branch_id=branch_id,
+            sla=sla,
+            policy=chosen.policy,
+            rule=chosen.rule,
+            counting=chosen.counting,
+            duration=duration,
+            milestones=milestones,
+            started_at=started_at,
+            pauses=(),
+            state="running",
+            due_at=due,
+            fired=(),
+            next_fire_at=next_at,
+            next_fire_kind=kind,
+            ended_at=None,
         )
         await self._save(conn, deadline, insert=True)
         return deadline
@@ -346,7 +358,7 @@ def _values(d: Deadline) -> tuple[Any, ...]:
         d.duration.total_seconds(),
         list(d.milestones),
         d.started_at,
-        json.dumps([[lo.isoformat(), hi.isoformat() if hi else None] for lo, hi in d.pauses]),
+        _pauses_json(d.pauses),
         d.state,
         d.due_at,
         list(d.fired),
@@ -389,9 +401,21 @@ def _upsert_arguments(deadlines: Sequence[Deadline]) -> list[list[Any]]:
     for d in deadlines:
         for column, value in zip(columns, _values(d), strict=True):
             column.append(value)
-    columns[10] = [json.dumps(m) for m in columns[10]]
-    columns[15] = [json.dumps(f) for f in columns[15]]
+    columns[10] = [_list_json(tuple(m)) for m in columns[10]]
+    columns[15] = [_list_json(tuple(f)) for f in columns[15]]
     return columns
+
+
+def _pauses_json(pauses: Sequence[tuple[datetime, datetime | None]]) -> str:
+    if not pauses:  # most deadlines: no JSON encoder run for nothing
+        return "[]"
+    return json.dumps([[lo.isoformat(), hi.isoformat() if hi else None] for lo, hi in pauses])
+
+
+@functools.lru_cache(maxsize=512)
+def _list_json(values: tuple[float, ...] | tuple[str, ...]) -> str:
+    """Milestones and fired marks as JSON: a handful of distinct lists, encoded once each."""
+    return json.dumps(list(values))
 
 
 class DeadlineCache(Deadlines):
@@ -436,9 +460,14 @@ class DeadlineCache(Deadlines):
 
 
 def from_row(row: asyncpg.Record) -> Deadline:
-    pauses = tuple(
-        (datetime.fromisoformat(lo), datetime.fromisoformat(hi) if hi else None)
-        for lo, hi in json.loads(row["pauses"])
+    raw = row["pauses"]
+    pauses = (
+        ()
+        if raw == "[]"  # most deadlines never paused: no JSON decoder run for nothing
+        else tuple(
+            (datetime.fromisoformat(lo), datetime.fromisoformat(hi) if hi else None)
+            for lo, hi in json.loads(raw)
+        )
     )
     return Deadline(
         deadline_id=row["deadline_id"],

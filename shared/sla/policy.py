@@ -6,6 +6,7 @@ and override any field of any SLA; everything else falls back to the defaults.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Mapping
@@ -41,7 +42,13 @@ class SlaPolicy:
 
     def milestones(self) -> tuple[float, ...]:
         """Fractions at which an at-risk warning fires, ascending, below 1."""
-        return tuple(sorted({f for f in (*self.warnings, self.at_risk_fraction) if 0 < f < 1}))
+        return _milestones(tuple(self.warnings), self.at_risk_fraction)
+
+
+@functools.lru_cache(maxsize=256)
+def _milestones(warnings: tuple[float, ...], at_risk_fraction: float) -> tuple[float, ...]:
+    """:meth:`SlaPolicy.milestones`, once per distinct setting (every deadline start asks)."""
+    return tuple(sorted({f for f in (*warnings, at_risk_fraction) if 0 < f < 1}))
 
 
 def parse_duration(text: str | int | float) -> timedelta:

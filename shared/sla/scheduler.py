@@ -10,6 +10,7 @@ injected clock: tests call :meth:`tick` instead of sleeping.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -31,6 +32,9 @@ Arguments: the transaction, the deadline (as of the milestone), which milestone,
 was reached (``due_at`` for a breach — also when it fires late after downtime)."""
 
 RETRY_AFTER = timedelta(seconds=30)
+#: the at-risk gauge counts every open deadline (a scan of the table): at most this often, plus
+#: after a tick that fired (Prometheus scrapes every 15 s; a met deadline leaves it this late)
+GAUGE_SECONDS = 10.0
 
 
 class DeadlineScheduler:
@@ -48,6 +52,7 @@ class DeadlineScheduler:
         self.on_fire = on_fire
         self.period = period
         self.batch = batch
+        self._gauge_at: float | None = None  # monotonic time of the last refresh
         deadlines.touch_metrics()
 
     async def tick(self) -> int:
@@ -67,7 +72,9 @@ class DeadlineScheduler:
                         fired += await self._fire_due(conn, from_row(row), now)
                 if len(rows) < self.batch:
                     break
-            await self._refresh_gauge(conn)
+            if fired or self._gauge_at is None or time.monotonic() - self._gauge_at >= GAUGE_SECONDS:
+                await self._refresh_gauge(conn)
+                self._gauge_at = time.monotonic()
         return fired
 
     async def _fire_due(self, conn: asyncpg.Connection, deadline: Deadline, now: datetime) -> int:

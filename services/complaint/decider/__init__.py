@@ -86,7 +86,7 @@ class ComplaintDecider:
         handler = HANDLERS.get(type(command))
         if handler is None:
             raise DomainError(f"unknown command {type(command).__name__}")
-        case = Deciding(state, self.rules, self.regulation, self.reg)
+        case = Deciding(state, self.rules, self.reg)
         refuse_unless_allowed(case, command)
         return handler(case, command)
 

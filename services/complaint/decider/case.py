@@ -18,6 +18,7 @@ from services.complaint.decider.rules import ComplaintRules
 from services.complaint.regulated import RegulatoryRules
 from services.complaint.regulation import Regulation
 from services.complaint.state import LEVELS, Complaint, Status
+from shared import by_name
 from shared.contracts.complaint import ComplaintEscalated, EscalationCause, HoldKind, Level
 from shared.decider import DomainError
 from shared.registry import EventData
@@ -31,9 +32,13 @@ class Deciding:
 
     state: Complaint
     rules: ComplaintRules
-    #: the service's regulation (profiles), whatever the case
-    regulation: Regulation | None = None
+    #: the rules of the service's regulation (its profiles), whatever the case
     service_reg: RegulatoryRules | None = None
+
+    @property
+    def regulation(self) -> Regulation | None:
+        """The service's regulation (profiles), whatever the case."""
+        return self.service_reg.regulation if self.service_reg else None
 
     @property
     def reg(self) -> RegulatoryRules | None:
@@ -54,10 +59,8 @@ class Deciding:
     def record(self, event: type[E], command: object, **decided: Any) -> E:
         """``event`` of this case, recording each of its fields the command has by the same name
         (its time, texts, codes); ``decided``: what the decision adds or sets otherwise."""
-        said = {name: getattr(command, name) for name in event.model_fields if hasattr(command, name)}
-        if "complaint_id" not in said:  # only a receipt names its case
-            said["complaint_id"] = self.cid
-        return event(**{**said, **decided})
+        # only a receipt's command names its case; every other event is about this one
+        return by_name.record(event, command, {"complaint_id": self.state.complaint_id}, **decided)
 
 
 def refuse_unless_allowed(case: Deciding, command: CaseCommand) -> None:

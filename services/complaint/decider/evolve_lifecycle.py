@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.complaint.decider.folding import add_source, new_cycle, on, set_solution, start_clocks
+from services.complaint.decider.folding import add_source, answered, new_cycle, on, set_solution, start_clocks
 from services.complaint.regclocks import Clocks
 from services.complaint.state import (
     Complaint,
@@ -127,14 +127,9 @@ def _complaint_correction_failed(state: Complaint, event: ev.ComplaintCorrection
 
 @on(ev.ComplaintAnswered)
 def _complaint_answered(state: Complaint, event: ev.ComplaintAnswered) -> Complaint:
-    return replace(
-        state,
-        status=Status.answered,
-        answered_at=event.at,
-        decision_at=event.at,
-        clocks=state.clocks.meet_by("answer", event.at),
-        outcome=event.outcome,
-        resolved_at=state.resolved_at or event.at,
+    resolved_at = state.resolved_at or event.at
+    return answered(
+        state, event.at, "answer", decision_at=event.at, outcome=event.outcome, resolved_at=resolved_at
     )
 
 
@@ -165,14 +160,7 @@ def _complaint_reopened(state: Complaint, event: ev.ComplaintReopened) -> Compla
 
 @on(ev.ComplaintPutOnHold)
 def _complaint_put_onhold_of(state: Complaint, event: ev.ComplaintPutOnHold) -> Complaint:
-    return replace(
-        state,
-        on_hold=True,
-        hold_reason=event.reason,
-        held_since=event.at,
-        hold_kind=event.kind,
-        clocks=state.clocks.hold(event),
-    )
+    return replace(state, hold=event, clocks=state.clocks.hold(event))
 
 
 @on(ev.ComplaintResumed)
@@ -182,7 +170,7 @@ def _complaint_resumed(state: Complaint, event: ev.ComplaintResumed) -> Complain
 
 def released(state: Complaint, clocks: Clocks) -> Complaint:
     """The case off hold (resumed or closed), with its clocks as they run on."""
-    return replace(state, on_hold=False, hold_reason=None, held_since=None, hold_kind=None, clocks=clocks)
+    return replace(state, hold=None, clocks=clocks)
 
 
 @on(ev.ComplaintEscalated)

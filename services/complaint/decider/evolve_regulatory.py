@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from services.complaint.decider.deadlines import milestone
-from services.complaint.decider.folding import new_cycle, on, start_clocks
+from services.complaint.decider.folding import answered, new_cycle, on, start_clocks
 from services.complaint.state import (
     REGULATORY_SLA,
     Complaint,
@@ -88,14 +88,7 @@ def _review_requested(state: Complaint, event: ev.ReviewRequested) -> Complaint:
 
 @on(ev.ReviewDecided)
 def _review_decided(state: Complaint, event: ev.ReviewDecided) -> Complaint:
-    return replace(
-        state,
-        status=Status.answered,
-        answered_at=event.at,
-        resolved_at=event.at,
-        review_outcome=event.outcome,
-        clocks=state.clocks.meet_by("review_decision", event.at),
-    )
+    return answered(state, event.at, "review_decision", resolved_at=event.at, review_outcome=event.outcome)
 
 
 @on(SlaAtRisk)

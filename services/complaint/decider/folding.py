@@ -14,6 +14,7 @@ from services.complaint.state import (
     REGULATORY_SLA,
     Complaint,
     SolutionStatus,
+    Status,
 )
 from shared.contracts.complaint import (
     ClockStart,
@@ -37,27 +38,26 @@ def on(*event_types: type) -> Callable[[Apply], Apply]:
     return register
 
 
+#: what a cycle records of itself, as a new cycle starts: nothing yet
+_CYCLE_FRESH: dict[str, Any] = {
+    "acknowledged_at": None,
+    "resolved_at": None,
+    "answered_at": None,
+    "outcome": None,
+    "closed_at": None,
+    "sla_fired": frozenset(),
+    "breached_slas": frozenset(),
+}
+
+
 def new_cycle(state: Complaint, cycle: int, at: datetime, starts: Sequence[ClockStart]) -> Complaint:
     """A reopen or a review starts a new cycle: its own acknowledgement, answer and clocks."""
-    return replace(
-        state,
-        cycle=cycle,
-        cycle_started_at=at,
-        acknowledged_at=None,
-        resolved_at=None,
-        answered_at=None,
-        outcome=None,
-        closed_at=None,
-        sla_fired=frozenset(),
-        breached_slas=frozenset(),
-        clocks=state.clocks.start_all(starts, hold_of(state), at),
-    )
+    clocks = state.clocks.start_all(starts, hold_of(state), at)
+    return replace(state, **_CYCLE_FRESH, cycle=cycle, cycle_started_at=at, clocks=clocks)
 
 
 def hold_of(state: Complaint) -> tuple[HoldKind, TextRef | None] | None:
-    if state.on_hold and state.hold_kind is not None:
-        return state.hold_kind, state.hold_reason
-    return None
+    return (state.hold.kind, state.hold.reason) if state.hold else None
 
 
 def start_clocks(state: Complaint, starts: Sequence[ClockStart], at: datetime) -> Complaint:
@@ -74,6 +74,14 @@ def start_clocks(state: Complaint, starts: Sequence[ClockStart], at: datetime) -
     if REGULATORY_SLA in slas:
         state = replace(state, regulatory_extensions=0, regulatory_limit_days=None, pending_extension=None)
     return state
+
+
+def answered(state: Complaint, at: datetime, met_by: str, **more: Any) -> Complaint:
+    """The customer has the bank's decision (its answer, or a review's) at ``at``: the clocks that
+    decision meets stop; ``more``: what else the decision records."""
+    return replace(
+        state, status=Status.answered, answered_at=at, clocks=state.clocks.meet_by(met_by, at), **more
+    )
 
 
 def set_solution(state: Complaint, solution_id: UUID, status: SolutionStatus) -> Complaint:

@@ -59,7 +59,7 @@ def extend_under_profile(case: Deciding, command: ExtendRegulatoryDeadline) -> l
     if REGULATORY_SLA in state.breached_slas:
         raise DomainError(f"cannot {what}: the {clock.limit}-day limit has already passed")
     reg.not_passed(clock, command.at, what)
-    return [reg.extended(cid, clock, step.to, command.reason, command.at)]
+    return [reg.extended(clock, step.to, complaint_id=cid, reason=command.reason, at=command.at)]
 
 
 def request_extension(case: Deciding, command: RequestExtension) -> list[EventData]:
@@ -119,9 +119,10 @@ def decide_extension(case: Deciding, command: DecideExtension) -> list[EventData
     clock = reg.open_clock(state, request.sla, "approve the extension")
     reg.not_passed(clock, command.at, "approve the extension")
     by, limit = command.by, request.limit_days
+    moved = {"complaint_id": cid, "at": command.at, "requested_by": request.requested_by, "approved_by": by}
     return [
         ExtensionApproved(**decided, approved_by=by, limit_days=limit, note=command.note),
-        reg.extended(cid, clock, limit, request.reason, command.at, request.requested_by, by),
+        reg.extended(clock, limit, reason=request.reason, **moved),
     ]
 
 
@@ -152,7 +153,7 @@ def interim_response(case: Deciding, command: SendInterimResponse) -> list[Event
         step = reg.next_step(state, clock)
         if step is not None and step.needs == command.kind.value:
             reg.not_passed(clock, command.at, what)
-            extended = reg.extended(cid, clock, step.to, command.note, command.at)
+            extended = reg.extended(clock, step.to, complaint_id=cid, reason=command.note, at=command.at)
             final_by = extended.due_at
             effects.append(extended)
     if not effects and not outcomes:

@@ -31,10 +31,43 @@ from shared.contracts.complaint.vocabulary import (
 from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
+#: the events (the bases ``OnCase``, ``CaseStep`` are no events: the package does not export them)
+__all__ = [
+    "ComplaintAcknowledged",
+    "ComplaintAnswered",
+    "ComplaintClassified",
+    "ComplaintClosed",
+    "ComplaintCorrectionFailed",
+    "ComplaintEscalated",
+    "ComplaintMergedIntoIncident",
+    "ComplaintPutOnHold",
+    "ComplaintReceived",
+    "ComplaintReopened",
+    "ComplaintResumed",
+    "CustomerLeftBranch",
+    "InvestigationStarted",
+    "ProgressUpdateGiven",
+    "RegulatoryDeadlineExtended",
+    "SolutionAccepted",
+    "SolutionImplemented",
+    "SolutionRejected",
+    "SolutionsProposed",
+]
+
+
+class OnCase(EventData):
+    # what every event of a case says first (a base's fields come first; no docstring: each
+    # event's schema keeps its own description, or none)
+    complaint_id: UUID
+
+
+class CaseStep(OnCase):
+    # a step on a case that says when before what
+    at: datetime
+
 
 @event("ComplaintReceived", version=2)
-class ComplaintReceived(EventData):
-    complaint_id: UUID
+class ComplaintReceived(OnCase):
     channel: Channel
     customer_ref: CustomerRef
     #: the complaint service's own text, or reception's / feedback's ref for a case they raised
@@ -59,9 +92,7 @@ class ComplaintReceived(EventData):
 
 
 @event("ComplaintAcknowledged", version=2)
-class ComplaintAcknowledged(EventData):
-    complaint_id: UUID
-    at: datetime
+class ComplaintAcknowledged(CaseStep):
     apology: TextRef | None = None
     #: the cycle the acknowledgement belongs to (2+ after a reopen)
     cycle: int = Field(default=1, ge=1)
@@ -72,8 +103,7 @@ class ComplaintAcknowledged(EventData):
 
 
 @event("ComplaintClassified")
-class ComplaintClassified(EventData):
-    complaint_id: UUID
+class ComplaintClassified(OnCase):
     category: Category
     nature: Nature
     source: str = Field(min_length=1, max_length=64)
@@ -87,8 +117,7 @@ class ComplaintClassified(EventData):
 
 
 @event("ComplaintEscalated", version=2)
-class ComplaintEscalated(EventData):
-    complaint_id: UUID
+class ComplaintEscalated(OnCase):
     from_level: Level
     to_level: Level
     #: staff's reason; None for an automatic escalation, whose causes are codes
@@ -99,22 +128,18 @@ class ComplaintEscalated(EventData):
 
 
 @event("InvestigationStarted", version=2)
-class InvestigationStarted(EventData):
-    complaint_id: UUID
-    at: datetime
+class InvestigationStarted(CaseStep):
     note: TextRef | None = None
 
 
 @event("SolutionsProposed", version=2)
-class SolutionsProposed(EventData):
-    complaint_id: UUID
+class SolutionsProposed(OnCase):
     solutions: list[ProposedSolution] = Field(min_length=1, max_length=5)
     at: datetime
 
 
-class _OnSolution(EventData):
+class _OnSolution(OnCase):
     # what a step on one proposed solution says first (a base's fields come first)
-    complaint_id: UUID
     solution_id: UUID
     at: datetime
 
@@ -137,10 +162,9 @@ class SolutionImplemented(_OnSolution):
 
 
 @event("ComplaintAnswered", version=2)
-class ComplaintAnswered(EventData):
+class ComplaintAnswered(OnCase):
     """The customer was given the bank's decision (the regulatory "decision")."""
 
-    complaint_id: UUID
     outcome: Outcome
     answer: TextRef
     at: datetime
@@ -153,20 +177,17 @@ class ComplaintAnswered(EventData):
 
 
 @event("ComplaintCorrectionFailed", version=2)
-class ComplaintCorrectionFailed(EventData):
+class ComplaintCorrectionFailed(OnCase):
     """Verification found an implemented correction did not happen, while the case is still open:
     the implemented solutions count as accepted again and must be implemented anew."""
 
-    complaint_id: UUID
     finding: TextRef
     at: datetime
     source_event_id: UUID | None = None
 
 
 @event("ComplaintClosed", version=2)
-class ComplaintClosed(EventData):
-    complaint_id: UUID
-    at: datetime
+class ComplaintClosed(CaseStep):
     result: TextRef
     #: the customer was satisfied with the outcome at close, if known
     customer_satisfied: bool | None = None
@@ -182,9 +203,7 @@ class ComplaintClosed(EventData):
 
 
 @event("ComplaintReopened", version=2)
-class ComplaintReopened(EventData):
-    complaint_id: UUID
-    at: datetime
+class ComplaintReopened(CaseStep):
     reason: TextRef
     cycle: int = Field(ge=2)
     #: e.g. the follow-up verification that failed
@@ -194,10 +213,9 @@ class ComplaintReopened(EventData):
 
 
 @event("ComplaintPutOnHold", version=2)
-class ComplaintPutOnHold(EventData):
+class ComplaintPutOnHold(OnCase):
     """The case waits (on the customer, or an external appraisal): its SLA clocks are paused."""
 
-    complaint_id: UUID
     reason: TextRef
     kind: HoldKind = HoldKind.waiting_on_customer
     at: datetime
@@ -208,9 +226,7 @@ class ComplaintPutOnHold(EventData):
 
 
 @event("ComplaintResumed", version=2)
-class ComplaintResumed(EventData):
-    complaint_id: UUID
-    at: datetime
+class ComplaintResumed(CaseStep):
     note: TextRef | None = None
     #: the complainant must be told (e.g. the appraisal result arrived, the clock runs again)
     inform_complainant: bool = False
@@ -219,38 +235,34 @@ class ComplaintResumed(EventData):
 
 
 @event("ComplaintMergedIntoIncident", version=2)
-class ComplaintMergedIntoIncident(EventData):
+class ComplaintMergedIntoIncident(OnCase):
     """Many complaints, one cause (e.g. a system outage): handled together as an incident."""
 
-    complaint_id: UUID
     incident_id: UUID
     cause: TextRef
     at: datetime
 
 
 @event("CustomerLeftBranch")
-class CustomerLeftBranch(EventData):
+class CustomerLeftBranch(OnCase):
     """The complainant left the branch: the resolve deadline of an in-branch case starts now."""
 
-    complaint_id: UUID
     visit_id: UUID | None = None
     at: datetime
 
 
 @event("ProgressUpdateGiven", version=2)
-class ProgressUpdateGiven(EventData):
+class ProgressUpdateGiven(OnCase):
     """The complainant was told where the case stands (due every 24 h while open)."""
 
-    complaint_id: UUID
     note: TextRef
     at: datetime
 
 
 @event("RegulatoryDeadlineExtended", version=2)
-class RegulatoryDeadlineExtended(EventData):
+class RegulatoryDeadlineExtended(OnCase):
     """A complex case: the regulatory limit moves (15 → 30 days by default), with a reason."""
 
-    complaint_id: UUID
     reason: TextRef
     #: the new limit in days from the start of the cycle
     limit_days: int = Field(ge=1, le=365)

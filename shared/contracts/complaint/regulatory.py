@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import Field
 
 from shared.contracts.common import CustomerRef, StaffId
+from shared.contracts.complaint.lifecycle import CaseStep, OnCase
 from shared.contracts.complaint.vocabulary import (
     Channel,
     ClockOutcome,
@@ -22,14 +23,27 @@ from shared.contracts.complaint.vocabulary import (
     _clocks,
 )
 from shared.contracts.text import TextRef, withhold_texts
-from shared.registry import EventData, event
+from shared.registry import event
+
+__all__ = [
+    "ComplaintStaffIdentified",
+    "ExtensionApproved",
+    "ExtensionDenied",
+    "ExtensionRequested",
+    "HandlerAssigned",
+    "InterimResponseSent",
+    "NewMaterialReceived",
+    "RegulatoryMilestoneReached",
+    "RepeatComplaintMerged",
+    "ReviewDecided",
+    "ReviewRequested",
+]
 
 
 @event("RegulatoryMilestoneReached")
-class RegulatoryMilestoneReached(EventData):
+class RegulatoryMilestoneReached(OnCase):
     """A warning before a regulatory limit (e.g. day 10 of 15): a task for the branch head."""
 
-    complaint_id: UUID
     deadline_id: UUID
     sla: SlaName
     profile: str = Field(min_length=1, max_length=32)
@@ -45,12 +59,10 @@ class RegulatoryMilestoneReached(EventData):
 
 
 @event("RepeatComplaintMerged", version=2)
-class RepeatComplaintMerged(EventData):
+class RepeatComplaintMerged(CaseStep):
     """The same complainant raised the same matter again while the case is open: recorded on the
     open case, no new case and no new clock (unless it brings new facts)."""
 
-    complaint_id: UUID
-    at: datetime
     channel: Channel
     customer_ref: CustomerRef
     matter_key: MatterKey | None = None
@@ -64,36 +76,31 @@ class RepeatComplaintMerged(EventData):
 
 
 @event("NewMaterialReceived", version=2)
-class NewMaterialReceived(EventData):
+class NewMaterialReceived(CaseStep):
     """New facts or reasons from the complainant (cn-2020: the clock restarts from this day)."""
 
-    complaint_id: UUID
-    at: datetime
     summary: TextRef
     restarts_clock: bool
     regulatory_clocks: list[ClockStart] = _clocks()
 
 
 @event("ComplaintStaffIdentified")
-class ComplaintStaffIdentified(EventData):
+class ComplaintStaffIdentified(OnCase):
     """Members of staff the complaint is about (they may not handle it)."""
 
-    complaint_id: UUID
     staff_ids: list[StaffId] = Field(min_length=1, max_length=10)
     at: datetime
 
 
 @event("HandlerAssigned")
-class HandlerAssigned(EventData):
-    complaint_id: UUID
+class HandlerAssigned(OnCase):
     handler: StaffId
     previous: StaffId | None = None
     at: datetime
 
 
-class _OnExtensionRequest(EventData):
+class _OnExtensionRequest(OnCase):
     # the fields a request and its decision share (in this order on each: a base's fields come first)
-    complaint_id: UUID
     request_id: UUID
     sla: SlaName = "complaint.regulatory"
 
@@ -129,10 +136,9 @@ class ExtensionDenied(_OnExtensionRequest):
 
 
 @event("InterimResponseSent", version=2)
-class InterimResponseSent(EventData):
+class InterimResponseSent(OnCase):
     """uk-fca holding response / us-cfpb "in progress" response."""
 
-    complaint_id: UUID
     kind: InterimKind
     note: TextRef
     refers_to_ombudsman: bool = False
@@ -143,11 +149,9 @@ class InterimResponseSent(EventData):
 
 
 @event("ReviewRequested", version=2)
-class ReviewRequested(EventData):
+class ReviewRequested(CaseStep):
     """The complainant asks the higher level to review the decision: a new cycle with its own clock."""
 
-    complaint_id: UUID
-    at: datetime
     reason: TextRef
     cycle: int = Field(ge=2)
     #: the decision under review
@@ -158,9 +162,7 @@ class ReviewRequested(EventData):
 
 
 @event("ReviewDecided", version=2)
-class ReviewDecided(EventData):
-    complaint_id: UUID
-    at: datetime
+class ReviewDecided(CaseStep):
     outcome: ReviewOutcome
     decision: TextRef
     cycle: int = Field(ge=2)

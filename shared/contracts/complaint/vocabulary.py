@@ -14,6 +14,30 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from shared.contracts.common import StaffId
 from shared.contracts.text import TextRef
 
+__all__ = [
+    "Category",
+    "Channel",
+    "ClockBasis",
+    "ClockOutcome",
+    "ClockStart",
+    "Code",
+    "EscalationCause",
+    "HoldKind",
+    "InterimKind",
+    "Label",
+    "Level",
+    "LimitUnit",
+    "MatterKey",
+    "Nature",
+    "Outcome",
+    "ProposedSolution",
+    "RemediationAction",
+    "ResponseKind",
+    "ReviewOutcome",
+    "SlaName",
+    "Urgency",
+]
+
 
 class Channel(StrEnum):
     in_branch = "in_branch"

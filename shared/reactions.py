@@ -1,0 +1,376 @@
+"""A consumer batch's reactions decided together: a few statements per batch, not per event.
+
+A reaction (follow-up's task rules, feedback's survey rules) runs one command per event it reacts
+to. Run one at a time inside the batch's transaction, each is a savepoint, a stream load, an
+append and a release: about five round trips per event, which at hundreds of complaints a second
+is what the consumer can do and no more. Inside a :class:`ReactionBatch` (the projection runner
+opens one on its transaction, :func:`opened`) the same calls only queue:
+
+* :meth:`StreamCommands.execute_in <shared.stream_commands.StreamCommands.execute_in>` queues the
+  command (:meth:`ReactionBatch.submit`); :func:`write` queues a read-model write;
+* :meth:`ReactionBatch.flush` then loads every stream the queued commands touch in ONE statement,
+  decides the commands in memory in the order they came (several for one stream fold one after
+  the other), runs each stream's ``after_change`` once with all its new events, and sends:
+  the queued writes in their order (a run of the same statement as one pipelined
+  ``executemany``), the ``after_change`` writes grouped by statement (they touch one row per
+  stream per table, independent of each other: ``shared.db_batch``'s rule), and every new event
+  of every stream in ONE append statement, each stream checked at the version it was loaded at.
+
+What a handler must keep to (as with ``shared.db_batch``): anything that *reads* what an earlier
+reaction of the batch may have written (the tasks table, a stream, a row written with
+:func:`write`) flushes first (:func:`flush`, cheap when nothing is queued); the rest only queues.
+A command decided in the flush that raises (a domain error, a conflict with a concurrent staff
+command) fails the whole flush: the runner then applies the batch again one event at a time, each
+in a savepoint of the same transaction (``shared.projection``), which finds and isolates it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from shared import db_batch, tracing
+from shared.commands import CommandHandler
+from shared.envelope import Envelope, Metadata
+from shared.eventstore import ConcurrencyError, EventStore, EventTooLarge
+from shared.horizon import WRITER_LOCK_CLASS
+from shared.metrics import APPEND_SECONDS, EVENTS_APPENDED
+
+log = logging.getLogger(__name__)
+
+#: every stream a flush's commands touch, in one statement (the store's envelope JSON)
+_LOAD = """
+SELECT stream_id, json_build_object(
+    'event_id', event_id, 'type', type, 'schema_version', schema_version,
+    'stream_id', stream_id, 'stream_version', stream_version, 'branch_id', branch_id,
+    'occurred_at', occurred_at, 'recorded_at', recorded_at, 'correlation_id', correlation_id,
+    'causation_id', causation_id, 'actor', actor, 'data', data)::text AS json
+FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version
+"""
+
+#: ``EventStore.append`` for many streams at once: each stream inserts only if it is still at the
+#: version it was loaded at (and was last written by an older transaction: ``shared.eventstore``);
+#: events go in in the order given (a stream's versions ascending), so the log keeps stream order
+_APPEND_MANY = """
+WITH writers_lock AS (SELECT pg_advisory_xact_lock_shared($16::int, $17::int)),
+cur AS (
+    SELECT s.stream_id, s.expected, coalesce(l.stream_version, 0) AS v,
+           coalesce(l.tx_id <= pg_current_xact_id(), true) AS in_log_order
+    FROM writers_lock, unnest($1::text[], $2::int[]) AS s(stream_id, expected)
+    LEFT JOIN LATERAL (
+        SELECT stream_version, tx_id FROM events e WHERE e.stream_id = s.stream_id
+        ORDER BY stream_version DESC LIMIT 1
+    ) l ON true
+), ins AS (
+    INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, branch_id,
+                        occurred_at, recorded_at, correlation_id, causation_id, actor, data, traceparent)
+    SELECT e.event_id, e.stream_id, e.stream_version, e.type, e.schema_version, e.branch_id,
+           e.occurred_at, e.recorded_at, e.correlation_id, e.causation_id, e.actor, e.data::jsonb,
+           e.traceparent
+    FROM unnest($3::text[], $4::uuid[], $5::int[], $6::text[], $7::int[], $8::text[],
+                $9::timestamptz[], $10::timestamptz[], $11::uuid[], $12::uuid[], $13::text[],
+                $14::text[], $15::text[])
+         WITH ORDINALITY AS e(stream_id, event_id, stream_version, type, schema_version, branch_id,
+                              occurred_at, recorded_at, correlation_id, causation_id, actor, data,
+                              traceparent, ord)
+    JOIN cur ON cur.stream_id = e.stream_id AND cur.v = cur.expected AND cur.in_log_order
+    ORDER BY e.ord
+    RETURNING stream_id
+)
+SELECT c.stream_id, c.expected, c.v AS current, c.in_log_order,
+       (SELECT count(*) FROM ins WHERE ins.stream_id = c.stream_id) AS inserted
+FROM cur c
+"""
+
+
+@dataclass
+class _Command:
+    handler: CommandHandler[Any, Any]
+    stream_id: str
+    command: Any
+    meta: Metadata
+    branch_id: str | None
+    #: the trace of the event that caused it (``tracing.handling``), stored with its events
+    traceparent: str | None
+
+
+@dataclass
+class _Stream:
+    handler: CommandHandler[Any, Any]
+    loaded_version: int
+    before: Any
+    state: Any
+    branch_id: str | None
+    new: list[Envelope] = field(default_factory=list)
+    traceparents: list[str | None] = field(default_factory=list)
+
+
+class ReactionBatch:
+    """The commands and writes a consumer batch's reactions queued on one connection."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.commands: list[_Command] = []
+        self.writes: list[tuple[str, tuple[object, ...]]] = []
+        #: events appended by this batch's flushes (the caller wakes the relay when any were)
+        self.appended = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.commands) or bool(self.writes)
+
+    def submit(
+        self,
+        handler: CommandHandler[Any, Any],
+        stream_id: str,
+        command: Any,
+        *,
+        meta: Metadata,
+        branch_id: str | None = None,
+    ) -> None:
+        """Queue a command on a stream (created if it does not exist): decided at the flush."""
+        if self.commands and self.commands[0].handler.store is not handler.store:
+            raise ValueError("one reaction batch appends to one event store")
+        traceparent = tracing.current_traceparent()
+        self.commands.append(_Command(handler, stream_id, command, meta, branch_id, traceparent))
+
+    def write(self, sql: str, *args: object) -> None:
+        """Queue a read-model write; queued writes are sent in order before the commands'."""
+        self.writes.append((sql.strip().rstrip(";"), args))
+
+    def discard(self) -> None:
+        """Forget what is queued (its savepoint was rolled back)."""
+        self.commands.clear()
+        self.writes.clear()
+
+    async def isolated(
+        self,
+        apply: Callable[[asyncpg.Connection, Sequence[Envelope]], Awaitable[None]],
+        events: Sequence[Envelope],
+        attempts: int,
+        passthrough: tuple[type[BaseException], ...],
+    ) -> dict[int, Exception]:
+        """The fallback after a whole batch failed: ``apply`` each event in a savepoint of its
+        own, its reactions flushed in it, up to ``attempts`` times (a conflict with a concurrent
+        command is decided again on a fresh load). The events that still fail, by index, with
+        their last error: the others applied. ``passthrough`` errors (the database down) abort, and
+        so does a conflict that outlasts the attempts (a stream last written by a younger
+        transaction needs a fresh one: the runner then goes one transaction per event)."""
+        failed: dict[int, Exception] = {}
+        for index, env in enumerate(events):
+            for _ in range(attempts):
+                try:
+                    async with self.conn.transaction():
+                        await apply(self.conn, [env])
+                        await self.flush()
+                    failed.pop(index, None)
+                    break
+                except passthrough:
+                    raise
+                except Exception as exc:
+                    self.discard()
+                    failed[index] = exc
+            if isinstance(failed.get(index), ConcurrencyError):
+                raise failed[index]  # a stream written by a younger transaction: a fresh one
+            if index in failed:
+                log.warning("%s v%d isolated: %r", env.stream_id, env.stream_version, failed[index])
+        return failed
+
+    async def flush(self, last: Sequence[tuple[str, tuple[object, ...]]] = ()) -> None:
+        """Send what is queued; ``last``: independent writes (one row each, read by nobody in the
+        batch: the consumer's positions) that go in the same statement as the append."""
+        conn = self.conn
+        writes, self.writes = self.writes, []
+        commands, self.commands = self.commands, []
+        for sql, rows in _runs(writes):
+            if len(rows) == 1:
+                await conn.execute(sql, *rows[0])
+            else:
+                await conn.executemany(sql, rows)
+        if commands:
+            streams = await self._decide(commands)
+            if any(s.new for s in streams.values()):
+                await self._write(streams, last)
+                return
+        if last:
+            final = db_batch.Batch()
+            for sql, args in last:
+                final.add(sql, *args)
+            sql, values = final.compose()
+            await conn.fetchrow(sql, *values)
+
+    async def _decide(self, commands: list[_Command]) -> dict[str, _Stream]:
+        """Load every stream once, then decide the commands in order on the states in memory."""
+        store = commands[0].handler.store
+        ids = list(dict.fromkeys(c.stream_id for c in commands))
+        rows = await self.conn.fetch(_LOAD, ids)
+        histories: dict[str, list[Envelope]] = {s: [] for s in ids}
+        for row in rows:
+            env = Envelope.model_validate_json(row["json"])
+            histories[row["stream_id"]].append(store.registry.upcast(env, stored=True))
+        streams: dict[str, _Stream] = {}
+        for c in commands:
+            stream = streams.get(c.stream_id)
+            if stream is None:
+                history = histories[c.stream_id]
+                state = c.handler.decider.fold(store.registry.decode(e) for e in history)
+                branch = history[0].branch_id if history else None
+                stream = streams[c.stream_id] = _Stream(c.handler, len(history), state, state, branch)
+            decided = c.handler.decider.decide(stream.state, c.command)
+            if not decided:
+                continue
+            branch = stream.branch_id or c.branch_id
+            if branch is None:
+                raise ValueError(f"{c.stream_id}: a new stream needs a branch_id")
+            version = stream.loaded_version + len(stream.new)
+            envelopes = c.handler.envelopes(c.stream_id, version, branch, decided, c.meta)
+            stream.state = c.handler.decider.fold(decided, stream.state)
+            stream.branch_id = branch
+            stream.new.extend(envelopes)
+            stream.traceparents.extend([c.traceparent] * len(envelopes))
+        return streams
+
+    async def _write(
+        self, streams: dict[str, _Stream], last: Sequence[tuple[str, tuple[object, ...]]]
+    ) -> None:
+        """Each stream's ``after_change`` once (its writes collected), then everything sent:
+        each statement's rows as one ``executemany``, the last ones with the append."""
+        conn = self.conn
+        started = time.perf_counter()
+        changed = {sid: s for sid, s in streams.items() if s.new}
+        collected = db_batch.Batch()
+        for s in changed.values():
+            if s.handler.after_change is None:
+                raise ValueError("a batched reaction's handler keeps its read model with after_change")
+            # the hook's one call here, with the four arguments every app's takes (a further
+            # "what lock_first read" argument, if the hook grows one, stays at its default: a
+            # reaction locks nothing first)
+            after_change: Any = s.handler.after_change
+            with db_batch.opened(conn) as queued:
+                await after_change(conn, s.before, s.state, s.new)
+                if queued.last is not None:
+                    raise RuntimeError("after_change may not end a batch with a statement of its own")
+                collected.writes.extend(queued.writes)
+        final = db_batch.Batch()
+        for sql, rows in _grouped(collected.writes):
+            if len(rows) == 1:
+                final.add(sql, *rows[0])
+            else:
+                await conn.executemany(sql, rows)
+        for sql, args in last:
+            final.add(sql, *args)
+        store = next(iter(changed.values())).handler.store
+        sql, values = final.compose(_APPEND_MANY, tuple(_append_arguments(store, changed)))
+        try:
+            answer = await conn.fetch(sql, *values)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.table_name != "events":
+                raise
+            raise ConcurrencyError(next(iter(changed)), changed[next(iter(changed))].loaded_version) from None
+        for row in answer:
+            s = changed[row["stream_id"]]
+            if row["inserted"] != len(s.new):
+                raise ConcurrencyError(row["stream_id"], row["expected"], row["current"])
+        events = sum(len(s.new) for s in changed.values())
+        self.appended += events
+        service = next(iter(changed.values())).handler.service
+        APPEND_SECONDS.labels(service).observe(time.perf_counter() - started)
+        EVENTS_APPENDED.labels(service).inc(events)
+
+
+def _runs(writes: list[tuple[str, tuple[object, ...]]]) -> Iterator[tuple[str, list[tuple[object, ...]]]]:
+    """Consecutive writes of the same statement together (their order kept exactly)."""
+    run: list[tuple[object, ...]] = []
+    current: str | None = None
+    for sql, args in writes:
+        if sql != current and run:
+            assert current is not None
+            yield current, run
+            run = []
+        current = sql
+        run.append(args)
+    if run:
+        assert current is not None
+        yield current, run
+
+
+def _grouped(writes: list[tuple[str, tuple[object, ...]]]) -> list[tuple[str, list[tuple[object, ...]]]]:
+    """Writes of the same statement together, in the order each statement first came (the writes
+    are independent of each other: ``shared.db_batch``'s rule for queued writes)."""
+    groups: dict[str, list[tuple[object, ...]]] = {}
+    for sql, args in writes:
+        groups.setdefault(sql, []).append(args)
+    return list(groups.items())
+
+
+def _append_arguments(store: EventStore, streams: dict[str, _Stream]) -> list[object]:
+    columns: list[list[object]] = [[] for _ in range(13)]
+    for stream_id, s in streams.items():
+        for env, traceparent in zip(s.new, s.traceparents, strict=True):
+            data = json.dumps(env.data, separators=(",", ":"), ensure_ascii=False)
+            if len(data.encode()) > store.max_event_bytes:
+                raise EventTooLarge(
+                    f"event {env.type} is {len(data)} bytes, the limit is {store.max_event_bytes}"
+                )
+            values = (
+                stream_id,
+                env.event_id,
+                env.stream_version,
+                env.type,
+                env.schema_version,
+                env.branch_id,
+                env.occurred_at,
+                env.recorded_at,
+                env.correlation_id,
+                env.causation_id,
+                env.actor,
+                data,
+                traceparent,
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+    ids = list(streams)
+    return [ids, [streams[s].loaded_version for s in ids], *columns, WRITER_LOCK_CLASS, store.lock_key]
+
+
+#: open reaction batches by connection (a pooled connection proxy is one object per checkout)
+_OPEN: dict[int, ReactionBatch] = {}
+
+
+@contextmanager
+def opened(conn: asyncpg.Connection) -> Iterator[ReactionBatch]:
+    """Queue reactions' commands and writes on ``conn`` until the block ends (the caller flushes)."""
+    if id(conn) in _OPEN:
+        raise RuntimeError("a reaction batch is already open on this connection")
+    batch = _OPEN[id(conn)] = ReactionBatch(conn)
+    try:
+        yield batch
+    finally:
+        _OPEN.pop(id(conn), None)
+
+
+def pending(conn: asyncpg.Connection) -> ReactionBatch | None:
+    """The reaction batch open on ``conn``, if any."""
+    return _OPEN.get(id(conn))
+
+
+async def write(conn: asyncpg.Connection, sql: str, *args: object) -> None:
+    """Queue a read-model write in the reaction batch open on ``conn``, else run it now."""
+    batch = _OPEN.get(id(conn))
+    if batch is None:
+        await conn.execute(sql, *args)
+    else:
+        batch.write(sql, *args)
+
+
+async def flush(conn: asyncpg.Connection) -> None:
+    """Before a read: send what the reaction batch open on ``conn`` queued (nothing: no round trip)."""
+    batch = _OPEN.get(id(conn))
+    if batch:
+        await batch.flush()
