@@ -18,7 +18,7 @@ import asyncpg
 
 from shared.envelope import Envelope
 from shared.eventstore import _ENVELOPE_JSON, EventStore
-from shared.texts import STREAM_KEYS
+from shared.text_owners import STREAM_KEYS
 
 S = TypeVar("S")
 C = TypeVar("C")

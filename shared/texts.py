@@ -50,6 +50,7 @@ from shared.crypto import (
 )
 from shared.pii import scrub_text
 from shared.runner import ServiceContext
+from shared.text_owners import BRANCH_OWNER, CUSTOMER_OWNER, STREAM_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -70,30 +71,12 @@ _RECORD_CONTEXT = b"branchcare.private-text.v1\x00"
 TextStatus = Literal["shown", "erased", "withheld", "elsewhere", "hidden", "unknown"]
 
 
-_CUSTOMER = "customer:"
-_BRANCH = "branch:"
-
-
 def customer_owner(customer_ref: str) -> str:
-    return f"{_CUSTOMER}{customer_ref}"
+    return f"{CUSTOMER_OWNER}{customer_ref}"
 
 
 def branch_owner(branch_id: str) -> str:
-    return f"{_BRANCH}{branch_id}"
-
-
-STREAM_KEYS = f"""
-SELECT owner, wrapped_key FROM text_keys
-WHERE wrapped_key IS NOT NULL AND owner IN (
-    SELECT '{_CUSTOMER}' || (data->>'customer_ref') FROM events WHERE stream_id = $1 AND data ? 'customer_ref'
-    UNION SELECT '{_BRANCH}' || branch_id FROM events WHERE stream_id = $1 AND stream_version = 1)
-"""
-"""The wrapped data keys a stream's texts may be stored under (``$1``: the stream id): of every
-customer its events name (``customer_ref``) and of its branch. Read with the stream
-(``CommandHandler(text_keys=True)``), so a command carrying a free text looks no key up: the
-owner it saves under (``state.customer_ref``, else the branch) is nearly always among them; when
-it is not (a customer's first text in this service, or a state whose customer no event names),
-:meth:`PrivateTexts.save` gets or creates the key with one statement of its own."""
+    return f"{BRANCH_OWNER}{branch_id}"
 
 
 def _subject(owner: str) -> str:
