@@ -20,13 +20,15 @@ without an open batch :func:`write` simply executes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import asyncpg
+
+from shared.per_connection import WriteQueues
 
 _PARAM = re.compile(r"\$(\d+)")
 
@@ -84,40 +86,27 @@ def _shift(sql: str, offset: int) -> str:
     return _PARAM.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
 
 
-#: open batches by connection (a pooled connection proxy is one object for a whole checkout)
-_OPEN: dict[int, Batch] = {}
+_OPEN: WriteQueues[Batch] = WriteQueues("a batch")
 
 
-@contextmanager
-def opened(conn: asyncpg.Connection) -> Iterator[Batch]:
+def opened(conn: asyncpg.Connection) -> contextlib.AbstractContextManager[Batch]:
     """Queue :func:`write` calls on ``conn`` until the block ends (the caller flushes)."""
-    if id(conn) in _OPEN:
-        raise RuntimeError("a batch is already open on this connection")
-    batch = _OPEN[id(conn)] = Batch()
-    try:
-        yield batch
-    finally:
-        _OPEN.pop(id(conn), None)
+    return _OPEN.opened(conn, Batch())
 
 
 def pending(conn: asyncpg.Connection) -> Batch | None:
     """The batch open on ``conn``, if any."""
-    return _OPEN.get(id(conn))
+    return _OPEN.of(conn)
 
 
-async def write(conn: asyncpg.Connection, sql: str, *args: object) -> None:
-    """Queue a write whose result nobody reads when a batch is open on ``conn``, else run it."""
-    batch = _OPEN.get(id(conn))
-    if batch is None:
-        await conn.execute(sql, *args)
-    else:
-        batch.add(sql, *args)
+write = _OPEN.write
+"""Queue a write whose result nobody reads when a batch is open on ``conn``, else run it."""
 
 
 async def end_with(conn: asyncpg.Connection, last: Last) -> bool:
     """Make ``last`` the statement the queued writes go with; False (nothing queued) without an
     open batch. A batch that already ends with a statement sends it first."""
-    batch = _OPEN.get(id(conn))
+    batch = _OPEN.of(conn)
     if batch is None:
         return False
     if batch.last is not None:
@@ -128,7 +117,7 @@ async def end_with(conn: asyncpg.Connection, last: Last) -> bool:
 
 async def flush(conn: asyncpg.Connection) -> None:
     """Send what is queued on ``conn`` as one statement (nothing queued: no round trip)."""
-    batch = _OPEN.get(id(conn))
+    batch = _OPEN.of(conn)
     if batch is None or not batch:
         return
     last, batch.last = batch.last, None

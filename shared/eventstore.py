@@ -152,6 +152,27 @@ def _check_appended(row: asyncpg.Record | None, stream_id: str, expected_version
         raise ConcurrencyError(stream_id, expected_version, row["current"])
 
 
+def event_row(env: Envelope, max_event_bytes: int) -> tuple[object, ...]:
+    """An event's columns for the append statements, from ``event_id`` to its JSON ``data``
+    (:class:`EventTooLarge` above ``max_event_bytes``)."""
+    data = json.dumps(env.data, separators=(",", ":"), ensure_ascii=False)
+    if len(data.encode()) > max_event_bytes:
+        raise EventTooLarge(f"event {env.type} is {len(data)} bytes, the limit is {max_event_bytes}")
+    return (
+        env.event_id,
+        env.stream_version,
+        env.type,
+        env.schema_version,
+        env.branch_id,
+        env.occurred_at,
+        env.recorded_at,
+        env.correlation_id,
+        env.causation_id,
+        env.actor,
+        data,
+    )
+
+
 class EventStore:
     def __init__(
         self,
@@ -378,25 +399,7 @@ class EventStore:
                     f"event {env.type} has stream {env.stream_id} v{env.stream_version}, "
                     f"expected {stream_id} v{expected_version + offset}"
                 )
-            data = json.dumps(env.data, separators=(",", ":"), ensure_ascii=False)
-            if len(data.encode()) > self.max_event_bytes:
-                raise EventTooLarge(
-                    f"event {env.type} is {len(data)} bytes, the limit is {self.max_event_bytes}"
-                )
-            values = (
-                env.event_id,
-                env.stream_version,
-                env.type,
-                env.schema_version,
-                env.branch_id,
-                env.occurred_at,
-                env.recorded_at,
-                env.correlation_id,
-                env.causation_id,
-                env.actor,
-                data,
-            )
-            for column, value in zip(columns, values, strict=True):
+            for column, value in zip(columns, event_row(env, self.max_event_bytes), strict=True):
                 column.append(value)
         return [
             stream_id,

@@ -34,15 +34,15 @@ from typing import Annotated
 
 import jwt
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials
 
 from shared.auth.config import LEEWAY
 from shared.auth.dependencies import (
     ACTION_ATTR,
     BRANCH_CHECK_KEY,
     BranchOf,
-    current_principal,
-    staff_bearer,
+    StaffToken,
+    authenticated,
+    bearer_token,
 )
 from shared.auth.dependencies import actor_metadata as actor_metadata
 from shared.auth.derived_keys import app_key, derive_key, key_from_env
@@ -194,6 +194,41 @@ def _verified_gateway(request: Request, token: str) -> GatewayPrincipal | None:
     return gateway
 
 
+class _StaffOrGateway(StaffToken):
+    """:func:`staff_or_gateway`: one dependency node besides ``branch_of`` (it reads the bearer
+    token itself, and is the ``StaffToken`` scheme in OpenAPI as ``staff_bearer`` was)."""
+
+    def __init__(self, action: str, branch_of: BranchOf) -> None:
+        super().__init__(f"staff_or_gateway_{action.replace('.', '_')}")
+        self.action = action
+        setattr(self, ACTION_ATTR, action)
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        self.__signature__ = inspect.Signature(
+            [
+                inspect.Parameter("request", keyword, annotation=Request),
+                inspect.Parameter("branch", keyword, annotation=Annotated[str | None, Depends(branch_of)]),
+            ],
+            return_annotation=Principal,
+        )
+
+    async def __call__(self, request: Request, branch: str | None = None) -> Principal:  # type: ignore[override]
+        action = self.action
+        check = BranchCheck(action=action, required=True)
+        request.scope.setdefault("state", {})[BRANCH_CHECK_KEY] = check
+        token = bearer_token(request)
+        gateway = _verified_gateway(request, token) if token is not None else None
+        if gateway is not None:
+            request.state.principal = gateway
+            bound: Principal = gateway.bound_to(action, check)
+        else:
+            staff = authenticated(request, token)
+            authorize_role(staff, action)
+            bound = staff.bound_to(action, check)
+        if branch is not None:
+            bound.check_branch(branch)
+        return bound
+
+
 @functools.cache
 def staff_or_gateway(action: str, branch_of: BranchOf) -> Callable[..., Awaitable[Principal]]:
     """``requires_on(action, branch_of)`` that also admits a gateway token for a gateway action.
@@ -204,37 +239,4 @@ def staff_or_gateway(action: str, branch_of: BranchOf) -> Callable[..., Awaitabl
     names who acted (``request.state.principal``)."""
     if action not in GATEWAY_ACTIONS:
         raise KeyError(f"{action} is not a gateway action (shared.gateway_identity.GATEWAY_ACTIONS)")
-
-    async def dependency(
-        request: Request, credentials: HTTPAuthorizationCredentials | None, branch: str | None
-    ) -> Principal:
-        check = BranchCheck(action=action, required=True)
-        request.scope.setdefault("state", {})[BRANCH_CHECK_KEY] = check
-        gateway = _verified_gateway(request, credentials.credentials) if credentials is not None else None
-        if gateway is not None:
-            request.state.principal = gateway
-            bound: Principal = gateway.bound_to(action, check)
-        else:
-            staff = await current_principal(request, credentials)
-            authorize_role(staff, action)
-            bound = staff.bound_to(action, check)
-        if branch is not None:
-            bound.check_branch(branch)
-        return bound
-
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter("request", keyword, annotation=Request),
-            inspect.Parameter(
-                "credentials",
-                keyword,
-                annotation=Annotated[HTTPAuthorizationCredentials | None, Depends(staff_bearer)],
-            ),
-            inspect.Parameter("branch", keyword, annotation=Annotated[str | None, Depends(branch_of)]),
-        ],
-        return_annotation=Principal,
-    )
-    dependency.__name__ = dependency.__qualname__ = f"staff_or_gateway_{action.replace('.', '_')}"
-    setattr(dependency, ACTION_ATTR, action)
-    return dependency
+    return _StaffOrGateway(action, branch_of)

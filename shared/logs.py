@@ -9,9 +9,10 @@ Every line of a service process goes through one root handler:
   (``make run``) pipes service output to your terminal and asks for text there (see
   ``services/devrunner/``).
 - The context fields come from context variables, so every line written while a request or a
-  command runs carries its ids without anyone passing them: :class:`LogContextMiddleware` binds the
-  HTTP request's correlation id (the one the audit middleware assigns or the client sent);
-  :func:`bind` binds others (the command handler binds the stream id).
+  command runs carries its ids without anyone passing them: a service's audit middleware
+  (``shared.audit``) binds the HTTP request's correlation id (the one it assigns or the client
+  sent), :class:`LogContextMiddleware` does it for an app without one; :func:`bind` binds others
+  (the command handler binds the stream id).
 - ``trace_id`` is empty until tracing is wired: the tracing setup calls :func:`set_trace_id_source`
   with a function that returns the current span's trace id (hex), and every line gains it.
 - PII scrubbing (``shared.pii.install_log_scrubbing``) rewrites records at creation, before any
@@ -185,7 +186,8 @@ def configure_logging(
 
 class LogContextMiddleware:
     """Binds the request's correlation id (header ``X-Correlation-Id``) for the log lines of the
-    request. Installed inside the audit middleware, which assigns an id when the client sent none."""
+    request, for an app without the audit middleware (``shared.runner``'s apps have it: it binds
+    the id itself, and assigns one when the client sent none)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -26,11 +26,10 @@ in a savepoint of the same transaction (``shared.projection``), which finds and 
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,9 +38,10 @@ import asyncpg
 from shared import db_batch, tracing
 from shared.commands import CommandHandler
 from shared.envelope import Envelope, Metadata
-from shared.eventstore import ConcurrencyError, EventStore, EventTooLarge
+from shared.eventstore import ConcurrencyError, EventStore, event_row
 from shared.horizon import WRITER_LOCK_CLASS
 from shared.metrics import APPEND_SECONDS, EVENTS_APPENDED
+from shared.per_connection import WriteQueues
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class ReactionBatch:
         traceparent = tracing.current_traceparent()
         self.commands.append(_Command(handler, stream_id, command, meta, branch_id, traceparent))
 
-    def write(self, sql: str, *args: object) -> None:
+    def add(self, sql: str, *args: object) -> None:
         """Queue a read-model write; queued writes are sent in order before the commands'."""
         self.writes.append((sql.strip().rstrip(";"), args))
 
@@ -313,64 +313,32 @@ def _append_arguments(store: EventStore, streams: dict[str, _Stream]) -> list[ob
     columns: list[list[object]] = [[] for _ in range(13)]
     for stream_id, s in streams.items():
         for env, traceparent in zip(s.new, s.traceparents, strict=True):
-            data = json.dumps(env.data, separators=(",", ":"), ensure_ascii=False)
-            if len(data.encode()) > store.max_event_bytes:
-                raise EventTooLarge(
-                    f"event {env.type} is {len(data)} bytes, the limit is {store.max_event_bytes}"
-                )
-            values = (
-                stream_id,
-                env.event_id,
-                env.stream_version,
-                env.type,
-                env.schema_version,
-                env.branch_id,
-                env.occurred_at,
-                env.recorded_at,
-                env.correlation_id,
-                env.causation_id,
-                env.actor,
-                data,
-                traceparent,
-            )
+            values = (stream_id, *event_row(env, store.max_event_bytes), traceparent)
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
     ids = list(streams)
     return [ids, [streams[s].loaded_version for s in ids], *columns, WRITER_LOCK_CLASS, store.lock_key]
 
 
-#: open reaction batches by connection (a pooled connection proxy is one object per checkout)
-_OPEN: dict[int, ReactionBatch] = {}
+_OPEN: WriteQueues[ReactionBatch] = WriteQueues("a reaction batch")
 
 
-@contextmanager
-def opened(conn: asyncpg.Connection) -> Iterator[ReactionBatch]:
+def opened(conn: asyncpg.Connection) -> contextlib.AbstractContextManager[ReactionBatch]:
     """Queue reactions' commands and writes on ``conn`` until the block ends (the caller flushes)."""
-    if id(conn) in _OPEN:
-        raise RuntimeError("a reaction batch is already open on this connection")
-    batch = _OPEN[id(conn)] = ReactionBatch(conn)
-    try:
-        yield batch
-    finally:
-        _OPEN.pop(id(conn), None)
+    return _OPEN.opened(conn, ReactionBatch(conn))
 
 
 def pending(conn: asyncpg.Connection) -> ReactionBatch | None:
     """The reaction batch open on ``conn``, if any."""
-    return _OPEN.get(id(conn))
+    return _OPEN.of(conn)
 
 
-async def write(conn: asyncpg.Connection, sql: str, *args: object) -> None:
-    """Queue a read-model write in the reaction batch open on ``conn``, else run it now."""
-    batch = _OPEN.get(id(conn))
-    if batch is None:
-        await conn.execute(sql, *args)
-    else:
-        batch.write(sql, *args)
+write = _OPEN.write
+"""Queue a read-model write in the reaction batch open on ``conn``, else run it now."""
 
 
 async def flush(conn: asyncpg.Connection) -> None:
     """Before a read: send what the reaction batch open on ``conn`` queued (nothing: no round trip)."""
-    batch = _OPEN.get(id(conn))
+    batch = _OPEN.of(conn)
     if batch:
         await batch.flush()

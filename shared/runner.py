@@ -13,6 +13,7 @@ then stop background tasks, the broker and the pool.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -38,7 +39,7 @@ from shared.fetch_pacing import FetchPacing
 from shared.http import install_error_handlers, metrics_response
 from shared.idempotency import install_idempotency
 from shared.kafka_link import KafkaLink
-from shared.logs import LogContextMiddleware, configure_logging
+from shared.logs import configure_logging
 from shared.migrations import MigrationChecksumError, apply_migrations
 from shared.periodic import every
 from shared.projection import Projection, ProjectionRunner
@@ -52,6 +53,17 @@ from shared.topic_wakeups import TopicWakeups
 from shared.topology import DEFAULT_PORTS, events_topic
 
 log = logging.getLogger(__name__)
+
+
+#: FastAPI's own OpenTelemetry hooks (FastAPI ≥ 0.16x), off: HTTP spans come from
+#: ``shared.tracing`` (the official instrumentation, only when tracing is configured), and
+#: FastAPI's check whether a provider is configured costs ~17 µs on every request (three provider
+#: lookups, each reading the environment). Older FastAPI has no such hooks and no such option.
+NO_NATIVE_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 class StartupError(RuntimeError):
@@ -381,7 +393,12 @@ def create_app(
             await pool.close()
             log.info("%s stopped", service.name)
 
-    app = FastAPI(title=f"BranchCare {service.name}", description=service.description, lifespan=lifespan)
+    app = FastAPI(
+        title=f"BranchCare {service.name}",
+        description=service.description,
+        lifespan=lifespan,
+        **NO_NATIVE_TELEMETRY,
+    )
     install_error_handlers(app)
     tracing.instrument_app(app)  # HTTP spans, only when tracing is on (shared/tracing.py)
 
@@ -404,10 +421,10 @@ def create_app(
     install_idempotency(app)  # creates take an Idempotency-Key (documented once in OpenAPI)
     # bodies are bounded and JSON (413/415) before anything parses them; every route needs a
     # bearer token (AuthConfigError: no usable key, refuse to start); the audit middleware is
-    # added last, so it is the outermost and records the final status
+    # added last, so it is the outermost and records the final status; it also binds the
+    # request's correlation id for its log lines (shared.logs.correlation_id_var)
     install_request_guard(app, max_body_bytes=settings.max_request_bytes)
     install_auth(app)
-    app.add_middleware(LogContextMiddleware)  # inside the audit middleware: sees its correlation id
     # a database failure is a 503 JSON saying whether anything was recorded; inside the audit
     # middleware, so the audit row says 503 (written late while PostgreSQL is away)
     app.add_middleware(DatabaseFaultMiddleware, service=service.name)

@@ -20,12 +20,13 @@ from shared.audit.request import (
     ANNOTATION_KEY,
     CORRELATION_HEADER,
     annotate_scope,
+    correlation_of,
     describe,
-    ensure_correlation,
     route_template,
 )
 from shared.audit.store import INSERT, row_values
 from shared.audit.writer import AUDIT_WRITES, AuditWriter
+from shared.logs import correlation_id_var
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,9 @@ class AuditMiddleware:
         self.app = app
         self.service = service
         self.writer: AuditWriter | None = None
+        #: ``AUDIT_WRITES.labels(service, "in_transaction")`` per service: the label lookup is
+        #: done once, not on every command
+        self._in_transaction: dict[str, Any] = {}
 
     def _writer(self, service: str) -> AuditWriter:
         if self.writer is None:
@@ -127,7 +131,10 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        correlation_id = ensure_correlation(scope)
+        correlation_id, logged_id = correlation_of(scope)
+        # the request's log lines carry its correlation id (what shared.logs.LogContextMiddleware
+        # did as a middleware of its own: one layer less on every request)
+        log_token = correlation_id_var.set(logged_id)
         audited = scope.get("method") not in SAFE_METHODS
         done = False
         ctx = getattr(getattr(scope.get("app"), "state", None), "ctx", None)
@@ -156,10 +163,16 @@ class AuditMiddleware:
             raise
         finally:
             _PENDING.reset(token)
+            correlation_id_var.reset(log_token)
 
     async def _finish(self, pending: _Pending, status: int) -> None:
         if pending.written is not None:
-            AUDIT_WRITES.labels(pending.service, "in_transaction").inc()
+            counter = self._in_transaction.get(pending.service)
+            if counter is None:
+                counter = self._in_transaction[pending.service] = AUDIT_WRITES.labels(
+                    pending.service, "in_transaction"
+                )
+            counter.inc()
             if pending.written == status:
                 return
             log.warning(

@@ -63,15 +63,22 @@ def _header(scope: Scope, name: bytes) -> str | None:
 def ensure_correlation(scope: Scope) -> UUID | None:
     """The request's correlation id; one is assigned (and passed on as a header, so the route's
     events carry the same id) when the client sent none. A malformed one is left to the route."""
+    return correlation_of(scope)[0]
+
+
+def correlation_of(scope: Scope) -> tuple[UUID | None, str]:
+    """:func:`ensure_correlation`, and the header's text as log lines carry it (at most 64
+    characters; a malformed id too, as the client sent it)."""
     raw = _header(scope, CORRELATION_HEADER)
     if raw is None:
         assigned = uuid.uuid4()
-        scope["headers"] = [*scope.get("headers", ()), (CORRELATION_HEADER, str(assigned).encode())]
-        return assigned
+        text = str(assigned)
+        scope["headers"] = [*scope.get("headers", ()), (CORRELATION_HEADER, text.encode())]
+        return assigned, text
     try:
-        return UUID(raw)
+        return UUID(raw), raw[:64]
     except ValueError:
-        return None
+        return None, raw[:64]
 
 
 def _declared_action(route: object) -> str | None:

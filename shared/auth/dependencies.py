@@ -48,12 +48,54 @@ ACTION_ATTR = "__branchcare_action__"
 #: request-state key of the pending branch check (read by the audit trail and idempotency)
 BRANCH_CHECK_KEY = "branchcare_branch_check"
 
-#: the staff token scheme (also read by routes that admit another token kind beside it)
-staff_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="StaffToken",
-    description="Staff JWT. For local development: `BRANCHCARE_DEV_MODE=1 python -m shared.devtokens`.",
+#: the staff token scheme's name and description in OpenAPI (every staff dependency below is it)
+STAFF_SCHEME = "StaffToken"
+STAFF_SCHEME_DESCRIPTION = (
+    "Staff JWT. For local development: `BRANCHCARE_DEV_MODE=1 python -m shared.devtokens`."
 )
+#: request-state key of the request's verified staff principal (verified once per request)
+_VERIFIED_KEY = "branchcare_staff_principal"
+
+#: the staff token scheme (also read by routes that admit another token kind beside it)
+staff_bearer = HTTPBearer(auto_error=False, scheme_name=STAFF_SCHEME, description=STAFF_SCHEME_DESCRIPTION)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, read as ``HTTPBearer`` reads it
+    (any case of "bearer", surrounding blanks dropped); None when there is none."""
+    authorization = request.headers.get("Authorization")
+    if not authorization:
+        return None
+    scheme, _, param = authorization.partition(" ")
+    token = param.strip()
+    if not scheme or not token or scheme.lower() != "bearer":
+        return None
+    return token
+
+
+def authenticated(request: Request, token: str | None) -> Principal:
+    """The verified staff member behind ``token`` (the request's bearer token), or 401.
+
+    Verified once per request: every dependency of the request that needs the principal gets the
+    one stored in the request's state (FastAPI's per-request dependency cache did this when they
+    all went through :func:`current_principal`)."""
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    known: Principal | None = state.get(_VERIFIED_KEY)
+    if known is not None:
+        return known
+    config: AuthConfig | None = getattr(request.app.state, "auth_config", None)
+    if config is None:  # fail closed: a route reached without install_auth() never passes
+        log.error("auth is not installed on this app: call shared.auth.install_auth(app)")
+        raise HTTPException(500, "authentication is not configured")
+    if token is None:
+        raise Unauthorized("missing_token", "missing bearer token (Authorization: Bearer <token>)")
+    try:
+        principal = staff_verifier(config).verify(token)  # cached per token
+    except InvalidToken as exc:
+        raise Unauthorized(exc.reason, str(exc)) from None
+    state[_VERIFIED_KEY] = principal
+    state["principal"] = principal  # request.state.principal: who acted, for the audit row
+    return principal
 
 
 async def current_principal(
@@ -61,18 +103,46 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(staff_bearer)],
 ) -> Principal:
     """The verified staff member behind the request's bearer token, or 401."""
-    config: AuthConfig | None = getattr(request.app.state, "auth_config", None)
-    if config is None:  # fail closed: a route reached without install_auth() never passes
-        log.error("auth is not installed on this app: call shared.auth.install_auth(app)")
-        raise HTTPException(500, "authentication is not configured")
-    if credentials is None:
-        raise Unauthorized("missing_token", "missing bearer token (Authorization: Bearer <token>)")
-    try:
-        principal = staff_verifier(config).verify(credentials.credentials)  # cached per token
-    except InvalidToken as exc:
-        raise Unauthorized(exc.reason, str(exc)) from None
-    request.state.principal = principal
-    return principal
+    return authenticated(request, credentials.credentials if credentials is not None else None)
+
+
+class StaffToken(HTTPBearer):
+    """A dependency that is itself the ``StaffToken`` security scheme and reads the bearer token
+    from the request: one node in FastAPI's dependency tree where ``requires`` → ``current_principal``
+    → ``staff_bearer`` were three (FastAPI solves every node on every request, cached or not; each
+    cost ~20 µs of a command's CPU). The OpenAPI document is the same: FastAPI documents a security
+    scheme by its name, and every staff dependency carries the one ``staff_bearer`` carries."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(auto_error=False, scheme_name=STAFF_SCHEME, description=STAFF_SCHEME_DESCRIPTION)
+        self.__name__ = self.__qualname__ = name
+
+    def principal(self, request: Request) -> Principal:
+        return authenticated(request, bearer_token(request))
+
+
+class _Requires(StaffToken):
+    """:func:`requires` ``(action)``: the principal bound to ``action`` (see there)."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__("requires_" + action.replace(".", "_"))
+        self.action = action
+        self.branch_scoped = action_spec(action).scope is ActionScope.BRANCH
+        setattr(self, ACTION_ATTR, action)
+
+    def bound(self, request: Request) -> Principal:
+        principal = self.principal(request)
+        authorize_role(principal, self.action)
+        check = BranchCheck(action=self.action, required=self.branch_scoped)
+        request.scope.setdefault("state", {})[BRANCH_CHECK_KEY] = check
+        return principal.bound_to(self.action, check)
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        bound = self.bound(request)
+        branch_id = request.path_params.get(BRANCH_PARAM)
+        if self.branch_scoped and branch_id is not None:
+            bound.check_branch(branch_id)
+        return bound
 
 
 @functools.cache
@@ -82,29 +152,35 @@ def requires(action: str) -> Callable[..., Awaitable[Principal]]:
 
     An unknown action fails here, at import time of the route module.
     """
-    spec = action_spec(action)
-    branch_scoped = spec.scope is ActionScope.BRANCH
-
-    async def dependency(
-        request: Request, principal: Annotated[Principal, Depends(current_principal)]
-    ) -> Principal:
-        authorize_role(principal, action)
-        check = BranchCheck(action=action, required=branch_scoped)
-        request.scope.setdefault("state", {})[BRANCH_CHECK_KEY] = check
-        bound = principal.bound_to(action, check)
-        branch_id = request.path_params.get(BRANCH_PARAM)
-        if branch_scoped and branch_id is not None:
-            bound.check_branch(branch_id)
-        return bound
-
-    dependency.__name__ = dependency.__qualname__ = "requires_" + action.replace(".", "_")
-    setattr(dependency, ACTION_ATTR, action)
-    return dependency
+    return _Requires(action)
 
 
 BranchOf = Callable[..., Awaitable[str | None]]
 """A FastAPI dependency answering the branch of the resource a route acts on (from its path id),
 or None when there is no such resource (the route then answers its 404)."""
+
+
+class _RequiresOn(_Requires):
+    """:func:`requires_on` ``(action, branch_of)``: one node besides ``branch_of`` itself."""
+
+    def __init__(self, action: str, branch_of: BranchOf) -> None:
+        super().__init__(action)
+        self.__name__ = self.__qualname__ = f"{self.__name__}_on_{branch_of.__name__}"
+        # a real signature: the resource's branch comes from the route's own dependency
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        self.__signature__ = inspect.Signature(
+            [
+                inspect.Parameter("request", keyword, annotation=Request),
+                inspect.Parameter("branch", keyword, annotation=Annotated[str | None, Depends(branch_of)]),
+            ],
+            return_annotation=Principal,
+        )
+
+    async def __call__(self, request: Request, branch: str | None = None) -> Principal:  # type: ignore[override]
+        bound = await super().__call__(request)
+        if branch is not None:
+            bound.check_branch(branch)
+        return bound
 
 
 @functools.cache
@@ -114,32 +190,7 @@ def requires_on(action: str, branch_of: BranchOf) -> Callable[..., Awaitable[Pri
     body is even validated — so staff of another branch get the same 403 whatever they send.
 
     The route (or the command handler) still checks the branch of what it actually loads."""
-    guard = requires(action)
-
-    async def dependency(staff: Principal, branch: str | None) -> Principal:
-        if branch is not None:
-            staff.check_branch(branch)
-        return staff
-
-    # a real signature: string annotations naming closure variables would not resolve
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter("staff", keyword, annotation=Annotated[Principal, Depends(guard)]),
-            inspect.Parameter("branch", keyword, annotation=Annotated[str | None, Depends(branch_of)]),
-        ],
-        return_annotation=Principal,
-    )
-    dependency.__name__ = dependency.__qualname__ = f"{guard.__name__}_on_{branch_of.__name__}"
-    return dependency
-
-
-async def principal_metadata(
-    principal: Annotated[Principal, Depends(current_principal)],
-    x_correlation_id: Annotated[str | None, Header()] = None,
-) -> Metadata:
-    """Drop-in body for ``shared.http.command_metadata``: the actor is the token's staff id."""
-    return actor_metadata(principal, x_correlation_id)
+    return _RequiresOn(action, branch_of)
 
 
 def actor_metadata(
@@ -152,6 +203,19 @@ def actor_metadata(
         return Metadata(actor=principal.staff_id, correlation_id=x_correlation_id)  # type: ignore[arg-type]
     except ValueError:
         raise HTTPException(400, "X-Correlation-Id must be a UUID") from None
+
+
+class _PrincipalMetadata(StaffToken):
+    """:func:`principal_metadata`: the command's metadata, one dependency node."""
+
+    async def __call__(  # type: ignore[override]
+        self, request: Request, x_correlation_id: Annotated[str | None, Header()] = None
+    ) -> Metadata:
+        return actor_metadata(self.principal(request), x_correlation_id)
+
+
+principal_metadata: Callable[..., Awaitable[Metadata]] = _PrincipalMetadata("principal_metadata")
+"""FastAPI dependency: the command's metadata; the actor is the verified token's staff id."""
 
 
 class BranchCheckMiddleware:

@@ -20,10 +20,11 @@ import pytest
 from services.feedback.config import FeedbackConfig
 from shared.contracts.complaint import ComplaintClosed
 from shared.envelope import Envelope, to_json
-from tests.integration.feedback.feedback_support import feedback_service
-from tests.integration.followup.followup_support import Stream, followup_service, publish
+from tests.integration.followup.steps import T0, list_tasks, wait_tasks
 from tests.integration.followup.test_followup_service import COMPLAINTS, RECEPTION, received, served
-from tests.support.kafka import read_topic
+from tests.support.events import Stream
+from tests.support.harness import running
+from tests.support.kafka import publish, read_topic
 from tests.support.services import wait_until
 from tests.support.texts import ref
 
@@ -51,7 +52,7 @@ async def _refuse(database_url: str, table: str) -> None:
 
 def _complaint(b: str, customer_ref: str, *, close: bool) -> list[Envelope]:
     complaint_id = uuid4()
-    case = Stream(f"complaint-{complaint_id}", b)
+    case = Stream(f"complaint-{complaint_id}", b, at=T0)
     data = received(complaint_id).model_copy(update={"customer_ref": customer_ref})
     events = [case.next(data)]
     if close:
@@ -70,7 +71,7 @@ async def test_followup_batch_with_a_poison_applies_the_rest_once(
 ) -> None:
     bootstrap = private_broker.bootstrap_servers
     b = "fu-batch"
-    async with followup_service(database_url, bootstrap):
+    async with running("followup", database_url, bootstrap):
         pass  # its schema exists now
     await _refuse(database_url, "followup.tasks")
     good = [_complaint(b, f"cust_ref_{n:04d}", close=n % 2 == 0) for n in range(12)]
@@ -78,11 +79,11 @@ async def test_followup_batch_with_a_poison_applies_the_rest_once(
     events = [e for case in good[:6] for e in case] + poison + [e for case in good[6:] for e in case]
     await publish(bootstrap, COMPLAINTS, *events)
 
-    async with followup_service(database_url, bootstrap) as svc:
-        await svc.wait_tasks(b, 6)  # the six left open
+    async with running("followup", database_url, bootstrap) as svc:
+        await wait_tasks(svc, b, 6)  # the six left open
         [dead] = await _dead(bootstrap, COMPLAINTS)
-        cancelled = await svc.tasks(b, "cancelled")
-        scheduled = await svc.db(
+        cancelled = await list_tasks(svc, b, "cancelled")
+        scheduled = await svc.fetch(
             "SELECT count(*) AS n, count(DISTINCT stream_id) AS s FROM events"
             " WHERE type = 'FollowUpScheduled'"
         )
@@ -90,8 +91,8 @@ async def test_followup_batch_with_a_poison_applies_the_rest_once(
         # the same batch again, then a sentinel behind it in the same partition
         sentinel = _complaint(b, "cust_ref_9999", close=False)
         await publish(bootstrap, COMPLAINTS, *events, *sentinel)
-        await svc.wait_tasks(b, 7)
-        again = await svc.db("SELECT type, count(*) AS n FROM events GROUP BY type ORDER BY type")
+        await wait_tasks(svc, b, 7)
+        again = await svc.fetch("SELECT type, count(*) AS n FROM events GROUP BY type ORDER BY type")
         dead_after = await read_topic(bootstrap, f"{COMPLAINTS}.dlq", until=lambda rs: len(rs) >= 1)
 
     assert len(cancelled) == 6, "each closed complaint's progress update was cancelled, once"
@@ -109,38 +110,42 @@ async def test_feedback_batch_with_a_poison_applies_the_rest_once(
     bootstrap = private_broker.bootstrap_servers
     b = "fb-batch"
     quiet = FeedbackConfig(dispatch_period=3600)
-    async with feedback_service(database_url, bootstrap, config=quiet):
+    async with running("feedback", database_url, bootstrap, config=quiet):
         pass
     await _refuse(database_url, "feedback.survey_facts")
     visits = []
     for n in range(10):
         visit_id = uuid4()
-        stream = Stream(f"visit-{visit_id}", b)
+        stream = Stream(f"visit-{visit_id}", b, at=T0)
         visits.append(stream.next(served(visit_id, customer_ref=f"cust_ref_{n:04d}")))
         if n == 3:  # served twice: two requests for one survey, decided one after the other
             visits.append(stream.next(served(visit_id, customer_ref=f"cust_ref_{n:04d}")))
     poison_id = uuid4()
-    poison = Stream(f"visit-{poison_id}", b).next(served(poison_id, customer_ref=POISON))
+    poison = Stream(f"visit-{poison_id}", b, at=T0).next(served(poison_id, customer_ref=POISON))
     cases = [e for n in range(3) for e in _complaint(b, f"cust_ref_c{n}", close=True)]
     await publish(bootstrap, RECEPTION, *visits[:5], poison, *visits[5:])
     await publish(bootstrap, COMPLAINTS, *cases)
 
-    async with feedback_service(database_url, bootstrap, config=quiet) as svc:
+    async with running("feedback", database_url, bootstrap, config=quiet) as svc:
 
         async def surveys() -> int:
-            return int((await svc.db("SELECT count(*) AS n FROM survey_facts"))[0]["n"])
+            return int((await svc.fetch("SELECT count(*) AS n FROM survey_facts"))[0]["n"])
 
         await wait_until(lambda: _at_least(surveys, 13), 30, message="13 surveys")
         [dead] = await _dead(bootstrap, RECEPTION)
         await publish(bootstrap, RECEPTION, *visits, poison)
         await publish(bootstrap, COMPLAINTS, *cases)
         sentinel_id = uuid4()
-        await publish(bootstrap, RECEPTION, Stream(f"visit-{sentinel_id}", b).next(served(sentinel_id)))
+        await publish(
+            bootstrap, RECEPTION, Stream(f"visit-{sentinel_id}", b, at=T0).next(served(sentinel_id))
+        )
         await wait_until(lambda: _at_least(surveys, 14), 30, message="the sentinel's survey")
-        requested = await svc.db(
+        requested = await svc.fetch(
             "SELECT count(*) AS n, count(DISTINCT stream_id) AS s FROM events WHERE type = 'SurveyRequested'"
         )
-        subjects = await svc.db("SELECT subject_type, count(*) AS n FROM survey_facts GROUP BY 1 ORDER BY 1")
+        subjects = await svc.fetch(
+            "SELECT subject_type, count(*) AS n FROM survey_facts GROUP BY 1 ORDER BY 1"
+        )
         dead_after = await read_topic(bootstrap, f"{RECEPTION}.dlq", until=lambda rs: len(rs) >= 1)
 
     assert (requested[0]["n"], requested[0]["s"]) == (14, 14), "one survey per visit and case, none twice"

@@ -15,6 +15,7 @@ import pytest
 from shared.devstack import TansuBroker
 from tests.integration.test_skeleton_e2e import complaint_body
 from tests.support.auth import hq_analyst, lobby_manager
+from tests.support.harness import service_process
 from tests.support.services import ServiceProcess, running_services, wait_until
 
 pytestmark = pytest.mark.integration
@@ -25,14 +26,10 @@ async def test_hq_gets_every_acknowledged_complaint_after_the_broker_restarted_e
 ) -> None:
     bootstrap = private_broker.bootstrap_servers
     branch = f"br-{uuid.uuid4().hex[:8]}"
-    complaint = ServiceProcess(
-        "complaint", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
-    )
+    complaint = service_process("complaint", database_url, bootstrap, log_dir=tmp_path)
     # HQ sees the branches only through the branch side's aggregator (hqfeed.events.v1)
-    feed = ServiceProcess(
-        "hqfeed", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
-    )
-    hq = ServiceProcess("hq", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path)
+    feed = service_process("hqfeed", database_url, bootstrap, log_dir=tmp_path)
+    hq = service_process("hq", database_url, bootstrap, log_dir=tmp_path)
     staff, analyst = lobby_manager(branch), hq_analyst()
     async with running_services(complaint, feed, hq), httpx.AsyncClient(timeout=10) as http:
 

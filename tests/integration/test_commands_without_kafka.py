@@ -21,8 +21,9 @@ from shared.contracts.refs import synthetic_ref
 from shared.devstack import TansuBroker, create_topics, free_port
 from shared.topology import all_topics
 from tests.support.auth import lobby_manager
+from tests.support.harness import service_process
 from tests.support.kafka import envelopes, read_topic
-from tests.support.services import ServiceProcess, wait_until
+from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -52,9 +53,7 @@ async def test_a_service_started_with_the_broker_down_takes_commands_and_publish
     bootstrap = f"127.0.0.1:{port}"  # nothing listens there yet
     branch = f"nk-{uuid.uuid4().hex[:6]}"
     staff = lobby_manager(branch, staff_id="agent-nk")
-    svc = ServiceProcess(
-        "complaint", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
-    )
+    svc = service_process("complaint", database_url, bootstrap, log_dir=tmp_path)
     await svc.start(timeout=30)  # /health answers: HTTP is open although no broker is there
     started = time.monotonic()
     broker: TansuBroker | None = None
@@ -97,10 +96,10 @@ async def test_a_killed_service_answers_its_first_command_within_5_s_of_its_rest
 ) -> None:
     branch = f"kr-{uuid.uuid4().hex[:6]}"
     staff = lobby_manager(branch, staff_id="agent-kr")
-    svc = ServiceProcess(
+    svc = service_process(
         "complaint",
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka.bootstrap_servers,
+        database_url,
+        kafka.bootstrap_servers,
         log_dir=tmp_path,
         # the production default session: the ghost would hold a blocking start for ~18 s
         env={"KAFKA_SESSION_TIMEOUT_MS": "10000", "KAFKA_HEARTBEAT_INTERVAL_MS": "3000"},

@@ -23,7 +23,8 @@ from shared.contracts.refs import synthetic_ref
 from shared.dbfaults import NOTHING_RECORDED
 from shared.devstack import ensure_database, start_embedded_postgres
 from tests.support.auth import lobby_manager
-from tests.support.services import ServiceProcess, wait_until
+from tests.support.harness import service_process
+from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -45,12 +46,7 @@ async def test_postgresql_restart_answers_503_json_and_loses_no_audit_row(kafka:
     database_url = await ensure_database(server.url, "bc_restart")
     branch = f"pr-{uuid.uuid4().hex[:6]}"
     staff = lobby_manager(branch, staff_id="agent-pr")
-    svc = ServiceProcess(
-        "complaint",
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka.bootstrap_servers,
-        log_dir=tmp_path,
-    )
+    svc = service_process("complaint", database_url, kafka.bootstrap_servers, log_dir=tmp_path)
     answers: dict[str, tuple[int, dict[str, Any], httpx.Headers]] = {}  # correlation id -> answer
     stop = asyncio.Event()
     transport_errors: list[str] = []

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shared.devstack import die_with_parent, free_port, wait_http_ok
 from shared.sla.policy import PolicyBook
 from tests.support.auth import bearer
+from tests.support.harness import service_process
 from tests.support.services import REPO_ROOT, ServiceProcess, wait_until
 
 pytestmark = pytest.mark.integration
@@ -133,10 +134,10 @@ async def complaint_service(
 ) -> AsyncIterator[ServiceProcess]:
     # A broker of its own: the session broker carries other tests' visits and feedback, which the
     # complaint service would turn into cases whose deadlines breach too.
-    service = ServiceProcess(
+    service = service_process(
         "complaint",
-        database_url=database_url,
-        kafka_bootstrap_servers=bootstrap_servers(private_broker),
+        database_url,
+        bootstrap_servers(private_broker),
         env={"SLA_POLICIES_FILE": str(fast_policies)},
         log_dir=tmp_path,
     )

@@ -30,8 +30,9 @@ from shared.contracts.complaint import Channel, ComplaintClosed, ComplaintReceiv
 from shared.contracts.reception import ServiceType, VisitServed
 from shared.envelope import Envelope, to_json
 from shared.metrics import CONSUMER_LAG
-from tests.integration.feedback.feedback_support import feedback_service
-from tests.integration.followup.followup_support import T0, Stream, followup_service
+from tests.integration.followup.steps import T0
+from tests.support.events import Stream
+from tests.support.harness import running
 from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
@@ -65,7 +66,7 @@ def _complaints(n: int) -> list[Envelope]:
             description=ref("card swallowed by the ATM"),
             received_at=T0,
         )
-        out.append(Stream(f"complaint-{complaint_id}", f"dr-{i % BRANCHES:03d}").next(data))
+        out.append(Stream(f"complaint-{complaint_id}", f"dr-{i % BRANCHES:03d}", at=T0).next(data))
     return out
 
 
@@ -83,7 +84,7 @@ def _visits(n: int) -> list[Envelope]:
             waited_seconds=300,
             at=T0,
         )
-        out.append(Stream(f"visit-{visit_id}", f"dr-{i % BRANCHES:03d}").next(data))
+        out.append(Stream(f"visit-{visit_id}", f"dr-{i % BRANCHES:03d}", at=T0).next(data))
     return out
 
 
@@ -145,15 +146,15 @@ async def _drain(
 async def test_followup_drains_a_backlog_of_complaints(database_url: str, private_broker: Any) -> None:
     bootstrap = private_broker.bootstrap_servers
     await _publish(bootstrap, "complaint.events.v1", _complaints(EVENTS))
-    async with followup_service(database_url, bootstrap) as svc:
+    async with running("followup", database_url, bootstrap) as svc:
 
         async def tasks() -> int:
-            return int((await svc.db("SELECT count(*) AS n FROM tasks"))[0]["n"])
+            return int((await svc.fetch("SELECT count(*) AS n FROM tasks"))[0]["n"])
 
         _, statements = await _drain(
             "followup.task_rules", "follow-up task_rules (ComplaintReceived)", tasks, EVENTS
         )
-        rows = await svc.db("SELECT count(*) AS n, count(DISTINCT complaint_id) AS c FROM tasks")
+        rows = await svc.fetch("SELECT count(*) AS n, count(DISTINCT complaint_id) AS c FROM tasks")
     assert rows[0]["n"] == rows[0]["c"] == EVENTS  # one progress update per complaint, none twice
     assert statements <= EVENTS * BUDGET_PER_EVENT
 
@@ -162,15 +163,15 @@ async def test_feedback_drains_a_backlog_of_served_visits(database_url: str, pri
     bootstrap = private_broker.bootstrap_servers
     await _publish(bootstrap, "reception.events.v1", _visits(EVENTS))
     quiet = FeedbackConfig(dispatch_period=3600)  # no sends while the drain is counted
-    async with feedback_service(database_url, bootstrap, config=quiet) as svc:
+    async with running("feedback", database_url, bootstrap, config=quiet) as svc:
 
         async def surveys() -> int:
-            return int((await svc.db("SELECT count(*) AS n FROM survey_facts"))[0]["n"])
+            return int((await svc.fetch("SELECT count(*) AS n FROM survey_facts"))[0]["n"])
 
         _, statements = await _drain(
             "feedback.survey_rules", "feedback survey_rules (VisitServed)", surveys, EVENTS
         )
-        rows = await svc.db("SELECT count(*) AS n, count(DISTINCT subject) AS s FROM survey_facts")
+        rows = await svc.fetch("SELECT count(*) AS n, count(DISTINCT subject) AS s FROM survey_facts")
     assert rows[0]["n"] == rows[0]["s"] == EVENTS
     assert statements <= EVENTS * BUDGET_PER_EVENT
 
@@ -182,14 +183,14 @@ async def test_feedback_drains_a_backlog_of_complaints_received_and_closed(
     events = []
     for env in _complaints(EVENTS // 2):
         closed = ComplaintClosed(complaint_id=env.data["complaint_id"], at=T0, result=ref("ok"))
-        stream = Stream(env.stream_id, env.branch_id, version=1, correlation_id=env.correlation_id)
+        stream = Stream(env.stream_id, env.branch_id, version=1, correlation_id=env.correlation_id, at=T0)
         events += [env, stream.next(closed)]
     await _publish(bootstrap, "complaint.events.v1", events)
     quiet = FeedbackConfig(dispatch_period=3600)
-    async with feedback_service(database_url, bootstrap, config=quiet) as svc:
+    async with running("feedback", database_url, bootstrap, config=quiet) as svc:
 
         async def surveys() -> int:
-            return int((await svc.db("SELECT count(*) AS n FROM survey_facts"))[0]["n"])
+            return int((await svc.fetch("SELECT count(*) AS n FROM survey_facts"))[0]["n"])
 
         label = "feedback survey_rules (ComplaintReceived + ComplaintClosed)"
         _, statements = await _drain("feedback.survey_rules", label, surveys, EVENTS // 2, events=len(events))

@@ -21,8 +21,9 @@ from aiokafka import ConsumerRecord
 
 from shared.contracts.refs import synthetic_ref
 from tests.support.auth import hq_analyst, lobby_manager
+from tests.support.harness import service_process
 from tests.support.kafka import envelopes, read_topic
-from tests.support.services import ServiceProcess, running_services, wait_until
+from tests.support.services import running_services, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -36,13 +37,9 @@ async def test_sigterm_under_load_loses_nothing_and_counts_everything_once(
     bootstrap = kafka.bootstrap_servers
     run = uuid.uuid4().hex[:6]
     branches = [f"sd-{run}-{b}" for b in range(BRANCHES)]
-    complaint = ServiceProcess(
-        "complaint", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
-    )
-    hq = ServiceProcess("hq", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path)
-    feed = ServiceProcess(
-        "hqfeed", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
-    )
+    complaint = service_process("complaint", database_url, bootstrap, log_dir=tmp_path)
+    hq = service_process("hq", database_url, bootstrap, log_dir=tmp_path)
+    feed = service_process("hqfeed", database_url, bootstrap, log_dir=tmp_path)
     accepted: dict[str, str] = {}  # complaint id -> branch, for every 201
     refused: list[str] = []
     stop = asyncio.Event()

@@ -11,7 +11,8 @@ import pytest
 
 from shared.contracts.refs import synthetic_ref
 from tests.support.auth import hq_analyst, lobby_manager
-from tests.support.services import ServiceProcess, running_services, wait_until
+from tests.support.harness import service_process
+from tests.support.services import running_services, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -29,14 +30,10 @@ async def test_a_complaint_posted_over_http_changes_hq_through_the_broker(
 ) -> None:
     bootstrap = kafka.bootstrap_servers
     branch = f"br-{uuid.uuid4().hex[:8]}"
-    complaint = ServiceProcess(
-        "complaint", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
-    )
+    complaint = service_process("complaint", database_url, bootstrap, log_dir=tmp_path)
     # HQ sees the branches only through the branch side's aggregator (hqfeed.events.v1)
-    feed = ServiceProcess(
-        "hqfeed", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path
-    )
-    hq = ServiceProcess("hq", database_url=database_url, kafka_bootstrap_servers=bootstrap, log_dir=tmp_path)
+    feed = service_process("hqfeed", database_url, bootstrap, log_dir=tmp_path)
+    hq = service_process("hq", database_url, bootstrap, log_dir=tmp_path)
     staff, analyst = lobby_manager(branch), hq_analyst()
     async with running_services(complaint, feed, hq), httpx.AsyncClient(timeout=10) as http:
         summary = await http.get(f"{hq.url}/hq/branches/{branch}", headers=analyst)

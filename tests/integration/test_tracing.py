@@ -6,28 +6,22 @@ Real PostgreSQL and the real broker; the spans go to the OpenTelemetry SDK's in-
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from services.complaint.service import SERVICE as COMPLAINT
-from services.followup.service import build_service as followup_service
-from services.hq.service import SERVICE as HQ
-from services.hqfeed.service import SERVICE as HQFEED
 from shared import tracing
 from shared.clock import FixedClock
-from shared.runner import create_app
-from shared.settings import ServiceSettings
 from tests.integration.cli.support import run_json
-from tests.integration.complaint.complaint_harness import T0
-from tests.support.auth import StaffAuth
+from tests.integration.complaint.steps import T0
+from tests.support.harness import Running, running
 from tests.support.kafka import read_topic
-from tests.support.services import serve_app, wait_until
+from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -53,28 +47,19 @@ async def test_a_complaint_is_one_trace_from_http_through_kafka_to_the_followup_
     database_url: str,
     kafka: Any,
     spans: InMemorySpanExporter,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("COMPLAINT_SCHEDULER_PERIOD_SECONDS", "3600")
     bootstrap = kafka.bootstrap_servers
-    settings = ServiceSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=bootstrap,
-        http_host="127.0.0.1",
-        kafka_session_timeout_ms=2000,
-        kafka_heartbeat_interval_ms=500,
-    )
-    clock = FixedClock(T0)
-    complaint = create_app(COMPLAINT, settings, clock=clock)
-    followup = create_app(followup_service(), settings, clock=clock)
-    hq = create_app(HQ, settings, clock=clock)
-    feed = create_app(HQFEED, settings, clock=clock)  # HQ reads the branch side's contract
+    clock = FixedClock(T0)  # one clock for the four services
+
+    def run(name: str) -> AbstractAsyncContextManager[Running]:
+        return running(name, database_url, bootstrap, clock=clock)
+
     branch = "trace-b01"
-    async with serve_app(hq), serve_app(feed), serve_app(followup), serve_app(complaint) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=10, auth=StaffAuth("lm-007")) as http:
-            body = {"channel": "phone_hotline", "customer_ref": "cust_ref_0042", "description": "card kept"}
-            response = await http.post(f"/branches/{branch}/complaints", json=body)
+    # HQ reads the branch side's contract (hqfeed)
+    async with run("hq"), run("hqfeed"), run("followup") as followup, run("complaint") as complaint:
+        body = {"channel": "phone_hotline", "customer_ref": "cust_ref_0042", "description": "card kept"}
+        response = await complaint.post(f"/branches/{branch}/complaints", body)
         assert response.status_code == 201, response.text
         stream = f"complaint-{response.json()['complaint_id']}"
 
@@ -111,9 +96,7 @@ async def test_a_complaint_is_one_trace_from_http_through_kafka_to_the_followup_
         assert processed[0].parent is not None and format(processed[0].parent.span_id, "016x") == parent_span
 
         async def reaction_traced() -> list[Any] | None:
-            rows = await followup.state.ctx.pool.fetch(
-                "SELECT type, traceparent FROM events WHERE branch_id = $1", branch
-            )
+            rows = await followup.fetch("SELECT type, traceparent FROM events WHERE branch_id = $1", branch)
             return rows or None
 
         rows = await wait_until(reaction_traced, timeout=30, message="follow-up's reaction")

@@ -1,9 +1,11 @@
-"""Building blocks for tests of the event mechanism: envelopes and a migrated store schema."""
+"""Building blocks for tests of the event mechanism: envelopes and a migrated store schema; other
+contexts' events as their event stores would publish them (``Stream``, ``envelope_of``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -59,6 +61,56 @@ def make_envelope(
 def make_envelopes(stream_id: str, after: int, count: int, **kwargs: Any) -> list[Envelope]:
     """``count`` envelopes continuing a stream that is at version ``after``."""
     return [make_envelope(stream_id, after + i, **kwargs) for i in range(1, count + 1)]
+
+
+def envelope_of(
+    data: EventData,
+    *,
+    stream_id: str,
+    version: int,
+    branch_id: str,
+    at: datetime,
+    actor: str = "staff-9",
+    correlation_id: UUID | None = None,
+) -> Envelope:
+    """An envelope of a contract event, as another context's event store would publish it."""
+    return Envelope(
+        event_id=uuid4(),
+        type=data.event_type,
+        schema_version=data.schema_version,
+        stream_id=stream_id,
+        stream_version=version,
+        branch_id=branch_id,
+        occurred_at=at,
+        recorded_at=at,
+        correlation_id=correlation_id or uuid4(),
+        actor=actor,
+        data=data.model_dump(mode="json"),
+    )
+
+
+@dataclass
+class Stream:
+    """Another context's event stream: ``next(data)`` is its next envelope, recorded ``at`` (or at
+    the time ``next`` names)."""
+
+    stream_id: str
+    branch_id: str
+    version: int = 0
+    correlation_id: UUID = field(default_factory=uuid4)
+    at: datetime = field(kw_only=True)
+
+    def next(self, data: EventData, *, at: datetime | None = None, actor: str = "lm-007") -> Envelope:
+        self.version += 1
+        return envelope_of(
+            data,
+            stream_id=self.stream_id,
+            version=self.version,
+            branch_id=self.branch_id,
+            at=at or self.at,
+            actor=actor,
+            correlation_id=self.correlation_id,
+        )
 
 
 @asynccontextmanager

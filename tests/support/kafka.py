@@ -1,4 +1,5 @@
-"""Reading what really reached a topic, and checking the order the relay promises."""
+"""Publishing envelopes as a relay would, reading what really reached a topic, and checking the order
+the relay promises."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from shared.devstack import create_topics
-from shared.envelope import Envelope
+from shared.envelope import Envelope, to_json
 
 
 async def new_topic(bootstrap_servers: str, prefix: str = "test", partitions: int = 3) -> str:
@@ -103,3 +105,32 @@ def check_stream_order(records: Sequence[ConsumerRecord]) -> StreamOrder:  # typ
         else:
             raise AssertionError(f"{env.stream_id}: v{env.stream_version} arrived right after v{last}")
     return seen
+
+
+async def publish(bootstrap_servers: str, topic: str, *envs: Envelope) -> None:
+    """Envelopes onto ``topic`` keyed by branch, as a service's relay publishes them."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, enable_idempotence=False, acks="all")
+    await producer.start()
+    try:
+        for env in envs:
+            await producer.send_and_wait(topic, to_json(env), key=env.branch_id.encode())
+    finally:
+        await producer.stop()
+
+
+async def published(
+    bootstrap_servers: str,
+    topic: str,
+    predicate: Callable[[Envelope], bool],
+    count: int = 1,
+    timeout: float = 20,
+) -> list[Envelope]:
+    """Envelopes on ``topic`` matching ``predicate``, once at least ``count`` arrived."""
+
+    def matching(records: list[Any]) -> list[Envelope]:
+        return [e for e in envelopes(records) if predicate(e)]
+
+    records = await read_topic(
+        bootstrap_servers, topic, until=lambda r: len(matching(r)) >= count, timeout=timeout
+    )
+    return matching(records)

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from shared.cli.__main__ import build_parser
-from tests.integration.security.service_apps import Running, _staff, quiet_background, running
+from tests.integration.security.seeds import (
+    _staff,
+    quiet_background,
+    seeded,
+)
+from tests.support.harness import Running
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
@@ -38,7 +43,7 @@ async def branch_rows(svc: Running, table: str, branch: str | None = None) -> tu
             f"""SELECT count(*) AS n, coalesce(md5(string_agg(h, '' ORDER BY h)), '') AS s
                 FROM (SELECT md5((to_jsonb(t) - 'updated_at')::text) AS h
                       FROM {svc.name}.{table} t WHERE branch_id = $1) x""",
-            branch or svc.branch,
+            branch or svc.params["branch_id"],
         )
         assert row is not None
         return int(row["n"]), str(row["s"])
@@ -61,13 +66,15 @@ async def test_a_corrupted_store_fed_read_model_is_rebuilt_equal(
 ) -> None:
     quiet_background(monkeypatch)
     read_model, tables = STORE_FED[name]
-    async with running(name, database_url, kafka.bootstrap_servers) as svc:
+    async with seeded(name, database_url, kafka.bootstrap_servers) as svc:
         before = {t: await branch_rows(svc, t) for t in tables}
         assert any(n for n, _ in before.values()), before  # the seed wrote rows
         events = await event_count(svc)
         async with svc.ctx.pool.acquire() as conn:
             for table in tables:
-                await conn.execute(f"DELETE FROM {name}.{table} WHERE branch_id = $1", svc.branch)
+                await conn.execute(
+                    f"DELETE FROM {name}.{table} WHERE branch_id = $1", svc.params["branch_id"]
+                )
         assert [await branch_rows(svc, t) for t in tables] == [(0, "")] * len(tables)
         capsys.readouterr()
         assert await cli("rebuild", name, read_model, "--database-url", database_url) == 0
@@ -88,17 +95,19 @@ async def test_a_kafka_fed_read_model_is_replayed_without_reactions(
     feedback runs; no survey is requested, nothing is appended to feedback's store."""
     quiet_background(monkeypatch)
     async with (
-        running("feedback", database_url, kafka.bootstrap_servers) as feedback,
-        running("complaint", database_url, kafka.bootstrap_servers) as complaint,
+        seeded("feedback", database_url, kafka.bootstrap_servers) as feedback,
+        seeded("complaint", database_url, kafka.bootstrap_servers) as complaint,
     ):
         await wait_until(
-            lambda: _has(feedback, complaint.branch, 2), timeout=30, message="feedback learned one complaint"
+            lambda: _has(feedback, complaint.params["branch_id"], 2),
+            timeout=30,
+            message="feedback learned one complaint",
         )
-        before = await branch_rows(feedback, "complaint_customers", complaint.branch)
+        before = await branch_rows(feedback, "complaint_customers", complaint.params["branch_id"])
         events = await event_count(feedback)
         async with feedback.ctx.pool.acquire() as conn:
             await conn.execute(
-                "DELETE FROM feedback.complaint_customers WHERE branch_id = $1", complaint.branch
+                "DELETE FROM feedback.complaint_customers WHERE branch_id = $1", complaint.params["branch_id"]
             )
             dispatch = await conn.fetchval("SELECT count(*) FROM feedback.survey_dispatch")
         capsys.readouterr()
@@ -108,7 +117,7 @@ async def test_a_kafka_fed_read_model_is_replayed_without_reactions(
         )  # fmt: skip
         out = capsys.readouterr().out
         assert code == 0, out
-        assert await branch_rows(feedback, "complaint_customers", complaint.branch) == before
+        assert await branch_rows(feedback, "complaint_customers", complaint.params["branch_id"]) == before
         assert "REPAIRED" in out and "replayed complaint.events.v1" in out
         assert await event_count(feedback) == events
         async with feedback.ctx.pool.acquire() as conn:
@@ -139,23 +148,23 @@ async def test_complaint_departures_are_replayed_from_receptions_topic(
     no case event appended."""
     quiet_background(monkeypatch)
     async with (
-        running("complaint", database_url, kafka.bootstrap_servers) as complaint,
-        running("reception", database_url, kafka.bootstrap_servers) as reception,
+        seeded("complaint", database_url, kafka.bootstrap_servers) as complaint,
+        seeded("reception", database_url, kafka.bootstrap_servers) as reception,
     ):
         visit = reception.params["visit_id"]
         left = await reception.http.post(f"/visits/{visit}/leave", json={}, headers=_staff(reception))
         assert left.status_code == 200, left.text
 
         async def departed() -> bool:
-            n, _ = await branch_rows(complaint, "visit_departures", reception.branch)
+            n, _ = await branch_rows(complaint, "visit_departures", reception.params["branch_id"])
             return n >= 1
 
         await wait_until(departed, timeout=30, message="complaint never saw the visit leave")
-        before = await branch_rows(complaint, "visit_departures", reception.branch)
-        events = await event_count(complaint, reception.branch)
+        before = await branch_rows(complaint, "visit_departures", reception.params["branch_id"])
+        events = await event_count(complaint, reception.params["branch_id"])
         async with complaint.ctx.pool.acquire() as conn:
             await conn.execute(
-                "DELETE FROM complaint.visit_departures WHERE branch_id = $1", reception.branch
+                "DELETE FROM complaint.visit_departures WHERE branch_id = $1", reception.params["branch_id"]
             )
         capsys.readouterr()
         code = await cli(
@@ -164,9 +173,11 @@ async def test_complaint_departures_are_replayed_from_receptions_topic(
         )  # fmt: skip
         out = capsys.readouterr().out
         assert code == 0, out
-        assert await branch_rows(complaint, "visit_departures", reception.branch) == before
+        assert await branch_rows(complaint, "visit_departures", reception.params["branch_id"]) == before
         assert "REPAIRED" in out and "replayed reception.events.v1" in out
-        assert await event_count(complaint, reception.branch) == events  # no case opened or touched
+        assert (
+            await event_count(complaint, reception.params["branch_id"]) == events
+        )  # no case opened or touched
 
 
 async def test_a_rebuild_waits_for_running_commands_then_gives_up_changing_nothing(
@@ -175,11 +186,11 @@ async def test_a_rebuild_waits_for_running_commands_then_gives_up_changing_nothi
     """A command's transaction holding the lobby (as a long command would) makes the rebuild wait
     ``--lock-timeout``, then stop with nothing changed; once it committed, the rebuild runs."""
     quiet_background(monkeypatch)
-    async with running("reception", database_url, kafka.bootstrap_servers) as svc:
+    async with seeded("reception", database_url, kafka.bootstrap_servers) as svc:
         before = await branch_rows(svc, "visits")
         async with svc.ctx.pool.acquire() as held, held.transaction():
             await held.execute(
-                "UPDATE reception.visits SET version = version WHERE branch_id = $1", svc.branch
+                "UPDATE reception.visits SET version = version WHERE branch_id = $1", svc.params["branch_id"]
             )
             capsys.readouterr()
             argv = ("rebuild", "reception", "lobby", "--database-url", database_url, "--lock-timeout", "0.5")

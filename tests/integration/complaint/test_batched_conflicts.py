@@ -9,7 +9,8 @@ import asyncio
 import pytest
 from prometheus_client import REGISTRY
 
-from tests.integration.complaint.complaint_harness import ServiceFactory
+from tests.integration.complaint.steps import new_complaint
+from tests.support.harness import RunService
 
 pytestmark = pytest.mark.asyncio
 
@@ -23,17 +24,17 @@ def _retried() -> float:
     )
 
 
-async def test_two_acknowledgements_at_once_record_one(complaint_service: ServiceFactory) -> None:
+async def test_two_acknowledgements_at_once_record_one(run_service: RunService) -> None:
     retried = _retried()
-    async with complaint_service() as svc:
+    async with run_service("complaint") as svc:
         for round_ in range(1, 6):
-            case = await svc.new_complaint("b001")
+            case = await new_complaint(svc, "b001")
             cid = case["complaint_id"]
             answers = await asyncio.gather(
                 *(svc.post(f"/complaints/{cid}/acknowledge", {"apology": f"Sorry {n}."}) for n in range(2))
             )
             assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
-            types = await svc.stream_types(cid)
+            types = await svc.stream_types(f"complaint-{cid}")
             assert types.count("ComplaintAcknowledged") == 1, types
             async with svc.ctx.pool.acquire() as conn:
                 board = await conn.fetchrow(

@@ -12,7 +12,8 @@ import pytest
 
 from shared.clock import FixedClock
 from shared.sla.scheduler import DeadlineScheduler
-from tests.integration.complaint.complaint_harness import T0, Running, ServiceFactory
+from tests.integration.complaint.steps import T0, new_complaint
+from tests.support.harness import Running, RunService
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
@@ -23,10 +24,10 @@ def branch() -> str:
 
 
 async def test_a_breach_fires_once_with_two_scheduler_instances_and_escalates(
-    complaint_service: ServiceFactory, database_url: str
+    run_service: RunService, database_url: str
 ) -> None:
-    async with complaint_service() as svc:
-        cids = [(await svc.new_complaint(branch()))["complaint_id"] for _ in range(5)]
+    async with run_service("complaint") as svc:
+        cids = [(await new_complaint(svc, branch()))["complaint_id"] for _ in range(5)]
         for cid in cids:
             await svc.ok(cid, "acknowledge", {"apology": "sorry"})
         # a second replica: its own pool and scheduler over the same deadlines table
@@ -64,12 +65,12 @@ async def test_a_breach_fires_once_with_two_scheduler_instances_and_escalates(
         assert "SlaBreached" in [e.type for e in published]
 
 
-async def test_a_deadline_missed_during_downtime_fires_at_start_up(complaint_service: ServiceFactory) -> None:
+async def test_a_deadline_missed_during_downtime_fires_at_start_up(run_service: RunService) -> None:
     clock = FixedClock(T0)
-    async with complaint_service(clock) as svc:
-        cid = (await svc.new_complaint(branch()))["complaint_id"]
+    async with run_service("complaint", clock) as svc:
+        cid = (await new_complaint(svc, branch()))["complaint_id"]
     clock.set(T0 + timedelta(hours=2))  # the service was down when the acknowledgement was due
-    async with complaint_service(clock) as svc:
+    async with run_service("complaint", clock) as svc:
         # the fresh scheduler's first tick, at start-up, fires what fell due meanwhile
         await wait_until(lambda: breached(svc, cid), timeout=10)
         history = (await svc.get(f"/complaints/{cid}")).json()["history"]
@@ -84,14 +85,14 @@ async def test_a_deadline_missed_during_downtime_fires_at_start_up(complaint_ser
 
 
 async def breached(svc: Running, cid: str) -> bool:
-    return "SlaBreached" in await svc.stream_types(cid)
+    return "SlaBreached" in await svc.stream_types(f"complaint-{cid}")
 
 
 async def test_hold_pauses_every_clock_and_resume_moves_them_by_the_paused_time(
-    complaint_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
-    async with complaint_service() as svc:
-        cid = (await svc.new_complaint(branch()))["complaint_id"]
+    async with run_service("complaint") as svc:
+        cid = (await new_complaint(svc, branch()))["complaint_id"]
         await svc.ok(cid, "acknowledge")
         before = {d["sla"]: d for d in (await svc.get(f"/complaints/{cid}")).json()["deadlines"]}
         held = await svc.ok(cid, "hold", {"reason": "customer looks for the receipt"})
@@ -111,10 +112,10 @@ async def test_hold_pauses_every_clock_and_resume_moves_them_by_the_paused_time(
             assert after[sla]["status"] == "on_track"
 
 
-async def test_extension_and_in_branch_resolve_clock(complaint_service: ServiceFactory) -> None:
-    async with complaint_service() as svc:
+async def test_extension_and_in_branch_resolve_clock(run_service: RunService) -> None:
+    async with run_service("complaint") as svc:
         visit = str(uuid4())
-        created = await svc.new_complaint(branch(), channel="in_branch", visit_id=visit)
+        created = await new_complaint(svc, branch(), channel="in_branch", visit_id=visit)
         cid = created["complaint_id"]
         assert "complaint.resolve" not in {d["sla"] for d in created["deadlines"]}  # the customer is here
         svc.clock.advance(timedelta(minutes=40))
@@ -131,9 +132,9 @@ async def test_extension_and_in_branch_resolve_clock(complaint_service: ServiceF
         assert again.status_code == 409 and "already extended" in again.json()["detail"]
 
 
-async def test_reopen_starts_a_new_cycle_with_fresh_deadlines(complaint_service: ServiceFactory) -> None:
-    async with complaint_service() as svc:
-        cid = (await svc.new_complaint(branch()))["complaint_id"]
+async def test_reopen_starts_a_new_cycle_with_fresh_deadlines(run_service: RunService) -> None:
+    async with run_service("complaint") as svc:
+        cid = (await new_complaint(svc, branch()))["complaint_id"]
         await svc.ok(cid, "acknowledge")
         classification = {
             "category": "fees_and_information_transparency",

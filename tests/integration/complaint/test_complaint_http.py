@@ -8,8 +8,9 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from tests.integration.complaint.complaint_harness import T0, ServiceFactory
+from tests.integration.complaint.steps import T0, new_complaint
 from tests.support.auth import bearer, hq_analyst
+from tests.support.harness import RunService
 from tests.support.pii import account, bank_card, id_number, phone
 
 pytestmark = pytest.mark.integration
@@ -19,10 +20,10 @@ def branch() -> str:
     return f"b-{uuid4().hex[:8]}"
 
 
-async def test_full_lifecycle_over_http_with_events_on_the_topic(complaint_service: ServiceFactory) -> None:
-    async with complaint_service() as svc:
+async def test_full_lifecycle_over_http_with_events_on_the_topic(run_service: RunService) -> None:
+    async with run_service("complaint") as svc:
         b = branch()
-        created = await svc.new_complaint(b)
+        created = await new_complaint(svc, b)
         cid = created["complaint_id"]
         assert created["status"] == "received" and created["version"] == 1
         due = {d["sla"]: d for d in created["deadlines"]}
@@ -95,10 +96,10 @@ async def test_full_lifecycle_over_http_with_events_on_the_topic(complaint_servi
 
 
 async def test_forbidden_transitions_are_409_with_the_reason_and_record_nothing(
-    complaint_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
-    async with complaint_service() as svc:
-        cid = (await svc.new_complaint(branch()))["complaint_id"]
+    async with run_service("complaint") as svc:
+        cid = (await new_complaint(svc, branch()))["complaint_id"]
         not_allowed = [
             ("start-investigation", None, "acknowledge the customer first"),
             ("implement", {"solution_id": str(uuid4())}, "not proposed"),
@@ -111,7 +112,7 @@ async def test_forbidden_transitions_are_409_with_the_reason_and_record_nothing(
             response = await svc.post(f"/complaints/{cid}/{action}", body)
             assert response.status_code == 409, (action, response.text)
             assert reason in response.json()["detail"]
-        assert await svc.stream_types(cid) == ["ComplaintReceived"]
+        assert await svc.stream_types(f"complaint-{cid}") == ["ComplaintReceived"]
 
         await svc.ok(cid, "escalate", {"reason": "customer asks for the branch head"})
         response = await svc.post(f"/complaints/{cid}/escalate", {"reason": "x", "to_level": "lobby_manager"})
@@ -121,8 +122,8 @@ async def test_forbidden_transitions_are_409_with_the_reason_and_record_nothing(
         assert missing.status_code == 404
 
 
-async def test_bad_input_is_422(complaint_service: ServiceFactory) -> None:
-    async with complaint_service() as svc:
+async def test_bad_input_is_422(run_service: RunService) -> None:
+    async with run_service("complaint") as svc:
         b = branch()
         bad_creates = [
             {"channel": "fax", "customer_ref": "cust_ref_0042", "description": "x"},
@@ -142,7 +143,7 @@ async def test_bad_input_is_422(complaint_service: ServiceFactory) -> None:
                 response = await svc.post(f"/branches/{b}/complaints", body)
                 assert response.status_code == 422 and "shaped like a phone" in response.text
                 assert raw not in response.text
-        cid = (await svc.new_complaint(b))["complaint_id"]
+        cid = (await new_complaint(svc, b))["complaint_id"]
         for action, body in [
             ("acknowledge", {"apology": "sorry", "staff_id": "someone-else"}),  # unknown field
             ("acknowledge", {"apology": "x" * 2001}),
@@ -153,14 +154,14 @@ async def test_bad_input_is_422(complaint_service: ServiceFactory) -> None:
         ]:
             response = await svc.post(f"/complaints/{cid}/{action}", body)
             assert response.status_code == 422, (action, body, response.text)
-        assert await svc.stream_types(cid) == ["ComplaintReceived"]
+        assert await svc.stream_types(f"complaint-{cid}") == ["ComplaintReceived"]
 
 
 async def test_two_staff_editing_one_case_cannot_overwrite_each_other(
-    complaint_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
-    async with complaint_service() as svc:
-        cid = (await svc.new_complaint(branch()))["complaint_id"]
+    async with run_service("complaint") as svc:
+        cid = (await new_complaint(svc, branch()))["complaint_id"]
         read = await svc.get(f"/complaints/{cid}")
         etag = read.headers["ETag"]
         assert etag == '"1"'
@@ -172,7 +173,7 @@ async def test_two_staff_editing_one_case_cannot_overwrite_each_other(
         assert stale.status_code == 409
         fresh = await svc.post(f"/complaints/{cid}/escalate", {"reason": "x", "expected_version": 2})
         assert fresh.status_code == 200 and fresh.json()["level"] == "branch_head"
-        assert await svc.stream_types(cid) == [
+        assert await svc.stream_types(f"complaint-{cid}") == [
             "ComplaintReceived",
             "ComplaintAcknowledged",
             "ComplaintEscalated",
@@ -180,15 +181,15 @@ async def test_two_staff_editing_one_case_cannot_overwrite_each_other(
 
 
 async def test_the_board_shows_open_cases_nearest_deadline_first_and_what_is_at_risk(
-    complaint_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
-    async with complaint_service() as svc:
+    async with run_service("complaint") as svc:
         b = branch()
-        early = (await svc.new_complaint(b))["complaint_id"]
+        early = (await new_complaint(svc, b))["complaint_id"]
         svc.clock.advance(timedelta(minutes=10))
-        late = (await svc.new_complaint(b))["complaint_id"]
+        late = (await new_complaint(svc, b))["complaint_id"]
         svc.clock.advance(timedelta(minutes=1))
-        done = (await svc.new_complaint(b))["complaint_id"]
+        done = (await new_complaint(svc, b))["complaint_id"]
         await svc.ok(done, "acknowledge")
         await svc.ok(done, "classify", {"category": "other", "nature": "general", "source": "x"})
         await svc.ok(done, "start-investigation")
@@ -205,7 +206,7 @@ async def test_the_board_shows_open_cases_nearest_deadline_first_and_what_is_at_
         at_risk = (await svc.get(f"/branches/{b}/complaints", status="open", sla="at_risk")).json()
         assert [c["complaint_id"] for c in at_risk["complaints"]] == [early]
         assert at_risk["complaints"][0]["remaining_seconds"] == 5 * 60
-        assert "SlaAtRisk" in await svc.stream_types(early)
+        assert "SlaAtRisk" in await svc.stream_types(f"complaint-{early}")
 
         closed = (await svc.get(f"/branches/{b}/complaints", status="closed")).json()
         assert [c["complaint_id"] for c in closed["complaints"]] == [done]
@@ -214,11 +215,11 @@ async def test_the_board_shows_open_cases_nearest_deadline_first_and_what_is_at_
         assert 'branchcare_sla_at_risk{service="complaint",sla="complaint.acknowledge"} 1.0' in metrics
 
 
-async def test_merging_cases_into_an_incident(complaint_service: ServiceFactory) -> None:
-    async with complaint_service() as svc:
+async def test_merging_cases_into_an_incident(run_service: RunService) -> None:
+    async with run_service("complaint") as svc:
         b = branch()
-        one = (await svc.new_complaint(b))["complaint_id"]
-        two = (await svc.new_complaint(b))["complaint_id"]
+        one = (await new_complaint(svc, b))["complaint_id"]
+        two = (await new_complaint(svc, b))["complaint_id"]
         first = await svc.ok(one, "merge", {"cause": "online banking outage 10:00-11:30"})
         incident = first["incident_id"]
         await svc.ok(two, "merge", {"cause": "online banking outage 10:00-11:30", "incident_id": incident})
@@ -229,12 +230,12 @@ async def test_merging_cases_into_an_incident(complaint_service: ServiceFactory)
 
 
 async def test_an_incident_across_branches_shows_each_reader_only_their_branches(
-    complaint_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
-    async with complaint_service() as svc:
+    async with run_service("complaint") as svc:
         a, b, c = branch(), branch(), branch()
-        one = (await svc.new_complaint(a))["complaint_id"]
-        two = (await svc.new_complaint(b))["complaint_id"]
+        one = (await new_complaint(svc, a))["complaint_id"]
+        two = (await new_complaint(svc, b))["complaint_id"]
         incident = (await svc.ok(one, "merge", {"cause": "core banking outage"}))["incident_id"]
         await svc.ok(two, "merge", {"cause": "core banking outage", "incident_id": incident})
 
@@ -251,15 +252,18 @@ async def test_an_incident_across_branches_shows_each_reader_only_their_branches
         assert await seen(staff_of_c) == 403
         refused = await svc.http.post(f"/complaints/{one}/escalate", json={}, headers=staff_of_c)
         assert refused.status_code == 403 and set(refused.json()) == {"detail"}  # not a 422 about the body
-        assert await svc.stream_types(one) == ["ComplaintReceived", "ComplaintMergedIntoIncident"]
+        assert await svc.stream_types(f"complaint-{one}") == [
+            "ComplaintReceived",
+            "ComplaintMergedIntoIncident",
+        ]
 
 
-async def test_the_actor_comes_from_the_request_identity(complaint_service: ServiceFactory) -> None:
+async def test_the_actor_comes_from_the_request_identity(run_service: RunService) -> None:
     """The actor of every event is the bearer token's subject: a staff header or a body field
     naming someone else changes nothing, and without a token nothing happens."""
-    async with complaint_service() as svc:
+    async with run_service("complaint") as svc:
         b = branch()
-        cid = (await svc.new_complaint(b))["complaint_id"]
+        cid = (await new_complaint(svc, b))["complaint_id"]
         head = {**bearer("bh-001", [b], ["branch_head"]), "X-Staff-Id": "mallory"}
         response = await svc.http.post(
             f"/complaints/{cid}/acknowledge", json={"apology": "sorry"}, headers=head
@@ -277,10 +281,10 @@ async def test_the_actor_comes_from_the_request_identity(complaint_service: Serv
         assert isinstance(svc.http, httpx.AsyncClient)
 
 
-async def test_an_urgent_or_major_case_is_escalated_at_once(complaint_service: ServiceFactory) -> None:
-    async with complaint_service() as svc:
+async def test_an_urgent_or_major_case_is_escalated_at_once(run_service: RunService) -> None:
+    async with run_service("complaint") as svc:
         b = branch()
-        cid = (await svc.new_complaint(b))["complaint_id"]
+        cid = (await new_complaint(svc, b))["complaint_id"]
         await svc.ok(cid, "acknowledge")
         urgent = {"category": "system_failure", "nature": "major", "source": "atm", "urgency": "urgent"}
         state = await svc.ok(cid, "classify", urgent)
@@ -300,9 +304,9 @@ async def test_an_urgent_or_major_case_is_escalated_at_once(complaint_service: S
         assert 'branchcare_complaints_by_status{status="classified"} 1.0' in metrics
 
 
-async def test_the_case_lists_the_steps_its_decider_takes_now(complaint_service: ServiceFactory) -> None:
-    async with complaint_service() as svc:
-        cid = (await svc.new_complaint(branch()))["complaint_id"]
+async def test_the_case_lists_the_steps_its_decider_takes_now(run_service: RunService) -> None:
+    async with run_service("complaint") as svc:
+        cid = (await new_complaint(svc, branch()))["complaint_id"]
         shown = (await svc.get(f"/complaints/{cid}")).json()["allowed_steps"]
         steps = {s["step"]: s for s in shown}
         assert steps["acknowledge"] == {"step": "acknowledge", "allowed": True, "reason": None}

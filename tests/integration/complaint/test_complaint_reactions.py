@@ -13,7 +13,10 @@ from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import VerificationFailed
 from shared.contracts.reception import ComplaintRaisedDuringVisit, VisitArrived, VisitLeft
 from shared.registry import REGISTRY
-from tests.integration.complaint.complaint_harness import T0, Running, ServiceFactory, envelope_of, publish
+from tests.integration.complaint.steps import T0, new_complaint
+from tests.support.events import envelope_of
+from tests.support.harness import Running, RunService
+from tests.support.kafka import publish
 from tests.support.services import wait_until
 from tests.support.texts import ref
 
@@ -36,9 +39,9 @@ async def case_when(
 
 
 async def test_a_complaint_raised_during_a_visit_opens_one_linked_case(
-    complaint_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
-    async with complaint_service() as svc:
+    async with run_service("complaint") as svc:
         branch, visit = f"b-{uuid4().hex[:8]}", uuid4()
         svc.auth.allow(branch)  # its cases come from events
         stream = f"visit-{visit}"
@@ -47,6 +50,7 @@ async def test_a_complaint_raised_during_a_visit_opens_one_linked_case(
             stream_id=stream,
             version=1,
             branch_id=branch,
+            at=T0,
         )
         raised = envelope_of(
             ComplaintRaisedDuringVisit(
@@ -58,6 +62,7 @@ async def test_a_complaint_raised_during_a_visit_opens_one_linked_case(
             stream_id=stream,
             version=2,
             branch_id=branch,
+            at=T0,
         )
         await publish(svc.bootstrap, "reception.events.v1", arrived, raised, raised)  # delivered twice
         cid = case_id_for(raised.event_id)
@@ -71,23 +76,23 @@ async def test_a_complaint_raised_during_a_visit_opens_one_linked_case(
 
         left_at = T0.replace(minute=45)
         left = envelope_of(
-            VisitLeft(visit_id=visit, at=left_at), stream_id=stream, version=3, branch_id=branch
+            VisitLeft(visit_id=visit, at=left_at), stream_id=stream, version=3, branch_id=branch, at=T0
         )
         await publish(svc.bootstrap, "reception.events.v1", left, raised, left)  # and redelivered again
         case = await case_when(svc, cid, lambda c: c["customer_left_at"] is not None)
         resolve = next(d for d in case["deadlines"] if d["sla"] == "complaint.resolve")
         assert resolve["due_at"].startswith("2026-11-27T01:45")  # 24 h after the customer left
         await svc.get("/health")
-        types = await svc.stream_types(cid)
+        types = await svc.stream_types(f"complaint-{cid}")
         assert types == ["ComplaintReceived", "CustomerLeftBranch"]
         board = (await svc.get(f"/branches/{branch}/complaints")).json()
         assert [c["complaint_id"] for c in board["complaints"]] == [str(cid)]
 
 
 async def test_negative_feedback_describing_a_complaint_opens_one_survey_case(
-    complaint_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
-    async with complaint_service() as svc:
+    async with run_service("complaint") as svc:
         branch, survey, visit = f"b-{uuid4().hex[:8]}", uuid4(), uuid4()
         svc.auth.allow(branch)  # its cases come from events
 
@@ -101,7 +106,7 @@ async def test_negative_feedback_describing_a_complaint_opens_one_survey_case(
                 describes_complaint=describes,
                 at=T0,
             )
-            return envelope_of(data, stream_id=f"survey-{uuid4()}", version=1, branch_id=branch)
+            return envelope_of(data, stream_id=f"survey-{uuid4()}", version=1, branch_id=branch, at=T0)
 
         just_unhappy = answer(False, "slow")
         complaint = answer(True, "charged twice for the transfer")
@@ -119,10 +124,10 @@ async def test_negative_feedback_describing_a_complaint_opens_one_survey_case(
         assert (await svc.get(f"/complaints/{case_id_for(just_unhappy.event_id)}")).status_code == 404
 
 
-async def test_a_failed_verification_reopens_the_case_once(complaint_service: ServiceFactory) -> None:
-    async with complaint_service() as svc:
+async def test_a_failed_verification_reopens_the_case_once(run_service: RunService) -> None:
+    async with run_service("complaint") as svc:
         branch = f"b-{uuid4().hex[:8]}"
-        cid = (await svc.new_complaint(branch))["complaint_id"]
+        cid = (await new_complaint(svc, branch))["complaint_id"]
         await svc.ok(cid, "acknowledge")
         await svc.ok(cid, "classify", {"category": "product_defect", "nature": "general", "source": "app"})
         await svc.ok(cid, "start-investigation")
@@ -141,6 +146,7 @@ async def test_a_failed_verification_reopens_the_case_once(complaint_service: Se
             stream_id=f"followup-{task}",
             version=1,
             branch_id=branch,
+            at=T0,
         )
         await publish(svc.bootstrap, "followup.events.v1", failed, failed)
         case = await case_when(svc, UUID(cid), lambda c: c["status"] == "reopened")
@@ -155,10 +161,11 @@ async def test_a_failed_verification_reopens_the_case_once(complaint_service: Se
             stream_id=f"followup-{uuid4()}",
             version=1,
             branch_id=branch,
+            at=T0,
         )
         await publish(svc.bootstrap, "followup.events.v1", sentinel)
         await wait_until(lambda: consumed(svc, sentinel.stream_id), timeout=15)
-        assert (await svc.stream_types(cid)).count("ComplaintReopened") == 1
+        assert (await svc.stream_types(f"complaint-{cid}")).count("ComplaintReopened") == 1
 
 
 async def consumed(svc: Running, stream_id: str) -> bool:
@@ -170,10 +177,10 @@ async def consumed(svc: Running, stream_id: str) -> bool:
 
 
 async def test_a_reaction_run_twice_outside_the_runner_creates_nothing_twice(
-    complaint_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
     """Idempotent by construction, not only by the runner's dedup (e.g. a rebuilt consumer group)."""
-    async with complaint_service() as svc:
+    async with run_service("complaint") as svc:
         visit = uuid4()
         env = envelope_of(
             ComplaintRaisedDuringVisit(
@@ -182,9 +189,10 @@ async def test_a_reaction_run_twice_outside_the_runner_creates_nothing_twice(
             stream_id=f"visit-{visit}",
             version=1,
             branch_id="b-direct",
+            at=T0,
         )
         data = REGISTRY.decode(env)
         for _ in range(2):
             async with svc.app.pool.acquire() as conn, conn.transaction():
                 await svc.app.react(conn, env, data)
-        assert await svc.stream_types(case_id_for(env.event_id)) == ["ComplaintReceived"]
+        assert await svc.stream_types(f"complaint-{case_id_for(env.event_id)}") == ["ComplaintReceived"]

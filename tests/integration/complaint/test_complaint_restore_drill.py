@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from shared.cli.__main__ import build_parser
-from tests.integration.complaint.complaint_harness import ServiceFactory
+from tests.integration.complaint.steps import new_complaint
+from tests.support.harness import RunService
 
 
 async def cli(*argv: str) -> int:
@@ -18,7 +19,7 @@ async def cli(*argv: str) -> int:
 
 
 async def test_the_drill_rebuilds_the_complaint_board_equal(
-    complaint_service: ServiceFactory,
+    run_service: RunService,
     database_url: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -26,9 +27,9 @@ async def test_the_drill_rebuilds_the_complaint_board_equal(
 ) -> None:
     for name in ("DATABASE_URL", "BRANCHCARE_ERASURE_LOG_URL", "BRANCHCARE_METRICS_TEXTFILE_DIR"):
         monkeypatch.delenv(name, raising=False)
-    async with complaint_service() as svc:
-        first = await svc.new_complaint("b001")
-        await svc.new_complaint("b002", channel="in_branch")
+    async with run_service("complaint") as svc:
+        first = await new_complaint(svc, "b001")
+        await new_complaint(svc, "b002", channel="in_branch")
         await svc.ok(first["complaint_id"], "acknowledge", {"apology": "sorry for the wait"})
     target = ["--database", f"complaint={database_url}", "--dir", str(tmp_path)]
     assert await cli("backup", *target) == 0

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.clock import FixedClock
-from tests.integration.complaint.complaint_harness import Running, ServiceFactory
+from tests.integration.complaint.steps import new_complaint
 from tests.support.auth import bearer
+from tests.support.harness import Running, RunService
 from tests.unit.complaint.regulation_given import (
     BRANCH_PROFILES,
     CN_BRANCH,
@@ -42,12 +44,10 @@ def configure_regulation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 
 @pytest.fixture
-def regulated(
-    complaint_service: ServiceFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> ServiceFactory:
+def regulated(run_service: RunService, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RunService:
     """The complaint service with the regulation configured (start it with ``async with``)."""
     configure_regulation(monkeypatch, tmp_path)
-    return complaint_service
+    return partial(run_service, "complaint")
 
 
 def deadlines(case: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -83,10 +83,10 @@ async def investigating(svc: Running, cid: str) -> None:
 # ------------------------------------------------------------------------------------- cn-2020
 
 
-async def test_cn2020_extensions_appraisal_and_the_explanation(regulated: ServiceFactory) -> None:
+async def test_cn2020_extensions_appraisal_and_the_explanation(regulated: RunService) -> None:
     start = local(SHANGHAI, 2026, 1, 20)
     async with regulated(FixedClock(start)) as svc:
-        created = await svc.new_complaint(CN_BRANCH)
+        created = await new_complaint(svc, CN_BRANCH)
         cid = created["complaint_id"]
         assert created["regulatory_profile"] == "cn-2020"
         regulatory = deadlines(created)["complaint.regulatory"]
@@ -136,7 +136,7 @@ async def test_cn2020_extensions_appraisal_and_the_explanation(regulated: Servic
             "complaint.progress_update",
         }
 
-        types = await svc.stream_types(cid)
+        types = await svc.stream_types(f"complaint-{cid}")
         assert types.count("RegulatoryDeadlineExtended") == 2
         assert ["ExtensionRequested", "ExtensionApproved"] == [t for t in types if t.startswith("Extension")]
         published = await svc.published(f"complaint-{cid}", len(types))
@@ -146,10 +146,10 @@ async def test_cn2020_extensions_appraisal_and_the_explanation(regulated: Servic
         )
 
 
-async def test_cn2020_a_milestone_warns_the_branch_head(regulated: ServiceFactory) -> None:
+async def test_cn2020_a_milestone_warns_the_branch_head(regulated: RunService) -> None:
     start = local(SHANGHAI, 2026, 1, 20)
     async with regulated(FixedClock(start)) as svc:
-        cid = (await svc.new_complaint(CN_BRANCH))["complaint_id"]
+        cid = (await new_complaint(svc, CN_BRANCH))["complaint_id"]
         await investigating(svc, cid)
         await svc.ok(cid, "progress-update", {"note": "still looking"})
         svc.clock.set(start + timedelta(days=10, minutes=1))
@@ -168,10 +168,10 @@ async def test_cn2020_a_milestone_warns_the_branch_head(regulated: ServiceFactor
         assert await svc.app.scheduler.tick() == 0  # once
 
 
-async def test_cn2020_repeats_merge_and_new_facts_restart(regulated: ServiceFactory) -> None:
+async def test_cn2020_repeats_merge_and_new_facts_restart(regulated: RunService) -> None:
     start = local(SHANGHAI, 2026, 1, 20)
     async with regulated(FixedClock(start)) as svc:
-        first = await svc.new_complaint(CN_BRANCH, matter_key="card:1234")
+        first = await new_complaint(svc, CN_BRANCH, matter_key="card:1234")
         cid = first["complaint_id"]
         await investigating(svc, cid)
         svc.clock.advance(timedelta(days=4))
@@ -189,7 +189,7 @@ async def test_cn2020_repeats_merge_and_new_facts_restart(regulated: ServiceFact
         elsewhere = await svc.post("/branches/cn-bj-002/complaints", repeat)
         assert elsewhere.status_code == 201 and not elsewhere.json()["merged"]
         assert elsewhere.json()["complaint_id"] != cid
-        other = await svc.new_complaint(CN_BRANCH, matter_key="loan:77")  # another matter: a case of its own
+        other = await new_complaint(svc, CN_BRANCH, matter_key="loan:77")  # another matter: a case of its own
         assert other["complaint_id"] != cid and not other["merged"]
         svc.clock.advance(timedelta(days=2))
         facts = await svc.post(
@@ -224,7 +224,7 @@ async def test_cn2020_repeats_merge_and_new_facts_restart(regulated: ServiceFact
         assert unmasked.status_code == 422 and "mask" in unmasked.text
 
 
-async def test_cn2020_recusal_representatives_and_remediation(regulated: ServiceFactory) -> None:
+async def test_cn2020_recusal_representatives_and_remediation(regulated: RunService) -> None:
     async with regulated(FixedClock(local(SHANGHAI, 2026, 1, 20))) as svc:
         too_many = [f"cust_ref_{i:04d}" for i in range(6)]
         response = await svc.post(
@@ -237,8 +237,8 @@ async def test_cn2020_recusal_representatives_and_remediation(regulated: Service
             },
         )
         assert response.status_code == 409 and "at most 5 representatives" in response.json()["detail"]
-        case = await svc.new_complaint(
-            CN_BRANCH, about_staff=["teller-3"], collective=True, representatives=too_many[:5]
+        case = await new_complaint(
+            svc, CN_BRANCH, about_staff=["teller-3"], collective=True, representatives=too_many[:5]
         )
         cid = case["complaint_id"]
         await refused(svc, cid, "assign", {"handler": "teller-3"}, "recusal")
@@ -285,10 +285,10 @@ async def test_cn2020_recusal_representatives_and_remediation(regulated: Service
         assert data["remediation"] is None
 
 
-async def test_cn2020_review_is_a_cycle_of_its_own(regulated: ServiceFactory) -> None:
+async def test_cn2020_review_is_a_cycle_of_its_own(regulated: RunService) -> None:
     start = local(SHANGHAI, 2026, 1, 20)
     async with regulated(FixedClock(start)) as svc:
-        cids = [(await svc.new_complaint(CN_BRANCH))["complaint_id"] for _ in range(2)]
+        cids = [(await new_complaint(svc, CN_BRANCH))["complaint_id"] for _ in range(2)]
         for cid in cids:
             await investigating(svc, cid)
             await svc.ok(cid, "answer", {"answer": "the fee is in the tariff", "outcome": "not_upheld"})
@@ -322,10 +322,10 @@ async def test_cn2020_review_is_a_cycle_of_its_own(regulated: ServiceFactory) ->
 # -------------------------------------------------------------------------------------- uk-fca
 
 
-async def test_uk_payment_services_count_business_days_and_do_not_stop(regulated: ServiceFactory) -> None:
+async def test_uk_payment_services_count_business_days_and_do_not_stop(regulated: RunService) -> None:
     start = local(LONDON, 2026, 3, 25, 11)  # Wednesday before Easter; the clocks change on Sunday
     async with regulated(FixedClock(start)) as svc:
-        created = await svc.new_complaint(UK_BRANCH, business_type="payment_services")
+        created = await new_complaint(svc, UK_BRANCH, business_type="payment_services")
         cid = created["complaint_id"]
         assert created["regulatory_profile"] == "uk-fca"
         assert due(created) == end_of(LONDON, date(2026, 4, 17))  # Good Friday and Easter Monday skipped
@@ -372,10 +372,10 @@ async def test_uk_payment_services_count_business_days_and_do_not_stop(regulated
         assert deadlines(answered)["complaint.regulatory"]["status"] == "met"
 
 
-async def test_uk_summary_resolution_window(regulated: ServiceFactory) -> None:
+async def test_uk_summary_resolution_window(regulated: RunService) -> None:
     start = local(LONDON, 2026, 4, 2, 11)  # Thursday before Easter: day 3 is Thursday 9 April
     async with regulated(FixedClock(start)) as svc:
-        early, late = [(await svc.new_complaint(UK_BRANCH))["complaint_id"] for _ in range(2)]
+        early, late = [(await new_complaint(svc, UK_BRANCH))["complaint_id"] for _ in range(2)]
         for cid in (early, late):
             await investigating(svc, cid)
         body = {
@@ -395,10 +395,10 @@ async def test_uk_summary_resolution_window(regulated: ServiceFactory) -> None:
 # ------------------------------------------------------------------------------------- us-cfpb
 
 
-async def test_us_cfpb_in_progress_then_final(regulated: ServiceFactory) -> None:
+async def test_us_cfpb_in_progress_then_final(regulated: RunService) -> None:
     start = local(NEW_YORK, 2026, 11, 20)
     async with regulated(FixedClock(start)) as svc:
-        created = await svc.new_complaint(US_BRANCH)
+        created = await new_complaint(svc, US_BRANCH)
         cid = created["complaint_id"]
         assert due(created, "complaint.initial_response") == start + timedelta(days=15)
         assert due(created) == start + timedelta(days=60)

@@ -29,8 +29,8 @@ from shared.contracts.complaint import Category, Channel, HoldKind, Nature, Urge
 from shared.contracts.refs import synthetic_ref
 from shared.decider import DomainError
 from shared.envelope import Metadata
-from tests.integration.complaint.complaint_harness import Running, ServiceFactory
 from tests.integration.complaint.test_regulation_http import configure_regulation
+from tests.support.harness import Running, RunService
 from tests.support.texts import ref
 from tests.unit.complaint.test_regulation_properties import BUSINESS_TYPES, STARTS, STEPS, Make
 
@@ -148,11 +148,13 @@ async def pause_moves_by_the_paused_time(svc: Running, cid: UUID, scenario: Scen
 
 
 async def test_live_deadlines_equal_the_replay_and_pauses_move_them_exactly(
-    complaint_service: ServiceFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    run_service: RunService, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     configure_regulation(monkeypatch, tmp_path)
     cases = scenarios()
-    async with complaint_service(FixedClock(datetime.fromisoformat("2026-01-01T00:00:00+00:00"))) as svc:
+    async with run_service(
+        "complaint", FixedClock(datetime.fromisoformat("2026-01-01T00:00:00+00:00"))
+    ) as svc:
         for scenario in cases:
             cid = await play(svc, scenario)
             await live_against_replay(svc, cid, scenario)

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from shared import db_statements
-from tests.integration.complaint.complaint_harness import Running, ServiceFactory
+from tests.integration.complaint.steps import new_complaint
+from tests.support.harness import Running, RunService
 from tests.support.round_trips import ELSEWHERE, INTROSPECTION
 
 pytestmark = pytest.mark.asyncio
@@ -46,14 +47,14 @@ async def _counted(svc: Running, path: str, body: dict[str, Any], **headers: str
 
 
 async def test_creates_and_lifecycle_steps_stay_within_their_round_trips(
-    complaint_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
-    async with complaint_service() as svc:
+    async with run_service("complaint") as svc:
         for n in range(3):  # prepare the statements on the connection the next requests reuse
-            created = await svc.new_complaint("b001")
+            created = await new_complaint(svc, "b001")
             await svc.ok(created["complaint_id"], "acknowledge", {"apology": "Sorry."})
             await svc.post("/branches/b001/complaints", BODY, **{"Idempotency-Key": f"warm-up-key-{n}"})
-            second = await svc.new_complaint("b001")
+            second = await new_complaint(svc, "b001")
             await svc.ok(second["complaint_id"], "acknowledge")
 
         case, create = await _counted(svc, "/branches/b001/complaints", BODY)
@@ -63,7 +64,7 @@ async def test_creates_and_lifecycle_steps_stay_within_their_round_trips(
         )
         shown, step = await _counted(svc, f"/complaints/{case['complaint_id']}/acknowledge", {})
         assert shown["status"] == "acknowledged"
-        other = await svc.new_complaint("b001")
+        other = await new_complaint(svc, "b001")
         _, step_with_text = await _counted(
             svc, f"/complaints/{other['complaint_id']}/acknowledge", {"apology": "Sorry."}
         )

@@ -20,10 +20,18 @@ from services.feedback.domain import survey_id_for
 from shared.contacts import ContactResolutionError
 from shared.pii import mask_name, mask_phone
 from shared.runner import ServiceContext
-from tests.integration.feedback.feedback_support import Running, branch, feedback_service
+from tests.integration.feedback.steps import branch, survey_view, wait_survey
 from tests.integration.feedback.test_feedback_service import serve
-from tests.integration.security.vault_harness import ADMIN, fake_people, vault_env, vault_service
+from tests.integration.security.vault_steps import (
+    ADMIN,
+    audit,
+    customer_visit,
+    fake_people,
+    register_customer,
+    vault_env,
+)
 from tests.support.auth import bearer
+from tests.support.harness import Running, running
 from tests.support.kafka import read_topic
 from tests.support.services import wait_until
 
@@ -57,7 +65,7 @@ class FakeContacts:
 
 
 async def dispatch_row(svc: Running, survey_id: str) -> Any:
-    [row] = await svc.db("SELECT * FROM survey_dispatch WHERE survey_id = $1", UUID(survey_id))
+    [row] = await svc.fetch("SELECT * FROM survey_dispatch WHERE survey_id = $1", UUID(survey_id))
     return row
 
 
@@ -76,12 +84,12 @@ async def test_no_number_is_a_recorded_skip_and_an_unreachable_vault_is_retried(
     def contacts(ctx: ServiceContext) -> FakeContacts:
         return fake
 
-    async with feedback_service(database_url, bootstrap, contacts=contacts) as svc:
+    async with running("feedback", database_url, bootstrap, contacts=contacts) as svc:
         svc.auth.allow(b)  # the surveys come from events
         _, erased_subject = await serve(bootstrap, b, customer_ref="cust_ref_erased")
         _, subject = await serve(bootstrap, b, customer_ref="cust_ref_0700")
-        erased = await svc.wait_survey(erased_subject)
-        survey = await svc.wait_survey(subject)
+        erased = await wait_survey(svc, erased_subject)
+        survey = await wait_survey(svc, subject)
 
         # nobody to send to: not sent, never retried, the skip and its reason recorded
         async def skipped() -> Any:
@@ -91,10 +99,10 @@ async def test_no_number_is_a_recorded_skip_and_an_unreachable_vault_is_retried(
         row = await wait_until(skipped, 10, message="the skip recorded")
         assert row["skip_reason"] == "no_contact" and row["sent_at"] is None and row["attempts"] == 1
         assert "no phone number" in row["last_error"]
-        view = await svc.survey(erased["survey_id"])
+        view = await survey_view(svc, erased["survey_id"])
         assert view["status"] == "send_failed" and view["delivery"]["skip_reason"] == "no_contact"
         assert view["given_up_at"] is not None and view["delivery_failure"] == "no_contact"
-        assert not await svc.db("SELECT 1 FROM sms_outbox WHERE survey_id = $1", UUID(erased["survey_id"]))
+        assert not await svc.fetch("SELECT 1 FROM sms_outbox WHERE survey_id = $1", UUID(erased["survey_id"]))
 
         # the vault could not answer: a failed attempt, retried with backoff, then sent
         async def failed_once() -> Any:
@@ -104,18 +112,18 @@ async def test_no_number_is_a_recorded_skip_and_an_unreachable_vault_is_retried(
         row = await wait_until(failed_once, 10, message="a failed resolution")
         assert row["sent_at"] is None and row["given_up_at"] is None
         assert "reception vault unreachable" in row["last_error"]
-        retrying = await svc.survey(survey["survey_id"])
+        retrying = await survey_view(svc, survey["survey_id"])
         assert retrying["status"] == "send_failed" and retrying["delivery_failure"] == "contact_unavailable"
         assert retrying["given_up_at"] is None and retrying["retry_at"] is not None
         svc.clock.advance(timedelta(minutes=1))
-        await svc.dispatch()  # (or the background round gets there first)
-        sent = await svc.wait_survey(subject, "sent")
+        await svc.parts.dispatcher.tick()  # (or the background round gets there first)
+        sent = await wait_survey(svc, subject, "sent")
         assert sent["delivery"]["attempts"] == 2 and sent["delivery"]["sent_at"] is not None
-        [outbox] = await svc.db("SELECT * FROM sms_outbox WHERE survey_id = $1", UUID(survey["survey_id"]))
+        [outbox] = await svc.fetch("SELECT * FROM sms_outbox WHERE survey_id = $1", UUID(survey["survey_id"]))
         assert outbox["masked_phone"] == "139****5678" and PHONE not in str(dict(outbox))
 
         svc.clock.advance(timedelta(hours=1))
-        await svc.dispatch()  # the skipped one is not tried again
+        await svc.parts.dispatcher.tick()  # the skipped one is not tried again
         assert [c[0] for c in fake.calls].count("cust_ref_erased") == 1
         purposes = {(ref, purpose, branch_id) for ref, purpose, branch_id, _ in fake.calls}
         assert purposes == {("cust_ref_erased", "survey_sms", b), ("cust_ref_0700", "survey_sms", b)}
@@ -131,12 +139,12 @@ async def test_without_a_vault_configured_surveys_go_out_without_a_number(
     monkeypatch.delenv("RECEPTION_URL", raising=False)
     bootstrap = kafka.bootstrap_servers
     b = branch()
-    async with feedback_service(database_url, bootstrap) as svc:
+    async with running("feedback", database_url, bootstrap) as svc:
         svc.auth.allow(b)
         assert svc.parts.dispatcher.contacts is None
         _, subject = await serve(bootstrap, b)
-        survey = await svc.wait_survey(subject, "sent")
-        [outbox] = await svc.db("SELECT * FROM sms_outbox WHERE survey_id = $1", UUID(survey["survey_id"]))
+        survey = await wait_survey(svc, subject, "sent")
+        [outbox] = await svc.fetch("SELECT * FROM sms_outbox WHERE survey_id = $1", UUID(survey["survey_id"]))
         assert outbox["masked_phone"] is None
 
 
@@ -149,11 +157,11 @@ async def test_reception_vault_and_feedback_together_the_number_is_resolved_at_s
     b = f"fbv-{uuid4().hex[:8]}"
     counter = bearer("cs-1", [b], ["counter_staff"])
     person, erased_person = fake_people(2)
-    async with vault_service(database_url, bootstrap) as reception:
+    async with running("reception", database_url, bootstrap, staff=None) as reception:
         monkeypatch.setenv("RECEPTION_URL", reception.url)
         refs = []
         for someone in (person, erased_person):
-            registered = await reception.register(someone, b, headers=counter)
+            registered = await register_customer(reception, someone, b, headers=counter)
             assert registered.status_code == 201, registered.text
             refs.append(registered.json()["customer_ref"])
         ref, erased_ref = refs
@@ -162,16 +170,18 @@ async def test_reception_vault_and_feedback_together_the_number_is_resolved_at_s
         )
         assert erasure.status_code == 200, erasure.text
 
-        async with feedback_service(database_url, bootstrap) as feedback:
+        async with running("feedback", database_url, bootstrap) as feedback:
             assert feedback.parts.dispatcher.contacts is not None  # wired from RECEPTION_URL
             feedback.auth.allow(b)  # its surveys come from reception's events
-            visit = await reception.visit(ref, mask_name(person.name), branch=b)
-            erased_visit = await reception.visit(erased_ref, mask_name(erased_person.name), branch=b)
-            survey = await feedback.wait_survey(f"visit:{visit}", "sent", timeout=30)
-            erased_survey = await feedback.wait_survey(f"visit:{erased_visit}", timeout=30)
+            visit = await customer_visit(reception, ref, mask_name(person.name), branch=b)
+            erased_visit = await customer_visit(
+                reception, erased_ref, mask_name(erased_person.name), branch=b
+            )
+            survey = await wait_survey(feedback, f"visit:{visit}", "sent", timeout=30)
+            erased_survey = await wait_survey(feedback, f"visit:{erased_visit}", timeout=30)
 
             # the local gateway recorded the handoff with the masked number only
-            [outbox] = await feedback.db(
+            [outbox] = await feedback.fetch(
                 "SELECT * FROM sms_outbox WHERE survey_id = $1", UUID(survey["survey_id"])
             )
             assert outbox["masked_phone"] == mask_phone(person.phone)
@@ -179,18 +189,18 @@ async def test_reception_vault_and_feedback_together_the_number_is_resolved_at_s
 
             # erased (crypto-shredded) customer: not sent, not retried, the reason recorded
             async def skipped() -> dict[str, Any] | None:
-                view = await feedback.survey(erased_survey["survey_id"])
+                view = await survey_view(feedback, erased_survey["survey_id"])
                 return view if (view["delivery"] or {}).get("given_up_at") else None
 
             view = await wait_until(skipped, 15, message="the erased customer's survey skipped")
             assert view["status"] == "send_failed" and view["delivery"]["skip_reason"] == "no_contact"
 
             # the vault audited each resolution: the feedback service, why, which branch, which visit
-            [requested] = await feedback.db(
+            [requested] = await feedback.fetch(
                 "SELECT correlation_id FROM events WHERE type = 'SurveyRequested' AND stream_id = $1",
                 f"survey-{survey_id_for(f'visit:{visit}')}",
             )
-            resolutions = await reception.audit(kind="pii.resolve_contact", branch_id=b)
+            resolutions = await audit(reception, kind="pii.resolve_contact", branch_id=b)
             by_ref = {e["resource_id"]: e for e in resolutions}
             assert len(resolutions) == 2, resolutions
             ok, refused = by_ref[ref], by_ref[erased_ref]
@@ -200,12 +210,12 @@ async def test_reception_vault_and_feedback_together_the_number_is_resolved_at_s
 
             # the raw number is in no table of feedback, on no feedback topic, in no log line
             needles = [person.phone, erased_person.phone]
-            tables = await feedback.db("SELECT tablename FROM pg_tables WHERE schemaname = 'feedback'")
+            tables = await feedback.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'feedback'")
             assert {"sms_outbox", "survey_dispatch", "survey_facts", "events"} <= {
                 t["tablename"] for t in tables
             }
             for table in tables:
-                rows = await feedback.db(f'SELECT t::text AS row FROM feedback."{table["tablename"]}" t')
+                rows = await feedback.fetch(f'SELECT t::text AS row FROM feedback."{table["tablename"]}" t')
                 dump = "\n".join(r["row"] for r in rows)
                 assert not [n for n in needles if n in dump], (
                     f"a raw phone number in feedback.{table['tablename']}"

@@ -14,10 +14,11 @@ from services.feedback.config import FeedbackConfig
 from services.feedback.sender import LocalOutboxSender, OutboundMessage, SendRejected, SmsSender
 from shared.gateway_identity import gateway_key, issue_gateway_token
 from shared.runner import ServiceContext
-from tests.integration.feedback.feedback_support import Running, branch, feedback_service
+from tests.integration.feedback.steps import answer_survey, branch, survey_view, wait_survey
 from tests.integration.feedback.test_feedback_service import serve
-from tests.integration.followup.followup_support import T0
+from tests.integration.followup.steps import T0
 from tests.support.auth import bearer, secret
+from tests.support.harness import Running, running
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
@@ -62,18 +63,18 @@ async def test_failed_sends_are_retried_then_given_up_and_leave_the_response_rat
         return FlakyGateway(LocalOutboxSender(ctx.pool), failing)
 
     config = FeedbackConfig(dispatch_period=3600, max_send_attempts=3)  # rounds by hand
-    async with feedback_service(database_url, bootstrap, sender=sender, config=config) as svc:
+    async with running("feedback", database_url, bootstrap, sender=sender, config=config) as svc:
         svc.auth.allow(b)
         subjects = [(await serve(bootstrap, b, customer_ref=f"cust_ref_030{i}"))[1] for i in range(4)]
-        surveys = [await svc.wait_survey(s) for s in subjects]
-        await svc.dispatch()
-        answered, retrying, rejected, unanswered = [await svc.survey(s["survey_id"]) for s in surveys]
+        surveys = [await wait_survey(svc, s) for s in subjects]
+        await svc.parts.dispatcher.tick()
+        answered, retrying, rejected, unanswered = [await survey_view(svc, s["survey_id"]) for s in surveys]
         assert retrying["status"] == "send_failed" and retrying["delivery_failure"] == "gateway_error"
         assert retrying["given_up_at"] is None and retrying["retry_at"] is not None
         assert rejected["status"] == "send_failed" and rejected["delivery_failure"] == "gateway_rejected"
         assert rejected["given_up_at"] is not None, "a rejection is not retried"
-        assert (await svc.answer(answered["survey_id"], {"score": 5})).status_code == 201
-        gone = await svc.answer(rejected["survey_id"], {"score": 1})
+        assert (await answer_survey(svc, answered["survey_id"], {"score": 5})).status_code == 201
+        gone = await answer_survey(svc, rejected["survey_id"], {"score": 1})
         assert gone.status_code == 410 and "given up" in gone.json()["detail"]
 
         figures = await satisfaction(svc, b)
@@ -83,15 +84,15 @@ async def test_failed_sends_are_retried_then_given_up_and_leave_the_response_rat
         assert figures["delivery"]["by_reason"] == {"gateway_error": 1, "gateway_rejected": 1}
 
         # retried with backoff: not before retry_at, then again; the third failure gives up
-        await svc.dispatch()
-        assert (await svc.survey(retrying["survey_id"]))["attempts"] == 1
+        await svc.parts.dispatcher.tick()
+        assert (await survey_view(svc, retrying["survey_id"]))["attempts"] == 1
         for attempt in (2, 3):
             svc.clock.advance(timedelta(minutes=2))
-            await svc.dispatch()
-            assert (await svc.survey(retrying["survey_id"]))["attempts"] == attempt
-        given_up = await svc.survey(retrying["survey_id"])
+            await svc.parts.dispatcher.tick()
+            assert (await survey_view(svc, retrying["survey_id"]))["attempts"] == attempt
+        given_up = await survey_view(svc, retrying["survey_id"])
         assert given_up["status"] == "send_failed" and given_up["given_up_at"] is not None
-        rows = await svc.db(
+        rows = await svc.fetch(
             "SELECT type, data FROM events WHERE stream_id = $1 ORDER BY stream_version",
             f"survey-{retrying['survey_id']}",
         )
@@ -101,7 +102,7 @@ async def test_failed_sends_are_retried_then_given_up_and_leave_the_response_rat
         # the window ends: the sent one expires, the given-up ones stay apart (not expired)
         svc.clock.advance(timedelta(hours=73))
         await svc.tick()
-        assert (await svc.survey(unanswered["survey_id"]))["status"] == "expired"
+        assert (await survey_view(svc, unanswered["survey_id"]))["status"] == "expired"
         figures = await satisfaction(svc, b)
         assert figures["expired"] == 1 and figures["delivery"]["given_up"] == 2
         assert figures["response_rate"] == 0.5
@@ -115,11 +116,11 @@ async def test_the_gateway_answers_and_reports_delivery_and_nothing_else(
     bootstrap = kafka.bootstrap_servers
     b = branch()
     config = FeedbackConfig(dispatch_period=3600)
-    async with feedback_service(database_url, bootstrap, config=config) as svc:
+    async with running("feedback", database_url, bootstrap, config=config) as svc:
         svc.auth.allow(b)
         subjects = [(await serve(bootstrap, b, customer_ref=f"cust_ref_040{i}"))[1] for i in range(2)]
-        first, second = [await svc.wait_survey(s) for s in subjects]
-        await svc.dispatch()
+        first, second = [await wait_survey(svc, s) for s in subjects]
+        await svc.parts.dispatcher.tick()
 
         # delivery reports: delivered, then (another message) undelivered → sent again later
         url = f"/surveys/{first['survey_id']}/delivery"
@@ -132,20 +133,20 @@ async def test_the_gateway_answers_and_reports_delivery_and_nothing_else(
         assert lost.status_code == 200 and lost.json()["status"] == "send_failed"
         assert lost.json()["delivery_failure"] == "undelivered" and lost.json()["retry_at"] is not None
         svc.clock.advance(timedelta(minutes=1))
-        await svc.dispatch()
-        assert (await svc.survey(second["survey_id"]))["status"] == "sent"
+        await svc.parts.dispatcher.tick()
+        assert (await survey_view(svc, second["survey_id"]))["status"] == "sent"
 
         # the gateway answers, audited as the gateway
         answer = await svc.http.post(
             f"/surveys/{first['survey_id']}/responses", json={"score": 4}, headers=gateway()
         )
         assert answer.status_code == 201, answer.text
-        [event] = await svc.db(
+        [event] = await svc.fetch(
             "SELECT actor FROM events WHERE type = 'SurveyAnswered' AND stream_id = $1",
             f"survey-{first['survey_id']}",
         )
         assert event["actor"] == "gw:sms-main"
-        audit = await svc.db(
+        audit = await svc.fetch(
             "SELECT staff_id, authenticated, action, status FROM audit_log WHERE route = $1",
             "/surveys/{survey_id}/responses",
         )
@@ -190,10 +191,10 @@ async def test_the_gateway_answers_and_reports_delivery_and_nothing_else(
         ):
             response = await svc.http.post(url, json=body, headers=gateway())
             assert response.status_code == 422, body
-        assert (await svc.survey(second["survey_id"]))["status"] == "sent"
+        assert (await survey_view(svc, second["survey_id"]))["status"] == "sent"
 
         async def both_published() -> bool:
-            rows = await svc.db(
+            rows = await svc.fetch(
                 "SELECT count(*) AS n FROM events WHERE type = 'SurveyDelivered' AND branch_id = $1", b
             )
             return rows[0]["n"] == 1

@@ -7,20 +7,19 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-import httpx
 import pytest
 
 from services.feedback.domain import survey_id_for
 from shared.contracts.reception import ServiceType, VisitServed
-from tests.integration.feedback.feedback_support import branch
-from tests.integration.followup.followup_support import Stream, publish, published
+from tests.integration.feedback.steps import T0, branch
 from tests.support.auth import bearer
-from tests.support.services import ServiceProcess, wait_until
+from tests.support.events import Stream
+from tests.support.harness import as_process
+from tests.support.kafka import publish, published
+from tests.support.services import wait_until
 from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
-
-FAST_JOIN = {"KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
 
 
 async def test_feedback_process_end_to_end(database_url: str, kafka: Any) -> None:
@@ -37,23 +36,27 @@ async def test_feedback_process_end_to_end(database_url: str, kafka: Any) -> Non
         waited_seconds=60,
         at=datetime.now(UTC),
     )
-    env = {**FAST_JOIN, "FEEDBACK_DISPATCH_PERIOD": "0.05"}
-    async with ServiceProcess(
-        "feedback", database_url=database_url, kafka_bootstrap_servers=bootstrap, env=env
-    ) as proc:
-        async with httpx.AsyncClient(base_url=proc.url, timeout=10, headers=bearer("cs-1", [b])) as http:
-            assert (await http.get("/ready")).status_code == 200
-            await publish(bootstrap, "reception.events.v1", Stream(f"visit-{visit_id}", b).next(served))
-            survey_id = survey_id_for(f"visit:{visit_id}")
+    async with as_process(
+        "feedback",
+        database_url,
+        bootstrap,
+        settings={"dispatch_period": 0.05},
+        headers=bearer("cs-1", [b]),
+        staff=None,
+    ) as svc:
+        http = svc.http
+        assert (await http.get("/ready")).status_code == 200
+        await publish(bootstrap, "reception.events.v1", Stream(f"visit-{visit_id}", b, at=T0).next(served))
+        survey_id = survey_id_for(f"visit:{visit_id}")
 
-            async def sent() -> bool:
-                response = await http.get(f"/surveys/{survey_id}")
-                return response.status_code == 200 and response.json()["status"] == "sent"
+        async def sent() -> bool:
+            response = await http.get(f"/surveys/{survey_id}")
+            return response.status_code == 200 and response.json()["status"] == "sent"
 
-            await wait_until(sent, 20, message="survey sent")
-            answer = await http.post(f"/surveys/{survey_id}/responses", json={"score": 5, "comment": "很好"})
-            assert answer.status_code == 201, answer.text
-            events = await published(bootstrap, "feedback.events.v1", lambda e: e.branch_id == b, count=3)
-            assert [e.type for e in events] == ["SurveyRequested", "SurveySent", "SurveyAnswered"]
-            metrics = (await http.get("/metrics")).text
-            assert 'branchcare_feedback_surveys_answered_total{subject_type="visit"} 1.0' in metrics
+        await wait_until(sent, 20, message="survey sent")
+        answer = await http.post(f"/surveys/{survey_id}/responses", json={"score": 5, "comment": "很好"})
+        assert answer.status_code == 201, answer.text
+        events = await published(bootstrap, "feedback.events.v1", lambda e: e.branch_id == b, count=3)
+        assert [e.type for e in events] == ["SurveyRequested", "SurveySent", "SurveyAnswered"]
+        metrics = (await http.get("/metrics")).text
+        assert 'branchcare_feedback_surveys_answered_total{subject_type="visit"} 1.0' in metrics

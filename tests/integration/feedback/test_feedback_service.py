@@ -19,12 +19,16 @@ import services.feedback as feedback_migrations
 from services.feedback.config import FeedbackConfig
 from services.feedback.domain import survey_id_for
 from services.feedback.sender import LocalOutboxSender, OutboundMessage
+from services.feedback.service import refresh_gauges
 from shared.contracts.complaint import Channel, ComplaintClosed, ComplaintReceived, ComplaintReopened
 from shared.contracts.feedback import SurveyChannel
 from shared.contracts.reception import ServiceType, VisitServed
 from shared.runner import ServiceContext
-from tests.integration.feedback.feedback_support import branch, feedback_service
-from tests.integration.followup.followup_support import T0, Stream, followup_service, publish, published
+from tests.integration.feedback.steps import answer_survey, branch, survey_view, wait_survey
+from tests.integration.followup.steps import T0, list_tasks, wait_tasks
+from tests.support.events import Stream
+from tests.support.harness import running
+from tests.support.kafka import publish, published
 from tests.support.pii import phone
 from tests.support.services import wait_until
 from tests.support.texts import ref
@@ -53,7 +57,7 @@ def served(visit_id: UUID, **kw: Any) -> VisitServed:
 async def serve(bootstrap: str, b: str, **kw: Any) -> tuple[str, str]:
     """Publish a served visit; its stream id and survey subject."""
     visit_id = uuid4()
-    stream = Stream(f"visit-{visit_id}", b)
+    stream = Stream(f"visit-{visit_id}", b, at=T0)
     await publish(bootstrap, RECEPTION, stream.next(served(visit_id, **kw)))
     return stream.stream_id, f"visit:{visit_id}"
 
@@ -64,7 +68,7 @@ async def test_a_closed_complaint_leads_to_exactly_one_survey_sent_through_the_o
     bootstrap = kafka.bootstrap_servers
     b = branch()
     complaint_id = uuid4()
-    case = Stream(f"complaint-{complaint_id}", b)
+    case = Stream(f"complaint-{complaint_id}", b, at=T0)
     first = [
         case.next(
             ComplaintReceived(
@@ -80,16 +84,16 @@ async def test_a_closed_complaint_leads_to_exactly_one_survey_sent_through_the_o
         ),
     ]
     subject = f"complaint:{complaint_id}"
-    async with feedback_service(database_url, bootstrap) as svc:
+    async with running("feedback", database_url, bootstrap) as svc:
         svc.auth.allow(b)  # the surveys come from events
         await publish(bootstrap, COMPLAINTS, *first)
-        survey = await svc.wait_survey(subject, "sent")
+        survey = await wait_survey(svc, subject, "sent")
         assert survey["survey_id"] == str(survey_id_for(subject)) and survey["branch_id"] == b
         assert survey["channel"] == "sms" and survey["customer_ref"] == "cust_ref_0200"
         assert survey["service_type"] == "complaint" and survey["staff_id"] == "lm-007"
         assert survey["expires_at"] == (T0 + timedelta(hours=72)).isoformat().replace("+00:00", "Z")
         assert [d["sla"] for d in survey["deadlines"]] == ["feedback.survey_window"]
-        [outbox] = await svc.db("SELECT * FROM sms_outbox WHERE survey_id = $1", UUID(survey["survey_id"]))
+        [outbox] = await svc.fetch("SELECT * FROM sms_outbox WHERE survey_id = $1", UUID(survey["survey_id"]))
         assert outbox["customer_ref"] == "cust_ref_0200" and outbox["channel"] == "sms"
         assert "投诉" in outbox["body"] and "72" in outbox["body"]
 
@@ -107,12 +111,12 @@ async def test_a_closed_complaint_leads_to_exactly_one_survey_sent_through_the_o
         ]
         await publish(bootstrap, COMPLAINTS, *again)
         await svc.consumed(case.stream_id, 4)
-        await svc.dispatch()
-        requested = await svc.db(
+        await svc.parts.dispatcher.tick()
+        requested = await svc.fetch(
             "SELECT count(*) AS n FROM events WHERE type = 'SurveyRequested' AND branch_id = $1", b
         )
         assert requested[0]["n"] == 1
-        assert len(await svc.db("SELECT 1 FROM sms_outbox WHERE branch_id = $1", b)) == 1
+        assert len(await svc.fetch("SELECT 1 FROM sms_outbox WHERE branch_id = $1", b)) == 1
         events = await published(bootstrap, FEEDBACK, lambda e: e.branch_id == b, count=2)
         assert [e.type for e in events] == ["SurveyRequested", "SurveySent"]
 
@@ -123,23 +127,23 @@ async def test_a_negative_answer_leads_to_one_recovery_task_and_an_event_describ
     bootstrap = kafka.bootstrap_servers
     b = branch()
     async with (
-        feedback_service(database_url, bootstrap) as feedback,
-        followup_service(database_url, bootstrap) as followup,
+        running("feedback", database_url, bootstrap) as feedback,
+        running("followup", database_url, bootstrap) as followup,
     ):
         feedback.auth.allow(b)  # surveys and tasks come from events
         followup.auth.allow(b)
         _, subject = await serve(bootstrap, b)
-        survey = await feedback.wait_survey(subject)
+        survey = await wait_survey(feedback, subject)
         comment = "柜员态度差，我要投诉！请打我电话 138 1234 5678"
-        answer = await feedback.answer(
-            survey["survey_id"], {"score": 2, "comment": comment, "reasons": ["service_attitude"]}
+        answered = await answer_survey(
+            feedback, survey["survey_id"], {"score": 2, "comment": comment, "reasons": ["service_attitude"]}
         )
-        assert answer.status_code == 201, answer.text
-        body = answer.json()
+        assert answered.status_code == 201, answered.text
+        body = answered.json()
         assert body["status"] == "answered" and body["negative"] and body["describes_complaint"]
         assert body["comment"]["text"] == "柜员态度差，我要投诉！请打我电话 *** **** 5678"
 
-        second = await feedback.answer(survey["survey_id"], {"score": 5})
+        second = await answer_survey(feedback, survey["survey_id"], {"score": 5})
         assert second.status_code == 409
 
         [negative] = await published(
@@ -149,14 +153,14 @@ async def test_a_negative_answer_leads_to_one_recovery_task_and_an_event_describ
         assert negative.data["customer_ref"] == "cust_ref_0101" and negative.data["subject"] == subject
         assert "5678" not in negative.model_dump_json() and "投诉" in negative.data["matched"]
 
-        [task] = await followup.wait_tasks(b, 1)
+        [task] = await wait_tasks(followup, b, 1)
         assert task["kind"] == "service_recovery" and task["subject"] == f"survey:{survey['survey_id']}"
         assert task["due_at"] == (T0 + timedelta(hours=24)).isoformat().replace("+00:00", "Z")
 
         # the same NegativeFeedbackReceived delivered again: still one task
         await publish(bootstrap, FEEDBACK, negative, negative)
         await wait_until(lambda: _consumed(followup.ctx, negative.stream_id, negative.stream_version), 15)
-        assert len(await followup.tasks(b, "open")) == 1
+        assert len(await list_tasks(followup, b, "open")) == 1
 
 
 async def _consumed(ctx: ServiceContext, stream_id: str, version: int) -> bool:
@@ -170,32 +174,32 @@ async def _consumed(ctx: ServiceContext, stream_id: str, version: int) -> bool:
 async def test_the_answer_window_closes_at_72h_and_the_survey_expires(database_url: str, kafka: Any) -> None:
     bootstrap = kafka.bootstrap_servers
     b = branch()
-    async with feedback_service(database_url, bootstrap) as svc:
+    async with running("feedback", database_url, bootstrap) as svc:
         svc.auth.allow(b)
         _, early_subject = await serve(bootstrap, b, staff_id="teller-1")
         _, late_subject = await serve(bootstrap, b, staff_id="teller-2")
-        early = await svc.wait_survey(early_subject, "sent")
-        late = await svc.wait_survey(late_subject, "sent")
+        early = await wait_survey(svc, early_subject, "sent")
+        late = await wait_survey(svc, late_subject, "sent")
 
         svc.clock.advance(timedelta(hours=71, minutes=59))
-        ok = await svc.answer(early["survey_id"], {"score": 5, "comment": "快，专业"})
+        ok = await answer_survey(svc, early["survey_id"], {"score": 5, "comment": "快，专业"})
         assert ok.status_code == 201 and not ok.json()["negative"]
 
         svc.clock.advance(timedelta(minutes=1))  # exactly 72 h: closed, even before expiry fires
-        closed = await svc.answer(late["survey_id"], {"score": 4})
+        closed = await answer_survey(svc, late["survey_id"], {"score": 4})
         assert closed.status_code == 410 and "closed" in closed.json()["detail"]
-        assert (await svc.answer(early["survey_id"], {"score": 1})).status_code == 409
+        assert (await answer_survey(svc, early["survey_id"], {"score": 1})).status_code == 409
 
         await svc.tick()
-        expired = await svc.survey(late["survey_id"])
+        expired = await survey_view(svc, late["survey_id"])
         assert expired["status"] == "expired"
         assert expired["expired_at"] == (T0 + timedelta(hours=72)).isoformat().replace("+00:00", "Z")
-        assert (await svc.survey(early["survey_id"]))["status"] == "answered"
+        assert (await survey_view(svc, early["survey_id"]))["status"] == "answered"
         [event] = await published(
             bootstrap, FEEDBACK, lambda e: e.type == "SurveyExpired" and e.branch_id == b
         )
         assert event.data["subject"] == late_subject
-        assert (await svc.answer(late["survey_id"], {"score": 4})).status_code == 410
+        assert (await answer_survey(svc, late["survey_id"], {"score": 4})).status_code == 410
 
         metrics = (await svc.http.get("/metrics")).text
         for name in ("surveys_sent_total", "surveys_answered_total", "surveys_expired_total"):
@@ -209,7 +213,7 @@ async def test_channel_by_preference_and_configuration_one_survey_per_visit(
     bootstrap = kafka.bootstrap_servers
     b, phone_branch = branch(), branch()
     config = FeedbackConfig(dispatch_period=0.05, branch_channels={phone_branch: SurveyChannel.phone})
-    async with feedback_service(database_url, bootstrap, config=config) as svc:
+    async with running("feedback", database_url, bootstrap, config=config) as svc:
         svc.auth.allow(b, phone_branch)
         put = await svc.http.put("/customers/cust_ref_0300/survey-channel", json={"channel": "phone"})
         assert put.status_code == 200
@@ -224,24 +228,24 @@ async def test_channel_by_preference_and_configuration_one_survey_per_visit(
         _, by_branch = await serve(bootstrap, phone_branch, customer_ref="cust_ref_0302")
         anonymous_stream, _ = await serve(bootstrap, b, customer_ref=None)
         complaint_stream, _ = await serve(bootstrap, b, service_type=ServiceType.complaint)
-        assert (await svc.wait_survey(by_preference, "sent"))["channel"] == "phone"
-        assert (await svc.wait_survey(by_default, "sent"))["channel"] == "sms"
-        assert (await svc.wait_survey(by_branch, "sent"))["channel"] == "phone"
+        assert (await wait_survey(svc, by_preference, "sent"))["channel"] == "phone"
+        assert (await wait_survey(svc, by_default, "sent"))["channel"] == "sms"
+        assert (await wait_survey(svc, by_branch, "sent"))["channel"] == "phone"
         await svc.consumed(anonymous_stream, 1)
         await svc.consumed(complaint_stream, 1)
-        assert len(await svc.db("SELECT 1 FROM survey_facts WHERE branch_id = $1", b)) == 2
+        assert len(await svc.fetch("SELECT 1 FROM survey_facts WHERE branch_id = $1", b)) == 2
 
         # a consumer that lost its progress replays the visit: the survey id is the visit's, no second one
         visit_id = uuid4()
-        stream = Stream(f"visit-{visit_id}", b)
+        stream = Stream(f"visit-{visit_id}", b, at=T0)
         env = stream.next(served(visit_id))
         await publish(bootstrap, RECEPTION, env)
-        await svc.wait_survey(f"visit:{visit_id}", "sent")
-        await svc.db("DELETE FROM projection_positions WHERE stream_id = $1", stream.stream_id)
+        await wait_survey(svc, f"visit:{visit_id}", "sent")
+        await svc.fetch("DELETE FROM projection_positions WHERE stream_id = $1", stream.stream_id)
         await publish(bootstrap, RECEPTION, env, env)
         await svc.consumed(stream.stream_id, 1)
-        assert len(await svc.db("SELECT 1 FROM survey_facts WHERE branch_id = $1", b)) == 3
-        assert len(await svc.db("SELECT 1 FROM sms_outbox WHERE branch_id = $1", b)) == 3
+        assert len(await svc.fetch("SELECT 1 FROM survey_facts WHERE branch_id = $1", b)) == 3
+        assert len(await svc.fetch("SELECT 1 FROM sms_outbox WHERE branch_id = $1", b)) == 3
 
 
 async def test_satisfaction_by_branch_service_staff_and_day_with_the_gap_to_target(
@@ -256,14 +260,14 @@ async def test_satisfaction_by_branch_service_staff_and_day_with_the_gap_to_targ
         ("teller-2", ServiceType.transfer, 5),
         ("teller-2", ServiceType.transfer, None),  # not answered (yet)
     ]
-    async with feedback_service(database_url, bootstrap) as svc:
+    async with running("feedback", database_url, bootstrap) as svc:
         svc.auth.allow(b)
         subjects = [(await serve(bootstrap, b, staff_id=s, service_type=t))[1] for s, t, _ in visits]
         for subject, (_, _, score) in zip(subjects, visits, strict=True):
-            survey = await svc.wait_survey(subject)
+            survey = await wait_survey(svc, subject)
             if score is not None:
-                assert (await svc.answer(survey["survey_id"], {"score": score})).status_code == 201
-        await svc.dispatch()  # every survey handed to the gateway: they reached the customers
+                assert (await answer_survey(svc, survey["survey_id"], {"score": score})).status_code == 201
+        await svc.parts.dispatcher.tick()  # every survey handed to the gateway: they reached the customers
         day = T0.date().isoformat()  # 10:00 in Shanghai: the same local day
         response = await svc.http.get(f"/branches/{b}/satisfaction", params={"from": day, "to": day})
         assert response.status_code == 200, response.text
@@ -292,7 +296,7 @@ async def test_satisfaction_by_branch_service_staff_and_day_with_the_gap_to_targ
         )
         assert bad.status_code == 422
 
-        await svc.refresh_gauges()
+        await refresh_gauges(svc.ctx)
         metrics = (await svc.http.get("/metrics")).text
         assert 'branchcare_feedback_satisfaction_ratio{service_type="all"}' in metrics
         assert 'branchcare_feedback_csat_average{service_type="transfer"}' in metrics
@@ -322,13 +326,13 @@ async def test_a_failing_gateway_is_retried_with_backoff(database_url: str, kafk
         senders.append(FlakySender(ctx, failures=2))
         return senders[-1]
 
-    async with feedback_service(database_url, bootstrap, sender=factory) as svc:
+    async with running("feedback", database_url, bootstrap, sender=factory) as svc:
         svc.auth.allow(b)
         _, subject = await serve(bootstrap, b)
-        survey = await svc.wait_survey(subject)
+        survey = await wait_survey(svc, subject)
 
         async def failed_once() -> Any:
-            rows = await svc.db(
+            rows = await svc.fetch(
                 "SELECT * FROM survey_dispatch WHERE survey_id = $1", UUID(survey["survey_id"])
             )
             return rows[0] if rows and rows[0]["attempts"] >= 1 else None
@@ -337,16 +341,16 @@ async def test_a_failing_gateway_is_retried_with_backoff(database_url: str, kafk
         assert row["attempts"] == 1 and "gateway unavailable" in row["last_error"] and row["sent_at"] is None
         for _ in range(2):
             svc.clock.advance(timedelta(minutes=2))
-            await svc.dispatch()
-        sent = await svc.wait_survey(subject, "sent")
+            await svc.parts.dispatcher.tick()
+        sent = await wait_survey(svc, subject, "sent")
         assert senders[0].calls == 3 and sent["sent_at"] is not None
 
 
 async def test_http_errors(database_url: str, kafka: Any) -> None:
-    async with feedback_service(database_url, kafka.bootstrap_servers) as svc:
+    async with running("feedback", database_url, kafka.bootstrap_servers) as svc:
         missing = uuid4()
         assert (await svc.http.get(f"/surveys/{missing}")).status_code == 404
-        assert (await svc.answer(missing, {"score": 5})).status_code == 404
+        assert (await answer_survey(svc, missing, {"score": 5})).status_code == 404
         for body in (
             {"score": 6},
             {"score": 0},
@@ -355,7 +359,7 @@ async def test_http_errors(database_url: str, kafka: Any) -> None:
             {"score": 5, "staff": "x"},
             {},
         ):
-            assert (await svc.answer(missing, body)).status_code == 422, body
+            assert (await answer_survey(svc, missing, body)).status_code == 422, body
 
 
 async def test_the_branch_lists_its_recent_surveys_with_masked_comments(
@@ -363,19 +367,21 @@ async def test_the_branch_lists_its_recent_surveys_with_masked_comments(
 ) -> None:
     bootstrap = kafka.bootstrap_servers
     b, other = branch(), branch()
-    async with feedback_service(database_url, bootstrap) as svc:
+    async with running("feedback", database_url, bootstrap) as svc:
         svc.auth.allow(b, other)
-        first = await svc.wait_survey((await serve(bootstrap, b, staff_id="teller-1"))[1], "sent")
-        second = await svc.wait_survey(
-            (await serve(bootstrap, b, staff_id="teller-2", service_type=ServiceType.transfer))[1], "sent"
+        first = await wait_survey(svc, (await serve(bootstrap, b, staff_id="teller-1"))[1], "sent")
+        second = await wait_survey(
+            svc,
+            (await serve(bootstrap, b, staff_id="teller-2", service_type=ServiceType.transfer))[1],
+            "sent",
         )
-        silent = await svc.wait_survey((await serve(bootstrap, b, staff_id="teller-3"))[1], "sent")
-        unanswered = await svc.wait_survey((await serve(bootstrap, b))[1], "sent")
-        await svc.wait_survey((await serve(bootstrap, other))[1], "sent")
+        silent = await wait_survey(svc, (await serve(bootstrap, b, staff_id="teller-3"))[1], "sent")
+        unanswered = await wait_survey(svc, (await serve(bootstrap, b))[1], "sent")
+        await wait_survey(svc, (await serve(bootstrap, other))[1], "sent")
 
         svc.clock.advance(timedelta(hours=1))
         assert (
-            await svc.answer(first["survey_id"], {"score": 5, "comment": "很专业 thanks"})
+            await answer_survey(svc, first["survey_id"], {"score": 5, "comment": "很专业 thanks"})
         ).status_code == 201
         svc.clock.advance(timedelta(hours=1))
         comment = {
@@ -383,9 +389,9 @@ async def test_the_branch_lists_its_recent_surveys_with_masked_comments(
             "comment": "rude, I want a refund, call me on 13812345678",
             "reasons": ["service_attitude"],
         }
-        assert (await svc.answer(second["survey_id"], comment)).status_code == 201
+        assert (await answer_survey(svc, second["survey_id"], comment)).status_code == 201
         svc.clock.advance(timedelta(hours=1))
-        assert (await svc.answer(silent["survey_id"], {"score": 4})).status_code == 201
+        assert (await answer_survey(svc, silent["survey_id"], {"score": 4})).status_code == 201
 
         answered = await svc.http.get(f"/branches/{b}/surveys", params={"answered": "true"})
         assert answered.status_code == 200, answered.text
@@ -431,16 +437,16 @@ async def test_the_branch_lists_its_recent_surveys_with_masked_comments(
             assert (await svc.http.get(f"/branches/{b}/surveys", params=params)).status_code == 422, params
 
         # comments kept in clear before v2 are withheld by the migration (never copied anywhere)
-        await svc.db("ALTER TABLE survey_facts ADD COLUMN comment text NOT NULL DEFAULT ''")
-        await svc.db(
+        await svc.fetch("ALTER TABLE survey_facts ADD COLUMN comment text NOT NULL DEFAULT ''")
+        await svc.fetch(
             "UPDATE survey_facts SET comment = 'call 13812345678', comment_ref = NULL WHERE score = 1"
         )
         migration = Path(feedback_migrations.__file__).parent / "migrations" / "0003_private_texts.sql"
         async with svc.ctx.pool.acquire() as conn:
             await conn.execute(migration.read_text())
-        legacy = await svc.db("SELECT comment_ref FROM survey_facts WHERE score = 1")
+        legacy = await svc.fetch("SELECT comment_ref FROM survey_facts WHERE score = 1")
         assert legacy and all(json.loads(r["comment_ref"])["withheld"] for r in legacy)
-        columns = await svc.db(
+        columns = await svc.fetch(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'survey_facts'"
         )
         assert "comment" not in {r["column_name"] for r in columns}

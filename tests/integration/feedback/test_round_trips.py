@@ -23,35 +23,36 @@ import pytest
 
 from services.feedback.config import FeedbackConfig
 from shared import db_statements
-from tests.integration.feedback.feedback_support import Running, branch, feedback_service
+from tests.integration.feedback.steps import answer_survey, branch, wait_survey
 from tests.integration.feedback.test_feedback_service import serve
+from tests.support.harness import Running, running
 from tests.support.round_trips import INTROSPECTION, own_statements
 
 pytestmark = pytest.mark.integration
 
 
 async def _counted(svc: Running, survey_id: str, body: dict[str, Any]) -> list[str]:
-    return await own_statements(lambda: svc.answer(survey_id, body), 201, f"answer {body}")
+    return await own_statements(lambda: answer_survey(svc, survey_id, body), 201, f"answer {body}")
 
 
 async def test_answering_a_survey_stays_within_its_round_trips(database_url: str, kafka: Any) -> None:
     bootstrap = kafka.bootstrap_servers
     b = branch()
     quiet = FeedbackConfig(dispatch_period=3600)  # sent below, not while the answers are counted
-    async with feedback_service(database_url, bootstrap, config=quiet) as svc:
+    async with running("feedback", database_url, bootstrap, config=quiet) as svc:
         svc.auth.allow(b)
         subjects = [(await serve(bootstrap, b, staff_id=f"teller-{n}"))[1] for n in range(7)]
         for subject in subjects:
-            await svc.wait_survey(subject)
-        await svc.dispatch()
-        surveys = [await svc.wait_survey(subject, "sent") for subject in subjects]
+            await wait_survey(svc, subject)
+        await svc.parts.dispatcher.tick()
+        surveys = [await wait_survey(svc, subject, "sent") for subject in subjects]
         ids = [s["survey_id"] for s in surveys]
         for n, survey_id in enumerate(ids[:4]):  # prepare the statements on the reused connections
-            await svc.answer(survey_id, {"score": 5, "comment": "快"} if n % 2 else {"score": 4})
+            await answer_survey(svc, survey_id, {"score": 5, "comment": "快"} if n % 2 else {"score": 4})
 
         # survey creation: a served visit's survey, requested in the consumer's transaction
         with db_statements.counting() as tally:
-            await svc.wait_survey((await serve(bootstrap, b, staff_id="teller-9"))[1])
+            await wait_survey(svc, (await serve(bootstrap, b, staff_id="teller-9"))[1])
             await tally.settled(0.3)
         [part] = [part for part in tally.parts() if any("INSERT INTO survey_facts" in s for s in part)]
         request = [s for s in part if not any(m in s for m in INTROSPECTION)]

@@ -18,7 +18,10 @@ from shared.contracts.complaint import (
     ComplaintResumed,
     HoldKind,
 )
-from tests.integration.followup.followup_support import T0, Running, Stream, branch, followup_service, publish
+from tests.integration.followup.steps import T0, branch, list_tasks, wait_tasks
+from tests.support.events import Stream
+from tests.support.harness import Running, running
+from tests.support.kafka import publish
 from tests.support.services import wait_until
 from tests.support.texts import ref
 
@@ -46,7 +49,7 @@ def hold(complaint_id: UUID, at: datetime) -> ComplaintPutOnHold:
 
 
 async def task_events(svc: Running, task_id: str) -> list[str]:
-    rows = await svc.db(
+    rows = await svc.fetch(
         "SELECT type FROM events WHERE stream_id = $1 ORDER BY stream_version", f"followup-{task_id}"
     )
     return [r["type"] for r in rows]
@@ -54,7 +57,7 @@ async def task_events(svc: Running, task_id: str) -> list[str]:
 
 async def clock_events(svc: Running, b: str) -> int:
     """SLA clock events on this branch's tasks (the scheduler also serves other tests' branches)."""
-    rows = await svc.db(
+    rows = await svc.fetch(
         "SELECT count(*) AS n FROM events WHERE type IN ('SlaAtRisk', 'SlaBreached') AND branch_id = $1", b
     )
     return int(rows[0]["n"])
@@ -72,10 +75,10 @@ async def test_no_progress_update_falls_due_while_the_case_is_on_hold(database_u
     bootstrap = kafka.bootstrap_servers
     b = branch()
     complaint_id = uuid4()
-    case = Stream(f"complaint-{complaint_id}", b)
-    async with followup_service(database_url, bootstrap) as svc:
+    case = Stream(f"complaint-{complaint_id}", b, at=T0)
+    async with running("followup", database_url, bootstrap) as svc:
         await publish(bootstrap, COMPLAINTS, case.next(received(complaint_id)))
-        [first] = await svc.wait_tasks(b, 1)
+        [first] = await wait_tasks(svc, b, 1)
         assert first["due_at"] == iso(T0 + timedelta(hours=24))
 
         # the hold is applied before the service's clock moves on: a scheduler tick between the two
@@ -89,8 +92,8 @@ async def test_no_progress_update_falls_due_while_the_case_is_on_hold(database_u
         svc.clock.advance(timedelta(days=10))
         await svc.tick()
         assert await clock_events(svc, b) == 0
-        assert await svc.tasks(b, "overdue") == [] and await svc.tasks(b, "due") == []
-        assert [t["task_id"] for t in await svc.tasks(b, "open")] == [first["task_id"]]
+        assert await list_tasks(svc, b, "overdue") == [] and await list_tasks(svc, b, "due") == []
+        assert [t["task_id"] for t in await list_tasks(svc, b, "open")] == [first["task_id"]]
         # (the overdue gauge has no branch label and this service also folds other tests' cases from
         # the shared topic: the per-branch lists above are the check, not the process-wide gauge)
 
@@ -98,18 +101,18 @@ async def test_no_progress_update_falls_due_while_the_case_is_on_hold(database_u
         await publish(
             bootstrap, COMPLAINTS, case.next(ComplaintResumed(complaint_id=complaint_id, at=resumed_at))
         )
-        running = await until_paused(svc, first["task_id"], False)
-        assert running["due_at"] == iso(T0 + timedelta(days=11)), "the 4 hours that were left"
-        assert [t["task_id"] for t in await svc.tasks(b, "due")] == [first["task_id"]]
-        deadline = next(d for d in running["deadlines"] if d["sla"] == "followup.due")
+        resumed = await until_paused(svc, first["task_id"], False)
+        assert resumed["due_at"] == iso(T0 + timedelta(days=11)), "the 4 hours that were left"
+        assert [t["task_id"] for t in await list_tasks(svc, b, "due")] == [first["task_id"]]
+        deadline = next(d for d in resumed["deadlines"] if d["sla"] == "followup.due")
         assert deadline["due_at"].startswith(iso(T0 + timedelta(days=11))[:19])
 
         svc.clock.advance(timedelta(hours=3, minutes=59))
         await svc.tick()
-        assert await svc.tasks(b, "overdue") == []
+        assert await list_tasks(svc, b, "overdue") == []
         svc.clock.advance(timedelta(minutes=2))
         await svc.tick()
-        [overdue] = await svc.tasks(b, "overdue")  # only for the 24 h of running time
+        [overdue] = await list_tasks(svc, b, "overdue")  # only for the 24 h of running time
         assert overdue["task_id"] == first["task_id"]
         events = await task_events(svc, first["task_id"])
         assert events[:3] == ["FollowUpScheduled", "FollowUpPaused", "FollowUpResumed"]
@@ -121,10 +124,10 @@ async def test_a_task_done_on_hold_starts_its_successor_paused_and_a_close_ends_
     bootstrap = kafka.bootstrap_servers
     b = branch()
     complaint_id = uuid4()
-    case = Stream(f"complaint-{complaint_id}", b)
-    async with followup_service(database_url, bootstrap) as svc:
+    case = Stream(f"complaint-{complaint_id}", b, at=T0)
+    async with running("followup", database_url, bootstrap) as svc:
         await publish(bootstrap, COMPLAINTS, case.next(received(complaint_id)))
-        [first] = await svc.wait_tasks(b, 1)
+        [first] = await wait_tasks(svc, b, 1)
         svc.clock.advance(timedelta(hours=2))
         await publish(bootstrap, COMPLAINTS, case.next(hold(complaint_id, T0 + timedelta(hours=2))))
         await until_paused(svc, first["task_id"], True)
@@ -135,23 +138,23 @@ async def test_a_task_done_on_hold_starts_its_successor_paused_and_a_close_ends_
         ).is_success
         done = await svc.post(f"/follow-ups/{first['task_id']}/complete", {"note": "waiting on the test"})
         assert done.status_code == 200
-        [successor] = await svc.wait_tasks(b, 1)
+        [successor] = await wait_tasks(svc, b, 1)
         assert successor["previous_task_id"] == first["task_id"]
         await until_paused(svc, successor["task_id"], True)
 
         svc.clock.advance(timedelta(days=5))
         await svc.tick()
         assert await clock_events(svc, b) == 0
-        assert await svc.tasks(b, "overdue") == []
+        assert await list_tasks(svc, b, "overdue") == []
         closed = ComplaintClosed(complaint_id=complaint_id, at=T0 + timedelta(days=5), result=ref("refunded"))
         await publish(bootstrap, COMPLAINTS, case.next(closed))
-        cancelled = await wait_until(lambda: svc.tasks(b, "cancelled"), 15)
+        cancelled = await wait_until(lambda: list_tasks(svc, b, "cancelled"), 15)
         assert [t["task_id"] for t in cancelled] == [successor["task_id"]]
         svc.clock.advance(timedelta(days=5))
         await svc.tick()
         assert await clock_events(svc, b) == 0
-        assert await svc.tasks(b, "open") == [] and await svc.tasks(b, "overdue") == []
-        breaches = await svc.db(
+        assert await list_tasks(svc, b, "open") == [] and await list_tasks(svc, b, "overdue") == []
+        breaches = await svc.fetch(
             "SELECT count(*) AS n FROM events WHERE type = 'SlaBreached' AND branch_id = $1", b
         )
         assert breaches[0]["n"] == 0

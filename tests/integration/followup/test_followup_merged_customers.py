@@ -15,7 +15,10 @@ from shared.cli.__main__ import build_parser
 from shared.contracts.complaint import Channel, ComplaintReceived
 from shared.contracts.customers import CustomerMergeReversed, CustomersMerged, MergeBasis, customer_stream
 from shared.contracts.refs import synthetic_ref
-from tests.integration.followup.followup_support import T0, Stream, branch, followup_service, publish
+from tests.integration.followup.steps import T0, branch, wait_tasks
+from tests.support.events import Stream
+from tests.support.harness import running
+from tests.support.kafka import publish
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
@@ -27,16 +30,16 @@ async def test_a_merged_customers_follow_ups_are_one_history_and_a_rebuild_repro
     bootstrap = kafka.bootstrap_servers
     b = branch()
     by_phone, by_id = synthetic_ref(f"{b}-phone"), synthetic_ref(f"{b}-id")
-    async with followup_service(database_url, bootstrap) as svc:
+    async with running("followup", database_url, bootstrap) as svc:
         for ref in (by_phone, by_id):
             complaint_id = uuid4()
             received = ComplaintReceived(
                 complaint_id=complaint_id, channel=Channel.in_branch, customer_ref=ref, received_at=T0
             )
             await publish(
-                bootstrap, "complaint.events.v1", Stream(f"complaint-{complaint_id}", b).next(received)
+                bootstrap, "complaint.events.v1", Stream(f"complaint-{complaint_id}", b, at=T0).next(received)
             )
-        await svc.wait_tasks(b, 2)
+        await wait_tasks(svc, b, 2)
 
         async def history(ref: str) -> dict[str, Any]:
             response = await svc.http.get(f"/branches/{b}/customers/{ref}/follow-ups")
@@ -51,7 +54,7 @@ async def test_a_merged_customers_follow_ups_are_one_history_and_a_rebuild_repro
             return await wait_until(seen, 15, message=f"{n} follow-up(s) of {ref}")
 
         assert (await history(by_phone))["count"] == 1
-        vault = Stream(customer_stream(by_id), b)
+        vault = Stream(customer_stream(by_id), b, at=T0)
         merge = CustomersMerged(survivor_ref=by_id, merged_ref=by_phone, basis=MergeBasis.same_phone, at=T0)
         await publish(bootstrap, "reception.events.v1", vault.next(merge))
         merged = await counted(by_phone, 2)
@@ -60,7 +63,7 @@ async def test_a_merged_customers_follow_ups_are_one_history_and_a_rebuild_repro
         assert (await history(by_id))["count"] == 2
 
         # a rebuild from the topic gives the same answer
-        await svc.db("DELETE FROM customer_aliases")
+        await svc.fetch("DELETE FROM customer_aliases")
         assert (await history(by_phone))["count"] == 1
         args = build_parser().parse_args(
             ["rebuild", "followup", "customer_aliases", "--database-url", database_url,

@@ -26,7 +26,10 @@ from shared.contracts.complaint import (
     RemediationAction,
 )
 from shared.envelope import Envelope
-from tests.integration.followup.followup_support import T0, Running, Stream, branch, followup_service, publish
+from tests.integration.followup.steps import T0, branch, list_tasks, wait_tasks
+from tests.support.events import Stream
+from tests.support.harness import Running, running
+from tests.support.kafka import publish
 from tests.support.services import wait_until
 from tests.support.texts import ref
 
@@ -57,7 +60,7 @@ def milestone(complaint_id: UUID, day: float, limit: int, due_at: datetime, acti
 
 async def consumed(svc: Running, stream: Stream) -> None:
     async def done() -> bool:
-        rows = await svc.db(
+        rows = await svc.fetch(
             "SELECT version FROM projection_positions WHERE projection = 'task_rules' AND stream_id = $1",
             stream.stream_id,
         )
@@ -67,7 +70,7 @@ async def consumed(svc: Running, stream: Stream) -> None:
 
 
 async def scheduled_count(svc: Running, b: str) -> int:
-    rows = await svc.db(
+    rows = await svc.fetch(
         "SELECT count(*) AS n FROM events WHERE type = 'FollowUpScheduled' AND branch_id = $1", b
     )
     return int(rows[0]["n"])
@@ -79,7 +82,7 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
     bootstrap = kafka.bootstrap_servers
     b = branch()
     complaint_id = uuid4()
-    case = Stream(f"complaint-{complaint_id}", b)
+    case = Stream(f"complaint-{complaint_id}", b, at=T0)
     due15, due60 = T0 + timedelta(days=15), T0 + timedelta(days=64)
     actions = [
         RemediationAction(
@@ -143,18 +146,18 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
             actor="bh-1",
         ),
     ]
-    async with followup_service(database_url, bootstrap) as svc:
+    async with running("followup", database_url, bootstrap) as svc:
         await publish(bootstrap, COMPLAINTS, *first)
         await consumed(svc, case)
-        open_tasks = {t["kind"]: t for t in await svc.tasks(b, "open", kind="regulatory_milestone")}
+        open_tasks = {t["kind"]: t for t in await list_tasks(svc, b, "open", kind="regulatory_milestone")}
         assert open_tasks == {}  # the extension met the first warning
-        [warning] = await svc.tasks(b, "completed", kind="regulatory_milestone")
+        [warning] = await list_tasks(svc, b, "completed", kind="regulatory_milestone")
         assert warning["owner"] is None and warning["due_at"] == iso(due15)
         assert warning["reason"].startswith("decide, or extend to 30 days now")
         assert "branch head" in warning["reason"] and warning["regulatory_sla"] == SLA
         assert "extended to 60 days" in warning["close_rule"] and warning["close_note"] is None
 
-        informs = await svc.tasks(b, "open", kind="inform_complainant")
+        informs = await list_tasks(svc, b, "open", kind="inform_complainant")
         assert len(informs) == 3
         by_cause = {t["cause_event_id"]: t for t in informs}
         hold, resume, extension = (by_cause[str(e.event_id)] for e in first[2:5])
@@ -172,7 +175,7 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
             ),
         ]
         await publish(bootstrap, COMPLAINTS, *later)
-        [second] = await svc.wait_tasks(b, 1, kind="regulatory_milestone")
+        [second] = await wait_tasks(svc, b, 1, kind="regulatory_milestone")
         assert second["due_at"] == iso(due60) and second["regulatory_sla"] == SLA
         outcome = ClockOutcome(
             sla=SLA,
@@ -211,10 +214,10 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
         ]
         await publish(bootstrap, COMPLAINTS, *later[1:])
         await consumed(svc, case)
-        done = await svc.tasks(b, "completed", kind="regulatory_milestone")
+        done = await list_tasks(svc, b, "completed", kind="regulatory_milestone")
         assert {t["task_id"] for t in done} == {warning["task_id"], second["task_id"]}
-        assert await svc.tasks(b, "open", kind="inform_complainant") == []  # the close ended them
-        remediation = sorted(await svc.tasks(b, "open", kind="remediation"), key=lambda t: t["due_at"])
+        assert await list_tasks(svc, b, "open", kind="inform_complainant") == []  # the close ended them
+        remediation = sorted(await list_tasks(svc, b, "open", kind="remediation"), key=lambda t: t["due_at"])
         assert [(t["owner"], t["due_at"]) for t in remediation] == [
             ("ops-1", iso(actions[0].due_at)),
             ("bh-1", iso(actions[1].due_at)),
@@ -222,19 +225,19 @@ async def test_regulatory_events_make_their_tasks_once_even_when_redelivered(
         # the action's words stay with the complaint service: the task refers to them
         assert remediation[0]["about"][0]["text_id"] == str(actions[0].description.text_id)
         assert remediation[0]["about"][0]["status"] == "elsewhere"
-        assert [t["kind"] for t in await svc.tasks(b, "open")] == ["remediation", "remediation"]
+        assert [t["kind"] for t in await list_tasks(svc, b, "open")] == ["remediation", "remediation"]
         total = await scheduled_count(svc, b)
         assert total == 8  # progress, 2 warnings, 3 informs, 2 remediation actions (no text task)
 
         # redelivered twice, and again after the consumer lost its position: nothing new
         everything = first + later
         await publish(bootstrap, COMPLAINTS, *everything, *everything)
-        await svc.db("DELETE FROM projection_positions WHERE stream_id = $1", case.stream_id)
+        await svc.fetch("DELETE FROM projection_positions WHERE stream_id = $1", case.stream_id)
         await publish(bootstrap, COMPLAINTS, *everything)
         await consumed(svc, case)
         assert await scheduled_count(svc, b) == total
-        assert len(await svc.tasks(b, "open")) == 2
-        rows = await svc.db(
+        assert len(await list_tasks(svc, b, "open")) == 2
+        rows = await svc.fetch(
             "SELECT count(*) AS n FROM events WHERE branch_id = $1 AND type IN ('FollowUpCompleted', "
             "'FollowUpCancelled')",
             b,

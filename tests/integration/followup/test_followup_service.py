@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from services.followup.service import refresh_gauges
 from shared.contracts.complaint import (
     Channel,
     ComplaintClosed,
@@ -21,14 +22,10 @@ from shared.contracts.complaint import (
 )
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.reception import ServiceType, VisitServed
-from tests.integration.followup.followup_support import (
-    T0,
-    Stream,
-    branch,
-    followup_service,
-    publish,
-    published,
-)
+from tests.integration.followup.steps import T0, branch, list_tasks, wait_tasks
+from tests.support.events import Stream
+from tests.support.harness import running
+from tests.support.kafka import publish, published
 from tests.support.services import wait_until
 from tests.support.texts import ref
 
@@ -72,10 +69,10 @@ async def test_progress_updates_every_24h_while_open_and_all_cancelled_at_close(
     bootstrap = kafka.bootstrap_servers
     b = branch()
     complaint_id = uuid4()
-    case = Stream(f"complaint-{complaint_id}", b)
-    async with followup_service(database_url, bootstrap) as svc:
+    case = Stream(f"complaint-{complaint_id}", b, at=T0)
+    async with running("followup", database_url, bootstrap) as svc:
         await publish(bootstrap, COMPLAINTS, case.next(received(complaint_id)))
-        [first] = await svc.wait_tasks(b, 1)
+        [first] = await wait_tasks(svc, b, 1)
         assert first["kind"] == "progress_update" and first["subject"] == f"complaint:{complaint_id}"
         assert first["due_at"] == (T0 + timedelta(hours=24)).isoformat().replace("+00:00", "Z")
         assert first["customer_ref"] == "cust_ref_0042" and first["owner"] == "lm-007"
@@ -83,9 +80,9 @@ async def test_progress_updates_every_24h_while_open_and_all_cancelled_at_close(
         # it falls due: SlaBreached (followup.due) and the next update is scheduled 24 h after
         svc.clock.advance(timedelta(hours=24, minutes=1))
         await svc.tick()
-        open_tasks = await svc.wait_tasks(b, 2)
-        [overdue] = await svc.tasks(b, "overdue")
-        [upcoming] = await svc.tasks(b, "due")
+        open_tasks = await wait_tasks(svc, b, 2)
+        [overdue] = await list_tasks(svc, b, "overdue")
+        [upcoming] = await list_tasks(svc, b, "due")
         assert overdue["task_id"] == first["task_id"] and overdue["overdue"]
         assert upcoming["due_at"] == (T0 + timedelta(hours=48)).isoformat().replace("+00:00", "Z")
         assert upcoming["previous_task_id"] == first["task_id"]
@@ -111,16 +108,16 @@ async def test_progress_updates_every_24h_while_open_and_all_cancelled_at_close(
             COMPLAINTS,
             case.next(ComplaintClosed(complaint_id=complaint_id, at=T0, result=ref("ok"))),
         )
-        cancelled = await wait_until(lambda: svc.tasks(b, "cancelled"), 15)
+        cancelled = await wait_until(lambda: list_tasks(svc, b, "cancelled"), 15)
         assert [t["task_id"] for t in cancelled] == [upcoming["task_id"]]
-        assert await svc.tasks(b, "open") == []
+        assert await list_tasks(svc, b, "open") == []
         detail = (await svc.http.get(f"/follow-ups/{upcoming['task_id']}")).json()
         assert detail["close_rule"] == "The complaint was closed." and detail["close_note"] is None
         assert detail["history"][-1]["type"] == "FollowUpCancelled"
         assert detail["history"][-1]["data"]["automatic"] is True
 
         # metrics: breaches, completion time, gauges (no branch labels)
-        await svc.refresh_gauges()
+        await refresh_gauges(svc.ctx)
         metrics = (await svc.http.get("/metrics")).text
         assert 'branchcare_sla_breaches_total{service="followup",sla="followup.due"}' in metrics
         assert 'branchcare_followup_completion_seconds_count{kind="progress_update"}' in metrics
@@ -134,13 +131,13 @@ async def test_solution_implemented_leads_to_verification_and_a_failure_publishe
     bootstrap = kafka.bootstrap_servers
     b = branch()
     complaint_id = uuid4()
-    case = Stream(f"complaint-{complaint_id}", b)
+    case = Stream(f"complaint-{complaint_id}", b, at=T0)
     implemented = SolutionImplemented(
         complaint_id=complaint_id, solution_id=uuid4(), at=T0 + timedelta(hours=2)
     )
-    async with followup_service(database_url, bootstrap) as svc:
+    async with running("followup", database_url, bootstrap) as svc:
         await publish(bootstrap, COMPLAINTS, case.next(received(complaint_id)), case.next(implemented))
-        [task] = await svc.wait_tasks(b, 1, kind="verification")
+        [task] = await wait_tasks(svc, b, 1, kind="verification")
         assert task["due_at"] == (T0 + timedelta(days=3, hours=2)).isoformat().replace("+00:00", "Z")
         detail = (await svc.http.get(f"/follow-ups/{task['task_id']}")).json()
         assert [d["sla"] for d in detail["deadlines"]] == ["followup.verification"]
@@ -181,13 +178,15 @@ async def test_callback_after_a_promise_and_recovery_after_negative_feedback(
         describes_complaint=False,
         at=T0 + timedelta(hours=3),
     )
-    async with followup_service(database_url, bootstrap) as svc:
-        await publish(bootstrap, RECEPTION, Stream(f"visit-{visit_id}", b).next(served(visit_id)))
+    async with running("followup", database_url, bootstrap) as svc:
+        await publish(bootstrap, RECEPTION, Stream(f"visit-{visit_id}", b, at=T0).next(served(visit_id)))
         await publish(
-            bootstrap, RECEPTION, Stream(f"visit-{uuid4()}", b).next(served(uuid4(), promised_by=None))
+            bootstrap, RECEPTION, Stream(f"visit-{uuid4()}", b, at=T0).next(served(uuid4(), promised_by=None))
         )
-        await publish(bootstrap, FEEDBACK, Stream(f"survey-{survey_id}", b).next(negative, actor="anonymous"))
-        tasks = await svc.wait_tasks(b, 2)
+        await publish(
+            bootstrap, FEEDBACK, Stream(f"survey-{survey_id}", b, at=T0).next(negative, actor="anonymous")
+        )
+        tasks = await wait_tasks(svc, b, 2)
         by_kind = {t["kind"]: t for t in tasks}
         callback, recovery = by_kind["callback"], by_kind["service_recovery"]
         assert callback["due_at"] == (T0 + timedelta(days=2)).isoformat().replace("+00:00", "Z")
@@ -214,8 +213,10 @@ async def test_callback_after_a_promise_and_recovery_after_negative_feedback(
         assert stale.status_code == 409
         done = await svc.post(f"/follow-ups/{recovery['task_id']}/complete", {"note": "customer satisfied"})
         assert done.status_code == 200 and done.json()["status"] == "completed"
-        assert [t["task_id"] for t in await svc.tasks(b, "completed")] == [recovery["task_id"]]
-        assert [t["task_id"] for t in await svc.tasks(b, "open", owner="teller-2")] == [callback["task_id"]]
+        assert [t["task_id"] for t in await list_tasks(svc, b, "completed")] == [recovery["task_id"]]
+        assert [t["task_id"] for t in await list_tasks(svc, b, "open", owner="teller-2")] == [
+            callback["task_id"]
+        ]
 
 
 async def test_redelivered_events_create_nothing_twice(database_url: str, kafka: Any) -> None:
@@ -224,19 +225,19 @@ async def test_redelivered_events_create_nothing_twice(database_url: str, kafka:
     bootstrap = kafka.bootstrap_servers
     b = branch()
     complaint_id, visit_id = uuid4(), uuid4()
-    case = Stream(f"complaint-{complaint_id}", b)
+    case = Stream(f"complaint-{complaint_id}", b, at=T0)
     events = [
         case.next(received(complaint_id)),
         case.next(SolutionImplemented(complaint_id=complaint_id, solution_id=uuid4(), at=T0)),
     ]
-    visit = Stream(f"visit-{visit_id}", b).next(served(visit_id))
-    async with followup_service(database_url, bootstrap) as svc:
+    visit = Stream(f"visit-{visit_id}", b, at=T0).next(served(visit_id))
+    async with running("followup", database_url, bootstrap) as svc:
         await publish(bootstrap, COMPLAINTS, *events)
         await publish(bootstrap, RECEPTION, visit)
-        await svc.wait_tasks(b, 3)
+        await wait_tasks(svc, b, 3)
         await publish(bootstrap, COMPLAINTS, *events, *events)
         await publish(bootstrap, RECEPTION, visit, visit)
-        await svc.db(
+        await svc.fetch(
             "DELETE FROM projection_positions WHERE stream_id = ANY($1::text[])",
             [case.stream_id, visit.stream_id],
         )
@@ -244,22 +245,22 @@ async def test_redelivered_events_create_nothing_twice(database_url: str, kafka:
         await publish(bootstrap, RECEPTION, visit)
 
         async def replayed() -> bool:
-            rows = await svc.db(
+            rows = await svc.fetch(
                 "SELECT version FROM projection_positions WHERE stream_id = ANY($1::text[])",
                 [case.stream_id, visit.stream_id],
             )
             return sorted(r["version"] for r in rows) == [1, 2]
 
         await wait_until(replayed, 15, message="the wiped consumer positions were rebuilt")
-        assert len(await svc.tasks(b, "open")) == 3
-        rows = await svc.db(
+        assert len(await list_tasks(svc, b, "open")) == 3
+        rows = await svc.fetch(
             "SELECT count(*) AS n FROM events WHERE type = 'FollowUpScheduled' AND branch_id = $1", b
         )
         assert rows[0]["n"] == 3
 
 
 async def test_http_errors(database_url: str, kafka: Any) -> None:
-    async with followup_service(database_url, kafka.bootstrap_servers) as svc:
+    async with running("followup", database_url, kafka.bootstrap_servers) as svc:
         missing = uuid4()
         assert (await svc.http.get(f"/follow-ups/{missing}")).status_code == 404
         assert (await svc.post(f"/follow-ups/{missing}/cancel", {"reason": "x"})).status_code == 404
@@ -278,22 +279,22 @@ async def test_a_progress_update_recorded_on_the_case_completes_the_task_and_the
     bootstrap = kafka.bootstrap_servers
     b = branch()
     complaint_id = uuid4()
-    case = Stream(f"complaint-{complaint_id}", b)
-    async with followup_service(database_url, bootstrap) as svc:
+    case = Stream(f"complaint-{complaint_id}", b, at=T0)
+    async with running("followup", database_url, bootstrap) as svc:
         await publish(bootstrap, COMPLAINTS, case.next(received(complaint_id)))
-        [first] = await svc.wait_tasks(b, 1)
+        [first] = await wait_tasks(svc, b, 1)
         update = ProgressUpdateGiven(
             complaint_id=complaint_id, note=ref("waiting for HQ"), at=T0 + timedelta(hours=5)
         )
         await publish(bootstrap, COMPLAINTS, case.next(update))
-        [done] = await svc.wait_tasks(b, 1, "completed")
+        [done] = await wait_tasks(svc, b, 1, "completed")
         assert done["task_id"] == first["task_id"] and done["close_rule"].startswith("Progress update")
         assert [a["text_id"] for a in done["about"]] == [str(update.note.text_id)]
-        [second] = await svc.wait_tasks(b, 1)
+        [second] = await wait_tasks(svc, b, 1)
         assert second["due_at"] == (T0 + timedelta(hours=29)).isoformat().replace("+00:00", "Z")
 
         # an update the complaint service recorded because of our own completion is not news
-        [ours] = await svc.db(
+        [ours] = await svc.fetch(
             "SELECT event_id FROM events WHERE type = 'FollowUpCompleted' AND branch_id = $1", b
         )
         echo = case.next(
@@ -303,10 +304,10 @@ async def test_a_progress_update_recorded_on_the_case_completes_the_task_and_the
         await publish(bootstrap, COMPLAINTS, echo)
 
         async def consumed() -> bool:
-            rows = await svc.db(
+            rows = await svc.fetch(
                 "SELECT version FROM projection_positions WHERE stream_id = $1", case.stream_id
             )
             return bool(rows) and rows[0]["version"] >= 3
 
         await wait_until(consumed, 15)
-        assert [t["task_id"] for t in await svc.tasks(b, "open")] == [second["task_id"]]
+        assert [t["task_id"] for t in await list_tasks(svc, b, "open")] == [second["task_id"]]

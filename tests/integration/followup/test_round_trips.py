@@ -23,8 +23,11 @@ from uuid import uuid4
 import pytest
 
 from shared import db_statements
-from tests.integration.followup.followup_support import Running, Stream, branch, followup_service, publish
+from tests.integration.followup.steps import T0, branch, wait_tasks
 from tests.integration.followup.test_followup_service import COMPLAINTS, received
+from tests.support.events import Stream
+from tests.support.harness import Running, running
+from tests.support.kafka import publish
 from tests.support.round_trips import INTROSPECTION, own_statements
 
 pytestmark = pytest.mark.integration
@@ -37,12 +40,12 @@ async def _counted(svc: Running, path: str, body: dict[str, Any]) -> list[str]:
 async def test_completing_a_task_stays_within_its_round_trips(database_url: str, kafka: Any) -> None:
     bootstrap = kafka.bootstrap_servers
     b = branch()
-    async with followup_service(database_url, bootstrap) as svc:
+    async with running("followup", database_url, bootstrap) as svc:
         for _ in range(6):  # each new complaint asks for a progress update
             complaint_id = uuid4()
-            case = Stream(f"complaint-{complaint_id}", b)
+            case = Stream(f"complaint-{complaint_id}", b, at=T0)
             await publish(bootstrap, COMPLAINTS, case.next(received(complaint_id)))
-        tasks = await svc.wait_tasks(b, 6)
+        tasks = await wait_tasks(svc, b, 6)
         ids = [t["task_id"] for t in tasks]
         for task_id in ids:  # the customer was reached: the tasks may be completed
             assert (await svc.post(f"/follow-ups/{task_id}/contact", {"reached": True})).is_success
@@ -53,9 +56,11 @@ async def test_completing_a_task_stays_within_its_round_trips(database_url: str,
         complaint_id, other = uuid4(), branch()
         with db_statements.counting() as tally:
             await publish(
-                bootstrap, COMPLAINTS, Stream(f"complaint-{complaint_id}", other).next(received(complaint_id))
+                bootstrap,
+                COMPLAINTS,
+                Stream(f"complaint-{complaint_id}", other, at=T0).next(received(complaint_id)),
             )
-            await svc.wait_tasks(other, 1)
+            await wait_tasks(svc, other, 1)
             await tally.settled(0.3)
         [part] = [part for part in tally.parts() if any("INSERT INTO complaints" in s for s in part)]
         reaction = [s for s in part if not any(m in s for m in INTROSPECTION)]

@@ -8,18 +8,19 @@ from datetime import timedelta
 
 import pytest
 
-from services.simulator.envelopes import Made
+from services.simulator.envelopes import EnvelopeFactory, Made
 from shared.contracts.complaint import Category
 from shared.envelope import Envelope
-from tests.integration.hq.conftest import Hq, now
+from tests.integration.hq.steps import now, publish, read
+from tests.support.harness import Running
 from tests.support.kafka import read_topic
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
 
 
-async def test_system_failure_in_five_branches_within_minutes_raises_crisis_suspected(hq: Hq) -> None:
-    f = hq.factory
+async def test_system_failure_in_five_branches_within_minutes_raises_crisis_suspected(hq: Running) -> None:
+    f = EnvelopeFactory()
     run = uuid.uuid4().hex[:6]
     t0 = now() - timedelta(minutes=30)
     outage = [f"gz-{run}-{i}" for i in range(5)]
@@ -41,10 +42,10 @@ async def test_system_failure_in_five_branches_within_minutes_raises_crisis_susp
             category=Category.fees_and_information_transparency,
             steps="classified",
         )
-    await hq.publish(items)
+    await publish(hq, items)
 
     records = await read_topic(
-        hq.broker.bootstrap_servers,
+        hq.bootstrap,
         "hq.events.v1",
         until=lambda rs: any(b'"CrisisSuspected"' in (r.value or b"") for r in rs),
         timeout=20,
@@ -58,29 +59,28 @@ async def test_system_failure_in_five_branches_within_minutes_raises_crisis_susp
     assert data["branch_ids"] == sorted(outage) and data["threshold_branches"] == 5
     assert crises[0].branch_id == "hq" and crises[0].stream_version == 1
 
-    alerts = (await hq.get("/hq/alerts", kind="spike"))["alerts"]
+    alerts = (await read(hq, "/hq/alerts", kind="spike"))["alerts"]
     assert [(a["category"], a["published"], a["branches"]) for a in alerts] == [("system_failure", True, 5)]
     assert str(alerts[0]["alert_id"]) == data["alert_id"]
 
     # more complaints of the same spike change the alert, not the number of events published
-    await hq.publish(
+    await publish(
+        hq,
         f.complaint(
             f"gz-{run}-5",
             t0 + timedelta(minutes=20),
             customer_ref="cust_out00009",
             category=Category.system_failure,
             steps="classified",
-        )
+        ),
     )
 
     async def grown() -> bool:
-        spikes = (await hq.get("/hq/alerts", kind="spike"))["alerts"]
+        spikes = (await read(hq, "/hq/alerts", kind="spike"))["alerts"]
         return bool(spikes and spikes[0]["branches"] == 6)
 
     await wait_until(grown, timeout=15, message="the alert never counted the sixth branch")
-    again = await read_topic(
-        hq.broker.bootstrap_servers, "hq.events.v1", until=lambda rs: len(rs) >= 1, timeout=5
-    )
+    again = await read_topic(hq.bootstrap, "hq.events.v1", until=lambda rs: len(rs) >= 1, timeout=5)
     assert sum(b'"CrisisSuspected"' in (r.value or b"") for r in again) == 1
     metrics = (await hq.http.get(f"{hq.url}/metrics")).text
     assert 'branchcare_hq_alerts_raised_total{category="system_failure",kind="spike"} 1.0' in metrics

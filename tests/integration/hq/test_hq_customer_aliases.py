@@ -10,8 +10,8 @@ from datetime import timedelta
 import asyncpg
 
 from shared.customer_aliases import AliasFact, customer_groups, record_alias_facts
-from tests.integration.hq.conftest import now
-from tests.integration.hqfeed.harness import connect
+from tests.integration.hq.steps import now
+from tests.integration.hqfeed.folds import connect
 
 
 async def test_aliases_do_not_depend_on_the_order_facts_arrive_in(database_url: str) -> None:

@@ -16,33 +16,34 @@ from datetime import timedelta
 
 import pytest
 
-from services.simulator.envelopes import Made
+from services.simulator.envelopes import EnvelopeFactory, Made
 from shared.contracts.customers import CustomerMergeReversed, CustomersMerged, MergeBasis, customer_stream
 from shared.contracts.refs import synthetic_ref
-from tests.integration.hq.conftest import Hq, now
+from tests.integration.hq.steps import connect, now, publish, read
 from tests.integration.hq.test_hq_rebuild import dump, rebuilt
 from tests.support.auth import admin
+from tests.support.harness import Running
 from tests.support.kafka import read_topic
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
 
 
-async def repeats(hq: Hq, refs: set[str]) -> dict[str, tuple[int, int]]:
+async def repeats(hq: Running, refs: set[str]) -> dict[str, tuple[int, int]]:
     """customer_ref → (branches, complaints) of HQ's repeat complainants among ``refs``."""
-    alerts = (await hq.get("/hq/alerts", kind="repeat_complainant", limit=500))["alerts"]
+    alerts = (await read(hq, "/hq/alerts", kind="repeat_complainant", limit=500))["alerts"]
     return {a["customer_ref"]: (a["branches"], a["complaints"]) for a in alerts if a["customer_ref"] in refs}
 
 
-async def shows(hq: Hq, refs: set[str], expected: dict[str, tuple[int, int]], what: str) -> None:
+async def shows(hq: Running, refs: set[str], expected: dict[str, tuple[int, int]], what: str) -> None:
     async def done() -> bool:
         return await repeats(hq, refs) == expected
 
     await wait_until(done, timeout=30, interval=0.2, message=f"{what}: HQ never showed {expected}")
 
 
-async def test_merged_refs_are_one_repeat_complainant_until_the_merge_is_reversed(hq: Hq) -> None:
-    f = hq.factory
+async def test_merged_refs_are_one_repeat_complainant_until_the_merge_is_reversed(hq: Running) -> None:
+    f = EnvelopeFactory()
     run = uuid.uuid4().hex[:6]
     a, b, c, d = (synthetic_ref(f"merge-{x}-{run}") for x in "abcd")
     refs = {a, b, c, d}
@@ -51,12 +52,13 @@ async def test_merged_refs_are_one_repeat_complainant_until_the_merge_is_reverse
     items: list[Made] = []
     for i, (ref, where) in enumerate([(a, 0), (a, 1), (b, 2), (b, 3), (c, 4), (d, 5)]):
         items += f.complaint(branch[where], t0 + timedelta(hours=i), customer_ref=ref, steps="acknowledged")
-    await hq.publish(items)
+    await publish(hq, items)
     await shows(hq, refs, {a: (2, 2), b: (2, 2)}, "before the merge")
 
     # the vault merges B into A and D into C (each at its branch): one customer each from now on
     at = now()
-    await hq.publish(
+    await publish(
+        hq,
         [
             f.make(
                 "reception",
@@ -72,10 +74,10 @@ async def test_merged_refs_are_one_repeat_complainant_until_the_merge_is_reverse
                 CustomersMerged(survivor_ref=c, merged_ref=d, basis=MergeBasis.confirmed_by_staff, at=at),
                 at,
             ),
-        ]
+        ],
     )
     await shows(hq, refs, {a: (4, 4), c: (2, 2)}, "after the merge")
-    conn = await hq.db()
+    conn = await connect(hq)
     try:
         aliases = await conn.fetch("SELECT merged_ref, survivor_ref FROM customer_aliases ORDER BY 1")
         rows = await conn.fetch(
@@ -89,7 +91,7 @@ async def test_merged_refs_are_one_repeat_complainant_until_the_merge_is_reverse
 
     # the contract carries pseudonyms, the branch and the time: not the basis, nothing typed
     records = await read_topic(
-        hq.broker.bootstrap_servers,
+        hq.bootstrap,
         "hqfeed.events.v1",
         until=lambda rs: sum(b'"CustomerRefsMerged"' in (r.value or b"") for r in rs) >= 2,
         timeout=10,
@@ -99,7 +101,7 @@ async def test_merged_refs_are_one_repeat_complainant_until_the_merge_is_reverse
 
     # C became a repeat complainant through the merge: HQ publishes that alert (under the survivor)
     hq_events = await read_topic(
-        hq.broker.bootstrap_servers,
+        hq.bootstrap,
         "hq.events.v1",
         until=lambda rs: any(c.encode() in (r.value or b"") for r in rs),
         timeout=10,
@@ -110,7 +112,8 @@ async def test_merged_refs_are_one_repeat_complainant_until_the_merge_is_reverse
 
     # both merges undone: two customers each again, the complaints where they always were
     at = now()
-    await hq.publish(
+    await publish(
+        hq,
         [
             f.make(
                 "reception",
@@ -126,7 +129,7 @@ async def test_merged_refs_are_one_repeat_complainant_until_the_merge_is_reverse
                 CustomerMergeReversed(survivor_ref=c, merged_ref=d, at=at),
                 at,
             ),
-        ]
+        ],
     )
     await shows(hq, refs, {a: (2, 2), b: (2, 2)}, "after the reversal")
 

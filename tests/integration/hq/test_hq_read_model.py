@@ -11,9 +11,10 @@ from datetime import timedelta
 import pytest
 
 from services.hq.report_csv import parse_csv_sections
-from services.simulator.envelopes import Made
+from services.simulator.envelopes import EnvelopeFactory, Made
 from shared.contracts.complaint import Category, Channel, Nature
-from tests.integration.hq.conftest import Hq, now
+from tests.integration.hq.steps import now, publish, read, wait_events
+from tests.support.harness import Running
 
 pytestmark = pytest.mark.integration
 
@@ -23,8 +24,8 @@ def _branches(prefix: str, n: int) -> list[str]:
     return [f"{prefix}-{run}-{i}" for i in range(n)]
 
 
-async def test_branch_events_become_kpis_ranking_regions_report_and_alerts(hq: Hq) -> None:
-    f = hq.factory
+async def test_branch_events_become_kpis_ranking_regions_report_and_alerts(hq: Running) -> None:
+    f = EnvelopeFactory()
     t0 = now() - timedelta(hours=3)
     a, b = _branches("sh", 2)  # region "east" by prefix (regions.toml)
     items: list[Made] = []
@@ -57,13 +58,13 @@ async def test_branch_events_become_kpis_ranking_regions_report_and_alerts(hq: H
     items += f.visit(b, t0, waited=30, customer_ref="cust_b000001")
     items += f.visit(b, t0, waited=45, customer_ref="cust_b000002")
     items += f.complaint(b, t0 + timedelta(days=1), customer_ref="cust_rep00001", steps="received")
-    await hq.publish(items)
-    await hq.wait_events([a, b], len(items))
+    await publish(hq, items)
+    await wait_events(hq, [a, b], len(items))
 
     # branch-local days (Asia/Shanghai) may be a day after UTC's: a period wide enough for both
     period = {"date_from": str(t0.date() - timedelta(days=1)), "date_to": str(t0.date() + timedelta(days=2))}
     report_period = {"from": period["date_from"], "to": period["date_to"]}
-    one = await hq.get(f"/hq/branches/{a}", **period)
+    one = await read(hq, f"/hq/branches/{a}", **period)
     k = one["kpis"]
     assert one["region"] == "east" and one["complaints_received"] == 4
     assert k["visits"] == 10 and k["wait_breaches"] == 1
@@ -81,21 +82,21 @@ async def test_branch_events_become_kpis_ranking_regions_report_and_alerts(hq: H
         cats[("waiting_time", "general")] == 2 and cats[("fees_and_information_transparency", "major")] == 1
     )
 
-    skeleton = await hq.get(f"/hq/branches/{b}")
+    skeleton = await read(hq, f"/hq/branches/{b}")
     assert skeleton["complaints_received"] == 1
 
-    ranked = await hq.get("/hq/branches", sort="visits", order="desc", region="east", **period)
+    ranked = await read(hq, "/hq/branches", sort="visits", order="desc", region="east", **period)
     assert [r["branch_id"] for r in ranked["branches"]][:2] == [a, b]
-    worst_wait = await hq.get("/hq/branches", sort="p90_wait_seconds", region="east", **period)
+    worst_wait = await read(hq, "/hq/branches", sort="p90_wait_seconds", region="east", **period)
     assert worst_wait["order"] == "desc" and worst_wait["branches"][0]["branch_id"] == a
     for ranked_branch in worst_wait["branches"]:  # the SQL quantile is the Python one
         assert ranked_branch["value"] == pytest.approx(ranked_branch["kpis"]["p90_wait_seconds"])
 
-    region = await hq.get("/hq/regions/east", **period)
+    region = await read(hq, "/hq/regions/east", **period)
     assert region["kpis"]["visits"] >= 12 and region["branches"] >= 2
     assert (await hq.http.get(f"{hq.url}/hq/regions/nowhere")).status_code == 404
 
-    report = await hq.get("/hq/reports/complaints", region="east", **report_period)
+    report = await read(hq, "/hq/reports/complaints", region="east", **report_period)
     totals = report["totals"]
     assert totals["received"] == 5 and totals["decided"] == 3 and totals["decided_within_15d"] == 3
     assert totals["share_decided_within_15d"] == pytest.approx(3 / 5)
@@ -103,25 +104,25 @@ async def test_branch_events_become_kpis_ranking_regions_report_and_alerts(hq: H
     assert report["handling_time_distribution"]["pending"] == 2
     rows = {(r["category"], r["nature"], r["channel"]): r for r in report["rows"]}
     assert rows[("fees_and_information_transparency", "major", "phone_hotline")]["received"] == 1
-    by_code = await hq.get(
-        "/hq/reports/complaints", by="cause_code,business_type", region="east", **report_period
+    by_code = await read(
+        hq, "/hq/reports/complaints", by="cause_code,business_type", region="east", **report_period
     )
     assert by_code["dimensions"] == ["cause_code", "business_type"] and by_code["totals"]["received"] == 5
     assert [r["cause_code"] for r in by_code["rows"]] == ["unspecified"]  # the factory sets no cause codes
     bad = await hq.http.get(f"{hq.url}/hq/reports/complaints", params={"by": "colour"})
     assert bad.status_code == 422
-    text = await hq.get(
-        "/hq/reports/complaints", format="csv", region="east", section="rows", **report_period
+    text = await read(
+        hq, "/hq/reports/complaints", format="csv", region="east", section="rows", **report_period
     )
     table = list(csv.DictReader(io.StringIO(text)))
     assert table[-1]["category"] == "ALL" and table[-1]["received"] == "5"
     assert sum(int(r["received"]) for r in table[:-1]) == 5
     whole = parse_csv_sections(
-        await hq.get("/hq/reports/complaints", format="csv", region="east", **report_period)
+        await read(hq, "/hq/reports/complaints", format="csv", region="east", **report_period)
     )
     assert whole["rows"] == table and {r["metric"]: r["value"] for r in whole["summary"]}["received"] == "5"
 
-    alerts = (await hq.get("/hq/alerts", kind="repeat_complainant"))["alerts"]
+    alerts = (await read(hq, "/hq/alerts", kind="repeat_complainant"))["alerts"]
     mine = [x for x in alerts if x["customer_ref"] == "cust_rep00001"]
     assert len(mine) == 1 and sorted(mine[0]["branch_ids"]) == sorted([a, b]) and mine[0]["published"]
 

@@ -14,19 +14,20 @@ from typing import Any
 import pytest
 
 from services.hq.projections.tables import READ_MODEL_TABLES
-from services.simulator.envelopes import Made, branch_traffic, interleave
+from services.simulator.envelopes import EnvelopeFactory, Made, branch_traffic, interleave
 from shared.contracts.complaint import Category
-from tests.integration.hq.conftest import Hq, now
+from tests.integration.hq.steps import connect, now, publish, read, wait_events
 from tests.support.auth import admin
+from tests.support.harness import Running
 from tests.support.services import REPO_ROOT, wait_until
 
 pytestmark = pytest.mark.integration
 
 
-async def dump(hq: Hq) -> dict[str, list[tuple[Any, ...]]]:
+async def dump(hq: Running) -> dict[str, list[tuple[Any, ...]]]:
     """Every read-model table, rows sorted, floats rounded (sums of floats may differ in the last
     bits when the batches group them differently)."""
-    conn = await hq.db()
+    conn = await connect(hq)
     try:
         out = {}
         for table in READ_MODEL_TABLES:
@@ -44,20 +45,21 @@ async def dump(hq: Hq) -> dict[str, list[tuple[Any, ...]]]:
         await conn.close()
 
 
-async def rebuilt(hq: Hq, generation: int) -> bool:
-    state = await hq.get("/hq/status")
+async def rebuilt(hq: Running, generation: int) -> bool:
+    state = await read(hq, "/hq/status")
     return bool(state["generation"] == generation and not state["rebuilding"])
 
 
-async def test_a_rebuild_from_the_topics_equals_the_live_read_model(hq: Hq) -> None:
+async def test_a_rebuild_from_the_topics_equals_the_live_read_model(hq: Running) -> None:
     rng = random.Random(7)
     run = uuid.uuid4().hex[:6]
     t0 = now() - timedelta(hours=2)
     branches = [f"r0{i % 3}-{run}-{i}" for i in range(12)]
-    traffic = [branch_traffic(hq.factory, b, t0, rng=rng, visits=12) for b in branches]
+    factory = EnvelopeFactory()
+    traffic = [branch_traffic(factory, b, t0, rng=rng, visits=12) for b in branches]
     for i, b in enumerate(branches[:6]):  # a crisis and a repeat complainant, so alerts are rebuilt too
         traffic.append(
-            hq.factory.complaint(
+            factory.complaint(
                 b,
                 t0 + timedelta(minutes=i),
                 customer_ref="cust_rebuild1",
@@ -67,9 +69,9 @@ async def test_a_rebuild_from_the_topics_equals_the_live_read_model(hq: Hq) -> N
         )
     items: list[Made] = list(interleave(traffic))
     half = len(items) // 2
-    await hq.publish(items[:half])  # two publishes: the live model is built from several batches
-    await hq.publish(items[half:])
-    await hq.wait_events(branches, len(items))
+    await publish(hq, items[:half])  # two publishes: the live model is built from several batches
+    await publish(hq, items[half:])
+    await wait_events(hq, branches, len(items))
     live = await dump(hq)
     assert live["spike_alerts"] and live["repeat_alerts"] and live["alert_events"] and live["complaints"]
 
@@ -81,7 +83,7 @@ async def test_a_rebuild_from_the_topics_equals_the_live_read_model(hq: Hq) -> N
     after = await dump(hq)
     for table in live:
         assert after[table] == live[table], f"{table} differs after the rebuild"
-    state = await hq.get("/hq/status")
+    state = await read(hq, "/hq/status")
     # HQ rebuilds from the aggregated contract: far fewer records than the branch events behind them
     assert state["consumer_group"] == "hq.branch_kpis.g2" and 0 < state["records"] < len(items)
 

@@ -15,29 +15,27 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
 from openpyxl import load_workbook
 
-from services.complaint.service import SERVICE as COMPLAINT
 from services.followup.domain import CompleteTask, Task, decide, evolve
 from services.followup.rules import TaskRules
 from services.hq.config import DEFAULT_PROFILES_DIR
 from services.hq.report import SECTIONS
 from services.hq.report_csv import parse_csv_sections
-from services.simulator.envelopes import EnvelopeFactory
 from shared.clock import FixedClock
 from shared.contracts.complaint import ComplaintClosed
 from shared.devstack import TansuBroker
 from shared.envelope import Envelope
-from shared.runner import create_app
-from shared.settings import ServiceSettings
 from shared.sla.policy import PolicyBook
-from tests.integration.complaint.complaint_harness import Running, envelope_of, publish
-from tests.integration.hq.conftest import FEED_ENV, HQ_ENV, Hq
+from tests.integration.complaint.steps import new_complaint
+from tests.integration.hq.steps import FEED_SETTINGS, HQ_SETTINGS, connect, read, wait_events
 from tests.support.auth import BRANCH_ROLES, StaffAuth, admin, bearer, hq_analyst
-from tests.support.services import ServiceProcess, serve_app, wait_until
+from tests.support.events import envelope_of
+from tests.support.harness import Running, as_process, running
+from tests.support.kafka import publish
+from tests.support.services import wait_until
 from tests.support.texts import ref
 
 pytestmark = pytest.mark.integration
@@ -52,15 +50,13 @@ PERIOD = {"from": "2026-01-05", "to": "2026-01-05"}
 
 @dataclass
 class World:
-    hq: Hq
+    hq: Running
     complaint: Running
     database_url: str
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def world(
-    database_url: str, private_broker: TansuBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[World]:
+async def world(database_url: str, private_broker: TansuBroker, tmp_path: Path) -> AsyncIterator[World]:
     # the bank has since retired the "deposits" business type: cases filed under it are "unknown"
     profiles = tmp_path / "profiles"
     shutil.copytree(DEFAULT_PROFILES_DIR, profiles)
@@ -68,42 +64,25 @@ async def world(
     cn.write_text("\n".join(x for x in cn.read_text().splitlines() if not x.startswith("deposits =")))
     customers = tmp_path / "customers.toml"
     customers.write_text(f'default_customers = 100000\n[branches]\n"{BRANCH}" = 400000\n')
-    monkeypatch.setenv("COMPLAINT_SCHEDULER_PERIOD_SECONDS", "3600")  # no SLA tick: no breach noise
-    monkeypatch.setenv("COMPLAINT_REACTIONS_NAME", f"reactions_{uuid4().hex[:8]}")
-    hq_process = ServiceProcess(
-        "hq",
-        database_url=database_url,
-        kafka_bootstrap_servers=private_broker.bootstrap_servers,
-        env={**HQ_ENV, "HQ_PROFILES_DIR": str(profiles), "HQ_CUSTOMERS_FILE": str(customers)},
-        log_dir=tmp_path,
-    )
-    feed_process = ServiceProcess(
-        "hqfeed",
-        database_url=database_url,
-        kafka_bootstrap_servers=private_broker.bootstrap_servers,
-        env=FEED_ENV,
-        log_dir=tmp_path,
-    )
-    settings = ServiceSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=private_broker.bootstrap_servers,
-        http_host="127.0.0.1",
-        kafka_session_timeout_ms=2000,
-        kafka_heartbeat_interval_ms=500,
-    )
-    clock = FixedClock(T0 - 40 * DAY)
-    app = create_app(COMPLAINT, settings, clock=clock)
+    bootstrap = private_broker.bootstrap_servers
+    report_data = {"profiles_dir": str(profiles), "customers_file": str(customers)}
     auth = StaffAuth("lm-007", branches=[BRANCH, OTHER])
     async with (
-        feed_process,
-        hq_process,
-        httpx.AsyncClient(timeout=10, headers=hq_analyst()) as hq_http,
-        serve_app(app) as url,
-        httpx.AsyncClient(base_url=url, timeout=10, auth=auth) as http,
+        as_process("hqfeed", database_url, bootstrap, settings=FEED_SETTINGS, staff=None, log_dir=tmp_path),
+        as_process(
+            "hq",
+            database_url,
+            bootstrap,
+            settings={**HQ_SETTINGS, **report_data},
+            staff=None,
+            headers=hq_analyst(),
+            log_dir=tmp_path,
+        ) as hq,
+        running(
+            "complaint", database_url, bootstrap, clock=FixedClock(T0 - 40 * DAY), staff=auth
+        ) as complaint,
     ):
-        hq = Hq(hq_process, feed_process, hq_http, private_broker, database_url, EnvelopeFactory())
-        running = Running(url, clock, app.state.ctx, http, private_broker.bootstrap_servers, auth)
-        yield World(hq, running, database_url)
+        yield World(hq, complaint, database_url)
 
 
 async def as_head(svc: Running, cid: str, action: str, body: dict[str, Any]) -> None:
@@ -122,17 +101,17 @@ async def scenario(svc: Running) -> tuple[str, list[UUID]]:
     three remediation actions, reviewed), B (decided on day 3), C (extension denied, pending), and
     D at another branch 40 days earlier (outside the period)."""
     clock = svc.clock
-    await svc.new_complaint(OTHER, "web", customer_ref="cust_reg_0004")  # D, at T0 - 40 days
+    await new_complaint(svc, OTHER, "web", customer_ref="cust_reg_0004")  # D, at T0 - 40 days
     clock.set(T0)
     a = (
-        await svc.new_complaint(
-            BRANCH, "phone_hotline", customer_ref="cust_reg_0001", business_type="credit_card"
+        await new_complaint(
+            svc, BRANCH, "phone_hotline", customer_ref="cust_reg_0001", business_type="credit_card"
         )
     )["complaint_id"]
     b = (
-        await svc.new_complaint(BRANCH, "in_branch", customer_ref="cust_reg_0002", business_type="deposits")
+        await new_complaint(svc, BRANCH, "in_branch", customer_ref="cust_reg_0002", business_type="deposits")
     )["complaint_id"]
-    c = (await svc.new_complaint(BRANCH, "app", customer_ref="cust_reg_0003"))["complaint_id"]
+    c = (await new_complaint(svc, BRANCH, "app", customer_ref="cust_reg_0003"))["complaint_id"]
     clock.advance(timedelta(hours=1))
     await investigating(
         svc,
@@ -235,11 +214,11 @@ async def projected(world: World, followup_events: int) -> None:
         )
     finally:
         await conn.close()
-    await world.hq.wait_events([BRANCH, OTHER], int(complaint_events) + followup_events, timeout=30)
+    await wait_events(world.hq, [BRANCH, OTHER], int(complaint_events) + followup_events, timeout=30)
 
 
-async def report(hq: Hq, **params: Any) -> Any:
-    return await hq.get("/hq/reports/complaints", **PERIOD, **params)
+async def report(hq: Running, **params: Any) -> Any:
+    return await read(hq, "/hq/reports/complaints", **PERIOD, **params)
 
 
 async def test_the_report_answers_the_regulator_from_real_events_and_survives_a_rebuild(world: World) -> None:
@@ -366,7 +345,7 @@ async def test_the_report_answers_the_regulator_from_real_events_and_survives_a_
     generation = response.json()["generation"]
 
     async def rebuilt() -> bool:
-        state = await hq.get("/hq/status")
+        state = await read(hq, "/hq/status")
         return bool(state["generation"] == generation and not state["rebuilding"])
 
     await wait_until(rebuilt, timeout=30, message="the rebuild never caught up")
@@ -379,8 +358,8 @@ async def test_the_report_answers_the_regulator_from_real_events_and_survives_a_
     assert await remediation_rows(hq) == live_actions
 
 
-async def remediation_rows(hq: Hq) -> list[tuple[Any, ...]]:
-    conn = await hq.db()
+async def remediation_rows(hq: Running) -> list[tuple[Any, ...]]:
+    conn = await connect(hq)
     try:
         return [
             tuple(x.values()) for x in await conn.fetch("SELECT * FROM remediation_actions ORDER BY task_id")

@@ -14,7 +14,8 @@ import pytest
 
 from services.simulator.envelopes import EnvelopeFactory, Made
 from shared.contracts import feedback as fb
-from tests.integration.hq.conftest import Hq, now
+from tests.integration.hq.steps import now, publish, read, wait_events
+from tests.support.harness import Running
 
 pytestmark = pytest.mark.integration
 
@@ -74,8 +75,8 @@ class _Survey:
         return self.add(fb.SurveyExpired(survey_id=self.id, subject="visit:x", at=at), minutes)
 
 
-async def test_failed_and_given_up_surveys_show_apart_and_keep_the_response_rate(hq: Hq) -> None:
-    f = hq.factory
+async def test_failed_and_given_up_surveys_show_apart_and_keep_the_response_rate(hq: Running) -> None:
+    f = EnvelopeFactory()
     t0 = now() - timedelta(hours=2)
     run = uuid.uuid4().hex[:6]
     plain, failing = f"sh-{run}-0", f"sh-{run}-1"  # region "east" by prefix
@@ -109,12 +110,12 @@ async def test_failed_and_given_up_surveys_show_apart_and_keep_the_response_rate
     window.given_up(1, 60, fb.DeliveryFailure.gateway_error)
     surveys.append(window)
     items = [m for s in surveys for m in s.made]
-    await hq.publish(items)
-    await hq.wait_events([plain, failing], len(items))
+    await publish(hq, items)
+    await wait_events(hq, [plain, failing], len(items))
 
     period = {"date_from": str(t0.date() - timedelta(days=1)), "date_to": str(t0.date() + timedelta(days=2))}
-    base = (await hq.get(f"/hq/branches/{plain}", **period))["kpis"]
-    k = (await hq.get(f"/hq/branches/{failing}", **period))["kpis"]
+    base = (await read(hq, f"/hq/branches/{plain}", **period))["kpis"]
+    k = (await read(hq, f"/hq/branches/{failing}", **period))["kpis"]
     assert base["survey_send_failures"] == 0 and base["surveys_given_up"] == 0
     assert base["response_rate"] == pytest.approx(2 / 3)
     # apart: 5 failed attempts (1 + 2 + 1 + 1), 3 surveys given up (1 for want of a number),
@@ -125,14 +126,14 @@ async def test_failed_and_given_up_surveys_show_apart_and_keep_the_response_rate
     assert k["response_rate"] == pytest.approx(3 / 4)
     assert k["response_rate"] >= base["response_rate"]
     # the survey given up at its window's end is no longer "breaching now"
-    one = await hq.get(f"/hq/branches/{failing}", **period)
+    one = await read(hq, f"/hq/branches/{failing}", **period)
     assert one["now"]["by_sla"].get("feedback.survey_window", 0) == 0
 
     # rankable like every KPI: the branch with give-ups first (worst first by default)
-    ranked = await hq.get("/hq/branches", sort="surveys_given_up", region="east", **period)
+    ranked = await read(hq, "/hq/branches", sort="surveys_given_up", region="east", **period)
     assert ranked["order"] == "desc" and ranked["branches"][0]["branch_id"] == failing
     assert ranked["branches"][0]["value"] == 3
-    region = await hq.get("/hq/regions/east", **period)
+    region = await read(hq, "/hq/regions/east", **period)
     assert region["kpis"]["surveys_given_up"] >= 3 and region["kpis"]["survey_send_failures"] >= 5
-    definitions = await hq.get("/hq/kpis")
+    definitions = await read(hq, "/hq/kpis")
     assert "surveys_given_up" in str(definitions)

@@ -11,12 +11,13 @@ from datetime import timedelta
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.simulator.envelopes import branch_traffic, interleave, producer
+from services.simulator.envelopes import EnvelopeFactory, branch_traffic, interleave, producer
 from shared.contracts.hqfeed import HQ_CONTRACT
 from shared.envelope import Envelope
 from shared.topology import events_topic
-from tests.integration.hq.conftest import Hq, now
+from tests.integration.hq.steps import connect, now, publish, wait_events
 from tests.integration.hqfeed.test_hq_contract_equality import unsafe_strings
+from tests.support.harness import Running
 
 pytestmark = pytest.mark.integration
 
@@ -41,20 +42,22 @@ async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
         await consumer.stop()
 
 
-async def test_hqs_topic_holds_no_text_and_no_pii_after_a_realistic_run(hq: Hq) -> None:
+async def test_hqs_topic_holds_no_text_and_no_pii_after_a_realistic_run(hq: Running) -> None:
     rng = random.Random(16)
     run = uuid.uuid4().hex[:6]
     branches = [f"r0{i % 3}-scan{run}-{i}" for i in range(6)]
     items = list(
-        interleave([branch_traffic(hq.factory, b, now() - timedelta(hours=1), rng=rng) for b in branches])
+        interleave(
+            [branch_traffic(EnvelopeFactory(), b, now() - timedelta(hours=1), rng=rng) for b in branches]
+        )
     )
-    await hq.publish(items)
-    await hq.wait_events(branches, len(items))
+    await publish(hq, items)
+    await wait_events(hq, branches, len(items))
 
     raw = b"".join(m.envelope.model_dump_json().encode() for m in items)
     assert b'"text_id"' in raw or b'"withheld"' in raw  # the branch events do carry text references
 
-    records = await read_topic(hq.broker.bootstrap_servers, events_topic("hqfeed"))
+    records = await read_topic(hq.bootstrap, events_topic("hqfeed"))
     assert records
     types = {m.event_type for m in HQ_CONTRACT}
     for value in records:
@@ -64,7 +67,9 @@ async def test_hqs_topic_holds_no_text_and_no_pii_after_a_realistic_run(hq: Hq) 
         assert b"text_id" not in value and b"withheld" not in value and b"display_name" not in value
 
 
-async def test_a_contract_record_with_words_in_a_code_is_dead_lettered_and_the_rest_applied(hq: Hq) -> None:
+async def test_a_contract_record_with_words_in_a_code_is_dead_lettered_and_the_rest_applied(
+    hq: Running,
+) -> None:
     """What the contract refuses never reaches HQ's tables: it goes to hqfeed.events.v1.dlq with the
     reason, and the records after it are applied."""
     run = uuid.uuid4().hex[:6]
@@ -88,7 +93,7 @@ async def test_a_contract_record_with_words_in_a_code_is_dead_lettered_and_the_r
             "days": [{"day": at[:10], "counters": {"Mr Wang called from 13800138000": 1}}],
         },
     )
-    prod = producer(hq.broker.bootstrap_servers, linger_ms=1)
+    prod = producer(hq.bootstrap, linger_ms=1)
     await prod.start()
     try:
         await (
@@ -98,13 +103,13 @@ async def test_a_contract_record_with_words_in_a_code_is_dead_lettered_and_the_r
         await prod.stop()
     rng = random.Random(3)
     good = f"r01-ok{run}"
-    items = list(branch_traffic(hq.factory, good, now() - timedelta(minutes=30), rng=rng, visits=3))
-    await hq.publish(items)
-    await hq.wait_events([good], len(items))
+    items = list(branch_traffic(EnvelopeFactory(), good, now() - timedelta(minutes=30), rng=rng, visits=3))
+    await publish(hq, items)
+    await wait_events(hq, [good], len(items))
 
-    dead = await read_topic(hq.broker.bootstrap_servers, events_topic("hqfeed") + ".dlq")
+    dead = await read_topic(hq.bootstrap, events_topic("hqfeed") + ".dlq")
     assert any(forged.event_id.hex in v.replace(b"-", b"").decode(errors="replace") for v in dead)
-    conn = await hq.db()
+    conn = await connect(hq)
     try:
         assert await conn.fetchval("SELECT count(*) FROM branch_day WHERE branch_id = $1", branch) == 0
     finally:

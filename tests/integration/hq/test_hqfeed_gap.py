@@ -11,14 +11,16 @@ from uuid import UUID
 
 import pytest
 
+from services.simulator.envelopes import EnvelopeFactory
 from shared.contracts import feedback as fb
-from tests.integration.hq.conftest import Hq, now
+from tests.integration.hq.steps import now, publish, read, wait_events
+from tests.support.harness import Running
 
 pytestmark = pytest.mark.integration
 
 
-async def test_a_version_that_arrives_before_its_predecessor_is_counted_once_it_comes(hq: Hq) -> None:
-    f = hq.factory
+async def test_a_version_that_arrives_before_its_predecessor_is_counted_once_it_comes(hq: Running) -> None:
+    f = EnvelopeFactory()
     t0 = now() - timedelta(hours=1)
     branch = f"sh-{uuid.uuid4().hex[:6]}-gap"
     requested = f.survey(branch, t0, customer_ref="cust_gap00001", score=5)[:1]
@@ -31,10 +33,10 @@ async def test_a_version_that_arrives_before_its_predecessor_is_counted_once_it_
     )
     gone = fb.SurveyDelivered(survey_id=sid, channel=sms, at=t0 + timedelta(minutes=1))
     delivered = f.make("feedback", stream, branch, gone, t0 + timedelta(minutes=1))
-    await hq.publish([*requested, delivered])  # v1, v3: v2 is missing
+    await publish(hq, [*requested, delivered])  # v1, v3: v2 is missing
     await asyncio.sleep(1.5)  # the aggregator holds the partition at v3 and reads on
-    await hq.publish([sent])  # v2 comes by (republished)
-    await hq.wait_events([branch], 3)
+    await publish(hq, [sent])  # v2 comes by (republished)
+    await wait_events(hq, [branch], 3)
     period = {"date_from": str(t0.date() - timedelta(days=1)), "date_to": str(t0.date() + timedelta(days=2))}
-    kpis = (await hq.get(f"/hq/branches/{branch}", **period))["kpis"]
+    kpis = (await read(hq, f"/hq/branches/{branch}", **period))["kpis"]
     assert kpis["surveys_delivered"] == 1

@@ -15,16 +15,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
 
 from services.simulator.envelopes import EnvelopeFactory
 from shared.contracts.refs import synthetic_ref
 from shared.devstack import TansuBroker
-from tests.integration.hq.conftest import HQ_ENV, Hq, now
+from tests.integration.hq.steps import HQ_SETTINGS, now, publish
 from tests.support.auth import hq_analyst
-from tests.support.services import ServiceProcess, wait_until
+from tests.support.harness import Running, as_process
+from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -34,17 +34,22 @@ CASE_WITHIN = WINDOW_SECONDS / 3
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def hq(database_url: str, private_broker: TansuBroker, tmp_path: Path) -> AsyncIterator[Hq]:
+async def hq(database_url: str, private_broker: TansuBroker, tmp_path: Path) -> AsyncIterator[Running]:
     servers = private_broker.bootstrap_servers
-    feed_env = {"LOG_LEVEL": "INFO", "HQFEED_WINDOW_SECONDS": str(WINDOW_SECONDS)}  # default linger
-    feed = ServiceProcess(
-        "hqfeed", database_url=database_url, kafka_bootstrap_servers=servers, env=feed_env, log_dir=tmp_path
-    )
-    process = ServiceProcess(
-        "hq", database_url=database_url, kafka_bootstrap_servers=servers, env=HQ_ENV, log_dir=tmp_path
-    )
-    async with feed, process, httpx.AsyncClient(timeout=10, headers=hq_analyst()) as http:
-        yield Hq(process, feed, http, private_broker, database_url, EnvelopeFactory())
+    feed = {"window_seconds": WINDOW_SECONDS}  # default linger
+    async with (
+        as_process("hqfeed", database_url, servers, settings=feed, staff=None, log_dir=tmp_path),
+        as_process(
+            "hq",
+            database_url,
+            servers,
+            settings=HQ_SETTINGS,
+            staff=None,
+            headers=hq_analyst(),
+            log_dir=tmp_path,
+        ) as svc,
+    ):
+        yield svc
 
 
 async def _case_at_hq(conn: asyncpg.Connection, complaint_id: uuid.UUID) -> bool:
@@ -60,11 +65,12 @@ async def _kpi_count(conn: asyncpg.Connection, branch: str) -> int:
     return int(n or 0)
 
 
-async def test_a_case_reaches_hq_within_the_window_and_kpis_stay_one_per_window(hq: Hq) -> None:
+async def test_a_case_reaches_hq_within_the_window_and_kpis_stay_one_per_window(hq: Running) -> None:
+    factory = EnvelopeFactory()
     branch = f"r01-prompt-{uuid.uuid4().hex[:6]}"
     # HQ's consumer joins its group in the background: wait until it applies something
     warm = f"r01-warm-{uuid.uuid4().hex[:6]}"
-    await hq.publish(hq.factory.complaint(warm, now(), customer_ref=synthetic_ref("warm"), steps="received"))
+    await publish(hq, factory.complaint(warm, now(), customer_ref=synthetic_ref("warm"), steps="received"))
     conn = await asyncpg.connect(hq.database_url)
     try:
 
@@ -75,11 +81,11 @@ async def test_a_case_reaches_hq_within_the_window_and_kpis_stay_one_per_window(
 
         ids = [uuid.uuid4() for _ in range(3)]
         for i, cid in enumerate(ids):
-            items = hq.factory.complaint(
+            items = factory.complaint(
                 branch, now(), customer_ref=synthetic_ref(f"prompt-{i}"), steps="received", complaint_id=cid
             )
             sent = time.monotonic()
-            await hq.publish(items)  # one batch each: the next is published once this one is at HQ
+            await publish(hq, items)  # one batch each: the next is published once this one is at HQ
 
             async def case_seen(cid: uuid.UUID = cid) -> bool:
                 return await _case_at_hq(conn, cid)

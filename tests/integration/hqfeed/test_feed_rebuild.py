@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from shared.devstack import drop_database, ensure_database
-from tests.integration.hqfeed import harness
+from tests.integration.hqfeed import folds
 from tests.integration.hqfeed.test_hq_contract_equality import simulated_day
 
 pytestmark = pytest.mark.integration
@@ -20,12 +20,12 @@ async def test_a_rebuilt_aggregator_gives_hq_the_same_read_model(pg_server_url: 
     raw = [m.envelope for m in simulated_day(seed=5, branches=12)]
     urls = [await ensure_database(pg_server_url, f"bc_test_feed_{uuid.uuid4().hex[:12]}") for _ in range(2)]
     try:
-        live = await harness.aggregate(urls[0], raw, random.Random(1), largest=15)
-        rebuilt = await harness.aggregate(urls[1], raw, random.Random(2), largest=400)
+        live = await folds.aggregate(urls[0], raw, random.Random(1), largest=15)
+        rebuilt = await folds.aggregate(urls[1], raw, random.Random(2), largest=400)
         assert len(rebuilt) < len(live)  # bigger batches: fewer, bigger deltas
-        await harness.through_contract(urls[0], live, random.Random(3), largest=40)
-        await harness.through_contract(urls[1], rebuilt, random.Random(4), largest=40)
-        first, second = await harness.dump(urls[0]), await harness.dump(urls[1])
+        await folds.through_contract(urls[0], live, random.Random(3), largest=40)
+        await folds.through_contract(urls[1], rebuilt, random.Random(4), largest=40)
+        first, second = await folds.dump(urls[0]), await folds.dump(urls[1])
         assert first["branch_day"] and first["complaints"]
         for table in first:
             assert second[table] == first[table], f"{table} differs after rebuilding the aggregator"

@@ -30,7 +30,7 @@ from shared.contracts.customers import CustomerMergeReversed, CustomersMerged, M
 from shared.contracts.hqfeed import HQ_CONTRACT
 from shared.contracts.refs import synthetic_ref
 from shared.devstack import drop_database, ensure_database
-from tests.integration.hqfeed import harness
+from tests.integration.hqfeed import folds
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def simulated_day(seed: int = 11, branches: int = 24) -> list[Made]:
     rng = random.Random(seed)
     factory = EnvelopeFactory()
     run = uuid.uuid4().hex[:6]
-    t0 = harness.NOW - timedelta(hours=6)
+    t0 = folds.NOW - timedelta(hours=6)
     names = [f"r0{i % 3}-{run}-{i}" for i in range(branches)]
     traffic = [branch_traffic(factory, b, t0, rng=rng, visits=25) for b in names]
     for i, b in enumerate(names[:6]):  # a crisis (one category in 6 branches within minutes) …
@@ -134,11 +134,11 @@ async def test_hq_from_the_contract_equals_hq_from_the_raw_events(pg_server_url:
     for side in ("raw", "contract"):
         urls[side] = await ensure_database(pg_server_url, f"bc_test_eq_{side}_{uuid.uuid4().hex[:10]}")
     try:
-        await harness.from_raw_events(urls["raw"], raw)
+        await folds.from_raw_events(urls["raw"], raw)
         rng = random.Random(3)
-        contract = await harness.aggregate(urls["contract"], raw, rng, largest=60)
-        await harness.through_contract(urls["contract"], contract, rng, largest=25)
-        expected, actual = await harness.dump(urls["raw"]), await harness.dump(urls["contract"])
+        contract = await folds.aggregate(urls["contract"], raw, rng, largest=60)
+        await folds.through_contract(urls["contract"], contract, rng, largest=25)
+        expected, actual = await folds.dump(urls["raw"]), await folds.dump(urls["contract"])
         assert expected["branch_day"] and expected["complaints"] and expected["crisis_slots"]
         assert expected["branch_day_sla"] and expected["repeat_alerts"] and expected["spike_alerts"]
         # failed attempts, given up, of them for want of a number, delivered

@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from shared.devstack import drop_database, ensure_database
-from tests.integration.hqfeed import harness
+from tests.integration.hqfeed import folds
 from tests.integration.hqfeed.test_hq_contract_equality import simulated_day
 
 pytestmark = pytest.mark.integration
@@ -25,11 +25,11 @@ async def test_held_kpi_deltas_merged_per_window_equal_the_raw_fold(pg_server_ur
     for side in ("raw", "held", "batch"):
         urls[side] = await ensure_database(pg_server_url, f"bc_test_win_{side}_{uuid.uuid4().hex[:10]}")
     try:
-        await harness.from_raw_events(urls["raw"], raw)
+        await folds.from_raw_events(urls["raw"], raw)
         rng = random.Random(8)
-        held = await harness.aggregate(urls["held"], raw, rng, largest=40, window=6)
-        await harness.through_contract(urls["held"], held, rng, largest=25)
-        expected, actual = await harness.dump(urls["raw"]), await harness.dump(urls["held"])
+        held = await folds.aggregate(urls["held"], raw, rng, largest=40, window=6)
+        await folds.through_contract(urls["held"], held, rng, largest=25)
+        expected, actual = await folds.dump(urls["raw"]), await folds.dump(urls["held"])
         assert expected["branch_day"] and expected["open_breaches"] is not None
         for table in expected:
             assert actual[table] == expected[table], (
@@ -37,7 +37,7 @@ async def test_held_kpi_deltas_merged_per_window_equal_the_raw_fold(pg_server_ur
             )
 
         # the same batches, each publishing its own deltas: more KPI records than once per window
-        per_batch = await harness.aggregate(urls["batch"], raw, random.Random(8), largest=40)
+        per_batch = await folds.aggregate(urls["batch"], raw, random.Random(8), largest=40)
         kinds, batch_kinds = Counter(e.type for e in held), Counter(e.type for e in per_batch)
         assert kinds["BranchKpisDelta"] < batch_kinds["BranchKpisDelta"]
         assert kinds["ComplaintFactsUpdated"] == batch_kinds["ComplaintFactsUpdated"]

@@ -7,34 +7,27 @@ import uuid
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 
 from services.complaint.app import case_id_for
-from services.complaint.service import SERVICE as COMPLAINT
 from shared.clock import FixedClock
-from shared.runner import create_app
-from tests.integration.reception.reception_harness import REF, T0, ServiceFactory, settings_for
+from tests.integration.reception.steps import REF, T0, arrive
 from tests.support.auth import bearer
-from tests.support.services import serve_app, wait_until
+from tests.support.harness import RunService
+from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
 
 
 async def test_a_complaint_at_reception_opens_a_linked_case(
-    reception_service: ServiceFactory, database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch
+    run_service: RunService,
 ) -> None:
-    monkeypatch.setenv("COMPLAINT_SCHEDULER_PERIOD_SECONDS", "3600")
     b = f"b-{uuid.uuid4().hex[:8]}"
-    complaint_app = create_app(
-        COMPLAINT, settings_for(database_url, kafka.bootstrap_servers), clock=FixedClock(T0)
-    )
     async with (
-        reception_service() as svc,
-        serve_app(complaint_app) as complaint_url,
-        httpx.AsyncClient(base_url=complaint_url, timeout=10, headers=bearer("lm-007", [b])) as complaints,
+        run_service("reception") as svc,
+        run_service("complaint", FixedClock(T0), staff=None, headers=bearer("lm-007", [b])) as complaints,
     ):
-        visit = (await svc.arrive(b))["visit_id"]
+        visit = (await arrive(svc, b))["visit_id"]
         await svc.ok(visit, "greet")
         await svc.ok(
             visit, "confirm-need", {"service_type": "complaint", "notes": "annual fee charged twice"}

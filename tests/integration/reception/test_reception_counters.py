@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from tests.integration.reception.reception_harness import ServiceFactory
+from tests.integration.reception.steps import arrive, lobby, queued
 from tests.support.auth import bearer
+from tests.support.harness import RunService
 
 pytestmark = pytest.mark.integration
 
@@ -28,9 +29,9 @@ def counters(board: dict) -> dict:  # type: ignore[type-arg]
     return {c["counter_id"]: c for c in board["counters"]}
 
 
-async def test_a_counter_closed_for_lunch_is_not_counted_as_free(reception_service: ServiceFactory) -> None:
+async def test_a_counter_closed_for_lunch_is_not_counted_as_free(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
+    async with run_service("reception") as svc:
         for counter, body in (("1", {"lines": ["deposits"]}), ("2", {})):
             opened = await svc.post(
                 f"/branches/{b}/counters/{counter}/open", {"staff_id": f"t-{counter}"} | body
@@ -38,14 +39,14 @@ async def test_a_counter_closed_for_lunch_is_not_counted_as_free(reception_servi
             assert opened.status_code == 200, opened.text
             assert opened.json()["status"] == "open"
         for _ in range(4):
-            await svc.arrive(b, service_type="deposit_demand")
-        board = await svc.lobby(b)
+            await arrive(svc, b, service_type="deposit_demand")
+        board = await lobby(svc, b)
         assert line(board, "deposits")["open_counters"] == 2 and line(board, "accounts")["open_counters"] == 1
         assert line(board, "deposits")["estimated_wait_seconds"] == round((4 - 2 + 1) / 2 * 300)
 
         paused = await svc.post(f"/branches/{b}/counters/2/pause", {"reason": "lunch"})
         assert paused.status_code == 200 and paused.json()["pause_reason"] == "lunch"
-        board = await svc.lobby(b)
+        board = await lobby(svc, b)
         assert counters(board)["2"]["status"] == "paused" and counters(board)["2"]["pause_reason"] == "lunch"
         assert line(board, "deposits")["open_counters"] == 1
         assert line(board, "deposits")["estimated_wait_seconds"] == (4 - 1 + 1) * 300  # one counter left
@@ -68,7 +69,7 @@ async def test_a_counter_closed_for_lunch_is_not_counted_as_free(reception_servi
         await svc.ok(called.json()["visit_id"], "serve", {"outcome": "done"})
         closed = await svc.post(f"/branches/{b}/counters/2/close")
         assert closed.status_code == 200 and closed.json()["status"] == "closed"
-        assert counters(await svc.lobby(b))["2"]["status"] == "closed"
+        assert counters(await lobby(svc, b))["2"]["status"] == "closed"
         assert (await svc.post(f"/branches/{b}/counters/2/close")).status_code == 409
         assert (await svc.post(f"/branches/{b}/counters/1/open")).status_code == 409  # already open
 
@@ -77,12 +78,12 @@ async def test_a_counter_closed_for_lunch_is_not_counted_as_free(reception_servi
 
         # nobody closed counter 1: the next morning it is not counted until it opens again
         svc.clock.advance(timedelta(days=1))
-        await svc.arrive(b, service_type="deposit_demand")
-        board = await svc.lobby(b)
+        await arrive(svc, b, service_type="deposit_demand")
+        board = await lobby(svc, b)
         assert line(board, "deposits")["open_counters"] == 0 and "1" not in counters(board)
         reopened = await svc.post(f"/branches/{b}/counters/1/open", {"lines": ["deposits"]})
         assert reopened.status_code == 200, reopened.text
-        assert line(await svc.lobby(b), "deposits")["open_counters"] == 1
+        assert line(await lobby(svc, b), "deposits")["open_counters"] == 1
 
         published = await svc.published(f"counter:{b}:2", 4)
         assert [e.type for e in published] == [
@@ -95,11 +96,11 @@ async def test_a_counter_closed_for_lunch_is_not_counted_as_free(reception_servi
         assert all(e.schema_version == 1 and e.branch_id == b for e in published)
 
 
-async def test_a_counter_nobody_opened_opens_with_its_first_call(reception_service: ServiceFactory) -> None:
+async def test_a_counter_nobody_opened_opens_with_its_first_call(run_service: RunService) -> None:
     """Compatibility: terminals and scripts that never open a counter keep working."""
     b = branch()
-    async with reception_service() as svc:
-        visit, _ = await svc.queued(b)
+    async with run_service("reception") as svc:
+        visit, _ = await queued(svc, b)
         before = await svc.get(f"/branches/{b}/counters/5")
         assert before.status_code == 200 and before.json()["status"] == "closed"
         await svc.ok(visit, "call", {"counter_id": "5"})
@@ -112,9 +113,9 @@ async def test_a_counter_nobody_opened_opens_with_its_first_call(reception_servi
         assert (await svc.get(f"/branches/{b}/counters/5")).json()["version"] == 1
 
 
-async def test_bad_counter_input_is_422_and_other_branches_403(reception_service: ServiceFactory) -> None:
+async def test_bad_counter_input_is_422_and_other_branches_403(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
+    async with run_service("reception") as svc:
         for path, body in (
             ("/counters/1/open", {"lines": ["mortgages"]}),  # no such line
             ("/counters/1/open", {"lines": ["Deposits!"]}),

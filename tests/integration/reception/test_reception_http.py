@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.integration.reception.reception_harness import REF, STAFF, ServiceFactory
+from tests.integration.reception.steps import REF, arrive, queued
+from tests.support.harness import STAFF, RunService
 from tests.support.pii import bank_card, id_number, phone
 
 pytestmark = pytest.mark.integration
@@ -18,10 +19,10 @@ def branch() -> str:
 
 
 async def test_a_visit_over_http_publishes_its_lifecycle_on_the_topic(
-    reception_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
     b = branch()
-    async with reception_service() as svc:
+    async with run_service("reception") as svc:
         created = await svc.post(
             f"/branches/{b}/visits",
             {"arrival": "appointment", "customer_ref": REF, "display_name": "王*", "returning": True},
@@ -70,21 +71,21 @@ async def test_a_visit_over_http_publishes_its_lifecycle_on_the_topic(
         assert served_event.data["promised_by"] is not None and served_event.data["waited_seconds"] == 420
 
 
-async def test_ticket_machine_arrival_returns_the_ticket(reception_service: ServiceFactory) -> None:
+async def test_ticket_machine_arrival_returns_the_ticket(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
-        body = await svc.arrive(b, service_type="loan_application", notes="mortgage", priority="vip")
+    async with run_service("reception") as svc:
+        body = await arrive(svc, b, service_type="loan_application", notes="mortgage", priority="vip")
         assert body["ticket"] == "C001" and body["status"] == "queued" and body["line"] == "loans"
-        routed = await svc.arrive(
-            b, service_type="loan_application", returning=True, relationship_manager="rm-1"
+        routed = await arrive(
+            svc, b, service_type="loan_application", returning=True, relationship_manager="rm-1"
         )
         assert routed["ticket"] == "R001" and routed["line"] == "relationship_manager"
 
 
-async def test_forbidden_transitions_answer_409_with_the_reason(reception_service: ServiceFactory) -> None:
+async def test_forbidden_transitions_answer_409_with_the_reason(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
-        visit = (await svc.arrive(b))["visit_id"]
+    async with run_service("reception") as svc:
+        visit = (await arrive(svc, b))["visit_id"]
         cases = [
             ("confirm-need", {"service_type": "enquiry"}, "greet the customer"),
             ("serve", {"outcome": "x"}, "call the customer"),
@@ -95,7 +96,7 @@ async def test_forbidden_transitions_answer_409_with_the_reason(reception_servic
             response = await svc.post(f"/visits/{visit}/{action}", body)
             assert response.status_code == 409, (action, response.text)
             assert reason in response.json()["detail"]
-        visit, _ = await svc.queued(b)
+        visit, _ = await queued(svc, b)
         for _ in range(3):
             await svc.ok(visit, "call", {"counter_id": "1"})
         fourth = await svc.post(f"/visits/{visit}/call", {"counter_id": "1"})
@@ -131,10 +132,10 @@ BAD_INPUT: list[tuple[str, dict[str, object]]] = [
 ]
 
 
-async def test_bad_input_is_422_and_changes_nothing(reception_service: ServiceFactory) -> None:
+async def test_bad_input_is_422_and_changes_nothing(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
-        visit = (await svc.arrive(b))["visit_id"]
+    async with run_service("reception") as svc:
+        visit = (await arrive(svc, b))["visit_id"]
         for path, body in BAD_INPUT:
             response = await svc.post(path.format(b=b, v=visit), body)
             assert response.status_code == 422, (path, body, response.text)
@@ -153,16 +154,16 @@ async def test_bad_input_is_422_and_changes_nothing(reception_service: ServiceFa
         assert (await svc.get(f"/branches/{b}/visits/stats")).json()["visits"] == 1
 
 
-async def test_unknown_ids_404_and_stale_versions_409(reception_service: ServiceFactory) -> None:
+async def test_unknown_ids_404_and_stale_versions_409(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
+    async with run_service("reception") as svc:
         missing = uuid.uuid4()
         assert (await svc.post(f"/visits/{missing}/greet")).status_code == 404
         assert (await svc.get(f"/visits/{missing}")).status_code == 404
         assert (await svc.post(f"/calls/{missing}/answer", {"rings": 1})).status_code == 404
         nobody = await svc.post(f"/branches/{b}/lines/loans/call-next", {"counter_id": "1"})
         assert nobody.status_code == 404
-        visit = (await svc.arrive(b))["visit_id"]
+        visit = (await arrive(svc, b))["visit_id"]
         assert (await svc.get(f"/visits/{visit}")).headers["ETag"] == '"1"'
         stale = await svc.post(f"/visits/{visit}/greet", None, **{"If-Match": '"0"'})
         assert stale.status_code == 409
@@ -173,9 +174,9 @@ async def test_unknown_ids_404_and_stale_versions_409(reception_service: Service
         assert (await svc.get(f"/visits/{visit}")).json()["version"] == 2
 
 
-async def test_a_phone_call_over_http(reception_service: ServiceFactory) -> None:
+async def test_a_phone_call_over_http(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
+    async with run_service("reception") as svc:
         created = await svc.post(
             f"/branches/{b}/calls", {"customer_ref": REF, "masked_number": "138****5678"}
         )

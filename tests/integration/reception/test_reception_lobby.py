@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from tests.integration.reception.reception_harness import ServiceFactory
+from tests.integration.reception.steps import arrive, lobby, queued
+from tests.support.harness import RunService
 
 pytestmark = pytest.mark.integration
 
@@ -22,18 +23,18 @@ def line(board: dict, name: str) -> dict:  # type: ignore[type-arg]
     return next(entry for entry in board["lines"] if entry["line"] == name)
 
 
-async def test_the_lobby_board_through_a_morning(reception_service: ServiceFactory) -> None:
+async def test_the_lobby_board_through_a_morning(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
-        first = (await svc.arrive(b, service_type="deposit_demand"))["visit_id"]
+    async with run_service("reception") as svc:
+        first = (await arrive(svc, b, service_type="deposit_demand"))["visit_id"]
         svc.clock.advance(timedelta(minutes=1))
-        second = (await svc.arrive(b, service_type="withdrawal"))["visit_id"]
+        second = (await arrive(svc, b, service_type="withdrawal"))["visit_id"]
         svc.clock.advance(timedelta(minutes=1))
-        elderly = (await svc.arrive(b, service_type="deposit_demand", priority="elderly"))["visit_id"]
-        card = (await svc.arrive(b, service_type="card_service", accessibility=["vision"]))["visit_id"]
+        elderly = (await arrive(svc, b, service_type="deposit_demand", priority="elderly"))["visit_id"]
+        card = (await arrive(svc, b, service_type="card_service", accessibility=["vision"]))["visit_id"]
         svc.clock.advance(timedelta(minutes=3))
 
-        board = await svc.lobby(b)
+        board = await lobby(svc, b)
         deposits = [w for w in board["waiting"] if w["line"] == "deposits"]
         assert [w["visit_id"] for w in deposits] == [elderly, first, second]  # priority first
         assert [w["waited_seconds"] for w in deposits] == [180, 300, 240]
@@ -44,7 +45,7 @@ async def test_the_lobby_board_through_a_morning(reception_service: ServiceFacto
         assert line(board, "deposits")["open_counters"] == 0
         opened = await svc.post(f"/branches/{b}/counters/9/open", {"staff_id": "t-9"})
         assert opened.status_code == 200, opened.text
-        board = await svc.lobby(b)
+        board = await lobby(svc, b)
         # nobody served yet: the line's default service time (5 min), the one open counter
         assert line(board, "deposits")["estimated_wait_seconds"] == 3 * 300
         assert line(board, "accounts")["estimated_wait_seconds"] == 600
@@ -64,7 +65,7 @@ async def test_the_lobby_board_through_a_morning(reception_service: ServiceFacto
 
         svc.clock.advance(timedelta(minutes=4))
         await svc.ok(elderly, "serve", {"outcome": "cash deposited"})
-        board = await svc.lobby(b)
+        board = await lobby(svc, b)
         counters = {c["counter_id"]: c for c in board["counters"]}
         assert counters["1"]["status"] == "free" and counters["2"]["status"] == "busy"
         assert counters["2"]["ticket"] == "A001" and counters["2"]["staff_id"] == "t-2"
@@ -84,11 +85,11 @@ async def test_the_lobby_board_through_a_morning(reception_service: ServiceFacto
 
 
 async def test_counters_calling_next_at_once_get_different_customers(
-    reception_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
     b = branch()
-    async with reception_service() as svc:
-        waiting = {(await svc.arrive(b, service_type="transfer"))["visit_id"] for _ in range(6)}
+    async with run_service("reception") as svc:
+        waiting = {(await arrive(svc, b, service_type="transfer"))["visit_id"] for _ in range(6)}
         responses = await asyncio.gather(
             *(
                 svc.post(f"/branches/{b}/lines/deposits/call-next", {"counter_id": str(c)})
@@ -98,7 +99,7 @@ async def test_counters_calling_next_at_once_get_different_customers(
         assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
         called = [r.json()["visit_id"] for r in responses]
         assert len(set(called)) == 5 and set(called) <= waiting
-        board = await svc.lobby(b)
+        board = await lobby(svc, b)
         assert sorted(c["counter_id"] for c in board["counters"] if c["status"] == "busy") == [
             "1",
             "2",
@@ -109,19 +110,19 @@ async def test_counters_calling_next_at_once_get_different_customers(
         assert line(board, "deposits")["waiting"] == 1
 
 
-async def test_the_days_statistics(reception_service: ServiceFactory) -> None:
+async def test_the_days_statistics(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
-        quick, _ = await svc.queued(b, "deposit_demand")  # waits 10 min
-        slow, _ = await svc.queued(b, "deposit_demand")  # waits 20 min
-        gone, _ = await svc.queued(b, "withdrawal")  # abandons after 5 min
-        absent, _ = await svc.queued(b, "card_service")  # called 3x, no-show
-        later = (await svc.arrive(b))["visit_id"]  # documents incomplete first
+    async with run_service("reception") as svc:
+        quick, _ = await queued(svc, b, "deposit_demand")  # waits 10 min
+        slow, _ = await queued(svc, b, "deposit_demand")  # waits 20 min
+        gone, _ = await queued(svc, b, "withdrawal")  # abandons after 5 min
+        absent, _ = await queued(svc, b, "card_service")  # called 3x, no-show
+        later = (await arrive(svc, b))["visit_id"]  # documents incomplete first
         await svc.ok(later, "greet")
         await svc.ok(later, "confirm-need", {"service_type": "account_opening"})
         await svc.ok(later, "guide")
         await svc.ok(later, "check-documents", {"missing": ["mobile_phone"]})
-        complainer = (await svc.arrive(b))["visit_id"]
+        complainer = (await arrive(svc, b))["visit_id"]
         await svc.ok(complainer, "greet")
         await svc.ok(complainer, "confirm-need", {"service_type": "complaint", "notes": "card fee"})
 

@@ -6,12 +6,11 @@ import json
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 
 from shared.logs import JSON_FIELDS
 from tests.support.auth import bearer
-from tests.support.services import ServiceProcess
+from tests.support.harness import as_process
 
 pytestmark = pytest.mark.integration
 
@@ -20,16 +19,11 @@ async def test_the_service_runs_as_a_process(database_url: str, kafka: Any) -> N
     b = f"b-{uuid.uuid4().hex[:8]}"
     staff = bearer("lm-1", [b])
     correlation = str(uuid.uuid4())
-    async with (
-        ServiceProcess(
-            "reception",
-            database_url=database_url,
-            kafka_bootstrap_servers=kafka.bootstrap_servers,
-            # its output is a file, not a terminal: JSON lines by default; DEBUG shows the append
-            env={"LOG_LEVEL": "DEBUG"},
-        ) as proc,
-        httpx.AsyncClient(base_url=proc.url, timeout=10) as http,
-    ):
+    # its output is a file, not a terminal: JSON lines by default; DEBUG shows the append
+    async with as_process(
+        "reception", database_url, kafka.bootstrap_servers, env={"LOG_LEVEL": "DEBUG"}, staff=None
+    ) as svc:
+        http, proc = svc.http, svc.process
         created = await http.post(
             f"/branches/{b}/visits",
             json={"service_type": "enquiry"},

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.integration.reception.reception_harness import ServiceFactory as Factory
+from tests.integration.reception.steps import arrive, ready_to_queue
+from tests.support.harness import RunService
 
 pytestmark = pytest.mark.integration
 
@@ -17,9 +18,9 @@ def branch() -> str:
     return f"b-{uuid.uuid4().hex[:8]}"
 
 
-async def test_concurrent_arrivals_get_unique_consecutive_tickets(reception_service: Factory) -> None:
+async def test_concurrent_arrivals_get_unique_consecutive_tickets(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
+    async with run_service("reception") as svc:
         responses = await asyncio.gather(
             *(svc.post(f"/branches/{b}/visits", {"service_type": "deposit_demand"}) for _ in range(30)),
             *(svc.post(f"/branches/{b}/visits", {"service_type": "card_service"}) for _ in range(10)),
@@ -34,36 +35,36 @@ async def test_concurrent_arrivals_get_unique_consecutive_tickets(reception_serv
         assert cards == [f"B{n:03d}" for n in range(1, 11)]
 
 
-async def test_concurrent_queue_commands_never_share_a_number(reception_service: Factory) -> None:
+async def test_concurrent_queue_commands_never_share_a_number(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
-        visits = await asyncio.gather(*(svc.ready_to_queue(b) for _ in range(12)))
+    async with run_service("reception") as svc:
+        visits = await asyncio.gather(*(ready_to_queue(svc, b) for _ in range(12)))
         results = await asyncio.gather(*(svc.ok(v, "queue") for v in visits))
         assert sorted(r["ticket"] for r in results) == [f"A{n:03d}" for n in range(1, 13)]
 
 
-async def test_numbers_are_per_branch_and_restart_every_local_day(reception_service: Factory) -> None:
+async def test_numbers_are_per_branch_and_restart_every_local_day(run_service: RunService) -> None:
     b1, b2 = branch(), branch()
-    async with reception_service() as svc:
-        assert (await svc.arrive(b1, service_type="withdrawal"))["ticket"] == "A001"
-        assert (await svc.arrive(b1, service_type="withdrawal"))["ticket"] == "A002"
-        assert (await svc.arrive(b2, service_type="withdrawal"))["ticket"] == "A001"
+    async with run_service("reception") as svc:
+        assert (await arrive(svc, b1, service_type="withdrawal"))["ticket"] == "A001"
+        assert (await arrive(svc, b1, service_type="withdrawal"))["ticket"] == "A002"
+        assert (await arrive(svc, b2, service_type="withdrawal"))["ticket"] == "A001"
         # 23:59 in Shanghai is still the same day; 00:00 the next
         svc.clock.advance(timedelta(hours=14, minutes=59))
-        assert (await svc.arrive(b1, service_type="withdrawal"))["ticket"] == "A003"
+        assert (await arrive(svc, b1, service_type="withdrawal"))["ticket"] == "A003"
         svc.clock.advance(timedelta(minutes=1))
-        assert (await svc.arrive(b1, service_type="withdrawal"))["ticket"] == "A001"
+        assert (await arrive(svc, b1, service_type="withdrawal"))["ticket"] == "A001"
 
 
-async def test_a_refused_queue_command_does_not_use_up_a_number(reception_service: Factory) -> None:
+async def test_a_refused_queue_command_does_not_use_up_a_number(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
-        visit = (await svc.arrive(b))["visit_id"]
+    async with run_service("reception") as svc:
+        visit = (await arrive(svc, b))["visit_id"]
         await svc.ok(visit, "greet")
         await svc.ok(visit, "confirm-need", {"service_type": "transfer"})
         await svc.ok(visit, "guide")
         refused = await svc.post(f"/visits/{visit}/queue")
         assert refused.status_code == 409 and "check the documents" in refused.json()["detail"]
-        assert (await svc.arrive(b, service_type="transfer"))["ticket"] == "A001"
+        assert (await arrive(svc, b, service_type="transfer"))["ticket"] == "A001"
         await svc.ok(visit, "check-documents", {"missing": []})
         assert (await svc.ok(visit, "queue"))["ticket"] == "A002"

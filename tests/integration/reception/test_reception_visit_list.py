@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from tests.integration.reception.reception_harness import T0, ServiceFactory
+from tests.integration.reception.steps import T0, arrive, lobby, ready_to_queue
 from tests.support.auth import bearer
+from tests.support.harness import RunService
 
 pytestmark = pytest.mark.integration
 
@@ -19,16 +20,16 @@ def branch() -> str:
 
 
 async def test_a_visit_registered_at_one_terminal_is_listed_at_every_other(
-    reception_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
     b = branch()
-    async with reception_service() as svc:
-        desk = (await svc.arrive(b))["visit_id"]  # the lobby manager at the entrance
+    async with run_service("reception") as svc:
+        desk = (await arrive(svc, b))["visit_id"]  # the lobby manager at the entrance
         await svc.ok(desk, "greet")
         svc.clock.advance(timedelta(minutes=1))
-        express = (await svc.arrive(b, service_type="deposit_demand"))["visit_id"]  # ticket machine
+        express = (await arrive(svc, b, service_type="deposit_demand"))["visit_id"]  # ticket machine
         svc.clock.advance(timedelta(minutes=1))
-        guided = await svc.ready_to_queue(b)
+        guided = await ready_to_queue(svc, b)
         # another terminal: a teller of the branch with a token of their own
         teller = bearer("teller-9", [b], ["counter_staff"])
         listed = await svc.http.get(f"/branches/{b}/visits", headers=teller)
@@ -47,7 +48,7 @@ async def test_a_visit_registered_at_one_terminal_is_listed_at_every_other(
         assert {v["visit_id"] for v in queued.json()["items"]} == {desk, express}
         assert (await svc.get(f"/branches/{b}/visits", line="loans")).json()["items"] == []
 
-        board = await svc.lobby(b)
+        board = await lobby(svc, b)
         assert board["in_progress"]["counts"] == {
             "greeted": 1, "guided": 0, "documents": 1, "being_served": 1
         }  # fmt: skip
@@ -59,12 +60,12 @@ async def test_a_visit_registered_at_one_terminal_is_listed_at_every_other(
         assert (await svc.http.get(f"/branches/{b}/visits", headers=other)).status_code == 403
 
 
-async def test_pages_filters_and_bad_values(reception_service: ServiceFactory) -> None:
+async def test_pages_filters_and_bad_values(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
+    async with run_service("reception") as svc:
         ids = []
         for _ in range(5):
-            ids.append((await svc.arrive(b))["visit_id"])
+            ids.append((await arrive(svc, b))["visit_id"])
             svc.clock.advance(timedelta(seconds=30))
         seen: list[str] = []
         cursor = None

@@ -10,7 +10,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from services.reception.catalogue import DEFAULT_FILE
-from tests.integration.reception.reception_harness import ServiceFactory
+from tests.integration.reception.steps import lobby, queued
+from tests.support.harness import RunService
 
 pytestmark = pytest.mark.integration
 
@@ -34,25 +35,25 @@ def sla_events(types: list[str]) -> list[str]:
     return [t for t in types if t.startswith("Sla")]
 
 
-async def test_wait_sla_fires_while_waiting_and_stops_when_called(reception_service: ServiceFactory) -> None:
+async def test_wait_sla_fires_while_waiting_and_stops_when_called(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
-        visit, _ = await svc.queued(b)
+    async with run_service("reception") as svc:
+        visit, _ = await queued(svc, b)
         stream = f"visit-{visit}"
         await svc.advance(minutes=14)
         assert sla_events(await svc.stream_types(stream)) == []
-        assert (await svc.lobby(b))["waiting"][0]["sla"] == "on_track"
+        assert (await lobby(svc, b))["waiting"][0]["sla"] == "on_track"
 
         await svc.advance(minutes=1)  # 15 min: the target
         assert sla_events(await svc.stream_types(stream)) == ["SlaAtRisk"]
-        board = await svc.lobby(b)
+        board = await lobby(svc, b)
         assert board["waiting"][0]["sla"] == "at_risk" and board["waiting"][0]["waited_seconds"] == 900
         assert board["lines"][0]["at_risk"] == 1
 
         before = breaches("reception.wait")
         await svc.advance(minutes=15)  # 30 min: the breach, the customer is still waiting
         assert sla_events(await svc.stream_types(stream)) == ["SlaAtRisk", "SlaBreached"]
-        assert (await svc.lobby(b))["waiting"][0]["sla"] == "breached"
+        assert (await lobby(svc, b))["waiting"][0]["sla"] == "breached"
         assert breaches("reception.wait") == before + 1
 
         called = await svc.ok(visit, "call", {"counter_id": "2"})
@@ -64,10 +65,10 @@ async def test_wait_sla_fires_while_waiting_and_stops_when_called(reception_serv
         assert deadline is not None and deadline.state == "met"
 
 
-async def test_a_customer_called_in_time_never_triggers_the_sla(reception_service: ServiceFactory) -> None:
+async def test_a_customer_called_in_time_never_triggers_the_sla(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
-        visit, _ = await svc.queued(b)
+    async with run_service("reception") as svc:
+        visit, _ = await queued(svc, b)
         await svc.advance(minutes=10)
         before = met("reception.wait")
         await svc.ok(visit, "call", {"counter_id": "1"})
@@ -76,10 +77,10 @@ async def test_a_customer_called_in_time_never_triggers_the_sla(reception_servic
         assert sla_events(await svc.stream_types(f"visit-{visit}")) == []
 
 
-async def test_leaving_the_queue_cancels_the_wait_sla(reception_service: ServiceFactory) -> None:
+async def test_leaving_the_queue_cancels_the_wait_sla(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
-        visit, _ = await svc.queued(b)
+    async with run_service("reception") as svc:
+        visit, _ = await queued(svc, b)
         await svc.advance(minutes=5)
         left = await svc.ok(visit, "leave")
         assert left["left_reason"] == "abandoned"
@@ -91,17 +92,17 @@ async def test_leaving_the_queue_cancels_the_wait_sla(reception_service: Service
 
 
 async def test_milestones_missed_during_downtime_fire_in_order_at_the_next_tick(
-    reception_service: ServiceFactory,
+    run_service: RunService,
 ) -> None:
     b = branch()
-    async with reception_service() as svc:
-        visit, _ = await svc.queued(b)
+    async with run_service("reception") as svc:
+        visit, _ = await queued(svc, b)
         assert await svc.advance(minutes=45) == 2
         assert sla_events(await svc.stream_types(f"visit-{visit}")) == ["SlaAtRisk", "SlaBreached"]
 
 
 async def test_a_line_can_have_its_own_wait_target(
-    reception_service: ServiceFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_service: RunService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text = DEFAULT_FILE.read_text().replace(
         "default_service_minutes = 5\n\n[lines.accounts]",
@@ -112,17 +113,17 @@ async def test_a_line_can_have_its_own_wait_target(
     custom.write_text(text)
     monkeypatch.setenv("RECEPTION_CATALOGUE_FILE", str(custom))
     b = branch()
-    async with reception_service() as svc:
-        deposits, _ = await svc.queued(b, "withdrawal")
-        cards, _ = await svc.queued(b, "card_service")
+    async with run_service("reception") as svc:
+        deposits, _ = await queued(svc, b, "withdrawal")
+        cards, _ = await queued(svc, b, "card_service")
         await svc.advance(minutes=10)
         assert sla_events(await svc.stream_types(f"visit-{deposits}")) == ["SlaAtRisk", "SlaBreached"]
         assert sla_events(await svc.stream_types(f"visit-{cards}")) == []
 
 
-async def test_phone_rings_too_long_then_answered_breaches_once(reception_service: ServiceFactory) -> None:
+async def test_phone_rings_too_long_then_answered_breaches_once(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
+    async with run_service("reception") as svc:
         call_id = (await svc.post(f"/branches/{b}/calls", {"masked_number": "138****5678"})).json()["call_id"]
         before = breaches("reception.phone_answer")
         await svc.advance(seconds=16)  # about three rings: the clock breaches while it still rings
@@ -135,9 +136,9 @@ async def test_phone_rings_too_long_then_answered_breaches_once(reception_servic
         assert breaches("reception.phone_answer") == before + 1
 
 
-async def test_a_fourth_ring_breaches_even_before_the_clock(reception_service: ServiceFactory) -> None:
+async def test_a_fourth_ring_breaches_even_before_the_clock(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
+    async with run_service("reception") as svc:
         call_id = (await svc.post(f"/branches/{b}/calls")).json()["call_id"]
         before, met_before = breaches("reception.phone_answer"), met("reception.phone_answer")
         await svc.advance(seconds=6)
@@ -153,9 +154,9 @@ async def test_a_fourth_ring_breaches_even_before_the_clock(reception_service: S
         assert met("reception.phone_answer") == met_before
 
 
-async def test_calls_answered_within_target_ratio(reception_service: ServiceFactory) -> None:
+async def test_calls_answered_within_target_ratio(run_service: RunService) -> None:
     b = branch()
-    async with reception_service() as svc:
+    async with run_service("reception") as svc:
         for rings in (1, 2, 3, 5):
             call_id = (await svc.post(f"/branches/{b}/calls")).json()["call_id"]
             await svc.post(f"/calls/{call_id}/answer", {"rings": rings})

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from shared import db_statements
-from tests.integration.reception.reception_harness import REF, Running, ServiceFactory
+from tests.integration.reception.steps import REF
+from tests.support.harness import Running, RunService
 from tests.support.round_trips import ELSEWHERE, INTROSPECTION
 
 pytestmark = pytest.mark.asyncio
@@ -40,8 +41,8 @@ async def _counted(svc: Running, path: str, body: dict[str, Any]) -> tuple[Any, 
     return response.json(), own
 
 
-async def test_arrival_and_call_next_stay_within_their_round_trips(reception_service: ServiceFactory) -> None:
-    async with reception_service() as svc:
+async def test_arrival_and_call_next_stay_within_their_round_trips(run_service: RunService) -> None:
+    async with run_service("reception") as svc:
         for n in range(3):  # prepare the statements on the connection the next requests reuse
             made = await svc.post("/branches/b001/visits", ARRIVAL)
             assert made.status_code == 201, made.text

@@ -20,16 +20,13 @@ import pytest
 from shared.audit import AUDIT_WRITES, AuditEntry, AuditWriter
 from shared.clock import SystemClock
 from shared.devstack import EmbeddedPostgres, ensure_database, start_embedded_postgres
-from shared.runner import create_app
-from tests.integration.security.service_apps import (
-    Running,
+from tests.integration.security.seeds import (
     quiet_background,
-    running,
-    service_of,
-    settings_for,
+    seeded,
 )
 from tests.support.auth import bearer
-from tests.support.services import serve_app, wait_until
+from tests.support.harness import Running, running
+from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -56,9 +53,9 @@ async def test_a_command_and_its_audit_row_commit_together(
     database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     quiet_background(monkeypatch)
-    async with running("complaint", database_url, kafka.bootstrap_servers) as svc:
-        staff = bearer("audit-1", [svc.branch])
-        path = CREATE.format(branch_id=svc.branch)
+    async with seeded("complaint", database_url, kafka.bootstrap_servers) as svc:
+        staff = bearer("audit-1", [svc.params["branch_id"]])
+        path = CREATE.format(branch_id=svc.params["branch_id"])
 
         # committed: one row, written by the command's transaction, naming the new case
         correlation = str(uuid4())
@@ -95,12 +92,14 @@ async def test_a_command_and_its_audit_row_commit_together(
             )
         events = "SELECT count(*) FROM events WHERE type = 'ComplaintReceived' AND branch_id = $1"
         async with svc.ctx.pool.acquire() as conn:
-            before = await conn.fetchval(events, svc.branch)
+            before = await conn.fetchval(events, svc.params["branch_id"])
 
         # no command without its audit row: the row cannot be written, so the case is not either
         correlation = str(uuid4())
         refused = await svc.http.post(
-            path, json=_body(), headers={**bearer("audit-2", [svc.branch]), "X-Correlation-Id": correlation}
+            path,
+            json=_body(),
+            headers={**bearer("audit-2", [svc.params["branch_id"]]), "X-Correlation-Id": correlation},
         )
         assert refused.status_code == 500
         assert [(r["status"], r["staff_id"]) for r in await _rows(svc, correlation)] == [(500, "audit-2")]
@@ -115,7 +114,7 @@ async def test_a_command_and_its_audit_row_commit_together(
         assert failed.status_code == 500
         assert [r["status"] for r in await _rows(svc, correlation)] == [500]
         async with svc.ctx.pool.acquire() as conn:
-            assert await conn.fetchval(events, svc.branch) == before
+            assert await conn.fetchval(events, svc.params["branch_id"]) == before
 
 
 # ---------------------------------------------------------------------- a PostgreSQL restart
@@ -142,7 +141,6 @@ async def test_no_audit_row_is_lost_across_a_postgresql_restart(
     quiet_background(monkeypatch)
     server, work = own_postgres
     url = await ensure_database(server.url, "bc_audit")
-    app = create_app(service_of("complaint"), settings_for(url, kafka.bootstrap_servers), clock=SystemClock())
     branch = f"ar-{uuid4().hex[:6]}"
     staff = bearer("audit-3", [branch])
     path = CREATE.format(branch_id=branch)
@@ -159,14 +157,17 @@ async def test_no_audit_row_is_lost_across_a_postgresql_restart(
         sent[correlation] = response.status_code
         return response.status_code
 
-    async with serve_app(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+    async with running(
+        "complaint", url, kafka.bootstrap_servers, clock=SystemClock(), staff=None, timeout=30
+    ) as svc:
+        http = svc.http
         assert await send(http, _body(), staff) == 201
         server.stop()  # PostgreSQL goes away under the running service
         during = [await send(http, _body(), staff) for _ in range(4)]
         during += [await send(http, {"channel": "fax"}, staff), await send(http, _body(), {})]
         assert all(status >= 400 for status in during), during
         outage_slowest = slowest
-        assert app.state.ctx and _metric("queued") - queued_before >= len(during)
+        assert svc.ctx and _metric("queued") - queued_before >= len(during)
 
         restarted = start_embedded_postgres(work / "data", port=server.port, settings={"fsync": "off"})
         try:

@@ -19,24 +19,26 @@ from shared.backup.take import latest_backup, read_manifest
 from shared.backup.targets import Database
 from shared.cli.__main__ import build_parser
 from shared.devstack import drop_database, ensure_database
-from tests.integration.security.vault_harness import (
+from tests.integration.security.vault_steps import (
     ADMIN,
-    VaultService,
+    customer_visit,
     fake_people,
+    read_pii,
+    ref_of,
     vault_env,
-    vault_service,
 )
+from tests.support.harness import Running, running
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def svc(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[VaultService]:
+async def svc(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
     vault_env(monkeypatch)
     for name in ("DATABASE_URL", "BRANCHCARE_ERASURE_LOG_URL", "BRANCHCARE_METRICS_TEXTFILE_DIR"):
         monkeypatch.delenv(name, raising=False)
     for service in ("RECEPTION", "COMPLAINT", "FOLLOWUP", "FEEDBACK", "HQ"):
         monkeypatch.delenv(f"{service}_DATABASE_URL", raising=False)
-    async with vault_service(database_url, kafka.bootstrap_servers) as running:
-        yield running
+    async with running("reception", database_url, kafka.bootstrap_servers, staff=None) as started:
+        yield started
 
 
 async def cli(*argv: str) -> int:
@@ -45,19 +47,19 @@ async def cli(*argv: str) -> int:
     return code
 
 
-async def populate(svc: VaultService) -> tuple[str, str]:
+async def populate(svc: Running) -> tuple[str, str]:
     """Two customers with a visit each; returns (to be erased, kept)."""
     gone, kept = fake_people(2)
     refs = []
     for person in (gone, kept):
-        ref = await svc.ref_of(person)
-        await svc.visit(ref, "王**")
+        ref = await ref_of(svc, person)
+        await customer_visit(svc, ref, "王**")
         refs.append(ref)
     return refs[0], refs[1]
 
 
 async def test_backup_then_erase_then_drill_keeps_the_customer_erased(
-    svc: VaultService, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    svc: Running, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     erased, kept = await populate(svc)
     assert await cli("backup", "--database", f"reception={database_url}", "--dir", str(tmp_path)) == 0
@@ -103,7 +105,7 @@ async def test_backup_then_erase_then_drill_keeps_the_customer_erased(
 
 
 async def test_a_restored_vault_serves_no_erased_customer_and_audits_the_reapplied_erasure(
-    svc: VaultService, database_url: str, pg_server_url: str, kafka: Any, tmp_path: Path,
+    svc: Running, database_url: str, pg_server_url: str, kafka: Any, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     erased, kept = await populate(svc)
@@ -131,9 +133,9 @@ async def test_a_restored_vault_serves_no_erased_customer_and_audits_the_reappli
         finally:
             await conn.close()
         monkeypatch.setenv("BRANCHCARE_ERASURE_LOG_URL", database_url)  # the log lives outside the backup
-        async with vault_service(restored, kafka.bootstrap_servers) as again:
-            assert (await again.read(erased)).status_code == 410
-            assert (await again.read(kept)).status_code == 200
+        async with running("reception", restored, kafka.bootstrap_servers, staff=None) as again:
+            assert (await read_pii(again, erased)).status_code == 410
+            assert (await read_pii(again, kept)).status_code == 200
             rows = await again.fetch(
                 "SELECT staff_id, reason FROM audit_log"
                 " WHERE kind = 'pii.erase.reapplied' AND resource_id = $1",
@@ -147,7 +149,7 @@ async def test_a_restored_vault_serves_no_erased_customer_and_audits_the_reappli
 
 
 async def test_a_read_model_that_does_not_follow_its_events_fails_the_drill(
-    svc: VaultService, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    svc: Running, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await populate(svc)
     await svc.execute("UPDATE visits SET calls = calls + 7")
@@ -162,7 +164,7 @@ async def test_a_read_model_that_does_not_follow_its_events_fails_the_drill(
 
 
 async def test_a_corrupted_dump_fails_the_drill(
-    svc: VaultService, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    svc: Running, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await populate(svc)
     assert await cli("backup", "--database", f"reception={database_url}", "--dir", str(tmp_path)) == 0
@@ -177,7 +179,7 @@ async def test_a_corrupted_dump_fails_the_drill(
     assert "differs from the manifest" in capsys.readouterr().out
 
 
-async def test_the_erasure_log_is_append_only_and_an_unwritable_log_erases_nothing(svc: VaultService) -> None:
+async def test_the_erasure_log_is_append_only_and_an_unwritable_log_erases_nothing(svc: Running) -> None:
     erased, kept = await populate(svc)
     assert (await svc.http.delete(f"/customers/{erased}/pii", headers=ADMIN)).status_code == 200
     for statement in ("DELETE FROM erasure_log.entries", "UPDATE erasure_log.entries SET actor = 'x'",
@@ -188,21 +190,23 @@ async def test_the_erasure_log_is_append_only_and_an_unwritable_log_erases_nothi
     try:
         refused = await svc.http.delete(f"/customers/{kept}/pii", headers=ADMIN)
         assert refused.status_code == 503 and refused.json()["code"] == "erasure_log_unavailable"
-        assert (await svc.read(kept)).status_code == 200  # nothing shredded unlogged
+        assert (await read_pii(svc, kept)).status_code == 200  # nothing shredded unlogged
     finally:
         await svc.execute("ALTER TABLE erasure_log.entries_away RENAME TO entries")
     assert (await svc.http.delete(f"/customers/{kept}/pii", headers=ADMIN)).status_code == 200
 
 
 async def test_a_new_consent_after_an_erasure_survives_the_start_up_reapply(
-    svc: VaultService, database_url: str, kafka: Any
+    svc: Running, database_url: str, kafka: Any
 ) -> None:
     [person] = fake_people(1)
-    ref = await svc.ref_of(person)
+    ref = await ref_of(svc, person)
     assert (await svc.http.delete(f"/customers/{ref}/pii", headers=ADMIN)).status_code == 200
-    assert (await svc.read(ref)).status_code == 410
+    assert (await read_pii(svc, ref)).status_code == 410
     svc.clock.advance(timedelta(minutes=5))
-    assert await svc.ref_of(person) == ref  # registered again: a new consent, a fresh data key
-    async with vault_service(database_url, kafka.bootstrap_servers, svc.clock) as again:  # start-up re-apply
-        assert (await again.read(ref)).status_code == 200
+    assert await ref_of(svc, person) == ref  # registered again: a new consent, a fresh data key
+    async with running(
+        "reception", database_url, kafka.bootstrap_servers, clock=svc.clock, staff=None
+    ) as again:  # start-up re-apply
+        assert (await read_pii(again, ref)).status_code == 200
         assert await again.fetch("SELECT 1 FROM audit_log WHERE kind = 'pii.erase.reapplied'") == []

@@ -51,7 +51,7 @@ from tests.integration.security.text_stack import (
     text_fields,
     text_stack,
 )
-from tests.integration.security.vault_harness import ADMIN
+from tests.integration.security.vault_steps import ADMIN
 from tests.support.services import wait_until
 
 pytestmark = [

@@ -7,7 +7,7 @@ huge numbers), query values (declared ones and unknown ones, well- or ill-typed)
 schema's fields with wrong types, missing or unknown ones, any JSON, NaN, invalid bytes, the
 wrong content type) and odd ``If-Match`` / ``X-Correlation-Id`` / ``Idempotency-Key`` headers.
 Each request is sent over real HTTP to the real app (real PostgreSQL, real broker); after a 4xx
-the service's state fingerprint (``service_apps.FINGERPRINT_SQL``) must be unchanged.
+the service's state fingerprint (``seeds.FINGERPRINT_SQL``) must be unchanged.
 
 Hypothesis is synchronous: it runs in a worker thread with a blocking client while the app keeps
 serving in the test's event loop. ``FUZZ_EXAMPLES`` (default 12) bounds the examples per route.
@@ -30,8 +30,15 @@ from hypothesis import strategies as st
 from shared.auth import ACTIONS, HQ_ROLES, Scope
 from shared.gateway_identity import GATEWAY_ACTIONS, gateway_key, issue_gateway_token
 from shared.service_identity import SERVICE_ACTIONS, issue_service_token, service_key
-from tests.integration.security.service_apps import SERVICES, Running, broker_for, quiet_background, running
+from tests.integration.security.seeds import (
+    SERVICES,
+    broker_for,
+    fingerprint,
+    quiet_background,
+    seeded,
+)
 from tests.support.auth import BRANCH_ROLES, secret, staff_token
+from tests.support.harness import Running
 
 pytestmark = [
     pytest.mark.integration,
@@ -169,11 +176,11 @@ def token_for(action: str, svc: Running) -> str:
         return issue_service_token(sorted(SERVICE_ACTIONS[action])[0], service_key(secret()))
     spec = ACTIONS[action]
     if not spec.roles and action in GATEWAY_ACTIONS:  # a delivery report: the gateway's alone
-        return issue_gateway_token("fuzz-gateway", gateway_key(secret()), [svc.branch])
+        return issue_gateway_token("fuzz-gateway", gateway_key(secret()), [svc.params["branch_id"]])
     if spec.scope is Scope.GLOBAL or not spec.roles & set(BRANCH_ROLES):
         role = sorted(spec.roles & HQ_ROLES)[0]
         return staff_token(f"fuzz-{role}", [role], ["*"])
-    return staff_token("fuzz-staff", sorted(BRANCH_ROLES), [svc.branch])
+    return staff_token("fuzz-staff", sorted(BRANCH_ROLES), [svc.params["branch_id"]])
 
 
 def fuzz_operation(
@@ -190,8 +197,8 @@ def fuzz_operation(
     """Runs in a worker thread; counts the answers in ``statuses``."""
     token = token_for(operation["x-action"], svc)
 
-    def fingerprint() -> str:
-        return asyncio.run_coroutine_threadsafe(svc.fingerprint(), loop).result(timeout=15)
+    def current_state() -> str:
+        return asyncio.run_coroutine_threadsafe(fingerprint(svc), loop).result(timeout=15)
 
     @settings(
         max_examples=EXAMPLES,
@@ -209,13 +216,13 @@ def fuzz_operation(
         content = None
         if case["body"] is not None:
             content, headers["Content-Type"] = case["body"]
-        before = fingerprint()
+        before = current_state()
         response = http.request(method.upper(), path, params=case["query"], headers=headers, content=content)
         statuses[response.status_code] += 1
         where = f"{method.upper()} {template} -> {response.status_code} for {case!r:.300}"
         assert response.status_code < 500, f"{where}: {response.text[:300]}"
         if 400 <= response.status_code < 500:
-            assert fingerprint() == before, f"{where}: a refused request changed the state"
+            assert current_state() == before, f"{where}: a refused request changed the state"
 
     try:
         check()
@@ -230,7 +237,7 @@ async def test_malformed_input_never_5xx_and_a_4xx_changes_nothing(
     quiet_background(monkeypatch)
     async with (
         broker_for(name, kafka.bootstrap_servers) as bootstrap,
-        running(name, database_url, bootstrap) as svc,
+        seeded(name, database_url, bootstrap) as svc,
     ):
         spec = (await svc.http.get("/openapi.json")).json()
         operations = [

@@ -14,9 +14,13 @@ import httpx
 import pytest
 
 from shared.idempotency import HEADER, REPLAYED_HEADER
-from tests.integration.security.service_apps import Running, quiet_background, running
-from tests.integration.security.vault_harness import fake_people
+from tests.integration.security.seeds import (
+    quiet_background,
+    seeded,
+)
+from tests.integration.security.vault_steps import fake_people
 from tests.support.auth import bearer
+from tests.support.harness import Running
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +32,15 @@ class Creates:
 
     def __init__(self, svc: Running) -> None:
         self.svc = svc
-        self.staff = {svc.branch: bearer("idem-a", [svc.branch]), svc.other: bearer("idem-b", [svc.other])}
+        self.staff = {
+            svc.params["branch_id"]: bearer("idem-a", [svc.params["branch_id"]]),
+            svc.params["other_branch_id"]: bearer("idem-b", [svc.params["other_branch_id"]]),
+        }
 
     async def post(
         self, path: str, body: dict[str, Any] | None, key: str, *, branch: str | None = None
     ) -> httpx.Response:
-        headers = {**self.staff[branch or self.svc.branch], HEADER: key}
+        headers = {**self.staff[branch or self.svc.params["branch_id"]], HEADER: key}
         if body is None:
             return await self.svc.http.post(path, headers=headers)
         return await self.svc.http.post(path, json=body, headers=headers)
@@ -106,7 +113,7 @@ async def another_survey(svc: Running) -> str:
     from services.feedback.domain import RequestSurvey, survey_id_for
     from shared.contracts.feedback import SurveyChannel
     from shared.envelope import Metadata
-    from tests.integration.security.service_apps import T0
+    from tests.integration.security.seeds import T0
 
     app = components(svc.ctx).app
     subject = f"visit:{uuid4()}"
@@ -117,18 +124,20 @@ async def another_survey(svc: Running) -> str:
         customer_ref="cust_ref_0042",
         channel=SurveyChannel.sms,
         requested_at=T0,
-        expires_at=app.window_end(svc.branch, T0),
+        expires_at=app.window_end(svc.params["branch_id"], T0),
     )
     async with svc.ctx.pool.acquire() as conn, conn.transaction():
-        await app.execute_in(conn, survey_id, command, meta=Metadata(actor="seed-1"), branch_id=svc.branch)
+        await app.execute_in(
+            conn, survey_id, command, meta=Metadata(actor="seed-1"), branch_id=svc.params["branch_id"]
+        )
     return str(survey_id)
 
 
 async def test_reception_creates(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     quiet_background(monkeypatch)
-    async with running("reception", database_url, kafka.bootstrap_servers) as svc:
+    async with seeded("reception", database_url, kafka.bootstrap_servers) as svc:
         c = Creates(svc)
-        a, b = svc.branch, svc.other
+        a, b = svc.params["branch_id"], svc.params["other_branch_id"]
         arrivals = "SELECT count(*) FROM events WHERE type = 'VisitArrived' AND branch_id = $1"
         tickets = "SELECT count(*) FROM events WHERE type = 'VisitQueued' AND branch_id = $1"
         before = await c.count(arrivals, a)
@@ -187,9 +196,9 @@ async def test_complaint_creates_and_merges(
     database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     quiet_background(monkeypatch)
-    async with running("complaint", database_url, kafka.bootstrap_servers) as svc:
+    async with seeded("complaint", database_url, kafka.bootstrap_servers) as svc:
         c = Creates(svc)
-        a, b = svc.branch, svc.other
+        a, b = svc.params["branch_id"], svc.params["other_branch_id"]
         received = "SELECT count(*) FROM events WHERE type = 'ComplaintReceived' AND branch_id = $1"
         before = await c.count(received, a)
         body = {"channel": "phone_hotline", "customer_ref": "cust_ref_0777", "description": "card swallowed"}
@@ -216,7 +225,7 @@ async def test_complaint_creates_and_merges(
         assert in_a.json()["complaint_id"] != in_b.json()["complaint_id"]
 
         # two replicas on the same database: the same key sent to both at once is one case
-        async with running("complaint", database_url, kafka.bootstrap_servers) as replica:
+        async with seeded("complaint", database_url, kafka.bootstrap_servers) as replica:
             before = await c.count(received, a)
             key = str(uuid4())
             headers = {**c.staff[a], HEADER: key}
@@ -231,7 +240,7 @@ async def test_complaint_creates_and_merges(
 
 async def test_survey_answers(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     quiet_background(monkeypatch)
-    async with running("feedback", database_url, kafka.bootstrap_servers) as svc:
+    async with seeded("feedback", database_url, kafka.bootstrap_servers) as svc:
         c = Creates(svc)
         answered = "SELECT count(*) FROM events WHERE type = 'SurveyAnswered' AND stream_id = $1"
         survey, other_survey = svc.params["survey_id"], await another_survey(svc)
@@ -245,7 +254,7 @@ async def test_survey_answers(database_url: str, kafka: Any, monkeypatch: pytest
         )
         assert other.status_code == 422 and "another body" in other.json()["detail"]
         unkeyed = await svc.http.post(
-            f"/surveys/{survey}/responses", json=answer, headers=c.staff[svc.branch]
+            f"/surveys/{survey}/responses", json=answer, headers=c.staff[svc.params["branch_id"]]
         )
         assert unkeyed.status_code == 409, "without a key a second answer is refused, as before"
         for answered_survey in (survey, other_survey):
@@ -254,11 +263,11 @@ async def test_survey_answers(database_url: str, kafka: Any, monkeypatch: pytest
 
 async def test_a_bad_key_is_refused(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     quiet_background(monkeypatch)
-    async with running("complaint", database_url, kafka.bootstrap_servers) as svc:
+    async with seeded("complaint", database_url, kafka.bootstrap_servers) as svc:
         c = Creates(svc)
         body = {"channel": "web", "customer_ref": "cust_ref_0777", "description": "x"}
         for key in ("short", "x" * 256, "with space inside"):
-            refused = await c.post(f"/branches/{svc.branch}/complaints", body, key)
+            refused = await c.post(f"/branches/{svc.params['branch_id']}/complaints", body, key)
             assert refused.status_code == 422, (key, refused.text)
         spec = (await svc.http.get("/openapi.json")).json()
         parameter = spec["components"]["parameters"]["IdempotencyKey"]

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from shared.contacts import VaultContacts
 from shared.service_identity import service_key
 from shared.topology import all_topics
-from tests.integration.security.vault_harness import (
+from tests.integration.security.vault_steps import (
     ADMIN,
     COUNTER,
     COUNTER_OTHER,
@@ -32,12 +32,14 @@ from tests.integration.security.vault_harness import (
     OTHER,
     OWN,
     Person,
-    VaultService,
+    customer_visit,
     fake_people,
+    read_pii,
+    staff_post,
     vault_env,
-    vault_service,
 )
 from tests.support.auth import secret as jwt_secret
+from tests.support.harness import Running, running
 from tests.support.kafka import read_topic
 
 RECEPTION_TOPIC = "reception.events.v1"
@@ -117,7 +119,7 @@ def _event_id(record: Any) -> str | None:
         return None
 
 
-async def simulate_a_day(svc: VaultService, people: list[Person]) -> dict[str, str]:
+async def simulate_a_day(svc: Running, people: list[Person]) -> dict[str, str]:
     """Returns each registered person's ref, by name index."""
     refs: dict[str, str] = {}
     masked: dict[str, str] = {}
@@ -141,34 +143,34 @@ async def simulate_a_day(svc: VaultService, people: list[Person]) -> dict[str, s
     # a malformed registration and a refused read: their error paths must not leak either
     bad = {**people[1].body(), "phone": people[1].phone[:-1], "nickname": people[1].name}
     assert (await svc.http.post(f"/branches/{OWN}/customers", json=bad, headers=COUNTER)).status_code == 422
-    assert (await svc.read(refs["0"], headers=COUNTER_OTHER)).status_code == 403
+    assert (await read_pii(svc, refs["0"], headers=COUNTER_OTHER)).status_code == 403
 
     # the day's visits
-    await svc.visit(refs["0"], masked["0"])
-    await svc.visit(refs["3"], masked["3"])
-    await svc.visit(refs["4"], masked["4"], complaint=True)
-    await svc.visit(refs["5"], masked["5"])
-    await svc.visit(refs["2"], masked["2"], branch=OTHER, express=True)
-    waiting = await svc.visit(refs["0"], masked["0"], leave=False)
+    await customer_visit(svc, refs["0"], masked["0"])
+    await customer_visit(svc, refs["3"], masked["3"])
+    await customer_visit(svc, refs["4"], masked["4"], complaint=True)
+    await customer_visit(svc, refs["5"], masked["5"])
+    await customer_visit(svc, refs["2"], masked["2"], branch=OTHER, express=True)
+    waiting = await customer_visit(svc, refs["0"], masked["0"], leave=False)
     svc.clock.advance(timedelta(minutes=31))
-    assert await svc.reception.tick() >= 1  # at risk, then breached
-    await svc.staff_post(f"/visits/{waiting}/abandon")
+    assert await svc.app.tick() >= 1  # at risk, then breached
+    await staff_post(svc, f"/visits/{waiting}/abandon")
 
     # a phone call from a known customer
     ringing = {"customer_ref": refs["1"], "masked_number": "138****0000"}
-    call = (await svc.staff_post(f"/branches/{OWN}/calls", ringing))["call_id"]
-    await svc.staff_post(f"/calls/{call}/answer", {"rings": 2})
-    await svc.staff_post(f"/calls/{call}/end", {"purpose": "deposit_demand", "outcome": "resolved"})
+    call = (await staff_post(svc, f"/branches/{OWN}/calls", ringing))["call_id"]
+    await staff_post(svc, f"/calls/{call}/answer", {"rings": 2})
+    await staff_post(svc, f"/calls/{call}/end", {"purpose": "deposit_demand", "outcome": "resolved"})
 
     # PII read at the counter, a contact resolution for a survey, an erasure on request
-    assert (await svc.read(refs["0"], headers=COUNTER)).status_code == 200
-    update = await svc.read(refs["3"], headers=LOBBY, reason="customer updates the phone number")
+    assert (await read_pii(svc, refs["0"], headers=COUNTER)).status_code == 200
+    update = await read_pii(svc, refs["3"], headers=LOBBY, reason="customer updates the phone number")
     assert update.status_code == 200
     async with VaultContacts(svc.url, service_key(jwt_secret())) as contacts:
         assert await contacts.phone_for(refs["4"], purpose="survey_sms", branch_id=OWN) == people[4].phone
     erased = await svc.http.delete(f"/customers/{refs['5']}/pii", headers=ADMIN)
     assert erased.status_code == 200
-    assert (await svc.read(refs["5"])).status_code == 410
+    assert (await read_pii(svc, refs["5"])).status_code == 410
     return refs
 
 
@@ -183,7 +185,7 @@ async def test_a_simulated_day_leaks_no_pii_to_kafka_logs_metrics_or_tables(
     root.addHandler(capture)
     root.setLevel(logging.DEBUG)
     try:
-        async with vault_service(database_url, kafka.bootstrap_servers) as svc:
+        async with running("reception", database_url, kafka.bootstrap_servers, staff=None) as svc:
             refs = await simulate_a_day(svc, people)
             stored = {str(r["event_id"]) for r in await svc.fetch("SELECT event_id FROM events")}
             assert len(stored) > 40

@@ -36,15 +36,16 @@ from shared.auth import (
 )
 from shared.auth.routes import RouteAction
 from shared.service_identity import SERVICE_ACTIONS, issue_service_token, service_key
-from tests.integration.security.service_apps import (
+from tests.integration.security.seeds import (
     SERVICES,
-    Running,
     broker_for,
+    fingerprint,
     quiet_background,
-    running,
+    seeded,
 )
-from tests.integration.security.vault_harness import fake_people
+from tests.integration.security.vault_steps import fake_people
 from tests.support.auth import bearer, secret, staff_token
+from tests.support.harness import Running
 
 pytestmark = pytest.mark.integration
 
@@ -56,14 +57,14 @@ def principal_for(role: str, side: str, svc: Running) -> tuple[Principal, str]:
     if role in HQ_ROLES and side == "own":
         branches = frozenset({"*"})
     else:
-        branches = frozenset({svc.branch if side == "own" else svc.other})
+        branches = frozenset({svc.params["branch_id"] if side == "own" else svc.params["other_branch_id"]})
     staff_id = f"{role}-{side}"
     principal = Principal(staff_id, frozenset({role}), branches)
     return principal, staff_token(staff_id, [role], sorted(branches))
 
 
 def staff_routes(svc: Running) -> list[RouteAction]:
-    routes = [r for r in route_actions(svc.app) if not r.public and r.method != "HEAD"]
+    routes = [r for r in route_actions(svc.asgi) if not r.public and r.method != "HEAD"]
     assert routes and all(r.action for r in routes), [r for r in routes if not r.action]
     return routes
 
@@ -75,7 +76,9 @@ def refusal_leaks(svc: Running, body: Any) -> list[str]:
         problems.append(f"body is not just a reason: {body!r}")
     text = json.dumps(body)
     problems += [
-        f"names {name}" for name, value in svc.params.items() if name != "branch_id" and value in text
+        f"names {name}"
+        for name, value in svc.params.items()
+        if not name.endswith("branch_id") and value in text
     ]
     return problems
 
@@ -92,7 +95,7 @@ async def test_every_route_every_role_own_and_other_branch_and_bad_tokens(
     checked = 0
     async with (
         broker_for(name, kafka.bootstrap_servers) as bootstrap,
-        running(name, database_url, bootstrap) as svc,
+        seeded(name, database_url, bootstrap) as svc,
     ):
         routes = staff_routes(svc)
         for route in routes:
@@ -114,9 +117,9 @@ async def test_every_route_every_role_own_and_other_branch_and_bad_tokens(
             for role in sorted(ROLES):
                 for side in SIDES:
                     principal, token = principal_for(role, side, svc)
-                    allowed = is_allowed(principal, route.action, svc.branch)
+                    allowed = is_allowed(principal, route.action, svc.params["branch_id"])
                     headers = {"Authorization": f"Bearer {token}"}
-                    before = await svc.fingerprint() if not allowed and body is not None else None
+                    before = await fingerprint(svc) if not allowed and body is not None else None
                     response = await svc.http.request(route.method, path, json=body, headers=headers)
                     checked += 1
                     status = response.status_code
@@ -126,7 +129,7 @@ async def test_every_route_every_role_own_and_other_branch_and_bad_tokens(
                             failures.append(f"{where}: expected 403, got {status} {response.text[:200]}")
                             continue
                         failures += [f"{where}: 403 {p}" for p in refusal_leaks(svc, response.json())]
-                        if before is not None and await svc.fingerprint() != before:
+                        if before is not None and await fingerprint(svc) != before:
                             failures.append(f"{where}: refused, but something changed")
                     elif status in (401, 403) or status >= 500:
                         failures.append(f"{where}: allowed, got {status} {response.text[:200]}")
@@ -166,27 +169,29 @@ async def bad_tokens_are_401(svc: Running) -> None:
     commands = [r for r in routes if r.method != "GET"]
     by_id = [r for r in routes if "{branch_id}" not in r.path and "{" in r.path]
     chosen = {(r.method, r.path): r for r in (reads[:2] + commands[:2] + by_id[:1])}.values()
-    before = await svc.fingerprint()
+    before = await fingerprint(svc)
     for route in chosen:
-        for case, token in bad_tokens(svc.branch).items():
+        for case, token in bad_tokens(svc.params["branch_id"]).items():
             headers = {} if token is None else {"Authorization": f"Bearer {token}"}
             body = None if route.method in ("GET", "DELETE") else {}
             response = await svc.http.request(route.method, svc.path(route.path), json=body, headers=headers)
             assert response.status_code == 401, (route.path, case, response.text)
             assert response.headers["www-authenticate"].startswith("Bearer"), (route.path, case)
             assert secret() not in response.text
-    assert await svc.fingerprint() == before
+    assert await fingerprint(svc) == before
 
 
 async def internal_route_takes_service_tokens_only(svc: Running) -> None:
     """Staff tokens got 401 in the matrix; the feedback service's token resolves, another's is 403."""
     (person,) = fake_people(1)  # the matrix's admin erased the seeded customer
     registered = await svc.http.post(
-        f"/branches/{svc.branch}/customers", json=person.body(), headers=bearer("cs-1", [svc.branch])
+        f"/branches/{svc.params['branch_id']}/customers",
+        json=person.body(),
+        headers=bearer("cs-1", [svc.params["branch_id"]]),
     )
     assert registered.status_code == 201, registered.text
     ref = registered.json()["customer_ref"]
-    body = {"customer_ref": ref, "purpose": "survey_sms", "branch_id": svc.branch}
+    body = {"customer_ref": ref, "purpose": "survey_sms", "branch_id": svc.params["branch_id"]}
     for service, expected in (("feedback", 200), ("hq", 403)):
         token = issue_service_token(service, service_key(secret()))
         headers = {"Authorization": f"Bearer {token}"}

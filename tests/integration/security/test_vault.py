@@ -13,13 +13,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 
 from services.reception import domain as v
 from services.reception.projections import VisitRows
-from services.reception.service import SERVICE
 from services.reception.vault import Vault
 from services.reception.vault_api import start_vault
 from shared.auth import issue_token
@@ -28,9 +26,8 @@ from shared.contacts import ContactResolutionError, VaultContacts
 from shared.crypto import KeyConfigError, MasterKeyring
 from shared.pii import customer_ref, mask_id_number, mask_name, mask_phone, pii_key_from_env, scrub_text
 from shared.registry import REGISTRY
-from shared.runner import create_app
 from shared.service_identity import issue_service_token, service_key
-from tests.integration.security.vault_harness import (
+from tests.integration.security.vault_steps import (
     ADMIN,
     COUNTER,
     COUNTER_OTHER,
@@ -40,29 +37,30 @@ from tests.integration.security.vault_harness import (
     OTHER,
     OWN,
     T0,
-    VaultService,
+    audit,
     bearer,
-    build_app,
+    customer_visit,
     fake_people,
-    settings_for,
+    read_pii,
+    ref_of,
+    register_customer,
     vault_env,
-    vault_service,
 )
 from tests.support.auth import secret as jwt_secret
+from tests.support.harness import Running, build_app, running
 from tests.support.kafka import envelopes, read_topic
-from tests.support.services import serve_app
 
 REF_PATTERN = r"^[A-Za-z0-9_\-]{32}$"
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def svc(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[VaultService]:
+async def svc(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
     vault_env(monkeypatch)
-    async with vault_service(database_url, kafka.bootstrap_servers) as running:
-        yield running
+    async with running("reception", database_url, kafka.bootstrap_servers, staff=None) as started:
+        yield started
 
 
-def contacts(svc: VaultService, service: str = "feedback", secret: str | None = None) -> VaultContacts:
+def contacts(svc: Running, service: str = "feedback", secret: str | None = None) -> VaultContacts:
     """A client of the internal route; by default with the service key the app derives from the
     run's ``BRANCHCARE_JWT_SECRET`` (no separate service secret is set)."""
     return VaultContacts(svc.url, service_key(secret or jwt_secret()), service=service)
@@ -71,9 +69,9 @@ def contacts(svc: VaultService, service: str = "feedback", secret: str | None = 
 # ---------------------------------------------------------------------------------- register
 
 
-async def test_registration_answers_a_stable_ref_and_masked_values_only(svc: VaultService) -> None:
+async def test_registration_answers_a_stable_ref_and_masked_values_only(svc: Running) -> None:
     person, phone_only = fake_people(2)
-    first = await svc.register(person)
+    first = await register_customer(svc, person)
     assert first.status_code == 201, first.text
     body = first.json()
     assert body["created"] is True
@@ -87,7 +85,7 @@ async def test_registration_answers_a_stable_ref_and_masked_values_only(svc: Vau
     assert first.headers["cache-control"] == "no-store"
     assert not any(n in first.text for n in person.needles())
 
-    again = await svc.register(person)
+    again = await register_customer(svc, person)
     assert again.status_code == 200 and again.json() == {**body, "created": False}
 
     # the same person, spelled as people type it, and at another branch: the same reference
@@ -112,16 +110,16 @@ async def test_registration_answers_a_stable_ref_and_masked_values_only(svc: Vau
     assert sorted(r["branch_id"] for r in rows) == [OWN, OTHER]
 
 
-async def test_only_floor_staff_of_the_branch_register(svc: VaultService) -> None:
+async def test_only_floor_staff_of_the_branch_register(svc: Running) -> None:
     (person,) = fake_people(1)
-    assert (await svc.register(person, headers=COUNTER_OTHER)).status_code == 403
-    assert (await svc.register(person, headers=HQ)).status_code == 403
-    assert (await svc.register(person, headers=ADMIN)).status_code == 403
-    assert (await svc.register(person, headers={})).status_code == 401
+    assert (await register_customer(svc, person, headers=COUNTER_OTHER)).status_code == 403
+    assert (await register_customer(svc, person, headers=HQ)).status_code == 403
+    assert (await register_customer(svc, person, headers=ADMIN)).status_code == 403
+    assert (await register_customer(svc, person, headers={})).status_code == 401
     assert await svc.fetch("SELECT * FROM vault_customers") == []
 
 
-async def test_bad_input_is_refused_without_echoing_it(svc: VaultService) -> None:
+async def test_bad_input_is_refused_without_echoing_it(svc: Running) -> None:
     (person,) = fake_people(1)
     last = person.id_number[-1]
     typo = person.id_number[:-1] + ("0" if last != "0" else "1")  # the check character no longer matches
@@ -150,7 +148,7 @@ async def test_bad_input_is_refused_without_echoing_it(svc: VaultService) -> Non
     assert await svc.fetch("SELECT * FROM vault_customers") == []
 
 
-async def test_malformed_and_oversized_bodies_are_4xx(svc: VaultService) -> None:
+async def test_malformed_and_oversized_bodies_are_4xx(svc: Running) -> None:
     url = f"/branches/{OWN}/customers"
     headers = {**COUNTER, "content-type": "application/json"}
     assert (await svc.http.post(url, content=b"{not json", headers=headers)).status_code == 422
@@ -170,9 +168,9 @@ def _bytes_of(value: Any) -> bytes:
     return str(value).encode()
 
 
-async def test_pii_is_encrypted_at_rest(svc: VaultService) -> None:
+async def test_pii_is_encrypted_at_rest(svc: Running) -> None:
     (person,) = fake_people(1)
-    ref = await svc.ref_of(person)
+    ref = await ref_of(svc, person)
     raw = [n.encode() for n in person.needles()]
     for table in ("vault_customers", "vault_pii", "vault_data_keys", "vault_customer_branches"):
         rows = await svc.fetch(f"SELECT * FROM {table} WHERE customer_ref = $1", ref)
@@ -196,7 +194,7 @@ async def test_pii_is_encrypted_at_rest(svc: VaultService) -> None:
         for row in rows:
             assert not any(n in row["j"] for n in person.needles()), t["table_name"]
 
-    read = await svc.read(ref)
+    read = await read_pii(svc, ref)
     assert read.status_code == 200, read.text
     assert read.json()["name"] == person.name
     assert read.json()["phone"] == person.phone and read.json()["id_number"] == person.id_number
@@ -206,9 +204,9 @@ async def test_pii_is_encrypted_at_rest(svc: VaultService) -> None:
 # ------------------------------------------------------------------------------------ reading
 
 
-async def test_reading_needs_a_reason_a_floor_role_and_the_customers_branch(svc: VaultService) -> None:
+async def test_reading_needs_a_reason_a_floor_role_and_the_customers_branch(svc: Running) -> None:
     (person,) = fake_people(1)
-    ref = await svc.ref_of(person)
+    ref = await ref_of(svc, person)
     url = f"/branches/{OWN}/customers/{ref}/pii"
     assert (await svc.http.get(url, headers=COUNTER)).status_code == 422  # no reason
     assert (await svc.http.get(url, params={"reason": "ab"}, headers=COUNTER)).status_code == 422
@@ -216,38 +214,38 @@ async def test_reading_needs_a_reason_a_floor_role_and_the_customers_branch(svc:
     for control in ("why\x00", "why\x1b[2J", "why\x85 not"):  # C0 and C1: a free text (issue 15)
         refused = await svc.http.get(url, params={"reason": control}, headers=COUNTER)
         assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "reason"]
-    assert (await svc.read(ref, headers=COUNTER_OTHER)).status_code == 403
-    assert (await svc.read(ref, headers=HQ)).status_code == 403
-    assert (await svc.read(ref, headers=ADMIN)).status_code == 403
-    assert (await svc.read(ref, headers={})).status_code == 401
-    assert (await svc.read("not-a-ref!")).status_code == 422
+    assert (await read_pii(svc, ref, headers=COUNTER_OTHER)).status_code == 403
+    assert (await read_pii(svc, ref, headers=HQ)).status_code == 403
+    assert (await read_pii(svc, ref, headers=ADMIN)).status_code == 403
+    assert (await read_pii(svc, ref, headers={})).status_code == 401
+    assert (await read_pii(svc, "not-a-ref!")).status_code == 422
 
     # staff of another branch, in their own branch: the customer is not theirs (404, no data)
-    foreign = await svc.read(ref, branch=OTHER, headers=COUNTER_OTHER)
+    foreign = await read_pii(svc, ref, branch=OTHER, headers=COUNTER_OTHER)
     assert foreign.status_code == 404 and person.name not in foreign.text
     # until the customer registers there
-    await svc.ref_of(person, branch=OTHER)
-    assert (await svc.read(ref, branch=OTHER, headers=COUNTER_OTHER)).status_code == 200
+    await ref_of(svc, person, branch=OTHER)
+    assert (await read_pii(svc, ref, branch=OTHER, headers=COUNTER_OTHER)).status_code == 200
 
     for headers in (COUNTER, LOBBY, HEAD):
-        ok = await svc.read(ref, headers=headers)
+        ok = await read_pii(svc, ref, headers=headers)
         assert ok.status_code == 200 and ok.json()["id_number"] == person.id_number
-    missing = await svc.read("A" * 32)
+    missing = await read_pii(svc, "A" * 32)
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
 
 
-async def test_every_read_is_audited_with_who_when_branch_correlation_and_reason(svc: VaultService) -> None:
+async def test_every_read_is_audited_with_who_when_branch_correlation_and_reason(svc: Running) -> None:
     (person,) = fake_people(1)
     (stranger,) = fake_people(1)
-    ref = await svc.ref_of(person)
+    ref = await ref_of(svc, person)
     correlation = str(uuid.uuid4())
     # staff type the customer's name into the reason: the trail keeps it masked, like a number
     reason = f"{person.name} disputes a transfer, called from {stranger.phone}"
     headers = {**LOBBY, "X-Correlation-Id": correlation}
-    assert (await svc.read(ref, headers=headers, reason=reason)).status_code == 200
-    assert (await svc.read(ref, branch=OTHER, headers=COUNTER_OTHER)).status_code == 404
+    assert (await read_pii(svc, ref, headers=headers, reason=reason)).status_code == 200
+    assert (await read_pii(svc, ref, branch=OTHER, headers=COUNTER_OTHER)).status_code == 404
 
-    reads = await svc.audit(kind="pii.read")
+    reads = await audit(svc, kind="pii.read")
     assert [(e["staff_id"], e["status"]) for e in reads] == [("cs-b002", 404), ("lm-b001", 200)]
     mine = reads[1]
     assert mine["branch_id"] == OWN and mine["resource_id"] == ref
@@ -256,12 +254,12 @@ async def test_every_read_is_audited_with_who_when_branch_correlation_and_reason
     masked_reason = f"{mask_name(person.name)} disputes a transfer, called from {scrub_text(stranger.phone)}"
     assert mine["reason"] == masked_reason
 
-    assert [e["resource_id"] for e in await svc.audit(staff_id="lm-b001", kind="pii.read")] == [ref]
-    assert len(await svc.audit(branch_id=OTHER, kind="pii.read")) == 1
-    assert await svc.audit(correlation_id=correlation) == [mine]
+    assert [e["resource_id"] for e in await audit(svc, staff_id="lm-b001", kind="pii.read")] == [ref]
+    assert len(await audit(svc, branch_id=OTHER, kind="pii.read")) == 1
+    assert await audit(svc, correlation_id=correlation) == [mine]
     later = (T0 + timedelta(minutes=1)).isoformat()
-    assert await svc.audit(**{"from": later}) == []
-    assert len(await svc.audit(to=later, limit=1)) == 1
+    assert await audit(svc, **{"from": later}) == []
+    assert len(await audit(svc, to=later, limit=1)) == 1
 
     # only an HQ-wide admin reads the trail; nobody rewrites it
     assert (await svc.http.get("/audit", headers=HQ)).status_code == 403
@@ -278,10 +276,10 @@ async def test_every_read_is_audited_with_who_when_branch_correlation_and_reason
 # ---------------------------------------------------------------------------------- commands
 
 
-async def test_commands_are_audited_by_the_middleware(svc: VaultService) -> None:
+async def test_commands_are_audited_by_the_middleware(svc: Running) -> None:
     (person,) = fake_people(1)
     correlation = str(uuid.uuid4())
-    created = await svc.register(person, headers={**COUNTER, "X-Correlation-Id": correlation})
+    created = await register_customer(svc, person, headers={**COUNTER, "X-Correlation-Id": correlation})
     ref = created.json()["customer_ref"]
     assert created.headers["x-correlation-id"] == correlation
     assert (await svc.http.delete(f"/customers/{ref}/pii", headers=HEAD)).status_code == 403
@@ -289,7 +287,7 @@ async def test_commands_are_audited_by_the_middleware(svc: VaultService) -> None
     unmatched = await svc.http.post(f"/customers/{person.phone}/anything", headers=COUNTER)
     assert unmatched.status_code in (404, 405)
 
-    commands = await svc.audit(kind="command")
+    commands = await audit(svc, kind="command")
     rows = [(e["method"], e["route"], e["staff_id"], e["status"]) for e in reversed(commands)]
     assert rows == [
         ("POST", "/branches/{branch_id}/customers", "cs-b001", 201),
@@ -312,8 +310,8 @@ async def test_commands_are_attributed_to_the_token_and_events_share_the_correla
     """The audit row and the events of a command name the token's staff id (a header naming
     someone else changes nothing), and carry the correlation id the audit assigned."""
     vault_env(monkeypatch)
-    app = create_app(SERVICE, settings_for(database_url, kafka.bootstrap_servers), clock=FixedClock(T0))
-    async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as http:
+    async with running("reception", database_url, kafka.bootstrap_servers, staff=None) as svc:
+        http = svc.http
         headers = {**LOBBY, "X-Staff-Id": "mallory"}
         arrived = await http.post(f"/branches/{OWN}/visits", json={}, headers=headers)
         assert arrived.status_code == 201
@@ -322,9 +320,8 @@ async def test_commands_are_attributed_to_the_token_and_events_share_the_correla
         assert greeted.status_code == 200
         anonymous = await http.post(f"/visits/{visit}/greet", headers={"X-Staff-Id": "lm-b001"})
         assert anonymous.status_code == 401
-        async with app.state.ctx.pool.acquire() as conn:
-            rows = await conn.fetch("SELECT * FROM audit_log ORDER BY audit_id")
-            events = await conn.fetch("SELECT correlation_id, actor FROM events ORDER BY position")
+        rows = await svc.fetch("SELECT * FROM audit_log ORDER BY audit_id")
+        events = await svc.fetch("SELECT correlation_id, actor FROM events ORDER BY position")
     assert [(r["route"], r["staff_id"], r["authenticated"], r["status"]) for r in rows] == [
         ("/branches/{branch_id}/visits", "lm-b001", True, 201),
         ("/visits/{visit_id}/greet", "lm-b001", True, 200),
@@ -340,13 +337,13 @@ async def test_commands_are_attributed_to_the_token_and_events_share_the_correla
 # ----------------------------------------------------------------------------------- erasure
 
 
-async def test_erasure_shreds_the_keys_and_the_history_still_replays(svc: VaultService, kafka: Any) -> None:
+async def test_erasure_shreds_the_keys_and_the_history_still_replays(svc: Running, kafka: Any) -> None:
     person, other = fake_people(2)
-    registered = (await svc.register(person)).json()
+    registered = (await register_customer(svc, person)).json()
     ref, masked = registered["customer_ref"], registered["masked"]
-    other_ref = await svc.ref_of(other)
-    visit = await svc.visit(ref, masked["name"], complaint=True)
-    assert (await svc.read(ref)).status_code == 200
+    other_ref = await ref_of(svc, other)
+    visit = await customer_visit(svc, ref, masked["name"], complaint=True)
+    assert (await read_pii(svc, ref)).status_code == 200
 
     for headers in (COUNTER, LOBBY, HEAD, HQ, bearer("admin-2", "admin", [OWN])):
         assert (await svc.http.delete(f"/customers/{ref}/pii", headers=headers)).status_code == 403
@@ -354,7 +351,7 @@ async def test_erasure_shreds_the_keys_and_the_history_still_replays(svc: VaultS
 
     events_before = await svc.fetch("SELECT event_id, type, data::text FROM events ORDER BY position")
     visits_before = await svc.fetch("SELECT * FROM visits ORDER BY visit_id")
-    audit_before = await svc.audit(limit=1000)
+    audit_before = await audit(svc, limit=1000)
 
     erased = await svc.http.delete(
         f"/customers/{ref}/pii", params={"reason": f"request of {person.name}"}, headers=ADMIN
@@ -364,7 +361,7 @@ async def test_erasure_shreds_the_keys_and_the_history_still_replays(svc: VaultS
     again = await svc.http.delete(f"/customers/{ref}/pii", headers=ADMIN)
     assert again.status_code == 200 and again.json()["already_erased"] is True
 
-    gone = await svc.read(ref)
+    gone = await read_pii(svc, ref)
     assert gone.status_code == 410
     assert gone.json()["code"] == "erased" and "erased" in gone.json()["detail"]
     assert gone.json()["masked"] == masked and gone.json()["erased_at"] == T0.isoformat()
@@ -375,10 +372,10 @@ async def test_erasure_shreds_the_keys_and_the_history_still_replays(svc: VaultS
     assert kept["masked_name"] == masked["name"] and kept["erased_by"] == "admin-1"
     async with contacts(svc) as resolver:
         assert await resolver.phone_for(ref, purpose="survey_sms") is None
-    assert (await svc.read(other_ref)).status_code == 200  # nobody else is affected
+    assert (await read_pii(svc, other_ref)).status_code == 200  # nobody else is affected
 
     # the trail is intact and records the erasure
-    audit_after = await svc.audit(limit=1000)
+    audit_after = await audit(svc, limit=1000)
     assert audit_after[-len(audit_before) :] == audit_before
     erasures = [e for e in audit_after if e["kind"] == "pii.erase"]
     assert [(e["staff_id"], e["status"], e["reason"]) for e in erasures] == [
@@ -395,15 +392,15 @@ async def test_erasure_shreds_the_keys_and_the_history_still_replays(svc: VaultS
         ("CustomerErased", True)
     ]
     stream = v.stream_id(uuid.UUID(visit))
-    loaded = await svc.reception.visits.load(stream)
+    loaded = await svc.app.visits.load(stream)
     assert loaded.state.customer_ref == ref and loaded.state.display_name == masked["name"]
     async with svc.ctx.pool.acquire() as conn, conn.transaction():
         await conn.execute("DELETE FROM visits")
         await conn.execute("DELETE FROM counters")
-        rows = VisitRows(svc.reception.book)
+        rows = VisitRows(svc.app.book)
         streams = await conn.fetch("SELECT DISTINCT stream_id FROM events WHERE stream_id LIKE 'visit-%'")
         for (stream_id,) in streams:
-            replayed = await svc.reception.visits.load(stream_id, conn)
+            replayed = await svc.app.visits.load(stream_id, conn)
             await rows.write(conn, replayed.state, replayed.history)
     assert await svc.fetch("SELECT * FROM visits ORDER BY visit_id") == visits_before
 
@@ -417,17 +414,17 @@ async def test_erasure_shreds_the_keys_and_the_history_still_replays(svc: VaultS
     assert {type(REGISTRY.decode(REGISTRY.upcast(e))).__name__ for e in mine} >= {"VisitLeft"}
 
     # a new registration (new consent) starts afresh with a new data key
-    back = await svc.register(person)
+    back = await register_customer(svc, person)
     assert back.status_code == 201 and back.json()["customer_ref"] == ref
-    assert (await svc.read(ref)).json()["name"] == person.name
+    assert (await read_pii(svc, ref)).json()["name"] == person.name
 
 
 # --------------------------------------------------------------------------------- integrity
 
 
-async def test_tampered_data_fails_closed(svc: VaultService) -> None:
+async def test_tampered_data_fails_closed(svc: Running) -> None:
     person, other = fake_people(2)
-    ref, other_ref = await svc.ref_of(person), await svc.ref_of(other)
+    ref, other_ref = await ref_of(svc, person), await ref_of(svc, other)
     original = (await svc.fetch("SELECT * FROM vault_pii WHERE customer_ref = $1", ref))[0]
 
     def flipped(blob: bytes, at: int) -> bytes:
@@ -436,7 +433,7 @@ async def test_tampered_data_fails_closed(svc: VaultService) -> None:
         return bytes(data)
 
     async def refused() -> dict[str, Any]:
-        response = await svc.read(ref)
+        response = await read_pii(svc, ref)
         assert response.status_code == 409, response.text
         body: dict[str, Any] = response.json()
         assert body["code"] == "integrity" and "integrity" in body["detail"]
@@ -448,7 +445,7 @@ async def test_tampered_data_fails_closed(svc: VaultService) -> None:
     )
     await refused()
     await svc.execute("UPDATE vault_pii SET name_ct = $2 WHERE customer_ref = $1", ref, original["name_ct"])
-    assert (await svc.read(ref)).status_code == 200
+    assert (await read_pii(svc, ref)).status_code == 200
 
     # another customer's ciphertext moved onto this row does not decrypt (bound to the ref)
     theirs = (await svc.fetch("SELECT phone_ct FROM vault_pii WHERE customer_ref = $1", other_ref))[0]
@@ -467,18 +464,18 @@ async def test_tampered_data_fails_closed(svc: VaultService) -> None:
         flipped(key["wrapped_key"], len(key["wrapped_key"]) - 1),
     )
     await refused()
-    assert (await svc.register(person)).status_code == 409  # no overwrite under a broken key
-    statuses = [e["status"] for e in await svc.audit(kind="pii.read")]
+    assert (await register_customer(svc, person)).status_code == 409  # no overwrite under a broken key
+    statuses = [e["status"] for e in await audit(svc, kind="pii.read")]
     assert statuses.count(409) == 3
-    assert (await svc.read(other_ref)).status_code == 200
+    assert (await read_pii(svc, other_ref)).status_code == 200
 
 
 # ----------------------------------------------------------------------------------- contacts
 
 
-async def test_the_feedback_service_resolves_a_phone_number_audited(svc: VaultService) -> None:
+async def test_the_feedback_service_resolves_a_phone_number_audited(svc: Running) -> None:
     person, no_phone = fake_people(2)
-    ref = await svc.ref_of(person)
+    ref = await ref_of(svc, person)
     id_only = await svc.http.post(
         f"/branches/{OWN}/customers",
         json={"name": no_phone.name, "id_number": no_phone.id_number},
@@ -493,7 +490,7 @@ async def test_the_feedback_service_resolves_a_phone_number_audited(svc: VaultSe
         with pytest.raises(ValueError, match="purpose"):
             await resolver.phone_for(ref, purpose="marketing")
 
-    resolved = await svc.audit(kind="pii.resolve_contact")
+    resolved = await audit(svc, kind="pii.resolve_contact")
     assert [(e["staff_id"], e["status"]) for e in resolved] == [
         ("svc:feedback", 404),
         ("svc:feedback", 404),
@@ -514,7 +511,7 @@ async def test_the_feedback_service_resolves_a_phone_number_audited(svc: VaultSe
     assert (await svc.http.post(url, json=body)).status_code == 401
     service_token = issue_service_token("feedback", service_key(jwt_secret()))
     as_service = {"Authorization": f"Bearer {service_token}"}
-    assert (await svc.read(ref, headers=as_service)).status_code == 401  # not a staff token
+    assert (await read_pii(svc, ref, headers=as_service)).status_code == 401  # not a staff token
     staff_signed = issue_token("feedback", ["counter_staff"], [OWN], timedelta(minutes=5), jwt_secret())
     as_staff = {"Authorization": f"Bearer {staff_signed}"}
     assert (await svc.http.post(url, json=body, headers=as_staff)).status_code == 401
@@ -527,9 +524,9 @@ async def test_the_feedback_service_resolves_a_phone_number_audited(svc: VaultSe
 # ---------------------------------------------------------------------------------- rotation
 
 
-async def test_master_key_rotation_rewraps_data_keys(svc: VaultService) -> None:
+async def test_master_key_rotation_rewraps_data_keys(svc: Running) -> None:
     people = fake_people(3)
-    refs = [await svc.ref_of(p) for p in people]
+    refs = [await ref_of(svc, p) for p in people]
     old: Vault = svc.ctx.extras["vault"]
     new_ring = old.keyring.with_current("mk-2", secrets.token_bytes(32))
     rotated = Vault(svc.ctx.pool, svc.clock, keyring=new_ring, pii_key=pii_key_from_env())
@@ -539,7 +536,7 @@ async def test_master_key_rotation_rewraps_data_keys(svc: VaultService) -> None:
     assert [r["master_key_id"] for r in ids] == ["mk-2"]
     svc.ctx.extras["vault"] = rotated
     for person, ref in zip(people, refs, strict=True):
-        assert (await svc.read(ref)).json()["phone"] == person.phone
+        assert (await read_pii(svc, ref)).json()["phone"] == person.phone
     # without the new key nothing opens: the old master key alone is useless now
     svc.ctx.extras["vault"] = Vault(
         svc.ctx.pool,
@@ -547,7 +544,7 @@ async def test_master_key_rotation_rewraps_data_keys(svc: VaultService) -> None:
         keyring=MasterKeyring.single("mk-test", base64.b64decode(os.environ["BRANCHCARE_MASTER_KEY"])),
         pii_key=pii_key_from_env(),
     )
-    assert (await svc.read(refs[0])).status_code == 409
+    assert (await read_pii(svc, refs[0])).status_code == 409
 
 
 async def test_without_keys_the_service_does_not_start_and_the_vault_refuses(
@@ -557,13 +554,13 @@ async def test_without_keys_the_service_does_not_start_and_the_vault_refuses(
     key = os.environ["BRANCHCARE_MASTER_KEY"]
     monkeypatch.delenv("BRANCHCARE_MASTER_KEY")
     with pytest.raises(KeyConfigError, match="BRANCHCARE_MASTER_KEY"):  # no key, no service
-        build_app(database_url, kafka.bootstrap_servers, FixedClock(T0))
+        build_app("reception", database_url, kafka.bootstrap_servers, clock=FixedClock(T0))
     monkeypatch.setenv("BRANCHCARE_MASTER_KEY", key)
     (person,) = fake_people(1)
-    async with vault_service(database_url, kafka.bootstrap_servers) as svc:
+    async with running("reception", database_url, kafka.bootstrap_servers, staff=None) as svc:
         monkeypatch.delenv("BRANCHCARE_MASTER_KEY")  # the key goes away while it runs
         svc.ctx.extras.pop("vault")  # a vault built on first use refuses: 503, no anonymous PII
-        refused = await svc.register(person)
+        refused = await register_customer(svc, person)
         assert refused.status_code == 503 and "BRANCHCARE_MASTER_KEY" in refused.text
         assert not any(n in refused.text for n in person.needles())
         with pytest.raises(KeyConfigError, match="BRANCHCARE_MASTER_KEY"):

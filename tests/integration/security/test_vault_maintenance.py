@@ -14,32 +14,34 @@ import pytest_asyncio
 
 from shared.contacts import VaultContacts
 from shared.service_identity import service_key
-from tests.integration.security.vault_harness import (
+from tests.integration.security.vault_steps import (
     COUNTER,
     HEAD,
     LOBBY,
     Person,
-    VaultService,
+    customer_visit,
     fake_people,
+    read_pii,
+    ref_of,
     vault_env,
-    vault_service,
 )
 from tests.support.auth import secret as jwt_secret
+from tests.support.harness import Running, running
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def svc(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[VaultService]:
+async def svc(database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
     vault_env(monkeypatch)
     monkeypatch.delenv("BRANCHCARE_ERASURE_LOG_URL", raising=False)
-    async with vault_service(database_url, kafka.bootstrap_servers) as running:
-        yield running
+    async with running("reception", database_url, kafka.bootstrap_servers, staff=None) as started:
+        yield started
 
 
-def resolver(svc: VaultService) -> VaultContacts:
+def resolver(svc: Running) -> VaultContacts:
     return VaultContacts(svc.url, service_key(jwt_secret()), service="feedback")
 
 
-async def events_of(svc: VaultService, type_: str) -> list[dict[str, Any]]:
+async def events_of(svc: Running, type_: str) -> list[dict[str, Any]]:
     rows = await svc.fetch("SELECT data::text AS data FROM events WHERE type = $1 ORDER BY position", type_)
     return [json.loads(r["data"]) for r in rows]
 
@@ -51,9 +53,9 @@ def leaks(person: Person, text: str) -> list[str]:
 # ------------------------------------------------------------------------------ contact update
 
 
-async def test_a_contact_update_reencrypts_audits_and_surveys_reach_the_new_number(svc: VaultService) -> None:
+async def test_a_contact_update_reencrypts_audits_and_surveys_reach_the_new_number(svc: Running) -> None:
     person, new = fake_people(2)
-    ref = await svc.ref_of(person)
+    ref = await ref_of(svc, person)
     before = await svc.fetch("SELECT wrapped_key FROM vault_data_keys WHERE customer_ref = $1", ref)
     old_pii = await svc.fetch("SELECT phone_ct, name_ct FROM vault_pii WHERE customer_ref = $1", ref)
 
@@ -68,7 +70,7 @@ async def test_a_contact_update_reencrypts_audits_and_surveys_reach_the_new_numb
     assert answer.json()["masked"]["phone"] == new.phone[:3] + "****" + new.phone[-4:]
     assert not leaks(new, answer.text)
 
-    read = await svc.read(ref)
+    read = await read_pii(svc, ref)
     assert read.json()["phone"] == new.phone and read.json()["id_number"] == person.id_number
     assert await resolver(svc).phone_for(ref, purpose="survey_sms") == new.phone
     after = await svc.fetch("SELECT wrapped_key FROM vault_data_keys WHERE customer_ref = $1", ref)
@@ -89,10 +91,10 @@ async def test_a_contact_update_reencrypts_audits_and_surveys_reach_the_new_numb
 
 
 async def test_a_contact_update_needs_a_manager_a_reason_and_valid_values_and_never_echoes_them(
-    svc: VaultService,
+    svc: Running,
 ) -> None:
     person, new = fake_people(2)
-    ref = await svc.ref_of(person)
+    ref = await ref_of(svc, person)
     url = f"/branches/b001/customers/{ref}/contact"
     refused = await svc.http.post(url, json={"phone": new.phone, "reason": "moved"}, headers=COUNTER)
     assert refused.status_code == 403
@@ -113,7 +115,7 @@ async def test_a_contact_update_needs_a_manager_a_reason_and_valid_values_and_ne
 # ------------------------------------------------------------------------------------- merge
 
 
-async def test_one_person_registered_by_phone_and_by_id_card_becomes_one_customer(svc: VaultService) -> None:
+async def test_one_person_registered_by_phone_and_by_id_card_becomes_one_customer(svc: Running) -> None:
     [person] = fake_people(1)
     by_phone = await svc.http.post(
         "/branches/b001/customers", json={"name": person.name, "phone": person.phone}, headers=COUNTER
@@ -133,7 +135,7 @@ async def test_one_person_registered_by_phone_and_by_id_card_becomes_one_custome
     assert merged.json()["already_merged"] is False
 
     # the survivor took the phone; the merged record keeps no PII; its ref resolves to the survivor
-    read = await svc.read(phone_ref)
+    read = await read_pii(svc, phone_ref)
     assert read.status_code == 200
     assert read.json()["phone"] == person.phone and read.json()["id_number"] == person.id_number
     assert await resolver(svc).phone_for(id_ref, purpose="survey_sms") == person.phone
@@ -157,15 +159,15 @@ async def test_one_person_registered_by_phone_and_by_id_card_becomes_one_custome
     assert reversal.status_code == 200, reversal.text
     [undo] = await events_of(svc, "CustomerMergeReversed")
     assert undo["survivor_ref"] == id_ref and undo["merged_ref"] == phone_ref
-    assert (await svc.read(phone_ref)).status_code == 410  # its PII went with the merge
+    assert (await read_pii(svc, phone_ref)).status_code == 410  # its PII went with the merge
     kinds = [r["kind"] for r in await svc.fetch("SELECT kind FROM audit_log WHERE kind LIKE 'pii.merge%'")]
     assert kinds.count("pii.merge") == 2 and kinds.count("pii.merge.reverse") == 1
 
 
-async def test_a_merge_on_matching_fields_is_refused_when_they_differ(svc: VaultService) -> None:
+async def test_a_merge_on_matching_fields_is_refused_when_they_differ(svc: Running) -> None:
     first, second = fake_people(2)
-    a = await svc.ref_of(first)
-    b = await svc.ref_of(second)
+    a = await ref_of(svc, first)
+    b = await ref_of(svc, second)
     body = {"merged_ref": b, "basis": "same_id_number"}
     why = {"reason": "looks like the same person"}
     refused = await svc.http.post(f"/branches/b001/customers/{a}/merge", json=body, params=why, headers=HEAD)
@@ -181,15 +183,15 @@ async def test_a_merge_on_matching_fields_is_refused_when_they_differ(svc: Vault
 
 
 async def test_invalid_records_are_reported_then_erased_with_audit(
-    svc: VaultService, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    svc: Running, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from shared.cli.__main__ import build_parser
-    from tests.integration.security.vault_harness import token
+    from tests.integration.security.vault_steps import token
 
     visited, unused, broken = fake_people(3)
-    visited_ref = await svc.ref_of(visited)
-    await svc.visit(visited_ref, "王**")
-    unused_ref, broken_ref = await svc.ref_of(unused), await svc.ref_of(broken)
+    visited_ref = await ref_of(svc, visited)
+    await customer_visit(svc, visited_ref, "王**")
+    unused_ref, broken_ref = await ref_of(svc, unused), await ref_of(svc, broken)
     await svc.execute("DELETE FROM vault_pii WHERE customer_ref = $1", broken_ref)
     for name in ("DATABASE_URL", "COMPLAINT_DATABASE_URL", "FOLLOWUP_DATABASE_URL", "FEEDBACK_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -211,8 +213,8 @@ async def test_invalid_records_are_reported_then_erased_with_audit(
     monkeypatch.setenv("BC_TOKEN_ADMIN", token("admin-1", "admin", ["*"]))
     assert await cli("--retention-days", "30", "--erase", "--reception-url", svc.url) == 0
     assert "erased 2 of 2" in capsys.readouterr().out
-    assert (await svc.read(unused_ref)).status_code == 410
-    assert (await svc.read(visited_ref)).status_code == 200
+    assert (await read_pii(svc, unused_ref)).status_code == 410
+    assert (await read_pii(svc, visited_ref)).status_code == 200
     rows = await svc.fetch(
         "SELECT resource_id, reason FROM audit_log WHERE kind = 'pii.erase' ORDER BY audit_id"
     )
@@ -225,14 +227,14 @@ async def test_invalid_records_are_reported_then_erased_with_audit(
 
 
 async def test_the_vault_names_the_duplicate_an_id_card_registration_left_and_merges_it(
-    svc: VaultService,
+    svc: Running,
 ) -> None:
     [person] = fake_people(1)
     by_phone = await svc.http.post(
         "/branches/b001/customers", json={"name": person.name, "phone": person.phone}, headers=COUNTER
     )
     phone_ref = by_phone.json()["customer_ref"]
-    id_ref = await svc.ref_of(person)  # name, phone and ID number: a ref of the ID number
+    id_ref = await ref_of(svc, person)  # name, phone and ID number: a ref of the ID number
     assert id_ref != phone_ref
 
     url = f"/branches/b001/customers/{id_ref}/duplicates"

@@ -25,54 +25,37 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from shared.clock import FixedClock
 from shared.envelope import Metadata
-from shared.runner import Service, ServiceContext, create_app
-from shared.settings import ServiceSettings
-from tests.integration.security.vault_harness import Person, fake_people
+from shared.runner import ServiceContext
+from tests.integration.security.vault_steps import (
+    Person,
+    fake_people,
+)
 from tests.support.auth import BRANCH_ROLES, staff_token
-from tests.support.services import serve_app
+from tests.support.harness import Running, running
 
 #: a Monday, 10:00 in Shanghai
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 TEXT_SERVICES = ("reception", "complaint", "followup", "feedback")
 
 
-def service_of(name: str) -> Service:
-    if name == "followup":
-        from services.followup.service import build_service as build_followup
-
-        return build_followup()
-    if name == "feedback":
-        from services.feedback.config import FeedbackConfig
-        from services.feedback.service import build_service as build_feedback
-
-        return build_feedback(config=FeedbackConfig(dispatch_period=3600))
-    module = __import__(f"services.{name}.service", fromlist=["SERVICE"])
-    service: Service = module.SERVICE
-    return service
-
-
 def quiet(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in (
-        "RECEPTION_SCHEDULER_PERIOD_SECONDS",
-        "RECEPTION_GAUGE_PERIOD_SECONDS",
-        "COMPLAINT_SCHEDULER_PERIOD_SECONDS",
-        "COMPLAINT_GAUGE_PERIOD_SECONDS",
-    ):
-        monkeypatch.setenv(var, "3600")
-    monkeypatch.setenv("COMPLAINT_REACTIONS_NAME", f"reactions_{secrets.token_hex(4)}")
+    """No reception address: the feedback service resolves no phone number (the background periods
+    are the harness's recipes: long, tests never wait for them)."""
     monkeypatch.delenv("RECEPTION_URL", raising=False)
+
+
+#: the services' own settings here: the feedback service sends nothing by itself
+SETTINGS: dict[str, dict[str, Any]] = {"feedback": {"dispatch_period": 3600}}
 
 
 @dataclass
 class Stack:
     branch: str
     bootstrap: str
-    apps: dict[str, FastAPI]
-    urls: dict[str, str]
+    services: dict[str, Running]
     loop: asyncio.AbstractEventLoop
     people: list[Person]
     refs: list[str] = field(default_factory=list)
@@ -80,33 +63,23 @@ class Stack:
     staff: str = "lm-text-1"
     head: str = "bh-text-2"
 
+    @property
+    def urls(self) -> dict[str, str]:
+        return {name: svc.url for name, svc in self.services.items()}
+
     def ctx(self, service: str) -> ServiceContext:
-        ctx: ServiceContext = self.apps[service].state.ctx
-        return ctx
+        return self.services[service].ctx
 
     def headers(self, staff: str | None = None) -> dict[str, str]:
         token = staff_token(staff or self.staff, BRANCH_ROLES, [self.branch])
         return {"Authorization": f"Bearer {token}"}
 
     async def fetch(self, service: str, sql: str, *args: Any) -> list[Any]:
-        async with self.ctx(service).pool.acquire() as conn:
-            return list(await conn.fetch(sql, *args))
+        return await self.services[service].fetch(sql, *args)
 
     def run(self, coro: Any) -> Any:
         """Run a coroutine on the apps' loop from the worker thread."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
-
-
-def _settings(database_url: str, bootstrap: str) -> ServiceSettings:
-    return ServiceSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=bootstrap,
-        http_host="127.0.0.1",
-        db_pool_min=1,
-        db_pool_max=10,
-        kafka_session_timeout_ms=2000,
-        kafka_heartbeat_interval_ms=500,
-    )
 
 
 @asynccontextmanager
@@ -114,23 +87,28 @@ async def text_stack(database_url: str, bootstrap: str, people: int = 3) -> Asyn
     """Reception (with its vault), complaint, follow-up and feedback, served in-process; customers
     registered in the vault (their raw data is generated per run)."""
     async with AsyncExitStack() as stack:
-        apps: dict[str, FastAPI] = {}
-        urls: dict[str, str] = {}
-        for name in TEXT_SERVICES:
-            apps[name] = create_app(
-                service_of(name), _settings(database_url, bootstrap), clock=FixedClock(T0)
-            )
-            urls[name] = await stack.enter_async_context(serve_app(apps[name]))
-        branch = f"tx-{secrets.token_hex(3)}"
-        running = Stack(branch, bootstrap, apps, urls, asyncio.get_running_loop(), fake_people(people))
-        async with httpx.AsyncClient(base_url=urls["reception"], timeout=15) as http:
-            for person in running.people:
-                response = await http.post(
-                    f"/branches/{branch}/customers", json=person.body(), headers=running.headers()
+        services = {
+            name: await stack.enter_async_context(
+                running(
+                    name,
+                    database_url,
+                    bootstrap,
+                    clock=FixedClock(T0),
+                    settings=SETTINGS.get(name),
+                    staff=None,
                 )
-                assert response.status_code in (200, 201), response.text
-                running.refs.append(response.json()["customer_ref"])
-        yield running
+            )
+            for name in TEXT_SERVICES
+        }
+        branch = f"tx-{secrets.token_hex(3)}"
+        started = Stack(branch, bootstrap, services, asyncio.get_running_loop(), fake_people(people))
+        for person in started.people:
+            response = await services["reception"].http.post(
+                f"/branches/{branch}/customers", json=person.body(), headers=started.headers()
+            )
+            assert response.status_code in (200, 201), response.text
+            started.refs.append(response.json()["customer_ref"])
+        yield started
 
 
 # ------------------------------------------------------------------------- preparing resources

@@ -1,4 +1,5 @@
-"""Two ways to HQ's read model over real PostgreSQL, for the equality and rebuild tests.
+"""Two ways to HQ's read model over real PostgreSQL, for the equality and rebuild tests: the folds
+under comparison, called directly (no service runs here; services run through tests/support/harness.py).
 
 - :func:`through_contract`: the branch-side aggregator (``HqFeed.apply``) folds the domain events
   batch by batch into its own schema and event store; HQ's projection (``BranchKpis.apply``)

@@ -1,6 +1,7 @@
-"""The five service apps as they run (``create_app``: bearer auth and audit included), served
-in-process with uvicorn over TCP on real PostgreSQL and a real broker, with one resource of each
-kind seeded in branch ``A`` — for the route matrix and the fuzz test, which walk every route.
+"""The five services as they run (the harness of tests/support/harness.py: ``create_app``, bearer
+auth and audit included), each with one resource of each kind seeded in branch ``A`` — for the
+route matrix and the fuzz test, which walk every route. ``svc.params`` holds a value for every path
+parameter of the service's routes (``branch_id`` is branch A, ``other_branch_id`` branch B).
 
 Seeding goes through the HTTP API where a staff member creates the resource (visits, calls,
 customers, complaints, incidents) and through the service's own command handler where the
@@ -11,36 +12,30 @@ needed. ``fingerprint`` is a digest of everything a request could change in the 
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from shared.clock import FixedClock
 from shared.devstack import TansuBroker, create_topics
 from shared.envelope import Metadata
-from shared.runner import Service, ServiceContext, create_app
-from shared.settings import ServiceSettings
 from shared.topology import all_topics
-from tests.integration.security.vault_harness import fake_people
+from tests.integration.security.vault_steps import fake_people
 from tests.support.auth import bearer
-from tests.support.services import serve_app
+from tests.support.harness import Running, running
 
 #: a Monday, 10:00 in Shanghai (branches are open)
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 SERVICES = ("reception", "complaint", "followup", "feedback", "hq")
-_PARAM = re.compile(r"{(\w+)}")
+
 
 #: what a request on branch A (by staff of A or B) could change: the events of those two branches
 #: (append-only; the services also react to the shared broker's other events, in other branches)
@@ -63,71 +58,25 @@ FINGERPRINT_SQL: dict[str, str] = {
 }
 
 
-@dataclass
-class Running:
-    name: str
-    app: FastAPI
-    url: str
-    http: httpx.AsyncClient
-    branch: str
-    other: str
-    #: a value for every path parameter of the service's routes (resources of ``branch``)
-    params: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ctx(self) -> ServiceContext:
-        ctx: ServiceContext = self.app.state.ctx
-        return ctx
-
-    def path(self, template: str, overrides: Mapping[str, str] | None = None) -> str:
-        values = {**self.params, **(overrides or {})}
-        return _PARAM.sub(lambda m: values[m.group(1)], template)
-
-    async def fingerprint(self) -> str:
-        async with self.ctx.pool.acquire() as conn:
-            value: str = await conn.fetchval(FINGERPRINT_SQL[self.name], [self.branch, self.other])
-            return value
+def branches(svc: Running) -> tuple[str, str]:
+    """The seeded branch (A) and the other one (B)."""
+    return svc.params["branch_id"], svc.params["other_branch_id"]
 
 
-def settings_for(database_url: str, bootstrap: str) -> ServiceSettings:
-    return ServiceSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=bootstrap,
-        http_host="127.0.0.1",
-        db_pool_min=1,
-        db_pool_max=10,
-        kafka_session_timeout_ms=2000,
-        kafka_heartbeat_interval_ms=500,
-    )
+async def fingerprint(svc: Running) -> str:
+    """A digest of everything a request on branch A could change in the service's schema."""
+    async with svc.ctx.pool.acquire() as conn:
+        value: str = await conn.fetchval(FINGERPRINT_SQL[svc.name], list(branches(svc)))
+        return value
 
 
-def service_of(name: str) -> Service:
-    if name == "followup":
-        from services.followup.service import build_service as build_followup
-
-        return build_followup()
-    if name == "feedback":
-        from services.feedback.config import FeedbackConfig
-        from services.feedback.service import build_service as build_feedback
-
-        return build_feedback(config=FeedbackConfig(dispatch_period=3600))
-    module = __import__(f"services.{name}.service", fromlist=["SERVICE"])
-    service: Service = module.SERVICE
-    return service
+#: the services' own settings for walking every route: nothing in the background sends (the
+#: other periods are the harness's recipes: long, tests never wait for them)
+QUIET: dict[str, dict[str, Any]] = {"feedback": {"dispatch_period": 3600}}
 
 
 def quiet_background(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Long periods for the services' own loops (the tests never wait for them) and a consumer
-    group of its own for the complaint service's reactions."""
-    for var in (
-        "RECEPTION_SCHEDULER_PERIOD_SECONDS",
-        "RECEPTION_GAUGE_PERIOD_SECONDS",
-        "COMPLAINT_SCHEDULER_PERIOD_SECONDS",
-        "COMPLAINT_GAUGE_PERIOD_SECONDS",
-        "HQ_METRICS_REFRESH_SECONDS",
-    ):
-        monkeypatch.setenv(var, "3600")
-    monkeypatch.setenv("COMPLAINT_REACTIONS_NAME", f"reactions_{uuid4().hex[:8]}")
+    """No reception address: the feedback service resolves no phone number."""
     monkeypatch.delenv("RECEPTION_URL", raising=False)
 
 
@@ -149,12 +98,13 @@ async def broker_for(name: str, shared: str) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def running(name: str, database_url: str, bootstrap: str) -> AsyncIterator[Running]:
+async def seeded(name: str, database_url: str, bootstrap: str) -> AsyncIterator[Running]:
+    """The service (no token on its client: every request names its own), resources seeded."""
     run = secrets.token_hex(3)
-    branch, other = f"mx-{run}-a", f"mx-{run}-b"
-    app = create_app(service_of(name), settings_for(database_url, bootstrap), clock=FixedClock(T0))
-    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=15) as http:
-        svc = Running(name, app, url, http, branch, other, {"branch_id": branch})
+    async with running(
+        name, database_url, bootstrap, clock=FixedClock(T0), settings=QUIET.get(name), staff=None
+    ) as svc:
+        svc.params.update(branch_id=f"mx-{run}-a", other_branch_id=f"mx-{run}-b")
         await SEEDS[name](svc)
         if name != "hq":
             await seed_text(svc)
@@ -165,7 +115,7 @@ async def running(name: str, database_url: str, bootstrap: str) -> AsyncIterator
 
 
 def _staff(svc: Running) -> dict[str, str]:
-    return bearer("seed-1", [svc.branch])
+    return bearer("seed-1", [branches(svc)[0]])
 
 
 async def _created(svc: Running, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +126,7 @@ async def _created(svc: Running, path: str, body: dict[str, Any]) -> dict[str, A
 
 
 async def seed_reception(svc: Running) -> None:
-    b = svc.branch
+    b = branches(svc)[0]
     svc.params["visit_id"] = (await _created(svc, f"/branches/{b}/visits", {}))["visit_id"]
     svc.params["call_id"] = (await _created(svc, f"/branches/{b}/calls", {}))["call_id"]
     (person,) = fake_people(1)
@@ -190,8 +140,8 @@ async def seed_reception(svc: Running) -> None:
 
 async def seed_complaint(svc: Running) -> None:
     body = {"channel": "phone_hotline", "customer_ref": "cust_ref_0042", "description": "card swallowed"}
-    complaint = (await _created(svc, f"/branches/{svc.branch}/complaints", body))["complaint_id"]
-    other = (await _created(svc, f"/branches/{svc.branch}/complaints", body))["complaint_id"]
+    complaint = (await _created(svc, f"/branches/{svc.params['branch_id']}/complaints", body))["complaint_id"]
+    other = (await _created(svc, f"/branches/{svc.params['branch_id']}/complaints", body))["complaint_id"]
     merged = await _created(svc, f"/complaints/{other}/merge", {"cause": "ATM network outage"})
     svc.params.update(complaint_id=complaint, incident_id=merged["incident_id"])
 
@@ -213,7 +163,9 @@ async def seed_followup(svc: Running) -> None:
         customer_ref="cust_ref_0042",
     )
     async with svc.ctx.pool.acquire() as conn, conn.transaction():
-        await app.execute_in(conn, task_id, command, meta=Metadata(actor="seed-1"), branch_id=svc.branch)
+        await app.execute_in(
+            conn, task_id, command, meta=Metadata(actor="seed-1"), branch_id=branches(svc)[0]
+        )
     svc.params.update(task_id=str(task_id), customer_ref="cust_ref_0042")
 
 
@@ -231,10 +183,12 @@ async def seed_feedback(svc: Running) -> None:
         customer_ref="cust_ref_0042",
         channel=SurveyChannel.sms,
         requested_at=T0,
-        expires_at=app.window_end(svc.branch, T0),
+        expires_at=app.window_end(branches(svc)[0], T0),
     )
     async with svc.ctx.pool.acquire() as conn, conn.transaction():
-        await app.execute_in(conn, survey_id, command, meta=Metadata(actor="seed-1"), branch_id=svc.branch)
+        await app.execute_in(
+            conn, survey_id, command, meta=Metadata(actor="seed-1"), branch_id=branches(svc)[0]
+        )
     svc.params.update(survey_id=str(survey_id), customer_ref="cust_ref_0042")
 
 
@@ -245,7 +199,7 @@ async def seed_text(svc: Running) -> None:
     batch = texts_for(svc.ctx).batch()
     ref = batch.require("a note kept for the branch")
     async with svc.ctx.pool.acquire() as conn, conn.transaction():
-        await batch.save(conn, branch_id=svc.branch, customer_ref=None)
+        await batch.save(conn, branch_id=branches(svc)[0], customer_ref=None)
     svc.params["text_id"] = str(ref.text_id)
 
 
