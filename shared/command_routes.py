@@ -135,6 +135,9 @@ class CommandCall:
     texts: TextBatch
     #: a keyed create's key (``keyed=True`` routes; else none)
     create: Create | None = None
+    #: the stream as the route's branch check loaded it (``stream_of``; a ``shared.commands.Loaded``):
+    #: the command starts from it (``preloaded``) instead of loading it again
+    preloaded: Any = None
 
 
 @dataclass(frozen=True)
@@ -177,12 +180,16 @@ class CommandRoutes(Generic[AppT]):
         now: Callable[[AppT], datetime],
         text_batch: Callable[[AppT], TextBatch],
         if_match: str = 'The version you read, e.g. "3"',
+        stream_of: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
-        """``if_match``: the ``If-Match`` header's description in OpenAPI."""
+        """``if_match``: the ``If-Match`` header's description in OpenAPI. ``stream_of``: the
+        dependency ``branch_of`` itself depends on to load the stream (FastAPI runs it once per
+        request): its value reaches ``run`` as :attr:`CommandCall.preloaded`."""
         self.router = router
         self.resource = resource
         self.app = app
         self.branch_of = branch_of
+        self.stream_of = stream_of
         self.run = run
         self.view = view
         self.now = now
@@ -291,7 +298,9 @@ class CommandRoutes(Generic[AppT]):
             create = None
             if "idempotency_key" in kw:
                 create = Create.on_resource(kw["request"], kw["idempotency_key"], body=kw.get("body"))
-            call = CommandCall(kw[resource], command, version, staff, meta, texts, create)
+            call = CommandCall(
+                kw[resource], command, version, staff, meta, texts, create, kw.get("preloaded")
+            )
             ran = await self.run(app, call)
             if ran.replayed is not None:
                 replay(response, ran.replayed)
@@ -327,4 +336,7 @@ class CommandRoutes(Generic[AppT]):
             ),
             *body,
         ]
+        if self.stream_of is not None:
+            preloaded = Annotated[Any, Depends(self.stream_of)]
+            params.append(inspect.Parameter("preloaded", keyword, annotation=preloaded))
         return inspect.Signature(params, return_annotation=self.view)

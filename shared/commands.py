@@ -4,23 +4,42 @@ A command given an ``expected_version`` (the client's ``If-Match``) fails with
 :class:`~shared.eventstore.ConcurrencyError` when someone else changed the stream meanwhile (a 409
 for the client: nobody's edit is silently overwritten). Without one, a conflict is retried on the
 fresh state a few times, because the decision is re-made on what is really there.
+
+What a command starts from travels as values (``shared.command_values``): the stream a route's
+branch check loaded (``preloaded``), what ``lock_first`` locked and read with it (``Locked``, then
+``Loaded.locked`` and ``after_change``'s last argument) and the wrapped keys of its texts
+(``Loaded.text_keys``).
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, cast
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Generic, TypeVar, cast
 from uuid import uuid4
 
 import asyncpg
 
 from shared import db_batch
 from shared.clock import Clock
+from shared.command_values import (
+    STREAM_SQL,
+    STREAM_WITH_KEYS_SQL,
+    AfterAppend,
+    AfterChange,
+    CheckBranch,
+    CommandResult,
+    Loaded,
+    Locked,
+    LockFirst,
+    MakeCommand,
+    PendingTexts,
+    history_sql,
+    stream_branch,
+)
 from shared.decider import Decider, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import ConcurrencyError, EventStore
@@ -28,65 +47,28 @@ from shared.logs import bind
 from shared.metrics import APPEND_SECONDS, COMMAND_CONFLICTS, EVENTS_APPENDED
 from shared.registry import EventData
 
+__all__ = [
+    "AfterAppend",
+    "AfterChange",
+    "CheckBranch",
+    "CommandHandler",
+    "CommandResult",
+    "Loaded",
+    "LockFirst",
+    "Locked",
+    "MakeCommand",
+    "PendingTexts",
+    "history_sql",
+    "stream_branch",
+]
+
 log = logging.getLogger(__name__)
 
 S = TypeVar("S")
 C = TypeVar("C")
 
-AfterAppend = Callable[[asyncpg.Connection, S, Sequence[Envelope]], Awaitable[None]]
-"""Extra writes of the same transaction (deadlines, lookup rows), given the new state."""
-
-AfterChange = Callable[[asyncpg.Connection, S, S, Sequence[Envelope]], Awaitable[Any]]
-"""Like :data:`AfterAppend`, given the state before and after; written with ``shared.db_batch``
-in the append's own statement. What it returns comes back as :attr:`CommandResult.written`
-(e.g. the deadlines it set: the answer needs no second read)."""
-
-
-@dataclass(frozen=True)
-class CommandResult(Generic[S]):
-    state: S
-    version: int
-    events: list[Envelope]
-    #: what the handler's ``after_change`` returned (None without one, or without events)
-    written: Any = None
-
-
-@dataclass(frozen=True)
-class Loaded(Generic[S]):
-    state: S
-    version: int
-    history: list[Envelope]
-
-
-MakeCommand = Callable[[asyncpg.Connection, Loaded[S]], Awaitable[C]]
-"""Builds a command from the loaded state inside the transaction (may read and lock rows)."""
-
-CheckBranch = Callable[[str], None]
-"""Raises (403) unless the caller may act in the given branch: ``Principal.check_branch``."""
-
-LockFirst = Callable[[asyncpg.Connection, str], Awaitable[None]]
-"""Locks rows a command's stream depends on (given the stream id) before the stream is loaded, so
-every writer takes its locks in one order (e.g. reception's SLA deadlines, then its tickets)."""
-
 #: a transaction the database gave up on (a lock cycle, a serialisation failure): run it again
 _RETRY_DB = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-
-
-class PendingTexts(Protocol):
-    """Free texts a command refers to (``shared.texts.TextBatch``): saved in the command's own
-    transaction, with its events, under the stream's customer (``state.customer_ref``) or branch."""
-
-    def __bool__(self) -> bool: ...
-
-    async def save(self, conn: asyncpg.Connection, *, branch_id: str, customer_ref: str | None) -> None: ...
-
-
-async def stream_branch(store: EventStore, stream_id: str) -> str | None:
-    """The branch of ``stream_id`` (every event of a stream names the same branch), or None."""
-    rows = await store.read_rows(
-        "SELECT branch_id FROM events WHERE stream_id = $1 AND stream_version = 1", stream_id
-    )
-    return str(rows[0]["branch_id"]) if rows else None
 
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -105,12 +87,6 @@ def _logged(method: F) -> F:
     return cast(F, run)
 
 
-#: the stream :meth:`CommandHandler.branch_of` loaded in this task, for the command that follows
-_PRELOADED: contextvars.ContextVar[tuple[Any, str, Loaded[Any]] | None] = contextvars.ContextVar(
-    "branchcare_preloaded_stream", default=None
-)
-
-
 class CommandHandler(Generic[C, S]):
     def __init__(
         self,
@@ -123,6 +99,7 @@ class CommandHandler(Generic[C, S]):
         after_change: AfterChange[S] | None = None,
         retries: int = 3,
         lock_first: LockFirst | None = None,
+        text_keys: bool = False,
     ) -> None:
         """``after_append`` writes right after the append (its own statements); ``after_change``
         queues its writes (``shared.db_batch``) so that, in a transaction of
@@ -130,7 +107,10 @@ class CommandHandler(Generic[C, S]):
         commit (the append's version check still decides: a conflict rolls all of it back).
         ``lock_first``: rows :meth:`execute` locks before it loads the stream (see
         :data:`LockFirst`); a command run in a caller's transaction (:meth:`execute_in`) leaves
-        locking to that caller."""
+        locking to that caller. ``text_keys``: a load for a command carrying texts (and a route's
+        load, which does not know yet) also reads the wrapped data keys of the stream's customers
+        and branch (:attr:`Loaded.text_keys`), for a service whose commands carry free texts
+        (``shared.texts``): saving them then needs no key look-up."""
         if after_append is not None and after_change is not None:
             raise ValueError("give after_append or after_change, not both")
         self.service = service
@@ -141,31 +121,45 @@ class CommandHandler(Generic[C, S]):
         self.after_change = after_change
         self.retries = retries
         self.lock_first = lock_first
+        self.text_keys = text_keys
 
-    async def branch_of(self, stream_id: str) -> str | None:
-        """The branch a stream belongs to (its first event's), None when it does not exist: what
-        a route checks before it runs (``shared.auth.requires_on``).
+    def stream_sql(self, keys: bool = True) -> str:
+        """A one-row query (parameter ``$1``: the stream id) of what :meth:`load` reads: the
+        stream's events as envelope JSON (``history``) and, with ``text_keys`` (and ``keys``:
+        the command may carry texts), the wrapped keys (``key_owners``, ``key_values``). A
+        :data:`LockFirst` embeds it to lock and load at once; :meth:`loaded_from` makes the
+        :class:`Loaded` of its row."""
+        return STREAM_WITH_KEYS_SQL if self.text_keys and keys else STREAM_SQL
 
-        It loads the whole stream and keeps it for the request's command (:meth:`execute` in the
-        same task starts from it): the check and the load are one round trip, not two. The
-        command's append still checks the version, so a stream changed meanwhile is a conflict
-        that is retried on a fresh load, as with any optimistic read."""
-        loaded = await self.load(stream_id)
-        _PRELOADED.set((self, stream_id, loaded))
-        return loaded.history[0].branch_id if loaded.history else None
-
-    def _preloaded(self, stream_id: str) -> Loaded[S] | None:
-        kept = _PRELOADED.get()
-        if kept is None or kept[0] is not self or kept[1] != stream_id:
-            return None
-        _PRELOADED.set(None)
-        return cast(Loaded[S], kept[2])
-
-    async def load(self, stream_id: str, conn: asyncpg.Connection | None = None) -> Loaded[S]:
-        history = await self.store.read_stream(stream_id, conn)
+    def loaded_from(self, row: Mapping[str, Any], locked: Any = None) -> Loaded[S]:
+        """The :class:`Loaded` of a :meth:`stream_sql` row (``locked``: what was read with it)."""
         registry = self.store.registry
+        history = [
+            registry.upcast(Envelope.model_validate_json(j), stored=True) for j in row["history"] or ()
+        ]
+        keys: dict[str, bytes] = {}
+        owners = row.get("key_owners")
+        if owners:
+            keys = dict(zip(owners, row["key_values"], strict=True))
         state = self.decider.fold(registry.decode(e) for e in history)
-        return Loaded(state, len(history), history)
+        return Loaded(state, len(history), history, locked, keys)
+
+    async def load(
+        self, stream_id: str, conn: asyncpg.Connection | None = None, *, keys: bool = True
+    ) -> Loaded[S]:
+        """The stream's state (on ``conn``, else on a pooled connection). A route checks the
+        stream's branch on it before it runs (``shared.auth.requires_on``) and hands it to the
+        command (``preloaded``): the check and the load are one round trip, not two. ``keys``:
+        read the text keys too (a handler with ``text_keys``; a command without texts needs
+        none)."""
+        if not (self.text_keys and keys):
+            history = await self.store.read_stream(stream_id, conn)
+            registry = self.store.registry
+            state = self.decider.fold(registry.decode(e) for e in history)
+            return Loaded(state, len(history), history)
+        sql = self.stream_sql()
+        rows = await (self.store.read_rows(sql, stream_id) if conn is None else conn.fetch(sql, stream_id))
+        return self.loaded_from(rows[0])
 
     @_logged
     async def execute(
@@ -180,6 +174,8 @@ class CommandHandler(Generic[C, S]):
         check_branch: CheckBranch | None = None,
         texts: PendingTexts | None = None,
         fresh: bool = False,
+        preloaded: Loaded[S] | None = None,
+        lock_first: LockFirst | None = None,
     ) -> CommandResult[S]:
         """Run a command in its own transaction (one statement when there is no ``after_append``
         and no ``texts``).
@@ -188,13 +184,23 @@ class CommandHandler(Generic[C, S]):
         idempotency key claimed first): nothing to lock (``lock_first``) or load; if the stream
         exists after all, the append's version check refuses it.
 
+        ``preloaded``: the stream as the caller loaded it for this request (:meth:`load`, e.g. the
+        route's branch check): the first attempt starts from it instead of loading again; a stream
+        changed since is a conflict, retried on a fresh load as with any optimistic read. Not used
+        with a ``lock_first`` (the stream is then read with, or after, the lock).
+
+        ``lock_first`` (this command's, else the handler's): see :data:`LockFirst`.
+
         ``check_branch`` (the caller's ``Principal.check_branch``) is called with the stream's
         branch after loading and before anything is decided or appended: a command on another
         branch's resource fails (403) without a side effect. A command built inside the
         transaction (a ``make(conn, loaded)`` coroutine function), or any command of a handler
         with ``lock_first``, is decided in the transaction: see :meth:`_execute_locked`.
         """
-        if callable(command) or self.lock_first is not None:
+        if preloaded is not None and preloaded.history and preloaded.history[0].stream_id != stream_id:
+            raise ValueError(f"the stream preloaded is {preloaded.history[0].stream_id}, not {stream_id}")
+        lock = lock_first or self.lock_first
+        if callable(command) or lock is not None:
             return await self._execute_locked(
                 stream_id,
                 command,
@@ -205,10 +211,12 @@ class CommandHandler(Generic[C, S]):
                 check_branch=check_branch,
                 texts=texts,
                 fresh=fresh,
+                preloaded=None if lock is not None else preloaded,
+                lock=lock,
             )
         for attempt in range(self.retries + 1):
             try:
-                loaded = (attempt == 0 and self._preloaded(stream_id)) or await self.load(stream_id)
+                loaded = (preloaded if attempt == 0 else None) or await self.load(stream_id, keys=bool(texts))
                 self._check(stream_id, loaded, branch_id, must_exist, check_branch)
                 decision = self._decide(
                     stream_id, loaded, command, branch_id, meta, expected_version, must_exist
@@ -228,19 +236,28 @@ class CommandHandler(Generic[C, S]):
         *,
         expected_version: int | None,
         fresh: bool,
+        preloaded: Loaded[S] | None,
+        lock: LockFirst | None,
         **kw: Any,
     ) -> CommandResult[S]:
-        """Everything in ONE fresh transaction: the ``lock_first`` rows, loading, building the
-        command (it may read and lock rows the decision depends on, which then commit or roll back
-        with the events), deciding, appending. A concurrent change is decided again on the fresh
-        state (unless the client named the version it expects: then it is a 409); a deadlock or
-        serialisation failure is run again. The transaction is the unit that is retried, so the
-        command needs no savepoint of its own (``execute_in(savepoint=False, load=True)``)."""
+        """Everything in ONE fresh transaction: the lock's rows (read, and the stream with them
+        when the lock reads it), loading, building the command (it may read and lock rows the
+        decision depends on, which then commit or roll back with the events), deciding,
+        appending. A concurrent change is decided again on the fresh state (unless the client
+        named the version it expects: then it is a 409); a deadlock or serialisation failure is
+        run again. The transaction is the unit that is retried, so the command needs no savepoint
+        of its own (``execute_in(savepoint=False, load=True)``)."""
         for attempt in range(self.retries + 1):
             try:
                 async with self.store.transaction() as conn:
-                    if self.lock_first is not None and not fresh:  # a new stream has no rows to lock
-                        await self.lock_first(conn, stream_id)
+                    loaded = preloaded if attempt == 0 else None
+                    if lock is not None and not fresh:  # a new stream has no rows to lock
+                        keys = bool(kw.get("texts"))
+                        locked = await lock(conn, stream_id, self.stream_sql(keys))
+                        if locked.stream is not None:
+                            loaded = self.loaded_from(locked.stream, locked.read)
+                        else:
+                            loaded = replace(await self.load(stream_id, conn, keys=keys), locked=locked.read)
                     return await self.execute_in(
                         conn,
                         stream_id,
@@ -248,6 +265,7 @@ class CommandHandler(Generic[C, S]):
                         expected_version=expected_version,
                         savepoint=False,
                         load=not fresh,
+                        preloaded=loaded,
                         **kw,
                     )
             except ConcurrencyError:
@@ -273,6 +291,7 @@ class CommandHandler(Generic[C, S]):
         texts: PendingTexts | None = None,
         savepoint: bool = True,
         load: bool = False,
+        preloaded: Loaded[S] | None = None,
     ) -> CommandResult[S]:
         """Run a command inside the caller's transaction ``conn`` (a reaction's, the scheduler's).
 
@@ -286,12 +305,16 @@ class CommandHandler(Generic[C, S]):
         ``savepoint=False`` is for a create on a stream nobody else can know yet (a fresh or
         key-derived id, the key claimed first): no savepoint, no load (the stream is empty, and if
         it is not the append's version check refuses it), and a conflict is the caller's error.
-        With ``load=True`` as well, the stream is loaded but still no savepoint is taken: for a
-        caller that runs its whole transaction again on :class:`ConcurrencyError` (two round trips
-        fewer; a queued append's conflict then comes from the caller's flush or commit).
+        With ``load=True`` as well, the stream is loaded (or taken from ``preloaded``, what the
+        caller read of it in this transaction) but still no savepoint is taken: for a caller that
+        runs its whole transaction again on :class:`ConcurrencyError` (two round trips fewer; a
+        queued append's conflict then comes from the caller's flush or commit).
         """
         if not savepoint:
-            loaded = await self.load(stream_id, conn) if load else self._empty()
+            if not load:
+                loaded = self._empty()
+            else:
+                loaded = preloaded or await self.load(stream_id, conn, keys=bool(texts))
             self._check(stream_id, loaded, branch_id, must_exist, check_branch)
             made = await command(conn, loaded) if callable(command) else command
             decision = self._decide(stream_id, loaded, made, branch_id, meta, expected_version, must_exist)
@@ -300,7 +323,7 @@ class CommandHandler(Generic[C, S]):
             try:
                 await db_batch.flush(conn)  # writes queued before belong outside the savepoint
                 async with conn.transaction():
-                    loaded = await self.load(stream_id, conn)
+                    loaded = await self.load(stream_id, conn, keys=bool(texts))
                     self._check(stream_id, loaded, branch_id, must_exist, check_branch)
                     if callable(command):
                         made = await command(conn, loaded)
@@ -387,12 +410,14 @@ class CommandHandler(Generic[C, S]):
             # decision: a new case names its customer), else under the branch
             assert conn is not None, "texts need a transaction"
             customer_ref = getattr(state, "customer_ref", None)
-            await texts.save(conn, branch_id=envelopes[0].branch_id, customer_ref=customer_ref)
+            await texts.save(
+                conn, branch_id=envelopes[0].branch_id, customer_ref=customer_ref, keys=loaded.text_keys
+            )
         written = None
         if self.after_change is not None:
             assert conn is not None, "after_change needs a transaction"
             await self.store.append_later(conn, stream_id, loaded.version, envelopes)
-            written = await self.after_change(conn, loaded.state, state, envelopes)
+            written = await self.after_change(conn, loaded.state, state, envelopes, loaded.locked)
         else:
             await self.store.append(stream_id, loaded.version, envelopes, conn)
         if self.after_append is not None:

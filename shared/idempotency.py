@@ -16,9 +16,18 @@ Decision (issue 15):
   (or merged into, or answered) and the first status. It is needed anyway: a cn-2020 repeat is
   merged into an existing case (no new stream to derive), a queue ticket and a survey answer are
   commands on an existing stream, and a vault registration writes no event at all. The key is
-  *claimed first* in the transaction with an advisory lock on its digest: a concurrent request
-  with the same key waits until the first commits, then finds its row and replays it; if the
-  first rolls back (refused, 4xx), the key is free again. Only successful creates keep a row.
+  *claimed first* in the transaction by inserting its row (``INSERT … ON CONFLICT``, one round
+  trip: the row's unique key is the lock): a concurrent request with the same key waits until the
+  first commits, then finds its row and replays it; if the first rolls back (refused, 4xx), its
+  row is gone and the key is free again. The row names the resource and status once they are
+  known (:meth:`Create.record`, queued with the create's append); a row left without them (a
+  create that committed without recording, e.g. a refused vault registration) does not count:
+  the next request with the key takes it over. (Before issue 19 the claim was an advisory lock
+  and a look-up: two round trips, which cannot share a statement, since a statement's snapshot is
+  taken before its lock wait.) The insert gives the transaction its id at the claim: a keyed
+  create that then extends an *existing* stream (a cn-2020 repeat merged into its case) may find
+  that stream written meanwhile by a younger transaction and is refused as a conflict (409), as
+  ``shared.eventstore`` explains; a retry with the same key runs afresh.
 - **The fingerprint** is a keyed HMAC of the route, its path parameters and the *validated* body
   (defaults filled in, so ``{}`` and ``{"arrival": "walk_in"}`` are the same request). Keyed,
   because a registration body is a name and a number: a plain hash of it could be brute-forced.
@@ -148,11 +157,22 @@ class AlreadyCreated(Exception):
         self.status = status
 
 
-_LOCK = "SELECT pg_advisory_xact_lock($1)"
+#: the claim: the key's row, inserted (or an unrecorded one taken over); no row back when the key
+#: belongs to a request that committed (after waiting for one still in flight)
+_CLAIM = """
+INSERT INTO idempotency_keys (key_digest, scope, operation, fingerprint, resource_id, status, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (key_digest) DO UPDATE
+    SET scope = EXCLUDED.scope, operation = EXCLUDED.operation, fingerprint = EXCLUDED.fingerprint,
+        resource_id = EXCLUDED.resource_id, status = EXCLUDED.status, created_at = EXCLUDED.created_at
+    WHERE idempotency_keys.resource_id IS NULL
+RETURNING true
+"""
 _FIRST = "SELECT operation, fingerprint, resource_id, status FROM idempotency_keys WHERE key_digest = $1"
 _RECORD = """
 INSERT INTO idempotency_keys (key_digest, scope, operation, fingerprint, resource_id, status, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (key_digest) DO UPDATE SET resource_id = EXCLUDED.resource_id, status = EXCLUDED.status
 """
 _PRUNE = """
 DELETE FROM idempotency_keys WHERE key_digest IN (
@@ -217,27 +237,41 @@ class Create:
     async def claim(
         self, conn: asyncpg.Connection, *, resource_id: str | None = None, status: int | None = None
     ) -> None:
-        """Take the key inside the create's transaction, before the create reads anything.
+        """Take the key inside the create's transaction, before the create decides anything.
 
-        A transaction-level advisory lock on the key's digest makes a concurrent request with the
-        same key wait until the first one commits (then it finds its row and replays it) or rolls
-        back (then it goes ahead). Raises :class:`AlreadyCreated` when the key's first request
-        committed with the same fingerprint, 422 when it was another request. Given
-        ``resource_id`` and ``status`` (known up front: a derived id), it also records them.
-
-        The lock writes nothing (no transaction id is taken before the create reads its stream;
-        see ``shared.eventstore`` on log order); :meth:`record` inserts the row."""
+        Inserting the key's row makes a concurrent request with the same key wait until the first
+        one commits (then it finds its row and replays it) or rolls back (then it goes ahead): one
+        round trip. Raises :class:`AlreadyCreated` when the key's first request committed with
+        the same fingerprint, 422 when it was another request. Given ``resource_id`` and
+        ``status`` (known up front: a derived id), the row records them at once; else
+        :meth:`record` does, with the create's append."""
         if self.digest is None:
             if resource_id is not None and status is not None:
-                await self.record(conn, resource_id, status)
+                audit.note(resource_id=resource_id, status=status)
             return
-        await conn.execute(_LOCK, int.from_bytes(self.digest[:8], "big", signed=True))
-        first = await conn.fetchrow(_FIRST, self.digest)
+        first = None
+        for _ in range(3):
+            claimed = await conn.fetchval(
+                _CLAIM,
+                self.digest,
+                self.scope,
+                self.operation,
+                self.fingerprint,
+                resource_id,
+                status,
+                self.at,
+            )
+            if claimed:
+                await self._prune(conn)
+                if resource_id is not None and status is not None:
+                    audit.note(resource_id=resource_id, status=status)
+                return
+            first = await conn.fetchrow(_FIRST, self.digest)  # a fresh snapshot: the first's row
+            if first is not None:
+                break
+            # pruned between the two statements (older than the retention): claim it again
         if first is None:
-            await self._prune(conn)
-            if resource_id is not None and status is not None:
-                await self.record(conn, resource_id, status)
-            return
+            raise RuntimeError("idempotency key could not be claimed; retry")
         if first["operation"] != self.operation:
             raise HTTPException(
                 422,
@@ -254,8 +288,9 @@ class Create:
 
     async def record(self, conn: asyncpg.Connection, resource_id: str, status: int) -> None:
         """Remember what the claimed key produced, in the create's transaction (after
-        :meth:`claim`, so nobody else holds the key); the request's audit row (written with the
-        same transaction) names the same resource and status, key or not."""
+        :meth:`claim`, so nobody else holds the key: its row is this transaction's); the
+        request's audit row (written with the same transaction) names the same resource and
+        status, key or not."""
         audit.note(resource_id=resource_id, status=status)
         if self.digest is not None:  # queued with the create's append (shared.db_batch)
             await db_batch.write(

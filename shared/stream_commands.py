@@ -48,7 +48,9 @@ class StreamCommands(Generic[C, S]):
         after_change: AfterChange[S] | None = None,
         stream_id: Callable[[UUID], str],
         noun: str,
+        text_keys: bool = False,
     ) -> None:
+        """``text_keys``: the stream's commands carry free texts (``CommandHandler``)."""
         self.handler = CommandHandler(
             service=service,
             store=store,
@@ -56,6 +58,7 @@ class StreamCommands(Generic[C, S]):
             clock=clock,
             after_append=after_append,
             after_change=after_change,
+            text_keys=text_keys,
         )
         self._stream_id = stream_id
         self._noun = noun
@@ -69,9 +72,11 @@ class StreamCommands(Generic[C, S]):
         *,
         check_branch: CheckBranch | None = None,
         texts: PendingTexts | None = None,
+        preloaded: Loaded[S] | None = None,
     ) -> CommandResult[S]:
         """A command on an existing stream, in its own transaction; ``check_branch`` sees the
-        stream's branch before anything is decided; ``texts`` are stored with the events."""
+        stream's branch before anything is decided; ``texts`` are stored with the events;
+        ``preloaded``: the stream as the route's branch check loaded it (:meth:`stream`)."""
         return await self.handler.execute(
             self._stream_id(entity_id),
             command,
@@ -80,6 +85,7 @@ class StreamCommands(Generic[C, S]):
             expected_version=expected_version,
             check_branch=check_branch,
             texts=texts,
+            preloaded=preloaded,
         )
 
     async def execute_in(
@@ -111,6 +117,11 @@ class StreamCommands(Generic[C, S]):
                 conn, self._stream_id(entity_id), command, meta=meta, branch_id=branch_id, must_exist=False
             )
         return result.events
+
+    async def stream(self, entity_id: UUID) -> Loaded[S]:
+        """The stream as it is (empty when it does not exist): what a route's branch check loads
+        once per request and hands to the command (``preloaded``)."""
+        return await self.handler.load(self._stream_id(entity_id))
 
     async def load(self, entity_id: UUID, conn: asyncpg.Connection | None = None) -> Loaded[S]:
         loaded = await self.handler.load(self._stream_id(entity_id), conn)

@@ -50,10 +50,12 @@ from shared.crypto import (
 )
 from shared.pii import scrub_text
 from shared.runner import ServiceContext
+from shared.text_owners import BRANCH_OWNER, CUSTOMER_OWNER, STREAM_KEYS
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "STREAM_KEYS",
     "PrivateTexts",
     "StoredText",
     "TextBatch",
@@ -70,11 +72,11 @@ TextStatus = Literal["shown", "erased", "withheld", "elsewhere", "hidden", "unkn
 
 
 def customer_owner(customer_ref: str) -> str:
-    return f"customer:{customer_ref}"
+    return f"{CUSTOMER_OWNER}{customer_ref}"
 
 
 def branch_owner(branch_id: str) -> str:
-    return f"branch:{branch_id}"
+    return f"{BRANCH_OWNER}{branch_id}"
 
 
 def _subject(owner: str) -> str:
@@ -123,10 +125,18 @@ class TextBatch:
     def __len__(self) -> int:
         return len(self._items)
 
-    async def save(self, conn: asyncpg.Connection, *, branch_id: str, customer_ref: str | None) -> None:
+    async def save(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        branch_id: str,
+        customer_ref: str | None,
+        keys: Mapping[str, bytes] | None = None,
+    ) -> None:
         """Store the batch in ``conn``'s transaction (``CommandHandler`` calls this, again on a
-        retried attempt: the rolled-back attempt stored nothing)."""
-        await self.store.save(conn, self._items, branch_id=branch_id, customer_ref=customer_ref)
+        retried attempt: the rolled-back attempt stored nothing); ``keys``: the wrapped keys
+        read with the stream (:data:`STREAM_KEYS`)."""
+        await self.store.save(conn, self._items, branch_id=branch_id, customer_ref=customer_ref, keys=keys)
 
 
 @dataclass(frozen=True)
@@ -144,19 +154,23 @@ class StoredText:
 
 
 _GET_OR_CREATE_KEY = """
-WITH created AS (
-    INSERT INTO text_keys (owner, wrapped_key, master_key_id) VALUES ($1, $2, $3)
+WITH found AS (
+    SELECT wrapped_key FROM text_keys WHERE owner = $1 AND wrapped_key IS NOT NULL
+), created AS (
+    INSERT INTO text_keys (owner, wrapped_key, master_key_id)
+    SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM found)
     ON CONFLICT (owner) DO UPDATE
         SET wrapped_key = EXCLUDED.wrapped_key, master_key_id = EXCLUDED.master_key_id,
             created_at = now(), erased_at = NULL
         WHERE text_keys.wrapped_key IS NULL
     RETURNING wrapped_key
 )
-SELECT wrapped_key FROM created
+SELECT wrapped_key FROM found
 UNION ALL
-SELECT wrapped_key FROM text_keys WHERE owner = $1 AND wrapped_key IS NOT NULL
+SELECT wrapped_key FROM created
 LIMIT 1
 """
+_READ_KEY = "SELECT wrapped_key FROM text_keys WHERE owner = $1 AND wrapped_key IS NOT NULL"
 
 
 class PrivateTexts:
@@ -177,24 +191,24 @@ class PrivateTexts:
     def batch(self) -> TextBatch:
         return TextBatch(self)
 
-    async def _data_key(self, conn: asyncpg.Connection, owner: str) -> bytes:
-        """The owner's data key: read without a lock when it exists (commands about one branch's
-        anonymous visitors must not queue on one row), created once otherwise. A text sealed with a
-        key an erasure deletes meanwhile is simply unreadable, as the erasure wants."""
+    async def _data_key(self, conn: asyncpg.Connection, owner: str, known: bytes | None = None) -> bytes:
+        """The owner's data key: ``known`` (its wrapped key as read with the stream), else read or
+        created by one statement that locks nothing when the key exists (commands about one
+        branch's anonymous visitors must not queue on one row).
+
+        Erasure: a key read before an erasure deleted it (with the stream, or by this statement)
+        seals a text that is unreadable afterwards, as the erasure wants: its row is gone or holds
+        a new key, which does not open the text (``resolve`` then shows it erased). Keys are never
+        kept beyond the command."""
         subject = _subject(owner)
-        existing: bytes | None = await conn.fetchval(
-            "SELECT wrapped_key FROM text_keys WHERE owner = $1 AND wrapped_key IS NOT NULL", owner
-        )
-        if existing is not None:
-            return unwrap_data_key(self.keyring, WrappedKey.from_bytes(existing), subject)
+        if known is not None:
+            return unwrap_data_key(self.keyring, WrappedKey.from_bytes(known), subject)
         key, wrapped = create_data_key(self.keyring, subject)
         stored: bytes | None = await conn.fetchval(
             _GET_OR_CREATE_KEY, owner, wrapped.to_bytes(), wrapped.key_id
         )
-        if stored is None:  # another transaction created it while this one waited: read it now
-            stored = await conn.fetchval(
-                "SELECT wrapped_key FROM text_keys WHERE owner = $1 AND wrapped_key IS NOT NULL", owner
-            )
+        if stored is None:  # another transaction created it after this statement began: read it now
+            stored = await conn.fetchval(_READ_KEY, owner)
             if stored is None:
                 raise RuntimeError(f"no data key for {self.context} texts of one owner; retry")
         if stored == wrapped.to_bytes():
@@ -208,12 +222,13 @@ class PrivateTexts:
         *,
         branch_id: str,
         customer_ref: str | None,
+        keys: Mapping[str, bytes] | None = None,
     ) -> None:
         pending = list(items)
         if not pending:
             return
         owner = customer_owner(customer_ref) if customer_ref else branch_owner(branch_id)
-        key = await self._data_key(conn, owner)
+        key = await self._data_key(conn, owner, (keys or {}).get(owner))
         subject = _subject(owner)
         rows = []
         for item in pending:

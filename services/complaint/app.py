@@ -107,13 +107,19 @@ class ComplaintApp:
             decider=self.decider,
             clock=ctx.clock,
             after_change=self._after_change,
+            text_keys=True,
         )
         self.scheduler = DeadlineScheduler(
             self.deadlines, ctx.pool, self.on_fire, period=self.settings.scheduler_period_seconds
         )
 
     async def _after_change(
-        self, conn: asyncpg.Connection, before: Complaint, state: Complaint, envelopes: Sequence[Envelope]
+        self,
+        conn: asyncpg.Connection,
+        before: Complaint,
+        state: Complaint,
+        envelopes: Sequence[Envelope],
+        _locked: object = None,
     ) -> list[Deadline]:
         """Deadlines and the board row, queued with the append (``shared.db_batch``); the case's
         deadlines after the command come back for the answer (no second read)."""
@@ -221,9 +227,11 @@ class ComplaintApp:
         expected_version: int | None = None,
         check_branch: CheckBranch | None = None,
         texts: PendingTexts | None = None,
+        preloaded: Loaded[Complaint] | None = None,
     ) -> CommandResult[Complaint]:
         """A staff command on a case; ``check_branch`` sees the case's branch before deciding;
-        ``texts`` (the refs the command carries) are stored in the command's transaction."""
+        ``texts`` (the refs the command carries) are stored in the command's transaction;
+        ``preloaded``: the case as the route's branch check loaded it."""
         return await self.handler.execute(
             stream_id(complaint_id),
             command,
@@ -232,6 +240,7 @@ class ComplaintApp:
             expected_version=expected_version,
             check_branch=check_branch,
             texts=texts,
+            preloaded=preloaded,
         )
 
     async def execute_in(

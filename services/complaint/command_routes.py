@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from services.complaint import bodies as b
 from services.complaint import domain as d
 from services.complaint.app import ComplaintApp
-from services.complaint.routes import complaint_app, complaint_branch, router, run_command
+from services.complaint.routes import complaint_app, complaint_branch, complaint_stream, router, run_command
 from services.complaint.views import ComplaintView
 from shared.command_routes import CommandRoutes, Given, by_keyword
 from shared.contracts.complaint import ProposedSolution, RemediationAction
@@ -30,6 +30,7 @@ commands: CommandRoutes[ComplaintApp] = CommandRoutes(
     resource="complaint_id",
     app=complaint_app,
     branch_of=complaint_branch,
+    stream_of=complaint_stream,
     run=run_command,
     view=ComplaintView,
     now=lambda app: app.clock.now(),

@@ -63,10 +63,18 @@ App = Annotated[ComplaintApp, Depends(complaint_app)]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 
 
-async def complaint_branch(complaint_id: UUID, app: App) -> str | None:
+async def complaint_stream(complaint_id: UUID, app: App) -> Loaded[d.Complaint]:
+    """The case's stream, loaded once per request (FastAPI keeps a dependency's value for the
+    request): its branch is checked before the route runs and a command starts from it."""
+    return await app.handler.load(d.stream_id(complaint_id))
+
+
+async def complaint_branch(
+    stream: Annotated[Loaded[d.Complaint], Depends(complaint_stream)],
+) -> str | None:
     """The case's branch, checked before a route on it runs (``requires_on``): staff of another
     branch get 403 whatever body they send."""
-    return await app.handler.branch_of(d.stream_id(complaint_id))
+    return stream.branch_id
 
 
 async def reader_for(
@@ -90,12 +98,11 @@ async def run_command(app: ComplaintApp, call: CommandCall) -> Ran:
         expected_version=call.expected_version,
         check_branch=call.staff.check_branch,
         texts=call.texts,
+        preloaded=call.preloaded,
     )
     # the deadlines the command's transaction left (a refused-as-no-op command wrote none: read)
     deadlines = result.written if result.events else await app.deadlines_of(call.resource_id)
-    branch = (
-        result.events[0].branch_id if result.events else (await complaint_branch(call.resource_id, app) or "")
-    )
+    branch = result.events[0].branch_id if result.events else (call.preloaded.branch_id or "")
     reader = await reader_for(app, result.state, call.staff, branch)
     shown = view(
         call.resource_id,

@@ -18,10 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.comments import assess
 from services.feedback.components import Parts
-from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed, stream_id
+from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed
 from services.feedback.preferences import preferred_channel
 from services.feedback.satisfaction import branch_satisfaction
 from shared.auth import Principal, requires, requires_on
+from shared.commands import Loaded
 from shared.contracts.feedback import DeliveryFailure, ReasonCategory, SurveyChannel
 from shared.contracts.text import TextRef, TextRules
 from shared.envelope import Metadata
@@ -36,9 +37,15 @@ Meta = Annotated[Metadata, Depends(command_metadata)]
 MAX_PERIOD_DAYS = 366
 
 
-async def survey_branch(survey_id: UUID, parts: Parts) -> str | None:
+async def survey_stream(survey_id: UUID, parts: Parts) -> Loaded[Survey]:
+    """The survey's stream, loaded once per request (FastAPI keeps a dependency's value for the
+    request): its branch is checked before the route runs and an answer starts from it."""
+    return await parts.app.stream(survey_id)
+
+
+async def survey_branch(stream: Annotated[Loaded[Survey], Depends(survey_stream)]) -> str | None:
     """The survey's branch, checked before a route on it runs (``requires_on``)."""
-    return await parts.app.handler.branch_of(stream_id(survey_id))
+    return stream.branch_id
 
 
 class ResponseBody(BaseModel):
@@ -174,6 +181,7 @@ async def answer_survey(
     body: ResponseBody,
     parts: Parts,
     staff: Annotated[Principal, Depends(staff_or_gateway("feedback.response.submit", survey_branch))],
+    stream: Annotated[Loaded[Survey], Depends(survey_stream)],
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -199,7 +207,13 @@ async def answer_survey(
     create = Create.on_resource(request, idempotency_key, body=body)
     try:
         result = await app.execute(
-            survey_id, command, meta, check_branch=staff.check_branch, create=create, texts=texts
+            survey_id,
+            command,
+            meta,
+            check_branch=staff.check_branch,
+            create=create,
+            texts=texts,
+            preloaded=stream,
         )
     except WindowClosed as exc:
         raise HTTPException(410, str(exc)) from None

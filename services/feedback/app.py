@@ -86,6 +86,7 @@ class FeedbackApp(StreamCommands[Command, Survey]):
             after_change=self._after_change,
             stream_id=stream_id,
             noun="survey",
+            text_keys=True,  # the customers' comments: their keys are read with the survey
         )
 
     # ------------------------------------------------------------------------------- commands
@@ -100,29 +101,35 @@ class FeedbackApp(StreamCommands[Command, Survey]):
         check_branch: CheckBranch | None = None,
         texts: PendingTexts | None = None,
         create: Create | None = None,
+        preloaded: Loaded[Survey] | None = None,
     ) -> CommandResult[Survey]:
         """A command on an existing survey (an answer); ``check_branch`` sees its branch first;
-        ``texts`` (the comment) are stored with the events, under the survey's customer.
+        ``texts`` (the comment) are stored with the events, under the survey's customer;
+        ``preloaded``: the survey as the route's branch check loaded it.
 
         With an idempotency key (``create``: the answer is a create) the key is claimed in the
-        command's transaction and recorded with it; a retry raises
-        :class:`~shared.idempotency.AlreadyCreated`."""
+        command's transaction, naming the survey and 201 (a refused answer rolls the claim back);
+        a retry raises :class:`~shared.idempotency.AlreadyCreated`. A conflict runs the whole
+        transaction again, the claim included."""
         if create is None or not create.keyed:
             return await super().execute(
-                survey_id, command, meta, expected_version, check_branch=check_branch, texts=texts
-            )
-        async with self.store.transaction() as conn:
-            result = await self.handler.execute_in(
-                conn,
-                stream_id(survey_id),
-                claim_first(create, command),
-                meta=meta,
-                expected_version=expected_version,
+                survey_id,
+                command,
+                meta,
+                expected_version,
                 check_branch=check_branch,
                 texts=texts,
+                preloaded=preloaded,
             )
-            await create.record(conn, str(survey_id), 201)
-            return result
+        return await self.handler.execute(
+            stream_id(survey_id),
+            claim_first(create, command, resource_id=str(survey_id), status=201),
+            meta=meta,
+            expected_version=expected_version,
+            check_branch=check_branch,
+            texts=texts,
+            preloaded=preloaded,
+        )
 
     async def report_delivery(
         self,
@@ -211,7 +218,12 @@ class FeedbackApp(StreamCommands[Command, Survey]):
     # ----------------------------------------- read model, dispatch, deadline: same transaction
 
     async def _after_change(
-        self, conn: asyncpg.Connection, before: Survey, state: Survey, envelopes: Sequence[Envelope]
+        self,
+        conn: asyncpg.Connection,
+        before: Survey,
+        state: Survey,
+        envelopes: Sequence[Envelope],
+        _locked: object = None,
     ) -> None:
         if not envelopes or state.survey_id is None:
             return

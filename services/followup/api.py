@@ -26,12 +26,11 @@ from services.followup.domain import (
     ReassignTask,
     RecordContact,
     Task,
-    stream_id,
 )
 from shared.auth import Principal, requires, requires_on
 from shared.by_name import record
 from shared.command_routes import CommandCall, CommandRoutes, Ran, by_keyword
-from shared.commands import CommandResult
+from shared.commands import CommandResult, Loaded
 from shared.contracts.common import Note, StaffId
 from shared.contracts.followup import TaskKind
 from shared.contracts.text import TextRef, TextRules
@@ -48,9 +47,15 @@ BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 
 
-async def task_branch(task_id: UUID, parts: Parts) -> str | None:
+async def task_stream(task_id: UUID, parts: Parts) -> Loaded[Task]:
+    """The task's stream, loaded once per request (FastAPI keeps a dependency's value for the
+    request): its branch is checked before the route runs and a command starts from it."""
+    return await parts.app.stream(task_id)
+
+
+async def task_branch(stream: Annotated[Loaded[Task], Depends(task_stream)]) -> str | None:
     """The task's branch, checked before a route on it runs (``requires_on``)."""
-    return await parts.app.handler.branch_of(stream_id(task_id))
+    return stream.branch_id
 
 
 #: who may read a task: a reader of its branch (checked before it is loaded)
@@ -252,6 +257,7 @@ async def _run(parts: Components, call: CommandCall) -> Ran:
         call.expected_version,
         check_branch=call.staff.check_branch,
         texts=call.texts,
+        preloaded=call.preloaded,
     )
     task_id = call.resource_id
     branch = result.events[0].branch_id if result.events else (await app.load(task_id)).history[0].branch_id
@@ -290,6 +296,7 @@ tasks: CommandRoutes[Components] = CommandRoutes(
     resource="task_id",
     app=injected(Components),
     branch_of=task_branch,
+    stream_of=task_stream,
     run=_run,
     view=TaskView,
     now=lambda parts: parts.app.clock.now(),

@@ -70,6 +70,7 @@ class FollowUpApp(StreamCommands[Command, Task]):
             after_change=self._after_change,
             stream_id=stream_id,
             noun="follow-up task",
+            text_keys=True,  # staff's notes: the keys they go under are read with the task
         )
 
     # ---------------------------------------------------------------------- the SLA clock fires
@@ -90,7 +91,12 @@ class FollowUpApp(StreamCommands[Command, Task]):
     # ------------------------------------------------- read model + deadline, same transaction
 
     async def _after_change(
-        self, conn: asyncpg.Connection, before: Task, state: Task, envelopes: Sequence[Envelope]
+        self,
+        conn: asyncpg.Connection,
+        before: Task,
+        state: Task,
+        envelopes: Sequence[Envelope],
+        _locked: object = None,
     ) -> None:
         """The task's row and its deadline, each one queued write; the deadline is read once
         (not at all for a new task: it has none) and changed in memory (``Deadlines.cached``)."""

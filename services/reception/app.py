@@ -6,29 +6,29 @@ inside the commands. Lock order, the same everywhere (so concurrent commands and
 never deadlock): the subject's deadline rows, then ticket counter, then the stream's events, then
 read-model rows (visits, counters).
 
-Round trips (issue 19): the deadline rows are read by the statement that locks them; a visit's
-event, lobby rows and wait clock are queued (``shared.db_batch``) and go to PostgreSQL as one
-statement at commit, with the audit row; a new visit locks and loads nothing (its id is new: no
-deadline row of it exists for the scheduler to hold). The locks of that last statement are taken
-in the order PostgreSQL runs its parts, after the deadline rows and the counter row: a cycle with
-another writer is still possible there, and is retried as a deadlock (``CommandHandler``).
+Round trips (issue 19): one statement locks and reads the deadline rows (call-next: the counter's
+row too) and loads the stream (``locks.py``); a visit's event, lobby rows and wait clock are queued
+(``shared.db_batch``) and go to PostgreSQL as one statement at commit, with the audit row; a new
+visit locks and loads nothing (its id is new: no deadline row of it exists for the scheduler to
+hold). The locks of one statement are taken in the order PostgreSQL runs its parts: a cycle with
+another writer is still possible, and is retried as a deadlock (``CommandHandler``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from contextvars import ContextVar
 from datetime import datetime
-from typing import TypeVar, Unpack
+from typing import Any, TypeVar, Unpack
 from uuid import UUID
 
 import asyncpg
 
 from services.reception import domain as v
+from services.reception import locks
 from services.reception import phone as p
 from services.reception.catalogue import Catalogue
-from services.reception.command_types import CallStep, Options, Start, VisitStep
+from services.reception.command_types import CallStep, Options, Start, SubjectLocks, VisitStep
 from services.reception.counter_app import Counters
 from services.reception.gauges import refresh_gauges
 from services.reception.metrics import (
@@ -47,6 +47,7 @@ from shared.commands import (
     CommandHandler,
     CommandResult,
     Loaded,
+    Locked,
     PendingTexts,
 )
 from shared.contracts.reception import (
@@ -64,7 +65,7 @@ from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create, claim_first
 from shared.periodic import every
 from shared.runner import ServiceContext
-from shared.sla.deadlines import Deadline, DeadlineCache, Deadlines, from_row
+from shared.sla.deadlines import Deadline, DeadlineCache, Deadlines
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler, Kind
 from shared.texts import PrivateTexts, texts_for
@@ -79,11 +80,6 @@ _NO_TICKET = "X000"
 
 S = TypeVar("S")
 C = TypeVar("C")
-
-
-#: the deadline rows :meth:`Reception.lock_deadlines` locked (and read) for the command running in
-#: this task: its ``after_change`` changes them in memory and writes them with the append
-_LOCKED: ContextVar[DeadlineCache | None] = ContextVar("reception_locked_deadlines", default=None)
 
 
 class VisitTaken(Exception):
@@ -110,7 +106,7 @@ class Reception:
         self.slas = ReceptionSlas(self.deadlines, self.catalogue)
         self.visit_rows = VisitRows(self.book)
         self.call_rows = CallRows()
-        self.visits = self._handler(v.visit_decider, after_change=self._after_visit)
+        self.visits = self._handler(v.visit_decider, after_change=self._after_visit, text_keys=True)
         self.calls = self._handler(p.call_decider, after_append=self._after_call)
         self.counters = Counters(SERVICE, ctx.store, ctx.clock, self.book)
         self.scheduler = DeadlineScheduler(self.deadlines, ctx.pool, self._on_fire)
@@ -122,6 +118,7 @@ class Reception:
         decider: Decider[C, S],
         after_append: AfterAppend[S] | None = None,
         after_change: AfterChange[S] | None = None,
+        text_keys: bool = False,
     ) -> CommandHandler[C, S]:
         """Commands on visits or calls: built in their transaction, the deadline rows locked first."""
         return CommandHandler(
@@ -133,19 +130,18 @@ class Reception:
             after_change=after_change,
             retries=5,
             lock_first=self.lock_deadlines,
+            text_keys=text_keys,
         )
 
-    async def lock_deadlines(self, conn: asyncpg.Connection, stream_id: str) -> None:
-        """A visit's or call's SLA deadline rows, locked first (``visit-<id>`` → subject ``<id>``).
+    async def lock_deadlines(self, conn: asyncpg.Connection, stream_id: str, stream_sql: str) -> Locked:
+        """A visit's or call's SLA deadline rows, locked first (``visit-<id>`` → subject ``<id>``),
+        read by the same statement together with the stream (``stream_sql``).
 
         Why first: the SLA scheduler locks a deadline row and then appends to the subject's
         stream; a command that appended first and then touched the row would wait for the
-        scheduler while the scheduler waits for it. The lock reads the rows in the same round
-        trip: the command's deadlines are then changed in memory and written with its append
-        (:meth:`_after_visit`), with no second read."""
-        subject = stream_id.split("-", 1)[1]
-        rows = await conn.fetch("SELECT * FROM deadlines WHERE subject_id = $1 FOR UPDATE", subject)
-        _LOCKED.set(DeadlineCache(self.deadlines, subject, [from_row(r) for r in rows]))
+        scheduler while the scheduler waits for it. The command's deadlines are then changed in
+        memory and written with its append (:meth:`_after_visit`), with no second read."""
+        return await locks.lock_subject(conn, self.deadlines, stream_id, stream_sql)
 
     # ------------------------------------------------------------------------------- visits
 
@@ -271,12 +267,7 @@ class Reception:
             if only_if_queued and loaded.state.status is not v.Status.queued:
                 raise VisitTaken()
             branch_id = loaded.history[0].branch_id
-            busy = await conn.fetchrow(
-                """SELECT visit_id, ticket, state, state_since FROM counters
-                   WHERE branch_id = $1 AND counter_id = $2 FOR UPDATE""",
-                branch_id,
-                counter_id,
-            )
+            busy, counter = await locks.counter_row(conn, loaded.locked, branch_id, counter_id)
             if (
                 busy is not None
                 and busy["visit_id"] is not None
@@ -293,12 +284,14 @@ class Reception:
                 and not self._open_today(busy, branch_id, now)
             ):
                 actor = meta or Metadata(actor=staff_id)
-                await self.counters.before_call(conn, branch_id, counter_id, staff_id, now, actor)
+                await self.counters.before_call(
+                    conn, branch_id, counter_id, staff_id, now, actor, preloaded=counter
+                )
             return v.Call(counter_id, staff_id, now)
 
         return make
 
-    def _open_today(self, row: asyncpg.Record | None, branch_id: str, now: datetime) -> bool:
+    def _open_today(self, row: Any, branch_id: str, now: datetime) -> bool:
         """Whether the counter's row (locked, written in every counter command's transaction, so
         it says what the counter's stream says) shows it open since today: then the call changes
         nothing on the counter (``counter.py``, ``BeforeCall``) and its stream need not be read."""
@@ -337,6 +330,9 @@ class Reception:
                         self.call(counter_id, staff_id, meta=meta, only_if_queued=True),
                         meta=meta,
                         check_branch=check_branch,
+                        lock_first=locks.for_call(
+                            self.deadlines, self.counters, branch_id, counter_id, self.clock.now()
+                        ),
                     )
                 except VisitTaken:
                     continue
@@ -357,27 +353,31 @@ class Reception:
         return await _existing(self.visits, v.stream_id(visit_id), f"visit {visit_id}")
 
     async def _after_visit(
-        self, conn: asyncpg.Connection, before: v.Visit, state: v.Visit, envelopes: Sequence[Envelope]
+        self,
+        conn: asyncpg.Connection,
+        before: v.Visit,
+        state: v.Visit,
+        envelopes: Sequence[Envelope],
+        locked: object = None,
     ) -> None:
         """The lobby rows and the wait clock, queued with the append (``shared.db_batch``): one
         statement with it in a command's transaction, at once in the scheduler's."""
         await self.visit_rows.queue(conn, state, envelopes)
         if not self.slas.moves_visit(envelopes):
             return
-        deadlines = await self._visit_deadlines(conn, state, envelopes)
+        deadlines = await self._visit_deadlines(conn, state, envelopes, locked)
         await self.slas.on_visit(conn, state, envelopes, deadlines)
         await deadlines.write(conn)
 
     async def _visit_deadlines(
-        self, conn: asyncpg.Connection, state: v.Visit, envelopes: Sequence[Envelope]
+        self, conn: asyncpg.Connection, state: v.Visit, envelopes: Sequence[Envelope], locked: object
     ) -> DeadlineCache:
-        """The visit's deadlines as :meth:`lock_deadlines` read them in this transaction; none for a
-        new visit; else read now (a command run in another's transaction)."""
+        """The visit's deadlines as :meth:`lock_deadlines` read them in this transaction
+        (``locked``); none for a new visit; else read now (a command run in another's
+        transaction)."""
         subject = str(state.visit_id)
-        locked = _LOCKED.get()
-        if locked is not None and locked.subject_id == subject:
-            _LOCKED.set(None)
-            return locked
+        if isinstance(locked, SubjectLocks) and locked.deadlines.subject_id == subject:
+            return locked.deadlines
         return await self.deadlines.cached(None if envelopes[0].stream_version == 1 else conn, subject)
 
     # -------------------------------------------------------------------------------- calls
@@ -408,7 +408,10 @@ class Reception:
     def answer(self, staff_id: str, rings: int, seconds_to_answer: float | None) -> CallStep:
         async def make(conn: asyncpg.Connection, loaded: Loaded[p.PhoneCall]) -> p.AnswerCall:
             now = self.clock.now()
-            deadline = await self.deadlines.get(conn, str(loaded.state.call_id), PHONE)
+            locks = loaded.locked
+            # the call's deadline rows were locked and read with it (lock_deadlines): no second read
+            deadlines = locks.deadlines if isinstance(locks, SubjectLocks) else self.deadlines
+            deadline = await deadlines.get(conn, str(loaded.state.call_id), PHONE)
             breach = None
             if deadline is not None and deadline.is_open and "breached" not in deadline.fired:
                 breach = SlaBreached(**deadline.event_fields(), at=now)

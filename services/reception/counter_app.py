@@ -8,7 +8,7 @@ state. A call locks the same row first, so a call and a pause of one counter nev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import asyncpg
@@ -18,7 +18,7 @@ from services.reception.projections import CounterRows, local_day
 from services.reception.queries import day_bounds
 from shared.clock import Clock
 from shared.commands import CommandHandler, CommandResult, Loaded
-from shared.envelope import Metadata
+from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
 from shared.sla.policy import PolicyBook
 
@@ -32,9 +32,19 @@ class Counters:
             store=store,
             decider=k.counter_decider,
             clock=clock,
-            after_change=self.rows.queue,
+            after_change=self._queue_row,
             retries=5,
         )
+
+    async def _queue_row(
+        self,
+        conn: asyncpg.Connection,
+        before: k.Counter,
+        state: k.Counter,
+        envelopes: Sequence[Envelope],
+        _locked: object = None,
+    ) -> None:
+        await self.rows.queue(conn, before, state, envelopes)
 
     async def run(
         self,
@@ -68,12 +78,15 @@ class Counters:
         staff_id: str,
         at: datetime,
         meta: Metadata,
+        *,
+        preloaded: Loaded[k.Counter] | None = None,
     ) -> None:
         """In the call's transaction: refuse a paused counter, open a closed one (``counter.py``).
         No savepoint: the call's transaction is retried whole on a conflict (and the ``counters``
         row, locked first by the call, already serialises the counter's writers). The counter's
         append and row are queued: they go to PostgreSQL as one statement when the call appends
-        (``shared.db_batch.end_with`` sends them first, then queues the call's own writes)."""
+        (``shared.db_batch.end_with`` sends them first, then queues the call's own writes).
+        ``preloaded``: the counter's stream as the call's first statement read it (call-next)."""
         await self.commands.execute_in(
             conn,
             k.stream_id(branch_id, counter_id),
@@ -83,6 +96,7 @@ class Counters:
             must_exist=False,
             savepoint=False,
             load=True,
+            preloaded=preloaded,
         )
 
     def day_start(self, branch_id: str, at: datetime) -> datetime:

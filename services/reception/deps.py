@@ -15,6 +15,7 @@ from services.reception import components
 from services.reception import domain as v
 from services.reception import phone as p
 from services.reception.app import Reception
+from shared.commands import stream_branch
 from shared.envelope import Metadata
 from shared.http import command_metadata
 from shared.runner import ServiceContext, context
@@ -32,10 +33,12 @@ BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 
 
 async def visit_branch(visit_id: UUID, app: App) -> str | None:
-    """The visit's branch, checked before a route on it runs (``requires_on``)."""
-    return await app.visits.branch_of(v.stream_id(visit_id))
+    """The visit's branch, checked before a route on it runs (``requires_on``). Only the branch:
+    a visit's command reads its stream with its deadline rows' lock (``Reception.lock_deadlines``),
+    so a stream loaded here would not be used."""
+    return await stream_branch(app.store, v.stream_id(visit_id))
 
 
 async def call_branch(call_id: UUID, app: App) -> str | None:
-    """The call's branch, checked before a route on it runs (``requires_on``)."""
-    return await app.calls.branch_of(p.stream_id(call_id))
+    """The call's branch, checked before a route on it runs (``requires_on``), as :func:`visit_branch`."""
+    return await stream_branch(app.store, p.stream_id(call_id))

@@ -3,7 +3,9 @@
 
 Budget: the survey's load (also the branch check) on its own checkout, then BEGIN, the window
 deadline (read once, met in memory), one statement with the events, the facts row, the deadline
-and the audit row, COMMIT; a comment adds the customer's text key and its read for the answer.
+and the audit row, COMMIT; a comment adds its read for the answer (the customer's text key is
+read with the survey's load); an ``Idempotency-Key`` adds its claim (the key's row inserted, in
+the command's transaction, not a savepoint of its own).
 Before ``after_change`` (issue 19) the facts row, the deadline's read and its update were
 statements of their own.
 
@@ -39,7 +41,7 @@ async def test_answering_a_survey_stays_within_its_round_trips(database_url: str
     quiet = FeedbackConfig(dispatch_period=3600)  # sent below, not while the answers are counted
     async with running("feedback", database_url, bootstrap, config=quiet) as svc:
         svc.auth.allow(b)
-        subjects = [(await serve(bootstrap, b, staff_id=f"teller-{n}"))[1] for n in range(6)]
+        subjects = [(await serve(bootstrap, b, staff_id=f"teller-{n}"))[1] for n in range(7)]
         for subject in subjects:
             await wait_survey(svc, subject)
         await svc.parts.dispatcher.tick()
@@ -58,7 +60,16 @@ async def test_answering_a_survey_stays_within_its_round_trips(database_url: str
 
         plain = await _counted(svc, ids[4], {"score": 5})
         with_comment = await _counted(svc, ids[5], {"score": 4, "comment": "快，专业"})
+        # with an Idempotency-Key: its row inserted is the claim (one statement more)
+        keyed = await own_statements(
+            lambda: svc.http.post(
+                f"/surveys/{ids[6]}/responses", json={"score": 5}, headers={"Idempotency-Key": "answer-key-1"}
+            ),
+            201,
+            "keyed answer",
+        )
 
     assert len(request) <= 7, request
     assert len(plain) <= 5, plain
-    assert len(with_comment) <= 7, with_comment
+    assert len(with_comment) <= 6, with_comment
+    assert len(keyed) <= 6, keyed
