@@ -278,10 +278,12 @@ async def get_survey(
     response: Response,
 ) -> SurveyView:
     app = parts.app
-    loaded = await app.load(survey_id)
-    staff.check_branch(loaded.history[0].branch_id)
     now = app.clock.now()
-    async with app.store.pool.acquire() as conn:
+    # one snapshot: the dispatcher records a send's outcome in the survey's stream and in its
+    # dispatch row in one transaction, and the view shows both
+    async with app.store.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        loaded = await app.load(survey_id, conn)
+        staff.check_branch(loaded.history[0].branch_id)
         deadlines = [d.to_json(now) for d in await app.deadlines.list_for(conn, str(survey_id))]
         delivery = await conn.fetchrow(
             """SELECT attempts, next_attempt_at, sent_at, given_up_at, skip_reason, last_error
