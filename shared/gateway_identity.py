@@ -24,16 +24,14 @@ this table and its ``branches``.
 from __future__ import annotations
 
 import functools
-import inspect
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Request
 
 from shared.auth.config import LEEWAY
 from shared.auth.dependencies import (
@@ -43,6 +41,7 @@ from shared.auth.dependencies import (
     StaffToken,
     authenticated,
     bearer_token,
+    on_branch_signature,
 )
 from shared.auth.dependencies import actor_metadata as actor_metadata
 from shared.auth.derived_keys import app_key, derive_key, key_from_env
@@ -202,14 +201,7 @@ class _StaffOrGateway(StaffToken):
         super().__init__(f"staff_or_gateway_{action.replace('.', '_')}")
         self.action = action
         setattr(self, ACTION_ATTR, action)
-        keyword = inspect.Parameter.KEYWORD_ONLY
-        self.__signature__ = inspect.Signature(
-            [
-                inspect.Parameter("request", keyword, annotation=Request),
-                inspect.Parameter("branch", keyword, annotation=Annotated[str | None, Depends(branch_of)]),
-            ],
-            return_annotation=Principal,
-        )
+        self.__signature__ = on_branch_signature(branch_of)
 
     async def __call__(self, request: Request, branch: str | None = None) -> Principal:  # type: ignore[override]
         action = self.action

@@ -251,16 +251,7 @@ class Create:
             return
         first = None
         for _ in range(3):
-            claimed = await conn.fetchval(
-                _CLAIM,
-                self.digest,
-                self.scope,
-                self.operation,
-                self.fingerprint,
-                resource_id,
-                status,
-                self.at,
-            )
+            claimed = await conn.fetchval(_CLAIM, *self._row(resource_id, status))
             if claimed:
                 await self._prune(conn)
                 if resource_id is not None and status is not None:
@@ -293,17 +284,11 @@ class Create:
         status, key or not."""
         audit.note(resource_id=resource_id, status=status)
         if self.digest is not None:  # queued with the create's append (shared.db_batch)
-            await db_batch.write(
-                conn,
-                _RECORD,
-                self.digest,
-                self.scope,
-                self.operation,
-                self.fingerprint,
-                resource_id,
-                status,
-                self.at,
-            )
+            await db_batch.write(conn, _RECORD, *self._row(resource_id, status))
+
+    def _row(self, resource_id: str | None, status: int | None) -> tuple[object, ...]:
+        """The key's row as ``_CLAIM`` and ``_RECORD`` take it."""
+        return (self.digest, self.scope, self.operation, self.fingerprint, resource_id, status, self.at)
 
     async def _prune(self, conn: asyncpg.Connection) -> None:
         global _last_prune

@@ -167,14 +167,7 @@ class _RequiresOn(_Requires):
         super().__init__(action)
         self.__name__ = self.__qualname__ = f"{self.__name__}_on_{branch_of.__name__}"
         # a real signature: the resource's branch comes from the route's own dependency
-        keyword = inspect.Parameter.KEYWORD_ONLY
-        self.__signature__ = inspect.Signature(
-            [
-                inspect.Parameter("request", keyword, annotation=Request),
-                inspect.Parameter("branch", keyword, annotation=Annotated[str | None, Depends(branch_of)]),
-            ],
-            return_annotation=Principal,
-        )
+        self.__signature__ = on_branch_signature(branch_of)
 
     async def __call__(self, request: Request, branch: str | None = None) -> Principal:  # type: ignore[override]
         bound = await super().__call__(request)
@@ -257,3 +250,16 @@ class BranchCheckMiddleware:
             await send(message)
 
         await self.app(scope, receive, guarded_send)
+
+
+def on_branch_signature(branch_of: BranchOf) -> inspect.Signature:
+    """``(request, branch)`` with the resource's branch from the route's own ``branch_of``
+    dependency: the signature FastAPI reads for a one-node dependency on a resource's branch."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    return inspect.Signature(
+        [
+            inspect.Parameter("request", keyword, annotation=Request),
+            inspect.Parameter("branch", keyword, annotation=Annotated[str | None, Depends(branch_of)]),
+        ],
+        return_annotation=Principal,
+    )
