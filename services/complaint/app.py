@@ -43,13 +43,13 @@ from services.complaint.metrics import COMPLAINTS_BY_STATUS, COMPLAINTS_ON_HOLD
 from services.complaint.regclocks import ClockMath
 from services.complaint.regulation import branch_calendar_name
 from shared.actors import SLA_CLOCK
-from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
+from shared.commands import CheckBranch, CommandHandler, CommandResult, PendingTexts
 from shared.contracts.complaint import Category, Channel
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import VerificationFailed
 from shared.contracts.reception import ComplaintRaisedDuringVisit, CustomerErased, VisitLeft
 from shared.contracts.text import TextRef
-from shared.decider import DomainError, NotFound
+from shared.decider import DomainError
 from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create
 from shared.metrics import SLA_BREACHES, SLA_MET
@@ -58,6 +58,7 @@ from shared.runner import ServiceContext, components_of
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler, Kind
+from shared.stream_commands import StreamCommands
 from shared.texts import PrivateTexts, texts_for
 
 log = logging.getLogger(__name__)
@@ -101,14 +102,20 @@ class ComplaintApp:
             for clock in profile.clocks.values():
                 SLA_BREACHES.labels("complaint", clock.sla)
                 SLA_MET.labels("complaint", clock.sla)
-        self.handler: CommandHandler[Command, Complaint] = CommandHandler(
+        #: staff commands on a case and its load: the shared entry points every service offers
+        self.cases: StreamCommands[Command, Complaint] = StreamCommands(
             service="complaint",
             store=ctx.store,
             decider=self.decider,
             clock=ctx.clock,
             after_change=self._after_change,
+            stream_id=stream_id,
+            noun="complaint",
             text_keys=True,
         )
+        self.handler: CommandHandler[Command, Complaint] = self.cases.handler
+        self.execute = self.cases.execute
+        self.get = self.cases.load
         self.scheduler = DeadlineScheduler(
             self.deadlines, ctx.pool, self.on_fire, period=self.settings.scheduler_period_seconds
         )
@@ -218,31 +225,6 @@ class ComplaintApp:
             await create.record(conn, str(complaint_id), 201)
             return result, False
 
-    async def execute(
-        self,
-        complaint_id: UUID,
-        command: Command,
-        *,
-        meta: Metadata,
-        expected_version: int | None = None,
-        check_branch: CheckBranch | None = None,
-        texts: PendingTexts | None = None,
-        preloaded: Loaded[Complaint] | None = None,
-    ) -> CommandResult[Complaint]:
-        """A staff command on a case; ``check_branch`` sees the case's branch before deciding;
-        ``texts`` (the refs the command carries) are stored in the command's transaction;
-        ``preloaded``: the case as the route's branch check loaded it."""
-        return await self.handler.execute(
-            stream_id(complaint_id),
-            command,
-            branch_id=None,
-            meta=meta,
-            expected_version=expected_version,
-            check_branch=check_branch,
-            texts=texts,
-            preloaded=preloaded,
-        )
-
     async def execute_in(
         self,
         conn: asyncpg.Connection,
@@ -282,12 +264,6 @@ class ComplaintApp:
             loop.call_later(delay, self.store.notifier.poke)
 
     # -------------------------------------------------------------------------------- queries
-
-    async def get(self, complaint_id: UUID) -> Loaded[Complaint]:
-        loaded = await self.handler.load(stream_id(complaint_id))
-        if loaded.version == 0:
-            raise NotFound(f"complaint {complaint_id} does not exist")
-        return loaded
 
     async def deadlines_of(self, complaint_id: UUID) -> list[Deadline]:
         async with self.pool.acquire() as conn:

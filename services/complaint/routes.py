@@ -66,7 +66,7 @@ Meta = Annotated[Metadata, Depends(command_metadata)]
 async def complaint_stream(complaint_id: UUID, app: App) -> Loaded[d.Complaint]:
     """The case's stream, loaded once per request (FastAPI keeps a dependency's value for the
     request): its branch is checked before the route runs and a command starts from it."""
-    return await app.handler.load(d.stream_id(complaint_id))
+    return await app.cases.stream(complaint_id)
 
 
 async def complaint_branch(
