@@ -20,7 +20,7 @@ from typing import Any
 from bench.http_client import LoadClient
 from bench.load import closed_loop
 from bench.stats import progress
-from services.followup.domain import CUSTOMER_FACING
+from services.followup.decider import CUSTOMER_FACING
 from services.simulator.envelopes import EnvelopeFactory, Made
 from services.simulator.envelopes import producer as envelope_producer
 from services.simulator.envelopes import publish as publish_envelopes

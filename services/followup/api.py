@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.followup.app import FollowUpApp
 from services.followup.components import Components, Parts
-from services.followup.domain import (
+from services.followup.decider import (
     CancelTask,
     CompleteTask,
     ReassignTask,

@@ -20,8 +20,8 @@ from uuid import UUID
 import asyncpg
 
 from services.followup import metrics
-from services.followup.domain import Command, RecordSla, Task, followup_decider, stream_id
-from services.followup.rules import VERIFICATION_SLA
+from services.followup.decider import Command, RecordSla, Task, followup_decider, stream_id
+from services.followup.decider.rules import VERIFICATION_SLA
 from shared import db_batch
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock

@@ -10,7 +10,7 @@ from fastapi import Depends
 
 from services.followup.app import SERVICE, FollowUpApp
 from services.followup.config import FollowupSettings
-from services.followup.rules import TaskRules
+from services.followup.decider.rules import TaskRules
 from shared.runner import ComponentsFactory, ServiceContext, components_of, injected
 from shared.sla.deadlines import Deadlines
 from shared.sla.policy import PolicyBook

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.followup.rules import RuleConfig
+from services.followup.decider.rules import RuleConfig
 from shared.sla.policy import parse_duration
 
 _DEFAULTS = RuleConfig()

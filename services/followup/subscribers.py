@@ -24,8 +24,8 @@ import asyncpg
 
 from services.followup import complaint_rows
 from services.followup.app import FollowUpApp
-from services.followup.domain import CancelTask, CompleteTask, PauseTask, ResumeTask, ScheduleTask
-from services.followup.rules import TaskRules
+from services.followup.decider import CancelTask, CompleteTask, PauseTask, ResumeTask, ScheduleTask
+from services.followup.decider.rules import TaskRules
 from shared import reactions
 from shared.clock import Clock
 from shared.contracts.complaint import (

@@ -35,7 +35,7 @@ SLA_VERIFICATION = "followup.verification"
 SLA_REVIEW = "complaint.review"
 DAY_SECONDS = 86_400.0
 
-#: the follow-up service's task-id namespace (services/followup/domain.py ``task_id_for``): HQ derives
+#: the follow-up service's task-id namespace (services/followup/decider/task.py ``task_id_for``): HQ derives
 #: the id of the task a remediation action becomes the way follow-up does, to join the two topics
 FOLLOWUP_TASK_NAMESPACE = UUID("5b0f3c52-3a41-4e4e-9a5c-7f0d8e1f2a60")
 REMEDIATION = "remediation"

@@ -1,7 +1,7 @@
 """Follow-up tasks, done the way staff do them: from the branch's open list.
 
 A task that promises the customer something (a progress update, a callback, service recovery,
-telling a complainant: ``CUSTOMER_FACING`` in ``services/followup/domain.py``) needs the customer
+telling a complainant: ``CUSTOMER_FACING`` in ``services/followup/decider/task.py``) needs the customer
 reached first: staff call, record each attempt (reached or not), and complete the task once they
 got through — or, after :data:`MAX_ATTEMPTS` failed attempts, close it as unreachable (cancel
 with the reason). A verification records whether the correction really happened (mostly yes); a
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from services.followup.domain import CUSTOMER_FACING
+from services.followup.decider import CUSTOMER_FACING
 from services.simulator.rounds import Listing, Round
 from shared.contracts.followup import TaskKind
 

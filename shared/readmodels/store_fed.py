@@ -101,7 +101,7 @@ async def _rebuild_complaint(conn: asyncpg.Connection) -> None:
 
 async def _rebuild_followup(conn: asyncpg.Connection) -> None:
     from services.followup.app import _upsert_task
-    from services.followup.domain import followup_decider
+    from services.followup.decider import followup_decider
 
     async def write(conn: asyncpg.Connection, state: Any, envs: list[Envelope]) -> None:
         if state.task_id is not None and state.kind is not None:  # as FollowUpApp._after_change

@@ -19,8 +19,8 @@ import pytest
 import pytest_asyncio
 from openpyxl import load_workbook
 
-from services.followup.domain import CompleteTask, Task, decide, evolve
-from services.followup.rules import TaskRules
+from services.followup.decider import CompleteTask, Task, decide, evolve
+from services.followup.decider.rules import TaskRules
 from services.hq.config import DEFAULT_PROFILES_DIR
 from services.hq.report import SECTIONS
 from services.hq.report_csv import parse_csv_sections

@@ -148,7 +148,7 @@ async def seed_complaint(svc: Running) -> None:
 
 async def seed_followup(svc: Running) -> None:
     from services.followup.components import components
-    from services.followup.domain import ScheduleTask
+    from services.followup.decider import ScheduleTask
     from shared.contracts.followup import TaskKind
 
     app = components(svc.ctx).app

@@ -207,7 +207,7 @@ class Client:
 
     def task(self, kind: str = "remediation") -> str:
         from services.followup.components import components
-        from services.followup.domain import ScheduleTask
+        from services.followup.decider import ScheduleTask
         from shared.contracts.followup import TaskKind
 
         ctx = self.stack.ctx("followup")

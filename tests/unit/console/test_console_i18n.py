@@ -16,7 +16,7 @@ from services.console.i18n import LANGS, MESSAGES, Translator, normalise_lang
 from services.console.pages.complaints import HISTORY_KEYS
 from services.console.pages.desk import VISIT_STEPS
 from services.console.steps import STEP_ACTIONS
-from services.followup.domain import TaskStatus
+from services.followup.decider import TaskStatus
 from services.hq.kpis import KPIS
 from services.reception import domain as reception_domain
 from shared.auth import ROLES

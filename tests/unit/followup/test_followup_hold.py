@@ -11,7 +11,7 @@ from uuid import uuid4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.followup.domain import (
+from services.followup.decider import (
     CancelTask,
     Command,
     PauseTask,

@@ -8,8 +8,8 @@ from uuid import UUID, uuid4, uuid5
 
 import pytest
 
-from services.followup import domain as d
-from services.followup.rules import RuleConfig, TaskRules, staff_owner
+from services.followup import decider as d
+from services.followup.decider.rules import RuleConfig, TaskRules, staff_owner
 from shared.contracts.complaint import (
     Channel,
     ComplaintClosed,

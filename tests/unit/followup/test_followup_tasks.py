@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from services.followup import domain as d
+from services.followup import decider as d
 from shared.contracts.followup import (
     FollowUpCancelled,
     FollowUpCompleted,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.followup.domain import task_id_for
+from services.followup.decider import task_id_for
 from services.hq.projections.tables import READ_MODEL_TABLES
 from services.hqfeed.facts import BatchChanges, ComplaintFacts, RemediationTask, remediation_task_id
 from services.hqfeed.fold import fold_batch

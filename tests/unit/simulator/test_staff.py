@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from services.complaint import domain as d
 from services.complaint.api import view
-from services.followup import domain as f
+from services.followup import decider as f
 from services.simulator import cases, tasks
 from services.simulator.visits import Waiting, line_order
 from shared.contracts.complaint import (
