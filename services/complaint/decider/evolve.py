@@ -10,12 +10,10 @@ from __future__ import annotations
 from services.complaint.decider import evolve_lifecycle, evolve_regulatory
 from services.complaint.decider.folding import EVOLVE
 from services.complaint.state import Complaint
-from shared.registry import EventData
+from shared.decider_tables import Evolutions
 
 #: the modules whose functions fill :data:`EVOLVE` (imported for that)
 SLICES = (evolve_lifecycle, evolve_regulatory)
 
 
-def evolve(state: Complaint, event: EventData) -> Complaint:
-    apply = EVOLVE.get(type(event))
-    return state if apply is None else apply(state, event)
+evolve: Evolutions[Complaint] = EVOLVE

@@ -4,10 +4,10 @@ the helpers those functions share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from services.complaint.state import (
@@ -21,21 +21,11 @@ from shared.contracts.complaint import (
     HoldKind,
 )
 from shared.contracts.text import TextRef
+from shared.decider_tables import Evolutions
 
-Apply = TypeVar("Apply", bound=Callable[..., Complaint])
-#: event type → the function that applies it to a case
-EVOLVE: dict[type, Callable[[Complaint, Any], Complaint]] = {}
-
-
-def on(*event_types: type) -> Callable[[Apply], Apply]:
-    """Register the function that applies these event types to a case."""
-
-    def register(apply: Apply) -> Apply:
-        for event_type in event_types:
-            EVOLVE[event_type] = apply
-        return apply
-
-    return register
+#: event type → the function that applies it to a case (``@on(EventType)``)
+EVOLVE: Evolutions[Complaint] = Evolutions()
+on = EVOLVE.on
 
 
 #: what a cycle records of itself, as a new cycle starts: nothing yet
