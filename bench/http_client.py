@@ -34,8 +34,8 @@ class HTTPError(Exception):
     pass
 
 
-#: a kept-alive connection idle this long is replaced before use: uvicorn closes idle ones after
-#: 5 s, and a request written just as the server closes would fail for no fault of the service
+#: a kept-alive connection idle this long is replaced before use: a request written just as the
+#: server closes an idle one would fail for no fault of the service (the services keep them 75 s)
 IDLE_SECONDS = 4.0
 
 

@@ -40,7 +40,7 @@ SERVICES = ("reception", "complaint", "followup", "feedback", "hq")
 #: a service that did not answer is asked again after this many (real) seconds
 REPROBE_SECONDS = 2.0
 #: no keep-alive: a request sent on a kept-alive connection just as the server closes it (uvicorn
-#: closes idle ones after 5 s; on a loaded machine this process may see the response seconds late)
+#: closes idle ones after a while; on a loaded machine this process may see the response seconds late)
 #: fails with a ReadError that says nothing about the service; a new connection per request on
 #: the same machine costs well under a millisecond
 KEEPALIVE_CONNECTIONS = 0
