@@ -36,6 +36,7 @@ from shared.crypto import KeyConfigError
 from shared.dbfaults import DatabaseFaultMiddleware
 from shared.eventstore import EventStore, StoredEvent
 from shared.fetch_pacing import FetchPacing
+from shared.heap import release_heap, settle_heap
 from shared.http import install_error_handlers, metrics_response
 from shared.idempotency import install_idempotency
 from shared.kafka_link import KafkaLink
@@ -366,6 +367,7 @@ def create_app(
             tasks = [asyncio.create_task(task(ctx)) for task in service.background]
             # Kafka last and in the background: commands need only PostgreSQL (shared.kafka_link)
             ctx.kafka.start()
+            settle_heap()
             log.info("%s ready on port %d", service.name, settings.http_port)
             yield
         finally:
@@ -391,6 +393,7 @@ def create_app(
             if wakeups is not None:
                 await wakeups.close()
             await pool.close()
+            release_heap()
             log.info("%s stopped", service.name)
 
     app = FastAPI(
