@@ -44,7 +44,7 @@ class Counters:
         envelopes: Sequence[Envelope],
         _locked: object = None,
     ) -> None:
-        await self.rows.queue(conn, before, state, envelopes)
+        await self.rows.queue(conn, state, envelopes)
 
     async def run(
         self,
