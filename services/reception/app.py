@@ -24,7 +24,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.reception import domain as v
+from services.reception import decider as v
 from services.reception import locks
 from services.reception import phone as p
 from services.reception.catalogue import Catalogue

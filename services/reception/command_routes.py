@@ -19,7 +19,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from services.reception import bodies as b
-from services.reception import domain as v
+from services.reception import decider as v
 from services.reception import phone as p
 from services.reception import routes as r
 from services.reception.app import Reception

@@ -18,7 +18,7 @@ from uuid import UUID
 import asyncpg
 
 from services.reception.counter import Counter
-from services.reception.domain import Visit
+from services.reception.decider import Visit
 from services.reception.phone import PhoneCall
 from shared import db_batch
 from shared.contracts.reception import (

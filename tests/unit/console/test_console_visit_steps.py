@@ -10,7 +10,7 @@ from uuid import UUID
 import pytest
 
 from services.console.pages.desk import VISIT_STEPS, visit_steps
-from services.reception import domain as v
+from services.reception import decider as v
 from shared.auth import ACTIONS
 from shared.contracts.reception import ServiceType
 from shared.decider import DomainError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.reception import domain as v
+from services.reception import decider as v
 from shared.contracts.reception import (
     Accessibility,
     ComplaintRaisedDuringVisit,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.reception import domain as v
+from services.reception import decider as v
 from shared.contracts.reception import ServiceType, VisitLeft, VisitQueued, VisitServed
 from tests.support.texts import rref
 from tests.unit.reception.reception_given import DAY, VISIT, at, visit

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from services.reception import domain as v
+from services.reception import decider as v
 from shared.contracts.reception import ServiceType
 from shared.contracts.sla import SlaAtRisk
 from tests.support.texts import rref
