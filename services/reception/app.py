@@ -171,7 +171,13 @@ class Reception:
                     )
                     day = local_day(self.book, branch_id, now)
                     number = await next_number(conn, branch_id, line.name, day)
-                    express = v.Express(service_type, line.name, line.ticket(number), day, notes)
+                    express = v.Express(
+                        service_type=service_type,
+                        line=line.name,
+                        ticket=line.ticket(number),
+                        day=day,
+                        notes=notes,
+                    )
                 return v.Arrive(
                     visit_id=visit_id,
                     arrival=arrival,
@@ -228,7 +234,7 @@ class Reception:
         async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.ConfirmNeed:
             routed = loaded.state.relationship_manager is not None
             line = self.catalogue.line_for(service_type, relationship_manager=routed)
-            return v.ConfirmNeed(service_type, line.name, self.clock.now(), notes)
+            return v.ConfirmNeed(service_type=service_type, line=line.name, at=self.clock.now(), notes=notes)
 
         return make
 
@@ -236,7 +242,7 @@ class Reception:
         async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.Guide:
             service_type = loaded.state.service_type
             required = self.catalogue.required(service_type) if service_type else ()
-            return v.Guide(required, self.clock.now(), notes)
+            return v.Guide(required_materials=required, at=self.clock.now(), notes=notes)
 
         return make
 
@@ -248,12 +254,14 @@ class Reception:
             line = loaded.state.line
             ready = loaded.state.status in (v.Status.documents_complete, v.Status.guided)
             if line is None or not ready:
-                return v.Queue(_NO_TICKET, day, now)  # refused by the decider, nothing allocated
+                return v.Queue(
+                    ticket=_NO_TICKET, day=day, at=now
+                )  # refused by the decider, nothing allocated
             spec = self.catalogue.lines.get(line)
             if spec is None:
                 raise DomainError(f"line {line} is no longer in the catalogue: confirm the need again")
             number = await next_number(conn, branch_id, line, day)
-            return v.Queue(spec.ticket(number), day, now)
+            return v.Queue(ticket=spec.ticket(number), day=day, at=now)
 
         return make
 
@@ -287,7 +295,7 @@ class Reception:
                 await self.counters.before_call(
                     conn, branch_id, counter_id, staff_id, now, actor, preloaded=counter
                 )
-            return v.Call(counter_id, staff_id, now)
+            return v.Call(counter_id=counter_id, staff_id=staff_id, at=now)
 
         return make
 
@@ -342,7 +350,9 @@ class Reception:
         self, outcome: TextRef | None, next_steps: TextRef | None, promised_by: datetime | None
     ) -> VisitStep:
         async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.Serve:
-            return v.Serve(outcome, self.clock.now(), next_steps, promised_by)
+            return v.Serve(
+                outcome=outcome, at=self.clock.now(), next_steps=next_steps, promised_by=promised_by
+            )
 
         return make
 
@@ -415,7 +425,14 @@ class Reception:
             breach = None
             if deadline is not None and deadline.is_open and "breached" not in deadline.fired:
                 breach = SlaBreached(**deadline.event_fields(), at=now)
-            return p.AnswerCall(staff_id, rings, self.catalogue.max_rings, now, seconds_to_answer, breach)
+            return p.AnswerCall(
+                staff_id=staff_id,
+                rings=rings,
+                max_rings=self.catalogue.max_rings,
+                at=now,
+                seconds_to_answer=seconds_to_answer,
+                ring_breach=breach,
+            )
 
         return make
 
