@@ -1,12 +1,14 @@
 """What staff, the rules and the SLA clock ask of a follow-up task; time arrives inside them.
 
 What a command does to a task that is not open is said on the command (:class:`NotOpen`), and
-checked once by :func:`services.followup.decider.admits` before its step runs.
+checked once by :func:`services.followup.decider.admits` before its step runs. A step's time is
+its :class:`TaskStep`'s ``at``; commands are built by keyword only (two times, the due time and
+now, or two texts cannot swap by position).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import ClassVar
@@ -40,22 +42,29 @@ class TaskCommand:
         return self.NOT_OPEN
 
 
-@dataclass(frozen=True)
-class ByRule(TaskCommand):
+@dataclass(frozen=True, kw_only=True)
+class TaskStep(TaskCommand):
+    """When a step on the task happened."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ByRule(TaskStep):
     """A step staff or a rule takes (``automatic``, in the rule's words): a rule's is quiet on a
-    closed task. Keyword-only, after the step's own fields."""
+    closed task."""
 
     #: done by a rule (e.g. the complaint closed, the update was recorded), not by staff
-    automatic: bool = field(default=False, kw_only=True)
+    automatic: bool = False
     #: the rule's words (system text)
-    rule: str | None = field(default=None, kw_only=True)
+    rule: str | None = None
 
     def not_open(self) -> NotOpen:
         return NotOpen.nothing_once_closed if self.automatic else NotOpen.refuse
 
 
-@dataclass(frozen=True)
-class ScheduleTask(TaskCommand):
+@dataclass(frozen=True, kw_only=True)
+class ScheduleTask(TaskStep):
     NOT_OPEN = NotOpen.new_only
 
     task_id: UUID
@@ -63,7 +72,6 @@ class ScheduleTask(TaskCommand):
     due_at: datetime
     reason: str
     subject: str
-    at: datetime
     owner: str | None = None
     #: the texts (of other contexts) the task is about: copied as references, never read
     about: tuple[TextRef, ...] = ()
@@ -74,16 +82,14 @@ class ScheduleTask(TaskCommand):
     regulatory_sla: str | None = None
 
 
-@dataclass(frozen=True)
-class RecordContact(TaskCommand):
+@dataclass(frozen=True, kw_only=True)
+class RecordContact(TaskStep):
     reached: bool
-    at: datetime
     note: TextRef | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CompleteTask(ByRule):
-    at: datetime
     note: TextRef | None = None
     #: verification tasks: did the correction really happen? (required for them, refused otherwise)
     verified: bool | None = None
@@ -91,26 +97,23 @@ class CompleteTask(ByRule):
     about: tuple[TextRef, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CancelTask(ByRule):
     reason: TextRef | None
-    at: datetime
 
 
-@dataclass(frozen=True)
-class ReassignTask(TaskCommand):
+@dataclass(frozen=True, kw_only=True)
+class ReassignTask(TaskStep):
     to_owner: str
-    at: datetime
     reason: TextRef | None = None
 
 
-@dataclass(frozen=True)
-class ClockRule(TaskCommand):
+@dataclass(frozen=True, kw_only=True)
+class ClockRule(TaskStep):
     """A rule on the task's clock, in its words; nothing on a task that is not open."""
 
     NOT_OPEN = NotOpen.nothing
 
-    at: datetime
     rule: str
 
 
