@@ -1,14 +1,12 @@
 """What staff, the rules and the SLA clock ask of a follow-up task; time arrives inside them.
 
 What a command does to a task that is not open is said on the command (:class:`NotOpen`), and
-checked once by :func:`services.followup.decider.admits` before its step runs. A step's time is
-its :class:`TaskStep`'s ``at``; commands are built by keyword only (two times, the due time and
-now, or two texts cannot swap by position).
+checked once by :func:`services.followup.decider.admits` before its step runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import ClassVar
@@ -42,29 +40,22 @@ class TaskCommand:
         return self.NOT_OPEN
 
 
-@dataclass(frozen=True, kw_only=True)
-class TaskStep(TaskCommand):
-    """When a step on the task happened."""
-
-    at: datetime
-
-
-@dataclass(frozen=True, kw_only=True)
-class ByRule(TaskStep):
+@dataclass(frozen=True)
+class ByRule(TaskCommand):
     """A step staff or a rule takes (``automatic``, in the rule's words): a rule's is quiet on a
-    closed task."""
+    closed task. Keyword-only, after the step's own fields."""
 
     #: done by a rule (e.g. the complaint closed, the update was recorded), not by staff
-    automatic: bool = False
+    automatic: bool = field(default=False, kw_only=True)
     #: the rule's words (system text)
-    rule: str | None = None
+    rule: str | None = field(default=None, kw_only=True)
 
     def not_open(self) -> NotOpen:
         return NotOpen.nothing_once_closed if self.automatic else NotOpen.refuse
 
 
-@dataclass(frozen=True, kw_only=True)
-class ScheduleTask(TaskStep):
+@dataclass(frozen=True)
+class ScheduleTask(TaskCommand):
     NOT_OPEN = NotOpen.new_only
 
     task_id: UUID
@@ -72,6 +63,7 @@ class ScheduleTask(TaskStep):
     due_at: datetime
     reason: str
     subject: str
+    at: datetime
     owner: str | None = None
     #: the texts (of other contexts) the task is about: copied as references, never read
     about: tuple[TextRef, ...] = ()
@@ -82,14 +74,16 @@ class ScheduleTask(TaskStep):
     regulatory_sla: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class RecordContact(TaskStep):
+@dataclass(frozen=True)
+class RecordContact(TaskCommand):
     reached: bool
+    at: datetime
     note: TextRef | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class CompleteTask(ByRule):
+    at: datetime
     note: TextRef | None = None
     #: verification tasks: did the correction really happen? (required for them, refused otherwise)
     verified: bool | None = None
@@ -97,23 +91,26 @@ class CompleteTask(ByRule):
     about: tuple[TextRef, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class CancelTask(ByRule):
     reason: TextRef | None
+    at: datetime
 
 
-@dataclass(frozen=True, kw_only=True)
-class ReassignTask(TaskStep):
+@dataclass(frozen=True)
+class ReassignTask(TaskCommand):
     to_owner: str
+    at: datetime
     reason: TextRef | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class ClockRule(TaskStep):
+@dataclass(frozen=True)
+class ClockRule(TaskCommand):
     """A rule on the task's clock, in its words; nothing on a task that is not open."""
 
     NOT_OPEN = NotOpen.nothing
 
+    at: datetime
     rule: str
 
 

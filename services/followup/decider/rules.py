@@ -323,10 +323,10 @@ class TaskRules:
         }
         due = self.progress_due(branch_id, since)
         return ScheduleTask(
-            task_id=successor_id(previous.task_id),
-            kind=TaskKind.progress_update,
-            due_at=due,
-            reason=PROGRESS_REASON,
+            successor_id(previous.task_id),
+            TaskKind.progress_update,
+            due,
+            PROGRESS_REASON,
             at=at,
             previous_task_id=previous.task_id,
             **kept,

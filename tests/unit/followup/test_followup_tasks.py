@@ -80,7 +80,7 @@ def test_schedule_records_the_task_with_its_cause_and_customer() -> None:
 def test_scheduling_the_same_task_again_decides_nothing() -> None:
     """Idempotent by construction: the id is derived from the cause, a redelivery is a no-op."""
     task(schedule()).when(schedule()).then()
-    task(schedule(), d.CancelTask(reason=fref("x"), at=at(1))).when(schedule()).then()
+    task(schedule(), d.CancelTask(fref("x"), at(1))).when(schedule()).then()
 
 
 def test_task_ids_are_derived_from_cause_and_kind() -> None:
@@ -99,52 +99,45 @@ def test_a_verification_must_be_about_a_complaint() -> None:
 
 
 def test_contact_attempts_are_counted_and_reached_is_remembered() -> None:
-    tried = task(schedule(), d.RecordContact(reached=False, at=at(1), note=fref("no answer")))
+    tried = task(schedule(), d.RecordContact(False, at(1), fref("no answer")))
     event = only(
-        tried.when(d.RecordContact(reached=True, at=at(2), note=fref("told them the case is with HQ"))),
-        FollowUpContacted,
+        tried.when(d.RecordContact(True, at(2), fref("told them the case is with HQ"))), FollowUpContacted
     )
     assert event.attempt == 2 and event.reached
-    state = task(
-        schedule(), d.RecordContact(reached=True, at=at(1)), d.RecordContact(reached=False, at=at(2))
-    ).state
+    state = task(schedule(), d.RecordContact(True, at(1)), d.RecordContact(False, at(2))).state
     assert state.status is d.TaskStatus.contacted and state.reached and state.attempts == 2
 
 
 def test_customer_facing_task_completes_only_after_the_customer_was_reached() -> None:
-    task(schedule()).when(d.CompleteTask(at=at(3))).then_raises("not been reached")
-    task(schedule(), d.RecordContact(reached=False, at=at(1))).when(d.CompleteTask(at=at(3))).then_raises(
+    task(schedule()).when(d.CompleteTask(at(3))).then_raises("not been reached")
+    task(schedule(), d.RecordContact(False, at(1))).when(d.CompleteTask(at(3))).then_raises(
         "not been reached"
     )
-    reached = task(schedule(), d.RecordContact(reached=True, at=at(1)))
-    event = only(reached.when(d.CompleteTask(at=at(3), note=fref("done"))), FollowUpCompleted)
+    reached = task(schedule(), d.RecordContact(True, at(1)))
+    event = only(reached.when(d.CompleteTask(at(3), fref("done"))), FollowUpCompleted)
     assert event.kind is TaskKind.progress_update
 
 
 def test_automatic_completion_needs_no_contact_and_is_a_no_op_when_closed() -> None:
-    task(schedule()).when(d.CompleteTask(at=at(3), automatic=True)).then(FollowUpCompleted)
-    done = task(schedule(), d.CompleteTask(at=at(3), automatic=True))
-    done.when(d.CompleteTask(at=at(4), automatic=True)).then()
+    task(schedule()).when(d.CompleteTask(at(3), automatic=True)).then(FollowUpCompleted)
+    done = task(schedule(), d.CompleteTask(at(3), automatic=True))
+    done.when(d.CompleteTask(at(4), automatic=True)).then()
 
 
 def test_internal_tasks_complete_without_a_customer_contact() -> None:
     remediation = schedule(TaskKind.remediation)
-    task(remediation).when(d.CompleteTask(at=at(3), note=fref("new checklist in place"))).then(
-        FollowUpCompleted
-    )
+    task(remediation).when(d.CompleteTask(at(3), fref("new checklist in place"))).then(FollowUpCompleted)
 
 
 def test_verification_passed() -> None:
     state = task(schedule(TaskKind.verification, due_at=at(72)))
-    outcome = state.when(
-        d.CompleteTask(at=at(50), note=fref("fee refunded, checked the ledger"), verified=True)
-    )
+    outcome = state.when(d.CompleteTask(at(50), fref("fee refunded, checked the ledger"), verified=True))
     assert only(outcome, FollowUpCompleted).verified is True
 
 
 def test_failed_verification_publishes_verification_failed_for_the_complaint() -> None:
     state = task(schedule(TaskKind.verification, due_at=at(72)))
-    outcome = state.when(d.CompleteTask(at=at(50), note=fref("refund never arrived"), verified=False))
+    outcome = state.when(d.CompleteTask(at(50), fref("refund never arrived"), verified=False))
     outcome.then(FollowUpCompleted, VerificationFailed)
     failed = outcome.events[1]
     assert isinstance(failed, VerificationFailed)
@@ -154,46 +147,45 @@ def test_failed_verification_publishes_verification_failed_for_the_complaint() -
 
 def test_verification_result_is_required_and_only_for_verifications() -> None:
     verification = task(schedule(TaskKind.verification))
-    verification.when(d.CompleteTask(at=at(5), note=fref("looked"))).then_raises("verified true or false")
-    verification.when(d.CompleteTask(at=at(5), note=None, verified=False)).then_raises("what was found")
-    reached = task(schedule(), d.RecordContact(reached=True, at=at(1)))
-    reached.when(d.CompleteTask(at=at(5), verified=True)).then_raises("only a verification")
+    verification.when(d.CompleteTask(at(5), fref("looked"))).then_raises("verified true or false")
+    verification.when(d.CompleteTask(at(5), None, verified=False)).then_raises("what was found")
+    reached = task(schedule(), d.RecordContact(True, at(1)))
+    reached.when(d.CompleteTask(at(5), verified=True)).then_raises("only a verification")
 
 
 def test_cancel_needs_a_reason() -> None:
-    task(schedule()).when(d.CancelTask(reason=None, at=at(1))).then_raises("reason")
-    outcome = task(schedule()).when(d.CancelTask(reason=fref("customer asked not to be called"), at=at(1)))
+    task(schedule()).when(d.CancelTask(None, at(1))).then_raises("reason")
+    outcome = task(schedule()).when(d.CancelTask(fref("customer asked not to be called"), at(1)))
     assert not only(outcome, FollowUpCancelled).automatic
 
 
 def test_automatic_cancel_of_a_closed_task_is_a_no_op_but_staff_get_409() -> None:
-    done = task(schedule(), d.RecordContact(reached=True, at=at(1)), d.CompleteTask(at=at(2)))
-    done.when(d.CancelTask(reason=fref("complaint closed"), at=at(3), automatic=True)).then()
-    done.when(d.CancelTask(reason=fref("oops"), at=at(3))).then_raises("completed")
+    done = task(schedule(), d.RecordContact(True, at(1)), d.CompleteTask(at(2)))
+    done.when(d.CancelTask(fref("complaint closed"), at(3), automatic=True)).then()
+    done.when(d.CancelTask(fref("oops"), at(3))).then_raises("completed")
 
 
 def test_reassign_moves_the_owner_and_refuses_the_same_owner() -> None:
     event = only(
-        task(schedule()).when(d.ReassignTask(to_owner="lm-2", at=at(1), reason=fref("shift change"))),
-        FollowUpReassigned,
+        task(schedule()).when(d.ReassignTask("lm-2", at(1), fref("shift change"))), FollowUpReassigned
     )
     assert event.from_owner == "lm-1" and event.to_owner == "lm-2"
-    assert task(schedule(), d.ReassignTask(to_owner="lm-2", at=at(1))).state.owner == "lm-2"
-    task(schedule()).when(d.ReassignTask(to_owner="lm-1", at=at(1))).then_raises("already assigned")
+    assert task(schedule(), d.ReassignTask("lm-2", at(1))).state.owner == "lm-2"
+    task(schedule()).when(d.ReassignTask("lm-1", at(1))).then_raises("already assigned")
 
 
 CLOSED_COMMANDS: list[d.Command] = [
-    d.RecordContact(reached=True, at=at(5)),
-    d.CompleteTask(at=at(5)),
-    d.CancelTask(reason=fref("x"), at=at(5)),
-    d.ReassignTask(to_owner="lm-9", at=at(5)),
+    d.RecordContact(True, at(5)),
+    d.CompleteTask(at(5)),
+    d.CancelTask(fref("x"), at(5)),
+    d.ReassignTask("lm-9", at(5)),
 ]
 
 
 @pytest.mark.parametrize("command", CLOSED_COMMANDS, ids=lambda c: type(c).__name__)
 @pytest.mark.parametrize(
     "closing",
-    [d.CancelTask(reason=fref("not needed"), at=at(1)), d.CompleteTask(at=at(1), automatic=True)],
+    [d.CancelTask(fref("not needed"), at(1)), d.CompleteTask(at(1), automatic=True)],
     ids=["cancelled", "completed"],
 )
 def test_a_closed_task_refuses_every_staff_command(closing: d.Command, command: d.Command) -> None:
@@ -213,18 +205,18 @@ def test_sla_events_are_recorded_while_open_and_a_breach_only_once() -> None:
     breached = task(schedule(), d.RecordSla(sla("breached", 24)))
     assert breached.state.breached_at == at(24) and breached.state.is_open
     breached.when(d.RecordSla(sla("breached", 24))).then()
-    task(schedule(), d.CancelTask(reason=fref("x"), at=at(1))).when(d.RecordSla(sla("breached", 24))).then()
+    task(schedule(), d.CancelTask(fref("x"), at(1))).when(d.RecordSla(sla("breached", 24))).then()
 
 
 def test_an_overdue_task_can_still_be_completed() -> None:
-    state = task(schedule(), d.RecordSla(sla("breached", 24)), d.RecordContact(reached=True, at=at(30)))
-    state.when(d.CompleteTask(at=at(30))).then(FollowUpCompleted)
+    state = task(schedule(), d.RecordSla(sla("breached", 24)), d.RecordContact(True, at(30)))
+    state.when(d.CompleteTask(at(30))).then(FollowUpCompleted)
 
 
 def test_notes_travel_as_references_the_decider_never_reads() -> None:
     """Staff's words stay in follow-up's private store (masked there): the event carries the ref."""
     note = fref("called the customer, refunded 1000 yuan")
-    event = only(task(schedule()).when(d.RecordContact(reached=True, at=at(1), note=note)), FollowUpContacted)
+    event = only(task(schedule()).when(d.RecordContact(True, at(1), note)), FollowUpContacted)
     assert event.note == note
     assert "refunded" not in event.model_dump_json()
 

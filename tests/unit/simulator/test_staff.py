@@ -218,14 +218,7 @@ def test_every_follow_up_ends_with_steps_the_decider_accepts(
 ) -> None:
     task_id = uuid4()
     subject = f"complaint:{uuid4()}"
-    schedule = f.ScheduleTask(
-        task_id=task_id,
-        kind=kind,
-        due_at=NOW + timedelta(days=1),
-        reason="keep the promise",
-        subject=subject,
-        at=NOW,
-    )
+    schedule = f.ScheduleTask(task_id, kind, NOW + timedelta(days=1), "keep the promise", subject, NOW)
     task = f.followup_decider.fold(f.decide(f.Task(), schedule))
     taken = []
     for attempt in reached:
