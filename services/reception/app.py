@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar, Unpack
 from uuid import UUID
 
@@ -41,8 +42,6 @@ from services.reception.slas import PHONE, ReceptionSlas
 from services.reception.tickets import next_number
 from shared.actors import SLA_CLOCK
 from shared.commands import (
-    AfterAppend,
-    AfterChange,
     CheckBranch,
     CommandHandler,
     CommandResult,
@@ -60,7 +59,7 @@ from shared.contracts.reception import (
 )
 from shared.contracts.sla import SlaBreached
 from shared.contracts.text import TextRef
-from shared.decider import Decider, DomainError, NotFound
+from shared.decider import DomainError, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create, claim_first
 from shared.periodic import every
@@ -106,32 +105,21 @@ class Reception:
         self.slas = ReceptionSlas(self.deadlines, self.catalogue)
         self.visit_rows = VisitRows(self.book)
         self.call_rows = CallRows()
-        self.visits = self._handler(v.visit_decider, after_change=self._after_visit, text_keys=True)
-        self.calls = self._handler(p.call_decider, after_append=self._after_call)
+        # commands on visits and calls: built in their transaction, the deadline rows locked first
+        handler = partial(
+            CommandHandler,
+            service=SERVICE,
+            store=self.store,
+            clock=self.clock,
+            retries=5,
+            lock_first=self.lock_deadlines,
+        )
+        self.visits = handler(decider=v.visit_decider, after_change=self._after_visit, text_keys=True)
+        self.calls = handler(decider=p.call_decider, after_append=self._after_call)
         self.counters = Counters(SERVICE, ctx.store, ctx.clock, self.book)
         self.scheduler = DeadlineScheduler(self.deadlines, ctx.pool, self._on_fire)
         self.deadlines.touch_metrics()
         touch_metrics(self.catalogue.lines)
-
-    def _handler(
-        self,
-        decider: Decider[C, S],
-        after_append: AfterAppend[S] | None = None,
-        after_change: AfterChange[S] | None = None,
-        text_keys: bool = False,
-    ) -> CommandHandler[C, S]:
-        """Commands on visits or calls: built in their transaction, the deadline rows locked first."""
-        return CommandHandler(
-            service=SERVICE,
-            store=self.store,
-            decider=decider,
-            clock=self.clock,
-            after_append=after_append,
-            after_change=after_change,
-            retries=5,
-            lock_first=self.lock_deadlines,
-            text_keys=text_keys,
-        )
 
     async def lock_deadlines(self, conn: asyncpg.Connection, stream_id: str, stream_sql: str) -> Locked:
         """A visit's or call's SLA deadline rows, locked first (``visit-<id>`` → subject ``<id>``),
@@ -254,9 +242,8 @@ class Reception:
             line = loaded.state.line
             ready = loaded.state.status in (v.Status.documents_complete, v.Status.guided)
             if line is None or not ready:
-                return v.Queue(
-                    ticket=_NO_TICKET, day=day, at=now
-                )  # refused by the decider, nothing allocated
+                # refused by the decider: nothing allocated
+                return v.Queue(ticket=_NO_TICKET, day=day, at=now)
             spec = self.catalogue.lines.get(line)
             if spec is None:
                 raise DomainError(f"line {line} is no longer in the catalogue: confirm the need again")
