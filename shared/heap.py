@@ -15,12 +15,10 @@ def settle_heap() -> None:
     acknowledge under load): the event loop stood still that long and the requests that arrived
     meanwhile waited behind it (the p99 tail of issue 19). Frozen objects are never traversed, so
     a full collection covers what the running service made since, ~15,000 objects: 8-20 ms (same
-    load, side by side). Start-up's own garbage is collected first so none of it is kept; the
-    shutdown unfreezes (:func:`release_heap`), for processes that start apps repeatedly (tests)."""
+    load, side by side). Start-up's own garbage is collected first so none of it is kept.
+
+    Only for a process that serves one app for its life (``shared.runner.main``): frozen objects
+    that become garbage later are never collected, and a process starting apps again and again
+    (the integration tests) would keep each one, and pay a full collection per start."""
     gc.collect()
     gc.freeze()
-
-
-def release_heap() -> None:
-    """Undo :func:`settle_heap`: an app that stopped leaves its objects collectable."""
-    gc.unfreeze()
