@@ -22,16 +22,13 @@ from shared.contracts.common import CustomerRef, StaffId, SystemText
 from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
-
-class TaskKind(StrEnum):
-    progress_update = "progress_update"
-    verification = "verification"
-    callback = "callback"
-    service_recovery = "service_recovery"
-    remediation = "remediation"
-    inform_complainant = "inform_complainant"
-    #: a warning before a regulatory limit (e.g. day 10 of 15): the branch head decides or extends
-    regulatory_milestone = "regulatory_milestone"
+#: - ``regulatory_milestone``: a warning before a regulatory limit (e.g. day 10 of 15): the branch
+#:   head decides or extends
+TaskKind = StrEnum(
+    "TaskKind",
+    "progress_update verification callback service_recovery remediation inform_complainant "
+    "regulatory_milestone",
+)
 
 
 class OnTask(EventData):
