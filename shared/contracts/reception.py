@@ -285,12 +285,16 @@ CounterPauseReason.__doc__ = (
 )
 
 
-@event("CounterOpened")
-class CounterOpened(EventData):
-    """A counter starts calling customers (the wait estimate counts it from now)."""
-
+class OnCounter(EventData):
+    # what every event of a counter says first: which counter, and the member of staff at it
     counter_id: CounterId
     staff_id: StaffId
+
+
+@event("CounterOpened")
+class CounterOpened(OnCounter):
+    """A counter starts calling customers (the wait estimate counts it from now)."""
+
     #: the lines it serves; empty = every line
     lines: list[LineName] = Field(default_factory=list, max_length=16)
     #: opened by a call from a closed counter (terminals that never open one), not by ``open``
@@ -299,26 +303,20 @@ class CounterOpened(EventData):
 
 
 @event("CounterPaused")
-class CounterPaused(EventData):
-    counter_id: CounterId
-    staff_id: StaffId
+class CounterPaused(OnCounter):
     reason: CounterPauseReason
     at: datetime
 
 
 @event("CounterResumed")
-class CounterResumed(EventData):
-    counter_id: CounterId
-    staff_id: StaffId
+class CounterResumed(OnCounter):
     #: how long it was paused
     paused_seconds: float = Field(ge=0)
     at: datetime
 
 
 @event("CounterClosed")
-class CounterClosed(EventData):
-    counter_id: CounterId
-    staff_id: StaffId
+class CounterClosed(OnCounter):
     at: datetime
 
 
