@@ -17,12 +17,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
-from services.console.backend import Backend
-from services.console.errors import FormErrors
+from services.console.backend import Backend, Unavailable
+from services.console.errors import FormErrors, form_errors
 from services.console.i18n import Translator
-from services.console.pages.forms import Outcome, command
-from services.console.session import Session, Staff, T
-from services.console.web import Panel, fetch, render
+from services.console.pages.forms import Outcome
+from services.console.session import Denied, Session, Staff, T
+from services.console.web import Panel, fetch, problem_of, render, unavailable_text
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,29 @@ class Page:
         form_fields: Collection[str] = (),
         idempotency_key: str | None = None,
     ) -> Outcome:
-        """POST a command of this branch (see :func:`services.console.pages.forms.command`)."""
-        return await command(
-            self.request, self.session, self.t, service, path,
-            action=action, branch_id=self.branch_id, body=body, version=version,
-            form_fields=form_fields, idempotency_key=idempotency_key,
-        )  # fmt: skip
+        """POST a command of this branch; errors come back mapped onto ``form_fields`` (or as a
+        banner). A create passes the ``idempotency_key`` of its form (``forms.form_key``).
+
+        A step on a record is posted after :meth:`record` found it in this branch, with ``If-Match:
+        <the version the form was rendered with>``: a colleague's change in between is a 409 that
+        says so — never a silent overwrite."""
+        t = self.t
+        try:
+            result = await self.backend.post(
+                self.session, service, path, action=action, branch_id=self.branch_id, json=body,
+                if_match=version, idempotency_key=idempotency_key,
+            )  # fmt: skip
+        except Unavailable as exc:
+            return Outcome(errors=FormErrors(banner=unavailable_text(exc, t), status=503))
+        except Denied as exc:
+            return Outcome(errors=FormErrors(banner=exc.message(t), status=403))
+        if result.ok:
+            return Outcome(result=result)
+        if result.route_missing or result.status >= 500:
+            return Outcome(
+                result=result, errors=FormErrors(banner=problem_of(result, t), status=result.status)
+            )
+        return Outcome(result=result, errors=form_errors(result.status, result.body, form_fields, t))
 
     def render(
         self, template: str, *, active: str, refused: Refused | None = None, **context: Any
