@@ -254,16 +254,8 @@ class Floor:
 
     async def serve(self, branch: Branch, teller: Teller, visit_id: str) -> None:
         body = {"outcome": "done", "next_steps": ""}
-        r = await self.api.call(
-            "reception",
-            "POST",
-            "/visits/{v}/serve",
-            branch=branch.branch_id,
-            staff=teller.staff,
-            json=body,
-            expected=(409,),
-            v=visit_id,
-        )
+        at_counter = self.api.acting(teller.staff, branch.branch_id)
+        r = await at_counter.post("reception", "/visits/{v}/serve", body, expected=(409,), v=visit_id)
         teller.serving = None
         state: dict[str, Any] | None = None
         if r is not None and r.status_code == 409:
@@ -278,9 +270,7 @@ class Floor:
     async def _refused_service(self, branch: Branch, teller: Teller, visit_id: str, refused: Any) -> None:
         """Serving was refused: if the customer is no longer at this counter (left as they were
         called, called elsewhere) that is a race; if they are, the simulator got it wrong."""
-        r = await self.api.call(
-            "reception", "GET", "/visits/{v}", branch=branch.branch_id, staff=teller.staff, v=visit_id
-        )
+        r = await self.api.acting(teller.staff, branch.branch_id).get("reception", "/visits/{v}", v=visit_id)
         if r is None or r.status_code != 200:
             return
         visit = r.json()
@@ -302,15 +292,8 @@ class Floor:
     async def _leaves(self, branch: Branch, visit_id: str) -> bool:
         """The customer leaves the branch; True when this recorded it (409: their visit ended
         elsewhere — another counter served them, or they had left)."""
-        r = await self.api.call(
-            "reception",
-            "POST",
-            "/visits/{v}/leave",
-            branch=branch.branch_id,
-            staff=branch.manager,
-            expected=(409,),
-            v=visit_id,
-        )
+        manager = self.api.acting(branch.manager, branch.branch_id)
+        r = await manager.post("reception", "/visits/{v}/leave", expected=(409,), v=visit_id)
         if r is not None and r.status_code == 409:  # someone else recorded it already
             self.api.conflict("visit ended elsewhere")
         return r is not None and r.status_code == 200
