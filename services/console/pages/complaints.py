@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from services.console.customers import pick_customer
 from services.console.i18n import Translator
 from services.console.pages.forms import form_dict, form_key, optional, parse_bool
-from services.console.pages.page import BranchPage, Page, Refused
+from services.console.pages.page import BranchPage, FormState, Page
 from services.console.steps import STEP_ACTIONS, allowed_steps, answer_outcomes, next_level
 from services.console.texts import resolve_elsewhere, show_text
 from services.console.web import Panel
@@ -102,7 +102,7 @@ def step_body(step: str, form: dict[str, str]) -> dict[str, Any] | None:
 
 
 async def board_view(
-    page: Page, *, sla: str | None = None, visit_id: str | None = None, refused: Refused | None = None
+    page: Page, *, sla: str | None = None, visit_id: str | None = None, forms: FormState | None = None
 ) -> Response:
     board = await page.fetch(
         "complaint", f"/branches/{page.branch_id}/complaints", action="complaint.read",
@@ -112,7 +112,7 @@ async def board_view(
     return page.render(
         "complaints.html",
         active="nav.complaints",
-        refused=refused or Refused(form=fresh, status=200),
+        forms=forms or FormState(form=fresh),
         board=board,
         sla=sla,
         can_register=page.can("complaint.create"),
@@ -138,7 +138,7 @@ async def register(page: BranchPage) -> Response:
         page, form, required=visit_ref is None, idempotency_key=form_key(form, "customer")
     )
     if not customer.ok:
-        return await board_view(page, refused=Refused(customer.errors, customer.shown(form), status=422))
+        return await board_view(page, forms=FormState(customer.errors, customer.shown(form), status=422))
     body: dict[str, Any] = {k: form.get(k, "") for k in ("channel", "description")}
     body["customer_ref"] = customer.ref or visit_ref
     if optional(form.get("visit_id")):
@@ -148,7 +148,7 @@ async def register(page: BranchPage) -> Response:
         action="complaint.create", body=body, form_fields=REGISTER_FIELDS, idempotency_key=form_key(form),
     )  # fmt: skip
     if not outcome.ok:
-        return await board_view(page, refused=Refused.of(outcome.errors, customer.shown(form)))
+        return await board_view(page, forms=FormState.refused(outcome.errors, customer.shown(form)))
     return RedirectResponse(
         f"/b/{page.branch_id}/complaints/{outcome.body['complaint_id']}?done=registered", 303
     )
@@ -204,7 +204,7 @@ def history_rows(history: list[dict[str, Any]], t: Translator) -> list[dict[str,
 
 
 async def case_view(
-    page: Page, complaint_id: UUID, *, refused: Refused | None = None, done: str | None = None
+    page: Page, complaint_id: UUID, *, forms: FormState | None = None, done: str | None = None
 ) -> Response:
     panel = await _case(page, complaint_id)
     case = panel.data if panel.ok else None
@@ -216,7 +216,7 @@ async def case_view(
     return page.render(
         "complaint.html",
         active="nav.complaints",
-        refused=refused,
+        forms=forms,
         case=case,
         problem=panel.problem,
         steps=steps,
@@ -245,10 +245,10 @@ async def case_page(page: BranchPage, complaint_id: UUID, done: str | None = Non
 @router.post("/b/{branch_id}/complaints/{complaint_id}/{step}")
 async def case_step(page: BranchPage, complaint_id: UUID, step: str) -> Response:
     if step not in STEP_ACTIONS:
-        return await case_view(page, complaint_id, refused=Refused(status=404))
+        return await case_view(page, complaint_id, forms=FormState(status=404))
     page.require(STEP_ACTIONS[step])
     if (await _case(page, complaint_id)).foreign:
-        return await case_view(page, complaint_id, refused=Refused(status=404))
+        return await case_view(page, complaint_id, forms=FormState(status=404))
     form = form_dict(await page.request.form())
     outcome = await page.command(
         "complaint", f"/complaints/{complaint_id}/{step}",
@@ -256,5 +256,5 @@ async def case_step(page: BranchPage, complaint_id: UUID, step: str) -> Response
         form_fields=_fields_of(step),
     )  # fmt: skip
     if not outcome.ok:
-        return await case_view(page, complaint_id, refused=Refused.of(outcome.errors, form, step))
+        return await case_view(page, complaint_id, forms=FormState.refused(outcome.errors, form, step))
     return RedirectResponse(f"/b/{page.branch_id}/complaints/{complaint_id}?done={step}", status_code=303)

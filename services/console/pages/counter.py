@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.console.errors import FormErrors
 from services.console.pages.forms import form_dict
-from services.console.pages.page import BranchPage, Refused
+from services.console.pages.page import BranchPage, FormState
 
 router = APIRouter()
 
@@ -30,7 +30,7 @@ async def counter_step(page: BranchPage) -> Response:
     counter, step = form.get("counter_id", "").strip(), form.get("step", "")
     if step not in STEPS:
         return await desk_view(
-            page, refused=Refused.of(FormErrors(banner=page.t("counter.unknown_step"), status=422))
+            page, forms=FormState.refused(FormErrors(banner=page.t("counter.unknown_step"), status=422))
         )
     body = {"reason": form.get("reason", "")} if step == "pause" else {}
     outcome = await page.command(
@@ -38,7 +38,7 @@ async def counter_step(page: BranchPage) -> Response:
         action="reception.counter.manage", body=body, form_fields=("counter_id", "reason"),
     )  # fmt: skip
     if not outcome.ok:
-        return await desk_view(page, refused=Refused.of(outcome.errors))
+        return await desk_view(page, forms=FormState.refused(outcome.errors))
     response = RedirectResponse(f"/b/{page.branch_id}/desk", status_code=303)
     response.set_cookie(COUNTER_COOKIE, counter, samesite="strict", httponly=True, max_age=12 * 3600)
     return response

@@ -24,7 +24,7 @@ from services.console.pages.counter import PAUSE_REASONS
 from services.console.pages.counter import router as counter_router
 from services.console.pages.forms import Outcome, form_dict, form_key, local_datetime, optional, parse_bool
 from services.console.pages.lobby import board_panel, live_html
-from services.console.pages.page import BranchPage, Page, Refused
+from services.console.pages.page import BranchPage, FormState, Page
 from services.console.web import Panel, fetch, templates
 
 router = APIRouter()
@@ -154,13 +154,13 @@ async def _visit(page: Page, visit_id: str) -> Panel:
 
 
 async def desk_view(
-    page: Page, *, flash: dict[str, Any] | None = None, refused: Refused | None = None
+    page: Page, *, flash: dict[str, Any] | None = None, forms: FormState | None = None
 ) -> Response:
     catalogue, board, visits = await asyncio.gather(_catalogue(page), board_panel(page), visits_panel(page))
     return page.render(
         "desk.html",
         active="nav.desk",
-        refused=refused,
+        forms=forms,
         catalogue=catalogue,
         service_types=_service_types(catalogue.data),
         board=board,
@@ -230,7 +230,7 @@ async def register(page: BranchPage) -> Response:
 
     async def fail(errors: FormErrors) -> Response:
         # a visit registered before the refusal is in the branch's list (every desk sees it)
-        return await desk_view(page, refused=Refused.of(errors, shown))
+        return await desk_view(page, forms=FormState.refused(errors, shown))
 
     if not customer.ok:
         return await fail(customer.errors)
@@ -304,7 +304,7 @@ async def call_next(page: BranchPage) -> Response:
         action="reception.visit.call", body={"counter_id": counter}, form_fields=("counter_id",),
     )  # fmt: skip
     if not outcome.ok:
-        return await desk_view(page, refused=Refused(outcome.errors))
+        return await desk_view(page, forms=FormState(outcome.errors, status=400))
     response = RedirectResponse(f"/b/{page.branch_id}/visits/{outcome.body['visit_id']}", status_code=303)
     response.set_cookie(COUNTER_COOKIE, counter, samesite="strict", httponly=True, max_age=12 * 3600)
     return response
@@ -313,7 +313,7 @@ async def call_next(page: BranchPage) -> Response:
 # ---------------------------------------------------------------------------------- one visit
 
 
-async def visit_view(page: Page, visit_id: UUID, refused: Refused | None = None) -> Response:
+async def visit_view(page: Page, visit_id: UUID, forms: FormState | None = None) -> Response:
     panel = await _visit(page, str(visit_id))
     visit = panel.data if panel.ok else None
     catalogue = await _catalogue(page) if visit else Panel()
@@ -321,7 +321,7 @@ async def visit_view(page: Page, visit_id: UUID, refused: Refused | None = None)
     return page.render(
         "visit.html",
         active="nav.desk",
-        refused=refused,
+        forms=forms,
         visit=visit,
         problem=panel.problem,
         steps=steps,
@@ -348,11 +348,11 @@ STEP_FIELDS = {
 @router.post("/b/{branch_id}/visits/{visit_id}/{step}")
 async def visit_step(page: BranchPage, visit_id: UUID, step: str) -> Response:
     if step not in VISIT_STEPS:
-        return await visit_view(page, visit_id, Refused(status=404))
+        return await visit_view(page, visit_id, FormState(status=404))
     page.require(VISIT_STEPS[step][0])
     loaded = await _visit(page, str(visit_id))
     if loaded.foreign:
-        return await visit_view(page, visit_id, Refused(status=404))
+        return await visit_view(page, visit_id, FormState(status=404))
     raw = await page.request.form()
     form = form_dict(raw)
     body: dict[str, Any] | None = None
@@ -378,7 +378,7 @@ async def visit_step(page: BranchPage, visit_id: UUID, step: str) -> Response:
             customer = await pick_customer(page, form, required=True, idempotency_key=key)
             if not customer.ok:
                 return await visit_view(
-                    page, visit_id, Refused(customer.errors, customer.shown(form), step, 422)
+                    page, visit_id, FormState(customer.errors, customer.shown(form), step, 422)
                 )
             body["customer_ref"] = customer.ref
     outcome = await _visit_command(
@@ -387,7 +387,7 @@ async def visit_step(page: BranchPage, visit_id: UUID, step: str) -> Response:
     )  # fmt: skip
     form = {k: v for k, v in form.items() if k not in TYPED}  # never shown again
     if not outcome.ok:
-        return await visit_view(page, visit_id, Refused.of(outcome.errors, form, step))
+        return await visit_view(page, visit_id, FormState.refused(outcome.errors, form, step))
     response = RedirectResponse(f"/b/{page.branch_id}/visits/{visit_id}", status_code=303)
     if step == "call":
         response.set_cookie(COUNTER_COOKIE, form.get("counter_id", ""), samesite="strict", httponly=True)

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.console.errors import FormErrors
 from services.console.pages.forms import form_dict, parse_bool
-from services.console.pages.page import BranchPage, Page, Refused
+from services.console.pages.page import BranchPage, FormState, Page
 from services.console.texts import resolve_elsewhere
 from services.console.web import Panel
 
@@ -33,7 +33,7 @@ def hours_left_today(now: datetime) -> int:
 
 
 async def page_view(
-    page: Page, *, mine: bool, refused: Refused | None = None, done: str | None = None
+    page: Page, *, mine: bool, forms: FormState | None = None, done: str | None = None
 ) -> Response:
     """The branch's (or ``mine``: the staff member's) tasks; a refused step names its task as
     ``<task_id>/<step>``."""
@@ -63,7 +63,7 @@ async def page_view(
     return page.render(
         "followups.html",
         active="nav.followups",
-        refused=refused,
+        forms=forms,
         mine=mine,
         overdue=overdue,
         due=due,
@@ -97,12 +97,12 @@ async def task_step(page: BranchPage, task_id: UUID, step: str) -> Response:
     form = form_dict(await page.request.form())
     mine = form.get("mine") == "1"
     if step not in STEPS:
-        return await page_view(page, mine=mine, refused=Refused(status=404))
+        return await page_view(page, mine=mine, forms=FormState(status=404))
     page.require(STEPS[step])
     loaded = await page.record("followup", f"/follow-ups/{task_id}", action="followup.read")
     if loaded.foreign:
         return await page_view(
-            page, mine=mine, refused=Refused.of(FormErrors(banner=loaded.problem, status=404))
+            page, mine=mine, forms=FormState.refused(FormErrors(banner=loaded.problem, status=404))
         )
     body: dict[str, Any]
     if step == "contact":
@@ -117,6 +117,8 @@ async def task_step(page: BranchPage, task_id: UUID, step: str) -> Response:
         action=STEPS[step], body=body, version=form.get("version"), form_fields=STEP_FIELDS[step],
     )  # fmt: skip
     if not outcome.ok:
-        return await page_view(page, mine=mine, refused=Refused.of(outcome.errors, step=f"{task_id}/{step}"))
+        return await page_view(
+            page, mine=mine, forms=FormState.refused(outcome.errors, step=f"{task_id}/{step}")
+        )
     suffix = "&mine=1" if mine else ""
     return RedirectResponse(f"/b/{page.branch_id}/follow-ups?done={task_id}{suffix}", status_code=303)

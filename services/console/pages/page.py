@@ -4,7 +4,7 @@ Every page under ``/b/{branch_id}/`` reads, commands and renders as the staff me
 for the branch in its URL. :class:`Page` carries the four (request, session, translator, branch),
 so a page's functions take one value instead of the same four parameters, and the branch is said
 once: lists are read for it, a record read through :meth:`Page.record` must be its own, commands
-are checked against it and every rendered page gets it. :class:`Refused` is a submit shown again
+are checked against it and every rendered page gets it. :class:`FormState` is a submit shown again
 on the page it came from.
 """
 
@@ -26,20 +26,21 @@ from services.console.web import Panel, fetch, problem_of, render, unavailable_t
 
 
 @dataclass(frozen=True)
-class Refused:
-    """A submit shown again on its page: the errors next to the form as it was sent (``form``),
-    the step it was for (a page with one form per step opens that one) and the answer's status."""
+class FormState:
+    """What a page's forms show and the status the page answers with: empty on a plain GET; after
+    a refused submit the errors beside the form as it was sent (``form``: never what must not be
+    shown again) and the step it was for (a page with one form per step opens that one)."""
 
     errors: FormErrors = field(default_factory=FormErrors)
     form: Mapping[str, Any] = field(default_factory=dict)
     step: str | None = None
-    status: int = 400
+    status: int = 200
 
     @classmethod
-    def of(
+    def refused(
         cls, errors: FormErrors, form: Mapping[str, Any] | None = None, step: str | None = None
-    ) -> Refused:
-        """Answered with the status the errors came with when it is an error status, else 400."""
+    ) -> FormState:
+        """A refused submit, answered with the status its errors came with (an error status), else 400."""
         return cls(errors, form or {}, step, errors.status if errors.status >= 400 else 400)
 
 
@@ -116,10 +117,10 @@ class Page:
         return Outcome(result=result, errors=form_errors(result.status, result.body, form_fields, t))
 
     def render(
-        self, template: str, *, active: str, refused: Refused | None = None, **context: Any
+        self, template: str, *, active: str, forms: FormState | None = None, **context: Any
     ) -> HTMLResponse:
-        """The page in the branch's frame; a refused submit brings its errors, form and step."""
-        shown = refused or Refused(status=200)
+        """The page in the branch's frame, its forms as ``forms`` says (empty by default)."""
+        shown = forms or FormState()
         return render(
             self.request, template, self.t, self.session,
             branch_id=self.branch_id, active=active, status_code=shown.status,
