@@ -87,11 +87,11 @@ async def _rebuild_topics(conn: asyncpg.Connection, entry: Entry, args: argparse
 
 
 def register(subcommands: Any) -> None:
-    parser = subcommands.add_parser(
+    parser = _common.add_documented_command(
+        subcommands,
         "rebuild",
         help="rebuild a service's read model from its inputs (--list: which, how)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        doc=__doc__,
     )
     parser.add_argument(
         "service", nargs="?", choices=CONTEXTS, metavar="SERVICE", help=f"one of {', '.join(CONTEXTS)}"
