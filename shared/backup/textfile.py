@@ -22,30 +22,63 @@ from shared.settings import ToolSettings
 METRICS_DIR_ENV = "BRANCHCARE_METRICS_TEXTFILE_DIR"
 
 
-#: each job's gauges (``branchcare_<job>_<key>``) and their help texts
-_JOBS: dict[str, dict[str, str]] = {
-    "backup": {
-        "last_success_timestamp_seconds": "Unix time of the last successful backup",
-        "last_run_timestamp_seconds": "Unix time of the last backup run",
-        "last_run_success": "1 if the last backup succeeded, else 0",
-        "last_duration_seconds": "How long the last backup took",
-        "last_size_bytes": "Size of the dumps of the last successful backup",
-    },
-    "restore_drill": {
-        "last_success_timestamp_seconds": "Unix time of the last restore drill that passed",
-        "last_run_timestamp_seconds": "Unix time of the last restore drill, passed or not",
-        "last_run_success": "1 if the last drill passed, else 0",
-        "last_duration_seconds": "How long the last drill took",
-        "last_differences": "Checks that failed in the last drill (0 = everything matched)",
-    },
-}
-
-
-def _gauges(job: str, registry: CollectorRegistry) -> dict[str, Gauge]:
-    """The job's gauges in ``registry``, by key."""
+def _backup_gauges(registry: CollectorRegistry) -> dict[str, Gauge]:
     return {
-        key: Gauge(f"branchcare_{job}_{key}", text, registry=registry) for key, text in _JOBS[job].items()
+        "last_success_timestamp_seconds": Gauge(
+            "branchcare_backup_last_success_timestamp_seconds",
+            "Unix time of the last successful backup",
+            registry=registry,
+        ),
+        "last_run_timestamp_seconds": Gauge(
+            "branchcare_backup_last_run_timestamp_seconds",
+            "Unix time of the last backup run",
+            registry=registry,
+        ),
+        "last_run_success": Gauge(
+            "branchcare_backup_last_run_success", "1 if the last backup succeeded, else 0", registry=registry
+        ),
+        "last_duration_seconds": Gauge(
+            "branchcare_backup_last_duration_seconds", "How long the last backup took", registry=registry
+        ),
+        "last_size_bytes": Gauge(
+            "branchcare_backup_last_size_bytes",
+            "Size of the dumps of the last successful backup",
+            registry=registry,
+        ),
     }
+
+
+def _drill_gauges(registry: CollectorRegistry) -> dict[str, Gauge]:
+    return {
+        "last_success_timestamp_seconds": Gauge(
+            "branchcare_restore_drill_last_success_timestamp_seconds",
+            "Unix time of the last restore drill that passed",
+            registry=registry,
+        ),
+        "last_run_timestamp_seconds": Gauge(
+            "branchcare_restore_drill_last_run_timestamp_seconds",
+            "Unix time of the last restore drill, passed or not",
+            registry=registry,
+        ),
+        "last_run_success": Gauge(
+            "branchcare_restore_drill_last_run_success",
+            "1 if the last drill passed, else 0",
+            registry=registry,
+        ),
+        "last_duration_seconds": Gauge(
+            "branchcare_restore_drill_last_duration_seconds",
+            "How long the last drill took",
+            registry=registry,
+        ),
+        "last_differences": Gauge(
+            "branchcare_restore_drill_last_differences",
+            "Checks that failed in the last drill (0 = everything matched)",
+            registry=registry,
+        ),
+    }
+
+
+_JOBS = {"backup": _backup_gauges, "restore_drill": _drill_gauges}
 
 
 def metrics_dir(explicit: Path | None, backup_dir: Path) -> Path:
@@ -71,7 +104,7 @@ def write_job_metrics(
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"branchcare_{job}.prom"
     registry = CollectorRegistry()
-    gauges = _gauges(job, registry)
+    gauges = _JOBS[job](registry)
     last_success = at if ok else _previous(path, f"branchcare_{job}_last_success_timestamp_seconds")
     values: dict[str, float | None] = {
         "last_success_timestamp_seconds": last_success,
