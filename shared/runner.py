@@ -36,6 +36,7 @@ from shared.crypto import KeyConfigError
 from shared.dbfaults import DatabaseFaultMiddleware
 from shared.eventstore import EventStore, StoredEvent
 from shared.fetch_pacing import FetchPacing
+from shared.heap import settle_heap
 from shared.http import install_error_handlers, metrics_response
 from shared.idempotency import install_idempotency
 from shared.kafka_link import KafkaLink
@@ -275,7 +276,10 @@ def create_app(
     *,
     clock: Clock | None = None,
     registry: EventRegistry = REGISTRY,
+    freeze_heap: bool = False,
 ) -> FastAPI:
+    """The service's app; ``freeze_heap``: the process serves only this app (``main``), so what
+    start-up made is frozen for the garbage collector once it is done (``shared.heap``)."""
     settings = settings or load_settings(default_port=DEFAULT_PORTS.get(service.name))
     clock = clock or SystemClock()
     for check in service.checks:
@@ -366,6 +370,8 @@ def create_app(
             tasks = [asyncio.create_task(task(ctx)) for task in service.background]
             # Kafka last and in the background: commands need only PostgreSQL (shared.kafka_link)
             ctx.kafka.start()
+            if freeze_heap:
+                settle_heap()
             log.info("%s ready on port %d", service.name, settings.http_port)
             yield
         finally:
@@ -475,7 +481,7 @@ def main(service: Service) -> None:
     configure_logging(service.name, settings.log_level)  # JSON or text lines, PII scrubbed
     tracing.setup(service.name)  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set, else off
     try:
-        app = create_app(service, settings)
+        app = create_app(service, settings, freeze_heap=True)
     except KeyConfigError as exc:  # AuthConfigError included: no JWT secret, a dev key in prod...
         print(f"{service.name}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

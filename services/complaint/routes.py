@@ -85,8 +85,11 @@ async def reader_for(
     history: list[Envelope] | None = None,
 ) -> TextReader:
     refs = case_texts(state) + [r for e in history or () for r in refs_in(e.data)]
+    may_read = may_read_texts(staff, branch_id)
+    if not may_read or all(r is None for r in refs):  # nothing to resolve: no pool checkout
+        return TextReader(app.texts.context, {}, may_read)
     async with app.pool.acquire() as conn:
-        return await app.texts.reader(conn, refs, may_read=may_read_texts(staff, branch_id))
+        return await app.texts.reader(conn, refs, may_read=may_read)
 
 
 async def run_command(app: ComplaintApp, call: CommandCall) -> Ran:

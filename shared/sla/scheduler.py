@@ -124,8 +124,13 @@ class DeadlineScheduler:
         return fired
 
     async def _refresh_gauge(self, conn: asyncpg.Connection) -> None:
+        """Count the at-risk deadlines per SLA: a scan of the open ones, so each row's test must be
+        cheap. Most rows have fired nothing yet: ``fired <> '{}'`` (evaluated first, ``AND``
+        stops there) spares them the ``unnest`` subquery, which was half the scan: 80,000 open
+        deadlines, 3 % of them at risk, alternated on a loaded 2-core machine: 1,025-1,147 ms →
+        312-541 ms. The scheduler refreshes every 10 s, and after every tick that fired."""
         rows = await conn.fetch(
-            """SELECT sla, count(*) FILTER (WHERE state = 'running' AND EXISTS (
+            """SELECT sla, count(*) FILTER (WHERE state = 'running' AND fired <> '{}' AND EXISTS (
                          SELECT 1 FROM unnest(fired) f WHERE f LIKE 'at_risk%')) AS at_risk
                FROM deadlines WHERE state IN ('running', 'paused', 'breached') GROUP BY sla"""
         )
