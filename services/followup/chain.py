@@ -14,6 +14,13 @@ on the case) by the reaction that ran it (``subscribers.py``: a batched reaction
 events are the same (same successor id, actor, correlation and causation: the ending event), but a
 completion no longer costs a consumer round, a transaction and the relay's second trip through
 Kafka, and the successor exists as soon as its predecessor is done.
+
+One race costs more than before: the SLA clock's transaction holds the task's deadline row when it
+locks the complaint's row, and a close holding that row waits for the deadline's; PostgreSQL
+breaks the cycle after ``deadlock_timeout`` by failing one of them. A failed close is applied again
+(the successor is then cancelled with the others); a failed breach is fired again later by the
+scheduler, and finds the task cancelled by the close (no ``SlaBreached`` then, where the reaction
+on the topic recorded it before the close's cancellation).
 """
 
 from __future__ import annotations
