@@ -85,11 +85,26 @@ async def chunk(side: Side, requests: int, connections: int) -> None:
         send = functools.partial(send_with, http, side.command)
         before, started = cpu_seconds(pid), time.monotonic()
         outcome = await closed_loop(send, requests=requests, connections=connections, first=side.next_index)
-        await asyncio.sleep(0.5)  # what follows the answers (relay, audit) lands in the window
+        await settled(side)  # what follows the answers (relay, audit, reactions) lands in the window
         side.cpu += cpu_seconds(pid) - before
         side.window += time.monotonic() - started
     side.next_index += len(outcome.samples)
     side.ok += len(outcome.ok(side.command.status))
+
+
+async def settled(side: Side, step: float = 0.5, patience: float = 15.0) -> None:
+    """Wait until the service is back to its idle rate (half a second at most 5 % of a core above
+    it): work the answers set off after them (the relay, a consumer reacting to the service's own
+    events, the audit rows) is counted with them, not left to the other side's chunk."""
+    pid = side.service.pid
+    assert pid is not None
+    await asyncio.sleep(step)
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(step)
+        if (cpu_seconds(pid) - before) / step <= side.idle_rate + 0.05:
+            return
 
 
 async def idle_rate(side: Side, seconds: float = 2.0) -> None:
