@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -56,25 +56,25 @@ def sla_for(kind: TaskKind) -> str:
     return VERIFICATION_SLA if kind is TaskKind.verification else DUE_SLA
 
 
+@dataclass(eq=False)
 class FollowUpApp(StreamCommands[Command, Task]):
     """Task commands (``execute``, ``execute_in``, ``load``: :class:`~shared.stream_commands.StreamCommands`)
     with the tasks table and each task's deadline kept in step, and a progress update's successor
-    scheduled when it ends (``services.followup.chain``)."""
+    scheduled when it ends (``services.followup.chain``, by ``rules``)."""
 
-    def __init__(
-        self, store: EventStore, clock: Clock, deadlines: Deadlines, texts: PrivateTexts, rules: TaskRules
-    ) -> None:
-        self.store = store
-        self.clock = clock
-        self.deadlines = deadlines
-        self.rules = rules
-        #: staff's notes and reasons (private, erasable; events carry references)
-        self.texts = texts
+    store: EventStore
+    clock: Clock
+    deadlines: Deadlines
+    #: staff's notes and reasons (private, erasable; events carry references)
+    texts: PrivateTexts
+    rules: TaskRules
+
+    def __post_init__(self) -> None:
         super().__init__(
             service=SERVICE,
-            store=store,
+            store=self.store,
             decider=followup_decider,
-            clock=clock,
+            clock=self.clock,
             after_change=self._after_change,
             stream_id=stream_id,
             noun="follow-up task",
