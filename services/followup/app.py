@@ -124,7 +124,9 @@ class FollowUpApp(StreamCommands[Command, Task]):
         # a batched reaction's after_change only queues: the reaction schedules the successor itself
         if link is not None and reactions.pending(conn) is None:
             ending, since = link
-            commands = await chain.successor(conn, self.rules, state, branch_id, since, self.clock.now())
+            clock = ending.type == SlaBreached.event_type  # the scheduler's: it holds the deadline's row
+            now = self.clock.now()
+            commands = await chain.successor(conn, self.rules, state, branch_id, since, now, nowait=clock)
             if commands:
                 await self._start(conn, commands, chain.rule_meta(ending), branch_id)
 

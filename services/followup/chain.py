@@ -15,12 +15,13 @@ events are the same (same successor id, actor, correlation and causation: the en
 completion no longer costs a consumer round, a transaction and the relay's second trip through
 Kafka, and the successor exists as soon as its predecessor is done.
 
-One race costs more than before: the SLA clock's transaction holds the task's deadline row when it
-locks the complaint's row, and a close holding that row waits for the deadline's; PostgreSQL
-breaks the cycle after ``deadlock_timeout`` by failing one of them. A failed close is applied again
-(the successor is then cancelled with the others); a failed breach is fired again later by the
-scheduler, and finds the task cancelled by the close (no ``SlaBreached`` then, where the reaction
-on the topic recorded it before the close's cancellation).
+Locks come in one order: the complaint's row, then the task's stream and deadline (staff's
+command, the close, a hold). The SLA clock's transaction is the exception: it holds the task's
+deadline row when it gets to the complaint's, so it does not wait for that lock (``NOWAIT``): when
+a command or a reaction holds it, the breach fails and the scheduler fires it again a little later
+(``shared.sla.scheduler.RETRY_AFTER``). If what held the lock ended the task meanwhile (staff
+completed it, the complaint closed), that breach is no longer recorded — where the reaction on the
+topic recorded it first; the alternative was a deadlock, and a staff command failing with it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ HELD = "The complaint is on hold: the progress-update clock stops until it resum
 #: (a task that fell due got its successor then; completing it later changes nothing)
 _LOCK = """SELECT status, hold_kind, EXISTS (SELECT 1 FROM events WHERE stream_id = $2) AS started
            FROM complaints WHERE complaint_id = $1 FOR UPDATE"""
+_LOCK_NOWAIT = f"{_LOCK} NOWAIT"
 
 
 def rule_meta(env: Envelope) -> Metadata:
@@ -74,15 +76,19 @@ async def successor(
     branch_id: str,
     since: datetime | None,
     now: datetime,
+    *,
+    nowait: bool = False,
 ) -> list[Command]:
     """The commands that start the successor of ``task`` (a progress update of ``branch_id`` that
     just ended), on the stream of ``successor_id(task.task_id)``: its schedule, then a pause when
     the complaint is on hold; none when the complaint is not open (or unknown) or the successor
-    exists. Locks the complaint's row for the rest of the transaction."""
+    exists. Locks the complaint's row for the rest of the transaction (``nowait``: or raises
+    :class:`asyncpg.LockNotAvailableError` at once when another transaction holds it)."""
     if task.complaint_id is None or task.task_id is None:
         return []
     await reactions.flush(conn)  # what a reaction batch queued (a complaint's row) is read here
-    row = await conn.fetchrow(_LOCK, task.complaint_id, stream_id(successor_id(task.task_id)))
+    lock = _LOCK_NOWAIT if nowait else _LOCK
+    row = await conn.fetchrow(lock, task.complaint_id, stream_id(successor_id(task.task_id)))
     if row is None or row["status"] != "open" or row["started"]:
         return []
     start = since or task.due_at
