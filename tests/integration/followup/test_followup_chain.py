@@ -5,12 +5,13 @@ one just the same; a closed complaint's update starts nothing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
-from services.followup.decider import successor_id
+from services.followup.decider import stream_id, successor_id
 from shared.contracts.complaint import ComplaintClosed
 from tests.integration.followup.steps import T0, branch, list_tasks, wait_tasks
 from tests.integration.followup.test_followup_service import COMPLAINTS, FOLLOWUP, received
@@ -66,3 +67,29 @@ async def test_staff_ending_a_progress_update_starts_the_next_in_the_same_transa
         )
         await wait_tasks(svc, b, 2, "cancelled")
         assert await list_tasks(svc, b) == []
+
+
+async def test_a_breach_does_not_wait_for_the_complaints_row_it_is_fired_again(
+    database_url: str, kafka: Any
+) -> None:
+    """The SLA clock holds the task's deadline row: it does not wait for a complaint row someone
+    else holds (staff's command, a close: they take it first), it fires again 30 s later."""
+    bootstrap = kafka.bootstrap_servers
+    b = branch()
+    complaint_id = uuid4()
+    case = Stream(f"complaint-{complaint_id}", b, at=T0)
+    async with running("followup", database_url, bootstrap) as svc:
+        await publish(bootstrap, COMPLAINTS, case.next(received(complaint_id)))
+        [first] = await wait_tasks(svc, b, 1)
+        task_stream = stream_id(UUID(first["task_id"]))
+        svc.clock.advance(timedelta(hours=24, minutes=1))
+        async with svc.ctx.pool.acquire() as holder, holder.transaction():
+            await holder.execute("SELECT 1 FROM complaints WHERE complaint_id = $1 FOR UPDATE", complaint_id)
+            await svc.tick()  # the at-risk milestone fires; the breach is tried again later
+        assert "SlaBreached" not in await svc.stream_types(task_stream)
+        assert len(await list_tasks(svc, b)) == 1
+        svc.clock.advance(timedelta(seconds=31))
+        assert await svc.tick() == 1  # the breach
+        assert (await svc.stream_types(task_stream))[-1] == "SlaBreached"
+        [upcoming] = await list_tasks(svc, b, "due")
+        assert upcoming["previous_task_id"] == first["task_id"]
