@@ -1,6 +1,8 @@
 """CPU ms per request of two revisions side by side, under the same machine load.
 
 ``python -m bench.cpu_ab --against DIR [--services complaint,reception] [--rounds 6] [--chunk 250]``
+(``followup``, ``feedback``: their commands act on cases each side prepares first, as
+:mod:`bench.cpu_per_request` does, so ``--rounds`` × ``--chunk`` + 400 of them are made per side)
 
 :mod:`bench.cpu_per_request` measures one revision; on a machine whose load changes from minute to
 minute (other jobs on the same two cores), CPU per request still drifts by 10-30 % between two runs
@@ -83,11 +85,26 @@ async def chunk(side: Side, requests: int, connections: int) -> None:
         send = functools.partial(send_with, http, side.command)
         before, started = cpu_seconds(pid), time.monotonic()
         outcome = await closed_loop(send, requests=requests, connections=connections, first=side.next_index)
-        await asyncio.sleep(0.5)  # what follows the answers (relay, audit) lands in the window
+        await settled(side)  # what follows the answers (relay, audit, reactions) lands in the window
         side.cpu += cpu_seconds(pid) - before
         side.window += time.monotonic() - started
     side.next_index += len(outcome.samples)
     side.ok += len(outcome.ok(side.command.status))
+
+
+async def settled(side: Side, step: float = 0.5, patience: float = 15.0) -> None:
+    """Wait until the service is back to its idle rate (half a second at most 5 % of a core above
+    it): work the answers set off after them (the relay, a consumer reacting to the service's own
+    events, the audit rows) is counted with them, not left to the other side's chunk."""
+    pid = side.service.pid
+    assert pid is not None
+    await asyncio.sleep(step)
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(step)
+        if (cpu_seconds(pid) - before) / step <= side.idle_rate + 0.05:
+            return
 
 
 async def idle_rate(side: Side, seconds: float = 2.0) -> None:
@@ -119,8 +136,11 @@ async def run(args: argparse.Namespace) -> None:
             databases = [await infra.new_database(), await infra.new_database()]
             mine_groups, their_groups = groups(plan), groups(plan)
             for mine, theirs in zip(mine_groups, their_groups, strict=True):
-                if (only and mine.service not in only) or mine.publish is not None:
-                    continue  # commands on prepared cases: bench.cpu_per_request measures them
+                if only and mine.service not in only:
+                    continue
+                for group, broker in ((mine, brokers[0]), (theirs, brokers[1])):
+                    if group.publish is not None:  # what it acts on, each side on its own broker
+                        await group.publish(broker.bootstrap_servers)
                 await compare(mine, theirs, other, databases, brokers, args)
         finally:
             for broker in brokers:
@@ -152,6 +172,10 @@ async def compare(
     )
     progress(f"starting {mine.service} from here and from {other}")
     async with serving(here), serving(there):
+        for group, service in ((mine, here), (theirs, there)):
+            if group.prepare is not None:
+                async with LoadClient(service.url, args.connections) as http:
+                    await group.prepare(http, args.connections)
         for a_command, b_command in zip(mine.commands, theirs.commands, strict=True):
             sides = [Side("this checkout", here, a_command), Side(str(other), there, b_command)]
             for side in sides:  # warm up: statements prepared, caches filled

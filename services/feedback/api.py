@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.comments import assess
-from services.feedback.components import Parts
+from services.feedback.components import Components, Parts
 from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed
 from services.feedback.preferences import preferred_channel
 from services.feedback.satisfaction import branch_satisfaction
@@ -221,15 +221,24 @@ async def answer_survey(
         replay(response, done)
         loaded = await app.load(survey_id)
         branch = loaded.history[0].branch_id
-        async with app.store.pool.acquire() as conn:
-            reader = await app.texts.reader(
-                conn, [loaded.state.comment], may_read=may_read_texts(staff, branch)
-            )
+        reader = await _comment_reader(parts, staff, branch, loaded.state.comment)
         return _view(loaded.state, branch, loaded.version, [], reader)
     branch = result.events[0].branch_id
-    async with app.store.pool.acquire() as conn:
-        reader = await app.texts.reader(conn, [result.state.comment], may_read=may_read_texts(staff, branch))
+    reader = await _comment_reader(parts, staff, branch, result.state.comment)
     return _view(result.state, branch, result.version, [], reader)
+
+
+async def _comment_reader(
+    parts: Components, staff: Principal, branch: str, comment: TextRef | None
+) -> TextReader:
+    """The answer's comment as ``staff`` may see it; no pool checkout for an answer without one
+    (most answers: a score only)."""
+    texts = parts.app.texts
+    may_read = may_read_texts(staff, branch)
+    if comment is None:
+        return TextReader(texts.context, {}, may_read)
+    async with parts.app.store.pool.acquire() as conn:
+        return await texts.reader(conn, [comment], may_read=may_read)
 
 
 class DeliveryBody(BaseModel):

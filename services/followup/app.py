@@ -6,23 +6,25 @@ inside the projection's or the scheduler's transaction, so the reaction commits 
 together with the consumer's progress). Either way the same ``after_change`` keeps the ``tasks``
 table and the task's deadline in step with the stream, in the same transaction: both are queued
 (``shared.db_batch``) and go to PostgreSQL with the append as one statement — one row of each per
-command, and nothing in the command reads them back.
+command, and nothing in the command reads them back. A progress update that ends there (done or
+dropped by staff, fallen due) starts its successor in the same transaction too
+(``services.followup.chain``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
 
-from services.followup import metrics
-from services.followup.decider import Command, RecordSla, Task, followup_decider, stream_id
-from services.followup.decider.rules import VERIFICATION_SLA
-from shared import db_batch
+from services.followup import chain, metrics
+from services.followup.decider import Command, RecordSla, ScheduleTask, Task, followup_decider, stream_id
+from services.followup.decider.rules import VERIFICATION_SLA, TaskRules
+from shared import db_batch, reactions
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
 from shared.contracts.followup import (
@@ -37,6 +39,8 @@ from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
+from shared.metrics import EVENTS_APPENDED
+from shared.registry import EventData
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
 from shared.stream_commands import StreamCommands
@@ -52,21 +56,25 @@ def sla_for(kind: TaskKind) -> str:
     return VERIFICATION_SLA if kind is TaskKind.verification else DUE_SLA
 
 
+@dataclass(eq=False)
 class FollowUpApp(StreamCommands[Command, Task]):
     """Task commands (``execute``, ``execute_in``, ``load``: :class:`~shared.stream_commands.StreamCommands`)
-    with the tasks table and each task's deadline kept in step."""
+    with the tasks table and each task's deadline kept in step, and a progress update's successor
+    scheduled when it ends (``services.followup.chain``, by ``rules``)."""
 
-    def __init__(self, store: EventStore, clock: Clock, deadlines: Deadlines, texts: PrivateTexts) -> None:
-        self.store = store
-        self.clock = clock
-        self.deadlines = deadlines
-        #: staff's notes and reasons (private, erasable; events carry references)
-        self.texts = texts
+    store: EventStore
+    clock: Clock
+    deadlines: Deadlines
+    #: staff's notes and reasons (private, erasable; events carry references)
+    texts: PrivateTexts
+    rules: TaskRules
+
+    def __post_init__(self) -> None:
         super().__init__(
             service=SERVICE,
-            store=store,
+            store=self.store,
             decider=followup_decider,
-            clock=clock,
+            clock=self.clock,
             after_change=self._after_change,
             stream_id=stream_id,
             noun="follow-up task",
@@ -112,6 +120,34 @@ class FollowUpApp(StreamCommands[Command, Task]):
         deadlines = await self.deadlines.cached(conn if read else None, subject)
         await self._track(conn, deadlines, state, envelopes, sla, subject)
         await deadlines.write(conn)
+        link = chain.ended(state, envelopes)
+        # a batched reaction's after_change only queues: the reaction schedules the successor itself
+        if link is not None and reactions.pending(conn) is None:
+            ending, since = link
+            clock = ending.type == SlaBreached.event_type  # the scheduler's: it holds the deadline's row
+            now = self.clock.now()
+            commands = await chain.successor(conn, self.rules, state, branch_id, since, now, nowait=clock)
+            if commands:
+                await self._start(conn, commands, chain.rule_meta(ending), branch_id)
+
+    async def _start(
+        self, conn: asyncpg.Connection, commands: Sequence[Command], meta: Metadata, branch_id: str
+    ) -> None:
+        """A new task (a successor, which nobody else can create meanwhile: the complaint's row is
+        locked) decided in memory and appended with its row and deadline at the transaction's end:
+        no savepoint and no load for a stream that cannot exist yet."""
+        first = commands[0]
+        assert isinstance(first, ScheduleTask)
+        new_stream = stream_id(first.task_id)
+        state, decided = followup_decider.initial_state, list[EventData]()
+        for command in commands:
+            events = followup_decider.decide(state, command)
+            state = followup_decider.fold(events, state)
+            decided.extend(events)
+        envelopes = self.handler.envelopes(new_stream, 0, branch_id, decided, meta)
+        await self.store.append_later(conn, new_stream, 0, envelopes)
+        await self._after_change(conn, followup_decider.initial_state, state, envelopes)
+        EVENTS_APPENDED.labels(SERVICE).inc(len(envelopes))
 
     async def _track(
         self,

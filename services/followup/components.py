@@ -32,7 +32,7 @@ def factory(settings: FollowupSettings | None, book: PolicyBook | None) -> Compo
         policies = book or PolicyBook.load()
         rules = TaskRules(policies, (settings or FollowupSettings()).rules())
         deadlines = Deadlines(SERVICE, ctx.clock, policies)
-        app = FollowUpApp(ctx.store, ctx.clock, deadlines, texts_for(ctx))
+        app = FollowUpApp(ctx.store, ctx.clock, deadlines, texts_for(ctx), rules)
         return Components(app, rules, DeadlineScheduler(deadlines, ctx.pool, app.on_fire))
 
     return build

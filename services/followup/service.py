@@ -11,7 +11,7 @@ from services.followup.api import router
 from services.followup.components import components, factory
 from services.followup.config import FollowupSettings
 from services.followup.customer_tasks import router as customer_router
-from services.followup.subscribers import progress_chain, task_rules
+from services.followup.subscribers import task_rules
 from shared.contracts.followup import TaskKind
 from shared.projection import Projection
 from shared.runner import Service, ServiceContext, periodic
@@ -50,8 +50,7 @@ async def _precreate_metrics(ctx: ServiceContext) -> None:
 
 def _projections(ctx: ServiceContext) -> list[Projection]:
     parts = components(ctx)
-    args = (parts.app, parts.rules, ctx.store, ctx.clock)
-    return [task_rules(*args), progress_chain(*args)]
+    return [task_rules(parts.app, parts.rules, ctx.store, ctx.clock)]
 
 
 async def _scheduler(ctx: ServiceContext) -> None:

@@ -7,11 +7,9 @@ The runner runs a whole batch's handlers in one reaction batch (``shared.reactio
 commands and ``complaints`` writes are queued and sent together, so every read here (a complaint's
 row, its open tasks, a task's stream) flushes what the batch queued first (:meth:`_Reactions.read`).
 
-Progress updates form a chain per open complaint: the first is scheduled at receipt (and at each
-reopen); each task schedules exactly one successor (``successor_id``) when it is completed or
-cancelled by staff, or when it falls due (its SLA breach), whichever comes first. Closing the
-complaint cancels every open one. The ``complaints`` row is locked first by both the chain and the
-close, so a successor can never be created after the close has cancelled the others.
+Progress updates form a chain per open complaint (``services.followup.chain``): the first is
+scheduled here at receipt (and at each reopen); each successor is scheduled in the transaction that
+ended its predecessor, here only when a rule completed it (the update was recorded on the case).
 """
 
 from __future__ import annotations
@@ -22,9 +20,17 @@ from uuid import UUID
 
 import asyncpg
 
-from services.followup import complaint_rows
+from services.followup import chain, complaint_rows
 from services.followup.app import FollowUpApp
-from services.followup.decider import CancelTask, CompleteTask, PauseTask, ResumeTask, ScheduleTask
+from services.followup.chain import HELD, rule_meta
+from services.followup.decider import (
+    CancelTask,
+    CompleteTask,
+    PauseTask,
+    ResumeTask,
+    ScheduleTask,
+    successor_id,
+)
 from services.followup.decider.rules import TaskRules
 from shared import reactions
 from shared.clock import Clock
@@ -50,16 +56,14 @@ from shared.contracts.complaint import (
     SolutionImplemented,
 )
 from shared.contracts.feedback import NegativeFeedbackReceived
-from shared.contracts.followup import FollowUpCancelled, FollowUpCompleted, TaskKind
+from shared.contracts.followup import TaskKind
 from shared.contracts.reception import CustomerErased, VisitServed
-from shared.contracts.sla import SlaBreached
 from shared.customer_aliases import follow_merges
-from shared.envelope import Envelope, Metadata
+from shared.envelope import Envelope
 from shared.eventstore import EventStore
 from shared.projection import EventHandlers
 from shared.topology import events_topic
 
-ACTOR = "system:followup-rules"
 #: closing a complaint ends these: the complainant has had the decision
 ENDED_BY_CLOSE = (
     TaskKind.progress_update.value,
@@ -70,7 +74,6 @@ MILESTONE = (TaskKind.regulatory_milestone.value,)
 #: a hold stops these clocks (the complainant waits on their own answer or an appraisal); the
 #: inform-the-complainant task a hold makes keeps running: they must hear about the hold
 PAUSED_BY_HOLD = (TaskKind.progress_update.value,)
-HELD = "The complaint is on hold: the progress-update clock stops until it resumes."
 RESUMED = "The complaint resumed: the progress-update clock runs again with the time that was left."
 _MET_BY = {
     ComplaintAnswered.event_type: "the complainant was given the decision",
@@ -82,10 +85,6 @@ _MET_BY = {
 #: decisions that meet regulatory deadlines, and facts that restart them
 DeadlineMeeting = ComplaintAnswered | InterimResponseSent | ReviewDecided
 DeadlineRestarting = ReviewRequested | NewMaterialReceived | RepeatComplaintMerged | ComplaintClassified
-
-
-def _meta(env: Envelope) -> Metadata:
-    return Metadata(actor=ACTOR, correlation_id=env.correlation_id, causation_id=env.event_id)
 
 
 class _Reactions:
@@ -100,7 +99,22 @@ class _Reactions:
     async def schedule(self, conn: asyncpg.Connection, env: Envelope, command: ScheduleTask | None) -> None:
         if command is None:
             return
-        await self.app.execute_in(conn, command.task_id, command, meta=_meta(env), branch_id=env.branch_id)
+        meta = rule_meta(env)
+        await self.app.execute_in(conn, command.task_id, command, meta=meta, branch_id=env.branch_id)
+
+    async def next_after(self, conn: asyncpg.Connection, task_id: UUID) -> None:
+        """The successor of a progress update this batch just completed by rule (a batched
+        reaction's ``after_change`` only queues: the successor is scheduled here, not there)."""
+        loaded = await self.app.load(task_id, await self.read(conn))
+        link = chain.ended(loaded.state, loaded.history[-1:])
+        if link is None:
+            return
+        ending, since = link
+        branch, now = ending.branch_id, self.clock.now()
+        commands = await chain.successor(conn, self.rules, loaded.state, branch, since, now)
+        for command in commands:
+            meta = rule_meta(ending)
+            await self.app.execute_in(conn, successor_id(task_id), command, meta=meta, branch_id=branch)
 
     async def read(self, conn: asyncpg.Connection) -> asyncpg.Connection:
         """``conn``, once what the batch's earlier reactions queued is written (before any read)."""
@@ -163,7 +177,7 @@ class _Reactions:
         if not slas:
             return
         for task_id in await self.open_tasks(conn, complaint_id, MILESTONE, slas):
-            await self.app.execute_in(conn, task_id, command, meta=_meta(env))
+            await self.app.execute_in(conn, task_id, command, meta=rule_meta(env))
 
     async def set_hold(self, conn: asyncpg.Connection, complaint_id: UUID, kind: HoldKind | None) -> None:
         await complaint_rows.set_hold(conn, complaint_id, kind)
@@ -222,7 +236,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
         await r.set_hold(conn, data.complaint_id, None)
         cancel = CancelTask(reason=None, at=data.at, automatic=True, rule="The complaint was closed.")
         for task_id in await r.open_tasks(conn, data.complaint_id, ENDED_BY_CLOSE):
-            await app.execute_in(conn, task_id, cancel, meta=_meta(env))
+            await app.execute_in(conn, task_id, cancel, meta=rule_meta(env))
         for command in rules.on_complaint_closed(env, data, clock.now()):
             await r.schedule(conn, env, command)
 
@@ -240,7 +254,8 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
             at=data.at, automatic=True, rule="Progress update recorded on the case.", about=(data.note,)
         )
         for task_id in await r.open_tasks(conn, data.complaint_id, [TaskKind.progress_update.value]):
-            await app.execute_in(conn, task_id, done, meta=_meta(env))
+            await app.execute_in(conn, task_id, done, meta=rule_meta(env))
+            await r.next_after(conn, task_id)
 
     @proj.on(RegulatoryDeadlineExtended)
     async def extended(conn: asyncpg.Connection, env: Envelope, data: RegulatoryDeadlineExtended) -> None:
@@ -262,7 +277,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
         await r.lock_complaint(conn, data.complaint_id)
         await r.set_hold(conn, data.complaint_id, data.kind)
         for task_id in await r.open_tasks(conn, data.complaint_id, PAUSED_BY_HOLD):
-            await app.execute_in(conn, task_id, PauseTask(at=data.at, rule=HELD), meta=_meta(env))
+            await app.execute_in(conn, task_id, PauseTask(at=data.at, rule=HELD), meta=rule_meta(env))
         customer = await r.customer_of(conn, data.complaint_id)
         await r.schedule(conn, env, rules.on_put_on_hold(env, data, clock.now(), customer))
 
@@ -273,7 +288,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
         hold = await r.hold_of(conn, data.complaint_id)
         await r.set_hold(conn, data.complaint_id, None)
         for task_id in await r.open_tasks(conn, data.complaint_id, PAUSED_BY_HOLD):
-            await app.execute_in(conn, task_id, ResumeTask(at=data.at, rule=RESUMED), meta=_meta(env))
+            await app.execute_in(conn, task_id, ResumeTask(at=data.at, rule=RESUMED), meta=rule_meta(env))
         customer = await r.customer_of(conn, data.complaint_id)
         await r.schedule(conn, env, rules.on_resumed(env, data, clock.now(), customer, hold))
 
@@ -312,48 +327,5 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
     async def erased(conn: asyncpg.Connection, env: Envelope, data: CustomerErased) -> None:
         """The vault erased a customer: the notes follow-up keeps about them are shredded."""
         await app.texts.erase_customer(await r.read(conn), data.customer_ref)
-
-    return proj
-
-
-def progress_chain(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clock) -> EventHandlers:
-    """Our own topic: a progress update done, dropped by staff or fallen due schedules the next."""
-    r = _Reactions(app, rules, store, clock)
-    proj = EventHandlers("progress_chain", [events_topic("followup")])
-
-    async def next_after(
-        conn: asyncpg.Connection, env: Envelope, task_id: UUID, since: datetime | None
-    ) -> None:
-        loaded = await app.load(task_id, await r.read(conn))
-        task = loaded.state
-        complaint_id = task.complaint_id
-        if task.kind is not TaskKind.progress_update or complaint_id is None:
-            return
-        if await r.lock_complaint(conn, complaint_id) != "open":
-            return
-        start = since or task.due_at
-        assert start is not None
-        branch = loaded.history[0].branch_id
-        following = rules.next_progress_update(branch, task, start, clock.now())
-        await r.schedule(conn, env, following)
-        if await r.hold_of(conn, complaint_id) is not None:  # done while the case waits
-            await app.execute_in(
-                conn, following.task_id, PauseTask(at=following.at, rule=HELD), meta=_meta(env)
-            )
-
-    @proj.on(FollowUpCompleted)
-    async def completed(conn: asyncpg.Connection, env: Envelope, data: FollowUpCompleted) -> None:
-        if data.kind is TaskKind.progress_update:
-            await next_after(conn, env, data.task_id, data.at)
-
-    @proj.on(FollowUpCancelled)
-    async def cancelled(conn: asyncpg.Connection, env: Envelope, data: FollowUpCancelled) -> None:
-        if data.kind is TaskKind.progress_update and not data.automatic:
-            await next_after(conn, env, data.task_id, data.at)
-
-    @proj.on(SlaBreached)
-    async def fell_due(conn: asyncpg.Connection, env: Envelope, data: SlaBreached) -> None:
-        if data.subject_type == "follow_up":
-            await next_after(conn, env, UUID(data.subject_id), data.due_at)
 
     return proj
