@@ -13,7 +13,7 @@ Here the events go straight into aiokafka record batches built by the relay (``c
 branch (aiokafka's own ``DefaultPartitioner``, so a branch keeps its partition), the headers once
 per event type, and every batch is closed before it is handed over, so that all partitions leave
 together in one produce request, without a linger: the relay itself batches
-(:data:`shared.relay.LINGER_SECONDS`). Per event the relay still gets a ``RecordMetadata`` (the
+(:data:`shared.relay.ROUND_SECONDS`). Per event the relay still gets a ``RecordMetadata`` (the
 batch's base offset plus the record's place in it) or the exception that failed its batch, so it
 keeps the acknowledged prefix exactly as before.
 
@@ -134,8 +134,9 @@ def kafka_publisher(broker: KafkaBroker) -> Callable[[str, Sequence[StoredEvent]
                 for i in indexes:
                     results[i] = exc
                 continue
-            for j, i in enumerate(indexes):
-                results[i] = acked._replace(offset=acked.offset + j) if j else acked
+            topic_, partition, tp, base, stamp, stamp_type, start = acked
+            for j, i in enumerate(indexes):  # the batch's base offset plus the record's place in it
+                results[i] = RecordMetadata(topic_, partition, tp, base + j, stamp, stamp_type, start)
         return results
 
     return publish
