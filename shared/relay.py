@@ -33,6 +33,7 @@ import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 
 import asyncpg
 
@@ -203,10 +204,9 @@ class OutboxRelay:
             self._backlog.set(0)
             if self._draining:
                 return
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=SAFETY_WAKE_SECONDS)
-            except TimeoutError:
-                pass
+            with suppress(TimeoutError):
+                async with asyncio.timeout(SAFETY_WAKE_SECONDS):  # no task per wait, as wait_for makes
+                    await self._wake.wait()
 
     async def _publish_batch(self, conn: asyncpg.Connection, batch: Sequence[StoredEvent]) -> None:
         """Publish; keep the acknowledged prefix; raise the first failure (the caller backs off)."""
