@@ -28,12 +28,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import UnknownTopicOrPartitionError
 
-from shared.fetch_pacing import FetchPacing
+from shared.fetch_pacing import FetchPacing, Poller
 from shared.generations import CatchUp, Generations
 from shared.kafka_assignment import StaleAssignment, checked_roundrobin, forget, stale_assignment
 from shared.kafka_link import consumer_settings
@@ -128,39 +129,35 @@ class Hooks:
         """Work at the deadline (between batches: never concurrent with one)."""
 
 
+@dataclass(eq=False)
 class BatchConsumer:
     """The loop around a projection's runner (module docstring)."""
 
-    def __init__(
-        self,
-        ctx: ServiceContext,
-        projection: Projection,
-        *,
-        max_batch: int,
-        linger_seconds: float = 0.0,
-        registry: EventRegistry | None = None,
-        on_commit: Callable[[], None] | None = None,
-        generations: Generations | None = None,
-        hooks: Hooks | None = None,
-        consumer_options: dict[str, Any] | None = None,
-        create_missing_topics: bool = False,
-    ) -> None:
-        self.ctx = ctx
-        self.projection = projection
-        self.max_batch = max_batch
-        self.linger_seconds = linger_seconds
-        self.generations = generations
-        self.hooks = hooks or Hooks()
-        self.consumer_options = consumer_options or {}
-        self.create_missing_topics = create_missing_topics
-        self.runner = projection_runner(ctx, projection, registry=registry, on_commit=on_commit)
-        self.poller = self.runner.poller(FetchPacing.of(ctx.settings))  # idle: (almost) no fetches
+    ctx: ServiceContext
+    projection: Projection
+    _: KW_ONLY
+    max_batch: int
+    linger_seconds: float = 0.0
+    registry: InitVar[EventRegistry | None] = None
+    on_commit: InitVar[Callable[[], None] | None] = None
+    generations: Generations | None = None
+    hooks: Hooks = field(default_factory=Hooks)
+    consumer_options: dict[str, Any] = field(default_factory=dict)
+    create_missing_topics: bool = False
+    runner: ProjectionRunner = field(init=False)
+    poller: Poller = field(init=False)
+    group: str = field(init=False)
+    generation: int = field(default=0, init=False)
+    rebuilding: bool = field(init=False)
+    batches: int = field(default=0, init=False)
+    #: when the last poll returned (a batch's first records)
+    polled_at: float = field(default=0.0, init=False)
+
+    def __post_init__(self, registry: EventRegistry | None, on_commit: Callable[[], None] | None) -> None:
+        self.runner = projection_runner(self.ctx, self.projection, registry=registry, on_commit=on_commit)
+        self.poller = self.runner.poller(FetchPacing.of(self.ctx.settings))  # idle: (almost) no fetches
         self.group = self.runner.group_id
-        self.generation = 0
-        self.rebuilding = generations is not None
-        self.batches = 0
-        #: when the last poll returned (a batch's first records)
-        self.polled_at = 0.0
+        self.rebuilding = self.generations is not None
 
     async def run(self) -> None:
         """The background task: consume (the current generation); on failure, start over."""

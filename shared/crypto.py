@@ -100,6 +100,31 @@ def decode_key(value: str, *, name: str, min_bytes: int = KEY_BYTES, exact: bool
     return raw
 
 
+def configured_key(
+    env: Mapping[str, str],
+    name: str,
+    *,
+    dev_key: bytes,
+    how: str,
+    min_bytes: int = KEY_BYTES,
+    exact: bool = False,
+) -> bytes | None:
+    """The key in ``env[name]`` (:func:`decode_key`), or None when it is unset in development mode
+    (the caller warns and uses its public development key). Refuses an unset key outside
+    development mode (``how``: how to make one) and the development key itself outside it."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        if not is_dev_mode(env):
+            raise KeyConfigError(
+                f"{name} is not set: {how}, or set {DEV_MODE_ENV}=1 to use the public development key"
+            )
+        return None
+    key = decode_key(raw, name=name, min_bytes=min_bytes, exact=exact)
+    if key == dev_key and not is_dev_mode(env):
+        raise KeyConfigError(f"{name} is the public development key; use a random one")
+    return key
+
+
 def _check_ref(customer_ref: str) -> bytes:
     if not _CUSTOMER_REF.match(customer_ref):
         raise ValueError("customer_ref must match ^[A-Za-z0-9_-]{8,64}$")
@@ -150,22 +175,20 @@ class MasterKeyring:
         ``mk1``), optional ``BRANCHCARE_MASTER_KEYS_RETIRED``. Missing key: refuse, except the
         built-in development key with ``BRANCHCARE_DEV_MODE=1``."""
         env = key_environment() if environ is None else environ
-        raw = env.get(MASTER_KEY_ENV, "").strip()
-        if not raw:
-            if not is_dev_mode(env):
-                raise KeyConfigError(
-                    f"{MASTER_KEY_ENV} is not set: give it 32 random bytes in base64 "
-                    "(python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'), "
-                    f"or set {DEV_MODE_ENV}=1 to use the public development key"
-                )
+        current = configured_key(
+            env,
+            MASTER_KEY_ENV,
+            dev_key=_DEV_MASTER_KEY,
+            how="give it 32 random bytes in base64 "
+            "(python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')",
+            exact=True,
+        )
+        if current is None:
             log.warning(
                 "%s=1: using the PUBLIC development master key; PII is NOT protected. Never in production.",
                 DEV_MODE_ENV,
             )
             return cls.single(_DEV_MASTER_KEY_ID, _DEV_MASTER_KEY)
-        current = decode_key(raw, name=MASTER_KEY_ENV, exact=True)
-        if current == _DEV_MASTER_KEY and not is_dev_mode(env):
-            raise KeyConfigError(f"{MASTER_KEY_ENV} is the public development key; use a random one")
         current_id = env.get(MASTER_KEY_ID_ENV, "mk1").strip() or "mk1"
         keys: dict[str, bytes] = {}
         for item in filter(None, (s.strip() for s in env.get(RETIRED_MASTER_KEYS_ENV, "").split(","))):

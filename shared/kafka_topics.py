@@ -83,6 +83,19 @@ async def topic_partitions(admin: AIOKafkaAdminClient, names: list[str]) -> dict
     return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0 and t["partitions"]}
 
 
+async def create_topics(admin: AIOKafkaAdminClient, new: list[NewTopic]) -> None:
+    """Create ``new``; a topic that exists already (created meanwhile) is no error, any other
+    refusal is a :class:`RuntimeError` naming each topic and its error."""
+    response = await admin.create_topics(new)
+    failures = [
+        f"{name}: error {code} {message or ''}".strip()
+        for name, code, message, *_ in response.topic_errors
+        if code not in (0, _TOPIC_ALREADY_EXISTS)
+    ]
+    if failures:
+        raise RuntimeError("could not create topics: " + "; ".join(failures))
+
+
 async def ensure_topics(
     bootstrap_servers: str, specs: list[TopicSpec], *, timeout: float = 15.0
 ) -> dict[str, int]:
@@ -111,14 +124,7 @@ async def ensure_topics(
                 )
                 for s in missing
             ]
-            response = await admin.create_topics(new)
-            failures = [
-                f"{name}: error {code} {message or ''}".strip()
-                for name, code, message, *_ in response.topic_errors
-                if code not in (0, _TOPIC_ALREADY_EXISTS)
-            ]
-            if failures:
-                raise RuntimeError("could not create topics: " + "; ".join(failures))
+            await create_topics(admin, new)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             while (existing := await topic_partitions(admin, names)).keys() < set(names):

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from shared.crypto import KeyConfigError, decode_key, is_dev_mode
+from shared.crypto import configured_key
 from shared.settings import key_environment
 
 log = logging.getLogger(__name__)
@@ -55,18 +55,16 @@ def pii_key_from_env(environ: Mapping[str, str] | None = None) -> bytes:
     different references in different services.
     """
     env = key_environment() if environ is None else environ
-    raw = env.get(PII_KEY_ENV, "").strip()
-    if not raw:
-        if not is_dev_mode(env):
-            raise KeyConfigError(
-                f"{PII_KEY_ENV} is not set: give it ≥ 32 random bytes in base64, "
-                "or set BRANCHCARE_DEV_MODE=1 to use the public development key"
-            )
+    key = configured_key(
+        env,
+        PII_KEY_ENV,
+        dev_key=_DEV_PII_KEY,
+        how="give it ≥ 32 random bytes in base64",
+        min_bytes=MIN_KEY_BYTES,
+    )
+    if key is None:
         log.warning("BRANCHCARE_DEV_MODE=1: using the PUBLIC development PII key. Never in production.")
         return _DEV_PII_KEY
-    key = decode_key(raw, name=PII_KEY_ENV, min_bytes=MIN_KEY_BYTES)
-    if key == _DEV_PII_KEY and not is_dev_mode(env):
-        raise KeyConfigError(f"{PII_KEY_ENV} is the public development key; use a random one")
     return key
 
 

@@ -29,7 +29,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
@@ -135,37 +135,31 @@ async def _raw(message: Any) -> None:
     return None
 
 
+@dataclass(eq=False)
 class ProjectionRunner:
-    def __init__(
-        self,
-        projection: Projection,
-        *,
-        service: str,
-        pool: asyncpg.Pool,
-        broker: KafkaBroker,
-        registry: EventRegistry = REGISTRY,
-        clock: Clock | None = None,
-        max_attempts: int = 3,
-        max_message_bytes: int = 64 * 1024,
-        on_commit: Callable[[], None] | None = None,
-        wakeups: TopicWakeups | None = None,
-    ) -> None:
-        self.projection = projection
-        self.service = service
-        self.pool = pool
-        self.broker = broker
-        self.registry = registry
-        self.clock = clock or SystemClock()
-        self.max_attempts = max_attempts
-        self.max_message_bytes = max_message_bytes
-        #: called after a transaction that applied events commits (the runner wakes the outbox
-        #: relay with it, so events a reaction appended go out at once)
-        self.on_commit = on_commit
-        self.group_id = f"{service}.{projection.name}"
-        self.gaps = GapTracker(service, projection.name)
-        #: set when a relay announced one of the topics (idle consumers of a holding broker wait for it)
-        self.wake = wakeups.watch(projection.topics) if wakeups is not None else None
-        self.polling: Poller | None = None  # the subscriber's (``subscribe``)
+    projection: Projection
+    _: KW_ONLY
+    service: str
+    pool: asyncpg.Pool
+    broker: KafkaBroker
+    registry: EventRegistry = REGISTRY
+    clock: Clock = field(default_factory=SystemClock)
+    max_attempts: int = 3
+    max_message_bytes: int = 64 * 1024
+    #: called after a transaction that applied events commits (the runner wakes the outbox
+    #: relay with it, so events a reaction appended go out at once)
+    on_commit: Callable[[], None] | None = None
+    wakeups: InitVar[TopicWakeups | None] = None
+    group_id: str = field(init=False)
+    gaps: GapTracker = field(init=False)
+    #: set when a relay announced one of the topics (idle consumers of a holding broker wait for it)
+    wake: asyncio.Event | None = field(init=False)
+    polling: Poller | None = field(default=None, init=False)  # the subscriber's (``subscribe``)
+
+    def __post_init__(self, wakeups: TopicWakeups | None) -> None:
+        self.group_id = f"{self.service}.{self.projection.name}"
+        self.gaps = GapTracker(self.service, self.projection.name)
+        self.wake = wakeups.watch(self.projection.topics) if wakeups is not None else None
 
     def poller(self, pacing: FetchPacing) -> Poller:
         """How this projection's consumer polls (``shared.fetch_pacing``); reports its lag."""

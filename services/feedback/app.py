@@ -13,6 +13,7 @@ row in one command) run at once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -59,30 +60,25 @@ SERVICE = "feedback"
 WINDOW_SLA = "feedback.survey_window"
 
 
+@dataclass(eq=False)
 class FeedbackApp(StreamCommands[Command, Survey]):
     """Survey commands (``execute``, ``execute_in``, ``load``:
     :class:`~shared.stream_commands.StreamCommands`, an answer may be keyed) with the survey's
     facts, dispatch and window kept in step."""
 
-    def __init__(
-        self,
-        store: EventStore,
-        clock: Clock,
-        deadlines: Deadlines,
-        config: FeedbackConfig,
-        texts: PrivateTexts,
-    ) -> None:
-        self.store = store
-        #: the customers' comments (private, erasable; events carry references)
-        self.texts = texts
-        self.clock = clock
-        self.deadlines = deadlines
-        self.config = config
+    store: EventStore
+    clock: Clock
+    deadlines: Deadlines
+    config: FeedbackConfig
+    #: the customers' comments (private, erasable; events carry references)
+    texts: PrivateTexts
+
+    def __post_init__(self) -> None:
         super().__init__(
             service=SERVICE,
-            store=store,
+            store=self.store,
             decider=survey_decider,
-            clock=clock,
+            clock=self.clock,
             after_change=self._after_change,
             stream_id=stream_id,
             noun="survey",

@@ -15,7 +15,7 @@ reason; the vault unreachable or refusing → a failed attempt, retried like a g
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import KW_ONLY, dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -43,22 +43,15 @@ ACTOR = "system:survey-dispatcher"
 NO_CONTACT = "no_contact"
 
 
+@dataclass(eq=False)
 class SurveyDispatcher:
-    def __init__(
-        self,
-        app: FeedbackApp,
-        pool: asyncpg.Pool,
-        sender: SmsSender,
-        *,
-        contacts: ContactResolver | None = None,
-        batch: int = 50,
-    ) -> None:
-        self.app = app
-        self.pool = pool
-        self.sender = sender
-        #: None: no vault configured (feedback alone) — the sender gets no number
-        self.contacts = contacts
-        self.batch = batch
+    app: FeedbackApp
+    pool: asyncpg.Pool
+    sender: SmsSender
+    _: KW_ONLY
+    #: None: no vault configured (feedback alone) — the sender gets no number
+    contacts: ContactResolver | None = None
+    batch: int = 50
 
     async def tick(self) -> int:
         """Send every survey that is due now (up to ``batch``); returns how many were sent.

@@ -11,13 +11,12 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 
-from services.hq.rebuild import request_rebuild, status
+from services.hq.rebuild import follow, request_rebuild
 from shared.migrations import apply_migrations
 from shared.settings import ToolSettings
 
@@ -32,18 +31,11 @@ async def _rebuild(dsn: str, wait: bool, timeout: float) -> int:
         print(f"HQ read model emptied; generation {generation} rebuilds from the topics", flush=True)
         if not wait:
             return 0
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = await status(conn)
-            if state["generation"] != generation:
-                print("another rebuild was requested meanwhile", file=sys.stderr)
-                return 1
-            if not state["rebuilding"]:
-                print(json.dumps(state, default=str, indent=2))
-                return 0
-            await asyncio.sleep(0.5)
-        print(f"still rebuilding after {timeout:.0f} s (is HQ running?)", file=sys.stderr)
-        return 1
+        state = await follow(conn, generation, timeout)
+        if state is None:
+            return 1
+        print(json.dumps(state, default=str, indent=2))
+        return 0
     finally:
         await conn.close()
 

@@ -16,6 +16,9 @@ again but publishes nothing) and HQ's own event store.
 
 from __future__ import annotations
 
+import asyncio
+import sys
+import time
 from datetime import datetime
 from typing import Any
 
@@ -50,3 +53,22 @@ async def current_generation(conn: asyncpg.Connection) -> int:
 
 async def status(conn: asyncpg.Connection) -> dict[str, Any]:
     return await GENERATIONS.status(conn)
+
+
+async def follow(
+    conn: asyncpg.Connection, generation: int, timeout: float, *, prefix: str = ""
+) -> dict[str, Any] | None:
+    """Follow ``generation``'s rebuild for the command lines' ``--wait``, polling twice a second:
+    its last :func:`status` once it has caught up; None, said on stderr (each line starting with
+    ``prefix``), when another rebuild replaced it or ``timeout`` seconds passed first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = await status(conn)
+        if state["generation"] != generation:
+            print(f"{prefix}another rebuild was requested meanwhile", file=sys.stderr)
+            return None
+        if not state["rebuilding"]:
+            return state
+        await asyncio.sleep(0.5)
+    print(f"{prefix}still rebuilding after {timeout:.0f} s (is HQ running?)", file=sys.stderr)
+    return None

@@ -17,6 +17,14 @@ from services.hq.kpis import KPIS
 from services.hq.report import DEFINITIONS, MEASURE_COLUMNS, MEASURES
 
 
+def _example(example: dict[str, Any], *, populate_by_name: bool = False) -> ConfigDict:
+    """A response model's configuration with its one OpenAPI example."""
+    config = ConfigDict(json_schema_extra={"examples": [example]})
+    if populate_by_name:
+        config["populate_by_name"] = True
+    return config
+
+
 def _kpi(name: str) -> Any:
     return Field(description=KPIS[name].description)
 
@@ -100,26 +108,22 @@ class Alert(BaseModel):
 
 
 class BranchSummary(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "branch_id": "b001",
-                    "region": "east",
-                    "complaints_received": 12,
-                    "last_event_at": "2026-11-26T09:30:00Z",
-                    "first_event_at": "2026-01-05T01:02:03Z",
-                    "date_from": "2026-11-26",
-                    "date_to": "2026-11-26",
-                    "kpis": {"visits": 140, "sla_compliance": 0.97, "satisfaction_rate": 0.96},
-                    "counters": {"visits": 140.0},
-                    "wait_histogram": [{"le": 30.0, "count": 12}],
-                    "sla": [],
-                    "by_category": [],
-                    "now": {"by_sla": {}, "branches_breaching": 0, "followups_overdue_now": 0},
-                    "alerts": [],
-                }
-            ]
+    model_config = _example(
+        {
+            "branch_id": "b001",
+            "region": "east",
+            "complaints_received": 12,
+            "last_event_at": "2026-11-26T09:30:00Z",
+            "first_event_at": "2026-01-05T01:02:03Z",
+            "date_from": "2026-11-26",
+            "date_to": "2026-11-26",
+            "kpis": {"visits": 140, "sla_compliance": 0.97, "satisfaction_rate": 0.96},
+            "counters": {"visits": 140.0},
+            "wait_histogram": [{"le": 30.0, "count": 12}],
+            "sla": [],
+            "by_category": [],
+            "now": {"by_sla": {}, "branches_breaching": 0, "followups_overdue_now": 0},
+            "alerts": [],
         }
     )
 
@@ -148,23 +152,17 @@ class RankedBranch(BaseModel):
 
 
 class BranchRanking(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "sort": "sla_compliance",
-                    "order": "asc",
-                    "date_from": "2026-11-01",
-                    "date_to": "2026-11-30",
-                    "region": None,
-                    "total": 1,
-                    "limit": 50,
-                    "offset": 0,
-                    "branches": [
-                        {"rank": 1, "branch_id": "b042", "region": "east", "value": 0.81, "kpis": {}}
-                    ],
-                }
-            ]
+    model_config = _example(
+        {
+            "sort": "sla_compliance",
+            "order": "asc",
+            "date_from": "2026-11-01",
+            "date_to": "2026-11-30",
+            "region": None,
+            "total": 1,
+            "limit": 50,
+            "offset": 0,
+            "branches": [{"rank": 1, "branch_id": "b042", "region": "east", "value": 0.81, "kpis": {}}],
         }
     )
 
@@ -186,15 +184,11 @@ class RegionKpis(BaseModel):
 
 
 class RegionList(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "date_from": "2026-11-26",
-                    "date_to": "2026-11-26",
-                    "regions": [{"region": "east", "branches": 40, "kpis": {"visits": 5600}}],
-                }
-            ]
+    model_config = _example(
+        {
+            "date_from": "2026-11-26",
+            "date_to": "2026-11-26",
+            "regions": [{"region": "east", "branches": 40, "kpis": {"visits": 5600}}],
         }
     )
 
@@ -209,25 +203,21 @@ class BranchValue(BaseModel):
 
 
 class RegionSummary(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "region": "east",
-                    "date_from": "2026-11-26",
-                    "date_to": "2026-11-26",
-                    "branches": 40,
-                    "kpis": {"visits": 5600, "sla_compliance": 0.95},
-                    "counters": {"visits": 5600.0},
-                    "wait_histogram": [],
-                    "sla": [],
-                    "by_category": [],
-                    "now": {"by_sla": {}, "branches_breaching": 0, "followups_overdue_now": 0},
-                    "worst_by_sla_compliance": [{"branch_id": "b042", "value": 0.81}],
-                    "worst_by_satisfaction_rate": [],
-                    "worst_by_p90_wait_seconds": [],
-                }
-            ]
+    model_config = _example(
+        {
+            "region": "east",
+            "date_from": "2026-11-26",
+            "date_to": "2026-11-26",
+            "branches": 40,
+            "kpis": {"visits": 5600, "sla_compliance": 0.95},
+            "counters": {"visits": 5600.0},
+            "wait_histogram": [],
+            "sla": [],
+            "by_category": [],
+            "now": {"by_sla": {}, "branches_breaching": 0, "followups_overdue_now": 0},
+            "worst_by_sla_compliance": [{"branch_id": "b042", "value": 0.81}],
+            "worst_by_satisfaction_rate": [],
+            "worst_by_p90_wait_seconds": [],
         }
     )
 
@@ -247,7 +237,7 @@ class RegionSummary(BaseModel):
 
 
 class AlertList(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"alerts": []}]})
+    model_config = _example({"alerts": []})
 
     alerts: list[Alert]
 
@@ -259,14 +249,10 @@ class KpiDefinition(BaseModel):
 
 
 class KpiDefinitions(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "satisfaction_target": 0.95,
-                    "kpis": [{"name": "visits", "description": "visits", "higher_is_better": True}],
-                }
-            ]
+    model_config = _example(
+        {
+            "satisfaction_target": 0.95,
+            "kpis": [{"name": "visits", "description": "visits", "higher_is_better": True}],
         }
     )
 
@@ -277,23 +263,19 @@ class KpiDefinitions(BaseModel):
 class RebuildState(BaseModel):
     """The read model's generation and its (re)build."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "generation": 3,
-                    "consumer_group": "hq-read-model-g3",
-                    "rebuilding": False,
-                    "requested_at": "2026-11-26T02:00:00Z",
-                    "requested_by": "admin-1",
-                    "started_at": "2026-11-26T02:00:01Z",
-                    "caught_up_at": "2026-11-26T02:03:20Z",
-                    "records": 1200000,
-                    "seconds": 199.0,
-                    "records_per_second": 6030.2,
-                    "target": {"hqfeed.events.v1:0": 40000},
-                }
-            ]
+    model_config = _example(
+        {
+            "generation": 3,
+            "consumer_group": "hq-read-model-g3",
+            "rebuilding": False,
+            "requested_at": "2026-11-26T02:00:00Z",
+            "requested_by": "admin-1",
+            "started_at": "2026-11-26T02:00:01Z",
+            "caught_up_at": "2026-11-26T02:03:20Z",
+            "records": 1200000,
+            "seconds": 199.0,
+            "records_per_second": 6030.2,
+            "target": {"hqfeed.events.v1:0": 40000},
         }
     )
 
@@ -356,25 +338,21 @@ class OverdueAction(BaseModel):
 class ComplaintReport(BaseModel):
     """The regulatory complaint statistics; with ``section=`` only the header and that section."""
 
-    model_config = ConfigDict(
-        populate_by_name=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "from": "2026-11-01",
-                    "to": "2026-11-30",
-                    "as_of": "2026-12-01T00:00:00Z",
-                    "dimensions": ["category", "nature", "channel"],
-                    "region": None,
-                    "read_model_generation": 1,
-                    "branches": 120,
-                    "customers": 2400000,
-                    "complaints_per_1000_branches": 3500.0,
-                    "complaints_per_10m_customers": 1750.0,
-                    "summary": {"received": 420, "decided": 400, "share_decided_within_15d": 0.93},
-                }
-            ]
+    model_config = _example(
+        {
+            "from": "2026-11-01",
+            "to": "2026-11-30",
+            "as_of": "2026-12-01T00:00:00Z",
+            "dimensions": ["category", "nature", "channel"],
+            "region": None,
+            "read_model_generation": 1,
+            "branches": 120,
+            "customers": 2400000,
+            "complaints_per_1000_branches": 3500.0,
+            "complaints_per_10m_customers": 1750.0,
+            "summary": {"received": 420, "decided": 400, "share_decided_within_15d": 0.93},
         },
+        populate_by_name=True,
     )
 
     from_: date = Field(alias="from", description="first receipt day")

@@ -65,11 +65,13 @@ class ComplaintFolder(FolderBase):
             if f.first_acknowledged_at is None:
                 f.first_acknowledged_at = at
             self.count(env.branch_id, day, "complaints_acknowledged")
-            if f.cycle_started_at is not None:
-                self.count(
-                    env.branch_id, day, "ack_seconds", max((at - f.cycle_started_at).total_seconds(), 0.0)
-                )
+            self._cycle_seconds(env, day, f, "ack_seconds", at)
         self.complete(env, day, f.complaint_id, SLA_ACK)
+
+    def _cycle_seconds(self, env: Envelope, day: date, f: ComplaintFacts, name: str, at: datetime) -> None:
+        """Count the seconds from the start of the complaint's current cycle to ``at`` (if it has one)."""
+        if f.cycle_started_at is not None:
+            self.count(env.branch_id, day, name, max((at - f.cycle_started_at).total_seconds(), 0.0))
 
     def classified(self, env: Envelope, day: date) -> None:
         d = env.data
@@ -116,10 +118,7 @@ class ComplaintFolder(FolderBase):
         if f.decided_at is None:
             f.decided_at = at
             self.count(env.branch_id, day, "complaints_decided")
-            if f.cycle_started_at is not None:
-                self.count(
-                    env.branch_id, day, "decide_seconds", max((at - f.cycle_started_at).total_seconds(), 0.0)
-                )
+            self._cycle_seconds(env, day, f, "decide_seconds", at)
         if f.first_decided_at is None:
             f.first_decided_at = at
             if f.received_at is not None:

@@ -117,20 +117,15 @@ class _Folder(ComplaintFolder):
 
     def customers_merged(self, env: Envelope, day: date) -> None:
         """The vault's duplicate merge, for HQ: the two pseudonyms, the branch and the time only."""
-        d = env.data
-        self.c.aliases.append(
-            CustomerRefsMerged(
-                branch_id=env.branch_id,
-                survivor_customer_ref=d["survivor_ref"],
-                merged_customer_ref=d["merged_ref"],
-                at=_ts(d["at"]),
-            )
-        )
+        self._alias(env, CustomerRefsMerged)
 
     def merge_reversed(self, env: Envelope, day: date) -> None:
+        self._alias(env, CustomerRefsMergeReversed)
+
+    def _alias(self, env: Envelope, kind: type[CustomerRefsMerged | CustomerRefsMergeReversed]) -> None:
         d = env.data
         self.c.aliases.append(
-            CustomerRefsMergeReversed(
+            kind(
                 branch_id=env.branch_id,
                 survivor_customer_ref=d["survivor_ref"],
                 merged_customer_ref=d["merged_ref"],

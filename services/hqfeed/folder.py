@@ -5,6 +5,7 @@ actions. The handlers are :mod:`services.hqfeed.complaints` and :mod:`services.h
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
 
@@ -26,22 +27,16 @@ def _ts(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
+@dataclass(eq=False)
 class FolderBase:
-    def __init__(
-        self,
-        changes: BatchChanges,
-        facts: dict[str, ComplaintFacts],
-        open_breaches: dict[tuple[str, str], object],
-        tz_of: TzOf,
-        settings: FoldSettings,
-    ) -> None:
-        self.c = changes
-        self.facts = facts
-        #: (subject, sla) → "db" (existed before the batch) or the added tuple
-        self.open = open_breaches
-        self.tz_of = tz_of
-        self.settings = settings
-        self._tz: dict[str, tzinfo] = {}
+    #: what the batch changes (written by the handlers)
+    c: BatchChanges
+    facts: dict[str, ComplaintFacts]
+    #: (subject, sla) → "db" (existed before the batch) or the added tuple
+    open: dict[tuple[str, str], object]
+    tz_of: TzOf
+    settings: FoldSettings
+    _tz: dict[str, tzinfo] = field(default_factory=dict, init=False)
 
     # --------------------------------------------------------------------------- helpers
 

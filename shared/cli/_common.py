@@ -37,6 +37,15 @@ class CliError(Exception):
     """A problem the operator can fix (missing address, bad argument); printed as one line."""
 
 
+def add_documented_command(
+    subcommands: Any, name: str, *, help: str, doc: str | None
+) -> argparse.ArgumentParser:
+    """A command whose ``--help`` prints ``doc`` (its module's docstring) with its line breaks."""
+    return subcommands.add_parser(
+        name, help=help, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
 def add_output_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
 

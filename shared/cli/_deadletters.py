@@ -20,7 +20,6 @@ it comes back as a new dead letter (a new id) to be looked at afresh.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,16 +27,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 
 from shared.envelope import Envelope
 from shared.redrive import REDRIVEN_FOR, REDRIVEN_FROM
+from shared.topic_scan import records_to_end
 from shared.topology import all_topics
 
 DLQ_SUFFIX = ".dlq"
-#: reading gives up when the broker sends nothing for this long
-IDLE_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,7 @@ async def read_dead_letters(
 
     ``strict``: a topic the broker does not have is an error (the operator named it) rather than
     nothing to read. ``progress(done, total)`` is called as records arrive. Gives up when the
-    broker sends nothing for :data:`IDLE_SECONDS`.
+    broker sends nothing for :data:`~shared.topic_scan.IDLE_SECONDS`.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
@@ -129,40 +127,14 @@ async def read_dead_letters(
         fetch_max_wait_ms=100,
     )
     await consumer.start()
-    letters: list[DeadLetter] = []
     try:
         await consumer.topics()
         missing = [t for t in topics if not consumer.partitions_for_topic(t)]
         if strict and missing:
             raise LookupError(f"no topic {', '.join(missing)} on {bootstrap_servers}")
-        assignment = [
-            TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
-        if not assignment:
-            return []
-        consumer.assign(assignment)
-        await consumer.seek_to_beginning(*assignment)
-        ends = await consumer.end_offsets(assignment)
-        starts = {tp: await consumer.position(tp) for tp in assignment}
-        remaining = {tp for tp in assignment if starts[tp] < ends[tp]}
-        total = sum(ends[tp] - starts[tp] for tp in remaining)
-        loop = asyncio.get_running_loop()
-        idle_since = loop.time()
-        while remaining:
-            if loop.time() - idle_since > IDLE_SECONDS:
-                raise TimeoutError(f"the broker sent nothing for {IDLE_SECONDS} s ({len(letters)} read)")
-            batch = await consumer.getmany(*remaining, timeout_ms=200)
-            for tp, records in batch.items():
-                idle_since = loop.time()
-                for r in records:
-                    letters.append(_letter(r))
-                    if r.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
-            if progress is not None and batch:
-                progress(len(letters), total)
+        return [_letter(r) async for r in records_to_end(consumer, topics, progress=progress)]
     finally:
         await consumer.stop()
-    return letters
 
 
 def _letter(record: Any) -> DeadLetter:

@@ -24,7 +24,6 @@ nothing: the relay republishes them from the store (``branchcare relay status``)
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from datetime import UTC, datetime
@@ -44,7 +43,7 @@ from shared.topology import CONTEXTS
 
 
 async def _rebuild_hq(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
-    from services.hq.rebuild import request_rebuild, status
+    from services.hq.rebuild import follow, request_rebuild
 
     await apply_migrations(conn, "hq", Path(__file__).parents[2] / "services" / "hq" / "migrations")
     generation = await request_rebuild(conn, requested_by="branchcare rebuild", now=datetime.now(UTC))
@@ -52,18 +51,11 @@ async def _rebuild_hq(conn: asyncpg.Connection, args: argparse.Namespace) -> int
     if not args.wait:
         print("follow it with GET /hq/admin/rebuild, or run this command with --wait")
         return 0
-    deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline:
-        state = await status(conn)
-        if state["generation"] != generation:
-            print("hq: another rebuild was requested meanwhile", file=sys.stderr)
-            return 1
-        if not state["rebuilding"]:
-            print(f"hq: caught up: {state}")
-            return 0
-        await asyncio.sleep(0.5)
-    print(f"hq: still rebuilding after {args.timeout:.0f} s (is HQ running?)", file=sys.stderr)
-    return 1
+    state = await follow(conn, generation, args.timeout, prefix="hq: ")
+    if state is None:
+        return 1
+    print(f"hq: caught up: {state}")
+    return 0
 
 
 async def _rebuild_store(conn: asyncpg.Connection, entry: Entry, args: argparse.Namespace) -> int:
@@ -95,11 +87,11 @@ async def _rebuild_topics(conn: asyncpg.Connection, entry: Entry, args: argparse
 
 
 def register(subcommands: Any) -> None:
-    parser = subcommands.add_parser(
+    parser = _common.add_documented_command(
+        subcommands,
         "rebuild",
         help="rebuild a service's read model from its inputs (--list: which, how)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        doc=__doc__,
     )
     parser.add_argument(
         "service", nargs="?", choices=CONTEXTS, metavar="SERVICE", help=f"one of {', '.join(CONTEXTS)}"

@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from shared.cli import _common
 from shared.cli._db import NoDatabase, add_database_option, add_service_argument, connect, has_store
 from shared.topology import CONTEXTS, events_topic
 
@@ -34,11 +35,8 @@ _BACKLOG_SQL = "SELECT count(*) FROM events WHERE (tx_id, position) > ($1::xid8,
 
 
 def register(subcommands: Any) -> None:
-    relay = subcommands.add_parser(
-        "relay",
-        help="outbox relays: status, republish",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    relay = _common.add_documented_command(
+        subcommands, "relay", help="outbox relays: status, republish", doc=__doc__
     )
     actions = relay.add_subparsers(dest="action", metavar="ACTION")
     status = actions.add_parser(

@@ -16,10 +16,9 @@ from typing import IO, Self
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from shared import kafka_topics
 from shared.devstack.ports import die_with_parent, free_port
 from shared.topology import DEFAULT_PARTITIONS
-
-_KAFKA_TOPIC_ALREADY_EXISTS = 36
 
 
 def kafka_answers(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -242,16 +241,9 @@ async def create_topics(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
     await admin.start()
     try:
-        response = await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in topics]
+        await kafka_topics.create_topics(
+            admin, [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in topics]
         )
-        failures = [
-            f"{name}: error {code} {message or ''}".strip()
-            for name, code, message, *_ in response.topic_errors
-            if code not in (0, _KAFKA_TOPIC_ALREADY_EXISTS)
-        ]
-        if failures:
-            raise RuntimeError("could not create topics: " + "; ".join(failures))
         deadline = time.monotonic() + timeout
         while missing := set(topics) - set(await admin.list_topics()):
             if time.monotonic() > deadline:

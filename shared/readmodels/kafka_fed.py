@@ -26,12 +26,11 @@ state) or are rebuilt by a new consumer generation (HQ); in a scratch copy nothi
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
 from shared.backup.tables import quote_ident
@@ -39,10 +38,9 @@ from shared.envelope import Envelope
 from shared.readmodels.live import TableChange, _stat
 from shared.readmodels.store_fed import Rebuilder
 from shared.registry import REGISTRY, UnknownEventType
+from shared.topic_scan import records_to_end
 
 Write = Callable[[asyncpg.Connection, Envelope, object], Awaitable[None]]
-
-IDLE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -83,30 +81,11 @@ async def read_topics(bootstrap_servers: str, topics: Sequence[str]) -> tuple[li
     bad = 0
     try:
         await consumer.topics()
-        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        if not tps:
-            return [], 0
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
-        loop = asyncio.get_running_loop()
-        idle_since = loop.time()
-        while remaining:
-            if loop.time() - idle_since > IDLE_SECONDS:
-                raise TimeoutError(f"the broker sent nothing for {IDLE_SECONDS:.0f} s ({len(out)} read)")
-            batch = await consumer.getmany(*remaining, timeout_ms=200)
-            for tp, records in batch.items():
-                idle_since = loop.time()
-                for r in records:
-                    if r.offset >= ends[tp]:
-                        break
-                    try:
-                        out.append(REGISTRY.upcast(Envelope.model_validate_json(r.value or b"")))
-                    except (ValidationError, UnknownEventType):
-                        bad += 1
-                if await consumer.position(tp) >= ends[tp]:  # also past markers / compacted offsets
-                    remaining.discard(tp)
+        async for r in records_to_end(consumer, topics):
+            try:
+                out.append(REGISTRY.upcast(Envelope.model_validate_json(r.value or b"")))
+            except (ValidationError, UnknownEventType):
+                bad += 1
     finally:
         await consumer.stop()
     out.sort(key=recorded_order)
