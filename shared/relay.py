@@ -12,7 +12,10 @@ connection (released by the server if the process dies) and reads through that s
 so a relay whose connection (and with it the lock) is gone notices before it publishes again.
 It wakes on NOTIFY (or, for appends made in its own process, on a direct poke), with a slow
 safety timer for a lost notification; after each acknowledged batch it announces its topic, which
-wakes idle consumers in every process (:mod:`shared.topic_wakeups`).
+wakes idle consumers in every process (:mod:`shared.topic_wakeups`). An event committed while the
+relay is idle goes out at once; under a steady load a round (read, produce request, checkpoint,
+each with a fixed cost far above an event's) starts at most every ``ROUND_SECONDS`` and takes what
+came meanwhile.
 
 The topic is a repairable copy of the store (:mod:`shared.relay_repair`): the relay records the
 last record the broker acknowledged per partition, and at every (re)connect, every
@@ -30,6 +33,7 @@ import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 
 import asyncpg
 
@@ -43,7 +47,6 @@ from shared.metrics import (
 )
 from shared.relay_check import BrokerCheck, event_id_of
 from shared.relay_repair import RelayState, Repairer, load_state, prune_marks, record_verification, save
-from shared.topic_wakeups import announce
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,10 @@ BACKOFF_FIRST_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 5.0
 HELD_BACK_RETRY_SECONDS = 0.002
 HELD_BACK_MAX_SECONDS = 0.05
-LINGER_SECONDS = 0.005
+#: a round (read, publish, checkpoint) that did not fill a batch is followed by the next one no
+#: sooner than this after its read: at most ~50 rounds a second under a steady load, each with
+#: what came meanwhile; an event committed while the relay is idle goes out at once
+ROUND_SECONDS = 0.02
 #: a hold shorter than this is ordinary (concurrent appends); longer ones are logged, with the blocker
 HELD_BACK_COUNT_AFTER = 0.5
 HELD_BACK_LOG_AFTER = 2.0
@@ -101,6 +107,9 @@ class OutboxRelay:
         self._lock_key = zlib.crc32(f"relay:{topic}".encode())
         self._repairer = Repairer(check, topic=topic, service=service) if check is not None else None
         RELAY_BROKER_LOSSES.labels(service)  # at 0 from the start, so the first loss is an increase
+        # the series set every round, looked up once (a labels() call is a locked dict lookup)
+        self._published = RELAY_PUBLISHED.labels(service)
+        self._backlog = OUTBOX_BACKLOG.labels(service)
         self._failures = 0  # consecutive failed rounds: the back-off grows with them
         self._next_verify = 0.0
         self._next_mark = 0.0
@@ -162,9 +171,11 @@ class OutboxRelay:
 
     async def _relay(self, conn: asyncpg.Connection) -> None:
         held_back_delay = HELD_BACK_RETRY_SECONDS
+        loop = asyncio.get_running_loop()
         while not self._stopped.is_set():
             self._wake.clear()
             await self._check_broker(conn)
+            started = loop.time()
             batch = await self._store.read_all_after(self.position, self._batch_size, conn)
             if batch:
                 if self._failures and self._repairer is not None and not await self._repairer.check.answers():
@@ -172,12 +183,15 @@ class OutboxRelay:
                 await self._publish_batch(conn, batch)
                 self._not_held_back()
                 held_back_delay = HELD_BACK_RETRY_SECONDS
-                if len(batch) < self._batch_size:
-                    # events are trickling in: let a few more arrive, so that under load there are
-                    # fewer, fuller rounds (each costs a read, a produce and a checkpoint write)
-                    await asyncio.sleep(LINGER_SECONDS)
-                continue
-            if await self._store.has_events_after(self.position, conn):
+                if len(batch) == self._batch_size:
+                    continue  # a backlog: on at once
+                # events are trickling in: let more arrive, so that under load there are fewer,
+                # fuller rounds (each costs a read, a produce request and a checkpoint write)
+                await asyncio.sleep(started + ROUND_SECONDS - loop.time())
+                if self._wake.is_set() or await self._store.has_events_after(self.position, conn):
+                    continue
+                # nothing was appended since the read: skip the read that would come back empty
+            elif await self._store.has_events_after(self.position, conn):
                 # committed but held back by an older transaction still in flight that can append
                 # here (shared.horizon), or readable since the read above: look again shortly, a
                 # NOTIFY may not come for it; back off a little while a long transaction holds it
@@ -187,13 +201,12 @@ class OutboxRelay:
                 continue
             held_back_delay = HELD_BACK_RETRY_SECONDS
             self._not_held_back()
-            OUTBOX_BACKLOG.labels(self.service).set(0)
+            self._backlog.set(0)
             if self._draining:
                 return
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=SAFETY_WAKE_SECONDS)
-            except TimeoutError:
-                pass
+            with suppress(TimeoutError):
+                async with asyncio.timeout(SAFETY_WAKE_SECONDS):  # no task per wait, as wait_for makes
+                    await self._wake.wait()
 
     async def _publish_batch(self, conn: asyncpg.Connection, batch: Sequence[StoredEvent]) -> None:
         """Publish; keep the acknowledged prefix; raise the first failure (the caller backs off)."""
@@ -229,9 +242,8 @@ class OutboxRelay:
                 if now >= self._next_prune:
                     self._next_prune = now + 3600.0
                     await prune_marks(conn, self.topic)
-            await save(conn, self.topic, self.state, mark=mark)
-            await announce(conn, self.topic)  # idle consumers of a holding broker wake up
-            RELAY_PUBLISHED.labels(self.service).inc(acked)
+            await save(conn, self.topic, self.state, mark=mark)  # and announces the topic
+            self._published.inc(acked)
         if acked < len(batch):
             await self._report_backlog(conn)
             failure = results[acked] if results is not None else None
@@ -294,7 +306,7 @@ class OutboxRelay:
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return
-        OUTBOX_BACKLOG.labels(self.service).set(int(waiting))
+        self._backlog.set(int(waiting))
 
     async def _held_back(self, conn: asyncpg.Connection) -> None:
         """While held back: the gauges (seconds, backlog) rise; after a while the log names the

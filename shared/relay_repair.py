@@ -25,6 +25,7 @@ import asyncpg
 from shared.eventstore import LOG_START, LogPosition
 from shared.metrics import RELAY_BROKER_LOSSES, RELAY_REPUBLISHED
 from shared.relay_check import AckedTail, BrokerCheck
+from shared.topic_wakeups import CHANNEL as WAKEUPS_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +60,22 @@ async def load_state(conn: asyncpg.Connection, topic: str) -> tuple[RelayState, 
 
 
 async def save(conn: asyncpg.Connection, topic: str, state: RelayState, *, mark: bool) -> None:
-    """Record the checkpoint (and, every few seconds, a mark) after an acknowledged batch."""
+    """Record the checkpoint (and, every few seconds, a mark) after an acknowledged batch, and
+    announce the topic (:mod:`shared.topic_wakeups`: idle consumers of a holding broker wake up)
+    in the same statement, delivered when it commits."""
     acked = acked_json(state.acked)
     await conn.execute(
-        """INSERT INTO relay_checkpoint (topic, tx_id, position, acked) VALUES ($1, $2, $3, $4::jsonb)
-           ON CONFLICT (topic) DO UPDATE
-           SET tx_id = $2, position = $3, acked = $4::jsonb, updated_at = now()""",
+        """WITH saved AS (
+               INSERT INTO relay_checkpoint (topic, tx_id, position, acked) VALUES ($1, $2, $3, $4::jsonb)
+               ON CONFLICT (topic) DO UPDATE
+               SET tx_id = $2, position = $3, acked = $4::jsonb, updated_at = now()
+               RETURNING topic)
+           SELECT pg_notify($5, topic) FROM saved""",
         topic,
         state.position.tx_id,
         state.position.position,
         acked,
+        WAKEUPS_CHANNEL,
     )
     if mark:
         await conn.execute(

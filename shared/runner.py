@@ -34,7 +34,7 @@ from shared.auth import install_auth
 from shared.clock import Clock, SystemClock
 from shared.crypto import KeyConfigError
 from shared.dbfaults import DatabaseFaultMiddleware
-from shared.eventstore import EventStore, StoredEvent
+from shared.eventstore import EventStore
 from shared.fetch_pacing import FetchPacing
 from shared.heap import settle_heap
 from shared.http import install_error_handlers, metrics_response
@@ -48,6 +48,7 @@ from shared.readiness import ready_response
 from shared.registry import REGISTRY, EventRegistry
 from shared.relay import OutboxRelay
 from shared.relay_check import BrokerCheck
+from shared.relay_kafka import kafka_publisher
 from shared.request_guard import install_request_guard
 from shared.settings import ServiceSettings, SettingsError, load_settings
 from shared.topic_wakeups import TopicWakeups
@@ -229,45 +230,6 @@ def _kafka_broker(settings: ServiceSettings) -> KafkaBroker:
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
         logger=logging.getLogger("faststream.kafka"),  # through the root handler (shared.logs)
     )
-
-
-def kafka_publisher(broker: KafkaBroker) -> Callable[[str, Sequence[StoredEvent]], Awaitable[list[object]]]:
-    """Publish stored events keyed by branch and wait until Kafka acknowledged all of them."""
-
-    async def publish(topic: str, events: Sequence[StoredEvent]) -> list[object]:
-        """Per event: its RecordMetadata or the exception that failed it (the relay keeps the
-        acknowledged prefix)."""
-        pending: list[Any] = []
-        for event in events:
-            try:
-                pending.append(
-                    await broker.publish(
-                        event.json.encode(),
-                        topic=topic,
-                        key=event.branch_id.encode(),
-                        headers={
-                            "event-type": event.type,
-                            "content-type": "application/json",
-                            **tracing.producer_headers(topic, event.traceparent, event.type),
-                        },
-                        no_confirm=True,
-                    )
-                )
-            except Exception as exc:  # e.g. the topic is missing: this one and all after it fail
-                pending += [exc] * (len(events) - len(pending))
-                break
-        return list(await asyncio.gather(*map(_settled, pending)))
-
-    return publish
-
-
-async def _settled(pending: Any) -> object:
-    if isinstance(pending, BaseException):
-        return pending
-    try:
-        return await pending
-    except Exception as exc:
-        return exc
 
 
 def create_app(
