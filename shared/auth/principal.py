@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 ALL_BRANCHES = "*"
 
@@ -44,7 +44,8 @@ class Principal:
         return role in self.roles
 
     def bound_to(self, action: str, check: BranchCheck | None = None) -> Principal:
-        return replace(self, action=action, _check=check)
+        # built directly: ``dataclasses.replace`` walks the fields on every request
+        return Principal(self.staff_id, self.roles, self.branches, self.region, action, check)
 
     def branch_filter(self) -> frozenset[str] | None:
         """For list queries across branches: the branch ids to restrict to, or None for all."""
