@@ -202,8 +202,10 @@ async def send_with(http: LoadClient, command: Command, i: int) -> int:
     return response.status_code
 
 
-async def measure(report: Report, url: str, command: Command, plan: Plan) -> Measured:
-    """Warm-up, closed loop, then each open-loop rate; adds the figures to ``report``."""
+async def measure(
+    report: Report, url: str, command: Command, plan: Plan, *, section: str = SECTION
+) -> Measured:
+    """Warm-up, closed loop, then each open-loop rate; adds the figures to ``report`` under ``section``."""
     measured = Measured(command.label)
     next_index = 0
 
@@ -238,7 +240,7 @@ async def measure(report: Report, url: str, command: Command, plan: Plan) -> Mea
         measured.closed = closed.rate(command.status)
         measured.failed += _failed(closed, command.status)
         report.add(
-            SECTION,
+            section,
             f"{command.label}: closed loop, {plan.connections} connections",
             measured.closed,
             "cmd/s",
@@ -259,8 +261,8 @@ async def measure(report: Report, url: str, command: Command, plan: Plan) -> Mea
                 if outcome.saturated
                 else f"{_failed(outcome, command.status)} not {command.status}"
             )
-            report.add(SECTION, f"{command.label}: p50 at {rate:.0f}/s", p50, "ms")
-            report.add(SECTION, f"{command.label}: p99 at {rate:.0f}/s", p99, "ms", note)
+            report.add(section, f"{command.label}: p50 at {rate:.0f}/s", p50, "ms")
+            report.add(section, f"{command.label}: p99 at {rate:.0f}/s", p99, "ms", note)
     return measured
 
 

@@ -6,10 +6,11 @@ with a message that names the missing variable; reachability is checked by the s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -188,6 +189,8 @@ class PortSettings(BaseSettings):
     feedback_port: str | None = None
     hq_port: str | None = None
     hqfeed_port: str | None = None
+    #: the staff console (no bounded context, so not in ``shared.topology``'s ports)
+    console_port: str | None = None
 
 
 def port_environment() -> Mapping[str, str]:
@@ -202,3 +205,28 @@ class SimulatorSettings(BaseSettings):
 
     bc_token: SecretStr | None = None
     bc_hq_token: SecretStr | None = None
+
+
+class _Named(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+
+def named_secret(variable: str) -> SecretStr | None:
+    """The variable an operator names on the command line, for a secret kept off it
+    (``branchcare vault invalid --token-env``): read like the classes above, a field of a settings
+    class made for that name."""
+    fields: dict[str, Any] = {"value": (SecretStr | None, Field(default=None, validation_alias=variable))}
+    named: BaseSettings = create_model("NamedSecret", __base__=_Named, **fields)()
+    value: SecretStr | None = getattr(named, "value")  # noqa: B009 - a field made at run time
+    return value
+
+
+def inherited_environment(**values: str) -> dict[str, str]:
+    """This process's environment with ``values`` on top, for a child process that must inherit it:
+    the dev runner's services (they read their own settings from it), ``pg_dump`` / ``pg_restore``
+    given a password off their command line (``PGPASSWORD``).
+
+    The one place that copies the environment whole, here beside the settings classes: a copy
+    passed on is no configuration of this process — what a process uses itself it reads through
+    a class above."""
+    return {**os.environ, **values}

@@ -1,7 +1,8 @@
 """The complaint lifecycle's HTTP commands: one declaration each (``shared.command_routes``).
 
-Each line says the step (the path's last word, and the operationId's name), the action it
-performs (``shared/SECURITY.md``), its body and the command the body becomes — by keyword
+Each line says the step (the path's last word, the operationId's name and, unless it names
+another, the action ``complaint.<step>`` it performs: ``shared/SECURITY.md``), its body and the
+command the body becomes — by keyword
 (``shared.command_routes.by_keyword``: fields of the same names, free texts through the text
 batch), so two fields of one type cannot be swapped; a command needing more than its body says how.
 The shared mechanism does the rest: token and permission, the case's branch checked before
@@ -40,15 +41,17 @@ CASE = "/complaints/{complaint_id}"
 Item = TypeVar("Item", bound=BaseModel)
 
 
-def step(path: str, action: str, body: type[b.Body], command: type, **fixed: Any) -> None:
-    """``POST /complaints/{id}/<path>``: the body becomes ``command`` by keyword (``fixed``: what
-    the body does not say). The operationId keeps the former route's name (the path's words), the
-    body may be left out when none of its fields is required, ``DOCS`` describes it."""
+def step(path: str, body: type[b.Body], command: type, *, action: str = "", **fixed: Any) -> None:
+    """``POST /complaints/{id}/<path>``, performing ``complaint.<action>`` (by default the path's
+    words, ``_`` for ``-``): the body becomes ``command`` by keyword (``fixed``: what the body does
+    not say). The operationId keeps the former route's name (the path's words), the body may be
+    left out when none of its fields is required, ``DOCS`` describes it."""
     name = path.replace("-", "_")
     required = any(f.is_required() for f in body.model_fields.values())
     build = by_keyword(command, **fixed)
+    performs = f"complaint.{action or name}"
     commands.post(
-        f"{CASE}/{path}", action, body, build, name=name, doc=DOCS.get(name), body_required=required
+        f"{CASE}/{path}", performs, body, build, name=name, doc=DOCS.get(name), body_required=required
     )
 
 
@@ -120,32 +123,30 @@ DOCS = {
     "decide_review": "The higher level's review decision, told to the complainant.",
 }
 
-step("acknowledge", "complaint.acknowledge", b.AcknowledgeBody, d.Acknowledge)
-step("classify", "complaint.classify", b.ClassifyBody, d.Classify)
-step("start-investigation", "complaint.investigate", b.NoteBody, d.StartInvestigation)
-step("propose", "complaint.propose", b.ProposeBody, d.ProposeSolutions, solutions=_solutions)
-step("accept", "complaint.accept", b.SolutionDecisionBody, d.AcceptSolution)
-step("reject", "complaint.reject", b.RejectBody, d.RejectSolution)
-step("implement", "complaint.implement", b.SolutionDecisionBody, d.ImplementSolution)
-step("answer", "complaint.answer", b.AnswerBody, d.Answer)
-step("close", "complaint.close", b.CloseBody, d.Close, remediation_actions=_actions)
-step("reopen", "complaint.reopen", b.ReasonBody, d.Reopen)
-step("hold", "complaint.hold", b.HoldBody, d.Hold)
-step("resume", "complaint.resume", b.NoteBody, d.Resume)
-step("escalate", "complaint.escalate", b.EscalateBody, d.Escalate)
-step("merge", "complaint.merge", b.MergeBody, d.MergeIntoIncident, incident_id=_new_incident)
-step("customer-left", "complaint.customer_left", b.Body, d.RecordCustomerLeft)
-step("progress-update", "complaint.progress_update", b.ProgressBody, d.GiveProgressUpdate)
-step("extend", "complaint.extension.request", b.ReasonBody, d.ExtendRegulatoryDeadline)
+step("acknowledge", b.AcknowledgeBody, d.Acknowledge)
+step("classify", b.ClassifyBody, d.Classify)
+step("start-investigation", b.NoteBody, d.StartInvestigation, action="investigate")
+step("propose", b.ProposeBody, d.ProposeSolutions, solutions=_solutions)
+step("accept", b.SolutionDecisionBody, d.AcceptSolution)
+step("reject", b.RejectBody, d.RejectSolution)
+step("implement", b.SolutionDecisionBody, d.ImplementSolution)
+step("answer", b.AnswerBody, d.Answer)
+step("close", b.CloseBody, d.Close, remediation_actions=_actions)
+step("reopen", b.ReasonBody, d.Reopen)
+step("hold", b.HoldBody, d.Hold)
+step("resume", b.NoteBody, d.Resume)
+step("escalate", b.EscalateBody, d.Escalate)
+step("merge", b.MergeBody, d.MergeIntoIncident, incident_id=_new_incident)
+step("customer-left", b.Body, d.RecordCustomerLeft)
+step("progress-update", b.ProgressBody, d.GiveProgressUpdate)
+step("extend", b.ReasonBody, d.ExtendRegulatoryDeadline, action="extension.request")
 # regulatory profiles (issue 8)
-step("assign", "complaint.assign", b.AssignBody, d.AssignHandler)
-step("identify-staff", "complaint.identify_staff", b.StaffBody, d.IdentifyStaff)
-step("new-material", "complaint.add_material", b.MaterialBody, d.RecordNewMaterial)
-step("request-extension", "complaint.extension.request", b.ReasonBody, d.RequestExtension, request_id=_new_id)
-step("approve-extension", "complaint.extension.approve", b.DecisionNoteBody, d.DecideExtension, approve=True)
-step(
-    "deny-extension", "complaint.extension.approve", b.ReasonBody, d.DecideExtension, approve=False, note=_why
-)
-step("interim-response", "complaint.interim_response", b.InterimBody, d.SendInterimResponse)
-step("request-review", "complaint.review.request", b.ReasonBody, d.RequestReview)
-step("decide-review", "complaint.review.decide", b.ReviewDecisionBody, d.DecideReview)
+step("assign", b.AssignBody, d.AssignHandler)
+step("identify-staff", b.StaffBody, d.IdentifyStaff)
+step("new-material", b.MaterialBody, d.RecordNewMaterial, action="add_material")
+step("request-extension", b.ReasonBody, d.RequestExtension, action="extension.request", request_id=_new_id)
+step("approve-extension", b.DecisionNoteBody, d.DecideExtension, action="extension.approve", approve=True)
+step("deny-extension", b.ReasonBody, d.DecideExtension, action="extension.approve", approve=False, note=_why)
+step("interim-response", b.InterimBody, d.SendInterimResponse)
+step("request-review", b.ReasonBody, d.RequestReview, action="review.request")
+step("decide-review", b.ReviewDecisionBody, d.DecideReview, action="review.decide")

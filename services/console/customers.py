@@ -14,12 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fastapi import Request
-
 from services.console.errors import FormErrors
-from services.console.i18n import Translator
-from services.console.pages.forms import command
-from services.console.session import Session
+from services.console.pages.page import Page
 from shared.contracts.refs import is_pseudonym
 
 #: the form's inputs → the vault's registration fields
@@ -47,25 +43,18 @@ class Pick:
 
 
 async def pick_customer(
-    request: Request,
-    session: Session,
-    t: Translator,
-    branch_id: str,
-    form: Mapping[str, str],
-    *,
-    required: bool,
-    idempotency_key: str | None = None,
+    page: Page, form: Mapping[str, str], *, required: bool, idempotency_key: str | None = None
 ) -> Pick:
     """The customer of the form: looked up (registered) in the vault from what was typed, else
     the one picked before; an error next to the name field when one is required and missing."""
+    t = page.t
     typed = {api: form[name].strip() for name, api in TYPED.items() if form.get(name, "").strip()}
     if typed:
         if "name" not in typed:
             return Pick(errors=FormErrors(fields={"customer_name": t("customer.name_needed")}, status=422))
-        outcome = await command(
-            request, session, t, "reception", f"/branches/{branch_id}/customers",
-            action="pii.register", branch_id=branch_id, body=typed, form_fields=tuple(TYPED.values()),
-            idempotency_key=idempotency_key,
+        outcome = await page.command(
+            "reception", f"/branches/{page.branch_id}/customers", action="pii.register", body=typed,
+            form_fields=tuple(TYPED.values()), idempotency_key=idempotency_key,
         )  # fmt: skip
         if not outcome.ok:
             errors = outcome.errors

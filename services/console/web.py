@@ -101,6 +101,8 @@ class Panel:
     data: Any = None
     problem: str | None = None
     result: ApiResult | None = None
+    #: a record of another branch than the page's (``Page.record``): the problem says so
+    foreign: bool = False
 
     @property
     def ok(self) -> bool:

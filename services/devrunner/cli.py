@@ -1,12 +1,13 @@
 """``python -m services``: the command line, the signals, and the order of start and stop.
 
-The only module of the runner that reads the environment; the others are given it."""
+The only module of the runner that asks for the environment; the others are given it: the stack's
+addresses (``ToolSettings``) and services' ports (``PortSettings``) it uses itself, and the
+environment its services inherit (``inherited_environment``: they read their own settings from it)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 from pathlib import Path
 
@@ -17,12 +18,13 @@ from services.devrunner.discovery import discover_services
 from services.devrunner.environment import child_env
 from services.devrunner.infra import Infra
 from services.devrunner.start import start_and_check
+from shared.settings import ToolSettings, inherited_environment, port_environment
 
 DESCRIPTION = "Dev runner: ``python -m services`` (what ``make run`` runs)."
 
 
 async def run(args: argparse.Namespace) -> int:
-    environ = dict(os.environ)
+    tools, environ = ToolSettings(), inherited_environment()
     available = discover_services()
     if args.only:
         chosen = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -54,12 +56,16 @@ async def run(args: argparse.Namespace) -> int:
     running: list[Service] = []
     code = 0
     try:
-        await infra.start(environ, embedded_allowed=not args.no_embedded)
+        await infra.start(
+            tools.database_url, tools.kafka_bootstrap_servers, embedded_allowed=not args.no_embedded
+        )
         if not chosen:
             say("no services found (packages under services/ with a __main__.py)")
             env = child_env(infra, running, environ)
         else:
-            env = await start_and_check(chosen, infra, running, args.startup_timeout, environ)
+            env = await start_and_check(
+                chosen, infra, running, args.startup_timeout, ports=port_environment(), environ=environ
+            )
         print_table(running, infra, env, await probe_links(running))
         if running:
             code = await watch(running)

@@ -27,10 +27,11 @@ def discover_services() -> list[str]:
     return known + sorted(found - set(known))
 
 
-def service_port(name: str, taken: set[int], environ: Mapping[str, str]) -> int:
-    """``<NAME>_PORT`` from the environment, else the context's default port, else the first
-    free port from 8080 up (a service that is not a bounded context, e.g. a web console)."""
-    raw = environ.get(port_env_var(name))
+def service_port(name: str, taken: set[int], ports: Mapping[str, str]) -> int:
+    """``<NAME>_PORT`` of ``ports`` (``shared.settings.PortSettings``), else the context's default
+    port, else the first free port from 8080 up (a service that is not a bounded context, e.g. a
+    web console)."""
+    raw = ports.get(port_env_var(name))
     if raw:
         try:
             return int(raw)

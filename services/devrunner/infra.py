@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -43,9 +42,9 @@ class Infra:
     pg: EmbeddedPostgres | None = None
     broker: TansuBroker | None = None
 
-    async def start(self, environ: Mapping[str, str], *, embedded_allowed: bool) -> None:
-        env_db = environ.get("DATABASE_URL")
-        env_kafka = environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    async def start(self, env_db: str | None, env_kafka: str | None, *, embedded_allowed: bool) -> None:
+        """The environment's PostgreSQL (``DATABASE_URL``) and Kafka (``KAFKA_BOOTSTRAP_SERVERS``)
+        when given, else embedded ones (unless not ``embedded_allowed``)."""
         if not embedded_allowed and not (env_db and env_kafka):
             raise StartupError(
                 "--no-embedded needs DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS in the environment"

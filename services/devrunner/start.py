@@ -21,13 +21,16 @@ async def start_and_check(
     infra: Infra,
     running: list[Service],
     startup_timeout: float,
+    *,
+    ports: Mapping[str, str],
     environ: Mapping[str, str],
 ) -> dict[str, str]:
-    """Start the chosen services and wait for their health; returns the environment they got."""
+    """Start the chosen services and wait for their health; returns the environment they got
+    (``environ`` and the runner's own values, :func:`child_env`). ``ports``: ``<NAME>_PORT``s set."""
     width = max(len(name) for name in chosen)
     planned: list[Service] = []
     for i, name in enumerate(chosen):
-        port = service_port(name, {s.port for s in planned}, environ)
+        port = service_port(name, {s.port for s in planned}, ports)
         planned.append(
             Service(
                 name=name,

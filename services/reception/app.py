@@ -19,12 +19,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar, Unpack
 from uuid import UUID
 
 import asyncpg
 
-from services.reception import domain as v
+from services.reception import decider as v
 from services.reception import locks
 from services.reception import phone as p
 from services.reception.catalogue import Catalogue
@@ -41,8 +42,6 @@ from services.reception.slas import PHONE, ReceptionSlas
 from services.reception.tickets import next_number
 from shared.actors import SLA_CLOCK
 from shared.commands import (
-    AfterAppend,
-    AfterChange,
     CheckBranch,
     CommandHandler,
     CommandResult,
@@ -60,7 +59,7 @@ from shared.contracts.reception import (
 )
 from shared.contracts.sla import SlaBreached
 from shared.contracts.text import TextRef
-from shared.decider import Decider, DomainError, NotFound
+from shared.decider import DomainError, NotFound
 from shared.envelope import Envelope, Metadata
 from shared.idempotency import Create, claim_first
 from shared.periodic import every
@@ -106,32 +105,21 @@ class Reception:
         self.slas = ReceptionSlas(self.deadlines, self.catalogue)
         self.visit_rows = VisitRows(self.book)
         self.call_rows = CallRows()
-        self.visits = self._handler(v.visit_decider, after_change=self._after_visit, text_keys=True)
-        self.calls = self._handler(p.call_decider, after_append=self._after_call)
+        # commands on visits and calls: built in their transaction, the deadline rows locked first
+        handler = partial(
+            CommandHandler,
+            service=SERVICE,
+            store=self.store,
+            clock=self.clock,
+            retries=5,
+            lock_first=self.lock_deadlines,
+        )
+        self.visits = handler(decider=v.visit_decider, after_change=self._after_visit, text_keys=True)
+        self.calls = handler(decider=p.call_decider, after_append=self._after_call)
         self.counters = Counters(SERVICE, ctx.store, ctx.clock, self.book)
         self.scheduler = DeadlineScheduler(self.deadlines, ctx.pool, self._on_fire)
         self.deadlines.touch_metrics()
         touch_metrics(self.catalogue.lines)
-
-    def _handler(
-        self,
-        decider: Decider[C, S],
-        after_append: AfterAppend[S] | None = None,
-        after_change: AfterChange[S] | None = None,
-        text_keys: bool = False,
-    ) -> CommandHandler[C, S]:
-        """Commands on visits or calls: built in their transaction, the deadline rows locked first."""
-        return CommandHandler(
-            service=SERVICE,
-            store=self.store,
-            decider=decider,
-            clock=self.clock,
-            after_append=after_append,
-            after_change=after_change,
-            retries=5,
-            lock_first=self.lock_deadlines,
-            text_keys=text_keys,
-        )
 
     async def lock_deadlines(self, conn: asyncpg.Connection, stream_id: str, stream_sql: str) -> Locked:
         """A visit's or call's SLA deadline rows, locked first (``visit-<id>`` → subject ``<id>``),
@@ -171,7 +159,13 @@ class Reception:
                     )
                     day = local_day(self.book, branch_id, now)
                     number = await next_number(conn, branch_id, line.name, day)
-                    express = v.Express(service_type, line.name, line.ticket(number), day, notes)
+                    express = v.Express(
+                        service_type=service_type,
+                        line=line.name,
+                        ticket=line.ticket(number),
+                        day=day,
+                        notes=notes,
+                    )
                 return v.Arrive(
                     visit_id=visit_id,
                     arrival=arrival,
@@ -228,7 +222,7 @@ class Reception:
         async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.ConfirmNeed:
             routed = loaded.state.relationship_manager is not None
             line = self.catalogue.line_for(service_type, relationship_manager=routed)
-            return v.ConfirmNeed(service_type, line.name, self.clock.now(), notes)
+            return v.ConfirmNeed(service_type=service_type, line=line.name, at=self.clock.now(), notes=notes)
 
         return make
 
@@ -236,7 +230,7 @@ class Reception:
         async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.Guide:
             service_type = loaded.state.service_type
             required = self.catalogue.required(service_type) if service_type else ()
-            return v.Guide(required, self.clock.now(), notes)
+            return v.Guide(required_materials=required, at=self.clock.now(), notes=notes)
 
         return make
 
@@ -248,12 +242,13 @@ class Reception:
             line = loaded.state.line
             ready = loaded.state.status in (v.Status.documents_complete, v.Status.guided)
             if line is None or not ready:
-                return v.Queue(_NO_TICKET, day, now)  # refused by the decider, nothing allocated
+                # refused by the decider: nothing allocated
+                return v.Queue(ticket=_NO_TICKET, day=day, at=now)
             spec = self.catalogue.lines.get(line)
             if spec is None:
                 raise DomainError(f"line {line} is no longer in the catalogue: confirm the need again")
             number = await next_number(conn, branch_id, line, day)
-            return v.Queue(spec.ticket(number), day, now)
+            return v.Queue(ticket=spec.ticket(number), day=day, at=now)
 
         return make
 
@@ -287,7 +282,7 @@ class Reception:
                 await self.counters.before_call(
                     conn, branch_id, counter_id, staff_id, now, actor, preloaded=counter
                 )
-            return v.Call(counter_id, staff_id, now)
+            return v.Call(counter_id=counter_id, staff_id=staff_id, at=now)
 
         return make
 
@@ -342,7 +337,9 @@ class Reception:
         self, outcome: TextRef | None, next_steps: TextRef | None, promised_by: datetime | None
     ) -> VisitStep:
         async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.Serve:
-            return v.Serve(outcome, self.clock.now(), next_steps, promised_by)
+            return v.Serve(
+                outcome=outcome, at=self.clock.now(), next_steps=next_steps, promised_by=promised_by
+            )
 
         return make
 
@@ -415,7 +412,14 @@ class Reception:
             breach = None
             if deadline is not None and deadline.is_open and "breached" not in deadline.fired:
                 breach = SlaBreached(**deadline.event_fields(), at=now)
-            return p.AnswerCall(staff_id, rings, self.catalogue.max_rings, now, seconds_to_answer, breach)
+            return p.AnswerCall(
+                staff_id=staff_id,
+                rings=rings,
+                max_rings=self.catalogue.max_rings,
+                at=now,
+                seconds_to_answer=seconds_to_answer,
+                ring_breach=breach,
+            )
 
         return make
 

@@ -4,7 +4,8 @@ Each declaration says the path, the action it performs (``shared/SECURITY.md``),
 the body becomes the command — by keyword. The shared mechanism does the rest: token and
 permission, the visit's (or call's) branch checked before deciding, ``If-Match`` /
 ``expected_version``, the texts batch, ``Idempotency-Key`` where a step creates something, the
-404/409 mapping, the ``ETag`` and the view. ``name`` keeps each route's former ``operationId``.
+404/409 mapping, the ``ETag`` and the view. A visit step's path, action and name follow from the
+step (:func:`visit_step`); ``name`` keeps each route's former ``operationId``.
 Some steps are built by the app (``g.app``): they read the catalogue, a counter or a deadline
 inside the command's transaction.
 """
@@ -12,12 +13,13 @@ inside the command's transaction.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from services.reception import bodies as b
-from services.reception import domain as v
+from services.reception import decider as v
 from services.reception import phone as p
 from services.reception import routes as r
 from services.reception.app import Reception
@@ -28,7 +30,7 @@ from services.reception.views import (
     VisitCreated,
     VisitView,
 )
-from shared.command_routes import CommandCall, CommandRoutes, Given, Ran, by_keyword
+from shared.command_routes import Build, CommandCall, CommandRoutes, Given, Ran, by_keyword
 
 router = APIRouter()
 
@@ -62,7 +64,23 @@ def _app(g: Given) -> Reception:
 # ---------------------------------------------------------------------------------- visits
 
 visits = _routes("visit_id", visit_branch, r.run_step, VisitView)
-VISIT = "/visits/{visit_id}"
+
+
+def visit_step(
+    step: str, body: type[BaseModel] | None, build: Build, *, name: str | None = None, **options: Any
+) -> None:
+    """``POST /visits/{visit_id}/<step>``, performing ``reception.visit.<step>`` (``_`` for ``-``),
+    its ``operationId`` the step's name too unless ``name`` says otherwise."""
+    action = step.replace("-", "_")
+    visits.post(
+        f"/visits/{{visit_id}}/{step}",
+        f"reception.visit.{action}",
+        body,
+        build,
+        name=name or action,
+        **options,
+    )
+
 
 visits.create(
     "/branches/{branch_id}/visits",
@@ -87,99 +105,64 @@ visits.create(
     "confirmed and a ticket issued at once; otherwise ``ticket`` is null until ``queue``. With an\n"
     "``Idempotency-Key`` a retry answers the first visit (and its ticket) instead of a second.",
 )
-visits.post(
-    f"{VISIT}/greet",
-    "reception.visit.greet",
-    b.GreetBody,
-    by_keyword(v.Greet),
-    name="greet",
-    body_required=False,
-)
-visits.post(
-    f"{VISIT}/confirm-need",
-    "reception.visit.confirm_need",
+visit_step("greet", b.GreetBody, by_keyword(v.Greet), body_required=False)
+visit_step(
+    "confirm-need",
     b.ConfirmNeedBody,
     lambda body, g: _app(g).confirm_need(service_type=body.service_type, notes=g.texts.add(body.notes)),
-    name="confirm_need",
 )
-visits.post(
-    f"{VISIT}/guide",
-    "reception.visit.guide",
+visit_step(
+    "guide",
     b.GuideBody,
     lambda body, g: _app(g).guide(notes=g.texts.add(body.notes)),
-    name="guide",
     body_required=False,
     doc="Tell the customer the materials their business needs (from the catalogue).",
 )
-visits.post(
-    f"{VISIT}/check-documents",
-    "reception.visit.check_documents",
-    b.CheckDocumentsBody,
-    by_keyword(v.CheckDocuments),
-    name="check_documents",
-)
-visits.post(
-    f"{VISIT}/return",
-    "reception.visit.return",
+visit_step("check-documents", b.CheckDocumentsBody, by_keyword(v.CheckDocuments))
+visit_step(
+    "return",
     None,
     by_keyword(v.Return),
     name="return_",
     doc="The customer came back with the missing documents (same visit).",
 )
-visits.post(
-    f"{VISIT}/queue",
-    "reception.visit.queue",
+visit_step(
+    "queue",
     None,
     lambda body, g: _app(g).queue(),
-    name="queue",
     keyed=True,
     doc="Issue a ticket on the need's service line (with an ``Idempotency-Key``, a retry answers\n"
     "the visit with the ticket the first request issued).",
 )
-visits.post(
-    f"{VISIT}/call",
-    "reception.visit.call",
+visit_step(
+    "call",
     b.CallBody,
     lambda body, g: _app(g).call(counter_id=body.counter_id, staff_id=body.staff_id or g.actor, meta=g.meta),
-    name="call",
     doc="Call the ticket to a counter (again, up to three times).",
 )
-visits.post(
-    f"{VISIT}/serve",
-    "reception.visit.serve",
+visit_step(
+    "serve",
     b.ServeBody,
     lambda body, g: _app(g).serve(
         outcome=g.texts.add(body.outcome),
         next_steps=g.texts.add(body.next_steps),
         promised_by=body.promised_by,
     ),
-    name="serve",
 )
-visits.post(
-    f"{VISIT}/leave",
-    "reception.visit.leave",
+visit_step(
+    "leave",
     b.LeaveBody,
     by_keyword(v.Leave),
-    name="leave",
     body_required=False,
     doc="The customer leaves: after service, before a ticket, or (holding a ticket) abandoning the\n"
     "queue; with ``to_fetch_documents`` they step out and the visit stays open.",
 )
-visits.post(f"{VISIT}/abandon", "reception.visit.abandon", None, by_keyword(v.Abandon), name="abandon")
-visits.post(
-    f"{VISIT}/no-show",
-    "reception.visit.no_show",
-    None,
-    by_keyword(v.MarkNoShow),
-    name="no_show",
-    doc="Called three times and never came to the counter.",
-)
-visits.post(
-    f"{VISIT}/raise-complaint",
-    "reception.visit.raise_complaint",
+visit_step("abandon", None, by_keyword(v.Abandon))
+visit_step("no-show", None, by_keyword(v.MarkNoShow), doc="Called three times and never came to the counter.")
+visit_step(
+    "raise-complaint",
     b.ComplaintBody,
     by_keyword(v.RaiseComplaint),
-    name="raise_complaint",
     keyed=True,
     doc="A complaint during the visit: the complaint service opens a case linked to it. With an\n"
     "``Idempotency-Key`` a retry raises no second complaint.",
@@ -188,7 +171,12 @@ visits.post(
 # ----------------------------------------------------------------------------------- calls
 
 calls = _routes("call_id", call_branch, r.run_call, CallView)
-CALL = "/calls/{call_id}"
+
+
+def call_step(step: str, action: str, name: str, body: type[BaseModel], build: Build, **options: Any) -> None:
+    """``POST /calls/{call_id}/<step>``, performing ``reception.call.<action>``."""
+    calls.post(f"/calls/{{call_id}}/{step}", f"reception.call.{action}", body, build, name=name, **options)
+
 
 calls.create(
     "/branches/{branch_id}/calls",
@@ -207,43 +195,24 @@ calls.create(
     doc="The phone rings (the answer SLA starts). With an ``Idempotency-Key`` a retry answers the\n"
     "first call.",
 )
-calls.post(
-    f"{CALL}/answer",
-    "reception.call.answer",
+call_step(
+    "answer",
+    "answer",
+    "answer_call",
     b.AnswerBody,
     lambda body, g: _app(g).answer(
         staff_id=body.staff_id or g.actor, rings=body.rings, seconds_to_answer=body.seconds_to_answer
     ),
-    name="answer_call",
 )
-calls.post(
-    f"{CALL}/purpose",
-    "reception.call.handle",
-    b.PurposeBody,
-    by_keyword(p.RecordPurpose),
-    name="call_purpose",
-)
-calls.post(
-    f"{CALL}/route",
-    "reception.call.handle",
-    b.RouteBody,
-    by_keyword(p.RouteCall),
-    name="route_call",
-)
-calls.post(
-    f"{CALL}/resolve",
-    "reception.call.handle",
-    b.ResolveBody,
-    by_keyword(p.ResolveCall),
-    name="resolve_call",
-    body_required=False,
-)
-calls.post(
-    f"{CALL}/end",
-    "reception.call.end",
+call_step("purpose", "handle", "call_purpose", b.PurposeBody, by_keyword(p.RecordPurpose))
+call_step("route", "handle", "route_call", b.RouteBody, by_keyword(p.RouteCall))
+call_step("resolve", "handle", "resolve_call", b.ResolveBody, by_keyword(p.ResolveCall), body_required=False)
+call_step(
+    "end",
+    "end",
+    "end_call",
     b.EndCallBody,
     by_keyword(p.EndCall),
-    name="end_call",
     body_required=False,
     doc="End the call; an unanswered call ends as missed. Purpose and outcome may be given here.",
 )

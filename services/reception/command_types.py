@@ -11,7 +11,7 @@ from typing import Any, TypedDict
 from uuid import UUID
 
 from services.reception import counter as k
-from services.reception import domain as v
+from services.reception import decider as v
 from services.reception import phone as p
 from shared.commands import CheckBranch, Loaded, LockFirst, MakeCommand, PendingTexts
 from shared.sla.deadlines import DeadlineCache

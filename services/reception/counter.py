@@ -58,51 +58,49 @@ class Counter:
     since: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AtCounter:
-    """Who acts at which counter: the first two fields of every counter command, and of every
-    counter event (:meth:`record` copies the command's fields into the event it decides)."""
+    """Who acts at which counter, and when: the fields of every counter command, and of every
+    counter event (:meth:`record` copies the command's fields into the event it decides). Counter
+    commands are built by keyword only: the counter and the staff id cannot swap by position."""
 
     counter_id: str
     staff_id: str
+    at: datetime
 
     def record(self, event: type[E], **decided: Any) -> E:
         """``event`` with each of its fields this command has by the same name, and ``decided``."""
         return by_name.record(event, self, **decided)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OpenCounter(AtCounter):
-    at: datetime
     lines: tuple[str, ...] = ()
     #: the start of the branch's business day: a counter left open since before it opens anew
     day_start: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PauseCounter(AtCounter):
     reason: CounterPauseReason
-    at: datetime
     #: the ticket of the customer at the counter now, if any
     busy_with: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResumeCounter(AtCounter):
-    at: datetime
+    """The pause ends: the counter is open again."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CloseCounter(AtCounter):
-    at: datetime
     busy_with: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BeforeCall(AtCounter):
     """A call is about to be made from this counter (by ``call`` or ``call-next``)."""
 
-    at: datetime
     day_start: datetime | None = None
 
 

@@ -44,7 +44,7 @@ class Counters:
         envelopes: Sequence[Envelope],
         _locked: object = None,
     ) -> None:
-        await self.rows.queue(conn, before, state, envelopes)
+        await self.rows.queue(conn, state, envelopes)
 
     async def run(
         self,
@@ -90,7 +90,9 @@ class Counters:
         await self.commands.execute_in(
             conn,
             k.stream_id(branch_id, counter_id),
-            k.BeforeCall(counter_id, staff_id, at, self.day_start(branch_id, at)),
+            k.BeforeCall(
+                counter_id=counter_id, staff_id=staff_id, at=at, day_start=self.day_start(branch_id, at)
+            ),
             meta=meta,
             branch_id=branch_id,
             must_exist=False,

@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import Depends, Path, Request
 
 from services.reception import components
-from services.reception import domain as v
+from services.reception import decider as v
 from services.reception import phone as p
 from services.reception.app import Reception
 from shared.commands import stream_branch

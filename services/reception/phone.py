@@ -65,56 +65,61 @@ class PhoneCall:
     sla_status: str | None = None
 
 
-@dataclass(frozen=True)
-class ReceiveCall:
-    call_id: UUID
+@dataclass(frozen=True, kw_only=True)
+class CallStep:
+    """When a step on the call happened. Call commands are built by keyword only: fields of one
+    type (the rings and the most rings allowed) cannot swap by position."""
+
     at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandlingStep(CallStep):
+    """A step handling an answered call (its purpose, where it went, how it ended), with staff's
+    notes."""
+
+    notes: TextRef | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiveCall(CallStep):
+    call_id: UUID
     customer_ref: str | None = None
     masked_number: str | None = None
 
 
-@dataclass(frozen=True)
-class AnswerCall:
+@dataclass(frozen=True, kw_only=True)
+class AnswerCall(CallStep):
     staff_id: str
     rings: int
     max_rings: int
-    at: datetime
     seconds_to_answer: float | None = None
     #: the breach to record if the rings exceed ``max_rings`` and the clock has not fired yet
     ring_breach: SlaBreached | None = None
 
 
-@dataclass(frozen=True)
-class RecordPurpose:
+@dataclass(frozen=True, kw_only=True)
+class RecordPurpose(HandlingStep):
     purpose: ServiceType
-    at: datetime
-    notes: TextRef | None = None
 
 
-@dataclass(frozen=True)
-class RouteCall:
+@dataclass(frozen=True, kw_only=True)
+class RouteCall(HandlingStep):
     routed_to: str
-    at: datetime
-    notes: TextRef | None = None
 
 
-@dataclass(frozen=True)
-class ResolveCall:
+@dataclass(frozen=True, kw_only=True)
+class ResolveCall(HandlingStep):
     """The customer's matter was settled on the call."""
 
-    at: datetime
-    notes: TextRef | None = None
 
-
-@dataclass(frozen=True)
-class EndCall:
+@dataclass(frozen=True, kw_only=True)
+class EndCall(HandlingStep):
     """Ends the call; may record the purpose and the outcome in the same step."""
 
-    at: datetime
     purpose: ServiceType | None = None
     outcome: CallOutcome | None = None
     routed_to: str | None = None
-    notes: TextRef | None = None
 
 
 @dataclass(frozen=True)

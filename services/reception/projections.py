@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
+from functools import partial
+from typing import Generic, TypeVar
 from uuid import UUID
 
 import asyncpg
 
 from services.reception.counter import Counter
-from services.reception.domain import Visit
+from services.reception.decider import Visit
 from services.reception.phone import PhoneCall
 from shared import db_batch
 from shared.contracts.reception import (
@@ -32,6 +34,8 @@ from shared.sla.policy import PolicyBook
 _Run = Callable[..., Awaitable[object]]
 """Runs one write: ``conn.execute`` now, or queued with the append (``shared.db_batch``)."""
 
+S = TypeVar("S")
+
 _FREED_BY = {VisitServed.event_type, VisitNoShow.event_type, VisitAbandoned.event_type, VisitLeft.event_type}
 
 
@@ -40,25 +44,28 @@ def local_day(book: PolicyBook, branch_id: str, at: datetime) -> date:
     return at.astimezone(book.calendar(branch_id).tz).date()
 
 
-class VisitRows:
-    """The ``visits`` and ``counters`` tables."""
+class _StateRows(Generic[S]):
+    """Rows that follow a stream's folded state, written by :meth:`_write` through ``run``."""
 
-    def __init__(self, book: PolicyBook) -> None:
-        self.book = book
-
-    async def write(self, conn: asyncpg.Connection, state: Visit, envelopes: Sequence[Envelope]) -> None:
+    async def write(self, conn: asyncpg.Connection, state: S, envelopes: Sequence[Envelope]) -> None:
         """Write the rows now, one statement each (a rebuild folding the store)."""
         await self._write(conn.execute, state, envelopes)
 
-    async def queue(self, conn: asyncpg.Connection, state: Visit, envelopes: Sequence[Envelope]) -> None:
-        """Queue the rows with the command's append (``shared.db_batch``): one statement with it.
-        Safe to batch: the visit row, the counter it is called to and the counters it leaves are
-        distinct rows, and no write reads another's result."""
+    async def queue(self, conn: asyncpg.Connection, state: S, envelopes: Sequence[Envelope]) -> None:
+        """Queue the rows with the command's append (``shared.db_batch``): one statement with it."""
+        await self._write(partial(db_batch.write, conn), state, envelopes)
 
-        async def queued(sql: str, *args: object) -> None:
-            await db_batch.write(conn, sql, *args)
+    async def _write(self, run: _Run, state: S, envelopes: Sequence[Envelope]) -> None:
+        raise NotImplementedError
 
-        await self._write(queued, state, envelopes)
+
+class VisitRows(_StateRows[Visit]):
+    """The ``visits`` and ``counters`` tables. Safe to batch (:meth:`queue`): the visit row, the
+    counter it is called to and the counters it leaves are distinct rows, and no write reads
+    another's result."""
+
+    def __init__(self, book: PolicyBook) -> None:
+        self.book = book
 
     async def _write(self, run: _Run, state: Visit, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:
@@ -180,22 +187,8 @@ def _service_seconds(v: Visit) -> float | None:
     return max((v.served_at - v.last_called_at).total_seconds(), 0.0)
 
 
-class CounterRows:
+class CounterRows(_StateRows[Counter]):
     """The counter's state on its ``counters`` row (busy/free follows the visit events)."""
-
-    async def write(self, conn: asyncpg.Connection, state: Counter, envelopes: Sequence[Envelope]) -> None:
-        """Write the row now (a rebuild folding the store)."""
-        await self._write(conn.execute, state, envelopes)
-
-    async def queue(
-        self, conn: asyncpg.Connection, before: Counter, state: Counter, envelopes: Sequence[Envelope]
-    ) -> None:
-        """Queue the row with the counter's append (``shared.db_batch``, an ``after_change``)."""
-
-        async def queued(sql: str, *args: object) -> None:
-            await db_batch.write(conn, sql, *args)
-
-        await self._write(queued, state, envelopes)
 
     async def _write(self, run: _Run, state: Counter, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:

@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 
 from services.reception.catalogue import Catalogue
-from services.reception.domain import Visit
-from services.reception.domain import stream_id as visit_stream
+from services.reception.decider import Visit
+from services.reception.decider import stream_id as visit_stream
 from services.reception.phone import PhoneCall
 from services.reception.phone import stream_id as call_stream
 from shared.contracts.reception import (

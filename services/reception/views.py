@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from services.reception import domain as v
+from services.reception import decider as v
 from services.reception import phone as p
 from shared.by_name import record
 from shared.commands import CommandResult

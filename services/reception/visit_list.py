@@ -21,7 +21,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 
-from services.reception.domain import Status
+from services.reception.decider import Status
 from shared.by_name import record
 
 #: visit status → stage shown to staff (several statuses read the same at a glance)

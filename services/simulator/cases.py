@@ -289,15 +289,9 @@ class Cases(Round):
             incident = self.sim.incidents.get(case.plan.incident or 0)
             if incident:
                 body["incident_id"] = incident
-        r = await self.api.call(
-            "complaint",
-            "POST",
-            "/complaints/{c}/" + step.route,
-            branch=case.branch.branch_id,
-            staff=case.branch.manager,
-            json=body,
-            expected=(409,),
-            c=case.complaint_id,
+        manager = self.api.acting(case.branch.manager, case.branch.branch_id)
+        r = await manager.post(
+            "complaint", "/complaints/{c}/" + step.route, body, expected=(409,), c=case.complaint_id
         )
         if r is None or r.status_code not in (200, 409):
             self._drop(case)  # an error (counted); the board brings the case back later
@@ -341,14 +335,8 @@ class Cases(Round):
         self._drop(case)
 
     async def _read(self, case: Case) -> dict[str, Any] | None:
-        r = await self.api.call(
-            "complaint",
-            "GET",
-            "/complaints/{c}",
-            branch=case.branch.branch_id,
-            staff=case.branch.manager,
-            c=case.complaint_id,
-        )
+        manager = self.api.acting(case.branch.manager, case.branch.branch_id)
+        r = await manager.get("complaint", "/complaints/{c}", c=case.complaint_id)
         if r is None or r.status_code != 200:
             return None
         view: dict[str, Any] = r.json()

@@ -102,8 +102,9 @@ def config_from(args: argparse.Namespace) -> SimConfig:
 async def _watch_hq(api: Api, note: list[str], result: dict[str, Any]) -> None:
     """Ask HQ every few seconds what it sees (branches, crises), for the live line and the summary."""
     while True:
-        status = await api.call("hq", "GET", "/hq/status", staff="hq-analyst")
-        alerts = await api.call("hq", "GET", "/hq/alerts", staff="hq-analyst", params={"kind": "spike"})
+        analyst = api.acting("hq-analyst", None)
+        status = await analyst.get("hq", "/hq/status")
+        alerts = await analyst.get("hq", "/hq/alerts", {"kind": "spike"})
         if status is not None and status.status_code == 200:
             state = status.json()
             result["status"] = {

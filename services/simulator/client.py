@@ -175,6 +175,10 @@ class Api:
             return await self.probe(service)
         return False
 
+    def acting(self, staff: str, branch: str | None) -> Acting:
+        """Requests as ``staff`` working in ``branch`` (None: HQ)."""
+        return Acting(self, staff, branch)
+
     def headers(self, staff: str, branch: str | None) -> dict[str, str]:
         """``staff``'s bearer token for ``branch`` (None: HQ); the service takes the actor from it."""
         return self.tokens.headers(staff, branch)
@@ -255,6 +259,31 @@ class Api:
     def conflict(self, kind: str) -> None:
         """A race a member of staff meets too (two tellers, one customer): not an error."""
         self.stats.conflicts[kind] += 1
+
+
+@dataclass(frozen=True)
+class Acting:
+    """One member of staff at work in one branch: who acts is said once, each request names only
+    its route, body and what it expects (see :meth:`Api.call`)."""
+
+    api: Api
+    staff: str
+    branch: str | None
+
+    async def get(
+        self, service: str, template: str, params: Mapping[str, Any] | None = None, **path: Any
+    ) -> httpx.Response | None:
+        return await self.api.call(
+            service, "GET", template, staff=self.staff, branch=self.branch, params=params, **path
+        )
+
+    async def post(
+        self, service: str, template: str, json: Any = None, *, expected: tuple[int, ...] = (), **path: Any
+    ) -> httpx.Response | None:
+        return await self.api.call(
+            service, "POST", template,
+            staff=self.staff, branch=self.branch, json=json, expected=expected, **path,
+        )  # fmt: skip
 
 
 def _why(exc: BaseException) -> str:

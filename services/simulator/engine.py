@@ -268,15 +268,8 @@ class Simulation:
             return
         call_id = r.json()["call_id"]
         rings = self.rng.choices((1, 2, 3, 4, 6), weights=(40, 30, 18, 8, 4))[0]
-        answered = await self.api.call(
-            "reception",
-            "POST",
-            "/calls/{c}/answer",
-            branch=branch.branch_id,
-            staff=branch.manager,
-            json={"rings": rings},
-            c=call_id,
-        )
+        manager = self.api.acting(branch.manager, branch.branch_id)
+        answered = await manager.post("reception", "/calls/{c}/answer", {"rings": rings}, c=call_id)
         if answered is None or answered.status_code != 200:
             return
         self.stats.done["calls"] += 1
@@ -284,14 +277,9 @@ class Simulation:
         self.schedule(self.rng.uniform(1, 6), "end-call", lambda: self._end_call(branch, call_id, purpose))
 
     async def _end_call(self, branch: Branch, call_id: str, purpose: str) -> None:
-        await self.api.call(
-            "reception",
-            "POST",
-            "/calls/{c}/end",
-            branch=branch.branch_id,
-            staff=branch.manager,
-            json={"purpose": purpose, "outcome": "resolved"},
-            c=call_id,
+        manager = self.api.acting(branch.manager, branch.branch_id)
+        await manager.post(
+            "reception", "/calls/{c}/end", {"purpose": purpose, "outcome": "resolved"}, c=call_id
         )
 
     # ----------------------------------------------------------------------------- complaints

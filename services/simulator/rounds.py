@@ -43,14 +43,8 @@ class Round:
     async def go_round(self, branch: Branch) -> None:
         listing = self.listing
         self.sim.schedule_open(listing.every, listing.label, lambda: self.go_round(branch))
-        r = await self.api.call(
-            listing.service,
-            "GET",
-            listing.path,
-            staff=branch.manager,
-            params=listing.params,
-            b=branch.branch_id,
-        )
+        manager = self.api.acting(branch.manager, branch.branch_id)
+        r = await manager.get(listing.service, listing.path, listing.params, b=branch.branch_id)
         if r is None or r.status_code != 200:
             return
         for item in r.json().get(listing.items, []):

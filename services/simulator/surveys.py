@@ -52,16 +52,8 @@ class Surveys(Round):
         if score <= 2:
             body["comment"] = "waited too long and nobody explained why"
             body["reasons"] = ["waiting_time"]
-        r = await self.api.call(
-            "feedback",
-            "POST",
-            "/surveys/{s}/responses",
-            branch=branch.branch_id,
-            staff=GATEWAY,
-            json=body,
-            expected=(409, 410),
-            s=survey_id,
-        )
+        gateway = self.api.acting(GATEWAY, branch.branch_id)
+        r = await gateway.post("feedback", "/surveys/{s}/responses", body, expected=(409, 410), s=survey_id)
         if r is None:
             return
         if r.status_code == 201:

@@ -96,15 +96,9 @@ class Tasks(Round):
         if step is None:
             branch.tasks.discard(task_id)
             return
-        r = await self.api.call(
-            "followup",
-            "POST",
-            "/follow-ups/{t}/" + step.name,
-            branch=branch.branch_id,
-            staff=branch.manager,
-            json=step.body,
-            expected=(409,),
-            t=task_id,
+        manager = self.api.acting(branch.manager, branch.branch_id)
+        r = await manager.post(
+            "followup", "/follow-ups/{t}/" + step.name, step.body, expected=(409,), t=task_id
         )
         if r is None or r.status_code not in (200, 409):
             branch.tasks.discard(task_id)  # an error (counted); the list brings it back later
@@ -135,8 +129,8 @@ class Tasks(Round):
 
     async def _refused(self, branch: Branch, task: dict[str, Any], step: Step, refused: Any) -> None:
         task_id = str(task["task_id"])
-        r = await self.api.call(
-            "followup", "GET", "/follow-ups/{t}", branch=branch.branch_id, staff=branch.manager, t=task_id
+        r = await self.api.acting(branch.manager, branch.branch_id).get(
+            "followup", "/follow-ups/{t}", t=task_id
         )
         if r is None or r.status_code != 200:
             branch.tasks.discard(task_id)

@@ -91,15 +91,11 @@ class Floor:
         """A teller sits down and opens their counter (a counter left open, e.g. by an earlier
         run, stays open; one left paused is resumed), so the wait estimate counts it."""
         path = "/branches/{b}/counters/{c}/{step}"
-        r = await self.api.call(
-            "reception", "POST", path, staff=teller.staff, json={}, expected=(409,),
-            b=branch.branch_id, c=teller.counter, step="open",
-        )  # fmt: skip
+        at_counter = self.api.acting(teller.staff, branch.branch_id)
+        counter = {"b": branch.branch_id, "c": teller.counter}
+        r = await at_counter.post("reception", path, {}, expected=(409,), step="open", **counter)
         if r is not None and r.status_code == 409 and "paused" in r.text:
-            await self.api.call(
-                "reception", "POST", path, staff=teller.staff, json={}, expected=(409,),
-                b=branch.branch_id, c=teller.counter, step="resume",
-            )  # fmt: skip
+            await at_counter.post("reception", path, {}, expected=(409,), step="resume", **counter)
         if r is not None and r.status_code == 200:
             self.sim.stats.done["counters opened"] += 1
 
@@ -195,16 +191,10 @@ class Floor:
         for line in lines:
             branch.calling += 1
             try:
-                r = await self.api.call(
-                    "reception",
-                    "POST",
-                    "/branches/{b}/lines/{line}/call-next",
-                    staff=teller.staff,
-                    json={"counter_id": teller.counter},
-                    expected=(404, 409),
-                    b=branch.branch_id,
-                    line=line,
-                )
+                r = await self.api.acting(teller.staff, branch.branch_id).post(
+                    "reception", "/branches/{b}/lines/{line}/call-next", {"counter_id": teller.counter},
+                    expected=(404, 409), b=branch.branch_id, line=line,
+                )  # fmt: skip
             finally:
                 branch.calling -= 1
             if r is None:
@@ -254,16 +244,8 @@ class Floor:
 
     async def serve(self, branch: Branch, teller: Teller, visit_id: str) -> None:
         body = {"outcome": "done", "next_steps": ""}
-        r = await self.api.call(
-            "reception",
-            "POST",
-            "/visits/{v}/serve",
-            branch=branch.branch_id,
-            staff=teller.staff,
-            json=body,
-            expected=(409,),
-            v=visit_id,
-        )
+        at_counter = self.api.acting(teller.staff, branch.branch_id)
+        r = await at_counter.post("reception", "/visits/{v}/serve", body, expected=(409,), v=visit_id)
         teller.serving = None
         state: dict[str, Any] | None = None
         if r is not None and r.status_code == 409:
@@ -278,9 +260,7 @@ class Floor:
     async def _refused_service(self, branch: Branch, teller: Teller, visit_id: str, refused: Any) -> None:
         """Serving was refused: if the customer is no longer at this counter (left as they were
         called, called elsewhere) that is a race; if they are, the simulator got it wrong."""
-        r = await self.api.call(
-            "reception", "GET", "/visits/{v}", branch=branch.branch_id, staff=teller.staff, v=visit_id
-        )
+        r = await self.api.acting(teller.staff, branch.branch_id).get("reception", "/visits/{v}", v=visit_id)
         if r is None or r.status_code != 200:
             return
         visit = r.json()
@@ -302,15 +282,8 @@ class Floor:
     async def _leaves(self, branch: Branch, visit_id: str) -> bool:
         """The customer leaves the branch; True when this recorded it (409: their visit ended
         elsewhere — another counter served them, or they had left)."""
-        r = await self.api.call(
-            "reception",
-            "POST",
-            "/visits/{v}/leave",
-            branch=branch.branch_id,
-            staff=branch.manager,
-            expected=(409,),
-            v=visit_id,
-        )
+        manager = self.api.acting(branch.manager, branch.branch_id)
+        r = await manager.post("reception", "/visits/{v}/leave", expected=(409,), v=visit_id)
         if r is not None and r.status_code == 409:  # someone else recorded it already
             self.api.conflict("visit ended elsewhere")
         return r is not None and r.status_code == 200
@@ -318,7 +291,9 @@ class Floor:
     # ------------------------------------------------------------------------------- reads
 
     async def _board(self, branch: Branch, staff: str) -> dict[str, Any] | None:
-        r = await self.api.call("reception", "GET", "/branches/{b}/lobby", staff=staff, b=branch.branch_id)
+        r = await self.api.acting(staff, branch.branch_id).get(
+            "reception", "/branches/{b}/lobby", b=branch.branch_id
+        )
         if r is None or r.status_code != 200:
             return None
         board: dict[str, Any] = r.json()

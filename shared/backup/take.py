@@ -28,6 +28,7 @@ from shared.backup.pgtools import find_tool, run_tool
 from shared.backup.tables import database_stats, existing_schemas, store_positions
 from shared.backup.targets import Database
 from shared.erasure_log import SCHEMA as ERASURE_LOG_SCHEMA
+from shared.settings import inherited_environment
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -40,7 +41,7 @@ class BackupError(RuntimeError):
 def libpq_args(url: str) -> tuple[str, dict[str, str]]:
     """The URL without its password (visible in ``ps`` otherwise) and ``PGPASSWORD`` for it."""
     parts = urlsplit(url)
-    env = dict(os.environ)
+    env = inherited_environment()
     if parts.password:
         env["PGPASSWORD"] = unquote(parts.password)
         user = parts.username or ""

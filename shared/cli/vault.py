@@ -14,7 +14,6 @@ Reception's address: ``--reception-url``, else ``RECEPTION_URL``, else ``127.0.0
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ import asyncpg
 import httpx
 
 from shared.backup.targets import DEFAULT_STATE_DIR, TargetError, parse_assignments, resolve
-from shared.settings import ToolSettings
+from shared.settings import ToolSettings, named_secret
 from shared.topology import DEFAULT_PORTS
 
 
@@ -87,7 +86,8 @@ async def invalid_command(args: argparse.Namespace) -> int:
 
 
 async def _erase(found: list[Any], args: argparse.Namespace, before: datetime) -> int:
-    token = os.environ.get(args.token_env)
+    secret = named_secret(args.token_env)
+    token = secret.get_secret_value() if secret is not None else ""
     if not token:
         print(f"branchcare: --erase needs an admin token in ${args.token_env}", file=sys.stderr)
         return 1

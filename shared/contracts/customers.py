@@ -33,13 +33,12 @@ def customer_stream(customer_ref: str) -> str:
     return f"customer-{customer_ref}"
 
 
-class MergeBasis(StrEnum):
-    #: both records hold the same ID number (one was registered by phone, then given the ID)
-    same_id_number = "same_id_number"
-    #: both records hold the same mobile number
-    same_phone = "same_phone"
-    #: staff confirmed from documents that the two are one person (reason in the audit trail)
-    confirmed_by_staff = "confirmed_by_staff"
+#: - ``same_id_number``: both records hold the same ID number (one was registered by phone, then
+#:   given the ID)
+#: - ``same_phone``: both records hold the same mobile number
+#: - ``confirmed_by_staff``: staff confirmed from documents that the two are one person (reason in
+#:   the audit trail)
+MergeBasis = StrEnum("MergeBasis", "same_id_number same_phone confirmed_by_staff")
 
 
 @event("CustomerContactUpdated")

@@ -23,25 +23,13 @@ from shared.contracts.common import CustomerRef, StaffId
 from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
-
-class SurveyChannel(StrEnum):
-    sms = "sms"
-    phone = "phone"
-
-
-class ReasonCategory(StrEnum):
-    """Why the customer scored as they did (optional, several allowed)."""
-
-    waiting_time = "waiting_time"
-    service_attitude = "service_attitude"
-    professionalism = "professionalism"
-    process_complexity = "process_complexity"
-    fees = "fees"
-    information = "information"
-    system_failure = "system_failure"
-    environment = "environment"
-    outcome = "outcome"
-    other = "other"
+SurveyChannel = StrEnum("SurveyChannel", "sms phone")
+ReasonCategory = StrEnum(
+    "ReasonCategory",
+    "waiting_time service_attitude professionalism process_complexity fees information "
+    "system_failure environment outcome other",
+)
+ReasonCategory.__doc__ = "Why the customer scored as they did (optional, several allowed)."
 
 
 class OnSurvey(EventData):
@@ -112,19 +100,19 @@ class NegativeFeedbackReceived(OnSurvey):
 # ------------------------------------------------------------------- delivery (issue 22)
 
 
-class DeliveryFailure(StrEnum):
-    """Why a survey did not reach the customer (a code: no gateway text, no number travels)."""
-
-    #: the gateway failed or could not be reached
-    gateway_error = "gateway_error"
-    #: the gateway refused the message (e.g. a number it cannot deliver to)
-    gateway_rejected = "gateway_rejected"
-    #: the vault could not tell the number (unreachable or refusing)
-    contact_unavailable = "contact_unavailable"
-    #: the customer has no number: erased, unknown to the vault, or none recorded (not retried)
-    no_contact = "no_contact"
-    #: the gateway accepted the message, then reported it undelivered (handset off, no signal …)
-    undelivered = "undelivered"
+#: - ``gateway_error``: the gateway failed or could not be reached
+#: - ``gateway_rejected``: the gateway refused the message (e.g. a number it cannot deliver to)
+#: - ``contact_unavailable``: the vault could not tell the number (unreachable or refusing)
+#: - ``no_contact``: the customer has no number: erased, unknown to the vault, or none recorded
+#:   (not retried)
+#: - ``undelivered``: the gateway accepted the message, then reported it undelivered (handset off,
+#:   no signal …)
+DeliveryFailure = StrEnum(
+    "DeliveryFailure", "gateway_error gateway_rejected contact_unavailable no_contact undelivered"
+)
+DeliveryFailure.__doc__ = (
+    "Why a survey did not reach the customer (a code: no gateway text, no number travels)."
+)
 
 
 @event("SurveySendFailed")

@@ -22,16 +22,13 @@ from shared.contracts.common import CustomerRef, StaffId, SystemText
 from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
-
-class TaskKind(StrEnum):
-    progress_update = "progress_update"
-    verification = "verification"
-    callback = "callback"
-    service_recovery = "service_recovery"
-    remediation = "remediation"
-    inform_complainant = "inform_complainant"
-    #: a warning before a regulatory limit (e.g. day 10 of 15): the branch head decides or extends
-    regulatory_milestone = "regulatory_milestone"
+#: - ``regulatory_milestone``: a warning before a regulatory limit (e.g. day 10 of 15): the branch
+#:   head decides or extends
+TaskKind = StrEnum(
+    "TaskKind",
+    "progress_update verification callback service_recovery remediation inform_complainant "
+    "regulatory_milestone",
+)
 
 
 class OnTask(EventData):
@@ -39,9 +36,13 @@ class OnTask(EventData):
     task_id: UUID
 
 
-@event("FollowUpScheduled", version=2)
-class FollowUpScheduled(OnTask):
+class _OnTaskOfKind(OnTask):
+    # what scheduling, completing, cancelling, pausing and resuming a task say next: its kind
     kind: TaskKind
+
+
+@event("FollowUpScheduled", version=2)
+class FollowUpScheduled(_OnTaskOfKind):
     owner: StaffId | None = None
     due_at: datetime
     #: written by the rule that made the task (no staff words)
@@ -80,8 +81,7 @@ class FollowUpReassigned(OnTask):
 
 
 @event("FollowUpCompleted", version=2)
-class FollowUpCompleted(OnTask):
-    kind: TaskKind
+class FollowUpCompleted(_OnTaskOfKind):
     at: datetime
     #: staff's note
     note: TextRef | None = None
@@ -93,8 +93,7 @@ class FollowUpCompleted(OnTask):
 
 
 @event("FollowUpCancelled", version=2)
-class FollowUpCancelled(OnTask):
-    kind: TaskKind
+class FollowUpCancelled(_OnTaskOfKind):
     #: staff's reason (a cancellation by staff needs one)
     reason: TextRef | None = None
     #: cancelled by a rule (e.g. the complaint closed), not by a member of staff
@@ -115,21 +114,19 @@ class VerificationFailed(OnTask):
 
 
 @event("FollowUpPaused")
-class FollowUpPaused(OnTask):
+class FollowUpPaused(_OnTaskOfKind):
     """The task's clock stopped: the complaint it keeps a promise about is on hold (waiting on the
     complainant or an external appraisal). A paused task is never overdue."""
 
-    kind: TaskKind
     #: the rule's words (system text)
     rule: SystemText
     at: datetime
 
 
 @event("FollowUpResumed")
-class FollowUpResumed(OnTask):
+class FollowUpResumed(_OnTaskOfKind):
     """The clock runs again with the time that was left: the due time moved by the held time."""
 
-    kind: TaskKind
     paused_seconds: float = Field(ge=0)
     #: the new due time (the old one plus ``paused_seconds``)
     due_at: datetime

@@ -25,57 +25,22 @@ from shared.contracts.common import CustomerRef, MaskedName, MaskedPhone, StaffI
 from shared.contracts.text import TextRef, withhold_texts
 from shared.registry import EventData, event
 
-
-class ServiceType(StrEnum):
-    account_opening = "account_opening"
-    deposit_demand = "deposit_demand"
-    deposit_time = "deposit_time"
-    deposit_flexible = "deposit_flexible"
-    education_savings = "education_savings"
-    withdrawal = "withdrawal"
-    transfer = "transfer"
-    card_service = "card_service"
-    loan_application = "loan_application"
-    wealth_management = "wealth_management"
-    enquiry = "enquiry"
-    complaint = "complaint"
-    other = "other"
-
-
-class Priority(StrEnum):
-    """Who is served first within a service line."""
-
-    elderly = "elderly"
-    disabled = "disabled"
-    vip = "vip"
-
-
-class Accessibility(StrEnum):
-    hearing = "hearing"
-    vision = "vision"
-    mobility = "mobility"
-    language = "language"
-
-
-class LeftReason(StrEnum):
-    served = "served"
-    #: left while queued or after being called, before being served
-    abandoned = "abandoned"
-    #: called three times, never came to the counter
-    no_show = "no_show"
-    #: left before taking a ticket (e.g. only asked the way, or changed their mind)
-    before_queue = "before_queue"
-    #: stepped out to fetch missing documents and did not come back
-    did_not_return = "did_not_return"
-
-
-class CallOutcome(StrEnum):
-    resolved = "resolved"
-    routed = "routed"
-    #: the caller hung up before anyone answered
-    missed = "missed"
-    #: answered, but ended without a resolution or a routing (dropped line)
-    unresolved = "unresolved"
+ServiceType = StrEnum(
+    "ServiceType",
+    "account_opening deposit_demand deposit_time deposit_flexible education_savings withdrawal "
+    "transfer card_service loan_application wealth_management enquiry complaint other",
+)
+Priority = StrEnum("Priority", "elderly disabled vip")
+Priority.__doc__ = "Who is served first within a service line."
+Accessibility = StrEnum("Accessibility", "hearing vision mobility language")
+#: - ``abandoned``: left while queued or after being called, before being served
+#: - ``no_show``: called three times, never came to the counter
+#: - ``before_queue``: left before taking a ticket (e.g. only asked the way, or changed their mind)
+#: - ``did_not_return``: stepped out to fetch missing documents and did not come back
+LeftReason = StrEnum("LeftReason", "served abandoned no_show before_queue did_not_return")
+#: - ``missed``: the caller hung up before anyone answered
+#: - ``unresolved``: answered, but ended without a resolution or a routing (dropped line)
+CallOutcome = StrEnum("CallOutcome", "resolved routed missed unresolved")
 
 
 #: a service line (queue) name from the catalogue, e.g. ``deposits``
@@ -312,26 +277,24 @@ class CallEnded(OnCall):
 # ------------------------------------------------------------------------------ counters
 
 
-class CounterPauseReason(StrEnum):
-    """Why a counter stops calling for a while (a code: the reason travels, staff's words do not)."""
+#: - ``equipment``: the counter's system or cash equipment is down
+#: - ``floor_duty``: the teller went to help elsewhere in the branch
+CounterPauseReason = StrEnum("CounterPauseReason", "break lunch meeting training equipment floor_duty other")
+CounterPauseReason.__doc__ = (
+    "Why a counter stops calling for a while (a code: the reason travels, staff's words do not)."
+)
 
-    break_ = "break"
-    lunch = "lunch"
-    meeting = "meeting"
-    training = "training"
-    #: the counter's system or cash equipment is down
-    equipment = "equipment"
-    #: the teller went to help elsewhere in the branch
-    floor_duty = "floor_duty"
-    other = "other"
+
+class OnCounter(EventData):
+    # what every event of a counter says first: which counter, and the member of staff at it
+    counter_id: CounterId
+    staff_id: StaffId
 
 
 @event("CounterOpened")
-class CounterOpened(EventData):
+class CounterOpened(OnCounter):
     """A counter starts calling customers (the wait estimate counts it from now)."""
 
-    counter_id: CounterId
-    staff_id: StaffId
     #: the lines it serves; empty = every line
     lines: list[LineName] = Field(default_factory=list, max_length=16)
     #: opened by a call from a closed counter (terminals that never open one), not by ``open``
@@ -340,26 +303,20 @@ class CounterOpened(EventData):
 
 
 @event("CounterPaused")
-class CounterPaused(EventData):
-    counter_id: CounterId
-    staff_id: StaffId
+class CounterPaused(OnCounter):
     reason: CounterPauseReason
     at: datetime
 
 
 @event("CounterResumed")
-class CounterResumed(EventData):
-    counter_id: CounterId
-    staff_id: StaffId
+class CounterResumed(OnCounter):
     #: how long it was paused
     paused_seconds: float = Field(ge=0)
     at: datetime
 
 
 @event("CounterClosed")
-class CounterClosed(EventData):
-    counter_id: CounterId
-    staff_id: StaffId
+class CounterClosed(OnCounter):
     at: datetime
 
 

@@ -70,7 +70,7 @@ async def fold(conn: asyncpg.Connection, streams: dict[str, tuple[Any, Evolve, W
 
 async def _rebuild_reception(conn: asyncpg.Connection) -> None:
     from services.reception import counter as counters
-    from services.reception import domain as visits
+    from services.reception import decider as visits
     from services.reception import phone as calls
     from services.reception.projections import CallRows, CounterRows, VisitRows
     from shared.sla.policy import PolicyBook

@@ -19,31 +19,45 @@ from shared.settings import (
     SlaSettings,
     ToolSettings,
     TracingSettings,
+    inherited_environment,
     key_environment,
+    named_secret,
     port_environment,
 )
 from shared.topology import CONTEXTS, DEFAULT_PORTS, port_env_var
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: modules that still touch the environment themselves, none of them for configuration: the dev
-#: runner and the backup build a child process's environment from their own; the vault CLI reads a
-#: token from the variable its option names (the token stays off the command line). Never grow it.
-STILL_READING = {
-    "services/devrunner/cli.py",
-    "shared/backup/take.py",
-    "shared/cli/vault.py",
-}
+#: the one module that reads the environment: its settings classes, and the one copy of it a child
+#: process inherits (``inherited_environment``: the dev runner's services, pg_dump's password).
+READERS = {"shared/settings.py"}
 
 
-def test_no_new_module_reads_the_environment() -> None:
+def test_no_other_module_reads_the_environment() -> None:
     readers = {
         str(path.relative_to(ROOT))
         for folder in ("services", "shared")
         for path in (ROOT / folder).rglob("*.py")
         if re.search(r"os\.environ|getenv", path.read_text(encoding="utf-8"))
     }
-    assert readers <= STILL_READING, sorted(readers - STILL_READING)
+    assert readers <= READERS, sorted(readers - READERS)
+
+
+def test_a_child_inherits_the_environment_with_its_own_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    monkeypatch.setenv("PGPASSWORD", "from-the-environment")
+    env = inherited_environment(PGPASSWORD="from-the-url")
+    assert (env["LOG_FORMAT"], env["PGPASSWORD"]) == ("json", "from-the-url")
+
+
+def test_an_operator_names_the_variable_of_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BC_TOKEN_ADMIN", "t" * 40)
+    monkeypatch.setenv("MY_EMPTY_TOKEN", "")
+    secret = named_secret("BC_TOKEN_ADMIN")
+    assert secret is not None and secret.get_secret_value() == "t" * 40
+    assert "t" * 40 not in repr(secret)
+    assert named_secret("MY_EMPTY_TOKEN") is None  # empty counts as unset
+    assert named_secret("NO_SUCH_VARIABLE_SET") is None
 
 
 def test_every_context_may_have_its_own_database(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,17 +12,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
 from services.console.customers import pick_customer
-from services.console.errors import FormErrors
 from services.console.i18n import Translator
-from services.console.pages.forms import command, form_dict, form_key, optional, parse_bool
-from services.console.session import Session, Staff, T
+from services.console.pages.forms import form_dict, form_key, optional, parse_bool
+from services.console.pages.page import BranchPage, FormState, Page
 from services.console.steps import STEP_ACTIONS, allowed_steps, answer_outcomes, next_level
 from services.console.texts import resolve_elsewhere, show_text
-from services.console.web import Panel, fetch, render
+from services.console.web import Panel
 from shared.contracts.complaint import Category, Channel, HoldKind, Nature, Urgency
 
 router = APIRouter()
@@ -102,120 +101,69 @@ def step_body(step: str, form: dict[str, str]) -> dict[str, Any] | None:
     return body
 
 
-async def _board(request: Request, session: Session, t: Translator, branch_id: str, sla: str | None) -> Panel:
-    return await fetch(
-        request.app.state.backend,
-        session,
-        t,
-        "complaint",
-        f"/branches/{branch_id}/complaints",
-        action="complaint.read",
-        branch_id=branch_id,
-        params={"status": "open", "sla": sla},
-    )
-
-
 async def board_view(
-    request: Request,
-    session: Session,
-    t: Translator,
-    branch_id: str,
-    *,
-    sla: str | None = None,
-    errors: FormErrors | None = None,
-    form: dict[str, Any] | None = None,
-    status_code: int = 200,
-    visit_id: str | None = None,
+    page: Page, *, sla: str | None = None, visit_id: str | None = None, forms: FormState | None = None
 ) -> Response:
-    board = await _board(request, session, t, branch_id, sla)
-    return render(
-        request,
+    board = await page.fetch(
+        "complaint", f"/branches/{page.branch_id}/complaints", action="complaint.read",
+        params={"status": "open", "sla": sla},
+    )  # fmt: skip
+    fresh = {"visit_id": visit_id, "channel": "in_branch"} if visit_id else {"channel": "in_branch"}
+    return page.render(
         "complaints.html",
-        t,
-        session,
-        branch_id=branch_id,
         active="nav.complaints",
-        status_code=status_code,
+        forms=forms or FormState(form=fresh),
         board=board,
         sla=sla,
-        can_register=session.can("complaint.create", branch_id),
+        can_register=page.can("complaint.create"),
         channels=[c.value for c in Channel],
-        errors=errors or FormErrors(),
-        form=form
-        or ({"visit_id": visit_id, "channel": "in_branch"} if visit_id else {"channel": "in_branch"}),
     )
 
 
 @router.get("/b/{branch_id}/complaints")
-async def complaints_page(
-    request: Request,
-    branch_id: str,
-    session: Staff,
-    t: T,
-    sla: str | None = None,
-    visit_id: str | None = None,
-) -> Response:
-    session.require("complaint.read", branch_id)
+async def complaints_page(page: BranchPage, sla: str | None = None, visit_id: str | None = None) -> Response:
+    page.require("complaint.read")
     sla = sla if sla in ("at_risk", "breached") else None
-    return await board_view(request, session, t, branch_id, sla=sla, visit_id=visit_id)
+    return await board_view(page, sla=sla, visit_id=visit_id)
 
 
 @router.post("/b/{branch_id}/complaints")
-async def register(request: Request, branch_id: str, session: Staff, t: T) -> Response:
+async def register(page: BranchPage) -> Response:
     """Register a complaint: the customer is picked through the vault (or is the linked visit's);
     the form's idempotency key makes a second submit of the same form answer the first case."""
-    session.require("complaint.create", branch_id)
-    form = form_dict(await request.form())
-    visit_ref = await _visit_customer(request, session, t, branch_id, form.get("visit_id"))
+    page.require("complaint.create")
+    form = form_dict(await page.request.form())
+    visit_ref = await _visit_customer(page, form.get("visit_id"))
     customer = await pick_customer(
-        request,
-        session,
-        t,
-        branch_id,
-        form,
-        required=visit_ref is None,
-        idempotency_key=form_key(form, "customer"),
+        page, form, required=visit_ref is None, idempotency_key=form_key(form, "customer")
     )
     if not customer.ok:
-        return await board_view(
-            request, session, t, branch_id, errors=customer.errors, form=customer.shown(form), status_code=422
-        )
+        return await board_view(page, forms=FormState(customer.errors, customer.shown(form), status=422))
     body: dict[str, Any] = {k: form.get(k, "") for k in ("channel", "description")}
     body["customer_ref"] = customer.ref or visit_ref
     if optional(form.get("visit_id")):
         body["visit_id"] = form["visit_id"]
-    outcome = await command(
-        request, session, t, "complaint", f"/branches/{branch_id}/complaints",
-        action="complaint.create", branch_id=branch_id, body=body, form_fields=REGISTER_FIELDS,
-        idempotency_key=form_key(form),
+    outcome = await page.command(
+        "complaint", f"/branches/{page.branch_id}/complaints",
+        action="complaint.create", body=body, form_fields=REGISTER_FIELDS, idempotency_key=form_key(form),
     )  # fmt: skip
     if not outcome.ok:
-        code = outcome.errors.status if outcome.errors.status >= 400 else 400
-        return await board_view(
-            request, session, t, branch_id, errors=outcome.errors, form=customer.shown(form), status_code=code
-        )
-    return RedirectResponse(f"/b/{branch_id}/complaints/{outcome.body['complaint_id']}?done=registered", 303)
+        return await board_view(page, forms=FormState.refused(outcome.errors, customer.shown(form)))
+    return RedirectResponse(
+        f"/b/{page.branch_id}/complaints/{outcome.body['complaint_id']}?done=registered", 303
+    )
 
 
-async def _visit_customer(
-    request: Request, session: Session, t: Translator, branch_id: str, visit_id: str | None
-) -> str | None:
+async def _visit_customer(page: Page, visit_id: str | None) -> str | None:
     """The customer of the linked visit of this branch, if it has one (no need to type them again)."""
-    if not optional(visit_id) or not session.can("reception.visit.read", branch_id):
+    if not optional(visit_id) or not page.can("reception.visit.read"):
         return None
     try:
         UUID(str(visit_id))
     except ValueError:
         return None  # the complaint service says what is wrong with it
-    panel = await fetch(
-        request.app.state.backend,
-        session,
-        t,
-        "reception",
-        f"/visits/{visit_id}",
-        action="reception.visit.read",
-    )
-    if not panel.ok or panel.data.get("branch_id") != branch_id:
+    panel = await page.record("reception", f"/visits/{visit_id}", action="reception.visit.read")
+    if not panel.ok:
         return None
     ref = panel.data.get("customer_ref")
     return str(ref) if ref else None
@@ -256,49 +204,23 @@ def history_rows(history: list[dict[str, Any]], t: Translator) -> list[dict[str,
 
 
 async def case_view(
-    request: Request,
-    session: Session,
-    t: Translator,
-    branch_id: str,
-    complaint_id: UUID,
-    *,
-    errors: FormErrors | None = None,
-    failed_step: str | None = None,
-    form: dict[str, Any] | None = None,
-    status_code: int = 200,
-    done: str | None = None,
+    page: Page, complaint_id: UUID, *, forms: FormState | None = None, done: str | None = None
 ) -> Response:
-    panel = await fetch(
-        request.app.state.backend,
-        session,
-        t,
-        "complaint",
-        f"/complaints/{complaint_id}",
-        action="complaint.read",
-    )
+    panel = await _case(page, complaint_id)
     case = panel.data if panel.ok else None
-    if case is not None and case.get("branch_id") != branch_id:
-        case, panel = None, Panel(problem=t("error.branch_mismatch", branch=branch_id))
-    if case is not None:  # a case raised from a visit or a survey keeps that context's text
-        await resolve_elsewhere(request.app.state.backend, session, branch_id, case)
     steps: list[str] = []
-    if case is not None:  # the service's decider says which steps the case takes now
-        steps = [s for s in allowed_steps(case) if session.can(STEP_ACTIONS[s], branch_id)]
-    return render(
-        request,
+    if case is not None:  # a case raised from a visit or a survey keeps that context's text
+        await resolve_elsewhere(page.backend, page.session, page.branch_id, case)
+        # the service's decider says which steps the case takes now
+        steps = [s for s in allowed_steps(case) if page.can(STEP_ACTIONS[s])]
+    return page.render(
         "complaint.html",
-        t,
-        session,
-        branch_id=branch_id,
         active="nav.complaints",
-        status_code=status_code,
+        forms=forms,
         case=case,
         problem=panel.problem,
         steps=steps,
-        history=history_rows(case.get("history") or [], t) if case else [],
-        errors=errors or FormErrors(),
-        failed_step=failed_step,
-        form=form or {},
+        history=history_rows(case.get("history") or [], page.t) if case else [],
         done=done,
         categories=[c.value for c in Category],
         natures=[n.value for n in Nature],
@@ -310,41 +232,29 @@ async def case_view(
     )
 
 
+async def _case(page: Page, complaint_id: UUID) -> Panel:
+    return await page.record("complaint", f"/complaints/{complaint_id}", action="complaint.read")
+
+
 @router.get("/b/{branch_id}/complaints/{complaint_id}")
-async def case_page(
-    request: Request, branch_id: str, complaint_id: UUID, session: Staff, t: T, done: str | None = None
-) -> Response:
-    session.require("complaint.read", branch_id)
-    return await case_view(request, session, t, branch_id, complaint_id, done=done)
+async def case_page(page: BranchPage, complaint_id: UUID, done: str | None = None) -> Response:
+    page.require("complaint.read")
+    return await case_view(page, complaint_id, done=done)
 
 
 @router.post("/b/{branch_id}/complaints/{complaint_id}/{step}")
-async def case_step(
-    request: Request, branch_id: str, complaint_id: UUID, step: str, session: Staff, t: T
-) -> Response:
+async def case_step(page: BranchPage, complaint_id: UUID, step: str) -> Response:
     if step not in STEP_ACTIONS:
-        return await case_view(request, session, t, branch_id, complaint_id, status_code=404)
-    session.require(STEP_ACTIONS[step], branch_id)
-    loaded = await fetch(
-        request.app.state.backend,
-        session,
-        t,
-        "complaint",
-        f"/complaints/{complaint_id}",
-        action="complaint.read",
-    )
-    if loaded.ok and loaded.data.get("branch_id") != branch_id:
-        return await case_view(request, session, t, branch_id, complaint_id, status_code=404)
-    form = form_dict(await request.form())
-    outcome = await command(
-        request, session, t, "complaint", f"/complaints/{complaint_id}/{step}",
-        action=STEP_ACTIONS[step], branch_id=branch_id, body=step_body(step, form),
-        version=form.get("version"), form_fields=_fields_of(step),
+        return await case_view(page, complaint_id, forms=FormState(status=404))
+    page.require(STEP_ACTIONS[step])
+    if (await _case(page, complaint_id)).foreign:
+        return await case_view(page, complaint_id, forms=FormState(status=404))
+    form = form_dict(await page.request.form())
+    outcome = await page.command(
+        "complaint", f"/complaints/{complaint_id}/{step}",
+        action=STEP_ACTIONS[step], body=step_body(step, form), version=form.get("version"),
+        form_fields=_fields_of(step),
     )  # fmt: skip
     if not outcome.ok:
-        code = outcome.errors.status if outcome.errors.status >= 400 else 400
-        return await case_view(
-            request, session, t, branch_id, complaint_id,
-            errors=outcome.errors, failed_step=step, form=form, status_code=code,
-        )  # fmt: skip
-    return RedirectResponse(f"/b/{branch_id}/complaints/{complaint_id}?done={step}", status_code=303)
+        return await case_view(page, complaint_id, forms=FormState.refused(outcome.errors, form, step))
+    return RedirectResponse(f"/b/{page.branch_id}/complaints/{complaint_id}?done={step}", status_code=303)

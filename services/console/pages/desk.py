@@ -14,27 +14,18 @@ import asyncio
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse
 
 from services.console.customers import TYPED, pick_customer
 from services.console.errors import FormErrors
-from services.console.i18n import Translator
 from services.console.pages.counter import PAUSE_REASONS
 from services.console.pages.counter import router as counter_router
-from services.console.pages.forms import (
-    Outcome,
-    command,
-    form_dict,
-    form_key,
-    local_datetime,
-    optional,
-    parse_bool,
-)
+from services.console.pages.forms import Outcome, form_dict, form_key, local_datetime, optional, parse_bool
 from services.console.pages.lobby import board_panel, live_html
-from services.console.session import Session, Staff, T
-from services.console.web import Panel, fetch, render, templates
+from services.console.pages.page import BranchPage, FormState, Page
+from services.console.web import Panel, fetch, templates
 
 router = APIRouter()
 router.include_router(counter_router)
@@ -112,11 +103,11 @@ def visit_steps(visit: dict[str, Any]) -> list[str]:
     return steps
 
 
-async def visits_panel(request: Request, session: Session, t: Translator, branch_id: str) -> Panel:
+async def visits_panel(page: Page) -> Panel:
     """The branch's visits of the day, open ones first (newest arrival first within each)."""
-    panel = await fetch(
-        request.app.state.backend, session, t, "reception", f"/branches/{branch_id}/visits",
-        action="reception.visit.list", branch_id=branch_id, params={"limit": VISITS_SHOWN},
+    panel = await page.fetch(
+        "reception", f"/branches/{page.branch_id}/visits", action="reception.visit.list",
+        params={"limit": VISITS_SHOWN},
     )  # fmt: skip
     if panel.ok:
         items = panel.data.get("items", [])
@@ -126,8 +117,9 @@ async def visits_panel(request: Request, session: Session, t: Translator, branch
     return panel
 
 
-def render_visits(request: Request, t: Translator, branch_id: str, panel: Panel) -> str:
-    clocks = request.app.state.clocks
+def render_visits(page: Page, panel: Panel) -> str:
+    clocks = page.request.app.state.clocks
+    t, branch_id = page.t, page.branch_id
     return templates.get_template("_desk_visits.html").render(
         t=t,
         visits=panel.data if panel.ok else [],
@@ -137,9 +129,9 @@ def render_visits(request: Request, t: Translator, branch_id: str, panel: Panel)
     )
 
 
-async def _catalogue(request: Request, session: Session, t: Translator) -> Panel:
+async def _catalogue(page: Page) -> Panel:
     return await fetch(
-        request.app.state.backend, session, t, "reception", "/catalogue", action="reception.catalogue.read"
+        page.backend, page.session, page.t, "reception", "/catalogue", action="reception.catalogue.read"
     )
 
 
@@ -157,97 +149,71 @@ def _service_types(catalogue: dict[str, Any] | None) -> list[str]:
     return seen
 
 
-async def _visit(request: Request, session: Session, t: Translator, visit_id: str) -> Panel:
-    return await fetch(
-        request.app.state.backend,
-        session,
-        t,
-        "reception",
-        f"/visits/{visit_id}",
-        action="reception.visit.read",
-    )
+async def _visit(page: Page, visit_id: str) -> Panel:
+    return await page.record("reception", f"/visits/{visit_id}", action="reception.visit.read")
 
 
 async def desk_view(
-    request: Request,
-    session: Session,
-    t: Translator,
-    branch_id: str,
-    *,
-    errors: FormErrors | None = None,
-    form: dict[str, Any] | None = None,
-    flash: dict[str, Any] | None = None,
-    status_code: int = 200,
+    page: Page, *, flash: dict[str, Any] | None = None, forms: FormState | None = None
 ) -> Response:
-    catalogue, board, visits = await asyncio.gather(
-        _catalogue(request, session, t),
-        board_panel(request, session, t, branch_id),
-        visits_panel(request, session, t, branch_id),
-    )
-    return render(
-        request,
+    catalogue, board, visits = await asyncio.gather(_catalogue(page), board_panel(page), visits_panel(page))
+    return page.render(
         "desk.html",
-        t,
-        session,
-        branch_id=branch_id,
         active="nav.desk",
-        status_code=status_code,
+        forms=forms,
         catalogue=catalogue,
         service_types=_service_types(catalogue.data),
         board=board,
-        visits_html=render_visits(request, t, branch_id, visits),
-        errors=errors or FormErrors(),
-        form=form or {},
+        visits_html=render_visits(page, visits),
         flash=flash,
-        counter=request.cookies.get(COUNTER_COOKIE, ""),
+        counter=page.request.cookies.get(COUNTER_COOKIE, ""),
         accessibility=["hearing", "vision", "mobility", "language"],
         priorities=["elderly", "disabled", "vip"],
         pause_reasons=PAUSE_REASONS,
-        may_manage_counter=session.can("reception.counter.manage", branch_id),
+        may_manage_counter=page.can("reception.counter.manage"),
     )
 
 
 @router.get("/b/{branch_id}/desk")
-async def desk_page(
-    request: Request, branch_id: str, session: Staff, t: T, visit: str | None = None
-) -> Response:
-    session.require("reception.visit.create", branch_id)
+async def desk_page(page: BranchPage, visit: str | None = None) -> Response:
+    page.require("reception.visit.create")
     flash = None
     if visit:
-        panel = await _visit(request, session, t, visit)
-        if panel.ok and panel.data.get("branch_id") == branch_id:
+        panel = await _visit(page, visit)
+        if panel.ok:
             flash = panel.data
-            flash["missing_labels"] = "、".join(t.label("material", m) for m in flash.get("missing") or [])
-    return await desk_view(request, session, t, branch_id, flash=flash)
+            flash["missing_labels"] = "、".join(
+                page.t.label("material", m) for m in flash.get("missing") or []
+            )
+    return await desk_view(page, flash=flash)
 
 
 @router.get("/b/{branch_id}/desk/visits/partial")
-async def desk_visits_partial(request: Request, branch_id: str, session: Staff, t: T) -> HTMLResponse:
-    session.require("reception.visit.list", branch_id)
-    panel = await visits_panel(request, session, t, branch_id)
-    return HTMLResponse(render_visits(request, t, branch_id, panel))
+async def desk_visits_partial(page: BranchPage) -> HTMLResponse:
+    page.require("reception.visit.list")
+    return HTMLResponse(render_visits(page, await visits_panel(page)))
 
 
 @router.get("/b/{branch_id}/desk/visits/stream")
-async def desk_visits_stream(request: Request, branch_id: str, session: Staff, t: T) -> EventSourceResponse:
+async def desk_visits_stream(page: BranchPage) -> EventSourceResponse:
     """The day's visits, live: the same server-sent events as the lobby board (``visits``)."""
-    session.require("reception.visit.list", branch_id)
+    page.require("reception.visit.list")
 
     async def produce() -> str:
-        return render_visits(request, t, branch_id, await visits_panel(request, session, t, branch_id))
+        return render_visits(page, await visits_panel(page))
 
-    return live_html(request, session, produce, event="visits")
+    return live_html(page, produce, event="visits")
 
 
 @router.post("/b/{branch_id}/desk/visits")
-async def register(request: Request, branch_id: str, session: Staff, t: T) -> Response:
+async def register(page: BranchPage) -> Response:
     """One submit, the visit's steps in order; stops at the first refusal and shows it.
 
     The customer (optional) is looked up in the vault first; the arrival and its ticket carry the
     form's idempotency key, so a second submit of the same form (double click, retry) answers the
     visit the first one registered instead of a second visit and ticket."""
-    session.require("reception.visit.create", branch_id)
-    raw = await request.form()
+    page.require("reception.visit.create")
+    raw = await page.request.form()
     form = form_dict(raw)
     accessibility = [str(v) for v in raw.getlist("accessibility")]
     have = {str(v) for v in raw.getlist("have")}
@@ -259,34 +225,30 @@ async def register(request: Request, branch_id: str, session: Staff, t: T) -> Re
     }
     if optional(form.get("priority")):
         arrive_body["priority"] = form["priority"]
-    customer = await pick_customer(
-        request, session, t, branch_id, form, required=False, idempotency_key=form_key(form, "customer")
-    )
+    customer = await pick_customer(page, form, required=False, idempotency_key=form_key(form, "customer"))
     shown = {**customer.shown(form), "accessibility": accessibility, "have": sorted(have)}
 
-    async def fail(outcome: Outcome, visit_id: str | None = None) -> Response:
-        code = outcome.errors.status if outcome.errors.status >= 400 else 400
+    async def fail(errors: FormErrors) -> Response:
         # a visit registered before the refusal is in the branch's list (every desk sees it)
-        return await desk_view(
-            request, session, t, branch_id, errors=outcome.errors, form=shown, status_code=code
-        )
+        return await desk_view(page, forms=FormState.refused(errors, shown))
 
     if not customer.ok:
-        return await fail(Outcome(errors=customer.errors))
+        return await fail(customer.errors)
     if customer.ref:
         arrive_body["customer_ref"] = customer.ref
         if customer.display:
             arrive_body["display_name"] = customer.display
-    created = await command(
-        request, session, t, "reception", f"/branches/{branch_id}/visits",
-        action="reception.visit.create", branch_id=branch_id, body=arrive_body, form_fields=REGISTER_FIELDS,
+    created = await page.command(
+        "reception", f"/branches/{page.branch_id}/visits",
+        action="reception.visit.create", body=arrive_body, form_fields=REGISTER_FIELDS,
         idempotency_key=form_key(form),
     )  # fmt: skip
     if not created.ok:
-        return await fail(created)
+        return await fail(created.errors)
     visit_id = str(created.body["visit_id"])
+    registered = RedirectResponse(f"/b/{page.branch_id}/desk?visit={visit_id}", status_code=303)
     if created.replayed:  # the same form again: the first submit registers (or registered) it
-        return RedirectResponse(f"/b/{branch_id}/desk?visit={visit_id}", status_code=303)
+        return registered
     version = created.body.get("version")
     steps: list[tuple[str, dict[str, Any] | None]] = [
         ("greet", None),
@@ -295,35 +257,28 @@ async def register(request: Request, branch_id: str, session: Staff, t: T) -> Re
     ]
     state: dict[str, Any] = {}
     for step, body in steps:
-        outcome = await _visit_command(request, session, t, branch_id, visit_id, step, body, version)
+        outcome = await _visit_command(page, visit_id, step, body, version)
         if not outcome.ok:
-            return await fail(outcome, visit_id)
+            return await fail(outcome.errors)
         state = outcome.body
         version = state.get("version")
     required = list(state.get("required_materials") or [])
     if required:
         missing = [m for m in required if m not in have]
-        outcome = await _visit_command(
-            request, session, t, branch_id, visit_id, "check-documents", {"missing": missing}, version
-        )
+        outcome = await _visit_command(page, visit_id, "check-documents", {"missing": missing}, version)
         if not outcome.ok:
-            return await fail(outcome, visit_id)
+            return await fail(outcome.errors)
         state = outcome.body
         version = state.get("version")
     if state.get("status") in ("documents_complete", "guided"):
-        outcome = await _visit_command(
-            request, session, t, branch_id, visit_id, "queue", None, version, key=form_key(form, "queue")
-        )
+        outcome = await _visit_command(page, visit_id, "queue", None, version, key=form_key(form, "queue"))
         if not outcome.ok:
-            return await fail(outcome, visit_id)
-    return RedirectResponse(f"/b/{branch_id}/desk?visit={visit_id}", status_code=303)
+            return await fail(outcome.errors)
+    return registered
 
 
 async def _visit_command(
-    request: Request,
-    session: Session,
-    t: Translator,
-    branch_id: str,
+    page: Page,
     visit_id: str,
     step: str,
     body: dict[str, Any] | None,
@@ -333,26 +288,24 @@ async def _visit_command(
 ) -> Outcome:
     action, route, fixed = VISIT_STEPS[step]
     payload = {**fixed, **(body or {})} if (fixed or body) else None
-    return await command(
-        request, session, t, "reception", f"/visits/{visit_id}/{route}",
-        action=action, branch_id=branch_id, body=payload, version=version, form_fields=form_fields,
-        idempotency_key=key,
+    return await page.command(
+        "reception", f"/visits/{visit_id}/{route}",
+        action=action, body=payload, version=version, form_fields=form_fields, idempotency_key=key,
     )  # fmt: skip
 
 
 @router.post("/b/{branch_id}/desk/call-next")
-async def call_next(request: Request, branch_id: str, session: Staff, t: T) -> Response:
-    session.require("reception.visit.call", branch_id)
-    form = form_dict(await request.form())
+async def call_next(page: BranchPage) -> Response:
+    page.require("reception.visit.call")
+    form = form_dict(await page.request.form())
     line, counter = form.get("line", ""), form.get("counter_id", "")
-    outcome = await command(
-        request, session, t, "reception", f"/branches/{branch_id}/lines/{line}/call-next",
-        action="reception.visit.call", branch_id=branch_id, body={"counter_id": counter},
-        form_fields=("counter_id",),
+    outcome = await page.command(
+        "reception", f"/branches/{page.branch_id}/lines/{line}/call-next",
+        action="reception.visit.call", body={"counter_id": counter}, form_fields=("counter_id",),
     )  # fmt: skip
     if not outcome.ok:
-        return await desk_view(request, session, t, branch_id, errors=outcome.errors, status_code=400)
-    response = RedirectResponse(f"/b/{branch_id}/visits/{outcome.body['visit_id']}", status_code=303)
+        return await desk_view(page, forms=FormState(outcome.errors, status=400))
+    response = RedirectResponse(f"/b/{page.branch_id}/visits/{outcome.body['visit_id']}", status_code=303)
     response.set_cookie(COUNTER_COOKIE, counter, samesite="strict", httponly=True, max_age=12 * 3600)
     return response
 
@@ -360,47 +313,27 @@ async def call_next(request: Request, branch_id: str, session: Staff, t: T) -> R
 # ---------------------------------------------------------------------------------- one visit
 
 
-async def visit_view(
-    request: Request,
-    session: Session,
-    t: Translator,
-    branch_id: str,
-    visit_id: UUID,
-    *,
-    errors: FormErrors | None = None,
-    failed_step: str | None = None,
-    form: dict[str, Any] | None = None,
-    status_code: int = 200,
-) -> Response:
-    panel = await _visit(request, session, t, str(visit_id))
+async def visit_view(page: Page, visit_id: UUID, forms: FormState | None = None) -> Response:
+    panel = await _visit(page, str(visit_id))
     visit = panel.data if panel.ok else None
-    if visit is not None and visit.get("branch_id") != branch_id:
-        visit, panel = None, Panel(problem=t("error.branch_mismatch", branch=branch_id))
-    catalogue = await _catalogue(request, session, t) if visit else Panel()
-    steps = [s for s in visit_steps(visit) if session.can(VISIT_STEPS[s][0], branch_id)] if visit else []
-    return render(
-        request,
+    catalogue = await _catalogue(page) if visit else Panel()
+    steps = [s for s in visit_steps(visit) if page.can(VISIT_STEPS[s][0])] if visit else []
+    return page.render(
         "visit.html",
-        t,
-        session,
-        branch_id=branch_id,
         active="nav.desk",
-        status_code=status_code,
+        forms=forms,
         visit=visit,
         problem=panel.problem,
         steps=steps,
         service_types=_service_types(catalogue.data),
-        errors=errors or FormErrors(),
-        failed_step=failed_step,
-        form=form or {},
-        counter=request.cookies.get(COUNTER_COOKIE, ""),
+        counter=page.request.cookies.get(COUNTER_COOKIE, ""),
     )
 
 
 @router.get("/b/{branch_id}/visits/{visit_id}")
-async def visit_page(request: Request, branch_id: str, visit_id: UUID, session: Staff, t: T) -> Response:
-    session.require("reception.visit.read", branch_id)
-    return await visit_view(request, session, t, branch_id, visit_id)
+async def visit_page(page: BranchPage, visit_id: UUID) -> Response:
+    page.require("reception.visit.read")
+    return await visit_view(page, visit_id)
 
 
 STEP_FIELDS = {
@@ -413,16 +346,14 @@ STEP_FIELDS = {
 
 
 @router.post("/b/{branch_id}/visits/{visit_id}/{step}")
-async def visit_step(
-    request: Request, branch_id: str, visit_id: UUID, step: str, session: Staff, t: T
-) -> Response:
+async def visit_step(page: BranchPage, visit_id: UUID, step: str) -> Response:
     if step not in VISIT_STEPS:
-        return await visit_view(request, session, t, branch_id, visit_id, status_code=404)
-    session.require(VISIT_STEPS[step][0], branch_id)
-    loaded = await _visit(request, session, t, str(visit_id))
-    if loaded.ok and loaded.data.get("branch_id") != branch_id:
-        return await visit_view(request, session, t, branch_id, visit_id, status_code=404)
-    raw = await request.form()
+        return await visit_view(page, visit_id, FormState(status=404))
+    page.require(VISIT_STEPS[step][0])
+    loaded = await _visit(page, str(visit_id))
+    if loaded.foreign:
+        return await visit_view(page, visit_id, FormState(status=404))
+    raw = await page.request.form()
     form = form_dict(raw)
     body: dict[str, Any] | None = None
     if step == "confirm-need":
@@ -434,7 +365,7 @@ async def visit_step(
     elif step == "call":
         body = {"counter_id": form.get("counter_id", "")}
     elif step == "serve":
-        tz = request.app.state.clocks.tz(branch_id)
+        tz = page.request.app.state.clocks.tz(page.branch_id)
         body = {"outcome": form.get("outcome", ""), "next_steps": form.get("next_steps", "")}
         promised = local_datetime(form.get("promised_by"), tz)
         if promised:
@@ -444,27 +375,20 @@ async def visit_step(
         known = loaded.data.get("customer_ref") if loaded.ok else None
         if not known:  # a complaint needs its customer: picked through the vault
             key = form_key(form, "customer")
-            customer = await pick_customer(
-                request, session, t, branch_id, form, required=True, idempotency_key=key
-            )
+            customer = await pick_customer(page, form, required=True, idempotency_key=key)
             if not customer.ok:
                 return await visit_view(
-                    request, session, t, branch_id, visit_id,
-                    errors=customer.errors, failed_step=step, form=customer.shown(form), status_code=422,
-                )  # fmt: skip
+                    page, visit_id, FormState(customer.errors, customer.shown(form), step, 422)
+                )
             body["customer_ref"] = customer.ref
     outcome = await _visit_command(
-        request, session, t, branch_id, str(visit_id), step, body, form.get("version"),
+        page, str(visit_id), step, body, form.get("version"),
         form_fields=STEP_FIELDS.get(step, ()), key=form_key(form) if step in KEYED_STEPS else None,
     )  # fmt: skip
     form = {k: v for k, v in form.items() if k not in TYPED}  # never shown again
     if not outcome.ok:
-        code = outcome.errors.status if outcome.errors.status >= 400 else 400
-        return await visit_view(
-            request, session, t, branch_id, visit_id,
-            errors=outcome.errors, failed_step=step, form=form, status_code=code,
-        )  # fmt: skip
-    response = RedirectResponse(f"/b/{branch_id}/visits/{visit_id}", status_code=303)
+        return await visit_view(page, visit_id, FormState.refused(outcome.errors, form, step))
+    response = RedirectResponse(f"/b/{page.branch_id}/visits/{visit_id}", status_code=303)
     if step == "call":
         response.set_cookie(COUNTER_COOKIE, form.get("counter_id", ""), samesite="strict", httponly=True)
     return response

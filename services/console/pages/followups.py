@@ -8,15 +8,14 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
 from services.console.errors import FormErrors
-from services.console.i18n import Translator
-from services.console.pages.forms import command, form_dict, parse_bool
-from services.console.session import Session, Staff, T
+from services.console.pages.forms import form_dict, parse_bool
+from services.console.pages.page import BranchPage, FormState, Page
 from services.console.texts import resolve_elsewhere
-from services.console.web import Panel, fetch, render
+from services.console.web import Panel
 
 router = APIRouter()
 
@@ -34,66 +33,45 @@ def hours_left_today(now: datetime) -> int:
 
 
 async def page_view(
-    request: Request,
-    session: Session,
-    t: Translator,
-    branch_id: str,
-    *,
-    mine: bool,
-    errors: FormErrors | None = None,
-    failed: tuple[str, str] | None = None,
-    done: str | None = None,
-    status_code: int = 200,
+    page: Page, *, mine: bool, forms: FormState | None = None, done: str | None = None
 ) -> Response:
-    tz = request.app.state.clocks.tz(branch_id)
-    now = datetime.now(tz)
-    owner = session.staff_id if mine else None
-    common: dict[str, Any] = {"owner": owner, "limit": 200}
-    backend = request.app.state.backend
-    path = f"/branches/{branch_id}/follow-ups"
+    """The branch's (or ``mine``: the staff member's) tasks; a refused step names its task as
+    ``<task_id>/<step>``."""
+    now = datetime.now(page.request.app.state.clocks.tz(page.branch_id))
+    common: dict[str, Any] = {"owner": page.session.staff_id if mine else None, "limit": 200}
+    path, action = f"/branches/{page.branch_id}/follow-ups", "followup.read"
     overdue, due, upcoming, held = await asyncio.gather(
-        fetch(
-            backend, session, t, "followup", path,
-            action="followup.read", branch_id=branch_id, params={**common, "status": "overdue"},
-        ),
-        fetch(
-            backend, session, t, "followup", path, action="followup.read", branch_id=branch_id,
+        page.fetch("followup", path, action=action, params={**common, "status": "overdue"}),
+        page.fetch(
+            "followup", path, action=action,
             params={**common, "status": "due", "within_hours": hours_left_today(now)},
         ),
-        fetch(
-            backend, session, t, "followup", path, action="followup.read", branch_id=branch_id,
+        page.fetch(
+            "followup", path, action=action,
             params={**common, "status": "due", "within_hours": UPCOMING_HOURS},
         ),
-        fetch(
-            backend, session, t, "followup", path,
-            action="followup.read", branch_id=branch_id, params={**common, "status": "open"},
-        ),
+        page.fetch("followup", path, action=action, params={**common, "status": "open"}),
     )  # fmt: skip
     # the texts a task is about (a remediation action, a survey comment) are kept by their owners
-    await resolve_elsewhere(backend, session, branch_id, *(p.data for p in (overdue, due, held) if p.ok))
+    await resolve_elsewhere(
+        page.backend, page.session, page.branch_id, *(p.data for p in (overdue, due, held) if p.ok)
+    )
     today_ids = {task["task_id"] for task in (due.data or {}).get("tasks", [])} if due.ok else set()
     if upcoming.ok:
         later = [task for task in upcoming.data.get("tasks", []) if task["task_id"] not in today_ids]
         upcoming.data = {**upcoming.data, "tasks": later, "count": len(later)}
-    paused = _paused_only(held)
-    return render(
-        request,
+    return page.render(
         "followups.html",
-        t,
-        session,
-        branch_id=branch_id,
         active="nav.followups",
-        status_code=status_code,
+        forms=forms,
         mine=mine,
         overdue=overdue,
         due=due,
         upcoming=upcoming,
-        paused=paused,
-        errors=errors or FormErrors(),
-        failed=failed,
+        paused=_paused_only(held),
         done=done,
-        can_contact=session.can("followup.contact", branch_id),
-        can_complete=session.can("followup.complete", branch_id),
+        can_contact=page.can("followup.contact"),
+        can_complete=page.can("followup.complete"),
         customer_facing=CUSTOMER_FACING,
     )
 
@@ -109,28 +87,23 @@ def _paused_only(panel: Panel) -> Panel:
 
 
 @router.get("/b/{branch_id}/follow-ups")
-async def followups_page(
-    request: Request, branch_id: str, session: Staff, t: T, mine: int = 0, done: str | None = None
-) -> Response:
-    session.require("followup.read", branch_id)
-    return await page_view(request, session, t, branch_id, mine=bool(mine), done=done)
+async def followups_page(page: BranchPage, mine: int = 0, done: str | None = None) -> Response:
+    page.require("followup.read")
+    return await page_view(page, mine=bool(mine), done=done)
 
 
 @router.post("/b/{branch_id}/follow-ups/{task_id}/{step}")
-async def task_step(
-    request: Request, branch_id: str, task_id: UUID, step: str, session: Staff, t: T
-) -> Response:
-    form = form_dict(await request.form())
+async def task_step(page: BranchPage, task_id: UUID, step: str) -> Response:
+    form = form_dict(await page.request.form())
     mine = form.get("mine") == "1"
     if step not in STEPS:
-        return await page_view(request, session, t, branch_id, mine=mine, status_code=404)
-    session.require(STEPS[step], branch_id)
-    loaded = await fetch(
-        request.app.state.backend, session, t, "followup", f"/follow-ups/{task_id}", action="followup.read"
-    )
-    if loaded.ok and loaded.data.get("branch_id") != branch_id:
-        errors = FormErrors(banner=t("error.branch_mismatch", branch=branch_id), status=404)
-        return await page_view(request, session, t, branch_id, mine=mine, errors=errors, status_code=404)
+        return await page_view(page, mine=mine, forms=FormState(status=404))
+    page.require(STEPS[step])
+    loaded = await page.record("followup", f"/follow-ups/{task_id}", action="followup.read")
+    if loaded.foreign:
+        return await page_view(
+            page, mine=mine, forms=FormState.refused(FormErrors(banner=loaded.problem, status=404))
+        )
     body: dict[str, Any]
     if step == "contact":
         body = {"reached": parse_bool(form.get("reached")) is True, "note": form.get("note", "")}
@@ -139,16 +112,13 @@ async def task_step(
         verified = parse_bool(form.get("verified"))
         if verified is not None:
             body["verified"] = verified
-    outcome = await command(
-        request, session, t, "followup", f"/follow-ups/{task_id}/{step}",
-        action=STEPS[step], branch_id=branch_id, body=body, version=form.get("version"),
-        form_fields=STEP_FIELDS[step],
+    outcome = await page.command(
+        "followup", f"/follow-ups/{task_id}/{step}",
+        action=STEPS[step], body=body, version=form.get("version"), form_fields=STEP_FIELDS[step],
     )  # fmt: skip
     if not outcome.ok:
-        code = outcome.errors.status if outcome.errors.status >= 400 else 400
         return await page_view(
-            request, session, t, branch_id, mine=mine, errors=outcome.errors,
-            failed=(str(task_id), step), status_code=code,
-        )  # fmt: skip
+            page, mine=mine, forms=FormState.refused(outcome.errors, step=f"{task_id}/{step}")
+        )
     suffix = "&mine=1" if mine else ""
-    return RedirectResponse(f"/b/{branch_id}/follow-ups?done={task_id}{suffix}", status_code=303)
+    return RedirectResponse(f"/b/{page.branch_id}/follow-ups?done={task_id}{suffix}", status_code=303)

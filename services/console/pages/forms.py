@@ -1,26 +1,16 @@
-"""Running a service command from a submitted form: the call, its errors, and the branch check.
-
-A command page first loads the record it acts on (to check that it belongs to the branch in the
-URL: a branch the token may act in is not enough, the record must be that branch's), then posts
-the command with ``If-Match: <the version the form was rendered with>``, so a colleague's change in
-between is a 409 that says so — never a silent overwrite.
-"""
+"""A submitted form: its fields, its idempotency key, and the :class:`Outcome` of the command it
+posted (``services.console.pages.page.Page.command`` posts it)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fastapi import Request
-
-from services.console.backend import ApiResult, Backend, Unavailable
-from services.console.errors import FormErrors, form_errors
-from services.console.i18n import Translator
-from services.console.session import Denied, Session
-from services.console.web import problem_of, unavailable_text
+from services.console.backend import ApiResult
+from services.console.errors import FormErrors
 
 _FORM_KEY = re.compile(r"^[A-Za-z0-9\-]{8,64}$")
 
@@ -44,49 +34,6 @@ class Outcome:
     def replayed(self) -> bool:
         """The service answered a retry of a create with its first result (same key)."""
         return self.result is not None and self.result.headers.get("idempotent-replayed") == "true"
-
-
-def backend(request: Request) -> Backend:
-    b: Backend = request.app.state.backend
-    return b
-
-
-async def command(
-    request: Request,
-    session: Session,
-    t: Translator,
-    service: str,
-    path: str,
-    *,
-    action: str,
-    branch_id: str,
-    body: Any = None,
-    version: str | int | None = None,
-    form_fields: Collection[str] = (),
-    idempotency_key: str | None = None,
-) -> Outcome:
-    """POST a command; errors come back mapped onto ``form_fields`` (or as a banner). A create
-    passes the ``idempotency_key`` of its form (:func:`form_key`)."""
-    try:
-        result = await backend(request).post(
-            session,
-            service,
-            path,
-            action=action,
-            branch_id=branch_id,
-            json=body,
-            if_match=version,
-            idempotency_key=idempotency_key,
-        )
-    except Unavailable as exc:
-        return Outcome(errors=FormErrors(banner=unavailable_text(exc, t), status=503))
-    except Denied as exc:
-        return Outcome(errors=FormErrors(banner=exc.message(t), status=403))
-    if result.ok:
-        return Outcome(result=result)
-    if result.route_missing or result.status >= 500:
-        return Outcome(result=result, errors=FormErrors(banner=problem_of(result, t), status=result.status))
-    return Outcome(result=result, errors=form_errors(result.status, result.body, form_fields, t))
 
 
 def form_key(form: Mapping[str, Any], step: str | None = None) -> str | None:

@@ -19,8 +19,8 @@ from fastapi.responses import HTMLResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.console.i18n import Translator
-from services.console.session import Session, Staff, T
-from services.console.web import Panel, fetch, fmt_duration, render, templates
+from services.console.pages.page import BranchPage, Page
+from services.console.web import Panel, fmt_duration, templates
 
 router = APIRouter()
 
@@ -62,23 +62,16 @@ def board_view(lobby: dict[str, Any], t: Translator) -> dict[str, Any]:
     }
 
 
-async def board_panel(request: Request, session: Session, t: Translator, branch_id: str) -> Panel:
-    panel = await fetch(
-        request.app.state.backend,
-        session,
-        t,
-        "reception",
-        f"/branches/{branch_id}/lobby",
-        action=ACTION,
-        branch_id=branch_id,
-    )
+async def board_panel(page: Page) -> Panel:
+    panel = await page.fetch("reception", f"/branches/{page.branch_id}/lobby", action=ACTION)
     if panel.ok:
-        panel.data = board_view(panel.data, t)
+        panel.data = board_view(panel.data, page.t)
     return panel
 
 
-def render_board(request: Request, t: Translator, branch_id: str, panel: Panel) -> str:
-    clocks = request.app.state.clocks
+def render_board(page: Page, panel: Panel) -> str:
+    clocks = page.request.app.state.clocks
+    t, branch_id = page.t, page.branch_id
     template = templates.get_template("_lobby_board.html")
     return template.render(
         t=t,
@@ -91,26 +84,16 @@ def render_board(request: Request, t: Translator, branch_id: str, panel: Panel) 
 
 
 @router.get("/b/{branch_id}/lobby")
-async def lobby_page(request: Request, branch_id: str, session: Staff, t: T, screen: int = 0) -> Response:
-    session.require(ACTION, branch_id)
-    panel = await board_panel(request, session, t, branch_id)
-    return render(
-        request,
-        "lobby.html",
-        t,
-        session,
-        branch_id=branch_id,
-        active="nav.lobby",
-        board_html=render_board(request, t, branch_id, panel),
-        screen=bool(screen),
-    )
+async def lobby_page(page: BranchPage, screen: int = 0) -> Response:
+    page.require(ACTION)
+    board_html = render_board(page, await board_panel(page))
+    return page.render("lobby.html", active="nav.lobby", board_html=board_html, screen=bool(screen))
 
 
 @router.get("/b/{branch_id}/lobby/partial")
-async def lobby_partial(request: Request, branch_id: str, session: Staff, t: T) -> HTMLResponse:
-    session.require(ACTION, branch_id)
-    panel = await board_panel(request, session, t, branch_id)
-    return HTMLResponse(render_board(request, t, branch_id, panel))
+async def lobby_partial(page: BranchPage) -> HTMLResponse:
+    page.require(ACTION)
+    return HTMLResponse(render_board(page, await board_panel(page)))
 
 
 def _stopping(request: Request) -> bool:
@@ -118,13 +101,12 @@ def _stopping(request: Request) -> bool:
     return bool(request.app.state.stopping or (server is not None and server.should_exit))
 
 
-def live_html(
-    request: Request, session: Session, produce: Callable[[], Awaitable[str]], event: str = "board"
-) -> EventSourceResponse:
+def live_html(page: Page, produce: Callable[[], Awaitable[str]], event: str = "board") -> EventSourceResponse:
     """Server-sent events (sse-starlette): ``event`` (the fragment's HTML, JSON-encoded) whenever
     ``produce`` renders something new, ``expired`` when the viewer's token runs out (the page then
     asks to sign in again); a comment line every ``HEARTBEAT_SECONDS`` keeps proxies from closing a
     quiet stream. The lobby board and the desk's visit list use it alike."""
+    request, session = page.request, page.session
     poll = request.app.state.settings.lobby_poll_seconds
 
     async def events() -> AsyncIterator[ServerSentEvent]:
@@ -152,11 +134,11 @@ def live_html(
 
 
 @router.get("/b/{branch_id}/lobby/stream")
-async def lobby_stream(request: Request, branch_id: str, session: Staff, t: T) -> EventSourceResponse:
+async def lobby_stream(page: BranchPage) -> EventSourceResponse:
     """The board, live (see :func:`live_html`)."""
-    session.require(ACTION, branch_id)
+    page.require(ACTION)
 
     async def produce() -> str:
-        return render_board(request, t, branch_id, await board_panel(request, session, t, branch_id))
+        return render_board(page, await board_panel(page))
 
-    return live_html(request, session, produce)
+    return live_html(page, produce)

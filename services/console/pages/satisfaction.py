@@ -7,12 +7,11 @@ import asyncio
 from datetime import date, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from services.console.charts import rate_line
-from services.console.session import Staff, T
-from services.console.web import fetch, render
+from services.console.pages.page import BranchPage
 
 router = APIRouter()
 
@@ -60,20 +59,19 @@ def comments_of(body: Any) -> list[dict[str, Any]]:
 
 
 @router.get("/b/{branch_id}/satisfaction")
-async def satisfaction_page(request: Request, branch_id: str, session: Staff, t: T) -> Response:
-    session.require("feedback.read", branch_id)
-    params = request.query_params
-    last = _day(params.get("to")) or request.app.state.clocks.today(branch_id)
+async def satisfaction_page(page: BranchPage) -> Response:
+    page.require("feedback.read")
+    t, branch_id, params = page.t, page.branch_id, page.request.query_params
+    last = _day(params.get("to")) or page.request.app.state.clocks.today(branch_id)
     first = _day(params.get("from")) or last - timedelta(days=DEFAULT_DAYS - 1)
-    backend = request.app.state.backend
     figures, comments = await asyncio.gather(
-        fetch(
-            backend, session, t, "feedback", f"/branches/{branch_id}/satisfaction", action="feedback.read",
-            branch_id=branch_id, params={"from": first.isoformat(), "to": last.isoformat()},
+        page.fetch(
+            "feedback", f"/branches/{branch_id}/satisfaction", action="feedback.read",
+            params={"from": first.isoformat(), "to": last.isoformat()},
         ),
-        fetch(
-            backend, session, t, "feedback", f"/branches/{branch_id}/surveys", action="feedback.read",
-            branch_id=branch_id, params={"status": "answered", "limit": COMMENTS},
+        page.fetch(
+            "feedback", f"/branches/{branch_id}/surveys", action="feedback.read",
+            params={"status": "answered", "limit": COMMENTS},
         ),
     )  # fmt: skip
     chart = None
@@ -94,12 +92,8 @@ async def satisfaction_page(request: Request, branch_id: str, session: Staff, t:
     if not comments.ok:
         missing = comments.result is not None and comments.result.route_missing
         comments_problem = t("sat.comments_missing", branch=branch_id) if missing else comments.problem
-    return render(
-        request,
+    return page.render(
         "satisfaction.html",
-        t,
-        session,
-        branch_id=branch_id,
         active="nav.satisfaction",
         figures=figures,
         chart=chart,

@@ -1,4 +1,8 @@
-"""The visit's commands: what staff (and the SLA clock) ask of a visit; time arrives inside them."""
+"""The visit's commands: what staff (and the SLA clock) ask of a visit; time arrives inside them.
+
+Built by keyword only (``kw_only``): two fields of one type (a counter and a staff id, two texts)
+cannot be swapped by position. Every step's time is its :class:`Moment`'s ``at``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,15 @@ from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class Moment:
+    """When a step happened; a step that says no more than that is a ``Moment`` itself (its type
+    says what happened)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
 class Express:
     """Ticket-machine / appointment fast path: need confirmed and queued at arrival."""
 
@@ -22,11 +34,10 @@ class Express:
     notes: TextRef | None = None
 
 
-@dataclass(frozen=True)
-class Arrive:
+@dataclass(frozen=True, kw_only=True)
+class Arrive(Moment):
     visit_id: UUID
     arrival: str
-    at: datetime
     returning: bool = False
     customer_ref: str | None = None
     display_name: str | None = None
@@ -36,43 +47,32 @@ class Arrive:
     express: Express | None = None
 
 
-@dataclass(frozen=True)
-class Greet:
-    at: datetime
+@dataclass(frozen=True, kw_only=True)
+class Greet(Moment):
     customer_ref: str | None = None
     priority: Priority | None = None
     accessibility: tuple[Accessibility, ...] = ()
 
 
-@dataclass(frozen=True)
-class ConfirmNeed:
+@dataclass(frozen=True, kw_only=True)
+class ConfirmNeed(Moment):
     service_type: ServiceType
     line: str
-    at: datetime
     notes: TextRef | None = None
 
 
-@dataclass(frozen=True)
-class Guide:
+@dataclass(frozen=True, kw_only=True)
+class Guide(Moment):
     required_materials: tuple[str, ...]
-    at: datetime
     notes: TextRef | None = None
 
 
-@dataclass(frozen=True)
-class CheckDocuments:
+@dataclass(frozen=True, kw_only=True)
+class CheckDocuments(Moment):
     missing: tuple[str, ...]
-    at: datetime
 
 
-@dataclass(frozen=True)
-class Moment:
-    """A step that says no more than when it happened (its type says what happened)."""
-
-    at: datetime
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Leave(Moment):
     #: step out to fetch missing documents and come back (same visit)
     to_fetch_documents: bool = False
@@ -82,24 +82,21 @@ class Return(Moment):
     """The customer came back with the missing documents (same visit)."""
 
 
-@dataclass(frozen=True)
-class Queue:
+@dataclass(frozen=True, kw_only=True)
+class Queue(Moment):
     ticket: str
     day: date
-    at: datetime
 
 
-@dataclass(frozen=True)
-class Call:
+@dataclass(frozen=True, kw_only=True)
+class Call(Moment):
     counter_id: str
     staff_id: str
-    at: datetime
 
 
-@dataclass(frozen=True)
-class Serve:
+@dataclass(frozen=True, kw_only=True)
+class Serve(Moment):
     outcome: TextRef | None
-    at: datetime
     next_steps: TextRef | None = None
     promised_by: datetime | None = None
 
@@ -112,10 +109,9 @@ class MarkNoShow(Moment):
     """Called three times, never came to the counter."""
 
 
-@dataclass(frozen=True)
-class RaiseComplaint:
+@dataclass(frozen=True, kw_only=True)
+class RaiseComplaint(Moment):
     description: TextRef
-    at: datetime
     customer_ref: str | None = None
 
 

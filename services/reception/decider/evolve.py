@@ -72,14 +72,16 @@ def _checked(state: Visit, event: r.DocumentsChecked) -> Visit:
     )
 
 
-@on(r.VisitSteppedOut)
-def _stepped_out(state: Visit, event: r.VisitSteppedOut) -> Visit:
-    return replace(state, status=Status.away)
+#: the events that change nothing but where the visit stands
+MOVES_TO: dict[type, Status] = {
+    r.VisitSteppedOut: Status.away,
+    r.VisitReturned: Status.documents_incomplete,
+}
 
 
-@on(r.VisitReturned)
-def _returned(state: Visit, event: r.VisitReturned) -> Visit:
-    return replace(state, status=Status.documents_incomplete)
+@on(*MOVES_TO)
+def _moved(state: Visit, event: EventData) -> Visit:
+    return replace(state, status=MOVES_TO[type(event)])
 
 
 @on(r.VisitQueued)

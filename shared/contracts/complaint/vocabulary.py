@@ -1,4 +1,6 @@
-"""The complaint context's vocabulary: the codes, kinds and value objects its events carry."""
+"""The complaint context's vocabulary: the codes, kinds and value objects its events carry.
+
+Its code tables are declared as every contract's are: one line each (``shared.contracts``)."""
 
 from __future__ import annotations
 
@@ -39,64 +41,26 @@ __all__ = [
 ]
 
 
-class Channel(StrEnum):
-    in_branch = "in_branch"
-    phone_hotline = "phone_hotline"
-    web = "web"
-    app = "app"
-    letter = "letter"
-    third_party_platform = "third_party_platform"
-    internal_staff = "internal_staff"
-    survey = "survey"
-
-
-class Category(StrEnum):
-    service_attitude = "service_attitude"
-    process_complexity = "process_complexity"
-    waiting_time = "waiting_time"
-    product_defect = "product_defect"
-    system_failure = "system_failure"
-    fees_and_information_transparency = "fees_and_information_transparency"
-    communication = "communication"
-    business_restrictions = "business_restrictions"
-    personal_needs_unmet = "personal_needs_unmet"
-    other = "other"
-
-
-class Nature(StrEnum):
-    general = "general"
-    major = "major"
-    malicious = "malicious"
-
-
-class Urgency(StrEnum):
-    normal = "normal"
-    urgent = "urgent"
-
-
-class Level(StrEnum):
-    """Escalation levels, in order; a case only ever moves up."""
-
-    lobby_manager = "lobby_manager"
-    branch_head = "branch_head"
-    hq_department = "hq_department"
-
-
-class EscalationCause(StrEnum):
-    """Why a case escalated by itself (never words: a decider's decision is made on codes)."""
-
-    major = "major"
-    urgent = "urgent"
-    resolve_breached = "resolve_breached"
-    review_requested = "review_requested"
-
-
-class Outcome(StrEnum):
-    """What the bank decided, told to the customer in the answer."""
-
-    upheld = "upheld"
-    partially_upheld = "partially_upheld"
-    not_upheld = "not_upheld"
+#: where the complaint came in
+Channel = StrEnum(
+    "Channel", "in_branch phone_hotline web app letter third_party_platform internal_staff survey"
+)
+#: what the complaint is about (the content category)
+Category = StrEnum(
+    "Category",
+    "service_attitude process_complexity waiting_time product_defect system_failure "
+    "fees_and_information_transparency communication business_restrictions personal_needs_unmet other",
+)
+Nature = StrEnum("Nature", "general major malicious")
+Urgency = StrEnum("Urgency", "normal urgent")
+Level = StrEnum("Level", "lobby_manager branch_head hq_department")
+Level.__doc__ = "Escalation levels, in order; a case only ever moves up."
+EscalationCause = StrEnum("EscalationCause", "major urgent resolve_breached review_requested")
+EscalationCause.__doc__ = (
+    "Why a case escalated by itself (never words: a decider's decision is made on codes)."
+)
+Outcome = StrEnum("Outcome", "upheld partially_upheld not_upheld")
+Outcome.__doc__ = "What the bank decided, told to the customer in the answer."
 
 
 #: a short label (source of a complaint, currency, cause code)
@@ -119,44 +83,26 @@ MatterKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:*\-]{1,64}$"), AfterVal
 SlaName = Annotated[str, Field(pattern=r"^[a-z0-9_.\-]{1,64}$")]
 
 
-class LimitUnit(StrEnum):
-    """How a regulatory limit counts: calendar days, or business days of the branch's calendar."""
-
-    days = "days"
-    business_days = "business_days"
-
-
-class ClockBasis(StrEnum):
-    """Why a regulatory clock (re)started."""
-
-    receipt = "receipt"
-    reopen = "reopen"
-    #: new facts or reasons from the complainant restart it from the day they arrive (cn-2020)
-    new_facts = "new_facts"
-    #: the complainant asked the higher level to review the decision (cn-2020)
-    review = "review"
-    #: a new business type moved the case under another rule of the profile (e.g. payment services)
-    reclassified = "reclassified"
-
-
-class ResponseKind(StrEnum):
-    """What kind of answer the customer was given (uk-fca distinguishes them)."""
-
-    final = "final"
-    #: a complaint resolved by the close of the third business day after receipt (DISP 1.5.4)
-    summary_resolution = "summary_resolution"
-
-
-class InterimKind(StrEnum):
-    #: uk-fca: explains why there is no final response yet, points to the ombudsman
-    holding = "holding"
-    #: us-cfpb: the "in progress" response within 15 days
-    in_progress = "in_progress"
-
-
-class ReviewOutcome(StrEnum):
-    original_upheld = "original_upheld"
-    decision_changed = "decision_changed"
+LimitUnit = StrEnum("LimitUnit", "days business_days")
+LimitUnit.__doc__ = "How a regulatory limit counts: calendar days, or business days of the branch's calendar."
+#: - ``new_facts``: new facts or reasons from the complainant restart it from the day they arrive
+#:   (cn-2020)
+#: - ``review``: the complainant asked the higher level to review the decision (cn-2020)
+#: - ``reclassified``: a new business type moved the case under another rule of the profile (e.g.
+#:   payment services)
+ClockBasis = StrEnum("ClockBasis", "receipt reopen new_facts review reclassified")
+ClockBasis.__doc__ = "Why a regulatory clock (re)started."
+#: - ``summary_resolution``: a complaint resolved by the close of the third business day after
+#:   receipt (DISP 1.5.4)
+ResponseKind = StrEnum("ResponseKind", "final summary_resolution")
+ResponseKind.__doc__ = "What kind of answer the customer was given (uk-fca distinguishes them)."
+#: - ``holding``: uk-fca: explains why there is no final response yet, points to the ombudsman
+#: - ``in_progress``: us-cfpb: the "in progress" response within 15 days
+InterimKind = StrEnum("InterimKind", "holding in_progress")
+ReviewOutcome = StrEnum("ReviewOutcome", "original_upheld decision_changed")
+#: - ``external_appraisal``: time spent on external appraisal or testing does not count (cn-2020)
+HoldKind = StrEnum("HoldKind", "waiting_on_customer external_appraisal")
+HoldKind.__doc__ = "Why the case waits; either way its SLA clocks are paused."
 
 
 class RemediationAction(BaseModel):
@@ -239,11 +185,3 @@ class ProposedSolution(BaseModel):
     #: optional compensation amount (e.g. a fee refund), at most two decimals
     compensation: Decimal | None = Field(default=None, ge=0, le=1_000_000, decimal_places=2)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
-
-
-class HoldKind(StrEnum):
-    """Why the case waits; either way its SLA clocks are paused."""
-
-    waiting_on_customer = "waiting_on_customer"
-    #: time spent on external appraisal or testing does not count (cn-2020)
-    external_appraisal = "external_appraisal"

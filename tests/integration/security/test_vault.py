@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from services.reception import domain as v
+from services.reception import decider as v
 from services.reception.projections import VisitRows
 from services.reception.vault import Vault
 from services.reception.vault_api import start_vault

@@ -18,7 +18,7 @@ from services.console.pages.desk import VISIT_STEPS
 from services.console.steps import STEP_ACTIONS
 from services.followup.decider import TaskStatus
 from services.hq.kpis import KPIS
-from services.reception import domain as reception_domain
+from services.reception import decider as reception_domain
 from shared.auth import ROLES
 from shared.contracts.complaint import Category, Channel, HoldKind, Level, Nature, Outcome, Urgency
 from shared.contracts.feedback import ReasonCategory, SurveyChannel

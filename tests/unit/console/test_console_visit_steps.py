@@ -10,7 +10,7 @@ from uuid import UUID
 import pytest
 
 from services.console.pages.desk import VISIT_STEPS, visit_steps
-from services.reception import domain as v
+from services.reception import decider as v
 from shared.auth import ACTIONS
 from shared.contracts.reception import ServiceType
 from shared.decider import DomainError
@@ -34,26 +34,28 @@ def moves(required: tuple[str, ...], at: datetime) -> dict[str, Callable[[], v.C
     """Each page step as the command its form sends; ``check-documents-missing`` also explores the
     incomplete branch (same button, some boxes unticked)."""
     return {
-        "greet": lambda: v.Greet(at),
-        "confirm-need": lambda: v.ConfirmNeed(ServiceType.withdrawal, "deposits", at),
-        "guide": lambda: v.Guide(required, at),
-        "check-documents": lambda: v.CheckDocuments((), at),
-        "check-documents-missing": lambda: v.CheckDocuments(required[:1], at),
-        "leave-fetch": lambda: v.Leave(at, to_fetch_documents=True),
-        "return": lambda: v.Return(at),
-        "queue": lambda: v.Queue("A001", date(2026, 3, 2), at),
-        "call": lambda: v.Call("C1", "cs-1", at),
-        "serve": lambda: v.Serve(rref("done"), at),
-        "no-show": lambda: v.MarkNoShow(at),
-        "abandon": lambda: v.Abandon(at),
-        "leave": lambda: v.Leave(at),
+        "greet": lambda: v.Greet(at=at),
+        "confirm-need": lambda: v.ConfirmNeed(service_type=ServiceType.withdrawal, line="deposits", at=at),
+        "guide": lambda: v.Guide(required_materials=required, at=at),
+        "check-documents": lambda: v.CheckDocuments(missing=(), at=at),
+        "check-documents-missing": lambda: v.CheckDocuments(missing=required[:1], at=at),
+        "leave-fetch": lambda: v.Leave(at=at, to_fetch_documents=True),
+        "return": lambda: v.Return(at=at),
+        "queue": lambda: v.Queue(ticket="A001", day=date(2026, 3, 2), at=at),
+        "call": lambda: v.Call(counter_id="C1", staff_id="cs-1", at=at),
+        "serve": lambda: v.Serve(outcome=rref("done"), at=at),
+        "no-show": lambda: v.MarkNoShow(at=at),
+        "abandon": lambda: v.Abandon(at=at),
+        "leave": lambda: v.Leave(at=at),
         # the page asks for the customer reference when the visit has none
-        "raise-complaint": lambda: v.RaiseComplaint(rref("rude at the counter"), at, "cust_ref_0001"),
+        "raise-complaint": lambda: v.RaiseComplaint(
+            description=rref("rude at the counter"), at=at, customer_ref="cust_ref_0001"
+        ),
     }
 
 
 def reachable(required: tuple[str, ...], depth: int = 12) -> list[v.Visit]:
-    start = v.fold(v.decide(v.Visit(), v.Arrive(VID, "walk_in", T0)))
+    start = v.fold(v.decide(v.Visit(), v.Arrive(visit_id=VID, arrival="walk_in", at=T0)))
     seen: dict[tuple[object, ...], v.Visit] = {}
     frontier = [start]
     for level in range(depth):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
-from services.reception import domain as v
+from services.reception import decider as v
 from shared.contracts.reception import (
     DocumentsChecked,
     LeftReason,

@@ -40,24 +40,30 @@ def counter(*commands: CounterCommand) -> Scenario[CounterCommand, Counter]:
     return given(counter_decider).after(*commands)
 
 
-OPEN = OpenCounter(C, "t-1", T0)
+OPEN = OpenCounter(counter_id=C, staff_id="t-1", at=T0)
 
 
 def test_a_counter_opens_pauses_resumes_and_closes() -> None:
-    opened = counter().when(OpenCounter(C, "t-1", T0, ("deposits", "deposits")))
+    opened = counter().when(OpenCounter(counter_id=C, staff_id="t-1", at=T0, lines=("deposits", "deposits")))
     state = opened.then(CounterOpened(counter_id=C, staff_id="t-1", lines=["deposits"], at=T0)).state
     assert state.status is CounterStatus.open and state.lines == ("deposits",)
-    paused = opened.then(CounterOpened).when(PauseCounter(C, "t-1", LUNCH, T0 + timedelta(hours=3)))
+    paused = opened.then(CounterOpened).when(
+        PauseCounter(counter_id=C, staff_id="t-1", reason=LUNCH, at=T0 + timedelta(hours=3))
+    )
     state = paused.then(
         CounterPaused(counter_id=C, staff_id="t-1", reason=LUNCH, at=T0 + timedelta(hours=3))
     ).state
     assert state.status is CounterStatus.paused and state.pause_reason is LUNCH
-    resumed = paused.then(CounterPaused).when(ResumeCounter(C, "t-2", T0 + timedelta(hours=4)))
+    resumed = paused.then(CounterPaused).when(
+        ResumeCounter(counter_id=C, staff_id="t-2", at=T0 + timedelta(hours=4))
+    )
     state = resumed.then(
         CounterResumed(counter_id=C, staff_id="t-2", paused_seconds=3600, at=T0 + timedelta(hours=4))
     ).state
     assert state.status is CounterStatus.open and state.staff_id == "t-2" and state.pause_reason is None
-    closed = resumed.then(CounterResumed).when(CloseCounter(C, "t-2", T0 + timedelta(hours=8)))
+    closed = resumed.then(CounterResumed).when(
+        CloseCounter(counter_id=C, staff_id="t-2", at=T0 + timedelta(hours=8))
+    )
     state = closed.then(CounterClosed(counter_id=C, staff_id="t-2", at=T0 + timedelta(hours=8))).state
     assert state.status is CounterStatus.closed
 
@@ -66,15 +72,35 @@ def test_a_counter_opens_pauses_resumes_and_closes() -> None:
     ("history", "command", "reason"),
     [
         ((OPEN,), OPEN, "already open"),
-        ((OPEN, PauseCounter(C, "t-1", LUNCH, T0)), OPEN, "paused (lunch): resume it instead"),
-        ((), PauseCounter(C, "t-1", LUNCH, T0), "not open"),
-        ((OPEN, PauseCounter(C, "t-1", LUNCH, T0)), PauseCounter(C, "t-1", LUNCH, T0), "already paused"),
-        ((OPEN,), PauseCounter(C, "t-1", LUNCH, T0, busy_with="A001"), "busy with ticket A001"),
-        ((OPEN,), ResumeCounter(C, "t-1", T0), "not paused"),
-        ((), ResumeCounter(C, "t-1", T0), "not paused"),
-        ((), CloseCounter(C, "t-1", T0), "already closed"),
-        ((OPEN,), CloseCounter(C, "t-1", T0, busy_with="A001"), "busy with ticket A001"),
-        ((OPEN, PauseCounter(C, "t-1", LUNCH, T0)), BeforeCall(C, "t-1", T0), "resume it before calling"),
+        (
+            (OPEN, PauseCounter(counter_id=C, staff_id="t-1", reason=LUNCH, at=T0)),
+            OPEN,
+            "paused (lunch): resume it instead",
+        ),
+        ((), PauseCounter(counter_id=C, staff_id="t-1", reason=LUNCH, at=T0), "not open"),
+        (
+            (OPEN, PauseCounter(counter_id=C, staff_id="t-1", reason=LUNCH, at=T0)),
+            PauseCounter(counter_id=C, staff_id="t-1", reason=LUNCH, at=T0),
+            "already paused",
+        ),
+        (
+            (OPEN,),
+            PauseCounter(counter_id=C, staff_id="t-1", reason=LUNCH, at=T0, busy_with="A001"),
+            "busy with ticket A001",
+        ),
+        ((OPEN,), ResumeCounter(counter_id=C, staff_id="t-1", at=T0), "not paused"),
+        ((), ResumeCounter(counter_id=C, staff_id="t-1", at=T0), "not paused"),
+        ((), CloseCounter(counter_id=C, staff_id="t-1", at=T0), "already closed"),
+        (
+            (OPEN,),
+            CloseCounter(counter_id=C, staff_id="t-1", at=T0, busy_with="A001"),
+            "busy with ticket A001",
+        ),
+        (
+            (OPEN, PauseCounter(counter_id=C, staff_id="t-1", reason=LUNCH, at=T0)),
+            BeforeCall(counter_id=C, staff_id="t-1", at=T0),
+            "resume it before calling",
+        ),
     ],
 )
 def test_what_is_refused_and_why(
@@ -85,26 +111,28 @@ def test_what_is_refused_and_why(
 
 def test_a_call_from_a_closed_counter_opens_it_implicitly() -> None:
     implicit = CounterOpened(counter_id=C, staff_id="t-1", implicit=True, at=T0)
-    counter().when(BeforeCall(C, "t-1", T0)).then(implicit)
-    counter(OPEN, CloseCounter(C, "t-1", T0)).when(BeforeCall(C, "t-1", T0)).then(implicit)
-    counter(OPEN).when(BeforeCall(C, "t-1", T0)).then()
+    counter().when(BeforeCall(counter_id=C, staff_id="t-1", at=T0)).then(implicit)
+    counter(OPEN, CloseCounter(counter_id=C, staff_id="t-1", at=T0)).when(
+        BeforeCall(counter_id=C, staff_id="t-1", at=T0)
+    ).then(implicit)
+    counter(OPEN).when(BeforeCall(counter_id=C, staff_id="t-1", at=T0)).then()
 
 
 def test_a_paused_counter_may_close_when_nobody_is_at_it() -> None:
-    counter(OPEN, PauseCounter(C, "t-1", LUNCH, T0)).when(CloseCounter(C, "t-1", T0)).then(
-        CounterClosed(counter_id=C, staff_id="t-1", at=T0)
-    )
+    counter(OPEN, PauseCounter(counter_id=C, staff_id="t-1", reason=LUNCH, at=T0)).when(
+        CloseCounter(counter_id=C, staff_id="t-1", at=T0)
+    ).then(CounterClosed(counter_id=C, staff_id="t-1", at=T0))
 
 
 commands = st.sampled_from(
     [
         OPEN,
-        PauseCounter(C, "t-1", LUNCH, T0),
-        PauseCounter(C, "t-1", LUNCH, T0, busy_with="A001"),
-        ResumeCounter(C, "t-1", T0),
-        CloseCounter(C, "t-1", T0),
-        CloseCounter(C, "t-1", T0, busy_with="A001"),
-        BeforeCall(C, "t-1", T0),
+        PauseCounter(counter_id=C, staff_id="t-1", reason=LUNCH, at=T0),
+        PauseCounter(counter_id=C, staff_id="t-1", reason=LUNCH, at=T0, busy_with="A001"),
+        ResumeCounter(counter_id=C, staff_id="t-1", at=T0),
+        CloseCounter(counter_id=C, staff_id="t-1", at=T0),
+        CloseCounter(counter_id=C, staff_id="t-1", at=T0, busy_with="A001"),
+        BeforeCall(counter_id=C, staff_id="t-1", at=T0),
     ]
 )
 
@@ -128,14 +156,16 @@ def test_any_sequence_keeps_the_state_consistent(sequence: list[CounterCommand])
 
 
 def test_a_counter_left_open_overnight_opens_anew_the_next_day() -> None:
-    yesterday = counter(OpenCounter(C, "t-1", T0, ("loans",)))
+    yesterday = counter(OpenCounter(counter_id=C, staff_id="t-1", at=T0, lines=("loans",)))
     tomorrow = T0 + timedelta(days=1)
     day_start = tomorrow.replace(hour=0)
-    yesterday.when(OpenCounter(C, "t-2", tomorrow, (), day_start)).then(
-        CounterOpened(counter_id=C, staff_id="t-2", at=tomorrow)
-    )
-    today = yesterday.when(BeforeCall(C, "t-2", tomorrow, day_start)).then(
+    yesterday.when(
+        OpenCounter(counter_id=C, staff_id="t-2", at=tomorrow, lines=(), day_start=day_start)
+    ).then(CounterOpened(counter_id=C, staff_id="t-2", at=tomorrow))
+    today = yesterday.when(BeforeCall(counter_id=C, staff_id="t-2", at=tomorrow, day_start=day_start)).then(
         CounterOpened(counter_id=C, staff_id="t-2", lines=["loans"], implicit=True, at=tomorrow)
     )
-    today.when(BeforeCall(C, "t-2", tomorrow, day_start)).then()
-    today.when(OpenCounter(C, "t-2", tomorrow, (), day_start)).then_raises("already open")
+    today.when(BeforeCall(counter_id=C, staff_id="t-2", at=tomorrow, day_start=day_start)).then()
+    today.when(
+        OpenCounter(counter_id=C, staff_id="t-2", at=tomorrow, lines=(), day_start=day_start)
+    ).then_raises("already open")

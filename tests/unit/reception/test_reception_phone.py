@@ -62,12 +62,12 @@ HISTORIES = {
 }
 
 COMMANDS: dict[str, Callable[[], p.CallCommand]] = {
-    "receive": lambda: p.ReceiveCall(CALL, at(100)),
-    "answer": lambda: p.AnswerCall("s-1", 2, 3, at(100)),
-    "purpose": lambda: p.RecordPurpose(ServiceType.transfer, at(100)),
-    "route": lambda: p.RouteCall("loans-desk", at(100)),
-    "resolve": lambda: p.ResolveCall(at(100)),
-    "end": lambda: p.EndCall(at(100)),
+    "receive": lambda: p.ReceiveCall(call_id=CALL, at=at(100)),
+    "answer": lambda: p.AnswerCall(staff_id="s-1", rings=2, max_rings=3, at=at(100)),
+    "purpose": lambda: p.RecordPurpose(purpose=ServiceType.transfer, at=at(100)),
+    "route": lambda: p.RouteCall(routed_to="loans-desk", at=at(100)),
+    "resolve": lambda: p.ResolveCall(at=at(100)),
+    "end": lambda: p.EndCall(at=at(100)),
 }
 
 ALLOWED = {
@@ -104,42 +104,50 @@ def answered(rings: int, *, within_target: bool, at_s: float, max_rings: int = 3
 
 
 def test_answered_within_three_rings_meets_the_target() -> None:
-    call(*RINGING).when(p.AnswerCall("s-1", 3, 3, at(14), ring_breach=breach(14))).then(
-        answered(3, within_target=True, at_s=14)
-    )
+    call(*RINGING).when(
+        p.AnswerCall(staff_id="s-1", rings=3, max_rings=3, at=at(14), ring_breach=breach(14))
+    ).then(answered(3, within_target=True, at_s=14))
 
 
 def test_a_fourth_ring_breaches_once() -> None:
-    call(*RINGING).when(p.AnswerCall("s-1", 4, 3, at(12), ring_breach=breach(12))).then(
-        answered(4, within_target=False, at_s=12), breach(12)
-    )
+    call(*RINGING).when(
+        p.AnswerCall(staff_id="s-1", rings=4, max_rings=3, at=at(12), ring_breach=breach(12))
+    ).then(answered(4, within_target=False, at_s=12), breach(12))
 
 
 def test_a_call_the_clock_already_breached_is_not_breached_twice() -> None:
     breached = call(*RINGING, breach())
-    breached.when(p.AnswerCall("s-1", 5, 3, at(25), ring_breach=breach(25))).then(
+    breached.when(p.AnswerCall(staff_id="s-1", rings=5, max_rings=3, at=at(25), ring_breach=breach(25))).then(
         answered(5, within_target=False, at_s=25)
     )
     # even with few rings reported, a call answered after the clock breached missed the target
-    breached.when(p.AnswerCall("s-1", 2, 3, at(25))).then(answered(2, within_target=False, at_s=25))
+    breached.when(p.AnswerCall(staff_id="s-1", rings=2, max_rings=3, at=at(25))).then(
+        answered(2, within_target=False, at_s=25)
+    )
 
 
 def test_the_ring_limit_is_configurable() -> None:
-    call(*RINGING).when(p.AnswerCall("s-1", 5, 6, at(20))).then(
+    call(*RINGING).when(p.AnswerCall(staff_id="s-1", rings=5, max_rings=6, at=at(20))).then(
         answered(5, within_target=True, at_s=20, max_rings=6)
     )
 
 
 def test_an_unanswered_call_ends_missed() -> None:
-    call(*RINGING).when(p.EndCall(at(30))).then(
+    call(*RINGING).when(p.EndCall(at=at(30))).then(
         CallEnded(call_id=CALL, outcome=CallOutcome.missed, duration_seconds=30, at=at(30))
     )
-    call(*RINGING).when(p.EndCall(at(30), outcome=CallOutcome.resolved)).then_raises("missed")
+    call(*RINGING).when(p.EndCall(at=at(30), outcome=CallOutcome.resolved)).then_raises("missed")
 
 
 def test_end_can_record_purpose_and_outcome_in_one_step() -> None:
     done = call(*ANSWERED).when(
-        p.EndCall(at(90), ServiceType.loan_application, CallOutcome.routed, "loans-desk", rref("mortgage"))
+        p.EndCall(
+            at=at(90),
+            purpose=ServiceType.loan_application,
+            outcome=CallOutcome.routed,
+            routed_to="loans-desk",
+            notes=rref("mortgage"),
+        )
     )
     done.then(
         CallPurposeRecorded,
@@ -149,19 +157,19 @@ def test_end_can_record_purpose_and_outcome_in_one_step() -> None:
 
 
 def test_routing_and_resolving_need_the_purpose_first() -> None:
-    call(*ANSWERED).when(p.RouteCall("loans-desk", at(30))).then_raises("purpose")
-    call(*ANSWERED).when(p.EndCall(at(30), outcome=CallOutcome.resolved)).then_raises("purpose")
+    call(*ANSWERED).when(p.RouteCall(routed_to="loans-desk", at=at(30))).then_raises("purpose")
+    call(*ANSWERED).when(p.EndCall(at=at(30), outcome=CallOutcome.resolved)).then_raises("purpose")
 
 
 def test_an_answered_call_without_outcome_ends_unresolved() -> None:
-    assert call(*ANSWERED).when(p.EndCall(at(30))).then(CallEnded).state.outcome is CallOutcome.unresolved
+    assert call(*ANSWERED).when(p.EndCall(at=at(30))).then(CallEnded).state.outcome is CallOutcome.unresolved
 
 
 def test_ending_keeps_the_outcome_already_recorded() -> None:
-    assert call(*ROUTED).when(p.EndCall(at(50))).then(CallEnded).state.outcome is CallOutcome.routed
-    resolved = call(*RESOLVED).when(p.EndCall(at(50), outcome=CallOutcome.resolved)).then(CallEnded)
+    assert call(*ROUTED).when(p.EndCall(at=at(50))).then(CallEnded).state.outcome is CallOutcome.routed
+    resolved = call(*RESOLVED).when(p.EndCall(at=at(50), outcome=CallOutcome.resolved)).then(CallEnded)
     assert resolved.state.outcome is CallOutcome.resolved
-    call(*ROUTED).when(p.EndCall(at(50), outcome=CallOutcome.resolved)).then_raises("already routed")
+    call(*ROUTED).when(p.EndCall(at=at(50), outcome=CallOutcome.resolved)).then_raises("already routed")
 
 
 def test_ring_sla_milestones_only_while_ringing() -> None:

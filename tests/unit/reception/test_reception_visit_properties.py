@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.reception import domain as v
+from services.reception import decider as v
 from shared.contracts.reception import ServiceType, VisitLeft, VisitQueued, VisitServed
 from tests.support.texts import rref
 from tests.unit.reception.reception_given import DAY, VISIT, at, visit
@@ -16,20 +16,20 @@ MATERIALS = ("bank_card", "id_card")
 def commands(i: int) -> st.SearchStrategy[v.Command]:
     t = at(i)
     return st.one_of(
-        st.just(v.Greet(t)),
+        st.just(v.Greet(at=t)),
         st.sampled_from([ServiceType.transfer, ServiceType.enquiry, ServiceType.complaint]).map(
-            lambda s: v.ConfirmNeed(s, "general", t, rref("noted"))
+            lambda s: v.ConfirmNeed(service_type=s, line="general", at=t, notes=rref("noted"))
         ),
-        st.sampled_from([(), MATERIALS]).map(lambda m: v.Guide(m, t)),
-        st.sampled_from([(), ("id_card",)]).map(lambda m: v.CheckDocuments(m, t)),
-        st.booleans().map(lambda fetch: v.Leave(t, fetch)),
-        st.just(v.Return(t)),
-        st.just(v.Queue(f"A{i:03d}", DAY, t)),
-        st.sampled_from(["1", "2"]).map(lambda c: v.Call(c, "s-1", t)),
-        st.just(v.Serve(rref("done"), t)),
-        st.just(v.Abandon(t)),
-        st.just(v.MarkNoShow(t)),
-        st.just(v.RaiseComplaint(rref("unhappy"), t)),
+        st.sampled_from([(), MATERIALS]).map(lambda m: v.Guide(required_materials=m, at=t)),
+        st.sampled_from([(), ("id_card",)]).map(lambda m: v.CheckDocuments(missing=m, at=t)),
+        st.booleans().map(lambda fetch: v.Leave(at=t, to_fetch_documents=fetch)),
+        st.just(v.Return(at=t)),
+        st.just(v.Queue(ticket=f"A{i:03d}", day=DAY, at=t)),
+        st.sampled_from(["1", "2"]).map(lambda c: v.Call(counter_id=c, staff_id="s-1", at=t)),
+        st.just(v.Serve(outcome=rref("done"), at=t)),
+        st.just(v.Abandon(at=t)),
+        st.just(v.MarkNoShow(at=t)),
+        st.just(v.RaiseComplaint(description=rref("unhappy"), at=t)),
     )
 
 
@@ -38,28 +38,30 @@ def progress(state: v.Visit, i: int) -> v.Command:
     t = at(i)
     match state.status:
         case v.Status.arrived:
-            return v.Greet(t)
+            return v.Greet(at=t)
         case v.Status.greeted:
-            return v.ConfirmNeed(ServiceType.transfer, "deposits", t)
+            return v.ConfirmNeed(service_type=ServiceType.transfer, line="deposits", at=t)
         case v.Status.need_confirmed:
-            return v.Guide(MATERIALS, t)
+            return v.Guide(required_materials=MATERIALS, at=t)
         case v.Status.guided | v.Status.documents_incomplete:
-            return v.CheckDocuments((), t)
+            return v.CheckDocuments(missing=(), at=t)
         case v.Status.away:
-            return v.Return(t)
+            return v.Return(at=t)
         case v.Status.documents_complete:
-            return v.Queue(f"A{i:03d}", DAY, t)
+            return v.Queue(ticket=f"A{i:03d}", day=DAY, at=t)
         case v.Status.queued:
-            return v.Call("1", "s-1", t)
+            return v.Call(counter_id="1", staff_id="s-1", at=t)
         case v.Status.called:
-            return v.Serve(rref("done"), t)
-    return v.Leave(t)
+            return v.Serve(outcome=rref("done"), at=t)
+    return v.Leave(at=t)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_visit_invariants_hold_for_any_sequence_of_commands(data: st.DataObject) -> None:
-    scenario = visit().after(v.Arrive(VISIT, "walk_in", at(0), customer_ref="cust_ref_00001"))
+    scenario = visit().after(
+        v.Arrive(visit_id=VISIT, arrival="walk_in", at=at(0), customer_ref="cust_ref_00001")
+    )
     steps = data.draw(st.integers(min_value=0, max_value=30), label="steps")
     for i in range(1, steps + 1):
         before = scenario.state

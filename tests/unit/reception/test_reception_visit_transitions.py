@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from services.reception import domain as v
+from services.reception import decider as v
 from shared.contracts.reception import ServiceType
 from shared.contracts.sla import SlaAtRisk
 from tests.support.texts import rref
@@ -26,20 +26,20 @@ SLA = SlaAtRisk(
 )
 
 COMMANDS: dict[str, Callable[[], v.Command]] = {
-    "arrive": lambda: v.Arrive(VISIT, "walk_in", at(30)),
-    "greet": lambda: v.Greet(at(30)),
-    "confirm_need": lambda: v.ConfirmNeed(ServiceType.withdrawal, "deposits", at(30)),
-    "guide": lambda: v.Guide(("bank_card",), at(30)),
-    "check_documents": lambda: v.CheckDocuments((), at(30)),
-    "leave": lambda: v.Leave(at(30)),
-    "step_out": lambda: v.Leave(at(30), to_fetch_documents=True),
-    "return": lambda: v.Return(at(30)),
-    "queue": lambda: v.Queue("A002", DAY, at(30)),
-    "call": lambda: v.Call("4", "s-2", at(30)),
-    "serve": lambda: v.Serve(rref("done"), at(30)),
-    "abandon": lambda: v.Abandon(at(30)),
-    "no_show": lambda: v.MarkNoShow(at(30)),
-    "raise_complaint": lambda: v.RaiseComplaint(rref("rude staff"), at(30)),
+    "arrive": lambda: v.Arrive(visit_id=VISIT, arrival="walk_in", at=at(30)),
+    "greet": lambda: v.Greet(at=at(30)),
+    "confirm_need": lambda: v.ConfirmNeed(service_type=ServiceType.withdrawal, line="deposits", at=at(30)),
+    "guide": lambda: v.Guide(required_materials=("bank_card",), at=at(30)),
+    "check_documents": lambda: v.CheckDocuments(missing=(), at=at(30)),
+    "leave": lambda: v.Leave(at=at(30)),
+    "step_out": lambda: v.Leave(at=at(30), to_fetch_documents=True),
+    "return": lambda: v.Return(at=at(30)),
+    "queue": lambda: v.Queue(ticket="A002", day=DAY, at=at(30)),
+    "call": lambda: v.Call(counter_id="4", staff_id="s-2", at=at(30)),
+    "serve": lambda: v.Serve(outcome=rref("done"), at=at(30)),
+    "abandon": lambda: v.Abandon(at=at(30)),
+    "no_show": lambda: v.MarkNoShow(at=at(30)),
+    "raise_complaint": lambda: v.RaiseComplaint(description=rref("rude staff"), at=at(30)),
 }
 
 OPEN = {
