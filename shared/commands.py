@@ -122,6 +122,10 @@ class CommandHandler(Generic[C, S]):
         self.retries = retries
         self.lock_first = lock_first
         self.text_keys = text_keys
+        # the labelled metric children, looked up once (a ``labels()`` call takes a lock and
+        # builds a key on every command otherwise)
+        self._append_seconds = APPEND_SECONDS.labels(service)
+        self._events_appended = EVENTS_APPENDED.labels(service)
 
     def stream_sql(self, keys: bool = True) -> str:
         """A one-row query (parameter ``$1``: the stream id) of what :meth:`load` reads: the
@@ -423,8 +427,8 @@ class CommandHandler(Generic[C, S]):
         if self.after_append is not None:
             assert conn is not None, "after_append needs a transaction"
             await self.after_append(conn, state, envelopes)
-        APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - started)
-        EVENTS_APPENDED.labels(self.service).inc(len(envelopes))
+        self._append_seconds.observe(time.perf_counter() - started)
+        self._events_appended.inc(len(envelopes))
         if log.isEnabledFor(logging.DEBUG):
             types = ", ".join(e.type for e in envelopes)
             log.debug("appended %s at version %d", types, loaded.version + len(envelopes))

@@ -205,10 +205,12 @@ class Create:
         ``body`` (a pydantic model or plain JSON data) make its fingerprint."""
         ctx = request.app.state.ctx
         route = request.scope.get("route")
-        operation = f"{request.method} {getattr(route, 'path', request.url.path)}"
+        # the route's template; the request's path only without one (building the URL costs ~30 µs)
+        path = getattr(route, "path", None) or request.url.path
+        operation = f"{request.method} {path}"
+        if key is None:  # nothing is claimed or pruned: no key row, no retention
+            return cls(ctx.name, scope, operation, None, b"", ctx.clock.now())
         retention = timedelta(hours=float(getattr(ctx.settings, "idempotency_retention_hours", 72)))
-        if key is None:
-            return cls(ctx.name, scope, operation, None, b"", ctx.clock.now(), retention)
         params = {k: str(v) for k, v in request.path_params.items()}
         fingerprint = _mac("request", operation, _canonical(params), _canonical(body))
         digest = _mac("key", ctx.name, scope, key)

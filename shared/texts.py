@@ -25,6 +25,7 @@ into a note cannot be found and masked reliably. Instead:
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
@@ -79,8 +80,11 @@ def branch_owner(branch_id: str) -> str:
     return f"{BRANCH_OWNER}{branch_id}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _subject(owner: str) -> str:
-    """The owner as the crypto module's associated-data subject (a ref-shaped token)."""
+    """The owner as the crypto module's associated-data subject (a ref-shaped token); a command
+    needs it twice (its key, its texts) and a busy owner again and again: kept for the last few
+    thousand owners (a hash of a pseudonymous owner name, nothing secret)."""
     return base64.urlsafe_b64encode(hashlib.sha256(owner.encode()).digest()).decode().rstrip("=")
 
 

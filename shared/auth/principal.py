@@ -44,7 +44,10 @@ class Principal:
         return role in self.roles
 
     def bound_to(self, action: str, check: BranchCheck | None = None) -> Principal:
-        return replace(self, action=action, _check=check)
+        if type(self) is not Principal:  # a subclass (a gateway's) keeps its class and fields
+            return replace(self, action=action, _check=check)
+        # a staff member's, built directly: ``dataclasses.replace`` walks the fields on every request
+        return Principal(self.staff_id, self.roles, self.branches, self.region, action, check)
 
     def branch_filter(self) -> frozenset[str] | None:
         """For list queries across branches: the branch ids to restrict to, or None for all."""

@@ -141,15 +141,13 @@ class TaskRules:
     # ------------------------------------------------------------------------------------ rules
 
     def on_complaint_received(self, env: Envelope, data: ce.ComplaintReceived, at: datetime) -> ScheduleTask:
-        due = self.progress_due(env.branch_id, data.received_at)
-        return _case_task(env, data, TaskKind.progress_update, at, due, PROGRESS_REASON, data.customer_ref)
+        return self._progress_update(env, data, at, data.received_at, PROGRESS_REASON, data.customer_ref)
 
     def on_complaint_reopened(
         self, env: Envelope, data: ce.ComplaintReopened, at: datetime, customer_ref: str | None
     ) -> ScheduleTask:
         reason = f"The case was reopened (cycle {data.cycle}): keep the complainant informed."
-        due = self.progress_due(env.branch_id, data.at)
-        return _case_task(env, data, TaskKind.progress_update, at, due, reason, customer_ref)
+        return self._progress_update(env, data, at, data.at, reason, customer_ref)
 
     def on_solution_implemented(
         self, env: Envelope, data: ce.SolutionImplemented, at: datetime, customer_ref: str | None
@@ -243,6 +241,20 @@ class TaskRules:
         return self._inform(
             env, data, at, customer_ref, f"Tell the complainant {what}{due}.", about=_refs(data.note)
         )
+
+    def _progress_update(
+        self,
+        env: Envelope,
+        data: ce.ComplaintReceived | ce.ComplaintReopened,
+        at: datetime,
+        since: datetime,
+        reason: str,
+        customer_ref: str | None,
+    ) -> ScheduleTask:
+        """Keep the complainant informed: the first progress update of a case (received or
+        reopened), due one ``complaint.progress_update`` interval after ``since``."""
+        due = self.progress_due(env.branch_id, since)
+        return _case_task(env, data, TaskKind.progress_update, at, due, reason, customer_ref)
 
     def _inform(
         self,

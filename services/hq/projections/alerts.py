@@ -76,7 +76,8 @@ class Candidate:
     subject: str
     start: datetime
     end: datetime
-    event: Callable[[], EventData]
+    #: the event, given the time it is detected at
+    event: Callable[[datetime], EventData]
 
 
 class Alerts:
@@ -130,22 +131,8 @@ class Alerts:
         )
         await conn.execute(_SPIKE_UPSERT, keys, *spans)
         await conn.execute(_WIDEN_PUBLISHED, keys, spans[1], spans[2])
-        now = self.clock.now()
-        await self._publish(
-            conn,
-            [
-                Candidate(
-                    "spike",
-                    row.alert_key,
-                    row.category,
-                    row.window_start,
-                    row.window_end,
-                    partial(self._crisis, row, now),
-                )
-                for row in sorted(rows.values(), key=lambda r: (r.category, r.window_start))
-            ],
-            now,
-        )
+        ordered = sorted(rows.values(), key=lambda r: (r.category, r.window_start))
+        await self._publish(conn, [self._spike_candidate(row) for row in ordered])
 
     async def repeats(self, conn: asyncpg.Connection, refs: set[str]) -> None:
         """Recompute the repeat-complainant episodes of these customers. A ref the vault merged
@@ -180,29 +167,26 @@ class Alerts:
             [x.first_at for x in rows],
             [x.last_at for x in rows],
         )
-        now = self.clock.now()
-        await self._publish(
-            conn,
-            [
-                Candidate(
-                    "repeat_complainant",
-                    x.alert_key,
-                    x.customer_ref,
-                    x.first_at,
-                    x.last_at,
-                    partial(self._repeat, x, now),
-                )
-                for x in rows
-            ],
-            now,
+        await self._publish(conn, [self._repeat_candidate(x) for x in rows])
+
+    def _spike_candidate(self, row: SpikeRow) -> Candidate:
+        crisis = partial(self._crisis, row)
+        return Candidate("spike", row.alert_key, row.category, row.window_start, row.window_end, crisis)
+
+    def _repeat_candidate(self, row: RepeatRow) -> Candidate:
+        repeat = partial(self._repeat, row)
+        return Candidate(
+            "repeat_complainant", row.alert_key, row.customer_ref, row.first_at, row.last_at, repeat
         )
 
-    async def _publish(self, conn: asyncpg.Connection, candidates: list[Candidate], now: datetime) -> None:
+    async def _publish(self, conn: asyncpg.Connection, candidates: list[Candidate]) -> None:
         """Publish each alert once, ever (rebuilds included): not if its key was published, nor if a
         published alert of the same kind and subject overlaps it (the same spike in the next
-        bucket), nor if it ended longer ago than the publishing horizon."""
+        bucket), nor if it ended longer ago than the publishing horizon. The clock's time now is
+        the alerts' detection and publishing time."""
         if self.store is None:
             return
+        now = self.clock.now()
         horizon = now - timedelta(hours=self.config.publish_max_age_hours)
         for c in candidates:
             if c.end < horizon:
@@ -233,7 +217,7 @@ class Alerts:
             )
             if inserted is None:  # another replica published it meanwhile
                 continue
-            data = c.event()
+            data = c.event(now)
             env = Envelope(
                 event_id=uuid4(),
                 type=data.event_type,
