@@ -347,6 +347,7 @@ class ComplaintApp:
     ) -> None:
         complaint_id = case_id_for(env.event_id)
         left_at = await projections.departure(conn, visit_id) if visit_id is not None else None
+        profile = self.regulation.profile_for_branch(env.branch_id)
         command = ReceiveComplaint(
             complaint_id=complaint_id,
             channel=channel,
@@ -356,10 +357,8 @@ class ComplaintApp:
             visit_id=visit_id,
             source_event_id=env.event_id,
             customer_left_at=left_at,
-            profile=self.regulation.profile_for_branch(env.branch_id).name,
-            calendar=branch_calendar_name(
-                self.book, env.branch_id, self.regulation.profile_for_branch(env.branch_id)
-            ),
+            profile=profile.name,
+            calendar=branch_calendar_name(self.book, env.branch_id, profile),
         )
         await self.execute_in(
             conn,

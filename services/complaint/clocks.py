@@ -55,6 +55,7 @@ from shared.envelope import Envelope
 from shared.registry import EventRegistry
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import SlaPolicy
+from shared.sla.subject import Subject
 
 ACKNOWLEDGE_SLA = "complaint.acknowledge"
 PROGRESS_SLA = "complaint.progress_update"
@@ -87,19 +88,10 @@ class ComplaintClocks:
         subject = str(state.complaint_id)
         head = envelopes[0]
         deadlines = await self.deadlines.cached(None if head.stream_version == 1 else conn, subject)
+        case = Subject("complaint", subject, head.stream_id, head.branch_id)
 
         async def start(sla: str, at: datetime, duration: timedelta | None = None) -> None:
-            await deadlines.start(
-                conn,
-                sla=sla,
-                subject_type="complaint",
-                subject_id=subject,
-                stream_id=head.stream_id,
-                branch_id=head.branch_id,
-                started_at=at,
-                duration=duration,
-                restart=True,
-            )
+            await deadlines.start(conn, subject=case, sla=sla, started_at=at, duration=duration, restart=True)
 
         last_at: datetime = head.occurred_at
         for env in envelopes:
@@ -153,7 +145,7 @@ class ComplaintClocks:
                         if sla != REGULATORY_SLA or state.profile is None:
                             await start(sla, event.at)
             for clock in getattr(event, "regulatory_clocks", None) or ():
-                await self._start_regulatory(conn, deadlines, head, subject, clock)
+                await self._start_regulatory(conn, deadlines, case, clock)
         if state.on_hold:
             # a clock started while the case waits (e.g. the customer left meanwhile) waits too
             await deadlines.pause(conn, subject, last_at, keep_running=keep_running(state, state.hold_kind))
@@ -161,7 +153,7 @@ class ComplaintClocks:
         return deadlines.all()
 
     async def _start_regulatory(
-        self, conn: asyncpg.Connection, deadlines: Deadlines, head: Envelope, subject: str, clock: ClockStart
+        self, conn: asyncpg.Connection, deadlines: Deadlines, case: Subject, clock: ClockStart
     ) -> None:
         """A profile's clock: its own policy (profile, rule, warnings), counted in calendar time."""
         duration = timedelta(days=clock.limit)
@@ -178,14 +170,10 @@ class ComplaintClocks:
         )
         await deadlines.start(
             conn,
+            subject=case,
             sla=clock.sla,
-            subject_type="complaint",
-            subject_id=subject,
-            stream_id=head.stream_id,
-            branch_id=head.branch_id,
             started_at=clock.started_at,
-            duration=duration,
-            policy=policy,
+            policy=policy,  # its duration
             restart=True,
         )
 

@@ -53,6 +53,7 @@ from shared.eventstore import EventStore
 from shared.idempotency import Create, claim_first
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
+from shared.sla.subject import Subject
 from shared.stream_commands import StreamCommands
 from shared.texts import PrivateTexts
 
@@ -243,15 +244,8 @@ class FeedbackApp(StreamCommands[Command, Survey]):
         for env in envelopes:
             if env.type == SurveyRequested.event_type:
                 assert state.requested_at is not None and state.channel is not None
-                await deadlines.start(
-                    conn,
-                    sla=WINDOW_SLA,
-                    subject_type="survey",
-                    subject_id=subject_id,
-                    stream_id=env.stream_id,
-                    branch_id=branch_id,
-                    started_at=state.requested_at,
-                )
+                survey = Subject("survey", subject_id, env.stream_id, branch_id)
+                await deadlines.start(conn, subject=survey, sla=WINDOW_SLA, started_at=state.requested_at)
                 await db_batch.write(
                     conn,
                     """INSERT INTO survey_dispatch (survey_id, branch_id, next_attempt_at)

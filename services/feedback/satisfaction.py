@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -87,20 +87,12 @@ class Figures:
         }
 
 
+#: ``_FIGURES`` names each column after the figure it is
+_FIGURE_NAMES = tuple(f.name for f in fields(Figures))
+
+
 def _figures(row: asyncpg.Record) -> Figures:
-    return Figures(
-        requested=row["requested"],
-        answered=row["answered"],
-        expired=row["expired"],
-        pending=row["pending"],
-        satisfied=row["satisfied"],
-        negative=row["negative"],
-        csat=row["csat"],
-        reached=row["reached"],
-        not_sent_yet=row["not_sent_yet"],
-        send_failed=row["send_failed"],
-        given_up=row["given_up"],
-    )
+    return Figures(**{name: row[name] for name in _FIGURE_NAMES})
 
 
 async def branch_satisfaction(

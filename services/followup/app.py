@@ -43,6 +43,7 @@ from shared.metrics import EVENTS_APPENDED
 from shared.registry import EventData
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
+from shared.sla.subject import Subject
 from shared.stream_commands import StreamCommands
 from shared.texts import PrivateTexts
 
@@ -167,11 +168,8 @@ class FollowUpApp(StreamCommands[Command, Task]):
                 policy = replace(self.deadlines.book.policy(sla, branch_id), counting="calendar")
                 await deadlines.start(
                     conn,
+                    subject=Subject("follow_up", subject, env.stream_id, branch_id),
                     sla=sla,
-                    subject_type="follow_up",
-                    subject_id=subject,
-                    stream_id=env.stream_id,
-                    branch_id=branch_id,
                     started_at=state.scheduled_at,
                     duration=max(state.due_at - state.scheduled_at, MIN_DEADLINE),
                     policy=policy,

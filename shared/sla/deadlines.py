@@ -25,6 +25,7 @@ from shared.clock import Clock
 from shared.metrics import SLA_BREACHES, SLA_MET
 from shared.sla.calendar import ALWAYS_OPEN, Interval
 from shared.sla.policy import PolicyBook, SlaPolicy
+from shared.sla.subject import Subject
 
 OPEN_STATES = ("running", "paused", "breached")
 
@@ -142,19 +143,23 @@ class Deadlines:
         conn: asyncpg.Connection,
         *,
         sla: str,
-        subject_type: str,
-        subject_id: str,
-        stream_id: str,
-        branch_id: str,
         started_at: datetime,
+        subject: Subject | None = None,
         duration: timedelta | None = None,
         policy: SlaPolicy | None = None,
         restart: bool = False,
+        subject_type: str = "",
+        subject_id: str = "",
+        stream_id: str = "",
+        branch_id: str = "",
     ) -> Deadline:
-        """Start the subject's deadline for ``sla``; an open one is kept unless ``restart`` (which
-        reads nothing: the row is replaced whatever it held)."""
+        """Start ``subject``'s deadline for ``sla``; an open one is kept unless ``restart`` (which
+        reads nothing: the row is replaced whatever it held). ``subject_type`` .. ``branch_id``:
+        the subject spelled out, for callers without a :class:`Subject` yet (reception)."""
+        subject = subject or Subject(subject_type, subject_id, stream_id, branch_id)
+        branch_id = subject.branch_id
         if not restart:
-            existing = await self.get(conn, subject_id, sla)
+            existing = await self.get(conn, subject.id, sla)
             if existing is not None and existing.is_open:
                 return existing
         chosen = policy or self.book.policy(sla, branch_id)
@@ -170,9 +175,9 @@ class Deadlines:
             next_at, kind = due, "breached"
         deadline = Deadline(
             deadline_id=uuid4(),
-            subject_type=subject_type,
-            subject_id=subject_id,
-            stream_id=stream_id,
+            subject_type=subject.type,
+            subject_id=subject.id,
+            stream_id=subject.stream_id,
             branch_id=branch_id,
             sla=sla,
             policy=chosen.policy,

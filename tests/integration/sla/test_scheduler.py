@@ -15,6 +15,7 @@ from shared.migrations import apply_migrations
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler, Kind
+from shared.sla.subject import Subject
 
 START = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 
@@ -45,15 +46,8 @@ async def start(
     pool: asyncpg.Pool, deadlines: Deadlines, subject: str, sla: str = "complaint.acknowledge"
 ) -> Deadline:
     async with pool.acquire() as conn, conn.transaction():
-        return await deadlines.start(
-            conn,
-            sla=sla,
-            subject_type="complaint",
-            subject_id=subject,
-            stream_id=f"complaint-{subject}",
-            branch_id="b1",
-            started_at=START,
-        )
+        about = Subject("complaint", subject, f"complaint-{subject}", "b1")
+        return await deadlines.start(conn, subject=about, sla=sla, started_at=START)
 
 
 async def test_at_risk_then_breach_fire_once_each_even_with_two_schedulers(pool: asyncpg.Pool) -> None:
@@ -140,11 +134,8 @@ async def test_start_is_idempotent_unless_restarted(pool: asyncpg.Pool, restart:
     async with pool.acquire() as conn:
         again = await deadlines.start(
             conn,
+            subject=Subject("complaint", f"idem{restart}", "x", "b1"),
             sla="complaint.acknowledge",
-            subject_type="complaint",
-            subject_id=f"idem{restart}",
-            stream_id="x",
-            branch_id="b1",
             started_at=START + timedelta(hours=1),
             restart=restart,
         )

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from shared.clock import SystemClock
 from shared.sla.deadlines import DeadlineCache, Deadlines, schedule
 from shared.sla.policy import PolicyBook, SlaPolicy
+from shared.sla.subject import Subject
 
 BOOK = PolicyBook.load()
 moments = st.datetimes(datetime(2025, 1, 1), datetime(2028, 12, 1), timezones=st.just(UTC))
@@ -44,11 +45,8 @@ def test_start_sets_what_schedule_computes(
         started = asyncio.run(
             cache.start(
                 None,  # type: ignore[arg-type]  # the cache writes nothing until write()
+                subject=Subject("complaint", "s-1", "complaint-s-1", "b001"),
                 sla=sla,
-                subject_type="complaint",
-                subject_id="s-1",
-                stream_id="complaint-s-1",
-                branch_id="b001",
                 started_at=start,
                 policy=chosen,
                 restart=True,
