@@ -12,7 +12,6 @@ Both run in the command's transaction (a visit's deadlines queued with its appen
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 
@@ -32,6 +31,7 @@ from shared.contracts.reception import (
 from shared.contracts.sla import SlaBreached
 from shared.envelope import Envelope
 from shared.sla.deadlines import Deadlines
+from shared.sla.subject import Subject
 
 WAIT = "reception.wait"
 PHONE = "reception.phone_answer"
@@ -65,10 +65,8 @@ class ReceptionSlas:
                 line = str(env.data["line"])
                 policy = self.catalogue.wait_policy(line, self.deadlines.book.policy(WAIT, env.branch_id))
                 started = env.occurred_at if state.queued_at is None else state.queued_at
-                of = _subject("visit", subject, visit_stream(state.visit_id))
-                await clock.start(
-                    conn, sla=WAIT, branch_id=env.branch_id, started_at=started, policy=policy, **of
-                )
+                about = Subject("visit", subject, visit_stream(state.visit_id), env.branch_id)
+                await clock.start(conn, subject=about, sla=WAIT, started_at=started, policy=policy)
             elif env.type == VisitCalled.event_type and env.data["call_number"] == 1:
                 await clock.meet(conn, subject, WAIT, env.occurred_at)
             elif env.type == VisitLeft.event_type:
@@ -81,9 +79,9 @@ class ReceptionSlas:
         subject = str(state.call_id)
         for env in envelopes:
             if env.type == CallReceived.event_type:
-                of = _subject("call", subject, call_stream(state.call_id))
+                about = Subject("call", subject, call_stream(state.call_id), env.branch_id)
                 started = state.received_at or env.occurred_at
-                await self.deadlines.start(conn, sla=PHONE, branch_id=env.branch_id, started_at=started, **of)
+                await self.deadlines.start(conn, subject=about, sla=PHONE, started_at=started)
             elif env.type == CallAnswered.event_type:
                 if any(e.type == SlaBreached.event_type for e in envelopes):
                     # breached by the ring count at answer time (the event is in this batch and
@@ -93,8 +91,3 @@ class ReceptionSlas:
                     await self.deadlines.meet(conn, subject, PHONE, env.occurred_at)
             elif env.type == CallEnded.event_type:
                 await self.deadlines.cancel(conn, subject, PHONE, env.occurred_at)
-
-
-def _subject(kind: str, subject_id: str, stream_id: str) -> dict[str, Any]:
-    """What a deadline is about: the kind of subject, its id and the stream it follows."""
-    return {"subject_type": kind, "subject_id": subject_id, "stream_id": stream_id}

@@ -142,21 +142,15 @@ class Deadlines:
         self,
         conn: asyncpg.Connection,
         *,
+        subject: Subject,
         sla: str,
         started_at: datetime,
-        subject: Subject | None = None,
         duration: timedelta | None = None,
         policy: SlaPolicy | None = None,
         restart: bool = False,
-        subject_type: str = "",
-        subject_id: str = "",
-        stream_id: str = "",
-        branch_id: str = "",
     ) -> Deadline:
         """Start ``subject``'s deadline for ``sla``; an open one is kept unless ``restart`` (which
-        reads nothing: the row is replaced whatever it held). ``subject_type`` .. ``branch_id``:
-        the subject spelled out, for callers without a :class:`Subject` yet (reception)."""
-        subject = subject or Subject(subject_type, subject_id, stream_id, branch_id)
+        reads nothing: the row is replaced whatever it held)."""
         branch_id = subject.branch_id
         if not restart:
             existing = await self.get(conn, subject.id, sla)
