@@ -10,6 +10,7 @@ from services.complaint.views import DeadlineView, deadline_views
 from shared.clock import SystemClock
 from shared.sla.deadlines import DeadlineCache, Deadlines
 from shared.sla.policy import PolicyBook
+from shared.sla.subject import Subject
 
 
 def test_views_equal_the_json_round_trip() -> None:
@@ -20,11 +21,8 @@ def test_views_equal_the_json_round_trip() -> None:
         asyncio.run(
             cache.start(
                 None,  # type: ignore[arg-type]  # the cache writes nothing until write()
+                subject=Subject("complaint", "c-1", "complaint-c-1", "b001"),
                 sla=sla,
-                subject_type="complaint",
-                subject_id="c-1",
-                stream_id="complaint-c-1",
-                branch_id="b001",
                 started_at=start,
                 restart=True,
             )
