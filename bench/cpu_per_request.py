@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,9 +193,8 @@ def py_spy() -> str | None:
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
-async def profile(
-    pid: int, url: str, command: Command, out: Path, *, requests: int, connections: int, first: int
-) -> str:
+async def profiled(pid: int, out: Path, load: Callable[[], Awaitable[object]]) -> str:
+    """py-spy records ``pid`` (raw stacks to ``out``) while ``load()`` runs; the split by layer."""
     tool = py_spy()
     if tool is None:
         return "  py-spy not found (.venv/bin/pip install py-spy)"
@@ -207,13 +206,22 @@ async def profile(
     )
     try:
         await asyncio.sleep(1.0)  # attached
-        async with LoadClient(url, connections) as http:
-            send = functools.partial(send_with, http, command)
-            await closed_loop(send, requests=requests, connections=connections, first=first)
+        await load()
     finally:
         spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
         await spy.wait()
     return summarise(out) if out.exists() else "  py-spy wrote nothing (ptrace not permitted?)"
+
+
+async def profile(
+    pid: int, url: str, command: Command, out: Path, *, requests: int, connections: int, first: int
+) -> str:
+    async def load() -> None:
+        async with LoadClient(url, connections) as http:
+            send = functools.partial(send_with, http, command)
+            await closed_loop(send, requests=requests, connections=connections, first=first)
+
+    return await profiled(pid, out, load)
 
 
 # ---------------------------------------------------------------------------------------- run

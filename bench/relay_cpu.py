@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.cpu_per_request import cpu_seconds, py_spy, summarise
+from bench.cpu_per_request import cpu_seconds, profiled
 from bench.infra import infrastructure
 from bench.stats import percentile, progress
 from shared.devstack import die_with_parent
@@ -201,22 +201,7 @@ async def trickle(side: Side, rate: float, seconds: float) -> None:
 
 
 async def profile(side: Side, out: Path, rate: float, seconds: float) -> str:
-    tool = py_spy()
-    if tool is None:
-        return "  py-spy not found (.venv/bin/pip install py-spy)"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    spy = await asyncio.create_subprocess_exec(
-        *[tool, "record", "--pid", str(side.pid), "--format", "raw", "--rate", "200", "-o", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        await asyncio.sleep(1.0)
-        await trickle(side, rate, seconds)
-    finally:
-        spy.send_signal(2)
-        await spy.wait()
-    return summarise(out) if out.exists() else "  py-spy wrote nothing"
+    return await profiled(side.pid, out, lambda: trickle(side, rate, seconds))
 
 
 def row(side: Side) -> str:
