@@ -3,21 +3,44 @@ branch side's aggregator: publish branch domain events, read HQ's answers, wait 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from services.simulator.envelopes import Made, producer
 from services.simulator.envelopes import publish as publish_made
-from tests.support.harness import Running
+from tests.support.auth import hq_analyst
+from tests.support.harness import Running, as_process
 from tests.support.services import wait_until
 
 #: HQ's gauges and its look for a rebuild requested elsewhere, often (the tests read both)
 HQ_SETTINGS = {"metrics_refresh_seconds": 0.5, "generation_poll_seconds": 0.2}
 #: the aggregator collects a batch for 0.2 s (1 s by default), so the tests wait less
 FEED_SETTINGS = {"window_seconds": 0.2}
+
+
+@asynccontextmanager
+async def hq_behind_feed(
+    database_url: str, servers: str, log_dir: Path, feed: Mapping[str, Any] = FEED_SETTINGS
+) -> AsyncIterator[Running]:
+    """HQ's process (its client reads as an HQ analyst), the aggregator's (``feed``) running before it."""
+    async with (
+        as_process("hqfeed", database_url, servers, settings=dict(feed), staff=None, log_dir=log_dir),
+        as_process(
+            "hq",
+            database_url,
+            servers,
+            settings=HQ_SETTINGS,
+            staff=None,
+            headers=hq_analyst(),
+            log_dir=log_dir,
+        ) as svc,
+    ):
+        yield svc
 
 
 def now() -> datetime:

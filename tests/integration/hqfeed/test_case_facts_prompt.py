@@ -21,9 +21,8 @@ import pytest_asyncio
 from services.simulator.envelopes import EnvelopeFactory
 from shared.contracts.refs import synthetic_ref
 from shared.devstack import TansuBroker
-from tests.integration.hq.steps import HQ_SETTINGS, now, publish
-from tests.support.auth import hq_analyst
-from tests.support.harness import Running, as_process
+from tests.integration.hq.steps import hq_behind_feed, now, publish
+from tests.support.harness import Running
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
@@ -35,20 +34,8 @@ CASE_WITHIN = WINDOW_SECONDS / 3
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def hq(database_url: str, private_broker: TansuBroker, tmp_path: Path) -> AsyncIterator[Running]:
-    servers = private_broker.bootstrap_servers
     feed = {"window_seconds": WINDOW_SECONDS}  # default linger
-    async with (
-        as_process("hqfeed", database_url, servers, settings=feed, staff=None, log_dir=tmp_path),
-        as_process(
-            "hq",
-            database_url,
-            servers,
-            settings=HQ_SETTINGS,
-            staff=None,
-            headers=hq_analyst(),
-            log_dir=tmp_path,
-        ) as svc,
-    ):
+    async with hq_behind_feed(database_url, private_broker.bootstrap_servers, tmp_path, feed) as svc:
         yield svc
 
 
