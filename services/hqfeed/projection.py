@@ -178,13 +178,19 @@ class HqFeed:
                     column.append(value)
             expected.append(version)
             heads[stream] = version + len(envs)
-        # every branch's records in ONE append (each stream checked at its head), not one per branch
-        answer = await conn.fetch(
-            _APPEND_MANY, ids, expected, *columns, WRITER_LOCK_CLASS, self.store.lock_key
-        )
-        for row_ in answer:
-            if row_["inserted"] != heads[row_["stream_id"]] - row_["expected"]:
-                raise ConcurrencyError(row_["stream_id"], row_["expected"], row_["current"])
+        # every branch's records in ONE append (each stream checked at its head), not one per
+        # branch; a conflict (another aggregator appended first) is EventStore.append's
+        try:
+            answer = await conn.fetch(
+                _APPEND_MANY, ids, expected, *columns, WRITER_LOCK_CLASS, self.store.lock_key
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.table_name != "events":
+                raise
+            raise ConcurrencyError(ids[0], expected[0]) from None
+        for r in answer:
+            if r["inserted"] != heads[r["stream_id"]] - r["expected"]:
+                raise ConcurrencyError(r["stream_id"], r["expected"], r["current"])
         await conn.execute(
             """INSERT INTO feed_streams (stream_id, version) SELECT * FROM unnest($1::text[], $2::bigint[])
                ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version""",
