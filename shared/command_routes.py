@@ -179,7 +179,7 @@ class Ran:
     resource_id: UUID | None = None
 
 
-class _Answer:
+class ViewAnswer:
     """The route's answer, serialized here: the view a command route returns is already an instance
     of its ``response_model``, which FastAPI would validate again before serializing it (~40 µs of
     a command). The bytes, status and headers are what FastAPI makes of it: the view dumped by the
@@ -275,7 +275,7 @@ class CommandRoutes(Generic[AppT]):
         and answers ``Ran`` with ``resource_id``; the route answers 201 with ``view`` and
         ``Location: {location}/{resource_id}``."""
 
-        answer = _Answer(view)
+        answer = ViewAnswer(view)
 
         async def endpoint(**kw: Any) -> Any:
             app: AppT = kw["app"]
@@ -320,7 +320,7 @@ class CommandRoutes(Generic[AppT]):
 
     def _endpoint(self, model: type[BaseModel] | None, build: Build) -> Callable[..., Awaitable[Any]]:
         resource = self.resource
-        answer = _Answer(self.view)
+        answer = ViewAnswer(self.view)
 
         async def endpoint(**kw: Any) -> Any:
             app: AppT = kw["app"]
