@@ -33,7 +33,7 @@ class UnknownEventType(ValueError):
 
 
 #: how many payloads :class:`EventRegistry` remembers the validated event of (see ``_known``)
-KNOWN_EVENTS = 512
+KNOWN_EVENTS = 64
 
 
 class EventRegistry:
@@ -41,11 +41,13 @@ class EventRegistry:
         self._models: dict[str, type[EventData]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
         #: ``id(data)`` → ``(data, event)``: the typed event of an envelope payload this registry
-        #: has just validated (:meth:`upcast`) or made (:meth:`encode`), so that :meth:`decode` of
-        #: the same payload object does not validate it again (a stream's load upcasts then folds;
-        #: a command's envelopes are decoded by its projections in the same transaction). Keyed by
-        #: identity, the payload kept alive with it (its id cannot be reused while it is here);
-        #: payloads are never changed in place. Bounded: the oldest are forgotten first.
+        #: has just validated (:meth:`upcast`) or made (:meth:`encoded`), so that the next
+        #: :meth:`decode` of the same payload object does not validate it again (a stream's load
+        #: upcasts then folds; a command's envelopes are decoded by its projections in the same
+        #: transaction). Keyed by identity, the payload kept alive with it (its id cannot be reused
+        #: while it is here); payloads are never changed in place. A decode takes its entry out,
+        #: and only a few are kept (the oldest forgotten first): what is remembered lives no longer
+        #: than it would have, so the garbage collector's old generation does not grow with it.
         self._known: dict[int, tuple[dict[str, Any], EventData]] = {}
 
     def register(self, model: type[EventData]) -> None:
@@ -121,7 +123,7 @@ class EventRegistry:
     def decode(self, envelope: Envelope) -> EventData:
         """The typed payload of an (already upcast) envelope."""
         data = envelope.data
-        known = self._known.get(id(data))
+        known = self._known.pop(id(data), None)
         if known is not None and known[0] is data and type(known[1]).event_type == envelope.type:
             return known[1]
         return self.model_for(envelope.type).model_validate(data)
