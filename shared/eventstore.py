@@ -35,7 +35,7 @@ from uuid import UUID
 import asyncpg
 from pydantic_core import to_json
 
-from shared import db_batch, tracing
+from shared import append_many, db_batch, tracing
 from shared.commit_notifier import CommitNotifier
 from shared.dbfaults import (
     DatabaseUnavailable,
@@ -286,14 +286,24 @@ class EventStore:
         return getattr(conn.get_settings(), "application_name", None) == self.writer_name
 
     async def append_later(
-        self, conn: asyncpg.Connection, stream_id: str, expected_version: int, events: Sequence[Envelope]
+        self,
+        conn: asyncpg.Connection,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Envelope],
+        *,
+        join: bool = False,
     ) -> int:
         """:meth:`append`, sent with the writes queued on ``conn`` (``shared.db_batch``) as one
         statement when the transaction flushes; at once when nothing is queued there. Its
         :class:`ConcurrencyError` then comes from the flush (the commit of
-        :meth:`transaction`), which rolls everything back."""
+        :meth:`transaction`), which rolls everything back. ``join``: another stream's append
+        queued on ``conn`` is not sent first: both go as one statement (``shared.append_many``;
+        the caller vouches that the writes it queues touch other rows than those queued before)."""
         if not events:
             return expected_version
+        if join and append_many.joined(self, conn, (stream_id, expected_version, events)):
+            return expected_version + len(events)
         args = self._arguments(stream_id, expected_version, events)
 
         def check(row: asyncpg.Record | None) -> None:
@@ -302,7 +312,9 @@ class EventStore:
         def refused(exc: asyncpg.UniqueViolationError) -> Exception | None:
             return ConcurrencyError(stream_id, expected_version) if exc.table_name == "events" else None
 
-        if not await db_batch.end_with(conn, db_batch.Last(_APPEND, tuple(args), check, refused)):
+        part = (stream_id, expected_version, events)
+        last = append_many.QueuedAppend(_APPEND, tuple(args), check, refused, self, (part,))
+        if not await db_batch.end_with(conn, last):
             return await self.append(stream_id, expected_version, events, conn)
         return expected_version + len(events)
 

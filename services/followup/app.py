@@ -146,7 +146,8 @@ class FollowUpApp(StreamCommands[Command, Task]):
             state = followup_decider.fold(events, state)
             decided.extend(events)
         envelopes = self.handler.envelopes(new_stream, 0, branch_id, decided, meta)
-        await self.store.append_later(conn, new_stream, 0, envelopes)
+        # with its predecessor's append, as one statement: their rows (task, deadline) are apart
+        await self.store.append_later(conn, new_stream, 0, envelopes, join=True)
         await self._after_change(conn, followup_decider.initial_state, state, envelopes)
         EVENTS_APPENDED.labels(SERVICE).inc(len(envelopes))
 
