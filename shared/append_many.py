@@ -7,18 +7,19 @@ first (with the writes queued so far) as a round trip of its own. Here the secon
 instead: :data:`APPEND_MANY` checks every stream's expected version and log order (as the single
 append does) and inserts every event or none, with all the queued writes in front of it.
 
-Only on request (``append_later(..., join=True)``): every write of one statement must touch a row
-no other write of it touches (``shared.db_batch``'s rule), and two commands of one transaction
-may well write the same row (call-next's counter row: the counter's command and the visit's);
-the caller that joins knows its writes are apart. A stream already queued is not joined (its
-version check would not see its queued events): that append sends the queued one first.
+Only on request (:func:`let_join`, before the second append is queued): every write of one
+statement must touch a row no other write of it touches (``shared.db_batch``'s rule), and two
+commands of one transaction may well write the same row; the caller that lets them join knows
+their writes are apart (call-next's counter row is written once, by the visit's rows, when the
+call opens the counter). A stream already queued is not joined (its version check would not see
+its queued events): that append sends the queued one first.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -76,14 +77,27 @@ class QueuedAppend(db_batch.Last):
 
     store: EventStore | None = None
     parts: tuple[Part, ...] = ()
+    #: the next stream's append may join this one (:func:`let_join`)
+    joinable: bool = False
+
+
+def let_join(conn: asyncpg.Connection) -> None:
+    """Let the next stream's append on ``conn`` join the append queued there now (if any): the
+    caller vouches that the writes queued from now on touch other rows than those queued so far."""
+    batch = db_batch.pending(conn)
+    if batch is not None and isinstance(batch.last, QueuedAppend):
+        batch.last = replace(batch.last, joinable=True)
 
 
 def joined(store: EventStore, conn: asyncpg.Connection, part: Part) -> bool:
-    """Whether ``part`` joined another stream's append of ``store`` queued on ``conn``: the batch
-    then ends with one statement appending to both (:data:`APPEND_MANY`)."""
+    """Whether ``part`` joined another stream's append of ``store`` queued on ``conn`` and let join
+    (:func:`let_join`): the batch then ends with one statement appending to both
+    (:data:`APPEND_MANY`)."""
     batch = db_batch.pending(conn)
     queued = None if batch is None else batch.last
     if batch is None or not isinstance(queued, QueuedAppend) or queued.store is not store:
+        return False
+    if not queued.joinable:
         return False
     if any(stream_id == part[0] for stream_id, _, _ in queued.parts):
         return False

@@ -286,23 +286,17 @@ class EventStore:
         return getattr(conn.get_settings(), "application_name", None) == self.writer_name
 
     async def append_later(
-        self,
-        conn: asyncpg.Connection,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Envelope],
-        *,
-        join: bool = False,
+        self, conn: asyncpg.Connection, stream_id: str, expected_version: int, events: Sequence[Envelope]
     ) -> int:
         """:meth:`append`, sent with the writes queued on ``conn`` (``shared.db_batch``) as one
         statement when the transaction flushes; at once when nothing is queued there. Its
         :class:`ConcurrencyError` then comes from the flush (the commit of
-        :meth:`transaction`), which rolls everything back. ``join``: another stream's append
-        queued on ``conn`` is not sent first: both go as one statement (``shared.append_many``;
-        the caller vouches that the writes it queues touch other rows than those queued before)."""
+        :meth:`transaction`), which rolls everything back. Another stream's append queued there
+        and let join (``shared.append_many.let_join``) is not sent first: both go as one
+        statement."""
         if not events:
             return expected_version
-        if join and append_many.joined(self, conn, (stream_id, expected_version, events)):
+        if append_many.joined(self, conn, (stream_id, expected_version, events)):
             return expected_version + len(events)
         args = self._arguments(stream_id, expected_version, events)
 

@@ -24,7 +24,7 @@ import asyncpg
 from services.followup import chain, metrics
 from services.followup.decider import Command, RecordSla, ScheduleTask, Task, followup_decider, stream_id
 from services.followup.decider.rules import VERIFICATION_SLA, TaskRules
-from shared import db_batch, reactions
+from shared import append_many, db_batch, reactions
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
 from shared.contracts.followup import (
@@ -157,7 +157,8 @@ class FollowUpApp(StreamCommands[Command, Task]):
             decided.extend(events)
         envelopes = self.handler.envelopes(new_stream, 0, branch_id, decided, meta)
         # with its predecessor's append, as one statement: their rows (task, deadline) are apart
-        await self.store.append_later(conn, new_stream, 0, envelopes, join=True)
+        append_many.let_join(conn)
+        await self.store.append_later(conn, new_stream, 0, envelopes)
         await self._after_change(conn, followup_decider.initial_state, state, envelopes)
         EVENTS_APPENDED.labels(SERVICE).inc(len(envelopes))
 

@@ -278,7 +278,14 @@ class Reception:
             ):
                 actor = meta or Metadata(actor=staff_id)
                 await self.counters.before_call(
-                    conn, branch_id, counter_id, staff_id, now, actor, preloaded=counter
+                    conn,
+                    branch_id,
+                    counter_id,
+                    staff_id,
+                    now,
+                    actor,
+                    preloaded=counter,
+                    call_locks=loaded.locked,
                 )
             return v.Call(counter_id=counter_id, staff_id=staff_id, at=now)
 
@@ -337,7 +344,8 @@ class Reception:
     ) -> None:
         """The lobby rows and the wait clock, queued with the append (``shared.db_batch``): one
         statement with it in a command's transaction, at once in the scheduler's."""
-        await self.visit_rows.queue(conn, state, envelopes)
+        opened = locked.opened if isinstance(locked, SubjectLocks) else []  # by this call
+        await self.visit_rows.queue(conn, state, envelopes, opened=opened[-1] if opened else None)
         if not self.slas.moves_visit(envelopes):
             return
         deadlines = await self._visit_deadlines(conn, state, envelopes, locked)

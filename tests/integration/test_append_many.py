@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from shared import db_batch
+from shared import append_many, db_batch
 from shared.eventstore import ConcurrencyError, EventStore
 from tests.support.events import make_envelopes, migrated_store
 
@@ -37,8 +37,10 @@ async def test_joined_appends_go_as_one_statement_in_the_order_queued(store: Eve
     async with store.transaction() as conn:
         sent = statements(conn)
         await store.append_later(conn, "counter-1", 1, make_envelopes("counter-1", 1, 2))
-        await store.append_later(conn, "visit-1", 0, make_envelopes("visit-1", 0, 1), join=True)
-        await store.append_later(conn, "visit-2", 0, make_envelopes("visit-2", 0, 2), join=True)
+        append_many.let_join(conn)
+        await store.append_later(conn, "visit-1", 0, make_envelopes("visit-1", 0, 1))
+        append_many.let_join(conn)
+        await store.append_later(conn, "visit-2", 0, make_envelopes("visit-2", 0, 2))
     assert len([s for s in sent if "INSERT INTO events" in s]) == 1, sent
     assert await versions(store, "counter-1", "visit-1", "visit-2") == [3, 1, 2]
     rows = await store.read_rows("SELECT stream_id, stream_version FROM events ORDER BY position")
@@ -57,8 +59,9 @@ async def test_one_stale_stream_refuses_every_stream_of_the_statement(store: Eve
     with pytest.raises(ConcurrencyError) as refused:
         async with store.transaction() as conn:
             await store.append_later(conn, "counter-1", 0, make_envelopes("counter-1", 0, 1))
+            append_many.let_join(conn)
             # visit-1 is at 1, not 0: the counter's events must not be stored either
-            await store.append_later(conn, "visit-1", 0, make_envelopes("visit-1", 0, 1), join=True)
+            await store.append_later(conn, "visit-1", 0, make_envelopes("visit-1", 0, 1))
             await db_batch.flush(conn)
     assert (refused.value.stream_id, refused.value.expected_version) == ("visit-1", 0)
     assert refused.value.actual_version == 1
@@ -68,11 +71,12 @@ async def test_one_stale_stream_refuses_every_stream_of_the_statement(store: Eve
 async def test_a_stream_already_queued_is_sent_first_not_joined(store: EventStore) -> None:
     async with store.transaction() as conn:
         await store.append_later(conn, "case-1", 0, make_envelopes("case-1", 0, 1))
-        await store.append_later(conn, "case-1", 1, make_envelopes("case-1", 1, 1), join=True)
+        append_many.let_join(conn)
+        await store.append_later(conn, "case-1", 1, make_envelopes("case-1", 1, 1))
     assert await versions(store, "case-1") == [2]
 
 
-async def test_without_join_the_queued_append_is_sent_first(store: EventStore) -> None:
+async def test_not_let_join_the_queued_append_is_sent_first(store: EventStore) -> None:
     async with store.transaction() as conn:
         sent = statements(conn)
         await store.append_later(conn, "a", 0, make_envelopes("a", 0, 1))
