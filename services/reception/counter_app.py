@@ -93,8 +93,7 @@ class Counters:
         """In the call's transaction: refuse a paused counter, open a closed one (``counter.py``).
         No savepoint: the call's transaction is retried whole on a conflict (and the ``counters``
         row, locked first by the call, already serialises the counter's writers). The counter's
-        append and row are queued: they go to PostgreSQL as one statement when the call appends
-        (``shared.db_batch.end_with`` sends them first, then queues the call's own writes).
+        append is queued: it goes to PostgreSQL in one statement with the call's own.
         ``preloaded``: the counter's stream as the call's first statement read it (call-next).
 
         ``call_locks``: what the call locked first (its ``Loaded.locked``). When it is the
