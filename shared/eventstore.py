@@ -35,7 +35,7 @@ from uuid import UUID
 import asyncpg
 from pydantic_core import to_json
 
-from shared import db_batch, tracing
+from shared import append_many, db_batch, tracing
 from shared.commit_notifier import CommitNotifier
 from shared.dbfaults import (
     DatabaseUnavailable,
@@ -291,9 +291,13 @@ class EventStore:
         """:meth:`append`, sent with the writes queued on ``conn`` (``shared.db_batch``) as one
         statement when the transaction flushes; at once when nothing is queued there. Its
         :class:`ConcurrencyError` then comes from the flush (the commit of
-        :meth:`transaction`), which rolls everything back."""
+        :meth:`transaction`), which rolls everything back. Another stream's append queued there
+        and let join (``shared.append_many.let_join``) is not sent first: both go as one
+        statement."""
         if not events:
             return expected_version
+        if append_many.joined(self, conn, (stream_id, expected_version, events)):
+            return expected_version + len(events)
         args = self._arguments(stream_id, expected_version, events)
 
         def check(row: asyncpg.Record | None) -> None:
@@ -302,7 +306,9 @@ class EventStore:
         def refused(exc: asyncpg.UniqueViolationError) -> Exception | None:
             return ConcurrencyError(stream_id, expected_version) if exc.table_name == "events" else None
 
-        if not await db_batch.end_with(conn, db_batch.Last(_APPEND, tuple(args), check, refused)):
+        part = (stream_id, expected_version, events)
+        last = append_many.QueuedAppend(_APPEND, tuple(args), check, refused, self, (part,))
+        if not await db_batch.end_with(conn, last):
             return await self.append(stream_id, expected_version, events, conn)
         return expected_version + len(events)
 
