@@ -245,16 +245,21 @@ class EventStore:
             await self.pool.release(conn)
         self.notifier.poke()
 
+    async def _acquire(self) -> asyncpg.Connection:
+        """A pooled connection; none to be had (the server is down or refuses) is
+        :class:`DatabaseUnavailable`."""
+        try:
+            return await self.pool.acquire()
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise DatabaseUnavailable(f"no connection: {exc!r}") from exc
+            raise
+
     async def _begin(self) -> tuple[asyncpg.Connection, Any]:
         """A pooled connection with a transaction started; a connection that turns out broken at
         BEGIN (the server restarted since it was pooled) is replaced once."""
         for attempt in (1, 2):
-            try:
-                conn = await self.pool.acquire()
-            except Exception as exc:
-                if is_connection_error(exc):
-                    raise DatabaseUnavailable(f"no connection: {exc!r}") from exc
-                raise
+            conn = await self._acquire()
             tx = conn.transaction()
             try:
                 await tx.start()
@@ -341,12 +346,7 @@ class EventStore:
         looking the first event up: committed → None; not committed → retried once on a fresh
         connection, then :class:`DatabaseUnavailable`; no answer → :class:`OutcomeUnknown`."""
         for attempt in (1, 2):
-            try:
-                own = await self.pool.acquire()
-            except Exception as exc:
-                if is_connection_error(exc):
-                    raise DatabaseUnavailable(f"no connection: {exc!r}") from exc
-                raise
+            own = await self._acquire()
             try:
                 row: asyncpg.Record | None = await own.fetchrow(_APPEND, *args)
                 return row
