@@ -442,9 +442,11 @@ class CommandHandler(Generic[C, S]):
         meta: Metadata,
     ) -> list[Envelope]:
         now = self.clock.now()
-        return [
+        envelopes = [
             envelope_of(
                 event, stream_id=stream_id, version=version + n, branch_id=branch_id, meta=meta, at=now
             )
             for n, event in enumerate(events, start=1)
         ]
+        # a decode of these (the projections', in the same transaction) is then the event itself
+        return list(map(self.store.registry.encoded, envelopes, events))
