@@ -27,6 +27,7 @@ from services.followup.decider.rules import VERIFICATION_SLA, TaskRules
 from shared import append_many, db_batch, reactions
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
+from shared.commands import CommandHandler
 from shared.contracts.followup import (
     FollowUpCancelled,
     FollowUpCompleted,
@@ -71,16 +72,15 @@ class FollowUpApp(StreamCommands[Command, Task]):
     rules: TaskRules
 
     def __post_init__(self) -> None:
-        super().__init__(
+        handler = CommandHandler(
             service=SERVICE,
             store=self.store,
             decider=followup_decider,
             clock=self.clock,
             after_change=self._after_change,
-            stream_id=stream_id,
-            noun="follow-up task",
             text_keys=True,  # staff's notes: the keys they go under are read with the task
         )
+        super().__init__(handler, stream_id=stream_id, noun="follow-up task")
 
     # ---------------------------------------------------------------------- the SLA clock fires
 
