@@ -18,7 +18,7 @@ its queued events): that append sends the queued one first.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -107,11 +107,6 @@ def joined(store: EventStore, conn: asyncpg.Connection, part: Part) -> bool:
 
 def together(store: EventStore, parts: tuple[Part, ...]) -> QueuedAppend:
     """The statement appending ``parts`` (versions continuing each stream) in one go."""
-    from shared.eventstore import ConcurrencyError, event_row  # it imports this module
-
-    ids = [stream_id for stream_id, _, _ in parts]
-    expected = {stream_id: version for stream_id, version, _ in parts}
-    columns: list[list[object]] = [[] for _ in range(13)]
     traceparent = tracing.current_traceparent()
     for stream_id, version, events in parts:
         for offset, env in enumerate(events, start=1):
@@ -120,20 +115,73 @@ def together(store: EventStore, parts: tuple[Part, ...]) -> QueuedAppend:
                     f"event {env.type} has stream {env.stream_id} v{env.stream_version}, "
                     f"expected {stream_id} v{version + offset}"
                 )
-            values = (stream_id, *event_row(env, store.max_event_bytes), traceparent)
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
-    args = (ids, list(expected.values()), *columns, WRITER_LOCK_CLASS, store.lock_key)
+    expected = {stream_id: version for stream_id, version, _ in parts}
+    rows = ((env, traceparent) for _, _, events in parts for env in events)
+    args = arguments(store, expected, rows)
 
     def check(row: asyncpg.Record | None) -> None:
         assert row is not None
+        raise_refused([row], expected)
+
+    def refused(exc: asyncpg.UniqueViolationError) -> Exception | None:
+        return clash(exc, expected)
+
+    return QueuedAppend(APPEND_MANY, args, check, refused, store, parts)
+
+
+async def append(
+    conn: asyncpg.Connection,
+    store: EventStore,
+    expected: Mapping[str, int],
+    rows: Iterable[tuple[Envelope, str | None]],
+) -> None:
+    """Append ``rows`` (each event with its trace) to the streams of ``expected`` (stream → the
+    version it is expected at) now, in one statement: :class:`~shared.eventstore.ConcurrencyError`
+    if any stream moved, and then nothing is appended."""
+    try:
+        answer = await conn.fetch(APPEND_MANY, *arguments(store, expected, rows))
+    except asyncpg.UniqueViolationError as exc:
+        refusal = clash(exc, expected)
+        if refusal is None:
+            raise
+        raise refusal from None
+    raise_refused(answer, expected)
+
+
+def arguments(
+    store: EventStore, expected: Mapping[str, int], rows: Iterable[tuple[Envelope, str | None]]
+) -> tuple[object, ...]:
+    """:data:`APPEND_MANY`'s arguments: each stream at its expected version, then ``rows``' columns
+    (each event's own stream, in the order given: a stream's versions ascending)."""
+    from shared.eventstore import event_row  # it imports this module
+
+    columns: list[list[object]] = [[] for _ in range(13)]
+    for env, traceparent in rows:
+        values = (env.stream_id, *event_row(env, store.max_event_bytes), traceparent)
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    return (list(expected), list(expected.values()), *columns, WRITER_LOCK_CLASS, store.lock_key)
+
+
+def raise_refused(answer: Iterable[asyncpg.Record], expected: Mapping[str, int]) -> None:
+    """:class:`~shared.eventstore.ConcurrencyError` for the first stream :data:`APPEND_MANY` found
+    moved (or last written by a younger transaction), if any."""
+    from shared.eventstore import ConcurrencyError
+
+    for row in answer:
         if not row["ok"]:
             stream_id = row["stream_id"]
             if not row["in_log_order"] and row["current"] == expected[stream_id]:
                 log.info("stream %s was last written by a younger transaction; retry afresh", stream_id)
             raise ConcurrencyError(stream_id, expected[stream_id], row["current"])
 
-    def refused(exc: asyncpg.UniqueViolationError) -> Exception | None:
-        return ConcurrencyError(ids[0], expected[ids[0]]) if exc.table_name == "events" else None
 
-    return QueuedAppend(APPEND_MANY, args, check, refused, store, parts)
+def clash(exc: asyncpg.UniqueViolationError, expected: Mapping[str, int]) -> Exception | None:
+    """A duplicate event key: another writer appended to one of the streams first (a
+    :class:`~shared.eventstore.ConcurrencyError`); any other unique violation is not ours (None)."""
+    from shared.eventstore import ConcurrencyError
+
+    if exc.table_name != "events":
+        return None
+    stream_id = next(iter(expected))
+    return ConcurrencyError(stream_id, expected[stream_id])

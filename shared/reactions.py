@@ -35,11 +35,10 @@ from typing import Any
 
 import asyncpg
 
-from shared import db_batch, tracing
+from shared import append_many, db_batch, tracing
 from shared.commands import CommandHandler
 from shared.envelope import Envelope, Metadata
-from shared.eventstore import ENVELOPE_JSON, ConcurrencyError, EventStore, event_row
-from shared.horizon import WRITER_LOCK_CLASS
+from shared.eventstore import ENVELOPE_JSON, ConcurrencyError
 from shared.metrics import APPEND_SECONDS, EVENTS_APPENDED
 from shared.per_connection import WriteQueues
 
@@ -49,40 +48,6 @@ log = logging.getLogger(__name__)
 _LOAD = f"""
 SELECT stream_id, {ENVELOPE_JSON} AS json
 FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version
-"""
-
-#: ``EventStore.append`` for many streams at once: each stream inserts only if it is still at the
-#: version it was loaded at (and was last written by an older transaction: ``shared.eventstore``);
-#: events go in in the order given (a stream's versions ascending), so the log keeps stream order
-_APPEND_MANY = """
-WITH writers_lock AS (SELECT pg_advisory_xact_lock_shared($16::int, $17::int)),
-cur AS (
-    SELECT s.stream_id, s.expected, coalesce(l.stream_version, 0) AS v,
-           coalesce(l.tx_id <= pg_current_xact_id(), true) AS in_log_order
-    FROM writers_lock, unnest($1::text[], $2::int[]) AS s(stream_id, expected)
-    LEFT JOIN LATERAL (
-        SELECT stream_version, tx_id FROM events e WHERE e.stream_id = s.stream_id
-        ORDER BY stream_version DESC LIMIT 1
-    ) l ON true
-), ins AS (
-    INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, branch_id,
-                        occurred_at, recorded_at, correlation_id, causation_id, actor, data, traceparent)
-    SELECT e.event_id, e.stream_id, e.stream_version, e.type, e.schema_version, e.branch_id,
-           e.occurred_at, e.recorded_at, e.correlation_id, e.causation_id, e.actor, e.data::jsonb,
-           e.traceparent
-    FROM unnest($3::text[], $4::uuid[], $5::int[], $6::text[], $7::int[], $8::text[],
-                $9::timestamptz[], $10::timestamptz[], $11::uuid[], $12::uuid[], $13::text[],
-                $14::text[], $15::text[])
-         WITH ORDINALITY AS e(stream_id, event_id, stream_version, type, schema_version, branch_id,
-                              occurred_at, recorded_at, correlation_id, causation_id, actor, data,
-                              traceparent, ord)
-    JOIN cur ON cur.stream_id = e.stream_id AND cur.v = cur.expected AND cur.in_log_order
-    ORDER BY e.ord
-    RETURNING stream_id
-)
-SELECT c.stream_id, c.expected, c.v AS current, c.in_log_order,
-       (SELECT count(*) FROM ins WHERE ins.stream_id = c.stream_id) AS inserted
-FROM cur c
 """
 
 
@@ -262,17 +227,17 @@ class ReactionBatch:
         for sql, args in last:
             final.add(sql, *args)
         store = next(iter(changed.values())).handler.store
-        sql, values = final.compose(_APPEND_MANY, tuple(_append_arguments(store, changed)))
+        expected = {stream_id: s.loaded_version for stream_id, s in changed.items()}
+        new = [row for s in changed.values() for row in zip(s.new, s.traceparents, strict=True)]
+        sql, values = final.compose(append_many.APPEND_MANY, append_many.arguments(store, expected, new))
         try:
             answer = await conn.fetch(sql, *values)
         except asyncpg.UniqueViolationError as exc:
-            if exc.table_name != "events":
+            refusal = append_many.clash(exc, expected)
+            if refusal is None:
                 raise
-            raise ConcurrencyError(next(iter(changed)), changed[next(iter(changed))].loaded_version) from None
-        for row in answer:
-            s = changed[row["stream_id"]]
-            if row["inserted"] != len(s.new):
-                raise ConcurrencyError(row["stream_id"], row["expected"], row["current"])
+            raise refusal from None
+        append_many.raise_refused(answer, expected)
         events = sum(len(s.new) for s in changed.values())
         self.appended += events
         service = next(iter(changed.values())).handler.service
@@ -303,17 +268,6 @@ def _grouped(writes: list[tuple[str, tuple[object, ...]]]) -> list[tuple[str, li
     for sql, args in writes:
         groups.setdefault(sql, []).append(args)
     return list(groups.items())
-
-
-def _append_arguments(store: EventStore, streams: dict[str, _Stream]) -> list[object]:
-    columns: list[list[object]] = [[] for _ in range(13)]
-    for stream_id, s in streams.items():
-        for env, traceparent in zip(s.new, s.traceparents, strict=True):
-            values = (stream_id, *event_row(env, store.max_event_bytes), traceparent)
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
-    ids = list(streams)
-    return [ids, [streams[s].loaded_version for s in ids], *columns, WRITER_LOCK_CLASS, store.lock_key]
 
 
 _OPEN: WriteQueues[ReactionBatch] = WriteQueues("a reaction batch")

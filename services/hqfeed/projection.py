@@ -27,7 +27,7 @@ from services.hqfeed.facts import BatchChanges, FoldSettings
 from services.hqfeed.fold import complaint_ids, fold_batch, subjects_needing_breaches
 from services.hqfeed.publish import contract_events
 from services.hqfeed.state import load_facts, load_open_breaches, save_state
-from shared import tracing
+from shared import append_many, tracing
 from shared.clock import Clock
 from shared.contracts import complaint as _complaint  # noqa: F401  (registers the topics' events)
 from shared.contracts import customers as _customers  # noqa: F401
@@ -37,9 +37,7 @@ from shared.contracts import hqfeed as _hqfeed  # noqa: F401
 from shared.contracts import reception as _reception  # noqa: F401
 from shared.contracts.hqfeed import CRISIS_SLOT_MINUTES, BranchKpisDelta
 from shared.envelope import Envelope, Metadata
-from shared.eventstore import ConcurrencyError, EventStore, event_row
-from shared.horizon import WRITER_LOCK_CLASS
-from shared.reactions import _APPEND_MANY  # EventStore.append for many streams in one statement
+from shared.eventstore import EventStore
 from shared.registry import EventData, envelope_of
 from shared.topology import events_topic
 
@@ -148,8 +146,8 @@ class HqFeed:
             if env.branch_id in out:
                 last[env.branch_id] = env
         meta = Metadata(actor=ACTOR)  # one correlation id for the batch's records
-        columns: list[list[object]] = [[] for _ in range(13)]
-        expected: list[int] = []
+        expected: dict[str, int] = {}
+        records: list[tuple[Envelope, str | None]] = []
         for branch, stream in zip(streams, ids, strict=True):
             version = heads.get(stream, 0)
             at = occurred.get(branch, now)
@@ -169,25 +167,12 @@ class HqFeed:
             ]
             with tracing.handling(last[branch]) if branch in last else contextlib.nullcontext():
                 traceparent = tracing.current_traceparent()
-            for env in envs:
-                row = (stream, *event_row(env, self.store.max_event_bytes), traceparent)
-                for column, value in zip(columns, row, strict=True):
-                    column.append(value)
-            expected.append(version)
+            records.extend((env, traceparent) for env in envs)
+            expected[stream] = version
             heads[stream] = version + len(envs)
         # every branch's records in ONE append (each stream checked at its head), not one per
         # branch; a conflict (another aggregator appended first) is EventStore.append's
-        try:
-            answer = await conn.fetch(
-                _APPEND_MANY, ids, expected, *columns, WRITER_LOCK_CLASS, self.store.lock_key
-            )
-        except asyncpg.UniqueViolationError as exc:
-            if exc.table_name != "events":
-                raise
-            raise ConcurrencyError(ids[0], expected[0]) from None
-        for r in answer:
-            if r["inserted"] != heads[r["stream_id"]] - r["expected"]:
-                raise ConcurrencyError(r["stream_id"], r["expected"], r["current"])
+        await append_many.append(conn, self.store, expected, records)
         await conn.execute(
             """INSERT INTO feed_streams (stream_id, version) SELECT * FROM unnest($1::text[], $2::bigint[])
                ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version""",
