@@ -36,6 +36,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench import hops
 from bench.http_client import HTTPError, LoadClient
 from bench.infra import Infra
 from bench.load import MAX_BACKLOG_SECONDS, open_loop
@@ -180,6 +181,7 @@ async def run(
                     f"offering {rate:.0f} complaints/s for {seconds:.0f} s over {connections} connections"
                 )
                 cpu = {p.name: cpu_seconds(p.pid) for p in (feed, hq)}
+                since = time.time()
                 sent = await offer(http, names, rate, seconds, watcher)
                 accepted = [s for s in sent if s.status == 201]
                 await watcher.wait_for(len(accepted), timeout=30)
@@ -200,7 +202,41 @@ async def run(
                         "utime+stime of the process over the run",
                     )
                 run_branches = f"e2e-{run_id}-{rate:.0f}-"
+                await per_hop(
+                    report, section, prefix, infra, database_url, run_branches, since, sent, watcher
+                )
                 await hq_input(report, section, prefix, database_url, run_branches, len(accepted))
+
+
+async def per_hop(
+    report: Report,
+    section: str,
+    prefix: str,
+    infra: Infra,
+    database_url: str,
+    branch_prefix: str,
+    since: float,
+    sent: list[Sent],
+    watcher: Watcher,
+) -> None:
+    """Where the time between the command and HQ goes (:mod:`bench.hops`), p50 and p99 per hop."""
+    shown = {
+        s.complaint_id: hops.wall(at)
+        for s in sent
+        if s.complaint_id and (at := watcher.cases.get(s.complaint_id))
+    }
+    stamps = await hops.collect(
+        database_url, infra.bootstrap_servers, branch_prefix=branch_prefix, since=since, shown=shown
+    )
+    answered = {s.complaint_id: hops.wall(s.answered) for s in sent if s.complaint_id}
+    after = [answered[c] - t["recorded"] for c, t in stamps.at.items() if c in answered and "recorded" in t]
+    rows = [("command recorded → HTTP answer", "the response after the command's decision", after)]
+    rows += stamps.hops()
+    for name, what, samples in rows:
+        report.add(section, f"{prefix}hop {name} p50", percentile(samples, 50) * 1000, "ms", what)
+        report.add(
+            section, f"{prefix}hop {name} p99", percentile(samples, 99) * 1000, "ms", f"{len(samples)} cases"
+        )
 
 
 def cpu_seconds(pid: int | None) -> float:

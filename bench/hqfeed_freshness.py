@@ -9,9 +9,10 @@ shows it − the moment it was published, polled every 10 ms, two ways: **the ca
 KPI count** (``complaints_received``, what ``GET /hq/branches/{b}`` reads: one KPI delta per branch
 per ``HQFEED_WINDOW_SECONDS``).
 
-Each ``--linger-ms`` value is a run of its own (fresh services, same broker and database), one after
-the other, so two settings are compared under the same load; a linger of at least the window (1,000
-ms) is the aggregator before case records were split from the KPI window. Also printed per run: the
+Each ``--linger-ms`` value (none: the service's default) is a run of its own (fresh services, same
+broker and database), one after the other, so two settings are compared under the same load; a
+linger of at least the window (1,000 ms) is the aggregator before case records were split from the
+KPI window. Also printed per run: where the case's time went, hop by hop (:mod:`bench.hops`), the
 CPU time of each process per event and HQ's input (the aggregator's contract records, by type).
 Short by design (about 30 s per run with start-up).
 """
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 
+from bench import hops
 from bench.infra import Infra, infrastructure
 from bench.stats import percentile
 from services.simulator.envelopes import EnvelopeFactory, producer
@@ -62,8 +64,8 @@ def line(name: str, samples: list[float]) -> str:
     return f"  {name}: p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {samples[-1] * 1000:.0f} ms ({len(samples)})"
 
 
-async def one_run(infra: Infra, rate: float, seconds: float, linger_ms: float) -> None:
-    env = {**ENV, "HQFEED_CASE_LINGER_MS": f"{linger_ms:g}"}
+async def one_run(infra: Infra, rate: float, seconds: float, linger_ms: float | None) -> None:
+    env = dict(ENV) if linger_ms is None else {**ENV, "HQFEED_CASE_LINGER_MS": f"{linger_ms:g}"}
     procs = [
         ServiceProcess(
             n, database_url=infra.database_url, kafka_bootstrap_servers=infra.bootstrap_servers, env=env
@@ -79,6 +81,7 @@ async def one_run(infra: Infra, rate: float, seconds: float, linger_ms: float) -
         cases: dict[str, float] = {}  # complaint id → published at (until seen)
         kpi_samples: list[float] = []
         case_samples: list[float] = []
+        shown: dict[str, float] = {}  # complaint id → seen at HQ (wall clock), measured ones
         measuring = False
         prod = producer(infra.bootstrap_servers, linger_ms=1)
         await prod.start()
@@ -102,17 +105,20 @@ async def one_run(infra: Infra, rate: float, seconds: float, linger_ms: float) -
                         at = cases.pop(str(r["complaint_id"]))
                         if measuring:
                             case_samples.append(now - at)
+                            shown[str(r["complaint_id"])] = time.time()
                 await asyncio.sleep(0.01)
 
         poller = asyncio.create_task(poll())
         # warm-up: one event per branch, wait until HQ shows them (group joins, topic metadata)
         start = time.perf_counter()
+        since = time.time()
         cpu: dict[str, float] = {}
         for i in range(int(rate * seconds) + BRANCHES):
             if i == BRANCHES:
                 while sum(seen.values()) < BRANCHES or cases:  # noqa: ASYNC110  (the poller fills it)
                     await asyncio.sleep(0.05)
                 measuring = True
+                since = time.time()
                 cpu = {p.name: cpu_seconds(p.pid) for p in procs}
                 start = time.perf_counter()
             b = branches[i % BRANCHES]
@@ -137,9 +143,21 @@ async def one_run(infra: Infra, rate: float, seconds: float, linger_ms: float) -
             f"fresh-{run}-%",
         )
         await conn.close()
-        print(f"HQ freshness through hqfeed, linger {linger_ms:g} ms, {rate:.0f} events/s, {seconds:.0f} s:")
+        linger = "the default linger" if linger_ms is None else f"linger {linger_ms:g} ms"
+        print(f"HQ freshness through hqfeed, {linger}, {rate:.0f} events/s, {seconds:.0f} s:")
         print(line("the case (complaints)", case_samples))
         print(line("the KPI count (branch_complaints)", kpi_samples))
+        stamps = await hops.collect(
+            infra.database_url,
+            infra.bootstrap_servers,
+            branch_prefix=f"fresh-{run}-",
+            since=since,
+            shown=shown,
+            recorded_in_complaint_store=False,  # the bench is the producer: from its record's time
+        )
+        print("  per hop of the case (bench.hops):")
+        for row in stamps.lines()[1:]:
+            print("  " + row)
         print("  CPU per event: " + ", ".join(f"{n} {s * 1000 / events:.2f} ms" for n, s in used.items()))
         print(f"  HQ batches (warm-up included): {batches}")
         print(
@@ -169,7 +187,7 @@ async def hq_batches(url: str) -> str:
     return f"{n:.0f}, {records:.1f} records and {seconds:.1f} ms (apply + offset commit) each"
 
 
-async def main(rate: float, seconds: float, lingers: list[float]) -> None:
+async def main(rate: float, seconds: float, lingers: list[float | None]) -> None:
     async with infrastructure([]) as infra:
         for linger in lingers:
             await one_run(infra, rate, seconds, linger)
@@ -180,7 +198,10 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument(
-        "--linger-ms", default="20", help="comma-separated HQFEED_CASE_LINGER_MS values, one run each"
+        "--linger-ms",
+        default="",
+        help="comma-separated HQFEED_CASE_LINGER_MS values, one run each (default: the service's)",
     )
     args = parser.parse_args()
-    asyncio.run(main(args.rate, args.seconds, [float(x) for x in args.linger_ms.split(",")]))
+    lingers = [float(x) for x in args.linger_ms.split(",") if x] or [None]
+    asyncio.run(main(args.rate, args.seconds, lingers))

@@ -179,7 +179,7 @@ class Ran:
     resource_id: UUID | None = None
 
 
-class _Answer:
+class ViewAnswer:
     """The route's answer, serialized here: the view a command route returns is already an instance
     of its ``response_model``, which FastAPI would validate again before serializing it (~40 µs of
     a command). The bytes, status and headers are what FastAPI makes of it: the view dumped by the
@@ -218,13 +218,17 @@ class CommandRoutes(Generic[AppT]):
         text_batch: Callable[[AppT], TextBatch],
         if_match: str = 'The version you read, e.g. "3"',
         stream_of: Callable[..., Awaitable[Any]] | None = None,
+        app_of_request: Callable[[Request], AppT] | None = None,
     ) -> None:
         """``if_match``: the ``If-Match`` header's description in OpenAPI. ``stream_of``: the
         dependency ``branch_of`` itself depends on to load the stream (FastAPI runs it once per
-        request): its value reaches ``run`` as :attr:`CommandCall.preloaded`."""
+        request): its value reaches ``run`` as :attr:`CommandCall.preloaded`. ``app_of_request``:
+        the service's app object from the request, called in the route instead of solving ``app``
+        as a dependency (a node fewer per request; the OpenAPI document is the same)."""
         self.router = router
         self.resource = resource
         self.app = app
+        self.app_of_request = app_of_request
         self.branch_of = branch_of
         self.stream_of = stream_of
         self.run = run
@@ -275,12 +279,13 @@ class CommandRoutes(Generic[AppT]):
         and answers ``Ran`` with ``resource_id``; the route answers 201 with ``view`` and
         ``Location: {location}/{resource_id}``."""
 
-        answer = _Answer(view)
+        answer = ViewAnswer(view)
+        of_request = self.app_of_request
 
         async def endpoint(**kw: Any) -> Any:
-            app: AppT = kw["app"]
-            meta = actor_metadata(kw["staff"], kw["x_correlation_id"])
             request: Request = kw["request"]
+            app: AppT = kw["app"] if of_request is None else of_request(request)
+            meta = actor_metadata(kw["staff"], kw["x_correlation_id"])
             response: Response = kw["response"]
             given = kw.get("body") or body()
             create = Create.of(request, kw["idempotency_key"], scope=kw["branch_id"], body=given)
@@ -298,7 +303,7 @@ class CommandRoutes(Generic[AppT]):
         staff = Annotated[Principal, Depends(requires(action))]
         params = [
             inspect.Parameter("branch_id", keyword, annotation=BranchPath),
-            inspect.Parameter("app", keyword, annotation=Annotated[Any, Depends(self.app)]),
+            *self._app_param(),
             inspect.Parameter("staff", keyword, annotation=staff),
             inspect.Parameter("request", keyword, annotation=Request),
             inspect.Parameter("response", keyword, annotation=Response),
@@ -315,15 +320,27 @@ class CommandRoutes(Generic[AppT]):
             path, endpoint, methods=["POST"], status_code=201, response_model=view, name=name
         )
 
+    def _app_param(self) -> list[inspect.Parameter]:
+        """The route's ``app`` dependency, unless the app comes from the request (``request``
+        is then a parameter of every route)."""
+        if self.app_of_request is not None:
+            return []
+        return [
+            inspect.Parameter(
+                "app", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[Any, Depends(self.app)]
+            )
+        ]
+
     def _given(self, app: AppT, meta: Metadata, texts: TextBatch) -> Given:
         return Given(now=self.now(app), texts=texts, actor=meta.actor, app=app, meta=meta)
 
     def _endpoint(self, model: type[BaseModel] | None, build: Build) -> Callable[..., Awaitable[Any]]:
         resource = self.resource
-        answer = _Answer(self.view)
+        answer = ViewAnswer(self.view)
+        of_request = self.app_of_request
 
         async def endpoint(**kw: Any) -> Any:
-            app: AppT = kw["app"]
+            app: AppT = kw["app"] if of_request is None else of_request(kw["request"])
             staff: Principal = kw["staff"]
             meta = actor_metadata(staff, kw["x_correlation_id"])
             response: Response = kw["response"]
@@ -354,17 +371,17 @@ class CommandRoutes(Generic[AppT]):
     ) -> inspect.Signature:
         keyword = inspect.Parameter.KEYWORD_ONLY
         staff = Annotated[Principal, Depends(requires_on(action, self.branch_of))]
-        app = Annotated[Any, Depends(self.app)]
         body: list[inspect.Parameter] = []
         if model is not None and body_required:
             body = [inspect.Parameter("body", keyword, annotation=model)]
         elif model is not None:
             body = [inspect.Parameter("body", keyword, annotation=model | None, default=None)]
+        with_request = keyed or self.app_of_request is not None
         params = [
             inspect.Parameter(self.resource, keyword, annotation=UUID),
-            inspect.Parameter("app", keyword, annotation=app),
+            *self._app_param(),
             inspect.Parameter("staff", keyword, annotation=staff),
-            *([inspect.Parameter("request", keyword, annotation=Request)] if keyed else []),
+            *([inspect.Parameter("request", keyword, annotation=Request)] if with_request else []),
             inspect.Parameter("response", keyword, annotation=Response),
             inspect.Parameter("if_match", keyword, annotation=self.if_match, default=None),
             *(

@@ -443,7 +443,7 @@ class CommandHandler(Generic[C, S]):
         meta: Metadata,
     ) -> list[Envelope]:
         now = self.clock.now()
-        return [
+        envelopes = [
             Envelope(
                 event_id=uuid4(),
                 type=event.event_type,
@@ -460,3 +460,5 @@ class CommandHandler(Generic[C, S]):
             )
             for offset, event in enumerate(events, start=1)
         ]
+        # a decode of these (the projections', in the same transaction) is then the event itself
+        return list(map(self.store.registry.encoded, envelopes, events))

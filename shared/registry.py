@@ -32,10 +32,23 @@ class UnknownEventType(ValueError):
     pass
 
 
+#: how many payloads :class:`EventRegistry` remembers the validated event of (see ``_known``)
+KNOWN_EVENTS = 64
+
+
 class EventRegistry:
     def __init__(self) -> None:
         self._models: dict[str, type[EventData]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        #: ``id(data)`` → ``(data, event)``: the typed event of an envelope payload this registry
+        #: has just validated (:meth:`upcast`) or made (:meth:`encoded`), so that the next
+        #: :meth:`decode` of the same payload object does not validate it again (a stream's load
+        #: upcasts then folds; a command's envelopes are decoded by its projections in the same
+        #: transaction). Keyed by identity, the payload kept alive with it (its id cannot be reused
+        #: while it is here); payloads are never changed in place. A decode takes its entry out,
+        #: and only a few are kept (the oldest forgotten first): what is remembered lives no longer
+        #: than it would have, so the garbage collector's old generation does not grow with it.
+        self._known: dict[int, tuple[dict[str, Any], EventData]] = {}
 
     def register(self, model: type[EventData]) -> None:
         known = self._models.get(model.event_type)
@@ -75,9 +88,12 @@ class EventRegistry:
                 raise UnknownEventType(f"no upcaster for {envelope.type} v{version}")
             data, version = step(data), version + 1
         context = {STORED_EVENT: True} if stored else None
-        validated = model.model_validate(data, context=context).model_dump(mode="json")
+        event = model.model_validate(data, context=context)
+        validated = event.model_dump(mode="json")
         if version == envelope.schema_version and validated == data:
+            self._remember(data, event)
             return envelope
+        self._remember(validated, event)
         return envelope.model_copy(update={"schema_version": version, "data": validated})
 
     def current_json(self, event_type: str, schema_version: int, raw: str) -> str:
@@ -106,7 +122,26 @@ class EventRegistry:
 
     def decode(self, envelope: Envelope) -> EventData:
         """The typed payload of an (already upcast) envelope."""
-        return self.model_for(envelope.type).model_validate(envelope.data)
+        data = envelope.data
+        known = self._known.pop(id(data), None)
+        if known is not None and known[0] is data and type(known[1]).event_type == envelope.type:
+            return known[1]
+        return self.model_for(envelope.type).model_validate(data)
+
+    def encoded(self, envelope: Envelope, event: EventData) -> Envelope:
+        """``envelope``, made of ``event`` (its ``data`` is ``event``'s JSON dump): a later
+        :meth:`decode` of it answers ``event`` itself without validating the payload again."""
+        self._remember(envelope.data, event)
+        return envelope
+
+    def _remember(self, data: dict[str, Any], event: EventData) -> None:
+        known = self._known
+        known[id(data)] = (data, event)
+        if len(known) > KNOWN_EVENTS:
+            try:
+                del known[next(iter(known))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread trimmed it meanwhile
+                pass
 
 
 REGISTRY = EventRegistry()

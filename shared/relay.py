@@ -15,7 +15,7 @@ safety timer for a lost notification; after each acknowledged batch it announces
 wakes idle consumers in every process (:mod:`shared.topic_wakeups`). An event committed while the
 relay is idle goes out at once; under a steady load a round (read, produce request, checkpoint,
 each with a fixed cost far above an event's) starts at most every ``ROUND_SECONDS`` and takes what
-came meanwhile.
+came meanwhile (``round_seconds=0`` for a store whose appends come batched already: the HQ feed's).
 
 The topic is a repairable copy of the store (:mod:`shared.relay_repair`): the relay records the
 last record the broker acknowledged per partition, and at every (re)connect, every
@@ -89,6 +89,7 @@ class OutboxRelay:
         service: str,
         batch_size: int = 1000,
         check: BrokerCheck | None = None,
+        round_seconds: float = ROUND_SECONDS,
     ) -> None:
         self._store = store
         self._connect = connect
@@ -96,6 +97,10 @@ class OutboxRelay:
         self.topic = topic
         self.service = service
         self._batch_size = batch_size
+        #: the pacing of rounds under a steady load (:data:`ROUND_SECONDS`); 0 for a store whose
+        #: appends are already batched (one transaction per consumer batch, e.g. the HQ feed's):
+        #: each commit then goes out at once, as there is nothing to gather behind it
+        self.round_seconds = round_seconds
         self._wake = asyncio.Event()
         self._draining = False
         self._stopped = asyncio.Event()
@@ -187,7 +192,8 @@ class OutboxRelay:
                     continue  # a backlog: on at once
                 # events are trickling in: let more arrive, so that under load there are fewer,
                 # fuller rounds (each costs a read, a produce request and a checkpoint write)
-                await asyncio.sleep(started + ROUND_SECONDS - loop.time())
+                if self.round_seconds > 0:
+                    await asyncio.sleep(started + self.round_seconds - loop.time())
                 if self._wake.is_set() or await self._store.has_events_after(self.position, conn):
                     continue
                 # nothing was appended since the read: skip the read that would come back empty

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from services.complaint import bodies as b
 from services.complaint import domain as d
-from services.complaint.app import ComplaintApp
+from services.complaint.app import ComplaintApp, app_for
 from services.complaint.routes import complaint_app, complaint_branch, complaint_stream, router, run_command
 from services.complaint.views import ComplaintView
 from shared.command_routes import CommandRoutes, Given, by_keyword
@@ -30,6 +30,7 @@ commands: CommandRoutes[ComplaintApp] = CommandRoutes(
     router,
     resource="complaint_id",
     app=complaint_app,
+    app_of_request=lambda request: app_for(request.app.state.ctx),
     branch_of=complaint_branch,
     stream_of=complaint_stream,
     run=run_command,

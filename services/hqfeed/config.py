@@ -14,8 +14,10 @@ class FeedConfig(BaseSettings):
     window_seconds: float = Field(default=1.0, ge=0.0, le=30.0)
     #: how long a batch collects domain events after its first one before it is folded and its case
     #: records (complaint snapshots, remediation actions, merges) published; its KPI deltas wait
-    #: for the window. At least ``window_seconds``: one batch per window, everything together.
-    case_linger_ms: float = Field(default=20.0, ge=0.0, le=30_000.0)
+    #: for the window. 0 (default): a batch is what one poll gives (what came while the previous
+    #: one was folded: under load batches grow by themselves, as HQ's do). At least
+    #: ``window_seconds``: one batch per window, everything together.
+    case_linger_ms: float = Field(default=0.0, ge=0.0, le=30_000.0)
     #: the most domain events folded in one batch (a rebuild or a backlog reads full batches)
     max_batch: int = Field(default=5000, ge=1, le=50_000)
 

@@ -5,9 +5,11 @@ The shared :class:`~shared.batch_consumer.BatchConsumer` runs the loop and the
 with ``projection_positions``, offsets committed only after the batch's transaction and never past
 a gap). What is the aggregator's own:
 
-- a batch lingers ``HQFEED_CASE_LINGER_MS`` (20 ms) after its first record, or ``max_batch``
-  records, and is folded at once: its complaint snapshots, remediation actions and merges go out
-  in its transaction, so a case reaches HQ within tens of milliseconds;
+- a batch is what one poll gives (``HQFEED_CASE_LINGER_MS``, default 0: or what comes within that
+  long of its first record), at most ``max_batch`` records, and is folded at once: its complaint
+  snapshots, remediation actions and merges go out in its transaction, and the relay publishes
+  them without pacing its rounds (one commit per batch), so a case reaches HQ within tens of
+  milliseconds;
 - its KPI deltas are held in ``pending_deltas`` (same transaction), and when the window
   (``HQFEED_WINDOW_SECONDS``, from the first held delta) closes, one transaction publishes each
   active branch's merge: still at most one KPI delta per branch per window, so HQ's input keeps

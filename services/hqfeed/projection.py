@@ -38,7 +38,9 @@ from shared.contracts import hqfeed as _hqfeed  # noqa: F401
 from shared.contracts import reception as _reception  # noqa: F401
 from shared.contracts.hqfeed import CRISIS_SLOT_MINUTES, BranchKpisDelta
 from shared.envelope import Envelope
-from shared.eventstore import EventStore
+from shared.eventstore import ConcurrencyError, EventStore, event_row
+from shared.horizon import WRITER_LOCK_CLASS
+from shared.reactions import _APPEND_MANY  # EventStore.append for many streams in one statement
 from shared.registry import EventData
 from shared.topology import events_topic
 
@@ -147,6 +149,8 @@ class HqFeed:
             if env.branch_id in out:
                 last[env.branch_id] = env
         correlation = uuid4()
+        columns: list[list[object]] = [[] for _ in range(13)]
+        expected: list[int] = []
         for branch, stream in zip(streams, ids, strict=True):
             version = heads.get(stream, 0)
             envs = [
@@ -167,7 +171,26 @@ class HqFeed:
                 for i, data in enumerate(out[branch], start=1)
             ]
             with tracing.handling(last[branch]) if branch in last else contextlib.nullcontext():
-                heads[stream] = await self.store.append(stream, version, envs, conn)
+                traceparent = tracing.current_traceparent()
+            for env in envs:
+                row = (stream, *event_row(env, self.store.max_event_bytes), traceparent)
+                for column, value in zip(columns, row, strict=True):
+                    column.append(value)
+            expected.append(version)
+            heads[stream] = version + len(envs)
+        # every branch's records in ONE append (each stream checked at its head), not one per
+        # branch; a conflict (another aggregator appended first) is EventStore.append's
+        try:
+            answer = await conn.fetch(
+                _APPEND_MANY, ids, expected, *columns, WRITER_LOCK_CLASS, self.store.lock_key
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.table_name != "events":
+                raise
+            raise ConcurrencyError(ids[0], expected[0]) from None
+        for r in answer:
+            if r["inserted"] != heads[r["stream_id"]] - r["expected"]:
+                raise ConcurrencyError(r["stream_id"], r["expected"], r["current"])
         await conn.execute(
             """INSERT INTO feed_streams (stream_id, version) SELECT * FROM unnest($1::text[], $2::bigint[])
                ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version""",

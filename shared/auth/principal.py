@@ -59,6 +59,9 @@ class Principal:
 
         if self.action is None:
             raise RuntimeError("check_branch needs a principal from requires(action)")
+        check = self._check
+        if check is not None and check.checked_branch == branch_id and check.action == self.action:
+            return  # this request's route already checked this branch for this action (same answer)
         authorize(self, self.action, branch_id)
         if self._check is not None:
             self._check.checked_branch = branch_id

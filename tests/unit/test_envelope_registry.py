@@ -193,3 +193,38 @@ def test_registry_refuses_two_models_for_one_type() -> None:
     Other.event_type, Other.schema_version = "ParcelSent", 1
     with pytest.raises(ValueError, match="registered twice"):
         registry.register(Other)
+
+
+def test_registry_decodes_what_it_just_validated_or_made_without_validating_again() -> None:
+    registry, model = private_registry()
+    env = Envelope.model_validate(envelope_fields(schema_version=2, data={"weight_g": 1, "sender_ref": "s"}))
+    upcast = registry.upcast(env, stored=True)
+    first = registry.decode(upcast)
+    again = registry.decode(upcast)
+    assert first == again == model(weight_g=1, sender_ref="s")
+    assert again is not first, "a decode takes the remembered event out: the next one validates"
+
+    made = model(weight_g=2, sender_ref="t")
+    fields = envelope_fields(schema_version=2, data=made.model_dump(mode="json"))
+    enveloped = registry.encoded(Envelope.model_validate(fields), made)
+    copy = Envelope.model_validate(fields)
+    # an equal payload that is another object is validated as ever
+    assert registry.decode(copy) == made and registry.decode(copy) is not made
+    assert registry.decode(enveloped) is made
+
+
+def test_registry_remembers_a_bounded_number_of_events() -> None:
+    from shared.registry import KNOWN_EVENTS
+
+    registry, _ = private_registry()
+    envelopes = [
+        registry.upcast(
+            Envelope.model_validate(
+                envelope_fields(schema_version=2, data={"weight_g": n, "sender_ref": "s"})
+            )
+        )
+        for n in range(KNOWN_EVENTS + 10)
+    ]
+    assert len(registry._known) <= KNOWN_EVENTS + 1
+    # the forgotten ones decode all the same
+    assert [registry.decode(e).weight_g for e in envelopes] == list(range(KNOWN_EVENTS + 10))  # type: ignore[attr-defined]

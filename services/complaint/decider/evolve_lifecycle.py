@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from services.complaint.decider.folding import add_source, answered, new_cycle, on, set_solution, start_clocks
 from services.complaint.regclocks import Clocks
 from services.complaint.state import (
@@ -11,6 +9,7 @@ from services.complaint.state import (
     Solution,
     SolutionStatus,
     Status,
+    replace,
 )
 from shared.contracts import complaint as ev
 

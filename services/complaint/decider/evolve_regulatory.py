@@ -3,14 +3,13 @@ material, staff, interim responses, reviews, SLA milestones."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from services.complaint.decider.deadlines import milestone
 from services.complaint.decider.folding import answered, new_cycle, on, start_clocks
 from services.complaint.state import (
     REGULATORY_SLA,
     Complaint,
     Status,
+    replace,
 )
 from shared.contracts import complaint as ev
 from shared.contracts.sla import SlaAtRisk, SlaBreached

@@ -5,7 +5,6 @@ the helpers those functions share."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,6 +14,7 @@ from services.complaint.state import (
     Complaint,
     SolutionStatus,
     Status,
+    replace,
 )
 from shared.contracts.complaint import (
     ClockStart,

@@ -208,6 +208,28 @@ def test_check_branch_needs_a_bound_action() -> None:
         staff(Role.LOBBY_MANAGER).bound_to("complaint.read").check_branch(OTHER)
 
 
+def test_a_branch_checked_once_per_request_is_not_authorized_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.auth import permissions
+    from shared.auth.principal import BranchCheck
+
+    calls: list[str | None] = []
+    real = permissions.authorize
+
+    def counted(principal: Principal, action: str, branch_id: str | None = None) -> None:
+        calls.append(branch_id)
+        real(principal, action, branch_id)
+
+    monkeypatch.setattr(permissions, "authorize", counted)
+    check = BranchCheck(action="complaint.read", required=True)
+    bound = staff(Role.LOBBY_MANAGER).bound_to("complaint.read", check)
+    bound.check_branch(OWN)
+    bound.check_branch(OWN)  # the handler's check after the route's: the same answer
+    assert calls == [OWN] and check.checked_branch == OWN
+    with pytest.raises(Forbidden):
+        bound.check_branch(OTHER)  # another branch is checked as ever
+    assert calls == [OWN, OTHER]
+
+
 def _rejections(reason: str) -> float:
     value = REGISTRY.get_sample_value("branchcare_auth_rejections_total", {"status": "403", "reason": reason})
     return value or 0.0
