@@ -184,21 +184,8 @@ async def rebuild_from_raw(url: str, records: Sequence[bytes]) -> float:
             envs = _decode(records[i : i + REBUILD_BATCH])
             c = fold_batch(envs, facts=facts, open_breaches=open_breaches, tz_of=tz_of, settings=settings)
             open_breaches = (open_breaches - c.breaches_deleted) | set(c.breaches_added)
-            changes = HqChanges(
-                day=c.day,
-                day_sla=c.day_sla,
-                day_category=c.day_category,
-                complaints={k: f.model_dump() for k, f in c.complaints.items()},
-                remediation={k: t.model_dump() for k, t in c.remediation.items()},
-                breaches_added=c.breaches_added,
-                breaches_deleted=c.breaches_deleted,
-                received=c.received,
-                received_latest=c.received_latest,
-                branches=c.branches,
-                slots=c.slots,
-            )
             async with pool.acquire() as conn, conn.transaction():
-                await write_changes(conn, changes)
+                await write_changes(conn, HqChanges.from_fold(c))
         return time.perf_counter() - started
     finally:
         await pool.close()

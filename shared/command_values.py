@@ -17,7 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import asyncpg
 
 from shared.envelope import Envelope
-from shared.eventstore import _ENVELOPE_JSON, EventStore
+from shared.eventstore import ENVELOPE_JSON, EventStore
 from shared.text_owners import STREAM_KEYS
 
 S = TypeVar("S")
@@ -127,7 +127,7 @@ async def stream_branch(store: EventStore, stream_id: str) -> str | None:
 def history_sql(param: str) -> str:
     """An expression: the events of the stream named by ``param`` (e.g. ``$1``), as envelope JSON
     in order (a ``text[]``; :meth:`CommandHandler.loaded_from` reads it as ``history``)."""
-    return f"array(SELECT {_ENVELOPE_JSON} FROM events WHERE stream_id = {param} ORDER BY stream_version)"
+    return f"array(SELECT {ENVELOPE_JSON} FROM events WHERE stream_id = {param} ORDER BY stream_version)"
 
 
 _HISTORY = history_sql("$1")

@@ -19,7 +19,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Generic, TypeVar, cast
-from uuid import uuid4
 
 import asyncpg
 
@@ -45,7 +44,7 @@ from shared.envelope import Envelope, Metadata
 from shared.eventstore import ConcurrencyError, EventStore
 from shared.logs import bind
 from shared.metrics import APPEND_SECONDS, COMMAND_CONFLICTS, EVENTS_APPENDED
-from shared.registry import EventData
+from shared.registry import EventData, envelope_of
 
 __all__ = [
     "AfterAppend",
@@ -444,21 +443,10 @@ class CommandHandler(Generic[C, S]):
     ) -> list[Envelope]:
         now = self.clock.now()
         envelopes = [
-            Envelope(
-                event_id=uuid4(),
-                type=event.event_type,
-                schema_version=event.schema_version,
-                stream_id=stream_id,
-                stream_version=version + offset,
-                branch_id=branch_id,
-                occurred_at=now,
-                recorded_at=now,
-                correlation_id=meta.correlation_id,
-                causation_id=meta.causation_id,
-                actor=meta.actor,
-                data=event.model_dump(mode="json"),
+            envelope_of(
+                event, stream_id=stream_id, version=version + n, branch_id=branch_id, meta=meta, at=now
             )
-            for offset, event in enumerate(events, start=1)
+            for n, event in enumerate(events, start=1)
         ]
         # a decode of these (the projections', in the same transaction) is then the event itself
         return list(map(self.store.registry.encoded, envelopes, events))

@@ -29,6 +29,8 @@ import asyncpg
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.asgi import HttpMiddleware
+
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 2
@@ -113,17 +115,14 @@ def _outcome(exc: BaseException, method: str) -> str | None:
     return "outcome_unknown"
 
 
-class DatabaseFaultMiddleware:
+class DatabaseFaultMiddleware(HttpMiddleware):
     """Answers a database failure that no route handled with a 503 JSON (see the module doc)."""
 
     def __init__(self, app: ASGIApp, service: str = "unknown") -> None:
-        self.app = app
+        super().__init__(app)
         self.service = service
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

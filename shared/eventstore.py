@@ -35,7 +35,7 @@ from uuid import UUID
 import asyncpg
 from pydantic_core import to_json
 
-from shared import db_batch, tracing
+from shared import append_many, db_batch, tracing
 from shared.commit_notifier import CommitNotifier
 from shared.dbfaults import (
     DatabaseUnavailable,
@@ -119,14 +119,16 @@ SELECT (SELECT v FROM cur) AS current, (SELECT in_log_order FROM cur) AS in_log_
        (SELECT count(*) FROM ins) AS inserted
 """
 
-_ENVELOPE_JSON = """json_build_object(
+#: one stored event as its envelope's JSON (a SQL expression over a row of ``events``): every
+#: reader of the store (streams, the log, reactions' batch loads, ``branchcare stream show``)
+ENVELOPE_JSON = """json_build_object(
     'event_id', event_id, 'type', type, 'schema_version', schema_version,
     'stream_id', stream_id, 'stream_version', stream_version, 'branch_id', branch_id,
     'occurred_at', occurred_at, 'recorded_at', recorded_at, 'correlation_id', correlation_id,
     'causation_id', causation_id, 'actor', actor, 'data', data)::text"""
 
 _READ_ALL = f"""
-SELECT tx_id, position, branch_id, type, schema_version, traceparent, {_ENVELOPE_JSON} AS json
+SELECT tx_id, position, branch_id, type, schema_version, traceparent, {ENVELOPE_JSON} AS json
 FROM events
 WHERE (tx_id, position) > ($1::xid8, $2::bigint)
   AND tx_id < {horizon_sql("$1::xid8", "$2::bigint", "$4", "$5", "$6")}
@@ -245,16 +247,21 @@ class EventStore:
             await self.pool.release(conn)
         self.notifier.poke()
 
+    async def _acquire(self) -> asyncpg.Connection:
+        """A pooled connection; none to be had (the server is down or refuses) is
+        :class:`DatabaseUnavailable`."""
+        try:
+            return await self.pool.acquire()
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise DatabaseUnavailable(f"no connection: {exc!r}") from exc
+            raise
+
     async def _begin(self) -> tuple[asyncpg.Connection, Any]:
         """A pooled connection with a transaction started; a connection that turns out broken at
         BEGIN (the server restarted since it was pooled) is replaced once."""
         for attempt in (1, 2):
-            try:
-                conn = await self.pool.acquire()
-            except Exception as exc:
-                if is_connection_error(exc):
-                    raise DatabaseUnavailable(f"no connection: {exc!r}") from exc
-                raise
+            conn = await self._acquire()
             tx = conn.transaction()
             try:
                 await tx.start()
@@ -291,9 +298,13 @@ class EventStore:
         """:meth:`append`, sent with the writes queued on ``conn`` (``shared.db_batch``) as one
         statement when the transaction flushes; at once when nothing is queued there. Its
         :class:`ConcurrencyError` then comes from the flush (the commit of
-        :meth:`transaction`), which rolls everything back."""
+        :meth:`transaction`), which rolls everything back. Another stream's append queued there
+        and let join (``shared.append_many.let_join``) is not sent first: both go as one
+        statement."""
         if not events:
             return expected_version
+        if append_many.joined(self, conn, (stream_id, expected_version, events)):
+            return expected_version + len(events)
         args = self._arguments(stream_id, expected_version, events)
 
         def check(row: asyncpg.Record | None) -> None:
@@ -302,7 +313,9 @@ class EventStore:
         def refused(exc: asyncpg.UniqueViolationError) -> Exception | None:
             return ConcurrencyError(stream_id, expected_version) if exc.table_name == "events" else None
 
-        if not await db_batch.end_with(conn, db_batch.Last(_APPEND, tuple(args), check, refused)):
+        part = (stream_id, expected_version, events)
+        last = append_many.QueuedAppend(_APPEND, tuple(args), check, refused, self, (part,))
+        if not await db_batch.end_with(conn, last):
             return await self.append(stream_id, expected_version, events, conn)
         return expected_version + len(events)
 
@@ -341,12 +354,7 @@ class EventStore:
         looking the first event up: committed → None; not committed → retried once on a fresh
         connection, then :class:`DatabaseUnavailable`; no answer → :class:`OutcomeUnknown`."""
         for attempt in (1, 2):
-            try:
-                own = await self.pool.acquire()
-            except Exception as exc:
-                if is_connection_error(exc):
-                    raise DatabaseUnavailable(f"no connection: {exc!r}") from exc
-                raise
+            own = await self._acquire()
             try:
                 row: asyncpg.Record | None = await own.fetchrow(_APPEND, *args)
                 return row
@@ -415,7 +423,7 @@ class EventStore:
 
     async def read_stream(self, stream_id: str, conn: asyncpg.Connection | None = None) -> list[Envelope]:
         """The stream's events in order, upcast to their current schema versions."""
-        query = f"SELECT {_ENVELOPE_JSON} AS json FROM events WHERE stream_id = $1 ORDER BY stream_version"
+        query = f"SELECT {ENVELOPE_JSON} AS json FROM events WHERE stream_id = $1 ORDER BY stream_version"
         rows = await (self.read_rows(query, stream_id) if conn is None else conn.fetch(query, stream_id))
         return [self.registry.upcast(Envelope.model_validate_json(r["json"]), stored=True) for r in rows]
 

@@ -31,8 +31,9 @@ from contextlib import contextmanager
 from typing import Any, Literal, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from shared.asgi import HttpMiddleware
 from shared.pii import install_log_scrubbing, scrub_text
 from shared.settings import LogSettings
 
@@ -184,18 +185,12 @@ def configure_logging(
     return chosen
 
 
-class LogContextMiddleware:
+class LogContextMiddleware(HttpMiddleware):
     """Binds the request's correlation id (header ``X-Correlation-Id``) for the log lines of the
     request, for an app without the audit middleware (``shared.runner``'s apps have it: it binds
     the id itself, and assigns one when the client sent none)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         correlation = next(
             (
                 bytes(value).decode("latin-1")[:64]

@@ -38,7 +38,7 @@ import asyncpg
 from shared import db_batch, tracing
 from shared.commands import CommandHandler
 from shared.envelope import Envelope, Metadata
-from shared.eventstore import ConcurrencyError, EventStore, event_row
+from shared.eventstore import ENVELOPE_JSON, ConcurrencyError, EventStore, event_row
 from shared.horizon import WRITER_LOCK_CLASS
 from shared.metrics import APPEND_SECONDS, EVENTS_APPENDED
 from shared.per_connection import WriteQueues
@@ -46,12 +46,8 @@ from shared.per_connection import WriteQueues
 log = logging.getLogger(__name__)
 
 #: every stream a flush's commands touch, in one statement (the store's envelope JSON)
-_LOAD = """
-SELECT stream_id, json_build_object(
-    'event_id', event_id, 'type', type, 'schema_version', schema_version,
-    'stream_id', stream_id, 'stream_version', stream_version, 'branch_id', branch_id,
-    'occurred_at', occurred_at, 'recorded_at', recorded_at, 'correlation_id', correlation_id,
-    'causation_id', causation_id, 'actor', actor, 'data', data)::text AS json
+_LOAD = f"""
+SELECT stream_id, {ENVELOPE_JSON} AS json
 FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version
 """
 

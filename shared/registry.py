@@ -7,11 +7,13 @@ Old versions are upcast on read, never rewritten in the store.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
+from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.envelope import Envelope
+from shared.envelope import Envelope, Metadata
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 #: validation context flag: the data is an event this service stored earlier, read back (not
@@ -26,6 +28,36 @@ class EventData(BaseModel):
 
     event_type: ClassVar[str]
     schema_version: ClassVar[int]
+
+
+def envelope_of(
+    event: EventData,
+    *,
+    stream_id: str,
+    version: int,
+    branch_id: str,
+    meta: Metadata,
+    at: datetime,
+    recorded_at: datetime | None = None,
+    exclude_defaults: bool = False,
+) -> Envelope:
+    """``event`` as the ``version``-th event of its stream, with a new event id: who and why from
+    ``meta``, occurred ``at`` (recorded then too, unless ``recorded_at``); ``exclude_defaults``
+    leaves fields at their defaults out of the data (upcasting and decoding fill them in)."""
+    return Envelope(
+        event_id=uuid4(),
+        type=event.event_type,
+        schema_version=event.schema_version,
+        stream_id=stream_id,
+        stream_version=version,
+        branch_id=branch_id,
+        occurred_at=at,
+        recorded_at=at if recorded_at is None else recorded_at,
+        correlation_id=meta.correlation_id,
+        causation_id=meta.causation_id,
+        actor=meta.actor,
+        data=event.model_dump(mode="json", exclude_defaults=exclude_defaults),
+    )
 
 
 class UnknownEventType(ValueError):

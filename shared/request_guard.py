@@ -35,6 +35,8 @@ from collections.abc import Iterable
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.asgi import HttpMiddleware
+
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "JSON_TYPES", "RequestGuard", "install_request_guard"]
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -69,7 +71,7 @@ def is_json(kind: str | None) -> bool:
     return top == "application" and sub.endswith("+json")
 
 
-class RequestGuard:
+class RequestGuard(HttpMiddleware):
     def __init__(
         self,
         app: ASGIApp,
@@ -78,7 +80,7 @@ class RequestGuard:
     ) -> None:
         if max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
-        self.app = app
+        super().__init__(app)
         self.max_body_bytes = max_body_bytes
         self.accept = frozenset(a.lower() for a in accept)
 
@@ -88,10 +90,7 @@ class RequestGuard:
     def _expected(self) -> str:
         return " or ".join(["application/json", *sorted(self.accept)])
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
         length_header = headers.get(b"content-length")
         chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()

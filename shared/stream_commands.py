@@ -10,19 +10,10 @@ from uuid import UUID
 import asyncpg
 
 from shared import db_batch, reactions
-from shared.clock import Clock
-from shared.commands import (
-    AfterAppend,
-    AfterChange,
-    CheckBranch,
-    CommandHandler,
-    CommandResult,
-    Loaded,
-    PendingTexts,
-)
-from shared.decider import Decider, NotFound
+from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, MakeCommand, PendingTexts
+from shared.decider import NotFound
 from shared.envelope import Envelope, Metadata
-from shared.eventstore import EventStore
+from shared.idempotency import Create, claim_first
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -37,29 +28,10 @@ class StreamCommands(Generic[C, S]):
     created); :meth:`load` refuses a stream that does not exist (404).
     """
 
-    def __init__(
-        self,
-        *,
-        service: str,
-        store: EventStore,
-        decider: Decider[C, S],
-        clock: Clock,
-        after_append: AfterAppend[S] | None = None,
-        after_change: AfterChange[S] | None = None,
-        stream_id: Callable[[UUID], str],
-        noun: str,
-        text_keys: bool = False,
-    ) -> None:
-        """``text_keys``: the stream's commands carry free texts (``CommandHandler``)."""
-        self.handler = CommandHandler(
-            service=service,
-            store=store,
-            decider=decider,
-            clock=clock,
-            after_append=after_append,
-            after_change=after_change,
-            text_keys=text_keys,
-        )
+    def __init__(self, handler: CommandHandler[C, S], *, stream_id: Callable[[UUID], str], noun: str) -> None:
+        """``handler``: the service's command handling for this kind of stream (its decider, what
+        it writes with each append); ``stream_id`` names an entity's stream, ``noun`` it in a 404."""
+        self.handler = handler
         self._stream_id = stream_id
         self._noun = noun
 
@@ -73,13 +45,23 @@ class StreamCommands(Generic[C, S]):
         check_branch: CheckBranch | None = None,
         texts: PendingTexts | None = None,
         preloaded: Loaded[S] | None = None,
+        create: Create | None = None,
     ) -> CommandResult[S]:
         """A command on an existing stream, in its own transaction; ``check_branch`` sees the
         stream's branch before anything is decided; ``texts`` are stored with the events;
-        ``preloaded``: the stream as the route's branch check loaded it (:meth:`stream`)."""
+        ``preloaded``: the stream as the route's branch check loaded it (:meth:`stream`).
+
+        With an idempotency key (``create``: the command is a create on an existing stream, such
+        as a survey answer) the key is claimed in the command's transaction, naming the entity and
+        201 (a refused command rolls the claim back); a retry raises
+        :class:`~shared.idempotency.AlreadyCreated`. A conflict runs the whole transaction again,
+        the claim included."""
+        made: C | MakeCommand[S, C] = command
+        if create is not None and create.keyed:
+            made = claim_first(create, command, resource_id=str(entity_id), status=201)
         return await self.handler.execute(
             self._stream_id(entity_id),
-            command,
+            made,
             branch_id=None,
             meta=meta,
             expected_version=expected_version,

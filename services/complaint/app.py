@@ -103,17 +103,15 @@ class ComplaintApp:
                 SLA_BREACHES.labels("complaint", clock.sla)
                 SLA_MET.labels("complaint", clock.sla)
         #: staff commands on a case and its load: the shared entry points every service offers
-        self.cases: StreamCommands[Command, Complaint] = StreamCommands(
+        self.handler: CommandHandler[Command, Complaint] = CommandHandler(
             service="complaint",
             store=ctx.store,
             decider=self.decider,
             clock=ctx.clock,
             after_change=self._after_change,
-            stream_id=stream_id,
-            noun="complaint",
             text_keys=True,
         )
-        self.handler: CommandHandler[Command, Complaint] = self.cases.handler
+        self.cases = StreamCommands(self.handler, stream_id=stream_id, noun="complaint")
         self.execute = self.cases.execute
         self.get = self.cases.load
         self.scheduler = DeadlineScheduler(

@@ -36,7 +36,7 @@ from services.feedback.preferences import preferred_channel
 from shared import db_batch
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
-from shared.commands import CheckBranch, CommandResult, Loaded, PendingTexts
+from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded
 from shared.contracts.feedback import (
     DeliveryFailure,
     NegativeFeedbackReceived,
@@ -50,7 +50,6 @@ from shared.contracts.feedback import (
 )
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
-from shared.idempotency import Create, claim_first
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
 from shared.sla.subject import Subject
@@ -75,58 +74,17 @@ class FeedbackApp(StreamCommands[Command, Survey]):
     texts: PrivateTexts
 
     def __post_init__(self) -> None:
-        super().__init__(
+        handler = CommandHandler(
             service=SERVICE,
             store=self.store,
             decider=survey_decider,
             clock=self.clock,
             after_change=self._after_change,
-            stream_id=stream_id,
-            noun="survey",
             text_keys=True,  # the customers' comments: their keys are read with the survey
         )
+        super().__init__(handler, stream_id=stream_id, noun="survey")
 
     # ------------------------------------------------------------------------------- commands
-
-    async def execute(
-        self,
-        survey_id: UUID,
-        command: Command,
-        meta: Metadata,
-        expected_version: int | None = None,
-        *,
-        check_branch: CheckBranch | None = None,
-        texts: PendingTexts | None = None,
-        create: Create | None = None,
-        preloaded: Loaded[Survey] | None = None,
-    ) -> CommandResult[Survey]:
-        """A command on an existing survey (an answer); ``check_branch`` sees its branch first;
-        ``texts`` (the comment) are stored with the events, under the survey's customer;
-        ``preloaded``: the survey as the route's branch check loaded it.
-
-        With an idempotency key (``create``: the answer is a create) the key is claimed in the
-        command's transaction, naming the survey and 201 (a refused answer rolls the claim back);
-        a retry raises :class:`~shared.idempotency.AlreadyCreated`. A conflict runs the whole
-        transaction again, the claim included."""
-        if create is None or not create.keyed:
-            return await super().execute(
-                survey_id,
-                command,
-                meta,
-                expected_version,
-                check_branch=check_branch,
-                texts=texts,
-                preloaded=preloaded,
-            )
-        return await self.handler.execute(
-            stream_id(survey_id),
-            claim_first(create, command, resource_id=str(survey_id), status=201),
-            meta=meta,
-            expected_version=expected_version,
-            check_branch=check_branch,
-            texts=texts,
-            preloaded=preloaded,
-        )
 
     async def report_delivery(
         self,

@@ -24,9 +24,10 @@ import asyncpg
 from services.followup import chain, metrics
 from services.followup.decider import Command, RecordSla, ScheduleTask, Task, followup_decider, stream_id
 from services.followup.decider.rules import VERIFICATION_SLA, TaskRules
-from shared import db_batch, reactions
+from shared import append_many, db_batch, reactions
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
+from shared.commands import CommandHandler
 from shared.contracts.followup import (
     FollowUpCancelled,
     FollowUpCompleted,
@@ -71,16 +72,15 @@ class FollowUpApp(StreamCommands[Command, Task]):
     rules: TaskRules
 
     def __post_init__(self) -> None:
-        super().__init__(
+        handler = CommandHandler(
             service=SERVICE,
             store=self.store,
             decider=followup_decider,
             clock=self.clock,
             after_change=self._after_change,
-            stream_id=stream_id,
-            noun="follow-up task",
             text_keys=True,  # staff's notes: the keys they go under are read with the task
         )
+        super().__init__(handler, stream_id=stream_id, noun="follow-up task")
 
     # ---------------------------------------------------------------------- the SLA clock fires
 
@@ -116,11 +116,21 @@ class FollowUpApp(StreamCommands[Command, Task]):
         await _upsert_task(conn, state, branch_id, version)
         sla = sla_for(state.kind)
         subject = str(state.task_id)
-        # read only when an event changes an existing deadline (a new task has none yet)
-        read = envelopes[0].stream_version > 1 and any(e.type in _MOVE_DEADLINE for e in envelopes)
-        deadlines = await self.deadlines.cached(conn if read else None, subject)
-        await self._track(conn, deadlines, state, envelopes, sla, subject)
-        await deadlines.write(conn)
+        types = {e.type for e in envelopes}
+        moves = types & _MOVE_DEADLINE
+        if envelopes[0].stream_version > 1 and moves and moves <= _END_DEADLINE and _STARTS not in types:
+            # completed or cancelled: the deadline ends in SQL, queued, not read first (issue 19)
+            assert state.closed_at is not None
+            end = "met" if FollowUpCompleted.event_type in moves else "cancelled"
+            breached = state.breached_at is not None
+            await self.deadlines.end_later(conn, subject, sla, state.closed_at, end, breached=breached)
+            await self._track(conn, None, state, envelopes, sla, subject)
+        else:
+            # read only when an event changes an existing deadline (a new task has none yet)
+            read = envelopes[0].stream_version > 1 and bool(moves)
+            deadlines = await self.deadlines.cached(conn if read else None, subject)
+            await self._track(conn, deadlines, state, envelopes, sla, subject)
+            await deadlines.write(conn)
         link = chain.ended(state, envelopes)
         # a batched reaction's after_change only queues: the reaction schedules the successor itself
         if link is not None and reactions.pending(conn) is None:
@@ -146,6 +156,8 @@ class FollowUpApp(StreamCommands[Command, Task]):
             state = followup_decider.fold(events, state)
             decided.extend(events)
         envelopes = self.handler.envelopes(new_stream, 0, branch_id, decided, meta)
+        # with its predecessor's append, as one statement: their rows (task, deadline) are apart
+        append_many.let_join(conn)
         await self.store.append_later(conn, new_stream, 0, envelopes)
         await self._after_change(conn, followup_decider.initial_state, state, envelopes)
         EVENTS_APPENDED.labels(SERVICE).inc(len(envelopes))
@@ -153,19 +165,21 @@ class FollowUpApp(StreamCommands[Command, Task]):
     async def _track(
         self,
         conn: asyncpg.Connection,
-        deadlines: Deadlines,
+        deadlines: Deadlines | None,
         state: Task,
         envelopes: Sequence[Envelope],
         sla: str,
         subject: str,
     ) -> None:
-        """The deadline follows the task's events (and the metrics they complete)."""
+        """The deadline follows the task's events (and the metrics they complete); ``deadlines``
+        None: it was ended already (``Deadlines.end_later``), only the metrics are left."""
         assert state.kind is not None
         branch_id = envelopes[0].branch_id
         for env in envelopes:
             if env.type == FollowUpScheduled.event_type:
                 assert state.scheduled_at is not None and state.due_at is not None
                 policy = replace(self.deadlines.book.policy(sla, branch_id), counting="calendar")
+                assert deadlines is not None
                 await deadlines.start(
                     conn,
                     subject=Subject("follow_up", subject, env.stream_id, branch_id),
@@ -177,7 +191,8 @@ class FollowUpApp(StreamCommands[Command, Task]):
                 metrics.TASKS_SCHEDULED.labels(state.kind.value).inc()
             elif env.type == FollowUpCompleted.event_type:
                 assert state.closed_at is not None
-                await deadlines.meet(conn, subject, sla, state.closed_at)
+                if deadlines is not None:
+                    await deadlines.meet(conn, subject, sla, state.closed_at)
                 outcome = "verification_failed" if state.verified is False else "completed"
                 metrics.TASKS_CLOSED.labels(state.kind.value, outcome).inc()
                 if state.scheduled_at is not None:
@@ -185,11 +200,14 @@ class FollowUpApp(StreamCommands[Command, Task]):
                     metrics.COMPLETION_SECONDS.labels(state.kind.value).observe(max(seconds, 0.0))
             elif env.type == FollowUpCancelled.event_type:
                 assert state.closed_at is not None
-                await deadlines.cancel(conn, subject, sla, state.closed_at)
+                if deadlines is not None:
+                    await deadlines.cancel(conn, subject, sla, state.closed_at)
                 metrics.TASKS_CLOSED.labels(state.kind.value, "cancelled").inc()
             elif env.type == FollowUpPaused.event_type:
+                assert deadlines is not None
                 await deadlines.pause(conn, subject, datetime.fromisoformat(env.data["at"]))
             elif env.type == FollowUpResumed.event_type:
+                assert deadlines is not None
                 await deadlines.resume(conn, subject, datetime.fromisoformat(env.data["at"]))
             elif env.type == SlaBreached.event_type:
                 metrics.TASK_BREACHES.labels(state.kind.value).inc()
@@ -199,6 +217,9 @@ class FollowUpApp(StreamCommands[Command, Task]):
 _MOVE_DEADLINE = frozenset(
     e.event_type for e in (FollowUpCompleted, FollowUpCancelled, FollowUpPaused, FollowUpResumed)
 )
+#: the events that end it, and the one that starts it
+_END_DEADLINE = frozenset(e.event_type for e in (FollowUpCompleted, FollowUpCancelled))
+_STARTS = FollowUpScheduled.event_type
 
 
 async def _upsert_task(conn: asyncpg.Connection, t: Task, branch_id: str, version: int) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, tzinfo
-from uuid import uuid4
 
 import asyncpg
 
@@ -37,11 +36,11 @@ from shared.contracts import followup as _followup  # noqa: F401
 from shared.contracts import hqfeed as _hqfeed  # noqa: F401
 from shared.contracts import reception as _reception  # noqa: F401
 from shared.contracts.hqfeed import CRISIS_SLOT_MINUTES, BranchKpisDelta
-from shared.envelope import Envelope
+from shared.envelope import Envelope, Metadata
 from shared.eventstore import ConcurrencyError, EventStore, event_row
 from shared.horizon import WRITER_LOCK_CLASS
 from shared.reactions import _APPEND_MANY  # EventStore.append for many streams in one statement
-from shared.registry import EventData
+from shared.registry import EventData, envelope_of
 from shared.topology import events_topic
 
 PROJECTION = "hq_contract"
@@ -148,25 +147,23 @@ class HqFeed:
         for env in events:
             if env.branch_id in out:
                 last[env.branch_id] = env
-        correlation = uuid4()
+        meta = Metadata(actor=ACTOR)  # one correlation id for the batch's records
         columns: list[list[object]] = [[] for _ in range(13)]
         expected: list[int] = []
         for branch, stream in zip(streams, ids, strict=True):
             version = heads.get(stream, 0)
+            at = occurred.get(branch, now)
+            # defaults left out: a quiet counter or an empty list costs no bytes
             envs = [
-                Envelope(
-                    event_id=uuid4(),
-                    type=data.event_type,
-                    schema_version=data.schema_version,
+                envelope_of(
+                    data,
                     stream_id=stream,
-                    stream_version=version + i,
+                    version=version + i,
                     branch_id=branch,
-                    occurred_at=occurred.get(branch, now),
+                    meta=meta,
+                    at=at,
                     recorded_at=now,
-                    correlation_id=correlation,
-                    actor=ACTOR,
-                    # defaults left out: a quiet counter or an empty list costs no bytes
-                    data=data.model_dump(mode="json", exclude_defaults=True),
+                    exclude_defaults=True,
                 )
                 for i, data in enumerate(out[branch], start=1)
             ]

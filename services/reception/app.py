@@ -6,10 +6,11 @@ inside the commands. Lock order, the same everywhere (so concurrent commands and
 never deadlock): the subject's deadline rows, then ticket counter, then the stream's events, then
 read-model rows (visits, counters).
 
-Round trips (issue 19): one statement locks and reads the deadline rows (call-next: the counter's
-row too) and loads the stream (``locks.py``); a visit's event, lobby rows and wait clock are queued
-(``shared.db_batch``) and go to PostgreSQL as one statement at commit, with the audit row; a new
-visit locks and loads nothing (its id is new: no deadline row of it exists for the scheduler to
+Round trips (issue 19): one statement locks and reads the deadline rows (call-next: picks the visit
+first, and the counter's row too: ``call_next.py``) and loads the stream (``locks.py``); a visit's
+event, lobby rows and wait clock are queued (``shared.db_batch``) and go to PostgreSQL as one
+statement at commit, with the audit row; a new visit locks and loads nothing (its id is new: no
+deadline row of it exists for the scheduler to
 hold). The locks of one statement are taken in the order PostgreSQL runs its parts: a cycle with
 another writer is still possible, and is retried as a deadlock (``CommandHandler``).
 """
@@ -28,6 +29,7 @@ import asyncpg
 from services.reception import decider as v
 from services.reception import locks
 from services.reception import phone as p
+from services.reception.call_next import VisitTaken, next_in_line
 from services.reception.catalogue import Catalogue
 from services.reception.command_types import CallStep, Options, Start, SubjectLocks, VisitStep
 from services.reception.counter_app import Counters
@@ -79,10 +81,6 @@ _NO_TICKET = "X000"
 
 S = TypeVar("S")
 C = TypeVar("C")
-
-
-class VisitTaken(Exception):
-    """call-next picked a visit another counter called meanwhile: take the next one."""
 
 
 class Reception:
@@ -280,7 +278,14 @@ class Reception:
             ):
                 actor = meta or Metadata(actor=staff_id)
                 await self.counters.before_call(
-                    conn, branch_id, counter_id, staff_id, now, actor, preloaded=counter
+                    conn,
+                    branch_id,
+                    counter_id,
+                    staff_id,
+                    now,
+                    actor,
+                    preloaded=counter,
+                    call_locks=loaded.locked,
                 )
             return v.Call(counter_id=counter_id, staff_id=staff_id, at=now)
 
@@ -304,34 +309,14 @@ class Reception:
         meta: Metadata,
         check_branch: CheckBranch | None = None,
     ) -> CommandResult[v.Visit]:
-        """Call the next customer of a line to a counter: priority first, then by ticket order."""
+        """Call the next customer of a line to a counter: priority first, then by ticket order
+        (one transaction: ``call_next.py``)."""
         if line not in self.catalogue.lines:
             raise NotFound(f"line {line} does not exist (lines: {', '.join(self.catalogue.lines)})")
-        for _ in range(10):
-            async with self.pool.acquire() as conn:
-                candidates = await conn.fetch(
-                    """SELECT visit_id FROM visits
-                       WHERE branch_id = $1 AND line = $2 AND status = 'queued'
-                       ORDER BY (priority IS NOT NULL) DESC, queued_at, ticket LIMIT 5""",
-                    branch_id,
-                    line,
-                )
-            if not candidates:
-                raise NotFound(f"nobody is waiting on line {line}")
-            for row in candidates:
-                try:
-                    return await self.visit(
-                        row["visit_id"],
-                        self.call(counter_id, staff_id, meta=meta, only_if_queued=True),
-                        meta=meta,
-                        check_branch=check_branch,
-                        lock_first=locks.for_call(
-                            self.deadlines, self.counters, branch_id, counter_id, self.clock.now()
-                        ),
-                    )
-                except VisitTaken:
-                    continue
-        raise DomainError(f"line {line} is too busy to pick the next customer; try again")
+        result = await next_in_line(
+            self, branch_id, line, counter_id, staff_id, meta=meta, check_branch=check_branch
+        )
+        return self._observed(result)
 
     def serve(
         self, outcome: TextRef | None, next_steps: TextRef | None, promised_by: datetime | None
@@ -359,7 +344,8 @@ class Reception:
     ) -> None:
         """The lobby rows and the wait clock, queued with the append (``shared.db_batch``): one
         statement with it in a command's transaction, at once in the scheduler's."""
-        await self.visit_rows.queue(conn, state, envelopes)
+        opened = locked.opened if isinstance(locked, SubjectLocks) else []  # by this call
+        await self.visit_rows.queue(conn, state, envelopes, opened=opened[-1] if opened else None)
         if not self.slas.moves_visit(envelopes):
             return
         deadlines = await self._visit_deadlines(conn, state, envelopes, locked)

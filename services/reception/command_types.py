@@ -6,7 +6,7 @@ how a command on an existing visit or call runs; what a command's first statemen
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypedDict
 from uuid import UUID
 
@@ -55,3 +55,7 @@ class SubjectLocks:
 
     deadlines: DeadlineCache
     counter: CounterRead | None = None
+    #: the counter a call opened, whose row the visit's rows write with the customer at it (one
+    #: write of the row: the call's and the counter's appends then go as one statement,
+    #: ``Counters.before_call``)
+    opened: list[k.Counter] = field(default_factory=list)

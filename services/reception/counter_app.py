@@ -9,18 +9,24 @@ state. A call locks the same row first, so a call and a pause of one counter nev
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import asyncpg
 
 from services.reception import counter as k
+from services.reception.command_types import SubjectLocks
 from services.reception.projections import CounterRows, local_day
 from services.reception.queries import day_bounds
+from shared import append_many
 from shared.clock import Clock
 from shared.commands import CommandHandler, CommandResult, Loaded
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
 from shared.sla.policy import PolicyBook
+
+#: ``Loaded.locked`` of a counter command run for a call that writes the counter's row itself
+_CALL_WRITES_ROW = object()
 
 
 class Counters:
@@ -42,8 +48,10 @@ class Counters:
         before: k.Counter,
         state: k.Counter,
         envelopes: Sequence[Envelope],
-        _locked: object = None,
+        locked: object = None,
     ) -> None:
+        if locked is _CALL_WRITES_ROW:
+            return  # the call's visit rows write it (before_call)
         await self.rows.queue(conn, state, envelopes)
 
     async def run(
@@ -80,16 +88,27 @@ class Counters:
         meta: Metadata,
         *,
         preloaded: Loaded[k.Counter] | None = None,
+        call_locks: object = None,
     ) -> None:
         """In the call's transaction: refuse a paused counter, open a closed one (``counter.py``).
         No savepoint: the call's transaction is retried whole on a conflict (and the ``counters``
         row, locked first by the call, already serialises the counter's writers). The counter's
-        append and row are queued: they go to PostgreSQL as one statement when the call appends
-        (``shared.db_batch.end_with`` sends them first, then queues the call's own writes).
-        ``preloaded``: the counter's stream as the call's first statement read it (call-next)."""
-        await self.commands.execute_in(
+        append is queued: it goes to PostgreSQL in one statement with the call's own.
+        ``preloaded``: the counter's stream as the call's first statement read it (call-next).
+
+        ``call_locks``: what the call locked first (its ``Loaded.locked``). When it is the
+        call's :class:`SubjectLocks`, a counter the call opens has its row written by the call's
+        visit rows (``SubjectLocks.opened``), with the customer at it, instead of here: one write
+        of the row, so the counter's append and the call's may go as one statement
+        (``shared.append_many``)."""
+        call = call_locks if isinstance(call_locks, SubjectLocks) else None
+        stream = k.stream_id(branch_id, counter_id)
+        if call is not None:
+            loaded = preloaded or await self.commands.load(stream, conn)
+            preloaded = replace(loaded, locked=_CALL_WRITES_ROW)
+        result = await self.commands.execute_in(
             conn,
-            k.stream_id(branch_id, counter_id),
+            stream,
             k.BeforeCall(
                 counter_id=counter_id, staff_id=staff_id, at=at, day_start=self.day_start(branch_id, at)
             ),
@@ -100,6 +119,9 @@ class Counters:
             load=True,
             preloaded=preloaded,
         )
+        if call is not None and result.events:
+            call.opened.append(result.state)
+            append_many.let_join(conn)
 
     def day_start(self, branch_id: str, at: datetime) -> datetime:
         """The start of the branch's local day at ``at`` (a counter is open for a day)."""

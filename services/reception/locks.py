@@ -2,9 +2,10 @@
 
 Lock order as everywhere in reception (``app.py``): the subject's deadline rows, then the counter's
 row. One statement locks them, reads the deadline rows and loads the visit's (or call's) stream;
-call-next's also reads the counter's row and, unless the row shows the counter open today, the
-counter's stream. What it read travels as a value (:class:`~services.reception.command_types.SubjectLocks`
-in ``Loaded.locked``, then ``after_change``'s last argument): the command reads nothing again.
+call-next's picks the visit from the lobby board first and also reads the counter's row and, unless
+the row shows the counter open today, the counter's stream (``call_next.py``). What it read
+travels as a value (:class:`~services.reception.command_types.SubjectLocks` in ``Loaded.locked``,
+then ``after_change``'s last argument): the command reads nothing again.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
 from services.reception import counter as k
 from services.reception.command_types import CounterRead, SubjectLocks
 from services.reception.counter_app import Counters
-from shared.commands import Loaded, Locked, LockFirst, history_sql
+from shared.commands import Loaded, Locked, history_sql
 from shared.sla.deadlines import DeadlineCache, Deadlines, from_row
 
 #: a subject's deadline rows locked and read with its stream (``CommandHandler.stream_sql``: ``$1``)
@@ -27,13 +29,9 @@ SELECT s.*, d.* FROM ({stream}) AS s
 LEFT JOIN LATERAL (SELECT * FROM deadlines WHERE subject_id = $2 FOR UPDATE) AS d ON true
 """
 
-#: call-next: as :data:`_LOCK_SUBJECT`, then the counter's row locked, and the counter's stream
-#: read unless the row shows it open since the day's start ($5)
-_LOCK_CALL = """
-SELECT s.*, d.*, c.visit_id AS counter_visit_id, c.ticket AS counter_ticket,
-       c.state AS counter_state, c.state_since AS counter_state_since, c.history AS counter_history
-FROM ({stream}) AS s
-LEFT JOIN LATERAL (SELECT * FROM deadlines WHERE subject_id = $2 FOR UPDATE) AS d ON true
+#: the counter's row locked, and the counter's stream read unless the row shows it open since the
+#: day's start ($5): branch $3, counter $4, the counter's stream $6
+_COUNTER = """
 LEFT JOIN LATERAL (
     SELECT r.visit_id, r.ticket, r.state, r.state_since,
            CASE WHEN r.state = 'open' AND r.state_since >= $5 THEN NULL ELSE {counter_history} END AS history
@@ -43,6 +41,26 @@ LEFT JOIN LATERAL (
         WHERE branch_id = $3 AND counter_id = $4 FOR UPDATE
     ) AS r ON true
 ) AS c ON true
+"""
+
+_COUNTER_COLUMNS = """c.visit_id AS counter_visit_id, c.ticket AS counter_ticket,
+       c.state AS counter_state, c.state_since AS counter_state_since, c.history AS counter_history"""
+
+#: call-next in one statement (issue 19): the next visit of line $2 (branch $3) picked from the
+#: lobby board (priority first, then by ticket; not those of $1, found no longer waiting), its
+#: deadline rows locked and its stream read, then the counter (:data:`_COUNTER`); no row: nobody
+#: is waiting. The board row is read, not locked: a visit called meanwhile by another counter
+#: fails this attempt at the append's version check, and the next attempt picks afresh.
+_PICK_CALL = f"""
+WITH pick AS (
+    SELECT 'visit-' || visit_id AS stream_id, visit_id::text AS subject FROM visits
+    WHERE branch_id = $3 AND line = $2 AND status = 'queued' AND visit_id <> ALL($1::uuid[])
+    ORDER BY (priority IS NOT NULL) DESC, queued_at, ticket LIMIT 1
+)
+SELECT p.stream_id AS picked, {history_sql("p.stream_id")} AS history, d.*, {_COUNTER_COLUMNS}
+FROM pick AS p
+LEFT JOIN LATERAL (SELECT * FROM deadlines WHERE subject_id = p.subject FOR UPDATE) AS d ON true
+{_COUNTER}
 """
 
 
@@ -65,34 +83,52 @@ async def lock_subject(
     return Locked(SubjectLocks(_cache(deadlines, subject, rows)), rows[0])
 
 
-def for_call(
-    deadlines: Deadlines, counters: Counters, branch_id: str, counter_id: str, now: datetime
-) -> LockFirst:
-    """call-next's first statement (:data:`_LOCK_CALL`): the visit's deadline rows and stream,
-    and the counter's row locked with its stream (when the call may change the counter): the
-    call then reads nothing more before it appends (``Reception.call``)."""
+async def pick_for_call(
+    conn: asyncpg.Connection,
+    deadlines: Deadlines,
+    counters: Counters,
+    branch_id: str,
+    line: str,
+    counter_id: str,
+    now: datetime,
+    passed: Sequence[UUID] = (),
+) -> tuple[str, Locked] | None:
+    """call-next's first statement (:data:`_PICK_CALL`): the stream of the visit it picked and
+    what it locked and read (``Locked.stream``: the stream's row for
+    ``CommandHandler.loaded_from``); None when nobody is waiting. ``passed``: visits to leave
+    out (found no longer waiting by an earlier attempt)."""
+    sql = _PICK_CALL.format(counter_history=history_sql("$6"))
     day_start = counters.day_start(branch_id, now)
+    counter_stream = k.stream_id(branch_id, counter_id)
+    rows = await conn.fetch(sql, list(passed), line, branch_id, counter_id, day_start, counter_stream)
+    if not rows:
+        return None
+    stream_id = rows[0]["picked"]
+    return stream_id, _call_locks(deadlines, counters, subject_of(stream_id), branch_id, counter_id, rows)
 
-    async def lock(conn: asyncpg.Connection, stream_id: str, stream_sql: str) -> Locked:
-        subject = subject_of(stream_id)
-        sql = _LOCK_CALL.format(stream=stream_sql, counter_history=history_sql("$6"))
-        counter_stream = k.stream_id(branch_id, counter_id)
-        rows = await conn.fetch(sql, stream_id, subject, branch_id, counter_id, day_start, counter_stream)
-        first = rows[0]
-        row = None
-        if first["counter_state"] is not None:
-            row = {
-                "visit_id": first["counter_visit_id"],
-                "ticket": first["counter_ticket"],
-                "state": first["counter_state"],
-                "state_since": first["counter_state_since"],
-            }
-        history = first["counter_history"]
-        loaded = None if history is None else counters.commands.loaded_from({"history": history})
-        counter = CounterRead(branch_id, counter_id, row, loaded)
-        return Locked(SubjectLocks(_cache(deadlines, subject, rows), counter), first)
 
-    return lock
+def _call_locks(
+    deadlines: Deadlines,
+    counters: Counters,
+    subject: str,
+    branch_id: str,
+    counter_id: str,
+    rows: Sequence[asyncpg.Record],
+) -> Locked:
+    """What a call's first statement locked and read: the visit's deadlines and the counter."""
+    first = rows[0]
+    row = None
+    if first["counter_state"] is not None:
+        row = {
+            "visit_id": first["counter_visit_id"],
+            "ticket": first["counter_ticket"],
+            "state": first["counter_state"],
+            "state_since": first["counter_state_since"],
+        }
+    history = first["counter_history"]
+    loaded = None if history is None else counters.commands.loaded_from({"history": history})
+    counter = CounterRead(branch_id, counter_id, row, loaded)
+    return Locked(SubjectLocks(_cache(deadlines, subject, rows), counter), first)
 
 
 async def counter_row(

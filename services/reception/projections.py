@@ -67,7 +67,20 @@ class VisitRows(_StateRows[Visit]):
     def __init__(self, book: PolicyBook) -> None:
         self.book = book
 
-    async def _write(self, run: _Run, state: Visit, envelopes: Sequence[Envelope]) -> None:
+    async def queue(  # type: ignore[override]
+        self,
+        conn: asyncpg.Connection,
+        state: Visit,
+        envelopes: Sequence[Envelope],
+        opened: Counter | None = None,
+    ) -> None:
+        """:meth:`_StateRows.queue`; ``opened``: the counter the call opened, whose row is written
+        here with the customer at it (its own command left it: ``Counters.before_call``)."""
+        await self._write(partial(db_batch.write, conn), state, envelopes, opened)
+
+    async def _write(
+        self, run: _Run, state: Visit, envelopes: Sequence[Envelope], opened: Counter | None = None
+    ) -> None:
         if not envelopes:
             return
         branch_id = envelopes[0].branch_id
@@ -77,7 +90,7 @@ class VisitRows(_StateRows[Visit]):
         # one counter write per command: two on one row in one batched statement would not both apply
         for env in counter_events[-1:]:
             if env.type == VisitCalled.event_type:
-                await self._counter_busy(run, branch_id, state.visit_id, env.data)
+                await self._counter_busy(run, branch_id, state.visit_id, env.data, opened)
             else:
                 await self._counter_free(run, branch_id, state.visit_id, env.occurred_at)
 
@@ -141,7 +154,12 @@ class VisitRows(_StateRows[Visit]):
         )
 
     async def _counter_busy(
-        self, run: _Run, branch_id: str, visit_id: UUID | None, data: dict[str, object]
+        self,
+        run: _Run,
+        branch_id: str,
+        visit_id: UUID | None,
+        data: dict[str, object],
+        opened: Counter | None = None,
     ) -> None:
         # a customer re-called from another counter frees the first one
         await run(
@@ -151,23 +169,25 @@ class VisitRows(_StateRows[Visit]):
             visit_id,
             data["counter_id"],
         )
+        at = datetime.fromisoformat(str(data["at"]))
+        if opened is not None:
+            # the counter's own row write (CounterRows) and this one, as one: what CounterRows
+            # writes for an open counter, then the customer at it
+            await run(
+                _BUSY_OPENED,
+                branch_id,
+                data["counter_id"],
+                data["staff_id"],
+                visit_id,
+                data["ticket"],
+                data["line"],
+                at,
+                opened.since or at,
+                list(opened.lines),
+            )
+            return
         await run(
-            """INSERT INTO counters (branch_id, counter_id, staff_id, visit_id, ticket, line, busy_since,
-                   last_line, last_active_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $6, $7::timestamptz)
-               ON CONFLICT (branch_id, counter_id) DO UPDATE SET
-                   staff_id = EXCLUDED.staff_id, visit_id = EXCLUDED.visit_id, ticket = EXCLUDED.ticket,
-                   line = EXCLUDED.line, last_line = EXCLUDED.last_line,
-                   busy_since = CASE WHEN counters.visit_id = EXCLUDED.visit_id
-                                     THEN counters.busy_since ELSE EXCLUDED.busy_since END,
-                   last_active_at = EXCLUDED.last_active_at""",
-            branch_id,
-            data["counter_id"],
-            data["staff_id"],
-            visit_id,
-            data["ticket"],
-            data["line"],
-            datetime.fromisoformat(str(data["at"])),
+            _BUSY, branch_id, data["counter_id"], data["staff_id"], visit_id, data["ticket"], data["line"], at
         )
 
     async def _counter_free(self, run: _Run, branch_id: str, visit_id: UUID | None, at: datetime) -> None:
@@ -179,6 +199,32 @@ class VisitRows(_StateRows[Visit]):
             visit_id,
             at,
         )
+
+
+#: a customer called to a counter ($1, $2) by staff $3: visit $4, ticket $5, line $6, at $7
+_BUSY = """
+INSERT INTO counters (branch_id, counter_id, staff_id, visit_id, ticket, line, busy_since,
+    last_line, last_active_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $6, $7::timestamptz)
+ON CONFLICT (branch_id, counter_id) DO UPDATE SET
+    staff_id = EXCLUDED.staff_id, visit_id = EXCLUDED.visit_id, ticket = EXCLUDED.ticket,
+    line = EXCLUDED.line, last_line = EXCLUDED.last_line,
+    busy_since = CASE WHEN counters.visit_id = EXCLUDED.visit_id
+                      THEN counters.busy_since ELSE EXCLUDED.busy_since END,
+    last_active_at = EXCLUDED.last_active_at"""
+
+#: :data:`_BUSY` at a counter the call opened: open since $8 for lines $9 (``CounterRows``)
+_BUSY_OPENED = """
+INSERT INTO counters (branch_id, counter_id, staff_id, visit_id, ticket, line, busy_since,
+    last_line, last_active_at, state, pause_reason, state_since, lines)
+VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $6, $7::timestamptz, 'open', NULL, $8, $9)
+ON CONFLICT (branch_id, counter_id) DO UPDATE SET
+    staff_id = EXCLUDED.staff_id, visit_id = EXCLUDED.visit_id, ticket = EXCLUDED.ticket,
+    line = EXCLUDED.line, last_line = EXCLUDED.last_line,
+    busy_since = CASE WHEN counters.visit_id = EXCLUDED.visit_id
+                      THEN counters.busy_since ELSE EXCLUDED.busy_since END,
+    last_active_at = EXCLUDED.last_active_at, state = EXCLUDED.state, pause_reason = NULL,
+    state_since = EXCLUDED.state_since, lines = EXCLUDED.lines"""
 
 
 def _service_seconds(v: Visit) -> float | None:

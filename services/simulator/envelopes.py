@@ -24,8 +24,8 @@ from shared.contracts import reception as r
 from shared.contracts.refs import synthetic_ref
 from shared.contracts.sla import SlaBreached
 from shared.contracts.text import TextContext, TextRef
-from shared.envelope import Envelope
-from shared.registry import EventData
+from shared.envelope import Envelope, Metadata
+from shared.registry import EventData, envelope_of
 from shared.topology import events_topic
 
 TOPIC_OF: dict[str, str] = {
@@ -51,19 +51,8 @@ class EnvelopeFactory:
     def make(self, context: str, stream_id: str, branch_id: str, event: EventData, at: datetime) -> Made:
         version = self.versions.get(stream_id, 0) + 1
         self.versions[stream_id] = version
-        env = Envelope(
-            event_id=uuid4(),
-            type=event.event_type,
-            schema_version=event.schema_version,
-            stream_id=stream_id,
-            stream_version=version,
-            branch_id=branch_id,
-            occurred_at=at,
-            recorded_at=at,
-            correlation_id=uuid4(),
-            actor=self.actor,
-            data=event.model_dump(mode="json"),
-        )
+        meta = Metadata(actor=self.actor)
+        env = envelope_of(event, stream_id=stream_id, version=version, branch_id=branch_id, meta=meta, at=at)
         return Made(TOPIC_OF[context], env)
 
     def stream(self, context: str, stream_id: str, branch_id: str) -> Callable[[EventData, datetime], Made]:

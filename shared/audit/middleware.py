@@ -16,6 +16,7 @@ import asyncpg
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import db_batch
+from shared.asgi import HttpMiddleware
 from shared.audit.request import (
     ANNOTATION_KEY,
     CORRELATION_HEADER,
@@ -103,7 +104,7 @@ def forget_written() -> None:
         pending.written = None
 
 
-class AuditMiddleware:
+class AuditMiddleware(HttpMiddleware):
     """Opens the pending command row of every non-GET request, and writes it itself (late if need
     be) when no transaction of the request wrote it, or when the request answered something else
     than what its transaction recorded.
@@ -112,7 +113,7 @@ class AuditMiddleware:
     """
 
     def __init__(self, app: ASGIApp, service: str | None = None) -> None:
-        self.app = app
+        super().__init__(app)
         self.service = service
         self.writer: AuditWriter | None = None
         #: ``AUDIT_WRITES.labels(service, "in_transaction")`` per service: the label lookup is
@@ -128,9 +129,9 @@ class AuditMiddleware:
         if scope["type"] == "lifespan":
             await self.app(scope, self._draining(receive), send)
             return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+        await super().__call__(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         correlation_id, logged_id = correlation_of(scope)
         # the request's log lines carry its correlation id (what shared.logs.LogContextMiddleware
         # did as a middleware of its own: one layer less on every request)

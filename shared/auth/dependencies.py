@@ -28,8 +28,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from shared.asgi import HttpMiddleware
 from shared.auth.config import AuthConfig
 from shared.auth.errors import Unauthorized
 from shared.auth.permissions import Scope as ActionScope
@@ -211,16 +212,10 @@ principal_metadata: Callable[..., Awaitable[Metadata]] = _PrincipalMetadata("pri
 """FastAPI dependency: the command's metadata; the actor is the verified token's staff id."""
 
 
-class BranchCheckMiddleware:
+class BranchCheckMiddleware(HttpMiddleware):
     """Replace a < 400 answer by a 500 when a branch-scoped route never checked its branch."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         blocked = False
 

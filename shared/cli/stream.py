@@ -29,15 +29,10 @@ from shared.cli._common import (
 )
 from shared.cli._mask import masked_envelope
 from shared.envelope import Envelope
+from shared.eventstore import ENVELOPE_JSON
 from shared.topology import CONTEXTS
 
 COLUMNS = ("v", "type", "occurred_at", "recorded_at", "correlation_id", "causation_id", "actor", "trace_id")
-
-_ENVELOPE = """json_build_object(
-    'event_id', event_id, 'type', type, 'schema_version', schema_version,
-    'stream_id', stream_id, 'stream_version', stream_version, 'branch_id', branch_id,
-    'occurred_at', occurred_at, 'recorded_at', recorded_at, 'correlation_id', correlation_id,
-    'causation_id', causation_id, 'actor', actor, 'data', data)::text"""
 
 
 def register(subcommands: Any) -> None:
@@ -67,7 +62,7 @@ async def find_stream(
             schema,
         )
         rows = await conn.fetch(
-            f"SELECT {_ENVELOPE} AS json, {'traceparent' if traced else 'NULL::text AS traceparent'} "
+            f"SELECT {ENVELOPE_JSON} AS json, {'traceparent' if traced else 'NULL::text AS traceparent'} "
             f'FROM "{schema}".events WHERE stream_id = $1 ORDER BY stream_version',
             stream_id,
         )

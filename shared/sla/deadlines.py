@@ -10,7 +10,6 @@ time is up becomes ``breached`` (still open: it can be met late, or paused and r
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
@@ -24,6 +23,7 @@ from shared import db_batch
 from shared.clock import Clock
 from shared.metrics import SLA_BREACHES, SLA_MET
 from shared.sla.calendar import ALWAYS_OPEN, Interval
+from shared.sla.deadline_sql import END, UPSERT_MANY, row_values, upsert_arguments
 from shared.sla.policy import PolicyBook, SlaPolicy
 from shared.sla.subject import Subject
 
@@ -309,19 +309,29 @@ class Deadlines:
     async def _end(
         self, conn: asyncpg.Connection, subject_id: str, sla: str, at: datetime, state: str
     ) -> Deadline | None:
-        deadline = await self.get(conn, subject_id, sla)
-        if deadline is None or not deadline.is_open:
+        """The open deadline ended in one statement (:data:`~shared.sla.deadline_sql.END`), not
+        read first; None when there is no open one."""
+        row = await conn.fetchrow(f"{END} RETURNING *", subject_id, sla, state, at, at.isoformat())
+        if row is None:
             return None
-        pauses = deadline.pauses
-        if deadline.state == "paused":
-            pauses = (*pauses[:-1], (pauses[-1][0], at))
-        ended = replace(
-            deadline, state=state, ended_at=at, pauses=pauses, next_fire_at=None, next_fire_kind=None
-        )
-        await self._save(conn, ended)
-        if state == "met" and "breached" not in deadline.fired:
-            SLA_MET.labels(self.service, deadline.sla).inc()
+        ended = from_row(row)
+        self._count_met(ended, state)
         return ended
+
+    async def end_later(
+        self, conn: asyncpg.Connection, subject_id: str, sla: str, at: datetime, state: str, *, breached: bool
+    ) -> None:
+        """End the open deadline (``met`` or ``cancelled``) without reading it: one write queued
+        with the command's others (``shared.db_batch``), for a command that needs nothing of the
+        deadline back. ``breached``: whether it fell due (as the subject's own stream says), for
+        the count of deadlines met on time."""
+        await db_batch.write(conn, END, subject_id, sla, state, at, at.isoformat())
+        if state == "met" and not breached:
+            SLA_MET.labels(self.service, sla).inc()
+
+    def _count_met(self, ended: Deadline, state: str) -> None:
+        if state == "met" and "breached" not in ended.fired:
+            SLA_MET.labels(self.service, ended.sla).inc()
 
     async def cached(self, conn: asyncpg.Connection | None, subject_id: str) -> DeadlineCache:
         """The subject's deadlines for one command: read once (not at all without ``conn``: a new
@@ -331,9 +341,9 @@ class Deadlines:
 
     async def _save(self, conn: asyncpg.Connection, d: Deadline, insert: bool = False) -> None:
         if insert:
-            await conn.execute(_UPSERT_MANY, *_upsert_arguments([d]))
+            await conn.execute(UPSERT_MANY, *upsert_arguments([d]))
             return
-        v = _values(d)
+        v = row_values(d)
         await conn.execute(
             """UPDATE deadlines SET rule = $2, duration_seconds = $3, milestones = $4, pauses = $5::jsonb,
                    state = $6, due_at = $7, fired = $8, next_fire_at = $9, next_fire_kind = $10,
@@ -341,80 +351,6 @@ class Deadlines:
                WHERE deadline_id = $1""",
             *(v[0], v[7], v[9], v[10], v[12], v[13], v[14], v[15], v[16], v[17], v[18]),
         )
-
-
-def _values(d: Deadline) -> tuple[Any, ...]:
-    return (
-        d.deadline_id,
-        d.subject_type,
-        d.subject_id,
-        d.stream_id,
-        d.branch_id,
-        d.sla,
-        d.policy,
-        d.rule,
-        d.counting,
-        d.duration.total_seconds(),
-        list(d.milestones),
-        d.started_at,
-        _pauses_json(d.pauses),
-        d.state,
-        d.due_at,
-        list(d.fired),
-        d.next_fire_at,
-        d.next_fire_kind,
-        d.ended_at,
-    )
-
-
-_COLUMNS = """deadline_id, subject_type, subject_id, stream_id, branch_id, sla, policy, rule, counting,
-    duration_seconds, milestones, started_at, pauses, state, due_at, fired, next_fire_at, next_fire_kind,
-    ended_at"""
-
-#: every changed deadline of a command in one statement: one row per SLA (arrays of arrays must be
-#: rectangular in PostgreSQL, so milestones and fired travel as JSON texts)
-_UPSERT_MANY = f"""
-INSERT INTO deadlines ({_COLUMNS})
-SELECT r.deadline_id, r.subject_type, r.subject_id, r.stream_id, r.branch_id, r.sla, r.policy, r.rule,
-       r.counting, r.duration_seconds,
-       ARRAY(SELECT jsonb_array_elements_text(r.milestones::jsonb)::double precision),
-       r.started_at, r.pauses::jsonb, r.state, r.due_at,
-       ARRAY(SELECT jsonb_array_elements_text(r.fired::jsonb)), r.next_fire_at, r.next_fire_kind, r.ended_at
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::text[], $10::double precision[], $11::text[], $12::timestamptz[], $13::text[], $14::text[],
-            $15::timestamptz[], $16::text[], $17::timestamptz[], $18::text[], $19::timestamptz[])
-     AS r({_COLUMNS})
-ON CONFLICT (subject_id, sla) DO UPDATE SET
-    deadline_id = EXCLUDED.deadline_id, subject_type = EXCLUDED.subject_type,
-    stream_id = EXCLUDED.stream_id, branch_id = EXCLUDED.branch_id, policy = EXCLUDED.policy,
-    rule = EXCLUDED.rule, counting = EXCLUDED.counting, duration_seconds = EXCLUDED.duration_seconds,
-    milestones = EXCLUDED.milestones, started_at = EXCLUDED.started_at, pauses = EXCLUDED.pauses,
-    state = EXCLUDED.state, due_at = EXCLUDED.due_at, fired = EXCLUDED.fired,
-    next_fire_at = EXCLUDED.next_fire_at, next_fire_kind = EXCLUDED.next_fire_kind,
-    ended_at = EXCLUDED.ended_at, updated_at = now()
-"""
-
-
-def _upsert_arguments(deadlines: Sequence[Deadline]) -> list[list[Any]]:
-    columns: list[list[Any]] = [[] for _ in range(19)]
-    for d in deadlines:
-        for column, value in zip(columns, _values(d), strict=True):
-            column.append(value)
-    columns[10] = [_list_json(tuple(m)) for m in columns[10]]
-    columns[15] = [_list_json(tuple(f)) for f in columns[15]]
-    return columns
-
-
-def _pauses_json(pauses: Sequence[tuple[datetime, datetime | None]]) -> str:
-    if not pauses:  # most deadlines: no JSON encoder run for nothing
-        return "[]"
-    return json.dumps([[lo.isoformat(), hi.isoformat() if hi else None] for lo, hi in pauses])
-
-
-@functools.lru_cache(maxsize=512)
-def _list_json(values: tuple[float, ...] | tuple[str, ...]) -> str:
-    """Milestones and fired marks as JSON: a handful of distinct lists, encoded once each."""
-    return json.dumps(list(values))
 
 
 class DeadlineCache(Deadlines):
@@ -442,6 +378,23 @@ class DeadlineCache(Deadlines):
         far = datetime.max.replace(tzinfo=UTC)
         return sorted(self.rows.values(), key=lambda d: (d.due_at is None, d.due_at or far, d.sla))
 
+    async def _end(
+        self, conn: asyncpg.Connection, subject_id: str, sla: str, at: datetime, state: str
+    ) -> Deadline | None:
+        """Ended in memory, written with the others (:meth:`write`)."""
+        deadline = await self.get(conn, subject_id, sla)
+        if deadline is None or not deadline.is_open:
+            return None
+        pauses = deadline.pauses
+        if deadline.state == "paused":
+            pauses = (*pauses[:-1], (pauses[-1][0], at))
+        ended = replace(
+            deadline, state=state, ended_at=at, pauses=pauses, next_fire_at=None, next_fire_kind=None
+        )
+        await self._save(conn, ended)
+        self._count_met(ended, state)
+        return ended
+
     async def _save(self, conn: asyncpg.Connection, d: Deadline, insert: bool = False) -> None:
         self._same(d.subject_id)
         self.rows[d.sla] = self.changed[d.sla] = d
@@ -451,7 +404,7 @@ class DeadlineCache(Deadlines):
             return
         changed = list(self.changed.values())
         self.changed.clear()
-        await db_batch.write(conn, _UPSERT_MANY, *_upsert_arguments(changed))
+        await db_batch.write(conn, UPSERT_MANY, *upsert_arguments(changed))
 
     def _same(self, subject_id: str) -> None:
         if subject_id != self.subject_id:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from uuid import uuid4
 
 import asyncpg
 
@@ -31,9 +30,9 @@ from services.hq.patterns import (
 from shared.clock import Clock
 from shared.contracts.hq import CrisisSuspected, RepeatComplainantDetected
 from shared.customer_aliases import customer_groups
-from shared.envelope import Envelope
+from shared.envelope import Metadata
 from shared.eventstore import EventStore
-from shared.registry import EventData
+from shared.registry import EventData, envelope_of
 
 log = logging.getLogger(__name__)
 
@@ -218,20 +217,11 @@ class Alerts:
             if inserted is None:  # another replica published it meanwhile
                 continue
             data = c.event(now)
-            env = Envelope(
-                event_id=uuid4(),
-                type=data.event_type,
-                schema_version=data.schema_version,
-                stream_id=alert_stream(c.alert_key),
-                stream_version=1,
-                branch_id=HQ_BRANCH,
-                occurred_at=now,
-                recorded_at=now,
-                correlation_id=uuid4(),
-                actor=ACTOR,
-                data=data.model_dump(mode="json"),
+            stream = alert_stream(c.alert_key)
+            env = envelope_of(
+                data, stream_id=stream, version=1, branch_id=HQ_BRANCH, meta=Metadata(actor=ACTOR), at=now
             )
-            await self.store.append(env.stream_id, 0, [env], conn)
+            await self.store.append(stream, 0, [env], conn)
             self.published += 1
             category = c.subject if c.kind == "spike" else "none"
             metrics.ALERTS_RAISED.labels(c.kind, category).inc()

@@ -11,10 +11,10 @@ watches.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
-from typing import Any, get_args
+from typing import Any, Protocol, get_args
 
 from pydantic import BaseModel
 
@@ -43,6 +43,41 @@ class HqChanges(KpiBatch):
     aliases: list[AliasFact] = field(default_factory=list)
     #: the latest recorded_at of the domain events behind each delta (freshness)
     source_recorded_at: list[datetime] = field(default_factory=list)
+
+    @classmethod
+    def from_fold(cls, fold: FoldedBatch) -> HqChanges:
+        """The changes straight from the branch side's fold of raw domain events
+        (``services.hqfeed``'s ``BatchChanges``), without the contract in between: what a rebuild
+        from the raw topics would write, which the contract equality test and ``bench.hqfeed``
+        compare with the contract's."""
+        if not isinstance(fold, KpiBatch):
+            raise TypeError(f"a fold's changes are a KpiBatch, not {type(fold).__name__}")
+        return cls(
+            **{f.name: getattr(fold, f.name) for f in fields(KpiBatch)},
+            complaints={k: c.model_dump() for k, c in fold.complaints.items()},
+            remediation={k: t.model_dump() for k, t in fold.remediation.items()},
+            aliases=[
+                AliasFact(
+                    isinstance(x, CustomerRefsMerged), x.merged_customer_ref, x.survivor_customer_ref, x.at
+                )
+                for x in fold.aliases
+            ],
+        )
+
+
+class FoldedBatch(Protocol):
+    """A batch as the branch side folds it before publishing it as contract events
+    (``services.hqfeed.facts.BatchChanges``: a :class:`KpiBatch` with these facts; HQ does not
+    import the branch side)."""
+
+    @property
+    def complaints(self) -> Mapping[str, ComplaintFactsUpdated]: ...
+
+    @property
+    def remediation(self) -> Mapping[str, RemediationActionUpdated]: ...
+
+    @property
+    def aliases(self) -> Sequence[CustomerRefsMerged | CustomerRefsMergeReversed]: ...
 
 
 def _types(model: type[BaseModel]) -> tuple[frozenset[str], frozenset[str]]:

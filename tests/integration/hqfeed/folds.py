@@ -34,8 +34,6 @@ from services.hqfeed.facts import FoldSettings
 from services.hqfeed.fold import fold_batch
 from services.hqfeed.projection import HqFeed
 from shared.clock import FixedClock
-from shared.contracts.hqfeed import CustomerRefsMerged
-from shared.customer_aliases import AliasFact
 from shared.envelope import Envelope
 from shared.eventstore import EventStore
 from shared.migrations import apply_migrations
@@ -130,26 +128,7 @@ async def from_raw_events(url: str, events: Sequence[Envelope]) -> None:
         changes = fold_batch(
             events, facts={}, open_breaches=(), tz_of=tz_of, settings=FoldSettings(slot=hq.alerts.slot)
         )
-        c = HqChanges(
-            day=changes.day,
-            day_sla=changes.day_sla,
-            day_category=changes.day_category,
-            complaints={k: f.model_dump() for k, f in changes.complaints.items()},
-            remediation={k: t.model_dump() for k, t in changes.remediation.items()},
-            breaches_added=changes.breaches_added,
-            breaches_deleted=changes.breaches_deleted,
-            received=changes.received,
-            received_latest=changes.received_latest,
-            branches=changes.branches,
-            slots=changes.slots,
-            customer_refs=changes.customer_refs,
-            aliases=[
-                AliasFact(
-                    isinstance(x, CustomerRefsMerged), x.merged_customer_ref, x.survivor_customer_ref, x.at
-                )
-                for x in changes.aliases
-            ],
-        )
+        c = HqChanges.from_fold(changes)
         async with pool.acquire() as conn, conn.transaction():
             await write_changes(conn, c)
             if c.aliases:
