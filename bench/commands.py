@@ -270,21 +270,26 @@ def _failed(outcome: Outcome, status: int) -> int:
     return sum(1 for s in outcome.samples if s.status != status)
 
 
+#: the service's background (dispatch rounds, schedulers, gauge refreshes) is measured over idle
+#: windows of at least this long, before and after each command's counted run: periodic work lands
+#: a whole number of rounds in a window, so one idle second, scaled to the run, was off by whole
+#: rounds (the survey answer came out at -0.6 round trips)
+IDLE_SECONDS = 5.0
+
+
 async def count_round_trips(url: str, proxy: RoundTripProxy, group: Group, plan: Plan) -> list[Tally | None]:
     """Per command: warm up (prepared statements), wait for the pool to go quiet, then
-    ``plan.counted`` commands one at a time; the pool's traffic over an idle second of the same
-    process is subtracted. What the service's own consumers do in reaction within the window
-    (e.g. a projection of its own events) counts: it is work the command causes."""
+    ``plan.counted`` commands one at a time; the pool's background rate, over the idle windows
+    around the counted runs (``IDLE_SECONDS`` each, at least as long as the run), times the run's
+    length is subtracted. What the service's own consumers do in reaction within the window (e.g.
+    a projection of its own events) counts: it is work the command causes."""
     tallies: list[Tally | None] = []
     async with LoadClient(url, 1) as http:
         for command in group.commands:
             for i in range(3):  # the first commands prepare their statements
                 await send_with(http, command, 10**6 + i)
         await quiet(proxy, group.service)
-        before, started = proxy.tally(group.service), time.monotonic()
-        await asyncio.sleep(1.0)
-        idle = proxy.tally(group.service).minus(before)
-        idle_seconds = time.monotonic() - started
+        idle, idle_seconds = await idle_window(proxy, group.service, IDLE_SECONDS)
         for command in group.commands:
             before, started = proxy.tally(group.service), time.monotonic()
             done = 0
@@ -292,12 +297,26 @@ async def count_round_trips(url: str, proxy: RoundTripProxy, group: Group, plan:
                 if await send_with(http, command, 2 * 10**6 + i) == command.status:
                     done += 1
             await asyncio.sleep(0.2)  # work after the response (e.g. an audit row) lands too
-            spent = proxy.tally(group.service).minus(before)
-            share = (time.monotonic() - started) / idle_seconds
-            background = Tally(*(round(v * share) for v in astuple(idle)))
+            spent, seconds = proxy.tally(group.service).minus(before), time.monotonic() - started
+            await quiet(proxy, group.service)
+            after, after_seconds = await idle_window(proxy, group.service, max(IDLE_SECONDS, seconds))
+            idle, idle_seconds = idle.plus(after), idle_seconds + after_seconds
+            background = Tally(*(v * seconds / idle_seconds for v in astuple(idle)))
             per = spent.minus(background)
             tallies.append(Tally(*(round(v / done, 1) for v in astuple(per))) if done else None)
+            progress(
+                f"{command.label}: {spent.round_trips:g} round trips in {seconds:.1f} s for {done} commands,"
+                f" {background.round_trips:.1f} of them background"
+                f" ({idle.round_trips:g} in {idle_seconds:.1f} s idle)"
+            )
     return tallies
+
+
+async def idle_window(proxy: RoundTripProxy, service: str, seconds: float) -> tuple[Tally, float]:
+    """The service's traffic over ``seconds`` without commands, and how long that really was."""
+    before, started = proxy.tally(service), time.monotonic()
+    await asyncio.sleep(seconds)
+    return proxy.tally(service).minus(before), time.monotonic() - started
 
 
 async def quiet(proxy: RoundTripProxy, service: str, patience: float = 20.0) -> None:

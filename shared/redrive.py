@@ -7,6 +7,11 @@ records the redrive in ``dlq_redrives`` of the consumer's schema and sends the r
 consumer — only that one; every other group still drops it as a duplicate — applies it once, late,
 inside the transaction of its read-model change: :func:`claim` turns ``applied_at`` from NULL to
 now. A redelivery of the redriven record finds it claimed and is a duplicate again.
+
+The ledger row commits only after the broker acknowledged the record, so the consumer can fetch
+the record before the row is visible. The redrive holds :data:`LOCK_SQL` on the dead letter's id
+while it sends and commits; :func:`claim` takes the same lock first, so it waits for that
+transaction to end and then sees its row (it used to drop the record as a duplicate instead).
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import asyncpg
 
 REDRIVEN_FROM = "x-redriven-from"
 REDRIVEN_FOR = "x-redriven-for"
+
+#: a transaction lock on one dead letter's id (``$1``); first key 0x42437264 ("BCrd"), apart from other locks
+LOCK_SQL = "SELECT pg_advisory_xact_lock(x'42437264'::int, hashtext($1))"
 
 
 def redrive_headers(record: Any) -> tuple[str, str] | None:
@@ -39,6 +47,7 @@ async def claim(conn: asyncpg.Connection, record: Any, group_id: str) -> bool:
         coords = (topic, int(partition), int(rest))
     except ValueError:
         return False
+    await conn.execute(LOCK_SQL, found[0])  # the redrive's transaction has ended (module docstring)
     if not await conn.fetchval("SELECT to_regclass('dlq_redrives') IS NOT NULL"):
         return False
     return bool(

@@ -3,6 +3,13 @@
 - ``pg_server_url`` (session): ``TEST_DATABASE_URL``, else the local server on 127.0.0.1:5432 if
   it answers within 2 s, else an embedded PostgreSQL in a temporary directory.
 - ``database_url`` (function): a fresh database ``bc_test_<hex>`` on that server, dropped after.
+  Both happen off the test's path (``FreshDatabases``): the next test's database is created while
+  this one runs, and used ones are dropped in the background, several at a time. On PostgreSQL
+  before 16 every ``DROP DATABASE`` waits for a forced checkpoint (over a second on the loaded
+  2-core machine, where the test used to wait for it); drops issued together share one.
+  Test databases commit without waiting for the WAL flush (``synchronous_commit = off``, as the
+  embedded server runs with ``fsync = off``): visibility and ordering are the same, only a crash of
+  the shared server could lose a commit, and no test crashes it (restart tests run their own).
 - ``kafka`` (session): a Tansu broker for the whole run (or ``KAFKA_BOOTSTRAP_SERVERS``), with
   every topic of ``shared.topology.all_topics()`` created. Use ``.bootstrap_servers``.
 - ``private_broker`` (function): a Tansu broker of the test's own, same topics, for tests that
@@ -23,7 +30,9 @@ says nothing about the code, and a property test should fail on a counterexample
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 import os
 import secrets
 import shutil
@@ -44,6 +53,7 @@ from shared.devstack import (
     drop_database,
     ensure_database,
     start_embedded_postgres,
+    with_database,
 )
 from shared.topology import all_topics
 
@@ -72,11 +82,54 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.pop(name, None)
 
 
+#: the files that take longest, longest first (``--durations`` and the junit report of a whole run,
+#: 2026-12-07): ``make test`` hands out one file at a time to each of two workers
+#: (``--dist loadfile --no-loadscope-reorder``), and a long file handed out last left the other
+#: worker idle for its whole length; first, they run next to the many short files
+SLOWEST_FILES = (
+    "integration/security/test_free_text_everywhere.py",
+    "e2e/test_console_complaints.py",
+    "integration/security/test_fuzz.py",
+    "e2e/test_console_access.py",
+    "integration/security/test_route_matrix.py",
+    "e2e/test_console_reception.py",
+    "integration/test_chaos_smoke.py",
+    "unit/complaint/test_regulation_properties.py",
+    "integration/cli/test_drill_kafka_fed.py",
+    "integration/test_simulator.py",
+    "integration/hq/test_hq_rebuild.py",
+    "integration/test_relay_repair.py",
+    "integration/complaint/test_regulation_replay.py",
+    "integration/hqfeed/test_window_equality.py",
+    "unit/reception/test_reception_visit_properties.py",
+    "integration/security/test_backup_drill.py",
+    "integration/hq/test_hq_regulatory_report.py",
+    "integration/security/test_vault.py",
+    "e2e/test_console_hq.py",
+    "integration/hq/test_hq_topic_scan.py",
+    "integration/hqfeed/test_hq_contract_equality.py",
+    "integration/complaint/test_regulation_http.py",
+    "integration/hq/test_hq_survey_delivery.py",
+    "integration/test_reaction_drain.py",
+    "integration/hq/test_hq_read_model.py",
+)
+
+
+def _slowness_rank(item: pytest.Item) -> int:
+    path = item.path.as_posix()
+    for rank, name in enumerate(SLOWEST_FILES):
+        if path.endswith(f"tests/{name}"):
+            return rank
+    return len(SLOWEST_FILES)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under tests/integration/ carries the ``integration`` marker."""
+    """Everything under tests/integration/ carries the ``integration`` marker; the slowest files
+    come first (``SLOWEST_FILES``), every file's tests in their own order."""
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
+    items.sort(key=_slowness_rank)  # stable: the rest keep the collection's order
 
 
 # ---------------------------------------------------------------------------------- PostgreSQL
@@ -110,15 +163,72 @@ async def pg_server_url() -> AsyncIterator[str]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def database_url(pg_server_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database for one test; dropped (connections terminated) afterwards."""
-    name = f"bc_test_{uuid.uuid4().hex[:16]}"
-    url = await ensure_database(pg_server_url, name)
+class FreshDatabases:
+    """A new database per test without the test waiting for CREATE or DROP DATABASE.
+
+    ``take()`` hands out a database created ahead (while the previous test ran) and starts
+    creating the next; ``give_back()`` drops a used one in the background. Every database is
+    still new from ``template1`` and used by one test only."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self._ahead: asyncio.Task[str] | None = None
+        self._drops: set[asyncio.Task[None]] = set()
+
+    async def take(self) -> str:
+        """The name of a fresh database (created ahead, or now)."""
+        ready = self._ahead or asyncio.create_task(self._create())
+        self._ahead = asyncio.create_task(self._create())
+        return await ready
+
+    def give_back(self, name: str) -> None:
+        """Drop ``name`` (its connections terminated) in the background."""
+        task = asyncio.create_task(drop_database(self.server_url, name))
+        self._drops.add(task)
+        task.add_done_callback(self._dropped)
+
+    def _dropped(self, task: asyncio.Task[None]) -> None:
+        self._drops.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logging.getLogger(__name__).warning("dropping a test database failed: %r", task.exception())
+
+    async def _create(self) -> str:
+        name = f"bc_test_{uuid.uuid4().hex[:16]}"
+        await ensure_database(self.server_url, name)
+        conn = await asyncpg.connect(self.server_url, timeout=10)
+        try:  # see the module docstring
+            await conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
+        finally:
+            await conn.close()
+        return name
+
+    async def close(self) -> None:
+        """Drop the database created ahead; wait for every drop."""
+        if self._ahead is not None:
+            name = await asyncio.gather(self._ahead, return_exceptions=True)
+            if isinstance(name[0], str):
+                self.give_back(name[0])
+        while self._drops:
+            await asyncio.gather(*self._drops, return_exceptions=True)
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def fresh_databases(pg_server_url: str) -> AsyncIterator[FreshDatabases]:
+    databases = FreshDatabases(pg_server_url)
     try:
-        yield url
+        yield databases
     finally:
-        await drop_database(pg_server_url, name)
+        await databases.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def database_url(fresh_databases: FreshDatabases) -> AsyncIterator[str]:
+    """A fresh, empty database for one test; dropped (connections terminated) afterwards."""
+    name = await fresh_databases.take()
+    try:
+        yield with_database(fresh_databases.server_url, name)
+    finally:
+        fresh_databases.give_back(name)
 
 
 # --------------------------------------------------------------------------------------- Kafka

@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 
 from shared.envelope import Envelope
-from shared.redrive import REDRIVEN_FOR, REDRIVEN_FROM
+from shared.redrive import LOCK_SQL, REDRIVEN_FOR, REDRIVEN_FROM
 from shared.topic_scan import records_to_end
 from shared.topology import all_topics
 
@@ -175,6 +175,7 @@ async def redrive(conn: asyncpg.Connection, producer: AIOKafkaProducer, letter: 
     if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f'"{schema}".dlq_redrives'):
         raise LookupError(f"no table {schema}.dlq_redrives: has service {schema} started since its upgrade?")
     async with conn.transaction():
+        await conn.execute(LOCK_SQL, letter.id)  # held until the row commits: shared/redrive.py
         claimed = await conn.fetchval(
             f"""INSERT INTO "{schema}".dlq_redrives
                     (dlq_topic, dlq_partition, dlq_offset, source_topic, consumer, event_type, reason,

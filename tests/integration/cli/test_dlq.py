@@ -3,6 +3,7 @@ redriven to its source topic once, and applied once by the consumer that dead-le
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from shared.envelope import Envelope, to_json
 from shared.eventstore import EventStore
 from shared.projection import ProjectionRunner
+from shared.redrive import LOCK_SQL, REDRIVEN_FOR, REDRIVEN_FROM, claim
 from shared.runner import _kafka_broker
 from shared.settings import ServiceSettings
 from tests.integration.cli.support import run_cli, run_json
@@ -154,3 +156,33 @@ async def test_a_dead_letter_is_listed_shown_and_redriven_once(
 
 async def _is(store: EventStore, stream: str, expected: int) -> bool:
     return await total(store, stream) == expected
+
+
+async def test_a_redrive_fetched_before_its_ledger_row_commits_is_applied_not_dropped(
+    database_url: str,
+) -> None:
+    """The redrive commits its ``dlq_redrives`` row only after the broker acknowledged the record,
+    so the consumer can fetch the record first (under load it did: the flake of the test above).
+    Its claim waits for the redrive's transaction instead of calling the record a duplicate."""
+    letter = "clidlq.x.v1.dlq:2:1"
+    record = type("Record", (), {"headers": [(REDRIVEN_FROM, letter.encode()), (REDRIVEN_FOR, b"ops.t")]})
+    async with migrated_store(database_url, "ops") as store:
+        async with store.pool.acquire() as cli, store.pool.acquire() as consumer:
+            async with cli.transaction():  # as shared/cli/_deadletters.redrive: lock, row, send, commit
+                await cli.execute(LOCK_SQL, letter)
+                await cli.execute(
+                    """INSERT INTO dlq_redrives (dlq_topic, dlq_partition, dlq_offset, source_topic,
+                                                 consumer, redriven_by)
+                       VALUES ('clidlq.x.v1.dlq', 2, 1, 'clidlq.x.v1', 'ops.t', 'test')"""
+                )
+
+                async def claimed() -> bool:
+                    async with consumer.transaction():
+                        return await claim(consumer, record, "ops.t")
+
+                claiming = asyncio.create_task(claimed())
+                done, _ = await asyncio.wait([claiming], timeout=0.3)
+                assert not done, "the claim decided before the redrive's transaction ended"
+            assert await claiming, "the redriven record was dropped as a duplicate"
+            async with consumer.transaction():
+                assert not await claim(consumer, record, "ops.t"), "a redelivery is a duplicate"

@@ -4,6 +4,7 @@ it, and the read model equals what it was — without appending an event or requ
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -69,7 +70,7 @@ async def test_a_corrupted_store_fed_read_model_is_rebuilt_equal(
     async with seeded(name, database_url, kafka.bootstrap_servers) as svc:
         before = {t: await branch_rows(svc, t) for t in tables}
         assert any(n for n, _ in before.values()), before  # the seed wrote rows
-        events = await event_count(svc)
+        events = await settled_event_count(svc)
         async with svc.ctx.pool.acquire() as conn:
             for table in tables:
                 await conn.execute(
@@ -104,7 +105,7 @@ async def test_a_kafka_fed_read_model_is_replayed_without_reactions(
             message="feedback learned one complaint",
         )
         before = await branch_rows(feedback, "complaint_customers", complaint.params["branch_id"])
-        events = await event_count(feedback)
+        events = await settled_event_count(feedback)
         async with feedback.ctx.pool.acquire() as conn:
             await conn.execute(
                 "DELETE FROM feedback.complaint_customers WHERE branch_id = $1", complaint.params["branch_id"]
@@ -122,6 +123,22 @@ async def test_a_kafka_fed_read_model_is_replayed_without_reactions(
         assert await event_count(feedback) == events
         async with feedback.ctx.pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM feedback.survey_dispatch") == dispatch
+
+
+async def settled_event_count(svc: Running, quiet: float = 1.5, timeout: float = 60) -> int:
+    """``event_count`` once it stopped growing for ``quiet`` seconds: a new service's consumers read
+    the session's shared topics from the beginning, and react to other tests' events for a while
+    (a count taken meanwhile made the "nothing appended" check fail, depending on the test order)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    count, since = await event_count(svc), loop.time()
+    while loop.time() - since < quiet:
+        assert loop.time() < deadline, f"{svc.name}'s store kept growing for {timeout:.0f} s"
+        await asyncio.sleep(0.25)
+        now = await event_count(svc)
+        if now != count:
+            count, since = now, loop.time()
+    return count
 
 
 async def _has(svc: Running, branch: str, n: int) -> bool:
