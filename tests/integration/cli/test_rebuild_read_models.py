@@ -61,13 +61,15 @@ async def event_count(svc: Running, branch: str | None = None) -> int:
 async def test_a_corrupted_store_fed_read_model_is_rebuilt_equal(
     name: str,
     database_url: str,
-    kafka: Any,
+    private_broker: Any,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """On a broker of its own: on the session's, a new service reacts to other tests' events from
+    the topics' start (appending to its store while the "nothing appended" check runs)."""
     quiet_background(monkeypatch)
     read_model, tables = STORE_FED[name]
-    async with seeded(name, database_url, kafka.bootstrap_servers) as svc:
+    async with seeded(name, database_url, private_broker.bootstrap_servers) as svc:
         before = {t: await branch_rows(svc, t) for t in tables}
         assert any(n for n, _ in before.values()), before  # the seed wrote rows
         events = await settled_event_count(svc)
@@ -90,11 +92,16 @@ async def test_a_corrupted_store_fed_read_model_is_rebuilt_equal(
 
 
 async def test_a_kafka_fed_read_model_is_replayed_without_reactions(
-    database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    database_url: str,
+    private_broker: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """feedback's ``complaint_customers`` (from complaint's topic): rebuilt from the topic while
-    feedback runs; no survey is requested, nothing is appended to feedback's store."""
+    feedback runs; no survey is requested, nothing is appended to feedback's store. On a broker of
+    its own, as the store-fed case."""
     quiet_background(monkeypatch)
+    kafka = private_broker
     async with (
         seeded("feedback", database_url, kafka.bootstrap_servers) as feedback,
         seeded("complaint", database_url, kafka.bootstrap_servers) as complaint,
@@ -126,9 +133,7 @@ async def test_a_kafka_fed_read_model_is_replayed_without_reactions(
 
 
 async def settled_event_count(svc: Running, quiet: float = 1.5, timeout: float = 60) -> int:
-    """``event_count`` once it stopped growing for ``quiet`` seconds: a new service's consumers read
-    the session's shared topics from the beginning, and react to other tests' events for a while
-    (a count taken meanwhile made the "nothing appended" check fail, depending on the test order)."""
+    """``event_count`` once it stopped growing for ``quiet`` seconds (the seed's own reactions)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     count, since = await event_count(svc), loop.time()
