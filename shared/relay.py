@@ -62,6 +62,8 @@ VERIFY_SECONDS = 10.0
 MARK_SECONDS = 5.0
 BACKOFF_FIRST_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 5.0
+#: how often a standby replica tries to take the lock that makes it the publisher
+LEAD_POLL_SECONDS = 1.0
 HELD_BACK_RETRY_SECONDS = 0.002
 HELD_BACK_MAX_SECONDS = 0.05
 #: a round (read, publish, checkpoint) that did not fill a batch is followed by the next one no
@@ -153,13 +155,18 @@ class OutboxRelay:
                 RELAY_ERRORS.labels(self.service).inc()
                 log.warning("relay %s: publish failed (%r); retrying from %s", self.topic, exc, self.position)
             finally:
+                led = self.is_leader
                 self.is_leader = False
                 self._cancel_probe()
                 self._store.notifier.detach_local(self.poke)
                 if conn is not None:
                     await _close(conn)
             self._failures += 1
-            await asyncio.sleep(min(BACKOFF_FIRST_SECONDS * 2 ** (self._failures - 1), BACKOFF_MAX_SECONDS))
+            backoff = min(BACKOFF_FIRST_SECONDS * 2 ** (self._failures - 1), BACKOFF_MAX_SECONDS)
+            # a leader that lost its session gives a standby (trying every LEAD_POLL_SECONDS) the
+            # first go at the lock: else it won the race back within 0.1 s and the healthy standby
+            # never took over (one leader either way, but failover should go to the other replica)
+            await asyncio.sleep(max(backoff, 1.5 * LEAD_POLL_SECONDS) if led else backoff)
 
     async def _lead(self, conn: asyncpg.Connection) -> bool:
         """Wait for the advisory lock that makes this replica the topic's only publisher."""
@@ -169,7 +176,7 @@ class OutboxRelay:
                 log.info("relay %s: publishing as leader", self.topic)
                 return True
             try:
-                await asyncio.wait_for(self._stopped.wait(), timeout=1.0)
+                await asyncio.wait_for(self._stopped.wait(), timeout=LEAD_POLL_SECONDS)
             except TimeoutError:
                 pass
         return False
