@@ -12,7 +12,8 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from shared.envelope import Envelope
+from shared import registry
+from shared.envelope import Envelope, Metadata
 from shared.eventstore import EventStore
 from shared.migrations import apply_migrations
 from shared.registry import EventData, EventRegistry
@@ -74,18 +75,9 @@ def envelope_of(
     correlation_id: UUID | None = None,
 ) -> Envelope:
     """An envelope of a contract event, as another context's event store would publish it."""
-    return Envelope(
-        event_id=uuid4(),
-        type=data.event_type,
-        schema_version=data.schema_version,
-        stream_id=stream_id,
-        stream_version=version,
-        branch_id=branch_id,
-        occurred_at=at,
-        recorded_at=at,
-        correlation_id=correlation_id or uuid4(),
-        actor=actor,
-        data=data.model_dump(mode="json"),
+    meta = Metadata(actor=actor, correlation_id=correlation_id or uuid4())
+    return registry.envelope_of(
+        data, stream_id=stream_id, version=version, branch_id=branch_id, meta=meta, at=at
     )
 
 

@@ -3,18 +3,15 @@ is the deadline the cached path ends in memory: same state, end, pauses, no mile
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from shared import db_batch
 from shared.clock import FixedClock
-from shared.migrations import apply_migrations
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
 from shared.sla.subject import Subject
@@ -22,16 +19,6 @@ from shared.sla.subject import Subject
 START = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 SLA = "complaint.acknowledge"
 NIL = UUID(int=0)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(database_url, server_settings={"search_path": "slaend"})
-    assert pool is not None
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, "slaend", None)
-    yield pool
-    await pool.close()
 
 
 async def started(conn: asyncpg.Connection, deadlines: Deadlines, subject: str, paused: bool) -> None:

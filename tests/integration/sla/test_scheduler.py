@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from shared.clock import FixedClock
-from shared.migrations import apply_migrations
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler, Kind
 from shared.sla.subject import Subject
 
 START = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(database_url, server_settings={"search_path": "slatest"})
-    assert pool is not None
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, "slatest", None)
-    yield pool
-    await pool.close()
 
 
 class Recorder:
