@@ -39,6 +39,7 @@ from shared.readmodels.kafka_fed import replays
 from shared.readmodels.live import rebuild_live
 from shared.readmodels.store_fed import ENVELOPE_COLUMNS, envelope_of, rebuilders
 from shared.registry import EventData
+from tests.support.events import envelope_of as contract_envelope
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 A, B, C, D = (synthetic_ref(f"drill-{x}") for x in "abcd")
@@ -55,18 +56,8 @@ async def cli(*argv: str) -> int:
 
 
 def envelope(stream_id: str, version: int, data: EventData, at: datetime) -> Envelope:
-    return Envelope(
-        event_id=uuid4(),
-        type=data.event_type,
-        schema_version=data.schema_version,
-        stream_id=stream_id,
-        stream_version=version,
-        branch_id="b001",
-        occurred_at=at,
-        recorded_at=at,
-        correlation_id=uuid4(),
-        actor="staff-test",
-        data=data.model_dump(mode="json"),
+    return contract_envelope(
+        data, stream_id=stream_id, version=version, branch_id="b001", at=at, actor="staff-test"
     )
 
 

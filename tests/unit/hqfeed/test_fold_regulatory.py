@@ -20,6 +20,7 @@ from shared.contracts.complaint import Channel, ClockOutcome, LimitUnit, Remedia
 from shared.contracts.followup import TaskKind
 from shared.envelope import Envelope
 from shared.registry import EventData
+from tests.support.events import envelope_of as contract_envelope
 from tests.support.texts import ref
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -34,19 +35,7 @@ def tz(_: str) -> tzinfo:
 def env(
     data: EventData, at: datetime, *, stream: str = "s", version: int = 1, branch: str = BRANCH
 ) -> Envelope:
-    return Envelope(
-        event_id=uuid4(),
-        type=data.event_type,
-        schema_version=data.schema_version,
-        stream_id=stream,
-        stream_version=version,
-        branch_id=branch,
-        occurred_at=at,
-        recorded_at=at,
-        correlation_id=uuid4(),
-        actor="lm-007",
-        data=data.model_dump(mode="json"),
-    )
+    return contract_envelope(data, stream_id=stream, version=version, branch_id=branch, at=at, actor="lm-007")
 
 
 def fold(events: list[Envelope], facts: dict[str, ComplaintFacts] | None = None) -> BatchChanges:
