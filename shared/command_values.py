@@ -84,6 +84,19 @@ class Locked:
     stream: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class ReadWith:
+    """Rows a handler's :meth:`~shared.commands.CommandHandler.load` reads in the same statement as
+    the stream (``sql``: an expression of ``$1``, the stream id, e.g. an ``array(SELECT …)``);
+    ``parse`` makes of them what the command's ``after_change`` gets as its last argument (as a
+    :data:`LockFirst`'s :attr:`Locked.read`), so that it need not read them itself: one round trip
+    fewer. Read without a lock, like any optimistic read: a command's append still refuses a
+    stream changed since."""
+
+    sql: str
+    parse: Callable[[Any], Any]
+
+
 MakeCommand = Callable[[asyncpg.Connection, Loaded[S]], Awaitable[C]]
 """Builds a command from the loaded state inside the transaction (may read and lock rows)."""
 

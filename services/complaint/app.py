@@ -43,7 +43,7 @@ from services.complaint.metrics import COMPLAINTS_BY_STATUS, COMPLAINTS_ON_HOLD
 from services.complaint.regclocks import ClockMath
 from services.complaint.regulation import branch_calendar_name
 from shared.actors import SLA_CLOCK
-from shared.commands import CheckBranch, CommandHandler, CommandResult, PendingTexts
+from shared.commands import CheckBranch, CommandHandler, CommandResult, PendingTexts, ReadWith
 from shared.contracts.complaint import Category, Channel
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import VerificationFailed
@@ -55,7 +55,7 @@ from shared.idempotency import Create
 from shared.metrics import SLA_BREACHES, SLA_MET
 from shared.periodic import every
 from shared.runner import ServiceContext, components_of
-from shared.sla.deadlines import Deadline, Deadlines
+from shared.sla.deadlines import Deadline, Deadlines, from_row
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler, Kind
 from shared.stream_commands import StreamCommands
@@ -67,6 +67,15 @@ log = logging.getLogger(__name__)
 CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://branchcare/complaint/case-from-event")
 SLA_ACTOR = SLA_CLOCK
 DEPARTURES_KEPT = timedelta(days=7)
+
+
+#: the case's deadlines, read with its stream by a route's load (parameter ``$1``: the stream id,
+#: ``complaint-<id>``; a deadline's subject is the case's id): ``_after_change`` reads none then
+_ID_AT = len(stream_id(CASE_NAMESPACE)) - len(str(CASE_NAMESPACE)) + 1  # where the id starts (1-based)
+CASE_DEADLINES = ReadWith(
+    f"array(SELECT d FROM deadlines d WHERE d.subject_id = substr($1, {_ID_AT}))",
+    lambda rows: [from_row(r) for r in rows or ()],
+)
 
 
 def case_id_for(event_id: UUID) -> UUID:
@@ -110,6 +119,10 @@ class ComplaintApp:
             clock=ctx.clock,
             after_change=self._after_change,
             text_keys=True,
+            # ``_after_change`` reads the case's deadlines and queues every write: a staff command's
+            # writes go as one statement, without BEGIN and COMMIT (``shared.one_statement``)
+            one_statement=True,
+            read_with=CASE_DEADLINES,
         )
         self.cases = StreamCommands(self.handler, stream_id=stream_id, noun="complaint")
         self.execute = self.cases.execute
@@ -124,11 +137,12 @@ class ComplaintApp:
         before: Complaint,
         state: Complaint,
         envelopes: Sequence[Envelope],
-        _locked: object = None,
+        read: list[Deadline] | None = None,
     ) -> list[Deadline]:
         """Deadlines and the board row, queued with the append (``shared.db_batch``); the case's
-        deadlines after the command come back for the answer (no second read)."""
-        deadlines = await self.clocks.apply(conn, state, envelopes)
+        deadlines after the command come back for the answer (no second read). ``read``: the
+        case's deadlines as read with its stream (``CASE_DEADLINES``), else read here."""
+        deadlines = await self.clocks.apply(conn, state, envelopes, read)
         await projections.write_board(conn, before, state, envelopes)
         return deadlines
 
@@ -172,9 +186,12 @@ class ComplaintApp:
         profile = self.regulation.profile_for_branch(branch_id)
         key = matter_key or (f"category:{category.value}" if category is not None else None)
         now = self.clock.now()
-        async with self.store.transaction() as conn:
+        merging = profile.merge_repeats and key is not None
+
+        async def record(conn: asyncpg.Connection) -> tuple[CommandResult[Complaint], bool]:
             await create.claim(conn)
-            if profile.merge_repeats and key is not None:
+            if merging:
+                assert key is not None
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"complaint:{customer_ref}")
                 open_case = await projections.open_case_for_matter(
                     conn, customer_ref, key, profile.name, branch_id
@@ -222,6 +239,12 @@ class ComplaintApp:
             )
             await create.record(conn, str(complaint_id), 201)
             return result, False
+
+        if create.keyed or merging:  # the key's claim, the complainant's lock: a transaction
+            async with self.store.transaction() as conn:
+                return await record(conn)
+        # a plain receipt locks nothing and queues every write: one statement, no BEGIN/COMMIT
+        return await self.store.one_statement(record)
 
     async def execute_in(
         self,
