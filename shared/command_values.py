@@ -86,15 +86,16 @@ class Locked:
 
 @dataclass(frozen=True)
 class ReadWith:
-    """Rows a handler's :meth:`~shared.commands.CommandHandler.load` reads in the same statement as
-    the stream (``sql``: an expression of ``$1``, the stream id, e.g. an ``array(SELECT …)``);
-    ``parse`` makes of them what the command's ``after_change`` gets as its last argument (as a
-    :data:`LockFirst`'s :attr:`Locked.read`), so that it need not read them itself: one round trip
-    fewer. Read without a lock, like any optimistic read: a command's append still refuses a
-    stream changed since."""
+    """What a handler's :meth:`~shared.commands.CommandHandler.load` reads in the same statement as
+    the stream: ``sql``, columns selected beside it (expressions of ``$1``, the stream id, each
+    named, e.g. ``array(SELECT …) AS deadlines``); ``parse`` makes of the row what
+    :attr:`Loaded.locked` holds, which the command's ``after_change`` gets as its last argument
+    (as a :data:`LockFirst`'s :attr:`Locked.read`): rows it then need not read itself, one round
+    trip fewer. Read without a lock, like any optimistic read: a command's append still refuses
+    a stream changed since."""
 
     sql: str
-    parse: Callable[[Any], Any]
+    parse: Callable[[Mapping[str, Any]], Any]
 
 
 MakeCommand = Callable[[asyncpg.Connection, Loaded[S]], Awaitable[C]]

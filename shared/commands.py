@@ -135,7 +135,7 @@ class CommandHandler(Generic[C, S]):
         self.read_with = read_with
         self._load_sql = STREAM_WITH_KEYS_SQL
         if read_with is not None:
-            self._load_sql = f"SELECT s.*, {read_with.sql} AS read_with FROM ({STREAM_WITH_KEYS_SQL}) AS s"
+            self._load_sql = f"SELECT s.*, {read_with.sql} FROM ({STREAM_WITH_KEYS_SQL}) AS s"
         # the labelled metric children, looked up once (a ``labels()`` call takes a lock and
         # builds a key on every command otherwise)
         self._append_seconds = APPEND_SECONDS.labels(service)
@@ -177,7 +177,7 @@ class CommandHandler(Generic[C, S]):
             return Loaded(state, len(history), history)
         sql = self._load_sql
         rows = await (self.store.read_rows(sql, stream_id) if conn is None else conn.fetch(sql, stream_id))
-        read = None if self.read_with is None else self.read_with.parse(rows[0]["read_with"])
+        read = None if self.read_with is None else self.read_with.parse(rows[0])
         return self.loaded_from(rows[0], read)
 
     @_logged

@@ -265,6 +265,11 @@ class PrivateTexts:
                WHERE t.text_id = ANY($1::uuid[])""",
             ids,
         )
+        return self.decrypted(rows)
+
+    def decrypted(self, rows: Iterable[Mapping[str, Any]]) -> dict[UUID, StoredText]:
+        """Rows of :meth:`resolve`'s query (text_id, owner, branch_id, ciphertext, length and the
+        owner's wrapped_key), decrypted: for a caller that read them with something else."""
         keys: dict[str, bytes | None] = {}
         found: dict[UUID, StoredText] = {}
         for row in rows:

@@ -23,6 +23,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import asyncpg
 
 from services.complaint import projections
+from services.complaint.case_read import CASE_READ, CaseRead
 from services.complaint.clocks import ComplaintClocks
 from services.complaint.config import ComplaintSettings
 from services.complaint.domain import (
@@ -43,7 +44,7 @@ from services.complaint.metrics import COMPLAINTS_BY_STATUS, COMPLAINTS_ON_HOLD
 from services.complaint.regclocks import ClockMath
 from services.complaint.regulation import branch_calendar_name
 from shared.actors import SLA_CLOCK
-from shared.commands import CheckBranch, CommandHandler, CommandResult, PendingTexts, ReadWith
+from shared.commands import CheckBranch, CommandHandler, CommandResult, PendingTexts
 from shared.contracts.complaint import Category, Channel
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import VerificationFailed
@@ -55,7 +56,7 @@ from shared.idempotency import Create
 from shared.metrics import SLA_BREACHES, SLA_MET
 from shared.periodic import every
 from shared.runner import ServiceContext, components_of
-from shared.sla.deadlines import Deadline, Deadlines, from_row
+from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler, Kind
 from shared.stream_commands import StreamCommands
@@ -67,15 +68,6 @@ log = logging.getLogger(__name__)
 CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://branchcare/complaint/case-from-event")
 SLA_ACTOR = SLA_CLOCK
 DEPARTURES_KEPT = timedelta(days=7)
-
-
-#: the case's deadlines, read with its stream by a route's load (parameter ``$1``: the stream id,
-#: ``complaint-<id>``; a deadline's subject is the case's id): ``_after_change`` reads none then
-_ID_AT = len(stream_id(CASE_NAMESPACE)) - len(str(CASE_NAMESPACE)) + 1  # where the id starts (1-based)
-CASE_DEADLINES = ReadWith(
-    f"array(SELECT d FROM deadlines d WHERE d.subject_id = substr($1, {_ID_AT}))",
-    lambda rows: [from_row(r) for r in rows or ()],
-)
 
 
 def case_id_for(event_id: UUID) -> UUID:
@@ -122,7 +114,7 @@ class ComplaintApp:
             # ``_after_change`` reads the case's deadlines and queues every write: a staff command's
             # writes go as one statement, without BEGIN and COMMIT (``shared.one_statement``)
             one_statement=True,
-            read_with=CASE_DEADLINES,
+            read_with=CASE_READ,
         )
         self.cases = StreamCommands(self.handler, stream_id=stream_id, noun="complaint")
         self.execute = self.cases.execute
@@ -137,12 +129,12 @@ class ComplaintApp:
         before: Complaint,
         state: Complaint,
         envelopes: Sequence[Envelope],
-        read: list[Deadline] | None = None,
+        read: CaseRead | None = None,
     ) -> list[Deadline]:
         """Deadlines and the board row, queued with the append (``shared.db_batch``); the case's
-        deadlines after the command come back for the answer (no second read). ``read``: the
-        case's deadlines as read with its stream (``CASE_DEADLINES``), else read here."""
-        deadlines = await self.clocks.apply(conn, state, envelopes, read)
+        deadlines after the command come back for the answer (no second read). ``read``: what
+        was read with the stream (``case_read``: its deadlines), else they are read here."""
+        deadlines = await self.clocks.apply(conn, state, envelopes, read.deadlines if read else None)
         await projections.write_board(conn, before, state, envelopes)
         return deadlines
 
