@@ -16,9 +16,15 @@ on a connection outside a transaction, :meth:`shared.eventstore.EventStore.appen
 when the events were not inserted; :func:`refused_append` reads the error back as the
 :class:`~shared.eventstore.ConcurrencyError` the transaction's check would have raised.
 
+A text's data key the command needs and nobody read yet (a new customer's) is created in the same
+statement (``shared.texts``, :data:`NEW_KEYS`): a plain INSERT of the key, which aborts the
+statement when the owner has a key after all; the command then runs again, the key read (or
+created) first by a statement of its own, as in a transaction. One round trip for a new
+customer's complaint.
+
 Used through :meth:`~shared.eventstore.EventStore.one_statement`, which runs the work again once
 on a fresh connection when nothing was recorded because the pooled connection was stale (what a
-transaction's ``BEGIN`` retry does).
+transaction's ``BEGIN`` retry does), and once after a key was found there.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
@@ -40,6 +47,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: whether a data key a command's texts need may be created in its one statement
+#: (``shared.texts``: a plain INSERT, which a key already there makes abort the statement); off
+#: for the command's second run, which reads (or creates) the key first
+NEW_KEYS: ContextVar[bool] = ContextVar("one_statement_new_keys", default=True)
 
 _MARK = "branchcare: append refused"
 _REFUSED = re.compile(
@@ -125,14 +137,26 @@ async def statement(store: EventStore) -> AsyncIterator[asyncpg.Connection]:
 
 async def run(store: EventStore, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     """``work(conn)`` in :func:`statement`; run once more on a fresh connection when the pooled
-    one turned out stale (a :class:`DatabaseUnavailable`: nothing was recorded)."""
-    for attempt in (1, 2):
-        try:
-            async with statement(store) as conn:
-                return await work(conn)
-        except DatabaseUnavailable:
-            if attempt == 2:
-                raise
-            log.info("pooled connection broken before the command's statement; retrying once")
-            await store.pool.expire_connections()
-    raise AssertionError("unreachable")
+    one turned out stale (a :class:`DatabaseUnavailable`: nothing was recorded), and once more
+    with keys read first when a data key created in the statement was already there (its unique
+    violation aborted the statement: nothing was recorded either)."""
+    stale_retried = False
+    token = None
+    try:
+        while True:
+            try:
+                async with statement(store) as conn:
+                    return await work(conn)
+            except DatabaseUnavailable:
+                if stale_retried:
+                    raise
+                stale_retried = True
+                log.info("pooled connection broken before the command's statement; retrying once")
+                await store.pool.expire_connections()
+            except asyncpg.UniqueViolationError as exc:
+                if exc.table_name != "text_keys" or not NEW_KEYS.get():
+                    raise
+                token = NEW_KEYS.set(False)  # the owner has a key (or had one): read it first
+    finally:
+        if token is not None:
+            NEW_KEYS.reset(token)

@@ -8,7 +8,8 @@ warmed up first: a statement's first use on a connection costs one more round tr
 Budgets (issue 19: ≤ 5 per create, ≤ 6 per lifecycle step; here fewer): a plain create is the
 customer's text key (the description is encrypted under it; read or created by one statement)
 and ONE statement with the event, texts, deadlines, board row and audit row — no BEGIN, no
-COMMIT (``shared.one_statement``: PostgreSQL's implicit transaction). An ``Idempotency-Key``
+COMMIT (``shared.one_statement``: PostgreSQL's implicit transaction); a new customer's key is
+created in that statement too (one round trip). An ``Idempotency-Key``
 takes a transaction for its claim (the key's row inserted: lock and look-up in one): BEGIN,
 claim, key, statement, COMMIT. A lifecycle step is the stream's load (which is also the branch
 check, and reads the customer's text key, the case's deadlines and its texts with it:
@@ -61,6 +62,11 @@ async def test_creates_and_lifecycle_steps_stay_within_their_round_trips(
             second = await new_complaint(svc, "b001")
             await svc.ok(second["complaint_id"], "acknowledge")
 
+        for n in range(3):  # a new customer's create, prepared the same way
+            await new_complaint(svc, "b001", customer_ref=f"cust_ref_warm_{n}")
+        _, first = await _counted(
+            svc, "/branches/b001/complaints", {**BODY, "customer_ref": "cust_ref_first"}
+        )
         case, create = await _counted(svc, "/branches/b001/complaints", BODY)
         assert len(case["deadlines"]) == 4  # the answer's deadlines come from the transaction
         _, keyed = await _counted(
@@ -75,6 +81,7 @@ async def test_creates_and_lifecycle_steps_stay_within_their_round_trips(
             svc, f"/complaints/{other['complaint_id']}/acknowledge", {"apology": "Sorry."}
         )
 
+    assert len(first) <= 1, first
     assert len(create) <= 2, create
     assert len(keyed) <= 5, keyed
     assert len(step) <= 2, step
