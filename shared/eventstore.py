@@ -29,7 +29,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -143,6 +143,19 @@ _STORED = "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)"
 _ANY_AFTER = """
 SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::xid8, $2::bigint))
 """
+
+
+Conn: TypeAlias = asyncpg.Connection | None
+Prelude: TypeAlias = Callable[[int], tuple[str, Sequence[object]]] | None
+"""A write in the same statement as a read of the log (one round trip: the relay's checkpoint):
+given the read's first free parameter number, a data-modifying ``WITH`` item and its arguments."""
+
+
+def _with(also: Prelude, query: str, args: Sequence[object]) -> tuple[str, Sequence[object]]:
+    if also is None:
+        return query, args
+    item, more = also(len(args) + 1)
+    return f"WITH {item}\n{query}", (*args, *more)
 
 
 def _check_appended(row: asyncpg.Record | None, stream_id: str, expected_version: int, count: int) -> None:
@@ -428,17 +441,19 @@ class EventStore:
         return [self.registry.upcast(Envelope.model_validate_json(r["json"]), stored=True) for r in rows]
 
     async def read_all_after(
-        self, after: LogPosition = LOG_START, limit: int = 1000, conn: asyncpg.Connection | None = None
+        self, after: LogPosition = LOG_START, limit: int = 1000, conn: Conn = None, *, also: Prelude = None
     ) -> list[StoredEvent]:
         """Committed events after ``after`` in log order; never passes over a late commit.
 
-        Continue from the last event's :attr:`StoredEvent.log_position`.
+        Continue from the last event's :attr:`StoredEvent.log_position`. ``also``: a write run in
+        the same statement (:data:`Prelude`).
         """
+        query, args = _with(also, _READ_ALL, (after.tx_id, after.position, limit, *self._horizon_args))
         if conn is None:
             async with self.pool.acquire() as own:
-                rows = await own.fetch(_READ_ALL, after.tx_id, after.position, limit, *self._horizon_args)
+                rows = await own.fetch(query, *args)
         else:
-            rows = await conn.fetch(_READ_ALL, after.tx_id, after.position, limit, *self._horizon_args)
+            rows = await conn.fetch(query, *args)
         up = self.registry.current_json  # old versions leave the store upcast (issue 15)
         return [
             StoredEvent(
@@ -461,7 +476,7 @@ class EventStore:
         application_name, xact_start, state (for the relay's log line)."""
         return list(await conn.fetch(BLOCKERS, *self._horizon_args))
 
-    async def has_events_after(self, after: LogPosition, conn: asyncpg.Connection | None = None) -> bool:
+    async def has_events_after(self, after: LogPosition, conn: Conn = None, *, also: Prelude = None) -> bool:
         """Whether any committed event follows ``after``: readable now, or held back by an older
         transaction still in flight.
 
@@ -469,10 +484,11 @@ class EventStore:
         It must not ask "is something held back?" instead: the horizon may move between the two
         statements, and an event that stopped being held back meanwhile would be left unread.
         """
+        query, args = _with(also, _ANY_AFTER, (after.tx_id, after.position))
         if conn is None:
             async with self.pool.acquire() as own:
-                return bool(await own.fetchval(_ANY_AFTER, after.tx_id, after.position))
-        return bool(await conn.fetchval(_ANY_AFTER, after.tx_id, after.position))
+                return bool(await own.fetchval(query, *args))
+        return bool(await conn.fetchval(query, *args))
 
     async def head_position(self) -> int:
         async with self.pool.acquire() as conn:

@@ -37,7 +37,7 @@ from contextlib import suppress
 
 import asyncpg
 
-from shared.eventstore import EventStore, LogPosition, StoredEvent
+from shared.eventstore import EventStore, LogPosition, Prelude, StoredEvent
 from shared.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_HELD_BACK,
@@ -46,7 +46,15 @@ from shared.metrics import (
     RELAY_PUBLISHED,
 )
 from shared.relay_check import BrokerCheck, event_id_of
-from shared.relay_repair import RelayState, Repairer, load_state, prune_marks, record_verification, save
+from shared.relay_repair import (
+    RelayState,
+    Repairer,
+    checkpoint,
+    load_state,
+    prune_marks,
+    record_verification,
+    save,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +130,9 @@ class OutboxRelay:
         self._next_mark = 0.0
         self._next_prune = 0.0
         self._lost: str | None = None  # evidence that the broker lost records: repair at once
+        #: ``state`` holds acknowledged progress the checkpoint does not have yet (written with
+        #: the next statement the relay sends anyway, :meth:`_unsaved_checkpoint`)
+        self._unsaved = False
         self._probe: asyncio.Task[tuple[bool, int]] | None = None  # a read-back in flight
 
     @property
@@ -143,6 +154,7 @@ class OutboxRelay:
                 await conn.add_listener(self._store.notifier.channel, self._on_notify)
                 self._store.notifier.attach_local(self.poke)
                 self.state, partitions = await load_state(conn, self.topic)
+                self._unsaved = False
                 if self._repairer is not None and self._repairer.check.partitions is None:
                     self._repairer.check.partitions = partitions
                 self._next_verify = 0.0  # verify the broker at every (re)connect
@@ -184,34 +196,42 @@ class OutboxRelay:
     async def _relay(self, conn: asyncpg.Connection) -> None:
         held_back_delay = HELD_BACK_RETRY_SECONDS
         loop = asyncio.get_running_loop()
+        busy = False  # this round follows a published one without an idle wait between them
         while not self._stopped.is_set():
             self._wake.clear()
             await self._check_broker(conn)
             started = loop.time()
-            batch = await self._store.read_all_after(self.position, self._batch_size, conn)
+            batch = await self._store.read_all_after(
+                self.position, self._batch_size, conn, also=self._unsaved_checkpoint()
+            )
             if batch:
                 if self._failures and self._repairer is not None and not await self._repairer.check.answers():
                     raise BrokerUnavailable("the broker does not answer yet")  # retried after back-off
-                await self._publish_batch(conn, batch)
+                await self._publish_batch(conn, batch, defer=busy)
                 self._not_held_back()
                 held_back_delay = HELD_BACK_RETRY_SECONDS
+                busy = True
                 if len(batch) == self._batch_size:
                     continue  # a backlog: on at once
                 # events are trickling in: let more arrive, so that under load there are fewer,
                 # fuller rounds (each costs a read, a produce request and a checkpoint write)
                 if self.round_seconds > 0:
                     await asyncio.sleep(started + self.round_seconds - loop.time())
-                if self._wake.is_set() or await self._store.has_events_after(self.position, conn):
+                if self._wake.is_set() or await self._store.has_events_after(
+                    self.position, conn, also=self._unsaved_checkpoint()
+                ):
                     continue
                 # nothing was appended since the read: skip the read that would come back empty
             elif await self._store.has_events_after(self.position, conn):
                 # committed but held back by an older transaction still in flight that can append
                 # here (shared.horizon), or readable since the read above: look again shortly, a
                 # NOTIFY may not come for it; back off a little while a long transaction holds it
+                busy = False
                 await self._held_back(conn)
                 await asyncio.sleep(held_back_delay)
                 held_back_delay = min(held_back_delay * 1.5, HELD_BACK_MAX_SECONDS)
                 continue
+            busy = False
             held_back_delay = HELD_BACK_RETRY_SECONDS
             self._not_held_back()
             self._backlog.set(0)
@@ -221,8 +241,23 @@ class OutboxRelay:
                 async with asyncio.timeout(SAFETY_WAKE_SECONDS):  # no task per wait, as wait_for makes
                     await self._wake.wait()
 
-    async def _publish_batch(self, conn: asyncpg.Connection, batch: Sequence[StoredEvent]) -> None:
-        """Publish; keep the acknowledged prefix; raise the first failure (the caller backs off)."""
+    def _unsaved_checkpoint(self) -> Prelude:
+        """The checkpoint write, when ``state`` is ahead of it, to go with the next statement."""
+        if not self._unsaved:
+            return None
+        self._unsaved = False  # if that statement fails, the connection goes: state is loaded again
+        return checkpoint(self.topic, self.state)
+
+    async def _publish_batch(
+        self, conn: asyncpg.Connection, batch: Sequence[StoredEvent], *, defer: bool = False
+    ) -> None:
+        """Publish; keep the acknowledged prefix; raise the first failure (the caller backs off).
+
+        The checkpoint is written after the broker acknowledged, at once or, with ``defer`` (a
+        round of a steady load), with the relay's next statement (its next read, ≤ one round
+        later; a prompt announcement only matters to consumers that went idle, and they do not
+        while rounds follow each other): one round trip less per round. A crash in between costs
+        one more round of duplicates, never a loss. A failed batch's prefix is written at once."""
         try:
             results = await self._publish(self.topic, batch)
         except Exception:
@@ -248,6 +283,7 @@ class OutboxRelay:
             for partition, i in last.items():
                 tail[partition] = (tail[partition][0], event_id_of(batch[i].json) or "")
             self.state = RelayState(batch[acked - 1].log_position, tail)
+            self._published.inc(acked)
             now = time.monotonic()
             mark = now >= self._next_mark
             if mark:
@@ -255,8 +291,9 @@ class OutboxRelay:
                 if now >= self._next_prune:
                     self._next_prune = now + 3600.0
                     await prune_marks(conn, self.topic)
-            await save(conn, self.topic, self.state, mark=mark)  # and announces the topic
-            self._published.inc(acked)
+            self._unsaved = defer and not mark and acked == len(batch)
+            if not self._unsaved:
+                await save(conn, self.topic, self.state, mark=mark)  # and announces the topic
         if acked < len(batch):
             await self._report_backlog(conn)
             failure = results[acked] if results is not None else None
@@ -301,6 +338,7 @@ class OutboxRelay:
             restart = await self._repairer.take_request(conn, self.state)
         if restart is not None:
             self.state = restart
+            self._unsaved = False  # the repair or request wrote the checkpoint
             self._next_mark = 0.0
             self._cancel_probe()  # it checked offsets of the log before the repair
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,8 +30,17 @@ AckedTail = dict[int, tuple[int, str]]
 """partition → (offset, event id) of the last record the broker acknowledged there."""
 
 
+#: an envelope whose first key is ``event_id``, as the store's JSON (``ENVELOPE_JSON``) and an
+#: upcast envelope's (the model's first field) both begin: read without parsing the rest
+_FIRST_EVENT_ID = re.compile(r'\{\s*"event_id"\s*:\s*"([0-9A-Za-z-]{1,64})"\s*,')
+
+
 def event_id_of(value: bytes | str | None) -> str | None:
     """The ``event_id`` of an envelope as published, or None if it is not one."""
+    if isinstance(value, bytes | bytearray):
+        value = value.decode("utf-8", "replace")
+    if value and (found := _FIRST_EVENT_ID.match(value)) is not None:
+        return found.group(1)
     try:
         data: Any = json.loads(value or b"")
         return str(data["event_id"])
@@ -84,16 +94,17 @@ class BrokerCheck:
     async def exists(self) -> bool:
         return bool(await self._partitions())
 
-    async def holds(self, acked: AckedTail, timeout: float = 5.0) -> bool:
+    async def holds(self, acked: AckedTail, timeout: float = 5.0, *, partitions: int | None = None) -> bool:
         """Whether the broker still returns every record of ``acked`` at its offset.
 
-        Raises (a Kafka error, ``TimeoutError``) when the broker does not answer at all: that is
-        no evidence of loss, the caller asks again later.
+        ``partitions``: the topic's partition count as the broker just gave it (:meth:`ensure`),
+        else asked for here. Raises (a Kafka error, ``TimeoutError``) when the broker does not
+        answer at all: that is no evidence of loss, the caller asks again later.
         """
         if not acked:
             return True
-        partitions = await self._partitions()
-        if not partitions or any(p not in partitions for p in acked):
+        held = set(range(partitions)) if partitions is not None else await self._partitions()
+        if not held or any(p not in held for p in acked):
             return False
         consumer = self._consumer()
         await consumer.start()
