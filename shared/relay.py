@@ -11,10 +11,11 @@ Exactly one relay per topic publishes at a time: it holds a PostgreSQL advisory 
 connection (released by the server if the process dies) and reads through that same connection,
 so a relay whose connection (and with it the lock) is gone notices before it publishes again.
 It wakes on NOTIFY (or, for appends made in its own process, on a direct poke), with a slow
-safety timer for a lost notification; after each acknowledged batch it announces its topic, which
-wakes idle consumers in every process (:mod:`shared.topic_wakeups`). An event committed while the
-relay is idle goes out at once; under a steady load a round (read, produce request, checkpoint,
-each with a fixed cost far above an event's) starts at most every ``ROUND_SECONDS`` and takes what
+safety timer for a lost notification; after an acknowledged batch that fed a quiet partition it
+announces its topic, which wakes idle consumers in every process (:mod:`shared.topic_wakeups`).
+An event committed while the relay is idle goes out at once; under a steady load a round (read,
+produce request, checkpoint, each with a fixed cost far above an event's; the checkpoint goes
+with the next round's read) starts at most every ``ROUND_SECONDS`` and takes what
 came meanwhile (``round_seconds=0`` for a store whose appends come batched already: the HQ feed's).
 
 The topic is a repairable copy of the store (:mod:`shared.relay_repair`): the relay records the
@@ -38,6 +39,7 @@ from contextlib import suppress
 import asyncpg
 
 from shared.eventstore import EventStore, LogPosition, Prelude, StoredEvent
+from shared.fetch_pacing import IDLE_AFTER_SECONDS
 from shared.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_HELD_BACK,
@@ -78,6 +80,10 @@ HELD_BACK_MAX_SECONDS = 0.05
 #: sooner than this after its read: at most ~50 rounds a second under a steady load, each with
 #: what came meanwhile; an event committed while the relay is idle goes out at once
 ROUND_SECONDS = 0.02
+#: a batch to a partition without an acknowledged record for this long is announced at once
+#: (:mod:`shared.topic_wakeups`): its consumers may be about to pause (they pause after
+#: ``IDLE_AFTER_SECONDS`` without records); half of that leaves a busy consumer time to fetch
+QUIET_SECONDS = IDLE_AFTER_SECONDS / 2
 #: a hold shorter than this is ordinary (concurrent appends); longer ones are logged, with the blocker
 HELD_BACK_COUNT_AFTER = 0.5
 HELD_BACK_LOG_AFTER = 2.0
@@ -133,6 +139,8 @@ class OutboxRelay:
         #: ``state`` holds acknowledged progress the checkpoint does not have yet (written with
         #: the next statement the relay sends anyway, :meth:`_unsaved_checkpoint`)
         self._unsaved = False
+        #: when each partition last had a record acknowledged (monotonic), in this session
+        self._fed_at: dict[int, float] = {}
         self._probe: asyncio.Task[tuple[bool, int]] | None = None  # a read-back in flight
 
     @property
@@ -155,6 +163,7 @@ class OutboxRelay:
                 self._store.notifier.attach_local(self.poke)
                 self.state, partitions = await load_state(conn, self.topic)
                 self._unsaved = False
+                self._fed_at = {}  # announce the first batches: consumers may be idle
                 if self._repairer is not None and self._repairer.check.partitions is None:
                     self._repairer.check.partitions = partitions
                 self._next_verify = 0.0  # verify the broker at every (re)connect
@@ -196,7 +205,6 @@ class OutboxRelay:
     async def _relay(self, conn: asyncpg.Connection) -> None:
         held_back_delay = HELD_BACK_RETRY_SECONDS
         loop = asyncio.get_running_loop()
-        busy = False  # this round follows a published one without an idle wait between them
         while not self._stopped.is_set():
             self._wake.clear()
             await self._check_broker(conn)
@@ -207,10 +215,9 @@ class OutboxRelay:
             if batch:
                 if self._failures and self._repairer is not None and not await self._repairer.check.answers():
                     raise BrokerUnavailable("the broker does not answer yet")  # retried after back-off
-                await self._publish_batch(conn, batch, defer=busy)
+                await self._publish_batch(conn, batch)
                 self._not_held_back()
                 held_back_delay = HELD_BACK_RETRY_SECONDS
-                busy = True
                 if len(batch) == self._batch_size:
                     continue  # a backlog: on at once
                 # events are trickling in: let more arrive, so that under load there are fewer,
@@ -226,12 +233,10 @@ class OutboxRelay:
                 # committed but held back by an older transaction still in flight that can append
                 # here (shared.horizon), or readable since the read above: look again shortly, a
                 # NOTIFY may not come for it; back off a little while a long transaction holds it
-                busy = False
                 await self._held_back(conn)
                 await asyncio.sleep(held_back_delay)
                 held_back_delay = min(held_back_delay * 1.5, HELD_BACK_MAX_SECONDS)
                 continue
-            busy = False
             held_back_delay = HELD_BACK_RETRY_SECONDS
             self._not_held_back()
             self._backlog.set(0)
@@ -248,16 +253,17 @@ class OutboxRelay:
         self._unsaved = False  # if that statement fails, the connection goes: state is loaded again
         return checkpoint(self.topic, self.state)
 
-    async def _publish_batch(
-        self, conn: asyncpg.Connection, batch: Sequence[StoredEvent], *, defer: bool = False
-    ) -> None:
+    async def _publish_batch(self, conn: asyncpg.Connection, batch: Sequence[StoredEvent]) -> None:
         """Publish; keep the acknowledged prefix; raise the first failure (the caller backs off).
 
-        The checkpoint is written after the broker acknowledged, at once or, with ``defer`` (a
-        round of a steady load), with the relay's next statement (its next read, ≤ one round
-        later; a prompt announcement only matters to consumers that went idle, and they do not
-        while rounds follow each other): one round trip less per round. A crash in between costs
-        one more round of duplicates, never a loss. A failed batch's prefix is written at once."""
+        The checkpoint is written after the broker acknowledged: at once, announcing the topic,
+        when the batch went to a partition that was quiet for :data:`QUIET_SECONDS` (its
+        consumers may have paused: the announcement wakes them); else (a steady load, every
+        partition of the batch fed within that time, so no consumer of it paused) with the
+        relay's next statement, its next read ≤ one round later, without an announcement: one
+        round trip less per round, and no NOTIFY for every listening process to take. A crash in
+        between costs one more round of duplicates, never a loss. A mark and a failed batch's
+        prefix are written at once."""
         try:
             results = await self._publish(self.topic, batch)
         except Exception:
@@ -280,20 +286,23 @@ class OutboxRelay:
                 # repair before anything else; these events go out again from the repair point
                 self._lost = "a produce was acknowledged below an offset acknowledged before"
                 return
+            now = time.monotonic()
+            fed, quiet = self._fed_at, False
             for partition, i in last.items():
                 tail[partition] = (tail[partition][0], event_id_of(batch[i].json) or "")
+                quiet = quiet or now - fed.get(partition, -QUIET_SECONDS) >= QUIET_SECONDS
+                fed[partition] = now
             self.state = RelayState(batch[acked - 1].log_position, tail)
             self._published.inc(acked)
-            now = time.monotonic()
             mark = now >= self._next_mark
             if mark:
                 self._next_mark = now + MARK_SECONDS
                 if now >= self._next_prune:
                     self._next_prune = now + 3600.0
                     await prune_marks(conn, self.topic)
-            self._unsaved = defer and not mark and acked == len(batch)
+            self._unsaved = not quiet and not mark and acked == len(batch)
             if not self._unsaved:
-                await save(conn, self.topic, self.state, mark=mark)  # and announces the topic
+                await save(conn, self.topic, self.state, mark=mark, announce=quiet)
         if acked < len(batch):
             await self._report_backlog(conn)
             failure = results[acked] if results is not None else None
@@ -339,6 +348,7 @@ class OutboxRelay:
         if restart is not None:
             self.state = restart
             self._unsaved = False  # the repair or request wrote the checkpoint
+            self._fed_at = {}
             self._next_mark = 0.0
             self._cancel_probe()  # it checked offsets of the log before the repair
 

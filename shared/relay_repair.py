@@ -60,15 +60,19 @@ async def load_state(conn: asyncpg.Connection, topic: str) -> tuple[RelayState, 
     return RelayState(position, parse_acked(row["acked"])), row["partitions"]
 
 
-def checkpoint(topic: str, state: RelayState) -> Callable[[int], tuple[str, Sequence[object]]]:
+def checkpoint(
+    topic: str, state: RelayState, *, announce: bool = False
+) -> Callable[[int], tuple[str, Sequence[object]]]:
     """The checkpoint write as a ``WITH`` item (``saved``) for a statement of the relay's (its
-    parameters numbered from the one given): records ``state`` and announces the topic
-    (:mod:`shared.topic_wakeups`: idle consumers of a holding broker wake up), delivered when the
-    statement commits. A data-modifying ``WITH`` item runs whether or not the statement reads it,
+    parameters numbered from the one given): records ``state`` and, with ``announce``, announces
+    the topic (:mod:`shared.topic_wakeups`: idle consumers of a holding broker wake up), delivered
+    when the statement commits. A data-modifying ``WITH`` item runs whether or not the statement reads it,
     so the relay writes it in the same statement as its next read of the log
     (:meth:`shared.eventstore.EventStore.read_all_after`'s ``also``)."""
 
-    args = (topic, state.position.tx_id, state.position.position, acked_json(state.acked), WAKEUPS_CHANNEL)
+    args: tuple[object, ...] = (topic, state.position.tx_id, state.position.position, acked_json(state.acked))
+    if announce:
+        args += (WAKEUPS_CHANNEL,)
 
     def item(first: int) -> tuple[str, Sequence[object]]:
         t, x, p, a, c = (f"${first + i}" for i in range(5))
@@ -76,16 +80,18 @@ def checkpoint(topic: str, state: RelayState) -> Callable[[int], tuple[str, Sequ
                INSERT INTO relay_checkpoint (topic, tx_id, position, acked) VALUES ({t}, {x}, {p}, {a}::jsonb)
                ON CONFLICT (topic) DO UPDATE
                SET tx_id = {x}, position = {p}, acked = {a}::jsonb, updated_at = now()
-               RETURNING pg_notify({c}, topic))"""
+               RETURNING {f"pg_notify({c}, topic)" if announce else "topic"})"""
         return sql, args
 
     return item
 
 
-async def save(conn: asyncpg.Connection, topic: str, state: RelayState, *, mark: bool) -> None:
+async def save(
+    conn: asyncpg.Connection, topic: str, state: RelayState, *, mark: bool, announce: bool = True
+) -> None:
     """Record the checkpoint (and, with ``mark``, a mark) after an acknowledged batch, and
     announce the topic, in a statement of its own (:func:`checkpoint`)."""
-    sql, args = checkpoint(topic, state)(1)
+    sql, args = checkpoint(topic, state, announce=announce)(1)
     await conn.execute(f"WITH {sql} SELECT count(*) FROM saved", *args)
     if mark:
         await conn.execute(
