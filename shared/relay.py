@@ -80,7 +80,7 @@ HELD_BACK_MAX_SECONDS = 0.05
 #: sooner than this after its read: at most ~50 rounds a second under a steady load, each with
 #: what came meanwhile; an event committed while the relay is idle goes out at once
 ROUND_SECONDS = 0.02
-#: a batch to a partition without an acknowledged record for this long is announced at once
+#: a batch to a partition without an acknowledged record for this long announces the topic
 #: (:mod:`shared.topic_wakeups`): its consumers may be about to pause (they pause after
 #: ``IDLE_AFTER_SECONDS`` without records); half of that leaves a busy consumer time to fetch
 QUIET_SECONDS = IDLE_AFTER_SECONDS / 2
@@ -139,6 +139,7 @@ class OutboxRelay:
         #: ``state`` holds acknowledged progress the checkpoint does not have yet (written with
         #: the next statement the relay sends anyway, :meth:`_unsaved_checkpoint`)
         self._unsaved = False
+        self._unannounced = False  # and the announcement that goes with it is still to be made
         #: when each partition last had a record acknowledged (monotonic), in this session
         self._fed_at: dict[int, float] = {}
         self._probe: asyncio.Task[tuple[bool, int]] | None = None  # a read-back in flight
@@ -205,6 +206,7 @@ class OutboxRelay:
     async def _relay(self, conn: asyncpg.Connection) -> None:
         held_back_delay = HELD_BACK_RETRY_SECONDS
         loop = asyncio.get_running_loop()
+        busy = False  # this round follows a published one without an idle wait between them
         while not self._stopped.is_set():
             self._wake.clear()
             await self._check_broker(conn)
@@ -215,9 +217,10 @@ class OutboxRelay:
             if batch:
                 if self._failures and self._repairer is not None and not await self._repairer.check.answers():
                     raise BrokerUnavailable("the broker does not answer yet")  # retried after back-off
-                await self._publish_batch(conn, batch)
+                await self._publish_batch(conn, batch, defer=busy)
                 self._not_held_back()
                 held_back_delay = HELD_BACK_RETRY_SECONDS
+                busy = True
                 if len(batch) == self._batch_size:
                     continue  # a backlog: on at once
                 # events are trickling in: let more arrive, so that under load there are fewer,
@@ -237,6 +240,7 @@ class OutboxRelay:
                 await asyncio.sleep(held_back_delay)
                 held_back_delay = min(held_back_delay * 1.5, HELD_BACK_MAX_SECONDS)
                 continue
+            busy = False
             held_back_delay = HELD_BACK_RETRY_SECONDS
             self._not_held_back()
             self._backlog.set(0)
@@ -251,19 +255,20 @@ class OutboxRelay:
         if not self._unsaved:
             return None
         self._unsaved = False  # if that statement fails, the connection goes: state is loaded again
-        return checkpoint(self.topic, self.state)
+        return checkpoint(self.topic, self.state, announce=self._unannounced)
 
-    async def _publish_batch(self, conn: asyncpg.Connection, batch: Sequence[StoredEvent]) -> None:
+    async def _publish_batch(
+        self, conn: asyncpg.Connection, batch: Sequence[StoredEvent], *, defer: bool = False
+    ) -> None:
         """Publish; keep the acknowledged prefix; raise the first failure (the caller backs off).
 
-        The checkpoint is written after the broker acknowledged: at once, announcing the topic,
-        when the batch went to a partition that was quiet for :data:`QUIET_SECONDS` (its
-        consumers may have paused: the announcement wakes them); else (a steady load, every
-        partition of the batch fed within that time, so no consumer of it paused) with the
-        relay's next statement, its next read ≤ one round later, without an announcement: one
-        round trip less per round, and no NOTIFY for every listening process to take. A crash in
+        The checkpoint is written after the broker acknowledged: at once for the first batch
+        after an idle wait, else (``defer``: a round of a steady load) with the relay's next
+        statement, its next read ≤ one round later: one round trip less per round; a crash in
         between costs one more round of duplicates, never a loss. A mark and a failed batch's
-        prefix are written at once."""
+        prefix are written at once. The topic is announced with it only when the batch fed a
+        partition quiet for :data:`QUIET_SECONDS` (its consumers may have paused): under a
+        steady load not every round makes a NOTIFY for every listening process to take."""
         try:
             results = await self._publish(self.topic, batch)
         except Exception:
@@ -300,7 +305,8 @@ class OutboxRelay:
                 if now >= self._next_prune:
                     self._next_prune = now + 3600.0
                     await prune_marks(conn, self.topic)
-            self._unsaved = not quiet and not mark and acked == len(batch)
+            self._unsaved = defer and not mark and acked == len(batch)
+            self._unannounced = quiet
             if not self._unsaved:
                 await save(conn, self.topic, self.state, mark=mark, announce=quiet)
         if acked < len(batch):
