@@ -422,6 +422,8 @@ class OutboxRelay:
         self._stopped.set()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        if self._repairer is not None:
+            await self._repairer.check.close()
 
 
 def _prefix(results: Sequence[object]) -> int:

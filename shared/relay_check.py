@@ -15,7 +15,8 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -69,6 +70,10 @@ class BrokerCheck:
         #: the topics the service's consumers read: re-created too when missing, so a consumer
         #: never waits for a producer that is down (a consumer cannot start on a missing topic)
         self.consumed = [t for t in dict.fromkeys(consumed) if t != topic]
+        #: one admin client for the metadata requests of every check (each request is sent afresh;
+        #: a new client per check fetched the whole cluster's metadata to start), dropped when a
+        #: request through it fails, so the next check starts from a new connection
+        self._admin: AIOKafkaAdminClient | None = None
 
     async def ensure(self) -> int:
         """Create the topic, the topics the service consumes, and their ``.dlq`` topics, where
@@ -76,7 +81,8 @@ class BrokerCheck:
         specs = [topic_spec(self.topic, self.partitions or self.default_partitions)]
         specs += [topic_spec(t, self.default_partitions) for t in self.consumed]
         specs += [topic_spec(dlq_topic(t)) for t in (self.topic, *self.consumed)]
-        counts = await ensure_topics(self.bootstrap_servers, specs)
+        async with self._admin_client() as admin:
+            counts = await ensure_topics(self.bootstrap_servers, specs, admin=admin)
         self.partitions = counts[self.topic]
         return self.partitions
 
@@ -153,9 +159,33 @@ class BrokerCheck:
 
     async def _partitions(self) -> set[int]:
         """The topic's partitions, from a fresh metadata request (which never creates it)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=10_000)
-        await admin.start()
-        try:
+        async with self._admin_client() as admin:
             return set(range((await topic_partitions(admin, [self.topic])).get(self.topic, 0)))
-        finally:
-            await admin.close()
+
+    @asynccontextmanager
+    async def _admin_client(self) -> AsyncIterator[AIOKafkaAdminClient]:
+        """The kept admin client (started if need be); closed and forgotten when what is done
+        with it fails (or is cancelled)."""
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=10_000)
+            try:
+                await admin.start()
+            except BaseException:
+                await admin.close()
+                raise
+            self._admin = admin
+        admin = self._admin
+        try:
+            yield admin
+        except BaseException:
+            self._admin = None
+            with suppress(Exception):
+                await admin.close()
+            raise
+
+    async def close(self) -> None:
+        """Close the kept admin client (the relay stops)."""
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            with suppress(Exception):
+                await admin.close()
