@@ -40,7 +40,7 @@ from services.reception.views import (
 from services.reception.visit_list import BadCursor, VisitPage, list_visits
 from shared.auth import Principal, requires, requires_on
 from shared.auth.dependencies import actor_metadata
-from shared.command_routes import CommandCall, CreateCall, Ran
+from shared.command_routes import CommandCall, CreateCall, Ran, ViewAnswer
 from shared.commands import Loaded
 from shared.contracts.reception import CounterId, LineName
 from shared.idempotency import AlreadyCreated, claim_first
@@ -48,6 +48,7 @@ from shared.texts import may_read_texts
 
 router = APIRouter()
 S = TypeVar("S")
+_VISIT_ANSWER = ViewAnswer(VisitView)
 
 
 # ------------------------------------------------ running a declared command (command_routes)
@@ -150,7 +151,7 @@ async def call_next(
     staff: Annotated[Principal, Depends(requires("reception.visit.call"))],
     response: Response,
     x_correlation_id: Annotated[str | None, Header()] = None,
-) -> VisitView:
+) -> Response:
     """Call the next waiting customer of a line: priority customers first, then ticket order."""
     # the app and the command's metadata made here, not by dependency nodes of their own (FastAPI
     # solves each on every request); the OpenAPI document is the same
@@ -166,7 +167,9 @@ async def call_next(
     )
     assert result.state.visit_id is not None
     response.headers["ETag"] = f'"{result.version}"'
-    return visit_result(result.state.visit_id, result)
+    # serialized here, not validated again as the response model by FastAPI (same bytes)
+    answer: Response = _VISIT_ANSWER(visit_result(result.state.visit_id, result), response, 200)
+    return answer
 
 
 # ----------------------------------------------------------------------------------- calls
