@@ -127,6 +127,16 @@ class TextBatch:
     def __bool__(self) -> bool:
         return bool(self._items)
 
+    def stored(self, *, branch_id: str, customer_ref: str | None) -> dict[UUID, StoredText]:
+        """The batch's texts as :meth:`PrivateTexts.resolve` would find them once saved (under
+        the customer, else the branch): an answer shows them without reading them back."""
+        owner = customer_owner(customer_ref) if customer_ref else branch_owner(branch_id)
+        return {
+            i.ref.text_id: StoredText(i.ref.text_id, branch_id, owner, i.ref.length, i.text)
+            for i in self._items
+            if i.ref.text_id is not None
+        }
+
     def __len__(self) -> int:
         return len(self._items)
 
