@@ -29,13 +29,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 import asyncpg
 from pydantic_core import to_json
 
-from shared import append_many, db_batch, tracing
+from shared import append_many, db_batch, one_statement, tracing
 from shared.commit_notifier import CommitNotifier
 from shared.dbfaults import (
     DatabaseUnavailable,
@@ -49,6 +49,8 @@ from shared.horizon import BLOCKERS, WRITER_LOCK_CLASS, horizon_sql, writer_lock
 from shared.registry import REGISTRY, EventRegistry
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class ConcurrencyError(Exception):
@@ -135,6 +137,10 @@ WHERE (tx_id, position) > ($1::xid8, $2::bigint)
 ORDER BY tx_id, position
 LIMIT $3
 """
+
+#: the append sent as the one statement of a command outside a transaction (``shared.one_statement``):
+#: events not inserted abort it; ``$17`` is the number of events
+_APPEND_OR_ABORT = one_statement.aborting(_APPEND, 17)
 
 _WRITERS_LOCK = "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)"
 
@@ -247,6 +253,12 @@ class EventStore:
             await self.pool.release(conn)
         self.notifier.poke()
 
+    async def one_statement(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """``work(conn)`` for a command whose writes are all queued (``shared.db_batch``) and whose
+        reads lock nothing: no ``BEGIN``, no ``COMMIT``; its writes and append go as one statement
+        (PostgreSQL's implicit transaction) when ``work`` returns (``shared.one_statement``)."""
+        return await one_statement.run(self, work)
+
     async def _acquire(self) -> asyncpg.Connection:
         """A pooled connection; none to be had (the server is down or refuses) is
         :class:`DatabaseUnavailable`."""
@@ -314,7 +326,10 @@ class EventStore:
             return ConcurrencyError(stream_id, expected_version) if exc.table_name == "events" else None
 
         part = (stream_id, expected_version, events)
-        last = append_many.QueuedAppend(_APPEND, tuple(args), check, refused, self, (part,))
+        sql = _APPEND
+        if not conn.is_in_transaction():  # the statement is its own transaction: refused, it aborts
+            sql, args = _APPEND_OR_ABORT, [*args, len(events)]
+        last = append_many.QueuedAppend(sql, tuple(args), check, refused, self, (part,))
         if not await db_batch.end_with(conn, last):
             return await self.append(stream_id, expected_version, events, conn)
         return expected_version + len(events)
