@@ -172,18 +172,6 @@ async def hq_complaints(database_url: str) -> int:
         await conn.close()
 
 
-async def transactions(database_url: str) -> int:
-    """Transactions committed in the system's database so far (every service's: one schema each)."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("SELECT pg_stat_clear_snapshot()")
-        return int(
-            await conn.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
-        )
-    finally:
-        await conn.close()
-
-
 async def drained(system: System, database_url: str, expected: int, idle_rate: float, limit: float) -> float:
     """Waits until HQ holds ``expected`` complaints and the system's CPU rate is back under twice
     its idle rate (plus 5 % of a core); answers the seconds waited."""
@@ -223,7 +211,7 @@ async def run(args: argparse.Namespace) -> None:
         s1, t1 = snapshot(system), time.monotonic()
         idle = {n: u[0] / (t1 - t0) for n, u in spent(s0, s1).items()}
         idle_rate = sum(idle.values())
-        held, xacts = await hq_complaints(database_url), await transactions(database_url)
+        held = await hq_complaints(database_url)
         how = f"at {args.rate:.0f}/s" if args.rate > 0 else f"closed loop over {args.connections} connections"
         progress(f"{args.creates} creates {how}, then the drain")
         before, started = snapshot(system), time.monotonic()
@@ -238,8 +226,6 @@ async def run(args: argparse.Namespace) -> None:
         expected = held + len(outcome.ok(201))  # HQ ends up with every complaint created
         waited = await drained(system, database_url, expected, idle_rate, args.drain_limit)
         after, window = snapshot(system), time.monotonic() - started
-        await asyncio.sleep(1.0)  # backends report their counts within a second of going idle
-        xacts = await transactions(database_url) - xacts
     ok = len(outcome.ok(201))
     statuses = Counter(s.status for s in outcome.samples)
     if outcome.saturated or ok < args.creates:
@@ -252,8 +238,7 @@ async def run(args: argparse.Namespace) -> None:
         f"window {window:.1f} s incl. drain {waited:.1f} s;"
         f" HQ has {await hq_complaints(database_url)} (wanted {expected})"
     )
-    print(f"idle rate of the whole system: {idle_rate * 100:.1f} % of a core")
-    print(f"database transactions per create (every service, incl. idle work): {xacts / max(ok, 1):.2f}\n")
+    print(f"idle rate of the whole system: {idle_rate * 100:.1f} % of a core\n")
     print(f"{'process':<22}{'ms/create':>10}{'net':>8}{'kernel':>8}")
     rows = sorted(used.items(), key=lambda kv: -kv[1][0])
     totals = [0.0, 0.0, 0.0]
