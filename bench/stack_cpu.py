@@ -260,7 +260,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rate",
         type=float,
-        default=40.0,
+        default=25.0,
         help="creates/s offered (open loop; 0: closed loop). A fixed rate keeps what costs per"
         " second (busy consumers fetch on a clock) the same share of a create on a busy machine",
     )
