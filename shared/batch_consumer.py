@@ -48,9 +48,9 @@ log = logging.getLogger(__name__)
 
 Records = list[ConsumerRecord]  # type: ignore[type-arg]
 
-#: offsets are committed at most this often while batches come (and at once when a poll comes back
-#: empty, and before the consumer stops): at 10 ms fetches a commit per batch was as many broker
-#: requests as the fetches. What a crash or a rebalance leaves uncommitted is read again and is a
+#: offsets are committed at most this often while batches come (and at once when the consumer goes
+#: idle, and before it stops): at 10 ms fetches a commit per batch was as many broker requests as
+#: the fetches. What a crash or a rebalance leaves uncommitted is read again and is a
 #: no-op (``projection_positions``); a gap is never committed past either way
 COMMIT_EVERY_SECONDS = 0.5
 
@@ -239,7 +239,7 @@ class BatchConsumer:
                 records = await self._batch(consumer)
                 if records:
                     await self._apply(consumer, records, generation, catch_up)
-                else:
+                elif self.poller.idle or time.monotonic() - self.committed_at >= COMMIT_EVERY_SECONDS:
                     await self._commit(consumer)  # quiet: what was applied gets committed now
                 due = self.hooks.due_at()
                 if due is not None and time.monotonic() >= due:
