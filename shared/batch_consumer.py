@@ -11,7 +11,7 @@ exactly-once apply with ``projection_positions``); :class:`BatchConsumer` is the
   went stale, and retries with a backoff whatever fails;
 - a batch is what one poll gives, or, with ``linger_seconds``, what comes within that long of its
   first record (at most ``max_batch``); offsets are committed after the batch's transaction, never
-  past a gap (``gaps.commit_offsets``), at most every ``COMMIT_EVERY_SECONDS`` while busy;
+  past a gap (``runner.commit``);
 - **generation switching** (``generations=``, :mod:`shared.generations`): consumes under the
   current generation's group, polls the generation every ``poll_seconds`` and starts over under the
   new group when it changed; a generation counts as caught up once the consumer reached the end
@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.errors import UnknownTopicOrPartitionError
 
 from shared.fetch_pacing import FetchPacing, Poller
 from shared.generations import CatchUp, Generations
@@ -47,12 +47,6 @@ from shared.topology import dlq_topic
 log = logging.getLogger(__name__)
 
 Records = list[ConsumerRecord]  # type: ignore[type-arg]
-
-#: offsets are committed at most this often while batches come (and at once when the consumer goes
-#: idle, and before it stops): at 10 ms fetches a commit per batch was as many broker requests as
-#: the fetches. What a crash or a rebalance leaves uncommitted is read again and is a
-#: no-op (``projection_positions``); a gap is never committed past either way
-COMMIT_EVERY_SECONDS = 0.5
 
 
 def projection_runner(
@@ -158,9 +152,6 @@ class BatchConsumer:
     batches: int = field(default=0, init=False)
     #: when the last poll returned (a batch's first records)
     polled_at: float = field(default=0.0, init=False)
-    #: offsets applied but not committed yet (``COMMIT_EVERY_SECONDS``), and the last commit
-    uncommitted: dict[TopicPartition, int] = field(default_factory=dict, init=False)
-    committed_at: float = field(default=0.0, init=False)
 
     def __post_init__(self, registry: EventRegistry | None, on_commit: Callable[[], None] | None) -> None:
         self.runner = projection_runner(self.ctx, self.projection, registry=registry, on_commit=on_commit)
@@ -218,7 +209,6 @@ class BatchConsumer:
         )
         self.group = group
         await start(self.ctx, consumer, group)  # a stale assignment makes run() start a new one
-        self.uncommitted = {}
         self.runner.gaps.bind(consumer)  # a gap holds its partition back (shared.projection_gaps)
         catch_up: CatchUp | None = None
         try:
@@ -239,8 +229,6 @@ class BatchConsumer:
                 records = await self._batch(consumer)
                 if records:
                     await self._apply(consumer, records, generation, catch_up)
-                elif self.poller.idle or time.monotonic() - self.committed_at >= COMMIT_EVERY_SECONDS:
-                    await self._commit(consumer)  # quiet: what was applied gets committed now
                 due = self.hooks.due_at()
                 if due is not None and time.monotonic() >= due:
                     await self.hooks.on_due()
@@ -249,8 +237,6 @@ class BatchConsumer:
                         await self._caught_up(generation, catch_up)
                         catch_up = None
         finally:
-            with contextlib.suppress(Exception):
-                await self._commit(consumer)
             with contextlib.suppress(Exception):
                 await consumer.stop()
 
@@ -263,9 +249,7 @@ class BatchConsumer:
         started = time.perf_counter()
         await self.runner.process(records)  # big batches: GC paused there
         # never past a gap: a held version is read again once its predecessor came by
-        self.uncommitted.update(self.runner.gaps.commit_offsets(records))
-        if time.monotonic() - self.committed_at >= COMMIT_EVERY_SECONDS:
-            await self._commit(consumer)
+        await self.runner.commit(consumer, records)
         self.batches += 1
         if catch_up is not None:
             catch_up.saw(records)
@@ -275,19 +259,6 @@ class BatchConsumer:
             seconds=time.perf_counter() - started,
             rebuilding=self.rebuilding,
         )
-
-    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
-        """Commit the offsets applied so far (of the partitions still assigned)."""
-        assigned = consumer.assignment()
-        offsets = {tp: o for tp, o in self.uncommitted.items() if tp in assigned}
-        self.uncommitted = {}
-        self.committed_at = time.monotonic()
-        if not offsets:
-            return
-        try:
-            await consumer.commit(offsets)  # type: ignore[arg-type]
-        except KafkaError as exc:  # a rebalance: the records may come again, harmlessly
-            log.warning("%s: commit failed (%r); the records may come again", self.group, exc)
 
     async def _caught_up(self, generation: int, catch_up: CatchUp) -> None:
         assert self.generations is not None

@@ -1,6 +1,6 @@
-"""The aggregator commits its offsets lazily (``shared.batch_consumer.COMMIT_EVERY_SECONDS``) but
-always: once it went quiet, its group's committed offsets reach the end of what it applied, so a
-restart reads nothing again that it has already folded (and what it would read again is a no-op)."""
+"""The aggregator commits its offsets after each batch's transaction: once it went quiet, its
+group's committed offsets reach the end of what it applied, so a restart reads nothing again that it
+has already folded (and what it would read again is a no-op)."""
 
 from __future__ import annotations
 
