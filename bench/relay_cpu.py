@@ -13,7 +13,8 @@ events, so the relay's utime+stime (``/proc/<pid>/stat``) is its cost alone:
   wake-up, as a service's creates under load (its commits poke the relay directly, one wake per
   commit as here): the cost per event with the batch sizes such a load gives. ``batch`` is the mean
   events per publish call, ``age`` the age of a call's oldest event when Kafka acknowledged it
-  (p50/p99: what the relay adds to HTTP→consumer latency, plus an append round trip).
+  (p50/p99: what the relay adds to HTTP→consumer latency, plus an append round trip), ``stmts``
+  the statements (round trips to PostgreSQL) the relay sent per publish call.
 
 With ``--against DIR`` (another checkout, e.g. ``git worktree add /tmp/base main``) the same runs
 for that checkout's relay, in alternating rounds under the same machine load, with its ratio.
@@ -61,6 +62,7 @@ class Side:
     cpu: float = 0.0
     events: int = 0
     calls: int = 0
+    statements: int = 0
     ages: list[float] = field(default_factory=list)
     idle_rate: float = 0.0
     window: float = 0.0
@@ -197,6 +199,7 @@ async def trickle(side: Side, rate: float, seconds: float) -> None:
     stats = await side.stats()
     side.events += stats["events"]
     side.calls += stats["calls"]
+    side.statements += stats.get("statements", 0)
     side.ages += stats["ages"]
 
 
@@ -210,13 +213,13 @@ def row(side: Side) -> str:
     return (
         f"{side.name:<10} {side.drain_ms:>9.3f} {side.trickle_ms():>10.3f} {side.events:>7} {batch:>6.1f}"
         f" {percentile(ages, 50) * 1000:>8.1f} {percentile(ages, 99) * 1000:>8.1f}"
-        f" {side.idle_rate * 100:>7.2f}"
+        f" {side.idle_rate * 100:>7.2f} {side.statements / max(side.calls, 1):>6.2f}"
     )
 
 
 HEAD = (
     f"{'relay':<10} {'drain ms':>9} {'trickle ms':>10} {'events':>7} {'batch':>6} {'age p50':>8}"
-    f" {'age p99':>8} {'idle %':>7}"
+    f" {'age p99':>8} {'idle %':>7} {'stmts':>6}"
 )
 
 

@@ -6,8 +6,9 @@ builds the relay exactly as :mod:`shared.runner` does (its broker settings, ``ka
 ``BrokerCheck``, ``relay_batch_size``) and talks over stdin/stdout, one line each way:
 
 - ``go``: start relaying (``ready`` was printed once the broker connected);
-- ``stats``: print ``stats {json}`` — publish calls, events, and per call the age of its oldest
-  event when Kafka acknowledged it (now − ``recorded_at``) — and reset them;
+- ``stats``: print ``stats {json}`` — publish calls, events, statements the relay sent to
+  PostgreSQL (its round trips), and per call the age of its oldest event when Kafka acknowledged
+  it (now − ``recorded_at``) — and reset them;
 - ``stop`` (or end of input): drain, stop and exit.
 
 Environment: DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, RELAY_SCHEMA, RELAY_TOPIC.
@@ -41,8 +42,12 @@ async def main() -> None:
     broker = _kafka_broker(settings)
     await broker.start()
     publish = kafka_publisher(broker)
-    calls = events = 0
+    calls = events = statements = 0
     ages: list[float] = []
+
+    def counted_statement(_: object) -> None:
+        nonlocal statements
+        statements += 1
 
     async def counted(to: str, batch: Sequence[StoredEvent]) -> Sequence[object] | None:
         nonlocal calls, events
@@ -54,7 +59,9 @@ async def main() -> None:
         return results
 
     async def connect() -> asyncpg.Connection:
-        return await asyncpg.connect(dsn, server_settings={"search_path": schema}, timeout=10)
+        conn = await asyncpg.connect(dsn, server_settings={"search_path": schema}, timeout=10)
+        conn.add_query_logger(counted_statement)
+        return conn
 
     relay = OutboxRelay(
         store,
@@ -80,8 +87,9 @@ async def main() -> None:
         if command == "go" and task is None:
             task = asyncio.create_task(relay.run())
         elif command == "stats":
-            print("stats " + json.dumps({"calls": calls, "events": events, "ages": ages}), flush=True)
-            calls = events = 0
+            stats = {"calls": calls, "events": events, "statements": statements, "ages": ages}
+            print("stats " + json.dumps(stats), flush=True)
+            calls = events = statements = 0
             ages = []
     if task is not None:
         await relay.stop(task)

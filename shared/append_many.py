@@ -26,6 +26,7 @@ import asyncpg
 
 from shared import db_batch, tracing
 from shared.envelope import Envelope
+from shared.event_rows import event_row
 from shared.horizon import WRITER_LOCK_CLASS
 
 if TYPE_CHECKING:
@@ -153,8 +154,6 @@ def arguments(
 ) -> tuple[object, ...]:
     """:data:`APPEND_MANY`'s arguments: each stream at its expected version, then ``rows``' columns
     (each event's own stream, in the order given: a stream's versions ascending)."""
-    from shared.eventstore import event_row  # it imports this module
-
     columns: list[list[object]] = [[] for _ in range(13)]
     for env, traceparent in rows:
         values = (env.stream_id, *event_row(env, store.max_event_bytes), traceparent)

@@ -100,4 +100,37 @@ def absorb(state: S, event: object, **changes: Any) -> S:
     taken = {
         name: tuple(value) if isinstance(value := getattr(event, name), list) else value for name in names
     }
-    return dataclasses.replace(state, **{**taken, **changes})  # type: ignore[type-var]
+    return replace(state, **{**taken, **changes})
+
+
+@functools.cache
+def _copyable(kind: type) -> frozenset[str] | None:
+    """The field names of a dataclass whose instance can be copied by its ``__dict__`` (every
+    field set by ``__init__``, no ``__post_init__``, no slots, nothing cached on the instance),
+    else None."""
+    fields = dataclasses.fields(kind)
+    cached = any(isinstance(v, functools.cached_property) for c in kind.__mro__ for v in vars(c).values())
+    plain = all(f.init for f in fields) and not hasattr(kind, "__post_init__")
+    if not plain or cached or hasattr(kind, "__slots__"):
+        return None
+    return frozenset(f.name for f in fields)
+
+
+def replace(obj: S, /, **changes: Any) -> S:
+    """``dataclasses.replace`` for a frozen state (what every evolve step does): the instance's
+    dict copied and changed, not ``__init__`` called with every field by keyword (~10x faster; a
+    fold is a chain of these: a visit's state has 30 fields, ~25 µs a step). The same result:
+    unknown names are refused; a dataclass it cannot copy so goes through ``dataclasses.replace``.
+    (``services/complaint/state.py`` has its own copy for the case's state.)"""
+    kind: type = type(obj)
+    names = _copyable(kind)
+    if names is None:
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    if not names.issuperset(changes):
+        unknown = ", ".join(sorted(set(changes) - names))
+        raise TypeError(f"{kind.__name__} has no field(s) {unknown}")
+    new: S = object.__new__(kind)
+    state = new.__dict__
+    state.update(obj.__dict__)
+    state.update(changes)
+    return new

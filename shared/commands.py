@@ -36,6 +36,7 @@ from shared.command_values import (
     LockFirst,
     MakeCommand,
     PendingTexts,
+    ReadWith,
     history_sql,
     stream_branch,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "Locked",
     "MakeCommand",
     "PendingTexts",
+    "ReadWith",
     "history_sql",
     "stream_branch",
 ]
@@ -99,6 +101,8 @@ class CommandHandler(Generic[C, S]):
         retries: int = 3,
         lock_first: LockFirst | None = None,
         text_keys: bool = False,
+        one_statement: bool = False,
+        read_with: ReadWith | None = None,
     ) -> None:
         """``after_append`` writes right after the append (its own statements); ``after_change``
         queues its writes (``shared.db_batch``) so that, in a transaction of
@@ -109,9 +113,15 @@ class CommandHandler(Generic[C, S]):
         locking to that caller. ``text_keys``: a load for a command carrying texts (and a route's
         load, which does not know yet) also reads the wrapped data keys of the stream's customers
         and branch (:attr:`Loaded.text_keys`), for a service whose commands carry free texts
-        (``shared.texts``): saving them then needs no key look-up."""
+        (``shared.texts``): saving them then needs no key look-up. ``one_statement``: ``after_change``
+        only reads (locking nothing) and queues its writes, so a command of :meth:`execute` on a
+        stream it loaded needs no transaction: its writes and append go as one statement, without
+        ``BEGIN`` and ``COMMIT`` (:meth:`EventStore.one_statement`). ``read_with``: what a load
+        with the text keys (a route's) also reads for ``after_change`` (:class:`ReadWith`)."""
         if after_append is not None and after_change is not None:
             raise ValueError("give after_append or after_change, not both")
+        if one_statement and after_append is not None:
+            raise ValueError("after_append writes on its own: no one_statement with it")
         self.service = service
         self.store = store
         self.decider = decider
@@ -121,6 +131,11 @@ class CommandHandler(Generic[C, S]):
         self.retries = retries
         self.lock_first = lock_first
         self.text_keys = text_keys
+        self.one_statement = one_statement
+        self.read_with = read_with
+        self._load_sql = STREAM_WITH_KEYS_SQL
+        if read_with is not None:
+            self._load_sql = f"SELECT s.*, {read_with.sql} FROM ({STREAM_WITH_KEYS_SQL}) AS s"
         # the labelled metric children, looked up once (a ``labels()`` call takes a lock and
         # builds a key on every command otherwise)
         self._append_seconds = APPEND_SECONDS.labels(service)
@@ -160,9 +175,10 @@ class CommandHandler(Generic[C, S]):
             registry = self.store.registry
             state = self.decider.fold(registry.decode(e) for e in history)
             return Loaded(state, len(history), history)
-        sql = self.stream_sql()
+        sql = self._load_sql
         rows = await (self.store.read_rows(sql, stream_id) if conn is None else conn.fetch(sql, stream_id))
-        return self.loaded_from(rows[0])
+        read = None if self.read_with is None else self.read_with.parse(rows[0])
+        return self.loaded_from(rows[0], read)
 
     @_logged
     async def execute(
@@ -226,6 +242,12 @@ class CommandHandler(Generic[C, S]):
                 )
                 if self.after_append is None and self.after_change is None and not texts:
                     return await self._append(None, stream_id, loaded, decision)
+                if self.one_statement:
+                    return await self.store.one_statement(
+                        functools.partial(
+                            self._append, stream_id=stream_id, loaded=loaded, decision=decision, texts=texts
+                        )
+                    )
                 async with self.store.transaction() as conn:
                     return await self._append(conn, stream_id, loaded, decision, texts)
             except ConcurrencyError:

@@ -29,13 +29,12 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 from uuid import UUID
 
 import asyncpg
-from pydantic_core import to_json
 
-from shared import append_many, db_batch, tracing
+from shared import append_many, db_batch, one_statement, tracing
 from shared.commit_notifier import CommitNotifier
 from shared.dbfaults import (
     DatabaseUnavailable,
@@ -45,10 +44,13 @@ from shared.dbfaults import (
     proves_nothing_ran,
 )
 from shared.envelope import Envelope
+from shared.event_rows import event_row
 from shared.horizon import BLOCKERS, WRITER_LOCK_CLASS, horizon_sql, writer_lock_key
 from shared.registry import REGISTRY, EventRegistry
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class ConcurrencyError(Exception):
@@ -62,10 +64,6 @@ class ConcurrencyError(Exception):
         super().__init__(
             f"stream {stream_id} was changed by someone else: expected version {expected_version}{actual}"
         )
-
-
-class EventTooLarge(ValueError):
-    pass
 
 
 class LogPosition(NamedTuple):
@@ -136,6 +134,10 @@ ORDER BY tx_id, position
 LIMIT $3
 """
 
+#: the append sent as the one statement of a command outside a transaction (``shared.one_statement``):
+#: events not inserted abort it; ``$17`` is the number of events
+_APPEND_OR_ABORT = one_statement.aborting(_APPEND, 17)
+
 _WRITERS_LOCK = "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)"
 
 _STORED = "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)"
@@ -145,6 +147,19 @@ SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::xid8, $2::big
 """
 
 
+Conn: TypeAlias = asyncpg.Connection | None
+Prelude: TypeAlias = Callable[[int], tuple[str, Sequence[object]]] | None
+"""A write in the same statement as a read of the log (one round trip: the relay's checkpoint):
+given the read's first free parameter number, a data-modifying ``WITH`` item and its arguments."""
+
+
+def _with(also: Prelude, query: str, args: Sequence[object]) -> tuple[str, Sequence[object]]:
+    if also is None:
+        return query, args
+    item, more = also(len(args) + 1)
+    return f"WITH {item}\n{query}", (*args, *more)
+
+
 def _check_appended(row: asyncpg.Record | None, stream_id: str, expected_version: int, count: int) -> None:
     """The append statement's answer: all ``count`` events inserted, or :class:`ConcurrencyError`."""
     assert row is not None
@@ -152,30 +167,6 @@ def _check_appended(row: asyncpg.Record | None, stream_id: str, expected_version
         if not row["in_log_order"] and row["current"] == expected_version:
             log.info("stream %s was last written by a younger transaction; retry afresh", stream_id)
         raise ConcurrencyError(stream_id, expected_version, row["current"])
-
-
-def event_row(env: Envelope, max_event_bytes: int) -> tuple[object, ...]:
-    """An event's columns for the append statements, from ``event_id`` to its JSON ``data``
-    (:class:`EventTooLarge` above ``max_event_bytes``)."""
-    # compact UTF-8 JSON, as json.dumps(separators=(",", ":"), ensure_ascii=False) writes it, at a
-    # quarter of its CPU (pydantic's serializer; the column is jsonb: PostgreSQL parses it anyway)
-    encoded = to_json(env.data)
-    if len(encoded) > max_event_bytes:
-        raise EventTooLarge(f"event {env.type} is {len(encoded)} bytes, the limit is {max_event_bytes}")
-    data = encoded.decode()
-    return (
-        env.event_id,
-        env.stream_version,
-        env.type,
-        env.schema_version,
-        env.branch_id,
-        env.occurred_at,
-        env.recorded_at,
-        env.correlation_id,
-        env.causation_id,
-        env.actor,
-        data,
-    )
 
 
 class EventStore:
@@ -247,6 +238,12 @@ class EventStore:
             await self.pool.release(conn)
         self.notifier.poke()
 
+    async def one_statement(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """``work(conn)`` for a command whose writes are all queued (``shared.db_batch``) and whose
+        reads lock nothing: no ``BEGIN``, no ``COMMIT``; its writes and append go as one statement
+        (PostgreSQL's implicit transaction) when ``work`` returns (``shared.one_statement``)."""
+        return await one_statement.run(self, work)
+
     async def _acquire(self) -> asyncpg.Connection:
         """A pooled connection; none to be had (the server is down or refuses) is
         :class:`DatabaseUnavailable`."""
@@ -314,7 +311,10 @@ class EventStore:
             return ConcurrencyError(stream_id, expected_version) if exc.table_name == "events" else None
 
         part = (stream_id, expected_version, events)
-        last = append_many.QueuedAppend(_APPEND, tuple(args), check, refused, self, (part,))
+        sql = _APPEND
+        if not conn.is_in_transaction():  # the statement is its own transaction: refused, it aborts
+            sql, args = _APPEND_OR_ABORT, [*args, len(events)]
+        last = append_many.QueuedAppend(sql, tuple(args), check, refused, self, (part,))
         if not await db_batch.end_with(conn, last):
             return await self.append(stream_id, expected_version, events, conn)
         return expected_version + len(events)
@@ -428,17 +428,19 @@ class EventStore:
         return [self.registry.upcast(Envelope.model_validate_json(r["json"]), stored=True) for r in rows]
 
     async def read_all_after(
-        self, after: LogPosition = LOG_START, limit: int = 1000, conn: asyncpg.Connection | None = None
+        self, after: LogPosition = LOG_START, limit: int = 1000, conn: Conn = None, *, also: Prelude = None
     ) -> list[StoredEvent]:
         """Committed events after ``after`` in log order; never passes over a late commit.
 
-        Continue from the last event's :attr:`StoredEvent.log_position`.
+        Continue from the last event's :attr:`StoredEvent.log_position`. ``also``: a write run in
+        the same statement (:data:`Prelude`).
         """
+        query, args = _with(also, _READ_ALL, (after.tx_id, after.position, limit, *self._horizon_args))
         if conn is None:
             async with self.pool.acquire() as own:
-                rows = await own.fetch(_READ_ALL, after.tx_id, after.position, limit, *self._horizon_args)
+                rows = await own.fetch(query, *args)
         else:
-            rows = await conn.fetch(_READ_ALL, after.tx_id, after.position, limit, *self._horizon_args)
+            rows = await conn.fetch(query, *args)
         up = self.registry.current_json  # old versions leave the store upcast (issue 15)
         return [
             StoredEvent(
@@ -461,7 +463,7 @@ class EventStore:
         application_name, xact_start, state (for the relay's log line)."""
         return list(await conn.fetch(BLOCKERS, *self._horizon_args))
 
-    async def has_events_after(self, after: LogPosition, conn: asyncpg.Connection | None = None) -> bool:
+    async def has_events_after(self, after: LogPosition, conn: Conn = None, *, also: Prelude = None) -> bool:
         """Whether any committed event follows ``after``: readable now, or held back by an older
         transaction still in flight.
 
@@ -469,10 +471,11 @@ class EventStore:
         It must not ask "is something held back?" instead: the horizon may move between the two
         statements, and an event that stopped being held back meanwhile would be left unread.
         """
+        query, args = _with(also, _ANY_AFTER, (after.tx_id, after.position))
         if conn is None:
             async with self.pool.acquire() as own:
-                return bool(await own.fetchval(_ANY_AFTER, after.tx_id, after.position))
-        return bool(await conn.fetchval(_ANY_AFTER, after.tx_id, after.position))
+                return bool(await own.fetchval(query, *args))
+        return bool(await conn.fetchval(query, *args))
 
     async def head_position(self) -> int:
         async with self.pool.acquire() as conn:

@@ -48,7 +48,7 @@ from shared.auth.derived_keys import app_key, derive_key, key_from_env
 from shared.auth.errors import Forbidden, Unauthorized
 from shared.auth.permissions import authorize_role
 from shared.auth.principal import ALL_BRANCHES, BranchCheck, Principal
-from shared.auth.verified import TokenCache
+from shared.auth.verified import MAX_CACHED_CHARS, TokenCache
 from shared.service_identity import SERVICE_SECRET_ENV, verify_claims
 from shared.settings import key_environment
 
@@ -160,12 +160,23 @@ def verify_gateway_token(
 
 
 def _is_gateway_token(token: str) -> bool:
-    """Which verifier to use: the unverified audience only chooses; the chosen one verifies."""
+    """Which verifier to use: the unverified audience only chooses; the chosen one verifies.
+    A function of the token's text alone, so a staff token's answer is remembered (every survey
+    answer by phone decoded the staff token's payload again just to find it is not a gateway's)."""
+    if len(token) > MAX_CACHED_CHARS:
+        return _audience_is_gateway(token)
+    return _remembered_audience(token)
+
+
+def _audience_is_gateway(token: str) -> bool:
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return False
     return claims.get("aud") == GATEWAY_AUDIENCE
+
+
+_remembered_audience = functools.lru_cache(maxsize=4096)(_audience_is_gateway)
 
 
 def _app_key(request: Request) -> bytes:

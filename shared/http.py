@@ -14,7 +14,8 @@ from shared.auth import principal_metadata
 from shared.contracts.refs import PATTERN as REF_PATTERN
 from shared.contracts.refs import check_customer_ref
 from shared.decider import DomainError, NotFound
-from shared.eventstore import ConcurrencyError, EventTooLarge
+from shared.event_rows import EventTooLarge
+from shared.eventstore import ConcurrencyError
 from shared.pii import scrub_text
 
 #: a ``customer_ref`` in a route's path: the issued shape, never a raw number (422 otherwise)

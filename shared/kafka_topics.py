@@ -97,17 +97,23 @@ async def create_topics(admin: AIOKafkaAdminClient, new: list[NewTopic]) -> None
 
 
 async def ensure_topics(
-    bootstrap_servers: str, specs: list[TopicSpec], *, timeout: float = 15.0
+    bootstrap_servers: str,
+    specs: list[TopicSpec],
+    *,
+    timeout: float = 15.0,
+    admin: AIOKafkaAdminClient | None = None,
 ) -> dict[str, int]:
     """Create the topics of ``specs`` that are missing; returns every topic's partition count.
 
     Existing topics are left as they are (a partition count cannot be lowered, and raising it
     would move branches to other partitions). Replication is 3 where the cluster has 3 brokers,
     otherwise as many as it has (the single development broker), with ``min.insync.replicas`` 2
-    (or 1).
+    (or 1). ``admin``: a started client of the caller's (kept open), else one of its own.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
-    await admin.start()
+    own = admin is None
+    if admin is None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+        await admin.start()
     try:
         names = [s.name for s in specs]
         existing = await topic_partitions(admin, names)
@@ -134,4 +140,5 @@ async def ensure_topics(
                 await asyncio.sleep(0.1)
         return existing
     finally:
-        await admin.close()
+        if own:
+            await admin.close()

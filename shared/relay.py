@@ -11,10 +11,11 @@ Exactly one relay per topic publishes at a time: it holds a PostgreSQL advisory 
 connection (released by the server if the process dies) and reads through that same connection,
 so a relay whose connection (and with it the lock) is gone notices before it publishes again.
 It wakes on NOTIFY (or, for appends made in its own process, on a direct poke), with a slow
-safety timer for a lost notification; after each acknowledged batch it announces its topic, which
-wakes idle consumers in every process (:mod:`shared.topic_wakeups`). An event committed while the
-relay is idle goes out at once; under a steady load a round (read, produce request, checkpoint,
-each with a fixed cost far above an event's) starts at most every ``ROUND_SECONDS`` and takes what
+safety timer for a lost notification; after an acknowledged batch that fed a quiet partition it
+announces its topic, which wakes idle consumers in every process (:mod:`shared.topic_wakeups`).
+An event committed while the relay is idle goes out at once; under a steady load a round (read,
+produce request, checkpoint, each with a fixed cost far above an event's; the checkpoint goes
+with the next round's read) starts at most every ``ROUND_SECONDS`` and takes what
 came meanwhile (``round_seconds=0`` for a store whose appends come batched already: the HQ feed's).
 
 The topic is a repairable copy of the store (:mod:`shared.relay_repair`): the relay records the
@@ -37,7 +38,8 @@ from contextlib import suppress
 
 import asyncpg
 
-from shared.eventstore import EventStore, LogPosition, StoredEvent
+from shared.eventstore import EventStore, LogPosition, Prelude, StoredEvent
+from shared.fetch_pacing import IDLE_AFTER_SECONDS
 from shared.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_HELD_BACK,
@@ -46,7 +48,15 @@ from shared.metrics import (
     RELAY_PUBLISHED,
 )
 from shared.relay_check import BrokerCheck, event_id_of
-from shared.relay_repair import RelayState, Repairer, load_state, prune_marks, record_verification, save
+from shared.relay_repair import (
+    RelayState,
+    Repairer,
+    checkpoint,
+    load_state,
+    prune_marks,
+    record_verification,
+    save,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +80,10 @@ HELD_BACK_MAX_SECONDS = 0.05
 #: sooner than this after its read: at most ~50 rounds a second under a steady load, each with
 #: what came meanwhile; an event committed while the relay is idle goes out at once
 ROUND_SECONDS = 0.02
+#: a batch to a partition without an acknowledged record for this long announces the topic
+#: (:mod:`shared.topic_wakeups`): its consumers may be about to pause (they pause after
+#: ``IDLE_AFTER_SECONDS`` without records); half of that leaves a busy consumer time to fetch
+QUIET_SECONDS = IDLE_AFTER_SECONDS / 2
 #: a hold shorter than this is ordinary (concurrent appends); longer ones are logged, with the blocker
 HELD_BACK_COUNT_AFTER = 0.5
 HELD_BACK_LOG_AFTER = 2.0
@@ -122,6 +136,12 @@ class OutboxRelay:
         self._next_mark = 0.0
         self._next_prune = 0.0
         self._lost: str | None = None  # evidence that the broker lost records: repair at once
+        #: ``state`` holds acknowledged progress the checkpoint does not have yet (written with
+        #: the next statement the relay sends anyway, :meth:`_unsaved_checkpoint`)
+        self._unsaved = False
+        self._unannounced = False  # and the announcement that goes with it is still to be made
+        #: when each partition last had a record acknowledged (monotonic), in this session
+        self._fed_at: dict[int, float] = {}
         self._probe: asyncio.Task[tuple[bool, int]] | None = None  # a read-back in flight
 
     @property
@@ -143,6 +163,8 @@ class OutboxRelay:
                 await conn.add_listener(self._store.notifier.channel, self._on_notify)
                 self._store.notifier.attach_local(self.poke)
                 self.state, partitions = await load_state(conn, self.topic)
+                self._unsaved = False
+                self._fed_at = {}  # announce the first batches: consumers may be idle
                 if self._repairer is not None and self._repairer.check.partitions is None:
                     self._repairer.check.partitions = partitions
                 self._next_verify = 0.0  # verify the broker at every (re)connect
@@ -184,24 +206,30 @@ class OutboxRelay:
     async def _relay(self, conn: asyncpg.Connection) -> None:
         held_back_delay = HELD_BACK_RETRY_SECONDS
         loop = asyncio.get_running_loop()
+        busy = False  # this round follows a published one without an idle wait between them
         while not self._stopped.is_set():
             self._wake.clear()
             await self._check_broker(conn)
             started = loop.time()
-            batch = await self._store.read_all_after(self.position, self._batch_size, conn)
+            batch = await self._store.read_all_after(
+                self.position, self._batch_size, conn, also=self._unsaved_checkpoint()
+            )
             if batch:
                 if self._failures and self._repairer is not None and not await self._repairer.check.answers():
                     raise BrokerUnavailable("the broker does not answer yet")  # retried after back-off
-                await self._publish_batch(conn, batch)
+                await self._publish_batch(conn, batch, defer=busy)
                 self._not_held_back()
                 held_back_delay = HELD_BACK_RETRY_SECONDS
+                busy = True
                 if len(batch) == self._batch_size:
                     continue  # a backlog: on at once
                 # events are trickling in: let more arrive, so that under load there are fewer,
                 # fuller rounds (each costs a read, a produce request and a checkpoint write)
                 if self.round_seconds > 0:
                     await asyncio.sleep(started + self.round_seconds - loop.time())
-                if self._wake.is_set() or await self._store.has_events_after(self.position, conn):
+                if self._wake.is_set() or await self._store.has_events_after(
+                    self.position, conn, also=self._unsaved_checkpoint()
+                ):
                     continue
                 # nothing was appended since the read: skip the read that would come back empty
             elif await self._store.has_events_after(self.position, conn):
@@ -212,6 +240,7 @@ class OutboxRelay:
                 await asyncio.sleep(held_back_delay)
                 held_back_delay = min(held_back_delay * 1.5, HELD_BACK_MAX_SECONDS)
                 continue
+            busy = False
             held_back_delay = HELD_BACK_RETRY_SECONDS
             self._not_held_back()
             self._backlog.set(0)
@@ -221,8 +250,25 @@ class OutboxRelay:
                 async with asyncio.timeout(SAFETY_WAKE_SECONDS):  # no task per wait, as wait_for makes
                     await self._wake.wait()
 
-    async def _publish_batch(self, conn: asyncpg.Connection, batch: Sequence[StoredEvent]) -> None:
-        """Publish; keep the acknowledged prefix; raise the first failure (the caller backs off)."""
+    def _unsaved_checkpoint(self) -> Prelude:
+        """The checkpoint write, when ``state`` is ahead of it, to go with the next statement."""
+        if not self._unsaved:
+            return None
+        self._unsaved = False  # if that statement fails, the connection goes: state is loaded again
+        return checkpoint(self.topic, self.state, announce=self._unannounced)
+
+    async def _publish_batch(
+        self, conn: asyncpg.Connection, batch: Sequence[StoredEvent], *, defer: bool = False
+    ) -> None:
+        """Publish; keep the acknowledged prefix; raise the first failure (the caller backs off).
+
+        The checkpoint is written after the broker acknowledged: at once for the first batch
+        after an idle wait, else (``defer``: a round of a steady load) with the relay's next
+        statement, its next read ≤ one round later: one round trip less per round; a crash in
+        between costs one more round of duplicates, never a loss. A mark and a failed batch's
+        prefix are written at once. The topic is announced with it only when the batch fed a
+        partition quiet for :data:`QUIET_SECONDS` (its consumers may have paused): under a
+        steady load not every round makes a NOTIFY for every listening process to take."""
         try:
             results = await self._publish(self.topic, batch)
         except Exception:
@@ -245,18 +291,24 @@ class OutboxRelay:
                 # repair before anything else; these events go out again from the repair point
                 self._lost = "a produce was acknowledged below an offset acknowledged before"
                 return
+            now = time.monotonic()
+            fed, quiet = self._fed_at, False
             for partition, i in last.items():
                 tail[partition] = (tail[partition][0], event_id_of(batch[i].json) or "")
+                quiet = quiet or now - fed.get(partition, -QUIET_SECONDS) >= QUIET_SECONDS
+                fed[partition] = now
             self.state = RelayState(batch[acked - 1].log_position, tail)
-            now = time.monotonic()
+            self._published.inc(acked)
             mark = now >= self._next_mark
             if mark:
                 self._next_mark = now + MARK_SECONDS
                 if now >= self._next_prune:
                     self._next_prune = now + 3600.0
                     await prune_marks(conn, self.topic)
-            await save(conn, self.topic, self.state, mark=mark)  # and announces the topic
-            self._published.inc(acked)
+            self._unsaved = defer and not mark and acked == len(batch)
+            self._unannounced = quiet
+            if not self._unsaved:
+                await save(conn, self.topic, self.state, mark=mark, announce=quiet)
         if acked < len(batch):
             await self._report_backlog(conn)
             failure = results[acked] if results is not None else None
@@ -301,6 +353,8 @@ class OutboxRelay:
             restart = await self._repairer.take_request(conn, self.state)
         if restart is not None:
             self.state = restart
+            self._unsaved = False  # the repair or request wrote the checkpoint
+            self._fed_at = {}
             self._next_mark = 0.0
             self._cancel_probe()  # it checked offsets of the log before the repair
 
@@ -368,6 +422,8 @@ class OutboxRelay:
         self._stopped.set()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        if self._repairer is not None:
+            await self._repairer.check.close()
 
 
 def _prefix(results: Sequence[object]) -> int:

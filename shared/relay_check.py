@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -29,8 +31,17 @@ AckedTail = dict[int, tuple[int, str]]
 """partition → (offset, event id) of the last record the broker acknowledged there."""
 
 
+#: an envelope whose first key is ``event_id``, as the store's JSON (``ENVELOPE_JSON``) and an
+#: upcast envelope's (the model's first field) both begin: read without parsing the rest
+_FIRST_EVENT_ID = re.compile(r'\{\s*"event_id"\s*:\s*"([0-9A-Za-z-]{1,64})"\s*,')
+
+
 def event_id_of(value: bytes | str | None) -> str | None:
     """The ``event_id`` of an envelope as published, or None if it is not one."""
+    if isinstance(value, bytes | bytearray):
+        value = value.decode("utf-8", "replace")
+    if value and (found := _FIRST_EVENT_ID.match(value)) is not None:
+        return found.group(1)
     try:
         data: Any = json.loads(value or b"")
         return str(data["event_id"])
@@ -59,6 +70,10 @@ class BrokerCheck:
         #: the topics the service's consumers read: re-created too when missing, so a consumer
         #: never waits for a producer that is down (a consumer cannot start on a missing topic)
         self.consumed = [t for t in dict.fromkeys(consumed) if t != topic]
+        #: one admin client for the metadata requests of every check (each request is sent afresh;
+        #: a new client per check fetched the whole cluster's metadata to start), dropped when a
+        #: request through it fails, so the next check starts from a new connection
+        self._admin: AIOKafkaAdminClient | None = None
 
     async def ensure(self) -> int:
         """Create the topic, the topics the service consumes, and their ``.dlq`` topics, where
@@ -66,7 +81,8 @@ class BrokerCheck:
         specs = [topic_spec(self.topic, self.partitions or self.default_partitions)]
         specs += [topic_spec(t, self.default_partitions) for t in self.consumed]
         specs += [topic_spec(dlq_topic(t)) for t in (self.topic, *self.consumed)]
-        counts = await ensure_topics(self.bootstrap_servers, specs)
+        async with self._admin_client() as admin:
+            counts = await ensure_topics(self.bootstrap_servers, specs, admin=admin)
         self.partitions = counts[self.topic]
         return self.partitions
 
@@ -84,16 +100,17 @@ class BrokerCheck:
     async def exists(self) -> bool:
         return bool(await self._partitions())
 
-    async def holds(self, acked: AckedTail, timeout: float = 5.0) -> bool:
+    async def holds(self, acked: AckedTail, timeout: float = 5.0, *, partitions: int | None = None) -> bool:
         """Whether the broker still returns every record of ``acked`` at its offset.
 
-        Raises (a Kafka error, ``TimeoutError``) when the broker does not answer at all: that is
-        no evidence of loss, the caller asks again later.
+        ``partitions``: the topic's partition count as the broker just gave it (:meth:`ensure`),
+        else asked for here. Raises (a Kafka error, ``TimeoutError``) when the broker does not
+        answer at all: that is no evidence of loss, the caller asks again later.
         """
         if not acked:
             return True
-        partitions = await self._partitions()
-        if not partitions or any(p not in partitions for p in acked):
+        held = set(range(partitions)) if partitions is not None else await self._partitions()
+        if not held or any(p not in held for p in acked):
             return False
         consumer = self._consumer()
         await consumer.start()
@@ -142,9 +159,33 @@ class BrokerCheck:
 
     async def _partitions(self) -> set[int]:
         """The topic's partitions, from a fresh metadata request (which never creates it)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=10_000)
-        await admin.start()
-        try:
+        async with self._admin_client() as admin:
             return set(range((await topic_partitions(admin, [self.topic])).get(self.topic, 0)))
-        finally:
-            await admin.close()
+
+    @asynccontextmanager
+    async def _admin_client(self) -> AsyncIterator[AIOKafkaAdminClient]:
+        """The kept admin client (started if need be); closed and forgotten when what is done
+        with it fails (or is cancelled)."""
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=10_000)
+            try:
+                await admin.start()
+            except BaseException:
+                await admin.close()
+                raise
+            self._admin = admin
+        admin = self._admin
+        try:
+            yield admin
+        except BaseException:
+            self._admin = None
+            with suppress(Exception):
+                await admin.close()
+            raise
+
+    async def close(self) -> None:
+        """Close the kept admin client (the relay stops)."""
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            with suppress(Exception):
+                await admin.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -59,24 +60,39 @@ async def load_state(conn: asyncpg.Connection, topic: str) -> tuple[RelayState, 
     return RelayState(position, parse_acked(row["acked"])), row["partitions"]
 
 
-async def save(conn: asyncpg.Connection, topic: str, state: RelayState, *, mark: bool) -> None:
-    """Record the checkpoint (and, every few seconds, a mark) after an acknowledged batch, and
-    announce the topic (:mod:`shared.topic_wakeups`: idle consumers of a holding broker wake up)
-    in the same statement, delivered when it commits."""
-    acked = acked_json(state.acked)
-    await conn.execute(
-        """WITH saved AS (
-               INSERT INTO relay_checkpoint (topic, tx_id, position, acked) VALUES ($1, $2, $3, $4::jsonb)
+def checkpoint(
+    topic: str, state: RelayState, *, announce: bool = False
+) -> Callable[[int], tuple[str, Sequence[object]]]:
+    """The checkpoint write as a ``WITH`` item (``saved``) for a statement of the relay's (its
+    parameters numbered from the one given): records ``state`` and, with ``announce``, announces
+    the topic (:mod:`shared.topic_wakeups`: idle consumers of a holding broker wake up), delivered
+    when the statement commits. A data-modifying ``WITH`` item runs whether or not the statement reads it,
+    so the relay writes it in the same statement as its next read of the log
+    (:meth:`shared.eventstore.EventStore.read_all_after`'s ``also``)."""
+
+    args: tuple[object, ...] = (topic, state.position.tx_id, state.position.position, acked_json(state.acked))
+    if announce:
+        args += (WAKEUPS_CHANNEL,)
+
+    def item(first: int) -> tuple[str, Sequence[object]]:
+        t, x, p, a, c = (f"${first + i}" for i in range(5))
+        sql = f"""saved AS (
+               INSERT INTO relay_checkpoint (topic, tx_id, position, acked) VALUES ({t}, {x}, {p}, {a}::jsonb)
                ON CONFLICT (topic) DO UPDATE
-               SET tx_id = $2, position = $3, acked = $4::jsonb, updated_at = now()
-               RETURNING topic)
-           SELECT pg_notify($5, topic) FROM saved""",
-        topic,
-        state.position.tx_id,
-        state.position.position,
-        acked,
-        WAKEUPS_CHANNEL,
-    )
+               SET tx_id = {x}, position = {p}, acked = {a}::jsonb, updated_at = now()
+               RETURNING {f"pg_notify({c}, topic)" if announce else "topic"})"""
+        return sql, args
+
+    return item
+
+
+async def save(
+    conn: asyncpg.Connection, topic: str, state: RelayState, *, mark: bool, announce: bool = True
+) -> None:
+    """Record the checkpoint (and, with ``mark``, a mark) after an acknowledged batch, and
+    announce the topic, in a statement of its own (:func:`checkpoint`)."""
+    sql, args = checkpoint(topic, state, announce=announce)(1)
+    await conn.execute(f"WITH {sql} SELECT count(*) FROM saved", *args)
     if mark:
         await conn.execute(
             """INSERT INTO relay_marks (topic, tx_id, position, acked) VALUES ($1, $2, $3, $4::jsonb)
@@ -84,7 +100,7 @@ async def save(conn: asyncpg.Connection, topic: str, state: RelayState, *, mark:
             topic,
             state.position.tx_id,
             state.position.position,
-            acked,
+            args[3],
         )
 
 
@@ -125,12 +141,12 @@ class Repairer:
         """Whether the broker holds ``acked`` (re-creating a missing topic first), and the topic's
         partition count. Kafka only, so it can run beside the relay's publishing; raises when the
         broker does not answer (no evidence either way)."""
-        partitions = await self.check.ensure()
-        return await self.check.holds(acked), partitions
+        partitions = await self.check.ensure()  # its fresh count spares holds() another client
+        return await self.check.holds(acked, partitions=partitions), partitions
 
     async def repair(self, conn: asyncpg.Connection, state: RelayState, reason: str) -> RelayState:
         """Rewind to the newest mark the broker still holds (or the store's start)."""
-        await self.check.ensure()
+        partitions = await self.check.ensure()
         marks = await conn.fetch(
             """SELECT tx_id, position FROM relay_marks
                WHERE topic = $1 AND (tx_id, position) <= ($2::xid8, $3::bigint)
@@ -144,7 +160,7 @@ class Repairer:
         while lo < hi:
             mid = (lo + hi) // 2
             candidate = await self._mark(conn, marks[mid])
-            if await self.check.holds(candidate.acked):
+            if await self.check.holds(candidate.acked, partitions=partitions):
                 restart, lo = candidate, mid + 1
             else:
                 hi = mid

@@ -7,7 +7,9 @@ in the background (``shared.kafka_link``) and ``/ready`` reports each part (``sh
 
 Shutdown order matters: stop consuming (in-flight batches finish; their transaction and ack are
 atomic with respect to the read model), then let the relay publish everything already stored,
-then stop background tasks, the broker and the pool.
+then stop background tasks, the broker and the pool. Each step is bounded and one budget bounds
+them all (``shared.shutdown``): a Kafka client waiting on a coordinator that is gone must not keep
+the service from exiting before its supervisor's SIGKILL.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import inspect
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,6 +53,7 @@ from shared.relay_check import BrokerCheck
 from shared.relay_kafka import kafka_publisher
 from shared.request_guard import install_request_guard
 from shared.settings import ServiceSettings, SettingsError, load_settings
+from shared.shutdown import Shutdown
 from shared.topic_wakeups import TopicWakeups
 from shared.topology import DEFAULT_PORTS, events_topic
 
@@ -232,6 +235,12 @@ def _kafka_broker(settings: ServiceSettings) -> KafkaBroker:
     )
 
 
+async def _stop_all(subscribers: Sequence[Any]) -> None:
+    """Stop every consumer at once (each may wait for its in-flight batch); failures are ignored:
+    what a consumer had not committed is in PostgreSQL's positions, applied again after a restart."""
+    await asyncio.gather(*(sub.stop() for sub in list(subscribers)), return_exceptions=True)
+
+
 def create_app(
     service: Service,
     settings: ServiceSettings | None = None,
@@ -338,27 +347,27 @@ def create_app(
             yield
         finally:
             log.info("%s stopping", service.name)
-            kafka = getattr(getattr(app.state, "ctx", None), "kafka", None)
+            ctx_or_none = getattr(app.state, "ctx", None)
+            shutdown = Shutdown(service.name)
+            kafka = getattr(ctx_or_none, "kafka", None)
             if kafka is not None:
-                await kafka.stop()
-            for sub in list(broker.subscribers):
-                with suppress(Exception):
-                    await sub.stop()
-            relay = getattr(getattr(app.state, "ctx", None), "relay", None)
+                await shutdown.step("Kafka link", kafka.stop(), at_most=1)
+            await shutdown.step("consumers", _stop_all(broker.subscribers), at_most=4)
+            relay = getattr(ctx_or_none, "relay", None)
             if relay is not None and relay_task is not None:
-                await relay.stop(relay_task)
+                await shutdown.step("relay drain", relay.stop(relay_task, timeout=5), at_most=6)
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            with suppress(Exception):
-                await broker.stop()
-            ctx_store = getattr(getattr(app.state, "ctx", None), "store", None)
+            await shutdown.step("background tasks", asyncio.gather(*tasks, return_exceptions=True), at_most=1)
+            await shutdown.step("Kafka producer", broker.stop(), at_most=2)
+            ctx_store = getattr(ctx_or_none, "store", None)
             if ctx_store is not None:
-                await ctx_store.notifier.close()
-            wakeups = getattr(getattr(app.state, "ctx", None), "wakeups", None)
+                await shutdown.step("commit notifier", ctx_store.notifier.close(), at_most=1)
+            wakeups = getattr(ctx_or_none, "wakeups", None)
             if wakeups is not None:
-                await wakeups.close()
-            await pool.close()
+                await shutdown.step("topic wakeups", wakeups.close(), at_most=1)
+            if not await shutdown.step("database pool", pool.close(), at_most=max(1.0, shutdown.left())):
+                pool.terminate()
             log.info("%s stopped", service.name)
 
     app = FastAPI(

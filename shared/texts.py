@@ -49,6 +49,7 @@ from shared.crypto import (
     rewrap_data_key,
     unwrap_data_key,
 )
+from shared.one_statement import NEW_KEYS
 from shared.pii import scrub_text
 from shared.runner import ServiceContext
 from shared.text_owners import BRANCH_OWNER, CUSTOMER_OWNER, STREAM_KEYS
@@ -126,6 +127,16 @@ class TextBatch:
     def __bool__(self) -> bool:
         return bool(self._items)
 
+    def stored(self, *, branch_id: str, customer_ref: str | None) -> dict[UUID, StoredText]:
+        """The batch's texts as :meth:`PrivateTexts.resolve` would find them once saved (under
+        the customer, else the branch): an answer shows them without reading them back."""
+        owner = customer_owner(customer_ref) if customer_ref else branch_owner(branch_id)
+        return {
+            i.ref.text_id: StoredText(i.ref.text_id, branch_id, owner, i.ref.length, i.text)
+            for i in self._items
+            if i.ref.text_id is not None
+        }
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -175,6 +186,23 @@ SELECT wrapped_key FROM created
 LIMIT 1
 """
 _READ_KEY = "SELECT wrapped_key FROM text_keys WHERE owner = $1 AND wrapped_key IS NOT NULL"
+#: a new owner's key, created with the command's one statement (``shared.one_statement``): a key
+#: row already there (or an erased one) makes it, and so the whole statement, fail
+_NEW_KEY = "INSERT INTO text_keys (owner, wrapped_key, master_key_id) VALUES ($1, $2, $3)"
+#: owners this process saw with a key (their texts read it first), bounded; only a choice of path
+_KEYED: dict[str, None] = {}
+_KEYED_MAX = 50_000
+
+
+def _one_statement(conn: asyncpg.Connection) -> bool:
+    """Whether ``conn``'s writes go as one statement outside a transaction (``shared.one_statement``)."""
+    return db_batch.pending(conn) is not None and not conn.is_in_transaction()
+
+
+def _keyed(owner: str) -> None:
+    if len(_KEYED) >= _KEYED_MAX:
+        _KEYED.clear()
+    _KEYED[owner] = None
 
 
 class PrivateTexts:
@@ -208,6 +236,13 @@ class PrivateTexts:
         if known is not None:
             return unwrap_data_key(self.keyring, WrappedKey.from_bytes(known), subject)
         key, wrapped = create_data_key(self.keyring, subject)
+        if owner not in _KEYED and NEW_KEYS.get() and _one_statement(conn):
+            # created with the command's statement; a key already there aborts it, and the
+            # command runs again with NEW_KEYS off (shared.one_statement.run)
+            await db_batch.write(conn, _NEW_KEY, owner, wrapped.to_bytes(), wrapped.key_id)
+            _keyed(owner)
+            return key
+        _keyed(owner)
         stored: bytes | None = await conn.fetchval(
             _GET_OR_CREATE_KEY, owner, wrapped.to_bytes(), wrapped.key_id
         )
@@ -265,6 +300,11 @@ class PrivateTexts:
                WHERE t.text_id = ANY($1::uuid[])""",
             ids,
         )
+        return self.decrypted(rows)
+
+    def decrypted(self, rows: Iterable[Mapping[str, Any]]) -> dict[UUID, StoredText]:
+        """Rows of :meth:`resolve`'s query (text_id, owner, branch_id, ciphertext, length and the
+        owner's wrapped_key), decrypted: for a caller that read them with something else."""
         keys: dict[str, bytes | None] = {}
         found: dict[UUID, StoredText] = {}
         for row in rows:

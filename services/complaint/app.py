@@ -23,6 +23,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import asyncpg
 
 from services.complaint import projections
+from services.complaint.case_read import CASE_READ, CaseRead
 from services.complaint.clocks import ComplaintClocks
 from services.complaint.config import ComplaintSettings
 from services.complaint.domain import (
@@ -110,6 +111,10 @@ class ComplaintApp:
             clock=ctx.clock,
             after_change=self._after_change,
             text_keys=True,
+            # ``_after_change`` reads the case's deadlines and queues every write: a staff command's
+            # writes go as one statement, without BEGIN and COMMIT (``shared.one_statement``)
+            one_statement=True,
+            read_with=CASE_READ,
         )
         self.cases = StreamCommands(self.handler, stream_id=stream_id, noun="complaint")
         self.execute = self.cases.execute
@@ -124,11 +129,12 @@ class ComplaintApp:
         before: Complaint,
         state: Complaint,
         envelopes: Sequence[Envelope],
-        _locked: object = None,
+        read: CaseRead | None = None,
     ) -> list[Deadline]:
         """Deadlines and the board row, queued with the append (``shared.db_batch``); the case's
-        deadlines after the command come back for the answer (no second read)."""
-        deadlines = await self.clocks.apply(conn, state, envelopes)
+        deadlines after the command come back for the answer (no second read). ``read``: what
+        was read with the stream (``case_read``: its deadlines), else they are read here."""
+        deadlines = await self.clocks.apply(conn, state, envelopes, read.deadlines if read else None)
         await projections.write_board(conn, before, state, envelopes)
         return deadlines
 
@@ -172,9 +178,12 @@ class ComplaintApp:
         profile = self.regulation.profile_for_branch(branch_id)
         key = matter_key or (f"category:{category.value}" if category is not None else None)
         now = self.clock.now()
-        async with self.store.transaction() as conn:
+        merging = profile.merge_repeats and key is not None
+
+        async def record(conn: asyncpg.Connection) -> tuple[CommandResult[Complaint], bool]:
             await create.claim(conn)
-            if profile.merge_repeats and key is not None:
+            if merging:
+                assert key is not None
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"complaint:{customer_ref}")
                 open_case = await projections.open_case_for_matter(
                     conn, customer_ref, key, profile.name, branch_id
@@ -222,6 +231,12 @@ class ComplaintApp:
             )
             await create.record(conn, str(complaint_id), 201)
             return result, False
+
+        if create.keyed or merging:  # the key's claim, the complainant's lock: a transaction
+            async with self.store.transaction() as conn:
+                return await record(conn)
+        # a plain receipt locks nothing and queues every write: one statement, no BEGIN/COMMIT
+        return await self.store.one_statement(record)
 
     async def execute_in(
         self,

@@ -53,7 +53,7 @@ from shared.contracts.complaint import (
 )
 from shared.envelope import Envelope
 from shared.registry import EventRegistry
-from shared.sla.deadlines import Deadline, Deadlines
+from shared.sla.deadlines import Deadline, DeadlineCache, Deadlines
 from shared.sla.policy import SlaPolicy
 from shared.sla.subject import Subject
 
@@ -79,15 +79,23 @@ class ComplaintClocks:
         self.math = math
 
     async def apply(
-        self, conn: asyncpg.Connection, state: Complaint, envelopes: Sequence[Envelope]
+        self,
+        conn: asyncpg.Connection,
+        state: Complaint,
+        envelopes: Sequence[Envelope],
+        read: Sequence[Deadline] | None = None,
     ) -> list[Deadline]:
-        """Change the case's deadlines for ``envelopes``: read once (not for a new case), written in
-        one statement with the command's other writes. Returns all the case's deadlines after."""
+        """Change the case's deadlines for ``envelopes``: read once (not for a new case, nor when
+        ``read`` with the stream), written in one statement with the command's other writes.
+        Returns all the case's deadlines after."""
         if not envelopes or state.complaint_id is None:
             return []
         subject = str(state.complaint_id)
         head = envelopes[0]
-        deadlines = await self.deadlines.cached(None if head.stream_version == 1 else conn, subject)
+        if read is not None and head.stream_version > 1:
+            deadlines = DeadlineCache(self.deadlines, subject, read)
+        else:
+            deadlines = await self.deadlines.cached(None if head.stream_version == 1 else conn, subject)
         case = Subject("complaint", subject, head.stream_id, head.branch_id)
 
         async def start(sla: str, at: datetime, duration: timedelta | None = None) -> None:

@@ -25,6 +25,7 @@ from services.complaint import domain as d
 from services.complaint import projections
 from services.complaint.app import ComplaintApp, app_for
 from services.complaint.bodies import ReceiveComplaintBody
+from services.complaint.case_read import CaseRead
 from services.complaint.decider.steps import allowed_steps
 from services.complaint.explain import explain
 from services.complaint.views import (
@@ -90,11 +91,18 @@ async def reader_for(
     staff: Principal,
     branch_id: str,
     history: list[Envelope] | None = None,
+    loaded: Loaded[d.Complaint] | None = None,
 ) -> TextReader:
+    """The texts of the case's view; ``loaded``: the route's load of the case, whose texts
+    (``case_read``) are shown without reading them again when they are all there."""
     refs = case_texts(state) + [r for e in history or () for r in refs_in(e.data)]
     may_read = may_read_texts(staff, branch_id)
     if not may_read or all(r is None for r in refs):  # nothing to resolve: no pool checkout
         return TextReader(app.texts.context, {}, may_read)
+    if loaded is not None and isinstance(loaded.locked, CaseRead):
+        found = loaded.locked.stored(app.texts, refs, loaded.text_keys)
+        if found is not None:
+            return TextReader(app.texts.context, found, may_read)
     async with app.pool.acquire() as conn:
         return await app.texts.reader(conn, refs, may_read=may_read)
 
@@ -113,7 +121,7 @@ async def run_command(app: ComplaintApp, call: CommandCall) -> Ran:
     # the deadlines the command's transaction left (a refused-as-no-op command wrote none: read)
     deadlines = result.written if result.events else await app.deadlines_of(call.resource_id)
     branch = result.events[0].branch_id if result.events else (call.preloaded.branch_id or "")
-    reader = await reader_for(app, result.state, call.staff, branch)
+    reader = await reader_for(app, result.state, call.staff, branch, loaded=call.preloaded)
     shown = view(
         call.resource_id,
         result.state,

@@ -22,6 +22,7 @@ from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowCl
 from services.feedback.preferences import preferred_channel
 from services.feedback.satisfaction import branch_satisfaction
 from shared.auth import Principal, requires, requires_on
+from shared.command_routes import ViewAnswer
 from shared.commands import Loaded
 from shared.contracts.feedback import DeliveryFailure, ReasonCategory, SurveyChannel
 from shared.contracts.text import TextRef, TextRules
@@ -90,6 +91,9 @@ class SurveyView(BaseModel):
     given_up_at: datetime | None = None
     #: the gateway reported the message delivered to the handset
     delivered_at: datetime | None = None
+
+
+_ANSWER = ViewAnswer(SurveyView)
 
 
 class ListStatus(StrEnum):
@@ -186,7 +190,7 @@ async def answer_survey(
     response: Response,
     idempotency_key: IdempotencyKey = None,
     x_correlation_id: Annotated[str | None, Header()] = None,
-) -> SurveyView:
+) -> Response:
     """The gateway's webhook (a gateway token, ``shared.gateway_identity``), or floor staff of the
     survey's branch taking the answer by phone. 404 unknown survey, 409 already answered, 410
     window closed (72 h) or the survey was given up undelivered. The actor is who the token names.
@@ -222,10 +226,13 @@ async def answer_survey(
         loaded = await app.load(survey_id)
         branch = loaded.history[0].branch_id
         reader = await _comment_reader(parts, staff, branch, loaded.state.comment)
-        return _view(loaded.state, branch, loaded.version, [], reader)
+        replayed: Response = _ANSWER(_view(loaded.state, branch, loaded.version, [], reader), response, 201)
+        return replayed
     branch = result.events[0].branch_id
     reader = await _comment_reader(parts, staff, branch, result.state.comment)
-    return _view(result.state, branch, result.version, [], reader)
+    # serialized here, not validated again as the response model by FastAPI (same bytes)
+    answer: Response = _ANSWER(_view(result.state, branch, result.version, [], reader), response, 201)
+    return answer
 
 
 async def _comment_reader(

@@ -184,10 +184,10 @@ class FeedbackApp(StreamCommands[Command, Survey]):
             return
         branch_id = envelopes[0].branch_id
         await self._upsert_facts(conn, state, branch_id, envelopes[-1].stream_version)
-        subject_id = str(state.survey_id)
-        # the window is read only when an event ends it (a new survey has none yet)
-        read = envelopes[0].stream_version > 1 and any(e.type in _END_WINDOW for e in envelopes)
-        deadlines = await self.deadlines.cached(conn if read else None, subject_id)
+        # the window is never read: a new survey's is started in memory and written with the
+        # append; an answer or a give-up ends it in SQL, queued with the append (issue 19: one
+        # round trip fewer per answer, ``Deadlines.end_later``)
+        deadlines = await self.deadlines.cached(None, str(state.survey_id))
         await self._follow(conn, deadlines, state, envelopes)
         await deadlines.write(conn)
 
@@ -218,7 +218,10 @@ class FeedbackApp(StreamCommands[Command, Survey]):
                 metrics.SURVEYS_SENT.labels(state.channel.value).inc()
             elif env.type == SurveyAnswered.event_type:
                 assert state.answered_at is not None
-                await deadlines.meet(conn, subject_id, WINDOW_SLA, state.answered_at)
+                breached = state.expired_at is not None  # an expired survey takes no answer
+                await self.deadlines.end_later(
+                    conn, subject_id, WINDOW_SLA, state.answered_at, "met", breached=breached
+                )
                 metrics.SURVEYS_ANSWERED.labels(subject_type).inc()
             elif env.type == NegativeFeedbackReceived.event_type:
                 metrics.NEGATIVE_FEEDBACK.labels(str(state.describes_complaint).lower()).inc()
@@ -240,7 +243,9 @@ class FeedbackApp(StreamCommands[Command, Survey]):
                 metrics.SEND_FAILURES.labels(env.data["channel"]).inc()
             elif env.type == SurveyGivenUp.event_type:
                 assert state.given_up_at is not None
-                await deadlines.cancel(conn, subject_id, WINDOW_SLA, state.given_up_at)
+                await self.deadlines.end_later(
+                    conn, subject_id, WINDOW_SLA, state.given_up_at, "cancelled", breached=False
+                )
                 await conn.execute(
                     "UPDATE survey_dispatch SET given_up_at = coalesce(given_up_at, $2) WHERE survey_id = $1",
                     state.survey_id,
@@ -294,7 +299,3 @@ class FeedbackApp(StreamCommands[Command, Survey]):
             s.given_up_at,
             s.delivered_at,
         )
-
-
-#: the events that end a survey's answer window
-_END_WINDOW = frozenset(e.event_type for e in (SurveyAnswered, SurveyGivenUp))

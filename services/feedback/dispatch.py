@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 ACTOR = "system:survey-dispatcher"
 NO_CONTACT = "no_contact"
+#: whether any survey is due to be sent (the rows a round takes)
+_ANY_DUE = """SELECT EXISTS (SELECT 1 FROM survey_dispatch
+                 WHERE sent_at IS NULL AND given_up_at IS NULL AND next_attempt_at <= $1)"""
 
 
 @dataclass(eq=False)
@@ -61,6 +64,10 @@ class SurveyDispatcher:
         sent = 0
         now = self.app.clock.now()
         async with self.pool.acquire() as conn:
+            # an idle round (most of them) is this one read, outside a transaction: not BEGIN, a
+            # locking SELECT and COMMIT every half second
+            if not await conn.fetchval(_ANY_DUE, now):
+                return 0
             for _ in range(self.batch):
                 async with conn.transaction():
                     row = await conn.fetchrow(

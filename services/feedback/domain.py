@@ -16,14 +16,14 @@ on the score and the assessment only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid5
 
 from services.feedback.comments import NEGATIVE_SCORE_MAX, Assessment
-from shared.by_name import absorb, record
+from shared.by_name import absorb, record, replace
 from shared.contracts.feedback import (
     DeliveryFailure,
     NegativeFeedbackReceived,

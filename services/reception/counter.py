@@ -22,12 +22,13 @@ the command's transaction) and hands the ticket in with the command.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from shared import by_name
+from shared.by_name import replace
 from shared.contracts.reception import (
     CounterClosed,
     CounterOpened,

@@ -18,12 +18,13 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
+from services.reception import components
 from services.reception.app import Reception
 from services.reception.bodies import CallBody
-from services.reception.deps import App, BranchId, Meta, call_branch, visit_branch
+from services.reception.deps import App, BranchId, call_branch, visit_branch
 from services.reception.projections import local_day
 from services.reception.queries import day_stats, lobby
 from services.reception.views import (
@@ -38,7 +39,8 @@ from services.reception.views import (
 )
 from services.reception.visit_list import BadCursor, VisitPage, list_visits
 from shared.auth import Principal, requires, requires_on
-from shared.command_routes import CommandCall, CreateCall, Ran
+from shared.auth.dependencies import actor_metadata
+from shared.command_routes import CommandCall, CreateCall, Ran, ViewAnswer
 from shared.commands import Loaded
 from shared.contracts.reception import CounterId, LineName
 from shared.idempotency import AlreadyCreated, claim_first
@@ -46,6 +48,7 @@ from shared.texts import may_read_texts
 
 router = APIRouter()
 S = TypeVar("S")
+_VISIT_ANSWER = ViewAnswer(VisitView)
 
 
 # ------------------------------------------------ running a declared command (command_routes)
@@ -144,12 +147,16 @@ async def call_next(
     branch_id: BranchId,
     line: Annotated[LineName, Path()],
     body: CallBody,
-    app: App,
+    request: Request,
     staff: Annotated[Principal, Depends(requires("reception.visit.call"))],
-    meta: Meta,
     response: Response,
-) -> VisitView:
+    x_correlation_id: Annotated[str | None, Header()] = None,
+) -> Response:
     """Call the next waiting customer of a line: priority customers first, then ticket order."""
+    # the app and the command's metadata made here, not by dependency nodes of their own (FastAPI
+    # solves each on every request); the OpenAPI document is the same
+    app = components.reception(request.app.state.ctx)
+    meta = actor_metadata(staff, x_correlation_id)
     result = await app.call_next(
         branch_id,
         line,
@@ -160,7 +167,9 @@ async def call_next(
     )
     assert result.state.visit_id is not None
     response.headers["ETag"] = f'"{result.version}"'
-    return visit_result(result.state.visit_id, result)
+    # serialized here, not validated again as the response model by FastAPI (same bytes)
+    answer: Response = _VISIT_ANSWER(visit_result(result.state.visit_id, result), response, 200)
+    return answer
 
 
 # ----------------------------------------------------------------------------------- calls

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Awaitable
 import pytest
 
 from shared.envelope import Envelope
-from shared.eventstore import LOG_START, ConcurrencyError, EventStore, EventTooLarge, LogPosition, StoredEvent
+from shared.event_rows import EventTooLarge
+from shared.eventstore import LOG_START, ConcurrencyError, EventStore, LogPosition, StoredEvent
 from tests.support.events import connect, make_envelope, make_envelopes, migrated_store
 from tests.support.services import wait_until
 

@@ -5,11 +5,10 @@ An event no function is registered for changes nothing; replaying a task's event
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from services.followup.decider.task import Task, TaskStatus
-from shared.by_name import absorb
+from shared.by_name import absorb, replace
 from shared.contracts import followup as e
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef

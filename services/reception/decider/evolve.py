@@ -7,11 +7,10 @@ are always followed by ``VisitLeft``, which ends the visit).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from services.reception.decider.state import Status, Visit, sla_after
-from shared.by_name import absorb
+from shared.by_name import absorb, replace
 from shared.contracts import reception as r
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.decider_tables import Evolutions
