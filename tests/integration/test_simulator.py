@@ -158,7 +158,9 @@ async def test_the_demo_with_moved_ports_tells_the_truth_and_the_simulator_runs_
             assert report["warnings"] == [], report
         done = first["done"]
         assert done["visits"] >= 20 and done.get("served", 0) >= 5 and done["complaints"] >= 6, done
-        assert 30 <= first["simulated_minutes"] < 40 and done["outages"] == 1
+        # it stops at its 30 minutes; the clock runs 600× real time, so a 1 s stall of a loaded
+        # machine at the end reads as 10 more simulated minutes (a whole run saw 40.0)
+        assert 30 <= first["simulated_minutes"] < 60 and done["outages"] == 1
         resumed = second["done"]
         assert resumed["visits"] >= 10 and resumed.get("served", 0) >= 5, resumed
         # the second run started where the first left the branches: customers waiting, counters busy
