@@ -46,6 +46,7 @@ from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
 from shared.sla.subject import Subject
 from shared.stream_commands import StreamCommands
+from shared.stream_texts import read_texts
 from shared.texts import PrivateTexts
 
 SERVICE = "followup"
@@ -79,6 +80,8 @@ class FollowUpApp(StreamCommands[Command, Task]):
             clock=self.clock,
             after_change=self._after_change,
             text_keys=True,  # staff's notes: the keys they go under are read with the task
+            # and the notes its events refer to, which a command's answer shows (shared.stream_texts)
+            read_with=read_texts(SERVICE),
         )
         super().__init__(handler, stream_id=stream_id, noun="follow-up task")
 
