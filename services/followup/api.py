@@ -254,7 +254,8 @@ async def get_follow_up(task_id: UUID, parts: Parts, staff: TaskReader, response
 async def _run(parts: Components, call: CommandCall) -> Ran:
     """A task command declared through ``shared.command_routes``: execute, then the task's view."""
     app = parts.app
-    result: CommandResult[Task] = await app.execute(
+    commands = app if call.preloaded is None else app.for_staff(call.preloaded.state)
+    result: CommandResult[Task] = await commands.execute(
         call.resource_id,
         call.command,
         call.meta,
