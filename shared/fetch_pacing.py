@@ -8,8 +8,9 @@ Two brokers, two behaviours (measured, ``docs/operations.md``, "Idle consumers")
 - **Tansu** (the embedded broker of ``make run`` and the tests) holds every fetch for its whole
   max wait, records or not: a long poll would add up to that wait to every hop, a 10 ms one burns
   5–8 % of a core per idle service. With ``KAFKA_FETCH_ANSWERS_EARLY=false`` a consumer fetches with
-  10 ms waits while records come, and after ``IDLE_AFTER_SECONDS`` without any it pauses its
-  partitions (no fetch at all) until a relay announces its topic (:mod:`shared.topic_wakeups`);
+  10 ms waits while records come (a branch-side reaction, which nobody waits on, 100 ms), and
+  after ``IDLE_AFTER_SECONDS`` without any it pauses its partitions (no fetch at all) until a
+  relay announces its topic (:mod:`shared.topic_wakeups`);
   every ``KAFKA_FETCH_MAX_WAIT_MS`` it compares the partitions' end offsets with its positions
   (records from a producer that announces nothing, a lost announcement, a rewound gap).
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -35,6 +36,11 @@ BUSY_FETCH_WAIT_MS = 10
 #: how long one poll waits for records while fetching
 BUSY_POLL_MS = 50
 LAG_EVERY_SECONDS = 1.0
+#: a branch-side reaction's busy fetch wait (``shared.projection.EventHandlers``): nobody waits on
+#: it (the HQ path, hqfeed's and HQ's consumers, keeps 10 ms), and ten times fewer fetches make
+#: ~ten times bigger batches: fewer transactions, offset commits and broker requests per event
+#: (``python -m bench.stack_cpu``)
+REACTION_FETCH_WAIT_MS = 100
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,10 @@ class FetchPacing:
 
     max_wait_ms: int = 500
     broker_answers_early: bool = True
+    #: fetch wait while records come from a holding broker: ``BUSY_FETCH_WAIT_MS`` where latency
+    #: matters (the HQ path); a reaction nobody waits on fetches less often and gets bigger batches
+    #: (:meth:`relaxed`): fewer fetches, transactions and offset commits per event
+    busy_wait_ms: int = BUSY_FETCH_WAIT_MS
 
     @classmethod
     def of(cls, settings: Any) -> FetchPacing:
@@ -51,7 +61,21 @@ class FetchPacing:
     @property
     def fetch_max_wait_ms(self) -> int:
         """The consumer's ``fetch_max_wait_ms``."""
-        return self.max_wait_ms if self.broker_answers_early else min(BUSY_FETCH_WAIT_MS, self.max_wait_ms)
+        return self.max_wait_ms if self.broker_answers_early else min(self.busy_wait_ms, self.max_wait_ms)
+
+    def relaxed(self, busy_wait_ms: int) -> FetchPacing:
+        """The same pacing with ``busy_wait_ms`` fetches while records come (a holding broker)."""
+        return replace(self, busy_wait_ms=busy_wait_ms)
+
+    @property
+    def busy_poll_ms(self) -> int:
+        """How long one poll waits for records while fetching: a few fetch waits."""
+        return max(BUSY_POLL_MS, 2 * self.busy_wait_ms)
+
+    @property
+    def idle_after_seconds(self) -> float:
+        """No record for this long: pause (long enough for a few empty fetches)."""
+        return max(IDLE_AFTER_SECONDS, 3 * self.busy_wait_ms / 1000)
 
 
 class Poller:
@@ -98,13 +122,13 @@ class Poller:
             await self._report_lag(consumer, force=not records)
             return records
         if not self._idle:
-            records = await self._fetch(consumer, min(BUSY_POLL_MS, wait), max_records)
+            records = await self._fetch(consumer, min(self.pacing.busy_poll_ms, wait), max_records)
             now = time.monotonic()
             if records:
                 self._last_records = now
                 await self._report_lag(consumer)
                 return records
-            if now - self._last_records < IDLE_AFTER_SECONDS:
+            if now - self._last_records < self.pacing.idle_after_seconds:
                 return []
             self._idle = True
             await self._report_lag(consumer, force=True)
@@ -125,7 +149,7 @@ class Poller:
         consumer.resume(*consumer.paused())
         self._idle = False
         self._last_records = time.monotonic()
-        records = await self._fetch(consumer, BUSY_POLL_MS, max_records)
+        records = await self._fetch(consumer, self.pacing.busy_poll_ms, max_records)
         if records:
             await self._report_lag(consumer)
         return records

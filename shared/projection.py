@@ -4,7 +4,8 @@ A projection is a name, the topics it reads and ``apply(conn, events)``. The run
 the topics through FastStream as a batch consumer with an explicit (manual) ack policy and:
 
 1. decodes every record; an invalid envelope, an unknown or forged ``type``, bad data or an
-   oversized message is dead-lettered to ``<topic>.dlq`` with the reason in its headers;
+   oversized message is dead-lettered to ``<topic>.dlq`` with the reason in its headers (the data
+   only of the types the projection handles, when it says which: ``EventHandlers.handles``);
 2. applies the valid events in ONE transaction together with the per-stream progress record
    (``projection_positions``): an event applies only if it is the next version of its stream, so
    a redelivered or republished event changes nothing; an event that is dead-lettered instead is
@@ -43,7 +44,7 @@ from shared import reactions, redrive, tracing
 from shared.clock import Clock, SystemClock
 from shared.envelope import Envelope
 from shared.eventstore import ConcurrencyError
-from shared.fetch_pacing import FetchPacing, Poller
+from shared.fetch_pacing import REACTION_FETCH_WAIT_MS, FetchPacing, Poller
 from shared.kafka_assignment import checked_roundrobin
 from shared.metrics import DEAD_LETTERS, PROJECTION_EVENTS, PROJECTION_LAG
 from shared.projection_gaps import GapTracker
@@ -100,6 +101,12 @@ class EventHandlers:
 
     #: called with the whole batch before its handlers (e.g. to read what they need in one go)
     prepare: Callable[[asyncpg.Connection, Sequence[Envelope]], Awaitable[None]] | None = None
+    #: fetch wait while records come from a holding broker (``ProjectionRunner.subscribe``)
+    busy_fetch_wait_ms: int = REACTION_FETCH_WAIT_MS
+
+    def handles(self, event_type: str) -> bool:
+        """Whether an event of this type does anything here (the runner validates only those)."""
+        return event_type in self.handlers
 
     def on(self, *event_types: type[EventData]) -> Callable[[Handler], Handler]:
         """Register the handler for these event types (one reaction to events that mean the same)."""
@@ -158,6 +165,8 @@ class ProjectionRunner:
 
     def __post_init__(self, wakeups: TopicWakeups | None) -> None:
         self.group_id = f"{self.service}.{self.projection.name}"
+        #: the projection's ``handles(type)``, if it has one: other types are not validated
+        self._handles: Callable[[str], bool] | None = getattr(self.projection, "handles", None)
         self.gaps = GapTracker(self.service, self.projection.name)
         self.wake = wakeups.watch(self.projection.topics) if wakeups is not None else None
 
@@ -179,10 +188,13 @@ class ProjectionRunner:
         ``group_instance_id`` it is a static member of its group (``shared.kafka_link``).
 
         ``pacing`` says how it polls (``shared.fetch_pacing``); without it, it long-polls with
-        ``fetch_max_wait_ms``. The subscriber polls through a :class:`~shared.fetch_pacing.Poller`
-        instead of FastStream's own ``get_msg``, which sleeps a whole batch timeout after every
-        empty poll (records arriving meanwhile would wait) and reports no lag."""
+        ``fetch_max_wait_ms``; a projection's ``busy_fetch_wait_ms`` relaxes it (a holding broker).
+        The subscriber polls through a :class:`~shared.fetch_pacing.Poller` instead of
+        FastStream's own ``get_msg``, which sleeps a whole batch timeout after every empty poll
+        (records arriving meanwhile would wait) and reports no lag."""
         pacing = pacing or FetchPacing(fetch_max_wait_ms)
+        if (busy := getattr(self.projection, "busy_fetch_wait_ms", None)) is not None:
+            pacing = pacing.relaxed(busy)  # a projection that says how long it may wait
         poller = self.polling = self.poller(pacing)
         subscriber = self.broker.subscriber(
             *self.projection.topics,
@@ -264,6 +276,14 @@ class ProjectionRunner:
             item.error = f"invalid envelope: {_summary(exc)}"
             return item
         item.envelope = envelope
+        if self._handles is not None and not self._handles(envelope.type):
+            # ignored here: its position counts, its payload is never read, so not validated
+            # (model, dump and comparison: most of a decode); an unknown type is still refused
+            try:
+                self.registry.model_for(envelope.type)
+            except UnknownEventType as exc:
+                item.error = str(exc)
+            return item
         try:
             item.envelope = self.registry.upcast(envelope)
         except UnknownEventType as exc:

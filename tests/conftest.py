@@ -83,35 +83,48 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 #: the files that take longest, longest first (``--durations`` and the junit report of a whole run,
-#: 2026-12-07): ``make test`` hands out one file at a time to each of two workers
-#: (``--dist loadfile --no-loadscope-reorder``), and a long file handed out last left the other
-#: worker idle for its whole length; first, they run next to the many short files
+#: 2026-12-07, seconds summed per file in the comments): ``make test`` hands out one file at a time to
+#: each of two workers (``--dist loadfile --no-loadscope-reorder``), and a long file handed out last
+#: left the other worker idle for its whole length; first, they run next to the many short files.
+#: The browser tests (tests/e2e) come as one block: their stack (every service and the console as
+#: processes, a broker, a database) is package-scoped, so a worker that ran another file between
+#: two of them stopped it and started it again (four starts of 10–25 s in the run above; now one per
+#: worker at most)
 SLOWEST_FILES = (
-    "integration/security/test_free_text_everywhere.py",
-    "e2e/test_console_complaints.py",
-    "integration/security/test_fuzz.py",
-    "e2e/test_console_access.py",
-    "integration/security/test_route_matrix.py",
-    "e2e/test_console_reception.py",
-    "integration/test_chaos_smoke.py",
-    "unit/complaint/test_regulation_properties.py",
-    "integration/cli/test_drill_kafka_fed.py",
-    "integration/test_simulator.py",
-    "integration/hq/test_hq_rebuild.py",
-    "integration/test_relay_repair.py",
-    "integration/complaint/test_regulation_replay.py",
-    "integration/hqfeed/test_window_equality.py",
-    "unit/reception/test_reception_visit_properties.py",
-    "integration/security/test_backup_drill.py",
-    "integration/hq/test_hq_regulatory_report.py",
-    "integration/security/test_vault.py",
-    "e2e/test_console_hq.py",
-    "integration/hq/test_hq_topic_scan.py",
-    "integration/hqfeed/test_hq_contract_equality.py",
-    "integration/complaint/test_regulation_http.py",
-    "integration/hq/test_hq_survey_delivery.py",
-    "integration/test_reaction_drain.py",
-    "integration/hq/test_hq_read_model.py",
+    "integration/security/test_free_text_everywhere.py",  # 199
+    "e2e/test_console_complaints.py",  # 48, with the stack's start
+    "e2e/test_console_followups_feedback.py",  # 47, with the stack's start
+    "e2e/test_console_reception.py",  # 45
+    "e2e/test_console_hq.py",  # 18
+    "e2e/test_console_access.py",  # 11
+    "unit/test_deploy_config.py",  # 72
+    "integration/security/test_route_matrix.py",  # 55
+    "integration/security/test_backup_drill.py",  # 54
+    "unit/security/test_service_startup.py",  # 49
+    "integration/complaint/test_complaint_http.py",  # 46
+    "integration/test_relay_repair.py",  # 45
+    "integration/test_projection_gaps.py",  # 44
+    "integration/test_chaos_smoke.py",  # 39
+    "integration/cli/test_rebuild_read_models.py",  # 38
+    "integration/security/test_vault.py",  # 36
+    "integration/security/test_audit_trail.py",  # 33
+    "integration/test_simulator.py",  # 31
+    "integration/hq/test_hq_regulatory_report.py",  # 30
+    "integration/feedback/test_feedback_service.py",  # 29
+    "integration/test_broker_loss_e2e.py",  # 28
+    "integration/test_relay.py",  # 28
+    "integration/test_bench_smoke.py",  # 27
+    "integration/test_shutdown.py",  # 27
+    "integration/complaint/test_complaint_reactions.py",  # 26
+    "integration/test_commands_without_kafka.py",  # 26
+    "integration/test_reaction_drain.py",  # 25
+    "integration/security/test_fuzz.py",  # 25
+    "integration/hqfeed/test_case_facts_prompt.py",  # 24
+    "integration/hqfeed/test_feed_rebuild.py",  # 24
+    "integration/hq/test_hqfeed_gap.py",  # 22
+    "integration/hq/test_hq_rebuild.py",  # 22
+    "integration/followup/test_followup_service.py",  # 21
+    "integration/complaint/test_complaint_deadlines.py",  # 20
 )
 
 

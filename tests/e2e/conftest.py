@@ -200,12 +200,7 @@ async def stack(
         )
         for name in CONTEXTS
     }
-    results = await asyncio.gather(*(p.start(45) for p in services.values()), return_exceptions=True)
-    problems = {
-        name: str(result).splitlines()[0]
-        for name, result in zip(services, results, strict=True)
-        if isinstance(result, BaseException)
-    }
+    # every port is chosen before anything starts: the console starts next to the services it calls
     urls = {name: p.url for name, p in services.items()}
     console = ServiceProcess(
         "console",
@@ -214,9 +209,18 @@ async def stack(
         env={**env, "LOG_LEVEL": "INFO", **{f"{name.upper()}_URL": url for name, url in urls.items()}},
         log_dir=logs,
     )
+    *results, console_started = await asyncio.gather(
+        *(p.start(45) for p in services.values()), console.start(45), return_exceptions=True
+    )
+    problems = {
+        name: str(result).splitlines()[0]
+        for name, result in zip(services, results, strict=True)
+        if isinstance(result, BaseException)
+    }
     procs = [p for name, p in services.items() if name not in problems]
     try:
-        await console.start(30)
+        if isinstance(console_started, BaseException):
+            raise console_started
         procs.append(console)
         for required in ("reception", "complaint"):
             if required in problems:

@@ -27,11 +27,12 @@ test package taking a ``Running``; nothing here knows a service's routes beyond 
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import re
 import typing
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -371,6 +372,22 @@ async def as_process(
     async with _client(process.url, auth, headers) as http:
         async with process:
             yield Running(RECIPES[name], process.url, http, database_url, bootstrap, auth, process=process)
+
+
+@asynccontextmanager
+async def together(*services: AbstractAsyncContextManager[Running]) -> AsyncIterator[list[Running]]:
+    """Several services started side by side (a process's start is mostly its imports; one that
+    needs another running finds it by its retries, as in production), stopped in reverse order,
+    as nested ``async with`` would; if one fails to start, the others are stopped again."""
+    async with AsyncExitStack() as stack:
+        started = await asyncio.gather(*(s.__aenter__() for s in services), return_exceptions=True)
+        for service, result in zip(services, started, strict=True):
+            if not isinstance(result, BaseException):
+                stack.push_async_exit(service)
+        for result in started:
+            if isinstance(result, BaseException):
+                raise result
+        yield [r for r in started if not isinstance(r, BaseException)]
 
 
 RunService = Callable[..., AbstractAsyncContextManager[Running]]

@@ -268,6 +268,8 @@ async def test_satisfaction_by_branch_service_staff_and_day_with_the_gap_to_targ
             if score is not None:
                 assert (await answer_survey(svc, survey["survey_id"], {"score": score})).status_code == 201
         await svc.parts.dispatcher.tick()  # every survey handed to the gateway: they reached the customers
+        # the background dispatcher may hold the unanswered one (SKIP LOCKED) until its own commit
+        await wait_survey(svc, subjects[-1], "sent")
         day = T0.date().isoformat()  # 10:00 in Shanghai: the same local day
         response = await svc.http.get(f"/branches/{b}/satisfaction", params={"from": day, "to": day})
         assert response.status_code == 200, response.text

@@ -17,6 +17,6 @@ from tests.support.harness import Running
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def hq(database_url: str, private_broker: TansuBroker, tmp_path: Path) -> AsyncIterator[Running]:
-    """HQ's process (its client reads as an HQ analyst), the aggregator's running before it."""
+    """HQ's process (its client reads as an HQ analyst), the aggregator's started next to it."""
     async with hq_behind_feed(database_url, private_broker.bootstrap_servers, tmp_path) as svc:
         yield svc

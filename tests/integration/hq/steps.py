@@ -14,7 +14,7 @@ import asyncpg
 from services.simulator.envelopes import Made, producer
 from services.simulator.envelopes import publish as publish_made
 from tests.support.auth import hq_analyst
-from tests.support.harness import Running, as_process
+from tests.support.harness import Running, as_process, together
 from tests.support.services import wait_until
 
 #: HQ's gauges and its look for a rebuild requested elsewhere, often (the tests read both)
@@ -27,8 +27,8 @@ FEED_SETTINGS = {"window_seconds": 0.2}
 async def hq_behind_feed(
     database_url: str, servers: str, log_dir: Path, feed: Mapping[str, Any] = FEED_SETTINGS
 ) -> AsyncIterator[Running]:
-    """HQ's process (its client reads as an HQ analyst), the aggregator's (``feed``) running before it."""
-    async with (
+    """HQ's process (its client reads as an HQ analyst), the aggregator's (``feed``) started next to it."""
+    async with together(
         as_process("hqfeed", database_url, servers, settings=dict(feed), staff=None, log_dir=log_dir),
         as_process(
             "hq",
@@ -38,8 +38,8 @@ async def hq_behind_feed(
             staff=None,
             headers=hq_analyst(),
             log_dir=log_dir,
-        ) as svc,
-    ):
+        ),
+    ) as (_, svc):
         yield svc
 
 

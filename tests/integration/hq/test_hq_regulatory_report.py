@@ -33,7 +33,7 @@ from tests.integration.complaint.steps import new_complaint
 from tests.integration.hq.steps import FEED_SETTINGS, HQ_SETTINGS, connect, read, wait_events
 from tests.support.auth import BRANCH_ROLES, StaffAuth, admin, bearer, hq_analyst
 from tests.support.events import envelope_of
-from tests.support.harness import Running, as_process, running
+from tests.support.harness import Running, as_process, running, together
 from tests.support.kafka import publish
 from tests.support.services import wait_until
 from tests.support.texts import ref
@@ -67,7 +67,7 @@ async def world(database_url: str, private_broker: TansuBroker, tmp_path: Path) 
     bootstrap = private_broker.bootstrap_servers
     report_data = {"profiles_dir": str(profiles), "customers_file": str(customers)}
     auth = StaffAuth("lm-007", branches=[BRANCH, OTHER])
-    async with (
+    async with together(
         as_process("hqfeed", database_url, bootstrap, settings=FEED_SETTINGS, staff=None, log_dir=tmp_path),
         as_process(
             "hq",
@@ -77,11 +77,9 @@ async def world(database_url: str, private_broker: TansuBroker, tmp_path: Path) 
             staff=None,
             headers=hq_analyst(),
             log_dir=tmp_path,
-        ) as hq,
-        running(
-            "complaint", database_url, bootstrap, clock=FixedClock(T0 - 40 * DAY), staff=auth
-        ) as complaint,
-    ):
+        ),
+        running("complaint", database_url, bootstrap, clock=FixedClock(T0 - 40 * DAY), staff=auth),
+    ) as (_, hq, complaint):
         yield World(hq, complaint, database_url)
 
 

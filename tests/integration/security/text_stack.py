@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +34,7 @@ from tests.integration.security.vault_steps import (
     fake_people,
 )
 from tests.support.auth import BRANCH_ROLES, staff_token
-from tests.support.harness import Running, running
+from tests.support.harness import Running, running, together
 
 #: a Monday, 10:00 in Shanghai
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -86,20 +86,12 @@ class Stack:
 async def text_stack(database_url: str, bootstrap: str, people: int = 3) -> AsyncIterator[Stack]:
     """Reception (with its vault), complaint, follow-up and feedback, served in-process; customers
     registered in the vault (their raw data is generated per run)."""
-    async with AsyncExitStack() as stack:
-        services = {
-            name: await stack.enter_async_context(
-                running(
-                    name,
-                    database_url,
-                    bootstrap,
-                    clock=FixedClock(T0),
-                    settings=SETTINGS.get(name),
-                    staff=None,
-                )
-            )
-            for name in TEXT_SERVICES
-        }
+    starting = [
+        running(name, database_url, bootstrap, clock=FixedClock(T0), settings=SETTINGS.get(name), staff=None)
+        for name in TEXT_SERVICES
+    ]
+    async with together(*starting) as started_services:
+        services = dict(zip(TEXT_SERVICES, started_services, strict=True))
         branch = f"tx-{secrets.token_hex(3)}"
         started = Stack(branch, bootstrap, services, asyncio.get_running_loop(), fake_people(people))
         for person in started.people:
