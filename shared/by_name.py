@@ -120,8 +120,7 @@ def replace(obj: S, /, **changes: Any) -> S:
     """``dataclasses.replace`` for a frozen state (what every evolve step does): the instance's
     dict copied and changed, not ``__init__`` called with every field by keyword (~10x faster; a
     fold is a chain of these: a visit's state has 30 fields, ~25 µs a step). The same result:
-    unknown names are refused; a dataclass it cannot copy so goes through ``dataclasses.replace``.
-    (``services/complaint/state.py`` has its own copy for the case's state.)"""
+    unknown names are refused; a dataclass it cannot copy so goes through ``dataclasses.replace``."""
     kind: type = type(obj)
     names = _copyable(kind)
     if names is None:

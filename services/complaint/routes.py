@@ -100,7 +100,7 @@ async def reader_for(
     if not may_read or all(r is None for r in refs):  # nothing to resolve: no pool checkout
         return TextReader(app.texts.context, {}, may_read)
     if loaded is not None and isinstance(loaded.locked, CaseRead):
-        found = loaded.locked.stored(app.texts, refs, loaded.text_keys)
+        found = loaded.locked.texts.stored(app.texts, refs, loaded.text_keys)
         if found is not None:
             return TextReader(app.texts.context, found, may_read)
     async with app.pool.acquire() as conn:

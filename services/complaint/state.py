@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, TypeVar
 from uuid import UUID
 
 from services.complaint.regclocks import Clocks
@@ -27,7 +24,6 @@ from shared.contracts.text import TextRef
 
 LEVELS: tuple[Level, ...] = (Level.lobby_manager, Level.branch_head, Level.hq_department)
 
-T = TypeVar("T")
 
 RESOLVE_SLA = "complaint.resolve"
 REGULATORY_SLA = "complaint.regulatory"
@@ -168,35 +164,3 @@ class Complaint:
         if self.classification is not None:
             keys.append(f"category:{self.classification.category.value}")
         return keys
-
-
-@functools.cache
-def _copyable(kind: type) -> frozenset[str] | None:
-    """The field names of a dataclass whose instance can be copied by its ``__dict__`` (every
-    field set by ``__init__``, no ``__post_init__``, no slots, nothing cached on the instance),
-    else None."""
-    fields = dataclasses.fields(kind)
-    cached = any(isinstance(v, functools.cached_property) for c in kind.__mro__ for v in vars(c).values())
-    plain = all(f.init for f in fields) and not hasattr(kind, "__post_init__")
-    if not plain or cached or hasattr(kind, "__slots__"):
-        return None
-    return frozenset(f.name for f in fields)
-
-
-def replace(obj: T, /, **changes: Any) -> T:
-    """``dataclasses.replace`` for the case's frozen state (what every evolve step does): the
-    instance's dict copied and changed, not ``__init__`` called with all 46 fields by keyword (~25x
-    faster; a fold is a chain of these). The same result: unknown names are refused; a dataclass it
-    cannot copy so goes through ``dataclasses.replace``."""
-    kind: type = type(obj)
-    names = _copyable(kind)
-    if names is None:
-        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
-    if not names.issuperset(changes):
-        unknown = ", ".join(sorted(set(changes) - names))
-        raise TypeError(f"{kind.__name__} has no field(s) {unknown}")
-    new: T = object.__new__(kind)
-    state = new.__dict__
-    state.update(obj.__dict__)
-    state.update(changes)
-    return new

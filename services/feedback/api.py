@@ -229,7 +229,9 @@ async def answer_survey(
         replayed: Response = _ANSWER(_view(loaded.state, branch, loaded.version, [], reader), response, 201)
         return replayed
     branch = result.events[0].branch_id
-    reader = await _comment_reader(parts, staff, branch, result.state.comment)
+    # the comment is the answer's own: shown from its batch, not read back after the commit
+    stored = texts.stored(branch_id=branch, customer_ref=result.state.customer_ref)
+    reader = TextReader(app.texts.context, stored, may_read_texts(staff, branch))
     # serialized here, not validated again as the response model by FastAPI (same bytes)
     answer: Response = _ANSWER(_view(result.state, branch, result.version, [], reader), response, 201)
     return answer

@@ -81,6 +81,11 @@ class FeedbackApp(StreamCommands[Command, Survey]):
             clock=self.clock,
             after_change=self._after_change,
             text_keys=True,  # the customers' comments: their keys are read with the survey
+            # an answer (``execute``: the webhook) reads nothing in ``_after_change`` and queues
+            # every write: its writes and append go as one statement, without BEGIN and COMMIT
+            # (``shared.one_statement``); a keyed answer (its claim) and the commands run in a
+            # caller's transaction (``execute_in``) keep theirs
+            one_statement=True,
         )
         super().__init__(handler, stream_id=stream_id, noun="survey")
 
@@ -228,7 +233,9 @@ class FeedbackApp(StreamCommands[Command, Survey]):
             elif env.type == SurveyExpired.event_type:
                 metrics.SURVEYS_EXPIRED.labels(subject_type).inc()
             elif env.type == SurveySendFailed.event_type:
-                # the dispatch queue follows: the next attempt at retry_at, or none
+                # the dispatch queue follows: the next attempt at retry_at, or none (at once: two
+                # updates of one row cannot share a statement; a delivery report's transaction)
+                _in_transaction(conn, env.type)
                 retry_at = env.data.get("retry_at")
                 await conn.execute(
                     """UPDATE survey_dispatch SET attempts = $2, sent_at = NULL, message_id = NULL,
@@ -246,6 +253,7 @@ class FeedbackApp(StreamCommands[Command, Survey]):
                 await self.deadlines.end_later(
                     conn, subject_id, WINDOW_SLA, state.given_up_at, "cancelled", breached=False
                 )
+                _in_transaction(conn, env.type)
                 await conn.execute(
                     "UPDATE survey_dispatch SET given_up_at = coalesce(given_up_at, $2) WHERE survey_id = $1",
                     state.survey_id,
@@ -299,3 +307,10 @@ class FeedbackApp(StreamCommands[Command, Survey]):
             s.given_up_at,
             s.delivered_at,
         )
+
+
+def _in_transaction(conn: asyncpg.Connection, event_type: str) -> None:
+    """A write at once must commit with the append: refused outside a transaction (a command of
+    the handler's one statement, which only answers should reach)."""
+    if not conn.is_in_transaction():
+        raise RuntimeError(f"{event_type}: the dispatch row's update needs the command's transaction")

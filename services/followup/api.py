@@ -8,8 +8,7 @@ checked after loading, before anything is decided); a read by id checks before a
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
@@ -32,7 +31,6 @@ from services.followup.decider import (
 from shared.auth import Principal, requires, requires_on
 from shared.by_name import record
 from shared.command_routes import CommandCall, CommandRoutes, Ran, by_keyword
-from shared.command_values import STREAM_WITH_KEYS_SQL
 from shared.commands import CommandResult, Loaded
 from shared.contracts.common import Note, StaffId
 from shared.contracts.followup import TaskKind
@@ -41,6 +39,7 @@ from shared.envelope import Envelope, Metadata
 from shared.history import HistoryEntry
 from shared.http import command_metadata
 from shared.runner import injected
+from shared.stream_texts import StreamTexts
 from shared.texts import TextReader, TextView, may_read_texts, refs_in
 
 router = APIRouter(tags=["follow-ups"])
@@ -50,50 +49,12 @@ BranchId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 Meta = Annotated[Metadata, Depends(command_metadata)]
 
 
-@dataclass(frozen=True)
-class TaskStream(Loaded[Task]):
-    """The task's stream as a route loads it, with the rows of this context's texts its events
-    refer to (``PrivateTexts.decrypted`` decrypts them when an answer shows them)."""
-
-    text_rows: tuple[Mapping[str, Any], ...] = ()
-
-
-#: the handler's stream load (events and text keys) and, in the same statement, this context's
-#: texts the stream's events refer to ($2: the context): a command's answer shows its notes
-#: without a read of its own after the commit (issue 19)
-_TASK_STREAM_SQL = f"""
-SELECT s.*, t.* FROM ({STREAM_WITH_KEYS_SQL}) AS s,
-  (SELECT array_agg(p.text_id) AS text_ids, array_agg(p.owner) AS text_owners,
-          array_agg(p.branch_id) AS text_branches, array_agg(p.ciphertext) AS ciphertexts,
-          array_agg(p.length) AS lengths, array_agg(k.wrapped_key) AS wrapped_keys
-   FROM private_texts p LEFT JOIN text_keys k ON k.owner = p.owner
-   WHERE p.text_id IN (
-       SELECT (jsonb_path_query(e.data, 'strict $.** ? (@.context == $c).text_id',
-                                jsonb_build_object('c', $2::text)) #>> '{{}}')::uuid
-       FROM events e WHERE e.stream_id = $1)) AS t
-"""
-_TEXT_COLUMNS = (
-    ("text_id", "text_ids"),
-    ("owner", "text_owners"),
-    ("branch_id", "text_branches"),
-    ("ciphertext", "ciphertexts"),
-    ("length", "lengths"),
-    ("wrapped_key", "wrapped_keys"),
-)
-
-
-async def task_stream(task_id: UUID, parts: Parts) -> TaskStream:
+async def task_stream(task_id: UUID, parts: Parts) -> Loaded[Task]:
     """The task's stream, loaded once per request (FastAPI keeps a dependency's value for the
     request): its branch is checked before the route runs and a command starts from it; with
-    its texts' rows, which the command's answer shows."""
-    app = parts.app
-    [row] = await app.store.read_rows(_TASK_STREAM_SQL, stream_id(task_id), app.texts.context)
-    loaded = app.handler.loaded_from(row)
-    ids = row["text_ids"] or []
-    rows = tuple({name: row[column][n] for name, column in _TEXT_COLUMNS} for n in range(len(ids)))
-    return TaskStream(
-        loaded.state, loaded.version, loaded.history, text_keys=loaded.text_keys, text_rows=rows
-    )
+    this context's texts its events refer to (``shared.stream_texts``, the handler's
+    ``read_with``), which the command's answer shows."""
+    return await parts.app.handler.load(stream_id(task_id))
 
 
 async def task_branch(stream: Annotated[Loaded[Task], Depends(task_stream)]) -> str | None:
@@ -293,7 +254,8 @@ async def get_follow_up(task_id: UUID, parts: Parts, staff: TaskReader, response
 async def _run(parts: Components, call: CommandCall) -> Ran:
     """A task command declared through ``shared.command_routes``: execute, then the task's view."""
     app = parts.app
-    result: CommandResult[Task] = await app.execute(
+    commands = app if call.preloaded is None else app.for_staff(call.preloaded.state)
+    result: CommandResult[Task] = await commands.execute(
         call.resource_id,
         call.command,
         call.meta,
@@ -312,8 +274,8 @@ async def _run(parts: Components, call: CommandCall) -> Ran:
 async def _answer_reader(app: FollowUpApp, call: CommandCall, task: Task, branch: str) -> TextReader:
     """The texts a command's answer shows, as :func:`_reader` finds them, without reading them
     again: the command's own from its batch, the earlier ones from the route's load
-    (:class:`TaskStream`); only a text neither has (one a concurrent command wrote, the load
-    being retried) is read."""
+    (``shared.stream_texts``); only a text neither has (one a concurrent command wrote, the load
+    being retried; an erased owner's) is read."""
     texts = app.texts
     may_read = may_read_texts(call.staff, branch)
     refs = [task.last_note, task.close_note, *task.about]
@@ -321,9 +283,9 @@ async def _answer_reader(app: FollowUpApp, call: CommandCall, task: Task, branch
     if not may_read or not own:
         return TextReader(texts.context, {}, may_read)
     found = call.texts.stored(branch_id=branch, customer_ref=task.customer_ref)
-    preloaded = call.preloaded if isinstance(call.preloaded, TaskStream) else None
-    if preloaded is not None and own - found.keys():
-        found.update(texts.decrypted(r for r in preloaded.text_rows if r["text_id"] in own - found.keys()))
+    preloaded = call.preloaded
+    if preloaded is not None and isinstance(preloaded.locked, StreamTexts) and own - found.keys():
+        found.update(preloaded.locked.found(texts, own - found.keys(), preloaded.text_keys))
     missing = own - found.keys()
     if missing:
         async with app.store.pool.acquire() as conn:

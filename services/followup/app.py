@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from uuid import UUID
 
 import asyncpg
@@ -46,6 +47,7 @@ from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
 from shared.sla.subject import Subject
 from shared.stream_commands import StreamCommands
+from shared.stream_texts import read_texts
 from shared.texts import PrivateTexts
 
 SERVICE = "followup"
@@ -72,15 +74,30 @@ class FollowUpApp(StreamCommands[Command, Task]):
     rules: TaskRules
 
     def __post_init__(self) -> None:
-        handler = CommandHandler(
+        handler = partial(
+            CommandHandler,
             service=SERVICE,
             store=self.store,
             decider=followup_decider,
             clock=self.clock,
             after_change=self._after_change,
             text_keys=True,  # staff's notes: the keys they go under are read with the task
+            # and the notes its events refer to, which a command's answer shows (shared.stream_texts)
+            read_with=read_texts(SERVICE),
         )
-        super().__init__(handler, stream_id=stream_id, noun="follow-up task")
+        noun = "follow-up task"
+        super().__init__(handler(), stream_id=stream_id, noun=noun)
+        #: staff's commands on a task that is no link of the progress-update chain: its
+        #: ``_after_change`` locks nothing (no successor, so no complaint's row) and queues every
+        #: write, which go with the append as one statement, without BEGIN and COMMIT
+        #: (``shared.one_statement``); a progress update keeps its transaction (:meth:`for_staff`)
+        self.unchained = StreamCommands(handler(one_statement=True), stream_id=stream_id, noun=noun)
+
+    def for_staff(self, task: Task) -> StreamCommands[Command, Task]:
+        """Where a staff command on ``task`` runs: a progress update's ending decides its successor
+        with the complaint's row locked (``chain.py``), in a transaction; any other task's command
+        is one statement."""
+        return self if task.kind is TaskKind.progress_update else self.unchained
 
     # ---------------------------------------------------------------------- the SLA clock fires
 
@@ -132,6 +149,8 @@ class FollowUpApp(StreamCommands[Command, Task]):
             await self._track(conn, deadlines, state, envelopes, sla, subject)
             await deadlines.write(conn)
         link = chain.ended(state, envelopes)
+        if link is not None and not conn.is_in_transaction():  # the successor locks: never one statement
+            raise RuntimeError("a progress update's ending needs its transaction (FollowUpApp.for_staff)")
         # a batched reaction's after_change only queues: the reaction schedules the successor itself
         if link is not None and reactions.pending(conn) is None:
             ending, since = link

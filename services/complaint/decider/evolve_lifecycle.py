@@ -9,8 +9,8 @@ from services.complaint.state import (
     Solution,
     SolutionStatus,
     Status,
-    replace,
 )
+from shared.by_name import replace
 from shared.contracts import complaint as ev
 
 #: what the case keeps of its receipt under the receipt's own names

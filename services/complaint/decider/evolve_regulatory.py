@@ -9,8 +9,8 @@ from services.complaint.state import (
     REGULATORY_SLA,
     Complaint,
     Status,
-    replace,
 )
+from shared.by_name import replace
 from shared.contracts import complaint as ev
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 

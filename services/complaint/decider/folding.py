@@ -14,8 +14,8 @@ from services.complaint.state import (
     Complaint,
     SolutionStatus,
     Status,
-    replace,
 )
+from shared.by_name import replace
 from shared.contracts.complaint import (
     ClockStart,
     HoldKind,

@@ -1,6 +1,6 @@
 """A task command's answer shows the task's notes as ``GET /follow-ups/{id}`` does: the command's
 own note from its batch, an earlier one from the rows the route's load read with the stream
-(``services.followup.api.TaskStream``), with no read after the commit (issue 19)."""
+(``shared.stream_texts``), with no read after the commit (issue 19)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,10 @@ its own completion on its topic: 5 statements here, and about 9 more for the rea
 transaction, its progress record, the task's and the successor's loads, the append) and a second
 relay round.
 
+Any other task (a verification, a callback: no link of the chain) is completed with one statement
+after its load, without BEGIN and COMMIT (``FollowUpApp.for_staff``, ``shared.one_statement``):
+2, a note included (4 before).
+
 The task-creating reaction (a batch of one complaint, ``shared.reactions``): BEGIN, the progress
 rows' insert and lock, the ``complaints`` row, every touched stream's load, one statement with the
 task row, its deadline, the append and the progress record, COMMIT: 7 (10 when each reaction was a
@@ -24,12 +28,14 @@ plus one pipelined ``executemany`` per table written for more than one stream
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
 import pytest
 
 from shared import db_statements
+from shared.contracts.complaint import SolutionImplemented
 from tests.integration.followup.steps import T0, branch, wait_tasks
 from tests.integration.followup.test_followup_service import COMPLAINTS, received
 from tests.support.events import Stream
@@ -79,3 +85,38 @@ async def test_completing_a_task_stays_within_its_round_trips(database_url: str,
     assert len(reaction) <= 7, reaction
     assert len(plain) <= 5, plain
     assert len(with_note) <= 5, with_note
+
+
+async def test_completing_a_task_outside_the_chain_is_one_statement(database_url: str, kafka: Any) -> None:
+    """A verification (no link of the progress-update chain: no successor, no complaint's row
+    locked) is completed with one statement after its load, no BEGIN, no COMMIT; its answer shows
+    its note as a read does."""
+    bootstrap = kafka.bootstrap_servers
+    b = branch()
+    async with running("followup", database_url, bootstrap) as svc:
+        for _ in range(3):
+            complaint_id = uuid4()
+            case = Stream(f"complaint-{complaint_id}", b, at=T0)
+            done = SolutionImplemented(
+                complaint_id=complaint_id, solution_id=uuid4(), at=T0 + timedelta(hours=2)
+            )
+            await publish(bootstrap, COMPLAINTS, case.next(received(complaint_id)), case.next(done))
+        ids = [t["task_id"] for t in await wait_tasks(svc, b, 3, kind="verification")]
+        for n, task_id in enumerate(ids[:2]):  # prepare the statements on the reused connections
+            body: dict[str, Any] = {"verified": True, **({"note": "checked"} if n % 2 else {})}
+            assert (await svc.post(f"/follow-ups/{task_id}/complete", body)).is_success
+        answers = []
+
+        async def complete() -> Any:
+            answers.append(
+                await svc.post(f"/follow-ups/{ids[2]}/complete", {"verified": True, "note": "refund seen"})
+            )
+            return answers[-1]
+
+        counted = await own_statements(complete, 200, "complete a verification with a note")
+        stored = (await svc.http.get(f"/follow-ups/{ids[2]}")).json()
+    # the load (with the text keys and the task's texts), then the one statement
+    assert len(counted) <= 2, counted
+    answer = answers[0].json()
+    assert answer["close_note"]["text"] == "refund seen" and answer["status"] == "completed"
+    assert answer["close_note"] == stored["close_note"]

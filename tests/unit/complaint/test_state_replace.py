@@ -1,4 +1,4 @@
-"""``state.replace``, the evolve steps' copy of the case, is ``dataclasses.replace`` made cheap."""
+"""``shared.by_name.replace``, the evolve steps' copy of the case, is ``dataclasses.replace`` made cheap."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from uuid import uuid4
 
 import pytest
 
-from services.complaint.state import Complaint, Solution, SolutionStatus, Status, replace
+from services.complaint.state import Complaint, Solution, SolutionStatus, Status
+from shared.by_name import replace
 from shared.contracts.text import TextRef
 
 
