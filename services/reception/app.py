@@ -44,7 +44,6 @@ from services.reception.slas import PHONE, ReceptionSlas
 from services.reception.tickets import next_number
 from shared.actors import SLA_CLOCK
 from shared.commands import (
-    CheckBranch,
     CommandHandler,
     CommandResult,
     Loaded,
@@ -299,24 +298,8 @@ class Reception:
             return False
         return bool(row["state_since"] >= self.counters.day_start(branch_id, now))
 
-    async def call_next(
-        self,
-        branch_id: str,
-        line: str,
-        counter_id: str,
-        staff_id: str,
-        *,
-        meta: Metadata,
-        check_branch: CheckBranch | None = None,
-    ) -> CommandResult[v.Visit]:
-        """Call the next customer of a line to a counter: priority first, then by ticket order
-        (one transaction: ``call_next.py``)."""
-        if line not in self.catalogue.lines:
-            raise NotFound(f"line {line} does not exist (lines: {', '.join(self.catalogue.lines)})")
-        result = await next_in_line(
-            self, branch_id, line, counter_id, staff_id, meta=meta, check_branch=check_branch
-        )
-        return self._observed(result)
+    #: call the next customer of a line to a counter (``call_next.py``: one transaction)
+    call_next = next_in_line
 
     def serve(
         self, outcome: TextRef | None, next_steps: TextRef | None, promised_by: datetime | None

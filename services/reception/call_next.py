@@ -17,6 +17,7 @@ import asyncpg
 
 from services.reception import decider as v
 from services.reception import locks
+from services.reception.metrics import observe
 from shared.commands import CheckBranch, CommandResult
 from shared.decider import DomainError, NotFound
 from shared.envelope import Metadata
@@ -46,7 +47,10 @@ async def next_in_line(
     meta: Metadata,
     check_branch: CheckBranch | None = None,
 ) -> CommandResult[v.Visit]:
-    """Call the next customer of ``line`` to the counter (``Reception.call`` decides the call)."""
+    """Call the next customer of ``line`` to the counter: priority first, then by ticket order,
+    in one transaction (``Reception.call`` decides the call); ``Reception.call_next`` is this."""
+    if line not in app.catalogue.lines:
+        raise NotFound(f"line {line} does not exist (lines: {', '.join(app.catalogue.lines)})")
     call = app.call(counter_id, staff_id, meta=meta, only_if_queued=True)
     passed: list[UUID] = []
     for _ in range(ATTEMPTS):
@@ -60,7 +64,7 @@ async def next_in_line(
                 stream_id, locked = picked
                 loaded = app.visits.loaded_from(locked.stream or {}, locked.read)
                 try:
-                    return await app.visits.execute_in(
+                    result = await app.visits.execute_in(
                         conn,
                         stream_id,
                         call,
@@ -75,4 +79,7 @@ async def next_in_line(
                     raise
         except (VisitTaken, ConcurrencyError, *_RETRY_DB):
             COMMAND_CONFLICTS.labels(app.visits.service, "retried").inc()
+            continue
+        observe(result.events)  # the committed events' metrics, after the transaction
+        return result
     raise DomainError(f"line {line} is too busy to pick the next customer; try again")
