@@ -91,11 +91,11 @@ def _logged(method: F) -> F:
 class CommandHandler(Generic[C, S]):
     def __init__(
         self,
-        *,
         service: str,
         store: EventStore,
         decider: Decider[C, S],
         clock: Clock,
+        *,
         after_append: AfterAppend[S] | None = None,
         after_change: AfterChange[S] | None = None,
         retries: int = 3,

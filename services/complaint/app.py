@@ -105,10 +105,10 @@ class ComplaintApp:
                 SLA_MET.labels("complaint", clock.sla)
         #: staff commands on a case and its load: the shared entry points every service offers
         self.handler: CommandHandler[Command, Complaint] = CommandHandler(
-            service="complaint",
-            store=ctx.store,
-            decider=self.decider,
-            clock=ctx.clock,
+            "complaint",  # the service, its store, the decider and the clock: types mypy tells apart
+            ctx.store,
+            self.decider,
+            ctx.clock,
             after_change=self._after_change,
             text_keys=True,
             # ``_after_change`` reads the case's deadlines and queues every write: a staff command's
