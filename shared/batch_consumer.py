@@ -11,7 +11,8 @@ exactly-once apply with ``projection_positions``); :class:`BatchConsumer` is the
   went stale, and retries with a backoff whatever fails;
 - a batch is what one poll gives, or, with ``linger_seconds``, what comes within that long of its
   first record (at most ``max_batch``); offsets are committed after the batch's transaction, never
-  past a gap (``runner.commit``);
+  past a gap, at most once a second while records keep coming and at once when a poll comes back
+  empty or the consumer stops (``runner.commit``, ``runner.quiet``);
 - **generation switching** (``generations=``, :mod:`shared.generations`): consumes under the
   current generation's group, polls the generation every ``poll_seconds`` and starts over under the
   new group when it changed; a generation counts as caught up once the consumer reached the end
@@ -229,6 +230,8 @@ class BatchConsumer:
                 records = await self._batch(consumer)
                 if records:
                     await self._apply(consumer, records, generation, catch_up)
+                else:
+                    await self.runner.quiet(consumer)  # the offsets held back (runner.commit)
                 due = self.hooks.due_at()
                 if due is not None and time.monotonic() >= due:
                     await self.hooks.on_due()
@@ -237,6 +240,8 @@ class BatchConsumer:
                         await self._caught_up(generation, catch_up)
                         catch_up = None
         finally:
+            with contextlib.suppress(Exception):
+                await self.runner.quiet(consumer)
             with contextlib.suppress(Exception):
                 await consumer.stop()
 
