@@ -145,6 +145,8 @@ class BatchConsumer:
     hooks: Hooks = field(default_factory=Hooks)
     consumer_options: dict[str, Any] = field(default_factory=dict)
     create_missing_topics: bool = False
+    #: every batch published to the topics is announced: rest once caught up (``shared.fetch_pacing``)
+    announced: bool = False
     runner: ProjectionRunner = field(init=False)
     poller: Poller = field(init=False)
     group: str = field(init=False)
@@ -156,7 +158,8 @@ class BatchConsumer:
 
     def __post_init__(self, registry: EventRegistry | None, on_commit: Callable[[], None] | None) -> None:
         self.runner = projection_runner(self.ctx, self.projection, registry=registry, on_commit=on_commit)
-        self.poller = self.runner.poller(FetchPacing.of(self.ctx.settings))  # idle: (almost) no fetches
+        pacing = FetchPacing.of(self.ctx.settings, announced=self.announced)
+        self.poller = self.runner.poller(pacing)  # idle: (almost) no fetches
         self.group = self.runner.group_id
         self.rebuilding = self.generations is not None
 

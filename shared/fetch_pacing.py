@@ -53,10 +53,15 @@ class FetchPacing:
     #: matters (the HQ path); a reaction nobody waits on fetches less often and gets bigger batches
     #: (:meth:`relaxed`): fewer fetches, transactions and offset commits per event
     busy_wait_ms: int = BUSY_FETCH_WAIT_MS
+    #: every batch published to the topics is announced (the relay's ``announce_every``, HQ's
+    #: input): with a holding broker, a consumer that has taken all there is pauses at once and
+    #: waits for the next announcement, instead of fetching on (each fetch held its whole wait)
+    #: for ``idle_after_seconds``: HQ made 70 fetches a second at 100 creates/s, most of them empty
+    announced: bool = False
 
     @classmethod
-    def of(cls, settings: Any) -> FetchPacing:
-        return cls(settings.kafka_fetch_max_wait_ms, settings.kafka_fetch_answers_early)
+    def of(cls, settings: Any, *, announced: bool = False) -> FetchPacing:
+        return cls(settings.kafka_fetch_max_wait_ms, settings.kafka_fetch_answers_early, announced=announced)
 
     @property
     def fetch_max_wait_ms(self) -> int:
@@ -98,6 +103,9 @@ class Poller:
         self._idle = False
         self._lag_at = 0.0
         self._lag_labels: set[tuple[str, str]] = set()
+        #: when (ms since the epoch) the partitions were last resumed: only fetch responses
+        #: taken after it show that the consumer has caught up (:meth:`_rest_if_caught_up`)
+        self._resumed_at_ms = 0
 
     @property
     def idle(self) -> bool:
@@ -126,9 +134,11 @@ class Poller:
             now = time.monotonic()
             if records:
                 self._last_records = now
+                await self._rest_if_caught_up(consumer)
                 await self._report_lag(consumer)
                 return records
             if now - self._last_records < self.pacing.idle_after_seconds:
+                await self._rest_if_caught_up(consumer)
                 return []
             self._idle = True
             await self._report_lag(consumer, force=True)
@@ -146,13 +156,46 @@ class Poller:
                 return []
         if self.wake is not None:
             self.wake.clear()  # announcements after this wake the next idle wait at once
+        self._resumed_at_ms = int(time.time() * 1000)
         consumer.resume(*consumer.paused())
         self._idle = False
         self._last_records = time.monotonic()
         records = await self._fetch(consumer, self.pacing.busy_poll_ms, max_records)
+        await self._rest_if_caught_up(consumer)
         if records:
             await self._report_lag(consumer)
         return records
+
+    async def _rest_if_caught_up(self, consumer: AIOKafkaConsumer) -> None:
+        """With announced topics (``FetchPacing.announced``): after a poll (records just taken, or
+        none), if there is nothing more, pause now and wait for the next announcement.
+
+        Paused before anything awaits, so that aiokafka's fetcher, which sends the next fetch as
+        soon as the records are taken, sends none. "All there is" is judged by fetch responses
+        taken after the last resume (each partition's high watermark and when it was fetched),
+        and the wake-up is cleared before that resume: a batch acknowledged before the clear is
+        in those responses (or its position is behind them), one acknowledged after it sets the
+        wake-up again. A response fetched before the resume proves nothing: then fetch on. (A
+        response built before an acknowledgement and taken only after the clear and resume, a
+        window of its transit, would be believed: the end-offset check every max wait finds
+        what it missed.)"""
+        if not self.pacing.announced or self.wake is None or self.pacing.broker_answers_early:
+            return
+        partitions = consumer.assignment()
+        consumer.pause(*partitions)
+        try:
+            for tp in partitions:
+                high, fetched = consumer.highwater(tp), consumer.last_poll_timestamp(tp)
+                if high is None or fetched is None or fetched <= self._resumed_at_ms:
+                    break
+                if await consumer.position(tp) < high:
+                    break
+            else:
+                self._idle = True
+                return
+        except Exception:  # revoked meanwhile: fetch on, the ordinary path takes it from here
+            pass
+        consumer.resume(*consumer.paused())
 
     async def _behind(self, consumer: AIOKafkaConsumer) -> bool:
         """True if a paused partition has records the consumer has not taken (or is new to it)."""

@@ -11,8 +11,9 @@ Exactly one relay per topic publishes at a time: it holds a PostgreSQL advisory 
 connection (released by the server if the process dies) and reads through that same connection,
 so a relay whose connection (and with it the lock) is gone notices before it publishes again.
 It wakes on NOTIFY (or, for appends made in its own process, on a direct poke), with a slow
-safety timer for a lost notification; after an acknowledged batch that fed a quiet partition it
-announces its topic, which wakes idle consumers in every process (:mod:`shared.topic_wakeups`).
+safety timer for a lost notification; after an acknowledged batch that fed a quiet partition (with
+``announce_every``: after every batch) it announces its topic, which wakes idle consumers in every
+process (:mod:`shared.topic_wakeups`).
 An event committed while the relay is idle goes out at once; under a steady load a round (read,
 produce request, checkpoint, each with a fixed cost far above an event's; the checkpoint goes
 with the next round's read) starts at most every ``ROUND_SECONDS`` and takes what
@@ -106,6 +107,7 @@ class OutboxRelay:
         batch_size: int = 1000,
         check: BrokerCheck | None = None,
         round_seconds: float = ROUND_SECONDS,
+        announce_every: bool = False,
     ) -> None:
         self._store = store
         self._connect = connect
@@ -117,6 +119,9 @@ class OutboxRelay:
         #: appends are already batched (one transaction per consumer batch, e.g. the HQ feed's):
         #: each commit then goes out at once, as there is nothing to gather behind it
         self.round_seconds = round_seconds
+        #: announce every acknowledged batch, not only one that fed a quiet partition: the topic's
+        #: consumers rest as soon as they caught up (``FetchPacing.announced``: HQ's input)
+        self.announce_every = announce_every
         self._wake = asyncio.Event()
         self._draining = False
         self._stopped = asyncio.Event()
@@ -292,10 +297,12 @@ class OutboxRelay:
                 self._lost = "a produce was acknowledged below an offset acknowledged before"
                 return
             now = time.monotonic()
-            fed, quiet = self._fed_at, False
+            fed, quiet = self._fed_at, self.announce_every
             for partition, i in last.items():
                 tail[partition] = (tail[partition][0], event_id_of(batch[i].json) or "")
-                quiet = quiet or now - fed.get(partition, -QUIET_SECONDS) >= QUIET_SECONDS
+                quiet = (
+                    quiet or self.announce_every or now - fed.get(partition, -QUIET_SECONDS) >= QUIET_SECONDS
+                )
                 fed[partition] = now
             self.state = RelayState(batch[acked - 1].log_position, tail)
             self._published.inc(acked)
