@@ -53,10 +53,11 @@ class FetchPacing:
     #: matters (the HQ path); a reaction nobody waits on fetches less often and gets bigger batches
     #: (:meth:`relaxed`): fewer fetches, transactions and offset commits per event
     busy_wait_ms: int = BUSY_FETCH_WAIT_MS
-    #: every batch published to the topics is announced (the relay's ``announce_every``, HQ's
-    #: input): with a holding broker, a consumer that has taken all there is pauses at once and
+    #: every batch published to the topics is announced (relays do when the broker holds fetches:
+    #: ``OutboxRelay.announce_every``): a consumer that has taken all there is pauses at once and
     #: waits for the next announcement, instead of fetching on (each fetch held its whole wait)
     #: for ``idle_after_seconds``: HQ made 70 fetches a second at 100 creates/s, most of them empty
+    #: (the HQ path's consumers; the branch side's reactions gather 100 ms batches instead)
     announced: bool = False
 
     @classmethod

@@ -268,12 +268,13 @@ class OutboxRelay:
         """Publish; keep the acknowledged prefix; raise the first failure (the caller backs off).
 
         The checkpoint is written after the broker acknowledged: at once for the first batch
-        after an idle wait, else (``defer``: a round of a steady load) with the relay's next
-        statement, its next read ≤ one round later: one round trip less per round; a crash in
-        between costs one more round of duplicates, never a loss. A mark and a failed batch's
-        prefix are written at once. The topic is announced with it only when the batch fed a
-        partition quiet for :data:`QUIET_SECONDS` (its consumers may have paused): under a
-        steady load not every round makes a NOTIFY for every listening process to take."""
+        after an idle wait or one to announce while rounds are paced, else (``defer``: a round of
+        a steady load) with the relay's next statement, its next read ≤ one round later: one round
+        trip less per round; a crash in between costs one more round of duplicates, never a loss.
+        A mark and a failed batch's prefix are written at once. The topic is announced with it
+        only when the batch fed a partition quiet for :data:`QUIET_SECONDS` (its consumers may
+        have paused): under a steady load not every round makes a NOTIFY for every listening
+        process to take; with ``announce_every`` (a broker that holds fetches) every batch is."""
         try:
             results = await self._publish(self.topic, batch)
         except Exception:
@@ -312,7 +313,9 @@ class OutboxRelay:
                 if now >= self._next_prune:
                     self._next_prune = now + 3600.0
                     await prune_marks(conn, self.topic)
-            self._unsaved = defer and not mark and acked == len(batch)
+            # an announcement is awaited by resting consumers: it waits for no paced round's sleep
+            paced = quiet and self.round_seconds > 0
+            self._unsaved = defer and not mark and not paced and acked == len(batch)
             self._unannounced = quiet
             if not self._unsaved:
                 await save(conn, self.topic, self.state, mark=mark, announce=quiet)

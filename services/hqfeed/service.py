@@ -18,9 +18,6 @@ async def _consume(ctx: ServiceContext) -> None:
         # the aggregator appends once per consumer batch (one transaction each): its relay has
         # nothing to gather behind a commit, so it publishes each at once instead of pacing rounds
         ctx.relay.round_seconds = 0.0
-        # and announces each: HQ's consumer rests between them instead of fetching on
-        # (shared.fetch_pacing.FetchPacing.announced)
-        ctx.relay.announce_every = True
     await components(ctx).consumer.run()
 
 

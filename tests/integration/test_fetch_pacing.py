@@ -41,9 +41,9 @@ async def paced(
     runner = ProjectionRunner(
         projection, service="paced", pool=store.pool, broker=broker, registry=TEST_REGISTRY, wakeups=wakeups
     )
-    # announced: a long busy wait (held fetches of 1 s, pausing after 3 s without records), so that
-    # only resting at once explains a prompt pause and prompt deliveries
-    busy = {"busy_wait_ms": 1000, "announced": True} if announced else {}
+    # announced: a long busy wait (held fetches of 2 s, pausing after 6 s without records), so that
+    # only resting once caught up explains a pause within one held fetch
+    busy = {"busy_wait_ms": 2000, "announced": True} if announced else {}
     pacing = FetchPacing(IDLE_WAIT_MS, broker_answers_early=False, **busy)  # type: ignore[arg-type]
     runner.subscribe(pacing=pacing, **FAST_GROUP_JOIN)
     await broker.start()
@@ -114,11 +114,10 @@ async def test_a_consumer_of_announced_topics_rests_as_soon_as_it_caught_up_and_
                 started = time.monotonic()
                 await announce(conn, topic)
                 await wait_until(lambda n=n: has(store, "s1", n), timeout=20)  # type: ignore[misc]
-                if n == 1:  # the wake-up every watcher gets at start: one more (held) fetch
-                    await wait_until(lambda: _async(polling.idle), timeout=2.5, message="not resting")
-                    continue
-                assert time.monotonic() - started < 0.9, "woken by the announcement, not a held fetch"
-                assert polling.idle, "resting as soon as the batch was taken, before it applied"
+                assert n == 1 or time.monotonic() - started < 3.0, "woken by the announcement"
+                # at once, or after one more (held) fetch when a late or early wake-up came (every
+                # watcher gets one at start); not after the 6 s a consumer fetches on without it
+                await wait_until(lambda: _async(polling.idle), timeout=4.5, message="not resting")
             # a record nobody announced still comes, within the idle wait
             await send(p, topic, wire(make_envelope("s1", 6, data={"n": 6})))
             started = time.monotonic()
