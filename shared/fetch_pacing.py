@@ -107,6 +107,8 @@ class Poller:
         #: when (ms since the epoch) the partitions were last resumed: only fetch responses
         #: taken after it show that the consumer has caught up (:meth:`_rest_if_caught_up`)
         self._resumed_at_ms = 0
+        #: how often it paused as soon as it had caught up (``FetchPacing.announced``)
+        self.rests = 0
 
     @property
     def idle(self) -> bool:
@@ -139,7 +141,6 @@ class Poller:
                 await self._report_lag(consumer)
                 return records
             if now - self._last_records < self.pacing.idle_after_seconds:
-                await self._rest_if_caught_up(consumer)
                 return []
             self._idle = True
             await self._report_lag(consumer, force=True)
@@ -162,24 +163,27 @@ class Poller:
         self._idle = False
         self._last_records = time.monotonic()
         records = await self._fetch(consumer, self.pacing.busy_poll_ms, max_records)
-        await self._rest_if_caught_up(consumer)
         if records:
+            await self._rest_if_caught_up(consumer)
             await self._report_lag(consumer)
         return records
 
     async def _rest_if_caught_up(self, consumer: AIOKafkaConsumer) -> None:
-        """With announced topics (``FetchPacing.announced``): after a poll (records just taken, or
-        none), if there is nothing more, pause now and wait for the next announcement.
+        """With announced topics (``FetchPacing.announced``): records were just taken; if they
+        were all there is, pause now and wait for the next announcement (:meth:`_idle_poll`).
 
-        Paused before anything awaits, so that aiokafka's fetcher, which sends the next fetch as
-        soon as the records are taken, sends none. "All there is" is judged by fetch responses
-        taken after the last resume (each partition's high watermark and when it was fetched),
-        and the wake-up is cleared before that resume: a batch acknowledged before the clear is
-        in those responses (or its position is behind them), one acknowledged after it sets the
-        wake-up again. A response fetched before the resume proves nothing: then fetch on. (A
-        response built before an acknowledgement and taken only after the clear and resume, a
-        window of its transit, would be believed: the end-offset check every max wait finds
-        what it missed.)"""
+        Only after records: then no fetch is in flight (aiokafka's fetcher has one per broker and
+        sends the next only once the records are taken), and the pause comes before anything
+        awaits, so it sends none. An empty poll leaves a fetch in flight whose answer, built
+        before a batch was acknowledged, could come after the wake-up for that batch and pass
+        for fresh: after one the consumer fetches on as before (``idle_after_seconds``). "All
+        there is" is judged by responses taken after the last resume (each partition's high
+        watermark and when it was fetched), and the wake-up is cleared before that resume: a
+        batch acknowledged before the clear is in those responses (or its position is behind
+        them), one acknowledged after it sets the wake-up again. A response taken before the
+        resume proves nothing: then fetch on. (A fetch in flight across a pause after
+        ``idle_after_seconds`` and a resume within its wait can still be believed: the
+        end-offset check every max wait finds what it missed.)"""
         if not self.pacing.announced or self.wake is None or self.pacing.broker_answers_early:
             return
         partitions = consumer.assignment()
@@ -193,6 +197,7 @@ class Poller:
                     break
             else:
                 self._idle = True
+                self.rests += 1
                 return
         except Exception:  # revoked meanwhile: fetch on, the ordinary path takes it from here
             pass
