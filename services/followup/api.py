@@ -18,7 +18,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict
 
-from services.followup.app import FollowUpApp
+from services.followup.app import FollowUpApp, TaskLoad
 from services.followup.components import Components, Parts
 from services.followup.decider import (
     CancelTask,
@@ -39,7 +39,6 @@ from shared.envelope import Envelope, Metadata
 from shared.history import HistoryEntry
 from shared.http import command_metadata
 from shared.runner import injected
-from shared.stream_texts import StreamTexts
 from shared.texts import TextReader, TextView, may_read_texts, refs_in
 
 router = APIRouter(tags=["follow-ups"])
@@ -284,8 +283,8 @@ async def _answer_reader(app: FollowUpApp, call: CommandCall, task: Task, branch
         return TextReader(texts.context, {}, may_read)
     found = call.texts.stored(branch_id=branch, customer_ref=task.customer_ref)
     preloaded = call.preloaded
-    if preloaded is not None and isinstance(preloaded.locked, StreamTexts) and own - found.keys():
-        found.update(preloaded.locked.found(texts, own - found.keys(), preloaded.text_keys))
+    if preloaded is not None and isinstance(preloaded.locked, TaskLoad) and own - found.keys():
+        found.update(preloaded.locked.texts.found(texts, own - found.keys(), preloaded.text_keys))
     missing = own - found.keys()
     if missing:
         async with app.store.pool.acquire() as conn:
