@@ -16,6 +16,10 @@ its topic: 5 statements here, and about 9 more for the reaction and a second rel
 Any other task (a verification, a callback: no link of the chain) is completed the same way: 2, a
 note included (4 before).
 
+A task's detail (``GET /follow-ups/{id}``): its stream, texts, keys and deadlines in the statement
+of the branch check: 1 (4 when the route loaded the stream again, then read the deadlines and the
+texts).
+
 The task-creating reaction (a batch of one complaint, ``shared.reactions``): BEGIN, the progress
 rows' insert and lock, the ``complaints`` row, every touched stream's load, one statement with the
 task row, its deadline, the append and the progress record, COMMIT: 7 (10 when each reaction was a
@@ -79,10 +83,23 @@ async def test_completing_a_task_stays_within_its_round_trips(database_url: str,
 
         plain = await _counted(svc, f"/follow-ups/{ids[4]}/complete", {})
         with_note = await _counted(svc, f"/follow-ups/{ids[5]}/complete", {"note": "case is with HQ"})
+        read: list[Any] = []
+
+        async def get() -> Any:
+            read.append(await svc.http.get(f"/follow-ups/{ids[5]}"))
+            return read[-1]
+
+        detail = await own_statements(get, 200, "a task's detail")
 
     assert len(reaction) <= 7, reaction
     assert len(plain) <= 2, plain
     assert len(with_note) <= 2, with_note
+    # the stream (the branch check's), its texts and keys, and its deadlines: one statement
+    assert len(detail) <= 1, detail
+    shown = read[0].json()
+    assert shown["close_note"]["text"] == "case is with HQ" and shown["status"] == "completed"
+    assert [(d["sla"], d["ended_at"] is not None) for d in shown["deadlines"]] == [("followup.due", True)]
+    assert [h["type"] for h in shown["history"]][-1] == "FollowUpCompleted"
 
 
 async def test_completing_a_task_outside_the_chain_is_one_statement(database_url: str, kafka: Any) -> None:
