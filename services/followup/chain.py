@@ -83,6 +83,9 @@ _MOVED = "branchcare: progress chain moved"
 #: queued with a staff command's writes (one statement): the complaint's row locked until the
 #: statement commits, the statement aborted when the row is not what the decision read (its
 #: status, its hold). The text cast names the row's values, so the planner cannot fold it away.
+#: A row gone meanwhile would lock nothing (the lock taken first would have found none and
+#: decided no successor); follow-up's ``complaints`` rows are never deleted on a running system
+#: (only the restore drill rebuilds them, offline: ``shared/readmodels/kafka_fed.py``).
 GUARD = f"""UPDATE complaints SET status = status
     WHERE complaint_id = $1
       AND CASE WHEN status = 'open' AND hold_kind IS NOT DISTINCT FROM $2::text THEN true
