@@ -64,7 +64,8 @@ async def test_completing_a_task_stays_within_its_round_trips(database_url: str,
         ids = [t["task_id"] for t in tasks]
         for task_id in ids[:5]:  # the customer was reached: the tasks may be completed
             assert (await svc.post(f"/follow-ups/{task_id}/contact", {"reached": True})).is_success
-        contact = await _counted(svc, f"/follow-ups/{ids[5]}/contact", {"reached": True, "note": "told"})
+        # (no note: this customer's first text, whose key another test may be creating meanwhile)
+        contact = await _counted(svc, f"/follow-ups/{ids[5]}/contact", {"reached": True})
         for n, task_id in enumerate(ids[:4]):  # prepare the statements on the reused connections
             await svc.post(f"/follow-ups/{task_id}/complete", {"note": "told the customer"} if n % 2 else {})
 
