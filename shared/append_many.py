@@ -71,6 +71,22 @@ ORDER BY ok, c.ord
 """
 
 
+#: :data:`APPEND_MANY` for a statement that is its own transaction (``shared.one_statement``): a
+#: refused stream aborts the whole statement, its queued writes with it (a caller's rollback would
+#: undo them in a transaction), by the text ``shared.one_statement.refused_append`` reads back
+APPEND_MANY_OR_ABORT = (
+    APPEND_MANY.rpartition("SELECT c.stream_id")[0]
+    + """SELECT c.stream_id,
+       CASE WHEN c.v = c.expected AND c.in_log_order THEN c.v
+            ELSE ('branchcare: append refused ' || c.stream_id || ' ' || c.expected || ' ' || c.v
+                  || ' ' || c.in_log_order)::int END AS current,
+       c.in_log_order, true AS ok
+FROM cur c
+ORDER BY c.v = c.expected AND c.in_log_order, c.ord
+"""
+)
+
+
 @dataclass(frozen=True)
 class QueuedAppend(db_batch.Last):
     """An append queued as a batch's last statement, and what it appends (so that another
@@ -102,11 +118,12 @@ def joined(store: EventStore, conn: asyncpg.Connection, part: Part) -> bool:
         return False
     if any(stream_id == part[0] for stream_id, _, _ in queued.parts):
         return False
-    batch.last = together(store, (*queued.parts, part))
+    # outside a transaction the statement commits what it holds: a refused append must abort it
+    batch.last = together(store, (*queued.parts, part), abort=not conn.is_in_transaction())
     return True
 
 
-def together(store: EventStore, parts: tuple[Part, ...]) -> QueuedAppend:
+def together(store: EventStore, parts: tuple[Part, ...], *, abort: bool = False) -> QueuedAppend:
     """The statement appending ``parts`` (versions continuing each stream) in one go."""
     traceparent = tracing.current_traceparent()
     for stream_id, version, events in parts:
@@ -127,7 +144,8 @@ def together(store: EventStore, parts: tuple[Part, ...]) -> QueuedAppend:
     def refused(exc: asyncpg.UniqueViolationError) -> Exception | None:
         return clash(exc, expected)
 
-    return QueuedAppend(APPEND_MANY, args, check, refused, store, parts)
+    sql = APPEND_MANY_OR_ABORT if abort else APPEND_MANY
+    return QueuedAppend(sql, args, check, refused, store, parts)
 
 
 async def append(

@@ -1,20 +1,20 @@
 """Reception command handling: visits and phone calls, their read models and SLA deadlines.
 
 Every command runs in one transaction (``shared.commands.CommandHandler`` with a command built
-inside it), but an arrival without an idempotency key: its ticket number is taken by a statement of
-its own, then its writes go as one statement (``tickets.py``, ``shared.one_statement``). Catalogue
-look-ups and ticket numbers are resolved here and handed to the pure deciders inside the commands.
-Lock order, the same everywhere (so concurrent commands and the SLA scheduler never deadlock): the
-subject's deadline rows, then ticket counter, then the stream's events, then read-model rows
-(visits, counters).
+inside it), but two hot ones that need none: an arrival without an idempotency key (its ticket
+number taken by a statement of its own, then its writes as one statement: ``tickets.py``,
+``shared.one_statement``) and call-next (``call_next.py``). Catalogue look-ups and ticket numbers
+are resolved here and handed to the pure deciders inside the commands. Lock order, the same
+everywhere (so concurrent commands and the SLA scheduler never deadlock): the subject's deadline
+rows, then ticket counter, then the stream's events, then read-model rows (visits, counters).
 
-Round trips (issue 19): one statement locks and reads the deadline rows (call-next: picks the visit
-first, and the counter's row too: ``call_next.py``) and loads the stream (``locks.py``); a visit's
-event, lobby rows and wait clock are queued (``shared.db_batch``) and go to PostgreSQL as one
-statement at commit, with the audit row; a new visit locks and loads nothing (its id is new: no
-deadline row of it exists for the scheduler to
-hold). The locks of one statement are taken in the order PostgreSQL runs its parts: a cycle with
-another writer is still possible, and is retried as a deadlock (``CommandHandler``).
+Round trips (issue 19): one statement locks and reads the deadline rows and loads the stream
+(``locks.py``); a visit's event, lobby rows and wait clock are queued (``shared.db_batch``) and go
+to PostgreSQL as one statement at commit, with the audit row; a new visit locks and loads nothing
+(its id is new: no deadline row of it exists for the scheduler to hold). call-next locks nothing:
+its first statement picks and reads, its second writes and checks (``call_next.py``). The locks of
+one statement are taken in the order PostgreSQL runs its parts: a cycle with another writer is
+still possible, and is retried as a deadlock (``CommandHandler``).
 """
 
 from __future__ import annotations
@@ -349,8 +349,11 @@ class Reception:
     ) -> None:
         """The lobby rows and the wait clock, queued with the append (``shared.db_batch``): one
         statement with it in a command's transaction, at once in the scheduler's."""
-        opened = locked.opened if isinstance(locked, SubjectLocks) else []  # by this call
-        await self.visit_rows.queue(conn, state, envelopes, opened=opened[-1] if opened else None)
+        first = locked if isinstance(locked, SubjectLocks) else None
+        opened = first.opened[-1] if first and first.opened else None  # the counter this call opened
+        # call-next's counter row, read without a lock: written only if still as read
+        read = first.counter if first else None
+        await self.visit_rows.queue(conn, state, envelopes, opened=opened, read=read)
         if not self.slas.moves_visit(envelopes):
             return
         deadlines = await self._visit_deadlines(conn, state, envelopes, locked)
