@@ -172,9 +172,9 @@ class Reception:
                 express = v.Express(
                     service_type=service_type, line=line.name, ticket=_NO_TICKET, day=day, notes=notes
                 )
-                # decided once without its number first: a refused arrival takes none (outside a
-                # transaction the number commits on its own: ``tickets.py``)
-                v.visit_decider.decide(loaded.state, replace(command, express=express))
+                # checked first: a refused arrival takes no number (outside a transaction the
+                # number commits on its own: ``tickets.py``)
+                v.check_arrival(loaded.state, replace(command, express=express))
                 number = await tickets.take(conn, branch_id, line.name, day, taken)
                 return replace(command, express=replace(express, ticket=line.ticket(number)))
 
