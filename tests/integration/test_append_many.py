@@ -83,3 +83,24 @@ async def test_not_let_join_the_queued_append_is_sent_first(store: EventStore) -
         await store.append_later(conn, "b", 0, make_envelopes("b", 0, 1))
     assert len([s for s in sent if "INSERT INTO events" in s]) == 2, sent
     assert await versions(store, "a", "b") == [1, 1]
+
+
+async def test_outside_a_transaction_a_stale_stream_aborts_the_whole_statement(store: EventStore) -> None:
+    """One statement without BEGIN (``shared.one_statement``) commits what ran: a stream refused
+    there must abort all of it, the queued writes with it, as a rollback would."""
+    async with store.pool.acquire() as conn:
+        await conn.execute("CREATE TABLE IF NOT EXISTS joined_side (note text)")
+    await store.append("visit-9", 0, make_envelopes("visit-9", 0, 1))
+
+    async def work(conn: asyncpg.Connection) -> None:
+        await db_batch.write(conn, "INSERT INTO joined_side VALUES ($1)", "stale")
+        await store.append_later(conn, "counter-9", 0, make_envelopes("counter-9", 0, 1))
+        append_many.let_join(conn)
+        await store.append_later(conn, "visit-9", 0, make_envelopes("visit-9", 0, 1))  # it is at 1
+
+    with pytest.raises(ConcurrencyError) as refused:
+        await store.one_statement(work)
+    assert (refused.value.stream_id, refused.value.expected_version) == ("visit-9", 0)
+    assert refused.value.actual_version == 1
+    assert await versions(store, "counter-9", "visit-9") == [0, 1]
+    assert await store.read_rows("SELECT note FROM joined_side") == []
