@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.complaint import domain as d
+from services.complaint.decider import ComplaintDecider
 from services.complaint.decider.steps import STEPS, StepAllowed, allowed_steps
 from tests.support.texts import ref
-from tests.unit.complaint.complaint_given import DECIDER, at, case_at
+from tests.unit.complaint.complaint_given import at, case_at
 
 
 def steps(case_state: d.Complaint, minutes: float = 100) -> dict[str, StepAllowed]:
-    return {s.step: s for s in allowed_steps(DECIDER.decide, case_state, at(minutes))}
+    return {s.step: s for s in allowed_steps(ComplaintDecider().refusal, case_state, at(minutes))}
 
 
 def allowed(case_state: d.Complaint, minutes: float = 100) -> set[str]:
