@@ -101,6 +101,8 @@ class ComplaintDecider:
         self.rules = rules
         self.regulation = regulation
         self.reg = RegulatoryRules(regulation) if regulation is not None else None
+        #: the last case :meth:`refusal` was asked about (a view asks ~20 commands of one state)
+        self._asked: Deciding | None = None
 
     def decide(self, state: Complaint, command: Command) -> Sequence[EventData]:
         handler = HANDLERS.get(type(command))
@@ -116,7 +118,9 @@ class ComplaintDecider:
         check = CHECKS.get(type(command)) or HANDLERS.get(type(command))
         if check is None:
             return f"unknown command {type(command).__name__}"
-        case = Deciding(state, self.rules, self.reg)
+        case = self._asked
+        if case is None or case.state is not state:  # a Deciding is a value of (state, rules, reg)
+            case = self._asked = Deciding(state, self.rules, self.reg)
         try:
             refuse_unless_allowed(case, command)
             check(case, command)
