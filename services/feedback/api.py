@@ -52,14 +52,15 @@ async def survey_branch(survey_id: UUID, request: Request) -> str | None:
     every request, cached or not: the path's ``survey_id`` was parsed three times); the app is
     read off the request."""
     stream = await components(request.app.state.ctx).app.stream(survey_id)
-    request.scope.setdefault("state", {})[_LOADED_KEY] = stream
+    request.scope.setdefault("state", {})[_LOADED_KEY] = (survey_id, stream)
     return stream.branch_id
 
 
-def loaded_survey(request: Request) -> Loaded[Survey]:
-    """The survey's stream as :func:`survey_branch` loaded it for this request."""
-    stream: Loaded[Survey] = request.scope["state"][_LOADED_KEY]
-    return stream
+def loaded_survey(request: Request) -> tuple[UUID, Loaded[Survey]]:
+    """The survey's id and stream as :func:`survey_branch` read and loaded them for this request
+    (the route takes no ``survey_id`` of its own: FastAPI would parse the path again)."""
+    loaded: tuple[UUID, Loaded[Survey]] = request.scope["state"][_LOADED_KEY]
+    return loaded
 
 
 class ResponseBody(BaseModel):
@@ -194,7 +195,6 @@ def _view(
 
 @router.post("/surveys/{survey_id}/responses", status_code=201, response_model=SurveyView)
 async def answer_survey(
-    survey_id: UUID,
     body: ResponseBody,
     staff: Annotated[Principal, Depends(staff_or_gateway("feedback.response.submit", survey_branch))],
     request: Request,
@@ -209,6 +209,7 @@ async def answer_survey(
     A score ≤ 2, or a comment naming a problem, also publishes ``NegativeFeedbackReceived``. With
     an ``Idempotency-Key`` a retry of the same answer gets the first result (201), not a 409."""
     parts = components(request.app.state.ctx)  # not a dependency node (see survey_branch)
+    survey_id, stream = loaded_survey(request)
     app = parts.app
     meta = actor_metadata(staff, x_correlation_id)
     texts = app.texts.batch()
@@ -229,7 +230,7 @@ async def answer_survey(
             check_branch=staff.check_branch,
             create=create,
             texts=texts,
-            preloaded=loaded_survey(request),
+            preloaded=stream,
         )
     except WindowClosed as exc:
         raise HTTPException(410, str(exc)) from None
