@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from shared import db_batch, tracing
+from shared import db_batch, one_statement, tracing
 from shared.envelope import Envelope
 from shared.event_rows import event_row
 from shared.horizon import WRITER_LOCK_CLASS
@@ -70,6 +70,17 @@ FROM cur c
 ORDER BY ok, c.ord
 """
 
+#: :data:`APPEND_MANY` as the one statement of a command outside a transaction
+#: (``shared.one_statement``): a stream refused aborts the whole statement, its queued writes with
+#: it (an implicit transaction commits what ran), with the error :func:`one_statement.refused_append`
+#: reads back as the :class:`~shared.eventstore.ConcurrencyError`
+APPEND_MANY_OR_ABORT = APPEND_MANY.replace(
+    "SELECT c.stream_id, c.v AS current,",
+    f"""SELECT c.stream_id, CASE WHEN c.v = c.expected AND c.in_log_order THEN c.v
+       ELSE ('{one_statement._MARK} ' || c.stream_id || ' ' || c.expected || ' ' || c.v || ' '
+             || c.in_log_order)::int END AS current,""",
+)
+
 
 @dataclass(frozen=True)
 class QueuedAppend(db_batch.Last):
@@ -102,12 +113,13 @@ def joined(store: EventStore, conn: asyncpg.Connection, part: Part) -> bool:
         return False
     if any(stream_id == part[0] for stream_id, _, _ in queued.parts):
         return False
-    batch.last = together(store, (*queued.parts, part))
+    batch.last = together(store, (*queued.parts, part), abort=not conn.is_in_transaction())
     return True
 
 
-def together(store: EventStore, parts: tuple[Part, ...]) -> QueuedAppend:
-    """The statement appending ``parts`` (versions continuing each stream) in one go."""
+def together(store: EventStore, parts: tuple[Part, ...], *, abort: bool = False) -> QueuedAppend:
+    """The statement appending ``parts`` (versions continuing each stream) in one go (``abort``:
+    outside a transaction, :data:`APPEND_MANY_OR_ABORT`)."""
     traceparent = tracing.current_traceparent()
     for stream_id, version, events in parts:
         for offset, env in enumerate(events, start=1):
@@ -127,7 +139,7 @@ def together(store: EventStore, parts: tuple[Part, ...]) -> QueuedAppend:
     def refused(exc: asyncpg.UniqueViolationError) -> Exception | None:
         return clash(exc, expected)
 
-    return QueuedAppend(APPEND_MANY, args, check, refused, store, parts)
+    return QueuedAppend(APPEND_MANY_OR_ABORT if abort else APPEND_MANY, args, check, refused, store, parts)
 
 
 async def append(

@@ -8,17 +8,16 @@ checked after loading, before anything is decided); a read by id checks before a
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict
 
-from services.followup.app import FollowUpApp
+from services.followup.app import READ_WITH, FollowUpApp, TaskLoad
 from services.followup.components import Components, Parts
 from services.followup.decider import (
     CancelTask,
@@ -31,15 +30,17 @@ from services.followup.decider import (
 from shared.auth import Principal, requires, requires_on
 from shared.by_name import record
 from shared.command_routes import CommandCall, CommandRoutes, Ran, by_keyword
+from shared.command_values import STREAM_WITH_KEYS_SQL
 from shared.commands import CommandResult, Loaded
 from shared.contracts.common import Note, StaffId
 from shared.contracts.followup import TaskKind
 from shared.contracts.text import TextRef, TextRules
-from shared.envelope import Envelope, Metadata
+from shared.decider import NotFound
+from shared.envelope import Metadata
 from shared.history import HistoryEntry
 from shared.http import command_metadata
 from shared.runner import injected
-from shared.stream_texts import StreamTexts
+from shared.sla.deadlines import Deadline, from_row
 from shared.texts import TextReader, TextView, may_read_texts, refs_in
 
 router = APIRouter(tags=["follow-ups"])
@@ -228,16 +229,53 @@ async def list_follow_ups(
     return TaskList(branch_id=branch_id, status=status, as_of=now, count=len(tasks), tasks=tasks)
 
 
-@router.get("/follow-ups/{task_id}", response_model=TaskDetail)
-async def get_follow_up(task_id: UUID, parts: Parts, staff: TaskReader, response: Response) -> TaskDetail:
+@dataclass(frozen=True)
+class _Detail:
+    """A task as its detail shows it, read in one statement: the stream (with what a command's
+    load reads beside it: the text keys, the task's texts) and its deadlines."""
+
+    loaded: Loaded[Task]
+    deadlines: list[Deadline]
+
+
+#: where the task's id starts in its stream id (1-based), ``followup-<id>``
+_ID_AT = len(stream_id(UUID(int=0))) - len(str(UUID(int=0))) + 1
+_DETAIL_SQL = f"""SELECT s.*, {READ_WITH.sql},
+    array(SELECT d FROM deadlines d WHERE d.subject_id = substr($1, {_ID_AT})
+          ORDER BY d.due_at NULLS LAST, d.sla) AS task_deadlines
+FROM ({STREAM_WITH_KEYS_SQL}) AS s"""
+
+
+async def task_detail(task_id: UUID, parts: Parts) -> _Detail:
+    """The task and its deadlines, one round trip, once per request (its branch is checked
+    before the route runs: :func:`detail_branch`)."""
     app = parts.app
-    loaded = await app.load(task_id)
+    [row] = await app.store.read_rows(_DETAIL_SQL, stream_id(task_id))
+    loaded = app.handler.loaded_from(row, READ_WITH.parse(row))
+    return _Detail(loaded, [from_row(d) for d in row["task_deadlines"] or ()])
+
+
+async def detail_branch(detail: Annotated[_Detail, Depends(task_detail)]) -> str | None:
+    return detail.loaded.branch_id
+
+
+@router.get("/follow-ups/{task_id}", response_model=TaskDetail)
+async def get_follow_up(
+    task_id: UUID,
+    parts: Parts,
+    staff: Annotated[Principal, Depends(requires_on("followup.read", detail_branch))],
+    detail: Annotated[_Detail, Depends(task_detail)],
+    response: Response,
+) -> TaskDetail:
+    """The task, its deadlines and history, as the branch check read them (one round trip; a
+    text that did not come with them, e.g. under an erased key, is read)."""
+    app, loaded = parts.app, detail.loaded
+    if loaded.version == 0:
+        raise NotFound(f"follow-up task {task_id} does not exist")
     branch = loaded.history[0].branch_id
     staff.check_branch(branch)
     now = app.clock.now()
-    async with app.store.pool.acquire() as conn:
-        deadlines = await app.deadlines.list_for(conn, str(task_id))
-        reader = await _reader(app, conn, loaded.state, staff, branch, loaded.history)
+    reader = await _detail_reader(app, loaded, staff, branch)
     response.headers["ETag"] = f'"{loaded.version}"'
     return _view(
         TaskDetail,
@@ -246,9 +284,32 @@ async def get_follow_up(task_id: UUID, parts: Parts, staff: TaskReader, response
         loaded.version,
         now,
         reader,
-        deadlines=[d.to_json(now) for d in deadlines],
+        deadlines=[d.to_json(now) for d in detail.deadlines],
         history=[HistoryEntry.of(e, reader) for e in loaded.history],
     )
+
+
+async def _detail_reader(app: FollowUpApp, loaded: Loaded[Task], staff: Principal, branch: str) -> TextReader:
+    """The texts of the task and its history this reader may see: those read with the stream
+    (``shared.stream_texts``), the others read now."""
+    texts, task = app.texts, loaded.state
+    refs = [
+        task.last_note,
+        task.close_note,
+        *task.about,
+        *(r for e in loaded.history for r in refs_in(e.data)),
+    ]
+    own = {r.text_id for r in refs if r is not None and r.context == texts.context and r.text_id}
+    may_read = may_read_texts(staff, branch)
+    if not may_read or not own:
+        return TextReader(texts.context, {}, may_read)
+    found = {}
+    if isinstance(loaded.locked, TaskLoad):
+        found = loaded.locked.texts.found(texts, own, loaded.text_keys)
+    if own - found.keys():
+        async with app.store.pool.acquire() as conn:
+            found.update(await texts.resolve(conn, own - found.keys()))
+    return TextReader(texts.context, found, may_read)
 
 
 async def _run(parts: Components, call: CommandCall) -> Ran:
@@ -272,7 +333,7 @@ async def _run(parts: Components, call: CommandCall) -> Ran:
 
 
 async def _answer_reader(app: FollowUpApp, call: CommandCall, task: Task, branch: str) -> TextReader:
-    """The texts a command's answer shows, as :func:`_reader` finds them, without reading them
+    """The texts a command's answer shows, as :func:`_detail_reader` finds them, without reading them
     again: the command's own from its batch, the earlier ones from the route's load
     (``shared.stream_texts``); only a text neither has (one a concurrent command wrote, the load
     being retried; an erased owner's) is read."""
@@ -284,25 +345,13 @@ async def _answer_reader(app: FollowUpApp, call: CommandCall, task: Task, branch
         return TextReader(texts.context, {}, may_read)
     found = call.texts.stored(branch_id=branch, customer_ref=task.customer_ref)
     preloaded = call.preloaded
-    if preloaded is not None and isinstance(preloaded.locked, StreamTexts) and own - found.keys():
-        found.update(preloaded.locked.found(texts, own - found.keys(), preloaded.text_keys))
+    if preloaded is not None and isinstance(preloaded.locked, TaskLoad) and own - found.keys():
+        found.update(preloaded.locked.texts.found(texts, own - found.keys(), preloaded.text_keys))
     missing = own - found.keys()
     if missing:
         async with app.store.pool.acquire() as conn:
             found.update(await texts.resolve(conn, missing))
     return TextReader(texts.context, {k: v for k, v in found.items() if k in own}, may_read)
-
-
-async def _reader(
-    app: FollowUpApp,
-    conn: asyncpg.Connection,
-    task: Task,
-    staff: Principal,
-    branch: str,
-    history: Sequence[Envelope] = (),
-) -> TextReader:
-    refs = [task.last_note, task.close_note, *task.about, *(r for e in history for r in refs_in(e.data))]
-    return await app.texts.reader(conn, refs, may_read=may_read_texts(staff, branch))
 
 
 _TEXT_FIELDS = frozenset({"last_note", "close_note", "about"})

@@ -8,16 +8,19 @@ table and the task's deadline in step with the stream, in the same transaction: 
 (``shared.db_batch``) and go to PostgreSQL with the append as one statement — one row of each per
 command, and nothing in the command reads them back. A progress update that ends there (done or
 dropped by staff, fallen due) starts its successor in the same transaction too
-(``services.followup.chain``).
+(``services.followup.chain``). Staff's commands need no transaction of their own: each is that one
+statement after the task's load (``shared.one_statement``), a progress update's successor
+included (the complaint's row it depends on read with the load and guarded in the statement).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -28,7 +31,7 @@ from services.followup.decider.rules import VERIFICATION_SLA, TaskRules
 from shared import append_many, db_batch, reactions
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
-from shared.commands import CommandHandler
+from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts, ReadWith
 from shared.contracts.followup import (
     FollowUpCancelled,
     FollowUpCompleted,
@@ -40,19 +43,38 @@ from shared.contracts.followup import (
 from shared.contracts.sla import SlaAtRisk, SlaBreached
 from shared.contracts.text import TextRef
 from shared.envelope import Envelope, Metadata
-from shared.eventstore import EventStore
-from shared.metrics import EVENTS_APPENDED
+from shared.eventstore import ConcurrencyError, EventStore
+from shared.idempotency import Create
+from shared.metrics import COMMAND_CONFLICTS, EVENTS_APPENDED
 from shared.registry import EventData
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
 from shared.sla.subject import Subject
 from shared.stream_commands import StreamCommands
-from shared.stream_texts import read_texts
+from shared.stream_texts import StreamTexts, texts_column
 from shared.texts import PrivateTexts
 
 SERVICE = "followup"
 DUE_SLA = "followup.due"
 MIN_DEADLINE = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class TaskLoad:
+    """What a task's load reads beside its stream (``shared.commands.ReadWith``): this context's
+    texts its events refer to, which a command's answer shows (``shared.stream_texts``), and a
+    progress update's complaint's row, which its ending decides the successor from
+    (``chain.LOAD_COLUMN``)."""
+
+    texts: StreamTexts
+    complaint: chain.Complaint | None
+
+
+def _task_load(row: Mapping[str, Any]) -> TaskLoad:
+    return TaskLoad(StreamTexts.of(row), chain.loaded(row))
+
+
+READ_WITH = ReadWith(f"{texts_column(SERVICE)},\n    {chain.LOAD_COLUMN}", _task_load)
 
 
 def sla_for(kind: TaskKind) -> str:
@@ -81,23 +103,21 @@ class FollowUpApp(StreamCommands[Command, Task]):
             decider=followup_decider,
             clock=self.clock,
             after_change=self._after_change,
-            text_keys=True,  # staff's notes: the keys they go under are read with the task
-            # and the notes its events refer to, which a command's answer shows (shared.stream_texts)
-            read_with=read_texts(SERVICE),
+            text_keys=True,  # staff's notes: the keys they go under are read with the task,
+            # and what a command needs of it (TaskLoad: its texts, a progress update's complaint)
+            read_with=READ_WITH,
         )
         noun = "follow-up task"
         super().__init__(handler(), stream_id=stream_id, noun=noun)
-        #: staff's commands on a task that is no link of the progress-update chain: its
-        #: ``_after_change`` locks nothing (no successor, so no complaint's row) and queues every
-        #: write, which go with the append as one statement, without BEGIN and COMMIT
-        #: (``shared.one_statement``); a progress update keeps its transaction (:meth:`for_staff`)
-        self.unchained = StreamCommands(handler(one_statement=True), stream_id=stream_id, noun=noun)
+        #: staff's commands: ``_after_change`` locks nothing and queues every write, which go with
+        #: the append as one statement, without BEGIN and COMMIT (``shared.one_statement``); a
+        #: progress update's successor too, the complaint's row guarded in that statement
+        self.staff = _StaffCommands(handler(one_statement=True), stream_id=stream_id, noun=noun)
 
     def for_staff(self, task: Task) -> StreamCommands[Command, Task]:
-        """Where a staff command on ``task`` runs: a progress update's ending decides its successor
-        with the complaint's row locked (``chain.py``), in a transaction; any other task's command
-        is one statement."""
-        return self if task.kind is TaskKind.progress_update else self.unchained
+        """Where a staff command on ``task`` runs: one statement after the route's load, whatever
+        the task (a progress update's ending included: ``chain.guarded_successor``)."""
+        return self.staff
 
     # ---------------------------------------------------------------------- the SLA clock fires
 
@@ -149,23 +169,30 @@ class FollowUpApp(StreamCommands[Command, Task]):
             await self._track(conn, deadlines, state, envelopes, sla, subject)
             await deadlines.write(conn)
         link = chain.ended(state, envelopes)
-        if link is not None and not conn.is_in_transaction():  # the successor locks: never one statement
-            raise RuntimeError("a progress update's ending needs its transaction (FollowUpApp.for_staff)")
         # a batched reaction's after_change only queues: the reaction schedules the successor itself
         if link is not None and reactions.pending(conn) is None:
             ending, since = link
-            clock = ending.type == SlaBreached.event_type  # the scheduler's: it holds the deadline's row
             now = self.clock.now()
-            commands = await chain.successor(conn, self.rules, state, branch_id, since, now, nowait=clock)
+            if conn.is_in_transaction():  # the complaint's row locked first
+                clock = ending.type == SlaBreached.event_type  # the scheduler's: it holds the deadline's row
+                commands = await chain.successor(conn, self.rules, state, branch_id, since, now, nowait=clock)
+            else:  # a staff command's one statement: the row as the load read it, guarded in it
+                row = _locked.complaint if isinstance(_locked, TaskLoad) else None
+                known = row if before.breached_at is None else None  # fallen due: successor may exist
+                commands = await chain.guarded_successor(
+                    conn, self.rules, state, branch_id, since, now, known
+                )
             if commands:
                 await self._start(conn, commands, chain.rule_meta(ending), branch_id)
 
     async def _start(
         self, conn: asyncpg.Connection, commands: Sequence[Command], meta: Metadata, branch_id: str
     ) -> None:
-        """A new task (a successor, which nobody else can create meanwhile: the complaint's row is
-        locked) decided in memory and appended with its row and deadline at the transaction's end:
-        no savepoint and no load for a stream that cannot exist yet."""
+        """A new task (a successor, which only its predecessor's ending creates: the complaint's
+        row locked, or guarded in the statement) decided in memory and appended with its row and
+        deadline at the transaction's end (or in the command's one statement): no savepoint and
+        no load for a stream that cannot exist yet (if it does, its append's version check
+        refuses the whole)."""
         first = commands[0]
         assert isinstance(first, ScheduleTask)
         new_stream = stream_id(first.task_id)
@@ -230,6 +257,56 @@ class FollowUpApp(StreamCommands[Command, Task]):
                 await deadlines.resume(conn, subject, datetime.fromisoformat(env.data["at"]))
             elif env.type == SlaBreached.event_type:
                 metrics.TASK_BREACHES.labels(state.kind.value).inc()
+
+
+#: how often a staff command runs again when its statement found the complaint's row moved
+#: (``chain.GUARD``) or deadlocked with a close racing it (nothing was written either way)
+_RETRIES = 3
+
+
+class _StaffCommands(StreamCommands[Command, Task]):
+    """Staff's commands on a task, each one statement after its load. A progress update's ending
+    guards the complaint's row in that statement (``chain.GUARD``): when the row moved since the
+    load (the complaint closed, put on hold or resumed), or when the statement deadlocked with a
+    close taking the task's rows the other way round, the statement wrote nothing and the command
+    runs again on a fresh load (a stream moved too is then a conflict as usual)."""
+
+    async def execute(
+        self,
+        entity_id: UUID,
+        command: Command,
+        meta: Metadata,
+        expected_version: int | None = None,
+        *,
+        check_branch: CheckBranch | None = None,
+        texts: PendingTexts | None = None,
+        preloaded: Loaded[Task] | None = None,
+        create: Create | None = None,
+    ) -> CommandResult[Task]:
+        for attempt in range(_RETRIES + 1):
+            try:
+                return await super().execute(
+                    entity_id,
+                    command,
+                    meta,
+                    expected_version,
+                    check_branch=check_branch,
+                    texts=texts,
+                    preloaded=preloaded,
+                    create=create,
+                )
+            except asyncpg.DeadlockDetectedError:
+                if attempt == _RETRIES:
+                    raise
+            except asyncpg.InvalidTextRepresentationError as exc:
+                if not chain.moved(exc):
+                    raise
+                if attempt == _RETRIES:
+                    COMMAND_CONFLICTS.labels(SERVICE, "rejected").inc()
+                    raise ConcurrencyError(stream_id(entity_id), expected_version or 0) from exc
+            COMMAND_CONFLICTS.labels(SERVICE, "retried").inc()
+            preloaded = None  # what it read is stale
+        raise AssertionError("unreachable")
 
 
 #: the events that end, pause or resume a task's deadline
