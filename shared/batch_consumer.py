@@ -11,7 +11,8 @@ exactly-once apply with ``projection_positions``); :class:`BatchConsumer` is the
   went stale, and retries with a backoff whatever fails;
 - a batch is what one poll gives, or, with ``linger_seconds``, what comes within that long of its
   first record (at most ``max_batch``); offsets are committed after the batch's transaction, never
-  past a gap (``runner.commit``);
+  past a gap, at most once a second while records keep coming and at once when a poll comes back
+  empty or the consumer stops (``runner.commit``, ``runner.quiet``);
 - **generation switching** (``generations=``, :mod:`shared.generations`): consumes under the
   current generation's group, polls the generation every ``poll_seconds`` and starts over under the
   new group when it changed; a generation counts as caught up once the consumer reached the end
@@ -144,6 +145,8 @@ class BatchConsumer:
     hooks: Hooks = field(default_factory=Hooks)
     consumer_options: dict[str, Any] = field(default_factory=dict)
     create_missing_topics: bool = False
+    #: every batch published to the topics is announced: rest once caught up (``shared.fetch_pacing``)
+    announced: bool = False
     runner: ProjectionRunner = field(init=False)
     poller: Poller = field(init=False)
     group: str = field(init=False)
@@ -155,7 +158,8 @@ class BatchConsumer:
 
     def __post_init__(self, registry: EventRegistry | None, on_commit: Callable[[], None] | None) -> None:
         self.runner = projection_runner(self.ctx, self.projection, registry=registry, on_commit=on_commit)
-        self.poller = self.runner.poller(FetchPacing.of(self.ctx.settings))  # idle: (almost) no fetches
+        pacing = FetchPacing.of(self.ctx.settings, announced=self.announced)
+        self.poller = self.runner.poller(pacing)  # idle: (almost) no fetches
         self.group = self.runner.group_id
         self.rebuilding = self.generations is not None
 
@@ -229,6 +233,8 @@ class BatchConsumer:
                 records = await self._batch(consumer)
                 if records:
                     await self._apply(consumer, records, generation, catch_up)
+                else:
+                    await self.runner.quiet(consumer)  # the offsets held back (runner.commit)
                 due = self.hooks.due_at()
                 if due is not None and time.monotonic() >= due:
                     await self.hooks.on_due()
@@ -237,6 +243,8 @@ class BatchConsumer:
                         await self._caught_up(generation, catch_up)
                         catch_up = None
         finally:
+            with contextlib.suppress(Exception):
+                await self.runner.quiet(consumer)
             with contextlib.suppress(Exception):
                 await consumer.stop()
 

@@ -46,6 +46,7 @@ from shared.eventstore import ConcurrencyError, EventStore
 from shared.logs import bind
 from shared.metrics import APPEND_SECONDS, COMMAND_CONFLICTS, EVENTS_APPENDED
 from shared.registry import EventData, envelope_of
+from shared.stream_cache import AFTER_SQL, AFTER_WITH_KEYS_SQL, StreamCache
 
 __all__ = [
     "AfterAppend",
@@ -103,6 +104,7 @@ class CommandHandler(Generic[C, S]):
         text_keys: bool = False,
         one_statement: bool = False,
         read_with: ReadWith | None = None,
+        stream_cache: StreamCache[S] | None = None,
     ) -> None:
         """``after_append`` writes right after the append (its own statements); ``after_change``
         queues its writes (``shared.db_batch``) so that, in a transaction of
@@ -117,7 +119,9 @@ class CommandHandler(Generic[C, S]):
         only reads (locking nothing) and queues its writes, so a command of :meth:`execute` on a
         stream it loaded needs no transaction: its writes and append go as one statement, without
         ``BEGIN`` and ``COMMIT`` (:meth:`EventStore.one_statement`). ``read_with``: what a load
-        with the text keys (a route's) also reads for ``after_change`` (:class:`ReadWith`)."""
+        with the text keys (a route's) also reads for ``after_change`` (:class:`ReadWith`).
+        ``stream_cache``: streams decoded before, by version (``shared.stream_cache``): a load
+        reads and decodes only the events after the cached ones."""
         if after_append is not None and after_change is not None:
             raise ValueError("give after_append or after_change, not both")
         if one_statement and after_append is not None:
@@ -133,9 +137,11 @@ class CommandHandler(Generic[C, S]):
         self.text_keys = text_keys
         self.one_statement = one_statement
         self.read_with = read_with
-        self._load_sql = STREAM_WITH_KEYS_SQL
+        self.cache = stream_cache
+        keyed = AFTER_WITH_KEYS_SQL if stream_cache is not None else STREAM_WITH_KEYS_SQL
+        self._load_sql = keyed
         if read_with is not None:
-            self._load_sql = f"SELECT s.*, {read_with.sql} FROM ({STREAM_WITH_KEYS_SQL}) AS s"
+            self._load_sql = f"SELECT s.*, {read_with.sql} FROM ({keyed}) AS s"
         # the labelled metric children, looked up once (a ``labels()`` call takes a lock and
         # builds a key on every command otherwise)
         self._append_seconds = APPEND_SECONDS.labels(service)
@@ -149,8 +155,11 @@ class CommandHandler(Generic[C, S]):
         :class:`Loaded` of its row."""
         return STREAM_WITH_KEYS_SQL if self.text_keys and keys else STREAM_SQL
 
-    def loaded_from(self, row: Mapping[str, Any], locked: Any = None) -> Loaded[S]:
-        """The :class:`Loaded` of a :meth:`stream_sql` row (``locked``: what was read with it)."""
+    def loaded_from(
+        self, row: Mapping[str, Any], locked: Any = None, base: Loaded[S] | None = None
+    ) -> Loaded[S]:
+        """The :class:`Loaded` of a :meth:`stream_sql` row (``locked``: what was read with it;
+        ``base``: the cached stream the row's events follow, ``shared.stream_cache``)."""
         registry = self.store.registry
         history = [
             registry.upcast(Envelope.model_validate_json(j), stored=True) for j in row["history"] or ()
@@ -159,7 +168,9 @@ class CommandHandler(Generic[C, S]):
         owners = row.get("key_owners")
         if owners:
             keys = dict(zip(owners, row["key_values"], strict=True))
-        state = self.decider.fold(registry.decode(e) for e in history)
+        state = self.decider.fold((registry.decode(e) for e in history), base.state if base else None)
+        if base is not None:
+            history = [*base.history, *history]
         return Loaded(state, len(history), history, locked, keys)
 
     async def load(
@@ -170,6 +181,8 @@ class CommandHandler(Generic[C, S]):
         command (``preloaded``): the check and the load are one round trip, not two. ``keys``:
         read the text keys too (a handler with ``text_keys``; a command without texts needs
         none)."""
+        if self.cache is not None:
+            return await self._load_after(stream_id, conn, keys)
         if not (self.text_keys and keys):
             history = await self.store.read_stream(stream_id, conn)
             registry = self.store.registry
@@ -179,6 +192,25 @@ class CommandHandler(Generic[C, S]):
         rows = await (self.store.read_rows(sql, stream_id) if conn is None else conn.fetch(sql, stream_id))
         read = None if self.read_with is None else self.read_with.parse(rows[0])
         return self.loaded_from(rows[0], read)
+
+    async def _load_after(self, stream_id: str, conn: asyncpg.Connection | None, keys: bool) -> Loaded[S]:
+        """:meth:`load` through the stream cache; kept when read outside a transaction."""
+        assert self.cache is not None
+        sql = self._load_sql if self.text_keys and keys else AFTER_SQL
+        fetch = self.store.read_rows if conn is None else conn.fetch
+        parse = self.read_with.parse if self.read_with is not None and sql is not AFTER_SQL else None
+        return await self.cache.load(
+            stream_id,
+            lambda *args: fetch(sql, *args),
+            lambda row, base: self.loaded_from(row, parse(row) if parse else None, base),
+            keep=conn is None,
+        )
+
+    def _committed(self, stream_id: str, loaded: Loaded[S], result: CommandResult[S]) -> CommandResult[S]:
+        """``result`` of a command on ``loaded`` (a committed load), once committed: cached."""
+        if self.cache is not None:
+            self.cache.appended(stream_id, loaded, result.state, result.events)
+        return result
 
     @_logged
     async def execute(
@@ -241,15 +273,16 @@ class CommandHandler(Generic[C, S]):
                     stream_id, loaded, command, branch_id, meta, expected_version, must_exist
                 )
                 if self.after_append is None and self.after_change is None and not texts:
-                    return await self._append(None, stream_id, loaded, decision)
+                    result = await self._append(None, stream_id, loaded, decision)
+                    return self._committed(stream_id, loaded, result)
                 if self.one_statement:
-                    return await self.store.one_statement(
-                        functools.partial(
-                            self._append, stream_id=stream_id, loaded=loaded, decision=decision, texts=texts
-                        )
+                    append = functools.partial(
+                        self._append, stream_id=stream_id, loaded=loaded, decision=decision, texts=texts
                     )
+                    return self._committed(stream_id, loaded, await self.store.one_statement(append))
                 async with self.store.transaction() as conn:
-                    return await self._append(conn, stream_id, loaded, decision, texts)
+                    result = await self._append(conn, stream_id, loaded, decision, texts)
+                return self._committed(stream_id, loaded, result)
             except ConcurrencyError:
                 self._count_conflict(expected_version, attempt)
         raise AssertionError("unreachable")
@@ -337,7 +370,7 @@ class CommandHandler(Generic[C, S]):
         """
         if not savepoint:
             if not load:
-                loaded = self._empty()
+                loaded = Loaded(self.decider.fold([]), 0, [])
             else:
                 loaded = preloaded or await self.load(stream_id, conn, keys=bool(texts))
             self._check(stream_id, loaded, branch_id, must_exist, check_branch)
@@ -364,27 +397,20 @@ class CommandHandler(Generic[C, S]):
                 self._count_conflict(expected_version, attempt)
         raise AssertionError("unreachable")
 
-    def _empty(self) -> Loaded[S]:
-        return Loaded(self.decider.fold([]), 0, [])
-
     @staticmethod
     def _check(
-        stream_id: str,
-        loaded: Loaded[S],
-        branch_id: str | None,
-        must_exist: bool,
-        check_branch: CheckBranch | None,
+        stream_id: str, loaded: Loaded[S], branch_id: str | None, must_exist: bool, check: CheckBranch | None
     ) -> None:
         """404 for a stream that must exist and does not; then the caller's branch check on the
         stream's branch (the branch of its first event; a new stream's is ``branch_id``)."""
         if must_exist and loaded.version == 0:
             raise NotFound(f"{stream_id} does not exist")
-        if check_branch is None:
+        if check is None:
             return
         branch = loaded.history[0].branch_id if loaded.history else branch_id
         if branch is None:
             raise ValueError(f"{stream_id}: no branch to check (a new stream needs a branch_id)")
-        check_branch(branch)
+        check(branch)
 
     def _count_conflict(self, expected_version: int | None, attempt: int) -> None:
         """Re-raise the conflict when the client named its version or retries are used up."""

@@ -44,7 +44,7 @@ from shared.dbfaults import (
     proves_nothing_ran,
 )
 from shared.envelope import Envelope
-from shared.event_rows import event_row
+from shared.event_rows import events_json
 from shared.horizon import BLOCKERS, WRITER_LOCK_CLASS, horizon_sql, writer_lock_key
 from shared.registry import REGISTRY, EventRegistry
 
@@ -99,23 +99,29 @@ WITH last AS (
     -- the writers' lock comes first, before this transaction has an id (shared.horizon)
     SELECT coalesce((SELECT stream_version FROM last), 0) AS v,
            coalesce((SELECT tx_id FROM last) <= pg_current_xact_id(), true) AS in_log_order
-    FROM (SELECT pg_advisory_xact_lock_shared($15::int, $16::int)) AS writers_lock
+    FROM (SELECT pg_advisory_xact_lock_shared($5::int, $6::int)) AS writers_lock
 ), ins AS (
     INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, branch_id,
                         occurred_at, recorded_at, correlation_id, causation_id, actor, data, traceparent)
     SELECT e.event_id, $1, e.stream_version, e.type, e.schema_version, e.branch_id, e.occurred_at,
-           e.recorded_at, e.correlation_id, e.causation_id, e.actor, e.data::jsonb, $14::text
-    FROM unnest($3::uuid[], $4::int[], $5::text[], $6::int[], $7::text[], $8::timestamptz[],
-                $9::timestamptz[], $10::uuid[], $11::uuid[], $12::text[], $13::text[])
+           e.recorded_at, e.correlation_id, e.causation_id, e.actor, e.data, $4::text
+    FROM ROWS FROM (json_to_recordset($3::json)
+             AS (event_id uuid, stream_version int, type text, schema_version int, branch_id text,
+                 occurred_at timestamptz, recorded_at timestamptz, correlation_id uuid,
+                 causation_id uuid, actor text, data jsonb)) WITH ORDINALITY
          AS e(event_id, stream_version, type, schema_version, branch_id, occurred_at, recorded_at,
-              correlation_id, causation_id, actor, data),
+              correlation_id, causation_id, actor, data, n),
          cur
     WHERE cur.v = $2 AND cur.in_log_order
+    ORDER BY e.n  -- positions in the events' order (a stream's versions ascending)
     RETURNING position
 )
 SELECT (SELECT v FROM cur) AS current, (SELECT in_log_order FROM cur) AS in_log_order,
        (SELECT count(*) FROM ins) AS inserted
 """
+"""The append: the events as ONE JSON parameter (``$3``, :func:`~shared.event_rows.events_json`),
+not eleven arrays, which cost asyncpg an iterable check and an element encoder per column on
+every command (issue 19); ``$4`` the traceparent, ``$5``/``$6`` the writers' lock."""
 
 #: one stored event as its envelope's JSON (a SQL expression over a row of ``events``): every
 #: reader of the store (streams, the log, reactions' batch loads, ``branchcare stream show``)
@@ -135,8 +141,8 @@ LIMIT $3
 """
 
 #: the append sent as the one statement of a command outside a transaction (``shared.one_statement``):
-#: events not inserted abort it; ``$17`` is the number of events
-_APPEND_OR_ABORT = one_statement.aborting(_APPEND, 17)
+#: events not inserted abort it; ``$7`` is the number of events
+_APPEND_OR_ABORT = one_statement.aborting(_APPEND, 7)
 
 _WRITERS_LOCK = "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)"
 
@@ -403,19 +409,16 @@ class EventStore:
         raise AssertionError("unreachable")
 
     def _arguments(self, stream_id: str, expected_version: int, events: Sequence[Envelope]) -> list[object]:
-        columns: list[list[object]] = [[] for _ in range(11)]
         for offset, env in enumerate(events, start=1):
             if env.stream_id != stream_id or env.stream_version != expected_version + offset:
                 raise ValueError(
                     f"event {env.type} has stream {env.stream_id} v{env.stream_version}, "
                     f"expected {stream_id} v{expected_version + offset}"
                 )
-            for column, value in zip(columns, event_row(env, self.max_event_bytes), strict=True):
-                column.append(value)
         return [
             stream_id,
             expected_version,
-            *columns,
+            events_json(events, self.max_event_bytes),
             tracing.current_traceparent(),
             WRITER_LOCK_CLASS,
             self.lock_key,

@@ -53,10 +53,16 @@ class FetchPacing:
     #: matters (the HQ path); a reaction nobody waits on fetches less often and gets bigger batches
     #: (:meth:`relaxed`): fewer fetches, transactions and offset commits per event
     busy_wait_ms: int = BUSY_FETCH_WAIT_MS
+    #: every batch published to the topics is announced (relays do when the broker holds fetches:
+    #: ``OutboxRelay.announce_every``): a consumer that has taken all there is pauses at once and
+    #: waits for the next announcement, instead of fetching on (each fetch held its whole wait)
+    #: for ``idle_after_seconds``: HQ made 70 fetches a second at 100 creates/s, most of them empty
+    #: (the HQ path's consumers; the branch side's reactions gather 100 ms batches instead)
+    announced: bool = False
 
     @classmethod
-    def of(cls, settings: Any) -> FetchPacing:
-        return cls(settings.kafka_fetch_max_wait_ms, settings.kafka_fetch_answers_early)
+    def of(cls, settings: Any, *, announced: bool = False) -> FetchPacing:
+        return cls(settings.kafka_fetch_max_wait_ms, settings.kafka_fetch_answers_early, announced=announced)
 
     @property
     def fetch_max_wait_ms(self) -> int:
@@ -98,6 +104,11 @@ class Poller:
         self._idle = False
         self._lag_at = 0.0
         self._lag_labels: set[tuple[str, str]] = set()
+        #: when (ms since the epoch) the partitions were last resumed: only fetch responses
+        #: taken after it show that the consumer has caught up (:meth:`_rest_if_caught_up`)
+        self._resumed_at_ms = 0
+        #: how often it paused as soon as it had caught up (``FetchPacing.announced``)
+        self.rests = 0
 
     @property
     def idle(self) -> bool:
@@ -126,6 +137,7 @@ class Poller:
             now = time.monotonic()
             if records:
                 self._last_records = now
+                await self._rest_if_caught_up(consumer)
                 await self._report_lag(consumer)
                 return records
             if now - self._last_records < self.pacing.idle_after_seconds:
@@ -146,13 +158,50 @@ class Poller:
                 return []
         if self.wake is not None:
             self.wake.clear()  # announcements after this wake the next idle wait at once
+        self._resumed_at_ms = int(time.time() * 1000)
         consumer.resume(*consumer.paused())
         self._idle = False
         self._last_records = time.monotonic()
         records = await self._fetch(consumer, self.pacing.busy_poll_ms, max_records)
         if records:
+            await self._rest_if_caught_up(consumer)
             await self._report_lag(consumer)
         return records
+
+    async def _rest_if_caught_up(self, consumer: AIOKafkaConsumer) -> None:
+        """With announced topics (``FetchPacing.announced``): records were just taken; if they
+        were all there is, pause now and wait for the next announcement (:meth:`_idle_poll`).
+
+        Only after records: then no fetch is in flight (aiokafka's fetcher has one per broker and
+        sends the next only once the records are taken), and the pause comes before anything
+        awaits, so it sends none. An empty poll leaves a fetch in flight whose answer, built
+        before a batch was acknowledged, could come after the wake-up for that batch and pass
+        for fresh: after one the consumer fetches on as before (``idle_after_seconds``). "All
+        there is" is judged by responses taken after the last resume (each partition's high
+        watermark and when it was fetched), and the wake-up is cleared before that resume: a
+        batch acknowledged before the clear is in those responses (or its position is behind
+        them), one acknowledged after it sets the wake-up again. A response taken before the
+        resume proves nothing: then fetch on. (A fetch in flight across a pause after
+        ``idle_after_seconds`` and a resume within its wait can still be believed: the
+        end-offset check every max wait finds what it missed.)"""
+        if not self.pacing.announced or self.wake is None or self.pacing.broker_answers_early:
+            return
+        partitions = consumer.assignment()
+        consumer.pause(*partitions)
+        try:
+            for tp in partitions:
+                high, fetched = consumer.highwater(tp), consumer.last_poll_timestamp(tp)
+                if high is None or fetched is None or fetched <= self._resumed_at_ms:
+                    break
+                if await consumer.position(tp) < high:
+                    break
+            else:
+                self._idle = True
+                self.rests += 1
+                return
+        except Exception:  # revoked meanwhile: fetch on, the ordinary path takes it from here
+            pass
+        consumer.resume(*consumer.paused())
 
     async def _behind(self, consumer: AIOKafkaConsumer) -> bool:
         """True if a paused partition has records the consumer has not taken (or is new to it)."""

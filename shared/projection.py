@@ -17,6 +17,7 @@ the topics through FastStream as a batch consumer with an explicit (manual) ack 
 4. only then commits the batch's Kafka offsets — never past a gap: a stream version that
    arrives before its predecessor holds its partition back (:mod:`shared.projection_gaps`) until
    the missing event has come by (the relay republishes what a broker lost) and been applied.
+   Under a steady flow at most once a second (:mod:`shared.offset_commits`): re-reads are no-ops.
 
 The handler never raises and commits explicit per-partition offsets: FastStream's ``ack()``
 commits every offset consumed so far, so a failed batch (or a held gap) left behind would be
@@ -35,7 +36,6 @@ from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
@@ -47,6 +47,7 @@ from shared.eventstore import ConcurrencyError
 from shared.fetch_pacing import REACTION_FETCH_WAIT_MS, FetchPacing, Poller
 from shared.kafka_assignment import checked_roundrobin
 from shared.metrics import DEAD_LETTERS, PROJECTION_EVENTS, PROJECTION_LAG
+from shared.offset_commits import OffsetCommits
 from shared.projection_gaps import GapTracker
 from shared.registry import REGISTRY, EventData, EventRegistry, UnknownEventType
 from shared.topic_wakeups import TopicWakeups
@@ -165,6 +166,7 @@ class ProjectionRunner:
 
     def __post_init__(self, wakeups: TopicWakeups | None) -> None:
         self.group_id = f"{self.service}.{self.projection.name}"
+        self.commits = OffsetCommits(self.group_id)
         #: the projection's ``handles(type)``, if it has one: other types are not validated
         self._handles: Callable[[str], bool] | None = getattr(self.projection, "handles", None)
         self.gaps = GapTracker(self.service, self.projection.name)
@@ -215,7 +217,10 @@ class ProjectionRunner:
         subscriber(self._on_batch)
 
         async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord, ...]:  # type: ignore[type-arg]
-            return tuple(await poller.poll(consumer, max_records))
+            records = tuple(await poller.poll(consumer, max_records))
+            if not records:
+                await self.quiet(consumer)
+            return records
 
         subscriber.get_msg = get_msg  # type: ignore[method-assign]
 
@@ -227,14 +232,13 @@ class ProjectionRunner:
         await self.commit(consumer, records)
 
     async def commit(self, consumer: AIOKafkaConsumer, records: Sequence[ConsumerRecord]) -> None:  # type: ignore[type-arg]
-        """Commit the batch's offsets, each partition's only up to its first unapplied gap."""
-        offsets = self.gaps.commit_offsets(records)
-        if not offsets:
-            return
-        try:
-            await consumer.commit(offsets)  # type: ignore[arg-type]
-        except KafkaError as exc:  # a rebalance: the batch may be delivered again, harmlessly
-            log.warning("projection %s: commit failed (%r); the batch may come again", self.group_id, exc)
+        """Commit the batch's offsets, each partition's only up to its first unapplied gap (at
+        most once a second while records come: :mod:`shared.offset_commits`)."""
+        await self.commits.applied(consumer, self.gaps.commit_offsets(records))
+
+    async def quiet(self, consumer: AIOKafkaConsumer) -> None:
+        """A poll came back empty (or the consumer stops): commit what :meth:`commit` held back."""
+        await self.commits.quiet(consumer)
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:  # type: ignore[type-arg]
         """Apply a batch of records: decode, apply idempotently, dead-letter what cannot apply.

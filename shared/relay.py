@@ -11,8 +11,9 @@ Exactly one relay per topic publishes at a time: it holds a PostgreSQL advisory 
 connection (released by the server if the process dies) and reads through that same connection,
 so a relay whose connection (and with it the lock) is gone notices before it publishes again.
 It wakes on NOTIFY (or, for appends made in its own process, on a direct poke), with a slow
-safety timer for a lost notification; after an acknowledged batch that fed a quiet partition it
-announces its topic, which wakes idle consumers in every process (:mod:`shared.topic_wakeups`).
+safety timer for a lost notification; after an acknowledged batch that fed a quiet partition (with
+``announce_every``: after every batch) it announces its topic, which wakes idle consumers in every
+process (:mod:`shared.topic_wakeups`).
 An event committed while the relay is idle goes out at once; under a steady load a round (read,
 produce request, checkpoint, each with a fixed cost far above an event's; the checkpoint goes
 with the next round's read) starts at most every ``ROUND_SECONDS`` and takes what
@@ -106,6 +107,7 @@ class OutboxRelay:
         batch_size: int = 1000,
         check: BrokerCheck | None = None,
         round_seconds: float = ROUND_SECONDS,
+        announce_every: bool = False,
     ) -> None:
         self._store = store
         self._connect = connect
@@ -117,6 +119,9 @@ class OutboxRelay:
         #: appends are already batched (one transaction per consumer batch, e.g. the HQ feed's):
         #: each commit then goes out at once, as there is nothing to gather behind it
         self.round_seconds = round_seconds
+        #: announce every acknowledged batch, not only one that fed a quiet partition: the topic's
+        #: consumers rest as soon as they caught up (``FetchPacing.announced``: HQ's input)
+        self.announce_every = announce_every
         self._wake = asyncio.Event()
         self._draining = False
         self._stopped = asyncio.Event()
@@ -263,12 +268,13 @@ class OutboxRelay:
         """Publish; keep the acknowledged prefix; raise the first failure (the caller backs off).
 
         The checkpoint is written after the broker acknowledged: at once for the first batch
-        after an idle wait, else (``defer``: a round of a steady load) with the relay's next
-        statement, its next read ≤ one round later: one round trip less per round; a crash in
-        between costs one more round of duplicates, never a loss. A mark and a failed batch's
-        prefix are written at once. The topic is announced with it only when the batch fed a
-        partition quiet for :data:`QUIET_SECONDS` (its consumers may have paused): under a
-        steady load not every round makes a NOTIFY for every listening process to take."""
+        after an idle wait or one to announce while rounds are paced, else (``defer``: a round of
+        a steady load) with the relay's next statement, its next read ≤ one round later: one round
+        trip less per round; a crash in between costs one more round of duplicates, never a loss.
+        A mark and a failed batch's prefix are written at once. The topic is announced with it
+        only when the batch fed a partition quiet for :data:`QUIET_SECONDS` (its consumers may
+        have paused): under a steady load not every round makes a NOTIFY for every listening
+        process to take; with ``announce_every`` (a broker that holds fetches) every batch is."""
         try:
             results = await self._publish(self.topic, batch)
         except Exception:
@@ -292,10 +298,12 @@ class OutboxRelay:
                 self._lost = "a produce was acknowledged below an offset acknowledged before"
                 return
             now = time.monotonic()
-            fed, quiet = self._fed_at, False
+            fed, quiet = self._fed_at, self.announce_every
             for partition, i in last.items():
                 tail[partition] = (tail[partition][0], event_id_of(batch[i].json) or "")
-                quiet = quiet or now - fed.get(partition, -QUIET_SECONDS) >= QUIET_SECONDS
+                quiet = (
+                    quiet or self.announce_every or now - fed.get(partition, -QUIET_SECONDS) >= QUIET_SECONDS
+                )
                 fed[partition] = now
             self.state = RelayState(batch[acked - 1].log_position, tail)
             self._published.inc(acked)
@@ -305,7 +313,9 @@ class OutboxRelay:
                 if now >= self._next_prune:
                     self._next_prune = now + 3600.0
                     await prune_marks(conn, self.topic)
-            self._unsaved = defer and not mark and acked == len(batch)
+            # an announcement is awaited by resting consumers: it waits for no paced round's sleep
+            paced = quiet and self.round_seconds > 0
+            self._unsaved = defer and not mark and not paced and acked == len(batch)
             self._unannounced = quiet
             if not self._unsaved:
                 await save(conn, self.topic, self.state, mark=mark, announce=quiet)

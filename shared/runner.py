@@ -330,6 +330,8 @@ def create_app(
                     topic=service.topic,
                     service=service.name,
                     batch_size=settings.relay_batch_size,
+                    # a broker that holds fetches: consumers of announced topics rest between batches
+                    announce_every=not settings.kafka_fetch_answers_early,
                     check=BrokerCheck(
                         settings.kafka_bootstrap_servers,
                         service.topic,

@@ -35,6 +35,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from shared import db_batch
 from shared.auth import Principal, is_allowed
@@ -69,6 +70,11 @@ __all__ = [
 ]
 
 _RECORD_CONTEXT = b"branchcare.private-text.v1\x00"
+#: a command's new texts (``$1``: a JSON array of rows, the ciphertext as hex)
+_INSERT_TEXTS = """INSERT INTO private_texts (text_id, owner, branch_id, ciphertext, length)
+SELECT r.text_id, r.owner, r.branch_id, decode(r.ciphertext, 'hex'), r.length
+FROM json_to_recordset($1::json)
+     AS r(text_id uuid, owner text, branch_id text, ciphertext text, length int)"""
 
 TextStatus = Literal["shown", "erased", "withheld", "elsewhere", "hidden", "unknown"]
 
@@ -275,14 +281,19 @@ class PrivateTexts:
             sealed = encrypt_record(
                 key, item.text.encode(), subject, context=self._record_context(item.ref.text_id)
             )
-            rows.append((item.ref.text_id, owner, branch_id, sealed, item.ref.length))
-        # one statement, queued with the command's append when a batch is open (shared.db_batch)
-        await db_batch.write(
-            conn,
-            """INSERT INTO private_texts (text_id, owner, branch_id, ciphertext, length)
-               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::int[])""",
-            *(list(column) for column in zip(*rows, strict=True)),
-        )
+            rows.append(
+                {
+                    "text_id": item.ref.text_id,
+                    "owner": owner,
+                    "branch_id": branch_id,
+                    "ciphertext": sealed.hex(),
+                    "length": item.ref.length,
+                }
+            )
+        # one statement, queued with the command's append when a batch is open (shared.db_batch);
+        # the rows as one JSON parameter, not five arrays (asyncpg encodes an array per column:
+        # issue 19), the ciphertext as hex
+        await db_batch.write(conn, _INSERT_TEXTS, to_json(rows).decode())
 
     def _record_context(self, text_id: UUID) -> bytes:
         return _RECORD_CONTEXT + self.context.encode() + b"\x00" + text_id.bytes

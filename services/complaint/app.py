@@ -44,7 +44,7 @@ from services.complaint.metrics import COMPLAINTS_BY_STATUS, COMPLAINTS_ON_HOLD
 from services.complaint.regclocks import ClockMath
 from services.complaint.regulation import branch_calendar_name
 from shared.actors import SLA_CLOCK
-from shared.commands import CheckBranch, CommandHandler, CommandResult, PendingTexts
+from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts
 from shared.contracts.complaint import Category, Channel
 from shared.contracts.feedback import NegativeFeedbackReceived
 from shared.contracts.followup import VerificationFailed
@@ -59,6 +59,7 @@ from shared.runner import ServiceContext, components_of
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.policy import PolicyBook
 from shared.sla.scheduler import DeadlineScheduler, Kind
+from shared.stream_cache import StreamCache
 from shared.stream_commands import StreamCommands
 from shared.texts import PrivateTexts, texts_for
 
@@ -103,6 +104,7 @@ class ComplaintApp:
             for clock in profile.clocks.values():
                 SLA_BREACHES.labels("complaint", clock.sla)
                 SLA_MET.labels("complaint", clock.sla)
+        self.stream_cache: StreamCache[Complaint] = StreamCache(self.settings.stream_cache_size)
         #: staff commands on a case and its load: the shared entry points every service offers
         self.handler: CommandHandler[Command, Complaint] = CommandHandler(
             "complaint",  # the service, its store, the decider and the clock: types mypy tells apart
@@ -115,6 +117,8 @@ class ComplaintApp:
             # writes go as one statement, without BEGIN and COMMIT (``shared.one_statement``)
             one_statement=True,
             read_with=CASE_READ,
+            # the cases' decoded streams by version: a step decodes only the events after them
+            stream_cache=self.stream_cache,
         )
         self.cases = StreamCommands(self.handler, stream_id=stream_id, noun="complaint")
         self.execute = self.cases.execute
@@ -234,9 +238,16 @@ class ComplaintApp:
 
         if create.keyed or merging:  # the key's claim, the complainant's lock: a transaction
             async with self.store.transaction() as conn:
-                return await record(conn)
-        # a plain receipt locks nothing and queues every write: one statement, no BEGIN/COMMIT
-        return await self.store.one_statement(record)
+                received = await record(conn)
+        else:  # a plain receipt locks nothing and queues every write: one statement, no BEGIN/COMMIT
+            received = await self.store.one_statement(record)
+        result, merged = received
+        if not merged and result.state.complaint_id is not None:  # a new stream, committed: cached
+            empty = Loaded(self.decider.initial_state, 0, [])
+            self.stream_cache.appended(
+                stream_id(result.state.complaint_id), empty, result.state, result.events
+            )
+        return received
 
     async def execute_in(
         self,

@@ -28,6 +28,9 @@ class ComplaintSettings(BaseSettings):
     scheduler_period_seconds: float = 1.0
     #: how often the complaints-by-status gauge is refreshed from the board
     gauge_period_seconds: float = 15.0
+    #: cases whose decoded stream each process keeps, by version (``shared.stream_cache``): a
+    #: step's load then decodes only the events it has not seen; ~10 KB a case of ten events
+    stream_cache_size: int = 4096
     #: name of the reactions projection; its consumer group is ``complaint.<name>`` (a new name
     #: reads the other contexts' topics from the beginning, e.g. after a rebuild)
     reactions_name: str = "reactions"

@@ -249,6 +249,10 @@ class ClockMath:
 
     def __init__(self, regulation: Regulation) -> None:
         self.regulation = regulation
+        #: business-day due times by (profile, calendar, start, limit): the day-by-day walk is
+        #: the same for every case started that day (an acknowledgement, a classification and the
+        #: steps a view lists each asked it again: issue 19). The calendars never change.
+        self._business_due: dict[tuple[str, str | None, datetime, int], datetime] = {}
 
     def _calendar(self, clock: RegClock) -> tuple[BusinessCalendar, frozenset[int]]:
         profile = self.regulation.profile(clock.profile)
@@ -261,8 +265,17 @@ class ClockMath:
         ``until`` is given: then it counts up to that moment (is the limit passed *now*?)."""
         limit = clock.limit if limit is None else limit
         if clock.unit is LimitUnit.business_days:
-            calendar, weekdays = self._calendar(clock)
-            return end_of_day(nth_business_day_after(clock.started_at, limit, calendar, weekdays), calendar)
+            key = (clock.profile, clock.calendar, clock.started_at, limit)
+            due = self._business_due.get(key)
+            if due is None:
+                if len(self._business_due) >= 4096:
+                    self._business_due.clear()
+                calendar, weekdays = self._calendar(clock)
+                due = end_of_day(
+                    nth_business_day_after(clock.started_at, limit, calendar, weekdays), calendar
+                )
+                self._business_due[key] = due
+            return due
         return ALWAYS_OPEN.add_open_time(clock.started_at, limit * DAY, clock.closed_pauses(until))
 
     def duration(self, clock: RegClock, limit: int | None = None) -> timedelta:

@@ -43,11 +43,12 @@ from shared.auth import Principal, is_allowed, requires, requires_on
 from shared.auth.dependencies import actor_metadata
 from shared.command_routes import CommandCall, Ran, ViewAnswer
 from shared.commands import CommandResult, Loaded
+from shared.decider import NotFound
 from shared.envelope import Envelope
 from shared.http import BranchIdPath
 from shared.idempotency import AlreadyCreated, Create, IdempotencyKey, replay
 from shared.runner import ServiceContext
-from shared.sla.deadlines import Deadline
+from shared.sla.deadlines import Deadline, by_due_time
 from shared.texts import TextReader, may_read_texts, refs_in
 
 router = APIRouter(tags=["complaints"])
@@ -230,14 +231,18 @@ async def get_complaint(
     app: App,
     staff: Annotated[Principal, Depends(requires_on("complaint.read", complaint_branch))],
     response: Response,
+    stream: Annotated[Loaded[d.Complaint], Depends(complaint_stream)],
 ) -> ComplaintView:
-    """The case: its state, its history of events, its deadlines with the time remaining."""
-    loaded = await app.get(complaint_id)
+    """The case: its state, its history of events, its deadlines with the time remaining.
+
+    Shown from the branch check's load (``complaint_stream``, once per request): the stream, the
+    case's deadlines and its texts were read with it in one statement."""
+    loaded = _existing(complaint_id, stream)
     branch = loaded.history[0].branch_id
     staff.check_branch(branch)
     response.headers["ETag"] = f'"{loaded.version}"'
-    deadlines = await app.deadlines_of(complaint_id)
-    reader = await reader_for(app, loaded.state, staff, branch, loaded.history)
+    deadlines = await _deadlines(app, complaint_id, loaded)
+    reader = await reader_for(app, loaded.state, staff, branch, loaded.history, loaded)
     return view(
         complaint_id,
         loaded.state,
@@ -250,6 +255,20 @@ async def get_complaint(
         loaded.history,
         steps=allowed_steps(app.decider.decide, loaded.state, app.clock.now()),
     )
+
+
+def _existing(complaint_id: UUID, stream: Loaded[d.Complaint]) -> Loaded[d.Complaint]:
+    if stream.version == 0:
+        raise NotFound(f"complaint {complaint_id} does not exist")
+    return stream
+
+
+async def _deadlines(app: ComplaintApp, complaint_id: UUID, loaded: Loaded[d.Complaint]) -> list[Deadline]:
+    """The case's deadlines as read with its stream (ordered as ``Deadlines.list_for`` orders
+    them), else read now."""
+    if isinstance(loaded.locked, CaseRead):
+        return by_due_time(loaded.locked.deadlines)
+    return await app.deadlines_of(complaint_id)
 
 
 @router.get("/branches/{branch_id}/complaints", response_model=Board)
@@ -300,11 +319,12 @@ async def explain_deadlines(
     complaint_id: UUID,
     app: App,
     staff: Annotated[Principal, Depends(requires_on("complaint.read", complaint_branch))],
+    stream: Annotated[Loaded[d.Complaint], Depends(complaint_stream)],
 ) -> dict[str, Any]:
     """Which rule set each deadline and why: profile, rule text and citation, start and basis,
     limit and how it counts, the calendar, pauses and extensions — replayed from the case's
     history and set beside the live deadline (``agrees``)."""
-    loaded = await app.get(complaint_id)
+    loaded = _existing(complaint_id, stream)
     staff.check_branch(loaded.history[0].branch_id)
-    deadlines = await app.deadlines_of(complaint_id)
+    deadlines = await _deadlines(app, complaint_id, loaded)
     return explain(str(complaint_id), loaded.state, deadlines, app.regulation, app.clock.now())

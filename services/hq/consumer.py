@@ -77,5 +77,6 @@ class HqConsumer(BatchConsumer):
             hooks=HqHooks(ctx, projection),
             consumer_options={"max_partition_fetch_bytes": 8 * 1024 * 1024},
             create_missing_topics=True,  # a branch topic lost with its broker: HQ reads the others
+            announced=True,  # the HQ feed's relay announces every batch (services/hqfeed/service.py)
         )
         self.config = config

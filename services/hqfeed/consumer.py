@@ -18,6 +18,10 @@ a gap). What is the aggregator's own:
 
 A linger at least as long as the window folds one batch per window and publishes everything
 together, as before this split.
+
+Against a broker that holds fetches (the embedded one) the consumer rests once it has taken all
+there is, until a relay announces one of its topics (``shared.fetch_pacing``, ``announced``): it
+fetched ~50 times a second at 100 creates/s, most fetches empty, a sixth of the broker's requests.
 """
 
 from __future__ import annotations
@@ -69,5 +73,8 @@ class FeedConsumer(BatchConsumer):
             on_commit=ctx.store.notifier.poke,  # the contract events are committed: wake the relay
             # also without holding: deltas held before a restart under other settings go out
             hooks=WindowFlush(ctx, projection, config.window_seconds),
+            # every relay announces each batch when the broker holds fetches (shared/runner.py):
+            # rest between them instead of fetching 24 partitions on every 10 ms
+            announced=True,
         )
         self.config = config

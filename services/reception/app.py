@@ -1,24 +1,27 @@
 """Reception command handling: visits and phone calls, their read models and SLA deadlines.
 
 Every command runs in one transaction (``shared.commands.CommandHandler`` with a command built
-inside it): catalogue look-ups and ticket numbers are resolved here and handed to the pure deciders
-inside the commands. Lock order, the same everywhere (so concurrent commands and the SLA scheduler
-never deadlock): the subject's deadline rows, then ticket counter, then the stream's events, then
-read-model rows (visits, counters).
+inside it), but two hot ones that need none: an arrival without an idempotency key (its ticket
+number taken by a statement of its own, then its writes as one statement: ``tickets.py``,
+``shared.one_statement``) and call-next (``call_next.py``). Catalogue look-ups and ticket numbers
+are resolved here and handed to the pure deciders inside the commands. Lock order, the same
+everywhere (so concurrent commands and the SLA scheduler never deadlock): the subject's deadline
+rows, then ticket counter, then the stream's events, then read-model rows (visits, counters).
 
-Round trips (issue 19): one statement locks and reads the deadline rows (call-next: picks the visit
-first, and the counter's row too: ``call_next.py``) and loads the stream (``locks.py``); a visit's
-event, lobby rows and wait clock are queued (``shared.db_batch``) and go to PostgreSQL as one
-statement at commit, with the audit row; a new visit locks and loads nothing (its id is new: no
-deadline row of it exists for the scheduler to
-hold). The locks of one statement are taken in the order PostgreSQL runs its parts: a cycle with
-another writer is still possible, and is retried as a deadlock (``CommandHandler``).
+Round trips (issue 19): one statement locks and reads the deadline rows and loads the stream
+(``locks.py``); a visit's event, lobby rows and wait clock are queued (``shared.db_batch``) and go
+to PostgreSQL as one statement at commit, with the audit row; a new visit locks and loads nothing
+(its id is new: no deadline row of it exists for the scheduler to hold). call-next locks nothing:
+its first statement picks and reads, its second writes and checks (``call_next.py``). The locks of
+one statement are taken in the order PostgreSQL runs its parts: a cycle with another writer is
+still possible, and is retried as a deadlock (``CommandHandler``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar, Unpack
@@ -27,7 +30,7 @@ from uuid import UUID
 import asyncpg
 
 from services.reception import decider as v
-from services.reception import locks
+from services.reception import locks, tickets
 from services.reception import phone as p
 from services.reception.call_next import VisitTaken, next_in_line
 from services.reception.catalogue import Catalogue
@@ -148,22 +151,10 @@ class Reception:
         now = self.clock.now()
 
         def start(branch_id: str, visit_id: UUID) -> VisitStep:
-            async def make(conn: asyncpg.Connection, _: Loaded[v.Visit]) -> v.Arrive:
-                express = None
-                if service_type is not None:
-                    line = self.catalogue.line_for(
-                        service_type, relationship_manager=bool(relationship_manager)
-                    )
-                    day = local_day(self.book, branch_id, now)
-                    number = await next_number(conn, branch_id, line.name, day)
-                    express = v.Express(
-                        service_type=service_type,
-                        line=line.name,
-                        ticket=line.ticket(number),
-                        day=day,
-                        notes=notes,
-                    )
-                return v.Arrive(
+            taken = tickets.Taken()  # a number taken on its own, kept for a re-run of the command
+
+            async def make(conn: asyncpg.Connection, loaded: Loaded[v.Visit]) -> v.Arrive:
+                command = v.Arrive(
                     visit_id=visit_id,
                     arrival=arrival,
                     at=now,
@@ -173,8 +164,19 @@ class Reception:
                     relationship_manager=relationship_manager,
                     priority=priority,
                     accessibility=tuple(accessibility),
-                    express=express,
                 )
+                if service_type is None:
+                    return command
+                line = self.catalogue.line_for(service_type, relationship_manager=bool(relationship_manager))
+                day = local_day(self.book, branch_id, now)
+                express = v.Express(
+                    service_type=service_type, line=line.name, ticket=_NO_TICKET, day=day, notes=notes
+                )
+                # checked first: a refused arrival takes no number (outside a transaction the
+                # number commits on its own: ``tickets.py``)
+                v.check_arrival(loaded.state, replace(command, express=express))
+                number = await tickets.take(conn, branch_id, line.name, day, taken)
+                return replace(command, express=replace(express, ticket=line.ticket(number)))
 
             return make
 
@@ -194,18 +196,38 @@ class Reception:
         :class:`~shared.idempotency.AlreadyCreated`."""
         create = create or Create.none()
         visit_id = create.new_id()
-        command = claim_first(create, start(branch_id, visit_id), resource_id=str(visit_id), status=201)
-        return self._observed(
-            await self.visits.execute(
-                v.stream_id(visit_id),
+        stream = v.stream_id(visit_id)
+        if create.keyed:  # the key's claim commits or rolls back with the visit: a transaction
+            claimed = claim_first(create, start(branch_id, visit_id), resource_id=str(visit_id), status=201)
+            return self._observed(
+                await self.visits.execute(
+                    stream,
+                    claimed,
+                    meta=meta,
+                    branch_id=branch_id,
+                    must_exist=False,
+                    texts=texts,
+                    fresh=True,  # a new id (the key's, claimed first): nothing to lock or load
+                )
+            )
+
+        command = start(branch_id, visit_id)  # one builder: a re-run keeps the number it took
+
+        async def record(conn: asyncpg.Connection) -> CommandResult[v.Visit]:
+            # a new stream (a random id): nothing to lock or load, no savepoint; its writes are
+            # queued and go with the append as one statement when this returns
+            return await self.visits.execute_in(
+                conn,
+                stream,
                 command,
                 meta=meta,
                 branch_id=branch_id,
                 must_exist=False,
                 texts=texts,
-                fresh=True,  # a new id (random or the key's, claimed first): nothing to lock or load
+                savepoint=False,
             )
-        )
+
+        return self._observed(await self.store.one_statement(record))
 
     async def visit(
         self, visit_id: UUID, command: VisitStep, *, meta: Metadata, **options: Unpack[Options]
@@ -327,8 +349,11 @@ class Reception:
     ) -> None:
         """The lobby rows and the wait clock, queued with the append (``shared.db_batch``): one
         statement with it in a command's transaction, at once in the scheduler's."""
-        opened = locked.opened if isinstance(locked, SubjectLocks) else []  # by this call
-        await self.visit_rows.queue(conn, state, envelopes, opened=opened[-1] if opened else None)
+        first = locked if isinstance(locked, SubjectLocks) else None
+        opened = first.opened[-1] if first and first.opened else None  # the counter this call opened
+        # call-next's counter row, read without a lock: written only if still as read
+        read = first.counter if first else None
+        await self.visit_rows.queue(conn, state, envelopes, opened=opened, read=read)
         if not self.slas.moves_visit(envelopes):
             return
         deadlines = await self._visit_deadlines(conn, state, envelopes, locked)

@@ -37,9 +37,10 @@ class Options(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class CounterRead:
-    """A counter as call-next's first statement locked and read it: its ``counters`` row (None when
-    it has none yet) and, unless the row shows it open today, its stream (``Counters.before_call``
-    then decides on it without reading it again)."""
+    """A counter as call-next's first statement read it (without a lock): its ``counters`` row
+    (None when it has none yet) and, unless the row shows it open today, its stream
+    (``Counters.before_call`` then decides on it without reading it again). The call's write of
+    the row checks it is still so (``projections.COUNTER_MOVED``)."""
 
     branch_id: str
     counter_id: str
@@ -49,9 +50,10 @@ class CounterRead:
 
 @dataclass(frozen=True)
 class SubjectLocks:
-    """What a visit's or call's command locked and read first, in its transaction: the subject's
-    deadline rows (changed in memory by ``after_change``, written with the append) and, for
-    call-next, the counter (:class:`CounterRead`)."""
+    """What a visit's or call's command locked and read first, in its transaction (call-next:
+    read, unlocked, in its first statement): the subject's deadline rows (changed in memory by
+    ``after_change``, written with the append) and, for call-next, the counter
+    (:class:`CounterRead`)."""
 
     deadlines: DeadlineCache
     counter: CounterRead | None = None

@@ -3,7 +3,8 @@ a call takes on its counter (inside the call's own transaction).
 
 Lock order as everywhere in reception (``app.py``): the counter's ``counters`` row
 (``FOR UPDATE``, it says whether a customer is at it), then the counter's stream, then the row's
-state. A call locks the same row first, so a call and a pause of one counter never interleave.
+state. A call locks the same row first, so a call and a pause of one counter never interleave;
+call-next reads it unlocked and writes it only if unchanged (``projections.COUNTER_MOVED``).
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ class Counters:
         call_locks: object = None,
     ) -> None:
         """In the call's transaction: refuse a paused counter, open a closed one (``counter.py``).
-        No savepoint: the call's transaction is retried whole on a conflict (and the ``counters``
-        row, locked first by the call, already serialises the counter's writers). The counter's
+        No savepoint: the call's transaction (call-next: its statement) is retried whole on a
+        conflict (and the ``counters`` row, locked first by the call or checked unchanged by
+        call-next's write of it, already serialises the counter's writers). The counter's
         append is queued: it goes to PostgreSQL in one statement with the call's own.
         ``preloaded``: the counter's stream as the call's first statement read it (call-next).
 

@@ -1,9 +1,11 @@
 """What a reception command locks first, and reads in the same statement (``lock_first``).
 
 Lock order as everywhere in reception (``app.py``): the subject's deadline rows, then the counter's
-row. One statement locks them, reads the deadline rows and loads the visit's (or call's) stream;
-call-next's picks the visit from the lobby board first and also reads the counter's row and, unless
-the row shows the counter open today, the counter's stream (``call_next.py``). What it read
+row. One statement locks them, reads the deadline rows and loads the visit's (or call's) stream.
+call-next's first statement (``call_next.py``) picks the visit from the lobby board and reads the
+same (and the counter's row and, unless the row shows the counter open today, the counter's
+stream) but locks nothing: call-next is one statement after it, whose checks serialise instead
+(the appends' version checks, the counter row's write checking the row is as read). What it read
 travels as a value (:class:`~services.reception.command_types.SubjectLocks` in ``Loaded.locked``,
 then ``after_change``'s last argument): the command reads nothing again.
 """
@@ -29,8 +31,9 @@ SELECT s.*, d.* FROM ({stream}) AS s
 LEFT JOIN LATERAL (SELECT * FROM deadlines WHERE subject_id = $2 FOR UPDATE) AS d ON true
 """
 
-#: the counter's row locked, and the counter's stream read unless the row shows it open since the
-#: day's start ($5): branch $3, counter $4, the counter's stream $6
+#: the counter's row, and the counter's stream read unless the row shows it open since the day's
+#: start ($5): branch $3, counter $4, the counter's stream $6 (read, not locked: call-next's write
+#: of the row checks it is unchanged, ``projections.COUNTER_MOVED``)
 _COUNTER = """
 LEFT JOIN LATERAL (
     SELECT r.visit_id, r.ticket, r.state, r.state_since,
@@ -38,7 +41,7 @@ LEFT JOIN LATERAL (
     FROM (SELECT 1) AS one
     LEFT JOIN LATERAL (
         SELECT visit_id, ticket, state, state_since FROM counters
-        WHERE branch_id = $3 AND counter_id = $4 FOR UPDATE
+        WHERE branch_id = $3 AND counter_id = $4
     ) AS r ON true
 ) AS c ON true
 """
@@ -46,11 +49,12 @@ LEFT JOIN LATERAL (
 _COUNTER_COLUMNS = """c.visit_id AS counter_visit_id, c.ticket AS counter_ticket,
        c.state AS counter_state, c.state_since AS counter_state_since, c.history AS counter_history"""
 
-#: call-next in one statement (issue 19): the next visit of line $2 (branch $3) picked from the
+#: call-next's first statement (issue 19): the next visit of line $2 (branch $3) picked from the
 #: lobby board (priority first, then by ticket; not those of $1, found no longer waiting), its
-#: deadline rows locked and its stream read, then the counter (:data:`_COUNTER`); no row: nobody
-#: is waiting. The board row is read, not locked: a visit called meanwhile by another counter
-#: fails this attempt at the append's version check, and the next attempt picks afresh.
+#: deadline rows and its stream read, then the counter (:data:`_COUNTER`); no row: nobody is
+#: waiting. Nothing is locked: a visit called meanwhile by another counter (or whose deadline the
+#: SLA scheduler fired: it appends to the visit's stream too) fails this attempt at the append's
+#: version check, and the next attempt picks afresh.
 _PICK_CALL = f"""
 WITH pick AS (
     SELECT 'visit-' || visit_id AS stream_id, visit_id::text AS subject FROM visits
@@ -59,7 +63,7 @@ WITH pick AS (
 )
 SELECT p.stream_id AS picked, {history_sql("p.stream_id")} AS history, d.*, {_COUNTER_COLUMNS}
 FROM pick AS p
-LEFT JOIN LATERAL (SELECT * FROM deadlines WHERE subject_id = p.subject FOR UPDATE) AS d ON true
+LEFT JOIN LATERAL (SELECT * FROM deadlines WHERE subject_id = p.subject) AS d ON true
 {_COUNTER}
 """
 
@@ -94,7 +98,7 @@ async def pick_for_call(
     passed: Sequence[UUID] = (),
 ) -> tuple[str, Locked] | None:
     """call-next's first statement (:data:`_PICK_CALL`): the stream of the visit it picked and
-    what it locked and read (``Locked.stream``: the stream's row for
+    what it read (``Locked.stream``: the stream's row for
     ``CommandHandler.loaded_from``); None when nobody is waiting. ``passed``: visits to leave
     out (found no longer waiting by an earlier attempt)."""
     sql = _PICK_CALL.format(counter_history=history_sql("$6"))

@@ -17,6 +17,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.reception.command_types import CounterRead
 from services.reception.counter import Counter
 from services.reception.decider import Visit
 from services.reception.phone import PhoneCall
@@ -73,13 +74,21 @@ class VisitRows(_StateRows[Visit]):
         state: Visit,
         envelopes: Sequence[Envelope],
         opened: Counter | None = None,
+        read: CounterRead | None = None,
     ) -> None:
         """:meth:`_StateRows.queue`; ``opened``: the counter the call opened, whose row is written
-        here with the customer at it (its own command left it: ``Counters.before_call``)."""
-        await self._write(partial(db_batch.write, conn), state, envelopes, opened)
+        here with the customer at it (its own command left it: ``Counters.before_call``);
+        ``read``: the counter's row as call-next read it without a lock: written only if it is
+        still so (:data:`COUNTER_MOVED`)."""
+        await self._write(partial(db_batch.write, conn), state, envelopes, opened, read)
 
     async def _write(
-        self, run: _Run, state: Visit, envelopes: Sequence[Envelope], opened: Counter | None = None
+        self,
+        run: _Run,
+        state: Visit,
+        envelopes: Sequence[Envelope],
+        opened: Counter | None = None,
+        read: CounterRead | None = None,
     ) -> None:
         if not envelopes:
             return
@@ -90,7 +99,7 @@ class VisitRows(_StateRows[Visit]):
         # one counter write per command: two on one row in one batched statement would not both apply
         for env in counter_events[-1:]:
             if env.type == VisitCalled.event_type:
-                await self._counter_busy(run, branch_id, state.visit_id, env.data, opened)
+                await self._counter_busy(run, branch_id, state.visit_id, env.data, opened, read)
             else:
                 await self._counter_free(run, branch_id, state.visit_id, env.occurred_at)
 
@@ -160,6 +169,7 @@ class VisitRows(_StateRows[Visit]):
         visit_id: UUID | None,
         data: dict[str, object],
         opened: Counter | None = None,
+        read: CounterRead | None = None,
     ) -> None:
         # a customer re-called from another counter frees the first one
         await run(
@@ -170,11 +180,15 @@ class VisitRows(_StateRows[Visit]):
             data["counter_id"],
         )
         at = datetime.fromisoformat(str(data["at"]))
+        guard: tuple[object, ...] = ()
+        if read is not None and (read.branch_id, read.counter_id) == (branch_id, data["counter_id"]):
+            row = read.row or {}
+            guard = (row.get("visit_id"), row.get("state"), row.get("state_since"))
         if opened is not None:
             # the counter's own row write (CounterRows) and this one, as one: what CounterRows
             # writes for an open counter, then the customer at it
             await run(
-                _BUSY_OPENED,
+                _BUSY_OPENED_GUARDED if guard else _BUSY_OPENED,
                 branch_id,
                 data["counter_id"],
                 data["staff_id"],
@@ -184,10 +198,20 @@ class VisitRows(_StateRows[Visit]):
                 at,
                 opened.since or at,
                 list(opened.lines),
+                *guard,
             )
             return
+        busy = _BUSY_GUARDED if guard else _BUSY
         await run(
-            _BUSY, branch_id, data["counter_id"], data["staff_id"], visit_id, data["ticket"], data["line"], at
+            busy,
+            branch_id,
+            data["counter_id"],
+            data["staff_id"],
+            visit_id,
+            data["ticket"],
+            data["line"],
+            at,
+            *guard,
         )
 
     async def _counter_free(self, run: _Run, branch_id: str, visit_id: UUID | None, at: datetime) -> None:
@@ -225,6 +249,33 @@ ON CONFLICT (branch_id, counter_id) DO UPDATE SET
                       THEN counters.busy_since ELSE EXCLUDED.busy_since END,
     last_active_at = EXCLUDED.last_active_at, state = EXCLUDED.state, pause_reason = NULL,
     state_since = EXCLUDED.state_since, lines = EXCLUDED.lines"""
+
+
+#: what a call's write of its counter's row aborts with when the row is no longer as call-next
+#: read it (without a lock): another call, a pause or a close got there first (``call_next.py``)
+COUNTER_MOVED = "branchcare: counter moved"
+
+
+def _guarded(sql: str, first: int) -> str:
+    """``sql`` (:data:`_BUSY`, :data:`_BUSY_OPENED`) that writes over the counter's row only if the
+    row is as it was read (visit ${first}, state ${first + 1}, since ${first + 2}; all NULL: there
+    was none), else aborts its statement (a cast of :data:`COUNTER_MOVED` that fails). On a row a
+    concurrent writer holds, ``ON CONFLICT DO UPDATE`` waits and then checks its latest version."""
+    a, b, c = first, first + 1, first + 2
+    check = (
+        f"visit_id = CASE WHEN (counters.visit_id, counters.state, counters.state_since)\n"
+        f"        IS NOT DISTINCT FROM (${a}::uuid, ${b}::text, ${c}::timestamptz) THEN EXCLUDED.visit_id\n"
+        f"        ELSE ('{COUNTER_MOVED} ' || counters.branch_id || ' ' || counters.counter_id)::uuid\n"
+        "    END, ticket"
+    )
+    guarded = sql.replace("visit_id = EXCLUDED.visit_id, ticket", check, 1)
+    if guarded == sql:
+        raise ValueError("not a counter's busy write")
+    return guarded
+
+
+_BUSY_GUARDED = _guarded(_BUSY, 8)
+_BUSY_OPENED_GUARDED = _guarded(_BUSY_OPENED, 10)
 
 
 def _service_seconds(v: Visit) -> float | None:

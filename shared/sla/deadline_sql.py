@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_json
+
 if TYPE_CHECKING:
     from shared.sla.deadlines import Deadline
 
@@ -43,8 +45,21 @@ COLUMNS = """deadline_id, subject_type, subject_id, stream_id, branch_id, sla, p
     duration_seconds, milestones, started_at, pauses, state, due_at, fired, next_fire_at, next_fire_kind,
     ended_at"""
 
-#: every changed deadline of a command in one statement: one row per SLA (arrays of arrays must be
-#: rectangular in PostgreSQL, so milestones and fired travel as JSON texts)
+#: the columns of a :data:`UPSERT_MANY` row, in :func:`row_values`' order, with the types the JSON
+#: record is read as (milestones, pauses and fired travel as JSON texts: arrays of arrays must be
+#: rectangular in PostgreSQL, and a text is what the row holds already)
+_RECORD = """deadline_id uuid, subject_type text, subject_id text, stream_id text, branch_id text, sla text,
+    policy text, rule text, counting text, duration_seconds double precision, milestones text,
+    started_at timestamptz, pauses text, state text, due_at timestamptz, fired text,
+    next_fire_at timestamptz, next_fire_kind text, ended_at timestamptz"""
+_NAMES = tuple(column.split()[0] for column in _RECORD.split(","))
+assert _NAMES == tuple(c.strip() for c in COLUMNS.split(",")), "the record's columns are the table's"
+
+#: every changed deadline of a command in one statement: one row per SLA, all of them in ONE JSON
+#: parameter (``$1``, an array of objects, :func:`upsert_arguments`). Nineteen array parameters
+#: cost asyncpg an iterable check and an element encoder per column and per row on every command
+#: (issue 19: half of a create's ``_do_execute`` was encoding arrays); one text costs a JSON dump
+#: in Rust, and PostgreSQL reads it back with the same types.
 UPSERT_MANY = f"""
 INSERT INTO deadlines ({COLUMNS})
 SELECT r.deadline_id, r.subject_type, r.subject_id, r.stream_id, r.branch_id, r.sla, r.policy, r.rule,
@@ -52,10 +67,7 @@ SELECT r.deadline_id, r.subject_type, r.subject_id, r.stream_id, r.branch_id, r.
        ARRAY(SELECT jsonb_array_elements_text(r.milestones::jsonb)::double precision),
        r.started_at, r.pauses::jsonb, r.state, r.due_at,
        ARRAY(SELECT jsonb_array_elements_text(r.fired::jsonb)), r.next_fire_at, r.next_fire_kind, r.ended_at
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::text[], $10::double precision[], $11::text[], $12::timestamptz[], $13::text[], $14::text[],
-            $15::timestamptz[], $16::text[], $17::timestamptz[], $18::text[], $19::timestamptz[])
-     AS r({COLUMNS})
+FROM json_to_recordset($1::json) AS r({_RECORD})
 ON CONFLICT (subject_id, sla) DO UPDATE SET
     deadline_id = EXCLUDED.deadline_id, subject_type = EXCLUDED.subject_type,
     stream_id = EXCLUDED.stream_id, branch_id = EXCLUDED.branch_id, policy = EXCLUDED.policy,
@@ -67,14 +79,16 @@ ON CONFLICT (subject_id, sla) DO UPDATE SET
 """
 
 
-def upsert_arguments(deadlines: Sequence[Deadline]) -> list[list[Any]]:
-    columns: list[list[Any]] = [[] for _ in range(19)]
+def upsert_arguments(deadlines: Sequence[Deadline]) -> list[str]:
+    """:data:`UPSERT_MANY`'s one argument: the deadlines as a JSON array of objects (instants with
+    their offsets and microseconds, ids as text, the duration in seconds: exact both ways)."""
+    rows = []
     for d in deadlines:
-        for column, value in zip(columns, row_values(d), strict=True):
-            column.append(value)
-    columns[10] = [_list_json(tuple(m)) for m in columns[10]]
-    columns[15] = [_list_json(tuple(f)) for f in columns[15]]
-    return columns
+        row = dict(zip(_NAMES, row_values(d), strict=True))
+        row["milestones"] = _list_json(tuple(d.milestones))
+        row["fired"] = _list_json(tuple(d.fired))
+        rows.append(row)
+    return [to_json(rows).decode()]
 
 
 def pauses_json(pauses: Sequence[tuple[datetime, datetime | None]]) -> str:

@@ -11,7 +11,7 @@ time is up becomes ``breached`` (still open: it can be met late, or paused and r
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -375,8 +375,7 @@ class DeadlineCache(Deadlines):
 
     def all(self) -> list[Deadline]:
         """The subject's deadlines as they are now, ordered like :meth:`Deadlines.list_for`."""
-        far = datetime.max.replace(tzinfo=UTC)
-        return sorted(self.rows.values(), key=lambda d: (d.due_at is None, d.due_at or far, d.sla))
+        return by_due_time(self.rows.values())
 
     async def _end(
         self, conn: asyncpg.Connection, subject_id: str, sla: str, at: datetime, state: str
@@ -409,6 +408,14 @@ class DeadlineCache(Deadlines):
     def _same(self, subject_id: str) -> None:
         if subject_id != self.subject_id:
             raise ValueError(f"deadlines of {self.subject_id} cached, not of {subject_id}")
+
+
+_FAR = datetime.max.replace(tzinfo=UTC)
+
+
+def by_due_time(deadlines: Iterable[Deadline]) -> list[Deadline]:
+    """Ordered as :meth:`Deadlines.list_for` reads them: by due time (none last), then SLA."""
+    return sorted(deadlines, key=lambda d: (d.due_at is None, d.due_at or _FAR, d.sla))
 
 
 def from_row(row: asyncpg.Record) -> Deadline:

@@ -3,7 +3,7 @@ version is checked, all events are inserted or none, in the order they were queu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -85,22 +85,29 @@ async def test_not_let_join_the_queued_append_is_sent_first(store: EventStore) -
     assert await versions(store, "a", "b") == [1, 1]
 
 
-async def test_outside_a_transaction_a_stale_stream_aborts_the_whole_statement(store: EventStore) -> None:
-    """One statement without BEGIN (``shared.one_statement``) commits what ran: a stream refused
-    there must abort all of it, the queued writes with it, as a rollback would."""
+async def test_in_one_statement_a_stale_stream_aborts_the_queued_writes_too(store: EventStore) -> None:
+    # no transaction to roll back (``shared.one_statement``): the refusal must abort the statement
     async with store.pool.acquire() as conn:
         await conn.execute("CREATE TABLE IF NOT EXISTS joined_side (note text)")
-    await store.append("visit-9", 0, make_envelopes("visit-9", 0, 1))
+    await store.append("visit-3", 0, make_envelopes("visit-3", 0, 1))
 
-    async def work(conn: asyncpg.Connection) -> None:
-        await db_batch.write(conn, "INSERT INTO joined_side VALUES ($1)", "stale")
-        await store.append_later(conn, "counter-9", 0, make_envelopes("counter-9", 0, 1))
-        append_many.let_join(conn)
-        await store.append_later(conn, "visit-9", 0, make_envelopes("visit-9", 0, 1))  # it is at 1
+    def work(expected: int) -> Callable[[asyncpg.Connection], Awaitable[int]]:
+        async def run(conn: asyncpg.Connection) -> int:
+            assert not conn.is_in_transaction()
+            await db_batch.write(conn, "INSERT INTO joined_side VALUES ($1)", f"at {expected}")
+            await store.append_later(conn, "counter-3", 0, make_envelopes("counter-3", 0, 1))
+            append_many.let_join(conn)
+            return await store.append_later(conn, "visit-3", expected, make_envelopes("visit-3", expected, 1))
+
+        return run
 
     with pytest.raises(ConcurrencyError) as refused:
-        await store.one_statement(work)
-    assert (refused.value.stream_id, refused.value.expected_version) == ("visit-9", 0)
+        await store.one_statement(work(0))  # visit-3 is at 1
+    assert (refused.value.stream_id, refused.value.expected_version) == ("visit-3", 0)
     assert refused.value.actual_version == 1
-    assert await versions(store, "counter-9", "visit-9") == [0, 1]
-    assert await store.read_rows("SELECT note FROM joined_side") == []
+    assert await versions(store, "counter-3", "visit-3") == [0, 1]
+    notes = await store.read_rows("SELECT note FROM joined_side")
+    assert notes == []
+    assert await store.one_statement(work(1)) == 2
+    assert await versions(store, "counter-3", "visit-3") == [1, 2]
+    assert [r["note"] for r in await store.read_rows("SELECT note FROM joined_side")] == ["at 1"]

@@ -32,7 +32,7 @@ IDLE_WAIT_MS = 3000
 
 @asynccontextmanager
 async def paced(
-    projection: Totals, store: EventStore, bootstrap: str, database_url: str
+    projection: Totals, store: EventStore, bootstrap: str, database_url: str, *, announced: bool = False
 ) -> AsyncIterator[ProjectionRunner]:
     settings = ServiceSettings(database_url=database_url, kafka_bootstrap_servers=bootstrap)
     broker = _kafka_broker(settings)
@@ -41,7 +41,11 @@ async def paced(
     runner = ProjectionRunner(
         projection, service="paced", pool=store.pool, broker=broker, registry=TEST_REGISTRY, wakeups=wakeups
     )
-    runner.subscribe(pacing=FetchPacing(IDLE_WAIT_MS, broker_answers_early=False), **FAST_GROUP_JOIN)
+    # announced: a long busy wait (held fetches of 2 s, pausing after 6 s without records), so that
+    # only resting once caught up explains a pause within one held fetch
+    busy = {"busy_wait_ms": 2000, "announced": True} if announced else {}
+    pacing = FetchPacing(IDLE_WAIT_MS, broker_answers_early=False, **busy)  # type: ignore[arg-type]
+    runner.subscribe(pacing=pacing, **FAST_GROUP_JOIN)
     await broker.start()
     try:
         yield runner
@@ -90,6 +94,38 @@ async def test_an_idle_consumer_stops_fetching_and_wakes_when_its_topic_is_annou
             await conn.close()
         await wait_until(lambda: has(store, "s1", 3), timeout=10)
         assert time.monotonic() - started < 1.0, "woken by the announcement, not the idle wait"
+
+
+async def test_a_consumer_of_announced_topics_rests_as_soon_as_it_caught_up_and_wakes_for_each_batch(
+    store: EventStore, topic: str, kafka: Any, database_url: str
+) -> None:
+    """HQ's consumer (the HQ feed's relay announces every batch): no fetching on after the records."""
+    bootstrap = kafka.bootstrap_servers
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with (
+            paced(Totals(topic), store, bootstrap, database_url, announced=True) as runner,
+            producer(bootstrap) as p,
+        ):
+            polling = runner.polling
+            assert polling is not None
+            for n in range(1, 6):
+                await send(p, topic, wire(make_envelope("s1", n, data={"n": n})))
+                started = time.monotonic()
+                await announce(conn, topic)
+                await wait_until(lambda n=n: has(store, "s1", n), timeout=20)  # type: ignore[misc]
+                # woken by the announcement, or the record came with a held fetch (2 s) after a
+                # wake-up for records already taken (every watcher also gets one at start)
+                assert n == 1 or time.monotonic() - started < 3.0
+            # it paused as soon as it had taken each record, not after 6 s without records
+            assert polling.rests >= 4, polling.rests
+            # a record nobody announced still comes, within the idle wait
+            await send(p, topic, wire(make_envelope("s1", 6, data={"n": 6})))
+            started = time.monotonic()
+            await wait_until(lambda: has(store, "s1", 6), timeout=10)
+            assert time.monotonic() - started <= IDLE_WAIT_MS / 1000 + 1.5
+    finally:
+        await conn.close()
 
 
 async def _async(value: bool) -> bool:

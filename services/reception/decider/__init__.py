@@ -75,6 +75,9 @@ def started(state: Visit, command: Command) -> bool:
 
 decide: Callable[[Visit, Command], Sequence[EventData]] = decide_by(STEPS, started)
 
+#: every reason an arrival is refused, without deciding it (its ticket number is taken before)
+check_arrival = steps.check_arrival
+
 
 visit_decider: Decider[Command, Visit] = Decider(Visit(), decide, evolve)
 
@@ -100,6 +103,7 @@ __all__ = [
     "Serve",
     "Status",
     "Visit",
+    "check_arrival",
     "decide",
     "evolve",
     "fold",

@@ -25,11 +25,33 @@ from shared.decider import DomainError
 from shared.registry import EventData
 
 
-def arrive(state: Visit, command: c.Arrive) -> list[EventData]:
+def check_arrival(state: Visit, command: c.Arrive) -> None:
+    """Every reason :func:`arrive` refuses, checked without deciding (no events built): an arrival
+    takes its ticket number before it is decided, so it checks this first (a refused arrival takes
+    no number, ``services/reception/tickets.py``)."""
     if state.status is not Status.none:
         raise DomainError("the visit has already started")
     if command.relationship_manager and not command.returning:
         raise DomainError("only a returning customer can have a relationship manager")
+    if command.express is not None:
+        _check_need(command.express.service_type, command.express.notes, command.customer_ref)
+
+
+def _check_need(service_type: r.ServiceType, notes: TextRef | None, customer_ref: str | None) -> None:
+    """Why a need is refused (a complaint's: no description, or nobody to reach)."""
+    if service_type is not r.ServiceType.complaint:
+        return
+    if notes is None or not notes.length:
+        raise DomainError("a complaint needs a description: say what the customer complains about in notes")
+    if customer_ref is None:
+        raise DomainError(
+            "a complaint needs the customer's reference (customer_ref) "
+            "so the complaint service can reach them"
+        )
+
+
+def arrive(state: Visit, command: c.Arrive) -> list[EventData]:
+    check_arrival(state, command)
     events: list[EventData] = [record(r.VisitArrived, command)]
     if command.relationship_manager:
         events.append(record(r.VisitRoutedToRelationshipManager, command))
@@ -69,14 +91,12 @@ def confirm_need(state: Visit, command: c.ConfirmNeed) -> list[EventData]:
 def _need(
     state: Visit, service_type: r.ServiceType, line: str, notes: TextRef | None, at: datetime
 ) -> list[EventData]:
+    _check_need(service_type, notes, state.customer_ref)
     events: list[EventData] = [
         r.NeedConfirmed(visit_id=id_of(state), service_type=service_type, line=line, notes=notes, at=at)
     ]
     if service_type is r.ServiceType.complaint:
-        if notes is None or not notes.length:
-            raise DomainError(
-                "a complaint needs a description: say what the customer complains about in notes"
-            )
+        assert notes is not None
         events.append(complaint(state, notes, at, None, from_need=True))
     return events
 

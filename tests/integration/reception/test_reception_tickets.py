@@ -1,13 +1,19 @@
-"""Ticket numbers: unique per branch, line and local day, also under concurrent arrivals."""
+"""Ticket numbers: unique per branch, line and local day, also under concurrent arrivals; a number
+may be skipped (an arrival failing after taking it, ``services/reception/tickets.py``), never
+issued twice, and a refused command takes none."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
+from services.reception.tickets import Taken, take
+from shared.contracts.reception import ServiceType
+from shared.decider import DomainError
+from shared.envelope import Metadata
 from tests.integration.reception.steps import arrive, ready_to_queue
 from tests.support.harness import RunService
 
@@ -68,3 +74,42 @@ async def test_a_refused_queue_command_does_not_use_up_a_number(run_service: Run
         assert (await arrive(svc, b, service_type="transfer"))["ticket"] == "A001"
         await svc.ok(visit, "check-documents", {"missing": []})
         assert (await svc.ok(visit, "queue"))["ticket"] == "A002"
+
+
+async def test_a_refused_arrival_does_not_use_up_a_number(run_service: RunService) -> None:
+    b = branch()
+    async with run_service("reception") as svc:
+        # an arrival is one statement with its number taken first on its own: decided before it
+        # takes one (the HTTP body refuses this one already: the app is asked directly)
+        app, meta = svc.app, Metadata(actor="agent-1")
+        refused = app.arrival(service_type=ServiceType.deposit_demand, relationship_manager="rm-1")
+        with pytest.raises(DomainError, match="returning"):
+            await app.arrive(b, refused, meta=meta)
+        made = app.arrival(
+            service_type=ServiceType.deposit_demand, relationship_manager="rm-1", returning=True
+        )
+        assert (await app.arrive(b, made, meta=meta)).state.ticket == "R001"
+
+
+class _RolledBack(Exception):
+    pass
+
+
+async def test_a_number_taken_on_its_own_is_kept_for_a_rerun_and_never_issued_twice(
+    run_service: RunService,
+) -> None:
+    b, day = branch(), date(2026, 3, 2)
+    async with run_service("reception") as svc, svc.app.pool.acquire() as conn:
+        taken = Taken()
+        assert await take(conn, b, "deposits", day, taken) == 1
+        # the command run again (its statement never ran): the number it took, not a skipped one
+        assert await take(conn, b, "deposits", day, taken) == 1
+        assert await take(conn, b, "deposits", day, Taken()) == 2  # another arrival: the next
+        in_transaction = Taken()
+        with pytest.raises(_RolledBack):
+            async with conn.transaction():
+                assert await take(conn, b, "deposits", day, in_transaction) == 3
+                raise _RolledBack
+        # rolled back with its transaction: 3 is free again, so a re-run must not keep it
+        assert await take(conn, b, "deposits", day, in_transaction) == 3
+        assert await take(conn, b, "deposits", day, Taken()) == 4

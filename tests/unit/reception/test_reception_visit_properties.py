@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.reception import decider as v
 from shared.contracts.reception import ServiceType, VisitLeft, VisitQueued, VisitServed
+from shared.decider import DomainError
 from tests.support.texts import rref
 from tests.unit.reception.reception_given import DAY, VISIT, at, visit
 
@@ -92,3 +96,47 @@ def test_visit_invariants_hold_for_any_sequence_of_commands(data: st.DataObject)
     if VisitServed in kinds:
         assert kinds.index(VisitQueued) < kinds.index(VisitServed)
         assert state.left_reason in (None, "served")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    returning=st.booleans(),
+    manager=st.sampled_from([None, "rm-1"]),
+    service_type=st.sampled_from([None, ServiceType.deposit_demand, ServiceType.complaint]),
+    notes=st.sampled_from([None, "card fee"]),
+    started=st.booleans(),
+    customer_ref=st.sampled_from([None, "cust_ref_0042"]),
+)
+def test_an_arrival_is_refused_by_check_arrival_exactly_when_the_decider_refuses_it(
+    returning: bool,
+    manager: str | None,
+    service_type: ServiceType | None,
+    notes: str | None,
+    started: bool,
+    customer_ref: str | None,
+) -> None:
+    """The ticket number is taken after ``check_arrival`` and before deciding: a refused arrival
+    must never get past the check (it would take a number for nothing)."""
+    express = None
+    if service_type is not None:
+        text = rref(notes) if notes else None
+        express = v.Express(service_type=service_type, line="deposits", ticket="A001", day=DAY, notes=text)
+    command = v.Arrive(
+        visit_id=VISIT,
+        arrival="walk_in",
+        at=at(0),
+        returning=returning,
+        customer_ref=customer_ref,
+        relationship_manager=manager,
+        express=express,
+    )
+    state = v.Visit()
+    if started:  # a visit that already arrived
+        state = v.fold(v.decide(state, v.Arrive(visit_id=VISIT, arrival="walk_in", at=at(0))))
+    try:
+        v.check_arrival(state, command)
+    except DomainError as checked:
+        with pytest.raises(DomainError, match=re.escape(str(checked))):
+            v.decide(state, command)
+        return
+    assert v.decide(state, command)
