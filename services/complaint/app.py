@@ -26,6 +26,7 @@ from services.complaint import projections
 from services.complaint.case_read import CASE_READ, CaseRead
 from services.complaint.clocks import ComplaintClocks
 from services.complaint.config import ComplaintSettings
+from services.complaint.decider import ComplaintDecider
 from services.complaint.domain import (
     Command,
     Complaint,
@@ -98,6 +99,8 @@ class ComplaintApp:
         self.regulation = self.settings.regulation(self.book)
         self.math = ClockMath(self.regulation)
         self.decider = make_decider(self.rules, self.regulation)
+        #: the same rules' refusals without their events, for the case view's allowed steps
+        self.refusal = ComplaintDecider(self.rules, self.regulation).refusal
         self.deadlines = Deadlines("complaint", ctx.clock, self.book)
         self.clocks = ComplaintClocks(self.deadlines, ctx.registry, self.math)
         for profile in self.regulation.profiles.values():  # the profiles' own SLAs start at 0 too

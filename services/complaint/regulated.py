@@ -173,13 +173,18 @@ class RegulatoryRules:
             timeline = f"A decision by {due:%Y-%m-%d} ({unit_words(clock.unit, clock.limit)})."
         return {"expected_response_by": due, "timeline": timeline[:2000]}
 
-    def classify(self, state: Complaint, command: Classify) -> list[ClockStart]:
-        """Codes must be in the profile's tables; a new business type may switch the rule."""
+    def check_codes(self, state: Complaint, command: Classify) -> None:
+        """Codes must be in the profile's tables (the only refusal of :meth:`classify`)."""
         profile = self.profile(state)
         for table, code in (("business_types", command.business_type), ("causes", command.cause_code)):
             problem = profile.check_code(table, code)
             if problem:
                 raise DomainError(problem)
+
+    def classify(self, state: Complaint, command: Classify) -> list[ClockStart]:
+        """Codes must be in the profile's tables; a new business type may switch the rule."""
+        self.check_codes(state, command)
+        profile = self.profile(state)
         business_type = command.business_type or state.effective_business_type
         events: list[ClockStart] = []
         for clock in state.clocks.open():

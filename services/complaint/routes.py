@@ -132,7 +132,7 @@ async def run_command(app: ComplaintApp, call: CommandCall) -> Ran:
         app.clock.now(),
         app.rules,
         reader,
-        steps=allowed_steps(app.decider.decide, result.state, app.clock.now()),
+        steps=allowed_steps(app.refusal, result.state, app.clock.now()),
     )
     return Ran(view=shown, version=result.version)
 
@@ -253,7 +253,7 @@ async def get_complaint(
         app.rules,
         reader,
         loaded.history,
-        steps=allowed_steps(app.decider.decide, loaded.state, app.clock.now()),
+        steps=allowed_steps(app.refusal, loaded.state, app.clock.now()),
     )
 
 

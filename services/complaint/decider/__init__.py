@@ -72,6 +72,26 @@ HANDLERS: dict[type, Handler] = {
     c.DecideReview: regulatory.decide_review,
 }
 
+#: command type → the refusals of its handler without building its events (the handler runs the
+#: same function first): what :meth:`ComplaintDecider.refusal` asks for the case view's
+#: allowed steps. A command not listed is decided in full there (its refusals and events interleave)
+CHECKS: dict[type, Callable[[Deciding, Any], object]] = {
+    c.Acknowledge: handling.may_acknowledge,
+    c.Classify: handling.may_classify,
+    c.StartInvestigation: handling.may_start_investigation,
+    c.Hold: handling.may_hold,
+    c.Resume: handling.may_resume,
+    c.Escalate: handling.may_escalate,
+    c.GiveProgressUpdate: handling.may_progress_update,
+    c.RecordCustomerLeft: intake.may_record_customer_left,
+    c.MergeIntoIncident: intake.may_merge,
+    c.ProposeSolutions: resolution.may_propose,
+    c.AcceptSolution: resolution.may_accept,
+    c.RejectSolution: resolution.may_reject,
+    c.ImplementSolution: resolution.may_implement,
+    c.ExtendRegulatoryDeadline: deadlines.may_extend,
+}
+
 
 class ComplaintDecider:
     """``decide`` under a set of :class:`ComplaintRules` and, for cases received under one, the
@@ -81,6 +101,8 @@ class ComplaintDecider:
         self.rules = rules
         self.regulation = regulation
         self.reg = RegulatoryRules(regulation) if regulation is not None else None
+        #: the last case :meth:`refusal` was asked about (a view asks ~20 commands of one state)
+        self._asked: Deciding | None = None
 
     def decide(self, state: Complaint, command: Command) -> Sequence[EventData]:
         handler = HANDLERS.get(type(command))
@@ -89,6 +111,22 @@ class ComplaintDecider:
         case = Deciding(state, self.rules, self.reg)
         refuse_unless_allowed(case, command)
         return handler(case, command)
+
+    def refusal(self, state: Complaint, command: Command) -> str | None:
+        """Why ``decide`` would refuse ``command`` now (None: it would take it), without building
+        the events where the handler's refusals come first (:data:`CHECKS`)."""
+        check = CHECKS.get(type(command)) or HANDLERS.get(type(command))
+        if check is None:
+            return f"unknown command {type(command).__name__}"
+        case = self._asked
+        if case is None or case.state is not state:  # a Deciding is a value of (state, rules, reg)
+            case = self._asked = Deciding(state, self.rules, self.reg)
+        try:
+            refuse_unless_allowed(case, command)
+            check(case, command)
+        except DomainError as refused:
+            return str(refused)
+        return None
 
 
 def make_decider(
@@ -106,6 +144,7 @@ def stream_id(complaint_id: UUID) -> str:
 
 
 __all__ = [
+    "CHECKS",
     "DEFAULT_RULES",
     "HANDLERS",
     "ComplaintDecider",

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from services.complaint.commands import ExtendRegulatoryDeadline, RecordSlaAtRisk, RecordSlaBreached, SlaFacts
 from services.complaint.decider.case import Deciding, automatic_escalation, next_level
-from services.complaint.decider.regulatory import extend_under_profile
+from services.complaint.decider.regulatory import extend_under_profile, may_extend_under_profile
 from services.complaint.state import REGULATORY_SLA, RESOLVE_SLA, Status
 from shared.contracts.complaint import EscalationCause, RegulatoryDeadlineExtended
 from shared.contracts.sla import SlaAtRisk, SlaBreached
@@ -54,10 +54,11 @@ def breached(case: Deciding, command: RecordSlaBreached) -> list[EventData]:
     return events
 
 
-def extend(case: Deciding, command: ExtendRegulatoryDeadline) -> list[EventData]:
-    """Once, with a reason, before the limit passed; a profile's own steps when the case has one."""
+def may_extend(case: Deciding, command: ExtendRegulatoryDeadline) -> None:
+    """The refusals of :func:`extend`, without its event."""
     if case.reg is not None:
-        return extend_under_profile(case, command)
+        may_extend_under_profile(case, command)
+        return
     state, rules = case.state, case.rules
     if state.status is Status.answered:
         raise DomainError("cannot extend the regulatory deadline: the customer already has the decision")
@@ -71,6 +72,14 @@ def extend(case: Deciding, command: ExtendRegulatoryDeadline) -> list[EventData]
             f"cannot extend the regulatory deadline: the {rules.regulatory_limit_days}-day limit "
             "has already passed"
         )
+
+
+def extend(case: Deciding, command: ExtendRegulatoryDeadline) -> list[EventData]:
+    """Once, with a reason, before the limit passed; a profile's own steps when the case has one."""
+    if case.reg is not None:
+        return extend_under_profile(case, command)
+    may_extend(case, command)
+    state, rules = case.state, case.rules
     extension = state.regulatory_extensions + 1
     limit = rules.regulatory_extended_days
     return [case.record(RegulatoryDeadlineExtended, command, limit_days=limit, extension=extension)]

@@ -22,6 +22,7 @@ from shared.contracts.complaint import (
     ComplaintResumed,
     EscalationCause,
     InvestigationStarted,
+    Level,
     Nature,
     ProgressUpdateGiven,
     Urgency,
@@ -32,9 +33,13 @@ from shared.registry import EventData
 NOT_ACKNOWLEDGED = {Status.received, Status.reopened}
 
 
+def may_acknowledge(case: Deciding, command: Acknowledge) -> None:
+    require_status(case.state, command.verb, NOT_ACKNOWLEDGED, "it was already acknowledged")
+
+
 def acknowledge(case: Deciding, command: Acknowledge) -> list[EventData]:
     state, reg = case.state, case.reg
-    require_status(state, command.verb, NOT_ACKNOWLEDGED, "it was already acknowledged")
+    may_acknowledge(case, command)
     timeline = reg.acknowledgement(state, command) if reg else {}
     return [
         ComplaintAcknowledged(
@@ -52,9 +57,15 @@ def _working(state_status: Status) -> str:
 WORKING = set(OPEN_STATUSES) - NOT_ACKNOWLEDGED - {Status.answered}
 
 
+def may_classify(case: Deciding, command: Classify) -> None:
+    require_status(case.state, command.verb, WORKING, _working(case.state.status))
+    if case.reg is not None:
+        case.reg.check_codes(case.state, command)
+
+
 def classify(case: Deciding, command: Classify) -> list[EventData]:
     state, reg, rules = case.state, case.reg, case.rules
-    require_status(state, command.verb, WORKING, _working(state.status))
+    may_classify(case, command)
     clocks = reg.classify(state, command) if reg else []
     events: list[EventData] = [case.record(ComplaintClassified, command, regulatory_clocks=clocks)]
     causes = []
@@ -68,7 +79,7 @@ def classify(case: Deciding, command: Classify) -> list[EventData]:
     return events
 
 
-def start_investigation(case: Deciding, command: StartInvestigation) -> list[EventData]:
+def may_start_investigation(case: Deciding, command: StartInvestigation) -> None:
     state = case.state
     ready = {Status.classified} | ({Status.acknowledged} if state.classification else set())
     hint = "the investigation has already started"
@@ -77,27 +88,41 @@ def start_investigation(case: Deciding, command: StartInvestigation) -> list[Eve
     elif state.status is Status.acknowledged:
         hint = "classify it first"
     require_status(state, command.verb, ready, hint)
+
+
+def start_investigation(case: Deciding, command: StartInvestigation) -> list[EventData]:
+    may_start_investigation(case, command)
     return [InvestigationStarted(complaint_id=case.cid, at=command.at, note=command.note)]
 
 
-def hold(case: Deciding, command: Hold) -> list[EventData]:
-    state, reg = case.state, case.reg
+def may_hold(case: Deciding, command: Hold) -> None:
+    state = case.state
     require_status(
         state, command.verb, set(OPEN_STATUSES) - NOT_ACKNOWLEDGED, "acknowledge the customer first"
     )
     if state.on_hold:
         raise DomainError("cannot put the case on hold: it is already on hold")
+
+
+def hold(case: Deciding, command: Hold) -> list[EventData]:
+    state, reg = case.state, case.reg
+    may_hold(case, command)
     return [case.record(ComplaintPutOnHold, command, **(reg.hold(state, command) if reg else {}))]
+
+
+def may_resume(case: Deciding, command: Resume) -> None:
+    if not case.state.on_hold:
+        raise DomainError("cannot resume: the case is not on hold")
 
 
 def resume(case: Deciding, command: Resume) -> list[EventData]:
     state, reg = case.state, case.reg
-    if not state.on_hold:
-        raise DomainError("cannot resume: the case is not on hold")
+    may_resume(case, command)
     return [case.record(ComplaintResumed, command, **(reg.resume(state, command) if reg else {}))]
 
 
-def escalate(case: Deciding, command: Escalate) -> list[EventData]:
+def may_escalate(case: Deciding, command: Escalate) -> Level:
+    """The level the case goes to."""
     level = case.state.level
     upper = next_level(level)
     if upper is None:
@@ -112,9 +137,18 @@ def escalate(case: Deciding, command: Escalate) -> list[EventData]:
             f"cannot escalate to {command.to_level.value}: escalation goes one level at a time "
             f"(next is {upper.value})"
         )
-    return [case.record(ComplaintEscalated, command, from_level=level, to_level=upper)]
+    return upper
+
+
+def escalate(case: Deciding, command: Escalate) -> list[EventData]:
+    upper = may_escalate(case, command)
+    return [case.record(ComplaintEscalated, command, from_level=case.state.level, to_level=upper)]
+
+
+def may_progress_update(case: Deciding, command: GiveProgressUpdate) -> None:
+    require_status(case.state, command.verb, WORKING, _working(case.state.status))
 
 
 def progress_update(case: Deciding, command: GiveProgressUpdate) -> list[EventData]:
-    require_status(case.state, command.verb, WORKING, _working(case.state.status))
+    may_progress_update(case, command)
     return [ProgressUpdateGiven(complaint_id=case.cid, note=command.note, at=command.at)]

@@ -137,20 +137,28 @@ def assign_handler(case: Deciding, command: AssignHandler) -> list[EventData]:
     ]
 
 
-def customer_left(case: Deciding, command: RecordCustomerLeft) -> list[EventData]:
+def may_record_customer_left(case: Deciding, command: RecordCustomerLeft) -> None:
     if case.state.customer_left_at is not None:
         raise DomainError("the customer's departure was already recorded")
     if case.state.channel is not Channel.in_branch:
         raise DomainError("only an in-branch complaint records the customer leaving the branch")
+
+
+def customer_left(case: Deciding, command: RecordCustomerLeft) -> list[EventData]:
+    may_record_customer_left(case, command)
     return [CustomerLeftBranch(complaint_id=case.cid, visit_id=command.visit_id, at=command.at)]
 
 
-def merge(case: Deciding, command: MergeIntoIncident) -> list[EventData]:
+def may_merge(case: Deciding, command: MergeIntoIncident) -> None:
     incident = case.state.incident_id
     if incident == command.incident_id:
         raise DomainError("cannot merge: the case is already part of this incident")
     if incident is not None:
         raise DomainError(f"cannot merge: the case is already part of incident {incident}")
+
+
+def merge(case: Deciding, command: MergeIntoIncident) -> list[EventData]:
+    may_merge(case, command)
     return [
         ComplaintMergedIntoIncident(
             complaint_id=case.cid, incident_id=command.incident_id, cause=command.cause, at=command.at

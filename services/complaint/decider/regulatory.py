@@ -18,6 +18,7 @@ from services.complaint.commands import (
     SendInterimResponse,
 )
 from services.complaint.decider.case import Deciding, automatic_escalation, require_exists
+from services.complaint.regclocks import RegClock
 from services.complaint.regulated import ANONYMOUS, unit_words
 from services.complaint.state import LEVELS, REGULATORY_SLA, Status
 from shared.contracts.complaint import (
@@ -35,8 +36,9 @@ from shared.decider import DomainError
 from shared.registry import EventData
 
 
-def extend_under_profile(case: Deciding, command: ExtendRegulatoryDeadline) -> list[EventData]:
-    reg, state, cid = case.profile_rules, case.state, case.cid
+def may_extend_under_profile(case: Deciding, command: ExtendRegulatoryDeadline) -> tuple[RegClock, int]:
+    """The clock to extend and its new limit, or the refusal."""
+    reg, state = case.profile_rules, case.state
     what = "extend the regulatory deadline"
     if state.status is Status.answered:
         raise DomainError("cannot extend the regulatory deadline: the customer already has the decision")
@@ -59,7 +61,13 @@ def extend_under_profile(case: Deciding, command: ExtendRegulatoryDeadline) -> l
     if REGULATORY_SLA in state.breached_slas:
         raise DomainError(f"cannot {what}: the {clock.limit}-day limit has already passed")
     reg.not_passed(clock, command.at, what)
-    return [reg.extended(clock, step.to, complaint_id=cid, reason=command.reason, at=command.at)]
+    return clock, step.to
+
+
+def extend_under_profile(case: Deciding, command: ExtendRegulatoryDeadline) -> list[EventData]:
+    clock, to = may_extend_under_profile(case, command)
+    reg, cid = case.profile_rules, case.cid
+    return [reg.extended(clock, to, complaint_id=cid, reason=command.reason, at=command.at)]
 
 
 def request_extension(case: Deciding, command: RequestExtension) -> list[EventData]:

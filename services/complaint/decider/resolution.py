@@ -36,7 +36,7 @@ def _propose_hint(status: Status) -> str:
     return "the solutions stage is over"
 
 
-def propose(case: Deciding, command: ProposeSolutions) -> list[EventData]:
+def may_propose(case: Deciding, command: ProposeSolutions) -> None:
     state = case.state
     on_the_table = {Status.investigating, Status.solutions_proposed, Status.solutions_rejected}
     require_status(state, command.verb, on_the_table, _propose_hint(state.status))
@@ -45,6 +45,10 @@ def propose(case: Deciding, command: ProposeSolutions) -> list[EventData]:
     ids = [s.solution_id for s in command.solutions]
     if len(set(ids)) != len(ids) or any(state.solution(i) is not None for i in ids):
         raise DomainError("cannot propose solutions: a solution with this id was already proposed")
+
+
+def propose(case: Deciding, command: ProposeSolutions) -> list[EventData]:
+    may_propose(case, command)
     return [SolutionsProposed(complaint_id=case.cid, solutions=list(command.solutions), at=command.at)]
 
 
@@ -84,7 +88,15 @@ def reject(case: Deciding, command: RejectSolution) -> list[EventData]:
     ]
 
 
-def implement(case: Deciding, command: ImplementSolution) -> list[EventData]:
+def may_accept(case: Deciding, command: AcceptSolution) -> None:
+    _pending_solution(case, command.solution_id, "accept")
+
+
+def may_reject(case: Deciding, command: RejectSolution) -> None:
+    _pending_solution(case, command.solution_id, "reject")
+
+
+def may_implement(case: Deciding, command: ImplementSolution) -> None:
     state, sid = case.state, command.solution_id
     solution = state.solution(sid)
     if solution is None or solution.cycle != state.cycle:
@@ -96,6 +108,11 @@ def implement(case: Deciding, command: ImplementSolution) -> list[EventData]:
             f"cannot implement solution {sid}: the customer has not accepted it "
             f"(it is {solution.status.value})"
         )
+
+
+def implement(case: Deciding, command: ImplementSolution) -> list[EventData]:
+    may_implement(case, command)
+    sid = command.solution_id
     return [SolutionImplemented(complaint_id=case.cid, solution_id=sid, at=command.at, note=command.note)]
 
 

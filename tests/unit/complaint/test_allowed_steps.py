@@ -6,13 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.complaint import domain as d
+from services.complaint.decider import ComplaintDecider
 from services.complaint.decider.steps import STEPS, StepAllowed, allowed_steps
+from shared.contracts.complaint import RemediationAction
 from tests.support.texts import ref
-from tests.unit.complaint.complaint_given import DECIDER, at, case_at
+from tests.unit.complaint.complaint_given import at, case_at
 
 
 def steps(case_state: d.Complaint, minutes: float = 100) -> dict[str, StepAllowed]:
-    return {s.step: s for s in allowed_steps(DECIDER.decide, case_state, at(minutes))}
+    return {s.step: s for s in allowed_steps(ComplaintDecider().refusal, case_state, at(minutes))}
 
 
 def allowed(case_state: d.Complaint, minutes: float = 100) -> set[str]:
@@ -52,3 +54,11 @@ def test_a_closed_case_offers_reopen_only_within_30_days() -> None:
     late = steps(closed, 60 + 31 * 24 * 60)
     assert not late["reopen"].allowed and "more than 30 days" in (late["reopen"].reason or "")
     assert at(60) + timedelta(days=29) < at(60 + 30 * 24 * 60)
+
+
+def test_the_close_probe_carries_a_valid_remediation_action() -> None:
+    """The probe builds its action without validation (a view's cost): the values are valid."""
+    [close] = STEPS["close"](case_at(d.Status.answered).state, at(100))
+    assert isinstance(close, d.Close)
+    [action] = close.remediation_actions
+    assert RemediationAction.model_validate(action.model_dump()) == action
