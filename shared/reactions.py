@@ -80,11 +80,13 @@ class ReactionBatch:
         self.conn = conn
         self.commands: list[_Command] = []
         self.writes: list[tuple[str, tuple[object, ...]]] = []
+        #: writes of one row each that no ordered write of the batch touches (:func:`write_alongside`)
+        self.alongside: list[tuple[str, tuple[object, ...]]] = []
         #: events appended by this batch's flushes (the caller wakes the relay when any were)
         self.appended = 0
 
     def __bool__(self) -> bool:
-        return bool(self.commands) or bool(self.writes)
+        return bool(self.commands) or bool(self.writes) or bool(self.alongside)
 
     def submit(
         self,
@@ -105,10 +107,15 @@ class ReactionBatch:
         """Queue a read-model write; queued writes are sent in order before the commands'."""
         self.writes.append((sql.strip().rstrip(";"), args))
 
+    def add_alongside(self, sql: str, *args: object) -> None:
+        """Queue a write sent with the flush's last statement (:func:`write_alongside`)."""
+        self.alongside.append((sql.strip().rstrip(";"), args))
+
     def discard(self) -> None:
         """Forget what is queued (its savepoint was rolled back)."""
         self.commands.clear()
         self.writes.clear()
+        self.alongside.clear()
 
     async def isolated(
         self,
@@ -149,11 +156,20 @@ class ReactionBatch:
         conn = self.conn
         writes, self.writes = self.writes, []
         commands, self.commands = self.commands, []
+        alongside, self.alongside = self.alongside, []
         for sql, rows in _runs(writes):
             if len(rows) == 1:
                 await conn.execute(sql, *rows[0])
             else:
                 await conn.executemany(sql, rows)
+        if alongside:  # one row of a statement joins the last one; more: one executemany first
+            joined = []
+            for sql, rows in _grouped(alongside):
+                if len(rows) == 1:
+                    joined.append((sql, rows[0]))
+                else:
+                    await conn.executemany(sql, rows)
+            last = [*joined, *last]
         if commands:
             streams = await self._decide(commands)
             if any(s.new for s in streams.values()):
@@ -285,6 +301,19 @@ def pending(conn: asyncpg.Connection) -> ReactionBatch | None:
 
 write = _OPEN.write
 """Queue a read-model write in the reaction batch open on ``conn``, else run it now."""
+
+
+async def write_alongside(conn: asyncpg.Connection, sql: str, *args: object) -> None:
+    """Queue a write of one row that goes with the next flush's last statement (the append, or the
+    consumer's positions), not a statement ahead of it (issue 19: a new complaint's row in
+    follow-up); else run it now. The caller vouches that no write queued with :func:`write` in
+    the same flush touches that row (its order among those is not kept), and, as for every
+    queued write, that whoever reads the row flushes first."""
+    batch = _OPEN.of(conn)
+    if batch is None:
+        await conn.execute(sql, *args)
+    else:
+        batch.add_alongside(sql, *args)
 
 
 async def flush(conn: asyncpg.Connection) -> None:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.comments import assess
-from services.feedback.components import Components, Parts
+from services.feedback.components import Components, Parts, components
 from services.feedback.domain import COMMENT_MAX, AnswerSurvey, Survey, WindowClosed
 from services.feedback.preferences import preferred_channel
 from services.feedback.satisfaction import branch_satisfaction
@@ -38,15 +38,29 @@ Meta = Annotated[Metadata, Depends(command_metadata)]
 MAX_PERIOD_DAYS = 366
 
 
-async def survey_stream(survey_id: UUID, parts: Parts) -> Loaded[Survey]:
-    """The survey's stream, loaded once per request (FastAPI keeps a dependency's value for the
-    request): its branch is checked before the route runs and an answer starts from it."""
-    return await parts.app.stream(survey_id)
+#: request-state key of the survey's stream as :func:`survey_branch` loaded it
+_LOADED_KEY = "feedback_survey_stream"
 
 
-async def survey_branch(stream: Annotated[Loaded[Survey], Depends(survey_stream)]) -> str | None:
-    """The survey's branch, checked before a route on it runs (``requires_on``)."""
+async def survey_branch(survey_id: UUID, request: Request) -> str | None:
+    """The survey's branch, checked before a route on it runs (``requires_on``,
+    ``staff_or_gateway``): staff of another branch get 403 whatever body they send.
+
+    The stream is loaded here, once per request, and kept in the request's state: an answer
+    starts from it (:func:`loaded_survey`). One dependency node per request where a loading
+    node, a branch node and two ``Parts`` nodes were (FastAPI solves every node of the tree on
+    every request, cached or not: the path's ``survey_id`` was parsed three times); the app is
+    read off the request."""
+    stream = await components(request.app.state.ctx).app.stream(survey_id)
+    request.scope.setdefault("state", {})[_LOADED_KEY] = (survey_id, stream)
     return stream.branch_id
+
+
+def loaded_survey(request: Request) -> tuple[UUID, Loaded[Survey]]:
+    """The survey's id and stream as :func:`survey_branch` read and loaded them for this request
+    (the route takes no ``survey_id`` of its own: FastAPI would parse the path again)."""
+    loaded: tuple[UUID, Loaded[Survey]] = request.scope["state"][_LOADED_KEY]
+    return loaded
 
 
 class ResponseBody(BaseModel):
@@ -181,11 +195,8 @@ def _view(
 
 @router.post("/surveys/{survey_id}/responses", status_code=201, response_model=SurveyView)
 async def answer_survey(
-    survey_id: UUID,
     body: ResponseBody,
-    parts: Parts,
     staff: Annotated[Principal, Depends(staff_or_gateway("feedback.response.submit", survey_branch))],
-    stream: Annotated[Loaded[Survey], Depends(survey_stream)],
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -197,6 +208,8 @@ async def answer_survey(
 
     A score ≤ 2, or a comment naming a problem, also publishes ``NegativeFeedbackReceived``. With
     an ``Idempotency-Key`` a retry of the same answer gets the first result (201), not a 409."""
+    parts = components(request.app.state.ctx)  # not a dependency node (see survey_branch)
+    survey_id, stream = loaded_survey(request)
     app = parts.app
     meta = actor_metadata(staff, x_correlation_id)
     texts = app.texts.batch()

@@ -15,6 +15,7 @@ ended its predecessor, here only when a rule completed it (the update was record
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -87,6 +88,15 @@ DeadlineMeeting = ComplaintAnswered | InterimResponseSent | ReviewDecided
 DeadlineRestarting = ReviewRequested | NewMaterialReceived | RepeatComplaintMerged | ComplaintClassified
 
 
+@dataclass(frozen=True)
+class Locked:
+    """What :meth:`_Reactions.lock_complaint` read of the complaint's row (all None: unknown)."""
+
+    status: str | None
+    customer_ref: str | None
+    hold: HoldKind | None
+
+
 class _Reactions:
     """Shared plumbing of the rule projections: schedule, look up, wake the relay."""
 
@@ -128,13 +138,32 @@ class _Reactions:
         )
         return str(value) if value is not None else None
 
-    async def lock_complaint(self, conn: asyncpg.Connection, complaint_id: UUID) -> str | None:
-        """Lock the complaint's row; its status (``open``/``closed``) or None if unknown."""
+    async def lock_complaint(self, conn: asyncpg.Connection, complaint_id: UUID) -> Locked:
+        """Lock the complaint's row and read what the reaction needs of it in the same statement
+        (its status, customer, hold: one round trip, not one per column; issue 19). The row's
+        customer is never changed by the reactions that lock it (``set_complaint`` keeps it), so
+        reading it before their writes is what reading it after them was."""
         await self.read(conn)
-        value = await conn.fetchval(
-            "SELECT status FROM complaints WHERE complaint_id = $1 FOR UPDATE", complaint_id
+        row = await conn.fetchrow(
+            "SELECT status, customer_ref, hold_kind FROM complaints WHERE complaint_id = $1 FOR UPDATE",
+            complaint_id,
         )
-        return str(value) if value is not None else None
+        return _locked(row)
+
+    async def set_hold(self, conn: asyncpg.Connection, complaint_id: UUID, kind: HoldKind | None) -> Locked:
+        """Lock the complaint's row and set its hold in one statement (:meth:`lock_complaint`, then
+        ``complaint_rows.set_hold``, one round trip less; issue 19); what the row held before
+        (nothing written, all None, when the complaint is unknown)."""
+        await self.read(conn)
+        row = await conn.fetchrow(
+            """UPDATE complaints c SET hold_kind = $2
+               FROM (SELECT complaint_id, hold_kind FROM complaints WHERE complaint_id = $1 FOR UPDATE) old
+               WHERE c.complaint_id = old.complaint_id
+               RETURNING c.status, c.customer_ref, old.hold_kind""",
+            complaint_id,
+            None if kind is None else kind.value,
+        )
+        return _locked(row)
 
     async def set_complaint(
         self,
@@ -152,16 +181,23 @@ class _Reactions:
         complaint_id: UUID,
         kinds: Sequence[str],
         slas: Sequence[str] | None = None,
+        *,
+        unless_caused_by: UUID | None = None,
     ) -> list[UUID]:
-        """Open tasks of the complaint of these kinds (and, if given, about these regulatory SLAs)."""
+        """Open tasks of the complaint of these kinds (and, if given, about these regulatory SLAs);
+        none if ``unless_caused_by`` is an event of our store (checked in the same statement: one
+        round trip, not two; issue 19)."""
         await self.read(conn)
         rows = await conn.fetch(
             """SELECT task_id FROM tasks WHERE complaint_id = $1 AND kind = ANY($2::text[])
                AND status IN ('scheduled', 'contacted')
-               AND ($3::text[] IS NULL OR regulatory_sla = ANY($3::text[])) ORDER BY due_at""",
+               AND ($3::text[] IS NULL OR regulatory_sla = ANY($3::text[]))
+               AND NOT EXISTS (SELECT 1 FROM events WHERE $4::uuid IS NOT NULL AND event_id = $4)
+               ORDER BY due_at""",
             complaint_id,
             list(kinds),
             None if slas is None else list(slas),
+            unless_caused_by,
         )
         return [r["task_id"] for r in rows]
 
@@ -179,13 +215,13 @@ class _Reactions:
         for task_id in await self.open_tasks(conn, complaint_id, MILESTONE, slas):
             await self.app.execute_in(conn, task_id, command, meta=rule_meta(env))
 
-    async def set_hold(self, conn: asyncpg.Connection, complaint_id: UUID, kind: HoldKind | None) -> None:
-        await complaint_rows.set_hold(conn, complaint_id, kind)
 
-    async def hold_of(self, conn: asyncpg.Connection, complaint_id: UUID) -> HoldKind | None:
-        await self.read(conn)
-        value = await conn.fetchval("SELECT hold_kind FROM complaints WHERE complaint_id = $1", complaint_id)
-        return HoldKind(value) if value else None
+def _locked(row: asyncpg.Record | None) -> Locked:
+    if row is None:
+        return Locked(None, None, None)
+    customer, hold = row["customer_ref"], row["hold_kind"]
+    status = str(row["status"])
+    return Locked(status, None if customer is None else str(customer), HoldKind(hold) if hold else None)
 
 
 def _met(outcomes: Sequence[ClockOutcome]) -> list[str]:
@@ -213,14 +249,14 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
 
     @proj.on(ComplaintReceived)
     async def received(conn: asyncpg.Connection, env: Envelope, data: ComplaintReceived) -> None:
-        await r.set_complaint(conn, env, data.complaint_id, "open", data.customer_ref)
+        customer = data.customer_ref
+        await complaint_rows.set_complaint(conn, env, data.complaint_id, "open", customer, first=True)
         await r.schedule(conn, env, rules.on_complaint_received(env, data, clock.now()))
 
     @proj.on(ComplaintReopened)
     async def reopened(conn: asyncpg.Connection, env: Envelope, data: ComplaintReopened) -> None:
-        await r.lock_complaint(conn, data.complaint_id)
+        customer = (await r.lock_complaint(conn, data.complaint_id)).customer_ref
         await r.set_complaint(conn, env, data.complaint_id, "open")
-        customer = await r.customer_of(conn, data.complaint_id)
         await r.schedule(conn, env, rules.on_complaint_reopened(env, data, clock.now(), customer))
         await restarted(conn, env, data.complaint_id, data.regulatory_clocks, data.at)
 
@@ -232,8 +268,7 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
     @proj.on(ComplaintClosed)
     async def closed(conn: asyncpg.Connection, env: Envelope, data: ComplaintClosed) -> None:
         await r.lock_complaint(conn, data.complaint_id)
-        await r.set_complaint(conn, env, data.complaint_id, "closed")
-        await r.set_hold(conn, data.complaint_id, None)
+        await complaint_rows.set_closed(conn, env, data.complaint_id)  # status and hold: one write
         cancel = CancelTask(reason=None, at=data.at, automatic=True, rule="The complaint was closed.")
         for task_id in await r.open_tasks(conn, data.complaint_id, ENDED_BY_CLOSE):
             await app.execute_in(conn, task_id, cancel, meta=rule_meta(env))
@@ -246,14 +281,11 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
 
         An update it recorded *because of* one of our events (its causation is in our store) is
         not news: reacting would complete the successor just scheduled, and so on forever."""
-        if env.causation_id is not None and await (await r.read(conn)).fetchval(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)", env.causation_id
-        ):
-            return
         done = CompleteTask(
             at=data.at, automatic=True, rule="Progress update recorded on the case.", about=(data.note,)
         )
-        for task_id in await r.open_tasks(conn, data.complaint_id, [TaskKind.progress_update.value]):
+        kinds = [TaskKind.progress_update.value]
+        for task_id in await r.open_tasks(conn, data.complaint_id, kinds, unless_caused_by=env.causation_id):
             await app.execute_in(conn, task_id, done, meta=rule_meta(env))
             await r.next_after(conn, task_id)
 
@@ -274,23 +306,19 @@ def task_rules(app: FollowUpApp, rules: TaskRules, store: EventStore, clock: Clo
     async def on_hold(conn: asyncpg.Connection, env: Envelope, data: ComplaintPutOnHold) -> None:
         """The case waits: the progress-update clocks stop (the chain locks the same row first,
         so a successor scheduled meanwhile sees the hold and starts paused)."""
-        await r.lock_complaint(conn, data.complaint_id)
-        await r.set_hold(conn, data.complaint_id, data.kind)
+        customer = (await r.set_hold(conn, data.complaint_id, data.kind)).customer_ref  # the lock too
         for task_id in await r.open_tasks(conn, data.complaint_id, PAUSED_BY_HOLD):
             await app.execute_in(conn, task_id, PauseTask(at=data.at, rule=HELD), meta=rule_meta(env))
-        customer = await r.customer_of(conn, data.complaint_id)
         await r.schedule(conn, env, rules.on_put_on_hold(env, data, clock.now(), customer))
 
     @proj.on(ComplaintResumed)
     async def resumed(conn: asyncpg.Connection, env: Envelope, data: ComplaintResumed) -> None:
         """The case moves again: each paused progress update resumes with the time it had left."""
-        await r.lock_complaint(conn, data.complaint_id)
-        hold = await r.hold_of(conn, data.complaint_id)
-        await r.set_hold(conn, data.complaint_id, None)
+        locked = await r.set_hold(conn, data.complaint_id, None)  # the lock too, and the hold it ends
         for task_id in await r.open_tasks(conn, data.complaint_id, PAUSED_BY_HOLD):
             await app.execute_in(conn, task_id, ResumeTask(at=data.at, rule=RESUMED), meta=rule_meta(env))
-        customer = await r.customer_of(conn, data.complaint_id)
-        await r.schedule(conn, env, rules.on_resumed(env, data, clock.now(), customer, hold))
+        rule = rules.on_resumed(env, data, clock.now(), locked.customer_ref, locked.hold)
+        await r.schedule(conn, env, rule)
 
     @proj.on(RegulatoryMilestoneReached)
     async def milestone(conn: asyncpg.Connection, env: Envelope, data: RegulatoryMilestoneReached) -> None:

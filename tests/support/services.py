@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -219,33 +220,43 @@ async def running_services(*procs: ServiceProcess, timeout: float = 30.0) -> Asy
 
 @asynccontextmanager
 async def serve_app(app: FastAPI, *, port: int | None = None, timeout: float = 30.0) -> AsyncIterator[str]:
-    """Serve ``app`` (lifespan included) with uvicorn in this event loop; yields its base URL."""
-    port = port or free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(), name=f"uvicorn-{port}")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not server.started:
-        if task.done():
-            task.result()  # re-raise a startup crash, if it raised
-            raise RuntimeError("the app did not start (lifespan startup failed, see the log above)")
-        if loop.time() > deadline:
-            server.should_exit = True
-            await asyncio.gather(task, return_exceptions=True)
-            raise TimeoutError(f"the app did not start within {timeout:.0f} s")
-        await asyncio.sleep(0.02)
+    """Serve ``app`` (lifespan included) with uvicorn in this event loop; yields its base URL.
+
+    The listening socket is bound here, before the server starts, and handed to it: a port picked
+    free and bound later could be taken meanwhile by another test worker ("address already in
+    use", seen in whole runs on a loaded machine)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port or 0))
+    port = listener.getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", access_log=False
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve(sockets=[listener]), name=f"uvicorn-{port}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not server.started:
+            if task.done():
+                task.result()  # re-raise a startup crash, if it raised
+                raise RuntimeError("the app did not start (lifespan startup failed, see the log above)")
+            if loop.time() > deadline:
+                server.should_exit = True
+                await asyncio.gather(task, return_exceptions=True)
+                raise TimeoutError(f"the app did not start within {timeout:.0f} s")
+            await asyncio.sleep(0.02)
         try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=timeout)
-        except TimeoutError:
-            server.force_exit = True
-            await asyncio.gather(task, return_exceptions=True)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=timeout)
+            except TimeoutError:
+                server.force_exit = True
+                await asyncio.gather(task, return_exceptions=True)
+    finally:
+        listener.close()  # uvicorn closed its server; this is the socket handed to it
 
 
 @overload
