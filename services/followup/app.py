@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -50,6 +50,7 @@ from shared.registry import EventData
 from shared.sla.deadlines import Deadline, Deadlines
 from shared.sla.scheduler import Kind
 from shared.sla.subject import Subject
+from shared.stream_cache import StreamCache
 from shared.stream_commands import StreamCommands
 from shared.stream_texts import StreamTexts, texts_column
 from shared.texts import PrivateTexts
@@ -94,8 +95,14 @@ class FollowUpApp(StreamCommands[Command, Task]):
     #: staff's notes and reasons (private, erasable; events carry references)
     texts: PrivateTexts
     rules: TaskRules
+    #: how many tasks' decoded streams :attr:`stream_cache` keeps (``FOLLOWUP_STREAM_CACHE_SIZE``)
+    stream_cache_size: int = 4096
+    #: the tasks' decoded streams by version (``shared.stream_cache``), one for both handlers: the
+    #: route's load (``handler``) puts a task in, the staff command's append (``staff``) moves it on
+    stream_cache: StreamCache[Task] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.stream_cache = StreamCache(self.stream_cache_size)
         handler = partial(
             CommandHandler,
             service=SERVICE,
@@ -106,6 +113,10 @@ class FollowUpApp(StreamCommands[Command, Task]):
             text_keys=True,  # staff's notes: the keys they go under are read with the task,
             # and what a command needs of it (TaskLoad: its texts, a progress update's complaint)
             read_with=READ_WITH,
+            # a load (the route's, a reaction's) decodes only the events after the cached ones;
+            # only committed streams go in (a load outside any transaction, a staff command's own
+            # append once committed): a reaction's appends are read with the next load
+            stream_cache=self.stream_cache,
         )
         noun = "follow-up task"
         super().__init__(handler(), stream_id=stream_id, noun=noun)

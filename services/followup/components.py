@@ -30,9 +30,12 @@ def factory(settings: FollowupSettings | None, book: PolicyBook | None) -> Compo
 
     async def build(ctx: ServiceContext) -> Components:
         policies = book or PolicyBook.load()
-        rules = TaskRules(policies, (settings or FollowupSettings()).rules())
+        chosen = settings or FollowupSettings()
+        rules = TaskRules(policies, chosen.rules())
         deadlines = Deadlines(SERVICE, ctx.clock, policies)
-        app = FollowUpApp(ctx.store, ctx.clock, deadlines, texts_for(ctx), rules)
+        app = FollowUpApp(
+            ctx.store, ctx.clock, deadlines, texts_for(ctx), rules, stream_cache_size=chosen.stream_cache_size
+        )
         return Components(app, rules, DeadlineScheduler(deadlines, ctx.pool, app.on_fire))
 
     return build

@@ -25,6 +25,9 @@ class FollowupSettings(BaseSettings):
     inform_within: timedelta = _DEFAULTS.inform_within
     #: a remediation action promised at close is due within this
     remediation_within: timedelta = _DEFAULTS.remediation_within
+    #: tasks whose decoded stream each process keeps, by version (``shared.stream_cache``): a
+    #: staff command's load then decodes only the events it has not seen; a few KB a task
+    stream_cache_size: int = 4096
 
     @field_validator("recovery_within", "inform_within", "remediation_within", mode="before")
     @classmethod
