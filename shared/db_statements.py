@@ -67,7 +67,7 @@ class Tally:
                 part.append(statement)
                 if len(part) == 1 and statement.startswith("BEGIN"):
                     continue
-                if len(part) > 1 and not statement.startswith(("COMMIT", "ROLLBACK")):
+                if len(part) > 1 and not ends_transaction(statement):
                     continue
                 parts.append(part)
                 part = []
@@ -92,6 +92,13 @@ class Tally:
         self.statements.clear()
         for statements in self.by_connection.values():
             statements.clear()
+
+
+def ends_transaction(statement: str) -> bool:
+    """``COMMIT`` or ``ROLLBACK``, but not ``ROLLBACK TO`` a savepoint (the transaction goes on)."""
+    return statement.startswith("COMMIT") or (
+        statement.startswith("ROLLBACK") and not statement.startswith("ROLLBACK TO")
+    )
 
 
 def _names(part: list[str], markers: tuple[str, ...]) -> bool:

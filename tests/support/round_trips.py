@@ -37,10 +37,11 @@ def drop_begun_before(tally: db_statements.Tally) -> None:
     the first ``BEGIN`` up to a ``COMMIT``/``ROLLBACK``, or all of them if they hold a savepoint (so
     a transaction still open). The request was sent after the count began, so it is another's,
     e.g. a reaction batch working off the shared topics' backlog, which :meth:`Tally.without
-    <shared.db_statements.Tally.without>` cannot tell apart without its ``BEGIN`` and progress write."""
+    <shared.db_statements.Tally.without>` cannot tell apart without its ``BEGIN`` and progress write.
+    A ``ROLLBACK TO`` a savepoint ends nothing (a reaction batch retrying one event in it)."""
     for statements in tally.by_connection.values():
         head = next((i for i, s in enumerate(statements) if s.startswith("BEGIN")), len(statements))
-        end = next((i for i, s in enumerate(statements[:head]) if s.startswith(("COMMIT", "ROLLBACK"))), None)
+        end = next((i for i, s in enumerate(statements[:head]) if db_statements.ends_transaction(s)), None)
         if end is not None:
             del statements[: end + 1]
         elif any(s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")) for s in statements[:head]):

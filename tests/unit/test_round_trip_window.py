@@ -36,3 +36,15 @@ def test_the_requests_own_statements_outside_a_transaction_stay() -> None:
     counted = tally(REQUEST + audit, audit)
     drop_begun_before(counted)
     assert counted.by_connection == {0: REQUEST + audit, 1: audit}
+
+
+def test_a_rollback_to_a_savepoint_ends_nothing() -> None:
+    """A reaction batch begun before the count, retrying one event in its savepoint, then
+    committing inside the window (seen in a whole run: its statements were counted as the
+    create's)."""
+    batch = ["ROLLBACK TO __asyncpg_savepoint_1__;", "COMMIT;"]
+    counted = tally(REQUEST, [*batch, "SELECT 1"])
+    drop_begun_before(counted)
+    assert counted.by_connection == {0: REQUEST, 1: ["SELECT 1"]}
+    retried = ["BEGIN;", "SAVEPOINT s1;", "ROLLBACK TO s1;", "SELECT 2", "COMMIT;"]
+    assert Tally(by_connection={0: retried}).parts() == [retried]
