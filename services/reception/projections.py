@@ -184,26 +184,7 @@ class VisitRows(_StateRows[Visit]):
         if read is not None and (read.branch_id, read.counter_id) == (branch_id, data["counter_id"]):
             row = read.row or {}
             guard = (row.get("visit_id"), row.get("state"), row.get("state_since"))
-        if opened is not None:
-            # the counter's own row write (CounterRows) and this one, as one: what CounterRows
-            # writes for an open counter, then the customer at it
-            await run(
-                _BUSY_OPENED_GUARDED if guard else _BUSY_OPENED,
-                branch_id,
-                data["counter_id"],
-                data["staff_id"],
-                visit_id,
-                data["ticket"],
-                data["line"],
-                at,
-                opened.since or at,
-                list(opened.lines),
-                *guard,
-            )
-            return
-        busy = _BUSY_GUARDED if guard else _BUSY
-        await run(
-            busy,
+        customer = (  # the customer at the counter: what both writes set
             branch_id,
             data["counter_id"],
             data["staff_id"],
@@ -211,8 +192,14 @@ class VisitRows(_StateRows[Visit]):
             data["ticket"],
             data["line"],
             at,
-            *guard,
         )
+        if opened is not None:
+            # the counter's own row write (CounterRows) and this one, as one: what CounterRows
+            # writes for an open counter, then the customer at it
+            sql = _BUSY_OPENED_GUARDED if guard else _BUSY_OPENED
+            await run(sql, *customer, opened.since or at, list(opened.lines), *guard)
+            return
+        await run(_BUSY_GUARDED if guard else _BUSY, *customer, *guard)
 
     async def _counter_free(self, run: _Run, branch_id: str, visit_id: UUID | None, at: datetime) -> None:
         await run(
