@@ -77,7 +77,7 @@ ORDER BY ok, c.ord
 APPEND_MANY_OR_ABORT = APPEND_MANY.replace(
     "SELECT c.stream_id, c.v AS current,",
     f"""SELECT c.stream_id, CASE WHEN c.v = c.expected AND c.in_log_order THEN c.v
-       ELSE ('{one_statement._MARK} ' || c.stream_id || ' ' || c.expected || ' ' || c.v || ' '
+       ELSE ('{one_statement.APPEND_REFUSED} ' || c.stream_id || ' ' || c.expected || ' ' || c.v || ' '
              || c.in_log_order)::int END AS current,""",
 )
 

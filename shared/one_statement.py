@@ -53,9 +53,10 @@ T = TypeVar("T")
 #: for the command's second run, which reads (or creates) the key first
 NEW_KEYS: ContextVar[bool] = ContextVar("one_statement_new_keys", default=True)
 
-_MARK = "branchcare: append refused"
+#: the text an :func:`aborting` append casts when it refused (``shared.append_many`` too)
+APPEND_REFUSED = "branchcare: append refused"
 _REFUSED = re.compile(
-    re.escape(_MARK) + r" (?P<stream>.+) (?P<expected>\d+) (?P<current>\d+) (?P<order>true|false)"
+    re.escape(APPEND_REFUSED) + r" (?P<stream>.+) (?P<expected>\d+) (?P<current>\d+) (?P<order>true|false)"
 )
 
 
@@ -70,11 +71,18 @@ def aborting(append_sql: str, count_param: int) -> str:
     return (
         head
         + f"""SELECT CASE WHEN (SELECT count(*) FROM ins) = {n}::bigint THEN (SELECT v FROM cur)
-       ELSE ('{_MARK} ' || $1 || ' ' || $2 || ' ' || (SELECT v FROM cur) || ' '
+       ELSE ('{APPEND_REFUSED} ' || $1 || ' ' || $2 || ' ' || (SELECT v FROM cur) || ' '
              || (SELECT in_log_order FROM cur))::int END AS current,
        true AS in_log_order, {n}::bigint AS inserted
 """
     )
+
+
+def aborted_by(exc: BaseException, marker: str) -> bool:
+    """Whether ``exc`` is a statement aborted by a guard's failing cast of a text naming
+    ``marker``: how a write in a statement without a transaction refuses all of it when what it
+    depends on moved (the append's version check here, a counter's row, a complaint's row)."""
+    return isinstance(exc, asyncpg.InvalidTextRepresentationError) and marker in str(exc)
 
 
 def refused_append(exc: BaseException) -> ConcurrencyError | None:

@@ -51,7 +51,7 @@ import asyncpg
 
 from services.followup.decider import Command, PauseTask, Task, stream_id, successor_id
 from services.followup.decider.rules import TaskRules
-from shared import db_batch, reactions
+from shared import db_batch, one_statement, reactions
 from shared.contracts.followup import FollowUpCancelled, FollowUpCompleted, TaskKind
 from shared.contracts.sla import SlaBreached
 from shared.envelope import Envelope, Metadata
@@ -116,7 +116,7 @@ def loaded(row: Mapping[str, Any]) -> Complaint | None:
 
 def moved(exc: BaseException) -> bool:
     """Whether ``exc`` is :data:`GUARD` aborting a statement (the row changed since it was read)."""
-    return isinstance(exc, asyncpg.InvalidTextRepresentationError) and _MOVED in str(exc)
+    return one_statement.aborted_by(exc, _MOVED)
 
 
 def rule_meta(env: Envelope) -> Metadata:

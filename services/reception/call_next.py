@@ -35,6 +35,7 @@ from services.reception import locks
 from services.reception.command_types import VisitStep
 from services.reception.metrics import observe
 from services.reception.projections import COUNTER_MOVED
+from shared import one_statement
 from shared.commands import CheckBranch, CommandResult
 from shared.decider import DomainError, NotFound
 from shared.envelope import Metadata
@@ -57,7 +58,7 @@ class VisitTaken(Exception):
 def counter_moved(exc: BaseException) -> bool:
     """Whether ``exc`` is a call's statement aborted because its counter's row moved since it was
     read (``projections.COUNTER_MOVED``)."""
-    return isinstance(exc, asyncpg.InvalidTextRepresentationError) and COUNTER_MOVED in str(exc)
+    return one_statement.aborted_by(exc, COUNTER_MOVED)
 
 
 async def next_in_line(
