@@ -2,11 +2,11 @@
 
 - ``pg_server_url`` (session): ``TEST_DATABASE_URL``, else the local server on 127.0.0.1:5432 if
   it answers within 2 s, else an embedded PostgreSQL in a temporary directory.
-- ``database_url`` (function): a fresh database ``bc_test_<hex>`` on that server, dropped after.
-  Both happen off the test's path (``FreshDatabases``): the next test's database is created while
-  this one runs, and used ones are dropped in the background, several at a time. On PostgreSQL
-  before 16 every ``DROP DATABASE`` waits for a forced checkpoint (over a second on the loaded
-  2-core machine, where the test used to wait for it); drops issued together share one.
+- ``database_url`` (function): a fresh database ``bc_test_<hex>`` on that server, dropped after,
+  with every service's schema already migrated: a copy of a template migrated once per migration
+  set (tests/support/databases.py); marker ``empty_database``: an empty one instead, for tests
+  about migrating. Both happen off the test's path (``FreshDatabases``): the next test's database
+  is created while this one runs, and used ones are dropped in the background, several at a time.
   Test databases commit without waiting for the WAL flush (``synchronous_commit = off``, as the
   embedded server runs with ``fsync = off``): visibility and ordering are the same, only a crash of
   the shared server could lose a commit, and no test crashes it (restart tests run their own).
@@ -30,14 +30,11 @@ says nothing about the code, and a property test should fail on a counterexample
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
 import os
 import secrets
 import shutil
 import tempfile
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,15 +44,9 @@ import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, settings
 
-from shared.devstack import (
-    TansuBroker,
-    create_topics,
-    drop_database,
-    ensure_database,
-    start_embedded_postgres,
-    with_database,
-)
+from shared.devstack import TansuBroker, create_topics, start_embedded_postgres, with_database
 from shared.topology import all_topics
+from tests.support.databases import FreshDatabases, NewDatabase
 
 settings.register_profile("branchcare", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("branchcare")
@@ -74,6 +65,9 @@ TEST_KEYS = {
 def pytest_configure(config: pytest.Config) -> None:
     """Test keys into the environment before anything builds an app or starts a service."""
     os.environ.update(TEST_KEYS)
+    config.addinivalue_line(
+        "markers", "empty_database: the test's database_url is empty (no schema migrated in it)"
+    )
     # the embedded broker holds every fetch for its whole max wait (shared/fetch_pacing.py), and no
     # relay announces what a test publishes itself: consumers wait 10 ms at most, as they always
     # did in tests (service subprocesses also pause when idle: tests/support/services.py)
@@ -176,55 +170,6 @@ async def pg_server_url() -> AsyncIterator[str]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-class FreshDatabases:
-    """A new database per test without the test waiting for CREATE or DROP DATABASE.
-
-    ``take()`` hands out a database created ahead (while the previous test ran) and starts
-    creating the next; ``give_back()`` drops a used one in the background. Every database is
-    still new from ``template1`` and used by one test only."""
-
-    def __init__(self, server_url: str) -> None:
-        self.server_url = server_url
-        self._ahead: asyncio.Task[str] | None = None
-        self._drops: set[asyncio.Task[None]] = set()
-
-    async def take(self) -> str:
-        """The name of a fresh database (created ahead, or now)."""
-        ready = self._ahead or asyncio.create_task(self._create())
-        self._ahead = asyncio.create_task(self._create())
-        return await ready
-
-    def give_back(self, name: str) -> None:
-        """Drop ``name`` (its connections terminated) in the background."""
-        task = asyncio.create_task(drop_database(self.server_url, name))
-        self._drops.add(task)
-        task.add_done_callback(self._dropped)
-
-    def _dropped(self, task: asyncio.Task[None]) -> None:
-        self._drops.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logging.getLogger(__name__).warning("dropping a test database failed: %r", task.exception())
-
-    async def _create(self) -> str:
-        name = f"bc_test_{uuid.uuid4().hex[:16]}"
-        await ensure_database(self.server_url, name)
-        conn = await asyncpg.connect(self.server_url, timeout=10)
-        try:  # see the module docstring
-            await conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
-        finally:
-            await conn.close()
-        return name
-
-    async def close(self) -> None:
-        """Drop the database created ahead; wait for every drop."""
-        if self._ahead is not None:
-            name = await asyncio.gather(self._ahead, return_exceptions=True)
-            if isinstance(name[0], str):
-                self.give_back(name[0])
-        while self._drops:
-            await asyncio.gather(*self._drops, return_exceptions=True)
-
-
 @pytest_asyncio.fixture(loop_scope="session", scope="session")
 async def fresh_databases(pg_server_url: str) -> AsyncIterator[FreshDatabases]:
     databases = FreshDatabases(pg_server_url)
@@ -235,13 +180,32 @@ async def fresh_databases(pg_server_url: str) -> AsyncIterator[FreshDatabases]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def database_url(fresh_databases: FreshDatabases) -> AsyncIterator[str]:
-    """A fresh, empty database for one test; dropped (connections terminated) afterwards."""
-    name = await fresh_databases.take()
+async def database_url(request: pytest.FixtureRequest, fresh_databases: FreshDatabases) -> AsyncIterator[str]:
+    """A fresh database for one test, every service's schema migrated (empty with the marker
+    ``empty_database``); dropped (connections terminated) afterwards."""
+    empty = request.node.get_closest_marker("empty_database") is not None
+    name = await fresh_databases.take(migrated=not empty)
     try:
         yield with_database(fresh_databases.server_url, name)
     finally:
         fresh_databases.give_back(name)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def new_database(fresh_databases: FreshDatabases) -> AsyncIterator[NewDatabase]:
+    """``await new_database()``: the URL of one more fresh, migrated database for this test (as
+    ``database_url``, for tests comparing several), each dropped in the background afterwards."""
+    taken: list[str] = []
+
+    async def new() -> str:
+        taken.append(await fresh_databases.take())
+        return with_database(fresh_databases.server_url, taken[-1])
+
+    try:
+        yield new
+    finally:
+        for name in taken:
+            fresh_databases.give_back(name)
 
 
 # --------------------------------------------------------------------------------------- Kafka

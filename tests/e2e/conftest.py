@@ -28,8 +28,9 @@ import pytest
 import pytest_asyncio
 
 from shared.auth import issue_token
-from shared.devstack import TansuBroker, create_topics, drop_database, ensure_database
+from shared.devstack import TansuBroker, create_topics, with_database
 from shared.topology import CONTEXTS, all_topics
+from tests.support.databases import FreshDatabases
 from tests.support.services import REPO_ROOT, ServiceProcess
 
 try:
@@ -168,13 +169,13 @@ async def e2e_broker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="package")
-async def e2e_database(pg_server_url: str) -> AsyncIterator[str]:
-    name = f"bc_e2e_{uuid.uuid4().hex[:12]}"
-    url = await ensure_database(pg_server_url, name)
+async def e2e_database(fresh_databases: FreshDatabases) -> AsyncIterator[str]:
+    """The stack's database, every schema migrated (tests/support/databases.py)."""
+    name = await fresh_databases.take()
     try:
-        yield url
+        yield with_database(fresh_databases.server_url, name)
     finally:
-        await drop_database(pg_server_url, name)
+        fresh_databases.give_back(name)
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="package")

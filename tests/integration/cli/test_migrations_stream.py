@@ -17,7 +17,8 @@ from shared.settings import ServiceSettings
 from tests.integration.cli.support import run_cli, run_json
 from tests.support.events import make_envelope, migrated_store
 
-pytestmark = pytest.mark.integration
+#: migrating is what these tests are about: their databases start empty (tests/support/databases.py)
+pytestmark = [pytest.mark.integration, pytest.mark.empty_database]
 
 
 async def test_status_lists_applied_migrations_with_checksums_and_pending_ones(

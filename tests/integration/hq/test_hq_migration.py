@@ -13,7 +13,8 @@ import pytest
 from services.hq.service import SERVICE
 from shared.migrations import apply_migrations
 
-pytestmark = pytest.mark.integration
+#: migrating is what these tests are about: their databases start empty (tests/support/databases.py)
+pytestmark = [pytest.mark.integration, pytest.mark.empty_database]
 
 
 async def test_migration_0003_rebuilds_a_populated_read_model(database_url: str, tmp_path: Path) -> None:

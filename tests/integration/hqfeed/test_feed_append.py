@@ -13,10 +13,10 @@ from services.hqfeed.projection import HqFeed, feed_stream
 from services.simulator.envelopes import EnvelopeFactory
 from shared.clock import FixedClock
 from shared.contracts.refs import synthetic_ref
-from shared.devstack import drop_database, ensure_database
 from shared.envelope import Envelope
 from shared.eventstore import ConcurrencyError, EventStore
 from tests.integration.hqfeed import folds
+from tests.support.databases import NewDatabase
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +29,9 @@ def received(factory: EnvelopeFactory, branch: str, i: int) -> Envelope:
 
 
 async def test_one_append_per_batch_continues_every_branch_and_refuses_a_stale_head(
-    pg_server_url: str,
+    new_database: NewDatabase,
 ) -> None:
-    url = await ensure_database(pg_server_url, f"bc_test_feed_append_{uuid.uuid4().hex[:10]}")
+    url = await new_database()
     pool = await folds.connect(url, "hqfeed")
     try:
         store = EventStore(pool, channel="bc_events_hqfeed")
@@ -61,4 +61,3 @@ async def test_one_append_per_batch_continues_every_branch_and_refuses_a_stale_h
             assert await conn.fetchval("SELECT count(*) FROM events") == len(rows)
     finally:
         await pool.close()
-        await drop_database(pg_server_url, url.rsplit("/", 1)[1])

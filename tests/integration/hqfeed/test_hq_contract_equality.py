@@ -28,8 +28,8 @@ from shared.contracts.complaint import Category
 from shared.contracts.customers import CustomerMergeReversed, CustomersMerged, MergeBasis, customer_stream
 from shared.contracts.hqfeed import HQ_CONTRACT
 from shared.contracts.refs import synthetic_ref
-from shared.devstack import drop_database, ensure_database
 from tests.integration.hqfeed import folds
+from tests.support.databases import NewDatabase
 
 pytestmark = pytest.mark.integration
 
@@ -127,45 +127,41 @@ def _delivery(
     return made
 
 
-async def test_hq_from_the_contract_equals_hq_from_the_raw_events(pg_server_url: str) -> None:
+async def test_hq_from_the_contract_equals_hq_from_the_raw_events(new_database: NewDatabase) -> None:
     raw = [m.envelope for m in simulated_day()]
     urls = {}
     for side in ("raw", "contract"):
-        urls[side] = await ensure_database(pg_server_url, f"bc_test_eq_{side}_{uuid.uuid4().hex[:10]}")
-    try:
-        await folds.from_raw_events(urls["raw"], raw)
-        rng = random.Random(3)
-        contract = await folds.aggregate(urls["contract"], raw, rng, largest=60)
-        await folds.through_contract(urls["contract"], contract, rng, largest=25)
-        expected, actual = await folds.dump(urls["raw"]), await folds.dump(urls["contract"])
-        assert expected["branch_day"] and expected["complaints"] and expected["crisis_slots"]
-        assert expected["branch_day_sla"] and expected["repeat_alerts"] and expected["spike_alerts"]
-        # failed attempts, given up, of them for want of a number, delivered
-        assert await _delivery_totals(urls["raw"]) == (5, 3, 1, 2)
-        assert len(expected["customer_aliases"]) == 1  # the merge; the reversed one is gone
-        assert len(expected["repeat_alerts"]) == 2  # the customer of three branches, and the merged one
-        for table in expected:
-            assert actual[table] == expected[table], f"{table}: the contract path differs from the raw fold"
+        urls[side] = await new_database()
+    await folds.from_raw_events(urls["raw"], raw)
+    rng = random.Random(3)
+    contract = await folds.aggregate(urls["contract"], raw, rng, largest=60)
+    await folds.through_contract(urls["contract"], contract, rng, largest=25)
+    expected, actual = await folds.dump(urls["raw"]), await folds.dump(urls["contract"])
+    assert expected["branch_day"] and expected["complaints"] and expected["crisis_slots"]
+    assert expected["branch_day_sla"] and expected["repeat_alerts"] and expected["spike_alerts"]
+    # failed attempts, given up, of them for want of a number, delivered
+    assert await _delivery_totals(urls["raw"]) == (5, 3, 1, 2)
+    assert len(expected["customer_aliases"]) == 1  # the merge; the reversed one is gone
+    assert len(expected["repeat_alerts"]) == 2  # the customer of three branches, and the merged one
+    for table in expected:
+        assert actual[table] == expected[table], f"{table}: the contract path differs from the raw fold"
 
-        # HQ's input shrinks: fewer messages and fewer bytes than the branch events behind them
-        raw_bytes = sum(len(e.model_dump_json()) for e in raw)
-        contract_bytes = sum(len(e.model_dump_json()) for e in contract)
-        assert len(contract) < len(raw), (len(contract), len(raw))
-        assert contract_bytes < raw_bytes, (contract_bytes, raw_bytes)
+    # HQ's input shrinks: fewer messages and fewer bytes than the branch events behind them
+    raw_bytes = sum(len(e.model_dump_json()) for e in raw)
+    contract_bytes = sum(len(e.model_dump_json()) for e in contract)
+    assert len(contract) < len(raw), (len(contract), len(raw))
+    assert contract_bytes < raw_bytes, (contract_bytes, raw_bytes)
 
-        # a scan of what goes on HQ's topic: contract types only, and no string that is not a code,
-        # a time, an id or a pseudonym (no words, no text references, no numbers of 8+ digits)
-        types = {m.event_type for m in HQ_CONTRACT}
-        for env in contract:
-            assert env.type in types
-            assert unsafe_strings(env.data) == [], env.type
-            # no text reference by any name (keys, not values: a random pseudonym may spell "ref")
-            keys = [k.lower().replace("customer_ref", "") for k in _keys(env.data)]  # pseudonyms: fine
-            refs = [k for k in keys if "ref" in k or k == "text_id"]
-            assert refs == [], (env.type, refs)
-    finally:
-        for url in urls.values():
-            await drop_database(pg_server_url, url.rsplit("/", 1)[1])
+    # a scan of what goes on HQ's topic: contract types only, and no string that is not a code,
+    # a time, an id or a pseudonym (no words, no text references, no numbers of 8+ digits)
+    types = {m.event_type for m in HQ_CONTRACT}
+    for env in contract:
+        assert env.type in types
+        assert unsafe_strings(env.data) == [], env.type
+        # no text reference by any name (keys, not values: a random pseudonym may spell "ref")
+        keys = [k.lower().replace("customer_ref", "") for k in _keys(env.data)]  # pseudonyms: fine
+        refs = [k for k in keys if "ref" in k or k == "text_id"]
+        assert refs == [], (env.type, refs)
 
 
 def _keys(value: object) -> list[str]:

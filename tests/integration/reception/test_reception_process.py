@@ -12,7 +12,8 @@ from shared.logs import JSON_FIELDS
 from tests.support.auth import bearer
 from tests.support.harness import as_process
 
-pytestmark = pytest.mark.integration
+#: the process migrates its schema at its start: its database starts empty (tests/support/databases.py)
+pytestmark = [pytest.mark.integration, pytest.mark.empty_database]
 
 
 async def test_the_service_runs_as_a_process(database_url: str, kafka: Any) -> None:
