@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.audit import annotate
 from shared.auth import Principal, requires, requires_on
-from shared.auth.dependencies import actor_metadata
+from shared.auth.dependencies import Loading, actor_metadata, requires_loading
 from shared.contracts.text import TextRef
 from shared.envelope import Metadata
 from shared.http import expected_version
@@ -221,8 +221,10 @@ class CommandRoutes(Generic[AppT]):
         app_of_request: Callable[[Request], AppT] | None = None,
     ) -> None:
         """``if_match``: the ``If-Match`` header's description in OpenAPI. ``stream_of``: the
-        dependency ``branch_of`` itself depends on to load the stream (FastAPI runs it once per
-        request): its value reaches ``run`` as :attr:`CommandCall.preloaded`. ``app_of_request``:
+        dependency ``branch_of`` itself depends on to load the stream: a command route then takes
+        the principal and the stream from one dependency node (``shared.auth.requires_loading``:
+        the token, the role, the load, the stream's branch) instead of four, and the stream
+        reaches ``run`` as :attr:`CommandCall.preloaded`. ``app_of_request``:
         the service's app object from the request, called in the route instead of solving ``app``
         as a dependency (a node fewer per request; the OpenAPI document is the same)."""
         self.router = router
@@ -339,9 +341,16 @@ class CommandRoutes(Generic[AppT]):
         answer = ViewAnswer(self.view)
         of_request = self.app_of_request
 
+        loading = self.stream_of is not None
+
         async def endpoint(**kw: Any) -> Any:
             app: AppT = kw["app"] if of_request is None else of_request(kw["request"])
-            staff: Principal = kw["staff"]
+            preloaded = None
+            if loading:  # one node gave both (``requires_loading``)
+                on: Loading = kw["staff"]
+                staff, preloaded = on.staff, on.loaded
+            else:
+                staff = kw["staff"]
             meta = actor_metadata(staff, kw["x_correlation_id"])
             response: Response = kw["response"]
             body = kw.get("body")
@@ -355,9 +364,7 @@ class CommandRoutes(Generic[AppT]):
             create = None
             if "idempotency_key" in kw:
                 create = Create.on_resource(kw["request"], kw["idempotency_key"], body=kw.get("body"))
-            call = CommandCall(
-                kw[resource], command, version, staff, meta, texts, create, kw.get("preloaded")
-            )
+            call = CommandCall(kw[resource], command, version, staff, meta, texts, create, preloaded)
             ran = await self.run(app, call)
             if ran.replayed is not None:
                 replay(response, ran.replayed)
@@ -370,7 +377,9 @@ class CommandRoutes(Generic[AppT]):
         self, action: str, model: type[BaseModel] | None, body_required: bool, keyed: bool
     ) -> inspect.Signature:
         keyword = inspect.Parameter.KEYWORD_ONLY
-        staff = Annotated[Principal, Depends(requires_on(action, self.branch_of))]
+        staff: Any = Annotated[Principal, Depends(requires_on(action, self.branch_of))]
+        if self.stream_of is not None:  # the principal and the stream from one node
+            staff = Annotated[Loading, Depends(requires_loading(action, self.stream_of))]
         body: list[inspect.Parameter] = []
         if model is not None and body_required:
             body = [inspect.Parameter("body", keyword, annotation=model)]
@@ -392,7 +401,4 @@ class CommandRoutes(Generic[AppT]):
             _CORRELATION,
             *body,
         ]
-        if self.stream_of is not None:
-            preloaded = Annotated[Any, Depends(self.stream_of)]
-            params.append(inspect.Parameter("preloaded", keyword, annotation=preloaded))
         return inspect.Signature(params, return_annotation=self.view)

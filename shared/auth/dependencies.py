@@ -24,6 +24,7 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -185,6 +186,60 @@ def requires_on(action: str, branch_of: BranchOf) -> Callable[..., Awaitable[Pri
 
     The route (or the command handler) still checks the branch of what it actually loads."""
     return _RequiresOn(action, branch_of)
+
+
+Load = Callable[..., Awaitable[Any]]
+"""A FastAPI dependency loading the resource a route acts on from its path id (e.g. a case's
+stream, a ``shared.commands.Loaded``); its value has a ``branch_id`` (None: no such resource)."""
+
+
+@dataclass(frozen=True)
+class Loading:
+    """What :func:`requires_loading` gives a route: the principal bound to its action, whose
+    branch check the resource's branch passed, and the resource as loaded."""
+
+    staff: Principal
+    loaded: Any
+
+
+class _RequiresLoading(_Requires):
+    """:func:`requires_loading` ``(action, load)``: ONE node of FastAPI's dependency tree where
+    ``requires_on(action, branch_of)`` → ``branch_of`` → ``load`` (and the route's second,
+    cached, use of ``load``) were four: FastAPI solves every node on every request, cached or not
+    (issue 19: a fifth of a lifecycle step's CPU went to solving them). Its parameters are
+    ``load``'s own (the path id, ``load``'s dependencies), so the OpenAPI document is the same."""
+
+    def __init__(self, action: str, load: Load) -> None:
+        super().__init__(action)
+        self.__name__ = self.__qualname__ = f"{self.__name__}_loading_{load.__name__}"
+        self.load = load
+        params = list(inspect.signature(load, eval_str=True).parameters.values())
+        self.passes_request = any(p.name == "request" for p in params)
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        if not self.passes_request:
+            params.append(inspect.Parameter("request", keyword, annotation=Request))
+        self.__signature__ = inspect.Signature(
+            [p.replace(kind=keyword) for p in params], return_annotation=Loading
+        )
+
+    async def __call__(self, request: Request, **kw: Any) -> Loading:  # type: ignore[override]
+        bound = await super().__call__(request)  # the token and the role first: no load for a 401/403
+        if self.passes_request:
+            kw["request"] = request
+        loaded = await self.load(**kw)
+        if loaded.branch_id is not None:
+            bound.check_branch(loaded.branch_id)
+        return Loading(bound, loaded)
+
+
+@functools.cache
+def requires_loading(action: str, load: Load) -> Callable[..., Awaitable[Loading]]:
+    """``requires_on(action, branch_of)`` for a route that also starts from the resource it loads
+    (a command on a stream: ``shared.command_routes``), as one dependency: 401 without a valid
+    token, 403 unless a role may do ``action``; then ``load`` and 403 unless the resource's branch
+    is the principal's — before the route's body is even validated, as with ``requires_on``. A
+    resource that does not exist (``branch_id`` None) is the route's 404 to answer."""
+    return _RequiresLoading(action, load)
 
 
 def actor_metadata(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from shared.audit.middleware import AuditMiddleware
 from shared.auth import AuthConfig, Principal, install_auth, issue_token, principal_metadata, requires
-from shared.auth.dependencies import requires_on
+from shared.auth.dependencies import Loading, requires_loading, requires_on
 from shared.envelope import Metadata
 from shared.logs import correlation_id_var
 
@@ -37,10 +38,52 @@ def _nodes_of(dependant: Any) -> int:
     return 1 + sum(_nodes_of(d) for d in dependant.dependencies)
 
 
+@dataclass(frozen=True)
+class _Case:
+    branch_id: str | None
+
+
+LOADS: list[str] = []
+
+
+async def _load(complaint_id: str) -> _Case:
+    LOADS.append(complaint_id)
+    return _Case("b001" if complaint_id != "missing" else None)
+
+
 def test_each_staff_dependency_is_one_node() -> None:
     assert _nodes(requires("complaint.create")) == 1
     assert _nodes(principal_metadata) == 1
     assert _nodes(requires_on("complaint.escalate", _branch_of)) == 2  # itself and branch_of
+    assert _nodes(requires_loading("complaint.escalate", _load)) == 1  # the load is in the node
+
+
+def test_requires_loading_checks_the_token_before_loading_and_the_branch_after() -> None:
+    app = FastAPI()
+
+    @app.post("/x/{complaint_id}")
+    async def step(
+        complaint_id: str, on: Annotated[Loading, Depends(requires_loading("complaint.escalate", _load))]
+    ) -> dict[str, str | None]:
+        return {"staff": on.staff.staff_id, "branch": on.loaded.branch_id}
+
+    install_auth(app, AuthConfig(secret=SECRET))
+    mine = issue_token("s-1", ["lobby_manager"], ["b001"], timedelta(hours=1), SECRET)
+    other = issue_token("s-2", ["lobby_manager"], ["b002"], timedelta(hours=1), SECRET)
+
+    async def go() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return [
+                (await client.post("/x/c1")).status_code,
+                (await client.post("/x/c2", headers={"Authorization": f"Bearer {mine}"})).status_code,
+                (await client.post("/x/c3", headers={"Authorization": f"Bearer {other}"})).status_code,
+            ]
+
+    LOADS.clear()
+    assert asyncio.run(go()) == [401, 200, 403]
+    assert LOADS == ["c2", "c3"]  # no load without a valid token
+    assert app.openapi()["paths"]["/x/{complaint_id}"]["post"]["security"] == [{"StaffToken": []}]
 
 
 def _app() -> FastAPI:
