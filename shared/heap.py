@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 
+#: container objects allocated (net) before a young garbage collection; CPython's default is 700
+YOUNG_COLLECTION_THRESHOLD = 10_000
+
 
 def settle_heap() -> None:
     """Move everything start-up made (modules, classes, the app, the service's parts: ~124,000
@@ -22,3 +25,18 @@ def settle_heap() -> None:
     (the integration tests) would keep each one, and pay a full collection per start."""
     gc.collect()
     gc.freeze()
+    fewer_young_collections()
+
+
+def fewer_young_collections() -> None:
+    """A young collection every 10,000 net allocations instead of every 700 (issue 19).
+
+    A command allocates a few thousand container objects (envelopes, models, the view, asyncpg
+    records) and most are freed by reference counting on return; a young collection only
+    traverses what is alive at that moment — the requests in flight, which it then promotes, so
+    the older generations grow and collect more often too. At 700 a complaint acknowledge saw
+    about one young collection in ten and 6-7 % of the service's CPU went to the collector
+    (py-spy, under load); collections per 1,000 acknowledges fell from 78/7/1 (by generation) to
+    2/0/0. What is kept between them is bounded: at most 10,000 objects of cyclic garbage, a few
+    MB. The older generations keep their thresholds. Every service process, like the freeze."""
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
