@@ -12,8 +12,8 @@ connection (released by the server if the process dies) and reads through that s
 so a relay whose connection (and with it the lock) is gone notices before it publishes again.
 It wakes on NOTIFY (or, for appends made in its own process, on a direct poke), with a slow
 safety timer for a lost notification; after an acknowledged batch that fed a quiet partition (with
-``announce_every``: after every batch) it announces its topic, which wakes idle consumers in every
-process (:mod:`shared.topic_wakeups`).
+``announce_every``: after every batch) it announces its topic on the topic's own channel, which
+wakes idle consumers in the processes that read it (:mod:`shared.topic_wakeups`).
 An event committed while the relay is idle goes out at once; under a steady load a round (read,
 produce request, checkpoint, each with a fixed cost far above an event's; the checkpoint goes
 with the next round's read) starts at most every ``ROUND_SECONDS`` and takes what

@@ -13,7 +13,7 @@ import pytest
 
 from shared import relay as relay_module
 from shared.eventstore import EventStore
-from shared.topic_wakeups import CHANNEL as WAKEUPS_CHANNEL
+from shared.topic_wakeups import channel_of
 from tests.integration.test_relay import caught_up, checkpoint, log_end, running_relay
 from tests.support.events import make_envelopes, migrated_store
 from tests.support.kafka import new_topic
@@ -52,7 +52,7 @@ async def test_a_steady_load_writes_the_checkpoint_with_the_next_read_and_announ
     topic = await new_topic(bootstrap, "relay-rounds", partitions=1)
     announced: list[str] = []
     listener = await asyncpg.connect(database_url)
-    await listener.add_listener(WAKEUPS_CHANNEL, lambda *a: announced.append(a[3]))
+    await listener.add_listener(channel_of(topic), lambda *a: announced.append(a[3]))
     statements: list[str] = []
     try:
         relay = running_relay(store, database_url, bootstrap, topic, check=False, schema=SCHEMA)
