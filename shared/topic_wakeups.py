@@ -14,6 +14,14 @@ announcement (six relays, each announcing every batch, to seven processes), alth
 process reads two or three topics; HQ reads only the HQ feed's. A channel name is an identifier
 (at most 63 bytes): a longer topic gets a digest of its name; the payload still names the topic,
 so two topics sharing a channel wake only their own consumers.
+
+The same connection carries the process's outbox relay wake-ups (:meth:`TopicWakeups.listen`: the
+store's commit channel, NOTIFYed by other replicas of the service), which the relay otherwise
+LISTENs to on its own connection. PostgreSQL (up to 18) signals every backend that listens to
+any channel of the database at every NOTIFY, whatever the channel; each wakes, reads the queue
+and drops what is not for it (measured here: ~45 µs of a backend's CPU per NOTIFY, matching or
+not, and ~60 µs in an idle Python listener for a matching one). So every announcement cost two
+listening backends per service process; with one connection per process it costs one.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 
 import asyncpg
@@ -51,14 +59,17 @@ async def announce(conn: asyncpg.Connection, topic: str) -> None:
 class TopicWakeups:
     """One LISTEN connection per process; :meth:`watch` gives an event set whenever a relay
     announces one of the topics (and once after every reconnect, or when its channel is first
-    listened to: announcements may have been missed)."""
+    listened to: announcements may have been missed); :meth:`listen` calls back on a NOTIFY of a
+    channel of another kind (the relay's commit channel), likewise after every reconnect."""
 
     def __init__(self, dsn: str, name: str = "wakeups") -> None:
         self._dsn = dsn
         self._name = name
         self._events: dict[str, list[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
-        #: set by :meth:`watch`: the listening connection adds the new topics' channels
+        #: channel → callbacks, for :meth:`listen`
+        self._channels: dict[str, list[Callable[[], None]]] = {}
+        #: set by :meth:`watch` and :meth:`listen`: the listening connection adds the new channels
         self._watched = asyncio.Event()
 
     def watch(self, topics: Iterable[str]) -> asyncio.Event:
@@ -67,6 +78,17 @@ class TopicWakeups:
             self._events.setdefault(topic, []).append(event)
         self._watched.set()
         return event
+
+    def listen(self, channel: str, wake: Callable[[], None]) -> None:
+        """Call ``wake`` on every NOTIFY of ``channel`` (any payload), once after every reconnect,
+        and once when the channel is first listened to."""
+        self._channels.setdefault(channel, []).append(wake)
+        self._watched.set()
+
+    def unlisten(self, channel: str, wake: Callable[[], None]) -> None:
+        """No more calls of ``wake`` (the channel stays listened to: a NOTIFY then wakes nobody)."""
+        with suppress(ValueError):
+            self._channels.get(channel, []).remove(wake)
 
     def start(self) -> None:
         if self._task is None:
@@ -79,9 +101,11 @@ class TopicWakeups:
                 await self._task
             self._task = None
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, topic: str) -> None:
+    def _on_notify(self, _conn: object, _pid: int, channel: str, topic: str) -> None:
         for event in self._events.get(topic, ()):
             event.set()
+        for wake in self._channels.get(channel, ()):
+            wake()
 
     def _wake(self, topics: Iterable[str]) -> None:
         for topic in topics:
@@ -89,12 +113,16 @@ class TopicWakeups:
                 event.set()
 
     async def _listen(self, conn: asyncpg.Connection, listening: set[str]) -> None:
-        """LISTEN to the channels of the topics watched and not listened to yet; wake them."""
-        topics = [t for t in self._events if t not in listening]
-        for channel in dict.fromkeys(channel_of(t) for t in topics):
+        """LISTEN to the channels watched and not listened to yet; wake their watchers."""
+        topics = [t for t in self._events if channel_of(t) not in listening]
+        channels = [c for c in self._channels if c not in listening]
+        for channel in dict.fromkeys([*(channel_of(t) for t in topics), *channels]):
             await conn.add_listener(channel, self._on_notify)  # type: ignore[arg-type]
-        listening.update(topics)
+            listening.add(channel)
         self._wake(topics)  # whatever was announced while nobody listened
+        for channel in channels:
+            for wake in list(self._channels.get(channel, ())):
+                wake()
 
     async def _run(self) -> None:
         backoff = FIRST_BACKOFF_SECONDS
