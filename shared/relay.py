@@ -11,9 +11,12 @@ Exactly one relay per topic publishes at a time: it holds a PostgreSQL advisory 
 connection (released by the server if the process dies) and reads through that same connection,
 so a relay whose connection (and with it the lock) is gone notices before it publishes again.
 It wakes on NOTIFY (or, for appends made in its own process, on a direct poke), with a slow
-safety timer for a lost notification; after an acknowledged batch that fed a quiet partition (with
-``announce_every``: after every batch) it announces its topic, which wakes idle consumers in every
-process (:mod:`shared.topic_wakeups`).
+safety timer for a lost notification; the NOTIFY comes through the process's one listening
+connection when it has one (``listener``, :class:`shared.topic_wakeups.TopicWakeups`: PostgreSQL
+signals every listening backend at every NOTIFY of the database), else through its own. After
+an acknowledged batch that fed a quiet partition (with ``announce_every``: after every batch) it
+announces its topic on the topic's own channel, which wakes idle consumers in the processes that
+read it (:mod:`shared.topic_wakeups`).
 An event committed while the relay is idle goes out at once; under a steady load a round (read,
 produce request, checkpoint, each with a fixed cost far above an event's; the checkpoint goes
 with the next round's read) starts at most every ``ROUND_SECONDS`` and takes what
@@ -58,6 +61,7 @@ from shared.relay_repair import (
     record_verification,
     save,
 )
+from shared.topic_wakeups import TopicWakeups
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,7 @@ class OutboxRelay:
         check: BrokerCheck | None = None,
         round_seconds: float = ROUND_SECONDS,
         announce_every: bool = False,
+        listener: TopicWakeups | None = None,
     ) -> None:
         self._store = store
         self._connect = connect
@@ -122,6 +127,9 @@ class OutboxRelay:
         #: announce every acknowledged batch, not only one that fed a quiet partition: the topic's
         #: consumers rest as soon as they caught up (``FetchPacing.announced``: HQ's input)
         self.announce_every = announce_every
+        #: the process's listening connection, to be woken through by other replicas' NOTIFYs
+        #: instead of LISTENing on the relay's own (one listening backend less per process)
+        self._listener = listener
         self._wake = asyncio.Event()
         self._draining = False
         self._stopped = asyncio.Event()
@@ -165,7 +173,10 @@ class OutboxRelay:
                 await conn.execute("SET synchronous_commit TO off")
                 if not await self._lead(conn):
                     return
-                await conn.add_listener(self._store.notifier.channel, self._on_notify)
+                if self._listener is not None:
+                    self._listener.listen(self._store.notifier.channel, self.poke)
+                else:
+                    await conn.add_listener(self._store.notifier.channel, self._on_notify)
                 self._store.notifier.attach_local(self.poke)
                 self.state, partitions = await load_state(conn, self.topic)
                 self._unsaved = False
@@ -186,6 +197,8 @@ class OutboxRelay:
                 self.is_leader = False
                 self._cancel_probe()
                 self._store.notifier.detach_local(self.poke)
+                if self._listener is not None:
+                    self._listener.unlisten(self._store.notifier.channel, self.poke)
                 if conn is not None:
                     await _close(conn)
             self._failures += 1

@@ -26,7 +26,7 @@ import asyncpg
 from shared.eventstore import LOG_START, LogPosition
 from shared.metrics import RELAY_BROKER_LOSSES, RELAY_REPUBLISHED
 from shared.relay_check import AckedTail, BrokerCheck
-from shared.topic_wakeups import CHANNEL as WAKEUPS_CHANNEL
+from shared.topic_wakeups import channel_of
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def checkpoint(
 
     args: tuple[object, ...] = (topic, state.position.tx_id, state.position.position, acked_json(state.acked))
     if announce:
-        args += (WAKEUPS_CHANNEL,)
+        args += (channel_of(topic),)
 
     def item(first: int) -> tuple[str, Sequence[object]]:
         t, x, p, a, c = (f"${first + i}" for i in range(5))

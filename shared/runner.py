@@ -332,6 +332,7 @@ def create_app(
                     batch_size=settings.relay_batch_size,
                     # a broker that holds fetches: consumers of announced topics rest between batches
                     announce_every=not settings.kafka_fetch_answers_early,
+                    listener=ctx.wakeups,  # one listening connection per process
                     check=BrokerCheck(
                         settings.kafka_bootstrap_servers,
                         service.topic,

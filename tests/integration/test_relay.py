@@ -23,6 +23,7 @@ from shared.relay import OutboxRelay
 from shared.relay_check import BrokerCheck
 from shared.runner import _kafka_broker, kafka_publisher
 from shared.settings import ServiceSettings
+from shared.topic_wakeups import TopicWakeups
 from tests.support.events import make_envelopes, migrated_store
 from tests.support.kafka import check_stream_order, distinct_event_ids, envelopes, new_topic, read_topic
 from tests.support.services import REPO_ROOT, wait_until
@@ -60,6 +61,7 @@ async def running_relay(
     batch_size: int = 200,
     check: bool = True,
     schema: str = SCHEMA,
+    listener: TopicWakeups | None = None,
 ) -> AsyncIterator[RunningRelay]:
     """An OutboxRelay publishing through a service's own Kafka producer set-up."""
     settings = ServiceSettings(database_url=database_url, kafka_bootstrap_servers=bootstrap_servers)
@@ -88,6 +90,7 @@ async def running_relay(
         service="test",
         batch_size=batch_size,
         check=BrokerCheck(bootstrap_servers, topic, partitions=3) if check else None,
+        listener=listener,
     )
     running = RunningRelay(relay, asyncio.create_task(relay.run()))
     holder.append(running)

@@ -4,6 +4,7 @@ only where a consumer may have gone idle; nothing is left unrecorded once the re
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from shared import relay as relay_module
 from shared.eventstore import EventStore
-from shared.topic_wakeups import CHANNEL as WAKEUPS_CHANNEL
+from shared.topic_wakeups import TopicWakeups, channel_of
 from tests.integration.test_relay import caught_up, checkpoint, log_end, running_relay
 from tests.support.events import make_envelopes, migrated_store
 from tests.support.kafka import new_topic
@@ -52,7 +53,7 @@ async def test_a_steady_load_writes_the_checkpoint_with_the_next_read_and_announ
     topic = await new_topic(bootstrap, "relay-rounds", partitions=1)
     announced: list[str] = []
     listener = await asyncpg.connect(database_url)
-    await listener.add_listener(WAKEUPS_CHANNEL, lambda *a: announced.append(a[3]))
+    await listener.add_listener(channel_of(topic), lambda *a: announced.append(a[3]))
     statements: list[str] = []
     try:
         relay = running_relay(store, database_url, bootstrap, topic, check=False, schema=SCHEMA)
@@ -80,3 +81,36 @@ async def test_a_steady_load_writes_the_checkpoint_with_the_next_read_and_announ
             await wait_until(partial(caught_up, store, topic), timeout=10)
     finally:
         await listener.close()
+
+
+async def test_a_relay_is_woken_through_the_process_listener_by_another_replicas_append(
+    store: EventStore, database_url: str, kafka: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the process's listening connection (``listener``) the relay does not LISTEN on its
+    own: an append by another replica (its NOTIFY, no local poke) still wakes it at once, not
+    after the safety timer; without it, the relay's own connection listens."""
+    monkeypatch.setattr(relay_module, "SAFETY_WAKE_SECONDS", 30.0)
+    bootstrap = kafka.bootstrap_servers
+    topic = await new_topic(bootstrap, "relay-listener", partitions=1)
+    wakeups = TopicWakeups(database_url, "relay-test")
+    wakeups.start()
+    try:
+        relay = running_relay(
+            store, database_url, bootstrap, topic, check=False, schema=SCHEMA, listener=wakeups
+        )
+        async with relay as running, migrated_store(database_url, SCHEMA) as other:
+            await wait_until(lambda: running.relay.is_leader, timeout=10)
+            await wait_until(partial(caught_up, store, topic), timeout=10)
+            await asyncio.sleep(0.5)  # the relay waits for a wake-up
+            for i in range(3):
+                started = time.monotonic()
+                await other.append(f"other-{i}", 0, make_envelopes(f"other-{i}", 0, 1))
+                await wait_until(partial(caught_up, store, topic), timeout=20)
+                assert time.monotonic() - started < 10, "woken by the NOTIFY, not the safety timer"
+                await asyncio.sleep(0.2)
+            listening = await other.pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'relay-test-listen'"
+            )
+            assert listening == 1
+    finally:
+        await wakeups.close()
