@@ -29,12 +29,21 @@ from __future__ import annotations
 import logging
 import time
 
+from prometheus_client import Histogram
+
 from services.hqfeed.config import FeedConfig
 from services.hqfeed.projection import HqFeed
 from shared.batch_consumer import BatchConsumer, Hooks, Records
 from shared.runner import ServiceContext
 
 log = logging.getLogger(__name__)
+
+#: records per folded batch: with the batch count, how well the fixed per-batch costs are shared
+BATCH_RECORDS = Histogram(
+    "branchcare_hqfeed_batch_records",
+    "Domain events per batch folded by the HQ feed",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+)
 
 
 class WindowFlush(Hooks):
@@ -48,6 +57,7 @@ class WindowFlush(Hooks):
         self.closes_at: float | None = time.monotonic()
 
     def after_batch(self, records: Records, *, polled_at: float, seconds: float, rebuilding: bool) -> None:
+        BATCH_RECORDS.observe(len(records))
         if self.feed.pending and self.closes_at is None:
             self.closes_at = polled_at + self.window_seconds  # the window opened with its first record
 
