@@ -15,6 +15,11 @@ opens one on its transaction, :func:`opened`) the same calls only queue:
   ``executemany``), the ``after_change`` writes grouped by statement (they touch one row per
   stream per table, independent of each other: ``shared.db_batch``'s rule), and every new event
   of every stream in ONE append statement, each stream checked at the version it was loaded at.
+* a statement whose one parameter is a JSON array of rows (``json_to_recordset($1::json)``,
+  :func:`json_rows`) queued for several streams (``after_change``) or alongside
+  (:func:`write_alongside`) is ONE part of that append statement, the rows' arrays joined: no
+  ``executemany`` of one execution per event ahead of it (issue 19: a batch of new complaints
+  is the same few statements whatever its size, and PostgreSQL plans and runs each write once).
 
 What a handler must keep to (as with ``shared.db_batch``): anything that *reads* what an earlier
 reaction of the batch may have written (the tasks table, a stream, a row written with
@@ -27,7 +32,9 @@ in a savepoint of the same transaction (``shared.projection``), which finds and 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +56,31 @@ _LOAD = f"""
 SELECT stream_id, {ENVELOPE_JSON} AS json
 FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version
 """
+
+
+#: a statement that reads its rows from its only parameter, a JSON array (:func:`json_rows`)
+_JSON_ROWS = re.compile(r"\bjsonb?_to_recordset\(\$1::jsonb?\)")
+_PARAM = re.compile(r"\$(\d+)")
+
+
+@functools.lru_cache(maxsize=256)
+def json_rows(sql: str) -> bool:
+    """Whether ``sql``'s one parameter is a JSON array of rows it reads with
+    ``json_to_recordset($1::json)``: several queued calls of it are one call with their arrays
+    joined (:func:`_joined`). As for every write a flush groups, the rows must be apart (an
+    ``ON CONFLICT DO UPDATE`` cannot touch one row twice in a statement)."""
+    return bool(_JSON_ROWS.search(sql)) and set(_PARAM.findall(sql)) == {"1"}
+
+
+def _joined(rows: Sequence[tuple[object, ...]]) -> tuple[object, ...]:
+    """The one argument of a :func:`json_rows` statement for all of ``rows``: their arrays joined."""
+    parts = []
+    for (text,) in rows:
+        assert isinstance(text, str), "a JSON rows argument is a text"
+        inner = text.strip()[1:-1].strip()
+        if inner:
+            parts.append(inner)
+    return ("[" + ",".join(parts) + "]",)
 
 
 @dataclass
@@ -162,11 +194,15 @@ class ReactionBatch:
                 await conn.execute(sql, *rows[0])
             else:
                 await conn.executemany(sql, rows)
-        if alongside:  # one row of a statement joins the last one; more: one executemany first
+        if (
+            alongside
+        ):  # one row of a statement joins the last one (JSON rows: all); more: one executemany first
             joined = []
             for sql, rows in _grouped(alongside):
                 if len(rows) == 1:
                     joined.append((sql, rows[0]))
+                elif json_rows(sql):
+                    joined.append((sql, _joined(rows)))
                 else:
                     await conn.executemany(sql, rows)
             last = [*joined, *last]
@@ -238,6 +274,8 @@ class ReactionBatch:
         for sql, rows in _grouped(collected.writes):
             if len(rows) == 1:
                 final.add(sql, *rows[0])
+            elif json_rows(sql):
+                final.add(sql, *_joined(rows))
             else:
                 await conn.executemany(sql, rows)
         for sql, args in last:
@@ -307,8 +345,9 @@ async def write_alongside(conn: asyncpg.Connection, sql: str, *args: object) -> 
     """Queue a write of one row that goes with the next flush's last statement (the append, or the
     consumer's positions), not a statement ahead of it (issue 19: a new complaint's row in
     follow-up); else run it now. The caller vouches that no write queued with :func:`write` in
-    the same flush touches that row (its order among those is not kept), and, as for every
-    queued write, that whoever reads the row flushes first."""
+    the same flush touches that row (its order among those is not kept), nor does another
+    alongside write (a :func:`json_rows` statement's rows go as one), and, as for every queued
+    write, that whoever reads the row flushes first."""
     batch = _OPEN.of(conn)
     if batch is None:
         await conn.execute(sql, *args)

@@ -19,7 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.feedback import metrics
+from services.feedback import metrics, survey_rows
 from services.feedback.config import FeedbackConfig
 from services.feedback.domain import (
     Command,
@@ -33,7 +33,6 @@ from services.feedback.domain import (
     survey_id_for,
 )
 from services.feedback.preferences import preferred_channel
-from shared import db_batch
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
 from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded
@@ -209,14 +208,7 @@ class FeedbackApp(StreamCommands[Command, Survey]):
                 assert state.requested_at is not None and state.channel is not None
                 survey = Subject("survey", subject_id, env.stream_id, branch_id)
                 await deadlines.start(conn, subject=survey, sla=WINDOW_SLA, started_at=state.requested_at)
-                await db_batch.write(
-                    conn,
-                    """INSERT INTO survey_dispatch (survey_id, branch_id, next_attempt_at)
-                       VALUES ($1, $2, $3) ON CONFLICT (survey_id) DO NOTHING""",
-                    state.survey_id,
-                    branch_id,
-                    state.requested_at,
-                )
+                await survey_rows.insert_dispatch(conn, state, branch_id)
                 metrics.SURVEYS_REQUESTED.labels(subject_type, state.channel.value).inc()
             elif env.type == SurveySent.event_type:
                 assert state.channel is not None
@@ -264,49 +256,7 @@ class FeedbackApp(StreamCommands[Command, Survey]):
     async def _upsert_facts(self, conn: asyncpg.Connection, s: Survey, branch_id: str, version: int) -> None:
         assert s.requested_at is not None and s.channel is not None and s.expires_at is not None
         local_day = s.requested_at.astimezone(self.deadlines.book.calendar(branch_id).tz).date()
-        await db_batch.write(
-            conn,
-            """INSERT INTO survey_facts (survey_id, branch_id, subject, subject_type, service_type,
-                   staff_id, customer_ref, channel, status, requested_at, local_day, expires_at,
-                   sent_at, answered_at, score, negative, expired_at, version, comment_ref, reasons,
-                   describes_complaint, attempts, delivery_failure, retry_at, given_up_at, delivered_at)
-               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19::jsonb,$20,$21,
-                       $22,$23,$24,$25,$26)
-               ON CONFLICT (survey_id) DO UPDATE SET status = EXCLUDED.status,
-                   sent_at = EXCLUDED.sent_at, answered_at = EXCLUDED.answered_at,
-                   score = EXCLUDED.score, negative = EXCLUDED.negative,
-                   expired_at = EXCLUDED.expired_at, version = EXCLUDED.version,
-                   comment_ref = EXCLUDED.comment_ref, reasons = EXCLUDED.reasons,
-                   describes_complaint = EXCLUDED.describes_complaint, attempts = EXCLUDED.attempts,
-                   delivery_failure = EXCLUDED.delivery_failure, retry_at = EXCLUDED.retry_at,
-                   given_up_at = EXCLUDED.given_up_at, delivered_at = EXCLUDED.delivered_at""",
-            s.survey_id,
-            branch_id,
-            s.subject,
-            s.subject_type,
-            s.service_type,
-            s.staff_id,
-            s.customer_ref,
-            s.channel.value,
-            s.status.value,
-            s.requested_at,
-            local_day,
-            s.expires_at,
-            s.sent_at,
-            s.answered_at,
-            s.score,
-            s.negative,
-            s.expired_at,
-            version,
-            s.comment.model_dump_json() if s.comment is not None else None,  # the reference only
-            list(s.reasons),
-            s.describes_complaint,
-            s.attempts,
-            s.failure.value if s.failure else None,
-            s.retry_at,
-            s.given_up_at,
-            s.delivered_at,
-        )
+        await survey_rows.upsert_facts(conn, s, branch_id, version, local_day)
 
 
 def _in_transaction(conn: asyncpg.Connection, event_type: str) -> None:

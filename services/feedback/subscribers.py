@@ -24,6 +24,7 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
+from pydantic_core import to_json
 
 from services.feedback import metrics
 from services.feedback.app import FeedbackApp
@@ -47,6 +48,14 @@ LEFT JOIN LATERAL (
     ORDER BY customer_ref = r.ref DESC, updated_at DESC LIMIT 1
 ) p ON true"""
 
+
+#: the complainants of the complaints a batch receives, from one JSON array (``reactions.json_rows``):
+#: with the batch's last statement (``reactions.write_alongside``: only a receipt writes the row,
+#: once per complaint; a read of it flushes first), not an ``executemany`` of one execution each
+_COMPLAINANT_ROWS = """INSERT INTO complaint_customers (complaint_id, branch_id, customer_ref)
+SELECT r.complaint_id, r.branch_id, r.customer_ref
+FROM json_to_recordset($1::json) AS r(complaint_id uuid, branch_id text, customer_ref text)
+ON CONFLICT (complaint_id) DO NOTHING"""
 
 _COMPLAINANTS = (
     "SELECT complaint_id, customer_ref FROM complaint_customers WHERE complaint_id = ANY($1::uuid[])"
@@ -134,14 +143,12 @@ def survey_rules(app: FeedbackApp) -> EventHandlers:
 
     @proj.on(ComplaintReceived)
     async def received(conn: asyncpg.Connection, env: Envelope, data: ComplaintReceived) -> None:
-        await reactions.write(
-            conn,
-            """INSERT INTO complaint_customers (complaint_id, branch_id, customer_ref) VALUES ($1, $2, $3)
-               ON CONFLICT (complaint_id) DO NOTHING""",
-            data.complaint_id,
-            env.branch_id,
-            data.customer_ref,
-        )
+        row = {
+            "complaint_id": data.complaint_id,
+            "branch_id": env.branch_id,
+            "customer_ref": data.customer_ref,
+        }
+        await reactions.write_alongside(conn, _COMPLAINANT_ROWS, to_json([row]).decode())
         if data.complaint_id in known.closing:  # the row stored first stays (DO NOTHING)
             known.complainants.setdefault(data.complaint_id, data.customer_ref)
 

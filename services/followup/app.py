@@ -15,7 +15,6 @@ included (the complaint's row it depends on read with the load and guarded in th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -28,7 +27,8 @@ import asyncpg
 from services.followup import chain, metrics
 from services.followup.decider import Command, RecordSla, ScheduleTask, Task, followup_decider, stream_id
 from services.followup.decider.rules import VERIFICATION_SLA, TaskRules
-from shared import append_many, db_batch, reactions
+from services.followup.task_rows import upsert as _upsert_task
+from shared import append_many, reactions
 from shared.actors import SLA_CLOCK
 from shared.clock import Clock
 from shared.commands import CheckBranch, CommandHandler, CommandResult, Loaded, PendingTexts, ReadWith
@@ -41,7 +41,6 @@ from shared.contracts.followup import (
     TaskKind,
 )
 from shared.contracts.sla import SlaAtRisk, SlaBreached
-from shared.contracts.text import TextRef
 from shared.envelope import Envelope, Metadata
 from shared.eventstore import ConcurrencyError, EventStore
 from shared.idempotency import Create
@@ -327,55 +326,3 @@ _MOVE_DEADLINE = frozenset(
 #: the events that end it, and the one that starts it
 _END_DEADLINE = frozenset(e.event_type for e in (FollowUpCompleted, FollowUpCancelled))
 _STARTS = FollowUpScheduled.event_type
-
-
-async def _upsert_task(conn: asyncpg.Connection, t: Task, branch_id: str, version: int) -> None:
-    assert t.kind is not None and t.due_at is not None
-    await db_batch.write(
-        conn,
-        """INSERT INTO tasks (task_id, branch_id, kind, status, owner, due_at, reason, subject,
-                              complaint_id, customer_ref, cause_event_id, previous_task_id,
-                              scheduled_at, attempts, reached, last_note_ref, closed_at, close_note_ref,
-                              verified, at_risk_at, breached_at, version, regulatory_sla, close_rule, about,
-                              paused_at)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16::jsonb,$17,$18::jsonb,$19,$20,$21,
-                   $22,$23,$24,$25::jsonb,$26)
-           ON CONFLICT (task_id) DO UPDATE SET
-               status = EXCLUDED.status, owner = EXCLUDED.owner, attempts = EXCLUDED.attempts,
-               reached = EXCLUDED.reached, last_note_ref = EXCLUDED.last_note_ref,
-               closed_at = EXCLUDED.closed_at, close_note_ref = EXCLUDED.close_note_ref,
-               close_rule = EXCLUDED.close_rule, about = EXCLUDED.about,
-               verified = EXCLUDED.verified, at_risk_at = EXCLUDED.at_risk_at,
-               breached_at = EXCLUDED.breached_at, version = EXCLUDED.version, updated_at = now(),
-               due_at = EXCLUDED.due_at, paused_at = EXCLUDED.paused_at""",
-        t.task_id,
-        branch_id,
-        t.kind.value,
-        t.status.value,
-        t.owner,
-        t.due_at,
-        t.reason,
-        t.subject,
-        t.complaint_id,
-        t.customer_ref,
-        t.cause_event_id,
-        t.previous_task_id,
-        t.scheduled_at or t.due_at,
-        t.attempts,
-        t.reached,
-        _json(t.last_note),
-        t.closed_at,
-        _json(t.close_note),
-        t.verified,
-        t.at_risk_at,
-        t.breached_at,
-        version,
-        t.regulatory_sla,
-        t.close_rule,
-        json.dumps([r.model_dump(mode="json") for r in t.about]),
-        t.paused_at,
-    )
-
-
-def _json(ref: TextRef | None) -> str | None:
-    return None if ref is None else ref.model_dump_json()

@@ -24,9 +24,10 @@ The task-creating reaction (a batch of one complaint, ``shared.reactions``): BEG
 rows' insert and lock, every touched stream's load, one statement with the ``complaints`` row
 (``reactions.write_alongside``), the task row, its deadline, the append and the progress record,
 COMMIT: 6 (7 with the ``complaints`` row a statement ahead of the load, 10 when each reaction was
-a savepoint of its own with the progress record a statement apart). A bigger batch costs the same
-plus one pipelined ``executemany`` per table written for more than one stream
-(``tests/integration/test_reaction_drain.py``).
+a savepoint of its own with the progress record a statement apart). A bigger batch costs the same:
+its tasks', complaints' and deadlines' rows are JSON-rows parts of that one statement
+(``tests/integration/test_reaction_batch_round_trips.py``; until then one pipelined
+``executemany`` per table, of one execution per event).
 """
 
 from __future__ import annotations

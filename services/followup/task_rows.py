@@ -1,0 +1,116 @@
+"""The ``tasks`` row of a task, written with each change of its stream (``FollowUpApp._after_change``).
+
+Two forms of one upsert. A staff command, the SLA clock or a rebuild writes one task: its row as
+parameters (:data:`UPSERT`). A consumer batch's reactions (``shared.reactions``) write one row per
+task the batch changed: there the row is a JSON array of one object (:data:`UPSERT_ROWS`), which
+the batch's flush joins with the other tasks' into ONE part of its append statement
+(``reactions.json_rows``), instead of one execution per task (issue 19: a batch of new complaints
+wrote its tasks with an ``executemany`` of one upsert each). The batch changes each task's stream
+once, so no two of its rows are one task's (one upsert may not touch a row twice).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+from pydantic_core import to_json
+
+from services.followup.decider import Task
+from shared import db_batch, reactions
+from shared.contracts.text import TextRef
+
+_COLUMNS = """task_id, branch_id, kind, status, owner, due_at, reason, subject, complaint_id, customer_ref,
+    cause_event_id, previous_task_id, scheduled_at, attempts, reached, last_note_ref, closed_at,
+    close_note_ref, verified, at_risk_at, breached_at, version, regulatory_sla, close_rule, about,
+    paused_at"""
+
+_ON_CONFLICT = """ON CONFLICT (task_id) DO UPDATE SET
+    status = EXCLUDED.status, owner = EXCLUDED.owner, attempts = EXCLUDED.attempts,
+    reached = EXCLUDED.reached, last_note_ref = EXCLUDED.last_note_ref,
+    closed_at = EXCLUDED.closed_at, close_note_ref = EXCLUDED.close_note_ref,
+    close_rule = EXCLUDED.close_rule, about = EXCLUDED.about,
+    verified = EXCLUDED.verified, at_risk_at = EXCLUDED.at_risk_at,
+    breached_at = EXCLUDED.breached_at, version = EXCLUDED.version, updated_at = now(),
+    due_at = EXCLUDED.due_at, paused_at = EXCLUDED.paused_at"""
+
+#: one task's row as parameters
+UPSERT = f"""INSERT INTO tasks ({_COLUMNS})
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16::jsonb,$17,$18::jsonb,$19,$20,$21,
+        $22,$23,$24,$25::jsonb,$26)
+{_ON_CONFLICT}"""
+
+#: the columns of an :data:`UPSERT_ROWS` object and the types they are read as (the notes and
+#: ``about`` travel as JSON values, read as jsonb as they are)
+_RECORD = """task_id uuid, branch_id text, kind text, status text, owner text, due_at timestamptz,
+    reason text, subject text, complaint_id uuid, customer_ref text, cause_event_id uuid,
+    previous_task_id uuid, scheduled_at timestamptz, attempts int, reached boolean, last_note_ref jsonb,
+    closed_at timestamptz, close_note_ref jsonb, verified boolean, at_risk_at timestamptz,
+    breached_at timestamptz, version int, regulatory_sla text, close_rule text, about jsonb,
+    paused_at timestamptz"""
+_NAMES = tuple(c.split()[0] for c in _RECORD.split(","))
+assert _NAMES == tuple(c.strip() for c in _COLUMNS.split(",")), "the record's columns are the table's"
+
+#: tasks' rows from ONE parameter, a JSON array of objects (``shared.reactions.json_rows``)
+UPSERT_ROWS = f"""INSERT INTO tasks ({_COLUMNS})
+SELECT {", ".join(f"r.{n}" for n in _NAMES)}
+FROM json_to_recordset($1::json) AS r({_RECORD})
+{_ON_CONFLICT}"""
+
+
+def _row(
+    t: Task, branch_id: str, version: int, last_note: Any, close_note: Any, about: Any
+) -> tuple[Any, ...]:
+    """The row's values in :data:`_COLUMNS`' order, the notes and ``about`` as the form wants them."""
+    assert t.kind is not None and t.due_at is not None
+    return (
+        t.task_id,
+        branch_id,
+        t.kind.value,
+        t.status.value,
+        t.owner,
+        t.due_at,
+        t.reason,
+        t.subject,
+        t.complaint_id,
+        t.customer_ref,
+        t.cause_event_id,
+        t.previous_task_id,
+        t.scheduled_at or t.due_at,
+        t.attempts,
+        t.reached,
+        last_note,
+        t.closed_at,
+        close_note,
+        t.verified,
+        t.at_risk_at,
+        t.breached_at,
+        version,
+        t.regulatory_sla,
+        t.close_rule,
+        about,
+        t.paused_at,
+    )
+
+
+async def upsert(conn: asyncpg.Connection, t: Task, branch_id: str, version: int) -> None:
+    """Queue (``shared.db_batch``) the task's row: as a JSON row inside a consumer batch's
+    reactions, else as parameters (the notes and ``about`` as JSON texts)."""
+    if reactions.pending(conn) is not None:
+        about = [r.model_dump(mode="json") for r in t.about]
+        row = _row(t, branch_id, version, _value(t.last_note), _value(t.close_note), about)
+        await db_batch.write(conn, UPSERT_ROWS, to_json([dict(zip(_NAMES, row, strict=True))]).decode())
+        return
+    about_json = json.dumps([r.model_dump(mode="json") for r in t.about])
+    await db_batch.write(
+        conn, UPSERT, *_row(t, branch_id, version, _text(t.last_note), _text(t.close_note), about_json)
+    )
+
+
+def _value(ref: TextRef | None) -> dict[str, Any] | None:
+    return None if ref is None else ref.model_dump(mode="json")
+
+
+def _text(ref: TextRef | None) -> str | None:
+    return None if ref is None else ref.model_dump_json()
