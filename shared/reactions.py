@@ -194,9 +194,8 @@ class ReactionBatch:
                 await conn.execute(sql, *rows[0])
             else:
                 await conn.executemany(sql, rows)
-        if (
-            alongside
-        ):  # one row of a statement joins the last one (JSON rows: all); more: one executemany first
+        # one row of a statement joins the last one (JSON rows: all); more: one executemany first
+        if alongside:
             joined = []
             for sql, rows in _grouped(alongside):
                 if len(rows) == 1:
