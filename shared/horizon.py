@@ -37,8 +37,7 @@ def writer_lock_key(channel: str) -> int:
     return zlib.crc32(channel.encode()) & 0x7FFFFFFF
 
 
-#: $a: writer application_name (NULL: every session of this database counts), $b, $c: lock keys.
-#: The set as defined (``BLOCKERS``, for the log); :func:`horizon_sql` computes the same, split by cost.
+#: $a: writer application_name (NULL: every session of this database counts), $b, $c: lock keys
 _IGNORED = """
     SELECT a.backend_xid FROM pg_stat_activity a
     WHERE a.backend_xid IS NOT NULL
@@ -53,40 +52,18 @@ _IGNORED = """
 def horizon_sql(after_tx: str, after_pos: str, a: str, b: str, c: str) -> str:
     """A scalar subquery: the first transaction id a reader after ``(after_tx, after_pos)`` must
     not reach (SQL parameters named). The server-wide ``pg_snapshot_xmin`` when it holds nothing
-    back (the common case: one index probe); the narrow horizon only when it would.
-
-    The narrow horizon is the same set as :data:`_IGNORED`'s complement, split by cost: the
-    oldest in-flight transaction counted without looking at locks (no session any more, or a
-    session of this database of the writer's name, or any when there is no name), and, only
-    among sessions of this database of another application older than that one, the oldest
-    holding the writers' lock. ``pg_lock_status()`` (a copy of the whole lock table, under every
-    lock partition's lightweight lock) is read only when such a session exists (a lazy InitPlan);
-    ``pg_stat_get_activity`` once, joined to the snapshot's in-flight ids."""
+    back (the common case: one index probe); the narrow horizon, which looks at
+    ``pg_stat_activity`` and ``pg_locks`` (about a millisecond), only when it would."""
+    ignored = _IGNORED.format(a=a, b=b, c=c)
     return f"""(
-    WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
-    inflight AS MATERIALIZED (
-      SELECT x,
-             a.pid IS NULL OR (a.datid = me.datid AND ({a}::text IS NULL OR a.application_name = {a}))
-               AS counted,
-             CASE WHEN a.datid = me.datid AND {a}::text IS NOT NULL
-                       AND a.application_name IS DISTINCT FROM {a} THEN a.pid END AS if_locked
-      FROM snap CROSS JOIN pg_snapshot_xip(snap.s) AS x
-      CROSS JOIN (SELECT oid AS datid FROM pg_database WHERE datname = current_database()) AS me
-      LEFT JOIN pg_stat_get_activity(NULL) AS a ON a.backend_xid = x::xid),
-    oldest AS MATERIALIZED (SELECT min(x) AS x FROM inflight WHERE counted)
+    WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s)
     SELECT CASE
       WHEN NOT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ({after_tx}, {after_pos})
                        AND tx_id >= (SELECT pg_snapshot_xmin(s) FROM snap))
       THEN (SELECT pg_snapshot_xmin(s) FROM snap)
-      ELSE coalesce(least(
-        (SELECT x FROM oldest),
-        (SELECT min(i.x) FROM inflight i
-         WHERE CASE WHEN i.if_locked IS NOT NULL
-                         AND ((SELECT x FROM oldest) IS NULL OR i.x < (SELECT x FROM oldest))
-               THEN i.if_locked = ANY (ARRAY(
-                 SELECT l.pid FROM pg_lock_status() l
-                 WHERE l.pid IS NOT NULL AND l.locktype = 'advisory' AND l.objsubid = 2
-                   AND l.classid = {b}::int::oid AND l.objid = {c}::int::oid)) END)),
+      ELSE coalesce(
+        (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
+         WHERE NOT EXISTS (SELECT 1 FROM ({ignored}) i WHERE i.backend_xid = x::xid)),
         (SELECT pg_snapshot_xmax(s) FROM snap))
     END)"""
 
