@@ -13,13 +13,15 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import asyncpg
 import pytest
 
 from shared.devstack import drop_database, ensure_database
-from shared.eventstore import EventStore
+from shared.eventstore import EventStore, LogPosition
+from shared.horizon import WRITER_LOCK_CLASS, horizon_sql
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_HELD_BACK
 from shared.migrations import apply_migrations
 from tests.integration.test_relay import SCHEMA, running_relay
@@ -113,3 +115,60 @@ async def test_the_services_own_long_transaction_holds_back_loudly(
         await holder
         await wait_until(lambda: len(relay.published) >= before + 2, timeout=5)
         await wait_until(lambda: OUTBOX_HELD_BACK.labels("test")._value.get() == 0, timeout=5)
+
+
+async def _holding(url: str, application: str, lock_key: int | None, stack: AsyncExitStack) -> int:
+    """A transaction with an id, open until ``stack`` closes (taking the writers' lock first when
+    ``lock_key`` is given, as a tool's append does); returns its id."""
+    conn = await asyncpg.connect(url, server_settings={"application_name": application})
+    stack.push_async_callback(conn.close)
+    tx = conn.transaction()
+    await tx.start()
+    stack.push_async_callback(tx.rollback)
+    if lock_key is not None:
+        await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", WRITER_LOCK_CLASS, lock_key)
+    return int(await conn.fetchval("SELECT pg_current_xact_id()::text"))
+
+
+async def _horizon(store: EventStore, after: LogPosition) -> int:
+    """The narrow horizon a reader after ``after`` sees. A transaction of another test that ends
+    between the snapshot and the look at the sessions stays counted (safe side, lower): the
+    highest of a few evaluations is the exact one."""
+    query = "SELECT (" + horizon_sql("$1::xid8", "$2::bigint", "$3", "$4", "$5") + ")::text"
+    async with store.pool.acquire() as conn:
+        args = (after.tx_id, after.position, *store._horizon_args)
+        return max([int(await conn.fetchval(query, *args)) for _ in range(3)])
+
+
+async def test_the_narrow_horizon_is_the_oldest_transaction_that_can_append(
+    store: EventStore, database_url: str, pg_server_url: str
+) -> None:
+    """Several in-flight transactions at once: another database's, and another application's
+    without the lock, are passed over; another application's with the lock, the writer's own
+    (lock or not), and any of this database when the store has no writer name, hold it back."""
+    other = f"bc_other_{uuid.uuid4().hex[:10]}"
+    other_url = await ensure_database(pg_server_url, other)
+    key, start = store.lock_key, LogPosition(0, 0)
+    try:
+        async with AsyncExitStack() as writer_stack:
+            async with AsyncExitStack() as stack:
+                await _holding(other_url, WRITER, None, stack)
+                await _holding(database_url, "psql", None, stack)
+                await _holding(database_url, "report", key + 1, stack)  # another store's lock
+                tool = await _holding(database_url, "tool", key, stack)
+                writer = await _holding(database_url, WRITER, None, writer_stack)
+                await store.append("after-them", 0, make_envelopes("after-them", 0, 1))  # commits last
+                assert await _horizon(store, start) == tool
+            assert await _horizon(store, start) == writer
+        # only ended transactions are left: nothing in flight can append
+        assert await _horizon(store, start) > writer
+        async with AsyncExitStack() as stack:
+            psql = await _holding(database_url, "psql", None, stack)
+            writer = await _holding(database_url, WRITER, None, stack)
+            await _holding(database_url, "tool", key, stack)
+            await store.append("after-writer", 0, make_envelopes("after-writer", 0, 1))
+            assert await _horizon(store, start) == writer
+            nameless = EventStore(store.pool, channel=f"bc_events_{SCHEMA}", registry=TEST_REGISTRY)
+            assert await _horizon(nameless, start) == psql
+    finally:
+        await drop_database(pg_server_url, other)
