@@ -1,12 +1,12 @@
 """A survey's ``survey_facts`` row and a new survey's ``survey_dispatch`` row, written with each
 change of its stream (``FeedbackApp._after_change``).
 
-Two forms of each write. A command on one survey (an answer, a send, the clock) writes its rows as
-parameters. A consumer batch's reactions (``shared.reactions``: the surveys of a batch of served
-visits or closed complaints) write one row per survey the batch changed: there each row is a JSON
-array of one object, which the batch's flush joins with the other surveys' into ONE part of its
-append statement (``reactions.json_rows``), instead of one execution per survey (issue 19). The
-batch changes each survey's stream once, so no two of its rows are one survey's.
+Each row goes as a JSON array of one object, whoever writes it: a command on one survey (an
+answer, a send, the clock) sends it as one statement's one parameter; in a consumer batch's
+reactions (``shared.reactions``: the surveys of a batch of served visits or closed complaints) the
+flush joins the rows of every survey the batch changed into ONE part of its append statement
+(``reactions.json_rows``), instead of one execution per survey (issue 19). The batch changes each
+survey's stream once, so no two of its rows are one survey's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import asyncpg
 from pydantic_core import to_json
 
 from services.feedback.domain import Survey
-from shared import db_batch, reactions
+from shared import db_batch
 
 _FACTS_COLUMNS = """survey_id, branch_id, subject, subject_type, service_type, staff_id, customer_ref,
     channel, status, requested_at, local_day, expires_at, sent_at, answered_at, score, negative,
@@ -33,12 +33,6 @@ _FACTS_ON_CONFLICT = """ON CONFLICT (survey_id) DO UPDATE SET status = EXCLUDED.
     describes_complaint = EXCLUDED.describes_complaint, attempts = EXCLUDED.attempts,
     delivery_failure = EXCLUDED.delivery_failure, retry_at = EXCLUDED.retry_at,
     given_up_at = EXCLUDED.given_up_at, delivered_at = EXCLUDED.delivered_at"""
-
-#: one survey's facts as parameters
-UPSERT_FACTS = f"""INSERT INTO survey_facts ({_FACTS_COLUMNS})
-VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19::jsonb,$20,$21,
-        $22,$23,$24,$25,$26)
-{_FACTS_ON_CONFLICT}"""
 
 #: the columns of an :data:`UPSERT_FACTS_ROWS` object and the types they are read as (the comment's
 #: reference travels as a JSON value, the reasons as an array)
@@ -59,20 +53,16 @@ SELECT {", ".join(f"r.{n}" for n in _FACTS_NAMES)}
 FROM json_to_recordset($1::json) AS r({_FACTS_RECORD})
 {_FACTS_ON_CONFLICT}"""
 
-#: a new survey's place in the dispatch queue
-INSERT_DISPATCH = """INSERT INTO survey_dispatch (survey_id, branch_id, next_attempt_at)
-VALUES ($1, $2, $3) ON CONFLICT (survey_id) DO NOTHING"""
-
-#: :data:`INSERT_DISPATCH` from ONE parameter, a JSON array of objects
+#: new surveys' places in the dispatch queue, from ONE parameter, a JSON array of objects
 INSERT_DISPATCH_ROWS = """INSERT INTO survey_dispatch (survey_id, branch_id, next_attempt_at)
 SELECT r.survey_id, r.branch_id, r.next_attempt_at
 FROM json_to_recordset($1::json) AS r(survey_id uuid, branch_id text, next_attempt_at timestamptz)
 ON CONFLICT (survey_id) DO NOTHING"""
 
 
-def _facts(s: Survey, branch_id: str, version: int, local_day: date, comment: Any) -> tuple[Any, ...]:
-    """The facts row's values in :data:`_FACTS_COLUMNS`' order, the comment's reference as the
-    form wants it."""
+def _facts(s: Survey, branch_id: str, version: int, local_day: date) -> tuple[Any, ...]:
+    """The facts row's values in :data:`_FACTS_COLUMNS`' order (the comment's reference as a JSON
+    value)."""
     assert s.channel is not None
     return (
         s.survey_id,
@@ -93,7 +83,7 @@ def _facts(s: Survey, branch_id: str, version: int, local_day: date, comment: An
         s.negative,
         s.expired_at,
         version,
-        comment,
+        s.comment.model_dump(mode="json") if s.comment is not None else None,
         list(s.reasons),
         s.describes_complaint,
         s.attempts,
@@ -107,22 +97,14 @@ def _facts(s: Survey, branch_id: str, version: int, local_day: date, comment: An
 async def upsert_facts(
     conn: asyncpg.Connection, s: Survey, branch_id: str, version: int, local_day: date
 ) -> None:
-    """Queue (``shared.db_batch``) the survey's facts row: as a JSON row inside a consumer batch's
-    reactions, else as parameters (the comment's reference only, as a JSON text)."""
-    if reactions.pending(conn) is not None:
-        comment = s.comment.model_dump(mode="json") if s.comment is not None else None
-        row = dict(zip(_FACTS_NAMES, _facts(s, branch_id, version, local_day, comment), strict=True))
-        await db_batch.write(conn, UPSERT_FACTS_ROWS, to_json([row]).decode())
-        return
-    comment_json = s.comment.model_dump_json() if s.comment is not None else None
-    await db_batch.write(conn, UPSERT_FACTS, *_facts(s, branch_id, version, local_day, comment_json))
+    """Queue (``shared.db_batch``) the survey's facts row, a JSON row (joined with the batch's
+    others inside a consumer batch's reactions)."""
+    row = dict(zip(_FACTS_NAMES, _facts(s, branch_id, version, local_day), strict=True))
+    await db_batch.write(conn, UPSERT_FACTS_ROWS, to_json([row]).decode())
 
 
 async def insert_dispatch(conn: asyncpg.Connection, s: Survey, branch_id: str) -> None:
-    """Queue a new survey's dispatch row (a JSON row inside a consumer batch's reactions)."""
+    """Queue a new survey's dispatch row, a JSON row (as the facts)."""
     assert s.requested_at is not None
-    if reactions.pending(conn) is not None:
-        row = {"survey_id": s.survey_id, "branch_id": branch_id, "next_attempt_at": s.requested_at}
-        await db_batch.write(conn, INSERT_DISPATCH_ROWS, to_json([row]).decode())
-        return
-    await db_batch.write(conn, INSERT_DISPATCH, s.survey_id, branch_id, s.requested_at)
+    row = {"survey_id": s.survey_id, "branch_id": branch_id, "next_attempt_at": s.requested_at}
+    await db_batch.write(conn, INSERT_DISPATCH_ROWS, to_json([row]).decode())

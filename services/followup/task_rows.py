@@ -1,24 +1,23 @@
 """The ``tasks`` row of a task, written with each change of its stream (``FollowUpApp._after_change``).
 
-Two forms of one upsert. A staff command, the SLA clock or a rebuild writes one task: its row as
-parameters (:data:`UPSERT`). A consumer batch's reactions (``shared.reactions``) write one row per
-task the batch changed: there the row is a JSON array of one object (:data:`UPSERT_ROWS`), which
-the batch's flush joins with the other tasks' into ONE part of its append statement
-(``reactions.json_rows``), instead of one execution per task (issue 19: a batch of new complaints
-wrote its tasks with an ``executemany`` of one upsert each). The batch changes each task's stream
-once, so no two of its rows are one task's (one upsert may not touch a row twice).
+The row goes as a JSON array of one object (:data:`UPSERT_ROWS`), whoever writes it: a staff
+command, the SLA clock and a rebuild send it as one statement's one parameter; in a consumer
+batch's reactions (``shared.reactions``) the flush joins the rows of every task the batch changed
+into ONE part of its append statement (``reactions.json_rows``), instead of one execution per task
+(issue 19: a batch of new complaints wrote its tasks with an ``executemany`` of one upsert each).
+The batch changes each task's stream once, so no two of its rows are one task's (one upsert may
+not touch a row twice).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import asyncpg
 from pydantic_core import to_json
 
 from services.followup.decider import Task
-from shared import db_batch, reactions
+from shared import db_batch
 from shared.contracts.text import TextRef
 
 _COLUMNS = """task_id, branch_id, kind, status, owner, due_at, reason, subject, complaint_id, customer_ref,
@@ -34,12 +33,6 @@ _ON_CONFLICT = """ON CONFLICT (task_id) DO UPDATE SET
     verified = EXCLUDED.verified, at_risk_at = EXCLUDED.at_risk_at,
     breached_at = EXCLUDED.breached_at, version = EXCLUDED.version, updated_at = now(),
     due_at = EXCLUDED.due_at, paused_at = EXCLUDED.paused_at"""
-
-#: one task's row as parameters
-UPSERT = f"""INSERT INTO tasks ({_COLUMNS})
-VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16::jsonb,$17,$18::jsonb,$19,$20,$21,
-        $22,$23,$24,$25::jsonb,$26)
-{_ON_CONFLICT}"""
 
 #: the columns of an :data:`UPSERT_ROWS` object and the types they are read as (the notes and
 #: ``about`` travel as JSON values, read as jsonb as they are)
@@ -59,10 +52,8 @@ FROM json_to_recordset($1::json) AS r({_RECORD})
 {_ON_CONFLICT}"""
 
 
-def _row(
-    t: Task, branch_id: str, version: int, last_note: Any, close_note: Any, about: Any
-) -> tuple[Any, ...]:
-    """The row's values in :data:`_COLUMNS`' order, the notes and ``about`` as the form wants them."""
+def _row(t: Task, branch_id: str, version: int) -> tuple[Any, ...]:
+    """The row's values in :data:`_COLUMNS`' order (the notes and ``about`` as JSON values)."""
     assert t.kind is not None and t.due_at is not None
     return (
         t.task_id,
@@ -80,37 +71,26 @@ def _row(
         t.scheduled_at or t.due_at,
         t.attempts,
         t.reached,
-        last_note,
+        _value(t.last_note),
         t.closed_at,
-        close_note,
+        _value(t.close_note),
         t.verified,
         t.at_risk_at,
         t.breached_at,
         version,
         t.regulatory_sla,
         t.close_rule,
-        about,
+        [r.model_dump(mode="json") for r in t.about],
         t.paused_at,
     )
 
 
 async def upsert(conn: asyncpg.Connection, t: Task, branch_id: str, version: int) -> None:
-    """Queue (``shared.db_batch``) the task's row: as a JSON row inside a consumer batch's
-    reactions, else as parameters (the notes and ``about`` as JSON texts)."""
-    if reactions.pending(conn) is not None:
-        about = [r.model_dump(mode="json") for r in t.about]
-        row = _row(t, branch_id, version, _value(t.last_note), _value(t.close_note), about)
-        await db_batch.write(conn, UPSERT_ROWS, to_json([dict(zip(_NAMES, row, strict=True))]).decode())
-        return
-    about_json = json.dumps([r.model_dump(mode="json") for r in t.about])
-    await db_batch.write(
-        conn, UPSERT, *_row(t, branch_id, version, _text(t.last_note), _text(t.close_note), about_json)
-    )
+    """Queue (``shared.db_batch``) the task's row, a JSON row (joined with the batch's others inside
+    a consumer batch's reactions)."""
+    row = dict(zip(_NAMES, _row(t, branch_id, version), strict=True))
+    await db_batch.write(conn, UPSERT_ROWS, to_json([row]).decode())
 
 
 def _value(ref: TextRef | None) -> dict[str, Any] | None:
     return None if ref is None else ref.model_dump(mode="json")
-
-
-def _text(ref: TextRef | None) -> str | None:
-    return None if ref is None else ref.model_dump_json()
